@@ -1,0 +1,83 @@
+import { mkdirSync } from 'node:fs';
+import type { Config } from './config/config.js';
+import { listen, createHandler, type RunningServer } from './http/server.js';
+import { migrate, openDb, pendingMigrations } from './meta/db.js';
+import { MetaStore } from './meta/store.js';
+import type { Logger } from './observability/logger.js';
+import { createServices, type Services } from './services/index.js';
+import { FsDriver } from './storage/drivers/fs.js';
+import type { StorageDriver } from './storage/driver.js';
+
+// Composition root: the only place that constructs infrastructure (drivers, database, server).
+
+export interface App {
+  config: Config;
+  services: Services;
+  meta: MetaStore;
+  storage: StorageDriver;
+  http: RunningServer;
+  /** Base URL of the listener, e.g. http://127.0.0.1:5000 */
+  url: string;
+  close(): Promise<void>;
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  return { host: listen.slice(0, i), port: Number(listen.slice(i + 1)) };
+}
+
+export function createStorage(config: Config): StorageDriver {
+  mkdirSync(config.storage.path, { recursive: true });
+  return new FsDriver(config.storage.path);
+}
+
+export async function startApp(config: Config, log: Logger): Promise<App> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const storage = createStorage(config);
+  const db = await openDb({ url: config.metadata.url, dataDir: config.dataDir, poolSize: config.metadata.poolSize });
+  try {
+    const applied = await migrate(db);
+    if (applied.length) log.info({ applied, metadata: db.target }, 'applied metadata migrations');
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
+  const meta = new MetaStore(db);
+  const services = createServices(meta, storage, {
+    manifestMaxBytes: config.limits.manifestMaxBytes,
+    blobMaxBytes: config.limits.blobMaxBytes,
+    uploadMaxAgeSeconds: config.uploads.maxAgeSeconds,
+  }, log);
+
+  const ready = async () => {
+    await meta.ping();
+    if ((await pendingMigrations(db)) > 0) throw new Error('metadata migrations pending');
+    await storage.stat('uploads/.probe');
+  };
+  const { host, port } = parseListen(config.listen);
+  const handler = createHandler(services, log, { domain: config.domain, publicUrl: config.publicUrl, accessLog: config.log.access, ready });
+  let server: RunningServer;
+  try {
+    server = await listen(handler, host, port);
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
+
+  const purge = setInterval(() => {
+    services.uploads.purgeStale().catch((e) => log.warn({ err: e }, 'upload purge failed'));
+  }, config.uploads.purgeIntervalSeconds * 1000);
+  purge.unref();
+
+  const shownHost = server.address.host.includes(':') ? `[${server.address.host}]` : server.address.host;
+  const url = `http://${shownHost}:${server.address.port}`;
+  log.info({ url, dataDir: config.dataDir, metadata: db.target, storage: storage.name }, 'berth is listening');
+  return {
+    config, services, meta, storage, http: server, url,
+    close: async () => {
+      clearInterval(purge);
+      await server.close(config.shutdownTimeoutSeconds * 1000);
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,236 @@
+import { Command, Option } from 'commander';
+import { ApiClient, CliError, enc, repoPath } from './client.js';
+import { parseOutput, render } from './output.js';
+
+// Management commands shaped like `az acr`: same groups, flags and output formats.
+
+interface Common {
+  server?: string;
+  username?: string;
+  password?: string;
+  output?: string;
+}
+
+function client(o: Common): ApiClient {
+  return new ApiClient({
+    server: o.server ?? process.env.BERTH_SERVER ?? 'http://127.0.0.1:5000',
+    username: o.username ?? process.env.BERTH_USERNAME,
+    password: o.password ?? process.env.BERTH_PASSWORD,
+  });
+}
+
+function print(value: unknown, o: Common): void {
+  const text = render(value, parseOutput(o.output));
+  if (text) process.stdout.write(`${text}\n`);
+}
+
+/** Adds the options every command shares. */
+function common(cmd: Command): Command {
+  return cmd
+    .option('--server <url>', 'Berth server URL (env BERTH_SERVER)', undefined)
+    .option('-u, --username <name>', 'user name (env BERTH_USERNAME)')
+    .option('-p, --password <secret>', 'password (env BERTH_PASSWORD)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'jsonc', 'table', 'tsv', 'none']).default('json'));
+}
+
+/** "repo:tag", "repo@sha256:..." or "repo" (then :latest). */
+export function parseImage(image: string): { repository: string; reference: string } {
+  const at = image.indexOf('@');
+  if (at > 0) return { repository: image.slice(0, at), reference: image.slice(at + 1) };
+  const slash = image.lastIndexOf('/');
+  const colon = image.lastIndexOf(':');
+  if (colon > slash) return { repository: image.slice(0, colon), reference: image.slice(colon + 1) };
+  return { repository: image, reference: 'latest' };
+}
+
+function confirmOrFail(o: { yes?: boolean }, what: string): void {
+  if (o.yes) return;
+  if (!process.stdin.isTTY) throw new CliError(`refusing to ${what} without confirmation: pass --yes`, 2);
+}
+
+async function ask(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} (y/n): `)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+async function confirm(o: { yes?: boolean }, what: string): Promise<boolean> {
+  confirmOrFail(o, what);
+  return o.yes ? true : ask(`Are you sure you want to ${what}?`);
+}
+
+export function registerRegistryCommands(program: Command): void {
+  common(program.command('create').description('create a registry (like az acr create)'))
+    .requiredOption('-n, --name <name>', 'registry name: 5-50 letters and digits, unique regardless of case')
+    .addOption(new Option('--sku <sku>', 'service tier').choices(['Basic', 'Standard', 'Premium']).default('Basic'))
+    .action(async (o) => print(await client(o).json('POST', '/api/registries', { name: o.name, sku: o.sku }), o));
+
+  common(program.command('list').description('list registries'))
+    .action(async (o) => print((await client(o).json<{ value: unknown[] }>('GET', '/api/registries')).value, o));
+
+  common(program.command('show').description('show a registry'))
+    .requiredOption('-n, --name <name>', 'registry name')
+    .action(async (o) => print(await client(o).json('GET', `/api/registries/${enc(o.name)}`), o));
+
+  common(program.command('update').description('update a registry'))
+    .requiredOption('-n, --name <name>', 'registry name')
+    .addOption(new Option('--sku <sku>', 'service tier').choices(['Basic', 'Standard', 'Premium']))
+    .action(async (o) => {
+      const patch: Record<string, unknown> = {};
+      if (o.sku) patch.sku = o.sku;
+      if (Object.keys(patch).length === 0) throw new CliError('nothing to update: give --sku', 2);
+      print(await client(o).json('PATCH', `/api/registries/${enc(o.name)}`, patch), o);
+    });
+
+  common(program.command('delete').description('delete a registry and everything in it'))
+    .requiredOption('-n, --name <name>', 'registry name')
+    .option('-y, --yes', 'do not prompt for confirmation')
+    .action(async (o) => {
+      if (!(await confirm(o, `delete registry ${o.name} and all its repositories`))) return;
+      await client(o).request('DELETE', `/api/registries/${enc(o.name)}`);
+    });
+
+  common(program.command('check-name').description('check whether a registry name is valid and free'))
+    .requiredOption('-n, --name <name>', 'registry name')
+    .action(async (o) => print(await client(o).json('POST', '/api/registries/check-name', { name: o.name }), o));
+}
+
+export function registerRepositoryCommands(program: Command): void {
+  const repo = program.command('repository').description('manage repositories (like az acr repository)');
+  const base = (c: Command) => common(c).requiredOption('-n, --name <registry>', 'registry name');
+  const reg = (o: { name: string }) => `/api/registries/${enc(o.name)}/repositories`;
+
+  base(repo.command('list').description('list repositories'))
+    .option('--top <n>', 'at most this many', (v) => positiveInt(v, '--top'))
+    .action(async (o) => {
+      const c = client(o);
+      const out: string[] = [];
+      let last: string | undefined;
+      for (;;) {
+        const page = await c.json<{ value: string[]; nextLink?: string }>('GET', `${reg(o)}?n=1000${last ? `&last=${enc(last)}` : ''}`);
+        out.push(...page.value);
+        if (!page.nextLink || (o.top && out.length >= o.top)) break;
+        last = page.value[page.value.length - 1];
+      }
+      print(o.top ? out.slice(0, o.top) : out, o);
+    });
+
+  base(repo.command('show').description('show a repository, or an image with --image'))
+    .option('--repository <repo>', 'repository name')
+    .option('-t, --image <image>', 'repo:tag or repo@digest')
+    .action(async (o) => {
+      const c = client(o);
+      if (o.image) {
+        const img = parseImage(o.image);
+        const rows = await c.json<{ value: { name: string; digest: string; createdTime: string; lastUpdateTime: string }[] }>('GET', `${reg(o)}/${repoPath(img.repository)}/_tags?n=10000`);
+        if (img.reference.includes(':')) {
+          const m = await c.json<{ value: unknown[] }>('GET', `${reg(o)}/${repoPath(img.repository)}/_manifests?n=10000`);
+          const hit = (m.value as { digest: string }[]).find((x) => x.digest === img.reference);
+          if (!hit) throw new CliError(`manifest ${img.reference} is not in ${img.repository}`);
+          return print(hit, o);
+        }
+        const tag = rows.value.find((t) => t.name === img.reference);
+        if (!tag) throw new CliError(`tag ${img.reference} is not in ${img.repository}`);
+        return print(tag, o);
+      }
+      if (!o.repository) throw new CliError('give --repository or --image', 2);
+      print(await c.json('GET', `${reg(o)}/${repoPath(o.repository)}`), o);
+    });
+
+  base(repo.command('show-tags').description('list the tags of a repository'))
+    .requiredOption('--repository <repo>', 'repository name')
+    .option('--detail', 'show digest and times, not just names')
+    .option('--top <n>', 'at most this many', (v) => positiveInt(v, '--top'))
+    .addOption(new Option('--orderby <order>', 'order').choices(['time_asc', 'time_desc']))
+    .action(async (o) => {
+      const c = client(o);
+      const all: { name: string; lastUpdateTime: string }[] = [];
+      let last: string | undefined;
+      for (;;) {
+        const page = await c.json<{ value: { name: string; lastUpdateTime: string }[]; nextLink?: string }>('GET', `${reg(o)}/${repoPath(o.repository)}/_tags?n=1000${last ? `&last=${enc(last)}` : ''}`);
+        all.push(...page.value);
+        if (!page.nextLink) break;
+        last = page.value[page.value.length - 1]?.name;
+      }
+      if (o.orderby) all.sort((a, b) => (o.orderby === 'time_asc' ? 1 : -1) * a.lastUpdateTime.localeCompare(b.lastUpdateTime));
+      const top = o.top ? all.slice(0, o.top) : all;
+      print(o.detail ? top : top.map((t) => t.name), o);
+    });
+
+  base(repo.command('show-manifests').description('list the manifests of a repository'))
+    .requiredOption('--repository <repo>', 'repository name')
+    .option('--detail', 'show media types and sizes too')
+    .option('--top <n>', 'at most this many', (v) => positiveInt(v, '--top'))
+    .action(async (o) => {
+      const c = client(o);
+      const all: Record<string, unknown>[] = [];
+      let last: string | undefined;
+      for (;;) {
+        const page = await c.json<{ value: Record<string, unknown>[]; nextLink?: string }>('GET', `${reg(o)}/${repoPath(o.repository)}/_manifests?n=1000${last ? `&last=${enc(last)}` : ''}`);
+        all.push(...page.value);
+        if (!page.nextLink) break;
+        last = page.value[page.value.length - 1]?.digest as string;
+      }
+      all.sort((a, b) => String(a.createdTime).localeCompare(String(b.createdTime)));
+      const top = o.top ? all.slice(0, o.top) : all;
+      print(o.detail ? top : top.map((m) => ({ digest: m.digest, tags: m.tags, timestamp: m.createdTime })), o);
+    });
+
+  base(repo.command('delete').description('delete a repository, or an image (manifest and all its tags) with --image'))
+    .option('--repository <repo>', 'repository to delete')
+    .option('-t, --image <image>', 'repo:tag or repo@digest: deletes the manifest and every tag pointing at it')
+    .option('-y, --yes', 'do not prompt for confirmation')
+    .action(async (o) => {
+      const c = client(o);
+      if (o.image) {
+        const img = parseImage(o.image);
+        if (!(await confirm(o, `delete ${o.image} and all tags that point to it`))) return;
+        return print(await c.json('DELETE', `${reg(o)}/${repoPath(img.repository)}/_manifests/${enc(img.reference)}`), o);
+      }
+      if (!o.repository) throw new CliError('give --repository or --image', 2);
+      if (!(await confirm(o, `delete repository ${o.repository} with all its images`))) return;
+      print(await c.json('DELETE', `${reg(o)}/${repoPath(o.repository)}`), o);
+    });
+
+  base(repo.command('untag').description('remove a tag; the manifest stays'))
+    .requiredOption('-t, --image <image>', 'repo:tag')
+    .action(async (o) => {
+      const img = parseImage(o.image);
+      if (img.reference.includes(':')) throw new CliError('untag takes repo:tag, not a digest', 2);
+      await client(o).request('DELETE', `${reg(o)}/${repoPath(img.repository)}/_tags/${enc(img.reference)}`);
+    });
+}
+
+export function registerManifestCommands(program: Command): void {
+  const man = program.command('manifest').description('inspect manifests (like az acr manifest)');
+  const base = (c: Command) => common(c)
+    .requiredOption('-r, --registry <registry>', 'registry name')
+    .requiredOption('-n, --name <image>', 'repo:tag or repo@digest');
+
+  base(man.command('show').description('show a manifest as stored'))
+    .option('--raw', 'print the exact stored bytes')
+    .action(async (o) => {
+      const img = parseImage(o.name);
+      const res = await client(o).request('GET', `/api/registries/${enc(o.registry)}/repositories/${repoPath(img.repository)}/_manifests/${enc(img.reference)}`);
+      if (o.raw) process.stdout.write(res.text);
+      else print(JSON.parse(res.text), o);
+    });
+
+  base(man.command('list-referrers').description('list artifacts (signatures, SBOMs...) that refer to a manifest'))
+    .option('--artifact-type <type>', 'only this artifactType')
+    .action(async (o) => {
+      const img = parseImage(o.name);
+      const q = o.artifactType ? `?artifactType=${enc(o.artifactType)}` : '';
+      print(await client(o).json('GET', `/api/registries/${enc(o.registry)}/repositories/${repoPath(img.repository)}/_referrers/${enc(img.reference)}${q}`), o);
+    });
+}
+
+function positiveInt(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new CliError(`${flag} must be a positive whole number, got "${v}"`, 2);
+  return n;
+}

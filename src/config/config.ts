@@ -1,0 +1,187 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+
+// One configuration schema with defaults. Sources, later wins: defaults < config file < BERTH_*
+// environment < command-line flags. Unknown keys in a file are rejected; the result is frozen.
+// Environment names are derived from the key path: storage.path -> BERTH_STORAGE_PATH.
+
+const listen = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'listen must be HOST:PORT, e.g. 127.0.0.1:5000');
+
+export const ConfigSchema = z.strictObject({
+  /** HOST:PORT to listen on. */
+  listen: listen.default('127.0.0.1:5000'),
+  /** Directory for everything Berth keeps locally (SQLite database, blobs, upload sessions). */
+  dataDir: z.string().min(1).default('./data'),
+  /** Public base URL clients use (for Location headers); empty = derived from each request's Host. */
+  publicUrl: z.string().default(''),
+  /** Domain for host-style addressing: <registry>.<domain> serves that registry at /v2/<repository>. */
+  domain: z.string().regex(/^$|^[a-z0-9.-]+(:\d+)?$/, 'domain must be a DNS name such as registry.example.com').default(''),
+  metadata: z.strictObject({
+    /** Empty: SQLite at <dataDir>/berth.db. Otherwise sqlite:PATH or postgres://USER@HOST:PORT/DB[?schema=S]. */
+    url: z.string().default(''),
+    /** Connection pool size for PostgreSQL. */
+    poolSize: z.number().int().min(1).max(200).default(10),
+  }).prefault({}),
+  storage: z.strictObject({
+    driver: z.enum(['fs']).default('fs'),
+    /** Root of the filesystem driver; empty = <dataDir>/storage. */
+    path: z.string().default(''),
+  }).prefault({}),
+  uploads: z.strictObject({
+    /** Upload sessions untouched for this long are removed. */
+    maxAgeSeconds: z.number().int().min(60).default(24 * 3600),
+    /** How often the cleaner looks for abandoned uploads. */
+    purgeIntervalSeconds: z.number().int().min(1).default(600),
+  }).prefault({}),
+  limits: z.strictObject({
+    /** Largest manifest accepted (distribution-spec suggests 4 MiB). */
+    manifestMaxBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+    /** Largest single blob accepted; 0 = unlimited. */
+    blobMaxBytes: z.number().int().min(0).default(0),
+  }).prefault({}),
+  log: z.strictObject({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    /** One line per request (method, path, status, duration, request id). */
+    access: z.boolean().default(true),
+  }).prefault({}),
+  /** Seconds SIGTERM waits for in-flight requests before closing connections. */
+  shutdownTimeoutSeconds: z.number().int().min(0).max(3600).default(30),
+});
+
+export type Config = Readonly<z.infer<typeof ConfigSchema>>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Plain = Record<string, unknown>;
+
+function formatIssues(error: z.ZodError, source: string): string {
+  return error.issues
+    .map((i) => {
+      const where = i.path.length ? i.path.join('.') : '(top level)';
+      if (i.code === 'unrecognized_keys') return `${source}: unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => (i.path.length ? `${i.path.join('.')}.${k}` : k)).join(', ')}`;
+      return `${source}: ${where}: ${i.message}`;
+    })
+    .join('\n');
+}
+
+export function readConfigFile(file: string): Plain {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = /\.json$/i.test(file) ? JSON.parse(text) : YAML.parse(text);
+  } catch (e) {
+    throw new ConfigError(`config file ${file} is not valid ${/\.json$/i.test(file) ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`config file ${file} must hold a mapping of keys`);
+  return doc as Plain;
+}
+
+const toEnv = (p: string[]): 'BERTH_' | string => 'BERTH_' + p.map((k) => k.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
+
+/** Every configuration key with its environment variable and type, derived from the schema. */
+export function configKeys(): { path: string[]; env: string; type: 'string' | 'number' | 'boolean' }[] {
+  const out: { path: string[]; env: string; type: 'string' | 'number' | 'boolean' }[] = [];
+  const walk = (shape: Record<string, z.ZodType>, prefix: string[]) => {
+    for (const [key, schema] of Object.entries(shape)) {
+      const p = [...prefix, key];
+      const inner = unwrap(schema);
+      if (inner instanceof z.ZodObject) walk(inner.shape as Record<string, z.ZodType>, p);
+      else out.push({ path: p, env: toEnv(p), type: inner instanceof z.ZodNumber ? 'number' : inner instanceof z.ZodBoolean ? 'boolean' : 'string' });
+    }
+  };
+  walk(ConfigSchema.shape as unknown as Record<string, z.ZodType>, []);
+  return out;
+}
+
+function unwrap(s: z.ZodType): z.ZodType {
+  let cur: z.ZodType = s;
+  for (;;) {
+    const def = (cur as unknown as { def: { type: string; innerType?: z.ZodType } }).def;
+    if ((def.type === 'default' || def.type === 'prefault' || def.type === 'optional') && def.innerType) cur = def.innerType;
+    else return cur;
+  }
+}
+
+function setPath(obj: Plain, p: string[], value: unknown): void {
+  let cur = obj;
+  for (const k of p.slice(0, -1)) {
+    if (!cur[k] || typeof cur[k] !== 'object') cur[k] = {};
+    cur = cur[k] as Plain;
+  }
+  cur[p[p.length - 1]!] = value;
+}
+
+function envOverlay(env: NodeJS.ProcessEnv): Plain {
+  const out: Plain = {};
+  for (const key of configKeys()) {
+    const raw = env[key.env];
+    if (raw === undefined || raw === '') continue;
+    let value: unknown = raw;
+    if (key.type === 'number') {
+      value = Number(raw);
+      if (!Number.isFinite(value as number)) throw new ConfigError(`${key.env}: expected a number, got "${raw}"`);
+    } else if (key.type === 'boolean') {
+      if (!/^(true|false|1|0|yes|no)$/i.test(raw)) throw new ConfigError(`${key.env}: expected true or false, got "${raw}"`);
+      value = /^(true|1|yes)$/i.test(raw);
+    }
+    setPath(out, key.path, value);
+  }
+  return out;
+}
+
+function merge(base: Plain, over: Plain): Plain {
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const cur = out[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur) ? merge(cur as Plain, v as Plain) : v;
+  }
+  return out;
+}
+
+export interface LoadOptions {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Values from command-line flags, as a partial config. */
+  overrides?: Plain;
+}
+
+export function validateConfig(raw: Plain, source: string): Config {
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, source));
+  return parsed.data;
+}
+
+export function loadConfig(opts: LoadOptions = {}): Config {
+  const fromFile = opts.file ? readConfigFile(opts.file) : {};
+  if (opts.file) validateConfig(fromFile, opts.file); // report file errors against the file itself
+  const merged = merge(merge(fromFile, envOverlay(opts.env ?? process.env)), opts.overrides ?? {});
+  const cfg = validateConfig(merged, opts.file ? `${opts.file} + environment + flags` : 'configuration');
+  const dataDir = path.resolve(cfg.dataDir);
+  return deepFreeze({
+    ...cfg,
+    dataDir,
+    storage: { ...cfg.storage, path: path.resolve(dataDir, cfg.storage.path || 'storage') },
+  });
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

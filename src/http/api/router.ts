@@ -1,0 +1,140 @@
+import { RegistryError } from '../../domain/errors.js';
+import { assertRepositoryName } from '../../domain/reference.js';
+import { parsePageSize, type Services } from '../../services/index.js';
+import { parseSku, registryView } from '../../services/registries.js';
+import { readJson, send, sendJson, type Ctx } from '../context.js';
+import { decodeSegment } from '../oci/target.js';
+
+// Management REST API (/api), JSON in and out. Lists are { value: [...], nextLink? } as in ARM.
+// Repository names contain "/", so sub-resources of a repository start with "_" (never valid in a name).
+
+export interface ApiOptions {
+  domain: string;
+  publicUrl: string;
+}
+
+function loginServer(ctx: Ctx, opts: ApiOptions, name: string): string {
+  if (opts.domain) return `${name.toLowerCase()}.${opts.domain}`;
+  const host = opts.publicUrl ? new URL(opts.publicUrl).host : (ctx.req.headers.host ?? 'localhost');
+  return `${host}/${name.toLowerCase()}`;
+}
+
+function notAllowed(method: string, allowed: string[]): RegistryError {
+  return new RegistryError('METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allowed.join(', ')}`, { headers: { Allow: allowed.join(', ') } });
+}
+
+function str(body: Record<string, unknown>, key: string): string | undefined {
+  const v = body[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw new RegistryError('REQUEST_INVALID', `"${key}" must be a string`);
+  return v;
+}
+
+export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: ApiOptions): Promise<void> {
+  const method = ctx.req.method ?? 'GET';
+  ctx.route = 'api';
+  const parts = rawPath.slice('/api/'.length).split('/').map((p) => decodeSegment(p, 'name'));
+  if (parts[0] !== 'registries') throw new RegistryError('NOT_FOUND', `no management API at ${rawPath.slice(0, 120)}`);
+  const q = ctx.url.searchParams;
+
+  if (parts.length === 1 || (parts.length === 2 && parts[1] === '')) {
+    if (method === 'GET') {
+      const rows = await svc.registries.list();
+      return sendJson(ctx, 200, { value: rows.map((r) => registryView(r, loginServer(ctx, opts, r.name))) });
+    }
+    if (method === 'POST') {
+      const body = await readJson(ctx);
+      const name = str(body, 'name');
+      if (!name) throw new RegistryError('REQUEST_INVALID', 'a registry needs a "name" (5-50 letters and digits)');
+      const row = await svc.registries.create(name, parseSku(str(body, 'sku') ?? 'Basic'));
+      return sendJson(ctx, 201, registryView(row, loginServer(ctx, opts, row.name)), { Location: `/api/registries/${row.name}` });
+    }
+    throw notAllowed(method, ['GET', 'POST']);
+  }
+
+  if (parts[1] === 'check-name' && parts.length === 2) {
+    if (method !== 'POST' && method !== 'GET') throw notAllowed(method, ['GET', 'POST']);
+    const name = method === 'POST' ? str(await readJson(ctx), 'name') : q.get('name') ?? undefined;
+    return sendJson(ctx, 200, await svc.registries.checkName(name ?? ''));
+  }
+
+  const regName = parts[1]!;
+  if (parts.length === 2) {
+    if (method === 'GET') {
+      const row = await svc.registries.get(regName);
+      return sendJson(ctx, 200, registryView(row, loginServer(ctx, opts, row.name)));
+    }
+    if (method === 'PATCH') {
+      const body = await readJson(ctx);
+      for (const k of Object.keys(body)) if (k !== 'sku') throw new RegistryError('REQUEST_INVALID', `"${k}" cannot be updated; updatable: sku`);
+      const row = await svc.registries.update(regName, body.sku === undefined ? {} : { sku: parseSku(body.sku) });
+      return sendJson(ctx, 200, registryView(row, loginServer(ctx, opts, row.name)));
+    }
+    if (method === 'DELETE') {
+      await svc.registries.delete(regName);
+      return send(ctx, 204, {});
+    }
+    throw notAllowed(method, ['GET', 'PATCH', 'DELETE']);
+  }
+
+  if (parts[2] !== 'repositories') throw new RegistryError('NOT_FOUND', `no management API at ${rawPath.slice(0, 120)}`);
+  const reg = await svc.registries.get(regName);
+  const rest = parts.slice(3);
+  const n = parsePageSize(q.get('n'), 1000);
+  const last = q.get('last') ?? undefined;
+
+  if (rest.length === 0 || (rest.length === 1 && rest[0] === '')) {
+    if (method !== 'GET') throw notAllowed(method, ['GET']);
+    const page = await svc.repositories.catalog(reg, n, last);
+    return sendJson(ctx, 200, { value: page.items, ...(page.next ? { nextLink: `${ctx.url.pathname}?n=${n}&last=${encodeURIComponent(page.next)}` } : {}) });
+  }
+
+  const sub = rest.findIndex((p) => p.startsWith('_'));
+  const repo = assertRepositoryName((sub < 0 ? rest : rest.slice(0, sub)).join('/'));
+  const resource = sub < 0 ? '' : rest[sub]!;
+  const arg = sub < 0 ? undefined : rest.slice(sub + 1).join('/') || undefined;
+
+  switch (resource) {
+    case '':
+      if (method === 'GET') return sendJson(ctx, 200, await svc.repositories.show(reg, repo));
+      if (method === 'DELETE') return sendJson(ctx, 202, await svc.repositories.delete(reg, repo));
+      throw notAllowed(method, ['GET', 'DELETE']);
+    case '_tags':
+      if (arg === undefined) {
+        if (method !== 'GET') throw notAllowed(method, ['GET']);
+        const page = await svc.repositories.tagDetails(reg, repo, n, last);
+        return sendJson(ctx, 200, { registry: reg.name, imageName: repo, value: page.items, ...(page.next ? { nextLink: `?n=${n}&last=${encodeURIComponent(page.next)}` } : {}) });
+      }
+      if (method === 'DELETE') {
+        if (arg.includes(':')) throw new RegistryError('REQUEST_INVALID', `"${arg}" is not a tag`);
+        await svc.manifests.delete(reg, repo, arg);
+        return send(ctx, 204, {});
+      }
+      throw notAllowed(method, ['DELETE']);
+    case '_manifests':
+      if (arg === undefined) {
+        if (method !== 'GET') throw notAllowed(method, ['GET']);
+        const page = await svc.repositories.manifestDetails(reg, repo, n, last);
+        return sendJson(ctx, 200, { registry: reg.name, imageName: repo, value: page.items, ...(page.next ? { nextLink: `?n=${n}&last=${encodeURIComponent(page.next)}` } : {}) });
+      }
+      if (method === 'GET') {
+        const m = await svc.manifests.get(reg, repo, arg);
+        return send(ctx, 200, { 'Content-Type': m.media_type, 'Docker-Content-Digest': m.digest }, Buffer.from(m.content));
+      }
+      if (method === 'DELETE') {
+        const m = await svc.manifests.head(reg, repo, arg);
+        await svc.manifests.delete(reg, repo, m.digest);
+        return sendJson(ctx, 202, { deleted: m.digest });
+      }
+      throw notAllowed(method, ['GET', 'DELETE']);
+    case '_referrers': {
+      if (method !== 'GET') throw notAllowed(method, ['GET']);
+      if (arg === undefined) throw new RegistryError('REQUEST_INVALID', 'name the subject: _referrers/<digest or tag>');
+      const subject = arg.includes(':') ? arg : (await svc.manifests.head(reg, repo, arg)).digest;
+      const out = await svc.manifests.referrers(reg, repo, subject, q.get('artifactType') ?? undefined, n || 1000, last);
+      return sendJson(ctx, 200, { subject, ...out.index });
+    }
+    default:
+      throw new RegistryError('NOT_FOUND', `unknown repository resource "${resource}"; use _tags, _manifests or _referrers`);
+  }
+}

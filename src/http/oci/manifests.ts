@@ -1,0 +1,93 @@
+import { RegistryError } from '../../domain/errors.js';
+import type { ManifestHead, RegistryRow } from '../../meta/store.js';
+import { parsePageSize, type Services } from '../../services/index.js';
+import { readBody, send, sendJson, type Ctx } from '../context.js';
+import type { OciTarget } from './target.js';
+
+// Manifests, tags and referrers (distribution-spec "Pulling manifests", "Pushing Manifests",
+// "Content Discovery", "Deleting manifests/tags").
+
+type Args = { ctx: Ctx; svc: Services; reg: RegistryRow; t: OciTarget };
+
+/** Does the Accept header admit this media type? No header, or a wildcard, admits everything. */
+export function accepts(header: string | string[] | undefined, mediaType: string): boolean {
+  if (header === undefined) return true;
+  const list = (Array.isArray(header) ? header.join(',') : header).split(',').map((p) => p.split(';')[0]!.trim().toLowerCase()).filter(Boolean);
+  if (list.length === 0) return true;
+  const [type] = mediaType.split('/');
+  return list.some((a) => a === mediaType || a === '*/*' || a === `${type}/*`);
+}
+
+export async function getManifest({ ctx, svc, reg, t }: Args, ref: string): Promise<void> {
+  ctx.route = 'manifests';
+  const head = ctx.req.method === 'HEAD';
+  const m = head ? await svc.manifests.head(reg, t.repository, ref) : await svc.manifests.get(reg, t.repository, ref);
+  if (!accepts(ctx.req.headers.accept, m.media_type)) {
+    throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref} is ${m.media_type}, which the request's Accept header does not include`, { status: 404 });
+  }
+  const headers: Record<string, string | number> = {
+    'Content-Type': m.media_type,
+    'Docker-Content-Digest': m.digest,
+    ETag: `"${m.digest}"`,
+    'Content-Length': m.size,
+  };
+  if (head) {
+    send(ctx, 200, headers);
+    return;
+  }
+  const content = (m as ManifestHead & { content: Uint8Array }).content;
+  ctx.res.writeHead(200, headers);
+  ctx.res.end(Buffer.isBuffer(content) ? content : Buffer.from(content));
+}
+
+export async function putManifest({ ctx, svc, reg, t }: Args, ref: string): Promise<void> {
+  ctx.route = 'manifests';
+  const max = svc.manifests.maxBytes;
+  const body = await readBody(ctx, max, () => new RegistryError('MANIFEST_INVALID', `manifest exceeds the limit of ${max} bytes`, { status: 413 }));
+  const contentType = (ctx.req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  const extraTags = ctx.url.searchParams.getAll('tag');
+  if (extraTags.length > 100) throw new RegistryError('TAG_INVALID', 'at most 100 tag parameters may be given in one request', { status: 414 });
+  const out = await svc.manifests.put(reg, t.repository, ref, body, contentType, extraTags);
+  const headers: Record<string, string | string[]> = {
+    Location: `/v2/${t.urlName}/manifests/${out.digest}`,
+    'Docker-Content-Digest': out.digest,
+  };
+  if (out.subject) headers['OCI-Subject'] = out.subject;
+  // distribution-spec: an OCI-Tag header for each tag accepted from ?tag= parameters.
+  if (extraTags.length > 0) headers['OCI-Tag'] = out.tags;
+  send(ctx, 201, headers);
+}
+
+export async function deleteManifest({ ctx, svc, reg, t }: Args, ref: string): Promise<void> {
+  ctx.route = 'manifests';
+  await svc.manifests.delete(reg, t.repository, ref);
+  send(ctx, 202, {});
+}
+
+export function nextLink(path: string, n: number, last: string, extra: Record<string, string> = {}): string {
+  const q = new URLSearchParams({ ...extra, n: String(n), last });
+  return `<${path}?${q.toString()}>; rel="next"`;
+}
+
+export async function listTags({ ctx, svc, reg, t }: Args): Promise<void> {
+  ctx.route = 'tags';
+  const q = ctx.url.searchParams;
+  const n = parsePageSize(q.get('n'), 10_000);
+  const last = q.get('last') ?? undefined;
+  const page = await svc.manifests.tags(reg, t.repository, n, last);
+  const headers: Record<string, string> = {};
+  if (page.next !== undefined) headers.Link = nextLink(`/v2/${t.urlName}/tags/list`, n, page.next);
+  sendJson(ctx, 200, { name: t.urlName, tags: page.items }, headers);
+}
+
+export async function listReferrers({ ctx, svc, reg, t }: Args, digest: string): Promise<void> {
+  ctx.route = 'referrers';
+  const q = ctx.url.searchParams;
+  const artifactType = q.get('artifactType') ?? undefined;
+  const n = parsePageSize(q.get('n'), 1000) || 1000;
+  const out = await svc.manifests.referrers(reg, t.repository, digest, artifactType, n, q.get('last') ?? undefined);
+  const headers: Record<string, string> = { 'Content-Type': 'application/vnd.oci.image.index.v1+json' };
+  if (artifactType !== undefined) headers['OCI-Filters-Applied'] = 'artifactType';
+  if (out.next !== undefined) headers.Link = nextLink(`/v2/${t.urlName}/referrers/${digest}`, n, out.next, artifactType ? { artifactType } : {});
+  send(ctx, 200, headers, JSON.stringify(out.index));
+}

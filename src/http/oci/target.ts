@@ -1,0 +1,67 @@
+import { RegistryError } from '../../domain/errors.js';
+import { assertRepositoryName, isValidRegistryName } from '../../domain/reference.js';
+
+// Where a /v2 request points: which registry and repository, and the name as it appears in URLs
+// (needed to build Location and Link headers). Two addressing styles:
+//   path-style  HOST/v2/<registry>/<repository>/...   (no DNS needed; the registry is the first component)
+//   host-style  <registry>.<domain>/v2/<repository>/... (like name.azurecr.io)
+
+export interface OciTarget {
+  registry: string;
+  repository: string;
+  /** The <name> part of the URL: "<registry>/<repository>" path-style, "<repository>" host-style. */
+  urlName: string;
+}
+
+/** Decodes one raw URL segment; malformed escapes and control characters are rejected. */
+export function decodeSegment(raw: string, what: 'name' | 'reference'): string {
+  let s: string;
+  try {
+    s = decodeURIComponent(raw);
+  } catch {
+    throw invalid(what, raw);
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f\\]/.test(s)) throw invalid(what, raw);
+  return s;
+}
+
+function invalid(what: 'name' | 'reference', raw: string): RegistryError {
+  return what === 'name'
+    ? new RegistryError('NAME_INVALID', `invalid repository name "${raw.slice(0, 80)}"`)
+    : new RegistryError('MANIFEST_INVALID', `invalid reference "${raw.slice(0, 80)}"`);
+}
+
+/**
+ * Resolves the raw <name> of a /v2 URL. hostRegistry is set when the Host header named a registry
+ * (host-style); otherwise the first path component is the registry.
+ */
+export function resolveTarget(rawName: string, hostRegistry: string | undefined): OciTarget {
+  const name = decodeSegment(rawName, 'name');
+  if (hostRegistry !== undefined) {
+    assertRepositoryName(name);
+    return { registry: hostRegistry, repository: name, urlName: name };
+  }
+  const slash = name.indexOf('/');
+  if (slash < 0) {
+    throw new RegistryError('NAME_INVALID', `"${name.slice(0, 80)}" names no repository: on this server repositories are addressed as <registry>/<repository>, e.g. ${isValidRegistryName(name) ? name : 'myregistry'}/app`);
+  }
+  const registry = name.slice(0, slash);
+  const repository = name.slice(slash + 1);
+  // The full path-style name must itself be a valid OCI name (lowercase registry part included).
+  assertRepositoryName(name);
+  if (!isValidRegistryName(registry)) {
+    throw new RegistryError('NAME_UNKNOWN', `registry "${registry.slice(0, 80)}" does not exist on this server (registry names are 5-50 letters and digits)`);
+  }
+  return { registry, repository, urlName: name };
+}
+
+/** The registry a Host header names under the configured domain ("demo.registry.example.com" -> "demo"). */
+export function hostRegistry(hostHeader: string | undefined, domain: string): string | undefined {
+  if (!domain || !hostHeader) return undefined;
+  const host = hostHeader.replace(/:\d+$/, '').toLowerCase();
+  const base = domain.replace(/:\d+$/, '').toLowerCase();
+  if (!host.endsWith(`.${base}`)) return undefined;
+  const label = host.slice(0, -(base.length + 1));
+  return isValidRegistryName(label) ? label : undefined;
+}

@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { RegistryError } from '../domain/errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { Services } from '../services/index.js';
+import { handleApi } from './api/router.js';
+import { sendJson, type Ctx } from './context.js';
+import { sendError } from './errors.js';
+import { handleV2 } from './oci/router.js';
+
+export interface HttpOptions {
+  domain: string;
+  publicUrl: string;
+  accessLog: boolean;
+  /** Readiness probe: throws when a dependency is unavailable. */
+  ready: () => Promise<void>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The request listener: one place for request ids, common headers, routing, errors and the access log. */
+export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = process.hrtime.bigint();
+    const incoming = req.headers['x-request-id'];
+    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const rawUrl = req.url ?? '/';
+    const q = rawUrl.indexOf('?');
+    const rawPath = q < 0 ? rawUrl : rawUrl.slice(0, q);
+    let url: URL;
+    try {
+      url = new URL(`http://berth${q < 0 ? '' : rawUrl.slice(q)}`);
+      url.pathname = rawPath.startsWith('/') ? rawPath : `/${rawPath}`;
+    } catch {
+      url = new URL('http://berth/');
+    }
+    const ctx: Ctx = { req, res, url, requestId, log };
+    res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+    res.setHeader('X-Request-Id', requestId);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.on('finish', () => {
+      if (!opts.accessLog && res.statusCode < 500) return;
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      log.info({ requestId, method: req.method, path: rawPath.slice(0, 300), status: res.statusCode, ms: Math.round(ms * 10) / 10, route: ctx.route }, 'request');
+    });
+    try {
+      if (rawPath === '/v2' || rawPath.startsWith('/v2/')) {
+        await handleV2(ctx, svc, rawPath === '/v2' ? '/v2/' : rawPath, opts.domain);
+      } else if (rawPath === '/api' || rawPath.startsWith('/api/')) {
+        await handleApi(ctx, svc, rawPath === '/api' ? '/api/' : rawPath, opts);
+      } else if (rawPath === '/healthz') {
+        ctx.route = 'health';
+        sendJson(ctx, 200, { status: 'ok' });
+      } else if (rawPath === '/readyz') {
+        ctx.route = 'health';
+        try {
+          await opts.ready();
+          sendJson(ctx, 200, { status: 'ready' });
+        } catch (e) {
+          sendJson(ctx, 503, { status: 'unavailable', reason: (e as Error).message });
+        }
+      } else {
+        throw new RegistryError('NOT_FOUND', `nothing at ${rawPath.slice(0, 120)}; the registry API is under /v2/ and the management API under /api/`);
+      }
+    } catch (err) {
+      sendError(ctx, err);
+    }
+  };
+}
+
+export interface RunningServer {
+  server: http.Server;
+  /** The address actually bound (port 0 resolves to a real port). */
+  address: { host: string; port: number };
+  /** Stops accepting, lets in-flight requests finish (up to timeoutMs), then closes every connection. */
+  close(timeoutMs: number): Promise<void>;
+}
+
+export async function listen(handler: http.RequestListener, host: string, port: number): Promise<RunningServer> {
+  const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, handler);
+  // An idle socket (no bytes either way) for this long is dropped: slow-loris bodies cannot pin memory forever.
+  server.timeout = 300_000;
+  const sockets = new Set<Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host.replace(/^\[|\]$/g, ''), () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  const bound = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : { host, port };
+  return {
+    server,
+    address: bound,
+    close: (timeoutMs) => new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        for (const s of sockets) s.destroy();
+      }, timeoutMs);
+      timer.unref();
+      server.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      server.closeIdleConnections();
+    }),
+  };
+}

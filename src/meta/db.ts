@@ -1,0 +1,125 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import { migrations } from './migrations.js';
+import type { Database } from './schema.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Db {
+  readonly kysely: Kysely<Database>;
+  readonly dialect: Dialect;
+  /** Human-readable target, with any password removed, for logs. */
+  readonly target: string;
+  close(): Promise<void>;
+}
+
+// PostgreSQL int8 (sizes, ids) as JS numbers; values stay far below 2^53.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export interface OpenOptions {
+  /** '' or sqlite:PATH or postgres://... */
+  url: string;
+  dataDir: string;
+  poolSize?: number;
+}
+
+export async function openDb(opts: OpenOptions): Promise<Db> {
+  const url = opts.url.trim();
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return openPostgres(url, opts.poolSize ?? 10);
+  if (url === '' || url.startsWith('sqlite:')) {
+    const file = url === '' ? path.join(opts.dataDir, 'berth.db') : url.slice('sqlite:'.length).replace(/^\/\//, '');
+    return openSqlite(file === ':memory:' ? file : path.resolve(opts.dataDir, file));
+  }
+  throw new Error(`unsupported metadata URL "${redact(url)}": use sqlite:PATH or postgres://USER@HOST:PORT/DB`);
+}
+
+function openSqlite(file: string): Db {
+  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+  const raw = new SqliteDatabase(file);
+  // WAL lets readers run beside the writer; synchronous=FULL makes every commit durable before
+  // we acknowledge it (NORMAL could lose the last commits on power loss).
+  raw.pragma('journal_mode = WAL');
+  raw.pragma('synchronous = FULL');
+  raw.pragma('foreign_keys = ON');
+  raw.pragma('busy_timeout = 5000');
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+  return {
+    kysely,
+    dialect: 'sqlite',
+    target: `sqlite:${file}`,
+    close: () => kysely.destroy(),
+  };
+}
+
+async function openPostgres(url: string, poolSize: number): Promise<Db> {
+  // An optional ?schema=NAME keeps Berth's tables in their own schema (created if missing).
+  const u = new URL(url);
+  const schema = u.searchParams.get('schema');
+  u.searchParams.delete('schema');
+  if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name "${schema}" in metadata URL`);
+  const pool = new pg.Pool({
+    connectionString: u.toString(),
+    max: poolSize,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
+  pool.on('error', () => { /* a broken idle connection is replaced on next use */ });
+  if (schema) {
+    const c = await pool.connect();
+    try {
+      await c.query(`create schema if not exists ${schema}`);
+    } finally {
+      c.release();
+    }
+  }
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    kysely,
+    dialect: 'postgres',
+    target: redact(url),
+    close: () => kysely.destroy(),
+  };
+}
+
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** Applies pending migrations in one transaction; on PostgreSQL an advisory lock serialises nodes starting together. */
+export async function migrate(db: Db): Promise<number[]> {
+  const applied: number[] = [];
+  await db.kysely.transaction().execute(async (trx) => {
+    if (db.dialect === 'postgres') await sql`select pg_advisory_xact_lock(727274)`.execute(trx);
+    await trx.schema.createTable('berth_migrations').ifNotExists()
+      .addColumn('version', 'integer', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('applied_at', 'text', (c) => c.notNull())
+      .execute();
+    const done = new Set((await trx.selectFrom('berth_migrations').select('version').execute()).map((r) => Number(r.version)));
+    for (const m of migrations) {
+      if (done.has(m.version)) continue;
+      await m.up(trx as unknown as Kysely<any>, db.dialect);
+      await trx.insertInto('berth_migrations').values({ version: m.version, name: m.name, applied_at: new Date().toISOString() }).execute();
+      applied.push(m.version);
+    }
+  });
+  return applied;
+}
+
+export async function pendingMigrations(db: Db): Promise<number> {
+  try {
+    const rows = await db.kysely.selectFrom('berth_migrations').select('version').execute();
+    const done = new Set(rows.map((r) => Number(r.version)));
+    return migrations.filter((m) => !done.has(m.version)).length;
+  } catch {
+    return migrations.length;
+  }
+}

@@ -1,0 +1,419 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Db, Dialect } from './db.js';
+import type { Database } from './schema.js';
+
+// The metadata store: every query Berth runs, on one query layer for SQLite and PostgreSQL.
+// Services depend on the narrow role types at the bottom, not on this whole class.
+
+export type Executor = Kysely<Database> | Transaction<Database>;
+
+export interface RegistryRow {
+  id: number;
+  name: string;
+  sku: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ManifestRow {
+  id: number;
+  repository_id: number;
+  digest: string;
+  media_type: string;
+  artifact_type: string | null;
+  subject_digest: string | null;
+  annotations: string | null;
+  size: number;
+  content: Uint8Array;
+  created_at: string;
+}
+
+export interface ManifestHead {
+  digest: string;
+  media_type: string;
+  size: number;
+  subject_digest: string | null;
+}
+
+export interface UploadRow {
+  id: string;
+  registry_id: number;
+  repository: string;
+  algorithm: string;
+  offset: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface NewEvent {
+  registry_id: number;
+  action: string;
+  repository: string;
+  digest?: string | null;
+  tag?: string | null;
+  media_type?: string | null;
+  size?: number | null;
+}
+
+export const now = (): string => new Date().toISOString();
+
+function isUniqueViolation(e: unknown): boolean {
+  const err = e as { code?: string; message?: string };
+  return err?.code === '23505' || err?.code === 'SQLITE_CONSTRAINT_UNIQUE' || err?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+export class MetaStore {
+  readonly db: Kysely<Database>;
+  readonly dialect: Dialect;
+
+  constructor(private readonly handle: Db) {
+    this.db = handle.kysely;
+    this.dialect = handle.dialect;
+  }
+
+  /** Runs fn in one transaction; the commit is durable before the promise resolves. */
+  transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(fn);
+  }
+
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
+  // ---------------------------------------------------------------- registries
+
+  async createRegistry(name: string, sku: string): Promise<RegistryRow | null> {
+    const ts = now();
+    try {
+      return await this.db.insertInto('registries')
+        .values({ name, name_key: name.toLowerCase(), sku, created_at: ts, updated_at: ts })
+        .returning(['id', 'name', 'sku', 'created_at', 'updated_at'])
+        .executeTakeFirstOrThrow();
+    } catch (e) {
+      if (isUniqueViolation(e)) return null;
+      throw e;
+    }
+  }
+
+  getRegistry(name: string, ex: Executor = this.db): Promise<RegistryRow | undefined> {
+    return ex.selectFrom('registries').select(['id', 'name', 'sku', 'created_at', 'updated_at'])
+      .where('name_key', '=', name.toLowerCase()).executeTakeFirst();
+  }
+
+  listRegistries(): Promise<RegistryRow[]> {
+    return this.db.selectFrom('registries').select(['id', 'name', 'sku', 'created_at', 'updated_at']).orderBy('name_key').execute();
+  }
+
+  async updateRegistry(id: number, patch: { sku?: string }): Promise<void> {
+    await this.db.updateTable('registries').set({ ...patch, updated_at: now() }).where('id', '=', id).execute();
+  }
+
+  async deleteRegistry(id: number): Promise<void> {
+    await this.db.deleteFrom('registries').where('id', '=', id).execute();
+  }
+
+  // ---------------------------------------------------------------- repositories
+
+  async findRepositoryId(registryId: number, name: string, ex: Executor = this.db): Promise<number | undefined> {
+    const row = await ex.selectFrom('repositories').select('id').where('registry_id', '=', registryId).where('name', '=', name).executeTakeFirst();
+    return row?.id;
+  }
+
+  /** Returns the repository's id, creating it; safe when two writers race (unique constraint). */
+  async ensureRepository(ex: Executor, registryId: number, name: string): Promise<number> {
+    const ts = now();
+    await ex.insertInto('repositories').values({ registry_id: registryId, name, created_at: ts, updated_at: ts })
+      .onConflict((oc) => oc.columns(['registry_id', 'name']).doNothing()).execute();
+    const id = await this.findRepositoryId(registryId, name, ex);
+    if (id === undefined) throw new Error(`repository ${name} vanished while being created`);
+    return id;
+  }
+
+  async touchRepository(ex: Executor, id: number): Promise<void> {
+    await ex.updateTable('repositories').set({ updated_at: now() }).where('id', '=', id).execute();
+  }
+
+  /** Keyset page of repository names in one registry, byte order. */
+  async listRepositories(registryId: number, after: string | undefined, limit: number): Promise<string[]> {
+    let q = this.db.selectFrom('repositories').select('name').where('registry_id', '=', registryId);
+    if (after !== undefined) q = q.where('name', '>', after);
+    return (await q.orderBy('name').limit(limit).execute()).map((r) => r.name);
+  }
+
+  /** Keyset page over every registry: (registry key, repository name), which is the order of "key/name". */
+  async listAllRepositories(after: { key: string; name: string } | undefined, limit: number): Promise<{ registry: string; name: string }[]> {
+    let q = this.db.selectFrom('repositories').innerJoin('registries', 'registries.id', 'repositories.registry_id')
+      .select(['registries.name_key as registry', 'repositories.name as name']);
+    if (after) {
+      q = q.where((eb) => eb.or([
+        eb('registries.name_key', '>', after.key),
+        eb.and([eb('registries.name_key', '=', after.key), eb('repositories.name', '>', after.name)]),
+      ]));
+    }
+    return q.orderBy('registries.name_key').orderBy('repositories.name').limit(limit).execute();
+  }
+
+  async repositoryStats(repositoryId: number, ex: Executor = this.db): Promise<{ manifests: number; tags: number }> {
+    const [m, t] = await Promise.all([
+      ex.selectFrom('manifests').select((eb) => eb.fn.countAll<number>().as('n')).where('repository_id', '=', repositoryId).executeTakeFirstOrThrow(),
+      ex.selectFrom('tags').select((eb) => eb.fn.countAll<number>().as('n')).where('repository_id', '=', repositoryId).executeTakeFirstOrThrow(),
+    ]);
+    return { manifests: Number(m.n), tags: Number(t.n) };
+  }
+
+  getRepository(registryId: number, name: string) {
+    return this.db.selectFrom('repositories').select(['id', 'name', 'created_at', 'updated_at'])
+      .where('registry_id', '=', registryId).where('name', '=', name).executeTakeFirst();
+  }
+
+  async deleteRepository(ex: Executor, id: number): Promise<{ manifests: number; tags: number }> {
+    const stats = await this.repositoryStats(id, ex);
+    await ex.deleteFrom('repositories').where('id', '=', id).execute();
+    return stats;
+  }
+
+  // ---------------------------------------------------------------- blobs
+
+  /** Size of a blob if the repository holds it (a blob is served only through repositories linked to it). */
+  async blobInRepository(registryId: number, repository: string, digest: string): Promise<number | undefined> {
+    const row = await this.db.selectFrom('repository_blobs')
+      .innerJoin('repositories', 'repositories.id', 'repository_blobs.repository_id')
+      .innerJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
+      .select('blobs.size')
+      .where('repositories.registry_id', '=', registryId).where('repositories.name', '=', repository)
+      .where('repository_blobs.digest', '=', digest)
+      .executeTakeFirst();
+    return row?.size;
+  }
+
+  /** Size of a blob if any repository of the registry holds it (automatic mount without `from`). */
+  async blobInRegistry(registryId: number, digest: string): Promise<number | undefined> {
+    const row = await this.db.selectFrom('repository_blobs')
+      .innerJoin('repositories', 'repositories.id', 'repository_blobs.repository_id')
+      .innerJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
+      .select('blobs.size')
+      .where('repositories.registry_id', '=', registryId).where('repository_blobs.digest', '=', digest)
+      .limit(1).executeTakeFirst();
+    return row?.size;
+  }
+
+  async blobSize(digest: string): Promise<number | undefined> {
+    const row = await this.db.selectFrom('blobs').select('size').where('digest', '=', digest).executeTakeFirst();
+    return row?.size;
+  }
+
+  /** Records the blob (once, globally) and links it into a repository. Idempotent. */
+  async linkBlob(ex: Executor, repositoryId: number, digest: string, size: number): Promise<void> {
+    const ts = now();
+    await ex.insertInto('blobs').values({ digest, size, created_at: ts }).onConflict((oc) => oc.column('digest').doNothing()).execute();
+    await ex.insertInto('repository_blobs').values({ repository_id: repositoryId, digest, created_at: ts })
+      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing()).execute();
+  }
+
+  async unlinkBlob(ex: Executor, repositoryId: number, digest: string): Promise<boolean> {
+    const r = await ex.deleteFrom('repository_blobs').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  /** Which of these digests the repository does not hold as blobs. */
+  async missingBlobs(ex: Executor, repositoryId: number, digests: string[]): Promise<string[]> {
+    if (digests.length === 0) return [];
+    const unique = [...new Set(digests)];
+    const have = new Set<string>();
+    for (let i = 0; i < unique.length; i += 500) {
+      const rows = await ex.selectFrom('repository_blobs').select('digest').where('repository_id', '=', repositoryId)
+        .where('digest', 'in', unique.slice(i, i + 500)).execute();
+      for (const r of rows) have.add(r.digest);
+    }
+    return unique.filter((d) => !have.has(d));
+  }
+
+  /** Which of these digests the repository does not hold as manifests. */
+  async missingManifests(ex: Executor, repositoryId: number, digests: string[]): Promise<string[]> {
+    if (digests.length === 0) return [];
+    const unique = [...new Set(digests)];
+    const have = new Set<string>();
+    for (let i = 0; i < unique.length; i += 500) {
+      const rows = await ex.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId)
+        .where('digest', 'in', unique.slice(i, i + 500)).execute();
+      for (const r of rows) have.add(r.digest);
+    }
+    return unique.filter((d) => !have.has(d));
+  }
+
+  // ---------------------------------------------------------------- manifests and tags
+
+  private manifestColumns = ['manifests.id', 'manifests.repository_id', 'manifests.digest', 'manifests.media_type', 'manifests.artifact_type',
+    'manifests.subject_digest', 'manifests.annotations', 'manifests.size', 'manifests.content', 'manifests.created_at'] as const;
+
+  getManifestByTag(registryId: number, repository: string, tag: string): Promise<ManifestRow | undefined> {
+    return this.db.selectFrom('tags')
+      .innerJoin('repositories', 'repositories.id', 'tags.repository_id')
+      .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
+      .select(this.manifestColumns)
+      .where('repositories.registry_id', '=', registryId).where('repositories.name', '=', repository).where('tags.name', '=', tag)
+      .executeTakeFirst();
+  }
+
+  getManifestByDigest(registryId: number, repository: string, digest: string): Promise<ManifestRow | undefined> {
+    return this.db.selectFrom('manifests')
+      .innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
+      .select(this.manifestColumns)
+      .where('repositories.registry_id', '=', registryId).where('repositories.name', '=', repository).where('manifests.digest', '=', digest)
+      .executeTakeFirst();
+  }
+
+  /** HEAD needs no content: cheaper on large manifests. */
+  headManifest(registryId: number, repository: string, ref: { tag?: string; digest?: string }): Promise<ManifestHead | undefined> {
+    let q = this.db.selectFrom('manifests')
+      .innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
+      .select(['manifests.digest', 'manifests.media_type', 'manifests.size', 'manifests.subject_digest'])
+      .where('repositories.registry_id', '=', registryId).where('repositories.name', '=', repository);
+    if (ref.tag !== undefined) {
+      q = q.innerJoin('tags', 'tags.manifest_id', 'manifests.id').where('tags.name', '=', ref.tag);
+    } else {
+      q = q.where('manifests.digest', '=', ref.digest!);
+    }
+    return q.executeTakeFirst();
+  }
+
+  /** Inserts the manifest if new (same repository + digest = same bytes) and returns its id. */
+  async putManifest(ex: Executor, m: {
+    repository_id: number; digest: string; media_type: string; artifact_type: string | null; subject_digest: string | null;
+    config_digest: string | null; annotations: string | null; content: Uint8Array; refs: { digest: string; kind: 'blob' | 'manifest' }[];
+  }): Promise<{ id: number; created: boolean }> {
+    const existing = await ex.selectFrom('manifests').select('id').where('repository_id', '=', m.repository_id).where('digest', '=', m.digest).executeTakeFirst();
+    if (existing) return { id: existing.id, created: false };
+    const inserted = await ex.insertInto('manifests').values({
+      repository_id: m.repository_id, digest: m.digest, media_type: m.media_type, artifact_type: m.artifact_type,
+      subject_digest: m.subject_digest, config_digest: m.config_digest, annotations: m.annotations,
+      size: m.content.byteLength, content: m.content, created_at: now(),
+    }).onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing()).returning('id').executeTakeFirst();
+    if (!inserted) {
+      // A concurrent writer on another connection inserted it first.
+      const row = await ex.selectFrom('manifests').select('id').where('repository_id', '=', m.repository_id).where('digest', '=', m.digest).executeTakeFirstOrThrow();
+      return { id: row.id, created: false };
+    }
+    const refs = dedupeRefs(m.refs);
+    for (let i = 0; i < refs.length; i += 300) {
+      await ex.insertInto('manifest_refs').values(refs.slice(i, i + 300).map((r) => ({ manifest_id: inserted.id, child_digest: r.digest, kind: r.kind })))
+        .onConflict((oc) => oc.doNothing()).execute();
+    }
+    return { id: inserted.id, created: true };
+  }
+
+  /** Points a tag at a manifest; returns the digest it pointed at before (undefined if new). */
+  async setTag(ex: Executor, repositoryId: number, tag: string, manifestId: number): Promise<void> {
+    const ts = now();
+    await ex.insertInto('tags').values({ repository_id: repositoryId, name: tag, manifest_id: manifestId, created_at: ts, updated_at: ts })
+      .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_id: manifestId, updated_at: ts })).execute();
+  }
+
+  async deleteTag(ex: Executor, repositoryId: number, tag: string): Promise<string | undefined> {
+    const row = await ex.selectFrom('tags').innerJoin('manifests', 'manifests.id', 'tags.manifest_id').select('manifests.digest')
+      .where('tags.repository_id', '=', repositoryId).where('tags.name', '=', tag).executeTakeFirst();
+    if (!row) return undefined;
+    await ex.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', tag).execute();
+    return row.digest;
+  }
+
+  /** Deletes a manifest (its tags go with it); returns the removed tags, or undefined if it was not there. */
+  async deleteManifest(ex: Executor, repositoryId: number, digest: string): Promise<{ tags: string[]; mediaType: string; size: number } | undefined> {
+    const m = await ex.selectFrom('manifests').select(['id', 'media_type', 'size']).where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+    if (!m) return undefined;
+    const tags = (await ex.selectFrom('tags').select('name').where('manifest_id', '=', m.id).execute()).map((t) => t.name);
+    await ex.deleteFrom('manifests').where('id', '=', m.id).execute();
+    return { tags, mediaType: m.media_type, size: m.size };
+  }
+
+  async listTags(repositoryId: number, after: string | undefined, limit: number): Promise<string[]> {
+    let q = this.db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId);
+    if (after !== undefined) q = q.where('name', '>', after);
+    return (await q.orderBy('name').limit(limit).execute()).map((r) => r.name);
+  }
+
+  /** Tags with their manifest digest, for the management API. */
+  listTagDetails(repositoryId: number, after: string | undefined, limit: number) {
+    let q = this.db.selectFrom('tags').innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
+      .select(['tags.name', 'manifests.digest', 'tags.created_at', 'tags.updated_at']).where('tags.repository_id', '=', repositoryId);
+    if (after !== undefined) q = q.where('tags.name', '>', after);
+    return q.orderBy('tags.name').limit(limit).execute();
+  }
+
+  /** Manifests with their tags, for the management API; keyset on digest. */
+  async listManifestDetails(repositoryId: number, after: string | undefined, limit: number) {
+    let q = this.db.selectFrom('manifests').select(['id', 'digest', 'media_type', 'artifact_type', 'subject_digest', 'size', 'created_at'])
+      .where('repository_id', '=', repositoryId);
+    if (after !== undefined) q = q.where('digest', '>', after);
+    const rows = await q.orderBy('digest').limit(limit).execute();
+    const tags = rows.length === 0 ? [] : await this.db.selectFrom('tags').select(['manifest_id', 'name'])
+      .where('manifest_id', 'in', rows.map((r) => r.id)).orderBy('name').execute();
+    return rows.map(({ id, ...r }) => ({ ...r, tags: tags.filter((t) => t.manifest_id === id).map((t) => t.name) }));
+  }
+
+  /** Referrers of a subject, keyset-paged on digest. */
+  listReferrers(repositoryId: number, subject: string, artifactType: string | undefined, after: string | undefined, limit: number) {
+    let q = this.db.selectFrom('manifests').select(['digest', 'media_type', 'artifact_type', 'annotations', 'size'])
+      .where('repository_id', '=', repositoryId).where('subject_digest', '=', subject);
+    if (artifactType !== undefined) q = q.where('artifact_type', '=', artifactType);
+    if (after !== undefined) q = q.where('digest', '>', after);
+    return q.orderBy('digest').limit(limit).execute();
+  }
+
+  // ---------------------------------------------------------------- uploads
+
+  async createUpload(u: Omit<UploadRow, 'created_at' | 'updated_at' | 'offset'>): Promise<void> {
+    const ts = now();
+    await this.db.insertInto('uploads').values({ ...u, offset: 0, created_at: ts, updated_at: ts }).execute();
+  }
+
+  getUpload(id: string): Promise<UploadRow | undefined> {
+    return this.db.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Advances the acknowledged offset only if nobody else moved it (optimistic, safe across nodes). */
+  async advanceUpload(id: string, from: number, to: number): Promise<boolean> {
+    const r = await this.db.updateTable('uploads').set({ offset: to, updated_at: now() }).where('id', '=', id).where('offset', '=', from).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  async deleteUpload(ex: Executor, id: string): Promise<boolean> {
+    const r = await ex.deleteFrom('uploads').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  listStaleUploads(olderThan: string, limit: number): Promise<UploadRow[]> {
+    return this.db.selectFrom('uploads').selectAll().where('updated_at', '<', olderThan).orderBy('updated_at').limit(limit).execute();
+  }
+
+  async allUploadIds(): Promise<Set<string>> {
+    return new Set((await this.db.selectFrom('uploads').select('id').execute()).map((r) => r.id));
+  }
+
+  // ---------------------------------------------------------------- events (outbox)
+
+  async recordEvent(ex: Executor, e: NewEvent): Promise<void> {
+    await ex.insertInto('events').values({
+      registry_id: e.registry_id, action: e.action, repository: e.repository, digest: e.digest ?? null, tag: e.tag ?? null,
+      media_type: e.media_type ?? null, size: e.size ?? null, created_at: now(),
+    }).execute();
+  }
+
+  listEvents(registryId: number, afterId: number, limit: number) {
+    return this.db.selectFrom('events').selectAll().where('registry_id', '=', registryId).where('id', '>', afterId).orderBy('id').limit(limit).execute();
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+}
+
+function dedupeRefs(refs: { digest: string; kind: 'blob' | 'manifest' }[]) {
+  const seen = new Set<string>();
+  return refs.filter((r) => {
+    const k = `${r.kind}:${r.digest}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}

@@ -1,0 +1,34 @@
+import type { MetaStore } from '../meta/store.js';
+import type { Logger } from '../observability/logger.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { BlobService } from './blobs.js';
+import { ManifestService } from './manifests.js';
+import { RegistryService } from './registries.js';
+import { RepositoryService } from './repositories.js';
+import { UploadService } from './uploads.js';
+
+export { parsePageSize } from './manifests.js';
+
+export interface Services {
+  registries: RegistryService;
+  repositories: RepositoryService;
+  blobs: BlobService;
+  uploads: UploadService;
+  manifests: ManifestService;
+}
+
+export interface ServiceOptions {
+  manifestMaxBytes: number;
+  blobMaxBytes: number;
+  uploadMaxAgeSeconds: number;
+}
+
+export function createServices(meta: MetaStore, storage: StorageDriver, opts: ServiceOptions, log: Logger): Services {
+  return {
+    registries: new RegistryService(meta),
+    repositories: new RepositoryService(meta),
+    blobs: new BlobService(meta, storage),
+    uploads: new UploadService(meta, storage, { blobMaxBytes: opts.blobMaxBytes, maxAgeSeconds: opts.uploadMaxAgeSeconds }, log),
+    manifests: new ManifestService(meta, { manifestMaxBytes: opts.manifestMaxBytes }),
+  };
+}

@@ -1,0 +1,157 @@
+import { digestOf, isDigest, parseDigest } from '../domain/digest.js';
+import { RegistryError } from '../domain/errors.js';
+import { MediaTypes, parseManifest } from '../domain/manifest.js';
+import { assertTag } from '../domain/reference.js';
+import type { ManifestHead, ManifestRow, MetaStore, RegistryRow } from '../meta/store.js';
+
+export type Reference = { tag: string; digest?: undefined } | { digest: string; tag?: undefined };
+
+/** A manifest reference from a URL: a digest (algorithm:hex) or a tag. */
+export function parseReference(ref: string): Reference {
+  if (isDigest(ref)) return { digest: parseDigest(ref).value };
+  return { tag: assertTag(ref) };
+}
+
+export interface PutResult {
+  digest: string;
+  subject: string | null;
+  tags: string[];
+  created: boolean;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** The value to pass as `last` for the next page, when there may be one. */
+  next?: string;
+}
+
+export const PAGE_MAX = 10_000;
+
+/** n from a query string: absent -> fallback; negative, fractional or garbage -> 400. Clamped to PAGE_MAX. */
+export function parsePageSize(raw: string | null, fallback: number): number {
+  if (raw === null || raw === '') return fallback;
+  if (!/^\d{1,12}$/.test(raw)) throw new RegistryError('PAGINATION_NUMBER_INVALID', `n must be a whole number from 0 to ${PAGE_MAX}, got "${raw.slice(0, 20)}"`);
+  return Math.min(Number(raw), PAGE_MAX);
+}
+
+/** Manifests, tags and referrers of a repository. */
+export class ManifestService {
+  constructor(private readonly meta: MetaStore, private readonly opts: { manifestMaxBytes: number }) {}
+
+  get maxBytes(): number {
+    return this.opts.manifestMaxBytes;
+  }
+
+  async get(reg: RegistryRow, repository: string, refText: string): Promise<ManifestRow> {
+    const ref = parseReference(refText);
+    const row = ref.tag !== undefined
+      ? await this.meta.getManifestByTag(reg.id, repository, ref.tag)
+      : await this.meta.getManifestByDigest(reg.id, repository, ref.digest);
+    if (!row) throw await this.unknown(reg, repository, refText);
+    return row;
+  }
+
+  async head(reg: RegistryRow, repository: string, refText: string): Promise<ManifestHead> {
+    const ref = parseReference(refText);
+    const row = await this.meta.headManifest(reg.id, repository, ref);
+    if (!row) throw await this.unknown(reg, repository, refText);
+    return row;
+  }
+
+  private async unknown(reg: RegistryRow, repository: string, ref: string): Promise<RegistryError> {
+    if ((await this.meta.findRepositoryId(reg.id, repository)) === undefined) {
+      return new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
+    }
+    return new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref} is not known in repository ${repository}`, { detail: { reference: ref } });
+  }
+
+  /**
+   * Stores a manifest exactly as pushed (distribution-spec: "MUST store the manifest in the exact
+   * byte representation provided by the client") after validating it and checking that everything
+   * it references is present in this repository; then moves the tags, in one transaction that also
+   * records the push event.
+   */
+  async put(reg: RegistryRow, repository: string, refText: string, bytes: Buffer, contentType: string, extraTags: string[] = []): Promise<PutResult> {
+    const ref = parseReference(refText);
+    if (bytes.byteLength > this.opts.manifestMaxBytes) {
+      throw new RegistryError('MANIFEST_INVALID', `manifest is ${bytes.byteLength} bytes; the limit is ${this.opts.manifestMaxBytes} bytes`, { status: 413 });
+    }
+    const algorithm = ref.digest !== undefined ? parseDigest(ref.digest).algorithm : 'sha256';
+    const digest = digestOf(bytes, algorithm);
+    if (ref.digest !== undefined && ref.digest !== digest) {
+      throw new RegistryError('DIGEST_INVALID', `the manifest's content has digest ${digest}, not ${ref.digest} as given in the URL`, { detail: { digest: ref.digest } });
+    }
+    const tags = [...new Set([...(ref.tag !== undefined ? [ref.tag] : []), ...extraTags.map(assertTag)])];
+    const parsed = parseManifest(bytes, contentType);
+
+    return this.meta.transaction(async (trx) => {
+      const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
+      const missingBlobs = await this.meta.missingBlobs(trx, repoId, parsed.blobs.map((b) => b.digest));
+      const missingManifests = await this.meta.missingManifests(trx, repoId, parsed.manifests.map((m) => m.digest));
+      const missing = [...missingBlobs, ...missingManifests];
+      if (missing.length > 0) {
+        throw new RegistryError('MANIFEST_BLOB_UNKNOWN',
+          `the manifest references ${missing.length} ${missing.length === 1 ? 'blob or manifest' : 'blobs or manifests'} not present in ${repository}: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}; push ${missing.length === 1 ? 'it' : 'them'} first`,
+          { detail: missing.slice(0, 50).map((d) => ({ digest: d })) });
+      }
+      const { id, created } = await this.meta.putManifest(trx, {
+        repository_id: repoId, digest, media_type: parsed.mediaType, artifact_type: parsed.artifactType,
+        subject_digest: parsed.subject?.digest ?? null, config_digest: parsed.config?.digest ?? null,
+        annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null, content: bytes,
+        refs: [...parsed.blobs.map((b) => ({ digest: b.digest, kind: 'blob' as const })), ...parsed.manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const }))],
+      });
+      for (const tag of tags) await this.meta.setTag(trx, repoId, tag, id);
+      await this.meta.touchRepository(trx, repoId);
+      await this.meta.recordEvent(trx, {
+        registry_id: reg.id, action: 'push', repository, digest, tag: tags[0] ?? null, media_type: parsed.mediaType, size: bytes.byteLength,
+      });
+      return { digest, subject: parsed.subject?.digest ?? null, tags, created };
+    });
+  }
+
+  /** DELETE by digest removes the manifest and its tags; DELETE by tag only untags (spec "Deleting tags"). */
+  async delete(reg: RegistryRow, repository: string, refText: string): Promise<{ untagged?: string; deleted?: string }> {
+    const ref = parseReference(refText);
+    const repoId = await this.meta.findRepositoryId(reg.id, repository);
+    if (repoId === undefined) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
+    return this.meta.transaction(async (trx) => {
+      if (ref.tag !== undefined) {
+        const digest = await this.meta.deleteTag(trx, repoId, ref.tag);
+        if (!digest) throw new RegistryError('MANIFEST_UNKNOWN', `tag ${ref.tag} is not known in repository ${repository}`, { detail: { tag: ref.tag } });
+        await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'untag', repository, digest, tag: ref.tag });
+        return { untagged: ref.tag };
+      }
+      const gone = await this.meta.deleteManifest(trx, repoId, ref.digest);
+      if (!gone) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref.digest} is not known in repository ${repository}`, { detail: { digest: ref.digest } });
+      await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'delete', repository, digest: ref.digest, media_type: gone.mediaType, size: gone.size });
+      return { deleted: ref.digest };
+    });
+  }
+
+  async tags(reg: RegistryRow, repository: string, n: number, last: string | undefined): Promise<Page<string>> {
+    const repoId = await this.meta.findRepositoryId(reg.id, repository);
+    if (repoId === undefined) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
+    if (n === 0) return { items: [] };
+    const rows = await this.meta.listTags(repoId, last, n + 1);
+    return rows.length > n ? { items: rows.slice(0, n), next: rows[n - 1] } : { items: rows };
+  }
+
+  /** Referrers API: never 404; an unknown repository or subject has no referrers. */
+  async referrers(reg: RegistryRow, repository: string, subjectText: string, artifactType: string | undefined, n: number, last: string | undefined) {
+    const subject = parseDigest(subjectText).value;
+    const repoId = await this.meta.findRepositoryId(reg.id, repository);
+    const rows = repoId === undefined ? [] : await this.meta.listReferrers(repoId, subject, artifactType, last, n + 1);
+    const page = rows.slice(0, n);
+    const manifests = page.map((r) => ({
+      mediaType: r.media_type,
+      digest: r.digest,
+      size: r.size,
+      ...(r.artifact_type ? { artifactType: r.artifact_type } : {}),
+      ...(r.annotations ? { annotations: JSON.parse(r.annotations) as Record<string, string> } : {}),
+    }));
+    return {
+      index: { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests },
+      next: rows.length > n ? page[page.length - 1]?.digest : undefined,
+    };
+  }
+}

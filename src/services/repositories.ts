@@ -1,0 +1,71 @@
+import { RegistryError } from '../domain/errors.js';
+import type { MetaStore, RegistryRow } from '../meta/store.js';
+import type { Page } from './manifests.js';
+
+/** Catalog and repository-level management (listing, attributes, deletion). */
+export class RepositoryService {
+  constructor(private readonly meta: MetaStore) {}
+
+  /** One registry's repositories, keyset-paged in byte order. */
+  async catalog(reg: RegistryRow, n: number, last: string | undefined): Promise<Page<string>> {
+    if (n === 0) return { items: [] };
+    const rows = await this.meta.listRepositories(reg.id, last, n + 1);
+    return rows.length > n ? { items: rows.slice(0, n), next: rows[n - 1] } : { items: rows };
+  }
+
+  /** Every registry's repositories as "<registry>/<repository>" (path-style names), keyset-paged. */
+  async catalogAll(n: number, last: string | undefined): Promise<Page<string>> {
+    if (n === 0) return { items: [] };
+    let after: { key: string; name: string } | undefined;
+    if (last !== undefined) {
+      const slash = last.indexOf('/');
+      after = slash < 0 ? { key: last.toLowerCase(), name: '\uffff' } : { key: last.slice(0, slash).toLowerCase(), name: last.slice(slash + 1) };
+    }
+    const rows = (await this.meta.listAllRepositories(after, n + 1)).map((r) => `${r.registry}/${r.name}`);
+    return rows.length > n ? { items: rows.slice(0, n), next: rows[n - 1] } : { items: rows };
+  }
+
+  private async repoId(reg: RegistryRow, repository: string): Promise<number> {
+    const id = await this.meta.findRepositoryId(reg.id, repository);
+    if (id === undefined) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist in registry ${reg.name}`);
+    return id;
+  }
+
+  async show(reg: RegistryRow, repository: string) {
+    const row = await this.meta.getRepository(reg.id, repository);
+    if (!row) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist in registry ${reg.name}`);
+    const stats = await this.meta.repositoryStats(row.id);
+    return {
+      registry: reg.name,
+      imageName: repository,
+      createdTime: row.created_at,
+      lastUpdateTime: row.updated_at,
+      manifestCount: stats.manifests,
+      tagCount: stats.tags,
+    };
+  }
+
+  async tagDetails(reg: RegistryRow, repository: string, n: number, last: string | undefined) {
+    const rows = await this.meta.listTagDetails(await this.repoId(reg, repository), last, n + 1);
+    const items = rows.slice(0, n).map((t) => ({ name: t.name, digest: t.digest, createdTime: t.created_at, lastUpdateTime: t.updated_at }));
+    return { items, next: rows.length > n ? items[items.length - 1]?.name : undefined };
+  }
+
+  async manifestDetails(reg: RegistryRow, repository: string, n: number, last: string | undefined) {
+    const rows = await this.meta.listManifestDetails(await this.repoId(reg, repository), last, n + 1);
+    const items = rows.slice(0, n).map((m) => ({
+      digest: m.digest, mediaType: m.media_type, artifactType: m.artifact_type, subject: m.subject_digest, imageSize: m.size, createdTime: m.created_at, tags: m.tags,
+    }));
+    return { items, next: rows.length > n ? items[items.length - 1]?.digest : undefined };
+  }
+
+  /** Deletes a repository with all its manifests and tags (ACR returns the counts). */
+  async delete(reg: RegistryRow, repository: string): Promise<{ manifestsDeleted: number; tagsDeleted: number }> {
+    const id = await this.repoId(reg, repository);
+    return this.meta.transaction(async (trx) => {
+      const stats = await this.meta.deleteRepository(trx, id);
+      await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'delete', repository });
+      return { manifestsDeleted: stats.manifests, tagsDeleted: stats.tags };
+    });
+  }
+}

@@ -1,0 +1,73 @@
+import type { Readable, Writable } from 'node:stream';
+
+// The byte-storage driver: a handful of methods over opaque keys ("blobs/sha256/ab/<hex>",
+// "uploads/<id>"). Registry semantics (dedup, links, manifests) live in services, never here.
+// Keys are produced only by storage/paths.ts, which validates every part; drivers still refuse
+// keys that could escape their root.
+
+export interface StatResult {
+  size: number;
+  modifiedAt: Date;
+}
+
+export interface ReadRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, inclusive. */
+  end: number;
+}
+
+export interface Writer {
+  /** The stream to pipe bytes into. */
+  readonly stream: Writable;
+  /** Makes everything written durable (flushed to stable storage) and returns the object's total size. */
+  commit(): Promise<number>;
+  /** Discards this writer's handle; bytes already written may remain until the key is deleted. */
+  abort(): Promise<void>;
+}
+
+export interface StorageDriver {
+  readonly name: string;
+  /** null when the key does not exist. */
+  stat(key: string): Promise<StatResult | null>;
+  /** A stream of the object's bytes (or a range of them). Throws StorageNotFoundError. */
+  read(key: string, range?: ReadRange): Promise<Readable>;
+  /**
+   * Opens a writer. With `offset`, the object is first cut to `offset` bytes and writing appends
+   * from there (how upload chunks resume after a crash left unacknowledged bytes behind).
+   */
+  writer(key: string, opts?: { offset?: number }): Promise<Writer>;
+  /** Atomically and durably moves an object; an existing destination is replaced. */
+  move(from: string, to: string): Promise<void>;
+  /** Deletes an object; a missing key is not an error. */
+  delete(key: string): Promise<void>;
+  /** Keys under a prefix in byte order, after `startAfter`, at most `limit`. */
+  list(prefix: string, opts?: { startAfter?: string; limit?: number }): Promise<string[]>;
+}
+
+export class StorageError extends Error {
+  constructor(readonly driver: string, message: string, options?: { cause?: unknown }) {
+    super(`${driver}: ${message}`, options);
+    this.name = 'StorageError';
+  }
+}
+
+export class StorageNotFoundError extends StorageError {
+  constructor(driver: string, readonly key: string) {
+    super(driver, `not found: ${key}`);
+    this.name = 'StorageNotFoundError';
+  }
+}
+
+export class StorageInvalidKeyError extends StorageError {
+  constructor(driver: string, readonly key: string) {
+    super(driver, `invalid key: ${JSON.stringify(key)}`);
+    this.name = 'StorageInvalidKeyError';
+  }
+}
+
+/** Keys are relative, "/"-separated, with no empty, "." or ".." parts and no backslash or NUL. */
+export function isSafeKey(key: string): boolean {
+  if (!key || key.length > 1024 || key.startsWith('/') || key.includes('\\') || key.includes('\0')) return false;
+  return key.split('/').every((p) => p !== '' && p !== '.' && p !== '..');
+}

@@ -1,0 +1,145 @@
+import { constants, createWriteStream } from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  isSafeKey, StorageError, StorageInvalidKeyError, StorageNotFoundError,
+  type ReadRange, type StatResult, type StorageDriver, type Writer,
+} from '../driver.js';
+
+/**
+ * Local filesystem driver. Durability: a writer's commit fsyncs the file (and its directory when
+ * the file is new); move renames atomically and fsyncs the destination directory, so an object
+ * that a caller has seen committed survives a crash or power loss.
+ */
+export class FsDriver implements StorageDriver {
+  readonly name = 'fs';
+  private readonly root: string;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+  }
+
+  private resolve(key: string): string {
+    if (!isSafeKey(key)) throw new StorageInvalidKeyError(this.name, key);
+    const p = path.join(this.root, ...key.split('/'));
+    if (!p.startsWith(this.root + path.sep)) throw new StorageInvalidKeyError(this.name, key);
+    return p;
+  }
+
+  async stat(key: string): Promise<StatResult | null> {
+    try {
+      const s = await fsp.stat(this.resolve(key));
+      return s.isFile() ? { size: s.size, modifiedAt: s.mtime } : null;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new StorageError(this.name, `stat ${key} failed`, { cause: e });
+    }
+  }
+
+  async read(key: string, range?: ReadRange): Promise<Readable> {
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(this.resolve(key), constants.O_RDONLY);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new StorageNotFoundError(this.name, key);
+      throw new StorageError(this.name, `open ${key} failed`, { cause: e });
+    }
+    return handle.createReadStream({ ...(range ? { start: range.start, end: range.end } : {}), highWaterMark: 256 * 1024, autoClose: true });
+  }
+
+  async writer(key: string, opts: { offset?: number } = {}): Promise<Writer> {
+    const file = this.resolve(key);
+    await fsp.mkdir(path.dirname(file), { recursive: true });
+    let created = false;
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(file, constants.O_RDWR);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new StorageError(this.name, `open ${key} failed`, { cause: e });
+      handle = await fsp.open(file, constants.O_RDWR | constants.O_CREAT, 0o640);
+      created = true;
+    }
+    const offset = opts.offset ?? 0;
+    await handle.truncate(offset);
+    const stream = createWriteStream(file, { fd: handle.fd, start: offset, autoClose: false, highWaterMark: 256 * 1024 } as Parameters<typeof createWriteStream>[1]);
+    let closed = false;
+    const close = async () => {
+      if (closed) return;
+      closed = true;
+      await handle.close();
+    };
+    return {
+      stream,
+      commit: async () => {
+        try {
+          await handle.sync();
+          const { size } = await handle.stat();
+          await close();
+          if (created) await syncDir(path.dirname(file));
+          return size;
+        } catch (e) {
+          await close().catch(() => {});
+          throw new StorageError(this.name, `commit ${key} failed`, { cause: e });
+        }
+      },
+      abort: async () => {
+        stream.destroy();
+        await close().catch(() => {});
+      },
+    };
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    const src = this.resolve(from);
+    const dst = this.resolve(to);
+    const dir = path.dirname(dst);
+    await fsp.mkdir(dir, { recursive: true });
+    try {
+      await fsp.rename(src, dst);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new StorageNotFoundError(this.name, from);
+      throw new StorageError(this.name, `move ${from} -> ${to} failed`, { cause: e });
+    }
+    await syncDir(dir);
+    await syncDir(path.dirname(dir));
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await fsp.unlink(this.resolve(key));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new StorageError(this.name, `delete ${key} failed`, { cause: e });
+    }
+  }
+
+  async list(prefix: string, opts: { startAfter?: string; limit?: number } = {}): Promise<string[]> {
+    const base = prefix.replace(/\/+$/, '');
+    const dir = base ? this.resolve(base) : this.root;
+    let entries: string[];
+    try {
+      entries = (await fsp.readdir(dir, { recursive: true, withFileTypes: true }))
+        .filter((d) => d.isFile())
+        .map((d) => path.relative(this.root, path.join(d.parentPath ?? (d as unknown as { path: string }).path, d.name)).split(path.sep).join('/'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new StorageError(this.name, `list ${prefix} failed`, { cause: e });
+    }
+    entries.sort();
+    const after = opts.startAfter;
+    const out = after === undefined ? entries : entries.filter((k) => k > after);
+    return opts.limit === undefined ? out : out.slice(0, opts.limit);
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  let h: fsp.FileHandle | undefined;
+  try {
+    h = await fsp.open(dir, constants.O_RDONLY);
+    await h.sync();
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic there.
+  } finally {
+    await h?.close().catch(() => {});
+  }
+}

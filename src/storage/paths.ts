@@ -1,0 +1,31 @@
+import type { Digest } from '../domain/digest.js';
+
+// Storage layout (keys, relative to the driver's root):
+//
+//   blobs/
+//     sha256/
+//       ab/
+//         abcdef0123...      one object per distinct content, shared by every repository and
+//                            registry that links it (dedup); written once, never modified
+//     sha512/...
+//   uploads/
+//     <uuid>                 bytes of an upload session in progress; moved into blobs/ when
+//                            the session closes with a matching digest, deleted when abandoned
+//
+// Which repositories may read a blob is metadata (repository_blobs), not layout. Every key is
+// built from a parsed digest or a server-generated UUID, never from client text.
+
+export function blobKey(d: Digest): string {
+  return `blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}`;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function isUploadId(id: string): boolean {
+  return UUID.test(id);
+}
+
+export function uploadKey(id: string): string {
+  if (!isUploadId(id)) throw new Error(`invalid upload id ${JSON.stringify(id)}`);
+  return `uploads/${id}`;
+}
