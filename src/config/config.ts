@@ -7,7 +7,17 @@ import { z } from 'zod';
 // environment < command-line flags. Unknown keys in a file are rejected; the result is frozen.
 // Environment names are derived from the key path: storage.path -> BERTH_STORAGE_PATH.
 
-const listen = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'listen must be HOST:PORT, e.g. 127.0.0.1:5000');
+const listen = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'listen must be HOST:PORT, e.g. 127.0.0.1:5000')
+  .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'listen port must be 0-65535');
+// Checked here so a bad value fails at start, not as a TypeError on the first request that builds a URL.
+const httpUrl = (v: string) => {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+};
 
 export const ConfigSchema = z.strictObject({
   /** HOST:PORT to listen on. */
@@ -15,7 +25,7 @@ export const ConfigSchema = z.strictObject({
   /** Directory for everything Berth keeps locally (SQLite database, blobs, upload sessions). */
   dataDir: z.string().min(1).default('./data'),
   /** Public base URL clients use (for Location headers); empty = derived from each request's Host. */
-  publicUrl: z.string().default(''),
+  publicUrl: z.string().refine((v) => v === '' || httpUrl(v), 'publicUrl must be empty or an http(s) URL such as https://registry.example.com').default(''),
   /** Domain for host-style addressing: <registry>.<domain> serves that registry at /v2/<repository>. */
   domain: z.string().regex(/^$|^[a-z0-9.-]+(:\d+)?$/, 'domain must be a DNS name such as registry.example.com').default(''),
   metadata: z.strictObject({

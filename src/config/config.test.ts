@@ -1,0 +1,226 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { ConfigError, configKeys, loadConfig, readConfigFile, validateConfig } from './config.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+function file(name: string, text: string): string {
+  const p = path.join(dir, `${++n}-${name}`);
+  writeFileSync(p, text);
+  return p;
+}
+
+function configError(fn: () => unknown, message: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof ConfigError, `ConfigError, got ${String(e)}`);
+    assert.match(e.message, message);
+    return true;
+  });
+}
+
+describe('defaults', () => {
+  test('with no file, env or flags', () => {
+    const c = loadConfig({ env: {} });
+    assert.equal(c.listen, '127.0.0.1:5000');
+    assert.equal(c.dataDir, path.resolve('./data'));
+    assert.equal(c.publicUrl, '');
+    assert.equal(c.domain, '');
+    assert.deepEqual(c.metadata, { url: '', poolSize: 10 });
+    assert.deepEqual(c.storage, { driver: 'fs', path: path.resolve('./data', 'storage') });
+    assert.deepEqual(c.uploads, { maxAgeSeconds: 86400, purgeIntervalSeconds: 600 });
+    assert.deepEqual(c.limits, { manifestMaxBytes: 4 * 1024 * 1024, blobMaxBytes: 0 });
+    assert.deepEqual(c.log, { level: 'info', access: true });
+    assert.equal(c.shutdownTimeoutSeconds, 30);
+  });
+
+  test('dataDir is made absolute; storage.path resolves against it unless absolute', () => {
+    const c = loadConfig({ env: {}, overrides: { dataDir: 'rel/dir', storage: { path: 'blobs' } } });
+    assert.equal(c.dataDir, path.resolve('rel/dir'));
+    assert.equal(c.storage.path, path.resolve('rel/dir', 'blobs'));
+    const abs = loadConfig({ env: {}, overrides: { storage: { path: '/srv/berth' } } });
+    assert.equal(abs.storage.path, '/srv/berth');
+  });
+
+  test('the result is deeply frozen', () => {
+    const c = loadConfig({ env: {} });
+    assert.ok(Object.isFrozen(c));
+    assert.ok(Object.isFrozen(c.storage));
+    assert.ok(Object.isFrozen(c.metadata));
+    assert.ok(Object.isFrozen(c.log));
+    assert.throws(() => { (c as { listen: string }).listen = 'x'; }, TypeError);
+    assert.throws(() => { (c.log as { access: boolean }).access = false; }, TypeError);
+  });
+});
+
+describe('config files', () => {
+  test('YAML', () => {
+    const f = file('berth.yaml', [
+      'listen: 0.0.0.0:6000',
+      'dataDir: /var/lib/berth',
+      'metadata:',
+      '  url: postgres://berth@db:5432/berth',
+      '  poolSize: 20',
+      'log:',
+      '  level: debug',
+      '  access: false',
+      '',
+    ].join('\n'));
+    const c = loadConfig({ file: f, env: {} });
+    assert.equal(c.listen, '0.0.0.0:6000');
+    assert.equal(c.dataDir, '/var/lib/berth');
+    assert.equal(c.storage.path, '/var/lib/berth/storage');
+    assert.deepEqual(c.metadata, { url: 'postgres://berth@db:5432/berth', poolSize: 20 });
+    assert.deepEqual(c.log, { level: 'debug', access: false });
+    assert.equal(c.limits.manifestMaxBytes, 4 * 1024 * 1024, 'unspecified keys keep their defaults');
+  });
+
+  test('JSON (by extension)', () => {
+    const f = file('berth.json', JSON.stringify({ listen: '[::1]:5001', limits: { blobMaxBytes: 1048576 } }));
+    const c = loadConfig({ file: f, env: {} });
+    assert.equal(c.listen, '[::1]:5001');
+    assert.equal(c.limits.blobMaxBytes, 1048576);
+  });
+
+  test('an empty file means all defaults', () => {
+    assert.deepEqual(readConfigFile(file('empty.yaml', '')), {});
+    assert.equal(loadConfig({ file: file('empty.yaml', '# nothing\n'), env: {} }).listen, '127.0.0.1:5000');
+  });
+
+  test('unknown keys are rejected, naming the key and the file', () => {
+    const f = file('typo.yaml', 'listne: 127.0.0.1:5000\n');
+    configError(() => loadConfig({ file: f, env: {} }), new RegExp(`${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: unknown key listne`));
+    const nested = file('nested.yaml', 'storage:\n  driver: fs\n  root: /x\n');
+    configError(() => loadConfig({ file: nested, env: {} }), /unknown key storage\.root/);
+    configError(() => validateConfig({ a: 1, b: 2 }, 'x'), /unknown keys a, b/);
+  });
+
+  test('wrong types and values name the key', () => {
+    configError(() => loadConfig({ file: file('t.yaml', 'metadata:\n  poolSize: lots\n'), env: {} }), /metadata\.poolSize/);
+    configError(() => loadConfig({ file: file('t.yaml', 'log:\n  level: loud\n'), env: {} }), /log\.level/);
+    configError(() => loadConfig({ file: file('t.yaml', 'listen: 5000\n'), env: {} }), /listen/);
+    configError(() => loadConfig({ file: file('t.yaml', 'listen: localhost\n'), env: {} }), /listen must be HOST:PORT/);
+    configError(() => loadConfig({ file: file('t.yaml', 'uploads:\n  maxAgeSeconds: 10\n'), env: {} }), /uploads\.maxAgeSeconds/);
+    configError(() => loadConfig({ file: file('t.yaml', 'domain: Registry.Example.com\n'), env: {} }), /domain must be a DNS name/);
+    configError(() => loadConfig({ file: file('t.yaml', 'storage:\n  driver: s3\n'), env: {} }), /storage\.driver/);
+  });
+
+  test('listen ports above 65535 and publicUrl values that are not URLs fail at load, not at first request', () => {
+    configError(() => validateConfig({ listen: '127.0.0.1:70000' }, 'x'), /listen/);
+    assert.equal(validateConfig({ listen: '127.0.0.1:0' }, 'x').listen, '127.0.0.1:0');
+    assert.equal(validateConfig({ listen: '127.0.0.1:65535' }, 'x').listen, '127.0.0.1:65535');
+    configError(() => validateConfig({ publicUrl: 'registry.example.com' }, 'x'), /publicUrl/);
+    configError(() => validateConfig({ publicUrl: 'ftp://registry.example.com' }, 'x'), /publicUrl/);
+    assert.equal(validateConfig({ publicUrl: 'https://registry.example.com' }, 'x').publicUrl, 'https://registry.example.com');
+  });
+
+  test('unreadable, malformed, or non-mapping files', () => {
+    configError(() => loadConfig({ file: path.join(dir, 'missing.yaml'), env: {} }), /cannot read config file .*ENOENT/);
+    configError(() => loadConfig({ file: file('bad.yaml', 'listen: [\n'), env: {} }), /not valid YAML/);
+    configError(() => loadConfig({ file: file('bad.json', '{'), env: {} }), /not valid JSON/);
+    configError(() => loadConfig({ file: file('list.yaml', '- a\n- b\n'), env: {} }), /must hold a mapping/);
+    configError(() => loadConfig({ file: file('scalar.yaml', 'hello\n'), env: {} }), /must hold a mapping/);
+  });
+});
+
+describe('environment (BERTH_*)', () => {
+  test('every key has an environment variable derived from its path', () => {
+    const keys = configKeys();
+    const byPath = Object.fromEntries(keys.map((k) => [k.path.join('.'), k]));
+    assert.equal(byPath['listen']?.env, 'BERTH_LISTEN');
+    assert.equal(byPath['dataDir']?.env, 'BERTH_DATA_DIR');
+    assert.equal(byPath['storage.path']?.env, 'BERTH_STORAGE_PATH');
+    assert.equal(byPath['log.access']?.env, 'BERTH_LOG_ACCESS');
+    assert.equal(byPath['log.access']?.type, 'boolean');
+    assert.equal(byPath['metadata.url']?.env, 'BERTH_METADATA_URL');
+    assert.equal(byPath['metadata.poolSize']?.env, 'BERTH_METADATA_POOL_SIZE');
+    assert.equal(byPath['metadata.poolSize']?.type, 'number');
+    assert.equal(byPath['limits.manifestMaxBytes']?.env, 'BERTH_LIMITS_MANIFEST_MAX_BYTES');
+    assert.equal(new Set(keys.map((k) => k.env)).size, keys.length, 'env names are unique');
+    assert.ok(keys.every((k) => /^BERTH_[A-Z0-9_]+$/.test(k.env)));
+    assert.ok(!keys.some((k) => k.path.join('.') === 'metadata' || k.path.join('.') === 'storage'), 'only leaves are keys');
+  });
+
+  test('top-level and nested overrides', () => {
+    const c = loadConfig({
+      env: {
+        BERTH_LISTEN: '0.0.0.0:7000',
+        BERTH_DATA_DIR: '/tmp/berth-env',
+        BERTH_STORAGE_PATH: '/tmp/berth-blobs',
+        BERTH_LOG_ACCESS: 'false',
+        BERTH_METADATA_URL: 'postgres://u@h:5432/d',
+        BERTH_METADATA_POOL_SIZE: '25',
+        BERTH_SHUTDOWN_TIMEOUT_SECONDS: '5',
+      },
+    });
+    assert.equal(c.listen, '0.0.0.0:7000');
+    assert.equal(c.dataDir, '/tmp/berth-env');
+    assert.equal(c.storage.path, '/tmp/berth-blobs');
+    assert.equal(c.log.access, false);
+    assert.equal(c.log.level, 'info', 'siblings of an env-set key keep their defaults');
+    assert.equal(c.metadata.url, 'postgres://u@h:5432/d');
+    assert.equal(c.metadata.poolSize, 25);
+    assert.equal(c.shutdownTimeoutSeconds, 5);
+  });
+
+  test('booleans accept true/false/1/0/yes/no in any case', () => {
+    for (const [raw, want] of [['true', true], ['FALSE', false], ['1', true], ['0', false], ['yes', true], ['No', false]] as const) {
+      assert.equal(loadConfig({ env: { BERTH_LOG_ACCESS: raw } }).log.access, want, raw);
+    }
+  });
+
+  test('empty variables are ignored; unrelated BERTH_ variables too', () => {
+    const c = loadConfig({ env: { BERTH_LISTEN: '', BERTH_SERVER: 'http://x', BERTH_CONFIG: '/nope' } });
+    assert.equal(c.listen, '127.0.0.1:5000');
+  });
+
+  test('bad values are reported with the variable name or the key', () => {
+    configError(() => loadConfig({ env: { BERTH_LOG_ACCESS: 'maybe' } }), /BERTH_LOG_ACCESS: expected true or false, got "maybe"/);
+    configError(() => loadConfig({ env: { BERTH_METADATA_POOL_SIZE: 'ten' } }), /BERTH_METADATA_POOL_SIZE: expected a number, got "ten"/);
+    configError(() => loadConfig({ env: { BERTH_METADATA_POOL_SIZE: '0' } }), /metadata\.poolSize/);
+    configError(() => loadConfig({ env: { BERTH_METADATA_POOL_SIZE: '2.5' } }), /metadata\.poolSize/);
+    configError(() => loadConfig({ env: { BERTH_LOG_LEVEL: 'loud' } }), /log\.level/);
+    configError(() => loadConfig({ env: { BERTH_LISTEN: 'nowhere' } }), /listen must be HOST:PORT/);
+  });
+
+  test('environment wins over the file', () => {
+    const f = file('env.yaml', 'listen: 127.0.0.1:6000\nlog:\n  level: warn\n  access: true\n');
+    const c = loadConfig({ file: f, env: { BERTH_LISTEN: '127.0.0.1:6001', BERTH_LOG_ACCESS: 'no' } });
+    assert.equal(c.listen, '127.0.0.1:6001');
+    assert.equal(c.log.access, false);
+    assert.equal(c.log.level, 'warn', 'the file still supplies the keys env leaves alone');
+  });
+
+  test('a bad file is reported against the file even when env would fix it', () => {
+    const f = file('bad-env.yaml', 'listen: nowhere\n');
+    configError(() => loadConfig({ file: f, env: { BERTH_LISTEN: '127.0.0.1:1' } }), /bad-env\.yaml: listen/);
+  });
+});
+
+describe('flags (overrides)', () => {
+  test('flags win over env and file', () => {
+    const f = file('flags.yaml', 'listen: 127.0.0.1:6000\nmetadata:\n  poolSize: 3\n');
+    const c = loadConfig({
+      file: f,
+      env: { BERTH_LISTEN: '127.0.0.1:6001', BERTH_METADATA_URL: 'postgres://env@h/d', BERTH_DATA_DIR: '/tmp/env' },
+      overrides: { listen: '127.0.0.1:6002', metadata: { url: 'postgres://flag@h/d' }, dataDir: '/tmp/flag' },
+    });
+    assert.equal(c.listen, '127.0.0.1:6002');
+    assert.equal(c.metadata.url, 'postgres://flag@h/d');
+    assert.equal(c.metadata.poolSize, 3, 'a nested flag does not wipe sibling keys from the file');
+    assert.equal(c.dataDir, '/tmp/flag');
+  });
+
+  test('undefined overrides are ignored', () => {
+    const c = loadConfig({ env: { BERTH_LISTEN: '127.0.0.1:6001' }, overrides: { listen: undefined } });
+    assert.equal(c.listen, '127.0.0.1:6001');
+  });
+
+  test('bad flag values fail validation', () => {
+    configError(() => loadConfig({ env: {}, overrides: { log: { level: 'chatty' } } }), /^configuration: log\.level/);
+    configError(() => loadConfig({ env: {}, overrides: { bogus: true } }), /unknown key bogus/);
+  });
+});
