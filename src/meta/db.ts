@@ -45,7 +45,22 @@ function openSqlite(file: string): Db {
   raw.pragma('synchronous = FULL');
   raw.pragma('foreign_keys = ON');
   raw.pragma('busy_timeout = 5000');
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+  // Kysely prepares every query anew; better-sqlite3 statements are reusable, so keep them (the
+  // query shapes are few and fixed) and skip re-parsing SQL on every request.
+  const statements = new Map<string, SqliteDatabase.Statement>();
+  const database = {
+    close: () => raw.close(),
+    prepare: (text: string) => {
+      let st = statements.get(text);
+      if (!st) {
+        if (statements.size >= 1000) statements.clear();
+        st = raw.prepare(text);
+        statements.set(text, st);
+      }
+      return st;
+    },
+  };
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   return {
     kysely,
     dialect: 'sqlite',

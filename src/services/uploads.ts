@@ -63,7 +63,7 @@ export class UploadService {
   append(reg: RegistryRow, repository: string, id: string, chunk: ChunkInput): Promise<UploadState> {
     return this.locked(id, async () => {
       const row = await this.session(reg, repository, id);
-      const offset = await this.write(row, chunk);
+      const offset = await this.write(row, chunk, true);
       return { id, offset };
     });
   }
@@ -73,7 +73,7 @@ export class UploadService {
     const digest = parseDigest(digestText);
     return this.locked(id, async () => {
       const row = await this.session(reg, repository, id);
-      const size = chunk ? await this.write(row, chunk) : row.offset;
+      const size = chunk ? await this.write(row, chunk, false) : row.offset;
       return this.commit(reg, repository, row.id, digest.value, size, true);
     });
   }
@@ -165,8 +165,12 @@ export class UploadService {
     });
   }
 
-  /** Appends a chunk at the session's offset, makes it durable, and advances the offset. */
-  private async write(row: UploadRow, chunk: ChunkInput): Promise<number> {
+  /**
+   * Appends a chunk at the session's offset, makes it durable, and advances the offset. `ack` is
+   * true when the chunk is acknowledged on its own (PATCH), so the session file's name must survive
+   * a crash too; a closing PUT moves the file right away instead.
+   */
+  private async write(row: UploadRow, chunk: ChunkInput, ack: boolean): Promise<number> {
     if (chunk.range) {
       const { start, end } = chunk.range;
       if (start !== row.offset) {
@@ -192,7 +196,7 @@ export class UploadService {
     }
     // Hash as the bytes arrive only when we can continue from the start; otherwise rehash at the end.
     const hash = live?.hash ?? (row.offset === 0 ? newHasher(row.algorithm as DigestAlgorithm) : undefined);
-    const writer = await this.storage.writer(key, { offset: row.offset });
+    const writer = await this.storage.writer(key, { offset: row.offset, durableName: ack && row.offset === 0 });
     let size: number;
     try {
       size = await this.pump(chunk, writer.stream, hash, row.offset);
@@ -254,13 +258,9 @@ export class UploadService {
       await drop();
       throw new RegistryError('DIGEST_INVALID', `the uploaded content has digest ${actual}, not ${digest} as given; the upload was discarded`, { detail: { digest } });
     }
-    const target = blobKey(parsed);
-    const existing = await this.storage.stat(target);
-    if (existing && existing.size === size) {
-      await this.storage.delete(key); // same content is already stored: dedup
-    } else {
-      await this.storage.move(key, target);
-    }
+    // Content-addressed: if the blob is already stored, the move replaces it with identical bytes
+    // (atomically; open readers keep their file), so dedup needs no extra check.
+    await this.storage.move(key, blobKey(parsed));
     await this.meta.transaction(async (trx) => {
       const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
       await this.meta.linkBlob(trx, repoId, digest, size);

@@ -34,9 +34,11 @@ export interface StorageDriver {
   read(key: string, range?: ReadRange): Promise<Readable>;
   /**
    * Opens a writer. With `offset`, the object is first cut to `offset` bytes and writing appends
-   * from there (how upload chunks resume after a crash left unacknowledged bytes behind).
+   * from there (how upload chunks resume after a crash left unacknowledged bytes behind); offset 0
+   * starts the object afresh. With `durableName`, commit also makes the key itself crash-safe
+   * (not needed when the object is moved right after: move is durable).
    */
-  writer(key: string, opts?: { offset?: number }): Promise<Writer>;
+  writer(key: string, opts?: { offset?: number; durableName?: boolean }): Promise<Writer>;
   /** Atomically and durably moves an object; an existing destination is replaced. */
   move(from: string, to: string): Promise<void>;
   /** Deletes an object; a missing key is not an error. */

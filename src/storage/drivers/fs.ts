@@ -15,6 +15,7 @@ import {
 export class FsDriver implements StorageDriver {
   readonly name = 'fs';
   private readonly root: string;
+  private readonly knownDirs = new Set<string>();
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -48,20 +49,14 @@ export class FsDriver implements StorageDriver {
     return handle.createReadStream({ ...(range ? { start: range.start, end: range.end } : {}), highWaterMark: 256 * 1024, autoClose: true });
   }
 
-  async writer(key: string, opts: { offset?: number } = {}): Promise<Writer> {
+  async writer(key: string, opts: { offset?: number; durableName?: boolean } = {}): Promise<Writer> {
     const file = this.resolve(key);
-    await fsp.mkdir(path.dirname(file), { recursive: true });
-    let created = false;
-    let handle: fsp.FileHandle;
-    try {
-      handle = await fsp.open(file, constants.O_RDWR);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new StorageError(this.name, `open ${key} failed`, { cause: e });
-      handle = await fsp.open(file, constants.O_RDWR | constants.O_CREAT, 0o640);
-      created = true;
-    }
+    await this.ensureDir(path.dirname(file));
     const offset = opts.offset ?? 0;
-    await handle.truncate(offset);
+    // Offset 0 starts over (O_TRUNC); otherwise cut back to the acknowledged offset and append.
+    const handle = await fsp.open(file, constants.O_RDWR | constants.O_CREAT | (offset === 0 ? constants.O_TRUNC : 0), 0o640)
+      .catch((e) => { throw new StorageError(this.name, `open ${key} failed`, { cause: e }); });
+    if (offset > 0) await handle.truncate(offset);
     const stream = createWriteStream(file, { fd: handle.fd, start: offset, autoClose: false, highWaterMark: 256 * 1024 } as Parameters<typeof createWriteStream>[1]);
     let closed = false;
     const close = async () => {
@@ -74,10 +69,11 @@ export class FsDriver implements StorageDriver {
       commit: async () => {
         try {
           await handle.sync();
-          const { size } = await handle.stat();
           await close();
-          if (created) await syncDir(path.dirname(file));
-          return size;
+          // The name itself must survive a crash only when the caller acknowledges the object under
+          // this key (upload chunks); a writer followed by move() gets its directory synced there.
+          if (opts.durableName) await syncDir(path.dirname(file));
+          return offset + stream.bytesWritten;
         } catch (e) {
           await close().catch(() => {});
           throw new StorageError(this.name, `commit ${key} failed`, { cause: e });
@@ -90,11 +86,19 @@ export class FsDriver implements StorageDriver {
     };
   }
 
+  /** mkdir -p, remembered: blob fan-out directories are created once and then only looked up. */
+  private async ensureDir(dir: string): Promise<boolean> {
+    if (this.knownDirs.has(dir)) return false;
+    const created = await fsp.mkdir(dir, { recursive: true });
+    this.knownDirs.add(dir);
+    return created !== undefined;
+  }
+
   async move(from: string, to: string): Promise<void> {
     const src = this.resolve(from);
     const dst = this.resolve(to);
     const dir = path.dirname(dst);
-    await fsp.mkdir(dir, { recursive: true });
+    const created = await this.ensureDir(dir);
     try {
       await fsp.rename(src, dst);
     } catch (e) {
@@ -102,7 +106,7 @@ export class FsDriver implements StorageDriver {
       throw new StorageError(this.name, `move ${from} -> ${to} failed`, { cause: e });
     }
     await syncDir(dir);
-    await syncDir(path.dirname(dir));
+    if (created) await syncDir(path.dirname(dir));
   }
 
   async delete(key: string): Promise<void> {
