@@ -27,7 +27,15 @@ export class BlobService {
     // Manifests are content too; some clients fetch them through the blob endpoint.
     const m = await this.meta.headManifest(reg.id, repository, { digest: digest.value });
     if (m) return { digest: digest.value, size: m.size };
-    throw blobUnknown(repository, digest.value);
+    throw await this.unknown(reg, repository, digest.value);
+  }
+
+  /** NAME_UNKNOWN when the repository does not exist (as for manifests and tags), else BLOB_UNKNOWN. */
+  private async unknown(reg: RegistryRow, repository: string, digest: string): Promise<RegistryError> {
+    if ((await this.meta.findRepositoryId(reg.id, repository)) === undefined) {
+      return new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
+    }
+    return blobUnknown(repository, digest);
   }
 
   async open(reg: RegistryRow, repository: string, digestText: string, range?: ReadRange): Promise<BlobBody> {
@@ -35,7 +43,7 @@ export class BlobService {
     const size = await this.meta.blobInRepository(reg.id, repository, digest.value);
     if (size === undefined) {
       const m = await this.meta.getManifestByDigest(reg.id, repository, digest.value);
-      if (!m) throw blobUnknown(repository, digest.value);
+      if (!m) throw await this.unknown(reg, repository, digest.value);
       const buf = Buffer.from(m.content);
       return { digest: digest.value, size: m.size, stream: range ? buf.subarray(range.start, range.end + 1) : buf };
     }
