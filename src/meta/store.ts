@@ -71,9 +71,21 @@ export class MetaStore {
     this.dialect = handle.dialect;
   }
 
-  /** Runs fn in one transaction; the commit is durable before the promise resolves. */
-  transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute(fn);
+  /**
+   * Runs fn in one transaction; the commit is durable before the promise resolves. PostgreSQL may
+   * abort one of two racing writers (deadlock, serialization failure): such a transaction is run
+   * again, a few times, so concurrent pushes of the same tags never surface as errors.
+   */
+  async transaction<T>(fn: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction().execute(fn);
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (attempt >= 5 || (code !== '40P01' && code !== '40001')) throw e;
+        await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
+      }
+    }
   }
 
   async ping(): Promise<void> {
