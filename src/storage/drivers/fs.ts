@@ -1,4 +1,4 @@
-import { constants, createWriteStream } from 'node:fs';
+import { constants, createWriteStream, write as fsWrite, writev as fsWritev } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -29,8 +29,9 @@ export class FsDriver implements StorageDriver {
   }
 
   async stat(key: string): Promise<StatResult | null> {
+    const file = this.resolve(key); // outside the try: an invalid key stays StorageInvalidKeyError
     try {
-      const s = await fsp.stat(this.resolve(key));
+      const s = await fsp.stat(file);
       return s.isFile() ? { size: s.size, modifiedAt: s.mtime } : null;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
@@ -39,9 +40,10 @@ export class FsDriver implements StorageDriver {
   }
 
   async read(key: string, range?: ReadRange): Promise<Readable> {
+    const file = this.resolve(key);
     let handle: fsp.FileHandle;
     try {
-      handle = await fsp.open(this.resolve(key), constants.O_RDONLY);
+      handle = await fsp.open(file, constants.O_RDONLY);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new StorageNotFoundError(this.name, key);
       throw new StorageError(this.name, `open ${key} failed`, { cause: e });
@@ -57,7 +59,12 @@ export class FsDriver implements StorageDriver {
     const handle = await fsp.open(file, constants.O_RDWR | constants.O_CREAT | (offset === 0 ? constants.O_TRUNC : 0), 0o640)
       .catch((e) => { throw new StorageError(this.name, `open ${key} failed`, { cause: e }); });
     if (offset > 0) await handle.truncate(offset);
-    const stream = createWriteStream(file, { fd: handle.fd, start: offset, autoClose: false, highWaterMark: 256 * 1024 } as Parameters<typeof createWriteStream>[1]);
+    // The FileHandle owns the descriptor: the stream's close is a no-op, so destroy() (abort) cannot
+    // close the number first and leave handle.close() to close it again, by then maybe another file's.
+    const stream = createWriteStream(file, {
+      fd: handle.fd, start: offset, autoClose: false, highWaterMark: 256 * 1024,
+      fs: { write: fsWrite, writev: fsWritev, close: (_fd: number, cb: (err?: Error | null) => void) => cb() },
+    } as Parameters<typeof createWriteStream>[1]);
     let closed = false;
     const close = async () => {
       if (closed) return;
@@ -80,7 +87,8 @@ export class FsDriver implements StorageDriver {
         }
       },
       abort: async () => {
-        stream.destroy();
+        // Wait until no write is in flight on the descriptor before closing it.
+        if (!stream.closed) await new Promise<void>((resolve) => { stream.once('close', resolve); stream.destroy(); });
         await close().catch(() => {});
       },
     };
@@ -110,8 +118,9 @@ export class FsDriver implements StorageDriver {
   }
 
   async delete(key: string): Promise<void> {
+    const file = this.resolve(key);
     try {
-      await fsp.unlink(this.resolve(key));
+      await fsp.unlink(file);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new StorageError(this.name, `delete ${key} failed`, { cause: e });
     }
