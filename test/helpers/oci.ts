@@ -255,13 +255,17 @@ export function expectRawError(res: RawResponse, status: number, code: string | 
 
 /**
  * Writes raw bytes on a TCP socket and returns whatever the server sends before it closes (or
- * until `waitMs` of silence). For request lines node:http refuses to send (NUL, bare backslash).
+ * until `waitMs` of silence). For what node:http refuses to send (NUL, a body longer or shorter
+ * than its Content-Length). `then`: written after `data`, the last part only once the server has
+ * answered (so a body longer than its Content-Length cannot race the answer to the request).
  */
-export function rawSocket(base: string, data: Buffer | string, opts: { endAfterWrite?: boolean; waitMs?: number } = {}): Promise<string> {
+export function rawSocket(base: string, data: Buffer | string, opts: { endAfterWrite?: boolean; waitMs?: number; then?: Buffer[] } = {}): Promise<string> {
   const u = new URL(base);
   return new Promise((resolve, reject) => {
     const sock = net.connect(Number(u.port), u.hostname);
     const chunks: Buffer[] = [];
+    const then = [...(opts.then ?? [])];
+    const late = then.length > 1 ? then.pop() : undefined;
     let timer: NodeJS.Timeout | undefined;
     const done = () => {
       clearTimeout(timer);
@@ -274,11 +278,17 @@ export function rawSocket(base: string, data: Buffer | string, opts: { endAfterW
     };
     sock.on('connect', () => {
       sock.write(data);
-      if (opts.endAfterWrite) sock.end();
+      for (const p of then) sock.write(p);
+      if (opts.endAfterWrite && !late) sock.end();
       arm();
     });
+    let sentLate = false;
     sock.on('data', (c: Buffer) => {
       chunks.push(c);
+      if (late && !sentLate && Buffer.concat(chunks).includes('\r\n\r\n')) {
+        sentLate = true;
+        sock.write(late);
+      }
       arm();
     });
     sock.on('close', done);

@@ -4,7 +4,7 @@ import { sendJson, type Ctx } from '../context.js';
 import { nextLink } from './manifests.js';
 import * as blobs from './blobs.js';
 import * as manifests from './manifests.js';
-import { decodeSegment, hostRegistry, resolveTarget } from './target.js';
+import { decodeReference, decodeSegment, hostRegistry, resolveTarget } from './target.js';
 
 // The /v2 data plane: matches the raw path (never a normalised one: "..", "%2e" and "\" must be
 // refused, not resolved), resolves registry and repository, and hands over to one handler.
@@ -46,7 +46,7 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, domain:
     const t = resolveTarget(m[1]!, fromHost);
     const reg = await svc.registries.resolve(t.registry);
     const args = { ctx, svc, reg, t };
-    const ref = m[2] === undefined ? '' : decodeSegment(m[2], 'reference');
+    const ref = m[2] === undefined ? '' : decodeReference(m[2]);
     switch (family) {
       case 'manifest':
         if (method === 'GET' || method === 'HEAD') return manifests.getManifest(args, ref);

@@ -13,23 +13,35 @@ export interface OciTarget {
   urlName: string;
 }
 
-/** Decodes one raw URL segment; malformed escapes and control characters are rejected. */
+/** Decodes one raw URL segment of a name; malformed escapes and control characters are rejected. */
 export function decodeSegment(raw: string, what: 'name' | 'reference'): string {
+  if (what === 'reference') return decodeReference(raw);
   let s: string;
   try {
     s = decodeURIComponent(raw);
   } catch {
-    throw invalid(what, raw);
+    throw invalidName(raw);
   }
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f\\]/.test(s)) throw invalid(what, raw);
+  if (/[\u0000-\u001f\u007f\\]/.test(s)) throw invalidName(raw);
   return s;
 }
 
-function invalid(what: 'name' | 'reference', raw: string): RegistryError {
-  return what === 'name'
-    ? new RegistryError('NAME_INVALID', `invalid repository name "${raw.slice(0, 80)}"`)
-    : new RegistryError('MANIFEST_INVALID', `invalid reference "${raw.slice(0, 80)}"`);
+/**
+ * Decodes the last segment of a /v2 URL: a tag, a digest or an upload id. A malformed escape is
+ * passed on undecoded; the grammar of what the route expects then refuses it with the right code
+ * (TAG_INVALID, DIGEST_INVALID, BLOB_UPLOAD_UNKNOWN), none of which admit "%", "\\" or controls.
+ */
+export function decodeReference(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function invalidName(raw: string): RegistryError {
+  return new RegistryError('NAME_INVALID', `invalid repository name "${raw.slice(0, 80)}"`);
 }
 
 /**
