@@ -208,6 +208,21 @@ for (const backend of BACKENDS) {
         assert.equal(put.status, 201);
       });
 
+      test('a streamed chunk longer or shorter than its Content-Range answers 400 SIZE_INVALID; nothing is acknowledged', async () => {
+        const b = randomBlob(150);
+        const loc = await v2.startUpload(name);
+        for (const part of [b.data, b.data.subarray(0, 60)]) {
+          const body = new ReadableStream<Uint8Array>({ start(c) { c.enqueue(part); c.close(); } });
+          const res = await v2.fetch(loc, { method: 'PATCH', body, headers: { 'Content-Range': '0-99' }, duplex: 'half' } as RequestInit);
+          await expectError(res, 400, 'SIZE_INVALID');
+          assert.equal((await v2.fetch(loc)).headers.get('range'), '0-0');
+        }
+        const ok = await v2.fetch(loc, { method: 'PATCH', body: b.data, headers: { 'Content-Range': '0-149' } });
+        assert.equal(ok.status, 202);
+        const put = await v2.fetch(withQuery(loc, `digest=${b.digest}`), { method: 'PUT' });
+        assert.equal(put.status, 201, await put.text());
+      });
+
       test('a Content-Length shorter than the body: only Content-Length bytes are taken', async () => {
         const b = randomBlob(100);
         const loc = await v2.startUpload(name);
@@ -320,6 +335,7 @@ for (const backend of BACKENDS) {
         for (const [method, path] of [
           ['POST', `${name}/manifests/v1`], ['PATCH', `${name}/manifests/v1`], ['PUT', `${name}/blobs/${img.config.digest}`],
           ['POST', `${name}/tags/list`], ['PUT', `${name}/referrers/${img.digest}`], ['GET', `${name}/blobs/uploads/`], ['POST', '/v2/'],
+          ['DELETE', `${reg}/_catalog`], ['POST', '/v2/_catalog'],
         ]) {
           const res = await v2.fetch(path!, { method });
           const err = await expectError(res, 405, 'UNSUPPORTED');

@@ -111,6 +111,19 @@ for (const backend of BACKENDS) {
       assert.equal((await v2.fetch(`${repo}/manifests/${i.digest}`, { method: 'HEAD' })).status, 200);
     });
 
+    test('HEAD is answered wherever GET is (RFC 9110): tags, catalogs, referrers', async () => {
+      for (const path of [`${name}/tags/list`, `${name}/tags/list?n=2`, `${reg}/_catalog`, '_catalog', `${name}/referrers/${img.digest}`]) {
+        const get = await v2.fetch(path);
+        const head = await v2.fetch(path, { method: 'HEAD' });
+        assert.equal(head.status, 200, path);
+        assert.equal(head.headers.get('content-length'), get.headers.get('content-length'), path);
+        assert.equal(head.headers.get('link'), get.headers.get('link'), path);
+        assert.equal((await head.arrayBuffer()).byteLength, 0);
+        await get.arrayBuffer();
+      }
+      assert.equal((await v2.fetch(`${reg}/never-pushed/tags/list`, { method: 'HEAD' })).status, 404);
+    });
+
     describe('catalog', () => {
       let creg: string;
       const repos = ['zeta', 'alpha', 'alpha/nested', 'alpha-2', 'beta.x', 'm_1'];

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import {
-  blobOf, expectError, imageIndex, imageManifest, manifestBytes, MT, randomBlob, sha256, uniqueRepo, V2,
+  blobOf, expectError, imageIndex, imageManifest, manifestBytes, MT, randomBlob, sha256, sha512, uniqueRepo, V2,
   type Blob, type Descriptor,
 } from './helpers/oci.js';
 
@@ -142,6 +142,25 @@ for (const backend of BACKENDS) {
       const { res: got, body } = await pull(digest);
       assert.equal(got.status, 200);
       assert.ok(body.equals(bytes));
+    });
+
+    test('PUT by a sha512 digest: stored and pulled under that digest', async () => {
+      const m = imageManifest(configDesc, [layerDesc], { annotations: { by: 'sha512' } });
+      const bytes = manifestBytes(m);
+      const d512 = sha512(bytes);
+      const res = await v2.putManifest(name, d512, bytes, MT.ociManifest, 'tag=sha512-tag');
+      assert.equal(res.status, 201, await res.text());
+      assert.equal(res.headers.get('docker-content-digest'), d512);
+      for (const ref of [d512, 'sha512-tag']) {
+        const { res: got, body } = await pull(ref);
+        assert.equal(got.status, 200, ref);
+        assert.equal(got.headers.get('docker-content-digest'), d512);
+        assert.ok(body.equals(bytes));
+      }
+      // An index may reference it by its sha512 digest.
+      const idx = imageIndex([{ mediaType: MT.ociManifest, digest: d512, size: bytes.length }]);
+      const put = await v2.putManifest(name, 'idx512', idx);
+      assert.equal(put.status, 201, await put.text());
     });
 
     test('PUT by a digest that does not match the body answers 400 DIGEST_INVALID', async () => {

@@ -89,6 +89,9 @@ for (const backend of BACKENDS) {
         assert.equal(status.status, 204);
         assert.equal(status.headers.get('range'), `0-${end}`);
         assert.ok(status.headers.get('location'));
+        const head = await v2.fetch(loc, { method: 'HEAD' });
+        assert.equal(head.status, 204);
+        assert.equal(head.headers.get('range'), `0-${end}`);
       }
       const put = await v2.fetch(withQuery(loc, `digest=${b.digest}`), { method: 'PUT', headers: { 'Content-Length': '0' } });
       assert.equal(put.status, 201, await put.text());
@@ -257,6 +260,21 @@ for (const backend of BACKENDS) {
       const b = randomBlob(64);
       await v2.pushBlob(name, b);
       await v2.pushBlob(name, b, 'post-put');
+      await expectBlob(name, b.digest, b.data);
+    });
+
+    test('parallel pushes of the same blob and manifest into a new repository all succeed', async () => {
+      const name = repo();
+      const b = randomBlob(2000);
+      const blobs = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2
+        ? v2.fetch(`${name}/blobs/uploads/?digest=${b.digest}`, { method: 'POST', body: b.data, headers: octet() })
+        : v2.startUpload(name).then((loc) => v2.fetch(withQuery(loc, `digest=${b.digest}`), { method: 'PUT', body: b.data, headers: octet() })))));
+      assert.deepEqual(blobs.map((r) => r.status), Array(8).fill(201));
+      const m = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: b.digest, size: b.size }, layers: [] };
+      const puts = await Promise.all(Array.from({ length: 8 }, (_, i) => v2.putManifest(name, `t${i % 3}`, m)));
+      assert.deepEqual(puts.map((r) => r.status), Array(8).fill(201));
+      const tags = await v2.fetch(`${name}/tags/list`);
+      assert.deepEqual(((await tags.json()) as { tags: string[] }).tags, ['t0', 't1', 't2']);
       await expectBlob(name, b.digest, b.data);
     });
 

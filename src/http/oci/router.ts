@@ -8,6 +8,8 @@ import { decodeReference, decodeSegment, hostRegistry, resolveTarget } from './t
 
 // The /v2 data plane: matches the raw path (never a normalised one: "..", "%2e" and "\" must be
 // refused, not resolved), resolves registry and repository, and hands over to one handler.
+// RFC 9110 9.1: "All general-purpose servers MUST support the methods GET and HEAD": every GET
+// route answers HEAD too (send() omits the body).
 
 const ROUTES: { re: RegExp; family: string }[] = [
   { re: /^(.+)\/manifests\/([^/]+)$/, family: 'manifest' },
@@ -35,7 +37,7 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, domain:
   }
   if (rest === '_catalog' || /^[^/]+\/_catalog$/.test(rest)) {
     ctx.route = 'catalog';
-    if (method !== 'GET') throw methodNotAllowed(method, ['GET']);
+    if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method, ['GET', 'HEAD']);
     await catalog(ctx, svc, rest === '_catalog' ? fromHost : decodeSegment(rest.slice(0, -'/_catalog'.length), 'name'), fromHost !== undefined);
     return;
   }
@@ -57,21 +59,21 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, domain:
         if (method === 'POST') return blobs.startUpload(args);
         throw methodNotAllowed(method, ['POST']);
       case 'upload':
-        if (method === 'GET') return blobs.uploadStatus(args, ref);
+        if (method === 'GET' || method === 'HEAD') return blobs.uploadStatus(args, ref);
         if (method === 'PATCH') return blobs.patchUpload(args, ref);
         if (method === 'PUT') return blobs.putUpload(args, ref);
         if (method === 'DELETE') return blobs.cancelUpload(args, ref);
-        throw methodNotAllowed(method, ['GET', 'PATCH', 'PUT', 'DELETE']);
+        throw methodNotAllowed(method, ['GET', 'HEAD', 'PATCH', 'PUT', 'DELETE']);
       case 'blob':
         if (method === 'GET' || method === 'HEAD') return blobs.getBlob(args, ref);
         if (method === 'DELETE') return blobs.deleteBlob(args, ref);
         throw methodNotAllowed(method, ['GET', 'HEAD', 'DELETE']);
       case 'tags':
-        if (method === 'GET') return manifests.listTags(args);
-        throw methodNotAllowed(method, ['GET']);
+        if (method === 'GET' || method === 'HEAD') return manifests.listTags(args);
+        throw methodNotAllowed(method, ['GET', 'HEAD']);
       case 'referrers':
-        if (method === 'GET') return manifests.listReferrers(args, ref);
-        throw methodNotAllowed(method, ['GET']);
+        if (method === 'GET' || method === 'HEAD') return manifests.listReferrers(args, ref);
+        throw methodNotAllowed(method, ['GET', 'HEAD']);
     }
   }
   throw new RegistryError('UNSUPPORTED', `no registry API at ${rawPath.slice(0, 120)}`, { status: 404 });
