@@ -119,7 +119,7 @@ for (const backend of BACKENDS) {
       assert.equal(first.status, 202);
       const loc2 = first.headers.get('location')!;
 
-      for (const [start, end] of [[200, 299], [50, 149], [0, 99], [101, 200]]) {
+      for (const [start, end] of [[200, 299], [50, 149], [0, 99], [101, 200]] as const) {
         const res = await v2.fetch(loc2, {
           method: 'PATCH', body: b.data.subarray(start, end + 1), headers: octet({ 'Content-Range': `${start}-${end}` }),
         });
@@ -159,7 +159,7 @@ for (const backend of BACKENDS) {
           else controller.close();
         },
       });
-      const res = await v2.fetch(loc, { method: 'PATCH', body, headers: octet(), duplex: 'half' } as RequestInit);
+      const res = await v2.fetch(loc, { method: 'PATCH', body, headers: octet(), duplex: 'half' });
       assert.equal(res.status, 202, await res.text());
       assert.equal(res.headers.get('range'), `0-${b.size - 1}`);
       const put = await v2.fetch(withQuery(res.headers.get('location')!, `digest=${b.digest}`), { method: 'PUT' });

@@ -64,14 +64,17 @@ export function uniqueRepo(prefix = 'repo'): string {
   return `${prefix}${process.pid}-${++seq}`;
 }
 
+/** fetch's RequestInit, also taking a Buffer body (Node's fetch does) and duplex for streamed bodies. */
+export type Init = Omit<RequestInit, 'body'> & { body?: RequestInit['body'] | Buffer; duplex?: 'half' };
+
 /** A client for one server's /v2 API that checks every response carries the API version header. */
 export class V2 {
   constructor(readonly base: string) {}
 
   /** path is relative to /v2/ (e.g. "reg/app/tags/list") or absolute (e.g. "/v2/" or a Location header). */
-  async fetch(path: string, init: RequestInit = {}): Promise<Response> {
+  async fetch(path: string, init: Init = {}): Promise<Response> {
     const url = path.startsWith('http') ? path : path.startsWith('/') ? `${this.base}${path}` : `${this.base}/v2/${path}`;
-    const res = await fetch(url, init);
+    const res = await fetch(url, init as RequestInit);
     assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0', `${init.method ?? 'GET'} ${path}: Docker-Distribution-API-Version missing`);
     return res;
   }
