@@ -1,0 +1,428 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { IN_CI, freshMetadataUrl, type Backend } from '../helpers/backends.js';
+
+// End-to-end helpers: a real `berth serve` child process (the built dist/main.js, exactly what
+// users run), external commands with timeouts, tool gates, and a small raw HTTP client that does
+// not pool connections across server restarts.
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const MAIN = path.join(ROOT, 'dist', 'main.js');
+
+export const sha256 = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+let built = false;
+/** Builds dist/ when it is missing (`npm test` builds first, so this only matters for direct runs). */
+export function ensureBuilt(): void {
+  if (built || existsSync(MAIN)) {
+    built = true;
+    return;
+  }
+  const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0 || !existsSync(MAIN)) throw new Error(`npm run build failed:\n${r.stdout}\n${r.stderr}`);
+  built = true;
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(path.join(os.tmpdir(), `berth-e2e-${prefix}-`));
+}
+
+export function removeDir(dir: string | undefined): void {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------- tools
+
+/** Absolute path of an executable on PATH, or undefined. */
+export function which(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const p = path.join(dir, name);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * node:test options for a test that needs external programs: {} when all are installed,
+ * { skip: reason } when one is missing, and under CI (CI=true) a missing tool is an error, never a skip.
+ */
+export function requireTool(...names: string[]): { skip?: string } {
+  const missing = names.filter((n) => which(n) === undefined);
+  if (missing.length === 0) return {};
+  const reason = `needs ${missing.join(', ')} on PATH`;
+  if (IN_CI) throw new Error(`CI=true: ${reason}`);
+  return { skip: reason };
+}
+
+// ---------------------------------------------------------------- commands
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+export interface RunOptions {
+  timeoutMs?: number;
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  input?: string;
+}
+
+/** Runs a command to completion (SIGKILL after timeoutMs) and captures its output. Never throws for a failing exit. */
+export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, opts.timeoutMs ?? 90_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), timedOut });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+function describeRun(cmd: string, args: string[], r: RunResult): string {
+  return `${cmd} ${args.join(' ')}\n  exit ${r.code}${r.signal ? ` signal ${r.signal}` : ''}${r.timedOut ? ' (timed out)' : ''}\n  stdout: ${r.stdout.trim().slice(-3000)}\n  stderr: ${r.stderr.trim().slice(-3000)}`;
+}
+
+/** Runs a command and throws (with its output) unless it exits 0. */
+export async function mustRun(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const r = await run(cmd, args, opts);
+  if (r.code !== 0) throw new Error(`command failed: ${describeRun(cmd, args, r)}`);
+  return r;
+}
+
+/** Runs a command that is expected to fail; throws if it exits 0. */
+export async function mustFail(cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const r = await run(cmd, args, opts);
+  if (r.code === 0 || r.timedOut) throw new Error(`command should have failed: ${describeRun(cmd, args, r)}`);
+  return r;
+}
+
+/** The berth CLI (dist/main.js) against a server, with -o json parsed. */
+export async function berthJson<T = unknown>(server: string, args: string[]): Promise<T> {
+  const r = await mustRun(process.execPath, [MAIN, ...args, '--server', server, '-o', 'json'], { timeoutMs: 30_000 });
+  const text = r.stdout.trim();
+  return (text === '' ? undefined : JSON.parse(text)) as T;
+}
+
+// ---------------------------------------------------------------- berth serve
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface BerthProcess {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  /** 127.0.0.1:PORT, as image references use it */
+  host: string;
+  port: number;
+  dataDir: string;
+  metadataUrl: string;
+  proc: ChildProcess;
+  pid: number;
+  /** Resolves when the process has exited. */
+  exited: Promise<Exit>;
+  /** Everything the process wrote (stderr + stdout), for diagnostics. */
+  output(): string;
+  /** Sends a signal and waits for the exit (SIGKILL after timeoutMs). */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<Exit>;
+}
+
+export interface StartOptions {
+  dataDir: string;
+  /** '' = SQLite in the data dir. */
+  metadataUrl?: string;
+  /** Fixed port (to restart on the same address); default a free one. */
+  port?: number;
+  /** Extra BERTH_* configuration for the child. */
+  env?: Record<string, string>;
+  readyTimeoutMs?: number;
+}
+
+/** Starts `node dist/main.js serve` and waits until GET /v2/ answers 200. */
+export async function startBerth(opts: StartOptions): Promise<BerthProcess> {
+  ensureBuilt();
+  const port = opts.port ?? (await freePort());
+  const args = [MAIN, 'serve', '--listen', `127.0.0.1:${port}`, '--data', opts.dataDir, '--log-level', 'warn'];
+  if (opts.metadataUrl) args.push('--metadata', opts.metadataUrl);
+  // A clean environment for the child: no BERTH_* settings leak in from the caller.
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('BERTH_')) env[k] = v;
+  Object.assign(env, { BERTH_LOG_ACCESS: 'false', ...opts.env });
+  const proc = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const chunks: Buffer[] = [];
+  proc.stdout!.on('data', (b: Buffer) => chunks.push(b));
+  proc.stderr!.on('data', (b: Buffer) => chunks.push(b));
+  const exited = new Promise<Exit>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  let exit: Exit | undefined;
+  void exited.then((e) => { exit = e; });
+  const output = () => Buffer.concat(chunks).toString('utf8');
+  const url = `http://127.0.0.1:${port}`;
+
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
+  for (;;) {
+    if (exit) throw new Error(`berth serve exited before it was ready (code ${exit.code}, signal ${exit.signal}):\n${output()}`);
+    try {
+      const r = await request('GET', `${url}/v2/`, { timeoutMs: 2000 });
+      if (r.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`berth serve did not become ready on ${url}:\n${output()}`);
+    }
+    await sleep(50);
+  }
+
+  return {
+    url, host: `127.0.0.1:${port}`, port, dataDir: opts.dataDir, metadataUrl: opts.metadataUrl ?? '', proc, pid: proc.pid!,
+    exited, output,
+    async stop(signal = 'SIGTERM', timeoutMs = 30_000) {
+      if (exit) return exit;
+      proc.kill(signal);
+      const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+      const e = await exited;
+      clearTimeout(timer);
+      return e;
+    },
+  };
+}
+
+/**
+ * A server with its own data dir and metadata (fresh PostgreSQL schema for 'postgres'), that can be
+ * killed and restarted on the same port, data and metadata; cleanup() removes everything.
+ */
+export class BerthFixture {
+  server!: BerthProcess;
+  readonly dataDir = tempDir('data');
+  private port?: number;
+  private drop: () => Promise<void> = async () => {};
+  metadataUrl = '';
+
+  private constructor(readonly backend: Backend, private readonly env: Record<string, string>) {}
+
+  static async start(backend: Backend, env: Record<string, string> = {}): Promise<BerthFixture> {
+    const f = new BerthFixture(backend, env);
+    const meta = await freshMetadataUrl(backend);
+    f.metadataUrl = meta.url;
+    f.drop = meta.drop;
+    await f.restart();
+    return f;
+  }
+
+  get url(): string {
+    return this.server.url;
+  }
+
+  get host(): string {
+    return this.server.host;
+  }
+
+  /** Starts the server (again) on the same port, data dir and metadata. */
+  async restart(env: Record<string, string> = {}): Promise<BerthProcess> {
+    this.server = await startBerth({ dataDir: this.dataDir, metadataUrl: this.metadataUrl, port: this.port, env: { ...this.env, ...env } });
+    this.port = this.server.port;
+    return this.server;
+  }
+
+  /** Creates a registry through the management API. */
+  async createRegistry(name: string): Promise<string> {
+    const r = await request('POST', `${this.url}/api/registries`, { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, sku: 'Basic' }) });
+    if (r.status !== 201) throw new Error(`creating registry ${name}: HTTP ${r.status} ${r.body.toString()}`);
+    return name;
+  }
+
+  async cleanup(): Promise<void> {
+    if (this.server) await this.server.stop('SIGTERM', 10_000);
+    await this.drop().catch(() => {});
+    removeDir(this.dataDir);
+  }
+}
+
+// ---------------------------------------------------------------- raw HTTP
+
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export interface RequestOptions {
+  headers?: Record<string, string | number>;
+  body?: Buffer | string;
+  /** Default: no pooling (agent: false), so nothing survives a server restart. */
+  agent?: http.Agent | false;
+  timeoutMs?: number;
+}
+
+/** One HTTP request with node:http; rejects on network errors (e.g. the server was killed). */
+export function request(method: string, url: string, opts: RequestOptions = {}): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const body = opts.body === undefined ? undefined : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(opts.body);
+    const headers: Record<string, string | number> = { ...opts.headers };
+    if (body !== undefined) headers['content-length'] = body.length;
+    const req = http.request(url, { method, headers, agent: opts.agent ?? false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+      res.on('aborted', () => reject(new Error('response aborted')));
+    });
+    req.on('error', reject);
+    if (opts.timeoutMs) req.setTimeout(opts.timeoutMs, () => req.destroy(new Error(`timeout after ${opts.timeoutMs} ms`)));
+    req.end(body);
+  });
+}
+
+/** Absolute URL for a Location header (relative or absolute). */
+export function resolveLocation(base: string, location: string | string[] | undefined): string {
+  if (typeof location !== 'string') throw new Error(`no Location header (${String(location)})`);
+  return new URL(location, base).toString();
+}
+
+/** "0-1023" -> 1024 bytes received (the spec's Range of an upload session). "0-0" counts as 0 here. */
+export function rangeEnd(range: string | string[] | undefined): number {
+  if (typeof range !== 'string') throw new Error(`no Range header (${String(range)})`);
+  const m = /^(?:bytes=)?0-(\d+)$/.exec(range);
+  if (!m) throw new Error(`unexpected Range header ${range}`);
+  const last = Number(m[1]);
+  return last === 0 ? 0 : last + 1;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls until fn returns a truthy value (or throws after timeoutMs). For waiting on state, never for asserting speed. */
+export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000, everyMs = 20): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+// ---------------------------------------------------------------- buildah and podman
+
+/**
+ * buildah and podman with their own containers-storage (vfs) under a temp dir, so tests never touch
+ * or clash with the machine's images; cleanup() removes it all.
+ */
+export class Containers {
+  readonly dir = tempDir('containers');
+  private readonly env: Record<string, string>;
+
+  constructor() {
+    const tmp = path.join(this.dir, 'tmp');
+    mkdirSync(tmp, { recursive: true });
+    this.env = { TMPDIR: tmp };
+  }
+
+  private storage(tool: string): string[] {
+    return ['--root', path.join(this.dir, tool, 'root'), '--runroot', path.join(this.dir, tool, 'run'), '--storage-driver', 'vfs'];
+  }
+
+  buildah(args: string[]): Promise<RunResult> {
+    return mustRun('buildah', [...this.storage('buildah'), ...args], { timeoutMs: 120_000, env: this.env });
+  }
+
+  podman(args: string[]): Promise<RunResult> {
+    return mustRun('podman', [...this.storage('podman'), '--tmpdir', path.join(this.dir, 'podman', 'tmp'), '--events-backend', 'none', ...args], { timeoutMs: 120_000, env: this.env });
+  }
+
+  /** buildah from scratch + copy + (config --arch) + commit: returns the image id (its config digest's hex). */
+  async buildImage(name: string, opts: { files: Record<string, string>; arch?: string }): Promise<string> {
+    const ctr = (await this.buildah(['from', 'scratch'])).stdout.trim().split('\n').pop()!;
+    try {
+      const src = mkdtempSync(path.join(this.dir, 'src-'));
+      for (const [file, content] of Object.entries(opts.files)) {
+        writeFileSync(path.join(src, path.basename(file)), content);
+        await this.buildah(['copy', ctr, path.join(src, path.basename(file)), file]);
+      }
+      if (opts.arch) await this.buildah(['config', '--arch', opts.arch, '--os', 'linux', ctr]);
+      return (await this.buildah(['commit', '-q', '--format', 'oci', ctr, name])).stdout.trim().split('\n').pop()!;
+    } finally {
+      await this.buildah(['rm', ctr]).catch(() => {});
+    }
+  }
+
+  cleanup(): void {
+    removeDir(this.dir);
+  }
+}
+
+// ---------------------------------------------------------------- registry API shortcuts
+
+export const MANIFEST_ACCEPT = [
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+].join(', ');
+
+/** GET /v2/<name>/manifests/<ref> accepting every manifest type. */
+export function getManifest(base: string, name: string, ref: string, agent?: http.Agent): Promise<HttpResponse> {
+  return request('GET', `${base}/v2/${name}/manifests/${ref}`, { headers: { accept: MANIFEST_ACCEPT }, agent });
+}
+
+export function getBlob(base: string, name: string, digest: string, agent?: http.Agent): Promise<HttpResponse> {
+  return request('GET', `${base}/v2/${name}/blobs/${digest}`, { agent });
+}
+
+/** Monolithic blob push (POST ?digest=); throws unless 201. */
+export async function pushBlob(base: string, name: string, bytes: Buffer): Promise<string> {
+  const digest = sha256(bytes);
+  const r = await request('POST', `${base}/v2/${name}/blobs/uploads/?digest=${digest}`, { body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+  if (r.status !== 201) throw new Error(`blob push ${digest}: HTTP ${r.status} ${r.body.toString()}`);
+  return digest;
+}
+
+/** PUT a manifest; throws unless 201. */
+export async function pushManifest(base: string, name: string, ref: string, bytes: Buffer, mediaType: string): Promise<string> {
+  const r = await request('PUT', `${base}/v2/${name}/manifests/${ref}`, { body: bytes, headers: { 'content-type': mediaType } });
+  if (r.status !== 201) throw new Error(`manifest push ${name}:${ref}: HTTP ${r.status} ${r.body.toString()}`);
+  return String(r.headers['docker-content-digest']);
+}
