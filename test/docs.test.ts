@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from '../src/cli/commands.js';
+import { configKeys, readConfigFile, validateConfig } from '../src/config/config.js';
+import { allErrorCodes } from '../src/domain/errors.js';
+
+// The documentation is checked against the code: every error code, configuration key and CLI
+// command is documented, every example config validates, and relative links resolve.
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const read = (rel: string) => readFileSync(path.join(ROOT, rel), 'utf8');
+
+describe('docs/errors.md', () => {
+  const doc = read('docs/errors.md');
+
+  test('documents every registered error code', () => {
+    const missing = allErrorCodes().filter((c) => !doc.includes(`\`${c.code}\``)).map((c) => c.code);
+    assert.deepEqual(missing, [], `add these codes to docs/errors.md: ${missing.join(', ')}`);
+  });
+
+  test('each code\'s table row names its catalogue status', () => {
+    for (const c of allErrorCodes()) {
+      const row = doc.split('\n').find((l) => l.startsWith(`| \`${c.code}\` |`));
+      assert.ok(row, `docs/errors.md has a table row for ${c.code}`);
+      const statusCell = row.split('|')[2] ?? '';
+      assert.ok(statusCell.includes(String(c.status)), `${c.code}: status ${c.status} missing from "${statusCell.trim()}"`);
+    }
+  });
+});
+
+describe('docs/configuration.md', () => {
+  const doc = read('docs/configuration.md');
+
+  test('documents every configuration key with its environment variable', () => {
+    for (const k of configKeys()) {
+      const key = k.path.join('.');
+      const row = doc.split('\n').find((l) => l.startsWith(`| \`${key}\` |`));
+      assert.ok(row, `docs/configuration.md has a table row for ${key}`);
+      assert.ok(row.includes(`\`${k.env}\``), `${key}: row names ${k.env}`);
+    }
+  });
+
+  test('documents nothing that is not a key', () => {
+    const keys = new Set(configKeys().map((k) => k.path.join('.')));
+    const table = doc.slice(doc.indexOf('## Keys'), doc.indexOf('## Flags'));
+    const rows = [...table.matchAll(/^\| `([A-Za-z.]+)` \|/gm)].map((m) => m[1]!);
+    assert.deepEqual(rows.filter((r) => !keys.has(r)), []);
+    assert.equal(rows.length, keys.size);
+  });
+});
+
+describe('examples', () => {
+  const dir = path.join(ROOT, 'examples');
+  const files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/i.test(f));
+
+  test('there is at least one example config', () => {
+    assert.ok(files.length > 0);
+  });
+
+  for (const f of files) {
+    test(`examples/${f} validates against the schema`, () => {
+      validateConfig(readConfigFile(path.join(dir, f)), `examples/${f}`);
+    });
+  }
+
+  test('examples/berth.yaml sets every key', () => {
+    const doc = readConfigFile(path.join(dir, 'berth.yaml'));
+    for (const k of configKeys()) {
+      let cur: unknown = doc;
+      for (const p of k.path) cur = (cur as Record<string, unknown> | undefined)?.[p];
+      assert.notEqual(cur, undefined, `examples/berth.yaml sets ${k.path.join('.')}`);
+    }
+  });
+});
+
+describe('docs/cli.md', () => {
+  const doc = read('docs/cli.md');
+
+  test('documents every management command', () => {
+    const program = new Command('berth');
+    registerRegistryCommands(program);
+    registerRepositoryCommands(program);
+    registerManifestCommands(program);
+    const names: string[] = [];
+    const walk = (cmd: Command, prefix: string) => {
+      for (const c of cmd.commands) {
+        const full = prefix ? `${prefix} ${c.name()}` : c.name();
+        if (c.commands.length) walk(c, full);
+        else names.push(full);
+      }
+    };
+    walk(program, '');
+    assert.ok(names.length >= 14);
+    const missing = names.filter((n) => !doc.includes(`\`${n.includes(' ') ? n : `berth ${n}`}`));
+    assert.deepEqual(missing, [], `add to docs/cli.md: ${missing.join(', ')}`);
+  });
+
+  test('documents serve and the config tools', () => {
+    for (const c of ['berth serve', 'berth config validate', 'berth config keys']) assert.ok(doc.includes(c), c);
+  });
+});
+
+describe('links', () => {
+  test('relative links in README.md and docs/*.md point at files that exist', () => {
+    const files = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const broken: string[] = [];
+    for (const f of files) {
+      for (const m of read(f).matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)) {
+        const target = m[1]!;
+        if (/^[a-z]+:/.test(target)) continue;
+        if (!existsSync(path.resolve(path.dirname(path.join(ROOT, f)), target))) broken.push(`${f} -> ${target}`);
+      }
+    }
+    assert.deepEqual(broken, []);
+  });
+
+  test('the README states the two commands and the automation contract', () => {
+    const readme = read('README.md');
+    assert.ok(readme.includes('npm ci && npm run build && npx berth serve'));
+    assert.ok(readme.includes('npm test'));
+    assert.ok(readme.includes('## Automation contract'));
+    assert.ok(readme.includes('npx berth serve --listen 127.0.0.1:PORT --data DIR'));
+    assert.ok(readme.includes('npx berth create --name NAME --server http://127.0.0.1:PORT'));
+  });
+});
