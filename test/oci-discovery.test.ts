@@ -260,10 +260,15 @@ for (const backend of BACKENDS) {
         assert.equal(sbom.body.manifests.length, 1);
       });
 
-      test('an unknown subject, or an unknown repository, has an empty index (200, never 404)', async () => {
+      test('an unknown subject, repository or registry has an empty index (200, never 404)', async () => {
         const missing = randomBlob(9).digest;
         assert.deepEqual((await referrers('', missing)).body.manifests, []);
         assert.deepEqual((await referrers('', subject.digest, `${reg}/no-such-repo`)).body.manifests, []);
+        // "MUST NOT return a 404": not for an unknown registry either (nor one whose name cannot exist).
+        assert.deepEqual((await referrers('', subject.digest, 'nosuchregistry/app')).body.manifests, []);
+        assert.deepEqual((await referrers('', subject.digest, 'ab/app')).body.manifests, []);
+        // An invalid name is still a bad request.
+        await expectError(await v2.fetch(`${reg}/Bad/referrers/${subject.digest}`), 400, 'NAME_INVALID');
       });
 
       test('referrers pushed before their subject are listed', async () => {

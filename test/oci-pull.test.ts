@@ -173,7 +173,7 @@ for (const backend of BACKENDS) {
 
     test('unknown repository and unknown registry answer 404 NAME_UNKNOWN', async () => {
       const missing = randomBlob(10).digest;
-      for (const n of [`${reg}/never-pushed`, `nosuchregistry/app`]) {
+      for (const n of [`${reg}/never-pushed`, 'nosuchregistry/app', 'ab/app']) {
         await expectError(await v2.fetch(`${n}/manifests/latest`), 404, 'NAME_UNKNOWN');
         await expectError(await v2.fetch(`${n}/manifests/${img.digest}`), 404, 'NAME_UNKNOWN');
         await expectError(await v2.fetch(`${n}/blobs/${missing}`), 404, 'NAME_UNKNOWN');

@@ -136,10 +136,10 @@ export class ManifestService {
     return rows.length > n ? { items: rows.slice(0, n), next: rows[n - 1] } : { items: rows };
   }
 
-  /** Referrers API: never 404; an unknown repository or subject has no referrers. */
-  async referrers(reg: RegistryRow, repository: string, subjectText: string, artifactType: string | undefined, n: number, last: string | undefined) {
+  /** Referrers API: never 404; an unknown registry, repository or subject has no referrers. */
+  async referrers(reg: RegistryRow | undefined, repository: string, subjectText: string, artifactType: string | undefined, n: number, last: string | undefined) {
     const subject = parseDigest(subjectText).value;
-    const repoId = await this.meta.findRepositoryId(reg.id, repository);
+    const repoId = reg === undefined ? undefined : await this.meta.findRepositoryId(reg.id, repository);
     const rows = repoId === undefined ? [] : await this.meta.listReferrers(repoId, subject, artifactType, last, n + 1);
     const page = rows.slice(0, n);
     const manifests = page.map((r) => ({

@@ -26,9 +26,17 @@ export class RegistryService {
   constructor(private readonly meta: MetaStore) {}
 
   /** Resolves a registry for the data plane; unknown registries look like unknown repositories. */
+  /** The registry of that name, or undefined (for endpoints where an unknown registry is not an error). */
+  async find(name: string): Promise<RegistryRow | undefined> {
+    return isValidRegistryName(name) ? this.meta.getRegistry(name) : undefined;
+  }
+
   async resolve(name: string): Promise<RegistryRow> {
-    const row = isValidRegistryName(name) ? await this.meta.getRegistry(name) : undefined;
-    if (!row) throw new RegistryError('NAME_UNKNOWN', `registry "${name}" does not exist on this server`);
+    const row = await this.find(name);
+    if (!row) {
+      const hint = isValidRegistryName(name) ? '' : ' (registry names are 5-50 letters and digits)';
+      throw new RegistryError('NAME_UNKNOWN', `registry "${name.slice(0, 80)}" does not exist on this server${hint}`);
+    }
     return row;
   }
 

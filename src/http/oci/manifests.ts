@@ -80,7 +80,8 @@ export async function listTags({ ctx, svc, reg, t }: Args): Promise<void> {
   sendJson(ctx, 200, { name: t.urlName, tags: page.items }, headers);
 }
 
-export async function listReferrers({ ctx, svc, reg, t }: Args, digest: string): Promise<void> {
+/** reg is undefined for an unknown registry: the spec forbids a 404 here, so it simply has no referrers. */
+export async function listReferrers({ ctx, svc, reg, t }: Omit<Args, 'reg'> & { reg: RegistryRow | undefined }, digest: string): Promise<void> {
   ctx.route = 'referrers';
   const q = ctx.url.searchParams;
   const artifactType = q.get('artifactType') ?? undefined;

@@ -46,9 +46,15 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, domain:
     const m = re.exec(rest);
     if (!m) continue;
     const t = resolveTarget(m[1]!, fromHost);
+    const ref = m[2] === undefined ? '' : decodeReference(m[2]);
+    if (family === 'referrers') {
+      if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method, ['GET', 'HEAD']);
+      // distribution-spec: a registry that supports referrers "MUST NOT return a 404 Not Found"
+      // to a referrers request; an unknown registry, like an unknown repository, has none.
+      return manifests.listReferrers({ ctx, svc, reg: await svc.registries.find(t.registry), t }, ref);
+    }
     const reg = await svc.registries.resolve(t.registry);
     const args = { ctx, svc, reg, t };
-    const ref = m[2] === undefined ? '' : decodeReference(m[2]);
     switch (family) {
       case 'manifest':
         if (method === 'GET' || method === 'HEAD') return manifests.getManifest(args, ref);
@@ -70,9 +76,6 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, domain:
         throw methodNotAllowed(method, ['GET', 'HEAD', 'DELETE']);
       case 'tags':
         if (method === 'GET' || method === 'HEAD') return manifests.listTags(args);
-        throw methodNotAllowed(method, ['GET', 'HEAD']);
-      case 'referrers':
-        if (method === 'GET' || method === 'HEAD') return manifests.listReferrers(args, ref);
         throw methodNotAllowed(method, ['GET', 'HEAD']);
     }
   }

@@ -62,9 +62,7 @@ export function resolveTarget(rawName: string, hostRegistry: string | undefined)
   const repository = name.slice(slash + 1);
   // The full path-style name must itself be a valid OCI name (lowercase registry part included).
   assertRepositoryName(name);
-  if (!isValidRegistryName(registry)) {
-    throw new RegistryError('NAME_UNKNOWN', `registry "${registry.slice(0, 80)}" does not exist on this server (registry names are 5-50 letters and digits)`);
-  }
+  // Whether the registry exists (its name may not even be a valid one) is for the service to say.
   return { registry, repository, urlName: name };
 }
 
