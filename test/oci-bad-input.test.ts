@@ -173,6 +173,50 @@ for (const backend of BACKENDS) {
       });
     });
 
+    describe('control characters (PostgreSQL text cannot hold NUL)', () => {
+      test('in paging cursors and filters: refused or matching nothing, never a 500', async () => {
+        await expectError(await v2.fetch(`${name}/tags/list?last=%00`), 400, 'TAG_INVALID');
+        await expectError(await v2.fetch(`${name}/tags/list?n=5&last=a%00b`), 400, 'TAG_INVALID');
+        await expectError(await v2.fetch('_catalog?last=%00'), 400, 'NAME_INVALID');
+        await expectError(await v2.fetch(`_catalog?last=${reg}/%00`), 400, 'NAME_INVALID');
+        await expectError(await v2.fetch(`${reg}/_catalog?last=${reg}/a%00`), 400, 'NAME_INVALID');
+        await expectError(await v2.fetch(`${name}/referrers/${img.digest}?last=%00`), 400, 'DIGEST_INVALID');
+        for (const at of ['%00', 'application/x%00y', 'a%0Ab']) {
+          const res = await v2.fetch(`${name}/referrers/${img.digest}?artifactType=${at}`);
+          assert.equal(res.status, 200, at);
+          assert.equal(res.headers.get('oci-filters-applied'), 'artifactType');
+          assert.deepEqual(((await res.json()) as { manifests: unknown[] }).manifests, []);
+        }
+      });
+
+      test('in a mount source: no mount, a normal upload (202)', async () => {
+        for (const from of [`${reg}/%00`, `${reg}/a%00b`, '%00']) {
+          const res = await v2.fetch(`${name}/blobs/uploads/?mount=${img.config.digest}&from=${from}`, { method: 'POST' });
+          assert.equal(res.status, 202, from);
+        }
+      });
+
+      test('in stored manifest strings: MANIFEST_INVALID; in annotations: kept exactly', async () => {
+        const config = { mediaType: MT.ociConfig, digest: img.config.digest, size: img.config.size };
+        for (const m of [
+          { schemaVersion: 2, mediaType: MT.ociManifest, artifactType: 'application/x\u0000y', config, layers: [] },
+          { schemaVersion: 2, mediaType: MT.ociManifest, config: { ...config, mediaType: 'application/x\u0000y' }, layers: [] },
+          { schemaVersion: 2, mediaType: MT.ociIndex, artifactType: 'a\nb', manifests: [] },
+          { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [{ mediaType: MT.ociManifest, digest: img.digest, size: img.size, artifactType: '\u0000' }] },
+        ]) {
+          await expectError(await v2.putManifest(name, 'ctl', m), 400, 'MANIFEST_INVALID');
+        }
+        const ok = { schemaVersion: 2, mediaType: MT.ociManifest, config, layers: [], annotations: { 'k\u0000': 'v\u0000\n' }, subject: { mediaType: MT.ociManifest, digest: img.digest, size: img.size } };
+        const res = await v2.putManifest(name, 'ctl', ok);
+        assert.equal(res.status, 201, await res.text());
+        const got = await v2.fetch(`${name}/manifests/ctl`);
+        assert.equal(await got.text(), JSON.stringify(ok));
+        const refs = await v2.fetch(`${name}/referrers/${img.digest}`);
+        const body = (await refs.json()) as { manifests: { annotations?: Record<string, string> }[] };
+        assert.deepEqual(body.manifests[0]?.annotations, { 'k\u0000': 'v\u0000\n' });
+      });
+    });
+
     describe('upload sessions', () => {
       test('made-up, malformed and traversal upload ids answer 404 BLOB_UPLOAD_UNKNOWN', async () => {
         for (const id of ['00000000-0000-0000-0000-000000000000', 'not-a-uuid', '%2e%2e', '..%2f..%2fetc', 'a%5cb', 'a%00b', '%zz']) {

@@ -58,10 +58,20 @@ function invalid(message: string, detail?: unknown): never {
   throw new RegistryError('MANIFEST_INVALID', message, { detail });
 }
 
+/**
+ * A media type (or artifactType) we may store and index: 1-255 characters (RFC 6838 allows 127 +
+ * "/" + 127) and no control characters, which no media type has and PostgreSQL text cannot hold (NUL).
+ */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+export function isMediaTypeString(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= 255 && !CONTROL.test(v);
+}
+
 function readDescriptor(raw: unknown, where: string): Descriptor {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) invalid(`${where} must be a descriptor object with mediaType, digest and size`);
   const d = raw as Record<string, unknown>;
-  if (typeof d.mediaType !== 'string' || d.mediaType.length === 0 || d.mediaType.length > 255) invalid(`${where}.mediaType must be a non-empty string of at most 255 characters`);
+  if (!isMediaTypeString(d.mediaType)) invalid(`${where}.mediaType must be a non-empty string of at most 255 characters without control characters`);
   if (typeof d.digest !== 'string') invalid(`${where}.digest must be a string`);
   try {
     parseDigest(d.digest);
@@ -69,7 +79,7 @@ function readDescriptor(raw: unknown, where: string): Descriptor {
     invalid(`${where}.digest is invalid: ${(e as Error).message}`);
   }
   if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) invalid(`${where}.size must be a non-negative integer`);
-  if (d.artifactType !== undefined && typeof d.artifactType !== 'string') invalid(`${where}.artifactType must be a string`);
+  if (d.artifactType !== undefined && !isMediaTypeString(d.artifactType)) invalid(`${where}.artifactType must be a string: a media type of at most 255 characters without control characters`);
   if (d.urls !== undefined && (!Array.isArray(d.urls) || d.urls.some((u) => typeof u !== 'string'))) invalid(`${where}.urls must be an array of strings`);
   if (d.annotations !== undefined) readAnnotations(d.annotations, `${where}.annotations`);
   return d as unknown as Descriptor;
@@ -124,7 +134,7 @@ export function parseManifest(bytes: Uint8Array, contentType: string): ParsedMan
     invalid(`a Docker ${mediaType === MediaTypes.dockerList ? 'manifest list' : 'schema 2 manifest'} must carry its mediaType field`);
   }
 
-  if (m.artifactType !== undefined && (typeof m.artifactType !== 'string' || m.artifactType.length === 0)) invalid('artifactType must be a non-empty string');
+  if (m.artifactType !== undefined && !isMediaTypeString(m.artifactType)) invalid('artifactType must be a non-empty string of at most 255 characters without control characters');
   const annotations = m.annotations === undefined ? null : readAnnotations(m.annotations, 'annotations');
   const subject = m.subject === undefined ? null : readDescriptor(m.subject, 'subject');
 

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { parseDigest } from '../domain/digest.js';
 import { RegistryError } from '../domain/errors.js';
+import { isValidRepositoryName } from '../domain/reference.js';
 import type { MetaStore, RegistryRow } from '../meta/store.js';
 import type { ReadRange, StorageDriver } from '../storage/driver.js';
 import { StorageNotFoundError } from '../storage/driver.js';
@@ -65,6 +66,7 @@ export class BlobService {
    */
   async mount(reg: RegistryRow, repository: string, digestText: string, from: string | undefined): Promise<BlobHead | null> {
     const digest = parseDigest(digestText);
+    if (from !== undefined && !isValidRepositoryName(from)) return null; // no such repository: a normal upload
     const size = from !== undefined
       ? await this.meta.blobInRepository(reg.id, from, digest.value)
       : await this.meta.blobInRegistry(reg.id, digest.value);

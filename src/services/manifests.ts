@@ -1,6 +1,6 @@
 import { digestOf, isDigest, parseDigest } from '../domain/digest.js';
 import { RegistryError } from '../domain/errors.js';
-import { MediaTypes, parseManifest } from '../domain/manifest.js';
+import { isMediaTypeString, MediaTypes, parseManifest } from '../domain/manifest.js';
 import { assertTag } from '../domain/reference.js';
 import type { ManifestHead, ManifestRow, MetaStore, RegistryRow } from '../meta/store.js';
 
@@ -132,6 +132,8 @@ export class ManifestService {
     const repoId = await this.meta.findRepositoryId(reg.id, repository);
     if (repoId === undefined) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
     if (n === 0) return { items: [] };
+    // distribution-spec: `last` "MUST be a proper tag" (and a NUL would break the PostgreSQL query).
+    if (last !== undefined) assertTag(last);
     const rows = await this.meta.listTags(repoId, last, n + 1);
     return rows.length > n ? { items: rows.slice(0, n), next: rows[n - 1] } : { items: rows };
   }
@@ -139,7 +141,10 @@ export class ManifestService {
   /** Referrers API: never 404; an unknown registry, repository or subject has no referrers. */
   async referrers(reg: RegistryRow | undefined, repository: string, subjectText: string, artifactType: string | undefined, n: number, last: string | undefined) {
     const subject = parseDigest(subjectText).value;
-    const repoId = reg === undefined ? undefined : await this.meta.findRepositoryId(reg.id, repository);
+    // Pages are keyed on digests; an artifactType we could never have stored matches nothing.
+    if (last !== undefined) parseDigest(last);
+    const matchable = artifactType === undefined || isMediaTypeString(artifactType);
+    const repoId = reg === undefined || !matchable ? undefined : await this.meta.findRepositoryId(reg.id, repository);
     const rows = repoId === undefined ? [] : await this.meta.listReferrers(repoId, subject, artifactType, last, n + 1);
     const page = rows.slice(0, n);
     const manifests = page.map((r) => ({

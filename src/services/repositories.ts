@@ -1,4 +1,6 @@
 import { RegistryError } from '../domain/errors.js';
+import { parseDigest } from '../domain/digest.js';
+import { assertRepositoryName, assertTag } from '../domain/reference.js';
 import type { MetaStore, RegistryRow } from '../meta/store.js';
 import type { Page } from './manifests.js';
 
@@ -9,6 +11,7 @@ export class RepositoryService {
   /** One registry's repositories, keyset-paged in byte order. */
   async catalog(reg: RegistryRow, n: number, last: string | undefined): Promise<Page<string>> {
     if (n === 0) return { items: [] };
+    if (last !== undefined) assertRepositoryName(last);
     const rows = await this.meta.listRepositories(reg.id, last, n + 1);
     return rows.length > n ? { items: rows.slice(0, n), next: rows[n - 1] } : { items: rows };
   }
@@ -16,6 +19,8 @@ export class RepositoryService {
   /** Every registry's repositories as "<registry>/<repository>" (path-style names), keyset-paged. */
   async catalogAll(n: number, last: string | undefined): Promise<Page<string>> {
     if (n === 0) return { items: [] };
+    // `last` is a name from a previous page: anything else (a NUL breaks PostgreSQL) is refused.
+    if (last !== undefined) assertRepositoryName(last);
     let after: { key: string; name: string } | undefined;
     if (last !== undefined) {
       const slash = last.indexOf('/');
@@ -46,12 +51,14 @@ export class RepositoryService {
   }
 
   async tagDetails(reg: RegistryRow, repository: string, n: number, last: string | undefined) {
+    if (last !== undefined) assertTag(last);
     const rows = await this.meta.listTagDetails(await this.repoId(reg, repository), last, n + 1);
     const items = rows.slice(0, n).map((t) => ({ name: t.name, digest: t.digest, createdTime: t.created_at, lastUpdateTime: t.updated_at }));
     return { items, next: rows.length > n ? items[items.length - 1]?.name : undefined };
   }
 
   async manifestDetails(reg: RegistryRow, repository: string, n: number, last: string | undefined) {
+    if (last !== undefined) parseDigest(last);
     const rows = await this.meta.listManifestDetails(await this.repoId(reg, repository), last, n + 1);
     const items = rows.slice(0, n).map((m) => ({
       digest: m.digest, mediaType: m.media_type, artifactType: m.artifact_type, subject: m.subject_digest, imageSize: m.size, createdTime: m.created_at, tags: m.tags,
