@@ -422,3 +422,32 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+for (const backend of BACKENDS) {
+  describe(`OCI size limits on ${backend}`, await backendGate(backend), () => {
+    let t: TestApp;
+    let v2: V2;
+    let name: string;
+
+    before(async () => {
+      t = await startTestApp(backend, { limits: { blobMaxBytes: 1000 } });
+      v2 = new V2(t.url);
+      name = `${await t.createRegistry()}/${uniqueRepo('limits')}`;
+    });
+    after(async () => { await t?.close(); });
+
+    test('a blob over limits.blobMaxBytes answers 413 SIZE_INVALID, monolithic or chunked; the session keeps its offset', async () => {
+      const b = randomBlob(2000);
+      await expectError(await v2.fetch(`${name}/blobs/uploads/?digest=${b.digest}`, { method: 'POST', body: b.data }), 413, 'SIZE_INVALID');
+      const loc = await v2.startUpload(name);
+      const p1 = await v2.fetch(loc, { method: 'PATCH', body: b.data.subarray(0, 600) });
+      assert.equal(p1.status, 202);
+      await expectError(await v2.fetch(loc, { method: 'PATCH', body: b.data.subarray(600, 1200) }), 413, 'SIZE_INVALID');
+      assert.equal((await v2.fetch(loc)).headers.get('range'), '0-599');
+      await expectError(await v2.fetch(withQuery(loc, `digest=${b.digest}`), { method: 'PUT', body: b.data.subarray(600) }), 413, 'SIZE_INVALID');
+      assert.equal((await v2.fetch(`${name}/blobs/${b.digest}`, { method: 'HEAD' })).status, 404);
+      // Exactly the limit is fine.
+      await v2.pushBlob(name, randomBlob(1000));
+    });
+  });
+}
