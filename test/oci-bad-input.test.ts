@@ -306,16 +306,11 @@ for (const backend of BACKENDS) {
           Buffer.from(`PATCH ${path} HTTP/1.1\r\nHost: x\r\nContent-Range: 1000-3999\r\nContent-Length: 3000\r\n\r\n`),
           b.data.subarray(1000, 2200),
         ]), { endAfterWrite: true, waitMs: 300 });
-        // The server notices the abort asynchronously; the acknowledged range must stay 0-999.
-        let range = '';
-        for (let i = 0; i < 50; i++) {
-          const st = await v2.fetch(loc);
-          assert.equal(st.status, 204);
-          range = st.headers.get('range') ?? '';
-          if (range === '0-999') break;
-          await new Promise((r) => setTimeout(r, 20));
-        }
-        assert.equal(range, '0-999');
+        // Nothing of the cut chunk is acknowledged. (The next PATCH is serialised behind the cut one
+        // on the session, so had the cut chunk been acknowledged, it would get a 416.)
+        const st = await v2.fetch(loc);
+        assert.equal(st.status, 204);
+        assert.equal(st.headers.get('range'), '0-999');
         const rest = await v2.fetch(loc, { method: 'PATCH', body: b.data.subarray(1000), headers: { 'Content-Range': '1000-3999' } });
         assert.equal(rest.status, 202, await rest.text());
         assert.equal(rest.headers.get('range'), '0-3999');

@@ -27,6 +27,17 @@ for (const backend of BACKENDS) {
     test('GET /v2/ answers 200', async () => {
       const res = await v2.fetch('/v2/');
       assert.equal(res.status, 200);
+      const head = await v2.fetch('/v2', { method: 'HEAD' });
+      assert.equal(head.status, 200);
+    });
+
+    test('every response carries Docker-Distribution-API-Version: registry/2.0, errors included', async () => {
+      // V2.fetch asserts the header on every /v2 response of these suites; here the rest of the server.
+      for (const path of ['/healthz', '/nothing-here', '/api/registries', '/v2/_catalog', `/v2/${name}/nothing`]) {
+        const res = await fetch(`${t.url}${path}`);
+        assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0', path);
+        await res.arrayBuffer();
+      }
     });
 
     for (const by of ['tag', 'digest'] as const) {
