@@ -81,8 +81,13 @@ for (const backend of BACKENDS) {
     });
 
     test('Accept that excludes the stored type answers 404 MANIFEST_UNKNOWN', async () => {
-      const res = await v2.fetch(`${name}/manifests/v1`, { headers: { Accept: MT.dockerManifest } });
-      await expectError(res, 404, 'MANIFEST_UNKNOWN');
+      for (const accept of [MT.dockerManifest, `${MT.ociManifest};q=0, */*`, '*/*;q=0', `application/*;q=0, ${MT.ociIndex}`]) {
+        const res = await v2.fetch(`${name}/manifests/v1`, { headers: { Accept: accept } });
+        await expectError(res, 404, 'MANIFEST_UNKNOWN');
+      }
+      const res = await v2.fetch(`${name}/manifests/v1`, { headers: { Accept: `application/*;q=0, ${MT.ociManifest};q=0.5` } });
+      assert.equal(res.status, 200, 'the most specific range decides');
+      await res.arrayBuffer();
     });
 
     test('Docker schema 2 manifest and manifest list are served with their own Content-Type', async () => {

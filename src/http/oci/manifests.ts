@@ -9,13 +9,25 @@ import type { OciTarget } from './target.js';
 
 type Args = { ctx: Ctx; svc: Services; reg: RegistryRow; t: OciTarget };
 
-/** Does the Accept header admit this media type? No header, or a wildcard, admits everything. */
+/**
+ * Does the Accept header admit this media type? No header, or a wildcard, admits everything. The
+ * most specific matching range decides, and q=0 means "not acceptable" (RFC 9110 12.5.1).
+ */
 export function accepts(header: string | string[] | undefined, mediaType: string): boolean {
   if (header === undefined) return true;
-  const list = (Array.isArray(header) ? header.join(',') : header).split(',').map((p) => p.split(';')[0]!.trim().toLowerCase()).filter(Boolean);
-  if (list.length === 0) return true;
+  const ranges = (Array.isArray(header) ? header.join(',') : header).split(',').map((p) => {
+    const [range, ...params] = p.split(';');
+    const q = params.map((x) => x.trim().toLowerCase()).find((x) => x.startsWith('q='));
+    const weight = q === undefined ? 1 : Number(q.slice(2));
+    return { range: range!.trim().toLowerCase(), ok: Number.isNaN(weight) || weight > 0 };
+  }).filter((r) => r.range);
+  if (ranges.length === 0) return true;
   const [type] = mediaType.split('/');
-  return list.some((a) => a === mediaType || a === '*/*' || a === `${type}/*`);
+  for (const want of [mediaType, `${type}/*`, '*/*']) {
+    const matching = ranges.filter((r) => r.range === want);
+    if (matching.length > 0) return matching.some((r) => r.ok);
+  }
+  return false;
 }
 
 export async function getManifest({ ctx, svc, reg, t }: Args, ref: string): Promise<void> {
