@@ -43,7 +43,8 @@ program.command('serve')
           setImmediate(() => process.exit(0));
         },
         (e) => {
-          log.error({ err: e }, 'shutdown failed');
+          // Synchronous: the process exits right after, and the async logger would lose it.
+          process.stderr.write(`shutdown failed: ${(e as Error).stack ?? String(e)}\n`);
           process.exit(1);
         },
       );

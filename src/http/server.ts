@@ -86,6 +86,19 @@ export async function listen(handler: http.RequestListener, host: string, port: 
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
+  // While shutting down, every response closes its connection, and each finished request lets
+  // idle keep-alive sockets go at once: clients (docker, skopeo) keep connections open, and the
+  // process must not wait out their keep-alive timeout.
+  let closing = false;
+  const active = new Set<ServerResponse>();
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    if (closing) res.setHeader('Connection', 'close');
+    active.add(res);
+    res.on('close', () => {
+      active.delete(res);
+      if (closing) setImmediate(() => server.closeIdleConnections());
+    });
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host.replace(/^\[|\]$/g, ''), () => {
@@ -99,6 +112,8 @@ export async function listen(handler: http.RequestListener, host: string, port: 
     server,
     address: bound,
     close: (timeoutMs) => new Promise<void>((resolve) => {
+      closing = true;
+      for (const res of active) if (!res.headersSent) res.setHeader('Connection', 'close');
       const timer = setTimeout(() => {
         for (const s of sockets) s.destroy();
       }, timeoutMs);

@@ -242,25 +242,37 @@ export class UploadService {
   private async commit(reg: RegistryRow, repository: string, id: string, digest: string, size: number, hasSession: boolean): Promise<{ digest: string; size: number }> {
     const parsed = parseDigest(digest);
     const key = uploadKey(id);
+    const target = blobKey(parsed);
     const live = this.live.get(id);
     this.live.delete(id);
-    let actual: string;
-    if (live && live.offset === size && live.algorithm === parsed.algorithm) {
-      actual = `${parsed.algorithm}:${live.hash.digest('hex')}`;
-    } else {
-      actual = await this.rehash(key, parsed.algorithm, size);
-    }
     const drop = async () => {
       if (hasSession) await this.meta.deleteUpload(this.meta.db, id);
       await this.storage.delete(key);
     };
+    let moved = false;
+    let actual: string;
+    if (live && live.offset === size && live.algorithm === parsed.algorithm) {
+      actual = `${parsed.algorithm}:${live.hash.digest('hex')}`;
+    } else if (await this.storage.stat(key)) {
+      actual = await this.rehash(key, parsed.algorithm, size);
+    } else {
+      // The session's bytes are gone. If a crash struck between the move below and the metadata
+      // commit, they already sit at their content address (moved only after verification): finish.
+      const there = await this.storage.stat(target);
+      if (!there || there.size !== size) {
+        await drop();
+        throw new RegistryError('BLOB_UPLOAD_INVALID', `the data of upload ${id} is no longer stored; start the upload again`);
+      }
+      moved = true;
+      actual = digest;
+    }
     if (actual !== digest) {
       await drop();
       throw new RegistryError('DIGEST_INVALID', `the uploaded content has digest ${actual}, not ${digest} as given; the upload was discarded`, { detail: { digest } });
     }
     // Content-addressed: if the blob is already stored, the move replaces it with identical bytes
     // (atomically; open readers keep their file), so dedup needs no extra check.
-    await this.storage.move(key, blobKey(parsed));
+    if (!moved) await this.storage.move(key, target);
     await this.meta.transaction(async (trx) => {
       const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
       await this.meta.linkBlob(trx, repoId, digest, size);
