@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -44,6 +45,32 @@ for (const backend of BACKENDS) {
       assert.equal(done.status, 201, await done.text());
       const got = await v2.fetch(`${name}/blobs/${blob.digest}`);
       assert.equal(sha256(Buffer.from(await got.arrayBuffer())), blob.digest);
+    });
+
+    test('a retry supersedes a stalled chunk of the same upload instead of waiting for it', { timeout: 30_000 }, async () => {
+      const t = await startTestApp(backend);
+      cleanups.push(() => t.close());
+      const reg = await t.createRegistry();
+      const v2 = new V2(t.url);
+      const name = `${reg}/${uniqueRepo('stall')}`;
+      const blob = randomBlob(4000);
+      const loc = await v2.startUpload(name);
+      // A client sends half of a chunk and goes quiet, keeping its connection open.
+      const u = new URL(t.url);
+      const stalled = net.connect(Number(u.port), u.hostname);
+      await new Promise((r) => stalled.once('connect', r));
+      stalled.write(`PATCH ${loc} HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/octet-stream\r\nContent-Range: 0-3999\r\nContent-Length: 4000\r\n\r\n`);
+      stalled.write(blob.data.subarray(0, 2000));
+      const closed = new Promise((r) => stalled.once('close', r));
+      stalled.on('error', () => {});
+      await new Promise((r) => setTimeout(r, 200));
+      // Its retry on a new connection goes through, and the stalled request is cut off unacknowledged.
+      const retry = await v2.fetch(loc, { method: 'PATCH', body: blob.data, headers: { 'Content-Range': '0-3999' } });
+      assert.equal(retry.status, 202, await retry.text());
+      assert.equal(retry.headers.get('range'), '0-3999');
+      await closed;
+      const done = await v2.fetch(`${retry.headers.get('location')}?digest=${blob.digest}`, { method: 'PUT' });
+      assert.equal(done.status, 201, await done.text());
     });
 
     test('abandoned uploads are removed after the configured age, active ones are kept', async () => {

@@ -39,6 +39,8 @@ export class UploadService {
   private readonly live = new Map<string, LiveHash>();
   /** Serialises requests on one session within this process. */
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** Request bodies being received per session, so a retry can cut off a stalled one. */
+  private readonly receiving = new Map<string, Readable>();
 
   constructor(
     private readonly meta: MetaStore,
@@ -65,7 +67,7 @@ export class UploadService {
       const row = await this.session(reg, repository, id);
       const offset = await this.write(row, chunk, true);
       return { id, offset };
-    });
+    }, chunk.body);
   }
 
   /** PUT ?digest=: optional final chunk, digest check, then the blob becomes visible in the repository. */
@@ -75,7 +77,7 @@ export class UploadService {
       const row = await this.session(reg, repository, id);
       const size = chunk ? await this.write(row, chunk, false) : row.offset;
       return this.commit(reg, repository, row.id, digest.value, size, true);
-    });
+    }, chunk?.body);
   }
 
   /** POST ?digest=: the whole blob in one request, no session left behind. */
@@ -146,7 +148,21 @@ export class UploadService {
     return row;
   }
 
-  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Serialises work on one session. A newer request supersedes a body still streaming for the same
+   * session (a client retries when its connection stalled): the stale body is cut off, its bytes are
+   * never acknowledged, and the newcomer continues from the acknowledged offset at once instead of
+   * waiting out the stalled connection's idle timeout.
+   */
+  private async locked<T>(id: string, fn: () => Promise<T>, body?: Readable): Promise<T> {
+    const stale = this.receiving.get(id);
+    if (stale && stale !== body && !stale.readableEnded) stale.destroy(new RegistryError('BLOB_UPLOAD_INVALID', 'a newer request for this upload superseded this one'));
+    if (body) {
+      this.receiving.set(id, body);
+      body.once('close', () => {
+        if (this.receiving.get(id) === body) this.receiving.delete(id);
+      });
+    }
     const prev = this.locks.get(id) ?? Promise.resolve();
     const run = prev.catch(() => {}).then(fn);
     this.locks.set(id, run);
