@@ -70,6 +70,12 @@ registerRegistryCommands(program);
 registerRepositoryCommands(program);
 registerManifestCommands(program);
 
+// A closed pipe (`berth ... | head`) is the reader's choice, not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 async function main(): Promise<void> {
   try {
     await program.parseAsync(process.argv);

@@ -127,4 +127,10 @@ describe('host-style addressing', () => {
     const cat = await get('/v2/_catalog', 'hoststyle.registry.test');
     assert.deepEqual(JSON.parse(cat.body), { repositories: ['team/app'] });
   });
+
+  test('an absolute-form request target (as proxies send) is routed like its path', async () => {
+    const res = await get(`http://hoststyle.registry.test/v2/team/app/tags/list`, 'hoststyle.registry.test');
+    assert.equal(res.status, 200);
+    assert.deepEqual(JSON.parse(res.body), { name: 'team/app', tags: ['v1'] });
+  });
 });

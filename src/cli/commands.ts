@@ -33,14 +33,22 @@ function common(cmd: Command): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'jsonc', 'table', 'tsv', 'none']).default('json'));
 }
 
-/** "repo:tag", "repo@sha256:..." or "repo" (then :latest). */
+/** "repo:tag", "repo@sha256:...", "repo:tag@sha256:..." (the digest wins, as in docker) or "repo" (then :latest). */
 export function parseImage(image: string): { repository: string; reference: string } {
   const at = image.indexOf('@');
-  if (at > 0) return { repository: image.slice(0, at), reference: image.slice(at + 1) };
-  const slash = image.lastIndexOf('/');
-  const colon = image.lastIndexOf(':');
-  if (colon > slash) return { repository: image.slice(0, colon), reference: image.slice(colon + 1) };
-  return { repository: image, reference: 'latest' };
+  const digest = at >= 0 ? image.slice(at + 1) : undefined;
+  const named = at >= 0 ? image.slice(0, at) : image;
+  const slash = named.lastIndexOf('/');
+  const colon = named.lastIndexOf(':');
+  const repository = colon > slash ? named.slice(0, colon) : named;
+  const tag = colon > slash ? named.slice(colon + 1) : undefined;
+  if (!repository) throw new CliError(`"${image}" names no repository: use repo:tag or repo@digest`, 2);
+  if (digest !== undefined) {
+    if (!digest) throw new CliError(`"${image}" has an empty digest after "@"`, 2);
+    return { repository, reference: digest };
+  }
+  if (tag === '') throw new CliError(`"${image}" has an empty tag after ":"`, 2);
+  return { repository, reference: tag ?? 'latest' };
 }
 
 function confirmOrFail(o: { yes?: boolean }, what: string): void {

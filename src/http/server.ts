@@ -25,7 +25,8 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
     const started = process.hrtime.bigint();
     const incoming = req.headers['x-request-id'];
     const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    const rawUrl = req.url ?? '/';
+    // Absolute-form request targets (RFC 9112 3.2.2, sent through proxies) carry the origin: drop it.
+    const rawUrl = (req.url ?? '/').replace(/^https?:\/\/[^/?#]*/i, '') || '/';
     const q = rawUrl.indexOf('?');
     const rawPath = q < 0 ? rawUrl : rawUrl.slice(0, q);
     let url: URL;
