@@ -7,6 +7,9 @@ import {
   type ReadRange, type StatResult, type StorageDriver, type Writer,
 } from '../driver.js';
 
+/** Read size for blob streams: large reads halve the syscalls and stream overhead of big layers (measured with npm run bench). */
+const READ_CHUNK = 1024 * 1024;
+
 /**
  * Local filesystem driver. Durability: a writer's commit fsyncs the file (and its directory when
  * the file is new); move renames atomically and fsyncs the destination directory, so an object
@@ -48,7 +51,7 @@ export class FsDriver implements StorageDriver {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new StorageNotFoundError(this.name, key);
       throw new StorageError(this.name, `open ${key} failed`, { cause: e });
     }
-    return handle.createReadStream({ ...(range ? { start: range.start, end: range.end } : {}), highWaterMark: 256 * 1024, autoClose: true });
+    return handle.createReadStream({ ...(range ? { start: range.start, end: range.end } : {}), highWaterMark: READ_CHUNK, autoClose: true });
   }
 
   async writer(key: string, opts: { offset?: number; durableName?: boolean } = {}): Promise<Writer> {
