@@ -228,25 +228,21 @@ export class MetaStore {
   }
 
   /** Which of these digests the repository does not hold as blobs. */
-  async missingBlobs(ex: Executor, repositoryId: number, digests: string[]): Promise<string[]> {
-    if (digests.length === 0) return [];
-    const unique = [...new Set(digests)];
-    const have = new Set<string>();
-    for (let i = 0; i < unique.length; i += 500) {
-      const rows = await ex.selectFrom('repository_blobs').select('digest').where('repository_id', '=', repositoryId)
-        .where('digest', 'in', unique.slice(i, i + 500)).execute();
-      for (const r of rows) have.add(r.digest);
-    }
-    return unique.filter((d) => !have.has(d));
+  missingBlobs(ex: Executor, repositoryId: number, digests: string[]): Promise<string[]> {
+    return this.missing(ex, 'repository_blobs', repositoryId, digests);
   }
 
   /** Which of these digests the repository does not hold as manifests. */
-  async missingManifests(ex: Executor, repositoryId: number, digests: string[]): Promise<string[]> {
+  missingManifests(ex: Executor, repositoryId: number, digests: string[]): Promise<string[]> {
+    return this.missing(ex, 'manifests', repositoryId, digests);
+  }
+
+  private async missing(ex: Executor, table: 'repository_blobs' | 'manifests', repositoryId: number, digests: string[]): Promise<string[]> {
     if (digests.length === 0) return [];
     const unique = [...new Set(digests)];
     const have = new Set<string>();
     for (let i = 0; i < unique.length; i += 500) {
-      const rows = await ex.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId)
+      const rows = await ex.selectFrom(table).select('digest').where('repository_id', '=', repositoryId)
         .where('digest', 'in', unique.slice(i, i + 500)).execute();
       for (const r of rows) have.add(r.digest);
     }
