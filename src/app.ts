@@ -47,7 +47,20 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     manifestMaxBytes: config.limits.manifestMaxBytes,
     blobMaxBytes: config.limits.blobMaxBytes,
     uploadMaxAgeSeconds: config.uploads.maxAgeSeconds,
+    auth: {
+      accessTokenSeconds: config.auth.accessTokenSeconds, refreshTokenSeconds: config.auth.refreshTokenSeconds,
+      keyRotationDays: config.auth.keyRotationDays, cacheSeconds: config.auth.cacheSeconds,
+    },
+    throttle: config.auth.throttle,
   }, log);
+  try {
+    const boot = await services.auth.init(config.auth.adminPassword || process.env.BERTH_ADMIN_PASSWORD || undefined);
+    // No default password: without BERTH_ADMIN_PASSWORD a random one is generated and shown once.
+    if (boot.generatedPassword) process.stderr.write(`created the owner account: user "admin", password ${boot.generatedPassword}\n(shown once; set BERTH_ADMIN_PASSWORD on first start to choose it)\n`);
+  } catch (e) {
+    await db.close();
+    throw e;
+  }
 
   const ready = async () => {
     await meta.ping();
@@ -55,7 +68,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     await storage.stat('uploads/.probe');
   };
   const { host, port } = parseListen(config.listen);
-  const handler = createHandler(services, log, { domain: config.domain, publicUrl: config.publicUrl, accessLog: config.log.access, ready });
+  const handler = createHandler(services, log, { domain: config.domain, publicUrl: config.publicUrl, tls: false, accessLog: config.log.access, ready });
   let server: RunningServer;
   try {
     server = await listen(handler, host, port);

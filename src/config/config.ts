@@ -51,6 +51,26 @@ export const ConfigSchema = z.strictObject({
     /** Largest single blob accepted; 0 = unlimited. */
     blobMaxBytes: z.number().int().min(0).default(0),
   }).prefault({}),
+  auth: z.strictObject({
+    /** Password of the owner account "admin", used only when the deployment is first started (env BERTH_AUTH_ADMIN_PASSWORD or BERTH_ADMIN_PASSWORD). */
+    adminPassword: z.string().default(''),
+    /** Lifetime of access tokens issued by /oauth2/token. */
+    accessTokenSeconds: z.number().int().min(60).max(86400).default(3600),
+    /** Lifetime of refresh tokens (login tokens: 3 hours, as ACR). */
+    refreshTokenSeconds: z.number().int().min(300).max(90 * 86400).default(3 * 3600),
+    /** A new signing key is generated at start-up when the newest is older than this. */
+    keyRotationDays: z.number().int().min(1).max(3650).default(30),
+    /** How long a node remembers a verified credential or an identity's liveness. */
+    cacheSeconds: z.number().int().min(0).max(600).default(5),
+    throttle: z.strictObject({
+      /** Failed sign-ins from one address for one identity before that pair is refused. */
+      perIdentity: z.number().int().min(1).default(10),
+      /** Failed sign-ins from one address, any identity, before the address is refused. */
+      perSource: z.number().int().min(1).default(50),
+      /** Window in which failures count, and how long a refusal lasts. */
+      windowSeconds: z.number().int().min(1).default(300),
+    }).prefault({}),
+  }).prefault({}),
   log: z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     /** One line per request (method, path, status, duration, request id). */

@@ -7,11 +7,13 @@ import type { Services } from '../services/index.js';
 import { handleApi } from './api/router.js';
 import { sendJson, type Ctx } from './context.js';
 import { sendError } from './errors.js';
+import { handleOAuth } from './oauth.js';
 import { handleV2 } from './oci/router.js';
 
 export interface HttpOptions {
   domain: string;
   publicUrl: string;
+  tls: boolean;
   accessLog: boolean;
   /** Readiness probe: throws when a dependency is unavailable. */
   ready: () => Promise<void>;
@@ -47,7 +49,9 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
     });
     try {
       if (rawPath === '/v2' || rawPath.startsWith('/v2/')) {
-        await handleV2(ctx, svc, rawPath === '/v2' ? '/v2/' : rawPath, opts.domain);
+        await handleV2(ctx, svc, rawPath === '/v2' ? '/v2/' : rawPath, opts);
+      } else if (rawPath.startsWith('/oauth2/')) {
+        await handleOAuth(ctx, svc, rawPath, opts);
       } else if (rawPath === '/api' || rawPath.startsWith('/api/')) {
         await handleApi(ctx, svc, rawPath === '/api' ? '/api/' : rawPath, opts);
       } else if (rawPath === '/healthz') {

@@ -10,6 +10,8 @@ export interface RegistriesTable {
   /** Lowercased name: registry names are unique case-insensitively (ACR). */
   name_key: string;
   sku: string;
+  admin_enabled: Generated<number>;
+  anonymous_pull_enabled: Generated<number>;
   created_at: string;
   updated_at: string;
 }
@@ -94,7 +96,120 @@ export interface MigrationsTable {
   applied_at: string;
 }
 
+export interface UsersTable {
+  id: Generated<number>;
+  name: string;
+  name_key: string;
+  password_hash: string;
+  enabled: Generated<number>;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ServicePrincipalsTable {
+  id: Generated<number>;
+  app_id: string;
+  display_name: string;
+  created_at: string;
+}
+
+/** A machine secret: owner_type 'sp' (name = secret id), 'admin' (owner = registry; password|password2), 'token' (password1|password2). */
+export interface SecretsTable {
+  id: Generated<number>;
+  owner_type: string;
+  owner_id: number;
+  name: string;
+  /** hex SHA-256 of the secret */
+  hash: string;
+  /** The secret sealed with the deployment key, only where it must be shown again (admin passwords, as ACR). */
+  sealed: string | null;
+  /** Last characters, to tell secrets apart in listings. */
+  hint: string;
+  created_at: string;
+  expires_at: string | null;
+}
+
+export interface ScopeMapsTable {
+  id: Generated<number>;
+  registry_id: number;
+  name: string;
+  name_key: string;
+  description: string;
+  /** JSON array of "repositories/<repo or prefix/*>/<content|metadata>/<read|write|delete>" */
+  actions: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TokensTable {
+  id: Generated<number>;
+  registry_id: number;
+  name: string;
+  name_key: string;
+  scope_map: string;
+  status: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface RoleAssignmentsTable {
+  id: string;
+  principal_type: string;
+  principal_id: number;
+  role: string;
+  /** null = the whole deployment */
+  registry_id: number | null;
+  /** null = the whole registry; "repo" or "prefix/*" */
+  repository: string | null;
+  created_at: string;
+}
+
+export interface AnonymousPullRulesTable {
+  registry_id: number;
+  repository: string;
+  created_at: string;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  private_pem: string;
+  public_jwk: string;
+  created_at: string;
+}
+
+export interface DeploymentSettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface LoginEventsTable {
+  id: Generated<number>;
+  time: string;
+  registry: string | null;
+  registry_id: number | null;
+  identity: string;
+  identity_type: string;
+  jwt_id: string | null;
+  caller_ip: string;
+  user_agent: string;
+  operation: string;
+  result: string;
+  status: number;
+  duration_ms: number;
+  reason: string | null;
+}
+
 export interface Database {
+  users: UsersTable;
+  service_principals: ServicePrincipalsTable;
+  secrets: SecretsTable;
+  scope_maps: ScopeMapsTable;
+  tokens: TokensTable;
+  role_assignments: RoleAssignmentsTable;
+  anonymous_pull_rules: AnonymousPullRulesTable;
+  signing_keys: SigningKeysTable;
+  deployment_settings: DeploymentSettingsTable;
+  login_events: LoginEventsTable;
   registries: RegistriesTable;
   repositories: RepositoriesTable;
   blobs: BlobsTable;

@@ -11,9 +11,13 @@ export interface RegistryRow {
   id: number;
   name: string;
   sku: string;
+  admin_enabled: number;
+  anonymous_pull_enabled: number;
   created_at: string;
   updated_at: string;
 }
+
+const REGISTRY_COLUMNS = ['id', 'name', 'sku', 'admin_enabled', 'anonymous_pull_enabled', 'created_at', 'updated_at'] as const;
 
 export interface ManifestRow {
   id: number;
@@ -99,7 +103,7 @@ export class MetaStore {
     try {
       return await this.db.insertInto('registries')
         .values({ name, name_key: name.toLowerCase(), sku, created_at: ts, updated_at: ts })
-        .returning(['id', 'name', 'sku', 'created_at', 'updated_at'])
+        .returning(REGISTRY_COLUMNS)
         .executeTakeFirstOrThrow();
     } catch (e) {
       if (isUniqueViolation(e)) return null;
@@ -108,12 +112,12 @@ export class MetaStore {
   }
 
   getRegistry(name: string, ex: Executor = this.db): Promise<RegistryRow | undefined> {
-    return ex.selectFrom('registries').select(['id', 'name', 'sku', 'created_at', 'updated_at'])
+    return ex.selectFrom('registries').select(REGISTRY_COLUMNS)
       .where('name_key', '=', name.toLowerCase()).executeTakeFirst();
   }
 
   listRegistries(): Promise<RegistryRow[]> {
-    return this.db.selectFrom('registries').select(['id', 'name', 'sku', 'created_at', 'updated_at']).orderBy('name_key').execute();
+    return this.db.selectFrom('registries').select(REGISTRY_COLUMNS).orderBy('name_key').execute();
   }
 
   async updateRegistry(id: number, patch: { sku?: string }): Promise<void> {
@@ -153,9 +157,11 @@ export class MetaStore {
   }
 
   /** Keyset page over every registry: (registry key, repository name), which is the order of "key/name". */
-  async listAllRepositories(after: { key: string; name: string } | undefined, limit: number): Promise<{ registry: string; name: string }[]> {
+  async listAllRepositories(after: { key: string; name: string } | undefined, limit: number, registryIds?: number[]): Promise<{ registry: string; name: string }[]> {
+    if (registryIds && registryIds.length === 0) return [];
     let q = this.db.selectFrom('repositories').innerJoin('registries', 'registries.id', 'repositories.registry_id')
       .select(['registries.name_key as registry', 'repositories.name as name']);
+    if (registryIds) q = q.where('registries.id', 'in', registryIds);
     if (after) {
       q = q.where((eb) => eb.or([
         eb('registries.name_key', '>', after.key),
@@ -207,6 +213,14 @@ export class MetaStore {
       .where('repositories.registry_id', '=', registryId).where('repository_blobs.digest', '=', digest)
       .limit(1).executeTakeFirst();
     return row?.size;
+  }
+
+  /** Repositories of a registry that hold a blob (for mounts that must respect read access). */
+  async repositoriesHoldingBlob(registryId: number, digest: string, limit: number): Promise<string[]> {
+    const rows = await this.db.selectFrom('repository_blobs').innerJoin('repositories', 'repositories.id', 'repository_blobs.repository_id')
+      .select('repositories.name').where('repositories.registry_id', '=', registryId).where('repository_blobs.digest', '=', digest)
+      .orderBy('repositories.name').limit(limit).execute();
+    return rows.map((r) => r.name);
   }
 
   async blobSize(digest: string): Promise<number | undefined> {

@@ -63,13 +63,25 @@ export class BlobService {
    * Cross-repository mount within one registry. With `from`, the blob must be linked there; without it,
    * any repository of the registry will do (the spec lets a registry treat `from` as optional).
    * Returns false when the blob cannot be mounted (the caller then starts a normal upload).
+   * canRead guards the source: a blob is mounted only from a repository the caller may pull from,
+   * so knowing a digest never grants its content.
    */
-  async mount(reg: RegistryRow, repository: string, digestText: string, from: string | undefined): Promise<BlobHead | null> {
+  async mount(reg: RegistryRow, repository: string, digestText: string, from: string | undefined, canRead: (repository: string) => Promise<boolean>): Promise<BlobHead | null> {
     const digest = parseDigest(digestText);
     if (from !== undefined && !isValidRepositoryName(from)) return null; // no such repository: a normal upload
-    const size = from !== undefined
-      ? await this.meta.blobInRepository(reg.id, from, digest.value)
-      : await this.meta.blobInRegistry(reg.id, digest.value);
+    let source = from;
+    if (source === undefined) {
+      for (const candidate of await this.meta.repositoriesHoldingBlob(reg.id, digest.value, 20)) {
+        if (await canRead(candidate)) {
+          source = candidate;
+          break;
+        }
+      }
+      if (source === undefined) return null;
+    } else if (!(await canRead(source))) {
+      return null;
+    }
+    const size = await this.meta.blobInRepository(reg.id, source, digest.value);
     if (size === undefined) return null;
     await this.meta.transaction(async (trx) => {
       const repoId = await this.meta.ensureRepository(trx, reg.id, repository);

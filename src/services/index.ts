@@ -1,3 +1,6 @@
+import { AuthService, type AuthOptions } from '../auth/service.js';
+import { Throttle, type ThrottleOptions } from '../auth/throttle.js';
+import { AccessStore } from '../meta/access-store.js';
 import type { MetaStore } from '../meta/store.js';
 import type { Logger } from '../observability/logger.js';
 import type { StorageDriver } from '../storage/driver.js';
@@ -15,12 +18,15 @@ export interface Services {
   blobs: BlobService;
   uploads: UploadService;
   manifests: ManifestService;
+  auth: AuthService;
 }
 
 export interface ServiceOptions {
   manifestMaxBytes: number;
   blobMaxBytes: number;
   uploadMaxAgeSeconds: number;
+  auth: AuthOptions;
+  throttle: ThrottleOptions;
 }
 
 export function createServices(meta: MetaStore, storage: StorageDriver, opts: ServiceOptions, log: Logger): Services {
@@ -30,5 +36,6 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
     blobs: new BlobService(meta, storage),
     uploads: new UploadService(meta, storage, { blobMaxBytes: opts.blobMaxBytes, maxAgeSeconds: opts.uploadMaxAgeSeconds }, log),
     manifests: new ManifestService(meta, { manifestMaxBytes: opts.manifestMaxBytes }),
+    auth: new AuthService(meta, new AccessStore(meta.db), opts.auth, new Throttle(opts.throttle), log),
   };
 }

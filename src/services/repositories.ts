@@ -17,7 +17,8 @@ export class RepositoryService {
   }
 
   /** Every registry's repositories as "<registry>/<repository>" (path-style names), keyset-paged. */
-  async catalogAll(n: number, last: string | undefined): Promise<Page<string>> {
+  /** registryIds limits the listing to registries the caller may list (undefined = all). */
+  async catalogAll(n: number, last: string | undefined, registryIds?: number[]): Promise<Page<string>> {
     if (n === 0) return { items: [] };
     // `last` is a name from a previous page: anything else (a NUL breaks PostgreSQL) is refused.
     if (last !== undefined) assertRepositoryName(last);
@@ -26,7 +27,7 @@ export class RepositoryService {
       const slash = last.indexOf('/');
       after = slash < 0 ? { key: last.toLowerCase(), name: '\uffff' } : { key: last.slice(0, slash).toLowerCase(), name: last.slice(slash + 1) };
     }
-    const rows = (await this.meta.listAllRepositories(after, n + 1)).map((r) => `${r.registry}/${r.name}`);
+    const rows = (await this.meta.listAllRepositories(after, n + 1, registryIds)).map((r) => `${r.registry}/${r.name}`);
     return rows.length > n ? { items: rows.slice(0, n), next: rows[n - 1] } : { items: rows };
   }
 

@@ -1,4 +1,8 @@
+import type { Action, ManagementPower } from '../../auth/model.js';
+import { describePrincipal, type Principal } from '../../auth/service.js';
 import { RegistryError } from '../../domain/errors.js';
+import type { RegistryRow } from '../../meta/store.js';
+import { authenticate, serviceName, type AuthHttpOptions } from '../auth.js';
 import { assertRepositoryName } from '../../domain/reference.js';
 import { parsePageSize, type Services } from '../../services/index.js';
 import { parseSku, registryView } from '../../services/registries.js';
@@ -8,9 +12,36 @@ import { decodeSegment } from '../oci/target.js';
 // Management REST API (/api), JSON in and out. Lists are { value: [...], nextLink? } as in ARM.
 // Repository names contain "/", so sub-resources of a repository start with "_" (never valid in a name).
 
-export interface ApiOptions {
+export interface ApiOptions extends AuthHttpOptions {
   domain: string;
   publicUrl: string;
+}
+
+/** Extra route families (identity management and more) register here; each gets the caller. */
+export type ApiExtension = (ctx: Ctx, svc: Services, parts: string[], principal: Principal, opts: ApiOptions) => Promise<boolean>;
+const extensions: ApiExtension[] = [];
+export function registerApi(ext: ApiExtension): void {
+  extensions.push(ext);
+}
+
+/** Loads a registry the caller may manage with `power`; unknown and forbidden look alike unless the caller sees the whole deployment. */
+export async function managedRegistry(svc: Services, p: Principal, name: string, power: ManagementPower, what: string): Promise<RegistryRow> {
+  const reg = await svc.registries.find(name);
+  if (!reg) {
+    if ((await svc.auth.powers(p, null)).has('read')) throw new RegistryError('REGISTRY_UNKNOWN', `registry "${name}" does not exist`);
+    throw new RegistryError('DENIED', `${describePrincipal(p)} may not ${what} registry "${name}"`);
+  }
+  await svc.auth.requirePower(p, reg.id, power, `${what} registry ${reg.name}`);
+  return reg;
+}
+
+/** Repository-level API calls are authorized like the data plane (ACR's /acr/v1). */
+async function requireData(svc: Services, p: Principal, reg: RegistryRow, repo: string, anyOf: Action[]): Promise<void> {
+  const g = await svc.auth.grant(p, reg, repo);
+  if (anyOf.some((a) => g.actions.has(a))) return;
+  const powers = await svc.auth.powers(p, reg.id);
+  if ((anyOf.includes('metadata_read') || anyOf.includes('pull')) && powers.has('read')) return;
+  throw new RegistryError('DENIED', `${describePrincipal(p)} is not allowed to ${anyOf.join(' or ')} ${reg.name}/${repo}`);
 }
 
 function loginServer(ctx: Ctx, opts: ApiOptions, name: string): string {
@@ -34,15 +65,26 @@ export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: 
   const method = ctx.req.method ?? 'GET';
   ctx.route = 'api';
   const parts = rawPath.slice('/api/'.length).split('/').map((p) => decodeSegment(p, 'name'));
+  const { principal } = await authenticate(ctx, svc.auth, serviceName(ctx, opts)).catch((e) => {
+    if (e instanceof RegistryError && e.code === 'UNAUTHORIZED') e.headers['WWW-Authenticate'] = 'Basic realm="berth"';
+    throw e;
+  });
+  if (principal.kind === 'anonymous') {
+    throw new RegistryError('UNAUTHORIZED', 'the management API needs credentials: --username/--password (or BERTH_USERNAME/BERTH_PASSWORD), or berth account login', { headers: { 'WWW-Authenticate': 'Basic realm="berth"' } });
+  }
+  for (const ext of extensions) if (await ext(ctx, svc, parts, principal, opts)) return;
   if (parts[0] !== 'registries') throw new RegistryError('NOT_FOUND', `no management API at ${rawPath.slice(0, 120)}`);
   const q = ctx.url.searchParams;
 
   if (parts.length === 1 || (parts.length === 2 && parts[1] === '')) {
     if (method === 'GET') {
-      const rows = await svc.registries.list();
+      const deploymentRead = (await svc.auth.powers(principal, null)).has('read');
+      const rows = [];
+      for (const r of await svc.registries.list()) if (deploymentRead || (await svc.auth.powers(principal, r.id)).has('read')) rows.push(r);
       return sendJson(ctx, 200, { value: rows.map((r) => registryView(r, loginServer(ctx, opts, r.name))) });
     }
     if (method === 'POST') {
+      await svc.auth.requirePower(principal, null, 'create_registries', 'create registries');
       const body = await readJson(ctx);
       const name = str(body, 'name');
       if (!name) throw new RegistryError('REQUEST_INVALID', 'a registry needs a "name" (5-50 letters and digits)');
@@ -61,16 +103,18 @@ export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: 
   const regName = parts[1]!;
   if (parts.length === 2) {
     if (method === 'GET') {
-      const row = await svc.registries.get(regName);
+      const row = await managedRegistry(svc, principal, regName, 'read', 'read');
       return sendJson(ctx, 200, registryView(row, loginServer(ctx, opts, row.name)));
     }
     if (method === 'PATCH') {
+      await managedRegistry(svc, principal, regName, 'write', 'update');
       const body = await readJson(ctx);
       for (const k of Object.keys(body)) if (k !== 'sku') throw new RegistryError('REQUEST_INVALID', `"${k}" cannot be updated; updatable: sku`);
       const row = await svc.registries.update(regName, body.sku === undefined ? {} : { sku: parseSku(body.sku) });
       return sendJson(ctx, 200, registryView(row, loginServer(ctx, opts, row.name)));
     }
     if (method === 'DELETE') {
+      await managedRegistry(svc, principal, regName, 'write', 'delete');
       await svc.registries.delete(regName);
       return send(ctx, 204, {});
     }
@@ -78,13 +122,18 @@ export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: 
   }
 
   if (parts[2] !== 'repositories') throw new RegistryError('NOT_FOUND', `no management API at ${rawPath.slice(0, 120)}`);
-  const reg = await svc.registries.get(regName);
+  const found = await svc.registries.find(regName);
+  if (!found && (await svc.auth.powers(principal, null)).has('read')) throw new RegistryError('REGISTRY_UNKNOWN', `registry "${regName}" does not exist`);
+  const reg = found ?? { id: -1, name: regName, sku: 'Basic', admin_enabled: 0, anonymous_pull_enabled: 0, created_at: '', updated_at: '' };
   const rest = parts.slice(3);
   const n = parsePageSize(q.get('n'), 1000);
   const last = q.get('last') ?? undefined;
 
   if (rest.length === 0 || (rest.length === 1 && rest[0] === '')) {
     if (method !== 'GET') throw notAllowed(method, ['GET']);
+    if (!(await svc.auth.grant(principal, reg, '')).catalog && !(await svc.auth.powers(principal, reg.id)).has('read')) {
+      throw new RegistryError('DENIED', `${describePrincipal(principal)} is not allowed to list the repositories of ${reg.name}`);
+    }
     const page = await svc.repositories.catalog(reg, n, last);
     return sendJson(ctx, 200, { value: page.items, ...(page.next ? { nextLink: `${ctx.url.pathname}?n=${n}&last=${encodeURIComponent(page.next)}` } : {}) });
   }
@@ -93,6 +142,11 @@ export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: 
   const repo = assertRepositoryName((sub < 0 ? rest : rest.slice(0, sub)).join('/'));
   const resource = sub < 0 ? '' : rest[sub]!;
   const arg = sub < 0 ? undefined : rest.slice(sub + 1).join('/') || undefined;
+
+  const need: Action[] = method === 'GET' || method === 'HEAD' ? ['metadata_read', 'pull']
+    : resource === '_tags' ? ['delete', 'metadata_write'] : ['delete'];
+  await requireData(svc, principal, reg, repo, need);
+  if (!found) throw new RegistryError('REGISTRY_UNKNOWN', `registry "${regName}" does not exist`);
 
   switch (resource) {
     case '':

@@ -95,7 +95,7 @@ function parseContentRange(ctx: Ctx): { start: number; end: number } | undefined
 }
 
 /** POST /blobs/uploads/: mount, monolithic (?digest=), or start a session. */
-export async function startUpload({ ctx, svc, reg, t }: Args): Promise<void> {
+export async function startUpload({ ctx, svc, reg, t, canRead }: Args & { canRead: (repository: string) => Promise<boolean> }): Promise<void> {
   ctx.route = 'uploads';
   const q = ctx.url.searchParams;
   const mount = q.get('mount');
@@ -103,7 +103,7 @@ export async function startUpload({ ctx, svc, reg, t }: Args): Promise<void> {
     const from = q.get('from') ?? undefined;
     // A `from` in another registry (path-style "<registry>/<repo>") is never mounted across registries.
     const fromRepo = from === undefined ? undefined : crossName(t, from);
-    const mounted = fromRepo === null ? null : await svc.blobs.mount(reg, t.repository, mount, fromRepo);
+    const mounted = fromRepo === null ? null : await svc.blobs.mount(reg, t.repository, mount, fromRepo, canRead);
     if (mounted) {
       blobCreated(ctx, t, mounted.digest);
       return;

@@ -1,4 +1,6 @@
+import type { Action } from '../../auth/model.js';
 import { RegistryError } from '../../domain/errors.js';
+import { authenticate, authorize, authorizeCatalog, catalogScope, challenge, serviceName, type AuthContext, type AuthHttpOptions } from '../auth.js';
 import { parsePageSize, type Services } from '../../services/index.js';
 import { sendJson, type Ctx } from '../context.js';
 import { nextLink } from './manifests.js';
@@ -24,21 +26,57 @@ function methodNotAllowed(method: string, allowed: string[]): RegistryError {
   return new RegistryError('UNSUPPORTED', `${method} is not allowed here; use ${allowed.join(', ')}`, { status: 405, headers: { Allow: allowed.join(', ') } });
 }
 
-export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, domain: string): Promise<void> {
+export interface V2Options extends AuthHttpOptions {
+  domain: string;
+}
+
+function scopeFor(urlName: string, anyOf: Action[]): string {
+  const actions = anyOf.includes('push') ? 'pull,push' : anyOf[0] === 'metadata_write' ? 'delete' : anyOf[0] === 'metadata_read' ? 'pull' : anyOf[0]!;
+  return `repository:${urlName}:${actions}`;
+}
+
+/** The action(s) a route needs; any one of them suffices. */
+function needed(family: string, method: string, ref: string): Action[] | undefined {
+  switch (family) {
+    case 'manifest':
+      if (method === 'GET' || method === 'HEAD') return ['pull'];
+      if (method === 'PUT') return ['push'];
+      // DELETE by tag only untags: ACR lets metadata/write do that; by digest it deletes.
+      if (method === 'DELETE') return ref.includes(':') ? ['delete'] : ['delete', 'metadata_write'];
+      return undefined;
+    case 'upload-start':
+    case 'upload':
+      return ['push'];
+    case 'blob':
+      return method === 'DELETE' ? ['delete'] : ['pull'];
+    case 'tags':
+      return ['pull', 'metadata_read'];
+    case 'referrers':
+      return ['pull'];
+  }
+  return undefined;
+}
+
+export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, opts: V2Options): Promise<void> {
   const method = ctx.req.method ?? 'GET';
   const rest = rawPath.slice('/v2/'.length);
-  const fromHost = hostRegistry(ctx.req.headers.host, domain);
+  const fromHost = hostRegistry(ctx.req.headers.host, opts.domain);
+  const service = serviceName(ctx, opts);
+  const a = await authenticateOrChallenge(ctx, svc, service, opts);
 
   if (rest === '') {
     ctx.route = 'base';
     if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method, ['GET', 'HEAD']);
+    // distribution-spec: /v2/ tells a client whether it is authenticated.
+    if (a.principal.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'authentication required', { headers: challenge(ctx, opts, service, undefined) });
     sendJson(ctx, 200, {});
     return;
   }
   if (rest === '_catalog' || /^[^/]+\/_catalog$/.test(rest)) {
     ctx.route = 'catalog';
     if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method, ['GET', 'HEAD']);
-    await catalog(ctx, svc, rest === '_catalog' ? fromHost : decodeSegment(rest.slice(0, -'/_catalog'.length), 'name'), fromHost !== undefined);
+    const registry = rest === '_catalog' ? fromHost : decodeSegment(rest.slice(0, -'/_catalog'.length), 'name');
+    await catalog(ctx, svc, a, registry, fromHost !== undefined, opts, service);
     return;
   }
 
@@ -47,13 +85,19 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, domain:
     if (!m) continue;
     const t = resolveTarget(m[1]!, fromHost);
     const ref = m[2] === undefined ? '' : decodeReference(m[2]);
+    const anyOf = needed(family, method, ref);
+    const reg = await svc.registries.find(t.registry);
+    if (anyOf) {
+      if (!reg && (await svc.auth.powers(a.principal, null)).has('read')) {
+        throw new RegistryError('NAME_UNKNOWN', `registry "${t.registry}" does not exist on this server`);
+      }
+      await authorize(ctx, svc.auth, a, { registry: reg, repository: t.repository, urlName: t.urlName, anyOf, scope: scopeFor(t.urlName, anyOf) }, opts, service);
+    }
     if (family === 'referrers') {
       if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method, ['GET', 'HEAD']);
-      // distribution-spec: a registry that supports referrers "MUST NOT return a 404 Not Found"
-      // to a referrers request; an unknown registry, like an unknown repository, has none.
-      return manifests.listReferrers({ ctx, svc, reg: await svc.registries.find(t.registry), t }, ref);
+      return manifests.listReferrers({ ctx, svc, reg, t }, ref);
     }
-    const reg = await svc.registries.resolve(t.registry);
+    if (!reg) throw new RegistryError('NAME_UNKNOWN', `registry "${t.registry}" does not exist on this server`);
     const args = { ctx, svc, reg, t };
     switch (family) {
       case 'manifest':
@@ -62,7 +106,10 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, domain:
         if (method === 'DELETE') return manifests.deleteManifest(args, ref);
         throw methodNotAllowed(method, ['GET', 'HEAD', 'PUT', 'DELETE']);
       case 'upload-start':
-        if (method === 'POST') return blobs.startUpload(args);
+        if (method === 'POST') {
+          const canRead = async (repository: string) => (await svc.auth.grant(a.principal, reg, repository)).actions.has('pull');
+          return blobs.startUpload({ ...args, canRead });
+        }
         throw methodNotAllowed(method, ['POST']);
       case 'upload':
         if (method === 'GET' || method === 'HEAD') return blobs.uploadStatus(args, ref);
@@ -82,11 +129,21 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, domain:
   throw new RegistryError('UNSUPPORTED', `no registry API at ${rawPath.slice(0, 120)}`, { status: 404 });
 }
 
+/** Authenticates; a failed sign-in answers 401 with the challenge, so clients know where to get a token. */
+async function authenticateOrChallenge(ctx: Ctx, svc: Services, service: string, opts: V2Options): Promise<AuthContext> {
+  try {
+    return await authenticate(ctx, svc.auth, service);
+  } catch (e) {
+    if (e instanceof RegistryError && e.code === 'UNAUTHORIZED') Object.assign(e.headers, challenge(ctx, opts, service, undefined));
+    throw e;
+  }
+}
+
 /**
  * _catalog. Host-style: the registry's repositories. Path-style: /v2/<registry>/_catalog for one
  * registry, /v2/_catalog for all; names are "<registry>/<repository>", the names clients pull by.
  */
-async function catalog(ctx: Ctx, svc: Services, registry: string | undefined, hostStyle: boolean): Promise<void> {
+async function catalog(ctx: Ctx, svc: Services, a: AuthContext, registry: string | undefined, hostStyle: boolean, opts: V2Options, service: string): Promise<void> {
   const q = ctx.url.searchParams;
   const n = parsePageSize(q.get('n'), 1000);
   const last = q.get('last') ?? undefined;
@@ -94,9 +151,15 @@ async function catalog(ctx: Ctx, svc: Services, registry: string | undefined, ho
   let items: string[];
   let next: string | undefined;
   if (registry === undefined) {
-    ({ items, next } = await svc.repositories.catalogAll(n, last));
+    // Every registry the caller may list, and only those.
+    if (a.principal.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'authentication required', { headers: challenge(ctx, opts, service, 'registry:catalog:*') });
+    const ids = [...(await catalogScope(svc.auth, a))];
+    if (ids.length === 0) await authorizeCatalog(ctx, svc.auth, a, undefined, opts, service);
+    ({ items, next } = await svc.repositories.catalogAll(n, last, ids));
   } else {
-    const reg = await svc.registries.resolve(registry);
+    const reg = await svc.registries.find(registry);
+    await authorizeCatalog(ctx, svc.auth, a, reg, opts, service);
+    if (!reg) throw new RegistryError('NAME_UNKNOWN', `registry "${registry}" does not exist on this server`);
     const prefix = hostStyle ? '' : `${registry}/`;
     const strip = last !== undefined && prefix && last.startsWith(prefix) ? last.slice(prefix.length) : last;
     const page = await svc.repositories.catalog(reg, n, strip);

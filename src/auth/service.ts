@@ -1,0 +1,387 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { RegistryError } from '../domain/errors.js';
+import { isValidRegistryName } from '../domain/reference.js';
+import type { AccessStore } from '../meta/access-store.js';
+import type { MetaStore, RegistryRow } from '../meta/store.js';
+import type { Logger } from '../observability/logger.js';
+import {
+  generateSigningKey, JwtError, loadSigningKey, newSecret, sameHash, secretHash, signJwt, verifyJwt, verifyPassword, hashPassword,
+  type SigningKey,
+} from './crypto.js';
+import { ACTIONS, actionsFromScopeRules, findRole, matchesRepository, ROLES, scopeRulesFor, type Action, type Grant, type ManagementPower, type RequestedScope } from './model.js';
+import type { Throttle } from './throttle.js';
+
+// Authentication (who is calling), authorization (what they may do, evaluated live from the
+// database), and the token service (signed JWTs carrying granted access).
+
+export type Principal =
+  | { kind: 'user'; id: number; name: string }
+  | { kind: 'sp'; id: number; name: string }
+  | { kind: 'admin'; id: number; name: string }
+  | { kind: 'token'; id: number; name: string; registryId: number }
+  | { kind: 'anonymous'; id: 0; name: '' };
+
+export const ANONYMOUS: Principal = { kind: 'anonymous', id: 0, name: '' };
+
+/** The username that means "the password is a Berth token" (ACR's convention for --expose-token). */
+export const TOKEN_USERNAME = '00000000-0000-0000-0000-000000000000';
+
+export const ISSUER = 'berth';
+
+export interface AccessEntry {
+  type: 'repository' | 'registry';
+  name: string;
+  actions: string[];
+  /** Registry ids the entry is bound to: a deleted and re-created registry never matches. */
+  rid: number[];
+}
+
+export interface AuthOptions {
+  accessTokenSeconds: number;
+  refreshTokenSeconds: number;
+  keyRotationDays: number;
+  /** Seconds a verified Basic credential or a principal's liveness is remembered per node. */
+  cacheSeconds: number;
+}
+
+export interface CallerInfo {
+  ip: string;
+  userAgent: string;
+}
+
+export function principalSubject(p: Principal): string {
+  return p.kind === 'anonymous' ? 'anonymous' : `${p.kind}:${p.id}`;
+}
+
+export function describePrincipal(p: Principal): string {
+  return p.kind === 'anonymous' ? 'anonymous' : p.name;
+}
+
+/** A registry as the access checks need it. */
+export interface RegistryAuthView {
+  id: number;
+  name: string;
+  sku: string;
+  admin_enabled: number;
+  anonymous_pull_enabled: number;
+}
+
+export class AuthService {
+  private keys: SigningKey[] = [];
+  private keysLoadedAt = 0;
+  private readonly basicCache = new Map<string, { principal: Principal; until: number }>();
+  private readonly aliveCache = new Map<string, number>();
+
+  constructor(
+    private readonly meta: MetaStore,
+    readonly store: AccessStore,
+    private readonly opts: AuthOptions,
+    private readonly throttle: Throttle,
+    private readonly log: Logger,
+  ) {}
+
+  get accessTokenSeconds(): number {
+    return this.opts.accessTokenSeconds;
+  }
+
+  // ---------------------------------------------------------------- start-up
+
+  /** Loads (or creates) signing keys and bootstraps the owner account on an empty deployment. */
+  async init(adminPassword: string | undefined): Promise<{ generatedPassword?: string }> {
+    await this.loadKeys(true);
+    const newest = this.keys[0];
+    if (!newest || Date.now() - newest.createdAt.getTime() > this.opts.keyRotationDays * 86400_000) {
+      const k = generateSigningKey();
+      await this.store.addSigningKey({ kid: k.kid, private_pem: k.privatePem, public_jwk: k.publicJwk });
+      // Old keys stay for verification until every token they signed has expired.
+      await this.store.pruneSigningKeys(3);
+      await this.loadKeys(true);
+    }
+    if (await this.store.userByName('admin')) return {};
+    const password = adminPassword && adminPassword.length > 0 ? adminPassword : newSecret();
+    const user = await this.store.createUser('admin', await hashPassword(password));
+    if (!user) return {}; // another node bootstrapped first
+    await this.store.addRoleAssignment({ principal_type: 'user', principal_id: user.id, role: 'Owner', registry_id: null, repository: null });
+    this.log.info({ user: 'admin' }, 'created the owner account "admin"');
+    return adminPassword ? {} : { generatedPassword: password };
+  }
+
+  private async loadKeys(force = false): Promise<void> {
+    if (!force && Date.now() - this.keysLoadedAt < 10_000) return;
+    this.keysLoadedAt = Date.now();
+    this.keys = (await this.store.listSigningKeys()).map((r) => loadSigningKey(r.kid, r.private_pem, r.created_at));
+  }
+
+  /** Public keys as a JWKS (for operators and external verifiers). */
+  async jwks(): Promise<{ keys: unknown[] }> {
+    return { keys: (await this.store.listSigningKeys()).map((r) => JSON.parse(r.public_jwk)) };
+  }
+
+  // ---------------------------------------------------------------- authentication
+
+  /**
+   * Checks Basic credentials: a user, a service principal (app id), a registry's admin user
+   * (username = registry name), a repository-scoped token (username = token name), or a Berth
+   * token presented as the password with the all-zero username. Throws UNAUTHORIZED.
+   */
+  async authenticateBasic(username: string, password: string, caller: CallerInfo, service: string): Promise<Principal> {
+    if (username === TOKEN_USERNAME) {
+      return (await this.verifyBearer(password, service, true)).principal;
+    }
+    this.throttle.check(caller.ip, username);
+    const cacheKey = createHash('sha256').update(`${username}\u0000${password}`).digest('hex');
+    const hit = this.basicCache.get(cacheKey);
+    if (hit && hit.until > Date.now() && (await this.alive(hit.principal))) return hit.principal;
+    const started = Date.now();
+    const principal = await this.checkCredentials(username, password);
+    if (!principal) {
+      this.throttle.failure(caller.ip, username);
+      await this.audit({ principal: undefined, identity: username, caller, operation: 'login', result: 'Denied', status: 401, started, reason: 'wrong user name or password' });
+      throw new RegistryError('UNAUTHORIZED', 'wrong user name or password');
+    }
+    this.throttle.success(caller.ip, username);
+    this.basicCache.set(cacheKey, { principal, until: Date.now() + this.opts.cacheSeconds * 1000 });
+    if (this.basicCache.size > 10_000) this.basicCache.clear();
+    return principal;
+  }
+
+  private async checkCredentials(username: string, password: string): Promise<Principal | null> {
+    if (!username || !password || username.length > 256 || password.length > 1024) return null;
+    const hash = secretHash(password);
+    const now = new Date().toISOString();
+    // Machine secrets first: found by hash, then matched to the name.
+    for (const s of await this.store.secretsByHash(hash)) {
+      if (!sameHash(s.hash, hash) || (s.expires_at && s.expires_at < now)) continue;
+      if (s.owner_type === 'token') {
+        const t = await this.store.tokenById(s.owner_id);
+        if (t && t.name_key === username.toLowerCase() && t.status === 'enabled') return { kind: 'token', id: t.id, name: t.name, registryId: t.registry_id };
+      } else if (s.owner_type === 'admin') {
+        const r = await this.store.registryAuth(s.owner_id);
+        if (r && r.name.toLowerCase() === username.toLowerCase() && r.admin_enabled) return { kind: 'admin', id: r.id, name: r.name };
+      } else if (s.owner_type === 'sp') {
+        const sp = await this.store.spById(s.owner_id);
+        if (sp && sp.app_id === username.toLowerCase()) return { kind: 'sp', id: sp.id, name: sp.app_id };
+      }
+    }
+    const user = await this.store.userByName(username);
+    if (user && user.enabled && (await verifyPassword(password, user.password_hash))) return { kind: 'user', id: user.id, name: user.name };
+    return null;
+  }
+
+  /** Is the principal still there and enabled? Remembered briefly so the hot path stays cheap. */
+  async alive(p: Principal): Promise<boolean> {
+    if (p.kind === 'anonymous') return true;
+    const key = principalSubject(p);
+    const until = this.aliveCache.get(key);
+    if (until !== undefined && until > Date.now()) return true;
+    let ok = false;
+    if (p.kind === 'user') ok = !!(await this.store.userById(p.id))?.enabled;
+    else if (p.kind === 'sp') ok = !!(await this.store.spById(p.id));
+    else if (p.kind === 'admin') ok = !!(await this.store.registryAuth(p.id))?.admin_enabled;
+    else if (p.kind === 'token') {
+      const t = await this.store.tokenById(p.id);
+      ok = !!t && t.status === 'enabled' && t.registry_id === p.registryId;
+    }
+    if (ok) {
+      this.aliveCache.set(key, Date.now() + this.opts.cacheSeconds * 1000);
+      if (this.aliveCache.size > 10_000) this.aliveCache.clear();
+    }
+    return ok;
+  }
+
+  /** Forget cached liveness (after disabling or deleting an identity on this node). */
+  forget(): void {
+    this.aliveCache.clear();
+    this.basicCache.clear();
+  }
+
+  /** Verifies a Berth JWT for this service; refresh tokens are accepted only where asked. */
+  async verifyBearer(token: string, service: string, allowRefresh = false): Promise<{ principal: Principal; access: AccessEntry[]; jti: string; refresh: boolean }> {
+    let claims: Record<string, unknown>;
+    try {
+      claims = verifyJwt(token, (kid) => this.keys.find((k) => k.kid === kid), { iss: ISSUER, aud: service });
+    } catch (e) {
+      if (e instanceof JwtError && e.message === 'token signed by an unknown key' && Date.now() - this.keysLoadedAt > 10_000) {
+        await this.loadKeys(); // another node may have rotated
+        return this.verifyBearer(token, service, allowRefresh);
+      }
+      throw new RegistryError('UNAUTHORIZED', `invalid token: ${(e as Error).message}`);
+    }
+    const refresh = claims.grant_type === 'refresh_token';
+    if (refresh && !allowRefresh) throw new RegistryError('UNAUTHORIZED', 'a refresh token cannot be used as an access token: exchange it at /oauth2/token');
+    const principal = parseSubject(claims);
+    if (!principal || !(await this.alive(principal))) throw new RegistryError('UNAUTHORIZED', 'the identity this token was issued to no longer exists or is disabled');
+    const access = Array.isArray(claims.access) ? (claims.access as AccessEntry[]).filter(isAccessEntry) : [];
+    return { principal, access, jti: String(claims.jti ?? ''), refresh };
+  }
+
+  // ---------------------------------------------------------------- authorization (live)
+
+  /** What the principal may do in one repository of a registry, from roles, tokens, admin and anonymous rules. */
+  async grant(p: Principal, reg: RegistryAuthView, repository: string): Promise<Grant> {
+    const actions = new Set<Action>();
+    let catalog = false;
+    if (p.kind === 'user' || p.kind === 'sp') {
+      for (const a of await this.store.assignmentsOf(p.kind, p.id)) {
+        if (a.registry_id !== null && a.registry_id !== reg.id) continue;
+        const role = ROLES.find((r) => r.name === a.role);
+        if (!role) continue;
+        if (a.repository === null) catalog ||= role.catalog;
+        if (a.repository !== null && !matchesRepository(a.repository, repository)) continue;
+        for (const x of role.data) actions.add(x);
+      }
+    } else if (p.kind === 'admin') {
+      if (p.id === reg.id && reg.admin_enabled) {
+        for (const x of ACTIONS) actions.add(x);
+        catalog = true;
+      }
+    } else if (p.kind === 'token') {
+      if (p.registryId === reg.id) {
+        const t = await this.store.tokenById(p.id);
+        if (t && t.status === 'enabled') {
+          const sm = t.scope_map.startsWith('_') ? undefined : await this.store.scopeMap(reg.id, t.scope_map);
+          for (const x of actionsFromScopeRules(scopeRulesFor(sm?.actions, t.scope_map), repository)) actions.add(x);
+        }
+      }
+    }
+    // Anonymous pull applies to everyone (ACR: registry-wide, also for authenticated callers).
+    if (repository !== '' && (await this.anonymousAllowed(reg, repository))) {
+      actions.add('pull');
+      actions.add('metadata_read');
+    }
+    return { actions, catalog };
+  }
+
+  async anonymousAllowed(reg: RegistryAuthView, repository: string): Promise<boolean> {
+    if (reg.anonymous_pull_enabled && reg.sku !== 'Basic') return true;
+    const rules = await this.store.anonymousRules(reg.id);
+    return rules.some((r) => matchesRepository(r.repository, repository));
+  }
+
+  /** Management powers over a registry (or the deployment, registryId null). */
+  async powers(p: Principal, registryId: number | null): Promise<Set<ManagementPower>> {
+    const out = new Set<ManagementPower>();
+    if (p.kind !== 'user' && p.kind !== 'sp') return out;
+    for (const a of await this.store.assignmentsOf(p.kind, p.id)) {
+      if (a.repository !== null) continue;
+      if (a.registry_id !== null && a.registry_id !== registryId) continue;
+      const role = ROLES.find((r) => r.name === a.role);
+      for (const x of role?.management ?? []) out.add(x);
+    }
+    return out;
+  }
+
+  async requirePower(p: Principal, registryId: number | null, power: ManagementPower, what: string): Promise<void> {
+    if (p.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'authentication required');
+    if (!(await this.powers(p, registryId)).has(power)) {
+      throw new RegistryError('DENIED', `${describePrincipal(p)} may not ${what}: that needs ${powerRoles(power)}`);
+    }
+  }
+
+  /** Registries whose catalog the principal may list. */
+  async catalogRegistries(p: Principal): Promise<RegistryRow[]> {
+    const all = await this.meta.listRegistries();
+    const out: RegistryRow[] = [];
+    for (const r of all) {
+      const view = await this.store.registryAuth(r.id);
+      if (view && (await this.grant(p, view, '')).catalog) out.push(r);
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- token issuance
+
+  /**
+   * Issues an access token for the scopes asked, each granted only as far as the caller is
+   * permitted (auth-token.md: the intersection; no error for partly denied scopes). Registry and
+   * repository are resolved from each scope's name the way /v2 resolves URLs.
+   */
+  async issueAccessToken(p: Principal, service: string, scopes: RequestedScope[], hostRegistry: string | undefined): Promise<{ token: string; expiresIn: number; issuedAt: string; jti: string; access: AccessEntry[] }> {
+    const access: AccessEntry[] = [];
+    for (const s of scopes.slice(0, 50)) {
+      if (s.type === 'registry') {
+        if (s.name !== 'catalog') continue;
+        let regs = await this.catalogRegistries(p);
+        if (hostRegistry !== undefined) regs = regs.filter((r) => r.name.toLowerCase() === hostRegistry);
+        access.push({ type: 'registry', name: 'catalog', actions: regs.length ? ['*'] : [], rid: regs.map((r) => r.id) });
+        continue;
+      }
+      const target = splitScopeName(s.name, hostRegistry);
+      const reg = target ? await this.meta.getRegistry(target.registry) : undefined;
+      const view = reg ? await this.store.registryAuth(reg.id) : undefined;
+      let granted: string[] = [];
+      if (view && target) {
+        const g = await this.grant(p, view, target.repository);
+        const asked = s.actions.includes('*') ? [...ACTIONS] : s.actions;
+        granted = asked.filter((a): a is Action => (ACTIONS as readonly string[]).includes(a) && g.actions.has(a as Action));
+        if (s.actions.includes('*') && granted.length === ACTIONS.length) granted = ['*', ...granted];
+      }
+      access.push({ type: 'repository', name: s.name, actions: [...new Set(granted)], rid: view ? [view.id] : [] });
+    }
+    return this.sign(p, service, 'access_token', this.opts.accessTokenSeconds, access);
+  }
+
+  issueRefreshToken(p: Principal, service: string): { token: string; expiresIn: number; issuedAt: string; jti: string } {
+    return this.sign(p, service, 'refresh_token', this.opts.refreshTokenSeconds, []);
+  }
+
+  private sign(p: Principal, service: string, grantType: string, seconds: number, access: AccessEntry[]) {
+    const key = this.keys[0];
+    if (!key) throw new Error('no signing key loaded');
+    const now = Math.floor(Date.now() / 1000);
+    const jti = randomUUID();
+    const token = signJwt({
+      jti, sub: principalSubject(p), name: describePrincipal(p), nbf: now - 5, iat: now, exp: now + seconds, iss: ISSUER, aud: service,
+      version: '1.0', grant_type: grantType, ...(p.kind === 'token' ? { rid: p.registryId } : {}), access,
+    }, key);
+    return { token, expiresIn: seconds, issuedAt: new Date(now * 1000).toISOString(), jti, access };
+  }
+
+  // ---------------------------------------------------------------- audit
+
+  async audit(e: { principal?: Principal; identity?: string; registry?: RegistryAuthView | null; caller: CallerInfo; operation: string; result: 'Granted' | 'Denied'; status: number; started: number; jti?: string; reason?: string }): Promise<void> {
+    try {
+      await this.store.recordLogin({
+        registry: e.registry?.name.toLowerCase() ?? null, registry_id: e.registry?.id ?? null,
+        identity: e.principal ? describePrincipal(e.principal) || 'anonymous' : (e.identity ?? '').slice(0, 256),
+        identity_type: e.principal?.kind ?? 'unknown', jwt_id: e.jti ?? null,
+        caller_ip: e.caller.ip, user_agent: e.caller.userAgent.slice(0, 512), operation: e.operation, result: e.result, status: e.status,
+        duration_ms: Date.now() - e.started, reason: e.reason ?? null,
+      });
+    } catch (err) {
+      this.log.warn({ err }, 'could not record login event');
+    }
+  }
+}
+
+function powerRoles(power: ManagementPower): string {
+  return ROLES.filter((r) => r.management.includes(power)).map((r) => r.name).join(' or ');
+}
+
+function isAccessEntry(e: unknown): e is AccessEntry {
+  const a = e as AccessEntry;
+  return !!a && typeof a === 'object' && typeof a.name === 'string' && Array.isArray(a.actions) && Array.isArray(a.rid);
+}
+
+function parseSubject(claims: Record<string, unknown>): Principal | null {
+  const sub = claims.sub;
+  if (sub === 'anonymous') return ANONYMOUS;
+  if (typeof sub !== 'string') return null;
+  const m = /^(user|sp|admin|token):(\d{1,15})$/.exec(sub);
+  if (!m) return null;
+  const id = Number(m[2]);
+  const name = typeof claims.name === 'string' ? claims.name : '';
+  if (m[1] === 'token') return typeof claims.rid === 'number' ? { kind: 'token', id, name, registryId: claims.rid } : null;
+  return { kind: m[1] as 'user' | 'sp' | 'admin', id, name };
+}
+
+/** Splits a scope name into registry and repository, as /v2 URLs are split. */
+export function splitScopeName(name: string, hostRegistry: string | undefined): { registry: string; repository: string } | null {
+  if (hostRegistry !== undefined) return { registry: hostRegistry, repository: name };
+  const slash = name.indexOf('/');
+  if (slash <= 0) return null;
+  const registry = name.slice(0, slash);
+  return isValidRegistryName(registry) ? { registry, repository: name.slice(slash + 1) } : null;
+}
+
+export { findRole };

@@ -1,0 +1,290 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.js';
+import { now } from './store.js';
+
+// Queries of the identity and access tables. The auth service is their only user.
+
+function isUnique(e: unknown): boolean {
+  const code = (e as { code?: string })?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+export interface SecretRow {
+  id: number;
+  owner_type: string;
+  owner_id: number;
+  name: string;
+  hash: string;
+  sealed: string | null;
+  hint: string;
+  created_at: string;
+  expires_at: string | null;
+}
+
+export class AccessStore {
+  constructor(readonly db: Kysely<Database>) {}
+
+  // ---------------------------------------------------------------- deployment settings and keys
+
+  async setting(key: string, create: () => string): Promise<string> {
+    await this.db.insertInto('deployment_settings').values({ key, value: create() }).onConflict((oc) => oc.column('key').doNothing()).execute();
+    return (await this.db.selectFrom('deployment_settings').select('value').where('key', '=', key).executeTakeFirstOrThrow()).value;
+  }
+
+  /** The deployment's sealing key (32 bytes), created once by whichever node gets there first. */
+  async sealKey(): Promise<Buffer> {
+    return Buffer.from(await this.setting('seal_key', () => randomBytes(32).toString('base64')), 'base64');
+  }
+
+  listSigningKeys() {
+    return this.db.selectFrom('signing_keys').selectAll().orderBy('created_at', 'desc').execute();
+  }
+
+  async addSigningKey(k: { kid: string; private_pem: string; public_jwk: string }): Promise<void> {
+    await this.db.insertInto('signing_keys').values({ ...k, created_at: now() }).onConflict((oc) => oc.column('kid').doNothing()).execute();
+  }
+
+  async pruneSigningKeys(keep: number): Promise<void> {
+    const rows = await this.listSigningKeys();
+    const old = rows.slice(keep).map((r) => r.kid);
+    if (old.length) await this.db.deleteFrom('signing_keys').where('kid', 'in', old).execute();
+  }
+
+  // ---------------------------------------------------------------- users
+
+  async createUser(name: string, passwordHash: string) {
+    const ts = now();
+    try {
+      return await this.db.insertInto('users').values({ name, name_key: name.toLowerCase(), password_hash: passwordHash, created_at: ts, updated_at: ts })
+        .returning(['id', 'name', 'created_at']).executeTakeFirstOrThrow();
+    } catch (e) {
+      if (isUnique(e)) return null;
+      throw e;
+    }
+  }
+
+  userByName(name: string) {
+    return this.db.selectFrom('users').selectAll().where('name_key', '=', name.toLowerCase()).executeTakeFirst();
+  }
+
+  userById(id: number) {
+    return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  listUsers() {
+    return this.db.selectFrom('users').select(['id', 'name', 'enabled', 'created_at', 'updated_at']).orderBy('name_key').execute();
+  }
+
+  async updateUser(id: number, patch: { password_hash?: string; enabled?: number }): Promise<void> {
+    await this.db.updateTable('users').set({ ...patch, updated_at: now() }).where('id', '=', id).execute();
+  }
+
+  async deleteUser(id: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('role_assignments').where('principal_type', '=', 'user').where('principal_id', '=', id).execute();
+      await trx.deleteFrom('users').where('id', '=', id).execute();
+    });
+  }
+
+  // ---------------------------------------------------------------- service principals
+
+  createServicePrincipal(displayName: string) {
+    return this.db.insertInto('service_principals').values({ app_id: randomUUID(), display_name: displayName, created_at: now() })
+      .returning(['id', 'app_id', 'display_name', 'created_at']).executeTakeFirstOrThrow();
+  }
+
+  spByAppId(appId: string) {
+    return this.db.selectFrom('service_principals').selectAll().where('app_id', '=', appId.toLowerCase()).executeTakeFirst();
+  }
+
+  spById(id: number) {
+    return this.db.selectFrom('service_principals').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  listServicePrincipals() {
+    return this.db.selectFrom('service_principals').selectAll().orderBy('display_name').execute();
+  }
+
+  async deleteServicePrincipal(id: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('role_assignments').where('principal_type', '=', 'sp').where('principal_id', '=', id).execute();
+      await trx.deleteFrom('secrets').where('owner_type', '=', 'sp').where('owner_id', '=', id).execute();
+      await trx.deleteFrom('service_principals').where('id', '=', id).execute();
+    });
+  }
+
+  // ---------------------------------------------------------------- machine secrets
+
+  async putSecret(s: Omit<SecretRow, 'id' | 'created_at'>): Promise<SecretRow> {
+    const ts = now();
+    await this.db.deleteFrom('secrets').where('owner_type', '=', s.owner_type).where('owner_id', '=', s.owner_id).where('name', '=', s.name).execute();
+    return this.db.insertInto('secrets').values({ ...s, created_at: ts }).returningAll().executeTakeFirstOrThrow();
+  }
+
+  secretsOf(ownerType: string, ownerId: number) {
+    return this.db.selectFrom('secrets').selectAll().where('owner_type', '=', ownerType).where('owner_id', '=', ownerId).orderBy('name').execute();
+  }
+
+  secretsByHash(hash: string) {
+    return this.db.selectFrom('secrets').selectAll().where('hash', '=', hash).execute();
+  }
+
+  async deleteSecret(ownerType: string, ownerId: number, name: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('secrets').where('owner_type', '=', ownerType).where('owner_id', '=', ownerId).where('name', '=', name).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async deleteSecretsOf(ownerType: string, ownerId: number): Promise<void> {
+    await this.db.deleteFrom('secrets').where('owner_type', '=', ownerType).where('owner_id', '=', ownerId).execute();
+  }
+
+  // ---------------------------------------------------------------- registries' auth settings
+
+  registryAuth(registryId: number) {
+    return this.db.selectFrom('registries').select(['id', 'name', 'sku', 'admin_enabled', 'anonymous_pull_enabled']).where('id', '=', registryId).executeTakeFirst();
+  }
+
+  async setRegistryFlags(registryId: number, flags: { admin_enabled?: number; anonymous_pull_enabled?: number }): Promise<void> {
+    await this.db.updateTable('registries').set({ ...flags, updated_at: now() }).where('id', '=', registryId).execute();
+  }
+
+  anonymousRules(registryId: number) {
+    return this.db.selectFrom('anonymous_pull_rules').select(['repository', 'created_at']).where('registry_id', '=', registryId).orderBy('repository').execute();
+  }
+
+  async addAnonymousRule(registryId: number, repository: string): Promise<void> {
+    await this.db.insertInto('anonymous_pull_rules').values({ registry_id: registryId, repository, created_at: now() })
+      .onConflict((oc) => oc.columns(['registry_id', 'repository']).doNothing()).execute();
+  }
+
+  async removeAnonymousRule(registryId: number, repository: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('anonymous_pull_rules').where('registry_id', '=', registryId).where('repository', '=', repository).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  // ---------------------------------------------------------------- scope maps and tokens
+
+  scopeMap(registryId: number, name: string) {
+    return this.db.selectFrom('scope_maps').selectAll().where('registry_id', '=', registryId).where('name_key', '=', name.toLowerCase()).executeTakeFirst();
+  }
+
+  listScopeMaps(registryId: number) {
+    return this.db.selectFrom('scope_maps').selectAll().where('registry_id', '=', registryId).orderBy('name_key').execute();
+  }
+
+  async createScopeMap(registryId: number, name: string, description: string, actions: string[]) {
+    const ts = now();
+    try {
+      return await this.db.insertInto('scope_maps').values({ registry_id: registryId, name, name_key: name.toLowerCase(), description, actions: JSON.stringify(actions), created_at: ts, updated_at: ts })
+        .returningAll().executeTakeFirstOrThrow();
+    } catch (e) {
+      if (isUnique(e)) return null;
+      throw e;
+    }
+  }
+
+  async updateScopeMap(id: number, patch: { description?: string; actions?: string[] }): Promise<void> {
+    await this.db.updateTable('scope_maps').set({
+      ...(patch.description !== undefined ? { description: patch.description } : {}),
+      ...(patch.actions !== undefined ? { actions: JSON.stringify(patch.actions) } : {}),
+      updated_at: now(),
+    }).where('id', '=', id).execute();
+  }
+
+  async deleteScopeMap(id: number): Promise<void> {
+    await this.db.deleteFrom('scope_maps').where('id', '=', id).execute();
+  }
+
+  tokensUsingScopeMap(registryId: number, scopeMap: string) {
+    return this.db.selectFrom('tokens').select('name').where('registry_id', '=', registryId).where('scope_map', '=', scopeMap.toLowerCase()).execute();
+  }
+
+  token(registryId: number, name: string) {
+    return this.db.selectFrom('tokens').selectAll().where('registry_id', '=', registryId).where('name_key', '=', name.toLowerCase()).executeTakeFirst();
+  }
+
+  tokenById(id: number) {
+    return this.db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  tokensByName(name: string) {
+    return this.db.selectFrom('tokens').selectAll().where('name_key', '=', name.toLowerCase()).execute();
+  }
+
+  listTokens(registryId: number) {
+    return this.db.selectFrom('tokens').selectAll().where('registry_id', '=', registryId).orderBy('name_key').execute();
+  }
+
+  async createToken(registryId: number, name: string, scopeMap: string, status: string) {
+    const ts = now();
+    try {
+      return await this.db.insertInto('tokens').values({ registry_id: registryId, name, name_key: name.toLowerCase(), scope_map: scopeMap.toLowerCase(), status, created_at: ts, updated_at: ts })
+        .returningAll().executeTakeFirstOrThrow();
+    } catch (e) {
+      if (isUnique(e)) return null;
+      throw e;
+    }
+  }
+
+  async updateToken(id: number, patch: { scope_map?: string; status?: string }): Promise<void> {
+    await this.db.updateTable('tokens').set({ ...patch, ...(patch.scope_map ? { scope_map: patch.scope_map.toLowerCase() } : {}), updated_at: now() }).where('id', '=', id).execute();
+  }
+
+  async deleteToken(id: number): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('secrets').where('owner_type', '=', 'token').where('owner_id', '=', id).execute();
+      await trx.deleteFrom('tokens').where('id', '=', id).execute();
+    });
+  }
+
+  // ---------------------------------------------------------------- role assignments
+
+  async addRoleAssignment(a: { principal_type: string; principal_id: number; role: string; registry_id: number | null; repository: string | null }) {
+    const existing = await this.db.selectFrom('role_assignments').selectAll()
+      .where('principal_type', '=', a.principal_type).where('principal_id', '=', a.principal_id).where('role', '=', a.role)
+      .where((eb) => (a.registry_id === null ? eb('registry_id', 'is', null) : eb('registry_id', '=', a.registry_id)))
+      .where((eb) => (a.repository === null ? eb('repository', 'is', null) : eb('repository', '=', a.repository)))
+      .executeTakeFirst();
+    if (existing) return existing;
+    return this.db.insertInto('role_assignments').values({ id: randomUUID(), ...a, created_at: now() }).returningAll().executeTakeFirstOrThrow();
+  }
+
+  assignmentsOf(principalType: string, principalId: number) {
+    return this.db.selectFrom('role_assignments').selectAll().where('principal_type', '=', principalType).where('principal_id', '=', principalId).execute();
+  }
+
+  listRoleAssignments(filter: { registry_id?: number | null }) {
+    let q = this.db.selectFrom('role_assignments').selectAll();
+    if (filter.registry_id !== undefined) q = q.where((eb) => (filter.registry_id === null ? eb('registry_id', 'is', null) : eb('registry_id', '=', filter.registry_id!)));
+    return q.orderBy('created_at').execute();
+  }
+
+  roleAssignment(id: string) {
+    return this.db.selectFrom('role_assignments').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  async deleteRoleAssignment(id: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('role_assignments').where('id', '=', id).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  // ---------------------------------------------------------------- login events (audit)
+
+  async recordLogin(e: {
+    registry: string | null; registry_id: number | null; identity: string; identity_type: string; jwt_id: string | null;
+    caller_ip: string; user_agent: string; operation: string; result: string; status: number; duration_ms: number; reason: string | null;
+  }): Promise<void> {
+    await this.db.insertInto('login_events').values({ ...e, time: now() }).execute();
+  }
+
+  listLogins(filter: { since?: string; registry?: string; identity?: string; result?: string; limit: number; afterId?: number }) {
+    let q = this.db.selectFrom('login_events').selectAll();
+    if (filter.since) q = q.where('time', '>=', filter.since);
+    if (filter.registry) q = q.where('registry', '=', filter.registry.toLowerCase());
+    if (filter.identity) q = q.where('identity', '=', filter.identity);
+    if (filter.result) q = q.where('result', '=', filter.result);
+    if (filter.afterId) q = q.where('id', '>', filter.afterId);
+    return q.orderBy('id').limit(filter.limit).execute();
+  }
+}
