@@ -245,7 +245,7 @@ export class AuthService {
       }
     }
     // Anonymous pull applies to everyone (ACR: registry-wide, also for authenticated callers).
-    if (repository !== '' && (await this.anonymousAllowed(reg, repository))) {
+    if (repository !== '' && !(actions.has('pull') && actions.has('metadata_read')) && (await this.anonymousAllowed(reg, repository))) {
       actions.add('pull');
       actions.add('metadata_read');
     }
