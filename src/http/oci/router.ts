@@ -30,9 +30,9 @@ export interface V2Options extends AuthHttpOptions {
   domain: string;
 }
 
+/** The scope a challenge asks for: every action that would do (the token service grants the ones the caller has). */
 function scopeFor(urlName: string, anyOf: Action[]): string {
-  const actions = anyOf.includes('push') ? 'pull,push' : anyOf[0] === 'metadata_write' ? 'delete' : anyOf[0] === 'metadata_read' ? 'pull' : anyOf[0]!;
-  return `repository:${urlName}:${actions}`;
+  return `repository:${urlName}:${anyOf.includes('push') ? 'pull,push' : anyOf.join(',')}`;
 }
 
 /** The action(s) a route needs; any one of them suffices. */
