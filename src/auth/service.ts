@@ -71,6 +71,8 @@ export class AuthService {
   private keysLoadedAt = 0;
   private readonly basicCache = new Map<string, { principal: Principal; until: number }>();
   private readonly aliveCache = new Map<string, number>();
+  /** Verified token -> claims: clients send the same token for many requests; a signature check is the costliest step of a pull. */
+  private readonly verifiedTokens = new Map<string, { claims: Record<string, unknown>; until: number }>();
 
   constructor(
     private readonly meta: MetaStore,
@@ -198,8 +200,15 @@ export class AuthService {
   /** Verifies a Berth JWT for this service; refresh tokens are accepted only where asked. */
   async verifyBearer(token: string, service: string, allowRefresh = false): Promise<{ principal: Principal; access: AccessEntry[]; jti: string; refresh: boolean }> {
     let claims: Record<string, unknown>;
+    const known = this.verifiedTokens.get(token);
     try {
-      claims = verifyJwt(token, (kid) => this.keys.find((k) => k.kid === kid), { iss: ISSUER, aud: service });
+      if (known && known.until > Date.now() && known.claims.aud === service) {
+        claims = known.claims;
+      } else {
+        claims = verifyJwt(token, (kid) => this.keys.find((k) => k.kid === kid), { iss: ISSUER, aud: service });
+        if (this.verifiedTokens.size >= 10_000) this.verifiedTokens.clear();
+        this.verifiedTokens.set(token, { claims, until: Math.min((claims.exp as number) * 1000, Date.now() + 60_000) });
+      }
     } catch (e) {
       if (e instanceof JwtError && e.message === 'token signed by an unknown key' && Date.now() - this.keysLoadedAt > 10_000) {
         await this.loadKeys(); // another node may have rotated
