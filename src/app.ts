@@ -1,6 +1,7 @@
-import { mkdirSync } from 'node:fs';
-import type { Config } from './config/config.js';
-import { listen, createHandler, type RunningServer } from './http/server.js';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import { checkListenerSecurity, ConfigError, type Config } from './config/config.js';
+import { listen, createHandler, type RunningServer, type TlsMaterial } from './http/server.js';
 import { migrate, openDb, pendingMigrations } from './meta/db.js';
 import { MetaStore } from './meta/store.js';
 import type { Logger } from './observability/logger.js';
@@ -31,7 +32,30 @@ export function createStorage(config: Config): StorageDriver {
   return new FsDriver(config.storage.path);
 }
 
+/** Reads tls.cert and tls.key (undefined without TLS); a missing or unreadable file is a ConfigError. */
+export function loadTls(config: Config): TlsMaterial | undefined {
+  if (!config.tls.cert) return undefined;
+  const read = (file: string, key: string) => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new ConfigError(`cannot read ${key} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  const material = { cert: read(config.tls.cert, 'tls.cert'), key: read(config.tls.key, 'tls.key') };
+  try {
+    createSecureContext(material); // bad PEM, or a key that does not match the certificate
+  } catch (e) {
+    throw new ConfigError(`tls.cert ${config.tls.cert} and tls.key ${config.tls.key} are not a usable PEM certificate and matching private key: ${(e as Error).message}`);
+  }
+  return material;
+}
+
 export async function startApp(config: Config, log: Logger): Promise<App> {
+  // Checked before anything is opened: a refused listener leaves nothing behind.
+  const { insecure } = checkListenerSecurity(config);
+  const tls = loadTls(config);
+  if (insecure) log.warn({ listen: config.listen }, 'serving plain HTTP on a non-loopback address (insecureHttp): passwords and tokens cross the network unencrypted; use tls.cert/tls.key or a TLS proxy');
   mkdirSync(config.dataDir, { recursive: true });
   const storage = createStorage(config);
   const db = await openDb({ url: config.metadata.url, dataDir: config.dataDir, poolSize: config.metadata.poolSize });
@@ -68,10 +92,10 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     await storage.stat('uploads/.probe');
   };
   const { host, port } = parseListen(config.listen);
-  const handler = createHandler(services, log, { domain: config.domain, publicUrl: config.publicUrl, tls: false, accessLog: config.log.access, ready });
+  const handler = createHandler(services, log, { domain: config.domain, publicUrl: config.publicUrl, tls: !!tls, accessLog: config.log.access, ready });
   let server: RunningServer;
   try {
-    server = await listen(handler, host, port);
+    server = await listen(handler, host, port, tls);
   } catch (e) {
     await db.close();
     throw e;
@@ -83,7 +107,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   purge.unref();
 
   const shownHost = server.address.host.includes(':') ? `[${server.address.host}]` : server.address.host;
-  const url = `http://${shownHost}:${server.address.port}`;
+  const url = `${tls ? 'https' : 'http'}://${shownHost}:${server.address.port}`;
   log.info({ url, dataDir: config.dataDir, metadata: db.target, storage: storage.name }, 'berth is listening');
   return {
     config, services, meta, storage, http: server, url,

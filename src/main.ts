@@ -20,6 +20,9 @@ program.command('serve')
   .option('--metadata <url>', 'metadata database: postgres://USER@HOST:PORT/DB or sqlite:PATH (default: SQLite in the data directory)')
   .option('--domain <domain>', 'enable host-style addressing: <registry>.<domain>')
   .option('--log-level <level>', 'trace, debug, info, warn, error, fatal or silent')
+  .option('--tls-cert <file>', 'PEM certificate (chain): serve HTTPS (with --tls-key)')
+  .option('--tls-key <file>', 'PEM private key for --tls-cert')
+  .option('--insecure-http', 'allow plain HTTP on a non-loopback listen address')
   .action(async (o) => {
     const overrides: Record<string, unknown> = {};
     if (o.listen) overrides.listen = o.listen;
@@ -27,6 +30,8 @@ program.command('serve')
     if (o.metadata) overrides.metadata = { url: o.metadata };
     if (o.domain) overrides.domain = o.domain;
     if (o.logLevel) overrides.log = { level: o.logLevel };
+    if (o.tlsCert || o.tlsKey) overrides.tls = { ...(o.tlsCert ? { cert: o.tlsCert } : {}), ...(o.tlsKey ? { key: o.tlsKey } : {}) };
+    if (o.insecureHttp) overrides.insecureHttp = true;
     const config = loadConfig({ file: o.config ?? process.env.BERTH_CONFIG, overrides });
     const log = createLogger(config.log.level);
     const app = await startApp(config, log);

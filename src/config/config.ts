@@ -71,6 +71,14 @@ export const ConfigSchema = z.strictObject({
       windowSeconds: z.number().int().min(1).default(300),
     }).prefault({}),
   }).prefault({}),
+  tls: z.strictObject({
+    /** PEM certificate chain file: with tls.key, Berth serves HTTPS and token realms use https. */
+    cert: z.string().default(''),
+    /** PEM private key file for tls.cert. */
+    key: z.string().default(''),
+  }).prefault({}),
+  /** Allow plain HTTP on a non-loopback listen address (credentials then cross the network in clear text). */
+  insecureHttp: z.boolean().default(false),
   log: z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     /** One line per request (method, path, status, duration, request id). */
@@ -200,12 +208,40 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (opts.file) validateConfig(fromFile, opts.file); // report file errors against the file itself
   const merged = merge(merge(fromFile, envOverlay(opts.env ?? process.env)), opts.overrides ?? {});
   const cfg = validateConfig(merged, opts.file ? `${opts.file} + environment + flags` : 'configuration');
+  if (!cfg.tls.cert !== !cfg.tls.key) {
+    throw new ConfigError(`${opts.file ? `${opts.file} + environment + flags` : 'configuration'}: tls.cert and tls.key must be given together (${cfg.tls.cert ? 'tls.key' : 'tls.cert'} is missing)`);
+  }
   const dataDir = path.resolve(cfg.dataDir);
   return deepFreeze({
     ...cfg,
     dataDir,
     storage: { ...cfg.storage, path: path.resolve(dataDir, cfg.storage.path || 'storage') },
   });
+}
+
+/** 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost: addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  const v4 = /^(?:::ffff:)?(\d{1,3})\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.exec(h);
+  return !!v4 && v4[1] === '127';
+}
+
+/**
+ * Plain HTTP is for loopback only: a listener other machines can reach needs TLS (tls.cert and
+ * tls.key) or an explicit insecureHttp. Returns true when the listener is insecure but allowed.
+ */
+export function checkListenerSecurity(cfg: Config): { insecure: boolean } {
+  const host = cfg.listen.slice(0, cfg.listen.lastIndexOf(':'));
+  if (cfg.tls.cert || isLoopbackHost(host)) return { insecure: false };
+  if (!cfg.insecureHttp) {
+    throw new ConfigError(
+      `refusing to serve plain HTTP on ${cfg.listen}: credentials and tokens would cross the network unencrypted.\n`
+      + 'Give a certificate (--tls-cert FILE --tls-key FILE, or tls.cert/tls.key), listen on a loopback address such as 127.0.0.1 '
+      + '(e.g. behind a TLS proxy), or pass --insecure-http (insecureHttp: true) to accept the risk.',
+    );
+  }
+  return { insecure: true };
 }
 
 function deepFreeze<T>(o: T): T {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { Socket } from 'node:net';
 import { RegistryError } from '../domain/errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -13,6 +14,7 @@ import { handleV2 } from './oci/router.js';
 export interface HttpOptions {
   domain: string;
   publicUrl: string;
+  /** Served over HTTPS: token realms derived from the request use https. */
   tls: boolean;
   accessLog: boolean;
   /** Readiness probe: throws when a dependency is unavailable. */
@@ -75,15 +77,24 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
 }
 
 export interface RunningServer {
-  server: http.Server;
+  server: http.Server | https.Server;
+  /** True when serving HTTPS. */
+  tls: boolean;
   /** The address actually bound (port 0 resolves to a real port). */
   address: { host: string; port: number };
   /** Stops accepting, lets in-flight requests finish (up to timeoutMs), then closes every connection. */
   close(timeoutMs: number): Promise<void>;
 }
 
-export async function listen(handler: http.RequestListener, host: string, port: number): Promise<RunningServer> {
-  const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, handler);
+/** PEM certificate chain and private key: the listener serves HTTPS. */
+export interface TlsMaterial {
+  cert: string | Buffer;
+  key: string | Buffer;
+}
+
+export async function listen(handler: http.RequestListener, host: string, port: number, tls?: TlsMaterial): Promise<RunningServer> {
+  const common = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 };
+  const server = tls ? https.createServer({ ...common, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, handler) : http.createServer(common, handler);
   // An idle socket (no bytes either way) for this long is dropped: slow-loris bodies cannot pin memory forever.
   server.timeout = 300_000;
   const sockets = new Set<Socket>();
@@ -115,6 +126,7 @@ export async function listen(handler: http.RequestListener, host: string, port: 
   const bound = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : { host, port };
   return {
     server,
+    tls: !!tls,
     address: bound,
     close: (timeoutMs) => new Promise<void>((resolve) => {
       closing = true;

@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { checkListenerSecurity, isLoopbackHost, loadConfig } from '../src/config/config.js';
+import { MAIN, ROOT, ensureBuilt, freePort, mustRun, removeDir, requireTool, run, tempDir } from './e2e/helpers.js';
+
+// HTTPS listener (--tls-cert/--tls-key), https token realms, and the refusal to serve plain HTTP
+// on an address other machines can reach. Real `berth serve` processes, a throwaway certificate.
+
+const OPENSSL = requireTool('openssl');
+
+function childEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('BERTH_')) env[k] = v;
+  return { ...env, BERTH_ADMIN_PASSWORD: 'tls-test-password', BERTH_LOG_ACCESS: 'false', ...extra };
+}
+
+function get(url: string, ca: Buffer, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { ca, headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Spawns `berth serve` and resolves once it prints its listening line (or rejects when it exits). */
+function serve(args: string[], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; output: () => string }> {
+  ensureBuilt();
+  const proc = spawn(process.execPath, [MAIN, 'serve', '--log-level', 'warn', ...args], { cwd: ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const chunks: Buffer[] = [];
+  const output = () => Buffer.concat(chunks).toString('utf8');
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`berth serve did not start:\n${output()}`));
+    }, 30_000);
+    const onData = (b: Buffer) => {
+      chunks.push(b);
+      if (/berth listening on /.test(output())) {
+        clearTimeout(timer);
+        resolve({ proc, output });
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`berth serve exited with ${code}:\n${output()}`));
+    });
+  });
+}
+
+function stop(proc: ChildProcess | undefined): Promise<void> {
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    proc.once('exit', () => resolve());
+    proc.kill('SIGTERM');
+  });
+}
+
+describe('loopback detection', () => {
+  test('127.0.0.0/8, ::1 and localhost are loopback; everything else is not', () => {
+    for (const h of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', 'LOCALHOST', '::ffff:127.0.0.1']) assert.ok(isLoopbackHost(h), h);
+    for (const h of ['0.0.0.0', '::', '[::]', '10.0.0.1', '192.168.1.1', 'example.com', '127.0.0.1.nip.io', '1127.0.0.1', 'localhost.example.com']) assert.ok(!isLoopbackHost(h), h);
+  });
+
+  test('a non-loopback listener needs TLS or insecureHttp', () => {
+    assert.deepEqual(checkListenerSecurity(loadConfig({ env: {}, overrides: { listen: '127.0.0.1:0' } })), { insecure: false });
+    assert.throws(() => checkListenerSecurity(loadConfig({ env: {}, overrides: { listen: '0.0.0.0:0' } })), /refusing to serve plain HTTP on 0\.0\.0\.0:0/);
+    assert.deepEqual(checkListenerSecurity(loadConfig({ env: {}, overrides: { listen: '0.0.0.0:0', insecureHttp: true } })), { insecure: true });
+    assert.deepEqual(checkListenerSecurity(loadConfig({ env: {}, overrides: { listen: '[::]:0', tls: { cert: 'c.pem', key: 'k.pem' } } })), { insecure: false });
+  });
+
+  test('tls.cert and tls.key come together; BERTH_TLS_CERT/BERTH_TLS_KEY/BERTH_INSECURE_HTTP set them', () => {
+    assert.throws(() => loadConfig({ env: { BERTH_TLS_CERT: '/x/cert.pem' } }), /tls\.cert and tls\.key must be given together \(tls\.key is missing\)/);
+    const c = loadConfig({ env: { BERTH_TLS_CERT: '/x/cert.pem', BERTH_TLS_KEY: '/x/key.pem', BERTH_INSECURE_HTTP: 'true' } });
+    assert.deepEqual(c.tls, { cert: '/x/cert.pem', key: '/x/key.pem' });
+    assert.equal(c.insecureHttp, true);
+  });
+});
+
+describe('berth serve over HTTPS', OPENSSL, () => {
+  let dir: string;
+  let cert: string;
+  let key: string;
+  let ca: Buffer;
+  let server: { proc: ChildProcess; output: () => string } | undefined;
+  let base: string;
+
+  before(async () => {
+    dir = tempDir('tls');
+    cert = path.join(dir, 'cert.pem');
+    key = path.join(dir, 'key.pem');
+    await mustRun('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert], { timeoutMs: 30_000 });
+    ca = readFileSync(cert);
+    const port = await freePort();
+    server = await serve(['--listen', `127.0.0.1:${port}`, '--data', path.join(dir, 'data'), '--tls-cert', cert, '--tls-key', key]);
+    base = `https://127.0.0.1:${port}`;
+  });
+
+  after(async () => {
+    await stop(server?.proc);
+    removeDir(dir);
+  });
+
+  test('announces an https URL and answers over TLS with the certificate given', async () => {
+    assert.match(server!.output(), new RegExp(`berth listening on ${base.replace(/\./g, '\\.')}`));
+    const r = await get(`${base}/healthz`, ca);
+    assert.equal(r.status, 200);
+    assert.deepEqual(JSON.parse(r.body), { status: 'ok' });
+  });
+
+  test('the token realm in challenges is https', async () => {
+    const r = await get(`${base}/v2/`, ca);
+    assert.equal(r.status, 401);
+    const challenge = String(r.headers['www-authenticate']);
+    assert.match(challenge, new RegExp(`^Bearer realm="${base.replace(/\./g, '\\.')}/oauth2/token",service="127\\.0\\.0\\.1:\\d+"`));
+  });
+
+  test('the token endpoint works over TLS', async () => {
+    const basic = Buffer.from('admin:tls-test-password').toString('base64');
+    const r = await get(`${base}/oauth2/token?service=${encodeURIComponent(new URL(base).host)}`, ca, { authorization: `Basic ${basic}` });
+    assert.equal(r.status, 200, r.body);
+    assert.ok((JSON.parse(r.body) as { access_token: string }).access_token);
+  });
+
+  test('plain HTTP to the TLS port gets no registry answer', async () => {
+    const answer = await new Promise<string>((resolve) => {
+      const req = http.get(`${base.replace('https:', 'http:')}/healthz`, { agent: false }, (res) => {
+        res.resume();
+        resolve(`HTTP ${res.statusCode}`);
+      });
+      req.on('error', (e) => resolve(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+      req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+    });
+    assert.notEqual(answer, 'HTTP 200');
+  });
+
+  test('a client that does not trust the certificate is refused', async () => {
+    await assert.rejects(get(`${base}/healthz`, Buffer.from('')), /certificate|self.signed/i);
+  });
+
+  test('a non-loopback listener with TLS starts', async () => {
+    const port = await freePort();
+    const s = await serve(['--listen', `0.0.0.0:${port}`, '--data', path.join(dir, 'data-any'), '--tls-cert', cert, '--tls-key', key]);
+    try {
+      assert.equal((await get(`https://127.0.0.1:${port}/healthz`, ca)).status, 200);
+    } finally {
+      await stop(s.proc);
+    }
+  });
+});
+
+describe('plain HTTP on a non-loopback address', () => {
+  let dir: string;
+  before(() => {
+    dir = tempDir('insecure');
+  });
+  after(() => removeDir(dir));
+
+  test('refuses to start on 0.0.0.0 without --insecure-http: exit 2, a clear message, nothing created', async () => {
+    ensureBuilt();
+    const data = path.join(dir, 'refused');
+    const r = await run(process.execPath, [MAIN, 'serve', '--listen', `0.0.0.0:${await freePort()}`, '--data', data], { env: childEnv(), timeoutMs: 30_000 });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /refusing to serve plain HTTP on 0\.0\.0\.0:\d+/);
+    assert.match(r.stderr, /--tls-cert FILE --tls-key FILE/);
+    assert.match(r.stderr, /--insecure-http/);
+    assert.equal(r.stdout.includes('listening'), false);
+    assert.throws(() => readFileSync(path.join(data, 'berth.db')), /ENOENT/);
+  });
+
+  test('BERTH_LISTEN on [::] is refused the same way', async () => {
+    const r = await run(process.execPath, [MAIN, 'serve', '--data', path.join(dir, 'v6')], { env: childEnv({ BERTH_LISTEN: `[::]:${await freePort()}` }), timeoutMs: 30_000 });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /refusing to serve plain HTTP/);
+  });
+
+  test('--insecure-http starts it, with a warning in the log', async () => {
+    const port = await freePort();
+    const s = await serve(['--listen', `0.0.0.0:${port}`, '--data', path.join(dir, 'allowed'), '--insecure-http']);
+    try {
+      assert.match(s.output(), /"level":40[^\n]*plain HTTP on a non-loopback address/);
+      assert.match(s.output(), new RegExp(`berth listening on http://0\\.0\\.0\\.0:${port}`));
+    } finally {
+      await stop(s.proc);
+    }
+  });
+
+  test('BERTH_INSECURE_HTTP=true does the same', async () => {
+    const port = await freePort();
+    const s = await serve(['--listen', `0.0.0.0:${port}`, '--data', path.join(dir, 'allowed-env')], { BERTH_INSECURE_HTTP: 'true' });
+    await stop(s.proc);
+  });
+});
