@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test, before, after } from 'node:test';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
+import { authFetch } from './helpers/oci.js';
 
 for (const backend of BACKENDS) {
   describe(`harness on ${backend}`, await backendGate(backend), () => {
@@ -10,14 +11,14 @@ for (const backend of BACKENDS) {
     after(async () => { await t?.close(); });
 
     test('/v2/ answers with the API version header', async () => {
-      const res = await fetch(`${t.url}/v2/`);
+      const res = await authFetch(`${t.url}/v2/`);
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
     });
 
     test('a registry created through the service is listed by the API', async () => {
       const name = await t.createRegistry();
-      const res = await fetch(`${t.url}/api/registries`);
+      const res = await authFetch(`${t.url}/api/registries`);
       const body = (await res.json()) as { value: { name: string }[] };
       assert.ok(body.value.some((r) => r.name === name));
     });

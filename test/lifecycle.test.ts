@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import { startApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config/config.js';
 import { silentLogger } from '../src/observability/logger.js';
-import { startTestApp } from './helpers/app.js';
+import { ADMIN_PASSWORD, adminAuthHeader, startTestApp } from './helpers/app.js';
 import { BACKENDS, backendGate, freshMetadataUrl } from './helpers/backends.js';
 import { randomBlob, sha256, uniqueRepo, V2 } from './helpers/oci.js';
 
@@ -23,7 +23,7 @@ for (const backend of BACKENDS) {
       const dataDir = mkdtempSync(path.join(os.tmpdir(), 'berth-restart-'));
       const meta = await freshMetadataUrl(backend);
       cleanups.push(async () => { await meta.drop(); rmSync(dataDir, { recursive: true, force: true }); });
-      const start = () => startApp(loadConfig({ env: {}, overrides: { listen: '127.0.0.1:0', dataDir, metadata: { url: meta.url }, log: { level: 'silent', access: false }, shutdownTimeoutSeconds: 1 } }), silentLogger);
+      const start = () => startApp(loadConfig({ env: {}, overrides: { listen: '127.0.0.1:0', dataDir, metadata: { url: meta.url }, log: { level: 'silent', access: false }, shutdownTimeoutSeconds: 1, auth: { adminPassword: ADMIN_PASSWORD } } }), silentLogger);
       let app: App = await start();
       await app.services.registries.create('restartreg', 'Basic');
       const blob = randomBlob(50_000);
@@ -59,7 +59,7 @@ for (const backend of BACKENDS) {
       const u = new URL(t.url);
       const stalled = net.connect(Number(u.port), u.hostname);
       await new Promise((r) => stalled.once('connect', r));
-      stalled.write(`PATCH ${loc} HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/octet-stream\r\nContent-Range: 0-3999\r\nContent-Length: 4000\r\n\r\n`);
+      stalled.write(`PATCH ${loc} HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: ${adminAuthHeader()}\r\nContent-Type: application/octet-stream\r\nContent-Range: 0-3999\r\nContent-Length: 4000\r\n\r\n`);
       stalled.write(blob.data.subarray(0, 2000));
       const closed = new Promise((r) => stalled.once('close', r));
       stalled.on('error', () => {});
@@ -103,7 +103,7 @@ describe('host-style addressing', () => {
   function get(pathname: string, host: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       const u = new URL(t.url);
-      const req = http.request({ host: u.hostname, port: u.port, path: pathname, headers: { Host: host } }, (res) => {
+      const req = http.request({ host: u.hostname, port: u.port, path: pathname, headers: { Host: host, Authorization: adminAuthHeader() } }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c) => (body += c));

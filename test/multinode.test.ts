@@ -7,6 +7,7 @@ import { startApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config/config.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { backendGate, freshMetadataUrl } from './helpers/backends.js';
+import { ADMIN_PASSWORD } from './helpers/credentials.js';
 import { randomBlob, sha256, uniqueRepo, V2 } from './helpers/oci.js';
 
 // Several stateless nodes over one PostgreSQL and one shared storage root: any node can continue
@@ -29,6 +30,7 @@ describe('two nodes on one PostgreSQL', await backendGate('postgres'), () => {
         overrides: {
           listen: '127.0.0.1:0', dataDir: path.join(dataDir, `node${i}`), metadata: { url: meta.url },
           storage: { path: path.join(dataDir, 'shared-storage') }, log: { level: 'silent', access: false }, shutdownTimeoutSeconds: 2,
+          auth: { adminPassword: ADMIN_PASSWORD },
         },
       });
       nodes.push(await startApp(config, silentLogger));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import {
   expectError, expectRawError, MT, randomBlob, rawRequest, rawSocket, rawStatus, uniqueRepo, V2, withQuery, type PushedImage,
@@ -405,7 +405,7 @@ for (const backend of BACKENDS) {
 
       test('an oversized header block is refused by the server, not served', async () => {
         const res = await new Promise<number>((resolve, reject) => {
-          const req = http.request({ host: new URL(t.url).hostname, port: new URL(t.url).port, path: `/v2/${name}/manifests/v1`, headers: { 'X-Big': 'x'.repeat(70_000) }, agent: false }, (r) => {
+          const req = http.request({ host: new URL(t.url).hostname, port: new URL(t.url).port, path: `/v2/${name}/manifests/v1`, headers: { Authorization: adminAuthHeader(), 'X-Big': 'x'.repeat(70_000) }, agent: false }, (r) => {
             r.resume();
             resolve(r.statusCode ?? 0);
           });

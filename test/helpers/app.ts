@@ -5,6 +5,9 @@ import { startApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config/config.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { freshMetadataUrl, type Backend } from './backends.js';
+import { ADMIN_PASSWORD } from './credentials.js';
+
+export { ADMIN_USER, ADMIN_PASSWORD, adminAuthHeader, basicAuthHeader } from './credentials.js';
 
 export interface TestApp {
   app: App;
@@ -21,13 +24,29 @@ export interface TestApp {
 
 let counter = 0;
 
-/** Starts Berth in this process on 127.0.0.1:0 with a fresh data dir and fresh metadata. */
+type Plain = Record<string, unknown>;
+const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function deepMerge(base: Plain, over: Plain): Plain {
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isPlain(v) && isPlain(out[k]) ? deepMerge(out[k] as Plain, v) : v;
+  return out;
+}
+
+/**
+ * Starts Berth in this process on 127.0.0.1:0 with a fresh data dir and fresh metadata; the owner
+ * account is admin / ADMIN_PASSWORD. overrides are merged key by key over these defaults, so e.g.
+ * { auth: { accessTokenSeconds: 60 } } keeps the admin password.
+ */
 export async function startTestApp(backend: Backend, overrides: Record<string, unknown> = {}): Promise<TestApp> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'berth-test-'));
   const meta = await freshMetadataUrl(backend);
   const config = loadConfig({
     env: {},
-    overrides: { listen: '127.0.0.1:0', dataDir, metadata: { url: meta.url }, log: { level: 'silent', access: false }, shutdownTimeoutSeconds: 2, ...overrides },
+    overrides: deepMerge({
+      listen: '127.0.0.1:0', dataDir, metadata: { url: meta.url }, log: { level: 'silent', access: false }, shutdownTimeoutSeconds: 2,
+      auth: { adminPassword: ADMIN_PASSWORD },
+    }, overrides),
   });
   const app = await startApp(config, silentLogger);
   const host = new URL(app.url).host;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
+import { adminAuthHeader } from './credentials.js';
 
 // Small helpers for the /v2 conformance tests: real HTTP against a running Berth, nothing internal.
 
@@ -67,14 +68,45 @@ export function uniqueRepo(prefix = 'repo'): string {
 /** fetch's RequestInit, also taking a Buffer body (Node's fetch does) and duplex for streamed bodies. */
 export type Init = Omit<RequestInit, 'body'> & { body?: RequestInit['body'] | Buffer; duplex?: 'half' };
 
-/** A client for one server's /v2 API that checks every response carries the API version header. */
+export interface V2Options {
+  /**
+   * The Authorization header value sent with every request that does not set its own:
+   * the owner's Basic credentials by default (adminAuthHeader()), null to send none.
+   */
+  authorization?: string | null;
+}
+
+/**
+ * Adds `authorization` to headers unless they already carry an Authorization header (any case).
+ * `authorization` null or false: headers are returned as they are.
+ */
+export function withAuth(headers: RequestInit['headers'] | undefined, authorization: string | null | false = adminAuthHeader()): Headers {
+  const h = new Headers(headers);
+  if (authorization && !h.has('authorization')) h.set('Authorization', authorization);
+  return h;
+}
+
+/** fetch, with the owner's credentials unless init carries an Authorization header or auth is false/null. */
+export function authFetch(url: string | URL, init: Init = {}, auth: string | null | false = adminAuthHeader()): Promise<Response> {
+  return fetch(url, { ...init, headers: withAuth(init.headers, auth) } as RequestInit);
+}
+
+/**
+ * A client for one server's /v2 API that checks every response carries the API version header.
+ * Sends the owner's Basic credentials unless told otherwise (opts.authorization, or an
+ * Authorization header on one request).
+ */
 export class V2 {
-  constructor(readonly base: string) {}
+  readonly authorization: string | null;
+
+  constructor(readonly base: string, opts: V2Options = {}) {
+    this.authorization = opts.authorization === undefined ? adminAuthHeader() : opts.authorization;
+  }
 
   /** path is relative to /v2/ (e.g. "reg/app/tags/list") or absolute (e.g. "/v2/" or a Location header). */
   async fetch(path: string, init: Init = {}): Promise<Response> {
     const url = path.startsWith('http') ? path : path.startsWith('/') ? `${this.base}${path}` : `${this.base}/v2/${path}`;
-    const res = await fetch(url, init as RequestInit);
+    const res = await fetch(url, { ...init, headers: withAuth(init.headers, this.authorization) } as RequestInit);
     assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0', `${init.method ?? 'GET'} ${path}: Docker-Distribution-API-Version missing`);
     return res;
   }
@@ -229,12 +261,16 @@ export interface RawResponse {
 
 /**
  * A request through node:http, for what fetch cannot express: raw paths (fetch resolves ".." and
- * "%2e"), a Host header, a Content-Length that disagrees with the body.
+ * "%2e"), a Host header, a Content-Length that disagrees with the body. Sends the owner's
+ * credentials unless headers carry an Authorization header or opts.auth is false (or another value).
  */
-export function rawRequest(base: string, opts: { method?: string; path: string; headers?: Record<string, string | number>; body?: Buffer | string }): Promise<RawResponse> {
+export function rawRequest(base: string, opts: { method?: string; path: string; headers?: Record<string, string | number>; body?: Buffer | string; auth?: string | false }): Promise<RawResponse> {
   const u = new URL(base);
+  const headers: Record<string, string | number> = { ...opts.headers };
+  const auth = opts.auth ?? adminAuthHeader();
+  if (auth && !Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) headers['Authorization'] = auth;
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, method: opts.method ?? 'GET', path: opts.path, headers: opts.headers, agent: false }, (res) => {
+    const req = http.request({ host: u.hostname, port: u.port, method: opts.method ?? 'GET', path: opts.path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -257,13 +293,32 @@ export function expectRawError(res: RawResponse, status: number, code: string | 
 }
 
 /**
+ * Inserts `Authorization: <auth>` after the request line of a raw HTTP/1.1 request whose header
+ * block (up to the first blank line, or all of data when there is none yet) has no Authorization
+ * header. Data without a complete request line is returned as it is.
+ */
+export function withAuthLine(data: Buffer | string, auth: string = adminAuthHeader()): Buffer {
+  const buf = Buffer.isBuffer(data) ? data : Buffer.from(data, 'latin1');
+  const end = buf.indexOf('\r\n\r\n');
+  const head = buf.subarray(0, end < 0 ? buf.length : end).toString('latin1');
+  if (/\r\nauthorization:/i.test(head)) return buf;
+  const eol = buf.indexOf('\r\n');
+  if (eol < 0) return buf;
+  return Buffer.concat([buf.subarray(0, eol + 2), Buffer.from(`Authorization: ${auth}\r\n`, 'latin1'), buf.subarray(eol + 2)]);
+}
+
+/**
  * Writes raw bytes on a TCP socket and returns whatever the server sends before it closes (or
  * until `waitMs` of silence). For what node:http refuses to send (NUL, a body longer or shorter
  * than its Content-Length). `then`: written after `data`, the last part only once the server has
  * answered (so a body longer than its Content-Length cannot race the answer to the request).
+ * The owner's credentials are inserted after the request line of `data` when it has no
+ * Authorization header (opts.auth: other credentials, or false for none).
  */
-export function rawSocket(base: string, data: Buffer | string, opts: { endAfterWrite?: boolean; waitMs?: number; then?: Buffer[] } = {}): Promise<string> {
+export function rawSocket(base: string, data: Buffer | string, opts: { endAfterWrite?: boolean; waitMs?: number; then?: Buffer[]; auth?: string | false } = {}): Promise<string> {
   const u = new URL(base);
+  const auth = opts.auth ?? adminAuthHeader();
+  if (auth) data = withAuthLine(data, auth);
   return new Promise((resolve, reject) => {
     const sock = net.connect(Number(u.port), u.hostname);
     const chunks: Buffer[] = [];
