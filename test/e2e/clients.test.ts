@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BACKENDS, backendGate } from '../helpers/backends.js';
 import {
-  BerthFixture, Containers, MAIN, ROOT, berthJson, getBlob, getManifest, mustFail, mustRun, removeDir,
+  BerthFixture, Containers, MAIN, ROOT, berthJson, cliServer, getBlob, getManifest, mustFail, mustRun, removeDir,
   requireTool, run, sha256, tempDir,
 } from './helpers.js';
 import { OCI_INDEX, OciLayout, pushImage, readLayoutBlob, readLayoutRefs, type Descriptor } from './oci-layout.js';
@@ -19,7 +19,8 @@ const PODMAN = requireTool('podman');
 const PEER = requireTool('skopeo', 'docker-registry', 'bash');
 const DISTRIBUTION_SH = '/work/shared/bench/distribution.sh';
 
-const skopeo = (args: string[]) => mustRun('skopeo', args, { timeoutMs: 120_000 });
+/** skopeo <command> --authfile <file> ...: the file holds the owner's credentials for berth only (none for the peer). */
+const withAuthfile = (authFile: string, args: string[]) => [args[0]!, '--authfile', authFile, ...args.slice(1)];
 const digestFile = (file: string) => readFileSync(file, 'utf8').trim();
 
 interface Inspect {
@@ -62,6 +63,7 @@ for (const backend of BACKENDS) {
       removeDir(work);
     });
 
+    const skopeo = (args: string[]) => mustRun('skopeo', withAuthfile(f.authFile, args), { timeoutMs: 120_000 });
     const docker = (repo: string, tag: string) => `docker://${f.host}/${REG}/${repo}:${tag}`;
     const name = (repo: string) => `${REG}/${repo}`;
     const src = (ref: string) => `oci:${layout.dir}:${ref}`;
@@ -122,10 +124,10 @@ for (const backend of BACKENDS) {
       await copyIn(src('single'), 'skopeo/del', 'v1');
       await skopeo(['inspect', '--tls-verify=false', docker('skopeo/del', 'v1')]);
       await skopeo(['delete', '--tls-verify=false', docker('skopeo/del', 'v1')]);
-      const failed = await mustFail('skopeo', ['inspect', '--tls-verify=false', docker('skopeo/del', 'v1')], { timeoutMs: 60_000 });
+      const failed = await mustFail('skopeo', withAuthfile(f.authFile, ['inspect', '--tls-verify=false', docker('skopeo/del', 'v1')]), { timeoutMs: 60_000 });
       assert.match(failed.stderr, /manifest unknown|not found/i);
       assert.equal((await getManifest(f.url, name('skopeo/del'), single.digest)).status, 404, 'deleted by digest, not just untagged');
-      const tags = await run('skopeo', ['list-tags', '--tls-verify=false', `docker://${f.host}/${REG}/skopeo/del`]);
+      const tags = await run('skopeo', withAuthfile(f.authFile, ['list-tags', '--tls-verify=false', `docker://${f.host}/${REG}/skopeo/del`]));
       if (tags.code === 0) assert.ok(!(JSON.parse(tags.stdout) as { Tags: string[] }).Tags.includes('v1'));
     });
 
@@ -158,6 +160,7 @@ for (const backend of BACKENDS) {
 
       test('buildah push, then buildah pull brings back the same image and file content', BUILDAH, async () => {
         const content = `built by buildah on ${backend} ${Date.now()}\n`;
+        await c.login('buildah', f.host);
         const id = await c.buildImage('localhost/e2e/app:v1', { files: { '/hello.txt': content } });
         const df = path.join(c.dir, 'push.digest');
         await c.buildah(['push', '--tls-verify=false', '--digestfile', df, 'localhost/e2e/app:v1', docker('buildah/app', 'v1')]);
@@ -179,6 +182,7 @@ for (const backend of BACKENDS) {
       });
 
       test('buildah manifest create/add/push --all publishes a two-platform list', BUILDAH, async () => {
+        await c.login('buildah', f.host);
         const amdId = await c.buildImage('localhost/e2e/multi-amd64:v1', { files: { '/arch.txt': 'amd64\n' }, arch: 'amd64' });
         const armId = await c.buildImage('localhost/e2e/multi-arm64:v1', { files: { '/arch.txt': 'arm64\n' }, arch: 'arm64' });
         await c.buildah(['manifest', 'create', 'localhost/e2e/list:v1']);
@@ -211,6 +215,7 @@ for (const backend of BACKENDS) {
       });
 
       test('podman pulls an image and pushes it under a new name', PODMAN, async () => {
+        await c.login('podman', f.host);
         await pushImage(f.url, name('podman/src'), layout, single, 'v1');
         const configDigest = (JSON.parse(layout.bytes(single).toString()) as { config: Descriptor }).config.digest;
         const image = `${f.host}/${REG}/podman/src:v1`;
@@ -257,10 +262,10 @@ for (const backend of BACKENDS) {
       assert.deepEqual([...manifests.find((m) => m.digest === single.digest)!.tags].sort(), ['v1', 'v2']);
 
       assert.deepEqual(await berthJson(f.url, ['manifest', 'show', '-r', REG, '-n', 'cli/app:v1']), JSON.parse(layout.bytes(single).toString()));
-      const raw = await mustRun(process.execPath, [MAIN, 'manifest', 'show', '--raw', '-r', REG, '-n', `cli/app@${single.digest}`, '--server', f.url], { cwd: ROOT });
+      const raw = await mustRun(process.execPath, [MAIN, 'manifest', 'show', '--raw', '-r', REG, '-n', `cli/app@${single.digest}`, ...cliServer(f.url)], { cwd: ROOT });
       assert.equal(sha256(raw.stdout), single.digest, 'manifest show --raw prints the stored bytes');
 
-      const tsv = await mustRun(process.execPath, [MAIN, 'repository', 'show-tags', '-n', REG, '--repository', 'cli/app', '-o', 'tsv', '--server', f.url]);
+      const tsv = await mustRun(process.execPath, [MAIN, 'repository', 'show-tags', '-n', REG, '--repository', 'cli/app', '-o', 'tsv', ...cliServer(f.url)]);
       assert.deepEqual(tsv.stdout.trim().split('\n').sort(), ['v1', 'v2', 'v3']);
 
       await berthJson(f.url, ['repository', 'untag', '-n', REG, '--image', 'cli/app:v2']);
@@ -274,7 +279,7 @@ for (const backend of BACKENDS) {
       assert.deepEqual(await berthJson<string[]>(f.url, ['repository', 'show-tags', '-n', REG, '--repository', 'cli/app']), ['v3']);
 
       // Without --yes and without a terminal, delete refuses rather than guessing.
-      const refused = await run(process.execPath, [MAIN, 'repository', 'delete', '-n', REG, '--image', 'cli/app:v3', '--server', f.url]);
+      const refused = await run(process.execPath, [MAIN, 'repository', 'delete', '-n', REG, '--image', 'cli/app:v3', ...cliServer(f.url)]);
       assert.notEqual(refused.code, 0);
       assert.equal((await getManifest(f.url, name('cli/app'), 'v3')).status, 200);
     });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { BACKENDS, backendGate } from '../helpers/backends.js';
 import {
-  BerthFixture, getBlob, getManifest, pushBlob, rangeEnd, request, resolveLocation, sha256, waitFor, type HttpResponse,
+  BerthFixture, getBlob, getManifest, pushBlob, rangeEnd, request, resolveLocation, sha256, waitFor, withAuthHeader, type HttpResponse,
 } from './helpers.js';
 import { OCI_CONFIG, OCI_MANIFEST } from './oci-layout.js';
 
@@ -315,7 +315,7 @@ async function sigkillMidPush(t: TestContext, f: BerthFixture): Promise<void> {
 function streamingPatch(url: string, total: number, start: number, agent: http.Agent | false) {
   const req = http.request(url, {
     method: 'PATCH', agent,
-    headers: { 'content-type': 'application/octet-stream', 'content-length': total, 'content-range': `${start}-${start + total - 1}` },
+    headers: withAuthHeader({ 'content-type': 'application/octet-stream', 'content-length': total, 'content-range': `${start}-${start + total - 1}` }),
   });
   const response = new Promise<{ res: http.IncomingMessage; body: Buffer }>((resolve, reject) => {
     req.on('response', (res) => {

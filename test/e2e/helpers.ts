@@ -7,10 +7,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IN_CI, freshMetadataUrl, type Backend } from '../helpers/backends.js';
+import { ADMIN_PASSWORD, ADMIN_USER, adminAuthHeader } from '../helpers/credentials.js';
+
+export { ADMIN_PASSWORD, ADMIN_USER, adminAuthHeader } from '../helpers/credentials.js';
 
 // End-to-end helpers: a real `berth serve` child process (the built dist/main.js, exactly what
 // users run), external commands with timeouts, tool gates, and a small raw HTTP client that does
-// not pool connections across server restarts.
+// not pool connections across server restarts. Every server is started with the owner account
+// admin / ADMIN_PASSWORD (BERTH_ADMIN_PASSWORD), and every helper here signs in as it by default.
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const MAIN = path.join(ROOT, 'dist', 'main.js');
@@ -126,9 +130,14 @@ export async function mustFail(cmd: string, args: string[], opts: RunOptions = {
   return r;
 }
 
-/** The berth CLI (dist/main.js) against a server, with -o json parsed. */
+/** The berth CLI's connection options for a server, signed in as the owner. */
+export function cliServer(server: string): string[] {
+  return ['--server', server, '--username', ADMIN_USER, '--password', ADMIN_PASSWORD];
+}
+
+/** The berth CLI (dist/main.js) against a server, signed in as the owner, with -o json parsed. */
 export async function berthJson<T = unknown>(server: string, args: string[]): Promise<T> {
-  const r = await mustRun(process.execPath, [MAIN, ...args, '--server', server, '-o', 'json'], { timeoutMs: 30_000 });
+  const r = await mustRun(process.execPath, [MAIN, ...args, ...cliServer(server), '-o', 'json'], { timeoutMs: 30_000 });
   const text = r.stdout.trim();
   return (text === '' ? undefined : JSON.parse(text)) as T;
 }
@@ -176,12 +185,12 @@ export interface StartOptions {
   metadataUrl?: string;
   /** Fixed port (to restart on the same address); default a free one. */
   port?: number;
-  /** Extra BERTH_* configuration for the child. */
+  /** Extra BERTH_* configuration for the child (BERTH_ADMIN_PASSWORD defaults to ADMIN_PASSWORD). */
   env?: Record<string, string>;
   readyTimeoutMs?: number;
 }
 
-/** Starts `node dist/main.js serve` and waits until GET /v2/ answers 200. */
+/** Starts `node dist/main.js serve` and waits until GET /v2/ (as the owner) answers 200. */
 export async function startBerth(opts: StartOptions): Promise<BerthProcess> {
   ensureBuilt();
   const port = opts.port ?? (await freePort());
@@ -190,7 +199,7 @@ export async function startBerth(opts: StartOptions): Promise<BerthProcess> {
   // A clean environment for the child: no BERTH_* settings leak in from the caller.
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('BERTH_')) env[k] = v;
-  Object.assign(env, { BERTH_LOG_ACCESS: 'false', ...opts.env });
+  Object.assign(env, { BERTH_LOG_ACCESS: 'false', BERTH_ADMIN_PASSWORD: ADMIN_PASSWORD, ...opts.env });
   const proc = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const chunks: Buffer[] = [];
   proc.stdout!.on('data', (b: Buffer) => chunks.push(b));
@@ -206,7 +215,8 @@ export async function startBerth(opts: StartOptions): Promise<BerthProcess> {
     if (exit) throw new Error(`berth serve exited before it was ready (code ${exit.code}, signal ${exit.signal}):\n${output()}`);
     try {
       const r = await request('GET', `${url}/v2/`, { timeoutMs: 2000 });
-      if (r.status === 200) break;
+      // 401: started with another owner password (opts.env), which these helpers do not know.
+      if (r.status === 200 || (r.status === 401 && env.BERTH_ADMIN_PASSWORD !== ADMIN_PASSWORD)) break;
     } catch {
       // not listening yet
     }
@@ -238,6 +248,8 @@ export async function startBerth(opts: StartOptions): Promise<BerthProcess> {
 export class BerthFixture {
   server!: BerthProcess;
   readonly dataDir = tempDir('data');
+  /** containers-auth.json with the owner's credentials for this server (what `podman login` writes), for --authfile. */
+  readonly authFile = path.join(tempDir('auth'), 'auth.json');
   private port?: number;
   private drop: () => Promise<void> = async () => {};
   metadataUrl = '';
@@ -265,6 +277,7 @@ export class BerthFixture {
   async restart(env: Record<string, string> = {}): Promise<BerthProcess> {
     this.server = await startBerth({ dataDir: this.dataDir, metadataUrl: this.metadataUrl, port: this.port, env: { ...this.env, ...env } });
     this.port = this.server.port;
+    writeAuthFile(this.authFile, this.server.host);
     return this.server;
   }
 
@@ -279,7 +292,14 @@ export class BerthFixture {
     if (this.server) await this.server.stop('SIGTERM', 10_000);
     await this.drop().catch(() => {});
     removeDir(this.dataDir);
+    removeDir(path.dirname(this.authFile));
   }
+}
+
+/** Writes a containers-auth.json (containers-auth.json(5)) holding the owner's credentials for host. */
+export function writeAuthFile(file: string, host: string): void {
+  const auth = Buffer.from(`${ADMIN_USER}:${ADMIN_PASSWORD}`).toString('base64');
+  writeFileSync(file, JSON.stringify({ auths: { [host]: { auth } } }, null, 2), { mode: 0o600 });
 }
 
 // ---------------------------------------------------------------- raw HTTP
@@ -296,13 +316,25 @@ export interface RequestOptions {
   /** Default: no pooling (agent: false), so nothing survives a server restart. */
   agent?: http.Agent | false;
   timeoutMs?: number;
+  /**
+   * Authorization header value; default the owner's Basic credentials, false for none. An
+   * Authorization header in `headers` wins.
+   */
+  auth?: string | false;
 }
 
-/** One HTTP request with node:http; rejects on network errors (e.g. the server was killed). */
+/** Adds the Authorization header (default: the owner's Basic credentials) unless headers have one. */
+export function withAuthHeader(headers: Record<string, string | number> = {}, auth: string | false = adminAuthHeader()): Record<string, string | number> {
+  const out = { ...headers };
+  if (auth && !Object.keys(out).some((k) => k.toLowerCase() === 'authorization')) out['authorization'] = auth;
+  return out;
+}
+
+/** One HTTP request with node:http, as the owner unless told otherwise; rejects on network errors (e.g. the server was killed). */
 export function request(method: string, url: string, opts: RequestOptions = {}): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
     const body = opts.body === undefined ? undefined : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(opts.body);
-    const headers: Record<string, string | number> = { ...opts.headers };
+    const headers = withAuthHeader(opts.headers, opts.auth);
     if (body !== undefined) headers['content-length'] = body.length;
     const req = http.request(url, { method, headers, agent: opts.agent ?? false }, (res) => {
       const chunks: Buffer[] = [];
@@ -348,17 +380,27 @@ export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeout
 // ---------------------------------------------------------------- buildah and podman
 
 /**
- * buildah and podman with their own containers-storage (vfs) under a temp dir, so tests never touch
- * or clash with the machine's images; cleanup() removes it all.
+ * buildah and podman with their own containers-storage (vfs) and their own auth file
+ * (REGISTRY_AUTH_FILE) under a temp dir, so tests never touch or clash with the machine's images
+ * or credentials; cleanup() removes it all.
  */
 export class Containers {
   readonly dir = tempDir('containers');
+  /** Where `login` stores credentials; both tools read it through REGISTRY_AUTH_FILE. */
+  readonly authFile = path.join(this.dir, 'auth.json');
   private readonly env: Record<string, string>;
 
   constructor() {
     const tmp = path.join(this.dir, 'tmp');
     mkdirSync(tmp, { recursive: true });
-    this.env = { TMPDIR: tmp };
+    this.env = { TMPDIR: tmp, REGISTRY_AUTH_FILE: this.authFile };
+  }
+
+  /** `buildah login` or `podman login` to a Berth server as the owner (password on stdin), into authFile. */
+  login(tool: 'buildah' | 'podman', host: string): Promise<RunResult> {
+    const args = ['login', '--tls-verify=false', '--authfile', this.authFile, '-u', ADMIN_USER, '--password-stdin', host];
+    if (tool === 'buildah') return mustRun('buildah', [...this.storage('buildah'), ...args], { timeoutMs: 60_000, env: this.env, input: ADMIN_PASSWORD });
+    return mustRun('podman', [...this.storage('podman'), '--tmpdir', path.join(this.dir, 'podman', 'tmp'), '--events-backend', 'none', ...args], { timeoutMs: 60_000, env: this.env, input: ADMIN_PASSWORD });
   }
 
   private storage(tool: string): string[] {
