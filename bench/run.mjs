@@ -7,7 +7,10 @@
 // Passes: blobs-1M (push+pull, 100 x 1 MiB), blobs-64M (push+pull, 8 x 64 MiB), chunked (16 x 16 MiB
 // in 5 MiB PATCHes), manifests (PUT, GET by tag, HEAD by digest under concurrency 4), list
 // (catalog walk and tags/list paging). Both registries start empty; Berth runs with its access
-// log off, as Distribution does in distribution.sh.
+// log off, as Distribution does in distribution.sh. Berth requires sign-in: it starts with the
+// owner account admin / BERTH_BENCH_PASSWORD (BERTH_ADMIN_PASSWORD) and regbench signs in with
+// --user/--password, taking Bearer tokens as Berth's challenge asks (Distribution, without
+// auth, ignores the credentials).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -20,6 +23,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shared = process.env.BERTH_SHARED_BENCH ?? path.resolve(root, '..', 'shared', 'bench');
 const regbench = path.join(shared, 'regbench.mjs');
 const distribution = path.join(shared, 'distribution.sh');
+// A throwaway owner password for the bench deployments (127.0.0.1 only, deleted after each pass).
+const ADMIN_USER = 'admin';
+const ADMIN_PASSWORD = process.env.BERTH_BENCH_PASSWORD || 'berth-bench-owner-Secret-4e1d7b';
+const BASIC = `Basic ${Buffer.from(`${ADMIN_USER}:${ADMIN_PASSWORD}`).toString('base64')}`;
 
 const { values: opt } = parseArgs({
   options: {
@@ -54,7 +61,7 @@ async function waitFor(url, child, ms = 20_000) {
   while (Date.now() < end) {
     if (child.exitCode !== null) throw new Error(`berth exited with ${child.exitCode}`);
     try {
-      if ((await fetch(url)).ok) return;
+      if ((await fetch(url, { headers: { Authorization: BASIC } })).ok) return;
     } catch { /* not yet */ }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -67,12 +74,13 @@ async function startBerth() {
   const args = [path.join(root, 'dist', 'main.js'), 'serve', '--listen', `127.0.0.1:${port}`, '--data', dir];
   if (opt.metadata) args.push('--metadata', opt.metadata);
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, BERTH_LOG_LEVEL: 'warn', BERTH_LOG_ACCESS: 'false' },
+    // BERTH_AUTH_ADMIN_PASSWORD would win over BERTH_ADMIN_PASSWORD: the bench's password is the one used.
+    env: { ...process.env, BERTH_AUTH_ADMIN_PASSWORD: '', BERTH_LOG_LEVEL: 'warn', BERTH_LOG_ACCESS: 'false', BERTH_ADMIN_PASSWORD: ADMIN_PASSWORD },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/v2/`, child);
-  const res = await fetch(`${url}/api/registries`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'benchreg', sku: 'Premium' }) });
+  const res = await fetch(`${url}/api/registries`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: BASIC }, body: JSON.stringify({ name: 'benchreg', sku: 'Premium' }) });
   if (res.status !== 201) throw new Error(`creating the bench registry failed: HTTP ${res.status} ${await res.text()}`);
   return { url, stop: () => { child.kill('SIGTERM'); rmSync(dir, { recursive: true, force: true }); } };
 }
@@ -104,7 +112,7 @@ async function main() {
       const json = path.join(os.tmpdir(), `berth-bench-${pass.name}-${process.pid}.json`);
       const urls = dist ? [berth.url, dist.url] : [berth.url];
       console.log(`\n##### ${pass.name}: A = Berth ${berth.url}${dist ? `, B = Distribution ${dist.url}` : ''}`);
-      const r = spawnSync(process.execPath, [regbench, ...pass.args, '--rounds', opt.rounds, '--repo-prefix', 'benchreg/regbench', '--json', json, ...urls], { stdio: 'inherit' });
+      const r = spawnSync(process.execPath, [regbench, ...pass.args, '--rounds', opt.rounds, '--repo-prefix', 'benchreg/regbench', '--user', ADMIN_USER, '--password', ADMIN_PASSWORD, '--json', json, ...urls], { stdio: 'inherit' });
       if (r.status !== 0) throw new Error(`regbench failed on ${pass.name}`);
       results.push({ pass: pass.name, doc: JSON.parse(readFileSync(json, 'utf8')) });
       rmSync(json, { force: true });
