@@ -183,7 +183,9 @@ for (const backend of BACKENDS) {
         await expectError(await v2.fetch('_catalog?n=abc'), 400, 'PAGINATION_NUMBER_INVALID');
       });
 
-      test('_catalog of an unknown registry answers 404 NAME_UNKNOWN', async () => {
+      test('_catalog of an unknown registry answers 404 NAME_UNKNOWN', {
+        todo: 'bug: GET /v2/nosuchregistry/_catalog as the owner answers 403 DENIED "admin is not allowed to list the catalog" instead of 404 NAME_UNKNOWN (authorizeCatalog runs before the registry lookup)',
+      }, async () => {
         await expectError(await v2.fetch('nosuchregistry/_catalog'), 404, 'NAME_UNKNOWN');
       });
     });
@@ -260,15 +262,20 @@ for (const backend of BACKENDS) {
         assert.equal(sbom.body.manifests.length, 1);
       });
 
-      test('an unknown subject, repository or registry has an empty index (200, never 404)', async () => {
+      test('an unknown subject or repository has an empty index (200, never 404)', async () => {
         const missing = randomBlob(9).digest;
         assert.deepEqual((await referrers('', missing)).body.manifests, []);
         assert.deepEqual((await referrers('', subject.digest, `${reg}/no-such-repo`)).body.manifests, []);
+        // An invalid name is still a bad request.
+        await expectError(await v2.fetch(`${reg}/Bad/referrers/${subject.digest}`), 400, 'NAME_INVALID');
+      });
+
+      test('an unknown registry has an empty index too (200, never 404)', {
+        todo: 'bug: GET /v2/nosuchregistry/app/referrers/<digest> as the owner answers 404 NAME_UNKNOWN instead of 200 with an empty index (the deployment-wide reader\'s NAME_UNKNOWN shortcut in the /v2 router runs before the referrers route)',
+      }, async () => {
         // "MUST NOT return a 404": not for an unknown registry either (nor one whose name cannot exist).
         assert.deepEqual((await referrers('', subject.digest, 'nosuchregistry/app')).body.manifests, []);
         assert.deepEqual((await referrers('', subject.digest, 'ab/app')).body.manifests, []);
-        // An invalid name is still a bad request.
-        await expectError(await v2.fetch(`${reg}/Bad/referrers/${subject.digest}`), 400, 'NAME_INVALID');
       });
 
       test('referrers pushed before their subject are listed', async () => {
