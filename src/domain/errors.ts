@@ -45,6 +45,8 @@ export const Codes = {
   REGISTRY_EXISTS: register('REGISTRY_EXISTS', 409, 'registry name already in use'),
   REQUEST_INVALID: register('REQUEST_INVALID', 400, 'request invalid'),
   NOT_FOUND: register('NOT_FOUND', 404, 'no such endpoint'),
+  RESOURCE_UNKNOWN: register('RESOURCE_UNKNOWN', 404, 'user, service principal, role assignment, token or scope map not known'),
+  CONFLICT: register('CONFLICT', 409, 'the request conflicts with the current state'),
   METHOD_NOT_ALLOWED: register('METHOD_NOT_ALLOWED', 405, 'method not allowed on this endpoint'),
   UNAVAILABLE: register('UNAVAILABLE', 503, 'service temporarily unavailable'),
   INTERNAL_ERROR: register('INTERNAL_ERROR', 500, 'internal server error'),

@@ -260,6 +260,11 @@ export class AccessStore {
     return q.orderBy('created_at').execute();
   }
 
+  /** Owner assignments at deployment scope (the accounts that can always recover access). */
+  deploymentOwners() {
+    return this.db.selectFrom('role_assignments').selectAll().where('role', '=', 'Owner').where('registry_id', 'is', null).where('repository', 'is', null).execute();
+  }
+
   roleAssignment(id: string) {
     return this.db.selectFrom('role_assignments').selectAll().where('id', '=', id).executeTakeFirst();
   }
@@ -276,6 +281,17 @@ export class AccessStore {
     caller_ip: string; user_agent: string; operation: string; result: string; status: number; duration_ms: number; reason: string | null;
   }): Promise<void> {
     await this.db.insertInto('login_events').values({ ...e, time: now() }).execute();
+  }
+
+  /** Login events newest first, keyset-paged by id (`beforeId`); every filter is an exact match. */
+  queryLogins(filter: { since?: string; registryId?: number; identity?: string; result?: string; limit: number; beforeId?: number }) {
+    let q = this.db.selectFrom('login_events').selectAll();
+    if (filter.since) q = q.where('time', '>=', filter.since);
+    if (filter.registryId !== undefined) q = q.where('registry_id', '=', filter.registryId);
+    if (filter.identity !== undefined) q = q.where('identity', '=', filter.identity);
+    if (filter.result) q = q.where('result', '=', filter.result);
+    if (filter.beforeId !== undefined) q = q.where('id', '<', filter.beforeId);
+    return q.orderBy('id', 'desc').limit(filter.limit).execute();
   }
 
   listLogins(filter: { since?: string; registry?: string; identity?: string; result?: string; limit: number; afterId?: number }) {

@@ -5,6 +5,7 @@ import type { MetaStore } from '../meta/store.js';
 import type { Logger } from '../observability/logger.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { BlobService } from './blobs.js';
+import { IdentityService } from './identities.js';
 import { ManifestService } from './manifests.js';
 import { RegistryService } from './registries.js';
 import { RepositoryService } from './repositories.js';
@@ -19,6 +20,7 @@ export interface Services {
   uploads: UploadService;
   manifests: ManifestService;
   auth: AuthService;
+  identities: IdentityService;
 }
 
 export interface ServiceOptions {
@@ -30,12 +32,15 @@ export interface ServiceOptions {
 }
 
 export function createServices(meta: MetaStore, storage: StorageDriver, opts: ServiceOptions, log: Logger): Services {
+  const registries = new RegistryService(meta);
+  const auth = new AuthService(meta, new AccessStore(meta.db), opts.auth, new Throttle(opts.throttle), log);
   return {
-    registries: new RegistryService(meta),
+    registries,
     repositories: new RepositoryService(meta),
     blobs: new BlobService(meta, storage),
     uploads: new UploadService(meta, storage, { blobMaxBytes: opts.blobMaxBytes, maxAgeSeconds: opts.uploadMaxAgeSeconds }, log),
     manifests: new ManifestService(meta, { manifestMaxBytes: opts.manifestMaxBytes }),
-    auth: new AuthService(meta, new AccessStore(meta.db), opts.auth, new Throttle(opts.throttle), log),
+    auth,
+    identities: new IdentityService(auth, registries),
   };
 }

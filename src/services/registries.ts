@@ -13,6 +13,10 @@ export interface RegistryView {
   creationDate: string;
   lastUpdated: string;
   provisioningState: 'Succeeded';
+  /** ACR: the admin user (username = registry name, two passwords) is enabled. */
+  adminUserEnabled: boolean;
+  /** ACR: anyone may pull from every repository (Standard and Premium only). */
+  anonymousPullEnabled: boolean;
 }
 
 export function parseSku(raw: unknown): Sku {
@@ -89,5 +93,7 @@ export function registryView(r: RegistryRow, loginServer: string): RegistryView 
     creationDate: r.created_at,
     lastUpdated: r.updated_at,
     provisioningState: 'Succeeded',
+    adminUserEnabled: !!r.admin_enabled,
+    anonymousPullEnabled: !!r.anonymous_pull_enabled,
   };
 }

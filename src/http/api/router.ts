@@ -8,6 +8,7 @@ import { parsePageSize, type Services } from '../../services/index.js';
 import { parseSku, registryView } from '../../services/registries.js';
 import { readJson, send, sendJson, type Ctx } from '../context.js';
 import { decodeSegment } from '../oci/target.js';
+import { identityApi } from './identity.js';
 
 // Management REST API (/api), JSON in and out. Lists are { value: [...], nextLink? } as in ARM.
 // Repository names contain "/", so sub-resources of a repository start with "_" (never valid in a name).
@@ -109,8 +110,9 @@ export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: 
     if (method === 'PATCH') {
       await managedRegistry(svc, principal, regName, 'write', 'update');
       const body = await readJson(ctx);
-      for (const k of Object.keys(body)) if (k !== 'sku') throw new RegistryError('REQUEST_INVALID', `"${k}" cannot be updated; updatable: sku`);
-      const row = await svc.registries.update(regName, body.sku === undefined ? {} : { sku: parseSku(body.sku) });
+      const updatable = ['sku', 'adminUserEnabled', 'anonymousPullEnabled'];
+      for (const k of Object.keys(body)) if (!updatable.includes(k)) throw new RegistryError('REQUEST_INVALID', `"${k}" cannot be updated; updatable: ${updatable.join(', ')}`);
+      const row = await svc.identities.updateRegistry(principal, regName, body);
       return sendJson(ctx, 200, registryView(row, loginServer(ctx, opts, row.name)));
     }
     if (method === 'DELETE') {
@@ -192,3 +194,7 @@ export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: 
       throw new RegistryError('NOT_FOUND', `unknown repository resource "${resource}"; use _tags, _manifests or _referrers`);
   }
 }
+
+// Identity management (users, service principals, role assignments, tokens, scope maps, admin
+// credentials, anonymous pull, login audit).
+registerApi(identityApi);
