@@ -87,10 +87,10 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, opts: V
     const ref = m[2] === undefined ? '' : decodeReference(m[2]);
     const anyOf = needed(family, method, ref);
     const reg = await svc.registries.find(t.registry);
-    if (anyOf) {
-      if (!reg && (await svc.auth.powers(a.principal, null)).has('read')) {
-        throw new RegistryError('NAME_UNKNOWN', `registry "${t.registry}" does not exist on this server`);
-      }
+    // An unknown registry is reported only to callers who may see the whole deployment; for
+    // everyone else it is as forbidden as a registry they cannot access.
+    const unknownVisible = !reg && (await svc.auth.powers(a.principal, null)).has('read');
+    if (anyOf && !unknownVisible) {
       await authorize(ctx, svc.auth, a, { registry: reg, repository: t.repository, urlName: t.urlName, anyOf, scope: scopeFor(t.urlName, anyOf) }, opts, service);
     }
     if (family === 'referrers') {
@@ -158,6 +158,7 @@ async function catalog(ctx: Ctx, svc: Services, a: AuthContext, registry: string
     ({ items, next } = await svc.repositories.catalogAll(n, last, ids));
   } else {
     const reg = await svc.registries.find(registry);
+    if (!reg && (await svc.auth.powers(a.principal, null)).has('read')) throw new RegistryError('NAME_UNKNOWN', `registry "${registry}" does not exist on this server`);
     await authorizeCatalog(ctx, svc.auth, a, reg, opts, service);
     if (!reg) throw new RegistryError('NAME_UNKNOWN', `registry "${registry}" does not exist on this server`);
     const prefix = hostStyle ? '' : `${registry}/`;
