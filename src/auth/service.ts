@@ -142,6 +142,8 @@ export class AuthService {
       throw new RegistryError('UNAUTHORIZED', 'wrong user name or password');
     }
     this.throttle.success(caller.ip, username);
+    // A verified sign-in is recorded once per cache period, not on every request it authorizes.
+    await this.audit({ principal, caller, operation: 'login', result: 'Granted', status: 200, started });
     this.basicCache.set(cacheKey, { principal, until: Date.now() + this.opts.cacheSeconds * 1000 });
     if (this.basicCache.size > 10_000) this.basicCache.clear();
     return principal;
