@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHmac, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { hashPassword, newSecret, secretHash } from '../src/auth/crypto.js';
+import { hashPassword, newSecret, secretHash, signJwt } from '../src/auth/crypto.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { blobOf, randomBlob } from './helpers/oci.js';
@@ -141,7 +141,7 @@ for (const backend of BACKENDS) {
       assert.equal((await v2(`${reg}/secret/vault/manifests/v1`, `Bearer ${'x'.repeat(20000)}`)).status, 431);
     });
 
-    test('a token for another audience or an expired token is refused', async () => {
+    test('a token for another audience, or a refresh token used as an access token, is refused', async () => {
       const other = (await tokenFor(owner(), [`repository:${reg}/team/app:pull`], 'other.example.com')).token!;
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, `Bearer ${other}`)).status, 401);
       // A refresh token is not an access token.
@@ -153,6 +153,25 @@ for (const backend of BACKENDS) {
       const access = ((await viaRefresh.json()) as { access_token: string }).access_token;
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, `Bearer ${access}`)).status, 200);
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, basic('00000000-0000-0000-0000-000000000000', refresh))).status, 200);
+    });
+
+    test('an expired access token and an expired token password are refused', async () => {
+      // A token signed with the server's own key whose lifetime has run out (as if issued long ago).
+      const key = (t.app.services.auth as unknown as { keys: import('../src/auth/crypto.js').SigningKey[] }).keys[0]!;
+      const now = Math.floor(Date.now() / 1000);
+      const expired = signJwt({ jti: 'old', sub: 'user:1', name: 'admin', iss: 'berth', aud: service, iat: now - 7200, nbf: now - 7200, exp: now - 3600, access: [{ type: 'repository', name: `${reg}/team/app`, actions: ['pull'], rid: [(await t.app.services.registries.find(reg))!.id] }] }, key);
+      assert.equal((await v2(`${reg}/team/app/manifests/v1`, `Bearer ${expired}`)).status, 401);
+      const fresh = signJwt({ jti: 'new', sub: 'user:1', name: 'admin', iss: 'berth', aud: service, iat: now, nbf: now, exp: now + 600, access: [{ type: 'repository', name: `${reg}/team/app`, actions: ['pull'], rid: [(await t.app.services.registries.find(reg))!.id] }] }, key);
+      assert.equal((await v2(`${reg}/team/app/manifests/v1`, `Bearer ${fresh}`)).status, 200, 'the same token within its lifetime works');
+
+      const store = t.app.services.auth.store;
+      const registry = (await t.app.services.registries.find(reg))!;
+      assert.ok(await store.createScopeMap(registry.id, 'expmap', '', ['repositories/team/app/content/read']));
+      const tok = (await store.createToken(registry.id, 'expiring', 'expmap', 'enabled'))!;
+      const pw = newSecret();
+      await store.putSecret({ owner_type: 'token', owner_id: tok.id, name: 'password1', hash: secretHash(pw), sealed: null, hint: pw.slice(-4), expires_at: new Date(Date.now() - 1000).toISOString() });
+      assert.equal((await v2(`${reg}/team/app/manifests/v1`, basic('expiring', pw))).status, 401);
+      assert.equal((await tokenFor(basic('expiring', pw), [`repository:${reg}/team/app:pull`])).status, 401);
     });
 
     test('a disabled token stops working at once, also through tokens it obtained before', async () => {
