@@ -1,16 +1,52 @@
-// A small HTTP client for the management API, used by every CLI command.
+import { CliError } from './errors.js';
+import { basicToken, DEFAULT_SERVER, expiredMessage, getAccount, isExpired, loadAccounts, normalizeServer, type Account } from './credentials.js';
 
-export class CliError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
-    super(message);
-    this.name = 'CliError';
-  }
-}
+// A small HTTP client for the management API, used by every CLI command, and how a command finds
+// its server and credentials.
+
+export { CliError };
 
 export interface ClientOptions {
   server: string;
   username?: string;
   password?: string;
+  /** The stored sign-in (berth account login) to use when no username is given. */
+  account?: Account;
+}
+
+/** What every command may be given: flags, else environment, else the stored sign-in. */
+export interface CredentialFlags {
+  server?: string;
+  username?: string;
+  password?: string;
+}
+
+/** --server, else BERTH_SERVER, else the one server signed in to (if exactly one), else http://127.0.0.1:5000. */
+export function resolveServer(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  if (flag) return flag;
+  if (env.BERTH_SERVER) return env.BERTH_SERVER;
+  const stored = Object.values(loadAccounts(env));
+  if (stored.length === 1) return stored[0]!.server;
+  return DEFAULT_SERVER;
+}
+
+/**
+ * Server and credentials for a command: --username/--password (or BERTH_USERNAME/BERTH_PASSWORD)
+ * when given, else the refresh token stored by `berth account login` for that server (sent as
+ * Basic 00000000-0000-0000-0000-000000000000:<token>), else none.
+ */
+export function resolveClientOptions(o: CredentialFlags, env: NodeJS.ProcessEnv = process.env): ClientOptions {
+  const server = resolveServer(o.server, env);
+  const username = o.username ?? env.BERTH_USERNAME;
+  const password = o.password ?? env.BERTH_PASSWORD;
+  if (username !== undefined) return { server, username, password };
+  const account = getAccount(server, env);
+  if (account && isExpired(account.expiresAt)) throw new CliError(expiredMessage(account));
+  return { server, account };
+}
+
+export function createClient(o: CredentialFlags): ApiClient {
+  return new ApiClient(resolveClientOptions(o));
 }
 
 export interface Response {
@@ -23,22 +59,26 @@ export interface Response {
 export class ApiClient {
   readonly server: string;
   constructor(private readonly opts: ClientOptions) {
-    let u: URL;
-    try {
-      u = new URL(opts.server);
-    } catch {
-      throw new CliError(`--server "${opts.server}" is not a URL; use e.g. http://127.0.0.1:5000`, 2);
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new CliError(`--server must be an http:// or https:// URL, got "${opts.server}"`, 2);
-    this.server = u.origin;
+    this.server = normalizeServer(opts.server);
+  }
+
+  /** The Authorization header value these options send, if any. */
+  authorization(): string | undefined {
+    if (this.opts.username !== undefined) return `Basic ${Buffer.from(`${this.opts.username}:${this.opts.password ?? ''}`).toString('base64')}`;
+    if (this.opts.account) return `Basic ${basicToken(this.opts.account.refreshToken)}`;
+    return undefined;
+  }
+
+  /** Who the requests are sent as: a user name, "<name> (signed in)" or undefined for anonymous. */
+  get identity(): { username?: string; account?: Account } {
+    return { username: this.opts.username, account: this.opts.account };
   }
 
   async request(method: string, path: string, body?: unknown, accept404 = false): Promise<Response> {
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    if (this.opts.username !== undefined) {
-      headers.Authorization = `Basic ${Buffer.from(`${this.opts.username}:${this.opts.password ?? ''}`).toString('base64')}`;
-    }
+    const auth = this.authorization();
+    if (auth) headers.Authorization = auth;
     let res: globalThis.Response;
     try {
       res = await fetch(this.server + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -57,7 +97,11 @@ export class ApiClient {
     }
     if (res.status >= 400 && !(accept404 && res.status === 404)) {
       const err = (parsed as { errors?: { code: string; message: string }[] })?.errors?.[0];
-      throw new CliError(err ? `${err.message} (${err.code}, HTTP ${res.status})` : `HTTP ${res.status} from ${method} ${path}`);
+      const message = err ? `${err.message} (${err.code}, HTTP ${res.status})` : `HTTP ${res.status} from ${method} ${path}`;
+      if (res.status === 401 && this.opts.account && this.opts.username === undefined) {
+        throw new CliError(`the server refused the sign-in stored for ${this.server}: ${message}. Run \`berth account login --server ${this.server}\``);
+      }
+      throw new CliError(message);
     }
     return { status: res.status, headers: res.headers, body: parsed, text };
   }

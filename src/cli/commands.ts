@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { ApiClient, CliError, enc, repoPath } from './client.js';
+import { createClient, CliError, enc, repoPath, type ApiClient } from './client.js';
 import { parseOutput, render } from './output.js';
 
 // Management commands shaped like `az acr`: same groups, flags and output formats.
@@ -11,24 +11,21 @@ interface Common {
   output?: string;
 }
 
-function client(o: Common): ApiClient {
-  return new ApiClient({
-    server: o.server ?? process.env.BERTH_SERVER ?? 'http://127.0.0.1:5000',
-    username: o.username ?? process.env.BERTH_USERNAME,
-    password: o.password ?? process.env.BERTH_PASSWORD,
-  });
+/** The API client for a command: flags, else BERTH_* environment, else the stored sign-in (berth account login). */
+export function client(o: Common): ApiClient {
+  return createClient(o);
 }
 
-function print(value: unknown, o: Common): void {
+export function print(value: unknown, o: Common): void {
   const text = render(value, parseOutput(o.output));
   if (text) process.stdout.write(`${text}\n`);
 }
 
 /** Adds the options every command shares. */
-function common(cmd: Command): Command {
+export function common(cmd: Command): Command {
   return cmd
-    .option('--server <url>', 'Berth server URL (env BERTH_SERVER)', undefined)
-    .option('-u, --username <name>', 'user name (env BERTH_USERNAME)')
+    .option('--server <url>', 'Berth server URL (env BERTH_SERVER; default: the server signed in to, else http://127.0.0.1:5000)', undefined)
+    .option('-u, --username <name>', 'user name (env BERTH_USERNAME; default: the sign-in from berth account login)')
     .option('-p, --password <secret>', 'password (env BERTH_PASSWORD)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'jsonc', 'table', 'tsv', 'none']).default('json'));
 }

@@ -2,7 +2,7 @@ import { parseScope, type RequestedScope } from '../auth/model.js';
 import { ANONYMOUS, type Principal } from '../auth/service.js';
 import { RegistryError } from '../domain/errors.js';
 import type { Services } from '../services/index.js';
-import { authenticate, caller, type AuthHttpOptions } from './auth.js';
+import { authenticate, caller, serviceName, type AuthHttpOptions } from './auth.js';
 import { readBody, sendJson, type Ctx } from './context.js';
 import { hostRegistry } from './oci/target.js';
 
@@ -72,7 +72,7 @@ export async function handleOAuth(ctx: Ctx, svc: Services, rawPath: string, opts
     const grant = f.get('grant_type');
     let principal: Principal;
     if (grant === 'password') principal = await svc.auth.authenticateBasic(f.get('username') ?? '', f.get('password') ?? '', who, service).catch((e) => { throw tokenError(e); });
-    else if (grant === 'access_token' || grant === 'refresh_token') principal = (await svc.auth.verifyBearer(f.get('access_token') ?? f.get('refresh_token') ?? '', service, true).catch((e) => { throw tokenError(e); })).principal;
+    else if (grant === 'access_token' || grant === 'refresh_token') principal = await exchangeable(ctx, svc, f.get('access_token') ?? f.get('refresh_token') ?? '', service, opts);
     else throw new RegistryError('UNAUTHORIZED', 'grant_type must be password or access_token', { status: 400 });
     if (principal.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'credentials required');
     const r = svc.auth.issueRefreshToken(principal, service);
@@ -82,6 +82,26 @@ export async function handleOAuth(ctx: Ctx, svc: Services, rawPath: string, opts
 
   if (rawPath === '/oauth2/jwks' && method === 'GET') return sendJson(ctx, 200, await svc.auth.jwks());
   throw new RegistryError('NOT_FOUND', `no token endpoint at ${method} ${rawPath.slice(0, 80)}`);
+}
+
+/**
+ * The token presented to /oauth2/exchange: one for the service asked for, or one for the login
+ * server this request was sent to. Exchanging across login servers of one deployment (same
+ * signing keys, same principal, access decided live) is what the exchange is for: `berth login`
+ * turns the sign-in it holds for the server into a token for a registry's host-style login server.
+ */
+async function exchangeable(ctx: Ctx, svc: Services, token: string, service: string, opts: OAuthOptions): Promise<Principal> {
+  try {
+    return (await svc.auth.verifyBearer(token, service, true)).principal;
+  } catch (e) {
+    const own = serviceName(ctx, opts);
+    if (own === service) throw tokenError(e);
+    try {
+      return (await svc.auth.verifyBearer(token, own, true)).principal;
+    } catch {
+      throw tokenError(e);
+    }
+  }
 }
 
 /** Bad credentials at the token endpoint: 401 UNAUTHORIZED (429 passes through). */
