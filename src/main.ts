@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { startApp } from './app.js';
 import { CliError } from './cli/client.js';
 import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from './cli/commands.js';
+import { registerIdentityCommands } from './cli/identity-commands.js';
 import { registerLoginCommands } from './cli/login-commands.js';
 import { ConfigError, configKeys, loadConfig, readConfigFile, validateConfig } from './config/config.js';
 import { createLogger } from './observability/logger.js';
@@ -75,6 +76,7 @@ config.command('keys')
 registerRegistryCommands(program);
 registerRepositoryCommands(program);
 registerManifestCommands(program);
+registerIdentityCommands(program);
 registerLoginCommands(program);
 
 // A closed pipe (`berth ... | head`) is the reader's choice, not an error.

@@ -84,10 +84,14 @@ export function registerRegistryCommands(program: Command): void {
   common(program.command('update').description('update a registry'))
     .requiredOption('-n, --name <name>', 'registry name')
     .addOption(new Option('--sku <sku>', 'service tier').choices(['Basic', 'Standard', 'Premium']))
+    .option('--admin-enabled [bool]', 'enable (true) or disable (false) the admin user: user name = registry name, two passwords (berth credential show)', boolArg('--admin-enabled'))
+    .option('--anonymous-pull-enabled [bool]', 'let anyone pull from every repository (Standard and Premium); see also berth repository update', boolArg('--anonymous-pull-enabled'))
     .action(async (o) => {
       const patch: Record<string, unknown> = {};
       if (o.sku) patch.sku = o.sku;
-      if (Object.keys(patch).length === 0) throw new CliError('nothing to update: give --sku', 2);
+      if (o.adminEnabled !== undefined) patch.adminUserEnabled = o.adminEnabled;
+      if (o.anonymousPullEnabled !== undefined) patch.anonymousPullEnabled = o.anonymousPullEnabled;
+      if (Object.keys(patch).length === 0) throw new CliError('nothing to update: give --sku, --admin-enabled or --anonymous-pull-enabled', 2);
       print(await client(o).json('PATCH', `/api/registries/${enc(o.name)}`, patch), o);
     });
 
@@ -208,6 +212,17 @@ export function registerRepositoryCommands(program: Command): void {
       if (img.reference.includes(':')) throw new CliError('untag takes repo:tag, not a digest', 2);
       await client(o).request('DELETE', `${reg(o)}/${repoPath(img.repository)}/_tags/${enc(img.reference)}`);
     });
+
+  base(repo.command('update').description('open a repository (or PREFIX/*) to anonymous pull, on any tier, or close it again'))
+    .requiredOption('--repository <repo>', 'repository name, or PREFIX/* for every repository under PREFIX/')
+    .requiredOption('--anonymous-pull-enabled [bool]', 'true (or no value) opens it to anonymous pull, false closes it', boolArg('--anonymous-pull-enabled'))
+    .action(async (o) => {
+      const path = `/api/registries/${enc(o.name)}/anonymous-pull/${repoPath(o.repository)}`;
+      print(await client(o).json(o.anonymousPullEnabled ? 'PUT' : 'DELETE', path), o);
+    });
+
+  base(repo.command('list-anonymous').description('show whether the registry is open to anonymous pull, and which repositories are'))
+    .action(async (o) => print(await client(o).json('GET', `/api/registries/${enc(o.name)}/anonymous-pull`), o));
 }
 
 export function registerManifestCommands(program: Command): void {
@@ -232,6 +247,15 @@ export function registerManifestCommands(program: Command): void {
       const q = o.artifactType ? `?artifactType=${enc(o.artifactType)}` : '';
       print(await client(o).json('GET', `/api/registries/${enc(o.registry)}/repositories/${repoPath(img.repository)}/_referrers/${enc(img.reference)}${q}`), o);
     });
+}
+
+/** A boolean flag as az takes it: alone it means true, or with true|false. */
+function boolArg(flag: string): (v: string) => boolean {
+  return (v) => {
+    if (/^(true|yes|1)$/i.test(v)) return true;
+    if (/^(false|no|0)$/i.test(v)) return false;
+    throw new CliError(`${flag} takes true or false, got "${v}"`, 2);
+  };
 }
 
 function positiveInt(v: string, flag: string): number {
