@@ -149,6 +149,26 @@ describe('berth serve over HTTPS', OPENSSL, () => {
     await assert.rejects(get(`${base}/healthz`, Buffer.from('')), /certificate|self.signed/i);
   });
 
+  test('the CLI signs in over HTTPS when told to trust the certificate (NODE_EXTRA_CA_CERTS)', async () => {
+    const home = path.join(dir, 'home');
+    const env = childEnv({ BERTH_CONFIG_DIR: path.join(home, 'berth'), DOCKER_CONFIG: path.join(home, 'docker'), REGISTRY_AUTH_FILE: path.join(home, 'auth.json'), NODE_EXTRA_CA_CERTS: cert });
+    const cli = (args: string[], extra: Record<string, string | undefined> = {}) => run(process.execPath, [MAIN, ...args], { env: { ...env, ...extra }, timeoutMs: 30_000 });
+    const untrusted = await cli(['account', 'login', '--server', base, '-u', 'admin', '-p', 'tls-test-password'], { NODE_EXTRA_CA_CERTS: undefined });
+    assert.equal(untrusted.code, 1);
+    assert.match(untrusted.stderr, /cannot reach Berth at https:\/\/127\.0\.0\.1:\d+: .*(CERT|SELF_SIGNED|certificate)/i);
+    const login = await cli(['account', 'login', '--server', base, '-u', 'admin', '-p', 'tls-test-password']);
+    assert.equal(login.code, 0, login.stderr);
+    const created = await cli(['create', '-n', 'tlsreg']);
+    assert.equal(created.code, 0, created.stderr);
+    assert.equal((JSON.parse(created.stdout) as { loginServer: string }).loginServer, `${new URL(base).host}/tlsreg`);
+    const reg = await cli(['login', '-n', 'tlsreg']);
+    assert.equal(reg.code, 0, reg.stderr);
+    const auth = JSON.parse(readFileSync(path.join(home, 'auth.json'), 'utf8')) as { auths: Record<string, { auth: string }> };
+    const [user, token] = Buffer.from(auth.auths[new URL(base).host]!.auth, 'base64').toString('utf8').split(':');
+    assert.equal(user, '00000000-0000-0000-0000-000000000000');
+    assert.equal((await get(`${base}/v2/`, ca, { authorization: `Basic ${Buffer.from(`${user}:${token}`).toString('base64')}` })).status, 200);
+  });
+
   test('a non-loopback listener with TLS starts', async () => {
     const port = await freePort();
     const s = await serve(['--listen', `0.0.0.0:${port}`, '--data', path.join(dir, 'data-any'), '--tls-cert', cert, '--tls-key', key]);
