@@ -26,23 +26,43 @@ async function readStdin(): Promise<string> {
 }
 
 async function prompt(question: string, secret: boolean): Promise<string> {
+  if (secret) return readHidden(question);
   const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-  if (secret) {
-    // Echo nothing while the password is typed.
-    const out = rl as unknown as { _writeToOutput: (s: string) => void };
-    let asked = false;
-    out._writeToOutput = (s: string) => {
-      if (!asked) process.stderr.write(s);
-      asked = true;
-    };
-  }
   try {
     return await rl.question(question);
   } finally {
     rl.close();
-    if (secret) process.stderr.write('\n');
   }
+}
+
+/** Reads a line from the terminal in raw mode without echoing it (Enter ends, Backspace edits, Ctrl-C aborts). */
+function readHidden(question: string): Promise<string> {
+  const stdin = process.stdin;
+  process.stderr.write(question);
+  return new Promise((resolve, reject) => {
+    let value = '';
+    const wasRaw = stdin.isRaw;
+    stdin.setRawMode(true);
+    stdin.resume();
+    const done = (err?: Error) => {
+      stdin.off('data', onData);
+      stdin.setRawMode(wasRaw);
+      stdin.pause();
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const onData = (chunk: Buffer) => {
+      for (const ch of chunk.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done();
+        if (ch === '\u0003') return done(new CliError('cancelled', 2));
+        if (ch === '\u007f' || ch === '\b') value = [...value].slice(0, -1).join('');
+        else if (ch >= ' ') value += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
 }
 
 /** User name and password from flags, BERTH_USERNAME/BERTH_PASSWORD, stdin, or a prompt on a terminal. */
