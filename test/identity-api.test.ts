@@ -687,6 +687,26 @@ for (const backend of BACKENDS) {
         expect(await api('GET', `/api/audit/logins?${q}`), 400, 'REQUEST_INVALID');
       }
       expect(await api('GET', '/api/audit/logins?registry=nosuchregistry5'), 404, 'REGISTRY_UNKNOWN');
+
+      // Sign-ins of a registry's tokens and admin user, and token requests about one registry, are that registry's events.
+      const reg = await newRegistry();
+      const other = await newRegistry();
+      const tok = expect(await api('POST', `/api/registries/${reg}/tokens`, { name: 'audit-token', scopeMap: '_repositories_pull' }), 201).body;
+      const tokAuth = basic('audit-token', tok.credentials.passwords[0].value);
+      assert.equal(await pull(reg, 'nothing/here', tokAuth), 404);
+      const q = new URLSearchParams({ service: t.host, scope: `repository:${reg}/app:pull` });
+      const issued = await fetch(`${t.url}/oauth2/token?${q}`, { headers: { Authorization: OWNER } });
+      assert.equal(issued.status, 200);
+      await issued.arrayBuffer();
+      const ofReg = expect(await api('GET', `/api/audit/logins?registry=${reg}`), 200).body.value;
+      assert.ok(ofReg.some((x: { identity: string; identityType: string }) => x.identity === 'audit-token' && x.identityType === 'Token'));
+      assert.ok(ofReg.some((x: { identity: string; operation: string }) => x.identity === 'admin' && x.operation === 'token'));
+      assert.ok(ofReg.every((x: { registry: string }) => x.registry === reg));
+      assert.deepEqual(expect(await api('GET', `/api/audit/logins?registry=${other}`), 200).body.value, []);
+      const regReader = await newUser();
+      await assign(regReader.name, 'Reader', `/registries/${reg}`);
+      assert.ok(expect(await api('GET', `/api/audit/logins?registry=${reg}`, undefined, regReader.auth), 200).body.value.length >= 2);
+      expect(await api('GET', `/api/audit/logins?registry=${other}`, undefined, regReader.auth), 403, 'DENIED');
       expect(await api('GET', '/api/audit/logins', undefined, basic(name, 'audited-password')), 403, 'DENIED');
     });
 

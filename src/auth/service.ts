@@ -352,8 +352,13 @@ export class AuthService {
 
   async audit(e: { principal?: Principal; identity?: string; registry?: RegistryAuthView | null; caller: CallerInfo; operation: string; result: 'Granted' | 'Denied'; status: number; started: number; jti?: string; reason?: string }): Promise<void> {
     try {
+      // Tokens and admin users belong to one registry: their events are that registry's.
+      let registry = e.registry;
+      if (registry === undefined && (e.principal?.kind === 'token' || e.principal?.kind === 'admin')) {
+        registry = (await this.store.registryAuth(e.principal.kind === 'token' ? e.principal.registryId : e.principal.id)) ?? null;
+      }
       await this.store.recordLogin({
-        registry: e.registry?.name.toLowerCase() ?? null, registry_id: e.registry?.id ?? null,
+        registry: registry?.name.toLowerCase() ?? null, registry_id: registry?.id ?? null,
         identity: e.principal ? describePrincipal(e.principal) || 'anonymous' : (e.identity ?? '').slice(0, 256),
         identity_type: e.principal?.kind ?? 'unknown', jwt_id: e.jti ?? null,
         caller_ip: e.caller.ip, user_agent: e.caller.userAgent.slice(0, 512), operation: e.operation, result: e.result, status: e.status,

@@ -114,8 +114,11 @@ async function issue(ctx: Ctx, svc: Services, principal: Principal, service: str
   const t = await svc.auth.issueAccessToken(principal, service, scopes, fromHost);
   const refresh = offline && principal.kind !== 'anonymous' ? svc.auth.issueRefreshToken(principal, service) : undefined;
   const granted = t.access.some((a) => a.actions.length > 0) || scopes.length === 0;
+  // A token request about one registry is that registry's event (audit list --registry).
+  const rids = new Set(t.access.flatMap((a) => a.rid));
+  const registry = rids.size === 1 ? (await svc.auth.store.registryAuth([...rids][0]!)) ?? null : undefined;
   await svc.auth.audit({
-    principal: principal === ANONYMOUS ? undefined : principal, identity: 'anonymous', caller: caller(ctx), operation, result: granted ? 'Granted' : 'Denied',
+    principal: principal === ANONYMOUS ? undefined : principal, identity: 'anonymous', registry, caller: caller(ctx), operation, result: granted ? 'Granted' : 'Denied',
     status: 200, started, jti: t.jti, reason: scopes.map((s) => `${s.type}:${s.name}:${s.actions.join(',')}`).join(' ').slice(0, 500) || undefined,
   });
   sendJson(ctx, 200, {
