@@ -619,7 +619,15 @@ for (const backend of BACKENDS) {
       expect(await api('PUT', `/api/registries/${reg}/anonymous-pull/app`), 200);
       assert.equal(await push(reg, 'app', u.auth), 201);
 
+      const store = t.app.services.auth.store;
+      const oldReg = (await t.app.services.registries.find(reg))!;
+      const oldToken = (await store.token(oldReg.id, 'old-token'))!;
+      assert.equal((await store.secretsOf('token', oldToken.id)).length, 2);
+      assert.equal((await store.secretsOf('admin', oldReg.id)).length, 2);
       expect(await api('DELETE', `/api/registries/${reg}`), 204);
+      // Its passwords are gone with it.
+      assert.deepEqual(await store.secretsOf('token', oldToken.id), []);
+      assert.deepEqual(await store.secretsOf('admin', oldReg.id), []);
       expect(await api('POST', '/api/registries', { name: reg, sku: 'Standard' }), 201);
       assert.equal(await push(reg, 'app', OWNER), 201);
 

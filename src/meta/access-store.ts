@@ -139,6 +139,14 @@ export class AccessStore {
     await this.db.deleteFrom('secrets').where('owner_type', '=', ownerType).where('owner_id', '=', ownerId).execute();
   }
 
+  /** Removes token and admin passwords whose token or registry is gone (after a registry is deleted). */
+  async deleteOrphanSecrets(): Promise<void> {
+    await this.db.deleteFrom('secrets').where((eb) => eb.or([
+      eb.and([eb('owner_type', '=', 'token'), eb('owner_id', 'not in', eb.selectFrom('tokens').select('id'))]),
+      eb.and([eb('owner_type', '=', 'admin'), eb('owner_id', 'not in', eb.selectFrom('registries').select('id'))]),
+    ])).execute();
+  }
+
   // ---------------------------------------------------------------- registries' auth settings
 
   registryAuth(registryId: number) {

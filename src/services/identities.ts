@@ -593,6 +593,12 @@ export class IdentityService {
 
   // ---------------------------------------------------------------- registry settings: admin user, anonymous pull
 
+  /** After a registry is deleted: its tokens, scope maps and role assignments went with it (foreign keys); drop their passwords too. */
+  async registryDeleted(): Promise<void> {
+    await this.store.deleteOrphanSecrets();
+    this.auth.forget();
+  }
+
   /**
    * `az acr update`: sku, adminUserEnabled, anonymousPullEnabled, validated together before any
    * change. Anonymous pull is a Standard and Premium feature (ACR); enabling the admin user

@@ -118,6 +118,7 @@ export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: 
     if (method === 'DELETE') {
       await managedRegistry(svc, principal, regName, 'write', 'delete');
       await svc.registries.delete(regName);
+      await svc.identities.registryDeleted();
       return send(ctx, 204, {});
     }
     throw notAllowed(method, ['GET', 'PATCH', 'DELETE']);
