@@ -1,26 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import type { Database } from './schema.js';
-import { now } from './store.js';
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, SecretsTable } from './schema.js';
+import { isUniqueViolation, now } from './store.js';
 
 // Queries of the identity and access tables. The auth service is their only user.
 
-function isUnique(e: unknown): boolean {
-  const code = (e as { code?: string })?.code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
-}
 
-export interface SecretRow {
-  id: number;
-  owner_type: string;
-  owner_id: number;
-  name: string;
-  hash: string;
-  sealed: string | null;
-  hint: string;
-  created_at: string;
-  expires_at: string | null;
-}
+export type SecretRow = Selectable<SecretsTable>;
 
 export class AccessStore {
   constructor(readonly db: Kysely<Database>) {}
@@ -59,7 +45,7 @@ export class AccessStore {
       return await this.db.insertInto('users').values({ name, name_key: name.toLowerCase(), password_hash: passwordHash, created_at: ts, updated_at: ts })
         .returning(['id', 'name', 'created_at']).executeTakeFirstOrThrow();
     } catch (e) {
-      if (isUnique(e)) return null;
+      if (isUniqueViolation(e)) return null;
       throw e;
     }
   }
@@ -187,7 +173,7 @@ export class AccessStore {
       return await this.db.insertInto('scope_maps').values({ registry_id: registryId, name, name_key: name.toLowerCase(), description, actions: JSON.stringify(actions), created_at: ts, updated_at: ts })
         .returningAll().executeTakeFirstOrThrow();
     } catch (e) {
-      if (isUnique(e)) return null;
+      if (isUniqueViolation(e)) return null;
       throw e;
     }
   }
@@ -230,7 +216,7 @@ export class AccessStore {
       return await this.db.insertInto('tokens').values({ registry_id: registryId, name, name_key: name.toLowerCase(), scope_map: scopeMap.toLowerCase(), status, created_at: ts, updated_at: ts })
         .returningAll().executeTakeFirstOrThrow();
     } catch (e) {
-      if (isUnique(e)) return null;
+      if (isUniqueViolation(e)) return null;
       throw e;
     }
   }
