@@ -114,6 +114,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     close: async () => {
       clearInterval(purge);
       await server.close(config.shutdownTimeoutSeconds * 1000);
+      await services.pulls.close();
       await db.close();
     },
   };

@@ -108,6 +108,13 @@ export function registerRegistryCommands(program: Command): void {
     .action(async (o) => print(await client(o).json('POST', '/api/registries/check-name', { name: o.name }), o));
 }
 
+/** The /acr/v1 path of an image: repo:tag -> _tags/<tag>, repo@digest -> _manifests/<digest>. */
+function acrPath(registry: string, image: string): string {
+  const img = parseImage(image);
+  const kind = img.reference.includes(':') ? '_manifests' : '_tags';
+  return `/acr/v1/${enc(registry)}/${repoPath(img.repository)}/${kind}/${enc(img.reference)}`;
+}
+
 export function registerRepositoryCommands(program: Command): void {
   const repo = program.command('repository').description('manage repositories (like az acr repository)');
   const base = (c: Command) => common(c).requiredOption('-n, --name <registry>', 'registry name');
@@ -133,21 +140,10 @@ export function registerRepositoryCommands(program: Command): void {
     .option('-t, --image <image>', 'repo:tag or repo@digest')
     .action(async (o) => {
       const c = client(o);
-      if (o.image) {
-        const img = parseImage(o.image);
-        const rows = await c.json<{ value: { name: string; digest: string; createdTime: string; lastUpdateTime: string }[] }>('GET', `${reg(o)}/${repoPath(img.repository)}/_tags?n=10000`);
-        if (img.reference.includes(':')) {
-          const m = await c.json<{ value: unknown[] }>('GET', `${reg(o)}/${repoPath(img.repository)}/_manifests?n=10000`);
-          const hit = (m.value as { digest: string }[]).find((x) => x.digest === img.reference);
-          if (!hit) throw new CliError(`manifest ${img.reference} is not in ${img.repository}`);
-          return print(hit, o);
-        }
-        const tag = rows.value.find((t) => t.name === img.reference);
-        if (!tag) throw new CliError(`tag ${img.reference} is not in ${img.repository}`);
-        return print(tag, o);
-      }
+      // ACR's attributes (changeableAttributes included) through the /acr/v1 data-plane API.
+      if (o.image) return print(await c.json('GET', acrPath(o.name, o.image)), o);
       if (!o.repository) throw new CliError('give --repository or --image', 2);
-      print(await c.json('GET', `${reg(o)}/${repoPath(o.repository)}`), o);
+      print(await c.json('GET', `/acr/v1/${enc(o.name)}/${repoPath(o.repository)}`), o);
     });
 
   base(repo.command('show-tags').description('list the tags of a repository'))
@@ -213,12 +209,29 @@ export function registerRepositoryCommands(program: Command): void {
       await client(o).request('DELETE', `${reg(o)}/${repoPath(img.repository)}/_tags/${enc(img.reference)}`);
     });
 
-  base(repo.command('update').description('open a repository (or PREFIX/*) to anonymous pull, on any tier, or close it again'))
-    .requiredOption('--repository <repo>', 'repository name, or PREFIX/* for every repository under PREFIX/')
-    .requiredOption('--anonymous-pull-enabled [bool]', 'true (or no value) opens it to anonymous pull, false closes it', boolArg('--anonymous-pull-enabled'))
+  base(repo.command('update').description('lock or unlock a repository or image (changeable attributes), or open a repository (or PREFIX/*) to anonymous pull'))
+    .option('--repository <repo>', 'repository name, or PREFIX/* with --anonymous-pull-enabled')
+    .option('-t, --image <image>', 'repo:tag or repo@digest')
+    .option('--write-enabled <bool>', 'false forbids overwriting and deleting', boolArg('--write-enabled'))
+    .option('--delete-enabled <bool>', 'false forbids deleting', boolArg('--delete-enabled'))
+    .option('--list-enabled <bool>', 'false hides it from listings', boolArg('--list-enabled'))
+    .option('--read-enabled <bool>', 'false forbids pulling', boolArg('--read-enabled'))
+    .option('--anonymous-pull-enabled [bool]', 'true (or no value) opens the repository to anonymous pull, false closes it', boolArg('--anonymous-pull-enabled'))
     .action(async (o) => {
-      const path = `/api/registries/${enc(o.name)}/anonymous-pull/${repoPath(o.repository)}`;
-      print(await client(o).json(o.anonymousPullEnabled ? 'PUT' : 'DELETE', path), o);
+      const attrs: Record<string, boolean> = {};
+      if (o.writeEnabled !== undefined) attrs.writeEnabled = o.writeEnabled;
+      if (o.deleteEnabled !== undefined) attrs.deleteEnabled = o.deleteEnabled;
+      if (o.listEnabled !== undefined) attrs.listEnabled = o.listEnabled;
+      if (o.readEnabled !== undefined) attrs.readEnabled = o.readEnabled;
+      if (o.anonymousPullEnabled !== undefined) {
+        if (!o.repository || o.image || Object.keys(attrs).length > 0) throw new CliError('--anonymous-pull-enabled goes with --repository alone', 2);
+        const path = `/api/registries/${enc(o.name)}/anonymous-pull/${repoPath(o.repository)}`;
+        return print(await client(o).json(o.anonymousPullEnabled ? 'PUT' : 'DELETE', path), o);
+      }
+      if (Object.keys(attrs).length === 0) throw new CliError('give --write-enabled, --delete-enabled, --list-enabled, --read-enabled or --anonymous-pull-enabled', 2);
+      if (!o.repository === !o.image) throw new CliError('give --repository or --image', 2);
+      const path = o.image ? acrPath(o.name, o.image) : `/acr/v1/${enc(o.name)}/${repoPath(o.repository)}`;
+      print(await client(o).json('PATCH', path, attrs), o);
     });
 
   base(repo.command('list-anonymous').description('show whether the registry is open to anonymous pull, and which repositories are'))

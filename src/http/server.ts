@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import { RegistryError } from '../domain/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Services } from '../services/index.js';
+import { handleAcrV1 } from './acr/router.js';
 import { handleApi } from './api/router.js';
 import { sendJson, type Ctx } from './context.js';
 import { sendError } from './errors.js';
@@ -52,6 +53,8 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
     try {
       if (rawPath === '/v2' || rawPath.startsWith('/v2/')) {
         await handleV2(ctx, svc, rawPath === '/v2' ? '/v2/' : rawPath, opts);
+      } else if (rawPath.startsWith('/acr/v1/')) {
+        await handleAcrV1(ctx, svc, rawPath, opts);
       } else if (rawPath.startsWith('/oauth2/')) {
         await handleOAuth(ctx, svc, rawPath, opts);
       } else if (rawPath === '/api' || rawPath.startsWith('/api/')) {

@@ -22,6 +22,10 @@ export interface RepositoriesTable {
   name: string;
   created_at: string;
   updated_at: string;
+  delete_enabled: Generated<number>;
+  write_enabled: Generated<number>;
+  list_enabled: Generated<number>;
+  read_enabled: Generated<number>;
 }
 
 export interface BlobsTable {
@@ -49,6 +53,16 @@ export interface ManifestsTable {
   size: number;
   content: Uint8Array;
   created_at: string;
+  delete_enabled: Generated<number>;
+  write_enabled: Generated<number>;
+  list_enabled: Generated<number>;
+  read_enabled: Generated<number>;
+  last_pulled_at: Generated<string | null>;
+  pull_count: Generated<number>;
+  config_media_type: Generated<string | null>;
+  /** null = not read yet; '' = none. */
+  architecture: Generated<string | null>;
+  os: Generated<string | null>;
 }
 
 export interface ManifestRefsTable {
@@ -64,6 +78,12 @@ export interface TagsTable {
   manifest_id: number;
   created_at: string;
   updated_at: string;
+  delete_enabled: Generated<number>;
+  write_enabled: Generated<number>;
+  list_enabled: Generated<number>;
+  read_enabled: Generated<number>;
+  last_pulled_at: Generated<string | null>;
+  pull_count: Generated<number>;
 }
 
 export interface UploadsTable {

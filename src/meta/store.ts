@@ -33,11 +33,30 @@ export interface ManifestRow {
 }
 
 export interface ManifestHead {
+  id: number;
+  repository_id: number;
   digest: string;
   media_type: string;
   size: number;
   subject_digest: string | null;
+  /** readEnabled of the repository, the manifest and (when addressed by tag) the tag: 0 = locked. */
+  repo_read: number;
+  manifest_read: number;
+  tag_read: number | null;
 }
+
+/** ACR's changeableAttributes, as columns (1 = enabled). */
+export interface AttrColumns {
+  delete_enabled: number;
+  write_enabled: number;
+  list_enabled: number;
+  read_enabled: number;
+}
+export const ATTR_COLUMNS = ['delete_enabled', 'write_enabled', 'list_enabled', 'read_enabled'] as const;
+
+export type TimeOrder = 'timedesc' | 'timeasc' | 'none';
+/** Keyset position: by name alone, or by (time, name) for time orders. */
+export interface Keyset { name: string; time?: string }
 
 export interface UploadRow {
   id: string;
@@ -58,6 +77,8 @@ export interface NewEvent {
   media_type?: string | null;
   size?: number | null;
 }
+
+export interface ReadFlags { repo_read: number; manifest_read: number; tag_read: number | null }
 
 export const now = (): string => new Date().toISOString();
 
@@ -151,7 +172,7 @@ export class MetaStore {
 
   /** Keyset page of repository names in one registry, byte order. */
   async listRepositories(registryId: number, after: string | undefined, limit: number): Promise<string[]> {
-    let q = this.db.selectFrom('repositories').select('name').where('registry_id', '=', registryId);
+    let q = this.db.selectFrom('repositories').select('name').where('registry_id', '=', registryId).where('list_enabled', '=', 1);
     if (after !== undefined) q = q.where('name', '>', after);
     return (await q.orderBy('name').limit(limit).execute()).map((r) => r.name);
   }
@@ -161,6 +182,7 @@ export class MetaStore {
     if (registryIds && registryIds.length === 0) return [];
     let q = this.db.selectFrom('repositories').innerJoin('registries', 'registries.id', 'repositories.registry_id')
       .select(['registries.name_key as registry', 'repositories.name as name']);
+    q = q.where('repositories.list_enabled', '=', 1);
     if (registryIds) q = q.where('registries.id', 'in', registryIds);
     if (after) {
       q = q.where((eb) => eb.or([
@@ -268,47 +290,48 @@ export class MetaStore {
   private manifestColumns = ['manifests.id', 'manifests.repository_id', 'manifests.digest', 'manifests.media_type', 'manifests.artifact_type',
     'manifests.subject_digest', 'manifests.annotations', 'manifests.size', 'manifests.content', 'manifests.created_at'] as const;
 
-  getManifestByTag(registryId: number, repository: string, tag: string): Promise<ManifestRow | undefined> {
+  getManifestByTag(registryId: number, repository: string, tag: string): Promise<(ManifestRow & ReadFlags) | undefined> {
     return this.db.selectFrom('tags')
       .innerJoin('repositories', 'repositories.id', 'tags.repository_id')
       .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
       .select(this.manifestColumns)
+      .select(['repositories.read_enabled as repo_read', 'manifests.read_enabled as manifest_read', 'tags.read_enabled as tag_read'])
       .where('repositories.registry_id', '=', registryId).where('repositories.name', '=', repository).where('tags.name', '=', tag)
       .executeTakeFirst();
   }
 
-  getManifestByDigest(registryId: number, repository: string, digest: string): Promise<ManifestRow | undefined> {
+  getManifestByDigest(registryId: number, repository: string, digest: string): Promise<(ManifestRow & ReadFlags) | undefined> {
     return this.db.selectFrom('manifests')
       .innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
       .select(this.manifestColumns)
+      .select(['repositories.read_enabled as repo_read', 'manifests.read_enabled as manifest_read', sql<null>`null`.as('tag_read')])
       .where('repositories.registry_id', '=', registryId).where('repositories.name', '=', repository).where('manifests.digest', '=', digest)
       .executeTakeFirst();
   }
 
   /** HEAD needs no content: cheaper on large manifests. */
   headManifest(registryId: number, repository: string, ref: { tag?: string; digest?: string }): Promise<ManifestHead | undefined> {
-    let q = this.db.selectFrom('manifests')
+    const q = this.db.selectFrom('manifests')
       .innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
-      .select(['manifests.digest', 'manifests.media_type', 'manifests.size', 'manifests.subject_digest'])
+      .select(['manifests.id', 'manifests.repository_id', 'manifests.digest', 'manifests.media_type', 'manifests.size', 'manifests.subject_digest',
+        'repositories.read_enabled as repo_read', 'manifests.read_enabled as manifest_read'])
       .where('repositories.registry_id', '=', registryId).where('repositories.name', '=', repository);
     if (ref.tag !== undefined) {
-      q = q.innerJoin('tags', 'tags.manifest_id', 'manifests.id').where('tags.name', '=', ref.tag);
-    } else {
-      q = q.where('manifests.digest', '=', ref.digest!);
+      return q.innerJoin('tags', 'tags.manifest_id', 'manifests.id').where('tags.name', '=', ref.tag).select('tags.read_enabled as tag_read').executeTakeFirst();
     }
-    return q.executeTakeFirst();
+    return q.where('manifests.digest', '=', ref.digest!).select(sql<null>`null`.as('tag_read')).executeTakeFirst();
   }
 
   /** Inserts the manifest if new (same repository + digest = same bytes) and returns its id. */
   async putManifest(ex: Executor, m: {
     repository_id: number; digest: string; media_type: string; artifact_type: string | null; subject_digest: string | null;
-    config_digest: string | null; annotations: string | null; content: Uint8Array; refs: { digest: string; kind: 'blob' | 'manifest' }[];
+    config_digest: string | null; config_media_type?: string | null; annotations: string | null; content: Uint8Array; refs: { digest: string; kind: 'blob' | 'manifest' }[];
   }): Promise<{ id: number; created: boolean }> {
     const existing = await ex.selectFrom('manifests').select('id').where('repository_id', '=', m.repository_id).where('digest', '=', m.digest).executeTakeFirst();
     if (existing) return { id: existing.id, created: false };
     const inserted = await ex.insertInto('manifests').values({
       repository_id: m.repository_id, digest: m.digest, media_type: m.media_type, artifact_type: m.artifact_type,
-      subject_digest: m.subject_digest, config_digest: m.config_digest, annotations: m.annotations,
+      subject_digest: m.subject_digest, config_digest: m.config_digest, config_media_type: m.config_media_type ?? null, annotations: m.annotations,
       size: m.content.byteLength, content: m.content, created_at: now(),
     }).onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing()).returning('id').executeTakeFirst();
     if (!inserted) {
@@ -349,7 +372,7 @@ export class MetaStore {
   }
 
   async listTags(repositoryId: number, after: string | undefined, limit: number): Promise<string[]> {
-    let q = this.db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId);
+    let q = this.db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).where('list_enabled', '=', 1);
     if (after !== undefined) q = q.where('name', '>', after);
     return (await q.orderBy('name').limit(limit).execute()).map((r) => r.name);
   }
@@ -380,6 +403,142 @@ export class MetaStore {
     if (artifactType !== undefined) q = q.where('artifact_type', '=', artifactType);
     if (after !== undefined) q = q.where('digest', '>', after);
     return q.orderBy('digest').limit(limit).execute();
+  }
+
+  // ---------------------------------------------------------------- changeable attributes, pulls, /acr/v1
+
+  repositoryRow(registryId: number, name: string, ex: Executor = this.db) {
+    return ex.selectFrom('repositories').select(['id', 'name', 'created_at', 'updated_at', ...ATTR_COLUMNS])
+      .where('registry_id', '=', registryId).where('name', '=', name).executeTakeFirst();
+  }
+
+  /** Tags of a repository with their locks and targets (for lock checks before writes). */
+  async tagLocks(ex: Executor, repositoryId: number, names: string[]) {
+    if (names.length === 0) return [];
+    return ex.selectFrom('tags').select(['name', 'manifest_id', 'write_enabled', 'delete_enabled'])
+      .where('repository_id', '=', repositoryId).where('name', 'in', names).execute();
+  }
+
+  manifestLocks(ex: Executor, repositoryId: number, digest: string) {
+    return ex.selectFrom('manifests').select(['id', 'write_enabled', 'delete_enabled'])
+      .where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+  }
+
+  /** Tags pointing at a manifest that may not be deleted (writeEnabled or deleteEnabled false). */
+  lockedTagsOf(ex: Executor, manifestId: number) {
+    return ex.selectFrom('tags').select('name').where('manifest_id', '=', manifestId)
+      .where((eb) => eb.or([eb('write_enabled', '=', 0), eb('delete_enabled', '=', 0)])).limit(5).execute();
+  }
+
+  /** A locked tag or manifest in a repository, if any (deleting the repository would break its lock). */
+  async firstLockedInRepository(ex: Executor, repositoryId: number): Promise<{ kind: 'tag' | 'manifest'; name: string } | undefined> {
+    const t = await ex.selectFrom('tags').select('name').where('repository_id', '=', repositoryId)
+      .where((eb) => eb.or([eb('write_enabled', '=', 0), eb('delete_enabled', '=', 0)])).limit(1).executeTakeFirst();
+    if (t) return { kind: 'tag', name: t.name };
+    const m = await ex.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId)
+      .where((eb) => eb.or([eb('write_enabled', '=', 0), eb('delete_enabled', '=', 0)])).limit(1).executeTakeFirst();
+    return m ? { kind: 'manifest', name: m.digest } : undefined;
+  }
+
+  async setRepositoryAttributes(id: number, patch: Partial<AttrColumns>): Promise<void> {
+    if (Object.keys(patch).length === 0) return;
+    await this.db.updateTable('repositories').set({ ...patch, updated_at: now() }).where('id', '=', id).execute();
+  }
+
+  async setTagAttributes(repositoryId: number, name: string, patch: Partial<AttrColumns>): Promise<boolean> {
+    if (Object.keys(patch).length === 0) return true;
+    const r = await this.db.updateTable('tags').set(patch).where('repository_id', '=', repositoryId).where('name', '=', name).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async setManifestAttributes(repositoryId: number, digest: string, patch: Partial<AttrColumns>): Promise<boolean> {
+    if (Object.keys(patch).length === 0) return true;
+    const r = await this.db.updateTable('manifests').set(patch).where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** Adds pulls counted in memory: one UPDATE per manifest and per tag pulled since the last flush. */
+  async addPulls(manifests: { id: number; count: number; at: string }[], tags: { repositoryId: number; name: string; count: number; at: string }[]): Promise<void> {
+    for (const m of manifests) {
+      await this.db.updateTable('manifests').set((eb) => ({ pull_count: eb('pull_count', '+', m.count), last_pulled_at: m.at })).where('id', '=', m.id).execute();
+    }
+    for (const t of tags) {
+      await this.db.updateTable('tags').set((eb) => ({ pull_count: eb('pull_count', '+', t.count), last_pulled_at: t.at }))
+        .where('repository_id', '=', t.repositoryId).where('name', '=', t.name).execute();
+    }
+  }
+
+  private tagAttrColumns = ['tags.name', 'manifests.digest', 'tags.created_at', 'tags.updated_at', 'tags.delete_enabled', 'tags.write_enabled',
+    'tags.list_enabled', 'tags.read_enabled', 'tags.last_pulled_at', 'tags.pull_count'] as const;
+
+  getTagAttributes(repositoryId: number, name: string) {
+    return this.db.selectFrom('tags').innerJoin('manifests', 'manifests.id', 'tags.manifest_id').select(this.tagAttrColumns)
+      .where('tags.repository_id', '=', repositoryId).where('tags.name', '=', name).executeTakeFirst();
+  }
+
+  /** Listable tags, keyset-paged by name or by (updated_at, name). */
+  listTagAttributes(repositoryId: number, o: { order: TimeOrder; after?: Keyset; digest?: string; limit: number }) {
+    let q = this.db.selectFrom('tags').innerJoin('manifests', 'manifests.id', 'tags.manifest_id').select(this.tagAttrColumns)
+      .where('tags.repository_id', '=', repositoryId).where('tags.list_enabled', '=', 1);
+    if (o.digest !== undefined) q = q.where('manifests.digest', '=', o.digest);
+    const a = o.after;
+    if (o.order === 'none') {
+      if (a) q = q.where('tags.name', '>', a.name);
+      return q.orderBy('tags.name').limit(o.limit).execute();
+    }
+    const cmp = o.order === 'timedesc' ? '<' : '>';
+    if (a && a.time !== undefined) {
+      const time = a.time;
+      q = q.where((eb) => eb.or([eb('tags.updated_at', cmp, time), eb.and([eb('tags.updated_at', '=', time), eb('tags.name', cmp, a.name)])]));
+    }
+    const dir = o.order === 'timedesc' ? 'desc' : 'asc';
+    return q.orderBy('tags.updated_at', dir).orderBy('tags.name', dir).limit(o.limit).execute();
+  }
+
+  private manifestAttrColumns = ['id', 'digest', 'media_type', 'config_digest', 'config_media_type', 'architecture', 'os', 'size', 'created_at',
+    'delete_enabled', 'write_enabled', 'list_enabled', 'read_enabled', 'last_pulled_at', 'pull_count'] as const;
+
+  async getManifestAttributes(repositoryId: number, digest: string) {
+    const row = await this.db.selectFrom('manifests').select(this.manifestAttrColumns)
+      .where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+    return row ? (await this.withTags([row]))[0] : undefined;
+  }
+
+  /** Listable manifests with their tags, keyset-paged by digest or by (created_at, digest). */
+  async listManifestAttributes(repositoryId: number, o: { order: TimeOrder; after?: Keyset; limit: number }) {
+    let q = this.db.selectFrom('manifests').select(this.manifestAttrColumns)
+      .where('repository_id', '=', repositoryId).where('list_enabled', '=', 1);
+    const a = o.after;
+    let rows;
+    if (o.order === 'none') {
+      if (a) q = q.where('digest', '>', a.name);
+      rows = await q.orderBy('digest').limit(o.limit).execute();
+    } else {
+      const cmp = o.order === 'timedesc' ? '<' : '>';
+      if (a && a.time !== undefined) {
+        const time = a.time;
+        q = q.where((eb) => eb.or([eb('created_at', cmp, time), eb.and([eb('created_at', '=', time), eb('digest', cmp, a.name)])]));
+      }
+      const dir = o.order === 'timedesc' ? 'desc' : 'asc';
+      rows = await q.orderBy('created_at', dir).orderBy('digest', dir).limit(o.limit).execute();
+    }
+    return this.withTags(rows);
+  }
+
+  private async withTags<T extends { id: number }>(rows: T[]): Promise<(T & { tags: string[] })[]> {
+    const tags = rows.length === 0 ? [] : await this.db.selectFrom('tags').select(['manifest_id', 'name'])
+      .where('manifest_id', 'in', rows.map((r) => r.id)).where('list_enabled', '=', 1).orderBy('name').execute();
+    return rows.map((r) => ({ ...r, tags: tags.filter((t) => t.manifest_id === r.id).map((t) => t.name) }));
+  }
+
+  async manifestContents(ids: number[]): Promise<Map<number, Uint8Array>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.db.selectFrom('manifests').select(['id', 'content']).where('id', 'in', ids).execute();
+    return new Map(rows.map((r) => [r.id, r.content]));
+  }
+
+  async setManifestPlatform(id: number, architecture: string, os: string): Promise<void> {
+    await this.db.updateTable('manifests').set({ architecture, os }).where('id', '=', id).execute();
   }
 
   // ---------------------------------------------------------------- uploads

@@ -4,9 +4,11 @@ import { AccessStore } from '../meta/access-store.js';
 import type { MetaStore } from '../meta/store.js';
 import type { Logger } from '../observability/logger.js';
 import type { StorageDriver } from '../storage/driver.js';
+import { AcrService } from './acr.js';
 import { BlobService } from './blobs.js';
 import { IdentityService } from './identities.js';
 import { ManifestService } from './manifests.js';
+import { PullTracker } from './pulls.js';
 import { RegistryService } from './registries.js';
 import { RepositoryService } from './repositories.js';
 import { UploadService } from './uploads.js';
@@ -21,6 +23,8 @@ export interface Services {
   manifests: ManifestService;
   auth: AuthService;
   identities: IdentityService;
+  pulls: PullTracker;
+  acr: AcrService;
 }
 
 export interface ServiceOptions {
@@ -33,14 +37,19 @@ export interface ServiceOptions {
 
 export function createServices(meta: MetaStore, storage: StorageDriver, opts: ServiceOptions, log: Logger): Services {
   const registries = new RegistryService(meta);
+  const pulls = new PullTracker(meta, log);
   const auth = new AuthService(meta, new AccessStore(meta.db), opts.auth, new Throttle(opts.throttle), log);
+  const repositories = new RepositoryService(meta);
+  const manifests = new ManifestService(meta, { manifestMaxBytes: opts.manifestMaxBytes }, pulls);
   return {
     registries,
-    repositories: new RepositoryService(meta),
+    repositories,
     blobs: new BlobService(meta, storage),
     uploads: new UploadService(meta, storage, { blobMaxBytes: opts.blobMaxBytes, maxAgeSeconds: opts.uploadMaxAgeSeconds }, log),
-    manifests: new ManifestService(meta, { manifestMaxBytes: opts.manifestMaxBytes }),
+    manifests,
     auth,
     identities: new IdentityService(auth, registries),
+    pulls,
+    acr: new AcrService(meta, storage, repositories, manifests, pulls),
   };
 }

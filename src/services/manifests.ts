@@ -2,7 +2,9 @@ import { digestOf, isDigest, parseDigest } from '../domain/digest.js';
 import { RegistryError } from '../domain/errors.js';
 import { isMediaTypeString, MediaTypes, parseManifest } from '../domain/manifest.js';
 import { assertTag } from '../domain/reference.js';
-import type { ManifestHead, ManifestRow, MetaStore, RegistryRow } from '../meta/store.js';
+import type { ManifestHead, ManifestRow, MetaStore, ReadFlags, RegistryRow } from '../meta/store.js';
+import { assertDeletable, locked } from './locks.js';
+import type { PullTracker } from './pulls.js';
 
 export type Reference = { tag: string; digest?: undefined } | { digest: string; tag?: undefined };
 
@@ -36,7 +38,14 @@ export function parsePageSize(raw: string | null, fallback: number): number {
 
 /** Manifests, tags and referrers of a repository. */
 export class ManifestService {
-  constructor(private readonly meta: MetaStore, private readonly opts: { manifestMaxBytes: number }) {}
+  constructor(private readonly meta: MetaStore, private readonly opts: { manifestMaxBytes: number }, private readonly pulls?: PullTracker) {}
+
+  /** readEnabled=false on the repository, the manifest or the tag it is pulled by blocks the pull. */
+  private assertReadable(repository: string, refText: string, row: ReadFlags): void {
+    if (!row.repo_read) throw locked(`repository ${repository}`, 'readEnabled', 'pulled');
+    if (row.tag_read === 0) throw locked(`tag ${refText}`, 'readEnabled', 'pulled');
+    if (!row.manifest_read) throw locked(`manifest ${refText}`, 'readEnabled', 'pulled');
+  }
 
   get maxBytes(): number {
     return this.opts.manifestMaxBytes;
@@ -48,6 +57,8 @@ export class ManifestService {
       ? await this.meta.getManifestByTag(reg.id, repository, ref.tag)
       : await this.meta.getManifestByDigest(reg.id, repository, ref.digest);
     if (!row) throw await this.unknown(reg, repository, refText);
+    this.assertReadable(repository, refText, row);
+    this.pulls?.record(row.id, row.repository_id, ref.tag);
     return row;
   }
 
@@ -55,6 +66,7 @@ export class ManifestService {
     const ref = parseReference(refText);
     const row = await this.meta.headManifest(reg.id, repository, ref);
     if (!row) throw await this.unknown(reg, repository, refText);
+    this.assertReadable(repository, refText, row);
     return row;
   }
 
@@ -86,6 +98,8 @@ export class ManifestService {
 
     return this.meta.transaction(async (trx) => {
       const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
+      const repo = await this.meta.repositoryRow(reg.id, repository, trx);
+      if (repo && !repo.write_enabled) throw locked(`repository ${repository}`, 'writeEnabled', 'pushed to');
       const missingBlobs = await this.meta.missingBlobs(trx, repoId, parsed.blobs.map((b) => b.digest));
       const missingManifests = await this.meta.missingManifests(trx, repoId, parsed.manifests.map((m) => m.digest));
       const missing = [...missingBlobs, ...missingManifests];
@@ -96,10 +110,14 @@ export class ManifestService {
       }
       const { id, created } = await this.meta.putManifest(trx, {
         repository_id: repoId, digest, media_type: parsed.mediaType, artifact_type: parsed.artifactType,
-        subject_digest: parsed.subject?.digest ?? null, config_digest: parsed.config?.digest ?? null,
+        subject_digest: parsed.subject?.digest ?? null, config_digest: parsed.config?.digest ?? null, config_media_type: parsed.config?.mediaType ?? null,
         annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null, content: bytes,
         refs: [...parsed.blobs.map((b) => ({ digest: b.digest, kind: 'blob' as const })), ...parsed.manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const }))],
       });
+      // A tag with writeEnabled=false may not be moved to another manifest (pushing the same one again is a no-op).
+      for (const t of await this.meta.tagLocks(trx, repoId, tags)) {
+        if (!t.write_enabled && t.manifest_id !== id) throw locked(`tag ${t.name}`, 'writeEnabled', 'overwritten');
+      }
       for (const tag of tags) await this.meta.setTag(trx, repoId, tag, id);
       await this.meta.touchRepository(trx, repoId);
       await this.meta.recordEvent(trx, {
@@ -115,11 +133,21 @@ export class ManifestService {
     const repoId = await this.meta.findRepositoryId(reg.id, repository);
     if (repoId === undefined) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
     return this.meta.transaction(async (trx) => {
+      const repo = await this.meta.repositoryRow(reg.id, repository, trx);
+      if (repo) assertDeletable(`repository ${repository}`, repo, ref.tag !== undefined ? 'untagged in' : 'deleted from');
       if (ref.tag !== undefined) {
+        const [lock] = await this.meta.tagLocks(trx, repoId, [ref.tag]);
+        if (lock) assertDeletable(`tag ${ref.tag}`, lock, 'untagged');
         const digest = await this.meta.deleteTag(trx, repoId, ref.tag);
         if (!digest) throw new RegistryError('MANIFEST_UNKNOWN', `tag ${ref.tag} is not known in repository ${repository}`, { detail: { tag: ref.tag } });
         await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'untag', repository, digest, tag: ref.tag });
         return { untagged: ref.tag };
+      }
+      const m = await this.meta.manifestLocks(trx, repoId, ref.digest);
+      if (m) {
+        assertDeletable(`manifest ${ref.digest}`, m);
+        const lockedTags = await this.meta.lockedTagsOf(trx, m.id);
+        if (lockedTags.length > 0) throw locked(`tag ${lockedTags[0]!.name}, which points to manifest ${ref.digest},`, 'deleteEnabled', 'deleted');
       }
       const gone = await this.meta.deleteManifest(trx, repoId, ref.digest);
       if (!gone) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref.digest} is not known in repository ${repository}`, { detail: { digest: ref.digest } });

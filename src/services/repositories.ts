@@ -3,6 +3,7 @@ import { parseDigest } from '../domain/digest.js';
 import { assertRepositoryName, assertTag } from '../domain/reference.js';
 import type { MetaStore, RegistryRow } from '../meta/store.js';
 import type { Page } from './manifests.js';
+import { assertDeletable, locked } from './locks.js';
 
 /** Catalog and repository-level management (listing, attributes, deletion). */
 export class RepositoryService {
@@ -69,11 +70,27 @@ export class RepositoryService {
 
   /** Deletes a repository with all its manifests and tags (ACR returns the counts). */
   async delete(reg: RegistryRow, repository: string): Promise<{ manifestsDeleted: number; tagsDeleted: number }> {
-    const id = await this.repoId(reg, repository);
+    const out = await this.deleteListing(reg, repository);
+    return { manifestsDeleted: out.manifestsDeleted.length, tagsDeleted: out.tagsDeleted.length };
+  }
+
+  /**
+   * Deletes a repository and says what went (ACR's DELETE /acr/v1/{repo}). Refused while the
+   * repository, or any tag or manifest in it, is locked against deletion.
+   */
+  async deleteListing(reg: RegistryRow, repository: string): Promise<{ manifestsDeleted: string[]; tagsDeleted: string[] }> {
+    await this.repoId(reg, repository);
     return this.meta.transaction(async (trx) => {
-      const stats = await this.meta.deleteRepository(trx, id);
+      const repo = await this.meta.repositoryRow(reg.id, repository, trx);
+      if (!repo) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist in registry ${reg.name}`);
+      assertDeletable(`repository ${repository}`, repo);
+      const inside = await this.meta.firstLockedInRepository(trx, repo.id);
+      if (inside) throw locked(`${inside.kind} ${inside.name} in repository ${repository}`, 'deleteEnabled', 'deleted, and neither can its repository');
+      const manifestsDeleted = (await trx.selectFrom('manifests').select('digest').where('repository_id', '=', repo.id).orderBy('digest').execute()).map((r) => r.digest);
+      const tagsDeleted = (await trx.selectFrom('tags').select('name').where('repository_id', '=', repo.id).orderBy('name').execute()).map((r) => r.name);
+      await this.meta.deleteRepository(trx, repo.id);
       await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'delete', repository });
-      return { manifestsDeleted: stats.manifests, tagsDeleted: stats.tags };
+      return { manifestsDeleted, tagsDeleted };
     });
   }
 }
