@@ -459,12 +459,18 @@ export class MetaStore {
 
   /** Adds pulls counted in memory: one UPDATE per manifest and per tag pulled since the last flush. */
   async addPulls(manifests: { id: number; count: number; at: string }[], tags: { repositoryId: number; name: string; count: number; at: string }[]): Promise<void> {
-    for (const m of manifests) {
-      await this.db.updateTable('manifests').set((eb) => ({ pull_count: eb('pull_count', '+', m.count), last_pulled_at: m.at })).where('id', '=', m.id).execute();
-    }
-    for (const t of tags) {
-      await this.db.updateTable('tags').set((eb) => ({ pull_count: eb('pull_count', '+', t.count), last_pulled_at: t.at }))
-        .where('repository_id', '=', t.repositoryId).where('name', '=', t.name).execute();
+    // One transaction (one commit, one fsync) per flush, in slices so a huge flush never holds it long.
+    for (let i = 0; i < Math.max(manifests.length, tags.length); i += 200) {
+      await this.transaction(async (trx) => {
+        for (const m of manifests.slice(i, i + 200)) {
+          await trx.updateTable('manifests').set((eb) => ({ pull_count: eb('pull_count', '+', m.count), last_pulled_at: m.at })).where('id', '=', m.id).execute();
+        }
+        for (const t of tags.slice(i, i + 200)) {
+          await trx.updateTable('tags').set((eb) => ({ pull_count: eb('pull_count', '+', t.count), last_pulled_at: t.at }))
+            .where('repository_id', '=', t.repositoryId).where('name', '=', t.name).execute();
+        }
+      });
+      await new Promise((r) => setImmediate(r));
     }
   }
 
