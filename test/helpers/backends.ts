@@ -14,7 +14,7 @@ let pgProbe: Promise<string | null> | undefined;
 /** null when PostgreSQL answers, else the reason it cannot be used. */
 export function postgresUnavailable(): Promise<string | null> {
   pgProbe ??= (async () => {
-    const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+    const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 20000 });
     try {
       await c.connect();
       await c.query('select 1');
