@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { checkListenerSecurity, ConfigError, type Config } from './config/config.js';
@@ -5,6 +6,7 @@ import { listen, createHandler, type RunningServer, type TlsMaterial } from './h
 import { migrate, openDb, pendingMigrations } from './meta/db.js';
 import { MetaStore } from './meta/store.js';
 import type { Logger } from './observability/logger.js';
+import { cachedStorageUsage, Metrics } from './observability/metrics.js';
 import { createServices, type Services } from './services/index.js';
 import { FsDriver } from './storage/drivers/fs.js';
 import type { StorageDriver } from './storage/driver.js';
@@ -51,6 +53,27 @@ export function loadTls(config: Config): TlsMaterial | undefined {
   return material;
 }
 
+/** Readiness: the storage accepts a write and a delete (a probe object under uploads/). */
+export async function probeStorage(storage: StorageDriver): Promise<void> {
+  const key = `uploads/.ready-${randomUUID()}`;
+  try {
+    const w = await storage.writer(key);
+    await new Promise<void>((resolve, reject) => {
+      w.stream.once('error', reject);
+      w.stream.end(Buffer.from('ready'), () => resolve());
+    });
+    await w.commit();
+  } catch (e) {
+    await storage.delete(key).catch(() => undefined);
+    throw new Error(`storage not writable: ${(e as Error).message}`);
+  }
+  try {
+    await storage.delete(key);
+  } catch (e) {
+    throw new Error(`storage cannot delete: ${(e as Error).message}`);
+  }
+}
+
 export async function startApp(config: Config, log: Logger): Promise<App> {
   // Checked before anything is opened: a refused listener leaves nothing behind.
   const { insecure } = checkListenerSecurity(config);
@@ -87,12 +110,18 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   }
 
   const ready = async () => {
-    await meta.ping();
-    if ((await pendingMigrations(db)) > 0) throw new Error('metadata migrations pending');
-    await storage.stat('uploads/.probe');
+    try {
+      await meta.ping();
+    } catch (e) {
+      throw new Error(`metadata unreachable: ${(e as Error).message}`);
+    }
+    const pending = await pendingMigrations(db);
+    if (pending > 0) throw new Error(`${pending} metadata migration(s) pending`);
+    await probeStorage(storage);
   };
+  const metrics = config.metrics.enabled ? new Metrics(cachedStorageUsage(db)) : undefined;
   const { host, port } = parseListen(config.listen);
-  const handler = createHandler(services, log, { domain: config.domain, publicUrl: config.publicUrl, tls: !!tls, accessLog: config.log.access, ready });
+  const handler = createHandler(services, log, { domain: config.domain, publicUrl: config.publicUrl, tls: !!tls, accessLog: config.log.access, ready, metrics, metricsToken: config.metrics.token || undefined });
   let server: RunningServer;
   try {
     server = await listen(handler, host, port, tls);

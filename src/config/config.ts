@@ -84,6 +84,12 @@ export const ConfigSchema = z.strictObject({
     /** One line per request (method, path, status, duration, request id). */
     access: z.boolean().default(true),
   }).prefault({}),
+  metrics: z.strictObject({
+    /** Serve Prometheus metrics at GET /metrics. */
+    enabled: z.boolean().default(true),
+    /** When set, GET /metrics requires Authorization: Bearer <token>; empty = unauthenticated. */
+    token: z.string().default(''),
+  }).prefault({}),
   /** Seconds SIGTERM waits for in-flight requests before closing connections. */
   shutdownTimeoutSeconds: z.number().int().min(0).max(3600).default(30),
 });

@@ -10,6 +10,8 @@ export interface Ctx {
   log: Logger;
   /** Set by handlers for the access log: route family ("manifests", "blobs", ...). */
   route?: string;
+  /** Set by the registry API once the addressed registry is known to exist (metrics label). */
+  registry?: string;
 }
 
 export type Handler = (ctx: Ctx) => Promise<void>;

@@ -1,13 +1,14 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { RegistryError } from '../domain/errors.js';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Services } from '../services/index.js';
 import { handleAcrV1 } from './acr/router.js';
 import { handleApi } from './api/router.js';
-import { sendJson, type Ctx } from './context.js';
+import { send, sendJson, type Ctx } from './context.js';
 import { sendError } from './errors.js';
 import { handleOAuth } from './oauth.js';
 import { handleV2 } from './oci/router.js';
@@ -20,6 +21,10 @@ export interface HttpOptions {
   accessLog: boolean;
   /** Readiness probe: throws when a dependency is unavailable. */
   ready: () => Promise<void>;
+  /** Serves GET /metrics and records every request; absent: /metrics is not served. */
+  metrics?: Metrics;
+  /** When set, GET /metrics requires `Authorization: Bearer <metricsToken>`. */
+  metricsToken?: string;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -45,7 +50,9 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     res.setHeader('X-Request-Id', requestId);
     res.setHeader('X-Content-Type-Options', 'nosniff');
+    const metrics = opts.metrics;
     res.on('finish', () => {
+      if (metrics) metrics.record(ctx.route, req.method, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9, ctx.registry);
       if (!opts.accessLog && res.statusCode < 500) return;
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       log.info({ requestId, method: req.method, path: rawPath.slice(0, 300), status: res.statusCode, ms: Math.round(ms * 10) / 10, route: ctx.route }, 'request');
@@ -70,6 +77,9 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
         } catch (e) {
           sendJson(ctx, 503, { status: 'unavailable', reason: (e as Error).message });
         }
+      } else if (rawPath === '/metrics' && metrics) {
+        ctx.route = 'metrics';
+        await serveMetrics(ctx, metrics, opts.metricsToken);
       } else {
         throw new RegistryError('NOT_FOUND', `nothing at ${rawPath.slice(0, 120)}; the registry API is under /v2/ and the management API under /api/`);
       }
@@ -77,6 +87,23 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
       sendError(ctx, err);
     }
   };
+}
+
+async function serveMetrics(ctx: Ctx, metrics: Metrics, token: string | undefined): Promise<void> {
+  const method = ctx.req.method ?? 'GET';
+  if (method !== 'GET' && method !== 'HEAD') {
+    return sendJson(ctx, 405, { status: 'method not allowed' }, { Allow: 'GET, HEAD' });
+  }
+  if (token) {
+    const auth = ctx.req.headers.authorization ?? '';
+    const given = auth.startsWith('Bearer ') ? Buffer.from(auth.slice(7).trim()) : Buffer.alloc(0);
+    const want = Buffer.from(token);
+    if (given.length !== want.length || !timingSafeEqual(given, want)) {
+      return sendJson(ctx, 401, { status: 'unauthorized', reason: 'GET /metrics requires Authorization: Bearer <metrics.token>' }, { 'WWW-Authenticate': 'Bearer realm="metrics"' });
+    }
+  }
+  const { contentType, body } = await metrics.render();
+  send(ctx, 200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' }, body);
 }
 
 export interface RunningServer {

@@ -87,6 +87,7 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, opts: V
     const ref = m[2] === undefined ? '' : decodeReference(m[2]);
     const anyOf = needed(family, method, ref);
     const reg = await svc.registries.find(t.registry);
+    if (reg) ctx.registry = reg.name;
     // An unknown registry is reported only to callers who may see the whole deployment; for
     // everyone else it is as forbidden as a registry they cannot access.
     const unknownVisible = !reg && (await svc.auth.powers(a.principal, null)).has('read');

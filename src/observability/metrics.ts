@@ -1,0 +1,105 @@
+import { sql } from 'kysely';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Db } from '../meta/db.js';
+
+// Prometheus metrics: ACR's registry metrics (SuccessfulPullCount, TotalPullCount,
+// SuccessfulPushCount, TotalPushCount, StorageUsed, each with a `registry` label), HTTP request
+// counts and latency by route family, and Node's process/runtime metrics. Recording is a few
+// in-memory increments per request; a scrape never scans tables more than once a minute.
+
+const METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/** Bytes used per registry name. */
+export type StorageUsage = () => Promise<Map<string, number>>;
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly pullTotal: Counter<'registry'>;
+  private readonly pullOk: Counter<'registry'>;
+  private readonly pushTotal: Counter<'registry'>;
+  private readonly pushOk: Counter<'registry'>;
+  private readonly duration: Histogram<'route' | 'method' | 'status'>;
+  private readonly requests: Counter<'route' | 'method' | 'status'>;
+
+  constructor(usage?: StorageUsage) {
+    const registers = [this.registry];
+    this.pullTotal = new Counter({ name: 'TotalPullCount', help: 'Manifest GETs (by tag or digest) per registry, failures included', labelNames: ['registry'], registers });
+    this.pullOk = new Counter({ name: 'SuccessfulPullCount', help: 'Successful manifest GETs per registry', labelNames: ['registry'], registers });
+    this.pushTotal = new Counter({ name: 'TotalPushCount', help: 'Manifest PUTs per registry, failures included', labelNames: ['registry'], registers });
+    this.pushOk = new Counter({ name: 'SuccessfulPushCount', help: 'Successful manifest PUTs per registry', labelNames: ['registry'], registers });
+    this.duration = new Histogram({
+      name: 'berth_http_request_duration_seconds', help: 'HTTP request duration by route family, method and status class',
+      labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers,
+    });
+    this.requests = new Counter({ name: 'berth_http_requests_total', help: 'HTTP requests by route family, method and status class', labelNames: ['route', 'method', 'status'], registers });
+    if (usage) {
+      new Gauge({
+        name: 'StorageUsed', help: 'Bytes used by each registry (distinct blobs and manifests; refreshed at most once a minute)', labelNames: ['registry'], registers,
+        async collect() {
+          this.reset();
+          for (const [name, bytes] of await usage()) this.set({ registry: name }, bytes);
+        },
+      });
+    }
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Called once per finished request. `registry` is set only for requests to an existing registry. */
+  record(route: string | undefined, method: string | undefined, status: number, seconds: number, registry: string | undefined): void {
+    const m = method && METHODS.has(method) ? method : 'other';
+    const labels = { route: route ?? 'other', method: m, status: `${Math.floor(status / 100)}xx` };
+    this.duration.observe(labels, seconds);
+    this.requests.inc(labels);
+    if (registry === undefined || route !== 'manifests') return;
+    const ok = status >= 200 && status < 300;
+    if (m === 'GET') {
+      this.pullTotal.inc({ registry });
+      if (ok) this.pullOk.inc({ registry });
+    } else if (m === 'PUT') {
+      this.pushTotal.inc({ registry });
+      if (ok) this.pushOk.inc({ registry });
+    }
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
+
+/**
+ * StorageUsed from the metadata: distinct blobs linked into each registry's repositories plus
+ * distinct manifests, in one query, cached for `ttlMs` (concurrent scrapes share one query).
+ */
+export function cachedStorageUsage(db: Db, ttlMs = 60_000): StorageUsage {
+  let at = 0;
+  let value: Promise<Map<string, number>> | undefined;
+  return () => {
+    const now = Date.now();
+    if (!value || now - at >= ttlMs) {
+      at = now;
+      value = storageUsage(db).catch((e) => {
+        at = 0; // retry on the next scrape
+        throw e;
+      });
+    }
+    return value;
+  };
+}
+
+export async function storageUsage(db: Db): Promise<Map<string, number>> {
+  const { rows } = await sql<{ name: string; used: number | string | null }>`
+    select r.name as name, coalesce(sum(u.size), 0) as used
+    from registries r
+    left join (
+      select rp.registry_id as registry_id, rb.digest as digest, b.size as size
+        from repository_blobs rb
+        join repositories rp on rp.id = rb.repository_id
+        join blobs b on b.digest = rb.digest
+      union
+      select rp.registry_id, m.digest, m.size
+        from manifests m
+        join repositories rp on rp.id = m.repository_id
+    ) u on u.registry_id = r.id
+    group by r.name`.execute(db.kysely);
+  return new Map(rows.map((r) => [r.name, Number(r.used ?? 0)]));
+}
