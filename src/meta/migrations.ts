@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Dialect } from './db.js';
+import { usageMigration } from './usage.js';
 
 // One migration history for both engines. Each step uses Kysely's schema builder; the few
 // differences (identity columns, byte columns, collation) are spelled out per dialect.
@@ -251,4 +252,5 @@ export const migrations: Migration[] = [
       await db.schema.createIndex('manifests_repository_time').on('manifests').columns(['repository_id', 'created_at', 'digest']).execute();
     },
   },
+  usageMigration,
 ];

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Db, Dialect } from './db.js';
 import type { Database } from './schema.js';
+import { addContent, bump, noChange, registryOf, releaseRepository, removeContent, type UsageChange } from './usage.js';
 
 // The metadata store: every query Berth runs, on one query layer for SQLite and PostgreSQL.
 // Services depend on the narrow role types at the bottom, not on this whole class.
@@ -208,6 +209,7 @@ export class MetaStore {
 
   async deleteRepository(ex: Executor, id: number): Promise<{ manifests: number; tags: number }> {
     const stats = await this.repositoryStats(id, ex);
+    await releaseRepository(ex, await registryOf(ex, id), id);
     await ex.deleteFrom('repositories').where('id', '=', id).execute();
     return stats;
   }
@@ -251,16 +253,25 @@ export class MetaStore {
   }
 
   /** Records the blob (once, globally) and links it into a repository. Idempotent. */
-  async linkBlob(ex: Executor, repositoryId: number, digest: string, size: number): Promise<void> {
+  /** Storage counters move in the same transaction (see usage.ts); the result feeds quota checks. */
+  async linkBlob(ex: Executor, repositoryId: number, digest: string, size: number): Promise<UsageChange> {
     const ts = now();
     await ex.insertInto('blobs').values({ digest, size, created_at: ts }).onConflict((oc) => oc.column('digest').doNothing()).execute();
-    await ex.insertInto('repository_blobs').values({ repository_id: repositoryId, digest, created_at: ts })
-      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing()).execute();
+    const linked = await ex.insertInto('repository_blobs').values({ repository_id: repositoryId, digest, created_at: ts })
+      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing()).returning('digest').executeTakeFirst();
+    const registryId = await registryOf(ex, repositoryId);
+    if (!linked) return noChange(registryId, repositoryId);
+    const stored = (await ex.selectFrom('blobs').select('size').where('digest', '=', digest).executeTakeFirstOrThrow()).size;
+    return bump(ex, registryId, repositoryId, await addContent(ex, registryId, 'blob', digest, stored), stored);
   }
 
   async unlinkBlob(ex: Executor, repositoryId: number, digest: string): Promise<boolean> {
     const r = await ex.deleteFrom('repository_blobs').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+    if (Number(r.numDeletedRows) === 0) return false;
+    const registryId = await registryOf(ex, repositoryId);
+    const size = (await ex.selectFrom('blobs').select('size').where('digest', '=', digest).executeTakeFirstOrThrow()).size;
+    await bump(ex, registryId, repositoryId, await removeContent(ex, registryId, 'blob', digest), -size);
+    return true;
   }
 
   /** Which of these digests the repository does not hold as blobs. */
@@ -326,7 +337,7 @@ export class MetaStore {
   async putManifest(ex: Executor, m: {
     repository_id: number; digest: string; media_type: string; artifact_type: string | null; subject_digest: string | null;
     config_digest: string | null; config_media_type?: string | null; annotations: string | null; content: Uint8Array; refs: { digest: string; kind: 'blob' | 'manifest' }[];
-  }): Promise<{ id: number; created: boolean }> {
+  }): Promise<{ id: number; created: boolean; usage?: UsageChange }> {
     const existing = await ex.selectFrom('manifests').select('id').where('repository_id', '=', m.repository_id).where('digest', '=', m.digest).executeTakeFirst();
     if (existing) return { id: existing.id, created: false };
     const inserted = await ex.insertInto('manifests').values({
@@ -344,7 +355,10 @@ export class MetaStore {
       await ex.insertInto('manifest_refs').values(refs.slice(i, i + 300).map((r) => ({ manifest_id: inserted.id, child_digest: r.digest, kind: r.kind })))
         .onConflict((oc) => oc.doNothing()).execute();
     }
-    return { id: inserted.id, created: true };
+    const registryId = await registryOf(ex, m.repository_id);
+    const size = m.content.byteLength;
+    const usage = await bump(ex, registryId, m.repository_id, await addContent(ex, registryId, 'manifest', m.digest, size), size);
+    return { id: inserted.id, created: true, usage };
   }
 
   /** Points a tag at a manifest; returns the digest it pointed at before (undefined if new). */
@@ -368,6 +382,8 @@ export class MetaStore {
     if (!m) return undefined;
     const tags = (await ex.selectFrom('tags').select('name').where('manifest_id', '=', m.id).execute()).map((t) => t.name);
     await ex.deleteFrom('manifests').where('id', '=', m.id).execute();
+    const registryId = await registryOf(ex, repositoryId);
+    await bump(ex, registryId, repositoryId, await removeContent(ex, registryId, 'manifest', digest), -m.size);
     return { tags, mediaType: m.media_type, size: m.size };
   }
 
