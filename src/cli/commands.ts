@@ -86,14 +86,21 @@ export function registerRegistryCommands(program: Command): void {
     .addOption(new Option('--sku <sku>', 'service tier').choices(['Basic', 'Standard', 'Premium']))
     .option('--admin-enabled [bool]', 'enable (true) or disable (false) the admin user: user name = registry name, two passwords (berth credential show)', boolArg('--admin-enabled'))
     .option('--anonymous-pull-enabled [bool]', 'let anyone pull from every repository (Standard and Premium); see also berth repository update', boolArg('--anonymous-pull-enabled'))
+    .option('--storage-quota-gb <n|none>', 'refuse pushes beyond this many GiB in the registry (dedup-aware); none removes the quota', (v) => quotaArg(v, '--storage-quota-gb', 1024 ** 3))
     .action(async (o) => {
       const patch: Record<string, unknown> = {};
       if (o.sku) patch.sku = o.sku;
       if (o.adminEnabled !== undefined) patch.adminUserEnabled = o.adminEnabled;
       if (o.anonymousPullEnabled !== undefined) patch.anonymousPullEnabled = o.anonymousPullEnabled;
-      if (Object.keys(patch).length === 0) throw new CliError('nothing to update: give --sku, --admin-enabled or --anonymous-pull-enabled', 2);
-      print(await client(o).json('PATCH', `/api/registries/${enc(o.name)}`, patch), o);
+      if (Object.keys(patch).length === 0 && o.storageQuotaGb === undefined) throw new CliError('nothing to update: give --sku, --admin-enabled, --anonymous-pull-enabled or --storage-quota-gb', 2);
+      const c = client(o);
+      if (o.storageQuotaGb !== undefined) await c.json('PUT', `/api/registries/${enc(o.name)}/quota`, { storageQuotaBytes: o.storageQuotaGb === 'none' ? null : o.storageQuotaGb });
+      print(Object.keys(patch).length ? await c.json('PATCH', `/api/registries/${enc(o.name)}`, patch) : await c.json('GET', `/api/registries/${enc(o.name)}`), o);
     });
+
+  common(program.command('show-usage').description('show storage, webhooks, geo-replications, tokens and scope maps against the tier\'s limits (az acr show-usage)'))
+    .requiredOption('-n, --name <name>', 'registry name')
+    .action(async (o) => print(await client(o).json('GET', `/api/registries/${enc(o.name)}/usages`), o));
 
   common(program.command('delete').description('delete a registry and everything in it'))
     .requiredOption('-n, --name <name>', 'registry name')
@@ -234,6 +241,15 @@ export function registerRepositoryCommands(program: Command): void {
       print(await client(o).json('PATCH', path, attrs), o);
     });
 
+  base(repo.command('set-quota').description('set (or with none remove) the storage quota of a repository; pushes beyond it are refused'))
+    .requiredOption('--repository <repo>', 'repository name')
+    .requiredOption('--storage-quota-mb <n|none>', 'quota in MiB (fractions allowed), or none', (v) => quotaArg(v, '--storage-quota-mb', 1024 ** 2))
+    .action(async (o) => print(await client(o).json('PUT', `${reg(o)}/${repoPath(o.repository)}/_quota`, { storageQuotaBytes: o.storageQuotaMb === 'none' ? null : o.storageQuotaMb }), o));
+
+  base(repo.command('show-usage').description('show the storage a repository uses and its quota'))
+    .requiredOption('--repository <repo>', 'repository name')
+    .action(async (o) => print(await client(o).json('GET', `${reg(o)}/${repoPath(o.repository)}/_usage`), o));
+
   base(repo.command('list-anonymous').description('show whether the registry is open to anonymous pull, and which repositories are'))
     .action(async (o) => print(await client(o).json('GET', `/api/registries/${enc(o.name)}/anonymous-pull`), o));
 }
@@ -275,4 +291,11 @@ function positiveInt(v: string, flag: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new CliError(`${flag} must be a positive whole number, got "${v}"`, 2);
   return n;
+}
+
+/** A quota flag: a non-negative number of units (fractions allowed), or none; returns bytes or 'none'. */
+function quotaArg(v: string, flag: string, unit: number): number | 'none' {
+  if (v.toLowerCase() === 'none') return 'none';
+  if (!/^\d+(\.\d+)?$/.test(v)) throw new CliError(`${flag} takes a non-negative number or none, got "${v}"`, 2);
+  return Math.round(Number(v) * unit);
 }

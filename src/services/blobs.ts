@@ -6,6 +6,7 @@ import type { MetaStore, RegistryRow } from '../meta/store.js';
 import type { ReadRange, StorageDriver } from '../storage/driver.js';
 import { StorageNotFoundError } from '../storage/driver.js';
 import { blobKey } from '../storage/paths.js';
+import { assertWithinQuota } from './tiers.js';
 
 export interface BlobHead {
   digest: string;
@@ -85,7 +86,7 @@ export class BlobService {
     if (size === undefined) return null;
     await this.meta.transaction(async (trx) => {
       const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
-      await this.meta.linkBlob(trx, repoId, digest.value, size);
+      assertWithinQuota(reg, repository, await this.meta.linkBlob(trx, repoId, digest.value, size));
     });
     return { digest: digest.value, size };
   }

@@ -9,6 +9,7 @@ import { RegistryError } from '../domain/errors.js';
 import type { SecretRow } from '../meta/access-store.js';
 import type { RegistryRow } from '../meta/store.js';
 import { parseSku, type RegistryService, type Sku } from './registries.js';
+import { TIERS } from './tiers.js';
 
 // Identity management: users, service principals, role assignments, a registry's admin user,
 // anonymous pull, scope maps, repository-scoped tokens and the login audit. Every write goes
@@ -30,8 +31,8 @@ const MAX_SCOPE_MAP_ACTIONS = 500;
 const TENANT = 'berth';
 
 /** ACR's fixed limits (FEATURES.md §1.1): tokens and scope maps per registry by tier. */
-const TOKEN_LIMIT: Record<Sku, number> = { Basic: 100, Standard: 500, Premium: 50_000 };
-const SCOPE_MAP_LIMIT: Record<Sku, number> = { Basic: 100, Standard: 500, Premium: 50_000 };
+const TOKEN_LIMIT = Object.fromEntries(Object.entries(TIERS).map(([k, t]) => [k, t.tokens])) as Record<Sku, number>;
+const SCOPE_MAP_LIMIT = Object.fromEntries(Object.entries(TIERS).map(([k, t]) => [k, t.scopeMaps])) as Record<Sku, number>;
 
 export type TokenPasswordName = 'password1' | 'password2';
 export type AdminPasswordName = 'password' | 'password2';

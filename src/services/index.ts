@@ -11,6 +11,7 @@ import { ManifestService } from './manifests.js';
 import { PullTracker } from './pulls.js';
 import { RegistryService } from './registries.js';
 import { RepositoryService } from './repositories.js';
+import { TierService } from './tiers.js';
 import { UploadService } from './uploads.js';
 
 export { parsePageSize } from './manifests.js';
@@ -25,6 +26,7 @@ export interface Services {
   identities: IdentityService;
   pulls: PullTracker;
   acr: AcrService;
+  tiers: TierService;
 }
 
 export interface ServiceOptions {
@@ -51,5 +53,6 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
     identities: new IdentityService(auth, registries),
     pulls,
     acr: new AcrService(meta, storage, repositories, manifests, pulls),
+    tiers: new TierService(meta),
   };
 }

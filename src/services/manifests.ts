@@ -5,6 +5,7 @@ import { assertTag } from '../domain/reference.js';
 import type { ManifestHead, ManifestRow, MetaStore, ReadFlags, RegistryRow } from '../meta/store.js';
 import { assertDeletable, locked } from './locks.js';
 import type { PullTracker } from './pulls.js';
+import { assertWithinQuota } from './tiers.js';
 
 export type Reference = { tag: string; digest?: undefined } | { digest: string; tag?: undefined };
 
@@ -108,7 +109,7 @@ export class ManifestService {
           `the manifest references ${missing.length} ${missing.length === 1 ? 'blob or manifest' : 'blobs or manifests'} not present in ${repository}: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}; push ${missing.length === 1 ? 'it' : 'them'} first`,
           { detail: missing.slice(0, 50).map((d) => ({ digest: d })) });
       }
-      const { id, created } = await this.meta.putManifest(trx, {
+      const { id, created, usage } = await this.meta.putManifest(trx, {
         repository_id: repoId, digest, media_type: parsed.mediaType, artifact_type: parsed.artifactType,
         subject_digest: parsed.subject?.digest ?? null, config_digest: parsed.config?.digest ?? null, config_media_type: parsed.config?.mediaType ?? null,
         annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null, content: bytes,
@@ -118,6 +119,7 @@ export class ManifestService {
       for (const t of await this.meta.tagLocks(trx, repoId, tags)) {
         if (!t.write_enabled && t.manifest_id !== id) throw locked(`tag ${t.name}`, 'writeEnabled', 'overwritten');
       }
+      assertWithinQuota(reg, repository, usage);
       for (const tag of tags) await this.meta.setTag(trx, repoId, tag, id);
       await this.meta.touchRepository(trx, repoId);
       await this.meta.recordEvent(trx, {

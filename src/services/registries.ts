@@ -1,6 +1,7 @@
 import { assertRegistryName, isValidRegistryName } from '../domain/reference.js';
 import { RegistryError } from '../domain/errors.js';
 import type { MetaStore, RegistryRow } from '../meta/store.js';
+import { TierService } from './tiers.js';
 
 export const SKUS = ['Basic', 'Standard', 'Premium'] as const;
 export type Sku = (typeof SKUS)[number];
@@ -74,6 +75,7 @@ export class RegistryService {
 
   async update(name: string, patch: { sku?: Sku }): Promise<RegistryRow> {
     const row = await this.get(name);
+    if (patch.sku !== undefined) await new TierService(this.meta).assertSkuChange(row, patch.sku);
     await this.meta.updateRegistry(row.id, patch);
     return this.get(name);
   }

@@ -7,6 +7,7 @@ import type { MetaStore, RegistryRow, UploadRow } from '../meta/store.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { blobKey, isUploadId, uploadKey } from '../storage/paths.js';
 import type { Logger } from '../observability/logger.js';
+import { assertWithinQuota, precheckBlob } from './tiers.js';
 
 export interface UploadState {
   id: string;
@@ -288,10 +289,17 @@ export class UploadService {
     }
     // Content-addressed: if the blob is already stored, the move replaces it with identical bytes
     // (atomically; open readers keep their file), so dedup needs no extra check.
+    // A blob that cannot fit is refused before it is moved or linked (and checked again, exactly, on link).
+    try {
+      await precheckBlob(this.meta, reg, repository, digest, size);
+    } catch (e) {
+      await drop();
+      throw e;
+    }
     if (!moved) await this.storage.move(key, target);
     await this.meta.transaction(async (trx) => {
       const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
-      await this.meta.linkBlob(trx, repoId, digest, size);
+      assertWithinQuota(reg, repository, await this.meta.linkBlob(trx, repoId, digest, size));
       if (hasSession) await this.meta.deleteUpload(trx, id);
     });
     return { digest, size };

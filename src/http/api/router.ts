@@ -9,6 +9,7 @@ import { parseSku, registryView } from '../../services/registries.js';
 import { readJson, send, sendJson, type Ctx } from '../context.js';
 import { decodeSegment } from '../oci/target.js';
 import { identityApi } from './identity.js';
+import { tiersApi } from './tiers.js';
 
 // Management REST API (/api), JSON in and out. Lists are { value: [...], nextLink? } as in ARM.
 // Repository names contain "/", so sub-resources of a repository start with "_" (never valid in a name).
@@ -199,3 +200,5 @@ export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: 
 // Identity management (users, service principals, role assignments, tokens, scope maps, admin
 // credentials, anonymous pull, login audit).
 registerApi(identityApi);
+// Storage usage and quotas (show-usage, registry and repository quotas).
+registerApi(tiersApi);
