@@ -99,6 +99,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       keyRotationDays: config.auth.keyRotationDays, cacheSeconds: config.auth.cacheSeconds,
     },
     throttle: config.auth.throttle,
+    rates: { enabled: config.limits.rateLimits, multiplier: config.limits.rateMultiplier },
   }, log);
   try {
     const boot = await services.auth.init(config.auth.adminPassword || process.env.BERTH_ADMIN_PASSWORD || undefined);

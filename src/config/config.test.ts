@@ -32,7 +32,7 @@ describe('defaults', () => {
     assert.deepEqual(c.metadata, { url: '', poolSize: 10 });
     assert.deepEqual(c.storage, { driver: 'fs', path: path.resolve('./data', 'storage') });
     assert.deepEqual(c.uploads, { maxAgeSeconds: 86400, purgeIntervalSeconds: 600 });
-    assert.deepEqual(c.limits, { manifestMaxBytes: 4 * 1024 * 1024, blobMaxBytes: 0 });
+    assert.deepEqual(c.limits, { manifestMaxBytes: 4 * 1024 * 1024, blobMaxBytes: 0, rateLimits: false, rateMultiplier: 1 });
     assert.deepEqual(c.log, { level: 'info', access: true });
     assert.equal(c.shutdownTimeoutSeconds, 30);
   });

@@ -50,6 +50,10 @@ export const ConfigSchema = z.strictObject({
     manifestMaxBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
     /** Largest single blob accepted; 0 = unlimited. */
     blobMaxBytes: z.number().int().min(0).default(0),
+    /** Request-rate limits per registry and identity by tier (ACR's per-minute numbers), in memory per node. Off by default. */
+    rateLimits: z.boolean().default(false),
+    /** Scales every tier rate: 1 = ACR's numbers, 2 = twice as many requests per minute. */
+    rateMultiplier: z.number().positive().max(1_000_000).default(1),
   }).prefault({}),
   auth: z.strictObject({
     /** Password of the owner account "admin", used only when the deployment is first started (env BERTH_AUTH_ADMIN_PASSWORD or BERTH_ADMIN_PASSWORD). */

@@ -12,6 +12,7 @@ import { PullTracker } from './pulls.js';
 import { RegistryService } from './registries.js';
 import { RepositoryService } from './repositories.js';
 import { TierService } from './tiers.js';
+import { RateLimiter, type RateOptions } from './rates.js';
 import { UploadService } from './uploads.js';
 
 export { parsePageSize } from './manifests.js';
@@ -27,6 +28,7 @@ export interface Services {
   pulls: PullTracker;
   acr: AcrService;
   tiers: TierService;
+  rates: RateLimiter;
 }
 
 export interface ServiceOptions {
@@ -35,6 +37,7 @@ export interface ServiceOptions {
   uploadMaxAgeSeconds: number;
   auth: AuthOptions;
   throttle: ThrottleOptions;
+  rates?: RateOptions;
 }
 
 export function createServices(meta: MetaStore, storage: StorageDriver, opts: ServiceOptions, log: Logger): Services {
@@ -54,5 +57,6 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
     pulls,
     acr: new AcrService(meta, storage, repositories, manifests, pulls),
     tiers: new TierService(meta),
+    rates: new RateLimiter(opts.rates ?? { enabled: false, multiplier: 1 }),
   };
 }

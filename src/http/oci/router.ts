@@ -2,6 +2,7 @@ import type { Action } from '../../auth/model.js';
 import { RegistryError } from '../../domain/errors.js';
 import { authenticate, authorize, authorizeCatalog, catalogScope, challenge, serviceName, type AuthContext, type AuthHttpOptions } from '../auth.js';
 import { parsePageSize, type Services } from '../../services/index.js';
+import { categoriesOf } from '../../services/rates.js';
 import { sendJson, type Ctx } from '../context.js';
 import { nextLink } from './manifests.js';
 import * as blobs from './blobs.js';
@@ -94,6 +95,7 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, opts: V
     if (anyOf && !unknownVisible) {
       await authorize(ctx, svc.auth, a, { registry: reg, repository: t.repository, urlName: t.urlName, anyOf, scope: scopeFor(t.urlName, anyOf) }, opts, service);
     }
+    if (reg) svc.rates.take(reg, a.principal, categoriesOf(method, family));
     if (family === 'referrers') {
       if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method, ['GET', 'HEAD']);
       return manifests.listReferrers({ ctx, svc, reg, t }, ref);
