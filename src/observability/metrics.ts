@@ -67,8 +67,9 @@ export class Metrics {
 }
 
 /**
- * StorageUsed from the metadata: distinct blobs linked into each registry's repositories plus
- * distinct manifests, in one query, cached for `ttlMs` (concurrent scrapes share one query).
+ * StorageUsed from the metadata: the registry's storage counter (distinct blobs linked into its
+ * repositories plus distinct manifests, kept exact transactionally: src/meta/usage.ts), cached
+ * for `ttlMs` (concurrent scrapes share one query).
  */
 export function cachedStorageUsage(db: Db, ttlMs = 60_000): StorageUsage {
   let at = 0;
@@ -87,19 +88,9 @@ export function cachedStorageUsage(db: Db, ttlMs = 60_000): StorageUsage {
 }
 
 export async function storageUsage(db: Db): Promise<Map<string, number>> {
+  // The same number as show-usage's Size: one row per registry, no scan of blobs or manifests.
   const { rows } = await sql<{ name: string; used: number | string | null }>`
-    select r.name as name, coalesce(sum(u.size), 0) as used
-    from registries r
-    left join (
-      select rp.registry_id as registry_id, rb.digest as digest, b.size as size
-        from repository_blobs rb
-        join repositories rp on rp.id = rb.repository_id
-        join blobs b on b.digest = rb.digest
-      union
-      select rp.registry_id, m.digest, m.size
-        from manifests m
-        join repositories rp on rp.id = m.repository_id
-    ) u on u.registry_id = r.id
-    group by r.name`.execute(db.kysely);
+    select r.name as name, coalesce(u.bytes, 0) as used
+    from registries r left join registry_usage u on u.registry_id = r.id`.execute(db.kysely);
   return new Map(rows.map((r) => [r.name, Number(r.used ?? 0)]));
 }
