@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { startApp } from './app.js';
 import { CliError } from './cli/client.js';
+import { registerCheckHealthCommand } from './cli/check-health.js';
 import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from './cli/commands.js';
 import { registerIdentityCommands } from './cli/identity-commands.js';
 import { registerLoginCommands } from './cli/login-commands.js';
@@ -78,6 +79,7 @@ registerRepositoryCommands(program);
 registerManifestCommands(program);
 registerIdentityCommands(program);
 registerLoginCommands(program);
+registerCheckHealthCommand(program);
 
 // A closed pipe (`berth ... | head`) is the reader's choice, not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {

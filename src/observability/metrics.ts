@@ -44,20 +44,41 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
+  // Label children by key: recording a request is then two Map lookups and plain increments, with
+  // no per-request label hashing.
+  private readonly http = new Map<string, { observe(v: number): void; inc(): void }>();
+  private readonly regs = new Map<string, { pullTotal: () => void; pullOk: () => void; pushTotal: () => void; pushOk: () => void }>();
+
   /** Called once per finished request. `registry` is set only for requests to an existing registry. */
   record(route: string | undefined, method: string | undefined, status: number, seconds: number, registry: string | undefined): void {
     const m = method && METHODS.has(method) ? method : 'other';
-    const labels = { route: route ?? 'other', method: m, status: `${Math.floor(status / 100)}xx` };
-    this.duration.observe(labels, seconds);
-    this.requests.inc(labels);
-    if (registry === undefined || route !== 'manifests') return;
-    const ok = status >= 200 && status < 300;
+    const r = route ?? 'other';
+    const cls = status >= 100 && status < 600 ? Math.floor(status / 100) : 0;
+    const key = `${r} ${m} ${cls}`;
+    let h = this.http.get(key);
+    if (!h) {
+      const labels = { route: r, method: m, status: `${cls}xx` };
+      const hist = this.duration.labels(labels);
+      const count = this.requests.labels(labels);
+      h = { observe: (v) => hist.observe(v), inc: () => count.inc() };
+      this.http.set(key, h);
+    }
+    h.observe(seconds);
+    h.inc();
+    if (registry === undefined || r !== 'manifests' || (m !== 'GET' && m !== 'PUT')) return;
+    let c = this.regs.get(registry);
+    if (!c) {
+      const [pt, po, ut, uo] = [this.pullTotal, this.pullOk, this.pushTotal, this.pushOk].map((x) => x.labels({ registry }));
+      c = { pullTotal: () => pt!.inc(), pullOk: () => po!.inc(), pushTotal: () => ut!.inc(), pushOk: () => uo!.inc() };
+      this.regs.set(registry, c);
+    }
+    const ok = cls === 2;
     if (m === 'GET') {
-      this.pullTotal.inc({ registry });
-      if (ok) this.pullOk.inc({ registry });
-    } else if (m === 'PUT') {
-      this.pushTotal.inc({ registry });
-      if (ok) this.pushOk.inc({ registry });
+      c.pullTotal();
+      if (ok) c.pullOk();
+    } else {
+      c.pushTotal();
+      if (ok) c.pushOk();
     }
   }
 
