@@ -100,6 +100,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     },
     throttle: config.auth.throttle,
     rates: { enabled: config.limits.rateLimits, multiplier: config.limits.rateMultiplier },
+    jobs: config.jobs,
+    egress: config.egress,
   }, log);
   try {
     const boot = await services.auth.init(config.auth.adminPassword || process.env.BERTH_ADMIN_PASSWORD || undefined);
@@ -135,6 +137,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     services.uploads.purgeStale().catch((e) => log.warn({ err: e }, 'upload purge failed'));
   }, config.uploads.purgeIntervalSeconds * 1000);
   purge.unref();
+  // The job worker (webhook deliveries, and the outbox dispatcher on each poll).
+  services.jobs.start();
 
   const shownHost = server.address.host.includes(':') ? `[${server.address.host}]` : server.address.host;
   const url = `${tls ? 'https' : 'http'}://${shownHost}:${server.address.port}`;
@@ -145,6 +149,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       clearInterval(purge);
       await server.close(config.shutdownTimeoutSeconds * 1000);
       await services.pulls.close();
+      await services.jobs.stop();
       await db.close();
     },
   };

@@ -6,6 +6,7 @@ import { registerCheckHealthCommand } from './cli/check-health.js';
 import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from './cli/commands.js';
 import { registerIdentityCommands } from './cli/identity-commands.js';
 import { registerLoginCommands } from './cli/login-commands.js';
+import { registerJobCommands, registerWebhookCommands } from './cli/webhook-commands.js';
 import { ConfigError, configKeys, loadConfig, readConfigFile, validateConfig } from './config/config.js';
 import { createLogger } from './observability/logger.js';
 
@@ -80,6 +81,8 @@ registerManifestCommands(program);
 registerIdentityCommands(program);
 registerLoginCommands(program);
 registerCheckHealthCommand(program);
+registerWebhookCommands(program);
+registerJobCommands(program);
 
 // A closed pipe (`berth ... | head`) is the reader's choice, not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {

@@ -94,6 +94,31 @@ export const ConfigSchema = z.strictObject({
     /** When set, GET /metrics requires Authorization: Bearer <token>; empty = unauthenticated. */
     token: z.string().default(''),
   }).prefault({}),
+  jobs: z.strictObject({
+    /** How often each node's job worker looks for due jobs (and dispatches new events to webhooks). */
+    pollIntervalMs: z.number().int().min(10).max(60000).default(500),
+    /** How long a claimed job is leased; a job whose node died is picked up again when its lease expires. */
+    leaseSeconds: z.number().int().min(1).max(3600).default(60),
+    /** Jobs one node runs at once. */
+    concurrency: z.number().int().min(1).max(100).default(4),
+    /** Attempts before a job goes to the dead state (webhook deliveries included). */
+    maxAttempts: z.number().int().min(1).max(100).default(10),
+    /** Delay after the first failure; doubles with each attempt (with jitter), up to backoffMaxMs. */
+    backoffBaseMs: z.number().int().min(1).default(1000),
+    backoffMaxMs: z.number().int().min(1).default(10 * 60 * 1000),
+  }).prefault({}),
+  egress: z.strictObject({
+    /** Let webhook deliveries reach loopback, link-local and private addresses (env BERTH_EGRESS_ALLOW_PRIVATE). */
+    allowPrivate: z.boolean().default(false),
+    /** Time allowed to connect to a webhook receiver. */
+    connectTimeoutMs: z.number().int().min(1).default(5000),
+    /** Time allowed for a whole delivery (connect, send, response). */
+    timeoutMs: z.number().int().min(1).default(15000),
+    /** Redirects followed, each checked again; 0 = none. */
+    maxRedirects: z.number().int().min(0).max(10).default(3),
+    /** Response body bytes read at most. */
+    maxResponseBytes: z.number().int().min(0).max(1024 * 1024).default(64 * 1024),
+  }).prefault({}),
   /** Seconds SIGTERM waits for in-flight requests before closing connections. */
   shutdownTimeoutSeconds: z.number().int().min(0).max(3600).default(30),
 });

@@ -1,4 +1,5 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { requestContext } from '../observability/request-context.js';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
@@ -31,7 +32,7 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** The request listener: one place for request ids, common headers, routing, errors and the access log. */
 export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
     const incoming = req.headers['x-request-id'];
     const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -86,6 +87,14 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
     } catch (err) {
       sendError(ctx, err);
     }
+  };
+  // Every request runs in its own context: events it causes record its id, host, method and user agent.
+  return (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const incoming = req.headers['x-request-id'];
+    const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    req.headers['x-request-id'] = id;
+    const info = { id, host: req.headers.host ?? '', method: req.method ?? '', useragent: req.headers['user-agent'] ?? '' };
+    return requestContext.run(info, () => handle(req, res));
   };
 }
 

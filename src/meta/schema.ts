@@ -108,6 +108,73 @@ export interface EventsTable {
   media_type: string | null;
   size: number | null;
   created_at: string;
+  /** The request that caused the event (ACR's webhook payload "request"). */
+  request_id: Generated<string | null>;
+  request_host: Generated<string | null>;
+  request_method: Generated<string | null>;
+  request_useragent: Generated<string | null>;
+  /** 1 once the outbox dispatcher has enqueued the event's jobs (same transaction). */
+  dispatched: Generated<number>;
+}
+
+export interface JobsTable {
+  id: Generated<number>;
+  kind: string;
+  /** JSON */
+  payload: string;
+  /** queued | running | succeeded | dead */
+  state: string;
+  attempts: number;
+  max_attempts: number;
+  run_after: string;
+  lease_owner: string | null;
+  lease_until: string | null;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface WebhooksTable {
+  id: Generated<number>;
+  registry_id: number;
+  name: string;
+  name_key: string;
+  uri: string;
+  /** JSON array: push, delete, quarantine, chart_push, chart_delete */
+  actions: string;
+  /** '' = all; repo:tag, repo:* */
+  scope: string;
+  /** JSON object of custom request headers */
+  headers: string;
+  /** enabled | disabled */
+  status: string;
+  /** acr | cloudevents */
+  format: string;
+  /** HMAC-SHA256 key, sealed with the deployment key */
+  secret: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface WebhookDeliveriesTable {
+  id: Generated<number>;
+  webhook_id: number;
+  event_id: string;
+  action: string;
+  attempt: number;
+  /** succeeded | failed | refused */
+  outcome: string;
+  request_uri: string;
+  /** JSON */
+  request_headers: string;
+  /** the whole body (kept for redelivery) */
+  request_body: string;
+  response_status: number | null;
+  response_headers: string | null;
+  response_body: string | null;
+  error: string | null;
+  duration_ms: number;
+  created_at: string;
 }
 
 export interface MigrationsTable {
@@ -239,5 +306,8 @@ export interface Database {
   tags: TagsTable;
   uploads: UploadsTable;
   events: EventsTable;
+  jobs: JobsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
   berth_migrations: MigrationsTable;
 }

@@ -2,6 +2,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Db, Dialect } from './db.js';
 import type { Database } from './schema.js';
 import { addContent, bump, noChange, registryOf, releaseRepository, removeContent, type UsageChange } from './usage.js';
+import { requestContext } from '../observability/request-context.js';
 
 // The metadata store: every query Berth runs, on one query layer for SQLite and PostgreSQL.
 // Services depend on the narrow role types at the bottom, not on this whole class.
@@ -80,6 +81,11 @@ export interface NewEvent {
 }
 
 export interface ReadFlags { repo_read: number; manifest_read: number; tag_read: number | null }
+
+function requestColumns() {
+  const r = requestContext.getStore();
+  return r ? { request_id: r.id, request_host: r.host, request_method: r.method, request_useragent: r.useragent } : {};
+}
 
 export const now = (): string => new Date().toISOString();
 
@@ -599,6 +605,7 @@ export class MetaStore {
     await ex.insertInto('events').values({
       registry_id: e.registry_id, action: e.action, repository: e.repository, digest: e.digest ?? null, tag: e.tag ?? null,
       media_type: e.media_type ?? null, size: e.size ?? null, created_at: now(),
+      ...requestColumns(),
     }).execute();
   }
 

@@ -14,6 +14,9 @@ import { RepositoryService } from './repositories.js';
 import { TierService } from './tiers.js';
 import { RateLimiter, type RateOptions } from './rates.js';
 import { UploadService } from './uploads.js';
+import { JobQueue, type QueueOptions } from '../jobs/queue.js';
+import type { EgressOptions } from '../webhooks/egress.js';
+import { WebhookService } from '../webhooks/service.js';
 
 export { parsePageSize } from './manifests.js';
 
@@ -29,6 +32,8 @@ export interface Services {
   acr: AcrService;
   tiers: TierService;
   rates: RateLimiter;
+  jobs: JobQueue;
+  webhooks: WebhookService;
 }
 
 export interface ServiceOptions {
@@ -38,14 +43,22 @@ export interface ServiceOptions {
   auth: AuthOptions;
   throttle: ThrottleOptions;
   rates?: RateOptions;
+  jobs?: QueueOptions;
+  egress?: EgressOptions;
 }
+
+const DEFAULT_JOBS: QueueOptions = { pollIntervalMs: 500, leaseSeconds: 60, concurrency: 4, maxAttempts: 10, backoffBaseMs: 1000, backoffMaxMs: 600000 };
+const DEFAULT_EGRESS: EgressOptions = { allowPrivate: false, connectTimeoutMs: 5000, timeoutMs: 15000, maxRedirects: 3, maxResponseBytes: 65536 };
 
 export function createServices(meta: MetaStore, storage: StorageDriver, opts: ServiceOptions, log: Logger): Services {
   const registries = new RegistryService(meta);
   const pulls = new PullTracker(meta, log);
-  const auth = new AuthService(meta, new AccessStore(meta.db), opts.auth, new Throttle(opts.throttle), log);
+  const access = new AccessStore(meta.db);
+  const auth = new AuthService(meta, access, opts.auth, new Throttle(opts.throttle), log);
   const repositories = new RepositoryService(meta);
   const manifests = new ManifestService(meta, { manifestMaxBytes: opts.manifestMaxBytes }, pulls);
+  const jobs = new JobQueue(meta, opts.jobs ?? DEFAULT_JOBS, log);
+  const webhooks = new WebhookService(meta, access, jobs, { egress: opts.egress ?? DEFAULT_EGRESS, maxAttempts: (opts.jobs ?? DEFAULT_JOBS).maxAttempts }, log);
   return {
     registries,
     repositories,
@@ -58,5 +71,7 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
     acr: new AcrService(meta, storage, repositories, manifests, pulls),
     tiers: new TierService(meta),
     rates: new RateLimiter(opts.rates ?? { enabled: false, multiplier: 1 }),
+    jobs,
+    webhooks,
   };
 }

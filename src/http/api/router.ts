@@ -10,6 +10,7 @@ import { readJson, send, sendJson, type Ctx } from '../context.js';
 import { decodeSegment } from '../oci/target.js';
 import { identityApi } from './identity.js';
 import { tiersApi } from './tiers.js';
+import { webhooksApi } from './webhooks.js';
 
 // Management REST API (/api), JSON in and out. Lists are { value: [...], nextLink? } as in ARM.
 // Repository names contain "/", so sub-resources of a repository start with "_" (never valid in a name).
@@ -202,3 +203,5 @@ export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: 
 registerApi(identityApi);
 // Storage usage and quotas (show-usage, registry and repository quotas).
 registerApi(tiersApi);
+// Webhooks of a registry, and the job queue.
+registerApi(webhooksApi);

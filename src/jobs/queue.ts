@@ -1,0 +1,218 @@
+import { randomUUID } from 'node:crypto';
+import { sql, type Selectable } from 'kysely';
+import type { Executor, MetaStore } from '../meta/store.js';
+import type { JobsTable } from '../meta/schema.js';
+import type { Logger } from '../observability/logger.js';
+
+// A durable job queue in the metadata store. Jobs survive restarts; a worker claims a job by
+// taking a lease (lease_owner, lease_until) and runs it; a node that dies leaves a lease that
+// expires, and any node then claims the job again. On PostgreSQL several nodes claim side by side
+// with FOR UPDATE SKIP LOCKED; on SQLite the one connection serialises claims. A failed job is
+// retried after an exponential backoff with jitter; after max_attempts it is dead (kept, and
+// retryable by an operator with `berth job retry`).
+
+export type JobRow = Selectable<JobsTable>;
+export type JobState = 'queued' | 'running' | 'succeeded' | 'dead';
+
+export interface QueueOptions {
+  /** How often an idle worker looks for jobs. */
+  pollIntervalMs: number;
+  /** How long a claim lasts; a job whose lease expires is claimed again. */
+  leaseSeconds: number;
+  /** Jobs one node runs at once. */
+  concurrency: number;
+  /** Default attempts before a job is dead. */
+  maxAttempts: number;
+  /** Backoff after the first failure; doubles each attempt, up to backoffMaxMs; full jitter over the upper half. */
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+}
+
+/** A failure that retrying cannot fix: the job goes straight to dead. */
+export class PermanentJobError extends Error {}
+
+export type JobHandler = (payload: any, job: JobRow) => Promise<void>;
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export function backoffMs(attempt: number, base: number, max: number, random = Math.random): number {
+  const ceiling = Math.min(max, base * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+export class JobQueue {
+  readonly node = randomUUID();
+  private readonly handlers = new Map<string, JobHandler>();
+  private timer: NodeJS.Timeout | undefined;
+  private running = 0;
+  private stopped = true;
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly ticks: (() => Promise<void>)[] = [];
+  private polling = false;
+
+  constructor(private readonly meta: MetaStore, readonly opts: QueueOptions, private readonly log: Logger) {}
+
+  handle(kind: string, fn: JobHandler): void {
+    this.handlers.set(kind, fn);
+  }
+
+  /** Work done on every poll before claiming (the outbox dispatcher). */
+  onTick(fn: () => Promise<void>): void {
+    this.ticks.push(fn);
+  }
+
+  /** Adds a job; pass the transaction of the change that causes it. */
+  async enqueue(ex: Executor, kind: string, payload: unknown, o: { maxAttempts?: number; runAfter?: Date } = {}): Promise<number> {
+    const t = new Date().toISOString();
+    const row = await ex.insertInto('jobs').values({
+      kind, payload: JSON.stringify(payload), state: 'queued', attempts: 0, max_attempts: o.maxAttempts ?? this.opts.maxAttempts,
+      run_after: o.runAfter ? o.runAfter.toISOString() : t, lease_owner: null, lease_until: null, last_error: null, created_at: t, updated_at: t,
+    }).returning('id').executeTakeFirstOrThrow();
+    return Number(row.id);
+  }
+
+  /** Claims up to n runnable jobs (queued and due, or running with an expired lease). */
+  async claim(n: number): Promise<JobRow[]> {
+    if (n <= 0) return [];
+    const t = Date.now();
+    const nowIso = iso(t);
+    const until = iso(t + this.opts.leaseSeconds * 1000);
+    if (this.meta.dialect === 'postgres') {
+      const r = await sql<JobRow>`update jobs set state = 'running', lease_owner = ${this.node}, lease_until = ${until},
+        attempts = attempts + 1, updated_at = ${nowIso}
+        where id in (select id from jobs where (state = 'queued' and run_after <= ${nowIso}) or (state = 'running' and lease_until < ${nowIso})
+          order by run_after limit ${n} for update skip locked)
+        returning *`.execute(this.meta.db);
+      return r.rows;
+    }
+    return this.meta.db.transaction().execute(async (trx) => {
+      const ids = (await trx.selectFrom('jobs').select('id')
+        .where((eb) => eb.or([
+          eb.and([eb('state', '=', 'queued'), eb('run_after', '<=', nowIso)]),
+          eb.and([eb('state', '=', 'running'), eb('lease_until', '<', nowIso)]),
+        ]))
+        .orderBy('run_after').limit(n).execute()).map((r) => r.id);
+      if (ids.length === 0) return [];
+      await trx.updateTable('jobs').set((eb) => ({ state: 'running', lease_owner: this.node, lease_until: until, attempts: eb('attempts', '+', 1), updated_at: nowIso }))
+        .where('id', 'in', ids).execute();
+      return trx.selectFrom('jobs').selectAll().where('id', 'in', ids).orderBy('run_after').execute();
+    });
+  }
+
+  private async succeed(job: JobRow): Promise<void> {
+    await this.meta.db.updateTable('jobs').set({ state: 'succeeded', lease_owner: null, lease_until: null, last_error: null, updated_at: iso(Date.now()) })
+      .where('id', '=', job.id).where('lease_owner', '=', this.node).execute();
+  }
+
+  private async fail(job: JobRow, err: unknown): Promise<void> {
+    const message = (err instanceof Error ? err.message : String(err)).slice(0, 2000);
+    const dead = err instanceof PermanentJobError || job.attempts >= job.max_attempts;
+    const t = Date.now();
+    await this.meta.db.updateTable('jobs').set({
+      state: dead ? 'dead' : 'queued', lease_owner: null, lease_until: null, last_error: message, updated_at: iso(t),
+      run_after: dead ? job.run_after : iso(t + backoffMs(job.attempts, this.opts.backoffBaseMs, this.opts.backoffMaxMs)),
+    }).where('id', '=', job.id).where('lease_owner', '=', this.node).execute();
+    this.log.warn({ job: job.id, kind: job.kind, attempt: job.attempts, dead, err: message }, dead ? 'job failed for good (dead)' : 'job failed; will retry');
+  }
+
+  private async run(job: JobRow): Promise<void> {
+    const fn = this.handlers.get(job.kind);
+    try {
+      if (!fn) throw new PermanentJobError(`no handler for job kind "${job.kind}"`);
+      await fn(JSON.parse(job.payload), job);
+      await this.succeed(job);
+    } catch (e) {
+      await this.fail(job, e).catch((e2) => this.log.warn({ err: e2 }, 'could not record a job failure'));
+    }
+  }
+
+  /** One poll: the tick work, then claim as many jobs as there are free slots and start them. */
+  async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      for (const t of this.ticks) await t().catch((e) => this.log.warn({ err: e }, 'job tick failed'));
+      const jobs = await this.claim(this.opts.concurrency - this.running);
+      for (const job of jobs) {
+        this.running++;
+        const p = this.run(job).finally(() => {
+          this.running--;
+          this.inflight.delete(p);
+        });
+        this.inflight.add(p);
+      }
+    } catch (e) {
+      this.log.warn({ err: e }, 'job poll failed');
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** Runs poll until nothing is runnable or in flight (tests and one-shot tools). */
+  async drain(timeoutMs = 10000): Promise<void> {
+    {
+      const end = Date.now() + timeoutMs;
+      while (Date.now() < end) {
+        await this.poll();
+        await Promise.all([...this.inflight]);
+        const due = await this.meta.db.selectFrom('jobs').select('id').where('state', '=', 'queued').where('run_after', '<=', iso(Date.now())).limit(1).execute();
+        if (due.length === 0 && this.inflight.size === 0) return;
+      }
+    }
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    const loop = () => {
+      this.timer = setTimeout(() => {
+        this.poll().finally(() => {
+          if (!this.stopped) loop();
+        });
+      }, this.opts.pollIntervalMs);
+    };
+    loop();
+  }
+
+  /** Stops polling and waits for the jobs in flight (their leases are released as they finish). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await Promise.all([...this.inflight]);
+  }
+
+  // Operators' view.
+
+  list(o: { state?: string; kind?: string; limit?: number } = {}) {
+    let q = this.meta.db.selectFrom('jobs').selectAll();
+    if (o.state) q = q.where('state', '=', o.state);
+    if (o.kind) q = q.where('kind', '=', o.kind);
+    return q.orderBy('id', 'desc').limit(o.limit ?? 100).execute();
+  }
+
+  get(id: number) {
+    return this.meta.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Puts a dead (or succeeded) job back in the queue with a fresh set of attempts. */
+  async retry(id: number): Promise<JobRow | undefined> {
+    const t = iso(Date.now());
+    await this.meta.db.updateTable('jobs').set({ state: 'queued', attempts: 0, run_after: t, lease_owner: null, lease_until: null, updated_at: t })
+      .where('id', '=', id).where('state', 'in', ['dead', 'succeeded', 'queued']).execute();
+    return this.get(id);
+  }
+}
+
+export function jobView(j: JobRow) {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(j.payload);
+  } catch {
+    payload = j.payload;
+  }
+  return {
+    id: Number(j.id), kind: j.kind, state: j.state, attempts: j.attempts, maxAttempts: j.max_attempts, runAfter: j.run_after,
+    leaseOwner: j.lease_owner, leaseUntil: j.lease_until, lastError: j.last_error, createdAt: j.created_at, updatedAt: j.updated_at, payload,
+  };
+}
