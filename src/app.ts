@@ -6,7 +6,7 @@ import { listen, createHandler, type RunningServer, type TlsMaterial } from './h
 import { migrate, openDb, pendingMigrations } from './meta/db.js';
 import { MetaStore } from './meta/store.js';
 import type { Logger } from './observability/logger.js';
-import { cachedStorageUsage, Metrics } from './observability/metrics.js';
+import { cachedQueueStats, cachedStorageUsage, Metrics } from './observability/metrics.js';
 import { createServices, type Services } from './services/index.js';
 import { FsDriver } from './storage/drivers/fs.js';
 import type { StorageDriver } from './storage/driver.js';
@@ -122,7 +122,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     if (pending > 0) throw new Error(`${pending} metadata migration(s) pending`);
     await probeStorage(storage);
   };
-  const metrics = config.metrics.enabled ? new Metrics(cachedStorageUsage(db)) : undefined;
+  const metrics = config.metrics.enabled ? new Metrics(cachedStorageUsage(db), cachedQueueStats(db)) : undefined;
+  if (metrics) services.webhooks.onOutcome((registry, result) => metrics.webhookOutcome(registry, result));
   const { host, port } = parseListen(config.listen);
   const handler = createHandler(services, log, { domain: config.domain, publicUrl: config.publicUrl, tls: !!tls, accessLog: config.log.access, ready, metrics, metricsToken: config.metrics.token || undefined });
   let server: RunningServer;

@@ -12,6 +12,11 @@ const METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE', 'OPTIO
 /** Bytes used per registry name. */
 export type StorageUsage = () => Promise<Map<string, number>>;
 
+/** Queued and running jobs by kind, with the creation time (ms) of the oldest queued one. */
+export type QueueStats = () => Promise<{ kind: string; state: string; count: number; oldestMs: number | null }[]>;
+
+export type WebhookResult = 'success' | 'failure' | 'dead';
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly pullTotal: Counter<'registry'>;
@@ -21,7 +26,9 @@ export class Metrics {
   private readonly duration: Histogram<'route' | 'method' | 'status'>;
   private readonly requests: Counter<'route' | 'method' | 'status'>;
 
-  constructor(usage?: StorageUsage) {
+  private readonly webhookDeliveries: Counter<'registry' | 'result'>;
+
+  constructor(usage?: StorageUsage, queue?: QueueStats) {
     const registers = [this.registry];
     this.pullTotal = new Counter({ name: 'TotalPullCount', help: 'Manifest GETs (by tag or digest) per registry, failures included', labelNames: ['registry'], registers });
     this.pullOk = new Counter({ name: 'SuccessfulPullCount', help: 'Successful manifest GETs per registry', labelNames: ['registry'], registers });
@@ -41,7 +48,51 @@ export class Metrics {
         },
       });
     }
+    this.webhookDeliveries = new Counter({
+      name: 'berth_webhook_deliveries_total', help: 'Webhook delivery attempts by registry and result: success, failure (will be retried) or dead (failed for good)',
+      labelNames: ['registry', 'result'], registers,
+    });
+    if (queue) {
+      // One grouped query over the (state, run_after) index, cached and shared by both gauges.
+      // Kinds once seen stay (at 0) rather than vanishing, so alerts see the drop.
+      const seen = new Set<string>();
+      new Gauge({
+        name: 'berth_job_queue_depth', help: 'Jobs queued or running, by kind and state (refreshed at most every 15 s)', labelNames: ['kind', 'state'], registers,
+        async collect() {
+          const rows = await queue();
+          this.reset();
+          for (const r of rows) seen.add(r.kind);
+          for (const k of seen) this.set({ kind: k, state: 'queued' }, 0);
+          for (const r of rows) this.set({ kind: r.kind, state: r.state }, r.count);
+        },
+      });
+      new Gauge({
+        name: 'berth_job_oldest_queued_age_seconds', help: 'Age of the oldest queued job by kind, 0 when none (refreshed at most every 15 s)', labelNames: ['kind'], registers,
+        async collect() {
+          const rows = await queue();
+          const now = Date.now();
+          this.reset();
+          for (const r of rows) seen.add(r.kind);
+          for (const k of seen) this.set({ kind: k }, 0);
+          for (const r of rows) if (r.state === 'queued' && r.oldestMs !== null) this.set({ kind: r.kind }, Math.max(0, (now - r.oldestMs) / 1000));
+        },
+      });
+    }
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  private readonly hooks = new Map<string, () => void>();
+
+  /** One webhook delivery attempt's outcome. */
+  webhookOutcome(registry: string, result: WebhookResult): void {
+    const key = `${registry} ${result}`;
+    let inc = this.hooks.get(key);
+    if (!inc) {
+      const c = this.webhookDeliveries.labels({ registry, result });
+      inc = () => c.inc();
+      this.hooks.set(key, inc);
+    }
+    inc();
   }
 
   // Label children by key: recording a request is then two Map lookups and plain increments, with
@@ -114,4 +165,27 @@ export async function storageUsage(db: Db): Promise<Map<string, number>> {
     select r.name as name, coalesce(u.bytes, 0) as used
     from registries r left join registry_usage u on u.registry_id = r.id`.execute(db.kysely);
   return new Map(rows.map((r) => [r.name, Number(r.used ?? 0)]));
+}
+
+/** Job queue depth and oldest age: one grouped query (queued and running only), cached for `ttlMs`. */
+export function cachedQueueStats(db: Db, ttlMs = 15_000): QueueStats {
+  let at = 0;
+  let value: ReturnType<QueueStats> | undefined;
+  return () => {
+    const now = Date.now();
+    if (!value || now - at >= ttlMs) {
+      at = now;
+      value = queueStats(db).catch((e) => {
+        at = 0;
+        throw e;
+      });
+    }
+    return value;
+  };
+}
+
+export async function queueStats(db: Db): ReturnType<QueueStats> {
+  const { rows } = await sql<{ kind: string; state: string; n: number | string; oldest: string | null }>`
+    select kind, state, count(*) as n, min(created_at) as oldest from jobs where state in ('queued', 'running') group by kind, state`.execute(db.kysely);
+  return rows.map((r) => ({ kind: r.kind, state: r.state, count: Number(r.n), oldestMs: r.oldest ? Date.parse(r.oldest) : null }));
 }

@@ -87,9 +87,34 @@ export class WebhookService {
     private readonly opts: WebhookServiceOptions,
     private readonly log: Logger,
   ) {
-    queue.handle(JOB_KIND, (p: DeliveryJob, job) => this.deliver(p, job.attempts));
+    queue.handle(JOB_KIND, (p: DeliveryJob, job) => this.deliver(p, job.attempts, job.max_attempts));
     queue.onTick(() => this.dispatch().then(() => undefined));
   }
+
+  private readonly outcomeListeners: ((registry: string, result: 'success' | 'failure' | 'dead') => void)[] = [];
+
+  /** Called after each delivery attempt (metrics): success, failure (to be retried) or dead (failed for good). */
+  onOutcome(fn: (registry: string, result: 'success' | 'failure' | 'dead') => void): void {
+    this.outcomeListeners.push(fn);
+  }
+
+  private outcome(registryId: number, result: 'success' | 'failure' | 'dead'): void {
+    if (this.outcomeListeners.length === 0) return;
+    const notify = (name: string) => {
+      for (const fn of this.outcomeListeners) fn(name, result);
+    };
+    const known = this.registryNames.get(registryId);
+    if (known) return notify(known);
+    this.meta.db.selectFrom('registries').select('name').where('id', '=', registryId).executeTakeFirst()
+      .then((r) => {
+        if (!r) return;
+        this.registryNames.set(registryId, r.name);
+        notify(r.name);
+      })
+      .catch(() => undefined);
+  }
+
+  private readonly registryNames = new Map<number, string>();
 
   view(w: WebhookRow, reg: RegistryRow) {
     const headers = JSON.parse(w.headers) as Record<string, string>;
@@ -324,7 +349,7 @@ export class WebhookService {
   }
 
   /** The delivery job: one POST with the egress rules; non-2xx or a network error is retried by the queue. */
-  async deliver(job: DeliveryJob, attempt: number): Promise<void> {
+  async deliver(job: DeliveryJob, attempt: number, maxAttempts = Infinity): Promise<void> {
     const w = await this.meta.db.selectFrom('webhooks').selectAll().where('id', '=', job.webhookId).executeTakeFirst();
     if (!w) return; // deleted since: nothing to deliver
     if (w.status !== 'enabled' && job.action !== 'ping') return;
@@ -351,13 +376,16 @@ export class WebhookService {
       const msg = (e as Error).message;
       if (e instanceof EgressRefused) {
         await record({ outcome: 'refused', error: msg });
+        this.outcome(w.registry_id, 'dead');
         throw new PermanentJobError(msg);
       }
       await record({ outcome: 'failed', error: msg });
+      this.outcome(w.registry_id, attempt >= maxAttempts ? 'dead' : 'failure');
       throw e;
     }
     const ok = res.status >= 200 && res.status < 300;
     await record({ outcome: ok ? 'succeeded' : 'failed', status: res.status, headers: res.headers, body: res.body.subarray(0, EXCERPT).toString('utf8') });
+    this.outcome(w.registry_id, ok ? 'success' : attempt >= maxAttempts ? 'dead' : 'failure');
     if (!ok) throw new Error(`${w.uri.replace(/\?.*$/, '')} answered ${res.status}`);
     this.log.debug({ webhook: w.name, event: job.eventId, status: res.status }, 'webhook delivered');
   }
