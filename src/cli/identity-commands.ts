@@ -323,34 +323,53 @@ function registerCredentialCommands(program: Command): void {
 }
 
 function registerAuditCommands(program: Command): void {
-  const audit = program.command('audit').description('sign-in audit log (like ACR\'s ContainerRegistryLoginEvents)');
+  const audit = program.command('audit').description('audit log: sign-ins and repository events (like ACR\'s ContainerRegistryLoginEvents and ContainerRegistryRepositoryEvents)');
 
-  common(audit.command('list').description('list login events, newest first'))
+  common(audit.command('list').description('list audit events (logins and repository pushes, deletes, untags), newest first'))
     .option('--registry <registry>', 'only events of this registry (needs Reader on it; otherwise Reader at "/")')
     .option('--since <when>', 'ISO-8601 time, or a span back from now: 30m, 2h, 3d')
     .option('--identity <name>', 'only this identity (user, app id, token or registry name)')
-    .addOption(new Option('--result <result>', 'only this result').choices(['Granted', 'Denied']))
+    .addOption(new Option('--category <category>', 'which log: login (ContainerRegistryLoginEvents), repository (ContainerRegistryRepositoryEvents) or all').choices(['login', 'repository', 'all']).default('all'))
+    .addOption(new Option('--operation <operation>', 'only this operation (login selects the login log; push, delete, untag the repository log)').choices(['login', 'push', 'delete', 'untag']))
+    .addOption(new Option('--result <result>', 'only login events with this result').choices(['Granted', 'Denied']))
     .option('--top <n>', 'at most this many (default 100; with --jsonl, all)', wholeNumber('--top'))
     .option('--jsonl', 'write JSON lines (one event per line) for export')
     .action(async (o) => {
-      const q = new URLSearchParams();
-      for (const k of ['registry', 'since', 'identity', 'result'] as const) if (o[k] !== undefined) q.set(k, o[k]);
+      let categories: ('logins' | 'repository')[] = o.category === 'login' ? ['logins'] : o.category === 'repository' ? ['repository'] : ['logins', 'repository'];
+      if (o.operation !== undefined) categories = categories.filter((c) => (o.operation === 'login') === (c === 'logins'));
+      if (o.result !== undefined) categories = categories.filter((c) => c === 'logins');
       const c = client(o);
+      const all: { time: string; id: number }[] = [];
+      for (const cat of categories) {
+        const q = new URLSearchParams();
+        for (const k of ['registry', 'since', 'identity'] as const) if (o[k] !== undefined) q.set(k, o[k]);
+        if (cat === 'logins' && o.result !== undefined) q.set('result', o.result);
+        if (cat === 'repository' && o.operation !== undefined) q.set('operation', o.operation);
+        if (o.jsonl) {
+          if (o.top !== undefined) q.set('top', String(o.top));
+          q.set('format', 'jsonl');
+          const text = (await c.request('GET', `/api/audit/${cat}?${q}`)).text;
+          for (const line of text.split('\n')) if (line.trim()) all.push(JSON.parse(line));
+          continue;
+        }
+        const top: number = o.top ?? 100;
+        const out: { time: string; id: number }[] = [];
+        let path = `/api/audit/${cat}?${q}${q.size ? '&' : ''}top=${Math.min(top, 10_000)}`;
+        for (;;) {
+          const page = await c.json<{ value: { time: string; id: number }[]; nextLink?: string }>('GET', path);
+          out.push(...page.value);
+          if (!page.nextLink || out.length >= top) break;
+          path = page.nextLink;
+        }
+        all.push(...out.slice(0, top));
+      }
+      // Both logs merged, newest first (a stable sort keeps each log's own order on equal times).
+      all.sort((x, y) => (x.time < y.time ? 1 : x.time > y.time ? -1 : 0));
+      const shown = o.top !== undefined || !o.jsonl ? all.slice(0, o.top ?? 100) : all;
       if (o.jsonl) {
-        if (o.top !== undefined) q.set('top', String(o.top));
-        q.set('format', 'jsonl');
-        process.stdout.write((await c.request('GET', `/api/audit/logins?${q}`)).text);
+        process.stdout.write(shown.map((e) => `${JSON.stringify(e)}\n`).join(''));
         return;
       }
-      const top: number = o.top ?? 100;
-      const out: unknown[] = [];
-      let path = `/api/audit/logins?${q}${q.size ? '&' : ''}top=${Math.min(top, 10_000)}`;
-      for (;;) {
-        const page = await c.json<{ value: unknown[]; nextLink?: string }>('GET', path);
-        out.push(...page.value);
-        if (!page.nextLink || out.length >= top) break;
-        path = page.nextLink;
-      }
-      print(out.slice(0, top), o);
+      print(shown, o);
     });
 }

@@ -2,6 +2,7 @@ import { ANONYMOUS, describePrincipal, type AccessEntry, type AuthService, type 
 import type { Action } from '../auth/model.js';
 import { RegistryError } from '../domain/errors.js';
 import type { Ctx } from './context.js';
+import { requestContext } from '../observability/request-context.js';
 
 // Who is calling, and whether they may do what a request needs. Denials are decided before any
 // lookup of the thing asked for, so they never reveal whether it exists.
@@ -36,6 +37,14 @@ export function realm(ctx: Ctx, opts: AuthHttpOptions): string {
 
 /** Parses the Authorization header into a principal. No header = anonymous. */
 export async function authenticate(ctx: Ctx, auth: AuthService, service: string): Promise<AuthContext> {
+  const a = await authenticateHeader(ctx, auth, service);
+  // The repository audit records who caused each event.
+  const info = requestContext.getStore();
+  if (info && a.principal.kind !== 'anonymous') info.identity = describePrincipal(a.principal);
+  return a;
+}
+
+async function authenticateHeader(ctx: Ctx, auth: AuthService, service: string): Promise<AuthContext> {
   const header = ctx.req.headers.authorization;
   if (!header) return { principal: ANONYMOUS };
   const space = header.indexOf(' ');

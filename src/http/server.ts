@@ -93,7 +93,7 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
     const incoming = req.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     req.headers['x-request-id'] = id;
-    const info = { id, host: req.headers.host ?? '', method: req.method ?? '', useragent: req.headers['user-agent'] ?? '' };
+    const info = { id, host: req.headers.host ?? '', method: req.method ?? '', useragent: req.headers['user-agent'] ?? '', ip: req.socket.remoteAddress ?? '' };
     return requestContext.run(info, () => handle(req, res));
   };
 }

@@ -288,6 +288,19 @@ export class AccessStore {
     return q.orderBy('id', 'desc').limit(filter.limit).execute();
   }
 
+  /** Repository events (the outbox) with their registry's name, newest first. */
+  queryRepositoryEvents(filter: { since?: string; registryId?: number; identity?: string; operation?: string; limit: number; beforeId?: number }) {
+    let q = this.db.selectFrom('events').innerJoin('registries', 'registries.id', 'events.registry_id')
+      .select(['events.id', 'events.action', 'events.repository', 'events.digest', 'events.tag', 'events.media_type', 'events.size', 'events.created_at',
+        'events.request_id', 'events.request_host', 'events.request_method', 'events.request_useragent', 'events.identity', 'events.caller_ip', 'registries.name as registry']);
+    if (filter.since) q = q.where('events.created_at', '>=', filter.since);
+    if (filter.registryId !== undefined) q = q.where('events.registry_id', '=', filter.registryId);
+    if (filter.identity !== undefined) q = q.where('events.identity', '=', filter.identity);
+    if (filter.operation) q = q.where('events.action', '=', filter.operation);
+    if (filter.beforeId !== undefined) q = q.where('events.id', '<', filter.beforeId);
+    return q.orderBy('events.id', 'desc').limit(filter.limit).execute();
+  }
+
   listLogins(filter: { since?: string; registry?: string; identity?: string; result?: string; limit: number; afterId?: number }) {
     let q = this.db.selectFrom('login_events').selectAll();
     if (filter.since) q = q.where('time', '>=', filter.since);

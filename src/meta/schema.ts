@@ -113,6 +113,9 @@ export interface EventsTable {
   request_host: Generated<string | null>;
   request_method: Generated<string | null>;
   request_useragent: Generated<string | null>;
+  /** Who caused the event and from where (null when not from a request, or before migration 6). */
+  identity: Generated<string | null>;
+  caller_ip: Generated<string | null>;
   /** 1 once the outbox dispatcher has enqueued the event's jobs (same transaction). */
   dispatched: Generated<number>;
 }

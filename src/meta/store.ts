@@ -84,7 +84,7 @@ export interface ReadFlags { repo_read: number; manifest_read: number; tag_read:
 
 function requestColumns() {
   const r = requestContext.getStore();
-  return r ? { request_id: r.id, request_host: r.host, request_method: r.method, request_useragent: r.useragent } : {};
+  return r ? { request_id: r.id, request_host: r.host, request_method: r.method, request_useragent: r.useragent, identity: r.identity ?? null, caller_ip: r.ip || null } : {};
 }
 
 export const now = (): string => new Date().toISOString();

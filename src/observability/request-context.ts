@@ -6,6 +6,9 @@ export interface RequestInfo {
   host: string;
   method: string;
   useragent: string;
+  /** The caller's address, and who they are once authenticated (the audit records both with each event). */
+  ip?: string;
+  identity?: string;
 }
 
 export const requestContext = new AsyncLocalStorage<RequestInfo>();

@@ -116,6 +116,7 @@ export interface AnonymousPullView {
 export interface LoginEventView {
   id: number;
   time: string;
+  category: 'ContainerRegistryLoginEvents';
   registry: string | null;
   identity: string;
   identityType: string;
@@ -127,6 +128,36 @@ export interface LoginEventView {
   resultDescription: string;
   status: number;
   durationMs: number;
+}
+
+/** ACR's ContainerRegistryRepositoryEvents record (FEATURES.md §9.7), from the events outbox. */
+export interface RepositoryEventView {
+  id: number;
+  time: string;
+  category: 'ContainerRegistryRepositoryEvents';
+  registry: string;
+  operationName: string;
+  repository: string;
+  tag: string | null;
+  digest: string | null;
+  mediaType: string | null;
+  size: number | null;
+  identity: string | null;
+  callerIpAddress: string | null;
+  userAgent: string | null;
+  correlationId: string | null;
+  loginServer: string | null;
+  requestMethod: string | null;
+  resultType: 'Succeeded';
+}
+
+export interface RepositoryEventQuery {
+  registry?: string;
+  since?: string;
+  identity?: string;
+  operation?: string;
+  top?: number;
+  before?: number;
 }
 
 export interface LoginQuery {
@@ -961,11 +992,37 @@ export class IdentityService {
     const page = rows.slice(0, top);
     return {
       value: page.map((r) => ({
-        id: r.id, time: r.time, registry: r.registry, identity: r.identity, identityType: IDENTITY_TYPES[r.identity_type] ?? 'Unknown', jwtId: r.jwt_id,
+        id: r.id, time: r.time, category: 'ContainerRegistryLoginEvents', registry: r.registry, identity: r.identity, identityType: IDENTITY_TYPES[r.identity_type] ?? 'Unknown', jwtId: r.jwt_id,
         callerIpAddress: r.caller_ip, userAgent: r.user_agent, operation: r.operation, resultType: r.result,
         resultDescription: r.reason ?? (r.result === 'Granted' ? 'OK' : 'denied'), status: r.status, durationMs: r.duration_ms,
       })),
       ...(rows.length > top ? { next: page[page.length - 1]!.id } : {}),
+    };
+  }
+
+  /** Repository events (push, delete, untag), newest first: committed changes only (the outbox is written in their transaction). */
+  async repositoryEvents(p: Principal, q: RepositoryEventQuery): Promise<{ value: RepositoryEventView[]; next?: number }> {
+    this.notAnonymous(p);
+    let registryId: number | undefined;
+    if (q.registry !== undefined) registryId = (await this.registry(p, q.registry, 'read', 'read the audit log of')).id;
+    else await this.auth.requirePower(p, null, 'read', 'read the deployment audit log (give a registry to read one registry\'s)');
+    const top = q.top ?? 100;
+    if (!Number.isInteger(top) || top < 1 || top > 10_000) throw invalid(`"top" must be a whole number from 1 to 10000, got ${JSON.stringify(q.top)}`);
+    if (q.operation !== undefined && !['push', 'delete', 'untag'].includes(q.operation)) throw invalid('"operation" must be push, delete or untag');
+    if (q.before !== undefined && (!Number.isInteger(q.before) || q.before < 1)) throw invalid('"before" must be an event id');
+    if (q.identity !== undefined && q.identity.length > 256) throw invalid('"identity" is at most 256 characters');
+    const rows = await this.store.queryRepositoryEvents({
+      since: q.since === undefined ? undefined : parseSince(q.since), registryId, identity: q.identity, operation: q.operation, limit: top + 1, beforeId: q.before,
+    });
+    const page = rows.slice(0, top);
+    return {
+      value: page.map((r) => ({
+        id: Number(r.id), time: r.created_at, category: 'ContainerRegistryRepositoryEvents', registry: r.registry, operationName: r.action,
+        repository: r.repository, tag: r.tag, digest: r.digest, mediaType: r.media_type, size: r.size === null ? null : Number(r.size),
+        identity: r.identity, callerIpAddress: r.caller_ip, userAgent: r.request_useragent, correlationId: r.request_id, loginServer: r.request_host,
+        requestMethod: r.request_method, resultType: 'Succeeded',
+      })),
+      ...(rows.length > top ? { next: Number(page[page.length - 1]!.id) } : {}),
     };
   }
 }

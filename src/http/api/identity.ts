@@ -129,20 +129,23 @@ export async function identityApi(ctx: Ctx, svc: Services, parts: string[], p: P
     throw new RegistryError('NOT_FOUND', 'no management API here: use /api/role-assignments[/<id>]');
   }
 
-  // ------------------------------------------------------------ /api/audit/logins
+  // ------------------------------------------------------------ /api/audit/logins, /api/audit/repository
   if (head === 'audit') {
-    if (n !== 2 || a !== 'logins') throw new RegistryError('NOT_FOUND', 'no management API here: use /api/audit/logins');
+    if (n !== 2 || (a !== 'logins' && a !== 'repository')) throw new RegistryError('NOT_FOUND', 'no management API here: use /api/audit/logins or /api/audit/repository');
     if (method !== 'GET') throw notAllowed(method, ['GET']);
-    const q = query(ctx, ['registry', 'since', 'identity', 'result', 'top', 'before', 'format']);
+    const q = query(ctx, ['registry', 'since', 'identity', a === 'logins' ? 'result' : 'operation', 'top', 'before', 'format']);
     if (q.format !== undefined && q.format !== 'json' && q.format !== 'jsonl') throw new RegistryError('REQUEST_INVALID', '"format" must be json or jsonl');
-    const filter: LoginQuery = { registry: q.registry, since: q.since, identity: q.identity, result: q.result, top: intParam(q.top, 'top'), before: intParam(q.before, 'before') };
-    if (q.format === 'jsonl') return noBody(await streamLogins(ctx, svc, p, filter));
-    const page = await ids.loginEvents(p, filter);
+    const base = { registry: q.registry, since: q.since, identity: q.identity, top: intParam(q.top, 'top'), before: intParam(q.before, 'before') };
+    const fetchPage: PageFetcher = a === 'logins'
+      ? (f) => ids.loginEvents(p, { ...f, result: q.result })
+      : (f) => ids.repositoryEvents(p, { ...f, operation: q.operation });
+    if (q.format === 'jsonl') return noBody(await streamEvents(ctx, fetchPage, base));
+    const page = await fetchPage(base);
     let nextLink: string | undefined;
     if (page.next !== undefined) {
       const next = new URLSearchParams(ctx.url.searchParams);
       next.set('before', String(page.next));
-      nextLink = `/api/audit/logins?${next}`;
+      nextLink = `/api/audit/${a}?${next}`;
     }
     return json(200, { value: page.value, ...(nextLink ? { nextLink } : {}) });
   }
@@ -224,10 +227,13 @@ export async function identityApi(ctx: Ctx, svc: Services, parts: string[], p: P
   return false;
 }
 
-/** All matching login events as JSON lines, newest first, fetched in pages. */
-async function streamLogins(ctx: Ctx, svc: Services, p: Principal, filter: LoginQuery): Promise<void> {
+type PageQuery = { registry?: string; since?: string; identity?: string; top?: number; before?: number };
+type PageFetcher = (q: PageQuery) => Promise<{ value: unknown[]; next?: number }>;
+
+/** All matching audit events as JSON lines, newest first, fetched in pages. */
+async function streamEvents(ctx: Ctx, fetchPage: PageFetcher, filter: PageQuery): Promise<void> {
   const limit = filter.top;
-  let page = await svc.identities.loginEvents(p, { ...filter, top: Math.min(limit ?? 1000, 1000) });
+  let page = await fetchPage({ ...filter, top: Math.min(limit ?? 1000, 1000) });
   const { res } = ctx;
   res.statusCode = 200;
   res.setHeader('Content-Type', 'application/x-ndjson; charset=utf-8');
@@ -239,7 +245,7 @@ async function streamLogins(ctx: Ctx, svc: Services, p: Principal, filter: Login
       sent++;
     }
     if (page.next === undefined || (limit !== undefined && sent >= limit) || res.destroyed) break;
-    page = await svc.identities.loginEvents(p, { ...filter, top: Math.min(limit === undefined ? 1000 : limit - sent, 1000), before: page.next });
+    page = await fetchPage({ ...filter, top: Math.min(limit === undefined ? 1000 : limit - sent, 1000), before: page.next });
   }
   res.end();
 }
