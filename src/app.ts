@@ -150,7 +150,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       clearInterval(purge);
       await server.close(config.shutdownTimeoutSeconds * 1000);
       await services.pulls.close();
-      await services.jobs.stop();
+      await services.jobs.stop(config.shutdownTimeoutSeconds * 1000);
       await db.close();
     },
   };

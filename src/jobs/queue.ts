@@ -174,12 +174,24 @@ export class JobQueue {
     loop();
   }
 
-  /** Stops polling and waits for the jobs in flight (their leases are released as they finish). */
-  async stop(): Promise<void> {
+  /**
+   * Stops polling and waits for the jobs in flight (their leases are released as they finish), at
+   * most `timeoutMs` when given: a job still running then is abandoned, and its lease expires and
+   * another node (or this one after a restart) runs it again, as after a crash.
+   */
+  async stop(timeoutMs?: number): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    await Promise.all([...this.inflight]);
+    const all = Promise.all([...this.inflight]);
+    if (timeoutMs === undefined) {
+      await all;
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
+    clearTimeout(timer);
+    if (timedOut) this.log.warn({ jobs: this.inflight.size }, 'stopped with jobs still running; their leases will expire and they will run again');
   }
 
   // Operators' view.
