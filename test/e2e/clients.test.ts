@@ -287,7 +287,11 @@ for (const backend of BACKENDS) {
     });
 
     test('peer interop: Distribution (docker-registry) -> berth -> OCI layout, and back', PEER, async () => {
-      const started = await mustRun('bash', [DISTRIBUTION_SH], { timeoutMs: 60_000 });
+      // distribution.sh picks a random free port; another process can take it before the registry
+      // binds it ("address already in use"), so try a few ports.
+      let started = await run('bash', [DISTRIBUTION_SH], { timeoutMs: 60_000 });
+      for (let i = 0; i < 3 && started.code !== 0; i++) started = await run('bash', [DISTRIBUTION_SH], { timeoutMs: 60_000 });
+      assert.equal(started.code, 0, `distribution.sh failed: ${started.stderr}`);
       const vars = Object.fromEntries([...started.stdout.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1], m[2]])) as Record<string, string>;
       assert.ok(vars.URL && vars.PID, `distribution.sh printed ${started.stdout}`);
       const peer = new URL(vars.URL).host;
