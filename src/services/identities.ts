@@ -977,15 +977,8 @@ export class IdentityService {
 
   /** Login events, newest first. `before` pages on (the id of the last event seen). */
   async loginEvents(p: Principal, q: LoginQuery): Promise<{ value: LoginEventView[]; next?: number }> {
-    this.notAnonymous(p);
-    let registryId: number | undefined;
-    if (q.registry !== undefined) registryId = (await this.registry(p, q.registry, 'read', 'read the audit log of')).id;
-    else await this.auth.requirePower(p, null, 'read', 'read the deployment audit log (give a registry to read one registry\'s)');
-    const top = q.top ?? 100;
-    if (!Number.isInteger(top) || top < 1 || top > 10_000) throw invalid(`"top" must be a whole number from 1 to 10000, got ${JSON.stringify(q.top)}`);
+    const { registryId, top } = await this.auditScope(p, q);
     if (q.result !== undefined && q.result !== 'Granted' && q.result !== 'Denied') throw invalid('"result" must be Granted or Denied');
-    if (q.before !== undefined && (!Number.isInteger(q.before) || q.before < 1)) throw invalid('"before" must be an event id');
-    if (q.identity !== undefined && q.identity.length > 256) throw invalid('"identity" is at most 256 characters');
     const rows = await this.store.queryLogins({
       since: q.since === undefined ? undefined : parseSince(q.since), registryId, identity: q.identity, result: q.result, limit: top + 1, beforeId: q.before,
     });
@@ -1000,17 +993,23 @@ export class IdentityService {
     };
   }
 
-  /** Repository events (push, delete, untag), newest first: committed changes only (the outbox is written in their transaction). */
-  async repositoryEvents(p: Principal, q: RepositoryEventQuery): Promise<{ value: RepositoryEventView[]; next?: number }> {
+  /** Who may read which audit log, and the paging fields both audit queries share. */
+  private async auditScope(p: Principal, q: { registry?: string; top?: number; before?: number; identity?: string }): Promise<{ registryId: number | undefined; top: number }> {
     this.notAnonymous(p);
     let registryId: number | undefined;
     if (q.registry !== undefined) registryId = (await this.registry(p, q.registry, 'read', 'read the audit log of')).id;
     else await this.auth.requirePower(p, null, 'read', 'read the deployment audit log (give a registry to read one registry\'s)');
     const top = q.top ?? 100;
     if (!Number.isInteger(top) || top < 1 || top > 10_000) throw invalid(`"top" must be a whole number from 1 to 10000, got ${JSON.stringify(q.top)}`);
-    if (q.operation !== undefined && !['push', 'delete', 'untag'].includes(q.operation)) throw invalid('"operation" must be push, delete or untag');
     if (q.before !== undefined && (!Number.isInteger(q.before) || q.before < 1)) throw invalid('"before" must be an event id');
     if (q.identity !== undefined && q.identity.length > 256) throw invalid('"identity" is at most 256 characters');
+    return { registryId, top };
+  }
+
+  /** Repository events (push, delete, untag), newest first: committed changes only (the outbox is written in their transaction). */
+  async repositoryEvents(p: Principal, q: RepositoryEventQuery): Promise<{ value: RepositoryEventView[]; next?: number }> {
+    const { registryId, top } = await this.auditScope(p, q);
+    if (q.operation !== undefined && !['push', 'delete', 'untag'].includes(q.operation)) throw invalid('"operation" must be push, delete or untag');
     const rows = await this.store.queryRepositoryEvents({
       since: q.since === undefined ? undefined : parseSince(q.since), registryId, identity: q.identity, operation: q.operation, limit: top + 1, beforeId: q.before,
     });
