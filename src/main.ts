@@ -2,11 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { startApp } from './app.js';
 import { CliError } from './cli/client.js';
-import { registerCheckHealthCommand } from './cli/check-health.js';
-import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from './cli/commands.js';
-import { registerIdentityCommands } from './cli/identity-commands.js';
-import { registerLoginCommands } from './cli/login-commands.js';
-import { registerJobCommands, registerWebhookCommands } from './cli/webhook-commands.js';
+import { registerManagementCommands } from './cli/management.js';
 import { ConfigError, configKeys, loadConfig, readConfigFile, validateConfig } from './config/config.js';
 import { createLogger } from './observability/logger.js';
 
@@ -75,14 +71,7 @@ config.command('keys')
     for (const k of configKeys()) process.stdout.write(`${k.path.join('.')}\t${k.env}\t${k.type}\n`);
   });
 
-registerRegistryCommands(program);
-registerRepositoryCommands(program);
-registerManifestCommands(program);
-registerIdentityCommands(program);
-registerLoginCommands(program);
-registerCheckHealthCommand(program);
-registerWebhookCommands(program);
-registerJobCommands(program);
+registerManagementCommands(program);
 
 // A closed pipe (`berth ... | head`) is the reader's choice, not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {

@@ -1,0 +1,18 @@
+import type { Command } from 'commander';
+import { registerCheckHealthCommand } from './check-health.js';
+import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from './commands.js';
+import { registerIdentityCommands } from './identity-commands.js';
+import { registerLoginCommands } from './login-commands.js';
+import { registerJobCommands, registerWebhookCommands } from './webhook-commands.js';
+
+/** Every command that talks to a server: the one list main.ts registers and docs/cli.md must cover. */
+export function registerManagementCommands(program: Command): void {
+  registerRegistryCommands(program);
+  registerRepositoryCommands(program);
+  registerManifestCommands(program);
+  registerIdentityCommands(program);
+  registerLoginCommands(program);
+  registerCheckHealthCommand(program);
+  registerWebhookCommands(program);
+  registerJobCommands(program);
+}
