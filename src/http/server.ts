@@ -32,10 +32,8 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** The request listener: one place for request ids, common headers, routing, errors and the access log. */
 export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
     const started = process.hrtime.bigint();
-    const incoming = req.headers['x-request-id'];
-    const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     // Absolute-form request targets (RFC 9112 3.2.2, sent through proxies) carry the origin: drop it.
     const rawUrl = (req.url ?? '/').replace(/^https?:\/\/[^/?#]*/i, '') || '/';
     const q = rawUrl.indexOf('?');
@@ -92,23 +90,22 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
   return (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const incoming = req.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    req.headers['x-request-id'] = id;
     const info = { id, host: req.headers.host ?? '', method: req.method ?? '', useragent: req.headers['user-agent'] ?? '', ip: req.socket.remoteAddress ?? '' };
-    return requestContext.run(info, () => handle(req, res));
+    return requestContext.run(info, () => handle(req, res, id));
   };
 }
 
 async function serveMetrics(ctx: Ctx, metrics: Metrics, token: string | undefined): Promise<void> {
   const method = ctx.req.method ?? 'GET';
   if (method !== 'GET' && method !== 'HEAD') {
-    return sendJson(ctx, 405, { status: 'method not allowed' }, { Allow: 'GET, HEAD' });
+    throw new RegistryError('METHOD_NOT_ALLOWED', `${method} is not allowed on /metrics; use GET`, { headers: { Allow: 'GET, HEAD' } });
   }
   if (token) {
     const auth = ctx.req.headers.authorization ?? '';
     const given = auth.startsWith('Bearer ') ? Buffer.from(auth.slice(7).trim()) : Buffer.alloc(0);
     const want = Buffer.from(token);
     if (given.length !== want.length || !timingSafeEqual(given, want)) {
-      return sendJson(ctx, 401, { status: 'unauthorized', reason: 'GET /metrics requires Authorization: Bearer <metrics.token>' }, { 'WWW-Authenticate': 'Bearer realm="metrics"' });
+      throw new RegistryError('UNAUTHORIZED', 'GET /metrics requires Authorization: Bearer <metrics.token>', { headers: { 'WWW-Authenticate': 'Bearer realm="metrics"' } });
     }
   }
   const { contentType, body } = await metrics.render();
