@@ -103,15 +103,7 @@ export class AcrService {
     const digest = o.digest === undefined ? undefined : parseDigest(o.digest).value;
     if (o.n === 0) return { items: [] };
     await this.pulls.flush();
-    let after: Keyset | undefined;
-    if (o.last !== undefined) {
-      after = { name: o.last };
-      if (o.order !== 'none') {
-        const at = await this.meta.getTagAttributes(repoId, o.last);
-        if (!at) throw new RegistryError('REQUEST_INVALID', `tag ${o.last} (given as last) no longer exists; start the listing again`);
-        after.time = at.updated_at;
-      }
-    }
+    const after = await keysetAfter(o.last, o.order, 'tag', async (last) => (await this.meta.getTagAttributes(repoId, last))?.updated_at);
     const rows = await this.meta.listTagAttributes(repoId, { order: o.order, after, digest, limit: o.n + 1 });
     const items = rows.slice(0, o.n).map((t) => this.tagOut(t));
     return { items, next: rows.length > o.n ? items[items.length - 1]!.name : undefined };
@@ -148,15 +140,7 @@ export class AcrService {
     if (o.last !== undefined) parseDigest(o.last);
     if (o.n === 0) return { items: [] };
     await this.pulls.flush();
-    let after: Keyset | undefined;
-    if (o.last !== undefined) {
-      after = { name: o.last };
-      if (o.order !== 'none') {
-        const at = await this.meta.getManifestAttributes(repoId, o.last);
-        if (!at) throw new RegistryError('REQUEST_INVALID', `manifest ${o.last} (given as last) no longer exists; start the listing again`);
-        after.time = at.created_at;
-      }
-    }
+    const after = await keysetAfter(o.last, o.order, 'manifest', async (last) => (await this.meta.getManifestAttributes(repoId, last))?.created_at);
     const rows = await this.meta.listManifestAttributes(repoId, { order: o.order, after, limit: o.n + 1 });
     const items = await this.manifestsOut(rows.slice(0, o.n));
     return { items, next: rows.length > o.n ? items[items.length - 1]!.digest : undefined };
@@ -240,4 +224,16 @@ function readIndex(content: Uint8Array | undefined): { digest: string; architect
   } catch {
     return [];
   }
+}
+
+/**
+ * Where the next page starts: after `last` by name, or, in a time ordering, after (time of `last`,
+ * name), so equal times still page without gaps or repeats.
+ */
+async function keysetAfter(last: string | undefined, order: TimeOrder, what: 'tag' | 'manifest', timeOf: (last: string) => Promise<string | undefined>): Promise<Keyset | undefined> {
+  if (last === undefined) return undefined;
+  if (order === 'none') return { name: last };
+  const time = await timeOf(last);
+  if (time === undefined) throw new RegistryError('REQUEST_INVALID', `${what} ${last} (given as last) no longer exists; start the listing again`);
+  return { name: last, time };
 }
