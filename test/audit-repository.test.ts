@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Command, CommanderError } from 'commander';
-import { CliError } from '../src/cli/client.js';
-import { registerIdentityCommands } from '../src/cli/identity-commands.js';
+import { runCli } from './helpers/cli.js';
 import { startTestApp, adminAuthHeader, ADMIN_PASSWORD, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { uniqueRepo, V2 } from './helpers/oci.js';
@@ -17,30 +15,7 @@ for (const backend of BACKENDS) {
     let name: string;
     let digest: string;
 
-    async function berth(args: string[]): Promise<{ code: number; stdout: string }> {
-      let stdout = '';
-      const program = new Command('berth').exitOverride().configureOutput({ writeOut: (s) => (stdout += s), writeErr: () => undefined });
-      registerIdentityCommands(program);
-      const write = process.stdout.write;
-      process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
-        if (typeof chunk === 'string') {
-          stdout += chunk;
-          return true;
-        }
-        return (write as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
-      }) as typeof process.stdout.write;
-      let code = 0;
-      try {
-        await program.parseAsync([...args, '--server', t.url, '-u', 'admin', '-p', ADMIN_PASSWORD], { from: 'user' });
-      } catch (e) {
-        if (e instanceof CommanderError) code = e.exitCode === 0 ? 0 : 2;
-        else if (e instanceof CliError) code = e.exitCode;
-        else throw e;
-      } finally {
-        process.stdout.write = write;
-      }
-      return { code, stdout };
-    }
+    const berth = (args: string[]) => runCli([...args, '--server', t.url, '-u', 'admin', '-p', ADMIN_PASSWORD]);
 
     const api = async (path: string) => {
       const res = await fetch(`${t.url}${path}`, { headers: { Authorization: adminAuthHeader() } });

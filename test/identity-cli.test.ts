@@ -5,10 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { Command, CommanderError } from 'commander';
-import { CliError } from '../src/cli/client.js';
-import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from '../src/cli/commands.js';
-import { registerIdentityCommands, repositoryActions } from '../src/cli/identity-commands.js';
+import { repositoryActions } from '../src/cli/identity-commands.js';
+import { runCli } from './helpers/cli.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 
 // The identity commands of the berth CLI against a server in this process (the CLI itself runs
@@ -29,37 +27,8 @@ describe('identity CLI commands', () => {
   let configDir: string;
 
   /** Runs a berth command in this process (as main.ts would), capturing its output and exit code. */
-  async function berth(args: string[], auth: [string, string] | null = ['admin', OWNER_PASSWORD]): Promise<Run> {
-    const full = [...args, '--server', t.url, ...(auth ? ['-u', auth[0], '-p', auth[1]] : [])];
-    let stdout = '';
-    let stderr = '';
-    const program = new Command('berth').exitOverride().configureOutput({ writeOut: (s) => (stdout += s), writeErr: (s) => (stderr += s) });
-    registerRegistryCommands(program);
-    registerRepositoryCommands(program);
-    registerManifestCommands(program);
-    registerIdentityCommands(program);
-    const write = process.stdout.write;
-    // Only the command's text output is captured; the test runner's own (binary) stream passes.
-    process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
-      if (typeof chunk === 'string') {
-        stdout += chunk;
-        return true;
-      }
-      return (write as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
-    }) as typeof process.stdout.write;
-    let code = 0;
-    try {
-      await program.parseAsync(full, { from: 'user' });
-    } catch (e) {
-      if (e instanceof CommanderError) code = e.exitCode === 0 ? 0 : 2;
-      else if (e instanceof CliError) {
-        code = e.exitCode;
-        stderr += `error: ${e.message}\n`;
-      } else throw e;
-    } finally {
-      process.stdout.write = write;
-    }
-    return { code, stdout, stderr };
+  function berth(args: string[], auth: [string, string] | null = ['admin', OWNER_PASSWORD]): Promise<Run> {
+    return runCli([...args, '--server', t.url, ...(auth ? ['-u', auth[0], '-p', auth[1]] : [])]);
   }
 
   /** Runs the real entry point (src/main.ts) as a child process. */
