@@ -258,7 +258,7 @@ for (const backend of BACKENDS) {
     });
 
     test('sign-ins and token issuance are recorded, granted and denied', async () => {
-      const rows = await t.app.services.auth.store.listLogins({ limit: 1000 });
+      const rows = await t.app.services.auth.store.queryLogins({ limit: 1000 });
       assert.ok(rows.some((r) => r.result === 'Denied' && r.identity === 'admin'));
       assert.ok(rows.some((r) => r.result === 'Granted' && r.operation === 'token' && r.jwt_id));
       assert.ok(rows.every((r) => r.caller_ip && typeof r.duration_ms === 'number'));

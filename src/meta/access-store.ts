@@ -202,10 +202,6 @@ export class AccessStore {
     return this.db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  tokensByName(name: string) {
-    return this.db.selectFrom('tokens').selectAll().where('name_key', '=', name.toLowerCase()).execute();
-  }
-
   listTokens(registryId: number) {
     return this.db.selectFrom('tokens').selectAll().where('registry_id', '=', registryId).orderBy('name_key').execute();
   }
@@ -299,15 +295,5 @@ export class AccessStore {
     if (filter.operation) q = q.where('events.action', '=', filter.operation);
     if (filter.beforeId !== undefined) q = q.where('events.id', '<', filter.beforeId);
     return q.orderBy('events.id', 'desc').limit(filter.limit).execute();
-  }
-
-  listLogins(filter: { since?: string; registry?: string; identity?: string; result?: string; limit: number; afterId?: number }) {
-    let q = this.db.selectFrom('login_events').selectAll();
-    if (filter.since) q = q.where('time', '>=', filter.since);
-    if (filter.registry) q = q.where('registry', '=', filter.registry.toLowerCase());
-    if (filter.identity) q = q.where('identity', '=', filter.identity);
-    if (filter.result) q = q.where('result', '=', filter.result);
-    if (filter.afterId) q = q.where('id', '>', filter.afterId);
-    return q.orderBy('id').limit(filter.limit).execute();
   }
 }
