@@ -234,17 +234,6 @@ export class MetaStore {
     return row?.size;
   }
 
-  /** Size of a blob if any repository of the registry holds it (automatic mount without `from`). */
-  async blobInRegistry(registryId: number, digest: string): Promise<number | undefined> {
-    const row = await this.db.selectFrom('repository_blobs')
-      .innerJoin('repositories', 'repositories.id', 'repository_blobs.repository_id')
-      .innerJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
-      .select('blobs.size')
-      .where('repositories.registry_id', '=', registryId).where('repository_blobs.digest', '=', digest)
-      .limit(1).executeTakeFirst();
-    return row?.size;
-  }
-
   /** Repositories of a registry that hold a blob (for mounts that must respect read access). */
   async repositoriesHoldingBlob(registryId: number, digest: string, limit: number): Promise<string[]> {
     const rows = await this.db.selectFrom('repository_blobs').innerJoin('repositories', 'repositories.id', 'repository_blobs.repository_id')

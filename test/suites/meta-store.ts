@@ -240,7 +240,7 @@ export function metaStoreSuite(backend: Backend, gate: { skip?: string }): void 
         assert.equal(await count(store.db, 'repository_blobs'), 2);
         assert.equal(await store.blobSize(dg), 4);
         assert.equal(await store.blobInRepository(reg.id, 'a', dg), 4);
-        assert.equal(await store.blobInRegistry(reg.id, dg), 4);
+        assert.deepEqual(await store.repositoriesHoldingBlob(reg.id, dg, 10), ['a', 'b']);
       }));
 
       test('a blob is visible only through repositories that link it', withStore(async ({ store }) => {
@@ -252,7 +252,7 @@ export function metaStoreSuite(backend: Backend, gate: { skip?: string }): void 
         await store.linkBlob(store.db, a, dg, 7);
         assert.equal(await store.blobInRepository(reg.id, 'b', dg), undefined);
         assert.equal(await store.blobInRepository(other.id, 'a', dg), undefined);
-        assert.equal(await store.blobInRegistry(other.id, dg), undefined);
+        assert.deepEqual(await store.repositoriesHoldingBlob(other.id, dg, 10), []);
         assert.equal(await store.unlinkBlob(store.db, a, dg), true);
         assert.equal(await store.unlinkBlob(store.db, a, dg), false);
         assert.equal(await store.blobInRepository(reg.id, 'a', dg), undefined);
