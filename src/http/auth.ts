@@ -75,6 +75,11 @@ export function challenge(ctx: Ctx, opts: AuthHttpOptions, service: string, scop
   return { 'WWW-Authenticate': `Bearer ${parts.join(',')}` };
 }
 
+/** Actions as a person reads them in a denial. */
+const ACTION_WORDS: Record<Action, string> = {
+  pull: 'pull from', push: 'push to', delete: 'delete from', metadata_read: 'list the tags of', metadata_write: 'change tags or locks in',
+};
+
 export interface Need {
   registry: RegistryAuthView | undefined;
   /** Repository within the registry ('' for registry-level checks). */
@@ -114,7 +119,7 @@ export async function authorize(ctx: Ctx, auth: AuthService, a: AuthContext, nee
       headers: challenge(ctx, opts, service, need.scope, 'insufficient_scope'),
     });
   }
-  throw new RegistryError('DENIED', `${describePrincipal(a.principal)} is not allowed to ${need.anyOf.join(' or ')} ${need.urlName}`);
+  throw new RegistryError('DENIED', `${describePrincipal(a.principal)} is not allowed to ${need.anyOf.map((x) => ACTION_WORDS[x]).join(' or ')} ${need.urlName}`);
 }
 
 /** Registry-level catalog check (path-style root catalogs filter instead). */
