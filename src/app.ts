@@ -102,6 +102,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     rates: { enabled: config.limits.rateLimits, multiplier: config.limits.rateMultiplier },
     jobs: config.jobs,
     egress: config.egress,
+    gc: { gracePeriodSeconds: config.gc.gracePeriodSeconds, deleteDanglingReferrers: config.gc.deleteDanglingReferrers, storageSweep: config.gc.storageSweep },
   }, log);
   try {
     const boot = await services.auth.init(config.auth.adminPassword || process.env.BERTH_ADMIN_PASSWORD || undefined);
@@ -124,6 +125,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   };
   const metrics = config.metrics.enabled ? new Metrics(cachedStorageUsage(db), cachedQueueStats(db)) : undefined;
   if (metrics) services.webhooks.onOutcome((registry, result) => metrics.webhookOutcome(registry, result));
+  if (metrics) services.gc.metrics = { run: (outcome, counts) => metrics.gcRun(outcome, counts) };
   const { host, port } = parseListen(config.listen);
   const handler = createHandler(services, log, { domain: config.domain, publicUrl: config.publicUrl, tls: !!tls, accessLog: config.log.access, ready, metrics, metricsToken: config.metrics.token || undefined });
   let server: RunningServer;
@@ -138,6 +140,11 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     services.uploads.purgeStale().catch((e) => log.warn({ err: e }, 'upload purge failed'));
   }, config.uploads.purgeIntervalSeconds * 1000);
   purge.unref();
+  // Online GC; every node ticks, one runs (begin() refuses a second live run cluster-wide).
+  const gc = config.gc.enabled ? setInterval(() => {
+    services.gc.runScheduled().catch((e) => log.warn({ err: e }, 'garbage collection failed'));
+  }, config.gc.intervalSeconds * 1000) : undefined;
+  gc?.unref();
   // The job worker (webhook deliveries, and the outbox dispatcher on each poll).
   services.jobs.start();
 
@@ -148,6 +155,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     config, services, meta, storage, http: server, url,
     close: async () => {
       clearInterval(purge);
+      if (gc) clearInterval(gc);
       await server.close(config.shutdownTimeoutSeconds * 1000);
       await services.pulls.close();
       await services.jobs.stop(config.shutdownTimeoutSeconds * 1000);

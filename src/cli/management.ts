@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerCheckHealthCommand } from './check-health.js';
+import { registerGcCommands } from './gc-commands.js';
 import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from './commands.js';
 import { registerIdentityCommands } from './identity-commands.js';
 import { registerLoginCommands } from './login-commands.js';
@@ -15,4 +16,5 @@ export function registerManagementCommands(program: Command): void {
   registerCheckHealthCommand(program);
   registerWebhookCommands(program);
   registerJobCommands(program);
+  registerGcCommands(program);
 }

@@ -1,3 +1,4 @@
+import { gcApi } from './gc.js';
 import type { Action, ManagementPower } from '../../auth/model.js';
 import { describePrincipal, type Principal } from '../../auth/service.js';
 import { RegistryError } from '../../domain/errors.js';
@@ -205,3 +206,4 @@ registerApi(identityApi);
 registerApi(tiersApi);
 // Webhooks of a registry, and the job queue.
 registerApi(webhooksApi);
+registerApi(gcApi);
