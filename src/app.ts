@@ -102,6 +102,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     rates: { enabled: config.limits.rateLimits, multiplier: config.limits.rateMultiplier },
     jobs: config.jobs,
     egress: config.egress,
+    auditPullEvents: config.audit.pullEvents,
     gc: { gracePeriodSeconds: config.gc.gracePeriodSeconds, deleteDanglingReferrers: config.gc.deleteDanglingReferrers, storageSweep: config.gc.storageSweep },
   }, log);
   try {
@@ -138,6 +139,10 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
 
   const purge = setInterval(() => {
     services.uploads.purgeStale().catch((e) => log.warn({ err: e }, 'upload purge failed'));
+    if (config.audit.retentionDays > 0) {
+      meta.pruneAudit(new Date(Date.now() - config.audit.retentionDays * 86400_000).toISOString())
+        .catch((e) => log.warn({ err: e }, 'audit pruning failed'));
+    }
   }, config.uploads.purgeIntervalSeconds * 1000);
   purge.unref();
   // Online GC; every node ticks, one runs (begin() refuses a second live run cluster-wide).

@@ -67,6 +67,48 @@ for (const backend of BACKENDS) {
       assert.match(page.nextLink, /before=/);
     });
 
+    test('pulls are audited: who pulled which manifest, by tag or digest, from where', async () => {
+      const reg2 = await t.createRegistry(); // its own registry: the other tests count this one's events
+      const other = `${reg2}/${uniqueRepo('pulled')}`;
+      const v2 = new V2(t.url);
+      const img = await v2.pushImage(other, 'v1');
+      for (const ref of ['v1', img.digest]) {
+        const r = await v2.fetch(`/v2/${other}/manifests/${ref}`, { headers: { Accept: img.mediaType } });
+        assert.equal(r.status, 200);
+        await r.arrayBuffer();
+      }
+      const head = await v2.fetch(`/v2/${other}/manifests/v1`, { method: 'HEAD', headers: { Accept: img.mediaType } });
+      assert.equal(head.status, 200);
+      await t.app.services.pulls.flush();
+      const r = await api(`/api/audit/repository?registry=${reg2}&operation=pull`);
+      assert.equal(r.status, 200, r.text);
+      const pulls = (JSON.parse(r.text).value as Record<string, unknown>[]).filter((e) => e.repository === other.slice(reg2.length + 1));
+      assert.equal(pulls.length, 2, 'two GETs; a HEAD is not a pull');
+      assert.deepEqual(pulls.map((e) => e.tag), [null, 'v1']);
+      for (const e of pulls) {
+        assert.equal(e.operationName, 'pull');
+        assert.equal(e.digest, img.digest);
+        assert.equal(e.identity, 'admin');
+        assert.equal(e.mediaType, img.mediaType);
+        assert.equal(e.requestMethod, 'GET');
+        assert.match(String(e.callerIpAddress), /127\.0\.0\.1/);
+      }
+      const undispatched = await t.app.meta.db.selectFrom('events').select('id').where('action', '=', 'pull').where('dispatched', '=', 0).execute();
+      assert.deepEqual(undispatched, [], 'pull records never enter the webhook outbox');
+    });
+
+    test('audit records past the retention period are pruned; an event still owing webhooks is kept', async () => {
+      const old = '2001-01-01T00:00:00.000Z';
+      const base = { registry_id: 999999, repository: 'gone/app', created_at: old };
+      await t.app.meta.db.insertInto('events').values([{ ...base, action: 'pull', dispatched: 1 }, { ...base, action: 'push', dispatched: 0 }]).execute();
+      const pruned = await t.app.meta.pruneAudit('2002-01-01T00:00:00.000Z');
+      assert.ok(pruned >= 1);
+      const left = await t.app.meta.db.selectFrom('events').select('action').where('registry_id', '=', 999999).execute();
+      assert.deepEqual(left.map((e) => e.action), ['push']);
+      const recent = await api(`/api/audit/repository?registry=${reg}`);
+      assert.equal(JSON.parse(recent.text).value.length, 4, 'recent records stay');
+    });
+
     test('CLI: berth audit list merges logins and repository events; --category, --operation, --jsonl', async () => {
       // A login event for this registry (Basic auth on the token endpoint).
       const tok = await fetch(`${t.url}/oauth2/token?service=${encodeURIComponent(t.host)}&scope=repository:${name}:pull`, { headers: { Authorization: adminAuthHeader() } });

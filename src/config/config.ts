@@ -45,6 +45,12 @@ export const ConfigSchema = z.strictObject({
     /** How often the cleaner looks for abandoned uploads. */
     purgeIntervalSeconds: z.number().int().min(1).default(600),
   }).prefault({}),
+  audit: z.strictObject({
+    /** Record every manifest pull in the repository audit (batched with the pull statistics). */
+    pullEvents: z.boolean().default(true),
+    /** Audit records (login and repository events, webhook-delivered ones) older than this are pruned; 0 keeps them forever. */
+    retentionDays: z.number().int().min(0).max(3650).default(90),
+  }).prefault({}),
   gc: z.strictObject({
     /** Collect garbage in the background (online: pushes and pulls go on). */
     enabled: z.boolean().default(true),

@@ -60,6 +60,23 @@ export type TimeOrder = 'timedesc' | 'timeasc' | 'none';
 /** Keyset position: by name alone, or by (time, name) for time orders. */
 export interface Keyset { name: string; time?: string }
 
+/** One pull, as the audit records it (an events row with action "pull"). */
+export interface PullEvent {
+  registry_id: number;
+  repository: string;
+  digest: string;
+  tag: string | null;
+  media_type: string;
+  size: number;
+  created_at: string;
+  request_id: string | null;
+  request_host: string | null;
+  request_method: string | null;
+  request_useragent: string | null;
+  identity: string | null;
+  caller_ip: string | null;
+}
+
 export interface UploadRow {
   id: string;
   registry_id: number;
@@ -513,10 +530,15 @@ export class MetaStore {
   }
 
   /** Adds pulls counted in memory: one UPDATE per manifest and per tag pulled since the last flush. */
-  async addPulls(manifests: { id: number; count: number; at: string }[], tags: { repositoryId: number; name: string; count: number; at: string }[]): Promise<void> {
+  async addPulls(manifests: { id: number; count: number; at: string }[], tags: { repositoryId: number; name: string; count: number; at: string }[], audit: PullEvent[] = []): Promise<void> {
     // One transaction (one commit, one fsync) per flush, in slices so a huge flush never holds it long.
-    for (let i = 0; i < Math.max(manifests.length, tags.length); i += 200) {
+    for (let i = 0; i < Math.max(manifests.length, tags.length, Math.ceil(audit.length / 5)); i += 200) {
       await this.transaction(async (trx) => {
+        // Pull records are audit only: born dispatched, so the webhook outbox never looks at them.
+        const rows = audit.slice(i * 5, (i + 200) * 5);
+        for (let j = 0; j < rows.length; j += 100) {
+          await trx.insertInto('events').values(rows.slice(j, j + 100).map((e) => ({ ...e, action: 'pull', dispatched: 1 }))).execute();
+        }
         for (const m of manifests.slice(i, i + 200)) {
           await trx.updateTable('manifests').set((eb) => ({ pull_count: eb('pull_count', '+', m.count), last_pulled_at: m.at })).where('id', '=', m.id).execute();
         }
@@ -640,6 +662,27 @@ export class MetaStore {
       media_type: e.media_type ?? null, size: e.size ?? null, created_at: now(),
       ...requestColumns(),
     }).execute();
+  }
+
+  /**
+   * Prunes audit records older than `before`, a batch per transaction: events the outbox has
+   * dispatched (an undispatched one still owes its webhooks) and login events.
+   */
+  async pruneAudit(before: string, batch = 5000): Promise<number> {
+    let total = 0;
+    for (const table of ['events', 'login_events'] as const) {
+      const time = table === 'events' ? 'created_at' : 'time';
+      for (;;) {
+        let q = (this.db as Kysely<any>).selectFrom(table).select('id').where(time, '<', before);
+        if (table === 'events') q = q.where('dispatched', '=', 1);
+        const ids = (await q.orderBy('id').limit(batch).execute()).map((r: { id: number }) => r.id);
+        if (ids.length === 0) break;
+        await (this.db as Kysely<any>).deleteFrom(table).where('id', 'in', ids).execute();
+        total += ids.length;
+        if (ids.length < batch) break;
+      }
+    }
+    return total;
   }
 
   listEvents(registryId: number, afterId: number, limit: number) {

@@ -1006,10 +1006,10 @@ export class IdentityService {
     return { registryId, top };
   }
 
-  /** Repository events (push, delete, untag), newest first: committed changes only (the outbox is written in their transaction). */
+  /** Repository events (push, pull, delete, untag), newest first: committed changes only (the outbox is written in their transaction). */
   async repositoryEvents(p: Principal, q: RepositoryEventQuery): Promise<{ value: RepositoryEventView[]; next?: number }> {
     const { registryId, top } = await this.auditScope(p, q);
-    if (q.operation !== undefined && !['push', 'delete', 'untag'].includes(q.operation)) throw invalid('"operation" must be push, delete or untag');
+    if (q.operation !== undefined && !['push', 'pull', 'delete', 'untag'].includes(q.operation)) throw invalid('"operation" must be push, pull, delete or untag');
     const rows = await this.store.queryRepositoryEvents({
       since: q.since === undefined ? undefined : parseSince(q.since), registryId, identity: q.identity, operation: q.operation, limit: top + 1, beforeId: q.before,
     });

@@ -48,6 +48,7 @@ export interface ServiceOptions {
   jobs?: QueueOptions;
   egress?: EgressOptions;
   gc?: Partial<GcOptions>;
+  auditPullEvents?: boolean;
 }
 
 const DEFAULT_JOBS: QueueOptions = { pollIntervalMs: 500, leaseSeconds: 60, concurrency: 4, maxAttempts: 10, backoffBaseMs: 1000, backoffMaxMs: 600000 };
@@ -55,7 +56,7 @@ const DEFAULT_EGRESS: EgressOptions = { allowPrivate: false, connectTimeoutMs: 5
 
 export function createServices(meta: MetaStore, storage: StorageDriver, opts: ServiceOptions, log: Logger): Services {
   const registries = new RegistryService(meta);
-  const pulls = new PullTracker(meta, log);
+  const pulls = new PullTracker(meta, log, 3000, opts.auditPullEvents ?? true);
   const access = new AccessStore(meta.db);
   const auth = new AuthService(meta, access, opts.auth, new Throttle(opts.throttle), log);
   const repositories = new RepositoryService(meta);

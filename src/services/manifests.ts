@@ -59,7 +59,7 @@ export class ManifestService {
       : await this.meta.getManifestByDigest(reg.id, repository, ref.digest);
     if (!row) throw await this.unknown(reg, repository, refText);
     this.assertReadable(repository, refText, row);
-    this.pulls?.record(row.id, row.repository_id, ref.tag);
+    this.pulls?.record(row.id, row.repository_id, ref.tag, { registryId: reg.id, repository, digest: row.digest, mediaType: row.media_type, size: row.size });
     return row;
   }
 
