@@ -102,6 +102,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     rates: { enabled: config.limits.rateLimits, multiplier: config.limits.rateMultiplier },
     jobs: config.jobs,
     egress: config.egress,
+    referrersDeleteWithSubject: config.referrers.deleteWithSubject,
   }, log);
   try {
     const boot = await services.auth.init(config.auth.adminPassword || process.env.BERTH_ADMIN_PASSWORD || undefined);
@@ -138,6 +139,11 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     services.uploads.purgeStale().catch((e) => log.warn({ err: e }, 'upload purge failed'));
   }, config.uploads.purgeIntervalSeconds * 1000);
   purge.unref();
+  // The recycle bin: entries past their retention days, then emptied soft-deleted repositories.
+  const binPurge = setInterval(() => {
+    services.softDelete.purgeExpiredSoftDeleted().catch((e) => log.warn({ err: e }, 'soft delete purge failed'));
+  }, config.softDelete.purgeIntervalSeconds * 1000);
+  binPurge.unref();
   // The job worker (webhook deliveries, and the outbox dispatcher on each poll).
   services.jobs.start();
 
@@ -148,6 +154,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     config, services, meta, storage, http: server, url,
     close: async () => {
       clearInterval(purge);
+      clearInterval(binPurge);
       await server.close(config.shutdownTimeoutSeconds * 1000);
       await services.pulls.close();
       await services.jobs.stop(config.shutdownTimeoutSeconds * 1000);

@@ -45,6 +45,14 @@ export const ConfigSchema = z.strictObject({
     /** How often the cleaner looks for abandoned uploads. */
     purgeIntervalSeconds: z.number().int().min(1).default(600),
   }).prefault({}),
+  softDelete: z.strictObject({
+    /** How often expired recycle-bin entries (soft delete) are purged for good. */
+    purgeIntervalSeconds: z.number().int().min(1).max(86400).default(3600),
+  }).prefault({}),
+  referrers: z.strictObject({
+    /** Deleting a manifest by digest also deletes its referrers (signatures, SBOMs...), recursively. */
+    deleteWithSubject: z.boolean().default(true),
+  }).prefault({}),
   limits: z.strictObject({
     /** Largest manifest accepted (distribution-spec suggests 4 MiB). */
     manifestMaxBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
