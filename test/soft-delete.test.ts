@@ -356,3 +356,28 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+for (const backend of BACKENDS) {
+  describe(`referrers.deleteWithSubject false on ${backend}`, await backendGate(backend), () => {
+    let t: TestApp;
+    let v2: V2;
+    before(async () => {
+      t = await startTestApp(backend, { referrers: { deleteWithSubject: false } });
+      v2 = new V2(t.url);
+    });
+    after(async () => { await t?.close(); });
+
+    test('deleting a subject leaves its referrers in place', async () => {
+      const reg = await t.createRegistry();
+      const img = await v2.pushImage(`${reg}/app`, 'v1');
+      const sig = await v2.pushImage(`${reg}/app`, 'sig', {
+        subject: { mediaType: img.mediaType, digest: img.digest, size: img.size }, artifactType: 'application/vnd.example.sig',
+      });
+      const res = await v2.fetch(`${reg}/app/manifests/${img.digest}`, { method: 'DELETE' });
+      assert.equal(res.status, 202);
+      assert.equal((await v2.fetch(`${reg}/app/manifests/${sig.digest}`, { headers: { Accept: MT.ociManifest } })).status, 200);
+      const refs = await (await v2.fetch(`${reg}/app/referrers/${img.digest}`)).json() as { manifests: { digest: string }[] };
+      assert.deepEqual(refs.manifests.map((m) => m.digest), [sig.digest]);
+    });
+  });
+}

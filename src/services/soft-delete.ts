@@ -231,8 +231,8 @@ export class SoftDeleteService {
         { detail: { repository, tag: o.tag, digest } });
       if (!repo) throw gone();
       const candidates = (await this.liveEntries(repo.id, { digest }, trx)).filter((e) => o.tag === undefined || tagsOf(e).includes(o.tag));
-      // Prefer a deleted manifest over an untag entry of the same digest (it carries all its tags).
-      const entry = candidates.find((e) => e.kind === 'manifest' && (digest === undefined || e.digest === digest)) ?? candidates[0];
+      // The most recent deletion wins (ACR: "restore the most recently deleted manifest" by tag).
+      const entry = candidates[0];
       if (!entry) throw gone();
       if (!repo.write_enabled) throw locked(`repository ${repository}`, 'writeEnabled', 'restored into');
       if (repo.deleted_at !== null) {
