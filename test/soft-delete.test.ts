@@ -189,6 +189,27 @@ for (const backend of BACKENDS) {
       await usageConsistent(reg);
     });
 
+    test('the bin lists in pages, newest deletion first', async () => {
+      const reg = await enabledRegistry();
+      const digests: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const img = await v2.pushImage(`${reg}/app`, `t${i}`);
+        await del(`${reg}/app`, img.digest);
+        digests.unshift(img.digest);
+      }
+      const first = await (await api(`/api/registries/${reg}/repositories/app/_deleted?n=2`)).json() as { value: { digest: string }[]; nextLink?: string };
+      assert.deepEqual(first.value.map((m) => m.digest), digests.slice(0, 2));
+      assert.ok(first.nextLink);
+      const second = await (await api(`/api/registries/${reg}/repositories/app/_deleted${first.nextLink}`)).json() as { value: { digest: string }[] };
+      assert.deepEqual(second.value.map((m) => m.digest), digests.slice(2, 4));
+      const tags = await (await api(`/api/registries/${reg}/repositories/app/_deletedTags?n=1&tag=t3`)).json() as { value: { tag: string }[] };
+      assert.deepEqual(tags.value.map((x) => x.tag), ['t3']);
+      // The CLI fetches every page.
+      assert.deepEqual((await ok<any[]>(['manifest', 'list-deleted', '-r', reg, '-n', 'app'])).map((m) => m.digest), digests);
+      const bad = await api(`/api/registries/${reg}/repositories/app/_deleted?last=abc`);
+      await apiError(bad, 400, 'PAGINATION_NUMBER_INVALID');
+    });
+
     test('untag goes to the bin and restores by tag', async () => {
       const reg = await enabledRegistry();
       const name = `${reg}/app`;

@@ -61,17 +61,30 @@ export function registerSoftDeleteCommands(program: Command): void {
     .requiredOption('-n, --name <name>', what);
   const repoApi = (registry: string, repository: string, sub: string) => `/api/registries/${enc(registry)}/repositories/${repoPath(repository)}/${sub}`;
 
+  /** Every page of a bin listing (nextLink is a query string for the same path). */
+  const allPages = async (o: Record<string, unknown>, path: string, query: string) => {
+    const c = client(o);
+    const out: unknown[] = [];
+    let next: string | undefined = query;
+    for (let i = 0; next !== undefined && i < 10_000; i++) {
+      const page: { value: unknown[]; nextLink?: string } = await c.json('GET', `${path}${next}`);
+      out.push(...page.value);
+      next = page.nextLink;
+    }
+    return out;
+  };
+
   base(man.command('list-deleted').description('list soft-deleted manifests of a repository, newest deletion first'), 'repository name')
     .action(async (o) => {
       const { repository } = repoAndTag(o.name);
-      print((await client(o).json<{ value: unknown[] }>('GET', repoApi(o.registry, repository, '_deleted'))).value, o);
+      print(await allPages(o, repoApi(o.registry, repository, '_deleted'), ''), o);
     });
 
   base(man.command('list-deleted-tags').description('list soft-deleted tags of a repository (repo:tag for one tag)'), 'repo or repo:tag')
     .action(async (o) => {
       const { repository, tag } = repoAndTag(o.name);
       const q = tag !== undefined ? `?tag=${enc(tag)}` : '';
-      print((await client(o).json<{ value: unknown[] }>('GET', `${repoApi(o.registry, repository, '_deletedTags')}${q}`)).value, o);
+      print(await allPages(o, repoApi(o.registry, repository, '_deletedTags'), q), o);
     });
 
   base(man.command('restore').description('restore a soft-deleted image by tag (the most recently deleted one) and/or digest'), 'repo:tag, or repo with --digest')

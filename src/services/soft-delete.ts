@@ -180,33 +180,50 @@ export class SoftDeleteService {
     return out;
   }
 
-  private async liveEntries(repositoryId: number, q: { kind?: string; digest?: string }, ex: Executor = this.meta.db): Promise<BinEntry[]> {
+  /** Entries not past their purge time, newest deletion (highest id) first; keyset-paged on id. */
+  private async liveEntries(repositoryId: number, q: { kind?: string; digest?: string; tag?: string; group?: string; subject?: string; beforeId?: number; limit?: number },
+    ex: Executor = this.meta.db): Promise<BinEntry[]> {
     let s = ex.selectFrom('deleted_manifests').select(ENTRY_COLUMNS).where('repository_id', '=', repositoryId)
       .where('purge_after', '>', this.now().toISOString());
     if (q.kind !== undefined) s = s.where('kind', '=', q.kind);
     if (q.digest !== undefined) s = s.where('digest', '=', q.digest);
-    return s.orderBy('deleted_at', 'desc').orderBy('id', 'desc').execute();
+    if (q.group !== undefined) s = s.where('group_id', '=', q.group);
+    if (q.subject !== undefined) s = s.where('subject_digest', '=', q.subject);
+    // A superset (LIKE: "_" matches any character, SQLite ignores case); checked exactly below.
+    if (q.tag !== undefined) s = s.where('tags', 'like', `%${JSON.stringify(q.tag)}%`);
+    if (q.beforeId !== undefined) s = s.where('id', '<', q.beforeId);
+    if (q.limit !== undefined) s = s.limit(q.limit);
+    const rows = await s.orderBy('id', 'desc').execute();
+    return q.tag === undefined ? rows : rows.filter((e) => tagsOf(e).includes(q.tag!));
   }
 
-  /** az acr manifest list-deleted: deleted manifests of a repository, newest deletion first. */
-  async listDeletedManifests(reg: RegistryRow, repository: string) {
+  private static last(last: string | undefined): number | undefined {
+    if (last === undefined) return undefined;
+    if (!/^\d{1,15}$/.test(last)) throw new RegistryError('PAGINATION_NUMBER_INVALID', `last must be the "last" value of a previous page (a whole number), got "${last.slice(0, 20)}"`);
+    return Number(last);
+  }
+
+  /** az acr manifest list-deleted: deleted manifests of a repository, newest deletion first, n per page. */
+  async listDeletedManifests(reg: RegistryRow, repository: string, n = 1000, last?: string) {
     const repo = await this.anyRepositoryId(reg, repository);
-    if (!repo) return [];
-    return (await this.liveEntries(repo.id, { kind: 'manifest' })).map((e) => this.view(e));
+    if (!repo) return { items: [] };
+    const rows = await this.liveEntries(repo.id, { kind: 'manifest', beforeId: SoftDeleteService.last(last), limit: n + 1 });
+    return { items: rows.slice(0, n).map((e) => this.view(e)), next: rows.length > n ? String(rows[n - 1]!.id) : undefined };
   }
 
-  /** az acr manifest list-deleted-tags: deleted tags (deleted with their manifest, or untagged), optionally one tag. */
-  async listDeletedTags(reg: RegistryRow, repository: string, tag?: string) {
+  /** az acr manifest list-deleted-tags: deleted tags (with their manifest, untagged, or moved by a forced restore), optionally one tag; paged by entry. */
+  async listDeletedTags(reg: RegistryRow, repository: string, tag?: string, n = 1000, last?: string) {
     if (tag !== undefined) assertTag(tag);
     const repo = await this.anyRepositoryId(reg, repository);
-    if (!repo) return [];
-    const out = [];
-    for (const e of await this.liveEntries(repo.id, {})) {
+    if (!repo) return { items: [] };
+    const rows = await this.liveEntries(repo.id, { tag, beforeId: SoftDeleteService.last(last), limit: n + 1 });
+    const items = [];
+    for (const e of rows.slice(0, n)) {
       for (const t of tagsOf(e)) {
-        if (tag === undefined || t === tag) out.push({ tag: t, digest: e.digest, deletedTime: e.deleted_at, purgeTime: e.purge_after, deletedBy: e.deleted_by });
+        if (tag === undefined || t === tag) items.push({ tag: t, digest: e.digest, deletedTime: e.deleted_at, purgeTime: e.purge_after, deletedBy: e.deleted_by });
       }
     }
-    return out;
+    return { items, next: rows.length > n ? String(rows[n - 1]!.id) : undefined };
   }
 
   // ---------------------------------------------------------------- restore
@@ -230,7 +247,8 @@ export class SoftDeleteService {
         `nothing named ${what} is in the recycle bin of registry ${reg.name} (never deleted, already restored, or purged after its retention days)`,
         { detail: { repository, tag: o.tag, digest } });
       if (!repo) throw gone();
-      const candidates = (await this.liveEntries(repo.id, { digest }, trx)).filter((e) => o.tag === undefined || tagsOf(e).includes(o.tag));
+      // The tag filter is checked after the query (LIKE is a superset), so no limit with a tag.
+      const candidates = await this.liveEntries(repo.id, { digest, tag: o.tag, limit: o.tag === undefined ? 1 : undefined }, trx);
       // The most recent deletion wins (ACR: "restore the most recently deleted manifest" by tag).
       const entry = candidates[0];
       if (!entry) throw gone();
@@ -300,8 +318,7 @@ export class SoftDeleteService {
     ctx.restored.push({ digest: e.digest, tags: restoredTags });
     // Referrers deleted together with this subject come back with it.
     if (e.kind === 'manifest') {
-      const referrers = (await this.liveEntries(repositoryId, { kind: 'manifest' }, trx))
-        .filter((r) => r.group_id === e.group_id && r.subject_digest === e.digest);
+      const referrers = await this.liveEntries(repositoryId, { kind: 'manifest', group: e.group_id, subject: e.digest }, trx);
       for (const r of referrers) {
         if ((await this.meta.missingManifests(trx, repositoryId, [r.digest])).length === 0) continue;
         await this.restoreEntry(ctx, r, { force: false, strict: false });

@@ -3,15 +3,15 @@ import { describePrincipal } from '../../auth/service.js';
 import { RegistryError } from '../../domain/errors.js';
 import { assertRepositoryName } from '../../domain/reference.js';
 import type { RegistryRow } from '../../meta/store.js';
-import type { Services } from '../../services/index.js';
+import { parsePageSize, type Services } from '../../services/index.js';
 import { readJson, sendJson, type Ctx } from '../context.js';
 import { managedRegistry, requireData } from './router.js';
 
 // Soft delete routes of the management API (registered with registerApi in router.ts):
 //   GET|PATCH /api/registries/<reg>/softDeletePolicy {status, retentionDays}   az acr config soft-delete show|update
 //   GET  /api/registries/<reg>/deletedRepositories                            az acr repository list-deleted
-//   GET  /api/registries/<reg>/repositories/<repo>/_deleted                   az acr manifest list-deleted
-//   GET  /api/registries/<reg>/repositories/<repo>/_deletedTags[?tag=T]       az acr manifest list-deleted-tags
+//   GET  /api/registries/<reg>/repositories/<repo>/_deleted[?n=&last=]        az acr manifest list-deleted
+//   GET  /api/registries/<reg>/repositories/<repo>/_deletedTags[?tag=&n=&last=]  az acr manifest list-deleted-tags
 //   POST /api/registries/<reg>/repositories/<repo>/_restore {tag?, digest?, force?}   az acr manifest restore
 // The policy needs the registry read (show) or write (update) power; the bin is read with
 // metadata_read on the repository (or registry read) and restored with push (content/write),
@@ -80,9 +80,13 @@ export async function softDeleteApi(ctx: Ctx, svc: Services, parts: string[], pr
   }
   if (method !== 'GET') throw notAllowed(method, ['GET']);
   await requireData(svc, principal, reg, repo, ['metadata_read']);
-  const value = last === '_deleted'
-    ? await svc.softDelete.listDeletedManifests(reg, repo)
-    : await svc.softDelete.listDeletedTags(reg, repo, ctx.url.searchParams.get('tag') ?? undefined);
-  sendJson(ctx, 200, { registry: reg.name, imageName: repo, value });
+  const q = ctx.url.searchParams;
+  const n = parsePageSize(q.get('n'), 1000) || 1000;
+  const after = q.get('last') ?? undefined;
+  const page = last === '_deleted'
+    ? await svc.softDelete.listDeletedManifests(reg, repo, n, after)
+    : await svc.softDelete.listDeletedTags(reg, repo, q.get('tag') ?? undefined, n, after);
+  const more = new URLSearchParams({ n: String(n), ...(q.get('tag') ? { tag: q.get('tag')! } : {}), ...(page.next ? { last: page.next } : {}) });
+  sendJson(ctx, 200, { registry: reg.name, imageName: repo, value: page.items, ...(page.next ? { nextLink: `?${more}` } : {}) });
   return true;
 }
