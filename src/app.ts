@@ -103,6 +103,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     jobs: config.jobs,
     egress: config.egress,
     referrersDeleteWithSubject: config.referrers.deleteWithSubject,
+    gc: { gracePeriodSeconds: config.gc.gracePeriodSeconds, deleteDanglingReferrers: config.gc.deleteDanglingReferrers, storageSweep: config.gc.storageSweep },
   }, log);
   try {
     const boot = await services.auth.init(config.auth.adminPassword || process.env.BERTH_ADMIN_PASSWORD || undefined);
@@ -125,6 +126,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   };
   const metrics = config.metrics.enabled ? new Metrics(cachedStorageUsage(db), cachedQueueStats(db)) : undefined;
   if (metrics) services.webhooks.onOutcome((registry, result) => metrics.webhookOutcome(registry, result));
+  if (metrics) services.gc.metrics = { run: (outcome, counts) => metrics.gcRun(outcome, counts) };
   const { host, port } = parseListen(config.listen);
   const handler = createHandler(services, log, { domain: config.domain, publicUrl: config.publicUrl, tls: !!tls, accessLog: config.log.access, ready, metrics, metricsToken: config.metrics.token || undefined });
   let server: RunningServer;
@@ -144,6 +146,11 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     services.softDelete.purgeExpiredSoftDeleted().catch((e) => log.warn({ err: e }, 'soft delete purge failed'));
   }, config.softDelete.purgeIntervalSeconds * 1000);
   binPurge.unref();
+  // Online GC; every node ticks, one runs (begin() refuses a second live run cluster-wide).
+  const gc = config.gc.enabled ? setInterval(() => {
+    services.gc.runScheduled().catch((e) => log.warn({ err: e }, 'garbage collection failed'));
+  }, config.gc.intervalSeconds * 1000) : undefined;
+  gc?.unref();
   // The job worker (webhook deliveries, and the outbox dispatcher on each poll).
   services.jobs.start();
 
@@ -155,6 +162,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     close: async () => {
       clearInterval(purge);
       clearInterval(binPurge);
+      if (gc) clearInterval(gc);
       await server.close(config.shutdownTimeoutSeconds * 1000);
       await services.pulls.close();
       await services.jobs.stop(config.shutdownTimeoutSeconds * 1000);

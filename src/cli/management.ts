@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerCheckHealthCommand } from './check-health.js';
+import { registerGcCommands } from './gc-commands.js';
 import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from './commands.js';
 import { registerIdentityCommands } from './identity-commands.js';
 import { registerLoginCommands } from './login-commands.js';
@@ -18,4 +19,5 @@ export function registerManagementCommands(program: Command): void {
   registerJobCommands(program);
   // After the repository and manifest groups, and main.ts's config group: it adds to them.
   registerSoftDeleteCommands(program);
+  registerGcCommands(program);
 }

@@ -53,6 +53,18 @@ export const ConfigSchema = z.strictObject({
     /** Deleting a manifest by digest also deletes its referrers (signatures, SBOMs...), recursively. */
     deleteWithSubject: z.boolean().default(true),
   }).prefault({}),
+  gc: z.strictObject({
+    /** Collect garbage in the background (online: pushes and pulls go on). */
+    enabled: z.boolean().default(true),
+    /** How often a collection runs (one node runs it; the others skip while it is alive). */
+    intervalSeconds: z.number().int().min(10).default(900),
+    /** How long a blob link or blob must stay unreferenced before it is removed. */
+    gracePeriodSeconds: z.number().int().min(0).default(3600),
+    /** Remove referrers (signatures, SBOMs) whose subject manifest is gone, once past the grace period. */
+    deleteDanglingReferrers: z.boolean().default(true),
+    /** Also remove stored bytes that no metadata row knows (left by failed writes); lists the whole blob store. */
+    storageSweep: z.boolean().default(true),
+  }).prefault({}),
   limits: z.strictObject({
     /** Largest manifest accepted (distribution-spec suggests 4 MiB). */
     manifestMaxBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),

@@ -37,12 +37,35 @@ export interface BlobsTable {
   digest: string;
   size: number;
   created_at: string;
+  /** Set by GC when no repository links the blob; cleared when one links it again. */
+  orphaned_since: string | null;
 }
 
 export interface RepositoryBlobsTable {
   repository_id: number;
   digest: string;
   created_at: string;
+  /** Set by GC when no manifest of the repository references the blob; cleared by a read or a reference. */
+  unreferenced_since: string | null;
+}
+
+export interface GcRunsTable {
+  id: Generated<number>;
+  node: string;
+  dry_run: number;
+  /** running | succeeded | failed */
+  status: string;
+  started_at: string;
+  finished_at: string | null;
+  lease_until: string;
+  links_marked: Generated<number>;
+  links_removed: Generated<number>;
+  blobs_marked: Generated<number>;
+  blobs_removed: Generated<number>;
+  bytes_reclaimed: Generated<number>;
+  referrers_removed: Generated<number>;
+  files_removed: Generated<number>;
+  error: string | null;
 }
 
 export interface ManifestsTable {
@@ -343,6 +366,7 @@ export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
   repository_blobs: RepositoryBlobsTable;
+  gc_runs: GcRunsTable;
   manifests: ManifestsTable;
   manifest_refs: ManifestRefsTable;
   tags: TagsTable;

@@ -152,6 +152,10 @@ export class MetaStore {
     await this.db.updateTable('registries').set({ ...patch, updated_at: now() }).where('id', '=', id).execute();
   }
 
+  getRegistryById(id: number): Promise<RegistryRow | undefined> {
+    return this.db.selectFrom('registries').select(REGISTRY_COLUMNS).where('id', '=', id).executeTakeFirst();
+  }
+
   async deleteRegistry(id: number): Promise<void> {
     await this.db.deleteFrom('registries').where('id', '=', id).execute();
   }
@@ -228,16 +232,26 @@ export class MetaStore {
 
   // ---------------------------------------------------------------- blobs
 
-  /** Size of a blob if the repository holds it (a blob is served only through repositories linked to it). */
+  /**
+   * Size of a blob if the repository holds it (a blob is served only through repositories linked to it).
+   * A link GC has marked as unreferenced is unmarked on the way: whoever asked may be about to push
+   * a manifest that references it, and gets a full grace period to do so.
+   */
   async blobInRepository(registryId: number, repository: string, digest: string): Promise<number | undefined> {
     const row = await this.db.selectFrom('repository_blobs')
       .innerJoin('repositories', 'repositories.id', 'repository_blobs.repository_id')
       .innerJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
-      .select('blobs.size')
+      .select(['blobs.size', 'repository_blobs.repository_id', 'repository_blobs.unreferenced_since'])
       .where('repositories.registry_id', '=', registryId).where('repositories.name', '=', repository)
       .where('repositories.deleted_at', 'is', null)
       .where('repository_blobs.digest', '=', digest)
       .executeTakeFirst();
+    if (row && row.unreferenced_since !== null) {
+      const r = await this.db.updateTable('repository_blobs').set({ unreferenced_since: null })
+        .where('repository_id', '=', row.repository_id).where('digest', '=', digest).executeTakeFirst();
+      // GC removed the link between the read and the unmark: the blob is no longer here.
+      if (Number(r.numUpdatedRows) === 0) return undefined;
+    }
     return row?.size;
   }
 
@@ -255,15 +269,42 @@ export class MetaStore {
     return row?.size;
   }
 
-  /** Records the blob (once, globally) and links it into a repository. Idempotent. */
-  /** Storage counters move in the same transaction (see usage.ts); the result feeds quota checks. */
+  /**
+   * Records the blob (once, globally) and links it into a repository. Idempotent. Upserting the
+   * blob row clears a GC mark and, on PostgreSQL, locks the row until commit: GC deletes a blob's
+   * bytes only while holding that row's lock, so bytes moved into place inside this transaction
+   * can never be deleted by a GC that saw the blob as orphaned.
+   * Storage counters move in the same transaction (see usage.ts); the result feeds quota checks.
+   */
   async linkBlob(ex: Executor, repositoryId: number, digest: string, size: number): Promise<UsageChange> {
     const ts = now();
-    await ex.insertInto('blobs').values({ digest, size, created_at: ts }).onConflict((oc) => oc.column('digest').doNothing()).execute();
-    const linked = await ex.insertInto('repository_blobs').values({ repository_id: repositoryId, digest, created_at: ts })
+    await ex.insertInto('blobs').values({ digest, size, created_at: ts })
+      .onConflict((oc) => oc.column('digest').doUpdateSet({ orphaned_since: null })).execute();
+    return this.addLink(ex, repositoryId, digest);
+  }
+
+  /**
+   * Links a blob that is already stored (a mount). Returns undefined when the blob is gone: GC may
+   * have collected it since the caller looked, and then the caller must upload it instead.
+   */
+  async linkStoredBlob(ex: Executor, repositoryId: number, digest: string): Promise<UsageChange | undefined> {
+    let q = ex.selectFrom('blobs').select('digest').where('digest', '=', digest);
+    if (this.dialect === 'postgres') q = q.forShare();
+    if (!(await q.executeTakeFirst())) return undefined;
+    await ex.updateTable('blobs').set({ orphaned_since: null }).where('digest', '=', digest).where('orphaned_since', 'is not', null).execute();
+    return this.addLink(ex, repositoryId, digest);
+  }
+
+  private async addLink(ex: Executor, repositoryId: number, digest: string): Promise<UsageChange> {
+    const linked = await ex.insertInto('repository_blobs').values({ repository_id: repositoryId, digest, created_at: now() })
       .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing()).returning('digest').executeTakeFirst();
     const registryId = await registryOf(ex, repositoryId);
-    if (!linked) return noChange(registryId, repositoryId);
+    if (!linked) {
+      // Pushed again: the link is wanted, so a GC mark on it no longer holds.
+      await ex.updateTable('repository_blobs').set({ unreferenced_since: null })
+        .where('repository_id', '=', repositoryId).where('digest', '=', digest).where('unreferenced_since', 'is not', null).execute();
+      return noChange(registryId, repositoryId);
+    }
     const stored = (await ex.selectFrom('blobs').select('size').where('digest', '=', digest).executeTakeFirstOrThrow()).size;
     return bump(ex, registryId, repositoryId, await addContent(ex, registryId, 'blob', digest, stored), stored);
   }
@@ -292,8 +333,11 @@ export class MetaStore {
     const unique = [...new Set(digests)];
     const have = new Set<string>();
     for (let i = 0; i < unique.length; i += 500) {
-      const rows = await ex.selectFrom(table).select('digest').where('repository_id', '=', repositoryId)
-        .where('digest', 'in', unique.slice(i, i + 500)).execute();
+      let q = ex.selectFrom(table).select('digest').where('repository_id', '=', repositoryId).where('digest', 'in', unique.slice(i, i + 500));
+      // The links a manifest is about to reference stay locked until it commits, so GC (which takes
+      // the same rows FOR UPDATE before removing one) either sees the reference or removed the link first.
+      if (this.dialect === 'postgres' && table === 'repository_blobs') q = q.forShare();
+      const rows = await q.execute();
       for (const r of rows) have.add(r.digest);
     }
     return unique.filter((d) => !have.has(d));

@@ -27,6 +27,9 @@ export class Metrics {
   private readonly requests: Counter<'route' | 'method' | 'status'>;
 
   private readonly webhookDeliveries: Counter<'registry' | 'result'>;
+  private readonly gcRuns: Counter<'outcome'>;
+  private readonly gcRemoved: Counter<'kind'>;
+  private readonly gcBytes: Counter;
 
   constructor(usage?: StorageUsage, queue?: QueueStats) {
     const registers = [this.registry];
@@ -78,10 +81,23 @@ export class Metrics {
         },
       });
     }
+    this.gcRuns = new Counter({ name: 'berth_gc_runs_total', help: 'Garbage collection runs on this node by outcome', labelNames: ['outcome'], registers });
+    this.gcRemoved = new Counter({ name: 'berth_gc_removed_total', help: 'What garbage collection removed on this node: referrers, links, blobs, files', labelNames: ['kind'], registers });
+    this.gcBytes = new Counter({ name: 'berth_gc_reclaimed_bytes_total', help: 'Bytes of storage garbage collection reclaimed on this node', registers });
     collectDefaultMetrics({ register: this.registry });
   }
 
   private readonly hooks = new Map<string, () => void>();
+
+  /** One finished garbage collection run. */
+  gcRun(outcome: 'succeeded' | 'failed', c: { referrersRemoved: number; linksRemoved: number; blobsRemoved: number; filesRemoved: number; bytesReclaimed: number }): void {
+    this.gcRuns.labels({ outcome }).inc();
+    this.gcRemoved.labels({ kind: 'referrers' }).inc(c.referrersRemoved);
+    this.gcRemoved.labels({ kind: 'links' }).inc(c.linksRemoved);
+    this.gcRemoved.labels({ kind: 'blobs' }).inc(c.blobsRemoved);
+    this.gcRemoved.labels({ kind: 'files' }).inc(c.filesRemoved);
+    this.gcBytes.inc(c.bytesReclaimed);
+  }
 
   /** One webhook delivery attempt's outcome. */
   webhookOutcome(registry: string, result: WebhookResult): void {

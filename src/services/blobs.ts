@@ -84,11 +84,14 @@ export class BlobService {
     }
     const size = await this.meta.blobInRepository(reg.id, source, digest.value);
     if (size === undefined) return null;
-    await this.meta.transaction(async (trx) => {
+    const mounted = await this.meta.transaction(async (trx) => {
       const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
-      assertWithinQuota(reg, repository, await this.meta.linkBlob(trx, repoId, digest.value, size));
+      const usage = await this.meta.linkStoredBlob(trx, repoId, digest.value);
+      if (!usage) return false;
+      assertWithinQuota(reg, repository, usage);
+      return true;
     });
-    return { digest: digest.value, size };
+    return mounted ? { digest: digest.value, size } : null;
   }
 
   /** Removes the blob from one repository; the bytes stay while anything else links them. */

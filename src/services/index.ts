@@ -15,6 +15,7 @@ import { SoftDeleteService, type SoftDeleteOptions } from './soft-delete.js';
 import { TierService } from './tiers.js';
 import { RateLimiter, type RateOptions } from './rates.js';
 import { UploadService } from './uploads.js';
+import { DEFAULT_GC, GcService, type GcOptions } from './gc.js';
 import { JobQueue, type QueueOptions } from '../jobs/queue.js';
 import type { EgressOptions } from '../webhooks/egress.js';
 import { WebhookService } from '../webhooks/service.js';
@@ -36,6 +37,7 @@ export interface Services {
   jobs: JobQueue;
   webhooks: WebhookService;
   softDelete: SoftDeleteService;
+  gc: GcService;
 }
 
 export interface ServiceOptions {
@@ -50,6 +52,7 @@ export interface ServiceOptions {
   /** Referrers of a manifest deleted by digest are deleted with it (default true). */
   referrersDeleteWithSubject?: boolean;
   softDelete?: SoftDeleteOptions;
+  gc?: Partial<GcOptions>;
 }
 
 const DEFAULT_JOBS: QueueOptions = { pollIntervalMs: 500, leaseSeconds: 60, concurrency: 4, maxAttempts: 10, backoffBaseMs: 1000, backoffMaxMs: 600000 };
@@ -66,6 +69,7 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
   const jobs = new JobQueue(meta, opts.jobs ?? DEFAULT_JOBS, log);
   const webhooks = new WebhookService(meta, access, jobs, { egress: opts.egress ?? DEFAULT_EGRESS, maxAttempts: (opts.jobs ?? DEFAULT_JOBS).maxAttempts }, log);
   return {
+    gc: new GcService(meta, storage, manifests, { ...DEFAULT_GC, ...opts.gc }, log),
     registries,
     repositories,
     blobs: new BlobService(meta, storage),

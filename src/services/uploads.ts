@@ -296,11 +296,18 @@ export class UploadService {
       await drop();
       throw e;
     }
-    if (!moved) await this.storage.move(key, target);
+    // The move happens inside the transaction, after linkBlob has upserted (and on PostgreSQL
+    // locked) the blob row: GC deletes bytes only under that row's lock, so it can never delete
+    // bytes this commit is about to make visible. If the transaction fails after the move, the bytes
+    // sit at their content address with no row, and GC's storage sweep removes them.
     await this.meta.transaction(async (trx) => {
       const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
       assertWithinQuota(reg, repository, await this.meta.linkBlob(trx, repoId, digest, size));
       if (hasSession) await this.meta.deleteUpload(trx, id);
+      if (!moved) {
+        await this.storage.move(key, target);
+        moved = true; // a retried transaction must not move twice
+      }
     });
     return { digest, size };
   }

@@ -1,3 +1,4 @@
+import { gcApi } from './gc.js';
 import type { Action, ManagementPower } from '../../auth/model.js';
 import { describePrincipal, type Principal } from '../../auth/service.js';
 import { RegistryError } from '../../domain/errors.js';
@@ -208,3 +209,4 @@ registerApi(tiersApi);
 registerApi(webhooksApi);
 // Soft delete: the policy, the recycle bin and restore.
 registerApi(softDeleteApi);
+registerApi(gcApi);
