@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { computedUsage, storedUsage } from '../src/meta/usage.js';
+import { silentLogger } from '../src/observability/logger.js';
+import { DEFAULT_GC, GcService } from '../src/services/gc.js';
 import { ADMIN_PASSWORD, ADMIN_USER, adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';
@@ -399,6 +401,49 @@ for (const backend of BACKENDS) {
       assert.equal((await v2.fetch(`${reg}/app/manifests/${sig.digest}`, { headers: { Accept: MT.ociManifest } })).status, 200);
       const refs = await (await v2.fetch(`${reg}/app/referrers/${img.digest}`)).json() as { manifests: { digest: string }[] };
       assert.deepEqual(refs.manifests.map((m) => m.digest), [sig.digest]);
+    });
+  });
+}
+
+for (const backend of BACKENDS) {
+  describe(`soft delete and garbage collection on ${backend}`, await backendGate(backend), () => {
+    let t: TestApp;
+    let v2: V2;
+    before(async () => {
+      t = await startTestApp(backend, { gc: { enabled: false } });
+      v2 = new V2(t.url);
+    });
+    after(async () => { await t?.close(); });
+
+    test('GC keeps the layers of binned manifests until their entry is purged', async () => {
+      let clock = new Date();
+      const gc = new GcService(t.app.meta, t.app.storage, t.app.services.manifests, { ...DEFAULT_GC, gracePeriodSeconds: 0 }, silentLogger, () => clock);
+      const collect = async (ms: number) => {
+        clock = new Date(Date.now() + ms);
+        await gc.run();
+        clock = new Date(Date.now() + ms + 1000);
+        await gc.run();
+      };
+      const reg = await t.createRegistry();
+      await t.app.services.softDelete.updatePolicy(await t.app.services.registries.get(reg), { status: 'enabled', retentionDays: 1 });
+      const name = `${reg}/app`;
+      const img = await v2.pushImage(name, 'v1');
+      assert.equal((await v2.fetch(`${name}/manifests/${img.digest}`, { method: 'DELETE' })).status, 202);
+      await collect(1000);
+      for (const b of [img.config, ...img.layers]) assert.equal((await v2.fetch(`${name}/blobs/${b.digest}`, { method: 'HEAD' })).status, 200);
+      await t.app.services.softDelete.restore(await t.app.services.registries.get(reg), 'app', { tag: 'v1' });
+      for (const b of [img.config, ...img.layers]) {
+        const r = await v2.fetch(`${name}/blobs/${b.digest}`);
+        assert.equal(sha256(Buffer.from(await r.arrayBuffer())), b.digest);
+      }
+      // Deleted again and purged: now the layers are garbage.
+      assert.equal((await v2.fetch(`${name}/manifests/${img.digest}`, { method: 'DELETE' })).status, 202);
+      const purged = await t.app.services.softDelete.purgeExpiredSoftDeleted(new Date(Date.now() + 2 * DAY));
+      assert.equal(purged.manifests, 1);
+      await collect(10_000);
+      for (const b of [img.config, ...img.layers]) assert.equal((await v2.fetch(`${name}/blobs/${b.digest}`, { method: 'HEAD' })).status, 404);
+      const id = (await t.app.services.registries.get(reg)).id;
+      assert.deepEqual(await storedUsage(t.app.meta.db, id), await computedUsage(t.app.meta.db, id));
     });
   });
 }
