@@ -165,19 +165,14 @@ export class SoftDeleteService {
     };
   }
 
-  /** az acr repository list-deleted: soft-deleted repositories, with how much of them is in the bin. */
+  /** az acr repository list-deleted: soft-deleted repositories with something still restorable. */
   async listDeletedRepositories(reg: RegistryRow) {
-    const nowIso = this.now().toISOString();
-    const rows = await this.meta.db.selectFrom('repositories').select(['id', 'name', 'deleted_at']).where('registry_id', '=', reg.id)
-      .where('deleted_at', 'is not', null).orderBy('name').execute();
-    const out = [];
-    for (const r of rows) {
-      const stats = await this.meta.db.selectFrom('deleted_manifests')
-        .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.max('purge_after').as('purge')])
-        .where('repository_id', '=', r.id).where('kind', '=', 'manifest').where('purge_after', '>', nowIso).executeTakeFirstOrThrow();
-      out.push({ name: r.name, deletedTime: r.deleted_at, deletedManifestCount: Number(stats.n), purgeTime: stats.purge ?? null });
-    }
-    return out;
+    const rows = await this.meta.db.selectFrom('repositories as r').innerJoin('deleted_manifests as d', 'd.repository_id', 'r.id')
+      .select((eb) => ['r.name', 'r.deleted_at', eb.fn.countAll<number>().as('n'), eb.fn.max('d.purge_after').as('purge')])
+      .where('r.registry_id', '=', reg.id).where('r.deleted_at', 'is not', null)
+      .where('d.kind', '=', 'manifest').where('d.purge_after', '>', this.now().toISOString())
+      .groupBy(['r.id', 'r.name', 'r.deleted_at']).orderBy('r.name').execute();
+    return rows.map((r) => ({ name: r.name, deletedTime: r.deleted_at, deletedManifestCount: Number(r.n), purgeTime: r.purge }));
   }
 
   /** Entries not past their purge time, newest deletion (highest id) first; keyset-paged on id. */
