@@ -103,7 +103,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     jobs: config.jobs,
     egress: config.egress,
     auditPullEvents: config.audit.pullEvents,
-    gc: { gracePeriodSeconds: config.gc.gracePeriodSeconds, deleteDanglingReferrers: config.gc.deleteDanglingReferrers, storageSweep: config.gc.storageSweep },
+    referrersDeleteWithSubject: config.referrers.deleteWithSubject,
+    gc: { gracePeriodSeconds: config.gc.gracePeriodSeconds, deleteDanglingReferrers: config.gc.deleteDanglingReferrers && config.referrers.deleteWithSubject, storageSweep: config.gc.storageSweep },
   }, log);
   try {
     const boot = await services.auth.init(config.auth.adminPassword || process.env.BERTH_ADMIN_PASSWORD || undefined);
@@ -145,6 +146,11 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     }
   }, config.uploads.purgeIntervalSeconds * 1000);
   purge.unref();
+  // The recycle bin: entries past their retention days, then emptied soft-deleted repositories.
+  const binPurge = setInterval(() => {
+    services.softDelete.purgeExpiredSoftDeleted().catch((e) => log.warn({ err: e }, 'soft delete purge failed'));
+  }, config.softDelete.purgeIntervalSeconds * 1000);
+  binPurge.unref();
   // Online GC; every node ticks, one runs (begin() refuses a second live run cluster-wide).
   const gc = config.gc.enabled ? setInterval(() => {
     services.gc.runScheduled().catch((e) => log.warn({ err: e }, 'garbage collection failed'));
@@ -160,6 +166,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     config, services, meta, storage, http: server, url,
     close: async () => {
       clearInterval(purge);
+      clearInterval(binPurge);
       if (gc) clearInterval(gc);
       await server.close(config.shutdownTimeoutSeconds * 1000);
       await services.pulls.close();

@@ -4,6 +4,7 @@ import { registerGcCommands } from './gc-commands.js';
 import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from './commands.js';
 import { registerIdentityCommands } from './identity-commands.js';
 import { registerLoginCommands } from './login-commands.js';
+import { registerSoftDeleteCommands } from './soft-delete-commands.js';
 import { registerJobCommands, registerWebhookCommands } from './webhook-commands.js';
 
 /** Every command that talks to a server: the one list main.ts registers and docs/cli.md must cover. */
@@ -16,5 +17,7 @@ export function registerManagementCommands(program: Command): void {
   registerCheckHealthCommand(program);
   registerWebhookCommands(program);
   registerJobCommands(program);
+  // After the repository and manifest groups, and main.ts's config group: it adds to them.
+  registerSoftDeleteCommands(program);
   registerGcCommands(program);
 }

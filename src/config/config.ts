@@ -51,6 +51,14 @@ export const ConfigSchema = z.strictObject({
     /** Audit records (login and repository events, webhook-delivered ones) older than this are pruned; 0 keeps them forever. */
     retentionDays: z.number().int().min(0).max(3650).default(90),
   }).prefault({}),
+  softDelete: z.strictObject({
+    /** How often expired recycle-bin entries (soft delete) are purged for good. */
+    purgeIntervalSeconds: z.number().int().min(1).max(86400).default(3600),
+  }).prefault({}),
+  referrers: z.strictObject({
+    /** Deleting a manifest by digest also deletes its referrers (signatures, SBOMs...), recursively. */
+    deleteWithSubject: z.boolean().default(true),
+  }).prefault({}),
   gc: z.strictObject({
     /** Collect garbage in the background (online: pushes and pulls go on). */
     enabled: z.boolean().default(true),

@@ -14,6 +14,9 @@ export interface RegistriesTable {
   anonymous_pull_enabled: Generated<number>;
   created_at: string;
   updated_at: string;
+  /** Soft delete policy (migration 8): 1 = deleted manifests go to the recycle bin. */
+  soft_delete_enabled: Generated<number>;
+  soft_delete_days: Generated<number>;
 }
 
 export interface RepositoriesTable {
@@ -26,6 +29,8 @@ export interface RepositoriesTable {
   write_enabled: Generated<number>;
   list_enabled: Generated<number>;
   read_enabled: Generated<number>;
+  /** Set while the repository is soft-deleted (hidden, its content in the recycle bin); null = live. */
+  deleted_at: Generated<string | null>;
 }
 
 export interface BlobsTable {
@@ -203,6 +208,40 @@ export interface WebhookDeliveriesTable {
   created_at: string;
 }
 
+/** The recycle bin (soft delete): a manifest as it was when deleted, with the tags it had. */
+export interface DeletedManifestsTable {
+  id: Generated<number>;
+  registry_id: number;
+  repository_id: number;
+  repository: string;
+  /** 'manifest' (the manifest was deleted) or 'tag' (only its tags were removed: untag). */
+  kind: string;
+  /** What one delete removed together (a subject and its referrers, a whole repository). */
+  group_id: string;
+  digest: string;
+  media_type: string;
+  artifact_type: string | null;
+  subject_digest: string | null;
+  config_digest: string | null;
+  config_media_type: string | null;
+  annotations: string | null;
+  size: number;
+  content: Uint8Array;
+  /** When it was first pushed. */
+  created_at: string;
+  deleted_at: string;
+  purge_after: string;
+  /** JSON array of tag names. */
+  tags: string;
+  deleted_by: string | null;
+}
+
+export interface DeletedManifestRefsTable {
+  deleted_manifest_id: number;
+  child_digest: string;
+  kind: string;
+}
+
 export interface MigrationsTable {
   version: number;
   name: string;
@@ -337,4 +376,6 @@ export interface Database {
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   berth_migrations: MigrationsTable;
+  deleted_manifests: DeletedManifestsTable;
+  deleted_manifest_refs: DeletedManifestRefsTable;
 }

@@ -179,16 +179,21 @@ export class MetaStore {
 
   // ---------------------------------------------------------------- repositories
 
+  /** A live repository's id (a soft-deleted repository is not found: it answers NAME_UNKNOWN). */
   async findRepositoryId(registryId: number, name: string, ex: Executor = this.db): Promise<number | undefined> {
-    const row = await ex.selectFrom('repositories').select('id').where('registry_id', '=', registryId).where('name', '=', name).executeTakeFirst();
+    const row = await ex.selectFrom('repositories').select('id').where('registry_id', '=', registryId).where('name', '=', name)
+      .where('deleted_at', 'is', null).executeTakeFirst();
     return row?.id;
   }
 
   /** Returns the repository's id, creating it; safe when two writers race (unique constraint). */
+  /** A push into a soft-deleted repository revives it (ACR); its recycle bin stays as it was. */
   async ensureRepository(ex: Executor, registryId: number, name: string): Promise<number> {
     const ts = now();
     await ex.insertInto('repositories').values({ registry_id: registryId, name, created_at: ts, updated_at: ts })
       .onConflict((oc) => oc.columns(['registry_id', 'name']).doNothing()).execute();
+    await ex.updateTable('repositories').set({ deleted_at: null, updated_at: ts })
+      .where('registry_id', '=', registryId).where('name', '=', name).where('deleted_at', 'is not', null).execute();
     const id = await this.findRepositoryId(registryId, name, ex);
     if (id === undefined) throw new Error(`repository ${name} vanished while being created`);
     return id;
@@ -200,7 +205,8 @@ export class MetaStore {
 
   /** Keyset page of repository names in one registry, byte order. */
   async listRepositories(registryId: number, after: string | undefined, limit: number): Promise<string[]> {
-    let q = this.db.selectFrom('repositories').select('name').where('registry_id', '=', registryId).where('list_enabled', '=', 1);
+    let q = this.db.selectFrom('repositories').select('name').where('registry_id', '=', registryId).where('list_enabled', '=', 1)
+      .where('deleted_at', 'is', null);
     if (after !== undefined) q = q.where('name', '>', after);
     return (await q.orderBy('name').limit(limit).execute()).map((r) => r.name);
   }
@@ -210,7 +216,7 @@ export class MetaStore {
     if (registryIds && registryIds.length === 0) return [];
     let q = this.db.selectFrom('repositories').innerJoin('registries', 'registries.id', 'repositories.registry_id')
       .select(['registries.name_key as registry', 'repositories.name as name']);
-    q = q.where('repositories.list_enabled', '=', 1);
+    q = q.where('repositories.list_enabled', '=', 1).where('repositories.deleted_at', 'is', null);
     if (registryIds) q = q.where('registries.id', 'in', registryIds);
     if (after) {
       q = q.where((eb) => eb.or([
@@ -231,7 +237,7 @@ export class MetaStore {
 
   getRepository(registryId: number, name: string) {
     return this.db.selectFrom('repositories').select(['id', 'name', 'created_at', 'updated_at'])
-      .where('registry_id', '=', registryId).where('name', '=', name).executeTakeFirst();
+      .where('registry_id', '=', registryId).where('name', '=', name).where('deleted_at', 'is', null).executeTakeFirst();
   }
 
   async deleteRepository(ex: Executor, id: number): Promise<{ manifests: number; tags: number }> {
@@ -254,6 +260,7 @@ export class MetaStore {
       .innerJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
       .select(['blobs.size', 'repository_blobs.repository_id', 'repository_blobs.unreferenced_since'])
       .where('repositories.registry_id', '=', registryId).where('repositories.name', '=', repository)
+      .where('repositories.deleted_at', 'is', null)
       .where('repository_blobs.digest', '=', digest)
       .executeTakeFirst();
     if (row && row.unreferenced_since !== null) {
@@ -269,6 +276,7 @@ export class MetaStore {
   async repositoriesHoldingBlob(registryId: number, digest: string, limit: number): Promise<string[]> {
     const rows = await this.db.selectFrom('repository_blobs').innerJoin('repositories', 'repositories.id', 'repository_blobs.repository_id')
       .select('repositories.name').where('repositories.registry_id', '=', registryId).where('repository_blobs.digest', '=', digest)
+      .where('repositories.deleted_at', 'is', null)
       .orderBy('repositories.name').limit(limit).execute();
     return rows.map((r) => r.name);
   }
@@ -481,7 +489,7 @@ export class MetaStore {
 
   repositoryRow(registryId: number, name: string, ex: Executor = this.db) {
     return ex.selectFrom('repositories').select(['id', 'name', 'created_at', 'updated_at', ...ATTR_COLUMNS])
-      .where('registry_id', '=', registryId).where('name', '=', name).executeTakeFirst();
+      .where('registry_id', '=', registryId).where('name', '=', name).where('deleted_at', 'is', null).executeTakeFirst();
   }
 
   /** Tags of a repository with their locks and targets (for lock checks before writes). */

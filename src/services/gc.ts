@@ -244,9 +244,8 @@ export class GcService {
 
   /** Soft-deleted manifests keep their blobs until the recycle bin lets them go. */
   private binClause(repositoryId: unknown, digest: unknown) {
-    void repositoryId;
-    void digest;
-    return sql``;
+    return sql` or exists (select 1 from deleted_manifest_refs dr inner join deleted_manifests dm on dm.id = dr.deleted_manifest_id
+      where dr.child_digest = ${digest} and dr.kind = 'blob' and dm.repository_id = ${repositoryId})`;
   }
 
   private async links(c: GcCounts, dryRun: boolean, beat: () => Promise<void>): Promise<void> {

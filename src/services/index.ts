@@ -11,6 +11,7 @@ import { ManifestService } from './manifests.js';
 import { PullTracker } from './pulls.js';
 import { RegistryService } from './registries.js';
 import { RepositoryService } from './repositories.js';
+import { SoftDeleteService, type SoftDeleteOptions } from './soft-delete.js';
 import { TierService } from './tiers.js';
 import { RateLimiter, type RateOptions } from './rates.js';
 import { UploadService } from './uploads.js';
@@ -35,6 +36,7 @@ export interface Services {
   rates: RateLimiter;
   jobs: JobQueue;
   webhooks: WebhookService;
+  softDelete: SoftDeleteService;
   gc: GcService;
 }
 
@@ -47,6 +49,9 @@ export interface ServiceOptions {
   rates?: RateOptions;
   jobs?: QueueOptions;
   egress?: EgressOptions;
+  /** Referrers of a manifest deleted by digest are deleted with it (default true). */
+  referrersDeleteWithSubject?: boolean;
+  softDelete?: SoftDeleteOptions;
   gc?: Partial<GcOptions>;
   auditPullEvents?: boolean;
 }
@@ -59,8 +64,9 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
   const pulls = new PullTracker(meta, log, 3000, opts.auditPullEvents ?? true);
   const access = new AccessStore(meta.db);
   const auth = new AuthService(meta, access, opts.auth, new Throttle(opts.throttle), log);
-  const repositories = new RepositoryService(meta);
-  const manifests = new ManifestService(meta, { manifestMaxBytes: opts.manifestMaxBytes }, pulls);
+  const softDelete = new SoftDeleteService(meta, opts.softDelete);
+  const repositories = new RepositoryService(meta, softDelete);
+  const manifests = new ManifestService(meta, { manifestMaxBytes: opts.manifestMaxBytes, referrersDeleteWithSubject: opts.referrersDeleteWithSubject ?? true }, pulls, softDelete);
   const jobs = new JobQueue(meta, opts.jobs ?? DEFAULT_JOBS, log);
   const webhooks = new WebhookService(meta, access, jobs, { egress: opts.egress ?? DEFAULT_EGRESS, maxAttempts: (opts.jobs ?? DEFAULT_JOBS).maxAttempts }, log);
   return {
@@ -78,5 +84,6 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
     rates: new RateLimiter(opts.rates ?? { enabled: false, multiplier: 1 }),
     jobs,
     webhooks,
+    softDelete,
   };
 }

@@ -2,9 +2,10 @@ import { digestOf, isDigest, parseDigest } from '../domain/digest.js';
 import { RegistryError } from '../domain/errors.js';
 import { isMediaTypeString, MediaTypes, parseManifest } from '../domain/manifest.js';
 import { assertTag } from '../domain/reference.js';
-import type { ManifestHead, ManifestRow, MetaStore, ReadFlags, RegistryRow } from '../meta/store.js';
+import type { Executor, ManifestHead, ManifestRow, MetaStore, ReadFlags, RegistryRow } from '../meta/store.js';
 import { assertDeletable, locked } from './locks.js';
 import type { PullTracker } from './pulls.js';
+import type { SoftDeleteService } from './soft-delete.js';
 import { assertWithinQuota } from './tiers.js';
 
 export type Reference = { tag: string; digest?: undefined } | { digest: string; tag?: undefined };
@@ -39,7 +40,13 @@ export function parsePageSize(raw: string | null, fallback: number): number {
 
 /** Manifests, tags and referrers of a repository. */
 export class ManifestService {
-  constructor(private readonly meta: MetaStore, private readonly opts: { manifestMaxBytes: number }, private readonly pulls?: PullTracker) {}
+  constructor(
+    private readonly meta: MetaStore,
+    private readonly opts: { manifestMaxBytes: number; referrersDeleteWithSubject?: boolean },
+    private readonly pulls?: PullTracker,
+    /** The recycle bin: with it, deletes in registries whose soft delete policy is on are kept. */
+    private readonly bin?: SoftDeleteService,
+  ) {}
 
   /** readEnabled=false on the repository, the manifest or the tag it is pulled by blocks the pull. */
   private assertReadable(repository: string, refText: string, row: ReadFlags): void {
@@ -140,22 +147,57 @@ export class ManifestService {
       if (ref.tag !== undefined) {
         const [lock] = await this.meta.tagLocks(trx, repoId, [ref.tag]);
         if (lock) assertDeletable(`tag ${ref.tag}`, lock, 'untagged');
+        const bin = this.bin ? await this.bin.enabled(trx, reg.id) : undefined;
+        if (this.bin && bin?.on) {
+          const target = await trx.selectFrom('tags').innerJoin('manifests', 'manifests.id', 'tags.manifest_id').select('manifests.digest')
+            .where('tags.repository_id', '=', repoId).where('tags.name', '=', ref.tag).executeTakeFirst();
+          if (target) await this.bin.keep(trx, reg.id, repoId, repository, target.digest, { group: this.bin.newGroup(), days: bin.days, onlyTag: ref.tag });
+        }
         const digest = await this.meta.deleteTag(trx, repoId, ref.tag);
         if (!digest) throw new RegistryError('MANIFEST_UNKNOWN', `tag ${ref.tag} is not known in repository ${repository}`, { detail: { tag: ref.tag } });
         await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'untag', repository, digest, tag: ref.tag });
         return { untagged: ref.tag };
       }
       const m = await this.meta.manifestLocks(trx, repoId, ref.digest);
-      if (m) {
-        assertDeletable(`manifest ${ref.digest}`, m);
-        const lockedTags = await this.meta.lockedTagsOf(trx, m.id);
-        if (lockedTags.length > 0) throw locked(`tag ${lockedTags[0]!.name}, which points to manifest ${ref.digest},`, 'deleteEnabled', 'deleted');
+      if (!m) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref.digest} is not known in repository ${repository}`, { detail: { digest: ref.digest } });
+      // Referrers (signatures, SBOMs...) of the manifest, and their referrers, go with it unless
+      // referrers.deleteWithSubject is off; any of them locked blocks the whole delete.
+      const victims = [ref.digest, ...(this.opts.referrersDeleteWithSubject === false ? [] : await this.referrersOf(trx, repoId, ref.digest))];
+      for (const digest of victims) {
+        const lock = digest === ref.digest ? m : await this.meta.manifestLocks(trx, repoId, digest);
+        if (!lock) continue;
+        const what = digest === ref.digest ? `manifest ${digest}` : `referrer ${digest} of manifest ${ref.digest}`;
+        assertDeletable(what, lock);
+        const lockedTags = await this.meta.lockedTagsOf(trx, lock.id);
+        if (lockedTags.length > 0) throw locked(`tag ${lockedTags[0]!.name}, which points to ${what},`, 'deleteEnabled', 'deleted');
       }
-      const gone = await this.meta.deleteManifest(trx, repoId, ref.digest);
-      if (!gone) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref.digest} is not known in repository ${repository}`, { detail: { digest: ref.digest } });
-      await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'delete', repository, digest: ref.digest, media_type: gone.mediaType, size: gone.size });
+      const bin = this.bin ? await this.bin.enabled(trx, reg.id) : undefined;
+      const group = this.bin?.newGroup() ?? '';
+      for (const digest of victims) {
+        if (this.bin && bin?.on) await this.bin.keep(trx, reg.id, repoId, repository, digest, { group, days: bin.days });
+        const gone = await this.meta.deleteManifest(trx, repoId, digest);
+        if (gone) await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'delete', repository, digest, media_type: gone.mediaType, size: gone.size });
+      }
       return { deleted: ref.digest };
     });
+  }
+
+  /** Every manifest in the repository whose subject chain leads to this digest (breadth first, each once). */
+  private async referrersOf(trx: Executor, repositoryId: number, digest: string): Promise<string[]> {
+    const out: string[] = [];
+    const seen = new Set([digest]);
+    let frontier = [digest];
+    while (frontier.length > 0) {
+      const next: string[] = [];
+      for (let i = 0; i < frontier.length; i += 500) {
+        const rows = await trx.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId)
+          .where('subject_digest', 'in', frontier.slice(i, i + 500)).execute();
+        for (const r of rows) if (!seen.has(r.digest)) { seen.add(r.digest); next.push(r.digest); }
+      }
+      out.push(...next);
+      frontier = next;
+    }
+    return out;
   }
 
   async tags(reg: RegistryRow, repository: string, n: number, last: string | undefined): Promise<Page<string>> {

@@ -4,10 +4,12 @@ import { assertRepositoryName, assertTag } from '../domain/reference.js';
 import type { MetaStore, RegistryRow } from '../meta/store.js';
 import type { Page } from './manifests.js';
 import { assertDeletable, locked } from './locks.js';
+import type { SoftDeleteService } from './soft-delete.js';
 
 /** Catalog and repository-level management (listing, attributes, deletion). */
 export class RepositoryService {
-  constructor(private readonly meta: MetaStore) {}
+  /** bin: the recycle bin; with it, repository deletes in registries whose soft delete policy is on are kept. */
+  constructor(private readonly meta: MetaStore, private readonly bin?: SoftDeleteService) {}
 
   /** One registry's repositories, keyset-paged in byte order. */
   async catalog(reg: RegistryRow, n: number, last: string | undefined): Promise<Page<string>> {
@@ -88,7 +90,20 @@ export class RepositoryService {
       if (inside) throw locked(`${inside.kind} ${inside.name} in repository ${repository}`, 'deleteEnabled', 'deleted, and neither can its repository');
       const manifestsDeleted = (await trx.selectFrom('manifests').select('digest').where('repository_id', '=', repo.id).orderBy('digest').execute()).map((r) => r.digest);
       const tagsDeleted = (await trx.selectFrom('tags').select('name').where('repository_id', '=', repo.id).orderBy('name').execute()).map((r) => r.name);
-      await this.meta.deleteRepository(trx, repo.id);
+      const bin = this.bin ? await this.bin.enabled(trx, reg.id) : undefined;
+      if (this.bin && (bin?.on || (await this.bin.hasEntries(trx, repo.id)))) {
+        // Soft delete: every manifest goes to the bin (one group, restored together), the ordinary
+        // manifest delete releases its accounting, and the row stays (hidden) with its blob links.
+        // A repository whose bin still holds entries from before keeps its row too, so they survive.
+        const group = this.bin.newGroup();
+        for (const digest of manifestsDeleted) {
+          if (bin?.on) await this.bin.keep(trx, reg.id, repo.id, repository, digest, { group, days: bin.days });
+          await this.meta.deleteManifest(trx, repo.id, digest);
+        }
+        await trx.updateTable('repositories').set({ deleted_at: this.bin.now().toISOString() }).where('id', '=', repo.id).execute();
+      } else {
+        await this.meta.deleteRepository(trx, repo.id);
+      }
       await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'delete', repository });
       return { manifestsDeleted, tagsDeleted };
     });

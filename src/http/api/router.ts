@@ -11,6 +11,7 @@ import { readJson, send, sendJson, type Ctx } from '../context.js';
 import { decodeSegment } from '../oci/target.js';
 import { identityApi } from './identity.js';
 import { tiersApi } from './tiers.js';
+import { softDeleteApi } from './soft-delete.js';
 import { webhooksApi } from './webhooks.js';
 
 // Management REST API (/api), JSON in and out. Lists are { value: [...], nextLink? } as in ARM.
@@ -40,7 +41,7 @@ export async function managedRegistry(svc: Services, p: Principal, name: string,
 }
 
 /** Repository-level API calls are authorized like the data plane (ACR's /acr/v1). */
-async function requireData(svc: Services, p: Principal, reg: RegistryRow, repo: string, anyOf: Action[]): Promise<void> {
+export async function requireData(svc: Services, p: Principal, reg: RegistryRow, repo: string, anyOf: Action[]): Promise<void> {
   const g = await svc.auth.grant(p, reg, repo);
   if (anyOf.some((a) => g.actions.has(a))) return;
   const powers = await svc.auth.powers(p, reg.id);
@@ -206,4 +207,6 @@ registerApi(identityApi);
 registerApi(tiersApi);
 // Webhooks of a registry, and the job queue.
 registerApi(webhooksApi);
+// Soft delete: the policy, the recycle bin and restore.
+registerApi(softDeleteApi);
 registerApi(gcApi);
