@@ -102,6 +102,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     rates: { enabled: config.limits.rateLimits, multiplier: config.limits.rateMultiplier },
     jobs: config.jobs,
     egress: config.egress,
+    import: config.import,
   }, log);
   try {
     const boot = await services.auth.init(config.auth.adminPassword || process.env.BERTH_ADMIN_PASSWORD || undefined);

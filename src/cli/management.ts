@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerCheckHealthCommand } from './check-health.js';
 import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from './commands.js';
 import { registerIdentityCommands } from './identity-commands.js';
+import { registerImportCommands } from './import-commands.js';
 import { registerLoginCommands } from './login-commands.js';
 import { registerJobCommands, registerWebhookCommands } from './webhook-commands.js';
 
@@ -15,4 +16,5 @@ export function registerManagementCommands(program: Command): void {
   registerCheckHealthCommand(program);
   registerWebhookCommands(program);
   registerJobCommands(program);
+  registerImportCommands(program);
 }

@@ -17,6 +17,7 @@ import { UploadService } from './uploads.js';
 import { JobQueue, type QueueOptions } from '../jobs/queue.js';
 import type { EgressOptions } from '../webhooks/egress.js';
 import { WebhookService } from '../webhooks/service.js';
+import { ImportService } from '../importer/service.js';
 
 export { parsePageSize } from './manifests.js';
 
@@ -34,6 +35,7 @@ export interface Services {
   rates: RateLimiter;
   jobs: JobQueue;
   webhooks: WebhookService;
+  imports: ImportService;
 }
 
 export interface ServiceOptions {
@@ -45,6 +47,7 @@ export interface ServiceOptions {
   rates?: RateOptions;
   jobs?: QueueOptions;
   egress?: EgressOptions;
+  import?: { maxManifests: number; insecureRegistries: readonly string[]; idleTimeoutMs: number; maxAttempts: number };
 }
 
 const DEFAULT_JOBS: QueueOptions = { pollIntervalMs: 500, leaseSeconds: 60, concurrency: 4, maxAttempts: 10, backoffBaseMs: 1000, backoffMaxMs: 600000 };
@@ -59,11 +62,18 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
   const manifests = new ManifestService(meta, { manifestMaxBytes: opts.manifestMaxBytes }, pulls);
   const jobs = new JobQueue(meta, opts.jobs ?? DEFAULT_JOBS, log);
   const webhooks = new WebhookService(meta, access, jobs, { egress: opts.egress ?? DEFAULT_EGRESS, maxAttempts: (opts.jobs ?? DEFAULT_JOBS).maxAttempts }, log);
+  const blobs = new BlobService(meta, storage);
+  const uploads = new UploadService(meta, storage, { blobMaxBytes: opts.blobMaxBytes, maxAgeSeconds: opts.uploadMaxAgeSeconds }, log);
+  const egress = opts.egress ?? DEFAULT_EGRESS;
+  const imp = opts.import ?? { maxManifests: 50, insecureRegistries: [], idleTimeoutMs: 60000, maxAttempts: 5 };
+  const imports = new ImportService(meta, access, jobs, uploads, blobs, manifests, {
+    ...imp, allowPrivate: egress.allowPrivate, connectTimeoutMs: egress.connectTimeoutMs, maxRedirects: egress.maxRedirects, manifestMaxBytes: opts.manifestMaxBytes,
+  }, log);
   return {
     registries,
     repositories,
-    blobs: new BlobService(meta, storage),
-    uploads: new UploadService(meta, storage, { blobMaxBytes: opts.blobMaxBytes, maxAgeSeconds: opts.uploadMaxAgeSeconds }, log),
+    blobs,
+    uploads,
     manifests,
     auth,
     identities: new IdentityService(auth, registries),
@@ -73,5 +83,6 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
     rates: new RateLimiter(opts.rates ?? { enabled: false, multiplier: 1 }),
     jobs,
     webhooks,
+    imports,
   };
 }
