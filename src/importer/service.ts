@@ -119,7 +119,7 @@ export class ImportService {
       mode: req.force ? 'Force' : 'NoForce',
       progress: JSON.parse(row.progress) as ImportProgress,
       ...(result.digest ? { digest: result.digest, mediaType: result.mediaType } : {}),
-      error: result.error ?? (state !== 'succeeded' && job?.last_error ? { code: 'RETRYING', message: job.last_error } : null),
+      error: result.error ?? (state !== 'succeeded' && job?.last_error ? { code: 'UNAVAILABLE', message: job.last_error } : null),
       attempts: job?.attempts ?? 0,
       identity: row.identity,
       createdAt: row.created_at, updatedAt: row.updated_at,
