@@ -267,13 +267,16 @@ for (const backend of BACKENDS) {
       assert.equal(forced.status, 'Succeeded');
       await assertImage('conflict', 'v1', b);
 
-      // writeEnabled=false on the tag: Force does not override a lock.
+      // writeEnabled=false on the tag: Force does not override a lock, and nothing is copied.
       const lock = await v2.fetch(`/acr/v1/${reg}/conflict/_tags/v1`, { method: 'PATCH', body: JSON.stringify({ writeEnabled: false }), headers: { 'Content-Type': 'application/json' } });
       assert.equal(lock.status, 200, await lock.text());
-      const locked = await importAndWait({ source: { registryUri: up.host, sourceImage: 'src/app:a' }, targetTags: ['conflict:v1'], mode: 'Force' });
+      const c = makeImage([1300]);
+      up.add('src/app', 'c', c);
+      const locked = await importAndWait({ source: { registryUri: up.host, sourceImage: 'src/app:c' }, targetTags: ['conflict:v1'], mode: 'Force' });
       assert.equal(locked.status, 'Failed');
       assert.equal(locked.error?.code, 'DENIED');
-      assert.match(locked.error!.message, /tag v1 is locked/);
+      assert.match(locked.error!.message, /tag v1 is locked: writeEnabled is false/);
+      for (const d of c.blobs.keys()) assert.equal(up.blobGets.get(d), undefined, 'nothing of c was fetched');
       await assertImage('conflict', 'v1', b);
     });
 
@@ -295,6 +298,55 @@ for (const backend of BACKENDS) {
       const text = await ok.text();
       assert.equal(ok.status, 202, text);
       assert.equal((await wait((JSON.parse(text) as ImportView).id)).status, 'Succeeded');
+    });
+
+    test('Basic auth upstream redirecting blobs to a storage host: credentials stay with the registry', async () => {
+      const storage = new FakeUpstream();
+      const up = new FakeUpstream({ basicAuth: { username: 'u', password: 'p-Secret' } });
+      const img = makeImage([3000, 4000]);
+      storage.add('src/app', 'v1', img);
+      up.add('src/app', 'v1', img);
+      await storage.start();
+      (up.opts as { redirectBlobsTo?: string }).redirectBlobsTo = `http://${storage.host}`;
+      await up.start();
+      cleanups.push(() => up.close(), () => storage.close());
+      const v = await importAndWait({ source: { registryUri: up.host, sourceImage: 'src/app:v1', credentials: { username: 'u', password: 'p-Secret' } }, targetTags: ['redirected:v1'] });
+      assert.equal(v.status, 'Succeeded', JSON.stringify(v));
+      await assertImage('redirected', 'v1', img);
+      assert.equal(storage.blobGets.size, 3);
+      assert.ok(storage.authorizations.every((a) => a === undefined), 'no Authorization sent to the storage host');
+    });
+
+    test('the CLI: a failed import exits 1 with its reason; --no-wait returns the queued import', async () => {
+      const up = new FakeUpstream();
+      up.add('src/app', 'a', makeImage([10]));
+      await up.start();
+      cleanups.push(() => up.close());
+      const saved = { u: process.env.BERTH_USERNAME, p: process.env.BERTH_PASSWORD };
+      process.env.BERTH_USERNAME = 'admin';
+      process.env.BERTH_PASSWORD = ADMIN_PASSWORD;
+      try {
+        const failed = await runCli(['import', '-n', reg, '--source', `${up.host}/src/app:nope`, '--server', t.url]);
+        assert.equal(failed.code, 1);
+        assert.match(failed.stderr, /manifest nope is not known to .*\(MANIFEST_UNKNOWN\)/);
+        const queued = await runCli(['import', '-n', reg, '--source', `${up.host}/src/app:a`, '-t', 'nowait:v1', '--repository', 'nowait-untagged', '--no-wait', '--server', t.url]);
+        assert.equal(queued.code, 0, queued.stderr);
+        const v = JSON.parse(queued.stdout) as ImportView & { targetTags: string[]; untaggedTargetRepositories: string[] };
+        assert.ok(['Queued', 'Running'].includes(v.status), v.status);
+        assert.deepEqual(v.targetTags, ['nowait:v1']);
+        assert.deepEqual(v.untaggedTargetRepositories, ['nowait-untagged']);
+        const done = await wait(v.id);
+        assert.equal(done.status, 'Succeeded');
+        assert.equal((await v2.fetch(`${reg}/nowait-untagged/manifests/${done.digest}`, { method: 'HEAD', headers: { Accept: MT.ociManifest } })).status, 200);
+        const usage = await runCli(['import', '-n', reg, '--source', 'app:v1', '--server', t.url]);
+        assert.equal(usage.code, 1);
+        assert.match(usage.stderr, /does not start with a registry host; use REGISTRY\/REPOSITORY:TAG/);
+      } finally {
+        process.env.BERTH_USERNAME = saved.u;
+        process.env.BERTH_PASSWORD = saved.p;
+        if (saved.u === undefined) delete process.env.BERTH_USERNAME;
+        if (saved.p === undefined) delete process.env.BERTH_PASSWORD;
+      }
     });
 
     test('bad requests: source syntax (with an example), unknown source manifest', async () => {

@@ -9,6 +9,7 @@ import { now, type MetaStore, type RegistryRow } from '../meta/store.js';
 import type { Logger } from '../observability/logger.js';
 import { requestContext } from '../observability/request-context.js';
 import type { BlobService } from '../services/blobs.js';
+import { locked } from '../services/locks.js';
 import type { ManifestService } from '../services/manifests.js';
 import type { UploadService } from '../services/uploads.js';
 import { resolveSafe, EgressRefused } from '../webhooks/egress.js';
@@ -139,6 +140,25 @@ export class ImportService {
     return out;
   }
 
+  /**
+   * Before anything is copied: a target repository or tag locked against writes fails the import
+   * (whatever the mode), as the manifest push would after the copy.
+   */
+  private async assertWritable(reg: RegistryRow, targets: ImportTarget[], digest: string): Promise<void> {
+    for (const repo of new Set(targets.map((t) => t.repository))) {
+      const row = await this.meta.repositoryRow(reg.id, repo);
+      if (row && !row.write_enabled) throw locked(`repository ${repo}`, 'writeEnabled', 'pushed to');
+      const repoId = await this.meta.findRepositoryId(reg.id, repo);
+      const tags = targets.filter((t) => t.repository === repo && t.tag !== undefined).map((t) => t.tag!);
+      if (repoId === undefined || tags.length === 0) continue;
+      for (const lock of await this.meta.tagLocks(this.meta.db, repoId, tags)) {
+        if (lock.write_enabled) continue;
+        const m = await this.meta.getManifestByTag(reg.id, repo, lock.name);
+        if (m?.digest !== digest) throw locked(`tag ${lock.name}`, 'writeEnabled', 'overwritten');
+      }
+    }
+  }
+
   private async assertTagsFree(reg: RegistryRow, targets: ImportTarget[], digest?: string): Promise<void> {
     for (const t of targets) {
       if (t.tag === undefined) continue;
@@ -206,6 +226,7 @@ export class ImportService {
     // 1. Resolve everything first: nothing is copied until the whole image is known and allowed.
     const top = await this.fetch(up, req.reference);
     if (!req.force) await this.assertTagsFree(reg, req.targets, top.digest);
+    await this.assertWritable(reg, req.targets, top.digest);
     const ordered: PlannedManifest[] = [];
     const seen = new Set<string>([top.digest]);
     let children = 0;

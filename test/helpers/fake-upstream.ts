@@ -39,12 +39,18 @@ export interface FakeUpstreamOptions {
   bytesPerSecond?: number;
   /** Blobs whose body is replaced by other bytes of the same length. */
   corrupt?: Set<string>;
+  /** Require HTTP Basic with these credentials (challenge: Basic). */
+  basicAuth?: { username: string; password: string };
+  /** Answer blob GETs with a 307 to this base URL (a storage host), as registries on object storage do. */
+  redirectBlobsTo?: string;
 }
 
 export class FakeUpstream {
   readonly repos = new Map<string, { tags: Map<string, string>; manifests: Map<string, { bytes: Buffer; mediaType: string }>; blobs: Map<string, Buffer> }>();
   /** Blob GETs served, by digest (to prove what a resumed import fetched again). */
   readonly blobGets = new Map<string, number>();
+  /** The Authorization header of every request, in order (undefined when none was sent). */
+  readonly authorizations: (string | undefined)[] = [];
   private server!: http.Server;
   host = '';
 
@@ -73,6 +79,11 @@ export class FakeUpstream {
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://x');
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+    this.authorizations.push(req.headers.authorization);
+    const ba = this.opts.basicAuth;
+    if (ba && req.headers.authorization !== `Basic ${Buffer.from(`${ba.username}:${ba.password}`).toString('base64')}`) {
+      return void res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="fake"' }).end('{"errors":[{"code":"UNAUTHORIZED","message":"auth"}]}');
+    }
     if (url.pathname === '/v2/' || url.pathname === '/v2') return void res.end('{}');
     const m = /^\/v2\/(.+)\/(manifests|blobs|referrers)\/([^/]+)$/.exec(url.pathname);
     const repo = m && this.repos.get(m[1]!);
@@ -88,6 +99,7 @@ export class FakeUpstream {
     }
     let blob = repo.blobs.get(ref!);
     if (!blob) return void res.writeHead(404).end('{"errors":[{"code":"BLOB_UNKNOWN","message":"unknown"}]}');
+    if (this.opts.redirectBlobsTo) return void res.writeHead(307, { Location: `${this.opts.redirectBlobsTo}${url.pathname}` }).end();
     this.blobGets.set(ref!, (this.blobGets.get(ref!) ?? 0) + 1);
     if (this.opts.corrupt?.has(ref!)) blob = Buffer.from(blob.map((b) => b ^ 0xff));
     res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': blob.length });
