@@ -14,7 +14,7 @@ import type { ManifestService } from '../services/manifests.js';
 import type { UploadService } from '../services/uploads.js';
 import { resolveSafe, EgressRefused } from '../webhooks/egress.js';
 import { sourceText, type ImportTarget, type ParsedImport } from './request.js';
-import { Upstream, UpstreamError } from './upstream.js';
+import { refusedMessage, Upstream, UpstreamError } from './upstream.js';
 
 // Image import (az acr import): a durable job that copies an image from an upstream registry into
 // a registry of this deployment: blobs first (streamed through UploadService.ingest, verified),
@@ -350,10 +350,6 @@ export class ImportService {
       throw e;
     }
   }
-}
-
-function refusedMessage(e: Error): string {
-  return `${e.message.replace(/\s*\(set egress\.allowPrivate to allow them\)/, '')}; to import from registries on private networks set egress.allowPrivate: true (environment BERTH_EGRESS_ALLOW_PRIVATE=true)`;
 }
 
 /** An error's code, message (naming the source) and whether retrying could help. */

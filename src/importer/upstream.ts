@@ -234,7 +234,7 @@ export class Upstream {
         pinned = await resolveSafe(url.hostname, this.o.allowPrivate);
       } catch (e) {
         if (e instanceof EgressRefused) {
-          throw new UpstreamError(`${e.message.replace('(set egress.allowPrivate to allow them)', '')}; to import from registries on private networks set egress.allowPrivate: true (environment BERTH_EGRESS_ALLOW_PRIVATE=true)`.replace(' ;', ';'), 'refused');
+          throw new UpstreamError(refusedMessage(e), 'refused');
         }
         throw new UpstreamError(`cannot resolve ${url.hostname}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'transient');
       }
@@ -282,6 +282,11 @@ export class Upstream {
       req.end();
     });
   }
+}
+
+/** The egress refusal, telling air-gapped users how to import from their internal registries. */
+export function refusedMessage(e: Error): string {
+  return `${e.message.replace(/\s*\(set egress\.allowPrivate to allow them\)/, '')}; to import from registries on private networks set egress.allowPrivate: true (environment BERTH_EGRESS_ALLOW_PRIVATE=true)`;
 }
 
 /** Reads a body of at most max bytes; undefined when it is larger. */

@@ -334,7 +334,7 @@ export const migrations: Migration[] = [
   {
     version: 11,
     name: 'image imports',
-    async up(db, d) {
+    async up(db) {
       // One row per import (id = its job's id): what to copy, the upstream credentials sealed with
       // the deployment key (cleared when the import ends), who asked, and progress for polling.
       await db.schema.createTable('imports')
@@ -350,7 +350,6 @@ export const migrations: Migration[] = [
         .addColumn('updated_at', 'text', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('imports_registry').on('imports').columns(['registry_id', 'id']).execute();
-      void d;
     },
   },
 ];
