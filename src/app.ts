@@ -105,6 +105,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     auditPullEvents: config.audit.pullEvents,
     referrersDeleteWithSubject: config.referrers.deleteWithSubject,
     gc: { gracePeriodSeconds: config.gc.gracePeriodSeconds, deleteDanglingReferrers: config.gc.deleteDanglingReferrers && config.referrers.deleteWithSubject, storageSweep: config.gc.storageSweep },
+    import: config.import,
   }, log);
   try {
     const boot = await services.auth.init(config.auth.adminPassword || process.env.BERTH_ADMIN_PASSWORD || undefined);

@@ -3,6 +3,7 @@ import { registerCheckHealthCommand } from './check-health.js';
 import { registerGcCommands } from './gc-commands.js';
 import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from './commands.js';
 import { registerIdentityCommands } from './identity-commands.js';
+import { registerImportCommands } from './import-commands.js';
 import { registerLoginCommands } from './login-commands.js';
 import { registerSoftDeleteCommands } from './soft-delete-commands.js';
 import { registerJobCommands, registerWebhookCommands } from './webhook-commands.js';
@@ -20,4 +21,5 @@ export function registerManagementCommands(program: Command): void {
   // After the repository and manifest groups, and main.ts's config group: it adds to them.
   registerSoftDeleteCommands(program);
   registerGcCommands(program);
+  registerImportCommands(program);
 }

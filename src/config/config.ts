@@ -145,6 +145,17 @@ export const ConfigSchema = z.strictObject({
     /** Response body bytes read at most. */
     maxResponseBytes: z.number().int().min(0).max(1024 * 1024).default(64 * 1024),
   }).prefault({}),
+  import: z.strictObject({
+    /** Child manifests an imported index may have (ACR's limit is 50). */
+    maxManifests: z.number().int().min(1).max(1000).default(50),
+    /** host[:port] of source registries reached over plain HTTP, or HTTPS without certificate checks (loopback hosts always may). A list, or comma-separated in the environment. */
+    insecureRegistries: z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+      z.array(z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/, 'insecureRegistries entries are host or host:port, e.g. registry.local:5000'))).default([]),
+    /** An upstream response that sends no bytes for this long fails the attempt (it is retried). */
+    idleTimeoutMs: z.number().int().min(100).default(60000),
+    /** Attempts of an import job before it fails for good (network failures are retried with backoff). */
+    maxAttempts: z.number().int().min(1).max(100).default(5),
+  }).prefault({}),
   /** Seconds SIGTERM waits for in-flight requests before closing connections. */
   shutdownTimeoutSeconds: z.number().int().min(0).max(3600).default(30),
 });

@@ -104,6 +104,17 @@ export class JobQueue {
       .where('id', '=', job.id).where('lease_owner', '=', this.node).execute();
   }
 
+  /**
+   * Extends the lease of a job this node is running (long jobs such as imports call it as they
+   * go, so no other node takes the job over); false when the lease is no longer this node's.
+   */
+  async renewLease(job: JobRow): Promise<boolean> {
+    const t = Date.now();
+    const r = await this.meta.db.updateTable('jobs').set({ lease_until: iso(t + this.opts.leaseSeconds * 1000), updated_at: iso(t) })
+      .where('id', '=', job.id).where('lease_owner', '=', this.node).where('state', '=', 'running').executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
   private async fail(job: JobRow, err: unknown): Promise<void> {
     const message = (err instanceof Error ? err.message : String(err)).slice(0, 2000);
     const dead = err instanceof PermanentJobError || job.attempts >= job.max_attempts;

@@ -165,6 +165,24 @@ export interface JobsTable {
   updated_at: string;
 }
 
+export interface ImportsTable {
+  /** The id of the import's job. */
+  id: number;
+  registry_id: number;
+  /** JSON: source, targets and mode (never credentials). */
+  request: string;
+  /** Upstream credentials sealed with the deployment key; null when none or once the import ended. */
+  credentials: string | null;
+  identity: string | null;
+  caller_ip: string | null;
+  /** JSON progress counters. */
+  progress: string;
+  /** JSON: digest and tags on success, { code, message } on failure. */
+  result: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface WebhooksTable {
   id: Generated<number>;
   registry_id: number;
@@ -375,6 +393,7 @@ export interface Database {
   jobs: JobsTable;
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  imports: ImportsTable;
   berth_migrations: MigrationsTable;
   deleted_manifests: DeletedManifestsTable;
   deleted_manifest_refs: DeletedManifestRefsTable;

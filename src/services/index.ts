@@ -19,6 +19,7 @@ import { DEFAULT_GC, GcService, type GcOptions } from './gc.js';
 import { JobQueue, type QueueOptions } from '../jobs/queue.js';
 import type { EgressOptions } from '../webhooks/egress.js';
 import { WebhookService } from '../webhooks/service.js';
+import { ImportService } from '../importer/service.js';
 
 export { parsePageSize } from './manifests.js';
 
@@ -38,6 +39,7 @@ export interface Services {
   webhooks: WebhookService;
   softDelete: SoftDeleteService;
   gc: GcService;
+  imports: ImportService;
 }
 
 export interface ServiceOptions {
@@ -54,6 +56,7 @@ export interface ServiceOptions {
   softDelete?: SoftDeleteOptions;
   gc?: Partial<GcOptions>;
   auditPullEvents?: boolean;
+  import?: { maxManifests: number; insecureRegistries: readonly string[]; idleTimeoutMs: number; maxAttempts: number };
 }
 
 const DEFAULT_JOBS: QueueOptions = { pollIntervalMs: 500, leaseSeconds: 60, concurrency: 4, maxAttempts: 10, backoffBaseMs: 1000, backoffMaxMs: 600000 };
@@ -69,12 +72,19 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
   const manifests = new ManifestService(meta, { manifestMaxBytes: opts.manifestMaxBytes, referrersDeleteWithSubject: opts.referrersDeleteWithSubject ?? true }, pulls, softDelete);
   const jobs = new JobQueue(meta, opts.jobs ?? DEFAULT_JOBS, log);
   const webhooks = new WebhookService(meta, access, jobs, { egress: opts.egress ?? DEFAULT_EGRESS, maxAttempts: (opts.jobs ?? DEFAULT_JOBS).maxAttempts }, log);
+  const blobs = new BlobService(meta, storage);
+  const uploads = new UploadService(meta, storage, { blobMaxBytes: opts.blobMaxBytes, maxAgeSeconds: opts.uploadMaxAgeSeconds }, log);
+  const egress = opts.egress ?? DEFAULT_EGRESS;
+  const imp = opts.import ?? { maxManifests: 50, insecureRegistries: [], idleTimeoutMs: 60000, maxAttempts: 5 };
+  const imports = new ImportService(meta, access, jobs, uploads, blobs, manifests, {
+    ...imp, allowPrivate: egress.allowPrivate, connectTimeoutMs: egress.connectTimeoutMs, maxRedirects: egress.maxRedirects, manifestMaxBytes: opts.manifestMaxBytes,
+  }, log);
   return {
     gc: new GcService(meta, storage, manifests, { ...DEFAULT_GC, ...opts.gc }, log),
     registries,
     repositories,
-    blobs: new BlobService(meta, storage),
-    uploads: new UploadService(meta, storage, { blobMaxBytes: opts.blobMaxBytes, maxAgeSeconds: opts.uploadMaxAgeSeconds }, log),
+    blobs,
+    uploads,
     manifests,
     auth,
     identities: new IdentityService(auth, registries),
@@ -85,5 +95,6 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
     jobs,
     webhooks,
     softDelete,
+    imports,
   };
 }

@@ -100,6 +100,16 @@ export class UploadService {
     return this.commit(reg, repository, id, digest.value, size, false);
   }
 
+  /**
+   * Server-side ingestion (image import): a stream whose digest and size are known in advance goes
+   * through the same durable path as a monolithic push (temp key, hashed as bytes arrive, verified,
+   * moved, then linked with quota and usage in one transaction). The one entry point for such
+   * streams, so the commit order is defined in one place.
+   */
+  ingest(reg: RegistryRow, repository: string, digest: string, size: number, body: Readable): Promise<{ digest: string; size: number }> {
+    return this.monolithic(reg, repository, digest, { body, contentLength: size });
+  }
+
   async cancel(reg: RegistryRow, repository: string, id: string): Promise<void> {
     await this.locked(id, async () => {
       await this.session(reg, repository, id);

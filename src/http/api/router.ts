@@ -10,6 +10,7 @@ import { parseSku, registryView } from '../../services/registries.js';
 import { readJson, send, sendJson, type Ctx } from '../context.js';
 import { decodeSegment } from '../oci/target.js';
 import { identityApi } from './identity.js';
+import { importsApi } from './imports.js';
 import { tiersApi } from './tiers.js';
 import { softDeleteApi } from './soft-delete.js';
 import { webhooksApi } from './webhooks.js';
@@ -210,3 +211,5 @@ registerApi(webhooksApi);
 // Soft delete: the policy, the recycle bin and restore.
 registerApi(softDeleteApi);
 registerApi(gcApi);
+// Image import (az acr import).
+registerApi(importsApi);

@@ -1,0 +1,400 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { adminAuthHeader, ADMIN_PASSWORD, basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
+import { BACKENDS, backendGate, IN_CI } from './helpers/backends.js';
+import { runCli } from './helpers/cli.js';
+import { FakeUpstream, makeImage, type FakeImage } from './helpers/fake-upstream.js';
+import { blobOf, imageIndex, manifestBytes, MT, sha256, V2 } from './helpers/oci.js';
+import { run } from './e2e/helpers.js';
+
+// berth import (az acr import) against real upstreams: Debian's docker-registry (CNCF
+// Distribution) anonymous and with htpasswd Basic auth, another Berth with token auth (and its
+// referrers), a multi-arch index, tag conflicts and --force, locks, and hostile upstreams.
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DISTRIBUTION_SH = [path.resolve(ROOT, '..', 'shared', 'bench', 'distribution.sh'), '/work/shared/bench/distribution.sh'].find((p) => existsSync(p))!;
+const has = (cmd: string) => {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+// Distribution and htpasswd are CI dependencies (.ci/run installs them): under CI they must be there.
+const PEER_GATE = has('docker-registry') && has('htpasswd') && DISTRIBUTION_SH ? {} : IN_CI ? (() => { throw new Error('CI=true requires docker-registry and htpasswd (apache2-utils)'); })() : { skip: 'docker-registry or htpasswd missing' };
+
+interface ImportView {
+  id: number;
+  status: string;
+  digest?: string;
+  error: { code: string; message: string } | null;
+  progress: { phase: string; manifests: { done: number; total: number }; blobs: { done: number; total: number; skipped: number }; bytes: { done: number; total: number } };
+}
+
+/** A Distribution started by distribution.sh; extraConfig is YAML appended to its config. */
+async function startDistribution(extraConfig?: string): Promise<{ url: string; host: string; stop: () => Promise<void> }> {
+  let extra: string | undefined;
+  if (extraConfig) {
+    extra = path.join(mkdtempSync(path.join(os.tmpdir(), 'berth-dist-')), 'extra.yml');
+    writeFileSync(extra, extraConfig);
+  }
+  const env = { ...process.env, ...(extra ? { EXTRA_CONFIG: extra } : {}) };
+  let started = await run('bash', [DISTRIBUTION_SH], { timeoutMs: 60_000, env });
+  for (let i = 0; i < 3 && started.code !== 0; i++) started = await run('bash', [DISTRIBUTION_SH], { timeoutMs: 60_000, env });
+  assert.equal(started.code, 0, `distribution.sh failed: ${started.stderr}`);
+  const vars = Object.fromEntries([...started.stdout.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1], m[2]])) as Record<string, string>;
+  return {
+    url: vars.URL!, host: new URL(vars.URL!).host,
+    stop: async () => {
+      await run('bash', [DISTRIBUTION_SH, 'stop', vars.PID!], { timeoutMs: 30_000 });
+      if (extra) rmSync(path.dirname(extra), { recursive: true, force: true });
+    },
+  };
+}
+
+/** Pushes an image (blobs with POST then PUT, which Distribution supports) and tags it. */
+async function seed(v2: V2, repo: string, ref: string, img: FakeImage): Promise<void> {
+  for (const data of img.blobs.values()) await v2.pushBlob(repo, blobOf(data), 'post-put');
+  const res = await v2.putManifest(repo, ref, img.manifest, img.mediaType);
+  assert.equal(res.status, 201, `seed ${repo}:${ref}: ${await res.text()}`);
+}
+
+async function seedIndex(v2: V2, repo: string, tag: string, platforms: string[]): Promise<{ digest: string; children: FakeImage[] }> {
+  const children: FakeImage[] = [];
+  for (const arch of platforms) {
+    const img = makeImage([300, 500], arch);
+    await seed(v2, repo, img.digest, img);
+    children.push(img);
+  }
+  const index = manifestBytes(imageIndex(children.map((c, i) => ({ mediaType: c.mediaType, digest: c.digest, size: c.manifest.length, platform: { architecture: platforms[i]!, os: 'linux' } }))));
+  const res = await v2.putManifest(repo, tag, index, MT.ociIndex);
+  assert.equal(res.status, 201, await res.text());
+  return { digest: sha256(index), children };
+}
+
+for (const backend of BACKENDS) {
+  describe(`berth import (${backend})`, await backendGate(backend), () => {
+    let t: TestApp;
+    let v2: V2;
+    let reg: string;
+    const cleanups: (() => Promise<void>)[] = [];
+
+    before(async () => {
+      t = await startTestApp(backend, { egress: { allowPrivate: true }, jobs: { pollIntervalMs: 50, backoffBaseMs: 50, backoffMaxMs: 200 } });
+      v2 = new V2(t.url);
+      reg = await t.createRegistry();
+    });
+    after(async () => {
+      for (const c of cleanups.reverse()) await c().catch(() => {});
+      await t?.close();
+    });
+
+    const post = (body: unknown, auth = adminAuthHeader(), registry = reg, app = t) => fetch(`${app.url}/api/registries/${registry}/importImage`, {
+      method: 'POST', headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    });
+    async function wait(id: number, app = t, registry = reg): Promise<ImportView> {
+      const end = Date.now() + 60_000;
+      for (;;) {
+        const r = await fetch(`${app.url}/api/registries/${registry}/imports/${id}`, { headers: { Authorization: adminAuthHeader() } });
+        assert.equal(r.status, 200);
+        const v = await r.json() as ImportView;
+        if (v.status === 'Succeeded' || v.status === 'Failed') return v;
+        assert.ok(Date.now() < end, `import ${id} still ${v.status}: ${JSON.stringify(v)}`);
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    }
+    async function importAndWait(body: unknown): Promise<ImportView> {
+      const r = await post(body);
+      const text = await r.text();
+      assert.equal(r.status, 202, text);
+      const v = JSON.parse(text) as ImportView;
+      assert.match(r.headers.get('location') ?? '', new RegExp(`/api/registries/${reg}/imports/${v.id}$`));
+      return wait(v.id);
+    }
+    async function assertImage(repo: string, ref: string, img: FakeImage): Promise<void> {
+      const m = await v2.fetch(`${reg}/${repo}/manifests/${ref}`, { headers: { Accept: `${MT.ociManifest}, ${MT.ociIndex}` } });
+      assert.equal(m.status, 200, `${repo}:${ref}`);
+      assert.equal(m.headers.get('docker-content-digest'), img.digest);
+      assert.ok(Buffer.from(await m.arrayBuffer()).equals(img.manifest));
+      for (const [d, data] of img.blobs) {
+        const b = await v2.fetch(`${reg}/${repo}/blobs/${d}`);
+        assert.equal(b.status, 200, d);
+        assert.ok(Buffer.from(await b.arrayBuffer()).equals(data), `blob ${d} intact`);
+      }
+    }
+
+    test('from Distribution, anonymous, with the CLI (target defaults to the source repository:tag)', PEER_GATE, async () => {
+      const peer = await startDistribution();
+      cleanups.push(peer.stop);
+      const img = makeImage([2048, 70_000]);
+      await seed(new V2(peer.url, { authorization: null }), 'lib/app', 'v1', img);
+      const saved = { u: process.env.BERTH_USERNAME, p: process.env.BERTH_PASSWORD };
+      process.env.BERTH_USERNAME = 'admin';
+      process.env.BERTH_PASSWORD = ADMIN_PASSWORD;
+      try {
+        const out = await runCli(['import', '-n', reg, '--source', `${peer.host}/lib/app:v1`, '--server', t.url]);
+        assert.equal(out.code, 0, out.stderr);
+        const v = JSON.parse(out.stdout) as ImportView;
+        assert.equal(v.status, 'Succeeded');
+        assert.equal(v.digest, img.digest);
+        assert.deepEqual(v.progress.blobs, { done: 3, total: 3, skipped: 0 });
+        assert.deepEqual(v.progress.manifests, { done: 1, total: 1 });
+        assert.equal(v.progress.bytes.done, v.progress.bytes.total);
+      } finally {
+        process.env.BERTH_USERNAME = saved.u;
+        process.env.BERTH_PASSWORD = saved.p;
+        if (saved.u === undefined) delete process.env.BERTH_USERNAME;
+        if (saved.p === undefined) delete process.env.BERTH_PASSWORD;
+      }
+      await assertImage('lib/app', 'v1', img);
+      // The push event is the caller's.
+      const ev = await t.app.meta.db.selectFrom('events').selectAll().where('action', '=', 'push').where('repository', '=', 'lib/app').execute();
+      assert.equal(ev.length, 1);
+      assert.equal(ev[0]!.identity, 'admin');
+      assert.equal(ev[0]!.digest, img.digest);
+    });
+
+    test('from Distribution with htpasswd Basic auth; wrong or missing credentials fail naming the upstream', PEER_GATE, async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-htpasswd-'));
+      cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+      const file = path.join(dir, 'htpasswd');
+      writeFileSync(file, execFileSync('htpasswd', ['-nbB', 'puller', 'pull-Secret-1']));
+      const peer = await startDistribution(`auth:\n  htpasswd:\n    realm: basic-realm\n    path: ${file}\n`);
+      cleanups.push(peer.stop);
+      const img = makeImage([4096]);
+      await seed(new V2(peer.url, { authorization: basicAuthHeader('puller', 'pull-Secret-1') }), 'private/app', 'v2', img);
+
+      const none = await importAndWait({ source: { registryUri: peer.host, sourceImage: 'private/app:v2' } });
+      assert.equal(none.status, 'Failed');
+      assert.equal(none.error?.code, 'DENIED');
+      assert.match(none.error!.message, new RegExp(`${peer.host.replace(/\./g, '\\.')} refused access to private/app \\(HTTP 401\\).*--username`));
+
+      const wrong = await importAndWait({ source: { registryUri: peer.host, sourceImage: 'private/app:v2', credentials: { username: 'puller', password: 'nope' } } });
+      assert.equal(wrong.status, 'Failed');
+      assert.match(wrong.error!.message, /were not accepted/);
+      assert.ok(!JSON.stringify(wrong).includes('nope'), 'credentials never come back');
+
+      const ok = await importAndWait({ source: { registryUri: peer.host, sourceImage: 'private/app:v2', credentials: { username: 'puller', password: 'pull-Secret-1' } }, targetTags: ['copied/app:latest', 'copied/app:v2'] });
+      assert.equal(ok.status, 'Succeeded', JSON.stringify(ok));
+      await assertImage('copied/app', 'latest', img);
+      await assertImage('copied/app', 'v2', img);
+      // Sealed and then cleared: no credentials are left in the metadata once the import ended.
+      const rows = await t.app.meta.db.selectFrom('imports').select(['credentials']).execute();
+      assert.ok(rows.every((r) => r.credentials === null));
+      const jobs = await (await fetch(`${t.url}/api/jobs?kind=import`, { headers: { Authorization: adminAuthHeader() } })).text();
+      assert.ok(jobs.includes('private/app') && !jobs.includes('pull-Secret-1'), jobs);
+    });
+
+    test('a multi-arch index: every platform image, then the index; each pulls by digest', PEER_GATE, async () => {
+      const peer = await startDistribution();
+      cleanups.push(peer.stop);
+      const { digest, children } = await seedIndex(new V2(peer.url, { authorization: null }), 'multi/app', 'v1', ['amd64', 'arm64', 's390x']);
+      const v = await importAndWait({ source: { registryUri: peer.host, sourceImage: 'multi/app:v1' }, targetTags: ['multi:v1'] });
+      assert.equal(v.status, 'Succeeded', JSON.stringify(v));
+      assert.equal(v.digest, digest);
+      assert.deepEqual(v.progress.manifests, { done: 4, total: 4 });
+      assert.equal(v.progress.blobs.total, 9);
+      const idx = await v2.fetch(`${reg}/multi/manifests/v1`, { headers: { Accept: MT.ociIndex } });
+      assert.equal(idx.headers.get('docker-content-digest'), digest);
+      for (const c of children) await assertImage('multi', c.digest, c);
+
+      // import.maxManifests bounds an index: more children than the limit fail before anything is copied.
+      const small = await startTestApp(backend, { egress: { allowPrivate: true }, import: { maxManifests: 2 }, jobs: { pollIntervalMs: 50 } });
+      cleanups.push(() => small.close());
+      const sreg = await small.createRegistry();
+      const r = await post({ source: { registryUri: peer.host, sourceImage: 'multi/app:v1' } }, adminAuthHeader(), sreg, small);
+      assert.equal(r.status, 202);
+      const failed = await wait((await r.json() as ImportView).id, small, sreg);
+      assert.equal(failed.status, 'Failed');
+      assert.equal(failed.error?.code, 'MANIFEST_INVALID');
+      assert.match(failed.error!.message, /more than 2 manifests.*import\.maxManifests/);
+      const cat = await new V2(small.url).fetch(`${sreg}/multi/app/tags/list`);
+      assert.equal(cat.status, 404);
+    });
+
+    test('from another Berth with token auth, with the referrers of the image', async () => {
+      const up = await startTestApp(backend);
+      cleanups.push(() => up.close());
+      const upreg = await up.createRegistry();
+      const upv2 = new V2(up.url);
+      const img = await upv2.pushImage(`${upreg}/app`, 'v1', { layers: 2 });
+      const sig = await upv2.pushImage(`${upreg}/app`, 'sig', { artifactType: 'application/vnd.example.signature', subject: { mediaType: img.mediaType, digest: img.digest, size: img.size } });
+      await upv2.fetch(`${upreg}/app/manifests/sig`, { method: 'DELETE' }); // a referrer need not be tagged
+
+      // Berth answers anonymous pulls with a Bearer challenge: without credentials the token service refuses.
+      const anon = await importAndWait({ source: { registryUri: up.host, sourceImage: `${upreg}/app:v1` }, targetTags: ['fromberth:v1'] });
+      assert.equal(anon.status, 'Failed');
+      assert.equal(anon.error?.code, 'DENIED');
+
+      const v = await importAndWait({ source: { registryUri: up.host, sourceImage: `${upreg}/app@${img.digest}`, credentials: { username: 'admin', password: ADMIN_PASSWORD } }, targetTags: ['fromberth:v1'] });
+      assert.equal(v.status, 'Succeeded', JSON.stringify(v));
+      assert.equal(v.digest, img.digest);
+      const m = await v2.fetch(`${reg}/fromberth/manifests/v1`, { headers: { Accept: MT.ociManifest } });
+      assert.equal(m.headers.get('docker-content-digest'), img.digest);
+      for (const l of img.layers) assert.equal((await v2.fetch(`${reg}/fromberth/blobs/${l.digest}`)).status, 200);
+      const refs = await (await v2.fetch(`${reg}/fromberth/referrers/${img.digest}`)).json() as { manifests: { digest: string; artifactType?: string }[] };
+      assert.deepEqual(refs.manifests.map((x) => x.digest), [sig.digest]);
+      assert.equal(refs.manifests[0]!.artifactType, 'application/vnd.example.signature');
+    });
+
+    test('an existing target tag fails before anything is copied; --force overwrites; a locked tag still fails', async () => {
+      const up = new FakeUpstream();
+      const a = makeImage([1000]);
+      const b = makeImage([1200]);
+      up.add('src/app', 'a', a);
+      up.add('src/app', 'b', b);
+      await up.start();
+      cleanups.push(() => up.close());
+      assert.equal((await importAndWait({ source: { registryUri: up.host, sourceImage: 'src/app:a' }, targetTags: ['conflict:v1'] })).status, 'Succeeded');
+
+      const r = await post({ source: { registryUri: up.host, sourceImage: 'src/app:b' }, targetTags: ['conflict:v1'] });
+      assert.equal(r.status, 409);
+      const err = (await r.json() as { errors: { code: string; message: string }[] }).errors[0]!;
+      assert.equal(err.code, 'CONFLICT');
+      assert.match(err.message, /tag conflict:v1 already exists .*--force/);
+      for (const d of b.blobs.keys()) {
+        assert.equal((await v2.fetch(`${reg}/conflict/blobs/${d}`, { method: 'HEAD' })).status, 404, 'nothing of b was copied');
+        assert.equal(up.blobGets.get(d), undefined, 'nothing of b was even fetched');
+      }
+
+      const forced = await importAndWait({ source: { registryUri: up.host, sourceImage: 'src/app:b' }, targetTags: ['conflict:v1'], mode: 'Force' });
+      assert.equal(forced.status, 'Succeeded');
+      await assertImage('conflict', 'v1', b);
+
+      // writeEnabled=false on the tag: Force does not override a lock, and nothing is copied.
+      const lock = await v2.fetch(`/acr/v1/${reg}/conflict/_tags/v1`, { method: 'PATCH', body: JSON.stringify({ writeEnabled: false }), headers: { 'Content-Type': 'application/json' } });
+      assert.equal(lock.status, 200, await lock.text());
+      const c = makeImage([1300]);
+      up.add('src/app', 'c', c);
+      const locked = await importAndWait({ source: { registryUri: up.host, sourceImage: 'src/app:c' }, targetTags: ['conflict:v1'], mode: 'Force' });
+      assert.equal(locked.status, 'Failed');
+      assert.equal(locked.error?.code, 'DENIED');
+      assert.match(locked.error!.message, /tag v1 is locked: writeEnabled is false/);
+      for (const d of c.blobs.keys()) assert.equal(up.blobGets.get(d), undefined, 'nothing of c was fetched');
+      await assertImage('conflict', 'v1', b);
+    });
+
+    test('authorization: push rights on every target repository', async () => {
+      const up = new FakeUpstream();
+      up.add('src/app', 'a', makeImage([100]));
+      await up.start();
+      cleanups.push(() => up.close());
+      // A user with AcrPush on one repository only.
+      const mk = await fetch(`${t.url}/api/users`, { method: 'POST', headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: JSON.stringify({ name: `pusher${backend}`, password: 'pusher-Secret-99' }) });
+      assert.ok(mk.status === 201 || mk.status === 200, await mk.text());
+      const ra = await fetch(`${t.url}/api/role-assignments`, { method: 'POST', headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: JSON.stringify({ assignee: `pusher${backend}`, role: 'AcrPush', scope: `/registries/${reg}/repositories/mine` }) });
+      assert.ok(ra.status === 201 || ra.status === 200, await ra.text());
+      const auth = basicAuthHeader(`pusher${backend}`, 'pusher-Secret-99');
+      const denied = await post({ source: { registryUri: up.host, sourceImage: 'src/app:a' }, targetTags: ['mine:v1', 'other:v1'] }, auth);
+      assert.equal(denied.status, 403);
+      assert.match((await denied.json() as { errors: { message: string }[] }).errors[0]!.message, /not allowed to push to .*\/other/);
+      const ok = await post({ source: { registryUri: up.host, sourceImage: 'src/app:a' }, targetTags: ['mine:v1'] }, auth);
+      const text = await ok.text();
+      assert.equal(ok.status, 202, text);
+      assert.equal((await wait((JSON.parse(text) as ImportView).id)).status, 'Succeeded');
+    });
+
+    test('Basic auth upstream redirecting blobs to a storage host: credentials stay with the registry', async () => {
+      const storage = new FakeUpstream();
+      const up = new FakeUpstream({ basicAuth: { username: 'u', password: 'p-Secret' } });
+      const img = makeImage([3000, 4000]);
+      storage.add('src/app', 'v1', img);
+      up.add('src/app', 'v1', img);
+      await storage.start();
+      (up.opts as { redirectBlobsTo?: string }).redirectBlobsTo = `http://${storage.host}`;
+      await up.start();
+      cleanups.push(() => up.close(), () => storage.close());
+      const v = await importAndWait({ source: { registryUri: up.host, sourceImage: 'src/app:v1', credentials: { username: 'u', password: 'p-Secret' } }, targetTags: ['redirected:v1'] });
+      assert.equal(v.status, 'Succeeded', JSON.stringify(v));
+      await assertImage('redirected', 'v1', img);
+      assert.equal(storage.blobGets.size, 3);
+      assert.ok(storage.authorizations.every((a) => a === undefined), 'no Authorization sent to the storage host');
+    });
+
+    test('the CLI: a failed import exits 1 with its reason; --no-wait returns the queued import', async () => {
+      const up = new FakeUpstream();
+      up.add('src/app', 'a', makeImage([10]));
+      await up.start();
+      cleanups.push(() => up.close());
+      const saved = { u: process.env.BERTH_USERNAME, p: process.env.BERTH_PASSWORD };
+      process.env.BERTH_USERNAME = 'admin';
+      process.env.BERTH_PASSWORD = ADMIN_PASSWORD;
+      try {
+        const failed = await runCli(['import', '-n', reg, '--source', `${up.host}/src/app:nope`, '--server', t.url]);
+        assert.equal(failed.code, 1);
+        assert.match(failed.stderr, /manifest nope is not known to .*\(MANIFEST_UNKNOWN\)/);
+        const queued = await runCli(['import', '-n', reg, '--source', `${up.host}/src/app:a`, '-t', 'nowait:v1', '--repository', 'nowait-untagged', '--no-wait', '--server', t.url]);
+        assert.equal(queued.code, 0, queued.stderr);
+        const v = JSON.parse(queued.stdout) as ImportView & { targetTags: string[]; untaggedTargetRepositories: string[] };
+        assert.ok(['Queued', 'Running'].includes(v.status), v.status);
+        assert.deepEqual(v.targetTags, ['nowait:v1']);
+        assert.deepEqual(v.untaggedTargetRepositories, ['nowait-untagged']);
+        const done = await wait(v.id);
+        assert.equal(done.status, 'Succeeded');
+        assert.equal((await v2.fetch(`${reg}/nowait-untagged/manifests/${done.digest}`, { method: 'HEAD', headers: { Accept: MT.ociManifest } })).status, 200);
+        const usage = await runCli(['import', '-n', reg, '--source', 'app:v1', '--server', t.url]);
+        assert.equal(usage.code, 1);
+        assert.match(usage.stderr, /does not start with a registry host; use REGISTRY\/REPOSITORY:TAG/);
+      } finally {
+        process.env.BERTH_USERNAME = saved.u;
+        process.env.BERTH_PASSWORD = saved.p;
+        if (saved.u === undefined) delete process.env.BERTH_USERNAME;
+        if (saved.p === undefined) delete process.env.BERTH_PASSWORD;
+      }
+    });
+
+    test('bad requests: source syntax (with an example), unknown source manifest', async () => {
+      for (const sourceImage of ['nohost/app:v1', 'example.com/UPPER:v1', 'example.com/app:bad tag', 'example.com/app@sha256:123']) {
+        const r = await post({ source: { sourceImage } });
+        assert.equal(r.status, 400, sourceImage);
+        const e = (await r.json() as { errors: { code: string; message: string }[] }).errors[0]!;
+        assert.equal(e.code, 'REQUEST_INVALID');
+        assert.match(e.message, /e\.g\. /, e.message);
+      }
+      const up = new FakeUpstream();
+      up.add('src/app', 'a', makeImage([10]));
+      await up.start();
+      cleanups.push(() => up.close());
+      const v = await importAndWait({ source: { sourceImage: `${up.host}/src/app:missing` } });
+      assert.equal(v.status, 'Failed');
+      assert.equal(v.error?.code, 'MANIFEST_UNKNOWN');
+      assert.match(v.error!.message, new RegExp(`manifest missing is not known to ${up.host}/src/app`));
+    });
+
+    test('hostile: a blob whose bytes do not match its digest fails the import and stores nothing', async () => {
+      const img = makeImage([5000, 6000]);
+      const [configDigest] = [...img.blobs.keys()];
+      const up = new FakeUpstream({ corrupt: new Set([configDigest!]) });
+      up.add('evil/app', 'v1', img);
+      await up.start();
+      cleanups.push(() => up.close());
+      const v = await importAndWait({ source: { registryUri: up.host, sourceImage: 'evil/app:v1' }, targetTags: ['evil:v1'] });
+      assert.equal(v.status, 'Failed');
+      assert.equal(v.error?.code, 'DIGEST_INVALID');
+      assert.match(v.error!.message, new RegExp(`blob ${configDigest} from ${up.host}/evil/app does not match`));
+      assert.equal((await v2.fetch(`${reg}/evil/manifests/v1`)).status, 404);
+      for (const d of img.blobs.keys()) assert.equal((await v2.fetch(`${reg}/evil/blobs/${d}`, { method: 'HEAD' })).status, 404);
+      const usage = await (await fetch(`${t.url}/api/registries/${reg}/repositories/evil/_usage`, { headers: { Authorization: adminAuthHeader() } })).json() as Record<string, unknown>;
+      assert.ok(!JSON.stringify(usage).match(/"(sizeBytes|currentValue)":\s*[1-9]/), JSON.stringify(usage));
+      assert.equal(up.blobGets.get(configDigest!), 1, 'a digest mismatch is not retried');
+    });
+
+    test('hostile: loopback and private upstreams are refused unless egress.allowPrivate', async () => {
+      const strict = await startTestApp(backend, { jobs: { pollIntervalMs: 50 } });
+      cleanups.push(() => strict.close());
+      const sreg = await strict.createRegistry();
+      for (const registryUri of ['127.0.0.1:5000', 'localhost:5000', '10.1.2.3', '[::1]:5000']) {
+        const r = await post({ source: { registryUri, sourceImage: 'app:v1' } }, adminAuthHeader(), sreg, strict);
+        assert.equal(r.status, 400, registryUri);
+        const e = (await r.json() as { errors: { message: string }[] }).errors[0]!;
+        assert.match(e.message, /refusing to connect .*egress\.allowPrivate: true \(environment BERTH_EGRESS_ALLOW_PRIVATE=true\)/);
+      }
+    });
+  });
+}
