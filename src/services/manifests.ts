@@ -3,6 +3,7 @@ import { RegistryError } from '../domain/errors.js';
 import { isMediaTypeString, MediaTypes, parseManifest } from '../domain/manifest.js';
 import { assertTag } from '../domain/reference.js';
 import type { ManifestHead, ManifestRow, MetaStore, ReadFlags, RegistryRow } from '../meta/store.js';
+import type { ImmutabilityService } from './immutability.js';
 import { assertDeletable, locked } from './locks.js';
 import type { PullTracker } from './pulls.js';
 import { assertWithinQuota } from './tiers.js';
@@ -39,7 +40,8 @@ export function parsePageSize(raw: string | null, fallback: number): number {
 
 /** Manifests, tags and referrers of a repository. */
 export class ManifestService {
-  constructor(private readonly meta: MetaStore, private readonly opts: { manifestMaxBytes: number }, private readonly pulls?: PullTracker) {}
+  constructor(private readonly meta: MetaStore, private readonly opts: { manifestMaxBytes: number }, private readonly pulls?: PullTracker,
+    private readonly immutable?: ImmutabilityService) {}
 
   /** readEnabled=false on the repository, the manifest or the tag it is pulled by blocks the pull. */
   private assertReadable(repository: string, refText: string, row: ReadFlags): void {
@@ -116,9 +118,11 @@ export class ManifestService {
         refs: [...parsed.blobs.map((b) => ({ digest: b.digest, kind: 'blob' as const })), ...parsed.manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const }))],
       });
       // A tag with writeEnabled=false may not be moved to another manifest (pushing the same one again is a no-op).
-      for (const t of await this.meta.tagLocks(trx, repoId, tags)) {
+      const current = await this.meta.tagLocks(trx, repoId, tags);
+      for (const t of current) {
         if (!t.write_enabled && t.manifest_id !== id) throw locked(`tag ${t.name}`, 'writeEnabled', 'overwritten');
       }
+      await this.immutable?.assertTagsMutable(trx, reg, repository, current.filter((t) => t.manifest_id !== id).map((t) => t.name), 'overwritten');
       assertWithinQuota(reg, repository, usage);
       for (const tag of tags) await this.meta.setTag(trx, repoId, tag, id);
       await this.meta.touchRepository(trx, repoId);
@@ -130,7 +134,8 @@ export class ManifestService {
   }
 
   /** DELETE by digest removes the manifest and its tags; DELETE by tag only untags (spec "Deleting tags"). */
-  async delete(reg: RegistryRow, repository: string, refText: string): Promise<{ untagged?: string; deleted?: string }> {
+  /** o.operation: the audit's name for it when not a plain delete (a purge: 'purge'); webhooks still see 'delete'. */
+  async delete(reg: RegistryRow, repository: string, refText: string, o: { operation?: string } = {}): Promise<{ untagged?: string; deleted?: string }> {
     const ref = parseReference(refText);
     const repoId = await this.meta.findRepositoryId(reg.id, repository);
     if (repoId === undefined) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
@@ -140,9 +145,10 @@ export class ManifestService {
       if (ref.tag !== undefined) {
         const [lock] = await this.meta.tagLocks(trx, repoId, [ref.tag]);
         if (lock) assertDeletable(`tag ${ref.tag}`, lock, 'untagged');
+        if (lock) await this.immutable?.assertTagsMutable(trx, reg, repository, [ref.tag], 'untagged');
         const digest = await this.meta.deleteTag(trx, repoId, ref.tag);
         if (!digest) throw new RegistryError('MANIFEST_UNKNOWN', `tag ${ref.tag} is not known in repository ${repository}`, { detail: { tag: ref.tag } });
-        await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'untag', repository, digest, tag: ref.tag });
+        await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'untag', repository, digest, tag: ref.tag, operation: o.operation });
         return { untagged: ref.tag };
       }
       const m = await this.meta.manifestLocks(trx, repoId, ref.digest);
@@ -150,10 +156,11 @@ export class ManifestService {
         assertDeletable(`manifest ${ref.digest}`, m);
         const lockedTags = await this.meta.lockedTagsOf(trx, m.id);
         if (lockedTags.length > 0) throw locked(`tag ${lockedTags[0]!.name}, which points to manifest ${ref.digest},`, 'deleteEnabled', 'deleted');
+        await this.immutable?.assertManifestDeletable(trx, reg, repository, m.id);
       }
       const gone = await this.meta.deleteManifest(trx, repoId, ref.digest);
       if (!gone) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref.digest} is not known in repository ${repository}`, { detail: { digest: ref.digest } });
-      await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'delete', repository, digest: ref.digest, media_type: gone.mediaType, size: gone.size });
+      await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'delete', repository, digest: ref.digest, media_type: gone.mediaType, size: gone.size, operation: o.operation });
       return { deleted: ref.digest };
     });
   }

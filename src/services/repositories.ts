@@ -3,11 +3,12 @@ import { parseDigest } from '../domain/digest.js';
 import { assertRepositoryName, assertTag } from '../domain/reference.js';
 import type { MetaStore, RegistryRow } from '../meta/store.js';
 import type { Page } from './manifests.js';
+import type { ImmutabilityService } from './immutability.js';
 import { assertDeletable, locked } from './locks.js';
 
 /** Catalog and repository-level management (listing, attributes, deletion). */
 export class RepositoryService {
-  constructor(private readonly meta: MetaStore) {}
+  constructor(private readonly meta: MetaStore, private readonly immutable?: ImmutabilityService) {}
 
   /** One registry's repositories, keyset-paged in byte order. */
   async catalog(reg: RegistryRow, n: number, last: string | undefined): Promise<Page<string>> {
@@ -86,6 +87,7 @@ export class RepositoryService {
       assertDeletable(`repository ${repository}`, repo);
       const inside = await this.meta.firstLockedInRepository(trx, repo.id);
       if (inside) throw locked(`${inside.kind} ${inside.name} in repository ${repository}`, 'deleteEnabled', 'deleted, and neither can its repository');
+      await this.immutable?.assertRepositoryDeletable(trx, reg, repo.id, repository);
       const manifestsDeleted = (await trx.selectFrom('manifests').select('digest').where('repository_id', '=', repo.id).orderBy('digest').execute()).map((r) => r.digest);
       const tagsDeleted = (await trx.selectFrom('tags').select('name').where('repository_id', '=', repo.id).orderBy('name').execute()).map((r) => r.name);
       await this.meta.deleteRepository(trx, repo.id);
