@@ -140,6 +140,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   purge.unref();
   // The job worker (webhook deliveries, and the outbox dispatcher on each poll).
   services.jobs.start();
+  // The periodic runner: purge schedules and maintenance tasks (the retention policy).
+  services.scheduler.start();
 
   const shownHost = server.address.host.includes(':') ? `[${server.address.host}]` : server.address.host;
   const url = `${tls ? 'https' : 'http'}://${shownHost}:${server.address.port}`;
@@ -150,6 +152,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       clearInterval(purge);
       await server.close(config.shutdownTimeoutSeconds * 1000);
       await services.pulls.close();
+      await services.scheduler.stop();
       await services.jobs.stop(config.shutdownTimeoutSeconds * 1000);
       await db.close();
     },

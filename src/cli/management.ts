@@ -3,6 +3,7 @@ import { registerCheckHealthCommand } from './check-health.js';
 import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from './commands.js';
 import { registerIdentityCommands } from './identity-commands.js';
 import { registerLoginCommands } from './login-commands.js';
+import { registerImmutabilityCommands, registerPurgeCommands, registerRetentionCommands } from './purge-commands.js';
 import { registerJobCommands, registerWebhookCommands } from './webhook-commands.js';
 
 /** Every command that talks to a server: the one list main.ts registers and docs/cli.md must cover. */
@@ -15,4 +16,7 @@ export function registerManagementCommands(program: Command): void {
   registerCheckHealthCommand(program);
   registerWebhookCommands(program);
   registerJobCommands(program);
+  registerPurgeCommands(program);
+  registerRetentionCommands(program);
+  registerImmutabilityCommands(program);
 }

@@ -7,6 +7,10 @@ import type { StorageDriver } from '../storage/driver.js';
 import { AcrService } from './acr.js';
 import { BlobService } from './blobs.js';
 import { IdentityService } from './identities.js';
+import { ImmutabilityService } from './immutability.js';
+import { PurgeService } from './purge.js';
+import { RetentionService } from './retention.js';
+import { Scheduler } from '../jobs/scheduler.js';
 import { ManifestService } from './manifests.js';
 import { PullTracker } from './pulls.js';
 import { RegistryService } from './registries.js';
@@ -34,6 +38,10 @@ export interface Services {
   rates: RateLimiter;
   jobs: JobQueue;
   webhooks: WebhookService;
+  immutability: ImmutabilityService;
+  purge: PurgeService;
+  retention: RetentionService;
+  scheduler: Scheduler;
 }
 
 export interface ServiceOptions {
@@ -55,9 +63,13 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
   const pulls = new PullTracker(meta, log);
   const access = new AccessStore(meta.db);
   const auth = new AuthService(meta, access, opts.auth, new Throttle(opts.throttle), log);
-  const repositories = new RepositoryService(meta);
-  const manifests = new ManifestService(meta, { manifestMaxBytes: opts.manifestMaxBytes }, pulls);
+  const immutability = new ImmutabilityService(meta);
+  const repositories = new RepositoryService(meta, immutability);
+  const manifests = new ManifestService(meta, { manifestMaxBytes: opts.manifestMaxBytes }, pulls, immutability);
   const jobs = new JobQueue(meta, opts.jobs ?? DEFAULT_JOBS, log);
+  const scheduler = new Scheduler(meta, jobs, log);
+  const purge = new PurgeService(meta, manifests, immutability, jobs, log);
+  const retention = new RetentionService(meta, purge, manifests, scheduler, log);
   const webhooks = new WebhookService(meta, access, jobs, { egress: opts.egress ?? DEFAULT_EGRESS, maxAttempts: (opts.jobs ?? DEFAULT_JOBS).maxAttempts }, log);
   return {
     registries,
@@ -73,5 +85,9 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
     rates: new RateLimiter(opts.rates ?? { enabled: false, multiplier: 1 }),
     jobs,
     webhooks,
+    immutability,
+    purge,
+    retention,
+    scheduler,
   };
 }

@@ -9,6 +9,7 @@ import { parseSku, registryView } from '../../services/registries.js';
 import { readJson, send, sendJson, type Ctx } from '../context.js';
 import { decodeSegment } from '../oci/target.js';
 import { identityApi } from './identity.js';
+import { purgeApi } from './purge.js';
 import { tiersApi } from './tiers.js';
 import { webhooksApi } from './webhooks.js';
 
@@ -205,3 +206,5 @@ registerApi(identityApi);
 registerApi(tiersApi);
 // Webhooks of a registry, and the job queue.
 registerApi(webhooksApi);
+// Purge (on demand and scheduled), the retention policy and immutability policies.
+registerApi(purgeApi);
