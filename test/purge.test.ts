@@ -273,11 +273,12 @@ for (const backend of BACKENDS) {
       const bad = await berth(['purge', 'schedule', 'create', '-r', reg, '--name', 'bad', '--schedule', '0 0 * *', '--filter', `${repo}:.*`, '--ago', '1d']);
       assert.notEqual(bad.code, 0);
       assert.match(bad.stderr, /five/);
-      const created = await berth(['purge', 'schedule', 'create', '-r', reg, '--name', 'nightly', '--schedule', '0 0 * * *', '--filter', `${repo}:nightly-.*`, '--ago', '1d', '--untagged']);
+      // purge's options may come before "schedule"; --filter repeats
+      const created = await berth(['purge', '-r', reg, '--filter', `${repo}:nightly-.*`, '--filter', `${repo}:never`, 'schedule', 'create', '--name', 'nightly', '--schedule', '0 0 * * *', '--ago', '1d', '--untagged']);
       assert.equal(created.code, 0, created.stderr);
       const s = JSON.parse(created.stdout);
       assert.equal(s.schedule, '0 0 * * *');
-      assert.deepEqual(s.filters, [`${repo}:nightly-.*`]);
+      assert.deepEqual(s.filters, [`${repo}:nightly-.*`, `${repo}:never`]);
       assert.match(s.nextRunTime, /T00:00:00\.000Z$/);
       const list = JSON.parse((await berth(['purge', 'schedule', 'list', '-r', reg])).stdout) as { name: string }[];
       assert.deepEqual(list.map((x) => x.name), ['nightly']);

@@ -87,7 +87,7 @@ export function registerPurgeCommands(program: Command): void {
     .option('-p, --password <secret>', 'password (env BERTH_PASSWORD)')
     .addOption(new Option('-o, --output <format>', 'text: acr purge\'s summary; or json, jsonc, table, tsv, none').choices(['text', 'json', 'jsonc', 'table', 'tsv', 'none']).default('text'))
     .option('-r, --registry <registry>', 'registry name')
-    .option('-f, --filter <repo-regex:tag-regex...>', 'repository and tag regular expressions (each matched against the whole name); repeatable')
+    .option('-f, --filter <repo-regex:tag-regex>', 'repository and tag regular expressions (each matched against the whole name); repeat for more', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--ago <duration>', 'only tags (and manifests) last updated longer ago than this: 1d, 2d3h6m, 90m; 0d = everything')
     .option('--untagged', 'after the tags, also delete manifests left without tags (older than --ago)')
     .option('--untagged-only', 'only delete untagged manifests (the tag part of --filter is ignored; --filter defaults to every repository)')
@@ -95,7 +95,7 @@ export function registerPurgeCommands(program: Command): void {
     .option('--dry-run', 'show what would be deleted; delete nothing')
     .option('--concurrency <n>', 'manifest deletions in parallel (1-32, default 4)', num('--concurrency', 1, 32))
     .option('--no-wait', 'queue the purge job and print its id without waiting for it')
-    .option('--timeout <seconds>', 'how long to wait for the job (default 3600)', num('--timeout', 1, 86400 * 7), 3600)
+    .option('--timeout <seconds>', 'how long to wait for the job', num('--timeout', 1, 86400 * 7), 3600)
     .action(async (o) => {
       if (!o.registry) throw new CliError('give -r/--registry', 2);
       const api = client(o);
