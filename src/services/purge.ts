@@ -380,7 +380,7 @@ export class PurgeService {
     return {
       id: Number(j.id), state: j.state, attempts: j.attempts, lastError: j.last_error, createdAt: j.created_at, updatedAt: j.updated_at,
       requestedBy: payload.requestedBy ?? null, schedule: payload.schedule ?? null,
-      result: (j as { result?: string | null }).result ? JSON.parse((j as { result: string }).result) as PurgeResult : null,
+      result: j.result ? (JSON.parse(j.result) as PurgeResult) : null,
     };
   }
 }
