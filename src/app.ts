@@ -141,24 +141,29 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
 
   const purge = setInterval(() => {
     services.uploads.purgeStale().catch((e) => log.warn({ err: e }, 'upload purge failed'));
-    if (config.audit.retentionDays > 0) {
-      meta.pruneAudit(new Date(Date.now() - config.audit.retentionDays * 86400_000).toISOString())
-        .catch((e) => log.warn({ err: e }, 'audit pruning failed'));
-    }
   }, config.uploads.purgeIntervalSeconds * 1000);
   purge.unref();
+  // Cluster-wide maintenance on the periodic runner: each task runs once per interval on one node.
   // The recycle bin: entries past their retention days, then emptied soft-deleted repositories.
-  const binPurge = setInterval(() => {
-    services.softDelete.purgeExpiredSoftDeleted().catch((e) => log.warn({ err: e }, 'soft delete purge failed'));
-  }, config.softDelete.purgeIntervalSeconds * 1000);
-  binPurge.unref();
-  // Online GC; every node ticks, one runs (begin() refuses a second live run cluster-wide).
-  const gc = config.gc.enabled ? setInterval(() => {
-    services.gc.runScheduled().catch((e) => log.warn({ err: e }, 'garbage collection failed'));
-  }, config.gc.intervalSeconds * 1000) : undefined;
-  gc?.unref();
+  services.scheduler.every('soft-delete-purge', config.softDelete.purgeIntervalSeconds * 1000, async () => {
+    await services.softDelete.purgeExpiredSoftDeleted();
+  });
+  if (config.audit.retentionDays > 0) {
+    services.scheduler.every('audit-retention', 3600_000, async () => {
+      await meta.pruneAudit(new Date(Date.now() - config.audit.retentionDays * 86400_000).toISOString());
+    });
+  }
+  // Online GC. Started, not awaited: a long collection must not hold up the runner's other tasks;
+  // begin() refuses a second live run anywhere in the cluster.
+  if (config.gc.enabled) {
+    services.scheduler.every('gc', config.gc.intervalSeconds * 1000, async () => {
+      services.gc.runScheduled().catch((e) => log.warn({ err: e }, 'garbage collection failed'));
+    });
+  }
   // The job worker (webhook deliveries, and the outbox dispatcher on each poll).
   services.jobs.start();
+  // The periodic runner: purge schedules and maintenance tasks (the retention policy).
+  services.scheduler.start();
 
   const shownHost = server.address.host.includes(':') ? `[${server.address.host}]` : server.address.host;
   const url = `${tls ? 'https' : 'http'}://${shownHost}:${server.address.port}`;
@@ -167,10 +172,10 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     config, services, meta, storage, http: server, url,
     close: async () => {
       clearInterval(purge);
-      clearInterval(binPurge);
-      if (gc) clearInterval(gc);
       await server.close(config.shutdownTimeoutSeconds * 1000);
       await services.pulls.close();
+      await services.scheduler.stop();
+      await services.gc.stop();
       await services.jobs.stop(config.shutdownTimeoutSeconds * 1000);
       await db.close();
     },

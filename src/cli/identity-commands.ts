@@ -330,7 +330,7 @@ function registerAuditCommands(program: Command): void {
     .option('--since <when>', 'ISO-8601 time, or a span back from now: 30m, 2h, 3d')
     .option('--identity <name>', 'only this identity (user, app id, token or registry name)')
     .addOption(new Option('--category <category>', 'which log: login (ContainerRegistryLoginEvents), repository (ContainerRegistryRepositoryEvents) or all').choices(['login', 'repository', 'all']).default('all'))
-    .addOption(new Option('--operation <operation>', 'only this operation (login selects the login log; push, pull, delete, untag the repository log)').choices(['login', 'push', 'pull', 'delete', 'untag']))
+    .addOption(new Option('--operation <operation>', 'only this operation (login selects the login log; push, pull, delete, untag, purge, retention the repository log)').choices(['login', 'push', 'pull', 'delete', 'untag', 'purge', 'retention']))
     .addOption(new Option('--result <result>', 'only login events with this result').choices(['Granted', 'Denied']))
     .option('--top <n>', 'at most this many (default 100; with --jsonl, all)', wholeNumber('--top'))
     .option('--jsonl', 'write JSON lines (one event per line) for export')

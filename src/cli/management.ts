@@ -6,6 +6,7 @@ import { registerIdentityCommands } from './identity-commands.js';
 import { registerImportCommands } from './import-commands.js';
 import { registerLoginCommands } from './login-commands.js';
 import { registerSoftDeleteCommands } from './soft-delete-commands.js';
+import { registerImmutabilityCommands, registerPurgeCommands, registerRetentionCommands } from './purge-commands.js';
 import { registerJobCommands, registerWebhookCommands } from './webhook-commands.js';
 
 /** Every command that talks to a server: the one list main.ts registers and docs/cli.md must cover. */
@@ -22,4 +23,7 @@ export function registerManagementCommands(program: Command): void {
   registerSoftDeleteCommands(program);
   registerGcCommands(program);
   registerImportCommands(program);
+  registerPurgeCommands(program);
+  registerRetentionCommands(program);
+  registerImmutabilityCommands(program);
 }

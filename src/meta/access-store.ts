@@ -288,11 +288,13 @@ export class AccessStore {
   queryRepositoryEvents(filter: { since?: string; registryId?: number; identity?: string; operation?: string; limit: number; beforeId?: number }) {
     let q = this.db.selectFrom('events').innerJoin('registries', 'registries.id', 'events.registry_id')
       .select(['events.id', 'events.action', 'events.repository', 'events.digest', 'events.tag', 'events.media_type', 'events.size', 'events.created_at',
-        'events.request_id', 'events.request_host', 'events.request_method', 'events.request_useragent', 'events.identity', 'events.caller_ip', 'registries.name as registry']);
+        'events.request_id', 'events.request_host', 'events.request_method', 'events.request_useragent', 'events.identity', 'events.caller_ip', 'events.operation', 'registries.name as registry']);
     if (filter.since) q = q.where('events.created_at', '>=', filter.since);
     if (filter.registryId !== undefined) q = q.where('events.registry_id', '=', filter.registryId);
     if (filter.identity !== undefined) q = q.where('events.identity', '=', filter.identity);
-    if (filter.operation) q = q.where('events.action', '=', filter.operation);
+    // The audit's operation: 'purge' and 'retention' deletes are recorded as action delete/untag with an operation.
+    if (filter.operation === 'purge' || filter.operation === 'retention') q = q.where('events.operation', '=', filter.operation);
+    else if (filter.operation) q = q.where('events.action', '=', filter.operation).where('events.operation', 'is', null);
     if (filter.beforeId !== undefined) q = q.where('events.id', '<', filter.beforeId);
     return q.orderBy('events.id', 'desc').limit(filter.limit).execute();
   }

@@ -91,6 +91,8 @@ export interface ManifestsTable {
   /** null = not read yet; '' = none. */
   architecture: Generated<string | null>;
   os: Generated<string | null>;
+  /** When the manifest lost its last tag (or was pushed untagged); null while tagged. */
+  untagged_since: Generated<string | null>;
 }
 
 export interface ManifestRefsTable {
@@ -146,6 +148,8 @@ export interface EventsTable {
   caller_ip: Generated<string | null>;
   /** 1 once the outbox dispatcher has enqueued the event's jobs (same transaction). */
   dispatched: Generated<number>;
+  /** The audit's operation when it is not the action ('purge', 'retention'); null otherwise. */
+  operation: Generated<string | null>;
 }
 
 export interface JobsTable {
@@ -163,6 +167,8 @@ export interface JobsTable {
   last_error: string | null;
   created_at: string;
   updated_at: string;
+  /** JSON a handler left for whoever waits on the job (e.g. a purge's counts). */
+  result: Generated<string | null>;
 }
 
 export interface ImportsTable {
@@ -369,7 +375,56 @@ export interface LoginEventsTable {
   reason: string | null;
 }
 
+export interface ImmutabilityPoliciesTable {
+  id: Generated<number>;
+  registry_id: number;
+  name: string;
+  name_key: string;
+  repository_pattern: string;
+  tag_pattern: string;
+  created_at: string;
+}
+
+export interface RetentionPoliciesTable {
+  registry_id: number;
+  /** enabled | disabled */
+  status: string;
+  days: number;
+  type: string;
+  /** When the policy was last enabled: ACR applies it only to manifests untagged after that. */
+  enabled_at: string | null;
+  updated_at: string;
+}
+
+export interface SchedulesTable {
+  id: Generated<number>;
+  registry_id: number;
+  kind: string;
+  name: string;
+  name_key: string;
+  cron: string;
+  /** JSON passed to the job */
+  payload: string;
+  /** enabled | disabled */
+  status: string;
+  next_run_at: string;
+  last_run_at: string | null;
+  last_job_id: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface MaintenanceTasksTable {
+  name: string;
+  next_run_at: string;
+  last_run_at: string | null;
+}
+
 export interface Database {
+  immutability_policies: ImmutabilityPoliciesTable;
+  retention_policies: RetentionPoliciesTable;
+  schedules: SchedulesTable;
+  maintenance_tasks: MaintenanceTasksTable;
   users: UsersTable;
   service_principals: ServicePrincipalsTable;
   secrets: SecretsTable;

@@ -95,6 +95,8 @@ export interface NewEvent {
   tag?: string | null;
   media_type?: string | null;
   size?: number | null;
+  /** The audit's operation when it is not the action (a purge's deletes: 'purge'). */
+  operation?: string | null;
 }
 
 export interface ReadFlags { repo_read: number; manifest_read: number; tag_read: number | null }
@@ -404,10 +406,12 @@ export class MetaStore {
   }): Promise<{ id: number; created: boolean; usage?: UsageChange }> {
     const existing = await ex.selectFrom('manifests').select('id').where('repository_id', '=', m.repository_id).where('digest', '=', m.digest).executeTakeFirst();
     if (existing) return { id: existing.id, created: false };
+    // Untagged from birth until setTag points a tag at it (retention counts from untagged_since).
+    const ts = now();
     const inserted = await ex.insertInto('manifests').values({
       repository_id: m.repository_id, digest: m.digest, media_type: m.media_type, artifact_type: m.artifact_type,
       subject_digest: m.subject_digest, config_digest: m.config_digest, config_media_type: m.config_media_type ?? null, annotations: m.annotations,
-      size: m.content.byteLength, content: m.content, created_at: now(),
+      size: m.content.byteLength, content: m.content, created_at: ts, untagged_since: ts,
     }).onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing()).returning('id').executeTakeFirst();
     if (!inserted) {
       // A concurrent writer on another connection inserted it first.
@@ -428,15 +432,29 @@ export class MetaStore {
   /** Points a tag at a manifest; returns the digest it pointed at before (undefined if new). */
   async setTag(ex: Executor, repositoryId: number, tag: string, manifestId: number): Promise<void> {
     const ts = now();
+    const before = await ex.selectFrom('tags').select('manifest_id').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
+    await ex.updateTable('manifests').set({ untagged_since: null }).where('id', '=', manifestId).where('untagged_since', 'is not', null).execute();
     await ex.insertInto('tags').values({ repository_id: repositoryId, name: tag, manifest_id: manifestId, created_at: ts, updated_at: ts })
       .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_id: manifestId, updated_at: ts })).execute();
+    if (before && before.manifest_id !== manifestId) await this.markUntagged(ex, [before.manifest_id]);
+  }
+
+  /** Stamps untagged_since on those of these manifests that no tag points at any more. */
+  async markUntagged(ex: Executor, manifestIds: number[]): Promise<void> {
+    for (let i = 0; i < manifestIds.length; i += 500) {
+      await ex.updateTable('manifests').set({ untagged_since: now() })
+        .where('id', 'in', manifestIds.slice(i, i + 500)).where('untagged_since', 'is', null)
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('tags').select('tags.name').whereRef('tags.manifest_id', '=', 'manifests.id'))))
+        .execute();
+    }
   }
 
   async deleteTag(ex: Executor, repositoryId: number, tag: string): Promise<string | undefined> {
-    const row = await ex.selectFrom('tags').innerJoin('manifests', 'manifests.id', 'tags.manifest_id').select('manifests.digest')
+    const row = await ex.selectFrom('tags').innerJoin('manifests', 'manifests.id', 'tags.manifest_id').select(['manifests.digest', 'manifests.id'])
       .where('tags.repository_id', '=', repositoryId).where('tags.name', '=', tag).executeTakeFirst();
     if (!row) return undefined;
     await ex.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', tag).execute();
+    await this.markUntagged(ex, [row.id]);
     return row.digest;
   }
 
@@ -668,7 +686,7 @@ export class MetaStore {
     await ex.insertInto('events').values({
       registry_id: e.registry_id, action: e.action, repository: e.repository, digest: e.digest ?? null, tag: e.tag ?? null,
       media_type: e.media_type ?? null, size: e.size ?? null, created_at: now(),
-      ...requestColumns(),
+      ...requestColumns(), ...(e.operation ? { operation: e.operation } : {}),
     }).execute();
   }
 
@@ -691,6 +709,18 @@ export class MetaStore {
       }
     }
     return total;
+  }
+
+  /** Many events in one statement per slice (a purge untags thousands of tags). */
+  async recordEvents(ex: Executor, events: NewEvent[]): Promise<void> {
+    const ts = now();
+    const req = requestColumns();
+    for (let i = 0; i < events.length; i += 200) {
+      await ex.insertInto('events').values(events.slice(i, i + 200).map((e) => ({
+        registry_id: e.registry_id, action: e.action, repository: e.repository, digest: e.digest ?? null, tag: e.tag ?? null,
+        media_type: e.media_type ?? null, size: e.size ?? null, created_at: ts, ...req, operation: e.operation ?? null,
+      }))).execute();
+    }
   }
 
   listEvents(registryId: number, afterId: number, limit: number) {

@@ -80,6 +80,8 @@ const zero = (): GcCounts => ({ referrersRemoved: 0, linksMarked: 0, linksRemove
 
 export class GcService {
   private readonly node = `${hostname()}:${process.pid}`;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private stopping = false;
   metrics?: GcMetrics;
 
   constructor(
@@ -103,7 +105,23 @@ export class GcService {
    * One collection. A dry run changes nothing and reports what a run now would remove (garbage whose
    * grace period is over) and mark. A real run refuses to start while another is alive (409).
    */
-  async run(opts: { dryRun?: boolean } = {}): Promise<GcReport> {
+  run(opts: { dryRun?: boolean } = {}): Promise<GcReport> {
+    return this.track(this.runNow(opts));
+  }
+
+  /** Shutdown: the running collection stops after its current batch (its report says so). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  private async runNow(opts: { dryRun?: boolean }): Promise<GcReport> {
     const dryRun = opts.dryRun ?? false;
     const id = await this.begin(dryRun);
     const counts = zero();
@@ -127,7 +145,7 @@ export class GcService {
   async start(): Promise<GcReport> {
     const id = await this.begin(false);
     const counts = zero();
-    void (async () => {
+    void this.track((async () => {
       try {
         await this.collect(id, counts);
         await this.finish(id, 'succeeded', counts, null);
@@ -137,7 +155,7 @@ export class GcService {
         await this.finish(id, 'failed', counts, (e as Error).message).catch(() => undefined);
         this.metrics?.run('failed', counts);
       }
-    })();
+    })());
     return (await this.report(id))!;
   }
 
@@ -175,6 +193,7 @@ export class GcService {
   }
 
   private async heartbeat(id: number, counts: GcCounts): Promise<void> {
+    if (this.stopping) throw new Error('stopped: the node is shutting down (the next run goes on from scratch)');
     const lease = new Date(this.clock().getTime() + this.opts.leaseSeconds * 1000).toISOString();
     await this.meta.db.updateTable('gc_runs').set({ lease_until: lease, ...columns(counts) }).where('id', '=', id).execute();
   }

@@ -1009,14 +1009,14 @@ export class IdentityService {
   /** Repository events (push, pull, delete, untag), newest first: committed changes only (the outbox is written in their transaction). */
   async repositoryEvents(p: Principal, q: RepositoryEventQuery): Promise<{ value: RepositoryEventView[]; next?: number }> {
     const { registryId, top } = await this.auditScope(p, q);
-    if (q.operation !== undefined && !['push', 'pull', 'delete', 'untag'].includes(q.operation)) throw invalid('"operation" must be push, pull, delete or untag');
+    if (q.operation !== undefined && !['push', 'pull', 'delete', 'untag', 'purge', 'retention'].includes(q.operation)) throw invalid('"operation" must be push, pull, delete, untag, purge or retention');
     const rows = await this.store.queryRepositoryEvents({
       since: q.since === undefined ? undefined : parseSince(q.since), registryId, identity: q.identity, operation: q.operation, limit: top + 1, beforeId: q.before,
     });
     const page = rows.slice(0, top);
     return {
       value: page.map((r) => ({
-        id: Number(r.id), time: r.created_at, category: 'ContainerRegistryRepositoryEvents', registry: r.registry, operationName: r.action,
+        id: Number(r.id), time: r.created_at, category: 'ContainerRegistryRepositoryEvents', registry: r.registry, operationName: r.operation ?? r.action,
         repository: r.repository, tag: r.tag, digest: r.digest, mediaType: r.media_type, size: r.size === null ? null : Number(r.size),
         identity: r.identity, callerIpAddress: r.caller_ip, userAgent: r.request_useragent, correlationId: r.request_id, loginServer: r.request_host,
         requestMethod: r.request_method, resultType: 'Succeeded',

@@ -7,6 +7,10 @@ import type { StorageDriver } from '../storage/driver.js';
 import { AcrService } from './acr.js';
 import { BlobService } from './blobs.js';
 import { IdentityService } from './identities.js';
+import { ImmutabilityService } from './immutability.js';
+import { PurgeService } from './purge.js';
+import { RetentionService } from './retention.js';
+import { Scheduler } from '../jobs/scheduler.js';
 import { ManifestService } from './manifests.js';
 import { PullTracker } from './pulls.js';
 import { RegistryService } from './registries.js';
@@ -40,6 +44,10 @@ export interface Services {
   softDelete: SoftDeleteService;
   gc: GcService;
   imports: ImportService;
+  immutability: ImmutabilityService;
+  purge: PurgeService;
+  retention: RetentionService;
+  scheduler: Scheduler;
 }
 
 export interface ServiceOptions {
@@ -68,9 +76,13 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
   const access = new AccessStore(meta.db);
   const auth = new AuthService(meta, access, opts.auth, new Throttle(opts.throttle), log);
   const softDelete = new SoftDeleteService(meta, opts.softDelete);
-  const repositories = new RepositoryService(meta, softDelete);
-  const manifests = new ManifestService(meta, { manifestMaxBytes: opts.manifestMaxBytes, referrersDeleteWithSubject: opts.referrersDeleteWithSubject ?? true }, pulls, softDelete);
+  const immutability = new ImmutabilityService(meta);
+  const repositories = new RepositoryService(meta, softDelete, immutability);
+  const manifests = new ManifestService(meta, { manifestMaxBytes: opts.manifestMaxBytes, referrersDeleteWithSubject: opts.referrersDeleteWithSubject ?? true }, pulls, softDelete, immutability);
   const jobs = new JobQueue(meta, opts.jobs ?? DEFAULT_JOBS, log);
+  const scheduler = new Scheduler(meta, jobs, log);
+  const purge = new PurgeService(meta, manifests, immutability, jobs, log);
+  const retention = new RetentionService(meta, purge, manifests, scheduler, log);
   const webhooks = new WebhookService(meta, access, jobs, { egress: opts.egress ?? DEFAULT_EGRESS, maxAttempts: (opts.jobs ?? DEFAULT_JOBS).maxAttempts }, log);
   const blobs = new BlobService(meta, storage);
   const uploads = new UploadService(meta, storage, { blobMaxBytes: opts.blobMaxBytes, maxAgeSeconds: opts.uploadMaxAgeSeconds }, log);
@@ -96,5 +108,9 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
     webhooks,
     softDelete,
     imports,
+    immutability,
+    purge,
+    retention,
+    scheduler,
   };
 }

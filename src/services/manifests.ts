@@ -3,6 +3,7 @@ import { RegistryError } from '../domain/errors.js';
 import { isMediaTypeString, MediaTypes, parseManifest } from '../domain/manifest.js';
 import { assertTag } from '../domain/reference.js';
 import type { Executor, ManifestHead, ManifestRow, MetaStore, ReadFlags, RegistryRow } from '../meta/store.js';
+import type { ImmutabilityService } from './immutability.js';
 import { assertDeletable, locked } from './locks.js';
 import type { PullTracker } from './pulls.js';
 import type { SoftDeleteService } from './soft-delete.js';
@@ -46,6 +47,8 @@ export class ManifestService {
     private readonly pulls?: PullTracker,
     /** The recycle bin: with it, deletes in registries whose soft delete policy is on are kept. */
     private readonly bin?: SoftDeleteService,
+    /** Write-once tag policies, checked in the same transactions as the changes they forbid. */
+    private readonly immutable?: ImmutabilityService,
   ) {}
 
   /** readEnabled=false on the repository, the manifest or the tag it is pulled by blocks the pull. */
@@ -123,9 +126,11 @@ export class ManifestService {
         refs: [...parsed.blobs.map((b) => ({ digest: b.digest, kind: 'blob' as const })), ...parsed.manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const }))],
       });
       // A tag with writeEnabled=false may not be moved to another manifest (pushing the same one again is a no-op).
-      for (const t of await this.meta.tagLocks(trx, repoId, tags)) {
+      const current = await this.meta.tagLocks(trx, repoId, tags);
+      for (const t of current) {
         if (!t.write_enabled && t.manifest_id !== id) throw locked(`tag ${t.name}`, 'writeEnabled', 'overwritten');
       }
+      await this.immutable?.assertTagsMutable(trx, reg, repository, current.filter((t) => t.manifest_id !== id).map((t) => t.name), 'overwritten');
       assertWithinQuota(reg, repository, usage);
       for (const tag of tags) await this.meta.setTag(trx, repoId, tag, id);
       await this.meta.touchRepository(trx, repoId);
@@ -137,7 +142,8 @@ export class ManifestService {
   }
 
   /** DELETE by digest removes the manifest and its tags; DELETE by tag only untags (spec "Deleting tags"). */
-  async delete(reg: RegistryRow, repository: string, refText: string): Promise<{ untagged?: string; deleted?: string }> {
+  /** o.operation: the audit's name for it when not a plain delete (a purge: 'purge'); webhooks still see 'delete'. */
+  async delete(reg: RegistryRow, repository: string, refText: string, o: { operation?: string } = {}): Promise<{ untagged?: string; deleted?: string }> {
     const ref = parseReference(refText);
     const repoId = await this.meta.findRepositoryId(reg.id, repository);
     if (repoId === undefined) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
@@ -147,6 +153,7 @@ export class ManifestService {
       if (ref.tag !== undefined) {
         const [lock] = await this.meta.tagLocks(trx, repoId, [ref.tag]);
         if (lock) assertDeletable(`tag ${ref.tag}`, lock, 'untagged');
+        if (lock) await this.immutable?.assertTagsMutable(trx, reg, repository, [ref.tag], 'untagged');
         const bin = this.bin ? await this.bin.enabled(trx, reg.id) : undefined;
         if (this.bin && bin?.on) {
           const target = await trx.selectFrom('tags').innerJoin('manifests', 'manifests.id', 'tags.manifest_id').select('manifests.digest')
@@ -155,7 +162,7 @@ export class ManifestService {
         }
         const digest = await this.meta.deleteTag(trx, repoId, ref.tag);
         if (!digest) throw new RegistryError('MANIFEST_UNKNOWN', `tag ${ref.tag} is not known in repository ${repository}`, { detail: { tag: ref.tag } });
-        await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'untag', repository, digest, tag: ref.tag });
+        await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'untag', repository, digest, tag: ref.tag, operation: o.operation });
         return { untagged: ref.tag };
       }
       const m = await this.meta.manifestLocks(trx, repoId, ref.digest);
@@ -170,13 +177,14 @@ export class ManifestService {
         assertDeletable(what, lock);
         const lockedTags = await this.meta.lockedTagsOf(trx, lock.id);
         if (lockedTags.length > 0) throw locked(`tag ${lockedTags[0]!.name}, which points to ${what},`, 'deleteEnabled', 'deleted');
+        await this.immutable?.assertManifestDeletable(trx, reg, repository, lock.id);
       }
       const bin = this.bin ? await this.bin.enabled(trx, reg.id) : undefined;
       const group = this.bin?.newGroup() ?? '';
       for (const digest of victims) {
         if (this.bin && bin?.on) await this.bin.keep(trx, reg.id, repoId, repository, digest, { group, days: bin.days });
         const gone = await this.meta.deleteManifest(trx, repoId, digest);
-        if (gone) await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'delete', repository, digest, media_type: gone.mediaType, size: gone.size });
+        if (gone) await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'delete', repository, digest, media_type: gone.mediaType, size: gone.size, operation: o.operation });
       }
       return { deleted: ref.digest };
     });

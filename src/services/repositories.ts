@@ -3,13 +3,17 @@ import { parseDigest } from '../domain/digest.js';
 import { assertRepositoryName, assertTag } from '../domain/reference.js';
 import type { MetaStore, RegistryRow } from '../meta/store.js';
 import type { Page } from './manifests.js';
+import type { ImmutabilityService } from './immutability.js';
 import { assertDeletable, locked } from './locks.js';
 import type { SoftDeleteService } from './soft-delete.js';
 
 /** Catalog and repository-level management (listing, attributes, deletion). */
 export class RepositoryService {
-  /** bin: the recycle bin; with it, repository deletes in registries whose soft delete policy is on are kept. */
-  constructor(private readonly meta: MetaStore, private readonly bin?: SoftDeleteService) {}
+  /**
+   * bin: the recycle bin; with it, repository deletes in registries whose soft delete policy is on are kept.
+   * immutable: write-once tag policies; a repository holding an immutable tag cannot be deleted.
+   */
+  constructor(private readonly meta: MetaStore, private readonly bin?: SoftDeleteService, private readonly immutable?: ImmutabilityService) {}
 
   /** One registry's repositories, keyset-paged in byte order. */
   async catalog(reg: RegistryRow, n: number, last: string | undefined): Promise<Page<string>> {
@@ -88,6 +92,7 @@ export class RepositoryService {
       assertDeletable(`repository ${repository}`, repo);
       const inside = await this.meta.firstLockedInRepository(trx, repo.id);
       if (inside) throw locked(`${inside.kind} ${inside.name} in repository ${repository}`, 'deleteEnabled', 'deleted, and neither can its repository');
+      await this.immutable?.assertRepositoryDeletable(trx, reg, repo.id, repository);
       const manifestsDeleted = (await trx.selectFrom('manifests').select('digest').where('repository_id', '=', repo.id).orderBy('digest').execute()).map((r) => r.digest);
       const tagsDeleted = (await trx.selectFrom('tags').select('name').where('repository_id', '=', repo.id).orderBy('name').execute()).map((r) => r.name);
       const bin = this.bin ? await this.bin.enabled(trx, reg.id) : undefined;

@@ -11,6 +11,7 @@ import { readJson, send, sendJson, type Ctx } from '../context.js';
 import { decodeSegment } from '../oci/target.js';
 import { identityApi } from './identity.js';
 import { importsApi } from './imports.js';
+import { purgeApi } from './purge.js';
 import { tiersApi } from './tiers.js';
 import { softDeleteApi } from './soft-delete.js';
 import { webhooksApi } from './webhooks.js';
@@ -213,3 +214,5 @@ registerApi(softDeleteApi);
 registerApi(gcApi);
 // Image import (az acr import).
 registerApi(importsApi);
+// Purge (on demand and scheduled), the retention policy and immutability policies.
+registerApi(purgeApi);
