@@ -81,7 +81,7 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
   const manifests = new ManifestService(meta, { manifestMaxBytes: opts.manifestMaxBytes, referrersDeleteWithSubject: opts.referrersDeleteWithSubject ?? true }, pulls, softDelete, immutability);
   const jobs = new JobQueue(meta, opts.jobs ?? DEFAULT_JOBS, log);
   const scheduler = new Scheduler(meta, jobs, log);
-  const purge = new PurgeService(meta, manifests, immutability, jobs, log);
+  const purge = new PurgeService(meta, manifests, immutability, jobs, log, softDelete);
   const retention = new RetentionService(meta, purge, manifests, scheduler, log);
   const webhooks = new WebhookService(meta, access, jobs, { egress: opts.egress ?? DEFAULT_EGRESS, maxAttempts: (opts.jobs ?? DEFAULT_JOBS).maxAttempts }, log);
   const blobs = new BlobService(meta, storage);

@@ -1,3 +1,4 @@
+import type { SoftDeleteService } from './soft-delete.js';
 import { RegistryError } from '../domain/errors.js';
 import type { JobQueue, JobRow } from '../jobs/queue.js';
 import type { Executor, MetaStore, RegistryRow } from '../meta/store.js';
@@ -151,6 +152,8 @@ export class PurgeService {
     private readonly immutability: ImmutabilityService,
     private readonly jobs: JobQueue,
     private readonly log: Logger,
+    /** The recycle bin: with soft delete on, purged tags are kept there like any other untag. */
+    private readonly bin?: SoftDeleteService,
   ) {
     jobs.handle('purge', (payload, job) => this.runJob(payload, job));
   }
@@ -321,6 +324,11 @@ export class PurgeService {
         .where('name', 'in', [...want.keys()]).where('updated_at', '<', cutoff).where('write_enabled', '=', 1).where('delete_enabled', '=', 1).execute();
       const gone = current.filter((c) => want.get(c.name)?.manifest_id === c.manifest_id).map((c) => want.get(c.name)!);
       if (gone.length === 0) return [];
+      const policy = this.bin ? await this.bin.enabled(trx, reg.id) : undefined;
+      if (this.bin && policy?.on) {
+        const group = this.bin.newGroup();
+        for (const t of gone) await this.bin.keep(trx, reg.id, repositoryId, repository, t.digest, { group, days: policy.days, onlyTag: t.name });
+      }
       await trx.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', 'in', gone.map((t) => t.name)).execute();
       await this.meta.markUntagged(trx, [...new Set(gone.map((t) => t.manifest_id))]);
       await this.meta.recordEvents(trx, gone.map((t) => ({ registry_id: reg.id, action: 'untag', repository, digest: t.digest, tag: t.name, operation })));
