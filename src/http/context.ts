@@ -80,3 +80,8 @@ export function hasBody(ctx: Ctx): boolean {
   if (len !== undefined) return len !== '0';
   return ctx.req.headers['transfer-encoding'] !== undefined;
 }
+
+/** 405 with the Allow header: the one answer for a method a route does not take. */
+export function notAllowed(method: string, allowed: string[]): RegistryError {
+  return new RegistryError('METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allowed.join(', ')}`, { headers: { Allow: allowed.join(', ') } });
+}

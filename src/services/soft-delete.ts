@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Transaction } from 'kysely';
+import { sql, type Selectable, type Transaction } from 'kysely';
 import { RegistryError } from '../domain/errors.js';
 import { parseDigest } from '../domain/digest.js';
 import { assertRepositoryName, assertTag } from '../domain/reference.js';
-import type { Database } from '../meta/schema.js';
+import type { Database, DeletedManifestsTable } from '../meta/schema.js';
 import type { Executor, MetaStore, RegistryRow } from '../meta/store.js';
 import { requestContext } from '../observability/request-context.js';
 import { assertWritable, locked } from './locks.js';
@@ -36,25 +36,8 @@ export interface SoftDeleteOptions {
 
 type Trx = Transaction<Database>;
 
-interface BinEntry {
-  id: number;
-  repository_id: number;
-  kind: string;
-  group_id: string;
-  digest: string;
-  media_type: string;
-  artifact_type: string | null;
-  subject_digest: string | null;
-  config_digest: string | null;
-  config_media_type: string | null;
-  annotations: string | null;
-  size: number;
-  created_at: string;
-  deleted_at: string;
-  purge_after: string;
-  tags: string;
-  deleted_by: string | null;
-}
+/** A bin row without its bytes (the columns listings and restores read). */
+type BinEntry = Pick<Selectable<DeletedManifestsTable>, (typeof ENTRY_COLUMNS)[number]>;
 
 const ENTRY_COLUMNS = ['id', 'repository_id', 'kind', 'group_id', 'digest', 'media_type', 'artifact_type', 'subject_digest', 'config_digest',
   'config_media_type', 'annotations', 'size', 'created_at', 'deleted_at', 'purge_after', 'tags', 'deleted_by'] as const;

@@ -1,7 +1,7 @@
 import type { Principal } from '../../auth/service.js';
 import { RegistryError } from '../../domain/errors.js';
 import type { Services } from '../../services/index.js';
-import { readJson, sendJson, type Ctx } from '../context.js';
+import { readJson, sendJson, type Ctx, notAllowed } from '../context.js';
 
 // Garbage collection (registered with registerApi in router.ts). GC spans the deployment (blobs are
 // shared by every registry), so it takes deployment-level powers:
@@ -9,9 +9,6 @@ import { readJson, sendJson, type Ctx } from '../context.js';
 //   POST /api/gc/runs {dryRun}   dry run: 200 with the plan; else 202, the run goes on in the background (write)
 //   GET  /api/gc/runs/<id>       one run's report (read)
 
-function notAllowed(method: string, allowed: string[]): RegistryError {
-  return new RegistryError('METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allowed.join(', ')}`, { headers: { Allow: allowed.join(', ') } });
-}
 
 export async function gcApi(ctx: Ctx, svc: Services, parts: string[], p: Principal): Promise<boolean> {
   if (parts[0] !== 'gc') return false;

@@ -2,7 +2,7 @@ import type { Principal } from '../../auth/service.js';
 import { RegistryError } from '../../domain/errors.js';
 import type { Services } from '../../services/index.js';
 import type { LoginQuery } from '../../services/identities.js';
-import { readJson, send, sendJson, type Ctx } from '../context.js';
+import { readJson, send, sendJson, type Ctx, notAllowed } from '../context.js';
 import type { ApiOptions } from './router.js';
 
 // Identity management routes of the management API: users, service principals, role
@@ -15,9 +15,6 @@ import type { ApiOptions } from './router.js';
 
 const REGISTRY_SUBRESOURCES = new Set(['tokens', 'scope-maps', 'credentials', 'anonymous-pull']);
 
-function notAllowed(method: string, allowed: string[]): RegistryError {
-  return new RegistryError('METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allowed.join(', ')}`, { headers: { Allow: allowed.join(', ') } });
-}
 
 /** The JSON body, refusing any field not in `allowed`. */
 async function body(ctx: Ctx, allowed: string[]): Promise<Record<string, unknown>> {

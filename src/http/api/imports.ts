@@ -4,7 +4,7 @@ import { parseImportRequest, type ImportTarget } from '../../importer/request.js
 import type { RegistryRow } from '../../meta/store.js';
 import type { Services } from '../../services/index.js';
 import { caller } from '../auth.js';
-import { readJson, sendJson, type Ctx } from '../context.js';
+import { readJson, sendJson, type Ctx, notAllowed } from '../context.js';
 
 // Image import (ACR's importImage; registered with registerApi in router.ts):
 //   POST /api/registries/<reg>/importImage {source, targetTags, untaggedTargetRepositories, mode}
@@ -14,9 +14,6 @@ import { readJson, sendJson, type Ctx } from '../context.js';
 // Starting an import needs push on every target repository (as pushing the image would); reading
 // one needs the registry's read power or push on its targets. Credentials are never returned.
 
-function notAllowed(method: string, allowed: string[]): RegistryError {
-  return new RegistryError('METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allowed.join(', ')}`, { headers: { Allow: allowed.join(', ') } });
-}
 
 /** The registry, with unknown and forbidden looking alike unless the caller sees the whole deployment. */
 async function registry(svc: Services, p: Principal, name: string): Promise<RegistryRow> {

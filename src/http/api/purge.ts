@@ -5,7 +5,7 @@ import type { ScheduleRow } from '../../jobs/scheduler.js';
 import type { RegistryRow } from '../../meta/store.js';
 import type { Services } from '../../services/index.js';
 import { validateSpec, type PurgeSpec } from '../../services/purge.js';
-import { readJson, send, sendJson, type Ctx } from '../context.js';
+import { readJson, send, sendJson, type Ctx, notAllowed } from '../context.js';
 import { managedRegistry, type ApiOptions } from './router.js';
 
 // Purge, purge schedules, the retention policy and immutability policies of a registry:
@@ -18,9 +18,6 @@ import { managedRegistry, type ApiOptions } from './router.js';
 //   GET    /api/registries/{r}/immutability                    POST {name, repository, tag} (write)
 //   GET|DELETE /api/registries/{r}/immutability/{name}
 
-function notAllowed(method: string, allowed: string[]): RegistryError {
-  return new RegistryError('METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allowed.join(', ')}`, { headers: { Allow: allowed.join(', ') } });
-}
 
 const SCHEDULE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$/;
 

@@ -7,7 +7,7 @@ import { authenticate, serviceName, type AuthHttpOptions } from '../auth.js';
 import { assertRepositoryName } from '../../domain/reference.js';
 import { parsePageSize, type Services } from '../../services/index.js';
 import { parseSku, registryView } from '../../services/registries.js';
-import { readJson, send, sendJson, type Ctx } from '../context.js';
+import { readJson, send, sendJson, type Ctx, notAllowed } from '../context.js';
 import { decodeSegment } from '../oci/target.js';
 import { identityApi } from './identity.js';
 import { importsApi } from './imports.js';
@@ -57,9 +57,6 @@ function loginServer(ctx: Ctx, opts: ApiOptions, name: string): string {
   return `${host}/${name.toLowerCase()}`;
 }
 
-function notAllowed(method: string, allowed: string[]): RegistryError {
-  return new RegistryError('METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allowed.join(', ')}`, { headers: { Allow: allowed.join(', ') } });
-}
 
 function str(body: Record<string, unknown>, key: string): string | undefined {
   const v = body[key];

@@ -4,7 +4,7 @@ import { RegistryError } from '../../domain/errors.js';
 import { assertRepositoryName } from '../../domain/reference.js';
 import type { RegistryRow } from '../../meta/store.js';
 import { parsePageSize, type Services } from '../../services/index.js';
-import { readJson, sendJson, type Ctx } from '../context.js';
+import { readJson, sendJson, type Ctx, notAllowed } from '../context.js';
 import { managedRegistry, requireData } from './router.js';
 
 // Soft delete routes of the management API (registered with registerApi in router.ts):
@@ -17,9 +17,6 @@ import { managedRegistry, requireData } from './router.js';
 // metadata_read on the repository (or registry read) and restored with push (content/write),
 // like ACR's registries/deleted/read and registries/deleted/restore/action.
 
-function notAllowed(method: string, allowed: string[]): RegistryError {
-  return new RegistryError('METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allowed.join(', ')}`, { headers: { Allow: allowed.join(', ') } });
-}
 
 /** A registry for data-level checks: unknown and forbidden look alike unless the caller sees the deployment. */
 async function registryFor(svc: Services, p: Principal, name: string): Promise<RegistryRow> {

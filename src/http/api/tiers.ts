@@ -2,7 +2,7 @@ import type { Principal } from '../../auth/service.js';
 import { RegistryError } from '../../domain/errors.js';
 import { assertRepositoryName } from '../../domain/reference.js';
 import type { Services } from '../../services/index.js';
-import { readJson, sendJson, type Ctx } from '../context.js';
+import { readJson, sendJson, type Ctx, notAllowed } from '../context.js';
 import { managedRegistry } from './router.js';
 
 // Tier routes of the management API (registered with registerApi in router.ts):
@@ -12,9 +12,6 @@ import { managedRegistry } from './router.js';
 //   PUT /api/registries/<reg>/repositories/<repo>/_quota {storageQuotaBytes}   (write)
 // storageQuotaBytes null removes the quota.
 
-function notAllowed(method: string, allowed: string[]): RegistryError {
-  return new RegistryError('METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allowed.join(', ')}`, { headers: { Allow: allowed.join(', ') } });
-}
 
 async function quotaBody(ctx: Ctx): Promise<number | null> {
   const b = await readJson(ctx, 16 * 1024);

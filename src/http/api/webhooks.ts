@@ -3,16 +3,13 @@ import { jobView } from '../../jobs/queue.js';
 import type { Principal } from '../../auth/service.js';
 import type { Services } from '../../services/index.js';
 import type { WebhookInput } from '../../webhooks/service.js';
-import { readJson, send, sendJson, type Ctx } from '../context.js';
+import { readJson, send, sendJson, type Ctx, notAllowed } from '../context.js';
 import { managedRegistry, type ApiOptions } from './router.js';
 
 // /api/registries/{r}/webhooks[/{name}[/ping|getCallbackConfig|listEvents|redeliver]] (ACR's
 // webhook resource: read power lists, write power manages) and /api/jobs[/{id}[/retry]] for
 // operators (deployment-wide read to look, write to retry).
 
-function notAllowed(method: string, allowed: string[]): RegistryError {
-  return new RegistryError('METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allowed.join(', ')}`, { headers: { Allow: allowed.join(', ') } });
-}
 
 function input(body: Record<string, unknown>): WebhookInput {
   const out: WebhookInput = {};
