@@ -3,6 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { adminAuthHeader, ADMIN_PASSWORD, basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
@@ -383,6 +385,23 @@ for (const backend of BACKENDS) {
       const usage = await (await fetch(`${t.url}/api/registries/${reg}/repositories/evil/_usage`, { headers: { Authorization: adminAuthHeader() } })).json() as Record<string, unknown>;
       assert.ok(!JSON.stringify(usage).match(/"(sizeBytes|currentValue)":\s*[1-9]/), JSON.stringify(usage));
       assert.equal(up.blobGets.get(configDigest!), 1, 'a digest mismatch is not retried');
+    });
+
+    test('hostile: an upstream pointing its token realm at another host never gets the credentials sent there', async () => {
+      // The trap stands for an attacker's token service: it records what reaches it.
+      const seen: (string | undefined)[] = [];
+      const trap = http.createServer((req, res) => { seen.push(req.headers.authorization); res.end('{"token":"x"}'); });
+      await new Promise<void>((r) => trap.listen(0, '127.0.0.1', r));
+      cleanups.push(() => new Promise<void>((r) => trap.close(() => r())));
+      const realm = `http://localhost:${(trap.address() as AddressInfo).port}/token`;
+      const up = new FakeUpstream({ bearerRealm: realm });
+      up.add('team/app', 'v1', makeImage([100]));
+      await up.start();
+      cleanups.push(() => up.close());
+      const v = await importAndWait({ source: { registryUri: up.host, sourceImage: 'team/app:v1', credentials: { username: 'alice', password: 'secret-pw' } }, targetTags: ['realm:v1'] });
+      assert.equal(v.status, 'Failed');
+      assert.match(v.error!.message, /outside its own domain.*not sent there.*import\.trustedRealms/);
+      assert.deepEqual(seen, [], 'nothing, let alone credentials, went to the foreign realm');
     });
 
     test('hostile: loopback and private upstreams are refused unless egress.allowPrivate', async () => {

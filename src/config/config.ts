@@ -151,6 +151,9 @@ export const ConfigSchema = z.strictObject({
     /** host[:port] of source registries reached over plain HTTP, or HTTPS without certificate checks (loopback hosts always may). A list, or comma-separated in the environment. */
     insecureRegistries: z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
       z.array(z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/, 'insecureRegistries entries are host or host:port, e.g. registry.local:5000'))).default([]),
+    /** Token-service hosts trusted with source credentials although outside the source registry's domain (eTLD+1). A list, or comma-separated in the environment. */
+    trustedRealms: z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+      z.array(z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'trustedRealms entries are host or host:port, e.g. auth.example.com'))).default([]),
     /** An upstream response that sends no bytes for this long fails the attempt (it is retried). */
     idleTimeoutMs: z.number().int().min(100).default(60000),
     /** Attempts of an import job before it fails for good (network failures are retried with backoff). */

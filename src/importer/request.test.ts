@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RegistryError } from '../domain/errors.js';
 import { parseImportRequest, sourceText } from './request.js';
-import { parseChallenge } from './upstream.js';
+import { parseChallenge, realmMayHaveCredentials } from './upstream.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
 
@@ -43,4 +43,19 @@ test('WWW-Authenticate challenges', () => {
   });
   assert.deepEqual(parseChallenge('Basic realm="x"'), { scheme: 'basic', params: { realm: 'x' } });
   assert.equal(parseChallenge(undefined), undefined);
+});
+
+test('credentials go only to a token realm on the registry\'s own host or registrable domain, never downgraded to HTTP', () => {
+  const ok = (reg: string, realm: string, scheme: 'https:' | 'http:' = 'https:', trusted: string[] = []) => realmMayHaveCredentials(reg, scheme, new URL(realm), trusted);
+  assert.equal(ok('registry-1.docker.io', 'https://auth.docker.io/token'), true, 'Docker Hub: same eTLD+1');
+  assert.equal(ok('ghcr.io', 'https://ghcr.io/token'), true);
+  assert.equal(ok('registry.example.com:5000', 'https://registry.example.com/auth'), true, 'the same host on another port');
+  assert.equal(ok('myreg.azurecr.io', 'https://myreg.azurecr.io/oauth2/token'), true);
+  assert.equal(ok('myreg.github.io', 'https://attacker.github.io/token'), false, 'another tenant of a shared (public-suffix-listed) domain');
+  assert.equal(ok('registry.example.com', 'https://evil.example.net/token'), false, 'another domain');
+  assert.equal(ok('registry.example.com', 'http://auth.example.com/token'), false, 'no downgrade to plain HTTP');
+  assert.equal(ok('localhost:5000', 'http://localhost:5001/token', 'http:'), true, 'an HTTP registry may use an HTTP realm on its host');
+  assert.equal(ok('127.0.0.1:5000', 'http://127.0.0.2/token', 'http:'), false, 'addresses match only exactly');
+  assert.equal(ok('registry.freedesktop.org', 'https://gitlab.freedesktop.org/jwt/auth'), false, 'freedesktop.org is a public suffix');
+  assert.equal(ok('registry.freedesktop.org', 'https://gitlab.freedesktop.org/jwt/auth', 'https:', ['gitlab.freedesktop.org']), true, 'unless the operator trusts it');
 });

@@ -30,6 +30,7 @@ export interface ImportOptions {
   manifestMaxBytes: number;
   maxManifests: number;
   insecureRegistries: readonly string[];
+  trustedRealms?: readonly string[];
   maxAttempts: number;
 }
 
@@ -218,6 +219,7 @@ export class ImportService {
     const up = new Upstream({
       host: req.host, repository: req.repository, credentials, insecure: this.insecure(req.host), allowPrivate: this.opts.allowPrivate,
       connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs: this.opts.idleTimeoutMs, maxRedirects: this.opts.maxRedirects, manifestMaxBytes: this.opts.manifestMaxBytes,
+      trustedRealms: this.opts.trustedRealms,
     });
     const check = () => {
       if (state.lost) throw new Error('the import job lost its lease to another node; that node continues it');

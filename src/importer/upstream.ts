@@ -1,3 +1,4 @@
+import { getDomain } from 'tldts';
 import http from 'node:http';
 import https from 'node:https';
 import { digestOf, isDigest, parseDigest } from '../domain/digest.js';
@@ -24,6 +25,28 @@ export interface UpstreamOptions {
   idleTimeoutMs: number;
   maxRedirects: number;
   manifestMaxBytes: number;
+  /** Token-realm hosts trusted with the credentials although they are outside the upstream's domain. */
+  trustedRealms?: readonly string[];
+}
+
+/**
+ * May the upstream's credentials go to this token realm? The upstream names its realm itself, so
+ * a hostile or compromised registry could point it anywhere (Distribution's proxy and
+ * go-containerregistry leaked credentials that way). They go only to the registry's own host, or
+ * a host under the same registrable domain (eTLD+1 from the public suffix list: auth.docker.io
+ * serves registry-1.docker.io, but one tenant of a shared suffix never serves another), or a realm
+ * host the operator trusts; and never over plain HTTP unless the registry itself is reached so.
+ */
+export function realmMayHaveCredentials(registryHost: string, registryScheme: 'https:' | 'http:', realm: URL, trusted: readonly string[] = []): boolean {
+  if (realm.protocol === 'http:' && registryScheme === 'https:') return false;
+  const bare = (h: string) => h.replace(/^\[|\]$/g, '').replace(/:\d+$/, '').toLowerCase();
+  const reg = bare(registryHost.startsWith('[') ? registryHost.replace(/(\]):\d+$/, '$1') : registryHost);
+  const host = realm.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === reg) return true;
+  if (trusted.some((t) => t.toLowerCase() === host || t.toLowerCase() === realm.host.toLowerCase())) return true;
+  const a = getDomain(reg, { allowPrivateDomains: true });
+  const b = getDomain(host, { allowPrivateDomains: true });
+  return a !== null && a === b;
 }
 
 export type UpstreamFailure = 'auth' | 'notfound' | 'invalid' | 'digest' | 'refused' | 'transient';
@@ -188,6 +211,10 @@ export class Upstream {
     if (params.service) realm.searchParams.set('service', params.service);
     realm.searchParams.set('scope', params.scope || `repository:${this.o.repository}:pull`);
     const creds = this.o.credentials;
+    if (creds && !realmMayHaveCredentials(this.o.host, await this.ensureScheme(), realm, this.o.trustedRealms)) {
+      throw new UpstreamError(`${this.o.host} sends its token requests to ${realm.protocol}//${realm.host}, outside its own domain${realm.protocol === 'http:' ? ' and over plain HTTP' : ''}; `
+        + 'the credentials are not sent there (if that token service is genuine, add its host to import.trustedRealms)', 'auth');
+    }
     const res = await this.open(realm, creds ? { Authorization: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}` } : {});
     if (res.statusCode === 401 || res.statusCode === 403) {
       res.resume();

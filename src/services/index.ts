@@ -64,7 +64,7 @@ export interface ServiceOptions {
   softDelete?: SoftDeleteOptions;
   gc?: Partial<GcOptions>;
   auditPullEvents?: boolean;
-  import?: { maxManifests: number; insecureRegistries: readonly string[]; idleTimeoutMs: number; maxAttempts: number };
+  import?: { maxManifests: number; insecureRegistries: readonly string[]; trustedRealms?: readonly string[]; idleTimeoutMs: number; maxAttempts: number };
 }
 
 const DEFAULT_JOBS: QueueOptions = { pollIntervalMs: 500, leaseSeconds: 60, concurrency: 4, maxAttempts: 10, backoffBaseMs: 1000, backoffMaxMs: 600000 };

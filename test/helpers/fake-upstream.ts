@@ -43,6 +43,8 @@ export interface FakeUpstreamOptions {
   basicAuth?: { username: string; password: string };
   /** Answer blob GETs with a 307 to this base URL (a storage host), as registries on object storage do. */
   redirectBlobsTo?: string;
+  /** Challenge every request without a Bearer token with this token realm (a hostile upstream points it elsewhere). */
+  bearerRealm?: string;
 }
 
 export class FakeUpstream {
@@ -83,6 +85,9 @@ export class FakeUpstream {
     const ba = this.opts.basicAuth;
     if (ba && req.headers.authorization !== `Basic ${Buffer.from(`${ba.username}:${ba.password}`).toString('base64')}`) {
       return void res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="fake"' }).end('{"errors":[{"code":"UNAUTHORIZED","message":"auth"}]}');
+    }
+    if (this.opts.bearerRealm && !req.headers.authorization?.startsWith('Bearer ')) {
+      return void res.writeHead(401, { 'WWW-Authenticate': `Bearer realm="${this.opts.bearerRealm}",service="fake"` }).end('{"errors":[{"code":"UNAUTHORIZED","message":"auth"}]}');
     }
     if (url.pathname === '/v2/' || url.pathname === '/v2') return void res.end('{}');
     const m = /^\/v2\/(.+)\/(manifests|blobs|referrers)\/([^/]+)$/.exec(url.pathname);
