@@ -212,6 +212,21 @@ for (const backend of BACKENDS) {
       assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
     });
 
+    test('a catastrophically backtracking filter is cut off with a clear error; the node keeps answering', async () => {
+      const repo = 'a'.repeat(40);
+      await v2.pushImage(`${reg}/${repo}`, 'v1');
+      const started = Date.now();
+      const pending = api('POST', `/api/registries/${reg}/purge`, { filters: ['(a+)+b:.*'], ago: '0d', dryRun: true });
+      // While the worker spins, the event loop is free: a request is answered at once.
+      const ping = Date.now();
+      assert.equal((await fetch(`${t.url}/v2/`, { headers: { Authorization: adminAuthHeader() } })).status, 200);
+      assert.ok(Date.now() - ping < 1000, 'the node stayed responsive');
+      const r = await pending;
+      assert.equal(r.status, 400, JSON.stringify(r.body));
+      assert.match(r.body.errors[0].message, /took longer than .* simplify the regex/);
+      assert.ok(Date.now() - started < 10_000);
+    });
+
     test('only callers with delete rights on every matching repository may purge', async () => {
       const repo = uniqueRepo('perm');
       await v2.pushImage(`${reg}/${repo}`, 'x');

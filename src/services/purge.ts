@@ -1,3 +1,5 @@
+import { RegexGuard } from './regex-guard.js';
+import { PermanentJobError } from '../jobs/queue.js';
 import type { SoftDeleteService } from './soft-delete.js';
 import { RegistryError } from '../domain/errors.js';
 import type { JobQueue, JobRow } from '../jobs/queue.js';
@@ -159,7 +161,17 @@ export class PurgeService {
   }
 
   /** Repositories of a registry whose name fully matches one of the filters' repository regexes. */
-  async matchingRepositories(reg: RegistryRow, spec: PurgeSpec): Promise<string[]> {
+  async matchingRepositories(reg: RegistryRow, spec: PurgeSpec, guard?: RegexGuard): Promise<string[]> {
+    const own = guard ? undefined : new RegexGuard();
+    const g = guard ?? own!;
+    try {
+      return await this.matchRepositories(reg, spec, g);
+    } finally {
+      await own?.close();
+    }
+  }
+
+  private async matchRepositories(reg: RegistryRow, spec: PurgeSpec, guard: RegexGuard): Promise<string[]> {
     const filters = spec.filters.map(parseFilter);
     const out: string[] = [];
     let after: string | undefined;
@@ -167,7 +179,8 @@ export class PurgeService {
       let q = this.meta.db.selectFrom('repositories').select('name').where('registry_id', '=', reg.id);
       if (after !== undefined) q = q.where('name', '>', after);
       const rows = await q.orderBy('name').limit(PAGE).execute();
-      for (const r of rows) if (filters.some((f) => f.repo.test(r.name))) out.push(r.name);
+      const hits = await guard.any(filters.map((f) => f.repo), rows.map((r) => r.name));
+      rows.forEach((r, i) => { if (hits[i]) out.push(r.name); });
       if (rows.length < PAGE) return out;
       after = rows[rows.length - 1]!.name;
     }
@@ -195,6 +208,15 @@ export class PurgeService {
 
   /** Runs (or with dryRun, plans) a purge of one registry. `only` limits it to these repositories. */
   async run(reg: RegistryRow, spec: PurgeSpec, o: { dryRun?: boolean; only?: string[]; operation?: string } = {}): Promise<PurgeResult> {
+    const guard = new RegexGuard();
+    try {
+      return await this.runGuarded(reg, spec, o, guard);
+    } finally {
+      await guard.close();
+    }
+  }
+
+  private async runGuarded(reg: RegistryRow, spec: PurgeSpec, o: { dryRun?: boolean; only?: string[]; operation?: string }, guard: RegexGuard): Promise<PurgeResult> {
     const filters = spec.filters.map(parseFilter);
     const cutoff = new Date(this.clock().getTime() - parseAgo(spec.ago)).toISOString();
     const dryRun = !!o.dryRun;
@@ -204,7 +226,7 @@ export class PurgeService {
       if (arr.length < LIST_MAX) arr.push(v);
       else res.truncated = true;
     };
-    let repos = await this.matchingRepositories(reg, spec);
+    let repos = await this.matchingRepositories(reg, spec, guard);
     if (o.only) {
       const allowed = new Set(o.only);
       repos = repos.filter((r) => allowed.has(r));
@@ -217,7 +239,7 @@ export class PurgeService {
         res.skipped.push({ repository: name, reason: `repository is locked (${!repo.write_enabled ? 'writeEnabled' : 'deleteEnabled'} false)` });
         continue;
       }
-      const tagRes = repoTagRegexes(filters, name);
+      const tagRes = await repoTagRegexes(filters, name, guard);
       const rules = await this.immutability.rulesFor(reg.id, name);
       // manifest id -> tags of it this run untags (a dry run uses it to see what would become untagged)
       const untaggedBy = new Map<number, number>();
@@ -228,8 +250,9 @@ export class PurgeService {
         for (;;) {
           const rows = await this.tagPage(repo.id, cutoff, after);
           const doomed: typeof rows = [];
-          for (const t of rows) {
-            if (!tagRes.some((re) => re.test(t.name))) continue;
+          const hits = await guard.any(tagRes, rows.map((t) => t.name));
+          for (const [i, t] of rows.entries()) {
+            if (!hits[i]) continue;
             if (kept < (spec.keep ?? 0)) {
               kept++;
               continue;
@@ -371,8 +394,18 @@ export class PurgeService {
       return;
     }
     const identity = payload.requestedBy ?? (payload.schedule ? `schedule ${payload.schedule}` : 'purge');
-    const result = await requestContext.run({ id: `job-${job.id}`, host: '', method: 'DELETE', useragent: 'berth-purge', identity },
-      () => this.run(reg, validateSpec(payload.spec), { only: payload.only }));
+    let result: PurgeResult;
+    try {
+      result = await requestContext.run({ id: `job-${job.id}`, host: '', method: 'DELETE', useragent: 'berth-purge', identity },
+        () => this.run(reg, validateSpec(payload.spec), { only: payload.only }));
+    } catch (e) {
+      // A filter that is invalid or too slow to match fails the same way on every attempt.
+      if (e instanceof RegistryError && e.code === 'REQUEST_INVALID') {
+        await this.setResult(job, { error: e.message });
+        throw new PermanentJobError(e.message);
+      }
+      throw e;
+    }
     await this.setResult(job, { ...result, ...(payload.schedule ? { schedule: payload.schedule } : {}) });
   }
 
@@ -394,6 +427,7 @@ export class PurgeService {
 }
 
 /** The tag regexes that apply to a repository (of the filters whose repository regex matches it). */
-function repoTagRegexes(filters: Filter[], repository: string): RegExp[] {
-  return filters.filter((f) => f.repo.test(repository)).map((f) => f.tag);
+async function repoTagRegexes(filters: Filter[], repository: string, guard: RegexGuard): Promise<RegExp[]> {
+  const [hits] = await guard.match(filters.map((f) => f.repo), [repository]);
+  return filters.filter((_, j) => hits![j]).map((f) => f.tag);
 }
