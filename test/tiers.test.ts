@@ -156,6 +156,17 @@ for (const backend of BACKENDS) {
       const r = await api('PATCH', std, { sku: 'Basic' });
       assert.equal(r.status, 400);
       assert.match(((await r.json()) as { errors: { message: string }[] }).errors[0]!.message, /anonymous pull/);
+      // Webhooks beyond the lower tier's count, and the retention policy (Premium), block a downgrade too.
+      const prem = await t.createRegistry(undefined, 'Premium');
+      const premId = (await t.app.services.registries.get(prem)).id;
+      await t.app.meta.db.insertInto('webhooks').values(Array.from({ length: 3 }, (_, i) => ({
+        registry_id: premId, name: `hook${i}`, name_key: `hook${i}`, uri: 'https://example.com/hook', actions: '["push"]', scope: '', headers: '{}',
+        status: 'enabled', format: 'acr', secret: 'x', created_at: ts, updated_at: ts,
+      }))).execute();
+      await t.app.meta.db.insertInto('retention_policies').values({ registry_id: premId, status: 'enabled', days: 7, type: 'UntaggedManifests', enabled_at: ts, updated_at: ts }).execute();
+      const down = ((await (await api('PATCH', prem, { sku: 'Basic' })).json()) as { errors: { message: string }[] }).errors[0]!.message;
+      assert.match(down, /3 webhooks and Basic allows 2/);
+      assert.match(down, /retention policy for untagged manifests is enabled, a Premium feature/);
       // Upgrades and fitting downgrades are free.
       assert.equal((await api('PATCH', std, { sku: 'Premium' })).status, 200);
       assert.equal((await api('PATCH', std, { anonymousPullEnabled: false })).status, 200);

@@ -159,6 +159,14 @@ export class TierService {
     if (tokens > tier.tokens) problems.push(`it has ${tokens} tokens and ${to} allows ${tier.tokens}`);
     const maps = await count(this.meta, 'scope_maps', reg.id);
     if (maps > tier.scopeMaps) problems.push(`it has ${maps} scope maps and ${to} allows ${tier.scopeMaps}`);
+    const hooks = await count(this.meta, 'webhooks', reg.id);
+    if (hooks > tier.webhooks) problems.push(`it has ${hooks} webhooks and ${to} allows ${tier.webhooks}`);
+    if (to !== 'Premium') {
+      const retention = await this.meta.db.selectFrom('retention_policies').select('status').where('registry_id', '=', reg.id).executeTakeFirst();
+      if (retention?.status === 'enabled') {
+        problems.push(`its retention policy for untagged manifests is enabled, a Premium feature (berth config retention update -r ${reg.name} --status disabled)`);
+      }
+    }
     // Anonymous pull (Standard and Premium) is checked by IdentityService.updateRegistry against the
     // final state of the same request, so `--sku Basic --anonymous-pull-enabled false` works.
     const storage = await registryUsage(this.meta.db, reg.id);
