@@ -69,7 +69,7 @@ export class ImportService {
     private readonly opts: ImportOptions,
     private readonly log: Logger,
   ) {
-    jobs.handle('import', (_payload, job) => this.run(job));
+    jobs.handle('import', (_payload, job) => this.run(job), { long: true });
   }
 
   /** True when the host may be reached over plain HTTP (and HTTPS without certificate checks). */

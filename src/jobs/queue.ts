@@ -43,8 +43,11 @@ export function backoffMs(attempt: number, base: number, max: number, random = M
 export class JobQueue {
   readonly node = randomUUID();
   private readonly handlers = new Map<string, JobHandler>();
+  /** Kinds that may run for minutes (imports, purges): together they get at most half the slots. */
+  private readonly longKinds = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private running = 0;
+  private runningLong = 0;
   private stopped = true;
   private readonly inflight = new Set<Promise<void>>();
   private readonly ticks: (() => Promise<void>)[] = [];
@@ -52,8 +55,17 @@ export class JobQueue {
 
   constructor(private readonly meta: MetaStore, readonly opts: QueueOptions, private readonly log: Logger) {}
 
-  handle(kind: string, fn: JobHandler): void {
+  /**
+   * Registers the handler of a kind. `long` kinds (imports, purges) share at most half of this
+   * node's slots (at least one), so a batch of long jobs never holds up webhook deliveries.
+   */
+  handle(kind: string, fn: JobHandler, o: { long?: boolean } = {}): void {
     this.handlers.set(kind, fn);
+    if (o.long) this.longKinds.add(kind);
+  }
+
+  private get longSlots(): number {
+    return Math.max(1, Math.floor(this.opts.concurrency / 2));
   }
 
   /** Work done on every poll before claiming (the outbox dispatcher). */
@@ -71,27 +83,33 @@ export class JobQueue {
     return Number(row.id);
   }
 
-  /** Claims up to n runnable jobs (queued and due, or running with an expired lease). */
-  async claim(n: number): Promise<JobRow[]> {
+  /** Claims up to n runnable jobs (queued and due, or running with an expired lease), of these kinds or all but these. */
+  async claim(n: number, kinds?: { only?: string[]; except?: string[] }): Promise<JobRow[]> {
     if (n <= 0) return [];
+    if (kinds?.only && kinds.only.length === 0) return [];
     const t = Date.now();
     const nowIso = iso(t);
     const until = iso(t + this.opts.leaseSeconds * 1000);
+    const only = kinds?.only;
+    const except = kinds?.except?.length ? kinds.except : undefined;
     if (this.meta.dialect === 'postgres') {
+      const kindFilter = only ? sql`and kind in (${sql.join(only)})` : except ? sql`and kind not in (${sql.join(except)})` : sql``;
       const r = await sql<JobRow>`update jobs set state = 'running', lease_owner = ${this.node}, lease_until = ${until},
         attempts = attempts + 1, updated_at = ${nowIso}
-        where id in (select id from jobs where (state = 'queued' and run_after <= ${nowIso}) or (state = 'running' and lease_until < ${nowIso})
+        where id in (select id from jobs where ((state = 'queued' and run_after <= ${nowIso}) or (state = 'running' and lease_until < ${nowIso})) ${kindFilter}
           order by run_after limit ${n} for update skip locked)
         returning *`.execute(this.meta.db);
       return r.rows;
     }
     return this.meta.db.transaction().execute(async (trx) => {
-      const ids = (await trx.selectFrom('jobs').select('id')
+      let q = trx.selectFrom('jobs').select('id')
         .where((eb) => eb.or([
           eb.and([eb('state', '=', 'queued'), eb('run_after', '<=', nowIso)]),
           eb.and([eb('state', '=', 'running'), eb('lease_until', '<', nowIso)]),
-        ]))
-        .orderBy('run_after').limit(n).execute()).map((r) => r.id);
+        ]));
+      if (only) q = q.where('kind', 'in', only);
+      if (except) q = q.where('kind', 'not in', except);
+      const ids = (await q.orderBy('run_after').limit(n).execute()).map((r) => r.id);
       if (ids.length === 0) return [];
       await trx.updateTable('jobs').set((eb) => ({ state: 'running', lease_owner: this.node, lease_until: until, attempts: eb('attempts', '+', 1), updated_at: nowIso }))
         .where('id', 'in', ids).execute();
@@ -143,11 +161,17 @@ export class JobQueue {
     this.polling = true;
     try {
       for (const t of this.ticks) await t().catch((e) => this.log.warn({ err: e }, 'job tick failed'));
-      const jobs = await this.claim(this.opts.concurrency - this.running);
+      const free = this.opts.concurrency - this.running;
+      const long = [...this.longKinds];
+      const longJobs = await this.claim(Math.min(free, this.longSlots - this.runningLong), { only: long });
+      const jobs = [...longJobs, ...await this.claim(free - longJobs.length, { except: long })];
       for (const job of jobs) {
+        const isLong = this.longKinds.has(job.kind);
         this.running++;
+        if (isLong) this.runningLong++;
         const p = this.run(job).finally(() => {
           this.running--;
+          if (isLong) this.runningLong--;
           this.inflight.delete(p);
         });
         this.inflight.add(p);

@@ -157,7 +157,7 @@ export class PurgeService {
     /** The recycle bin: with soft delete on, purged tags are kept there like any other untag. */
     private readonly bin?: SoftDeleteService,
   ) {
-    jobs.handle('purge', (payload, job) => this.runJob(payload, job));
+    jobs.handle('purge', (payload, job) => this.runJob(payload, job), { long: true });
   }
 
   /** Repositories of a registry whose name fully matches one of the filters' repository regexes. */
