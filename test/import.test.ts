@@ -404,6 +404,23 @@ for (const backend of BACKENDS) {
       assert.deepEqual(seen, [], 'nothing, let alone credentials, went to the foreign realm');
     });
 
+    test('a blob download that breaks off resumes with a range request; an upstream ignoring ranges works too', async () => {
+      for (const ignoreRange of [false, true]) {
+        const img = makeImage([200_000, 150_000]);
+        const up = new FakeUpstream({ breakBlobsAfter: 65_536, ignoreRange });
+        up.add('flaky/app', 'v1', img);
+        await up.start();
+        cleanups.push(() => up.close());
+        const target = ignoreRange ? 'flaky-norange' : 'flaky';
+        const v = await importAndWait({ source: { registryUri: up.host, sourceImage: 'flaky/app:v1' }, targetTags: [`${target}:v1`] });
+        assert.equal(v.status, 'Succeeded', JSON.stringify(v.error));
+        await assertImage(target, 'v1', img);
+        const layers = [...img.blobs.entries()].filter(([, b]) => b.length > 65_536).map(([d]) => d);
+        for (const d of layers) assert.equal(up.blobGets.get(d), 2, `blob ${d}: one broken GET, one resumed GET`);
+        assert.ok(up.ranges.includes('bytes=65536-'), `a range request continued where the connection broke (${JSON.stringify(up.ranges)})`);
+      }
+    });
+
     test('hostile: loopback and private upstreams are refused unless egress.allowPrivate', async () => {
       const strict = await startTestApp(backend, { jobs: { pollIntervalMs: 50 } });
       cleanups.push(() => strict.close());

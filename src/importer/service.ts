@@ -324,7 +324,6 @@ export class ImportService {
   }
 
   private async streamBlob(up: Upstream, reg: RegistryRow, repo: string, digest: string, size: number, progress: ImportProgress, save: () => Promise<void>): Promise<void> {
-    const body = await up.blob(digest);
     let received = 0;
     // Bounded by the declared size (no upstream can fill the disk past it), counted for progress.
     const meter = new Transform({
@@ -339,19 +338,83 @@ export class ImportService {
         cb(null, chunk);
       },
     });
-    body.on('error', (e) => meter.destroy(e));
-    body.pipe(meter);
+    // The upstream's bytes go into the meter; a connection that breaks mid-blob is resumed with
+    // a Range request from the last byte received (the digest is still checked over the whole).
+    const feed = this.feedBlob(up, digest, size, meter);
     try {
-      await this.uploads.ingest(reg, repo, digest, size, meter);
+      await Promise.all([this.uploads.ingest(reg, repo, digest, size, meter), feed]);
     } catch (e) {
       progress.bytes.done -= Math.min(received, size);
-      body.destroy();
+      meter.destroy();
+      await feed.catch(() => undefined);
       if (e instanceof RegistryError && (e.code === 'DIGEST_INVALID' || e.code === 'SIZE_INVALID')) {
         throw new RegistryError(e.code, `blob ${digest} from ${up.name} does not match its descriptor (${e.message}); nothing was stored for it`);
       }
       throw e;
     }
   }
+
+  /** Writes a blob's bytes into `sink`, resuming with ranged requests (up to 5 times) when the connection breaks. */
+  private async feedBlob(up: Upstream, digest: string, size: number, sink: Transform): Promise<void> {
+    let resumes = 0;
+    // Bytes handed to the sink (the meter may not have counted buffered ones yet): where a resume starts.
+    let written = 0;
+    for (;;) {
+      const offset = written;
+      let part: { body: import('node:http').IncomingMessage; start: number };
+      try {
+        part = await up.blob(digest, offset);
+      } catch (e) {
+        sink.destroy(e as Error);
+        throw e;
+      }
+      let skip = offset - part.start; // the upstream ignored the range: drop what we already have
+      try {
+        for await (const raw of part.body) {
+          if (sink.destroyed) {
+            part.body.destroy();
+            return;
+          }
+          let chunk = raw as Buffer;
+          if (skip > 0) {
+            const n = Math.min(skip, chunk.length);
+            skip -= n;
+            chunk = chunk.subarray(n);
+            if (chunk.length === 0) continue;
+          }
+          written += chunk.length;
+          if (!sink.write(chunk)) await drained(sink);
+        }
+        if (written >= size || sink.destroyed) {
+          sink.end();
+          return;
+        }
+        throw new Error(`the connection closed after ${written} of ${size} bytes`);
+      } catch (e) {
+        part.body.destroy();
+        if (sink.destroyed) return;
+        if (++resumes > 5) {
+          const err = new UpstreamError(`blob ${digest} from ${up.name} broke off ${resumes} times (last: ${(e as Error).message})`, 'transient');
+          sink.destroy(err);
+          throw err;
+        }
+        this.log.info({ digest, offset: written, size, resumes }, 'import: blob download broke off; resuming with a range request');
+      }
+    }
+  }
+}
+
+/** Resolves when a stream under backpressure drains, or closes (then the caller sees it destroyed). */
+function drained(s: Transform): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      s.off('drain', done);
+      s.off('close', done);
+      resolve();
+    };
+    s.on('drain', done);
+    s.on('close', done);
+  });
 }
 
 /** An error's code, message (naming the source) and whether retrying could help. */

@@ -127,14 +127,26 @@ export class Upstream {
   }
 
   /** Opens a blob's body (redirects to storage hosts followed and checked); the caller verifies size and digest. */
-  async blob(digest: string): Promise<http.IncomingMessage> {
-    const res = await this.send(`/v2/${this.o.repository}/blobs/${digest}`, {});
+  /**
+   * A blob's bytes from `offset` on. Asked with a Range header when offset > 0; `start` says where
+   * the body really begins (0 when the upstream or its storage ignored the range and sent it all).
+   */
+  async blob(digest: string, offset = 0): Promise<{ body: http.IncomingMessage; start: number }> {
+    const res = await this.send(`/v2/${this.o.repository}/blobs/${digest}`, offset > 0 ? { Range: `bytes=${offset}-` } : {});
     if (res.statusCode === 404) {
       res.resume();
       throw new UpstreamError(`blob ${digest} is not known to ${this.name}`, 'notfound', 404);
     }
+    if (offset > 0 && res.statusCode === 206) {
+      const m = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
+      if (!m || Number(m[1]) !== offset) {
+        res.resume();
+        throw new UpstreamError(`${this.name} answered a range request for blob ${digest} with another range (${String(res.headers['content-range'] ?? 'none')})`, 'transient');
+      }
+      return { body: res, start: offset };
+    }
     this.expectOk(res, `blob ${digest}`);
-    return res;
+    return { body: res, start: 0 };
   }
 
   /** The referrers of a manifest (an OCI index's manifests), or [] when the upstream has no referrers API. */

@@ -43,6 +43,10 @@ export interface FakeUpstreamOptions {
   basicAuth?: { username: string; password: string };
   /** Answer blob GETs with a 307 to this base URL (a storage host), as registries on object storage do. */
   redirectBlobsTo?: string;
+  /** The first GET of each blob sends this many bytes, then the connection breaks (resume tests). */
+  breakBlobsAfter?: number;
+  /** Ignore Range headers and always send whole blobs (as some storage does). */
+  ignoreRange?: boolean;
   /** Challenge every request without a Bearer token with this token realm (a hostile upstream points it elsewhere). */
   bearerRealm?: string;
 }
@@ -51,6 +55,8 @@ export class FakeUpstream {
   readonly repos = new Map<string, { tags: Map<string, string>; manifests: Map<string, { bytes: Buffer; mediaType: string }>; blobs: Map<string, Buffer> }>();
   /** Blob GETs served, by digest (to prove what a resumed import fetched again). */
   readonly blobGets = new Map<string, number>();
+  /** The Range header of every blob GET, in order (undefined when none was sent). */
+  readonly ranges: (string | undefined)[] = [];
   /** The Authorization header of every request, in order (undefined when none was sent). */
   readonly authorizations: (string | undefined)[] = [];
   private server!: http.Server;
@@ -106,7 +112,21 @@ export class FakeUpstream {
     if (!blob) return void res.writeHead(404).end('{"errors":[{"code":"BLOB_UNKNOWN","message":"unknown"}]}');
     if (this.opts.redirectBlobsTo) return void res.writeHead(307, { Location: `${this.opts.redirectBlobsTo}${url.pathname}` }).end();
     this.blobGets.set(ref!, (this.blobGets.get(ref!) ?? 0) + 1);
+    this.ranges.push(req.headers.range);
     if (this.opts.corrupt?.has(ref!)) blob = Buffer.from(blob.map((b) => b ^ 0xff));
+    const cut = this.opts.breakBlobsAfter;
+    if (cut !== undefined && this.blobGets.get(ref!) === 1 && cut < blob.length) {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': blob.length });
+      res.write(blob.subarray(0, cut), () => setTimeout(() => res.socket?.destroy(), 20));
+      return;
+    }
+    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    if (range && !this.opts.ignoreRange) {
+      const from = Number(range[1]);
+      const part = blob.subarray(from);
+      res.writeHead(206, { 'Content-Type': 'application/octet-stream', 'Content-Length': part.length, 'Content-Range': `bytes ${from}-${blob.length - 1}/${blob.length}` });
+      return void res.end(part);
+    }
     res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': blob.length });
     const rate = this.opts.bytesPerSecond ?? 0;
     if (!rate) return void res.end(blob);
