@@ -176,7 +176,7 @@ export class ImportService {
   private async run(job: JobRow): Promise<void> {
     const row = await this.meta.db.selectFrom('imports').selectAll().where('id', '=', Number(job.id)).executeTakeFirst();
     if (!row) throw new PermanentJobError(`import ${job.id} has no record (its registry was deleted?)`);
-    const reg = await this.meta.db.selectFrom('registries').selectAll().where('id', '=', row.registry_id).executeTakeFirst() as RegistryRow | undefined;
+    const reg = await this.meta.getRegistryById(Number(row.registry_id));
     if (!reg) throw new PermanentJobError(`the registry of import ${job.id} no longer exists`);
     const req = JSON.parse(row.request) as StoredRequest;
     const credentials = row.credentials ? JSON.parse(unseal(row.credentials, await this.access.sealKey())) as { username: string; password: string } : undefined;

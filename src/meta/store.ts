@@ -557,11 +557,14 @@ export class MetaStore {
 
   /** Adds pulls counted in memory: one UPDATE per manifest and per tag pulled since the last flush. */
   async addPulls(manifests: { id: number; count: number; at: string }[], tags: { repositoryId: number; name: string; count: number; at: string }[], audit: PullEvent[] = []): Promise<void> {
-    // One transaction (one commit, one fsync) per flush, in slices so a huge flush never holds it long.
-    for (let i = 0; i < Math.max(manifests.length, tags.length, Math.ceil(audit.length / 5)); i += 200) {
+    // One transaction (one commit, one fsync) per flush, in slices so a huge flush never holds it
+    // long: each slice updates up to 200 manifests and 200 tags and inserts up to 1000 pull records.
+    const slices = Math.max(Math.ceil(manifests.length / 200), Math.ceil(tags.length / 200), Math.ceil(audit.length / 1000));
+    for (let k = 0; k < slices; k++) {
+      const i = k * 200;
       await this.transaction(async (trx) => {
         // Pull records are audit only: born dispatched, so the webhook outbox never looks at them.
-        const rows = audit.slice(i * 5, (i + 200) * 5);
+        const rows = audit.slice(k * 1000, (k + 1) * 1000);
         for (let j = 0; j < rows.length; j += 100) {
           await trx.insertInto('events').values(rows.slice(j, j + 100).map((e) => ({ ...e, action: 'pull', dispatched: 1 }))).execute();
         }
@@ -682,12 +685,8 @@ export class MetaStore {
 
   // ---------------------------------------------------------------- events (outbox)
 
-  async recordEvent(ex: Executor, e: NewEvent): Promise<void> {
-    await ex.insertInto('events').values({
-      registry_id: e.registry_id, action: e.action, repository: e.repository, digest: e.digest ?? null, tag: e.tag ?? null,
-      media_type: e.media_type ?? null, size: e.size ?? null, created_at: now(),
-      ...requestColumns(), ...(e.operation ? { operation: e.operation } : {}),
-    }).execute();
+  recordEvent(ex: Executor, e: NewEvent): Promise<void> {
+    return this.recordEvents(ex, [e]);
   }
 
   /**

@@ -255,16 +255,15 @@ export class GcService {
     }
   }
 
-  /** Is (repository, digest) referenced by a manifest of that repository (or a soft-deleted one)? */
+  /**
+   * Is (repository, digest) referenced by a manifest of that repository, or by a soft-deleted one
+   * (the recycle bin keeps its blobs until the entry expires)?
+   */
   private referenced(repositoryId: unknown, digest: unknown) {
     return sql<number>`(exists (select 1 from manifest_refs mr inner join manifests m on m.id = mr.manifest_id
-      where mr.child_digest = ${digest} and mr.kind = 'blob' and m.repository_id = ${repositoryId})${this.binClause(repositoryId, digest)})`;
-  }
-
-  /** Soft-deleted manifests keep their blobs until the recycle bin lets them go. */
-  private binClause(repositoryId: unknown, digest: unknown) {
-    return sql` or exists (select 1 from deleted_manifest_refs dr inner join deleted_manifests dm on dm.id = dr.deleted_manifest_id
-      where dr.child_digest = ${digest} and dr.kind = 'blob' and dm.repository_id = ${repositoryId})`;
+      where mr.child_digest = ${digest} and mr.kind = 'blob' and m.repository_id = ${repositoryId})
+      or exists (select 1 from deleted_manifest_refs dr inner join deleted_manifests dm on dm.id = dr.deleted_manifest_id
+      where dr.child_digest = ${digest} and dr.kind = 'blob' and dm.repository_id = ${repositoryId}))`;
   }
 
   private async links(c: GcCounts, dryRun: boolean, beat: () => Promise<void>): Promise<void> {

@@ -387,8 +387,7 @@ export class PurgeService {
   }
 
   private async runJob(payload: { registryId: number; spec: PurgeSpec; requestedBy?: string; only?: string[]; schedule?: string }, job: JobRow): Promise<void> {
-    const reg = await this.meta.db.selectFrom('registries').select(['id', 'name', 'sku', 'admin_enabled', 'anonymous_pull_enabled', 'created_at', 'updated_at'])
-      .where('id', '=', payload.registryId).executeTakeFirst();
+    const reg = await this.meta.getRegistryById(payload.registryId);
     if (!reg) {
       await this.setResult(job, { error: 'the registry no longer exists' });
       return;

@@ -1,3 +1,4 @@
+import { findRegistry } from './router.js';
 import { describePrincipal, type Principal } from '../../auth/service.js';
 import { RegistryError } from '../../domain/errors.js';
 import { parseImportRequest, type ImportTarget } from '../../importer/request.js';
@@ -15,14 +16,6 @@ import { readJson, sendJson, type Ctx, notAllowed } from '../context.js';
 // one needs the registry's read power or push on its targets. Credentials are never returned.
 
 
-/** The registry, with unknown and forbidden looking alike unless the caller sees the whole deployment. */
-async function registry(svc: Services, p: Principal, name: string): Promise<RegistryRow> {
-  const reg = await svc.registries.find(name);
-  if (reg) return reg;
-  if ((await svc.auth.powers(p, null)).has('read')) throw new RegistryError('REGISTRY_UNKNOWN', `registry "${name}" does not exist`);
-  throw new RegistryError('DENIED', `${describePrincipal(p)} may not import into registry "${name}"`);
-}
-
 async function requirePush(svc: Services, p: Principal, reg: RegistryRow, targets: ImportTarget[]): Promise<void> {
   for (const repo of new Set(targets.map((t) => t.repository))) {
     if (!(await svc.auth.grant(p, reg, repo)).actions.has('push')) {
@@ -37,7 +30,7 @@ export async function importsApi(ctx: Ctx, svc: Services, parts: string[], p: Pr
   if (parts[2] === 'importImage') {
     if (parts.length !== 3) return false;
     if (method !== 'POST') throw notAllowed(method, ['POST']);
-    const reg = await registry(svc, p, parts[1]!);
+    const reg = await findRegistry(svc, p, parts[1]!, 'import into');
     const req = parseImportRequest(await readJson(ctx, 64 * 1024));
     await requirePush(svc, p, reg, req.targets);
     const id = await svc.imports.start(reg, req, { identity: describePrincipal(p), ip: caller(ctx).ip });
@@ -45,7 +38,7 @@ export async function importsApi(ctx: Ctx, svc: Services, parts: string[], p: Pr
     sendJson(ctx, 202, await svc.imports.view(reg, id), { Location: location, 'Azure-AsyncOperation': location });
     return true;
   }
-  const reg = await registry(svc, p, parts[1]!);
+  const reg = await findRegistry(svc, p, parts[1]!, 'import into');
   if (parts.length === 3 || (parts.length === 4 && parts[3] === '')) {
     if (method !== 'GET') throw notAllowed(method, ['GET']);
     await svc.auth.requirePower(p, reg.id, 'read', `list the imports of registry ${reg.name}`);

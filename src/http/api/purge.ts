@@ -6,7 +6,7 @@ import type { RegistryRow } from '../../meta/store.js';
 import type { Services } from '../../services/index.js';
 import { validateSpec, type PurgeSpec } from '../../services/purge.js';
 import { readJson, send, sendJson, type Ctx, notAllowed } from '../context.js';
-import { managedRegistry, type ApiOptions } from './router.js';
+import { findRegistry, managedRegistry, type ApiOptions } from './router.js';
 
 // Purge, purge schedules, the retention policy and immutability policies of a registry:
 //   POST   /api/registries/{r}/purge                           {filters, ago, untagged, untaggedOnly, keep, concurrency, dryRun}
@@ -29,18 +29,10 @@ export function scheduleView(s: ScheduleRow) {
   };
 }
 
-/** A registry for data-level work: unknown looks like forbidden unless the caller sees the deployment. */
-async function dataRegistry(svc: Services, p: Principal, name: string): Promise<RegistryRow> {
-  const reg = await svc.registries.find(name);
-  if (reg) return reg;
-  if ((await svc.auth.powers(p, null)).has('read')) throw new RegistryError('REGISTRY_UNKNOWN', `registry "${name}" does not exist`);
-  throw new RegistryError('DENIED', `${describePrincipal(p)} may not purge registry "${name}"`);
-}
-
 async function purge(ctx: Ctx, svc: Services, p: Principal, regName: string): Promise<void> {
   const body = await readJson(ctx);
   const spec = validateSpec(body);
-  const reg = await dataRegistry(svc, p, regName);
+  const reg = await findRegistry(svc, p, regName, 'purge');
   // Purging deletes: the caller needs delete (AcrDelete, content/delete) on every repository it touches.
   const repos = await svc.purge.matchingRepositories(reg, spec);
   for (const r of repos) {
@@ -119,7 +111,7 @@ export async function purgeApi(ctx: Ctx, svc: Services, parts: string[], p: Prin
       if (method !== 'GET') throw notAllowed(method, ['GET']);
       const id = parts[4]!;
       if (!/^\d{1,15}$/.test(id)) throw new RegistryError('REQUEST_INVALID', `"${id.slice(0, 40)}" is not a job id`);
-      const reg = await dataRegistry(svc, p, regName);
+      const reg = await findRegistry(svc, p, regName, 'purge');
       const run = await svc.purge.job(reg, Number(id));
       if (!run || (run.requestedBy !== describePrincipal(p) && !(await svc.auth.powers(p, reg.id)).has('read'))) {
         throw new RegistryError('RESOURCE_UNKNOWN', `purge run ${id} does not exist in registry ${reg.name}`);

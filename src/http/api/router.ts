@@ -31,13 +31,21 @@ export function registerApi(ext: ApiExtension): void {
   extensions.push(ext);
 }
 
-/** Loads a registry the caller may manage with `power`; unknown and forbidden look alike unless the caller sees the whole deployment. */
-export async function managedRegistry(svc: Services, p: Principal, name: string, power: ManagementPower, what: string): Promise<RegistryRow> {
+/**
+ * Loads a registry by name for a caller about to `what` it. Unknown and forbidden look alike
+ * (DENIED) unless the caller sees the whole deployment, so names do not leak; the caller checks
+ * its own rights on the registry it gets.
+ */
+export async function findRegistry(svc: Services, p: Principal, name: string, what: string): Promise<RegistryRow> {
   const reg = await svc.registries.find(name);
-  if (!reg) {
-    if ((await svc.auth.powers(p, null)).has('read')) throw new RegistryError('REGISTRY_UNKNOWN', `registry "${name}" does not exist`);
-    throw new RegistryError('DENIED', `${describePrincipal(p)} may not ${what} registry "${name}"`);
-  }
+  if (reg) return reg;
+  if ((await svc.auth.powers(p, null)).has('read')) throw new RegistryError('REGISTRY_UNKNOWN', `registry "${name}" does not exist`);
+  throw new RegistryError('DENIED', `${describePrincipal(p)} may not ${what} registry "${name}"`);
+}
+
+/** Loads a registry the caller may manage with `power` (see findRegistry). */
+export async function managedRegistry(svc: Services, p: Principal, name: string, power: ManagementPower, what: string): Promise<RegistryRow> {
+  const reg = await findRegistry(svc, p, name, what);
   await svc.auth.requirePower(p, reg.id, power, `${what} registry ${reg.name}`);
   return reg;
 }

@@ -5,7 +5,7 @@ import { assertRepositoryName } from '../../domain/reference.js';
 import type { RegistryRow } from '../../meta/store.js';
 import { parsePageSize, type Services } from '../../services/index.js';
 import { readJson, sendJson, type Ctx, notAllowed } from '../context.js';
-import { managedRegistry, requireData } from './router.js';
+import { findRegistry, managedRegistry, requireData } from './router.js';
 
 // Soft delete routes of the management API (registered with registerApi in router.ts):
 //   GET|PATCH /api/registries/<reg>/softDeletePolicy {status, retentionDays}   az acr config soft-delete show|update
@@ -17,14 +17,6 @@ import { managedRegistry, requireData } from './router.js';
 // metadata_read on the repository (or registry read) and restored with push (content/write),
 // like ACR's registries/deleted/read and registries/deleted/restore/action.
 
-
-/** A registry for data-level checks: unknown and forbidden look alike unless the caller sees the deployment. */
-async function registryFor(svc: Services, p: Principal, name: string): Promise<RegistryRow> {
-  const reg = await svc.registries.find(name);
-  if (reg) return reg;
-  if ((await svc.auth.powers(p, null)).has('read')) throw new RegistryError('REGISTRY_UNKNOWN', `registry "${name}" does not exist`);
-  throw new RegistryError('DENIED', `${describePrincipal(p)} may not read registry "${name}"`);
-}
 
 export async function softDeleteApi(ctx: Ctx, svc: Services, parts: string[], principal: Principal): Promise<boolean> {
   if (parts[0] !== 'registries' || parts.length < 3) return false;
@@ -50,7 +42,7 @@ export async function softDeleteApi(ctx: Ctx, svc: Services, parts: string[], pr
 
   if (parts.length === 3 && parts[2] === 'deletedRepositories') {
     if (method !== 'GET') throw notAllowed(method, ['GET']);
-    const reg = await registryFor(svc, principal, name);
+    const reg = await findRegistry(svc, principal, name, 'read');
     if (!(await svc.auth.grant(principal, reg, '')).catalog && !(await svc.auth.powers(principal, reg.id)).has('read')) {
       throw new RegistryError('DENIED', `${describePrincipal(principal)} is not allowed to list the deleted repositories of ${reg.name}`);
     }
@@ -61,7 +53,7 @@ export async function softDeleteApi(ctx: Ctx, svc: Services, parts: string[], pr
   const last = parts[parts.length - 1];
   if (parts[2] !== 'repositories' || parts.length < 5 || (last !== '_deleted' && last !== '_deletedTags' && last !== '_restore')) return false;
   const repo = assertRepositoryName(parts.slice(3, -1).join('/'));
-  const reg = await registryFor(svc, principal, name);
+  const reg = await findRegistry(svc, principal, name, 'read');
   if (last === '_restore') {
     if (method !== 'POST') throw notAllowed(method, ['POST']);
     await requireData(svc, principal, reg, repo, ['push']);
