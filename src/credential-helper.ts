@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { CliError } from './cli/errors.js';
-import { HelperNotFound, helperErase, helperGet, helperList, helperStore, NOT_FOUND, type Credentials } from './cli/helper.js';
+import { HelperNotFound, helperErase, helperGet, helperList, helperStore, NOT_FOUND, type Credentials } from './cli/credentials/helper.js';
 
 // docker-credential-berth: a docker credential helper (the docker-credential-helpers protocol).
 // Configure it in ~/.docker/config.json as "credsStore": "berth" or per registry in

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { checkHealth } from '../src/cli/check-health.js';
+import { checkHealth } from '../src/cli/commands/check-health.js';
 import { ADMIN_PASSWORD, startTestApp, type TestApp } from './helpers/app.js';
 import { backendGate } from './helpers/backends.js';
 

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { parseDigest } from '../src/domain/digest.js';
 import { computedUsage, storedUsage } from '../src/meta/usage.js';
 import { silentLogger } from '../src/observability/logger.js';
-import { DEFAULT_GC, GcService, type GcOptions } from '../src/services/gc.js';
+import { DEFAULT_GC, GcService, type GcOptions } from '../src/services/lifecycle/gc.js';
 import { blobKey } from '../src/storage/paths.js';
 import { ADMIN_PASSWORD, adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';

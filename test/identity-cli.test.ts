@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { repositoryActions } from '../src/cli/identity-commands.js';
+import { repositoryActions } from '../src/cli/commands/identity.js';
 import { runCli } from './helpers/cli.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 

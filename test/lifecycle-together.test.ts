@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { silentLogger } from '../src/observability/logger.js';
-import { DEFAULT_GC, GcService } from '../src/services/gc.js';
+import { DEFAULT_GC, GcService } from '../src/services/lifecycle/gc.js';
 import { ADMIN_PASSWORD, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { startApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config/config.js';
 import { silentLogger } from '../src/observability/logger.js';
-import { DEFAULT_GC, GcService } from '../src/services/gc.js';
+import { DEFAULT_GC, GcService } from '../src/services/lifecycle/gc.js';
 import { backendGate, freshMetadataUrl } from './helpers/backends.js';
 import { ADMIN_PASSWORD } from './helpers/credentials.js';
 import { randomBlob, sha256, uniqueRepo, V2 } from './helpers/oci.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { RateLimiter } from '../src/services/rates.js';
+import { RateLimiter } from '../src/services/policy/rates.js';
 import { adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { expectError, MT, V2 } from './helpers/oci.js';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Command } from 'commander';
-import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from '../src/cli/commands.js';
+import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from '../src/cli/commands/registry.js';
 import { storedUsage, computedUsage } from '../src/meta/usage.js';
-import { TIERS } from '../src/services/tiers.js';
+import { TIERS } from '../src/services/policy/tiers.js';
 import { ADMIN_PASSWORD, adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { expectError, imageManifest, manifestBytes, MT, randomBlob, V2 } from './helpers/oci.js';

@@ -7,8 +7,8 @@ import { startApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config/config.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { backoffMs } from '../src/jobs/queue.js';
-import { isPrivateAddress } from '../src/webhooks/egress.js';
-import { normalizeScope, scopeMatches } from '../src/webhooks/service.js';
+import { isPrivateAddress } from '../src/net/egress.js';
+import { normalizeScope, scopeMatches } from '../src/services/webhooks/webhooks.js';
 import { startTestApp, adminAuthHeader, ADMIN_PASSWORD, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate, freshMetadataUrl } from './helpers/backends.js';
 import { uniqueRepo, V2 } from './helpers/oci.js';
@@ -236,7 +236,7 @@ describe('egress refusals (sqlite)', () => {
       await t.close();
     }
     // Allowed for the first hop only: the redirect target is checked again.
-    const { egressRequest, EgressRefused } = await import('../src/webhooks/egress.js');
+    const { egressRequest, EgressRefused } = await import('../src/net/egress.js');
     rx.redirectTo = 'http://127.0.0.1:1/';
     await assert.rejects(egressRequest(`${rx.url}/redirect`, 'POST', {}, Buffer.from('{}'), { allowPrivate: false, connectTimeoutMs: 1000, timeoutMs: 2000, maxRedirects: 3, maxResponseBytes: 1024 }), EgressRefused);
     rx.redirectTo = `${rx.url}/final`;

@@ -1,5 +1,5 @@
 import { CliError } from './errors.js';
-import { basicToken, DEFAULT_SERVER, expiredMessage, getAccount, isExpired, loadAccounts, normalizeServer, type Account } from './credentials.js';
+import { basicToken, DEFAULT_SERVER, expiredMessage, getAccount, isExpired, loadAccounts, normalizeServer, type Account } from './credentials/store.js';
 
 // A small HTTP client for the management API, used by every CLI command, and how a command finds
 // its server and credentials.

@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
-import { registerCheckHealthCommand } from './check-health.js';
-import { registerGcCommands } from './gc-commands.js';
-import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from './commands.js';
-import { registerIdentityCommands } from './identity-commands.js';
-import { registerImportCommands } from './import-commands.js';
-import { registerLoginCommands } from './login-commands.js';
-import { registerSoftDeleteCommands } from './soft-delete-commands.js';
-import { registerImmutabilityCommands, registerPurgeCommands, registerRetentionCommands } from './purge-commands.js';
-import { registerJobCommands, registerWebhookCommands } from './webhook-commands.js';
+import { registerCheckHealthCommand } from './commands/check-health.js';
+import { registerGcCommands } from './commands/gc.js';
+import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from './commands/registry.js';
+import { registerIdentityCommands } from './commands/identity.js';
+import { registerImportCommands } from './commands/import.js';
+import { registerLoginCommands } from './commands/login.js';
+import { registerSoftDeleteCommands } from './commands/soft-delete.js';
+import { registerImmutabilityCommands, registerPurgeCommands, registerRetentionCommands } from './commands/purge.js';
+import { registerJobCommands, registerWebhookCommands } from './commands/webhooks.js';
 
 /** Every command that talks to a server: the one list main.ts registers and docs/cli.md must cover. */
 export function registerManagementCommands(program: Command): void {

@@ -1,6 +1,6 @@
 import type { Action } from '../../auth/model.js';
 import { RegistryError } from '../../domain/errors.js';
-import { parseOrder } from '../../services/acr.js';
+import { parseOrder } from '../../services/content/attributes.js';
 import { parsePageSize, type Services } from '../../services/index.js';
 import { authenticate, authorize, authorizeCatalog, challenge, serviceName, type AuthContext } from '../auth.js';
 import { readJson, send, sendJson, type Ctx } from '../context.js';

@@ -1,7 +1,7 @@
 import type { Principal } from '../../auth/service.js';
 import { RegistryError } from '../../domain/errors.js';
 import type { Services } from '../../services/index.js';
-import type { LoginQuery } from '../../services/identities.js';
+import type { LoginQuery } from '../../services/identity/identities.js';
 import { readJson, send, sendJson, type Ctx, notAllowed } from '../context.js';
 import type { ApiOptions } from './router.js';
 

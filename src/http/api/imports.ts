@@ -1,7 +1,7 @@
 import { findRegistry } from './router.js';
 import { describePrincipal, type Principal } from '../../auth/service.js';
 import { RegistryError } from '../../domain/errors.js';
-import { parseImportRequest, type ImportTarget } from '../../importer/request.js';
+import { parseImportRequest, type ImportTarget } from '../../services/import/request.js';
 import type { RegistryRow } from '../../meta/store.js';
 import type { Services } from '../../services/index.js';
 import { caller } from '../auth.js';

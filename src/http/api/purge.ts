@@ -4,7 +4,7 @@ import { CronError } from '../../jobs/cron.js';
 import type { ScheduleRow } from '../../jobs/scheduler.js';
 import type { RegistryRow } from '../../meta/store.js';
 import type { Services } from '../../services/index.js';
-import { validateSpec, type PurgeSpec } from '../../services/purge.js';
+import { validateSpec, type PurgeSpec } from '../../services/lifecycle/purge.js';
 import { readJson, send, sendJson, type Ctx, notAllowed } from '../context.js';
 import { findRegistry, managedRegistry, type ApiOptions } from './router.js';
 

@@ -6,7 +6,7 @@ import type { RegistryRow } from '../../meta/store.js';
 import { authenticate, serviceName, type AuthHttpOptions } from '../auth.js';
 import { assertRepositoryName } from '../../domain/reference.js';
 import { parsePageSize, type Services } from '../../services/index.js';
-import { parseSku, registryView } from '../../services/registries.js';
+import { parseSku, registryView } from '../../services/content/registries.js';
 import { readJson, send, sendJson, type Ctx, notAllowed } from '../context.js';
 import { decodeSegment } from '../oci/target.js';
 import { identityApi } from './identity.js';

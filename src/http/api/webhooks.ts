@@ -2,7 +2,7 @@ import { RegistryError } from '../../domain/errors.js';
 import { jobView } from '../../jobs/queue.js';
 import type { Principal } from '../../auth/service.js';
 import type { Services } from '../../services/index.js';
-import type { WebhookInput } from '../../webhooks/service.js';
+import type { WebhookInput } from '../../services/webhooks/webhooks.js';
 import { readJson, send, sendJson, type Ctx, notAllowed } from '../context.js';
 import { managedRegistry, type ApiOptions } from './router.js';
 

@@ -1,7 +1,7 @@
 import { RegistryError } from '../../domain/errors.js';
 import type { RegistryRow } from '../../meta/store.js';
 import type { Services } from '../../services/index.js';
-import { rangeHeader } from '../../services/uploads.js';
+import { rangeHeader } from '../../services/content/uploads.js';
 import type { ReadRange } from '../../storage/driver.js';
 import { contentLength, hasBody, send, type Ctx } from '../context.js';
 import type { OciTarget } from './target.js';

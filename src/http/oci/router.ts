@@ -2,7 +2,7 @@ import type { Action } from '../../auth/model.js';
 import { RegistryError } from '../../domain/errors.js';
 import { authenticate, authorize, authorizeCatalog, catalogScope, challenge, serviceName, type AuthContext, type AuthHttpOptions } from '../auth.js';
 import { parsePageSize, type Services } from '../../services/index.js';
-import { categoriesOf } from '../../services/rates.js';
+import { categoriesOf } from '../../services/policy/rates.js';
 import { sendJson, type Ctx } from '../context.js';
 import { nextLink } from './manifests.js';
 import * as blobs from './blobs.js';

@@ -1,0 +1,239 @@
+import { parseDigest } from '../../domain/digest.js';
+import { RegistryError } from '../../domain/errors.js';
+import { isIndexMediaType } from '../../domain/manifest.js';
+import { assertTag } from '../../domain/reference.js';
+import type { AttrColumns, Keyset, MetaStore, RegistryRow, TimeOrder } from '../../meta/store.js';
+import type { StorageDriver } from '../../storage/driver.js';
+import { blobKey } from '../../storage/paths.js';
+import type { ManifestService, Page } from './manifests.js';
+import type { PullTracker } from './pulls.js';
+import type { RepositoryService } from './repositories.js';
+
+// ACR's /acr/v1 data-plane API (containerregistry.json): repository, tag and manifest attributes,
+// their changeable attributes (locks), and ACR's listings, keyset-paged from metadata.
+
+export interface ChangeableAttributes {
+  deleteEnabled: boolean;
+  writeEnabled: boolean;
+  listEnabled: boolean;
+  readEnabled: boolean;
+}
+
+const ATTRS: [keyof ChangeableAttributes, keyof AttrColumns][] = [
+  ['deleteEnabled', 'delete_enabled'], ['writeEnabled', 'write_enabled'], ['listEnabled', 'list_enabled'], ['readEnabled', 'read_enabled'],
+];
+
+export function changeable(row: AttrColumns): ChangeableAttributes {
+  return { deleteEnabled: !!row.delete_enabled, writeEnabled: !!row.write_enabled, listEnabled: !!row.list_enabled, readEnabled: !!row.read_enabled };
+}
+
+/** A PATCH body: any of the four booleans; anything else is refused. */
+export function parseAttributePatch(body: unknown): Partial<AttrColumns> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new RegistryError('REQUEST_INVALID', 'the body must be a JSON object such as {"writeEnabled": false}');
+  }
+  const out: Partial<AttrColumns> = {};
+  for (const [k, v] of Object.entries(body)) {
+    const a = ATTRS.find(([name]) => name === k);
+    if (!a) throw new RegistryError('REQUEST_INVALID', `unknown attribute "${k.slice(0, 40)}"; use deleteEnabled, writeEnabled, listEnabled or readEnabled`);
+    if (typeof v !== 'boolean') throw new RegistryError('REQUEST_INVALID', `${k} must be true or false`);
+    out[a[1]] = v ? 1 : 0;
+  }
+  return out;
+}
+
+export function parseOrder(raw: string | null): TimeOrder {
+  if (raw === null || raw === '' || raw === 'none') return 'none';
+  if (raw === 'timedesc' || raw === 'timeasc') return raw;
+  throw new RegistryError('REQUEST_INVALID', `orderby must be timedesc, timeasc or none, not "${raw.slice(0, 20)}"`);
+}
+
+const IMAGE_CONFIGS = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
+const CONFIG_MAX = 1 << 20;
+
+export class AcrService {
+  constructor(
+    private readonly meta: MetaStore,
+    private readonly storage: StorageDriver,
+    private readonly repositories: RepositoryService,
+    private readonly manifests: ManifestService,
+    private readonly pulls: PullTracker,
+  ) {}
+
+  private async repo(reg: RegistryRow, repository: string) {
+    const row = await this.meta.repositoryRow(reg.id, repository);
+    if (!row) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist in registry ${reg.name}`, { detail: { name: repository } });
+    return row;
+  }
+
+  // ------------------------------------------------------------ repositories
+
+  async repository(reg: RegistryRow, repository: string) {
+    const row = await this.repo(reg, repository);
+    const stats = await this.meta.repositoryStats(row.id);
+    return {
+      registry: reg.name, imageName: repository, createdTime: row.created_at, lastUpdateTime: row.updated_at,
+      manifestCount: stats.manifests, tagCount: stats.tags, changeableAttributes: changeable(row),
+    };
+  }
+
+  async patchRepository(reg: RegistryRow, repository: string, body: unknown) {
+    const patch = parseAttributePatch(body);
+    await this.meta.setRepositoryAttributes((await this.repo(reg, repository)).id, patch);
+    return this.repository(reg, repository);
+  }
+
+  deleteRepository(reg: RegistryRow, repository: string) {
+    return this.repositories.deleteListing(reg, repository);
+  }
+
+  // ------------------------------------------------------------ tags
+
+  private tagOut(t: { name: string; digest: string; created_at: string; updated_at: string; last_pulled_at: string | null; pull_count: number } & AttrColumns) {
+    return {
+      name: t.name, digest: t.digest, createdTime: t.created_at, lastUpdateTime: t.updated_at, signed: false,
+      changeableAttributes: changeable(t),
+      ...(t.last_pulled_at ? { lastPulledTime: t.last_pulled_at } : {}), pullCount: Number(t.pull_count),
+    };
+  }
+
+  async tags(reg: RegistryRow, repository: string, o: { n: number; last?: string; order: TimeOrder; digest?: string }): Promise<Page<ReturnType<AcrService['tagOut']>>> {
+    const repoId = (await this.repo(reg, repository)).id;
+    if (o.last !== undefined) assertTag(o.last);
+    const digest = o.digest === undefined ? undefined : parseDigest(o.digest).value;
+    if (o.n === 0) return { items: [] };
+    await this.pulls.flush();
+    const after = await keysetAfter(o.last, o.order, 'tag', async (last) => (await this.meta.getTagAttributes(repoId, last))?.updated_at);
+    const rows = await this.meta.listTagAttributes(repoId, { order: o.order, after, digest, limit: o.n + 1 });
+    const items = rows.slice(0, o.n).map((t) => this.tagOut(t));
+    return { items, next: rows.length > o.n ? items[items.length - 1]!.name : undefined };
+  }
+
+  async tag(reg: RegistryRow, repository: string, tag: string) {
+    assertTag(tag);
+    const repoId = (await this.repo(reg, repository)).id;
+    await this.pulls.flush();
+    const t = await this.meta.getTagAttributes(repoId, tag);
+    if (!t) throw new RegistryError('MANIFEST_UNKNOWN', `tag ${tag} is not known in repository ${repository}`, { detail: { tag } });
+    return { registry: reg.name, imageName: repository, tag: this.tagOut(t) };
+  }
+
+  async patchTag(reg: RegistryRow, repository: string, tag: string, body: unknown) {
+    assertTag(tag);
+    const patch = parseAttributePatch(body);
+    const repoId = (await this.repo(reg, repository)).id;
+    if (!(await this.meta.setTagAttributes(repoId, tag, patch)) || !(await this.meta.getTagAttributes(repoId, tag))) {
+      throw new RegistryError('MANIFEST_UNKNOWN', `tag ${tag} is not known in repository ${repository}`, { detail: { tag } });
+    }
+    return this.tag(reg, repository, tag);
+  }
+
+  async deleteTag(reg: RegistryRow, repository: string, tag: string): Promise<void> {
+    assertTag(tag);
+    await this.manifests.delete(reg, repository, tag);
+  }
+
+  // ------------------------------------------------------------ manifests
+
+  async manifestList(reg: RegistryRow, repository: string, o: { n: number; last?: string; order: TimeOrder }) {
+    const repoId = (await this.repo(reg, repository)).id;
+    if (o.last !== undefined) parseDigest(o.last);
+    if (o.n === 0) return { items: [] };
+    await this.pulls.flush();
+    const after = await keysetAfter(o.last, o.order, 'manifest', async (last) => (await this.meta.getManifestAttributes(repoId, last))?.created_at);
+    const rows = await this.meta.listManifestAttributes(repoId, { order: o.order, after, limit: o.n + 1 });
+    const items = await this.manifestsOut(rows.slice(0, o.n));
+    return { items, next: rows.length > o.n ? items[items.length - 1]!.digest : undefined };
+  }
+
+  async manifest(reg: RegistryRow, repository: string, digestText: string) {
+    const digest = parseDigest(digestText).value;
+    const repoId = (await this.repo(reg, repository)).id;
+    await this.pulls.flush();
+    const row = await this.meta.getManifestAttributes(repoId, digest);
+    if (!row) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} is not known in repository ${repository}`, { detail: { digest } });
+    return { registry: reg.name, imageName: repository, manifest: (await this.manifestsOut([row]))[0]! };
+  }
+
+  async patchManifest(reg: RegistryRow, repository: string, digestText: string, body: unknown) {
+    const digest = parseDigest(digestText).value;
+    const patch = parseAttributePatch(body);
+    const repoId = (await this.repo(reg, repository)).id;
+    if (!(await this.meta.setManifestAttributes(repoId, digest, patch)) || !(await this.meta.getManifestAttributes(repoId, digest))) {
+      throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} is not known in repository ${repository}`, { detail: { digest } });
+    }
+    return this.manifest(reg, repository, digest);
+  }
+
+  private async manifestsOut(rows: NonNullable<Awaited<ReturnType<MetaStore['getManifestAttributes']>>>[]) {
+    const indexes = rows.filter((r) => isIndexMediaType(r.media_type));
+    const contents = await this.meta.manifestContents(indexes.map((r) => r.id));
+    const out = [];
+    for (const r of rows) {
+      let references: { digest: string; architecture?: string; os?: string }[] | undefined;
+      if (isIndexMediaType(r.media_type)) {
+        references = readIndex(contents.get(r.id));
+      } else if (r.architecture === null) {
+        const p = await this.platformOf(r.config_digest, r.config_media_type);
+        await this.meta.setManifestPlatform(r.id, p.architecture, p.os);
+        r.architecture = p.architecture;
+        r.os = p.os;
+      }
+      out.push({
+        digest: r.digest, imageSize: Number(r.size), createdTime: r.created_at, lastUpdateTime: r.created_at,
+        ...(r.architecture ? { architecture: r.architecture } : {}), ...(r.os ? { os: r.os } : {}),
+        mediaType: r.media_type, ...(r.config_media_type ? { configMediaType: r.config_media_type } : {}),
+        tags: r.tags, ...(references ? { references } : {}),
+        changeableAttributes: changeable(r),
+        ...(r.last_pulled_at ? { lastPulledTime: r.last_pulled_at } : {}), pullCount: Number(r.pull_count),
+      });
+    }
+    return out;
+  }
+
+  /** architecture and os from an image config blob ('' when it is not an image or has none). */
+  private async platformOf(configDigest: string | null, configMediaType: string | null): Promise<{ architecture: string; os: string }> {
+    const none = { architecture: '', os: '' };
+    if (!configDigest || !configMediaType || !IMAGE_CONFIGS.has(configMediaType)) return none;
+    try {
+      const stream = await this.storage.read(blobKey(parseDigest(configDigest)));
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const c of stream) {
+        size += (c as Buffer).length;
+        if (size > CONFIG_MAX) { stream.destroy(); return none; }
+        chunks.push(c as Buffer);
+      }
+      const cfg = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { architecture?: unknown; os?: unknown };
+      return { architecture: typeof cfg.architecture === 'string' ? cfg.architecture : '', os: typeof cfg.os === 'string' ? cfg.os : '' };
+    } catch {
+      return none;
+    }
+  }
+}
+
+function readIndex(content: Uint8Array | undefined): { digest: string; architecture?: string; os?: string }[] {
+  if (!content) return [];
+  try {
+    const doc = JSON.parse(Buffer.from(content).toString('utf8')) as { manifests?: { digest?: string; platform?: { architecture?: string; os?: string } }[] };
+    return (doc.manifests ?? []).filter((m) => typeof m.digest === 'string').map((m) => ({
+      digest: m.digest!,
+      ...(m.platform?.architecture ? { architecture: m.platform.architecture } : {}),
+      ...(m.platform?.os ? { os: m.platform.os } : {}),
+    }));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Where the next page starts: after `last` by name, or, in a time ordering, after (time of `last`,
+ * name), so equal times still page without gaps or repeats.
+ */
+async function keysetAfter(last: string | undefined, order: TimeOrder, what: 'tag' | 'manifest', timeOf: (last: string) => Promise<string | undefined>): Promise<Keyset | undefined> {
+  if (last === undefined) return undefined;
+  if (order === 'none') return { name: last };
+  const time = await timeOf(last);
+  if (time === undefined) throw new RegistryError('REQUEST_INVALID', `${what} ${last} (given as last) no longer exists; start the listing again`);
+  return { name: last, time };
+}

@@ -1,0 +1,109 @@
+import type { Readable } from 'node:stream';
+import { parseDigest } from '../../domain/digest.js';
+import { RegistryError } from '../../domain/errors.js';
+import { isValidRepositoryName } from '../../domain/reference.js';
+import type { MetaStore, RegistryRow } from '../../meta/store.js';
+import type { ReadRange, StorageDriver } from '../../storage/driver.js';
+import { StorageNotFoundError } from '../../storage/driver.js';
+import { blobKey } from '../../storage/paths.js';
+import { assertWithinQuota } from '../policy/tiers.js';
+
+export interface BlobHead {
+  digest: string;
+  size: number;
+}
+
+export interface BlobBody extends BlobHead {
+  /** null for an empty range request answered without reading. */
+  stream: Readable | Buffer;
+}
+
+/** Reading, mounting and unlinking blobs. A blob is visible only through repositories linked to it. */
+export class BlobService {
+  constructor(private readonly meta: MetaStore, private readonly storage: StorageDriver) {}
+
+  async stat(reg: RegistryRow, repository: string, digestText: string): Promise<BlobHead> {
+    const digest = parseDigest(digestText);
+    const size = await this.meta.blobInRepository(reg.id, repository, digest.value);
+    if (size !== undefined) return { digest: digest.value, size };
+    // Manifests are content too; some clients fetch them through the blob endpoint.
+    const m = await this.meta.headManifest(reg.id, repository, { digest: digest.value });
+    if (m) return { digest: digest.value, size: m.size };
+    throw await this.unknown(reg, repository, digest.value);
+  }
+
+  /** NAME_UNKNOWN when the repository does not exist (as for manifests and tags), else BLOB_UNKNOWN. */
+  private async unknown(reg: RegistryRow, repository: string, digest: string): Promise<RegistryError> {
+    if ((await this.meta.findRepositoryId(reg.id, repository)) === undefined) {
+      return new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
+    }
+    return blobUnknown(repository, digest);
+  }
+
+  async open(reg: RegistryRow, repository: string, digestText: string, range?: ReadRange): Promise<BlobBody> {
+    const digest = parseDigest(digestText);
+    const size = await this.meta.blobInRepository(reg.id, repository, digest.value);
+    if (size === undefined) {
+      const m = await this.meta.getManifestByDigest(reg.id, repository, digest.value);
+      if (!m) throw await this.unknown(reg, repository, digest.value);
+      const buf = Buffer.from(m.content);
+      return { digest: digest.value, size: m.size, stream: range ? buf.subarray(range.start, range.end + 1) : buf };
+    }
+    try {
+      return { digest: digest.value, size, stream: await this.storage.read(blobKey(digest), range) };
+    } catch (e) {
+      if (e instanceof StorageNotFoundError) {
+        // Metadata says yes but the bytes are gone: report it as unknown rather than crash the stream.
+        throw new RegistryError('BLOB_UNKNOWN', `blob ${digest.value} is recorded in ${repository} but its content is missing from storage; push it again`);
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Cross-repository mount within one registry. With `from`, the blob must be linked there; without it,
+   * any repository of the registry will do (the spec lets a registry treat `from` as optional).
+   * Returns false when the blob cannot be mounted (the caller then starts a normal upload).
+   * canRead guards the source: a blob is mounted only from a repository the caller may pull from,
+   * so knowing a digest never grants its content.
+   */
+  async mount(reg: RegistryRow, repository: string, digestText: string, from: string | undefined, canRead: (repository: string) => Promise<boolean>): Promise<BlobHead | null> {
+    const digest = parseDigest(digestText);
+    if (from !== undefined && !isValidRepositoryName(from)) return null; // no such repository: a normal upload
+    let source = from;
+    if (source === undefined) {
+      for (const candidate of await this.meta.repositoriesHoldingBlob(reg.id, digest.value, 20)) {
+        if (await canRead(candidate)) {
+          source = candidate;
+          break;
+        }
+      }
+      if (source === undefined) return null;
+    } else if (!(await canRead(source))) {
+      return null;
+    }
+    const size = await this.meta.blobInRepository(reg.id, source, digest.value);
+    if (size === undefined) return null;
+    const mounted = await this.meta.transaction(async (trx) => {
+      const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
+      const usage = await this.meta.linkStoredBlob(trx, repoId, digest.value);
+      if (!usage) return false;
+      assertWithinQuota(reg, repository, usage);
+      return true;
+    });
+    return mounted ? { digest: digest.value, size } : null;
+  }
+
+  /** Removes the blob from one repository; the bytes stay while anything else links them. */
+  async delete(reg: RegistryRow, repository: string, digestText: string): Promise<void> {
+    const digest = parseDigest(digestText);
+    const repoId = await this.meta.findRepositoryId(reg.id, repository);
+    if (repoId === undefined) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`);
+    const removed = await this.meta.transaction((trx) => this.meta.unlinkBlob(trx, repoId, digest.value));
+    if (!removed) throw blobUnknown(repository, digest.value);
+  }
+}
+
+export function blobUnknown(repository: string, digest: string): RegistryError {
+  return new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not known in repository ${repository}`, { detail: { digest } });
+}

@@ -1,0 +1,242 @@
+import { digestOf, isDigest, parseDigest } from '../../domain/digest.js';
+import { RegistryError } from '../../domain/errors.js';
+import { isMediaTypeString, MediaTypes, parseManifest } from '../../domain/manifest.js';
+import { assertTag } from '../../domain/reference.js';
+import type { Executor, ManifestHead, ManifestRow, MetaStore, ReadFlags, RegistryRow } from '../../meta/store.js';
+import type { ImmutabilityService } from '../policy/immutability.js';
+import { assertDeletable, locked } from '../policy/attribute-locks.js';
+import type { PullTracker } from './pulls.js';
+import type { SoftDeleteService } from '../lifecycle/soft-delete.js';
+import { assertWithinQuota } from '../policy/tiers.js';
+
+export type Reference = { tag: string; digest?: undefined } | { digest: string; tag?: undefined };
+
+/** A manifest reference from a URL: a digest (algorithm:hex) or a tag. */
+export function parseReference(ref: string): Reference {
+  if (isDigest(ref)) return { digest: parseDigest(ref).value };
+  return { tag: assertTag(ref) };
+}
+
+export interface PutResult {
+  digest: string;
+  subject: string | null;
+  tags: string[];
+  created: boolean;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** The value to pass as `last` for the next page, when there may be one. */
+  next?: string;
+}
+
+export const PAGE_MAX = 10_000;
+
+/** n from a query string: absent -> fallback; negative, fractional or garbage -> 400. Clamped to PAGE_MAX. */
+export function parsePageSize(raw: string | null, fallback: number): number {
+  if (raw === null || raw === '') return fallback;
+  if (!/^\d{1,12}$/.test(raw)) throw new RegistryError('PAGINATION_NUMBER_INVALID', `n must be a whole number from 0 to ${PAGE_MAX}, got "${raw.slice(0, 20)}"`);
+  return Math.min(Number(raw), PAGE_MAX);
+}
+
+/** Manifests, tags and referrers of a repository. */
+export class ManifestService {
+  constructor(
+    private readonly meta: MetaStore,
+    private readonly opts: { manifestMaxBytes: number; referrersDeleteWithSubject?: boolean },
+    private readonly pulls?: PullTracker,
+    /** The recycle bin: with it, deletes in registries whose soft delete policy is on are kept. */
+    private readonly bin?: SoftDeleteService,
+    /** Write-once tag policies, checked in the same transactions as the changes they forbid. */
+    private readonly immutable?: ImmutabilityService,
+  ) {}
+
+  /** readEnabled=false on the repository, the manifest or the tag it is pulled by blocks the pull. */
+  private assertReadable(repository: string, refText: string, row: ReadFlags): void {
+    if (!row.repo_read) throw locked(`repository ${repository}`, 'readEnabled', 'pulled');
+    if (row.tag_read === 0) throw locked(`tag ${refText}`, 'readEnabled', 'pulled');
+    if (!row.manifest_read) throw locked(`manifest ${refText}`, 'readEnabled', 'pulled');
+  }
+
+  get maxBytes(): number {
+    return this.opts.manifestMaxBytes;
+  }
+
+  async get(reg: RegistryRow, repository: string, refText: string): Promise<ManifestRow> {
+    const ref = parseReference(refText);
+    const row = ref.tag !== undefined
+      ? await this.meta.getManifestByTag(reg.id, repository, ref.tag)
+      : await this.meta.getManifestByDigest(reg.id, repository, ref.digest);
+    if (!row) throw await this.unknown(reg, repository, refText);
+    this.assertReadable(repository, refText, row);
+    this.pulls?.record(row.id, row.repository_id, ref.tag, { registryId: reg.id, repository, digest: row.digest, mediaType: row.media_type, size: row.size });
+    return row;
+  }
+
+  async head(reg: RegistryRow, repository: string, refText: string): Promise<ManifestHead> {
+    const ref = parseReference(refText);
+    const row = await this.meta.headManifest(reg.id, repository, ref);
+    if (!row) throw await this.unknown(reg, repository, refText);
+    this.assertReadable(repository, refText, row);
+    return row;
+  }
+
+  private async unknown(reg: RegistryRow, repository: string, ref: string): Promise<RegistryError> {
+    if ((await this.meta.findRepositoryId(reg.id, repository)) === undefined) {
+      return new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
+    }
+    return new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref} is not known in repository ${repository}`, { detail: { reference: ref } });
+  }
+
+  /**
+   * Stores a manifest exactly as pushed (distribution-spec: "MUST store the manifest in the exact
+   * byte representation provided by the client") after validating it and checking that everything
+   * it references is present in this repository; then moves the tags, in one transaction that also
+   * records the push event.
+   */
+  async put(reg: RegistryRow, repository: string, refText: string, bytes: Buffer, contentType: string, extraTags: string[] = []): Promise<PutResult> {
+    const ref = parseReference(refText);
+    if (bytes.byteLength > this.opts.manifestMaxBytes) {
+      throw new RegistryError('MANIFEST_INVALID', `manifest is ${bytes.byteLength} bytes; the limit is ${this.opts.manifestMaxBytes} bytes`, { status: 413 });
+    }
+    const algorithm = ref.digest !== undefined ? parseDigest(ref.digest).algorithm : 'sha256';
+    const digest = digestOf(bytes, algorithm);
+    if (ref.digest !== undefined && ref.digest !== digest) {
+      throw new RegistryError('DIGEST_INVALID', `the manifest's content has digest ${digest}, not ${ref.digest} as given in the URL`, { detail: { digest: ref.digest } });
+    }
+    const tags = [...new Set([...(ref.tag !== undefined ? [ref.tag] : []), ...extraTags.map(assertTag)])];
+    const parsed = parseManifest(bytes, contentType);
+
+    return this.meta.transaction(async (trx) => {
+      const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
+      const repo = await this.meta.repositoryRow(reg.id, repository, trx);
+      if (repo && !repo.write_enabled) throw locked(`repository ${repository}`, 'writeEnabled', 'pushed to');
+      const missingBlobs = await this.meta.missingBlobs(trx, repoId, parsed.blobs.map((b) => b.digest));
+      const missingManifests = await this.meta.missingManifests(trx, repoId, parsed.manifests.map((m) => m.digest));
+      const missing = [...missingBlobs, ...missingManifests];
+      if (missing.length > 0) {
+        throw new RegistryError('MANIFEST_BLOB_UNKNOWN',
+          `the manifest references ${missing.length} ${missing.length === 1 ? 'blob or manifest' : 'blobs or manifests'} not present in ${repository}: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}; push ${missing.length === 1 ? 'it' : 'them'} first`,
+          { detail: missing.slice(0, 50).map((d) => ({ digest: d })) });
+      }
+      const { id, created, usage } = await this.meta.putManifest(trx, {
+        repository_id: repoId, digest, media_type: parsed.mediaType, artifact_type: parsed.artifactType,
+        subject_digest: parsed.subject?.digest ?? null, config_digest: parsed.config?.digest ?? null, config_media_type: parsed.config?.mediaType ?? null,
+        annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null, content: bytes,
+        refs: [...parsed.blobs.map((b) => ({ digest: b.digest, kind: 'blob' as const })), ...parsed.manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const }))],
+      });
+      // A tag with writeEnabled=false may not be moved to another manifest (pushing the same one again is a no-op).
+      const current = await this.meta.tagLocks(trx, repoId, tags);
+      for (const t of current) {
+        if (!t.write_enabled && t.manifest_id !== id) throw locked(`tag ${t.name}`, 'writeEnabled', 'overwritten');
+      }
+      await this.immutable?.assertTagsMutable(trx, reg, repository, current.filter((t) => t.manifest_id !== id).map((t) => t.name), 'overwritten');
+      assertWithinQuota(reg, repository, usage);
+      for (const tag of tags) await this.meta.setTag(trx, repoId, tag, id);
+      await this.meta.touchRepository(trx, repoId);
+      await this.meta.recordEvent(trx, {
+        registry_id: reg.id, action: 'push', repository, digest, tag: tags[0] ?? null, media_type: parsed.mediaType, size: bytes.byteLength,
+      });
+      return { digest, subject: parsed.subject?.digest ?? null, tags, created };
+    });
+  }
+
+  /** DELETE by digest removes the manifest and its tags; DELETE by tag only untags (spec "Deleting tags"). */
+  /** o.operation: the audit's name for it when not a plain delete (a purge: 'purge'); webhooks still see 'delete'. */
+  async delete(reg: RegistryRow, repository: string, refText: string, o: { operation?: string } = {}): Promise<{ untagged?: string; deleted?: string }> {
+    const ref = parseReference(refText);
+    const repoId = await this.meta.findRepositoryId(reg.id, repository);
+    if (repoId === undefined) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
+    return this.meta.transaction(async (trx) => {
+      const repo = await this.meta.repositoryRow(reg.id, repository, trx);
+      if (repo) assertDeletable(`repository ${repository}`, repo, ref.tag !== undefined ? 'untagged in' : 'deleted from');
+      if (ref.tag !== undefined) {
+        const [lock] = await this.meta.tagLocks(trx, repoId, [ref.tag]);
+        if (lock) assertDeletable(`tag ${ref.tag}`, lock, 'untagged');
+        if (lock) await this.immutable?.assertTagsMutable(trx, reg, repository, [ref.tag], 'untagged');
+        const bin = this.bin ? await this.bin.enabled(trx, reg.id) : undefined;
+        if (this.bin && bin?.on) {
+          const target = await trx.selectFrom('tags').innerJoin('manifests', 'manifests.id', 'tags.manifest_id').select('manifests.digest')
+            .where('tags.repository_id', '=', repoId).where('tags.name', '=', ref.tag).executeTakeFirst();
+          if (target) await this.bin.keep(trx, reg.id, repoId, repository, target.digest, { group: this.bin.newGroup(), days: bin.days, onlyTag: ref.tag });
+        }
+        const digest = await this.meta.deleteTag(trx, repoId, ref.tag);
+        if (!digest) throw new RegistryError('MANIFEST_UNKNOWN', `tag ${ref.tag} is not known in repository ${repository}`, { detail: { tag: ref.tag } });
+        await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'untag', repository, digest, tag: ref.tag, operation: o.operation });
+        return { untagged: ref.tag };
+      }
+      const m = await this.meta.manifestLocks(trx, repoId, ref.digest);
+      if (!m) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref.digest} is not known in repository ${repository}`, { detail: { digest: ref.digest } });
+      // Referrers (signatures, SBOMs...) of the manifest, and their referrers, go with it unless
+      // referrers.deleteWithSubject is off; any of them locked blocks the whole delete.
+      const victims = [ref.digest, ...(this.opts.referrersDeleteWithSubject === false ? [] : await this.referrersOf(trx, repoId, ref.digest))];
+      for (const digest of victims) {
+        const lock = digest === ref.digest ? m : await this.meta.manifestLocks(trx, repoId, digest);
+        if (!lock) continue;
+        const what = digest === ref.digest ? `manifest ${digest}` : `referrer ${digest} of manifest ${ref.digest}`;
+        assertDeletable(what, lock);
+        const lockedTags = await this.meta.lockedTagsOf(trx, lock.id);
+        if (lockedTags.length > 0) throw locked(`tag ${lockedTags[0]!.name}, which points to ${what},`, 'deleteEnabled', 'deleted');
+        await this.immutable?.assertManifestDeletable(trx, reg, repository, lock.id);
+      }
+      const bin = this.bin ? await this.bin.enabled(trx, reg.id) : undefined;
+      const group = this.bin?.newGroup() ?? '';
+      for (const digest of victims) {
+        if (this.bin && bin?.on) await this.bin.keep(trx, reg.id, repoId, repository, digest, { group, days: bin.days });
+        const gone = await this.meta.deleteManifest(trx, repoId, digest);
+        if (gone) await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'delete', repository, digest, media_type: gone.mediaType, size: gone.size, operation: o.operation });
+      }
+      return { deleted: ref.digest };
+    });
+  }
+
+  /** Every manifest in the repository whose subject chain leads to this digest (breadth first, each once). */
+  private async referrersOf(trx: Executor, repositoryId: number, digest: string): Promise<string[]> {
+    const out: string[] = [];
+    const seen = new Set([digest]);
+    let frontier = [digest];
+    while (frontier.length > 0) {
+      const next: string[] = [];
+      for (let i = 0; i < frontier.length; i += 500) {
+        const rows = await trx.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId)
+          .where('subject_digest', 'in', frontier.slice(i, i + 500)).execute();
+        for (const r of rows) if (!seen.has(r.digest)) { seen.add(r.digest); next.push(r.digest); }
+      }
+      out.push(...next);
+      frontier = next;
+    }
+    return out;
+  }
+
+  async tags(reg: RegistryRow, repository: string, n: number, last: string | undefined): Promise<Page<string>> {
+    const repoId = await this.meta.findRepositoryId(reg.id, repository);
+    if (repoId === undefined) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
+    if (n === 0) return { items: [] };
+    // distribution-spec: `last` "MUST be a proper tag" (and a NUL would break the PostgreSQL query).
+    if (last !== undefined) assertTag(last);
+    const rows = await this.meta.listTags(repoId, last, n + 1);
+    return rows.length > n ? { items: rows.slice(0, n), next: rows[n - 1] } : { items: rows };
+  }
+
+  /** Referrers API: never 404; an unknown registry, repository or subject has no referrers. */
+  async referrers(reg: RegistryRow | undefined, repository: string, subjectText: string, artifactType: string | undefined, n: number, last: string | undefined) {
+    const subject = parseDigest(subjectText).value;
+    // Pages are keyed on digests; an artifactType we could never have stored matches nothing.
+    if (last !== undefined) parseDigest(last);
+    const matchable = artifactType === undefined || isMediaTypeString(artifactType);
+    const repoId = reg === undefined || !matchable ? undefined : await this.meta.findRepositoryId(reg.id, repository);
+    const rows = repoId === undefined ? [] : await this.meta.listReferrers(repoId, subject, artifactType, last, n + 1);
+    const page = rows.slice(0, n);
+    const manifests = page.map((r) => ({
+      mediaType: r.media_type,
+      digest: r.digest,
+      size: r.size,
+      ...(r.artifact_type ? { artifactType: r.artifact_type } : {}),
+      ...(r.annotations ? { annotations: JSON.parse(r.annotations) as Record<string, string> } : {}),
+    }));
+    return {
+      index: { schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests },
+      next: rows.length > n ? page[page.length - 1]?.digest : undefined,
+    };
+  }
+}

@@ -1,0 +1,101 @@
+import { assertRegistryName, isValidRegistryName } from '../../domain/reference.js';
+import { RegistryError } from '../../domain/errors.js';
+import type { MetaStore, RegistryRow } from '../../meta/store.js';
+import { TierService } from '../policy/tiers.js';
+
+export const SKUS = ['Basic', 'Standard', 'Premium'] as const;
+export type Sku = (typeof SKUS)[number];
+
+export interface RegistryView {
+  name: string;
+  id: string;
+  sku: Sku;
+  loginServer: string;
+  creationDate: string;
+  lastUpdated: string;
+  provisioningState: 'Succeeded';
+  /** ACR: the admin user (username = registry name, two passwords) is enabled. */
+  adminUserEnabled: boolean;
+  /** ACR: anyone may pull from every repository (Standard and Premium only). */
+  anonymousPullEnabled: boolean;
+}
+
+export function parseSku(raw: unknown): Sku {
+  const s = typeof raw === 'string' ? SKUS.find((k) => k.toLowerCase() === raw.toLowerCase()) : undefined;
+  if (!s) throw new RegistryError('REQUEST_INVALID', `invalid SKU ${JSON.stringify(raw)}: use one of ${SKUS.join(', ')}`);
+  return s;
+}
+
+/** Registries: the tenants of a deployment. Each owns its repositories; nothing crosses between them. */
+export class RegistryService {
+  constructor(private readonly meta: MetaStore) {}
+
+  /** Resolves a registry for the data plane; unknown registries look like unknown repositories. */
+  /** The registry of that name, or undefined (for endpoints where an unknown registry is not an error). */
+  async find(name: string): Promise<RegistryRow | undefined> {
+    return isValidRegistryName(name) ? this.meta.getRegistry(name) : undefined;
+  }
+
+  async resolve(name: string): Promise<RegistryRow> {
+    const row = await this.find(name);
+    if (!row) {
+      const hint = isValidRegistryName(name) ? '' : ' (registry names are 5-50 letters and digits)';
+      throw new RegistryError('NAME_UNKNOWN', `registry "${name.slice(0, 80)}" does not exist on this server${hint}`);
+    }
+    return row;
+  }
+
+  async get(name: string): Promise<RegistryRow> {
+    assertRegistryName(name);
+    const row = await this.meta.getRegistry(name);
+    if (!row) throw new RegistryError('REGISTRY_UNKNOWN', `registry "${name}" does not exist`);
+    return row;
+  }
+
+  async checkName(name: string): Promise<{ nameAvailable: boolean; reason?: string; message?: string }> {
+    if (typeof name !== 'string' || !isValidRegistryName(name)) {
+      return { nameAvailable: false, reason: 'Invalid', message: 'A registry name is 5 to 50 letters and digits (a-z, A-Z, 0-9).' };
+    }
+    if (await this.meta.getRegistry(name)) {
+      return { nameAvailable: false, reason: 'AlreadyExists', message: `The registry ${name} is already in use.` };
+    }
+    return { nameAvailable: true };
+  }
+
+  async create(name: string, sku: Sku): Promise<RegistryRow> {
+    assertRegistryName(name);
+    const row = await this.meta.createRegistry(name, sku);
+    if (!row) throw new RegistryError('REGISTRY_EXISTS', `the registry name "${name}" is already in use (names are unique regardless of case)`);
+    return row;
+  }
+
+  list(): Promise<RegistryRow[]> {
+    return this.meta.listRegistries();
+  }
+
+  async update(name: string, patch: { sku?: Sku }): Promise<RegistryRow> {
+    const row = await this.get(name);
+    if (patch.sku !== undefined) await new TierService(this.meta).assertSkuChange(row, patch.sku);
+    await this.meta.updateRegistry(row.id, patch);
+    return this.get(name);
+  }
+
+  async delete(name: string): Promise<void> {
+    const row = await this.get(name);
+    await this.meta.deleteRegistry(row.id);
+  }
+}
+
+export function registryView(r: RegistryRow, loginServer: string): RegistryView {
+  return {
+    name: r.name,
+    id: `/registries/${r.name}`,
+    sku: r.sku as Sku,
+    loginServer,
+    creationDate: r.created_at,
+    lastUpdated: r.updated_at,
+    provisioningState: 'Succeeded',
+    adminUserEnabled: !!r.admin_enabled,
+    anonymousPullEnabled: !!r.anonymous_pull_enabled,
+  };
+}

@@ -1,0 +1,432 @@
+import { Transform } from 'node:stream';
+import { seal, unseal } from '../../auth/crypto.js';
+import { RegistryError, type Code } from '../../domain/errors.js';
+import { parseManifest, type ParsedManifest } from '../../domain/manifest.js';
+import { isLoopbackHost } from '../../config/config.js';
+import { PermanentJobError, type JobQueue, type JobRow } from '../../jobs/queue.js';
+import type { AccessStore } from '../../meta/access-store.js';
+import { now, type MetaStore, type RegistryRow } from '../../meta/store.js';
+import type { Logger } from '../../observability/logger.js';
+import { requestContext } from '../../observability/request-context.js';
+import type { BlobService } from '../content/blobs.js';
+import { locked } from '../policy/attribute-locks.js';
+import type { ManifestService } from '../content/manifests.js';
+import type { UploadService } from '../content/uploads.js';
+import { resolveSafe, EgressRefused } from '../../net/egress.js';
+import { sourceText, type ImportTarget, type ParsedImport } from './request.js';
+import { refusedMessage, Upstream, UpstreamError } from './upstream.js';
+
+// Image import (az acr import): a durable job that copies an image from an upstream registry into
+// a registry of this deployment: blobs first (streamed through UploadService.ingest, verified),
+// then child manifests, then the index or image with the target tags (through ManifestService.put,
+// so locks, quotas and the audit apply), then the referrers. A job that dies (node killed) runs
+// again when its lease expires; blobs already linked in the target repository are skipped.
+
+export interface ImportOptions {
+  allowPrivate: boolean;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxRedirects: number;
+  manifestMaxBytes: number;
+  maxManifests: number;
+  insecureRegistries: readonly string[];
+  trustedRealms?: readonly string[];
+  maxAttempts: number;
+}
+
+export interface ImportProgress {
+  phase: 'queued' | 'resolving' | 'copying blobs' | 'pushing manifests' | 'done' | 'failed';
+  manifests: { done: number; total: number };
+  blobs: { done: number; total: number; skipped: number };
+  bytes: { done: number; total: number };
+}
+
+interface StoredRequest {
+  host: string;
+  repository: string;
+  reference: string;
+  targets: ImportTarget[];
+  force: boolean;
+}
+
+interface PlannedManifest {
+  digest: string;
+  mediaType: string;
+  bytes: Buffer;
+  parsed: ParsedManifest;
+}
+
+const emptyProgress = (): ImportProgress => ({ phase: 'queued', manifests: { done: 0, total: 0 }, blobs: { done: 0, total: 0, skipped: 0 }, bytes: { done: 0, total: 0 } });
+
+export class ImportService {
+  constructor(
+    private readonly meta: MetaStore,
+    private readonly access: AccessStore,
+    private readonly jobs: JobQueue,
+    private readonly uploads: UploadService,
+    private readonly blobs: BlobService,
+    private readonly manifests: ManifestService,
+    private readonly opts: ImportOptions,
+    private readonly log: Logger,
+  ) {
+    jobs.handle('import', (_payload, job) => this.run(job), { long: true });
+  }
+
+  /** True when the host may be reached over plain HTTP (and HTTPS without certificate checks). */
+  insecure(host: string): boolean {
+    const bare = host.replace(/:\d+$/, '');
+    return isLoopbackHost(bare) || this.opts.insecureRegistries.some((h) => h.toLowerCase() === host.toLowerCase() || h.toLowerCase() === bare.toLowerCase());
+  }
+
+  /**
+   * Checks what can be checked at once (target tags in NoForce mode, the upstream address), then
+   * queues the import. The caller's authorization on every target is checked by the HTTP layer.
+   */
+  async start(reg: RegistryRow, req: ParsedImport, caller: { identity?: string; ip?: string }): Promise<number> {
+    if (!req.force) await this.assertTagsFree(reg, req.targets);
+    try {
+      await resolveSafe(req.host.replace(/:\d+$/, ''), this.opts.allowPrivate);
+    } catch (e) {
+      if (e instanceof EgressRefused) throw new RegistryError('REQUEST_INVALID', refusedMessage(e));
+      // A name that does not resolve now may later: the job reports it.
+    }
+    const stored: StoredRequest = { host: req.host, repository: req.repository, reference: req.reference, targets: req.targets, force: req.force };
+    const sealed = req.credentials ? seal(JSON.stringify(req.credentials), await this.access.sealKey()) : null;
+    return this.meta.transaction(async (trx) => {
+      // The payload names the work for operators (berth job list); credentials stay in imports.
+      const id = await this.jobs.enqueue(trx, 'import', { registry: reg.name, source: sourceText(req) }, { maxAttempts: this.opts.maxAttempts });
+      const t = now();
+      await trx.insertInto('imports').values({
+        id, registry_id: reg.id, request: JSON.stringify(stored), credentials: sealed, identity: caller.identity ?? null, caller_ip: caller.ip ?? null,
+        progress: JSON.stringify(emptyProgress()), result: null, created_at: t, updated_at: t,
+      }).execute();
+      return id;
+    });
+  }
+
+  /** An import as the API shows it (never its credentials); undefined when not in this registry. */
+  async view(reg: RegistryRow, id: number) {
+    const row = await this.meta.db.selectFrom('imports').selectAll().where('id', '=', id).where('registry_id', '=', reg.id).executeTakeFirst();
+    if (!row) return undefined;
+    const job = await this.jobs.get(id);
+    const req = JSON.parse(row.request) as StoredRequest;
+    const result = row.result ? JSON.parse(row.result) as { digest?: string; mediaType?: string; error?: { code: string; message: string } } : {};
+    const state = job?.state ?? 'dead';
+    const status = state === 'succeeded' ? 'Succeeded' : state === 'dead' ? 'Failed' : state === 'running' ? 'Running' : (job?.attempts ?? 0) > 0 ? 'Retrying' : 'Queued';
+    return {
+      id, registry: reg.name, status,
+      source: sourceText(req),
+      targetTags: req.targets.filter((t) => t.tag !== undefined).map((t) => `${t.repository}:${t.tag}`),
+      untaggedTargetRepositories: req.targets.filter((t) => t.tag === undefined).map((t) => t.repository),
+      mode: req.force ? 'Force' : 'NoForce',
+      progress: JSON.parse(row.progress) as ImportProgress,
+      ...(result.digest ? { digest: result.digest, mediaType: result.mediaType } : {}),
+      error: result.error ?? (state !== 'succeeded' && job?.last_error ? { code: 'UNAVAILABLE', message: job.last_error } : null),
+      attempts: job?.attempts ?? 0,
+      identity: row.identity,
+      createdAt: row.created_at, updatedAt: row.updated_at,
+    };
+  }
+
+  /** The targets of an import (for authorization of the reader). */
+  async targets(reg: RegistryRow, id: number): Promise<ImportTarget[] | undefined> {
+    const row = await this.meta.db.selectFrom('imports').select('request').where('id', '=', id).where('registry_id', '=', reg.id).executeTakeFirst();
+    return row ? (JSON.parse(row.request) as StoredRequest).targets : undefined;
+  }
+
+  async list(reg: RegistryRow, limit: number) {
+    const rows = await this.meta.db.selectFrom('imports').select('id').where('registry_id', '=', reg.id).orderBy('id', 'desc').limit(limit).execute();
+    const out = [];
+    for (const r of rows) out.push((await this.view(reg, Number(r.id)))!);
+    return out;
+  }
+
+  /**
+   * Before anything is copied: a target repository or tag locked against writes fails the import
+   * (whatever the mode), as the manifest push would after the copy.
+   */
+  private async assertWritable(reg: RegistryRow, targets: ImportTarget[], digest: string): Promise<void> {
+    for (const repo of new Set(targets.map((t) => t.repository))) {
+      const row = await this.meta.repositoryRow(reg.id, repo);
+      if (row && !row.write_enabled) throw locked(`repository ${repo}`, 'writeEnabled', 'pushed to');
+      const repoId = await this.meta.findRepositoryId(reg.id, repo);
+      const tags = targets.filter((t) => t.repository === repo && t.tag !== undefined).map((t) => t.tag!);
+      if (repoId === undefined || tags.length === 0) continue;
+      for (const lock of await this.meta.tagLocks(this.meta.db, repoId, tags)) {
+        if (lock.write_enabled) continue;
+        const m = await this.meta.getManifestByTag(reg.id, repo, lock.name);
+        if (m?.digest !== digest) throw locked(`tag ${lock.name}`, 'writeEnabled', 'overwritten');
+      }
+    }
+  }
+
+  private async assertTagsFree(reg: RegistryRow, targets: ImportTarget[], digest?: string): Promise<void> {
+    for (const t of targets) {
+      if (t.tag === undefined) continue;
+      const m = await this.meta.getManifestByTag(reg.id, t.repository, t.tag);
+      // The same manifest already there is no conflict (a resumed import may have tagged it).
+      if (m && m.digest !== digest) {
+        throw new RegistryError('CONFLICT', `tag ${t.repository}:${t.tag} already exists in registry ${reg.name} (it points to ${m.digest}); import with --force (mode "Force") to overwrite it`);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- the job
+
+  private async run(job: JobRow): Promise<void> {
+    const row = await this.meta.db.selectFrom('imports').selectAll().where('id', '=', Number(job.id)).executeTakeFirst();
+    if (!row) throw new PermanentJobError(`import ${job.id} has no record (its registry was deleted?)`);
+    const reg = await this.meta.getRegistryById(Number(row.registry_id));
+    if (!reg) throw new PermanentJobError(`the registry of import ${job.id} no longer exists`);
+    const req = JSON.parse(row.request) as StoredRequest;
+    const credentials = row.credentials ? JSON.parse(unseal(row.credentials, await this.access.sealKey())) as { username: string; password: string } : undefined;
+    const progress = { ...emptyProgress(), phase: 'resolving' as ImportProgress['phase'] };
+    const state = { lost: false, lastSave: 0 };
+    const save = async (force = false) => {
+      if (!force && Date.now() - state.lastSave < 500) return;
+      state.lastSave = Date.now();
+      await this.meta.db.updateTable('imports').set({ progress: JSON.stringify(progress), updated_at: now() }).where('id', '=', row.id).execute();
+    };
+    // Keep the lease while copying (a large import outlives it); stop when another node took over.
+    const beat = setInterval(() => {
+      this.jobs.renewLease(job).then((ok) => { if (!ok) state.lost = true; }, () => {});
+    }, Math.max(200, (this.jobs.opts.leaseSeconds * 1000) / 3));
+    try {
+      const out = await requestContext.run(
+        { id: `import-${job.id}`, host: '', method: 'IMPORT', useragent: 'berth-import', identity: row.identity ?? undefined, ip: row.caller_ip ?? undefined },
+        () => this.copy(reg, req, credentials, progress, save, state),
+      );
+      progress.phase = 'done';
+      await this.meta.db.updateTable('imports').set({ progress: JSON.stringify(progress), credentials: null, result: JSON.stringify(out), updated_at: now() }).where('id', '=', row.id).execute();
+      this.log.info({ import: row.id, registry: reg.name, source: sourceText(req), digest: out.digest }, 'image imported');
+    } catch (e) {
+      const err = describe(e, req);
+      const final = err.permanent || job.attempts >= job.max_attempts || state.lost;
+      if (final) progress.phase = 'failed';
+      await this.meta.db.updateTable('imports').set({
+        progress: JSON.stringify(progress), updated_at: now(),
+        ...(final ? { credentials: null, result: JSON.stringify({ error: { code: err.code, message: err.message } }) } : {}),
+      }).where('id', '=', row.id).execute().catch(() => {});
+      if (err.permanent) throw new PermanentJobError(err.message);
+      throw new Error(err.message);
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  private async copy(reg: RegistryRow, req: StoredRequest, credentials: { username: string; password: string } | undefined, progress: ImportProgress,
+    save: (force?: boolean) => Promise<void>, state: { lost: boolean }): Promise<{ digest: string; mediaType: string; tags: string[] }> {
+    const up = new Upstream({
+      host: req.host, repository: req.repository, credentials, insecure: this.insecure(req.host), allowPrivate: this.opts.allowPrivate,
+      connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs: this.opts.idleTimeoutMs, maxRedirects: this.opts.maxRedirects, manifestMaxBytes: this.opts.manifestMaxBytes,
+      trustedRealms: this.opts.trustedRealms,
+    });
+    const check = () => {
+      if (state.lost) throw new Error('the import job lost its lease to another node; that node continues it');
+    };
+
+    // 1. Resolve everything first: nothing is copied until the whole image is known and allowed.
+    const top = await this.fetch(up, req.reference);
+    if (!req.force) await this.assertTagsFree(reg, req.targets, top.digest);
+    await this.assertWritable(reg, req.targets, top.digest);
+    const ordered: PlannedManifest[] = [];
+    const seen = new Set<string>([top.digest]);
+    let children = 0;
+    const visit = async (m: PlannedManifest) => {
+      for (const d of m.parsed.manifests) {
+        if (seen.has(d.digest)) continue;
+        seen.add(d.digest);
+        if (++children > this.opts.maxManifests) {
+          throw new RegistryError('MANIFEST_INVALID', `${sourceText(req)} is an index of more than ${this.opts.maxManifests} manifests, the import limit (import.maxManifests)`);
+        }
+        const child = await this.fetch(up, d.digest);
+        await visit(child);
+        ordered.push(child);
+      }
+    };
+    await visit(top);
+    // Referrers (signatures, SBOMs) of the image and of each platform image, when the upstream has the API.
+    const referrers: PlannedManifest[] = [];
+    for (const subject of [top, ...ordered]) {
+      for (const d of await up.referrers(subject.digest)) {
+        if (seen.has(d.digest) || referrers.length >= this.opts.maxManifests) continue;
+        seen.add(d.digest);
+        const r = await this.fetch(up, d.digest);
+        const before = referrers.length;
+        const nested: PlannedManifest[] = [];
+        for (const c of r.parsed.manifests) {
+          if (seen.has(c.digest) || before + nested.length >= this.opts.maxManifests) continue;
+          seen.add(c.digest);
+          nested.push(await this.fetch(up, c.digest));
+        }
+        referrers.push(...nested, r);
+      }
+    }
+    const all = [...ordered, top, ...referrers];
+    const blobs = new Map<string, number>();
+    for (const m of all) for (const b of m.parsed.blobs) blobs.set(b.digest, b.size);
+    const repos = [...new Set(req.targets.map((t) => t.repository))];
+    progress.phase = 'copying blobs';
+    progress.manifests.total = all.length;
+    progress.blobs.total = blobs.size;
+    progress.bytes.total = [...blobs.values()].reduce((a, b) => a + b, 0);
+    await save(true);
+
+    // 2. Blobs: skipped when already linked in the target repository (a resumed import), mounted
+    // from the first target repository into the others, else streamed from the upstream.
+    for (const [digest, size] of blobs) {
+      check();
+      let skipped = true;
+      for (const [i, repo] of repos.entries()) {
+        const repoId = await this.meta.findRepositoryId(reg.id, repo);
+        if (repoId !== undefined && (await this.meta.missingBlobs(this.meta.db, repoId, [digest])).length === 0) continue;
+        skipped = false;
+        // The first target repository holds it by now (verified): the others link the same bytes.
+        if (i > 0 && (await this.blobs.mount(reg, repo, digest, repos[0], async () => true))) continue;
+        await this.streamBlob(up, reg, repo, digest, size, progress, save);
+      }
+      if (skipped) {
+        progress.blobs.skipped++;
+        progress.bytes.done += size;
+      }
+      progress.blobs.done++;
+      await save();
+    }
+
+    // 3. Manifests: children, then the image or index with its tags, then the referrers.
+    progress.phase = 'pushing manifests';
+    await save(true);
+    for (const m of all) {
+      check();
+      for (const repo of repos) {
+        if (m === top) {
+          const tags = req.targets.filter((t) => t.repository === repo && t.tag !== undefined).map((t) => t.tag!);
+          await this.manifests.put(reg, repo, tags[0] ?? m.digest, m.bytes, m.mediaType, tags.slice(1));
+        } else {
+          await this.manifests.put(reg, repo, m.digest, m.bytes, m.mediaType);
+        }
+      }
+      progress.manifests.done++;
+      await save();
+    }
+    return { digest: top.digest, mediaType: top.mediaType, tags: req.targets.filter((t) => t.tag !== undefined).map((t) => `${t.repository}:${t.tag}`) };
+  }
+
+  private async fetch(up: Upstream, ref: string): Promise<PlannedManifest> {
+    const m = await up.manifest(ref);
+    let parsed: ParsedManifest;
+    try {
+      parsed = parseManifest(m.bytes, m.mediaType);
+    } catch (e) {
+      throw new RegistryError('MANIFEST_INVALID', `manifest ${ref} of ${up.name} cannot be imported: ${(e as Error).message}`);
+    }
+    return { digest: m.digest, mediaType: parsed.mediaType, bytes: m.bytes, parsed };
+  }
+
+  private async streamBlob(up: Upstream, reg: RegistryRow, repo: string, digest: string, size: number, progress: ImportProgress, save: () => Promise<void>): Promise<void> {
+    let received = 0;
+    // Bounded by the declared size (no upstream can fill the disk past it), counted for progress.
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        received += chunk.length;
+        if (received > size) {
+          cb(new RegistryError('SIZE_INVALID', `blob ${digest} from ${up.name} is larger than the ${size} bytes its manifest declares`));
+          return;
+        }
+        progress.bytes.done += chunk.length;
+        void save().catch(() => {});
+        cb(null, chunk);
+      },
+    });
+    // The upstream's bytes go into the meter; a connection that breaks mid-blob is resumed with
+    // a Range request from the last byte received (the digest is still checked over the whole).
+    const feed = this.feedBlob(up, digest, size, meter);
+    try {
+      await Promise.all([this.uploads.ingest(reg, repo, digest, size, meter), feed]);
+    } catch (e) {
+      progress.bytes.done -= Math.min(received, size);
+      meter.destroy();
+      await feed.catch(() => undefined);
+      if (e instanceof RegistryError && (e.code === 'DIGEST_INVALID' || e.code === 'SIZE_INVALID')) {
+        throw new RegistryError(e.code, `blob ${digest} from ${up.name} does not match its descriptor (${e.message}); nothing was stored for it`);
+      }
+      throw e;
+    }
+  }
+
+  /** Writes a blob's bytes into `sink`, resuming with ranged requests (up to 5 times) when the connection breaks. */
+  private async feedBlob(up: Upstream, digest: string, size: number, sink: Transform): Promise<void> {
+    let resumes = 0;
+    // Bytes handed to the sink (the meter may not have counted buffered ones yet): where a resume starts.
+    let written = 0;
+    for (;;) {
+      const offset = written;
+      let part: { body: import('node:http').IncomingMessage; start: number };
+      try {
+        part = await up.blob(digest, offset);
+      } catch (e) {
+        sink.destroy(e as Error);
+        throw e;
+      }
+      let skip = offset - part.start; // the upstream ignored the range: drop what we already have
+      try {
+        for await (const raw of part.body) {
+          if (sink.destroyed) {
+            part.body.destroy();
+            return;
+          }
+          let chunk = raw as Buffer;
+          if (skip > 0) {
+            const n = Math.min(skip, chunk.length);
+            skip -= n;
+            chunk = chunk.subarray(n);
+            if (chunk.length === 0) continue;
+          }
+          written += chunk.length;
+          if (!sink.write(chunk)) await drained(sink);
+        }
+        if (written >= size || sink.destroyed) {
+          sink.end();
+          return;
+        }
+        throw new Error(`the connection closed after ${written} of ${size} bytes`);
+      } catch (e) {
+        part.body.destroy();
+        if (sink.destroyed) return;
+        if (++resumes > 5) {
+          const err = new UpstreamError(`blob ${digest} from ${up.name} broke off ${resumes} times (last: ${(e as Error).message})`, 'transient');
+          sink.destroy(err);
+          throw err;
+        }
+        this.log.info({ digest, offset: written, size, resumes }, 'import: blob download broke off; resuming with a range request');
+      }
+    }
+  }
+}
+
+/** Resolves when a stream under backpressure drains, or closes (then the caller sees it destroyed). */
+function drained(s: Transform): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      s.off('drain', done);
+      s.off('close', done);
+      resolve();
+    };
+    s.on('drain', done);
+    s.on('close', done);
+  });
+}
+
+/** An error's code, message (naming the source) and whether retrying could help. */
+function describe(e: unknown, req: StoredRequest): { code: Code | string; message: string; permanent: boolean } {
+  const src = sourceText(req);
+  if (e instanceof UpstreamError) {
+    const code = e.kind === 'auth' ? 'DENIED' : e.kind === 'notfound' ? 'MANIFEST_UNKNOWN' : e.kind === 'digest' ? 'DIGEST_INVALID' : e.kind === 'refused' ? 'REQUEST_INVALID' : e.kind === 'invalid' ? 'MANIFEST_INVALID' : 'UNAVAILABLE';
+    return { code, message: `import of ${src}: ${e.message}`, permanent: e.kind !== 'transient' };
+  }
+  if (e instanceof RegistryError) {
+    return { code: e.code, message: `import of ${src}: ${e.message}`, permanent: e.code !== 'UNAVAILABLE' && e.code !== 'INTERNAL_ERROR' };
+  }
+  const err = e as NodeJS.ErrnoException;
+  return { code: 'UNAVAILABLE', message: `import of ${src}: ${err?.code ? `${err.code}: ` : ''}${err?.message ?? String(e)} (will retry)`, permanent: false };
+}

@@ -1,0 +1,184 @@
+import { sql } from 'kysely';
+import { RegistryError } from '../../domain/errors.js';
+import type { MetaStore, RegistryRow } from '../../meta/store.js';
+import { registryUsage, repositoryUsage, setRegistryQuota, setRepositoryQuota, type UsageChange } from '../../meta/usage.js';
+import type { Sku } from '../content/registries.js';
+
+// ACR's service tiers as data (FEATURES.md §1.1-1.3): one table, read by quota enforcement,
+// show-usage, SKU changes, identity limits and request-rate throttling.
+
+const GiB = 1024 ** 3;
+const TiB = 1024 ** 4;
+
+export interface RateLimits {
+  /** Requests per minute: [per registry, per identity within the registry]. */
+  read: [number, number];
+  write: [number, number];
+  delete: [number, number];
+  referrers: [number, number];
+}
+
+export interface Tier {
+  /** Storage included in the tier's price (ACR bills more per GiB/day; Berth only reports it). */
+  includedStorageBytes: number;
+  /** Pushes are refused beyond this (ACR: "pushes blocked when storage limit reached"). */
+  maxStorageBytes: number;
+  webhooks: number;
+  /** -1 = unlimited (as ACR's usage API reports it); 0 = not available on the tier. */
+  geoReplications: number;
+  tokens: number;
+  scopeMaps: number;
+  anonymousPull: boolean;
+  rates: RateLimits;
+}
+
+export const TIERS: Record<Sku, Tier> = {
+  Basic: {
+    includedStorageBytes: 10 * GiB, maxStorageBytes: 40 * TiB, webhooks: 2, geoReplications: 0, tokens: 100, scopeMaps: 100, anonymousPull: false,
+    rates: { read: [10_000, 5_000], write: [2_000, 1_000], delete: [1_000, 500], referrers: [500, 250] },
+  },
+  Standard: {
+    includedStorageBytes: 100 * GiB, maxStorageBytes: 40 * TiB, webhooks: 10, geoReplications: 0, tokens: 500, scopeMaps: 500, anonymousPull: true,
+    rates: { read: [10_000, 5_000], write: [2_000, 1_000], delete: [1_000, 500], referrers: [500, 250] },
+  },
+  Premium: {
+    includedStorageBytes: 500 * GiB, maxStorageBytes: 100 * TiB, webhooks: 500, geoReplications: -1, tokens: 50_000, scopeMaps: 50_000, anonymousPull: true,
+    rates: { read: [20_000, 10_000], write: [4_000, 2_000], delete: [4_000, 2_000], referrers: [2_000, 1_000] },
+  },
+};
+
+export const tierOf = (sku: string): Tier => TIERS[sku as Sku] ?? TIERS.Basic;
+
+export function formatBytes(n: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} bytes` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]} (${n} bytes)`;
+}
+
+/**
+ * Refuses a change that grew a counter beyond its limit; called inside the transaction that made
+ * the change, so throwing rolls it back and nothing becomes visible.
+ */
+export function assertWithinQuota(reg: RegistryRow, repository: string, c: UsageChange | undefined): void {
+  if (!c) return;
+  if (c.registryDelta > 0) {
+    const tier = tierOf(reg.sku);
+    const limit = c.registryQuota === null ? tier.maxStorageBytes : Math.min(c.registryQuota, tier.maxStorageBytes);
+    if (c.registryBytes > limit) {
+      const which = c.registryQuota !== null && c.registryQuota <= tier.maxStorageBytes ? `the storage quota of registry ${reg.name}` : `the ${reg.sku} tier's maximum storage for registry ${reg.name}`;
+      throw quotaError(which, limit, c.registryBytes - c.registryDelta, c.registryDelta);
+    }
+  }
+  if (c.repositoryDelta > 0 && c.repositoryQuota !== null && c.repositoryBytes > c.repositoryQuota) {
+    throw quotaError(`the storage quota of repository ${repository}`, c.repositoryQuota, c.repositoryBytes - c.repositoryDelta, c.repositoryDelta);
+  }
+}
+
+function quotaError(which: string, limit: number, used: number, adding: number): RegistryError {
+  return new RegistryError('DENIED', `push refused: it would exceed ${which}: limit ${formatBytes(limit)}, in use ${formatBytes(used)}, this push adds ${formatBytes(adding)}; delete content or raise the quota`,
+    { detail: { quota: which, limit, currentValue: used, adding } });
+}
+
+export interface UsageItem {
+  name: string;
+  currentValue: number;
+  limit: number;
+  unit: 'Bytes' | 'Count';
+}
+
+const count = async (meta: MetaStore, table: string, registryId: number): Promise<number> => {
+  const r = await sql<{ n: number }>`select count(*) as n from ${sql.table(table)} where registry_id = ${registryId}`.execute(meta.db);
+  return Number(r.rows[0]?.n ?? 0);
+};
+
+/** A cheap check before a blob's bytes are moved into place: would linking it exceed a limit? */
+export async function precheckBlob(meta: MetaStore, reg: RegistryRow, repository: string, digest: string, size: number): Promise<void> {
+  if (size === 0) return;
+  const repoId = await meta.findRepositoryId(reg.id, repository);
+  const held = await sql<{ n: number }>`select count(*) as n from registry_content where registry_id = ${reg.id} and kind = 'blob' and digest = ${digest}`.execute(meta.db);
+  const r = await registryUsage(meta.db, reg.id);
+  const p = repoId === undefined ? { bytes: 0, quota: null } : await repositoryUsage(meta.db, repoId);
+  const inRepo = repoId !== undefined && (await meta.missingBlobs(meta.db, repoId, [digest])).length === 0;
+  assertWithinQuota(reg, repository, {
+    registryId: reg.id, repositoryId: repoId ?? 0,
+    registryDelta: Number(held.rows[0]?.n ?? 0) > 0 ? 0 : size, registryBytes: r.bytes + (Number(held.rows[0]?.n ?? 0) > 0 ? 0 : size), registryQuota: r.quota,
+    repositoryDelta: inRepo ? 0 : size, repositoryBytes: p.bytes + (inRepo ? 0 : size), repositoryQuota: p.quota,
+  });
+}
+
+/** Quotas, SKU changes and show-usage. */
+export class TierService {
+  constructor(private readonly meta: MetaStore) {}
+
+  /** `az acr show-usage`: each quota with its current value and limit. */
+  async usages(reg: RegistryRow): Promise<{ value: UsageItem[] }> {
+    const tier = tierOf(reg.sku);
+    const storage = await registryUsage(this.meta.db, reg.id);
+    const limit = storage.quota === null ? tier.maxStorageBytes : Math.min(storage.quota, tier.maxStorageBytes);
+    return {
+      value: [
+        { name: 'Size', currentValue: storage.bytes, limit, unit: 'Bytes' },
+        { name: 'IncludedSize', currentValue: storage.bytes, limit: tier.includedStorageBytes, unit: 'Bytes' },
+        { name: 'Webhooks', currentValue: 0, limit: tier.webhooks, unit: 'Count' },
+        { name: 'Geo-replications', currentValue: 0, limit: tier.geoReplications, unit: 'Count' },
+        { name: 'Tokens', currentValue: await count(this.meta, 'tokens', reg.id), limit: tier.tokens, unit: 'Count' },
+        { name: 'ScopeMaps', currentValue: await count(this.meta, 'scope_maps', reg.id), limit: tier.scopeMaps, unit: 'Count' },
+      ],
+    };
+  }
+
+  async repositoryUsage(reg: RegistryRow, repository: string): Promise<{ repository: string; currentValue: number; limit: number | null; unit: 'Bytes' }> {
+    const id = await this.meta.findRepositoryId(reg.id, repository);
+    if (id === undefined) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist in registry ${reg.name}`);
+    const u = await repositoryUsage(this.meta.db, id);
+    return { repository, currentValue: u.bytes, limit: u.quota, unit: 'Bytes' };
+  }
+
+  /** null clears the quota (the tier's maximum still applies). */
+  async setRegistryQuota(reg: RegistryRow, bytes: number | null): Promise<void> {
+    await setRegistryQuota(this.meta.db, reg.id, checkQuota(bytes));
+  }
+
+  async setRepositoryQuota(reg: RegistryRow, repository: string, bytes: number | null): Promise<void> {
+    const id = await this.meta.findRepositoryId(reg.id, repository);
+    if (id === undefined) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist in registry ${reg.name}; push to it first`);
+    await setRepositoryQuota(this.meta.db, reg.id, id, checkQuota(bytes));
+  }
+
+  /** Raises the ACR rule: a move to a lower tier is refused while the registry uses what that tier lacks. */
+  async assertSkuChange(reg: RegistryRow, to: Sku): Promise<void> {
+    if (to === reg.sku) return;
+    const tier = TIERS[to];
+    const problems: string[] = [];
+    const tokens = await count(this.meta, 'tokens', reg.id);
+    if (tokens > tier.tokens) problems.push(`it has ${tokens} tokens and ${to} allows ${tier.tokens}`);
+    const maps = await count(this.meta, 'scope_maps', reg.id);
+    if (maps > tier.scopeMaps) problems.push(`it has ${maps} scope maps and ${to} allows ${tier.scopeMaps}`);
+    const hooks = await count(this.meta, 'webhooks', reg.id);
+    if (hooks > tier.webhooks) problems.push(`it has ${hooks} webhooks and ${to} allows ${tier.webhooks}`);
+    if (to !== 'Premium') {
+      const retention = await this.meta.db.selectFrom('retention_policies').select('status').where('registry_id', '=', reg.id).executeTakeFirst();
+      if (retention?.status === 'enabled') {
+        problems.push(`its retention policy for untagged manifests is enabled, a Premium feature (berth config retention update -r ${reg.name} --status disabled)`);
+      }
+    }
+    // Anonymous pull (Standard and Premium) is checked by IdentityService.updateRegistry against the
+    // final state of the same request, so `--sku Basic --anonymous-pull-enabled false` works.
+    const storage = await registryUsage(this.meta.db, reg.id);
+    if (storage.bytes > tier.maxStorageBytes) problems.push(`it stores ${formatBytes(storage.bytes)} and ${to} allows at most ${formatBytes(tier.maxStorageBytes)}`);
+    if (problems.length > 0) {
+      throw new RegistryError('CONFLICT', `registry ${reg.name} cannot move from ${reg.sku} to ${to}: ${problems.join('; ')}`, { detail: problems });
+    }
+  }
+}
+
+function checkQuota(bytes: number | null): number | null {
+  if (bytes === null) return null;
+  if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RegistryError('REQUEST_INVALID', `a storage quota is a whole number of bytes from 0 up, or null to remove it; got ${String(bytes)}`);
+  return bytes;
+}
