@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Command } from 'commander';
-import { registerRepositoryCommands } from '../src/cli/commands/registry.js';
+import { registerRepositoryCommands } from '../src/cli/commands/repository.js';
 import { ADMIN_PASSWORD, ADMIN_USER, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { MT, uniqueRepo, V2, type PushedImage } from './helpers/oci.js';

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Command } from 'commander';
-import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from '../src/cli/commands/registry.js';
+import { registerManifestCommands } from '../src/cli/commands/manifest.js';
+import { registerRegistryCommands } from '../src/cli/commands/registry.js';
+import { registerRepositoryCommands } from '../src/cli/commands/repository.js';
 import { storedUsage, computedUsage } from '../src/meta/usage.js';
 import { TIERS } from '../src/services/policy/tiers.js';
 import { ADMIN_PASSWORD, adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';

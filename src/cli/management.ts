@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { registerCheckHealthCommand } from './commands/check-health.js';
 import { registerGcCommands } from './commands/gc.js';
-import { registerManifestCommands, registerRegistryCommands, registerRepositoryCommands } from './commands/registry.js';
+import { registerManifestCommands } from './commands/manifest.js';
+import { registerRegistryCommands } from './commands/registry.js';
+import { registerRepositoryCommands } from './commands/repository.js';
 import { registerIdentityCommands } from './commands/identity.js';
 import { registerImportCommands } from './commands/import.js';
 import { registerLoginCommands } from './commands/login.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CliError } from '../client.js';
-import { client, common, print } from './registry.js';
+import { client, common, print } from '../command-kit.js';
 
 // `berth gc`: online garbage collection (beyond ACR, which collects behind the scenes).
 

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { CliError, enc } from '../client.js';
-import { client, common, print } from './registry.js';
+import { client, common, print } from '../command-kit.js';
 
 // Identity commands, shaped like their az counterparts: `berth user` (az ad user), `berth sp`
 // (az ad sp), `berth role assignment` (az role assignment), `berth token`, `berth scope-map`,

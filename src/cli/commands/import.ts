@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { CliError, enc } from '../client.js';
-import { client, print } from './registry.js';
+import { client, print } from '../command-kit.js';
 
 // `berth import` (az acr import): the server copies an image from another registry. As in az,
 // --username/--password are the SOURCE registry's credentials; Berth itself is signed in to with

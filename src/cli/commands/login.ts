@@ -5,7 +5,7 @@ import {
   accountsPath, discoverService, exchange, getAccount, isExpired, loadAccounts, normalizeServer, TOKEN_USERNAME, TokenRefused,
   tokenForLoginServer, updateAccounts, updateHelperEntries, type Account, type TokenAnswer,
 } from '../credentials/store.js';
-import { common, print } from './registry.js';
+import { common, print } from '../command-kit.js';
 
 // Signing in, shaped like az: `berth account login` (az login) keeps a refresh token for a Berth
 // server in the user's config directory; `berth login -n REG` (az acr login) turns it into

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { CliError, enc, type ApiClient } from '../client.js';
-import { client, common, print } from './registry.js';
+import { client, common, print } from '../command-kit.js';
 import { parseOutput, render } from '../output.js';
 
 // `berth purge` (acr purge: on demand, or scheduled like `az acr task create --cmd "acr purge ..."

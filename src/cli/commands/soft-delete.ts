@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { CliError, enc, repoPath } from '../client.js';
-import { client, common, print } from './registry.js';
+import { client, common, print } from '../command-kit.js';
 
 // Soft delete, shaped like az acr: `config soft-delete show|update`, `repository list-deleted`,
 // `manifest list-deleted|list-deleted-tags|restore`. Added to the existing groups (main.ts owns

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { CliError, enc } from '../client.js';
-import { client, common, print } from './registry.js';
+import { client, common, print } from '../command-kit.js';
 
 // `berth webhook` (az acr webhook) and `berth job` (the durable job queue, for operators).
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseImage } from './registry.js';
+import { parseImage } from './command-kit.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 
