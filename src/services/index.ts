@@ -1,6 +1,13 @@
 import { AuthService, type AuthOptions } from '../auth/service.js';
 import { Throttle, type ThrottleOptions } from '../auth/throttle.js';
 import { AccessStore } from '../meta/access-store.js';
+import { SqlGcStore } from '../meta/gc.js';
+import { SqlImmutabilityPolicies } from '../meta/immutability.js';
+import { SqlImports } from '../meta/imports.js';
+import { SqlPurgeStore } from '../meta/purge.js';
+import { SqlRecycleBin } from '../meta/recycle-bin.js';
+import { SqlRetentionPolicies } from '../meta/retention.js';
+import { SqlWebhooks } from '../meta/webhooks.js';
 import type { MetaStore } from '../meta/store.js';
 import type { Logger } from '../observability/logger.js';
 import type { StorageDriver } from '../storage/driver.js';
@@ -23,6 +30,7 @@ import { DEFAULT_GC, GcService, type GcOptions } from './lifecycle/gc.js';
 import { JobQueue, type QueueOptions } from '../jobs/queue.js';
 import type { EgressOptions } from '../net/egress.js';
 import { WebhookService } from './webhooks/webhooks.js';
+import { WebhookDelivery } from './webhooks/delivery.js';
 import { ImportService } from './import/import.js';
 
 export { parsePageSize } from './content/manifests.js';
@@ -75,24 +83,27 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
   const pulls = new PullTracker(meta, log, 3000, opts.auditPullEvents ?? true);
   const access = new AccessStore(meta.db);
   const auth = new AuthService(meta, access, opts.auth, new Throttle(opts.throttle), log);
-  const softDelete = new SoftDeleteService(meta, opts.softDelete);
-  const immutability = new ImmutabilityService(meta);
+  const softDelete = new SoftDeleteService(meta, new SqlRecycleBin(meta.db, meta.dialect), opts.softDelete);
+  const immutability = new ImmutabilityService(new SqlImmutabilityPolicies(meta.db));
   const repositories = new RepositoryService(meta, softDelete, immutability);
   const manifests = new ManifestService(meta, { manifestMaxBytes: opts.manifestMaxBytes, referrersDeleteWithSubject: opts.referrersDeleteWithSubject ?? true }, pulls, softDelete, immutability);
   const jobs = new JobQueue(meta, opts.jobs ?? DEFAULT_JOBS, log);
   const scheduler = new Scheduler(meta, jobs, log);
-  const purge = new PurgeService(meta, manifests, immutability, jobs, log, softDelete);
-  const retention = new RetentionService(meta, purge, manifests, scheduler, log);
-  const webhooks = new WebhookService(meta, access, jobs, { egress: opts.egress ?? DEFAULT_EGRESS, maxAttempts: (opts.jobs ?? DEFAULT_JOBS).maxAttempts }, log);
+  const purgeStore = new SqlPurgeStore(meta.db);
+  const purge = new PurgeService(meta, purgeStore, manifests, immutability, jobs, log, softDelete);
+  const retention = new RetentionService(new SqlRetentionPolicies(meta.db), purgeStore, manifests, scheduler, log);
+  const webhookStore = new SqlWebhooks(meta.db, meta.dialect);
+  const delivery = new WebhookDelivery(meta, webhookStore, access, jobs, { egress: opts.egress ?? DEFAULT_EGRESS, maxAttempts: (opts.jobs ?? DEFAULT_JOBS).maxAttempts }, log);
+  const webhooks = new WebhookService(meta, webhookStore, access, delivery);
   const blobs = new BlobService(meta, storage);
   const uploads = new UploadService(meta, storage, { blobMaxBytes: opts.blobMaxBytes, maxAgeSeconds: opts.uploadMaxAgeSeconds }, log);
   const egress = opts.egress ?? DEFAULT_EGRESS;
   const imp = opts.import ?? { maxManifests: 50, insecureRegistries: [], idleTimeoutMs: 60000, maxAttempts: 5 };
-  const imports = new ImportService(meta, access, jobs, uploads, blobs, manifests, {
+  const imports = new ImportService(meta, new SqlImports(meta.db), access, jobs, uploads, blobs, manifests, {
     ...imp, allowPrivate: egress.allowPrivate, connectTimeoutMs: egress.connectTimeoutMs, maxRedirects: egress.maxRedirects, manifestMaxBytes: opts.manifestMaxBytes,
   }, log);
   return {
-    gc: new GcService(meta, storage, manifests, { ...DEFAULT_GC, ...opts.gc }, log),
+    gc: new GcService(meta, new SqlGcStore(meta.db, meta.dialect), storage, manifests, { ...DEFAULT_GC, ...opts.gc }, log),
     registries,
     repositories,
     blobs,

@@ -1,10 +1,10 @@
-import { Transform } from 'node:stream';
 import { seal, unseal } from '../../auth/crypto.js';
 import { RegistryError, type Code } from '../../domain/errors.js';
 import { parseManifest, type ParsedManifest } from '../../domain/manifest.js';
 import { isLoopbackHost } from '../../config/config.js';
 import { PermanentJobError, type JobQueue, type JobRow } from '../../jobs/queue.js';
 import type { AccessStore } from '../../meta/access-store.js';
+import type { Imports } from '../../meta/imports.js';
 import { now, type MetaStore, type RegistryRow } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
 import { requestContext } from '../../observability/request-context.js';
@@ -15,6 +15,7 @@ import type { UploadService } from '../content/uploads.js';
 import { resolveSafe, EgressRefused } from '../../net/egress.js';
 import { sourceText, type ImportTarget, type ParsedImport } from './request.js';
 import { refusedMessage, Upstream, UpstreamError } from './upstream.js';
+import { streamBlob } from './blob-copy.js';
 
 // Image import (az acr import): a durable job that copies an image from an upstream registry into
 // a registry of this deployment: blobs first (streamed through UploadService.ingest, verified),
@@ -61,6 +62,7 @@ const emptyProgress = (): ImportProgress => ({ phase: 'queued', manifests: { don
 export class ImportService {
   constructor(
     private readonly meta: MetaStore,
+    private readonly store: Imports,
     private readonly access: AccessStore,
     private readonly jobs: JobQueue,
     private readonly uploads: UploadService,
@@ -96,17 +98,17 @@ export class ImportService {
       // The payload names the work for operators (berth job list); credentials stay in imports.
       const id = await this.jobs.enqueue(trx, 'import', { registry: reg.name, source: sourceText(req) }, { maxAttempts: this.opts.maxAttempts });
       const t = now();
-      await trx.insertInto('imports').values({
+      await this.store.insert(trx, {
         id, registry_id: reg.id, request: JSON.stringify(stored), credentials: sealed, identity: caller.identity ?? null, caller_ip: caller.ip ?? null,
         progress: JSON.stringify(emptyProgress()), result: null, created_at: t, updated_at: t,
-      }).execute();
+      });
       return id;
     });
   }
 
   /** An import as the API shows it (never its credentials); undefined when not in this registry. */
   async view(reg: RegistryRow, id: number) {
-    const row = await this.meta.db.selectFrom('imports').selectAll().where('id', '=', id).where('registry_id', '=', reg.id).executeTakeFirst();
+    const row = await this.store.get(id, reg.id);
     if (!row) return undefined;
     const job = await this.jobs.get(id);
     const req = JSON.parse(row.request) as StoredRequest;
@@ -130,14 +132,13 @@ export class ImportService {
 
   /** The targets of an import (for authorization of the reader). */
   async targets(reg: RegistryRow, id: number): Promise<ImportTarget[] | undefined> {
-    const row = await this.meta.db.selectFrom('imports').select('request').where('id', '=', id).where('registry_id', '=', reg.id).executeTakeFirst();
+    const row = await this.store.get(id, reg.id);
     return row ? (JSON.parse(row.request) as StoredRequest).targets : undefined;
   }
 
   async list(reg: RegistryRow, limit: number) {
-    const rows = await this.meta.db.selectFrom('imports').select('id').where('registry_id', '=', reg.id).orderBy('id', 'desc').limit(limit).execute();
     const out = [];
-    for (const r of rows) out.push((await this.view(reg, Number(r.id)))!);
+    for (const id of await this.store.ids(reg.id, limit)) out.push((await this.view(reg, id))!);
     return out;
   }
 
@@ -152,7 +153,7 @@ export class ImportService {
       const repoId = await this.meta.findRepositoryId(reg.id, repo);
       const tags = targets.filter((t) => t.repository === repo && t.tag !== undefined).map((t) => t.tag!);
       if (repoId === undefined || tags.length === 0) continue;
-      for (const lock of await this.meta.tagLocks(this.meta.db, repoId, tags)) {
+      for (const lock of await this.meta.transaction((trx) => this.meta.tagLocks(trx, repoId, tags))) {
         if (lock.write_enabled) continue;
         const m = await this.meta.getManifestByTag(reg.id, repo, lock.name);
         if (m?.digest !== digest) throw locked(`tag ${lock.name}`, 'writeEnabled', 'overwritten');
@@ -174,7 +175,7 @@ export class ImportService {
   // ---------------------------------------------------------------- the job
 
   private async run(job: JobRow): Promise<void> {
-    const row = await this.meta.db.selectFrom('imports').selectAll().where('id', '=', Number(job.id)).executeTakeFirst();
+    const row = await this.store.get(Number(job.id));
     if (!row) throw new PermanentJobError(`import ${job.id} has no record (its registry was deleted?)`);
     const reg = await this.meta.getRegistryById(Number(row.registry_id));
     if (!reg) throw new PermanentJobError(`the registry of import ${job.id} no longer exists`);
@@ -185,7 +186,7 @@ export class ImportService {
     const save = async (force = false) => {
       if (!force && Date.now() - state.lastSave < 500) return;
       state.lastSave = Date.now();
-      await this.meta.db.updateTable('imports').set({ progress: JSON.stringify(progress), updated_at: now() }).where('id', '=', row.id).execute();
+      await this.store.update(row.id, { progress: JSON.stringify(progress), updated_at: now() });
     };
     // Keep the lease while copying (a large import outlives it); stop when another node took over.
     const beat = setInterval(() => {
@@ -197,16 +198,16 @@ export class ImportService {
         () => this.copy(reg, req, credentials, progress, save, state),
       );
       progress.phase = 'done';
-      await this.meta.db.updateTable('imports').set({ progress: JSON.stringify(progress), credentials: null, result: JSON.stringify(out), updated_at: now() }).where('id', '=', row.id).execute();
+      await this.store.update(row.id, { progress: JSON.stringify(progress), credentials: null, result: JSON.stringify(out), updated_at: now() });
       this.log.info({ import: row.id, registry: reg.name, source: sourceText(req), digest: out.digest }, 'image imported');
     } catch (e) {
       const err = describe(e, req);
       const final = err.permanent || job.attempts >= job.max_attempts || state.lost;
       if (final) progress.phase = 'failed';
-      await this.meta.db.updateTable('imports').set({
+      await this.store.update(row.id, {
         progress: JSON.stringify(progress), updated_at: now(),
         ...(final ? { credentials: null, result: JSON.stringify({ error: { code: err.code, message: err.message } }) } : {}),
-      }).where('id', '=', row.id).execute().catch(() => {});
+      }).catch(() => {});
       if (err.permanent) throw new PermanentJobError(err.message);
       throw new Error(err.message);
     } finally {
@@ -279,11 +280,11 @@ export class ImportService {
       let skipped = true;
       for (const [i, repo] of repos.entries()) {
         const repoId = await this.meta.findRepositoryId(reg.id, repo);
-        if (repoId !== undefined && (await this.meta.missingBlobs(this.meta.db, repoId, [digest])).length === 0) continue;
+        if (repoId !== undefined && (await this.meta.transaction((trx) => this.meta.missingBlobs(trx, repoId, [digest]))).length === 0) continue;
         skipped = false;
         // The first target repository holds it by now (verified): the others link the same bytes.
         if (i > 0 && (await this.blobs.mount(reg, repo, digest, repos[0], async () => true))) continue;
-        await this.streamBlob(up, reg, repo, digest, size, progress, save);
+        await streamBlob({ up, uploads: this.uploads, log: this.log }, reg, repo, digest, size, progress, save);
       }
       if (skipped) {
         progress.blobs.skipped++;
@@ -322,99 +323,6 @@ export class ImportService {
     }
     return { digest: m.digest, mediaType: parsed.mediaType, bytes: m.bytes, parsed };
   }
-
-  private async streamBlob(up: Upstream, reg: RegistryRow, repo: string, digest: string, size: number, progress: ImportProgress, save: () => Promise<void>): Promise<void> {
-    let received = 0;
-    // Bounded by the declared size (no upstream can fill the disk past it), counted for progress.
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        received += chunk.length;
-        if (received > size) {
-          cb(new RegistryError('SIZE_INVALID', `blob ${digest} from ${up.name} is larger than the ${size} bytes its manifest declares`));
-          return;
-        }
-        progress.bytes.done += chunk.length;
-        void save().catch(() => {});
-        cb(null, chunk);
-      },
-    });
-    // The upstream's bytes go into the meter; a connection that breaks mid-blob is resumed with
-    // a Range request from the last byte received (the digest is still checked over the whole).
-    const feed = this.feedBlob(up, digest, size, meter);
-    try {
-      await Promise.all([this.uploads.ingest(reg, repo, digest, size, meter), feed]);
-    } catch (e) {
-      progress.bytes.done -= Math.min(received, size);
-      meter.destroy();
-      await feed.catch(() => undefined);
-      if (e instanceof RegistryError && (e.code === 'DIGEST_INVALID' || e.code === 'SIZE_INVALID')) {
-        throw new RegistryError(e.code, `blob ${digest} from ${up.name} does not match its descriptor (${e.message}); nothing was stored for it`);
-      }
-      throw e;
-    }
-  }
-
-  /** Writes a blob's bytes into `sink`, resuming with ranged requests (up to 5 times) when the connection breaks. */
-  private async feedBlob(up: Upstream, digest: string, size: number, sink: Transform): Promise<void> {
-    let resumes = 0;
-    // Bytes handed to the sink (the meter may not have counted buffered ones yet): where a resume starts.
-    let written = 0;
-    for (;;) {
-      const offset = written;
-      let part: { body: import('node:http').IncomingMessage; start: number };
-      try {
-        part = await up.blob(digest, offset);
-      } catch (e) {
-        sink.destroy(e as Error);
-        throw e;
-      }
-      let skip = offset - part.start; // the upstream ignored the range: drop what we already have
-      try {
-        for await (const raw of part.body) {
-          if (sink.destroyed) {
-            part.body.destroy();
-            return;
-          }
-          let chunk = raw as Buffer;
-          if (skip > 0) {
-            const n = Math.min(skip, chunk.length);
-            skip -= n;
-            chunk = chunk.subarray(n);
-            if (chunk.length === 0) continue;
-          }
-          written += chunk.length;
-          if (!sink.write(chunk)) await drained(sink);
-        }
-        if (written >= size || sink.destroyed) {
-          sink.end();
-          return;
-        }
-        throw new Error(`the connection closed after ${written} of ${size} bytes`);
-      } catch (e) {
-        part.body.destroy();
-        if (sink.destroyed) return;
-        if (++resumes > 5) {
-          const err = new UpstreamError(`blob ${digest} from ${up.name} broke off ${resumes} times (last: ${(e as Error).message})`, 'transient');
-          sink.destroy(err);
-          throw err;
-        }
-        this.log.info({ digest, offset: written, size, resumes }, 'import: blob download broke off; resuming with a range request');
-      }
-    }
-  }
-}
-
-/** Resolves when a stream under backpressure drains, or closes (then the caller sees it destroyed). */
-function drained(s: Transform): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      s.off('drain', done);
-      s.off('close', done);
-      resolve();
-    };
-    s.on('drain', done);
-    s.on('close', done);
-  });
 }
 
 /** An error's code, message (naming the source) and whether retrying could help. */

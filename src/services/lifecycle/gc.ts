@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
-import { sql } from 'kysely';
 import { parseDigest } from '../../domain/digest.js';
 import { RegistryError } from '../../domain/errors.js';
+import type { GcRunPatch, GcRunRow, GcStore } from '../../meta/gc.js';
 import type { MetaStore } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
 import { requestContext } from '../../observability/request-context.js';
@@ -25,6 +25,7 @@ import type { ManifestService } from '../content/manifests.js';
 //  - an upload's commit upserts (locks) the blob row before moving the bytes into place; GC deletes
 //    bytes only while holding that row FOR UPDATE after seeing it unlinked;
 //  - a mount links only a blob row it can lock FOR SHARE.
+// (The locking queries are GcStore.lockMarkedLink and lockOrphanedBlob, in meta/gc.ts.)
 // Reading a marked link (blob HEAD/GET, mount) clears the mark: the reader gets a full grace period
 // to push the manifest that references the blob it was told exists.
 
@@ -86,6 +87,7 @@ export class GcService {
 
   constructor(
     private readonly meta: MetaStore,
+    private readonly store: GcStore,
     private readonly storage: StorageDriver,
     private readonly manifests: ManifestService,
     readonly opts: GcOptions,
@@ -174,32 +176,27 @@ export class GcService {
     const lease = new Date(this.clock().getTime() + this.opts.leaseSeconds * 1000).toISOString();
     return this.meta.transaction(async (trx) => {
       // A dead node's run: its lease ran out, so it is marked failed and no longer blocks.
-      await trx.updateTable('gc_runs').set({ status: 'failed', error: 'the node running it stopped', finished_at: ts })
-        .where('status', '=', 'running').where('lease_until', '<', ts).execute();
+      await this.store.expireDeadRuns(trx, ts);
       if (!dryRun) {
-        if (this.meta.dialect === 'postgres') {
-          // Two nodes starting at once: serialize the check-and-insert on a transaction-scoped lock.
-          await sql`select pg_advisory_xact_lock(${0x6263}, ${0x6763})`.execute(trx);
-        }
-        const alive = await trx.selectFrom('gc_runs').select(['id', 'node']).where('status', '=', 'running').where('dry_run', '=', 0).executeTakeFirst();
+        // Two nodes starting at once: serialize the check-and-insert on a transaction-scoped lock.
+        await this.store.lockRunStarts(trx);
+        const alive = await this.store.aliveRun(trx);
         if (alive) {
           throw new RegistryError('CONFLICT', `garbage collection run ${alive.id} is already running on ${alive.node}; wait for it (berth gc status)`, { detail: { run: alive.id } });
         }
       }
-      const row = await trx.insertInto('gc_runs').values({ node: this.node, dry_run: dryRun ? 1 : 0, status: 'running', started_at: ts, lease_until: lease })
-        .returning('id').executeTakeFirstOrThrow();
-      return Number(row.id);
+      return this.store.insertRun(trx, { node: this.node, dryRun, startedAt: ts, leaseUntil: lease });
     });
   }
 
   private async heartbeat(id: number, counts: GcCounts): Promise<void> {
     if (this.stopping) throw new Error('stopped: the node is shutting down (the next run goes on from scratch)');
     const lease = new Date(this.clock().getTime() + this.opts.leaseSeconds * 1000).toISOString();
-    await this.meta.db.updateTable('gc_runs').set({ lease_until: lease, ...columns(counts) }).where('id', '=', id).execute();
+    await this.store.updateRun(id, { lease_until: lease, ...columns(counts) });
   }
 
   private async finish(id: number, status: 'succeeded' | 'failed', counts: GcCounts, error: string | null): Promise<void> {
-    await this.meta.db.updateTable('gc_runs').set({ status, finished_at: this.iso(), error, ...columns(counts) }).where('id', '=', id).execute();
+    await this.store.updateRun(id, { status, finished_at: this.iso(), error, ...columns(counts) });
   }
 
   // ------------------------------------------------------------------ the collection
@@ -224,23 +221,15 @@ export class GcService {
     const cutoff = this.cutoff();
     let after = 0;
     for (;;) {
-      const rows = await this.meta.db.selectFrom('manifests as m')
-        .innerJoin('repositories as r', 'r.id', 'm.repository_id')
-        .innerJoin('registries as g', 'g.id', 'r.registry_id')
-        .select(['m.id', 'm.digest', 'r.name as repository', 'g.id as registry_id'])
-        .where('m.subject_digest', 'is not', null).where('m.created_at', '<', cutoff).where('m.id', '>', after)
-        .where(({ not, exists, selectFrom }) => not(exists(
-          selectFrom('manifests as s').select('s.id').whereRef('s.repository_id', '=', 'm.repository_id').whereRef('s.digest', '=', 'm.subject_digest'),
-        )))
-        .orderBy('m.id').limit(this.opts.batchSize).execute();
+      const rows = await this.store.danglingReferrers(cutoff, after, this.opts.batchSize);
       if (rows.length === 0) return;
-      after = Number(rows[rows.length - 1]!.id);
+      after = rows[rows.length - 1]!.id;
       for (const r of rows) {
         if (dryRun) {
           c.referrersRemoved++;
           continue;
         }
-        const reg = await this.meta.getRegistryById(Number(r.registry_id));
+        const reg = await this.meta.getRegistryById(r.registry_id);
         if (!reg) continue;
         try {
           // Through the ordinary delete: locks hold, the event is audited, soft delete applies.
@@ -256,38 +245,24 @@ export class GcService {
   }
 
   /**
-   * Is (repository, digest) referenced by a manifest of that repository, or by a soft-deleted one
-   * (the recycle bin keeps its blobs until the entry expires)?
+   * Links no manifest of their repository references, nor a soft-deleted one (the recycle bin
+   * keeps its blobs until the entry expires): marked, then removed once marked for the grace period.
    */
-  private referenced(repositoryId: unknown, digest: unknown) {
-    return sql<number>`(exists (select 1 from manifest_refs mr inner join manifests m on m.id = mr.manifest_id
-      where mr.child_digest = ${digest} and mr.kind = 'blob' and m.repository_id = ${repositoryId})
-      or exists (select 1 from deleted_manifest_refs dr inner join deleted_manifests dm on dm.id = dr.deleted_manifest_id
-      where dr.child_digest = ${digest} and dr.kind = 'blob' and dm.repository_id = ${repositoryId}))`;
-  }
-
   private async links(c: GcCounts, dryRun: boolean, beat: () => Promise<void>): Promise<void> {
     const cutoff = this.cutoff();
     const ts = this.iso();
-    let after: { repo: number; digest: string } | undefined;
+    let after: { repositoryId: number; digest: string } | undefined;
     for (;;) {
-      let q = this.meta.db.selectFrom('repository_blobs as rb')
-        .select(['rb.repository_id', 'rb.digest', 'rb.unreferenced_since'])
-        .select(this.referenced(sql.ref('rb.repository_id'), sql.ref('rb.digest')).as('referenced'));
-      if (after) {
-        const a = after;
-        q = q.where((eb) => eb.or([eb('rb.repository_id', '>', a.repo), eb.and([eb('rb.repository_id', '=', a.repo), eb('rb.digest', '>', a.digest)])]));
-      }
-      const rows = await q.orderBy('rb.repository_id').orderBy('rb.digest').limit(this.opts.batchSize).execute();
+      const rows = await this.store.linkPage(after, this.opts.batchSize);
       if (rows.length === 0) return;
       const last = rows[rows.length - 1]!;
-      after = { repo: Number(last.repository_id), digest: last.digest };
+      after = { repositoryId: last.repository_id, digest: last.digest };
 
       const unmark: typeof rows = [];
       const mark: typeof rows = [];
       const sweep: typeof rows = [];
       for (const r of rows) {
-        const referenced = truthy(r.referenced);
+        const referenced = r.referenced;
         if (referenced && r.unreferenced_since !== null) unmark.push(r);
         else if (!referenced && r.unreferenced_since === null) mark.push(r);
         else if (!referenced && r.unreferenced_since! <= cutoff) sweep.push(r);
@@ -299,30 +274,21 @@ export class GcService {
       }
       if (unmark.length || mark.length) {
         await this.meta.transaction(async (trx) => {
-          for (const r of unmark) {
-            await trx.updateTable('repository_blobs').set({ unreferenced_since: null }).where('repository_id', '=', r.repository_id).where('digest', '=', r.digest).execute();
-          }
-          for (const r of mark) {
-            await trx.updateTable('repository_blobs').set({ unreferenced_since: ts })
-              .where('repository_id', '=', r.repository_id).where('digest', '=', r.digest).where('unreferenced_since', 'is', null).execute();
-          }
+          await this.store.unmarkLinks(trx, unmark);
+          await this.store.markLinks(trx, mark, ts);
         });
         c.linksMarked += mark.length;
       }
       for (const r of sweep) {
         const removed = await this.meta.transaction(async (trx) => {
-          // Lock the link, then look again in a fresh statement: a manifest that referenced it
-          // meanwhile has committed (or waits on our lock and will find the link gone).
-          let lq = trx.selectFrom('repository_blobs').select('digest').where('repository_id', '=', r.repository_id).where('digest', '=', r.digest)
-            .where('unreferenced_since', 'is not', null).where('unreferenced_since', '<=', cutoff);
-          if (this.meta.dialect === 'postgres') lq = lq.forUpdate();
-          if (!(await lq.executeTakeFirst())) return false;
-          const still = await trx.selectNoFrom(this.referenced(Number(r.repository_id), r.digest).as('referenced')).executeTakeFirstOrThrow();
-          if (truthy(still.referenced)) {
-            await trx.updateTable('repository_blobs').set({ unreferenced_since: null }).where('repository_id', '=', r.repository_id).where('digest', '=', r.digest).execute();
+          // Lock the link (FOR UPDATE), then look again in a fresh statement: a manifest that referenced
+          // it meanwhile has committed (or waits on our lock and will find the link gone).
+          if (!(await this.store.lockMarkedLink(trx, r.repository_id, r.digest, cutoff))) return false;
+          if (await this.store.linkReferenced(trx, r.repository_id, r.digest)) {
+            await this.store.unmarkLinks(trx, [r]);
             return false;
           }
-          return this.meta.unlinkBlob(trx, Number(r.repository_id), r.digest);
+          return this.meta.unlinkBlob(trx, r.repository_id, r.digest);
         });
         if (removed) c.linksRemoved++;
       }
@@ -335,45 +301,40 @@ export class GcService {
     const ts = this.iso();
     let after = '';
     for (;;) {
-      const rows = await this.meta.db.selectFrom('blobs as b')
-        .select(['b.digest', 'b.size', 'b.orphaned_since'])
-        .select(({ exists, selectFrom }) => exists(selectFrom('repository_blobs as rb').select('rb.digest').whereRef('rb.digest', '=', 'b.digest')).as('linked'))
-        .where('b.digest', '>', after).orderBy('b.digest').limit(this.opts.batchSize).execute();
+      const rows = await this.store.blobPage(after, this.opts.batchSize);
       if (rows.length === 0) return;
       after = rows[rows.length - 1]!.digest;
-      const unmark = rows.filter((r) => truthy(r.linked) && r.orphaned_since !== null);
-      const mark = rows.filter((r) => !truthy(r.linked) && r.orphaned_since === null);
-      const sweep = rows.filter((r) => !truthy(r.linked) && r.orphaned_since !== null && r.orphaned_since <= cutoff);
+      const unmark = rows.filter((r) => r.linked && r.orphaned_since !== null);
+      const mark = rows.filter((r) => !r.linked && r.orphaned_since === null);
+      const sweep = rows.filter((r) => !r.linked && r.orphaned_since !== null && r.orphaned_since <= cutoff);
       if (dryRun) {
         c.blobsMarked += mark.length;
         c.blobsRemoved += sweep.length;
-        c.bytesReclaimed += sweep.reduce((n, r) => n + Number(r.size), 0);
+        c.bytesReclaimed += sweep.reduce((n, r) => n + r.size, 0);
         continue;
       }
       if (unmark.length || mark.length) {
         await this.meta.transaction(async (trx) => {
-          if (unmark.length) await trx.updateTable('blobs').set({ orphaned_since: null }).where('digest', 'in', unmark.map((r) => r.digest)).execute();
-          if (mark.length) await trx.updateTable('blobs').set({ orphaned_since: ts }).where('digest', 'in', mark.map((r) => r.digest)).where('orphaned_since', 'is', null).execute();
+          await this.store.unmarkBlobs(trx, unmark.map((r) => r.digest));
+          await this.store.markBlobs(trx, mark.map((r) => r.digest), ts);
         });
         c.blobsMarked += mark.length;
       }
       for (const r of sweep) {
         const size = await this.meta.transaction(async (trx) => {
-          let bq = trx.selectFrom('blobs').select('size').where('digest', '=', r.digest).where('orphaned_since', 'is not', null).where('orphaned_since', '<=', cutoff);
-          if (this.meta.dialect === 'postgres') bq = bq.forUpdate();
-          const row = await bq.executeTakeFirst();
-          if (!row) return undefined;
-          const linked = await trx.selectFrom('repository_blobs').select('digest').where('digest', '=', r.digest).executeTakeFirst();
-          if (linked) {
-            await trx.updateTable('blobs').set({ orphaned_since: null }).where('digest', '=', r.digest).execute();
+          // The blob row FOR UPDATE: an upload of the same content upserts it, a mount locks it FOR SHARE.
+          const size = await this.store.lockOrphanedBlob(trx, r.digest, cutoff);
+          if (size === undefined) return undefined;
+          if (await this.store.blobLinked(trx, r.digest)) {
+            await this.store.unmarkBlobs(trx, [r.digest]);
             return undefined;
           }
           // Bytes first, row second, both under the row lock: if the commit fails the row stays and
           // the next run finishes (deleting a missing object is not an error). An upload of the same
           // content waits on this lock, then writes its bytes afresh.
           await this.storage.delete(blobKey(parseDigest(r.digest)));
-          await trx.deleteFrom('blobs').where('digest', '=', r.digest).execute();
-          return Number(row.size);
+          await this.store.deleteBlob(trx, r.digest);
+          return size;
         });
         if (size !== undefined) {
           c.blobsRemoved++;
@@ -398,7 +359,7 @@ export class GcService {
         if (m) byDigest.set(`${m[1]}:${m[2]}`, key);
       }
       if (byDigest.size === 0) continue;
-      const known = new Set((await this.meta.db.selectFrom('blobs').select('digest').where('digest', 'in', [...byDigest.keys()]).execute()).map((r) => r.digest));
+      const known = await this.store.knownBlobs([...byDigest.keys()]);
       for (const [digest, key] of byDigest) {
         if (known.has(digest)) continue;
         const st = await this.storage.stat(key);
@@ -411,11 +372,9 @@ export class GcService {
         // Claim the digest with a placeholder row: an upload committing the same content either
         // inserted its row first (we skip) or waits for us and then writes its bytes afresh.
         const removed = await this.meta.transaction(async (trx) => {
-          const claimed = await trx.insertInto('blobs').values({ digest, size: st.size, created_at: this.iso(), orphaned_since: this.iso() })
-            .onConflict((oc) => oc.column('digest').doNothing()).returning('digest').executeTakeFirst();
-          if (!claimed) return false;
+          if (!(await this.store.claimBlob(trx, digest, st.size, this.iso()))) return false;
           await this.storage.delete(key);
-          await trx.deleteFrom('blobs').where('digest', '=', digest).execute();
+          await this.store.deleteBlob(trx, digest);
           return true;
         });
         if (removed) {
@@ -430,40 +389,31 @@ export class GcService {
   // ------------------------------------------------------------------ reports
 
   async report(id: number): Promise<GcReport | undefined> {
-    const row = await this.meta.db.selectFrom('gc_runs').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await this.store.run(id);
     return row ? view(row) : undefined;
   }
 
   async status(): Promise<GcStatus> {
-    const runs = await this.meta.db.selectFrom('gc_runs').selectAll().orderBy('id', 'desc').limit(10).execute();
-    const links = await this.meta.db.selectFrom('repository_blobs').select((eb) => eb.fn.countAll<number>().as('n')).where('unreferenced_since', 'is not', null).executeTakeFirstOrThrow();
-    const blobs = await this.meta.db.selectFrom('blobs').select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('size').as('bytes')])
-      .where('orphaned_since', 'is not', null).executeTakeFirstOrThrow();
+    const runs = await this.store.recentRuns(10);
+    const pending = await this.store.pending();
     const running = runs.find((r) => r.status === 'running' && r.dry_run === 0);
     return {
       gracePeriodSeconds: this.opts.gracePeriodSeconds,
-      pending: { links: Number(links.n), blobs: Number(blobs.n), bytes: Number(blobs.bytes ?? 0) },
+      pending,
       running: running ? view(running) : null,
       lastRuns: runs.map(view),
     };
   }
 }
 
-function truthy(v: unknown): boolean {
-  return v === true || v === 1 || v === '1' || v === 't';
-}
-
-function columns(c: GcCounts) {
+function columns(c: GcCounts): GcRunPatch {
   return {
     referrers_removed: c.referrersRemoved, links_marked: c.linksMarked, links_removed: c.linksRemoved,
     blobs_marked: c.blobsMarked, blobs_removed: c.blobsRemoved, files_removed: c.filesRemoved, bytes_reclaimed: c.bytesReclaimed,
   };
 }
 
-function view(r: {
-  id: number; node: string; dry_run: number; status: string; started_at: string; finished_at: string | null; error: string | null;
-  links_marked: number; links_removed: number; blobs_marked: number; blobs_removed: number; bytes_reclaimed: number; referrers_removed: number; files_removed: number;
-}): GcReport {
+function view(r: GcRunRow): GcReport {
   return {
     id: Number(r.id), dryRun: Number(r.dry_run) === 1, status: r.status as GcReport['status'], node: r.node, startedAt: r.started_at, finishedAt: r.finished_at, error: r.error,
     referrersRemoved: Number(r.referrers_removed), linksMarked: Number(r.links_marked), linksRemoved: Number(r.links_removed),

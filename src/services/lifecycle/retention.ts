@@ -1,10 +1,11 @@
 import { RegistryError } from '../../domain/errors.js';
 import type { Scheduler } from '../../jobs/scheduler.js';
-import type { MetaStore, RegistryRow } from '../../meta/store.js';
+import type { PurgeStore } from '../../meta/purge.js';
+import type { RetentionPolicies } from '../../meta/retention.js';
+import type { RegistryRow } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
 import { requestContext } from '../../observability/request-context.js';
 import type { ManifestService } from '../content/manifests.js';
-import type { PurgeService } from './purge.js';
 
 // ACR's retention policy for untagged manifests (container-registry-retention-policy.md,
 // `az acr config retention update --status enabled --days N --type UntaggedManifests`): Premium;
@@ -33,14 +34,21 @@ export interface RetentionRunResult {
 export class RetentionService {
   clock: () => Date = () => new Date();
 
-  constructor(private readonly meta: MetaStore, private readonly purge: PurgeService, private readonly manifests: ManifestService, scheduler: Scheduler, private readonly log: Logger) {
+  constructor(
+    private readonly policies: RetentionPolicies,
+    /** Untagged manifests are found as purge finds them (index children and referrers kept). */
+    private readonly candidates: PurgeStore,
+    private readonly manifests: ManifestService,
+    scheduler: Scheduler,
+    private readonly log: Logger,
+  ) {
     scheduler.every('retention', RETENTION_INTERVAL_MS, async () => {
       await this.runAll();
     });
   }
 
   async show(reg: RegistryRow): Promise<RetentionPolicyView> {
-    const row = await this.meta.db.selectFrom('retention_policies').selectAll().where('registry_id', '=', reg.id).executeTakeFirst();
+    const row = await this.policies.get(reg.id);
     if (!row) return { status: 'disabled', days: 7, type: 'UntaggedManifests', lastUpdatedTime: null };
     return { status: row.status === 'enabled' ? 'enabled' : 'disabled', days: row.days, type: 'UntaggedManifests', lastUpdatedTime: row.updated_at };
   }
@@ -60,19 +68,13 @@ export class RetentionService {
     }
     const ts = this.clock().toISOString();
     const enabledAt = status === 'enabled' && current.status !== 'enabled' ? ts : undefined;
-    await this.meta.db.insertInto('retention_policies')
-      .values({ registry_id: reg.id, status, days, type: 'UntaggedManifests', enabled_at: enabledAt ?? null, updated_at: ts })
-      .onConflict((oc) => oc.column('registry_id').doUpdateSet({ status, days, updated_at: ts, ...(enabledAt ? { enabled_at: enabledAt } : {}) }))
-      .execute();
+    await this.policies.put({ registryId: reg.id, status, days, enabledAt, updatedAt: ts });
     return this.show(reg);
   }
 
   /** One retention pass over every registry with an enabled policy. */
   async runAll(): Promise<RetentionRunResult> {
-    const policies = await this.meta.db.selectFrom('retention_policies').innerJoin('registries', 'registries.id', 'retention_policies.registry_id')
-      .select(['registries.id', 'registries.name', 'registries.sku', 'registries.admin_enabled', 'registries.anonymous_pull_enabled', 'registries.created_at',
-        'registries.updated_at', 'retention_policies.days', 'retention_policies.enabled_at'])
-      .where('retention_policies.status', '=', 'enabled').execute();
+    const policies = await this.policies.enabled();
     const out: RetentionRunResult = { registries: policies.length, deletedManifests: 0, skipped: [] };
     for (const p of policies) {
       const { days, enabled_at: enabledAt, ...reg } = p;
@@ -87,14 +89,12 @@ export class RetentionService {
   private async runRegistry(reg: RegistryRow, cutoff: string, enabledAt: string, out: RetentionRunResult): Promise<void> {
     let after: string | undefined;
     for (;;) {
-      let q = this.meta.db.selectFrom('repositories').select(['id', 'name', 'write_enabled', 'delete_enabled']).where('registry_id', '=', reg.id);
-      if (after !== undefined) q = q.where('name', '>', after);
-      const repos = await q.orderBy('name').limit(PAGE).execute();
+      const repos = await this.candidates.repositoryPage(reg.id, after, PAGE);
       for (const repo of repos) {
         if (!repo.write_enabled || !repo.delete_enabled) continue;
         let beforeId: number | undefined;
         for (;;) {
-          const rows = await this.purge.untaggedCandidates(this.meta.db, repo.id, { age: 'untagged_since', cutoff, beforeId, untaggedSince: enabledAt, limit: PAGE });
+          const rows = await this.candidates.untaggedCandidates(repo.id, { age: 'untagged_since', cutoff, beforeId, untaggedSince: enabledAt, limit: PAGE });
           for (const m of rows) {
             if (!m.write_enabled || !m.delete_enabled) {
               out.skipped.push({ registry: reg.name, repository: repo.name, digest: m.digest, reason: 'manifest is locked' });

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Selectable, type Transaction } from 'kysely';
 import { RegistryError } from '../../domain/errors.js';
 import { parseDigest } from '../../domain/digest.js';
 import { assertRepositoryName, assertTag } from '../../domain/reference.js';
-import type { Database, DeletedManifestsTable } from '../../meta/schema.js';
+import { entryTags as tagsOf, type BinEntry, type BinQuery, type RecycleBin } from '../../meta/recycle-bin.js';
 import type { Executor, MetaStore, RegistryRow } from '../../meta/store.js';
 import { requestContext } from '../../observability/request-context.js';
 import { assertWritable, locked } from '../policy/attribute-locks.js';
@@ -34,16 +33,6 @@ export interface SoftDeleteOptions {
   now?: () => Date;
 }
 
-type Trx = Transaction<Database>;
-
-/** A bin row without its bytes (the columns listings and restores read). */
-type BinEntry = Pick<Selectable<DeletedManifestsTable>, (typeof ENTRY_COLUMNS)[number]>;
-
-const ENTRY_COLUMNS = ['id', 'repository_id', 'kind', 'group_id', 'digest', 'media_type', 'artifact_type', 'subject_digest', 'config_digest',
-  'config_media_type', 'annotations', 'size', 'created_at', 'deleted_at', 'purge_after', 'tags', 'deleted_by'] as const;
-
-const tagsOf = (e: { tags: string }): string[] => JSON.parse(e.tags) as string[];
-
 export function parseRetentionDays(v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < SOFT_DELETE_MIN_DAYS || v > SOFT_DELETE_MAX_DAYS) {
     throw new RegistryError('REQUEST_INVALID', `retention days must be a whole number from ${SOFT_DELETE_MIN_DAYS} to ${SOFT_DELETE_MAX_DAYS}, got ${JSON.stringify(v)?.slice(0, 20)}`);
@@ -56,15 +45,15 @@ export class SoftDeleteService {
   /** The clock; replaceable so tests can move time forward. */
   now: () => Date;
 
-  constructor(private readonly meta: MetaStore, opts: SoftDeleteOptions = {}) {
+  constructor(private readonly meta: MetaStore, private readonly bin: RecycleBin, opts: SoftDeleteOptions = {}) {
     this.now = opts.now ?? (() => new Date());
   }
 
   // ---------------------------------------------------------------- policy
 
-  async policy(reg: RegistryRow, ex: Executor = this.meta.db): Promise<SoftDeletePolicy> {
-    const row = await ex.selectFrom('registries').select(['soft_delete_enabled', 'soft_delete_days']).where('id', '=', reg.id).executeTakeFirstOrThrow();
-    return { status: row.soft_delete_enabled ? 'enabled' : 'disabled', retentionDays: Number(row.soft_delete_days) };
+  async policy(reg: RegistryRow, ex?: Executor): Promise<SoftDeletePolicy> {
+    const p = await this.bin.policy(reg.id, ex);
+    return { status: p.enabled ? 'enabled' : 'disabled', retentionDays: p.days };
   }
 
   /** az acr config soft-delete update --status --days: changing the days moves the purge time of what is already in the bin. */
@@ -80,26 +69,19 @@ export class SoftDeleteService {
     if (Object.keys(set).length === 0) throw new RegistryError('REQUEST_INVALID', 'nothing to update: give "status" (enabled or disabled) and/or "retentionDays" (1-90)');
     return this.meta.transaction(async (trx) => {
       const before = await this.policy(reg, trx);
-      await trx.updateTable('registries').set({ ...set, updated_at: this.now().toISOString() }).where('id', '=', reg.id).execute();
+      await this.bin.setPolicy(trx, reg.id, set, this.now().toISOString());
       if (set.soft_delete_days !== undefined && set.soft_delete_days !== before.retentionDays) {
-        await this.movePurgeTimes(trx, reg.id, set.soft_delete_days);
+        // purge_after = deleted_at + days for every entry of the registry, in SQL (timestamps are ISO-8601 UTC text).
+        await this.bin.movePurgeTimes(trx, reg.id, set.soft_delete_days);
       }
       return this.policy(reg, trx);
     });
   }
 
-  /** purge_after = deleted_at + days for every entry of a registry, in SQL (timestamps are ISO-8601 UTC text). */
-  private async movePurgeTimes(trx: Trx, registryId: number, days: number): Promise<void> {
-    const expr = this.meta.dialect === 'postgres'
-      ? sql`to_char((deleted_at::timestamptz + ${days} * interval '1 day') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
-      : sql`strftime('%Y-%m-%dT%H:%M:%fZ', deleted_at, ${`+${days} days`})`;
-    await sql`update deleted_manifests set purge_after = ${expr} where registry_id = ${registryId}`.execute(trx);
-  }
-
   /** Whether deletes in this registry go to the bin now; inside the deleting transaction. */
   async enabled(trx: Executor, registryId: number): Promise<{ on: boolean; days: number }> {
-    const row = await trx.selectFrom('registries').select(['soft_delete_enabled', 'soft_delete_days']).where('id', '=', registryId).executeTakeFirstOrThrow();
-    return { on: !!row.soft_delete_enabled, days: Number(row.soft_delete_days) };
+    const p = await this.bin.policy(registryId, trx);
+    return { on: p.enabled, days: p.days };
   }
 
   newGroup(): string {
@@ -113,32 +95,30 @@ export class SoftDeleteService {
    * the bin. Call inside the deleting transaction, before the hard delete.
    */
   async keep(trx: Executor, registryId: number, repositoryId: number, repository: string, digest: string, o: { group: string; days: number; onlyTag?: string }): Promise<void> {
-    const m = await trx.selectFrom('manifests').selectAll().where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+    const m = await this.bin.manifest(trx, repositoryId, digest);
     if (!m) return;
-    const tags = o.onlyTag !== undefined ? [o.onlyTag]
-      : (await trx.selectFrom('tags').select('name').where('manifest_id', '=', m.id).orderBy('name').execute()).map((t) => t.name);
+    const tags = o.onlyTag !== undefined ? [o.onlyTag] : await this.bin.tagsOf(trx, m.id);
     const at = this.now();
-    const inserted = await trx.insertInto('deleted_manifests').values({
+    // The entry takes the manifest's references with it (the garbage collector keeps their blobs).
+    await this.bin.add(trx, {
       registry_id: registryId, repository_id: repositoryId, repository, kind: o.onlyTag !== undefined ? 'tag' : 'manifest', group_id: o.group,
       digest: m.digest, media_type: m.media_type, artifact_type: m.artifact_type, subject_digest: m.subject_digest, config_digest: m.config_digest,
       config_media_type: m.config_media_type, annotations: m.annotations, size: m.size, content: m.content, created_at: m.created_at,
       deleted_at: at.toISOString(), purge_after: new Date(at.getTime() + o.days * DAY_MS).toISOString(), tags: JSON.stringify(tags),
       deleted_by: requestContext.getStore()?.identity ?? null,
-    }).returning('id').executeTakeFirstOrThrow();
-    await sql`insert into deleted_manifest_refs (deleted_manifest_id, child_digest, kind)
-      select ${inserted.id}, child_digest, kind from manifest_refs where manifest_id = ${m.id}`.execute(trx);
+    }, m.id);
   }
 
   /** Does the repository still have entries in the bin (then deleting it keeps its row)? */
   async hasEntries(trx: Executor, repositoryId: number): Promise<boolean> {
-    return !!(await trx.selectFrom('deleted_manifests').select('id').where('repository_id', '=', repositoryId).limit(1).executeTakeFirst());
+    return this.bin.hasEntries(trx, repositoryId);
   }
 
   // ---------------------------------------------------------------- listing
 
-  private async anyRepositoryId(reg: RegistryRow, repository: string, ex: Executor = this.meta.db): Promise<{ id: number; deleted_at: string | null; write_enabled: number } | undefined> {
+  private async anyRepositoryId(reg: RegistryRow, repository: string, ex?: Executor): Promise<{ id: number; deleted_at: string | null; write_enabled: number } | undefined> {
     assertRepositoryName(repository);
-    return ex.selectFrom('repositories').select(['id', 'deleted_at', 'write_enabled']).where('registry_id', '=', reg.id).where('name', '=', repository).executeTakeFirst();
+    return this.bin.anyRepository(reg.id, repository, ex);
   }
 
   private view(e: BinEntry) {
@@ -150,29 +130,13 @@ export class SoftDeleteService {
 
   /** az acr repository list-deleted: soft-deleted repositories with something still restorable. */
   async listDeletedRepositories(reg: RegistryRow) {
-    const rows = await this.meta.db.selectFrom('repositories as r').innerJoin('deleted_manifests as d', 'd.repository_id', 'r.id')
-      .select((eb) => ['r.name', 'r.deleted_at', eb.fn.countAll<number>().as('n'), eb.fn.max('d.purge_after').as('purge')])
-      .where('r.registry_id', '=', reg.id).where('r.deleted_at', 'is not', null)
-      .where('d.kind', '=', 'manifest').where('d.purge_after', '>', this.now().toISOString())
-      .groupBy(['r.id', 'r.name', 'r.deleted_at']).orderBy('r.name').execute();
-    return rows.map((r) => ({ name: r.name, deletedTime: r.deleted_at, deletedManifestCount: Number(r.n), purgeTime: r.purge }));
+    const rows = await this.bin.deletedRepositories(reg.id, this.now().toISOString());
+    return rows.map((r) => ({ name: r.name, deletedTime: r.deleted_at, deletedManifestCount: r.count, purgeTime: r.purge_after }));
   }
 
   /** Entries not past their purge time, newest deletion (highest id) first; keyset-paged on id. */
-  private async liveEntries(repositoryId: number, q: { kind?: string; digest?: string; tag?: string; group?: string; subject?: string; beforeId?: number; limit?: number },
-    ex: Executor = this.meta.db): Promise<BinEntry[]> {
-    let s = ex.selectFrom('deleted_manifests').select(ENTRY_COLUMNS).where('repository_id', '=', repositoryId)
-      .where('purge_after', '>', this.now().toISOString());
-    if (q.kind !== undefined) s = s.where('kind', '=', q.kind);
-    if (q.digest !== undefined) s = s.where('digest', '=', q.digest);
-    if (q.group !== undefined) s = s.where('group_id', '=', q.group);
-    if (q.subject !== undefined) s = s.where('subject_digest', '=', q.subject);
-    // A superset (LIKE: "_" matches any character, SQLite ignores case); checked exactly below.
-    if (q.tag !== undefined) s = s.where('tags', 'like', `%${JSON.stringify(q.tag)}%`);
-    if (q.beforeId !== undefined) s = s.where('id', '<', q.beforeId);
-    if (q.limit !== undefined) s = s.limit(q.limit);
-    const rows = await s.orderBy('id', 'desc').execute();
-    return q.tag === undefined ? rows : rows.filter((e) => tagsOf(e).includes(q.tag!));
+  private liveEntries(repositoryId: number, q: BinQuery, ex?: Executor): Promise<BinEntry[]> {
+    return this.bin.liveEntries(repositoryId, q, this.now().toISOString(), ex);
   }
 
   private static last(last: string | undefined): number | undefined {
@@ -232,7 +196,7 @@ export class SoftDeleteService {
       if (!entry) throw gone();
       if (!repo.write_enabled) throw locked(`repository ${repository}`, 'writeEnabled', 'restored into');
       if (repo.deleted_at !== null) {
-        await trx.updateTable('repositories').set({ deleted_at: null, updated_at: this.now().toISOString() }).where('id', '=', repo.id).execute();
+        await this.bin.reviveRepository(trx, repo.id, this.now().toISOString());
       }
       const policy = await this.enabled(trx, reg.id);
       const ctx: RestoreCtx = { trx, reg, repository, repositoryId: repo.id, policy, group: this.newGroup(), restored: [] };
@@ -243,7 +207,7 @@ export class SoftDeleteService {
 
   private async restoreEntry(ctx: RestoreCtx, e: BinEntry, o: { force: boolean; strict: boolean; only?: string[] }): Promise<string[]> {
     const { trx, repositoryId, repository } = ctx;
-    const refs = await trx.selectFrom('deleted_manifest_refs').select(['child_digest', 'kind']).where('deleted_manifest_id', '=', e.id).execute();
+    const refs = await this.bin.entryRefs(trx, e.id);
     // An index's children deleted with it (a repository delete) come back first, without forcing tags.
     const childDigests = refs.filter((r) => r.kind === 'manifest').map((r) => r.child_digest);
     for (const child of await this.meta.missingManifests(trx, repositoryId, childDigests)) {
@@ -260,7 +224,7 @@ export class SoftDeleteService {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `cannot restore ${repository}@${e.digest}: ${missing.length} of its blobs are no longer in the repository (${missing.slice(0, 3).join(', ')}); push them again first`,
         { detail: missing.slice(0, 50).map((d) => ({ digest: d })) });
     }
-    const content = (await trx.selectFrom('deleted_manifests').select('content').where('id', '=', e.id).executeTakeFirstOrThrow()).content;
+    const content = await this.bin.entryContent(trx, e.id);
     const put = await this.meta.putManifest(trx, {
       repository_id: repositoryId, digest: e.digest, media_type: e.media_type, artifact_type: e.artifact_type, subject_digest: e.subject_digest,
       config_digest: e.config_digest, config_media_type: e.config_media_type, annotations: e.annotations, content,
@@ -275,20 +239,21 @@ export class SoftDeleteService {
       if (now && now.manifest_id !== put.id) {
         if (!o.force) {
           if (!o.strict) continue;
-          const other = await trx.selectFrom('manifests').select('digest').where('id', '=', now.manifest_id).executeTakeFirst();
-          throw new RegistryError('CONFLICT', `tag ${tag} in ${repository} now points to ${other?.digest ?? 'another manifest'}; restore with --force to move it back to ${e.digest}`,
-            { detail: { tag, digest: other?.digest } });
+          const other = await this.bin.manifestDigest(trx, now.manifest_id);
+          throw new RegistryError('CONFLICT', `tag ${tag} in ${repository} now points to ${other ?? 'another manifest'}; restore with --force to move it back to ${e.digest}`,
+            { detail: { tag, digest: other } });
         }
         assertWritable(`tag ${tag}`, now, 'overwritten');
         if (ctx.policy.on) {
-          const other = await trx.selectFrom('manifests').select('digest').where('id', '=', now.manifest_id).executeTakeFirstOrThrow();
-          await this.keep(trx, ctx.reg.id, repositoryId, repository, other.digest, { group: ctx.group, days: ctx.policy.days, onlyTag: tag });
+          const other = await this.bin.manifestDigest(trx, now.manifest_id);
+          if (other === undefined) throw new Error(`manifest ${now.manifest_id} vanished while tag ${tag} pointed at it`);
+          await this.keep(trx, ctx.reg.id, repositoryId, repository, other, { group: ctx.group, days: ctx.policy.days, onlyTag: tag });
         }
       }
       await this.meta.setTag(trx, repositoryId, tag, put.id);
       restoredTags.push(tag);
     }
-    await trx.deleteFrom('deleted_manifests').where('id', '=', e.id).execute();
+    await this.bin.deleteEntry(trx, e.id);
     await this.meta.touchRepository(trx, repositoryId);
     await this.meta.recordEvent(trx, {
       registry_id: ctx.reg.id, action: 'push', repository, digest: e.digest, tag: restoredTags[0] ?? null, media_type: e.media_type, size: Number(e.size),
@@ -316,12 +281,7 @@ export class SoftDeleteService {
     const cutoff = now.toISOString();
     let manifests = 0;
     for (;;) {
-      const n = await this.meta.transaction(async (trx) => {
-        const ids = (await trx.selectFrom('deleted_manifests').select('id').where('purge_after', '<=', cutoff).orderBy('purge_after').limit(PURGE_BATCH).execute()).map((r) => r.id);
-        if (ids.length === 0) return 0;
-        await trx.deleteFrom('deleted_manifests').where('id', 'in', ids).execute();
-        return ids.length;
-      });
+      const n = await this.meta.transaction((trx) => this.bin.deleteExpired(trx, cutoff, PURGE_BATCH));
       manifests += n;
       if (n < PURGE_BATCH) break;
       await new Promise((r) => setImmediate(r));
@@ -329,19 +289,14 @@ export class SoftDeleteService {
     let repositories = 0;
     let after = 0;
     for (;;) {
-      const ids = (await this.meta.db.selectFrom('repositories').select('id').where('deleted_at', 'is not', null).where('id', '>', after)
-        .orderBy('id').limit(PURGE_BATCH).execute()).map((r) => r.id);
+      const ids = await this.bin.softDeletedRepositories(after, PURGE_BATCH);
       if (ids.length === 0) break;
       after = ids[ids.length - 1]!;
       for (const id of ids) {
         const gone = await this.meta.transaction(async (trx) => {
-          // Locked and checked again here: a push may have revived it, or a delete refilled its bin.
-          let q = trx.selectFrom('repositories').select('id').where('id', '=', id).where('deleted_at', 'is not', null);
-          if (this.meta.dialect === 'postgres') q = q.forUpdate();
-          if (!(await q.executeTakeFirst())) return false;
-          const busy = await trx.selectFrom('deleted_manifests').select('id').where('repository_id', '=', id).limit(1).executeTakeFirst()
-            ?? await trx.selectFrom('manifests').select('id').where('repository_id', '=', id).limit(1).executeTakeFirst();
-          if (busy) return false;
+          // Locked (FOR UPDATE) and checked again here: a push may have revived it, or a delete refilled its bin.
+          if (!(await this.bin.lockSoftDeletedRepository(trx, id))) return false;
+          if (await this.bin.repositoryBusy(trx, id)) return false;
           await this.meta.deleteRepository(trx, id);
           return true;
         });
@@ -354,7 +309,7 @@ export class SoftDeleteService {
 }
 
 interface RestoreCtx {
-  trx: Trx;
+  trx: Executor;
   reg: RegistryRow;
   repository: string;
   repositoryId: number;

@@ -1,6 +1,7 @@
 import { RegistryError } from '../../domain/errors.js';
 import { assertRepositoryName } from '../../domain/reference.js';
-import { isUniqueViolation, now, type Executor, type MetaStore, type RegistryRow } from '../../meta/store.js';
+import type { ImmutabilityPolicies } from '../../meta/immutability.js';
+import type { Executor, RegistryRow } from '../../meta/store.js';
 
 // Immutability policies (beyond ACR, like Harbor's immutable tag rules): a policy is a repository
 // glob and a tag glob. Once a tag matching a policy exists it is write-once: pushing it to another
@@ -58,13 +59,13 @@ export function describePolicy(p: ImmutabilityPolicy): string {
 export class ImmutabilityService {
   private readonly cache = new Map<number, { at: number; rules: Compiled[] }>();
 
-  constructor(private readonly meta: MetaStore, private readonly clock: () => number = Date.now) {}
+  constructor(private readonly policies: ImmutabilityPolicies, private readonly clock: () => number = Date.now) {}
 
   /** ex: the caller's transaction when it holds one (SQLite has one connection: reading beside it would wait forever). */
-  private async compiled(registryId: number, ex: Executor = this.meta.db): Promise<Compiled[]> {
+  private async compiled(registryId: number, ex?: Executor): Promise<Compiled[]> {
     const hit = this.cache.get(registryId);
     if (hit && this.clock() - hit.at < CACHE_MS) return hit.rules;
-    const rows = await ex.selectFrom('immutability_policies').selectAll().where('registry_id', '=', registryId).orderBy('name_key').execute();
+    const rows = await this.policies.list(registryId, ex);
     const rules = rows.map((r) => ({
       id: Number(r.id), name: r.name, repository: r.repository_pattern, tag: r.tag_pattern, createdAt: r.created_at,
       repoRe: globToRegExp(r.repository_pattern), tagRe: globToRegExp(r.tag_pattern),
@@ -107,10 +108,9 @@ export class ImmutabilityService {
   async assertManifestDeletable(ex: Executor, reg: RegistryRow, repository: string, manifestId: number): Promise<void> {
     const rules = await this.rulesFor(reg.id, repository, ex);
     if (rules.length === 0) return;
-    const tags = await ex.selectFrom('tags').select('name').where('manifest_id', '=', manifestId).execute();
-    for (const t of tags) {
-      const p = ImmutabilityService.match(rules, t.name);
-      if (p) throw ImmutabilityService.refusal(repository, t.name, p, 'deleted');
+    for (const t of await this.policies.tagsOfManifest(ex, manifestId)) {
+      const p = ImmutabilityService.match(rules, t);
+      if (p) throw ImmutabilityService.refusal(repository, t, p, 'deleted');
     }
   }
 
@@ -120,15 +120,13 @@ export class ImmutabilityService {
     if (rules.length === 0) return;
     let after: string | undefined;
     for (;;) {
-      let q = ex.selectFrom('tags').select('name').where('repository_id', '=', repositoryId);
-      if (after !== undefined) q = q.where('name', '>', after);
-      const rows = await q.orderBy('name').limit(1000).execute();
-      for (const t of rows) {
-        const p = ImmutabilityService.match(rules, t.name);
-        if (p) throw ImmutabilityService.refusal(repository, t.name, p, 'deleted');
+      const names = await this.policies.tagPage(ex, repositoryId, after, 1000);
+      for (const t of names) {
+        const p = ImmutabilityService.match(rules, t);
+        if (p) throw ImmutabilityService.refusal(repository, t, p, 'deleted');
       }
-      if (rows.length < 1000) return;
-      after = rows[rows.length - 1]!.name;
+      if (names.length < 1000) return;
+      after = names[names.length - 1]!;
     }
   }
 
@@ -151,21 +149,16 @@ export class ImmutabilityService {
     const tag = assertPattern(input.tag ?? '*', 'tag');
     // A pattern without wildcards must be a valid name, or it could never match.
     if (!/[*?]/.test(repository)) assertRepositoryName(repository);
-    try {
-      await this.meta.db.insertInto('immutability_policies').values({
-        registry_id: reg.id, name, name_key: name.toLowerCase(), repository_pattern: repository, tag_pattern: tag, created_at: now(),
-      }).execute();
-    } catch (e) {
-      if (isUniqueViolation(e)) throw new RegistryError('CONFLICT', `immutability policy "${name}" already exists in registry ${reg.name}`);
-      throw e;
+    if (!(await this.policies.add({ registryId: reg.id, name, repositoryPattern: repository, tagPattern: tag }))) {
+      throw new RegistryError('CONFLICT', `immutability policy "${name}" already exists in registry ${reg.name}`);
     }
     this.cache.delete(reg.id);
     return this.show(reg, name);
   }
 
   async remove(reg: RegistryRow, name: string): Promise<void> {
-    const r = await this.meta.db.deleteFrom('immutability_policies').where('registry_id', '=', reg.id).where('name_key', '=', name.toLowerCase()).executeTakeFirst();
+    const removed = await this.policies.remove(reg.id, name);
     this.cache.delete(reg.id);
-    if (Number(r.numDeletedRows) === 0) throw new RegistryError('RESOURCE_UNKNOWN', `immutability policy "${name}" does not exist in registry ${reg.name}`);
+    if (!removed) throw new RegistryError('RESOURCE_UNKNOWN', `immutability policy "${name}" does not exist in registry ${reg.name}`);
   }
 }
