@@ -6,7 +6,7 @@ import {
 } from '../../auth/model.js';
 import { describePrincipal, TOKEN_USERNAME, type AuthService, type Principal } from '../../auth/service.js';
 import { RegistryError } from '../../domain/errors.js';
-import type { SecretRow } from '../../meta/access-store.js';
+import { LastOwnerError, type SecretRow } from '../../meta/access-store.js';
 import type { RegistryRow } from '../../meta/store.js';
 import { parseSku, type RegistryService, type Sku } from '../content/registries.js';
 import { TIERS } from '../policy/tiers.js';
@@ -282,19 +282,16 @@ export class IdentityService {
   }
 
   /**
-   * Refuses a change that would leave the deployment without an enabled Owner at deployment
-   * scope: nobody could assign roles or manage users again.
+   * Runs a change the store refuses when it would leave the deployment without an enabled Owner
+   * at deployment scope (nobody could assign roles or manage users again), and says so.
    */
-  private async assertOwnersRemain(without: { kind: 'user' | 'sp'; id: number } | { assignment: string }, action: string): Promise<void> {
-    const owners = await this.store.deploymentOwners();
-    const affected = owners.filter((a) => ('assignment' in without ? a.id === without.assignment : a.principal_type === without.kind && a.principal_id === without.id));
-    if (affected.length === 0) return;
-    for (const a of owners) {
-      if (affected.includes(a)) continue;
-      if (a.principal_type === 'user' && (await this.store.userById(a.principal_id))?.enabled) return;
-      if (a.principal_type === 'sp' && (await this.store.spById(a.principal_id))) return;
+  private async keepingAnOwner<T>(action: string, change: () => Promise<T>): Promise<T> {
+    try {
+      return await change();
+    } catch (e) {
+      if (e instanceof LastOwnerError) throw conflict(`cannot ${action}: it is the last Owner at deployment scope ("/"); assign Owner at scope "/" to another user first`);
+      throw e;
     }
-    throw conflict(`cannot ${action}: it is the last Owner at deployment scope ("/"); assign Owner at scope "/" to another user first`);
   }
 
   // ---------------------------------------------------------------- users
@@ -343,11 +340,11 @@ export class IdentityService {
     if (!(self && patch.enabled === undefined)) await this.auth.requirePower(p, null, 'manage_users', 'update users');
     const u = await this.user(name);
     const password = patch.password === undefined ? undefined : assertPassword(patch.password);
-    if (patch.enabled === false && u.enabled) await this.assertOwnersRemain({ kind: 'user', id: u.id }, `disable user "${u.name}"`);
-    await this.store.updateUser(u.id, {
+    const change = {
       ...(password !== undefined ? { password_hash: await hashPassword(password) } : {}),
       ...(patch.enabled !== undefined ? { enabled: patch.enabled ? 1 : 0 } : {}),
-    });
+    };
+    await this.keepingAnOwner(`disable user "${u.name}"`, () => this.store.updateUser(u.id, change));
     this.auth.forget();
     return this.userView((await this.store.userById(u.id))!);
   }
@@ -356,8 +353,7 @@ export class IdentityService {
     this.notAnonymous(p);
     await this.auth.requirePower(p, null, 'manage_users', 'delete users');
     const u = await this.user(name);
-    await this.assertOwnersRemain({ kind: 'user', id: u.id }, `delete user "${u.name}"`);
-    await this.store.deleteUser(u.id);
+    await this.keepingAnOwner(`delete user "${u.name}"`, () => this.store.deleteUser(u.id));
     this.auth.forget();
   }
 
@@ -474,8 +470,7 @@ export class IdentityService {
 
   async deleteServicePrincipal(p: Principal, appId: string): Promise<void> {
     const sp = await this.requireSp(p, appId, 'assign_roles', 'delete');
-    await this.assertOwnersRemain({ kind: 'sp', id: sp.id }, `delete service principal ${sp.app_id}`);
-    await this.store.deleteServicePrincipal(sp.id);
+    await this.keepingAnOwner(`delete service principal ${sp.app_id}`, () => this.store.deleteServicePrincipal(sp.id));
     this.auth.forget();
   }
 
@@ -553,11 +548,9 @@ export class IdentityService {
     await this.auth.requirePower(p, scope.registry?.id ?? null, 'assign_roles', `assign roles at ${canonicalScope(scope.registry, scope.repository)}`);
     this.assertRoleFitsScope(role, scope);
     const who = await this.resolveAssignee(input.assignee);
-    const before = (await this.store.assignmentsOf(who.type, who.id)).length;
     const a = await this.store.addRoleAssignment({ principal_type: who.type, principal_id: who.id, role: role.name, registry_id: scope.registry?.id ?? null, repository: scope.repository });
-    const created = (await this.store.assignmentsOf(who.type, who.id)).length > before;
     this.auth.forget();
-    return { created, assignment: this.assignmentView(a, who.name, scope.registry?.name) };
+    return { created: a.created, assignment: this.assignmentView(a, who.name, scope.registry?.name) };
   }
 
   /** Assignments the caller may see: all with Reader at "/", else those in registries it can read, and always its own. */
@@ -614,10 +607,9 @@ export class IdentityService {
       found.push(a);
     }
     for (const a of found) {
-      await this.assertOwnersRemain({ assignment: a.id }, `delete the Owner assignment ${a.id}`);
       const name = a.principal_type === 'sp' ? (await this.store.spById(a.principal_id))?.app_id : (await this.store.userById(a.principal_id))?.name;
       const reg = a.registry_id === null ? undefined : (await this.store.registryAuth(a.registry_id))?.name;
-      if (await this.store.deleteRoleAssignment(a.id)) views.push(this.assignmentView(a, name ?? '', reg));
+      if (await this.keepingAnOwner(`delete the Owner assignment ${a.id}`, () => this.store.deleteRoleAssignment(a.id))) views.push(this.assignmentView(a, name ?? '', reg));
     }
     this.auth.forget();
     return views;
