@@ -287,14 +287,14 @@ export class AccessStore {
    * transaction alone on its one connection). A lock on one fixed row cannot deadlock, and unlike
    * SELECT ... FOR UPDATE it is written the same on both engines.
    */
-  private async keepingAnOwner(loss: OwnerLoss, change: (trx: Transaction<Database>) => Promise<unknown>): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+  private keepingAnOwner<T>(loss: OwnerLoss, change: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(async (trx) => {
       await trx.insertInto('deployment_settings').values({ key: 'owner_guard', value: now() })
         .onConflict((oc) => oc.column('key').doUpdateSet({ value: (eb) => eb.ref('excluded.value') })).execute();
       const owners = await this.deploymentOwners(trx);
       const lost = owners.filter((a) => ('assignment' in loss ? a.id === loss.assignment : a.principal_type === loss.principal_type && a.principal_id === loss.principal_id));
       if (lost.length > 0 && !(await this.anyActiveOwner(trx, owners.filter((a) => !lost.includes(a))))) throw new LastOwnerError();
-      await change(trx);
+      return change(trx);
     });
   }
 
@@ -313,12 +313,10 @@ export class AccessStore {
 
   /** False when there is no such assignment; deleting the last Owner assignment at "/" throws LastOwnerError. */
   async deleteRoleAssignment(id: string): Promise<boolean> {
-    let deleted = false;
-    await this.keepingAnOwner({ assignment: id }, async (trx) => {
+    return this.keepingAnOwner({ assignment: id }, async (trx) => {
       const r = await trx.deleteFrom('role_assignments').where('id', '=', id).executeTakeFirst();
-      deleted = Number(r.numDeletedRows) > 0;
+      return Number(r.numDeletedRows) > 0;
     });
-    return deleted;
   }
 
   // ---------------------------------------------------------------- login events (audit)
