@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { Database, SecretsTable } from './schema.js';
 import { isUniqueViolation, now } from './store.js';
 
@@ -7,6 +7,17 @@ import { isUniqueViolation, now } from './store.js';
 
 
 export type SecretRow = Selectable<SecretsTable>;
+
+/** What a change takes from the deployment's Owners: a principal (deleted or disabled) or one assignment. */
+export type OwnerLoss = { principal_type: 'user' | 'sp'; principal_id: number } | { assignment: string };
+
+/** The change would leave the deployment without an enabled Owner at scope "/"; nothing was changed. */
+export class LastOwnerError extends Error {
+  constructor() {
+    super('the change would leave no enabled Owner at deployment scope ("/")');
+    this.name = 'LastOwnerError';
+  }
+}
 
 export class AccessStore {
   constructor(readonly db: Kysely<Database>) {}
@@ -62,12 +73,16 @@ export class AccessStore {
     return this.db.selectFrom('users').select(['id', 'name', 'enabled', 'created_at', 'updated_at']).orderBy('name_key').execute();
   }
 
+  /** Disabling the last enabled Owner at "/" throws LastOwnerError. */
   async updateUser(id: number, patch: { password_hash?: string; enabled?: number }): Promise<void> {
-    await this.db.updateTable('users').set({ ...patch, updated_at: now() }).where('id', '=', id).execute();
+    const update = (ex: Kysely<Database>) => ex.updateTable('users').set({ ...patch, updated_at: now() }).where('id', '=', id).execute();
+    if (patch.enabled === 0) await this.keepingAnOwner({ principal_type: 'user', principal_id: id }, update);
+    else await update(this.db);
   }
 
+  /** With its role assignments; deleting the last enabled Owner at "/" throws LastOwnerError. */
   async deleteUser(id: number): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.keepingAnOwner({ principal_type: 'user', principal_id: id }, async (trx) => {
       await trx.deleteFrom('role_assignments').where('principal_type', '=', 'user').where('principal_id', '=', id).execute();
       await trx.deleteFrom('users').where('id', '=', id).execute();
     });
@@ -92,8 +107,9 @@ export class AccessStore {
     return this.db.selectFrom('service_principals').selectAll().orderBy('display_name').execute();
   }
 
+  /** With its secrets and role assignments; deleting the last Owner at "/" throws LastOwnerError. */
   async deleteServicePrincipal(id: number): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
+    await this.keepingAnOwner({ principal_type: 'sp', principal_id: id }, async (trx) => {
       await trx.deleteFrom('role_assignments').where('principal_type', '=', 'sp').where('principal_id', '=', id).execute();
       await trx.deleteFrom('secrets').where('owner_type', '=', 'sp').where('owner_id', '=', id).execute();
       await trx.deleteFrom('service_principals').where('id', '=', id).execute();
@@ -230,14 +246,20 @@ export class AccessStore {
 
   // ---------------------------------------------------------------- role assignments
 
+  /**
+   * Stores the assignment unless the same one exists (a unique index on principal, role and scope
+   * settles two identical requests racing): `created` tells which happened.
+   */
   async addRoleAssignment(a: { principal_type: string; principal_id: number; role: string; registry_id: number | null; repository: string | null }) {
+    const inserted = await this.db.insertInto('role_assignments').values({ id: randomUUID(), ...a, created_at: now() })
+      .onConflict((oc) => oc.doNothing()).returningAll().executeTakeFirst();
+    if (inserted) return { ...inserted, created: true };
     const existing = await this.db.selectFrom('role_assignments').selectAll()
       .where('principal_type', '=', a.principal_type).where('principal_id', '=', a.principal_id).where('role', '=', a.role)
       .where((eb) => (a.registry_id === null ? eb('registry_id', 'is', null) : eb('registry_id', '=', a.registry_id)))
       .where((eb) => (a.repository === null ? eb('repository', 'is', null) : eb('repository', '=', a.repository)))
-      .executeTakeFirst();
-    if (existing) return existing;
-    return this.db.insertInto('role_assignments').values({ id: randomUUID(), ...a, created_at: now() }).returningAll().executeTakeFirstOrThrow();
+      .executeTakeFirstOrThrow();
+    return { ...existing, created: false };
   }
 
   assignmentsOf(principalType: string, principalId: number) {
@@ -251,17 +273,50 @@ export class AccessStore {
   }
 
   /** Owner assignments at deployment scope (the accounts that can always recover access). */
-  deploymentOwners() {
-    return this.db.selectFrom('role_assignments').selectAll().where('role', '=', 'Owner').where('registry_id', 'is', null).where('repository', 'is', null).execute();
+  deploymentOwners(ex: Kysely<Database> = this.db) {
+    return ex.selectFrom('role_assignments').selectAll().where('role', '=', 'Owner').where('registry_id', 'is', null).where('repository', 'is', null).execute();
+  }
+
+  /**
+   * Runs `change` in one transaction unless it would leave no enabled Owner at "/": then throws
+   * LastOwnerError and changes nothing. Check and change must be one step, or two requests that
+   * each remove one of the last two Owners both see the other remaining. So every such change
+   * first writes one row (the "owner_guard" setting): on PostgreSQL its row lock makes them run one
+   * at a time on every node, and each reads the Owners only after the previous one committed; on
+   * SQLite that write makes the transaction the database's single writer (and Kysely runs a
+   * transaction alone on its one connection). A lock on one fixed row cannot deadlock, and unlike
+   * SELECT ... FOR UPDATE it is written the same on both engines.
+   */
+  private keepingAnOwner<T>(loss: OwnerLoss, change: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(async (trx) => {
+      await trx.insertInto('deployment_settings').values({ key: 'owner_guard', value: now() })
+        .onConflict((oc) => oc.column('key').doUpdateSet({ value: (eb) => eb.ref('excluded.value') })).execute();
+      const owners = await this.deploymentOwners(trx);
+      const lost = owners.filter((a) => ('assignment' in loss ? a.id === loss.assignment : a.principal_type === loss.principal_type && a.principal_id === loss.principal_id));
+      if (lost.length > 0 && !(await this.anyActiveOwner(trx, owners.filter((a) => !lost.includes(a))))) throw new LastOwnerError();
+      return change(trx);
+    });
+  }
+
+  /** Does one of these Owner assignments belong to an enabled user or an existing service principal? */
+  private async anyActiveOwner(trx: Transaction<Database>, owners: { principal_type: string; principal_id: number }[]): Promise<boolean> {
+    for (const a of owners) {
+      if (a.principal_type === 'user' && (await trx.selectFrom('users').select('enabled').where('id', '=', a.principal_id).executeTakeFirst())?.enabled) return true;
+      if (a.principal_type === 'sp' && (await trx.selectFrom('service_principals').select('id').where('id', '=', a.principal_id).executeTakeFirst())) return true;
+    }
+    return false;
   }
 
   roleAssignment(id: string) {
     return this.db.selectFrom('role_assignments').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
+  /** False when there is no such assignment; deleting the last Owner assignment at "/" throws LastOwnerError. */
   async deleteRoleAssignment(id: string): Promise<boolean> {
-    const r = await this.db.deleteFrom('role_assignments').where('id', '=', id).executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+    return this.keepingAnOwner({ assignment: id }, async (trx) => {
+      const r = await trx.deleteFrom('role_assignments').where('id', '=', id).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    });
   }
 
   // ---------------------------------------------------------------- login events (audit)

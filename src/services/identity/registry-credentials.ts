@@ -1,0 +1,111 @@
+import { newSecret, seal, secretHash, unseal } from '../../auth/crypto.js';
+import { assertRepositoryPattern } from '../../auth/model.js';
+import type { Principal } from '../../auth/service.js';
+import type { RegistryRow } from '../../meta/store.js';
+import { parseSku, type Sku } from '../content/registries.js';
+import type { IdentityContext } from './context.js';
+import type { AdminCredentialsView, AdminPasswordName, AnonymousPullView } from './views.js';
+import { invalid } from './validate.js';
+
+// A registry's own access settings: the admin user (the registry's name with two passwords,
+// sealed as well as hashed because ACR shows them again: `az acr credential show`) and anonymous
+// pull, registry-wide or per repository.
+
+async function putAdminPassword(ctx: IdentityContext, registryId: number, name: AdminPasswordName): Promise<void> {
+  const value = newSecret();
+  await ctx.store.putSecret({ owner_type: 'admin', owner_id: registryId, name, hash: secretHash(value), sealed: seal(value, await ctx.store.sealKey()), hint: value.slice(-4), expires_at: null });
+}
+
+async function ensureAdminPasswords(ctx: IdentityContext, registryId: number): Promise<void> {
+  const have = new Set((await ctx.store.secretsOf('admin', registryId)).map((s) => s.name));
+  for (const n of ['password', 'password2'] as const) if (!have.has(n)) await putAdminPassword(ctx, registryId, n);
+}
+
+async function adminCredentials(ctx: IdentityContext, reg: RegistryRow): Promise<AdminCredentialsView> {
+  if (!reg.admin_enabled) throw invalid(`the admin user of registry ${reg.name} is disabled; enable it with: berth update -n ${reg.name} --admin-enabled true`);
+  const key = await ctx.store.sealKey();
+  const secrets = await ctx.store.secretsOf('admin', reg.id);
+  const passwords: AdminCredentialsView['passwords'] = [];
+  for (const n of ['password', 'password2'] as const) {
+    const s = secrets.find((x) => x.name === n);
+    if (s?.sealed) passwords.push({ name: n, value: unseal(s.sealed, key) });
+  }
+  return { username: reg.name, passwords };
+}
+
+async function anonymousView(ctx: IdentityContext, reg: RegistryRow): Promise<AnonymousPullView> {
+  const rules = await ctx.store.anonymousRules(reg.id);
+  return { registry: reg.name, anonymousPullEnabled: !!reg.anonymous_pull_enabled, repositories: rules.map((r) => ({ repository: r.repository, createdAt: r.created_at })) };
+}
+
+export class RegistryCredentials {
+  constructor(private readonly ctx: IdentityContext) {}
+
+  /** After a registry is deleted: its tokens, scope maps and role assignments went with it (foreign keys); drop their passwords too. */
+  async registryDeleted(): Promise<void> {
+    await this.ctx.store.deleteOrphanSecrets();
+    this.ctx.auth.forget();
+  }
+
+  /**
+   * `az acr update`: sku, adminUserEnabled, anonymousPullEnabled, validated together before any
+   * change. Anonymous pull is a Standard and Premium feature (ACR); enabling the admin user
+   * creates its two passwords when missing.
+   */
+  async updateRegistry(p: Principal, name: string, patch: { sku?: unknown; adminUserEnabled?: unknown; anonymousPullEnabled?: unknown }): Promise<RegistryRow> {
+    const reg = await this.ctx.registry(p, name, 'write', 'update');
+    const sku = patch.sku === undefined ? undefined : parseSku(patch.sku);
+    for (const k of ['adminUserEnabled', 'anonymousPullEnabled'] as const) {
+      if (patch[k] !== undefined && typeof patch[k] !== 'boolean') throw invalid(`"${k}" must be true or false`);
+    }
+    const admin = patch.adminUserEnabled as boolean | undefined;
+    const anon = patch.anonymousPullEnabled as boolean | undefined;
+    const finalSku = sku ?? (reg.sku as Sku);
+    const finalAnon = anon ?? !!reg.anonymous_pull_enabled;
+    if (finalAnon && finalSku === 'Basic') {
+      if (anon) throw invalid(`anonymous pull access is available on the Standard and Premium tiers; registry ${reg.name} is ${finalSku}: upgrade with --sku Standard, or open single repositories with berth repository update --anonymous-pull-enabled true`);
+      throw invalid(`registry ${reg.name} has anonymous pull enabled, which the Basic tier does not offer: disable it first (--anonymous-pull-enabled false)`);
+    }
+    if (sku !== undefined && sku !== reg.sku) await this.ctx.registries.update(reg.name, { sku });
+    const flags: { admin_enabled?: number; anonymous_pull_enabled?: number } = {};
+    if (admin !== undefined) flags.admin_enabled = admin ? 1 : 0;
+    if (anon !== undefined) flags.anonymous_pull_enabled = anon ? 1 : 0;
+    if (admin) await ensureAdminPasswords(this.ctx, reg.id);
+    if (Object.keys(flags).length) await this.ctx.store.setRegistryFlags(reg.id, flags);
+    if (admin === false || anon === false) this.ctx.auth.forget();
+    return this.ctx.registries.get(reg.name);
+  }
+
+  /** `az acr credential show`: needs Contributor (ACR's listCredentials is not a Reader action). */
+  async showAdminCredentials(p: Principal, name: string): Promise<AdminCredentialsView> {
+    const reg = await this.ctx.registry(p, name, 'write', 'show the admin credentials of');
+    return adminCredentials(this.ctx, reg);
+  }
+
+  /** `az acr credential renew --password-name password|password2`: the old value stops working at once. */
+  async renewAdminCredential(p: Principal, name: string, passwordName: unknown): Promise<AdminCredentialsView> {
+    const reg = await this.ctx.registry(p, name, 'write', 'renew the admin credentials of');
+    if (passwordName !== 'password' && passwordName !== 'password2') throw invalid('"name" must be "password" or "password2"');
+    if (!reg.admin_enabled) throw invalid(`the admin user of registry ${reg.name} is disabled; enable it with: berth update -n ${reg.name} --admin-enabled true`);
+    await putAdminPassword(this.ctx, reg.id, passwordName);
+    this.ctx.auth.forget();
+    return adminCredentials(this.ctx, reg);
+  }
+
+  async anonymousPull(p: Principal, name: string): Promise<AnonymousPullView> {
+    const reg = await this.ctx.registry(p, name, 'read', 'read');
+    return anonymousView(this.ctx, reg);
+  }
+
+  /** Opens (or closes) one repository or "prefix/*" to anonymous pull: beyond ACR, on every tier. */
+  async setRepositoryAnonymousPull(p: Principal, name: string, repository: unknown, enabled: boolean): Promise<AnonymousPullView> {
+    const reg = await this.ctx.registry(p, name, 'write', 'change anonymous pull of');
+    if (typeof repository !== 'string' || repository.length === 0) throw invalid('name a repository or a "prefix/*" pattern');
+    if (repository === '*') throw invalid('to open the whole registry use --anonymous-pull-enabled on the registry (berth update, Standard and Premium); per-repository rules name a repository or "prefix/*"');
+    assertRepositoryPattern(repository);
+    if (enabled) await this.ctx.store.addAnonymousRule(reg.id, repository);
+    else await this.ctx.store.removeAnonymousRule(reg.id, repository);
+    if (!enabled) this.ctx.auth.forget();
+    return anonymousView(this.ctx, reg);
+  }
+}
