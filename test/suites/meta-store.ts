@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { digestOf } from '../../src/domain/digest.js';
 import { migrate, openDb, pendingMigrations, type Db } from '../../src/meta/db.js';
-import { migrations } from '../../src/meta/migrations.js';
+import { migrations } from '../../src/meta/migrations/index.js';
 import { MetaStore, type Executor } from '../../src/meta/store.js';
 import { freshMetadataUrl, type Backend } from '../helpers/backends.js';
 
