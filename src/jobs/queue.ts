@@ -79,12 +79,8 @@ export class JobQueue {
 
   /** Claims up to n runnable jobs (queued and due, or running with an expired lease), of these kinds or all but these. */
   async claim(n: number, kinds?: { only?: string[]; except?: string[] }): Promise<JobRow[]> {
-    if (n <= 0) return [];
-    if (kinds?.only && kinds.only.length === 0) return [];
     const t = Date.now();
-    const nowIso = iso(t);
-    const until = iso(t + this.opts.leaseSeconds * 1000);
-    return this.meta.claimJobs(this.node, n, { now: nowIso, leaseUntil: until, only: kinds?.only, except: kinds?.except?.length ? kinds.except : undefined });
+    return this.meta.claimJobs(this.node, n, { now: iso(t), leaseUntil: iso(t + this.opts.leaseSeconds * 1000), only: kinds?.only, except: kinds?.except });
   }
 
   private async succeed(job: JobRow): Promise<void> {

@@ -22,7 +22,8 @@ export interface JobStore {
   insertJob(ex: Executor, job: NewJob): Promise<number>;
   /**
    * Claims up to n runnable jobs (queued and due, or running with an expired lease), of these kinds
-   * or all but these, for `node` until `leaseUntil`; returns them with attempts counted.
+   * or all but these, for `node` until `leaseUntil`; returns them with attempts counted. An empty
+   * `only` claims nothing; an empty `except` excludes nothing.
    */
   claimJobs(node: string, n: number, o: { now: string; leaseUntil: string; only?: string[]; except?: string[] }): Promise<JobRow[]>;
   completeJob(id: number, node: string, at: string): Promise<void>;
@@ -51,7 +52,9 @@ export class KyselyJobStore implements JobStore {
   }
 
   async claimJobs(node: string, n: number, o: { now: string; leaseUntil: string; only?: string[]; except?: string[] }): Promise<JobRow[]> {
-    const { now: nowIso, leaseUntil: until, only, except } = o;
+    const { now: nowIso, leaseUntil: until, only } = o;
+    if (n <= 0 || (only && only.length === 0)) return [];
+    const except = o.except?.length ? o.except : undefined;
     // On PostgreSQL several nodes claim side by side with FOR UPDATE SKIP LOCKED; on SQLite the one
     // connection serialises claims.
     if (this.ctx.dialect === 'postgres') {

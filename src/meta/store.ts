@@ -90,6 +90,6 @@ function expose(store: object, role: object): void {
     const fn = (role as Record<string, unknown>)[name];
     if (typeof fn !== 'function') continue;
     if (name in store) throw new Error(`meta: two role stores both define ${name}()`);
-    Object.defineProperty(store, name, { value: fn.bind(role), enumerable: false });
+    Object.defineProperty(store, name, { value: fn.bind(role), enumerable: false, writable: true, configurable: true });
   }
 }
