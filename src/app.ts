@@ -126,7 +126,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     if (pending > 0) throw new Error(`${pending} metadata migration(s) pending`);
     await probeStorage(storage);
   };
-  const metrics = config.metrics.enabled ? new Metrics(cachedStorageUsage(db), cachedQueueStats(db)) : undefined;
+  const metrics = config.metrics.enabled ? new Metrics(cachedStorageUsage(() => meta.storageUsedByRegistry()), cachedQueueStats(() => meta.jobQueueDepth())) : undefined;
   if (metrics) services.webhooks.onOutcome((registry, result) => metrics.webhookOutcome(registry, result));
   if (metrics) services.gc.metrics = { run: (outcome, counts) => metrics.gcRun(outcome, counts) };
   const { host, port } = parseListen(config.listen);

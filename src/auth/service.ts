@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { RegistryError } from '../domain/errors.js';
 import { isValidRegistryName } from '../domain/reference.js';
 import type { AccessStore } from '../meta/access-store.js';
-import type { MetaStore, RegistryRow } from '../meta/store.js';
+import type { RegistryRow, RegistryStore } from '../meta/store.js';
 import type { Logger } from '../observability/logger.js';
 import {
   generateSigningKey, JwtError, loadSigningKey, newSecret, sameHash, secretHash, signJwt, verifyJwt, verifyPassword, hashPassword,
@@ -75,7 +75,7 @@ export class AuthService {
   private readonly verifiedTokens = new Map<string, { claims: Record<string, unknown>; until: number }>();
 
   constructor(
-    private readonly meta: MetaStore,
+    private readonly meta: Pick<RegistryStore, 'getRegistry' | 'listRegistries'>,
     readonly store: AccessStore,
     private readonly opts: AuthOptions,
     private readonly throttle: Throttle,

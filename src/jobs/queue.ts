@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Selectable } from 'kysely';
-import type { Executor, MetaStore } from '../meta/store.js';
-import type { JobsTable } from '../meta/schema.js';
+import type { Executor } from '../meta/context.js';
+import type { JobRow, JobStore } from '../meta/jobs.js';
 import type { Logger } from '../observability/logger.js';
 
 // A durable job queue in the metadata store. Jobs survive restarts; a worker claims a job by
@@ -11,7 +10,7 @@ import type { Logger } from '../observability/logger.js';
 // retried after an exponential backoff with jitter; after max_attempts it is dead (kept, and
 // retryable by an operator with `berth job retry`).
 
-export type JobRow = Selectable<JobsTable>;
+export type { JobRow };
 export type JobState = 'queued' | 'running' | 'succeeded' | 'dead';
 
 export interface QueueOptions {
@@ -53,7 +52,7 @@ export class JobQueue {
   private readonly ticks: (() => Promise<void>)[] = [];
   private polling = false;
 
-  constructor(private readonly meta: MetaStore, readonly opts: QueueOptions, private readonly log: Logger) {}
+  constructor(private readonly meta: JobStore, readonly opts: QueueOptions, private readonly log: Logger) {}
 
   /**
    * Registers the handler of a kind. `long` kinds (imports, purges) share at most half of this
@@ -75,51 +74,17 @@ export class JobQueue {
 
   /** Adds a job; pass the transaction of the change that causes it. */
   async enqueue(ex: Executor, kind: string, payload: unknown, o: { maxAttempts?: number; runAfter?: Date } = {}): Promise<number> {
-    const t = new Date().toISOString();
-    const row = await ex.insertInto('jobs').values({
-      kind, payload: JSON.stringify(payload), state: 'queued', attempts: 0, max_attempts: o.maxAttempts ?? this.opts.maxAttempts,
-      run_after: o.runAfter ? o.runAfter.toISOString() : t, lease_owner: null, lease_until: null, last_error: null, created_at: t, updated_at: t,
-    }).returning('id').executeTakeFirstOrThrow();
-    return Number(row.id);
+    return this.meta.insertJob(ex, { kind, payload: JSON.stringify(payload), maxAttempts: o.maxAttempts ?? this.opts.maxAttempts, runAfter: o.runAfter?.toISOString() });
   }
 
   /** Claims up to n runnable jobs (queued and due, or running with an expired lease), of these kinds or all but these. */
   async claim(n: number, kinds?: { only?: string[]; except?: string[] }): Promise<JobRow[]> {
-    if (n <= 0) return [];
-    if (kinds?.only && kinds.only.length === 0) return [];
     const t = Date.now();
-    const nowIso = iso(t);
-    const until = iso(t + this.opts.leaseSeconds * 1000);
-    const only = kinds?.only;
-    const except = kinds?.except?.length ? kinds.except : undefined;
-    if (this.meta.dialect === 'postgres') {
-      const kindFilter = only ? sql`and kind in (${sql.join(only)})` : except ? sql`and kind not in (${sql.join(except)})` : sql``;
-      const r = await sql<JobRow>`update jobs set state = 'running', lease_owner = ${this.node}, lease_until = ${until},
-        attempts = attempts + 1, updated_at = ${nowIso}
-        where id in (select id from jobs where ((state = 'queued' and run_after <= ${nowIso}) or (state = 'running' and lease_until < ${nowIso})) ${kindFilter}
-          order by run_after limit ${n} for update skip locked)
-        returning *`.execute(this.meta.db);
-      return r.rows;
-    }
-    return this.meta.db.transaction().execute(async (trx) => {
-      let q = trx.selectFrom('jobs').select('id')
-        .where((eb) => eb.or([
-          eb.and([eb('state', '=', 'queued'), eb('run_after', '<=', nowIso)]),
-          eb.and([eb('state', '=', 'running'), eb('lease_until', '<', nowIso)]),
-        ]));
-      if (only) q = q.where('kind', 'in', only);
-      if (except) q = q.where('kind', 'not in', except);
-      const ids = (await q.orderBy('run_after').limit(n).execute()).map((r) => r.id);
-      if (ids.length === 0) return [];
-      await trx.updateTable('jobs').set((eb) => ({ state: 'running', lease_owner: this.node, lease_until: until, attempts: eb('attempts', '+', 1), updated_at: nowIso }))
-        .where('id', 'in', ids).execute();
-      return trx.selectFrom('jobs').selectAll().where('id', 'in', ids).orderBy('run_after').execute();
-    });
+    return this.meta.claimJobs(this.node, n, { now: iso(t), leaseUntil: iso(t + this.opts.leaseSeconds * 1000), only: kinds?.only, except: kinds?.except });
   }
 
   private async succeed(job: JobRow): Promise<void> {
-    await this.meta.db.updateTable('jobs').set({ state: 'succeeded', lease_owner: null, lease_until: null, last_error: null, updated_at: iso(Date.now()) })
-      .where('id', '=', job.id).where('lease_owner', '=', this.node).execute();
+    await this.meta.completeJob(job.id, this.node, iso(Date.now()));
   }
 
   /**
@@ -128,19 +93,17 @@ export class JobQueue {
    */
   async renewLease(job: JobRow): Promise<boolean> {
     const t = Date.now();
-    const r = await this.meta.db.updateTable('jobs').set({ lease_until: iso(t + this.opts.leaseSeconds * 1000), updated_at: iso(t) })
-      .where('id', '=', job.id).where('lease_owner', '=', this.node).where('state', '=', 'running').executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
+    return this.meta.renewJobLease(job.id, this.node, iso(t + this.opts.leaseSeconds * 1000), iso(t));
   }
 
   private async fail(job: JobRow, err: unknown): Promise<void> {
     const message = (err instanceof Error ? err.message : String(err)).slice(0, 2000);
     const dead = err instanceof PermanentJobError || job.attempts >= job.max_attempts;
     const t = Date.now();
-    await this.meta.db.updateTable('jobs').set({
-      state: dead ? 'dead' : 'queued', lease_owner: null, lease_until: null, last_error: message, updated_at: iso(t),
-      run_after: dead ? job.run_after : iso(t + backoffMs(job.attempts, this.opts.backoffBaseMs, this.opts.backoffMaxMs)),
-    }).where('id', '=', job.id).where('lease_owner', '=', this.node).execute();
+    await this.meta.failJob(job.id, this.node, {
+      dead, error: message, at: iso(t),
+      runAfter: dead ? job.run_after : iso(t + backoffMs(job.attempts, this.opts.backoffBaseMs, this.opts.backoffMaxMs)),
+    });
     this.log.warn({ job: job.id, kind: job.kind, attempt: job.attempts, dead, err: message }, dead ? 'job failed for good (dead)' : 'job failed; will retry');
   }
 
@@ -190,8 +153,8 @@ export class JobQueue {
       while (Date.now() < end) {
         await this.poll();
         await Promise.all([...this.inflight]);
-        const due = await this.meta.db.selectFrom('jobs').select('id').where('state', '=', 'queued').where('run_after', '<=', iso(Date.now())).limit(1).execute();
-        if (due.length === 0 && this.inflight.size === 0) return;
+        const due = await this.meta.hasDueJobs(iso(Date.now()));
+        if (!due && this.inflight.size === 0) return;
       }
     }
   }
@@ -231,22 +194,17 @@ export class JobQueue {
 
   // Operators' view.
 
-  list(o: { state?: string; kind?: string; limit?: number } = {}) {
-    let q = this.meta.db.selectFrom('jobs').selectAll();
-    if (o.state) q = q.where('state', '=', o.state);
-    if (o.kind) q = q.where('kind', '=', o.kind);
-    return q.orderBy('id', 'desc').limit(o.limit ?? 100).execute();
+  list(o: { state?: string; kind?: string; limit?: number } = {}): Promise<JobRow[]> {
+    return this.meta.listJobs(o);
   }
 
-  get(id: number) {
-    return this.meta.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+  get(id: number): Promise<JobRow | undefined> {
+    return this.meta.getJob(id);
   }
 
   /** Puts a dead (or succeeded) job back in the queue with a fresh set of attempts. */
   async retry(id: number): Promise<JobRow | undefined> {
-    const t = iso(Date.now());
-    await this.meta.db.updateTable('jobs').set({ state: 'queued', attempts: 0, run_after: t, lease_owner: null, lease_until: null, updated_at: t })
-      .where('id', '=', id).where('state', 'in', ['dead', 'succeeded', 'queued']).execute();
+    await this.meta.retryJob(id, iso(Date.now()));
     return this.get(id);
   }
 }

@@ -1,6 +1,5 @@
-import type { Selectable } from 'kysely';
-import { isUniqueViolation, type MetaStore } from '../meta/store.js';
-import type { SchedulesTable } from '../meta/schema.js';
+import type { Transactor } from '../meta/context.js';
+import type { ScheduleRow, ScheduleStore } from '../meta/schedules.js';
 import type { Logger } from '../observability/logger.js';
 import { nextRun, parseCron } from './cron.js';
 import type { JobQueue } from './queue.js';
@@ -14,7 +13,7 @@ import type { JobQueue } from './queue.js';
 //   claimed the same way, then run on the claiming node (retention; online GC later).
 // Time comes from an injectable clock so tests can move it without sleeping.
 
-export type ScheduleRow = Selectable<SchedulesTable>;
+export type { ScheduleRow };
 
 export interface SchedulerOptions {
   tickMs: number;
@@ -32,7 +31,7 @@ export class Scheduler {
   private ticking: Promise<void> | undefined;
   readonly opts: SchedulerOptions;
 
-  constructor(private readonly meta: MetaStore, private readonly queue: JobQueue, private readonly log: Logger, opts: Partial<SchedulerOptions> = {}) {
+  constructor(private readonly meta: ScheduleStore & Pick<Transactor, 'transaction'>, private readonly queue: JobQueue, private readonly log: Logger, opts: Partial<SchedulerOptions> = {}) {
     this.opts = { tickMs: opts.tickMs ?? 15_000, clock: opts.clock ?? (() => new Date()) };
   }
 
@@ -77,8 +76,7 @@ export class Scheduler {
   async enqueueDue(limit = 100): Promise<number[]> {
     const t = this.now();
     const nowIso = t.toISOString();
-    const due = await this.meta.db.selectFrom('schedules').selectAll().where('status', '=', 'enabled').where('next_run_at', '<=', nowIso)
-      .orderBy('next_run_at').limit(limit).execute();
+    const due = await this.meta.dueSchedules(nowIso, limit);
     const jobs: number[] = [];
     for (const s of due) {
       let next: string;
@@ -86,15 +84,13 @@ export class Scheduler {
         next = nextRun(s.cron, t).toISOString();
       } catch (e) {
         this.log.warn({ schedule: s.name, err: e }, 'scheduler: schedule has an unusable cron expression; disabling it');
-        await this.meta.db.updateTable('schedules').set({ status: 'disabled' }).where('id', '=', s.id).execute();
+        await this.meta.disableSchedule(s.id);
         continue;
       }
       const id = await this.meta.transaction(async (trx) => {
-        const r = await trx.updateTable('schedules').set({ next_run_at: next, last_run_at: nowIso, updated_at: nowIso })
-          .where('id', '=', s.id).where('next_run_at', '=', s.next_run_at).executeTakeFirst();
-        if (Number(r.numUpdatedRows) !== 1) return undefined; // another node claimed this run
+        if (!(await this.meta.claimScheduleRun(trx, s.id, s.next_run_at, next, nowIso))) return undefined; // another node claimed this run
         const jobId = await this.queue.enqueue(trx, s.kind, { ...JSON.parse(s.payload), registryId: Number(s.registry_id), schedule: s.name }, { maxAttempts: 3 });
-        await trx.updateTable('schedules').set({ last_job_id: jobId }).where('id', '=', s.id).execute();
+        await this.meta.setScheduleJob(trx, s.id, jobId);
         return jobId;
       });
       if (id !== undefined) jobs.push(id);
@@ -106,13 +102,7 @@ export class Scheduler {
   async claimTask(name: string, intervalMs: number): Promise<boolean> {
     const t = this.now();
     const nowIso = t.toISOString();
-    await this.meta.db.insertInto('maintenance_tasks').values({ name, next_run_at: nowIso, last_run_at: null })
-      .onConflict((oc) => oc.column('name').doNothing()).execute();
-    const row = await this.meta.db.selectFrom('maintenance_tasks').select('next_run_at').where('name', '=', name).executeTakeFirstOrThrow();
-    if (row.next_run_at > nowIso) return false;
-    const r = await this.meta.db.updateTable('maintenance_tasks').set({ next_run_at: new Date(t.getTime() + intervalMs).toISOString(), last_run_at: nowIso })
-      .where('name', '=', name).where('next_run_at', '=', row.next_run_at).executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
+    return this.meta.claimMaintenanceTask(name, nowIso, new Date(t.getTime() + intervalMs).toISOString());
   }
 
   start(): void {
@@ -141,38 +131,31 @@ export class Scheduler {
     const cron = parseCron(s.cron);
     const t = this.now();
     const ts = t.toISOString();
-    try {
-      await this.meta.db.insertInto('schedules').values({
-        registry_id: s.registryId, kind: s.kind, name: s.name, name_key: s.name.toLowerCase(), cron: cron.source, payload: JSON.stringify(s.payload),
-        status: s.status ?? 'enabled', next_run_at: nextRun(cron, t).toISOString(), last_run_at: null, last_job_id: null, created_at: ts, updated_at: ts,
-      }).execute();
-    } catch (e) {
-      if (isUniqueViolation(e)) return undefined;
-      throw e;
-    }
+    const created = await this.meta.createSchedule({
+      registry_id: s.registryId, kind: s.kind, name: s.name, cron: cron.source, payload: JSON.stringify(s.payload),
+      status: s.status ?? 'enabled', next_run_at: nextRun(cron, t).toISOString(), at: ts,
+    });
+    if (!created) return undefined;
     return this.get(s.registryId, s.kind, s.name);
   }
 
   get(registryId: number, kind: string, name: string): Promise<ScheduleRow | undefined> {
-    return this.meta.db.selectFrom('schedules').selectAll().where('registry_id', '=', registryId).where('kind', '=', kind)
-      .where('name_key', '=', name.toLowerCase()).executeTakeFirst();
+    return this.meta.getSchedule(registryId, kind, name);
   }
 
   list(registryId: number, kind: string): Promise<ScheduleRow[]> {
-    return this.meta.db.selectFrom('schedules').selectAll().where('registry_id', '=', registryId).where('kind', '=', kind).orderBy('name_key').execute();
+    return this.meta.listSchedules(registryId, kind);
   }
 
   async delete(registryId: number, kind: string, name: string): Promise<boolean> {
-    const r = await this.meta.db.deleteFrom('schedules').where('registry_id', '=', registryId).where('kind', '=', kind)
-      .where('name_key', '=', name.toLowerCase()).executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+    return this.meta.deleteSchedule(registryId, kind, name);
   }
 
   /** Runs a schedule now (az acr task run), outside its timetable; returns the job id. */
   async runNow(s: ScheduleRow): Promise<number> {
     return this.meta.transaction(async (trx) => {
       const jobId = await this.queue.enqueue(trx, s.kind, { ...JSON.parse(s.payload), registryId: Number(s.registry_id), schedule: s.name }, { maxAttempts: 3 });
-      await trx.updateTable('schedules').set({ last_job_id: jobId, last_run_at: this.now().toISOString() }).where('id', '=', s.id).execute();
+      await this.meta.setScheduleJob(trx, s.id, jobId, this.now().toISOString());
       return jobId;
     });
   }

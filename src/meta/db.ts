@@ -3,10 +3,11 @@ import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
-import { migrations } from './migrations.js';
+import type { Dialect } from './context.js';
+import { migrations } from './migrations/index.js';
 import type { Database } from './schema.js';
 
-export type Dialect = 'sqlite' | 'postgres';
+export type { Dialect };
 
 export interface Db {
   readonly kysely: Kysely<Database>;

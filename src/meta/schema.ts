@@ -414,6 +414,34 @@ export interface SchedulesTable {
   updated_at: string;
 }
 
+// Storage accounting (migration 4; how the counters move: meta/usage.ts).
+
+/** Per registry, each distinct blob or manifest digest with the number of repositories holding it. */
+export interface RegistryContentTable {
+  registry_id: number;
+  /** 'blob' or 'manifest' */
+  kind: string;
+  digest: string;
+  size: number;
+  refs: number;
+}
+
+export interface RegistryUsageTable {
+  registry_id: number;
+  /** Sum of the registry's registry_content sizes (each distinct digest once). */
+  bytes: Generated<number>;
+  /** null = only the tier's maximum applies. */
+  quota_bytes: number | null;
+}
+
+export interface RepositoryUsageTable {
+  repository_id: number;
+  registry_id: number;
+  /** Blobs linked into the repository plus its manifests. */
+  bytes: Generated<number>;
+  quota_bytes: number | null;
+}
+
 export interface MaintenanceTasksTable {
   name: string;
   next_run_at: string;
@@ -452,4 +480,7 @@ export interface Database {
   berth_migrations: MigrationsTable;
   deleted_manifests: DeletedManifestsTable;
   deleted_manifest_refs: DeletedManifestRefsTable;
+  registry_content: RegistryContentTable;
+  registry_usage: RegistryUsageTable;
+  repository_usage: RepositoryUsageTable;
 }

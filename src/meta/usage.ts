@@ -1,6 +1,6 @@
-import { sql, type Kysely } from 'kysely';
-import type { Dialect } from './db.js';
-import type { Migration } from './migrations.js';
+import { sql, type ExpressionBuilder } from 'kysely';
+import { type Executor, type MetaContext } from './context.js';
+import type { Database } from './schema.js';
 
 // Exact, dedup-aware storage accounting. Counters change in the same transaction as the link,
 // unlink, manifest or repository change that causes them:
@@ -13,38 +13,6 @@ import type { Migration } from './migrations.js';
 //   repository is needed: a repository links a digest at most once).
 // On PostgreSQL the upserts and updates take row locks, so racing pushes never double-count.
 // recompute() rebuilds everything from scratch in SQL (also run by the migration that adds it).
-
-export interface RegistryContentTable {
-  registry_id: number;
-  /** 'blob' or 'manifest' */
-  kind: string;
-  digest: string;
-  size: number;
-  refs: number;
-}
-
-export interface RegistryUsageTable {
-  registry_id: number;
-  bytes: number;
-  quota_bytes: number | null;
-}
-
-export interface RepositoryUsageTable {
-  repository_id: number;
-  registry_id: number;
-  bytes: number;
-  quota_bytes: number | null;
-}
-
-export interface UsageTables {
-  registry_content: RegistryContentTable;
-  registry_usage: RegistryUsageTable;
-  repository_usage: RepositoryUsageTable;
-}
-
-/** Any executor (Kysely or a transaction) of the main database: our tables live beside it. */
-type AnyEx = Kysely<any>;
-const u = (ex: unknown) => ex as Kysely<UsageTables & { repositories: { id: number; registry_id: number; name: string }; blobs: { digest: string; size: number } }>;
 
 /** What one change did to the counters (after it), for quota checks inside the same transaction. */
 export interface UsageChange {
@@ -62,43 +30,43 @@ export const noChange = (registryId: number, repositoryId: number): UsageChange 
   registryId, repositoryId, registryDelta: 0, repositoryDelta: 0, registryBytes: 0, registryQuota: null, repositoryBytes: 0, repositoryQuota: null,
 });
 
-export async function registryOf(ex: unknown, repositoryId: number): Promise<number> {
-  const row = await u(ex).selectFrom('repositories').select('registry_id').where('id', '=', repositoryId).executeTakeFirstOrThrow();
+export async function registryOf(ex: Executor, repositoryId: number): Promise<number> {
+  const row = await ex.selectFrom('repositories').select('registry_id').where('id', '=', repositoryId).executeTakeFirstOrThrow();
   return Number(row.registry_id);
 }
 
 /** One more repository holds this digest; returns the bytes the registry grows by (size on the first holder). */
-export async function addContent(ex: unknown, registryId: number, kind: 'blob' | 'manifest', digest: string, size: number): Promise<number> {
-  const row = await u(ex).insertInto('registry_content').values({ registry_id: registryId, kind, digest, size, refs: 1 })
+export async function addContent(ex: Executor, registryId: number, kind: 'blob' | 'manifest', digest: string, size: number): Promise<number> {
+  const row = await ex.insertInto('registry_content').values({ registry_id: registryId, kind, digest, size, refs: 1 })
     .onConflict((oc) => oc.columns(['registry_id', 'kind', 'digest']).doUpdateSet({ refs: (eb) => eb('registry_content.refs', '+', 1) }))
     .returning('refs').executeTakeFirstOrThrow();
   return Number(row.refs) === 1 ? size : 0;
 }
 
 /** One repository fewer holds this digest; returns the (negative) bytes the registry shrinks by. */
-export async function removeContent(ex: unknown, registryId: number, kind: 'blob' | 'manifest', digest: string): Promise<number> {
-  const row = await u(ex).updateTable('registry_content').set({ refs: (eb) => eb('refs', '-', 1) })
+export async function removeContent(ex: Executor, registryId: number, kind: 'blob' | 'manifest', digest: string): Promise<number> {
+  const row = await ex.updateTable('registry_content').set((eb) => ({ refs: eb('refs', '-', 1) }))
     .where('registry_id', '=', registryId).where('kind', '=', kind).where('digest', '=', digest)
     .returning(['refs', 'size']).executeTakeFirst();
   if (!row || Number(row.refs) > 0) return 0;
-  await u(ex).deleteFrom('registry_content').where('registry_id', '=', registryId).where('kind', '=', kind).where('digest', '=', digest).execute();
+  await ex.deleteFrom('registry_content').where('registry_id', '=', registryId).where('kind', '=', kind).where('digest', '=', digest).execute();
   return -Number(row.size);
 }
 
 /** Applies deltas to both counters and returns their values after the change, with the quotas. */
-export async function bump(ex: unknown, registryId: number, repositoryId: number, registryDelta: number, repositoryDelta: number): Promise<UsageChange> {
+export async function bump(ex: Executor, registryId: number, repositoryId: number, registryDelta: number, repositoryDelta: number): Promise<UsageChange> {
   const out = noChange(registryId, repositoryId);
   out.registryDelta = registryDelta;
   out.repositoryDelta = repositoryDelta;
   if (registryDelta !== 0) {
-    const r = await u(ex).insertInto('registry_usage').values({ registry_id: registryId, bytes: registryDelta, quota_bytes: null })
+    const r = await ex.insertInto('registry_usage').values({ registry_id: registryId, bytes: registryDelta, quota_bytes: null })
       .onConflict((oc) => oc.column('registry_id').doUpdateSet({ bytes: (eb) => eb('registry_usage.bytes', '+', registryDelta) }))
       .returning(['bytes', 'quota_bytes']).executeTakeFirstOrThrow();
     out.registryBytes = Number(r.bytes);
     out.registryQuota = r.quota_bytes === null ? null : Number(r.quota_bytes);
   }
   if (repositoryDelta !== 0) {
-    const r = await u(ex).insertInto('repository_usage').values({ repository_id: repositoryId, registry_id: registryId, bytes: repositoryDelta, quota_bytes: null })
+    const r = await ex.insertInto('repository_usage').values({ repository_id: repositoryId, registry_id: registryId, bytes: repositoryDelta, quota_bytes: null })
       .onConflict((oc) => oc.column('repository_id').doUpdateSet({ bytes: (eb) => eb('repository_usage.bytes', '+', repositoryDelta) }))
       .returning(['bytes', 'quota_bytes']).executeTakeFirstOrThrow();
     out.repositoryBytes = Number(r.bytes);
@@ -108,15 +76,16 @@ export async function bump(ex: unknown, registryId: number, repositoryId: number
 }
 
 /** Before a repository (and, by cascade, its links and manifests) is deleted: release what it held. */
-export async function releaseRepository(ex: unknown, registryId: number, repositoryId: number): Promise<void> {
-  const db = ex as AnyEx;
-  await sql`update registry_content set refs = refs - 1 where registry_id = ${registryId} and kind = 'blob'
-    and digest in (select digest from repository_blobs where repository_id = ${repositoryId})`.execute(db);
-  await sql`update registry_content set refs = refs - 1 where registry_id = ${registryId} and kind = 'manifest'
-    and digest in (select digest from manifests where repository_id = ${repositoryId})`.execute(db);
-  const freed = await u(ex).selectFrom('registry_content').select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size'), sql<number>`0`).as('n'))
+export async function releaseRepository(ex: Executor, registryId: number, repositoryId: number): Promise<void> {
+  await ex.updateTable('registry_content').set((eb) => ({ refs: eb('refs', '-', 1) })).where('registry_id', '=', registryId).where('kind', '=', 'blob')
+    .where('digest', 'in', (eb) => eb.selectFrom('repository_blobs').select('repository_blobs.digest').where('repository_blobs.repository_id', '=', repositoryId))
+    .execute();
+  await ex.updateTable('registry_content').set((eb) => ({ refs: eb('refs', '-', 1) })).where('registry_id', '=', registryId).where('kind', '=', 'manifest')
+    .where('digest', 'in', (eb) => eb.selectFrom('manifests').select('manifests.digest').where('manifests.repository_id', '=', repositoryId))
+    .execute();
+  const freed = await ex.selectFrom('registry_content').select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('n'))
     .where('registry_id', '=', registryId).where('refs', '<=', 0).executeTakeFirstOrThrow();
-  await u(ex).deleteFrom('registry_content').where('registry_id', '=', registryId).where('refs', '<=', 0).execute();
+  await ex.deleteFrom('registry_content').where('registry_id', '=', registryId).where('refs', '<=', 0).execute();
   if (Number(freed.n) !== 0) await bump(ex, registryId, repositoryId, -Number(freed.n), 0);
 }
 
@@ -128,11 +97,11 @@ export interface UsageNumbers {
 }
 
 /** The stored counters of one registry (repositories without a row count 0). */
-export async function storedUsage(ex: unknown, registryId: number): Promise<UsageNumbers> {
-  const reg = await u(ex).selectFrom('registry_usage').select('bytes').where('registry_id', '=', registryId).executeTakeFirst();
-  const repos = await u(ex).selectFrom('repositories').leftJoin('repository_usage', 'repository_usage.repository_id', 'repositories.id')
+export async function storedUsage(ex: Executor, registryId: number): Promise<UsageNumbers> {
+  const reg = await ex.selectFrom('registry_usage').select('bytes').where('registry_id', '=', registryId).executeTakeFirst();
+  const repos = await ex.selectFrom('repositories').leftJoin('repository_usage', 'repository_usage.repository_id', 'repositories.id')
     .select(['repositories.name', 'repository_usage.bytes']).where('repositories.registry_id', '=', registryId).execute();
-  const content = await u(ex).selectFrom('registry_content').select(['kind', 'digest', 'refs']).where('registry_id', '=', registryId).execute();
+  const content = await ex.selectFrom('registry_content').select(['kind', 'digest', 'refs']).where('registry_id', '=', registryId).execute();
   return {
     registry: Number(reg?.bytes ?? 0),
     repositories: Object.fromEntries(repos.map((r) => [r.name, Number(r.bytes ?? 0)])),
@@ -140,22 +109,36 @@ export async function storedUsage(ex: unknown, registryId: number): Promise<Usag
   };
 }
 
-const BLOB_CONTENT = sql`select r.registry_id as registry_id, 'blob' as kind, rb.digest as digest, b.size as size, count(*) as refs
-  from repository_blobs rb join repositories r on r.id = rb.repository_id join blobs b on b.digest = rb.digest`;
-const BLOB_GROUP = sql`group by r.registry_id, rb.digest, b.size`;
-const MANIFEST_CONTENT = sql`select r.registry_id as registry_id, 'manifest' as kind, m.digest as digest, max(m.size) as size, count(*) as refs
-  from manifests m join repositories r on r.id = m.repository_id`;
-const MANIFEST_GROUP = sql`group by r.registry_id, m.digest`;
-const REPO_BYTES = sql`coalesce((select sum(b.size) from repository_blobs rb join blobs b on b.digest = rb.digest where rb.repository_id = repositories.id), 0)
-  + coalesce((select sum(m.size) from manifests m where m.repository_id = repositories.id), 0)`;
+/** registry_content as it should be: each distinct blob linked in a registry, with its holders. */
+function blobContent(ex: Executor, registryId: number | undefined) {
+  const q = ex.selectFrom('repository_blobs as rb').innerJoin('repositories as r', 'r.id', 'rb.repository_id').innerJoin('blobs as b', 'b.digest', 'rb.digest')
+    .select((eb) => ['r.registry_id as registry_id', sql.lit('blob').$castTo<string>().as('kind'), 'rb.digest as digest', 'b.size as size', eb.fn.countAll<number>().as('refs')])
+    .groupBy(['r.registry_id', 'rb.digest', 'b.size']);
+  return registryId === undefined ? q : q.where('r.registry_id', '=', registryId);
+}
 
-/** The same numbers computed from scratch with SQL, without writing anything. */
-export async function computedUsage(ex: unknown, registryId: number): Promise<UsageNumbers> {
-  const db = ex as AnyEx;
-  const where = sql`where r.registry_id = ${registryId}`;
-  const content = (await sql<{ kind: string; digest: string; size: number; refs: number }>`${BLOB_CONTENT} ${where} ${BLOB_GROUP}
-    union all ${MANIFEST_CONTENT} ${where} ${MANIFEST_GROUP}`.execute(db)).rows;
-  const repos = (await sql<{ name: string; bytes: number }>`select name, ${REPO_BYTES} as bytes from repositories where registry_id = ${registryId}`.execute(db)).rows;
+/** ... and each distinct manifest digest (the same digest has the same bytes in every repository). */
+function manifestContent(ex: Executor, registryId: number | undefined) {
+  const q = ex.selectFrom('manifests as m').innerJoin('repositories as r', 'r.id', 'm.repository_id')
+    .select((eb) => ['r.registry_id as registry_id', sql.lit('manifest').$castTo<string>().as('kind'), 'm.digest as digest', eb.fn.max('m.size').as('size'), eb.fn.countAll<number>().as('refs')])
+    .groupBy(['r.registry_id', 'm.digest']);
+  return registryId === undefined ? q : q.where('r.registry_id', '=', registryId);
+}
+
+/** A repository's bytes from scratch: the blobs it links plus its manifests. */
+function repositoryBytes(eb: ExpressionBuilder<Database, 'repositories'>) {
+  return eb(
+    eb.fn.coalesce(eb.selectFrom('repository_blobs as rb').innerJoin('blobs as b', 'b.digest', 'rb.digest').select((e) => e.fn.sum<number>('b.size').as('n'))
+      .whereRef('rb.repository_id', '=', 'repositories.id'), eb.lit(0)),
+    '+',
+    eb.fn.coalesce(eb.selectFrom('manifests as m').select((e) => e.fn.sum<number>('m.size').as('n')).whereRef('m.repository_id', '=', 'repositories.id'), eb.lit(0)),
+  );
+}
+
+/** The same numbers computed from scratch, without writing anything. */
+export async function computedUsage(ex: Executor, registryId: number): Promise<UsageNumbers> {
+  const content = await blobContent(ex, registryId).unionAll(manifestContent(ex, registryId)).execute();
+  const repos = await ex.selectFrom('repositories').select((eb) => ['name', repositoryBytes(eb).as('bytes')]).where('registry_id', '=', registryId).execute();
   return {
     registry: content.reduce((s, c) => s + Number(c.size), 0),
     repositories: Object.fromEntries(repos.map((r) => [r.name, Number(r.bytes)])),
@@ -164,68 +147,88 @@ export async function computedUsage(ex: unknown, registryId: number): Promise<Us
 }
 
 /** Rebuilds every counter from scratch (one registry, or all); quotas are kept. */
-export async function recompute(ex: unknown, registryId?: number): Promise<void> {
-  const db = ex as AnyEx;
-  const onlyR = registryId === undefined ? sql`` : sql`where r.registry_id = ${registryId}`;
-  const onlyId = registryId === undefined ? sql`` : sql`where registry_id = ${registryId}`;
-  await sql`delete from registry_content ${onlyId}`.execute(db);
-  await sql`insert into registry_content (registry_id, kind, digest, size, refs) ${BLOB_CONTENT} ${onlyR} ${BLOB_GROUP}`.execute(db);
-  await sql`insert into registry_content (registry_id, kind, digest, size, refs) ${MANIFEST_CONTENT} ${onlyR} ${MANIFEST_GROUP}`.execute(db);
-  const regFilter = registryId === undefined ? sql`` : sql`and id = ${registryId}`;
-  await sql`insert into registry_usage (registry_id, bytes) select id, 0 from registries
-    where id not in (select registry_id from registry_usage) ${regFilter}`.execute(db);
-  await sql`update registry_usage set bytes = coalesce((select sum(c.size) from registry_content c where c.registry_id = registry_usage.registry_id), 0) ${onlyId}`.execute(db);
-  await sql`insert into repository_usage (repository_id, registry_id, bytes) select id, registry_id, 0 from repositories
-    where id not in (select repository_id from repository_usage) ${registryId === undefined ? sql`` : sql`and registry_id = ${registryId}`}`.execute(db);
-  await sql`update repository_usage set bytes = (select ${REPO_BYTES} from repositories where repositories.id = repository_usage.repository_id) ${onlyId}`.execute(db);
+export async function recompute(ex: Executor, registryId?: number): Promise<void> {
+  const one = registryId !== undefined;
+  let clear = ex.deleteFrom('registry_content');
+  if (one) clear = clear.where('registry_id', '=', registryId);
+  await clear.execute();
+  await ex.insertInto('registry_content').columns(['registry_id', 'kind', 'digest', 'size', 'refs']).expression(blobContent(ex, registryId)).execute();
+  await ex.insertInto('registry_content').columns(['registry_id', 'kind', 'digest', 'size', 'refs']).expression(manifestContent(ex, registryId)).execute();
+
+  let registries = ex.selectFrom('registries').select((eb) => ['id', eb.lit(0).as('bytes')])
+    .where('id', 'not in', (eb) => eb.selectFrom('registry_usage').select('registry_usage.registry_id'));
+  if (one) registries = registries.where('id', '=', registryId);
+  await ex.insertInto('registry_usage').columns(['registry_id', 'bytes']).expression(registries).execute();
+  let registryBytes = ex.updateTable('registry_usage').set((eb) => ({
+    bytes: eb.fn.coalesce(eb.selectFrom('registry_content as c').select((e) => e.fn.sum<number>('c.size').as('n')).whereRef('c.registry_id', '=', 'registry_usage.registry_id'), eb.lit(0)),
+  }));
+  if (one) registryBytes = registryBytes.where('registry_id', '=', registryId);
+  await registryBytes.execute();
+
+  let repositories = ex.selectFrom('repositories').select((eb) => ['id', 'registry_id', eb.lit(0).as('bytes')])
+    .where('id', 'not in', (eb) => eb.selectFrom('repository_usage').select('repository_usage.repository_id'));
+  if (one) repositories = repositories.where('registry_id', '=', registryId);
+  await ex.insertInto('repository_usage').columns(['repository_id', 'registry_id', 'bytes']).expression(repositories).execute();
+  let repoBytes = ex.updateTable('repository_usage').set((eb) => ({
+    bytes: eb.selectFrom('repositories').select((e) => repositoryBytes(e).as('n')).whereRef('repositories.id', '=', 'repository_usage.repository_id'),
+  }));
+  if (one) repoBytes = repoBytes.where('registry_id', '=', registryId);
+  await repoBytes.execute();
 }
 
-export async function setRegistryQuota(ex: unknown, registryId: number, quota: number | null): Promise<void> {
-  await u(ex).insertInto('registry_usage').values({ registry_id: registryId, bytes: 0, quota_bytes: quota })
-    .onConflict((oc) => oc.column('registry_id').doUpdateSet({ quota_bytes: quota })).execute();
+/** What a registry uses that its tier limits, besides storage: counted rows of these tables. */
+export type CountedInRegistry = 'tokens' | 'scope_maps' | 'webhooks';
+
+/** Storage counters, quotas, and the other things a tier limits (show-usage, quota checks, SKU changes). */
+export interface UsageStore {
+  registryUsage(registryId: number): Promise<{ bytes: number; quota: number | null }>;
+  repositoryUsage(repositoryId: number): Promise<{ bytes: number; quota: number | null }>;
+  /** null clears the quota. */
+  setRegistryQuota(registryId: number, quota: number | null): Promise<void>;
+  setRepositoryQuota(registryId: number, repositoryId: number, quota: number | null): Promise<void>;
+  /** Whether some repository of the registry links this blob (then linking it again adds no registry bytes). */
+  registryHoldsBlob(registryId: number, digest: string): Promise<boolean>;
+  countInRegistry(registryId: number, what: CountedInRegistry): Promise<number>;
+  /** Whether the registry's retention policy for untagged manifests (a Premium feature) is on. */
+  retentionEnabled(registryId: number): Promise<boolean>;
 }
 
-export async function setRepositoryQuota(ex: unknown, registryId: number, repositoryId: number, quota: number | null): Promise<void> {
-  await u(ex).insertInto('repository_usage').values({ repository_id: repositoryId, registry_id: registryId, bytes: 0, quota_bytes: quota })
-    .onConflict((oc) => oc.column('repository_id').doUpdateSet({ quota_bytes: quota })).execute();
-}
+export class KyselyUsageStore implements UsageStore {
+  constructor(private readonly ctx: MetaContext) {}
 
-export async function registryUsage(ex: unknown, registryId: number): Promise<{ bytes: number; quota: number | null }> {
-  const r = await u(ex).selectFrom('registry_usage').select(['bytes', 'quota_bytes']).where('registry_id', '=', registryId).executeTakeFirst();
-  return { bytes: Number(r?.bytes ?? 0), quota: r?.quota_bytes == null ? null : Number(r.quota_bytes) };
-}
+  async registryUsage(registryId: number): Promise<{ bytes: number; quota: number | null }> {
+    const r = await this.ctx.db.selectFrom('registry_usage').select(['bytes', 'quota_bytes']).where('registry_id', '=', registryId).executeTakeFirst();
+    return { bytes: Number(r?.bytes ?? 0), quota: r?.quota_bytes == null ? null : Number(r.quota_bytes) };
+  }
 
-export async function repositoryUsage(ex: unknown, repositoryId: number): Promise<{ bytes: number; quota: number | null }> {
-  const r = await u(ex).selectFrom('repository_usage').select(['bytes', 'quota_bytes']).where('repository_id', '=', repositoryId).executeTakeFirst();
-  return { bytes: Number(r?.bytes ?? 0), quota: r?.quota_bytes == null ? null : Number(r.quota_bytes) };
-}
+  async repositoryUsage(repositoryId: number): Promise<{ bytes: number; quota: number | null }> {
+    const r = await this.ctx.db.selectFrom('repository_usage').select(['bytes', 'quota_bytes']).where('repository_id', '=', repositoryId).executeTakeFirst();
+    return { bytes: Number(r?.bytes ?? 0), quota: r?.quota_bytes == null ? null : Number(r.quota_bytes) };
+  }
 
-export const usageMigration: Migration = {
-  version: 4,
-  name: 'storage accounting and quotas',
-  async up(db: Kysely<any>, d: Dialect) {
-    const big = 'bigint';
-    const text = d === 'postgres' ? sql`text collate "C"` : sql`text`;
-    await db.schema.createTable('registry_content')
-      .addColumn('registry_id', big, (c) => c.notNull().references('registries.id').onDelete('cascade'))
-      .addColumn('kind', 'text', (c) => c.notNull())
-      .addColumn('digest', text, (c) => c.notNull())
-      .addColumn('size', big, (c) => c.notNull())
-      .addColumn('refs', big, (c) => c.notNull())
-      .addPrimaryKeyConstraint('registry_content_pk', ['registry_id', 'kind', 'digest'])
-      .execute();
-    await db.schema.createTable('registry_usage')
-      .addColumn('registry_id', big, (c) => c.primaryKey().references('registries.id').onDelete('cascade'))
-      .addColumn('bytes', big, (c) => c.notNull().defaultTo(0))
-      .addColumn('quota_bytes', big)
-      .execute();
-    await db.schema.createTable('repository_usage')
-      .addColumn('repository_id', big, (c) => c.primaryKey().references('repositories.id').onDelete('cascade'))
-      .addColumn('registry_id', big, (c) => c.notNull())
-      .addColumn('bytes', big, (c) => c.notNull().defaultTo(0))
-      .addColumn('quota_bytes', big)
-      .execute();
-    await db.schema.createIndex('repository_usage_registry').on('repository_usage').column('registry_id').execute();
-    await recompute(db);
-  },
-};
+  async setRegistryQuota(registryId: number, quota: number | null): Promise<void> {
+    await this.ctx.db.insertInto('registry_usage').values({ registry_id: registryId, bytes: 0, quota_bytes: quota })
+      .onConflict((oc) => oc.column('registry_id').doUpdateSet({ quota_bytes: quota })).execute();
+  }
+
+  async setRepositoryQuota(registryId: number, repositoryId: number, quota: number | null): Promise<void> {
+    await this.ctx.db.insertInto('repository_usage').values({ repository_id: repositoryId, registry_id: registryId, bytes: 0, quota_bytes: quota })
+      .onConflict((oc) => oc.column('repository_id').doUpdateSet({ quota_bytes: quota })).execute();
+  }
+
+  async registryHoldsBlob(registryId: number, digest: string): Promise<boolean> {
+    const r = await this.ctx.db.selectFrom('registry_content').select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('registry_id', '=', registryId).where('kind', '=', 'blob').where('digest', '=', digest).executeTakeFirstOrThrow();
+    return Number(r.n) > 0;
+  }
+
+  async countInRegistry(registryId: number, what: CountedInRegistry): Promise<number> {
+    const r = await this.ctx.db.selectFrom(what).select((eb) => eb.fn.countAll<number>().as('n')).where('registry_id', '=', registryId).executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  async retentionEnabled(registryId: number): Promise<boolean> {
+    const r = await this.ctx.db.selectFrom('retention_policies').select('status').where('registry_id', '=', registryId).executeTakeFirst();
+    return r?.status === 'enabled';
+  }
+}

@@ -1,6 +1,4 @@
-import { sql } from 'kysely';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Db } from '../meta/db.js';
 
 // Prometheus metrics: ACR's registry metrics (SuccessfulPullCount, TotalPullCount,
 // SuccessfulPushCount, TotalPushCount, StorageUsed, each with a `registry` label), HTTP request
@@ -156,52 +154,30 @@ export class Metrics {
 
 /**
  * StorageUsed from the metadata: the registry's storage counter (distinct blobs linked into its
- * repositories plus distinct manifests, kept exact transactionally: src/meta/usage.ts), cached
- * for `ttlMs` (concurrent scrapes share one query).
+ * repositories plus distinct manifests, kept exact transactionally: src/meta/usage.ts), read by
+ * `read` (meta's storageUsedByRegistry) and cached for `ttlMs` (concurrent scrapes share one query).
  */
-export function cachedStorageUsage(db: Db, ttlMs = 60_000): StorageUsage {
+export function cachedStorageUsage(read: StorageUsage, ttlMs = 60_000): StorageUsage {
+  return cached(read, ttlMs);
+}
+
+/** Job queue depth and oldest age, from one grouped query (meta's jobQueueDepth), cached for `ttlMs`. */
+export function cachedQueueStats(read: QueueStats, ttlMs = 15_000): QueueStats {
+  return cached(read, ttlMs);
+}
+
+function cached<T>(read: () => Promise<T>, ttlMs: number): () => Promise<T> {
   let at = 0;
-  let value: Promise<Map<string, number>> | undefined;
+  let value: Promise<T> | undefined;
   return () => {
     const now = Date.now();
     if (!value || now - at >= ttlMs) {
       at = now;
-      value = storageUsage(db).catch((e) => {
+      value = read().catch((e) => {
         at = 0; // retry on the next scrape
         throw e;
       });
     }
     return value;
   };
-}
-
-export async function storageUsage(db: Db): Promise<Map<string, number>> {
-  // The same number as show-usage's Size: one row per registry, no scan of blobs or manifests.
-  const { rows } = await sql<{ name: string; used: number | string | null }>`
-    select r.name as name, coalesce(u.bytes, 0) as used
-    from registries r left join registry_usage u on u.registry_id = r.id`.execute(db.kysely);
-  return new Map(rows.map((r) => [r.name, Number(r.used ?? 0)]));
-}
-
-/** Job queue depth and oldest age: one grouped query (queued and running only), cached for `ttlMs`. */
-export function cachedQueueStats(db: Db, ttlMs = 15_000): QueueStats {
-  let at = 0;
-  let value: ReturnType<QueueStats> | undefined;
-  return () => {
-    const now = Date.now();
-    if (!value || now - at >= ttlMs) {
-      at = now;
-      value = queueStats(db).catch((e) => {
-        at = 0;
-        throw e;
-      });
-    }
-    return value;
-  };
-}
-
-export async function queueStats(db: Db): ReturnType<QueueStats> {
-  const { rows } = await sql<{ kind: string; state: string; n: number | string; oldest: string | null }>`
-    select kind, state, count(*) as n, min(created_at) as oldest from jobs where state in ('queued', 'running') group by kind, state`.execute(db.kysely);
-  return rows.map((r) => ({ kind: r.kind, state: r.state, count: Number(r.n), oldestMs: r.oldest ? Date.parse(r.oldest) : null }));
 }

@@ -5,8 +5,9 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { digestOf } from '../../src/domain/digest.js';
 import { migrate, openDb, pendingMigrations, type Db } from '../../src/meta/db.js';
-import { migrations } from '../../src/meta/migrations.js';
+import { migrations } from '../../src/meta/migrations/index.js';
 import { MetaStore, type Executor } from '../../src/meta/store.js';
+import { computedUsage, recompute, storedUsage } from '../../src/meta/usage.js';
 import { freshMetadataUrl, type Backend } from '../helpers/backends.js';
 
 // The metadata conformance suite (ARCHITECTURE habit 5): SQLite and PostgreSQL run the same
@@ -51,6 +52,8 @@ const byteSort = (xs: string[]) => [...xs].sort((a, b) => Buffer.compare(Buffer.
 
 const count = async (ex: Executor, table: 'registries' | 'repositories' | 'blobs' | 'repository_blobs' | 'manifests' | 'manifest_refs' | 'tags' | 'uploads' | 'events') =>
   Number((await ex.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+
+const iso = (ms: number) => new Date(ms).toISOString();
 
 const manifestBytes = (label: string) => new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, label }));
 
@@ -403,6 +406,397 @@ export function metaStoreSuite(backend: Backend, gate: { skip?: string }): void 
         assert.equal(await store.deleteUpload(store.db, id), true);
         assert.equal(await store.deleteUpload(store.db, id), false);
         assert.equal(await store.getUpload(id), undefined);
+      }));
+    });
+
+    describe('role stores: the rest of each role', () => {
+      test('getRegistryById; getRepository and repositoryRow; touch; a soft-deleted repository is hidden until a push revives it', withStore(async ({ store }) => {
+        const reg = (await store.createRegistry('demoreg', 'Basic'))!;
+        assert.equal((await store.getRegistryById(reg.id))?.name, 'demoreg');
+        assert.equal(await store.getRegistryById(reg.id + 1000), undefined);
+        const id = await store.ensureRepository(store.db, reg.id, 'app');
+        const row = await store.getRepository(reg.id, 'app');
+        assert.equal(row?.id, id);
+        assert.deepEqual(await store.repositoryRow(reg.id, 'app'), { ...row, delete_enabled: 1, write_enabled: 1, list_enabled: 1, read_enabled: 1 });
+        await new Promise((r) => setTimeout(r, 5));
+        await store.touchRepository(store.db, id);
+        assert.ok((await store.getRepository(reg.id, 'app'))!.updated_at > row!.updated_at);
+        await store.markRepositoryDeleted(store.db, id, new Date().toISOString());
+        assert.equal(await store.findRepositoryId(reg.id, 'app'), undefined);
+        assert.equal(await store.getRepository(reg.id, 'app'), undefined);
+        assert.equal(await store.repositoryRow(reg.id, 'app'), undefined);
+        assert.deepEqual(await store.listRepositories(reg.id, undefined, 10), []);
+        assert.deepEqual(await store.listAllRepositories(undefined, 10), []);
+        assert.equal(await store.ensureRepository(store.db, reg.id, 'app'), id, 'a push revives the same repository');
+        assert.deepEqual(await store.listRepositories(reg.id, undefined, 10), ['app']);
+      }));
+
+      test('linkStoredBlob links a stored blob (a mount) and refuses one that is gone', withStore(async ({ store }) => {
+        const reg = (await store.createRegistry('demoreg', 'Basic'))!;
+        const a = await store.ensureRepository(store.db, reg.id, 'a');
+        const b = await store.ensureRepository(store.db, reg.id, 'b');
+        assert.equal(await store.transaction((trx) => store.linkStoredBlob(trx, b, digestOf('never stored'))), undefined);
+        await store.linkBlob(store.db, a, digestOf('layer'), 9);
+        const c = await store.transaction((trx) => store.linkStoredBlob(trx, b, digestOf('layer')));
+        assert.deepEqual(c && { registry: c.registryDelta, repository: c.repositoryDelta }, { registry: 0, repository: 9 }, 'counted once per registry');
+        assert.equal(await store.blobInRepository(reg.id, 'b', digestOf('layer')), 9);
+        const again = await store.transaction((trx) => store.linkStoredBlob(trx, b, digestOf('layer')));
+        assert.deepEqual(again && { registry: again.registryDelta, repository: again.repositoryDelta }, { registry: 0, repository: 0 });
+      }));
+
+      test('tagTarget, manifestsWithSubject, manifestDigestsOf, tagNamesOf; untagged_since follows the tags', withStore(async ({ store }) => {
+        const reg = (await store.createRegistry('demoreg', 'Basic'))!;
+        const repo = await store.ensureRepository(store.db, reg.id, 'a');
+        const subject = await putManifest(store, store.db, repo, 'subject');
+        const sig = await putManifest(store, store.db, repo, 'sig', { subject: subject.digest });
+        const other = await putManifest(store, store.db, repo, 'other');
+        const untaggedSince = async (id: number) => (await store.db.selectFrom('manifests').select('untagged_since').where('id', '=', id).executeTakeFirstOrThrow()).untagged_since;
+        assert.ok(await untaggedSince(subject.id), 'untagged from birth');
+        await store.setTag(store.db, repo, 'v1', subject.id);
+        await store.setTag(store.db, repo, 'b', other.id);
+        assert.equal(await untaggedSince(subject.id), null);
+        assert.equal(await store.tagTarget(store.db, repo, 'v1'), subject.digest);
+        assert.equal(await store.tagTarget(store.db, repo, 'nope'), undefined);
+        assert.deepEqual(await store.manifestsWithSubject(store.db, repo, [subject.digest, digestOf('x')]), [sig.digest]);
+        assert.deepEqual(await store.manifestsWithSubject(store.db, repo, []), []);
+        assert.deepEqual(await store.manifestDigestsOf(store.db, repo), byteSort([subject.digest, sig.digest, other.digest]));
+        assert.deepEqual(await store.tagNamesOf(store.db, repo), ['b', 'v1']);
+        await store.setTag(store.db, repo, 'v1', other.id);
+        assert.ok(await untaggedSince(subject.id), 'moving its last tag away stamps it');
+        await store.setTag(store.db, repo, 'v1', subject.id);
+        await store.markUntagged(store.db, [subject.id]);
+        assert.equal(await untaggedSince(subject.id), null, 'still tagged: markUntagged leaves it');
+      }));
+
+      test('locks and changeable attributes', withStore(async ({ store }) => {
+        const reg = (await store.createRegistry('demoreg', 'Basic'))!;
+        const repo = await store.ensureRepository(store.db, reg.id, 'a');
+        const m = await putManifest(store, store.db, repo, 'm');
+        await store.setTag(store.db, repo, 'v1', m.id);
+        await store.setTag(store.db, repo, 'v2', m.id);
+        assert.equal(await store.firstLockedInRepository(store.db, repo), undefined);
+        assert.equal(await store.setTagAttributes(repo, 'v2', { write_enabled: 0 }), true);
+        assert.equal(await store.setTagAttributes(repo, 'nope', { write_enabled: 0 }), false);
+        assert.equal(await store.setTagAttributes(repo, 'nope', {}), true, 'an empty patch changes nothing');
+        assert.deepEqual(await store.tagLocks(store.db, repo, ['v1', 'v2', 'nope']).then((r) => r.sort((x, y) => x.name.localeCompare(y.name))),
+          [{ name: 'v1', manifest_id: m.id, write_enabled: 1, delete_enabled: 1 }, { name: 'v2', manifest_id: m.id, write_enabled: 0, delete_enabled: 1 }]);
+        assert.deepEqual(await store.tagLocks(store.db, repo, []), []);
+        assert.deepEqual(await store.lockedTagsOf(store.db, m.id), [{ name: 'v2' }]);
+        assert.deepEqual(await store.firstLockedInRepository(store.db, repo), { kind: 'tag', name: 'v2' });
+        await store.setTagAttributes(repo, 'v2', { write_enabled: 1 });
+        assert.equal(await store.setManifestAttributes(repo, m.digest, { delete_enabled: 0 }), true);
+        assert.equal(await store.setManifestAttributes(repo, digestOf('nope'), { delete_enabled: 0 }), false);
+        assert.deepEqual(await store.manifestLocks(store.db, repo, m.digest), { id: m.id, write_enabled: 1, delete_enabled: 0 });
+        assert.equal(await store.manifestLocks(store.db, repo, digestOf('nope')), undefined);
+        assert.deepEqual(await store.firstLockedInRepository(store.db, repo), { kind: 'manifest', name: m.digest });
+        await store.setRepositoryAttributes(repo, { read_enabled: 0, list_enabled: 0 });
+        await store.setRepositoryAttributes(repo, {});
+        assert.deepEqual(await store.repositoryRow(reg.id, 'a').then((r) => r && [r.read_enabled, r.list_enabled, r.write_enabled]), [0, 0, 1]);
+        assert.equal((await store.headManifest(reg.id, 'a', { tag: 'v1' }))?.repo_read, 0);
+      }));
+
+      test('/acr/v1 listings: tag and manifest attributes, keyset-paged by name and by time, with platform and contents', withStore(async ({ store }) => {
+        const reg = (await store.createRegistry('demoreg', 'Basic'))!;
+        const repo = await store.ensureRepository(store.db, reg.id, 'a');
+        const ms: Awaited<ReturnType<typeof putManifest>>[] = [];
+        for (let i = 0; i < 5; i++) ms.push(await putManifest(store, store.db, repo, `m${i}`));
+        const tags = ['t3', 't1', 't4', 't0', 't2'];
+        for (const [i, t] of tags.entries()) await store.setTag(store.db, repo, t, ms[i]!.id);
+        await store.setTagAttributes(repo, 't4', { list_enabled: 0 });
+        const listable = ['t0', 't1', 't2', 't3'];
+        const t0 = await store.getTagAttributes(repo, 't0');
+        assert.deepEqual(t0 && { name: t0.name, digest: t0.digest, pulls: t0.pull_count, last: t0.last_pulled_at, list: t0.list_enabled }, { name: 't0', digest: ms[3]!.digest, pulls: 0, last: null, list: 1 });
+        assert.equal(await store.getTagAttributes(repo, 'nope'), undefined);
+        for (const order of ['none', 'timeasc', 'timedesc'] as const) {
+          const all = await store.listTagAttributes(repo, { order, limit: 100 });
+          assert.deepEqual([...all.map((t) => t.name)].sort(), listable, `${order}: listable tags only`);
+          if (order === 'none') assert.deepEqual(all.map((t) => t.name), listable);
+          const seen: string[] = [];
+          let after: { name: string; time?: string } | undefined;
+          for (;;) {
+            const page = await store.listTagAttributes(repo, { order, after, limit: 3 });
+            if (page.length === 0) break;
+            seen.push(...page.map((t) => t.name));
+            const last = page[page.length - 1]!;
+            after = { name: last.name, time: order === 'none' ? undefined : last.updated_at };
+          }
+          assert.deepEqual(seen, all.map((t) => t.name), `${order}: pages add up to the whole list`);
+        }
+        assert.deepEqual((await store.listTagAttributes(repo, { order: 'none', digest: ms[1]!.digest, limit: 10 })).map((t) => t.name), ['t1']);
+
+        await store.setManifestPlatform(ms[0]!.id, 'arm64', 'linux');
+        const m0 = await store.getManifestAttributes(repo, ms[0]!.digest);
+        assert.deepEqual(m0 && { arch: m0.architecture, os: m0.os, tags: m0.tags, size: m0.size }, { arch: 'arm64', os: 'linux', tags: ['t3'], size: manifestBytes('m0').byteLength });
+        assert.equal((await store.getManifestAttributes(repo, ms[2]!.digest))?.tags.length, 0, 'unlistable tags are not shown');
+        assert.equal(await store.getManifestAttributes(repo, digestOf('nope')), undefined);
+        await store.setManifestAttributes(repo, ms[4]!.digest, { list_enabled: 0 });
+        for (const order of ['none', 'timeasc', 'timedesc'] as const) {
+          const all = await store.listManifestAttributes(repo, { order, limit: 100 });
+          assert.equal(all.length, 4, `${order}: listable manifests only`);
+          const seen: string[] = [];
+          let after: { name: string; time?: string } | undefined;
+          for (;;) {
+            const page = await store.listManifestAttributes(repo, { order, after, limit: 3 });
+            if (page.length === 0) break;
+            seen.push(...page.map((m) => m.digest));
+            const last = page[page.length - 1]!;
+            after = { name: last.digest, time: order === 'none' ? undefined : last.created_at };
+          }
+          assert.deepEqual(seen, all.map((m) => m.digest), `${order}: pages add up to the whole list`);
+        }
+        const contents = await store.manifestContents([ms[0]!.id, ms[1]!.id]);
+        assert.deepEqual(Buffer.from(contents.get(ms[1]!.id)!), Buffer.from(manifestBytes('m1')));
+        assert.equal((await store.manifestContents([])).size, 0);
+      }));
+
+      test('addPulls counts pulls on manifests and tags and writes audit records born dispatched', withStore(async ({ store }) => {
+        const reg = (await store.createRegistry('demoreg', 'Basic'))!;
+        const repo = await store.ensureRepository(store.db, reg.id, 'a');
+        const m = await putManifest(store, store.db, repo, 'm');
+        await store.setTag(store.db, repo, 'v1', m.id);
+        const at = new Date().toISOString();
+        const audit = Array.from({ length: 1205 }, () => ({
+          registry_id: reg.id, repository: 'a', digest: m.digest, tag: 'v1', media_type: 'application/vnd.oci.image.manifest.v1+json', size: 10, created_at: at,
+          request_id: null, request_host: null, request_method: 'GET', request_useragent: null, identity: 'alice', caller_ip: null,
+        }));
+        await store.addPulls([{ id: m.id, count: 3, at }], [{ repositoryId: repo, name: 'v1', count: 2, at }], audit);
+        await store.addPulls([{ id: m.id, count: 1, at }], []);
+        const ma = await store.getManifestAttributes(repo, m.digest);
+        assert.deepEqual(ma && [ma.pull_count, ma.last_pulled_at], [4, at]);
+        const ta = await store.getTagAttributes(repo, 'v1');
+        assert.deepEqual(ta && [ta.pull_count, ta.last_pulled_at], [2, at]);
+        const pulls = await store.db.selectFrom('events').select(['action', 'dispatched', 'identity']).where('action', '=', 'pull').execute();
+        assert.equal(pulls.length, 1205);
+        assert.ok(pulls.every((p) => p.dispatched === 1 && p.identity === 'alice'));
+      }));
+
+      test('recordEvents in slices; pruneAudit removes old dispatched events and login events only', withStore(async ({ store }) => {
+        const reg = (await store.createRegistry('demoreg', 'Basic'))!;
+        await store.transaction((trx) => store.recordEvents(trx, Array.from({ length: 450 }, (_, i) => ({ registry_id: reg.id, action: 'delete', repository: 'a', tag: `t${i}`, operation: 'purge' }))));
+        const events = await store.listEvents(reg.id, 0, 1000);
+        assert.equal(events.length, 450);
+        assert.equal(events[449]!.tag, 't449');
+        assert.equal(events[0]!.operation, 'purge');
+        await store.db.updateTable('events').set({ dispatched: 1 }).where('tag', 'in', ['t0', 't1', 't2']).execute();
+        await store.db.insertInto('login_events').values({ time: '2000-01-01T00:00:00.000Z', identity: 'x', identity_type: 'user', caller_ip: '::1', user_agent: 'ua', operation: 'login', result: 'Success', status: 200, duration_ms: 1, registry: null, registry_id: null, jwt_id: null, reason: null }).execute();
+        assert.equal(await store.pruneAudit('2000-01-01T00:00:00.000Z'), 0, 'nothing is that old');
+        assert.equal(await store.pruneAudit(new Date(Date.now() + 60_000).toISOString(), 2), 4, '3 dispatched events and 1 login event, in batches of 2');
+        assert.equal((await store.listEvents(reg.id, 0, 1000)).length, 447, 'undispatched events still owe their webhooks');
+      }));
+    });
+
+    describe('usage', () => {
+      test('counters follow links, manifests and repository deletes; a digest counts once per registry', withStore(async ({ store }) => {
+        const reg = (await store.createRegistry('demoreg', 'Basic'))!;
+        const other = (await store.createRegistry('otherreg', 'Basic'))!;
+        const a = await store.ensureRepository(store.db, reg.id, 'a');
+        const b = await store.ensureRepository(store.db, reg.id, 'b');
+        const o = await store.ensureRepository(store.db, other.id, 'a');
+        const first = await store.linkBlob(store.db, a, digestOf('shared'), 100);
+        assert.deepEqual([first.registryDelta, first.repositoryDelta, first.registryBytes, first.repositoryBytes], [100, 100, 100, 100]);
+        const second = await store.linkBlob(store.db, b, digestOf('shared'), 100);
+        assert.deepEqual([second.registryDelta, second.repositoryDelta], [0, 100]);
+        await store.linkBlob(store.db, o, digestOf('shared'), 100);
+        assert.equal(await store.registryHoldsBlob(reg.id, digestOf('shared')), true);
+        assert.equal(await store.registryHoldsBlob(reg.id, digestOf('other')), false);
+        const m = await putManifest(store, store.db, a, 'm', { refs: [{ digest: digestOf('shared'), kind: 'blob' }] });
+        const size = manifestBytes('m').byteLength;
+        assert.deepEqual(m.usage && [m.usage.registryDelta, m.usage.repositoryDelta], [size, size]);
+        assert.deepEqual(await store.registryUsage(reg.id), { bytes: 100 + size, quota: null });
+        assert.deepEqual(await store.repositoryUsage(a), { bytes: 100 + size, quota: null });
+        assert.deepEqual(await store.repositoryUsage(b), { bytes: 100, quota: null });
+        assert.deepEqual(await storedUsage(store.db, reg.id), await computedUsage(store.db, reg.id));
+        await store.transaction((trx) => store.deleteRepository(trx, a));
+        assert.deepEqual(await store.registryUsage(reg.id), { bytes: 100, quota: null }, 'b still holds the shared layer');
+        await store.unlinkBlob(store.db, b, digestOf('shared'));
+        assert.deepEqual(await store.registryUsage(reg.id), { bytes: 0, quota: null });
+        assert.deepEqual(await store.registryUsage(other.id), { bytes: 100, quota: null }, 'registries never share counters');
+        for (const id of [reg.id, other.id]) assert.deepEqual(await storedUsage(store.db, id), await computedUsage(store.db, id));
+      }));
+
+      test('recompute rebuilds the counters from scratch and keeps quotas', withStore(async ({ store }) => {
+        const reg = (await store.createRegistry('demoreg', 'Basic'))!;
+        const a = await store.ensureRepository(store.db, reg.id, 'a');
+        await store.linkBlob(store.db, a, digestOf('l1'), 10);
+        await store.linkBlob(store.db, a, digestOf('l2'), 20);
+        await putManifest(store, store.db, a, 'm');
+        await store.setRegistryQuota(reg.id, 5000);
+        await store.setRepositoryQuota(reg.id, a, 4000);
+        const before = await storedUsage(store.db, reg.id);
+        await store.db.deleteFrom('registry_content').execute();
+        await store.db.updateTable('registry_usage').set({ bytes: 0 }).execute();
+        await store.db.deleteFrom('repository_usage').where('repository_id', '=', a).execute();
+        await recompute(store.db, reg.id);
+        assert.deepEqual(await storedUsage(store.db, reg.id), before);
+        assert.equal((await store.registryUsage(reg.id)).quota, 5000);
+        await store.setRepositoryQuota(reg.id, a, 4000);
+        await recompute(store.db);
+        assert.deepEqual(await storedUsage(store.db, reg.id), before);
+        assert.deepEqual(await store.repositoryUsage(a), { bytes: before.repositories.a, quota: 4000 });
+        await store.setRegistryQuota(reg.id, null);
+        assert.equal((await store.registryUsage(reg.id)).quota, null);
+      }));
+
+      test('quotas on registries and repositories without counters yet; what else a tier limits', withStore(async ({ store }) => {
+        const reg = (await store.createRegistry('demoreg', 'Basic'))!;
+        const a = await store.ensureRepository(store.db, reg.id, 'a');
+        assert.deepEqual(await store.registryUsage(reg.id), { bytes: 0, quota: null });
+        await store.setRegistryQuota(reg.id, 1024);
+        await store.setRepositoryQuota(reg.id, a, 512);
+        assert.deepEqual(await store.registryUsage(reg.id), { bytes: 0, quota: 1024 });
+        assert.deepEqual(await store.repositoryUsage(a), { bytes: 0, quota: 512 });
+        const change = await store.linkBlob(store.db, a, digestOf('big'), 2048);
+        assert.deepEqual([change.registryQuota, change.repositoryQuota, change.registryBytes], [1024, 512, 2048], 'a change reports the quotas it must respect');
+        const ts = new Date().toISOString();
+        for (const t of ['tokens', 'scope_maps', 'webhooks'] as const) assert.equal(await store.countInRegistry(reg.id, t), 0, t);
+        await store.db.insertInto('scope_maps').values({ registry_id: reg.id, name: 'm', name_key: 'm', description: '', actions: '[]', created_at: ts, updated_at: ts }).execute();
+        await store.db.insertInto('tokens').values([1, 2].map((i) => ({ registry_id: reg.id, name: `t${i}`, name_key: `t${i}`, scope_map: 'm', status: 'enabled', created_at: ts, updated_at: ts }))).execute();
+        assert.equal(await store.countInRegistry(reg.id, 'tokens'), 2);
+        assert.equal(await store.countInRegistry(reg.id, 'scope_maps'), 1);
+        assert.equal(await store.retentionEnabled(reg.id), false);
+        await store.db.insertInto('retention_policies').values({ registry_id: reg.id, status: 'enabled', days: 7, type: 'UntaggedManifests', enabled_at: ts, updated_at: ts }).execute();
+        assert.equal(await store.retentionEnabled(reg.id), true);
+      }));
+    });
+
+    describe('jobs', () => {
+      test('insert, claim under a lease, complete, fail with backoff, dead, retry', withStore(async ({ store }) => {
+        const t = Date.now();
+        const id = await store.insertJob(store.db, { kind: 'webhook', payload: '{"a":1}', maxAttempts: 2 });
+        const later = await store.transaction((trx) => store.insertJob(trx, { kind: 'webhook', payload: '{}', maxAttempts: 2, runAfter: iso(t + 3_600_000) }));
+        assert.equal(await store.hasDueJobs(iso(t + 1000)), true);
+        const claimed = await store.claimJobs('node-a', 10, { now: iso(t + 1000), leaseUntil: iso(t + 61_000) });
+        assert.deepEqual(claimed.map((j) => [j.id, j.state, j.attempts, j.lease_owner, j.payload]), [[id, 'running', 1, 'node-a', '{"a":1}']], 'the later job is not due');
+        assert.equal(await store.hasDueJobs(iso(t + 1000)), false);
+        assert.deepEqual(await store.claimJobs('node-b', 10, { now: iso(t + 2000), leaseUntil: iso(t + 62_000) }), [], 'the lease holds');
+        assert.equal(await store.renewJobLease(id, 'node-b', iso(t + 90_000), iso(t + 2000)), false, 'only the owner renews');
+        assert.equal(await store.renewJobLease(id, 'node-a', iso(t + 90_000), iso(t + 2000)), true);
+        assert.equal((await store.getJob(id))?.lease_until, iso(t + 90_000));
+        await store.failJob(id, 'node-b', { dead: false, error: 'not mine', runAfter: iso(t), at: iso(t + 2000) });
+        assert.equal((await store.getJob(id))?.state, 'running', 'a node that lost the lease cannot fail the job');
+        await store.failJob(id, 'node-a', { dead: false, error: 'HTTP 500', runAfter: iso(t + 10_000), at: iso(t + 3000) });
+        const failed = await store.getJob(id);
+        assert.deepEqual(failed && [failed.state, failed.last_error, failed.lease_owner, failed.run_after], ['queued', 'HTTP 500', null, iso(t + 10_000)]);
+        assert.deepEqual(await store.claimJobs('node-a', 10, { now: iso(t + 5000), leaseUntil: iso(t + 65_000) }), [], 'backing off');
+        const [again] = await store.claimJobs('node-b', 10, { now: iso(t + 10_000), leaseUntil: iso(t + 70_000) });
+        assert.deepEqual(again && [again.id, again.attempts, again.lease_owner], [id, 2, 'node-b']);
+        await store.failJob(id, 'node-b', { dead: true, error: 'gave up', runAfter: again!.run_after, at: iso(t + 11_000) });
+        assert.equal((await store.getJob(id))?.state, 'dead');
+        assert.deepEqual((await store.listJobs({ state: 'dead' })).map((j) => j.id), [id]);
+        assert.deepEqual((await store.listJobs({ kind: 'webhook' })).map((j) => j.id), [later, id], 'newest first');
+        assert.deepEqual((await store.listJobs({ kind: 'webhook', limit: 1 })).map((j) => j.id), [later]);
+        await store.retryJob(id, iso(t + 12_000));
+        const retried = await store.getJob(id);
+        assert.deepEqual(retried && [retried.state, retried.attempts, retried.run_after], ['queued', 0, iso(t + 12_000)]);
+        const [last] = await store.claimJobs('node-a', 10, { now: iso(t + 12_000), leaseUntil: iso(t + 72_000) });
+        await store.completeJob(last!.id, 'node-b', iso(t + 13_000));
+        assert.equal((await store.getJob(id))?.state, 'running', 'only the owner completes');
+        await store.completeJob(last!.id, 'node-a', iso(t + 13_000));
+        const done = await store.getJob(id);
+        assert.deepEqual(done && [done.state, done.lease_owner, done.last_error], ['succeeded', null, null]);
+        assert.equal(await store.getJob(id + 1000), undefined);
+      }));
+
+      test('an expired lease is claimed again; kinds filter claims', withStore(async ({ store }) => {
+        const t = Date.now();
+        const imp = await store.insertJob(store.db, { kind: 'import', payload: '{}', maxAttempts: 5 });
+        const hook = await store.insertJob(store.db, { kind: 'webhook', payload: '{}', maxAttempts: 5 });
+        const purge = await store.insertJob(store.db, { kind: 'purge', payload: '{}', maxAttempts: 5 });
+        const long = await store.claimJobs('a', 10, { now: iso(t + 1000), leaseUntil: iso(t + 2000), only: ['import', 'purge'] });
+        assert.deepEqual(long.map((j) => j.id).sort(), [imp, purge].sort());
+        assert.deepEqual(await store.claimJobs('a', 10, { now: iso(t + 1000), leaseUntil: iso(t + 2000), only: [] }), []);
+        const short = await store.claimJobs('a', 10, { now: iso(t + 1000), leaseUntil: iso(t + 2000), except: ['import', 'purge'] });
+        assert.deepEqual(short.map((j) => j.id), [hook]);
+        const taken = await store.claimJobs('b', 1, { now: iso(t + 5000), leaseUntil: iso(t + 65_000) });
+        assert.equal(taken.length, 1, 'n limits a claim');
+        assert.equal(taken[0]!.attempts, 2);
+        assert.equal((await store.claimJobs('b', 10, { now: iso(t + 5000), leaseUntil: iso(t + 65_000) })).length, 2, 'every expired lease is taken over');
+      }));
+
+      test('racing claims from two nodes never share a job', withStore(async ({ store, openAnother }) => {
+        const other = backend === 'postgres' ? new MetaStore(await openAnother()) : store;
+        const t = Date.now();
+        for (let i = 0; i < 30; i++) await store.insertJob(store.db, { kind: 'webhook', payload: String(i), maxAttempts: 3 });
+        const o = { now: iso(t + 1000), leaseUntil: iso(t + 60_000) };
+        const results = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? other : store).claimJobs(`node-${i}`, 5, o)));
+        const ids = results.flat().map((j) => j.id);
+        assert.equal(new Set(ids).size, ids.length, 'no job claimed twice');
+        assert.equal(ids.length, 30);
+      }));
+    });
+
+    describe('schedules', () => {
+      const base = (registryId: number, name: string, next: string) => ({
+        registry_id: registryId, kind: 'purge', name, cron: '0 * * * *', payload: '{"spec":1}', status: 'enabled', next_run_at: next, at: new Date().toISOString(),
+      });
+      test('create (names unique per registry and kind, any case), get, list, disable, delete', withStore(async ({ store }) => {
+        const reg = (await store.createRegistry('demoreg', 'Basic'))!;
+        assert.equal(await store.createSchedule(base(reg.id, 'Nightly', '2030-01-01T00:00:00.000Z')), true);
+        assert.equal(await store.createSchedule(base(reg.id, 'nightly', '2030-01-01T00:00:00.000Z')), false);
+        assert.equal(await store.createSchedule({ ...base(reg.id, 'nightly', '2030-01-01T00:00:00.000Z'), kind: 'other' }), true, 'another kind');
+        assert.equal(await store.createSchedule(base(reg.id, 'Hourly', '2030-01-01T00:00:00.000Z')), true);
+        const got = await store.getSchedule(reg.id, 'purge', 'NIGHTLY');
+        assert.deepEqual(got && [got.name, got.payload, got.status, got.last_run_at, got.last_job_id], ['Nightly', '{"spec":1}', 'enabled', null, null]);
+        assert.deepEqual((await store.listSchedules(reg.id, 'purge')).map((s) => s.name), ['Hourly', 'Nightly']);
+        await store.disableSchedule(got!.id);
+        assert.equal((await store.getSchedule(reg.id, 'purge', 'nightly'))?.status, 'disabled');
+        assert.equal(await store.deleteSchedule(reg.id, 'purge', 'NightLY'), true);
+        assert.equal(await store.deleteSchedule(reg.id, 'purge', 'nightly'), false);
+        assert.equal(await store.getSchedule(reg.id, 'purge', 'nightly'), undefined);
+      }));
+
+      test('due schedules are claimed once: a compare-and-set on next_run_at', withStore(async ({ store, openAnother }) => {
+        const reg = (await store.createRegistry('demoreg', 'Basic'))!;
+        await store.createSchedule(base(reg.id, 'due', '2020-01-01T00:00:00.000Z'));
+        await store.createSchedule(base(reg.id, 'later', '2030-01-01T00:00:00.000Z'));
+        await store.createSchedule({ ...base(reg.id, 'off', '2020-01-01T00:00:00.000Z'), status: 'disabled' });
+        const now = '2025-01-01T00:00:00.000Z';
+        const [due, ...rest] = await store.dueSchedules(now, 10);
+        assert.deepEqual([due?.name, rest.length], ['due', 0]);
+        const other = backend === 'postgres' ? new MetaStore(await openAnother()) : store;
+        const wins = await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? other : store).transaction((trx) =>
+          (i % 2 ? other : store).claimScheduleRun(trx, due!.id, due!.next_run_at, '2025-01-01T01:00:00.000Z', now))));
+        assert.equal(wins.filter(Boolean).length, 1, 'one node wins the run');
+        await store.transaction((trx) => store.setScheduleJob(trx, due!.id, 42));
+        const after = await store.getSchedule(reg.id, 'purge', 'due');
+        assert.deepEqual(after && [after.next_run_at, after.last_run_at, after.last_job_id], ['2025-01-01T01:00:00.000Z', now, 42]);
+        assert.deepEqual(await store.dueSchedules(now, 10), []);
+        await store.setScheduleJob(store.db, due!.id, 43, '2025-01-01T00:30:00.000Z');
+        const ran = await store.getSchedule(reg.id, 'purge', 'due');
+        assert.deepEqual(ran && [ran.last_job_id, ran.last_run_at, ran.next_run_at], [43, '2025-01-01T00:30:00.000Z', '2025-01-01T01:00:00.000Z']);
+      }));
+
+      test('maintenance tasks: the first claim runs at once, then once per interval, one node at a time', withStore(async ({ store, openAnother }) => {
+        const at = (min: number) => new Date(Date.UTC(2025, 0, 1, 0, min)).toISOString();
+        assert.equal(await store.claimMaintenanceTask('gc', at(0), at(10)), true);
+        assert.equal(await store.claimMaintenanceTask('gc', at(5), at(15)), false, 'not due yet');
+        assert.equal(await store.claimMaintenanceTask('retention', at(5), at(65)), true, 'tasks are independent');
+        const other = backend === 'postgres' ? new MetaStore(await openAnother()) : store;
+        const wins = await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? other : store).claimMaintenanceTask('gc', at(10), at(20))));
+        assert.equal(wins.filter(Boolean).length, 1);
+        const row = await store.db.selectFrom('maintenance_tasks').selectAll().where('name', '=', 'gc').executeTakeFirstOrThrow();
+        assert.deepEqual([row.next_run_at, row.last_run_at], [at(20), at(10)]);
+      }));
+    });
+
+    describe('stats', () => {
+      test('storage used per registry and job queue depth', withStore(async ({ store }) => {
+        const reg = (await store.createRegistry('demoreg', 'Basic'))!;
+        await store.createRegistry('emptyreg', 'Basic');
+        const a = await store.ensureRepository(store.db, reg.id, 'a');
+        await store.linkBlob(store.db, a, digestOf('l'), 1234);
+        assert.deepEqual([...(await store.storageUsedByRegistry())].sort(), [['demoreg', 1234], ['emptyreg', 0]]);
+        assert.deepEqual(await store.jobQueueDepth(), []);
+        const t = Date.now();
+        for (let i = 0; i < 3; i++) await store.insertJob(store.db, { kind: 'webhook', payload: '{}', maxAttempts: 3 });
+        await store.insertJob(store.db, { kind: 'purge', payload: '{}', maxAttempts: 3 });
+        await store.claimJobs('n', 1, { now: iso(t + 60_000), leaseUntil: iso(t + 120_000), only: ['purge'] });
+        const done = await store.insertJob(store.db, { kind: 'gc', payload: '{}', maxAttempts: 3 });
+        await store.claimJobs('n', 1, { now: iso(t + 60_000), leaseUntil: iso(t + 120_000), only: ['gc'] });
+        await store.completeJob(done, 'n', iso(t));
+        const depth = (await store.jobQueueDepth()).sort((x, y) => x.kind.localeCompare(y.kind));
+        assert.deepEqual(depth.map((d) => [d.kind, d.state, d.count]), [['purge', 'running', 1], ['webhook', 'queued', 3]], 'queued and running only');
+        assert.ok(depth.every((d) => typeof d.oldestMs === 'number' && Math.abs(d.oldestMs - t) < 60_000));
       }));
     });
 

@@ -2,7 +2,7 @@ import { parseDigest } from '../../domain/digest.js';
 import { RegistryError } from '../../domain/errors.js';
 import { isIndexMediaType } from '../../domain/manifest.js';
 import { assertTag } from '../../domain/reference.js';
-import type { AttrColumns, Keyset, MetaStore, RegistryRow, TimeOrder } from '../../meta/store.js';
+import type { AttributeStore, AttrColumns, Keyset, ManifestAttributes, RegistryRow, RepositoryStore, TimeOrder } from '../../meta/store.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import { blobKey } from '../../storage/paths.js';
 import type { ManifestService, Page } from './manifests.js';
@@ -53,7 +53,7 @@ const CONFIG_MAX = 1 << 20;
 
 export class AcrService {
   constructor(
-    private readonly meta: MetaStore,
+    private readonly meta: AttributeStore & Pick<RepositoryStore, 'repositoryRow' | 'repositoryStats'>,
     private readonly storage: StorageDriver,
     private readonly repositories: RepositoryService,
     private readonly manifests: ManifestService,
@@ -165,7 +165,7 @@ export class AcrService {
     return this.manifest(reg, repository, digest);
   }
 
-  private async manifestsOut(rows: NonNullable<Awaited<ReturnType<MetaStore['getManifestAttributes']>>>[]) {
+  private async manifestsOut(rows: ManifestAttributes[]) {
     const indexes = rows.filter((r) => isIndexMediaType(r.media_type));
     const contents = await this.meta.manifestContents(indexes.map((r) => r.id));
     const out = [];

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { parseDigest } from '../../domain/digest.js';
 import { RegistryError } from '../../domain/errors.js';
 import { isValidRepositoryName } from '../../domain/reference.js';
-import type { MetaStore, RegistryRow } from '../../meta/store.js';
+import type { BlobStore, ManifestStore, RegistryRow, RepositoryStore, Transactor } from '../../meta/store.js';
 import type { ReadRange, StorageDriver } from '../../storage/driver.js';
 import { StorageNotFoundError } from '../../storage/driver.js';
 import { blobKey } from '../../storage/paths.js';
@@ -20,7 +20,10 @@ export interface BlobBody extends BlobHead {
 
 /** Reading, mounting and unlinking blobs. A blob is visible only through repositories linked to it. */
 export class BlobService {
-  constructor(private readonly meta: MetaStore, private readonly storage: StorageDriver) {}
+  constructor(
+    private readonly meta: BlobStore & Pick<RepositoryStore, 'findRepositoryId' | 'ensureRepository'> & Pick<ManifestStore, 'headManifest' | 'getManifestByDigest'> & Transactor,
+    private readonly storage: StorageDriver,
+  ) {}
 
   async stat(reg: RegistryRow, repository: string, digestText: string): Promise<BlobHead> {
     const digest = parseDigest(digestText);

@@ -2,7 +2,9 @@ import { digestOf, isDigest, parseDigest } from '../../domain/digest.js';
 import { RegistryError } from '../../domain/errors.js';
 import { isMediaTypeString, MediaTypes, parseManifest } from '../../domain/manifest.js';
 import { assertTag } from '../../domain/reference.js';
-import type { Executor, ManifestHead, ManifestRow, MetaStore, ReadFlags, RegistryRow } from '../../meta/store.js';
+import type {
+  AttributeStore, BlobStore, EventStore, Executor, ManifestHead, ManifestRow, ManifestStore, ReadFlags, RegistryRow, RepositoryStore, Transactor,
+} from '../../meta/store.js';
 import type { ImmutabilityService } from '../policy/immutability.js';
 import { assertDeletable, locked } from '../policy/attribute-locks.js';
 import type { PullTracker } from './pulls.js';
@@ -42,7 +44,8 @@ export function parsePageSize(raw: string | null, fallback: number): number {
 /** Manifests, tags and referrers of a repository. */
 export class ManifestService {
   constructor(
-    private readonly meta: MetaStore,
+    private readonly meta: ManifestStore & Pick<RepositoryStore, 'findRepositoryId' | 'ensureRepository' | 'repositoryRow' | 'touchRepository'>
+      & Pick<AttributeStore, 'tagLocks' | 'manifestLocks' | 'lockedTagsOf'> & Pick<BlobStore, 'missingBlobs'> & Pick<EventStore, 'recordEvent'> & Transactor,
     private readonly opts: { manifestMaxBytes: number; referrersDeleteWithSubject?: boolean },
     private readonly pulls?: PullTracker,
     /** The recycle bin: with it, deletes in registries whose soft delete policy is on are kept. */
@@ -156,9 +159,8 @@ export class ManifestService {
         if (lock) await this.immutable?.assertTagsMutable(trx, reg, repository, [ref.tag], 'untagged');
         const bin = this.bin ? await this.bin.enabled(trx, reg.id) : undefined;
         if (this.bin && bin?.on) {
-          const target = await trx.selectFrom('tags').innerJoin('manifests', 'manifests.id', 'tags.manifest_id').select('manifests.digest')
-            .where('tags.repository_id', '=', repoId).where('tags.name', '=', ref.tag).executeTakeFirst();
-          if (target) await this.bin.keep(trx, reg.id, repoId, repository, target.digest, { group: this.bin.newGroup(), days: bin.days, onlyTag: ref.tag });
+          const target = await this.meta.tagTarget(trx, repoId, ref.tag);
+          if (target) await this.bin.keep(trx, reg.id, repoId, repository, target, { group: this.bin.newGroup(), days: bin.days, onlyTag: ref.tag });
         }
         const digest = await this.meta.deleteTag(trx, repoId, ref.tag);
         if (!digest) throw new RegistryError('MANIFEST_UNKNOWN', `tag ${ref.tag} is not known in repository ${repository}`, { detail: { tag: ref.tag } });
@@ -197,11 +199,7 @@ export class ManifestService {
     let frontier = [digest];
     while (frontier.length > 0) {
       const next: string[] = [];
-      for (let i = 0; i < frontier.length; i += 500) {
-        const rows = await trx.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId)
-          .where('subject_digest', 'in', frontier.slice(i, i + 500)).execute();
-        for (const r of rows) if (!seen.has(r.digest)) { seen.add(r.digest); next.push(r.digest); }
-      }
+      for (const d of await this.meta.manifestsWithSubject(trx, repositoryId, frontier)) if (!seen.has(d)) { seen.add(d); next.push(d); }
       out.push(...next);
       frontier = next;
     }

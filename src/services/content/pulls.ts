@@ -1,4 +1,4 @@
-import type { MetaStore, PullEvent } from '../../meta/store.js';
+import type { PullEvent, PullStore } from '../../meta/pulls.js';
 import type { Logger } from '../../observability/logger.js';
 import { requestContext } from '../../observability/request-context.js';
 
@@ -28,7 +28,7 @@ export class PullTracker {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly meta: MetaStore, private readonly log: Logger, private readonly intervalMs = 3000, private readonly auditPulls = true) {}
+  constructor(private readonly meta: PullStore, private readonly log: Logger, private readonly intervalMs = 3000, private readonly auditPulls = true) {}
 
   record(manifestId: number, repositoryId: number, tag: string | undefined, of?: PullOf): void {
     const at = new Date().toISOString();

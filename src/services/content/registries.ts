@@ -1,7 +1,7 @@
 import { assertRegistryName, isValidRegistryName } from '../../domain/reference.js';
 import { RegistryError } from '../../domain/errors.js';
-import type { MetaStore, RegistryRow } from '../../meta/store.js';
-import { TierService } from '../policy/tiers.js';
+import type { RegistryRow, RegistryStore } from '../../meta/store.js';
+import { TierService, type TierStore } from '../policy/tiers.js';
 
 export const SKUS = ['Basic', 'Standard', 'Premium'] as const;
 export type Sku = (typeof SKUS)[number];
@@ -28,7 +28,8 @@ export function parseSku(raw: unknown): Sku {
 
 /** Registries: the tenants of a deployment. Each owns its repositories; nothing crosses between them. */
 export class RegistryService {
-  constructor(private readonly meta: MetaStore) {}
+  /** TierStore: a SKU change is checked against what the registry uses. */
+  constructor(private readonly meta: RegistryStore & TierStore) {}
 
   /** Resolves a registry for the data plane; unknown registries look like unknown repositories. */
   /** The registry of that name, or undefined (for endpoints where an unknown registry is not an error). */

@@ -1,7 +1,7 @@
 import { RegistryError } from '../../domain/errors.js';
 import { parseDigest } from '../../domain/digest.js';
 import { assertRepositoryName, assertTag } from '../../domain/reference.js';
-import type { MetaStore, RegistryRow } from '../../meta/store.js';
+import type { AttributeStore, EventStore, ManifestStore, RegistryRow, RepositoryStore, Transactor } from '../../meta/store.js';
 import type { Page } from './manifests.js';
 import type { ImmutabilityService } from '../policy/immutability.js';
 import { assertDeletable, locked } from '../policy/attribute-locks.js';
@@ -13,7 +13,12 @@ export class RepositoryService {
    * bin: the recycle bin; with it, repository deletes in registries whose soft delete policy is on are kept.
    * immutable: write-once tag policies; a repository holding an immutable tag cannot be deleted.
    */
-  constructor(private readonly meta: MetaStore, private readonly bin?: SoftDeleteService, private readonly immutable?: ImmutabilityService) {}
+  constructor(
+    private readonly meta: RepositoryStore & Pick<ManifestStore, 'listTagDetails' | 'listManifestDetails' | 'manifestDigestsOf' | 'tagNamesOf' | 'deleteManifest'>
+      & Pick<AttributeStore, 'firstLockedInRepository'> & Pick<EventStore, 'recordEvent'> & Transactor,
+    private readonly bin?: SoftDeleteService,
+    private readonly immutable?: ImmutabilityService,
+  ) {}
 
   /** One registry's repositories, keyset-paged in byte order. */
   async catalog(reg: RegistryRow, n: number, last: string | undefined): Promise<Page<string>> {
@@ -93,8 +98,8 @@ export class RepositoryService {
       const inside = await this.meta.firstLockedInRepository(trx, repo.id);
       if (inside) throw locked(`${inside.kind} ${inside.name} in repository ${repository}`, 'deleteEnabled', 'deleted, and neither can its repository');
       await this.immutable?.assertRepositoryDeletable(trx, reg, repo.id, repository);
-      const manifestsDeleted = (await trx.selectFrom('manifests').select('digest').where('repository_id', '=', repo.id).orderBy('digest').execute()).map((r) => r.digest);
-      const tagsDeleted = (await trx.selectFrom('tags').select('name').where('repository_id', '=', repo.id).orderBy('name').execute()).map((r) => r.name);
+      const manifestsDeleted = await this.meta.manifestDigestsOf(trx, repo.id);
+      const tagsDeleted = await this.meta.tagNamesOf(trx, repo.id);
       const bin = this.bin ? await this.bin.enabled(trx, reg.id) : undefined;
       if (this.bin && (bin?.on || (await this.bin.hasEntries(trx, repo.id)))) {
         // Soft delete: every manifest goes to the bin (one group, restored together), the ordinary
@@ -105,7 +110,7 @@ export class RepositoryService {
           if (bin?.on) await this.bin.keep(trx, reg.id, repo.id, repository, digest, { group, days: bin.days });
           await this.meta.deleteManifest(trx, repo.id, digest);
         }
-        await trx.updateTable('repositories').set({ deleted_at: this.bin.now().toISOString() }).where('id', '=', repo.id).execute();
+        await this.meta.markRepositoryDeleted(trx, repo.id, this.bin.now().toISOString());
       } else {
         await this.meta.deleteRepository(trx, repo.id);
       }

@@ -3,11 +3,11 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isSupportedAlgorithm, newHasher, parseDigest, type DigestAlgorithm } from '../../domain/digest.js';
 import { RegistryError } from '../../domain/errors.js';
-import type { MetaStore, RegistryRow, UploadRow } from '../../meta/store.js';
+import type { BlobStore, RegistryRow, RepositoryStore, Transactor, UploadRow, UploadStore } from '../../meta/store.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import { blobKey, isUploadId, uploadKey } from '../../storage/paths.js';
 import type { Logger } from '../../observability/logger.js';
-import { assertWithinQuota, precheckBlob } from '../policy/tiers.js';
+import { assertWithinQuota, precheckBlob, type PrecheckStore } from '../policy/tiers.js';
 
 export interface UploadState {
   id: string;
@@ -44,7 +44,8 @@ export class UploadService {
   private readonly receiving = new Map<string, Readable>();
 
   constructor(
-    private readonly meta: MetaStore,
+    /** PrecheckStore: quotas are checked before bytes move; linkBlob and ensureRepository commit them. */
+    private readonly meta: UploadStore & PrecheckStore & Pick<BlobStore, 'linkBlob'> & Pick<RepositoryStore, 'ensureRepository'> & Transactor,
     private readonly storage: StorageDriver,
     private readonly opts: { blobMaxBytes: number; maxAgeSeconds: number },
     private readonly log: Logger,

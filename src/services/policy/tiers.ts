@@ -1,7 +1,6 @@
-import { sql } from 'kysely';
 import { RegistryError } from '../../domain/errors.js';
-import type { MetaStore, RegistryRow } from '../../meta/store.js';
-import { registryUsage, repositoryUsage, setRegistryQuota, setRepositoryQuota, type UsageChange } from '../../meta/usage.js';
+import type { BlobStore, RegistryRow, RepositoryStore, Transactor } from '../../meta/store.js';
+import type { UsageChange, UsageStore } from '../../meta/usage.js';
 import type { Sku } from '../content/registries.js';
 
 // ACR's service tiers as data (FEATURES.md §1.1-1.3): one table, read by quota enforcement,
@@ -91,34 +90,35 @@ export interface UsageItem {
   unit: 'Bytes' | 'Count';
 }
 
-const count = async (meta: MetaStore, table: string, registryId: number): Promise<number> => {
-  const r = await sql<{ n: number }>`select count(*) as n from ${sql.table(table)} where registry_id = ${registryId}`.execute(meta.db);
-  return Number(r.rows[0]?.n ?? 0);
-};
+/** The roles a blob precheck reads. */
+export type PrecheckStore = UsageStore & Pick<RepositoryStore, 'findRepositoryId'> & Pick<BlobStore, 'missingBlobs'> & Pick<Transactor, 'db'>;
 
 /** A cheap check before a blob's bytes are moved into place: would linking it exceed a limit? */
-export async function precheckBlob(meta: MetaStore, reg: RegistryRow, repository: string, digest: string, size: number): Promise<void> {
+export async function precheckBlob(meta: PrecheckStore, reg: RegistryRow, repository: string, digest: string, size: number): Promise<void> {
   if (size === 0) return;
   const repoId = await meta.findRepositoryId(reg.id, repository);
-  const held = await sql<{ n: number }>`select count(*) as n from registry_content where registry_id = ${reg.id} and kind = 'blob' and digest = ${digest}`.execute(meta.db);
-  const r = await registryUsage(meta.db, reg.id);
-  const p = repoId === undefined ? { bytes: 0, quota: null } : await repositoryUsage(meta.db, repoId);
+  const held = await meta.registryHoldsBlob(reg.id, digest);
+  const r = await meta.registryUsage(reg.id);
+  const p = repoId === undefined ? { bytes: 0, quota: null } : await meta.repositoryUsage(repoId);
   const inRepo = repoId !== undefined && (await meta.missingBlobs(meta.db, repoId, [digest])).length === 0;
   assertWithinQuota(reg, repository, {
     registryId: reg.id, repositoryId: repoId ?? 0,
-    registryDelta: Number(held.rows[0]?.n ?? 0) > 0 ? 0 : size, registryBytes: r.bytes + (Number(held.rows[0]?.n ?? 0) > 0 ? 0 : size), registryQuota: r.quota,
+    registryDelta: held ? 0 : size, registryBytes: r.bytes + (held ? 0 : size), registryQuota: r.quota,
     repositoryDelta: inRepo ? 0 : size, repositoryBytes: p.bytes + (inRepo ? 0 : size), repositoryQuota: p.quota,
   });
 }
 
+/** The roles TierService reads and writes. */
+export type TierStore = UsageStore & Pick<RepositoryStore, 'findRepositoryId'>;
+
 /** Quotas, SKU changes and show-usage. */
 export class TierService {
-  constructor(private readonly meta: MetaStore) {}
+  constructor(private readonly meta: TierStore) {}
 
   /** `az acr show-usage`: each quota with its current value and limit. */
   async usages(reg: RegistryRow): Promise<{ value: UsageItem[] }> {
     const tier = tierOf(reg.sku);
-    const storage = await registryUsage(this.meta.db, reg.id);
+    const storage = await this.meta.registryUsage(reg.id);
     const limit = storage.quota === null ? tier.maxStorageBytes : Math.min(storage.quota, tier.maxStorageBytes);
     return {
       value: [
@@ -126,8 +126,8 @@ export class TierService {
         { name: 'IncludedSize', currentValue: storage.bytes, limit: tier.includedStorageBytes, unit: 'Bytes' },
         { name: 'Webhooks', currentValue: 0, limit: tier.webhooks, unit: 'Count' },
         { name: 'Geo-replications', currentValue: 0, limit: tier.geoReplications, unit: 'Count' },
-        { name: 'Tokens', currentValue: await count(this.meta, 'tokens', reg.id), limit: tier.tokens, unit: 'Count' },
-        { name: 'ScopeMaps', currentValue: await count(this.meta, 'scope_maps', reg.id), limit: tier.scopeMaps, unit: 'Count' },
+        { name: 'Tokens', currentValue: await this.meta.countInRegistry(reg.id, 'tokens'), limit: tier.tokens, unit: 'Count' },
+        { name: 'ScopeMaps', currentValue: await this.meta.countInRegistry(reg.id, 'scope_maps'), limit: tier.scopeMaps, unit: 'Count' },
       ],
     };
   }
@@ -135,19 +135,19 @@ export class TierService {
   async repositoryUsage(reg: RegistryRow, repository: string): Promise<{ repository: string; currentValue: number; limit: number | null; unit: 'Bytes' }> {
     const id = await this.meta.findRepositoryId(reg.id, repository);
     if (id === undefined) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist in registry ${reg.name}`);
-    const u = await repositoryUsage(this.meta.db, id);
+    const u = await this.meta.repositoryUsage(id);
     return { repository, currentValue: u.bytes, limit: u.quota, unit: 'Bytes' };
   }
 
   /** null clears the quota (the tier's maximum still applies). */
   async setRegistryQuota(reg: RegistryRow, bytes: number | null): Promise<void> {
-    await setRegistryQuota(this.meta.db, reg.id, checkQuota(bytes));
+    await this.meta.setRegistryQuota(reg.id, checkQuota(bytes));
   }
 
   async setRepositoryQuota(reg: RegistryRow, repository: string, bytes: number | null): Promise<void> {
     const id = await this.meta.findRepositoryId(reg.id, repository);
     if (id === undefined) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist in registry ${reg.name}; push to it first`);
-    await setRepositoryQuota(this.meta.db, reg.id, id, checkQuota(bytes));
+    await this.meta.setRepositoryQuota(reg.id, id, checkQuota(bytes));
   }
 
   /** Raises the ACR rule: a move to a lower tier is refused while the registry uses what that tier lacks. */
@@ -155,21 +155,20 @@ export class TierService {
     if (to === reg.sku) return;
     const tier = TIERS[to];
     const problems: string[] = [];
-    const tokens = await count(this.meta, 'tokens', reg.id);
+    const tokens = await this.meta.countInRegistry(reg.id, 'tokens');
     if (tokens > tier.tokens) problems.push(`it has ${tokens} tokens and ${to} allows ${tier.tokens}`);
-    const maps = await count(this.meta, 'scope_maps', reg.id);
+    const maps = await this.meta.countInRegistry(reg.id, 'scope_maps');
     if (maps > tier.scopeMaps) problems.push(`it has ${maps} scope maps and ${to} allows ${tier.scopeMaps}`);
-    const hooks = await count(this.meta, 'webhooks', reg.id);
+    const hooks = await this.meta.countInRegistry(reg.id, 'webhooks');
     if (hooks > tier.webhooks) problems.push(`it has ${hooks} webhooks and ${to} allows ${tier.webhooks}`);
     if (to !== 'Premium') {
-      const retention = await this.meta.db.selectFrom('retention_policies').select('status').where('registry_id', '=', reg.id).executeTakeFirst();
-      if (retention?.status === 'enabled') {
+      if (await this.meta.retentionEnabled(reg.id)) {
         problems.push(`its retention policy for untagged manifests is enabled, a Premium feature (berth config retention update -r ${reg.name} --status disabled)`);
       }
     }
     // Anonymous pull (Standard and Premium) is checked by IdentityService.updateRegistry against the
     // final state of the same request, so `--sku Basic --anonymous-pull-enabled false` works.
-    const storage = await registryUsage(this.meta.db, reg.id);
+    const storage = await this.meta.registryUsage(reg.id);
     if (storage.bytes > tier.maxStorageBytes) problems.push(`it stores ${formatBytes(storage.bytes)} and ${to} allows at most ${formatBytes(tier.maxStorageBytes)}`);
     if (problems.length > 0) {
       throw new RegistryError('CONFLICT', `registry ${reg.name} cannot move from ${reg.sku} to ${to}: ${problems.join('; ')}`, { detail: problems });

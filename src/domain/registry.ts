@@ -1,0 +1,17 @@
+// The registry entity as services hand it to handlers: what a request is about once its registry
+// name has been resolved. Field names are the metadata columns (meta/registries.ts reads exactly
+// these), so no mapping sits between the database and the services that use it.
+
+export interface Registry {
+  id: number;
+  /** As created (case kept); registry names are unique case-insensitively (ACR). */
+  name: string;
+  /** Basic, Standard or Premium. */
+  sku: string;
+  /** 1 = the admin user may sign in. */
+  admin_enabled: number;
+  /** 1 = anonymous pulls are allowed (Standard and Premium). */
+  anonymous_pull_enabled: number;
+  created_at: string;
+  updated_at: string;
+}

@@ -1,0 +1,77 @@
+import type { Kysely, Selectable } from 'kysely';
+import { requestContext } from '../observability/request-context.js';
+import { now, type Executor, type MetaContext } from './context.js';
+import type { EventsTable } from './schema.js';
+
+export interface NewEvent {
+  registry_id: number;
+  action: string;
+  repository: string;
+  digest?: string | null;
+  tag?: string | null;
+  media_type?: string | null;
+  size?: number | null;
+  /** The audit's operation when it is not the action (a purge's deletes: 'purge'). */
+  operation?: string | null;
+}
+
+export type EventRow = Selectable<EventsTable>;
+
+/** The outbox and repository audit: events written in the transaction of the change that causes them. */
+export interface EventStore {
+  recordEvent(ex: Executor, e: NewEvent): Promise<void>;
+  /** Many events in one statement per slice (a purge untags thousands of tags). */
+  recordEvents(ex: Executor, events: NewEvent[]): Promise<void>;
+  listEvents(registryId: number, afterId: number, limit: number): Promise<EventRow[]>;
+  /** Prunes dispatched events and login events older than `before`; returns how many went. */
+  pruneAudit(before: string, batch?: number): Promise<number>;
+}
+
+function requestColumns() {
+  const r = requestContext.getStore();
+  return r ? { request_id: r.id, request_host: r.host, request_method: r.method, request_useragent: r.useragent, identity: r.identity ?? null, caller_ip: r.ip || null } : {};
+}
+
+export class KyselyEventStore implements EventStore {
+  constructor(private readonly ctx: MetaContext) {}
+
+  recordEvent(ex: Executor, e: NewEvent): Promise<void> {
+    return this.recordEvents(ex, [e]);
+  }
+
+  /**
+   * Prunes audit records older than `before`, a batch per transaction: events the outbox has
+   * dispatched (an undispatched one still owes its webhooks) and login events.
+   */
+  async pruneAudit(before: string, batch = 5000): Promise<number> {
+    let total = 0;
+    for (const table of ['events', 'login_events'] as const) {
+      const time = table === 'events' ? 'created_at' : 'time';
+      for (;;) {
+        let q = (this.ctx.db as Kysely<any>).selectFrom(table).select('id').where(time, '<', before);
+        if (table === 'events') q = q.where('dispatched', '=', 1);
+        const ids = (await q.orderBy('id').limit(batch).execute()).map((r: { id: number }) => r.id);
+        if (ids.length === 0) break;
+        await (this.ctx.db as Kysely<any>).deleteFrom(table).where('id', 'in', ids).execute();
+        total += ids.length;
+        if (ids.length < batch) break;
+      }
+    }
+    return total;
+  }
+
+  async recordEvents(ex: Executor, events: NewEvent[]): Promise<void> {
+    const ts = now();
+    const req = requestColumns();
+    for (let i = 0; i < events.length; i += 200) {
+      await ex.insertInto('events').values(events.slice(i, i + 200).map((e) => ({
+        registry_id: e.registry_id, action: e.action, repository: e.repository, digest: e.digest ?? null, tag: e.tag ?? null,
+        media_type: e.media_type ?? null, size: e.size ?? null, created_at: ts, ...req, operation: e.operation ?? null,
+      }))).execute();
+    }
+  }
+
+  listEvents(registryId: number, afterId: number, limit: number): Promise<EventRow[]> {
+    return this.ctx.db.selectFrom('events').selectAll().where('registry_id', '=', registryId).where('id', '>', afterId).orderBy('id').limit(limit).execute();
+  }
+}

@@ -1,0 +1,56 @@
+import type { Registry } from '../domain/registry.js';
+import { isUniqueViolation, now, type Executor, type MetaContext } from './context.js';
+
+/** A registries row as services and handlers see it: the domain's Registry. */
+export type RegistryRow = Registry;
+
+const REGISTRY_COLUMNS = ['id', 'name', 'sku', 'admin_enabled', 'anonymous_pull_enabled', 'created_at', 'updated_at'] as const;
+
+/** Registries: created, found by name (any case) or id, listed, re-tiered and deleted. */
+export interface RegistryStore {
+  /** null when the name is taken, in any case. */
+  createRegistry(name: string, sku: string): Promise<RegistryRow | null>;
+  getRegistry(name: string, ex?: Executor): Promise<RegistryRow | undefined>;
+  getRegistryById(id: number): Promise<RegistryRow | undefined>;
+  listRegistries(): Promise<RegistryRow[]>;
+  updateRegistry(id: number, patch: { sku?: string }): Promise<void>;
+  deleteRegistry(id: number): Promise<void>;
+}
+
+export class KyselyRegistryStore implements RegistryStore {
+  constructor(private readonly ctx: MetaContext) {}
+
+  async createRegistry(name: string, sku: string): Promise<RegistryRow | null> {
+    const ts = now();
+    try {
+      return await this.ctx.db.insertInto('registries')
+        .values({ name, name_key: name.toLowerCase(), sku, created_at: ts, updated_at: ts })
+        .returning(REGISTRY_COLUMNS)
+        .executeTakeFirstOrThrow();
+    } catch (e) {
+      if (isUniqueViolation(e)) return null;
+      throw e;
+    }
+  }
+
+  getRegistry(name: string, ex: Executor = this.ctx.db): Promise<RegistryRow | undefined> {
+    return ex.selectFrom('registries').select(REGISTRY_COLUMNS)
+      .where('name_key', '=', name.toLowerCase()).executeTakeFirst();
+  }
+
+  listRegistries(): Promise<RegistryRow[]> {
+    return this.ctx.db.selectFrom('registries').select(REGISTRY_COLUMNS).orderBy('name_key').execute();
+  }
+
+  async updateRegistry(id: number, patch: { sku?: string }): Promise<void> {
+    await this.ctx.db.updateTable('registries').set({ ...patch, updated_at: now() }).where('id', '=', id).execute();
+  }
+
+  getRegistryById(id: number): Promise<RegistryRow | undefined> {
+    return this.ctx.db.selectFrom('registries').select(REGISTRY_COLUMNS).where('id', '=', id).executeTakeFirst();
+  }
+
+  async deleteRegistry(id: number): Promise<void> {
+    await this.ctx.db.deleteFrom('registries').where('id', '=', id).execute();
+  }
+}

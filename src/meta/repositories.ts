@@ -1,0 +1,115 @@
+import type { AttrColumns } from './attributes.js';
+import { ATTR_COLUMNS } from './attributes.js';
+import { now, type Executor, type MetaContext } from './context.js';
+import { registryOf, releaseRepository } from './usage.js';
+
+export interface RepositoryRecord {
+  id: number;
+  name: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A live repository with its changeable attributes (ACR's changeableAttributes, 1 = enabled). */
+export type RepositoryWithAttributes = RepositoryRecord & AttrColumns;
+
+/**
+ * Repositories of a registry. A soft-deleted repository (deleted_at set) is hidden from every
+ * read here: it answers as if it did not exist.
+ */
+export interface RepositoryStore {
+  /** A live repository's id (a soft-deleted repository is not found: it answers NAME_UNKNOWN). */
+  findRepositoryId(registryId: number, name: string, ex?: Executor): Promise<number | undefined>;
+  /** Returns the repository's id, creating it (or reviving a soft-deleted one); safe when two writers race. */
+  ensureRepository(ex: Executor, registryId: number, name: string): Promise<number>;
+  touchRepository(ex: Executor, id: number): Promise<void>;
+  getRepository(registryId: number, name: string): Promise<RepositoryRecord | undefined>;
+  repositoryRow(registryId: number, name: string, ex?: Executor): Promise<RepositoryWithAttributes | undefined>;
+  /** Keyset page of repository names in one registry, byte order. */
+  listRepositories(registryId: number, after: string | undefined, limit: number): Promise<string[]>;
+  /** Keyset page over every registry: (registry key, repository name), which is the order of "key/name". */
+  listAllRepositories(after: { key: string; name: string } | undefined, limit: number, registryIds?: number[]): Promise<{ registry: string; name: string }[]>;
+  repositoryStats(repositoryId: number, ex?: Executor): Promise<{ manifests: number; tags: number }>;
+  /** Deletes the row (its tags, manifests and links go by cascade) and releases its storage; returns what it held. */
+  deleteRepository(ex: Executor, id: number): Promise<{ manifests: number; tags: number }>;
+  /** Hides a repository whose content went to the recycle bin; its row and blob links stay. */
+  markRepositoryDeleted(ex: Executor, id: number, at: string): Promise<void>;
+}
+
+export class KyselyRepositoryStore implements RepositoryStore {
+  constructor(private readonly ctx: MetaContext) {}
+
+  async findRepositoryId(registryId: number, name: string, ex: Executor = this.ctx.db): Promise<number | undefined> {
+    const row = await ex.selectFrom('repositories').select('id').where('registry_id', '=', registryId).where('name', '=', name)
+      .where('deleted_at', 'is', null).executeTakeFirst();
+    return row?.id;
+  }
+
+  /** Returns the repository's id, creating it; safe when two writers race (unique constraint). */
+  /** A push into a soft-deleted repository revives it (ACR); its recycle bin stays as it was. */
+  async ensureRepository(ex: Executor, registryId: number, name: string): Promise<number> {
+    const ts = now();
+    await ex.insertInto('repositories').values({ registry_id: registryId, name, created_at: ts, updated_at: ts })
+      .onConflict((oc) => oc.columns(['registry_id', 'name']).doNothing()).execute();
+    await ex.updateTable('repositories').set({ deleted_at: null, updated_at: ts })
+      .where('registry_id', '=', registryId).where('name', '=', name).where('deleted_at', 'is not', null).execute();
+    const id = await this.findRepositoryId(registryId, name, ex);
+    if (id === undefined) throw new Error(`repository ${name} vanished while being created`);
+    return id;
+  }
+
+  async touchRepository(ex: Executor, id: number): Promise<void> {
+    await ex.updateTable('repositories').set({ updated_at: now() }).where('id', '=', id).execute();
+  }
+
+  async listRepositories(registryId: number, after: string | undefined, limit: number): Promise<string[]> {
+    let q = this.ctx.db.selectFrom('repositories').select('name').where('registry_id', '=', registryId).where('list_enabled', '=', 1)
+      .where('deleted_at', 'is', null);
+    if (after !== undefined) q = q.where('name', '>', after);
+    return (await q.orderBy('name').limit(limit).execute()).map((r) => r.name);
+  }
+
+  async listAllRepositories(after: { key: string; name: string } | undefined, limit: number, registryIds?: number[]): Promise<{ registry: string; name: string }[]> {
+    if (registryIds && registryIds.length === 0) return [];
+    let q = this.ctx.db.selectFrom('repositories').innerJoin('registries', 'registries.id', 'repositories.registry_id')
+      .select(['registries.name_key as registry', 'repositories.name as name']);
+    q = q.where('repositories.list_enabled', '=', 1).where('repositories.deleted_at', 'is', null);
+    if (registryIds) q = q.where('registries.id', 'in', registryIds);
+    if (after) {
+      q = q.where((eb) => eb.or([
+        eb('registries.name_key', '>', after.key),
+        eb.and([eb('registries.name_key', '=', after.key), eb('repositories.name', '>', after.name)]),
+      ]));
+    }
+    return q.orderBy('registries.name_key').orderBy('repositories.name').limit(limit).execute();
+  }
+
+  async repositoryStats(repositoryId: number, ex: Executor = this.ctx.db): Promise<{ manifests: number; tags: number }> {
+    const [m, t] = await Promise.all([
+      ex.selectFrom('manifests').select((eb) => eb.fn.countAll<number>().as('n')).where('repository_id', '=', repositoryId).executeTakeFirstOrThrow(),
+      ex.selectFrom('tags').select((eb) => eb.fn.countAll<number>().as('n')).where('repository_id', '=', repositoryId).executeTakeFirstOrThrow(),
+    ]);
+    return { manifests: Number(m.n), tags: Number(t.n) };
+  }
+
+  getRepository(registryId: number, name: string): Promise<RepositoryRecord | undefined> {
+    return this.ctx.db.selectFrom('repositories').select(['id', 'name', 'created_at', 'updated_at'])
+      .where('registry_id', '=', registryId).where('name', '=', name).where('deleted_at', 'is', null).executeTakeFirst();
+  }
+
+  repositoryRow(registryId: number, name: string, ex: Executor = this.ctx.db): Promise<RepositoryWithAttributes | undefined> {
+    return ex.selectFrom('repositories').select(['id', 'name', 'created_at', 'updated_at', ...ATTR_COLUMNS])
+      .where('registry_id', '=', registryId).where('name', '=', name).where('deleted_at', 'is', null).executeTakeFirst();
+  }
+
+  async deleteRepository(ex: Executor, id: number): Promise<{ manifests: number; tags: number }> {
+    const stats = await this.repositoryStats(id, ex);
+    await releaseRepository(ex, await registryOf(ex, id), id);
+    await ex.deleteFrom('repositories').where('id', '=', id).execute();
+    return stats;
+  }
+
+  async markRepositoryDeleted(ex: Executor, id: number, at: string): Promise<void> {
+    await ex.updateTable('repositories').set({ deleted_at: at }).where('id', '=', id).execute();
+  }
+}
