@@ -12,27 +12,30 @@ import ts from 'typescript';
 
 const BASE = ['domain', 'config', 'observability'];
 const INFRA = [...BASE, 'storage', 'meta', 'net', 'jobs', 'auth'];
+// What every capability inside services/ may use: the layers below, and who is acting.
+const SERVICE_BASE = [...INFRA, 'services/actor.ts'];
 
 export const ALLOWED: Record<string, readonly string[]> = {
   domain: [],
   config: ['domain'],
   observability: ['domain', 'config'],
   storage: ['domain', 'observability'],
-  meta: ['domain', 'observability'],
+  meta: ['domain'],
   net: ['domain', 'observability'],
   jobs: ['domain', 'observability', 'meta'],
   auth: ['domain', 'observability', 'config', 'meta'],
   // Capabilities inside services/: policy is consulted by content; the rest build on both.
-  'services/policy': INFRA,
-  'services/content': [...INFRA, 'services/policy'],
-  'services/lifecycle': [...INFRA, 'services/policy', 'services/content'],
-  'services/identity': [...INFRA, 'services/policy', 'services/content'],
-  'services/import': [...INFRA, 'services/policy', 'services/content'],
-  'services/webhooks': [...INFRA, 'services/policy'],
+  'services/actor.ts': ['domain'],
+  'services/policy': SERVICE_BASE,
+  'services/content': [...SERVICE_BASE, 'services/policy'],
+  'services/lifecycle': [...SERVICE_BASE, 'services/policy', 'services/content'],
+  'services/identity': [...SERVICE_BASE, 'services/policy', 'services/content'],
+  'services/import': [...SERVICE_BASE, 'services/policy', 'services/content'],
+  'services/webhooks': [...SERVICE_BASE, 'services/policy'],
   // services/index.ts: the Services table http receives.
-  services: [...INFRA, 'services/policy', 'services/content', 'services/lifecycle', 'services/identity', 'services/import', 'services/webhooks'],
+  services: [...SERVICE_BASE, 'services/policy', 'services/content', 'services/lifecycle', 'services/identity', 'services/import', 'services/webhooks'],
   // http sees services and the pure domain, never a store, a driver or the job queue.
-  http: [...BASE, 'auth', 'services', 'services/policy', 'services/content', 'services/lifecycle', 'services/identity', 'services/import', 'services/webhooks'],
+  http: [...BASE, 'auth', 'services', 'services/actor.ts', 'services/policy', 'services/content', 'services/lifecycle', 'services/identity', 'services/import', 'services/webhooks'],
   // The CLI is a client: it imports no server code at all.
   cli: [],
   'credential-helper.ts': ['cli'],

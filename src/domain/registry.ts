@@ -1,3 +1,16 @@
+import { RegistryError } from './errors.js';
+
+/** ACR's service tiers. */
+export const SKUS = ['Basic', 'Standard', 'Premium'] as const;
+export type Sku = (typeof SKUS)[number];
+
+/** A tier name as a client may spell it (any case), or REQUEST_INVALID. */
+export function parseSku(raw: unknown): Sku {
+  const s = typeof raw === 'string' ? SKUS.find((k) => k.toLowerCase() === raw.toLowerCase()) : undefined;
+  if (!s) throw new RegistryError('REQUEST_INVALID', `invalid SKU ${JSON.stringify(raw)}: use one of ${SKUS.join(', ')}`);
+  return s;
+}
+
 // The registry entity as services hand it to handlers: what a request is about once its registry
 // name has been resolved. Field names are the metadata columns (meta/registries.ts reads exactly
 // these), so no mapping sits between the database and the services that use it.

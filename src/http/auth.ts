@@ -2,7 +2,7 @@ import { ANONYMOUS, describePrincipal, type AccessEntry, type AuthService, type 
 import type { Action } from '../auth/model.js';
 import { RegistryError } from '../domain/errors.js';
 import type { Ctx } from './context.js';
-import { requestContext } from '../observability/request-context.js';
+import { identify } from '../services/actor.js';
 
 // Who is calling, and whether they may do what a request needs. Denials are decided before any
 // lookup of the thing asked for, so they never reveal whether it exists.
@@ -39,8 +39,7 @@ export function realm(ctx: Ctx, opts: AuthHttpOptions): string {
 export async function authenticate(ctx: Ctx, auth: AuthService, service: string): Promise<AuthContext> {
   const a = await authenticateHeader(ctx, auth, service);
   // The repository audit records who caused each event.
-  const info = requestContext.getStore();
-  if (info && a.principal.kind !== 'anonymous') info.identity = describePrincipal(a.principal);
+  if (a.principal.kind !== 'anonymous') identify(describePrincipal(a.principal));
   return a;
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import { requestContext } from '../observability/request-context.js';
+import { actingAs } from '../services/actor.js';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
@@ -90,8 +90,8 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
   return (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const incoming = req.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    const info = { id, host: req.headers.host ?? '', method: req.method ?? '', useragent: req.headers['user-agent'] ?? '', ip: req.socket.remoteAddress ?? '' };
-    return requestContext.run(info, () => handle(req, res, id));
+    const request = { id, host: req.headers.host ?? '', method: req.method ?? '', useragent: req.headers['user-agent'] ?? '' };
+    return actingAs({ request, ip: req.socket.remoteAddress ?? '' }, () => handle(req, res, id));
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import { requestContext } from '../observability/request-context.js';
+import type { Actor } from '../domain/actor.js';
 import { now, type Executor, type MetaContext } from './context.js';
 import type { EventsTable } from './schema.js';
 
@@ -19,24 +19,28 @@ export type EventRow = Selectable<EventsTable>;
 
 /** The outbox and repository audit: events written in the transaction of the change that causes them. */
 export interface EventStore {
-  recordEvent(ex: Executor, e: NewEvent): Promise<void>;
+  /** `actor`: who caused it (services pass currentActor()); none leaves the request columns empty. */
+  recordEvent(ex: Executor, actor: Actor | undefined, e: NewEvent): Promise<void>;
   /** Many events in one statement per slice (a purge untags thousands of tags). */
-  recordEvents(ex: Executor, events: NewEvent[]): Promise<void>;
+  recordEvents(ex: Executor, actor: Actor | undefined, events: NewEvent[]): Promise<void>;
   listEvents(registryId: number, afterId: number, limit: number): Promise<EventRow[]>;
   /** Prunes dispatched events and login events older than `before`; returns how many went. */
   pruneAudit(before: string, batch?: number): Promise<number>;
 }
 
-function requestColumns() {
-  const r = requestContext.getStore();
-  return r ? { request_id: r.id, request_host: r.host, request_method: r.method, request_useragent: r.useragent, identity: r.identity ?? null, caller_ip: r.ip || null } : {};
+/** The audit columns of an actor, shared by events and the pull audit. */
+export function actorColumns(a: Actor | undefined) {
+  return {
+    request_id: a?.request.id ?? null, request_host: a?.request.host ?? null, request_method: a?.request.method ?? null,
+    request_useragent: a?.request.useragent ?? null, identity: a?.identity ?? null, caller_ip: a?.ip || null,
+  };
 }
 
 export class KyselyEventStore implements EventStore {
   constructor(private readonly ctx: MetaContext) {}
 
-  recordEvent(ex: Executor, e: NewEvent): Promise<void> {
-    return this.recordEvents(ex, [e]);
+  recordEvent(ex: Executor, actor: Actor | undefined, e: NewEvent): Promise<void> {
+    return this.recordEvents(ex, actor, [e]);
   }
 
   /**
@@ -60,9 +64,9 @@ export class KyselyEventStore implements EventStore {
     return total;
   }
 
-  async recordEvents(ex: Executor, events: NewEvent[]): Promise<void> {
+  async recordEvents(ex: Executor, actor: Actor | undefined, events: NewEvent[]): Promise<void> {
     const ts = now();
-    const req = requestColumns();
+    const req = actorColumns(actor);
     for (let i = 0; i < events.length; i += 200) {
       await ex.insertInto('events').values(events.slice(i, i + 200).map((e) => ({
         registry_id: e.registry_id, action: e.action, repository: e.repository, digest: e.digest ?? null, tag: e.tag ?? null,

@@ -79,7 +79,8 @@ const DEFAULT_JOBS: QueueOptions = { pollIntervalMs: 500, leaseSeconds: 60, conc
 const DEFAULT_EGRESS: EgressOptions = { allowPrivate: false, connectTimeoutMs: 5000, timeoutMs: 15000, maxRedirects: 3, maxResponseBytes: 65536 };
 
 export function createServices(meta: MetaStore, storage: StorageDriver, opts: ServiceOptions, log: Logger): Services {
-  const registries = new RegistryService(meta);
+  const tiers = new TierService(meta);
+  const registries = new RegistryService(meta, tiers);
   const pulls = new PullTracker(meta, log, 3000, opts.auditPullEvents ?? true);
   const access = new AccessStore(meta.db);
   const auth = new AuthService(meta, access, opts.auth, new Throttle(opts.throttle), log);
@@ -113,7 +114,7 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
     identities: new IdentityService(auth, registries),
     pulls,
     acr: new AcrService(meta, storage, repositories, manifests, pulls),
-    tiers: new TierService(meta),
+    tiers,
     rates: new RateLimiter(opts.rates ?? { enabled: false, multiplier: 1 }),
     jobs,
     webhooks,

@@ -569,7 +569,7 @@ export function metaLifecycleSuite(backend: Backend, backendGate: { skip?: strin
         const other = (await meta.createRegistry('otherreg', 'Standard'))!;
         const m = await meta.transaction((trx) => putManifest(meta, trx, repo, 'img'));
         await meta.transaction(async (trx) => {
-          for (const tag of ['1', '2', '3']) await meta.recordEvent(trx, { registry_id: reg.id, action: 'push', repository: 'team/app', tag });
+          for (const tag of ['1', '2', '3']) await meta.recordEvent(trx, undefined, { registry_id: reg.id, action: 'push', repository: 'team/app', tag });
         });
         const events = await meta.transaction((trx) => webhooks.undispatched(trx, 2));
         assert.deepEqual(events.map((e) => e.tag), ['1', '2']);
@@ -594,7 +594,7 @@ export function metaLifecycleSuite(backend: Backend, backendGate: { skip?: strin
       test('two dispatchers at once take disjoint events (SKIP LOCKED)', nodes, withStores(async ({ meta, webhooks, openAnother }) => {
         const reg = (await meta.createRegistry('demoreg', 'Basic'))!;
         await meta.transaction(async (trx) => {
-          for (let i = 0; i < 6; i++) await meta.recordEvent(trx, { registry_id: reg.id, action: 'push', repository: 'a', tag: `t${i}` });
+          for (let i = 0; i < 6; i++) await meta.recordEvent(trx, undefined, { registry_id: reg.id, action: 'push', repository: 'a', tag: `t${i}` });
         });
         const second = await openAnother();
         const other = new SqlWebhooks(second.kysely, second.dialect);

@@ -570,9 +570,22 @@ export function metaStoreSuite(backend: Backend, gate: { skip?: string }): void 
         assert.ok(pulls.every((p) => p.dispatched === 1 && p.identity === 'alice'));
       }));
 
+      test('an event records the actor it is given, and nothing about a request without one', withStore(async ({ store }) => {
+        const reg = (await store.createRegistry('demoreg', 'Basic'))!;
+        const actor = { request: { id: 'req-1', host: 'reg.example', method: 'PUT', useragent: 'skopeo/1.13' }, identity: 'alice', ip: '10.0.0.7' };
+        await store.transaction((trx) => store.recordEvent(trx, actor, { registry_id: reg.id, action: 'push', repository: 'a', tag: 'v1' }));
+        await store.transaction((trx) => store.recordEvent(trx, undefined, { registry_id: reg.id, action: 'push', repository: 'a', tag: 'v2' }));
+        const [withActor, without] = await store.listEvents(reg.id, 0, 10);
+        assert.deepEqual(
+          [withActor!.request_id, withActor!.request_host, withActor!.request_method, withActor!.request_useragent, withActor!.identity, withActor!.caller_ip],
+          ['req-1', 'reg.example', 'PUT', 'skopeo/1.13', 'alice', '10.0.0.7'],
+        );
+        assert.deepEqual([without!.request_id, without!.identity, without!.caller_ip], [null, null, null]);
+      }));
+
       test('recordEvents in slices; pruneAudit removes old dispatched events and login events only', withStore(async ({ store }) => {
         const reg = (await store.createRegistry('demoreg', 'Basic'))!;
-        await store.transaction((trx) => store.recordEvents(trx, Array.from({ length: 450 }, (_, i) => ({ registry_id: reg.id, action: 'delete', repository: 'a', tag: `t${i}`, operation: 'purge' }))));
+        await store.transaction((trx) => store.recordEvents(trx, undefined, Array.from({ length: 450 }, (_, i) => ({ registry_id: reg.id, action: 'delete', repository: 'a', tag: `t${i}`, operation: 'purge' }))));
         const events = await store.listEvents(reg.id, 0, 1000);
         assert.equal(events.length, 450);
         assert.equal(events[449]!.tag, 't449');
@@ -810,7 +823,7 @@ export function metaStoreSuite(backend: Backend, gate: { skip?: string }): void 
             await store.linkBlob(trx, repo, digestOf('shared-layer'), 10);
             const m = await putManifest(store, trx, repo, `m-${reg.name}`, { refs: [{ digest: digestOf('shared-layer'), kind: 'blob' }] });
             await store.setTag(trx, repo, 'v1', m.id);
-            await store.recordEvent(trx, { registry_id: reg.id, action: 'push', repository: 'team/app', digest: m.digest, tag: 'v1' });
+            await store.recordEvent(trx, undefined, { registry_id: reg.id, action: 'push', repository: 'team/app', digest: m.digest, tag: 'v1' });
           });
           await store.createUpload({ id: reg === doomed ? '00000000-0000-4000-8000-000000000001' : '00000000-0000-4000-8000-000000000002', registry_id: reg.id, repository: 'team/app', algorithm: 'sha256' });
         }
@@ -834,7 +847,7 @@ export function metaStoreSuite(backend: Backend, gate: { skip?: string }): void 
           await store.linkBlob(trx, repo, digestOf('layer'), 5);
           const m = await putManifest(store, trx, repo, 'm', { refs: [{ digest: digestOf('layer'), kind: 'blob' }] });
           await store.setTag(trx, repo, 'v1', m.id);
-          await store.recordEvent(trx, { registry_id: reg.id, action: 'push', repository: 'rolled/back', digest: m.digest, tag: 'v1' });
+          await store.recordEvent(trx, undefined, { registry_id: reg.id, action: 'push', repository: 'rolled/back', digest: m.digest, tag: 'v1' });
           assert.equal(await count(trx, 'events'), 1, 'visible inside the transaction');
           throw new Error('boom');
         }), /boom/);
@@ -848,8 +861,8 @@ export function metaStoreSuite(backend: Backend, gate: { skip?: string }): void 
       test('a committed transaction records its events in order', withStore(async ({ store }) => {
         const reg = (await store.createRegistry('demoreg', 'Basic'))!;
         await store.transaction(async (trx) => {
-          await store.recordEvent(trx, { registry_id: reg.id, action: 'push', repository: 'a', tag: 'v1', size: 10 });
-          await store.recordEvent(trx, { registry_id: reg.id, action: 'delete', repository: 'a', tag: 'v1' });
+          await store.recordEvent(trx, undefined, { registry_id: reg.id, action: 'push', repository: 'a', tag: 'v1', size: 10 });
+          await store.recordEvent(trx, undefined, { registry_id: reg.id, action: 'delete', repository: 'a', tag: 'v1' });
         });
         const events = await store.listEvents(reg.id, 0, 10);
         assert.deepEqual(events.map((e) => e.action), ['push', 'delete']);

@@ -8,8 +8,9 @@ import type {
 import type { ImmutabilityService } from '../policy/immutability.js';
 import { assertDeletable, locked } from '../policy/attribute-locks.js';
 import type { PullTracker } from './pulls.js';
-import type { SoftDeleteService } from '../lifecycle/soft-delete.js';
+import type { RecycleBinHook } from './recycle-bin-hook.js';
 import { assertWithinQuota } from '../policy/tiers.js';
+import { currentActor } from '../actor.js';
 
 export type Reference = { tag: string; digest?: undefined } | { digest: string; tag?: undefined };
 
@@ -49,7 +50,7 @@ export class ManifestService {
     private readonly opts: { manifestMaxBytes: number; referrersDeleteWithSubject?: boolean },
     private readonly pulls?: PullTracker,
     /** The recycle bin: with it, deletes in registries whose soft delete policy is on are kept. */
-    private readonly bin?: SoftDeleteService,
+    private readonly bin?: RecycleBinHook,
     /** Write-once tag policies, checked in the same transactions as the changes they forbid. */
     private readonly immutable?: ImmutabilityService,
   ) {}
@@ -137,7 +138,7 @@ export class ManifestService {
       assertWithinQuota(reg, repository, usage);
       for (const tag of tags) await this.meta.setTag(trx, repoId, tag, id);
       await this.meta.touchRepository(trx, repoId);
-      await this.meta.recordEvent(trx, {
+      await this.meta.recordEvent(trx, currentActor(), {
         registry_id: reg.id, action: 'push', repository, digest, tag: tags[0] ?? null, media_type: parsed.mediaType, size: bytes.byteLength,
       });
       return { digest, subject: parsed.subject?.digest ?? null, tags, created };
@@ -164,7 +165,7 @@ export class ManifestService {
         }
         const digest = await this.meta.deleteTag(trx, repoId, ref.tag);
         if (!digest) throw new RegistryError('MANIFEST_UNKNOWN', `tag ${ref.tag} is not known in repository ${repository}`, { detail: { tag: ref.tag } });
-        await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'untag', repository, digest, tag: ref.tag, operation: o.operation });
+        await this.meta.recordEvent(trx, currentActor(), { registry_id: reg.id, action: 'untag', repository, digest, tag: ref.tag, operation: o.operation });
         return { untagged: ref.tag };
       }
       const m = await this.meta.manifestLocks(trx, repoId, ref.digest);
@@ -186,7 +187,7 @@ export class ManifestService {
       for (const digest of victims) {
         if (this.bin && bin?.on) await this.bin.keep(trx, reg.id, repoId, repository, digest, { group, days: bin.days });
         const gone = await this.meta.deleteManifest(trx, repoId, digest);
-        if (gone) await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'delete', repository, digest, media_type: gone.mediaType, size: gone.size, operation: o.operation });
+        if (gone) await this.meta.recordEvent(trx, currentActor(), { registry_id: reg.id, action: 'delete', repository, digest, media_type: gone.mediaType, size: gone.size, operation: o.operation });
       }
       return { deleted: ref.digest };
     });

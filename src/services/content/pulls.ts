@@ -1,6 +1,7 @@
 import type { PullEvent, PullStore } from '../../meta/pulls.js';
 import type { Logger } from '../../observability/logger.js';
-import { requestContext } from '../../observability/request-context.js';
+import { actorColumns } from '../../meta/events.js';
+import { currentActor } from '../actor.js';
 
 // Pull statistics (lastPulledTime, pullCount per manifest and per tag) without slowing pulls down:
 // a manifest GET only bumps a counter in memory; a timer writes the sums every few seconds, one
@@ -34,11 +35,9 @@ export class PullTracker {
     const at = new Date().toISOString();
     if (of && this.auditPulls) {
       if (this.audit.length < MAX_PENDING_AUDIT) {
-        const r = requestContext.getStore();
         this.audit.push({
           registry_id: of.registryId, repository: of.repository, digest: of.digest, tag: tag ?? null, media_type: of.mediaType, size: of.size, created_at: at,
-          request_id: r?.id ?? null, request_host: r?.host ?? null, request_method: r?.method ?? null, request_useragent: r?.useragent ?? null,
-          identity: r?.identity ?? null, caller_ip: r?.ip || null,
+          ...actorColumns(currentActor()),
         });
       } else {
         this.unaudited++;

@@ -1,10 +1,10 @@
 import { assertRegistryName, isValidRegistryName } from '../../domain/reference.js';
 import { RegistryError } from '../../domain/errors.js';
+import type { Sku } from '../../domain/registry.js';
 import type { RegistryRow, RegistryStore } from '../../meta/store.js';
-import { TierService, type TierStore } from '../policy/tiers.js';
+import type { TierService } from '../policy/tiers.js';
 
-export const SKUS = ['Basic', 'Standard', 'Premium'] as const;
-export type Sku = (typeof SKUS)[number];
+export { parseSku, SKUS, type Sku } from '../../domain/registry.js';
 
 export interface RegistryView {
   name: string;
@@ -20,30 +20,14 @@ export interface RegistryView {
   anonymousPullEnabled: boolean;
 }
 
-export function parseSku(raw: unknown): Sku {
-  const s = typeof raw === 'string' ? SKUS.find((k) => k.toLowerCase() === raw.toLowerCase()) : undefined;
-  if (!s) throw new RegistryError('REQUEST_INVALID', `invalid SKU ${JSON.stringify(raw)}: use one of ${SKUS.join(', ')}`);
-  return s;
-}
-
 /** Registries: the tenants of a deployment. Each owns its repositories; nothing crosses between them. */
 export class RegistryService {
-  /** TierStore: a SKU change is checked against what the registry uses. */
-  constructor(private readonly meta: RegistryStore & TierStore) {}
+  /** `tiers`: a SKU change is checked against what the registry uses. */
+  constructor(private readonly meta: RegistryStore, private readonly tiers: TierService) {}
 
-  /** Resolves a registry for the data plane; unknown registries look like unknown repositories. */
   /** The registry of that name, or undefined (for endpoints where an unknown registry is not an error). */
   async find(name: string): Promise<RegistryRow | undefined> {
     return isValidRegistryName(name) ? this.meta.getRegistry(name) : undefined;
-  }
-
-  async resolve(name: string): Promise<RegistryRow> {
-    const row = await this.find(name);
-    if (!row) {
-      const hint = isValidRegistryName(name) ? '' : ' (registry names are 5-50 letters and digits)';
-      throw new RegistryError('NAME_UNKNOWN', `registry "${name.slice(0, 80)}" does not exist on this server${hint}`);
-    }
-    return row;
   }
 
   async get(name: string): Promise<RegistryRow> {
@@ -76,7 +60,7 @@ export class RegistryService {
 
   async update(name: string, patch: { sku?: Sku }): Promise<RegistryRow> {
     const row = await this.get(name);
-    if (patch.sku !== undefined) await new TierService(this.meta).assertSkuChange(row, patch.sku);
+    if (patch.sku !== undefined) await this.tiers.assertSkuChange(row, patch.sku);
     await this.meta.updateRegistry(row.id, patch);
     return this.get(name);
   }

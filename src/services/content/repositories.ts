@@ -5,7 +5,8 @@ import type { AttributeStore, EventStore, ManifestStore, RegistryRow, Repository
 import type { Page } from './manifests.js';
 import type { ImmutabilityService } from '../policy/immutability.js';
 import { assertDeletable, locked } from '../policy/attribute-locks.js';
-import type { SoftDeleteService } from '../lifecycle/soft-delete.js';
+import type { RecycleBinHook } from './recycle-bin-hook.js';
+import { currentActor } from '../actor.js';
 
 /** Catalog and repository-level management (listing, attributes, deletion). */
 export class RepositoryService {
@@ -16,7 +17,7 @@ export class RepositoryService {
   constructor(
     private readonly meta: RepositoryStore & Pick<ManifestStore, 'listTagDetails' | 'listManifestDetails' | 'manifestDigestsOf' | 'tagNamesOf' | 'deleteManifest'>
       & Pick<AttributeStore, 'firstLockedInRepository'> & Pick<EventStore, 'recordEvent'> & Transactor,
-    private readonly bin?: SoftDeleteService,
+    private readonly bin?: RecycleBinHook,
     private readonly immutable?: ImmutabilityService,
   ) {}
 
@@ -114,7 +115,7 @@ export class RepositoryService {
       } else {
         await this.meta.deleteRepository(trx, repo.id);
       }
-      await this.meta.recordEvent(trx, { registry_id: reg.id, action: 'delete', repository });
+      await this.meta.recordEvent(trx, currentActor(), { registry_id: reg.id, action: 'delete', repository });
       return { manifestsDeleted, tagsDeleted };
     });
   }

@@ -2,7 +2,7 @@ import { newSecret, seal, secretHash, unseal } from '../../auth/crypto.js';
 import { assertRepositoryPattern } from '../../auth/model.js';
 import type { Principal } from '../../auth/service.js';
 import type { RegistryRow } from '../../meta/store.js';
-import { parseSku, type Sku } from '../content/registries.js';
+import { parseSku, type Sku } from '../../domain/registry.js';
 import type { IdentityContext } from './context.js';
 import type { AdminCredentialsView, AdminPasswordName, AnonymousPullView } from './views.js';
 import { invalid } from './validate.js';

@@ -1,7 +1,7 @@
 import { formatScopeRule, SYSTEM_SCOPE_MAPS } from '../../auth/model.js';
 import type { Principal } from '../../auth/service.js';
 import type { RegistryRow } from '../../meta/store.js';
-import type { Sku } from '../content/registries.js';
+import type { Sku } from '../../domain/registry.js';
 import { TIERS } from '../policy/tiers.js';
 import type { IdentityContext } from './context.js';
 import type { ScopeMapView } from './views.js';

@@ -2,7 +2,7 @@ import { newSecret, secretHash } from '../../auth/crypto.js';
 import type { Principal } from '../../auth/service.js';
 import type { SecretRow } from '../../meta/access-store.js';
 import type { RegistryRow } from '../../meta/store.js';
-import type { Sku } from '../content/registries.js';
+import type { Sku } from '../../domain/registry.js';
 import { TIERS } from '../policy/tiers.js';
 import type { IdentityContext } from './context.js';
 import { createScopeMapRow, scopeMapDisplayName, scopeMapRef } from './scope-maps.js';

@@ -7,7 +7,7 @@ import type { AccessStore } from '../../meta/access-store.js';
 import type { Imports } from '../../meta/imports.js';
 import { now, type MetaStore, type RegistryRow } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
-import { requestContext } from '../../observability/request-context.js';
+import { asSystem } from '../actor.js';
 import type { BlobService } from '../content/blobs.js';
 import { locked } from '../policy/attribute-locks.js';
 import type { ManifestService } from '../content/manifests.js';
@@ -193,8 +193,8 @@ export class ImportService {
       this.jobs.renewLease(job).then((ok) => { if (!ok) state.lost = true; }, () => {});
     }, Math.max(200, (this.jobs.opts.leaseSeconds * 1000) / 3));
     try {
-      const out = await requestContext.run(
-        { id: `import-${job.id}`, host: '', method: 'IMPORT', useragent: 'berth-import', identity: row.identity ?? undefined, ip: row.caller_ip ?? undefined },
+      const out = await asSystem(
+        { name: 'import', method: 'IMPORT', identity: row.identity ?? undefined, ip: row.caller_ip ?? undefined, id: `import-${job.id}` },
         () => this.copy(reg, req, credentials, progress, save, state),
       );
       progress.phase = 'done';

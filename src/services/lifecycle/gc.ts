@@ -4,7 +4,7 @@ import { RegistryError } from '../../domain/errors.js';
 import type { GcRunPatch, GcRunRow, GcStore } from '../../meta/gc.js';
 import type { MetaStore } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
-import { requestContext } from '../../observability/request-context.js';
+import { asSystem } from '../actor.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import { blobKey } from '../../storage/paths.js';
 import type { ManifestService } from '../content/manifests.js';
@@ -233,7 +233,7 @@ export class GcService {
         if (!reg) continue;
         try {
           // Through the ordinary delete: locks hold, the event is audited, soft delete applies.
-          await requestContext.run({ id: `gc-${Date.now()}`, host: '', method: 'GC', useragent: 'berth-gc', identity: 'garbage-collector' },
+          await asSystem({ name: 'gc', method: 'GC', identity: 'garbage-collector' },
             () => this.manifests.delete(reg, r.repository, r.digest));
           c.referrersRemoved++;
         } catch (e) {

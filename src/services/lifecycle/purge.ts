@@ -6,7 +6,7 @@ import type { JobQueue, JobRow } from '../../jobs/queue.js';
 import type { PurgeStore, PurgeTag } from '../../meta/purge.js';
 import type { MetaStore, RegistryRow } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
-import { requestContext } from '../../observability/request-context.js';
+import { asSystem, currentActor } from '../actor.js';
 import { ImmutabilityService } from '../policy/immutability.js';
 import type { ManifestService } from '../content/manifests.js';
 import { parseAgo, parseFilter, validateSpec, type Filter, type PurgeSpec } from './purge-spec.js';
@@ -254,7 +254,7 @@ export class PurgeService {
       }
       await this.store.deleteTags(trx, repositoryId, gone.map((t) => t.name));
       await this.meta.markUntagged(trx, [...new Set(gone.map((t) => t.manifest_id))]);
-      await this.meta.recordEvents(trx, gone.map((t) => ({ registry_id: reg.id, action: 'untag', repository, digest: t.digest, tag: t.name, operation })));
+      await this.meta.recordEvents(trx, currentActor(), gone.map((t) => ({ registry_id: reg.id, action: 'untag', repository, digest: t.digest, tag: t.name, operation })));
       await this.meta.touchRepository(trx, repositoryId);
       return gone;
     });
@@ -295,7 +295,7 @@ export class PurgeService {
     const identity = payload.requestedBy ?? (payload.schedule ? `schedule ${payload.schedule}` : 'purge');
     let result: PurgeResult;
     try {
-      result = await requestContext.run({ id: `job-${job.id}`, host: '', method: 'DELETE', useragent: 'berth-purge', identity },
+      result = await asSystem({ name: 'purge', method: 'DELETE', identity, id: `job-${job.id}` },
         () => this.run(reg, validateSpec(payload.spec), { only: payload.only }));
     } catch (e) {
       // A filter that is invalid or too slow to match fails the same way on every attempt.

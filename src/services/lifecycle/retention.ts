@@ -4,7 +4,7 @@ import type { PurgeStore } from '../../meta/purge.js';
 import type { RetentionPolicies } from '../../meta/retention.js';
 import type { RegistryRow } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
-import { requestContext } from '../../observability/request-context.js';
+import { asSystem } from '../actor.js';
 import type { ManifestService } from '../content/manifests.js';
 
 // ACR's retention policy for untagged manifests (container-registry-retention-policy.md,
@@ -79,7 +79,7 @@ export class RetentionService {
     for (const p of policies) {
       const { days, enabled_at: enabledAt, ...reg } = p;
       const cutoff = new Date(this.clock().getTime() - days * 86_400_000).toISOString();
-      await requestContext.run({ id: `retention-${reg.name}`, host: '', method: 'DELETE', useragent: 'berth-retention', identity: 'retention policy' },
+      await asSystem({ name: 'retention', method: 'DELETE', identity: 'retention policy', id: `retention-${reg.name}` },
         () => this.runRegistry(reg, cutoff, enabledAt ?? '', out));
     }
     if (out.deletedManifests || out.skipped.length) this.log.info({ deleted: out.deletedManifests, skipped: out.skipped.length }, 'retention pass finished');

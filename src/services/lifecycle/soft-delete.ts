@@ -4,7 +4,8 @@ import { parseDigest } from '../../domain/digest.js';
 import { assertRepositoryName, assertTag } from '../../domain/reference.js';
 import { entryTags as tagsOf, type BinEntry, type BinQuery, type RecycleBin } from '../../meta/recycle-bin.js';
 import type { Executor, MetaStore, RegistryRow } from '../../meta/store.js';
-import { requestContext } from '../../observability/request-context.js';
+import { currentActor } from '../actor.js';
+import type { RecycleBinHook } from '../content/recycle-bin-hook.js';
 import { assertWritable, locked } from '../policy/attribute-locks.js';
 import { assertWithinQuota } from '../policy/tiers.js';
 
@@ -41,7 +42,7 @@ export function parseRetentionDays(v: unknown): number {
 }
 
 /** The recycle bin of every registry: policy, moving into the bin, listing, restoring, purging. */
-export class SoftDeleteService {
+export class SoftDeleteService implements RecycleBinHook {
   /** The clock; replaceable so tests can move time forward. */
   now: () => Date;
 
@@ -105,7 +106,7 @@ export class SoftDeleteService {
       digest: m.digest, media_type: m.media_type, artifact_type: m.artifact_type, subject_digest: m.subject_digest, config_digest: m.config_digest,
       config_media_type: m.config_media_type, annotations: m.annotations, size: m.size, content: m.content, created_at: m.created_at,
       deleted_at: at.toISOString(), purge_after: new Date(at.getTime() + o.days * DAY_MS).toISOString(), tags: JSON.stringify(tags),
-      deleted_by: requestContext.getStore()?.identity ?? null,
+      deleted_by: currentActor()?.identity ?? null,
     }, m.id);
   }
 
@@ -255,7 +256,7 @@ export class SoftDeleteService {
     }
     await this.bin.deleteEntry(trx, e.id);
     await this.meta.touchRepository(trx, repositoryId);
-    await this.meta.recordEvent(trx, {
+    await this.meta.recordEvent(trx, currentActor(), {
       registry_id: ctx.reg.id, action: 'push', repository, digest: e.digest, tag: restoredTags[0] ?? null, media_type: e.media_type, size: Number(e.size),
     });
     ctx.restored.push({ digest: e.digest, tags: restoredTags });

@@ -1,7 +1,7 @@
 import { RegistryError } from '../../domain/errors.js';
 import type { BlobStore, RegistryRow, RepositoryStore, Transactor } from '../../meta/store.js';
 import type { UsageChange, UsageStore } from '../../meta/usage.js';
-import type { Sku } from '../content/registries.js';
+import type { Sku } from '../../domain/registry.js';
 
 // ACR's service tiers as data (FEATURES.md §1.1-1.3): one table, read by quota enforcement,
 // show-usage, SKU changes, identity limits and request-rate throttling.
