@@ -5,9 +5,9 @@ import { readJson, send, sendJson, type Ctx } from './context.js';
 
 // The route table of the JSON APIs (/api and /acr/v1; /v2 keeps its own matcher, tuned for the
 // data plane). A route is 'METHOD /path/with/:params' -> { handler, params?, query?, body? }
-// ('GET|POST /path' when several methods do the same); each
-// family file exports an array of routes and the API's front concatenates them, so a new feature
-// adds one file and one line. Handlers parse (here), call one service, and shape the reply.
+// ('GET|POST /path' when several methods do the same). Each family file exports an array of
+// routes and the API's front concatenates them, so a new feature adds one file and one line.
+// Handlers parse (here), call one service, and shape the reply.
 //
 // Pattern segments:
 //   literal  matches itself
