@@ -1,18 +1,22 @@
 // The one error catalogue. Every error a client can see is registered here once, with its
-// HTTP status and the spec's description; services throw RegistryError and only
-// http/errors.ts turns it into a response. docs/errors.md documents every code (a test checks).
+// HTTP status, any other status it may be answered with, and the spec's description; services
+// throw RegistryError and only http/errors.ts turns it into a response. docs/errors.md documents
+// every code with every status it can have (a test checks).
 
 export interface ErrorCodeInfo {
   readonly code: string;
+  /** The usual status. */
   readonly status: number;
+  /** Every status the code may be answered with: `status` first, then the alternatives. */
+  readonly statuses: readonly number[];
   readonly description: string;
 }
 
 const catalogue = new Map<string, ErrorCodeInfo>();
 
-function register(code: string, status: number, description: string): ErrorCodeInfo {
+function register(code: string, status: number, description: string, alternatives: number[] = []): ErrorCodeInfo {
   if (catalogue.has(code)) throw new Error(`error code ${code} registered twice`);
-  const info = Object.freeze({ code, status, description });
+  const info = Object.freeze({ code, status, statuses: Object.freeze([status, ...alternatives]), description });
   catalogue.set(code, info);
   return info;
 }
@@ -20,30 +24,32 @@ function register(code: string, status: number, description: string): ErrorCodeI
 // OCI distribution-spec codes (spec.md, "Error Codes"), with Distribution's statuses.
 export const Codes = {
   BLOB_UNKNOWN: register('BLOB_UNKNOWN', 404, 'blob unknown to registry'),
-  BLOB_UPLOAD_INVALID: register('BLOB_UPLOAD_INVALID', 400, 'blob upload invalid'),
+  BLOB_UPLOAD_INVALID: register('BLOB_UPLOAD_INVALID', 400, 'blob upload invalid', [416]),
   BLOB_UPLOAD_UNKNOWN: register('BLOB_UPLOAD_UNKNOWN', 404, 'blob upload unknown to registry'),
   DIGEST_INVALID: register('DIGEST_INVALID', 400, 'provided digest did not match uploaded content'),
   MANIFEST_BLOB_UNKNOWN: register('MANIFEST_BLOB_UNKNOWN', 400, 'manifest references a manifest or blob unknown to registry'),
-  MANIFEST_INVALID: register('MANIFEST_INVALID', 400, 'manifest invalid'),
+  MANIFEST_INVALID: register('MANIFEST_INVALID', 400, 'manifest invalid', [413]),
   MANIFEST_UNKNOWN: register('MANIFEST_UNKNOWN', 404, 'manifest unknown to registry'),
   NAME_INVALID: register('NAME_INVALID', 400, 'invalid repository name'),
   NAME_UNKNOWN: register('NAME_UNKNOWN', 404, 'repository name not known to registry'),
-  SIZE_INVALID: register('SIZE_INVALID', 400, 'provided length did not match content length'),
-  UNAUTHORIZED: register('UNAUTHORIZED', 401, 'authentication required'),
+  SIZE_INVALID: register('SIZE_INVALID', 400, 'provided length did not match content length', [413]),
+  // The token endpoint answers a bad grant_type 400 (RFC 6749 5.2) and an oversized form 413.
+  UNAUTHORIZED: register('UNAUTHORIZED', 401, 'authentication required', [400, 413]),
   DENIED: register('DENIED', 403, 'requested access to the resource is denied'),
-  UNSUPPORTED: register('UNSUPPORTED', 405, 'the operation is unsupported'),
+  UNSUPPORTED: register('UNSUPPORTED', 405, 'the operation is unsupported', [404]),
   TOOMANYREQUESTS: register('TOOMANYREQUESTS', 429, 'too many requests'),
   // Docker Registry v2 codes (api.md) for situations the OCI list does not name. Where OCI names
   // the situation we use its code with the status the spec asks for (e.g. BLOB_UPLOAD_INVALID + 416
-  // for an out-of-order chunk, MANIFEST_INVALID + 413 for an oversized manifest).
+  // for an out-of-order chunk, MANIFEST_INVALID + 413 for an oversized manifest): those statuses
+  // are registered above as alternatives.
   RANGE_INVALID: register('RANGE_INVALID', 416, 'invalid content range'),
-  TAG_INVALID: register('TAG_INVALID', 400, 'manifest tag did not match URI'),
+  TAG_INVALID: register('TAG_INVALID', 400, 'manifest tag did not match URI', [414]),
   PAGINATION_NUMBER_INVALID: register('PAGINATION_NUMBER_INVALID', 400, 'invalid number of results requested'),
   // Management API (/api) codes; never used on /v2.
   REGISTRY_UNKNOWN: register('REGISTRY_UNKNOWN', 404, 'registry not known to this deployment'),
   REGISTRY_NAME_INVALID: register('REGISTRY_NAME_INVALID', 400, 'registry name invalid'),
   REGISTRY_EXISTS: register('REGISTRY_EXISTS', 409, 'registry name already in use'),
-  REQUEST_INVALID: register('REQUEST_INVALID', 400, 'request invalid'),
+  REQUEST_INVALID: register('REQUEST_INVALID', 400, 'request invalid', [413]),
   NOT_FOUND: register('NOT_FOUND', 404, 'no such endpoint'),
   RESOURCE_UNKNOWN: register('RESOURCE_UNKNOWN', 404, 'user, service principal, role assignment, token or scope map not known'),
   CONFLICT: register('CONFLICT', 409, 'the request conflicts with the current state'),
@@ -64,7 +70,7 @@ export class RegistryError extends Error {
   readonly detail: unknown;
   /** Extra response headers (e.g. Range for 416, Retry-After for 429). */
   readonly headers: Record<string, string>;
-  /** Override of the catalogue status where the spec allows a choice (e.g. 416 for chunk order). */
+  /** The catalogue status, or one of the code's registered alternatives (e.g. 416 for chunk order). */
   readonly status: number;
 
   constructor(code: Code, message?: string, opts: { detail?: unknown; headers?: Record<string, string>; status?: number; cause?: unknown } = {}) {
@@ -74,6 +80,10 @@ export class RegistryError extends Error {
     this.info = info;
     this.detail = opts.detail;
     this.headers = opts.headers ?? {};
+    if (opts.status !== undefined && !info.statuses.includes(opts.status)) {
+      // A status the catalogue does not list would be undocumented: register it with the code.
+      throw new Error(`error code ${code} is not registered with status ${opts.status}`);
+    }
     this.status = opts.status ?? info.status;
   }
 

@@ -81,7 +81,21 @@ export function hasBody(ctx: Ctx): boolean {
   return ctx.req.headers['transfer-encoding'] !== undefined;
 }
 
-/** 405 with the Allow header: the one answer for a method a route does not take. */
-export function notAllowed(method: string, allowed: string[]): RegistryError {
-  return new RegistryError('METHOD_NOT_ALLOWED', `${method} is not allowed here; use ${allowed.join(', ')}`, { headers: { Allow: allowed.join(', ') } });
+/**
+ * 405 with the Allow header: the one answer for a method a route does not take. The data planes
+ * (/v2, /acr/v1) answer it with the OCI code UNSUPPORTED, which is what registry clients expect.
+ */
+export function notAllowed(method: string, allowed: string[], code: 'METHOD_NOT_ALLOWED' | 'UNSUPPORTED' = 'METHOD_NOT_ALLOWED'): RegistryError {
+  return new RegistryError(code, `${method} is not allowed here; use ${allowed.join(', ')}`, { headers: { Allow: allowed.join(', ') } });
+}
+
+/**
+ * The link to the next page of a list: `base` with `params` as its query (undefined ones left
+ * out). `base` is the path, or '' for a query string to append to the same path (what the lists
+ * under a repository give, as docs/api.md says).
+ */
+export function pageLink(base: string, params: Record<string, string | number | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) q.set(k, String(v));
+  return `${base}?${q}`;
 }

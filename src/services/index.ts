@@ -15,7 +15,9 @@ import { AcrService } from './content/attributes.js';
 import { BlobService } from './content/blobs.js';
 import { IdentityService } from './identity/identities.js';
 import { ImmutabilityService } from './policy/immutability.js';
+import { AccessPolicy } from './policy/access.js';
 import { PurgeService } from './lifecycle/purge.js';
+import { PurgeScheduleService } from './lifecycle/purge-schedules.js';
 import { RetentionService } from './lifecycle/retention.js';
 import { Scheduler } from '../jobs/scheduler.js';
 import { ManifestService } from './content/manifests.js';
@@ -42,6 +44,8 @@ export interface Services {
   uploads: UploadService;
   manifests: ManifestService;
   auth: AuthService;
+  /** Which registry a name means for a caller, and what the caller may do there (every API family asks it). */
+  access: AccessPolicy;
   identities: IdentityService;
   pulls: PullTracker;
   acr: AcrService;
@@ -54,6 +58,7 @@ export interface Services {
   imports: ImportService;
   immutability: ImmutabilityService;
   purge: PurgeService;
+  purgeSchedules: PurgeScheduleService;
   retention: RetentionService;
   scheduler: Scheduler;
 }
@@ -111,6 +116,7 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
     uploads,
     manifests,
     auth,
+    access: new AccessPolicy(auth, registries),
     identities: new IdentityService(auth, registries),
     pulls,
     acr: new AcrService(meta, storage, repositories, manifests, pulls),
@@ -122,6 +128,7 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
     imports,
     immutability,
     purge,
+    purgeSchedules: new PurgeScheduleService(scheduler),
     retention,
     scheduler,
   };

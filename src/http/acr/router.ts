@@ -1,31 +1,187 @@
+import { z } from 'zod';
 import type { Action } from '../../auth/model.js';
 import { RegistryError } from '../../domain/errors.js';
+import type { RegistryRow } from '../../meta/store.js';
 import { parseOrder } from '../../services/content/attributes.js';
-import { parsePageSize, type Services } from '../../services/index.js';
+import type { Services } from '../../services/index.js';
 import { authenticate, authorize, authorizeCatalog, challenge, serviceName, type AuthContext } from '../auth.js';
-import { readJson, send, sendJson, type Ctx } from '../context.js';
+import { notAllowed, pageLink, type Ctx } from '../context.js';
 import { decodeReference, decodeSegment, hostRegistry, resolveTarget } from '../oci/target.js';
 import type { V2Options } from '../oci/router.js';
+import { json, pageQuery, routeFor, RouteTable, runRoute, splitPath } from '../routes.js';
 
 // ACR's /acr/v1 data-plane API, addressed like /v2 (oci/target.ts):
 //   path-style  /acr/v1/<registry>/<repository>[/_tags[/<tag>] | /_manifests[/<digest>]]
 //   host-style  <registry>.<domain>/acr/v1/<repository>/...
 // Authorized like /v2: metadata_read to read, metadata_write to PATCH, delete to DELETE, the
-// catalog grant for _catalog. Errors are ACR's {"errors":[{code,message,detail}]}.
+// catalog grant for _catalog. Errors are ACR's {"errors":[{code,message,detail}]}; like /v2 it
+// answers 405 and unknown paths with UNSUPPORTED. Routes match the raw path: names are decoded
+// (and refused when malformed) by resolveTarget, references by decodeReference.
 
-function notAllowed(method: string, allowed: string[]): RegistryError {
-  return new RegistryError('UNSUPPORTED', `${method} is not allowed here; use ${allowed.join(', ')}`, { status: 405, headers: { Allow: allowed.join(', ') } });
+interface AcrEnv {
+  ctx: Ctx;
+  svc: Services;
+  a: AuthContext;
+  opts: V2Options;
+  service: string;
+  /** The registry the Host header names (host-style), if any. */
+  fromHost: string | undefined;
 }
 
-function link(path: string, n: number, last: string, extra: Record<string, string>): string {
-  const q = new URLSearchParams({ last, n: String(n), ...extra });
-  return `<${path}?${q.toString()}>; rel="next"`;
+const route = routeFor<AcrEnv>();
+
+const NEEDS: Record<string, Action> = { GET: 'metadata_read', HEAD: 'metadata_read', PATCH: 'metadata_write', DELETE: 'delete' };
+
+/** The repository a route names, once the caller may do what the method needs there. */
+async function repository(r: AcrEnv & { params: { name: string } }): Promise<{ reg: RegistryRow; repo: string }> {
+  const t = resolveTarget(r.params.name, r.fromHost);
+  const anyOf = [NEEDS[r.ctx.req.method ?? 'GET']!];
+  const { reg, unknownVisible } = await r.svc.access.locate(r.a.principal, t.registry);
+  if (!unknownVisible) {
+    await authorize(r.ctx, r.svc.auth, r.a, { registry: reg, repository: t.repository, urlName: t.urlName, anyOf, scope: `repository:${t.urlName}:${anyOf.join(',')}` }, r.opts, r.service);
+  }
+  if (!reg) throw new RegistryError('NAME_UNKNOWN', `registry "${t.registry}" does not exist on this server`);
+  return { reg, repo: t.repository };
 }
+
+/** A next-page link, in the Link header and in the body as "link". */
+function linked(ctx: Ctx, body: Record<string, unknown>, next: string | undefined, params: Record<string, string | number | undefined>) {
+  if (next === undefined) return json(200, body);
+  const link = `<${pageLink(ctx.url.pathname, { last: next, ...params })}>; rel="next"`;
+  return json(200, { ...body, link }, { Link: link });
+}
+
+/**
+ * _catalog. Host-style: the registry's repositories. Path-style: /acr/v1/<registry>/_catalog, with
+ * names "<registry>/<repository>", the names clients pull by.
+ */
+async function catalog(r: AcrEnv & { query: z.output<typeof CatalogQuery> }, registry: string | undefined) {
+  if (registry === undefined) throw new RegistryError('NAME_INVALID', 'path-style: name the registry, /acr/v1/<registry>/_catalog');
+  const { reg, unknownVisible } = await r.svc.access.locate(r.a.principal, registry);
+  if (unknownVisible) throw new RegistryError('NAME_UNKNOWN', `registry "${registry}" does not exist on this server`);
+  await authorizeCatalog(r.ctx, r.svc.auth, r.a, reg, r.opts, r.service);
+  if (!reg) throw new RegistryError('NAME_UNKNOWN', `registry "${registry}" does not exist on this server`);
+  const { n, last } = r.query;
+  const prefix = r.fromHost !== undefined ? '' : `${registry}/`;
+  const page = await r.svc.repositories.catalog(reg, n, last !== undefined && prefix && last.startsWith(prefix) ? last.slice(prefix.length) : last);
+  return linked(r.ctx, { repositories: page.items.map((x) => prefix + x) }, page.next === undefined ? undefined : prefix + page.next, { n });
+}
+
+const CatalogQuery = pageQuery(100);
+const ListQuery = pageQuery(100).extend({ orderby: z.string().optional().transform((v) => parseOrder(v ?? null)) });
+const TagListQuery = ListQuery.extend({ digest: z.string().optional() });
+const RefParams = z.object({ name: z.string(), ref: z.string().transform(decodeReference) });
+const Attributes = z.strictObject({ deleteEnabled: z.boolean().optional(), writeEnabled: z.boolean().optional(), listEnabled: z.boolean().optional(), readEnabled: z.boolean().optional() });
+/** orderby in a next link, when not the default. */
+const ordered = (order: string) => (order !== 'none' ? order : undefined);
+
+const routes = [
+  route('GET /acr/v1/_catalog', { label: 'acr-catalog', query: CatalogQuery, handler: (r) => catalog(r, r.fromHost) }),
+  route('GET /acr/v1/:registry/_catalog', { label: 'acr-catalog', query: CatalogQuery, handler: (r) => catalog(r, decodeSegment(r.params.registry, 'name')) }),
+
+  route('GET /acr/v1/*name', {
+    label: 'acr-repository',
+    handler: async (r) => {
+      const { reg, repo } = await repository(r);
+      return json(200, await r.svc.acr.repository(reg, repo));
+    },
+  }),
+  route('PATCH /acr/v1/*name', {
+    label: 'acr-repository',
+    body: Attributes,
+    handler: async (r) => {
+      const { reg, repo } = await repository(r);
+      return json(200, await r.svc.acr.patchRepository(reg, repo, await r.body()));
+    },
+  }),
+  route('DELETE /acr/v1/*name', {
+    label: 'acr-repository',
+    handler: async (r) => {
+      const { reg, repo } = await repository(r);
+      return json(202, await r.svc.acr.deleteRepository(reg, repo));
+    },
+  }),
+
+  route('GET /acr/v1/*name/_tags', {
+    label: 'acr_tags',
+    query: TagListQuery,
+    handler: async (r) => {
+      const { reg, repo } = await repository(r);
+      const { n, last, orderby: order, digest } = r.query;
+      const page = await r.svc.acr.tags(reg, repo, { n, last, order, digest });
+      return linked(r.ctx, { registry: reg.name, imageName: repo, tags: page.items }, page.next, { n, orderby: ordered(order), digest: digest || undefined });
+    },
+  }),
+  route('GET /acr/v1/*name/_tags/:ref', {
+    label: 'acr_tags',
+    params: RefParams,
+    handler: async (r) => {
+      const { reg, repo } = await repository(r);
+      return json(200, await r.svc.acr.tag(reg, repo, r.params.ref));
+    },
+  }),
+  route('PATCH /acr/v1/*name/_tags/:ref', {
+    label: 'acr_tags',
+    params: RefParams,
+    body: Attributes,
+    handler: async (r) => {
+      const { reg, repo } = await repository(r);
+      return json(200, await r.svc.acr.patchTag(reg, repo, r.params.ref, await r.body()));
+    },
+  }),
+  route('DELETE /acr/v1/*name/_tags/:ref', {
+    label: 'acr_tags',
+    params: RefParams,
+    handler: async (r) => {
+      const { reg, repo } = await repository(r);
+      await r.svc.acr.deleteTag(reg, repo, r.params.ref);
+      return { status: 202 };
+    },
+  }),
+
+  route('GET /acr/v1/*name/_manifests', {
+    label: 'acr_manifests',
+    query: ListQuery,
+    handler: async (r) => {
+      const { reg, repo } = await repository(r);
+      const { n, last, orderby: order } = r.query;
+      const page = await r.svc.acr.manifestList(reg, repo, { n, last, order });
+      return linked(r.ctx, { registry: reg.name, imageName: repo, manifests: page.items }, page.next, { n, orderby: ordered(order) });
+    },
+  }),
+  route('GET /acr/v1/*name/_manifests/:ref', {
+    label: 'acr_manifests',
+    params: RefParams,
+    handler: async (r) => {
+      const { reg, repo } = await repository(r);
+      return json(200, await r.svc.acr.manifest(reg, repo, r.params.ref));
+    },
+  }),
+  route('PATCH /acr/v1/*name/_manifests/:ref', {
+    label: 'acr_manifests',
+    params: RefParams,
+    body: Attributes,
+    handler: async (r) => {
+      const { reg, repo } = await repository(r);
+      return json(200, await r.svc.acr.patchManifest(reg, repo, r.params.ref, await r.body()));
+    },
+  }),
+  route('DELETE /acr/v1/*name/_manifests/:ref', {
+    label: 'acr_manifests',
+    params: RefParams,
+    handler: async (r) => {
+      const { reg, repo } = await repository(r);
+      if (!r.params.ref.includes(':')) throw new RegistryError('DIGEST_INVALID', `"${r.params.ref.slice(0, 80)}" is not a digest`);
+      await r.svc.manifests.delete(reg, repo, r.params.ref);
+      return { status: 202 };
+    },
+  }),
+];
+
+const table = new RouteTable(routes, { getAnswersHead: true });
 
 export async function handleAcrV1(ctx: Ctx, svc: Services, rawPath: string, opts: V2Options): Promise<void> {
   const method = ctx.req.method ?? 'GET';
-  const rest = rawPath.slice('/acr/v1/'.length);
-  const fromHost = hostRegistry(ctx.req.headers.host, opts.domain);
   const service = serviceName(ctx, opts);
   let a: AuthContext;
   try {
@@ -34,93 +190,9 @@ export async function handleAcrV1(ctx: Ctx, svc: Services, rawPath: string, opts
     if (e instanceof RegistryError && e.code === 'UNAUTHORIZED') Object.assign(e.headers, challenge(ctx, opts, service, undefined));
     throw e;
   }
-  const q = ctx.url.searchParams;
-
-  if (rest === '_catalog' || /^[^/]+\/_catalog$/.test(rest)) {
-    ctx.route = 'acr-catalog';
-    if (method !== 'GET' && method !== 'HEAD') throw notAllowed(method, ['GET']);
-    const registry = rest === '_catalog' ? fromHost : decodeSegment(rest.slice(0, -'/_catalog'.length), 'name');
-    if (registry === undefined) throw new RegistryError('NAME_INVALID', 'path-style: name the registry, /acr/v1/<registry>/_catalog');
-    const reg = await svc.registries.find(registry);
-    if (!reg && (await svc.auth.powers(a.principal, null)).has('read')) throw new RegistryError('NAME_UNKNOWN', `registry "${registry}" does not exist on this server`);
-    await authorizeCatalog(ctx, svc.auth, a, reg, opts, service);
-    if (!reg) throw new RegistryError('NAME_UNKNOWN', `registry "${registry}" does not exist on this server`);
-    const n = parsePageSize(q.get('n'), 100);
-    const prefix = fromHost !== undefined ? '' : `${registry}/`;
-    const last = q.get('last') ?? undefined;
-    const strip = last !== undefined && prefix && last.startsWith(prefix) ? last.slice(prefix.length) : last;
-    const page = await svc.repositories.catalog(reg, n, strip);
-    const items = page.items.map((r) => prefix + r);
-    if (page.next === undefined) return sendJson(ctx, 200, { repositories: items });
-    const l = link(ctx.url.pathname, n, prefix + page.next, {});
-    return sendJson(ctx, 200, { repositories: items, link: l }, { Link: l });
-  }
-
-  const segs = rest.split('/');
-  const sub = segs.findIndex((s) => s.startsWith('_'));
-  const rawName = (sub < 0 ? segs : segs.slice(0, sub)).join('/');
-  if (!rawName) throw new RegistryError('NAME_INVALID', 'name a repository: /acr/v1/<registry>/<repository>');
-  const resource = sub < 0 ? '' : segs[sub]!;
-  const argSegs = sub < 0 ? [] : segs.slice(sub + 1);
-  if (argSegs.length > 1) throw new RegistryError('UNSUPPORTED', `no /acr/v1 API at ${rawPath.slice(0, 120)}`, { status: 404 });
-  const arg = argSegs[0] ? decodeReference(argSegs[0]) : undefined;
-  if (resource !== '' && resource !== '_tags' && resource !== '_manifests') {
-    throw new RegistryError('UNSUPPORTED', `unknown repository resource "${resource.slice(0, 40)}"; use _tags or _manifests`, { status: 404 });
-  }
-  const t = resolveTarget(rawName, fromHost);
-  ctx.route = `acr${resource || '-repository'}`;
-
-  let anyOf: Action[];
-  if (method === 'GET' || method === 'HEAD') anyOf = ['metadata_read'];
-  else if (method === 'PATCH') anyOf = ['metadata_write'];
-  else if (method === 'DELETE') anyOf = ['delete'];
-  else throw notAllowed(method, ['GET', 'PATCH', 'DELETE']);
-
-  const reg = await svc.registries.find(t.registry);
-  const unknownVisible = !reg && (await svc.auth.powers(a.principal, null)).has('read');
-  if (!unknownVisible) {
-    await authorize(ctx, svc.auth, a, { registry: reg, repository: t.repository, urlName: t.urlName, anyOf, scope: `repository:${t.urlName}:${anyOf.join(',')}` }, opts, service);
-  }
-  if (!reg) throw new RegistryError('NAME_UNKNOWN', `registry "${t.registry}" does not exist on this server`);
-  const repo = t.repository;
-
-  const body = () => readJson(ctx);
-  switch (resource) {
-    case '':
-      if (method === 'GET' || method === 'HEAD') return sendJson(ctx, 200, await svc.acr.repository(reg, repo));
-      if (method === 'PATCH') return sendJson(ctx, 200, await svc.acr.patchRepository(reg, repo, await body()));
-      return sendJson(ctx, 202, await svc.acr.deleteRepository(reg, repo));
-    case '_tags': {
-      if (arg === undefined) {
-        if (method !== 'GET' && method !== 'HEAD') throw notAllowed(method, ['GET']);
-        const n = parsePageSize(q.get('n'), 100);
-        const order = parseOrder(q.get('orderby'));
-        const digest = q.get('digest') ?? undefined;
-        const page = await svc.acr.tags(reg, repo, { n, last: q.get('last') ?? undefined, order, digest });
-        const extra: Record<string, string> = { ...(order !== 'none' ? { orderby: order } : {}), ...(digest ? { digest } : {}) };
-        const l = page.next === undefined ? undefined : link(ctx.url.pathname, n, page.next, extra);
-        return sendJson(ctx, 200, { registry: reg.name, imageName: repo, tags: page.items, ...(l ? { link: l } : {}) }, l ? { Link: l } : {});
-      }
-      if (method === 'GET' || method === 'HEAD') return sendJson(ctx, 200, await svc.acr.tag(reg, repo, arg));
-      if (method === 'PATCH') return sendJson(ctx, 200, await svc.acr.patchTag(reg, repo, arg, await body()));
-      await svc.acr.deleteTag(reg, repo, arg);
-      return send(ctx, 202, {});
-    }
-    default: {
-      if (arg === undefined) {
-        if (method !== 'GET' && method !== 'HEAD') throw notAllowed(method, ['GET']);
-        const n = parsePageSize(q.get('n'), 100);
-        const order = parseOrder(q.get('orderby'));
-        const page = await svc.acr.manifestList(reg, repo, { n, last: q.get('last') ?? undefined, order });
-        const l = page.next === undefined ? undefined : link(ctx.url.pathname, n, page.next, order !== 'none' ? { orderby: order } : {});
-        return sendJson(ctx, 200, { registry: reg.name, imageName: repo, manifests: page.items, ...(l ? { link: l } : {}) }, l ? { Link: l } : {});
-      }
-      if (method === 'GET' || method === 'HEAD') return sendJson(ctx, 200, await svc.acr.manifest(reg, repo, arg));
-      if (method === 'PATCH') return sendJson(ctx, 200, await svc.acr.patchManifest(reg, repo, arg, await body()));
-      if (!arg.includes(':')) throw new RegistryError('DIGEST_INVALID', `"${arg.slice(0, 80)}" is not a digest`);
-      await svc.manifests.delete(reg, repo, arg);
-      return send(ctx, 202, {});
-    }
-  }
+  ctx.route = 'acr';
+  const m = table.match(method, splitPath(rawPath));
+  if (!m) throw new RegistryError('UNSUPPORTED', `no /acr/v1 API at ${rawPath.slice(0, 120)}; a repository's resources are _tags and _manifests`, { status: 404 });
+  if ('allow' in m) throw notAllowed(method, m.allow, 'UNSUPPORTED');
+  await runRoute({ ctx, svc, a, opts, service, fromHost: hostRegistry(ctx.req.headers.host, opts.domain) }, m.route, m.params);
 }
-

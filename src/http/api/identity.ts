@@ -1,231 +1,168 @@
-import type { Principal } from '../../auth/service.js';
+import { z } from 'zod';
 import { RegistryError } from '../../domain/errors.js';
-import type { Services } from '../../services/index.js';
-import type { LoginQuery } from '../../services/identity/identities.js';
-import { readJson, send, sendJson, type Ctx, notAllowed } from '../context.js';
-import type { ApiOptions } from './router.js';
+import type { Ctx } from '../context.js';
+import { pageLink } from '../context.js';
+import { fields, json, noContent, type Reply } from '../routes.js';
+import { IDENTITY_BODY_MAX as MAX, route, wholeNumber } from './common.js';
 
 // Identity management routes of the management API: users, service principals, role
 // assignments, a registry's tokens, scope maps, admin credentials and anonymous pull, and the
 // login audit. Request bodies are strict: an unknown field is a 400, never silently ignored
-// (no mass assignment). Authorization is in IdentityService; this file only maps HTTP to it.
-//
-// Registered with registerApi (router.ts): it claims only the paths below and returns false for
-// anything else (notably /api/registries/<name> and /api/registries/<name>/repositories/...).
+// (no mass assignment). Authorization is in IdentityService, which also checks what each field
+// means; this file only maps HTTP to it.
 
-const REGISTRY_SUBRESOURCES = new Set(['tokens', 'scope-maps', 'credentials', 'anonymous-pull']);
+const enc = encodeURIComponent;
 
-
-/** The JSON body, refusing any field not in `allowed`. */
-async function body(ctx: Ctx, allowed: string[]): Promise<Record<string, unknown>> {
-  const b = await readJson(ctx, 256 * 1024);
-  const extra = Object.keys(b).filter((k) => !allowed.includes(k));
-  if (extra.length) {
-    throw new RegistryError('REQUEST_INVALID', `unknown field${extra.length > 1 ? 's' : ''} ${extra.map((k) => JSON.stringify(k.slice(0, 60))).join(', ')}; allowed: ${allowed.join(', ') || 'none'}`, { detail: { unknownFields: extra.slice(0, 20) } });
-  }
-  for (const k of Object.keys(b)) if (b[k] === null) delete b[k];
-  return b;
-}
-
-/** Query parameters, refusing unknown ones and repeated ones. */
-function query(ctx: Ctx, allowed: string[]): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
-  for (const k of new Set(ctx.url.searchParams.keys())) {
-    if (!allowed.includes(k)) throw new RegistryError('REQUEST_INVALID', `unknown query parameter "${k.slice(0, 60)}"; allowed: ${allowed.join(', ')}`);
-    const all = ctx.url.searchParams.getAll(k);
-    if (all.length > 1) throw new RegistryError('REQUEST_INVALID', `query parameter "${k}" given ${all.length} times`);
-    out[k] = all[0];
-  }
-  return out;
-}
-
-function intParam(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d{1,9}$/.test(v)) throw new RegistryError('REQUEST_INVALID', `"${name}" must be a whole number, got "${v.slice(0, 30)}"`);
-  return Number(v);
-}
-
-export async function identityApi(ctx: Ctx, svc: Services, parts: string[], p: Principal, _opts: ApiOptions): Promise<boolean> {
-  const method = ctx.req.method ?? 'GET';
-  const ids = svc.identities;
-  const [head, a, b, c, d] = parts;
-  const n = parts.length;
-  const json = (status: number, value: unknown, headers: Record<string, string> = {}): boolean => {
-    sendJson(ctx, status, value, headers);
-    return true;
-  };
-  const noContent = (_done: unknown): boolean => {
-    send(ctx, 204, {});
-    return true;
-  };
-  const noBody = (_done: void): boolean => true;
-
-  // ------------------------------------------------------------ /api/users
-  if (head === 'users') {
-    if (n === 1 || (n === 2 && a === '')) {
-      if (method === 'GET') return json(200, { value: await ids.listUsers(p) });
-      if (method === 'POST') {
-        const u = await ids.createUser(p, await body(ctx, ['name', 'password']));
-        return json(201, u, { Location: `/api/users/${encodeURIComponent(u.name)}` });
-      }
-      throw notAllowed(method, ['GET', 'POST']);
-    }
-    if (n === 2) {
-      if (method === 'GET') return json(200, await ids.showUser(p, a!));
-      if (method === 'PATCH') return json(200, await ids.updateUser(p, a!, await body(ctx, ['password', 'enabled'])));
-      if (method === 'DELETE') return noContent(await ids.deleteUser(p, a!));
-      throw notAllowed(method, ['GET', 'PATCH', 'DELETE']);
-    }
-    throw new RegistryError('NOT_FOUND', 'no management API here: use /api/users or /api/users/<name>');
-  }
-
-  // ------------------------------------------------------------ /api/service-principals
-  if (head === 'service-principals') {
-    if (n === 1 || (n === 2 && a === '')) {
-      if (method === 'GET') return json(200, { value: await ids.listServicePrincipals(p) });
-      if (method === 'POST') {
-        const sp = await ids.createServicePrincipal(p, await body(ctx, ['displayName', 'role', 'scopes', 'years']));
-        return json(201, sp, { Location: `/api/service-principals/${sp.appId}` });
-      }
-      throw notAllowed(method, ['GET', 'POST']);
-    }
-    if (n === 2) {
-      if (method === 'GET') return json(200, await ids.showServicePrincipal(p, a!));
-      if (method === 'DELETE') return noContent(await ids.deleteServicePrincipal(p, a!));
-      throw notAllowed(method, ['GET', 'DELETE']);
-    }
-    if (n === 3 && b === 'credentials') {
-      if (method === 'POST') return json(200, await ids.resetServicePrincipalCredential(p, a!, await body(ctx, ['append', 'years'])));
-      throw notAllowed(method, ['POST']);
-    }
-    throw new RegistryError('NOT_FOUND', 'no management API here: use /api/service-principals[/<appId>[/credentials]]');
-  }
-
-  // ------------------------------------------------------------ /api/role-assignments
-  if (head === 'role-assignments') {
-    if (n === 1 || (n === 2 && a === '')) {
-      if (method === 'GET') {
-        const q = query(ctx, ['assignee', 'scope', 'role']);
-        return json(200, { value: await ids.listRoleAssignments(p, { assignee: q.assignee, scope: q.scope, role: q.role }) });
-      }
-      if (method === 'POST') {
-        const r = await ids.createRoleAssignment(p, await body(ctx, ['assignee', 'role', 'scope']));
-        return json(r.created ? 201 : 200, r.assignment, { Location: `/api/role-assignments/${r.assignment.id}` });
-      }
-      throw notAllowed(method, ['GET', 'POST']);
-    }
-    if (n === 2) {
-      if (method === 'GET') {
-        const hit = (await ids.listRoleAssignments(p)).find((x) => x.id === a!.toLowerCase());
-        if (!hit) throw new RegistryError('RESOURCE_UNKNOWN', `no role assignment "${a!.slice(0, 80)}" that you can see`);
-        return json(200, hit);
-      }
-      if (method === 'DELETE') return noContent(await ids.deleteRoleAssignments(p, [a!]));
-      throw notAllowed(method, ['GET', 'DELETE']);
-    }
-    throw new RegistryError('NOT_FOUND', 'no management API here: use /api/role-assignments[/<id>]');
-  }
-
-  // ------------------------------------------------------------ /api/audit/logins, /api/audit/repository
-  if (head === 'audit') {
-    if (n !== 2 || (a !== 'logins' && a !== 'repository')) throw new RegistryError('NOT_FOUND', 'no management API here: use /api/audit/logins or /api/audit/repository');
-    if (method !== 'GET') throw notAllowed(method, ['GET']);
-    const q = query(ctx, ['registry', 'since', 'identity', a === 'logins' ? 'result' : 'operation', 'top', 'before', 'format']);
-    if (q.format !== undefined && q.format !== 'json' && q.format !== 'jsonl') throw new RegistryError('REQUEST_INVALID', '"format" must be json or jsonl');
-    const base = { registry: q.registry, since: q.since, identity: q.identity, top: intParam(q.top, 'top'), before: intParam(q.before, 'before') };
-    const fetchPage: PageFetcher = a === 'logins'
-      ? (f) => ids.loginEvents(p, { ...f, result: q.result })
-      : (f) => ids.repositoryEvents(p, { ...f, operation: q.operation });
-    if (q.format === 'jsonl') return noBody(await streamEvents(ctx, fetchPage, base));
-    const page = await fetchPage(base);
-    let nextLink: string | undefined;
-    if (page.next !== undefined) {
-      const next = new URLSearchParams(ctx.url.searchParams);
-      next.set('before', String(page.next));
-      nextLink = `/api/audit/${a}?${next}`;
-    }
-    return json(200, { value: page.value, ...(nextLink ? { nextLink } : {}) });
-  }
-
-  // ------------------------------------------------------------ /api/registries/<name>/<identity sub-resource>
-  if (head !== 'registries' || n < 3 || !REGISTRY_SUBRESOURCES.has(b!)) return false;
-  const reg = a!;
-  const rest = parts.slice(3);
-  const top = rest.length === 0 || (rest.length === 1 && rest[0] === '');
-
-  switch (b) {
-    case 'tokens':
-      if (top) {
-        if (method === 'GET') return json(200, { value: await ids.listTokens(p, reg) });
-        if (method === 'POST') {
-          const t = await ids.createToken(p, reg, await body(ctx, ['name', 'scopeMap', 'actions', 'status', 'expirationInDays', 'expiration', 'noPasswords']));
-          return json(201, t, { Location: `/api/registries/${encodeURIComponent(t.registry)}/tokens/${encodeURIComponent(t.name)}` });
-        }
-        throw notAllowed(method, ['GET', 'POST']);
-      }
-      if (n === 4) {
-        if (method === 'GET') return json(200, await ids.showToken(p, reg, c!));
-        if (method === 'PATCH') return json(200, await ids.updateToken(p, reg, c!, await body(ctx, ['status', 'scopeMap'])));
-        if (method === 'DELETE') return noContent(await ids.deleteToken(p, reg, c!));
-        throw notAllowed(method, ['GET', 'PATCH', 'DELETE']);
-      }
-      if (n === 5 && d === 'credentials') {
-        if (method === 'POST') return json(200, await ids.generateTokenPasswords(p, reg, c!, await body(ctx, ['password1', 'password2', 'expirationInDays', 'expiration'])));
-        throw notAllowed(method, ['POST']);
-      }
-      if (n === 6 && d === 'credentials') {
-        if (method === 'DELETE') return noContent(await ids.deleteTokenPassword(p, reg, c!, parts[5]));
-        throw notAllowed(method, ['DELETE']);
-      }
-      throw new RegistryError('NOT_FOUND', 'no management API here: use …/tokens[/<token>[/credentials[/password1|password2]]]');
-
-    case 'scope-maps':
-      if (top) {
-        if (method === 'GET') return json(200, { value: await ids.listScopeMaps(p, reg) });
-        if (method === 'POST') {
-          const m = await ids.createScopeMap(p, reg, await body(ctx, ['name', 'description', 'actions']));
-          return json(201, m, { Location: `/api/registries/${encodeURIComponent(m.registry)}/scope-maps/${encodeURIComponent(m.name)}` });
-        }
-        throw notAllowed(method, ['GET', 'POST']);
-      }
-      if (n === 4) {
-        if (method === 'GET') return json(200, await ids.showScopeMap(p, reg, c!));
-        if (method === 'PATCH') return json(200, await ids.updateScopeMap(p, reg, c!, await body(ctx, ['description', 'actions', 'addActions', 'removeActions'])));
-        if (method === 'DELETE') return noContent(await ids.deleteScopeMap(p, reg, c!));
-        throw notAllowed(method, ['GET', 'PATCH', 'DELETE']);
-      }
-      throw new RegistryError('NOT_FOUND', 'no management API here: use …/scope-maps[/<scope map>]');
-
-    case 'credentials':
-      if (top) {
-        if (method === 'GET') return json(200, await ids.showAdminCredentials(p, reg));
-        throw notAllowed(method, ['GET']);
-      }
-      if (n === 4 && c === 'renew') {
-        if (method === 'POST') return json(200, await ids.renewAdminCredential(p, reg, (await body(ctx, ['name'])).name));
-        throw notAllowed(method, ['POST']);
-      }
-      throw new RegistryError('NOT_FOUND', 'no management API here: use …/credentials or …/credentials/renew');
-
-    case 'anonymous-pull':
-      if (top) {
-        if (method === 'GET') return json(200, await ids.anonymousPull(p, reg));
-        throw notAllowed(method, ['GET']);
-      }
-      {
-        const pattern = rest.join('/');
-        if (method === 'PUT' || method === 'DELETE') {
-          await body(ctx, []);
-          return json(200, await ids.setRepositoryAnonymousPull(p, reg, pattern, method === 'PUT'));
-        }
-        throw notAllowed(method, ['PUT', 'DELETE']);
-      }
-  }
-  return false;
-}
+const AuditFilters = { registry: z.string().optional(), since: z.string().optional(), identity: z.string().optional() };
+const AuditPaging = {
+  top: wholeNumber.optional(),
+  before: wholeNumber.optional(),
+  format: z.enum(['json', 'jsonl'], { error: '"format" must be json or jsonl' }).optional(),
+};
+const LoginsQuery = z.strictObject({ ...AuditFilters, result: z.string().optional(), ...AuditPaging });
+const RepositoryEventsQuery = z.strictObject({ ...AuditFilters, operation: z.string().optional(), ...AuditPaging });
 
 type PageQuery = { registry?: string; since?: string; identity?: string; top?: number; before?: number };
 type PageFetcher = (q: PageQuery) => Promise<{ value: unknown[]; next?: number }>;
+
+/** An audit listing: one page with a nextLink, or every match as JSON lines (format=jsonl). */
+async function audit(ctx: Ctx, path: string, q: PageQuery & { format?: 'json' | 'jsonl' }, fetchPage: PageFetcher): Promise<Reply | void> {
+  const { format, ...filter } = q;
+  if (format === 'jsonl') return streamEvents(ctx, fetchPage, filter);
+  const page = await fetchPage(filter);
+  return json(200, { value: page.value, ...(page.next !== undefined ? { nextLink: pageLink(path, { ...q, before: page.next }) } : {}) });
+}
+
+export const identityRoutes = [
+  // ---------------------------------------------------------------- users
+  route('GET /api/users', { handler: async ({ svc, p }) => json(200, { value: await svc.identities.listUsers(p) }) }),
+  route('POST /api/users', {
+    body: fields('name', 'password'),
+    bodyLimit: MAX,
+    handler: async ({ svc, p, body }) => {
+      const u = await svc.identities.createUser(p, await body());
+      return json(201, u, { Location: `/api/users/${enc(u.name)}` });
+    },
+  }),
+  route('GET /api/users/:name', { handler: async ({ svc, p, params }) => json(200, await svc.identities.showUser(p, params.name)) }),
+  route('PATCH /api/users/:name', {
+    body: fields('password', 'enabled'),
+    bodyLimit: MAX,
+    handler: async ({ svc, p, params, body }) => json(200, await svc.identities.updateUser(p, params.name, await body())),
+  }),
+  route('DELETE /api/users/:name', { handler: async ({ svc, p, params }) => noContent(await svc.identities.deleteUser(p, params.name)) }),
+
+  // ---------------------------------------------------------------- service principals
+  route('GET /api/service-principals', { handler: async ({ svc, p }) => json(200, { value: await svc.identities.listServicePrincipals(p) }) }),
+  route('POST /api/service-principals', {
+    body: fields('displayName', 'role', 'scopes', 'years'),
+    bodyLimit: MAX,
+    handler: async ({ svc, p, body }) => {
+      const sp = await svc.identities.createServicePrincipal(p, await body());
+      return json(201, sp, { Location: `/api/service-principals/${sp.appId}` });
+    },
+  }),
+  route('GET /api/service-principals/:appId', { handler: async ({ svc, p, params }) => json(200, await svc.identities.showServicePrincipal(p, params.appId)) }),
+  route('DELETE /api/service-principals/:appId', { handler: async ({ svc, p, params }) => noContent(await svc.identities.deleteServicePrincipal(p, params.appId)) }),
+  route('POST /api/service-principals/:appId/credentials', {
+    body: fields('append', 'years'),
+    bodyLimit: MAX,
+    handler: async ({ svc, p, params, body }) => json(200, await svc.identities.resetServicePrincipalCredential(p, params.appId, await body())),
+  }),
+
+  // ---------------------------------------------------------------- role assignments
+  route('GET /api/role-assignments', {
+    query: z.strictObject({ assignee: z.string().optional(), scope: z.string().optional(), role: z.string().optional() }),
+    handler: async ({ svc, p, query }) => json(200, { value: await svc.identities.listRoleAssignments(p, query) }),
+  }),
+  route('POST /api/role-assignments', {
+    body: fields('assignee', 'role', 'scope'),
+    bodyLimit: MAX,
+    handler: async ({ svc, p, body }) => {
+      const r = await svc.identities.createRoleAssignment(p, await body());
+      return json(r.created ? 201 : 200, r.assignment, { Location: `/api/role-assignments/${r.assignment.id}` });
+    },
+  }),
+  route('GET /api/role-assignments/:id', {
+    handler: async ({ svc, p, params }) => {
+      const hit = (await svc.identities.listRoleAssignments(p)).find((x) => x.id === params.id.toLowerCase());
+      if (!hit) throw new RegistryError('RESOURCE_UNKNOWN', `no role assignment "${params.id.slice(0, 80)}" that you can see`);
+      return json(200, hit);
+    },
+  }),
+  route('DELETE /api/role-assignments/:id', { handler: async ({ svc, p, params }) => noContent(await svc.identities.deleteRoleAssignments(p, [params.id])) }),
+
+  // ---------------------------------------------------------------- login and repository audit
+  route('GET /api/audit/logins', {
+    query: LoginsQuery,
+    handler: async ({ ctx, svc, p, query }) => audit(ctx, '/api/audit/logins', query, (f) => svc.identities.loginEvents(p, { ...f, result: query.result })),
+  }),
+  route('GET /api/audit/repository', {
+    query: RepositoryEventsQuery,
+    handler: async ({ ctx, svc, p, query }) => audit(ctx, '/api/audit/repository', query, (f) => svc.identities.repositoryEvents(p, { ...f, operation: query.operation })),
+  }),
+
+  // ---------------------------------------------------------------- a registry's tokens
+  route('GET /api/registries/:reg/tokens', { handler: async ({ svc, p, params }) => json(200, { value: await svc.identities.listTokens(p, params.reg) }) }),
+  route('POST /api/registries/:reg/tokens', {
+    body: fields('name', 'scopeMap', 'actions', 'status', 'expirationInDays', 'expiration', 'noPasswords'),
+    bodyLimit: MAX,
+    handler: async ({ svc, p, params, body }) => {
+      const t = await svc.identities.createToken(p, params.reg, await body());
+      return json(201, t, { Location: `/api/registries/${enc(t.registry)}/tokens/${enc(t.name)}` });
+    },
+  }),
+  route('GET /api/registries/:reg/tokens/:name', { handler: async ({ svc, p, params }) => json(200, await svc.identities.showToken(p, params.reg, params.name)) }),
+  route('PATCH /api/registries/:reg/tokens/:name', {
+    body: fields('status', 'scopeMap'),
+    bodyLimit: MAX,
+    handler: async ({ svc, p, params, body }) => json(200, await svc.identities.updateToken(p, params.reg, params.name, await body())),
+  }),
+  route('DELETE /api/registries/:reg/tokens/:name', { handler: async ({ svc, p, params }) => noContent(await svc.identities.deleteToken(p, params.reg, params.name)) }),
+  route('POST /api/registries/:reg/tokens/:name/credentials', {
+    body: fields('password1', 'password2', 'expirationInDays', 'expiration'),
+    bodyLimit: MAX,
+    handler: async ({ svc, p, params, body }) => json(200, await svc.identities.generateTokenPasswords(p, params.reg, params.name, await body())),
+  }),
+  route('DELETE /api/registries/:reg/tokens/:name/credentials/:password', {
+    handler: async ({ svc, p, params }) => noContent(await svc.identities.deleteTokenPassword(p, params.reg, params.name, params.password)),
+  }),
+
+  // ---------------------------------------------------------------- scope maps
+  route('GET /api/registries/:reg/scope-maps', { handler: async ({ svc, p, params }) => json(200, { value: await svc.identities.listScopeMaps(p, params.reg) }) }),
+  route('POST /api/registries/:reg/scope-maps', {
+    body: fields('name', 'description', 'actions'),
+    bodyLimit: MAX,
+    handler: async ({ svc, p, params, body }) => {
+      const m = await svc.identities.createScopeMap(p, params.reg, await body());
+      return json(201, m, { Location: `/api/registries/${enc(m.registry)}/scope-maps/${enc(m.name)}` });
+    },
+  }),
+  route('GET /api/registries/:reg/scope-maps/:name', { handler: async ({ svc, p, params }) => json(200, await svc.identities.showScopeMap(p, params.reg, params.name)) }),
+  route('PATCH /api/registries/:reg/scope-maps/:name', {
+    body: fields('description', 'actions', 'addActions', 'removeActions'),
+    bodyLimit: MAX,
+    handler: async ({ svc, p, params, body }) => json(200, await svc.identities.updateScopeMap(p, params.reg, params.name, await body())),
+  }),
+  route('DELETE /api/registries/:reg/scope-maps/:name', { handler: async ({ svc, p, params }) => noContent(await svc.identities.deleteScopeMap(p, params.reg, params.name)) }),
+
+  // ---------------------------------------------------------------- admin credentials and anonymous pull
+  route('GET /api/registries/:reg/credentials', { handler: async ({ svc, p, params }) => json(200, await svc.identities.showAdminCredentials(p, params.reg)) }),
+  route('POST /api/registries/:reg/credentials/renew', {
+    body: fields('name'),
+    bodyLimit: MAX,
+    handler: async ({ svc, p, params, body }) => json(200, await svc.identities.renewAdminCredential(p, params.reg, (await body()).name)),
+  }),
+  route('GET /api/registries/:reg/anonymous-pull', { handler: async ({ svc, p, params }) => json(200, await svc.identities.anonymousPull(p, params.reg)) }),
+  route('PUT|DELETE /api/registries/:reg/anonymous-pull/*pattern', {
+    body: fields(),
+    bodyLimit: MAX,
+    handler: async ({ ctx, svc, p, params, body }) => {
+      await body();
+      return json(200, await svc.identities.setRepositoryAnonymousPull(p, params.reg, params.pattern, ctx.req.method === 'PUT'));
+    },
+  }),
+];
 
 /** All matching audit events as JSON lines, newest first, fetched in pages. */
 async function streamEvents(ctx: Ctx, fetchPage: PageFetcher, filter: PageQuery): Promise<void> {

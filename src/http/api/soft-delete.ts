@@ -1,13 +1,9 @@
-import type { Principal } from '../../auth/service.js';
-import { describePrincipal } from '../../auth/service.js';
-import { RegistryError } from '../../domain/errors.js';
-import { assertRepositoryName } from '../../domain/reference.js';
-import type { RegistryRow } from '../../meta/store.js';
-import { parsePageSize, type Services } from '../../services/index.js';
-import { readJson, sendJson, type Ctx, notAllowed } from '../context.js';
-import { findRegistry, managedRegistry, requireData } from './router.js';
+import { z } from 'zod';
+import { pageLink } from '../context.js';
+import { fields, json, pageQuery } from '../routes.js';
+import { repositoryParams, route } from './common.js';
 
-// Soft delete routes of the management API (registered with registerApi in router.ts):
+// Soft delete routes of the management API:
 //   GET|PATCH /api/registries/<reg>/softDeletePolicy {status, retentionDays}   az acr config soft-delete show|update
 //   GET  /api/registries/<reg>/deletedRepositories                            az acr repository list-deleted
 //   GET  /api/registries/<reg>/repositories/<repo>/_deleted[?n=&last=]        az acr manifest list-deleted
@@ -17,65 +13,52 @@ import { findRegistry, managedRegistry, requireData } from './router.js';
 // metadata_read on the repository (or registry read) and restored with push (content/write),
 // like ACR's registries/deleted/read and registries/deleted/restore/action.
 
+const SMALL = 16 * 1024;
+const BinQuery = pageQuery(1000).extend({ tag: z.string().optional() }).transform((q) => ({ ...q, n: q.n || 1000 }));
+/** The next page of a bin listing: a query string for the same path. */
+const next = (q: z.output<typeof BinQuery>, last: string | undefined) => (last ? { nextLink: pageLink('', { n: q.n, tag: q.tag || undefined, last }) } : {});
+const RestoreBody = z.strictObject({ tag: z.string().optional(), digest: z.string().optional(), force: z.boolean().optional() });
 
-export async function softDeleteApi(ctx: Ctx, svc: Services, parts: string[], principal: Principal): Promise<boolean> {
-  if (parts[0] !== 'registries' || parts.length < 3) return false;
-  const method = ctx.req.method ?? 'GET';
-  const name = parts[1]!;
-
-  if (parts.length === 3 && parts[2] === 'softDeletePolicy') {
-    if (method === 'GET') {
-      const reg = await managedRegistry(svc, principal, name, 'read', 'read the soft delete policy of');
-      sendJson(ctx, 200, await svc.softDelete.policy(reg));
-      return true;
-    }
-    if (method === 'PATCH' || method === 'PUT') {
-      const reg = await managedRegistry(svc, principal, name, 'write', 'change the soft delete policy of');
-      const body = await readJson(ctx, 16 * 1024);
-      const extra = Object.keys(body).filter((k) => k !== 'status' && k !== 'retentionDays');
-      if (extra.length) throw new RegistryError('REQUEST_INVALID', `unknown field ${JSON.stringify(extra[0]!.slice(0, 60))}; allowed: status, retentionDays`);
-      sendJson(ctx, 200, await svc.softDelete.updatePolicy(reg, body));
-      return true;
-    }
-    throw notAllowed(method, ['GET', 'PATCH']);
-  }
-
-  if (parts.length === 3 && parts[2] === 'deletedRepositories') {
-    if (method !== 'GET') throw notAllowed(method, ['GET']);
-    const reg = await findRegistry(svc, principal, name, 'read');
-    if (!(await svc.auth.grant(principal, reg, '')).catalog && !(await svc.auth.powers(principal, reg.id)).has('read')) {
-      throw new RegistryError('DENIED', `${describePrincipal(principal)} is not allowed to list the deleted repositories of ${reg.name}`);
-    }
-    sendJson(ctx, 200, { value: await svc.softDelete.listDeletedRepositories(reg) });
-    return true;
-  }
-
-  const last = parts[parts.length - 1];
-  if (parts[2] !== 'repositories' || parts.length < 5 || (last !== '_deleted' && last !== '_deletedTags' && last !== '_restore')) return false;
-  const repo = assertRepositoryName(parts.slice(3, -1).join('/'));
-  const reg = await findRegistry(svc, principal, name, 'read');
-  if (last === '_restore') {
-    if (method !== 'POST') throw notAllowed(method, ['POST']);
-    await requireData(svc, principal, reg, repo, ['push']);
-    const body = await readJson(ctx, 16 * 1024);
-    const extra = Object.keys(body).filter((k) => !['tag', 'digest', 'force'].includes(k));
-    if (extra.length) throw new RegistryError('REQUEST_INVALID', `unknown field ${JSON.stringify(extra[0]!.slice(0, 60))}; allowed: tag, digest, force`);
-    for (const k of ['tag', 'digest'] as const) {
-      if (body[k] !== undefined && typeof body[k] !== 'string') throw new RegistryError('REQUEST_INVALID', `"${k}" must be a string`);
-    }
-    if (body.force !== undefined && typeof body.force !== 'boolean') throw new RegistryError('REQUEST_INVALID', '"force" must be true or false');
-    sendJson(ctx, 200, await svc.softDelete.restore(reg, repo, { tag: body.tag as string | undefined, digest: body.digest as string | undefined, force: body.force as boolean | undefined }));
-    return true;
-  }
-  if (method !== 'GET') throw notAllowed(method, ['GET']);
-  await requireData(svc, principal, reg, repo, ['metadata_read']);
-  const q = ctx.url.searchParams;
-  const n = parsePageSize(q.get('n'), 1000) || 1000;
-  const after = q.get('last') ?? undefined;
-  const page = last === '_deleted'
-    ? await svc.softDelete.listDeletedManifests(reg, repo, n, after)
-    : await svc.softDelete.listDeletedTags(reg, repo, q.get('tag') ?? undefined, n, after);
-  const more = new URLSearchParams({ n: String(n), ...(q.get('tag') ? { tag: q.get('tag')! } : {}), ...(page.next ? { last: page.next } : {}) });
-  sendJson(ctx, 200, { registry: reg.name, imageName: repo, value: page.items, ...(page.next ? { nextLink: `?${more}` } : {}) });
-  return true;
-}
+export const softDeleteRoutes = [
+  route('GET /api/registries/:reg/softDeletePolicy', {
+    handler: async ({ svc, p, params }) => json(200, await svc.softDelete.policy(await svc.access.registry(p, params.reg, 'read', 'read the soft delete policy of'))),
+  }),
+  route('PATCH|PUT /api/registries/:reg/softDeletePolicy', {
+    body: fields('status', 'retentionDays'),
+    bodyLimit: SMALL,
+    handler: async ({ svc, p, params, body }) => {
+      const reg = await svc.access.registry(p, params.reg, 'write', 'change the soft delete policy of');
+      return json(200, await svc.softDelete.updatePolicy(reg, await body()));
+    },
+  }),
+  route('GET /api/registries/:reg/deletedRepositories', {
+    handler: async ({ svc, p, params }) => json(200, { value: await svc.softDelete.listDeletedRepositories(await svc.access.catalog(p, params.reg, 'the deleted repositories of')) }),
+  }),
+  route('GET /api/registries/:reg/repositories/*repo/_deleted', {
+    params: repositoryParams,
+    query: BinQuery,
+    handler: async ({ svc, p, params, query }) => {
+      const reg = await svc.access.repository(p, params.reg, params.repo, ['metadata_read']);
+      const page = await svc.softDelete.listDeletedManifests(reg, params.repo, query.n, query.last);
+      return json(200, { registry: reg.name, imageName: params.repo, value: page.items, ...next(query, page.next) });
+    },
+  }),
+  route('GET /api/registries/:reg/repositories/*repo/_deletedTags', {
+    params: repositoryParams,
+    query: BinQuery,
+    handler: async ({ svc, p, params, query }) => {
+      const reg = await svc.access.repository(p, params.reg, params.repo, ['metadata_read']);
+      const page = await svc.softDelete.listDeletedTags(reg, params.repo, query.tag, query.n, query.last);
+      return json(200, { registry: reg.name, imageName: params.repo, value: page.items, ...next(query, page.next) });
+    },
+  }),
+  route('POST /api/registries/:reg/repositories/*repo/_restore', {
+    params: repositoryParams,
+    body: RestoreBody,
+    bodyLimit: SMALL,
+    handler: async ({ svc, p, params, body }) => {
+      const reg = await svc.access.repository(p, params.reg, params.repo, ['push']);
+      return json(200, await svc.softDelete.restore(reg, params.repo, await body()));
+    },
+  }),
+];

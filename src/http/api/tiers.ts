@@ -1,59 +1,48 @@
-import type { Principal } from '../../auth/service.js';
-import { RegistryError } from '../../domain/errors.js';
-import { assertRepositoryName } from '../../domain/reference.js';
-import type { Services } from '../../services/index.js';
-import { readJson, sendJson, type Ctx, notAllowed } from '../context.js';
-import { managedRegistry } from './router.js';
+import { z } from 'zod';
+import { json } from '../routes.js';
+import { repositoryParams, route } from './common.js';
 
-// Tier routes of the management API (registered with registerApi in router.ts):
+// Tier routes of the management API:
 //   GET /api/registries/<reg>/usages                          az acr show-usage (Reader)
 //   PUT /api/registries/<reg>/quota {storageQuotaBytes}        registry storage quota (write)
 //   GET /api/registries/<reg>/repositories/<repo>/_usage      a repository's storage and quota (Reader)
 //   PUT /api/registries/<reg>/repositories/<repo>/_quota {storageQuotaBytes}   (write)
 // storageQuotaBytes null removes the quota.
 
+const QuotaBody = z.strictObject({
+  storageQuotaBytes: z.number({
+    error: (iss) => (iss.input === undefined
+      ? 'give "storageQuotaBytes": a whole number of bytes, or null to remove the quota'
+      : `"storageQuotaBytes" must be a number or null, got ${JSON.stringify(iss.input)?.slice(0, 40)}`),
+  }).nullable(),
+});
+const QUOTA_BODY_MAX = 16 * 1024;
 
-async function quotaBody(ctx: Ctx): Promise<number | null> {
-  const b = await readJson(ctx, 16 * 1024);
-  const extra = Object.keys(b).filter((k) => k !== 'storageQuotaBytes');
-  if (extra.length) throw new RegistryError('REQUEST_INVALID', `unknown field ${JSON.stringify(extra[0]!.slice(0, 60))}; allowed: storageQuotaBytes`);
-  if (!('storageQuotaBytes' in b)) throw new RegistryError('REQUEST_INVALID', 'give "storageQuotaBytes": a whole number of bytes, or null to remove the quota');
-  const v = b.storageQuotaBytes;
-  if (v !== null && typeof v !== 'number') throw new RegistryError('REQUEST_INVALID', `"storageQuotaBytes" must be a number or null, got ${JSON.stringify(v)?.slice(0, 40)}`);
-  return v;
-}
-
-export async function tiersApi(ctx: Ctx, svc: Services, parts: string[], principal: Principal): Promise<boolean> {
-  if (parts[0] !== 'registries' || parts.length < 3) return false;
-  const method = ctx.req.method ?? 'GET';
-  const name = parts[1]!;
-  if (parts.length === 3 && parts[2] === 'usages') {
-    if (method !== 'GET') throw notAllowed(method, ['GET']);
-    const reg = await managedRegistry(svc, principal, name, 'read', 'read the usage of');
-    sendJson(ctx, 200, await svc.tiers.usages(reg));
-    return true;
-  }
-  if (parts.length === 3 && parts[2] === 'quota') {
-    if (method !== 'PUT') throw notAllowed(method, ['PUT']);
-    const reg = await managedRegistry(svc, principal, name, 'write', 'set the storage quota of');
-    await svc.tiers.setRegistryQuota(reg, await quotaBody(ctx));
-    sendJson(ctx, 200, await svc.tiers.usages(reg));
-    return true;
-  }
-  const last = parts[parts.length - 1];
-  if (parts[2] === 'repositories' && parts.length >= 5 && (last === '_usage' || last === '_quota')) {
-    const repo = assertRepositoryName(parts.slice(3, -1).join('/'));
-    if (last === '_usage') {
-      if (method !== 'GET') throw notAllowed(method, ['GET']);
-      const reg = await managedRegistry(svc, principal, name, 'read', 'read the usage of');
-      sendJson(ctx, 200, await svc.tiers.repositoryUsage(reg, repo));
-      return true;
-    }
-    if (method !== 'PUT') throw notAllowed(method, ['PUT']);
-    const reg = await managedRegistry(svc, principal, name, 'write', 'set storage quotas in');
-    await svc.tiers.setRepositoryQuota(reg, repo, await quotaBody(ctx));
-    sendJson(ctx, 200, await svc.tiers.repositoryUsage(reg, repo));
-    return true;
-  }
-  return false;
-}
+export const tierRoutes = [
+  route('GET /api/registries/:reg/usages', {
+    handler: async ({ svc, p, params }) => json(200, await svc.tiers.usages(await svc.access.registry(p, params.reg, 'read', 'read the usage of'))),
+  }),
+  route('PUT /api/registries/:reg/quota', {
+    body: QuotaBody,
+    bodyLimit: QUOTA_BODY_MAX,
+    handler: async ({ svc, p, params, body }) => {
+      const reg = await svc.access.registry(p, params.reg, 'write', 'set the storage quota of');
+      await svc.tiers.setRegistryQuota(reg, (await body()).storageQuotaBytes);
+      return json(200, await svc.tiers.usages(reg));
+    },
+  }),
+  route('GET /api/registries/:reg/repositories/*repo/_usage', {
+    params: repositoryParams,
+    handler: async ({ svc, p, params }) => json(200, await svc.tiers.repositoryUsage(await svc.access.registry(p, params.reg, 'read', 'read the usage of'), params.repo)),
+  }),
+  route('PUT /api/registries/:reg/repositories/*repo/_quota', {
+    params: repositoryParams,
+    body: QuotaBody,
+    bodyLimit: QUOTA_BODY_MAX,
+    handler: async ({ svc, p, params, body }) => {
+      const reg = await svc.access.registry(p, params.reg, 'write', 'set storage quotas in');
+      await svc.tiers.setRepositoryQuota(reg, params.repo, (await body()).storageQuotaBytes);
+      return json(200, await svc.tiers.repositoryUsage(reg, params.repo));
+    },
+  }),
+];

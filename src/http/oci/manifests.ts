@@ -35,7 +35,7 @@ export async function getManifest({ ctx, svc, reg, t }: Args, ref: string): Prom
   const head = ctx.req.method === 'HEAD';
   const m = head ? await svc.manifests.head(reg, t.repository, ref) : await svc.manifests.get(reg, t.repository, ref);
   if (!accepts(ctx.req.headers.accept, m.media_type)) {
-    throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref} is ${m.media_type}, which the request's Accept header does not include`, { status: 404 });
+    throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref} is ${m.media_type}, which the request's Accept header does not include`);
   }
   const headers: Record<string, string | number> = {
     'Content-Type': m.media_type,

@@ -3,7 +3,7 @@ import { RegistryError } from '../../domain/errors.js';
 import { authenticate, authorize, authorizeCatalog, catalogScope, challenge, serviceName, type AuthContext, type AuthHttpOptions } from '../auth.js';
 import { parsePageSize, type Services } from '../../services/index.js';
 import { categoriesOf } from '../../services/policy/rates.js';
-import { sendJson, type Ctx } from '../context.js';
+import { notAllowed, sendJson, type Ctx } from '../context.js';
 import { nextLink } from './manifests.js';
 import * as blobs from './blobs.js';
 import * as manifests from './manifests.js';
@@ -23,9 +23,8 @@ const ROUTES: { re: RegExp; family: string }[] = [
   { re: /^(.+)\/referrers\/([^/]+)$/, family: 'referrers' },
 ];
 
-function methodNotAllowed(method: string, allowed: string[]): RegistryError {
-  return new RegistryError('UNSUPPORTED', `${method} is not allowed here; use ${allowed.join(', ')}`, { status: 405, headers: { Allow: allowed.join(', ') } });
-}
+/** 405 on /v2 is the OCI code UNSUPPORTED (what registry clients expect). */
+const methodNotAllowed = (method: string, allowed: string[]): RegistryError => notAllowed(method, allowed, 'UNSUPPORTED');
 
 export interface V2Options extends AuthHttpOptions {
   domain: string;
@@ -87,11 +86,10 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, opts: V
     const t = resolveTarget(m[1]!, fromHost);
     const ref = m[2] === undefined ? '' : decodeReference(m[2]);
     const anyOf = needed(family, method, ref);
-    const reg = await svc.registries.find(t.registry);
-    if (reg) ctx.registry = reg.name;
     // An unknown registry is reported only to callers who may see the whole deployment; for
-    // everyone else it is as forbidden as a registry they cannot access.
-    const unknownVisible = !reg && (await svc.auth.powers(a.principal, null)).has('read');
+    // everyone else it is as forbidden as a registry they cannot access (the access policy's rule).
+    const { reg, unknownVisible } = await svc.access.locate(a.principal, t.registry);
+    if (reg) ctx.registry = reg.name;
     if (anyOf && !unknownVisible) {
       await authorize(ctx, svc.auth, a, { registry: reg, repository: t.repository, urlName: t.urlName, anyOf, scope: scopeFor(t.urlName, anyOf) }, opts, service);
     }
@@ -160,8 +158,8 @@ async function catalog(ctx: Ctx, svc: Services, a: AuthContext, registry: string
     if (ids.length === 0) await authorizeCatalog(ctx, svc.auth, a, undefined, opts, service);
     ({ items, next } = await svc.repositories.catalogAll(n, last, ids));
   } else {
-    const reg = await svc.registries.find(registry);
-    if (!reg && (await svc.auth.powers(a.principal, null)).has('read')) throw new RegistryError('NAME_UNKNOWN', `registry "${registry}" does not exist on this server`);
+    const { reg, unknownVisible } = await svc.access.locate(a.principal, registry);
+    if (unknownVisible) throw new RegistryError('NAME_UNKNOWN', `registry "${registry}" does not exist on this server`);
     await authorizeCatalog(ctx, svc.auth, a, reg, opts, service);
     if (!reg) throw new RegistryError('NAME_UNKNOWN', `registry "${registry}" does not exist on this server`);
     const prefix = hostStyle ? '' : `${registry}/`;

@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import type { RegistryRow } from '../../meta/store.js';
+import { parseSku, registryView } from '../../services/content/registries.js';
+import { fields, json, noContent } from '../routes.js';
+import { route, type ApiEnv } from './common.js';
+
+// Registries (az acr create|list|show|update|delete|check-name):
+//   GET|POST /api/registries                 list (what the caller may read) | create (create_registries power)
+//   GET|POST /api/registries/check-name      ?name= | {name}
+//   GET|PATCH|DELETE /api/registries/{r}     read | write power
+
+const NAME_NEEDED = 'a registry needs a "name" (5-50 letters and digits)';
+const CreateBody = z.strictObject({ name: z.string({ error: NAME_NEEDED }).min(1, { error: NAME_NEEDED }), sku: z.string().nullish() });
+
+function loginServer({ ctx, opts }: ApiEnv, name: string): string {
+  if (opts.domain) return `${name.toLowerCase()}.${opts.domain}`;
+  const host = opts.publicUrl ? new URL(opts.publicUrl).host : (ctx.req.headers.host ?? 'localhost');
+  return `${host}/${name.toLowerCase()}`;
+}
+
+const view = (r: ApiEnv, row: RegistryRow) => registryView(row, loginServer(r, row.name));
+
+export const registryRoutes = [
+  route('GET /api/registries', {
+    handler: async (r) => json(200, { value: (await r.svc.access.readable(r.p, await r.svc.registries.list())).map((row) => view(r, row)) }),
+  }),
+  route('POST /api/registries', {
+    body: CreateBody,
+    handler: async (r) => {
+      await r.svc.access.deployment(r.p, 'create_registries', 'create registries');
+      const b = await r.body();
+      const row = await r.svc.registries.create(b.name, parseSku(b.sku ?? 'Basic'));
+      return json(201, view(r, row), { Location: `/api/registries/${row.name}` });
+    },
+  }),
+  route('GET /api/registries/check-name', {
+    query: z.object({ name: z.string().optional() }),
+    handler: async ({ svc, query }) => json(200, await svc.registries.checkName(query.name ?? '')),
+  }),
+  route('POST /api/registries/check-name', {
+    body: z.strictObject({ name: z.string().nullish() }),
+    handler: async ({ svc, body }) => json(200, await svc.registries.checkName((await body()).name ?? '')),
+  }),
+  route('GET /api/registries/:reg', {
+    handler: async (r) => json(200, view(r, await r.svc.access.registry(r.p, r.params.reg, 'read', 'read'))),
+  }),
+  route('PATCH /api/registries/:reg', {
+    // Authorized here and again by updateRegistry, which checks every field before applying any.
+    body: fields('sku', 'adminUserEnabled', 'anonymousPullEnabled'),
+    handler: async (r) => {
+      await r.svc.access.registry(r.p, r.params.reg, 'write', 'update');
+      return json(200, view(r, await r.svc.identities.updateRegistry(r.p, r.params.reg, await r.body())));
+    },
+  }),
+  route('DELETE /api/registries/:reg', {
+    handler: async ({ svc, p, params }) => {
+      await svc.access.registry(p, params.reg, 'write', 'delete');
+      await svc.registries.delete(params.reg);
+      await svc.identities.registryDeleted();
+      return noContent();
+    },
+  }),
+];

@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import type { Action } from '../../auth/model.js';
+import { RegistryError } from '../../domain/errors.js';
+import { pageLink, send } from '../context.js';
+import { json, pageQuery } from '../routes.js';
+import { repositoryParams, route } from './common.js';
+
+// A registry's repositories (az acr repository ...). Repository names contain "/", so the
+// sub-resources of a repository start with "_" (never valid in a name):
+//   GET    /api/registries/{r}/repositories                       ?n=&last=  (catalog grant or read power)
+//   GET|DELETE …/repositories/{repo}                               attributes | delete the repository
+//   GET    …/{repo}/_tags   DELETE …/{repo}/_tags/{tag}
+//   GET    …/{repo}/_manifests   GET|DELETE …/{repo}/_manifests/{tag or digest}
+//   GET    …/{repo}/_referrers/{tag or digest}                   ?artifactType=&n=&last=
+// Authorized like the data plane (/acr/v1): reads need metadata_read or pull (or the registry's
+// read power), untagging delete or metadata_write, deleting delete.
+
+const READ: Action[] = ['metadata_read', 'pull'];
+const TagParams = repositoryParams.extend({ tag: z.string().refine((t) => !t.includes(':'), { error: (iss) => `"${String(iss.input).slice(0, 80)}" is not a tag` }) });
+const RefParams = repositoryParams.extend({ ref: z.string() });
+
+export const repositoryRoutes = [
+  route('GET /api/registries/:reg/repositories', {
+    query: pageQuery(1000),
+    handler: async ({ ctx, svc, p, params, query }) => {
+      const reg = await svc.access.catalog(p, params.reg, 'the repositories of');
+      const page = await svc.repositories.catalog(reg, query.n, query.last);
+      return json(200, { value: page.items, ...(page.next ? { nextLink: pageLink(ctx.url.pathname, { n: query.n, last: page.next }) } : {}) });
+    },
+  }),
+  route('GET /api/registries/:reg/repositories/*repo', {
+    params: repositoryParams,
+    handler: async ({ svc, p, params }) => json(200, await svc.repositories.show(await svc.access.repository(p, params.reg, params.repo, READ), params.repo)),
+  }),
+  route('DELETE /api/registries/:reg/repositories/*repo', {
+    params: repositoryParams,
+    handler: async ({ svc, p, params }) => json(202, await svc.repositories.delete(await svc.access.repository(p, params.reg, params.repo, ['delete']), params.repo)),
+  }),
+  route('GET /api/registries/:reg/repositories/*repo/_tags', {
+    params: repositoryParams,
+    query: pageQuery(1000),
+    handler: async ({ svc, p, params, query }) => {
+      const reg = await svc.access.repository(p, params.reg, params.repo, READ);
+      const page = await svc.repositories.tagDetails(reg, params.repo, query.n, query.last);
+      return json(200, { registry: reg.name, imageName: params.repo, value: page.items, ...(page.next ? { nextLink: pageLink('', { n: query.n, last: page.next }) } : {}) });
+    },
+  }),
+  route('DELETE /api/registries/:reg/repositories/*repo/_tags/:tag', {
+    params: TagParams,
+    handler: async ({ svc, p, params }) => {
+      await svc.manifests.delete(await svc.access.repository(p, params.reg, params.repo, ['delete', 'metadata_write']), params.repo, params.tag);
+      return { status: 204 };
+    },
+  }),
+  route('GET /api/registries/:reg/repositories/*repo/_manifests', {
+    params: repositoryParams,
+    query: pageQuery(1000),
+    handler: async ({ svc, p, params, query }) => {
+      const reg = await svc.access.repository(p, params.reg, params.repo, READ);
+      const page = await svc.repositories.manifestDetails(reg, params.repo, query.n, query.last);
+      return json(200, { registry: reg.name, imageName: params.repo, value: page.items, ...(page.next ? { nextLink: pageLink('', { n: query.n, last: page.next }) } : {}) });
+    },
+  }),
+  route('GET /api/registries/:reg/repositories/*repo/_manifests/:ref', {
+    params: RefParams,
+    handler: async ({ ctx, svc, p, params }) => {
+      const m = await svc.manifests.get(await svc.access.repository(p, params.reg, params.repo, READ), params.repo, params.ref);
+      send(ctx, 200, { 'Content-Type': m.media_type, 'Docker-Content-Digest': m.digest }, Buffer.from(m.content));
+    },
+  }),
+  route('DELETE /api/registries/:reg/repositories/*repo/_manifests/:ref', {
+    params: RefParams,
+    handler: async ({ svc, p, params }) => {
+      const reg = await svc.access.repository(p, params.reg, params.repo, ['delete']);
+      const m = await svc.manifests.head(reg, params.repo, params.ref);
+      await svc.manifests.delete(reg, params.repo, m.digest);
+      return json(202, { deleted: m.digest });
+    },
+  }),
+  route('GET /api/registries/:reg/repositories/*repo/_referrers', {
+    params: repositoryParams,
+    handler: async () => {
+      throw new RegistryError('REQUEST_INVALID', 'name the subject: _referrers/<digest or tag>');
+    },
+  }),
+  route('GET /api/registries/:reg/repositories/*repo/_referrers/:ref', {
+    params: RefParams,
+    query: pageQuery(1000).extend({ artifactType: z.string().optional() }),
+    handler: async ({ svc, p, params, query }) => {
+      const reg = await svc.access.repository(p, params.reg, params.repo, READ);
+      const subject = params.ref.includes(':') ? params.ref : (await svc.manifests.head(reg, params.repo, params.ref)).digest;
+      const out = await svc.manifests.referrers(reg, params.repo, subject, query.artifactType, query.n || 1000, query.last);
+      return json(200, { subject, ...out.index });
+    },
+  }),
+];

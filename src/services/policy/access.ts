@@ -1,0 +1,122 @@
+import type { Action, ManagementPower } from '../../auth/model.js';
+import { describePrincipal, type AuthService, type Principal } from '../../auth/service.js';
+import { RegistryError } from '../../domain/errors.js';
+import type { RegistryRow } from '../../meta/store.js';
+import type { RegistryService } from '../content/registries.js';
+
+// The access policy every API family asks: which registry a name means for this caller, and
+// whether the caller may act on it. Roles, tokens and powers are evaluated by AuthService; this
+// file decides which of them a request needs.
+//
+// The visibility rule, written here once: an unknown registry is visible only to deployment
+// readers (callers with the read power at scope "/"). Everyone else gets exactly what a registry
+// they may not access gives them (401 when anonymous, 403 DENIED otherwise), so registry names
+// never leak through "does not exist".
+
+export type Located = { reg: RegistryRow; unknownVisible: false } | { reg: undefined; unknownVisible: boolean };
+
+export class AccessPolicy {
+  constructor(private readonly auth: AuthService, private readonly registries: RegistryService) {}
+
+  /** The visibility rule: may this caller learn that a registry does not exist? */
+  async seesUnknownRegistries(p: Principal): Promise<boolean> {
+    return (await this.auth.powers(p, null)).has('read');
+  }
+
+  /**
+   * For the data planes (/v2, /acr/v1), which authorize with token scopes and challenges of their
+   * own: the registry, or whether the caller may be told it does not exist (when not, the caller
+   * authorizes against no registry, which fails like a forbidden one). One query when it exists.
+   */
+  async locate(p: Principal, name: string): Promise<Located> {
+    const reg = await this.registries.find(name);
+    if (reg) return { reg, unknownVisible: false };
+    return { reg: undefined, unknownVisible: await this.seesUnknownRegistries(p) };
+  }
+
+  /**
+   * The registry a management call names, for a caller about to `what` it. Unknown and forbidden
+   * look alike (DENIED) unless the caller sees the deployment. Checks no rights on the registry.
+   */
+  async find(p: Principal, name: string, what: string): Promise<RegistryRow> {
+    if (p.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'authentication required');
+    const { reg, unknownVisible } = await this.locate(p, typeof name === 'string' ? name : '');
+    if (reg) return reg;
+    const shown = String(name).slice(0, 80);
+    if (unknownVisible) throw new RegistryError('REGISTRY_UNKNOWN', `registry "${shown}" does not exist`);
+    throw new RegistryError('DENIED', `${describePrincipal(p)} may not ${what} registry "${shown}"`);
+  }
+
+  /** A registry the caller may act on with `power` (access.registry(principal, name, power, what)). */
+  async registry(p: Principal, name: string, power: ManagementPower, what: string): Promise<RegistryRow> {
+    const reg = await this.find(p, name, what);
+    await this.auth.requirePower(p, reg.id, power, `${what} registry ${reg.name}`);
+    return reg;
+  }
+
+  /** A power over the whole deployment (create registries, garbage collection, jobs). */
+  deployment(p: Principal, power: ManagementPower, what: string): Promise<void> {
+    return this.auth.requirePower(p, null, power, what);
+  }
+
+  /** The registries of `rows` the caller may read (all of them for deployment readers). */
+  async readable(p: Principal, rows: RegistryRow[]): Promise<RegistryRow[]> {
+    if (await this.seesUnknownRegistries(p)) return rows;
+    const out: RegistryRow[] = [];
+    for (const r of rows) if ((await this.auth.powers(p, r.id)).has('read')) out.push(r);
+    return out;
+  }
+
+  /**
+   * A registry whose repositories (`what`: "the repositories of", "the deleted repositories of")
+   * the caller may list: the catalog grant, or the registry's read power.
+   */
+  async catalog(p: Principal, name: string, what: string): Promise<RegistryRow> {
+    const reg = await this.dataRegistry(p, name);
+    if (reg && ((await this.auth.grant(p, reg, '')).catalog || (await this.auth.powers(p, reg.id)).has('read'))) return reg;
+    throw new RegistryError('DENIED', `${describePrincipal(p)} is not allowed to list ${what} ${reg?.name ?? name}`);
+  }
+
+  /**
+   * Repository-level management calls are authorized like the data plane (ACR's /acr/v1): any one
+   * of `anyOf` on the repository; reading (pull, metadata_read) also with the registry's read power.
+   */
+  async repository(p: Principal, name: string, repository: string, anyOf: Action[]): Promise<RegistryRow> {
+    const reg = await this.dataRegistry(p, name);
+    if (reg && (await this.mayActOn(p, reg, repository, anyOf))) return reg;
+    throw new RegistryError('DENIED', `${describePrincipal(p)} is not allowed to ${anyOf.join(' or ')} ${reg?.name ?? name}/${repository}`);
+  }
+
+  /**
+   * `action` on every one of `repositories`: an import pushes to each target, a purge deletes in
+   * each repository its filters match. The first refused one is named by `denial`.
+   */
+  async everyRepository(p: Principal, reg: RegistryRow, repositories: Iterable<string>, action: Action, denial: (who: string, repository: string) => string): Promise<void> {
+    for (const repo of new Set(repositories)) {
+      if (!(await this.auth.grant(p, reg, repo)).actions.has(action)) throw new RegistryError('DENIED', denial(describePrincipal(p), repo));
+    }
+  }
+
+  /** The caller asked for the job (`requestedBy`), or reads the registry. */
+  async requesterOrReader(p: Principal, reg: RegistryRow, requestedBy: string | null): Promise<boolean> {
+    return requestedBy === describePrincipal(p) || (await this.auth.powers(p, reg.id)).has('read');
+  }
+
+  /** The caller reads the registry. */
+  async reads(p: Principal, reg: RegistryRow): Promise<boolean> {
+    return (await this.auth.powers(p, reg.id)).has('read');
+  }
+
+  /** The registry for a data-level check: undefined when unknown and hidden (the check then fails as forbidden). */
+  private async dataRegistry(p: Principal, name: string): Promise<RegistryRow | undefined> {
+    const { reg, unknownVisible } = await this.locate(p, name);
+    if (unknownVisible) throw new RegistryError('REGISTRY_UNKNOWN', `registry "${name.slice(0, 80)}" does not exist`);
+    return reg;
+  }
+
+  private async mayActOn(p: Principal, reg: RegistryRow, repository: string, anyOf: Action[]): Promise<boolean> {
+    const g = await this.auth.grant(p, reg, repository);
+    if (anyOf.some((a) => g.actions.has(a))) return true;
+    return (anyOf.includes('metadata_read') || anyOf.includes('pull')) && (await this.auth.powers(p, reg.id)).has('read');
+  }
+}
