@@ -32,10 +32,11 @@ export const ALLOWED: Record<string, readonly string[]> = {
   'services/identity': [...SERVICE_BASE, 'services/policy', 'services/content'],
   'services/import': [...SERVICE_BASE, 'services/policy', 'services/content'],
   'services/webhooks': [...SERVICE_BASE, 'services/policy'],
+  'services/operations': SERVICE_BASE,
   // services/index.ts: the Services table http receives.
-  services: [...SERVICE_BASE, 'services/policy', 'services/content', 'services/lifecycle', 'services/identity', 'services/import', 'services/webhooks'],
+  services: [...SERVICE_BASE, 'services/policy', 'services/content', 'services/lifecycle', 'services/identity', 'services/import', 'services/webhooks', 'services/operations'],
   // http sees services and the pure domain, never a store, a driver or the job queue.
-  http: [...BASE, 'auth', 'services', 'services/actor.ts', 'services/policy', 'services/content', 'services/lifecycle', 'services/identity', 'services/import', 'services/webhooks'],
+  http: [...BASE, 'auth', 'services', 'services/actor.ts', 'services/policy', 'services/content', 'services/lifecycle', 'services/identity', 'services/import', 'services/webhooks', 'services/operations'],
   // The CLI is a client: it imports no server code at all.
   cli: [],
   'credential-helper.ts': ['cli'],

@@ -208,16 +208,3 @@ export class JobQueue {
     return this.get(id);
   }
 }
-
-export function jobView(j: JobRow) {
-  let payload: unknown;
-  try {
-    payload = JSON.parse(j.payload);
-  } catch {
-    payload = j.payload;
-  }
-  return {
-    id: Number(j.id), kind: j.kind, state: j.state, attempts: j.attempts, maxAttempts: j.max_attempts, runAfter: j.run_after,
-    leaseOwner: j.lease_owner, leaseUntil: j.lease_until, lastError: j.last_error, createdAt: j.created_at, updatedAt: j.updated_at, payload,
-  };
-}

@@ -16,6 +16,7 @@ import { BlobService } from './content/blobs.js';
 import { IdentityService } from './identity/identities.js';
 import { ImmutabilityService } from './policy/immutability.js';
 import { AccessPolicy } from './policy/access.js';
+import { JobAdmin } from './operations/jobs.js';
 import { PurgeService } from './lifecycle/purge.js';
 import { PurgeScheduleService } from './lifecycle/purge-schedules.js';
 import { RetentionService } from './lifecycle/retention.js';
@@ -52,6 +53,7 @@ export interface Services {
   tiers: TierService;
   rates: RateLimiter;
   jobs: JobQueue;
+  jobAdmin: JobAdmin;
   webhooks: WebhookService;
   softDelete: SoftDeleteService;
   gc: GcService;
@@ -89,6 +91,7 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
   const pulls = new PullTracker(meta, log, 3000, opts.auditPullEvents ?? true);
   const access = new AccessStore(meta.db);
   const auth = new AuthService(meta, access, opts.auth, new Throttle(opts.throttle), log);
+  const policy = new AccessPolicy(auth, meta);
   const softDelete = new SoftDeleteService(meta, new SqlRecycleBin(meta.db, meta.dialect), opts.softDelete);
   const immutability = new ImmutabilityService(new SqlImmutabilityPolicies(meta.db));
   const repositories = new RepositoryService(meta, softDelete, immutability);
@@ -116,8 +119,9 @@ export function createServices(meta: MetaStore, storage: StorageDriver, opts: Se
     uploads,
     manifests,
     auth,
-    access: new AccessPolicy(auth, registries),
-    identities: new IdentityService(auth, registries),
+    access,
+    jobAdmin: new JobAdmin(jobs),
+    identities: new IdentityService(auth, registries, access),
     pulls,
     acr: new AcrService(meta, storage, repositories, manifests, pulls),
     tiers,

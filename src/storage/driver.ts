@@ -10,12 +10,9 @@ export interface StatResult {
   modifiedAt: Date;
 }
 
-export interface ReadRange {
-  /** First byte, inclusive. */
-  start: number;
-  /** Last byte, inclusive. */
-  end: number;
-}
+import type { ByteRange as ReadRange } from '../domain/byte-range.js';
+
+export type { ReadRange };
 
 export interface Writer {
   /** The stream to pipe bytes into. */

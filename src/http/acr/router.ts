@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Action } from '../../auth/model.js';
 import { RegistryError } from '../../domain/errors.js';
-import type { RegistryRow } from '../../meta/store.js';
+import type { Registry } from '../../domain/registry.js';
 import { parseOrder } from '../../services/content/attributes.js';
 import type { Services } from '../../services/index.js';
 import { authenticate, authorize, authorizeCatalog, challenge, serviceName, type AuthContext } from '../auth.js';
@@ -33,7 +33,7 @@ const route = routeFor<AcrEnv>();
 const NEEDS: Record<string, Action> = { GET: 'metadata_read', HEAD: 'metadata_read', PATCH: 'metadata_write', DELETE: 'delete' };
 
 /** The repository a route names, once the caller may do what the method needs there. */
-async function repository(r: AcrEnv & { params: { name: string } }): Promise<{ reg: RegistryRow; repo: string }> {
+async function repository(r: AcrEnv & { params: { name: string } }): Promise<{ reg: Registry; repo: string }> {
   const t = resolveTarget(r.params.name, r.fromHost);
   const anyOf = [NEEDS[r.ctx.req.method ?? 'GET']!];
   const { reg, unknownVisible } = await r.svc.access.locate(r.a.principal, t.registry);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { describePrincipal } from '../../auth/service.js';
 import { RegistryError } from '../../domain/errors.js';
-import type { RegistryRow } from '../../meta/store.js';
+import type { Registry } from '../../domain/registry.js';
 import { parseImportRequest } from '../../services/import/request.js';
 import { caller } from '../auth.js';
 import { countParam, fields, idParam, json } from '../routes.js';
@@ -15,7 +15,7 @@ import { route } from './common.js';
 // Starting an import needs push on every target repository (as pushing the image would); reading
 // one needs the registry's read power or push on its targets. Credentials are never returned.
 
-const pushDenial = (reg: RegistryRow) => (who: string, repo: string) => `${who} is not allowed to push to ${reg.name}/${repo}, which importing there needs`;
+const pushDenial = (reg: Registry) => (who: string, repo: string) => `${who} is not allowed to push to ${reg.name}/${repo}, which importing there needs`;
 
 export const importRoutes = [
   route('POST /api/registries/:reg/importImage', {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { describePrincipal } from '../../auth/service.js';
 import { RegistryError } from '../../domain/errors.js';
-import type { RegistryRow } from '../../meta/store.js';
+import type { Registry } from '../../domain/registry.js';
 import { validateSpec } from '../../services/lifecycle/purge.js';
 import { fields, idParam, json, noContent } from '../routes.js';
 import { route } from './common.js';
@@ -29,7 +29,7 @@ const ScheduleBody = z.strictObject({
 });
 const ImmutabilityBody = z.strictObject({ name: z.string().optional(), repository: z.string().optional(), tag: z.string().optional() });
 
-const runLink = (reg: RegistryRow, jobId: number) => ({ Location: `/api/registries/${reg.name}/purge/runs/${jobId}` });
+const runLink = (reg: Registry, jobId: number) => ({ Location: `/api/registries/${reg.name}/purge/runs/${jobId}` });
 
 export const purgeRoutes = [
   route('POST /api/registries/:reg/purge', {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { RegistryRow } from '../../meta/store.js';
+import type { Registry } from '../../domain/registry.js';
 import { parseSku, registryView } from '../../services/content/registries.js';
 import { fields, json, noContent } from '../routes.js';
 import { route, type ApiEnv } from './common.js';
@@ -18,7 +18,7 @@ function loginServer({ ctx, opts }: ApiEnv, name: string): string {
   return `${host}/${name.toLowerCase()}`;
 }
 
-const view = (r: ApiEnv, row: RegistryRow) => registryView(row, loginServer(r, row.name));
+const view = (r: ApiEnv, row: Registry) => registryView(row, loginServer(r, row.name));
 
 export const registryRoutes = [
   route('GET /api/registries', {

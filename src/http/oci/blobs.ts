@@ -1,17 +1,17 @@
 import { RegistryError } from '../../domain/errors.js';
-import type { RegistryRow } from '../../meta/store.js';
+import type { ByteRange } from '../../domain/byte-range.js';
+import type { Registry } from '../../domain/registry.js';
 import type { Services } from '../../services/index.js';
 import { rangeHeader } from '../../services/content/uploads.js';
-import type { ReadRange } from '../../storage/driver.js';
 import { contentLength, hasBody, send, type Ctx } from '../context.js';
 import type { OciTarget } from './target.js';
 
 // Blob pull, push, mount and delete (distribution-spec "Pulling blobs", "Pushing blobs", "Deleting blobs").
 
-type Args = { ctx: Ctx; svc: Services; reg: RegistryRow; t: OciTarget };
+type Args = { ctx: Ctx; svc: Services; reg: Registry; t: OciTarget };
 
 /** Parses "bytes=a-b", "bytes=a-", "bytes=-n" against a size; undefined = serve it all (also for multi-range). */
-export function parseRange(header: string | undefined, size: number): ReadRange | undefined | 'unsatisfiable' {
+export function parseRange(header: string | undefined, size: number): ByteRange | undefined | 'unsatisfiable' {
   if (!header) return undefined;
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!m || (m[1] === '' && m[2] === '')) return undefined;

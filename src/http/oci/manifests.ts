@@ -1,5 +1,6 @@
 import { RegistryError } from '../../domain/errors.js';
-import type { ManifestHead, RegistryRow } from '../../meta/store.js';
+import type { ManifestHead } from '../../domain/manifest-head.js';
+import type { Registry } from '../../domain/registry.js';
 import { parsePageSize, type Services } from '../../services/index.js';
 import { readBody, send, sendJson, type Ctx } from '../context.js';
 import type { OciTarget } from './target.js';
@@ -7,7 +8,7 @@ import type { OciTarget } from './target.js';
 // Manifests, tags and referrers (distribution-spec "Pulling manifests", "Pushing Manifests",
 // "Content Discovery", "Deleting manifests/tags").
 
-type Args = { ctx: Ctx; svc: Services; reg: RegistryRow; t: OciTarget };
+type Args = { ctx: Ctx; svc: Services; reg: Registry; t: OciTarget };
 
 /**
  * Does the Accept header admit this media type? No header, or a wildcard, admits everything. The
@@ -93,7 +94,7 @@ export async function listTags({ ctx, svc, reg, t }: Args): Promise<void> {
 }
 
 /** reg is undefined for an unknown registry: the spec forbids a 404 here, so it simply has no referrers. */
-export async function listReferrers({ ctx, svc, reg, t }: Omit<Args, 'reg'> & { reg: RegistryRow | undefined }, digest: string): Promise<void> {
+export async function listReferrers({ ctx, svc, reg, t }: Omit<Args, 'reg'> & { reg: Registry | undefined }, digest: string): Promise<void> {
   ctx.route = 'referrers';
   const q = ctx.url.searchParams;
   const artifactType = q.get('artifactType') ?? undefined;

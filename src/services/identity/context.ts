@@ -1,9 +1,10 @@
 import type { ManagementPower } from '../../auth/model.js';
-import { describePrincipal, type AuthService, type Principal } from '../../auth/service.js';
+import type { AuthService, Principal } from '../../auth/service.js';
 import { RegistryError } from '../../domain/errors.js';
 import { LastOwnerError } from '../../meta/access-store.js';
 import type { RegistryRow } from '../../meta/store.js';
 import type { RegistryService } from '../content/registries.js';
+import type { AccessPolicy } from '../policy/access.js';
 import { conflict } from './validate.js';
 
 // What every part of identity management shares: the auth service and its store, and the checks
@@ -13,6 +14,7 @@ export class IdentityContext {
   constructor(
     readonly auth: AuthService,
     readonly registries: RegistryService,
+    private readonly access: AccessPolicy,
   ) {}
 
   get store() {
@@ -24,12 +26,8 @@ export class IdentityContext {
   }
 
   /** A registry the caller may act on with `power`; unknown and forbidden look alike unless the caller sees the deployment. */
-  async registry(p: Principal, name: string, power: ManagementPower, what: string): Promise<RegistryRow> {
-    this.notAnonymous(p);
-    const reg = typeof name === 'string' ? await this.registries.find(name) : undefined;
-    if (!reg) throw await unknownRegistryError(this.auth, p, name, what);
-    await this.auth.requirePower(p, reg.id, power, `${what} registry ${reg.name}`);
-    return reg;
+  registry(p: Principal, name: string, power: ManagementPower, what: string): Promise<RegistryRow> {
+    return this.access.registry(p, name, power, what);
   }
 
   async has(p: Principal, registryId: number | null, power: ManagementPower): Promise<boolean> {
@@ -48,13 +46,4 @@ export class IdentityContext {
       throw e;
     }
   }
-}
-
-/**
- * The error for a registry that does not exist: an unknown registry is visible only to deployment
- * readers; anyone else gets the DENIED a registry they may not use gives, so names cannot be probed.
- */
-async function unknownRegistryError(auth: AuthService, p: Principal, name: string, what: string): Promise<RegistryError> {
-  if ((await auth.powers(p, null)).has('read')) return new RegistryError('REGISTRY_UNKNOWN', `registry "${String(name).slice(0, 80)}" does not exist`);
-  return new RegistryError('DENIED', `${describePrincipal(p)} may not ${what} registry "${String(name).slice(0, 80)}"`);
 }

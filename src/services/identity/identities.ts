@@ -2,6 +2,7 @@ import type { ManagementPower } from '../../auth/model.js';
 import type { AuthService, Principal } from '../../auth/service.js';
 import type { RegistryRow } from '../../meta/store.js';
 import type { RegistryService } from '../content/registries.js';
+import type { AccessPolicy } from '../policy/access.js';
 import { Audit } from './audit.js';
 import { IdentityContext } from './context.js';
 import { RegistryCredentials } from './registry-credentials.js';
@@ -44,8 +45,8 @@ export class IdentityService {
   readonly audit: Audit;
   private readonly ctx: IdentityContext;
 
-  constructor(auth: AuthService, registries: RegistryService) {
-    this.ctx = new IdentityContext(auth, registries);
+  constructor(auth: AuthService, registries: RegistryService, access: AccessPolicy) {
+    this.ctx = new IdentityContext(auth, registries, access);
     this.users = new Users(this.ctx);
     this.servicePrincipals = new ServicePrincipals(this.ctx);
     this.roleAssignments = new RoleAssignments(this.ctx);

@@ -1,8 +1,8 @@
 import type { Action, ManagementPower } from '../../auth/model.js';
 import { describePrincipal, type AuthService, type Principal } from '../../auth/service.js';
 import { RegistryError } from '../../domain/errors.js';
-import type { RegistryRow } from '../../meta/store.js';
-import type { RegistryService } from '../content/registries.js';
+import { isValidRegistryName } from '../../domain/reference.js';
+import type { RegistryRow, RegistryStore } from '../../meta/store.js';
 
 // The access policy every API family asks: which registry a name means for this caller, and
 // whether the caller may act on it. Roles, tokens and powers are evaluated by AuthService; this
@@ -16,7 +16,7 @@ import type { RegistryService } from '../content/registries.js';
 export type Located = { reg: RegistryRow; unknownVisible: false } | { reg: undefined; unknownVisible: boolean };
 
 export class AccessPolicy {
-  constructor(private readonly auth: AuthService, private readonly registries: RegistryService) {}
+  constructor(private readonly auth: AuthService, private readonly registries: Pick<RegistryStore, 'getRegistry'>) {}
 
   /** The visibility rule: may this caller learn that a registry does not exist? */
   async seesUnknownRegistries(p: Principal): Promise<boolean> {
@@ -29,7 +29,7 @@ export class AccessPolicy {
    * authorizes against no registry, which fails like a forbidden one). One query when it exists.
    */
   async locate(p: Principal, name: string): Promise<Located> {
-    const reg = await this.registries.find(name);
+    const reg = isValidRegistryName(name) ? await this.registries.getRegistry(name) : undefined;
     if (reg) return { reg, unknownVisible: false };
     return { reg: undefined, unknownVisible: await this.seesUnknownRegistries(p) };
   }
