@@ -3,8 +3,9 @@ import { createHmac, createPublicKey, generateKeyPairSync, sign } from 'node:cry
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { hashPassword, newSecret, secretHash, signJwt } from '../src/auth/crypto.js';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { basicAuthHeader as basic, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
+import { TEST_PASSWORD_HASH_COST } from './helpers/credentials.js';
 import { blobOf, randomBlob } from './helpers/oci.js';
 
 // Hostile input against the token service and the checks on /v2: forged, altered, expired and
@@ -13,7 +14,6 @@ import { blobOf, randomBlob } from './helpers/oci.js';
 
 const OWNER_PASSWORD = 'owner-password-for-hostile-tests';
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
 
 for (const backend of BACKENDS) {
   describe(`auth against hostile input on ${backend}`, await backendGate(backend), () => {
@@ -219,14 +219,14 @@ for (const backend of BACKENDS) {
 
     test('a deleted and re-created user with the same name does not inherit old tokens', async () => {
       const store = t.app.services.auth.store;
-      const u = await store.createUser('mallory', await hashPassword('first-password-123'));
+      const u = await store.createUser('mallory', await hashPassword('first-password-123', TEST_PASSWORD_HASH_COST));
       assert.ok(u);
       await store.addRoleAssignment({ principal_type: 'user', principal_id: u.id, role: 'AcrPull', registry_id: null, repository: null });
       const old = (await tokenFor(basic('mallory', 'first-password-123'), [`repository:${reg}/team/app:pull`])).token!;
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, `Bearer ${old}`)).status, 200);
       await store.deleteUser(u.id);
       t.app.services.auth.forget();
-      const again = await store.createUser('mallory', await hashPassword('second-password-456'));
+      const again = await store.createUser('mallory', await hashPassword('second-password-456', TEST_PASSWORD_HASH_COST));
       assert.ok(again);
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, `Bearer ${old}`)).status, 401);
     });

@@ -9,7 +9,7 @@ import { silentLogger } from '../src/observability/logger.js';
 import { backoffMs } from '../src/jobs/queue.js';
 import { isPrivateAddress } from '../src/net/egress.js';
 import { normalizeScope, scopeMatches } from '../src/services/webhooks/webhooks.js';
-import { startTestApp, adminAuthHeader, ADMIN_PASSWORD, type TestApp } from './helpers/app.js';
+import { startTestApp, adminAuthHeader, testConfig, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate, freshMetadataUrl } from './helpers/backends.js';
 import { uniqueRepo, V2 } from './helpers/oci.js';
 
@@ -259,10 +259,9 @@ describe('two nodes on one PostgreSQL deliver each event once', await backendGat
       const path = await import('node:path');
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-wh-'));
       for (let i = 0; i < 2; i++) {
-        apps.push(await startApp(loadConfig({ env: {}, overrides: {
-          listen: '127.0.0.1:0', dataDir: path.join(dir, `n${i}`), metadata: { url: meta.url }, storage: { path: path.join(dir, 'storage') },
-          log: { level: 'silent', access: false }, shutdownTimeoutSeconds: 2, auth: { adminPassword: ADMIN_PASSWORD }, ...FAST,
-        } }), silentLogger));
+        apps.push(await startApp(testConfig({
+          dataDir: path.join(dir, `n${i}`), metadata: { url: meta.url }, storage: { path: path.join(dir, 'storage') }, ...FAST,
+        }), silentLogger));
       }
       const reg = `whmulti${process.pid}`;
       await apps[0]!.services.registries.create(reg, 'Premium');

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { hashPassword, newSecret, seal, secretHash, unseal } from '../../auth/crypto.js';
+import { newSecret, seal, secretHash, unseal } from '../../auth/crypto.js';
 import {
   assertRepositoryPattern, findRole, formatScopeRule, parseScopeRule, ROLES, SCOPE_MAP_ACTIONS, SYSTEM_SCOPE_MAPS,
   type ManagementPower, type RoleDefinition,
@@ -315,7 +315,7 @@ export class IdentityService {
     const name = assertUserName(input.name);
     const generated = input.password === undefined ? newSecret() : undefined;
     const password = generated ?? assertPassword(input.password);
-    const row = await this.store.createUser(name, await hashPassword(password));
+    const row = await this.store.createUser(name, await this.auth.hashPassword(password));
     if (!row) throw conflict(`user "${name}" already exists (user names are unique regardless of case)`);
     const u = (await this.store.userById(row.id))!;
     return { ...this.userView(u), ...(generated ? { password: generated } : {}) };
@@ -345,7 +345,7 @@ export class IdentityService {
     const password = patch.password === undefined ? undefined : assertPassword(patch.password);
     if (patch.enabled === false && u.enabled) await this.assertOwnersRemain({ kind: 'user', id: u.id }, `disable user "${u.name}"`);
     await this.store.updateUser(u.id, {
-      ...(password !== undefined ? { password_hash: await hashPassword(password) } : {}),
+      ...(password !== undefined ? { password_hash: await this.auth.hashPassword(password) } : {}),
       ...(patch.enabled !== undefined ? { enabled: patch.enabled ? 1 : 0 } : {}),
     });
     this.auth.forget();
