@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { basicAuthHeader as basic, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 
 // The identity-management API (/api/users, /api/service-principals, /api/role-assignments,
@@ -10,7 +10,6 @@ import { BACKENDS, backendGate } from './helpers/backends.js';
 // to end that what is created authenticates on /v2 with exactly the rights granted.
 
 const OWNER_PASSWORD = 'identity-api-owner-password';
-const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
 const OWNER = basic('admin', OWNER_PASSWORD);
 
 interface Res {

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { Scheduler } from '../src/jobs/scheduler.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { parseAgo, parseFilter } from '../src/services/lifecycle/purge.js';
-import { ADMIN_PASSWORD, adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
+import { ADMIN_PASSWORD, adminAuthHeader, basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';
 import { imageIndex, manifestBytes, MT, uniqueRepo, V2, type PushedImage } from './helpers/oci.js';
@@ -236,7 +236,7 @@ for (const backend of BACKENDS) {
       assert.equal(assign.code, 0, assign.stderr);
       const res = await fetch(`${t.url}/api/registries/${reg}/purge`, {
         method: 'POST', body: JSON.stringify({ filters: [`${repo}:.*`], ago: '0d' }),
-        headers: { 'Content-Type': 'application/json', Authorization: `Basic ${Buffer.from(`${user}:Pull-Only-Passw0rd!`).toString('base64')}` },
+        headers: { 'Content-Type': 'application/json', Authorization: basicAuthHeader(user, 'Pull-Only-Passw0rd!') },
       });
       assert.equal(res.status, 403, await res.text());
       assert.deepEqual(await tags(repo), ['x']);
