@@ -6,20 +6,17 @@ import path from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { adminAuthHeader, ADMIN_PASSWORD, basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate, IN_CI } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';
 import { FakeUpstream, makeImage, type FakeImage } from './helpers/fake-upstream.js';
 import { blobOf, imageIndex, manifestBytes, MT, sha256, V2 } from './helpers/oci.js';
-import { run } from './e2e/helpers.js';
+import { DISTRIBUTION_SH, run } from './e2e/helpers.js';
 
 // berth import (az acr import) against real upstreams: Debian's docker-registry (CNCF
 // Distribution) anonymous and with htpasswd Basic auth, another Berth with token auth (and its
 // referrers), a multi-arch index, tag conflicts and --force, locks, and hostile upstreams.
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DISTRIBUTION_SH = [path.resolve(ROOT, '..', 'shared', 'bench', 'distribution.sh'), '/work/shared/bench/distribution.sh'].find((p) => existsSync(p))!;
 const has = (cmd: string) => {
   try {
     execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
@@ -29,7 +26,7 @@ const has = (cmd: string) => {
   }
 };
 // Distribution and htpasswd are CI dependencies (.ci/run installs them): under CI they must be there.
-const PEER_GATE = has('docker-registry') && has('htpasswd') && DISTRIBUTION_SH ? {} : IN_CI ? (() => { throw new Error('CI=true requires docker-registry and htpasswd (apache2-utils)'); })() : { skip: 'docker-registry or htpasswd missing' };
+const PEER_GATE = has('docker-registry') && has('htpasswd') && existsSync(DISTRIBUTION_SH) ? {} : IN_CI ? (() => { throw new Error(`CI=true requires docker-registry, htpasswd (apache2-utils) and ${DISTRIBUTION_SH}`); })() : { skip: `docker-registry, htpasswd or ${DISTRIBUTION_SH} missing` };
 
 interface ImportView {
   id: number;

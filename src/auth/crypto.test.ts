@@ -22,7 +22,7 @@ describe('password hash cost', () => {
   });
 
   test('verification uses the parameters stored with the hash, whatever cost made it', async () => {
-    for (const cost of [10, 12, 15]) {
+    for (const cost of [10, 11, 12]) {
       const stored = await hashPassword('correct horse battery', cost);
       assert.equal(await verifyPassword('correct horse battery', stored), true, `cost ${cost}`);
       assert.equal(await verifyPassword('correct horse battery!', stored), false, `cost ${cost}, wrong password`);

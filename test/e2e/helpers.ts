@@ -22,6 +22,12 @@ export const sha256 = (b: Buffer | string): string => `sha256:${createHash('sha2
 
 // ---------------------------------------------------------------- tools
 
+/**
+ * The shared launcher for Debian's docker-registry (CNCF Distribution): shared/bench sits beside
+ * the repository (README, "Benchmarks"); BERTH_SHARED_BENCH points elsewhere, as for npm run bench.
+ */
+export const DISTRIBUTION_SH = path.join(process.env.BERTH_SHARED_BENCH ?? path.resolve(ROOT, '..', 'shared', 'bench'), 'distribution.sh');
+
 /** Absolute path of an executable on PATH, or undefined. */
 export function which(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
