@@ -59,7 +59,7 @@ for (const backend of BACKENDS) {
     let seq = 0;
 
     async function req(method: string, path: string, auth: string | undefined, body?: Buffer, headers: Record<string, string> = {}): Promise<Response> {
-      return fetch(`${t.url}/v2/${path}`, { method, body, headers: { ...(auth ? { Authorization: auth } : {}), ...headers } });
+      return t.fetch(`${t.url}/v2/${path}`, { method, body, headers: { ...(auth ? { Authorization: auth } : {}), ...headers } });
     }
 
     /** Pushes an image as the owner and returns its manifest digest. */
@@ -187,7 +187,7 @@ for (const backend of BACKENDS) {
             // The scopes a client asks for after the challenge (tags: pull or metadata_read will do).
             const action = op === 'push' ? 'pull,push' : op === 'tags' ? 'pull,metadata_read' : 'pull';
             const q = new URLSearchParams({ service: t.host, scope: `repository:${reg}/${where}:${action}` });
-            const tok = await fetch(`${t.url}/oauth2/token?${q}`, { headers: { Authorization: auth } });
+            const tok = await t.fetch(`${t.url}/oauth2/token?${q}`, { headers: { Authorization: auth } });
             assert.equal(tok.status, 200);
             const bearer = `Bearer ${((await tok.json()) as { token: string }).token}`;
             const status = await run(op, reg, where, bearer);

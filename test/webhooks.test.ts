@@ -107,7 +107,7 @@ for (const backend of BACKENDS) {
       assert.ok(made.body.secret);
       assert.equal(made.body.customHeaders.Authorization, '****ue');
       const repo = uniqueRepo('wh');
-      const v2 = new V2(t.url);
+      const v2 = t.v2();
       const img = await v2.pushImage(`${reg}/${repo}`, 'v1');
       const got = await until(() => rx.received.find((r) => r.path === '/hook1'));
       const body = JSON.parse(got.body);
@@ -163,7 +163,7 @@ for (const backend of BACKENDS) {
       assert.equal((await mk('scopelatest', { scope: repo })).status, 201);
       assert.equal((await mk('disabled1', { status: 'disabled' })).status, 201);
       assert.equal((await mk('cloudev1', { format: 'cloudevents', scope: `${repo}:v1` })).status, 201);
-      const v2 = new V2(t.url);
+      const v2 = t.v2();
       await v2.pushImage(`${reg}/${repo}`, 'v1');
       await v2.pushImage(`${reg}/other`, 'v2');
       await until(() => rx.received.some((r) => r.path === '/cloudev1') || undefined);
@@ -197,7 +197,7 @@ describe('delivery survives a receiver outage and an app restart (sqlite)', () =
     try {
       const reg = await t.createRegistry();
       await api(t.url, 'POST', `/api/registries/${reg}/webhooks`, { name: 'outage', serviceUri: `${rx.url}/o`, actions: ['push'] });
-      await new V2(t.url).pushImage(`${reg}/${uniqueRepo('out')}`, 'v1');
+      await t.v2().pushImage(`${reg}/${uniqueRepo('out')}`, 'v1');
       await until(() => rx.received.length >= 2 || undefined);
       // Stop the app mid-retry and start another on the same data.
       await t.app.close();
@@ -225,7 +225,7 @@ describe('egress refusals (sqlite)', () => {
     try {
       const reg = await t.createRegistry();
       await api(t.url, 'POST', `/api/registries/${reg}/webhooks`, { name: 'direct1', serviceUri: `${rx.url}/d`, actions: ['push'] });
-      await new V2(t.url).pushImage(`${reg}/${uniqueRepo('eg')}`, 'v1');
+      await t.v2().pushImage(`${reg}/${uniqueRepo('eg')}`, 'v1');
       const ev = await until(async () => (await api(t.url, 'GET', `/api/registries/${reg}/webhooks/direct1/listEvents`)).body.value[0]);
       assert.equal(ev.outcome, 'refused');
       assert.match(ev.error, /127\.0\.0\.1/);
