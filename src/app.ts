@@ -96,7 +96,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     uploadMaxAgeSeconds: config.uploads.maxAgeSeconds,
     auth: {
       accessTokenSeconds: config.auth.accessTokenSeconds, refreshTokenSeconds: config.auth.refreshTokenSeconds,
-      keyRotationDays: config.auth.keyRotationDays, cacheSeconds: config.auth.cacheSeconds,
+      keyRotationDays: config.auth.keyRotationDays, cacheSeconds: config.auth.cacheSeconds, passwordHashCost: config.auth.passwordHashCost,
     },
     throttle: config.auth.throttle,
     rates: { enabled: config.limits.rateLimits, multiplier: config.limits.rateMultiplier },

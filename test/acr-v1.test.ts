@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import type { TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
-import { blobOf, expectError, imageIndex, MT, uniqueRepo, V2 } from './helpers/oci.js';
+import { withRegistry } from './helpers/with-image.js';
+import { blobOf, expectError, imageIndex, MT, uniqueRepo, type V2 } from './helpers/oci.js';
 
 // ACR's /acr/v1 data-plane API: shapes, paging and ordering (keyset), PATCH of changeable
 // attributes, DELETE of a repository, pull statistics.
@@ -23,9 +24,7 @@ for (const backend of BACKENDS) {
     let reg: string;
 
     before(async () => {
-      t = await startTestApp(backend);
-      v2 = new V2(t.url);
-      reg = await t.createRegistry();
+      ({ t, v2, reg } = await withRegistry(backend));
     });
     after(async () => { await t?.close(); });
 
@@ -201,7 +200,7 @@ for (const backend of BACKENDS) {
     });
 
     test('authorization: anonymous gets 401 with a challenge; a caller without grants gets 403 or 401', async () => {
-      const anon = new V2(t.url, { authorization: null });
+      const anon = t.v2({ authorization: null });
       const res = await anon.fetch(`/acr/v1/${reg}/whatever`);
       await expectError(res, 401, 'UNAUTHORIZED');
       await expectError(await anon.fetch(`/acr/v1/${reg}/_catalog`), 401, 'UNAUTHORIZED');

@@ -18,14 +18,14 @@ for (const backend of BACKENDS) {
     const berth = (args: string[]) => runCli([...args, '--server', t.url, '-u', 'admin', '-p', ADMIN_PASSWORD]);
 
     const api = async (path: string) => {
-      const res = await fetch(`${t.url}${path}`, { headers: { Authorization: adminAuthHeader() } });
+      const res = await t.fetch(`${t.url}${path}`, { headers: { Authorization: adminAuthHeader() } });
       return { status: res.status, text: await res.text() };
     };
 
     before(async () => {
       t = await startTestApp(backend);
       reg = await t.createRegistry();
-      const v2 = new V2(t.url);
+      const v2 = t.v2();
       name = `${reg}/${uniqueRepo('audit')}`;
       const img = await v2.pushImage(name, 'v1');
       digest = img.digest;
@@ -70,7 +70,7 @@ for (const backend of BACKENDS) {
     test('pulls are audited: who pulled which manifest, by tag or digest, from where', async () => {
       const reg2 = await t.createRegistry(); // its own registry: the other tests count this one's events
       const other = `${reg2}/${uniqueRepo('pulled')}`;
-      const v2 = new V2(t.url);
+      const v2 = t.v2();
       const img = await v2.pushImage(other, 'v1');
       for (const ref of ['v1', img.digest]) {
         const r = await v2.fetch(`/v2/${other}/manifests/${ref}`, { headers: { Accept: img.mediaType } });
@@ -111,7 +111,7 @@ for (const backend of BACKENDS) {
 
     test('CLI: berth audit list merges logins and repository events; --category, --operation, --jsonl', async () => {
       // A login event for this registry (Basic auth on the token endpoint).
-      const tok = await fetch(`${t.url}/oauth2/token?service=${encodeURIComponent(t.host)}&scope=repository:${name}:pull`, { headers: { Authorization: adminAuthHeader() } });
+      const tok = await t.fetch(`${t.url}/oauth2/token?service=${encodeURIComponent(t.host)}&scope=repository:${name}:pull`, { headers: { Authorization: adminAuthHeader() } });
       await tok.arrayBuffer();
       const all = await berth(['audit', 'list', '--registry', reg, '--since', '2h', '-o', 'json']);
       assert.equal(all.code, 0, all.stdout);

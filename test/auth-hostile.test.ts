@@ -3,8 +3,9 @@ import { createHmac, createPublicKey, generateKeyPairSync, sign } from 'node:cry
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { hashPassword, newSecret, secretHash, signJwt } from '../src/auth/crypto.js';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { basicAuthHeader as basic, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
+import { TEST_PASSWORD_HASH_COST } from './helpers/credentials.js';
 import { blobOf, randomBlob } from './helpers/oci.js';
 
 // Hostile input against the token service and the checks on /v2: forged, altered, expired and
@@ -13,7 +14,6 @@ import { blobOf, randomBlob } from './helpers/oci.js';
 
 const OWNER_PASSWORD = 'owner-password-for-hostile-tests';
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
-const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
 
 for (const backend of BACKENDS) {
   describe(`auth against hostile input on ${backend}`, await backendGate(backend), () => {
@@ -25,7 +25,7 @@ for (const backend of BACKENDS) {
     async function tokenFor(auth: string | undefined, scopes: string[], svc = service): Promise<{ status: number; token?: string; body: string }> {
       const q = new URLSearchParams({ service: svc });
       for (const s of scopes) q.append('scope', s);
-      const res = await fetch(`${t.url}/oauth2/token?${q}`, { headers: auth ? { Authorization: auth } : {} });
+      const res = await t.fetch(`${t.url}/oauth2/token?${q}`, { headers: auth ? { Authorization: auth } : {} });
       const body = await res.text();
       return { status: res.status, body, token: res.ok ? (JSON.parse(body) as { token: string }).token : undefined };
     }
@@ -35,7 +35,7 @@ for (const backend of BACKENDS) {
     }
 
     async function v2(path: string, auth?: string, init: RequestInit = {}): Promise<Response> {
-      return fetch(`${t.url}/v2/${path}`, { ...init, headers: { ...(auth ? { Authorization: auth } : {}), ...(init.headers as Record<string, string> ?? {}) } });
+      return t.fetch(`${t.url}/v2/${path}`, { ...init, headers: { ...(auth ? { Authorization: auth } : {}), ...(init.headers as Record<string, string> ?? {}) } });
     }
 
     async function push(repo: string, auth: string): Promise<{ digest: string }> {
@@ -124,7 +124,7 @@ for (const backend of BACKENDS) {
       // 2. alg none.
       const none = `${b64({ alg: 'none', typ: 'JWT' })}.${p}.`;
       // 3. HS256 keyed with the server's public key (key confusion).
-      const jwks = (await (await fetch(`${t.url}/oauth2/jwks`)).json()) as { keys: Record<string, string>[] };
+      const jwks = (await (await t.fetch(`${t.url}/oauth2/jwks`)).json()) as { keys: Record<string, string>[] };
       const pub = createPublicKey({ key: jwks.keys[0]!, format: 'jwk' }).export({ format: 'pem', type: 'spki' }).toString();
       const hsHead = b64({ alg: 'HS256', typ: 'JWT', kid: jwks.keys[0]!.kid });
       const hs = `${hsHead}.${p}.${createHmac('sha256', pub).update(`${hsHead}.${p}`).digest('base64url')}`;
@@ -145,11 +145,11 @@ for (const backend of BACKENDS) {
       const other = (await tokenFor(owner(), [`repository:${reg}/team/app:pull`], 'other.example.com')).token!;
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, `Bearer ${other}`)).status, 401);
       // A refresh token is not an access token.
-      const res = await fetch(`${t.url}/oauth2/exchange`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'password', service, username: 'admin', password: OWNER_PASSWORD }) });
+      const res = await t.fetch(`${t.url}/oauth2/exchange`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'password', service, username: 'admin', password: OWNER_PASSWORD }) });
       const refresh = ((await res.json()) as { refresh_token: string }).refresh_token;
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, `Bearer ${refresh}`)).status, 401);
       // ...but exchanges for one, and works as a password with the all-zero user name.
-      const viaRefresh = await fetch(`${t.url}/oauth2/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'refresh_token', service, refresh_token: refresh, scope: `repository:${reg}/team/app:pull` }) });
+      const viaRefresh = await t.fetch(`${t.url}/oauth2/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'refresh_token', service, refresh_token: refresh, scope: `repository:${reg}/team/app:pull` }) });
       const access = ((await viaRefresh.json()) as { access_token: string }).access_token;
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, `Bearer ${access}`)).status, 200);
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, basic('00000000-0000-0000-0000-000000000000', refresh))).status, 200);
@@ -219,14 +219,14 @@ for (const backend of BACKENDS) {
 
     test('a deleted and re-created user with the same name does not inherit old tokens', async () => {
       const store = t.app.services.auth.store;
-      const u = await store.createUser('mallory', await hashPassword('first-password-123'));
+      const u = await store.createUser('mallory', await hashPassword('first-password-123', TEST_PASSWORD_HASH_COST));
       assert.ok(u);
       await store.addRoleAssignment({ principal_type: 'user', principal_id: u.id, role: 'AcrPull', registry_id: null, repository: null });
       const old = (await tokenFor(basic('mallory', 'first-password-123'), [`repository:${reg}/team/app:pull`])).token!;
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, `Bearer ${old}`)).status, 200);
       await store.deleteUser(u.id);
       t.app.services.auth.forget();
-      const again = await store.createUser('mallory', await hashPassword('second-password-456'));
+      const again = await store.createUser('mallory', await hashPassword('second-password-456', TEST_PASSWORD_HASH_COST));
       assert.ok(again);
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, `Bearer ${old}`)).status, 401);
     });

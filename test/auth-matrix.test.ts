@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { hashPassword, newSecret, secretHash } from '../src/auth/crypto.js';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { basicAuthHeader as basic, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
+import { TEST_PASSWORD_HASH_COST } from './helpers/credentials.js';
 import { blobOf, randomBlob } from './helpers/oci.js';
 
 // Identity kind x role or scope map x action x repository inside/outside the grant. Expected
@@ -10,7 +11,6 @@ import { blobOf, randomBlob } from './helpers/oci.js';
 // code under test. Identified callers who may not act get 403 DENIED; anonymous callers get 401.
 
 const OWNER = 'owner-password-for-the-matrix';
-const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
 type Op = 'pull' | 'push' | 'delete' | 'tags' | 'untag' | 'catalog';
 const OPS: Op[] = ['pull', 'push', 'delete', 'tags', 'untag', 'catalog'];
 const ALL = new Set<Op>(OPS);
@@ -59,7 +59,7 @@ for (const backend of BACKENDS) {
     let seq = 0;
 
     async function req(method: string, path: string, auth: string | undefined, body?: Buffer, headers: Record<string, string> = {}): Promise<Response> {
-      return fetch(`${t.url}/v2/${path}`, { method, body, headers: { ...(auth ? { Authorization: auth } : {}), ...headers } });
+      return t.fetch(`${t.url}/v2/${path}`, { method, body, headers: { ...(auth ? { Authorization: auth } : {}), ...headers } });
     }
 
     /** Pushes an image as the owner and returns its manifest digest. */
@@ -116,7 +116,7 @@ for (const backend of BACKENDS) {
 
       const user = async (label: string, role: string, registryId: number, repository: string | null = null) => {
         const name = `u${label.replace(/[^a-z0-9]/gi, '').toLowerCase().slice(0, 40)}`;
-        const u = (await store.createUser(name, await hashPassword('matrix-password-1')))!;
+        const u = (await store.createUser(name, await hashPassword('matrix-password-1', TEST_PASSWORD_HASH_COST)))!;
         await store.addRoleAssignment({ principal_type: 'user', principal_id: u.id, role, registry_id: registryId, repository });
         creds.set(label, basic(name, 'matrix-password-1'));
       };
@@ -187,7 +187,7 @@ for (const backend of BACKENDS) {
             // The scopes a client asks for after the challenge (tags: pull or metadata_read will do).
             const action = op === 'push' ? 'pull,push' : op === 'tags' ? 'pull,metadata_read' : 'pull';
             const q = new URLSearchParams({ service: t.host, scope: `repository:${reg}/${where}:${action}` });
-            const tok = await fetch(`${t.url}/oauth2/token?${q}`, { headers: { Authorization: auth } });
+            const tok = await t.fetch(`${t.url}/oauth2/token?${q}`, { headers: { Authorization: auth } });
             assert.equal(tok.status, 200);
             const bearer = `Bearer ${((await tok.json()) as { token: string }).token}`;
             const status = await run(op, reg, where, bearer);

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { checkHealth } from '../src/cli/commands/check-health.js';
 import { ADMIN_PASSWORD, startTestApp, type TestApp } from './helpers/app.js';
 import { backendGate } from './helpers/backends.js';
+import { freePort } from './helpers/berth-process.js';
 
 // berth check-health against a real server: good credentials pass every check; a wrong password
 // is CONNECTIVITY_REFRESH_TOKEN_ERROR and a non-zero exit; an unreachable server is a
@@ -29,14 +30,6 @@ function berth(args: string[], configDir: string): Promise<Run> {
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 describe('berth check-health', await backendGate('sqlite'), () => {

@@ -28,7 +28,7 @@ for (const backend of BACKENDS) {
 
     before(async () => {
       t = await startTestApp(backend, { gc: { enabled: false } });
-      v2 = new V2(t.url);
+      v2 = t.v2();
     });
     after(async () => { await t?.close(); });
 
@@ -167,18 +167,18 @@ for (const backend of BACKENDS) {
       const { id } = await t.app.meta.db.insertInto('gc_runs').values({ node: 'other-node:1', dry_run: 0, status: 'running', started_at: now, lease_until: far })
         .returning('id').executeTakeFirstOrThrow();
       clock = new Date();
-      const res = await fetch(`${t.url}/api/gc/runs`, { method: 'POST', headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: '{}' });
+      const res = await t.fetch(`${t.url}/api/gc/runs`, { method: 'POST', headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: '{}' });
       assert.equal(res.status, 409);
       assert.match((await res.json() as { errors: { message: string }[] }).errors[0]!.message, /already running on other-node:1/);
       await t.app.meta.db.updateTable('gc_runs').set({ lease_until: new Date(Date.now() - 1000).toISOString() }).where('id', '=', id).execute();
-      const ok = await fetch(`${t.url}/api/gc/runs`, { method: 'POST', headers: { Authorization: adminAuthHeader() } });
+      const ok = await t.fetch(`${t.url}/api/gc/runs`, { method: 'POST', headers: { Authorization: adminAuthHeader() } });
       assert.equal(ok.status, 202);
       const run = await ok.json() as { id: number };
       assert.equal(ok.headers.get('location'), `/api/gc/runs/${run.id}`);
       const dead = await t.app.meta.db.selectFrom('gc_runs').select(['status', 'error']).where('id', '=', id).executeTakeFirstOrThrow();
       assert.equal(dead.status, 'failed');
       for (let i = 0; i < 100; i++) {
-        const r = await (await fetch(`${t.url}/api/gc/runs/${run.id}`, { headers: { Authorization: adminAuthHeader() } })).json() as { status: string };
+        const r = await (await t.fetch(`${t.url}/api/gc/runs/${run.id}`, { headers: { Authorization: adminAuthHeader() } })).json() as { status: string };
         if (r.status !== 'running') break;
         await new Promise((r2) => setTimeout(r2, 100));
       }
@@ -192,11 +192,11 @@ for (const backend of BACKENDS) {
       const dry = await runCli(['gc', 'run', '--dry-run', '--server', t.url, '-u', 'admin', '-p', ADMIN_PASSWORD]);
       assert.equal(dry.code, 0, dry.stderr);
       assert.equal((JSON.parse(dry.stdout) as { dryRun: boolean }).dryRun, true);
-      const bad = await fetch(`${t.url}/api/gc/runs`, { method: 'POST', headers: { Authorization: adminAuthHeader() }, body: '{"dryRun":"yes"}' });
+      const bad = await t.fetch(`${t.url}/api/gc/runs`, { method: 'POST', headers: { Authorization: adminAuthHeader() }, body: '{"dryRun":"yes"}' });
       assert.equal(bad.status, 400);
-      const extra = await fetch(`${t.url}/api/gc/runs`, { method: 'POST', headers: { Authorization: adminAuthHeader() }, body: '{"force":true}' });
+      const extra = await t.fetch(`${t.url}/api/gc/runs`, { method: 'POST', headers: { Authorization: adminAuthHeader() }, body: '{"force":true}' });
       assert.equal(extra.status, 400);
-      assert.equal((await fetch(`${t.url}/api/gc`)).status, 401);
+      assert.equal((await t.fetch(`${t.url}/api/gc`)).status, 401);
     });
 
     test('stress: pushes, deletes and collections in parallel lose nothing acknowledged and leave no orphans', async (ctx) => {

@@ -11,14 +11,14 @@ for (const backend of BACKENDS) {
     after(async () => { await t?.close(); });
 
     test('/v2/ answers with the API version header', async () => {
-      const res = await authFetch(`${t.url}/v2/`);
+      const res = await authFetch(`${t.url}/v2/`, {}, undefined, t.fetch);
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
     });
 
     test('a registry created through the service is listed by the API', async () => {
       const name = await t.createRegistry();
-      const res = await authFetch(`${t.url}/api/registries`);
+      const res = await authFetch(`${t.url}/api/registries`, {}, undefined, t.fetch);
       const body = (await res.json()) as { value: { name: string }[] };
       assert.ok(body.value.some((r) => r.name === name));
     });

@@ -13,10 +13,10 @@ describe('health endpoints', await backendGate('sqlite'), () => {
   test('healthy: /healthz and /readyz answer 200 without credentials', async () => {
     const t = await startTestApp('sqlite');
     try {
-      const live = await fetch(`${t.url}/healthz`);
+      const live = await t.fetch(`${t.url}/healthz`);
       assert.equal(live.status, 200);
       assert.deepEqual(await live.json(), { status: 'ok' });
-      const ready = await fetch(`${t.url}/readyz`);
+      const ready = await t.fetch(`${t.url}/readyz`);
       assert.equal(ready.status, 200);
       assert.deepEqual(await ready.json(), { status: 'ready' });
       // The probe object is gone again.
@@ -30,12 +30,12 @@ describe('health endpoints', await backendGate('sqlite'), () => {
     const t = await startTestApp('sqlite');
     try {
       await t.app.meta.close();
-      const res = await fetch(`${t.url}/readyz`);
+      const res = await t.fetch(`${t.url}/readyz`);
       assert.equal(res.status, 503);
       const body = await res.json() as { status: string; reason: string };
       assert.equal(body.status, 'unavailable');
       assert.match(body.reason, /metadata/);
-      assert.equal((await fetch(`${t.url}/healthz`)).status, 200);
+      assert.equal((await t.fetch(`${t.url}/healthz`)).status, 200);
     } finally {
       await t.close().catch(() => undefined);
     }
@@ -46,10 +46,10 @@ describe('health endpoints', await backendGate('sqlite'), () => {
     const storage = path.join(dir, 'storage');
     const t = await startTestApp('sqlite', { storage: { path: storage } });
     try {
-      assert.equal((await fetch(`${t.url}/readyz`)).status, 200);
+      assert.equal((await t.fetch(`${t.url}/readyz`)).status, 200);
       rmSync(storage, { recursive: true, force: true });
       writeFileSync(storage, 'not a directory');
-      const res = await fetch(`${t.url}/readyz`);
+      const res = await t.fetch(`${t.url}/readyz`);
       assert.equal(res.status, 503);
       const body = await res.json() as { reason: string };
       assert.match(body.reason, /storage/);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { basicAuthHeader as basic, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 
 // The identity-management API (/api/users, /api/service-principals, /api/role-assignments,
@@ -10,7 +10,6 @@ import { BACKENDS, backendGate } from './helpers/backends.js';
 // to end that what is created authenticates on /v2 with exactly the rights granted.
 
 const OWNER_PASSWORD = 'identity-api-owner-password';
-const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
 const OWNER = basic('admin', OWNER_PASSWORD);
 
 interface Res {
@@ -30,7 +29,7 @@ for (const backend of BACKENDS) {
       const headers: Record<string, string> = {};
       if (auth) headers.Authorization = auth;
       if (body !== undefined) headers['Content-Type'] = 'application/json';
-      const res = await fetch(`${t.url}${path}`, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+      const res = await t.fetch(`${t.url}${path}`, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
       const text = await res.text();
       let parsed: unknown = text;
       try {
@@ -46,7 +45,7 @@ for (const backend of BACKENDS) {
     }
 
     async function v2(method: string, path: string, auth: string | null, body?: Buffer, headers: Record<string, string> = {}): Promise<Response> {
-      return fetch(`${t.url}/v2/${path}`, { method, body, headers: { ...headers, ...(auth ? { Authorization: auth } : {}) } });
+      return t.fetch(`${t.url}/v2/${path}`, { method, body, headers: { ...headers, ...(auth ? { Authorization: auth } : {}) } });
     }
 
     const digest = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -684,7 +683,7 @@ for (const backend of BACKENDS) {
       assert.equal(page2.value.length, 1);
       assert.equal(page2.nextLink, undefined);
 
-      const res = await fetch(`${t.url}/api/audit/logins?identity=${name}&format=jsonl`, { headers: { Authorization: OWNER } });
+      const res = await t.fetch(`${t.url}/api/audit/logins?identity=${name}&format=jsonl`, { headers: { Authorization: OWNER } });
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-type') ?? '', /ndjson/);
       const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l));
@@ -703,7 +702,7 @@ for (const backend of BACKENDS) {
       const tokAuth = basic('audit-token', tok.credentials.passwords[0].value);
       assert.equal(await pull(reg, 'nothing/here', tokAuth), 404);
       const q = new URLSearchParams({ service: t.host, scope: `repository:${reg}/app:pull` });
-      const issued = await fetch(`${t.url}/oauth2/token?${q}`, { headers: { Authorization: OWNER } });
+      const issued = await t.fetch(`${t.url}/oauth2/token?${q}`, { headers: { Authorization: OWNER } });
       assert.equal(issued.status, 200);
       await issued.arrayBuffer();
       const ofReg = expect(await api('GET', `/api/audit/logins?registry=${reg}`), 200).body.value;

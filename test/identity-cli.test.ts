@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { repositoryActions } from '../src/cli/commands/identity.js';
 import { runCli } from './helpers/cli.js';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import { basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 
 // The identity commands of the berth CLI against a server in this process (the CLI itself runs
 // as a child, from source): flags shaped like az, JSON and tsv output, confirmations, exit codes.
@@ -165,7 +165,7 @@ describe('identity CLI commands', () => {
     // az's recipe: TOKEN_PWD=$(az acr token credential generate ... --password1 --query 'passwords[0].value' -o tsv)
     const gen = await ok(['token', 'credential', 'generate', '-n', 'cli-token2', '-r', 'clireg1', '--password1', '--expiration-in-days', '30']);
     assert.deepEqual(gen.passwords.map((p: { name: string }) => p.name), ['password1']);
-    const pull = await fetch(`${t.url}/v2/clireg1/app/tags/list`, { headers: { Authorization: `Basic ${Buffer.from(`cli-token2:${gen.passwords[0].value}`).toString('base64')}` } });
+    const pull = await t.fetch(`${t.url}/v2/clireg1/app/tags/list`, { headers: { Authorization: basicAuthHeader('cli-token2', gen.passwords[0].value) } });
     assert.equal(pull.status, 404, 'the token signs in (the repository does not exist yet)');
     await fails(['token', 'credential', 'delete', '-n', 'cli-token2', '-r', 'clireg1', '--yes'], 2, /--password1/);
     await ok(['token', 'credential', 'delete', '-n', 'cli-token2', '-r', 'clireg1', '--password1', '--yes']);

@@ -32,7 +32,7 @@ for (const backend of BACKENDS) {
 
     before(async () => {
       t = await startTestApp(backend);
-      v2 = new V2(t.url);
+      v2 = t.v2();
       reg = await t.createRegistry();
       const add = await berth(['immutability', 'add', '-r', reg, '--name', 'release-tags', '--repository', 'prod/**', '--tag', 'v*']);
       assert.equal(add.code, 0, add.stderr);
@@ -77,7 +77,7 @@ for (const backend of BACKENDS) {
       assert.match(e.message, /cannot be deleted \(policy "release-tags"/);
       await expectError(await v2.fetch(`/acr/v1/${reg}/${repo}/_tags/v2.0`, { method: 'DELETE' }), 403, 'DENIED');
       await expectError(await v2.fetch(`/acr/v1/${reg}/${repo}`, { method: 'DELETE' }), 403, 'DENIED');
-      const api = await fetch(`${t.url}/api/registries/${reg}/repositories/${repo}`, { method: 'DELETE', headers: { Authorization: adminAuthHeader() } });
+      const api = await t.fetch(`${t.url}/api/registries/${reg}/repositories/${repo}`, { method: 'DELETE', headers: { Authorization: adminAuthHeader() } });
       await expectError(api, 403, 'DENIED');
       // a mutable tag of the same manifest can still be untagged
       assert.equal((await v2.putManifest(name, 'candidate', img.bytes, MT.ociManifest)).status, 201);

@@ -6,20 +6,17 @@ import path from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { adminAuthHeader, ADMIN_PASSWORD, basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate, IN_CI } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';
 import { FakeUpstream, makeImage, type FakeImage } from './helpers/fake-upstream.js';
 import { blobOf, imageIndex, manifestBytes, MT, sha256, V2 } from './helpers/oci.js';
-import { run } from './e2e/helpers.js';
+import { DISTRIBUTION_SH, run } from './e2e/helpers.js';
 
 // berth import (az acr import) against real upstreams: Debian's docker-registry (CNCF
 // Distribution) anonymous and with htpasswd Basic auth, another Berth with token auth (and its
 // referrers), a multi-arch index, tag conflicts and --force, locks, and hostile upstreams.
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DISTRIBUTION_SH = [path.resolve(ROOT, '..', 'shared', 'bench', 'distribution.sh'), '/work/shared/bench/distribution.sh'].find((p) => existsSync(p))!;
 const has = (cmd: string) => {
   try {
     execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
@@ -29,7 +26,7 @@ const has = (cmd: string) => {
   }
 };
 // Distribution and htpasswd are CI dependencies (.ci/run installs them): under CI they must be there.
-const PEER_GATE = has('docker-registry') && has('htpasswd') && DISTRIBUTION_SH ? {} : IN_CI ? (() => { throw new Error('CI=true requires docker-registry and htpasswd (apache2-utils)'); })() : { skip: 'docker-registry or htpasswd missing' };
+const PEER_GATE = has('docker-registry') && has('htpasswd') && existsSync(DISTRIBUTION_SH) ? {} : IN_CI ? (() => { throw new Error(`CI=true requires docker-registry, htpasswd (apache2-utils) and ${DISTRIBUTION_SH}`); })() : { skip: `docker-registry, htpasswd or ${DISTRIBUTION_SH} missing` };
 
 interface ImportView {
   id: number;
@@ -89,7 +86,7 @@ for (const backend of BACKENDS) {
 
     before(async () => {
       t = await startTestApp(backend, { egress: { allowPrivate: true }, jobs: { pollIntervalMs: 50, backoffBaseMs: 50, backoffMaxMs: 200 } });
-      v2 = new V2(t.url);
+      v2 = t.v2();
       reg = await t.createRegistry();
     });
     after(async () => {
@@ -97,13 +94,13 @@ for (const backend of BACKENDS) {
       await t?.close();
     });
 
-    const post = (body: unknown, auth = adminAuthHeader(), registry = reg, app = t) => fetch(`${app.url}/api/registries/${registry}/importImage`, {
+    const post = (body: unknown, auth = adminAuthHeader(), registry = reg, app = t) => app.fetch(`${app.url}/api/registries/${registry}/importImage`, {
       method: 'POST', headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: JSON.stringify(body),
     });
     async function wait(id: number, app = t, registry = reg): Promise<ImportView> {
       const end = Date.now() + 60_000;
       for (;;) {
-        const r = await fetch(`${app.url}/api/registries/${registry}/imports/${id}`, { headers: { Authorization: adminAuthHeader() } });
+        const r = await app.fetch(`${app.url}/api/registries/${registry}/imports/${id}`, { headers: { Authorization: adminAuthHeader() } });
         assert.equal(r.status, 200);
         const v = await r.json() as ImportView;
         if (v.status === 'Succeeded' || v.status === 'Failed') return v;
@@ -189,7 +186,7 @@ for (const backend of BACKENDS) {
       // Sealed and then cleared: no credentials are left in the metadata once the import ended.
       const rows = await t.app.meta.db.selectFrom('imports').select(['credentials']).execute();
       assert.ok(rows.every((r) => r.credentials === null));
-      const jobs = await (await fetch(`${t.url}/api/jobs?kind=import`, { headers: { Authorization: adminAuthHeader() } })).text();
+      const jobs = await (await t.fetch(`${t.url}/api/jobs?kind=import`, { headers: { Authorization: adminAuthHeader() } })).text();
       assert.ok(jobs.includes('private/app') && !jobs.includes('pull-Secret-1'), jobs);
     });
 
@@ -216,7 +213,7 @@ for (const backend of BACKENDS) {
       assert.equal(failed.status, 'Failed');
       assert.equal(failed.error?.code, 'MANIFEST_INVALID');
       assert.match(failed.error!.message, /more than 2 manifests.*import\.maxManifests/);
-      const cat = await new V2(small.url).fetch(`${sreg}/multi/app/tags/list`);
+      const cat = await small.v2().fetch(`${sreg}/multi/app/tags/list`);
       assert.equal(cat.status, 404);
     });
 
@@ -224,7 +221,7 @@ for (const backend of BACKENDS) {
       const up = await startTestApp(backend);
       cleanups.push(() => up.close());
       const upreg = await up.createRegistry();
-      const upv2 = new V2(up.url);
+      const upv2 = up.v2();
       const img = await upv2.pushImage(`${upreg}/app`, 'v1', { layers: 2 });
       const sig = await upv2.pushImage(`${upreg}/app`, 'sig', { artifactType: 'application/vnd.example.signature', subject: { mediaType: img.mediaType, digest: img.digest, size: img.size } });
       await upv2.fetch(`${upreg}/app/manifests/sig`, { method: 'DELETE' }); // a referrer need not be tagged
@@ -288,9 +285,9 @@ for (const backend of BACKENDS) {
       await up.start();
       cleanups.push(() => up.close());
       // A user with AcrPush on one repository only.
-      const mk = await fetch(`${t.url}/api/users`, { method: 'POST', headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: JSON.stringify({ name: `pusher${backend}`, password: 'pusher-Secret-99' }) });
+      const mk = await t.fetch(`${t.url}/api/users`, { method: 'POST', headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: JSON.stringify({ name: `pusher${backend}`, password: 'pusher-Secret-99' }) });
       assert.ok(mk.status === 201 || mk.status === 200, await mk.text());
-      const ra = await fetch(`${t.url}/api/role-assignments`, { method: 'POST', headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: JSON.stringify({ assignee: `pusher${backend}`, role: 'AcrPush', scope: `/registries/${reg}/repositories/mine` }) });
+      const ra = await t.fetch(`${t.url}/api/role-assignments`, { method: 'POST', headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: JSON.stringify({ assignee: `pusher${backend}`, role: 'AcrPush', scope: `/registries/${reg}/repositories/mine` }) });
       assert.ok(ra.status === 201 || ra.status === 200, await ra.text());
       const auth = basicAuthHeader(`pusher${backend}`, 'pusher-Secret-99');
       const denied = await post({ source: { registryUri: up.host, sourceImage: 'src/app:a' }, targetTags: ['mine:v1', 'other:v1'] }, auth);
@@ -382,7 +379,7 @@ for (const backend of BACKENDS) {
       assert.match(v.error!.message, new RegExp(`blob ${configDigest} from ${up.host}/evil/app does not match`));
       assert.equal((await v2.fetch(`${reg}/evil/manifests/v1`)).status, 404);
       for (const d of img.blobs.keys()) assert.equal((await v2.fetch(`${reg}/evil/blobs/${d}`, { method: 'HEAD' })).status, 404);
-      const usage = await (await fetch(`${t.url}/api/registries/${reg}/repositories/evil/_usage`, { headers: { Authorization: adminAuthHeader() } })).json() as Record<string, unknown>;
+      const usage = await (await t.fetch(`${t.url}/api/registries/${reg}/repositories/evil/_usage`, { headers: { Authorization: adminAuthHeader() } })).json() as Record<string, unknown>;
       assert.ok(!JSON.stringify(usage).match(/"(sizeBytes|currentValue)":\s*[1-9]/), JSON.stringify(usage));
       assert.equal(up.blobGets.get(configDigest!), 1, 'a digest mismatch is not retried');
     });

@@ -20,7 +20,7 @@ for (const backend of BACKENDS) {
 
     before(async () => {
       t = await startTestApp(backend, { domain: 'berth.test' });
-      v2 = new V2(t.url);
+      v2 = t.v2();
       A = await t.createRegistry();
       B = await t.createRegistry();
       repo = uniqueRepo('app');

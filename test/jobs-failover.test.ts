@@ -4,10 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { startApp, type App } from '../src/app.js';
-import { loadConfig } from '../src/config/config.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { backendGate, freshMetadataUrl } from './helpers/backends.js';
-import { ADMIN_PASSWORD } from './helpers/credentials.js';
+import { testConfig } from './helpers/app.js';
 
 // A job whose node dies mid-run is completed by another node once its lease expires: two
 // in-process nodes on one PostgreSQL schema; node A's handler never returns, node A is closed
@@ -37,13 +36,9 @@ describe('job failover between nodes', await backendGate('postgres'), () => {
   test('a job claimed by a node that dies is completed by the other node after the lease expires', async () => {
     const meta = await freshMetadataUrl('postgres');
     drop = meta.drop;
-    const node = (i: number) => startApp(loadConfig({
-      env: {},
-      overrides: {
-        listen: '127.0.0.1:0', dataDir: path.join(dataDir, `node${i}`), metadata: { url: meta.url },
-        storage: { path: path.join(dataDir, 'shared-storage') }, log: { level: 'silent', access: false }, shutdownTimeoutSeconds: 1,
-        auth: { adminPassword: ADMIN_PASSWORD }, jobs: { pollIntervalMs: 20, leaseSeconds: 1 },
-      },
+    const node = (i: number) => startApp(testConfig({
+      dataDir: path.join(dataDir, `node${i}`), metadata: { url: meta.url }, storage: { path: path.join(dataDir, 'shared-storage') },
+      shutdownTimeoutSeconds: 1, jobs: { pollIntervalMs: 20, leaseSeconds: 1 },
     }), silentLogger);
     const a = await node(0);
     open.push(a);

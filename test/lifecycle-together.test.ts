@@ -25,7 +25,7 @@ for (const backend of BACKENDS) {
 
     before(async () => {
       t = await startTestApp(backend, { gc: { enabled: false } });
-      v2 = new V2(t.url);
+      v2 = t.v2();
       reg = await t.createRegistry(undefined, 'Premium');
       const sd = await berth(['config', 'soft-delete', 'update', '-r', reg, '--status', 'enabled', '--days', '7']);
       assert.equal(sd.code, 0, sd.stderr);

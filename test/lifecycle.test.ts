@@ -6,9 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { startApp, type App } from '../src/app.js';
-import { loadConfig } from '../src/config/config.js';
 import { silentLogger } from '../src/observability/logger.js';
-import { ADMIN_PASSWORD, adminAuthHeader, startTestApp } from './helpers/app.js';
+import { adminAuthHeader, startTestApp, testConfig } from './helpers/app.js';
 import { BACKENDS, backendGate, freshMetadataUrl } from './helpers/backends.js';
 import { randomBlob, sha256, uniqueRepo, V2 } from './helpers/oci.js';
 
@@ -23,7 +22,7 @@ for (const backend of BACKENDS) {
       const dataDir = mkdtempSync(path.join(os.tmpdir(), 'berth-restart-'));
       const meta = await freshMetadataUrl(backend);
       cleanups.push(async () => { await meta.drop(); rmSync(dataDir, { recursive: true, force: true }); });
-      const start = () => startApp(loadConfig({ env: {}, overrides: { listen: '127.0.0.1:0', dataDir, metadata: { url: meta.url }, log: { level: 'silent', access: false }, shutdownTimeoutSeconds: 1, auth: { adminPassword: ADMIN_PASSWORD } } }), silentLogger);
+      const start = () => startApp(testConfig({ dataDir, metadata: { url: meta.url }, shutdownTimeoutSeconds: 1 }), silentLogger);
       let app: App = await start();
       await app.services.registries.create('restartreg', 'Basic');
       const blob = randomBlob(50_000);

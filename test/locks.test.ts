@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Command } from 'commander';
 import { registerRepositoryCommands } from '../src/cli/commands/repository.js';
-import { ADMIN_PASSWORD, ADMIN_USER, startTestApp, type TestApp } from './helpers/app.js';
+import { ADMIN_PASSWORD, ADMIN_USER, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
-import { MT, uniqueRepo, V2, type PushedImage } from './helpers/oci.js';
+import { withRegistry } from './helpers/with-image.js';
+import { MT, uniqueRepo, type V2, type PushedImage } from './helpers/oci.js';
 
 // The lock x operation matrix (container-registry-image-lock.md): writeEnabled=false blocks
 // updates and deletes, deleteEnabled=false deletes only, readEnabled=false pulls, listEnabled=false
@@ -43,9 +44,7 @@ for (const backend of BACKENDS) {
     let reg: string;
 
     before(async () => {
-      t = await startTestApp(backend);
-      v2 = new V2(t.url);
-      reg = await t.createRegistry();
+      ({ t, v2, reg } = await withRegistry(backend));
     });
     after(async () => { await t?.close(); });
 

@@ -42,7 +42,7 @@ describe('job and webhook metrics', await backendGate('sqlite'), () => {
         kind: 'test.metrics', payload: '{}', state: 'queued', attempts: 0, max_attempts: 3, run_after: later.toISOString(),
         lease_owner: null, lease_until: null, last_error: null, created_at: old, updated_at: old,
       }).execute();
-      const text = await (await fetch(`${t.url}/metrics`)).text();
+      const text = await (await t.fetch(`${t.url}/metrics`)).text();
       assert.equal(sample(text, 'berth_job_queue_depth', { kind: 'test.metrics', state: 'queued' }), 4);
       const age = sample(text, 'berth_job_oldest_queued_age_seconds', { kind: 'test.metrics' });
       assert.ok(age >= 599 && age < 700, `age ${age}`);
@@ -63,13 +63,13 @@ describe('job and webhook metrics', await backendGate('sqlite'), () => {
     const t = await startTestApp('sqlite', { jobs: { pollIntervalMs: 20, backoffBaseMs: 20, backoffMaxMs: 50, maxAttempts: 2 }, egress: { allowPrivate: true, timeoutMs: 3000 } });
     try {
       const reg = await t.createRegistry();
-      const made = await fetch(`${t.url}/api/registries/${reg}/webhooks`, {
+      const made = await t.fetch(`${t.url}/api/registries/${reg}/webhooks`, {
         method: 'POST', headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
         body: JSON.stringify({ name: 'hook1', serviceUri: uri, actions: ['push'] }),
       });
       assert.equal(made.status, 201, await made.text());
-      const v2 = new V2(t.url);
-      const scrape = async () => (await fetch(`${t.url}/metrics`)).text();
+      const v2 = t.v2();
+      const scrape = async () => (await t.fetch(`${t.url}/metrics`)).text();
       const get = (text: string, result: string) => sample(text, 'berth_webhook_deliveries_total', { registry: reg, result });
       await v2.pushImage(`${reg}/${uniqueRepo('w')}`, 'v1');
       await until(async () => get(await scrape(), 'success') === 1);

@@ -27,14 +27,14 @@ describe('metrics', await backendGate('sqlite'), () => {
 
   before(async () => {
     t = await startTestApp('sqlite');
-    v2 = new V2(t.url);
+    v2 = t.v2();
     r1 = await t.createRegistry();
     r2 = await t.createRegistry();
   });
   after(async () => { await t?.close(); });
 
   const scrape = async (headers: Record<string, string> = {}) => {
-    const res = await fetch(`${t.url}/metrics`, { headers });
+    const res = await t.fetch(`${t.url}/metrics`, { headers });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
     return res.text();
@@ -95,13 +95,13 @@ describe('StorageUsed', await backendGate('sqlite'), () => {
   test('per registry: distinct blobs and manifests, counted once however often they are linked', async () => {
     const t = await startTestApp('sqlite');
     try {
-      const v2 = new V2(t.url);
+      const v2 = t.v2();
       const [a, b] = [await t.createRegistry(), await t.createRegistry()];
       const img = await v2.pushImage(`${a}/${uniqueRepo('s')}`, 'v1', { layers: 2 });
       // The same blobs in a second repository of the same registry occupy no more space.
       const other = `${a}/${uniqueRepo('s')}`;
       for (const blob of [img.config, ...img.layers]) await v2.pushBlob(other, blob);
-      const res = await fetch(`${t.url}/metrics`);
+      const res = await t.fetch(`${t.url}/metrics`);
       const text = await res.text();
       const expected = img.size + img.config.data.length + img.layers.reduce((n, l) => n + l.data.length, 0);
       assert.equal(sample(text, 'StorageUsed', { registry: a }), expected);
@@ -118,9 +118,9 @@ describe('metrics configuration', await backendGate('sqlite'), () => {
   test('metrics.token: scrapes need the bearer token', async () => {
     const t = await startTestApp('sqlite', { metrics: { token: 'scrape-Secret-1' } });
     try {
-      assert.equal((await fetch(`${t.url}/metrics`)).status, 401);
-      assert.equal((await fetch(`${t.url}/metrics`, { headers: { Authorization: 'Bearer wrong' } })).status, 401);
-      const ok = await fetch(`${t.url}/metrics`, { headers: { Authorization: 'Bearer scrape-Secret-1' } });
+      assert.equal((await t.fetch(`${t.url}/metrics`)).status, 401);
+      assert.equal((await t.fetch(`${t.url}/metrics`, { headers: { Authorization: 'Bearer wrong' } })).status, 401);
+      const ok = await t.fetch(`${t.url}/metrics`, { headers: { Authorization: 'Bearer scrape-Secret-1' } });
       assert.equal(ok.status, 200);
       assert.match(await ok.text(), /TotalPullCount/);
     } finally {
@@ -131,7 +131,7 @@ describe('metrics configuration', await backendGate('sqlite'), () => {
   test('metrics.enabled false: no /metrics', async () => {
     const t = await startTestApp('sqlite', { metrics: { enabled: false } });
     try {
-      const res = await fetch(`${t.url}/metrics`);
+      const res = await t.fetch(`${t.url}/metrics`);
       assert.equal(res.status, 404);
       await res.arrayBuffer();
     } finally {

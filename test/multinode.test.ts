@@ -4,12 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startApp, type App } from '../src/app.js';
-import { loadConfig } from '../src/config/config.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { DEFAULT_GC, GcService } from '../src/services/lifecycle/gc.js';
 import { SqlGcStore } from '../src/meta/gc.js';
 import { backendGate, freshMetadataUrl } from './helpers/backends.js';
-import { ADMIN_PASSWORD } from './helpers/credentials.js';
+import { testConfig } from './helpers/app.js';
 import { randomBlob, sha256, uniqueRepo, V2 } from './helpers/oci.js';
 
 // Several stateless nodes over one PostgreSQL and one shared storage root: any node can continue
@@ -27,13 +26,8 @@ describe('two nodes on one PostgreSQL', await backendGate('postgres'), () => {
     drop = meta.drop;
     for (let i = 0; i < 2; i++) {
       // Each node has its own data dir (nothing local is shared) but the same storage root.
-      const config = loadConfig({
-        env: {},
-        overrides: {
-          listen: '127.0.0.1:0', dataDir: path.join(dataDir, `node${i}`), metadata: { url: meta.url },
-          storage: { path: path.join(dataDir, 'shared-storage') }, log: { level: 'silent', access: false }, shutdownTimeoutSeconds: 2,
-          auth: { adminPassword: ADMIN_PASSWORD },
-        },
+      const config = testConfig({
+        dataDir: path.join(dataDir, `node${i}`), metadata: { url: meta.url }, storage: { path: path.join(dataDir, 'shared-storage') },
       });
       nodes.push(await startApp(config, silentLogger));
     }

@@ -3,6 +3,7 @@ import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
+import { withImage } from './helpers/with-image.js';
 import {
   expectError, expectRawError, MT, randomBlob, rawRequest, rawSocket, rawStatus, uniqueRepo, V2, withQuery, type PushedImage,
 } from './helpers/oci.js';
@@ -22,11 +23,7 @@ for (const backend of BACKENDS) {
     let img: PushedImage;
 
     before(async () => {
-      t = await startTestApp(backend);
-      v2 = new V2(t.url);
-      reg = await t.createRegistry();
-      name = `${reg}/${uniqueRepo('bad')}`;
-      img = await v2.pushImage(name, 'v1');
+      ({ t, v2, reg, name, img } = await withImage(backend, { repo: 'bad' }));
     });
     after(async () => { await t?.close(); });
 
@@ -426,7 +423,7 @@ for (const backend of BACKENDS) {
 
     before(async () => {
       t = await startTestApp(backend, { limits: { blobMaxBytes: 1000 } });
-      v2 = new V2(t.url);
+      v2 = t.v2();
       name = `${await t.createRegistry()}/${uniqueRepo('limits')}`;
     });
     after(async () => { await t?.close(); });

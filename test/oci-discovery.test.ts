@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import type { TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
-import { expectError, imageIndex, imageManifest, manifestBytes, MT, randomBlob, sha256, uniqueRepo, V2, type Descriptor, type PushedImage } from './helpers/oci.js';
+import { withImage } from './helpers/with-image.js';
+import { expectError, imageIndex, imageManifest, manifestBytes, MT, randomBlob, sha256, uniqueRepo, type V2, type Descriptor, type PushedImage } from './helpers/oci.js';
 
 // distribution-spec "Content Discovery": tags/list with n/last and Link paging, _catalog paging
 // (per registry and across registries), and the referrers API with artifactType filtering.
@@ -28,11 +29,7 @@ for (const backend of BACKENDS) {
     let img: PushedImage;
 
     before(async () => {
-      t = await startTestApp(backend);
-      v2 = new V2(t.url);
-      reg = await t.createRegistry();
-      name = `${reg}/${uniqueRepo('disc')}`;
-      img = await v2.pushImage(name, TAGS[0]!);
+      ({ t, v2, reg, name, img } = await withImage(backend, { repo: 'disc', tag: TAGS[0]! }));
       const q = TAGS.slice(1).map((x) => `tag=${x}`).join('&');
       const res = await v2.putManifest(name, img.digest, img.bytes, MT.ociManifest, q);
       assert.equal(res.status, 201, await res.text());

@@ -17,7 +17,7 @@ for (const backend of BACKENDS) {
 
     before(async () => {
       t = await startTestApp(backend);
-      v2 = new V2(t.url);
+      v2 = t.v2();
       reg = await t.createRegistry();
     });
     after(async () => { await t?.close(); });

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import type { TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
+import { withRegistry } from './helpers/with-image.js';
 import {
-  blobOf, expectError, imageIndex, imageManifest, manifestBytes, MT, randomBlob, sha256, sha512, uniqueRepo, V2,
+  blobOf, expectError, imageIndex, imageManifest, manifestBytes, MT, randomBlob, sha256, sha512, uniqueRepo, type V2,
   type Blob, type Descriptor,
 } from './helpers/oci.js';
 
@@ -24,9 +25,7 @@ for (const backend of BACKENDS) {
     let layerDesc: Descriptor;
 
     before(async () => {
-      t = await startTestApp(backend);
-      v2 = new V2(t.url);
-      reg = await t.createRegistry();
+      ({ t, v2, reg } = await withRegistry(backend));
       name = `${reg}/${uniqueRepo('manifests')}`;
       config = await v2.pushBlob(name, randomBlob(100));
       layer = await v2.pushBlob(name, randomBlob(1000));

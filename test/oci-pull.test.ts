@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTestApp, type TestApp } from './helpers/app.js';
+import type { TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
-import { authFetch, expectError, imageIndex, MT, randomBlob, sha256, uniqueRepo, V2, type PushedImage } from './helpers/oci.js';
+import { withImage } from './helpers/with-image.js';
+import { authFetch, expectError, imageIndex, MT, randomBlob, sha256, uniqueRepo, type V2, type PushedImage } from './helpers/oci.js';
 
 // distribution-spec "Pull": manifests and blobs by tag and digest, GET and HEAD, the headers a
 // client relies on, Range requests, and the 404 codes for everything unknown.
@@ -16,11 +17,7 @@ for (const backend of BACKENDS) {
     let img: PushedImage;
 
     before(async () => {
-      t = await startTestApp(backend);
-      v2 = new V2(t.url);
-      reg = await t.createRegistry();
-      name = `${reg}/${uniqueRepo('pull')}`;
-      img = await v2.pushImage(name, 'v1', { layers: 2 });
+      ({ t, v2, reg, name, img } = await withImage(backend, { repo: 'pull', image: { layers: 2 } }));
     });
     after(async () => { await t?.close(); });
 
@@ -34,7 +31,7 @@ for (const backend of BACKENDS) {
     test('every response carries Docker-Distribution-API-Version: registry/2.0, errors included', async () => {
       // V2.fetch asserts the header on every /v2 response of these suites; here the rest of the server.
       for (const path of ['/healthz', '/nothing-here', '/api/registries', '/v2/_catalog', `/v2/${name}/nothing`]) {
-        const res = await authFetch(`${t.url}${path}`);
+        const res = await authFetch(`${t.url}${path}`, {}, undefined, t.fetch);
         assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0', path);
         await res.arrayBuffer();
       }

@@ -23,7 +23,7 @@ for (const backend of BACKENDS) {
 
     before(async () => {
       t = await startTestApp(backend);
-      v2 = new V2(t.url);
+      v2 = t.v2();
       reg = await t.createRegistry();
       other = await t.createRegistry();
     });

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { Scheduler } from '../src/jobs/scheduler.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { parseAgo, parseFilter } from '../src/services/lifecycle/purge.js';
-import { ADMIN_PASSWORD, adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
+import { ADMIN_PASSWORD, adminAuthHeader, basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';
 import { imageIndex, manifestBytes, MT, uniqueRepo, V2, type PushedImage } from './helpers/oci.js';
@@ -38,7 +38,7 @@ for (const backend of BACKENDS) {
     const later = new Date(base + 30 * DAY);
     const berth = (args: string[]) => runCli([...args, '--server', t.url, '-u', 'admin', '-p', ADMIN_PASSWORD]);
     const api = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${t.url}${path}`, { method, headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      const res = await t.fetch(`${t.url}${path}`, { method, headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : undefined };
     };
@@ -66,7 +66,7 @@ for (const backend of BACKENDS) {
 
     before(async () => {
       t = await startTestApp(backend);
-      v2 = new V2(t.url);
+      v2 = t.v2();
       reg = await t.createRegistry(undefined, 'Premium');
       t.app.services.purge.clock = () => later;
     });
@@ -219,7 +219,7 @@ for (const backend of BACKENDS) {
       const pending = api('POST', `/api/registries/${reg}/purge`, { filters: ['(a+)+b:.*'], ago: '0d', dryRun: true });
       // While the worker spins, the event loop is free: a request is answered at once.
       const ping = Date.now();
-      assert.equal((await fetch(`${t.url}/v2/`, { headers: { Authorization: adminAuthHeader() } })).status, 200);
+      assert.equal((await t.fetch(`${t.url}/v2/`, { headers: { Authorization: adminAuthHeader() } })).status, 200);
       assert.ok(Date.now() - ping < 1000, 'the node stayed responsive');
       const r = await pending;
       assert.equal(r.status, 400, JSON.stringify(r.body));
@@ -234,9 +234,9 @@ for (const backend of BACKENDS) {
       assert.equal((await berth(['user', 'create', '-n', user, '--new-password', 'Pull-Only-Passw0rd!'])).code, 0);
       const assign = await berth(['role', 'assignment', 'create', '--assignee', user, '--role', 'AcrPull', '--scope', `/registries/${reg}`]);
       assert.equal(assign.code, 0, assign.stderr);
-      const res = await fetch(`${t.url}/api/registries/${reg}/purge`, {
+      const res = await t.fetch(`${t.url}/api/registries/${reg}/purge`, {
         method: 'POST', body: JSON.stringify({ filters: [`${repo}:.*`], ago: '0d' }),
-        headers: { 'Content-Type': 'application/json', Authorization: `Basic ${Buffer.from(`${user}:Pull-Only-Passw0rd!`).toString('base64')}` },
+        headers: { 'Content-Type': 'application/json', Authorization: basicAuthHeader(user, 'Pull-Only-Passw0rd!') },
       });
       assert.equal(res.status, 403, await res.text());
       assert.deepEqual(await tags(repo), ['x']);

@@ -2,9 +2,13 @@
 // The test command (npm test): unit tests beside the code (src/**/*.test.ts), integration and
 // end-to-end tests (test/**/*.test.ts), all on node's test runner with tsx for TypeScript.
 // Files run one at a time: end-to-end tests start real servers and clients, and the machine has 2 cores.
+// After node's own output, a table of each file's duration (slowest first) and the total, then one
+// closing line with node's counts: "N passed, N failed, N skipped".
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 function find(dir, out = []) {
   for (const name of readdirSync(dir)) {
@@ -22,5 +26,34 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit' });
+
+const reporter = path.join(path.dirname(fileURLToPath(import.meta.url)), 'timing-reporter.mjs');
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-test-run-'));
+const timings = path.join(tmp, 'timings.jsonl');
+const started = Date.now();
+const r = spawnSync(process.execPath, [
+  '--import', 'tsx', '--test', '--test-concurrency=1',
+  '--test-reporter=spec', '--test-reporter-destination=stdout',
+  `--test-reporter=${reporter}`, `--test-reporter-destination=${timings}`,
+  ...files,
+], { stdio: 'inherit' });
+const wallMs = Date.now() - started;
+
+let lines = [];
+try {
+  lines = readFileSync(timings, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+} catch {
+  // no timings (the runner did not start): node's own output says why
+}
+rmSync(tmp, { recursive: true, force: true });
+
+const perFile = lines.filter((l) => l.file).sort((a, b) => b.ms - a.ms);
+const counts = Object.fromEntries(lines.filter((l) => l.count).map((l) => [l.count, l.value]));
+const secs = (ms) => (ms / 1000).toFixed(1).padStart(8);
+if (perFile.length) {
+  console.log('\nduration per file (slowest first)');
+  for (const f of perFile) console.log(`${secs(f.ms)} s  ${path.relative(process.cwd(), f.file)}${f.passed ? '' : '  (failed)'}`);
+  console.log(`${secs(perFile.reduce((s, f) => s + f.ms, 0))} s  total of ${perFile.length} files (wall clock ${(wallMs / 1000).toFixed(1)} s)`);
+}
+if ('pass' in counts) console.log(`${counts.pass} passed, ${counts.fail ?? 0} failed, ${counts.skipped ?? 0} skipped`);
 process.exit(r.status ?? 1);

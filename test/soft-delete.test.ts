@@ -23,7 +23,7 @@ for (const backend of BACKENDS) {
 
     before(async () => {
       t = await startTestApp(backend);
-      v2 = new V2(t.url);
+      v2 = t.v2();
     });
     after(async () => { await t?.close(); });
 
@@ -33,7 +33,7 @@ for (const backend of BACKENDS) {
       assert.equal(r.code, 0, `berth ${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
       return (r.stdout.trim() ? JSON.parse(r.stdout) : undefined) as T;
     }
-    const api = (path: string, init: RequestInit = {}) => fetch(`${t.url}${path}`, {
+    const api = (path: string, init: RequestInit = {}) => t.fetch(`${t.url}${path}`, {
       ...init, headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json', ...(init.headers as Record<string, string> ?? {}) },
     });
     const svc = () => t.app.services.softDelete;
@@ -136,7 +136,7 @@ for (const backend of BACKENDS) {
       await expectError(await v2.fetch(`${reg}/team/web/tags/list`), 404, 'NAME_UNKNOWN');
       await expectError(await pull(`${reg}/team/web`, 'v1'), 404, 'NAME_UNKNOWN');
       await expectError(await v2.fetch(`${reg}/team/web/blobs/${a.config.digest}`), 404, ['BLOB_UNKNOWN', 'NAME_UNKNOWN']);
-      const acr = await fetch(`${t.url}/acr/v1/${reg}/_catalog`, { headers: { Authorization: adminAuthHeader() } });
+      const acr = await t.fetch(`${t.url}/acr/v1/${reg}/_catalog`, { headers: { Authorization: adminAuthHeader() } });
       assert.deepEqual(((await acr.json()) as { repositories: string[] }).repositories, [`${reg}/other`]);
       await usageConsistent(reg);
 
@@ -387,7 +387,7 @@ for (const backend of BACKENDS) {
     let v2: V2;
     before(async () => {
       t = await startTestApp(backend, { referrers: { deleteWithSubject: false } });
-      v2 = new V2(t.url);
+      v2 = t.v2();
     });
     after(async () => { await t?.close(); });
 
@@ -412,7 +412,7 @@ for (const backend of BACKENDS) {
     let v2: V2;
     before(async () => {
       t = await startTestApp(backend, { gc: { enabled: false } });
-      v2 = new V2(t.url);
+      v2 = t.v2();
     });
     after(async () => { await t?.close(); });
 

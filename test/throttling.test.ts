@@ -36,14 +36,14 @@ for (const backend of BACKENDS) {
 
     before(async () => {
       t = await startTestApp(backend, { limits: { rateLimits: true, rateMultiplier: 0.006 } });
-      v2 = new V2(t.url);
+      v2 = t.v2();
     });
     after(async () => { await t?.close(); });
 
     test('429 TOOMANYREQUESTS with a Retry-After that counts down, then success; anonymous is another identity of the same registry', async () => {
       const reg = await t.createRegistry(undefined, 'Standard');
       const img = await v2.pushImage(`${reg}/app`, 'v1');
-      const get = (auth = true) => fetch(`${t.url}/v2/${reg}/app/manifests/v1`, { headers: { Accept: MT.ociManifest, ...(auth ? { Authorization: adminAuthHeader() } : {}) } });
+      const get = (auth = true) => t.fetch(`${t.url}/v2/${reg}/app/manifests/v1`, { headers: { Accept: MT.ociManifest, ...(auth ? { Authorization: adminAuthHeader() } : {}) } });
       let ok = 0;
       let refused: Response | undefined;
       for (let i = 0; i < 40 && !refused; i++) {
@@ -69,7 +69,7 @@ for (const backend of BACKENDS) {
       assert.ok(later < first, `Retry-After went from ${first} to ${later}`);
 
       // Another identity (anonymous pull) still has its own allowance within the registry's 60.
-      const enable = await fetch(`${t.url}/api/registries/${reg}`, { method: 'PATCH', headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: JSON.stringify({ anonymousPullEnabled: true }) });
+      const enable = await t.fetch(`${t.url}/api/registries/${reg}`, { method: 'PATCH', headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: JSON.stringify({ anonymousPullEnabled: true }) });
       assert.equal(enable.status, 200);
       const anon = await get(false);
       assert.equal(anon.status, 200, await anon.clone().text());

@@ -19,11 +19,11 @@ for (const backend of BACKENDS) {
 
     before(async () => {
       t = await startTestApp(backend);
-      v2 = new V2(t.url);
+      v2 = t.v2();
     });
     after(async () => { await t?.close(); });
 
-    const api = (method: string, path: string, body?: unknown) => fetch(`${t.url}/api/registries/${path}`, {
+    const api = (method: string, path: string, body?: unknown) => t.fetch(`${t.url}/api/registries/${path}`, {
       method, headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
     });
 
@@ -124,7 +124,7 @@ for (const backend of BACKENDS) {
       const p = await (await api('GET', `${premium}/usages`)).json() as typeof body;
       assert.equal(p.value.find((v) => v.name === 'Geo-replications')!.limit, -1);
       // Reader is needed: no credentials, no usage.
-      assert.equal((await fetch(`${t.url}/api/registries/${reg}/usages`)).status, 401);
+      assert.equal((await t.fetch(`${t.url}/api/registries/${reg}/usages`)).status, 401);
     });
 
     test('a downgrade is refused while the registry uses what the lower tier lacks, saying which', async () => {

@@ -1,22 +1,28 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { checkListenerSecurity, isLoopbackHost, loadConfig } from '../src/config/config.js';
-import { MAIN, ROOT, ensureBuilt, freePort, mustRun, removeDir, requireTool, run, tempDir } from './e2e/helpers.js';
+import { MAIN, ensureBuilt, freePort, removeDir, serverEnv, startBerth, tempDir, type BerthProcess } from './helpers/berth-process.js';
+import { basicAuthHeader } from './helpers/credentials.js';
+import { mustRun, requireTool, run } from './e2e/helpers.js';
 
 // HTTPS listener (--tls-cert/--tls-key), https token realms, and the refusal to serve plain HTTP
 // on an address other machines can reach. Real `berth serve` processes, a throwaway certificate.
 
 const OPENSSL = requireTool('openssl');
+const PASSWORD = 'tls-test-password';
 
-function childEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('BERTH_')) env[k] = v;
-  return { ...env, BERTH_ADMIN_PASSWORD: 'tls-test-password', BERTH_LOG_ACCESS: 'false', ...extra };
+/** The environment of the servers and CLI runs here: the owner password PASSWORD. */
+function childEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
+  return serverEnv({ BERTH_ADMIN_PASSWORD: PASSWORD, ...extra });
+}
+
+/** `berth serve` with the owner password PASSWORD. */
+function serve(dataDir: string, opts: { host?: string; args?: string[]; env?: Record<string, string> } = {}): Promise<BerthProcess> {
+  return startBerth({ dataDir, host: opts.host, args: opts.args, env: { BERTH_ADMIN_PASSWORD: PASSWORD, ...opts.env } });
 }
 
 function get(url: string, ca: Buffer, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
@@ -28,41 +34,6 @@ function get(url: string, ca: Buffer, headers: Record<string, string> = {}): Pro
     });
     req.on('error', reject);
     req.end();
-  });
-}
-
-/** Spawns `berth serve` and resolves once it prints its listening line (or rejects when it exits). */
-function serve(args: string[], env: Record<string, string> = {}): Promise<{ proc: ChildProcess; output: () => string }> {
-  ensureBuilt();
-  const proc = spawn(process.execPath, [MAIN, 'serve', '--log-level', 'warn', ...args], { cwd: ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  const chunks: Buffer[] = [];
-  const output = () => Buffer.concat(chunks).toString('utf8');
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`berth serve did not start:\n${output()}`));
-    }, 30_000);
-    const onData = (b: Buffer) => {
-      chunks.push(b);
-      if (/berth listening on /.test(output())) {
-        clearTimeout(timer);
-        resolve({ proc, output });
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`berth serve exited with ${code}:\n${output()}`));
-    });
-  });
-}
-
-function stop(proc: ChildProcess | undefined): Promise<void> {
-  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    proc.once('exit', () => resolve());
-    proc.kill('SIGTERM');
   });
 }
 
@@ -92,7 +63,7 @@ describe('berth serve over HTTPS', OPENSSL, () => {
   let cert: string;
   let key: string;
   let ca: Buffer;
-  let server: { proc: ChildProcess; output: () => string } | undefined;
+  let server: BerthProcess | undefined;
   let base: string;
 
   before(async () => {
@@ -102,13 +73,12 @@ describe('berth serve over HTTPS', OPENSSL, () => {
     await mustRun('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1',
       '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert], { timeoutMs: 30_000 });
     ca = readFileSync(cert);
-    const port = await freePort();
-    server = await serve(['--listen', `127.0.0.1:${port}`, '--data', path.join(dir, 'data'), '--tls-cert', cert, '--tls-key', key]);
-    base = `https://127.0.0.1:${port}`;
+    server = await serve(path.join(dir, 'data'), { args: ['--tls-cert', cert, '--tls-key', key] });
+    base = `https://127.0.0.1:${server.port}`;
   });
 
   after(async () => {
-    await stop(server?.proc);
+    await server?.stop();
     removeDir(dir);
   });
 
@@ -127,8 +97,7 @@ describe('berth serve over HTTPS', OPENSSL, () => {
   });
 
   test('the token endpoint works over TLS', async () => {
-    const basic = Buffer.from('admin:tls-test-password').toString('base64');
-    const r = await get(`${base}/oauth2/token?service=${encodeURIComponent(new URL(base).host)}`, ca, { authorization: `Basic ${basic}` });
+    const r = await get(`${base}/oauth2/token?service=${encodeURIComponent(new URL(base).host)}`, ca, { authorization: basicAuthHeader('admin', PASSWORD) });
     assert.equal(r.status, 200, r.body);
     assert.ok((JSON.parse(r.body) as { access_token: string }).access_token);
   });
@@ -153,10 +122,10 @@ describe('berth serve over HTTPS', OPENSSL, () => {
     const home = path.join(dir, 'home');
     const env = childEnv({ BERTH_CONFIG_DIR: path.join(home, 'berth'), DOCKER_CONFIG: path.join(home, 'docker'), REGISTRY_AUTH_FILE: path.join(home, 'auth.json'), NODE_EXTRA_CA_CERTS: cert });
     const cli = (args: string[], extra: Record<string, string | undefined> = {}) => run(process.execPath, [MAIN, ...args], { env: { ...env, ...extra }, timeoutMs: 30_000 });
-    const untrusted = await cli(['account', 'login', '--server', base, '-u', 'admin', '-p', 'tls-test-password'], { NODE_EXTRA_CA_CERTS: undefined });
+    const untrusted = await cli(['account', 'login', '--server', base, '-u', 'admin', '-p', PASSWORD], { NODE_EXTRA_CA_CERTS: undefined });
     assert.equal(untrusted.code, 1);
     assert.match(untrusted.stderr, /cannot reach Berth at https:\/\/127\.0\.0\.1:\d+: .*(CERT|SELF_SIGNED|certificate)/i);
-    const login = await cli(['account', 'login', '--server', base, '-u', 'admin', '-p', 'tls-test-password']);
+    const login = await cli(['account', 'login', '--server', base, '-u', 'admin', '-p', PASSWORD]);
     assert.equal(login.code, 0, login.stderr);
     const created = await cli(['create', '-n', 'tlsreg']);
     assert.equal(created.code, 0, created.stderr);
@@ -166,16 +135,15 @@ describe('berth serve over HTTPS', OPENSSL, () => {
     const auth = JSON.parse(readFileSync(path.join(home, 'auth.json'), 'utf8')) as { auths: Record<string, { auth: string }> };
     const [user, token] = Buffer.from(auth.auths[new URL(base).host]!.auth, 'base64').toString('utf8').split(':');
     assert.equal(user, '00000000-0000-0000-0000-000000000000');
-    assert.equal((await get(`${base}/v2/`, ca, { authorization: `Basic ${Buffer.from(`${user}:${token}`).toString('base64')}` })).status, 200);
+    assert.equal((await get(`${base}/v2/`, ca, { authorization: basicAuthHeader(user!, token!) })).status, 200);
   });
 
   test('a non-loopback listener with TLS starts', async () => {
-    const port = await freePort();
-    const s = await serve(['--listen', `0.0.0.0:${port}`, '--data', path.join(dir, 'data-any'), '--tls-cert', cert, '--tls-key', key]);
+    const s = await serve(path.join(dir, 'data-any'), { host: '0.0.0.0', args: ['--tls-cert', cert, '--tls-key', key] });
     try {
-      assert.equal((await get(`https://127.0.0.1:${port}/healthz`, ca)).status, 200);
+      assert.equal((await get(`https://127.0.0.1:${s.port}/healthz`, ca)).status, 200);
     } finally {
-      await stop(s.proc);
+      await s.stop();
     }
   });
 });
@@ -206,19 +174,17 @@ describe('plain HTTP on a non-loopback address', () => {
   });
 
   test('--insecure-http starts it, with a warning in the log', async () => {
-    const port = await freePort();
-    const s = await serve(['--listen', `0.0.0.0:${port}`, '--data', path.join(dir, 'allowed'), '--insecure-http']);
+    const s = await serve(path.join(dir, 'allowed'), { host: '0.0.0.0', args: ['--insecure-http'] });
     try {
       assert.match(s.output(), /"level":40[^\n]*plain HTTP on a non-loopback address/);
-      assert.match(s.output(), new RegExp(`berth listening on http://0\\.0\\.0\\.0:${port}`));
+      assert.match(s.output(), new RegExp(`berth listening on http://0\\.0\\.0\\.0:${s.port}`));
     } finally {
-      await stop(s.proc);
+      await s.stop();
     }
   });
 
   test('BERTH_INSECURE_HTTP=true does the same', async () => {
-    const port = await freePort();
-    const s = await serve(['--listen', `0.0.0.0:${port}`, '--data', path.join(dir, 'allowed-env')], { BERTH_INSECURE_HTTP: 'true' });
-    await stop(s.proc);
+    const s = await serve(path.join(dir, 'allowed-env'), { host: '0.0.0.0', env: { BERTH_INSECURE_HTTP: 'true' } });
+    await s.stop();
   });
 });

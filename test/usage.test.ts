@@ -23,7 +23,7 @@ for (const backend of BACKENDS) {
 
     before(async () => {
       t = await startTestApp(backend);
-      v2 = new V2(t.url);
+      v2 = t.v2();
     });
     after(async () => { await t?.close(); });
 
@@ -84,7 +84,7 @@ for (const backend of BACKENDS) {
           assert.ok([202, 404].includes(res.status));
         } else {
           const name = pick(repos);
-          const res = await fetch(`${t.url}/api/registries/${reg}/repositories/${name}`, { method: 'DELETE', headers: { Authorization: adminAuthHeader() } });
+          const res = await t.fetch(`${t.url}/api/registries/${reg}/repositories/${name}`, { method: 'DELETE', headers: { Authorization: adminAuthHeader() } });
           assert.ok([202, 404].includes(res.status), `${res.status}`);
           for (let i = images.length - 1; i >= 0; i--) if (images[i]!.repo === `${reg}/${name}`) images.splice(i, 1);
         }

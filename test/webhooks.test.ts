@@ -9,7 +9,7 @@ import { silentLogger } from '../src/observability/logger.js';
 import { backoffMs } from '../src/jobs/queue.js';
 import { isPrivateAddress } from '../src/net/egress.js';
 import { normalizeScope, scopeMatches } from '../src/services/webhooks/webhooks.js';
-import { startTestApp, adminAuthHeader, ADMIN_PASSWORD, type TestApp } from './helpers/app.js';
+import { startTestApp, adminAuthHeader, testConfig, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate, freshMetadataUrl } from './helpers/backends.js';
 import { uniqueRepo, V2 } from './helpers/oci.js';
 
@@ -107,7 +107,7 @@ for (const backend of BACKENDS) {
       assert.ok(made.body.secret);
       assert.equal(made.body.customHeaders.Authorization, '****ue');
       const repo = uniqueRepo('wh');
-      const v2 = new V2(t.url);
+      const v2 = t.v2();
       const img = await v2.pushImage(`${reg}/${repo}`, 'v1');
       const got = await until(() => rx.received.find((r) => r.path === '/hook1'));
       const body = JSON.parse(got.body);
@@ -163,7 +163,7 @@ for (const backend of BACKENDS) {
       assert.equal((await mk('scopelatest', { scope: repo })).status, 201);
       assert.equal((await mk('disabled1', { status: 'disabled' })).status, 201);
       assert.equal((await mk('cloudev1', { format: 'cloudevents', scope: `${repo}:v1` })).status, 201);
-      const v2 = new V2(t.url);
+      const v2 = t.v2();
       await v2.pushImage(`${reg}/${repo}`, 'v1');
       await v2.pushImage(`${reg}/other`, 'v2');
       await until(() => rx.received.some((r) => r.path === '/cloudev1') || undefined);
@@ -197,7 +197,7 @@ describe('delivery survives a receiver outage and an app restart (sqlite)', () =
     try {
       const reg = await t.createRegistry();
       await api(t.url, 'POST', `/api/registries/${reg}/webhooks`, { name: 'outage', serviceUri: `${rx.url}/o`, actions: ['push'] });
-      await new V2(t.url).pushImage(`${reg}/${uniqueRepo('out')}`, 'v1');
+      await t.v2().pushImage(`${reg}/${uniqueRepo('out')}`, 'v1');
       await until(() => rx.received.length >= 2 || undefined);
       // Stop the app mid-retry and start another on the same data.
       await t.app.close();
@@ -225,7 +225,7 @@ describe('egress refusals (sqlite)', () => {
     try {
       const reg = await t.createRegistry();
       await api(t.url, 'POST', `/api/registries/${reg}/webhooks`, { name: 'direct1', serviceUri: `${rx.url}/d`, actions: ['push'] });
-      await new V2(t.url).pushImage(`${reg}/${uniqueRepo('eg')}`, 'v1');
+      await t.v2().pushImage(`${reg}/${uniqueRepo('eg')}`, 'v1');
       const ev = await until(async () => (await api(t.url, 'GET', `/api/registries/${reg}/webhooks/direct1/listEvents`)).body.value[0]);
       assert.equal(ev.outcome, 'refused');
       assert.match(ev.error, /127\.0\.0\.1/);
@@ -259,10 +259,9 @@ describe('two nodes on one PostgreSQL deliver each event once', await backendGat
       const path = await import('node:path');
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-wh-'));
       for (let i = 0; i < 2; i++) {
-        apps.push(await startApp(loadConfig({ env: {}, overrides: {
-          listen: '127.0.0.1:0', dataDir: path.join(dir, `n${i}`), metadata: { url: meta.url }, storage: { path: path.join(dir, 'storage') },
-          log: { level: 'silent', access: false }, shutdownTimeoutSeconds: 2, auth: { adminPassword: ADMIN_PASSWORD }, ...FAST,
-        } }), silentLogger));
+        apps.push(await startApp(testConfig({
+          dataDir: path.join(dir, `n${i}`), metadata: { url: meta.url }, storage: { path: path.join(dir, 'storage') }, ...FAST,
+        }), silentLogger));
       }
       const reg = `whmulti${process.pid}`;
       await apps[0]!.services.registries.create(reg, 'Premium');

@@ -5,13 +5,25 @@ import { promisify } from 'node:util';
 
 const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
 
-// Memory-hard KDF for human-chosen passwords: scrypt N=2^15, r=8 (32 MiB, tens of ms per check).
-const SCRYPT = { N: 1 << 15, r: 8, p: 1 };
+// Memory-hard KDF for human-chosen passwords: scrypt with r=8, p=1 and N=2^cost. The default cost
+// 15 uses 32 MiB and tens of ms per check; each step up doubles both. The floor 10 (1 MiB) is for
+// throwaway deployments such as tests; below it a stolen hash is cheap to attack. The ceiling 20
+// (1 GiB) is the largest N verifyPassword accepts, so every hash made here can be checked again.
+export const PASSWORD_HASH_COST = { default: 15, min: 10, max: 20 } as const;
+const SCRYPT = { r: 8, p: 1 };
 
-export async function hashPassword(password: string): Promise<string> {
+/**
+ * A salted scrypt hash that records its own parameters (scrypt$N$r$p$salt$key): verification uses
+ * those, so hashes made at another cost keep working after auth.passwordHashCost changes.
+ */
+export async function hashPassword(password: string, cost: number = PASSWORD_HASH_COST.default): Promise<string> {
+  if (!Number.isInteger(cost) || cost < PASSWORD_HASH_COST.min || cost > PASSWORD_HASH_COST.max) {
+    throw new RangeError(`password hash cost must be an integer from ${PASSWORD_HASH_COST.min} to ${PASSWORD_HASH_COST.max}, got ${cost}`);
+  }
+  const N = 2 ** cost;
   const salt = randomBytes(16);
-  const key = await scryptAsync(password, salt, 32, { ...SCRYPT, maxmem: 128 * SCRYPT.N * SCRYPT.r * 2 });
-  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64url')}$${key.toString('base64url')}`;
+  const key = await scryptAsync(password, salt, 32, { N, ...SCRYPT, maxmem: 128 * N * SCRYPT.r * 2 });
+  return `scrypt$${N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64url')}$${key.toString('base64url')}`;
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {

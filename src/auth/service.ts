@@ -5,7 +5,7 @@ import type { AccessStore } from '../meta/access-store.js';
 import type { RegistryRow, RegistryStore } from '../meta/store.js';
 import type { Logger } from '../observability/logger.js';
 import {
-  generateSigningKey, JwtError, loadSigningKey, newSecret, sameHash, secretHash, signJwt, verifyJwt, verifyPassword, hashPassword,
+  generateSigningKey, JwtError, loadSigningKey, newSecret, sameHash, secretHash, signJwt, verifyJwt, verifyPassword, hashPassword, PASSWORD_HASH_COST,
   type SigningKey,
 } from './crypto.js';
 import { ACTIONS, actionsFromScopeRules, findRole, matchesRepository, ROLES, scopeRulesFor, type Action, type Grant, type ManagementPower, type RequestedScope } from './model.js';
@@ -42,6 +42,8 @@ export interface AuthOptions {
   keyRotationDays: number;
   /** Seconds a verified Basic credential or a principal's liveness is remembered per node. */
   cacheSeconds: number;
+  /** scrypt cost (log2 N) for new password hashes; default PASSWORD_HASH_COST.default. */
+  passwordHashCost?: number;
 }
 
 export interface CallerInfo {
@@ -86,6 +88,11 @@ export class AuthService {
     return this.opts.accessTokenSeconds;
   }
 
+  /** A user password's hash at the configured cost (auth.passwordHashCost). */
+  hashPassword(password: string): Promise<string> {
+    return hashPassword(password, this.opts.passwordHashCost ?? PASSWORD_HASH_COST.default);
+  }
+
   // ---------------------------------------------------------------- start-up
 
   /** Loads (or creates) signing keys and bootstraps the owner account on an empty deployment. */
@@ -101,7 +108,7 @@ export class AuthService {
     }
     if (await this.store.userByName('admin')) return {};
     const password = adminPassword && adminPassword.length > 0 ? adminPassword : newSecret();
-    const user = await this.store.createUser('admin', await hashPassword(password));
+    const user = await this.store.createUser('admin', await this.hashPassword(password));
     if (!user) return {}; // another node bootstrapped first
     await this.store.addRoleAssignment({ principal_type: 'user', principal_id: user.id, role: 'Owner', registry_id: null, repository: null });
     this.log.info({ user: 'admin' }, 'created the owner account "admin"');

@@ -224,3 +224,17 @@ describe('flags (overrides)', () => {
     configError(() => loadConfig({ env: {}, overrides: { bogus: true } }), /unknown key bogus/);
   });
 });
+
+describe('auth.passwordHashCost', () => {
+  test('defaults to 15; BERTH_AUTH_PASSWORD_HASH_COST sets it', () => {
+    assert.equal(loadConfig({ env: {} }).auth.passwordHashCost, 15);
+    assert.equal(loadConfig({ env: { BERTH_AUTH_PASSWORD_HASH_COST: '10' } }).auth.passwordHashCost, 10);
+  });
+
+  test('the floor 10 and the ceiling 20 are enforced', () => {
+    configError(() => loadConfig({ env: {}, overrides: { auth: { passwordHashCost: 9 } } }), /auth\.passwordHashCost/);
+    configError(() => loadConfig({ env: { BERTH_AUTH_PASSWORD_HASH_COST: '4' } }), /auth\.passwordHashCost/);
+    configError(() => loadConfig({ env: {}, overrides: { auth: { passwordHashCost: 21 } } }), /auth\.passwordHashCost/);
+    configError(() => loadConfig({ env: {}, overrides: { auth: { passwordHashCost: 12.5 } } }), /auth\.passwordHashCost/);
+  });
+});

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { PASSWORD_HASH_COST } from '../auth/crypto.js';
 
 // One configuration schema with defaults. Sources, later wins: defaults < config file < BERTH_*
 // environment < command-line flags. Unknown keys in a file are rejected; the result is frozen.
@@ -92,6 +93,8 @@ export const ConfigSchema = z.strictObject({
     keyRotationDays: z.number().int().min(1).max(3650).default(30),
     /** How long a node remembers a verified credential or an identity's liveness. */
     cacheSeconds: z.number().int().min(0).max(600).default(5),
+    /** log2 of scrypt's N for new password hashes (15 = 32 MiB per hash); existing hashes keep their own. */
+    passwordHashCost: z.number().int().min(PASSWORD_HASH_COST.min).max(PASSWORD_HASH_COST.max).default(PASSWORD_HASH_COST.default),
     throttle: z.strictObject({
       /** Failed sign-ins from one address for one identity before that pair is refused. */
       perIdentity: z.number().int().min(1).default(10),

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BACKENDS, backendGate } from '../helpers/backends.js';
 import {
-  BerthFixture, Containers, MAIN, ROOT, berthJson, cliServer, getBlob, getManifest, mustFail, mustRun, removeDir,
+  BerthFixture, Containers, DISTRIBUTION_SH, MAIN, ROOT, berthJson, cliServer, getBlob, getManifest, mustFail, mustRun, removeDir,
   requireTool, run, sha256, tempDir,
 } from './helpers.js';
 import { OCI_INDEX, OciLayout, pushImage, readLayoutBlob, readLayoutRefs, type Descriptor } from './oci-layout.js';
@@ -17,9 +17,6 @@ const SKOPEO = requireTool('skopeo');
 const BUILDAH = requireTool('buildah');
 const PODMAN = requireTool('podman');
 const PEER = requireTool('skopeo', 'docker-registry', 'bash');
-// The shared launcher for Debian's docker-registry sits beside the repository (shared/bench).
-const DISTRIBUTION_SH = [path.resolve(ROOT, '..', 'shared', 'bench', 'distribution.sh'), '/work/shared/bench/distribution.sh']
-  .find((p) => existsSync(p)) ?? path.resolve(ROOT, '..', 'shared', 'bench', 'distribution.sh');
 
 /** skopeo <command> --authfile <file> ...: the file holds the owner's credentials for berth only (none for the peer). */
 const withAuthfile = (authFile: string, args: string[]) => [args[0]!, '--authfile', authFile, ...args.slice(1)];

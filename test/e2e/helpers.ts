@@ -1,47 +1,32 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { IN_CI, freshMetadataUrl, type Backend } from '../helpers/backends.js';
+import { IN_CI } from '../helpers/backends.js';
 import { ADMIN_PASSWORD, ADMIN_USER, adminAuthHeader } from '../helpers/credentials.js';
+import { MAIN, ROOT, removeDir, tempDir } from '../helpers/berth-process.js';
 
 export { ADMIN_PASSWORD, ADMIN_USER, adminAuthHeader } from '../helpers/credentials.js';
+export {
+  BerthFixture, MAIN, ROOT, ensureBuilt, freePort, removeDir, startBerth, tempDir, writeAuthFile,
+  type BerthProcess, type Exit, type StartOptions,
+} from '../helpers/berth-process.js';
 
-// End-to-end helpers: a real `berth serve` child process (the built dist/main.js, exactly what
-// users run), external commands with timeouts, tool gates, and a small raw HTTP client that does
-// not pool connections across server restarts. Every server is started with the owner account
-// admin / ADMIN_PASSWORD (BERTH_ADMIN_PASSWORD), and every helper here signs in as it by default.
-
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const MAIN = path.join(ROOT, 'dist', 'main.js');
+// End-to-end helpers: external commands with timeouts, tool gates, and a small raw HTTP client
+// that does not pool connections across server restarts. The `berth serve` child process itself
+// is test/helpers/berth-process.ts (re-exported here); every helper here signs in as its owner
+// admin / ADMIN_PASSWORD by default.
 
 export const sha256 = (b: Buffer | string): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
-let built = false;
-/** Builds dist/ when it is missing (`npm test` builds first, so this only matters for direct runs). */
-export function ensureBuilt(): void {
-  if (built || existsSync(MAIN)) {
-    built = true;
-    return;
-  }
-  const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
-  if (r.status !== 0 || !existsSync(MAIN)) throw new Error(`npm run build failed:\n${r.stdout}\n${r.stderr}`);
-  built = true;
-}
-
-export function tempDir(prefix: string): string {
-  return mkdtempSync(path.join(os.tmpdir(), `berth-e2e-${prefix}-`));
-}
-
-export function removeDir(dir: string | undefined): void {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-}
-
 // ---------------------------------------------------------------- tools
+
+/**
+ * The shared launcher for Debian's docker-registry (CNCF Distribution): shared/bench sits beside
+ * the repository (README, "Benchmarks"); BERTH_SHARED_BENCH points elsewhere, as for npm run bench.
+ */
+export const DISTRIBUTION_SH = path.join(process.env.BERTH_SHARED_BENCH ?? path.resolve(ROOT, '..', 'shared', 'bench'), 'distribution.sh');
 
 /** Absolute path of an executable on PATH, or undefined. */
 export function which(name: string): string | undefined {
@@ -140,166 +125,6 @@ export async function berthJson<T = unknown>(server: string, args: string[]): Pr
   const r = await mustRun(process.execPath, [MAIN, ...args, ...cliServer(server), '-o', 'json'], { timeoutMs: 30_000 });
   const text = r.stdout.trim();
   return (text === '' ? undefined : JSON.parse(text)) as T;
-}
-
-// ---------------------------------------------------------------- berth serve
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-export interface BerthProcess {
-  /** http://127.0.0.1:PORT */
-  url: string;
-  /** 127.0.0.1:PORT, as image references use it */
-  host: string;
-  port: number;
-  dataDir: string;
-  metadataUrl: string;
-  proc: ChildProcess;
-  pid: number;
-  /** Resolves when the process has exited. */
-  exited: Promise<Exit>;
-  /** Everything the process wrote (stderr + stdout), for diagnostics. */
-  output(): string;
-  /** Sends a signal and waits for the exit (SIGKILL after timeoutMs). */
-  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<Exit>;
-}
-
-export interface StartOptions {
-  dataDir: string;
-  /** '' = SQLite in the data dir. */
-  metadataUrl?: string;
-  /** Fixed port (to restart on the same address); default a free one. */
-  port?: number;
-  /** Extra BERTH_* configuration for the child (BERTH_ADMIN_PASSWORD defaults to ADMIN_PASSWORD). */
-  env?: Record<string, string>;
-  readyTimeoutMs?: number;
-}
-
-/** Starts `node dist/main.js serve` and waits until GET /v2/ (as the owner) answers 200. */
-export async function startBerth(opts: StartOptions): Promise<BerthProcess> {
-  ensureBuilt();
-  const port = opts.port ?? (await freePort());
-  const args = [MAIN, 'serve', '--listen', `127.0.0.1:${port}`, '--data', opts.dataDir, '--log-level', 'warn'];
-  if (opts.metadataUrl) args.push('--metadata', opts.metadataUrl);
-  // A clean environment for the child: no BERTH_* settings leak in from the caller.
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('BERTH_')) env[k] = v;
-  Object.assign(env, { BERTH_LOG_ACCESS: 'false', BERTH_ADMIN_PASSWORD: ADMIN_PASSWORD, ...opts.env });
-  const proc = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const chunks: Buffer[] = [];
-  proc.stdout!.on('data', (b: Buffer) => chunks.push(b));
-  proc.stderr!.on('data', (b: Buffer) => chunks.push(b));
-  const exited = new Promise<Exit>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
-  let exit: Exit | undefined;
-  void exited.then((e) => { exit = e; });
-  const output = () => Buffer.concat(chunks).toString('utf8');
-  const url = `http://127.0.0.1:${port}`;
-
-  const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
-  for (;;) {
-    if (exit) throw new Error(`berth serve exited before it was ready (code ${exit.code}, signal ${exit.signal}):\n${output()}`);
-    try {
-      const r = await request('GET', `${url}/v2/`, { timeoutMs: 2000 });
-      // 401: started with another owner password (opts.env), which these helpers do not know.
-      if (r.status === 200 || (r.status === 401 && env.BERTH_ADMIN_PASSWORD !== ADMIN_PASSWORD)) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      proc.kill('SIGKILL');
-      throw new Error(`berth serve did not become ready on ${url}:\n${output()}`);
-    }
-    await sleep(50);
-  }
-
-  return {
-    url, host: `127.0.0.1:${port}`, port, dataDir: opts.dataDir, metadataUrl: opts.metadataUrl ?? '', proc, pid: proc.pid!,
-    exited, output,
-    async stop(signal = 'SIGTERM', timeoutMs = 30_000) {
-      if (exit) return exit;
-      proc.kill(signal);
-      const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-      const e = await exited;
-      clearTimeout(timer);
-      return e;
-    },
-  };
-}
-
-/**
- * A server with its own data dir and metadata (fresh PostgreSQL schema for 'postgres'), that can be
- * killed and restarted on the same port, data and metadata; cleanup() removes everything.
- */
-export class BerthFixture {
-  server!: BerthProcess;
-  readonly dataDir = tempDir('data');
-  /** containers-auth.json with the owner's credentials for this server (what `podman login` writes), for --authfile. */
-  readonly authFile = path.join(tempDir('auth'), 'auth.json');
-  private port?: number;
-  private drop: () => Promise<void> = async () => {};
-  metadataUrl = '';
-
-  private constructor(readonly backend: Backend, private readonly env: Record<string, string>) {}
-
-  static async start(backend: Backend, env: Record<string, string> = {}): Promise<BerthFixture> {
-    const f = new BerthFixture(backend, env);
-    const meta = await freshMetadataUrl(backend);
-    f.metadataUrl = meta.url;
-    f.drop = meta.drop;
-    await f.restart();
-    return f;
-  }
-
-  get url(): string {
-    return this.server.url;
-  }
-
-  get host(): string {
-    return this.server.host;
-  }
-
-  /** Starts the server (again) on the same port, data dir and metadata. */
-  async restart(env: Record<string, string> = {}): Promise<BerthProcess> {
-    this.server = await startBerth({ dataDir: this.dataDir, metadataUrl: this.metadataUrl, port: this.port, env: { ...this.env, ...env } });
-    this.port = this.server.port;
-    writeAuthFile(this.authFile, this.server.host);
-    return this.server;
-  }
-
-  /** Creates a registry through the management API. */
-  async createRegistry(name: string): Promise<string> {
-    const r = await request('POST', `${this.url}/api/registries`, { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, sku: 'Basic' }) });
-    if (r.status !== 201) throw new Error(`creating registry ${name}: HTTP ${r.status} ${r.body.toString()}`);
-    return name;
-  }
-
-  async cleanup(): Promise<void> {
-    if (this.server) await this.server.stop('SIGTERM', 10_000);
-    await this.drop().catch(() => {});
-    removeDir(this.dataDir);
-    removeDir(path.dirname(this.authFile));
-  }
-}
-
-/** Writes a containers-auth.json (containers-auth.json(5)) holding the owner's credentials for host. */
-export function writeAuthFile(file: string, host: string): void {
-  const auth = Buffer.from(`${ADMIN_USER}:${ADMIN_PASSWORD}`).toString('base64');
-  writeFileSync(file, JSON.stringify({ auths: { [host]: { auth } } }, null, 2), { mode: 0o600 });
 }
 
 // ---------------------------------------------------------------- raw HTTP

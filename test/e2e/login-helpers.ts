@@ -1,78 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { MAIN, ROOT, ensureBuilt, freePort, mustRun, run, tempDir, type RunResult } from './helpers.js';
+import { cleanEnv } from '../helpers/berth-process.js';
+import { MAIN, ROOT, mustRun, run, tempDir, type RunResult } from './helpers.js';
 
-// Helpers of the sign-in tests (berth account login, berth login, docker-credential-berth): a
-// `berth serve` child with an owner password and optional extra flags, the CLI and the credential
-// helper run with their config locations pointed at temp dirs, podman with its own storage.
+// Helpers of the sign-in tests (berth account login, berth login, docker-credential-berth): the
+// CLI and the credential helper run with their config locations pointed at temp dirs, podman with
+// its own storage. Their servers are test/helpers/berth-process.ts's, started with OWNER_PASSWORD.
 
 export const OWNER = 'admin';
 export const OWNER_PASSWORD = 'login-test-owner-Secret-41c2';
 export const TOKEN_USERNAME = '00000000-0000-0000-0000-000000000000';
 export const HELPER = path.join(ROOT, 'dist', 'credential-helper.js');
-
-/** The environment a child gets: the caller's, minus BERTH_* and the credential locations, plus env. */
-export function cleanEnv(env: Record<string, string | undefined> = {}): Record<string, string> {
-  const out: Record<string, string> = {};
-  const drop = new Set(['DOCKER_CONFIG', 'REGISTRY_AUTH_FILE', 'XDG_RUNTIME_DIR', 'XDG_CONFIG_HOME']);
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('BERTH_') && !drop.has(k)) out[k] = v;
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
-  return out;
-}
-
-export interface Server {
-  url: string;
-  host: string;
-  port: number;
-  proc: ChildProcess;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-/** `berth serve` on 127.0.0.1 with the owner password; resolves once it announces its URL. */
-export async function startServer(dataDir: string, args: string[] = [], env: Record<string, string> = {}): Promise<Server> {
-  ensureBuilt();
-  const port = await freePort();
-  const proc = spawn(process.execPath, [MAIN, 'serve', '--listen', `127.0.0.1:${port}`, '--data', dataDir, '--log-level', 'warn', ...args], {
-    cwd: ROOT, env: cleanEnv({ BERTH_ADMIN_PASSWORD: OWNER_PASSWORD, BERTH_LOG_ACCESS: 'false', ...env }), stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const chunks: Buffer[] = [];
-  const output = () => Buffer.concat(chunks).toString('utf8');
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.kill('SIGKILL');
-      reject(new Error(`berth serve did not start:\n${output()}`));
-    }, 30_000);
-    const onData = (b: Buffer) => {
-      chunks.push(b);
-      if (output().includes('berth listening on ')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`berth serve exited with ${code}:\n${output()}`));
-    });
-  });
-  const proto = args.includes('--tls-cert') ? 'https' : 'http';
-  return {
-    url: `${proto}://127.0.0.1:${port}`, host: `127.0.0.1:${port}`, port, proc, output,
-    stop: () => new Promise<void>((resolve) => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-      proc.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      proc.kill('SIGTERM');
-    }),
-  };
-}
 
 /** Where a client keeps credentials: Berth's config dir, docker's config dir, the containers auth file. */
 export class Home {
@@ -162,8 +101,6 @@ export function rawGet(url: string, headers: Record<string, string> = {}): Promi
     req.end();
   });
 }
-
-export const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 /** The user:password an auth file entry holds for host. */
 export function authEntry(file: string, host: string): { user: string; password: string } | undefined {

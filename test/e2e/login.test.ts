@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { startBerth, type BerthProcess } from '../helpers/berth-process.js';
+import { basicAuthHeader as basic } from '../helpers/credentials.js';
 import { mustFail, mustRun, removeDir, requireTool } from './helpers.js';
 import {
-  Home, OWNER, OWNER_PASSWORD, TOKEN_USERNAME, authEntry, basic, mode, podman, rawGet, startServer, tempDir, type Server,
+  Home, OWNER, OWNER_PASSWORD, TOKEN_USERNAME, authEntry, mode, podman, rawGet, tempDir,
 } from './login-helpers.js';
 import { OciLayout } from './oci-layout.js';
 
@@ -22,7 +24,7 @@ const jwtShape = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
 
 describe('berth account login / berth login / docker-credential-berth', () => {
-  let server: Server;
+  let server: BerthProcess;
   let data: string;
   let work: string;
   let layout: OciLayout;
@@ -30,7 +32,7 @@ describe('berth account login / berth login / docker-credential-berth', () => {
   before(async () => {
     data = tempDir('login-data');
     work = tempDir('login-work');
-    server = await startServer(data);
+    server = await startBerth({ dataDir: data, env: { BERTH_ADMIN_PASSWORD: OWNER_PASSWORD } });
     // Set up as the owner with a password: a registry and one image in it.
     const setup = new Home();
     await setup.berthOk(['create', '-n', REG, '--server', server.url, '-u', OWNER, '-p', OWNER_PASSWORD]);
@@ -417,14 +419,14 @@ describe('berth account login / berth login / docker-credential-berth', () => {
 });
 
 describe('berth login with host-style addressing (domain)', () => {
-  let server: Server;
+  let server: BerthProcess;
   let data: string;
   let home: Home;
 
   before(async () => {
     data = tempDir('login-host-data');
     home = new Home();
-    server = await startServer(data, ['--domain', 'berth.test']);
+    server = await startBerth({ dataDir: data, args: ['--domain', 'berth.test'], env: { BERTH_ADMIN_PASSWORD: OWNER_PASSWORD } });
     await home.berthOk(['create', '-n', REG, '--server', server.url, '-u', OWNER, '-p', OWNER_PASSWORD]);
     await home.berthOk(['account', 'login', '--server', server.url, '-u', OWNER, '-p', OWNER_PASSWORD]);
   });

@@ -2,12 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startApp, type App } from '../../src/app.js';
-import { loadConfig } from '../../src/config/config.js';
+import { loadConfig, type Config } from '../../src/config/config.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { freshMetadataUrl, type Backend } from './backends.js';
-import { ADMIN_PASSWORD } from './credentials.js';
+import { ADMIN_PASSWORD, TEST_PASSWORD_HASH_COST } from './credentials.js';
+import { inProcessFetch, type FetchLike } from './inject.js';
+import { V2, type V2Options } from './oci.js';
 
 export { ADMIN_USER, ADMIN_PASSWORD, adminAuthHeader, basicAuthHeader } from './credentials.js';
+export type { FetchLike } from './inject.js';
 
 export interface TestApp {
   app: App;
@@ -17,6 +20,13 @@ export interface TestApp {
   host: string;
   dataDir: string;
   backend: Backend;
+  /**
+   * fetch for this server without a socket (the handler runs in process): takes URLs on `url`
+   * or bare paths; other URLs go to the network. The listener on `url` stays for real clients.
+   */
+  fetch: FetchLike;
+  /** A /v2 client for this server over `fetch` (in process). */
+  v2(opts?: V2Options): V2;
   /** Creates a registry through the service layer and returns its name. */
   createRegistry(name?: string, sku?: 'Basic' | 'Standard' | 'Premium'): Promise<string>;
   close(): Promise<void>;
@@ -34,24 +44,37 @@ function deepMerge(base: Plain, over: Plain): Plain {
 }
 
 /**
- * Starts Berth in this process on 127.0.0.1:0 with a fresh data dir and fresh metadata; the owner
- * account is admin / ADMIN_PASSWORD. overrides are merged key by key over these defaults, so e.g.
+ * The configuration of an in-process test deployment: 127.0.0.1:0, silent logs, a short shutdown,
+ * the owner account admin / ADMIN_PASSWORD, and passwords hashed at the lowest cost the config
+ * accepts (tests check behaviour, not hash strength). overrides are merged key by key over these
+ * (dataDir and metadata.url are the caller's to give).
+ */
+export function testConfig(overrides: Record<string, unknown>): Config {
+  return loadConfig({
+    env: {},
+    overrides: deepMerge({
+      listen: '127.0.0.1:0', log: { level: 'silent', access: false }, shutdownTimeoutSeconds: 2,
+      auth: { adminPassword: ADMIN_PASSWORD, passwordHashCost: TEST_PASSWORD_HASH_COST },
+    }, overrides),
+  });
+}
+
+/**
+ * Starts Berth in this process on 127.0.0.1:0 with a fresh data dir and fresh metadata (see
+ * testConfig). overrides are merged key by key over the defaults, so e.g.
  * { auth: { accessTokenSeconds: 60 } } keeps the admin password.
  */
 export async function startTestApp(backend: Backend, overrides: Record<string, unknown> = {}): Promise<TestApp> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'berth-test-'));
   const meta = await freshMetadataUrl(backend);
-  const config = loadConfig({
-    env: {},
-    overrides: deepMerge({
-      listen: '127.0.0.1:0', dataDir, metadata: { url: meta.url }, log: { level: 'silent', access: false }, shutdownTimeoutSeconds: 2,
-      auth: { adminPassword: ADMIN_PASSWORD },
-    }, overrides),
-  });
+  const config = testConfig(deepMerge({ dataDir, metadata: { url: meta.url } }, overrides));
   const app = await startApp(config, silentLogger);
   const host = new URL(app.url).host;
+  const fetch = inProcessFetch(app.http.server, app.url);
   return {
     app, url: app.url, host, dataDir, backend,
+    fetch,
+    v2: (opts = {}) => new V2(app.url, { fetch, ...opts }),
     async createRegistry(name, sku = 'Basic') {
       const n = name ?? `reg${process.pid}x${++counter}`;
       await app.services.registries.create(n, sku);

@@ -3,8 +3,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import { adminAuthHeader } from './credentials.js';
+import type { FetchLike, Init } from './inject.js';
 
-// Small helpers for the /v2 conformance tests: real HTTP against a running Berth, nothing internal.
+// Small helpers for the /v2 conformance tests: HTTP against a running Berth (through a socket or
+// in process, see inject.ts), nothing internal.
 
 export const MT = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -65,8 +67,7 @@ export function uniqueRepo(prefix = 'repo'): string {
   return `${prefix}${process.pid}-${++seq}`;
 }
 
-/** fetch's RequestInit, also taking a Buffer body (Node's fetch does) and duplex for streamed bodies. */
-export type Init = Omit<RequestInit, 'body'> & { body?: RequestInit['body'] | Buffer; duplex?: 'half' };
+export type { Init, FetchLike } from './inject.js';
 
 export interface V2Options {
   /**
@@ -74,6 +75,8 @@ export interface V2Options {
    * the owner's Basic credentials by default (adminAuthHeader()), null to send none.
    */
   authorization?: string | null;
+  /** How requests are sent: the global fetch by default, or a TestApp's in-process fetch. */
+  fetch?: FetchLike;
 }
 
 /**
@@ -86,9 +89,12 @@ export function withAuth(headers: RequestInit['headers'] | undefined, authorizat
   return h;
 }
 
-/** fetch, with the owner's credentials unless init carries an Authorization header or auth is false/null. */
-export function authFetch(url: string | URL, init: Init = {}, auth: string | null | false = adminAuthHeader()): Promise<Response> {
-  return fetch(url, { ...init, headers: withAuth(init.headers, auth) } as RequestInit);
+/**
+ * fetch, with the owner's credentials unless init carries an Authorization header or auth is
+ * false/null; through `via` (e.g. a TestApp's in-process fetch) when given.
+ */
+export function authFetch(url: string | URL, init: Init = {}, auth: string | null | false = adminAuthHeader(), via: FetchLike = fetch as FetchLike): Promise<Response> {
+  return via(url, { ...init, headers: withAuth(init.headers, auth) });
 }
 
 /**
@@ -98,15 +104,17 @@ export function authFetch(url: string | URL, init: Init = {}, auth: string | nul
  */
 export class V2 {
   readonly authorization: string | null;
+  private readonly send: FetchLike;
 
   constructor(readonly base: string, opts: V2Options = {}) {
     this.authorization = opts.authorization === undefined ? adminAuthHeader() : opts.authorization;
+    this.send = opts.fetch ?? (fetch as FetchLike);
   }
 
   /** path is relative to /v2/ (e.g. "reg/app/tags/list") or absolute (e.g. "/v2/" or a Location header). */
   async fetch(path: string, init: Init = {}): Promise<Response> {
     const url = path.startsWith('http') ? path : path.startsWith('/') ? `${this.base}${path}` : `${this.base}/v2/${path}`;
-    const res = await fetch(url, { ...init, headers: withAuth(init.headers, this.authorization) } as RequestInit);
+    const res = await this.send(url, { ...init, headers: withAuth(init.headers, this.authorization) });
     assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0', `${init.method ?? 'GET'} ${path}: Docker-Distribution-API-Version missing`);
     return res;
   }

@@ -1,4 +1,4 @@
-import { hashPassword, newSecret } from '../../auth/crypto.js';
+import { newSecret } from '../../auth/crypto.js';
 import type { Principal } from '../../auth/service.js';
 import type { IdentityContext } from './context.js';
 import type { UserView } from './views.js';
@@ -26,7 +26,7 @@ export class Users {
     const name = assertUserName(input.name);
     const generated = input.password === undefined ? newSecret() : undefined;
     const password = generated ?? assertPassword(input.password);
-    const row = await this.ctx.store.createUser(name, await hashPassword(password));
+    const row = await this.ctx.store.createUser(name, await this.ctx.auth.hashPassword(password));
     if (!row) throw conflict(`user "${name}" already exists (user names are unique regardless of case)`);
     const u = (await this.ctx.store.userById(row.id))!;
     return { ...userView(u), ...(generated ? { password: generated } : {}) };
@@ -55,7 +55,7 @@ export class Users {
     const u = await findUser(this.ctx, name);
     const password = patch.password === undefined ? undefined : assertPassword(patch.password);
     const change = {
-      ...(password !== undefined ? { password_hash: await hashPassword(password) } : {}),
+      ...(password !== undefined ? { password_hash: await this.ctx.auth.hashPassword(password) } : {}),
       ...(patch.enabled !== undefined ? { enabled: patch.enabled ? 1 : 0 } : {}),
     };
     await this.ctx.keepingAnOwner(`disable user "${u.name}"`, () => this.ctx.store.updateUser(u.id, change));
