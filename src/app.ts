@@ -7,7 +7,40 @@ import { migrate, openDb, pendingMigrations } from './meta/db.js';
 import { MetaStore } from './meta/store.js';
 import type { Logger } from './observability/logger.js';
 import { cachedQueueStats, cachedStorageUsage, Metrics } from './observability/metrics.js';
-import { createServices, type Services } from './services/index.js';
+import { AuthService } from './auth/service.js';
+import { Throttle } from './auth/throttle.js';
+import { JobQueue } from './jobs/queue.js';
+import { Scheduler } from './jobs/scheduler.js';
+import { AccessStore } from './meta/access-store.js';
+import { KyselyGcStore } from './meta/gc.js';
+import { KyselyImmutabilityPolicies } from './meta/immutability.js';
+import { KyselyImports } from './meta/imports.js';
+import { KyselyPurgeStore } from './meta/purge.js';
+import { KyselyRecycleBin } from './meta/recycle-bin.js';
+import { KyselyRetentionPolicies } from './meta/retention.js';
+import { KyselyWebhooks } from './meta/webhooks.js';
+import { AcrService } from './services/content/attributes.js';
+import { BlobService } from './services/content/blobs.js';
+import { ManifestService } from './services/content/manifests.js';
+import { PullTracker } from './services/content/pulls.js';
+import { RegistryService } from './services/content/registries.js';
+import { RepositoryService } from './services/content/repositories.js';
+import { UploadService } from './services/content/uploads.js';
+import { IdentityService } from './services/identity/identities.js';
+import { ImportService } from './services/import/import.js';
+import type { Services } from './services/index.js';
+import { DEFAULT_GC, GcService } from './services/lifecycle/gc.js';
+import { PurgeScheduleService } from './services/lifecycle/purge-schedules.js';
+import { PurgeService } from './services/lifecycle/purge.js';
+import { RetentionService } from './services/lifecycle/retention.js';
+import { SoftDeleteService } from './services/lifecycle/soft-delete.js';
+import { JobAdmin } from './services/operations/jobs.js';
+import { AccessPolicy } from './services/policy/access.js';
+import { ImmutabilityService } from './services/policy/immutability.js';
+import { RateLimiter } from './services/policy/rates.js';
+import { TierService } from './services/policy/tiers.js';
+import { WebhookDelivery } from './services/webhooks/delivery.js';
+import { WebhookService } from './services/webhooks/webhooks.js';
 import { FsDriver } from './storage/drivers/fs.js';
 import type { StorageDriver } from './storage/driver.js';
 
@@ -74,6 +107,50 @@ export async function probeStorage(storage: StorageDriver): Promise<void> {
   }
 }
 
+/** Builds every service from the configuration, the metadata store and the byte storage. */
+export function createServices(config: Config, meta: MetaStore, storage: StorageDriver, log: Logger): Services {
+  // The feature stores beside MetaStore's core roles (each service takes the stores it uses).
+  const accessStore = new AccessStore(meta.db);
+  const purgeStore = new KyselyPurgeStore(meta.db);
+  const webhookStore = new KyselyWebhooks(meta.db, meta.dialect);
+
+  const tiers = new TierService(meta);
+  const registries = new RegistryService(meta, tiers);
+  const pulls = new PullTracker(meta, log, 3000, config.audit.pullEvents);
+  const auth = new AuthService(meta, accessStore, {
+    accessTokenSeconds: config.auth.accessTokenSeconds, refreshTokenSeconds: config.auth.refreshTokenSeconds,
+    keyRotationDays: config.auth.keyRotationDays, cacheSeconds: config.auth.cacheSeconds, passwordHashCost: config.auth.passwordHashCost,
+  }, new Throttle(config.auth.throttle), log);
+  const access = new AccessPolicy(auth, meta);
+  const softDelete = new SoftDeleteService(meta, new KyselyRecycleBin(meta.db, meta.dialect));
+  const immutability = new ImmutabilityService(new KyselyImmutabilityPolicies(meta.db));
+  const repositories = new RepositoryService(meta, softDelete, immutability);
+  const manifests = new ManifestService(meta, { manifestMaxBytes: config.limits.manifestMaxBytes, referrersDeleteWithSubject: config.referrers.deleteWithSubject }, pulls, softDelete, immutability);
+  const jobs = new JobQueue(meta, config.jobs, log);
+  const scheduler = new Scheduler(meta, jobs, log);
+  const purge = new PurgeService(meta, purgeStore, manifests, immutability, jobs, log, softDelete);
+  const delivery = new WebhookDelivery(meta, webhookStore, accessStore, jobs, { egress: config.egress, maxAttempts: config.jobs.maxAttempts }, log);
+  const blobs = new BlobService(meta, storage);
+  const uploads = new UploadService(meta, storage, { blobMaxBytes: config.limits.blobMaxBytes, maxAgeSeconds: config.uploads.maxAgeSeconds }, log);
+  const imports = new ImportService(meta, new KyselyImports(meta.db), accessStore, jobs, uploads, blobs, manifests, {
+    ...config.import, allowPrivate: config.egress.allowPrivate, connectTimeoutMs: config.egress.connectTimeoutMs, maxRedirects: config.egress.maxRedirects,
+    manifestMaxBytes: config.limits.manifestMaxBytes,
+  }, log);
+  // Dangling referrers go only when deleting a subject takes its referrers (referrers.deleteWithSubject).
+  const gc = { gracePeriodSeconds: config.gc.gracePeriodSeconds, deleteDanglingReferrers: config.gc.deleteDanglingReferrers && config.referrers.deleteWithSubject, storageSweep: config.gc.storageSweep };
+  return {
+    registries, repositories, blobs, uploads, manifests, pulls, tiers, auth, access, immutability, softDelete, purge, jobs, scheduler, imports,
+    acr: new AcrService(meta, storage, repositories, manifests, pulls),
+    identities: new IdentityService(auth, registries, access),
+    rates: new RateLimiter({ enabled: config.limits.rateLimits, multiplier: config.limits.rateMultiplier }),
+    jobAdmin: new JobAdmin(jobs),
+    webhooks: new WebhookService(meta, webhookStore, accessStore, delivery),
+    gc: new GcService(meta, new KyselyGcStore(meta.db, meta.dialect), storage, manifests, { ...DEFAULT_GC, ...gc }, log),
+    purgeSchedules: new PurgeScheduleService(scheduler),
+    retention: new RetentionService(new KyselyRetentionPolicies(meta.db), purgeStore, manifests, scheduler, log),
+  };
+}
+
 export async function startApp(config: Config, log: Logger): Promise<App> {
   // Checked before anything is opened: a refused listener leaves nothing behind.
   const { insecure } = checkListenerSecurity(config);
@@ -90,23 +167,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     throw e;
   }
   const meta = new MetaStore(db);
-  const services = createServices(meta, storage, {
-    manifestMaxBytes: config.limits.manifestMaxBytes,
-    blobMaxBytes: config.limits.blobMaxBytes,
-    uploadMaxAgeSeconds: config.uploads.maxAgeSeconds,
-    auth: {
-      accessTokenSeconds: config.auth.accessTokenSeconds, refreshTokenSeconds: config.auth.refreshTokenSeconds,
-      keyRotationDays: config.auth.keyRotationDays, cacheSeconds: config.auth.cacheSeconds, passwordHashCost: config.auth.passwordHashCost,
-    },
-    throttle: config.auth.throttle,
-    rates: { enabled: config.limits.rateLimits, multiplier: config.limits.rateMultiplier },
-    jobs: config.jobs,
-    egress: config.egress,
-    auditPullEvents: config.audit.pullEvents,
-    referrersDeleteWithSubject: config.referrers.deleteWithSubject,
-    gc: { gracePeriodSeconds: config.gc.gracePeriodSeconds, deleteDanglingReferrers: config.gc.deleteDanglingReferrers && config.referrers.deleteWithSubject, storageSweep: config.gc.storageSweep },
-    import: config.import,
-  }, log);
+  const services = createServices(config, meta, storage, log);
   try {
     const boot = await services.auth.init(config.auth.adminPassword || process.env.BERTH_ADMIN_PASSWORD || undefined);
     // No default password: without BERTH_ADMIN_PASSWORD a random one is generated and shown once.

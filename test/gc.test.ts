@@ -4,7 +4,7 @@ import { parseDigest } from '../src/domain/digest.js';
 import { computedUsage, storedUsage } from '../src/meta/usage.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { DEFAULT_GC, GcService, type GcOptions } from '../src/services/lifecycle/gc.js';
-import { SqlGcStore } from '../src/meta/gc.js';
+import { KyselyGcStore } from '../src/meta/gc.js';
 import { blobKey } from '../src/storage/paths.js';
 import { ADMIN_PASSWORD, adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
@@ -23,7 +23,7 @@ for (const backend of BACKENDS) {
     let v2: V2;
     let clock = new Date();
     const at = (seconds: number) => { clock = new Date(Date.now() + seconds * 1000); };
-    const gc = (opts: Partial<GcOptions> = {}) => new GcService(t.app.meta, new SqlGcStore(t.app.meta.db, t.app.meta.dialect), t.app.storage, t.app.services.manifests,
+    const gc = (opts: Partial<GcOptions> = {}) => new GcService(t.app.meta, new KyselyGcStore(t.app.meta.db, t.app.meta.dialect), t.app.storage, t.app.services.manifests,
       { ...DEFAULT_GC, gracePeriodSeconds: GRACE, ...opts }, silentLogger, () => clock);
 
     before(async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { silentLogger } from '../src/observability/logger.js';
 import { DEFAULT_GC, GcService } from '../src/services/lifecycle/gc.js';
-import { SqlGcStore } from '../src/meta/gc.js';
+import { KyselyGcStore } from '../src/meta/gc.js';
 import { ADMIN_PASSWORD, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';
@@ -21,7 +21,7 @@ for (const backend of BACKENDS) {
     let v2: V2;
     let reg: string;
     const berth = (args: string[]) => runCli([...args, '--server', t.url, '-u', 'admin', '-p', ADMIN_PASSWORD]);
-    const gcAt = (ms: number) => new GcService(t.app.meta, new SqlGcStore(t.app.meta.db, t.app.meta.dialect), t.app.storage, t.app.services.manifests, { ...DEFAULT_GC, gracePeriodSeconds: 60 }, silentLogger, () => new Date(ms));
+    const gcAt = (ms: number) => new GcService(t.app.meta, new KyselyGcStore(t.app.meta.db, t.app.meta.dialect), t.app.storage, t.app.services.manifests, { ...DEFAULT_GC, gracePeriodSeconds: 60 }, silentLogger, () => new Date(ms));
 
     before(async () => {
       t = await startTestApp(backend, { gc: { enabled: false } });

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { startApp, type App } from '../src/app.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { DEFAULT_GC, GcService } from '../src/services/lifecycle/gc.js';
-import { SqlGcStore } from '../src/meta/gc.js';
+import { KyselyGcStore } from '../src/meta/gc.js';
 import { backendGate, freshMetadataUrl } from './helpers/backends.js';
 import { testConfig } from './helpers/app.js';
 import { randomBlob, sha256, uniqueRepo, V2 } from './helpers/oci.js';
@@ -94,7 +94,7 @@ describe('two nodes on one PostgreSQL', await backendGate('postgres'), () => {
     const a = new V2(nodes[0]!.url);
     const b = new V2(nodes[1]!.url);
     const name = `${reg}/${uniqueRepo('gc')}`;
-    const hot = (n: App) => new GcService(n.meta, new SqlGcStore(n.meta.db, n.meta.dialect), n.storage, n.services.manifests, { ...DEFAULT_GC, gracePeriodSeconds: 0 }, silentLogger);
+    const hot = (n: App) => new GcService(n.meta, new KyselyGcStore(n.meta.db, n.meta.dialect), n.storage, n.services.manifests, { ...DEFAULT_GC, gracePeriodSeconds: 0 }, silentLogger);
     // Both nodes start a collection at once: exactly one runs, the other is told it is running.
     const both = await Promise.allSettled([hot(nodes[0]!).run(), hot(nodes[1]!).run()]);
     assert.equal(both.filter((r) => r.status === 'fulfilled').length + both.filter((r) => r.status === 'rejected' && /already running/.test(String((r as PromiseRejectedResult).reason))).length, 2);

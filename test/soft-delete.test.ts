@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { computedUsage, storedUsage } from '../src/meta/usage.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { DEFAULT_GC, GcService } from '../src/services/lifecycle/gc.js';
-import { SqlGcStore } from '../src/meta/gc.js';
+import { KyselyGcStore } from '../src/meta/gc.js';
 import { ADMIN_PASSWORD, ADMIN_USER, adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';
@@ -418,7 +418,7 @@ for (const backend of BACKENDS) {
 
     test('GC keeps the layers of binned manifests until their entry is purged', async () => {
       let clock = new Date();
-      const gc = new GcService(t.app.meta, new SqlGcStore(t.app.meta.db, t.app.meta.dialect), t.app.storage, t.app.services.manifests, { ...DEFAULT_GC, gracePeriodSeconds: 0 }, silentLogger, () => clock);
+      const gc = new GcService(t.app.meta, new KyselyGcStore(t.app.meta.db, t.app.meta.dialect), t.app.storage, t.app.services.manifests, { ...DEFAULT_GC, gracePeriodSeconds: 0 }, silentLogger, () => clock);
       const collect = async (ms: number) => {
         clock = new Date(Date.now() + ms);
         await gc.run();

@@ -1,15 +1,14 @@
 import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scrypt, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
+import { PASSWORD_HASH_COST } from '../domain/password-hash.js';
 
 // Secrets, password hashing, sealing and compact JWTs, on node:crypto only.
 
 const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
 
-// Memory-hard KDF for human-chosen passwords: scrypt with r=8, p=1 and N=2^cost. The default cost
-// 15 uses 32 MiB and tens of ms per check; each step up doubles both. The floor 10 (1 MiB) is for
-// throwaway deployments such as tests; below it a stolen hash is cheap to attack. The ceiling 20
-// (1 GiB) is the largest N verifyPassword accepts, so every hash made here can be checked again.
-export const PASSWORD_HASH_COST = { default: 15, min: 10, max: 20 } as const;
+// Memory-hard KDF for human-chosen passwords: scrypt with r=8, p=1 and N=2^cost (the cost's range
+// and why: domain/password-hash.ts).
+export { PASSWORD_HASH_COST };
 const SCRYPT = { r: 8, p: 1 };
 
 /**

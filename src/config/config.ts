@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { PASSWORD_HASH_COST } from '../auth/crypto.js';
+import { PASSWORD_HASH_COST } from '../domain/password-hash.js';
 
 // One configuration schema with defaults. Sources, later wins: defaults < config file < BERTH_*
 // environment < command-line flags. Unknown keys in a file are rejected; the result is frozen.

@@ -86,7 +86,7 @@ export interface GcStore {
   claimBlob(trx: Executor, digest: string, size: number, at: string): Promise<boolean>;
 }
 
-export class SqlGcStore implements GcStore {
+export class KyselyGcStore implements GcStore {
   constructor(private readonly db: Kysely<Database>, private readonly dialect: Dialect) {}
 
   // ---------------------------------------------------------------- runs

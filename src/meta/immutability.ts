@@ -21,7 +21,7 @@ export interface ImmutabilityPolicies {
   tagPage(ex: Executor, repositoryId: number, after: string | undefined, limit: number): Promise<string[]>;
 }
 
-export class SqlImmutabilityPolicies implements ImmutabilityPolicies {
+export class KyselyImmutabilityPolicies implements ImmutabilityPolicies {
   constructor(private readonly db: Kysely<Database>) {}
 
   list(registryId: number, ex: Executor = this.db): Promise<ImmutabilityPolicyRow[]> {

@@ -20,7 +20,7 @@ export interface Imports {
   update(id: number, patch: ImportPatch): Promise<void>;
 }
 
-export class SqlImports implements Imports {
+export class KyselyImports implements Imports {
   constructor(private readonly db: Kysely<Database>) {}
 
   async insert(ex: Executor, row: NewImport): Promise<void> {

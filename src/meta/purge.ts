@@ -62,7 +62,7 @@ export interface PurgeStore {
   setJobResult(jobId: number, result: string): Promise<void>;
 }
 
-export class SqlPurgeStore implements PurgeStore {
+export class KyselyPurgeStore implements PurgeStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   async repositoryPage(registryId: number, after: string | undefined, limit: number): Promise<PurgeRepository[]> {

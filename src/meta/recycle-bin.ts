@@ -75,7 +75,7 @@ export interface RecycleBin {
   repositoryBusy(trx: Executor, repositoryId: number): Promise<boolean>;
 }
 
-export class SqlRecycleBin implements RecycleBin {
+export class KyselyRecycleBin implements RecycleBin {
   constructor(private readonly db: Kysely<Database>, private readonly dialect: Dialect) {}
 
   // ---------------------------------------------------------------- policy

@@ -15,7 +15,7 @@ export interface RetentionPolicies {
   enabled(): Promise<(RegistryRow & { days: number; enabled_at: string | null })[]>;
 }
 
-export class SqlRetentionPolicies implements RetentionPolicies {
+export class KyselyRetentionPolicies implements RetentionPolicies {
   constructor(private readonly db: Kysely<Database>) {}
 
   get(registryId: number): Promise<RetentionPolicyRow | undefined> {

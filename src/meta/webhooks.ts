@@ -48,7 +48,7 @@ export interface WebhookOutbox {
   recordDelivery(d: NewDelivery): Promise<void>;
 }
 
-export class SqlWebhooks implements Webhooks, WebhookOutbox {
+export class KyselyWebhooks implements Webhooks, WebhookOutbox {
   constructor(private readonly db: Kysely<Database>, private readonly dialect: Dialect) {}
 
   // ---------------------------------------------------------------- webhooks

@@ -5,14 +5,14 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { digestOf } from '../../src/domain/digest.js';
 import { migrate, openDb, type Db } from '../../src/meta/db.js';
-import { SqlGcStore } from '../../src/meta/gc.js';
-import { SqlImmutabilityPolicies } from '../../src/meta/immutability.js';
-import { SqlImports } from '../../src/meta/imports.js';
-import { SqlPurgeStore } from '../../src/meta/purge.js';
-import { SqlRecycleBin, type NewBinEntry } from '../../src/meta/recycle-bin.js';
-import { SqlRetentionPolicies } from '../../src/meta/retention.js';
+import { KyselyGcStore } from '../../src/meta/gc.js';
+import { KyselyImmutabilityPolicies } from '../../src/meta/immutability.js';
+import { KyselyImports } from '../../src/meta/imports.js';
+import { KyselyPurgeStore } from '../../src/meta/purge.js';
+import { KyselyRecycleBin, type NewBinEntry } from '../../src/meta/recycle-bin.js';
+import { KyselyRetentionPolicies } from '../../src/meta/retention.js';
 import { MetaStore, type Executor } from '../../src/meta/store.js';
-import { SqlWebhooks, type NewWebhook } from '../../src/meta/webhooks.js';
+import { KyselyWebhooks, type NewWebhook } from '../../src/meta/webhooks.js';
 import { freshMetadataUrl, type Backend } from '../helpers/backends.js';
 
 // The metadata conformance suite for the stores of the lifecycle and feature services (GC, recycle
@@ -23,13 +23,13 @@ import { freshMetadataUrl, type Backend } from '../helpers/backends.js';
 interface Fresh {
   db: Db;
   meta: MetaStore;
-  gc: SqlGcStore;
-  bin: SqlRecycleBin;
-  purge: SqlPurgeStore;
-  retention: SqlRetentionPolicies;
-  immutability: SqlImmutabilityPolicies;
-  webhooks: SqlWebhooks;
-  imports: SqlImports;
+  gc: KyselyGcStore;
+  bin: KyselyRecycleBin;
+  purge: KyselyPurgeStore;
+  retention: KyselyRetentionPolicies;
+  immutability: KyselyImmutabilityPolicies;
+  webhooks: KyselyWebhooks;
+  imports: KyselyImports;
   /** A second handle on the same database, as a second node would have. */
   openAnother(): Promise<Db>;
 }
@@ -44,13 +44,13 @@ async function fresh(backend: Backend): Promise<Fresh & { close(): Promise<void>
   return {
     db,
     meta: new MetaStore(db),
-    gc: new SqlGcStore(db.kysely, db.dialect),
-    bin: new SqlRecycleBin(db.kysely, db.dialect),
-    purge: new SqlPurgeStore(db.kysely),
-    retention: new SqlRetentionPolicies(db.kysely),
-    immutability: new SqlImmutabilityPolicies(db.kysely),
-    webhooks: new SqlWebhooks(db.kysely, db.dialect),
-    imports: new SqlImports(db.kysely),
+    gc: new KyselyGcStore(db.kysely, db.dialect),
+    bin: new KyselyRecycleBin(db.kysely, db.dialect),
+    purge: new KyselyPurgeStore(db.kysely),
+    retention: new KyselyRetentionPolicies(db.kysely),
+    immutability: new KyselyImmutabilityPolicies(db.kysely),
+    webhooks: new KyselyWebhooks(db.kysely, db.dialect),
+    imports: new KyselyImports(db.kysely),
     async openAnother() {
       const o = await open();
       others.push(o);
@@ -138,7 +138,7 @@ export function metaLifecycleSuite(backend: Backend, backendGate: { skip?: strin
 
       test('two nodes starting a run at once: the start lock lets one in', nodes, withStores(async ({ openAnother }) => {
         const start = async (db: Db, node: string) => {
-          const store = new SqlGcStore(db.kysely, db.dialect);
+          const store = new KyselyGcStore(db.kysely, db.dialect);
           return db.kysely.transaction().execute(async (trx) => {
             await store.lockRunStarts(trx);
             if (await store.aliveRun(trx)) return 'busy';
@@ -188,7 +188,7 @@ export function metaLifecycleSuite(backend: Backend, backendGate: { skip?: strin
         const { repo } = await repository(meta);
         const d = digestOf('layer');
         await meta.transaction((trx) => meta.linkBlob(trx, repo, d, 10));
-        const gcA = new SqlGcStore(meta.db, meta.dialect);
+        const gcA = new KyselyGcStore(meta.db, meta.dialect);
         await meta.transaction((trx) => gcA.markLinks(trx, [{ repository_id: repo, digest: d }], '2026-01-01T00:00:00.000Z'));
         const other = await openAnother();
         const pusher = new MetaStore(other);
@@ -393,7 +393,7 @@ export function metaLifecycleSuite(backend: Backend, backendGate: { skip?: strin
         const { repo } = await repository(meta);
         await meta.db.updateTable('repositories').set({ deleted_at: '2026-01-02T00:00:00.000Z' }).where('id', '=', repo).execute();
         const second = await openAnother();
-        const bin2 = new SqlRecycleBin(second.kysely, second.dialect);
+        const bin2 = new KyselyRecycleBin(second.kysely, second.dialect);
         const locked = gate();
         const release = gate();
         let purged = false;
@@ -427,7 +427,7 @@ export function metaLifecycleSuite(backend: Backend, backendGate: { skip?: strin
           return { child, index, subject, sig, orphanSig, plain };
         });
         const future = '2999-01-01T00:00:00.000Z';
-        const ids = async (q: Partial<Parameters<SqlPurgeStore['untaggedCandidates']>[1]>) =>
+        const ids = async (q: Partial<Parameters<KyselyPurgeStore['untaggedCandidates']>[1]>) =>
           (await purge.untaggedCandidates(repo, { age: 'created_at', cutoff: future, limit: 100, ...q })).map((m) => m.id);
         assert.deepEqual(await ids({}), [f.plain.id, f.orphanSig.id, f.index.id], 'newest first');
         assert.deepEqual(await ids({ limit: 1 }), [f.plain.id]);
@@ -597,7 +597,7 @@ export function metaLifecycleSuite(backend: Backend, backendGate: { skip?: strin
           for (let i = 0; i < 6; i++) await meta.recordEvent(trx, undefined, { registry_id: reg.id, action: 'push', repository: 'a', tag: `t${i}` });
         });
         const second = await openAnother();
-        const other = new SqlWebhooks(second.kysely, second.dialect);
+        const other = new KyselyWebhooks(second.kysely, second.dialect);
         const taken = gate();
         const release = gate();
         const first = meta.db.transaction().execute(async (trx) => {
