@@ -50,7 +50,8 @@ export class JobQueue {
   private stopped = true;
   private readonly inflight = new Set<Promise<void>>();
   private readonly ticks: (() => Promise<void>)[] = [];
-  private polling = false;
+  /** The poll in progress, if any. */
+  private polling: Promise<void> | undefined;
 
   constructor(private readonly meta: JobStore, readonly opts: QueueOptions, private readonly log: Logger) {}
 
@@ -118,10 +119,19 @@ export class JobQueue {
     }
   }
 
-  /** One poll: the tick work, then claim as many jobs as there are free slots and start them. */
-  async poll(): Promise<void> {
-    if (this.polling) return;
-    this.polling = true;
+  /**
+   * One poll: the tick work, then claim as many jobs as there are free slots and start them. A
+   * call during a poll joins it rather than returning early, so drain() never looks at the queue
+   * while a job is claimed but not yet in flight.
+   */
+  poll(): Promise<void> {
+    this.polling ??= this.pollOnce().finally(() => {
+      this.polling = undefined;
+    });
+    return this.polling;
+  }
+
+  private async pollOnce(): Promise<void> {
     try {
       for (const t of this.ticks) await t().catch((e) => this.log.warn({ err: e }, 'job tick failed'));
       const free = this.opts.concurrency - this.running;
@@ -141,8 +151,6 @@ export class JobQueue {
       }
     } catch (e) {
       this.log.warn({ err: e }, 'job poll failed');
-    } finally {
-      this.polling = false;
     }
   }
 
