@@ -20,6 +20,21 @@ export function parseReference(ref: string): Reference {
   return { tag: assertTag(ref) };
 }
 
+/**
+ * A reference to read by: like parseReference, but undefined for a tag no manifest can have. A
+ * read of it is "not found" (distribution-spec: a manifest not found MUST be 404, and the
+ * conformance suite GETs and HEADs ".INVALID_MANIFEST_NAME" expecting 404); writes still refuse
+ * it with 400 TAG_INVALID. A malformed digest stays 400 DIGEST_INVALID: it is no tag either.
+ */
+export function readReference(ref: string): Reference | undefined {
+  try {
+    return parseReference(ref);
+  } catch (e) {
+    if (e instanceof RegistryError && e.code === 'TAG_INVALID') return undefined;
+    throw e;
+  }
+}
+
 export interface PutResult {
   digest: string;
   subject: string | null;
@@ -67,7 +82,8 @@ export class ManifestService {
   }
 
   async get(reg: RegistryRow, repository: string, refText: string): Promise<ManifestRow> {
-    const ref = parseReference(refText);
+    const ref = readReference(refText);
+    if (!ref) throw await this.unknown(reg, repository, refText);
     const row = ref.tag !== undefined
       ? await this.meta.getManifestByTag(reg.id, repository, ref.tag)
       : await this.meta.getManifestByDigest(reg.id, repository, ref.digest);
@@ -78,7 +94,8 @@ export class ManifestService {
   }
 
   async head(reg: RegistryRow, repository: string, refText: string): Promise<ManifestHead> {
-    const ref = parseReference(refText);
+    const ref = readReference(refText);
+    if (!ref) throw await this.unknown(reg, repository, refText);
     const row = await this.meta.headManifest(reg.id, repository, ref);
     if (!row) throw await this.unknown(reg, repository, refText);
     this.assertReadable(repository, refText, row);
@@ -89,7 +106,7 @@ export class ManifestService {
     if ((await this.meta.findRepositoryId(reg.id, repository)) === undefined) {
       return new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
     }
-    return new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref} is not known in repository ${repository}`, { detail: { reference: ref } });
+    return new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref.slice(0, 200)} is not known in repository ${repository}`, { detail: { reference: ref.slice(0, 200) } });
   }
 
   /**
