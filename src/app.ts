@@ -98,12 +98,12 @@ export async function probeStorage(storage: StorageDriver): Promise<void> {
     await w.commit();
   } catch (e) {
     await storage.delete(key).catch(() => undefined);
-    throw new Error(`storage not writable: ${(e as Error).message}`);
+    throw new Error(`storage not writable: ${(e as Error).message}`, { cause: e });
   }
   try {
     await storage.delete(key);
   } catch (e) {
-    throw new Error(`storage cannot delete: ${(e as Error).message}`);
+    throw new Error(`storage cannot delete: ${(e as Error).message}`, { cause: e });
   }
 }
 
@@ -181,7 +181,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     try {
       await meta.ping();
     } catch (e) {
-      throw new Error(`metadata unreachable: ${(e as Error).message}`);
+      throw new Error(`metadata unreachable: ${(e as Error).message}`, { cause: e });
     }
     const pending = await pendingMigrations(db);
     if (pending > 0) throw new Error(`${pending} metadata migration(s) pending`);
@@ -217,8 +217,9 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   // Online GC. Started, not awaited: a long collection must not hold up the runner's other tasks;
   // begin() refuses a second live run anywhere in the cluster.
   if (config.gc.enabled) {
-    services.scheduler.every('gc', config.gc.intervalSeconds * 1000, async () => {
+    services.scheduler.every('gc', config.gc.intervalSeconds * 1000, () => {
       services.gc.runScheduled().catch((e) => log.warn({ err: e }, 'garbage collection failed'));
+      return Promise.resolve();
     });
   }
   // The job worker (webhook deliveries, and the outbox dispatcher on each poll).

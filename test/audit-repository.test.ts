@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { runCli } from './helpers/cli.js';
 import { startTestApp, adminAuthHeader, ADMIN_PASSWORD, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
-import { uniqueRepo, V2 } from './helpers/oci.js';
+import { uniqueRepo } from './helpers/oci.js';
 
 // The repository audit (ACR's ContainerRegistryRepositoryEvents) from the events outbox: who
 // pushed, deleted or untagged what, from where; by API and `berth audit list`, merged with logins.

@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import { createHmac, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { hashPassword, newSecret, secretHash, signJwt } from '../src/auth/crypto.js';
+import { hashPassword, newSecret, secretHash, signJwt, type SigningKey } from '../src/auth/crypto.js';
 import { basicAuthHeader as basic, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { TEST_PASSWORD_HASH_COST } from './helpers/credentials.js';
+import type { Init } from './helpers/inject.js';
 import { blobOf, randomBlob } from './helpers/oci.js';
 
 // Hostile input against the token service and the checks on /v2: forged, altered, expired and
@@ -34,8 +35,8 @@ for (const backend of BACKENDS) {
       return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString());
     }
 
-    async function v2(path: string, auth?: string, init: RequestInit = {}): Promise<Response> {
-      return t.fetch(`${t.url}/v2/${path}`, { ...init, headers: { ...(auth ? { Authorization: auth } : {}), ...(init.headers as Record<string, string> ?? {}) } });
+    async function v2(path: string, auth?: string, init: Init = {}): Promise<Response> {
+      return t.fetch(`${t.url}/v2/${path}`, { ...init, headers: { ...(auth ? { Authorization: auth } : {}), ...(init.headers ?? {}) } });
     }
 
     async function push(repo: string, auth: string): Promise<{ digest: string }> {
@@ -157,7 +158,7 @@ for (const backend of BACKENDS) {
 
     test('an expired access token and an expired token password are refused', async () => {
       // A token signed with the server's own key whose lifetime has run out (as if issued long ago).
-      const key = (t.app.services.auth as unknown as { keys: import('../src/auth/crypto.js').SigningKey[] }).keys[0]!;
+      const key = (t.app.services.auth as unknown as { keys: SigningKey[] }).keys[0]!;
       const now = Math.floor(Date.now() / 1000);
       const expired = signJwt({ jti: 'old', sub: 'user:1', name: 'admin', iss: 'berth', aud: service, iat: now - 7200, nbf: now - 7200, exp: now - 3600, access: [{ type: 'repository', name: `${reg}/team/app`, actions: ['pull'], rid: [(await t.app.services.registries.find(reg))!.id] }] }, key);
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, `Bearer ${expired}`)).status, 401);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -75,7 +75,7 @@ describe('berth check-health', await backendGate('sqlite'), () => {
     const failed = results.find((x) => x.status === 'error');
     assert.equal(failed?.check, 'connectivity');
     assert.equal(failed?.code, 'CONNECTIVITY_DNS_ERROR');
-    assert.match(failed!.message, /ECONNREFUSED/);
+    assert.match(failed.message, /ECONNREFUSED/);
   });
 
   test('an unresolvable host name is CONNECTIVITY_DNS_ERROR', async () => {

@@ -9,7 +9,7 @@ import { blobKey } from '../src/storage/paths.js';
 import { ADMIN_PASSWORD, adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';
-import { blobOf, expectError, imageManifest, manifestBytes, MT, randomBlob, sha256, V2, type Blob, type PushedImage } from './helpers/oci.js';
+import { blobOf, expectError, imageManifest, manifestBytes, MT, randomBlob, sha256, type V2, type Blob, type PushedImage } from './helpers/oci.js';
 
 // Online garbage collection: garbage goes only after its grace period, never what a pushed
 // manifest references, never while a push is about to reference it; a stress run with pushes,
@@ -279,12 +279,12 @@ for (const backend of BACKENDS) {
       }
       const db = t.app.meta.db;
       const unreferenced = await db.selectFrom('repository_blobs as rb').select('rb.digest')
-        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('manifest_refs as mr').innerJoin('manifests as m', 'm.id', 'mr.manifest_id')
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('manifest_refs as mr').innerJoin('manifests as m', 'm.id', 'mr.manifest_id')
           .select('mr.child_digest').whereRef('mr.child_digest', '=', 'rb.digest').whereRef('m.repository_id', '=', 'rb.repository_id'))))
         .execute();
       assert.deepEqual(unreferenced, [], 'no link left that nothing references');
       const unlinked = await db.selectFrom('blobs as b').select('b.digest')
-        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('repository_blobs as rb').select('rb.digest').whereRef('rb.digest', '=', 'b.digest'))))
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('repository_blobs as rb').select('rb.digest').whereRef('rb.digest', '=', 'b.digest'))))
         .execute();
       assert.deepEqual(unlinked, [], 'no blob left that no repository links');
       const rows = new Set((await db.selectFrom('blobs').select('digest').execute()).map((r) => r.digest));

@@ -3,6 +3,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { basicAuthHeader as basic, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
+import type { RegistryView } from '../src/services/content/registries.js';
+import type {
+  AdminCredentialsView, AnonymousPullView, LoginEventView, RoleAssignmentView, ScopeMapView, ServicePrincipalView, TokenPasswordView, TokenView, UserView,
+} from '../src/services/identity/views.js';
 
 // The identity-management API (/api/users, /api/service-principals, /api/role-assignments,
 // /api/registries/<r>/{tokens,scope-maps,credentials,anonymous-pull}, /api/audit/logins) on both
@@ -12,10 +16,37 @@ import { BACKENDS, backendGate } from './helpers/backends.js';
 const OWNER_PASSWORD = 'identity-api-owner-password';
 const OWNER = basic('admin', OWNER_PASSWORD);
 
-interface Res {
+/** An answer: its status, its body (parsed when it is JSON, of the shape T the test expects), its headers. */
+interface Res<T = unknown> {
   status: number;
-  body: any;
+  body: T;
   headers: Headers;
+}
+
+/** A listing: { value, nextLink }. */
+interface List<T> {
+  value: T[];
+  nextLink?: string;
+}
+
+/** An error answer; D is the detail the test reads. */
+interface Errors<D = unknown> {
+  errors: { code: string; message: string; detail: D }[];
+}
+
+/** A user as the API shows it; password only in the answer that generated it. */
+type UserAnswer = UserView & { password?: string };
+/** A service principal's new secret (create-for-rbac, credential reset), shown once. */
+interface SpSecret {
+  appId: string;
+  password: string;
+  tenant: string;
+}
+type NewServicePrincipal = SpSecret & { displayName: string; roleAssignment?: RoleAssignmentView };
+/** A token's regenerated passwords, values shown once. */
+interface NewTokenPasswords {
+  username: string;
+  passwords: TokenPasswordView[];
 }
 
 let seq = 0;
@@ -25,7 +56,7 @@ for (const backend of BACKENDS) {
   describe(`identity management API on ${backend}`, await backendGate(backend), () => {
     let t: TestApp;
 
-    async function api(method: string, path: string, body?: unknown, auth: string | null = OWNER): Promise<Res> {
+    async function api<T = unknown>(method: string, path: string, body?: unknown, auth: string | null = OWNER): Promise<Res<T>> {
       const headers: Record<string, string> = {};
       if (auth) headers.Authorization = auth;
       if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -35,12 +66,12 @@ for (const backend of BACKENDS) {
       try {
         parsed = text ? JSON.parse(text) : undefined;
       } catch { /* not JSON */ }
-      return { status: res.status, body: parsed, headers: res.headers };
+      return { status: res.status, body: parsed as T, headers: res.headers };
     }
 
-    function expect(r: Res, status: number, code?: string): Res {
+    function expect<T>(r: Res<T>, status: number, code?: string): Res<T> {
       assert.equal(r.status, status, `expected ${status}${code ? ` ${code}` : ''}, got ${r.status}: ${JSON.stringify(r.body)}`);
-      if (code) assert.equal(r.body?.errors?.[0]?.code, code, JSON.stringify(r.body));
+      if (code) assert.equal((r.body as Partial<Errors> | null | undefined)?.errors?.[0]?.code, code, JSON.stringify(r.body));
       return r;
     }
 
@@ -85,9 +116,9 @@ for (const backend of BACKENDS) {
     }
 
     async function assign(assignee: string, role: string, scope: string): Promise<string> {
-      const r = await api('POST', '/api/role-assignments', { assignee, role, scope });
+      const r = await api<RoleAssignmentView>('POST', '/api/role-assignments', { assignee, role, scope });
       assert.ok(r.status === 201 || r.status === 200, JSON.stringify(r.body));
-      return r.body.id as string;
+      return r.body.id;
     }
 
     async function newRegistry(sku: 'Basic' | 'Standard' | 'Premium' = 'Basic'): Promise<string> {
@@ -105,22 +136,22 @@ for (const backend of BACKENDS) {
 
     test('users: create (chosen or generated password, shown once), list, show, duplicate and invalid names', async () => {
       const name = uniq('alice.dev@');
-      const created = expect(await api('POST', '/api/users', { name, password: 'correct horse battery' }), 201);
+      const created = expect(await api<UserAnswer>('POST', '/api/users', { name, password: 'correct horse battery' }), 201);
       assert.equal(created.body.name, name);
       assert.equal(created.body.enabled, true);
       assert.equal(created.body.password, undefined, 'a chosen password is never echoed');
       assert.equal(created.headers.get('location'), `/api/users/${encodeURIComponent(name)}`);
 
-      const gen = expect(await api('POST', '/api/users', { name: uniq('bob') }), 201);
+      const gen = expect(await api<UserView & { password: string }>('POST', '/api/users', { name: uniq('bob') }), 201);
       assert.equal(typeof gen.body.password, 'string');
       assert.ok(gen.body.password.length >= 32);
-      const shown = expect(await api('GET', `/api/users/${gen.body.name}`), 200);
+      const shown = expect(await api<UserAnswer>('GET', `/api/users/${gen.body.name}`), 200);
       assert.equal(shown.body.password, undefined);
       assert.ok(!JSON.stringify(shown.body).includes(gen.body.password));
       // The generated password works.
       expect(await api('GET', `/api/users/${gen.body.name}`, undefined, basic(gen.body.name, gen.body.password)), 200);
 
-      const list = expect(await api('GET', '/api/users'), 200);
+      const list = expect(await api<List<UserView>>('GET', '/api/users'), 200);
       const names = list.body.value.map((u: { name: string }) => u.name);
       assert.ok(names.includes('admin') && names.includes(name));
       assert.ok(!JSON.stringify(list.body).includes('scrypt'), 'no password hashes in views');
@@ -134,9 +165,9 @@ for (const backend of BACKENDS) {
     });
 
     test('strict bodies: unknown fields are refused, not ignored', async () => {
-      const r = expect(await api('POST', '/api/users', { name: uniq('mass'), password: 'long enough password', enabled: true, role: 'Owner' }), 400, 'REQUEST_INVALID');
-      assert.match(r.body.errors[0].message, /unknown field/);
-      assert.deepEqual(r.body.errors[0].detail.unknownFields.sort(), ['enabled', 'role']);
+      const r = expect(await api<Errors<{ unknownFields: string[] }>>('POST', '/api/users', { name: uniq('mass'), password: 'long enough password', enabled: true, role: 'Owner' }), 400, 'REQUEST_INVALID');
+      assert.match(r.body.errors[0]!.message, /unknown field/);
+      assert.deepEqual(r.body.errors[0]!.detail.unknownFields.sort(), ['enabled', 'role']);
       const u = await newUser();
       expect(await api('PATCH', `/api/users/${u.name}`, { isAdmin: true }), 400, 'REQUEST_INVALID');
       expect(await api('POST', '/api/role-assignments', { assignee: u.name, role: 'Reader', scope: '/', principalType: 'User' }), 400, 'REQUEST_INVALID');
@@ -163,7 +194,7 @@ for (const backend of BACKENDS) {
       const auth2 = basic(u.name, 'second-password-2');
       expect(await api('GET', `/api/users/${u.name}`, undefined, auth2), 200);
 
-      const off = expect(await api('PATCH', `/api/users/${u.name}`, { enabled: false }), 200);
+      const off = expect(await api<UserAnswer>('PATCH', `/api/users/${u.name}`, { enabled: false }), 200);
       assert.equal(off.body.enabled, false);
       expect(await api('GET', `/api/users/${u.name}`, undefined, auth2), 401, 'UNAUTHORIZED');
       expect(await api('PATCH', `/api/users/${u.name}`, { enabled: true }), 200);
@@ -180,9 +211,9 @@ for (const backend of BACKENDS) {
     test('the last Owner at "/" cannot be deleted, disabled or lose the role; with a second Owner it can', async () => {
       expect(await api('DELETE', '/api/users/admin'), 409, 'CONFLICT');
       expect(await api('PATCH', '/api/users/admin', { enabled: false }), 409, 'CONFLICT');
-      const owners = expect(await api('GET', '/api/role-assignments?assignee=admin&role=Owner&scope=/'), 200).body.value;
+      const owners = expect(await api<List<RoleAssignmentView>>('GET', '/api/role-assignments?assignee=admin&role=Owner&scope=/'), 200).body.value;
       assert.equal(owners.length, 1);
-      expect(await api('DELETE', `/api/role-assignments/${owners[0].id}`), 409, 'CONFLICT');
+      expect(await api('DELETE', `/api/role-assignments/${owners[0]!.id}`), 409, 'CONFLICT');
       // A second owner: now admin's assignment could go (we do not, the suite needs admin), but the
       // second owner's can, since admin remains.
       const second = await newUser();
@@ -197,21 +228,21 @@ for (const backend of BACKENDS) {
     test('role assignments: create (az shape), idempotent, list with filters, delete; bad roles and scopes refused', async () => {
       const reg = await newRegistry();
       const u = await newUser();
-      const r = expect(await api('POST', '/api/role-assignments', { assignee: u.name, role: 'acrpull', scope: `/registries/${reg}` }), 201);
+      const r = expect(await api<RoleAssignmentView>('POST', '/api/role-assignments', { assignee: u.name, role: 'acrpull', scope: `/registries/${reg}` }), 201);
       assert.deepEqual(Object.keys(r.body).sort(), ['createdOn', 'id', 'name', 'principalName', 'principalType', 'roleDefinitionName', 'scope']);
       assert.equal(r.body.principalName, u.name);
       assert.equal(r.body.principalType, 'User');
       assert.equal(r.body.roleDefinitionName, 'AcrPull');
       assert.equal(r.body.scope, `/registries/${reg}`);
-      const again = expect(await api('POST', '/api/role-assignments', { assignee: u.name, role: 'AcrPull', scope: `/registries/${reg}` }), 200);
+      const again = expect(await api<RoleAssignmentView>('POST', '/api/role-assignments', { assignee: u.name, role: 'AcrPull', scope: `/registries/${reg}` }), 200);
       assert.equal(again.body.id, r.body.id);
-      const repoScoped = expect(await api('POST', '/api/role-assignments', { assignee: u.name, role: 'Container Registry Repository Writer', scope: `/registries/${reg}/repositories/team/*` }), 201);
+      const repoScoped = expect(await api<RoleAssignmentView>('POST', '/api/role-assignments', { assignee: u.name, role: 'Container Registry Repository Writer', scope: `/registries/${reg}/repositories/team/*` }), 201);
       assert.equal(repoScoped.body.scope, `/registries/${reg}/repositories/team/*`);
 
-      const mine = expect(await api('GET', `/api/role-assignments?assignee=${u.name}`), 200).body.value;
+      const mine = expect(await api<List<RoleAssignmentView>>('GET', `/api/role-assignments?assignee=${u.name}`), 200).body.value;
       assert.equal(mine.length, 2);
-      assert.equal(expect(await api('GET', `/api/role-assignments?assignee=${u.name}&role=AcrPull`), 200).body.value.length, 1);
-      assert.equal(expect(await api('GET', `/api/role-assignments?scope=${encodeURIComponent(`/registries/${reg}/repositories/team/*`)}`), 200).body.value.length, 1);
+      assert.equal(expect(await api<List<RoleAssignmentView>>('GET', `/api/role-assignments?assignee=${u.name}&role=AcrPull`), 200).body.value.length, 1);
+      assert.equal(expect(await api<List<RoleAssignmentView>>('GET', `/api/role-assignments?scope=${encodeURIComponent(`/registries/${reg}/repositories/team/*`)}`), 200).body.value.length, 1);
       expect(await api('GET', `/api/role-assignments/${r.body.id}`), 200);
 
       expect(await api('POST', '/api/role-assignments', { assignee: u.name, role: 'SuperUser', scope: '/' }), 400, 'REQUEST_INVALID');
@@ -226,7 +257,7 @@ for (const backend of BACKENDS) {
       expect(await api('DELETE', `/api/role-assignments/${r.body.id}`), 204);
       expect(await api('DELETE', `/api/role-assignments/${r.body.id}`), 404, 'RESOURCE_UNKNOWN');
       expect(await api('GET', `/api/role-assignments/${r.body.id}`), 404, 'RESOURCE_UNKNOWN');
-      assert.equal(expect(await api('GET', `/api/role-assignments?assignee=${u.name}`), 200).body.value.length, 1);
+      assert.equal(expect(await api<List<RoleAssignmentView>>('GET', `/api/role-assignments?assignee=${u.name}`), 200).body.value.length, 1);
     });
 
     test('filters treat "_", "%" and "\\" literally: they are not wildcards', async () => {
@@ -238,22 +269,22 @@ for (const backend of BACKENDS) {
         expect(await api('POST', '/api/users', { name, password: 'long enough password' }), 201);
         await assign(name, 'AcrPull', `/registries/${reg}`);
       }
-      const only = expect(await api('GET', `/api/role-assignments?assignee=${encodeURIComponent(a)}`), 200).body.value;
+      const only = expect(await api<List<RoleAssignmentView>>('GET', `/api/role-assignments?assignee=${encodeURIComponent(a)}`), 200).body.value;
       assert.deepEqual(only.map((x: { principalName: string }) => x.principalName), [a]);
       for (const pattern of [`${base}%`, `${base}%1`, `${base}\\_1`, `${base}_%`, '%', '_']) {
-        assert.deepEqual(expect(await api('GET', `/api/role-assignments?assignee=${encodeURIComponent(pattern)}`), 200).body.value, [], pattern);
+        assert.deepEqual(expect(await api<List<RoleAssignmentView>>('GET', `/api/role-assignments?assignee=${encodeURIComponent(pattern)}`), 200).body.value, [], pattern);
       }
       // The scope filter too: "%" is not a repository pattern at all, "_" matches only itself.
       expect(await api('GET', `/api/role-assignments?scope=${encodeURIComponent(`/registries/${reg}/repositories/%`)}`), 400, 'REQUEST_INVALID');
       await assign(a, 'AcrPush', `/registries/${reg}/repositories/a_b`);
-      assert.equal(expect(await api('GET', `/api/role-assignments?scope=${encodeURIComponent(`/registries/${reg}/repositories/a_b`)}`), 200).body.value.length, 1);
-      assert.deepEqual(expect(await api('GET', `/api/role-assignments?scope=${encodeURIComponent(`/registries/${reg}/repositories/axb`)}`), 200).body.value, []);
+      assert.equal(expect(await api<List<RoleAssignmentView>>('GET', `/api/role-assignments?scope=${encodeURIComponent(`/registries/${reg}/repositories/a_b`)}`), 200).body.value.length, 1);
+      assert.deepEqual(expect(await api<List<RoleAssignmentView>>('GET', `/api/role-assignments?scope=${encodeURIComponent(`/registries/${reg}/repositories/axb`)}`), 200).body.value, []);
       // Audit identity filter.
       await api('GET', '/api/users', undefined, basic(a, 'wrong password!!'));
-      const hits = expect(await api('GET', `/api/audit/logins?identity=${encodeURIComponent(a)}`), 200).body.value;
+      const hits = expect(await api<List<LoginEventView>>('GET', `/api/audit/logins?identity=${encodeURIComponent(a)}`), 200).body.value;
       assert.ok(hits.length >= 1);
       for (const pattern of [`${base}%`, `${base}_1`.replace('_', '\\_'), '%', `${base}_`]) {
-        assert.deepEqual(expect(await api('GET', `/api/audit/logins?identity=${encodeURIComponent(pattern)}`), 200).body.value, [], pattern);
+        assert.deepEqual(expect(await api<List<LoginEventView>>('GET', `/api/audit/logins?identity=${encodeURIComponent(pattern)}`), 200).body.value, [], pattern);
       }
     });
 
@@ -276,12 +307,12 @@ for (const backend of BACKENDS) {
       expect(await api('GET', '/api/audit/logins', undefined, reader.auth), 403, 'DENIED');
       expect(await api('GET', `/api/audit/logins?registry=${reg}`, undefined, reader.auth), 200);
       // A Reader sees the assignments of its registry and its own.
-      const seen = expect(await api('GET', '/api/role-assignments', undefined, reader.auth), 200).body.value;
+      const seen = expect(await api<List<RoleAssignmentView>>('GET', '/api/role-assignments', undefined, reader.auth), 200).body.value;
       assert.ok(seen.every((a: { scope: string }) => a.scope.startsWith(`/registries/${reg}`)));
 
       const owner = await newUser();
       await assign(owner.name, 'Owner', `/registries/${reg}`);
-      const tok = expect(await api('POST', `/api/registries/${reg}/tokens`, { name: 'ownertoken', scopeMap: '_repositories_pull' }, owner.auth), 201);
+      const tok = expect(await api<TokenView>('POST', `/api/registries/${reg}/tokens`, { name: 'ownertoken', scopeMap: '_repositories_pull' }, owner.auth), 201);
       assert.equal(tok.body.credentials.passwords.length, 2);
       expect(await api('POST', `/api/registries/${otherReg}/tokens`, { name: 'ownertoken', scopeMap: '_repositories_pull' }, owner.auth), 403, 'DENIED');
       const helper = await newUser();
@@ -306,45 +337,45 @@ for (const backend of BACKENDS) {
       const reg = await newRegistry();
       assert.equal(await push(reg, 'team/app', OWNER), 201);
       assert.equal(await push(reg, 'other/app', OWNER), 201);
-      const sp = expect(await api('POST', '/api/service-principals', { displayName: 'ci-puller', role: 'AcrPull', scopes: `${reg}/team/*` }), 201);
+      const sp = expect(await api<NewServicePrincipal>('POST', '/api/service-principals', { displayName: 'ci-puller', role: 'AcrPull', scopes: `${reg}/team/*` }), 201);
       assert.deepEqual(Object.keys(sp.body).sort(), ['appId', 'displayName', 'password', 'roleAssignment', 'tenant']);
       assert.equal(sp.body.tenant, 'berth');
       assert.match(sp.body.appId, /^[0-9a-f-]{36}$/);
-      assert.equal(sp.body.roleAssignment.scope, `/registries/${reg}/repositories/team/*`);
+      assert.equal(sp.body.roleAssignment!.scope, `/registries/${reg}/repositories/team/*`);
       const auth = basic(sp.body.appId, sp.body.password);
       assert.equal(await pull(reg, 'team/app', auth), 200);
       assert.equal(await pull(reg, 'other/app', auth), 403);
       assert.equal(await push(reg, 'team/app', auth, 'v2'), 403);
 
-      const shown = expect(await api('GET', `/api/service-principals/${sp.body.appId}`), 200);
+      const shown = expect(await api<ServicePrincipalView>('GET', `/api/service-principals/${sp.body.appId}`), 200);
       assert.equal(shown.body.displayName, 'ci-puller');
       assert.equal(shown.body.passwordCredentials.length, 1);
-      assert.equal(shown.body.passwordCredentials[0].hint, sp.body.password.slice(-4));
-      const exp = Date.parse(shown.body.passwordCredentials[0].endDateTime) - Date.now();
+      assert.equal(shown.body.passwordCredentials[0]!.hint, sp.body.password.slice(-4));
+      const exp = Date.parse(shown.body.passwordCredentials[0]!.endDateTime!) - Date.now();
       assert.ok(exp > 360 * 86_400_000 && exp < 370 * 86_400_000, 'default expiry is one year');
       assert.ok(!JSON.stringify(shown.body).includes(sp.body.password));
-      assert.ok(expect(await api('GET', '/api/service-principals'), 200).body.value.some((s: { appId: string }) => s.appId === sp.body.appId));
+      assert.ok(expect(await api<List<ServicePrincipalView>>('GET', '/api/service-principals'), 200).body.value.some((s: { appId: string }) => s.appId === sp.body.appId));
 
       // Reset without append: the old secret stops working; with append both work.
-      const reset = expect(await api('POST', `/api/service-principals/${sp.body.appId}/credentials`, { years: 2 }), 200);
+      const reset = expect(await api<SpSecret>('POST', `/api/service-principals/${sp.body.appId}/credentials`, { years: 2 }), 200);
       assert.notEqual(reset.body.password, sp.body.password);
       assert.equal(await pull(reg, 'team/app', auth), 401);
       const auth2 = basic(sp.body.appId, reset.body.password);
       assert.equal(await pull(reg, 'team/app', auth2), 200);
-      const appended = expect(await api('POST', `/api/service-principals/${sp.body.appId}/credentials`, { append: true }), 200);
+      const appended = expect(await api<SpSecret>('POST', `/api/service-principals/${sp.body.appId}/credentials`, { append: true }), 200);
       assert.equal(await pull(reg, 'team/app', auth2), 200);
       assert.equal(await pull(reg, 'team/app', basic(sp.body.appId, appended.body.password)), 200);
-      assert.equal(expect(await api('GET', `/api/service-principals/${sp.body.appId}`), 200).body.passwordCredentials.length, 2);
+      assert.equal(expect(await api<ServicePrincipalView>('GET', `/api/service-principals/${sp.body.appId}`), 200).body.passwordCredentials.length, 2);
       expect(await api('POST', `/api/service-principals/${sp.body.appId}/credentials`, { years: 0 }), 400, 'REQUEST_INVALID');
 
       // A push SP for the whole registry.
-      const pusher = expect(await api('POST', '/api/service-principals', { displayName: 'ci-pusher', role: 'AcrPush', scopes: `/registries/${reg}`, years: 3 }), 201);
+      const pusher = expect(await api<NewServicePrincipal>('POST', '/api/service-principals', { displayName: 'ci-pusher', role: 'AcrPush', scopes: `/registries/${reg}`, years: 3 }), 201);
       assert.equal(await push(reg, 'any/thing', basic(pusher.body.appId, pusher.body.password)), 201);
 
       expect(await api('DELETE', `/api/service-principals/${sp.body.appId}`), 204);
       assert.equal(await pull(reg, 'team/app', auth2), 401);
       expect(await api('GET', `/api/service-principals/${sp.body.appId}`), 404, 'RESOURCE_UNKNOWN');
-      assert.equal(expect(await api('GET', `/api/role-assignments?assignee=${sp.body.appId}`), 200).body.value.length, 0);
+      assert.equal(expect(await api<List<RoleAssignmentView>>('GET', `/api/role-assignments?assignee=${sp.body.appId}`), 200).body.value.length, 0);
       expect(await api('POST', '/api/service-principals', { displayName: 'x', role: 'AcrPull' }), 400, 'REQUEST_INVALID');
       expect(await api('POST', '/api/service-principals', { displayName: '' }), 400, 'REQUEST_INVALID');
       expect(await api('GET', '/api/service-principals/not-a-uuid'), 404, 'RESOURCE_UNKNOWN');
@@ -355,11 +386,11 @@ for (const backend of BACKENDS) {
       const otherReg = await newRegistry();
       const owner = await newUser();
       await assign(owner.name, 'Owner', `/registries/${reg}`);
-      const sp = expect(await api('POST', '/api/service-principals', { displayName: 'mine', role: 'AcrPull', scopes: reg }, owner.auth), 201);
+      const sp = expect(await api<NewServicePrincipal>('POST', '/api/service-principals', { displayName: 'mine', role: 'AcrPull', scopes: reg }, owner.auth), 201);
       expect(await api('POST', '/api/service-principals', { displayName: 'theirs', role: 'AcrPull', scopes: otherReg }, owner.auth), 403, 'DENIED');
       expect(await api('POST', '/api/service-principals', { displayName: 'bare' }, owner.auth), 403, 'DENIED');
-      const foreign = expect(await api('POST', '/api/service-principals', { displayName: 'foreign', role: 'AcrPull', scopes: otherReg }), 201);
-      const visible = expect(await api('GET', '/api/service-principals', undefined, owner.auth), 200).body.value.map((s: { appId: string }) => s.appId);
+      const foreign = expect(await api<NewServicePrincipal>('POST', '/api/service-principals', { displayName: 'foreign', role: 'AcrPull', scopes: otherReg }), 201);
+      const visible = expect(await api<List<ServicePrincipalView>>('GET', '/api/service-principals', undefined, owner.auth), 200).body.value.map((s: { appId: string }) => s.appId);
       assert.ok(visible.includes(sp.body.appId));
       assert.ok(!visible.includes(foreign.body.appId));
       expect(await api('POST', `/api/service-principals/${foreign.body.appId}/credentials`, {}, owner.auth), 403, 'DENIED');
@@ -375,17 +406,17 @@ for (const backend of BACKENDS) {
       const otherReg = await newRegistry();
       assert.equal(await push(otherReg, 'app', OWNER), 201);
       expect(await api('GET', `/api/registries/${reg}/credentials`), 400, 'REQUEST_INVALID');
-      const on = expect(await api('PATCH', `/api/registries/${reg}`, { adminUserEnabled: true }), 200);
+      const on = expect(await api<RegistryView>('PATCH', `/api/registries/${reg}`, { adminUserEnabled: true }), 200);
       assert.equal(on.body.adminUserEnabled, true);
       assert.equal(on.body.anonymousPullEnabled, false);
-      assert.equal(expect(await api('GET', `/api/registries/${reg}`), 200).body.adminUserEnabled, true);
-      const creds = expect(await api('GET', `/api/registries/${reg}/credentials`), 200).body;
+      assert.equal(expect(await api<RegistryView>('GET', `/api/registries/${reg}`), 200).body.adminUserEnabled, true);
+      const creds = expect(await api<AdminCredentialsView>('GET', `/api/registries/${reg}/credentials`), 200).body;
       assert.equal(creds.username, reg);
       assert.deepEqual(creds.passwords.map((x: { name: string }) => x.name), ['password', 'password2']);
-      const [p1, p2] = creds.passwords.map((x: { value: string }) => x.value);
+      const [p1, p2] = creds.passwords.map((x: { value: string }) => x.value) as [string, string];
       assert.notEqual(p1, p2);
       // Shown again, unchanged (ACR keeps admin passwords retrievable).
-      assert.deepEqual(expect(await api('GET', `/api/registries/${reg}/credentials`), 200).body, creds);
+      assert.deepEqual(expect(await api<AdminCredentialsView>('GET', `/api/registries/${reg}/credentials`), 200).body, creds);
       assert.equal(await push(reg, 'app', basic(reg, p1)), 201);
       assert.equal(await pull(reg, 'app', basic(reg, p2)), 200);
       assert.equal(await pull(reg, 'app', basic(reg.toUpperCase(), p2)), 200);
@@ -393,10 +424,10 @@ for (const backend of BACKENDS) {
       // The admin user has no management powers.
       expect(await api('GET', `/api/registries/${reg}/tokens`, undefined, basic(reg, p1)), 403, 'DENIED');
 
-      const renewed = expect(await api('POST', `/api/registries/${reg}/credentials/renew`, { name: 'password' }), 200).body;
-      const np1 = renewed.passwords.find((x: { name: string }) => x.name === 'password').value;
+      const renewed = expect(await api<AdminCredentialsView>('POST', `/api/registries/${reg}/credentials/renew`, { name: 'password' }), 200).body;
+      const np1 = renewed.passwords.find((x: { name: string }) => x.name === 'password')!.value;
       assert.notEqual(np1, p1);
-      assert.equal(renewed.passwords.find((x: { name: string }) => x.name === 'password2').value, p2);
+      assert.equal(renewed.passwords.find((x: { name: string }) => x.name === 'password2')!.value, p2);
       assert.equal(await pull(reg, 'app', basic(reg, p1)), 401);
       assert.equal(await pull(reg, 'app', basic(reg, np1)), 200);
       expect(await api('POST', `/api/registries/${reg}/credentials/renew`, { name: 'password3' }), 400, 'REQUEST_INVALID');
@@ -416,10 +447,10 @@ for (const backend of BACKENDS) {
       assert.equal(await push(basicReg, 'private/app', OWNER), 201);
       assert.equal(await push(std, 'app', OWNER), 201);
 
-      const refused = expect(await api('PATCH', `/api/registries/${basicReg}`, { anonymousPullEnabled: true }), 400, 'REQUEST_INVALID');
-      assert.match(refused.body.errors[0].message, /Standard and Premium/);
+      const refused = expect(await api<Errors>('PATCH', `/api/registries/${basicReg}`, { anonymousPullEnabled: true }), 400, 'REQUEST_INVALID');
+      assert.match(refused.body.errors[0]!.message, /Standard and Premium/);
       assert.equal(await pull(std, 'app', null), 401);
-      const on = expect(await api('PATCH', `/api/registries/${std}`, { anonymousPullEnabled: true }), 200);
+      const on = expect(await api<RegistryView>('PATCH', `/api/registries/${std}`, { anonymousPullEnabled: true }), 200);
       assert.equal(on.body.anonymousPullEnabled, true);
       assert.equal(await pull(std, 'app', null), 200);
       assert.equal(await push(std, 'app', null, 'anon'), 401);
@@ -431,7 +462,7 @@ for (const backend of BACKENDS) {
       expect(await api('PATCH', `/api/registries/${basicReg}`, { sku: 'Basic', anonymousPullEnabled: false }), 200);
 
       // Per repository, on Basic.
-      const rule = expect(await api('PUT', `/api/registries/${basicReg}/anonymous-pull/pub/*`), 200);
+      const rule = expect(await api<AnonymousPullView>('PUT', `/api/registries/${basicReg}/anonymous-pull/pub/*`), 200);
       assert.deepEqual(rule.body.repositories.map((r: { repository: string }) => r.repository), ['pub/*']);
       assert.equal(await pull(basicReg, 'pub/app', null), 200);
       assert.equal(await pull(basicReg, 'private/app', null), 401);
@@ -439,7 +470,7 @@ for (const backend of BACKENDS) {
       expect(await api('PUT', `/api/registries/${basicReg}/anonymous-pull/*`), 400, 'REQUEST_INVALID');
       expect(await api('PUT', `/api/registries/${basicReg}/anonymous-pull/Bad_Name`), 400);
       expect(await api('PUT', `/api/registries/${basicReg}/anonymous-pull/pub/*`, { enabled: true }), 400, 'REQUEST_INVALID');
-      const list = expect(await api('GET', `/api/registries/${basicReg}/anonymous-pull`), 200).body;
+      const list = expect(await api<AnonymousPullView>('GET', `/api/registries/${basicReg}/anonymous-pull`), 200).body;
       assert.equal(list.anonymousPullEnabled, false);
       expect(await api('DELETE', `/api/registries/${basicReg}/anonymous-pull/pub/*`), 200);
       assert.equal(await pull(basicReg, 'pub/app', null), 401);
@@ -453,9 +484,9 @@ for (const backend of BACKENDS) {
 
     test('scope maps: system maps listed and immutable; create, update (add/remove), show, in-use refusal, delete', async () => {
       const reg = await newRegistry();
-      const list = expect(await api('GET', `/api/registries/${reg}/scope-maps`), 200).body.value;
+      const list = expect(await api<List<ScopeMapView>>('GET', `/api/registries/${reg}/scope-maps`), 200).body.value;
       assert.deepEqual(list.map((m: { name: string; type: string }) => `${m.name}:${m.type}`), ['_repositories_admin:SystemDefined', '_repositories_pull:SystemDefined', '_repositories_push:SystemDefined']);
-      const pullMap = expect(await api('GET', `/api/registries/${reg}/scope-maps/_repositories_pull`), 200).body;
+      const pullMap = expect(await api<ScopeMapView>('GET', `/api/registries/${reg}/scope-maps/_repositories_pull`), 200).body;
       assert.deepEqual(pullMap.actions, ['repositories/*/content/read']);
       for (const sys of ['_repositories_admin', '_repositories_pull', '_REPOSITORIES_PUSH']) {
         expect(await api('PATCH', `/api/registries/${reg}/scope-maps/${sys}`, { description: 'mine now' }), 400, 'REQUEST_INVALID');
@@ -464,7 +495,7 @@ for (const backend of BACKENDS) {
       expect(await api('POST', `/api/registries/${reg}/scope-maps`, { name: '_repositories_pull', actions: ['repositories/a/content/read'] }), 400, 'REQUEST_INVALID');
       expect(await api('POST', `/api/registries/${reg}/scope-maps`, { name: '_mine_here', actions: ['repositories/a/content/read'] }), 400, 'REQUEST_INVALID');
 
-      const created = expect(await api('POST', `/api/registries/${reg}/scope-maps`, {
+      const created = expect(await api<ScopeMapView>('POST', `/api/registries/${reg}/scope-maps`, {
         name: 'team-map_1', description: 'Sample scope map', actions: ['repositories/samples/hello-world/content/write', 'repositories/samples/hello-world/content/read', 'repositories/samples/hello-world/content/read'],
       }), 201).body;
       assert.equal(created.type, 'UserDefined');
@@ -476,20 +507,20 @@ for (const backend of BACKENDS) {
       for (const actions of [[], ['repositories/a/content/execute'], ['repository/a/content/read'], ['repositories/a*/content/read'], ['repositories/A/content/read'], 'repositories/a/content/read', [42]]) {
         expect(await api('POST', `/api/registries/${reg}/scope-maps`, { name: 'badactions', actions }), 400, 'REQUEST_INVALID');
       }
-      const updated = expect(await api('PATCH', `/api/registries/${reg}/scope-maps/team-map_1`, {
+      const updated = expect(await api<ScopeMapView>('PATCH', `/api/registries/${reg}/scope-maps/team-map_1`, {
         addActions: ['repositories/samples/nginx/content/write', 'repositories/samples/nginx/content/read'], removeActions: ['repositories/samples/hello-world/content/write'],
       }), 200).body;
       assert.deepEqual(updated.actions, ['repositories/samples/hello-world/content/read', 'repositories/samples/nginx/content/write', 'repositories/samples/nginx/content/read']);
       expect(await api('PATCH', `/api/registries/${reg}/scope-maps/team-map_1`, { removeActions: ['repositories/samples/none/content/read'] }), 400, 'REQUEST_INVALID');
       expect(await api('PATCH', `/api/registries/${reg}/scope-maps/team-map_1`, { actions: [] }), 400, 'REQUEST_INVALID');
       expect(await api('PATCH', `/api/registries/${reg}/scope-maps/team-map_1`, { description: 'd'.repeat(257) }), 400, 'REQUEST_INVALID');
-      assert.equal(expect(await api('PATCH', `/api/registries/${reg}/scope-maps/team-map_1`, { description: 'changed' }), 200).body.description, 'changed');
-      assert.equal(expect(await api('GET', `/api/registries/${reg}/scope-maps/TEAM-map_1`), 200).body.name, 'team-map_1');
+      assert.equal(expect(await api<ScopeMapView>('PATCH', `/api/registries/${reg}/scope-maps/team-map_1`, { description: 'changed' }), 200).body.description, 'changed');
+      assert.equal(expect(await api<ScopeMapView>('GET', `/api/registries/${reg}/scope-maps/TEAM-map_1`), 200).body.name, 'team-map_1');
 
       expect(await api('POST', `/api/registries/${reg}/tokens`, { name: 'uses-map', scopeMap: 'team-map_1', noPasswords: true }), 201);
       expect(await api('POST', `/api/registries/${reg}/tokens`, { name: 'uses-map2', scopeMap: 'Team-Map_1', noPasswords: true }), 201);
-      const inUse = expect(await api('DELETE', `/api/registries/${reg}/scope-maps/team-map_1`), 409, 'CONFLICT');
-      assert.match(inUse.body.errors[0].message, /uses-map, uses-map2|uses-map2, uses-map/);
+      const inUse = expect(await api<Errors>('DELETE', `/api/registries/${reg}/scope-maps/team-map_1`), 409, 'CONFLICT');
+      assert.match(inUse.body.errors[0]!.message, /uses-map, uses-map2|uses-map2, uses-map/);
       expect(await api('DELETE', `/api/registries/${reg}/tokens/uses-map`), 204);
       expect(await api('DELETE', `/api/registries/${reg}/tokens/uses-map2`), 204);
       expect(await api('DELETE', `/api/registries/${reg}/scope-maps/team-map_1`), 204);
@@ -503,7 +534,7 @@ for (const backend of BACKENDS) {
       const reg = await newRegistry();
       assert.equal(await push(reg, 'samples/hello-world', OWNER), 201);
       assert.equal(await push(reg, 'samples/nginx', OWNER), 201);
-      const tok = expect(await api('POST', `/api/registries/${reg}/tokens`, { name: 'MyToken', actions: ['repositories/samples/hello-world/content/read'] }), 201).body;
+      const tok = expect(await api<TokenView>('POST', `/api/registries/${reg}/tokens`, { name: 'MyToken', actions: ['repositories/samples/hello-world/content/read'] }), 201).body;
       assert.equal(tok.scopeMapName, 'MyToken-scope-map');
       assert.equal(tok.status, 'enabled');
       assert.equal(tok.credentials.username, 'MyToken');
@@ -512,14 +543,14 @@ for (const backend of BACKENDS) {
         assert.equal(typeof pw.value, 'string');
         assert.equal(pw.expiry, null);
       }
-      const [pw1, pw2] = tok.credentials.passwords.map((x: { value: string }) => x.value);
-      const shown = expect(await api('GET', `/api/registries/${reg}/tokens/mytoken`), 200).body;
+      const [pw1, pw2] = tok.credentials.passwords.map((x) => x.value) as [string, string];
+      const shown = expect(await api<TokenView>('GET', `/api/registries/${reg}/tokens/mytoken`), 200).body;
       assert.equal(shown.credentials.passwords.length, 2);
       assert.ok(shown.credentials.passwords.every((x: { value?: string }) => x.value === undefined));
       assert.ok(!JSON.stringify(shown).includes(pw1) && !JSON.stringify(shown).includes(pw2));
-      const listed = expect(await api('GET', `/api/registries/${reg}/tokens`), 200).body.value;
+      const listed = expect(await api<List<TokenView>>('GET', `/api/registries/${reg}/tokens`), 200).body.value;
       assert.ok(!JSON.stringify(listed).includes(pw1));
-      assert.ok(expect(await api('GET', `/api/registries/${reg}/scope-maps/MyToken-scope-map`), 200).body.actions.includes('repositories/samples/hello-world/content/read'));
+      assert.ok(expect(await api<ScopeMapView>('GET', `/api/registries/${reg}/scope-maps/MyToken-scope-map`), 200).body.actions.includes('repositories/samples/hello-world/content/read'));
 
       const a1 = basic('MyToken', pw1);
       assert.equal(await pull(reg, 'samples/hello-world', a1), 200);
@@ -543,30 +574,30 @@ for (const backend of BACKENDS) {
       expect(await api('PATCH', `/api/registries/${reg}/tokens/MyToken`, { scopeMap: 'no-such-map' }), 404, 'RESOURCE_UNKNOWN');
 
       // Disable, enable.
-      assert.equal(expect(await api('PATCH', `/api/registries/${reg}/tokens/MyToken`, { status: 'disabled' }), 200).body.status, 'disabled');
+      assert.equal(expect(await api<TokenView>('PATCH', `/api/registries/${reg}/tokens/MyToken`, { status: 'disabled' }), 200).body.status, 'disabled');
       assert.equal(await pull(reg, 'samples/nginx', a1), 401);
       expect(await api('PATCH', `/api/registries/${reg}/tokens/MyToken`, { status: 'enabled' }), 200);
       assert.equal(await pull(reg, 'samples/nginx', a1), 200);
       expect(await api('PATCH', `/api/registries/${reg}/tokens/MyToken`, { status: 'paused' }), 400, 'REQUEST_INVALID');
 
       // Regenerate password1 only: old password1 stops, password2 keeps working.
-      const gen = expect(await api('POST', `/api/registries/${reg}/tokens/MyToken/credentials`, { password1: true, expirationInDays: 30 }), 200).body;
+      const gen = expect(await api<NewTokenPasswords>('POST', `/api/registries/${reg}/tokens/MyToken/credentials`, { password1: true, expirationInDays: 30 }), 200).body;
       assert.deepEqual(gen.passwords.map((x: { name: string }) => x.name), ['password1']);
-      const exp = Date.parse(gen.passwords[0].expiry) - Date.now();
+      const exp = Date.parse(gen.passwords[0]!.expiry!) - Date.now();
       assert.ok(exp > 29 * 86_400_000 && exp <= 30 * 86_400_000);
       assert.equal(await pull(reg, 'samples/nginx', a1), 401);
-      assert.equal(await pull(reg, 'samples/nginx', basic('MyToken', gen.passwords[0].value)), 200);
+      assert.equal(await pull(reg, 'samples/nginx', basic('MyToken', gen.passwords[0]!.value!)), 200);
       assert.equal(await pull(reg, 'samples/nginx', basic('MyToken', pw2)), 200);
       // Delete password2.
       expect(await api('DELETE', `/api/registries/${reg}/tokens/MyToken/credentials/password2`), 204);
       assert.equal(await pull(reg, 'samples/nginx', basic('MyToken', pw2)), 401);
-      assert.equal(expect(await api('GET', `/api/registries/${reg}/tokens/MyToken`), 200).body.credentials.passwords.length, 1);
+      assert.equal(expect(await api<TokenView>('GET', `/api/registries/${reg}/tokens/MyToken`), 200).body.credentials.passwords.length, 1);
       expect(await api('DELETE', `/api/registries/${reg}/tokens/MyToken/credentials/password3`), 400, 'REQUEST_INVALID');
       // A token's password is for that token name only.
-      assert.equal(await pull(reg, 'samples/nginx', basic('OtherName', gen.passwords[0].value)), 401);
+      assert.equal(await pull(reg, 'samples/nginx', basic('OtherName', gen.passwords[0]!.value!)), 401);
 
       expect(await api('DELETE', `/api/registries/${reg}/tokens/MyToken`), 204);
-      assert.equal(await pull(reg, 'samples/nginx', basic('MyToken', gen.passwords[0].value)), 401);
+      assert.equal(await pull(reg, 'samples/nginx', basic('MyToken', gen.passwords[0]!.value!)), 401);
       expect(await api('GET', `/api/registries/${reg}/tokens/MyToken`), 404, 'RESOURCE_UNKNOWN');
       // Its scope map stays (as in ACR) and can now be deleted.
       expect(await api('DELETE', `/api/registries/${reg}/scope-maps/MyToken-scope-map`), 204);
@@ -587,17 +618,17 @@ for (const backend of BACKENDS) {
       expect(await api('POST', `/api/registries/${reg}/tokens`, { name: 'zerodays', scopeMap: '_repositories_pull', expirationInDays: 0 }), 400, 'REQUEST_INVALID');
       expect(await api('POST', `/api/registries/${reg}/tokens`, { name: 'unknownmap', scopeMap: 'nosuchmap' }), 404, 'RESOURCE_UNKNOWN');
 
-      const none = expect(await api('GET', `/api/registries/${reg}/tokens/under_score-1`), 200).body;
+      const none = expect(await api<TokenView>('GET', `/api/registries/${reg}/tokens/under_score-1`), 200).body;
       assert.deepEqual(none.credentials.passwords, []);
-      const dated = expect(await api('POST', `/api/registries/${reg}/tokens`, { name: 'dated-token', scopeMap: '_repositories_pull', expiration: '2099-06-01T00:00:00Z' }), 201).body;
-      assert.ok(dated.credentials.passwords.every((x: { expiry: string }) => x.expiry === '2099-06-01T00:00:00.000Z'));
+      const dated = expect(await api<TokenView>('POST', `/api/registries/${reg}/tokens`, { name: 'dated-token', scopeMap: '_repositories_pull', expiration: '2099-06-01T00:00:00Z' }), 201).body;
+      assert.ok(dated.credentials.passwords.every((x) => x.expiry === '2099-06-01T00:00:00.000Z'));
 
-      const off = expect(await api('POST', `/api/registries/${reg}/tokens`, { name: 'born-disabled', scopeMap: '_repositories_admin', status: 'disabled' }), 201).body;
-      assert.equal(await pull(reg, 'app', basic('born-disabled', off.credentials.passwords[0].value)), 401);
+      const off = expect(await api<TokenView>('POST', `/api/registries/${reg}/tokens`, { name: 'born-disabled', scopeMap: '_repositories_admin', status: 'disabled' }), 201).body;
+      assert.equal(await pull(reg, 'app', basic('born-disabled', off.credentials.passwords[0]!.value!)), 401);
 
       // A password past its expiry is refused (set in the store: the API refuses past dates).
-      const ok = expect(await api('POST', `/api/registries/${reg}/tokens`, { name: 'soon-expired', scopeMap: '_repositories_pull' }), 201).body;
-      const auth = basic('soon-expired', ok.credentials.passwords[0].value);
+      const ok = expect(await api<TokenView>('POST', `/api/registries/${reg}/tokens`, { name: 'soon-expired', scopeMap: '_repositories_pull' }), 201).body;
+      const auth = basic('soon-expired', ok.credentials.passwords[0]!.value!);
       assert.equal(await pull(reg, 'app', auth), 200);
       const store = t.app.services.auth.store;
       const row = (await store.token((await t.app.services.registries.find(reg))!.id, 'soon-expired'))!;
@@ -612,9 +643,9 @@ for (const backend of BACKENDS) {
       const reg = await newRegistry('Standard');
       const u = await newUser();
       await assign(u.name, 'AcrPush', `/registries/${reg}`);
-      const tok = expect(await api('POST', `/api/registries/${reg}/tokens`, { name: 'old-token', actions: ['repositories/app/content/read'] }), 201).body;
+      const tok = expect(await api<TokenView>('POST', `/api/registries/${reg}/tokens`, { name: 'old-token', actions: ['repositories/app/content/read'] }), 201).body;
       expect(await api('PATCH', `/api/registries/${reg}`, { adminUserEnabled: true, anonymousPullEnabled: true }), 200);
-      const creds = expect(await api('GET', `/api/registries/${reg}/credentials`), 200).body;
+      const creds = expect(await api<AdminCredentialsView>('GET', `/api/registries/${reg}/credentials`), 200).body;
       expect(await api('PUT', `/api/registries/${reg}/anonymous-pull/app`), 200);
       assert.equal(await push(reg, 'app', u.auth), 201);
 
@@ -630,21 +661,21 @@ for (const backend of BACKENDS) {
       expect(await api('POST', '/api/registries', { name: reg, sku: 'Standard' }), 201);
       assert.equal(await push(reg, 'app', OWNER), 201);
 
-      const fresh = expect(await api('GET', `/api/registries/${reg}`), 200).body;
+      const fresh = expect(await api<RegistryView>('GET', `/api/registries/${reg}`), 200).body;
       assert.equal(fresh.adminUserEnabled, false);
       assert.equal(fresh.anonymousPullEnabled, false);
-      assert.deepEqual(expect(await api('GET', `/api/registries/${reg}/tokens`), 200).body.value, []);
-      assert.equal(expect(await api('GET', `/api/registries/${reg}/scope-maps`), 200).body.value.length, 3);
-      assert.deepEqual(expect(await api('GET', `/api/registries/${reg}/anonymous-pull`), 200).body.repositories, []);
-      assert.deepEqual(expect(await api('GET', `/api/role-assignments?assignee=${u.name}`), 200).body.value, []);
+      assert.deepEqual(expect(await api<List<TokenView>>('GET', `/api/registries/${reg}/tokens`), 200).body.value, []);
+      assert.equal(expect(await api<List<ScopeMapView>>('GET', `/api/registries/${reg}/scope-maps`), 200).body.value.length, 3);
+      assert.deepEqual(expect(await api<AnonymousPullView>('GET', `/api/registries/${reg}/anonymous-pull`), 200).body.repositories, []);
+      assert.deepEqual(expect(await api<List<RoleAssignmentView>>('GET', `/api/role-assignments?assignee=${u.name}`), 200).body.value, []);
       assert.equal(await push(reg, 'app', u.auth, 'v2'), 403);
-      assert.equal(await pull(reg, 'app', basic('old-token', tok.credentials.passwords[0].value)), 401);
-      assert.equal(await pull(reg, 'app', basic(reg, creds.passwords[0].value)), 401);
+      assert.equal(await pull(reg, 'app', basic('old-token', tok.credentials.passwords[0]!.value!)), 401);
+      assert.equal(await pull(reg, 'app', basic(reg, creds.passwords[0]!.value)), 401);
       assert.equal(await pull(reg, 'app', null), 401);
       // Enabling the admin user again makes new passwords.
       expect(await api('PATCH', `/api/registries/${reg}`, { adminUserEnabled: true }), 200);
-      const again = expect(await api('GET', `/api/registries/${reg}/credentials`), 200).body;
-      assert.notEqual(again.passwords[0].value, creds.passwords[0].value);
+      const again = expect(await api<AdminCredentialsView>('GET', `/api/registries/${reg}/credentials`), 200).body;
+      assert.notEqual(again.passwords[0]!.value, creds.passwords[0]!.value);
     });
 
     test('a deleted and re-created user inherits no role assignments', async () => {
@@ -656,7 +687,7 @@ for (const backend of BACKENDS) {
       expect(await api('DELETE', `/api/users/${name}`), 204);
       expect(await api('POST', '/api/users', { name, password: 'second-life-password' }), 201);
       expect(await api('GET', `/api/registries/${reg}`, undefined, basic(name, 'second-life-password')), 403, 'DENIED');
-      assert.deepEqual(expect(await api('GET', `/api/role-assignments?assignee=${name}`), 200).body.value, []);
+      assert.deepEqual(expect(await api<List<RoleAssignmentView>>('GET', `/api/role-assignments?assignee=${name}`), 200).body.value, []);
     });
 
     // ---------------------------------------------------------------- audit
@@ -665,21 +696,21 @@ for (const backend of BACKENDS) {
       const name = uniq('audited');
       expect(await api('POST', '/api/users', { name, password: 'audited-password' }), 201);
       for (let i = 0; i < 3; i++) expect(await api('GET', '/api/users', undefined, basic(name, `wrong-password-${i}`)), 401);
-      const r = expect(await api('GET', `/api/audit/logins?identity=${name}&result=Denied&since=1h`), 200).body;
+      const r = expect(await api<List<LoginEventView>>('GET', `/api/audit/logins?identity=${name}&result=Denied&since=1h`), 200).body;
       assert.equal(r.value.length, 3);
-      const e = r.value[0];
+      const e = r.value[0]!;
       for (const k of ['time', 'identity', 'identityType', 'jwtId', 'callerIpAddress', 'userAgent', 'operation', 'resultType', 'resultDescription', 'status', 'durationMs', 'registry']) assert.ok(k in e, k);
       assert.equal(e.identity, name);
       assert.equal(e.resultType, 'Denied');
       assert.equal(e.status, 401);
-      assert.ok(r.value[0].id > r.value[1].id, 'newest first');
-      assert.deepEqual(expect(await api('GET', `/api/audit/logins?identity=${name}&result=Granted`), 200).body.value, []);
-      assert.deepEqual(expect(await api('GET', `/api/audit/logins?identity=${name}&since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`), 200).body.value, []);
+      assert.ok(r.value[0]!.id > r.value[1]!.id, 'newest first');
+      assert.deepEqual(expect(await api<List<LoginEventView>>('GET', `/api/audit/logins?identity=${name}&result=Granted`), 200).body.value, []);
+      assert.deepEqual(expect(await api<List<LoginEventView>>('GET', `/api/audit/logins?identity=${name}&since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`), 200).body.value, []);
 
-      const page1 = expect(await api('GET', `/api/audit/logins?identity=${name}&top=2`), 200).body;
+      const page1 = expect(await api<List<LoginEventView>>('GET', `/api/audit/logins?identity=${name}&top=2`), 200).body;
       assert.equal(page1.value.length, 2);
       assert.ok(page1.nextLink);
-      const page2 = expect(await api('GET', page1.nextLink), 200).body;
+      const page2 = expect(await api<List<LoginEventView>>('GET', page1.nextLink), 200).body;
       assert.equal(page2.value.length, 1);
       assert.equal(page2.nextLink, undefined);
 
@@ -698,21 +729,21 @@ for (const backend of BACKENDS) {
       // Sign-ins of a registry's tokens and admin user, and token requests about one registry, are that registry's events.
       const reg = await newRegistry();
       const other = await newRegistry();
-      const tok = expect(await api('POST', `/api/registries/${reg}/tokens`, { name: 'audit-token', scopeMap: '_repositories_pull' }), 201).body;
-      const tokAuth = basic('audit-token', tok.credentials.passwords[0].value);
+      const tok = expect(await api<TokenView>('POST', `/api/registries/${reg}/tokens`, { name: 'audit-token', scopeMap: '_repositories_pull' }), 201).body;
+      const tokAuth = basic('audit-token', tok.credentials.passwords[0]!.value!);
       assert.equal(await pull(reg, 'nothing/here', tokAuth), 404);
       const q = new URLSearchParams({ service: t.host, scope: `repository:${reg}/app:pull` });
       const issued = await t.fetch(`${t.url}/oauth2/token?${q}`, { headers: { Authorization: OWNER } });
       assert.equal(issued.status, 200);
       await issued.arrayBuffer();
-      const ofReg = expect(await api('GET', `/api/audit/logins?registry=${reg}`), 200).body.value;
+      const ofReg = expect(await api<List<LoginEventView>>('GET', `/api/audit/logins?registry=${reg}`), 200).body.value;
       assert.ok(ofReg.some((x: { identity: string; identityType: string }) => x.identity === 'audit-token' && x.identityType === 'Token'));
       assert.ok(ofReg.some((x: { identity: string; operation: string }) => x.identity === 'admin' && x.operation === 'token'));
-      assert.ok(ofReg.every((x: { registry: string }) => x.registry === reg));
-      assert.deepEqual(expect(await api('GET', `/api/audit/logins?registry=${other}`), 200).body.value, []);
+      assert.ok(ofReg.every((x) => x.registry === reg));
+      assert.deepEqual(expect(await api<List<LoginEventView>>('GET', `/api/audit/logins?registry=${other}`), 200).body.value, []);
       const regReader = await newUser();
       await assign(regReader.name, 'Reader', `/registries/${reg}`);
-      assert.ok(expect(await api('GET', `/api/audit/logins?registry=${reg}`, undefined, regReader.auth), 200).body.value.length >= 2);
+      assert.ok(expect(await api<List<LoginEventView>>('GET', `/api/audit/logins?registry=${reg}`, undefined, regReader.auth), 200).body.value.length >= 2);
       expect(await api('GET', `/api/audit/logins?registry=${other}`, undefined, regReader.auth), 403, 'DENIED');
       expect(await api('GET', '/api/audit/logins', undefined, basic(name, 'audited-password')), 403, 'DENIED');
     });

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { repositoryActions } from '../src/cli/commands/identity.js';
+import type { RegistryView } from '../src/services/content/registries.js';
+import type {
+  AdminCredentialsView, AnonymousPullView, RoleAssignmentView, ScopeMapView, ServicePrincipalView, TokenPasswordView, TokenView, UserView,
+} from '../src/services/identity/views.js';
 import { runCli } from './helpers/cli.js';
 import { basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 
@@ -20,6 +24,21 @@ interface Run {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+// What the commands print (-o json): the API's answers as they are.
+/** A user; password only in the answer that generated it. */
+type UserAnswer = UserView & { password?: string };
+/** A service principal's new secret (create-for-rbac, credential reset), shown once. */
+interface SpSecret {
+  appId: string;
+  password: string;
+  tenant: string;
+}
+/** A token's regenerated passwords, values shown once. */
+interface NewTokenPasswords {
+  username: string;
+  passwords: TokenPasswordView[];
 }
 
 describe('identity CLI commands', () => {
@@ -46,7 +65,7 @@ describe('identity CLI commands', () => {
     });
   }
 
-  async function ok<T = any>(args: string[], auth?: [string, string] | null): Promise<T> {
+  async function ok<T = unknown>(args: string[], auth?: [string, string] | null): Promise<T> {
     const r = await berth(args, auth);
     assert.equal(r.code, 0, `berth ${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
     return (r.stdout.trim() ? JSON.parse(r.stdout) : undefined) as T;
@@ -88,14 +107,14 @@ describe('identity CLI commands', () => {
   });
 
   test('user create|list|show|update|delete', async () => {
-    const created = await ok(['user', 'create', '-n', 'cli.user', '--new-password', 'cli-user-password']);
+    const created = await ok<UserAnswer>(['user', 'create', '-n', 'cli.user', '--new-password', 'cli-user-password']);
     assert.equal(created.name, 'cli.user');
     assert.equal(created.password, undefined);
-    const gen = await ok(['user', 'create', '-n', 'cli.gen']);
+    const gen = await ok<UserView & { password: string }>(['user', 'create', '-n', 'cli.gen']);
     assert.ok(gen.password.length >= 32);
     assert.ok((await ok<{ name: string }[]>(['user', 'list'])).some((u) => u.name === 'cli.user'));
-    assert.equal((await ok(['user', 'show', '-n', 'cli.user'])).enabled, true);
-    assert.equal((await ok(['user', 'update', '-n', 'cli.user', '--enabled', 'false'])).enabled, false);
+    assert.equal((await ok<UserView>(['user', 'show', '-n', 'cli.user'])).enabled, true);
+    assert.equal((await ok<UserView>(['user', 'update', '-n', 'cli.user', '--enabled', 'false'])).enabled, false);
     await fails(['user', 'show', '-n', 'cli.user'], 1, /UNAUTHORIZED/, ['cli.user', 'cli-user-password']);
     await ok(['user', 'update', '-n', 'cli.user', '--enabled', 'true', '--new-password', 'cli-user-password-2']);
     await ok(['user', 'show', '-n', 'cli.user'], ['cli.user', 'cli-user-password-2']);
@@ -109,7 +128,7 @@ describe('identity CLI commands', () => {
 
   test('role assignment create|list|delete and sp create-for-rbac|credential reset|list|show|delete', async () => {
     await ok(['user', 'create', '-n', 'cli.reader', '--new-password', 'cli-reader-password']);
-    const a = await ok(['role', 'assignment', 'create', '--assignee', 'cli.reader', '--role', 'reader', '--scope', '/registries/clireg1']);
+    const a = await ok<RoleAssignmentView>(['role', 'assignment', 'create', '--assignee', 'cli.reader', '--role', 'reader', '--scope', '/registries/clireg1']);
     assert.equal(a.roleDefinitionName, 'Reader');
     const listed = await ok<{ id: string }[]>(['role', 'assignment', 'list', '--assignee', 'cli.reader']);
     assert.deepEqual(listed.map((x) => x.id), [a.id]);
@@ -121,14 +140,14 @@ describe('identity CLI commands', () => {
     await ok(['role', 'assignment', 'delete', '--assignee', 'cli.reader', '--scope', '/registries/clireg1', '--yes']);
     assert.deepEqual(await ok(['role', 'assignment', 'list', '--assignee', 'cli.reader']), []);
 
-    const sp = await ok(['sp', 'create-for-rbac', '--name', 'cli-sp', '--role', 'acrpull', '--scopes', 'clireg1/team/*']);
+    const sp = await ok<SpSecret>(['sp', 'create-for-rbac', '--name', 'cli-sp', '--role', 'acrpull', '--scopes', 'clireg1/team/*']);
     assert.equal(sp.tenant, 'berth');
     assert.ok(sp.password);
-    const shown = await ok(['sp', 'show', '--id', sp.appId]);
+    const shown = await ok<ServicePrincipalView>(['sp', 'show', '--id', sp.appId]);
     assert.equal(shown.passwordCredentials.length, 1);
-    const reset = await ok(['sp', 'credential', 'reset', '--id', sp.appId, '--append', '--years', '2']);
+    const reset = await ok<SpSecret>(['sp', 'credential', 'reset', '--id', sp.appId, '--append', '--years', '2']);
     assert.notEqual(reset.password, sp.password);
-    assert.equal((await ok(['sp', 'show', '--id', sp.appId])).passwordCredentials.length, 2);
+    assert.equal((await ok<ServicePrincipalView>(['sp', 'show', '--id', sp.appId])).passwordCredentials.length, 2);
     assert.ok((await ok<{ appId: string }[]>(['sp', 'list'])).some((s) => s.appId === sp.appId));
     await fails(['sp', 'create-for-rbac', '--name', 'x', '--role', 'AcrPull'], 2, /together/);
     await ok(['sp', 'delete', '--id', sp.appId, '--yes']);
@@ -136,40 +155,40 @@ describe('identity CLI commands', () => {
   });
 
   test('scope-map create|update|show|list|delete and token create|update|show|list|credential generate|credential delete|delete', async () => {
-    const map = await ok(['scope-map', 'create', '-n', 'cli-map', '-r', 'clireg1', '--repository', 'samples/hello', 'content/read', 'content/write', '--repository', 'team/*', 'metadata/read', '--description', 'CLI map']);
+    const map = await ok<ScopeMapView>(['scope-map', 'create', '-n', 'cli-map', '-r', 'clireg1', '--repository', 'samples/hello', 'content/read', 'content/write', '--repository', 'team/*', 'metadata/read', '--description', 'CLI map']);
     assert.deepEqual(map.actions, ['repositories/samples/hello/content/read', 'repositories/samples/hello/content/write', 'repositories/team/*/metadata/read']);
-    const upd = await ok(['scope-map', 'update', '-n', 'cli-map', '-r', 'clireg1', '--add-repository', 'samples/nginx', 'content/read', '--remove-repository', 'samples/hello', 'content/write']);
+    const upd = await ok<ScopeMapView>(['scope-map', 'update', '-n', 'cli-map', '-r', 'clireg1', '--add-repository', 'samples/nginx', 'content/read', '--remove-repository', 'samples/hello', 'content/write']);
     assert.deepEqual(upd.actions, ['repositories/samples/hello/content/read', 'repositories/team/*/metadata/read', 'repositories/samples/nginx/content/read']);
     const maps = await ok<{ name: string; type: string }[]>(['scope-map', 'list', '-r', 'clireg1']);
     assert.deepEqual(maps.map((m) => m.name), ['_repositories_admin', '_repositories_pull', '_repositories_push', 'cli-map']);
     const table = await berth(['scope-map', 'list', '-r', 'clireg1', '-o', 'table']);
     assert.match(table.stdout, /_repositories_admin\s+.*SystemDefined/);
-    assert.equal((await ok(['scope-map', 'show', '-n', 'cli-map', '-r', 'clireg1'])).description, 'CLI map');
+    assert.equal((await ok<ScopeMapView>(['scope-map', 'show', '-n', 'cli-map', '-r', 'clireg1'])).description, 'CLI map');
     await fails(['scope-map', 'update', '-n', '_repositories_pull', '-r', 'clireg1', '--description', 'x'], 1, /system scope map/);
 
-    const tok = await ok(['token', 'create', '-n', 'cli-token', '-r', 'clireg1', '--scope-map', 'cli-map', '--expiration-in-days', '30']);
+    const tok = await ok<TokenView>(['token', 'create', '-n', 'cli-token', '-r', 'clireg1', '--scope-map', 'cli-map', '--expiration-in-days', '30']);
     assert.equal(tok.credentials.passwords.length, 2);
-    assert.ok(tok.credentials.passwords.every((p: { value: string; expiry: string }) => p.value && p.expiry));
-    const made = await ok(['token', 'create', '-n', 'cli-token2', '-r', 'clireg1', '--repository', 'app', 'content/read', '--no-passwords', '--status', 'disabled']);
+    assert.ok(tok.credentials.passwords.every((p) => p.value && p.expiry));
+    const made = await ok<TokenView>(['token', 'create', '-n', 'cli-token2', '-r', 'clireg1', '--repository', 'app', 'content/read', '--no-passwords', '--status', 'disabled']);
     assert.equal(made.scopeMapName, 'cli-token2-scope-map');
     assert.equal(made.status, 'disabled');
     assert.deepEqual(made.credentials.passwords, []);
     await fails(['token', 'create', '-n', 'cli-token3', '-r', 'clireg1'], 2, /--scope-map or --repository/);
     await fails(['token', 'create', '-n', 'cli-token3', '-r', 'clireg1', '--scope-map', 'cli-map', '--expiration-in-days', '3', '--expiration', '2099-01-01'], 2);
 
-    const shown = await ok(['token', 'show', '-n', 'cli-token', '-r', 'clireg1']);
+    const shown = await ok<TokenView>(['token', 'show', '-n', 'cli-token', '-r', 'clireg1']);
     assert.ok(shown.credentials.passwords.every((p: { value?: string }) => p.value === undefined));
     assert.deepEqual((await ok<{ name: string }[]>(['token', 'list', '-r', 'clireg1'])).map((x) => x.name), ['cli-token', 'cli-token2']);
-    assert.equal((await ok(['token', 'update', '-n', 'cli-token2', '-r', 'clireg1', '--status', 'enabled', '--scope-map', '_repositories_pull'])).scopeMapName, '_repositories_pull');
+    assert.equal((await ok<TokenView>(['token', 'update', '-n', 'cli-token2', '-r', 'clireg1', '--status', 'enabled', '--scope-map', '_repositories_pull'])).scopeMapName, '_repositories_pull');
 
     // az's recipe: TOKEN_PWD=$(az acr token credential generate ... --password1 --query 'passwords[0].value' -o tsv)
-    const gen = await ok(['token', 'credential', 'generate', '-n', 'cli-token2', '-r', 'clireg1', '--password1', '--expiration-in-days', '30']);
+    const gen = await ok<NewTokenPasswords>(['token', 'credential', 'generate', '-n', 'cli-token2', '-r', 'clireg1', '--password1', '--expiration-in-days', '30']);
     assert.deepEqual(gen.passwords.map((p: { name: string }) => p.name), ['password1']);
-    const pull = await t.fetch(`${t.url}/v2/clireg1/app/tags/list`, { headers: { Authorization: basicAuthHeader('cli-token2', gen.passwords[0].value) } });
+    const pull = await t.fetch(`${t.url}/v2/clireg1/app/tags/list`, { headers: { Authorization: basicAuthHeader('cli-token2', gen.passwords[0]!.value!) } });
     assert.equal(pull.status, 404, 'the token signs in (the repository does not exist yet)');
     await fails(['token', 'credential', 'delete', '-n', 'cli-token2', '-r', 'clireg1', '--yes'], 2, /--password1/);
     await ok(['token', 'credential', 'delete', '-n', 'cli-token2', '-r', 'clireg1', '--password1', '--yes']);
-    assert.deepEqual((await ok(['token', 'show', '-n', 'cli-token2', '-r', 'clireg1'])).credentials.passwords, []);
+    assert.deepEqual((await ok<TokenView>(['token', 'show', '-n', 'cli-token2', '-r', 'clireg1'])).credentials.passwords, []);
 
     await fails(['scope-map', 'delete', '-n', 'cli-map', '-r', 'clireg1', '--yes'], 1, /cli-token.*CONFLICT, HTTP 409/);
     await ok(['token', 'delete', '-n', 'cli-token', '-r', 'clireg1', '--yes']);
@@ -177,28 +196,28 @@ describe('identity CLI commands', () => {
   });
 
   test('update --admin-enabled / --anonymous-pull-enabled, credential show|renew, repository update|list-anonymous', async () => {
-    const reg = await ok(['update', '-n', 'clireg1', '--admin-enabled', 'true']);
+    const reg = await ok<RegistryView>(['update', '-n', 'clireg1', '--admin-enabled', 'true']);
     assert.equal(reg.adminUserEnabled, true);
-    const creds = await ok(['credential', 'show', '-n', 'clireg1']);
+    const creds = await ok<AdminCredentialsView>(['credential', 'show', '-n', 'clireg1']);
     assert.equal(creds.username, 'clireg1');
     assert.equal(creds.passwords.length, 2);
-    const renewed = await ok(['credential', 'renew', '-n', 'clireg1', '--password-name', 'password2']);
-    assert.equal(renewed.passwords[0].value, creds.passwords[0].value);
-    assert.notEqual(renewed.passwords[1].value, creds.passwords[1].value);
+    const renewed = await ok<AdminCredentialsView>(['credential', 'renew', '-n', 'clireg1', '--password-name', 'password2']);
+    assert.equal(renewed.passwords[0]!.value, creds.passwords[0]!.value);
+    assert.notEqual(renewed.passwords[1]!.value, creds.passwords[1]!.value);
     await fails(['credential', 'renew', '-n', 'clireg1'], 2);
     // The admin user signs in to the API too (and has no management powers there).
-    await fails(['token', 'list', '-r', 'clireg1'], 1, /DENIED/, ['clireg1', renewed.passwords[0].value]);
+    await fails(['token', 'list', '-r', 'clireg1'], 1, /DENIED/, ['clireg1', renewed.passwords[0]!.value]);
 
-    assert.equal((await ok(['update', '-n', 'clireg1', '--anonymous-pull-enabled'])).anonymousPullEnabled, true);
-    assert.equal((await ok(['update', '-n', 'clireg1', '--anonymous-pull-enabled', 'false', '--admin-enabled', 'false'])).anonymousPullEnabled, false);
+    assert.equal((await ok<RegistryView>(['update', '-n', 'clireg1', '--anonymous-pull-enabled'])).anonymousPullEnabled, true);
+    assert.equal((await ok<RegistryView>(['update', '-n', 'clireg1', '--anonymous-pull-enabled', 'false', '--admin-enabled', 'false'])).anonymousPullEnabled, false);
     await fails(['update', '-n', 'clireg1'], 2, /nothing to update/);
     await t.createRegistry('clireg2', 'Basic');
     await fails(['update', '-n', 'clireg2', '--anonymous-pull-enabled', 'true'], 1, /Standard and Premium/);
 
-    const open = await ok(['repository', 'update', '-n', 'clireg2', '--repository', 'public/*', '--anonymous-pull-enabled']);
+    const open = await ok<AnonymousPullView>(['repository', 'update', '-n', 'clireg2', '--repository', 'public/*', '--anonymous-pull-enabled']);
     assert.deepEqual(open.repositories.map((r: { repository: string }) => r.repository), ['public/*']);
-    assert.deepEqual((await ok(['repository', 'list-anonymous', '-n', 'clireg2'])).repositories.map((r: { repository: string }) => r.repository), ['public/*']);
-    const closed = await ok(['repository', 'update', '-n', 'clireg2', '--repository', 'public/*', '--anonymous-pull-enabled', 'false']);
+    assert.deepEqual((await ok<AnonymousPullView>(['repository', 'list-anonymous', '-n', 'clireg2'])).repositories.map((r: { repository: string }) => r.repository), ['public/*']);
+    const closed = await ok<AnonymousPullView>(['repository', 'update', '-n', 'clireg2', '--repository', 'public/*', '--anonymous-pull-enabled', 'false']);
     assert.deepEqual(closed.repositories, []);
   });
 

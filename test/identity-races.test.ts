@@ -69,13 +69,13 @@ for (const backend of BACKENDS) {
         await makeOwner('user', second.id);
         assert.equal((await activeOwners()).length, 2);
         const results = await Promise.allSettled([
-          ids().updateUser(admin, 'admin', { enabled: false }),
-          ids().updateUser(admin, second.name, { enabled: false }),
+          ids().users.updateUser(admin, 'admin', { enabled: false }),
+          ids().users.updateUser(admin, second.name, { enabled: false }),
         ]);
         oneWins(results, isConflict);
         assert.equal((await activeOwners()).length, 1, `round ${round}: exactly one enabled Owner remains`);
-        await ids().updateUser(admin, 'admin', { enabled: true });
-        await ids().deleteUser(admin, second.name);
+        await ids().users.updateUser(admin, 'admin', { enabled: true });
+        await ids().users.deleteUser(admin, second.name);
       }
     });
 
@@ -84,14 +84,14 @@ for (const backend of BACKENDS) {
         const second = await newUser();
         await makeOwner('user', second.id);
         const results = await Promise.allSettled([
-          ids().deleteUser(admin, second.name),
-          ids().updateUser(admin, 'admin', { enabled: false }),
+          ids().users.deleteUser(admin, second.name),
+          ids().users.updateUser(admin, 'admin', { enabled: false }),
         ]);
         const won = oneWins(results, isConflict);
         assert.equal((await activeOwners()).length, 1, `round ${round}: exactly one enabled Owner remains`);
         if (won === 1) {
-          await ids().updateUser(admin, 'admin', { enabled: true });
-          await ids().deleteUser(admin, second.name);
+          await ids().users.updateUser(admin, 'admin', { enabled: true });
+          await ids().users.deleteUser(admin, second.name);
         }
       }
     });
@@ -114,7 +114,7 @@ for (const backend of BACKENDS) {
       for (let round = 0; round < ROUNDS; round++) {
         const u = await newUser();
         const input = { assignee: u.name, role: 'AcrPush', scope: `/registries/${reg}` };
-        const [a, b] = await Promise.all([ids().createRoleAssignment(admin, input), ids().createRoleAssignment(admin, input)]);
+        const [a, b] = await Promise.all([ids().roleAssignments.createRoleAssignment(admin, input), ids().roleAssignments.createRoleAssignment(admin, input)]);
         assert.deepEqual([a.created, b.created].sort(), [false, true], `round ${round}: exactly one call creates it`);
         assert.equal(a.assignment.id, b.assignment.id);
         assert.equal((await store().assignmentsOf('user', u.id)).length, 1, `round ${round}: one assignment stored`);

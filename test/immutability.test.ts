@@ -4,7 +4,7 @@ import { globToRegExp } from '../src/services/policy/immutability.js';
 import { ADMIN_PASSWORD, adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';
-import { expectError, MT, uniqueRepo, V2 } from './helpers/oci.js';
+import { expectError, MT, uniqueRepo, type V2 } from './helpers/oci.js';
 
 // Immutability policies: write-once tags by repository glob and tag glob. Overwrite, untag,
 // manifest delete and repository delete of a matching tag are refused with 403 DENIED naming

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
@@ -161,7 +162,7 @@ for (const backend of BACKENDS) {
 
     test('from Distribution with htpasswd Basic auth; wrong or missing credentials fail naming the upstream', PEER_GATE, async () => {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-htpasswd-'));
-      cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+      cleanups.push(() => rm(dir, { recursive: true, force: true }));
       const file = path.join(dir, 'htpasswd');
       writeFileSync(file, execFileSync('htpasswd', ['-nbB', 'puller', 'pull-Secret-1']));
       const peer = await startDistribution(`auth:\n  htpasswd:\n    realm: basic-realm\n    path: ${file}\n`);
@@ -172,7 +173,7 @@ for (const backend of BACKENDS) {
       const none = await importAndWait({ source: { registryUri: peer.host, sourceImage: 'private/app:v2' } });
       assert.equal(none.status, 'Failed');
       assert.equal(none.error?.code, 'DENIED');
-      assert.match(none.error!.message, new RegExp(`${peer.host.replace(/\./g, '\\.')} refused access to private/app \\(HTTP 401\\).*--username`));
+      assert.match(none.error.message, new RegExp(`${peer.host.replace(/\./g, '\\.')} refused access to private/app \\(HTTP 401\\).*--username`));
 
       const wrong = await importAndWait({ source: { registryUri: peer.host, sourceImage: 'private/app:v2', credentials: { username: 'puller', password: 'nope' } } });
       assert.equal(wrong.status, 'Failed');
@@ -212,7 +213,7 @@ for (const backend of BACKENDS) {
       const failed = await wait((await r.json() as ImportView).id, small, sreg);
       assert.equal(failed.status, 'Failed');
       assert.equal(failed.error?.code, 'MANIFEST_INVALID');
-      assert.match(failed.error!.message, /more than 2 manifests.*import\.maxManifests/);
+      assert.match(failed.error.message, /more than 2 manifests.*import\.maxManifests/);
       const cat = await small.v2().fetch(`${sreg}/multi/app/tags/list`);
       assert.equal(cat.status, 404);
     });
@@ -274,7 +275,7 @@ for (const backend of BACKENDS) {
       const locked = await importAndWait({ source: { registryUri: up.host, sourceImage: 'src/app:c' }, targetTags: ['conflict:v1'], mode: 'Force' });
       assert.equal(locked.status, 'Failed');
       assert.equal(locked.error?.code, 'DENIED');
-      assert.match(locked.error!.message, /tag v1 is locked: writeEnabled is false/);
+      assert.match(locked.error.message, /tag v1 is locked: writeEnabled is false/);
       for (const d of c.blobs.keys()) assert.equal(up.blobGets.get(d), undefined, 'nothing of c was fetched');
       await assertImage('conflict', 'v1', b);
     });
@@ -363,7 +364,7 @@ for (const backend of BACKENDS) {
       const v = await importAndWait({ source: { sourceImage: `${up.host}/src/app:missing` } });
       assert.equal(v.status, 'Failed');
       assert.equal(v.error?.code, 'MANIFEST_UNKNOWN');
-      assert.match(v.error!.message, new RegExp(`manifest missing is not known to ${up.host}/src/app`));
+      assert.match(v.error.message, new RegExp(`manifest missing is not known to ${up.host}/src/app`));
     });
 
     test('hostile: a blob whose bytes do not match its digest fails the import and stores nothing', async () => {
@@ -376,7 +377,7 @@ for (const backend of BACKENDS) {
       const v = await importAndWait({ source: { registryUri: up.host, sourceImage: 'evil/app:v1' }, targetTags: ['evil:v1'] });
       assert.equal(v.status, 'Failed');
       assert.equal(v.error?.code, 'DIGEST_INVALID');
-      assert.match(v.error!.message, new RegExp(`blob ${configDigest} from ${up.host}/evil/app does not match`));
+      assert.match(v.error.message, new RegExp(`blob ${configDigest} from ${up.host}/evil/app does not match`));
       assert.equal((await v2.fetch(`${reg}/evil/manifests/v1`)).status, 404);
       for (const d of img.blobs.keys()) assert.equal((await v2.fetch(`${reg}/evil/blobs/${d}`, { method: 'HEAD' })).status, 404);
       const usage = await (await t.fetch(`${t.url}/api/registries/${reg}/repositories/evil/_usage`, { headers: { Authorization: adminAuthHeader() } })).json() as Record<string, unknown>;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
-import { expectError, expectRawError, imageManifest, MT, rawRequest, randomBlob, uniqueRepo, V2, withQuery, type PushedImage } from './helpers/oci.js';
+import { expectError, expectRawError, imageManifest, MT, rawRequest, randomBlob, uniqueRepo, type V2, withQuery, type PushedImage } from './helpers/oci.js';
 
 // Tenancy: registries share one server and one content store, yet nothing pushed in registry A is
 // visible through registry B, and a blob is served only through repositories that link it.
@@ -129,7 +129,7 @@ for (const backend of BACKENDS) {
         assert.ok(names.includes(repo));
         for (const n of names) assert.ok(!n.startsWith(`${A}/`) && !n.startsWith(`${B}/`), n);
         const tags = await get(A, `/v2/${repo}/tags/list`);
-        assert.equal(tags.json().name, repo);
+        assert.equal((tags.json() as { name: string }).name, repo);
       });
 
       test('a path naming another registry under a host is just a repository of the host\'s registry', async () => {

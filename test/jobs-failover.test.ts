@@ -54,9 +54,10 @@ describe('job failover between nodes', await backendGate('postgres'), () => {
       await new Promise(() => undefined); // never returns: the node "dies" mid-run
     });
     const ranOnB: number[] = [];
-    b.services.jobs.handle('test.hang', async (p: { n: number }, job) => {
+    b.services.jobs.handle('test.hang', (p: { n: number }, job) => {
       assert.equal(p.n, 42);
       ranOnB.push(Number(job.id));
+      return Promise.resolve();
     });
 
     const id = await a.services.jobs.enqueue(a.meta.db, 'test.hang', { n: 42 }, { maxAttempts: 3 });
@@ -78,6 +79,6 @@ describe('job failover between nodes', await backendGate('postgres'), () => {
     assert.equal(done.attempts, 2, 'claimed once by A, once by B');
     assert.equal(done.lease_owner, null);
     // Node B did not take it before A's lease expired.
-    assert.ok(Date.parse(done.updated_at) >= Date.parse(running!.lease_until!), 'completed after the lease expired');
+    assert.ok(Date.parse(done.updated_at) >= Date.parse(running.lease_until!), 'completed after the lease expired');
   });
 });

@@ -6,7 +6,7 @@ import { KyselyGcStore } from '../src/meta/gc.js';
 import { ADMIN_PASSWORD, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';
-import { sha256, uniqueRepo, V2 } from './helpers/oci.js';
+import { sha256, uniqueRepo, type V2 } from './helpers/oci.js';
 
 // The lifecycle features together, beyond ACR (where soft delete and retention exclude each other):
 // purge and the retention policy delete through the ordinary delete, so with soft delete on what

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Command } from 'commander';
 import { registerRepositoryCommands } from '../src/cli/commands/repository.js';
+import type { ChangeableAttributes } from '../src/services/content/attributes.js';
 import { ADMIN_PASSWORD, ADMIN_USER, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { withRegistry } from './helpers/with-image.js';
@@ -105,41 +106,46 @@ for (const backend of BACKENDS) {
       }
     }
 
-    async function cli(args: string[]): Promise<any> {
+    /** What `berth repository show|update -o json` prints for a repository, an image's tag or its manifest. */
+    interface Attributed { changeableAttributes: ChangeableAttributes }
+
+    /** Runs a berth repository command in this process; returns its JSON output, of the shape T the caller expects. */
+    async function cli<T>(args: string[]): Promise<T> {
       const program = new Command('berth').exitOverride();
       registerRepositoryCommands(program);
       let out = '';
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be restored as is, and called only with .call(process.stdout)
       const write = process.stdout.write;
       process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
         if (typeof chunk === 'string') { out += chunk; return true; }
         return (write as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
-      }) as typeof process.stdout.write;
+      });
       try {
         await program.parseAsync([...args, '--server', t.url, '-u', ADMIN_USER, '-p', ADMIN_PASSWORD, '-o', 'json'], { from: 'user' });
       } finally {
         process.stdout.write = write;
       }
-      return JSON.parse(out);
+      return JSON.parse(out) as T;
     }
 
     test('berth repository update --image R:T --write-enabled false locks the tag; show --image shows it; --repository locks the repository', async () => {
       const repo = uniqueRepo('clilock');
       const img = await v2.pushImage(`${reg}/${repo}`, 'v1');
       const other = await v2.pushImage(`${reg}/${repo}`, 'other');
-      const upd = await cli(['repository', 'update', '-n', reg, '--image', `${repo}:v1`, '--write-enabled', 'false']);
+      const upd = await cli<{ tag: Attributed }>(['repository', 'update', '-n', reg, '--image', `${repo}:v1`, '--write-enabled', 'false']);
       assert.equal(upd.tag.changeableAttributes.writeEnabled, false);
-      const shown = await cli(['repository', 'show', '-n', reg, '--image', `${repo}:v1`]);
+      const shown = await cli<{ tag: Attributed & { digest: string } }>(['repository', 'show', '-n', reg, '--image', `${repo}:v1`]);
       assert.equal(shown.tag.digest, img.digest);
       assert.equal(shown.tag.changeableAttributes.writeEnabled, false);
       const res = await v2.putManifest(`${reg}/${repo}`, 'v1', other.bytes, MT.ociManifest);
       assert.equal(res.status, 403);
       assert.match(await res.text(), /tag v1 is locked: writeEnabled is false/);
-      const m = await cli(['repository', 'update', '-n', reg, '--image', `${repo}@${img.digest}`, '--delete-enabled', 'false', '--read-enabled', 'false']);
+      const m = await cli<{ manifest: Attributed }>(['repository', 'update', '-n', reg, '--image', `${repo}@${img.digest}`, '--delete-enabled', 'false', '--read-enabled', 'false']);
       assert.equal(m.manifest.changeableAttributes.deleteEnabled, false);
       assert.equal(m.manifest.changeableAttributes.readEnabled, false);
-      const r = await cli(['repository', 'update', '-n', reg, '--repository', repo, '--list-enabled', 'false']);
+      const r = await cli<Attributed>(['repository', 'update', '-n', reg, '--repository', repo, '--list-enabled', 'false']);
       assert.equal(r.changeableAttributes.listEnabled, false);
-      assert.equal((await cli(['repository', 'show', '-n', reg, '--repository', repo])).changeableAttributes.listEnabled, false);
+      assert.equal((await cli<Attributed>(['repository', 'show', '-n', reg, '--repository', repo])).changeableAttributes.listEnabled, false);
     });
 
     test('pushing the same manifest to a write-locked tag is a no-op, not a denial', async () => {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { startTestApp, adminAuthHeader } from './helpers/app.js';
 import { backendGate } from './helpers/backends.js';
-import { uniqueRepo, V2 } from './helpers/oci.js';
+import { uniqueRepo } from './helpers/oci.js';
 
 // Job queue depth and oldest age, and webhook delivery outcomes, on /metrics.
 

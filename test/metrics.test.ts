@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { backendGate } from './helpers/backends.js';
-import { uniqueRepo, V2 } from './helpers/oci.js';
+import { uniqueRepo, type V2 } from './helpers/oci.js';
 
 // GET /metrics: ACR's registry metrics move as pushes and pulls happen, per registry; HTTP
 // histograms by route family; the optional bearer token.

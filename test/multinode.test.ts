@@ -9,7 +9,7 @@ import { DEFAULT_GC, GcService } from '../src/services/lifecycle/gc.js';
 import { KyselyGcStore } from '../src/meta/gc.js';
 import { backendGate, freshMetadataUrl } from './helpers/backends.js';
 import { testConfig } from './helpers/app.js';
-import { randomBlob, sha256, uniqueRepo, V2 } from './helpers/oci.js';
+import { randomBlob, sha256, uniqueRepo, V2, type PushedImage } from './helpers/oci.js';
 
 // Several stateless nodes over one PostgreSQL and one shared storage root: any node can continue
 // what another started, and every node sees every write at once.
@@ -97,7 +97,7 @@ describe('two nodes on one PostgreSQL', await backendGate('postgres'), () => {
     const hot = (n: App) => new GcService(n.meta, new KyselyGcStore(n.meta.db, n.meta.dialect), n.storage, n.services.manifests, { ...DEFAULT_GC, gracePeriodSeconds: 0 }, silentLogger);
     // Both nodes start a collection at once: exactly one runs, the other is told it is running.
     const both = await Promise.allSettled([hot(nodes[0]!).run(), hot(nodes[1]!).run()]);
-    assert.equal(both.filter((r) => r.status === 'fulfilled').length + both.filter((r) => r.status === 'rejected' && /already running/.test(String((r as PromiseRejectedResult).reason))).length, 2);
+    assert.equal(both.filter((r) => r.status === 'fulfilled').length + both.filter((r) => r.status === 'rejected' && /already running/.test(String((r).reason))).length, 2);
     let pushing = true;
     const collector = (async () => {
       let runs = 0;
@@ -107,7 +107,7 @@ describe('two nodes on one PostgreSQL', await backendGate('postgres'), () => {
       }
       return runs;
     })();
-    const pushed = [];
+    const pushed: PushedImage[] = [];
     try {
       for (let i = 0; i < 15; i++) {
         for (let attempt = 0; ; attempt++) {

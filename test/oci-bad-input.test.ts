@@ -5,7 +5,7 @@ import { adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { withImage } from './helpers/with-image.js';
 import {
-  expectError, expectRawError, MT, randomBlob, rawRequest, rawSocket, rawStatus, uniqueRepo, V2, withQuery, type PushedImage,
+  expectError, expectRawError, MT, randomBlob, rawRequest, rawSocket, rawStatus, uniqueRepo, type V2, withQuery, type PushedImage,
 } from './helpers/oci.js';
 
 // Hostile and malformed input: names, references and digests that must be refused with the

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
-import { expectError, imageIndex, MT, randomBlob, uniqueRepo, V2 } from './helpers/oci.js';
+import { expectError, imageIndex, MT, randomBlob, uniqueRepo, type V2 } from './helpers/oci.js';
 
 // distribution-spec "Content Management": deleting manifests (by digest), tags (untag only) and blobs.
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
-import { expectError, randomBlob, sha256, sha512, uniqueRepo, V2, withQuery } from './helpers/oci.js';
+import { expectError, randomBlob, sha256, sha512, uniqueRepo, type V2, withQuery } from './helpers/oci.js';
 
 // distribution-spec "Push" for blobs: POST+PUT, single POST, chunked PATCH with Content-Range,
 // streamed PATCH, out-of-order chunks, upload status and cancel, digest checks, sha512, mounts.

@@ -6,7 +6,7 @@ import { parseAgo, parseFilter } from '../src/services/lifecycle/purge.js';
 import { ADMIN_PASSWORD, adminAuthHeader, basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';
-import { imageIndex, manifestBytes, MT, uniqueRepo, V2, type PushedImage } from './helpers/oci.js';
+import { imageIndex, manifestBytes, MT, uniqueRepo, type V2, type PushedImage } from './helpers/oci.js';
 
 // berth purge (acr purge semantics), purge schedules and the periodic runner, and the retention
 // policy for untagged manifests. Time is moved with the services' injectable clocks and by
@@ -338,7 +338,7 @@ for (const backend of BACKENDS) {
       const task = `test-task-${Date.now()}`;
       const claims = await Promise.all([s1.claimTask(task, 60_000), s2.claimTask(task, 60_000), s1.claimTask(task, 60_000), s2.claimTask(task, 60_000)]);
       assert.equal(claims.filter(Boolean).length, 1);
-      await s1.delete(regRow.id, 'purge', row!.name);
+      await s1.delete(regRow.id, 'purge', row.name);
       await t.app.services.jobs.drain();
     });
   });

@@ -3,17 +3,24 @@ import { after, before, describe, test } from 'node:test';
 import { computedUsage, storedUsage } from '../src/meta/usage.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { DEFAULT_GC, GcService } from '../src/services/lifecycle/gc.js';
+import type { SoftDeleteService } from '../src/services/lifecycle/soft-delete.js';
 import { KyselyGcStore } from '../src/meta/gc.js';
 import { ADMIN_PASSWORD, ADMIN_USER, adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';
-import { expectError, imageIndex, MT, randomBlob, sha256, manifestBytes, V2, type PushedImage } from './helpers/oci.js';
+import { expectError, imageIndex, MT, randomBlob, sha256, manifestBytes, type V2, type PushedImage } from './helpers/oci.js';
 
 // Soft delete (container-registry-soft-delete-policy.md): the registry policy, deletes that go to
 // the recycle bin (manifests with their referrers, untags, repositories), listing it, restoring,
 // purging after the retention days, and storage accounting that stays equal to a recomputation.
 
 const DAY = 86_400_000;
+
+// What the recycle-bin commands print (-o json): the service's views.
+type DeletedManifest = Awaited<ReturnType<SoftDeleteService['listDeletedManifests']>>['items'][number];
+type DeletedTag = Awaited<ReturnType<SoftDeleteService['listDeletedTags']>>['items'][number];
+type DeletedRepository = Awaited<ReturnType<SoftDeleteService['listDeletedRepositories']>>[number];
+type Restored = Awaited<ReturnType<SoftDeleteService['restore']>>;
 
 for (const backend of BACKENDS) {
   describe(`soft delete on ${backend}`, await backendGate(backend), () => {
@@ -28,13 +35,13 @@ for (const backend of BACKENDS) {
     after(async () => { await t?.close(); });
 
     const berth = (args: string[]) => runCli([...args, '--server', t.url, '-u', ADMIN_USER, '-p', ADMIN_PASSWORD]);
-    async function ok<T = any>(args: string[]): Promise<T> {
+    async function ok<T = unknown>(args: string[]): Promise<T> {
       const r = await berth(args);
       assert.equal(r.code, 0, `berth ${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
       return (r.stdout.trim() ? JSON.parse(r.stdout) : undefined) as T;
     }
     const api = (path: string, init: RequestInit = {}) => t.fetch(`${t.url}${path}`, {
-      ...init, headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json', ...(init.headers as Record<string, string> ?? {}) },
+      ...init, headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json', ...(init.headers ?? {}) },
     });
     const svc = () => t.app.services.softDelete;
     /** A management API error: status, code, message. */
@@ -91,18 +98,18 @@ for (const backend of BACKENDS) {
       await expectError(await pull(name, 'v1'), 404, 'MANIFEST_UNKNOWN');
       await usageConsistent(reg);
 
-      const deleted = await ok<any[]>(['manifest', 'list-deleted', '-r', reg, '-n', 'app']);
+      const deleted = await ok<DeletedManifest[]>(['manifest', 'list-deleted', '-r', reg, '-n', 'app']);
       assert.equal(deleted.length, 1);
-      assert.equal(deleted[0].digest, img.digest);
-      assert.deepEqual(deleted[0].tags, ['stable', 'v1']);
-      assert.equal(deleted[0].deletedBy, ADMIN_USER);
-      assert.ok(Date.parse(deleted[0].purgeTime) - Date.parse(deleted[0].deletedTime) === 7 * DAY);
-      const tags = await ok<any[]>(['manifest', 'list-deleted-tags', '-r', reg, '-n', 'app:v1']);
+      assert.equal(deleted[0]!.digest, img.digest);
+      assert.deepEqual(deleted[0]!.tags, ['stable', 'v1']);
+      assert.equal(deleted[0]!.deletedBy, ADMIN_USER);
+      assert.ok(Date.parse(deleted[0]!.purgeTime) - Date.parse(deleted[0]!.deletedTime) === 7 * DAY);
+      const tags = await ok<DeletedTag[]>(['manifest', 'list-deleted-tags', '-r', reg, '-n', 'app:v1']);
       assert.deepEqual(tags.map((x) => [x.tag, x.digest]), [['v1', img.digest]]);
       const tsv = await berth(['manifest', 'list-deleted', '-r', reg, '-n', 'app', '-o', 'tsv']);
       assert.match(tsv.stdout, new RegExp(img.digest));
 
-      const out = await ok(['manifest', 'restore', '-r', reg, '-n', 'app:v1']);
+      const out = await ok<Restored>(['manifest', 'restore', '-r', reg, '-n', 'app:v1']);
       assert.equal(out.digest, img.digest);
       assert.deepEqual(out.tags, ['stable', 'v1']);
       for (const ref of ['v1', 'stable', img.digest]) {
@@ -140,7 +147,7 @@ for (const backend of BACKENDS) {
       assert.deepEqual(((await acr.json()) as { repositories: string[] }).repositories, [`${reg}/other`]);
       await usageConsistent(reg);
 
-      const repos = await ok<any[]>(['repository', 'list-deleted', '-n', reg]);
+      const repos = await ok<DeletedRepository[]>(['repository', 'list-deleted', '-n', reg]);
       assert.deepEqual(repos.map((r) => [r.name, r.deletedManifestCount]), [['team/web', 2]]);
       await ok(['manifest', 'restore', '-r', reg, '-n', 'team/web:v2']);
       assert.deepEqual(await ok(['repository', 'list', '-n', reg]), ['other', 'team/web']);
@@ -159,7 +166,7 @@ for (const backend of BACKENDS) {
       await ok(['repository', 'delete', '-n', reg, '--repository', 'app', '--yes']);
       await v2.pushImage(`${reg}/app`, 'new');
       assert.deepEqual(await ok(['repository', 'list', '-n', reg]), ['app']);
-      assert.deepEqual((await ok<any[]>(['manifest', 'list-deleted', '-r', reg, '-n', 'app'])).map((m) => m.digest), [old.digest]);
+      assert.deepEqual((await ok<DeletedManifest[]>(['manifest', 'list-deleted', '-r', reg, '-n', 'app'])).map((m) => m.digest), [old.digest]);
       await ok(['manifest', 'restore', '-r', reg, '-n', 'app:old']);
       assert.equal((await pull(`${reg}/app`, 'old')).status, 200);
       await usageConsistent(reg);
@@ -182,10 +189,10 @@ for (const backend of BACKENDS) {
       assert.match(lockedRun.stderr, /locked: writeEnabled is false/);
       await ok(['repository', 'update', '-n', reg, '--image', 'app:latest', '--write-enabled', 'true']);
 
-      const out = await ok(['manifest', 'restore', '-r', reg, '-n', 'app:latest', '-d', first.digest, '-f']);
+      const out = await ok<Restored>(['manifest', 'restore', '-r', reg, '-n', 'app:latest', '-d', first.digest, '-f']);
       assert.deepEqual(out.tags, ['latest']);
       assert.equal((await pull(name, 'latest')).headers.get('docker-content-digest'), first.digest);
-      const binned = await ok<any[]>(['manifest', 'list-deleted-tags', '-r', reg, '-n', 'app:latest']);
+      const binned = await ok<DeletedTag[]>(['manifest', 'list-deleted-tags', '-r', reg, '-n', 'app:latest']);
       assert.deepEqual(binned.map((x) => x.digest), [second.digest]);
       // list-deleted shows deleted manifests only; the overwritten tag's manifest is alive.
       assert.deepEqual(await ok(['manifest', 'list-deleted', '-r', reg, '-n', 'app']), []);
@@ -208,7 +215,7 @@ for (const backend of BACKENDS) {
       const tags = await (await api(`/api/registries/${reg}/repositories/app/_deletedTags?n=1&tag=t3`)).json() as { value: { tag: string }[] };
       assert.deepEqual(tags.value.map((x) => x.tag), ['t3']);
       // The CLI fetches every page.
-      assert.deepEqual((await ok<any[]>(['manifest', 'list-deleted', '-r', reg, '-n', 'app'])).map((m) => m.digest), digests);
+      assert.deepEqual((await ok<DeletedManifest[]>(['manifest', 'list-deleted', '-r', reg, '-n', 'app'])).map((m) => m.digest), digests);
       const bad = await api(`/api/registries/${reg}/repositories/app/_deleted?last=abc`);
       await apiError(bad, 400, 'PAGINATION_NUMBER_INVALID');
     });
@@ -219,7 +226,7 @@ for (const backend of BACKENDS) {
       const img = await v2.pushImage(name, 'v1');
       const res = await v2.fetch(`${name}/manifests/v1`, { method: 'DELETE' });
       assert.equal(res.status, 202);
-      const tags = await ok<any[]>(['manifest', 'list-deleted-tags', '-r', reg, '-n', 'app']);
+      const tags = await ok<DeletedTag[]>(['manifest', 'list-deleted-tags', '-r', reg, '-n', 'app']);
       assert.deepEqual(tags.map((x) => [x.tag, x.digest]), [['v1', img.digest]]);
       await ok(['manifest', 'restore', '-r', reg, '-n', 'app:v1']);
       assert.equal((await pull(name, 'v1')).headers.get('docker-content-digest'), img.digest);
@@ -230,11 +237,11 @@ for (const backend of BACKENDS) {
       const reg = await enabledRegistry(3);
       const img = await v2.pushImage(`${reg}/app`, 'v1');
       await del(`${reg}/app`, img.digest);
-      const [before1] = await ok<any[]>(['manifest', 'list-deleted', '-r', reg, '-n', 'app']);
-      assert.equal(Date.parse(before1.purgeTime) - Date.parse(before1.deletedTime), 3 * DAY);
+      const [before1] = await ok<DeletedManifest[]>(['manifest', 'list-deleted', '-r', reg, '-n', 'app']);
+      assert.equal(Date.parse(before1!.purgeTime) - Date.parse(before1!.deletedTime), 3 * DAY);
       await ok(['config', 'soft-delete', 'update', '-r', reg, '--days', '10']);
-      const [after1] = await ok<any[]>(['manifest', 'list-deleted', '-r', reg, '-n', 'app']);
-      assert.equal(after1.purgeTime, new Date(Date.parse(before1.deletedTime) + 10 * DAY).toISOString());
+      const [after1] = await ok<DeletedManifest[]>(['manifest', 'list-deleted', '-r', reg, '-n', 'app']);
+      assert.equal(after1!.purgeTime, new Date(Date.parse(before1!.deletedTime) + 10 * DAY).toISOString());
     });
 
     test('expired entries are no longer restorable and are purged; emptied repositories go for good', async () => {
@@ -275,7 +282,7 @@ for (const backend of BACKENDS) {
       await ok(['config', 'soft-delete', 'update', '-r', reg, '--status', 'disabled']);
       const b = await v2.pushImage(`${reg}/app`, 'b');
       await del(`${reg}/app`, b.digest);
-      const listed = await ok<any[]>(['manifest', 'list-deleted', '-r', reg, '-n', 'app']);
+      const listed = await ok<DeletedManifest[]>(['manifest', 'list-deleted', '-r', reg, '-n', 'app']);
       assert.deepEqual(listed.map((m) => m.digest), [a.digest]);
       const r = await berth(['manifest', 'restore', '-r', reg, '-n', 'app:b']);
       assert.equal(r.code, 1);
@@ -318,10 +325,10 @@ for (const backend of BACKENDS) {
       const sbom = await pushReferrer(`${soft}/app`, img2, 'application/vnd.example.sbom');
       const sbomSig = await pushReferrer(`${soft}/app`, sbom, 'application/vnd.example.sig');
       await del(`${soft}/app`, img2.digest);
-      const listed = await ok<any[]>(['manifest', 'list-deleted', '-r', soft, '-n', 'app']);
+      const listed = await ok<DeletedManifest[]>(['manifest', 'list-deleted', '-r', soft, '-n', 'app']);
       assert.deepEqual(listed.map((m) => m.digest).sort(), [img2.digest, sbom.digest, sbomSig.digest].sort());
-      const out = await ok(['manifest', 'restore', '-r', soft, '-n', 'app:v1']);
-      assert.deepEqual(out.restored.map((r: any) => r.digest).sort(), [img2.digest, sbom.digest, sbomSig.digest].sort());
+      const out = await ok<Restored>(['manifest', 'restore', '-r', soft, '-n', 'app:v1']);
+      assert.deepEqual(out.restored.map((r) => r.digest).sort(), [img2.digest, sbom.digest, sbomSig.digest].sort());
       const refs = await (await v2.fetch(`${soft}/app/referrers/${img2.digest}`)).json() as { manifests: { digest: string }[] };
       assert.deepEqual(refs.manifests.map((m) => m.digest), [sbom.digest]);
       assert.equal((await pull(`${soft}/app`, sbomSig.digest)).status, 200);
@@ -348,11 +355,11 @@ for (const backend of BACKENDS) {
       const index = imageIndex([
         { mediaType: MT.ociManifest, digest: amd.digest, size: amd.size, platform: { architecture: 'amd64', os: 'linux' } },
         { mediaType: MT.ociManifest, digest: arm.digest, size: arm.size, platform: { architecture: 'arm64', os: 'linux' } },
-      ] as any);
+      ]);
       const res = await v2.putManifest(name, 'v1', index, MT.ociIndex);
       assert.equal(res.status, 201, await res.text());
       await ok(['repository', 'delete', '-n', reg, '--repository', 'multi', '--yes']);
-      const out = await ok(['manifest', 'restore', '-r', reg, '-n', 'multi:v1']);
+      const out = await ok<Restored>(['manifest', 'restore', '-r', reg, '-n', 'multi:v1']);
       assert.equal(out.digest, sha256(manifestBytes(index)));
       assert.equal((await pull(name, 'v1')).status, 200);
       for (const m of [amd, arm]) assert.equal((await pull(name, m.digest)).status, 200);

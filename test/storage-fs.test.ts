@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { FsDriver } from '../src/storage/drivers/fs.js';
 import { put, storageDriverSuite } from './suites/storage-driver.js';
 
-storageDriverSuite('fs', async () => {
+storageDriverSuite('fs', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-fs-driver-'));
-  return { driver: new FsDriver(dir), cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+  return Promise.resolve({ driver: new FsDriver(dir), cleanup: () => rm(dir, { recursive: true, force: true }) });
 });
 
 describe('fs driver specifics', () => {

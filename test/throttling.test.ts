@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { RateLimiter } from '../src/services/policy/rates.js';
 import { adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
-import { expectError, MT, V2 } from './helpers/oci.js';
+import { expectError, MT, type V2 } from './helpers/oci.js';
 
 // Request-rate limits (FEATURES.md §1.2): 429 TOOMANYREQUESTS with a Retry-After that counts down.
 // With rateMultiplier 0.006 a Basic/Standard registry allows 60 reads a minute, 30 per identity.

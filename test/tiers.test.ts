@@ -8,7 +8,7 @@ import { storedUsage, computedUsage } from '../src/meta/usage.js';
 import { TIERS } from '../src/services/policy/tiers.js';
 import { ADMIN_PASSWORD, adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
-import { expectError, imageManifest, manifestBytes, MT, randomBlob, V2 } from './helpers/oci.js';
+import { expectError, imageManifest, manifestBytes, MT, randomBlob, type V2 } from './helpers/oci.js';
 
 // Tiers: storage quotas enforced on push (nothing visible after a refusal), show-usage, SKU downgrade rules.
 
@@ -34,6 +34,7 @@ for (const backend of BACKENDS) {
       registerRegistryCommands(program);
       registerRepositoryCommands(program);
       registerManifestCommands(program);
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be restored as is, and called only with .call(process.stdout)
       const write = process.stdout.write;
       process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
         if (typeof chunk === 'string') {
@@ -41,7 +42,7 @@ for (const backend of BACKENDS) {
           return true;
         }
         return (write as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
-      }) as typeof process.stdout.write;
+      });
       try {
         await program.parseAsync([...args, '--server', t.url, '-u', 'admin', '-p', ADMIN_PASSWORD], { from: 'user' });
       } finally {
@@ -135,8 +136,8 @@ for (const backend of BACKENDS) {
       await t.app.meta.db.insertInto('tokens').values(Array.from({ length: 101 }, (_, i) => ({
         registry_id: id, name: `tok${i}`, name_key: `tok${i}`, scope_map: 'm', status: 'enabled', created_at: ts, updated_at: ts,
       }))).execute();
-      await (t.app.meta.db as any).insertInto('registry_usage').values({ registry_id: id, bytes: 50 * 1024 ** 4, quota_bytes: null })
-        .onConflict((oc: any) => oc.column('registry_id').doUpdateSet({ bytes: 50 * 1024 ** 4 })).execute();
+      await t.app.meta.db.insertInto('registry_usage').values({ registry_id: id, bytes: 50 * 1024 ** 4, quota_bytes: null })
+        .onConflict((oc) => oc.column('registry_id').doUpdateSet({ bytes: 50 * 1024 ** 4 })).execute();
 
       const toBasic = await api('PATCH', reg, { sku: 'Basic' });
       assert.equal(toBasic.status, 409);

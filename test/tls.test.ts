@@ -135,7 +135,7 @@ describe('berth serve over HTTPS', OPENSSL, () => {
     const auth = JSON.parse(readFileSync(path.join(home, 'auth.json'), 'utf8')) as { auths: Record<string, { auth: string }> };
     const [user, token] = Buffer.from(auth.auths[new URL(base).host]!.auth, 'base64').toString('utf8').split(':');
     assert.equal(user, '00000000-0000-0000-0000-000000000000');
-    assert.equal((await get(`${base}/v2/`, ca, { authorization: basicAuthHeader(user!, token!) })).status, 200);
+    assert.equal((await get(`${base}/v2/`, ca, { authorization: basicAuthHeader(user, token!) })).status, 200);
   });
 
   test('a non-loopback listener with TLS starts', async () => {

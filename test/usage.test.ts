@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { computedUsage, recompute, storedUsage } from '../src/meta/usage.js';
 import { adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
-import { expectError, imageManifest, manifestBytes, MT, randomBlob, V2, type Blob } from './helpers/oci.js';
+import { expectError, imageManifest, manifestBytes, MT, randomBlob, type V2, type Blob } from './helpers/oci.js';
 
 // Storage accounting: exact and dedup-aware, maintained transactionally, equal to a from-scratch
 // recomputation after any mix of pushes, deletes, mounts and repository deletions.
@@ -110,13 +110,13 @@ for (const backend of BACKENDS) {
       const id = await regId(reg);
       const good = await stored(reg);
       await t.app.meta.db.updateTable('registries').set({ updated_at: 'x' }).where('id', '=', id).execute();
-      await (t.app.meta.db as any).updateTable('registry_usage').set({ bytes: 1 }).where('registry_id', '=', id).execute();
-      await (t.app.meta.db as any).updateTable('repository_usage').set({ bytes: 7 }).where('registry_id', '=', id).execute();
+      await t.app.meta.db.updateTable('registry_usage').set({ bytes: 1 }).where('registry_id', '=', id).execute();
+      await t.app.meta.db.updateTable('repository_usage').set({ bytes: 7 }).where('registry_id', '=', id).execute();
       assert.notDeepEqual(await stored(reg), good);
       await recompute(t.app.meta.db, id);
       assert.deepEqual(await stored(reg), good);
       await t.app.services.registries.delete(reg);
-      const left = await (t.app.meta.db as any).selectFrom('registry_content').select('digest').where('registry_id', '=', id).execute();
+      const left = await t.app.meta.db.selectFrom('registry_content').select('digest').where('registry_id', '=', id).execute();
       assert.equal(left.length, 0);
       await expectError(await v2.fetch(`${reg}/app/manifests/v1`), 404, 'NAME_UNKNOWN');
     });

@@ -203,7 +203,7 @@ describe('delivery survives a receiver outage and an app restart (sqlite)', () =
       await t.app.close();
       rx.received = [];
       rx.status = 200;
-      app2 = await startApp(loadConfig({ env: {}, overrides: { ...t.app.config, listen: '127.0.0.1:0', ...FAST } as never }), silentLogger);
+      app2 = await startApp(loadConfig({ env: {}, overrides: { ...t.app.config, listen: '127.0.0.1:0', ...FAST } }), silentLogger);
       const ok = await until(() => rx.received.find((r) => r.path === '/o'));
       assert.equal(JSON.parse(ok.body).action, 'push');
       await sleep(200);

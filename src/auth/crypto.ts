@@ -115,8 +115,8 @@ export function verifyJwt(token: string, keyFor: (kid: string) => SigningKey | u
   let header: Record<string, unknown>;
   let claims: Record<string, unknown>;
   try {
-    header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8'));
-    claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
+    header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+    claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
   } catch {
     throw new JwtError('malformed token');
   }

@@ -104,7 +104,7 @@ export function formatScopeRule(r: ScopeRule): string {
 }
 
 export function scopeRulesFor(actionsJson: string | undefined, systemName?: string): ScopeRule[] {
-  if (systemName && SYSTEM_SCOPE_MAPS[systemName]) return SYSTEM_SCOPE_MAPS[systemName]!.actions.map((action) => ({ repository: '*', action }));
+  if (systemName && SYSTEM_SCOPE_MAPS[systemName]) return SYSTEM_SCOPE_MAPS[systemName].actions.map((action) => ({ repository: '*', action }));
   return (JSON.parse(actionsJson ?? '[]') as string[]).map(parseScopeRule);
 }
 

@@ -123,7 +123,7 @@ export class AuthService {
 
   /** Public keys as a JWKS (for operators and external verifiers). */
   async jwks(): Promise<{ keys: unknown[] }> {
-    return { keys: (await this.store.listSigningKeys()).map((r) => JSON.parse(r.public_jwk)) };
+    return { keys: (await this.store.listSigningKeys()).map((r) => JSON.parse(r.public_jwk) as unknown) };
   }
 
   // ---------------------------------------------------------------- authentication
@@ -230,7 +230,7 @@ export class AuthService {
     const principal = parseSubject(claims);
     if (!principal || !(await this.alive(principal))) throw new RegistryError('UNAUTHORIZED', 'the identity this token was issued to no longer exists or is disabled');
     const access = Array.isArray(claims.access) ? (claims.access as AccessEntry[]).filter(isAccessEntry) : [];
-    return { principal, access, jti: String(claims.jti ?? ''), refresh };
+    return { principal, access, jti: typeof claims.jti === 'string' ? claims.jti : '', refresh };
   }
 
   // ---------------------------------------------------------------- authorization (live)

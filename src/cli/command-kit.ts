@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { createClient, CliError, type ApiClient } from './client.js';
 import { parseOutput, render } from './output.js';
 

@@ -205,7 +205,7 @@ export function readConfigFile(file: string): Plain {
   return doc as Plain;
 }
 
-const toEnv = (p: string[]): 'BERTH_' | string => 'BERTH_' + p.map((k) => k.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
+const toEnv = (p: string[]): string => 'BERTH_' + p.map((k) => k.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
 
 /** Every configuration key with its environment variable and type, derived from the schema. */
 export function configKeys(): { path: string[]; env: string; type: 'string' | 'number' | 'boolean' }[] {
@@ -214,11 +214,11 @@ export function configKeys(): { path: string[]; env: string; type: 'string' | 'n
     for (const [key, schema] of Object.entries(shape)) {
       const p = [...prefix, key];
       const inner = unwrap(schema);
-      if (inner instanceof z.ZodObject) walk(inner.shape as Record<string, z.ZodType>, p);
+      if (inner instanceof z.ZodObject) walk(inner.shape, p);
       else out.push({ path: p, env: toEnv(p), type: inner instanceof z.ZodNumber ? 'number' : inner instanceof z.ZodBoolean ? 'boolean' : 'string' });
     }
   };
-  walk(ConfigSchema.shape as unknown as Record<string, z.ZodType>, []);
+  walk(ConfigSchema.shape, []);
   return out;
 }
 
@@ -248,7 +248,7 @@ function envOverlay(env: NodeJS.ProcessEnv): Plain {
     let value: unknown = raw;
     if (key.type === 'number') {
       value = Number(raw);
-      if (!Number.isFinite(value as number)) throw new ConfigError(`${key.env}: expected a number, got "${raw}"`);
+      if (!Number.isFinite(value)) throw new ConfigError(`${key.env}: expected a number, got "${raw}"`);
     } else if (key.type === 'boolean') {
       if (!/^(true|false|1|0|yes|no)$/i.test(raw)) throw new ConfigError(`${key.env}: expected true or false, got "${raw}"`);
       value = /^(true|1|yes)$/i.test(raw);

@@ -87,7 +87,7 @@ function readDescriptor(raw: unknown, where: string): Descriptor {
 
 function readAnnotations(raw: unknown, where: string): Record<string, string> {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) invalid(`${where} must be an object of string values`);
-  for (const v of Object.values(raw as object)) if (typeof v !== 'string') invalid(`${where} values must be strings`);
+  for (const v of Object.values(raw)) if (typeof v !== 'string') invalid(`${where} values must be strings`);
   return raw as Record<string, string>;
 }
 
@@ -143,7 +143,7 @@ export function parseManifest(bytes: Uint8Array, contentType: string): ParsedMan
     if (!Array.isArray(m.manifests)) invalid('an image index must have a manifests array');
     const manifests = (m.manifests as unknown[]).map((d, i) => readDescriptor(d, `manifests[${i}]`));
     return {
-      mediaType, kind: 'index', artifactType: (m.artifactType as string | undefined) ?? null, annotations, subject, config: null,
+      mediaType, kind: 'index', artifactType: (m.artifactType) ?? null, annotations, subject, config: null,
       blobs: [], manifests,
     };
   }
@@ -154,7 +154,7 @@ export function parseManifest(bytes: Uint8Array, contentType: string): ParsedMan
   if (mediaType === MediaTypes.dockerManifest && m.layers === undefined) invalid('a Docker schema 2 manifest must have a layers array');
   const blobs = [config, ...layers.filter((l) => !isNonDistributable(l))];
   return {
-    mediaType, kind: 'manifest', artifactType: (m.artifactType as string | undefined) ?? config.mediaType, annotations, subject, config,
+    mediaType, kind: 'manifest', artifactType: (m.artifactType) ?? config.mediaType, annotations, subject, config,
     blobs, manifests: [],
   };
 }

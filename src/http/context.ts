@@ -14,7 +14,6 @@ export interface Ctx {
   registry?: string;
 }
 
-export type Handler = (ctx: Ctx) => Promise<void>;
 
 export function send(ctx: Ctx, status: number, headers: Record<string, string | number | string[]>, body?: string | Buffer): void {
   const { res } = ctx;

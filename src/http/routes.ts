@@ -235,7 +235,7 @@ function shapeAt(schema: z.ZodType, path: readonly PropertyKey[]): Record<string
     if (s instanceof z.ZodOptional || s instanceof z.ZodNullable) s = s.unwrap();
     else if (s instanceof z.ZodPipe) s = s.in;
     else if (s instanceof z.ZodObject) {
-      if (i === path.length) return s.shape as Record<string, unknown>;
+      if (i === path.length) return s.shape;
       s = (s.shape as Record<string, unknown>)[String(path[i++])];
     } else return undefined;
   }

@@ -134,7 +134,7 @@ export async function listen(handler: http.RequestListener, host: string, port: 
   // An idle socket (no bytes either way) for this long is dropped: slow-loris bodies cannot pin memory forever.
   server.timeout = 300_000;
   const sockets = new Set<Socket>();
-  server.on('connection', (s) => {
+  server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });

@@ -11,7 +11,6 @@ import type { Logger } from '../observability/logger.js';
 // retryable by an operator with `berth job retry`).
 
 export type { JobRow };
-export type JobState = 'queued' | 'running' | 'succeeded' | 'dead';
 
 export interface QueueOptions {
   /** How often an idle worker looks for jobs. */
@@ -30,7 +29,8 @@ export interface QueueOptions {
 /** A failure that retrying cannot fix: the job goes straight to dead. */
 export class PermanentJobError extends Error {}
 
-export type JobHandler = (payload: any, job: JobRow) => Promise<void>;
+/** Runs one job; `payload` is what enqueue() was given for this kind (stored as JSON). */
+export type JobHandler<P = unknown> = (payload: P, job: JobRow) => Promise<void>;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -59,8 +59,9 @@ export class JobQueue {
    * Registers the handler of a kind. `long` kinds (imports, purges) share at most half of this
    * node's slots (at least one), so a batch of long jobs never holds up webhook deliveries.
    */
-  handle(kind: string, fn: JobHandler, o: { long?: boolean } = {}): void {
-    this.handlers.set(kind, fn);
+  handle<P>(kind: string, fn: JobHandler<P>, o: { long?: boolean } = {}): void {
+    // The queue stores payloads as JSON and hands each kind back what it enqueued for that kind.
+    this.handlers.set(kind, fn as JobHandler);
     if (o.long) this.longKinds.add(kind);
   }
 
@@ -172,7 +173,8 @@ export class JobQueue {
     this.stopped = false;
     const loop = () => {
       this.timer = setTimeout(() => {
-        this.poll().finally(() => {
+        // poll() logs its own failures and never rejects.
+        void this.poll().finally(() => {
           if (!this.stopped) loop();
         });
       }, this.opts.pollIntervalMs);

@@ -122,7 +122,7 @@ export async function migrate(db: Db): Promise<number[]> {
     const done = new Set((await trx.selectFrom('berth_migrations').select('version').execute()).map((r) => Number(r.version)));
     for (const m of migrations) {
       if (done.has(m.version)) continue;
-      await m.up(trx as unknown as Kysely<any>, db.dialect);
+      await m.up(trx, db.dialect);
       await trx.insertInto('berth_migrations').values({ version: m.version, name: m.name, applied_at: new Date().toISOString() }).execute();
       applied.push(m.version);
     }

@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Selectable } from 'kysely';
 import type { Actor } from '../domain/actor.js';
 import { now, type Executor, type MetaContext } from './context.js';
 import type { EventsTable } from './schema.js';
@@ -48,20 +48,14 @@ export class KyselyEventStore implements EventStore {
    * dispatched (an undispatched one still owes its webhooks) and login events.
    */
   async pruneAudit(before: string, batch = 5000): Promise<number> {
-    let total = 0;
-    for (const table of ['events', 'login_events'] as const) {
-      const time = table === 'events' ? 'created_at' : 'time';
-      for (;;) {
-        let q = (this.ctx.db as Kysely<any>).selectFrom(table).select('id').where(time, '<', before);
-        if (table === 'events') q = q.where('dispatched', '=', 1);
-        const ids = (await q.orderBy('id').limit(batch).execute()).map((r: { id: number }) => r.id);
-        if (ids.length === 0) break;
-        await (this.ctx.db as Kysely<any>).deleteFrom(table).where('id', 'in', ids).execute();
-        total += ids.length;
-        if (ids.length < batch) break;
-      }
-    }
-    return total;
+    const db = this.ctx.db;
+    const events = await inBatches(batch,
+      async () => (await db.selectFrom('events').select('id').where('created_at', '<', before).where('dispatched', '=', 1).orderBy('id').limit(batch).execute()).map((r) => r.id),
+      (ids) => db.deleteFrom('events').where('id', 'in', ids).execute());
+    const logins = await inBatches(batch,
+      async () => (await db.selectFrom('login_events').select('id').where('time', '<', before).orderBy('id').limit(batch).execute()).map((r) => r.id),
+      (ids) => db.deleteFrom('login_events').where('id', 'in', ids).execute());
+    return events + logins;
   }
 
   async recordEvents(ex: Executor, actor: Actor | undefined, events: NewEvent[]): Promise<void> {
@@ -77,5 +71,16 @@ export class KyselyEventStore implements EventStore {
 
   listEvents(registryId: number, afterId: number, limit: number): Promise<EventRow[]> {
     return this.ctx.db.selectFrom('events').selectAll().where('registry_id', '=', registryId).where('id', '>', afterId).orderBy('id').limit(limit).execute();
+  }
+}
+
+/** Deletes what `page` finds, a batch per statement, until a batch comes back short; returns how many. */
+async function inBatches(batch: number, page: () => Promise<number[]>, remove: (ids: number[]) => Promise<unknown>): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const ids = await page();
+    if (ids.length > 0) await remove(ids);
+    total += ids.length;
+    if (ids.length < batch) return total;
   }
 }

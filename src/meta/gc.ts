@@ -140,8 +140,8 @@ export class KyselyGcStore implements GcStore {
       .innerJoin('registries as g', 'g.id', 'r.registry_id')
       .select(['m.id', 'm.digest', 'r.name as repository', 'g.id as registry_id'])
       .where('m.subject_digest', 'is not', null).where('m.created_at', '<', cutoff).where('m.id', '>', afterId)
-      .where(({ not, exists, selectFrom }) => not(exists(
-        selectFrom('manifests as s').select('s.id').whereRef('s.repository_id', '=', 'm.repository_id').whereRef('s.digest', '=', 'm.subject_digest'),
+      .where((eb) => eb.not(eb.exists(
+        eb.selectFrom('manifests as s').select('s.id').whereRef('s.repository_id', '=', 'm.repository_id').whereRef('s.digest', '=', 'm.subject_digest'),
       )))
       .orderBy('m.id').limit(limit).execute();
     return rows.map((r) => ({ id: Number(r.id), digest: r.digest, repository: r.repository, registry_id: Number(r.registry_id) }));
@@ -204,7 +204,7 @@ export class KyselyGcStore implements GcStore {
   async blobPage(after: string, limit: number): Promise<GcBlob[]> {
     const rows = await this.db.selectFrom('blobs as b')
       .select(['b.digest', 'b.size', 'b.orphaned_since'])
-      .select(({ exists, selectFrom }) => exists(selectFrom('repository_blobs as rb').select('rb.digest').whereRef('rb.digest', '=', 'b.digest')).as('linked'))
+      .select((eb) => eb.exists(eb.selectFrom('repository_blobs as rb').select('rb.digest').whereRef('rb.digest', '=', 'b.digest')).as('linked'))
       .where('b.digest', '>', after).orderBy('b.digest').limit(limit).execute();
     return rows.map((r) => ({ digest: r.digest, size: Number(r.size), orphaned_since: r.orphaned_since, linked: truthy(r.linked) }));
   }

@@ -45,8 +45,10 @@ export class KyselyRepositoryStore implements RepositoryStore {
     return row?.id;
   }
 
-  /** Returns the repository's id, creating it; safe when two writers race (unique constraint). */
-  /** A push into a soft-deleted repository revives it (ACR); its recycle bin stays as it was. */
+  /**
+   * Returns the repository's id, creating it; safe when two writers race (unique constraint).
+   * A push into a soft-deleted repository revives it (ACR); its recycle bin stays as it was.
+   */
   async ensureRepository(ex: Executor, registryId: number, name: string): Promise<number> {
     const ts = now();
     await ex.insertInto('repositories').values({ registry_id: registryId, name, created_at: ts, updated_at: ts })

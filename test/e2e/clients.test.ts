@@ -316,7 +316,7 @@ for (const backend of BACKENDS) {
         const raw = (await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${peer}/e2e/back:v1`])).stdout;
         assert.equal(sha256(raw), multi.digest);
       } finally {
-        await run('bash', [DISTRIBUTION_SH, 'stop', vars.PID!], { timeoutMs: 30_000 });
+        await run('bash', [DISTRIBUTION_SH, 'stop', vars.PID], { timeoutMs: 30_000 });
       }
     });
   });

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, renameSync, statSync } from 'node:fs';
 import http from 'node:http';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { BACKENDS, backendGate } from '../helpers/backends.js';
@@ -155,7 +156,7 @@ async function worker(i: number, base: string, reg: string, shared: Buffer, ledg
   const putManifest = async (ref: string, bytes: Buffer) => {
     const r = await request('PUT', `${base}/v2/${name}/manifests/${ref}`, { body: bytes, agent, headers: { 'content-type': OCI_MANIFEST } });
     expect(r, 201, `PUT manifest ${ref}`);
-    if (r.headers['docker-content-digest'] !== sha256(bytes)) ledger.unexpected.push(`PUT manifest ${ref} answered digest ${r.headers['docker-content-digest']}`);
+    if (r.headers['docker-content-digest'] !== sha256(bytes)) ledger.unexpected.push(`PUT manifest ${ref} answered digest ${String(r.headers['docker-content-digest'])}`);
   };
 
   try {
@@ -327,7 +328,7 @@ function streamingPatch(url: string, total: number, start: number, agent: http.A
     req.on('error', reject);
   });
   response.catch(() => {}); // observed by the caller when it matters
-  let socket: import('node:net').Socket | undefined;
+  let socket: Socket | undefined;
   req.on('socket', (s) => { socket = s; });
   return {
     req,

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import { BACKENDS, backendGate } from '../helpers/backends.js';
 import {
   BerthFixture, MAIN, berthJson, cliServer, mustFail, mustRun, removeDir, requireTool, run,
@@ -38,7 +38,8 @@ class Machine {
   readonly authFile = path.join(this.dir, 'auth.json');
   readonly env: Record<string, string>;
 
-  constructor() {
+  /** diagnostic: where CRED_DEBUG sends each refusal's output (the test's diagnostics). */
+  constructor(private readonly diagnostic: (message: string) => void) {
     const tmp = path.join(this.dir, 'tmp');
     mkdirSync(tmp, { recursive: true });
     mkdirSync(path.join(this.dir, 'docker'), { recursive: true });
@@ -64,7 +65,7 @@ class Machine {
    */
   async fails(tool: Tool, args: string[]): Promise<RunResult> {
     const r = await mustFail(tool, this.argv(tool, args), { env: this.env, timeoutMs: 120_000 });
-    if (process.env.CRED_DEBUG) console.error(`--- ${tool} ${args.join(' ')}\n${r.stderr.trim()}`);
+    if (process.env.CRED_DEBUG) this.diagnostic(`--- ${tool} ${args.join(' ')}\n${r.stderr.trim()}`);
     assert.match(r.stderr, REFUSED, `${tool} ${args.join(' ')} failed for another reason:\n${r.stderr}`);
     return r;
   }
@@ -112,8 +113,8 @@ for (const backend of BACKENDS) {
     const owner = <T = unknown>(args: string[]) => berthJson<T>(f.url, args);
     const docker = (reg: string, repo: string, tag: string) => `docker://${f.host}/${reg}/${repo}:${tag}`;
     const ref = (reg: string, repo: string, tag: string) => `${f.host}/${reg}/${repo}:${tag}`;
-    const machine = () => {
-      const m = new Machine();
+    const machine = (t: TestContext) => {
+      const m = new Machine((message) => t.diagnostic(message));
       machines.push(m);
       return m;
     };
@@ -153,7 +154,7 @@ for (const backend of BACKENDS) {
       layout = new OciLayout(path.join(work, 'layout'));
       for (const name of ['user', 'sp', 'sp-intruder', 'admin', 'token', 'token-other', 'public', 'public-intruder', 'private', 'login']) {
         images[name] = layout.addImage({ files: { 'who.txt': `${name} on ${backend}\n` } });
-        layout.tag(name, images[name]!);
+        layout.tag(name, images[name]);
       }
       layout.write();
     });
@@ -164,11 +165,11 @@ for (const backend of BACKENDS) {
       removeDir(work);
     });
 
-    test('a user with AcrPush on a registry: podman login, buildah push, skopeo copy and podman pull; no push to another registry', TOOLS, async () => {
+    test('a user with AcrPush on a registry: podman login, buildah push, skopeo copy and podman pull; no push to another registry', TOOLS, async (t) => {
       const password = 'alice-e2e-password-1234';
       await owner(['user', 'create', '-n', 'alice', '--new-password', password]);
       await owner(['role', 'assignment', 'create', '--assignee', 'alice', '--role', 'AcrPush', '--scope', `/registries/${REG}`]);
-      const m = machine();
+      const m = machine(t);
       await m.login('podman', f.host, 'alice', password);
 
       const id = await m.load('buildah', layout.dir, 'user');
@@ -192,16 +193,16 @@ for (const backend of BACKENDS) {
       await m.fails('skopeo', ['inspect', '--tls-verify=false', docker(OTHER, 'private/app', 'v1')]);
     });
 
-    test('a service principal with AcrPull: skopeo login and --creds pull; pushes are refused', TOOLS, async () => {
+    test('a service principal with AcrPull: skopeo login and --creds pull; pushes are refused', TOOLS, async (t) => {
       const pulled = await ownerPush('sp', REG, 'sp/app', 'v1');
       const sp = await owner<{ appId: string; password: string }>(['sp', 'create-for-rbac', '--name', 'ci-puller', '--role', 'acrpull', '--scopes', `/registries/${REG}`]);
       assert.ok(sp.appId && sp.password);
       const creds = `${sp.appId}:${sp.password}`;
 
-      const m = machine();
+      const m = machine(t);
       await m.login('skopeo', f.host, sp.appId, sp.password);
       assert.equal(await copyOut(m, REG, 'sp/app', 'v1'), pulled, 'pull with the stored login');
-      const fresh = machine();
+      const fresh = machine(t);
       assert.equal(await copyOut(fresh, REG, 'sp/app', 'v1', ['--src-creds', creds]), pulled, 'pull with --src-creds');
 
       // Push refused, whether to a new repository or over an existing tag, with --dest-creds or the stored login.
@@ -211,13 +212,13 @@ for (const backend of BACKENDS) {
       assert.equal(await ownerDigest(REG, 'sp/app', 'v1'), pulled, 'the tag still points at the owner\'s image');
     });
 
-    test('the admin user: buildah login, push and pull; disabling it makes the next login fail', TOOLS, async () => {
+    test('the admin user: buildah login, push and pull; disabling it makes the next login fail', TOOLS, async (t) => {
       await owner(['update', '-n', REG, '--admin-enabled', 'true']);
       const cred = await owner<{ username: string; passwords: { name: string; value: string }[] }>(['credential', 'show', '-n', REG]);
       assert.equal(cred.username, REG);
       const password = cred.passwords[0]!.value;
 
-      const m = machine();
+      const m = machine(t);
       await m.login('buildah', f.host, cred.username, password);
       const id = await m.load('buildah', layout.dir, 'admin');
       const df = m.digestFile();
@@ -240,14 +241,14 @@ for (const backend of BACKENDS) {
       await m.fails('skopeo', ['inspect', '--tls-verify=false', docker(REG, 'admin/app', 'v1')]);
     });
 
-    test('a scope-map token for team/app: podman login, push and pull there only; disabled, its login fails', TOOLS, async () => {
+    test('a scope-map token for team/app: podman login, push and pull there only; disabled, its login fails', TOOLS, async (t) => {
       const token = await owner<{ credentials: { username: string; passwords: { name: string; value: string }[] } }>([
         'token', 'create', '-n', 'teamtoken', '-r', REG, '--repository', 'team/app', 'content/read', 'content/write',
       ]);
       assert.equal(token.credentials.username, 'teamtoken');
       const password1 = token.credentials.passwords.find((p) => p.name === 'password1')!.value;
 
-      const m = machine();
+      const m = machine(t);
       await m.login('podman', f.host, 'teamtoken', password1);
       const id = await m.load('podman', layout.dir, 'token');
       const df = m.digestFile();
@@ -256,7 +257,7 @@ for (const backend of BACKENDS) {
       assert.match(pushed, DIGEST);
       assert.equal(await ownerDigest(REG, 'team/app', 'v1'), pushed);
 
-      const puller = machine();
+      const puller = machine(t);
       await puller.login('podman', f.host, 'teamtoken', password1);
       assert.equal(await podmanPull(puller, ref(REG, 'team/app', 'v1')), pushed, 'podman pulls the digest pushed with the token');
 
@@ -272,7 +273,7 @@ for (const backend of BACKENDS) {
         'token', 'create', '-n', 'teamtoken', '-r', OTHER, '--repository', 'team/app', 'content/read', 'content/write',
       ]);
       const twinPassword = twin.credentials.passwords[0]!.value;
-      const other = machine();
+      const other = machine(t);
       await other.login('podman', f.host, 'teamtoken', twinPassword);
       const df2 = other.digestFile();
       await other.ok('skopeo', ['copy', '--dest-tls-verify=false', '--digestfile', df2, `oci:${layout.dir}:token-other`, docker(OTHER, 'team/app', 'v1')]);
@@ -281,22 +282,22 @@ for (const backend of BACKENDS) {
       await m.fails('skopeo', ['inspect', '--tls-verify=false', docker(OTHER, 'team/app', 'v1')]);
 
       await owner(['token', 'update', '-n', 'teamtoken', '-r', REG, '--status', 'disabled']);
-      await machine().loginFails('podman', f.host, 'teamtoken', password1);
+      await machine(t).loginFails('podman', f.host, 'teamtoken', password1);
       await puller.fails('podman', ['pull', '-q', '--tls-verify=false', `${f.host}/${REG}/team/app@${pushed}`]);
 
-      const stillWorks = machine();
+      const stillWorks = machine(t);
       await stillWorks.login('podman', f.host, 'teamtoken', twinPassword);
       assert.equal(await copyOut(stillWorks, OTHER, 'team/app', 'v1'), twinPushed, 'the other registry\'s token still pulls');
     });
 
-    test('anonymous pull: skopeo inspect and podman pull with no credentials on a Standard registry that allows it; no anonymous push; elsewhere no anonymous pull', TOOLS, async () => {
+    test('anonymous pull: skopeo inspect and podman pull with no credentials on a Standard registry that allows it; no anonymous push; elsewhere no anonymous pull', TOOLS, async (t) => {
       await owner(['update', '-n', ANON, '--sku', 'Standard']);
       const reg = await owner<{ anonymousPullEnabled: boolean }>(['update', '-n', ANON, '--anonymous-pull-enabled', 'true']);
       assert.equal(reg.anonymousPullEnabled, true);
       const published = await ownerPush('public', ANON, 'public/app', 'v1');
       await ownerPush('private', REG, 'private/app', 'v1');
 
-      const m = machine(); // an empty auth file: no credentials at all
+      const m = machine(t); // an empty auth file: no credentials at all
       const info = JSON.parse((await m.ok('skopeo', ['inspect', '--tls-verify=false', docker(ANON, 'public/app', 'v1')])).stdout) as { Digest: string };
       assert.equal(info.Digest, published);
       assert.equal(await podmanPull(m, ref(ANON, 'public/app', 'v1')), published);
@@ -312,9 +313,9 @@ for (const backend of BACKENDS) {
       await m.fails('podman', ['pull', '-q', '--tls-verify=false', ref(REG, 'private/app', 'v1')]);
     });
 
-    test('berth login -n REG as the owner writes the auth file; skopeo then works without --creds', TOOLS, async () => {
+    test('berth login -n REG as the owner writes the auth file; skopeo then works without --creds', TOOLS, async (t) => {
       const pushed = await ownerPush('login', REG, 'login/app', 'v1');
-      const m = machine();
+      const m = machine(t);
       await m.fails('skopeo', ['inspect', '--tls-verify=false', docker(REG, 'login/app', 'v1')]);
       await mustRun(process.execPath, [MAIN, 'login', '-n', REG, ...cliServer(f.url)], { env: m.env, timeoutMs: 30_000 });
       const auths = (JSON.parse(readFileSync(m.authFile, 'utf8')) as { auths: Record<string, unknown> }).auths;

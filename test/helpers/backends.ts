@@ -41,11 +41,11 @@ export async function backendGate(backend: Backend): Promise<{ skip?: string }> 
 }
 
 /** A fresh metadata URL: its own PostgreSQL schema (dropped by the returned cleanup), or '' for SQLite in the data dir. */
-export async function freshMetadataUrl(backend: Backend): Promise<{ url: string; drop: () => Promise<void> }> {
-  if (backend === 'sqlite') return { url: '', drop: async () => {} };
+export function freshMetadataUrl(backend: Backend): Promise<{ url: string; drop: () => Promise<void> }> {
+  if (backend === 'sqlite') return Promise.resolve({ url: '', drop: async () => {} });
   const schema = `berth_t_${randomBytes(6).toString('hex')}`;
   const sep = PG_URL.includes('?') ? '&' : '?';
-  return {
+  return Promise.resolve({
     url: `${PG_URL}${sep}schema=${schema}`,
     drop: async () => {
       const c = new pg.Client({ connectionString: PG_URL });
@@ -56,7 +56,7 @@ export async function freshMetadataUrl(backend: Backend): Promise<{ url: string;
         await c.end();
       }
     },
-  };
+  });
 }
 
 export const BACKENDS: Backend[] = ['sqlite', 'postgres'];

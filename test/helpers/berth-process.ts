@@ -141,8 +141,8 @@ export async function startBerth(opts: StartOptions): Promise<BerthProcess> {
         resolve(m[1]!);
       }
     };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', onData);
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
     void exited.then((e) => {
       clearTimeout(timer);
       reject(new Error(`berth serve exited before it was ready (code ${e.code}, signal ${e.signal}):\n${output()}`));

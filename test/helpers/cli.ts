@@ -17,6 +17,7 @@ export async function runCli(args: string[]): Promise<CliRun> {
   let stderr = '';
   const program = new Command('berth').exitOverride().configureOutput({ writeOut: (s) => (stdout += s), writeErr: (s) => (stderr += s) });
   registerManagementCommands(program);
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be restored as is, and called only with .call(process.stdout)
   const write = process.stdout.write;
   // Only the command's text output is captured; the test runner's own (binary) stream passes.
   process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
@@ -25,7 +26,7 @@ export async function runCli(args: string[]): Promise<CliRun> {
       return true;
     }
     return (write as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
-  }) as typeof process.stdout.write;
+  });
   let code = 0;
   try {
     await program.parseAsync(args, { from: 'user' });

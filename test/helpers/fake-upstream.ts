@@ -135,9 +135,9 @@ export class FakeUpstream {
     let off = 0;
     const timer = setInterval(() => {
       if (res.destroyed) return clearInterval(timer);
-      res.write(blob!.subarray(off, off + slice));
+      res.write(blob.subarray(off, off + slice));
       off += slice;
-      if (off >= blob!.length) {
+      if (off >= blob.length) {
         clearInterval(timer);
         res.end();
       }

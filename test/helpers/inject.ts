@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 
 // Requests to a Berth server without a socket: the server's own HTTP parser and handler run over
 // an in-memory byte pipe, so chunked bodies, HEAD, Expect and Connection handling are exactly what
@@ -111,7 +112,7 @@ export async function inject(server: http.Server, input: string | URL, init: Ini
   if (init.body === null || init.body === undefined) {
     if (WITH_PAYLOAD.has(method)) headers['content-length'] ??= '0';
   } else if (isStreamBody(init.body)) {
-    payload = Readable.fromWeb(request.body! as import('node:stream/web').ReadableStream);
+    payload = Readable.fromWeb(request.body! as NodeReadableStream);
     if (headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
   } else {
     payload = Buffer.from(await request.arrayBuffer());

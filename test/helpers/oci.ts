@@ -264,7 +264,7 @@ export interface RawResponse {
   headers: http.IncomingHttpHeaders;
   body: Buffer;
   text(): string;
-  json(): any;
+  json(): unknown;
 }
 
 /**

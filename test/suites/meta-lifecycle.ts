@@ -30,8 +30,8 @@ interface Fresh {
   immutability: KyselyImmutabilityPolicies;
   webhooks: KyselyWebhooks;
   imports: KyselyImports;
-  /** A second handle on the same database, as a second node would have. */
-  openAnother(): Promise<Db>;
+  /** A second handle on the same database, as a second node would have (a closure: tests destructure it). */
+  openAnother(this: void): Promise<Db>;
 }
 
 async function fresh(backend: Backend): Promise<Fresh & { close(): Promise<void> }> {
@@ -540,10 +540,10 @@ export function metaLifecycleSuite(backend: Backend, backendGate: { skip?: strin
         assert.equal(await meta.transaction((trx) => webhooks.insert(trx, webhook(reg.id, 'HOOKB'))), undefined, 'the name is taken');
         assert.equal(await meta.transaction((trx) => webhooks.count(trx, reg.id)), 2);
         assert.deepEqual((await webhooks.list(reg.id)).map((w) => w.name), ['hooka', 'HookB']);
-        assert.equal((await webhooks.find(reg.id, 'hookb'))?.id, a!.id);
-        await webhooks.update(a!.id, { status: 'disabled', updated_at: '2026-02-01T00:00:00.000Z' });
-        assert.deepEqual([(await webhooks.webhook(a!.id))?.status, (await webhooks.webhook(a!.id))?.updated_at], ['disabled', '2026-02-01T00:00:00.000Z']);
-        await webhooks.delete(a!.id);
+        assert.equal((await webhooks.find(reg.id, 'hookb'))?.id, a.id);
+        await webhooks.update(a.id, { status: 'disabled', updated_at: '2026-02-01T00:00:00.000Z' });
+        assert.deepEqual([(await webhooks.webhook(a.id))?.status, (await webhooks.webhook(a.id))?.updated_at], ['disabled', '2026-02-01T00:00:00.000Z']);
+        await webhooks.delete(a.id);
         assert.equal(await webhooks.find(reg.id, 'HookB'), undefined);
         assert.equal(await meta.transaction((trx) => webhooks.count(trx, reg.id)), 1);
       }));

@@ -18,8 +18,8 @@ import { freshMetadataUrl, type Backend } from '../helpers/backends.js';
 interface Fresh {
   db: Db;
   store: MetaStore;
-  /** A second handle on the same database, as a second node would have. */
-  openAnother(): Promise<Db>;
+  /** A second handle on the same database, as a second node would have (a closure: tests destructure it). */
+  openAnother(this: void): Promise<Db>;
   close(): Promise<void>;
 }
 
@@ -420,7 +420,7 @@ export function metaStoreSuite(backend: Backend, gate: { skip?: string }): void 
         assert.deepEqual(await store.repositoryRow(reg.id, 'app'), { ...row, delete_enabled: 1, write_enabled: 1, list_enabled: 1, read_enabled: 1 });
         await new Promise((r) => setTimeout(r, 5));
         await store.touchRepository(store.db, id);
-        assert.ok((await store.getRepository(reg.id, 'app'))!.updated_at > row!.updated_at);
+        assert.ok((await store.getRepository(reg.id, 'app'))!.updated_at > row.updated_at);
         await store.markRepositoryDeleted(store.db, id, new Date().toISOString());
         assert.equal(await store.findRepositoryId(reg.id, 'app'), undefined);
         assert.equal(await store.getRepository(reg.id, 'app'), undefined);

@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { resolveClientOptions, CliError } from '../client.js';
 import { isExpired, normalizeServer, type Account } from '../credentials/store.js';
 
@@ -205,7 +205,7 @@ export async function checkHealth(o: CheckOptions): Promise<CheckResult[]> {
   for (const action of o.push ? ['pull', 'push'] : ['pull']) {
     const scope = `repository:${name}:${action === 'push' ? 'pull,push' : 'pull'}`;
     let token: string | undefined;
-    let why = '';
+    let why: string;
     if (refresh) {
       const r = await form({ grant_type: 'refresh_token', refresh_token: refresh, service: challenge.service, scope });
       token = typeof r.body?.access_token === 'string' ? r.body.access_token : undefined;

@@ -18,11 +18,11 @@ export function registerGcCommands(program: Command): void {
     .action(async (o) => {
       const api = client(o);
       if (o.dryRun) return print(await api.json('POST', '/api/gc/runs', { dryRun: true }), o);
-      let run = await api.json('POST', '/api/gc/runs', {}) as RunReport;
+      let run = await api.json<RunReport>('POST', '/api/gc/runs', {});
       if (o.wait) {
         while (run.status === 'running') {
           await new Promise((r) => setTimeout(r, 500));
-          run = await api.json('GET', `/api/gc/runs/${run.id}`) as RunReport;
+          run = await api.json<RunReport>('GET', `/api/gc/runs/${run.id}`);
         }
       }
       print(run, o);

@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { CliError, enc } from '../client.js';
 import { client, print } from '../command-kit.js';
 

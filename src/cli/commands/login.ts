@@ -143,7 +143,7 @@ export function registerLoginCommands(program: Command): void {
     .action((o: Flags & { all?: boolean }) => {
       const server = normalizeServer(resolveServer(o.server));
       const removed = updateAccounts((accounts) => {
-        const gone = o.all ? Object.values(accounts) : accounts[server] ? [accounts[server]!] : [];
+        const gone = o.all ? Object.values(accounts) : accounts[server] ? [accounts[server]] : [];
         for (const a of gone) delete accounts[a.server];
         return gone;
       });

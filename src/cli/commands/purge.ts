@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { type Command, Option, type OptionValues } from 'commander';
 import { CliError, enc, type ApiClient } from '../client.js';
 import { client, common, print } from '../command-kit.js';
 import { parseOutput, render } from '../output.js';
@@ -67,7 +67,7 @@ async function waitFor(api: ApiClient, registry: string, jobId: number, timeoutS
   }
 }
 
-function spec(o: Record<string, any>): Record<string, unknown> {
+function spec(o: OptionValues): Record<string, unknown> {
   if (!o.untaggedOnly && (!o.filter || o.filter.length === 0)) throw new CliError('give at least one --filter "<repository regex>:<tag regex>" (or --untagged-only)', 2);
   if (o.ago === undefined) throw new CliError('give --ago, e.g. 1d, 2d3h6m or 0d (everything)', 2);
   return {
@@ -114,12 +114,12 @@ export function registerPurgeCommands(program: Command): void {
     });
 
   const schedule = purge.command('schedule').description('purge on a cron schedule (like an ACR purge task: az acr task create --cmd "acr purge ..." --schedule)');
-  const globals = (c: Command) => c.optsWithGlobals() as Record<string, any>;
-  const base = (o: Record<string, any>) => {
+  const globals = (c: Command) => c.optsWithGlobals();
+  const base = (o: OptionValues) => {
     if (!o.registry) throw new CliError('give -r/--registry', 2);
     return `/api/registries/${enc(o.registry)}/purge/schedules`;
   };
-  const named = (o: Record<string, any>) => {
+  const named = (o: OptionValues) => {
     if (!o.name) throw new CliError('give --name', 2);
     return `${base(o)}/${enc(o.name)}`;
   };

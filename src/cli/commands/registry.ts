@@ -1,6 +1,6 @@
 import { type Command, Option } from 'commander';
-import { CliError, enc, repoPath } from '../client.js';
-import { client, common, print, parseImage, confirm, boolArg, quotaArg } from '../command-kit.js';
+import { CliError, enc } from '../client.js';
+import { client, common, print, confirm, boolArg, quotaArg } from '../command-kit.js';
 
 // Shaped like `az acr`: same groups, flags and output formats.
 

@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { CliError, enc, repoPath } from '../client.js';
 import { client, common, print } from '../command-kit.js';
 

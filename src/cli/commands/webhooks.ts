@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { type Command, Option, type OptionValues } from 'commander';
 import { CliError, enc } from '../client.js';
 import { client, common, print } from '../command-kit.js';
 
@@ -28,7 +28,7 @@ export function registerWebhookCommands(program: Command): void {
   const webhook = program.command('webhook').description('registry webhooks (like az acr webhook), delivered with retries and signed');
   const named = (c: Command) => common(c).requiredOption('-r, --registry <registry>', 'registry name').requiredOption('-n, --name <webhook>', 'webhook name: 5-50 letters and digits');
   const path = (o: { registry: string; name?: string }) => `/api/registries/${enc(o.registry)}/webhooks${o.name !== undefined ? `/${enc(o.name)}` : ''}`;
-  const fields = (o: Record<string, any>) => ({
+  const fields = (o: OptionValues) => ({
     ...(o.uri !== undefined ? { serviceUri: o.uri } : {}),
     ...(o.actions !== undefined ? { actions: actions(o.actions) } : {}),
     ...(o.scope !== undefined ? { scope: o.scope } : {}),

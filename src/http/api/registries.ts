@@ -49,14 +49,14 @@ export const registryRoutes = [
     body: fields('sku', 'adminUserEnabled', 'anonymousPullEnabled'),
     handler: async (r) => {
       await r.svc.access.registry(r.p, r.params.reg, 'write', 'update');
-      return json(200, view(r, await r.svc.identities.updateRegistry(r.p, r.params.reg, await r.body())));
+      return json(200, view(r, await r.svc.identities.registryCredentials.updateRegistry(r.p, r.params.reg, await r.body())));
     },
   }),
   route('DELETE /api/registries/:reg', {
     handler: async ({ svc, p, params }) => {
       await svc.access.registry(p, params.reg, 'write', 'delete');
       await svc.registries.delete(params.reg);
-      await svc.identities.registryDeleted();
+      await svc.identities.registryCredentials.registryDeleted();
       return noContent();
     },
   }),

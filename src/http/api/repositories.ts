@@ -79,9 +79,7 @@ export const repositoryRoutes = [
   }),
   route('GET /api/registries/:reg/repositories/*repo/_referrers', {
     params: repositoryParams,
-    handler: async () => {
-      throw new RegistryError('REQUEST_INVALID', 'name the subject: _referrers/<digest or tag>');
-    },
+    handler: () => Promise.reject(new RegistryError('REQUEST_INVALID', 'name the subject: _referrers/<digest or tag>')),
   }),
   route('GET /api/registries/:reg/repositories/*repo/_referrers/:ref', {
     params: RefParams,

@@ -162,8 +162,10 @@ export class ManifestService {
     });
   }
 
-  /** DELETE by digest removes the manifest and its tags; DELETE by tag only untags (spec "Deleting tags"). */
-  /** o.operation: the audit's name for it when not a plain delete (a purge: 'purge'); webhooks still see 'delete'. */
+  /**
+   * DELETE by digest removes the manifest and its tags; DELETE by tag only untags (spec "Deleting tags").
+   * o.operation: the audit's name for it when not a plain delete (a purge: 'purge'); webhooks still see 'delete'.
+   */
   async delete(reg: RegistryRow, repository: string, refText: string, o: { operation?: string } = {}): Promise<{ untagged?: string; deleted?: string }> {
     const ref = parseReference(refText);
     const repoId = await this.meta.findRepositoryId(reg.id, repository);

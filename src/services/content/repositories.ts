@@ -29,8 +29,10 @@ export class RepositoryService {
     return rows.length > n ? { items: rows.slice(0, n), next: rows[n - 1] } : { items: rows };
   }
 
-  /** Every registry's repositories as "<registry>/<repository>" (path-style names), keyset-paged. */
-  /** registryIds limits the listing to registries the caller may list (undefined = all). */
+  /**
+   * Every registry's repositories as "<registry>/<repository>" (path-style names), keyset-paged.
+   * registryIds limits the listing to registries the caller may list (undefined = all).
+   */
   async catalogAll(n: number, last: string | undefined, registryIds?: number[]): Promise<Page<string>> {
     if (n === 0) return { items: [] };
     // `last` is a name from a previous page: anything else (a NUL breaks PostgreSQL) is refused.

@@ -1,6 +1,4 @@
-import type { ManagementPower } from '../../auth/model.js';
-import type { AuthService, Principal } from '../../auth/service.js';
-import type { RegistryRow } from '../../meta/store.js';
+import type { AuthService } from '../../auth/service.js';
 import type { RegistryService } from '../content/registries.js';
 import type { AccessPolicy } from '../policy/access.js';
 import { Audit } from './audit.js';
@@ -25,15 +23,8 @@ export { normalizeActions, parseExpiry, parseSince } from './validate.js';
 // passwords; only admin passwords are also sealed, because ACR shows them again
 // (`az acr credential show`).
 //
-// Each topic is its own class in this folder, sharing one IdentityContext. IdentityService is
-// all of them in one object: callers write identities.createUser(…) as before, and each part's
-// methods are also reachable as identities.users.createUser(…).
-
-/** A part's public methods (its private `ctx` stays out). */
-type Api<T> = Pick<T, keyof T>;
-
-export interface IdentityService
-  extends Api<Users>, Api<ServicePrincipals>, Api<RoleAssignments>, Api<RegistryCredentials>, Api<ScopeMaps>, Api<Tokens>, Api<Audit> {}
+// Each topic is its own class in this folder, sharing one IdentityContext; callers name the part
+// they use (identities.users.createUser(…), identities.tokens.createToken(…)).
 
 export class IdentityService {
   readonly users: Users;
@@ -43,32 +34,15 @@ export class IdentityService {
   readonly scopeMaps: ScopeMaps;
   readonly tokens: Tokens;
   readonly audit: Audit;
-  private readonly ctx: IdentityContext;
 
   constructor(auth: AuthService, registries: RegistryService, access: AccessPolicy) {
-    this.ctx = new IdentityContext(auth, registries, access);
-    this.users = new Users(this.ctx);
-    this.servicePrincipals = new ServicePrincipals(this.ctx);
-    this.roleAssignments = new RoleAssignments(this.ctx);
-    this.registryCredentials = new RegistryCredentials(this.ctx);
-    this.scopeMaps = new ScopeMaps(this.ctx);
-    this.tokens = new Tokens(this.ctx);
-    this.audit = new Audit(this.ctx);
-    for (const part of [this.users, this.servicePrincipals, this.roleAssignments, this.registryCredentials, this.scopeMaps, this.tokens, this.audit]) expose(this, part);
-  }
-
-  /** A registry the caller may act on with `power`; unknown and forbidden look alike unless the caller sees the deployment. */
-  registry(p: Principal, name: string, power: ManagementPower, what: string): Promise<RegistryRow> {
-    return this.ctx.registry(p, name, power, what);
-  }
-}
-
-/** Puts a part's methods on the facade, bound to the part; two parts may not share a method name. */
-function expose(facade: object, part: object): void {
-  const proto = Object.getPrototypeOf(part) as Record<string, unknown>;
-  for (const name of Object.getOwnPropertyNames(proto)) {
-    if (name === 'constructor' || typeof proto[name] !== 'function') continue;
-    if (name in facade) throw new Error(`IdentityService: "${name}" is defined twice`);
-    Object.defineProperty(facade, name, { value: (proto[name] as (...a: unknown[]) => unknown).bind(part) });
+    const ctx = new IdentityContext(auth, registries, access);
+    this.users = new Users(ctx);
+    this.servicePrincipals = new ServicePrincipals(ctx);
+    this.roleAssignments = new RoleAssignments(ctx);
+    this.registryCredentials = new RegistryCredentials(ctx);
+    this.scopeMaps = new ScopeMaps(ctx);
+    this.tokens = new Tokens(ctx);
+    this.audit = new Audit(ctx);
   }
 }

@@ -23,7 +23,7 @@ export async function parseScope(ctx: IdentityContext, p: Principal, raw: unknow
   if (typeof raw !== 'string' || raw.length === 0 || raw.length > 400) throw invalid('"scope" must be "/", "/registries/<registry>" or "/registries/<registry>/repositories/<repository or prefix/*>"');
   if (raw === '/') return { registry: null, repository: null };
   let registryName: string;
-  let repository: string | null = null;
+  let repository: string | null;
   const long = /^\/registries\/([^/]+)(?:\/repositories\/(.+))?$/.exec(raw.replace(/\/+$/, ''));
   if (long) {
     registryName = long[1]!;

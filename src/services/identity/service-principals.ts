@@ -77,7 +77,7 @@ export class ServicePrincipals {
   async createServicePrincipal(p: Principal, input: { displayName?: unknown; role?: unknown; scopes?: unknown; years?: unknown }): Promise<{ appId: string; displayName: string; password: string; tenant: string; roleAssignment?: RoleAssignmentView }> {
     this.ctx.notAnonymous(p);
     const displayName = input.displayName;
-    if (typeof displayName !== 'string' || displayName.trim().length === 0 || displayName.length > 120 || /[\u0000-\u001f\u007f]/.test(displayName)) {
+    if (typeof displayName !== 'string' || displayName.trim().length === 0 || displayName.length > 120 || /\p{Cc}/u.test(displayName)) {
       throw invalid('a service principal needs a "displayName" of 1-120 printable characters');
     }
     spSecretExpiry(input.years);

@@ -64,7 +64,7 @@ export class Tokens {
     if (input.noPasswords !== undefined && typeof input.noPasswords !== 'boolean') throw invalid('"noPasswords" must be true or false');
     if (input.expirationInDays !== undefined && typeof input.expirationInDays !== 'number') throw invalid('"expirationInDays" must be a number');
     if (input.expiration !== undefined && typeof input.expiration !== 'string') throw invalid('"expiration" must be an ISO-8601 date or time');
-    const expiry = parseExpiry({ expirationInDays: input.expirationInDays as number | undefined, expiration: input.expiration as string | undefined });
+    const expiry = parseExpiry({ expirationInDays: input.expirationInDays, expiration: input.expiration });
     if ((input.scopeMap === undefined) === (input.actions === undefined)) throw invalid('give either "scopeMap" (an existing scope map) or "actions" (a new scope map is created), not both');
     if (await this.ctx.store.token(reg.id, name)) throw conflict(`registry ${reg.name} already has a token "${name}" (names are unique regardless of case)`);
     const sku = reg.sku as Sku;
@@ -127,7 +127,7 @@ export class Tokens {
     for (const k of ['password1', 'password2'] as const) if (input[k] !== undefined && typeof input[k] !== 'boolean') throw invalid(`"${k}" must be true or false`);
     if (input.expirationInDays !== undefined && typeof input.expirationInDays !== 'number') throw invalid('"expirationInDays" must be a number');
     if (input.expiration !== undefined && typeof input.expiration !== 'string') throw invalid('"expiration" must be an ISO-8601 date or time');
-    const expiry = parseExpiry({ expirationInDays: input.expirationInDays as number | undefined, expiration: input.expiration as string | undefined });
+    const expiry = parseExpiry({ expirationInDays: input.expirationInDays, expiration: input.expiration });
     let names: TokenPasswordName[] = [];
     if (input.password1) names.push('password1');
     if (input.password2) names.push('password2');

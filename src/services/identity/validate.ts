@@ -61,7 +61,7 @@ export function assertUserName(name: unknown): string {
 export function assertPassword(password: unknown): string {
   if (typeof password !== 'string' || password.length < MIN_PASSWORD) throw invalid(`a password needs at least ${MIN_PASSWORD} characters`);
   if (password.length > MAX_PASSWORD) throw invalid(`a password has at most ${MAX_PASSWORD} characters`);
-  if (/[\u0000-\u001f\u007f]/.test(password)) throw invalid('a password cannot contain control characters');
+  if (/\p{Cc}/u.test(password)) throw invalid('a password cannot contain control characters');
   return password;
 }
 
@@ -99,7 +99,7 @@ export function normalizeActions(actions: unknown, what = 'actions'): string[] {
 
 export function checkDescription(d: unknown): string | undefined {
   if (d === undefined) return undefined;
-  if (typeof d !== 'string' || d.length > MAX_DESCRIPTION || /[\u0000-\u001f\u007f]/.test(d)) throw invalid(`"description" must be a string of at most ${MAX_DESCRIPTION} printable characters`);
+  if (typeof d !== 'string' || d.length > MAX_DESCRIPTION || /\p{Cc}/u.test(d)) throw invalid(`"description" must be a string of at most ${MAX_DESCRIPTION} printable characters`);
   return d;
 }
 

@@ -1,5 +1,5 @@
 import { seal, unseal } from '../../auth/crypto.js';
-import { RegistryError, type Code } from '../../domain/errors.js';
+import { RegistryError } from '../../domain/errors.js';
 import { parseManifest, type ParsedManifest } from '../../domain/manifest.js';
 import { isLoopbackHost } from '../../config/config.js';
 import { PermanentJobError, type JobQueue, type JobRow } from '../../jobs/queue.js';
@@ -209,7 +209,7 @@ export class ImportService {
         ...(final ? { credentials: null, result: JSON.stringify({ error: { code: err.code, message: err.message } }) } : {}),
       }).catch(() => {});
       if (err.permanent) throw new PermanentJobError(err.message);
-      throw new Error(err.message);
+      throw new Error(err.message, { cause: e });
     } finally {
       clearInterval(beat);
     }
@@ -283,7 +283,7 @@ export class ImportService {
         if (repoId !== undefined && (await this.meta.transaction((trx) => this.meta.missingBlobs(trx, repoId, [digest]))).length === 0) continue;
         skipped = false;
         // The first target repository holds it by now (verified): the others link the same bytes.
-        if (i > 0 && (await this.blobs.mount(reg, repo, digest, repos[0], async () => true))) continue;
+        if (i > 0 && (await this.blobs.mount(reg, repo, digest, repos[0], () => Promise.resolve(true)))) continue;
         await streamBlob({ up, uploads: this.uploads, log: this.log }, reg, repo, digest, size, progress, save);
       }
       if (skipped) {
@@ -326,7 +326,7 @@ export class ImportService {
 }
 
 /** An error's code, message (naming the source) and whether retrying could help. */
-function describe(e: unknown, req: StoredRequest): { code: Code | string; message: string; permanent: boolean } {
+function describe(e: unknown, req: StoredRequest): { code: string; message: string; permanent: boolean } {
   const src = sourceText(req);
   if (e instanceof UpstreamError) {
     const code = e.kind === 'auth' ? 'DENIED' : e.kind === 'notfound' ? 'MANIFEST_UNKNOWN' : e.kind === 'digest' ? 'DIGEST_INVALID' : e.kind === 'refused' ? 'REQUEST_INVALID' : e.kind === 'invalid' ? 'MANIFEST_INVALID' : 'UNAVAILABLE';

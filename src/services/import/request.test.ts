@@ -33,7 +33,7 @@ test('bad requests are 400 REQUEST_INVALID with an example', () => {
     { source: { sourceImage: 'r.example/app:v1' }, targetTags: ['noTag'] }, { source: { sourceImage: 'r.example/app:v1' }, extra: 1 },
     { source: { registryUri: 'not a host', sourceImage: 'app:v1' } }, { source: { sourceImage: 'r.example/app@sha256:12' } },
   ]) {
-    assert.throws(() => parseImportRequest(body as Record<string, unknown>), (e: unknown) => e instanceof RegistryError && e.code === 'REQUEST_INVALID', JSON.stringify(body));
+    assert.throws(() => parseImportRequest(body), (e: unknown) => e instanceof RegistryError && e.code === 'REQUEST_INVALID', JSON.stringify(body));
   }
 });
 

@@ -87,11 +87,12 @@ export function parseImportRequest(body: Record<string, unknown>): ParsedImport 
   for (const k of Object.keys(source)) if (!['registryUri', 'sourceImage', 'credentials'].includes(k)) throw bad(`unknown field "source.${clip(k)}"; allowed: registryUri, sourceImage, credentials`);
   if (typeof source.sourceImage !== 'string' || !source.sourceImage) throw bad(`give "source.sourceImage" (REPOSITORY:TAG or REPOSITORY@DIGEST); ${EXAMPLE}`);
   if (source.registryUri !== undefined && typeof source.registryUri !== 'string') throw bad('"source.registryUri" must be a string');
-  let hostRaw = source.registryUri as string | undefined;
+  let hostRaw = source.registryUri;
   let image = source.sourceImage;
   if (!hostRaw) ({ host: hostRaw, image } = splitSource(image));
   const host = normalizeHost(hostRaw);
-  let { repository, reference } = splitImage(image, 'source image');
+  const { reference, ...named } = splitImage(image, 'source image');
+  let { repository } = named;
   if (host === 'registry-1.docker.io' && !repository.includes('/')) repository = `library/${repository}`;
 
   let credentials: ParsedImport['credentials'];

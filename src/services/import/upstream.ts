@@ -126,8 +126,8 @@ export class Upstream {
     return { bytes, mediaType, digest: actual };
   }
 
-  /** Opens a blob's body (redirects to storage hosts followed and checked); the caller verifies size and digest. */
   /**
+   * Opens a blob's body (redirects to storage hosts followed and checked); the caller verifies size and digest.
    * A blob's bytes from `offset` on. Asked with a Range header when offset > 0; `start` says where
    * the body really begins (0 when the upstream or its storage ignored the range and sent it all).
    */

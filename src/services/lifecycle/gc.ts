@@ -211,9 +211,10 @@ export class GcService {
 
   private async plan(c: GcCounts): Promise<void> {
     if (this.opts.deleteDanglingReferrers) await this.referrers(c, true);
-    await this.links(c, true, async () => undefined);
-    await this.blobs(c, true, async () => undefined);
-    if (this.opts.storageSweep) await this.files(c, true, async () => undefined);
+    const nothing = () => Promise.resolve();
+    await this.links(c, true, nothing);
+    await this.blobs(c, true, nothing);
+    if (this.opts.storageSweep) await this.files(c, true, nothing);
   }
 
   /** Referrers whose subject is not in their repository, pushed before the grace cutoff. */

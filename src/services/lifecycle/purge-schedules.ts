@@ -33,7 +33,7 @@ export interface PurgeScheduleInput {
 }
 
 export function scheduleView(s: ScheduleRow): PurgeScheduleView {
-  const spec = JSON.parse(s.payload).spec as PurgeSpec;
+  const { spec } = JSON.parse(s.payload) as { spec: PurgeSpec };
   return {
     name: s.name, schedule: s.cron, status: s.status, filters: spec.filters, ago: spec.ago, untagged: !!spec.untagged, untaggedOnly: !!spec.untaggedOnly,
     keep: spec.keep ?? 0, nextRunTime: s.next_run_at, lastRunTime: s.last_run_at, lastJobId: s.last_job_id === null ? null : Number(s.last_job_id), createdTime: s.created_at,

@@ -58,14 +58,16 @@ export function parseFilter(text: string): Filter {
   return { source: text, repo: regex(text.slice(0, i), 'repository', text), tag: regex(text.slice(i + 1) || '.*', 'tag', text) };
 }
 
+const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((f) => typeof f === 'string');
+
 export function validateSpec(raw: unknown): PurgeSpec {
   const b = (raw ?? {}) as Record<string, unknown>;
   const known = ['filters', 'ago', 'untagged', 'untaggedOnly', 'keep', 'concurrency', 'dryRun'];
   const extra = Object.keys(b).filter((k) => !known.includes(k));
   if (extra.length) throw new RegistryError('REQUEST_INVALID', `unknown field ${JSON.stringify(extra[0]!.slice(0, 40))}; allowed: ${known.join(', ')}`);
   const untaggedOnly = b.untaggedOnly === true;
-  const filters = b.filters ?? (untaggedOnly ? ['.*:.*'] : undefined);
-  if (!Array.isArray(filters) || filters.length === 0 || filters.some((f) => typeof f !== 'string')) {
+  const filters: unknown = b.filters ?? (untaggedOnly ? ['.*:.*'] : undefined);
+  if (!isStringArray(filters) || filters.length === 0) {
     throw new RegistryError('REQUEST_INVALID', '"filters" must be a non-empty array of "<repository regex>:<tag regex>" strings');
   }
   for (const f of filters) parseFilter(f);
@@ -78,5 +80,5 @@ export function validateSpec(raw: unknown): PurgeSpec {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new RegistryError('REQUEST_INVALID', `"${k}" must be a whole number from ${min} to ${max}`);
     return v;
   };
-  return { filters: filters as string[], ago: b.ago, untagged: b.untagged === true || untaggedOnly, untaggedOnly, keep: int('keep', 0, 1_000_000), concurrency: int('concurrency', 1, 32) };
+  return { filters: filters, ago: b.ago, untagged: b.untagged === true || untaggedOnly, untaggedOnly, keep: int('keep', 0, 1_000_000), concurrency: int('concurrency', 1, 32) };
 }

@@ -72,6 +72,15 @@ interface PurgeRun {
   res: PurgeResult;
 }
 
+/** A purge job's payload: what to purge where, and who or which schedule asked. */
+interface PurgeJob {
+  registryId: number;
+  spec: PurgeSpec;
+  requestedBy?: string;
+  only?: string[];
+  schedule?: string;
+}
+
 export class PurgeService {
   clock: () => Date = () => new Date();
 
@@ -85,7 +94,7 @@ export class PurgeService {
     /** The recycle bin: with soft delete on, purged tags are kept there like any other untag. */
     private readonly bin?: SoftDeleteService,
   ) {
-    jobs.handle('purge', (payload, job) => this.runJob(payload, job), { long: true });
+    jobs.handle<PurgeJob>('purge', (payload, job) => this.runJob(payload, job), { long: true });
   }
 
   /** Repositories of a registry whose name fully matches one of the filters' repository regexes. */
@@ -286,7 +295,7 @@ export class PurgeService {
     return this.meta.transaction((trx) => this.jobs.enqueue(trx, 'purge', { registryId: reg.id, spec, requestedBy, ...(only ? { only } : {}) }, { maxAttempts: 3 }));
   }
 
-  private async runJob(payload: { registryId: number; spec: PurgeSpec; requestedBy?: string; only?: string[]; schedule?: string }, job: JobRow): Promise<void> {
+  private async runJob(payload: PurgeJob, job: JobRow): Promise<void> {
     const reg = await this.meta.getRegistryById(payload.registryId);
     if (!reg) {
       await this.setResult(job, { error: 'the registry no longer exists' });
@@ -315,8 +324,9 @@ export class PurgeService {
   /** A purge job's state and result, for whoever waits on it. */
   async job(reg: RegistryRow, id: number) {
     const j = await this.jobs.get(id);
-    if (!j || j.kind !== 'purge' || Number(JSON.parse(j.payload).registryId) !== reg.id) return undefined;
-    const payload = JSON.parse(j.payload) as { requestedBy?: string; schedule?: string };
+    if (!j || j.kind !== 'purge') return undefined;
+    const payload = JSON.parse(j.payload) as PurgeJob;
+    if (Number(payload.registryId) !== reg.id) return undefined;
     return {
       id: Number(j.id), state: j.state, attempts: j.attempts, lastError: j.last_error, createdAt: j.created_at, updatedAt: j.updated_at,
       requestedBy: payload.requestedBy ?? null, schedule: payload.schedule ?? null,

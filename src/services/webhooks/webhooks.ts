@@ -177,9 +177,9 @@ export class WebhookService {
       } catch { /* keep the text */ }
       return {
         id: r.event_id,
-        eventRequestMessage: { content, headers: JSON.parse(r.request_headers), method: 'POST', requestUri: r.request_uri, version: '1.1' },
+        eventRequestMessage: { content, headers: JSON.parse(r.request_headers) as Record<string, string>, method: 'POST', requestUri: r.request_uri, version: '1.1' },
         eventResponseMessage: r.response_status === null ? null : {
-          content: r.response_body ?? '', headers: r.response_headers ? JSON.parse(r.response_headers) : {}, statusCode: String(r.response_status), version: '1.1',
+          content: r.response_body ?? '', headers: r.response_headers ? (JSON.parse(r.response_headers) as Record<string, string>) : {}, statusCode: String(r.response_status), version: '1.1',
         },
         action: r.action, attempt: r.attempt, outcome: r.outcome, error: r.error, durationMs: r.duration_ms, createdAt: r.created_at,
       };

@@ -67,7 +67,7 @@ export class FsDriver implements StorageDriver {
     const stream = createWriteStream(file, {
       fd: handle.fd, start: offset, autoClose: false, highWaterMark: 256 * 1024,
       fs: { write: fsWrite, writev: fsWritev, close: (_fd: number, cb: (err?: Error | null) => void) => cb() },
-    } as Parameters<typeof createWriteStream>[1]);
+    });
     let closed = false;
     const close = async () => {
       if (closed) return;
