@@ -62,7 +62,9 @@ async function waitFor(url, child, ms = 20_000) {
     if (child.exitCode !== null) throw new Error(`berth exited with ${child.exitCode}`);
     try {
       if ((await fetch(url, { headers: { Authorization: BASIC } })).ok) return;
-    } catch { /* not yet */ }
+    } catch {
+      /* not yet */
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} did not answer within ${ms} ms`);
@@ -75,26 +77,47 @@ async function startBerth() {
   if (opt.metadata) args.push('--metadata', opt.metadata);
   const child = spawn(process.execPath, args, {
     // BERTH_AUTH_ADMIN_PASSWORD would win over BERTH_ADMIN_PASSWORD: the bench's password is the one used.
-    env: { ...process.env, BERTH_AUTH_ADMIN_PASSWORD: '', BERTH_LOG_LEVEL: 'warn', BERTH_LOG_ACCESS: 'false', BERTH_ADMIN_PASSWORD: ADMIN_PASSWORD },
+    env: {
+      ...process.env,
+      BERTH_AUTH_ADMIN_PASSWORD: '',
+      BERTH_LOG_LEVEL: 'warn',
+      BERTH_LOG_ACCESS: 'false',
+      BERTH_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/v2/`, child);
-  const res = await fetch(`${url}/api/registries`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: BASIC }, body: JSON.stringify({ name: 'benchreg', sku: 'Premium' }) });
+  const res = await fetch(`${url}/api/registries`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: BASIC },
+    body: JSON.stringify({ name: 'benchreg', sku: 'Premium' }),
+  });
   if (res.status !== 201) throw new Error(`creating the bench registry failed: HTTP ${res.status} ${await res.text()}`);
-  return { url, stop: () => { child.kill('SIGTERM'); rmSync(dir, { recursive: true, force: true }); } };
+  return {
+    url,
+    stop: () => {
+      child.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 function startDistribution() {
   if (opt['no-distribution']) return null;
   const hasBinary = spawnSync('sh', ['-c', 'command -v docker-registry'], { encoding: 'utf8' }).status === 0;
   if (!hasBinary || !existsSync(distribution)) {
-    console.error('note: Debian\'s docker-registry (or shared/bench/distribution.sh) is missing: measuring Berth alone');
+    console.error("note: Debian's docker-registry (or shared/bench/distribution.sh) is missing: measuring Berth alone");
     return null;
   }
   const out = spawnSync('bash', [distribution], { encoding: 'utf8' });
   if (out.status !== 0) throw new Error(`distribution.sh failed: ${out.stderr}`);
-  const vars = Object.fromEntries(out.stdout.trim().split(/\s+/).map((kv) => kv.split('=')));
+  const vars = Object.fromEntries(
+    out.stdout
+      .trim()
+      .split(/\s+/)
+      .map((kv) => kv.split('=')),
+  );
   return { url: vars.URL, stop: () => spawnSync('bash', [distribution, 'stop', vars.PID], { stdio: 'ignore' }) };
 }
 
@@ -112,7 +135,25 @@ async function main() {
       const json = path.join(os.tmpdir(), `berth-bench-${pass.name}-${process.pid}.json`);
       const urls = dist ? [berth.url, dist.url] : [berth.url];
       console.log(`\n##### ${pass.name}: A = Berth ${berth.url}${dist ? `, B = Distribution ${dist.url}` : ''}`);
-      const r = spawnSync(process.execPath, [regbench, ...pass.args, '--rounds', opt.rounds, '--repo-prefix', 'benchreg/regbench', '--user', ADMIN_USER, '--password', ADMIN_PASSWORD, '--json', json, ...urls], { stdio: 'inherit' });
+      const r = spawnSync(
+        process.execPath,
+        [
+          regbench,
+          ...pass.args,
+          '--rounds',
+          opt.rounds,
+          '--repo-prefix',
+          'benchreg/regbench',
+          '--user',
+          ADMIN_USER,
+          '--password',
+          ADMIN_PASSWORD,
+          '--json',
+          json,
+          ...urls,
+        ],
+        { stdio: 'inherit' },
+      );
       if (r.status !== 0) throw new Error(`regbench failed on ${pass.name}`);
       results.push({ pass: pass.name, doc: JSON.parse(readFileSync(json, 'utf8')) });
       rmSync(json, { force: true });
@@ -128,7 +169,9 @@ async function main() {
         const a = row.A?.median;
         const b = row.B?.median;
         const f = (v) => (v === undefined ? '-' : v >= 100 ? v.toFixed(0) : v.toPrecision(3));
-        console.log(`${pass.padEnd(10)} ${scenario.padEnd(13)} ${`${name} (${row.unit})`.padEnd(26)} A ${f(a).padStart(8)}   B ${f(b).padStart(8)}   A/B ${row.ratio === undefined ? '-' : row.ratio.toFixed(2)}`);
+        console.log(
+          `${pass.padEnd(10)} ${scenario.padEnd(13)} ${`${name} (${row.unit})`.padEnd(26)} A ${f(a).padStart(8)}   B ${f(b).padStart(8)}   A/B ${row.ratio === undefined ? '-' : row.ratio.toFixed(2)}`,
+        );
       }
     }
   }

@@ -81,7 +81,9 @@ export function loadTls(config: Config): TlsMaterial | undefined {
   try {
     createSecureContext(material); // bad PEM, or a key that does not match the certificate
   } catch (e) {
-    throw new ConfigError(`tls.cert ${config.tls.cert} and tls.key ${config.tls.key} are not a usable PEM certificate and matching private key: ${(e as Error).message}`);
+    throw new ConfigError(
+      `tls.cert ${config.tls.cert} and tls.key ${config.tls.key} are not a usable PEM certificate and matching private key: ${(e as Error).message}`,
+    );
   }
   return material;
 }
@@ -117,29 +119,87 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
   const tiers = new TierService(meta);
   const registries = new RegistryService(meta, tiers);
   const pulls = new PullTracker(meta, log, 3000, config.audit.pullEvents);
-  const auth = new AuthService(meta, accessStore, {
-    accessTokenSeconds: config.auth.accessTokenSeconds, refreshTokenSeconds: config.auth.refreshTokenSeconds,
-    keyRotationDays: config.auth.keyRotationDays, cacheSeconds: config.auth.cacheSeconds, passwordHashCost: config.auth.passwordHashCost,
-  }, new Throttle(config.auth.throttle), log);
+  const auth = new AuthService(
+    meta,
+    accessStore,
+    {
+      accessTokenSeconds: config.auth.accessTokenSeconds,
+      refreshTokenSeconds: config.auth.refreshTokenSeconds,
+      keyRotationDays: config.auth.keyRotationDays,
+      cacheSeconds: config.auth.cacheSeconds,
+      passwordHashCost: config.auth.passwordHashCost,
+    },
+    new Throttle(config.auth.throttle),
+    log,
+  );
   const access = new AccessPolicy(auth, meta);
   const softDelete = new SoftDeleteService(meta, new KyselyRecycleBin(meta.db, meta.dialect));
   const immutability = new ImmutabilityService(new KyselyImmutabilityPolicies(meta.db));
   const repositories = new RepositoryService(meta, softDelete, immutability);
-  const manifests = new ManifestService(meta, { manifestMaxBytes: config.limits.manifestMaxBytes, referrersDeleteWithSubject: config.referrers.deleteWithSubject }, pulls, softDelete, immutability);
+  const manifests = new ManifestService(
+    meta,
+    { manifestMaxBytes: config.limits.manifestMaxBytes, referrersDeleteWithSubject: config.referrers.deleteWithSubject },
+    pulls,
+    softDelete,
+    immutability,
+  );
   const jobs = new JobQueue(meta, config.jobs, log);
   const scheduler = new Scheduler(meta, jobs, log);
   const purge = new PurgeService(meta, purgeStore, manifests, immutability, jobs, log, softDelete);
-  const delivery = new WebhookDelivery(meta, webhookStore, accessStore, jobs, { egress: config.egress, maxAttempts: config.jobs.maxAttempts }, log);
+  const delivery = new WebhookDelivery(
+    meta,
+    webhookStore,
+    accessStore,
+    jobs,
+    { egress: config.egress, maxAttempts: config.jobs.maxAttempts },
+    log,
+  );
   const blobs = new BlobService(meta, storage);
-  const uploads = new UploadService(meta, storage, { blobMaxBytes: config.limits.blobMaxBytes, maxAgeSeconds: config.uploads.maxAgeSeconds }, log);
-  const imports = new ImportService(meta, new KyselyImports(meta.db), accessStore, jobs, uploads, blobs, manifests, {
-    ...config.import, allowPrivate: config.egress.allowPrivate, connectTimeoutMs: config.egress.connectTimeoutMs, maxRedirects: config.egress.maxRedirects,
-    manifestMaxBytes: config.limits.manifestMaxBytes,
-  }, log);
+  const uploads = new UploadService(
+    meta,
+    storage,
+    { blobMaxBytes: config.limits.blobMaxBytes, maxAgeSeconds: config.uploads.maxAgeSeconds },
+    log,
+  );
+  const imports = new ImportService(
+    meta,
+    new KyselyImports(meta.db),
+    accessStore,
+    jobs,
+    uploads,
+    blobs,
+    manifests,
+    {
+      ...config.import,
+      allowPrivate: config.egress.allowPrivate,
+      connectTimeoutMs: config.egress.connectTimeoutMs,
+      maxRedirects: config.egress.maxRedirects,
+      manifestMaxBytes: config.limits.manifestMaxBytes,
+    },
+    log,
+  );
   // Dangling referrers go only when deleting a subject takes its referrers (referrers.deleteWithSubject).
-  const gc = { gracePeriodSeconds: config.gc.gracePeriodSeconds, deleteDanglingReferrers: config.gc.deleteDanglingReferrers && config.referrers.deleteWithSubject, storageSweep: config.gc.storageSweep };
+  const gc = {
+    gracePeriodSeconds: config.gc.gracePeriodSeconds,
+    deleteDanglingReferrers: config.gc.deleteDanglingReferrers && config.referrers.deleteWithSubject,
+    storageSweep: config.gc.storageSweep,
+  };
   return {
-    registries, repositories, blobs, uploads, manifests, pulls, tiers, auth, access, immutability, softDelete, purge, jobs, scheduler, imports,
+    registries,
+    repositories,
+    blobs,
+    uploads,
+    manifests,
+    pulls,
+    tiers,
+    auth,
+    access,
+    immutability,
+    softDelete,
+    purge,
+    jobs,
+    scheduler,
+    imports,
     acr: new AcrService(meta, storage, repositories, manifests, pulls),
     identities: new IdentityService(auth, registries, access),
     rates: new RateLimiter({ enabled: config.limits.rateLimits, multiplier: config.limits.rateMultiplier }),
@@ -155,7 +215,11 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   // Checked before anything is opened: a refused listener leaves nothing behind.
   const { insecure } = checkListenerSecurity(config);
   const tls = loadTls(config);
-  if (insecure) log.warn({ listen: config.listen }, 'serving plain HTTP on a non-loopback address (insecureHttp): passwords and tokens cross the network unencrypted; use tls.cert/tls.key or a TLS proxy');
+  if (insecure)
+    log.warn(
+      { listen: config.listen },
+      'serving plain HTTP on a non-loopback address (insecureHttp): passwords and tokens cross the network unencrypted; use tls.cert/tls.key or a TLS proxy',
+    );
   mkdirSync(config.dataDir, { recursive: true });
   const storage = createStorage(config);
   const db = await openDb({ url: config.metadata.url, dataDir: config.dataDir, poolSize: config.metadata.poolSize });
@@ -171,7 +235,10 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   try {
     const boot = await services.auth.init(config.auth.adminPassword || process.env.BERTH_ADMIN_PASSWORD || undefined);
     // No default password: without BERTH_ADMIN_PASSWORD a random one is generated and shown once.
-    if (boot.generatedPassword) process.stderr.write(`created the owner account: user "admin", password ${boot.generatedPassword}\n(shown once; set BERTH_ADMIN_PASSWORD on first start to choose it)\n`);
+    if (boot.generatedPassword)
+      process.stderr.write(
+        `created the owner account: user "admin", password ${boot.generatedPassword}\n(shown once; set BERTH_ADMIN_PASSWORD on first start to choose it)\n`,
+      );
   } catch (e) {
     await db.close();
     throw e;
@@ -187,11 +254,24 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     if (pending > 0) throw new Error(`${pending} metadata migration(s) pending`);
     await probeStorage(storage);
   };
-  const metrics = config.metrics.enabled ? new Metrics(cachedStorageUsage(() => meta.storageUsedByRegistry()), cachedQueueStats(() => meta.jobQueueDepth())) : undefined;
+  const metrics = config.metrics.enabled
+    ? new Metrics(
+        cachedStorageUsage(() => meta.storageUsedByRegistry()),
+        cachedQueueStats(() => meta.jobQueueDepth()),
+      )
+    : undefined;
   if (metrics) services.webhooks.onOutcome((registry, result) => metrics.webhookOutcome(registry, result));
   if (metrics) services.gc.metrics = { run: (outcome, counts) => metrics.gcRun(outcome, counts) };
   const { host, port } = parseListen(config.listen);
-  const handler = createHandler(services, log, { domain: config.domain, publicUrl: config.publicUrl, tls: !!tls, accessLog: config.log.access, ready, metrics, metricsToken: config.metrics.token || undefined });
+  const handler = createHandler(services, log, {
+    domain: config.domain,
+    publicUrl: config.publicUrl,
+    tls: !!tls,
+    accessLog: config.log.access,
+    ready,
+    metrics,
+    metricsToken: config.metrics.token || undefined,
+  });
   let server: RunningServer;
   try {
     server = await listen(handler, host, port, tls);
@@ -231,7 +311,12 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   const url = `${tls ? 'https' : 'http'}://${shownHost}:${server.address.port}`;
   log.info({ url, dataDir: config.dataDir, metadata: db.target, storage: storage.name }, 'berth is listening');
   return {
-    config, services, meta, storage, http: server, url,
+    config,
+    services,
+    meta,
+    storage,
+    http: server,
+    url,
     close: async () => {
       clearInterval(purge);
       await server.close(config.shutdownTimeoutSeconds * 1000);

@@ -12,7 +12,8 @@ const program = new Command('berth')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-program.command('serve')
+program
+  .command('serve')
   .description('run the registry server')
   .option('-c, --config <file>', 'configuration file (YAML or JSON)')
   .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:5000)')
@@ -59,13 +60,15 @@ program.command('serve')
   });
 
 const config = program.command('config').description('configuration tools');
-config.command('validate <file>')
+config
+  .command('validate <file>')
   .description('check a configuration file against the schema (unknown keys are errors)')
   .action((file: string) => {
     validateConfig(readConfigFile(file), file);
     process.stdout.write(`${file}: valid\n`);
   });
-config.command('keys')
+config
+  .command('keys')
   .description('list every configuration key with its environment variable')
   .action(() => {
     for (const k of configKeys()) process.stdout.write(`${k.path.join('.')}\t${k.env}\t${k.type}\n`);

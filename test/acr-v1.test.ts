@@ -26,7 +26,9 @@ for (const backend of BACKENDS) {
     before(async () => {
       ({ t, v2, reg } = await withRegistry(backend));
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     const acr = (path: string, init: RequestInit = {}) => v2.fetch(`/acr/v1/${path}`, init);
     const json = async (res: Response, status = 200) => {
@@ -34,7 +36,8 @@ for (const backend of BACKENDS) {
       assert.equal(res.status, status, text);
       return JSON.parse(text);
     };
-    const patch = (path: string, body: unknown) => acr(path, { method: 'PATCH', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+    const patch = (path: string, body: unknown) =>
+      acr(path, { method: 'PATCH', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
 
     test('repository attributes, PATCH, and _catalog with n/last and Link', async () => {
       const repo = uniqueRepo('attrs');
@@ -77,7 +80,10 @@ for (const backend of BACKENDS) {
       const all = await json(await acr(`${reg}/${repo}/_tags`));
       assert.equal(all.registry, reg);
       assert.equal(all.imageName, repo);
-      assert.deepEqual(all.tags.map((x: { name: string }) => x.name), ['t1', 't2', 't3', 't4']);
+      assert.deepEqual(
+        all.tags.map((x: { name: string }) => x.name),
+        ['t1', 't2', 't3', 't4'],
+      );
       const t1 = all.tags[0];
       assert.equal(t1.digest, b.digest);
       assert.equal(t1.signed, false);
@@ -106,7 +112,10 @@ for (const backend of BACKENDS) {
       assert.equal(desc[0], 't2');
       assert.equal(asc[asc.length - 1], 't2');
       const byDigest = await json(await acr(`${reg}/${repo}/_tags?digest=${a.digest}`));
-      assert.deepEqual(byDigest.tags.map((x: { name: string }) => x.name), ['t3', 't4']);
+      assert.deepEqual(
+        byDigest.tags.map((x: { name: string }) => x.name),
+        ['t3', 't4'],
+      );
       await expectAcrError(await acr(`${reg}/${repo}/_tags?orderby=sideways`), 400, 'REQUEST_INVALID');
 
       const one = await json(await acr(`${reg}/${repo}/_tags/t1`));
@@ -123,9 +132,13 @@ for (const backend of BACKENDS) {
     test('_manifests: imageSize, architecture/os from the config, configMediaType, tags, references of an index; ordering and paging', async () => {
       const name = `${reg}/${uniqueRepo('mf')}`;
       const repo = name.slice(reg.length + 1);
-      const amd = await v2.pushImage(name, 'amd', { config: blobOf(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } })) });
+      const amd = await v2.pushImage(name, 'amd', {
+        config: blobOf(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } })),
+      });
       await sleep(5);
-      const arm = await v2.pushImage(name, 'arm', { config: blobOf(JSON.stringify({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } })) });
+      const arm = await v2.pushImage(name, 'arm', {
+        config: blobOf(JSON.stringify({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } })),
+      });
       await sleep(5);
       const index = imageIndex([
         { mediaType: MT.ociManifest, digest: amd.digest, size: amd.size, platform: { architecture: 'amd64', os: 'linux' } },
@@ -169,7 +182,12 @@ for (const backend of BACKENDS) {
       assert.deepEqual(byDigest, [...byDigest].sort());
 
       const p = await json(await patch(`${reg}/${repo}/_manifests/${arm.digest}`, { deleteEnabled: false, listEnabled: false }));
-      assert.deepEqual(p.manifest.changeableAttributes, { deleteEnabled: false, writeEnabled: true, listEnabled: false, readEnabled: true });
+      assert.deepEqual(p.manifest.changeableAttributes, {
+        deleteEnabled: false,
+        writeEnabled: true,
+        listEnabled: false,
+        readEnabled: true,
+      });
       const listed = (await json(await acr(`${reg}/${repo}/_manifests`))).manifests.map((m: { digest: string }) => m.digest);
       assert.ok(!listed.includes(arm.digest));
     });
@@ -178,7 +196,8 @@ for (const backend of BACKENDS) {
       const name = `${reg}/${uniqueRepo('pulls')}`;
       const repo = name.slice(reg.length + 1);
       const img = await v2.pushImage(name, 'p');
-      for (let i = 0; i < 3; i++) assert.equal((await v2.fetch(`${name}/manifests/p`, { headers: { Accept: MT.ociManifest } })).status, 200);
+      for (let i = 0; i < 3; i++)
+        assert.equal((await v2.fetch(`${name}/manifests/p`, { headers: { Accept: MT.ociManifest } })).status, 200);
       assert.equal((await v2.fetch(`${name}/manifests/${img.digest}`, { headers: { Accept: MT.ociManifest } })).status, 200);
       const tag = (await json(await acr(`${reg}/${repo}/_tags/p`))).tag;
       assert.equal(tag.pullCount, 3);

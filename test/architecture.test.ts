@@ -34,9 +34,30 @@ export const ALLOWED: Record<string, readonly string[]> = {
   'services/webhooks': [...SERVICE_BASE, 'services/policy'],
   'services/operations': SERVICE_BASE,
   // services/index.ts: the Services table http receives.
-  services: [...SERVICE_BASE, 'services/policy', 'services/content', 'services/lifecycle', 'services/identity', 'services/import', 'services/webhooks', 'services/operations'],
+  services: [
+    ...SERVICE_BASE,
+    'services/policy',
+    'services/content',
+    'services/lifecycle',
+    'services/identity',
+    'services/import',
+    'services/webhooks',
+    'services/operations',
+  ],
   // http sees services and the pure domain, never a store, a driver or the job queue.
-  http: [...BASE, 'auth', 'services', 'services/actor.ts', 'services/policy', 'services/content', 'services/lifecycle', 'services/identity', 'services/import', 'services/webhooks', 'services/operations'],
+  http: [
+    ...BASE,
+    'auth',
+    'services',
+    'services/actor.ts',
+    'services/policy',
+    'services/content',
+    'services/lifecycle',
+    'services/identity',
+    'services/import',
+    'services/webhooks',
+    'services/operations',
+  ],
   // The CLI is a client: it imports no server code at all.
   cli: [],
   'credential-helper.ts': ['cli'],
@@ -106,7 +127,8 @@ export function folderCycles(graph: Graph): string[] {
     state.set(n, 'open');
     stack.push(n);
     for (const m of edges.get(n) ?? []) {
-      if (state.get(m) === 'open') cycles.push([...stack.slice(stack.indexOf(m)), m].map((x) => x.replace('|', '/').replace(/^\//, '')).join(' -> '));
+      if (state.get(m) === 'open')
+        cycles.push([...stack.slice(stack.indexOf(m)), m].map((x) => x.replace('|', '/').replace(/^\//, '')).join(' -> '));
       else if (!state.has(m)) visit(m);
     }
     stack.pop();
@@ -194,7 +216,10 @@ describe('architecture checks catch violations', () => {
     const g = importGraph(SRC);
     const before = new Set(wrongWay(g));
     g.get('domain/errors.ts')!.add('http/server.ts');
-    assert.deepEqual(wrongWay(g).filter((v) => !before.has(v)), ['domain/errors.ts -> http/server.ts (domain may not import http)']);
+    assert.deepEqual(
+      wrongWay(g).filter((v) => !before.has(v)),
+      ['domain/errors.ts -> http/server.ts (domain may not import http)'],
+    );
   });
 
   test('a cycle between sibling folders is reported; a folder and its own subfolder are not a cycle', () => {
@@ -208,6 +233,8 @@ describe('architecture checks catch violations', () => {
   });
 
   test('a file outside every unit is reported', () => {
-    assert.deepEqual(wrongWay(graph([['plugins/x.ts', 'domain/errors.ts']])), ['plugins/x.ts -> domain/errors.ts: plugins/x.ts belongs to no unit in ALLOWED']);
+    assert.deepEqual(wrongWay(graph([['plugins/x.ts', 'domain/errors.ts']])), [
+      'plugins/x.ts -> domain/errors.ts: plugins/x.ts belongs to no unit in ALLOWED',
+    ]);
   });
 });

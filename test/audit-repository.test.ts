@@ -37,7 +37,9 @@ for (const backend of BACKENDS) {
       assert.equal(del.status, 202);
       await del.arrayBuffer();
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     test('API: ACR fields, newest first, filters, JSON lines', async () => {
       const r = await api(`/api/audit/repository?registry=${reg}&since=1h`);
@@ -45,9 +47,28 @@ for (const backend of BACKENDS) {
       const value = JSON.parse(r.text).value as Record<string, unknown>[];
       const repo = name.slice(reg.length + 1);
       const mine = value.filter((e) => e.repository === repo);
-      assert.deepEqual(mine.map((e) => e.operationName), ['delete', 'untag', 'push', 'push']);
+      assert.deepEqual(
+        mine.map((e) => e.operationName),
+        ['delete', 'untag', 'push', 'push'],
+      );
       const push = mine[3]!;
-      for (const k of ['time', 'category', 'operationName', 'repository', 'tag', 'digest', 'mediaType', 'size', 'identity', 'callerIpAddress', 'userAgent', 'correlationId', 'loginServer', 'resultType']) assert.ok(k in push, k);
+      for (const k of [
+        'time',
+        'category',
+        'operationName',
+        'repository',
+        'tag',
+        'digest',
+        'mediaType',
+        'size',
+        'identity',
+        'callerIpAddress',
+        'userAgent',
+        'correlationId',
+        'loginServer',
+        'resultType',
+      ])
+        assert.ok(k in push, k);
       assert.equal(push.category, 'ContainerRegistryRepositoryEvents');
       assert.equal(push.tag, 'v1');
       assert.equal(push.digest, digest);
@@ -56,11 +77,16 @@ for (const backend of BACKENDS) {
       assert.ok(Number(push.size) > 0);
       assert.equal(mine[0]!.digest, digest);
 
-      const pushes = JSON.parse((await api(`/api/audit/repository?registry=${reg}&operation=push&identity=admin`)).text).value as { operationName: string }[];
+      const pushes = JSON.parse((await api(`/api/audit/repository?registry=${reg}&operation=push&identity=admin`)).text).value as {
+        operationName: string;
+      }[];
       assert.equal(pushes.length, 2);
       assert.deepEqual(JSON.parse((await api(`/api/audit/repository?registry=${reg}&identity=nobody`)).text).value, []);
       assert.equal((await api(`/api/audit/repository?operation=login`)).status, 400);
-      const lines = (await api(`/api/audit/repository?registry=${reg}&format=jsonl`)).text.trim().split('\n').map((l) => JSON.parse(l));
+      const lines = (await api(`/api/audit/repository?registry=${reg}&format=jsonl`)).text
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       assert.equal(lines.length, 4);
       const page = JSON.parse((await api(`/api/audit/repository?registry=${reg}&top=3`)).text);
       assert.equal(page.value.length, 3);
@@ -84,7 +110,10 @@ for (const backend of BACKENDS) {
       assert.equal(r.status, 200, r.text);
       const pulls = (JSON.parse(r.text).value as Record<string, unknown>[]).filter((e) => e.repository === other.slice(reg2.length + 1));
       assert.equal(pulls.length, 2, 'two GETs; a HEAD is not a pull');
-      assert.deepEqual(pulls.map((e) => e.tag), [null, 'v1']);
+      assert.deepEqual(
+        pulls.map((e) => e.tag),
+        [null, 'v1'],
+      );
       for (const e of pulls) {
         assert.equal(e.operationName, 'pull');
         assert.equal(e.digest, img.digest);
@@ -93,25 +122,41 @@ for (const backend of BACKENDS) {
         assert.equal(e.requestMethod, 'GET');
         assert.match(String(e.callerIpAddress), /127\.0\.0\.1/);
       }
-      const undispatched = await t.app.meta.db.selectFrom('events').select('id').where('action', '=', 'pull').where('dispatched', '=', 0).execute();
+      const undispatched = await t.app.meta.db
+        .selectFrom('events')
+        .select('id')
+        .where('action', '=', 'pull')
+        .where('dispatched', '=', 0)
+        .execute();
       assert.deepEqual(undispatched, [], 'pull records never enter the webhook outbox');
     });
 
     test('audit records past the retention period are pruned; an event still owing webhooks is kept', async () => {
       const old = '2001-01-01T00:00:00.000Z';
       const base = { registry_id: 999999, repository: 'gone/app', created_at: old };
-      await t.app.meta.db.insertInto('events').values([{ ...base, action: 'pull', dispatched: 1 }, { ...base, action: 'push', dispatched: 0 }]).execute();
+      await t.app.meta.db
+        .insertInto('events')
+        .values([
+          { ...base, action: 'pull', dispatched: 1 },
+          { ...base, action: 'push', dispatched: 0 },
+        ])
+        .execute();
       const pruned = await t.app.meta.pruneAudit('2002-01-01T00:00:00.000Z');
       assert.ok(pruned >= 1);
       const left = await t.app.meta.db.selectFrom('events').select('action').where('registry_id', '=', 999999).execute();
-      assert.deepEqual(left.map((e) => e.action), ['push']);
+      assert.deepEqual(
+        left.map((e) => e.action),
+        ['push'],
+      );
       const recent = await api(`/api/audit/repository?registry=${reg}`);
       assert.equal(JSON.parse(recent.text).value.length, 4, 'recent records stay');
     });
 
     test('CLI: berth audit list merges logins and repository events; --category, --operation, --jsonl', async () => {
       // A login event for this registry (Basic auth on the token endpoint).
-      const tok = await t.fetch(`${t.url}/oauth2/token?service=${encodeURIComponent(t.host)}&scope=repository:${name}:pull`, { headers: { Authorization: adminAuthHeader() } });
+      const tok = await t.fetch(`${t.url}/oauth2/token?service=${encodeURIComponent(t.host)}&scope=repository:${name}:pull`, {
+        headers: { Authorization: adminAuthHeader() },
+      });
       await tok.arrayBuffer();
       const all = await berth(['audit', 'list', '--registry', reg, '--since', '2h', '-o', 'json']);
       assert.equal(all.code, 0, all.stdout);
@@ -119,16 +164,32 @@ for (const backend of BACKENDS) {
       assert.ok(events.some((e) => e.category === 'ContainerRegistryRepositoryEvents'));
       for (let i = 1; i < events.length; i++) assert.ok(events[i - 1]!.time >= events[i]!.time, 'newest first');
 
-      const deletes = JSON.parse((await berth(['audit', 'list', '--registry', reg, '--operation', 'delete', '-o', 'json'])).stdout) as { operationName: string }[];
-      assert.deepEqual(deletes.map((e) => e.operationName), ['delete']);
-      const repoOnly = JSON.parse((await berth(['audit', 'list', '--registry', reg, '--category', 'repository', '--identity', 'admin', '--top', '2', '-o', 'json'])).stdout) as { category: string }[];
+      const deletes = JSON.parse((await berth(['audit', 'list', '--registry', reg, '--operation', 'delete', '-o', 'json'])).stdout) as {
+        operationName: string;
+      }[];
+      assert.deepEqual(
+        deletes.map((e) => e.operationName),
+        ['delete'],
+      );
+      const repoOnly = JSON.parse(
+        (await berth(['audit', 'list', '--registry', reg, '--category', 'repository', '--identity', 'admin', '--top', '2', '-o', 'json']))
+          .stdout,
+      ) as { category: string }[];
       assert.equal(repoOnly.length, 2);
       assert.ok(repoOnly.every((e) => e.category === 'ContainerRegistryRepositoryEvents'));
-      const logins = JSON.parse((await berth(['audit', 'list', '--registry', reg, '--category', 'login', '-o', 'json'])).stdout) as { category: string }[];
+      const logins = JSON.parse((await berth(['audit', 'list', '--registry', reg, '--category', 'login', '-o', 'json'])).stdout) as {
+        category: string;
+      }[];
       assert.ok(logins.every((e) => e.category === 'ContainerRegistryLoginEvents'));
       const jsonl = await berth(['audit', 'list', '--registry', reg, '--category', 'repository', '--jsonl']);
       assert.equal(jsonl.code, 0);
-      assert.equal(jsonl.stdout.trim().split('\n').map((l) => JSON.parse(l)).length, 4);
+      assert.equal(
+        jsonl.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l)).length,
+        4,
+      );
     });
   });
 }

@@ -23,7 +23,11 @@ for (const backend of BACKENDS) {
     let service: string;
     const owner = () => basic('admin', OWNER_PASSWORD);
 
-    async function tokenFor(auth: string | undefined, scopes: string[], svc = service): Promise<{ status: number; token?: string; body: string }> {
+    async function tokenFor(
+      auth: string | undefined,
+      scopes: string[],
+      svc = service,
+    ): Promise<{ status: number; token?: string; body: string }> {
       const q = new URLSearchParams({ service: svc });
       for (const s of scopes) q.append('scope', s);
       const res = await t.fetch(`${t.url}/oauth2/token?${q}`, { headers: auth ? { Authorization: auth } : {} });
@@ -45,12 +49,19 @@ for (const backend of BACKENDS) {
       assert.equal(r.status, 201, await r.text());
       const config = blobOf('{}');
       await v2(`${reg}/${repo}/blobs/uploads/?digest=${config.digest}`, auth, { method: 'POST', body: config.data });
-      const manifest = Buffer.from(JSON.stringify({
-        schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.size },
-        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: blob.digest, size: blob.size }],
-      }));
-      const m = await v2(`${reg}/${repo}/manifests/v1`, auth, { method: 'PUT', body: manifest, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } });
+      const manifest = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.size },
+          layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: blob.digest, size: blob.size }],
+        }),
+      );
+      const m = await v2(`${reg}/${repo}/manifests/v1`, auth, {
+        method: 'PUT',
+        body: manifest,
+        headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+      });
       assert.equal(m.status, 201, await m.text());
       return { digest: blob.digest };
     }
@@ -64,7 +75,15 @@ for (const backend of BACKENDS) {
       const tok = await store.createToken(registry.id, name, `${name}map`, 'enabled');
       assert.ok(tok);
       const password = newSecret();
-      await store.putSecret({ owner_type: 'token', owner_id: tok.id, name: 'password1', hash: secretHash(password), sealed: null, hint: password.slice(-4), expires_at: null });
+      await store.putSecret({
+        owner_type: 'token',
+        owner_id: tok.id,
+        name: 'password1',
+        hash: secretHash(password),
+        sealed: null,
+        hint: password.slice(-4),
+        expires_at: null,
+      });
       return password;
     }
 
@@ -102,7 +121,10 @@ for (const backend of BACKENDS) {
 
     test('the token endpoint grants the intersection of asked and permitted, without error', async () => {
       const password = await makeToken('pullonly', ['repositories/team/app/content/read']);
-      const r = await tokenFor(basic('pullonly', password), [`repository:${reg}/team/app:pull,push,delete`, `repository:${reg}/secret/vault:pull`]);
+      const r = await tokenFor(basic('pullonly', password), [
+        `repository:${reg}/team/app:pull,push,delete`,
+        `repository:${reg}/secret/vault:pull`,
+      ]);
       assert.equal(r.status, 200, r.body);
       const access = claimsOf(r.token!).access as { name: string; actions: string[] }[];
       assert.deepEqual(access.find((a) => a.name === `${reg}/team/app`)?.actions, ['pull']);
@@ -134,7 +156,14 @@ for (const backend of BACKENDS) {
       const jwkHead = b64({ alg: 'ES256', typ: 'JWT', kid: jwks.keys[0]!.kid, jwk: mine.publicKey.export({ format: 'jwk' }) });
       const selfSigned = `${jwkHead}.${p}.${sign('sha256', Buffer.from(`${jwkHead}.${p}`), { key: mine.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
       // 5. Garbage.
-      for (const [what, tok] of [['altered', altered], ['none', none], ['hs256', hs], ['embedded jwk', selfSigned], ['garbage', 'a.b.c'], ['long', 'x'.repeat(12000)]] as const) {
+      for (const [what, tok] of [
+        ['altered', altered],
+        ['none', none],
+        ['hs256', hs],
+        ['embedded jwk', selfSigned],
+        ['garbage', 'a.b.c'],
+        ['long', 'x'.repeat(12000)],
+      ] as const) {
         const res = await v2(`${reg}/secret/vault/manifests/v1`, `Bearer ${tok}`);
         assert.equal(res.status, 401, `${what} token must be refused`);
       }
@@ -146,11 +175,24 @@ for (const backend of BACKENDS) {
       const other = (await tokenFor(owner(), [`repository:${reg}/team/app:pull`], 'other.example.com')).token!;
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, `Bearer ${other}`)).status, 401);
       // A refresh token is not an access token.
-      const res = await t.fetch(`${t.url}/oauth2/exchange`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'password', service, username: 'admin', password: OWNER_PASSWORD }) });
+      const res = await t.fetch(`${t.url}/oauth2/exchange`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'password', service, username: 'admin', password: OWNER_PASSWORD }),
+      });
       const refresh = ((await res.json()) as { refresh_token: string }).refresh_token;
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, `Bearer ${refresh}`)).status, 401);
       // ...but exchanges for one, and works as a password with the all-zero user name.
-      const viaRefresh = await t.fetch(`${t.url}/oauth2/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'refresh_token', service, refresh_token: refresh, scope: `repository:${reg}/team/app:pull` }) });
+      const viaRefresh = await t.fetch(`${t.url}/oauth2/token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'refresh_token',
+          service,
+          refresh_token: refresh,
+          scope: `repository:${reg}/team/app:pull`,
+        }),
+      });
       const access = ((await viaRefresh.json()) as { access_token: string }).access_token;
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, `Bearer ${access}`)).status, 200);
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, basic('00000000-0000-0000-0000-000000000000', refresh))).status, 200);
@@ -160,9 +202,39 @@ for (const backend of BACKENDS) {
       // A token signed with the server's own key whose lifetime has run out (as if issued long ago).
       const key = (t.app.services.auth as unknown as { keys: SigningKey[] }).keys[0]!;
       const now = Math.floor(Date.now() / 1000);
-      const expired = signJwt({ jti: 'old', sub: 'user:1', name: 'admin', iss: 'berth', aud: service, iat: now - 7200, nbf: now - 7200, exp: now - 3600, access: [{ type: 'repository', name: `${reg}/team/app`, actions: ['pull'], rid: [(await t.app.services.registries.find(reg))!.id] }] }, key);
+      const expired = signJwt(
+        {
+          jti: 'old',
+          sub: 'user:1',
+          name: 'admin',
+          iss: 'berth',
+          aud: service,
+          iat: now - 7200,
+          nbf: now - 7200,
+          exp: now - 3600,
+          access: [
+            { type: 'repository', name: `${reg}/team/app`, actions: ['pull'], rid: [(await t.app.services.registries.find(reg))!.id] },
+          ],
+        },
+        key,
+      );
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, `Bearer ${expired}`)).status, 401);
-      const fresh = signJwt({ jti: 'new', sub: 'user:1', name: 'admin', iss: 'berth', aud: service, iat: now, nbf: now, exp: now + 600, access: [{ type: 'repository', name: `${reg}/team/app`, actions: ['pull'], rid: [(await t.app.services.registries.find(reg))!.id] }] }, key);
+      const fresh = signJwt(
+        {
+          jti: 'new',
+          sub: 'user:1',
+          name: 'admin',
+          iss: 'berth',
+          aud: service,
+          iat: now,
+          nbf: now,
+          exp: now + 600,
+          access: [
+            { type: 'repository', name: `${reg}/team/app`, actions: ['pull'], rid: [(await t.app.services.registries.find(reg))!.id] },
+          ],
+        },
+        key,
+      );
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, `Bearer ${fresh}`)).status, 200, 'the same token within its lifetime works');
 
       const store = t.app.services.auth.store;
@@ -170,7 +242,15 @@ for (const backend of BACKENDS) {
       assert.ok(await store.createScopeMap(registry.id, 'expmap', '', ['repositories/team/app/content/read']));
       const tok = (await store.createToken(registry.id, 'expiring', 'expmap', 'enabled'))!;
       const pw = newSecret();
-      await store.putSecret({ owner_type: 'token', owner_id: tok.id, name: 'password1', hash: secretHash(pw), sealed: null, hint: pw.slice(-4), expires_at: new Date(Date.now() - 1000).toISOString() });
+      await store.putSecret({
+        owner_type: 'token',
+        owner_id: tok.id,
+        name: 'password1',
+        hash: secretHash(pw),
+        sealed: null,
+        hint: pw.slice(-4),
+        expires_at: new Date(Date.now() - 1000).toISOString(),
+      });
       assert.equal((await v2(`${reg}/team/app/manifests/v1`, basic('expiring', pw))).status, 401);
       assert.equal((await tokenFor(basic('expiring', pw), [`repository:${reg}/team/app:pull`])).status, 401);
     });
@@ -233,10 +313,13 @@ for (const backend of BACKENDS) {
     });
 
     test('repeated failed sign-ins from one source are refused with 429 and Retry-After, the owner elsewhere is not locked out', async () => {
-      const th = await startTestApp(backend, { auth: { adminPassword: OWNER_PASSWORD, throttle: { perIdentity: 3, perSource: 100, windowSeconds: 60 } } });
+      const th = await startTestApp(backend, {
+        auth: { adminPassword: OWNER_PASSWORD, throttle: { perIdentity: 3, perSource: 100, windowSeconds: 60 } },
+      });
       try {
         const statuses: number[] = [];
-        for (let i = 0; i < 5; i++) statuses.push((await fetch(`${th.url}/v2/`, { headers: { Authorization: basic('admin', `guess${i}`) } })).status);
+        for (let i = 0; i < 5; i++)
+          statuses.push((await fetch(`${th.url}/v2/`, { headers: { Authorization: basic('admin', `guess${i}`) } })).status);
         assert.deepEqual(statuses.slice(0, 3), [401, 401, 401]);
         const refused = await fetch(`${th.url}/v2/`, { headers: { Authorization: basic('admin', OWNER_PASSWORD) } });
         assert.equal(refused.status, 429);
@@ -245,10 +328,19 @@ for (const backend of BACKENDS) {
         // The same owner from another source address (127.0.0.2 is loopback too) still gets in.
         const u = new URL(th.url);
         const status = await new Promise<number>((resolve, reject) => {
-          const req = http.request({ host: u.hostname, port: u.port, path: '/v2/', localAddress: '127.0.0.2', headers: { Authorization: basic('admin', OWNER_PASSWORD) } }, (res) => {
-            res.resume();
-            resolve(res.statusCode!);
-          });
+          const req = http.request(
+            {
+              host: u.hostname,
+              port: u.port,
+              path: '/v2/',
+              localAddress: '127.0.0.2',
+              headers: { Authorization: basic('admin', OWNER_PASSWORD) },
+            },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode!);
+            },
+          );
           req.on('error', reject);
           req.end();
         });

@@ -37,11 +37,19 @@ const CASES: Case[] = [
   { name: 'user Repository Contributor on team/*', inside: ['pull', 'push', 'delete', 'tags', 'untag'], outside: [] },
   { name: 'user Catalog Lister', inside: ['catalog'], outside: ['catalog'] },
   { name: 'user AcrPull on another registry', inside: [], outside: [] },
-  { name: 'service principal AcrPush', inside: ['pull', 'push', 'tags', 'untag', 'catalog'], outside: ['pull', 'push', 'tags', 'untag', 'catalog'] },
+  {
+    name: 'service principal AcrPush',
+    inside: ['pull', 'push', 'tags', 'untag', 'catalog'],
+    outside: ['pull', 'push', 'tags', 'untag', 'catalog'],
+  },
   { name: 'admin user', inside: OPS, outside: OPS },
   { name: 'token _repositories_pull', inside: ['pull', 'tags'], outside: ['pull', 'tags'] },
   { name: 'token _repositories_push', inside: ['pull', 'push', 'tags'], outside: ['pull', 'push', 'tags'] },
-  { name: 'token _repositories_admin', inside: ['pull', 'push', 'delete', 'tags', 'untag'], outside: ['pull', 'push', 'delete', 'tags', 'untag'] },
+  {
+    name: 'token _repositories_admin',
+    inside: ['pull', 'push', 'delete', 'tags', 'untag'],
+    outside: ['pull', 'push', 'delete', 'tags', 'untag'],
+  },
   { name: 'token team/app read+write+metadata/read', inside: ['pull', 'push', 'tags'], outside: [] },
   { name: 'token team/* delete+metadata/write', inside: ['delete', 'untag'], outside: [] },
   { name: 'token team/app metadata/read only', inside: ['tags'], outside: [] },
@@ -58,7 +66,13 @@ for (const backend of BACKENDS) {
     const ownerAuth = basic('admin', OWNER);
     let seq = 0;
 
-    async function req(method: string, path: string, auth: string | undefined, body?: Buffer, headers: Record<string, string> = {}): Promise<Response> {
+    async function req(
+      method: string,
+      path: string,
+      auth: string | undefined,
+      body?: Buffer,
+      headers: Record<string, string> = {},
+    ): Promise<Response> {
       return t.fetch(`${t.url}/v2/${path}`, { method, body, headers: { ...(auth ? { Authorization: auth } : {}), ...headers } });
     }
 
@@ -66,13 +80,19 @@ for (const backend of BACKENDS) {
     async function seed(registry: string, repo: string, tag: string): Promise<string> {
       const layer = randomBlob(64);
       const config = blobOf(`{"n":${++seq}}`);
-      for (const b of [layer, config]) assert.equal((await req('POST', `${registry}/${repo}/blobs/uploads/?digest=${b.digest}`, ownerAuth, b.data)).status, 201);
-      const m = Buffer.from(JSON.stringify({
-        schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.size },
-        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer.digest, size: layer.size }],
-      }));
-      const res = await req('PUT', `${registry}/${repo}/manifests/${tag}`, ownerAuth, m, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' });
+      for (const b of [layer, config])
+        assert.equal((await req('POST', `${registry}/${repo}/blobs/uploads/?digest=${b.digest}`, ownerAuth, b.data)).status, 201);
+      const m = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.size },
+          layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layer.digest, size: layer.size }],
+        }),
+      );
+      const res = await req('PUT', `${registry}/${repo}/manifests/${tag}`, ownerAuth, m, {
+        'Content-Type': 'application/vnd.oci.image.manifest.v1+json',
+      });
       assert.equal(res.status, 201);
       return res.headers.get('docker-content-digest')!;
     }
@@ -81,9 +101,12 @@ for (const backend of BACKENDS) {
     async function run(op: Op, registry: string, repo: string, auth: string | undefined): Promise<number> {
       const name = `${registry}/${repo}`;
       switch (op) {
-        case 'pull': return (await req('GET', `${name}/manifests/v1`, auth)).status;
-        case 'tags': return (await req('GET', `${name}/tags/list`, auth)).status;
-        case 'catalog': return (await req('GET', `${registry}/_catalog`, auth)).status;
+        case 'pull':
+          return (await req('GET', `${name}/manifests/v1`, auth)).status;
+        case 'tags':
+          return (await req('GET', `${name}/tags/list`, auth)).status;
+        case 'catalog':
+          return (await req('GET', `${registry}/_catalog`, auth)).status;
         case 'push': {
           const b = randomBlob(32);
           return (await req('POST', `${name}/blobs/uploads/?digest=${b.digest}`, auth, b.data)).status;
@@ -115,7 +138,10 @@ for (const backend of BACKENDS) {
       for (const r of [reg, openReg]) for (const repo of ['team/app', 'other/app']) await seed(r, repo, 'v1');
 
       const user = async (label: string, role: string, registryId: number, repository: string | null = null) => {
-        const name = `u${label.replace(/[^a-z0-9]/gi, '').toLowerCase().slice(0, 40)}`;
+        const name = `u${label
+          .replace(/[^a-z0-9]/gi, '')
+          .toLowerCase()
+          .slice(0, 40)}`;
         const u = (await store.createUser(name, await hashPassword('matrix-password-1', TEST_PASSWORD_HASH_COST)))!;
         await store.addRoleAssignment({ principal_type: 'user', principal_id: u.id, role, registry_id: registryId, repository });
         creds.set(label, basic(name, 'matrix-password-1'));
@@ -135,13 +161,35 @@ for (const backend of BACKENDS) {
 
       const sp = await store.createServicePrincipal('matrix-sp');
       const spSecret = newSecret();
-      await store.putSecret({ owner_type: 'sp', owner_id: sp.id, name: 'secret1', hash: secretHash(spSecret), sealed: null, hint: spSecret.slice(-4), expires_at: null });
-      await store.addRoleAssignment({ principal_type: 'sp', principal_id: sp.id, role: 'AcrPush', registry_id: regRow.id, repository: null });
+      await store.putSecret({
+        owner_type: 'sp',
+        owner_id: sp.id,
+        name: 'secret1',
+        hash: secretHash(spSecret),
+        sealed: null,
+        hint: spSecret.slice(-4),
+        expires_at: null,
+      });
+      await store.addRoleAssignment({
+        principal_type: 'sp',
+        principal_id: sp.id,
+        role: 'AcrPush',
+        registry_id: regRow.id,
+        repository: null,
+      });
       creds.set('service principal AcrPush', basic(sp.app_id, spSecret));
 
       await store.setRegistryFlags(regRow.id, { admin_enabled: 1 });
       const adminPassword = newSecret();
-      await store.putSecret({ owner_type: 'admin', owner_id: regRow.id, name: 'password', hash: secretHash(adminPassword), sealed: null, hint: adminPassword.slice(-4), expires_at: null });
+      await store.putSecret({
+        owner_type: 'admin',
+        owner_id: regRow.id,
+        name: 'password',
+        hash: secretHash(adminPassword),
+        sealed: null,
+        hint: adminPassword.slice(-4),
+        expires_at: null,
+      });
       creds.set('admin user', basic(reg, adminPassword));
 
       const token = async (label: string, scopeMap: string, actions?: string[]) => {
@@ -149,14 +197,29 @@ for (const backend of BACKENDS) {
         if (actions) assert.ok(await store.createScopeMap(regRow.id, scopeMap, '', actions));
         const tk = (await store.createToken(regRow.id, name, scopeMap, 'enabled'))!;
         const pw = newSecret();
-        await store.putSecret({ owner_type: 'token', owner_id: tk.id, name: 'password1', hash: secretHash(pw), sealed: null, hint: pw.slice(-4), expires_at: null });
+        await store.putSecret({
+          owner_type: 'token',
+          owner_id: tk.id,
+          name: 'password1',
+          hash: secretHash(pw),
+          sealed: null,
+          hint: pw.slice(-4),
+          expires_at: null,
+        });
         creds.set(label, basic(name, pw));
       };
       await token('token _repositories_pull', '_repositories_pull');
       await token('token _repositories_push', '_repositories_push');
       await token('token _repositories_admin', '_repositories_admin');
-      await token('token team/app read+write+metadata/read', 'rwmap', ['repositories/team/app/content/read', 'repositories/team/app/content/write', 'repositories/team/app/metadata/read']);
-      await token('token team/* delete+metadata/write', 'delmap', ['repositories/team/*/content/delete', 'repositories/team/*/metadata/write']);
+      await token('token team/app read+write+metadata/read', 'rwmap', [
+        'repositories/team/app/content/read',
+        'repositories/team/app/content/write',
+        'repositories/team/app/metadata/read',
+      ]);
+      await token('token team/* delete+metadata/write', 'delmap', [
+        'repositories/team/*/content/delete',
+        'repositories/team/*/metadata/write',
+      ]);
       await token('token team/app metadata/read only', 'mdmap', ['repositories/team/app/metadata/read']);
     });
     after(async () => t?.close());
@@ -166,7 +229,10 @@ for (const backend of BACKENDS) {
         const registry = c.name === 'anonymous, anonymous pull on' ? openReg : reg;
         const auth = c.anonymous ? undefined : creds.get(c.name);
         const seen: string[] = [];
-        for (const [where, allowed] of [['team/app', c.inside], ['other/app', c.outside]] as const) {
+        for (const [where, allowed] of [
+          ['team/app', c.inside],
+          ['other/app', c.outside],
+        ] as const) {
           for (const op of OPS) {
             if (op === 'catalog' && where === 'other/app') continue; // registry-wide
             const status = await run(op, registry, where, auth);
@@ -183,7 +249,10 @@ for (const backend of BACKENDS) {
       for (const c of CASES.filter((x) => !x.anonymous)) {
         const auth = creds.get(c.name)!;
         for (const op of ['pull', 'push', 'tags'] as const) {
-          for (const [where, allowed] of [['team/app', c.inside], ['other/app', c.outside]] as const) {
+          for (const [where, allowed] of [
+            ['team/app', c.inside],
+            ['other/app', c.outside],
+          ] as const) {
             // The scopes a client asks for after the challenge (tags: pull or metadata_read will do).
             const action = op === 'push' ? 'pull,push' : op === 'tags' ? 'pull,metadata_read' : 'pull';
             const q = new URLSearchParams({ service: t.host, scope: `repository:${reg}/${where}:${action}` });

@@ -17,16 +17,28 @@ import { freePort } from './helpers/berth-process.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-interface Run { code: number | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 function berth(args: string[], configDir: string): Promise<Run> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: configDir, BERTH_CONFIG_DIR: configDir };
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
@@ -48,7 +60,10 @@ describe('berth check-health', await backendGate('sqlite'), () => {
   });
 
   test('good credentials: every check passes, exit 0', async () => {
-    const r = await berth(['check-health', '-n', reg, '--server', t.url, '-u', 'admin', '-p', ADMIN_PASSWORD, '--push', '--yes'], configDir);
+    const r = await berth(
+      ['check-health', '-n', reg, '--server', t.url, '-u', 'admin', '-p', ADMIN_PASSWORD, '--push', '--yes'],
+      configDir,
+    );
     assert.equal(r.code, 0, r.stdout + r.stderr);
     for (const check of ['connectivity', 'challenge', 'token endpoint', 'login', 'registry', 'pull permission', 'push permission']) {
       assert.match(r.stdout, new RegExp(`^OK +${check}:`, 'm'), check);
@@ -69,7 +84,10 @@ describe('berth check-health', await backendGate('sqlite'), () => {
 
   test('unreachable server: CONNECTIVITY_DNS_ERROR, non-zero exit', async () => {
     const port = await freePort();
-    const r = await berth(['check-health', '-n', reg, '--server', `http://127.0.0.1:${port}`, '-u', 'admin', '-p', ADMIN_PASSWORD, '-o', 'json'], configDir);
+    const r = await berth(
+      ['check-health', '-n', reg, '--server', `http://127.0.0.1:${port}`, '-u', 'admin', '-p', ADMIN_PASSWORD, '-o', 'json'],
+      configDir,
+    );
     assert.equal(r.code, 1);
     const results = JSON.parse(r.stdout) as { check: string; status: string; code?: string; message: string }[];
     const failed = results.find((x) => x.status === 'error');
@@ -79,7 +97,13 @@ describe('berth check-health', await backendGate('sqlite'), () => {
   });
 
   test('an unresolvable host name is CONNECTIVITY_DNS_ERROR', async () => {
-    const results = await checkHealth({ registry: reg, server: 'http://no-such-host.invalid:5000', username: 'admin', password: ADMIN_PASSWORD, timeoutMs: 5000 });
+    const results = await checkHealth({
+      registry: reg,
+      server: 'http://no-such-host.invalid:5000',
+      username: 'admin',
+      password: ADMIN_PASSWORD,
+      timeoutMs: 5000,
+    });
     assert.equal(results.at(-1)?.code, 'CONNECTIVITY_DNS_ERROR');
     assert.equal(results.at(-1)?.check, 'DNS');
   });
@@ -91,10 +115,18 @@ describe('berth check-health', await backendGate('sqlite'), () => {
 
   test('a server without a Bearer challenge is CONNECTIVITY_CHALLENGE_ERROR', async () => {
     const { createServer } = await import('node:http');
-    const other = createServer((_req, res) => { res.statusCode = 200; res.end('{}'); });
+    const other = createServer((_req, res) => {
+      res.statusCode = 200;
+      res.end('{}');
+    });
     await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
     try {
-      const results = await checkHealth({ registry: reg, server: `http://127.0.0.1:${(other.address() as net.AddressInfo).port}`, username: 'admin', password: ADMIN_PASSWORD });
+      const results = await checkHealth({
+        registry: reg,
+        server: `http://127.0.0.1:${(other.address() as net.AddressInfo).port}`,
+        username: 'admin',
+        password: ADMIN_PASSWORD,
+      });
       assert.equal(results.at(-1)?.code, 'CONNECTIVITY_CHALLENGE_ERROR');
     } finally {
       other.close();

@@ -18,17 +18,23 @@ describe('docs/errors.md', () => {
   const doc = read('docs/errors.md');
 
   test('documents every registered error code', () => {
-    const missing = allErrorCodes().filter((c) => !doc.includes(`\`${c.code}\``)).map((c) => c.code);
+    const missing = allErrorCodes()
+      .filter((c) => !doc.includes(`\`${c.code}\``))
+      .map((c) => c.code);
     assert.deepEqual(missing, [], `add these codes to docs/errors.md: ${missing.join(', ')}`);
   });
 
-  test('each code\'s table row names every status the code can have, and no other', () => {
+  test("each code's table row names every status the code can have, and no other", () => {
     for (const c of allErrorCodes()) {
       const row = doc.split('\n').find((l) => l.startsWith(`| \`${c.code}\` |`));
       assert.ok(row, `docs/errors.md has a table row for ${c.code}`);
       const statusCell = row.split('|')[2] ?? '';
       const documented = (statusCell.match(/\d{3}/g) ?? []).map(Number).sort();
-      assert.deepEqual(documented, [...c.statuses].sort(), `${c.code}: registered statuses ${c.statuses.join(', ')}, documented "${statusCell.trim()}"`);
+      assert.deepEqual(
+        documented,
+        [...c.statuses].sort(),
+        `${c.code}: registered statuses ${c.statuses.join(', ')}, documented "${statusCell.trim()}"`,
+      );
     }
   });
 });
@@ -49,7 +55,10 @@ describe('docs/configuration.md', () => {
     const keys = new Set(configKeys().map((k) => k.path.join('.')));
     const table = doc.slice(doc.indexOf('## Keys'), doc.indexOf('## Flags'));
     const rows = [...table.matchAll(/^\| `([A-Za-z.]+)` \|/gm)].map((m) => m[1]!);
-    assert.deepEqual(rows.filter((r) => !keys.has(r)), []);
+    assert.deepEqual(
+      rows.filter((r) => !keys.has(r)),
+      [],
+    );
     assert.equal(rows.length, keys.size);
   });
 });
@@ -106,7 +115,12 @@ describe('docs/cli.md', () => {
 
 describe('links', () => {
   test('relative links in README.md and docs/*.md point at files that exist', () => {
-    const files = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const files = [
+      'README.md',
+      ...readdirSync(path.join(ROOT, 'docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/${f}`),
+    ];
     const broken: string[] = [];
     for (const f of files) {
       for (const m of read(f).matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)) {

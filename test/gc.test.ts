@@ -9,7 +9,18 @@ import { blobKey } from '../src/storage/paths.js';
 import { ADMIN_PASSWORD, adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';
-import { blobOf, expectError, imageManifest, manifestBytes, MT, randomBlob, sha256, type V2, type Blob, type PushedImage } from './helpers/oci.js';
+import {
+  blobOf,
+  expectError,
+  imageManifest,
+  manifestBytes,
+  MT,
+  randomBlob,
+  sha256,
+  type V2,
+  type Blob,
+  type PushedImage,
+} from './helpers/oci.js';
 
 // Online garbage collection: garbage goes only after its grace period, never what a pushed
 // manifest references, never while a push is about to reference it; a stress run with pushes,
@@ -22,21 +33,37 @@ for (const backend of BACKENDS) {
     let t: TestApp;
     let v2: V2;
     let clock = new Date();
-    const at = (seconds: number) => { clock = new Date(Date.now() + seconds * 1000); };
-    const gc = (opts: Partial<GcOptions> = {}) => new GcService(t.app.meta, new KyselyGcStore(t.app.meta.db, t.app.meta.dialect), t.app.storage, t.app.services.manifests,
-      { ...DEFAULT_GC, gracePeriodSeconds: GRACE, ...opts }, silentLogger, () => clock);
+    const at = (seconds: number) => {
+      clock = new Date(Date.now() + seconds * 1000);
+    };
+    const gc = (opts: Partial<GcOptions> = {}) =>
+      new GcService(
+        t.app.meta,
+        new KyselyGcStore(t.app.meta.db, t.app.meta.dialect),
+        t.app.storage,
+        t.app.services.manifests,
+        { ...DEFAULT_GC, gracePeriodSeconds: GRACE, ...opts },
+        silentLogger,
+        () => clock,
+      );
 
     before(async () => {
       t = await startTestApp(backend, { gc: { enabled: false } });
       v2 = t.v2();
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     const stored = async (digest: string) => (await t.app.storage.stat(blobKey(parseDigest(digest)))) !== null;
     const regId = async (name: string) => (await t.app.services.registries.get(name)).id;
     async function assertUsageExact(reg: string) {
       const id = await regId(reg);
-      assert.deepEqual(await storedUsage(t.app.meta.db, id), await computedUsage(t.app.meta.db, id), 'storage counters equal a recomputation');
+      assert.deepEqual(
+        await storedUsage(t.app.meta.db, id),
+        await computedUsage(t.app.meta.db, id),
+        'storage counters equal a recomputation',
+      );
     }
     async function pullsIntact(name: string, img: PushedImage) {
       const m = await v2.fetch(`${name}/manifests/${img.digest}`, { headers: { Accept: img.mediaType } });
@@ -92,11 +119,12 @@ for (const backend of BACKENDS) {
       at(0);
       await gc().run();
       at(GRACE + 1);
-      const snapshot = async () => JSON.stringify([
-        await t.app.meta.db.selectFrom('repository_blobs').selectAll().orderBy('repository_id').orderBy('digest').execute(),
-        await t.app.meta.db.selectFrom('blobs').selectAll().orderBy('digest').execute(),
-        await t.app.meta.db.selectFrom('manifests').select(['id', 'digest']).orderBy('id').execute(),
-      ]);
+      const snapshot = async () =>
+        JSON.stringify([
+          await t.app.meta.db.selectFrom('repository_blobs').selectAll().orderBy('repository_id').orderBy('digest').execute(),
+          await t.app.meta.db.selectFrom('blobs').selectAll().orderBy('digest').execute(),
+          await t.app.meta.db.selectFrom('manifests').select(['id', 'digest']).orderBy('id').execute(),
+        ]);
       const beforeDry = await snapshot();
       const plan = await gc().run({ dryRun: true });
       assert.equal(plan.dryRun, true);
@@ -120,8 +148,13 @@ for (const backend of BACKENDS) {
       const r = await gc().run();
       assert.equal(r.linksRemoved, 0, 'a read gives the pusher a fresh grace period');
       // ... and pushes the manifest later: it is accepted.
-      const res = await v2.putManifest(`${reg}/slow`, 'v1', imageManifest(
-        { mediaType: MT.ociConfig, digest: config.digest, size: config.size }, [{ mediaType: MT.ociLayer, digest: layer.digest, size: layer.size }]));
+      const res = await v2.putManifest(
+        `${reg}/slow`,
+        'v1',
+        imageManifest({ mediaType: MT.ociConfig, digest: config.digest, size: config.size }, [
+          { mediaType: MT.ociLayer, digest: layer.digest, size: layer.size },
+        ]),
+      );
       assert.equal(res.status, 201, await res.text());
       at(3 * GRACE);
       await gc().run();
@@ -131,7 +164,10 @@ for (const backend of BACKENDS) {
     test('a referrer whose subject never arrived is collected after the grace period; one with its subject stays', async () => {
       const reg = await t.createRegistry();
       const subject = await v2.pushImage(`${reg}/signed`, 'v1');
-      const kept = await v2.pushImage(`${reg}/signed`, 'sig-kept', { artifactType: 'application/vnd.example.sig', subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size } });
+      const kept = await v2.pushImage(`${reg}/signed`, 'sig-kept', {
+        artifactType: 'application/vnd.example.sig',
+        subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+      });
       const ghost = { mediaType: MT.ociManifest, digest: sha256(`never pushed ${Math.random()}`), size: 123 };
       const dangling = await v2.pushImage(`${reg}/signed`, 'sig-dangling', { artifactType: 'application/vnd.example.sig', subject: ghost });
       at(GRACE - 30);
@@ -141,8 +177,17 @@ for (const backend of BACKENDS) {
       assert.equal(r.referrersRemoved, 1);
       await expectError(await v2.fetch(`${reg}/signed/manifests/${dangling.digest}`), 404, 'MANIFEST_UNKNOWN');
       assert.equal((await v2.fetch(`${reg}/signed/manifests/${kept.digest}`)).status, 200);
-      const events = await t.app.meta.db.selectFrom('events').select(['action', 'digest', 'identity']).where('digest', '=', dangling.digest).where('action', '=', 'delete').execute();
-      assert.deepEqual(events.map((e) => e.identity), ['garbage-collector'], 'the removal is audited as the collector');
+      const events = await t.app.meta.db
+        .selectFrom('events')
+        .select(['action', 'digest', 'identity'])
+        .where('digest', '=', dangling.digest)
+        .where('action', '=', 'delete')
+        .execute();
+      assert.deepEqual(
+        events.map((e) => e.identity),
+        ['garbage-collector'],
+        'the removal is audited as the collector',
+      );
       assert.equal((await gc({ deleteDanglingReferrers: false }).run({ dryRun: true })).referrersRemoved, 0);
     });
 
@@ -161,24 +206,37 @@ for (const backend of BACKENDS) {
       assert.equal(await stored(junk.digest), false);
     });
 
-    test('one collection at a time across nodes; a dead node\'s run does not block forever', async () => {
+    test("one collection at a time across nodes; a dead node's run does not block forever", async () => {
       const now = new Date().toISOString();
       const far = new Date(Date.now() + 3600_000).toISOString();
-      const { id } = await t.app.meta.db.insertInto('gc_runs').values({ node: 'other-node:1', dry_run: 0, status: 'running', started_at: now, lease_until: far })
-        .returning('id').executeTakeFirstOrThrow();
+      const { id } = await t.app.meta.db
+        .insertInto('gc_runs')
+        .values({ node: 'other-node:1', dry_run: 0, status: 'running', started_at: now, lease_until: far })
+        .returning('id')
+        .executeTakeFirstOrThrow();
       clock = new Date();
-      const res = await t.fetch(`${t.url}/api/gc/runs`, { method: 'POST', headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: '{}' });
+      const res = await t.fetch(`${t.url}/api/gc/runs`, {
+        method: 'POST',
+        headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
+        body: '{}',
+      });
       assert.equal(res.status, 409);
-      assert.match((await res.json() as { errors: { message: string }[] }).errors[0]!.message, /already running on other-node:1/);
-      await t.app.meta.db.updateTable('gc_runs').set({ lease_until: new Date(Date.now() - 1000).toISOString() }).where('id', '=', id).execute();
+      assert.match(((await res.json()) as { errors: { message: string }[] }).errors[0]!.message, /already running on other-node:1/);
+      await t.app.meta.db
+        .updateTable('gc_runs')
+        .set({ lease_until: new Date(Date.now() - 1000).toISOString() })
+        .where('id', '=', id)
+        .execute();
       const ok = await t.fetch(`${t.url}/api/gc/runs`, { method: 'POST', headers: { Authorization: adminAuthHeader() } });
       assert.equal(ok.status, 202);
-      const run = await ok.json() as { id: number };
+      const run = (await ok.json()) as { id: number };
       assert.equal(ok.headers.get('location'), `/api/gc/runs/${run.id}`);
       const dead = await t.app.meta.db.selectFrom('gc_runs').select(['status', 'error']).where('id', '=', id).executeTakeFirstOrThrow();
       assert.equal(dead.status, 'failed');
       for (let i = 0; i < 100; i++) {
-        const r = await (await t.fetch(`${t.url}/api/gc/runs/${run.id}`, { headers: { Authorization: adminAuthHeader() } })).json() as { status: string };
+        const r = (await (await t.fetch(`${t.url}/api/gc/runs/${run.id}`, { headers: { Authorization: adminAuthHeader() } })).json()) as {
+          status: string;
+        };
         if (r.status !== 'running') break;
         await new Promise((r2) => setTimeout(r2, 100));
       }
@@ -192,9 +250,17 @@ for (const backend of BACKENDS) {
       const dry = await runCli(['gc', 'run', '--dry-run', '--server', t.url, '-u', 'admin', '-p', ADMIN_PASSWORD]);
       assert.equal(dry.code, 0, dry.stderr);
       assert.equal((JSON.parse(dry.stdout) as { dryRun: boolean }).dryRun, true);
-      const bad = await t.fetch(`${t.url}/api/gc/runs`, { method: 'POST', headers: { Authorization: adminAuthHeader() }, body: '{"dryRun":"yes"}' });
+      const bad = await t.fetch(`${t.url}/api/gc/runs`, {
+        method: 'POST',
+        headers: { Authorization: adminAuthHeader() },
+        body: '{"dryRun":"yes"}',
+      });
       assert.equal(bad.status, 400);
-      const extra = await t.fetch(`${t.url}/api/gc/runs`, { method: 'POST', headers: { Authorization: adminAuthHeader() }, body: '{"force":true}' });
+      const extra = await t.fetch(`${t.url}/api/gc/runs`, {
+        method: 'POST',
+        headers: { Authorization: adminAuthHeader() },
+        body: '{"force":true}',
+      });
       assert.equal(extra.status, 400);
       assert.equal((await t.fetch(`${t.url}/api/gc`)).status, 401);
     });
@@ -233,12 +299,23 @@ for (const backend of BACKENDS) {
             }
             const config = randomBlob(60);
             await v2.pushBlob(repo, config);
-            const manifest = imageManifest({ mediaType: MT.ociConfig, digest: config.digest, size: config.size },
-              layers.map((l) => ({ mediaType: MT.ociLayer, digest: l.digest, size: l.size })));
+            const manifest = imageManifest(
+              { mediaType: MT.ociConfig, digest: config.digest, size: config.size },
+              layers.map((l) => ({ mediaType: MT.ociLayer, digest: l.digest, size: l.size })),
+            );
             const res = await v2.putManifest(repo, `t${w}-${i}`, manifest);
             if (res.status === 201) {
               const bytes = manifestBytes(manifest);
-              img = { manifest, bytes, digest: sha256(bytes), size: bytes.length, config, layers, mediaType: MT.ociManifest, response: res };
+              img = {
+                manifest,
+                bytes,
+                digest: sha256(bytes),
+                size: bytes.length,
+                config,
+                layers,
+                mediaType: MT.ociManifest,
+                response: res,
+              };
             } else {
               // Not acknowledged: GC took an unreferenced link between the HEAD and the PUT. Retry, as clients do.
               const text = await res.text();
@@ -267,7 +344,9 @@ for (const backend of BACKENDS) {
       }
       const runs = await collector;
       assert.ok(runs >= 3, `the collector ran during the pushes (${runs} runs, ${failedPushes} pushes retried)`);
-      ctx.diagnostic(`${runs} collections during ${live.size + deleted.length} pushes and ${deleted.length} deletes; ${failedPushes} manifest PUTs refused and retried`);
+      ctx.diagnostic(
+        `${runs} collections during ${live.size + deleted.length} pushes and ${deleted.length} deletes; ${failedPushes} manifest PUTs refused and retried`,
+      );
 
       for (const { repo, img } of live.values()) await pullsIntact(repo, img);
 
@@ -278,18 +357,38 @@ for (const backend of BACKENDS) {
         await final.run();
       }
       const db = t.app.meta.db;
-      const unreferenced = await db.selectFrom('repository_blobs as rb').select('rb.digest')
-        .where((eb) => eb.not(eb.exists(eb.selectFrom('manifest_refs as mr').innerJoin('manifests as m', 'm.id', 'mr.manifest_id')
-          .select('mr.child_digest').whereRef('mr.child_digest', '=', 'rb.digest').whereRef('m.repository_id', '=', 'rb.repository_id'))))
+      const unreferenced = await db
+        .selectFrom('repository_blobs as rb')
+        .select('rb.digest')
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('manifest_refs as mr')
+                .innerJoin('manifests as m', 'm.id', 'mr.manifest_id')
+                .select('mr.child_digest')
+                .whereRef('mr.child_digest', '=', 'rb.digest')
+                .whereRef('m.repository_id', '=', 'rb.repository_id'),
+            ),
+          ),
+        )
         .execute();
       assert.deepEqual(unreferenced, [], 'no link left that nothing references');
-      const unlinked = await db.selectFrom('blobs as b').select('b.digest')
-        .where((eb) => eb.not(eb.exists(eb.selectFrom('repository_blobs as rb').select('rb.digest').whereRef('rb.digest', '=', 'b.digest'))))
+      const unlinked = await db
+        .selectFrom('blobs as b')
+        .select('b.digest')
+        .where((eb) =>
+          eb.not(eb.exists(eb.selectFrom('repository_blobs as rb').select('rb.digest').whereRef('rb.digest', '=', 'b.digest'))),
+        )
         .execute();
       assert.deepEqual(unlinked, [], 'no blob left that no repository links');
       const rows = new Set((await db.selectFrom('blobs').select('digest').execute()).map((r) => r.digest));
       const files = (await t.app.storage.list('blobs/', { limit: 100000 })).map((k) => k.split('/')).map((p) => `${p[1]}:${p[3]}`);
-      assert.deepEqual(files.filter((d) => !rows.has(d)), [], 'no stored bytes without a row');
+      assert.deepEqual(
+        files.filter((d) => !rows.has(d)),
+        [],
+        'no stored bytes without a row',
+      );
       for (const { img } of deleted) {
         const own = [img.config, img.layers[1]!];
         for (const b of own) assert.equal(await stored(b.digest), false, `deleted image's own blob ${b.digest} is reclaimed`);
@@ -303,8 +402,10 @@ for (const backend of BACKENDS) {
 async function pushWith(v2: V2, name: string, tag: string, layers: Blob[]): Promise<PushedImage> {
   const config = await v2.pushBlob(name, randomBlob(90));
   for (const l of layers) await v2.pushBlob(name, l);
-  const manifest = imageManifest({ mediaType: MT.ociConfig, digest: config.digest, size: config.size },
-    layers.map((l) => ({ mediaType: MT.ociLayer, digest: l.digest, size: l.size })));
+  const manifest = imageManifest(
+    { mediaType: MT.ociConfig, digest: config.digest, size: config.size },
+    layers.map((l) => ({ mediaType: MT.ociLayer, digest: l.digest, size: l.size })),
+  );
   const res = await v2.putManifest(name, tag, manifest);
   assert.equal(res.status, 201, await res.text());
   const bytes = manifestBytes(manifest);

@@ -7,8 +7,12 @@ import { authFetch } from './helpers/oci.js';
 for (const backend of BACKENDS) {
   describe(`harness on ${backend}`, await backendGate(backend), () => {
     let t: TestApp;
-    before(async () => { t = await startTestApp(backend); });
-    after(async () => { await t?.close(); });
+    before(async () => {
+      t = await startTestApp(backend);
+    });
+    after(async () => {
+      await t?.close();
+    });
 
     test('/v2/ answers with the API version header', async () => {
       const res = await authFetch(`${t.url}/v2/`, {}, undefined, t.fetch);

@@ -20,7 +20,10 @@ describe('health endpoints', await backendGate('sqlite'), () => {
       assert.equal(ready.status, 200);
       assert.deepEqual(await ready.json(), { status: 'ready' });
       // The probe object is gone again.
-      assert.deepEqual((await t.app.storage.list('uploads/')).filter((k) => k.includes('.ready-')), []);
+      assert.deepEqual(
+        (await t.app.storage.list('uploads/')).filter((k) => k.includes('.ready-')),
+        [],
+      );
     } finally {
       await t.close();
     }
@@ -32,7 +35,7 @@ describe('health endpoints', await backendGate('sqlite'), () => {
       await t.app.meta.close();
       const res = await t.fetch(`${t.url}/readyz`);
       assert.equal(res.status, 503);
-      const body = await res.json() as { status: string; reason: string };
+      const body = (await res.json()) as { status: string; reason: string };
       assert.equal(body.status, 'unavailable');
       assert.match(body.reason, /metadata/);
       assert.equal((await t.fetch(`${t.url}/healthz`)).status, 200);
@@ -51,7 +54,7 @@ describe('health endpoints', await backendGate('sqlite'), () => {
       writeFileSync(storage, 'not a directory');
       const res = await t.fetch(`${t.url}/readyz`);
       assert.equal(res.status, 503);
-      const body = await res.json() as { reason: string };
+      const body = (await res.json()) as { reason: string };
       assert.match(body.reason, /storage/);
     } finally {
       await t.close();

@@ -8,7 +8,14 @@ import { fileURLToPath } from 'node:url';
 import { repositoryActions } from '../src/cli/commands/identity.js';
 import type { RegistryView } from '../src/services/content/registries.js';
 import type {
-  AdminCredentialsView, AnonymousPullView, RoleAssignmentView, ScopeMapView, ServicePrincipalView, TokenPasswordView, TokenView, UserView,
+  AdminCredentialsView,
+  AnonymousPullView,
+  RoleAssignmentView,
+  ScopeMapView,
+  ServicePrincipalView,
+  TokenPasswordView,
+  TokenView,
+  UserView,
 } from '../src/services/identity/views.js';
 import { runCli } from './helpers/cli.js';
 import { basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
@@ -55,7 +62,11 @@ describe('identity CLI commands', () => {
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: configDir, BERTH_CONFIG_DIR: configDir };
     const full = [...args, '--server', t.url, '-u', 'admin', '-p', OWNER_PASSWORD];
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), ...full], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), ...full], {
+        cwd: ROOT,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => (stdout += d));
@@ -98,7 +109,9 @@ describe('identity CLI commands', () => {
 
   test('--repository REPO ACTION... groups actions by the repository before them', () => {
     assert.deepEqual(repositoryActions(['samples/hello', 'content/read', 'content/write', 'team/*', 'metadata/read']), [
-      'repositories/samples/hello/content/read', 'repositories/samples/hello/content/write', 'repositories/team/*/metadata/read',
+      'repositories/samples/hello/content/read',
+      'repositories/samples/hello/content/write',
+      'repositories/team/*/metadata/read',
     ]);
     assert.deepEqual(repositoryActions(undefined), []);
     assert.throws(() => repositoryActions(['content/read']), /repository first/);
@@ -128,15 +141,31 @@ describe('identity CLI commands', () => {
 
   test('role assignment create|list|delete and sp create-for-rbac|credential reset|list|show|delete', async () => {
     await ok(['user', 'create', '-n', 'cli.reader', '--new-password', 'cli-reader-password']);
-    const a = await ok<RoleAssignmentView>(['role', 'assignment', 'create', '--assignee', 'cli.reader', '--role', 'reader', '--scope', '/registries/clireg1']);
+    const a = await ok<RoleAssignmentView>([
+      'role',
+      'assignment',
+      'create',
+      '--assignee',
+      'cli.reader',
+      '--role',
+      'reader',
+      '--scope',
+      '/registries/clireg1',
+    ]);
     assert.equal(a.roleDefinitionName, 'Reader');
     const listed = await ok<{ id: string }[]>(['role', 'assignment', 'list', '--assignee', 'cli.reader']);
-    assert.deepEqual(listed.map((x) => x.id), [a.id]);
+    assert.deepEqual(
+      listed.map((x) => x.id),
+      [a.id],
+    );
     const tsv = await berth(['role', 'assignment', 'list', '--assignee', 'cli.reader', '-o', 'tsv']);
     assert.equal(tsv.code, 0);
     assert.match(tsv.stdout, new RegExp(`^${a.id}\\t`));
     // A Reader cannot create tokens: the CLI reports 403 DENIED and exits 1.
-    await fails(['token', 'create', '-n', 'readertoken', '-r', 'clireg1', '--scope-map', '_repositories_pull'], 1, /DENIED, HTTP 403/, ['cli.reader', 'cli-reader-password']);
+    await fails(['token', 'create', '-n', 'readertoken', '-r', 'clireg1', '--scope-map', '_repositories_pull'], 1, /DENIED, HTTP 403/, [
+      'cli.reader',
+      'cli-reader-password',
+    ]);
     await ok(['role', 'assignment', 'delete', '--assignee', 'cli.reader', '--scope', '/registries/clireg1', '--yes']);
     assert.deepEqual(await ok(['role', 'assignment', 'list', '--assignee', 'cli.reader']), []);
 
@@ -155,36 +184,151 @@ describe('identity CLI commands', () => {
   });
 
   test('scope-map create|update|show|list|delete and token create|update|show|list|credential generate|credential delete|delete', async () => {
-    const map = await ok<ScopeMapView>(['scope-map', 'create', '-n', 'cli-map', '-r', 'clireg1', '--repository', 'samples/hello', 'content/read', 'content/write', '--repository', 'team/*', 'metadata/read', '--description', 'CLI map']);
-    assert.deepEqual(map.actions, ['repositories/samples/hello/content/read', 'repositories/samples/hello/content/write', 'repositories/team/*/metadata/read']);
-    const upd = await ok<ScopeMapView>(['scope-map', 'update', '-n', 'cli-map', '-r', 'clireg1', '--add-repository', 'samples/nginx', 'content/read', '--remove-repository', 'samples/hello', 'content/write']);
-    assert.deepEqual(upd.actions, ['repositories/samples/hello/content/read', 'repositories/team/*/metadata/read', 'repositories/samples/nginx/content/read']);
+    const map = await ok<ScopeMapView>([
+      'scope-map',
+      'create',
+      '-n',
+      'cli-map',
+      '-r',
+      'clireg1',
+      '--repository',
+      'samples/hello',
+      'content/read',
+      'content/write',
+      '--repository',
+      'team/*',
+      'metadata/read',
+      '--description',
+      'CLI map',
+    ]);
+    assert.deepEqual(map.actions, [
+      'repositories/samples/hello/content/read',
+      'repositories/samples/hello/content/write',
+      'repositories/team/*/metadata/read',
+    ]);
+    const upd = await ok<ScopeMapView>([
+      'scope-map',
+      'update',
+      '-n',
+      'cli-map',
+      '-r',
+      'clireg1',
+      '--add-repository',
+      'samples/nginx',
+      'content/read',
+      '--remove-repository',
+      'samples/hello',
+      'content/write',
+    ]);
+    assert.deepEqual(upd.actions, [
+      'repositories/samples/hello/content/read',
+      'repositories/team/*/metadata/read',
+      'repositories/samples/nginx/content/read',
+    ]);
     const maps = await ok<{ name: string; type: string }[]>(['scope-map', 'list', '-r', 'clireg1']);
-    assert.deepEqual(maps.map((m) => m.name), ['_repositories_admin', '_repositories_pull', '_repositories_push', 'cli-map']);
+    assert.deepEqual(
+      maps.map((m) => m.name),
+      ['_repositories_admin', '_repositories_pull', '_repositories_push', 'cli-map'],
+    );
     const table = await berth(['scope-map', 'list', '-r', 'clireg1', '-o', 'table']);
     assert.match(table.stdout, /_repositories_admin\s+.*SystemDefined/);
     assert.equal((await ok<ScopeMapView>(['scope-map', 'show', '-n', 'cli-map', '-r', 'clireg1'])).description, 'CLI map');
     await fails(['scope-map', 'update', '-n', '_repositories_pull', '-r', 'clireg1', '--description', 'x'], 1, /system scope map/);
 
-    const tok = await ok<TokenView>(['token', 'create', '-n', 'cli-token', '-r', 'clireg1', '--scope-map', 'cli-map', '--expiration-in-days', '30']);
+    const tok = await ok<TokenView>([
+      'token',
+      'create',
+      '-n',
+      'cli-token',
+      '-r',
+      'clireg1',
+      '--scope-map',
+      'cli-map',
+      '--expiration-in-days',
+      '30',
+    ]);
     assert.equal(tok.credentials.passwords.length, 2);
     assert.ok(tok.credentials.passwords.every((p) => p.value && p.expiry));
-    const made = await ok<TokenView>(['token', 'create', '-n', 'cli-token2', '-r', 'clireg1', '--repository', 'app', 'content/read', '--no-passwords', '--status', 'disabled']);
+    const made = await ok<TokenView>([
+      'token',
+      'create',
+      '-n',
+      'cli-token2',
+      '-r',
+      'clireg1',
+      '--repository',
+      'app',
+      'content/read',
+      '--no-passwords',
+      '--status',
+      'disabled',
+    ]);
     assert.equal(made.scopeMapName, 'cli-token2-scope-map');
     assert.equal(made.status, 'disabled');
     assert.deepEqual(made.credentials.passwords, []);
     await fails(['token', 'create', '-n', 'cli-token3', '-r', 'clireg1'], 2, /--scope-map or --repository/);
-    await fails(['token', 'create', '-n', 'cli-token3', '-r', 'clireg1', '--scope-map', 'cli-map', '--expiration-in-days', '3', '--expiration', '2099-01-01'], 2);
+    await fails(
+      [
+        'token',
+        'create',
+        '-n',
+        'cli-token3',
+        '-r',
+        'clireg1',
+        '--scope-map',
+        'cli-map',
+        '--expiration-in-days',
+        '3',
+        '--expiration',
+        '2099-01-01',
+      ],
+      2,
+    );
 
     const shown = await ok<TokenView>(['token', 'show', '-n', 'cli-token', '-r', 'clireg1']);
     assert.ok(shown.credentials.passwords.every((p: { value?: string }) => p.value === undefined));
-    assert.deepEqual((await ok<{ name: string }[]>(['token', 'list', '-r', 'clireg1'])).map((x) => x.name), ['cli-token', 'cli-token2']);
-    assert.equal((await ok<TokenView>(['token', 'update', '-n', 'cli-token2', '-r', 'clireg1', '--status', 'enabled', '--scope-map', '_repositories_pull'])).scopeMapName, '_repositories_pull');
+    assert.deepEqual(
+      (await ok<{ name: string }[]>(['token', 'list', '-r', 'clireg1'])).map((x) => x.name),
+      ['cli-token', 'cli-token2'],
+    );
+    assert.equal(
+      (
+        await ok<TokenView>([
+          'token',
+          'update',
+          '-n',
+          'cli-token2',
+          '-r',
+          'clireg1',
+          '--status',
+          'enabled',
+          '--scope-map',
+          '_repositories_pull',
+        ])
+      ).scopeMapName,
+      '_repositories_pull',
+    );
 
     // az's recipe: TOKEN_PWD=$(az acr token credential generate ... --password1 --query 'passwords[0].value' -o tsv)
-    const gen = await ok<NewTokenPasswords>(['token', 'credential', 'generate', '-n', 'cli-token2', '-r', 'clireg1', '--password1', '--expiration-in-days', '30']);
-    assert.deepEqual(gen.passwords.map((p: { name: string }) => p.name), ['password1']);
-    const pull = await t.fetch(`${t.url}/v2/clireg1/app/tags/list`, { headers: { Authorization: basicAuthHeader('cli-token2', gen.passwords[0]!.value!) } });
+    const gen = await ok<NewTokenPasswords>([
+      'token',
+      'credential',
+      'generate',
+      '-n',
+      'cli-token2',
+      '-r',
+      'clireg1',
+      '--password1',
+      '--expiration-in-days',
+      '30',
+    ]);
+    assert.deepEqual(
+      gen.passwords.map((p: { name: string }) => p.name),
+      ['password1'],
+    );
+    const pull = await t.fetch(`${t.url}/v2/clireg1/app/tags/list`, {
+      headers: { Authorization: basicAuthHeader('cli-token2', gen.passwords[0]!.value!) },
+    });
     assert.equal(pull.status, 404, 'the token signs in (the repository does not exist yet)');
     await fails(['token', 'credential', 'delete', '-n', 'cli-token2', '-r', 'clireg1', '--yes'], 2, /--password1/);
     await ok(['token', 'credential', 'delete', '-n', 'cli-token2', '-r', 'clireg1', '--password1', '--yes']);
@@ -209,21 +353,59 @@ describe('identity CLI commands', () => {
     await fails(['token', 'list', '-r', 'clireg1'], 1, /DENIED/, ['clireg1', renewed.passwords[0]!.value]);
 
     assert.equal((await ok<RegistryView>(['update', '-n', 'clireg1', '--anonymous-pull-enabled'])).anonymousPullEnabled, true);
-    assert.equal((await ok<RegistryView>(['update', '-n', 'clireg1', '--anonymous-pull-enabled', 'false', '--admin-enabled', 'false'])).anonymousPullEnabled, false);
+    assert.equal(
+      (await ok<RegistryView>(['update', '-n', 'clireg1', '--anonymous-pull-enabled', 'false', '--admin-enabled', 'false']))
+        .anonymousPullEnabled,
+      false,
+    );
     await fails(['update', '-n', 'clireg1'], 2, /nothing to update/);
     await t.createRegistry('clireg2', 'Basic');
     await fails(['update', '-n', 'clireg2', '--anonymous-pull-enabled', 'true'], 1, /Standard and Premium/);
 
-    const open = await ok<AnonymousPullView>(['repository', 'update', '-n', 'clireg2', '--repository', 'public/*', '--anonymous-pull-enabled']);
-    assert.deepEqual(open.repositories.map((r: { repository: string }) => r.repository), ['public/*']);
-    assert.deepEqual((await ok<AnonymousPullView>(['repository', 'list-anonymous', '-n', 'clireg2'])).repositories.map((r: { repository: string }) => r.repository), ['public/*']);
-    const closed = await ok<AnonymousPullView>(['repository', 'update', '-n', 'clireg2', '--repository', 'public/*', '--anonymous-pull-enabled', 'false']);
+    const open = await ok<AnonymousPullView>([
+      'repository',
+      'update',
+      '-n',
+      'clireg2',
+      '--repository',
+      'public/*',
+      '--anonymous-pull-enabled',
+    ]);
+    assert.deepEqual(
+      open.repositories.map((r: { repository: string }) => r.repository),
+      ['public/*'],
+    );
+    assert.deepEqual(
+      (await ok<AnonymousPullView>(['repository', 'list-anonymous', '-n', 'clireg2'])).repositories.map(
+        (r: { repository: string }) => r.repository,
+      ),
+      ['public/*'],
+    );
+    const closed = await ok<AnonymousPullView>([
+      'repository',
+      'update',
+      '-n',
+      'clireg2',
+      '--repository',
+      'public/*',
+      '--anonymous-pull-enabled',
+      'false',
+    ]);
     assert.deepEqual(closed.repositories, []);
   });
 
   test('audit list with filters, --top and --jsonl', async () => {
     for (let i = 0; i < 3; i++) await berth(['user', 'list'], ['cli.audited', `wrong-${i}`]);
-    const events = await ok<{ identity: string; resultType: string }[]>(['audit', 'list', '--identity', 'cli.audited', '--since', '1h', '--result', 'Denied']);
+    const events = await ok<{ identity: string; resultType: string }[]>([
+      'audit',
+      'list',
+      '--identity',
+      'cli.audited',
+      '--since',
+      '1h',
+      '--result',
+      'Denied',
+    ]);
     assert.equal(events.length, 3);
     assert.ok(events.every((e) => e.identity === 'cli.audited' && e.resultType === 'Denied'));
     assert.equal((await ok<unknown[]>(['audit', 'list', '--identity', 'cli.audited', '--top', '2'])).length, 2);
@@ -235,5 +417,4 @@ describe('identity CLI commands', () => {
     await fails(['audit', 'list', '--since', 'yesterday'], 1, /REQUEST_INVALID/);
     await fails(['audit', 'list', '--result', 'Maybe'], 2);
   });
-
 });

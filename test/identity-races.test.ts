@@ -32,7 +32,9 @@ for (const backend of BACKENDS) {
     }
 
     async function makeOwner(type: 'user' | 'sp', id: number): Promise<string> {
-      return (await store().addRoleAssignment({ principal_type: type, principal_id: id, role: 'Owner', registry_id: null, repository: null })).id;
+      return (
+        await store().addRoleAssignment({ principal_type: type, principal_id: id, role: 'Owner', registry_id: null, repository: null })
+      ).id;
     }
 
     /** Owners at "/" that still count: enabled users and existing service principals. */
@@ -114,7 +116,10 @@ for (const backend of BACKENDS) {
       for (let round = 0; round < ROUNDS; round++) {
         const u = await newUser();
         const input = { assignee: u.name, role: 'AcrPush', scope: `/registries/${reg}` };
-        const [a, b] = await Promise.all([ids().roleAssignments.createRoleAssignment(admin, input), ids().roleAssignments.createRoleAssignment(admin, input)]);
+        const [a, b] = await Promise.all([
+          ids().roleAssignments.createRoleAssignment(admin, input),
+          ids().roleAssignments.createRoleAssignment(admin, input),
+        ]);
         assert.deepEqual([a.created, b.created].sort(), [false, true], `round ${round}: exactly one call creates it`);
         assert.equal(a.assignment.id, b.assignment.id);
         assert.equal((await store().assignmentsOf('user', u.id)).length, 1, `round ${round}: one assignment stored`);

@@ -38,7 +38,9 @@ for (const backend of BACKENDS) {
       assert.equal(add.code, 0, add.stderr);
       assert.equal(JSON.parse(add.stdout).name, 'release-tags');
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     test('overwriting an immutable tag is refused, naming the policy; the same digest is fine', async () => {
       const name = `${reg}/prod/${uniqueRepo('app')}`;
@@ -48,7 +50,10 @@ for (const backend of BACKENDS) {
       const other = await v2.pushImage(name, 'scratch');
       const res = await v2.putManifest(name, 'v1.0', other.bytes, MT.ociManifest);
       const e = await expectError(res, 403, 'DENIED');
-      assert.match(e.message, /tag v1\.0 in prod\/.* is immutable \(policy "release-tags": repository prod\/\*\*, tag v\*\); push a new tag instead/);
+      assert.match(
+        e.message,
+        /tag v1\.0 in prod\/.* is immutable \(policy "release-tags": repository prod\/\*\*, tag v\*\); push a new tag instead/,
+      );
       // still pointing at the first image
       const head = await v2.fetch(`${name}/manifests/v1.0`, { method: 'HEAD', headers: { Accept: MT.ociManifest } });
       assert.equal(head.headers.get('docker-content-digest'), first.digest);
@@ -77,7 +82,10 @@ for (const backend of BACKENDS) {
       assert.match(e.message, /cannot be deleted \(policy "release-tags"/);
       await expectError(await v2.fetch(`/acr/v1/${reg}/${repo}/_tags/v2.0`, { method: 'DELETE' }), 403, 'DENIED');
       await expectError(await v2.fetch(`/acr/v1/${reg}/${repo}`, { method: 'DELETE' }), 403, 'DENIED');
-      const api = await t.fetch(`${t.url}/api/registries/${reg}/repositories/${repo}`, { method: 'DELETE', headers: { Authorization: adminAuthHeader() } });
+      const api = await t.fetch(`${t.url}/api/registries/${reg}/repositories/${repo}`, {
+        method: 'DELETE',
+        headers: { Authorization: adminAuthHeader() },
+      });
       await expectError(api, 403, 'DENIED');
       // a mutable tag of the same manifest can still be untagged
       assert.equal((await v2.putManifest(name, 'candidate', img.bytes, MT.ociManifest)).status, 201);
@@ -94,7 +102,10 @@ for (const backend of BACKENDS) {
       assert.equal(all.code, 0, all.stderr);
       assert.deepEqual(JSON.parse(all.stdout), { ...JSON.parse(all.stdout), repository: '**', tag: '*' });
       const list = JSON.parse((await berth(['immutability', 'list', '-r', reg])).stdout) as { name: string }[];
-      assert.deepEqual(list.map((p) => p.name), ['everything', 'release-tags']);
+      assert.deepEqual(
+        list.map((p) => p.name),
+        ['everything', 'release-tags'],
+      );
       const name = `${reg}/${uniqueRepo('any')}`;
       await v2.pushImage(name, 'latest');
       const other = await v2.pushImage(name, 'x');
@@ -104,7 +115,11 @@ for (const backend of BACKENDS) {
       assert.equal(JSON.parse(show.stdout).name, 'everything');
       const rm = await berth(['immutability', 'remove', '-r', reg, '--name', 'everything']);
       assert.equal(rm.code, 0, rm.stderr);
-      assert.equal((await v2.putManifest(name, 'latest', other.bytes, MT.ociManifest)).status, 201, 'a policy removed on this node is forgotten at once');
+      assert.equal(
+        (await v2.putManifest(name, 'latest', other.bytes, MT.ociManifest)).status,
+        201,
+        'a policy removed on this node is forgotten at once',
+      );
       const gone = await berth(['immutability', 'remove', '-r', reg, '--name', 'everything']);
       assert.notEqual(gone.code, 0);
       assert.match(gone.stderr, /does not exist/);

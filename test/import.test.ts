@@ -27,14 +27,26 @@ const has = (cmd: string) => {
   }
 };
 // Distribution and htpasswd are CI dependencies (.ci/run installs them): under CI they must be there.
-const PEER_GATE = has('docker-registry') && has('htpasswd') && existsSync(DISTRIBUTION_SH) ? {} : IN_CI ? (() => { throw new Error(`CI=true requires docker-registry, htpasswd (apache2-utils) and ${DISTRIBUTION_SH}`); })() : { skip: `docker-registry, htpasswd or ${DISTRIBUTION_SH} missing` };
+const PEER_GATE =
+  has('docker-registry') && has('htpasswd') && existsSync(DISTRIBUTION_SH)
+    ? {}
+    : IN_CI
+      ? (() => {
+          throw new Error(`CI=true requires docker-registry, htpasswd (apache2-utils) and ${DISTRIBUTION_SH}`);
+        })()
+      : { skip: `docker-registry, htpasswd or ${DISTRIBUTION_SH} missing` };
 
 interface ImportView {
   id: number;
   status: string;
   digest?: string;
   error: { code: string; message: string } | null;
-  progress: { phase: string; manifests: { done: number; total: number }; blobs: { done: number; total: number; skipped: number }; bytes: { done: number; total: number } };
+  progress: {
+    phase: string;
+    manifests: { done: number; total: number };
+    blobs: { done: number; total: number; skipped: number };
+    bytes: { done: number; total: number };
+  };
 }
 
 /** A Distribution started by distribution.sh; extraConfig is YAML appended to its config. */
@@ -50,7 +62,8 @@ async function startDistribution(extraConfig?: string): Promise<{ url: string; h
   assert.equal(started.code, 0, `distribution.sh failed: ${started.stderr}`);
   const vars = Object.fromEntries([...started.stdout.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1], m[2]])) as Record<string, string>;
   return {
-    url: vars.URL!, host: new URL(vars.URL!).host,
+    url: vars.URL!,
+    host: new URL(vars.URL!).host,
     stop: async () => {
       await run('bash', [DISTRIBUTION_SH, 'stop', vars.PID!], { timeoutMs: 30_000 });
       if (extra) rmSync(path.dirname(extra), { recursive: true, force: true });
@@ -72,7 +85,16 @@ async function seedIndex(v2: V2, repo: string, tag: string, platforms: string[])
     await seed(v2, repo, img.digest, img);
     children.push(img);
   }
-  const index = manifestBytes(imageIndex(children.map((c, i) => ({ mediaType: c.mediaType, digest: c.digest, size: c.manifest.length, platform: { architecture: platforms[i]!, os: 'linux' } }))));
+  const index = manifestBytes(
+    imageIndex(
+      children.map((c, i) => ({
+        mediaType: c.mediaType,
+        digest: c.digest,
+        size: c.manifest.length,
+        platform: { architecture: platforms[i]!, os: 'linux' },
+      })),
+    ),
+  );
   const res = await v2.putManifest(repo, tag, index, MT.ociIndex);
   assert.equal(res.status, 201, await res.text());
   return { digest: sha256(index), children };
@@ -86,7 +108,10 @@ for (const backend of BACKENDS) {
     const cleanups: (() => Promise<void>)[] = [];
 
     before(async () => {
-      t = await startTestApp(backend, { egress: { allowPrivate: true }, jobs: { pollIntervalMs: 50, backoffBaseMs: 50, backoffMaxMs: 200 } });
+      t = await startTestApp(backend, {
+        egress: { allowPrivate: true },
+        jobs: { pollIntervalMs: 50, backoffBaseMs: 50, backoffMaxMs: 200 },
+      });
       v2 = t.v2();
       reg = await t.createRegistry();
     });
@@ -95,15 +120,18 @@ for (const backend of BACKENDS) {
       await t?.close();
     });
 
-    const post = (body: unknown, auth = adminAuthHeader(), registry = reg, app = t) => app.fetch(`${app.url}/api/registries/${registry}/importImage`, {
-      method: 'POST', headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: JSON.stringify(body),
-    });
+    const post = (body: unknown, auth = adminAuthHeader(), registry = reg, app = t) =>
+      app.fetch(`${app.url}/api/registries/${registry}/importImage`, {
+        method: 'POST',
+        headers: { Authorization: auth, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     async function wait(id: number, app = t, registry = reg): Promise<ImportView> {
       const end = Date.now() + 60_000;
       for (;;) {
         const r = await app.fetch(`${app.url}/api/registries/${registry}/imports/${id}`, { headers: { Authorization: adminAuthHeader() } });
         assert.equal(r.status, 200);
-        const v = await r.json() as ImportView;
+        const v = (await r.json()) as ImportView;
         if (v.status === 'Succeeded' || v.status === 'Failed') return v;
         assert.ok(Date.now() < end, `import ${id} still ${v.status}: ${JSON.stringify(v)}`);
         await new Promise((res) => setTimeout(res, 50));
@@ -154,7 +182,12 @@ for (const backend of BACKENDS) {
       }
       await assertImage('lib/app', 'v1', img);
       // The push event is the caller's.
-      const ev = await t.app.meta.db.selectFrom('events').selectAll().where('action', '=', 'push').where('repository', '=', 'lib/app').execute();
+      const ev = await t.app.meta.db
+        .selectFrom('events')
+        .selectAll()
+        .where('action', '=', 'push')
+        .where('repository', '=', 'lib/app')
+        .execute();
       assert.equal(ev.length, 1);
       assert.equal(ev[0]!.identity, 'admin');
       assert.equal(ev[0]!.digest, img.digest);
@@ -173,14 +206,22 @@ for (const backend of BACKENDS) {
       const none = await importAndWait({ source: { registryUri: peer.host, sourceImage: 'private/app:v2' } });
       assert.equal(none.status, 'Failed');
       assert.equal(none.error?.code, 'DENIED');
-      assert.match(none.error.message, new RegExp(`${peer.host.replace(/\./g, '\\.')} refused access to private/app \\(HTTP 401\\).*--username`));
+      assert.match(
+        none.error.message,
+        new RegExp(`${peer.host.replace(/\./g, '\\.')} refused access to private/app \\(HTTP 401\\).*--username`),
+      );
 
-      const wrong = await importAndWait({ source: { registryUri: peer.host, sourceImage: 'private/app:v2', credentials: { username: 'puller', password: 'nope' } } });
+      const wrong = await importAndWait({
+        source: { registryUri: peer.host, sourceImage: 'private/app:v2', credentials: { username: 'puller', password: 'nope' } },
+      });
       assert.equal(wrong.status, 'Failed');
       assert.match(wrong.error!.message, /were not accepted/);
       assert.ok(!JSON.stringify(wrong).includes('nope'), 'credentials never come back');
 
-      const ok = await importAndWait({ source: { registryUri: peer.host, sourceImage: 'private/app:v2', credentials: { username: 'puller', password: 'pull-Secret-1' } }, targetTags: ['copied/app:latest', 'copied/app:v2'] });
+      const ok = await importAndWait({
+        source: { registryUri: peer.host, sourceImage: 'private/app:v2', credentials: { username: 'puller', password: 'pull-Secret-1' } },
+        targetTags: ['copied/app:latest', 'copied/app:v2'],
+      });
       assert.equal(ok.status, 'Succeeded', JSON.stringify(ok));
       await assertImage('copied/app', 'latest', img);
       await assertImage('copied/app', 'v2', img);
@@ -194,7 +235,11 @@ for (const backend of BACKENDS) {
     test('a multi-arch index: every platform image, then the index; each pulls by digest', PEER_GATE, async () => {
       const peer = await startDistribution();
       cleanups.push(peer.stop);
-      const { digest, children } = await seedIndex(new V2(peer.url, { authorization: null }), 'multi/app', 'v1', ['amd64', 'arm64', 's390x']);
+      const { digest, children } = await seedIndex(new V2(peer.url, { authorization: null }), 'multi/app', 'v1', [
+        'amd64',
+        'arm64',
+        's390x',
+      ]);
       const v = await importAndWait({ source: { registryUri: peer.host, sourceImage: 'multi/app:v1' }, targetTags: ['multi:v1'] });
       assert.equal(v.status, 'Succeeded', JSON.stringify(v));
       assert.equal(v.digest, digest);
@@ -205,12 +250,16 @@ for (const backend of BACKENDS) {
       for (const c of children) await assertImage('multi', c.digest, c);
 
       // import.maxManifests bounds an index: more children than the limit fail before anything is copied.
-      const small = await startTestApp(backend, { egress: { allowPrivate: true }, import: { maxManifests: 2 }, jobs: { pollIntervalMs: 50 } });
+      const small = await startTestApp(backend, {
+        egress: { allowPrivate: true },
+        import: { maxManifests: 2 },
+        jobs: { pollIntervalMs: 50 },
+      });
       cleanups.push(() => small.close());
       const sreg = await small.createRegistry();
       const r = await post({ source: { registryUri: peer.host, sourceImage: 'multi/app:v1' } }, adminAuthHeader(), sreg, small);
       assert.equal(r.status, 202);
-      const failed = await wait((await r.json() as ImportView).id, small, sreg);
+      const failed = await wait(((await r.json()) as ImportView).id, small, sreg);
       assert.equal(failed.status, 'Failed');
       assert.equal(failed.error?.code, 'MANIFEST_INVALID');
       assert.match(failed.error.message, /more than 2 manifests.*import\.maxManifests/);
@@ -224,7 +273,10 @@ for (const backend of BACKENDS) {
       const upreg = await up.createRegistry();
       const upv2 = up.v2();
       const img = await upv2.pushImage(`${upreg}/app`, 'v1', { layers: 2 });
-      const sig = await upv2.pushImage(`${upreg}/app`, 'sig', { artifactType: 'application/vnd.example.signature', subject: { mediaType: img.mediaType, digest: img.digest, size: img.size } });
+      const sig = await upv2.pushImage(`${upreg}/app`, 'sig', {
+        artifactType: 'application/vnd.example.signature',
+        subject: { mediaType: img.mediaType, digest: img.digest, size: img.size },
+      });
       await upv2.fetch(`${upreg}/app/manifests/sig`, { method: 'DELETE' }); // a referrer need not be tagged
 
       // Berth answers anonymous pulls with a Bearer challenge: without credentials the token service refuses.
@@ -232,14 +284,26 @@ for (const backend of BACKENDS) {
       assert.equal(anon.status, 'Failed');
       assert.equal(anon.error?.code, 'DENIED');
 
-      const v = await importAndWait({ source: { registryUri: up.host, sourceImage: `${upreg}/app@${img.digest}`, credentials: { username: 'admin', password: ADMIN_PASSWORD } }, targetTags: ['fromberth:v1'] });
+      const v = await importAndWait({
+        source: {
+          registryUri: up.host,
+          sourceImage: `${upreg}/app@${img.digest}`,
+          credentials: { username: 'admin', password: ADMIN_PASSWORD },
+        },
+        targetTags: ['fromberth:v1'],
+      });
       assert.equal(v.status, 'Succeeded', JSON.stringify(v));
       assert.equal(v.digest, img.digest);
       const m = await v2.fetch(`${reg}/fromberth/manifests/v1`, { headers: { Accept: MT.ociManifest } });
       assert.equal(m.headers.get('docker-content-digest'), img.digest);
       for (const l of img.layers) assert.equal((await v2.fetch(`${reg}/fromberth/blobs/${l.digest}`)).status, 200);
-      const refs = await (await v2.fetch(`${reg}/fromberth/referrers/${img.digest}`)).json() as { manifests: { digest: string; artifactType?: string }[] };
-      assert.deepEqual(refs.manifests.map((x) => x.digest), [sig.digest]);
+      const refs = (await (await v2.fetch(`${reg}/fromberth/referrers/${img.digest}`)).json()) as {
+        manifests: { digest: string; artifactType?: string }[];
+      };
+      assert.deepEqual(
+        refs.manifests.map((x) => x.digest),
+        [sig.digest],
+      );
       assert.equal(refs.manifests[0]!.artifactType, 'application/vnd.example.signature');
     });
 
@@ -251,11 +315,14 @@ for (const backend of BACKENDS) {
       up.add('src/app', 'b', b);
       await up.start();
       cleanups.push(() => up.close());
-      assert.equal((await importAndWait({ source: { registryUri: up.host, sourceImage: 'src/app:a' }, targetTags: ['conflict:v1'] })).status, 'Succeeded');
+      assert.equal(
+        (await importAndWait({ source: { registryUri: up.host, sourceImage: 'src/app:a' }, targetTags: ['conflict:v1'] })).status,
+        'Succeeded',
+      );
 
       const r = await post({ source: { registryUri: up.host, sourceImage: 'src/app:b' }, targetTags: ['conflict:v1'] });
       assert.equal(r.status, 409);
-      const err = (await r.json() as { errors: { code: string; message: string }[] }).errors[0]!;
+      const err = ((await r.json()) as { errors: { code: string; message: string }[] }).errors[0]!;
       assert.equal(err.code, 'CONFLICT');
       assert.match(err.message, /tag conflict:v1 already exists .*--force/);
       for (const d of b.blobs.keys()) {
@@ -263,16 +330,28 @@ for (const backend of BACKENDS) {
         assert.equal(up.blobGets.get(d), undefined, 'nothing of b was even fetched');
       }
 
-      const forced = await importAndWait({ source: { registryUri: up.host, sourceImage: 'src/app:b' }, targetTags: ['conflict:v1'], mode: 'Force' });
+      const forced = await importAndWait({
+        source: { registryUri: up.host, sourceImage: 'src/app:b' },
+        targetTags: ['conflict:v1'],
+        mode: 'Force',
+      });
       assert.equal(forced.status, 'Succeeded');
       await assertImage('conflict', 'v1', b);
 
       // writeEnabled=false on the tag: Force does not override a lock, and nothing is copied.
-      const lock = await v2.fetch(`/acr/v1/${reg}/conflict/_tags/v1`, { method: 'PATCH', body: JSON.stringify({ writeEnabled: false }), headers: { 'Content-Type': 'application/json' } });
+      const lock = await v2.fetch(`/acr/v1/${reg}/conflict/_tags/v1`, {
+        method: 'PATCH',
+        body: JSON.stringify({ writeEnabled: false }),
+        headers: { 'Content-Type': 'application/json' },
+      });
       assert.equal(lock.status, 200, await lock.text());
       const c = makeImage([1300]);
       up.add('src/app', 'c', c);
-      const locked = await importAndWait({ source: { registryUri: up.host, sourceImage: 'src/app:c' }, targetTags: ['conflict:v1'], mode: 'Force' });
+      const locked = await importAndWait({
+        source: { registryUri: up.host, sourceImage: 'src/app:c' },
+        targetTags: ['conflict:v1'],
+        mode: 'Force',
+      });
       assert.equal(locked.status, 'Failed');
       assert.equal(locked.error?.code, 'DENIED');
       assert.match(locked.error.message, /tag v1 is locked: writeEnabled is false/);
@@ -286,14 +365,22 @@ for (const backend of BACKENDS) {
       await up.start();
       cleanups.push(() => up.close());
       // A user with AcrPush on one repository only.
-      const mk = await t.fetch(`${t.url}/api/users`, { method: 'POST', headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: JSON.stringify({ name: `pusher${backend}`, password: 'pusher-Secret-99' }) });
+      const mk = await t.fetch(`${t.url}/api/users`, {
+        method: 'POST',
+        headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: `pusher${backend}`, password: 'pusher-Secret-99' }),
+      });
       assert.ok(mk.status === 201 || mk.status === 200, await mk.text());
-      const ra = await t.fetch(`${t.url}/api/role-assignments`, { method: 'POST', headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: JSON.stringify({ assignee: `pusher${backend}`, role: 'AcrPush', scope: `/registries/${reg}/repositories/mine` }) });
+      const ra = await t.fetch(`${t.url}/api/role-assignments`, {
+        method: 'POST',
+        headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
+        body: JSON.stringify({ assignee: `pusher${backend}`, role: 'AcrPush', scope: `/registries/${reg}/repositories/mine` }),
+      });
       assert.ok(ra.status === 201 || ra.status === 200, await ra.text());
       const auth = basicAuthHeader(`pusher${backend}`, 'pusher-Secret-99');
       const denied = await post({ source: { registryUri: up.host, sourceImage: 'src/app:a' }, targetTags: ['mine:v1', 'other:v1'] }, auth);
       assert.equal(denied.status, 403);
-      assert.match((await denied.json() as { errors: { message: string }[] }).errors[0]!.message, /not allowed to push to .*\/other/);
+      assert.match(((await denied.json()) as { errors: { message: string }[] }).errors[0]!.message, /not allowed to push to .*\/other/);
       const ok = await post({ source: { registryUri: up.host, sourceImage: 'src/app:a' }, targetTags: ['mine:v1'] }, auth);
       const text = await ok.text();
       assert.equal(ok.status, 202, text);
@@ -309,12 +396,21 @@ for (const backend of BACKENDS) {
       await storage.start();
       (up.opts as { redirectBlobsTo?: string }).redirectBlobsTo = `http://${storage.host}`;
       await up.start();
-      cleanups.push(() => up.close(), () => storage.close());
-      const v = await importAndWait({ source: { registryUri: up.host, sourceImage: 'src/app:v1', credentials: { username: 'u', password: 'p-Secret' } }, targetTags: ['redirected:v1'] });
+      cleanups.push(
+        () => up.close(),
+        () => storage.close(),
+      );
+      const v = await importAndWait({
+        source: { registryUri: up.host, sourceImage: 'src/app:v1', credentials: { username: 'u', password: 'p-Secret' } },
+        targetTags: ['redirected:v1'],
+      });
       assert.equal(v.status, 'Succeeded', JSON.stringify(v));
       await assertImage('redirected', 'v1', img);
       assert.equal(storage.blobGets.size, 3);
-      assert.ok(storage.authorizations.every((a) => a === undefined), 'no Authorization sent to the storage host');
+      assert.ok(
+        storage.authorizations.every((a) => a === undefined),
+        'no Authorization sent to the storage host',
+      );
     });
 
     test('the CLI: a failed import exits 1 with its reason; --no-wait returns the queued import', async () => {
@@ -329,7 +425,20 @@ for (const backend of BACKENDS) {
         const failed = await runCli(['import', '-n', reg, '--source', `${up.host}/src/app:nope`, '--server', t.url]);
         assert.equal(failed.code, 1);
         assert.match(failed.stderr, /manifest nope is not known to .*\(MANIFEST_UNKNOWN\)/);
-        const queued = await runCli(['import', '-n', reg, '--source', `${up.host}/src/app:a`, '-t', 'nowait:v1', '--repository', 'nowait-untagged', '--no-wait', '--server', t.url]);
+        const queued = await runCli([
+          'import',
+          '-n',
+          reg,
+          '--source',
+          `${up.host}/src/app:a`,
+          '-t',
+          'nowait:v1',
+          '--repository',
+          'nowait-untagged',
+          '--no-wait',
+          '--server',
+          t.url,
+        ]);
         assert.equal(queued.code, 0, queued.stderr);
         const v = JSON.parse(queued.stdout) as ImportView & { targetTags: string[]; untaggedTargetRepositories: string[] };
         assert.ok(['Queued', 'Running'].includes(v.status), v.status);
@@ -337,7 +446,11 @@ for (const backend of BACKENDS) {
         assert.deepEqual(v.untaggedTargetRepositories, ['nowait-untagged']);
         const done = await wait(v.id);
         assert.equal(done.status, 'Succeeded');
-        assert.equal((await v2.fetch(`${reg}/nowait-untagged/manifests/${done.digest}`, { method: 'HEAD', headers: { Accept: MT.ociManifest } })).status, 200);
+        assert.equal(
+          (await v2.fetch(`${reg}/nowait-untagged/manifests/${done.digest}`, { method: 'HEAD', headers: { Accept: MT.ociManifest } }))
+            .status,
+          200,
+        );
         const usage = await runCli(['import', '-n', reg, '--source', 'app:v1', '--server', t.url]);
         assert.equal(usage.code, 1);
         assert.match(usage.stderr, /does not start with a registry host; use REGISTRY\/REPOSITORY:TAG/);
@@ -353,7 +466,7 @@ for (const backend of BACKENDS) {
       for (const sourceImage of ['nohost/app:v1', 'example.com/UPPER:v1', 'example.com/app:bad tag', 'example.com/app@sha256:123']) {
         const r = await post({ source: { sourceImage } });
         assert.equal(r.status, 400, sourceImage);
-        const e = (await r.json() as { errors: { code: string; message: string }[] }).errors[0]!;
+        const e = ((await r.json()) as { errors: { code: string; message: string }[] }).errors[0]!;
         assert.equal(e.code, 'REQUEST_INVALID');
         assert.match(e.message, /e\.g\. /, e.message);
       }
@@ -380,7 +493,9 @@ for (const backend of BACKENDS) {
       assert.match(v.error.message, new RegExp(`blob ${configDigest} from ${up.host}/evil/app does not match`));
       assert.equal((await v2.fetch(`${reg}/evil/manifests/v1`)).status, 404);
       for (const d of img.blobs.keys()) assert.equal((await v2.fetch(`${reg}/evil/blobs/${d}`, { method: 'HEAD' })).status, 404);
-      const usage = await (await t.fetch(`${t.url}/api/registries/${reg}/repositories/evil/_usage`, { headers: { Authorization: adminAuthHeader() } })).json() as Record<string, unknown>;
+      const usage = (await (
+        await t.fetch(`${t.url}/api/registries/${reg}/repositories/evil/_usage`, { headers: { Authorization: adminAuthHeader() } })
+      ).json()) as Record<string, unknown>;
       assert.ok(!JSON.stringify(usage).match(/"(sizeBytes|currentValue)":\s*[1-9]/), JSON.stringify(usage));
       assert.equal(up.blobGets.get(configDigest!), 1, 'a digest mismatch is not retried');
     });
@@ -388,7 +503,10 @@ for (const backend of BACKENDS) {
     test('hostile: an upstream pointing its token realm at another host never gets the credentials sent there', async () => {
       // The trap stands for an attacker's token service: it records what reaches it.
       const seen: (string | undefined)[] = [];
-      const trap = http.createServer((req, res) => { seen.push(req.headers.authorization); res.end('{"token":"x"}'); });
+      const trap = http.createServer((req, res) => {
+        seen.push(req.headers.authorization);
+        res.end('{"token":"x"}');
+      });
       await new Promise<void>((r) => trap.listen(0, '127.0.0.1', r));
       cleanups.push(() => new Promise<void>((r) => trap.close(() => r())));
       const realm = `http://localhost:${(trap.address() as AddressInfo).port}/token`;
@@ -396,7 +514,10 @@ for (const backend of BACKENDS) {
       up.add('team/app', 'v1', makeImage([100]));
       await up.start();
       cleanups.push(() => up.close());
-      const v = await importAndWait({ source: { registryUri: up.host, sourceImage: 'team/app:v1', credentials: { username: 'alice', password: 'secret-pw' } }, targetTags: ['realm:v1'] });
+      const v = await importAndWait({
+        source: { registryUri: up.host, sourceImage: 'team/app:v1', credentials: { username: 'alice', password: 'secret-pw' } },
+        targetTags: ['realm:v1'],
+      });
       assert.equal(v.status, 'Failed');
       assert.match(v.error!.message, /outside its own domain.*not sent there.*import\.trustedRealms/);
       assert.deepEqual(seen, [], 'nothing, let alone credentials, went to the foreign realm');
@@ -415,7 +536,10 @@ for (const backend of BACKENDS) {
         await assertImage(target, 'v1', img);
         const layers = [...img.blobs.entries()].filter(([, b]) => b.length > 65_536).map(([d]) => d);
         for (const d of layers) assert.equal(up.blobGets.get(d), 2, `blob ${d}: one broken GET, one resumed GET`);
-        assert.ok(up.ranges.includes('bytes=65536-'), `a range request continued where the connection broke (${JSON.stringify(up.ranges)})`);
+        assert.ok(
+          up.ranges.includes('bytes=65536-'),
+          `a range request continued where the connection broke (${JSON.stringify(up.ranges)})`,
+        );
       }
     });
 
@@ -426,7 +550,7 @@ for (const backend of BACKENDS) {
       for (const registryUri of ['127.0.0.1:5000', 'localhost:5000', '10.1.2.3', '[::1]:5000']) {
         const r = await post({ source: { registryUri, sourceImage: 'app:v1' } }, adminAuthHeader(), sreg, strict);
         assert.equal(r.status, 400, registryUri);
-        const e = (await r.json() as { errors: { message: string }[] }).errors[0]!;
+        const e = ((await r.json()) as { errors: { message: string }[] }).errors[0]!;
         assert.match(e.message, /refusing to connect .*egress\.allowPrivate: true \(environment BERTH_EGRESS_ALLOW_PRIVATE=true\)/);
       }
     });

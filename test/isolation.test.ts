@@ -2,7 +2,18 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
-import { expectError, expectRawError, imageManifest, MT, rawRequest, randomBlob, uniqueRepo, type V2, withQuery, type PushedImage } from './helpers/oci.js';
+import {
+  expectError,
+  expectRawError,
+  imageManifest,
+  MT,
+  rawRequest,
+  randomBlob,
+  uniqueRepo,
+  type V2,
+  withQuery,
+  type PushedImage,
+} from './helpers/oci.js';
 
 // Tenancy: registries share one server and one content store, yet nothing pushed in registry A is
 // visible through registry B, and a blob is served only through repositories that link it.
@@ -26,9 +37,11 @@ for (const backend of BACKENDS) {
       repo = uniqueRepo('app');
       imgA = await v2.pushImage(`${A}/${repo}`, 'v1', { annotations: { registry: 'A' } });
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
-    test('registry B does not see A\'s repository, manifests, tags or blobs', async () => {
+    test("registry B does not see A's repository, manifests, tags or blobs", async () => {
       const nb = `${B}/${repo}`;
       await expectError(await v2.fetch(`${nb}/manifests/v1`, { headers: { Accept: ALL } }), 404, 'NAME_UNKNOWN');
       await expectError(await v2.fetch(`${nb}/manifests/${imgA.digest}`, { headers: { Accept: ALL } }), 404, 'NAME_UNKNOWN');
@@ -40,7 +53,7 @@ for (const backend of BACKENDS) {
       assert.deepEqual(((await refs.json()) as { manifests: unknown[] }).manifests, []);
     });
 
-    test('once B has a repository of the same name, A\'s content is still unknown there', async () => {
+    test("once B has a repository of the same name, A's content is still unknown there", async () => {
       const nb = `${B}/${repo}`;
       const imgB = await v2.pushImage(nb, 'v1', { annotations: { registry: 'B' } });
       assert.notEqual(imgB.digest, imgA.digest);
@@ -70,7 +83,7 @@ for (const backend of BACKENDS) {
       await expectError(await v2.fetch(`${B}/shared/blobs/${blob.digest}`), 404, 'BLOB_UNKNOWN');
     });
 
-    test('another repository of A does not see the blobs or manifests of A\'s repository', async () => {
+    test("another repository of A does not see the blobs or manifests of A's repository", async () => {
       const other = `${A}/${uniqueRepo('other')}`;
       await v2.pushImage(other, 'v1');
       await expectError(await v2.fetch(`${other}/blobs/${imgA.layers[0]!.digest}`), 404, 'BLOB_UNKNOWN');
@@ -88,7 +101,11 @@ for (const backend of BACKENDS) {
         await expectError(await v2.fetch(`${n}/blobs/uploads/${id}`), 404, 'BLOB_UPLOAD_UNKNOWN');
         await expectError(await v2.fetch(`${n}/blobs/uploads/${id}`, { method: 'PATCH', body: 'abc' }), 404, 'BLOB_UPLOAD_UNKNOWN');
         const b = randomBlob(3);
-        await expectError(await v2.fetch(withQuery(`/v2/${n}/blobs/uploads/${id}`, `digest=${b.digest}`), { method: 'PUT', body: b.data }), 404, 'BLOB_UPLOAD_UNKNOWN');
+        await expectError(
+          await v2.fetch(withQuery(`/v2/${n}/blobs/uploads/${id}`, `digest=${b.digest}`), { method: 'PUT', body: b.data }),
+          404,
+          'BLOB_UPLOAD_UNKNOWN',
+        );
         await expectError(await v2.fetch(`${n}/blobs/uploads/${id}`, { method: 'DELETE' }), 404, 'BLOB_UPLOAD_UNKNOWN');
       }
       assert.equal((await v2.fetch(loc)).status, 204, 'the session is untouched');
@@ -132,14 +149,17 @@ for (const backend of BACKENDS) {
         assert.equal((tags.json() as { name: string }).name, repo);
       });
 
-      test('a path naming another registry under a host is just a repository of the host\'s registry', async () => {
+      test("a path naming another registry under a host is just a repository of the host's registry", async () => {
         expectRawError(await get(A, `/v2/${B}/${repo}/manifests/v1`), 404, 'NAME_UNKNOWN');
         expectRawError(await get(A, `/v2/${B}/${repo}/blobs/${imgA.config.digest}`), 404, 'NAME_UNKNOWN');
       });
 
       test('a blob of A cannot be mounted into B through host-style from=', async () => {
         for (const from of [repo, `${A}/${repo}`]) {
-          const res = await get(B, `/v2/${repo}/blobs/uploads/?mount=${imgA.layers[0]!.digest}&from=${encodeURIComponent(from)}`, { method: 'POST', headers: { 'Content-Length': '0' } });
+          const res = await get(B, `/v2/${repo}/blobs/uploads/?mount=${imgA.layers[0]!.digest}&from=${encodeURIComponent(from)}`, {
+            method: 'POST',
+            headers: { 'Content-Length': '0' },
+          });
           assert.equal(res.status, 202, from);
         }
         expectRawError(await get(B, `/v2/${repo}/blobs/${imgA.layers[0]!.digest}`), 404, 'BLOB_UNKNOWN');
@@ -160,7 +180,11 @@ for (const backend of BACKENDS) {
         assert.equal(post.status, 202);
         const loc = post.headers.location!;
         assert.ok(loc.startsWith('/v2/hostpush/blobs/uploads/'), loc);
-        const put = await get(A, withQuery(loc, `digest=${b.digest}`), { method: 'PUT', body: b.data, headers: { 'Content-Type': 'application/octet-stream' } });
+        const put = await get(A, withQuery(loc, `digest=${b.digest}`), {
+          method: 'PUT',
+          body: b.data,
+          headers: { 'Content-Type': 'application/octet-stream' },
+        });
         assert.equal(put.status, 201, put.text());
         assert.equal(put.headers.location, `/v2/hostpush/blobs/${b.digest}`);
         // The same content, path-style.

@@ -36,10 +36,17 @@ describe('job failover between nodes', await backendGate('postgres'), () => {
   test('a job claimed by a node that dies is completed by the other node after the lease expires', async () => {
     const meta = await freshMetadataUrl('postgres');
     drop = meta.drop;
-    const node = (i: number) => startApp(testConfig({
-      dataDir: path.join(dataDir, `node${i}`), metadata: { url: meta.url }, storage: { path: path.join(dataDir, 'shared-storage') },
-      shutdownTimeoutSeconds: 1, jobs: { pollIntervalMs: 20, leaseSeconds: 1 },
-    }), silentLogger);
+    const node = (i: number) =>
+      startApp(
+        testConfig({
+          dataDir: path.join(dataDir, `node${i}`),
+          metadata: { url: meta.url },
+          storage: { path: path.join(dataDir, 'shared-storage') },
+          shutdownTimeoutSeconds: 1,
+          jobs: { pollIntervalMs: 20, leaseSeconds: 1 },
+        }),
+        silentLogger,
+      );
     const a = await node(0);
     open.push(a);
     const b = await node(1);

@@ -21,7 +21,16 @@ for (const backend of BACKENDS) {
     let v2: V2;
     let reg: string;
     const berth = (args: string[]) => runCli([...args, '--server', t.url, '-u', 'admin', '-p', ADMIN_PASSWORD]);
-    const gcAt = (ms: number) => new GcService(t.app.meta, new KyselyGcStore(t.app.meta.db, t.app.meta.dialect), t.app.storage, t.app.services.manifests, { ...DEFAULT_GC, gracePeriodSeconds: 60 }, silentLogger, () => new Date(ms));
+    const gcAt = (ms: number) =>
+      new GcService(
+        t.app.meta,
+        new KyselyGcStore(t.app.meta.db, t.app.meta.dialect),
+        t.app.storage,
+        t.app.services.manifests,
+        { ...DEFAULT_GC, gracePeriodSeconds: 60 },
+        silentLogger,
+        () => new Date(ms),
+      );
 
     before(async () => {
       t = await startTestApp(backend, { gc: { enabled: false } });
@@ -30,7 +39,9 @@ for (const backend of BACKENDS) {
       const sd = await berth(['config', 'soft-delete', 'update', '-r', reg, '--status', 'enabled', '--days', '7']);
       assert.equal(sd.code, 0, sd.stderr);
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     test('a purge with --untagged sends what it deletes to the recycle bin; restore brings it back intact', async () => {
       const repo = uniqueRepo('purged');
@@ -45,7 +56,10 @@ for (const backend of BACKENDS) {
 
       const bin = await berth(['manifest', 'list-deleted', '-r', reg, '-n', repo]);
       assert.equal(bin.code, 0, bin.stderr);
-      assert.ok((JSON.parse(bin.stdout) as { digest: string }[]).some((e) => e.digest === img.digest), 'the purged manifest is in the bin');
+      assert.ok(
+        (JSON.parse(bin.stdout) as { digest: string }[]).some((e) => e.digest === img.digest),
+        'the purged manifest is in the bin',
+      );
 
       // GC long after the grace period: the binned manifest's layers must stay.
       for (let i = 1; i <= 3; i++) await gcAt(Date.now() + i * 3600_000).run();
@@ -62,13 +76,28 @@ for (const backend of BACKENDS) {
     });
 
     test('the retention policy with soft delete on: the untagged manifest goes to the bin, restorable', async () => {
-      const up = await berth(['config', 'retention', 'update', '-r', reg, '--status', 'enabled', '--days', '1', '--type', 'UntaggedManifests']);
+      const up = await berth([
+        'config',
+        'retention',
+        'update',
+        '-r',
+        reg,
+        '--status',
+        'enabled',
+        '--days',
+        '1',
+        '--type',
+        'UntaggedManifests',
+      ]);
       assert.equal(up.code, 0, up.stderr);
       const repo = uniqueRepo('retained');
       const name = `${reg}/${repo}`;
       const img = await v2.pushImage(name, 'v1');
       assert.equal((await v2.fetch(`${name}/manifests/v1`, { method: 'DELETE' })).status, 202);
-      await t.app.meta.db.updateTable('retention_policies').set({ enabled_at: new Date(Date.now() - 10 * DAY).toISOString() }).execute();
+      await t.app.meta.db
+        .updateTable('retention_policies')
+        .set({ enabled_at: new Date(Date.now() - 10 * DAY).toISOString() })
+        .execute();
       t.app.services.retention.clock = () => new Date(Date.now() + 3 * DAY);
       const r = await t.app.services.retention.runAll();
       t.app.services.retention.clock = () => new Date();
@@ -84,7 +113,16 @@ for (const backend of BACKENDS) {
       const name = `${reg}/${uniqueRepo('locked')}`;
       const ghost = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256(`absent ${Math.random()}`), size: 10 };
       const sig = await v2.pushImage(name, 'sig', { artifactType: 'application/vnd.example.sig', subject: ghost });
-      const lock = await berth(['repository', 'update', '-n', reg, '--image', `${name.slice(reg.length + 1)}@${sig.digest}`, '--delete-enabled', 'false']);
+      const lock = await berth([
+        'repository',
+        'update',
+        '-n',
+        reg,
+        '--image',
+        `${name.slice(reg.length + 1)}@${sig.digest}`,
+        '--delete-enabled',
+        'false',
+      ]);
       assert.equal(lock.code, 0, lock.stderr);
       const run = await gcAt(Date.now() + 3600_000).run();
       assert.equal(run.referrersRemoved, 0);

@@ -21,7 +21,10 @@ for (const backend of BACKENDS) {
     test('an upload session survives a restart and completes afterwards', async () => {
       const dataDir = mkdtempSync(path.join(os.tmpdir(), 'berth-restart-'));
       const meta = await freshMetadataUrl(backend);
-      cleanups.push(async () => { await meta.drop(); rmSync(dataDir, { recursive: true, force: true }); });
+      cleanups.push(async () => {
+        await meta.drop();
+        rmSync(dataDir, { recursive: true, force: true });
+      });
       const start = () => startApp(testConfig({ dataDir, metadata: { url: meta.url }, shutdownTimeoutSeconds: 1 }), silentLogger);
       let app: App = await start();
       await app.services.registries.create('restartreg', 'Basic');
@@ -40,7 +43,11 @@ for (const backend of BACKENDS) {
       const status = await v2.fetch(next);
       assert.equal(status.status, 204);
       assert.equal(status.headers.get('range'), '0-19999');
-      const done = await v2.fetch(`${next}?digest=${blob.digest}`, { method: 'PUT', body: blob.data.subarray(20_000), headers: { 'Content-Range': `20000-${blob.size - 1}` } });
+      const done = await v2.fetch(`${next}?digest=${blob.digest}`, {
+        method: 'PUT',
+        body: blob.data.subarray(20_000),
+        headers: { 'Content-Range': `20000-${blob.size - 1}` },
+      });
       assert.equal(done.status, 201, await done.text());
       const got = await v2.fetch(`${name}/blobs/${blob.digest}`);
       assert.equal(sha256(Buffer.from(await got.arrayBuffer())), blob.digest);
@@ -58,7 +65,9 @@ for (const backend of BACKENDS) {
       const u = new URL(t.url);
       const stalled = net.connect(Number(u.port), u.hostname);
       await new Promise((r) => stalled.once('connect', r));
-      stalled.write(`PATCH ${loc} HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: ${adminAuthHeader()}\r\nContent-Type: application/octet-stream\r\nContent-Range: 0-3999\r\nContent-Length: 4000\r\n\r\n`);
+      stalled.write(
+        `PATCH ${loc} HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: ${adminAuthHeader()}\r\nContent-Type: application/octet-stream\r\nContent-Range: 0-3999\r\nContent-Length: 4000\r\n\r\n`,
+      );
       stalled.write(blob.data.subarray(0, 2000));
       const closed = new Promise((r) => stalled.once('close', r));
       stalled.on('error', () => {});
@@ -102,12 +111,15 @@ describe('host-style addressing', () => {
   function get(pathname: string, host: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       const u = new URL(t.url);
-      const req = http.request({ host: u.hostname, port: u.port, path: pathname, headers: { Host: host, Authorization: adminAuthHeader() } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode!, body }));
-      });
+      const req = http.request(
+        { host: u.hostname, port: u.port, path: pathname, headers: { Host: host, Authorization: adminAuthHeader() } },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        },
+      );
       req.on('error', reject);
       req.end();
     });

@@ -14,18 +14,42 @@ import { MT, uniqueRepo, type V2, type PushedImage } from './helpers/oci.js';
 
 type Level = 'repository' | 'tag' | 'manifest';
 type Attr = 'writeEnabled' | 'deleteEnabled' | 'readEnabled' | 'listEnabled';
-type Op = 'push-over' | 'push-new' | 'untag' | 'delete-manifest' | 'delete-repository' | 'pull-tag' | 'pull-digest' | 'list-tags' | 'catalog';
+type Op =
+  'push-over' | 'push-new' | 'untag' | 'delete-manifest' | 'delete-repository' | 'pull-tag' | 'pull-digest' | 'list-tags' | 'catalog';
 
 // Expected outcome: true = allowed (or visible), false = denied (or hidden).
 const MATRIX: Record<Level, Partial<Record<Attr, Partial<Record<Op, boolean>>>>> = {
   repository: {
-    writeEnabled: { 'push-over': false, 'push-new': false, untag: false, 'delete-manifest': false, 'delete-repository': false, 'pull-tag': true, 'list-tags': true, catalog: true },
-    deleteEnabled: { 'push-over': true, 'push-new': true, untag: false, 'delete-manifest': false, 'delete-repository': false, 'pull-tag': true },
+    writeEnabled: {
+      'push-over': false,
+      'push-new': false,
+      untag: false,
+      'delete-manifest': false,
+      'delete-repository': false,
+      'pull-tag': true,
+      'list-tags': true,
+      catalog: true,
+    },
+    deleteEnabled: {
+      'push-over': true,
+      'push-new': true,
+      untag: false,
+      'delete-manifest': false,
+      'delete-repository': false,
+      'pull-tag': true,
+    },
     readEnabled: { 'pull-tag': false, 'pull-digest': false, 'push-new': true, catalog: true },
     listEnabled: { catalog: false, 'pull-tag': true, 'list-tags': true },
   },
   tag: {
-    writeEnabled: { 'push-over': false, 'push-new': true, untag: false, 'delete-manifest': false, 'delete-repository': false, 'pull-tag': true },
+    writeEnabled: {
+      'push-over': false,
+      'push-new': true,
+      untag: false,
+      'delete-manifest': false,
+      'delete-repository': false,
+      'pull-tag': true,
+    },
     deleteEnabled: { 'push-over': true, untag: false, 'delete-manifest': false, 'delete-repository': false },
     readEnabled: { 'pull-tag': false, 'pull-digest': true },
     listEnabled: { 'list-tags': false, 'pull-tag': true },
@@ -47,11 +71,17 @@ for (const backend of BACKENDS) {
     before(async () => {
       ({ t, v2, reg } = await withRegistry(backend));
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     async function setAttr(level: Level, repo: string, img: PushedImage, attr: Attr, value: boolean): Promise<void> {
       const path = level === 'repository' ? repo : level === 'tag' ? `${repo}/_tags/locked` : `${repo}/_manifests/${img.digest}`;
-      const res = await v2.fetch(`/acr/v1/${reg}/${path}`, { method: 'PATCH', body: JSON.stringify({ [attr]: value }), headers: { 'Content-Type': 'application/json' } });
+      const res = await v2.fetch(`/acr/v1/${reg}/${path}`, {
+        method: 'PATCH',
+        body: JSON.stringify({ [attr]: value }),
+        headers: { 'Content-Type': 'application/json' },
+      });
       assert.equal(res.status, 200, await res.text());
     }
 
@@ -66,17 +96,27 @@ for (const backend of BACKENDS) {
         return false;
       };
       switch (op) {
-        case 'push-over': return denied(await v2.putManifest(name, 'locked', other.bytes, MT.ociManifest), 201);
-        case 'push-new': return denied(await v2.putManifest(name, 'fresh', other.bytes, MT.ociManifest), 201);
-        case 'untag': return denied(await v2.fetch(`${name}/manifests/locked`, { method: 'DELETE' }), 202);
-        case 'delete-manifest': return denied(await v2.fetch(`${name}/manifests/${img.digest}`, { method: 'DELETE' }), 202);
-        case 'delete-repository': return denied(await v2.fetch(`/acr/v1/${reg}/${repo}`, { method: 'DELETE' }), 202);
-        case 'pull-tag': return denied(await v2.fetch(`${name}/manifests/locked`, { headers: { Accept: MT.ociManifest } }), 200);
-        case 'pull-digest': return denied(await v2.fetch(`${name}/manifests/${img.digest}`, { headers: { Accept: MT.ociManifest } }), 200);
+        case 'push-over':
+          return denied(await v2.putManifest(name, 'locked', other.bytes, MT.ociManifest), 201);
+        case 'push-new':
+          return denied(await v2.putManifest(name, 'fresh', other.bytes, MT.ociManifest), 201);
+        case 'untag':
+          return denied(await v2.fetch(`${name}/manifests/locked`, { method: 'DELETE' }), 202);
+        case 'delete-manifest':
+          return denied(await v2.fetch(`${name}/manifests/${img.digest}`, { method: 'DELETE' }), 202);
+        case 'delete-repository':
+          return denied(await v2.fetch(`/acr/v1/${reg}/${repo}`, { method: 'DELETE' }), 202);
+        case 'pull-tag':
+          return denied(await v2.fetch(`${name}/manifests/locked`, { headers: { Accept: MT.ociManifest } }), 200);
+        case 'pull-digest':
+          return denied(await v2.fetch(`${name}/manifests/${img.digest}`, { headers: { Accept: MT.ociManifest } }), 200);
         case 'list-tags': {
           const tags = (await (await v2.fetch(`${name}/tags/list`)).json()) as { tags: string[] };
           const acr = (await (await v2.fetch(`/acr/v1/${reg}/${repo}/_tags`)).json()) as { tags: { name: string }[] };
-          assert.equal(tags.tags.includes('locked'), acr.tags.some((x) => x.name === 'locked'));
+          assert.equal(
+            tags.tags.includes('locked'),
+            acr.tags.some((x) => x.name === 'locked'),
+          );
           return tags.tags.includes('locked');
         }
         case 'catalog': {
@@ -107,7 +147,9 @@ for (const backend of BACKENDS) {
     }
 
     /** What `berth repository show|update -o json` prints for a repository, an image's tag or its manifest. */
-    interface Attributed { changeableAttributes: ChangeableAttributes }
+    interface Attributed {
+      changeableAttributes: ChangeableAttributes;
+    }
 
     /** Runs a berth repository command in this process; returns its JSON output, of the shape T the caller expects. */
     async function cli<T>(args: string[]): Promise<T> {
@@ -116,10 +158,13 @@ for (const backend of BACKENDS) {
       let out = '';
       // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be restored as is, and called only with .call(process.stdout)
       const write = process.stdout.write;
-      process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
-        if (typeof chunk === 'string') { out += chunk; return true; }
+      process.stdout.write = (chunk: unknown, ...rest: unknown[]) => {
+        if (typeof chunk === 'string') {
+          out += chunk;
+          return true;
+        }
         return (write as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
-      });
+      };
       try {
         await program.parseAsync([...args, '--server', t.url, '-u', ADMIN_USER, '-p', ADMIN_PASSWORD, '-o', 'json'], { from: 'user' });
       } finally {
@@ -140,12 +185,26 @@ for (const backend of BACKENDS) {
       const res = await v2.putManifest(`${reg}/${repo}`, 'v1', other.bytes, MT.ociManifest);
       assert.equal(res.status, 403);
       assert.match(await res.text(), /tag v1 is locked: writeEnabled is false/);
-      const m = await cli<{ manifest: Attributed }>(['repository', 'update', '-n', reg, '--image', `${repo}@${img.digest}`, '--delete-enabled', 'false', '--read-enabled', 'false']);
+      const m = await cli<{ manifest: Attributed }>([
+        'repository',
+        'update',
+        '-n',
+        reg,
+        '--image',
+        `${repo}@${img.digest}`,
+        '--delete-enabled',
+        'false',
+        '--read-enabled',
+        'false',
+      ]);
       assert.equal(m.manifest.changeableAttributes.deleteEnabled, false);
       assert.equal(m.manifest.changeableAttributes.readEnabled, false);
       const r = await cli<Attributed>(['repository', 'update', '-n', reg, '--repository', repo, '--list-enabled', 'false']);
       assert.equal(r.changeableAttributes.listEnabled, false);
-      assert.equal((await cli<Attributed>(['repository', 'show', '-n', reg, '--repository', repo])).changeableAttributes.listEnabled, false);
+      assert.equal(
+        (await cli<Attributed>(['repository', 'show', '-n', reg, '--repository', repo])).changeableAttributes.listEnabled,
+        false,
+      );
     });
 
     test('pushing the same manifest to a write-locked tag is a no-op, not a denial', async () => {

@@ -38,10 +38,22 @@ describe('job and webhook metrics', await backendGate('sqlite'), () => {
       for (let i = 0; i < 3; i++) await q.enqueue(t.app.meta.db, 'test.metrics', { i }, { runAfter: later });
       // One created ten minutes ago.
       const old = new Date(Date.now() - 600_000).toISOString();
-      await t.app.meta.db.insertInto('jobs').values({
-        kind: 'test.metrics', payload: '{}', state: 'queued', attempts: 0, max_attempts: 3, run_after: later.toISOString(),
-        lease_owner: null, lease_until: null, last_error: null, created_at: old, updated_at: old,
-      }).execute();
+      await t.app.meta.db
+        .insertInto('jobs')
+        .values({
+          kind: 'test.metrics',
+          payload: '{}',
+          state: 'queued',
+          attempts: 0,
+          max_attempts: 3,
+          run_after: later.toISOString(),
+          lease_owner: null,
+          lease_until: null,
+          last_error: null,
+          created_at: old,
+          updated_at: old,
+        })
+        .execute();
       const text = await (await t.fetch(`${t.url}/metrics`)).text();
       assert.equal(sample(text, 'berth_job_queue_depth', { kind: 'test.metrics', state: 'queued' }), 4);
       const age = sample(text, 'berth_job_oldest_queued_age_seconds', { kind: 'test.metrics' });
@@ -60,11 +72,15 @@ describe('job and webhook metrics', await backendGate('sqlite'), () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const uri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-    const t = await startTestApp('sqlite', { jobs: { pollIntervalMs: 20, backoffBaseMs: 20, backoffMaxMs: 50, maxAttempts: 2 }, egress: { allowPrivate: true, timeoutMs: 3000 } });
+    const t = await startTestApp('sqlite', {
+      jobs: { pollIntervalMs: 20, backoffBaseMs: 20, backoffMaxMs: 50, maxAttempts: 2 },
+      egress: { allowPrivate: true, timeoutMs: 3000 },
+    });
     try {
       const reg = await t.createRegistry();
       const made = await t.fetch(`${t.url}/api/registries/${reg}/webhooks`, {
-        method: 'POST', headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
+        method: 'POST',
+        headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
         body: JSON.stringify({ name: 'hook1', serviceUri: uri, actions: ['push'] }),
       });
       assert.equal(made.status, 201, await made.text());

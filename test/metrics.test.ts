@@ -31,7 +31,9 @@ describe('metrics', await backendGate('sqlite'), () => {
     r1 = await t.createRegistry();
     r2 = await t.createRegistry();
   });
-  after(async () => { await t?.close(); });
+  after(async () => {
+    await t?.close();
+  });
 
   const scrape = async (headers: Record<string, string> = {}) => {
     const res = await t.fetch(`${t.url}/metrics`, { headers });
@@ -55,7 +57,12 @@ describe('metrics', await backendGate('sqlite'), () => {
     // HEAD is not a pull.
     const head = await v2.fetch(`/v2/${name}/manifests/v1`, { method: 'HEAD' });
     await head.arrayBuffer();
-    const bad = await v2.putManifest(name, 'broken', { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json' }, 'application/vnd.oci.image.manifest.v1+json');
+    const bad = await v2.putManifest(
+      name,
+      'broken',
+      { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json' },
+      'application/vnd.oci.image.manifest.v1+json',
+    );
     assert.ok(bad.status >= 400);
     await bad.arrayBuffer();
 
@@ -65,7 +72,8 @@ describe('metrics', await backendGate('sqlite'), () => {
     assert.equal(d('SuccessfulPullCount', r1), 2);
     assert.equal(d('TotalPushCount', r1), 2);
     assert.equal(d('SuccessfulPushCount', r1), 1);
-    for (const m of ['TotalPullCount', 'SuccessfulPullCount', 'TotalPushCount', 'SuccessfulPushCount']) assert.equal(d(m, r2), 0, `${m} for ${r2}`);
+    for (const m of ['TotalPullCount', 'SuccessfulPullCount', 'TotalPushCount', 'SuccessfulPushCount'])
+      assert.equal(d(m, r2), 0, `${m} for ${r2}`);
 
     // The other registry's counters are its own.
     await v2.pushImage(`${r2}/${uniqueRepo('m')}`, 'v1');
@@ -84,8 +92,14 @@ describe('metrics', await backendGate('sqlite'), () => {
     const text = await scrape();
     assert.match(text, /^# TYPE berth_http_request_duration_seconds histogram$/m);
     assert.ok(sample(text, 'berth_http_request_duration_seconds_count', { route: 'manifests', method: 'GET', status: '2xx' }) >= 2);
-    assert.ok(sample(text, 'berth_http_request_duration_seconds_bucket', { route: 'manifests', method: 'PUT', status: '2xx', le: '+Inf' }) >= 1);
-    assert.ok(sample(text, 'berth_http_requests_total', { route: 'blobs', method: 'HEAD' }) + sample(text, 'berth_http_requests_total', { route: 'uploads', method: 'POST', status: '2xx' }) >= 1);
+    assert.ok(
+      sample(text, 'berth_http_request_duration_seconds_bucket', { route: 'manifests', method: 'PUT', status: '2xx', le: '+Inf' }) >= 1,
+    );
+    assert.ok(
+      sample(text, 'berth_http_requests_total', { route: 'blobs', method: 'HEAD' }) +
+        sample(text, 'berth_http_requests_total', { route: 'uploads', method: 'POST', status: '2xx' }) >=
+        1,
+    );
     assert.match(text, /^process_cpu_user_seconds_total /m);
     assert.match(text, /^nodejs_eventloop_lag_seconds /m);
   });

@@ -27,7 +27,9 @@ describe('two nodes on one PostgreSQL', await backendGate('postgres'), () => {
     for (let i = 0; i < 2; i++) {
       // Each node has its own data dir (nothing local is shared) but the same storage root.
       const config = testConfig({
-        dataDir: path.join(dataDir, `node${i}`), metadata: { url: meta.url }, storage: { path: path.join(dataDir, 'shared-storage') },
+        dataDir: path.join(dataDir, `node${i}`),
+        metadata: { url: meta.url },
+        storage: { path: path.join(dataDir, 'shared-storage') },
       });
       nodes.push(await startApp(config, silentLogger));
     }
@@ -62,13 +64,21 @@ describe('two nodes on one PostgreSQL', await backendGate('postgres'), () => {
     const name = `${reg}/${uniqueRepo('chunks')}`;
     const blob = randomBlob(300_000);
     const loc = await a.startUpload(name);
-    const first = await a.fetch(loc, { method: 'PATCH', body: blob.data.subarray(0, 100_000), headers: { 'Content-Range': '0-99999', 'Content-Type': 'application/octet-stream' } });
+    const first = await a.fetch(loc, {
+      method: 'PATCH',
+      body: blob.data.subarray(0, 100_000),
+      headers: { 'Content-Range': '0-99999', 'Content-Type': 'application/octet-stream' },
+    });
     assert.equal(first.status, 202);
     // Node B knows the session and its acknowledged range.
     const status = await b.fetch(first.headers.get('location')!);
     assert.equal(status.status, 204);
     assert.equal(status.headers.get('range'), '0-99999');
-    const second = await b.fetch(status.headers.get('location')!, { method: 'PATCH', body: blob.data.subarray(100_000), headers: { 'Content-Range': `100000-${blob.size - 1}`, 'Content-Type': 'application/octet-stream' } });
+    const second = await b.fetch(status.headers.get('location')!, {
+      method: 'PATCH',
+      body: blob.data.subarray(100_000),
+      headers: { 'Content-Range': `100000-${blob.size - 1}`, 'Content-Type': 'application/octet-stream' },
+    });
     assert.equal(second.status, 202);
     const loc2 = second.headers.get('location')!;
     const done = await a.fetch(`${loc2}${loc2.includes('?') ? '&' : '?'}digest=${blob.digest}`, { method: 'PUT' });
@@ -85,7 +95,10 @@ describe('two nodes on one PostgreSQL', await backendGate('postgres'), () => {
     const res = await a.fetch(`${name}/manifests/latest`, { headers: { Accept: results[0]!.mediaType } });
     assert.equal(res.status, 200);
     const digest = res.headers.get('docker-content-digest');
-    assert.ok(results.some((r) => r.digest === digest), 'the tag points at one of the pushed manifests');
+    assert.ok(
+      results.some((r) => r.digest === digest),
+      'the tag points at one of the pushed manifests',
+    );
     const tags = (await (await b.fetch(`${name}/tags/list`)).json()) as { tags: string[] };
     assert.deepEqual(tags.tags, ['latest']);
   });
@@ -94,10 +107,22 @@ describe('two nodes on one PostgreSQL', await backendGate('postgres'), () => {
     const a = new V2(nodes[0]!.url);
     const b = new V2(nodes[1]!.url);
     const name = `${reg}/${uniqueRepo('gc')}`;
-    const hot = (n: App) => new GcService(n.meta, new KyselyGcStore(n.meta.db, n.meta.dialect), n.storage, n.services.manifests, { ...DEFAULT_GC, gracePeriodSeconds: 0 }, silentLogger);
+    const hot = (n: App) =>
+      new GcService(
+        n.meta,
+        new KyselyGcStore(n.meta.db, n.meta.dialect),
+        n.storage,
+        n.services.manifests,
+        { ...DEFAULT_GC, gracePeriodSeconds: 0 },
+        silentLogger,
+      );
     // Both nodes start a collection at once: exactly one runs, the other is told it is running.
     const both = await Promise.allSettled([hot(nodes[0]!).run(), hot(nodes[1]!).run()]);
-    assert.equal(both.filter((r) => r.status === 'fulfilled').length + both.filter((r) => r.status === 'rejected' && /already running/.test(String((r).reason))).length, 2);
+    assert.equal(
+      both.filter((r) => r.status === 'fulfilled').length +
+        both.filter((r) => r.status === 'rejected' && /already running/.test(String(r.reason))).length,
+      2,
+    );
     let pushing = true;
     const collector = (async () => {
       let runs = 0;

@@ -5,7 +5,17 @@ import { adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { withImage } from './helpers/with-image.js';
 import {
-  expectError, expectRawError, MT, randomBlob, rawRequest, rawSocket, rawStatus, uniqueRepo, type V2, withQuery, type PushedImage,
+  expectError,
+  expectRawError,
+  MT,
+  randomBlob,
+  rawRequest,
+  rawSocket,
+  rawStatus,
+  uniqueRepo,
+  type V2,
+  withQuery,
+  type PushedImage,
 } from './helpers/oci.js';
 
 // Hostile and malformed input: names, references and digests that must be refused with the
@@ -25,7 +35,9 @@ for (const backend of BACKENDS) {
     before(async () => {
       ({ t, v2, reg, name, img } = await withImage(backend, { repo: 'bad' }));
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     const raw = (path: string, method = 'GET', headers: Record<string, string> = {}) => rawRequest(t.url, { method, path, headers });
 
@@ -59,9 +71,15 @@ for (const backend of BACKENDS) {
       test('are refused with 400 NAME_INVALID on every endpoint, never resolved', async () => {
         for (const n of badNames()) {
           for (const [method, suffix] of [
-            ['GET', '/manifests/v1'], ['HEAD', '/manifests/v1'], ['PUT', '/manifests/v1'], ['DELETE', '/manifests/v1'],
-            ['GET', `/blobs/${img.config.digest}`], ['DELETE', `/blobs/${img.config.digest}`],
-            ['POST', '/blobs/uploads/'], ['GET', '/tags/list'], ['GET', `/referrers/${img.digest}`],
+            ['GET', '/manifests/v1'],
+            ['HEAD', '/manifests/v1'],
+            ['PUT', '/manifests/v1'],
+            ['DELETE', '/manifests/v1'],
+            ['GET', `/blobs/${img.config.digest}`],
+            ['DELETE', `/blobs/${img.config.digest}`],
+            ['POST', '/blobs/uploads/'],
+            ['GET', '/tags/list'],
+            ['GET', `/referrers/${img.digest}`],
           ] as const) {
             const res = await raw(`/v2/${n}${suffix}`, method, method === 'PUT' ? { 'Content-Type': MT.ociManifest } : {});
             if (method === 'HEAD') {
@@ -202,11 +220,22 @@ for (const backend of BACKENDS) {
           { schemaVersion: 2, mediaType: MT.ociManifest, artifactType: 'application/x\u0000y', config, layers: [] },
           { schemaVersion: 2, mediaType: MT.ociManifest, config: { ...config, mediaType: 'application/x\u0000y' }, layers: [] },
           { schemaVersion: 2, mediaType: MT.ociIndex, artifactType: 'a\nb', manifests: [] },
-          { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [{ mediaType: MT.ociManifest, digest: img.digest, size: img.size, artifactType: '\u0000' }] },
+          {
+            schemaVersion: 2,
+            mediaType: MT.ociIndex,
+            manifests: [{ mediaType: MT.ociManifest, digest: img.digest, size: img.size, artifactType: '\u0000' }],
+          },
         ]) {
           await expectError(await v2.putManifest(name, 'ctl', m), 400, 'MANIFEST_INVALID');
         }
-        const ok = { schemaVersion: 2, mediaType: MT.ociManifest, config, layers: [], annotations: { 'k\u0000': 'v\u0000\n' }, subject: { mediaType: MT.ociManifest, digest: img.digest, size: img.size } };
+        const ok = {
+          schemaVersion: 2,
+          mediaType: MT.ociManifest,
+          config,
+          layers: [],
+          annotations: { 'k\u0000': 'v\u0000\n' },
+          subject: { mediaType: MT.ociManifest, digest: img.digest, size: img.size },
+        };
         const res = await v2.putManifest(name, 'ctl', ok);
         assert.equal(res.status, 201, await res.text());
         const got = await v2.fetch(`${name}/manifests/ctl`);
@@ -242,7 +271,12 @@ for (const backend of BACKENDS) {
         const b = randomBlob(100);
         const loc = await v2.startUpload(name);
         const path = new URL(loc, t.url).pathname;
-        const res = await rawRequest(t.url, { method: 'PATCH', path, headers: { 'Content-Range': '0-99', 'Content-Length': 50 }, body: b.data.subarray(0, 50) });
+        const res = await rawRequest(t.url, {
+          method: 'PATCH',
+          path,
+          headers: { 'Content-Range': '0-99', 'Content-Length': 50 },
+          body: b.data.subarray(0, 50),
+        });
         expectRawError(res, 400, 'SIZE_INVALID');
         const st = await v2.fetch(loc);
         assert.equal(st.headers.get('range'), '0-0');
@@ -256,7 +290,12 @@ for (const backend of BACKENDS) {
         const b = randomBlob(150);
         const loc = await v2.startUpload(name);
         for (const part of [b.data, b.data.subarray(0, 60)]) {
-          const body = new ReadableStream<Uint8Array>({ start(c) { c.enqueue(part); c.close(); } });
+          const body = new ReadableStream<Uint8Array>({
+            start(c) {
+              c.enqueue(part);
+              c.close();
+            },
+          });
           const res = await v2.fetch(loc, { method: 'PATCH', body, headers: { 'Content-Range': '0-99' }, duplex: 'half' });
           await expectError(res, 400, 'SIZE_INVALID');
           assert.equal((await v2.fetch(loc)).headers.get('range'), '0-0');
@@ -272,9 +311,14 @@ for (const backend of BACKENDS) {
         const loc = await v2.startUpload(name);
         const path = new URL(loc, t.url).pathname;
         // 100 bytes sent, 60 declared: the server answers for 60; the other 40 are not a request.
-        const out = await rawSocket(t.url, Buffer.from(`PATCH ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 60\r\n\r\n`), {
-          then: [b.data.subarray(0, 60), b.data.subarray(60)], waitMs: 300,
-        });
+        const out = await rawSocket(
+          t.url,
+          Buffer.from(`PATCH ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 60\r\n\r\n`),
+          {
+            then: [b.data.subarray(0, 60), b.data.subarray(60)],
+            waitMs: 300,
+          },
+        );
         assert.equal(rawStatus(out), 202);
         assert.match(out, /\r\nRange: 0-59\r\n/i);
         const st = await v2.fetch(loc);
@@ -287,9 +331,14 @@ for (const backend of BACKENDS) {
 
       test('a monolithic push with a short Content-Length fails the digest check and stores nothing', async () => {
         const b = randomBlob(100);
-        const out = await rawSocket(t.url, Buffer.from(`POST /v2/${name}/blobs/uploads/?digest=${b.digest} HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n`), {
-          then: [b.data.subarray(0, 40), b.data.subarray(40)], waitMs: 300,
-        });
+        const out = await rawSocket(
+          t.url,
+          Buffer.from(`POST /v2/${name}/blobs/uploads/?digest=${b.digest} HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n`),
+          {
+            then: [b.data.subarray(0, 40), b.data.subarray(40)],
+            waitMs: 300,
+          },
+        );
         assert.equal(rawStatus(out), 400);
         assert.match(out, /DIGEST_INVALID/);
         assert.equal((await v2.fetch(`${name}/blobs/${b.digest}`, { method: 'HEAD' })).status, 404);
@@ -302,10 +351,14 @@ for (const backend of BACKENDS) {
         assert.equal(first.status, 202);
         const path = new URL(loc, t.url).pathname;
         // Declares 3000 bytes, sends 1200, then the client goes away.
-        await rawSocket(t.url, Buffer.concat([
-          Buffer.from(`PATCH ${path} HTTP/1.1\r\nHost: x\r\nContent-Range: 1000-3999\r\nContent-Length: 3000\r\n\r\n`),
-          b.data.subarray(1000, 2200),
-        ]), { endAfterWrite: true, waitMs: 300 });
+        await rawSocket(
+          t.url,
+          Buffer.concat([
+            Buffer.from(`PATCH ${path} HTTP/1.1\r\nHost: x\r\nContent-Range: 1000-3999\r\nContent-Length: 3000\r\n\r\n`),
+            b.data.subarray(1000, 2200),
+          ]),
+          { endAfterWrite: true, waitMs: 300 },
+        );
         // Nothing of the cut chunk is acknowledged. (The next PATCH is serialised behind the cut one
         // on the session, so had the cut chunk been acknowledged, it would get a 416.)
         const st = await v2.fetch(loc);
@@ -323,10 +376,14 @@ for (const backend of BACKENDS) {
       test('a monolithic POST cut off mid-body leaves nothing visible', async () => {
         const b = randomBlob(5000);
         const repo = `${reg}/${uniqueRepo('cut')}`;
-        await rawSocket(t.url, Buffer.concat([
-          Buffer.from(`POST /v2/${repo}/blobs/uploads/?digest=${b.digest} HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n`),
-          b.data.subarray(0, 2000),
-        ]), { endAfterWrite: true, waitMs: 200 });
+        await rawSocket(
+          t.url,
+          Buffer.concat([
+            Buffer.from(`POST /v2/${repo}/blobs/uploads/?digest=${b.digest} HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n`),
+            b.data.subarray(0, 2000),
+          ]),
+          { endAfterWrite: true, waitMs: 200 },
+        );
         // Give the server a moment to see the abort, then check nothing is visible.
         await new Promise((r) => setTimeout(r, 50));
         const res = await v2.fetch(`${repo}/blobs/${b.digest}`, { method: 'HEAD' });
@@ -341,24 +398,38 @@ for (const backend of BACKENDS) {
         const first = await v2.fetch(loc, { method: 'PATCH', body: b.data.subarray(0, 1000) });
         assert.equal(first.status, 202);
         const path = new URL(loc, t.url).pathname;
-        await rawSocket(t.url, Buffer.concat([
-          Buffer.from(`PUT ${path}?digest=${b.digest} HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n`),
-          b.data.subarray(1000, 1500),
-        ]), { endAfterWrite: true, waitMs: 200 });
+        await rawSocket(
+          t.url,
+          Buffer.concat([
+            Buffer.from(`PUT ${path}?digest=${b.digest} HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n`),
+            b.data.subarray(1000, 1500),
+          ]),
+          { endAfterWrite: true, waitMs: 200 },
+        );
         await new Promise((r) => setTimeout(r, 50));
         assert.equal((await v2.fetch(`${name}/blobs/${b.digest}`, { method: 'HEAD' })).status, 404);
         const st = await v2.fetch(loc);
         assert.equal(st.status, 204);
         assert.equal(st.headers.get('range'), '0-999');
-        const put = await v2.fetch(withQuery(loc, `digest=${b.digest}`), { method: 'PUT', body: b.data.subarray(1000), headers: { 'Content-Range': '1000-2999' } });
+        const put = await v2.fetch(withQuery(loc, `digest=${b.digest}`), {
+          method: 'PUT',
+          body: b.data.subarray(1000),
+          headers: { 'Content-Range': '1000-2999' },
+        });
         assert.equal(put.status, 201, await put.text());
       });
 
       test('a manifest PUT cut off mid-body stores nothing', async () => {
-        await rawSocket(t.url, Buffer.concat([
-          Buffer.from(`PUT /v2/${name}/manifests/cut HTTP/1.1\r\nHost: x\r\nContent-Type: ${MT.ociManifest}\r\nContent-Length: ${img.size}\r\n\r\n`),
-          img.bytes.subarray(0, Math.floor(img.size / 2)),
-        ]), { endAfterWrite: true, waitMs: 200 });
+        await rawSocket(
+          t.url,
+          Buffer.concat([
+            Buffer.from(
+              `PUT /v2/${name}/manifests/cut HTTP/1.1\r\nHost: x\r\nContent-Type: ${MT.ociManifest}\r\nContent-Length: ${img.size}\r\n\r\n`,
+            ),
+            img.bytes.subarray(0, Math.floor(img.size / 2)),
+          ]),
+          { endAfterWrite: true, waitMs: 200 },
+        );
         await new Promise((r) => setTimeout(r, 50));
         await expectError(await v2.fetch(`${name}/manifests/cut`), 404, 'MANIFEST_UNKNOWN');
       });
@@ -372,9 +443,15 @@ for (const backend of BACKENDS) {
           await expectError(res, res.status, ['UNSUPPORTED', 'NAME_INVALID', 'NAME_UNKNOWN']);
         }
         for (const [method, path] of [
-          ['POST', `${name}/manifests/v1`], ['PATCH', `${name}/manifests/v1`], ['PUT', `${name}/blobs/${img.config.digest}`],
-          ['POST', `${name}/tags/list`], ['PUT', `${name}/referrers/${img.digest}`], ['GET', `${name}/blobs/uploads/`], ['POST', '/v2/'],
-          ['DELETE', `${reg}/_catalog`], ['POST', '/v2/_catalog'],
+          ['POST', `${name}/manifests/v1`],
+          ['PATCH', `${name}/manifests/v1`],
+          ['PUT', `${name}/blobs/${img.config.digest}`],
+          ['POST', `${name}/tags/list`],
+          ['PUT', `${name}/referrers/${img.digest}`],
+          ['GET', `${name}/blobs/uploads/`],
+          ['POST', '/v2/'],
+          ['DELETE', `${reg}/_catalog`],
+          ['POST', '/v2/_catalog'],
         ]) {
           const res = await v2.fetch(path!, { method });
           const err = await expectError(res, 405, 'UNSUPPORTED');
@@ -405,10 +482,19 @@ for (const backend of BACKENDS) {
 
       test('an oversized header block is refused by the server, not served', async () => {
         const res = await new Promise<number>((resolve, reject) => {
-          const req = http.request({ host: new URL(t.url).hostname, port: new URL(t.url).port, path: `/v2/${name}/manifests/v1`, headers: { Authorization: adminAuthHeader(), 'X-Big': 'x'.repeat(70_000) }, agent: false }, (r) => {
-            r.resume();
-            resolve(r.statusCode ?? 0);
-          });
+          const req = http.request(
+            {
+              host: new URL(t.url).hostname,
+              port: new URL(t.url).port,
+              path: `/v2/${name}/manifests/v1`,
+              headers: { Authorization: adminAuthHeader(), 'X-Big': 'x'.repeat(70_000) },
+              agent: false,
+            },
+            (r) => {
+              r.resume();
+              resolve(r.statusCode ?? 0);
+            },
+          );
           req.on('error', reject);
           req.end();
         });
@@ -429,7 +515,9 @@ for (const backend of BACKENDS) {
       v2 = t.v2();
       name = `${await t.createRegistry()}/${uniqueRepo('limits')}`;
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     test('a blob over limits.blobMaxBytes answers 413 SIZE_INVALID, monolithic or chunked; the session keeps its offset', async () => {
       const b = randomBlob(2000);
@@ -439,7 +527,11 @@ for (const backend of BACKENDS) {
       assert.equal(p1.status, 202);
       await expectError(await v2.fetch(loc, { method: 'PATCH', body: b.data.subarray(600, 1200) }), 413, 'SIZE_INVALID');
       assert.equal((await v2.fetch(loc)).headers.get('range'), '0-599');
-      await expectError(await v2.fetch(withQuery(loc, `digest=${b.digest}`), { method: 'PUT', body: b.data.subarray(600) }), 413, 'SIZE_INVALID');
+      await expectError(
+        await v2.fetch(withQuery(loc, `digest=${b.digest}`), { method: 'PUT', body: b.data.subarray(600) }),
+        413,
+        'SIZE_INVALID',
+      );
       assert.equal((await v2.fetch(`${name}/blobs/${b.digest}`, { method: 'HEAD' })).status, 404);
       // Exactly the limit is fine.
       await v2.pushBlob(name, randomBlob(1000));

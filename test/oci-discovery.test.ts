@@ -3,7 +3,19 @@ import { after, before, describe, test } from 'node:test';
 import type { TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { withImage } from './helpers/with-image.js';
-import { expectError, imageIndex, imageManifest, manifestBytes, MT, randomBlob, sha256, uniqueRepo, type V2, type Descriptor, type PushedImage } from './helpers/oci.js';
+import {
+  expectError,
+  imageIndex,
+  imageManifest,
+  manifestBytes,
+  MT,
+  randomBlob,
+  sha256,
+  uniqueRepo,
+  type V2,
+  type Descriptor,
+  type PushedImage,
+} from './helpers/oci.js';
 
 // distribution-spec "Content Discovery": tags/list with n/last and Link paging, _catalog paging
 // (per registry and across registries), and the referrers API with artifactType filtering.
@@ -30,11 +42,15 @@ for (const backend of BACKENDS) {
 
     before(async () => {
       ({ t, v2, reg, name, img } = await withImage(backend, { repo: 'disc', tag: TAGS[0]! }));
-      const q = TAGS.slice(1).map((x) => `tag=${x}`).join('&');
+      const q = TAGS.slice(1)
+        .map((x) => `tag=${x}`)
+        .join('&');
       const res = await v2.putManifest(name, img.digest, img.bytes, MT.ociManifest, q);
       assert.equal(res.status, 201, await res.text());
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     async function tags(query = ''): Promise<{ res: Response; body: { name: string; tags: string[] } }> {
       const res = await v2.fetch(`${name}/tags/list${query}`);
@@ -78,7 +94,10 @@ for (const backend of BACKENDS) {
       assert.deepEqual((await tags(`?n=2&last=${last}`)).body.tags, ASCII_SORTED.slice(5, 7));
       assert.deepEqual((await tags(`?last=${ASCII_SORTED.at(-1)}`)).body.tags, []);
       // A value between two tags works too.
-      assert.deepEqual((await tags('?last=a0')).body.tags, ASCII_SORTED.filter((x) => x > 'a0'));
+      assert.deepEqual(
+        (await tags('?last=a0')).body.tags,
+        ASCII_SORTED.filter((x) => x > 'a0'),
+      );
     });
 
     test('tags/list ?n=0 returns an empty list and no Link', async () => {
@@ -130,7 +149,7 @@ for (const backend of BACKENDS) {
         for (const r of repos) await v2.pushBlob(`${creg}/${r}`, randomBlob(8));
       });
 
-      test('/v2/<registry>/_catalog lists that registry\'s repositories in byte order', async () => {
+      test("/v2/<registry>/_catalog lists that registry's repositories in byte order", async () => {
         const res = await v2.fetch(`${creg}/_catalog`);
         assert.equal(res.status, 200);
         const body = (await res.json()) as { repositories: string[] };
@@ -198,14 +217,26 @@ for (const backend of BACKENDS) {
         const empty = await v2.pushBlob(rname, Buffer.from('{}'));
         const emptyDesc = { mediaType: MT.ociEmpty, digest: empty.digest, size: empty.size };
         // 1: artifactType + annotations
-        const sig = imageManifest(emptyDesc, [], { subject: subjectDesc, artifactType: 'application/vnd.example.sig', annotations: { 'org.example.k': 'v', 'org.opencontainers.image.created': '2024-01-01T00:00:00Z' } });
+        const sig = imageManifest(emptyDesc, [], {
+          subject: subjectDesc,
+          artifactType: 'application/vnd.example.sig',
+          annotations: { 'org.example.k': 'v', 'org.opencontainers.image.created': '2024-01-01T00:00:00Z' },
+        });
         // 2: no artifactType: falls back to config mediaType
         const sbomConfig = await v2.pushBlob(rname, Buffer.from('{"sbom":true}'));
-        const sbom = imageManifest({ mediaType: 'application/vnd.example.sbom.config', digest: sbomConfig.digest, size: sbomConfig.size }, [], { subject: subjectDesc });
+        const sbom = imageManifest(
+          { mediaType: 'application/vnd.example.sbom.config', digest: sbomConfig.digest, size: sbomConfig.size },
+          [],
+          { subject: subjectDesc },
+        );
         // 3: an index referrer without artifactType: omitted
         const idx = imageIndex([], { subject: subjectDesc, annotations: { kind: 'index' } });
         // 4: a second of type sig
-        const sig2 = imageManifest(emptyDesc, [], { subject: subjectDesc, artifactType: 'application/vnd.example.sig', annotations: { n: '2' } });
+        const sig2 = imageManifest(emptyDesc, [], {
+          subject: subjectDesc,
+          artifactType: 'application/vnd.example.sig',
+          annotations: { n: '2' },
+        });
         for (const [m, expected] of [
           [sig, { artifactType: 'application/vnd.example.sig', annotations: sig.annotations as Record<string, string> }],
           [sbom, { artifactType: 'application/vnd.example.sbom.config' }],
@@ -219,7 +250,10 @@ for (const backend of BACKENDS) {
           pushed.push({ digest: sha256(bytes), size: bytes.length, mediaType: m.mediaType as string, ...expected });
         }
         // Not a referrer of this subject: a manifest with another subject.
-        const otherSub = imageManifest(emptyDesc, [], { subject: { ...subjectDesc, digest: randomBlob(3).digest }, artifactType: 'application/vnd.example.sig' });
+        const otherSub = imageManifest(emptyDesc, [], {
+          subject: { ...subjectDesc, digest: randomBlob(3).digest },
+          artifactType: 'application/vnd.example.sig',
+        });
         assert.equal((await v2.putManifest(rname, 'other-subject', otherSub)).status, 201);
       });
 
@@ -238,11 +272,16 @@ for (const backend of BACKENDS) {
         assert.equal(res.headers.get('oci-filters-applied'), null);
         const got = [...body.manifests].sort((a, b) => String(a.digest).localeCompare(String(b.digest)));
         const want = [...pushed].sort((a, b) => a.digest.localeCompare(b.digest));
-        assert.deepEqual(got, want.map((p) => ({
-          mediaType: p.mediaType, digest: p.digest, size: p.size,
-          ...(p.artifactType ? { artifactType: p.artifactType } : {}),
-          ...(p.annotations ? { annotations: p.annotations } : {}),
-        })));
+        assert.deepEqual(
+          got,
+          want.map((p) => ({
+            mediaType: p.mediaType,
+            digest: p.digest,
+            size: p.size,
+            ...(p.artifactType ? { artifactType: p.artifactType } : {}),
+            ...(p.annotations ? { annotations: p.annotations } : {}),
+          })),
+        );
       });
 
       test('artifactType filter answers only matches and OCI-Filters-Applied', async () => {
@@ -275,7 +314,10 @@ for (const backend of BACKENDS) {
         const repo = `${reg}/${uniqueRepo('early')}`;
         const empty = await v2.pushBlob(repo, Buffer.from('{}'));
         const future = { mediaType: MT.ociManifest, digest: randomBlob(20).digest, size: 500 };
-        const m = imageManifest({ mediaType: MT.ociEmpty, digest: empty.digest, size: empty.size }, [], { subject: future, artifactType: 'application/vnd.example.early' });
+        const m = imageManifest({ mediaType: MT.ociEmpty, digest: empty.digest, size: empty.size }, [], {
+          subject: future,
+          artifactType: 'application/vnd.example.early',
+        });
         const res = await v2.putManifest(repo, 'early', m);
         assert.equal(res.status, 201);
         const { body } = await referrers('', future.digest, repo);
@@ -287,7 +329,10 @@ for (const backend of BACKENDS) {
         const repo = `${reg}/${uniqueRepo('delref')}`;
         const s = await v2.pushImage(repo, 'subject');
         const empty = await v2.pushBlob(repo, Buffer.from('{}'));
-        const m = imageManifest({ mediaType: MT.ociEmpty, digest: empty.digest, size: empty.size }, [], { subject: { mediaType: MT.ociManifest, digest: s.digest, size: s.size }, artifactType: 'application/vnd.example.x' });
+        const m = imageManifest({ mediaType: MT.ociEmpty, digest: empty.digest, size: empty.size }, [], {
+          subject: { mediaType: MT.ociManifest, digest: s.digest, size: s.size },
+          artifactType: 'application/vnd.example.x',
+        });
         const bytes = manifestBytes(m);
         assert.equal((await v2.putManifest(repo, sha256(bytes), bytes, MT.ociManifest)).status, 201);
         assert.equal((await referrers('', s.digest, repo)).body.manifests.length, 1);

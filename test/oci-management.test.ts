@@ -20,7 +20,9 @@ for (const backend of BACKENDS) {
       v2 = t.v2();
       reg = await t.createRegistry();
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     async function tagsOf(name: string): Promise<string[]> {
       const res = await v2.fetch(`${name}/tags/list`);
@@ -83,7 +85,12 @@ for (const backend of BACKENDS) {
       assert.equal((await v2.fetch(`${name}/blobs/${b.digest}`, { method: 'HEAD' })).status, 404);
       await expectError(await v2.fetch(`${name}/blobs/${b.digest}`, { method: 'DELETE' }), 404, 'BLOB_UNKNOWN');
       // A manifest can no longer reference it until it is pushed again.
-      const m = { schemaVersion: 2, mediaType: MT.ociManifest, config: { mediaType: MT.ociConfig, digest: b.digest, size: b.size }, layers: [] };
+      const m = {
+        schemaVersion: 2,
+        mediaType: MT.ociManifest,
+        config: { mediaType: MT.ociConfig, digest: b.digest, size: b.size },
+        layers: [],
+      };
       await expectError(await v2.putManifest(name, 'x', m), 400, 'MANIFEST_BLOB_UNKNOWN');
       await v2.pushBlob(name, b);
       assert.equal((await v2.putManifest(name, 'x', m)).status, 201);

@@ -4,8 +4,19 @@ import type { TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { withRegistry } from './helpers/with-image.js';
 import {
-  blobOf, expectError, imageIndex, imageManifest, manifestBytes, MT, randomBlob, sha256, sha512, uniqueRepo, type V2,
-  type Blob, type Descriptor,
+  blobOf,
+  expectError,
+  imageIndex,
+  imageManifest,
+  manifestBytes,
+  MT,
+  randomBlob,
+  sha256,
+  sha512,
+  uniqueRepo,
+  type V2,
+  type Blob,
+  type Descriptor,
 } from './helpers/oci.js';
 
 // distribution-spec "Pushing Manifests": OCI and Docker manifests and indexes, artifacts, subject,
@@ -32,7 +43,9 @@ for (const backend of BACKENDS) {
       configDesc = { mediaType: MT.ociConfig, digest: config.digest, size: config.size };
       layerDesc = { mediaType: MT.ociLayer, digest: layer.digest, size: layer.size };
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     async function pull(ref: string, accept = ALL_TYPES): Promise<{ res: Response; body: Buffer }> {
       const res = await v2.fetch(`${name}/manifests/${ref}`, { headers: { Accept: accept } });
@@ -73,7 +86,12 @@ for (const backend of BACKENDS) {
         const bytes = manifestBytes(m);
         const put = await v2.putManifest(name, sha256(bytes), bytes, MT.ociManifest);
         assert.equal(put.status, 201, await put.text());
-        descs.push({ mediaType: MT.ociManifest, digest: sha256(bytes), size: bytes.length, platform: { architecture: i ? 'arm64' : 'amd64', os: 'linux' } });
+        descs.push({
+          mediaType: MT.ociManifest,
+          digest: sha256(bytes),
+          size: bytes.length,
+          platform: { architecture: i ? 'arm64' : 'amd64', os: 'linux' },
+        });
       }
       const index = imageIndex(descs);
       const res = await v2.putManifest(name, 'multiarch', index);
@@ -84,11 +102,16 @@ for (const backend of BACKENDS) {
     });
 
     test('a Docker schema 2 manifest and a Docker manifest list', async () => {
-      const m = imageManifest({ ...configDesc, mediaType: MT.dockerConfig }, [{ ...layerDesc, mediaType: MT.dockerLayer }], { docker: true });
+      const m = imageManifest({ ...configDesc, mediaType: MT.dockerConfig }, [{ ...layerDesc, mediaType: MT.dockerLayer }], {
+        docker: true,
+      });
       const res = await v2.putManifest(name, 'docker', m);
       assert.equal(res.status, 201, await res.text());
       const mb = manifestBytes(m);
-      const list = imageIndex([{ mediaType: MT.dockerManifest, digest: sha256(mb), size: mb.length, platform: { architecture: 'amd64', os: 'linux' } }], { docker: true });
+      const list = imageIndex(
+        [{ mediaType: MT.dockerManifest, digest: sha256(mb), size: mb.length, platform: { architecture: 'amd64', os: 'linux' } }],
+        { docker: true },
+      );
       const res2 = await v2.putManifest(name, 'dockerlist', list);
       assert.equal(res2.status, 201, await res2.text());
       assert.equal((await pull('docker')).res.headers.get('content-type'), MT.dockerManifest);
@@ -102,9 +125,13 @@ for (const backend of BACKENDS) {
 
     test('an artifact with artifactType and the empty config', async () => {
       const empty = await v2.pushBlob(name, blobOf('{}'));
-      const m = imageManifest({ mediaType: MT.ociEmpty, digest: empty.digest, size: empty.size }, [{ ...layerDesc, mediaType: 'application/vnd.example.data' }], {
-        artifactType: 'application/vnd.example.thing.v1',
-      });
+      const m = imageManifest(
+        { mediaType: MT.ociEmpty, digest: empty.digest, size: empty.size },
+        [{ ...layerDesc, mediaType: 'application/vnd.example.data' }],
+        {
+          artifactType: 'application/vnd.example.thing.v1',
+        },
+      );
       const res = await v2.putManifest(name, 'artifact', m);
       assert.equal(res.status, 201, await res.text());
       const { res: got, body } = await pull('artifact');
@@ -178,7 +205,13 @@ for (const backend of BACKENDS) {
       const res = await v2.putManifest(name, digest, bytes, MT.ociManifest, tags.map((x) => `tag=${x}`).join('&'));
       assert.equal(res.status, 201, await res.text());
       const header = res.headers.get('oci-tag') ?? '';
-      assert.deepEqual(header.split(',').map((s) => s.trim()).sort(), [...tags].sort());
+      assert.deepEqual(
+        header
+          .split(',')
+          .map((s) => s.trim())
+          .sort(),
+        [...tags].sort(),
+      );
       for (const tag of tags) {
         const { res: got } = await pull(tag);
         assert.equal(got.status, 200, tag);
@@ -275,13 +308,25 @@ for (const backend of BACKENDS) {
         ['"just a string"', MT.ociManifest],
         ['{"schemaVersion": 3, "config": {}, "layers": []}', MT.ociManifest],
         [JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, layers: [layerDesc] }), MT.ociManifest],
-        [JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { ...configDesc, digest: 'sha256:nothex' }, layers: [] }), MT.ociManifest],
+        [
+          JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { ...configDesc, digest: 'sha256:nothex' }, layers: [] }),
+          MT.ociManifest,
+        ],
         [JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: { ...configDesc, size: -1 }, layers: [] }), MT.ociManifest],
         [JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: configDesc, layers: {} }), MT.ociManifest],
-        [JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.example.unknown+json', config: configDesc, layers: [] }), 'application/vnd.example.unknown+json'],
+        [
+          JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.example.unknown+json', config: configDesc, layers: [] }),
+          'application/vnd.example.unknown+json',
+        ],
         [JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: 'no' }), MT.ociIndex],
-        [JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: configDesc, layers: [], annotations: { a: 1 } }), MT.ociManifest],
-        [JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: configDesc, layers: [], subject: 'sha256:x' }), MT.ociManifest],
+        [
+          JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: configDesc, layers: [], annotations: { a: 1 } }),
+          MT.ociManifest,
+        ],
+        [
+          JSON.stringify({ schemaVersion: 2, mediaType: MT.ociManifest, config: configDesc, layers: [], subject: 'sha256:x' }),
+          MT.ociManifest,
+        ],
       ];
       for (const [body, ct] of cases) {
         const res = await v2.fetch(`${name}/manifests/malformed`, { method: 'PUT', body, headers: { 'Content-Type': ct } });

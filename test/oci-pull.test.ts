@@ -19,7 +19,9 @@ for (const backend of BACKENDS) {
     before(async () => {
       ({ t, v2, reg, name, img } = await withImage(backend, { repo: 'pull', image: { layers: 2 } }));
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     test('GET /v2/ answers 200', async () => {
       const res = await v2.fetch('/v2/');
@@ -50,7 +52,10 @@ for (const backend of BACKENDS) {
       });
 
       test(`HEAD manifest by ${by} answers 200 with digest and length and no body`, async () => {
-        const res = await v2.fetch(`${name}/manifests/${by === 'tag' ? 'v1' : img.digest}`, { method: 'HEAD', headers: { Accept: MT.ociManifest } });
+        const res = await v2.fetch(`${name}/manifests/${by === 'tag' ? 'v1' : img.digest}`, {
+          method: 'HEAD',
+          headers: { Accept: MT.ociManifest },
+        });
         assert.equal(res.status, 200);
         assert.equal(res.headers.get('docker-content-digest'), img.digest);
         assert.equal(res.headers.get('content-length'), String(img.size));
@@ -95,7 +100,10 @@ for (const backend of BACKENDS) {
       assert.equal(res.headers.get('content-type'), MT.dockerManifest);
       assert.ok(Buffer.from(await res.arrayBuffer()).equals(d.bytes));
 
-      const list = imageIndex([{ mediaType: MT.dockerManifest, digest: d.digest, size: d.size, platform: { architecture: 'amd64', os: 'linux' } }], { docker: true });
+      const list = imageIndex(
+        [{ mediaType: MT.dockerManifest, digest: d.digest, size: d.size, platform: { architecture: 'amd64', os: 'linux' } }],
+        { docker: true },
+      );
       const put = await v2.putManifest(repo, 'multi', list);
       assert.equal(put.status, 201, await put.text());
       const got = await v2.fetch(`${repo}/manifests/multi`, { headers: { Accept: `${MT.dockerManifest}, ${MT.dockerList}` } });
@@ -105,7 +113,9 @@ for (const backend of BACKENDS) {
     });
 
     test('an image index is served to a client that accepts it', async () => {
-      const index = imageIndex([{ mediaType: MT.ociManifest, digest: img.digest, size: img.size, platform: { architecture: 'arm64', os: 'linux' } }]);
+      const index = imageIndex([
+        { mediaType: MT.ociManifest, digest: img.digest, size: img.size, platform: { architecture: 'arm64', os: 'linux' } },
+      ]);
       const put = await v2.putManifest(name, 'index', index);
       assert.equal(put.status, 201, await put.text());
       const res = await v2.fetch(`${name}/manifests/index`, { headers: { Accept: `${MT.ociManifest}, ${MT.ociIndex}` } });

@@ -27,7 +27,9 @@ for (const backend of BACKENDS) {
       reg = await t.createRegistry();
       other = await t.createRegistry();
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     async function expectBlob(name: string, digest: string, data: Buffer): Promise<void> {
       const res = await v2.fetch(`${name}/blobs/${digest}`);
@@ -75,9 +77,14 @@ for (const backend of BACKENDS) {
       const name = repo();
       const b = randomBlob(300);
       let loc = await v2.startUpload(name);
-      for (const [start, end] of [[0, 99], [100, 199], [200, 299]] as const) {
+      for (const [start, end] of [
+        [0, 99],
+        [100, 199],
+        [200, 299],
+      ] as const) {
         const res = await v2.fetch(loc, {
-          method: 'PATCH', body: b.data.subarray(start, end + 1),
+          method: 'PATCH',
+          body: b.data.subarray(start, end + 1),
           headers: octet({ 'Content-Range': `${start}-${end}`, 'Content-Length': String(end - start + 1) }),
         });
         assert.equal(res.status, 202, await res.text());
@@ -119,9 +126,16 @@ for (const backend of BACKENDS) {
       assert.equal(first.status, 202);
       const loc2 = first.headers.get('location')!;
 
-      for (const [start, end] of [[200, 299], [50, 149], [0, 99], [101, 200]] as const) {
+      for (const [start, end] of [
+        [200, 299],
+        [50, 149],
+        [0, 99],
+        [101, 200],
+      ] as const) {
         const res = await v2.fetch(loc2, {
-          method: 'PATCH', body: b.data.subarray(start, end + 1), headers: octet({ 'Content-Range': `${start}-${end}` }),
+          method: 'PATCH',
+          body: b.data.subarray(start, end + 1),
+          headers: octet({ 'Content-Range': `${start}-${end}` }),
         });
         assert.equal(res.headers.get('range'), '0-99', `${start}-${end}`);
         assert.ok(res.headers.get('location'), 'a 416 carries the session Location');
@@ -129,19 +143,27 @@ for (const backend of BACKENDS) {
       }
       // An out-of-order final chunk in the closing PUT is refused the same way.
       const badPut = await v2.fetch(withQuery(loc2, `digest=${b.digest}`), {
-        method: 'PUT', body: b.data.subarray(150), headers: octet({ 'Content-Range': '150-299' }),
+        method: 'PUT',
+        body: b.data.subarray(150),
+        headers: octet({ 'Content-Range': '150-299' }),
       });
       await expectError(badPut, 416, 'BLOB_UPLOAD_INVALID');
 
       const status = await v2.fetch(loc2);
       assert.equal(status.status, 204);
       assert.equal(status.headers.get('range'), '0-99');
-      const next = await v2.fetch(status.headers.get('location')!, { method: 'PATCH', body: b.data.subarray(100, 200), headers: octet({ 'Content-Range': '100-199' }) });
+      const next = await v2.fetch(status.headers.get('location')!, {
+        method: 'PATCH',
+        body: b.data.subarray(100, 200),
+        headers: octet({ 'Content-Range': '100-199' }),
+      });
       assert.equal(next.status, 202);
       assert.equal(next.headers.get('range'), '0-199');
       // Final chunk in the closing PUT.
       const put = await v2.fetch(withQuery(next.headers.get('location')!, `digest=${b.digest}`), {
-        method: 'PUT', body: b.data.subarray(200), headers: octet({ 'Content-Range': '200-299', 'Content-Length': '100' }),
+        method: 'PUT',
+        body: b.data.subarray(200),
+        headers: octet({ 'Content-Range': '200-299', 'Content-Length': '100' }),
       });
       assert.equal(put.status, 201, await put.text());
       await expectBlob(name, b.digest, b.data);
@@ -191,7 +213,11 @@ for (const backend of BACKENDS) {
       const del = await v2.fetch(loc, { method: 'DELETE', headers: { 'Content-Length': '0' } });
       assert.equal(del.status, 204);
       await expectError(await v2.fetch(loc), 404, 'BLOB_UPLOAD_UNKNOWN');
-      await expectError(await v2.fetch(loc, { method: 'PATCH', body: b.data, headers: octet({ 'Content-Range': '100-199' }) }), 404, 'BLOB_UPLOAD_UNKNOWN');
+      await expectError(
+        await v2.fetch(loc, { method: 'PATCH', body: b.data, headers: octet({ 'Content-Range': '100-199' }) }),
+        404,
+        'BLOB_UPLOAD_UNKNOWN',
+      );
       await expectError(await v2.fetch(withQuery(loc, `digest=${b.digest}`), { method: 'PUT' }), 404, 'BLOB_UPLOAD_UNKNOWN');
       await expectError(await v2.fetch(loc, { method: 'DELETE' }), 404, 'BLOB_UPLOAD_UNKNOWN');
       await expectNoBlob(name, b.digest);
@@ -202,15 +228,27 @@ for (const backend of BACKENDS) {
       const b = randomBlob(500);
       const wrong = randomBlob(500).digest;
       // single POST
-      await expectError(await v2.fetch(`${name}/blobs/uploads/?digest=${wrong}`, { method: 'POST', body: b.data, headers: octet() }), 400, 'DIGEST_INVALID');
+      await expectError(
+        await v2.fetch(`${name}/blobs/uploads/?digest=${wrong}`, { method: 'POST', body: b.data, headers: octet() }),
+        400,
+        'DIGEST_INVALID',
+      );
       // POST then PUT
       const loc = await v2.startUpload(name);
-      await expectError(await v2.fetch(withQuery(loc, `digest=${wrong}`), { method: 'PUT', body: b.data, headers: octet() }), 400, 'DIGEST_INVALID');
+      await expectError(
+        await v2.fetch(withQuery(loc, `digest=${wrong}`), { method: 'PUT', body: b.data, headers: octet() }),
+        400,
+        'DIGEST_INVALID',
+      );
       // chunked
       const loc2 = await v2.startUpload(name);
       const patch = await v2.fetch(loc2, { method: 'PATCH', body: b.data, headers: octet({ 'Content-Range': '0-499' }) });
       assert.equal(patch.status, 202);
-      await expectError(await v2.fetch(withQuery(patch.headers.get('location')!, `digest=${wrong}`), { method: 'PUT' }), 400, 'DIGEST_INVALID');
+      await expectError(
+        await v2.fetch(withQuery(patch.headers.get('location')!, `digest=${wrong}`), { method: 'PUT' }),
+        400,
+        'DIGEST_INVALID',
+      );
       for (const d of [b.digest, wrong]) await expectNoBlob(name, d);
     });
 
@@ -266,13 +304,30 @@ for (const backend of BACKENDS) {
     test('parallel pushes of the same blob and manifest into a new repository all succeed', async () => {
       const name = repo();
       const b = randomBlob(2000);
-      const blobs = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2
-        ? v2.fetch(`${name}/blobs/uploads/?digest=${b.digest}`, { method: 'POST', body: b.data, headers: octet() })
-        : v2.startUpload(name).then((loc) => v2.fetch(withQuery(loc, `digest=${b.digest}`), { method: 'PUT', body: b.data, headers: octet() })))));
-      assert.deepEqual(blobs.map((r) => r.status), Array(8).fill(201));
-      const m = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: b.digest, size: b.size }, layers: [] };
+      const blobs = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          i % 2
+            ? v2.fetch(`${name}/blobs/uploads/?digest=${b.digest}`, { method: 'POST', body: b.data, headers: octet() })
+            : v2
+                .startUpload(name)
+                .then((loc) => v2.fetch(withQuery(loc, `digest=${b.digest}`), { method: 'PUT', body: b.data, headers: octet() })),
+        ),
+      );
+      assert.deepEqual(
+        blobs.map((r) => r.status),
+        Array(8).fill(201),
+      );
+      const m = {
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: b.digest, size: b.size },
+        layers: [],
+      };
       const puts = await Promise.all(Array.from({ length: 8 }, (_, i) => v2.putManifest(name, `t${i % 3}`, m)));
-      assert.deepEqual(puts.map((r) => r.status), Array(8).fill(201));
+      assert.deepEqual(
+        puts.map((r) => r.status),
+        Array(8).fill(201),
+      );
       const tags = await v2.fetch(`${name}/tags/list`);
       assert.deepEqual(((await tags.json()) as { tags: string[] }).tags, ['t0', 't1', 't2']);
       await expectBlob(name, b.digest, b.data);
@@ -283,7 +338,10 @@ for (const backend of BACKENDS) {
       const dst = repo();
       const b = await v2.pushBlob(src, randomBlob(400));
       await expectNoBlob(dst, b.digest);
-      const res = await v2.fetch(`${dst}/blobs/uploads/?mount=${b.digest}&from=${src}`, { method: 'POST', headers: { 'Content-Length': '0' } });
+      const res = await v2.fetch(`${dst}/blobs/uploads/?mount=${b.digest}&from=${src}`, {
+        method: 'POST',
+        headers: { 'Content-Length': '0' },
+      });
       assert.equal(res.status, 201, await res.text());
       assert.equal(res.headers.get('docker-content-digest'), b.digest);
       const got = await v2.fetch(res.headers.get('location')!);
@@ -312,7 +370,11 @@ for (const backend of BACKENDS) {
       }
       // The session that the failed mount opened is a real one.
       const res = await v2.fetch(`${dst}/blobs/uploads/?mount=${missing.digest}&from=${src}`, { method: 'POST' });
-      const put = await v2.fetch(withQuery(res.headers.get('location')!, `digest=${missing.digest}`), { method: 'PUT', body: missing.data, headers: octet() });
+      const put = await v2.fetch(withQuery(res.headers.get('location')!, `digest=${missing.digest}`), {
+        method: 'PUT',
+        body: missing.data,
+        headers: octet(),
+      });
       assert.equal(put.status, 201);
       await expectBlob(dst, missing.digest, missing.data);
     });
@@ -335,7 +397,11 @@ for (const backend of BACKENDS) {
       const loc = await v2.startUpload(a);
       const id = UUID.exec(loc)![0];
       await expectError(await v2.fetch(`${b}/blobs/uploads/${id}`), 404, 'BLOB_UPLOAD_UNKNOWN');
-      await expectError(await v2.fetch(`${b}/blobs/uploads/${id}`, { method: 'PATCH', body: 'x', headers: octet() }), 404, 'BLOB_UPLOAD_UNKNOWN');
+      await expectError(
+        await v2.fetch(`${b}/blobs/uploads/${id}`, { method: 'PATCH', body: 'x', headers: octet() }),
+        404,
+        'BLOB_UPLOAD_UNKNOWN',
+      );
       const status = await v2.fetch(loc);
       assert.equal(status.status, 204);
     });

@@ -15,7 +15,9 @@ function deployment(cost: number): { t: () => TestApp } {
   before(async () => {
     t = await startTestApp('sqlite', { auth: { passwordHashCost: cost } });
   });
-  after(async () => { await t?.close(); });
+  after(async () => {
+    await t?.close();
+  });
   return { t: () => t };
 }
 
@@ -39,7 +41,8 @@ describe('auth.passwordHashCost 10 (the floor)', await backendGate('sqlite'), ()
     const t = d.t();
     assert.equal(await storedN(t, 'admin'), 2 ** 10);
     const res = await t.fetch('/api/users', {
-      method: 'POST', headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
+      method: 'POST',
+      headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
       body: JSON.stringify({ name: 'made-at-10', password: 'made-through-the-api-1' }),
     });
     assert.equal(res.status, 201, await res.text());

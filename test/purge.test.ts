@@ -38,23 +38,62 @@ for (const backend of BACKENDS) {
     const later = new Date(base + 30 * DAY);
     const berth = (args: string[]) => runCli([...args, '--server', t.url, '-u', 'admin', '-p', ADMIN_PASSWORD]);
     const api = async (method: string, path: string, body?: unknown) => {
-      const res = await t.fetch(`${t.url}${path}`, { method, headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+      const res = await t.fetch(`${t.url}${path}`, {
+        method,
+        headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : undefined };
     };
     const db = () => t.app.meta.db;
-    const repoId = async (repo: string) => Number((await db().selectFrom('repositories').innerJoin('registries', 'registries.id', 'repositories.registry_id')
-      .select('repositories.id').where('registries.name', '=', reg).where('repositories.name', '=', repo).executeTakeFirstOrThrow()).id);
+    const repoId = async (repo: string) =>
+      Number(
+        (
+          await db()
+            .selectFrom('repositories')
+            .innerJoin('registries', 'registries.id', 'repositories.registry_id')
+            .select('repositories.id')
+            .where('registries.name', '=', reg)
+            .where('repositories.name', '=', repo)
+            .executeTakeFirstOrThrow()
+        ).id,
+      );
     /** Sets a tag's last update to `daysBefore` days before the purge clock. */
     const age = async (repo: string, tag: string, daysBefore: number) => {
-      await db().updateTable('tags').set({ updated_at: new Date(later.getTime() - daysBefore * DAY).toISOString() })
-        .where('repository_id', '=', await repoId(repo)).where('name', '=', tag).execute();
+      await db()
+        .updateTable('tags')
+        .set({ updated_at: new Date(later.getTime() - daysBefore * DAY).toISOString() })
+        .where('repository_id', '=', await repoId(repo))
+        .where('name', '=', tag)
+        .execute();
     };
-    const tags = async (repo: string) => (await db().selectFrom('tags').select('name').where('repository_id', '=', await repoId(repo)).orderBy('name').execute()).map((r) => r.name);
-    const digests = async (repo: string) => (await db().selectFrom('manifests').select('digest').where('repository_id', '=', await repoId(repo)).orderBy('digest').execute()).map((r) => r.digest);
+    const tags = async (repo: string) =>
+      (
+        await db()
+          .selectFrom('tags')
+          .select('name')
+          .where('repository_id', '=', await repoId(repo))
+          .orderBy('name')
+          .execute()
+      ).map((r) => r.name);
+    const digests = async (repo: string) =>
+      (
+        await db()
+          .selectFrom('manifests')
+          .select('digest')
+          .where('repository_id', '=', await repoId(repo))
+          .orderBy('digest')
+          .execute()
+      ).map((r) => r.digest);
     const listing = async () => {
-      const rows = await db().selectFrom('repositories').innerJoin('registries', 'registries.id', 'repositories.registry_id').select(['repositories.id', 'repositories.name'])
-        .where('registries.name', '=', reg).orderBy('repositories.name').execute();
+      const rows = await db()
+        .selectFrom('repositories')
+        .innerJoin('registries', 'registries.id', 'repositories.registry_id')
+        .select(['repositories.id', 'repositories.name'])
+        .where('registries.name', '=', reg)
+        .orderBy('repositories.name')
+        .execute();
       const out: Record<string, { tags: string[]; manifests: string[] }> = {};
       for (const r of rows) out[r.name] = { tags: await tags(r.name), manifests: await digests(r.name) };
       return out;
@@ -70,7 +109,9 @@ for (const backend of BACKENDS) {
       reg = await t.createRegistry(undefined, 'Premium');
       t.app.services.purge.clock = () => later;
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     test('tags older than --ago go, --keep keeps the newest N, regexes are anchored; audit says purge', async () => {
       const repo = uniqueRepo('app');
@@ -95,7 +136,9 @@ for (const backend of BACKENDS) {
       assert.equal((await digests(repo)).length, 7);
       const audit = await api('GET', `/api/audit/repository?registry=${reg}&operation=purge`);
       assert.equal(audit.status, 200);
-      const mine = (audit.body.value as { repository: string; operationName: string; tag: string; identity: string }[]).filter((e) => e.repository === repo);
+      const mine = (audit.body.value as { repository: string; operationName: string; tag: string; identity: string }[]).filter(
+        (e) => e.repository === repo,
+      );
       assert.deepEqual(mine.map((e) => e.tag).sort(), ['v1', 'v2']);
       assert.ok(mine.every((e) => e.operationName === 'purge' && e.identity === 'admin'));
       // text output: acr purge's summary
@@ -115,7 +158,10 @@ for (const backend of BACKENDS) {
       await untag(name, 'child-a');
       await untag(name, 'child-b');
       const signed = await v2.pushImage(name, 'signed');
-      const sig = await v2.pushImage(name, 'sig', { subject: { mediaType: signed.mediaType, digest: signed.digest, size: signed.size }, artifactType: 'application/vnd.example.signature' });
+      const sig = await v2.pushImage(name, 'sig', {
+        subject: { mediaType: signed.mediaType, digest: signed.digest, size: signed.size },
+        artifactType: 'application/vnd.example.signature',
+      });
       await untag(name, 'sig');
       const orphan = await v2.pushImage(name, 'orphan');
       await untag(name, 'orphan');
@@ -137,7 +183,9 @@ for (const backend of BACKENDS) {
       assert.deepEqual(before.filter((d) => !after.includes(d)).sort(), [orphan.digest, old.digest].sort());
       for (const kept of [a.digest, b.digest, sig.digest, signed.digest]) assert.ok(after.includes(kept));
       const audit = await api('GET', `/api/audit/repository?registry=${reg}&operation=purge`);
-      const deletes = (audit.body.value as { repository: string; digest: string; tag: string | null }[]).filter((e) => e.repository === repo && e.tag === null);
+      const deletes = (audit.body.value as { repository: string; digest: string; tag: string | null }[]).filter(
+        (e) => e.repository === repo && e.tag === null,
+      );
       assert.deepEqual(deletes.map((e) => e.digest).sort(), [orphan.digest, old.digest].sort());
     });
 
@@ -149,7 +197,11 @@ for (const backend of BACKENDS) {
       const m = await v2.pushImage(name, 'lockedm');
       await untag(name, 'lockedm');
       const patch = async (path: string, body: unknown) => {
-        const r = await v2.fetch(`/acr/v1/${reg}/${repo}/${path}`, { method: 'PATCH', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+        const r = await v2.fetch(`/acr/v1/${reg}/${repo}/${path}`, {
+          method: 'PATCH',
+          body: JSON.stringify(body),
+          headers: { 'Content-Type': 'application/json' },
+        });
         assert.equal(r.status, 200, await r.text());
       };
       await patch('_tags/keepme', { writeEnabled: false });
@@ -193,7 +245,16 @@ for (const backend of BACKENDS) {
       const repo = uniqueRepo('big');
       const img = await v2.pushImage(`${reg}/${repo}`, 'seed');
       const id = await repoId(repo);
-      const manifestId = Number((await db().selectFrom('manifests').select('id').where('repository_id', '=', id).where('digest', '=', img.digest).executeTakeFirstOrThrow()).id);
+      const manifestId = Number(
+        (
+          await db()
+            .selectFrom('manifests')
+            .select('id')
+            .where('repository_id', '=', id)
+            .where('digest', '=', img.digest)
+            .executeTakeFirstOrThrow()
+        ).id,
+      );
       for (let i = 0; i < 20_000; i += 1000) {
         const rows = [];
         for (let k = i; k < i + 1000; k++) {
@@ -232,10 +293,21 @@ for (const backend of BACKENDS) {
       await v2.pushImage(`${reg}/${repo}`, 'x');
       const user = `puller${Date.now() % 100000}`;
       assert.equal((await berth(['user', 'create', '-n', user, '--new-password', 'Pull-Only-Passw0rd!'])).code, 0);
-      const assign = await berth(['role', 'assignment', 'create', '--assignee', user, '--role', 'AcrPull', '--scope', `/registries/${reg}`]);
+      const assign = await berth([
+        'role',
+        'assignment',
+        'create',
+        '--assignee',
+        user,
+        '--role',
+        'AcrPull',
+        '--scope',
+        `/registries/${reg}`,
+      ]);
       assert.equal(assign.code, 0, assign.stderr);
       const res = await t.fetch(`${t.url}/api/registries/${reg}/purge`, {
-        method: 'POST', body: JSON.stringify({ filters: [`${repo}:.*`], ago: '0d' }),
+        method: 'POST',
+        body: JSON.stringify({ filters: [`${repo}:.*`], ago: '0d' }),
         headers: { 'Content-Type': 'application/json', Authorization: basicAuthHeader(user, 'Pull-Only-Passw0rd!') },
       });
       assert.equal(res.status, 403, await res.text());
@@ -250,7 +322,19 @@ for (const backend of BACKENDS) {
       const refused = await berth(['config', 'retention', 'update', '-r', basic, '--status', 'enabled']);
       assert.notEqual(refused.code, 0);
       assert.match(refused.stderr, /Premium/);
-      const up = await berth(['config', 'retention', 'update', '-r', reg, '--status', 'enabled', '--days', '3', '--type', 'UntaggedManifests']);
+      const up = await berth([
+        'config',
+        'retention',
+        'update',
+        '-r',
+        reg,
+        '--status',
+        'enabled',
+        '--days',
+        '3',
+        '--type',
+        'UntaggedManifests',
+      ]);
       assert.equal(up.code, 0, up.stderr);
       assert.equal(JSON.parse(up.stdout).status, 'enabled');
       const repo = uniqueRepo('ret');
@@ -261,10 +345,21 @@ for (const backend of BACKENDS) {
       await untag(name, 'two');
       // "two" became untagged 1 day ago, "one" 5 days ago (relative to the real clock)
       const now = Date.now();
-      await db().updateTable('manifests').set({ untagged_since: new Date(now - 5 * DAY).toISOString() }).where('digest', '=', gone.digest).execute();
-      await db().updateTable('manifests').set({ untagged_since: new Date(now - DAY).toISOString() }).where('digest', '=', kept.digest).execute();
+      await db()
+        .updateTable('manifests')
+        .set({ untagged_since: new Date(now - 5 * DAY).toISOString() })
+        .where('digest', '=', gone.digest)
+        .execute();
+      await db()
+        .updateTable('manifests')
+        .set({ untagged_since: new Date(now - DAY).toISOString() })
+        .where('digest', '=', kept.digest)
+        .execute();
       // ACR: only manifests untagged after the policy was enabled; treat both as such
-      await db().updateTable('retention_policies').set({ enabled_at: new Date(now - 10 * DAY).toISOString() }).execute();
+      await db()
+        .updateTable('retention_policies')
+        .set({ enabled_at: new Date(now - 10 * DAY).toISOString() })
+        .execute();
       const r = await t.app.services.retention.runAll();
       assert.ok(r.deletedManifests >= 1);
       const left = await digests(repo);
@@ -285,18 +380,52 @@ for (const backend of BACKENDS) {
       const name = `${reg}/${repo}`;
       await v2.pushImage(name, 'nightly-1');
       await v2.pushImage(name, 'stable');
-      const bad = await berth(['purge', 'schedule', 'create', '-r', reg, '--name', 'bad', '--schedule', '0 0 * *', '--filter', `${repo}:.*`, '--ago', '1d']);
+      const bad = await berth([
+        'purge',
+        'schedule',
+        'create',
+        '-r',
+        reg,
+        '--name',
+        'bad',
+        '--schedule',
+        '0 0 * *',
+        '--filter',
+        `${repo}:.*`,
+        '--ago',
+        '1d',
+      ]);
       assert.notEqual(bad.code, 0);
       assert.match(bad.stderr, /five/);
       // purge's options may come before "schedule"; --filter repeats
-      const created = await berth(['purge', '-r', reg, '--filter', `${repo}:nightly-.*`, '--filter', `${repo}:never`, 'schedule', 'create', '--name', 'nightly', '--schedule', '0 0 * * *', '--ago', '1d', '--untagged']);
+      const created = await berth([
+        'purge',
+        '-r',
+        reg,
+        '--filter',
+        `${repo}:nightly-.*`,
+        '--filter',
+        `${repo}:never`,
+        'schedule',
+        'create',
+        '--name',
+        'nightly',
+        '--schedule',
+        '0 0 * * *',
+        '--ago',
+        '1d',
+        '--untagged',
+      ]);
       assert.equal(created.code, 0, created.stderr);
       const s = JSON.parse(created.stdout);
       assert.equal(s.schedule, '0 0 * * *');
       assert.deepEqual(s.filters, [`${repo}:nightly-.*`, `${repo}:never`]);
       assert.match(s.nextRunTime, /T00:00:00\.000Z$/);
       const list = JSON.parse((await berth(['purge', 'schedule', 'list', '-r', reg])).stdout) as { name: string }[];
-      assert.deepEqual(list.map((x) => x.name), ['nightly']);
+      assert.deepEqual(
+        list.map((x) => x.name),
+        ['nightly'],
+      );
 
       const scheduler = t.app.services.scheduler;
       assert.deepEqual(await scheduler.enqueueDue(), [], 'not due yet');
@@ -329,14 +458,25 @@ for (const backend of BACKENDS) {
       let at = new Date();
       const mk = () => new Scheduler(t.app.meta, t.app.services.jobs, silentLogger, { clock: () => at });
       const [s1, s2] = [mk(), mk()];
-      const row = await s1.create({ registryId: regRow.id, kind: 'purge', name: `race${Date.now() % 100000}`, cron: '*/5 * * * *', payload: { spec: { filters: ['nothing-matches:.*'], ago: '1d' } } });
+      const row = await s1.create({
+        registryId: regRow.id,
+        kind: 'purge',
+        name: `race${Date.now() % 100000}`,
+        cron: '*/5 * * * *',
+        payload: { spec: { filters: ['nothing-matches:.*'], ago: '1d' } },
+      });
       assert.ok(row);
       at = new Date(Date.now() + 400 * DAY);
       const results = await Promise.all([s1.enqueueDue(), s2.enqueueDue(), s1.enqueueDue(), s2.enqueueDue()]);
       const mine = results.flat();
       assert.equal(mine.length, 1, `enqueued ${mine.length} jobs`);
       const task = `test-task-${Date.now()}`;
-      const claims = await Promise.all([s1.claimTask(task, 60_000), s2.claimTask(task, 60_000), s1.claimTask(task, 60_000), s2.claimTask(task, 60_000)]);
+      const claims = await Promise.all([
+        s1.claimTask(task, 60_000),
+        s2.claimTask(task, 60_000),
+        s1.claimTask(task, 60_000),
+        s2.claimTask(task, 60_000),
+      ]);
       assert.equal(claims.filter(Boolean).length, 1);
       await s1.delete(regRow.id, 'purge', row.name);
       await t.app.services.jobs.drain();

@@ -31,17 +31,29 @@ const reporter = path.join(path.dirname(fileURLToPath(import.meta.url)), 'timing
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-test-run-'));
 const timings = path.join(tmp, 'timings.jsonl');
 const started = Date.now();
-const r = spawnSync(process.execPath, [
-  '--import', 'tsx', '--test', '--test-concurrency=1',
-  '--test-reporter=spec', '--test-reporter-destination=stdout',
-  `--test-reporter=${reporter}`, `--test-reporter-destination=${timings}`,
-  ...files,
-], { stdio: 'inherit' });
+const r = spawnSync(
+  process.execPath,
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=1',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${reporter}`,
+    `--test-reporter-destination=${timings}`,
+    ...files,
+  ],
+  { stdio: 'inherit' },
+);
 const wallMs = Date.now() - started;
 
 let lines = [];
 try {
-  lines = readFileSync(timings, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  lines = readFileSync(timings, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 } catch {
   // no timings (the runner did not start): node's own output says why
 }
@@ -53,7 +65,9 @@ const secs = (ms) => (ms / 1000).toFixed(1).padStart(8);
 if (perFile.length) {
   console.log('\nduration per file (slowest first)');
   for (const f of perFile) console.log(`${secs(f.ms)} s  ${path.relative(process.cwd(), f.file)}${f.passed ? '' : '  (failed)'}`);
-  console.log(`${secs(perFile.reduce((s, f) => s + f.ms, 0))} s  total of ${perFile.length} files (wall clock ${(wallMs / 1000).toFixed(1)} s)`);
+  console.log(
+    `${secs(perFile.reduce((s, f) => s + f.ms, 0))} s  total of ${perFile.length} files (wall clock ${(wallMs / 1000).toFixed(1)} s)`,
+  );
 }
 if ('pass' in counts) console.log(`${counts.pass} passed, ${counts.fail ?? 0} failed, ${counts.skipped ?? 0} skipped`);
 process.exit(r.status ?? 1);

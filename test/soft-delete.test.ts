@@ -32,7 +32,9 @@ for (const backend of BACKENDS) {
       t = await startTestApp(backend);
       v2 = t.v2();
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     const berth = (args: string[]) => runCli([...args, '--server', t.url, '-u', ADMIN_USER, '-p', ADMIN_PASSWORD]);
     async function ok<T = unknown>(args: string[]): Promise<T> {
@@ -40,13 +42,15 @@ for (const backend of BACKENDS) {
       assert.equal(r.code, 0, `berth ${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
       return (r.stdout.trim() ? JSON.parse(r.stdout) : undefined) as T;
     }
-    const api = (path: string, init: RequestInit = {}) => t.fetch(`${t.url}${path}`, {
-      ...init, headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json', ...(init.headers ?? {}) },
-    });
+    const api = (path: string, init: RequestInit = {}) =>
+      t.fetch(`${t.url}${path}`, {
+        ...init,
+        headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json', ...(init.headers ?? {}) },
+      });
     const svc = () => t.app.services.softDelete;
     /** A management API error: status, code, message. */
     async function apiError(res: Response, status: number, code: string): Promise<{ code: string; message: string }> {
-      const body = await res.json() as { errors: { code: string; message: string }[] };
+      const body = (await res.json()) as { errors: { code: string; message: string }[] };
       assert.equal(res.status, status, JSON.stringify(body));
       assert.equal(body.errors[0]!.code, code);
       return body.errors[0]!;
@@ -85,7 +89,10 @@ for (const backend of BACKENDS) {
       const bad = await api(`/api/registries/${reg}/softDeletePolicy`, { method: 'PATCH', body: JSON.stringify({ status: 'on' }) });
       await apiError(bad, 400, 'REQUEST_INVALID');
       assert.equal((await berth(['config', 'soft-delete', 'update', '-r', reg])).code, 2);
-      assert.deepEqual(await ok(['config', 'soft-delete', 'update', '-r', reg, '--status', 'enabled', '--days', '30']), { status: 'enabled', retentionDays: 30 });
+      assert.deepEqual(await ok(['config', 'soft-delete', 'update', '-r', reg, '--status', 'enabled', '--days', '30']), {
+        status: 'enabled',
+        retentionDays: 30,
+      });
       assert.deepEqual(await ok(['config', 'soft-delete', 'show', '-r', reg]), { status: 'enabled', retentionDays: 30 });
     });
 
@@ -105,7 +112,10 @@ for (const backend of BACKENDS) {
       assert.equal(deleted[0]!.deletedBy, ADMIN_USER);
       assert.ok(Date.parse(deleted[0]!.purgeTime) - Date.parse(deleted[0]!.deletedTime) === 7 * DAY);
       const tags = await ok<DeletedTag[]>(['manifest', 'list-deleted-tags', '-r', reg, '-n', 'app:v1']);
-      assert.deepEqual(tags.map((x) => [x.tag, x.digest]), [['v1', img.digest]]);
+      assert.deepEqual(
+        tags.map((x) => [x.tag, x.digest]),
+        [['v1', img.digest]],
+      );
       const tsv = await berth(['manifest', 'list-deleted', '-r', reg, '-n', 'app', '-o', 'tsv']);
       assert.match(tsv.stdout, new RegExp(img.digest));
 
@@ -136,9 +146,9 @@ for (const backend of BACKENDS) {
       await usageConsistent(reg);
       await ok(['repository', 'delete', '-n', reg, '--repository', 'team/web', '--yes']);
       assert.deepEqual(await ok(['repository', 'list', '-n', reg]), ['other']);
-      const cat = await (await v2.fetch(`${reg}/_catalog`)).json() as { repositories: string[] };
+      const cat = (await (await v2.fetch(`${reg}/_catalog`)).json()) as { repositories: string[] };
       assert.deepEqual(cat.repositories, [`${reg}/other`]);
-      const all = await (await v2.fetch('_catalog')).json() as { repositories: string[] };
+      const all = (await (await v2.fetch('_catalog')).json()) as { repositories: string[] };
       assert.ok(!all.repositories.includes(`${reg.toLowerCase()}/team/web`));
       await expectError(await v2.fetch(`${reg}/team/web/tags/list`), 404, 'NAME_UNKNOWN');
       await expectError(await pull(`${reg}/team/web`, 'v1'), 404, 'NAME_UNKNOWN');
@@ -148,7 +158,10 @@ for (const backend of BACKENDS) {
       await usageConsistent(reg);
 
       const repos = await ok<DeletedRepository[]>(['repository', 'list-deleted', '-n', reg]);
-      assert.deepEqual(repos.map((r) => [r.name, r.deletedManifestCount]), [['team/web', 2]]);
+      assert.deepEqual(
+        repos.map((r) => [r.name, r.deletedManifestCount]),
+        [['team/web', 2]],
+      );
       await ok(['manifest', 'restore', '-r', reg, '-n', 'team/web:v2']);
       assert.deepEqual(await ok(['repository', 'list', '-n', reg]), ['other', 'team/web']);
       assert.equal((await pull(`${reg}/team/web`, 'v2')).status, 200);
@@ -166,7 +179,10 @@ for (const backend of BACKENDS) {
       await ok(['repository', 'delete', '-n', reg, '--repository', 'app', '--yes']);
       await v2.pushImage(`${reg}/app`, 'new');
       assert.deepEqual(await ok(['repository', 'list', '-n', reg]), ['app']);
-      assert.deepEqual((await ok<DeletedManifest[]>(['manifest', 'list-deleted', '-r', reg, '-n', 'app'])).map((m) => m.digest), [old.digest]);
+      assert.deepEqual(
+        (await ok<DeletedManifest[]>(['manifest', 'list-deleted', '-r', reg, '-n', 'app'])).map((m) => m.digest),
+        [old.digest],
+      );
       await ok(['manifest', 'restore', '-r', reg, '-n', 'app:old']);
       assert.equal((await pull(`${reg}/app`, 'old')).status, 200);
       await usageConsistent(reg);
@@ -181,7 +197,10 @@ for (const backend of BACKENDS) {
       const r = await berth(['manifest', 'restore', '-r', reg, '-n', 'app:latest']);
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, new RegExp(`tag latest in app now points to ${second.digest}; restore with --force`));
-      const res = await api(`/api/registries/${reg}/repositories/app/_restore`, { method: 'POST', body: JSON.stringify({ tag: 'latest' }) });
+      const res = await api(`/api/registries/${reg}/repositories/app/_restore`, {
+        method: 'POST',
+        body: JSON.stringify({ tag: 'latest' }),
+      });
       await apiError(res, 409, 'CONFLICT');
       // A locked tag stays where it is even with --force.
       await ok(['repository', 'update', '-n', reg, '--image', 'app:latest', '--write-enabled', 'false']);
@@ -193,7 +212,10 @@ for (const backend of BACKENDS) {
       assert.deepEqual(out.tags, ['latest']);
       assert.equal((await pull(name, 'latest')).headers.get('docker-content-digest'), first.digest);
       const binned = await ok<DeletedTag[]>(['manifest', 'list-deleted-tags', '-r', reg, '-n', 'app:latest']);
-      assert.deepEqual(binned.map((x) => x.digest), [second.digest]);
+      assert.deepEqual(
+        binned.map((x) => x.digest),
+        [second.digest],
+      );
       // list-deleted shows deleted manifests only; the overwritten tag's manifest is alive.
       assert.deepEqual(await ok(['manifest', 'list-deleted', '-r', reg, '-n', 'app']), []);
       await usageConsistent(reg);
@@ -207,15 +229,34 @@ for (const backend of BACKENDS) {
         await del(`${reg}/app`, img.digest);
         digests.unshift(img.digest);
       }
-      const first = await (await api(`/api/registries/${reg}/repositories/app/_deleted?n=2`)).json() as { value: { digest: string }[]; nextLink?: string };
-      assert.deepEqual(first.value.map((m) => m.digest), digests.slice(0, 2));
+      const first = (await (await api(`/api/registries/${reg}/repositories/app/_deleted?n=2`)).json()) as {
+        value: { digest: string }[];
+        nextLink?: string;
+      };
+      assert.deepEqual(
+        first.value.map((m) => m.digest),
+        digests.slice(0, 2),
+      );
       assert.ok(first.nextLink);
-      const second = await (await api(`/api/registries/${reg}/repositories/app/_deleted${first.nextLink}`)).json() as { value: { digest: string }[] };
-      assert.deepEqual(second.value.map((m) => m.digest), digests.slice(2, 4));
-      const tags = await (await api(`/api/registries/${reg}/repositories/app/_deletedTags?n=1&tag=t3`)).json() as { value: { tag: string }[] };
-      assert.deepEqual(tags.value.map((x) => x.tag), ['t3']);
+      const second = (await (await api(`/api/registries/${reg}/repositories/app/_deleted${first.nextLink}`)).json()) as {
+        value: { digest: string }[];
+      };
+      assert.deepEqual(
+        second.value.map((m) => m.digest),
+        digests.slice(2, 4),
+      );
+      const tags = (await (await api(`/api/registries/${reg}/repositories/app/_deletedTags?n=1&tag=t3`)).json()) as {
+        value: { tag: string }[];
+      };
+      assert.deepEqual(
+        tags.value.map((x) => x.tag),
+        ['t3'],
+      );
       // The CLI fetches every page.
-      assert.deepEqual((await ok<DeletedManifest[]>(['manifest', 'list-deleted', '-r', reg, '-n', 'app'])).map((m) => m.digest), digests);
+      assert.deepEqual(
+        (await ok<DeletedManifest[]>(['manifest', 'list-deleted', '-r', reg, '-n', 'app'])).map((m) => m.digest),
+        digests,
+      );
       const bad = await api(`/api/registries/${reg}/repositories/app/_deleted?last=abc`);
       await apiError(bad, 400, 'PAGINATION_NUMBER_INVALID');
     });
@@ -227,7 +268,10 @@ for (const backend of BACKENDS) {
       const res = await v2.fetch(`${name}/manifests/v1`, { method: 'DELETE' });
       assert.equal(res.status, 202);
       const tags = await ok<DeletedTag[]>(['manifest', 'list-deleted-tags', '-r', reg, '-n', 'app']);
-      assert.deepEqual(tags.map((x) => [x.tag, x.digest]), [['v1', img.digest]]);
+      assert.deepEqual(
+        tags.map((x) => [x.tag, x.digest]),
+        [['v1', img.digest]],
+      );
       await ok(['manifest', 'restore', '-r', reg, '-n', 'app:v1']);
       assert.equal((await pull(name, 'v1')).headers.get('docker-content-digest'), img.digest);
       await usageConsistent(reg);
@@ -255,7 +299,10 @@ for (const backend of BACKENDS) {
         const r = await berth(['manifest', 'restore', '-r', reg, '-n', 'gone:v1']);
         assert.equal(r.code, 1);
         assert.match(r.stderr, /purged after its retention days/);
-        const res = await api(`/api/registries/${reg}/repositories/gone/_restore`, { method: 'POST', body: JSON.stringify({ digest: img.digest }) });
+        const res = await api(`/api/registries/${reg}/repositories/gone/_restore`, {
+          method: 'POST',
+          body: JSON.stringify({ digest: img.digest }),
+        });
         await apiError(res, 404, 'MANIFEST_UNKNOWN');
         assert.deepEqual(await ok(['manifest', 'list-deleted', '-r', reg, '-n', 'keep']), []);
         const purged = await svc().purgeExpiredSoftDeleted();
@@ -265,8 +312,11 @@ for (const backend of BACKENDS) {
         svc().now = realNow;
       }
       assert.deepEqual(await ok(['repository', 'list-deleted', '-n', reg]), []);
-      const left = await t.app.meta.db.selectFrom('deleted_manifests').select('id')
-        .where('registry_id', '=', (await t.app.services.registries.get(reg)).id).execute();
+      const left = await t.app.meta.db
+        .selectFrom('deleted_manifests')
+        .select('id')
+        .where('registry_id', '=', (await t.app.services.registries.get(reg)).id)
+        .execute();
       assert.equal(left.length, 0);
       // A fresh push of the same name starts a new repository.
       await v2.pushImage(`${reg}/gone`, 'v2');
@@ -283,7 +333,10 @@ for (const backend of BACKENDS) {
       const b = await v2.pushImage(`${reg}/app`, 'b');
       await del(`${reg}/app`, b.digest);
       const listed = await ok<DeletedManifest[]>(['manifest', 'list-deleted', '-r', reg, '-n', 'app']);
-      assert.deepEqual(listed.map((m) => m.digest), [a.digest]);
+      assert.deepEqual(
+        listed.map((m) => m.digest),
+        [a.digest],
+      );
       const r = await berth(['manifest', 'restore', '-r', reg, '-n', 'app:b']);
       assert.equal(r.code, 1);
       // Deleting the repository keeps its row while the bin holds entries, so a is still restorable.
@@ -303,9 +356,15 @@ for (const backend of BACKENDS) {
       await usageConsistent(plain);
     });
 
-    async function pushReferrer(name: string, subject: PushedImage | { digest: string; size: number; mediaType: string }, type: string): Promise<PushedImage> {
+    async function pushReferrer(
+      name: string,
+      subject: PushedImage | { digest: string; size: number; mediaType: string },
+      type: string,
+    ): Promise<PushedImage> {
       return v2.pushImage(name, sha256(type + Math.random()).slice(7, 20), {
-        subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size }, artifactType: type, configMediaType: 'application/vnd.oci.empty.v1+json',
+        subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+        artifactType: type,
+        configMediaType: 'application/vnd.oci.empty.v1+json',
       });
     }
 
@@ -329,8 +388,11 @@ for (const backend of BACKENDS) {
       assert.deepEqual(listed.map((m) => m.digest).sort(), [img2.digest, sbom.digest, sbomSig.digest].sort());
       const out = await ok<Restored>(['manifest', 'restore', '-r', soft, '-n', 'app:v1']);
       assert.deepEqual(out.restored.map((r) => r.digest).sort(), [img2.digest, sbom.digest, sbomSig.digest].sort());
-      const refs = await (await v2.fetch(`${soft}/app/referrers/${img2.digest}`)).json() as { manifests: { digest: string }[] };
-      assert.deepEqual(refs.manifests.map((m) => m.digest), [sbom.digest]);
+      const refs = (await (await v2.fetch(`${soft}/app/referrers/${img2.digest}`)).json()) as { manifests: { digest: string }[] };
+      assert.deepEqual(
+        refs.manifests.map((m) => m.digest),
+        [sbom.digest],
+      );
       assert.equal((await pull(`${soft}/app`, sbomSig.digest)).status, 200);
       assert.deepEqual(await ok(['manifest', 'list-deleted', '-r', soft, '-n', 'app']), []);
       await usageConsistent(soft);
@@ -396,19 +458,25 @@ for (const backend of BACKENDS) {
       t = await startTestApp(backend, { referrers: { deleteWithSubject: false } });
       v2 = t.v2();
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     test('deleting a subject leaves its referrers in place', async () => {
       const reg = await t.createRegistry();
       const img = await v2.pushImage(`${reg}/app`, 'v1');
       const sig = await v2.pushImage(`${reg}/app`, 'sig', {
-        subject: { mediaType: img.mediaType, digest: img.digest, size: img.size }, artifactType: 'application/vnd.example.sig',
+        subject: { mediaType: img.mediaType, digest: img.digest, size: img.size },
+        artifactType: 'application/vnd.example.sig',
       });
       const res = await v2.fetch(`${reg}/app/manifests/${img.digest}`, { method: 'DELETE' });
       assert.equal(res.status, 202);
       assert.equal((await v2.fetch(`${reg}/app/manifests/${sig.digest}`, { headers: { Accept: MT.ociManifest } })).status, 200);
-      const refs = await (await v2.fetch(`${reg}/app/referrers/${img.digest}`)).json() as { manifests: { digest: string }[] };
-      assert.deepEqual(refs.manifests.map((m) => m.digest), [sig.digest]);
+      const refs = (await (await v2.fetch(`${reg}/app/referrers/${img.digest}`)).json()) as { manifests: { digest: string }[] };
+      assert.deepEqual(
+        refs.manifests.map((m) => m.digest),
+        [sig.digest],
+      );
     });
   });
 }
@@ -421,11 +489,21 @@ for (const backend of BACKENDS) {
       t = await startTestApp(backend, { gc: { enabled: false } });
       v2 = t.v2();
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     test('GC keeps the layers of binned manifests until their entry is purged', async () => {
       let clock = new Date();
-      const gc = new GcService(t.app.meta, new KyselyGcStore(t.app.meta.db, t.app.meta.dialect), t.app.storage, t.app.services.manifests, { ...DEFAULT_GC, gracePeriodSeconds: 0 }, silentLogger, () => clock);
+      const gc = new GcService(
+        t.app.meta,
+        new KyselyGcStore(t.app.meta.db, t.app.meta.dialect),
+        t.app.storage,
+        t.app.services.manifests,
+        { ...DEFAULT_GC, gracePeriodSeconds: 0 },
+        silentLogger,
+        () => clock,
+      );
       const collect = async (ms: number) => {
         clock = new Date(Date.now() + ms);
         await gc.run();
@@ -438,7 +516,8 @@ for (const backend of BACKENDS) {
       const img = await v2.pushImage(name, 'v1');
       assert.equal((await v2.fetch(`${name}/manifests/${img.digest}`, { method: 'DELETE' })).status, 202);
       await collect(1000);
-      for (const b of [img.config, ...img.layers]) assert.equal((await v2.fetch(`${name}/blobs/${b.digest}`, { method: 'HEAD' })).status, 200);
+      for (const b of [img.config, ...img.layers])
+        assert.equal((await v2.fetch(`${name}/blobs/${b.digest}`, { method: 'HEAD' })).status, 200);
       await t.app.services.softDelete.restore(await t.app.services.registries.get(reg), 'app', { tag: 'v1' });
       for (const b of [img.config, ...img.layers]) {
         const r = await v2.fetch(`${name}/blobs/${b.digest}`);
@@ -449,7 +528,8 @@ for (const backend of BACKENDS) {
       const purged = await t.app.services.softDelete.purgeExpiredSoftDeleted(new Date(Date.now() + 2 * DAY));
       assert.equal(purged.manifests, 1);
       await collect(10_000);
-      for (const b of [img.config, ...img.layers]) assert.equal((await v2.fetch(`${name}/blobs/${b.digest}`, { method: 'HEAD' })).status, 404);
+      for (const b of [img.config, ...img.layers])
+        assert.equal((await v2.fetch(`${name}/blobs/${b.digest}`, { method: 'HEAD' })).status, 404);
       const id = (await t.app.services.registries.get(reg)).id;
       assert.deepEqual(await storedUsage(t.app.meta.db, id), await computedUsage(t.app.meta.db, id));
     });

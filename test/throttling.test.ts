@@ -17,12 +17,26 @@ test('rate limiter: buckets refill continuously, refusals cost nothing, identiti
   const alice = { kind: 'user' as const, id: 1, name: 'alice' };
   const bob = { kind: 'user' as const, id: 2, name: 'bob' };
   for (let i = 0; i < 6; i++) rl.take(reg, alice, ['write']);
-  const e = (() => { try { rl.take(reg, alice, ['write']); } catch (x) { return x as { code: string; headers: Record<string, string> }; } return undefined; })();
+  const e = (() => {
+    try {
+      rl.take(reg, alice, ['write']);
+    } catch (x) {
+      return x as { code: string; headers: Record<string, string> };
+    }
+    return undefined;
+  })();
   assert.equal(e?.code, 'TOOMANYREQUESTS');
   assert.equal(e?.headers['Retry-After'], '10'); // 6 a minute: one every 10 s
   rl.take(reg, bob, ['write']);
   now += 5_000;
-  const again = (() => { try { rl.take(reg, alice, ['write']); } catch (x) { return x as { headers: Record<string, string> }; } return undefined; })();
+  const again = (() => {
+    try {
+      rl.take(reg, alice, ['write']);
+    } catch (x) {
+      return x as { headers: Record<string, string> };
+    }
+    return undefined;
+  })();
   assert.equal(again?.headers['Retry-After'], '5');
   now += 5_000;
   rl.take(reg, alice, ['write']);
@@ -38,12 +52,17 @@ for (const backend of BACKENDS) {
       t = await startTestApp(backend, { limits: { rateLimits: true, rateMultiplier: 0.006 } });
       v2 = t.v2();
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     test('429 TOOMANYREQUESTS with a Retry-After that counts down, then success; anonymous is another identity of the same registry', async () => {
       const reg = await t.createRegistry(undefined, 'Standard');
       const img = await v2.pushImage(`${reg}/app`, 'v1');
-      const get = (auth = true) => t.fetch(`${t.url}/v2/${reg}/app/manifests/v1`, { headers: { Accept: MT.ociManifest, ...(auth ? { Authorization: adminAuthHeader() } : {}) } });
+      const get = (auth = true) =>
+        t.fetch(`${t.url}/v2/${reg}/app/manifests/v1`, {
+          headers: { Accept: MT.ociManifest, ...(auth ? { Authorization: adminAuthHeader() } : {}) },
+        });
       let ok = 0;
       let refused: Response | undefined;
       for (let i = 0; i < 40 && !refused; i++) {
@@ -69,7 +88,11 @@ for (const backend of BACKENDS) {
       assert.ok(later < first, `Retry-After went from ${first} to ${later}`);
 
       // Another identity (anonymous pull) still has its own allowance within the registry's 60.
-      const enable = await t.fetch(`${t.url}/api/registries/${reg}`, { method: 'PATCH', headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: JSON.stringify({ anonymousPullEnabled: true }) });
+      const enable = await t.fetch(`${t.url}/api/registries/${reg}`, {
+        method: 'PATCH',
+        headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
+        body: JSON.stringify({ anonymousPullEnabled: true }),
+      });
       assert.equal(enable.status, 200);
       const anon = await get(false);
       assert.equal(anon.status, 200, await anon.clone().text());

@@ -25,7 +25,11 @@ function serve(dataDir: string, opts: { host?: string; args?: string[]; env?: Re
   return startBerth({ dataDir, host: opts.host, args: opts.args, env: { BERTH_ADMIN_PASSWORD: PASSWORD, ...opts.env } });
 }
 
-function get(url: string, ca: Buffer, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+function get(
+  url: string,
+  ca: Buffer,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = https.request(url, { ca, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
@@ -39,19 +43,42 @@ function get(url: string, ca: Buffer, headers: Record<string, string> = {}): Pro
 
 describe('loopback detection', () => {
   test('127.0.0.0/8, ::1 and localhost are loopback; everything else is not', () => {
-    for (const h of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', 'LOCALHOST', '::ffff:127.0.0.1']) assert.ok(isLoopbackHost(h), h);
-    for (const h of ['0.0.0.0', '::', '[::]', '10.0.0.1', '192.168.1.1', 'example.com', '127.0.0.1.nip.io', '1127.0.0.1', 'localhost.example.com']) assert.ok(!isLoopbackHost(h), h);
+    for (const h of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', 'LOCALHOST', '::ffff:127.0.0.1'])
+      assert.ok(isLoopbackHost(h), h);
+    for (const h of [
+      '0.0.0.0',
+      '::',
+      '[::]',
+      '10.0.0.1',
+      '192.168.1.1',
+      'example.com',
+      '127.0.0.1.nip.io',
+      '1127.0.0.1',
+      'localhost.example.com',
+    ])
+      assert.ok(!isLoopbackHost(h), h);
   });
 
   test('a non-loopback listener needs TLS or insecureHttp', () => {
     assert.deepEqual(checkListenerSecurity(loadConfig({ env: {}, overrides: { listen: '127.0.0.1:0' } })), { insecure: false });
-    assert.throws(() => checkListenerSecurity(loadConfig({ env: {}, overrides: { listen: '0.0.0.0:0' } })), /refusing to serve plain HTTP on 0\.0\.0\.0:0/);
-    assert.deepEqual(checkListenerSecurity(loadConfig({ env: {}, overrides: { listen: '0.0.0.0:0', insecureHttp: true } })), { insecure: true });
-    assert.deepEqual(checkListenerSecurity(loadConfig({ env: {}, overrides: { listen: '[::]:0', tls: { cert: 'c.pem', key: 'k.pem' } } })), { insecure: false });
+    assert.throws(
+      () => checkListenerSecurity(loadConfig({ env: {}, overrides: { listen: '0.0.0.0:0' } })),
+      /refusing to serve plain HTTP on 0\.0\.0\.0:0/,
+    );
+    assert.deepEqual(checkListenerSecurity(loadConfig({ env: {}, overrides: { listen: '0.0.0.0:0', insecureHttp: true } })), {
+      insecure: true,
+    });
+    assert.deepEqual(
+      checkListenerSecurity(loadConfig({ env: {}, overrides: { listen: '[::]:0', tls: { cert: 'c.pem', key: 'k.pem' } } })),
+      { insecure: false },
+    );
   });
 
   test('tls.cert and tls.key come together; BERTH_TLS_CERT/BERTH_TLS_KEY/BERTH_INSECURE_HTTP set them', () => {
-    assert.throws(() => loadConfig({ env: { BERTH_TLS_CERT: '/x/cert.pem' } }), /tls\.cert and tls\.key must be given together \(tls\.key is missing\)/);
+    assert.throws(
+      () => loadConfig({ env: { BERTH_TLS_CERT: '/x/cert.pem' } }),
+      /tls\.cert and tls\.key must be given together \(tls\.key is missing\)/,
+    );
     const c = loadConfig({ env: { BERTH_TLS_CERT: '/x/cert.pem', BERTH_TLS_KEY: '/x/key.pem', BERTH_INSECURE_HTTP: 'true' } });
     assert.deepEqual(c.tls, { cert: '/x/cert.pem', key: '/x/key.pem' });
     assert.equal(c.insecureHttp, true);
@@ -70,8 +97,29 @@ describe('berth serve over HTTPS', OPENSSL, () => {
     dir = tempDir('tls');
     cert = path.join(dir, 'cert.pem');
     key = path.join(dir, 'key.pem');
-    await mustRun('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert], { timeoutMs: 30_000 });
+    await mustRun(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-days',
+        '1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ],
+      { timeoutMs: 30_000 },
+    );
     ca = readFileSync(cert);
     server = await serve(path.join(dir, 'data'), { args: ['--tls-cert', cert, '--tls-key', key] });
     base = `https://127.0.0.1:${server.port}`;
@@ -97,7 +145,9 @@ describe('berth serve over HTTPS', OPENSSL, () => {
   });
 
   test('the token endpoint works over TLS', async () => {
-    const r = await get(`${base}/oauth2/token?service=${encodeURIComponent(new URL(base).host)}`, ca, { authorization: basicAuthHeader('admin', PASSWORD) });
+    const r = await get(`${base}/oauth2/token?service=${encodeURIComponent(new URL(base).host)}`, ca, {
+      authorization: basicAuthHeader('admin', PASSWORD),
+    });
     assert.equal(r.status, 200, r.body);
     assert.ok((JSON.parse(r.body) as { access_token: string }).access_token);
   });
@@ -120,8 +170,14 @@ describe('berth serve over HTTPS', OPENSSL, () => {
 
   test('the CLI signs in over HTTPS when told to trust the certificate (NODE_EXTRA_CA_CERTS)', async () => {
     const home = path.join(dir, 'home');
-    const env = childEnv({ BERTH_CONFIG_DIR: path.join(home, 'berth'), DOCKER_CONFIG: path.join(home, 'docker'), REGISTRY_AUTH_FILE: path.join(home, 'auth.json'), NODE_EXTRA_CA_CERTS: cert });
-    const cli = (args: string[], extra: Record<string, string | undefined> = {}) => run(process.execPath, [MAIN, ...args], { env: { ...env, ...extra }, timeoutMs: 30_000 });
+    const env = childEnv({
+      BERTH_CONFIG_DIR: path.join(home, 'berth'),
+      DOCKER_CONFIG: path.join(home, 'docker'),
+      REGISTRY_AUTH_FILE: path.join(home, 'auth.json'),
+      NODE_EXTRA_CA_CERTS: cert,
+    });
+    const cli = (args: string[], extra: Record<string, string | undefined> = {}) =>
+      run(process.execPath, [MAIN, ...args], { env: { ...env, ...extra }, timeoutMs: 30_000 });
     const untrusted = await cli(['account', 'login', '--server', base, '-u', 'admin', '-p', PASSWORD], { NODE_EXTRA_CA_CERTS: undefined });
     assert.equal(untrusted.code, 1);
     assert.match(untrusted.stderr, /cannot reach Berth at https:\/\/127\.0\.0\.1:\d+: .*(CERT|SELF_SIGNED|certificate)/i);
@@ -158,7 +214,10 @@ describe('plain HTTP on a non-loopback address', () => {
   test('refuses to start on 0.0.0.0 without --insecure-http: exit 2, a clear message, nothing created', async () => {
     ensureBuilt();
     const data = path.join(dir, 'refused');
-    const r = await run(process.execPath, [MAIN, 'serve', '--listen', `0.0.0.0:${await freePort()}`, '--data', data], { env: childEnv(), timeoutMs: 30_000 });
+    const r = await run(process.execPath, [MAIN, 'serve', '--listen', `0.0.0.0:${await freePort()}`, '--data', data], {
+      env: childEnv(),
+      timeoutMs: 30_000,
+    });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /refusing to serve plain HTTP on 0\.0\.0\.0:\d+/);
     assert.match(r.stderr, /--tls-cert FILE --tls-key FILE/);
@@ -168,7 +227,10 @@ describe('plain HTTP on a non-loopback address', () => {
   });
 
   test('BERTH_LISTEN on [::] is refused the same way', async () => {
-    const r = await run(process.execPath, [MAIN, 'serve', '--data', path.join(dir, 'v6')], { env: childEnv({ BERTH_LISTEN: `[::]:${await freePort()}` }), timeoutMs: 30_000 });
+    const r = await run(process.execPath, [MAIN, 'serve', '--data', path.join(dir, 'v6')], {
+      env: childEnv({ BERTH_LISTEN: `[::]:${await freePort()}` }),
+      timeoutMs: 30_000,
+    });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /refusing to serve plain HTTP/);
   });

@@ -25,7 +25,9 @@ for (const backend of BACKENDS) {
       t = await startTestApp(backend);
       v2 = t.v2();
     });
-    after(async () => { await t?.close(); });
+    after(async () => {
+      await t?.close();
+    });
 
     const regId = async (name: string) => (await t.app.services.registries.get(name)).id;
     const stored = async (name: string) => storedUsage(t.app.meta.db, await regId(name));
@@ -63,15 +65,24 @@ for (const backend of BACKENDS) {
           const layers = [pick(pool), pick(pool)];
           const config = pick(pool);
           for (const b of [config, ...layers]) await v2.pushBlob(repo, b);
-          const m = imageManifest({ mediaType: MT.ociConfig, digest: config.digest, size: config.size },
-            [...new Map(layers.map((l) => [l.digest, l])).values()].map((l) => ({ mediaType: MT.ociLayer, digest: l.digest, size: l.size })),
-            { annotations: { step: String(step) } });
+          const m = imageManifest(
+            { mediaType: MT.ociConfig, digest: config.digest, size: config.size },
+            [...new Map(layers.map((l) => [l.digest, l])).values()].map((l) => ({
+              mediaType: MT.ociLayer,
+              digest: l.digest,
+              size: l.size,
+            })),
+            { annotations: { step: String(step) } },
+          );
           const res = await v2.putManifest(repo, `t${step}`, manifestBytes(m), MT.ociManifest);
           assert.equal(res.status, 201, await res.text());
           images.push({ repo, digest: res.headers.get('docker-content-digest')! });
         } else if (op < 0.5) {
           const b = pick(pool);
-          const res = await v2.fetch(`${repo}/blobs/uploads/?mount=${b.digest}&from=${reg}/${pick(repos)}`, { method: 'POST', headers: { 'Content-Length': '0' } });
+          const res = await v2.fetch(`${repo}/blobs/uploads/?mount=${b.digest}&from=${reg}/${pick(repos)}`, {
+            method: 'POST',
+            headers: { 'Content-Length': '0' },
+          });
           assert.ok([201, 202].includes(res.status));
         } else if (op < 0.62) {
           await v2.pushBlob(`${other}/x`, pick(pool)); // another registry never counts here
@@ -84,7 +95,10 @@ for (const backend of BACKENDS) {
           assert.ok([202, 404].includes(res.status));
         } else {
           const name = pick(repos);
-          const res = await t.fetch(`${t.url}/api/registries/${reg}/repositories/${name}`, { method: 'DELETE', headers: { Authorization: adminAuthHeader() } });
+          const res = await t.fetch(`${t.url}/api/registries/${reg}/repositories/${name}`, {
+            method: 'DELETE',
+            headers: { Authorization: adminAuthHeader() },
+          });
           assert.ok([202, 404].includes(res.status), `${res.status}`);
           for (let i = images.length - 1; i >= 0; i--) if (images[i]!.repo === `${reg}/${name}`) images.splice(i, 1);
         }

@@ -16,7 +16,11 @@ import { uniqueRepo, V2 } from './helpers/oci.js';
 // Webhooks end to end: a real receiver on 127.0.0.1 (egress.allowPrivate on, except where the
 // refusal is the point), deliveries on the durable job queue with short polls and backoff.
 
-interface Received { headers: http.IncomingHttpHeaders; body: string; path: string }
+interface Received {
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  path: string;
+}
 
 class Receiver {
   received: Received[] = [];
@@ -46,10 +50,17 @@ class Receiver {
   }
 }
 
-const FAST = { jobs: { pollIntervalMs: 20, backoffBaseMs: 20, backoffMaxMs: 100, leaseSeconds: 2 }, egress: { allowPrivate: true, timeoutMs: 3000 } };
+const FAST = {
+  jobs: { pollIntervalMs: 20, backoffBaseMs: 20, backoffMaxMs: 100, leaseSeconds: 2 },
+  egress: { allowPrivate: true, timeoutMs: 3000 },
+};
 
 async function api(base: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${base}${path}`, { method, headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
@@ -77,7 +88,21 @@ test('scope rules, private addresses and backoff', () => {
   assert.ok(scopeMatches('app', 'app', 'latest'));
   assert.ok(!scopeMatches('app', 'app', 'v1'));
   assert.ok(!scopeMatches('app:*', 'other', 'v1'));
-  for (const ip of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '100.64.0.1', '169.254.169.254', '0.0.0.0', '224.0.0.1', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', 'ff02::1']) {
+  for (const ip of [
+    '127.0.0.1',
+    '10.1.2.3',
+    '172.16.0.1',
+    '192.168.1.1',
+    '100.64.0.1',
+    '169.254.169.254',
+    '0.0.0.0',
+    '224.0.0.1',
+    '::1',
+    'fe80::1',
+    'fd00::1',
+    '::ffff:127.0.0.1',
+    'ff02::1',
+  ]) {
     assert.ok(isPrivateAddress(ip), ip);
   }
   for (const ip of ['8.8.8.8', '1.1.1.1', '2606:4700::1111']) assert.ok(!isPrivateAddress(ip), ip);
@@ -100,9 +125,14 @@ for (const backend of BACKENDS) {
       await rx?.close();
     });
 
-    test('a push yields exactly one signed delivery with ACR\'s payload; delete too, untag not', async () => {
+    test("a push yields exactly one signed delivery with ACR's payload; delete too, untag not", async () => {
       const reg = await t.createRegistry();
-      const made = await api(t.url, 'POST', `/api/registries/${reg}/webhooks`, { name: 'hook1', serviceUri: `${rx.url}/hook1`, actions: ['push', 'delete'], customHeaders: { Authorization: 'Bearer s3cr3t-value' } });
+      const made = await api(t.url, 'POST', `/api/registries/${reg}/webhooks`, {
+        name: 'hook1',
+        serviceUri: `${rx.url}/hook1`,
+        actions: ['push', 'delete'],
+        customHeaders: { Authorization: 'Bearer s3cr3t-value' },
+      });
       assert.equal(made.status, 201, JSON.stringify(made.body));
       assert.ok(made.body.secret);
       assert.equal(made.body.customHeaders.Authorization, '****ue');
@@ -114,7 +144,14 @@ for (const backend of BACKENDS) {
       assert.equal(body.action, 'push');
       assert.match(body.id, /^[0-9a-f-]{36}$/);
       assert.ok(body.timestamp);
-      assert.deepEqual(body.target, { mediaType: img.mediaType, size: img.size, digest: img.digest, length: img.size, repository: repo, tag: 'v1' });
+      assert.deepEqual(body.target, {
+        mediaType: img.mediaType,
+        size: img.size,
+        digest: img.digest,
+        length: img.size,
+        repository: repo,
+        tag: 'v1',
+      });
       assert.equal(body.request.method, 'PUT');
       assert.equal(body.request.host, t.host);
       assert.ok(body.request.id);
@@ -126,7 +163,11 @@ for (const backend of BACKENDS) {
 
       // untag: nothing; delete by digest: one delete event.
       await v2.fetch(`${reg}/${repo}/manifests/v1`, { method: 'DELETE' });
-      await v2.fetch(`${reg}/${repo}/manifests/${img.digest}`, { method: 'PUT', body: img.bytes, headers: { 'Content-Type': img.mediaType } });
+      await v2.fetch(`${reg}/${repo}/manifests/${img.digest}`, {
+        method: 'PUT',
+        body: img.bytes,
+        headers: { 'Content-Type': img.mediaType },
+      });
       await v2.fetch(`${reg}/${repo}/manifests/${img.digest}`, { method: 'DELETE' });
       await until(() => rx.received.filter((r) => r.path === '/hook1').length >= 3 || undefined);
       await sleep(200);
@@ -157,7 +198,8 @@ for (const backend of BACKENDS) {
     test('scope filters, disabled webhooks, CloudEvents, SKU limit', async () => {
       const reg = await t.createRegistry(undefined, 'Standard');
       const repo = uniqueRepo('sc');
-      const mk = (name: string, extra: Record<string, unknown>) => api(t.url, 'POST', `/api/registries/${reg}/webhooks`, { name, serviceUri: `${rx.url}/${name}`, actions: ['push'], ...extra });
+      const mk = (name: string, extra: Record<string, unknown>) =>
+        api(t.url, 'POST', `/api/registries/${reg}/webhooks`, { name, serviceUri: `${rx.url}/${name}`, actions: ['push'], ...extra });
       assert.equal((await mk('scopeall', { scope: `${repo}:*` })).status, 201);
       assert.equal((await mk('scopetag', { scope: `${repo}:v2` })).status, 201);
       assert.equal((await mk('scopelatest', { scope: repo })).status, 201);
@@ -181,8 +223,16 @@ for (const backend of BACKENDS) {
       assert.equal(ceb.data.target.tag, 'v1');
 
       const basic = await t.createRegistry(undefined, 'Basic');
-      for (const n of ['basic1', 'basic2']) assert.equal((await api(t.url, 'POST', `/api/registries/${basic}/webhooks`, { name: n, serviceUri: rx.url, actions: ['push'] })).status, 201);
-      const third = await api(t.url, 'POST', `/api/registries/${basic}/webhooks`, { name: 'basic3', serviceUri: rx.url, actions: ['push'] });
+      for (const n of ['basic1', 'basic2'])
+        assert.equal(
+          (await api(t.url, 'POST', `/api/registries/${basic}/webhooks`, { name: n, serviceUri: rx.url, actions: ['push'] })).status,
+          201,
+        );
+      const third = await api(t.url, 'POST', `/api/registries/${basic}/webhooks`, {
+        name: 'basic3',
+        serviceUri: rx.url,
+        actions: ['push'],
+      });
       assert.equal(third.status, 409);
     });
   });
@@ -238,11 +288,32 @@ describe('egress refusals (sqlite)', () => {
     // Allowed for the first hop only: the redirect target is checked again.
     const { egressRequest, EgressRefused } = await import('../src/net/egress.js');
     rx.redirectTo = 'http://127.0.0.1:1/';
-    await assert.rejects(egressRequest(`${rx.url}/redirect`, 'POST', {}, Buffer.from('{}'), { allowPrivate: false, connectTimeoutMs: 1000, timeoutMs: 2000, maxRedirects: 3, maxResponseBytes: 1024 }), EgressRefused);
+    await assert.rejects(
+      egressRequest(`${rx.url}/redirect`, 'POST', {}, Buffer.from('{}'), {
+        allowPrivate: false,
+        connectTimeoutMs: 1000,
+        timeoutMs: 2000,
+        maxRedirects: 3,
+        maxResponseBytes: 1024,
+      }),
+      EgressRefused,
+    );
     rx.redirectTo = `${rx.url}/final`;
-    const followed = await egressRequest(`${rx.url}/redirect`, 'POST', {}, Buffer.from('{}'), { allowPrivate: true, connectTimeoutMs: 1000, timeoutMs: 2000, maxRedirects: 3, maxResponseBytes: 1024 });
+    const followed = await egressRequest(`${rx.url}/redirect`, 'POST', {}, Buffer.from('{}'), {
+      allowPrivate: true,
+      connectTimeoutMs: 1000,
+      timeoutMs: 2000,
+      maxRedirects: 3,
+      maxResponseBytes: 1024,
+    });
     assert.equal(followed.status, 200);
-    const none = await egressRequest(`${rx.url}/redirect`, 'POST', {}, Buffer.from('{}'), { allowPrivate: true, connectTimeoutMs: 1000, timeoutMs: 2000, maxRedirects: 0, maxResponseBytes: 1024 });
+    const none = await egressRequest(`${rx.url}/redirect`, 'POST', {}, Buffer.from('{}'), {
+      allowPrivate: true,
+      connectTimeoutMs: 1000,
+      timeoutMs: 2000,
+      maxRedirects: 0,
+      maxResponseBytes: 1024,
+    });
     assert.equal(none.status, 307);
     await rx.close();
   });
@@ -259,9 +330,17 @@ describe('two nodes on one PostgreSQL deliver each event once', await backendGat
       const path = await import('node:path');
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-wh-'));
       for (let i = 0; i < 2; i++) {
-        apps.push(await startApp(testConfig({
-          dataDir: path.join(dir, `n${i}`), metadata: { url: meta.url }, storage: { path: path.join(dir, 'storage') }, ...FAST,
-        }), silentLogger));
+        apps.push(
+          await startApp(
+            testConfig({
+              dataDir: path.join(dir, `n${i}`),
+              metadata: { url: meta.url },
+              storage: { path: path.join(dir, 'storage') },
+              ...FAST,
+            }),
+            silentLogger,
+          ),
+        );
       }
       const reg = `whmulti${process.pid}`;
       await apps[0]!.services.registries.create(reg, 'Premium');

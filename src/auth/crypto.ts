@@ -1,10 +1,28 @@
-import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, scrypt, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  scrypt,
+  sign,
+  timingSafeEqual,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { promisify } from 'node:util';
 import { PASSWORD_HASH_COST } from '../domain/password-hash.js';
 
 // Secrets, password hashing, sealing and compact JWTs, on node:crypto only.
 
-const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number, opts: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
+const scryptAsync = promisify(scrypt) as (
+  password: string,
+  salt: Buffer,
+  keylen: number,
+  opts: { N: number; r: number; p: number; maxmem: number },
+) => Promise<Buffer>;
 
 // Memory-hard KDF for human-chosen passwords: scrypt with r=8, p=1 and N=2^cost (the cost's range
 // and why: domain/password-hash.ts).
@@ -80,8 +98,14 @@ export function generateSigningKey(): { kid: string; privatePem: string; publicJ
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const jwk = publicKey.export({ format: 'jwk' });
   // kid: RFC 7638 thumbprint of the public key.
-  const thumb = createHash('sha256').update(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y })).digest('base64url');
-  return { kid: thumb, privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), publicJwk: JSON.stringify({ ...jwk, kid: thumb, alg: 'ES256', use: 'sig' }) };
+  const thumb = createHash('sha256')
+    .update(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }))
+    .digest('base64url');
+  return {
+    kid: thumb,
+    privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    publicJwk: JSON.stringify({ ...jwk, kid: thumb, alg: 'ES256', use: 'sig' }),
+  };
 }
 
 export function loadSigningKey(kid: string, privatePem: string, createdAt: string): SigningKey {
@@ -108,7 +132,11 @@ const MAX_JWT = 16 * 1024;
  * only from our own key set by `kid` (embedded jwk, x5c, jku are ignored); exp, nbf, iss and aud
  * are checked. Returns the claims.
  */
-export function verifyJwt(token: string, keyFor: (kid: string) => SigningKey | undefined, expect: { iss: string; aud?: string; now?: number; leewaySeconds?: number }): Record<string, unknown> {
+export function verifyJwt(
+  token: string,
+  keyFor: (kid: string) => SigningKey | undefined,
+  expect: { iss: string; aud?: string; now?: number; leewaySeconds?: number },
+): Record<string, unknown> {
   if (token.length > MAX_JWT) throw new JwtError('token too large');
   const parts = token.split('.');
   if (parts.length !== 3) throw new JwtError('not a compact JWS');
@@ -120,13 +148,17 @@ export function verifyJwt(token: string, keyFor: (kid: string) => SigningKey | u
   } catch {
     throw new JwtError('malformed token');
   }
-  if (!header || typeof header !== 'object' || !claims || typeof claims !== 'object' || Array.isArray(claims)) throw new JwtError('malformed token');
+  if (!header || typeof header !== 'object' || !claims || typeof claims !== 'object' || Array.isArray(claims))
+    throw new JwtError('malformed token');
   if (header.alg !== 'ES256') throw new JwtError(`algorithm ${String(header.alg)} is not accepted`);
   if (typeof header.kid !== 'string') throw new JwtError('token has no key id');
   const key = keyFor(header.kid);
   if (!key) throw new JwtError('token signed by an unknown key');
   const sig = Buffer.from(parts[2]!, 'base64url');
-  if (sig.length !== 64 || !verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), { key: key.publicKey, dsaEncoding: 'ieee-p1363' }, sig)) {
+  if (
+    sig.length !== 64 ||
+    !verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), { key: key.publicKey, dsaEncoding: 'ieee-p1363' }, sig)
+  ) {
     throw new JwtError('bad signature');
   }
   const now = expect.now ?? Math.floor(Date.now() / 1000);

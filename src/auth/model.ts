@@ -31,17 +31,72 @@ const ALL: Action[] = [...ACTIONS];
 
 // FEATURES.md §3.3, RBAC registry permissions mode.
 export const ROLES: RoleDefinition[] = [
-  { name: 'Owner', description: 'everything, including role assignments', data: ALL, catalog: true, management: ['read', 'write', 'assign_roles', 'create_registries', 'manage_users'] },
-  { name: 'Contributor', description: 'everything except role assignments', data: ALL, catalog: true, management: ['read', 'write', 'create_registries'] },
-  { name: 'Reader', description: 'view configuration and usage; pull and list', data: ['pull', 'metadata_read'], catalog: true, management: ['read'] },
-  { name: 'AcrPull', description: 'pull, list tags and referrers, list the catalog', data: ['pull', 'metadata_read'], catalog: true, management: [] },
-  { name: 'AcrPush', description: 'pull and push, tag and untag', data: ['pull', 'push', 'metadata_read', 'metadata_write'], catalog: true, management: [] },
+  {
+    name: 'Owner',
+    description: 'everything, including role assignments',
+    data: ALL,
+    catalog: true,
+    management: ['read', 'write', 'assign_roles', 'create_registries', 'manage_users'],
+  },
+  {
+    name: 'Contributor',
+    description: 'everything except role assignments',
+    data: ALL,
+    catalog: true,
+    management: ['read', 'write', 'create_registries'],
+  },
+  {
+    name: 'Reader',
+    description: 'view configuration and usage; pull and list',
+    data: ['pull', 'metadata_read'],
+    catalog: true,
+    management: ['read'],
+  },
+  {
+    name: 'AcrPull',
+    description: 'pull, list tags and referrers, list the catalog',
+    data: ['pull', 'metadata_read'],
+    catalog: true,
+    management: [],
+  },
+  {
+    name: 'AcrPush',
+    description: 'pull and push, tag and untag',
+    data: ['pull', 'push', 'metadata_read', 'metadata_write'],
+    catalog: true,
+    management: [],
+  },
   { name: 'AcrDelete', description: 'delete artifacts, tags and digests', data: ['delete'], catalog: false, management: [] },
   { name: 'AcrImageSigner', description: 'sign images (content trust)', data: [], catalog: false, management: [] },
-  { name: 'Container Registry Repository Reader', description: 'pull, list tags and referrers; no catalog', data: ['pull', 'metadata_read'], catalog: false, management: [] },
-  { name: 'Container Registry Repository Writer', description: 'pull, push, tag and untag, manage locks; no catalog', data: ['pull', 'push', 'metadata_read', 'metadata_write'], catalog: false, management: [] },
-  { name: 'Container Registry Repository Contributor', description: 'pull, push, delete, tag and untag; no catalog', data: ALL, catalog: false, management: [] },
-  { name: 'Container Registry Repository Catalog Lister', description: 'list all repositories', data: [], catalog: true, management: [], registryWideOnly: true },
+  {
+    name: 'Container Registry Repository Reader',
+    description: 'pull, list tags and referrers; no catalog',
+    data: ['pull', 'metadata_read'],
+    catalog: false,
+    management: [],
+  },
+  {
+    name: 'Container Registry Repository Writer',
+    description: 'pull, push, tag and untag, manage locks; no catalog',
+    data: ['pull', 'push', 'metadata_read', 'metadata_write'],
+    catalog: false,
+    management: [],
+  },
+  {
+    name: 'Container Registry Repository Contributor',
+    description: 'pull, push, delete, tag and untag; no catalog',
+    data: ALL,
+    catalog: false,
+    management: [],
+  },
+  {
+    name: 'Container Registry Repository Catalog Lister',
+    description: 'list all repositories',
+    data: [],
+    catalog: true,
+    management: [],
+    registryWideOnly: true,
+  },
 ];
 
 export function findRole(name: string): RoleDefinition {
@@ -71,7 +126,10 @@ export interface ScopeRule {
 }
 
 export const SYSTEM_SCOPE_MAPS: Record<string, { description: string; actions: ScopeMapAction[] }> = {
-  _repositories_admin: { description: 'Can perform all read, write and delete operations on the registry', actions: ['content/read', 'content/write', 'content/delete', 'metadata/read', 'metadata/write'] },
+  _repositories_admin: {
+    description: 'Can perform all read, write and delete operations on the registry',
+    actions: ['content/read', 'content/write', 'content/delete', 'metadata/read', 'metadata/write'],
+  },
   _repositories_pull: { description: 'Can pull any repository of the registry', actions: ['content/read'] },
   _repositories_push: { description: 'Can push to any repository of the registry', actions: ['content/read', 'content/write'] },
 };
@@ -81,7 +139,10 @@ export function assertRepositoryPattern(p: string): string {
   if (p === '*') return p;
   const base = p.endsWith('/*') ? p.slice(0, -2) : p;
   if (!isValidRepositoryName(base)) {
-    throw new RegistryError('REQUEST_INVALID', `"${p}" is not a repository or pattern: use a repository name, "prefix/*" or "*" (a wildcard must end with "/*")`);
+    throw new RegistryError(
+      'REQUEST_INVALID',
+      `"${p}" is not a repository or pattern: use a repository name, "prefix/*" or "*" (a wildcard must end with "/*")`,
+    );
   }
   return p;
 }
@@ -95,7 +156,11 @@ export function matchesRepository(pattern: string, repository: string): boolean 
 /** Parses "repositories/<repo>/<content|metadata>/<verb>" (ACR's scope-map action strings). */
 export function parseScopeRule(raw: string): ScopeRule {
   const m = /^repositories\/(.+)\/(content\/(?:read|write|delete)|metadata\/(?:read|write))$/.exec(raw);
-  if (!m) throw new RegistryError('REQUEST_INVALID', `"${raw}" is not a scope-map action: use repositories/<repository>/<content/read|content/write|content/delete|metadata/read|metadata/write>`);
+  if (!m)
+    throw new RegistryError(
+      'REQUEST_INVALID',
+      `"${raw}" is not a scope-map action: use repositories/<repository>/<content/read|content/write|content/delete|metadata/read|metadata/write>`,
+    );
   return { repository: assertRepositoryPattern(m[1]!), action: m[2] as ScopeMapAction };
 }
 
@@ -104,7 +169,8 @@ export function formatScopeRule(r: ScopeRule): string {
 }
 
 export function scopeRulesFor(actionsJson: string | undefined, systemName?: string): ScopeRule[] {
-  if (systemName && SYSTEM_SCOPE_MAPS[systemName]) return SYSTEM_SCOPE_MAPS[systemName].actions.map((action) => ({ repository: '*', action }));
+  if (systemName && SYSTEM_SCOPE_MAPS[systemName])
+    return SYSTEM_SCOPE_MAPS[systemName].actions.map((action) => ({ repository: '*', action }));
   return (JSON.parse(actionsJson ?? '[]') as string[]).map(parseScopeRule);
 }
 
@@ -130,7 +196,11 @@ export function parseScope(raw: string): RequestedScope | null {
   if (first <= 0 || last === first) return null;
   const type = raw.slice(0, first);
   const name = raw.slice(first + 1, last);
-  const actions = raw.slice(last + 1).split(',').map((a) => a.trim()).filter(Boolean);
+  const actions = raw
+    .slice(last + 1)
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
   if (type !== 'repository' && type !== 'registry') return null;
   if (!name || name.length > 300) return null;
   return { type, name, actions };

@@ -5,10 +5,31 @@ import type { AccessStore } from '../meta/access-store.js';
 import type { RegistryRow, RegistryStore } from '../meta/store.js';
 import type { Logger } from '../observability/logger.js';
 import {
-  generateSigningKey, JwtError, loadSigningKey, newSecret, sameHash, secretHash, signJwt, verifyJwt, verifyPassword, hashPassword, PASSWORD_HASH_COST,
+  generateSigningKey,
+  JwtError,
+  loadSigningKey,
+  newSecret,
+  sameHash,
+  secretHash,
+  signJwt,
+  verifyJwt,
+  verifyPassword,
+  hashPassword,
+  PASSWORD_HASH_COST,
   type SigningKey,
 } from './crypto.js';
-import { ACTIONS, actionsFromScopeRules, findRole, matchesRepository, ROLES, scopeRulesFor, type Action, type Grant, type ManagementPower, type RequestedScope } from './model.js';
+import {
+  ACTIONS,
+  actionsFromScopeRules,
+  findRole,
+  matchesRepository,
+  ROLES,
+  scopeRulesFor,
+  type Action,
+  type Grant,
+  type ManagementPower,
+  type RequestedScope,
+} from './model.js';
 import type { Throttle } from './throttle.js';
 
 // Authentication (who is calling), authorization (what they may do, evaluated live from the
@@ -110,7 +131,13 @@ export class AuthService {
     const password = adminPassword && adminPassword.length > 0 ? adminPassword : newSecret();
     const user = await this.store.createUser('admin', await this.hashPassword(password));
     if (!user) return {}; // another node bootstrapped first
-    await this.store.addRoleAssignment({ principal_type: 'user', principal_id: user.id, role: 'Owner', registry_id: null, repository: null });
+    await this.store.addRoleAssignment({
+      principal_type: 'user',
+      principal_id: user.id,
+      role: 'Owner',
+      registry_id: null,
+      repository: null,
+    });
     this.log.info({ user: 'admin' }, 'created the owner account "admin"');
     return adminPassword ? {} : { generatedPassword: password };
   }
@@ -145,7 +172,16 @@ export class AuthService {
     const principal = await this.checkCredentials(username, password);
     if (!principal) {
       this.throttle.failure(caller.ip, username);
-      await this.audit({ principal: undefined, identity: username, caller, operation: 'login', result: 'Denied', status: 401, started, reason: 'wrong user name or password' });
+      await this.audit({
+        principal: undefined,
+        identity: username,
+        caller,
+        operation: 'login',
+        result: 'Denied',
+        status: 401,
+        started,
+        reason: 'wrong user name or password',
+      });
       throw new RegistryError('UNAUTHORIZED', 'wrong user name or password');
     }
     this.throttle.success(caller.ip, username);
@@ -165,7 +201,8 @@ export class AuthService {
       if (!sameHash(s.hash, hash) || (s.expires_at && s.expires_at < now)) continue;
       if (s.owner_type === 'token') {
         const t = await this.store.tokenById(s.owner_id);
-        if (t && t.name_key === username.toLowerCase() && t.status === 'enabled') return { kind: 'token', id: t.id, name: t.name, registryId: t.registry_id };
+        if (t && t.name_key === username.toLowerCase() && t.status === 'enabled')
+          return { kind: 'token', id: t.id, name: t.name, registryId: t.registry_id };
       } else if (s.owner_type === 'admin') {
         const r = await this.store.registryAuth(s.owner_id);
         if (r && r.name.toLowerCase() === username.toLowerCase() && r.admin_enabled) return { kind: 'admin', id: r.id, name: r.name };
@@ -207,7 +244,11 @@ export class AuthService {
   }
 
   /** Verifies a Berth JWT for this service; refresh tokens are accepted only where asked. */
-  async verifyBearer(token: string, service: string, allowRefresh = false): Promise<{ principal: Principal; access: AccessEntry[]; jti: string; refresh: boolean }> {
+  async verifyBearer(
+    token: string,
+    service: string,
+    allowRefresh = false,
+  ): Promise<{ principal: Principal; access: AccessEntry[]; jti: string; refresh: boolean }> {
     let claims: Record<string, unknown>;
     const known = this.verifiedTokens.get(token);
     try {
@@ -226,9 +267,11 @@ export class AuthService {
       throw new RegistryError('UNAUTHORIZED', `invalid token: ${(e as Error).message}`);
     }
     const refresh = claims.grant_type === 'refresh_token';
-    if (refresh && !allowRefresh) throw new RegistryError('UNAUTHORIZED', 'a refresh token cannot be used as an access token: exchange it at /oauth2/token');
+    if (refresh && !allowRefresh)
+      throw new RegistryError('UNAUTHORIZED', 'a refresh token cannot be used as an access token: exchange it at /oauth2/token');
     const principal = parseSubject(claims);
-    if (!principal || !(await this.alive(principal))) throw new RegistryError('UNAUTHORIZED', 'the identity this token was issued to no longer exists or is disabled');
+    if (!principal || !(await this.alive(principal)))
+      throw new RegistryError('UNAUTHORIZED', 'the identity this token was issued to no longer exists or is disabled');
     const access = Array.isArray(claims.access) ? (claims.access as AccessEntry[]).filter(isAccessEntry) : [];
     return { principal, access, jti: typeof claims.jti === 'string' ? claims.jti : '', refresh };
   }
@@ -314,7 +357,12 @@ export class AuthService {
    * permitted (auth-token.md: the intersection; no error for partly denied scopes). Registry and
    * repository are resolved from each scope's name the way /v2 resolves URLs.
    */
-  async issueAccessToken(p: Principal, service: string, scopes: RequestedScope[], hostRegistry: string | undefined): Promise<{ token: string; expiresIn: number; issuedAt: string; jti: string; access: AccessEntry[] }> {
+  async issueAccessToken(
+    p: Principal,
+    service: string,
+    scopes: RequestedScope[],
+    hostRegistry: string | undefined,
+  ): Promise<{ token: string; expiresIn: number; issuedAt: string; jti: string; access: AccessEntry[] }> {
     const access: AccessEntry[] = [];
     for (const s of scopes.slice(0, 50)) {
       if (s.type === 'registry') {
@@ -348,16 +396,40 @@ export class AuthService {
     if (!key) throw new Error('no signing key loaded');
     const now = Math.floor(Date.now() / 1000);
     const jti = randomUUID();
-    const token = signJwt({
-      jti, sub: principalSubject(p), name: describePrincipal(p), nbf: now - 5, iat: now, exp: now + seconds, iss: ISSUER, aud: service,
-      version: '1.0', grant_type: grantType, ...(p.kind === 'token' ? { rid: p.registryId } : {}), access,
-    }, key);
+    const token = signJwt(
+      {
+        jti,
+        sub: principalSubject(p),
+        name: describePrincipal(p),
+        nbf: now - 5,
+        iat: now,
+        exp: now + seconds,
+        iss: ISSUER,
+        aud: service,
+        version: '1.0',
+        grant_type: grantType,
+        ...(p.kind === 'token' ? { rid: p.registryId } : {}),
+        access,
+      },
+      key,
+    );
     return { token, expiresIn: seconds, issuedAt: new Date(now * 1000).toISOString(), jti, access };
   }
 
   // ---------------------------------------------------------------- audit
 
-  async audit(e: { principal?: Principal; identity?: string; registry?: RegistryAuthView | null; caller: CallerInfo; operation: string; result: 'Granted' | 'Denied'; status: number; started: number; jti?: string; reason?: string }): Promise<void> {
+  async audit(e: {
+    principal?: Principal;
+    identity?: string;
+    registry?: RegistryAuthView | null;
+    caller: CallerInfo;
+    operation: string;
+    result: 'Granted' | 'Denied';
+    status: number;
+    started: number;
+    jti?: string;
+    reason?: string;
+  }): Promise<void> {
     try {
       // Tokens and admin users belong to one registry: their events are that registry's.
       let registry = e.registry;
@@ -365,11 +437,18 @@ export class AuthService {
         registry = (await this.store.registryAuth(e.principal.kind === 'token' ? e.principal.registryId : e.principal.id)) ?? null;
       }
       await this.store.recordLogin({
-        registry: registry?.name.toLowerCase() ?? null, registry_id: registry?.id ?? null,
+        registry: registry?.name.toLowerCase() ?? null,
+        registry_id: registry?.id ?? null,
         identity: e.principal ? describePrincipal(e.principal) || 'anonymous' : (e.identity ?? '').slice(0, 256),
-        identity_type: e.principal?.kind ?? 'unknown', jwt_id: e.jti ?? null,
-        caller_ip: e.caller.ip, user_agent: e.caller.userAgent.slice(0, 512), operation: e.operation, result: e.result, status: e.status,
-        duration_ms: Date.now() - e.started, reason: e.reason ?? null,
+        identity_type: e.principal?.kind ?? 'unknown',
+        jwt_id: e.jti ?? null,
+        caller_ip: e.caller.ip,
+        user_agent: e.caller.userAgent.slice(0, 512),
+        operation: e.operation,
+        result: e.result,
+        status: e.status,
+        duration_ms: Date.now() - e.started,
+        reason: e.reason ?? null,
       });
     } catch (err) {
       this.log.warn({ err }, 'could not record login event');
@@ -378,7 +457,9 @@ export class AuthService {
 }
 
 function powerRoles(power: ManagementPower): string {
-  return ROLES.filter((r) => r.management.includes(power)).map((r) => r.name).join(' or ');
+  return ROLES.filter((r) => r.management.includes(power))
+    .map((r) => r.name)
+    .join(' or ');
 }
 
 function isAccessEntry(e: unknown): e is AccessEntry {

@@ -33,11 +33,16 @@ export class Throttle {
 
   /** Throws TOOMANYREQUESTS (429 + Retry-After) when this source, or this source for this identity, failed too often. */
   check(source: string, identity: string, now = Date.now()): void {
-    for (const [key, limit] of [[`s:${source}`, this.opts.perSource], [`i:${source}:${identity.toLowerCase()}`, this.opts.perIdentity]] as const) {
+    for (const [key, limit] of [
+      [`s:${source}`, this.opts.perSource],
+      [`i:${source}:${identity.toLowerCase()}`, this.opts.perIdentity],
+    ] as const) {
       const f = this.recent(key, now);
       if (f.length >= limit) {
         const retry = Math.max(1, Math.ceil((f[0]! + this.opts.windowSeconds * 1000 - now) / 1000));
-        throw new RegistryError('TOOMANYREQUESTS', `too many failed sign-ins from ${source}; try again in ${retry} s`, { headers: { 'Retry-After': String(retry) } });
+        throw new RegistryError('TOOMANYREQUESTS', `too many failed sign-ins from ${source}; try again in ${retry} s`, {
+          headers: { 'Retry-After': String(retry) },
+        });
       }
     }
   }

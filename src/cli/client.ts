@@ -1,5 +1,14 @@
 import { CliError } from './errors.js';
-import { basicToken, DEFAULT_SERVER, expiredMessage, getAccount, isExpired, loadAccounts, normalizeServer, type Account } from './credentials/store.js';
+import {
+  basicToken,
+  DEFAULT_SERVER,
+  expiredMessage,
+  getAccount,
+  isExpired,
+  loadAccounts,
+  normalizeServer,
+  type Account,
+} from './credentials/store.js';
 
 // A small HTTP client for the management API, used by every CLI command, and how a command finds
 // its server and credentials.
@@ -64,7 +73,8 @@ export class ApiClient {
 
   /** The Authorization header value these options send, if any. */
   authorization(): string | undefined {
-    if (this.opts.username !== undefined) return `Basic ${Buffer.from(`${this.opts.username}:${this.opts.password ?? ''}`).toString('base64')}`;
+    if (this.opts.username !== undefined)
+      return `Basic ${Buffer.from(`${this.opts.username}:${this.opts.password ?? ''}`).toString('base64')}`;
     if (this.opts.account) return `Basic ${basicToken(this.opts.account.refreshToken)}`;
     return undefined;
   }
@@ -84,7 +94,9 @@ export class ApiClient {
       res = await fetch(this.server + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      throw new CliError(`cannot reach Berth at ${this.server}: ${cause?.code ?? cause?.message ?? (e as Error).message}. Is "berth serve" running there? (set --server or BERTH_SERVER)`);
+      throw new CliError(
+        `cannot reach Berth at ${this.server}: ${cause?.code ?? cause?.message ?? (e as Error).message}. Is "berth serve" running there? (set --server or BERTH_SERVER)`,
+      );
     }
     const text = await res.text();
     let parsed: unknown = text;
@@ -99,7 +111,9 @@ export class ApiClient {
       const err = (parsed as { errors?: { code: string; message: string }[] })?.errors?.[0];
       const message = err ? `${err.message} (${err.code}, HTTP ${res.status})` : `HTTP ${res.status} from ${method} ${path}`;
       if (res.status === 401 && this.opts.account && this.opts.username === undefined) {
-        throw new CliError(`the server refused the sign-in stored for ${this.server}: ${message}. Run \`berth account login --server ${this.server}\``);
+        throw new CliError(
+          `the server refused the sign-in stored for ${this.server}: ${message}. Run \`berth account login --server ${this.server}\``,
+        );
       }
       throw new CliError(message);
     }

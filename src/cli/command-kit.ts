@@ -25,7 +25,11 @@ export function print(value: unknown, o: Common): void {
 /** Adds the options every command shares. */
 export function common(cmd: Command): Command {
   return cmd
-    .option('--server <url>', 'Berth server URL (env BERTH_SERVER; default: the server signed in to, else http://127.0.0.1:5000)', undefined)
+    .option(
+      '--server <url>',
+      'Berth server URL (env BERTH_SERVER; default: the server signed in to, else http://127.0.0.1:5000)',
+      undefined,
+    )
     .option('-u, --username <name>', 'user name (env BERTH_USERNAME; default: the sign-in from berth account login)')
     .option('-p, --password <secret>', 'password (env BERTH_PASSWORD)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'jsonc', 'table', 'tsv', 'none']).default('json'));

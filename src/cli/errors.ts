@@ -1,6 +1,9 @@
 /** A CLI failure: the message is printed as "error: …" and the process exits with exitCode (2 = bad usage). */
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
     this.name = 'CliError';
   }

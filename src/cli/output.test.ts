@@ -62,7 +62,13 @@ describe('render table', () => {
   });
 
   test('null and missing cells are empty; keys from every row are columns', () => {
-    const out = render([{ a: 1, b: null }, { a: 2, c: 'x' }], 'table').split('\n');
+    const out = render(
+      [
+        { a: 1, b: null },
+        { a: 2, c: 'x' },
+      ],
+      'table',
+    ).split('\n');
     assert.deepEqual(out, ['A  B  C', '-  -  -', '1', '2     x']);
   });
 
@@ -78,10 +84,10 @@ describe('render table', () => {
 
 describe('render tsv', () => {
   test('no header, tab-separated, nested objects left out, arrays joined', () => {
-    assert.equal(render(repos, 'tsv'), [
-      'hello\tsha256:aaa\t12\tv1, latest\t2024-01-01T00:00:00Z',
-      'team/app\tsha256:bbbbbb\t3456\t\t2024-01-02T00:00:00Z',
-    ].join('\n'));
+    assert.equal(
+      render(repos, 'tsv'),
+      ['hello\tsha256:aaa\t12\tv1, latest\t2024-01-01T00:00:00Z', 'team/app\tsha256:bbbbbb\t3456\t\t2024-01-02T00:00:00Z'].join('\n'),
+    );
   });
 
   test('scalars one per line, so shell loops can read them', () => {

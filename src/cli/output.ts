@@ -28,10 +28,16 @@ export function render(value: unknown, format: OutputFormat): string {
   if (format === 'none' || value === undefined) return '';
   if (format === 'json' || format === 'jsonc') return JSON.stringify(value, null, 2);
   const list = rows(value);
-  const keys = [...new Set(list.flatMap((r) => Object.keys(r).filter((k) => typeof r[k] !== 'object' || r[k] === null || Array.isArray(r[k]))))];
+  const keys = [
+    ...new Set(list.flatMap((r) => Object.keys(r).filter((k) => typeof r[k] !== 'object' || r[k] === null || Array.isArray(r[k])))),
+  ];
   if (format === 'tsv') return list.map((r) => keys.map((k) => cell(r[k]).replace(/[\t\n]/g, ' ')).join('\t')).join('\n');
   if (list.length === 0 || keys.length === 0) return '';
   const widths = keys.map((k) => Math.max(title(k).length, ...list.map((r) => cell(r[k]).length)));
-  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(keys.map(title)), line(widths.map((w) => '-'.repeat(w))), ...list.map((r) => line(keys.map((k) => cell(r[k]))))].join('\n');
 }

@@ -51,24 +51,31 @@ describe('defaults', () => {
     assert.ok(Object.isFrozen(c.storage));
     assert.ok(Object.isFrozen(c.metadata));
     assert.ok(Object.isFrozen(c.log));
-    assert.throws(() => { (c as { listen: string }).listen = 'x'; }, TypeError);
-    assert.throws(() => { (c.log as { access: boolean }).access = false; }, TypeError);
+    assert.throws(() => {
+      (c as { listen: string }).listen = 'x';
+    }, TypeError);
+    assert.throws(() => {
+      (c.log as { access: boolean }).access = false;
+    }, TypeError);
   });
 });
 
 describe('config files', () => {
   test('YAML', () => {
-    const f = file('berth.yaml', [
-      'listen: 0.0.0.0:6000',
-      'dataDir: /var/lib/berth',
-      'metadata:',
-      '  url: postgres://berth@db:5432/berth',
-      '  poolSize: 20',
-      'log:',
-      '  level: debug',
-      '  access: false',
-      '',
-    ].join('\n'));
+    const f = file(
+      'berth.yaml',
+      [
+        'listen: 0.0.0.0:6000',
+        'dataDir: /var/lib/berth',
+        'metadata:',
+        '  url: postgres://berth@db:5432/berth',
+        '  poolSize: 20',
+        'log:',
+        '  level: debug',
+        '  access: false',
+        '',
+      ].join('\n'),
+    );
     const c = loadConfig({ file: f, env: {} });
     assert.equal(c.listen, '0.0.0.0:6000');
     assert.equal(c.dataDir, '/var/lib/berth');
@@ -167,7 +174,14 @@ describe('environment (BERTH_*)', () => {
   });
 
   test('booleans accept true/false/1/0/yes/no in any case', () => {
-    for (const [raw, want] of [['true', true], ['FALSE', false], ['1', true], ['0', false], ['yes', true], ['No', false]] as const) {
+    for (const [raw, want] of [
+      ['true', true],
+      ['FALSE', false],
+      ['1', true],
+      ['0', false],
+      ['yes', true],
+      ['No', false],
+    ] as const) {
       assert.equal(loadConfig({ env: { BERTH_LOG_ACCESS: raw } }).log.access, want, raw);
     }
   });

@@ -8,7 +8,9 @@ import { PASSWORD_HASH_COST } from '../domain/password-hash.js';
 // environment < command-line flags. Unknown keys in a file are rejected; the result is frozen.
 // Environment names are derived from the key path: storage.path -> BERTH_STORAGE_PATH.
 
-const listen = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'listen must be HOST:PORT, e.g. 127.0.0.1:5000')
+const listen = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'listen must be HOST:PORT, e.g. 127.0.0.1:5000')
   .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'listen port must be 0-65535');
 // Checked here so a bad value fails at start, not as a TypeError on the first request that builds a URL.
 const httpUrl = (v: string) => {
@@ -26,142 +28,230 @@ export const ConfigSchema = z.strictObject({
   /** Directory for everything Berth keeps locally (SQLite database, blobs, upload sessions). */
   dataDir: z.string().min(1).default('./data'),
   /** Public base URL clients use (for Location headers); empty = derived from each request's Host. */
-  publicUrl: z.string().refine((v) => v === '' || httpUrl(v), 'publicUrl must be empty or an http(s) URL such as https://registry.example.com').default(''),
+  publicUrl: z
+    .string()
+    .refine((v) => v === '' || httpUrl(v), 'publicUrl must be empty or an http(s) URL such as https://registry.example.com')
+    .default(''),
   /** Domain for host-style addressing: <registry>.<domain> serves that registry at /v2/<repository>. */
-  domain: z.string().regex(/^$|^[a-z0-9.-]+(:\d+)?$/, 'domain must be a DNS name such as registry.example.com').default(''),
-  metadata: z.strictObject({
-    /** Empty: SQLite at <dataDir>/berth.db. Otherwise sqlite:PATH or postgres://USER@HOST:PORT/DB[?schema=S]. */
-    url: z.string().default(''),
-    /** Connection pool size for PostgreSQL. */
-    poolSize: z.number().int().min(1).max(200).default(10),
-  }).prefault({}),
-  storage: z.strictObject({
-    driver: z.enum(['fs']).default('fs'),
-    /** Root of the filesystem driver; empty = <dataDir>/storage. */
-    path: z.string().default(''),
-  }).prefault({}),
-  uploads: z.strictObject({
-    /** Upload sessions untouched for this long are removed. */
-    maxAgeSeconds: z.number().int().min(60).default(24 * 3600),
-    /** How often the cleaner looks for abandoned uploads. */
-    purgeIntervalSeconds: z.number().int().min(1).default(600),
-  }).prefault({}),
-  audit: z.strictObject({
-    /** Record every manifest pull in the repository audit (batched with the pull statistics). */
-    pullEvents: z.boolean().default(true),
-    /** Audit records (login and repository events, webhook-delivered ones) older than this are pruned; 0 keeps them forever. */
-    retentionDays: z.number().int().min(0).max(3650).default(90),
-  }).prefault({}),
-  softDelete: z.strictObject({
-    /** How often expired recycle-bin entries (soft delete) are purged for good. */
-    purgeIntervalSeconds: z.number().int().min(1).max(86400).default(3600),
-  }).prefault({}),
-  referrers: z.strictObject({
-    /** Deleting a manifest by digest also deletes its referrers (signatures, SBOMs...), recursively. */
-    deleteWithSubject: z.boolean().default(true),
-  }).prefault({}),
-  gc: z.strictObject({
-    /** Collect garbage in the background (online: pushes and pulls go on). */
-    enabled: z.boolean().default(true),
-    /** How often a collection runs (one node runs it; the others skip while it is alive). */
-    intervalSeconds: z.number().int().min(10).default(900),
-    /** How long a blob link or blob must stay unreferenced before it is removed. */
-    gracePeriodSeconds: z.number().int().min(0).default(3600),
-    /** Remove referrers (signatures, SBOMs) whose subject manifest is gone, once past the grace period. */
-    deleteDanglingReferrers: z.boolean().default(true),
-    /** Also remove stored bytes that no metadata row knows (left by failed writes); lists the whole blob store. */
-    storageSweep: z.boolean().default(true),
-  }).prefault({}),
-  limits: z.strictObject({
-    /** Largest manifest accepted (distribution-spec suggests 4 MiB). */
-    manifestMaxBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
-    /** Largest single blob accepted; 0 = unlimited. */
-    blobMaxBytes: z.number().int().min(0).default(0),
-    /** Request-rate limits per registry and identity by tier (ACR's per-minute numbers), in memory per node. Off by default. */
-    rateLimits: z.boolean().default(false),
-    /** Scales every tier rate: 1 = ACR's numbers, 2 = twice as many requests per minute. */
-    rateMultiplier: z.number().positive().max(1_000_000).default(1),
-  }).prefault({}),
-  auth: z.strictObject({
-    /** Password of the owner account "admin", used only when the deployment is first started (env BERTH_AUTH_ADMIN_PASSWORD or BERTH_ADMIN_PASSWORD). */
-    adminPassword: z.string().default(''),
-    /** Lifetime of access tokens issued by /oauth2/token. */
-    accessTokenSeconds: z.number().int().min(60).max(86400).default(3600),
-    /** Lifetime of refresh tokens (login tokens: 3 hours, as ACR). */
-    refreshTokenSeconds: z.number().int().min(300).max(90 * 86400).default(3 * 3600),
-    /** A new signing key is generated at start-up when the newest is older than this. */
-    keyRotationDays: z.number().int().min(1).max(3650).default(30),
-    /** How long a node remembers a verified credential or an identity's liveness. */
-    cacheSeconds: z.number().int().min(0).max(600).default(5),
-    /** log2 of scrypt's N for new password hashes (15 = 32 MiB per hash); existing hashes keep their own. */
-    passwordHashCost: z.number().int().min(PASSWORD_HASH_COST.min).max(PASSWORD_HASH_COST.max).default(PASSWORD_HASH_COST.default),
-    throttle: z.strictObject({
-      /** Failed sign-ins from one address for one identity before that pair is refused. */
-      perIdentity: z.number().int().min(1).default(10),
-      /** Failed sign-ins from one address, any identity, before the address is refused. */
-      perSource: z.number().int().min(1).default(50),
-      /** Window in which failures count, and how long a refusal lasts. */
-      windowSeconds: z.number().int().min(1).default(300),
-    }).prefault({}),
-  }).prefault({}),
-  tls: z.strictObject({
-    /** PEM certificate chain file: with tls.key, Berth serves HTTPS and token realms use https. */
-    cert: z.string().default(''),
-    /** PEM private key file for tls.cert. */
-    key: z.string().default(''),
-  }).prefault({}),
+  domain: z
+    .string()
+    .regex(/^$|^[a-z0-9.-]+(:\d+)?$/, 'domain must be a DNS name such as registry.example.com')
+    .default(''),
+  metadata: z
+    .strictObject({
+      /** Empty: SQLite at <dataDir>/berth.db. Otherwise sqlite:PATH or postgres://USER@HOST:PORT/DB[?schema=S]. */
+      url: z.string().default(''),
+      /** Connection pool size for PostgreSQL. */
+      poolSize: z.number().int().min(1).max(200).default(10),
+    })
+    .prefault({}),
+  storage: z
+    .strictObject({
+      driver: z.enum(['fs']).default('fs'),
+      /** Root of the filesystem driver; empty = <dataDir>/storage. */
+      path: z.string().default(''),
+    })
+    .prefault({}),
+  uploads: z
+    .strictObject({
+      /** Upload sessions untouched for this long are removed. */
+      maxAgeSeconds: z
+        .number()
+        .int()
+        .min(60)
+        .default(24 * 3600),
+      /** How often the cleaner looks for abandoned uploads. */
+      purgeIntervalSeconds: z.number().int().min(1).default(600),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      /** Record every manifest pull in the repository audit (batched with the pull statistics). */
+      pullEvents: z.boolean().default(true),
+      /** Audit records (login and repository events, webhook-delivered ones) older than this are pruned; 0 keeps them forever. */
+      retentionDays: z.number().int().min(0).max(3650).default(90),
+    })
+    .prefault({}),
+  softDelete: z
+    .strictObject({
+      /** How often expired recycle-bin entries (soft delete) are purged for good. */
+      purgeIntervalSeconds: z.number().int().min(1).max(86400).default(3600),
+    })
+    .prefault({}),
+  referrers: z
+    .strictObject({
+      /** Deleting a manifest by digest also deletes its referrers (signatures, SBOMs...), recursively. */
+      deleteWithSubject: z.boolean().default(true),
+    })
+    .prefault({}),
+  gc: z
+    .strictObject({
+      /** Collect garbage in the background (online: pushes and pulls go on). */
+      enabled: z.boolean().default(true),
+      /** How often a collection runs (one node runs it; the others skip while it is alive). */
+      intervalSeconds: z.number().int().min(10).default(900),
+      /** How long a blob link or blob must stay unreferenced before it is removed. */
+      gracePeriodSeconds: z.number().int().min(0).default(3600),
+      /** Remove referrers (signatures, SBOMs) whose subject manifest is gone, once past the grace period. */
+      deleteDanglingReferrers: z.boolean().default(true),
+      /** Also remove stored bytes that no metadata row knows (left by failed writes); lists the whole blob store. */
+      storageSweep: z.boolean().default(true),
+    })
+    .prefault({}),
+  limits: z
+    .strictObject({
+      /** Largest manifest accepted (distribution-spec suggests 4 MiB). */
+      manifestMaxBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(64 * 1024 * 1024)
+        .default(4 * 1024 * 1024),
+      /** Largest single blob accepted; 0 = unlimited. */
+      blobMaxBytes: z.number().int().min(0).default(0),
+      /** Request-rate limits per registry and identity by tier (ACR's per-minute numbers), in memory per node. Off by default. */
+      rateLimits: z.boolean().default(false),
+      /** Scales every tier rate: 1 = ACR's numbers, 2 = twice as many requests per minute. */
+      rateMultiplier: z.number().positive().max(1_000_000).default(1),
+    })
+    .prefault({}),
+  auth: z
+    .strictObject({
+      /** Password of the owner account "admin", used only when the deployment is first started (env BERTH_AUTH_ADMIN_PASSWORD or BERTH_ADMIN_PASSWORD). */
+      adminPassword: z.string().default(''),
+      /** Lifetime of access tokens issued by /oauth2/token. */
+      accessTokenSeconds: z.number().int().min(60).max(86400).default(3600),
+      /** Lifetime of refresh tokens (login tokens: 3 hours, as ACR). */
+      refreshTokenSeconds: z
+        .number()
+        .int()
+        .min(300)
+        .max(90 * 86400)
+        .default(3 * 3600),
+      /** A new signing key is generated at start-up when the newest is older than this. */
+      keyRotationDays: z.number().int().min(1).max(3650).default(30),
+      /** How long a node remembers a verified credential or an identity's liveness. */
+      cacheSeconds: z.number().int().min(0).max(600).default(5),
+      /** log2 of scrypt's N for new password hashes (15 = 32 MiB per hash); existing hashes keep their own. */
+      passwordHashCost: z.number().int().min(PASSWORD_HASH_COST.min).max(PASSWORD_HASH_COST.max).default(PASSWORD_HASH_COST.default),
+      throttle: z
+        .strictObject({
+          /** Failed sign-ins from one address for one identity before that pair is refused. */
+          perIdentity: z.number().int().min(1).default(10),
+          /** Failed sign-ins from one address, any identity, before the address is refused. */
+          perSource: z.number().int().min(1).default(50),
+          /** Window in which failures count, and how long a refusal lasts. */
+          windowSeconds: z.number().int().min(1).default(300),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  tls: z
+    .strictObject({
+      /** PEM certificate chain file: with tls.key, Berth serves HTTPS and token realms use https. */
+      cert: z.string().default(''),
+      /** PEM private key file for tls.cert. */
+      key: z.string().default(''),
+    })
+    .prefault({}),
   /** Allow plain HTTP on a non-loopback listen address (credentials then cross the network in clear text). */
   insecureHttp: z.boolean().default(false),
-  log: z.strictObject({
-    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-    /** One line per request (method, path, status, duration, request id). */
-    access: z.boolean().default(true),
-  }).prefault({}),
-  metrics: z.strictObject({
-    /** Serve Prometheus metrics at GET /metrics. */
-    enabled: z.boolean().default(true),
-    /** When set, GET /metrics requires Authorization: Bearer <token>; empty = unauthenticated. */
-    token: z.string().default(''),
-  }).prefault({}),
-  jobs: z.strictObject({
-    /** How often each node's job worker looks for due jobs (and dispatches new events to webhooks). */
-    pollIntervalMs: z.number().int().min(10).max(60000).default(500),
-    /** How long a claimed job is leased; a job whose node died is picked up again when its lease expires. */
-    leaseSeconds: z.number().int().min(1).max(3600).default(60),
-    /** Jobs one node runs at once. */
-    concurrency: z.number().int().min(1).max(100).default(4),
-    /** Attempts before a job goes to the dead state (webhook deliveries included). */
-    maxAttempts: z.number().int().min(1).max(100).default(10),
-    /** Delay after the first failure; doubles with each attempt (with jitter), up to backoffMaxMs. */
-    backoffBaseMs: z.number().int().min(1).default(1000),
-    backoffMaxMs: z.number().int().min(1).default(10 * 60 * 1000),
-  }).prefault({}),
-  egress: z.strictObject({
-    /** Let webhook deliveries reach loopback, link-local and private addresses (env BERTH_EGRESS_ALLOW_PRIVATE). */
-    allowPrivate: z.boolean().default(false),
-    /** Time allowed to connect to a webhook receiver. */
-    connectTimeoutMs: z.number().int().min(1).default(5000),
-    /** Time allowed for a whole delivery (connect, send, response). */
-    timeoutMs: z.number().int().min(1).default(15000),
-    /** Redirects followed, each checked again; 0 = none. */
-    maxRedirects: z.number().int().min(0).max(10).default(3),
-    /** Response body bytes read at most. */
-    maxResponseBytes: z.number().int().min(0).max(1024 * 1024).default(64 * 1024),
-  }).prefault({}),
-  import: z.strictObject({
-    /** Child manifests an imported index may have (ACR's limit is 50). */
-    maxManifests: z.number().int().min(1).max(1000).default(50),
-    /** host[:port] of source registries reached over plain HTTP, or HTTPS without certificate checks (loopback hosts always may). A list, or comma-separated in the environment. */
-    insecureRegistries: z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
-      z.array(z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/, 'insecureRegistries entries are host or host:port, e.g. registry.local:5000'))).default([]),
-    /** Token-service hosts trusted with source credentials although outside the source registry's domain (eTLD+1). A list, or comma-separated in the environment. */
-    trustedRealms: z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
-      z.array(z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'trustedRealms entries are host or host:port, e.g. auth.example.com'))).default([]),
-    /** An upstream response that sends no bytes for this long fails the attempt (it is retried). */
-    idleTimeoutMs: z.number().int().min(100).default(60000),
-    /** Attempts of an import job before it fails for good (network failures are retried with backoff). */
-    maxAttempts: z.number().int().min(1).max(100).default(5),
-  }).prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+      /** One line per request (method, path, status, duration, request id). */
+      access: z.boolean().default(true),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      /** Serve Prometheus metrics at GET /metrics. */
+      enabled: z.boolean().default(true),
+      /** When set, GET /metrics requires Authorization: Bearer <token>; empty = unauthenticated. */
+      token: z.string().default(''),
+    })
+    .prefault({}),
+  jobs: z
+    .strictObject({
+      /** How often each node's job worker looks for due jobs (and dispatches new events to webhooks). */
+      pollIntervalMs: z.number().int().min(10).max(60000).default(500),
+      /** How long a claimed job is leased; a job whose node died is picked up again when its lease expires. */
+      leaseSeconds: z.number().int().min(1).max(3600).default(60),
+      /** Jobs one node runs at once. */
+      concurrency: z.number().int().min(1).max(100).default(4),
+      /** Attempts before a job goes to the dead state (webhook deliveries included). */
+      maxAttempts: z.number().int().min(1).max(100).default(10),
+      /** Delay after the first failure; doubles with each attempt (with jitter), up to backoffMaxMs. */
+      backoffBaseMs: z.number().int().min(1).default(1000),
+      backoffMaxMs: z
+        .number()
+        .int()
+        .min(1)
+        .default(10 * 60 * 1000),
+    })
+    .prefault({}),
+  egress: z
+    .strictObject({
+      /** Let webhook deliveries reach loopback, link-local and private addresses (env BERTH_EGRESS_ALLOW_PRIVATE). */
+      allowPrivate: z.boolean().default(false),
+      /** Time allowed to connect to a webhook receiver. */
+      connectTimeoutMs: z.number().int().min(1).default(5000),
+      /** Time allowed for a whole delivery (connect, send, response). */
+      timeoutMs: z.number().int().min(1).default(15000),
+      /** Redirects followed, each checked again; 0 = none. */
+      maxRedirects: z.number().int().min(0).max(10).default(3),
+      /** Response body bytes read at most. */
+      maxResponseBytes: z
+        .number()
+        .int()
+        .min(0)
+        .max(1024 * 1024)
+        .default(64 * 1024),
+    })
+    .prefault({}),
+  import: z
+    .strictObject({
+      /** Child manifests an imported index may have (ACR's limit is 50). */
+      maxManifests: z.number().int().min(1).max(1000).default(50),
+      /** host[:port] of source registries reached over plain HTTP, or HTTPS without certificate checks (loopback hosts always may). A list, or comma-separated in the environment. */
+      insecureRegistries: z
+        .preprocess(
+          (v) =>
+            typeof v === 'string'
+              ? v
+                  .split(',')
+                  .map((s) => s.trim())
+                  .filter(Boolean)
+              : v,
+          z.array(
+            z
+              .string()
+              .regex(
+                /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/,
+                'insecureRegistries entries are host or host:port, e.g. registry.local:5000',
+              ),
+          ),
+        )
+        .default([]),
+      /** Token-service hosts trusted with source credentials although outside the source registry's domain (eTLD+1). A list, or comma-separated in the environment. */
+      trustedRealms: z
+        .preprocess(
+          (v) =>
+            typeof v === 'string'
+              ? v
+                  .split(',')
+                  .map((s) => s.trim())
+                  .filter(Boolean)
+              : v,
+          z.array(z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'trustedRealms entries are host or host:port, e.g. auth.example.com')),
+        )
+        .default([]),
+      /** An upstream response that sends no bytes for this long fails the attempt (it is retried). */
+      idleTimeoutMs: z.number().int().min(100).default(60000),
+      /** Attempts of an import job before it fails for good (network failures are retried with backoff). */
+      maxAttempts: z.number().int().min(1).max(100).default(5),
+    })
+    .prefault({}),
   /** Seconds SIGTERM waits for in-flight requests before closing connections. */
   shutdownTimeoutSeconds: z.number().int().min(0).max(3600).default(30),
 });
@@ -181,7 +271,8 @@ function formatIssues(error: z.ZodError, source: string): string {
   return error.issues
     .map((i) => {
       const where = i.path.length ? i.path.join('.') : '(top level)';
-      if (i.code === 'unrecognized_keys') return `${source}: unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => (i.path.length ? `${i.path.join('.')}.${k}` : k)).join(', ')}`;
+      if (i.code === 'unrecognized_keys')
+        return `${source}: unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => (i.path.length ? `${i.path.join('.')}.${k}` : k)).join(', ')}`;
       return `${source}: ${where}: ${i.message}`;
     })
     .join('\n');
@@ -215,7 +306,12 @@ export function configKeys(): { path: string[]; env: string; type: 'string' | 'n
       const p = [...prefix, key];
       const inner = unwrap(schema);
       if (inner instanceof z.ZodObject) walk(inner.shape, p);
-      else out.push({ path: p, env: toEnv(p), type: inner instanceof z.ZodNumber ? 'number' : inner instanceof z.ZodBoolean ? 'boolean' : 'string' });
+      else
+        out.push({
+          path: p,
+          env: toEnv(p),
+          type: inner instanceof z.ZodNumber ? 'number' : inner instanceof z.ZodBoolean ? 'boolean' : 'string',
+        });
     }
   };
   walk(ConfigSchema.shape, []);
@@ -263,7 +359,10 @@ function merge(base: Plain, over: Plain): Plain {
   for (const [k, v] of Object.entries(over)) {
     if (v === undefined) continue;
     const cur = out[k];
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur) ? merge(cur as Plain, v as Plain) : v;
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)
+        ? merge(cur as Plain, v as Plain)
+        : v;
   }
   return out;
 }
@@ -287,7 +386,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const merged = merge(merge(fromFile, envOverlay(opts.env ?? process.env)), opts.overrides ?? {});
   const cfg = validateConfig(merged, opts.file ? `${opts.file} + environment + flags` : 'configuration');
   if (!cfg.tls.cert !== !cfg.tls.key) {
-    throw new ConfigError(`${opts.file ? `${opts.file} + environment + flags` : 'configuration'}: tls.cert and tls.key must be given together (${cfg.tls.cert ? 'tls.key' : 'tls.cert'} is missing)`);
+    throw new ConfigError(
+      `${opts.file ? `${opts.file} + environment + flags` : 'configuration'}: tls.cert and tls.key must be given together (${cfg.tls.cert ? 'tls.key' : 'tls.cert'} is missing)`,
+    );
   }
   const dataDir = path.resolve(cfg.dataDir);
   return deepFreeze({
@@ -314,9 +415,9 @@ export function checkListenerSecurity(cfg: Config): { insecure: boolean } {
   if (cfg.tls.cert || isLoopbackHost(host)) return { insecure: false };
   if (!cfg.insecureHttp) {
     throw new ConfigError(
-      `refusing to serve plain HTTP on ${cfg.listen}: credentials and tokens would cross the network unencrypted.\n`
-      + 'Give a certificate (--tls-cert FILE --tls-key FILE, or tls.cert/tls.key), listen on a loopback address such as 127.0.0.1 '
-      + '(e.g. behind a TLS proxy), or pass --insecure-http (insecureHttp: true) to accept the risk.',
+      `refusing to serve plain HTTP on ${cfg.listen}: credentials and tokens would cross the network unencrypted.\n` +
+        'Give a certificate (--tls-cert FILE --tls-key FILE, or tls.cert/tls.key), listen on a loopback address such as 127.0.0.1 ' +
+        '(e.g. behind a TLS proxy), or pass --insecure-http (insecureHttp: true) to accept the risk.',
     );
   }
   return { insecure: true };

@@ -8,13 +8,16 @@ const HEX64 = 'a'.repeat(64);
 const HEX128 = 'b'.repeat(128);
 
 function rejects(input: string, messagePart?: RegExp): void {
-  assert.throws(() => parseDigest(input), (e: unknown) => {
-    assert.ok(e instanceof RegistryError, 'a RegistryError');
-    assert.equal(e.code, 'DIGEST_INVALID');
-    assert.equal(e.status, 400);
-    if (messagePart) assert.match(e.message, messagePart);
-    return true;
-  });
+  assert.throws(
+    () => parseDigest(input),
+    (e: unknown) => {
+      assert.ok(e instanceof RegistryError, 'a RegistryError');
+      assert.equal(e.code, 'DIGEST_INVALID');
+      assert.equal(e.status, 400);
+      if (messagePart) assert.match(e.message, messagePart);
+      return true;
+    },
+  );
 }
 
 describe('parseDigest', () => {

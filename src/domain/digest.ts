@@ -25,7 +25,10 @@ export function parseDigest(input: string): Digest {
     throw new RegistryError('DIGEST_INVALID', 'a digest is required, in the form sha256:<64 hex characters>');
   }
   if (input.length > 200 || !GRAMMAR.test(input)) {
-    throw new RegistryError('DIGEST_INVALID', `"${clip(input)}" is not a digest: expected algorithm:hex, such as sha256:<64 hex characters>`);
+    throw new RegistryError(
+      'DIGEST_INVALID',
+      `"${clip(input)}" is not a digest: expected algorithm:hex, such as sha256:<64 hex characters>`,
+    );
   }
   const colon = input.indexOf(':');
   const algorithm = input.slice(0, colon);

@@ -73,7 +73,11 @@ export class RegistryError extends Error {
   /** The catalogue status, or one of the code's registered alternatives (e.g. 416 for chunk order). */
   readonly status: number;
 
-  constructor(code: Code, message?: string, opts: { detail?: unknown; headers?: Record<string, string>; status?: number; cause?: unknown } = {}) {
+  constructor(
+    code: Code,
+    message?: string,
+    opts: { detail?: unknown; headers?: Record<string, string>; status?: number; cause?: unknown } = {},
+  ) {
     const info = Codes[code];
     super(message ?? info.description, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'RegistryError';

@@ -15,21 +15,36 @@ const bytes = (doc: unknown) => new TextEncoder().encode(typeof doc === 'string'
 const parse = (doc: unknown, contentType = '') => parseManifest(bytes(doc), contentType);
 
 function invalid(doc: unknown, contentType: string, message: RegExp): void {
-  assert.throws(() => parse(doc, contentType), (e: unknown) => {
-    assert.ok(e instanceof RegistryError, `RegistryError, got ${String(e)}`);
-    assert.equal(e.code, 'MANIFEST_INVALID');
-    assert.equal(e.status, 400);
-    assert.match(e.message, message);
-    return true;
-  });
+  assert.throws(
+    () => parse(doc, contentType),
+    (e: unknown) => {
+      assert.ok(e instanceof RegistryError, `RegistryError, got ${String(e)}`);
+      assert.equal(e.code, 'MANIFEST_INVALID');
+      assert.equal(e.status, 400);
+      assert.match(e.message, message);
+      return true;
+    },
+  );
 }
 
-const ociImage = (extra: Record<string, unknown> = {}) => ({ schemaVersion: 2, mediaType: MediaTypes.ociManifest, config: CONFIG, layers: [LAYER], ...extra });
-const ociIndex = (extra: Record<string, unknown> = {}) => ({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests: [CHILD], ...extra });
+const ociImage = (extra: Record<string, unknown> = {}) => ({
+  schemaVersion: 2,
+  mediaType: MediaTypes.ociManifest,
+  config: CONFIG,
+  layers: [LAYER],
+  ...extra,
+});
+const ociIndex = (extra: Record<string, unknown> = {}) => ({
+  schemaVersion: 2,
+  mediaType: MediaTypes.ociIndex,
+  manifests: [CHILD],
+  ...extra,
+});
 
 describe('media type helpers', () => {
   test('manifest and index types', () => {
-    for (const t of [MediaTypes.ociManifest, MediaTypes.dockerManifest, MediaTypes.ociIndex, MediaTypes.dockerList]) assert.equal(isManifestMediaType(t), true, t);
+    for (const t of [MediaTypes.ociManifest, MediaTypes.dockerManifest, MediaTypes.ociIndex, MediaTypes.dockerList])
+      assert.equal(isManifestMediaType(t), true, t);
     assert.equal(isManifestMediaType(MediaTypes.dockerSchema1), false);
     assert.equal(isManifestMediaType('application/json'), false);
     assert.equal(isIndexMediaType(MediaTypes.ociIndex), true);
@@ -40,7 +55,10 @@ describe('media type helpers', () => {
 
 describe('parseManifest: accepted documents', () => {
   test('OCI image manifest', () => {
-    const p: ParsedManifest = parse(ociImage({ annotations: { 'org.opencontainers.image.created': '2024-01-01' } }), MediaTypes.ociManifest);
+    const p: ParsedManifest = parse(
+      ociImage({ annotations: { 'org.opencontainers.image.created': '2024-01-01' } }),
+      MediaTypes.ociManifest,
+    );
     assert.equal(p.mediaType, MediaTypes.ociManifest);
     assert.equal(p.kind, 'manifest');
     assert.deepEqual(p.config, CONFIG);
@@ -52,7 +70,10 @@ describe('parseManifest: accepted documents', () => {
   });
 
   test('Docker schema 2 manifest', () => {
-    const p = parse({ schemaVersion: 2, mediaType: MediaTypes.dockerManifest, config: DOCKER_CONFIG, layers: [DOCKER_LAYER] }, MediaTypes.dockerManifest);
+    const p = parse(
+      { schemaVersion: 2, mediaType: MediaTypes.dockerManifest, config: DOCKER_CONFIG, layers: [DOCKER_LAYER] },
+      MediaTypes.dockerManifest,
+    );
     assert.equal(p.mediaType, MediaTypes.dockerManifest);
     assert.equal(p.kind, 'manifest');
     assert.deepEqual(p.blobs, [DOCKER_CONFIG, DOCKER_LAYER]);
@@ -87,7 +108,14 @@ describe('parseManifest: accepted documents', () => {
     const empty = { mediaType: MediaTypes.ociEmpty, digest: d('{}'), size: 2 };
     const subject = { mediaType: MediaTypes.ociManifest, digest: d('subject'), size: 500 };
     const sbom = { mediaType: 'application/spdx+json', digest: d('sbom'), size: 4 };
-    const p = parse({ schemaVersion: 2, mediaType: MediaTypes.ociManifest, artifactType: 'application/spdx+json', config: empty, layers: [sbom], subject });
+    const p = parse({
+      schemaVersion: 2,
+      mediaType: MediaTypes.ociManifest,
+      artifactType: 'application/spdx+json',
+      config: empty,
+      layers: [sbom],
+      subject,
+    });
     assert.equal(p.artifactType, 'application/spdx+json');
     assert.deepEqual(p.subject, subject);
     assert.deepEqual(p.blobs, [empty, sbom]);
@@ -113,13 +141,29 @@ describe('parseManifest: accepted documents', () => {
 
   test('non-distributable and foreign layers, and layers with urls, are not required blobs', () => {
     const nondist = { mediaType: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip', digest: d('nd'), size: 1 };
-    const foreign = { mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', digest: d('foreign'), size: 1, urls: ['https://example.com/x'] };
+    const foreign = {
+      mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+      digest: d('foreign'),
+      size: 1,
+      urls: ['https://example.com/x'],
+    };
     const withUrls = { ...LAYER, digest: d('remote'), urls: ['https://example.com/y'] };
     const emptyUrls = { ...LAYER, digest: d('local'), urls: [] };
     const p = parse(ociImage({ layers: [LAYER, nondist, foreign, withUrls, emptyUrls] }));
-    assert.deepEqual(p.blobs.map((b) => b.digest), [CONFIG.digest, LAYER.digest, emptyUrls.digest]);
-    const docker = parse({ schemaVersion: 2, mediaType: MediaTypes.dockerManifest, config: DOCKER_CONFIG, layers: [DOCKER_LAYER, foreign] });
-    assert.deepEqual(docker.blobs.map((b) => b.digest), [DOCKER_CONFIG.digest, DOCKER_LAYER.digest]);
+    assert.deepEqual(
+      p.blobs.map((b) => b.digest),
+      [CONFIG.digest, LAYER.digest, emptyUrls.digest],
+    );
+    const docker = parse({
+      schemaVersion: 2,
+      mediaType: MediaTypes.dockerManifest,
+      config: DOCKER_CONFIG,
+      layers: [DOCKER_LAYER, foreign],
+    });
+    assert.deepEqual(
+      docker.blobs.map((b) => b.digest),
+      [DOCKER_CONFIG.digest, DOCKER_LAYER.digest],
+    );
   });
 
   test('descriptors may have sha512 digests and size 0', () => {
@@ -176,11 +220,20 @@ describe('parseManifest: mediaType and Content-Type', () => {
   });
 
   test('unsupported declared media types are refused', () => {
-    invalid(ociImage({ mediaType: 'application/vnd.example+json' }), '', /unsupported manifest media type "application\/vnd.example\+json"/);
+    invalid(
+      ociImage({ mediaType: 'application/vnd.example+json' }),
+      '',
+      /unsupported manifest media type "application\/vnd.example\+json"/,
+    );
   });
 
   test('Docker types need the mediaType field', () => {
-    const { mediaType: _m, ...noType } = { schemaVersion: 2, mediaType: MediaTypes.dockerManifest, config: DOCKER_CONFIG, layers: [DOCKER_LAYER] };
+    const { mediaType: _m, ...noType } = {
+      schemaVersion: 2,
+      mediaType: MediaTypes.dockerManifest,
+      config: DOCKER_CONFIG,
+      layers: [DOCKER_LAYER],
+    };
     invalid(noType, MediaTypes.dockerManifest, /Docker schema 2 manifest must carry its mediaType/);
     invalid({ schemaVersion: 2, manifests: [] }, MediaTypes.dockerList, /Docker manifest list must carry its mediaType/);
   });

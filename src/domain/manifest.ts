@@ -24,9 +24,11 @@ export function isIndexMediaType(t: string): boolean {
 
 /** Layers a registry need not hold: OCI non-distributable and Docker foreign layers, or any descriptor with urls. */
 function isNonDistributable(d: Descriptor): boolean {
-  return d.mediaType.startsWith('application/vnd.oci.image.layer.nondistributable.')
-    || d.mediaType === 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip'
-    || (Array.isArray(d.urls) && d.urls.length > 0);
+  return (
+    d.mediaType.startsWith('application/vnd.oci.image.layer.nondistributable.') ||
+    d.mediaType === 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip' ||
+    (Array.isArray(d.urls) && d.urls.length > 0)
+  );
 }
 
 export interface Descriptor {
@@ -69,9 +71,11 @@ export function isMediaTypeString(v: unknown): v is string {
 }
 
 function readDescriptor(raw: unknown, where: string): Descriptor {
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) invalid(`${where} must be a descriptor object with mediaType, digest and size`);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    invalid(`${where} must be a descriptor object with mediaType, digest and size`);
   const d = raw as Record<string, unknown>;
-  if (!isMediaTypeString(d.mediaType)) invalid(`${where}.mediaType must be a non-empty string of at most 255 characters without control characters`);
+  if (!isMediaTypeString(d.mediaType))
+    invalid(`${where}.mediaType must be a non-empty string of at most 255 characters without control characters`);
   if (typeof d.digest !== 'string') invalid(`${where}.digest must be a string`);
   try {
     parseDigest(d.digest);
@@ -79,8 +83,10 @@ function readDescriptor(raw: unknown, where: string): Descriptor {
     invalid(`${where}.digest is invalid: ${(e as Error).message}`);
   }
   if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) invalid(`${where}.size must be a non-negative integer`);
-  if (d.artifactType !== undefined && !isMediaTypeString(d.artifactType)) invalid(`${where}.artifactType must be a string: a media type of at most 255 characters without control characters`);
-  if (d.urls !== undefined && (!Array.isArray(d.urls) || d.urls.some((u) => typeof u !== 'string'))) invalid(`${where}.urls must be an array of strings`);
+  if (d.artifactType !== undefined && !isMediaTypeString(d.artifactType))
+    invalid(`${where}.artifactType must be a string: a media type of at most 255 characters without control characters`);
+  if (d.urls !== undefined && (!Array.isArray(d.urls) || d.urls.some((u) => typeof u !== 'string')))
+    invalid(`${where}.urls must be an array of strings`);
   if (d.annotations !== undefined) readAnnotations(d.annotations, `${where}.annotations`);
   return d as unknown as Descriptor;
 }
@@ -107,14 +113,21 @@ export function parseManifest(bytes: Uint8Array, contentType: string): ParsedMan
 
   const declared = typeof m.mediaType === 'string' ? m.mediaType : undefined;
   if (m.mediaType !== undefined && typeof m.mediaType !== 'string') invalid('mediaType must be a string');
-  if (m.schemaVersion === 1 || contentType === MediaTypes.dockerSchema1 || contentType === MediaTypes.dockerSchema1Signed || declared === MediaTypes.dockerSchema1 || declared === MediaTypes.dockerSchema1Signed) {
+  if (
+    m.schemaVersion === 1 ||
+    contentType === MediaTypes.dockerSchema1 ||
+    contentType === MediaTypes.dockerSchema1Signed ||
+    declared === MediaTypes.dockerSchema1 ||
+    declared === MediaTypes.dockerSchema1Signed
+  ) {
     invalid('Docker image manifest schema 1 is deprecated and not supported: push with a current client (it converts to schema 2 or OCI)');
   }
   if (m.schemaVersion !== 2) invalid(`schemaVersion must be 2, got ${JSON.stringify(m.schemaVersion) ?? 'nothing'}`);
 
   const hasManifests = m.manifests !== undefined;
   const hasImageFields = m.config !== undefined || m.layers !== undefined;
-  if (hasManifests && hasImageFields) invalid('a document cannot be both an image index (manifests) and an image manifest (config, layers)');
+  if (hasManifests && hasImageFields)
+    invalid('a document cannot be both an image index (manifests) and an image manifest (config, layers)');
 
   const ct = isManifestMediaType(contentType) ? contentType : '';
   if (declared && ct && declared !== ct) {
@@ -134,7 +147,8 @@ export function parseManifest(bytes: Uint8Array, contentType: string): ParsedMan
     invalid(`a Docker ${mediaType === MediaTypes.dockerList ? 'manifest list' : 'schema 2 manifest'} must carry its mediaType field`);
   }
 
-  if (m.artifactType !== undefined && !isMediaTypeString(m.artifactType)) invalid('artifactType must be a non-empty string of at most 255 characters without control characters');
+  if (m.artifactType !== undefined && !isMediaTypeString(m.artifactType))
+    invalid('artifactType must be a non-empty string of at most 255 characters without control characters');
   const annotations = m.annotations === undefined ? null : readAnnotations(m.annotations, 'annotations');
   const subject = m.subject === undefined ? null : readDescriptor(m.subject, 'subject');
 
@@ -143,8 +157,14 @@ export function parseManifest(bytes: Uint8Array, contentType: string): ParsedMan
     if (!Array.isArray(m.manifests)) invalid('an image index must have a manifests array');
     const manifests = (m.manifests as unknown[]).map((d, i) => readDescriptor(d, `manifests[${i}]`));
     return {
-      mediaType, kind: 'index', artifactType: (m.artifactType) ?? null, annotations, subject, config: null,
-      blobs: [], manifests,
+      mediaType,
+      kind: 'index',
+      artifactType: m.artifactType ?? null,
+      annotations,
+      subject,
+      config: null,
+      blobs: [],
+      manifests,
     };
   }
   if (hasManifests) invalid('an image manifest must not have a manifests array');
@@ -154,7 +174,13 @@ export function parseManifest(bytes: Uint8Array, contentType: string): ParsedMan
   if (mediaType === MediaTypes.dockerManifest && m.layers === undefined) invalid('a Docker schema 2 manifest must have a layers array');
   const blobs = [config, ...layers.filter((l) => !isNonDistributable(l))];
   return {
-    mediaType, kind: 'manifest', artifactType: (m.artifactType) ?? config.mediaType, annotations, subject, config,
-    blobs, manifests: [],
+    mediaType,
+    kind: 'manifest',
+    artifactType: m.artifactType ?? config.mediaType,
+    annotations,
+    subject,
+    config,
+    blobs,
+    manifests: [],
   };
 }

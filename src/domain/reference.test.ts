@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RegistryError } from './errors.js';
 import {
-  assertRegistryName, assertRepositoryName, assertTag, isValidRegistryName, isValidRepositoryName, isValidTag, MAX_REPOSITORY_NAME,
+  assertRegistryName,
+  assertRepositoryName,
+  assertTag,
+  isValidRegistryName,
+  isValidRepositoryName,
+  isValidTag,
+  MAX_REPOSITORY_NAME,
 } from './reference.js';
 
 function throwsCode(fn: () => unknown, code: string, status = 400): void {
@@ -11,7 +17,20 @@ function throwsCode(fn: () => unknown, code: string, status = 400): void {
 
 describe('repository names', () => {
   test('accepts distribution-spec names', () => {
-    for (const n of ['a', 'hello', 'team/app', 'a/b/c/d', 'my-app', 'my--app', 'my_app', 'my__app', 'my.app', 'a0/b1', '0', 'x'.repeat(MAX_REPOSITORY_NAME)]) {
+    for (const n of [
+      'a',
+      'hello',
+      'team/app',
+      'a/b/c/d',
+      'my-app',
+      'my--app',
+      'my_app',
+      'my__app',
+      'my.app',
+      'a0/b1',
+      '0',
+      'x'.repeat(MAX_REPOSITORY_NAME),
+    ]) {
       assert.equal(isValidRepositoryName(n), true, n);
       assert.equal(assertRepositoryName(n), n);
     }
@@ -19,8 +38,29 @@ describe('repository names', () => {
 
   test('rejects everything else', () => {
     const bad = [
-      '', 'Hello', 'UPPER/case', '/lead', 'trail/', 'a//b', '-a', 'a-', '.a', 'a.', '_a', 'a_',
-      'a___b', 'a..b', 'a._b', 'a b', 'a:b', 'a@b', '..', 'a/../b', 'a\\b', 'é', 'x'.repeat(MAX_REPOSITORY_NAME + 1),
+      '',
+      'Hello',
+      'UPPER/case',
+      '/lead',
+      'trail/',
+      'a//b',
+      '-a',
+      'a-',
+      '.a',
+      'a.',
+      '_a',
+      'a_',
+      'a___b',
+      'a..b',
+      'a._b',
+      'a b',
+      'a:b',
+      'a@b',
+      '..',
+      'a/../b',
+      'a\\b',
+      'é',
+      'x'.repeat(MAX_REPOSITORY_NAME + 1),
     ];
     for (const n of bad) {
       assert.equal(isValidRepositoryName(n), false, JSON.stringify(n));

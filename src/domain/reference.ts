@@ -17,7 +17,11 @@ export function isValidRepositoryName(name: string): boolean {
 
 export function assertRepositoryName(name: string): string {
   if (!isValidRepositoryName(name)) {
-    throw new RegistryError('NAME_INVALID', `invalid repository name "${clip(name)}": use lowercase letters, digits and single separators (. _ __ -) in components joined by "/", at most ${MAX_REPOSITORY_NAME} characters`, { detail: { name: clip(name) } });
+    throw new RegistryError(
+      'NAME_INVALID',
+      `invalid repository name "${clip(name)}": use lowercase letters, digits and single separators (. _ __ -) in components joined by "/", at most ${MAX_REPOSITORY_NAME} characters`,
+      { detail: { name: clip(name) } },
+    );
   }
   return name;
 }
@@ -28,7 +32,11 @@ export function isValidTag(tag: string): boolean {
 
 export function assertTag(tag: string): string {
   if (!isValidTag(tag)) {
-    throw new RegistryError('TAG_INVALID', `invalid tag "${clip(tag)}": a tag is 1-128 characters of letters, digits, "_", "." and "-", and must not start with "." or "-"`, { detail: { tag: clip(tag) } });
+    throw new RegistryError(
+      'TAG_INVALID',
+      `invalid tag "${clip(tag)}": a tag is 1-128 characters of letters, digits, "_", "." and "-", and must not start with "." or "-"`,
+      { detail: { tag: clip(tag) } },
+    );
   }
   return tag;
 }
@@ -39,7 +47,10 @@ export function isValidRegistryName(name: string): boolean {
 
 export function assertRegistryName(name: string): string {
   if (typeof name !== 'string' || !isValidRegistryName(name)) {
-    throw new RegistryError('REGISTRY_NAME_INVALID', `invalid registry name "${clip(String(name))}": a registry name is 5 to 50 letters and digits (a-z, A-Z, 0-9)`);
+    throw new RegistryError(
+      'REGISTRY_NAME_INVALID',
+      `invalid registry name "${clip(String(name))}": a registry name is 5 to 50 letters and digits (a-z, A-Z, 0-9)`,
+    );
   }
   return name;
 }

@@ -1,4 +1,12 @@
-import { ANONYMOUS, describePrincipal, type AccessEntry, type AuthService, type CallerInfo, type Principal, type RegistryAuthView } from '../auth/service.js';
+import {
+  ANONYMOUS,
+  describePrincipal,
+  type AccessEntry,
+  type AuthService,
+  type CallerInfo,
+  type Principal,
+  type RegistryAuthView,
+} from '../auth/service.js';
 import type { Action } from '../auth/model.js';
 import { RegistryError } from '../domain/errors.js';
 import type { Ctx } from './context.js';
@@ -67,7 +75,13 @@ async function authenticateHeader(ctx: Ctx, auth: AuthService, service: string):
   throw new RegistryError('UNAUTHORIZED', `unsupported authorization scheme "${scheme.slice(0, 20)}": use Basic or Bearer`);
 }
 
-export function challenge(ctx: Ctx, opts: AuthHttpOptions, service: string, scope: string | undefined, error?: string): Record<string, string> {
+export function challenge(
+  ctx: Ctx,
+  opts: AuthHttpOptions,
+  service: string,
+  scope: string | undefined,
+  error?: string,
+): Record<string, string> {
   const parts = [`realm="${realm(ctx, opts)}"`, `service="${service}"`];
   if (scope) parts.push(`scope="${scope}"`);
   if (error) parts.push(`error="${error}"`);
@@ -76,7 +90,11 @@ export function challenge(ctx: Ctx, opts: AuthHttpOptions, service: string, scop
 
 /** Actions as a person reads them in a denial. */
 const ACTION_WORDS: Record<Action, string> = {
-  pull: 'pull from', push: 'push to', delete: 'delete from', metadata_read: 'list the tags of', metadata_write: 'change tags or locks in',
+  pull: 'pull from',
+  push: 'push to',
+  delete: 'delete from',
+  metadata_read: 'list the tags of',
+  metadata_write: 'change tags or locks in',
 };
 
 export interface Need {
@@ -93,15 +111,27 @@ export interface Need {
 
 function tokenAllows(access: AccessEntry[], need: Need): boolean {
   if (!need.registry) return false;
-  return access.some((e) => e.type === 'repository' && e.name === need.urlName && e.rid.includes(need.registry!.id)
-    && (e.actions.includes('*') || need.anyOf.some((a) => e.actions.includes(a))));
+  return access.some(
+    (e) =>
+      e.type === 'repository' &&
+      e.name === need.urlName &&
+      e.rid.includes(need.registry!.id) &&
+      (e.actions.includes('*') || need.anyOf.some((a) => e.actions.includes(a))),
+  );
 }
 
 /**
  * Lets the request through or throws: 401 with a challenge when the caller is anonymous (or holds
  * a token that lacks a scope they could get), 403 DENIED when an identified caller is not allowed.
  */
-export async function authorize(ctx: Ctx, auth: AuthService, a: AuthContext, need: Need, opts: AuthHttpOptions, service: string): Promise<void> {
+export async function authorize(
+  ctx: Ctx,
+  auth: AuthService,
+  a: AuthContext,
+  need: Need,
+  opts: AuthHttpOptions,
+  service: string,
+): Promise<void> {
   if (a.access && tokenAllows(a.access, need)) return;
   const live = need.registry ? await auth.grant(a.principal, need.registry, need.repository) : undefined;
   const permitted = !!live && need.anyOf.some((x) => live.actions.has(x));
@@ -118,16 +148,35 @@ export async function authorize(ctx: Ctx, auth: AuthService, a: AuthContext, nee
       headers: challenge(ctx, opts, service, need.scope, 'insufficient_scope'),
     });
   }
-  throw new RegistryError('DENIED', `${describePrincipal(a.principal)} is not allowed to ${need.anyOf.map((x) => ACTION_WORDS[x]).join(' or ')} ${need.urlName}`);
+  throw new RegistryError(
+    'DENIED',
+    `${describePrincipal(a.principal)} is not allowed to ${need.anyOf.map((x) => ACTION_WORDS[x]).join(' or ')} ${need.urlName}`,
+  );
 }
 
 /** Registry-level catalog check (path-style root catalogs filter instead). */
-export async function authorizeCatalog(ctx: Ctx, auth: AuthService, a: AuthContext, reg: RegistryAuthView | undefined, opts: AuthHttpOptions, service: string): Promise<void> {
-  if (a.access && reg && a.access.some((e) => e.type === 'registry' && e.name === 'catalog' && e.rid.includes(reg.id) && e.actions.length > 0)) return;
+export async function authorizeCatalog(
+  ctx: Ctx,
+  auth: AuthService,
+  a: AuthContext,
+  reg: RegistryAuthView | undefined,
+  opts: AuthHttpOptions,
+  service: string,
+): Promise<void> {
+  if (
+    a.access &&
+    reg &&
+    a.access.some((e) => e.type === 'registry' && e.name === 'catalog' && e.rid.includes(reg.id) && e.actions.length > 0)
+  )
+    return;
   const live = reg ? (await auth.grant(a.principal, reg, '')).catalog : false;
   if (live && !a.access) return;
-  if (a.principal.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'authentication required', { headers: challenge(ctx, opts, service, 'registry:catalog:*') });
-  if (live) throw new RegistryError('UNAUTHORIZED', 'the token does not grant catalog access', { headers: challenge(ctx, opts, service, 'registry:catalog:*', 'insufficient_scope') });
+  if (a.principal.kind === 'anonymous')
+    throw new RegistryError('UNAUTHORIZED', 'authentication required', { headers: challenge(ctx, opts, service, 'registry:catalog:*') });
+  if (live)
+    throw new RegistryError('UNAUTHORIZED', 'the token does not grant catalog access', {
+      headers: challenge(ctx, opts, service, 'registry:catalog:*', 'insufficient_scope'),
+    });
   throw new RegistryError('DENIED', `${describePrincipal(a.principal)} is not allowed to list the catalog`);
 }
 
@@ -135,7 +184,8 @@ export async function authorizeCatalog(ctx: Ctx, auth: AuthService, a: AuthConte
 export async function catalogScope(auth: AuthService, a: AuthContext): Promise<Set<number>> {
   if (a.access) {
     const ids = new Set<number>();
-    for (const e of a.access) if (e.type === 'registry' && e.name === 'catalog' && e.actions.length > 0) for (const id of e.rid) ids.add(id);
+    for (const e of a.access)
+      if (e.type === 'registry' && e.name === 'catalog' && e.actions.length > 0) for (const id of e.rid) ids.add(id);
     return ids;
   }
   return new Set((await auth.catalogRegistries(a.principal)).map((r) => r.id));

@@ -14,7 +14,6 @@ export interface Ctx {
   registry?: string;
 }
 
-
 export function send(ctx: Ctx, status: number, headers: Record<string, string | number | string[]>, body?: string | Buffer): void {
   const { res } = ctx;
   res.statusCode = status;
@@ -61,7 +60,8 @@ export async function readJson(ctx: Ctx, max = 1024 * 1024): Promise<Record<stri
   } catch (e) {
     throw new RegistryError('REQUEST_INVALID', `request body is not valid JSON: ${(e as Error).message}`);
   }
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new RegistryError('REQUEST_INVALID', 'request body must be a JSON object');
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc))
+    throw new RegistryError('REQUEST_INVALID', 'request body must be a JSON object');
   return doc as Record<string, unknown>;
 }
 
@@ -84,7 +84,11 @@ export function hasBody(ctx: Ctx): boolean {
  * 405 with the Allow header: the one answer for a method a route does not take. The data planes
  * (/v2, /acr/v1) answer it with the OCI code UNSUPPORTED, which is what registry clients expect.
  */
-export function notAllowed(method: string, allowed: string[], code: 'METHOD_NOT_ALLOWED' | 'UNSUPPORTED' = 'METHOD_NOT_ALLOWED'): RegistryError {
+export function notAllowed(
+  method: string,
+  allowed: string[],
+  code: 'METHOD_NOT_ALLOWED' | 'UNSUPPORTED' = 'METHOD_NOT_ALLOWED',
+): RegistryError {
   return new RegistryError(code, `${method} is not allowed here; use ${allowed.join(', ')}`, { headers: { Allow: allowed.join(', ') } });
 }
 

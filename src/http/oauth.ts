@@ -15,11 +15,12 @@ export interface OAuthOptions extends AuthHttpOptions {
 
 function scopesFrom(values: string[]): RequestedScope[] {
   const out: RequestedScope[] = [];
-  for (const v of values) for (const part of v.split(' ')) {
-    if (!part) continue;
-    const s = parseScope(part);
-    if (s) out.push(s);
-  }
+  for (const v of values)
+    for (const part of v.split(' ')) {
+      if (!part) continue;
+      const s = parseScope(part);
+      if (s) out.push(s);
+    }
   return out;
 }
 
@@ -53,13 +54,19 @@ export async function handleOAuth(ctx: Ctx, svc: Services, rawPath: string, opts
     let principal: Principal;
     let offline = f.get('access_type') === 'offline';
     if (grant === 'password') {
-      principal = await svc.auth.authenticateBasic(f.get('username') ?? '', f.get('password') ?? '', who, service).catch((e) => { throw tokenError(e); });
+      principal = await svc.auth.authenticateBasic(f.get('username') ?? '', f.get('password') ?? '', who, service).catch((e) => {
+        throw tokenError(e);
+      });
     } else if (grant === 'refresh_token') {
-      const v = await svc.auth.verifyBearer(f.get('refresh_token') ?? '', service, true).catch((e) => { throw tokenError(e); });
+      const v = await svc.auth.verifyBearer(f.get('refresh_token') ?? '', service, true).catch((e) => {
+        throw tokenError(e);
+      });
       principal = v.principal;
       offline = false;
     } else {
-      throw new RegistryError('UNAUTHORIZED', `unsupported grant_type "${(grant ?? '').slice(0, 40)}": use password or refresh_token`, { status: 400 });
+      throw new RegistryError('UNAUTHORIZED', `unsupported grant_type "${(grant ?? '').slice(0, 40)}": use password or refresh_token`, {
+        status: 400,
+      });
     }
     return issue(ctx, svc, principal, service, scopesFrom(f.getAll('scope')), offline, started, opts, 'token');
   }
@@ -71,8 +78,12 @@ export async function handleOAuth(ctx: Ctx, svc: Services, rawPath: string, opts
     const service = f.get('service') ?? (ctx.req.headers.host ?? '').toLowerCase();
     const grant = f.get('grant_type');
     let principal: Principal;
-    if (grant === 'password') principal = await svc.auth.authenticateBasic(f.get('username') ?? '', f.get('password') ?? '', who, service).catch((e) => { throw tokenError(e); });
-    else if (grant === 'access_token' || grant === 'refresh_token') principal = await exchangeable(ctx, svc, f.get('access_token') ?? f.get('refresh_token') ?? '', service, opts);
+    if (grant === 'password')
+      principal = await svc.auth.authenticateBasic(f.get('username') ?? '', f.get('password') ?? '', who, service).catch((e) => {
+        throw tokenError(e);
+      });
+    else if (grant === 'access_token' || grant === 'refresh_token')
+      principal = await exchangeable(ctx, svc, f.get('access_token') ?? f.get('refresh_token') ?? '', service, opts);
     else throw new RegistryError('UNAUTHORIZED', 'grant_type must be password or access_token', { status: 400 });
     if (principal.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'credentials required');
     const r = svc.auth.issueRefreshToken(principal, service);
@@ -109,20 +120,50 @@ function tokenError(e: unknown): unknown {
   return e;
 }
 
-async function issue(ctx: Ctx, svc: Services, principal: Principal, service: string, scopes: RequestedScope[], offline: boolean, started: number, opts: OAuthOptions, operation: string): Promise<void> {
+async function issue(
+  ctx: Ctx,
+  svc: Services,
+  principal: Principal,
+  service: string,
+  scopes: RequestedScope[],
+  offline: boolean,
+  started: number,
+  opts: OAuthOptions,
+  operation: string,
+): Promise<void> {
   const fromHost = hostRegistry(service, opts.domain);
   const t = await svc.auth.issueAccessToken(principal, service, scopes, fromHost);
   const refresh = offline && principal.kind !== 'anonymous' ? svc.auth.issueRefreshToken(principal, service) : undefined;
   const granted = t.access.some((a) => a.actions.length > 0) || scopes.length === 0;
   // A token request about one registry is that registry's event (audit list --registry).
   const rids = new Set(t.access.flatMap((a) => a.rid));
-  const registry = rids.size === 1 ? (await svc.auth.store.registryAuth([...rids][0]!)) ?? null : undefined;
+  const registry = rids.size === 1 ? ((await svc.auth.store.registryAuth([...rids][0]!)) ?? null) : undefined;
   await svc.auth.audit({
-    principal: principal === ANONYMOUS ? undefined : principal, identity: 'anonymous', registry, caller: caller(ctx), operation, result: granted ? 'Granted' : 'Denied',
-    status: 200, started, jti: t.jti, reason: scopes.map((s) => `${s.type}:${s.name}:${s.actions.join(',')}`).join(' ').slice(0, 500) || undefined,
+    principal: principal === ANONYMOUS ? undefined : principal,
+    identity: 'anonymous',
+    registry,
+    caller: caller(ctx),
+    operation,
+    result: granted ? 'Granted' : 'Denied',
+    status: 200,
+    started,
+    jti: t.jti,
+    reason:
+      scopes
+        .map((s) => `${s.type}:${s.name}:${s.actions.join(',')}`)
+        .join(' ')
+        .slice(0, 500) || undefined,
   });
-  sendJson(ctx, 200, {
-    token: t.token, access_token: t.token, expires_in: t.expiresIn, issued_at: t.issuedAt,
-    ...(refresh ? { refresh_token: refresh.token } : {}),
-  }, { 'Cache-Control': 'no-store' });
+  sendJson(
+    ctx,
+    200,
+    {
+      token: t.token,
+      access_token: t.token,
+      expires_in: t.expiresIn,
+      issued_at: t.issuedAt,
+      ...(refresh ? { refresh_token: refresh.token } : {}),
+    },
+    { 'Cache-Control': 'no-store' },
+  );
 }

@@ -11,21 +11,26 @@ import { fields, idParam, json, parse, routeFor, RouteTable, runRoute, splitPath
 
 type Env = { ctx: Ctx; calls: string[] };
 const route = routeFor<Env>();
-const ok = (name: string) => ({ calls }: Env): Promise<void> => {
-  calls.push(name);
-  return Promise.resolve();
-};
+const ok =
+  (name: string) =>
+  ({ calls }: Env): Promise<void> => {
+    calls.push(name);
+    return Promise.resolve();
+  };
 
-const table = new RouteTable<Env>([
-  route('GET /api/registries', { handler: ok('list') }),
-  route('POST /api/registries', { handler: ok('create') }),
-  route('GET|POST /api/registries/check-name', { handler: ok('check-name') }),
-  route('GET|PATCH|DELETE /api/registries/:reg', { handler: ok('registry') }),
-  route('GET /api/registries/:reg/repositories/*repo', { handler: ok('repository') }),
-  route('GET /api/registries/:reg/repositories/*repo/_tags', { handler: ok('tags') }),
-  route('DELETE /api/registries/:reg/repositories/*repo/_tags/:tag', { handler: ok('untag') }),
-  route('GET /api/registries/:reg/purge/runs/:id', { handler: ok('run') }),
-], { getAnswersHead: true });
+const table = new RouteTable<Env>(
+  [
+    route('GET /api/registries', { handler: ok('list') }),
+    route('POST /api/registries', { handler: ok('create') }),
+    route('GET|POST /api/registries/check-name', { handler: ok('check-name') }),
+    route('GET|PATCH|DELETE /api/registries/:reg', { handler: ok('registry') }),
+    route('GET /api/registries/:reg/repositories/*repo', { handler: ok('repository') }),
+    route('GET /api/registries/:reg/repositories/*repo/_tags', { handler: ok('tags') }),
+    route('DELETE /api/registries/:reg/repositories/*repo/_tags/:tag', { handler: ok('untag') }),
+    route('GET /api/registries/:reg/purge/runs/:id', { handler: ok('run') }),
+  ],
+  { getAnswersHead: true },
+);
 
 function found(m: Match<Env> | undefined): { path: string; params: Record<string, string> } {
   assert.ok(m && 'route' in m, `a route matches: ${JSON.stringify(m)}`);
@@ -35,17 +40,31 @@ function found(m: Match<Env> | undefined): { path: string; params: Record<string
 describe('RouteTable.match', () => {
   test('literal segments and :params', () => {
     assert.deepEqual(found(table.match('GET', ['api', 'registries'])), { path: '/api/registries', params: {} });
-    assert.deepEqual(found(table.match('GET', ['api', 'registries', 'demo', 'purge', 'runs', '12'])), { path: '/api/registries/:reg/purge/runs/:id', params: { reg: 'demo', id: '12' } });
+    assert.deepEqual(found(table.match('GET', ['api', 'registries', 'demo', 'purge', 'runs', '12'])), {
+      path: '/api/registries/:reg/purge/runs/:id',
+      params: { reg: 'demo', id: '12' },
+    });
   });
 
   test('*rest takes the segments up to the first one starting with "_"', () => {
-    assert.deepEqual(found(table.match('GET', ['api', 'registries', 'demo', 'repositories', 'team', 'app'])).params, { reg: 'demo', repo: 'team/app' });
-    assert.deepEqual(found(table.match('GET', ['api', 'registries', 'demo', 'repositories', 'team', 'app', '_tags'])), {
-      path: '/api/registries/:reg/repositories/*repo/_tags', params: { reg: 'demo', repo: 'team/app' },
+    assert.deepEqual(found(table.match('GET', ['api', 'registries', 'demo', 'repositories', 'team', 'app'])).params, {
+      reg: 'demo',
+      repo: 'team/app',
     });
-    assert.deepEqual(found(table.match('DELETE', ['api', 'registries', 'demo', 'repositories', 'a', 'b', 'c', '_tags', 'v1'])).params, { reg: 'demo', repo: 'a/b/c', tag: 'v1' });
+    assert.deepEqual(found(table.match('GET', ['api', 'registries', 'demo', 'repositories', 'team', 'app', '_tags'])), {
+      path: '/api/registries/:reg/repositories/*repo/_tags',
+      params: { reg: 'demo', repo: 'team/app' },
+    });
+    assert.deepEqual(found(table.match('DELETE', ['api', 'registries', 'demo', 'repositories', 'a', 'b', 'c', '_tags', 'v1'])).params, {
+      reg: 'demo',
+      repo: 'a/b/c',
+      tag: 'v1',
+    });
     // a repository named like a sub-resource keyword is still a repository
-    assert.deepEqual(found(table.match('GET', ['api', 'registries', 'demo', 'repositories', 'tags'])).params, { reg: 'demo', repo: 'tags' });
+    assert.deepEqual(found(table.match('GET', ['api', 'registries', 'demo', 'repositories', 'tags'])).params, {
+      reg: 'demo',
+      repo: 'tags',
+    });
   });
 
   test('*rest needs at least one segment, :param a non-empty one', () => {
@@ -84,7 +103,10 @@ describe('RouteTable.match', () => {
   });
 
   test('a route defined twice, or *rest followed by a non-"_" segment, is a programming error', () => {
-    assert.throws(() => new RouteTable<Env>([route('GET /a', { handler: ok('1') }), route('GET|POST /a', { handler: ok('2') })]), /defined twice/);
+    assert.throws(
+      () => new RouteTable<Env>([route('GET /a', { handler: ok('1') }), route('GET|POST /a', { handler: ok('2') })]),
+      /defined twice/,
+    );
     assert.throws(() => new RouteTable<Env>([route('GET /a/*rest/b', { handler: ok('1') })]), /must be last or followed by a "_" segment/);
   });
 });
@@ -101,14 +123,23 @@ function invalid(fn: () => unknown, message: RegExp | string, detail?: unknown):
 }
 
 describe('parse', () => {
-  const Body = z.strictObject({ name: z.string(), force: z.boolean().optional(), tags: z.array(z.string()).optional(), status: z.enum(['enabled', 'disabled']).optional() });
+  const Body = z.strictObject({
+    name: z.string(),
+    force: z.boolean().optional(),
+    tags: z.array(z.string()).optional(),
+    status: z.enum(['enabled', 'disabled']).optional(),
+  });
 
   test('valid input comes back typed', () => {
     assert.deepEqual(parse(Body, { name: 'x', force: true }, 'body'), { name: 'x', force: true });
   });
 
   test('unknown fields are refused, all of them named, with the allowed ones', () => {
-    invalid(() => parse(Body, { name: 'x', role: 'Owner', enabled: true }, 'body'), 'unknown fields "role", "enabled"; allowed: name, force, tags, status', { unknownFields: ['role', 'enabled'] });
+    invalid(
+      () => parse(Body, { name: 'x', role: 'Owner', enabled: true }, 'body'),
+      'unknown fields "role", "enabled"; allowed: name, force, tags, status',
+      { unknownFields: ['role', 'enabled'] },
+    );
     invalid(() => parse(z.strictObject({ a: z.string().optional() }), { b: 1 }, 'query'), 'unknown query parameter "b"; allowed: a');
     invalid(() => parse(fields(), { x: 1 }, 'body'), 'unknown field "x"; allowed: none', { unknownFields: ['x'] });
   });
@@ -135,24 +166,45 @@ describe('parse', () => {
 
 describe('pageLink', () => {
   test('a path with the query, or a query string for the same path', () => {
-    assert.equal(pageLink('/api/registries/r/repositories', { n: 2, last: 'team/app' }), '/api/registries/r/repositories?n=2&last=team%2Fapp');
+    assert.equal(
+      pageLink('/api/registries/r/repositories', { n: 2, last: 'team/app' }),
+      '/api/registries/r/repositories?n=2&last=team%2Fapp',
+    );
     assert.equal(pageLink('', { n: 10, tag: undefined, last: '7' }), '?n=10&last=7');
   });
 });
 
 /** A request with a JSON body, and a response that records what was sent. */
-function fakeCtx(method: string, url: string, body?: unknown): Ctx & { sent: () => { status: number; headers: Record<string, unknown>; body: string } } {
+function fakeCtx(
+  method: string,
+  url: string,
+  body?: unknown,
+): Ctx & { sent: () => { status: number; headers: Record<string, unknown>; body: string } } {
   const data = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body));
-  const req = Object.assign(Readable.from(data.length ? [data] : []), { method, headers: { 'content-length': String(data.length) } }) as unknown as IncomingMessage;
+  const req = Object.assign(Readable.from(data.length ? [data] : []), {
+    method,
+    headers: { 'content-length': String(data.length) },
+  }) as unknown as IncomingMessage;
   const headers: Record<string, unknown> = {};
   let out = '';
   const res = {
     statusCode: 200,
-    setHeader: (k: string, v: unknown) => { headers[k.toLowerCase()] = v; },
+    setHeader: (k: string, v: unknown) => {
+      headers[k.toLowerCase()] = v;
+    },
     hasHeader: (k: string) => k.toLowerCase() in headers,
-    end: (b?: string) => { out = b ?? ''; },
+    end: (b?: string) => {
+      out = b ?? '';
+    },
   } as unknown as ServerResponse;
-  return { req, res, url: new URL(`http://berth${url}`), requestId: 'test', log: silentLogger, sent: () => ({ status: res.statusCode, headers, body: out }) };
+  return {
+    req,
+    res,
+    url: new URL(`http://berth${url}`),
+    requestId: 'test',
+    log: silentLogger,
+    sent: () => ({ status: res.statusCode, headers, body: out }),
+  };
 }
 
 describe('runRoute', () => {
@@ -179,15 +231,24 @@ describe('runRoute', () => {
 
   test('the body is read only when the handler asks, after its own checks', async () => {
     const calls: string[] = [];
-    await assert.rejects(runRoute({ ctx: fakeCtx('POST', '/api/things/7', { name: 'x', admin: true }), calls }, create, { id: '7' }), /unknown field "admin"; allowed: name/);
+    await assert.rejects(
+      runRoute({ ctx: fakeCtx('POST', '/api/things/7', { name: 'x', admin: true }), calls }, create, { id: '7' }),
+      /unknown field "admin"; allowed: name/,
+    );
     assert.deepEqual(calls, ['authorized']);
   });
 
   test('bad params or query fail before the handler runs', async () => {
     const calls: string[] = [];
     await assert.rejects(runRoute({ ctx: fakeCtx('POST', '/api/things/x'), calls }, create, { id: 'x' }), /"x" is not a thing id/);
-    await assert.rejects(runRoute({ ctx: fakeCtx('POST', '/api/things/1?dry=maybe'), calls }, create, { id: '1' }), /query parameter "dry" must be true or false/);
-    await assert.rejects(runRoute({ ctx: fakeCtx('POST', '/api/things/1?dry=true&dry=false'), calls }, create, { id: '1' }), /query parameter "dry" given 2 times/);
+    await assert.rejects(
+      runRoute({ ctx: fakeCtx('POST', '/api/things/1?dry=maybe'), calls }, create, { id: '1' }),
+      /query parameter "dry" must be true or false/,
+    );
+    await assert.rejects(
+      runRoute({ ctx: fakeCtx('POST', '/api/things/1?dry=true&dry=false'), calls }, create, { id: '1' }),
+      /query parameter "dry" given 2 times/,
+    );
     assert.deepEqual(calls, []);
   });
 });

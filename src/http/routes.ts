@@ -76,12 +76,26 @@ export interface Route<Env> {
  * params of the pattern, and the output of the query and body schemas.
  */
 export function routeFor<Env>() {
-  return <Pattern extends `${Method | `${Method}|${string}`} /${string}`, PS extends z.ZodType | undefined = undefined, QS extends z.ZodType | undefined = undefined, BS extends z.ZodType | undefined = undefined>(
+  return <
+    Pattern extends `${Method | `${Method}|${string}`} /${string}`,
+    PS extends z.ZodType | undefined = undefined,
+    QS extends z.ZodType | undefined = undefined,
+    BS extends z.ZodType | undefined = undefined,
+  >(
     pattern: Pattern,
-    def: { params?: PS; query?: QS; body?: BS } & RouteDef<Env, Out<PS, PathParams<Pattern>>, Out<QS, Record<string, never>>, Out<BS, Record<string, never>>>,
+    def: { params?: PS; query?: QS; body?: BS } & RouteDef<
+      Env,
+      Out<PS, PathParams<Pattern>>,
+      Out<QS, Record<string, never>>,
+      Out<BS, Record<string, never>>
+    >,
   ): Route<Env> => {
     const space = pattern.indexOf(' ');
-    return { methods: pattern.slice(0, space).split('|') as Method[], path: pattern.slice(space + 1), def: def as RouteDef<Env, unknown, unknown, unknown> };
+    return {
+      methods: pattern.slice(0, space).split('|') as Method[],
+      path: pattern.slice(space + 1),
+      def: def as RouteDef<Env, unknown, unknown, unknown>,
+    };
   };
 }
 
@@ -93,9 +107,7 @@ interface Compiled<Env> {
   byMethod: Map<string, Route<Env>>;
 }
 
-export type Match<Env> =
-  | { route: Route<Env>; params: Record<string, string> }
-  | { allow: string[] };
+export type Match<Env> = { route: Route<Env>; params: Record<string, string> } | { allow: string[] };
 
 /** Splits a raw path into segments (without decoding); a trailing "/" is dropped. */
 export function splitPath(path: string): string[] {
@@ -108,7 +120,10 @@ export class RouteTable<Env> {
   private readonly patterns: Compiled<Env>[] = [];
 
   /** getAnswersHead: a GET route also answers HEAD (RFC 9110 9.1; send() omits the body). */
-  constructor(routes: readonly Route<Env>[], private readonly opts: { getAnswersHead?: boolean } = {}) {
+  constructor(
+    routes: readonly Route<Env>[],
+    private readonly opts: { getAnswersHead?: boolean } = {},
+  ) {
     for (const r of routes) {
       let c = this.patterns.find((p) => p.path === r.path);
       if (!c) {
@@ -145,7 +160,8 @@ function compile(path: string): Segment[] {
   // *rest never backtracks: it may end the pattern or be followed by a "_" literal, nothing else.
   segments.forEach((s, i) => {
     const next = segments[i + 1];
-    if (s.kind === 2 && next && !(next.kind === 0 && next.value.startsWith('_'))) throw new Error(`route ${path}: *${s.name} must be last or followed by a "_" segment`);
+    if (s.kind === 2 && next && !(next.kind === 0 && next.value.startsWith('_')))
+      throw new Error(`route ${path}: *${s.name} must be last or followed by a "_" segment`);
   });
   return segments;
 }
@@ -224,14 +240,22 @@ function unknownFields(schema: z.ZodType, issues: z.core.$ZodIssueUnrecognizedKe
   const extra = issues.flatMap((i) => i.keys.map((k) => fieldName([...i.path, k])));
   const allowed = Object.keys(shapeAt(schema, issues[0]!.path) ?? {}).map((k) => fieldName([...issues[0]!.path, k]));
   const list = extra.map((k) => JSON.stringify(k.slice(0, 60))).join(', ');
-  if (where === 'query') return new RegistryError('REQUEST_INVALID', `unknown query parameter${extra.length > 1 ? 's' : ''} ${list}; allowed: ${allowed.join(', ') || 'none'}`);
-  return new RegistryError('REQUEST_INVALID', `unknown field${extra.length > 1 ? 's' : ''} ${list}; allowed: ${allowed.join(', ') || 'none'}`, { detail: { unknownFields: extra.slice(0, 20) } });
+  if (where === 'query')
+    return new RegistryError(
+      'REQUEST_INVALID',
+      `unknown query parameter${extra.length > 1 ? 's' : ''} ${list}; allowed: ${allowed.join(', ') || 'none'}`,
+    );
+  return new RegistryError(
+    'REQUEST_INVALID',
+    `unknown field${extra.length > 1 ? 's' : ''} ${list}; allowed: ${allowed.join(', ') || 'none'}`,
+    { detail: { unknownFields: extra.slice(0, 20) } },
+  );
 }
 
 /** The fields of the object schema at `path` (through optional, nullable and pipes). */
 function shapeAt(schema: z.ZodType, path: readonly PropertyKey[]): Record<string, unknown> | undefined {
   let s: unknown = schema;
-  for (let i = 0; ; ) {
+  for (let i = 0; ;) {
     if (s instanceof z.ZodOptional || s instanceof z.ZodNullable) s = s.unwrap();
     else if (s instanceof z.ZodPipe) s = s.in;
     else if (s instanceof z.ZodObject) {
@@ -246,7 +270,13 @@ function fieldName(path: readonly PropertyKey[]): string {
 }
 
 const EXPECTED: Record<string, string> = {
-  string: 'a string', number: 'a number', int: 'a whole number', boolean: 'true or false', array: 'an array', object: 'an object', null: 'null',
+  string: 'a string',
+  number: 'a number',
+  int: 'a whole number',
+  boolean: 'true or false',
+  array: 'an array',
+  object: 'an object',
+  null: 'null',
 };
 
 /** The message of one issue, for a person: which field, and what it must be. */
@@ -276,16 +306,28 @@ function describe(iss: z.core.$ZodRawIssue, where: Where): string {
 // ---------------------------------------------------------------- schema pieces shared by the families
 
 /** A numeric id in a path ("12"), as a number; anything else is REQUEST_INVALID "<x>" is not <what>. */
-export const idParam = (what: string) => z.string().regex(/^\d{1,15}$/, { error: (iss) => `"${String(iss.input).slice(0, 40)}" is not ${what}` }).transform(Number);
+export const idParam = (what: string) =>
+  z
+    .string()
+    .regex(/^\d{1,15}$/, { error: (iss) => `"${String(iss.input).slice(0, 40)}" is not ${what}` })
+    .transform(Number);
 
 /** n (PAGINATION_NUMBER_INVALID unless a whole number; `fallback` when absent) and last, as on /v2. */
-export const pageQuery = (fallback: number) => z.object({
-  n: z.string().optional().transform((v) => parsePageSize(v ?? null, fallback)),
-  last: z.string().optional(),
-});
+export const pageQuery = (fallback: number) =>
+  z.object({
+    n: z
+      .string()
+      .optional()
+      .transform((v) => parsePageSize(v ?? null, fallback)),
+    last: z.string().optional(),
+  });
 
 /** A count that falls back to `fallback` when absent or not a positive number, capped at `max` (lenient, as list sizes always were). */
-export const countParam = (fallback: number, max: number) => z.string().optional().transform((v) => Math.min(max, Number(v ?? fallback) || fallback));
+export const countParam = (fallback: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v) => Math.min(max, Number(v ?? fallback) || fallback));
 
 /**
  * A strict body whose fields the service checks itself (their meaning, with its own messages):
@@ -293,5 +335,7 @@ export const countParam = (fallback: number, max: number) => z.string().optional
  */
 export function fields<const K extends string>(...names: K[]) {
   const shape = Object.fromEntries(names.map((n) => [n, z.unknown().optional()])) as { [P in K]: z.ZodOptional<z.ZodUnknown> };
-  return z.strictObject(shape).transform((b) => Object.fromEntries(Object.entries(b).filter(([, v]) => v !== null && v !== undefined)) as { [P in K]?: unknown });
+  return z
+    .strictObject(shape)
+    .transform((b) => Object.fromEntries(Object.entries(b).filter(([, v]) => v !== null && v !== undefined)) as { [P in K]?: unknown });
 }

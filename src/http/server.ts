@@ -54,7 +54,17 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
       if (metrics) metrics.record(ctx.route, req.method, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9, ctx.registry);
       if (!opts.accessLog && res.statusCode < 500) return;
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      log.info({ requestId, method: req.method, path: rawPath.slice(0, 300), status: res.statusCode, ms: Math.round(ms * 10) / 10, route: ctx.route }, 'request');
+      log.info(
+        {
+          requestId,
+          method: req.method,
+          path: rawPath.slice(0, 300),
+          status: res.statusCode,
+          ms: Math.round(ms * 10) / 10,
+          route: ctx.route,
+        },
+        'request',
+      );
     });
     try {
       if (rawPath === '/v2' || rawPath.startsWith('/v2/')) {
@@ -80,7 +90,10 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
         ctx.route = 'metrics';
         await serveMetrics(ctx, metrics, opts.metricsToken);
       } else {
-        throw new RegistryError('NOT_FOUND', `nothing at ${rawPath.slice(0, 120)}; the registry API is under /v2/ and the management API under /api/`);
+        throw new RegistryError(
+          'NOT_FOUND',
+          `nothing at ${rawPath.slice(0, 120)}; the registry API is under /v2/ and the management API under /api/`,
+        );
       }
     } catch (err) {
       sendError(ctx, err);
@@ -105,7 +118,9 @@ async function serveMetrics(ctx: Ctx, metrics: Metrics, token: string | undefine
     const given = auth.startsWith('Bearer ') ? Buffer.from(auth.slice(7).trim()) : Buffer.alloc(0);
     const want = Buffer.from(token);
     if (given.length !== want.length || !timingSafeEqual(given, want)) {
-      throw new RegistryError('UNAUTHORIZED', 'GET /metrics requires Authorization: Bearer <metrics.token>', { headers: { 'WWW-Authenticate': 'Bearer realm="metrics"' } });
+      throw new RegistryError('UNAUTHORIZED', 'GET /metrics requires Authorization: Bearer <metrics.token>', {
+        headers: { 'WWW-Authenticate': 'Bearer realm="metrics"' },
+      });
     }
   }
   const { contentType, body } = await metrics.render();
@@ -130,7 +145,9 @@ export interface TlsMaterial {
 
 export async function listen(handler: http.RequestListener, host: string, port: number, tls?: TlsMaterial): Promise<RunningServer> {
   const common = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 };
-  const server = tls ? https.createServer({ ...common, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, handler) : http.createServer(common, handler);
+  const server = tls
+    ? https.createServer({ ...common, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, handler)
+    : http.createServer(common, handler);
   // An idle socket (no bytes either way) for this long is dropped: slow-loris bodies cannot pin memory forever.
   server.timeout = 300_000;
   const sockets = new Set<Socket>();
@@ -164,18 +181,19 @@ export async function listen(handler: http.RequestListener, host: string, port: 
     server,
     tls: !!tls,
     address: bound,
-    close: (timeoutMs) => new Promise<void>((resolve) => {
-      closing = true;
-      for (const res of active) if (!res.headersSent) res.setHeader('Connection', 'close');
-      const timer = setTimeout(() => {
-        for (const s of sockets) s.destroy();
-      }, timeoutMs);
-      timer.unref();
-      server.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      server.closeIdleConnections();
-    }),
+    close: (timeoutMs) =>
+      new Promise<void>((resolve) => {
+        closing = true;
+        for (const res of active) if (!res.headersSent) res.setHeader('Connection', 'close');
+        const timer = setTimeout(() => {
+          for (const s of sockets) s.destroy();
+        }, timeoutMs);
+        timer.unref();
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        server.closeIdleConnections();
+      }),
   };
 }

@@ -40,7 +40,20 @@ describe('cron', () => {
   });
 
   test('bad expressions are refused with a reason', () => {
-    for (const bad of ['', '* * * *', '* * * * * *', '60 * * * *', '* 24 * * *', '* * 0 * *', '* * * 13 *', '* * * * 8', '*/0 * * * *', '5-1 * * * *', 'a * * * *', '1,,2 * * * *']) {
+    for (const bad of [
+      '',
+      '* * * *',
+      '* * * * * *',
+      '60 * * * *',
+      '* 24 * * *',
+      '* * 0 * *',
+      '* * * 13 *',
+      '* * * * 8',
+      '*/0 * * * *',
+      '5-1 * * * *',
+      'a * * * *',
+      '1,,2 * * * *',
+    ]) {
       assert.throws(() => parseCron(bad), CronError, bad);
     }
     assert.throws(() => nextRun('0 0 30 2 *', at('2026-01-01T00:00:00Z')), /never matches/);

@@ -39,7 +39,8 @@ function field(text: string, name: string, min: number, max: number, names?: str
     if (extra !== undefined) throw new CronError(`${name}: "${part}" has more than one "/"`);
     let step = 1;
     if (stepText !== undefined) {
-      if (!/^\d+$/.test(stepText) || Number(stepText) === 0) throw new CronError(`${name}: step "${stepText}" must be a whole number above 0`);
+      if (!/^\d+$/.test(stepText) || Number(stepText) === 0)
+        throw new CronError(`${name}: step "${stepText}" must be a whole number above 0`);
       step = Number(stepText);
     }
     let lo: number;
@@ -66,7 +67,9 @@ function field(text: string, name: string, min: number, max: number, names?: str
 export function parseCron(source: string): CronExpression {
   const parts = source.trim().split(/\s+/);
   if (parts.length !== 5) {
-    throw new CronError(`"${source}" has ${parts.length} field${parts.length === 1 ? '' : 's'}; a schedule has five: minute hour day-of-month month day-of-week (e.g. "0 0 * * *", in UTC)`);
+    throw new CronError(
+      `"${source}" has ${parts.length} field${parts.length === 1 ? '' : 's'}; a schedule has five: minute hour day-of-month month day-of-week (e.g. "0 0 * * *", in UTC)`,
+    );
   }
   const [mi, h, dom, mon, dow] = parts as [string, string, string, string, string];
   const weekdays = field(dow, 'day-of-week', 0, 7, DAYS);

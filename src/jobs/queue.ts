@@ -53,7 +53,11 @@ export class JobQueue {
   /** The poll in progress, if any. */
   private polling: Promise<void> | undefined;
 
-  constructor(private readonly meta: JobStore, readonly opts: QueueOptions, private readonly log: Logger) {}
+  constructor(
+    private readonly meta: JobStore,
+    readonly opts: QueueOptions,
+    private readonly log: Logger,
+  ) {}
 
   /**
    * Registers the handler of a kind. `long` kinds (imports, purges) share at most half of this
@@ -76,13 +80,23 @@ export class JobQueue {
 
   /** Adds a job; pass the transaction of the change that causes it. */
   async enqueue(ex: Executor, kind: string, payload: unknown, o: { maxAttempts?: number; runAfter?: Date } = {}): Promise<number> {
-    return this.meta.insertJob(ex, { kind, payload: JSON.stringify(payload), maxAttempts: o.maxAttempts ?? this.opts.maxAttempts, runAfter: o.runAfter?.toISOString() });
+    return this.meta.insertJob(ex, {
+      kind,
+      payload: JSON.stringify(payload),
+      maxAttempts: o.maxAttempts ?? this.opts.maxAttempts,
+      runAfter: o.runAfter?.toISOString(),
+    });
   }
 
   /** Claims up to n runnable jobs (queued and due, or running with an expired lease), of these kinds or all but these. */
   async claim(n: number, kinds?: { only?: string[]; except?: string[] }): Promise<JobRow[]> {
     const t = Date.now();
-    return this.meta.claimJobs(this.node, n, { now: iso(t), leaseUntil: iso(t + this.opts.leaseSeconds * 1000), only: kinds?.only, except: kinds?.except });
+    return this.meta.claimJobs(this.node, n, {
+      now: iso(t),
+      leaseUntil: iso(t + this.opts.leaseSeconds * 1000),
+      only: kinds?.only,
+      except: kinds?.except,
+    });
   }
 
   private async succeed(job: JobRow): Promise<void> {
@@ -103,10 +117,15 @@ export class JobQueue {
     const dead = err instanceof PermanentJobError || job.attempts >= job.max_attempts;
     const t = Date.now();
     await this.meta.failJob(job.id, this.node, {
-      dead, error: message, at: iso(t),
+      dead,
+      error: message,
+      at: iso(t),
       runAfter: dead ? job.run_after : iso(t + backoffMs(job.attempts, this.opts.backoffBaseMs, this.opts.backoffMaxMs)),
     });
-    this.log.warn({ job: job.id, kind: job.kind, attempt: job.attempts, dead, err: message }, dead ? 'job failed for good (dead)' : 'job failed; will retry');
+    this.log.warn(
+      { job: job.id, kind: job.kind, attempt: job.attempts, dead, err: message },
+      dead ? 'job failed for good (dead)' : 'job failed; will retry',
+    );
   }
 
   private async run(job: JobRow): Promise<void> {
@@ -138,7 +157,7 @@ export class JobQueue {
       const free = this.opts.concurrency - this.running;
       const long = [...this.longKinds];
       const longJobs = await this.claim(Math.min(free, this.longSlots - this.runningLong), { only: long });
-      const jobs = [...longJobs, ...await this.claim(free - longJobs.length, { except: long })];
+      const jobs = [...longJobs, ...(await this.claim(free - longJobs.length, { except: long }))];
       for (const job of jobs) {
         const isLong = this.longKinds.has(job.kind);
         this.running++;
@@ -197,9 +216,13 @@ export class JobQueue {
       return;
     }
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
+    const timedOut = await Promise.race([
+      all.then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs))),
+    ]);
     clearTimeout(timer);
-    if (timedOut) this.log.warn({ jobs: this.inflight.size }, 'stopped with jobs still running; their leases will expire and they will run again');
+    if (timedOut)
+      this.log.warn({ jobs: this.inflight.size }, 'stopped with jobs still running; their leases will expire and they will run again');
   }
 
   // Operators' view.

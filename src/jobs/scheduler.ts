@@ -31,7 +31,12 @@ export class Scheduler {
   private ticking: Promise<void> | undefined;
   readonly opts: SchedulerOptions;
 
-  constructor(private readonly meta: ScheduleStore & Pick<Transactor, 'transaction'>, private readonly queue: JobQueue, private readonly log: Logger, opts: Partial<SchedulerOptions> = {}) {
+  constructor(
+    private readonly meta: ScheduleStore & Pick<Transactor, 'transaction'>,
+    private readonly queue: JobQueue,
+    private readonly log: Logger,
+    opts: Partial<SchedulerOptions> = {},
+  ) {
     this.opts = { tickMs: opts.tickMs ?? 15_000, clock: opts.clock ?? (() => new Date()) };
   }
 
@@ -89,7 +94,12 @@ export class Scheduler {
       }
       const id = await this.meta.transaction(async (trx) => {
         if (!(await this.meta.claimScheduleRun(trx, s.id, s.next_run_at, next, nowIso))) return undefined; // another node claimed this run
-        const jobId = await this.queue.enqueue(trx, s.kind, { ...JSON.parse(s.payload), registryId: Number(s.registry_id), schedule: s.name }, { maxAttempts: 3 });
+        const jobId = await this.queue.enqueue(
+          trx,
+          s.kind,
+          { ...JSON.parse(s.payload), registryId: Number(s.registry_id), schedule: s.name },
+          { maxAttempts: 3 },
+        );
         await this.meta.setScheduleJob(trx, s.id, jobId);
         return jobId;
       });
@@ -127,13 +137,26 @@ export class Scheduler {
   // ---------------------------------------------------------------- schedules
 
   /** Creates a schedule; undefined when the name is taken. Throws CronError on a bad expression. */
-  async create(s: { registryId: number; kind: string; name: string; cron: string; payload: unknown; status?: 'enabled' | 'disabled' }): Promise<ScheduleRow | undefined> {
+  async create(s: {
+    registryId: number;
+    kind: string;
+    name: string;
+    cron: string;
+    payload: unknown;
+    status?: 'enabled' | 'disabled';
+  }): Promise<ScheduleRow | undefined> {
     const cron = parseCron(s.cron);
     const t = this.now();
     const ts = t.toISOString();
     const created = await this.meta.createSchedule({
-      registry_id: s.registryId, kind: s.kind, name: s.name, cron: cron.source, payload: JSON.stringify(s.payload),
-      status: s.status ?? 'enabled', next_run_at: nextRun(cron, t).toISOString(), at: ts,
+      registry_id: s.registryId,
+      kind: s.kind,
+      name: s.name,
+      cron: cron.source,
+      payload: JSON.stringify(s.payload),
+      status: s.status ?? 'enabled',
+      next_run_at: nextRun(cron, t).toISOString(),
+      at: ts,
     });
     if (!created) return undefined;
     return this.get(s.registryId, s.kind, s.name);
@@ -154,7 +177,12 @@ export class Scheduler {
   /** Runs a schedule now (az acr task run), outside its timetable; returns the job id. */
   async runNow(s: ScheduleRow): Promise<number> {
     return this.meta.transaction(async (trx) => {
-      const jobId = await this.queue.enqueue(trx, s.kind, { ...JSON.parse(s.payload), registryId: Number(s.registry_id), schedule: s.name }, { maxAttempts: 3 });
+      const jobId = await this.queue.enqueue(
+        trx,
+        s.kind,
+        { ...JSON.parse(s.payload), registryId: Number(s.registry_id), schedule: s.name },
+        { maxAttempts: 3 },
+      );
       await this.meta.setScheduleJob(trx, s.id, jobId, this.now().toISOString());
       return jobId;
     });

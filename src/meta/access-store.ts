@@ -5,7 +5,6 @@ import { isUniqueViolation, now } from './store.js';
 
 // Queries of the identity and access tables. The auth service is their only user.
 
-
 export type SecretRow = Selectable<SecretsTable>;
 
 /** What a change takes from the deployment's Owners: a principal (deleted or disabled) or one assignment. */
@@ -25,7 +24,11 @@ export class AccessStore {
   // ---------------------------------------------------------------- deployment settings and keys
 
   async setting(key: string, create: () => string): Promise<string> {
-    await this.db.insertInto('deployment_settings').values({ key, value: create() }).onConflict((oc) => oc.column('key').doNothing()).execute();
+    await this.db
+      .insertInto('deployment_settings')
+      .values({ key, value: create() })
+      .onConflict((oc) => oc.column('key').doNothing())
+      .execute();
     return (await this.db.selectFrom('deployment_settings').select('value').where('key', '=', key).executeTakeFirstOrThrow()).value;
   }
 
@@ -39,7 +42,11 @@ export class AccessStore {
   }
 
   async addSigningKey(k: { kid: string; private_pem: string; public_jwk: string }): Promise<void> {
-    await this.db.insertInto('signing_keys').values({ ...k, created_at: now() }).onConflict((oc) => oc.column('kid').doNothing()).execute();
+    await this.db
+      .insertInto('signing_keys')
+      .values({ ...k, created_at: now() })
+      .onConflict((oc) => oc.column('kid').doNothing())
+      .execute();
   }
 
   async pruneSigningKeys(keep: number): Promise<void> {
@@ -53,8 +60,11 @@ export class AccessStore {
   async createUser(name: string, passwordHash: string) {
     const ts = now();
     try {
-      return await this.db.insertInto('users').values({ name, name_key: name.toLowerCase(), password_hash: passwordHash, created_at: ts, updated_at: ts })
-        .returning(['id', 'name', 'created_at']).executeTakeFirstOrThrow();
+      return await this.db
+        .insertInto('users')
+        .values({ name, name_key: name.toLowerCase(), password_hash: passwordHash, created_at: ts, updated_at: ts })
+        .returning(['id', 'name', 'created_at'])
+        .executeTakeFirstOrThrow();
     } catch (e) {
       if (isUniqueViolation(e)) return null;
       throw e;
@@ -75,7 +85,12 @@ export class AccessStore {
 
   /** Disabling the last enabled Owner at "/" throws LastOwnerError. */
   async updateUser(id: number, patch: { password_hash?: string; enabled?: number }): Promise<void> {
-    const update = (ex: Kysely<Database>) => ex.updateTable('users').set({ ...patch, updated_at: now() }).where('id', '=', id).execute();
+    const update = (ex: Kysely<Database>) =>
+      ex
+        .updateTable('users')
+        .set({ ...patch, updated_at: now() })
+        .where('id', '=', id)
+        .execute();
     if (patch.enabled === 0) await this.keepingAnOwner({ principal_type: 'user', principal_id: id }, update);
     else await update(this.db);
   }
@@ -91,8 +106,11 @@ export class AccessStore {
   // ---------------------------------------------------------------- service principals
 
   createServicePrincipal(displayName: string) {
-    return this.db.insertInto('service_principals').values({ app_id: randomUUID(), display_name: displayName, created_at: now() })
-      .returning(['id', 'app_id', 'display_name', 'created_at']).executeTakeFirstOrThrow();
+    return this.db
+      .insertInto('service_principals')
+      .values({ app_id: randomUUID(), display_name: displayName, created_at: now() })
+      .returning(['id', 'app_id', 'display_name', 'created_at'])
+      .executeTakeFirstOrThrow();
   }
 
   spByAppId(appId: string) {
@@ -120,12 +138,27 @@ export class AccessStore {
 
   async putSecret(s: Omit<SecretRow, 'id' | 'created_at'>): Promise<SecretRow> {
     const ts = now();
-    await this.db.deleteFrom('secrets').where('owner_type', '=', s.owner_type).where('owner_id', '=', s.owner_id).where('name', '=', s.name).execute();
-    return this.db.insertInto('secrets').values({ ...s, created_at: ts }).returningAll().executeTakeFirstOrThrow();
+    await this.db
+      .deleteFrom('secrets')
+      .where('owner_type', '=', s.owner_type)
+      .where('owner_id', '=', s.owner_id)
+      .where('name', '=', s.name)
+      .execute();
+    return this.db
+      .insertInto('secrets')
+      .values({ ...s, created_at: ts })
+      .returningAll()
+      .executeTakeFirstOrThrow();
   }
 
   secretsOf(ownerType: string, ownerId: number) {
-    return this.db.selectFrom('secrets').selectAll().where('owner_type', '=', ownerType).where('owner_id', '=', ownerId).orderBy('name').execute();
+    return this.db
+      .selectFrom('secrets')
+      .selectAll()
+      .where('owner_type', '=', ownerType)
+      .where('owner_id', '=', ownerId)
+      .orderBy('name')
+      .execute();
   }
 
   secretsByHash(hash: string) {
@@ -133,7 +166,12 @@ export class AccessStore {
   }
 
   async deleteSecret(ownerType: string, ownerId: number, name: string): Promise<boolean> {
-    const r = await this.db.deleteFrom('secrets').where('owner_type', '=', ownerType).where('owner_id', '=', ownerId).where('name', '=', name).executeTakeFirst();
+    const r = await this.db
+      .deleteFrom('secrets')
+      .where('owner_type', '=', ownerType)
+      .where('owner_id', '=', ownerId)
+      .where('name', '=', name)
+      .executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
 
@@ -143,40 +181,70 @@ export class AccessStore {
 
   /** Removes token and admin passwords whose token or registry is gone (after a registry is deleted). */
   async deleteOrphanSecrets(): Promise<void> {
-    await this.db.deleteFrom('secrets').where((eb) => eb.or([
-      eb.and([eb('owner_type', '=', 'token'), eb('owner_id', 'not in', eb.selectFrom('tokens').select('id'))]),
-      eb.and([eb('owner_type', '=', 'admin'), eb('owner_id', 'not in', eb.selectFrom('registries').select('id'))]),
-    ])).execute();
+    await this.db
+      .deleteFrom('secrets')
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('owner_type', '=', 'token'), eb('owner_id', 'not in', eb.selectFrom('tokens').select('id'))]),
+          eb.and([eb('owner_type', '=', 'admin'), eb('owner_id', 'not in', eb.selectFrom('registries').select('id'))]),
+        ]),
+      )
+      .execute();
   }
 
   // ---------------------------------------------------------------- registries' auth settings
 
   registryAuth(registryId: number) {
-    return this.db.selectFrom('registries').select(['id', 'name', 'sku', 'admin_enabled', 'anonymous_pull_enabled']).where('id', '=', registryId).executeTakeFirst();
+    return this.db
+      .selectFrom('registries')
+      .select(['id', 'name', 'sku', 'admin_enabled', 'anonymous_pull_enabled'])
+      .where('id', '=', registryId)
+      .executeTakeFirst();
   }
 
   async setRegistryFlags(registryId: number, flags: { admin_enabled?: number; anonymous_pull_enabled?: number }): Promise<void> {
-    await this.db.updateTable('registries').set({ ...flags, updated_at: now() }).where('id', '=', registryId).execute();
+    await this.db
+      .updateTable('registries')
+      .set({ ...flags, updated_at: now() })
+      .where('id', '=', registryId)
+      .execute();
   }
 
   anonymousRules(registryId: number) {
-    return this.db.selectFrom('anonymous_pull_rules').select(['repository', 'created_at']).where('registry_id', '=', registryId).orderBy('repository').execute();
+    return this.db
+      .selectFrom('anonymous_pull_rules')
+      .select(['repository', 'created_at'])
+      .where('registry_id', '=', registryId)
+      .orderBy('repository')
+      .execute();
   }
 
   async addAnonymousRule(registryId: number, repository: string): Promise<void> {
-    await this.db.insertInto('anonymous_pull_rules').values({ registry_id: registryId, repository, created_at: now() })
-      .onConflict((oc) => oc.columns(['registry_id', 'repository']).doNothing()).execute();
+    await this.db
+      .insertInto('anonymous_pull_rules')
+      .values({ registry_id: registryId, repository, created_at: now() })
+      .onConflict((oc) => oc.columns(['registry_id', 'repository']).doNothing())
+      .execute();
   }
 
   async removeAnonymousRule(registryId: number, repository: string): Promise<boolean> {
-    const r = await this.db.deleteFrom('anonymous_pull_rules').where('registry_id', '=', registryId).where('repository', '=', repository).executeTakeFirst();
+    const r = await this.db
+      .deleteFrom('anonymous_pull_rules')
+      .where('registry_id', '=', registryId)
+      .where('repository', '=', repository)
+      .executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
 
   // ---------------------------------------------------------------- scope maps and tokens
 
   scopeMap(registryId: number, name: string) {
-    return this.db.selectFrom('scope_maps').selectAll().where('registry_id', '=', registryId).where('name_key', '=', name.toLowerCase()).executeTakeFirst();
+    return this.db
+      .selectFrom('scope_maps')
+      .selectAll()
+      .where('registry_id', '=', registryId)
+      .where('name_key', '=', name.toLowerCase())
+      .executeTakeFirst();
   }
 
   listScopeMaps(registryId: number) {
@@ -186,8 +254,19 @@ export class AccessStore {
   async createScopeMap(registryId: number, name: string, description: string, actions: string[]) {
     const ts = now();
     try {
-      return await this.db.insertInto('scope_maps').values({ registry_id: registryId, name, name_key: name.toLowerCase(), description, actions: JSON.stringify(actions), created_at: ts, updated_at: ts })
-        .returningAll().executeTakeFirstOrThrow();
+      return await this.db
+        .insertInto('scope_maps')
+        .values({
+          registry_id: registryId,
+          name,
+          name_key: name.toLowerCase(),
+          description,
+          actions: JSON.stringify(actions),
+          created_at: ts,
+          updated_at: ts,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
     } catch (e) {
       if (isUniqueViolation(e)) return null;
       throw e;
@@ -195,11 +274,15 @@ export class AccessStore {
   }
 
   async updateScopeMap(id: number, patch: { description?: string; actions?: string[] }): Promise<void> {
-    await this.db.updateTable('scope_maps').set({
-      ...(patch.description !== undefined ? { description: patch.description } : {}),
-      ...(patch.actions !== undefined ? { actions: JSON.stringify(patch.actions) } : {}),
-      updated_at: now(),
-    }).where('id', '=', id).execute();
+    await this.db
+      .updateTable('scope_maps')
+      .set({
+        ...(patch.description !== undefined ? { description: patch.description } : {}),
+        ...(patch.actions !== undefined ? { actions: JSON.stringify(patch.actions) } : {}),
+        updated_at: now(),
+      })
+      .where('id', '=', id)
+      .execute();
   }
 
   async deleteScopeMap(id: number): Promise<void> {
@@ -207,11 +290,21 @@ export class AccessStore {
   }
 
   tokensUsingScopeMap(registryId: number, scopeMap: string) {
-    return this.db.selectFrom('tokens').select('name').where('registry_id', '=', registryId).where('scope_map', '=', scopeMap.toLowerCase()).execute();
+    return this.db
+      .selectFrom('tokens')
+      .select('name')
+      .where('registry_id', '=', registryId)
+      .where('scope_map', '=', scopeMap.toLowerCase())
+      .execute();
   }
 
   token(registryId: number, name: string) {
-    return this.db.selectFrom('tokens').selectAll().where('registry_id', '=', registryId).where('name_key', '=', name.toLowerCase()).executeTakeFirst();
+    return this.db
+      .selectFrom('tokens')
+      .selectAll()
+      .where('registry_id', '=', registryId)
+      .where('name_key', '=', name.toLowerCase())
+      .executeTakeFirst();
   }
 
   tokenById(id: number) {
@@ -225,8 +318,19 @@ export class AccessStore {
   async createToken(registryId: number, name: string, scopeMap: string, status: string) {
     const ts = now();
     try {
-      return await this.db.insertInto('tokens').values({ registry_id: registryId, name, name_key: name.toLowerCase(), scope_map: scopeMap.toLowerCase(), status, created_at: ts, updated_at: ts })
-        .returningAll().executeTakeFirstOrThrow();
+      return await this.db
+        .insertInto('tokens')
+        .values({
+          registry_id: registryId,
+          name,
+          name_key: name.toLowerCase(),
+          scope_map: scopeMap.toLowerCase(),
+          status,
+          created_at: ts,
+          updated_at: ts,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
     } catch (e) {
       if (isUniqueViolation(e)) return null;
       throw e;
@@ -234,7 +338,11 @@ export class AccessStore {
   }
 
   async updateToken(id: number, patch: { scope_map?: string; status?: string }): Promise<void> {
-    await this.db.updateTable('tokens').set({ ...patch, ...(patch.scope_map ? { scope_map: patch.scope_map.toLowerCase() } : {}), updated_at: now() }).where('id', '=', id).execute();
+    await this.db
+      .updateTable('tokens')
+      .set({ ...patch, ...(patch.scope_map ? { scope_map: patch.scope_map.toLowerCase() } : {}), updated_at: now() })
+      .where('id', '=', id)
+      .execute();
   }
 
   async deleteToken(id: number): Promise<void> {
@@ -250,12 +358,26 @@ export class AccessStore {
    * Stores the assignment unless the same one exists (a unique index on principal, role and scope
    * settles two identical requests racing): `created` tells which happened.
    */
-  async addRoleAssignment(a: { principal_type: string; principal_id: number; role: string; registry_id: number | null; repository: string | null }) {
-    const inserted = await this.db.insertInto('role_assignments').values({ id: randomUUID(), ...a, created_at: now() })
-      .onConflict((oc) => oc.doNothing()).returningAll().executeTakeFirst();
+  async addRoleAssignment(a: {
+    principal_type: string;
+    principal_id: number;
+    role: string;
+    registry_id: number | null;
+    repository: string | null;
+  }) {
+    const inserted = await this.db
+      .insertInto('role_assignments')
+      .values({ id: randomUUID(), ...a, created_at: now() })
+      .onConflict((oc) => oc.doNothing())
+      .returningAll()
+      .executeTakeFirst();
     if (inserted) return { ...inserted, created: true };
-    const existing = await this.db.selectFrom('role_assignments').selectAll()
-      .where('principal_type', '=', a.principal_type).where('principal_id', '=', a.principal_id).where('role', '=', a.role)
+    const existing = await this.db
+      .selectFrom('role_assignments')
+      .selectAll()
+      .where('principal_type', '=', a.principal_type)
+      .where('principal_id', '=', a.principal_id)
+      .where('role', '=', a.role)
       .where((eb) => (a.registry_id === null ? eb('registry_id', 'is', null) : eb('registry_id', '=', a.registry_id)))
       .where((eb) => (a.repository === null ? eb('repository', 'is', null) : eb('repository', '=', a.repository)))
       .executeTakeFirstOrThrow();
@@ -263,18 +385,30 @@ export class AccessStore {
   }
 
   assignmentsOf(principalType: string, principalId: number) {
-    return this.db.selectFrom('role_assignments').selectAll().where('principal_type', '=', principalType).where('principal_id', '=', principalId).execute();
+    return this.db
+      .selectFrom('role_assignments')
+      .selectAll()
+      .where('principal_type', '=', principalType)
+      .where('principal_id', '=', principalId)
+      .execute();
   }
 
   listRoleAssignments(filter: { registry_id?: number | null }) {
     let q = this.db.selectFrom('role_assignments').selectAll();
-    if (filter.registry_id !== undefined) q = q.where((eb) => (filter.registry_id === null ? eb('registry_id', 'is', null) : eb('registry_id', '=', filter.registry_id!)));
+    if (filter.registry_id !== undefined)
+      q = q.where((eb) => (filter.registry_id === null ? eb('registry_id', 'is', null) : eb('registry_id', '=', filter.registry_id!)));
     return q.orderBy('created_at').execute();
   }
 
   /** Owner assignments at deployment scope (the accounts that can always recover access). */
   deploymentOwners(ex: Kysely<Database> = this.db) {
-    return ex.selectFrom('role_assignments').selectAll().where('role', '=', 'Owner').where('registry_id', 'is', null).where('repository', 'is', null).execute();
+    return ex
+      .selectFrom('role_assignments')
+      .selectAll()
+      .where('role', '=', 'Owner')
+      .where('registry_id', 'is', null)
+      .where('repository', 'is', null)
+      .execute();
   }
 
   /**
@@ -289,11 +423,23 @@ export class AccessStore {
    */
   private keepingAnOwner<T>(loss: OwnerLoss, change: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     return this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('deployment_settings').values({ key: 'owner_guard', value: now() })
-        .onConflict((oc) => oc.column('key').doUpdateSet({ value: (eb) => eb.ref('excluded.value') })).execute();
+      await trx
+        .insertInto('deployment_settings')
+        .values({ key: 'owner_guard', value: now() })
+        .onConflict((oc) => oc.column('key').doUpdateSet({ value: (eb) => eb.ref('excluded.value') }))
+        .execute();
       const owners = await this.deploymentOwners(trx);
-      const lost = owners.filter((a) => ('assignment' in loss ? a.id === loss.assignment : a.principal_type === loss.principal_type && a.principal_id === loss.principal_id));
-      if (lost.length > 0 && !(await this.anyActiveOwner(trx, owners.filter((a) => !lost.includes(a))))) throw new LastOwnerError();
+      const lost = owners.filter((a) =>
+        'assignment' in loss ? a.id === loss.assignment : a.principal_type === loss.principal_type && a.principal_id === loss.principal_id,
+      );
+      if (
+        lost.length > 0 &&
+        !(await this.anyActiveOwner(
+          trx,
+          owners.filter((a) => !lost.includes(a)),
+        ))
+      )
+        throw new LastOwnerError();
       return change(trx);
     });
   }
@@ -301,8 +447,16 @@ export class AccessStore {
   /** Does one of these Owner assignments belong to an enabled user or an existing service principal? */
   private async anyActiveOwner(trx: Transaction<Database>, owners: { principal_type: string; principal_id: number }[]): Promise<boolean> {
     for (const a of owners) {
-      if (a.principal_type === 'user' && (await trx.selectFrom('users').select('enabled').where('id', '=', a.principal_id).executeTakeFirst())?.enabled) return true;
-      if (a.principal_type === 'sp' && (await trx.selectFrom('service_principals').select('id').where('id', '=', a.principal_id).executeTakeFirst())) return true;
+      if (
+        a.principal_type === 'user' &&
+        (await trx.selectFrom('users').select('enabled').where('id', '=', a.principal_id).executeTakeFirst())?.enabled
+      )
+        return true;
+      if (
+        a.principal_type === 'sp' &&
+        (await trx.selectFrom('service_principals').select('id').where('id', '=', a.principal_id).executeTakeFirst())
+      )
+        return true;
     }
     return false;
   }
@@ -322,10 +476,23 @@ export class AccessStore {
   // ---------------------------------------------------------------- login events (audit)
 
   async recordLogin(e: {
-    registry: string | null; registry_id: number | null; identity: string; identity_type: string; jwt_id: string | null;
-    caller_ip: string; user_agent: string; operation: string; result: string; status: number; duration_ms: number; reason: string | null;
+    registry: string | null;
+    registry_id: number | null;
+    identity: string;
+    identity_type: string;
+    jwt_id: string | null;
+    caller_ip: string;
+    user_agent: string;
+    operation: string;
+    result: string;
+    status: number;
+    duration_ms: number;
+    reason: string | null;
   }): Promise<void> {
-    await this.db.insertInto('login_events').values({ ...e, time: now() }).execute();
+    await this.db
+      .insertInto('login_events')
+      .values({ ...e, time: now() })
+      .execute();
   }
 
   /** Login events newest first, keyset-paged by id (`beforeId`); every filter is an exact match. */
@@ -340,10 +507,35 @@ export class AccessStore {
   }
 
   /** Repository events (the outbox) with their registry's name, newest first. */
-  queryRepositoryEvents(filter: { since?: string; registryId?: number; identity?: string; operation?: string; limit: number; beforeId?: number }) {
-    let q = this.db.selectFrom('events').innerJoin('registries', 'registries.id', 'events.registry_id')
-      .select(['events.id', 'events.action', 'events.repository', 'events.digest', 'events.tag', 'events.media_type', 'events.size', 'events.created_at',
-        'events.request_id', 'events.request_host', 'events.request_method', 'events.request_useragent', 'events.identity', 'events.caller_ip', 'events.operation', 'registries.name as registry']);
+  queryRepositoryEvents(filter: {
+    since?: string;
+    registryId?: number;
+    identity?: string;
+    operation?: string;
+    limit: number;
+    beforeId?: number;
+  }) {
+    let q = this.db
+      .selectFrom('events')
+      .innerJoin('registries', 'registries.id', 'events.registry_id')
+      .select([
+        'events.id',
+        'events.action',
+        'events.repository',
+        'events.digest',
+        'events.tag',
+        'events.media_type',
+        'events.size',
+        'events.created_at',
+        'events.request_id',
+        'events.request_host',
+        'events.request_method',
+        'events.request_useragent',
+        'events.identity',
+        'events.caller_ip',
+        'events.operation',
+        'registries.name as registry',
+      ]);
     if (filter.since) q = q.where('events.created_at', '>=', filter.since);
     if (filter.registryId !== undefined) q = q.where('events.registry_id', '=', filter.registryId);
     if (filter.identity !== undefined) q = q.where('events.identity', '=', filter.identity);

@@ -15,10 +15,22 @@ export const ATTR_COLUMNS = ['delete_enabled', 'write_enabled', 'list_enabled', 
 
 export type TimeOrder = 'timedesc' | 'timeasc' | 'none';
 /** Keyset position: by name alone, or by (time, name) for time orders. */
-export interface Keyset { name: string; time?: string }
+export interface Keyset {
+  name: string;
+  time?: string;
+}
 
-export interface TagLock { name: string; manifest_id: number; write_enabled: number; delete_enabled: number }
-export interface ManifestLock { id: number; write_enabled: number; delete_enabled: number }
+export interface TagLock {
+  name: string;
+  manifest_id: number;
+  write_enabled: number;
+  delete_enabled: number;
+}
+export interface ManifestLock {
+  id: number;
+  write_enabled: number;
+  delete_enabled: number;
+}
 
 export interface TagAttributes extends AttrColumns {
   name: string;
@@ -61,7 +73,10 @@ export interface AttributeStore {
   setManifestAttributes(repositoryId: number, digest: string, patch: Partial<AttrColumns>): Promise<boolean>;
   getTagAttributes(repositoryId: number, name: string): Promise<TagAttributes | undefined>;
   /** Listable tags, keyset-paged by name or by (updated_at, name). */
-  listTagAttributes(repositoryId: number, o: { order: TimeOrder; after?: Keyset; digest?: string; limit: number }): Promise<TagAttributes[]>;
+  listTagAttributes(
+    repositoryId: number,
+    o: { order: TimeOrder; after?: Keyset; digest?: string; limit: number },
+  ): Promise<TagAttributes[]>;
   getManifestAttributes(repositoryId: number, digest: string): Promise<ManifestAttributes | undefined>;
   /** Listable manifests with their tags, keyset-paged by digest or by (created_at, digest). */
   listManifestAttributes(repositoryId: number, o: { order: TimeOrder; after?: Keyset; limit: number }): Promise<ManifestAttributes[]>;
@@ -71,65 +86,139 @@ export interface AttributeStore {
   setManifestPlatform(id: number, architecture: string, os: string): Promise<void>;
 }
 
-const TAG_ATTR_COLUMNS = ['tags.name', 'manifests.digest', 'tags.created_at', 'tags.updated_at', 'tags.delete_enabled', 'tags.write_enabled',
-  'tags.list_enabled', 'tags.read_enabled', 'tags.last_pulled_at', 'tags.pull_count'] as const;
+const TAG_ATTR_COLUMNS = [
+  'tags.name',
+  'manifests.digest',
+  'tags.created_at',
+  'tags.updated_at',
+  'tags.delete_enabled',
+  'tags.write_enabled',
+  'tags.list_enabled',
+  'tags.read_enabled',
+  'tags.last_pulled_at',
+  'tags.pull_count',
+] as const;
 
-const MANIFEST_ATTR_COLUMNS = ['id', 'digest', 'media_type', 'config_digest', 'config_media_type', 'architecture', 'os', 'size', 'created_at',
-  'delete_enabled', 'write_enabled', 'list_enabled', 'read_enabled', 'last_pulled_at', 'pull_count'] as const;
+const MANIFEST_ATTR_COLUMNS = [
+  'id',
+  'digest',
+  'media_type',
+  'config_digest',
+  'config_media_type',
+  'architecture',
+  'os',
+  'size',
+  'created_at',
+  'delete_enabled',
+  'write_enabled',
+  'list_enabled',
+  'read_enabled',
+  'last_pulled_at',
+  'pull_count',
+] as const;
 
 export class KyselyAttributeStore implements AttributeStore {
   constructor(private readonly ctx: MetaContext) {}
 
   async tagLocks(ex: Executor, repositoryId: number, names: string[]): Promise<TagLock[]> {
     if (names.length === 0) return [];
-    return ex.selectFrom('tags').select(['name', 'manifest_id', 'write_enabled', 'delete_enabled'])
-      .where('repository_id', '=', repositoryId).where('name', 'in', names).execute();
+    return ex
+      .selectFrom('tags')
+      .select(['name', 'manifest_id', 'write_enabled', 'delete_enabled'])
+      .where('repository_id', '=', repositoryId)
+      .where('name', 'in', names)
+      .execute();
   }
 
   manifestLocks(ex: Executor, repositoryId: number, digest: string): Promise<ManifestLock | undefined> {
-    return ex.selectFrom('manifests').select(['id', 'write_enabled', 'delete_enabled'])
-      .where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+    return ex
+      .selectFrom('manifests')
+      .select(['id', 'write_enabled', 'delete_enabled'])
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
   }
 
   lockedTagsOf(ex: Executor, manifestId: number): Promise<{ name: string }[]> {
-    return ex.selectFrom('tags').select('name').where('manifest_id', '=', manifestId)
-      .where((eb) => eb.or([eb('write_enabled', '=', 0), eb('delete_enabled', '=', 0)])).limit(5).execute();
+    return ex
+      .selectFrom('tags')
+      .select('name')
+      .where('manifest_id', '=', manifestId)
+      .where((eb) => eb.or([eb('write_enabled', '=', 0), eb('delete_enabled', '=', 0)]))
+      .limit(5)
+      .execute();
   }
 
   async firstLockedInRepository(ex: Executor, repositoryId: number): Promise<{ kind: 'tag' | 'manifest'; name: string } | undefined> {
-    const t = await ex.selectFrom('tags').select('name').where('repository_id', '=', repositoryId)
-      .where((eb) => eb.or([eb('write_enabled', '=', 0), eb('delete_enabled', '=', 0)])).limit(1).executeTakeFirst();
+    const t = await ex
+      .selectFrom('tags')
+      .select('name')
+      .where('repository_id', '=', repositoryId)
+      .where((eb) => eb.or([eb('write_enabled', '=', 0), eb('delete_enabled', '=', 0)]))
+      .limit(1)
+      .executeTakeFirst();
     if (t) return { kind: 'tag', name: t.name };
-    const m = await ex.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId)
-      .where((eb) => eb.or([eb('write_enabled', '=', 0), eb('delete_enabled', '=', 0)])).limit(1).executeTakeFirst();
+    const m = await ex
+      .selectFrom('manifests')
+      .select('digest')
+      .where('repository_id', '=', repositoryId)
+      .where((eb) => eb.or([eb('write_enabled', '=', 0), eb('delete_enabled', '=', 0)]))
+      .limit(1)
+      .executeTakeFirst();
     return m ? { kind: 'manifest', name: m.digest } : undefined;
   }
 
   async setRepositoryAttributes(id: number, patch: Partial<AttrColumns>): Promise<void> {
     if (Object.keys(patch).length === 0) return;
-    await this.ctx.db.updateTable('repositories').set({ ...patch, updated_at: now() }).where('id', '=', id).execute();
+    await this.ctx.db
+      .updateTable('repositories')
+      .set({ ...patch, updated_at: now() })
+      .where('id', '=', id)
+      .execute();
   }
 
   async setTagAttributes(repositoryId: number, name: string, patch: Partial<AttrColumns>): Promise<boolean> {
     if (Object.keys(patch).length === 0) return true;
-    const r = await this.ctx.db.updateTable('tags').set(patch).where('repository_id', '=', repositoryId).where('name', '=', name).executeTakeFirst();
+    const r = await this.ctx.db
+      .updateTable('tags')
+      .set(patch)
+      .where('repository_id', '=', repositoryId)
+      .where('name', '=', name)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
 
   async setManifestAttributes(repositoryId: number, digest: string, patch: Partial<AttrColumns>): Promise<boolean> {
     if (Object.keys(patch).length === 0) return true;
-    const r = await this.ctx.db.updateTable('manifests').set(patch).where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+    const r = await this.ctx.db
+      .updateTable('manifests')
+      .set(patch)
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
 
   getTagAttributes(repositoryId: number, name: string): Promise<TagAttributes | undefined> {
-    return this.ctx.db.selectFrom('tags').innerJoin('manifests', 'manifests.id', 'tags.manifest_id').select(TAG_ATTR_COLUMNS)
-      .where('tags.repository_id', '=', repositoryId).where('tags.name', '=', name).executeTakeFirst();
+    return this.ctx.db
+      .selectFrom('tags')
+      .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
+      .select(TAG_ATTR_COLUMNS)
+      .where('tags.repository_id', '=', repositoryId)
+      .where('tags.name', '=', name)
+      .executeTakeFirst();
   }
 
-  listTagAttributes(repositoryId: number, o: { order: TimeOrder; after?: Keyset; digest?: string; limit: number }): Promise<TagAttributes[]> {
-    let q = this.ctx.db.selectFrom('tags').innerJoin('manifests', 'manifests.id', 'tags.manifest_id').select(TAG_ATTR_COLUMNS)
-      .where('tags.repository_id', '=', repositoryId).where('tags.list_enabled', '=', 1);
+  listTagAttributes(
+    repositoryId: number,
+    o: { order: TimeOrder; after?: Keyset; digest?: string; limit: number },
+  ): Promise<TagAttributes[]> {
+    let q = this.ctx.db
+      .selectFrom('tags')
+      .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
+      .select(TAG_ATTR_COLUMNS)
+      .where('tags.repository_id', '=', repositoryId)
+      .where('tags.list_enabled', '=', 1);
     if (o.digest !== undefined) q = q.where('manifests.digest', '=', o.digest);
     const a = o.after;
     if (o.order === 'none') {
@@ -139,21 +228,33 @@ export class KyselyAttributeStore implements AttributeStore {
     const cmp = o.order === 'timedesc' ? '<' : '>';
     if (a && a.time !== undefined) {
       const time = a.time;
-      q = q.where((eb) => eb.or([eb('tags.updated_at', cmp, time), eb.and([eb('tags.updated_at', '=', time), eb('tags.name', cmp, a.name)])]));
+      q = q.where((eb) =>
+        eb.or([eb('tags.updated_at', cmp, time), eb.and([eb('tags.updated_at', '=', time), eb('tags.name', cmp, a.name)])]),
+      );
     }
     const dir = o.order === 'timedesc' ? 'desc' : 'asc';
     return q.orderBy('tags.updated_at', dir).orderBy('tags.name', dir).limit(o.limit).execute();
   }
 
   async getManifestAttributes(repositoryId: number, digest: string): Promise<ManifestAttributes | undefined> {
-    const row = await this.ctx.db.selectFrom('manifests').select(MANIFEST_ATTR_COLUMNS)
-      .where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+    const row = await this.ctx.db
+      .selectFrom('manifests')
+      .select(MANIFEST_ATTR_COLUMNS)
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
     return row ? (await this.#withTags([row]))[0] : undefined;
   }
 
-  async listManifestAttributes(repositoryId: number, o: { order: TimeOrder; after?: Keyset; limit: number }): Promise<ManifestAttributes[]> {
-    let q = this.ctx.db.selectFrom('manifests').select(MANIFEST_ATTR_COLUMNS)
-      .where('repository_id', '=', repositoryId).where('list_enabled', '=', 1);
+  async listManifestAttributes(
+    repositoryId: number,
+    o: { order: TimeOrder; after?: Keyset; limit: number },
+  ): Promise<ManifestAttributes[]> {
+    let q = this.ctx.db
+      .selectFrom('manifests')
+      .select(MANIFEST_ATTR_COLUMNS)
+      .where('repository_id', '=', repositoryId)
+      .where('list_enabled', '=', 1);
     const a = o.after;
     let rows;
     if (o.order === 'none') {
@@ -172,8 +273,20 @@ export class KyselyAttributeStore implements AttributeStore {
   }
 
   async #withTags<T extends { id: number }>(rows: T[]): Promise<(T & { tags: string[] })[]> {
-    const tags = rows.length === 0 ? [] : await this.ctx.db.selectFrom('tags').select(['manifest_id', 'name'])
-      .where('manifest_id', 'in', rows.map((r) => r.id)).where('list_enabled', '=', 1).orderBy('name').execute();
+    const tags =
+      rows.length === 0
+        ? []
+        : await this.ctx.db
+            .selectFrom('tags')
+            .select(['manifest_id', 'name'])
+            .where(
+              'manifest_id',
+              'in',
+              rows.map((r) => r.id),
+            )
+            .where('list_enabled', '=', 1)
+            .orderBy('name')
+            .execute();
     return rows.map((r) => ({ ...r, tags: tags.filter((t) => t.manifest_id === r.id).map((t) => t.name) }));
   }
 

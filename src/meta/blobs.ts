@@ -29,17 +29,23 @@ export class KyselyBlobStore implements BlobStore {
    * a manifest that references it, and gets a full grace period to do so.
    */
   async blobInRepository(registryId: number, repository: string, digest: string): Promise<number | undefined> {
-    const row = await this.ctx.db.selectFrom('repository_blobs')
+    const row = await this.ctx.db
+      .selectFrom('repository_blobs')
       .innerJoin('repositories', 'repositories.id', 'repository_blobs.repository_id')
       .innerJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
       .select(['blobs.size', 'repository_blobs.repository_id', 'repository_blobs.unreferenced_since'])
-      .where('repositories.registry_id', '=', registryId).where('repositories.name', '=', repository)
+      .where('repositories.registry_id', '=', registryId)
+      .where('repositories.name', '=', repository)
       .where('repositories.deleted_at', 'is', null)
       .where('repository_blobs.digest', '=', digest)
       .executeTakeFirst();
     if (row && row.unreferenced_since !== null) {
-      const r = await this.ctx.db.updateTable('repository_blobs').set({ unreferenced_since: null })
-        .where('repository_id', '=', row.repository_id).where('digest', '=', digest).executeTakeFirst();
+      const r = await this.ctx.db
+        .updateTable('repository_blobs')
+        .set({ unreferenced_since: null })
+        .where('repository_id', '=', row.repository_id)
+        .where('digest', '=', digest)
+        .executeTakeFirst();
       // GC removed the link between the read and the unmark: the blob is no longer here.
       if (Number(r.numUpdatedRows) === 0) return undefined;
     }
@@ -47,10 +53,16 @@ export class KyselyBlobStore implements BlobStore {
   }
 
   async repositoriesHoldingBlob(registryId: number, digest: string, limit: number): Promise<string[]> {
-    const rows = await this.ctx.db.selectFrom('repository_blobs').innerJoin('repositories', 'repositories.id', 'repository_blobs.repository_id')
-      .select('repositories.name').where('repositories.registry_id', '=', registryId).where('repository_blobs.digest', '=', digest)
+    const rows = await this.ctx.db
+      .selectFrom('repository_blobs')
+      .innerJoin('repositories', 'repositories.id', 'repository_blobs.repository_id')
+      .select('repositories.name')
+      .where('repositories.registry_id', '=', registryId)
+      .where('repository_blobs.digest', '=', digest)
       .where('repositories.deleted_at', 'is', null)
-      .orderBy('repositories.name').limit(limit).execute();
+      .orderBy('repositories.name')
+      .limit(limit)
+      .execute();
     return rows.map((r) => r.name);
   }
 
@@ -68,8 +80,11 @@ export class KyselyBlobStore implements BlobStore {
    */
   async linkBlob(ex: Executor, repositoryId: number, digest: string, size: number): Promise<UsageChange> {
     const ts = now();
-    await ex.insertInto('blobs').values({ digest, size, created_at: ts })
-      .onConflict((oc) => oc.column('digest').doUpdateSet({ orphaned_since: null })).execute();
+    await ex
+      .insertInto('blobs')
+      .values({ digest, size, created_at: ts })
+      .onConflict((oc) => oc.column('digest').doUpdateSet({ orphaned_since: null }))
+      .execute();
     return this.#addLink(ex, repositoryId, digest);
   }
 
@@ -81,18 +96,32 @@ export class KyselyBlobStore implements BlobStore {
     let q = ex.selectFrom('blobs').select('digest').where('digest', '=', digest);
     if (this.ctx.dialect === 'postgres') q = q.forShare();
     if (!(await q.executeTakeFirst())) return undefined;
-    await ex.updateTable('blobs').set({ orphaned_since: null }).where('digest', '=', digest).where('orphaned_since', 'is not', null).execute();
+    await ex
+      .updateTable('blobs')
+      .set({ orphaned_since: null })
+      .where('digest', '=', digest)
+      .where('orphaned_since', 'is not', null)
+      .execute();
     return this.#addLink(ex, repositoryId, digest);
   }
 
   async #addLink(ex: Executor, repositoryId: number, digest: string): Promise<UsageChange> {
-    const linked = await ex.insertInto('repository_blobs').values({ repository_id: repositoryId, digest, created_at: now() })
-      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing()).returning('digest').executeTakeFirst();
+    const linked = await ex
+      .insertInto('repository_blobs')
+      .values({ repository_id: repositoryId, digest, created_at: now() })
+      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+      .returning('digest')
+      .executeTakeFirst();
     const registryId = await registryOf(ex, repositoryId);
     if (!linked) {
       // Pushed again: the link is wanted, so a GC mark on it no longer holds.
-      await ex.updateTable('repository_blobs').set({ unreferenced_since: null })
-        .where('repository_id', '=', repositoryId).where('digest', '=', digest).where('unreferenced_since', 'is not', null).execute();
+      await ex
+        .updateTable('repository_blobs')
+        .set({ unreferenced_since: null })
+        .where('repository_id', '=', repositoryId)
+        .where('digest', '=', digest)
+        .where('unreferenced_since', 'is not', null)
+        .execute();
       return noChange(registryId, repositoryId);
     }
     const stored = (await ex.selectFrom('blobs').select('size').where('digest', '=', digest).executeTakeFirstOrThrow()).size;
@@ -100,7 +129,11 @@ export class KyselyBlobStore implements BlobStore {
   }
 
   async unlinkBlob(ex: Executor, repositoryId: number, digest: string): Promise<boolean> {
-    const r = await ex.deleteFrom('repository_blobs').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+    const r = await ex
+      .deleteFrom('repository_blobs')
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
     if (Number(r.numDeletedRows) === 0) return false;
     const registryId = await registryOf(ex, repositoryId);
     const size = (await ex.selectFrom('blobs').select('size').where('digest', '=', digest).executeTakeFirstOrThrow()).size;
@@ -114,12 +147,22 @@ export class KyselyBlobStore implements BlobStore {
 }
 
 /** Which of these digests a repository does not hold, as blob links or as manifests (deduplicated). */
-export async function missingDigests(ex: Executor, dialect: Dialect, table: 'repository_blobs' | 'manifests', repositoryId: number, digests: string[]): Promise<string[]> {
+export async function missingDigests(
+  ex: Executor,
+  dialect: Dialect,
+  table: 'repository_blobs' | 'manifests',
+  repositoryId: number,
+  digests: string[],
+): Promise<string[]> {
   if (digests.length === 0) return [];
   const unique = [...new Set(digests)];
   const have = new Set<string>();
   for (let i = 0; i < unique.length; i += 500) {
-    let q = ex.selectFrom(table).select('digest').where('repository_id', '=', repositoryId).where('digest', 'in', unique.slice(i, i + 500));
+    let q = ex
+      .selectFrom(table)
+      .select('digest')
+      .where('repository_id', '=', repositoryId)
+      .where('digest', 'in', unique.slice(i, i + 500));
     // The links a manifest is about to reference stay locked until it commits, so GC (which takes
     // the same rows FOR UPDATE before removing one) either sees the reference or removed the link first.
     if (dialect === 'postgres' && table === 'repository_blobs') q = q.forShare();

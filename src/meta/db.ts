@@ -81,7 +81,9 @@ async function openPostgres(url: string, poolSize: number): Promise<Db> {
     max: poolSize,
     ...(schema ? { options: `-c search_path=${schema}` } : {}),
   });
-  pool.on('error', () => { /* a broken idle connection is replaced on next use */ });
+  pool.on('error', () => {
+    /* a broken idle connection is replaced on next use */
+  });
   if (schema) {
     const c = await pool.connect();
     try {
@@ -114,7 +116,9 @@ export async function migrate(db: Db): Promise<number[]> {
   const applied: number[] = [];
   await db.kysely.transaction().execute(async (trx) => {
     if (db.dialect === 'postgres') await sql`select pg_advisory_xact_lock(727274)`.execute(trx);
-    await trx.schema.createTable('berth_migrations').ifNotExists()
+    await trx.schema
+      .createTable('berth_migrations')
+      .ifNotExists()
       .addColumn('version', 'integer', (c) => c.primaryKey())
       .addColumn('name', 'text', (c) => c.notNull())
       .addColumn('applied_at', 'text', (c) => c.notNull())

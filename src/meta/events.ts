@@ -31,8 +31,12 @@ export interface EventStore {
 /** The audit columns of an actor, shared by events and the pull audit. */
 export function actorColumns(a: Actor | undefined) {
   return {
-    request_id: a?.request.id ?? null, request_host: a?.request.host ?? null, request_method: a?.request.method ?? null,
-    request_useragent: a?.request.useragent ?? null, identity: a?.identity ?? null, caller_ip: a?.ip || null,
+    request_id: a?.request.id ?? null,
+    request_host: a?.request.host ?? null,
+    request_method: a?.request.method ?? null,
+    request_useragent: a?.request.useragent ?? null,
+    identity: a?.identity ?? null,
+    caller_ip: a?.ip || null,
   };
 }
 
@@ -49,12 +53,27 @@ export class KyselyEventStore implements EventStore {
    */
   async pruneAudit(before: string, batch = 5000): Promise<number> {
     const db = this.ctx.db;
-    const events = await inBatches(batch,
-      async () => (await db.selectFrom('events').select('id').where('created_at', '<', before).where('dispatched', '=', 1).orderBy('id').limit(batch).execute()).map((r) => r.id),
-      (ids) => db.deleteFrom('events').where('id', 'in', ids).execute());
-    const logins = await inBatches(batch,
-      async () => (await db.selectFrom('login_events').select('id').where('time', '<', before).orderBy('id').limit(batch).execute()).map((r) => r.id),
-      (ids) => db.deleteFrom('login_events').where('id', 'in', ids).execute());
+    const events = await inBatches(
+      batch,
+      async () =>
+        (
+          await db
+            .selectFrom('events')
+            .select('id')
+            .where('created_at', '<', before)
+            .where('dispatched', '=', 1)
+            .orderBy('id')
+            .limit(batch)
+            .execute()
+        ).map((r) => r.id),
+      (ids) => db.deleteFrom('events').where('id', 'in', ids).execute(),
+    );
+    const logins = await inBatches(
+      batch,
+      async () =>
+        (await db.selectFrom('login_events').select('id').where('time', '<', before).orderBy('id').limit(batch).execute()).map((r) => r.id),
+      (ids) => db.deleteFrom('login_events').where('id', 'in', ids).execute(),
+    );
     return events + logins;
   }
 
@@ -62,15 +81,35 @@ export class KyselyEventStore implements EventStore {
     const ts = now();
     const req = actorColumns(actor);
     for (let i = 0; i < events.length; i += 200) {
-      await ex.insertInto('events').values(events.slice(i, i + 200).map((e) => ({
-        registry_id: e.registry_id, action: e.action, repository: e.repository, digest: e.digest ?? null, tag: e.tag ?? null,
-        media_type: e.media_type ?? null, size: e.size ?? null, created_at: ts, ...req, operation: e.operation ?? null,
-      }))).execute();
+      await ex
+        .insertInto('events')
+        .values(
+          events.slice(i, i + 200).map((e) => ({
+            registry_id: e.registry_id,
+            action: e.action,
+            repository: e.repository,
+            digest: e.digest ?? null,
+            tag: e.tag ?? null,
+            media_type: e.media_type ?? null,
+            size: e.size ?? null,
+            created_at: ts,
+            ...req,
+            operation: e.operation ?? null,
+          })),
+        )
+        .execute();
     }
   }
 
   listEvents(registryId: number, afterId: number, limit: number): Promise<EventRow[]> {
-    return this.ctx.db.selectFrom('events').selectAll().where('registry_id', '=', registryId).where('id', '>', afterId).orderBy('id').limit(limit).execute();
+    return this.ctx.db
+      .selectFrom('events')
+      .selectAll()
+      .where('registry_id', '=', registryId)
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
   }
 }
 

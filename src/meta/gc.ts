@@ -11,8 +11,22 @@ import type { Executor } from './store.js';
 export type GcRunRow = Selectable<GcRunsTable>;
 
 /** Counter and state columns of a run a heartbeat or the end of a run writes. */
-export type GcRunPatch = Partial<Pick<GcRunRow, 'status' | 'finished_at' | 'error' | 'lease_until' | 'links_marked' | 'links_removed' | 'blobs_marked'
-  | 'blobs_removed' | 'bytes_reclaimed' | 'referrers_removed' | 'files_removed'>>;
+export type GcRunPatch = Partial<
+  Pick<
+    GcRunRow,
+    | 'status'
+    | 'finished_at'
+    | 'error'
+    | 'lease_until'
+    | 'links_marked'
+    | 'links_removed'
+    | 'blobs_marked'
+    | 'blobs_removed'
+    | 'bytes_reclaimed'
+    | 'referrers_removed'
+    | 'files_removed'
+  >
+>;
 
 export interface GcLink {
   repository_id: number;
@@ -87,13 +101,20 @@ export interface GcStore {
 }
 
 export class KyselyGcStore implements GcStore {
-  constructor(private readonly db: Kysely<Database>, private readonly dialect: Dialect) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: Dialect,
+  ) {}
 
   // ---------------------------------------------------------------- runs
 
   async expireDeadRuns(ex: Executor, now: string): Promise<void> {
-    await ex.updateTable('gc_runs').set({ status: 'failed', error: 'the node running it stopped', finished_at: now })
-      .where('status', '=', 'running').where('lease_until', '<', now).execute();
+    await ex
+      .updateTable('gc_runs')
+      .set({ status: 'failed', error: 'the node running it stopped', finished_at: now })
+      .where('status', '=', 'running')
+      .where('lease_until', '<', now)
+      .execute();
   }
 
   async lockRunStarts(trx: Executor): Promise<void> {
@@ -103,13 +124,21 @@ export class KyselyGcStore implements GcStore {
   }
 
   async aliveRun(ex: Executor): Promise<{ id: number; node: string } | undefined> {
-    const row = await ex.selectFrom('gc_runs').select(['id', 'node']).where('status', '=', 'running').where('dry_run', '=', 0).executeTakeFirst();
+    const row = await ex
+      .selectFrom('gc_runs')
+      .select(['id', 'node'])
+      .where('status', '=', 'running')
+      .where('dry_run', '=', 0)
+      .executeTakeFirst();
     return row ? { id: Number(row.id), node: row.node } : undefined;
   }
 
   async insertRun(ex: Executor, run: { node: string; dryRun: boolean; startedAt: string; leaseUntil: string }): Promise<number> {
-    const row = await ex.insertInto('gc_runs').values({ node: run.node, dry_run: run.dryRun ? 1 : 0, status: 'running', started_at: run.startedAt, lease_until: run.leaseUntil })
-      .returning('id').executeTakeFirstOrThrow();
+    const row = await ex
+      .insertInto('gc_runs')
+      .values({ node: run.node, dry_run: run.dryRun ? 1 : 0, status: 'running', started_at: run.startedAt, lease_until: run.leaseUntil })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     return Number(row.id);
   }
 
@@ -126,24 +155,44 @@ export class KyselyGcStore implements GcStore {
   }
 
   async pending(): Promise<{ links: number; blobs: number; bytes: number }> {
-    const links = await this.db.selectFrom('repository_blobs').select((eb) => eb.fn.countAll<number>().as('n')).where('unreferenced_since', 'is not', null).executeTakeFirstOrThrow();
-    const blobs = await this.db.selectFrom('blobs').select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('size').as('bytes')])
-      .where('orphaned_since', 'is not', null).executeTakeFirstOrThrow();
+    const links = await this.db
+      .selectFrom('repository_blobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('unreferenced_since', 'is not', null)
+      .executeTakeFirstOrThrow();
+    const blobs = await this.db
+      .selectFrom('blobs')
+      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('size').as('bytes')])
+      .where('orphaned_since', 'is not', null)
+      .executeTakeFirstOrThrow();
     return { links: Number(links.n), blobs: Number(blobs.n), bytes: Number(blobs.bytes ?? 0) };
   }
 
   // ---------------------------------------------------------------- referrers
 
   async danglingReferrers(cutoff: string, afterId: number, limit: number): Promise<DanglingReferrer[]> {
-    const rows = await this.db.selectFrom('manifests as m')
+    const rows = await this.db
+      .selectFrom('manifests as m')
       .innerJoin('repositories as r', 'r.id', 'm.repository_id')
       .innerJoin('registries as g', 'g.id', 'r.registry_id')
       .select(['m.id', 'm.digest', 'r.name as repository', 'g.id as registry_id'])
-      .where('m.subject_digest', 'is not', null).where('m.created_at', '<', cutoff).where('m.id', '>', afterId)
-      .where((eb) => eb.not(eb.exists(
-        eb.selectFrom('manifests as s').select('s.id').whereRef('s.repository_id', '=', 'm.repository_id').whereRef('s.digest', '=', 'm.subject_digest'),
-      )))
-      .orderBy('m.id').limit(limit).execute();
+      .where('m.subject_digest', 'is not', null)
+      .where('m.created_at', '<', cutoff)
+      .where('m.id', '>', afterId)
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('manifests as s')
+              .select('s.id')
+              .whereRef('s.repository_id', '=', 'm.repository_id')
+              .whereRef('s.digest', '=', 'm.subject_digest'),
+          ),
+        ),
+      )
+      .orderBy('m.id')
+      .limit(limit)
+      .execute();
     return rows.map((r) => ({ id: Number(r.id), digest: r.digest, repository: r.repository, registry_id: Number(r.registry_id) }));
   }
 
@@ -161,33 +210,59 @@ export class KyselyGcStore implements GcStore {
   }
 
   async linkPage(after: { repositoryId: number; digest: string } | undefined, limit: number): Promise<GcLink[]> {
-    let q = this.db.selectFrom('repository_blobs as rb')
+    let q = this.db
+      .selectFrom('repository_blobs as rb')
       .select(['rb.repository_id', 'rb.digest', 'rb.unreferenced_since'])
       .select(this.referenced(sql.ref('rb.repository_id'), sql.ref('rb.digest')).as('referenced'));
     if (after) {
       const a = after;
-      q = q.where((eb) => eb.or([eb('rb.repository_id', '>', a.repositoryId), eb.and([eb('rb.repository_id', '=', a.repositoryId), eb('rb.digest', '>', a.digest)])]));
+      q = q.where((eb) =>
+        eb.or([
+          eb('rb.repository_id', '>', a.repositoryId),
+          eb.and([eb('rb.repository_id', '=', a.repositoryId), eb('rb.digest', '>', a.digest)]),
+        ]),
+      );
     }
     const rows = await q.orderBy('rb.repository_id').orderBy('rb.digest').limit(limit).execute();
-    return rows.map((r) => ({ repository_id: Number(r.repository_id), digest: r.digest, unreferenced_since: r.unreferenced_since, referenced: truthy(r.referenced) }));
+    return rows.map((r) => ({
+      repository_id: Number(r.repository_id),
+      digest: r.digest,
+      unreferenced_since: r.unreferenced_since,
+      referenced: truthy(r.referenced),
+    }));
   }
 
   async unmarkLinks(ex: Executor, links: { repository_id: number; digest: string }[]): Promise<void> {
     for (const r of links) {
-      await ex.updateTable('repository_blobs').set({ unreferenced_since: null }).where('repository_id', '=', r.repository_id).where('digest', '=', r.digest).execute();
+      await ex
+        .updateTable('repository_blobs')
+        .set({ unreferenced_since: null })
+        .where('repository_id', '=', r.repository_id)
+        .where('digest', '=', r.digest)
+        .execute();
     }
   }
 
   async markLinks(ex: Executor, links: { repository_id: number; digest: string }[], at: string): Promise<void> {
     for (const r of links) {
-      await ex.updateTable('repository_blobs').set({ unreferenced_since: at })
-        .where('repository_id', '=', r.repository_id).where('digest', '=', r.digest).where('unreferenced_since', 'is', null).execute();
+      await ex
+        .updateTable('repository_blobs')
+        .set({ unreferenced_since: at })
+        .where('repository_id', '=', r.repository_id)
+        .where('digest', '=', r.digest)
+        .where('unreferenced_since', 'is', null)
+        .execute();
     }
   }
 
   async lockMarkedLink(trx: Executor, repositoryId: number, digest: string, cutoff: string): Promise<boolean> {
-    let q = trx.selectFrom('repository_blobs').select('digest').where('repository_id', '=', repositoryId).where('digest', '=', digest)
-      .where('unreferenced_since', 'is not', null).where('unreferenced_since', '<=', cutoff);
+    let q = trx
+      .selectFrom('repository_blobs')
+      .select('digest')
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .where('unreferenced_since', 'is not', null)
+      .where('unreferenced_since', '<=', cutoff);
     // FOR UPDATE: a manifest PUT holds the links it references FOR SHARE until it commits
     // (MetaStore.missingBlobs), so this waits for it, and the caller's next look sees its reference.
     if (this.dialect === 'postgres') q = q.forUpdate();
@@ -202,10 +277,16 @@ export class KyselyGcStore implements GcStore {
   // ---------------------------------------------------------------- blobs
 
   async blobPage(after: string, limit: number): Promise<GcBlob[]> {
-    const rows = await this.db.selectFrom('blobs as b')
+    const rows = await this.db
+      .selectFrom('blobs as b')
       .select(['b.digest', 'b.size', 'b.orphaned_since'])
-      .select((eb) => eb.exists(eb.selectFrom('repository_blobs as rb').select('rb.digest').whereRef('rb.digest', '=', 'b.digest')).as('linked'))
-      .where('b.digest', '>', after).orderBy('b.digest').limit(limit).execute();
+      .select((eb) =>
+        eb.exists(eb.selectFrom('repository_blobs as rb').select('rb.digest').whereRef('rb.digest', '=', 'b.digest')).as('linked'),
+      )
+      .where('b.digest', '>', after)
+      .orderBy('b.digest')
+      .limit(limit)
+      .execute();
     return rows.map((r) => ({ digest: r.digest, size: Number(r.size), orphaned_since: r.orphaned_since, linked: truthy(r.linked) }));
   }
 
@@ -214,11 +295,22 @@ export class KyselyGcStore implements GcStore {
   }
 
   async markBlobs(ex: Executor, digests: string[], at: string): Promise<void> {
-    if (digests.length) await ex.updateTable('blobs').set({ orphaned_since: at }).where('digest', 'in', digests).where('orphaned_since', 'is', null).execute();
+    if (digests.length)
+      await ex
+        .updateTable('blobs')
+        .set({ orphaned_since: at })
+        .where('digest', 'in', digests)
+        .where('orphaned_since', 'is', null)
+        .execute();
   }
 
   async lockOrphanedBlob(trx: Executor, digest: string, cutoff: string): Promise<number | undefined> {
-    let q = trx.selectFrom('blobs').select('size').where('digest', '=', digest).where('orphaned_since', 'is not', null).where('orphaned_since', '<=', cutoff);
+    let q = trx
+      .selectFrom('blobs')
+      .select('size')
+      .where('digest', '=', digest)
+      .where('orphaned_since', 'is not', null)
+      .where('orphaned_since', '<=', cutoff);
     // FOR UPDATE: an upload's commit upserts this row (MetaStore.linkBlob) and a mount locks it FOR
     // SHARE (linkStoredBlob) before linking, so neither can link the blob while it is being deleted.
     if (this.dialect === 'postgres') q = q.forUpdate();
@@ -243,8 +335,12 @@ export class KyselyGcStore implements GcStore {
 
   async claimBlob(trx: Executor, digest: string, size: number, at: string): Promise<boolean> {
     // The insert takes the row's key: an upload committing the same content waits on it (PostgreSQL) or on the writer (SQLite).
-    const claimed = await trx.insertInto('blobs').values({ digest, size, created_at: at, orphaned_since: at })
-      .onConflict((oc) => oc.column('digest').doNothing()).returning('digest').executeTakeFirst();
+    const claimed = await trx
+      .insertInto('blobs')
+      .values({ digest, size, created_at: at, orphaned_since: at })
+      .onConflict((oc) => oc.column('digest').doNothing())
+      .returning('digest')
+      .executeTakeFirst();
     return !!claimed;
   }
 }

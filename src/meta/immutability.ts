@@ -30,9 +30,17 @@ export class KyselyImmutabilityPolicies implements ImmutabilityPolicies {
 
   async add(p: { registryId: number; name: string; repositoryPattern: string; tagPattern: string }): Promise<boolean> {
     try {
-      await this.db.insertInto('immutability_policies').values({
-        registry_id: p.registryId, name: p.name, name_key: p.name.toLowerCase(), repository_pattern: p.repositoryPattern, tag_pattern: p.tagPattern, created_at: now(),
-      }).execute();
+      await this.db
+        .insertInto('immutability_policies')
+        .values({
+          registry_id: p.registryId,
+          name: p.name,
+          name_key: p.name.toLowerCase(),
+          repository_pattern: p.repositoryPattern,
+          tag_pattern: p.tagPattern,
+          created_at: now(),
+        })
+        .execute();
       return true;
     } catch (e) {
       if (isUniqueViolation(e)) return false;
@@ -41,7 +49,11 @@ export class KyselyImmutabilityPolicies implements ImmutabilityPolicies {
   }
 
   async remove(registryId: number, name: string): Promise<boolean> {
-    const r = await this.db.deleteFrom('immutability_policies').where('registry_id', '=', registryId).where('name_key', '=', name.toLowerCase()).executeTakeFirst();
+    const r = await this.db
+      .deleteFrom('immutability_policies')
+      .where('registry_id', '=', registryId)
+      .where('name_key', '=', name.toLowerCase())
+      .executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
 

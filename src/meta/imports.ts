@@ -34,7 +34,9 @@ export class KyselyImports implements Imports {
   }
 
   async ids(registryId: number, limit: number): Promise<number[]> {
-    return (await this.db.selectFrom('imports').select('id').where('registry_id', '=', registryId).orderBy('id', 'desc').limit(limit).execute()).map((r) => Number(r.id));
+    return (
+      await this.db.selectFrom('imports').select('id').where('registry_id', '=', registryId).orderBy('id', 'desc').limit(limit).execute()
+    ).map((r) => Number(r.id));
   }
 
   async update(id: number, patch: ImportPatch): Promise<void> {

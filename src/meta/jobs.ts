@@ -44,10 +44,23 @@ export class KyselyJobStore implements JobStore {
 
   async insertJob(ex: Executor, j: NewJob): Promise<number> {
     const t = new Date().toISOString();
-    const row = await ex.insertInto('jobs').values({
-      kind: j.kind, payload: j.payload, state: 'queued', attempts: 0, max_attempts: j.maxAttempts,
-      run_after: j.runAfter ?? t, lease_owner: null, lease_until: null, last_error: null, created_at: t, updated_at: t,
-    }).returning('id').executeTakeFirstOrThrow();
+    const row = await ex
+      .insertInto('jobs')
+      .values({
+        kind: j.kind,
+        payload: j.payload,
+        state: 'queued',
+        attempts: 0,
+        max_attempts: j.maxAttempts,
+        run_after: j.runAfter ?? t,
+        lease_owner: null,
+        lease_until: null,
+        last_error: null,
+        created_at: t,
+        updated_at: t,
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
     return Number(row.id);
   }
 
@@ -67,40 +80,72 @@ export class KyselyJobStore implements JobStore {
       return r.rows;
     }
     return this.ctx.db.transaction().execute(async (trx) => {
-      let q = trx.selectFrom('jobs').select('id')
-        .where((eb) => eb.or([
-          eb.and([eb('state', '=', 'queued'), eb('run_after', '<=', nowIso)]),
-          eb.and([eb('state', '=', 'running'), eb('lease_until', '<', nowIso)]),
-        ]));
+      let q = trx
+        .selectFrom('jobs')
+        .select('id')
+        .where((eb) =>
+          eb.or([
+            eb.and([eb('state', '=', 'queued'), eb('run_after', '<=', nowIso)]),
+            eb.and([eb('state', '=', 'running'), eb('lease_until', '<', nowIso)]),
+          ]),
+        );
       if (only) q = q.where('kind', 'in', only);
       if (except) q = q.where('kind', 'not in', except);
       const ids = (await q.orderBy('run_after').limit(n).execute()).map((r) => r.id);
       if (ids.length === 0) return [];
-      await trx.updateTable('jobs').set((eb) => ({ state: 'running', lease_owner: node, lease_until: until, attempts: eb('attempts', '+', 1), updated_at: nowIso }))
-        .where('id', 'in', ids).execute();
+      await trx
+        .updateTable('jobs')
+        .set((eb) => ({ state: 'running', lease_owner: node, lease_until: until, attempts: eb('attempts', '+', 1), updated_at: nowIso }))
+        .where('id', 'in', ids)
+        .execute();
       return trx.selectFrom('jobs').selectAll().where('id', 'in', ids).orderBy('run_after').execute();
     });
   }
 
   async completeJob(id: number, node: string, at: string): Promise<void> {
-    await this.ctx.db.updateTable('jobs').set({ state: 'succeeded', lease_owner: null, lease_until: null, last_error: null, updated_at: at })
-      .where('id', '=', id).where('lease_owner', '=', node).execute();
+    await this.ctx.db
+      .updateTable('jobs')
+      .set({ state: 'succeeded', lease_owner: null, lease_until: null, last_error: null, updated_at: at })
+      .where('id', '=', id)
+      .where('lease_owner', '=', node)
+      .execute();
   }
 
   async renewJobLease(id: number, node: string, leaseUntil: string, at: string): Promise<boolean> {
-    const r = await this.ctx.db.updateTable('jobs').set({ lease_until: leaseUntil, updated_at: at })
-      .where('id', '=', id).where('lease_owner', '=', node).where('state', '=', 'running').executeTakeFirst();
+    const r = await this.ctx.db
+      .updateTable('jobs')
+      .set({ lease_until: leaseUntil, updated_at: at })
+      .where('id', '=', id)
+      .where('lease_owner', '=', node)
+      .where('state', '=', 'running')
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
 
   async failJob(id: number, node: string, o: { dead: boolean; error: string; runAfter: string; at: string }): Promise<void> {
-    await this.ctx.db.updateTable('jobs').set({
-      state: o.dead ? 'dead' : 'queued', lease_owner: null, lease_until: null, last_error: o.error, updated_at: o.at, run_after: o.runAfter,
-    }).where('id', '=', id).where('lease_owner', '=', node).execute();
+    await this.ctx.db
+      .updateTable('jobs')
+      .set({
+        state: o.dead ? 'dead' : 'queued',
+        lease_owner: null,
+        lease_until: null,
+        last_error: o.error,
+        updated_at: o.at,
+        run_after: o.runAfter,
+      })
+      .where('id', '=', id)
+      .where('lease_owner', '=', node)
+      .execute();
   }
 
   async hasDueJobs(now: string): Promise<boolean> {
-    const due = await this.ctx.db.selectFrom('jobs').select('id').where('state', '=', 'queued').where('run_after', '<=', now).limit(1).execute();
+    const due = await this.ctx.db
+      .selectFrom('jobs')
+      .select('id')
+      .where('state', '=', 'queued')
+      .where('run_after', '<=', now)
+      .limit(1)
+      .execute();
     return due.length > 0;
   }
 
@@ -108,7 +153,10 @@ export class KyselyJobStore implements JobStore {
     let q = this.ctx.db.selectFrom('jobs').selectAll();
     if (o.state) q = q.where('state', '=', o.state);
     if (o.kind) q = q.where('kind', '=', o.kind);
-    return q.orderBy('id', 'desc').limit(o.limit ?? 100).execute();
+    return q
+      .orderBy('id', 'desc')
+      .limit(o.limit ?? 100)
+      .execute();
   }
 
   getJob(id: number): Promise<JobRow | undefined> {
@@ -116,7 +164,11 @@ export class KyselyJobStore implements JobStore {
   }
 
   async retryJob(id: number, at: string): Promise<void> {
-    await this.ctx.db.updateTable('jobs').set({ state: 'queued', attempts: 0, run_after: at, lease_owner: null, lease_until: null, updated_at: at })
-      .where('id', '=', id).where('state', 'in', ['dead', 'succeeded', 'queued']).execute();
+    await this.ctx.db
+      .updateTable('jobs')
+      .set({ state: 'queued', attempts: 0, run_after: at, lease_owner: null, lease_until: null, updated_at: at })
+      .where('id', '=', id)
+      .where('state', 'in', ['dead', 'succeeded', 'queued'])
+      .execute();
   }
 }

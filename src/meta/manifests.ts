@@ -19,7 +19,11 @@ export interface ManifestRow {
   created_at: string;
 }
 
-export interface ReadFlags { repo_read: number; manifest_read: number; tag_read: number | null }
+export interface ReadFlags {
+  repo_read: number;
+  manifest_read: number;
+  tag_read: number | null;
+}
 
 /** A manifest to store, with the blobs and manifests it references. */
 export interface NewManifest {
@@ -35,7 +39,12 @@ export interface NewManifest {
   refs: { digest: string; kind: 'blob' | 'manifest' }[];
 }
 
-export interface TagDetail { name: string; digest: string; created_at: string; updated_at: string }
+export interface TagDetail {
+  name: string;
+  digest: string;
+  created_at: string;
+  updated_at: string;
+}
 
 export interface ManifestDetail {
   digest: string;
@@ -47,7 +56,13 @@ export interface ManifestDetail {
   tags: string[];
 }
 
-export interface Referrer { digest: string; media_type: string; artifact_type: string | null; annotations: string | null; size: number }
+export interface Referrer {
+  digest: string;
+  media_type: string;
+  artifact_type: string | null;
+  annotations: string | null;
+  size: number;
+}
 
 /** Manifests and tags of repositories: reads for pulls and listings, writes for pushes and deletes. */
 export interface ManifestStore {
@@ -66,7 +81,11 @@ export interface ManifestStore {
   /** Removes a tag; returns the digest it pointed at (undefined if there was no such tag). */
   deleteTag(ex: Executor, repositoryId: number, tag: string): Promise<string | undefined>;
   /** Deletes a manifest (its tags go with it); returns the removed tags, or undefined if it was not there. */
-  deleteManifest(ex: Executor, repositoryId: number, digest: string): Promise<{ tags: string[]; mediaType: string; size: number } | undefined>;
+  deleteManifest(
+    ex: Executor,
+    repositoryId: number,
+    digest: string,
+  ): Promise<{ tags: string[]; mediaType: string; size: number } | undefined>;
   /** The digest a tag points at. */
   tagTarget(ex: Executor, repositoryId: number, tag: string): Promise<string | undefined>;
   /** Digests of the repository's manifests whose subject is one of these. */
@@ -82,65 +101,131 @@ export interface ManifestStore {
   /** Manifests with their tags, for the management API; keyset on digest. */
   listManifestDetails(repositoryId: number, after: string | undefined, limit: number): Promise<ManifestDetail[]>;
   /** Referrers of a subject, keyset-paged on digest. */
-  listReferrers(repositoryId: number, subject: string, artifactType: string | undefined, after: string | undefined, limit: number): Promise<Referrer[]>;
+  listReferrers(
+    repositoryId: number,
+    subject: string,
+    artifactType: string | undefined,
+    after: string | undefined,
+    limit: number,
+  ): Promise<Referrer[]>;
 }
 
-const MANIFEST_COLUMNS = ['manifests.id', 'manifests.repository_id', 'manifests.digest', 'manifests.media_type', 'manifests.artifact_type',
-  'manifests.subject_digest', 'manifests.annotations', 'manifests.size', 'manifests.content', 'manifests.created_at'] as const;
+const MANIFEST_COLUMNS = [
+  'manifests.id',
+  'manifests.repository_id',
+  'manifests.digest',
+  'manifests.media_type',
+  'manifests.artifact_type',
+  'manifests.subject_digest',
+  'manifests.annotations',
+  'manifests.size',
+  'manifests.content',
+  'manifests.created_at',
+] as const;
 
 export class KyselyManifestStore implements ManifestStore {
   constructor(private readonly ctx: MetaContext) {}
 
   getManifestByTag(registryId: number, repository: string, tag: string): Promise<(ManifestRow & ReadFlags) | undefined> {
-    return this.ctx.db.selectFrom('tags')
+    return this.ctx.db
+      .selectFrom('tags')
       .innerJoin('repositories', 'repositories.id', 'tags.repository_id')
       .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
       .select(MANIFEST_COLUMNS)
       .select(['repositories.read_enabled as repo_read', 'manifests.read_enabled as manifest_read', 'tags.read_enabled as tag_read'])
-      .where('repositories.registry_id', '=', registryId).where('repositories.name', '=', repository).where('tags.name', '=', tag)
+      .where('repositories.registry_id', '=', registryId)
+      .where('repositories.name', '=', repository)
+      .where('tags.name', '=', tag)
       .executeTakeFirst();
   }
 
   getManifestByDigest(registryId: number, repository: string, digest: string): Promise<(ManifestRow & ReadFlags) | undefined> {
-    return this.ctx.db.selectFrom('manifests')
+    return this.ctx.db
+      .selectFrom('manifests')
       .innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
       .select(MANIFEST_COLUMNS)
       .select(['repositories.read_enabled as repo_read', 'manifests.read_enabled as manifest_read', sql<null>`null`.as('tag_read')])
-      .where('repositories.registry_id', '=', registryId).where('repositories.name', '=', repository).where('manifests.digest', '=', digest)
+      .where('repositories.registry_id', '=', registryId)
+      .where('repositories.name', '=', repository)
+      .where('manifests.digest', '=', digest)
       .executeTakeFirst();
   }
 
   headManifest(registryId: number, repository: string, ref: { tag?: string; digest?: string }): Promise<ManifestHead | undefined> {
-    const q = this.ctx.db.selectFrom('manifests')
+    const q = this.ctx.db
+      .selectFrom('manifests')
       .innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
-      .select(['manifests.id', 'manifests.repository_id', 'manifests.digest', 'manifests.media_type', 'manifests.size', 'manifests.subject_digest',
-        'repositories.read_enabled as repo_read', 'manifests.read_enabled as manifest_read'])
-      .where('repositories.registry_id', '=', registryId).where('repositories.name', '=', repository);
+      .select([
+        'manifests.id',
+        'manifests.repository_id',
+        'manifests.digest',
+        'manifests.media_type',
+        'manifests.size',
+        'manifests.subject_digest',
+        'repositories.read_enabled as repo_read',
+        'manifests.read_enabled as manifest_read',
+      ])
+      .where('repositories.registry_id', '=', registryId)
+      .where('repositories.name', '=', repository);
     if (ref.tag !== undefined) {
-      return q.innerJoin('tags', 'tags.manifest_id', 'manifests.id').where('tags.name', '=', ref.tag).select('tags.read_enabled as tag_read').executeTakeFirst();
+      return q
+        .innerJoin('tags', 'tags.manifest_id', 'manifests.id')
+        .where('tags.name', '=', ref.tag)
+        .select('tags.read_enabled as tag_read')
+        .executeTakeFirst();
     }
-    return q.where('manifests.digest', '=', ref.digest!).select(sql<null>`null`.as('tag_read')).executeTakeFirst();
+    return q
+      .where('manifests.digest', '=', ref.digest!)
+      .select(sql<null>`null`.as('tag_read'))
+      .executeTakeFirst();
   }
 
   async putManifest(ex: Executor, m: NewManifest): Promise<{ id: number; created: boolean; usage?: UsageChange }> {
-    const existing = await ex.selectFrom('manifests').select('id').where('repository_id', '=', m.repository_id).where('digest', '=', m.digest).executeTakeFirst();
+    const existing = await ex
+      .selectFrom('manifests')
+      .select('id')
+      .where('repository_id', '=', m.repository_id)
+      .where('digest', '=', m.digest)
+      .executeTakeFirst();
     if (existing) return { id: existing.id, created: false };
     // Untagged from birth until setTag points a tag at it (retention counts from untagged_since).
     const ts = now();
-    const inserted = await ex.insertInto('manifests').values({
-      repository_id: m.repository_id, digest: m.digest, media_type: m.media_type, artifact_type: m.artifact_type,
-      subject_digest: m.subject_digest, config_digest: m.config_digest, config_media_type: m.config_media_type ?? null, annotations: m.annotations,
-      size: m.content.byteLength, content: m.content, created_at: ts, untagged_since: ts,
-    }).onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing()).returning('id').executeTakeFirst();
+    const inserted = await ex
+      .insertInto('manifests')
+      .values({
+        repository_id: m.repository_id,
+        digest: m.digest,
+        media_type: m.media_type,
+        artifact_type: m.artifact_type,
+        subject_digest: m.subject_digest,
+        config_digest: m.config_digest,
+        config_media_type: m.config_media_type ?? null,
+        annotations: m.annotations,
+        size: m.content.byteLength,
+        content: m.content,
+        created_at: ts,
+        untagged_since: ts,
+      })
+      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+      .returning('id')
+      .executeTakeFirst();
     if (!inserted) {
       // A concurrent writer on another connection inserted it first.
-      const row = await ex.selectFrom('manifests').select('id').where('repository_id', '=', m.repository_id).where('digest', '=', m.digest).executeTakeFirstOrThrow();
+      const row = await ex
+        .selectFrom('manifests')
+        .select('id')
+        .where('repository_id', '=', m.repository_id)
+        .where('digest', '=', m.digest)
+        .executeTakeFirstOrThrow();
       return { id: row.id, created: false };
     }
     const refs = dedupeRefs(m.refs);
     for (let i = 0; i < refs.length; i += 300) {
-      await ex.insertInto('manifest_refs').values(refs.slice(i, i + 300).map((r) => ({ manifest_id: inserted.id, child_digest: r.digest, kind: r.kind })))
-        .onConflict((oc) => oc.doNothing()).execute();
+      await ex
+        .insertInto('manifest_refs')
+        .values(refs.slice(i, i + 300).map((r) => ({ manifest_id: inserted.id, child_digest: r.digest, kind: r.kind })))
+        .onConflict((oc) => oc.doNothing())
+        .execute();
     }
     const registryId = await registryOf(ex, m.repository_id);
     const size = m.content.byteLength;
@@ -154,33 +239,63 @@ export class KyselyManifestStore implements ManifestStore {
 
   async setTag(ex: Executor, repositoryId: number, tag: string, manifestId: number): Promise<void> {
     const ts = now();
-    const before = await ex.selectFrom('tags').select('manifest_id').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
-    await ex.updateTable('manifests').set({ untagged_since: null }).where('id', '=', manifestId).where('untagged_since', 'is not', null).execute();
-    await ex.insertInto('tags').values({ repository_id: repositoryId, name: tag, manifest_id: manifestId, created_at: ts, updated_at: ts })
-      .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_id: manifestId, updated_at: ts })).execute();
+    const before = await ex
+      .selectFrom('tags')
+      .select('manifest_id')
+      .where('repository_id', '=', repositoryId)
+      .where('name', '=', tag)
+      .executeTakeFirst();
+    await ex
+      .updateTable('manifests')
+      .set({ untagged_since: null })
+      .where('id', '=', manifestId)
+      .where('untagged_since', 'is not', null)
+      .execute();
+    await ex
+      .insertInto('tags')
+      .values({ repository_id: repositoryId, name: tag, manifest_id: manifestId, created_at: ts, updated_at: ts })
+      .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_id: manifestId, updated_at: ts }))
+      .execute();
     if (before && before.manifest_id !== manifestId) await this.markUntagged(ex, [before.manifest_id]);
   }
 
   async markUntagged(ex: Executor, manifestIds: number[]): Promise<void> {
     for (let i = 0; i < manifestIds.length; i += 500) {
-      await ex.updateTable('manifests').set({ untagged_since: now() })
-        .where('id', 'in', manifestIds.slice(i, i + 500)).where('untagged_since', 'is', null)
+      await ex
+        .updateTable('manifests')
+        .set({ untagged_since: now() })
+        .where('id', 'in', manifestIds.slice(i, i + 500))
+        .where('untagged_since', 'is', null)
         .where((eb) => eb.not(eb.exists(eb.selectFrom('tags').select('tags.name').whereRef('tags.manifest_id', '=', 'manifests.id'))))
         .execute();
     }
   }
 
   async deleteTag(ex: Executor, repositoryId: number, tag: string): Promise<string | undefined> {
-    const row = await ex.selectFrom('tags').innerJoin('manifests', 'manifests.id', 'tags.manifest_id').select(['manifests.digest', 'manifests.id'])
-      .where('tags.repository_id', '=', repositoryId).where('tags.name', '=', tag).executeTakeFirst();
+    const row = await ex
+      .selectFrom('tags')
+      .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
+      .select(['manifests.digest', 'manifests.id'])
+      .where('tags.repository_id', '=', repositoryId)
+      .where('tags.name', '=', tag)
+      .executeTakeFirst();
     if (!row) return undefined;
     await ex.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', tag).execute();
     await this.markUntagged(ex, [row.id]);
     return row.digest;
   }
 
-  async deleteManifest(ex: Executor, repositoryId: number, digest: string): Promise<{ tags: string[]; mediaType: string; size: number } | undefined> {
-    const m = await ex.selectFrom('manifests').select(['id', 'media_type', 'size']).where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+  async deleteManifest(
+    ex: Executor,
+    repositoryId: number,
+    digest: string,
+  ): Promise<{ tags: string[]; mediaType: string; size: number } | undefined> {
+    const m = await ex
+      .selectFrom('manifests')
+      .select(['id', 'media_type', 'size'])
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
     if (!m) return undefined;
     const tags = (await ex.selectFrom('tags').select('name').where('manifest_id', '=', m.id).execute()).map((t) => t.name);
     await ex.deleteFrom('manifests').where('id', '=', m.id).execute();
@@ -190,27 +305,40 @@ export class KyselyManifestStore implements ManifestStore {
   }
 
   async tagTarget(ex: Executor, repositoryId: number, tag: string): Promise<string | undefined> {
-    const row = await ex.selectFrom('tags').innerJoin('manifests', 'manifests.id', 'tags.manifest_id').select('manifests.digest')
-      .where('tags.repository_id', '=', repositoryId).where('tags.name', '=', tag).executeTakeFirst();
+    const row = await ex
+      .selectFrom('tags')
+      .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
+      .select('manifests.digest')
+      .where('tags.repository_id', '=', repositoryId)
+      .where('tags.name', '=', tag)
+      .executeTakeFirst();
     return row?.digest;
   }
 
   async manifestsWithSubject(ex: Executor, repositoryId: number, subjects: string[]): Promise<string[]> {
     const out: string[] = [];
     for (let i = 0; i < subjects.length; i += 500) {
-      const rows = await ex.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId)
-        .where('subject_digest', 'in', subjects.slice(i, i + 500)).execute();
+      const rows = await ex
+        .selectFrom('manifests')
+        .select('digest')
+        .where('repository_id', '=', repositoryId)
+        .where('subject_digest', 'in', subjects.slice(i, i + 500))
+        .execute();
       for (const r of rows) out.push(r.digest);
     }
     return out;
   }
 
   async manifestDigestsOf(ex: Executor, repositoryId: number): Promise<string[]> {
-    return (await ex.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId).orderBy('digest').execute()).map((r) => r.digest);
+    return (await ex.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId).orderBy('digest').execute()).map(
+      (r) => r.digest,
+    );
   }
 
   async tagNamesOf(ex: Executor, repositoryId: number): Promise<string[]> {
-    return (await ex.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).orderBy('name').execute()).map((r) => r.name);
+    return (await ex.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).orderBy('name').execute()).map(
+      (r) => r.name,
+    );
   }
 
   async listTags(repositoryId: number, after: string | undefined, limit: number): Promise<string[]> {
@@ -220,25 +348,50 @@ export class KyselyManifestStore implements ManifestStore {
   }
 
   listTagDetails(repositoryId: number, after: string | undefined, limit: number): Promise<TagDetail[]> {
-    let q = this.ctx.db.selectFrom('tags').innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
-      .select(['tags.name', 'manifests.digest', 'tags.created_at', 'tags.updated_at']).where('tags.repository_id', '=', repositoryId);
+    let q = this.ctx.db
+      .selectFrom('tags')
+      .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
+      .select(['tags.name', 'manifests.digest', 'tags.created_at', 'tags.updated_at'])
+      .where('tags.repository_id', '=', repositoryId);
     if (after !== undefined) q = q.where('tags.name', '>', after);
     return q.orderBy('tags.name').limit(limit).execute();
   }
 
   async listManifestDetails(repositoryId: number, after: string | undefined, limit: number): Promise<ManifestDetail[]> {
-    let q = this.ctx.db.selectFrom('manifests').select(['id', 'digest', 'media_type', 'artifact_type', 'subject_digest', 'size', 'created_at'])
+    let q = this.ctx.db
+      .selectFrom('manifests')
+      .select(['id', 'digest', 'media_type', 'artifact_type', 'subject_digest', 'size', 'created_at'])
       .where('repository_id', '=', repositoryId);
     if (after !== undefined) q = q.where('digest', '>', after);
     const rows = await q.orderBy('digest').limit(limit).execute();
-    const tags = rows.length === 0 ? [] : await this.ctx.db.selectFrom('tags').select(['manifest_id', 'name'])
-      .where('manifest_id', 'in', rows.map((r) => r.id)).orderBy('name').execute();
+    const tags =
+      rows.length === 0
+        ? []
+        : await this.ctx.db
+            .selectFrom('tags')
+            .select(['manifest_id', 'name'])
+            .where(
+              'manifest_id',
+              'in',
+              rows.map((r) => r.id),
+            )
+            .orderBy('name')
+            .execute();
     return rows.map(({ id, ...r }) => ({ ...r, tags: tags.filter((t) => t.manifest_id === id).map((t) => t.name) }));
   }
 
-  listReferrers(repositoryId: number, subject: string, artifactType: string | undefined, after: string | undefined, limit: number): Promise<Referrer[]> {
-    let q = this.ctx.db.selectFrom('manifests').select(['digest', 'media_type', 'artifact_type', 'annotations', 'size'])
-      .where('repository_id', '=', repositoryId).where('subject_digest', '=', subject);
+  listReferrers(
+    repositoryId: number,
+    subject: string,
+    artifactType: string | undefined,
+    after: string | undefined,
+    limit: number,
+  ): Promise<Referrer[]> {
+    let q = this.ctx.db
+      .selectFrom('manifests')
+      .select(['digest', 'media_type', 'artifact_type', 'annotations', 'size'])
+      .where('repository_id', '=', repositoryId)
+      .where('subject_digest', '=', subject);
     if (artifactType !== undefined) q = q.where('artifact_type', '=', artifactType);
     if (after !== undefined) q = q.where('digest', '>', after);
     return q.orderBy('digest').limit(limit).execute();

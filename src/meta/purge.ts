@@ -66,23 +66,44 @@ export class KyselyPurgeStore implements PurgeStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   async repositoryPage(registryId: number, after: string | undefined, limit: number): Promise<PurgeRepository[]> {
-    let q = this.db.selectFrom('repositories').select(['id', 'name', 'write_enabled', 'delete_enabled']).where('registry_id', '=', registryId);
+    let q = this.db
+      .selectFrom('repositories')
+      .select(['id', 'name', 'write_enabled', 'delete_enabled'])
+      .where('registry_id', '=', registryId);
     if (after !== undefined) q = q.where('name', '>', after);
     return q.orderBy('name').limit(limit).execute();
   }
 
   tagPage(repositoryId: number, cutoff: string, after: { time: string; name: string } | undefined, limit: number): Promise<PurgeTag[]> {
-    let q = this.db.selectFrom('tags').innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
+    let q = this.db
+      .selectFrom('tags')
+      .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
       .select(['tags.name', 'tags.updated_at', 'tags.manifest_id', 'tags.write_enabled', 'tags.delete_enabled', 'manifests.digest'])
-      .where('tags.repository_id', '=', repositoryId).where('tags.updated_at', '<', cutoff);
-    if (after) q = q.where((eb) => eb.or([eb('tags.updated_at', '<', after.time), eb.and([eb('tags.updated_at', '=', after.time), eb('tags.name', '<', after.name)])]));
+      .where('tags.repository_id', '=', repositoryId)
+      .where('tags.updated_at', '<', cutoff);
+    if (after)
+      q = q.where((eb) =>
+        eb.or([eb('tags.updated_at', '<', after.time), eb.and([eb('tags.updated_at', '=', after.time), eb('tags.name', '<', after.name)])]),
+      );
     return q.orderBy('tags.updated_at', 'desc').orderBy('tags.name', 'desc').limit(limit).execute();
   }
 
-  async deletableTags(ex: Executor, repositoryId: number, names: string[], cutoff: string): Promise<{ name: string; manifest_id: number }[]> {
+  async deletableTags(
+    ex: Executor,
+    repositoryId: number,
+    names: string[],
+    cutoff: string,
+  ): Promise<{ name: string; manifest_id: number }[]> {
     if (names.length === 0) return [];
-    return ex.selectFrom('tags').select(['name', 'manifest_id']).where('repository_id', '=', repositoryId)
-      .where('name', 'in', names).where('updated_at', '<', cutoff).where('write_enabled', '=', 1).where('delete_enabled', '=', 1).execute();
+    return ex
+      .selectFrom('tags')
+      .select(['name', 'manifest_id'])
+      .where('repository_id', '=', repositoryId)
+      .where('name', 'in', names)
+      .where('updated_at', '<', cutoff)
+      .where('write_enabled', '=', 1)
+      .where('delete_enabled', '=', 1)
+      .execute();
   }
 
   async deleteTags(ex: Executor, repositoryId: number, names: string[]): Promise<void> {
@@ -93,24 +114,55 @@ export class KyselyPurgeStore implements PurgeStore {
   async tagCounts(manifestIds: number[]): Promise<Map<number, number>> {
     const out = new Map<number, number>();
     for (let i = 0; i < manifestIds.length; i += 500) {
-      const rows = await this.db.selectFrom('tags').select(['manifest_id', (eb) => eb.fn.countAll<number>().as('n')])
-        .where('manifest_id', 'in', manifestIds.slice(i, i + 500)).groupBy('manifest_id').execute();
+      const rows = await this.db
+        .selectFrom('tags')
+        .select(['manifest_id', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('manifest_id', 'in', manifestIds.slice(i, i + 500))
+        .groupBy('manifest_id')
+        .execute();
       for (const r of rows) out.set(Number(r.manifest_id), Number(r.n));
     }
     return out;
   }
 
   untaggedCandidates(repositoryId: number, q: UntaggedQuery): Promise<UntaggedManifest[]> {
-    let s = this.db.selectFrom('manifests as m')
+    let s = this.db
+      .selectFrom('manifests as m')
       .select(['m.id', 'm.digest', 'm.write_enabled', 'm.delete_enabled'])
       .where('m.repository_id', '=', repositoryId)
       .where(`m.${q.age}`, '<', q.cutoff)
-      .where((eb) => eb.not(eb.exists(eb.selectFrom('manifest_refs as r').innerJoin('manifests as p', 'p.id', 'r.manifest_id').select('r.kind')
-        .whereRef('r.child_digest', '=', 'm.digest').where('r.kind', '=', 'manifest').whereRef('p.repository_id', '=', 'm.repository_id'))))
-      .where((eb) => eb.or([eb('m.subject_digest', 'is', null), eb.not(eb.exists(eb.selectFrom('manifests as s').select('s.id')
-        .whereRef('s.repository_id', '=', 'm.repository_id').whereRef('s.digest', '=', 'm.subject_digest')))]));
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('manifest_refs as r')
+              .innerJoin('manifests as p', 'p.id', 'r.manifest_id')
+              .select('r.kind')
+              .whereRef('r.child_digest', '=', 'm.digest')
+              .where('r.kind', '=', 'manifest')
+              .whereRef('p.repository_id', '=', 'm.repository_id'),
+          ),
+        ),
+      )
+      .where((eb) =>
+        eb.or([
+          eb('m.subject_digest', 'is', null),
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('manifests as s')
+                .select('s.id')
+                .whereRef('s.repository_id', '=', 'm.repository_id')
+                .whereRef('s.digest', '=', 'm.subject_digest'),
+            ),
+          ),
+        ]),
+      );
     if (q.ids) s = s.where('m.id', 'in', q.ids.length ? q.ids : [-1]);
-    else s = s.where('m.untagged_since', 'is not', null).where((eb) => eb.not(eb.exists(eb.selectFrom('tags').select('tags.name').whereRef('tags.manifest_id', '=', 'm.id'))));
+    else
+      s = s
+        .where('m.untagged_since', 'is not', null)
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('tags').select('tags.name').whereRef('tags.manifest_id', '=', 'm.id'))));
     if (q.untaggedSince !== undefined) s = s.where('m.untagged_since', '>=', q.untaggedSince);
     if (q.beforeId !== undefined) s = s.where('m.id', '<', q.beforeId);
     return s.orderBy('m.id', 'desc').limit(q.limit).execute();

@@ -7,8 +7,25 @@ import type { Executor } from './store.js';
 // and the soft-deleted state of repositories. What goes in and comes out, and when, is decided in
 // services/lifecycle/soft-delete.ts. Timestamps are ISO-8601 UTC text on both engines.
 
-const ENTRY_COLUMNS = ['id', 'repository_id', 'kind', 'group_id', 'digest', 'media_type', 'artifact_type', 'subject_digest', 'config_digest',
-  'config_media_type', 'annotations', 'size', 'created_at', 'deleted_at', 'purge_after', 'tags', 'deleted_by'] as const;
+const ENTRY_COLUMNS = [
+  'id',
+  'repository_id',
+  'kind',
+  'group_id',
+  'digest',
+  'media_type',
+  'artifact_type',
+  'subject_digest',
+  'config_digest',
+  'config_media_type',
+  'annotations',
+  'size',
+  'created_at',
+  'deleted_at',
+  'purge_after',
+  'tags',
+  'deleted_by',
+] as const;
 
 /** A bin row without its bytes (the columns listings and restores read). */
 export type BinEntry = Pick<Selectable<DeletedManifestsTable>, (typeof ENTRY_COLUMNS)[number]>;
@@ -35,7 +52,12 @@ export interface BinQuery {
 export interface RecycleBin {
   // ---- policy
   policy(registryId: number, ex?: Executor): Promise<{ enabled: boolean; days: number }>;
-  setPolicy(ex: Executor, registryId: number, set: { soft_delete_enabled?: number; soft_delete_days?: number }, updatedAt: string): Promise<void>;
+  setPolicy(
+    ex: Executor,
+    registryId: number,
+    set: { soft_delete_enabled?: number; soft_delete_days?: number },
+    updatedAt: string,
+  ): Promise<void>;
   /** purge_after = deleted_at + days for every entry of a registry. */
   movePurgeTimes(ex: Executor, registryId: number, days: number): Promise<void>;
 
@@ -50,9 +72,16 @@ export interface RecycleBin {
 
   // ---- listing
   /** A repository by name, live or soft-deleted. */
-  anyRepository(registryId: number, name: string, ex?: Executor): Promise<{ id: number; deleted_at: string | null; write_enabled: number } | undefined>;
+  anyRepository(
+    registryId: number,
+    name: string,
+    ex?: Executor,
+  ): Promise<{ id: number; deleted_at: string | null; write_enabled: number } | undefined>;
   /** Soft-deleted repositories with manifest entries not yet expired at `now`, by name. */
-  deletedRepositories(registryId: number, now: string): Promise<{ name: string; deleted_at: string | null; count: number; purge_after: string | null }[]>;
+  deletedRepositories(
+    registryId: number,
+    now: string,
+  ): Promise<{ name: string; deleted_at: string | null; count: number; purge_after: string | null }[]>;
   /** Entries not past their purge time at `now`, newest deletion (highest id) first. */
   liveEntries(repositoryId: number, q: BinQuery, now: string, ex?: Executor): Promise<BinEntry[]>;
 
@@ -76,24 +105,41 @@ export interface RecycleBin {
 }
 
 export class KyselyRecycleBin implements RecycleBin {
-  constructor(private readonly db: Kysely<Database>, private readonly dialect: Dialect) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: Dialect,
+  ) {}
 
   // ---------------------------------------------------------------- policy
 
   async policy(registryId: number, ex: Executor = this.db): Promise<{ enabled: boolean; days: number }> {
-    const row = await ex.selectFrom('registries').select(['soft_delete_enabled', 'soft_delete_days']).where('id', '=', registryId).executeTakeFirstOrThrow();
+    const row = await ex
+      .selectFrom('registries')
+      .select(['soft_delete_enabled', 'soft_delete_days'])
+      .where('id', '=', registryId)
+      .executeTakeFirstOrThrow();
     return { enabled: !!row.soft_delete_enabled, days: Number(row.soft_delete_days) };
   }
 
-  async setPolicy(ex: Executor, registryId: number, set: { soft_delete_enabled?: number; soft_delete_days?: number }, updatedAt: string): Promise<void> {
-    await ex.updateTable('registries').set({ ...set, updated_at: updatedAt }).where('id', '=', registryId).execute();
+  async setPolicy(
+    ex: Executor,
+    registryId: number,
+    set: { soft_delete_enabled?: number; soft_delete_days?: number },
+    updatedAt: string,
+  ): Promise<void> {
+    await ex
+      .updateTable('registries')
+      .set({ ...set, updated_at: updatedAt })
+      .where('id', '=', registryId)
+      .execute();
   }
 
   async movePurgeTimes(ex: Executor, registryId: number, days: number): Promise<void> {
     // Date arithmetic in SQL, written back in the same ISO-8601 form (milliseconds and Z) on both engines.
-    const expr = this.dialect === 'postgres'
-      ? sql`to_char((deleted_at::timestamptz + ${days} * interval '1 day') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
-      : sql`strftime('%Y-%m-%dT%H:%M:%fZ', deleted_at, ${`+${days} days`})`;
+    const expr =
+      this.dialect === 'postgres'
+        ? sql`to_char((deleted_at::timestamptz + ${days} * interval '1 day') at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+        : sql`strftime('%Y-%m-%dT%H:%M:%fZ', deleted_at, ${`+${days} days`})`;
     await sql`update deleted_manifests set purge_after = ${expr} where registry_id = ${registryId}`.execute(ex);
   }
 
@@ -120,20 +166,34 @@ export class KyselyRecycleBin implements RecycleBin {
   // ---------------------------------------------------------------- listing
 
   anyRepository(registryId: number, name: string, ex: Executor = this.db) {
-    return ex.selectFrom('repositories').select(['id', 'deleted_at', 'write_enabled']).where('registry_id', '=', registryId).where('name', '=', name).executeTakeFirst();
+    return ex
+      .selectFrom('repositories')
+      .select(['id', 'deleted_at', 'write_enabled'])
+      .where('registry_id', '=', registryId)
+      .where('name', '=', name)
+      .executeTakeFirst();
   }
 
   async deletedRepositories(registryId: number, now: string) {
-    const rows = await this.db.selectFrom('repositories as r').innerJoin('deleted_manifests as d', 'd.repository_id', 'r.id')
+    const rows = await this.db
+      .selectFrom('repositories as r')
+      .innerJoin('deleted_manifests as d', 'd.repository_id', 'r.id')
       .select((eb) => ['r.name', 'r.deleted_at', eb.fn.countAll<number>().as('n'), eb.fn.max('d.purge_after').as('purge')])
-      .where('r.registry_id', '=', registryId).where('r.deleted_at', 'is not', null)
-      .where('d.kind', '=', 'manifest').where('d.purge_after', '>', now)
-      .groupBy(['r.id', 'r.name', 'r.deleted_at']).orderBy('r.name').execute();
+      .where('r.registry_id', '=', registryId)
+      .where('r.deleted_at', 'is not', null)
+      .where('d.kind', '=', 'manifest')
+      .where('d.purge_after', '>', now)
+      .groupBy(['r.id', 'r.name', 'r.deleted_at'])
+      .orderBy('r.name')
+      .execute();
     return rows.map((r) => ({ name: r.name, deleted_at: r.deleted_at, count: Number(r.n), purge_after: r.purge }));
   }
 
   async liveEntries(repositoryId: number, q: BinQuery, now: string, ex: Executor = this.db): Promise<BinEntry[]> {
-    let s = ex.selectFrom('deleted_manifests').select(ENTRY_COLUMNS).where('repository_id', '=', repositoryId)
+    let s = ex
+      .selectFrom('deleted_manifests')
+      .select(ENTRY_COLUMNS)
+      .where('repository_id', '=', repositoryId)
       .where('purge_after', '>', now);
     if (q.kind !== undefined) s = s.where('kind', '=', q.kind);
     if (q.digest !== undefined) s = s.where('digest', '=', q.digest);
@@ -172,15 +232,25 @@ export class KyselyRecycleBin implements RecycleBin {
   // ---------------------------------------------------------------- purge
 
   async deleteExpired(ex: Executor, cutoff: string, limit: number): Promise<number> {
-    const ids = (await ex.selectFrom('deleted_manifests').select('id').where('purge_after', '<=', cutoff).orderBy('purge_after').limit(limit).execute()).map((r) => r.id);
+    const ids = (
+      await ex.selectFrom('deleted_manifests').select('id').where('purge_after', '<=', cutoff).orderBy('purge_after').limit(limit).execute()
+    ).map((r) => r.id);
     if (ids.length === 0) return 0;
     await ex.deleteFrom('deleted_manifests').where('id', 'in', ids).execute();
     return ids.length;
   }
 
   async softDeletedRepositories(afterId: number, limit: number): Promise<number[]> {
-    return (await this.db.selectFrom('repositories').select('id').where('deleted_at', 'is not', null).where('id', '>', afterId)
-      .orderBy('id').limit(limit).execute()).map((r) => r.id);
+    return (
+      await this.db
+        .selectFrom('repositories')
+        .select('id')
+        .where('deleted_at', 'is not', null)
+        .where('id', '>', afterId)
+        .orderBy('id')
+        .limit(limit)
+        .execute()
+    ).map((r) => r.id);
   }
 
   async lockSoftDeletedRepository(trx: Executor, repositoryId: number): Promise<boolean> {
@@ -191,8 +261,9 @@ export class KyselyRecycleBin implements RecycleBin {
   }
 
   async repositoryBusy(trx: Executor, repositoryId: number): Promise<boolean> {
-    const busy = await trx.selectFrom('deleted_manifests').select('id').where('repository_id', '=', repositoryId).limit(1).executeTakeFirst()
-      ?? await trx.selectFrom('manifests').select('id').where('repository_id', '=', repositoryId).limit(1).executeTakeFirst();
+    const busy =
+      (await trx.selectFrom('deleted_manifests').select('id').where('repository_id', '=', repositoryId).limit(1).executeTakeFirst()) ??
+      (await trx.selectFrom('manifests').select('id').where('repository_id', '=', repositoryId).limit(1).executeTakeFirst());
     return !!busy;
   }
 }

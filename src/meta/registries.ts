@@ -23,7 +23,8 @@ export class KyselyRegistryStore implements RegistryStore {
   async createRegistry(name: string, sku: string): Promise<RegistryRow | null> {
     const ts = now();
     try {
-      return await this.ctx.db.insertInto('registries')
+      return await this.ctx.db
+        .insertInto('registries')
         .values({ name, name_key: name.toLowerCase(), sku, created_at: ts, updated_at: ts })
         .returning(REGISTRY_COLUMNS)
         .executeTakeFirstOrThrow();
@@ -34,8 +35,7 @@ export class KyselyRegistryStore implements RegistryStore {
   }
 
   getRegistry(name: string, ex: Executor = this.ctx.db): Promise<RegistryRow | undefined> {
-    return ex.selectFrom('registries').select(REGISTRY_COLUMNS)
-      .where('name_key', '=', name.toLowerCase()).executeTakeFirst();
+    return ex.selectFrom('registries').select(REGISTRY_COLUMNS).where('name_key', '=', name.toLowerCase()).executeTakeFirst();
   }
 
   listRegistries(): Promise<RegistryRow[]> {
@@ -43,7 +43,11 @@ export class KyselyRegistryStore implements RegistryStore {
   }
 
   async updateRegistry(id: number, patch: { sku?: string }): Promise<void> {
-    await this.ctx.db.updateTable('registries').set({ ...patch, updated_at: now() }).where('id', '=', id).execute();
+    await this.ctx.db
+      .updateTable('registries')
+      .set({ ...patch, updated_at: now() })
+      .where('id', '=', id)
+      .execute();
   }
 
   getRegistryById(id: number): Promise<RegistryRow | undefined> {

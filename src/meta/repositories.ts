@@ -28,7 +28,11 @@ export interface RepositoryStore {
   /** Keyset page of repository names in one registry, byte order. */
   listRepositories(registryId: number, after: string | undefined, limit: number): Promise<string[]>;
   /** Keyset page over every registry: (registry key, repository name), which is the order of "key/name". */
-  listAllRepositories(after: { key: string; name: string } | undefined, limit: number, registryIds?: number[]): Promise<{ registry: string; name: string }[]>;
+  listAllRepositories(
+    after: { key: string; name: string } | undefined,
+    limit: number,
+    registryIds?: number[],
+  ): Promise<{ registry: string; name: string }[]>;
   repositoryStats(repositoryId: number, ex?: Executor): Promise<{ manifests: number; tags: number }>;
   /** Deletes the row (its tags, manifests and links go by cascade) and releases its storage; returns what it held. */
   deleteRepository(ex: Executor, id: number): Promise<{ manifests: number; tags: number }>;
@@ -40,8 +44,13 @@ export class KyselyRepositoryStore implements RepositoryStore {
   constructor(private readonly ctx: MetaContext) {}
 
   async findRepositoryId(registryId: number, name: string, ex: Executor = this.ctx.db): Promise<number | undefined> {
-    const row = await ex.selectFrom('repositories').select('id').where('registry_id', '=', registryId).where('name', '=', name)
-      .where('deleted_at', 'is', null).executeTakeFirst();
+    const row = await ex
+      .selectFrom('repositories')
+      .select('id')
+      .where('registry_id', '=', registryId)
+      .where('name', '=', name)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
     return row?.id;
   }
 
@@ -51,10 +60,18 @@ export class KyselyRepositoryStore implements RepositoryStore {
    */
   async ensureRepository(ex: Executor, registryId: number, name: string): Promise<number> {
     const ts = now();
-    await ex.insertInto('repositories').values({ registry_id: registryId, name, created_at: ts, updated_at: ts })
-      .onConflict((oc) => oc.columns(['registry_id', 'name']).doNothing()).execute();
-    await ex.updateTable('repositories').set({ deleted_at: null, updated_at: ts })
-      .where('registry_id', '=', registryId).where('name', '=', name).where('deleted_at', 'is not', null).execute();
+    await ex
+      .insertInto('repositories')
+      .values({ registry_id: registryId, name, created_at: ts, updated_at: ts })
+      .onConflict((oc) => oc.columns(['registry_id', 'name']).doNothing())
+      .execute();
+    await ex
+      .updateTable('repositories')
+      .set({ deleted_at: null, updated_at: ts })
+      .where('registry_id', '=', registryId)
+      .where('name', '=', name)
+      .where('deleted_at', 'is not', null)
+      .execute();
     const id = await this.findRepositoryId(registryId, name, ex);
     if (id === undefined) throw new Error(`repository ${name} vanished while being created`);
     return id;
@@ -65,43 +82,73 @@ export class KyselyRepositoryStore implements RepositoryStore {
   }
 
   async listRepositories(registryId: number, after: string | undefined, limit: number): Promise<string[]> {
-    let q = this.ctx.db.selectFrom('repositories').select('name').where('registry_id', '=', registryId).where('list_enabled', '=', 1)
+    let q = this.ctx.db
+      .selectFrom('repositories')
+      .select('name')
+      .where('registry_id', '=', registryId)
+      .where('list_enabled', '=', 1)
       .where('deleted_at', 'is', null);
     if (after !== undefined) q = q.where('name', '>', after);
     return (await q.orderBy('name').limit(limit).execute()).map((r) => r.name);
   }
 
-  async listAllRepositories(after: { key: string; name: string } | undefined, limit: number, registryIds?: number[]): Promise<{ registry: string; name: string }[]> {
+  async listAllRepositories(
+    after: { key: string; name: string } | undefined,
+    limit: number,
+    registryIds?: number[],
+  ): Promise<{ registry: string; name: string }[]> {
     if (registryIds && registryIds.length === 0) return [];
-    let q = this.ctx.db.selectFrom('repositories').innerJoin('registries', 'registries.id', 'repositories.registry_id')
+    let q = this.ctx.db
+      .selectFrom('repositories')
+      .innerJoin('registries', 'registries.id', 'repositories.registry_id')
       .select(['registries.name_key as registry', 'repositories.name as name']);
     q = q.where('repositories.list_enabled', '=', 1).where('repositories.deleted_at', 'is', null);
     if (registryIds) q = q.where('registries.id', 'in', registryIds);
     if (after) {
-      q = q.where((eb) => eb.or([
-        eb('registries.name_key', '>', after.key),
-        eb.and([eb('registries.name_key', '=', after.key), eb('repositories.name', '>', after.name)]),
-      ]));
+      q = q.where((eb) =>
+        eb.or([
+          eb('registries.name_key', '>', after.key),
+          eb.and([eb('registries.name_key', '=', after.key), eb('repositories.name', '>', after.name)]),
+        ]),
+      );
     }
     return q.orderBy('registries.name_key').orderBy('repositories.name').limit(limit).execute();
   }
 
   async repositoryStats(repositoryId: number, ex: Executor = this.ctx.db): Promise<{ manifests: number; tags: number }> {
     const [m, t] = await Promise.all([
-      ex.selectFrom('manifests').select((eb) => eb.fn.countAll<number>().as('n')).where('repository_id', '=', repositoryId).executeTakeFirstOrThrow(),
-      ex.selectFrom('tags').select((eb) => eb.fn.countAll<number>().as('n')).where('repository_id', '=', repositoryId).executeTakeFirstOrThrow(),
+      ex
+        .selectFrom('manifests')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('repository_id', '=', repositoryId)
+        .executeTakeFirstOrThrow(),
+      ex
+        .selectFrom('tags')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('repository_id', '=', repositoryId)
+        .executeTakeFirstOrThrow(),
     ]);
     return { manifests: Number(m.n), tags: Number(t.n) };
   }
 
   getRepository(registryId: number, name: string): Promise<RepositoryRecord | undefined> {
-    return this.ctx.db.selectFrom('repositories').select(['id', 'name', 'created_at', 'updated_at'])
-      .where('registry_id', '=', registryId).where('name', '=', name).where('deleted_at', 'is', null).executeTakeFirst();
+    return this.ctx.db
+      .selectFrom('repositories')
+      .select(['id', 'name', 'created_at', 'updated_at'])
+      .where('registry_id', '=', registryId)
+      .where('name', '=', name)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
   }
 
   repositoryRow(registryId: number, name: string, ex: Executor = this.ctx.db): Promise<RepositoryWithAttributes | undefined> {
-    return ex.selectFrom('repositories').select(['id', 'name', 'created_at', 'updated_at', ...ATTR_COLUMNS])
-      .where('registry_id', '=', registryId).where('name', '=', name).where('deleted_at', 'is', null).executeTakeFirst();
+    return ex
+      .selectFrom('repositories')
+      .select(['id', 'name', 'created_at', 'updated_at', ...ATTR_COLUMNS])
+      .where('registry_id', '=', registryId)
+      .where('name', '=', name)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
   }
 
   async deleteRepository(ex: Executor, id: number): Promise<{ manifests: number; tags: number }> {

@@ -24,16 +24,31 @@ export class KyselyRetentionPolicies implements RetentionPolicies {
 
   async put(p: { registryId: number; status: string; days: number; enabledAt?: string; updatedAt: string }): Promise<void> {
     const { status, days, enabledAt, updatedAt } = p;
-    await this.db.insertInto('retention_policies')
+    await this.db
+      .insertInto('retention_policies')
       .values({ registry_id: p.registryId, status, days, type: 'UntaggedManifests', enabled_at: enabledAt ?? null, updated_at: updatedAt })
-      .onConflict((oc) => oc.column('registry_id').doUpdateSet({ status, days, updated_at: updatedAt, ...(enabledAt ? { enabled_at: enabledAt } : {}) }))
+      .onConflict((oc) =>
+        oc.column('registry_id').doUpdateSet({ status, days, updated_at: updatedAt, ...(enabledAt ? { enabled_at: enabledAt } : {}) }),
+      )
       .execute();
   }
 
   enabled(): Promise<(RegistryRow & { days: number; enabled_at: string | null })[]> {
-    return this.db.selectFrom('retention_policies').innerJoin('registries', 'registries.id', 'retention_policies.registry_id')
-      .select(['registries.id', 'registries.name', 'registries.sku', 'registries.admin_enabled', 'registries.anonymous_pull_enabled', 'registries.created_at',
-        'registries.updated_at', 'retention_policies.days', 'retention_policies.enabled_at'])
-      .where('retention_policies.status', '=', 'enabled').execute();
+    return this.db
+      .selectFrom('retention_policies')
+      .innerJoin('registries', 'registries.id', 'retention_policies.registry_id')
+      .select([
+        'registries.id',
+        'registries.name',
+        'registries.sku',
+        'registries.admin_enabled',
+        'registries.anonymous_pull_enabled',
+        'registries.created_at',
+        'registries.updated_at',
+        'retention_policies.days',
+        'retention_policies.enabled_at',
+      ])
+      .where('retention_policies.status', '=', 'enabled')
+      .execute();
   }
 }

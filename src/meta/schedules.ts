@@ -44,8 +44,14 @@ export class KyselyScheduleStore implements ScheduleStore {
   constructor(private readonly ctx: MetaContext) {}
 
   dueSchedules(now: string, limit: number): Promise<ScheduleRow[]> {
-    return this.ctx.db.selectFrom('schedules').selectAll().where('status', '=', 'enabled').where('next_run_at', '<=', now)
-      .orderBy('next_run_at').limit(limit).execute();
+    return this.ctx.db
+      .selectFrom('schedules')
+      .selectAll()
+      .where('status', '=', 'enabled')
+      .where('next_run_at', '<=', now)
+      .orderBy('next_run_at')
+      .limit(limit)
+      .execute();
   }
 
   async disableSchedule(id: number): Promise<void> {
@@ -53,31 +59,59 @@ export class KyselyScheduleStore implements ScheduleStore {
   }
 
   async claimScheduleRun(ex: Executor, id: number, seenNextRunAt: string, next: string, at: string): Promise<boolean> {
-    const r = await ex.updateTable('schedules').set({ next_run_at: next, last_run_at: at, updated_at: at })
-      .where('id', '=', id).where('next_run_at', '=', seenNextRunAt).executeTakeFirst();
+    const r = await ex
+      .updateTable('schedules')
+      .set({ next_run_at: next, last_run_at: at, updated_at: at })
+      .where('id', '=', id)
+      .where('next_run_at', '=', seenNextRunAt)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }
 
   async setScheduleJob(ex: Executor, id: number, jobId: number, lastRunAt?: string): Promise<void> {
-    await ex.updateTable('schedules').set(lastRunAt === undefined ? { last_job_id: jobId } : { last_job_id: jobId, last_run_at: lastRunAt }).where('id', '=', id).execute();
+    await ex
+      .updateTable('schedules')
+      .set(lastRunAt === undefined ? { last_job_id: jobId } : { last_job_id: jobId, last_run_at: lastRunAt })
+      .where('id', '=', id)
+      .execute();
   }
 
   async claimMaintenanceTask(name: string, now: string, next: string): Promise<boolean> {
-    await this.ctx.db.insertInto('maintenance_tasks').values({ name, next_run_at: now, last_run_at: null })
-      .onConflict((oc) => oc.column('name').doNothing()).execute();
+    await this.ctx.db
+      .insertInto('maintenance_tasks')
+      .values({ name, next_run_at: now, last_run_at: null })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
     const row = await this.ctx.db.selectFrom('maintenance_tasks').select('next_run_at').where('name', '=', name).executeTakeFirstOrThrow();
     if (row.next_run_at > now) return false;
-    const r = await this.ctx.db.updateTable('maintenance_tasks').set({ next_run_at: next, last_run_at: now })
-      .where('name', '=', name).where('next_run_at', '=', row.next_run_at).executeTakeFirst();
+    const r = await this.ctx.db
+      .updateTable('maintenance_tasks')
+      .set({ next_run_at: next, last_run_at: now })
+      .where('name', '=', name)
+      .where('next_run_at', '=', row.next_run_at)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }
 
   async createSchedule(s: NewSchedule): Promise<boolean> {
     try {
-      await this.ctx.db.insertInto('schedules').values({
-        registry_id: s.registry_id, kind: s.kind, name: s.name, name_key: s.name.toLowerCase(), cron: s.cron, payload: s.payload,
-        status: s.status, next_run_at: s.next_run_at, last_run_at: null, last_job_id: null, created_at: s.at, updated_at: s.at,
-      }).execute();
+      await this.ctx.db
+        .insertInto('schedules')
+        .values({
+          registry_id: s.registry_id,
+          kind: s.kind,
+          name: s.name,
+          name_key: s.name.toLowerCase(),
+          cron: s.cron,
+          payload: s.payload,
+          status: s.status,
+          next_run_at: s.next_run_at,
+          last_run_at: null,
+          last_job_id: null,
+          created_at: s.at,
+          updated_at: s.at,
+        })
+        .execute();
       return true;
     } catch (e) {
       if (isUniqueViolation(e)) return false;
@@ -86,17 +120,32 @@ export class KyselyScheduleStore implements ScheduleStore {
   }
 
   getSchedule(registryId: number, kind: string, name: string): Promise<ScheduleRow | undefined> {
-    return this.ctx.db.selectFrom('schedules').selectAll().where('registry_id', '=', registryId).where('kind', '=', kind)
-      .where('name_key', '=', name.toLowerCase()).executeTakeFirst();
+    return this.ctx.db
+      .selectFrom('schedules')
+      .selectAll()
+      .where('registry_id', '=', registryId)
+      .where('kind', '=', kind)
+      .where('name_key', '=', name.toLowerCase())
+      .executeTakeFirst();
   }
 
   listSchedules(registryId: number, kind: string): Promise<ScheduleRow[]> {
-    return this.ctx.db.selectFrom('schedules').selectAll().where('registry_id', '=', registryId).where('kind', '=', kind).orderBy('name_key').execute();
+    return this.ctx.db
+      .selectFrom('schedules')
+      .selectAll()
+      .where('registry_id', '=', registryId)
+      .where('kind', '=', kind)
+      .orderBy('name_key')
+      .execute();
   }
 
   async deleteSchedule(registryId: number, kind: string, name: string): Promise<boolean> {
-    const r = await this.ctx.db.deleteFrom('schedules').where('registry_id', '=', registryId).where('kind', '=', kind)
-      .where('name_key', '=', name.toLowerCase()).executeTakeFirst();
+    const r = await this.ctx.db
+      .deleteFrom('schedules')
+      .where('registry_id', '=', registryId)
+      .where('kind', '=', kind)
+      .where('name_key', '=', name.toLowerCase())
+      .executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
 }

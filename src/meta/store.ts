@@ -32,12 +32,33 @@ export type { EventRow, NewEvent } from './events.js';
 export type { JobRow } from './jobs.js';
 export type { ScheduleRow } from './schedules.js';
 export type {
-  AttributeStore, BlobStore, EventStore, JobStore, ManifestStore, PullStore, RegistryStore, RepositoryStore, ScheduleStore, StatsStore, UploadStore, UsageStore,
+  AttributeStore,
+  BlobStore,
+  EventStore,
+  JobStore,
+  ManifestStore,
+  PullStore,
+  RegistryStore,
+  RepositoryStore,
+  ScheduleStore,
+  StatsStore,
+  UploadStore,
+  UsageStore,
 };
 
 /** Every role at once. */
-export type Roles = RegistryStore & RepositoryStore & BlobStore & ManifestStore & AttributeStore & PullStore & UploadStore & EventStore
-  & UsageStore & JobStore & ScheduleStore & StatsStore;
+export type Roles = RegistryStore &
+  RepositoryStore &
+  BlobStore &
+  ManifestStore &
+  AttributeStore &
+  PullStore &
+  UploadStore &
+  EventStore &
+  UsageStore &
+  JobStore &
+  ScheduleStore &
+  StatsStore;
 
 // The class answers the roles' methods through the instances it builds (see the constructor,
 // which binds every role's methods and refuses two roles sharing a name); this declaration tells
@@ -56,9 +77,18 @@ export class MetaStore implements Transactor {
     this.db = this.ctx.db;
     this.dialect = this.ctx.dialect;
     const roles = [
-      new KyselyRegistryStore(this.ctx), new KyselyRepositoryStore(this.ctx), new KyselyBlobStore(this.ctx), new KyselyManifestStore(this.ctx),
-      new KyselyAttributeStore(this.ctx), new KyselyPullStore(this.ctx), new KyselyUploadStore(this.ctx), new KyselyEventStore(this.ctx),
-      new KyselyUsageStore(this.ctx), new KyselyJobStore(this.ctx), new KyselyScheduleStore(this.ctx), new KyselyStatsStore(this.ctx),
+      new KyselyRegistryStore(this.ctx),
+      new KyselyRepositoryStore(this.ctx),
+      new KyselyBlobStore(this.ctx),
+      new KyselyManifestStore(this.ctx),
+      new KyselyAttributeStore(this.ctx),
+      new KyselyPullStore(this.ctx),
+      new KyselyUploadStore(this.ctx),
+      new KyselyEventStore(this.ctx),
+      new KyselyUsageStore(this.ctx),
+      new KyselyJobStore(this.ctx),
+      new KyselyScheduleStore(this.ctx),
+      new KyselyStatsStore(this.ctx),
     ];
     for (const role of roles) expose(this, role);
   }

@@ -21,7 +21,10 @@ export class KyselyUploadStore implements UploadStore {
 
   async createUpload(u: Omit<UploadRow, 'created_at' | 'updated_at' | 'offset'>): Promise<void> {
     const ts = now();
-    await this.ctx.db.insertInto('uploads').values({ ...u, offset: 0, created_at: ts, updated_at: ts }).execute();
+    await this.ctx.db
+      .insertInto('uploads')
+      .values({ ...u, offset: 0, created_at: ts, updated_at: ts })
+      .execute();
   }
 
   getUpload(id: string): Promise<UploadRow | undefined> {
@@ -29,7 +32,12 @@ export class KyselyUploadStore implements UploadStore {
   }
 
   async advanceUpload(id: string, from: number, to: number): Promise<boolean> {
-    const r = await this.ctx.db.updateTable('uploads').set({ offset: to, updated_at: now() }).where('id', '=', id).where('offset', '=', from).executeTakeFirst();
+    const r = await this.ctx.db
+      .updateTable('uploads')
+      .set({ offset: to, updated_at: now() })
+      .where('id', '=', id)
+      .where('offset', '=', from)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }
 

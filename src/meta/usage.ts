@@ -27,7 +27,14 @@ export interface UsageChange {
 }
 
 export const noChange = (registryId: number, repositoryId: number): UsageChange => ({
-  registryId, repositoryId, registryDelta: 0, repositoryDelta: 0, registryBytes: 0, registryQuota: null, repositoryBytes: 0, repositoryQuota: null,
+  registryId,
+  repositoryId,
+  registryDelta: 0,
+  repositoryDelta: 0,
+  registryBytes: 0,
+  registryQuota: null,
+  repositoryBytes: 0,
+  repositoryQuota: null,
 });
 
 export async function registryOf(ex: Executor, repositoryId: number): Promise<number> {
@@ -36,39 +43,70 @@ export async function registryOf(ex: Executor, repositoryId: number): Promise<nu
 }
 
 /** One more repository holds this digest; returns the bytes the registry grows by (size on the first holder). */
-export async function addContent(ex: Executor, registryId: number, kind: 'blob' | 'manifest', digest: string, size: number): Promise<number> {
-  const row = await ex.insertInto('registry_content').values({ registry_id: registryId, kind, digest, size, refs: 1 })
+export async function addContent(
+  ex: Executor,
+  registryId: number,
+  kind: 'blob' | 'manifest',
+  digest: string,
+  size: number,
+): Promise<number> {
+  const row = await ex
+    .insertInto('registry_content')
+    .values({ registry_id: registryId, kind, digest, size, refs: 1 })
     .onConflict((oc) => oc.columns(['registry_id', 'kind', 'digest']).doUpdateSet({ refs: (eb) => eb('registry_content.refs', '+', 1) }))
-    .returning('refs').executeTakeFirstOrThrow();
+    .returning('refs')
+    .executeTakeFirstOrThrow();
   return Number(row.refs) === 1 ? size : 0;
 }
 
 /** One repository fewer holds this digest; returns the (negative) bytes the registry shrinks by. */
 export async function removeContent(ex: Executor, registryId: number, kind: 'blob' | 'manifest', digest: string): Promise<number> {
-  const row = await ex.updateTable('registry_content').set((eb) => ({ refs: eb('refs', '-', 1) }))
-    .where('registry_id', '=', registryId).where('kind', '=', kind).where('digest', '=', digest)
-    .returning(['refs', 'size']).executeTakeFirst();
+  const row = await ex
+    .updateTable('registry_content')
+    .set((eb) => ({ refs: eb('refs', '-', 1) }))
+    .where('registry_id', '=', registryId)
+    .where('kind', '=', kind)
+    .where('digest', '=', digest)
+    .returning(['refs', 'size'])
+    .executeTakeFirst();
   if (!row || Number(row.refs) > 0) return 0;
-  await ex.deleteFrom('registry_content').where('registry_id', '=', registryId).where('kind', '=', kind).where('digest', '=', digest).execute();
+  await ex
+    .deleteFrom('registry_content')
+    .where('registry_id', '=', registryId)
+    .where('kind', '=', kind)
+    .where('digest', '=', digest)
+    .execute();
   return -Number(row.size);
 }
 
 /** Applies deltas to both counters and returns their values after the change, with the quotas. */
-export async function bump(ex: Executor, registryId: number, repositoryId: number, registryDelta: number, repositoryDelta: number): Promise<UsageChange> {
+export async function bump(
+  ex: Executor,
+  registryId: number,
+  repositoryId: number,
+  registryDelta: number,
+  repositoryDelta: number,
+): Promise<UsageChange> {
   const out = noChange(registryId, repositoryId);
   out.registryDelta = registryDelta;
   out.repositoryDelta = repositoryDelta;
   if (registryDelta !== 0) {
-    const r = await ex.insertInto('registry_usage').values({ registry_id: registryId, bytes: registryDelta, quota_bytes: null })
+    const r = await ex
+      .insertInto('registry_usage')
+      .values({ registry_id: registryId, bytes: registryDelta, quota_bytes: null })
       .onConflict((oc) => oc.column('registry_id').doUpdateSet({ bytes: (eb) => eb('registry_usage.bytes', '+', registryDelta) }))
-      .returning(['bytes', 'quota_bytes']).executeTakeFirstOrThrow();
+      .returning(['bytes', 'quota_bytes'])
+      .executeTakeFirstOrThrow();
     out.registryBytes = Number(r.bytes);
     out.registryQuota = r.quota_bytes === null ? null : Number(r.quota_bytes);
   }
   if (repositoryDelta !== 0) {
-    const r = await ex.insertInto('repository_usage').values({ repository_id: repositoryId, registry_id: registryId, bytes: repositoryDelta, quota_bytes: null })
+    const r = await ex
+      .insertInto('repository_usage')
+      .values({ repository_id: repositoryId, registry_id: registryId, bytes: repositoryDelta, quota_bytes: null })
       .onConflict((oc) => oc.column('repository_id').doUpdateSet({ bytes: (eb) => eb('repository_usage.bytes', '+', repositoryDelta) }))
-      .returning(['bytes', 'quota_bytes']).executeTakeFirstOrThrow();
+      .returning(['bytes', 'quota_bytes'])
+      .executeTakeFirstOrThrow();
     out.repositoryBytes = Number(r.bytes);
     out.repositoryQuota = r.quota_bytes === null ? null : Number(r.quota_bytes);
   }
@@ -77,14 +115,30 @@ export async function bump(ex: Executor, registryId: number, repositoryId: numbe
 
 /** Before a repository (and, by cascade, its links and manifests) is deleted: release what it held. */
 export async function releaseRepository(ex: Executor, registryId: number, repositoryId: number): Promise<void> {
-  await ex.updateTable('registry_content').set((eb) => ({ refs: eb('refs', '-', 1) })).where('registry_id', '=', registryId).where('kind', '=', 'blob')
-    .where('digest', 'in', (eb) => eb.selectFrom('repository_blobs').select('repository_blobs.digest').where('repository_blobs.repository_id', '=', repositoryId))
+  await ex
+    .updateTable('registry_content')
+    .set((eb) => ({ refs: eb('refs', '-', 1) }))
+    .where('registry_id', '=', registryId)
+    .where('kind', '=', 'blob')
+    .where('digest', 'in', (eb) =>
+      eb.selectFrom('repository_blobs').select('repository_blobs.digest').where('repository_blobs.repository_id', '=', repositoryId),
+    )
     .execute();
-  await ex.updateTable('registry_content').set((eb) => ({ refs: eb('refs', '-', 1) })).where('registry_id', '=', registryId).where('kind', '=', 'manifest')
-    .where('digest', 'in', (eb) => eb.selectFrom('manifests').select('manifests.digest').where('manifests.repository_id', '=', repositoryId))
+  await ex
+    .updateTable('registry_content')
+    .set((eb) => ({ refs: eb('refs', '-', 1) }))
+    .where('registry_id', '=', registryId)
+    .where('kind', '=', 'manifest')
+    .where('digest', 'in', (eb) =>
+      eb.selectFrom('manifests').select('manifests.digest').where('manifests.repository_id', '=', repositoryId),
+    )
     .execute();
-  const freed = await ex.selectFrom('registry_content').select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('n'))
-    .where('registry_id', '=', registryId).where('refs', '<=', 0).executeTakeFirstOrThrow();
+  const freed = await ex
+    .selectFrom('registry_content')
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('n'))
+    .where('registry_id', '=', registryId)
+    .where('refs', '<=', 0)
+    .executeTakeFirstOrThrow();
   await ex.deleteFrom('registry_content').where('registry_id', '=', registryId).where('refs', '<=', 0).execute();
   if (Number(freed.n) !== 0) await bump(ex, registryId, repositoryId, -Number(freed.n), 0);
 }
@@ -99,9 +153,17 @@ export interface UsageNumbers {
 /** The stored counters of one registry (repositories without a row count 0). */
 export async function storedUsage(ex: Executor, registryId: number): Promise<UsageNumbers> {
   const reg = await ex.selectFrom('registry_usage').select('bytes').where('registry_id', '=', registryId).executeTakeFirst();
-  const repos = await ex.selectFrom('repositories').leftJoin('repository_usage', 'repository_usage.repository_id', 'repositories.id')
-    .select(['repositories.name', 'repository_usage.bytes']).where('repositories.registry_id', '=', registryId).execute();
-  const content = await ex.selectFrom('registry_content').select(['kind', 'digest', 'refs']).where('registry_id', '=', registryId).execute();
+  const repos = await ex
+    .selectFrom('repositories')
+    .leftJoin('repository_usage', 'repository_usage.repository_id', 'repositories.id')
+    .select(['repositories.name', 'repository_usage.bytes'])
+    .where('repositories.registry_id', '=', registryId)
+    .execute();
+  const content = await ex
+    .selectFrom('registry_content')
+    .select(['kind', 'digest', 'refs'])
+    .where('registry_id', '=', registryId)
+    .execute();
   return {
     registry: Number(reg?.bytes ?? 0),
     repositories: Object.fromEntries(repos.map((r) => [r.name, Number(r.bytes ?? 0)])),
@@ -111,16 +173,33 @@ export async function storedUsage(ex: Executor, registryId: number): Promise<Usa
 
 /** registry_content as it should be: each distinct blob linked in a registry, with its holders. */
 function blobContent(ex: Executor, registryId: number | undefined) {
-  const q = ex.selectFrom('repository_blobs as rb').innerJoin('repositories as r', 'r.id', 'rb.repository_id').innerJoin('blobs as b', 'b.digest', 'rb.digest')
-    .select((eb) => ['r.registry_id as registry_id', sql.lit('blob').$castTo<string>().as('kind'), 'rb.digest as digest', 'b.size as size', eb.fn.countAll<number>().as('refs')])
+  const q = ex
+    .selectFrom('repository_blobs as rb')
+    .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+    .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+    .select((eb) => [
+      'r.registry_id as registry_id',
+      sql.lit('blob').$castTo<string>().as('kind'),
+      'rb.digest as digest',
+      'b.size as size',
+      eb.fn.countAll<number>().as('refs'),
+    ])
     .groupBy(['r.registry_id', 'rb.digest', 'b.size']);
   return registryId === undefined ? q : q.where('r.registry_id', '=', registryId);
 }
 
 /** ... and each distinct manifest digest (the same digest has the same bytes in every repository). */
 function manifestContent(ex: Executor, registryId: number | undefined) {
-  const q = ex.selectFrom('manifests as m').innerJoin('repositories as r', 'r.id', 'm.repository_id')
-    .select((eb) => ['r.registry_id as registry_id', sql.lit('manifest').$castTo<string>().as('kind'), 'm.digest as digest', eb.fn.max('m.size').as('size'), eb.fn.countAll<number>().as('refs')])
+  const q = ex
+    .selectFrom('manifests as m')
+    .innerJoin('repositories as r', 'r.id', 'm.repository_id')
+    .select((eb) => [
+      'r.registry_id as registry_id',
+      sql.lit('manifest').$castTo<string>().as('kind'),
+      'm.digest as digest',
+      eb.fn.max('m.size').as('size'),
+      eb.fn.countAll<number>().as('refs'),
+    ])
     .groupBy(['r.registry_id', 'm.digest']);
   return registryId === undefined ? q : q.where('r.registry_id', '=', registryId);
 }
@@ -128,17 +207,33 @@ function manifestContent(ex: Executor, registryId: number | undefined) {
 /** A repository's bytes from scratch: the blobs it links plus its manifests. */
 function repositoryBytes(eb: ExpressionBuilder<Database, 'repositories'>) {
   return eb(
-    eb.fn.coalesce(eb.selectFrom('repository_blobs as rb').innerJoin('blobs as b', 'b.digest', 'rb.digest').select((e) => e.fn.sum<number>('b.size').as('n'))
-      .whereRef('rb.repository_id', '=', 'repositories.id'), eb.lit(0)),
+    eb.fn.coalesce(
+      eb
+        .selectFrom('repository_blobs as rb')
+        .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+        .select((e) => e.fn.sum<number>('b.size').as('n'))
+        .whereRef('rb.repository_id', '=', 'repositories.id'),
+      eb.lit(0),
+    ),
     '+',
-    eb.fn.coalesce(eb.selectFrom('manifests as m').select((e) => e.fn.sum<number>('m.size').as('n')).whereRef('m.repository_id', '=', 'repositories.id'), eb.lit(0)),
+    eb.fn.coalesce(
+      eb
+        .selectFrom('manifests as m')
+        .select((e) => e.fn.sum<number>('m.size').as('n'))
+        .whereRef('m.repository_id', '=', 'repositories.id'),
+      eb.lit(0),
+    ),
   );
 }
 
 /** The same numbers computed from scratch, without writing anything. */
 export async function computedUsage(ex: Executor, registryId: number): Promise<UsageNumbers> {
   const content = await blobContent(ex, registryId).unionAll(manifestContent(ex, registryId)).execute();
-  const repos = await ex.selectFrom('repositories').select((eb) => ['name', repositoryBytes(eb).as('bytes')]).where('registry_id', '=', registryId).execute();
+  const repos = await ex
+    .selectFrom('repositories')
+    .select((eb) => ['name', repositoryBytes(eb).as('bytes')])
+    .where('registry_id', '=', registryId)
+    .execute();
   return {
     registry: content.reduce((s, c) => s + Number(c.size), 0),
     repositories: Object.fromEntries(repos.map((r) => [r.name, Number(r.bytes)])),
@@ -152,25 +247,46 @@ export async function recompute(ex: Executor, registryId?: number): Promise<void
   let clear = ex.deleteFrom('registry_content');
   if (one) clear = clear.where('registry_id', '=', registryId);
   await clear.execute();
-  await ex.insertInto('registry_content').columns(['registry_id', 'kind', 'digest', 'size', 'refs']).expression(blobContent(ex, registryId)).execute();
-  await ex.insertInto('registry_content').columns(['registry_id', 'kind', 'digest', 'size', 'refs']).expression(manifestContent(ex, registryId)).execute();
+  await ex
+    .insertInto('registry_content')
+    .columns(['registry_id', 'kind', 'digest', 'size', 'refs'])
+    .expression(blobContent(ex, registryId))
+    .execute();
+  await ex
+    .insertInto('registry_content')
+    .columns(['registry_id', 'kind', 'digest', 'size', 'refs'])
+    .expression(manifestContent(ex, registryId))
+    .execute();
 
-  let registries = ex.selectFrom('registries').select((eb) => ['id', eb.lit(0).as('bytes')])
+  let registries = ex
+    .selectFrom('registries')
+    .select((eb) => ['id', eb.lit(0).as('bytes')])
     .where('id', 'not in', (eb) => eb.selectFrom('registry_usage').select('registry_usage.registry_id'));
   if (one) registries = registries.where('id', '=', registryId);
   await ex.insertInto('registry_usage').columns(['registry_id', 'bytes']).expression(registries).execute();
   let registryBytes = ex.updateTable('registry_usage').set((eb) => ({
-    bytes: eb.fn.coalesce(eb.selectFrom('registry_content as c').select((e) => e.fn.sum<number>('c.size').as('n')).whereRef('c.registry_id', '=', 'registry_usage.registry_id'), eb.lit(0)),
+    bytes: eb.fn.coalesce(
+      eb
+        .selectFrom('registry_content as c')
+        .select((e) => e.fn.sum<number>('c.size').as('n'))
+        .whereRef('c.registry_id', '=', 'registry_usage.registry_id'),
+      eb.lit(0),
+    ),
   }));
   if (one) registryBytes = registryBytes.where('registry_id', '=', registryId);
   await registryBytes.execute();
 
-  let repositories = ex.selectFrom('repositories').select((eb) => ['id', 'registry_id', eb.lit(0).as('bytes')])
+  let repositories = ex
+    .selectFrom('repositories')
+    .select((eb) => ['id', 'registry_id', eb.lit(0).as('bytes')])
     .where('id', 'not in', (eb) => eb.selectFrom('repository_usage').select('repository_usage.repository_id'));
   if (one) repositories = repositories.where('registry_id', '=', registryId);
   await ex.insertInto('repository_usage').columns(['repository_id', 'registry_id', 'bytes']).expression(repositories).execute();
   let repoBytes = ex.updateTable('repository_usage').set((eb) => ({
-    bytes: eb.selectFrom('repositories').select((e) => repositoryBytes(e).as('n')).whereRef('repositories.id', '=', 'repository_usage.repository_id'),
+    bytes: eb
+      .selectFrom('repositories')
+      .select((e) => repositoryBytes(e).as('n'))
+      .whereRef('repositories.id', '=', 'repository_usage.repository_id'),
   }));
   if (one) repoBytes = repoBytes.where('registry_id', '=', registryId);
   await repoBytes.execute();
@@ -197,33 +313,56 @@ export class KyselyUsageStore implements UsageStore {
   constructor(private readonly ctx: MetaContext) {}
 
   async registryUsage(registryId: number): Promise<{ bytes: number; quota: number | null }> {
-    const r = await this.ctx.db.selectFrom('registry_usage').select(['bytes', 'quota_bytes']).where('registry_id', '=', registryId).executeTakeFirst();
+    const r = await this.ctx.db
+      .selectFrom('registry_usage')
+      .select(['bytes', 'quota_bytes'])
+      .where('registry_id', '=', registryId)
+      .executeTakeFirst();
     return { bytes: Number(r?.bytes ?? 0), quota: r?.quota_bytes == null ? null : Number(r.quota_bytes) };
   }
 
   async repositoryUsage(repositoryId: number): Promise<{ bytes: number; quota: number | null }> {
-    const r = await this.ctx.db.selectFrom('repository_usage').select(['bytes', 'quota_bytes']).where('repository_id', '=', repositoryId).executeTakeFirst();
+    const r = await this.ctx.db
+      .selectFrom('repository_usage')
+      .select(['bytes', 'quota_bytes'])
+      .where('repository_id', '=', repositoryId)
+      .executeTakeFirst();
     return { bytes: Number(r?.bytes ?? 0), quota: r?.quota_bytes == null ? null : Number(r.quota_bytes) };
   }
 
   async setRegistryQuota(registryId: number, quota: number | null): Promise<void> {
-    await this.ctx.db.insertInto('registry_usage').values({ registry_id: registryId, bytes: 0, quota_bytes: quota })
-      .onConflict((oc) => oc.column('registry_id').doUpdateSet({ quota_bytes: quota })).execute();
+    await this.ctx.db
+      .insertInto('registry_usage')
+      .values({ registry_id: registryId, bytes: 0, quota_bytes: quota })
+      .onConflict((oc) => oc.column('registry_id').doUpdateSet({ quota_bytes: quota }))
+      .execute();
   }
 
   async setRepositoryQuota(registryId: number, repositoryId: number, quota: number | null): Promise<void> {
-    await this.ctx.db.insertInto('repository_usage').values({ repository_id: repositoryId, registry_id: registryId, bytes: 0, quota_bytes: quota })
-      .onConflict((oc) => oc.column('repository_id').doUpdateSet({ quota_bytes: quota })).execute();
+    await this.ctx.db
+      .insertInto('repository_usage')
+      .values({ repository_id: repositoryId, registry_id: registryId, bytes: 0, quota_bytes: quota })
+      .onConflict((oc) => oc.column('repository_id').doUpdateSet({ quota_bytes: quota }))
+      .execute();
   }
 
   async registryHoldsBlob(registryId: number, digest: string): Promise<boolean> {
-    const r = await this.ctx.db.selectFrom('registry_content').select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('registry_id', '=', registryId).where('kind', '=', 'blob').where('digest', '=', digest).executeTakeFirstOrThrow();
+    const r = await this.ctx.db
+      .selectFrom('registry_content')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('registry_id', '=', registryId)
+      .where('kind', '=', 'blob')
+      .where('digest', '=', digest)
+      .executeTakeFirstOrThrow();
     return Number(r.n) > 0;
   }
 
   async countInRegistry(registryId: number, what: CountedInRegistry): Promise<number> {
-    const r = await this.ctx.db.selectFrom(what).select((eb) => eb.fn.countAll<number>().as('n')).where('registry_id', '=', registryId).executeTakeFirst();
+    const r = await this.ctx.db
+      .selectFrom(what)
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('registry_id', '=', registryId)
+      .executeTakeFirst();
     return Number(r?.n ?? 0);
   }
 

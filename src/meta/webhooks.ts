@@ -49,12 +49,20 @@ export interface WebhookOutbox {
 }
 
 export class KyselyWebhooks implements Webhooks, WebhookOutbox {
-  constructor(private readonly db: Kysely<Database>, private readonly dialect: Dialect) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: Dialect,
+  ) {}
 
   // ---------------------------------------------------------------- webhooks
 
   find(registryId: number, name: string): Promise<WebhookRow | undefined> {
-    return this.db.selectFrom('webhooks').selectAll().where('registry_id', '=', registryId).where('name_key', '=', name.toLowerCase()).executeTakeFirst();
+    return this.db
+      .selectFrom('webhooks')
+      .selectAll()
+      .where('registry_id', '=', registryId)
+      .where('name_key', '=', name.toLowerCase())
+      .executeTakeFirst();
   }
 
   list(registryId: number): Promise<WebhookRow[]> {
@@ -62,7 +70,11 @@ export class KyselyWebhooks implements Webhooks, WebhookOutbox {
   }
 
   async count(ex: Executor, registryId: number): Promise<number> {
-    const r = await ex.selectFrom('webhooks').select((eb) => eb.fn.countAll<number>().as('n')).where('registry_id', '=', registryId).executeTakeFirstOrThrow();
+    const r = await ex
+      .selectFrom('webhooks')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('registry_id', '=', registryId)
+      .executeTakeFirstOrThrow();
     return Number(r.n);
   }
 
@@ -84,12 +96,23 @@ export class KyselyWebhooks implements Webhooks, WebhookOutbox {
   }
 
   deliveries(webhookId: number, limit: number): Promise<DeliveryRow[]> {
-    return this.db.selectFrom('webhook_deliveries').selectAll().where('webhook_id', '=', webhookId).orderBy('id', 'desc').limit(limit).execute();
+    return this.db
+      .selectFrom('webhook_deliveries')
+      .selectAll()
+      .where('webhook_id', '=', webhookId)
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
   }
 
   lastDelivery(webhookId: number, eventId: string): Promise<{ action: string; request_body: string } | undefined> {
-    return this.db.selectFrom('webhook_deliveries').select(['action', 'request_body']).where('webhook_id', '=', webhookId).where('event_id', '=', eventId)
-      .orderBy('id', 'desc').executeTakeFirst();
+    return this.db
+      .selectFrom('webhook_deliveries')
+      .select(['action', 'request_body'])
+      .where('webhook_id', '=', webhookId)
+      .where('event_id', '=', eventId)
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
   }
 
   // ---------------------------------------------------------------- outbox and deliveries
@@ -111,7 +134,11 @@ export class KyselyWebhooks implements Webhooks, WebhookOutbox {
 
   registries(ex: Executor, ids: number[]): Promise<RegistryRow[]> {
     if (ids.length === 0) return Promise.resolve([]);
-    return ex.selectFrom('registries').select(['id', 'name', 'sku', 'admin_enabled', 'anonymous_pull_enabled', 'created_at', 'updated_at']).where('id', 'in', ids).execute();
+    return ex
+      .selectFrom('registries')
+      .select(['id', 'name', 'sku', 'admin_enabled', 'anonymous_pull_enabled', 'created_at', 'updated_at'])
+      .where('id', 'in', ids)
+      .execute();
   }
 
   async registryName(id: number): Promise<string | undefined> {
@@ -119,9 +146,14 @@ export class KyselyWebhooks implements Webhooks, WebhookOutbox {
   }
 
   async manifestContent(ex: Executor, registryId: number, repository: string, digest: string): Promise<Uint8Array | undefined> {
-    const m = await ex.selectFrom('manifests').innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
-      .select(['manifests.content']).where('repositories.registry_id', '=', registryId).where('repositories.name', '=', repository)
-      .where('manifests.digest', '=', digest).executeTakeFirst();
+    const m = await ex
+      .selectFrom('manifests')
+      .innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
+      .select(['manifests.content'])
+      .where('repositories.registry_id', '=', registryId)
+      .where('repositories.name', '=', repository)
+      .where('manifests.digest', '=', digest)
+      .executeTakeFirst();
     return m?.content;
   }
 

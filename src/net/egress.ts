@@ -24,10 +24,28 @@ export class EgressRefused extends Error {}
 
 const blocked = new BlockList();
 for (const [net, bits] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) blocked.addSubnet(net, bits, 'ipv4');
-for (const [net, bits] of [['::', 128], ['::1', 128], ['fe80::', 10], ['fc00::', 7], ['ff00::', 8], ['64:ff9b::', 96]] as const) blocked.addSubnet(net, bits, 'ipv6');
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  blocked.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [
+  ['::', 128],
+  ['::1', 128],
+  ['fe80::', 10],
+  ['fc00::', 7],
+  ['ff00::', 8],
+  ['64:ff9b::', 96],
+] as const)
+  blocked.addSubnet(net, bits, 'ipv6');
 
 /** True for addresses a delivery must not reach unless private egress is allowed. */
 export function isPrivateAddress(ip: string): boolean {
@@ -46,7 +64,10 @@ export async function resolveSafe(host: string, allowPrivate: boolean): Promise<
   if (addrs.length === 0) throw new Error(`${host} does not resolve`);
   if (!allowPrivate) {
     const bad = addrs.find((a) => isPrivateAddress(a.address));
-    if (bad) throw new EgressRefused(`refusing to connect to ${host} (${bad.address}): loopback, link-local and private addresses are not allowed (set egress.allowPrivate to allow them)`);
+    if (bad)
+      throw new EgressRefused(
+        `refusing to connect to ${host} (${bad.address}): loopback, link-local and private addresses are not allowed (set egress.allowPrivate to allow them)`,
+      );
   }
   return addrs[0]!;
 }
@@ -59,11 +80,23 @@ export interface EgressResponse {
   url: string;
 }
 
-function once(url: URL, method: string, headers: Record<string, string>, body: Buffer | undefined, pinned: { address: string; family: number }, o: EgressOptions, deadline: number): Promise<EgressResponse> {
+function once(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: Buffer | undefined,
+  pinned: { address: string; family: number },
+  o: EgressOptions,
+  deadline: number,
+): Promise<EgressResponse> {
   return new Promise((resolve, reject) => {
     const mod = url.protocol === 'https:' ? https : http;
     const req = mod.request({
-      protocol: url.protocol, hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port || undefined, path: `${url.pathname}${url.search}`, method,
+      protocol: url.protocol,
+      hostname: url.hostname.replace(/^\[|\]$/g, ''),
+      port: url.port || undefined,
+      path: `${url.pathname}${url.search}`,
+      method,
       headers: { ...headers, ...(body ? { 'Content-Length': String(body.length) } : {}) },
       agent: false,
       // Connect to the address that was checked: no second DNS answer can swap it.
@@ -72,7 +105,10 @@ function once(url: URL, method: string, headers: Record<string, string>, body: B
         else cb(null, pinned.address, pinned.family);
       }) as never,
     });
-    const total = setTimeout(() => req.destroy(new Error(`no complete response within ${o.timeoutMs} ms`)), Math.max(1, deadline - Date.now()));
+    const total = setTimeout(
+      () => req.destroy(new Error(`no complete response within ${o.timeoutMs} ms`)),
+      Math.max(1, deadline - Date.now()),
+    );
     const connect = setTimeout(() => req.destroy(new Error(`could not connect within ${o.connectTimeoutMs} ms`)), o.connectTimeoutMs);
     req.on('socket', (s) => {
       s.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(connect));
@@ -90,7 +126,12 @@ function once(url: URL, method: string, headers: Record<string, string>, body: B
         clearTimeout(total);
         const hs: Record<string, string> = {};
         for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) hs[k] = Array.isArray(v) ? v.join(', ') : v;
-        resolve({ status: res.statusCode ?? 0, headers: hs, body: Buffer.concat(chunks).subarray(0, o.maxResponseBytes), url: url.toString() });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: hs,
+          body: Buffer.concat(chunks).subarray(0, o.maxResponseBytes),
+          url: url.toString(),
+        });
       };
       res.on('data', (c: Buffer) => {
         if (size >= o.maxResponseBytes) return;
@@ -112,7 +153,13 @@ function once(url: URL, method: string, headers: Record<string, string>, body: B
 }
 
 /** Sends a request with the egress rules; follows (and checks) up to maxRedirects redirects. */
-export async function egressRequest(target: string, method: string, headers: Record<string, string>, body: Buffer | undefined, o: EgressOptions): Promise<EgressResponse> {
+export async function egressRequest(
+  target: string,
+  method: string,
+  headers: Record<string, string>,
+  body: Buffer | undefined,
+  o: EgressOptions,
+): Promise<EgressResponse> {
   const deadline = Date.now() + o.timeoutMs;
   let url = new URL(target);
   for (let hop = 0; ; hop++) {

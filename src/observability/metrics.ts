@@ -31,18 +31,49 @@ export class Metrics {
 
   constructor(usage?: StorageUsage, queue?: QueueStats) {
     const registers = [this.registry];
-    this.pullTotal = new Counter({ name: 'TotalPullCount', help: 'Manifest GETs (by tag or digest) per registry, failures included', labelNames: ['registry'], registers });
-    this.pullOk = new Counter({ name: 'SuccessfulPullCount', help: 'Successful manifest GETs per registry', labelNames: ['registry'], registers });
-    this.pushTotal = new Counter({ name: 'TotalPushCount', help: 'Manifest PUTs per registry, failures included', labelNames: ['registry'], registers });
-    this.pushOk = new Counter({ name: 'SuccessfulPushCount', help: 'Successful manifest PUTs per registry', labelNames: ['registry'], registers });
-    this.duration = new Histogram({
-      name: 'berth_http_request_duration_seconds', help: 'HTTP request duration by route family, method and status class',
-      labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers,
+    this.pullTotal = new Counter({
+      name: 'TotalPullCount',
+      help: 'Manifest GETs (by tag or digest) per registry, failures included',
+      labelNames: ['registry'],
+      registers,
     });
-    this.requests = new Counter({ name: 'berth_http_requests_total', help: 'HTTP requests by route family, method and status class', labelNames: ['route', 'method', 'status'], registers });
+    this.pullOk = new Counter({
+      name: 'SuccessfulPullCount',
+      help: 'Successful manifest GETs per registry',
+      labelNames: ['registry'],
+      registers,
+    });
+    this.pushTotal = new Counter({
+      name: 'TotalPushCount',
+      help: 'Manifest PUTs per registry, failures included',
+      labelNames: ['registry'],
+      registers,
+    });
+    this.pushOk = new Counter({
+      name: 'SuccessfulPushCount',
+      help: 'Successful manifest PUTs per registry',
+      labelNames: ['registry'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'berth_http_request_duration_seconds',
+      help: 'HTTP request duration by route family, method and status class',
+      labelNames: ['route', 'method', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.requests = new Counter({
+      name: 'berth_http_requests_total',
+      help: 'HTTP requests by route family, method and status class',
+      labelNames: ['route', 'method', 'status'],
+      registers,
+    });
     if (usage) {
       new Gauge({
-        name: 'StorageUsed', help: 'Bytes used by each registry (distinct blobs and manifests; refreshed at most once a minute)', labelNames: ['registry'], registers,
+        name: 'StorageUsed',
+        help: 'Bytes used by each registry (distinct blobs and manifests; refreshed at most once a minute)',
+        labelNames: ['registry'],
+        registers,
         async collect() {
           this.reset();
           for (const [name, bytes] of await usage()) this.set({ registry: name }, bytes);
@@ -50,15 +81,20 @@ export class Metrics {
       });
     }
     this.webhookDeliveries = new Counter({
-      name: 'berth_webhook_deliveries_total', help: 'Webhook delivery attempts by registry and result: success, failure (will be retried) or dead (failed for good)',
-      labelNames: ['registry', 'result'], registers,
+      name: 'berth_webhook_deliveries_total',
+      help: 'Webhook delivery attempts by registry and result: success, failure (will be retried) or dead (failed for good)',
+      labelNames: ['registry', 'result'],
+      registers,
     });
     if (queue) {
       // One grouped query over the (state, run_after) index, cached and shared by both gauges.
       // Kinds once seen stay (at 0) rather than vanishing, so alerts see the drop.
       const seen = new Set<string>();
       new Gauge({
-        name: 'berth_job_queue_depth', help: 'Jobs queued or running, by kind and state (refreshed at most every 15 s)', labelNames: ['kind', 'state'], registers,
+        name: 'berth_job_queue_depth',
+        help: 'Jobs queued or running, by kind and state (refreshed at most every 15 s)',
+        labelNames: ['kind', 'state'],
+        registers,
         async collect() {
           const rows = await queue();
           this.reset();
@@ -68,27 +104,48 @@ export class Metrics {
         },
       });
       new Gauge({
-        name: 'berth_job_oldest_queued_age_seconds', help: 'Age of the oldest queued job by kind, 0 when none (refreshed at most every 15 s)', labelNames: ['kind'], registers,
+        name: 'berth_job_oldest_queued_age_seconds',
+        help: 'Age of the oldest queued job by kind, 0 when none (refreshed at most every 15 s)',
+        labelNames: ['kind'],
+        registers,
         async collect() {
           const rows = await queue();
           const now = Date.now();
           this.reset();
           for (const r of rows) seen.add(r.kind);
           for (const k of seen) this.set({ kind: k }, 0);
-          for (const r of rows) if (r.state === 'queued' && r.oldestMs !== null) this.set({ kind: r.kind }, Math.max(0, (now - r.oldestMs) / 1000));
+          for (const r of rows)
+            if (r.state === 'queued' && r.oldestMs !== null) this.set({ kind: r.kind }, Math.max(0, (now - r.oldestMs) / 1000));
         },
       });
     }
-    this.gcRuns = new Counter({ name: 'berth_gc_runs_total', help: 'Garbage collection runs on this node by outcome', labelNames: ['outcome'], registers });
-    this.gcRemoved = new Counter({ name: 'berth_gc_removed_total', help: 'What garbage collection removed on this node: referrers, links, blobs, files', labelNames: ['kind'], registers });
-    this.gcBytes = new Counter({ name: 'berth_gc_reclaimed_bytes_total', help: 'Bytes of storage garbage collection reclaimed on this node', registers });
+    this.gcRuns = new Counter({
+      name: 'berth_gc_runs_total',
+      help: 'Garbage collection runs on this node by outcome',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.gcRemoved = new Counter({
+      name: 'berth_gc_removed_total',
+      help: 'What garbage collection removed on this node: referrers, links, blobs, files',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.gcBytes = new Counter({
+      name: 'berth_gc_reclaimed_bytes_total',
+      help: 'Bytes of storage garbage collection reclaimed on this node',
+      registers,
+    });
     collectDefaultMetrics({ register: this.registry });
   }
 
   private readonly hooks = new Map<string, () => void>();
 
   /** One finished garbage collection run. */
-  gcRun(outcome: 'succeeded' | 'failed', c: { referrersRemoved: number; linksRemoved: number; blobsRemoved: number; filesRemoved: number; bytesReclaimed: number }): void {
+  gcRun(
+    outcome: 'succeeded' | 'failed',
+    c: { referrersRemoved: number; linksRemoved: number; blobsRemoved: number; filesRemoved: number; bytesReclaimed: number },
+  ): void {
     this.gcRuns.labels({ outcome }).inc();
     this.gcRemoved.labels({ kind: 'referrers' }).inc(c.referrersRemoved);
     this.gcRemoved.labels({ kind: 'links' }).inc(c.linksRemoved);

@@ -45,21 +45,31 @@ export interface StorageDriver {
 }
 
 export class StorageError extends Error {
-  constructor(readonly driver: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly driver: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(`${driver}: ${message}`, options);
     this.name = 'StorageError';
   }
 }
 
 export class StorageNotFoundError extends StorageError {
-  constructor(driver: string, readonly key: string) {
+  constructor(
+    driver: string,
+    readonly key: string,
+  ) {
     super(driver, `not found: ${key}`);
     this.name = 'StorageNotFoundError';
   }
 }
 
 export class StorageInvalidKeyError extends StorageError {
-  constructor(driver: string, readonly key: string) {
+  constructor(
+    driver: string,
+    readonly key: string,
+  ) {
     super(driver, `invalid key: ${JSON.stringify(key)}`);
     this.name = 'StorageInvalidKeyError';
   }

@@ -4,8 +4,22 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BACKENDS, backendGate } from '../helpers/backends.js';
 import {
-  BerthFixture, Containers, DISTRIBUTION_SH, MAIN, ROOT, berthJson, cliServer, getBlob, getManifest, mustFail, mustRun, removeDir,
-  requireTool, run, sha256, tempDir,
+  BerthFixture,
+  Containers,
+  DISTRIBUTION_SH,
+  MAIN,
+  ROOT,
+  berthJson,
+  cliServer,
+  getBlob,
+  getManifest,
+  mustFail,
+  mustRun,
+  removeDir,
+  requireTool,
+  run,
+  sha256,
+  tempDir,
 } from './helpers.js';
 import { OCI_INDEX, OciLayout, pushImage, readLayoutBlob, readLayoutRefs, type Descriptor } from './oci-layout.js';
 
@@ -108,14 +122,19 @@ for (const backend of BACKENDS) {
       assert.equal(info.Os, 'linux');
       assert.equal(info.Labels?.['berth.e2e'], 'yes');
       const manifest = JSON.parse(layout.bytes(single).toString()) as { config: Descriptor; layers: Descriptor[] };
-      assert.deepEqual(info.Layers, manifest.layers.map((l) => l.digest));
+      assert.deepEqual(
+        info.Layers,
+        manifest.layers.map((l) => l.digest),
+      );
 
       const raw = (await skopeo(['inspect', '--raw', '--tls-verify=false', docker('skopeo/tags', 'v2')])).stdout;
       assert.equal(sha256(raw), single.digest, 'inspect --raw returns the exact manifest bytes');
       const config = (await skopeo(['inspect', '--config', '--raw', '--tls-verify=false', docker('skopeo/tags', 'v1')])).stdout;
       assert.equal(sha256(config), manifest.config.digest);
 
-      const tags = JSON.parse((await skopeo(['list-tags', '--tls-verify=false', `docker://${f.host}/${REG}/skopeo/tags`])).stdout) as { Tags: string[] };
+      const tags = JSON.parse((await skopeo(['list-tags', '--tls-verify=false', `docker://${f.host}/${REG}/skopeo/tags`])).stdout) as {
+        Tags: string[];
+      };
       assert.deepEqual([...tags.Tags].sort(), ['v1', 'v2']);
     });
 
@@ -123,10 +142,15 @@ for (const backend of BACKENDS) {
       await copyIn(src('single'), 'skopeo/del', 'v1');
       await skopeo(['inspect', '--tls-verify=false', docker('skopeo/del', 'v1')]);
       await skopeo(['delete', '--tls-verify=false', docker('skopeo/del', 'v1')]);
-      const failed = await mustFail('skopeo', withAuthfile(f.authFile, ['inspect', '--tls-verify=false', docker('skopeo/del', 'v1')]), { timeoutMs: 60_000 });
+      const failed = await mustFail('skopeo', withAuthfile(f.authFile, ['inspect', '--tls-verify=false', docker('skopeo/del', 'v1')]), {
+        timeoutMs: 60_000,
+      });
       assert.match(failed.stderr, /manifest unknown|not found/i);
       assert.equal((await getManifest(f.url, name('skopeo/del'), single.digest)).status, 404, 'deleted by digest, not just untagged');
-      const tags = await run('skopeo', withAuthfile(f.authFile, ['list-tags', '--tls-verify=false', `docker://${f.host}/${REG}/skopeo/del`]));
+      const tags = await run(
+        'skopeo',
+        withAuthfile(f.authFile, ['list-tags', '--tls-verify=false', `docker://${f.host}/${REG}/skopeo/del`]),
+      );
       if (tags.code === 0) assert.ok(!(JSON.parse(tags.stdout) as { Tags: string[] }).Tags.includes('v1'));
     });
 
@@ -138,7 +162,19 @@ for (const backend of BACKENDS) {
       assert.ok(idx.body.equals(layout.bytes(multi)), 'the index is stored exactly as pushed');
       await assertServed('skopeo/multi', multi);
 
-      const armInfo = JSON.parse((await skopeo(['inspect', '--tls-verify=false', '--override-arch', 'arm64', '--override-variant', 'v8', docker('skopeo/multi', 'v1')])).stdout) as Inspect;
+      const armInfo = JSON.parse(
+        (
+          await skopeo([
+            'inspect',
+            '--tls-verify=false',
+            '--override-arch',
+            'arm64',
+            '--override-variant',
+            'v8',
+            docker('skopeo/multi', 'v1'),
+          ])
+        ).stdout,
+      ) as Inspect;
       assert.equal(armInfo.Architecture, 'arm64');
 
       const out = path.join(work, 'out-multi');
@@ -148,13 +184,24 @@ for (const backend of BACKENDS) {
 
       // Without --all, the platform the client asks for is the one it gets.
       const outArm = path.join(work, 'out-arm');
-      await skopeo(['copy', '--override-arch', 'arm64', '--override-variant', 'v8', '--src-tls-verify=false', docker('skopeo/multi', 'v1'), `oci:${outArm}:arm`]);
+      await skopeo([
+        'copy',
+        '--override-arch',
+        'arm64',
+        '--override-variant',
+        'v8',
+        '--src-tls-verify=false',
+        docker('skopeo/multi', 'v1'),
+        `oci:${outArm}:arm`,
+      ]);
       assert.equal(readLayoutRefs(outArm).get('arm')?.digest, arm.digest);
     });
 
     describe('buildah and podman', () => {
       let c: Containers;
-      before(() => { c = new Containers(); });
+      before(() => {
+        c = new Containers();
+      });
       after(() => c?.cleanup());
 
       test('buildah push, then buildah pull brings back the same image and file content', BUILDAH, async () => {
@@ -169,7 +216,10 @@ for (const backend of BACKENDS) {
         assert.equal(sha256(pushed.body), digestFile(df));
 
         await c.buildah(['rmi', '-f', id]);
-        const pulledId = (await c.buildah(['pull', '-q', '--tls-verify=false', docker('buildah/app', 'v1')])).stdout.trim().split('\n').pop();
+        const pulledId = (await c.buildah(['pull', '-q', '--tls-verify=false', docker('buildah/app', 'v1')])).stdout
+          .trim()
+          .split('\n')
+          .pop();
         assert.equal(pulledId, id, 'same image id (config digest) after the round trip');
         const ctr = (await c.buildah(['from', '--pull-never', `${f.host}/${REG}/buildah/app:v1`])).stdout.trim().split('\n').pop()!;
         try {
@@ -188,7 +238,16 @@ for (const backend of BACKENDS) {
         await c.buildah(['manifest', 'add', 'localhost/e2e/list:v1', 'containers-storage:localhost/e2e/multi-amd64:v1']);
         await c.buildah(['manifest', 'add', 'localhost/e2e/list:v1', 'containers-storage:localhost/e2e/multi-arm64:v1']);
         const df = path.join(c.dir, 'list.digest');
-        await c.buildah(['manifest', 'push', '--all', '--tls-verify=false', '--digestfile', df, 'localhost/e2e/list:v1', docker('buildah/list', 'v1')]);
+        await c.buildah([
+          'manifest',
+          'push',
+          '--all',
+          '--tls-verify=false',
+          '--digestfile',
+          df,
+          'localhost/e2e/list:v1',
+          docker('buildah/list', 'v1'),
+        ]);
 
         const list = await getManifest(f.url, name('buildah/list'), 'v1');
         assert.equal(list.status, 200);
@@ -209,7 +268,10 @@ for (const backend of BACKENDS) {
           }
         }
         // A client asking for arm64 resolves the list to the arm64 image.
-        const pulled = (await c.buildah(['pull', '-q', '--arch', 'arm64', '--tls-verify=false', docker('buildah/list', 'v1')])).stdout.trim().split('\n').pop();
+        const pulled = (await c.buildah(['pull', '-q', '--arch', 'arm64', '--tls-verify=false', docker('buildah/list', 'v1')])).stdout
+          .trim()
+          .split('\n')
+          .pop();
         assert.equal(pulled, armId);
       });
 
@@ -256,19 +318,47 @@ for (const backend of BACKENDS) {
       assert.ok((await berthJson<string[]>(f.url, ['repository', 'list', '-n', REG])).includes('cli/app'));
       const tags = await berthJson<string[]>(f.url, ['repository', 'show-tags', '-n', REG, '--repository', 'cli/app']);
       assert.deepEqual([...tags].sort(), ['v1', 'v2', 'v3']);
-      const manifests = await berthJson<{ digest: string; tags: string[] }[]>(f.url, ['repository', 'show-manifests', '-n', REG, '--repository', 'cli/app']);
+      const manifests = await berthJson<{ digest: string; tags: string[] }[]>(f.url, [
+        'repository',
+        'show-manifests',
+        '-n',
+        REG,
+        '--repository',
+        'cli/app',
+      ]);
       assert.deepEqual(manifests.map((m) => m.digest).sort(), [single.digest, other.digest].sort());
       assert.deepEqual([...manifests.find((m) => m.digest === single.digest)!.tags].sort(), ['v1', 'v2']);
 
-      assert.deepEqual(await berthJson(f.url, ['manifest', 'show', '-r', REG, '-n', 'cli/app:v1']), JSON.parse(layout.bytes(single).toString()));
-      const raw = await mustRun(process.execPath, [MAIN, 'manifest', 'show', '--raw', '-r', REG, '-n', `cli/app@${single.digest}`, ...cliServer(f.url)], { cwd: ROOT });
+      assert.deepEqual(
+        await berthJson(f.url, ['manifest', 'show', '-r', REG, '-n', 'cli/app:v1']),
+        JSON.parse(layout.bytes(single).toString()),
+      );
+      const raw = await mustRun(
+        process.execPath,
+        [MAIN, 'manifest', 'show', '--raw', '-r', REG, '-n', `cli/app@${single.digest}`, ...cliServer(f.url)],
+        { cwd: ROOT },
+      );
       assert.equal(sha256(raw.stdout), single.digest, 'manifest show --raw prints the stored bytes');
 
-      const tsv = await mustRun(process.execPath, [MAIN, 'repository', 'show-tags', '-n', REG, '--repository', 'cli/app', '-o', 'tsv', ...cliServer(f.url)]);
+      const tsv = await mustRun(process.execPath, [
+        MAIN,
+        'repository',
+        'show-tags',
+        '-n',
+        REG,
+        '--repository',
+        'cli/app',
+        '-o',
+        'tsv',
+        ...cliServer(f.url),
+      ]);
       assert.deepEqual(tsv.stdout.trim().split('\n').sort(), ['v1', 'v2', 'v3']);
 
       await berthJson(f.url, ['repository', 'untag', '-n', REG, '--image', 'cli/app:v2']);
-      assert.deepEqual([...await berthJson<string[]>(f.url, ['repository', 'show-tags', '-n', REG, '--repository', 'cli/app'])].sort(), ['v1', 'v3']);
+      assert.deepEqual([...(await berthJson<string[]>(f.url, ['repository', 'show-tags', '-n', REG, '--repository', 'cli/app']))].sort(), [
+        'v1',
+        'v3',
+      ]);
       assert.equal((await getManifest(f.url, name('cli/app'), single.digest)).status, 200, 'untag keeps the manifest');
 
       const deleted = await berthJson<{ deleted: string }>(f.url, ['repository', 'delete', '-n', REG, '--image', 'cli/app:v1', '--yes']);
@@ -293,7 +383,8 @@ for (const backend of BACKENDS) {
       assert.ok(vars.URL && vars.PID, `distribution.sh printed ${started.stdout}`);
       const peer = new URL(vars.URL).host;
       try {
-        const copy = (args: string[]) => skopeo(['copy', '--all', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false', ...args]);
+        const copy = (args: string[]) =>
+          skopeo(['copy', '--all', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false', ...args]);
         await copy([src('multi'), `docker://${peer}/e2e/multi:v1`]);
         await copy([src('single'), `docker://${peer}/e2e/single:v1`]);
 

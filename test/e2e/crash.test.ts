@@ -8,7 +8,17 @@ import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { BACKENDS, backendGate } from '../helpers/backends.js';
 import {
-  BerthFixture, getBlob, getManifest, pushBlob, rangeEnd, request, resolveLocation, sha256, waitFor, withAuthHeader, type HttpResponse,
+  BerthFixture,
+  getBlob,
+  getManifest,
+  pushBlob,
+  rangeEnd,
+  request,
+  resolveLocation,
+  sha256,
+  waitFor,
+  withAuthHeader,
+  type HttpResponse,
 } from './helpers.js';
 import { OCI_CONFIG, OCI_MANIFEST } from './oci-layout.js';
 
@@ -45,7 +55,8 @@ async function startUpload(base: string, name: string, agent?: http.Agent): Prom
 
 function patch(url: string, data: Buffer, start: number, agent?: http.Agent): Promise<HttpResponse> {
   return request('PATCH', url, {
-    body: data, agent,
+    body: data,
+    agent,
     headers: { 'content-type': 'application/octet-stream', 'content-range': `${start}-${start + data.length - 1}` },
   });
 }
@@ -53,9 +64,17 @@ function patch(url: string, data: Buffer, start: number, agent?: http.Agent): Pr
 function finish(url: string, digest: string, agent?: http.Agent, last?: { data: Buffer; start: number }): Promise<HttpResponse> {
   const u = new URL(url);
   u.searchParams.set('digest', digest);
-  return request('PUT', u.toString(), last
-    ? { body: last.data, agent, headers: { 'content-type': 'application/octet-stream', 'content-range': `${last.start}-${last.start + last.data.length - 1}` } }
-    : { agent });
+  return request(
+    'PUT',
+    u.toString(),
+    last
+      ? {
+          body: last.data,
+          agent,
+          headers: { 'content-type': 'application/octet-stream', 'content-range': `${last.start}-${last.start + last.data.length - 1}` },
+        }
+      : { agent },
+  );
 }
 
 /** The offset an upload session stands at (GET status), or undefined when the session is unknown (404). */
@@ -105,7 +124,15 @@ interface Ledger {
 }
 
 function newLedger(): Ledger {
-  return { attemptedBlobs: new Map(), ackedBlobs: [], attemptedManifests: new Map(), ackedManifests: [], latest: new Map(), sessions: [], unexpected: [] };
+  return {
+    attemptedBlobs: new Map(),
+    ackedBlobs: [],
+    attemptedManifests: new Map(),
+    ackedManifests: [],
+    latest: new Map(),
+    sessions: [],
+    unexpected: [],
+  };
 }
 
 /** One pushing client: blobs (monolithic and chunked), then a manifest under a unique tag and "latest". Runs until the server dies. */
@@ -121,7 +148,11 @@ async function worker(i: number, base: string, reg: string, shared: Buffer, ledg
   const monolithic = async (data: Buffer) => {
     const digest = sha256(data);
     ledger.attemptedBlobs.set(digest, { name, size: data.length });
-    const r = await request('POST', `${base}/v2/${name}/blobs/uploads/?digest=${digest}`, { body: data, agent, headers: { 'content-type': 'application/octet-stream' } });
+    const r = await request('POST', `${base}/v2/${name}/blobs/uploads/?digest=${digest}`, {
+      body: data,
+      agent,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     expect(r, 201, `monolithic ${digest}`);
     ledger.ackedBlobs.push({ name, digest, size: data.length });
     onAck();
@@ -154,9 +185,14 @@ async function worker(i: number, base: string, reg: string, shared: Buffer, ledg
     return digest;
   };
   const putManifest = async (ref: string, bytes: Buffer) => {
-    const r = await request('PUT', `${base}/v2/${name}/manifests/${ref}`, { body: bytes, agent, headers: { 'content-type': OCI_MANIFEST } });
+    const r = await request('PUT', `${base}/v2/${name}/manifests/${ref}`, {
+      body: bytes,
+      agent,
+      headers: { 'content-type': OCI_MANIFEST },
+    });
     expect(r, 201, `PUT manifest ${ref}`);
-    if (r.headers['docker-content-digest'] !== sha256(bytes)) ledger.unexpected.push(`PUT manifest ${ref} answered digest ${String(r.headers['docker-content-digest'])}`);
+    if (r.headers['docker-content-digest'] !== sha256(bytes))
+      ledger.unexpected.push(`PUT manifest ${ref} answered digest ${String(r.headers['docker-content-digest'])}`);
   };
 
   try {
@@ -165,13 +201,21 @@ async function worker(i: number, base: string, reg: string, shared: Buffer, ledg
       const layer = randomBytes(between(16 * 1024, 1536 * 1024));
       const mode = (i + n) % 3;
       const layerDigest = mode === 0 ? await monolithic(layer) : await chunked(layer, mode === 2);
-      const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [base0, layerDigest] }, worker: i, n }));
+      const config = Buffer.from(
+        JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [base0, layerDigest] }, worker: i, n }),
+      );
       const configDigest = await monolithic(config);
-      const bytes = Buffer.from(JSON.stringify({
-        schemaVersion: 2, mediaType: OCI_MANIFEST,
-        config: { mediaType: OCI_CONFIG, digest: configDigest, size: config.length },
-        layers: [{ mediaType: OCI_LAYER, digest: base0, size: shared.length }, { mediaType: OCI_LAYER, digest: layerDigest, size: layer.length }],
-      }));
+      const bytes = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: OCI_MANIFEST,
+          config: { mediaType: OCI_CONFIG, digest: configDigest, size: config.length },
+          layers: [
+            { mediaType: OCI_LAYER, digest: base0, size: shared.length },
+            { mediaType: OCI_LAYER, digest: layerDigest, size: layer.length },
+          ],
+        }),
+      );
       const digest = sha256(bytes);
       ledger.attemptedManifests.set(digest, bytes);
       await putManifest(`t${n}`, bytes);
@@ -228,9 +272,14 @@ async function sigkillMidPush(t: TestContext, f: BerthFixture): Promise<void> {
   await workers;
   assert.equal(exit.signal, 'SIGKILL');
   assert.deepEqual(ledger.unexpected, [], 'no push failed while the server was up');
-  assert.ok(ledger.ackedBlobs.length >= 80 && ledger.ackedManifests.length >= 16, `the kill came after the ack threshold (${ledger.ackedBlobs.length} blobs, ${ledger.ackedManifests.length} manifests)`);
+  assert.ok(
+    ledger.ackedBlobs.length >= 80 && ledger.ackedManifests.length >= 16,
+    `the kill came after the ack threshold (${ledger.ackedBlobs.length} blobs, ${ledger.ackedManifests.length} manifests)`,
+  );
   const inflight = ledger.sessions.filter((s) => !s.done);
-  t.diagnostic(`killed after ${ledger.ackedBlobs.length} acknowledged blobs, ${ledger.ackedManifests.length} manifests; ${inflight.length} chunked uploads unfinished`);
+  t.diagnostic(
+    `killed after ${ledger.ackedBlobs.length} acknowledged blobs, ${ledger.ackedManifests.length} manifests; ${inflight.length} chunked uploads unfinished`,
+  );
 
   await f.restart();
 
@@ -294,7 +343,10 @@ async function sigkillMidPush(t: TestContext, f: BerthFixture): Promise<void> {
       continue;
     }
     const allowed = [s.acked, ...(s.inflight ? [s.inflight.end] : [])];
-    assert.ok(allowed.includes(offset), `upload at ${offset} bytes after restart; acknowledged ${s.acked}, in flight up to ${s.inflight?.end}`);
+    assert.ok(
+      allowed.includes(offset),
+      `upload at ${offset} bytes after restart; acknowledged ${s.acked}, in flight up to ${s.inflight?.end}`,
+    );
     if (offset < s.data.length) {
       const r = await patch(s.url, s.data.subarray(offset), offset);
       assert.equal(r.status, 202, r.body.toString());
@@ -315,8 +367,13 @@ async function sigkillMidPush(t: TestContext, f: BerthFixture): Promise<void> {
 /** Streams a request body in pieces under the caller's control (to act while it is in flight). */
 function streamingPatch(url: string, total: number, start: number, agent: http.Agent | false) {
   const req = http.request(url, {
-    method: 'PATCH', agent,
-    headers: withAuthHeader({ 'content-type': 'application/octet-stream', 'content-length': total, 'content-range': `${start}-${start + total - 1}` }),
+    method: 'PATCH',
+    agent,
+    headers: withAuthHeader({
+      'content-type': 'application/octet-stream',
+      'content-length': total,
+      'content-range': `${start}-${start + total - 1}`,
+    }),
   });
   const response = new Promise<{ res: http.IncomingMessage; body: Buffer }>((resolve, reject) => {
     req.on('response', (res) => {
@@ -329,7 +386,9 @@ function streamingPatch(url: string, total: number, start: number, agent: http.A
   });
   response.catch(() => {}); // observed by the caller when it matters
   let socket: Socket | undefined;
-  req.on('socket', (s) => { socket = s; });
+  req.on('socket', (s) => {
+    socket = s;
+  });
   return {
     req,
     response,
@@ -479,7 +538,10 @@ describe('graceful shutdown with keep-alive clients', () => {
       const sock = p.socket!;
       const closedByServer = new Promise<boolean>((resolve) => (sock.destroyed ? resolve(true) : sock.once('close', () => resolve(true))));
       const verdict = await Promise.race([closedByServer, new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
-      assert.ok(res.headers.connection === 'close' || verdict, `connection header "${res.headers.connection}", socket still open 5 s after the response (shutdown timeout is 60 s)`);
+      assert.ok(
+        res.headers.connection === 'close' || verdict,
+        `connection header "${res.headers.connection}", socket still open 5 s after the response (shutdown timeout is 60 s)`,
+      );
       assert.deepEqual(await f.server.exited, { code: 0, signal: null });
     } finally {
       agent.destroy();

@@ -6,8 +6,17 @@ import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { BACKENDS, backendGate } from '../helpers/backends.js';
 import {
-  BerthFixture, MAIN, berthJson, cliServer, mustFail, mustRun, removeDir, requireTool, run,
-  tempDir, type RunResult,
+  BerthFixture,
+  MAIN,
+  berthJson,
+  cliServer,
+  mustFail,
+  mustRun,
+  removeDir,
+  requireTool,
+  run,
+  tempDir,
+  type RunResult,
 } from './helpers.js';
 import { OciLayout, readLayoutRefs, type Descriptor } from './oci-layout.js';
 
@@ -44,7 +53,12 @@ class Machine {
     mkdirSync(tmp, { recursive: true });
     mkdirSync(path.join(this.dir, 'docker'), { recursive: true });
     writeFileSync(this.authFile, '{"auths":{}}', { mode: 0o600 });
-    this.env = { TMPDIR: tmp, REGISTRY_AUTH_FILE: this.authFile, DOCKER_CONFIG: path.join(this.dir, 'docker'), BERTH_CONFIG_DIR: path.join(this.dir, 'berth') };
+    this.env = {
+      TMPDIR: tmp,
+      REGISTRY_AUTH_FILE: this.authFile,
+      DOCKER_CONFIG: path.join(this.dir, 'docker'),
+      BERTH_CONFIG_DIR: path.join(this.dir, 'berth'),
+    };
   }
 
   private argv(tool: Tool, args: string[]): string[] {
@@ -120,12 +134,26 @@ for (const backend of BACKENDS) {
     };
     /** The owner copies an image of the layout into Berth; returns the digest pushed. */
     async function ownerPush(name: string, reg: string, repo: string, tag: string): Promise<string> {
-      await mustRun('skopeo', ['copy', '--preserve-digests', '--dest-tls-verify=false', '--authfile', f.authFile, `oci:${layout.dir}:${name}`, docker(reg, repo, tag)], { timeoutMs: 120_000 });
+      await mustRun(
+        'skopeo',
+        [
+          'copy',
+          '--preserve-digests',
+          '--dest-tls-verify=false',
+          '--authfile',
+          f.authFile,
+          `oci:${layout.dir}:${name}`,
+          docker(reg, repo, tag),
+        ],
+        { timeoutMs: 120_000 },
+      );
       return images[name]!.digest;
     }
     /** The digest the owner sees for reg/repo:tag, or undefined when it cannot be read. */
     async function ownerDigest(reg: string, repo: string, tag: string): Promise<string | undefined> {
-      const r = await run('skopeo', ['inspect', '--tls-verify=false', '--authfile', f.authFile, docker(reg, repo, tag)], { timeoutMs: 60_000 });
+      const r = await run('skopeo', ['inspect', '--tls-verify=false', '--authfile', f.authFile, docker(reg, repo, tag)], {
+        timeoutMs: 60_000,
+      });
       return r.code === 0 ? (JSON.parse(r.stdout) as { Digest: string }).Digest : undefined;
     }
     const repositories = (reg: string) => owner<string[]>(['repository', 'list', '-n', reg]);
@@ -165,37 +193,53 @@ for (const backend of BACKENDS) {
       removeDir(work);
     });
 
-    test('a user with AcrPush on a registry: podman login, buildah push, skopeo copy and podman pull; no push to another registry', TOOLS, async (t) => {
-      const password = 'alice-e2e-password-1234';
-      await owner(['user', 'create', '-n', 'alice', '--new-password', password]);
-      await owner(['role', 'assignment', 'create', '--assignee', 'alice', '--role', 'AcrPush', '--scope', `/registries/${REG}`]);
-      const m = machine(t);
-      await m.login('podman', f.host, 'alice', password);
+    test(
+      'a user with AcrPush on a registry: podman login, buildah push, skopeo copy and podman pull; no push to another registry',
+      TOOLS,
+      async (t) => {
+        const password = 'alice-e2e-password-1234';
+        await owner(['user', 'create', '-n', 'alice', '--new-password', password]);
+        await owner(['role', 'assignment', 'create', '--assignee', 'alice', '--role', 'AcrPush', '--scope', `/registries/${REG}`]);
+        const m = machine(t);
+        await m.login('podman', f.host, 'alice', password);
 
-      const id = await m.load('buildah', layout.dir, 'user');
-      const df = m.digestFile();
-      await m.ok('buildah', ['push', '--tls-verify=false', '--digestfile', df, id, docker(REG, 'alice/app', 'v1')]);
-      const pushed = readDigest(df);
-      assert.match(pushed, DIGEST);
-      assert.equal(await ownerDigest(REG, 'alice/app', 'v1'), pushed, 'the owner sees what alice pushed');
+        const id = await m.load('buildah', layout.dir, 'user');
+        const df = m.digestFile();
+        await m.ok('buildah', ['push', '--tls-verify=false', '--digestfile', df, id, docker(REG, 'alice/app', 'v1')]);
+        const pushed = readDigest(df);
+        assert.match(pushed, DIGEST);
+        assert.equal(await ownerDigest(REG, 'alice/app', 'v1'), pushed, 'the owner sees what alice pushed');
 
-      assert.equal(await copyOut(m, REG, 'alice/app', 'v1'), pushed, 'skopeo copy brings back the digest buildah pushed');
-      assert.equal(await podmanPull(m, ref(REG, 'alice/app', 'v1')), pushed, 'podman pulls the digest buildah pushed');
+        assert.equal(await copyOut(m, REG, 'alice/app', 'v1'), pushed, 'skopeo copy brings back the digest buildah pushed');
+        assert.equal(await podmanPull(m, ref(REG, 'alice/app', 'v1')), pushed, 'podman pulls the digest buildah pushed');
 
-      // No role in OTHER: the push is refused and nothing appears there.
-      await m.fails('buildah', ['push', '--tls-verify=false', id, docker(OTHER, 'alice/app', 'v1')]);
-      await m.fails('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout.dir}:user`, docker(OTHER, 'alice/copied', 'v1')]);
-      const otherRepos = await repositories(OTHER);
-      assert.ok(!otherRepos.includes('alice/app') && !otherRepos.includes('alice/copied'), `nothing was created in ${OTHER}: ${otherRepos.join(', ')}`);
-      assert.equal(await ownerDigest(OTHER, 'alice/app', 'v1'), undefined);
-      // Nor may alice read it.
-      await ownerPush('private', OTHER, 'private/app', 'v1');
-      await m.fails('skopeo', ['inspect', '--tls-verify=false', docker(OTHER, 'private/app', 'v1')]);
-    });
+        // No role in OTHER: the push is refused and nothing appears there.
+        await m.fails('buildah', ['push', '--tls-verify=false', id, docker(OTHER, 'alice/app', 'v1')]);
+        await m.fails('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout.dir}:user`, docker(OTHER, 'alice/copied', 'v1')]);
+        const otherRepos = await repositories(OTHER);
+        assert.ok(
+          !otherRepos.includes('alice/app') && !otherRepos.includes('alice/copied'),
+          `nothing was created in ${OTHER}: ${otherRepos.join(', ')}`,
+        );
+        assert.equal(await ownerDigest(OTHER, 'alice/app', 'v1'), undefined);
+        // Nor may alice read it.
+        await ownerPush('private', OTHER, 'private/app', 'v1');
+        await m.fails('skopeo', ['inspect', '--tls-verify=false', docker(OTHER, 'private/app', 'v1')]);
+      },
+    );
 
     test('a service principal with AcrPull: skopeo login and --creds pull; pushes are refused', TOOLS, async (t) => {
       const pulled = await ownerPush('sp', REG, 'sp/app', 'v1');
-      const sp = await owner<{ appId: string; password: string }>(['sp', 'create-for-rbac', '--name', 'ci-puller', '--role', 'acrpull', '--scopes', `/registries/${REG}`]);
+      const sp = await owner<{ appId: string; password: string }>([
+        'sp',
+        'create-for-rbac',
+        '--name',
+        'ci-puller',
+        '--role',
+        'acrpull',
+        '--scopes',
+        `/registries/${REG}`,
+      ]);
       assert.ok(sp.appId && sp.password);
       const creds = `${sp.appId}:${sp.password}`;
 
@@ -206,10 +250,17 @@ for (const backend of BACKENDS) {
       assert.equal(await copyOut(fresh, REG, 'sp/app', 'v1', ['--src-creds', creds]), pulled, 'pull with --src-creds');
 
       // Push refused, whether to a new repository or over an existing tag, with --dest-creds or the stored login.
-      await fresh.fails('skopeo', ['copy', '--dest-tls-verify=false', '--dest-creds', creds, `oci:${layout.dir}:sp-intruder`, docker(REG, 'sp/new', 'v1')]);
+      await fresh.fails('skopeo', [
+        'copy',
+        '--dest-tls-verify=false',
+        '--dest-creds',
+        creds,
+        `oci:${layout.dir}:sp-intruder`,
+        docker(REG, 'sp/new', 'v1'),
+      ]);
       await m.fails('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout.dir}:sp-intruder`, docker(REG, 'sp/app', 'v1')]);
       assert.ok(!(await repositories(REG)).includes('sp/new'), 'no repository created by the refused push');
-      assert.equal(await ownerDigest(REG, 'sp/app', 'v1'), pulled, 'the tag still points at the owner\'s image');
+      assert.equal(await ownerDigest(REG, 'sp/app', 'v1'), pulled, "the tag still points at the owner's image");
     });
 
     test('the admin user: buildah login, push and pull; disabling it makes the next login fail', TOOLS, async (t) => {
@@ -243,7 +294,16 @@ for (const backend of BACKENDS) {
 
     test('a scope-map token for team/app: podman login, push and pull there only; disabled, its login fails', TOOLS, async (t) => {
       const token = await owner<{ credentials: { username: string; passwords: { name: string; value: string }[] } }>([
-        'token', 'create', '-n', 'teamtoken', '-r', REG, '--repository', 'team/app', 'content/read', 'content/write',
+        'token',
+        'create',
+        '-n',
+        'teamtoken',
+        '-r',
+        REG,
+        '--repository',
+        'team/app',
+        'content/read',
+        'content/write',
       ]);
       assert.equal(token.credentials.username, 'teamtoken');
       const password1 = token.credentials.passwords.find((p) => p.name === 'password1')!.value;
@@ -270,13 +330,29 @@ for (const backend of BACKENDS) {
       // Another team's token of the same name in another registry is a different credential:
       // it works in its own registry only, and outlives the first one being disabled.
       const twin = await owner<{ credentials: { passwords: { name: string; value: string }[] } }>([
-        'token', 'create', '-n', 'teamtoken', '-r', OTHER, '--repository', 'team/app', 'content/read', 'content/write',
+        'token',
+        'create',
+        '-n',
+        'teamtoken',
+        '-r',
+        OTHER,
+        '--repository',
+        'team/app',
+        'content/read',
+        'content/write',
       ]);
       const twinPassword = twin.credentials.passwords[0]!.value;
       const other = machine(t);
       await other.login('podman', f.host, 'teamtoken', twinPassword);
       const df2 = other.digestFile();
-      await other.ok('skopeo', ['copy', '--dest-tls-verify=false', '--digestfile', df2, `oci:${layout.dir}:token-other`, docker(OTHER, 'team/app', 'v1')]);
+      await other.ok('skopeo', [
+        'copy',
+        '--dest-tls-verify=false',
+        '--digestfile',
+        df2,
+        `oci:${layout.dir}:token-other`,
+        docker(OTHER, 'team/app', 'v1'),
+      ]);
       const twinPushed = readDigest(df2);
       await other.fails('skopeo', ['inspect', '--tls-verify=false', docker(REG, 'team/app', 'v1')]);
       await m.fails('skopeo', ['inspect', '--tls-verify=false', docker(OTHER, 'team/app', 'v1')]);
@@ -287,31 +363,42 @@ for (const backend of BACKENDS) {
 
       const stillWorks = machine(t);
       await stillWorks.login('podman', f.host, 'teamtoken', twinPassword);
-      assert.equal(await copyOut(stillWorks, OTHER, 'team/app', 'v1'), twinPushed, 'the other registry\'s token still pulls');
+      assert.equal(await copyOut(stillWorks, OTHER, 'team/app', 'v1'), twinPushed, "the other registry's token still pulls");
     });
 
-    test('anonymous pull: skopeo inspect and podman pull with no credentials on a Standard registry that allows it; no anonymous push; elsewhere no anonymous pull', TOOLS, async (t) => {
-      await owner(['update', '-n', ANON, '--sku', 'Standard']);
-      const reg = await owner<{ anonymousPullEnabled: boolean }>(['update', '-n', ANON, '--anonymous-pull-enabled', 'true']);
-      assert.equal(reg.anonymousPullEnabled, true);
-      const published = await ownerPush('public', ANON, 'public/app', 'v1');
-      await ownerPush('private', REG, 'private/app', 'v1');
+    test(
+      'anonymous pull: skopeo inspect and podman pull with no credentials on a Standard registry that allows it; no anonymous push; elsewhere no anonymous pull',
+      TOOLS,
+      async (t) => {
+        await owner(['update', '-n', ANON, '--sku', 'Standard']);
+        const reg = await owner<{ anonymousPullEnabled: boolean }>(['update', '-n', ANON, '--anonymous-pull-enabled', 'true']);
+        assert.equal(reg.anonymousPullEnabled, true);
+        const published = await ownerPush('public', ANON, 'public/app', 'v1');
+        await ownerPush('private', REG, 'private/app', 'v1');
 
-      const m = machine(t); // an empty auth file: no credentials at all
-      const info = JSON.parse((await m.ok('skopeo', ['inspect', '--tls-verify=false', docker(ANON, 'public/app', 'v1')])).stdout) as { Digest: string };
-      assert.equal(info.Digest, published);
-      assert.equal(await podmanPull(m, ref(ANON, 'public/app', 'v1')), published);
+        const m = machine(t); // an empty auth file: no credentials at all
+        const info = JSON.parse((await m.ok('skopeo', ['inspect', '--tls-verify=false', docker(ANON, 'public/app', 'v1')])).stdout) as {
+          Digest: string;
+        };
+        assert.equal(info.Digest, published);
+        assert.equal(await podmanPull(m, ref(ANON, 'public/app', 'v1')), published);
 
-      await m.fails('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout.dir}:public-intruder`, docker(ANON, 'public/app', 'v2')]);
-      await m.fails('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout.dir}:public-intruder`, docker(ANON, 'anon/pushed', 'v1')]);
-      const repos = await repositories(ANON);
-      assert.deepEqual(repos, ['public/app'], 'anonymous pushes created nothing');
-      assert.equal(await ownerDigest(ANON, 'public/app', 'v2'), undefined);
+        await m.fails('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout.dir}:public-intruder`, docker(ANON, 'public/app', 'v2')]);
+        await m.fails('skopeo', [
+          'copy',
+          '--dest-tls-verify=false',
+          `oci:${layout.dir}:public-intruder`,
+          docker(ANON, 'anon/pushed', 'v1'),
+        ]);
+        const repos = await repositories(ANON);
+        assert.deepEqual(repos, ['public/app'], 'anonymous pushes created nothing');
+        assert.equal(await ownerDigest(ANON, 'public/app', 'v2'), undefined);
 
-      // REG does not allow anonymous pull.
-      await m.fails('skopeo', ['inspect', '--tls-verify=false', docker(REG, 'private/app', 'v1')]);
-      await m.fails('podman', ['pull', '-q', '--tls-verify=false', ref(REG, 'private/app', 'v1')]);
-    });
+        // REG does not allow anonymous pull.
+        await m.fails('skopeo', ['inspect', '--tls-verify=false', docker(REG, 'private/app', 'v1')]);
+        await m.fails('podman', ['pull', '-q', '--tls-verify=false', ref(REG, 'private/app', 'v1')]);
+      },
+    );
 
     test('berth login -n REG as the owner writes the auth file; skopeo then works without --creds', TOOLS, async (t) => {
       const pushed = await ownerPush('login', REG, 'login/app', 'v1');
@@ -320,7 +407,9 @@ for (const backend of BACKENDS) {
       await mustRun(process.execPath, [MAIN, 'login', '-n', REG, ...cliServer(f.url)], { env: m.env, timeoutMs: 30_000 });
       const auths = (JSON.parse(readFileSync(m.authFile, 'utf8')) as { auths: Record<string, unknown> }).auths;
       assert.ok(auths[f.host], `the auth file has credentials for ${f.host}`);
-      const info = JSON.parse((await m.ok('skopeo', ['inspect', '--tls-verify=false', docker(REG, 'login/app', 'v1')])).stdout) as { Digest: string };
+      const info = JSON.parse((await m.ok('skopeo', ['inspect', '--tls-verify=false', docker(REG, 'login/app', 'v1')])).stdout) as {
+        Digest: string;
+      };
       assert.equal(info.Digest, pushed);
       assert.equal(await copyOut(m, REG, 'login/app', 'v1'), pushed);
     });

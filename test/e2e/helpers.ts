@@ -9,8 +9,18 @@ import { MAIN, ROOT, removeDir, tempDir } from '../helpers/berth-process.js';
 
 export { ADMIN_PASSWORD, ADMIN_USER, adminAuthHeader } from '../helpers/credentials.js';
 export {
-  BerthFixture, MAIN, ROOT, ensureBuilt, freePort, removeDir, startBerth, tempDir, writeAuthFile,
-  type BerthProcess, type Exit, type StartOptions,
+  BerthFixture,
+  MAIN,
+  ROOT,
+  ensureBuilt,
+  freePort,
+  removeDir,
+  startBerth,
+  tempDir,
+  writeAuthFile,
+  type BerthProcess,
+  type Exit,
+  type StartOptions,
 } from '../helpers/berth-process.js';
 
 // End-to-end helpers: external commands with timeouts, tool gates, and a small raw HTTP client
@@ -149,7 +159,10 @@ export interface RequestOptions {
 }
 
 /** Adds the Authorization header (default: the owner's Basic credentials) unless headers have one. */
-export function withAuthHeader(headers: Record<string, string | number> = {}, auth: string | false = adminAuthHeader()): Record<string, string | number> {
+export function withAuthHeader(
+  headers: Record<string, string | number> = {},
+  auth: string | false = adminAuthHeader(),
+): Record<string, string | number> {
   const out = { ...headers };
   if (auth && !Object.keys(out).some((k) => k.toLowerCase() === 'authorization')) out['authorization'] = auth;
   return out;
@@ -224,8 +237,13 @@ export class Containers {
   /** `buildah login` or `podman login` to a Berth server as the owner (password on stdin), into authFile. */
   login(tool: 'buildah' | 'podman', host: string): Promise<RunResult> {
     const args = ['login', '--tls-verify=false', '--authfile', this.authFile, '-u', ADMIN_USER, '--password-stdin', host];
-    if (tool === 'buildah') return mustRun('buildah', [...this.storage('buildah'), ...args], { timeoutMs: 60_000, env: this.env, input: ADMIN_PASSWORD });
-    return mustRun('podman', [...this.storage('podman'), '--tmpdir', path.join(this.dir, 'podman', 'tmp'), '--events-backend', 'none', ...args], { timeoutMs: 60_000, env: this.env, input: ADMIN_PASSWORD });
+    if (tool === 'buildah')
+      return mustRun('buildah', [...this.storage('buildah'), ...args], { timeoutMs: 60_000, env: this.env, input: ADMIN_PASSWORD });
+    return mustRun(
+      'podman',
+      [...this.storage('podman'), '--tmpdir', path.join(this.dir, 'podman', 'tmp'), '--events-backend', 'none', ...args],
+      { timeoutMs: 60_000, env: this.env, input: ADMIN_PASSWORD },
+    );
   }
 
   private storage(tool: string): string[] {
@@ -237,7 +255,11 @@ export class Containers {
   }
 
   podman(args: string[]): Promise<RunResult> {
-    return mustRun('podman', [...this.storage('podman'), '--tmpdir', path.join(this.dir, 'podman', 'tmp'), '--events-backend', 'none', ...args], { timeoutMs: 120_000, env: this.env });
+    return mustRun(
+      'podman',
+      [...this.storage('podman'), '--tmpdir', path.join(this.dir, 'podman', 'tmp'), '--events-backend', 'none', ...args],
+      { timeoutMs: 120_000, env: this.env },
+    );
   }
 
   /** buildah from scratch + copy + (config --arch) + commit: returns the image id (its config digest's hex). */
@@ -282,7 +304,10 @@ export function getBlob(base: string, name: string, digest: string, agent?: http
 /** Monolithic blob push (POST ?digest=); throws unless 201. */
 export async function pushBlob(base: string, name: string, bytes: Buffer): Promise<string> {
   const digest = sha256(bytes);
-  const r = await request('POST', `${base}/v2/${name}/blobs/uploads/?digest=${digest}`, { body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+  const r = await request('POST', `${base}/v2/${name}/blobs/uploads/?digest=${digest}`, {
+    body: bytes,
+    headers: { 'content-type': 'application/octet-stream' },
+  });
   if (r.status !== 201) throw new Error(`blob push ${digest}: HTTP ${r.status} ${r.body.toString()}`);
   return digest;
 }

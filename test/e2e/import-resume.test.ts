@@ -29,7 +29,12 @@ for (const backend of BACKENDS) {
       // About 8 MiB/s: four 10 MiB layers take ~5 s, time enough to kill the server mid-import.
       up = new FakeUpstream({ bytesPerSecond: 8 * MiB });
       await up.start();
-      f = await BerthFixture.start(backend, { BERTH_EGRESS_ALLOW_PRIVATE: 'true', BERTH_JOBS_LEASE_SECONDS: '2', BERTH_JOBS_POLL_INTERVAL_MS: '100', BERTH_JOBS_BACKOFF_BASE_MS: '100' });
+      f = await BerthFixture.start(backend, {
+        BERTH_EGRESS_ALLOW_PRIVATE: 'true',
+        BERTH_JOBS_LEASE_SECONDS: '2',
+        BERTH_JOBS_POLL_INTERVAL_MS: '100',
+        BERTH_JOBS_BACKOFF_BASE_MS: '100',
+      });
       await f.createRegistry(REG);
     });
     after(async () => {
@@ -54,23 +59,36 @@ for (const backend of BACKENDS) {
       const id = (JSON.parse(r.body.toString()) as ImportView).id;
 
       // Config and the first layer stored, the rest still to come: kill.
-      const before = await waitFor('two blobs copied', async () => {
-        const v = await show(id);
-        return v.progress.blobs.done >= 2 && v.progress.blobs.done < v.progress.blobs.total ? v : undefined;
-      }, 60_000, 50);
+      const before = await waitFor(
+        'two blobs copied',
+        async () => {
+          const v = await show(id);
+          return v.progress.blobs.done >= 2 && v.progress.blobs.done < v.progress.blobs.total ? v : undefined;
+        },
+        60_000,
+        50,
+      );
       assert.equal(before.status, 'Running');
       const exit = await f.server.stop('SIGKILL');
       assert.equal(exit.signal, 'SIGKILL');
       const fetchedBefore = new Map(up.blobGets);
 
       await f.restart({ BERTH_EGRESS_ALLOW_PRIVATE: 'true', BERTH_JOBS_LEASE_SECONDS: '2', BERTH_JOBS_POLL_INTERVAL_MS: '100' });
-      const done = await waitFor('the import to finish', async () => {
-        const v = await show(id);
-        return v.status === 'Succeeded' || v.status === 'Failed' ? v : undefined;
-      }, 120_000, 100);
+      const done = await waitFor(
+        'the import to finish',
+        async () => {
+          const v = await show(id);
+          return v.status === 'Succeeded' || v.status === 'Failed' ? v : undefined;
+        },
+        120_000,
+        100,
+      );
       assert.equal(done.status, 'Succeeded', JSON.stringify(done));
       assert.ok(done.attempts >= 2, `ran again (attempts ${done.attempts})`);
-      assert.ok(done.progress.blobs.skipped >= before.progress.blobs.done, `skipped ${done.progress.blobs.skipped} of the ${before.progress.blobs.done} blobs stored before the kill`);
+      assert.ok(
+        done.progress.blobs.skipped >= before.progress.blobs.done,
+        `skipped ${done.progress.blobs.skipped} of the ${before.progress.blobs.done} blobs stored before the kill`,
+      );
       // Blobs finished before the kill were fetched once only.
       let stored = 0;
       for (const d of img.blobs.keys()) {

@@ -37,8 +37,11 @@ export class Home {
 
   env(extra: Record<string, string | undefined> = {}): Record<string, string> {
     return cleanEnv({
-      BERTH_CONFIG_DIR: this.berthConfig, DOCKER_CONFIG: this.dockerConfig, REGISTRY_AUTH_FILE: this.authFile,
-      PATH: `${this.bin}${path.delimiter}${process.env.PATH ?? ''}`, ...extra,
+      BERTH_CONFIG_DIR: this.berthConfig,
+      DOCKER_CONFIG: this.dockerConfig,
+      REGISTRY_AUTH_FILE: this.authFile,
+      PATH: `${this.bin}${path.delimiter}${process.env.PATH ?? ''}`,
+      ...extra,
     });
   }
 
@@ -79,8 +82,23 @@ export function mode(file: string): number {
 export function podman(dir: string, args: string[], env: Record<string, string>): Promise<RunResult> {
   const tmp = path.join(dir, 'tmp');
   mkdirSync(tmp, { recursive: true });
-  return mustRun('podman', ['--root', path.join(dir, 'root'), '--runroot', path.join(dir, 'run'), '--storage-driver', 'vfs', '--tmpdir', tmp, '--events-backend', 'none', ...args],
-    { env: { ...env, TMPDIR: tmp }, timeoutMs: 120_000 });
+  return mustRun(
+    'podman',
+    [
+      '--root',
+      path.join(dir, 'root'),
+      '--runroot',
+      path.join(dir, 'run'),
+      '--storage-driver',
+      'vfs',
+      '--tmpdir',
+      tmp,
+      '--events-backend',
+      'none',
+      ...args,
+    ],
+    { env: { ...env, TMPDIR: tmp }, timeoutMs: 120_000 },
+  );
 }
 
 export interface RawResponse {

@@ -5,9 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { startBerth, type BerthProcess } from '../helpers/berth-process.js';
 import { basicAuthHeader as basic } from '../helpers/credentials.js';
 import { mustFail, mustRun, removeDir, requireTool } from './helpers.js';
-import {
-  Home, OWNER, OWNER_PASSWORD, TOKEN_USERNAME, authEntry, mode, podman, rawGet, tempDir,
-} from './login-helpers.js';
+import { Home, OWNER, OWNER_PASSWORD, TOKEN_USERNAME, authEntry, mode, podman, rawGet, tempDir } from './login-helpers.js';
 import { OciLayout } from './oci-layout.js';
 
 // Signing in like az: `berth account login` (az login) keeps a refresh token in the user's config
@@ -40,7 +38,18 @@ describe('berth account login / berth login / docker-credential-berth', () => {
     layout.tag('v1', layout.addImage({ files: { 'hello.txt': 'hello from berth login\n' } }));
     layout.write();
     if (!SKOPEO.skip) {
-      await mustRun('skopeo', ['copy', '--dest-tls-verify=false', '--dest-creds', `${OWNER}:${OWNER_PASSWORD}`, `oci:${layout.dir}:v1`, `docker://${server.host}/${REG}/hello:v1`], { timeoutMs: 120_000 });
+      await mustRun(
+        'skopeo',
+        [
+          'copy',
+          '--dest-tls-verify=false',
+          '--dest-creds',
+          `${OWNER}:${OWNER_PASSWORD}`,
+          `oci:${layout.dir}:v1`,
+          `docker://${server.host}/${REG}/hello:v1`,
+        ],
+        { timeoutMs: 120_000 },
+      );
     }
     removeDir(setup.dir);
   });
@@ -59,7 +68,9 @@ describe('berth account login / berth login / docker-credential-berth', () => {
     after(() => removeDir(home.dir));
 
     test('a wrong password is refused and nothing is stored', async () => {
-      const r = await home.berth(['account', 'login', '--server', server.url, '-u', OWNER, '--password-stdin'], { input: 'not-the-password\n' });
+      const r = await home.berth(['account', 'login', '--server', server.url, '-u', OWNER, '--password-stdin'], {
+        input: 'not-the-password\n',
+      });
       assert.equal(r.code, 1, r.stderr);
       assert.match(r.stderr, /sign-in to http:\/\/127\.0\.0\.1:\d+ failed: wrong user name or password/);
       assert.equal(existsSync(home.credentialsFile), false);
@@ -72,7 +83,9 @@ describe('berth account login / berth login / docker-credential-berth', () => {
     });
 
     test('stores a refresh token readable by the user only (file 0600, directory 0700) and prints no secret', async () => {
-      const r = await home.berthOk(['account', 'login', '--server', server.url, '-u', OWNER, '--password-stdin'], { input: `${OWNER_PASSWORD}\n` });
+      const r = await home.berthOk(['account', 'login', '--server', server.url, '-u', OWNER, '--password-stdin'], {
+        input: `${OWNER_PASSWORD}\n`,
+      });
       const shown = JSON.parse(r.stdout) as Record<string, unknown>;
       assert.equal(shown.server, server.url);
       assert.equal(shown.username, OWNER);
@@ -80,7 +93,9 @@ describe('berth account login / berth login / docker-credential-berth', () => {
       assert.ok(!r.stdout.includes('eyJ') && !r.stderr.includes('eyJ'), 'no token on the terminal');
       assert.equal(mode(home.credentialsFile), 0o600);
       assert.equal(mode(home.berthConfig), 0o700);
-      const stored = home.json<{ accounts: Record<string, { server: string; username: string; refreshToken: string; expiresAt: string }> }>(home.credentialsFile).accounts[server.url]!;
+      const stored = home.json<{ accounts: Record<string, { server: string; username: string; refreshToken: string; expiresAt: string }> }>(
+        home.credentialsFile,
+      ).accounts[server.url]!;
       assert.equal(stored.username, OWNER);
       assert.match(stored.refreshToken, jwtShape);
       const c = claims(stored.refreshToken);
@@ -92,7 +107,10 @@ describe('berth account login / berth login / docker-credential-berth', () => {
 
     test('commands then work without --username/--password, and the only stored server is the default', async () => {
       const listed = JSON.parse((await home.berthOk(['list'])).stdout) as { name: string }[];
-      assert.deepEqual(listed.map((r) => r.name), [REG]);
+      assert.deepEqual(
+        listed.map((r) => r.name),
+        [REG],
+      );
       const shown = JSON.parse((await home.berthOk(['show', '-n', REG, '--server', server.url])).stdout) as { loginServer: string };
       assert.equal(shown.loginServer, `${server.host}/${REG}`);
       const tags = JSON.parse((await home.berthOk(['repository', 'list', '-n', REG])).stdout) as string[];
@@ -148,7 +166,9 @@ describe('berth account login / berth login / docker-credential-berth', () => {
 
     test('expired: commands, berth login and the credential helper say to run berth account login', async () => {
       tamper({ expiresAt: '2020-01-01T00:00:00.000Z' });
-      const expected = new RegExp(`your sign-in to ${server.url.replace(/\./g, '\\.')} as admin expired at 2020-01-01T00:00:00\\.000Z: run \`berth account login --server ${server.url.replace(/\./g, '\\.')}\``);
+      const expected = new RegExp(
+        `your sign-in to ${server.url.replace(/\./g, '\\.')} as admin expired at 2020-01-01T00:00:00\\.000Z: run \`berth account login --server ${server.url.replace(/\./g, '\\.')}\``,
+      );
       for (const args of [['list'], ['repository', 'list', '-n', REG], ['login', '-n', REG]]) {
         const r = await home.berth(args);
         assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
@@ -163,7 +183,10 @@ describe('berth account login / berth login / docker-credential-berth', () => {
       tamper({ refreshToken: 'garbage' });
       const r = await home.berth(['list']);
       assert.equal(r.code, 1);
-      assert.match(r.stderr, /the server refused the sign-in stored for http:\/\/127\.0\.0\.1:\d+: invalid token: .*UNAUTHORIZED, HTTP 401.*Run `berth account login --server/);
+      assert.match(
+        r.stderr,
+        /the server refused the sign-in stored for http:\/\/127\.0\.0\.1:\d+: invalid token: .*UNAUTHORIZED, HTTP 401.*Run `berth account login --server/,
+      );
       const l = await home.berth(['login', '-n', REG]);
       assert.equal(l.code, 1);
       assert.match(l.stderr, /berth account login --server/);
@@ -194,7 +217,10 @@ describe('berth account login / berth login / docker-credential-berth', () => {
       try {
         const r = await fresh.berth(['login', '-n', REG, '--server', server.url]);
         assert.equal(r.code, 1);
-        assert.match(r.stderr, /not signed in to http:\/\/127\.0\.0\.1:\d+: run `berth account login --server .*`, or give --username and --password/);
+        assert.match(
+          r.stderr,
+          /not signed in to http:\/\/127\.0\.0\.1:\d+: run `berth account login --server .*`, or give --username and --password/,
+        );
       } finally {
         removeDir(fresh.dir);
       }
@@ -202,7 +228,10 @@ describe('berth account login / berth login / docker-credential-berth', () => {
 
     test('writes the 00000000 username and a refresh token into the docker config and the containers auth file (0600), merged', async () => {
       mkdirSync(home.dockerConfig, { recursive: true });
-      writeFileSync(home.dockerConfigFile, JSON.stringify({ auths: { 'other.example.com': { auth: 'b3RoZXI6c2VjcmV0' } }, psFormat: 'table {{.ID}}' }));
+      writeFileSync(
+        home.dockerConfigFile,
+        JSON.stringify({ auths: { 'other.example.com': { auth: 'b3RoZXI6c2VjcmV0' } }, psFormat: 'table {{.ID}}' }),
+      );
       mkdirSync(path.dirname(home.authFile), { recursive: true });
       writeFileSync(home.authFile, JSON.stringify({ auths: { [server.host]: { auth: 'c3RhbGU6c3RhbGU=', identitytoken: 'stale' } } }));
       const r = await home.berthOk(['login', '-n', REG]);
@@ -215,12 +244,18 @@ describe('berth account login / berth login / docker-credential-berth', () => {
         assert.match(entry.password, jwtShape);
         assert.equal(claims(entry.password).grant_type, 'refresh_token');
         assert.equal(claims(entry.password).aud, server.host);
-        assert.equal((home.json<{ auths: Record<string, object> }>(file).auths[server.host] as Record<string, unknown>).identitytoken, undefined, 'stale identitytoken dropped');
+        assert.equal(
+          (home.json<{ auths: Record<string, object> }>(file).auths[server.host] as Record<string, unknown>).identitytoken,
+          undefined,
+          'stale identitytoken dropped',
+        );
       }
       const docker = home.json<{ auths: Record<string, unknown>; psFormat: string }>(home.dockerConfigFile);
       assert.deepEqual(docker.auths['other.example.com'], { auth: 'b3RoZXI6c2VjcmV0' });
       assert.equal(docker.psFormat, 'table {{.ID}}');
-      const account = home.json<{ accounts: Record<string, { loginServers: Record<string, unknown> }> }>(home.credentialsFile).accounts[server.url]!;
+      const account = home.json<{ accounts: Record<string, { loginServers: Record<string, unknown> }> }>(home.credentialsFile).accounts[
+        server.url
+      ]!;
       assert.deepEqual(Object.keys(account.loginServers), [server.host]);
     });
 
@@ -232,11 +267,17 @@ describe('berth account login / berth login / docker-credential-berth', () => {
 
     test('skopeo list-tags reads them from REGISTRY_AUTH_FILE (and fails without them)', SKOPEO, async () => {
       const env = home.env();
-      const r = await mustRun('skopeo', ['list-tags', '--tls-verify=false', `docker://${server.host}/${REG}/hello`], { env, timeoutMs: 60_000 });
+      const r = await mustRun('skopeo', ['list-tags', '--tls-verify=false', `docker://${server.host}/${REG}/hello`], {
+        env,
+        timeoutMs: 60_000,
+      });
       assert.deepEqual((JSON.parse(r.stdout) as { Tags: string[] }).Tags, ['v1']);
       const empty = path.join(home.dir, 'empty-auth.json');
       writeFileSync(empty, '{"auths":{}}');
-      const denied = await mustFail('skopeo', ['list-tags', '--tls-verify=false', `docker://${server.host}/${REG}/hello`], { env: { ...env, REGISTRY_AUTH_FILE: empty, DOCKER_CONFIG: path.join(home.dir, 'none') }, timeoutMs: 60_000 });
+      const denied = await mustFail('skopeo', ['list-tags', '--tls-verify=false', `docker://${server.host}/${REG}/hello`], {
+        env: { ...env, REGISTRY_AUTH_FILE: empty, DOCKER_CONFIG: path.join(home.dir, 'none') },
+        timeoutMs: 60_000,
+      });
       assert.match(denied.stderr, /unauthorized|authentication required/i);
     });
 
@@ -298,14 +339,21 @@ describe('berth account login / berth login / docker-credential-berth', () => {
     });
 
     test('podman login -u 00000000-0000-0000-0000-000000000000 with the token, then skopeo and podman use it', PODMAN, async () => {
-      const out = JSON.parse((await home.berthOk(['login', '-n', REG, '--expose-token'])).stdout) as { accessToken: string; loginServer: string; username: string };
+      const out = JSON.parse((await home.berthOk(['login', '-n', REG, '--expose-token'])).stdout) as {
+        accessToken: string;
+        loginServer: string;
+        username: string;
+      };
       const authFile = path.join(home.dir, 'podman-auth.json');
       const env = home.env({ REGISTRY_AUTH_FILE: authFile, DOCKER_CONFIG: path.join(home.dir, 'no-docker') });
       const pm = path.join(home.dir, 'podman');
       const login = await podman(pm, ['login', '--tls-verify=false', '-u', out.username, '-p', out.accessToken, out.loginServer], env);
       assert.match(login.stdout + login.stderr, /Login Succeeded/);
       assert.equal(authEntry(authFile, out.loginServer)?.password, out.accessToken);
-      const tags = await mustRun('skopeo', ['list-tags', '--tls-verify=false', `docker://${out.loginServer}/${REG}/hello`], { env, timeoutMs: 60_000 });
+      const tags = await mustRun('skopeo', ['list-tags', '--tls-verify=false', `docker://${out.loginServer}/${REG}/hello`], {
+        env,
+        timeoutMs: 60_000,
+      });
       assert.deepEqual((JSON.parse(tags.stdout) as { Tags: string[] }).Tags, ['v1']);
       await podman(pm, ['pull', '--tls-verify=false', `${out.loginServer}/${REG}/hello:v1`], env);
     });
@@ -313,7 +361,10 @@ describe('berth account login / berth login / docker-credential-berth', () => {
     test('podman login with a garbage token is refused', PODMAN, async () => {
       const authFile = path.join(home.dir, 'garbage-auth.json');
       const env = home.env({ REGISTRY_AUTH_FILE: authFile, DOCKER_CONFIG: path.join(home.dir, 'no-docker') });
-      await assert.rejects(podman(path.join(home.dir, 'podman2'), ['login', '--tls-verify=false', '-u', TOKEN_USERNAME, '-p', 'garbage', server.host], env), /invalid username\/password|unauthorized|401/i);
+      await assert.rejects(
+        podman(path.join(home.dir, 'podman2'), ['login', '--tls-verify=false', '-u', TOKEN_USERNAME, '-p', 'garbage', server.host], env),
+        /invalid username\/password|unauthorized|401/i,
+      );
     });
   });
 
@@ -373,11 +424,17 @@ describe('berth account login / berth login / docker-credential-berth', () => {
       const authFile = path.join(home.dir, 'helper-auth.json');
       writeFileSync(authFile, JSON.stringify({ credHelpers: { [server.host]: 'berth' } }));
       const env = home.env({ REGISTRY_AUTH_FILE: authFile, DOCKER_CONFIG: path.join(home.dir, 'no-docker') });
-      const tags = await mustRun('skopeo', ['list-tags', '--tls-verify=false', `docker://${server.host}/${REG}/hello`], { env, timeoutMs: 60_000 });
+      const tags = await mustRun('skopeo', ['list-tags', '--tls-verify=false', `docker://${server.host}/${REG}/hello`], {
+        env,
+        timeoutMs: 60_000,
+      });
       assert.deepEqual((JSON.parse(tags.stdout) as { Tags: string[] }).Tags, ['v1']);
       await podman(path.join(home.dir, 'podman'), ['pull', '--tls-verify=false', `${server.host}/${REG}/hello:v1`], env);
       // Control: the same setup with a helper that knows nothing is refused.
-      const denied = await mustFail('skopeo', ['list-tags', '--tls-verify=false', `docker://${server.host}/${REG}/hello`], { env: { ...env, BERTH_CONFIG_DIR: path.join(home.dir, 'empty-berth') }, timeoutMs: 60_000 });
+      const denied = await mustFail('skopeo', ['list-tags', '--tls-verify=false', `docker://${server.host}/${REG}/hello`], {
+        env: { ...env, BERTH_CONFIG_DIR: path.join(home.dir, 'empty-berth') },
+        timeoutMs: 60_000,
+      });
       assert.match(denied.stderr, /unauthorized|authentication required/i);
     });
 
@@ -386,14 +443,19 @@ describe('berth account login / berth login / docker-credential-berth', () => {
       try {
         await fresh.berthOk(['account', 'login', '--server', server.url, '-u', OWNER, '-p', OWNER_PASSWORD]);
         mkdirSync(fresh.dockerConfig, { recursive: true });
-        writeFileSync(fresh.dockerConfigFile, JSON.stringify({ credsStore: 'berth', auths: { [server.host]: { auth: 'c3RhbGU6c3RhbGU=' } } }));
+        writeFileSync(
+          fresh.dockerConfigFile,
+          JSON.stringify({ credsStore: 'berth', auths: { [server.host]: { auth: 'c3RhbGU6c3RhbGU=' } } }),
+        );
         mkdirSync(path.dirname(fresh.authFile), { recursive: true });
         writeFileSync(fresh.authFile, JSON.stringify({ credHelpers: { [server.host]: 'berth' } }));
         const r = await fresh.berthOk(['login', '-n', REG]);
         assert.match(r.stderr, /with docker-credential-berth/);
         assert.deepEqual(fresh.json<{ auths: Record<string, unknown> }>(fresh.dockerConfigFile).auths[server.host], {});
         assert.deepEqual(fresh.json(fresh.authFile), { credHelpers: { [server.host]: 'berth' } });
-        const stored = fresh.json<{ auths: Record<string, { Username: string; Secret: string }> }>(path.join(fresh.berthConfig, 'docker-credentials.json')).auths[server.host]!;
+        const stored = fresh.json<{ auths: Record<string, { Username: string; Secret: string }> }>(
+          path.join(fresh.berthConfig, 'docker-credentials.json'),
+        ).auths[server.host]!;
         assert.equal(stored.Username, TOKEN_USERNAME);
         const g = JSON.parse((await fresh.helper('get', `${server.host}\n`)).stdout) as { Secret: string };
         assert.equal(g.Secret, stored.Secret);
@@ -463,14 +525,16 @@ describe('berth login with host-style addressing (domain)', () => {
   });
 
   test('/oauth2/exchange takes a token for the requested service or for the host it is sent to, nothing else', async () => {
-    const xchg = (token: string, service: string) => fetch(`${server.url}/oauth2/exchange`, {
-      method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'refresh_token', service, refresh_token: token }),
-    });
+    const xchg = (token: string, service: string) =>
+      fetch(`${server.url}/oauth2/exchange`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', service, refresh_token: token }),
+      });
     const stored = home.json<{ accounts: Record<string, { refreshToken: string }> }>(home.credentialsFile).accounts[server.url]!;
     const ok = await xchg(stored.refreshToken, `other.berth.test`);
     assert.equal(ok.status, 200);
-    const forOther = (await ok.json() as { refresh_token: string }).refresh_token;
+    const forOther = ((await ok.json()) as { refresh_token: string }).refresh_token;
     assert.equal(claims(forOther).aud, 'other.berth.test');
     // A token for other.berth.test, sent to 127.0.0.1 for a third service: for neither.
     const refused = await xchg(forOther, `${REG}.berth.test`);
@@ -479,7 +543,10 @@ describe('berth login with host-style addressing (domain)', () => {
   });
 
   test('--expose-token names the host-style login server', async () => {
-    const out = JSON.parse((await home.berthOk(['login', '-n', REG, '--expose-token'])).stdout) as { loginServer: string; accessToken: string };
+    const out = JSON.parse((await home.berthOk(['login', '-n', REG, '--expose-token'])).stdout) as {
+      loginServer: string;
+      accessToken: string;
+    };
     assert.equal(out.loginServer, `${REG}.berth.test`);
     assert.equal(claims(out.accessToken).aud, `${REG}.berth.test`);
   });

@@ -86,17 +86,26 @@ export class OciLayout {
   }
 
   /** A single-platform image holding `files` (plus a random file, so every image is distinct). */
-  addImage(opts: { files?: Record<string, string | Buffer>; architecture?: string; os?: string; variant?: string; label?: string } = {}): Descriptor {
+  addImage(
+    opts: { files?: Record<string, string | Buffer>; architecture?: string; os?: string; variant?: string; label?: string } = {},
+  ): Descriptor {
     const architecture = opts.architecture ?? 'amd64';
     const os = opts.os ?? 'linux';
     const layerTar = tar({ 'nonce.txt': randomBytes(16).toString('hex'), ...opts.files });
     const layer = this.addBlob(gzipSync(layerTar), OCI_LAYER_GZIP);
-    const config = this.addBlob(Buffer.from(JSON.stringify({
-      architecture, os, ...(opts.variant ? { variant: opts.variant } : {}),
-      config: { Labels: { 'berth.e2e': opts.label ?? 'yes' } },
-      rootfs: { type: 'layers', diff_ids: [sha256(layerTar)] },
-      history: [{ created_by: 'berth e2e test' }],
-    })), OCI_CONFIG);
+    const config = this.addBlob(
+      Buffer.from(
+        JSON.stringify({
+          architecture,
+          os,
+          ...(opts.variant ? { variant: opts.variant } : {}),
+          config: { Labels: { 'berth.e2e': opts.label ?? 'yes' } },
+          rootfs: { type: 'layers', diff_ids: [sha256(layerTar)] },
+          history: [{ created_by: 'berth e2e test' }],
+        }),
+      ),
+      OCI_CONFIG,
+    );
     const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] }));
     const d = this.addBlob(manifest, OCI_MANIFEST);
     return { ...d, platform: { architecture, os, ...(opts.variant ? { variant: opts.variant } : {}) } };
@@ -160,7 +169,13 @@ export function readLayoutBlob(dir: string, digest: string): Buffer {
 }
 
 /** Pushes an image or index of a layout over plain HTTP (blobs first, then children, then the top manifest under `ref`). */
-export async function pushImage(base: string, name: string, layout: OciLayout, desc: Descriptor, ref: string = desc.digest): Promise<string> {
+export async function pushImage(
+  base: string,
+  name: string,
+  layout: OciLayout,
+  desc: Descriptor,
+  ref: string = desc.digest,
+): Promise<string> {
   const bytes = layout.bytes(desc);
   const doc = JSON.parse(bytes.toString()) as { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
   if (doc.manifests) {

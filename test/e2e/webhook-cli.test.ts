@@ -43,7 +43,19 @@ describe('webhooks through the CLI contract', () => {
 
   test('create, push, delivery with ACR payload and HMAC, list-events', async () => {
     await f.createRegistry('hookreg');
-    const created = await berthJson<{ name: string; actions: string[]; secret?: string }>(f.url, ['webhook', 'create', '-n', 'deployhook', '-r', 'hookreg', '--uri', receiverUrl, '--actions', 'push', 'delete']);
+    const created = await berthJson<{ name: string; actions: string[]; secret?: string }>(f.url, [
+      'webhook',
+      'create',
+      '-n',
+      'deployhook',
+      '-r',
+      'hookreg',
+      '--uri',
+      receiverUrl,
+      '--actions',
+      'push',
+      'delete',
+    ]);
     assert.equal(created.name, 'deployhook');
     assert.deepEqual([...created.actions].sort(), ['delete', 'push']);
 
@@ -52,7 +64,11 @@ describe('webhooks through the CLI contract', () => {
     const digest = await pushImage(f.url, 'hookreg/team/app', layout, image, 'v1');
 
     await waitFor('the push delivery', () => received.length >= 1, 30_000);
-    const event = JSON.parse(received[0]!.body) as { action: string; target: { repository: string; tag: string; digest: string; mediaType: string }; request: { method: string } };
+    const event = JSON.parse(received[0]!.body) as {
+      action: string;
+      target: { repository: string; tag: string; digest: string; mediaType: string };
+      request: { method: string };
+    };
     assert.equal(event.action, 'push');
     assert.equal(event.target.repository, 'team/app');
     assert.equal(event.target.tag, 'v1');
@@ -62,7 +78,9 @@ describe('webhooks through the CLI contract', () => {
     const expected = `sha256=${createHmac('sha256', created.secret).update(received[0]!.body).digest('hex')}`;
     assert.equal(received[0]!.headers['x-berth-signature-256'], expected);
 
-    const events = await berthJson<{ eventRequestMessage: { content: { action: string } }; eventResponseMessage?: { statusCode: string | number } }[]>(f.url, ['webhook', 'list-events', '-n', 'deployhook', '-r', 'hookreg']);
+    const events = await berthJson<
+      { eventRequestMessage: { content: { action: string } }; eventResponseMessage?: { statusCode: string | number } }[]
+    >(f.url, ['webhook', 'list-events', '-n', 'deployhook', '-r', 'hookreg']);
     assert.ok(events.length >= 1);
     assert.ok(events.some((e) => e.eventRequestMessage.content.action === 'push'));
     assert.equal(received.length, 1, 'exactly one delivery for one push');

@@ -52,10 +52,15 @@ function deepMerge(base: Plain, over: Plain): Plain {
 export function testConfig(overrides: Record<string, unknown>): Config {
   return loadConfig({
     env: {},
-    overrides: deepMerge({
-      listen: '127.0.0.1:0', log: { level: 'silent', access: false }, shutdownTimeoutSeconds: 2,
-      auth: { adminPassword: ADMIN_PASSWORD, passwordHashCost: TEST_PASSWORD_HASH_COST },
-    }, overrides),
+    overrides: deepMerge(
+      {
+        listen: '127.0.0.1:0',
+        log: { level: 'silent', access: false },
+        shutdownTimeoutSeconds: 2,
+        auth: { adminPassword: ADMIN_PASSWORD, passwordHashCost: TEST_PASSWORD_HASH_COST },
+      },
+      overrides,
+    ),
   });
 }
 
@@ -72,7 +77,11 @@ export async function startTestApp(backend: Backend, overrides: Record<string, u
   const host = new URL(app.url).host;
   const fetch = inProcessFetch(app.http.server, app.url);
   return {
-    app, url: app.url, host, dataDir, backend,
+    app,
+    url: app.url,
+    host,
+    dataDir,
+    backend,
     fetch,
     v2: (opts = {}) => new V2(app.url, { fetch, ...opts }),
     async createRegistry(name, sku = 'Basic') {

@@ -56,7 +56,8 @@ const CREDENTIAL_LOCATIONS = new Set(['DOCKER_CONFIG', 'REGISTRY_AUTH_FILE', 'XD
 /** The environment a child gets: the caller's minus BERTH_* and the credential locations, plus env. */
 export function cleanEnv(env: Record<string, string | undefined> = {}): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('BERTH_') && !CREDENTIAL_LOCATIONS.has(k)) out[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (v !== undefined && !k.startsWith('BERTH_') && !CREDENTIAL_LOCATIONS.has(k)) out[k] = v;
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
   return out;
 }
@@ -64,7 +65,10 @@ export function cleanEnv(env: Record<string, string | undefined> = {}): Record<s
 /** What every test server is started with; a caller's env wins. */
 export function serverEnv(env: Record<string, string | undefined> = {}): Record<string, string> {
   return cleanEnv({
-    BERTH_ADMIN_PASSWORD: ADMIN_PASSWORD, BERTH_LOG_ACCESS: 'false', BERTH_AUTH_PASSWORD_HASH_COST: String(TEST_PASSWORD_HASH_COST), ...env,
+    BERTH_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    BERTH_LOG_ACCESS: 'false',
+    BERTH_AUTH_PASSWORD_HASH_COST: String(TEST_PASSWORD_HASH_COST),
+    ...env,
   });
 }
 
@@ -123,7 +127,9 @@ export async function startBerth(opts: StartOptions): Promise<BerthProcess> {
   const output = () => Buffer.concat(chunks).toString('utf8');
   const exited = new Promise<Exit>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   let exit: Exit | undefined;
-  void exited.then((e) => { exit = e; });
+  void exited.then((e) => {
+    exit = e;
+  });
 
   const announced = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -151,8 +157,16 @@ export async function startBerth(opts: StartOptions): Promise<BerthProcess> {
   const url = `${new URL(announced).protocol}//127.0.0.1:${port}`;
 
   return {
-    url, host: `127.0.0.1:${port}`, port, announced, dataDir: opts.dataDir, metadataUrl: opts.metadataUrl ?? '', proc, pid: proc.pid!,
-    exited, output,
+    url,
+    host: `127.0.0.1:${port}`,
+    port,
+    announced,
+    dataDir: opts.dataDir,
+    metadataUrl: opts.metadataUrl ?? '',
+    proc,
+    pid: proc.pid!,
+    exited,
+    output,
     async stop(signal = 'SIGTERM', timeoutMs = 30_000) {
       if (exit) return exit;
       proc.kill(signal);
@@ -177,7 +191,10 @@ export class BerthFixture {
   private drop: () => Promise<void> = async () => {};
   metadataUrl = '';
 
-  private constructor(readonly backend: Backend, private readonly env: Record<string, string>) {}
+  private constructor(
+    readonly backend: Backend,
+    private readonly env: Record<string, string>,
+  ) {}
 
   static async start(backend: Backend, env: Record<string, string> = {}): Promise<BerthFixture> {
     const f = new BerthFixture(backend, env);
@@ -209,15 +226,20 @@ export class BerthFixture {
     const body = JSON.stringify({ name, sku: 'Basic' });
     // agent: false: no pooled connection outlives a restart.
     const [status, text] = await new Promise<[number, string]>((resolve, reject) => {
-      const req = http.request(`${this.url}/api/registries`, {
-        method: 'POST', agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: adminAuthHeader() },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve([res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')]));
-        res.on('error', reject);
-      });
+      const req = http.request(
+        `${this.url}/api/registries`,
+        {
+          method: 'POST',
+          agent: false,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: adminAuthHeader() },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve([res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')]));
+          res.on('error', reject);
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });

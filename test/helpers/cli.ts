@@ -20,13 +20,13 @@ export async function runCli(args: string[]): Promise<CliRun> {
   // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be restored as is, and called only with .call(process.stdout)
   const write = process.stdout.write;
   // Only the command's text output is captured; the test runner's own (binary) stream passes.
-  process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
+  process.stdout.write = (chunk: unknown, ...rest: unknown[]) => {
     if (typeof chunk === 'string') {
       stdout += chunk;
       return true;
     }
     return (write as (...a: unknown[]) => boolean).call(process.stdout, chunk, ...rest);
-  });
+  };
   let code = 0;
   try {
     await program.parseAsync(args, { from: 'user' });

@@ -26,11 +26,14 @@ export function makeImage(layerSizes: number[], seed = Math.random().toString(36
   });
   const blobs = new Map<string, Buffer>([[sha(config), config], ...layers.map((l) => [sha(l), l] as [string, Buffer])]);
   const mediaType = 'application/vnd.oci.image.manifest.v1+json';
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType,
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
-    layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(l), size: l.length })),
-  }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
+      layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha(l), size: l.length })),
+    }),
+  );
   return { manifest, mediaType, digest: sha(manifest), blobs };
 }
 
@@ -52,7 +55,10 @@ export interface FakeUpstreamOptions {
 }
 
 export class FakeUpstream {
-  readonly repos = new Map<string, { tags: Map<string, string>; manifests: Map<string, { bytes: Buffer; mediaType: string }>; blobs: Map<string, Buffer> }>();
+  readonly repos = new Map<
+    string,
+    { tags: Map<string, string>; manifests: Map<string, { bytes: Buffer; mediaType: string }>; blobs: Map<string, Buffer> }
+  >();
   /** Blob GETs served, by digest (to prove what a resumed import fetched again). */
   readonly blobGets = new Map<string, number>();
   /** The Range header of every blob GET, in order (undefined when none was sent). */
@@ -90,10 +96,14 @@ export class FakeUpstream {
     this.authorizations.push(req.headers.authorization);
     const ba = this.opts.basicAuth;
     if (ba && req.headers.authorization !== `Basic ${Buffer.from(`${ba.username}:${ba.password}`).toString('base64')}`) {
-      return void res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="fake"' }).end('{"errors":[{"code":"UNAUTHORIZED","message":"auth"}]}');
+      return void res
+        .writeHead(401, { 'WWW-Authenticate': 'Basic realm="fake"' })
+        .end('{"errors":[{"code":"UNAUTHORIZED","message":"auth"}]}');
     }
     if (this.opts.bearerRealm && !req.headers.authorization?.startsWith('Bearer ')) {
-      return void res.writeHead(401, { 'WWW-Authenticate': `Bearer realm="${this.opts.bearerRealm}",service="fake"` }).end('{"errors":[{"code":"UNAUTHORIZED","message":"auth"}]}');
+      return void res
+        .writeHead(401, { 'WWW-Authenticate': `Bearer realm="${this.opts.bearerRealm}",service="fake"` })
+        .end('{"errors":[{"code":"UNAUTHORIZED","message":"auth"}]}');
     }
     if (url.pathname === '/v2/' || url.pathname === '/v2') return void res.end('{}');
     const m = /^\/v2\/(.+)\/(manifests|blobs|referrers)\/([^/]+)$/.exec(url.pathname);
@@ -124,7 +134,11 @@ export class FakeUpstream {
     if (range && !this.opts.ignoreRange) {
       const from = Number(range[1]);
       const part = blob.subarray(from);
-      res.writeHead(206, { 'Content-Type': 'application/octet-stream', 'Content-Length': part.length, 'Content-Range': `bytes ${from}-${blob.length - 1}/${blob.length}` });
+      res.writeHead(206, {
+        'Content-Type': 'application/octet-stream',
+        'Content-Length': part.length,
+        'Content-Range': `bytes ${from}-${blob.length - 1}/${blob.length}`,
+      });
       return void res.end(part);
     }
     res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': blob.length });

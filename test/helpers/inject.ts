@@ -19,7 +19,11 @@ export type FetchLike = (input: string | URL, init?: Init) => Promise<Response>;
 
 /** The headers Node's fetch adds when a request does not set them. */
 const FETCH_DEFAULTS: [string, string][] = [
-  ['accept', '*/*'], ['accept-language', '*'], ['sec-fetch-mode', 'cors'], ['user-agent', 'node'], ['accept-encoding', 'gzip, deflate'],
+  ['accept', '*/*'],
+  ['accept-language', '*'],
+  ['sec-fetch-mode', 'cors'],
+  ['user-agent', 'node'],
+  ['accept-encoding', 'gzip, deflate'],
 ];
 const WITH_PAYLOAD = new Set(['POST', 'PUT', 'PATCH']);
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
@@ -89,7 +93,8 @@ function connection(): { client: PipeEnd; server: PipeEnd } {
 }
 
 function isStreamBody(body: unknown): boolean {
-  if (body === null || body === undefined || typeof body === 'string' || ArrayBuffer.isView(body) || body instanceof ArrayBuffer) return false;
+  if (body === null || body === undefined || typeof body === 'string' || ArrayBuffer.isView(body) || body instanceof ArrayBuffer)
+    return false;
   return body instanceof ReadableStream || typeof (body as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
 }
 
@@ -150,7 +155,8 @@ export async function inject(server: http.Server, input: string | URL, init: Ini
     }
   });
   res.once('close', () => signal.removeEventListener('abort', abort));
-  if (res.headers['content-encoding']) throw new Error(`inject: responses with Content-Encoding ${res.headers['content-encoding']} are not decoded`);
+  if (res.headers['content-encoding'])
+    throw new Error(`inject: responses with Content-Encoding ${res.headers['content-encoding']} are not decoded`);
   const status = res.statusCode ?? 0;
   if (status >= 300 && status < 400 && res.headers.location && init.redirect !== 'manual') {
     throw new Error(`inject: redirects are not followed (${status} to ${res.headers.location}); pass redirect: 'manual'`);

@@ -23,10 +23,23 @@ export const MT = {
 
 /** Codes a /v2 error body may carry: the OCI list plus the Docker v2 codes OCI does not name. */
 export const V2_ERROR_CODES = new Set([
-  'BLOB_UNKNOWN', 'BLOB_UPLOAD_INVALID', 'BLOB_UPLOAD_UNKNOWN', 'DIGEST_INVALID', 'MANIFEST_BLOB_UNKNOWN',
-  'MANIFEST_INVALID', 'MANIFEST_UNKNOWN', 'NAME_INVALID', 'NAME_UNKNOWN', 'SIZE_INVALID', 'UNAUTHORIZED',
-  'DENIED', 'UNSUPPORTED', 'TOOMANYREQUESTS',
-  'TAG_INVALID', 'PAGINATION_NUMBER_INVALID', 'RANGE_INVALID',
+  'BLOB_UNKNOWN',
+  'BLOB_UPLOAD_INVALID',
+  'BLOB_UPLOAD_UNKNOWN',
+  'DIGEST_INVALID',
+  'MANIFEST_BLOB_UNKNOWN',
+  'MANIFEST_INVALID',
+  'MANIFEST_UNKNOWN',
+  'NAME_INVALID',
+  'NAME_UNKNOWN',
+  'SIZE_INVALID',
+  'UNAUTHORIZED',
+  'DENIED',
+  'UNSUPPORTED',
+  'TOOMANYREQUESTS',
+  'TAG_INVALID',
+  'PAGINATION_NUMBER_INVALID',
+  'RANGE_INVALID',
 ]);
 
 export interface Descriptor {
@@ -93,7 +106,12 @@ export function withAuth(headers: RequestInit['headers'] | undefined, authorizat
  * fetch, with the owner's credentials unless init carries an Authorization header or auth is
  * false/null; through `via` (e.g. a TestApp's in-process fetch) when given.
  */
-export function authFetch(url: string | URL, init: Init = {}, auth: string | null | false = adminAuthHeader(), via: FetchLike = fetch as FetchLike): Promise<Response> {
+export function authFetch(
+  url: string | URL,
+  init: Init = {},
+  auth: string | null | false = adminAuthHeader(),
+  via: FetchLike = fetch as FetchLike,
+): Promise<Response> {
   return via(url, { ...init, headers: withAuth(init.headers, auth) });
 }
 
@@ -106,7 +124,10 @@ export class V2 {
   readonly authorization: string | null;
   private readonly send: FetchLike;
 
-  constructor(readonly base: string, opts: V2Options = {}) {
+  constructor(
+    readonly base: string,
+    opts: V2Options = {},
+  ) {
     this.authorization = opts.authorization === undefined ? adminAuthHeader() : opts.authorization;
     this.send = opts.fetch ?? (fetch as FetchLike);
   }
@@ -115,7 +136,11 @@ export class V2 {
   async fetch(path: string, init: Init = {}): Promise<Response> {
     const url = path.startsWith('http') ? path : path.startsWith('/') ? `${this.base}${path}` : `${this.base}/v2/${path}`;
     const res = await this.send(url, { ...init, headers: withAuth(init.headers, this.authorization) });
-    assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0', `${init.method ?? 'GET'} ${path}: Docker-Distribution-API-Version missing`);
+    assert.equal(
+      res.headers.get('docker-distribution-api-version'),
+      'registry/2.0',
+      `${init.method ?? 'GET'} ${path}: Docker-Distribution-API-Version missing`,
+    );
     return res;
   }
 
@@ -124,14 +149,18 @@ export class V2 {
     const b = isBlob(blob) ? blob : blobOf(blob);
     if (how === 'post') {
       const res = await this.fetch(`${name}/blobs/uploads/?digest=${b.digest}`, {
-        method: 'POST', body: b.data, headers: { 'Content-Type': 'application/octet-stream' },
+        method: 'POST',
+        body: b.data,
+        headers: { 'Content-Type': 'application/octet-stream' },
       });
       assert.equal(res.status, 201, `push blob: ${await res.text()}`);
       return b;
     }
     const loc = await this.startUpload(name);
     const res = await this.fetch(withQuery(loc, `digest=${b.digest}`), {
-      method: 'PUT', body: b.data, headers: { 'Content-Type': 'application/octet-stream' },
+      method: 'PUT',
+      body: b.data,
+      headers: { 'Content-Type': 'application/octet-stream' },
     });
     assert.equal(res.status, 201, `push blob: ${await res.text()}`);
     return b;
@@ -139,7 +168,10 @@ export class V2 {
 
   /** POST /blobs/uploads/ and returns the Location of the new session. */
   async startUpload(name: string, query = ''): Promise<string> {
-    const res = await this.fetch(`${name}/blobs/uploads/${query ? `?${query}` : ''}`, { method: 'POST', headers: { 'Content-Length': '0' } });
+    const res = await this.fetch(`${name}/blobs/uploads/${query ? `?${query}` : ''}`, {
+      method: 'POST',
+      headers: { 'Content-Length': '0' },
+    });
     assert.equal(res.status, 202, `start upload: ${await res.text()}`);
     const loc = res.headers.get('location');
     assert.ok(loc, 'POST /blobs/uploads/ must return a Location');
@@ -149,7 +181,11 @@ export class V2 {
   async putManifest(name: string, ref: string, manifest: unknown, contentType?: string, query = ''): Promise<Response> {
     const bytes = manifestBytes(manifest);
     const ct = contentType ?? mediaTypeOf(manifest) ?? MT.ociManifest;
-    return this.fetch(`${name}/manifests/${ref}${query ? `?${query}` : ''}`, { method: 'PUT', body: bytes, headers: { 'Content-Type': ct } });
+    return this.fetch(`${name}/manifests/${ref}${query ? `?${query}` : ''}`, {
+      method: 'PUT',
+      body: bytes,
+      headers: { 'Content-Type': ct },
+    });
   }
 
   /** Pushes config + layers + an image manifest under ref; returns what a test needs to pull it back. */
@@ -166,7 +202,16 @@ export class V2 {
     const bytes = manifestBytes(manifest);
     const res = await this.putManifest(name, ref, bytes, docker ? MT.dockerManifest : MT.ociManifest);
     assert.equal(res.status, 201, `push manifest: ${await res.text()}`);
-    return { manifest, bytes, digest: sha256(bytes), size: bytes.length, config, layers, mediaType: docker ? MT.dockerManifest : MT.ociManifest, response: res };
+    return {
+      manifest,
+      bytes,
+      digest: sha256(bytes),
+      size: bytes.length,
+      config,
+      layers,
+      mediaType: docker ? MT.dockerManifest : MT.ociManifest,
+      response: res,
+    };
   }
 }
 
@@ -211,7 +256,11 @@ function mediaTypeOf(m: unknown): string | undefined {
   return typeof t === 'string' ? t : undefined;
 }
 
-export function imageManifest(config: Descriptor, layers: Descriptor[], opts: { docker?: boolean; subject?: Descriptor; artifactType?: string; annotations?: Record<string, string> } = {}): Record<string, unknown> {
+export function imageManifest(
+  config: Descriptor,
+  layers: Descriptor[],
+  opts: { docker?: boolean; subject?: Descriptor; artifactType?: string; annotations?: Record<string, string> } = {},
+): Record<string, unknown> {
   return {
     schemaVersion: 2,
     mediaType: opts.docker ? MT.dockerManifest : MT.ociManifest,
@@ -223,7 +272,10 @@ export function imageManifest(config: Descriptor, layers: Descriptor[], opts: { 
   };
 }
 
-export function imageIndex(manifests: Descriptor[], opts: { docker?: boolean; subject?: Descriptor; artifactType?: string; annotations?: Record<string, string> } = {}): Record<string, unknown> {
+export function imageIndex(
+  manifests: Descriptor[],
+  opts: { docker?: boolean; subject?: Descriptor; artifactType?: string; annotations?: Record<string, string> } = {},
+): Record<string, unknown> {
   return {
     schemaVersion: 2,
     mediaType: opts.docker ? MT.dockerList : MT.ociIndex,
@@ -235,13 +287,21 @@ export function imageIndex(manifests: Descriptor[], opts: { docker?: boolean; su
 }
 
 /** Asserts an error response: status, JSON body {errors:[{code,message}]}, a known code. Returns the first error. */
-export async function expectError(res: Response, status: number, code: string | string[]): Promise<{ code: string; message: string; detail?: unknown }> {
+export async function expectError(
+  res: Response,
+  status: number,
+  code: string | string[],
+): Promise<{ code: string; message: string; detail?: unknown }> {
   const text = await res.text();
   assert.equal(res.status, status, `expected ${status} ${String(code)}, got ${res.status}: ${text}`);
   return checkErrorBody(text, code, res.headers.get('content-type'));
 }
 
-export function checkErrorBody(text: string, code: string | string[], contentType: string | null | undefined): { code: string; message: string; detail?: unknown } {
+export function checkErrorBody(
+  text: string,
+  code: string | string[],
+  contentType: string | null | undefined,
+): { code: string; message: string; detail?: unknown } {
   assert.match(contentType ?? '', /^application\/json/, `error Content-Type: ${contentType}`);
   let body: { errors?: { code: string; message: string; detail?: unknown }[] };
   try {
@@ -255,7 +315,10 @@ export function checkErrorBody(text: string, code: string | string[], contentTyp
     assert.equal(typeof e.message, 'string');
   }
   const want = Array.isArray(code) ? code : [code];
-  assert.ok(want.includes(body.errors[0]!.code), `expected code ${want.join('|')}, got ${body.errors[0]!.code}: ${body.errors[0]!.message}`);
+  assert.ok(
+    want.includes(body.errors[0]!.code),
+    `expected code ${want.join('|')}, got ${body.errors[0]!.code}: ${body.errors[0]!.message}`,
+  );
   return body.errors[0]!;
 }
 
@@ -272,21 +335,33 @@ export interface RawResponse {
  * "%2e"), a Host header, a Content-Length that disagrees with the body. Sends the owner's
  * credentials unless headers carry an Authorization header or opts.auth is false (or another value).
  */
-export function rawRequest(base: string, opts: { method?: string; path: string; headers?: Record<string, string | number>; body?: Buffer | string; auth?: string | false }): Promise<RawResponse> {
+export function rawRequest(
+  base: string,
+  opts: { method?: string; path: string; headers?: Record<string, string | number>; body?: Buffer | string; auth?: string | false },
+): Promise<RawResponse> {
   const u = new URL(base);
   const headers: Record<string, string | number> = { ...opts.headers };
   const auth = opts.auth ?? adminAuthHeader();
   if (auth && !Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) headers['Authorization'] = auth;
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, method: opts.method ?? 'GET', path: opts.path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text: () => body.toString('utf8'), json: () => JSON.parse(body.toString('utf8')) });
-      });
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { host: u.hostname, port: u.port, method: opts.method ?? 'GET', path: opts.path, headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks);
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body,
+            text: () => body.toString('utf8'),
+            json: () => JSON.parse(body.toString('utf8')),
+          });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     if (opts.body !== undefined) req.write(opts.body);
     req.end();
@@ -323,7 +398,11 @@ export function withAuthLine(data: Buffer | string, auth: string = adminAuthHead
  * The owner's credentials are inserted after the request line of `data` when it has no
  * Authorization header (opts.auth: other credentials, or false for none).
  */
-export function rawSocket(base: string, data: Buffer | string, opts: { endAfterWrite?: boolean; waitMs?: number; then?: Buffer[]; auth?: string | false } = {}): Promise<string> {
+export function rawSocket(
+  base: string,
+  data: Buffer | string,
+  opts: { endAfterWrite?: boolean; waitMs?: number; then?: Buffer[]; auth?: string | false } = {},
+): Promise<string> {
   const u = new URL(base);
   const auth = opts.auth ?? adminAuthHeader();
   if (auth) data = withAuthLine(data, auth);

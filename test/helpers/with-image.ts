@@ -29,7 +29,10 @@ export async function withRegistry(backend: Backend, overrides: Record<string, u
  * withRegistry, plus an image pushed to a new repository (uniqueRepo(repo)) under tag: by
  * default one layer, as V2.pushImage makes it.
  */
-export async function withImage(backend: Backend, opts: { repo?: string; tag?: string; image?: ImageOptions; overrides?: Record<string, unknown> } = {}): Promise<ImageScenario> {
+export async function withImage(
+  backend: Backend,
+  opts: { repo?: string; tag?: string; image?: ImageOptions; overrides?: Record<string, unknown> } = {},
+): Promise<ImageScenario> {
   const s = await withRegistry(backend, opts.overrides);
   const name = `${s.reg}/${uniqueRepo(opts.repo)}`;
   return { ...s, name, img: await s.v2.pushImage(name, opts.tag ?? 'v1', opts.image) };

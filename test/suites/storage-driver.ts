@@ -4,7 +4,11 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
 import {
-  StorageError, StorageInvalidKeyError, StorageNotFoundError, type ReadRange, type StorageDriver,
+  StorageError,
+  StorageInvalidKeyError,
+  StorageNotFoundError,
+  type ReadRange,
+  type StorageDriver,
 } from '../../src/storage/driver.js';
 
 // The storage-driver conformance suite (ARCHITECTURE habit 5, after Distribution's
@@ -46,7 +50,23 @@ export async function get(driver: StorageDriver, key: string, range?: ReadRange)
   return Buffer.concat(chunks);
 }
 
-const UNSAFE_KEYS = ['', '..', '../x', 'a/../b', 'a/..', './a', 'a/./b', '/a', '/', 'a\\b', '..\\x', 'a\0b', 'a//b', 'a/', 'x'.repeat(1025)];
+const UNSAFE_KEYS = [
+  '',
+  '..',
+  '../x',
+  'a/../b',
+  'a/..',
+  './a',
+  'a/./b',
+  '/a',
+  '/',
+  'a\\b',
+  '..\\x',
+  'a\0b',
+  'a//b',
+  'a/',
+  'x'.repeat(1025),
+];
 
 export function storageDriverSuite(name: string, factory: DriverFactory, opts: SuiteOptions = {}): void {
   describe(`storage driver conformance: ${name}`, opts.skip ? { skip: opts.skip } : {}, () => {
@@ -120,14 +140,17 @@ export function storageDriverSuite(name: string, factory: DriverFactory, opts: S
 
       test('a missing key throws StorageNotFoundError carrying the driver and key', async () => {
         const key = `${fresh()}/missing`;
-        await assert.rejects(() => d.read(key), (e: unknown) => {
-          assert.ok(e instanceof StorageNotFoundError);
-          assert.ok(e instanceof StorageError);
-          assert.equal(e.driver, d.name);
-          assert.equal(e.key, key);
-          assert.ok(e.message.startsWith(`${d.name}: `));
-          return true;
-        });
+        await assert.rejects(
+          () => d.read(key),
+          (e: unknown) => {
+            assert.ok(e instanceof StorageNotFoundError);
+            assert.ok(e instanceof StorageError);
+            assert.equal(e.driver, d.name);
+            assert.equal(e.key, key);
+            assert.ok(e.message.startsWith(`${d.name}: `));
+            return true;
+          },
+        );
       });
 
       test('several megabytes stream back byte for byte', async () => {
@@ -258,7 +281,10 @@ export function storageDriverSuite(name: string, factory: DriverFactory, opts: S
       test('writers on different keys run concurrently', async () => {
         const p = fresh();
         const sizes = await Promise.all(Array.from({ length: 8 }, (_, i) => put(d, `${p}/k${i}`, 'x'.repeat(i * 1000))));
-        assert.deepEqual(sizes, Array.from({ length: 8 }, (_, i) => i * 1000));
+        assert.deepEqual(
+          sizes,
+          Array.from({ length: 8 }, (_, i) => i * 1000),
+        );
         for (let i = 0; i < 8; i++) assert.equal((await d.stat(`${p}/k${i}`))?.size, i * 1000);
       });
     });
@@ -285,7 +311,10 @@ export function storageDriverSuite(name: string, factory: DriverFactory, opts: S
       test('a missing source throws StorageNotFoundError and leaves the destination alone', async () => {
         const p = fresh();
         await put(d, `${p}/dst`, 'keep');
-        await assert.rejects(() => d.move(`${p}/nope`, `${p}/dst`), (e: unknown) => e instanceof StorageNotFoundError && e.driver === d.name);
+        await assert.rejects(
+          () => d.move(`${p}/nope`, `${p}/dst`),
+          (e: unknown) => e instanceof StorageNotFoundError && e.driver === d.name,
+        );
         assert.equal((await get(d, `${p}/dst`)).toString(), 'keep');
       });
     });
@@ -331,7 +360,10 @@ export function storageDriverSuite(name: string, factory: DriverFactory, opts: S
 
       test('whole keys under the prefix, in byte order across levels', async () => {
         const p = await seed();
-        assert.deepEqual(await d.list(p), sorted.map((n) => `${p}/${n}`));
+        assert.deepEqual(
+          await d.list(p),
+          sorted.map((n) => `${p}/${n}`),
+        );
       });
 
       test('a trailing slash on the prefix changes nothing', async () => {
@@ -359,17 +391,32 @@ export function storageDriverSuite(name: string, factory: DriverFactory, opts: S
 
       test('startAfter is exclusive and need not be an existing key', async () => {
         const p = await seed();
-        assert.deepEqual(await d.list(p, { startAfter: `${p}/a-b` }), sorted.slice(4).map((n) => `${p}/${n}`));
-        assert.deepEqual(await d.list(p, { startAfter: `${p}/a.c` }), ['a/b', 'a/c', 'aB', 'z/y/x'].map((n) => `${p}/${n}`));
-        assert.deepEqual(await d.list(p, { startAfter: `${p}/` }), sorted.map((n) => `${p}/${n}`));
+        assert.deepEqual(
+          await d.list(p, { startAfter: `${p}/a-b` }),
+          sorted.slice(4).map((n) => `${p}/${n}`),
+        );
+        assert.deepEqual(
+          await d.list(p, { startAfter: `${p}/a.c` }),
+          ['a/b', 'a/c', 'aB', 'z/y/x'].map((n) => `${p}/${n}`),
+        );
+        assert.deepEqual(
+          await d.list(p, { startAfter: `${p}/` }),
+          sorted.map((n) => `${p}/${n}`),
+        );
         assert.deepEqual(await d.list(p, { startAfter: `${p}/z/y/x` }), []);
         assert.deepEqual(await d.list(p, { startAfter: `${p}/zzz` }), []);
       });
 
       test('limit caps the page', async () => {
         const p = await seed();
-        assert.deepEqual(await d.list(p, { limit: 3 }), sorted.slice(0, 3).map((n) => `${p}/${n}`));
-        assert.deepEqual(await d.list(p, { limit: 100 }), sorted.map((n) => `${p}/${n}`));
+        assert.deepEqual(
+          await d.list(p, { limit: 3 }),
+          sorted.slice(0, 3).map((n) => `${p}/${n}`),
+        );
+        assert.deepEqual(
+          await d.list(p, { limit: 100 }),
+          sorted.map((n) => `${p}/${n}`),
+        );
         assert.deepEqual(await d.list(p, { startAfter: `${p}/a.b`, limit: 2 }), [`${p}/a/b`, `${p}/a/c`]);
       });
 
@@ -384,7 +431,10 @@ export function storageDriverSuite(name: string, factory: DriverFactory, opts: S
           seen.push(...page);
           after = page[page.length - 1];
         }
-        assert.deepEqual(seen, sorted.map((n) => `${p}/${n}`));
+        assert.deepEqual(
+          seen,
+          sorted.map((n) => `${p}/${n}`),
+        );
       });
 
       test('listing does not include objects being moved away or deleted', async () => {
@@ -401,7 +451,10 @@ export function storageDriverSuite(name: string, factory: DriverFactory, opts: S
     describe('keys', () => {
       const refused = async (what: string, fn: () => Promise<unknown>, key: string) => {
         await assert.rejects(fn, (e: unknown) => {
-          assert.ok(e instanceof StorageInvalidKeyError, `${what}(${JSON.stringify(key)}) must throw StorageInvalidKeyError, got ${String(e)}`);
+          assert.ok(
+            e instanceof StorageInvalidKeyError,
+            `${what}(${JSON.stringify(key)}) must throw StorageInvalidKeyError, got ${String(e)}`,
+          );
           assert.equal(e.driver, d.name);
           return true;
         });
@@ -429,7 +482,13 @@ export function storageDriverSuite(name: string, factory: DriverFactory, opts: S
 
       test('keys may use the characters the layout needs', async () => {
         const p = fresh();
-        const keys = [`${p}/blobs/sha256/ab/${'ab'.repeat(32)}`, `${p}/uploads/0f8fad5b-d9cb-469f-a165-70867728950e`, `${p}/x_y.z-1~2+3=4`, `${p}/...dots`, `${p}/.hidden`];
+        const keys = [
+          `${p}/blobs/sha256/ab/${'ab'.repeat(32)}`,
+          `${p}/uploads/0f8fad5b-d9cb-469f-a165-70867728950e`,
+          `${p}/x_y.z-1~2+3=4`,
+          `${p}/...dots`,
+          `${p}/.hidden`,
+        ];
         for (const k of keys) await put(d, k, k);
         for (const k of keys) assert.equal((await get(d, k)).toString(), k);
         assert.deepEqual(await d.list(p), [...keys].sort());

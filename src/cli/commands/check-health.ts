@@ -18,13 +18,20 @@ export interface CheckResult {
 }
 
 export const HINTS: Record<string, string> = {
-  CONNECTIVITY_DNS_ERROR: 'The login server did not answer. Check the --server URL (host and port), that Berth is running and listening there, and the network (DNS, firewall, proxy) in between.',
-  CONNECTIVITY_FORBIDDEN_ERROR: 'The challenge endpoint answered 403 Forbidden: a proxy, firewall or network rule in front of the registry refuses this client. Allow the client\'s address.',
-  CONNECTIVITY_CHALLENGE_ERROR: 'The registry did not issue a Bearer challenge at /v2/. Check that --server points at Berth itself (not a proxy or another service); try again later.',
-  CONNECTIVITY_SSL_ERROR: 'No secure connection could be established. Check the server certificate (trusted CA, host name, expiry); with a private CA set NODE_EXTRA_CA_CERTS; a TLS-intercepting proxy causes this too.',
-  CONNECTIVITY_REFRESH_TOKEN_ERROR: 'The login server did not issue a refresh token: the user name or password is wrong, the identity is disabled, or the stored sign-in is stale. Check the credentials, or run `berth account login` again.',
-  CONNECTIVITY_ACCESS_TOKEN_ERROR: 'The login server did not issue an access token with the permission asked for: the identity lacks a role (AcrPull, AcrPush) or scope-map action on this registry, or its credentials are stale. Check its role assignments, or sign in again.',
-  LOGIN_SERVER_ERROR: 'The registry was not found on this server. Check the spelling of -n and that the registry exists (berth list), and that --server is the right deployment.',
+  CONNECTIVITY_DNS_ERROR:
+    'The login server did not answer. Check the --server URL (host and port), that Berth is running and listening there, and the network (DNS, firewall, proxy) in between.',
+  CONNECTIVITY_FORBIDDEN_ERROR:
+    "The challenge endpoint answered 403 Forbidden: a proxy, firewall or network rule in front of the registry refuses this client. Allow the client's address.",
+  CONNECTIVITY_CHALLENGE_ERROR:
+    'The registry did not issue a Bearer challenge at /v2/. Check that --server points at Berth itself (not a proxy or another service); try again later.',
+  CONNECTIVITY_SSL_ERROR:
+    'No secure connection could be established. Check the server certificate (trusted CA, host name, expiry); with a private CA set NODE_EXTRA_CA_CERTS; a TLS-intercepting proxy causes this too.',
+  CONNECTIVITY_REFRESH_TOKEN_ERROR:
+    'The login server did not issue a refresh token: the user name or password is wrong, the identity is disabled, or the stored sign-in is stale. Check the credentials, or run `berth account login` again.',
+  CONNECTIVITY_ACCESS_TOKEN_ERROR:
+    'The login server did not issue an access token with the permission asked for: the identity lacks a role (AcrPull, AcrPush) or scope-map action on this registry, or its credentials are stale. Check its role assignments, or sign in again.',
+  LOGIN_SERVER_ERROR:
+    'The registry was not found on this server. Check the spelling of -n and that the registry exists (berth list), and that --server is the right deployment.',
 };
 
 const TLS_CODES = /^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_|EPROTO|ERR_OSSL|HOSTNAME_MISMATCH)/;
@@ -44,7 +51,10 @@ export interface CheckOptions {
   timeoutMs?: number;
 }
 
-interface Challenge { realm: string; service: string }
+interface Challenge {
+  realm: string;
+  service: string;
+}
 
 export function parseChallenge(header: string | null): Challenge | undefined {
   if (!header || !/^Bearer\s/i.test(header)) return undefined;
@@ -62,13 +72,21 @@ function connectFailure(check: string, url: string, e: unknown): CheckResult {
   const code = errorCode(e);
   const tls = TLS_CODES.test(code);
   const c = tls ? 'CONNECTIVITY_SSL_ERROR' : 'CONNECTIVITY_DNS_ERROR';
-  return { check, status: 'error', code: c, message: `${tls ? 'no secure connection to' : 'cannot reach'} ${url}: ${code}`, hint: HINTS[c] };
+  return {
+    check,
+    status: 'error',
+    code: c,
+    message: `${tls ? 'no secure connection to' : 'cannot reach'} ${url}: ${code}`,
+    hint: HINTS[c],
+  };
 }
 
 /** Decodes a JWT's payload without verifying it (the server checks it when it is used). */
 function jwtAccess(token: string): { type: string; name: string; actions: string[] }[] {
   try {
-    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { access?: { type: string; name: string; actions: string[] }[] };
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+      access?: { type: string; name: string; actions: string[] }[];
+    };
     return Array.isArray(payload.access) ? payload.access : [];
   } catch {
     return [];
@@ -81,7 +99,9 @@ async function reason(res: Response): Promise<string> {
     const body = JSON.parse(text) as { errors?: { message?: string }[]; error_description?: string; message?: string };
     const m = body.errors?.[0]?.message ?? body.error_description ?? body.message;
     if (m) return `${res.status}: ${m}`;
-  } catch { /* not JSON */ }
+  } catch {
+    /* not JSON */
+  }
   return `${res.status}`;
 }
 
@@ -99,7 +119,13 @@ export async function checkHealth(o: CheckOptions): Promise<CheckResult[]> {
     base = new URL(normalizeServer(o.server));
     if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error('not http(s)');
   } catch {
-    out.push({ check: 'login server', status: 'error', code: 'LOGIN_SERVER_ERROR', message: `"${o.server}" is not an http(s) URL`, hint: HINTS.LOGIN_SERVER_ERROR });
+    out.push({
+      check: 'login server',
+      status: 'error',
+      code: 'LOGIN_SERVER_ERROR',
+      message: `"${o.server}" is not an http(s) URL`,
+      hint: HINTS.LOGIN_SERVER_ERROR,
+    });
     return out;
   }
   const origin = base.origin;
@@ -111,7 +137,16 @@ export async function checkHealth(o: CheckOptions): Promise<CheckResult[]> {
       const a = await lookup(host);
       out.push({ check: 'DNS', status: 'ok', message: `${host} resolves to ${a.address}` });
     } catch (e) {
-      if (fail({ check: 'DNS', status: 'error', code: 'CONNECTIVITY_DNS_ERROR', message: `${host} does not resolve: ${errorCode(e)}`, hint: HINTS.CONNECTIVITY_DNS_ERROR })) return out;
+      if (
+        fail({
+          check: 'DNS',
+          status: 'error',
+          code: 'CONNECTIVITY_DNS_ERROR',
+          message: `${host} does not resolve: ${errorCode(e)}`,
+          hint: HINTS.CONNECTIVITY_DNS_ERROR,
+        })
+      )
+        return out;
     }
   }
 
@@ -125,14 +160,38 @@ export async function checkHealth(o: CheckOptions): Promise<CheckResult[]> {
     if (fail(connectFailure('connectivity', origin, e))) return out;
   }
   if (v2) {
-    if (base.protocol === 'https:') out.push({ check: 'TLS', status: 'ok', message: 'the server certificate is trusted and matches the host' });
-    else out.push({ check: 'TLS', status: 'warning', message: 'plain HTTP: credentials and tokens cross the network unencrypted (fine on loopback)' });
+    if (base.protocol === 'https:')
+      out.push({ check: 'TLS', status: 'ok', message: 'the server certificate is trusted and matches the host' });
+    else
+      out.push({
+        check: 'TLS',
+        status: 'warning',
+        message: 'plain HTTP: credentials and tokens cross the network unencrypted (fine on loopback)',
+      });
     await v2.arrayBuffer().catch(() => undefined);
     challenge = parseChallenge(v2.headers.get('www-authenticate'));
     if (v2.status === 403) {
-      if (fail({ check: 'challenge', status: 'error', code: 'CONNECTIVITY_FORBIDDEN_ERROR', message: `GET ${origin}/v2/ answered 403 Forbidden`, hint: HINTS.CONNECTIVITY_FORBIDDEN_ERROR })) return out;
+      if (
+        fail({
+          check: 'challenge',
+          status: 'error',
+          code: 'CONNECTIVITY_FORBIDDEN_ERROR',
+          message: `GET ${origin}/v2/ answered 403 Forbidden`,
+          hint: HINTS.CONNECTIVITY_FORBIDDEN_ERROR,
+        })
+      )
+        return out;
     } else if (v2.status !== 401 || !challenge) {
-      if (fail({ check: 'challenge', status: 'error', code: 'CONNECTIVITY_CHALLENGE_ERROR', message: `GET ${origin}/v2/ answered ${v2.status} without a Bearer challenge`, hint: HINTS.CONNECTIVITY_CHALLENGE_ERROR })) return out;
+      if (
+        fail({
+          check: 'challenge',
+          status: 'error',
+          code: 'CONNECTIVITY_CHALLENGE_ERROR',
+          message: `GET ${origin}/v2/ answered ${v2.status} without a Bearer challenge`,
+          hint: HINTS.CONNECTIVITY_CHALLENGE_ERROR,
+        })
+      )
+        return out;
     } else {
       out.push({ check: 'challenge', status: 'ok', message: `Bearer realm="${challenge.realm}" service="${challenge.service}"` });
     }
@@ -144,7 +203,16 @@ export async function checkHealth(o: CheckOptions): Promise<CheckResult[]> {
     const res = await get(`${challenge.realm}?service=${encodeURIComponent(challenge.service)}`);
     await res.arrayBuffer().catch(() => undefined);
     if (res.status >= 500 || (res.status !== 200 && res.status !== 401)) {
-      if (fail({ check: 'token endpoint', status: 'error', code: 'CONNECTIVITY_ACCESS_TOKEN_ERROR', message: `${challenge.realm} answered ${res.status}`, hint: HINTS.CONNECTIVITY_ACCESS_TOKEN_ERROR })) return out;
+      if (
+        fail({
+          check: 'token endpoint',
+          status: 'error',
+          code: 'CONNECTIVITY_ACCESS_TOKEN_ERROR',
+          message: `${challenge.realm} answered ${res.status}`,
+          hint: HINTS.CONNECTIVITY_ACCESS_TOKEN_ERROR,
+        })
+      )
+        return out;
     } else {
       out.push({ check: 'token endpoint', status: 'ok', message: `${challenge.realm} answers` });
     }
@@ -154,9 +222,13 @@ export async function checkHealth(o: CheckOptions): Promise<CheckResult[]> {
 
   const form = async (fields: Record<string, string>): Promise<{ res?: Response; body?: Record<string, unknown>; error?: unknown }> => {
     try {
-      const res = await get(challenge.realm, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
+      const res = await get(challenge.realm, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(fields).toString(),
+      });
       if (res.status !== 200) return { res };
-      return { res, body: await res.json() as Record<string, unknown> };
+      return { res, body: (await res.json()) as Record<string, unknown> };
     } catch (error) {
       return { error };
     }
@@ -166,38 +238,79 @@ export async function checkHealth(o: CheckOptions): Promise<CheckResult[]> {
   let refresh: string | undefined;
   let basic: string | undefined;
   if (o.username !== undefined) {
-    const r = await form({ grant_type: 'password', username: o.username, password: o.password ?? '', service: challenge.service, access_type: 'offline', client_id: 'berth-check-health' });
+    const r = await form({
+      grant_type: 'password',
+      username: o.username,
+      password: o.password ?? '',
+      service: challenge.service,
+      access_type: 'offline',
+      client_id: 'berth-check-health',
+    });
     const token = typeof r.body?.refresh_token === 'string' ? r.body.refresh_token : undefined;
     if (token) {
       refresh = token;
       basic = `Basic ${Buffer.from(`${o.username}:${o.password ?? ''}`).toString('base64')}`;
       out.push({ check: 'login', status: 'ok', message: `signed in as ${o.username}` });
-    } else if (fail({ check: 'login', status: 'error', code: 'CONNECTIVITY_REFRESH_TOKEN_ERROR', message: `no refresh token for ${o.username}: ${r.res ? await reason(r.res) : errorCode(r.error)}`, hint: HINTS.CONNECTIVITY_REFRESH_TOKEN_ERROR })) {
+    } else if (
+      fail({
+        check: 'login',
+        status: 'error',
+        code: 'CONNECTIVITY_REFRESH_TOKEN_ERROR',
+        message: `no refresh token for ${o.username}: ${r.res ? await reason(r.res) : errorCode(r.error)}`,
+        hint: HINTS.CONNECTIVITY_REFRESH_TOKEN_ERROR,
+      })
+    ) {
       return out;
     }
   } else if (o.account) {
     if (isExpired(o.account.expiresAt)) {
-      if (fail({ check: 'login', status: 'error', code: 'CONNECTIVITY_REFRESH_TOKEN_ERROR', message: `the stored sign-in for ${o.account.server} expired at ${o.account.expiresAt}`, hint: HINTS.CONNECTIVITY_REFRESH_TOKEN_ERROR })) return out;
+      if (
+        fail({
+          check: 'login',
+          status: 'error',
+          code: 'CONNECTIVITY_REFRESH_TOKEN_ERROR',
+          message: `the stored sign-in for ${o.account.server} expired at ${o.account.expiresAt}`,
+          hint: HINTS.CONNECTIVITY_REFRESH_TOKEN_ERROR,
+        })
+      )
+        return out;
     } else {
       refresh = o.account.refreshToken;
       basic = `Basic ${Buffer.from(`00000000-0000-0000-0000-000000000000:${refresh}`).toString('base64')}`;
       out.push({ check: 'login', status: 'ok', message: `using the stored sign-in of ${o.account.username}` });
     }
   } else {
-    out.push({ check: 'login', status: 'skipped', message: 'no credentials (give --username/--password or run berth account login): checking anonymous access' });
+    out.push({
+      check: 'login',
+      status: 'skipped',
+      message: 'no credentials (give --username/--password or run berth account login): checking anonymous access',
+    });
   }
 
   // 5. The registry exists (LOGIN_SERVER_ERROR), when the management API lets this identity see it.
   if (basic) {
     try {
-      const res = await get(`${origin}/api/registries/${encodeURIComponent(o.registry)}`, { headers: { Authorization: basic, Accept: 'application/json' } });
+      const res = await get(`${origin}/api/registries/${encodeURIComponent(o.registry)}`, {
+        headers: { Authorization: basic, Accept: 'application/json' },
+      });
       await res.arrayBuffer().catch(() => undefined);
       if (res.status === 404) {
-        if (fail({ check: 'registry', status: 'error', code: 'LOGIN_SERVER_ERROR', message: `registry "${o.registry}" does not exist on ${origin}`, hint: HINTS.LOGIN_SERVER_ERROR })) return out;
+        if (
+          fail({
+            check: 'registry',
+            status: 'error',
+            code: 'LOGIN_SERVER_ERROR',
+            message: `registry "${o.registry}" does not exist on ${origin}`,
+            hint: HINTS.LOGIN_SERVER_ERROR,
+          })
+        )
+          return out;
       } else if (res.status === 200) {
         out.push({ check: 'registry', status: 'ok', message: `registry "${o.registry}" exists` });
       }
-    } catch { /* reported by the checks above */ }
+    } catch {
+      /* reported by the checks above */
+    }
   }
 
   // 6. Pull (and optionally push) permission: an access token for repository:REG/<probe>:pull[,push].
@@ -213,7 +326,7 @@ export async function checkHealth(o: CheckOptions): Promise<CheckResult[]> {
     } else {
       try {
         const res = await get(`${challenge.realm}?service=${encodeURIComponent(challenge.service)}&scope=${encodeURIComponent(scope)}`);
-        const body = res.status === 200 ? await res.json() as Record<string, unknown> : undefined;
+        const body = res.status === 200 ? ((await res.json()) as Record<string, unknown>) : undefined;
         token = typeof body?.token === 'string' ? body.token : undefined;
         why = body ? '200' : await reason(res);
       } catch (e) {
@@ -223,7 +336,16 @@ export async function checkHealth(o: CheckOptions): Promise<CheckResult[]> {
     const granted = token ? jwtAccess(token).some((a) => a.type === 'repository' && a.name === name && a.actions.includes(action)) : false;
     if (!token || !granted) {
       const message = token ? `the access token for ${scope} does not grant ${action}` : `no access token for ${scope}: ${why}`;
-      if (fail({ check: `${action} permission`, status: 'error', code: 'CONNECTIVITY_ACCESS_TOKEN_ERROR', message, hint: HINTS.CONNECTIVITY_ACCESS_TOKEN_ERROR })) return out;
+      if (
+        fail({
+          check: `${action} permission`,
+          status: 'error',
+          code: 'CONNECTIVITY_ACCESS_TOKEN_ERROR',
+          message,
+          hint: HINTS.CONNECTIVITY_ACCESS_TOKEN_ERROR,
+        })
+      )
+        return out;
       continue;
     }
     // The server accepts the token it issued (tags/list of the probe repository: 200, or 404 when it has none).
@@ -233,7 +355,16 @@ export async function checkHealth(o: CheckOptions): Promise<CheckResult[]> {
         const res = await get(`${origin}/v2/${name}/tags/list`, { headers: { Authorization: `Bearer ${token}` } });
         await res.arrayBuffer().catch(() => undefined);
         if (res.status === 401 || res.status === 403) {
-          if (fail({ check: 'pull permission', status: 'error', code: 'CONNECTIVITY_ACCESS_TOKEN_ERROR', message: `the registry refused the issued token (${res.status})`, hint: HINTS.CONNECTIVITY_ACCESS_TOKEN_ERROR })) return out;
+          if (
+            fail({
+              check: 'pull permission',
+              status: 'error',
+              code: 'CONNECTIVITY_ACCESS_TOKEN_ERROR',
+              message: `the registry refused the issued token (${res.status})`,
+              hint: HINTS.CONNECTIVITY_ACCESS_TOKEN_ERROR,
+            })
+          )
+            return out;
           continue;
         }
         accepted += ' and the registry accepts it';
@@ -261,7 +392,8 @@ export function formatResults(results: CheckResult[]): string {
 }
 
 export function registerCheckHealthCommand(program: Command): void {
-  program.command('check-health')
+  program
+    .command('check-health')
     .description('check that a registry can be reached, signed in to and pulled from (like az acr check-health)')
     .requiredOption('-n, --name <registry>', 'registry name')
     .option('--server <url>', 'Berth server URL (env BERTH_SERVER; default: the server signed in to, else http://127.0.0.1:5000)')
@@ -275,10 +407,23 @@ export function registerCheckHealthCommand(program: Command): void {
     .action(async (o) => {
       const c = resolveClientOptions(o);
       const results = await checkHealth({
-        registry: o.name, server: c.server, username: c.username, password: c.password, account: c.account,
-        push: !!o.push, ignoreErrors: !!o.ignoreErrors, repository: o.repository,
+        registry: o.name,
+        server: c.server,
+        username: c.username,
+        password: c.password,
+        account: c.account,
+        push: !!o.push,
+        ignoreErrors: !!o.ignoreErrors,
+        repository: o.repository,
       });
       process.stdout.write(`${o.output === 'json' ? JSON.stringify(results, null, 2) : formatResults(results)}\n`);
-      if (results.some((r) => r.status === 'error')) throw new CliError(`health check of ${o.name} failed: ${results.filter((r) => r.code).map((r) => r.code).join(', ')}`, 1);
+      if (results.some((r) => r.status === 'error'))
+        throw new CliError(
+          `health check of ${o.name} failed: ${results
+            .filter((r) => r.code)
+            .map((r) => r.code)
+            .join(', ')}`,
+          1,
+        );
     });
 }

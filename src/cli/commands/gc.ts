@@ -4,13 +4,18 @@ import { client, common, print } from '../command-kit.js';
 
 // `berth gc`: online garbage collection (beyond ACR, which collects behind the scenes).
 
-interface RunReport { id: number; status: string; error: string | null }
+interface RunReport {
+  id: number;
+  status: string;
+  error: string | null;
+}
 
 export function registerGcCommands(program: Command): void {
   const gc = program.command('gc').description('online garbage collection: what is pending, past runs, and running one now');
 
-  common(gc.command('status').description('pending garbage (waiting out the grace period), the running collection and the last runs'))
-    .action(async (o) => print(await client(o).json('GET', '/api/gc'), o));
+  common(
+    gc.command('status').description('pending garbage (waiting out the grace period), the running collection and the last runs'),
+  ).action(async (o) => print(await client(o).json('GET', '/api/gc'), o));
 
   common(gc.command('run').description('collect garbage now (referrers whose subject is gone, unreferenced blobs past the grace period)'))
     .option('--dry-run', 'change nothing; report what a run now would remove and mark')

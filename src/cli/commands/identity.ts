@@ -34,7 +34,8 @@ export function boolFlag(flag: string): (v: string) => boolean {
 function wholeNumber(flag: string, min = 1) {
   return (v: string): number => {
     const n = Number(v);
-    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new CliError(`${flag} must be a whole number ≥ ${min}, got "${v}"`, 2);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min)
+      throw new CliError(`${flag} must be a whole number ≥ ${min}, got "${v}"`, 2);
     return n;
   };
 }
@@ -51,16 +52,19 @@ export function repositoryActions(values: string[] | undefined, flag = '--reposi
   let count = 0;
   for (const v of values) {
     if (SCOPE_ACTIONS.includes(v)) {
-      if (repo === undefined) throw new CliError(`${flag} takes a repository first, then its actions: ${flag} REPO ${SCOPE_ACTIONS.join('|')}...`, 2);
+      if (repo === undefined)
+        throw new CliError(`${flag} takes a repository first, then its actions: ${flag} REPO ${SCOPE_ACTIONS.join('|')}...`, 2);
       out.push(`repositories/${repo}/${v}`);
       count++;
     } else {
-      if (repo !== undefined && count === 0) throw new CliError(`${flag} ${repo}: no actions; give one or more of ${SCOPE_ACTIONS.join(', ')}`, 2);
+      if (repo !== undefined && count === 0)
+        throw new CliError(`${flag} ${repo}: no actions; give one or more of ${SCOPE_ACTIONS.join(', ')}`, 2);
       repo = v;
       count = 0;
     }
   }
-  if (repo !== undefined && count === 0) throw new CliError(`${flag} ${repo}: no actions; give one or more of ${SCOPE_ACTIONS.join(', ')}`, 2);
+  if (repo !== undefined && count === 0)
+    throw new CliError(`${flag} ${repo}: no actions; give one or more of ${SCOPE_ACTIONS.join(', ')}`, 2);
   return out;
 }
 
@@ -68,7 +72,8 @@ export function repositoryActions(values: string[] | undefined, flag = '--reposi
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
 function expiry(o: { expirationInDays?: number; expiration?: string }): Record<string, unknown> {
-  if (o.expirationInDays !== undefined && o.expiration !== undefined) throw new CliError('give --expiration-in-days or --expiration, not both', 2);
+  if (o.expirationInDays !== undefined && o.expiration !== undefined)
+    throw new CliError('give --expiration-in-days or --expiration, not both', 2);
   if (o.expirationInDays !== undefined) return { expirationInDays: o.expirationInDays };
   if (o.expiration !== undefined) return { expiration: o.expiration };
   return {};
@@ -92,16 +97,22 @@ function registerUserCommands(program: Command): void {
   common(user.command('create').description('create a user; without --new-password a password is generated and shown once'))
     .requiredOption('-n, --name <name>', 'user name: 3-64 letters, digits, ".", "_", "@" and "-"')
     .option('--new-password <password>', 'the password (at least 12 characters)')
-    .action(async (o) => print(await client(o).json('POST', '/api/users', { name: o.name, ...(o.newPassword !== undefined ? { password: o.newPassword } : {}) }), o));
+    .action(async (o) =>
+      print(
+        await client(o).json('POST', '/api/users', { name: o.name, ...(o.newPassword !== undefined ? { password: o.newPassword } : {}) }),
+        o,
+      ),
+    );
 
-  common(user.command('list').description('list users'))
-    .action(async (o) => print((await client(o).json<{ value: unknown[] }>('GET', '/api/users')).value, o));
+  common(user.command('list').description('list users')).action(async (o) =>
+    print((await client(o).json<{ value: unknown[] }>('GET', '/api/users')).value, o),
+  );
 
   common(user.command('show').description('show a user'))
     .requiredOption('-n, --name <name>', 'user name')
     .action(async (o) => print(await client(o).json('GET', `/api/users/${enc(o.name)}`), o));
 
-  common(user.command('update').description('set a user\'s password, or enable or disable the user'))
+  common(user.command('update').description("set a user's password, or enable or disable the user"))
     .requiredOption('-n, --name <name>', 'user name')
     .option('--new-password <password>', 'new password (at least 12 characters); users may change their own')
     .option('--enabled <bool>', 'true or false: a disabled user cannot sign in', boolFlag('--enabled'))
@@ -132,9 +143,14 @@ function registerSpCommands(program: Command): void {
     .option('--years <n>', 'years the secret is valid (default 1)', wholeNumber('--years'))
     .action(async (o) => {
       if ((o.role === undefined) !== (o.scopes === undefined)) throw new CliError('give --role and --scopes together', 2);
-      print(await client(o).json('POST', '/api/service-principals', {
-        displayName: o.name, ...(o.role ? { role: o.role, scopes: o.scopes } : {}), ...(o.years !== undefined ? { years: o.years } : {}),
-      }), o);
+      print(
+        await client(o).json('POST', '/api/service-principals', {
+          displayName: o.name,
+          ...(o.role ? { role: o.role, scopes: o.scopes } : {}),
+          ...(o.years !== undefined ? { years: o.years } : {}),
+        }),
+        o,
+      );
     });
 
   const cred = sp.command('credential').description('service principal secrets');
@@ -142,12 +158,19 @@ function registerSpCommands(program: Command): void {
     .requiredOption('--id <appId>', 'app id')
     .option('--append', 'keep the existing secrets')
     .option('--years <n>', 'years the secret is valid (default 1)', wholeNumber('--years'))
-    .action(async (o) => print(await client(o).json('POST', `/api/service-principals/${enc(o.id)}/credentials`, {
-      ...(o.append ? { append: true } : {}), ...(o.years !== undefined ? { years: o.years } : {}),
-    }), o));
+    .action(async (o) =>
+      print(
+        await client(o).json('POST', `/api/service-principals/${enc(o.id)}/credentials`, {
+          ...(o.append ? { append: true } : {}),
+          ...(o.years !== undefined ? { years: o.years } : {}),
+        }),
+        o,
+      ),
+    );
 
-  common(sp.command('list').description('list service principals you can see'))
-    .action(async (o) => print((await client(o).json<{ value: unknown[] }>('GET', '/api/service-principals')).value, o));
+  common(sp.command('list').description('list service principals you can see')).action(async (o) =>
+    print((await client(o).json<{ value: unknown[] }>('GET', '/api/service-principals')).value, o),
+  );
 
   common(sp.command('show').description('show a service principal (secrets are never shown again)'))
     .requiredOption('--id <appId>', 'app id')
@@ -171,7 +194,9 @@ function registerRoleCommands(program: Command): void {
     .requiredOption('--assignee <name>', 'user name or service principal app id')
     .requiredOption('--role <role>', 'built-in role (case-insensitive), e.g. AcrPull')
     .requiredOption('--scope <scope>', scopeHelp)
-    .action(async (o) => print(await client(o).json('POST', '/api/role-assignments', { assignee: o.assignee, role: o.role, scope: o.scope }), o));
+    .action(async (o) =>
+      print(await client(o).json('POST', '/api/role-assignments', { assignee: o.assignee, role: o.role, scope: o.scope }), o),
+    );
 
   common(ra.command('list').description('list role assignments you can see'))
     .option('--assignee <name>', 'only this user or service principal')
@@ -193,7 +218,8 @@ function registerRoleCommands(program: Command): void {
       const c = client(o);
       let ids: string[] = o.ids ?? [];
       if (ids.length === 0) {
-        if (o.assignee === undefined && o.role === undefined && o.scope === undefined) throw new CliError('give --ids, or --assignee/--role/--scope to choose assignments', 2);
+        if (o.assignee === undefined && o.role === undefined && o.scope === undefined)
+          throw new CliError('give --ids, or --assignee/--role/--scope to choose assignments', 2);
         const q = new URLSearchParams();
         for (const k of ['assignee', 'role', 'scope'] as const) if (o[k] !== undefined) q.set(k, o[k]);
         ids = (await c.json<{ value: { id: string }[] }>('GET', `/api/role-assignments?${q}`)).value.map((a) => a.id);
@@ -213,7 +239,11 @@ function registerTokenCommands(program: Command): void {
 
   named(token.command('create').description('create a token; its two passwords are shown once'))
     .option('--scope-map <name>', 'an existing scope map, e.g. _repositories_pull')
-    .option('--repository <repo_and_actions...>', `REPO ACTION... (repeatable); makes scope map "<token>-scope-map"; actions: ${SCOPE_ACTIONS.join(', ')}`, collect)
+    .option(
+      '--repository <repo_and_actions...>',
+      `REPO ACTION... (repeatable); makes scope map "<token>-scope-map"; actions: ${SCOPE_ACTIONS.join(', ')}`,
+      collect,
+    )
     .addOption(new Option('--status <status>', 'token status').choices(['enabled', 'disabled']))
     .option('--expiration-in-days <days>', 'passwords expire after this many days (default: never)', wholeNumber('--expiration-in-days'))
     .option('--expiration <datetime>', 'passwords expire at this ISO-8601 time')
@@ -221,18 +251,30 @@ function registerTokenCommands(program: Command): void {
     .action(async (o) => {
       const actions = repositoryActions(o.repository);
       if ((o.scopeMap === undefined) === (actions.length === 0)) throw new CliError('give --scope-map or --repository, not both', 2);
-      print(await client(o).json('POST', `${regPath(o)}/tokens`, {
-        name: o.name, ...(o.scopeMap !== undefined ? { scopeMap: o.scopeMap } : { actions }),
-        ...(o.status ? { status: o.status } : {}), ...expiry(o), ...(o.passwords === false ? { noPasswords: true } : {}),
-      }), o);
+      print(
+        await client(o).json('POST', `${regPath(o)}/tokens`, {
+          name: o.name,
+          ...(o.scopeMap !== undefined ? { scopeMap: o.scopeMap } : { actions }),
+          ...(o.status ? { status: o.status } : {}),
+          ...expiry(o),
+          ...(o.passwords === false ? { noPasswords: true } : {}),
+        }),
+        o,
+      );
     });
 
-  named(token.command('update').description('change a token\'s status or scope map'))
+  named(token.command('update').description("change a token's status or scope map"))
     .addOption(new Option('--status <status>', 'token status').choices(['enabled', 'disabled']))
     .option('--scope-map <name>', 'another scope map')
     .action(async (o) => {
       if (o.status === undefined && o.scopeMap === undefined) throw new CliError('nothing to update: give --status and/or --scope-map', 2);
-      print(await client(o).json('PATCH', `${regPath(o)}/tokens/${enc(o.name)}`, { ...(o.status ? { status: o.status } : {}), ...(o.scopeMap ? { scopeMap: o.scopeMap } : {}) }), o);
+      print(
+        await client(o).json('PATCH', `${regPath(o)}/tokens/${enc(o.name)}`, {
+          ...(o.status ? { status: o.status } : {}),
+          ...(o.scopeMap ? { scopeMap: o.scopeMap } : {}),
+        }),
+        o,
+      );
     });
 
   named(token.command('delete').description('delete a token; its passwords stop working at once'))
@@ -242,11 +284,13 @@ function registerTokenCommands(program: Command): void {
       await client(o).request('DELETE', `${regPath(o)}/tokens/${enc(o.name)}`);
     });
 
-  base(token.command('list').description('list tokens (password values are never shown)'))
-    .action(async (o) => print((await client(o).json<{ value: unknown[] }>('GET', `${regPath(o)}/tokens`)).value, o));
+  base(token.command('list').description('list tokens (password values are never shown)')).action(async (o) =>
+    print((await client(o).json<{ value: unknown[] }>('GET', `${regPath(o)}/tokens`)).value, o),
+  );
 
-  named(token.command('show').description('show a token (password values are never shown)'))
-    .action(async (o) => print(await client(o).json('GET', `${regPath(o)}/tokens/${enc(o.name)}`), o));
+  named(token.command('show').description('show a token (password values are never shown)')).action(async (o) =>
+    print(await client(o).json('GET', `${regPath(o)}/tokens/${enc(o.name)}`), o),
+  );
 
   const cred = token.command('credential').description('token passwords');
   named(cred.command('generate').description('generate password1 and/or password2 (both if neither is named); shown once'))
@@ -254,9 +298,16 @@ function registerTokenCommands(program: Command): void {
     .option('--password2', 'generate password2')
     .option('--expiration-in-days <days>', 'the new passwords expire after this many days', wholeNumber('--expiration-in-days'))
     .option('--expiration <datetime>', 'the new passwords expire at this ISO-8601 time')
-    .action(async (o) => print(await client(o).json('POST', `${regPath(o)}/tokens/${enc(o.name)}/credentials`, {
-      ...(o.password1 ? { password1: true } : {}), ...(o.password2 ? { password2: true } : {}), ...expiry(o),
-    }), o));
+    .action(async (o) =>
+      print(
+        await client(o).json('POST', `${regPath(o)}/tokens/${enc(o.name)}/credentials`, {
+          ...(o.password1 ? { password1: true } : {}),
+          ...(o.password2 ? { password2: true } : {}),
+          ...expiry(o),
+        }),
+        o,
+      ),
+    );
 
   named(cred.command('delete').description('delete password1 and/or password2'))
     .option('--password1', 'delete password1')
@@ -277,11 +328,22 @@ function registerScopeMapCommands(program: Command): void {
   const named = (c: Command) => base(c).requiredOption('-n, --name <name>', 'scope map name: 5-50 letters, digits, "-" and "_"');
 
   named(sm.command('create').description('create a scope map'))
-    .requiredOption('--repository <repo_and_actions...>', `REPO ACTION... (repeatable); actions: ${SCOPE_ACTIONS.join(', ')}; REPO may be PREFIX/* or *`, collect)
+    .requiredOption(
+      '--repository <repo_and_actions...>',
+      `REPO ACTION... (repeatable); actions: ${SCOPE_ACTIONS.join(', ')}; REPO may be PREFIX/* or *`,
+      collect,
+    )
     .option('--description <text>', 'description (at most 256 characters)')
-    .action(async (o) => print(await client(o).json('POST', `${regPath(o)}/scope-maps`, {
-      name: o.name, actions: repositoryActions(o.repository), ...(o.description !== undefined ? { description: o.description } : {}),
-    }), o));
+    .action(async (o) =>
+      print(
+        await client(o).json('POST', `${regPath(o)}/scope-maps`, {
+          name: o.name,
+          actions: repositoryActions(o.repository),
+          ...(o.description !== undefined ? { description: o.description } : {}),
+        }),
+        o,
+      ),
+    );
 
   named(sm.command('update').description('add or remove repository actions, or change the description'))
     .option('--add-repository <repo_and_actions...>', 'REPO ACTION... to add (repeatable)', collect)
@@ -290,10 +352,16 @@ function registerScopeMapCommands(program: Command): void {
     .action(async (o) => {
       const add = repositoryActions(o.addRepository, '--add-repository');
       const remove = repositoryActions(o.removeRepository, '--remove-repository');
-      if (!add.length && !remove.length && o.description === undefined) throw new CliError('nothing to update: give --add-repository, --remove-repository or --description', 2);
-      print(await client(o).json('PATCH', `${regPath(o)}/scope-maps/${enc(o.name)}`, {
-        ...(add.length ? { addActions: add } : {}), ...(remove.length ? { removeActions: remove } : {}), ...(o.description !== undefined ? { description: o.description } : {}),
-      }), o);
+      if (!add.length && !remove.length && o.description === undefined)
+        throw new CliError('nothing to update: give --add-repository, --remove-repository or --description', 2);
+      print(
+        await client(o).json('PATCH', `${regPath(o)}/scope-maps/${enc(o.name)}`, {
+          ...(add.length ? { addActions: add } : {}),
+          ...(remove.length ? { removeActions: remove } : {}),
+          ...(o.description !== undefined ? { description: o.description } : {}),
+        }),
+        o,
+      );
     });
 
   named(sm.command('delete').description('delete a scope map no token uses'))
@@ -303,39 +371,61 @@ function registerScopeMapCommands(program: Command): void {
       await client(o).request('DELETE', `${regPath(o)}/scope-maps/${enc(o.name)}`);
     });
 
-  base(sm.command('list').description('list scope maps, system-defined first'))
-    .action(async (o) => print((await client(o).json<{ value: unknown[] }>('GET', `${regPath(o)}/scope-maps`)).value, o));
+  base(sm.command('list').description('list scope maps, system-defined first')).action(async (o) =>
+    print((await client(o).json<{ value: unknown[] }>('GET', `${regPath(o)}/scope-maps`)).value, o),
+  );
 
-  named(sm.command('show').description('show a scope map'))
-    .action(async (o) => print(await client(o).json('GET', `${regPath(o)}/scope-maps/${enc(o.name)}`), o));
+  named(sm.command('show').description('show a scope map')).action(async (o) =>
+    print(await client(o).json('GET', `${regPath(o)}/scope-maps/${enc(o.name)}`), o),
+  );
 }
 
 function registerCredentialCommands(program: Command): void {
-  const cred = program.command('credential').description('the registry admin user\'s credentials (like az acr credential)');
+  const cred = program.command('credential').description("the registry admin user's credentials (like az acr credential)");
   const base = (c: Command) => common(c).requiredOption('-n, --name <registry>', 'registry name');
 
-  base(cred.command('show').description('show the admin user name and both passwords'))
-    .action(async (o) => print(await client(o).json('GET', `/api/registries/${enc(o.name)}/credentials`), o));
+  base(cred.command('show').description('show the admin user name and both passwords')).action(async (o) =>
+    print(await client(o).json('GET', `/api/registries/${enc(o.name)}/credentials`), o),
+  );
 
   base(cred.command('renew').description('regenerate one admin password; the old value stops working at once'))
     .addOption(new Option('--password-name <name>', 'which password').choices(['password', 'password2']).makeOptionMandatory())
-    .action(async (o) => print(await client(o).json('POST', `/api/registries/${enc(o.name)}/credentials/renew`, { name: o.passwordName }), o));
+    .action(async (o) =>
+      print(await client(o).json('POST', `/api/registries/${enc(o.name)}/credentials/renew`, { name: o.passwordName }), o),
+    );
 }
 
 function registerAuditCommands(program: Command): void {
-  const audit = program.command('audit').description('audit log: sign-ins and repository events (like ACR\'s ContainerRegistryLoginEvents and ContainerRegistryRepositoryEvents)');
+  const audit = program
+    .command('audit')
+    .description(
+      "audit log: sign-ins and repository events (like ACR's ContainerRegistryLoginEvents and ContainerRegistryRepositoryEvents)",
+    );
 
   common(audit.command('list').description('list audit events (logins and repository pushes, deletes, untags), newest first'))
     .option('--registry <registry>', 'only events of this registry (needs Reader on it; otherwise Reader at "/")')
     .option('--since <when>', 'ISO-8601 time, or a span back from now: 30m, 2h, 3d')
     .option('--identity <name>', 'only this identity (user, app id, token or registry name)')
-    .addOption(new Option('--category <category>', 'which log: login (ContainerRegistryLoginEvents), repository (ContainerRegistryRepositoryEvents) or all').choices(['login', 'repository', 'all']).default('all'))
-    .addOption(new Option('--operation <operation>', 'only this operation (login selects the login log; push, pull, delete, untag, purge, retention the repository log)').choices(['login', 'push', 'pull', 'delete', 'untag', 'purge', 'retention']))
+    .addOption(
+      new Option(
+        '--category <category>',
+        'which log: login (ContainerRegistryLoginEvents), repository (ContainerRegistryRepositoryEvents) or all',
+      )
+        .choices(['login', 'repository', 'all'])
+        .default('all'),
+    )
+    .addOption(
+      new Option(
+        '--operation <operation>',
+        'only this operation (login selects the login log; push, pull, delete, untag, purge, retention the repository log)',
+      ).choices(['login', 'push', 'pull', 'delete', 'untag', 'purge', 'retention']),
+    )
     .addOption(new Option('--result <result>', 'only login events with this result').choices(['Granted', 'Denied']))
     .option('--top <n>', 'at most this many (default 100; with --jsonl, all)', wholeNumber('--top'))
     .option('--jsonl', 'write JSON lines (one event per line) for export')
     .action(async (o) => {
-      let categories: ('logins' | 'repository')[] = o.category === 'login' ? ['logins'] : o.category === 'repository' ? ['repository'] : ['logins', 'repository'];
+      let categories: ('logins' | 'repository')[] =
+        o.category === 'login' ? ['logins'] : o.category === 'repository' ? ['repository'] : ['logins', 'repository'];
       if (o.operation !== undefined) categories = categories.filter((c) => (o.operation === 'login') === (c === 'logins'));
       if (o.result !== undefined) categories = categories.filter((c) => c === 'logins');
       const c = client(o);

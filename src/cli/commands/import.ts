@@ -9,7 +9,12 @@ import { client, print } from '../command-kit.js';
 interface ImportView {
   id: number;
   status: string;
-  progress: { phase: string; manifests: { done: number; total: number }; blobs: { done: number; total: number; skipped: number }; bytes: { done: number; total: number } };
+  progress: {
+    phase: string;
+    manifests: { done: number; total: number };
+    blobs: { done: number; total: number; skipped: number };
+    bytes: { done: number; total: number };
+  };
   error?: { code: string; message: string } | null;
 }
 
@@ -21,14 +26,21 @@ function mib(n: number): string {
 
 function progressLine(v: ImportView): string {
   const p = v.progress;
-  return `import ${v.id}: ${v.status.toLowerCase()}, ${p.phase}: blobs ${p.blobs.done}/${p.blobs.total}${p.blobs.skipped ? ` (${p.blobs.skipped} already present)` : ''}, `
-    + `${mib(p.bytes.done)}/${mib(p.bytes.total)}, manifests ${p.manifests.done}/${p.manifests.total}`;
+  return (
+    `import ${v.id}: ${v.status.toLowerCase()}, ${p.phase}: blobs ${p.blobs.done}/${p.blobs.total}${p.blobs.skipped ? ` (${p.blobs.skipped} already present)` : ''}, ` +
+    `${mib(p.bytes.done)}/${mib(p.bytes.total)}, manifests ${p.manifests.done}/${p.manifests.total}`
+  );
 }
 
 export function registerImportCommands(program: Command): void {
-  program.command('import').description('import an image from another registry, server side (like az acr import)')
+  program
+    .command('import')
+    .description('import an image from another registry, server side (like az acr import)')
     .requiredOption('-n, --name <registry>', 'the registry to import into')
-    .requiredOption('--source <image>', 'REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@DIGEST, e.g. registry.example.com/library/nginx:1.27')
+    .requiredOption(
+      '--source <image>',
+      'REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@DIGEST, e.g. registry.example.com/library/nginx:1.27',
+    )
     .option('-t, --image <repo:tag>', 'target REPOSITORY:TAG (repeatable); default: the source repository and tag', collect, [])
     .option('--repository <repo>', 'import the manifest by digest, untagged, into this repository (repeatable)', collect, [])
     .option('-u, --username <name>', 'user name for the SOURCE registry')
@@ -38,11 +50,15 @@ export function registerImportCommands(program: Command): void {
     .option('--server <url>', 'Berth server URL (env BERTH_SERVER; default: the server signed in to, else http://127.0.0.1:5000)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'jsonc', 'table', 'tsv', 'none']).default('json'))
     .action(async (o) => {
-      if ((o.username === undefined) !== (o.password === undefined)) throw new CliError('give both --username and --password for the source registry, or neither', 2);
+      if ((o.username === undefined) !== (o.password === undefined))
+        throw new CliError('give both --username and --password for the source registry, or neither', 2);
       // Berth's own credentials: environment or stored sign-in (the flags name the source's).
       const api = client({ server: o.server, output: o.output });
       const body = {
-        source: { sourceImage: o.source, ...(o.username !== undefined ? { credentials: { username: o.username, password: o.password } } : {}) },
+        source: {
+          sourceImage: o.source,
+          ...(o.username !== undefined ? { credentials: { username: o.username, password: o.password } } : {}),
+        },
         targetTags: o.image as string[],
         untaggedTargetRepositories: o.repository as string[],
         mode: o.force ? 'Force' : 'NoForce',
@@ -62,7 +78,8 @@ export function registerImportCommands(program: Command): void {
         view = await api.json<ImportView>('GET', `/api/registries/${enc(o.name)}/imports/${view.id}`);
       }
       if (tty) process.stderr.write('\n');
-      if (view.status === 'Failed') throw new CliError(`${view.error?.message ?? 'the import failed'}${view.error?.code ? ` (${view.error.code})` : ''}`);
+      if (view.status === 'Failed')
+        throw new CliError(`${view.error?.message ?? 'the import failed'}${view.error?.code ? ` (${view.error.code})` : ''}`);
       print(view, o);
     });
 }

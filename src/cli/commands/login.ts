@@ -2,8 +2,20 @@ import type { Command } from 'commander';
 import { saveRegistryLogin } from '../credentials/auth-files.js';
 import { ApiClient, CliError, enc, resolveClientOptions, resolveServer } from '../client.js';
 import {
-  accountsPath, discoverService, exchange, getAccount, isExpired, loadAccounts, normalizeServer, TOKEN_USERNAME, TokenRefused,
-  tokenForLoginServer, updateAccounts, updateHelperEntries, type Account, type TokenAnswer,
+  accountsPath,
+  discoverService,
+  exchange,
+  getAccount,
+  isExpired,
+  loadAccounts,
+  normalizeServer,
+  TOKEN_USERNAME,
+  TokenRefused,
+  tokenForLoginServer,
+  updateAccounts,
+  updateHelperEntries,
+  type Account,
+  type TokenAnswer,
 } from '../credentials/store.js';
 import { common, print } from '../command-kit.js';
 
@@ -22,7 +34,9 @@ interface Flags {
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 async function prompt(question: string, secret: boolean): Promise<string> {
@@ -69,7 +83,7 @@ function readHidden(question: string): Promise<string> {
 async function passwordCredentials(o: Flags): Promise<{ username: string; password: string } | undefined> {
   if (o.passwordStdin && o.password !== undefined) throw new CliError('give --password or --password-stdin, not both', 2);
   let username = o.username ?? process.env.BERTH_USERNAME;
-  let password = o.passwordStdin ? await readStdin() : o.password ?? process.env.BERTH_PASSWORD;
+  let password = o.passwordStdin ? await readStdin() : (o.password ?? process.env.BERTH_PASSWORD);
   if (username === undefined && password === undefined) return undefined;
   if (username === undefined) {
     if (!process.stdin.isTTY || o.passwordStdin) throw new CliError('a password needs a --username', 2);
@@ -84,7 +98,10 @@ async function passwordCredentials(o: Flags): Promise<{ username: string; passwo
 
 function accountView(a: Account): Record<string, unknown> {
   return {
-    server: a.server, username: a.username, expiresAt: a.expiresAt, expired: isExpired(a.expiresAt),
+    server: a.server,
+    username: a.username,
+    expiresAt: a.expiresAt,
+    expired: isExpired(a.expiresAt),
     loginServers: Object.keys(a.loginServers ?? {}),
   };
 }
@@ -97,7 +114,11 @@ function signInFailed(e: unknown, server: string): unknown {
 export function registerLoginCommands(program: Command): void {
   const account = program.command('account').description('sign in to a Berth server (like az login / az account)');
 
-  common(account.command('login').description('sign in: exchange a user name and password for a refresh token kept in the user config directory'))
+  common(
+    account
+      .command('login')
+      .description('sign in: exchange a user name and password for a refresh token kept in the user config directory'),
+  )
     .option('--password-stdin', 'read the password from standard input')
     .action(async (o: Flags) => {
       const server = normalizeServer(resolveServer(o.server));
@@ -117,8 +138,12 @@ export function registerLoginCommands(program: Command): void {
       const a = updateAccounts((accounts) => {
         const prev = accounts[server];
         const next: Account = {
-          server, username: creds.username, service, refreshToken: t.token, expiresAt: t.expiresAt,
-          loginServers: prev && prev.username === creds.username ? prev.loginServers ?? {} : {},
+          server,
+          username: creds.username,
+          service,
+          refreshToken: t.token,
+          expiresAt: t.expiresAt,
+          loginServers: prev && prev.username === creds.username ? (prev.loginServers ?? {}) : {},
         };
         accounts[server] = next;
         return next;
@@ -127,16 +152,18 @@ export function registerLoginCommands(program: Command): void {
       print(accountView(a), o);
     });
 
-  common(account.command('show').description('show the sign-in for a server (default: BERTH_SERVER, or the only one)'))
-    .action((o: Flags) => {
+  common(account.command('show').description('show the sign-in for a server (default: BERTH_SERVER, or the only one)')).action(
+    (o: Flags) => {
       const server = normalizeServer(resolveServer(o.server));
       const a = getAccount(server);
       if (!a) throw new CliError(`not signed in to ${server}: run \`berth account login --server ${server}\``);
       print(accountView(a), o);
-    });
+    },
+  );
 
-  common(account.command('list').description('list every stored sign-in'))
-    .action((o: Flags) => print(Object.values(loadAccounts()).map(accountView), o));
+  common(account.command('list').description('list every stored sign-in')).action((o: Flags) =>
+    print(Object.values(loadAccounts()).map(accountView), o),
+  );
 
   common(account.command('logout').description('forget the sign-in for a server (the refresh token stays valid until it expires)'))
     .option('--all', 'forget every stored sign-in')
@@ -175,7 +202,9 @@ export function registerLoginCommands(program: Command): void {
       let host: string;
       try {
         const reg = await api.json<{ loginServer?: string; name?: string }>('GET', `/api/registries/${enc(o.name)}`);
-        host = String(reg.loginServer ?? '').split('/')[0]!.toLowerCase();
+        host = String(reg.loginServer ?? '')
+          .split('/')[0]!
+          .toLowerCase();
         if (!host) throw new CliError(`the server reported no loginServer for ${o.name}`);
       } catch (e) {
         if (!(e instanceof CliError) || !/\bHTTP 403\b/.test(e.message)) throw e;
@@ -203,12 +232,19 @@ export function registerLoginCommands(program: Command): void {
       }
 
       if (o.exposeToken) {
-        process.stderr.write(`You can perform manual login using the provided access token below, for example: 'podman login ${host} --username ${TOKEN_USERNAME} --password-stdin'\n`);
+        process.stderr.write(
+          `You can perform manual login using the provided access token below, for example: 'podman login ${host} --username ${TOKEN_USERNAME} --password-stdin'\n`,
+        );
         print({ accessToken: t.token, loginServer: host, username: TOKEN_USERNAME }, o);
         return;
       }
       const saved = await saveRegistryLogin(host, t.token);
-      for (const s of saved) process.stderr.write(s.via === 'file' ? `saved credentials for ${host} in ${s.file}\n` : `stored credentials for ${host} with docker-credential-${s.via} (configured in ${s.file})\n`);
+      for (const s of saved)
+        process.stderr.write(
+          s.via === 'file'
+            ? `saved credentials for ${host} in ${s.file}\n`
+            : `stored credentials for ${host} with docker-credential-${s.via} (configured in ${s.file})\n`,
+        );
       process.stdout.write('Login Succeeded\n');
     });
 }

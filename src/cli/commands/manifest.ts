@@ -6,15 +6,17 @@ import { client, common, print, parseImage } from '../command-kit.js';
 
 export function registerManifestCommands(program: Command): void {
   const man = program.command('manifest').description('inspect manifests (like az acr manifest)');
-  const base = (c: Command) => common(c)
-    .requiredOption('-r, --registry <registry>', 'registry name')
-    .requiredOption('-n, --name <image>', 'repo:tag or repo@digest');
+  const base = (c: Command) =>
+    common(c).requiredOption('-r, --registry <registry>', 'registry name').requiredOption('-n, --name <image>', 'repo:tag or repo@digest');
 
   base(man.command('show').description('show a manifest as stored'))
     .option('--raw', 'print the exact stored bytes')
     .action(async (o) => {
       const img = parseImage(o.name);
-      const res = await client(o).request('GET', `/api/registries/${enc(o.registry)}/repositories/${repoPath(img.repository)}/_manifests/${enc(img.reference)}`);
+      const res = await client(o).request(
+        'GET',
+        `/api/registries/${enc(o.registry)}/repositories/${repoPath(img.repository)}/_manifests/${enc(img.reference)}`,
+      );
       if (o.raw) process.stdout.write(res.text);
       else print(JSON.parse(res.text), o);
     });
@@ -24,6 +26,12 @@ export function registerManifestCommands(program: Command): void {
     .action(async (o) => {
       const img = parseImage(o.name);
       const q = o.artifactType ? `?artifactType=${enc(o.artifactType)}` : '';
-      print(await client(o).json('GET', `/api/registries/${enc(o.registry)}/repositories/${repoPath(img.repository)}/_referrers/${enc(img.reference)}${q}`), o);
+      print(
+        await client(o).json(
+          'GET',
+          `/api/registries/${enc(o.registry)}/repositories/${repoPath(img.repository)}/_referrers/${enc(img.reference)}${q}`,
+        ),
+        o,
+      );
     });
 }

@@ -4,15 +4,15 @@ import { client, common, print, confirm, boolArg, quotaArg } from '../command-ki
 
 // Shaped like `az acr`: same groups, flags and output formats.
 
-
 export function registerRegistryCommands(program: Command): void {
   common(program.command('create').description('create a registry (like az acr create)'))
     .requiredOption('-n, --name <name>', 'registry name: 5-50 letters and digits, unique regardless of case')
     .addOption(new Option('--sku <sku>', 'service tier').choices(['Basic', 'Standard', 'Premium']).default('Basic'))
     .action(async (o) => print(await client(o).json('POST', '/api/registries', { name: o.name, sku: o.sku }), o));
 
-  common(program.command('list').description('list registries'))
-    .action(async (o) => print((await client(o).json<{ value: unknown[] }>('GET', '/api/registries')).value, o));
+  common(program.command('list').description('list registries')).action(async (o) =>
+    print((await client(o).json<{ value: unknown[] }>('GET', '/api/registries')).value, o),
+  );
 
   common(program.command('show').description('show a registry'))
     .requiredOption('-n, --name <name>', 'registry name')
@@ -21,21 +21,46 @@ export function registerRegistryCommands(program: Command): void {
   common(program.command('update').description('update a registry'))
     .requiredOption('-n, --name <name>', 'registry name')
     .addOption(new Option('--sku <sku>', 'service tier').choices(['Basic', 'Standard', 'Premium']))
-    .option('--admin-enabled [bool]', 'enable (true) or disable (false) the admin user: user name = registry name, two passwords (berth credential show)', boolArg('--admin-enabled'))
-    .option('--anonymous-pull-enabled [bool]', 'let anyone pull from every repository (Standard and Premium); see also berth repository update', boolArg('--anonymous-pull-enabled'))
-    .option('--storage-quota-gb <n|none>', 'refuse pushes beyond this many GiB in the registry (dedup-aware); none removes the quota', (v) => quotaArg(v, '--storage-quota-gb', 1024 ** 3))
+    .option(
+      '--admin-enabled [bool]',
+      'enable (true) or disable (false) the admin user: user name = registry name, two passwords (berth credential show)',
+      boolArg('--admin-enabled'),
+    )
+    .option(
+      '--anonymous-pull-enabled [bool]',
+      'let anyone pull from every repository (Standard and Premium); see also berth repository update',
+      boolArg('--anonymous-pull-enabled'),
+    )
+    .option(
+      '--storage-quota-gb <n|none>',
+      'refuse pushes beyond this many GiB in the registry (dedup-aware); none removes the quota',
+      (v) => quotaArg(v, '--storage-quota-gb', 1024 ** 3),
+    )
     .action(async (o) => {
       const patch: Record<string, unknown> = {};
       if (o.sku) patch.sku = o.sku;
       if (o.adminEnabled !== undefined) patch.adminUserEnabled = o.adminEnabled;
       if (o.anonymousPullEnabled !== undefined) patch.anonymousPullEnabled = o.anonymousPullEnabled;
-      if (Object.keys(patch).length === 0 && o.storageQuotaGb === undefined) throw new CliError('nothing to update: give --sku, --admin-enabled, --anonymous-pull-enabled or --storage-quota-gb', 2);
+      if (Object.keys(patch).length === 0 && o.storageQuotaGb === undefined)
+        throw new CliError('nothing to update: give --sku, --admin-enabled, --anonymous-pull-enabled or --storage-quota-gb', 2);
       const c = client(o);
-      if (o.storageQuotaGb !== undefined) await c.json('PUT', `/api/registries/${enc(o.name)}/quota`, { storageQuotaBytes: o.storageQuotaGb === 'none' ? null : o.storageQuotaGb });
-      print(Object.keys(patch).length ? await c.json('PATCH', `/api/registries/${enc(o.name)}`, patch) : await c.json('GET', `/api/registries/${enc(o.name)}`), o);
+      if (o.storageQuotaGb !== undefined)
+        await c.json('PUT', `/api/registries/${enc(o.name)}/quota`, {
+          storageQuotaBytes: o.storageQuotaGb === 'none' ? null : o.storageQuotaGb,
+        });
+      print(
+        Object.keys(patch).length
+          ? await c.json('PATCH', `/api/registries/${enc(o.name)}`, patch)
+          : await c.json('GET', `/api/registries/${enc(o.name)}`),
+        o,
+      );
     });
 
-  common(program.command('show-usage').description('show storage, webhooks, geo-replications, tokens and scope maps against the tier\'s limits (az acr show-usage)'))
+  common(
+    program
+      .command('show-usage')
+      .description("show storage, webhooks, geo-replications, tokens and scope maps against the tier's limits (az acr show-usage)"),
+  )
     .requiredOption('-n, --name <name>', 'registry name')
     .action(async (o) => print(await client(o).json('GET', `/api/registries/${enc(o.name)}/usages`), o));
 

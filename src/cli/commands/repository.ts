@@ -11,7 +11,6 @@ function acrPath(registry: string, image: string): string {
   return `/acr/v1/${enc(registry)}/${repoPath(img.repository)}/${kind}/${enc(img.reference)}`;
 }
 
-
 export function registerRepositoryCommands(program: Command): void {
   const repo = program.command('repository').description('manage repositories (like az acr repository)');
   const base = (c: Command) => common(c).requiredOption('-n, --name <registry>', 'registry name');
@@ -53,7 +52,10 @@ export function registerRepositoryCommands(program: Command): void {
       const all: { name: string; lastUpdateTime: string }[] = [];
       let last: string | undefined;
       for (;;) {
-        const page = await c.json<{ value: { name: string; lastUpdateTime: string }[]; nextLink?: string }>('GET', `${reg(o)}/${repoPath(o.repository)}/_tags?n=1000${last ? `&last=${enc(last)}` : ''}`);
+        const page = await c.json<{ value: { name: string; lastUpdateTime: string }[]; nextLink?: string }>(
+          'GET',
+          `${reg(o)}/${repoPath(o.repository)}/_tags?n=1000${last ? `&last=${enc(last)}` : ''}`,
+        );
         all.push(...page.value);
         if (!page.nextLink) break;
         last = page.value[page.value.length - 1]?.name;
@@ -72,7 +74,10 @@ export function registerRepositoryCommands(program: Command): void {
       const all: Record<string, unknown>[] = [];
       let last: string | undefined;
       for (;;) {
-        const page = await c.json<{ value: Record<string, unknown>[]; nextLink?: string }>('GET', `${reg(o)}/${repoPath(o.repository)}/_manifests?n=1000${last ? `&last=${enc(last)}` : ''}`);
+        const page = await c.json<{ value: Record<string, unknown>[]; nextLink?: string }>(
+          'GET',
+          `${reg(o)}/${repoPath(o.repository)}/_manifests?n=1000${last ? `&last=${enc(last)}` : ''}`,
+        );
         all.push(...page.value);
         if (!page.nextLink) break;
         last = page.value[page.value.length - 1]?.digest as string;
@@ -106,14 +111,22 @@ export function registerRepositoryCommands(program: Command): void {
       await client(o).request('DELETE', `${reg(o)}/${repoPath(img.repository)}/_tags/${enc(img.reference)}`);
     });
 
-  base(repo.command('update').description('lock or unlock a repository or image (changeable attributes), or open a repository (or PREFIX/*) to anonymous pull'))
+  base(
+    repo
+      .command('update')
+      .description('lock or unlock a repository or image (changeable attributes), or open a repository (or PREFIX/*) to anonymous pull'),
+  )
     .option('--repository <repo>', 'repository name, or PREFIX/* with --anonymous-pull-enabled')
     .option('-t, --image <image>', 'repo:tag or repo@digest')
     .option('--write-enabled <bool>', 'false forbids overwriting and deleting', boolArg('--write-enabled'))
     .option('--delete-enabled <bool>', 'false forbids deleting', boolArg('--delete-enabled'))
     .option('--list-enabled <bool>', 'false hides it from listings', boolArg('--list-enabled'))
     .option('--read-enabled <bool>', 'false forbids pulling', boolArg('--read-enabled'))
-    .option('--anonymous-pull-enabled [bool]', 'true (or no value) opens the repository to anonymous pull, false closes it', boolArg('--anonymous-pull-enabled'))
+    .option(
+      '--anonymous-pull-enabled [bool]',
+      'true (or no value) opens the repository to anonymous pull, false closes it',
+      boolArg('--anonymous-pull-enabled'),
+    )
     .action(async (o) => {
       const attrs: Record<string, boolean> = {};
       if (o.writeEnabled !== undefined) attrs.writeEnabled = o.writeEnabled;
@@ -121,11 +134,13 @@ export function registerRepositoryCommands(program: Command): void {
       if (o.listEnabled !== undefined) attrs.listEnabled = o.listEnabled;
       if (o.readEnabled !== undefined) attrs.readEnabled = o.readEnabled;
       if (o.anonymousPullEnabled !== undefined) {
-        if (!o.repository || o.image || Object.keys(attrs).length > 0) throw new CliError('--anonymous-pull-enabled goes with --repository alone', 2);
+        if (!o.repository || o.image || Object.keys(attrs).length > 0)
+          throw new CliError('--anonymous-pull-enabled goes with --repository alone', 2);
         const path = `/api/registries/${enc(o.name)}/anonymous-pull/${repoPath(o.repository)}`;
         return print(await client(o).json(o.anonymousPullEnabled ? 'PUT' : 'DELETE', path), o);
       }
-      if (Object.keys(attrs).length === 0) throw new CliError('give --write-enabled, --delete-enabled, --list-enabled, --read-enabled or --anonymous-pull-enabled', 2);
+      if (Object.keys(attrs).length === 0)
+        throw new CliError('give --write-enabled, --delete-enabled, --list-enabled, --read-enabled or --anonymous-pull-enabled', 2);
       if (!o.repository === !o.image) throw new CliError('give --repository or --image', 2);
       const path = o.image ? acrPath(o.name, o.image) : `/acr/v1/${enc(o.name)}/${repoPath(o.repository)}`;
       print(await client(o).json('PATCH', path, attrs), o);
@@ -133,13 +148,23 @@ export function registerRepositoryCommands(program: Command): void {
 
   base(repo.command('set-quota').description('set (or with none remove) the storage quota of a repository; pushes beyond it are refused'))
     .requiredOption('--repository <repo>', 'repository name')
-    .requiredOption('--storage-quota-mb <n|none>', 'quota in MiB (fractions allowed), or none', (v) => quotaArg(v, '--storage-quota-mb', 1024 ** 2))
-    .action(async (o) => print(await client(o).json('PUT', `${reg(o)}/${repoPath(o.repository)}/_quota`, { storageQuotaBytes: o.storageQuotaMb === 'none' ? null : o.storageQuotaMb }), o));
+    .requiredOption('--storage-quota-mb <n|none>', 'quota in MiB (fractions allowed), or none', (v) =>
+      quotaArg(v, '--storage-quota-mb', 1024 ** 2),
+    )
+    .action(async (o) =>
+      print(
+        await client(o).json('PUT', `${reg(o)}/${repoPath(o.repository)}/_quota`, {
+          storageQuotaBytes: o.storageQuotaMb === 'none' ? null : o.storageQuotaMb,
+        }),
+        o,
+      ),
+    );
 
   base(repo.command('show-usage').description('show the storage a repository uses and its quota'))
     .requiredOption('--repository <repo>', 'repository name')
     .action(async (o) => print(await client(o).json('GET', `${reg(o)}/${repoPath(o.repository)}/_usage`), o));
 
-  base(repo.command('list-anonymous').description('show whether the registry is open to anonymous pull, and which repositories are'))
-    .action(async (o) => print(await client(o).json('GET', `/api/registries/${enc(o.name)}/anonymous-pull`), o));
+  base(
+    repo.command('list-anonymous').description('show whether the registry is open to anonymous pull, and which repositories are'),
+  ).action(async (o) => print(await client(o).json('GET', `/api/registries/${enc(o.name)}/anonymous-pull`), o));
 }

@@ -31,7 +31,9 @@ function repoAndTag(name: string): { repository: string; tag?: string } {
 
 export function registerSoftDeleteCommands(program: Command): void {
   const config = group(program, 'config', 'configuration tools');
-  const soft = config.command('soft-delete').description('the soft delete policy of a registry: deleted images stay restorable for some days (like az acr config soft-delete)');
+  const soft = config
+    .command('soft-delete')
+    .description('the soft delete policy of a registry: deleted images stay restorable for some days (like az acr config soft-delete)');
   const policyPath = (o: { registry: string }) => `/api/registries/${enc(o.registry)}/softDeletePolicy`;
 
   common(soft.command('show').description('show the soft delete policy'))
@@ -53,13 +55,15 @@ export function registerSoftDeleteCommands(program: Command): void {
   const repo = group(program, 'repository', 'manage repositories (like az acr repository)');
   common(repo.command('list-deleted').description('list soft-deleted repositories'))
     .requiredOption('-n, --name <registry>', 'registry name')
-    .action(async (o) => print((await client(o).json<{ value: unknown[] }>('GET', `/api/registries/${enc(o.name)}/deletedRepositories`)).value, o));
+    .action(async (o) =>
+      print((await client(o).json<{ value: unknown[] }>('GET', `/api/registries/${enc(o.name)}/deletedRepositories`)).value, o),
+    );
 
   const man = group(program, 'manifest', 'inspect manifests (like az acr manifest)');
-  const base = (c: Command, what: string) => common(c)
-    .requiredOption('-r, --registry <registry>', 'registry name')
-    .requiredOption('-n, --name <name>', what);
-  const repoApi = (registry: string, repository: string, sub: string) => `/api/registries/${enc(registry)}/repositories/${repoPath(repository)}/${sub}`;
+  const base = (c: Command, what: string) =>
+    common(c).requiredOption('-r, --registry <registry>', 'registry name').requiredOption('-n, --name <name>', what);
+  const repoApi = (registry: string, repository: string, sub: string) =>
+    `/api/registries/${enc(registry)}/repositories/${repoPath(repository)}/${sub}`;
 
   /** Every page of a bin listing (nextLink is a query string for the same path). */
   const allPages = async (o: Record<string, unknown>, path: string, query: string) => {
@@ -74,25 +78,39 @@ export function registerSoftDeleteCommands(program: Command): void {
     return out;
   };
 
-  base(man.command('list-deleted').description('list soft-deleted manifests of a repository, newest deletion first'), 'repository name')
-    .action(async (o) => {
-      const { repository } = repoAndTag(o.name);
-      print(await allPages(o, repoApi(o.registry, repository, '_deleted'), ''), o);
-    });
+  base(
+    man.command('list-deleted').description('list soft-deleted manifests of a repository, newest deletion first'),
+    'repository name',
+  ).action(async (o) => {
+    const { repository } = repoAndTag(o.name);
+    print(await allPages(o, repoApi(o.registry, repository, '_deleted'), ''), o);
+  });
 
-  base(man.command('list-deleted-tags').description('list soft-deleted tags of a repository (repo:tag for one tag)'), 'repo or repo:tag')
-    .action(async (o) => {
-      const { repository, tag } = repoAndTag(o.name);
-      const q = tag !== undefined ? `?tag=${enc(tag)}` : '';
-      print(await allPages(o, repoApi(o.registry, repository, '_deletedTags'), q), o);
-    });
+  base(
+    man.command('list-deleted-tags').description('list soft-deleted tags of a repository (repo:tag for one tag)'),
+    'repo or repo:tag',
+  ).action(async (o) => {
+    const { repository, tag } = repoAndTag(o.name);
+    const q = tag !== undefined ? `?tag=${enc(tag)}` : '';
+    print(await allPages(o, repoApi(o.registry, repository, '_deletedTags'), q), o);
+  });
 
-  base(man.command('restore').description('restore a soft-deleted image by tag (the most recently deleted one) and/or digest'), 'repo:tag, or repo with --digest')
+  base(
+    man.command('restore').description('restore a soft-deleted image by tag (the most recently deleted one) and/or digest'),
+    'repo:tag, or repo with --digest',
+  )
     .option('-d, --digest <digest>', 'the deleted manifest to restore (default: the one most recently deleted with the tag)')
     .option('-f, --force', 'move tags that now point to another manifest back to the restored one')
     .action(async (o) => {
       const { repository, tag } = repoAndTag(o.name);
       if (tag === undefined && o.digest === undefined) throw new CliError('name what to restore: -n repo:tag, and/or --digest', 2);
-      print(await client(o).json('POST', repoApi(o.registry, repository, '_restore'), { ...(tag !== undefined ? { tag } : {}), ...(o.digest ? { digest: o.digest } : {}), ...(o.force ? { force: true } : {}) }), o);
+      print(
+        await client(o).json('POST', repoApi(o.registry, repository, '_restore'), {
+          ...(tag !== undefined ? { tag } : {}),
+          ...(o.digest ? { digest: o.digest } : {}),
+          ...(o.force ? { force: true } : {}),
+        }),
+        o,
+      );
     });
 }

@@ -26,8 +26,12 @@ function actions(values: string[] | undefined): string[] | undefined {
 
 export function registerWebhookCommands(program: Command): void {
   const webhook = program.command('webhook').description('registry webhooks (like az acr webhook), delivered with retries and signed');
-  const named = (c: Command) => common(c).requiredOption('-r, --registry <registry>', 'registry name').requiredOption('-n, --name <webhook>', 'webhook name: 5-50 letters and digits');
-  const path = (o: { registry: string; name?: string }) => `/api/registries/${enc(o.registry)}/webhooks${o.name !== undefined ? `/${enc(o.name)}` : ''}`;
+  const named = (c: Command) =>
+    common(c)
+      .requiredOption('-r, --registry <registry>', 'registry name')
+      .requiredOption('-n, --name <webhook>', 'webhook name: 5-50 letters and digits');
+  const path = (o: { registry: string; name?: string }) =>
+    `/api/registries/${enc(o.registry)}/webhooks${o.name !== undefined ? `/${enc(o.name)}` : ''}`;
   const fields = (o: OptionValues) => ({
     ...(o.uri !== undefined ? { serviceUri: o.uri } : {}),
     ...(o.actions !== undefined ? { actions: actions(o.actions) } : {}),
@@ -55,30 +59,34 @@ export function registerWebhookCommands(program: Command): void {
     .addOption(new Option('--format <format>', 'payload format').choices(['acr', 'cloudevents']))
     .action(async (o) => {
       const patch = fields(o);
-      if (Object.keys(patch).length === 0) throw new CliError('nothing to update: give --uri, --actions, --scope, --headers, --status or --format', 2);
+      if (Object.keys(patch).length === 0)
+        throw new CliError('nothing to update: give --uri, --actions, --scope, --headers, --status or --format', 2);
       print(await client(o).json('PATCH', path(o), patch), o);
     });
 
-  named(webhook.command('delete').description('delete a webhook'))
-    .action(async (o) => {
-      await client(o).request('DELETE', path(o));
-    });
+  named(webhook.command('delete').description('delete a webhook')).action(async (o) => {
+    await client(o).request('DELETE', path(o));
+  });
 
   common(webhook.command('list').description('list the webhooks of a registry'))
     .requiredOption('-r, --registry <registry>', 'registry name')
     .action(async (o) => print((await client(o).json<{ value: unknown[] }>('GET', path({ registry: o.registry }))).value, o));
 
-  named(webhook.command('show').description('show a webhook (URI and header values masked)'))
-    .action(async (o) => print(await client(o).json('GET', path(o)), o));
+  named(webhook.command('show').description('show a webhook (URI and header values masked)')).action(async (o) =>
+    print(await client(o).json('GET', path(o)), o),
+  );
 
-  named(webhook.command('get-config').description('the service URI and custom headers in full (needs write access)'))
-    .action(async (o) => print(await client(o).json('POST', `${path(o)}/getCallbackConfig`), o));
+  named(webhook.command('get-config').description('the service URI and custom headers in full (needs write access)')).action(async (o) =>
+    print(await client(o).json('POST', `${path(o)}/getCallbackConfig`), o),
+  );
 
-  named(webhook.command('ping').description('send a ping event (delivered by the job queue; see list-events)'))
-    .action(async (o) => print(await client(o).json('POST', `${path(o)}/ping`), o));
+  named(webhook.command('ping').description('send a ping event (delivered by the job queue; see list-events)')).action(async (o) =>
+    print(await client(o).json('POST', `${path(o)}/ping`), o),
+  );
 
-  named(webhook.command('list-events').description('the delivery log: request, response, attempt, duration (newest first)'))
-    .action(async (o) => print((await client(o).json<{ value: unknown[] }>('GET', `${path(o)}/listEvents`)).value, o));
+  named(webhook.command('list-events').description('the delivery log: request, response, attempt, duration (newest first)')).action(
+    async (o) => print((await client(o).json<{ value: unknown[] }>('GET', `${path(o)}/listEvents`)).value, o),
+  );
 
   named(webhook.command('redeliver').description('deliver a past event again'))
     .requiredOption('--event-id <id>', 'the event id (from list-events)')

@@ -54,7 +54,13 @@ async function storeWithHelper(name: string, host: string, secret: string, env: 
     const out: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => out.push(b));
-    child.on('error', (e) => reject(new CliError(`the credential helper ${program} configured for ${host} cannot be run: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
+    child.on('error', (e) =>
+      reject(
+        new CliError(
+          `the credential helper ${program} configured for ${host} cannot be run: ${(e as NodeJS.ErrnoException).code ?? e.message}`,
+        ),
+      ),
+    );
     child.on('close', (code) => {
       if (code === 0) resolve();
       else reject(new CliError(`${program} store failed (exit ${code}): ${Buffer.concat(out).toString('utf8').trim().slice(0, 500)}`));
@@ -70,7 +76,10 @@ async function storeWithHelper(name: string, host: string, secret: string, env: 
  * that helper instead, and only an empty auths entry.
  */
 export async function saveRegistryLogin(host: string, token: string, env: NodeJS.ProcessEnv = process.env): Promise<Saved[]> {
-  const files = [{ file: dockerConfigPath(env), docker: true }, { file: containersAuthPath(env), docker: false }];
+  const files = [
+    { file: dockerConfigPath(env), docker: true },
+    { file: containersAuthPath(env), docker: false },
+  ];
   const seen = new Set<string>();
   const saved: Saved[] = [];
   const helpersUsed = new Set<string>();
@@ -79,7 +88,8 @@ export async function saveRegistryLogin(host: string, token: string, env: NodeJS
     if (seen.has(key)) continue;
     seen.add(key);
     const doc = readJsonFile<AuthFile>(file) ?? {};
-    if (doc.auths !== undefined && (typeof doc.auths !== 'object' || doc.auths === null || Array.isArray(doc.auths))) throw new CliError(`${file}: "auths" is not an object; fix or remove it`);
+    if (doc.auths !== undefined && (typeof doc.auths !== 'object' || doc.auths === null || Array.isArray(doc.auths)))
+      throw new CliError(`${file}: "auths" is not an object; fix or remove it`);
     const auths = (doc.auths ??= {});
     const helper = doc.credHelpers?.[host] ?? (docker ? doc.credsStore : undefined);
     if (helper) {

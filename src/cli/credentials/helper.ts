@@ -1,6 +1,17 @@
 import {
-  accountForHost, expiredMessage, isExpired, jwtClaims, loadHelperEntries, refreshAccess, registryHost, TOKEN_USERNAME, TokenRefused,
-  updateHelperEntries, exchange, type Account, type TokenAnswer,
+  accountForHost,
+  expiredMessage,
+  isExpired,
+  jwtClaims,
+  loadHelperEntries,
+  refreshAccess,
+  registryHost,
+  TOKEN_USERNAME,
+  TokenRefused,
+  updateHelperEntries,
+  exchange,
+  type Account,
+  type TokenAnswer,
 } from './store.js';
 import { CliError } from '../errors.js';
 
@@ -29,7 +40,8 @@ export class HelperNotFound extends CliError {
 const MIN_VALIDITY_SECONDS = 300;
 
 export function helperStore(c: Credentials, env: NodeJS.ProcessEnv = process.env): void {
-  if (!c || typeof c.ServerURL !== 'string' || !c.ServerURL.trim()) throw new CliError('store needs {"ServerURL", "Username", "Secret"} on stdin');
+  if (!c || typeof c.ServerURL !== 'string' || !c.ServerURL.trim())
+    throw new CliError('store needs {"ServerURL", "Username", "Secret"} on stdin');
   if (typeof c.Username !== 'string' || typeof c.Secret !== 'string') throw new CliError('store needs string "Username" and "Secret"');
   const host = registryHost(c.ServerURL);
   updateHelperEntries((auths) => {
@@ -73,7 +85,10 @@ export async function helperGet(serverUrl: string, env: NodeJS.ProcessEnv = proc
 
   const served = accountForHost(host, env);
   if (!served) {
-    if (entry) throw new CliError(`the token stored for ${host} expired at ${until}: run \`berth login -n <registry>\` (or \`berth account login\`) again`);
+    if (entry)
+      throw new CliError(
+        `the token stored for ${host} expired at ${until}: run \`berth login -n <registry>\` (or \`berth account login\`) again`,
+      );
     throw new HelperNotFound();
   }
   const fresh = await mint(served.account, served.service);
@@ -88,10 +103,14 @@ async function mint(a: Account, service: string): Promise<TokenAnswer> {
   try {
     // The sign-in's own service: refresh it into an access token. Another login server of the
     // deployment (host-style): exchange it for a refresh token for that login server.
-    return service === a.service ? await refreshAccess(a.server, service, a.refreshToken) : await exchange(a.server, service, { token: a.refreshToken });
+    return service === a.service
+      ? await refreshAccess(a.server, service, a.refreshToken)
+      : await exchange(a.server, service, { token: a.refreshToken });
   } catch (e) {
     if (e instanceof TokenRefused && e.status === 401) {
-      throw new CliError(`the server refused the sign-in stored for ${a.server} (${e.message}): run \`berth account login --server ${a.server}\``);
+      throw new CliError(
+        `the server refused the sign-in stored for ${a.server} (${e.message}): run \`berth account login --server ${a.server}\``,
+      );
     }
     throw e;
   }

@@ -15,7 +15,14 @@ const fresh = () => path.join(dir, String(++n));
 const mode = (p: string) => statSync(p).mode & 0o777;
 
 function account(server: string, extra: Partial<Account> = {}): Account {
-  return { server, username: 'admin', service: new URL(server).host, refreshToken: 'a.b.c', expiresAt: new Date(Date.now() + 3600_000).toISOString(), ...extra };
+  return {
+    server,
+    username: 'admin',
+    service: new URL(server).host,
+    refreshToken: 'a.b.c',
+    expiresAt: new Date(Date.now() + 3600_000).toISOString(),
+    ...extra,
+  };
 }
 
 describe('locations', () => {
@@ -42,7 +49,7 @@ describe('locations', () => {
 });
 
 describe('files', () => {
-  test('writePrivateFile: 0600 file, 0700 directory, tightened when it is Berth\'s own', () => {
+  test("writePrivateFile: 0600 file, 0700 directory, tightened when it is Berth's own", () => {
     const d = fresh();
     mkdirSync(d, { mode: 0o755 });
     const f = path.join(d, 'x.json');
@@ -61,28 +68,45 @@ describe('which server and credentials a command uses', () => {
   test('--server, else BERTH_SERVER, else the only stored server, else 127.0.0.1:5000', () => {
     const env = { BERTH_CONFIG_DIR: fresh() };
     assert.equal(resolveServer(undefined, env), 'http://127.0.0.1:5000');
-    updateAccounts((a) => { a['http://10.0.0.1:5000'] = account('http://10.0.0.1:5000'); }, env);
+    updateAccounts((a) => {
+      a['http://10.0.0.1:5000'] = account('http://10.0.0.1:5000');
+    }, env);
     assert.equal(resolveServer(undefined, env), 'http://10.0.0.1:5000');
     assert.equal(resolveServer(undefined, { ...env, BERTH_SERVER: 'http://b:1' }), 'http://b:1');
     assert.equal(resolveServer('http://c:2', { ...env, BERTH_SERVER: 'http://b:1' }), 'http://c:2');
-    updateAccounts((a) => { a['http://10.0.0.2:5000'] = account('http://10.0.0.2:5000'); }, env);
+    updateAccounts((a) => {
+      a['http://10.0.0.2:5000'] = account('http://10.0.0.2:5000');
+    }, env);
     assert.equal(resolveServer(undefined, env), 'http://127.0.0.1:5000');
   });
 
   test('a username (flag or env) wins; else the stored sign-in; an expired one is an error', () => {
     const env = { BERTH_CONFIG_DIR: fresh() };
     assert.deepEqual(resolveClientOptions({ server: 'http://s:1' }, env), { server: 'http://s:1', account: undefined });
-    updateAccounts((a) => { a['http://s:1'] = account('http://s:1'); }, env);
+    updateAccounts((a) => {
+      a['http://s:1'] = account('http://s:1');
+    }, env);
     assert.equal(resolveClientOptions({}, env).account?.server, 'http://s:1');
-    assert.deepEqual(resolveClientOptions({}, { ...env, BERTH_USERNAME: 'u', BERTH_PASSWORD: 'p' }), { server: 'http://s:1', username: 'u', password: 'p' });
-    updateAccounts((a) => { a['http://s:1']!.expiresAt = '2020-01-01T00:00:00.000Z'; }, env);
-    assert.throws(() => resolveClientOptions({}, env), /expired at 2020-01-01T00:00:00\.000Z: run `berth account login --server http:\/\/s:1`/);
+    assert.deepEqual(resolveClientOptions({}, { ...env, BERTH_USERNAME: 'u', BERTH_PASSWORD: 'p' }), {
+      server: 'http://s:1',
+      username: 'u',
+      password: 'p',
+    });
+    updateAccounts((a) => {
+      a['http://s:1']!.expiresAt = '2020-01-01T00:00:00.000Z';
+    }, env);
+    assert.throws(
+      () => resolveClientOptions({}, env),
+      /expired at 2020-01-01T00:00:00\.000Z: run `berth account login --server http:\/\/s:1`/,
+    );
   });
 
-  test('the account serving a host: a login server berth login wrote, or the server\'s own host', () => {
+  test("the account serving a host: a login server berth login wrote, or the server's own host", () => {
     const env = { BERTH_CONFIG_DIR: fresh() };
     updateAccounts((a) => {
-      a['http://127.0.0.1:5000'] = account('http://127.0.0.1:5000', { loginServers: { 'reg.example.test': { service: 'reg.example.test' } } });
+      a['http://127.0.0.1:5000'] = account('http://127.0.0.1:5000', {
+        loginServers: { 'reg.example.test': { service: 'reg.example.test' } },
+      });
     }, env);
     assert.equal(accountForHost('127.0.0.1:5000', env)?.service, '127.0.0.1:5000');
     assert.equal(accountForHost('REG.example.test', env)?.service, 'reg.example.test');
@@ -91,7 +115,7 @@ describe('which server and credentials a command uses', () => {
 });
 
 describe('credential helper and auth files (no server)', () => {
-  test('get for an unknown host is the protocol\'s not-found answer', async () => {
+  test("get for an unknown host is the protocol's not-found answer", async () => {
     await assert.rejects(helperGet('nowhere:1', { BERTH_CONFIG_DIR: fresh() }), (e: Error) => e.message === NOT_FOUND);
   });
 
@@ -123,7 +147,10 @@ describe('credential helper and auth files (no server)', () => {
     const d = fresh();
     mkdirSync(d);
     writeFileSync(path.join(d, 'config.json'), '{oops');
-    await assert.rejects(saveRegistryLogin('h:1', 'tok', { DOCKER_CONFIG: d, REGISTRY_AUTH_FILE: path.join(d, 'auth.json'), BERTH_CONFIG_DIR: fresh() }), /config\.json is not valid JSON/);
+    await assert.rejects(
+      saveRegistryLogin('h:1', 'tok', { DOCKER_CONFIG: d, REGISTRY_AUTH_FILE: path.join(d, 'auth.json'), BERTH_CONFIG_DIR: fresh() }),
+      /config\.json is not valid JSON/,
+    );
     assert.equal(readFileSync(path.join(d, 'config.json'), 'utf8'), '{oops');
   });
 });

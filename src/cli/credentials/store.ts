@@ -153,7 +153,8 @@ export function normalizeServer(server: string): string {
   } catch {
     throw new CliError(`--server "${server}" is not a URL; use e.g. ${DEFAULT_SERVER}`, 2);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new CliError(`--server must be an http:// or https:// URL, got "${server}"`, 2);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new CliError(`--server must be an http:// or https:// URL, got "${server}"`, 2);
   return u.origin;
 }
 
@@ -253,7 +254,9 @@ export const basicToken = (token: string) => Buffer.from(`${TOKEN_USERNAME}:${to
 
 function networkError(server: string, e: unknown): CliError {
   const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  return new CliError(`cannot reach Berth at ${server}: ${cause?.code ?? cause?.message ?? (e as NodeJS.ErrnoException).code ?? (e as Error).message}. Is "berth serve" running there? (set --server or BERTH_SERVER)`);
+  return new CliError(
+    `cannot reach Berth at ${server}: ${cause?.code ?? cause?.message ?? (e as NodeJS.ErrnoException).code ?? (e as Error).message}. Is "berth serve" running there? (set --server or BERTH_SERVER)`,
+  );
 }
 
 /**
@@ -266,12 +269,16 @@ export function discoverService(server: string, host?: string): Promise<string> 
   const want = (host ?? u.host).toLowerCase();
   const lib = u.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = lib.request(new URL('/v2/', u), { method: 'GET', headers: { Host: want, Accept: 'application/json' }, agent: false }, (res) => {
-      res.resume();
-      const header = res.headers['www-authenticate'];
-      const m = typeof header === 'string' ? /service="([^"]*)"/.exec(header) : null;
-      resolve(m?.[1] || want);
-    });
+    const req = lib.request(
+      new URL('/v2/', u),
+      { method: 'GET', headers: { Host: want, Accept: 'application/json' }, agent: false },
+      (res) => {
+        res.resume();
+        const header = res.headers['www-authenticate'];
+        const m = typeof header === 'string' ? /service="([^"]*)"/.exec(header) : null;
+        resolve(m?.[1] || want);
+      },
+    );
     req.on('error', (e) => reject(networkError(u.origin, { cause: e })));
     req.setTimeout(30_000, () => req.destroy(new Error('timed out')));
     req.end();
@@ -283,7 +290,11 @@ export interface TokenAnswer {
   expiresAt: string;
 }
 
-async function postForm(server: string, pathname: string, form: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
+async function postForm(
+  server: string,
+  pathname: string,
+  form: Record<string, string>,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   let res: Response;
   try {
     res = await fetch(new URL(pathname, server), {
@@ -312,16 +323,24 @@ export function serverMessage(status: number, body: Record<string, unknown>): st
 }
 
 export class TokenRefused extends CliError {
-  constructor(message: string, readonly status: number) {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
     super(message);
   }
 }
 
 /** POST /oauth2/exchange: a password, or a Berth token, for a refresh token for `service`. */
-export async function exchange(server: string, service: string, grant: { username: string; password: string } | { token: string }): Promise<TokenAnswer> {
-  const form: Record<string, string> = 'token' in grant
-    ? { grant_type: 'refresh_token', service, refresh_token: grant.token }
-    : { grant_type: 'password', service, username: grant.username, password: grant.password };
+export async function exchange(
+  server: string,
+  service: string,
+  grant: { username: string; password: string } | { token: string },
+): Promise<TokenAnswer> {
+  const form: Record<string, string> =
+    'token' in grant
+      ? { grant_type: 'refresh_token', service, refresh_token: grant.token }
+      : { grant_type: 'password', service, username: grant.username, password: grant.password };
   const r = await postForm(server, '/oauth2/exchange', form);
   const token = r.body.refresh_token;
   if (r.status !== 200 || typeof token !== 'string') throw new TokenRefused(serverMessage(r.status, r.body), r.status);
@@ -347,7 +366,9 @@ export async function tokenForLoginServer(a: Account, service: string): Promise<
     return await exchange(a.server, service, { token: a.refreshToken });
   } catch (e) {
     if (e instanceof TokenRefused && e.status === 401) {
-      throw new CliError(`the server refused the sign-in stored for ${a.server} (${e.message}): run \`berth account login --server ${a.server}\``);
+      throw new CliError(
+        `the server refused the sign-in stored for ${a.server} (${e.message}): run \`berth account login --server ${a.server}\``,
+      );
     }
     throw e;
   }

@@ -38,7 +38,14 @@ async function repository(r: AcrEnv & { params: { name: string } }): Promise<{ r
   const anyOf = [NEEDS[r.ctx.req.method ?? 'GET']!];
   const { reg, unknownVisible } = await r.svc.access.locate(r.a.principal, t.registry);
   if (!unknownVisible) {
-    await authorize(r.ctx, r.svc.auth, r.a, { registry: reg, repository: t.repository, urlName: t.urlName, anyOf, scope: `repository:${t.urlName}:${anyOf.join(',')}` }, r.opts, r.service);
+    await authorize(
+      r.ctx,
+      r.svc.auth,
+      r.a,
+      { registry: reg, repository: t.repository, urlName: t.urlName, anyOf, scope: `repository:${t.urlName}:${anyOf.join(',')}` },
+      r.opts,
+      r.service,
+    );
   }
   if (!reg) throw new RegistryError('NAME_UNKNOWN', `registry "${t.registry}" does not exist on this server`);
   return { reg, repo: t.repository };
@@ -63,21 +70,41 @@ async function catalog(r: AcrEnv & { query: z.output<typeof CatalogQuery> }, reg
   if (!reg) throw new RegistryError('NAME_UNKNOWN', `registry "${registry}" does not exist on this server`);
   const { n, last } = r.query;
   const prefix = r.fromHost !== undefined ? '' : `${registry}/`;
-  const page = await r.svc.repositories.catalog(reg, n, last !== undefined && prefix && last.startsWith(prefix) ? last.slice(prefix.length) : last);
-  return linked(r.ctx, { repositories: page.items.map((x) => prefix + x) }, page.next === undefined ? undefined : prefix + page.next, { n });
+  const page = await r.svc.repositories.catalog(
+    reg,
+    n,
+    last !== undefined && prefix && last.startsWith(prefix) ? last.slice(prefix.length) : last,
+  );
+  return linked(r.ctx, { repositories: page.items.map((x) => prefix + x) }, page.next === undefined ? undefined : prefix + page.next, {
+    n,
+  });
 }
 
 const CatalogQuery = pageQuery(100);
-const ListQuery = pageQuery(100).extend({ orderby: z.string().optional().transform((v) => parseOrder(v ?? null)) });
+const ListQuery = pageQuery(100).extend({
+  orderby: z
+    .string()
+    .optional()
+    .transform((v) => parseOrder(v ?? null)),
+});
 const TagListQuery = ListQuery.extend({ digest: z.string().optional() });
 const RefParams = z.object({ name: z.string(), ref: z.string().transform(decodeReference) });
-const Attributes = z.strictObject({ deleteEnabled: z.boolean().optional(), writeEnabled: z.boolean().optional(), listEnabled: z.boolean().optional(), readEnabled: z.boolean().optional() });
+const Attributes = z.strictObject({
+  deleteEnabled: z.boolean().optional(),
+  writeEnabled: z.boolean().optional(),
+  listEnabled: z.boolean().optional(),
+  readEnabled: z.boolean().optional(),
+});
 /** orderby in a next link, when not the default. */
 const ordered = (order: string) => (order !== 'none' ? order : undefined);
 
 const routes = [
   route('GET /acr/v1/_catalog', { label: 'acr-catalog', query: CatalogQuery, handler: (r) => catalog(r, r.fromHost) }),
-  route('GET /acr/v1/:registry/_catalog', { label: 'acr-catalog', query: CatalogQuery, handler: (r) => catalog(r, decodeSegment(r.params.registry, 'name')) }),
+  route('GET /acr/v1/:registry/_catalog', {
+    label: 'acr-catalog',
+    query: CatalogQuery,
+    handler: (r) => catalog(r, decodeSegment(r.params.registry, 'name')),
+  }),
 
   route('GET /acr/v1/*name', {
     label: 'acr-repository',
@@ -109,7 +136,11 @@ const routes = [
       const { reg, repo } = await repository(r);
       const { n, last, orderby: order, digest } = r.query;
       const page = await r.svc.acr.tags(reg, repo, { n, last, order, digest });
-      return linked(r.ctx, { registry: reg.name, imageName: repo, tags: page.items }, page.next, { n, orderby: ordered(order), digest: digest || undefined });
+      return linked(r.ctx, { registry: reg.name, imageName: repo, tags: page.items }, page.next, {
+        n,
+        orderby: ordered(order),
+        digest: digest || undefined,
+      });
     },
   }),
   route('GET /acr/v1/*name/_tags/:ref', {
@@ -192,7 +223,12 @@ export async function handleAcrV1(ctx: Ctx, svc: Services, rawPath: string, opts
   }
   ctx.route = 'acr';
   const m = table.match(method, splitPath(rawPath));
-  if (!m) throw new RegistryError('UNSUPPORTED', `no /acr/v1 API at ${rawPath.slice(0, 120)}; a repository's resources are _tags and _manifests`, { status: 404 });
+  if (!m)
+    throw new RegistryError(
+      'UNSUPPORTED',
+      `no /acr/v1 API at ${rawPath.slice(0, 120)}; a repository's resources are _tags and _manifests`,
+      { status: 404 },
+    );
   if ('allow' in m) throw notAllowed(method, m.allow, 'UNSUPPORTED');
   await runRoute({ ctx, svc, a, opts, service, fromHost: hostRegistry(ctx.req.headers.host, opts.domain) }, m.route, m.params);
 }

@@ -27,7 +27,10 @@ export const route = routeFor<ApiEnv>();
 export const repositoryParams = z.looseObject({ reg: z.string(), repo: z.string().transform((r) => assertRepositoryName(r)) });
 
 /** Whole-number query parameter ("top", "before"). */
-export const wholeNumber = z.string().regex(/^\d{1,9}$/, { error: (iss) => `"${String(iss.path?.at(-1))}" must be a whole number, got "${String(iss.input).slice(0, 30)}"` }).transform(Number);
+export const wholeNumber = z
+  .string()
+  .regex(/^\d{1,9}$/, { error: (iss) => `"${String(iss.path?.at(-1))}" must be a whole number, got "${String(iss.input).slice(0, 30)}"` })
+  .transform(Number);
 
 /** Largest identity-management body (users, tokens, scope maps...). */
 export const IDENTITY_BODY_MAX = 256 * 1024;

@@ -50,10 +50,14 @@ export const identityRoutes = [
     bodyLimit: MAX,
     handler: async ({ svc, p, params, body }) => json(200, await svc.identities.users.updateUser(p, params.name, await body())),
   }),
-  route('DELETE /api/users/:name', { handler: async ({ svc, p, params }) => noContent(await svc.identities.users.deleteUser(p, params.name)) }),
+  route('DELETE /api/users/:name', {
+    handler: async ({ svc, p, params }) => noContent(await svc.identities.users.deleteUser(p, params.name)),
+  }),
 
   // ---------------------------------------------------------------- service principals
-  route('GET /api/service-principals', { handler: async ({ svc, p }) => json(200, { value: await svc.identities.servicePrincipals.listServicePrincipals(p) }) }),
+  route('GET /api/service-principals', {
+    handler: async ({ svc, p }) => json(200, { value: await svc.identities.servicePrincipals.listServicePrincipals(p) }),
+  }),
   route('POST /api/service-principals', {
     body: fields('displayName', 'role', 'scopes', 'years'),
     bodyLimit: MAX,
@@ -62,12 +66,17 @@ export const identityRoutes = [
       return json(201, sp, { Location: `/api/service-principals/${sp.appId}` });
     },
   }),
-  route('GET /api/service-principals/:appId', { handler: async ({ svc, p, params }) => json(200, await svc.identities.servicePrincipals.showServicePrincipal(p, params.appId)) }),
-  route('DELETE /api/service-principals/:appId', { handler: async ({ svc, p, params }) => noContent(await svc.identities.servicePrincipals.deleteServicePrincipal(p, params.appId)) }),
+  route('GET /api/service-principals/:appId', {
+    handler: async ({ svc, p, params }) => json(200, await svc.identities.servicePrincipals.showServicePrincipal(p, params.appId)),
+  }),
+  route('DELETE /api/service-principals/:appId', {
+    handler: async ({ svc, p, params }) => noContent(await svc.identities.servicePrincipals.deleteServicePrincipal(p, params.appId)),
+  }),
   route('POST /api/service-principals/:appId/credentials', {
     body: fields('append', 'years'),
     bodyLimit: MAX,
-    handler: async ({ svc, p, params, body }) => json(200, await svc.identities.servicePrincipals.resetServicePrincipalCredential(p, params.appId, await body())),
+    handler: async ({ svc, p, params, body }) =>
+      json(200, await svc.identities.servicePrincipals.resetServicePrincipalCredential(p, params.appId, await body())),
   }),
 
   // ---------------------------------------------------------------- role assignments
@@ -90,20 +99,26 @@ export const identityRoutes = [
       return json(200, hit);
     },
   }),
-  route('DELETE /api/role-assignments/:id', { handler: async ({ svc, p, params }) => noContent(await svc.identities.roleAssignments.deleteRoleAssignments(p, [params.id])) }),
+  route('DELETE /api/role-assignments/:id', {
+    handler: async ({ svc, p, params }) => noContent(await svc.identities.roleAssignments.deleteRoleAssignments(p, [params.id])),
+  }),
 
   // ---------------------------------------------------------------- login and repository audit
   route('GET /api/audit/logins', {
     query: LoginsQuery,
-    handler: async ({ ctx, svc, p, query }) => audit(ctx, '/api/audit/logins', query, (f) => svc.identities.audit.loginEvents(p, { ...f, result: query.result })),
+    handler: async ({ ctx, svc, p, query }) =>
+      audit(ctx, '/api/audit/logins', query, (f) => svc.identities.audit.loginEvents(p, { ...f, result: query.result })),
   }),
   route('GET /api/audit/repository', {
     query: RepositoryEventsQuery,
-    handler: async ({ ctx, svc, p, query }) => audit(ctx, '/api/audit/repository', query, (f) => svc.identities.audit.repositoryEvents(p, { ...f, operation: query.operation })),
+    handler: async ({ ctx, svc, p, query }) =>
+      audit(ctx, '/api/audit/repository', query, (f) => svc.identities.audit.repositoryEvents(p, { ...f, operation: query.operation })),
   }),
 
   // ---------------------------------------------------------------- a registry's tokens
-  route('GET /api/registries/:reg/tokens', { handler: async ({ svc, p, params }) => json(200, { value: await svc.identities.tokens.listTokens(p, params.reg) }) }),
+  route('GET /api/registries/:reg/tokens', {
+    handler: async ({ svc, p, params }) => json(200, { value: await svc.identities.tokens.listTokens(p, params.reg) }),
+  }),
   route('POST /api/registries/:reg/tokens', {
     body: fields('name', 'scopeMap', 'actions', 'status', 'expirationInDays', 'expiration', 'noPasswords'),
     bodyLimit: MAX,
@@ -112,24 +127,33 @@ export const identityRoutes = [
       return json(201, t, { Location: `/api/registries/${enc(t.registry)}/tokens/${enc(t.name)}` });
     },
   }),
-  route('GET /api/registries/:reg/tokens/:name', { handler: async ({ svc, p, params }) => json(200, await svc.identities.tokens.showToken(p, params.reg, params.name)) }),
+  route('GET /api/registries/:reg/tokens/:name', {
+    handler: async ({ svc, p, params }) => json(200, await svc.identities.tokens.showToken(p, params.reg, params.name)),
+  }),
   route('PATCH /api/registries/:reg/tokens/:name', {
     body: fields('status', 'scopeMap'),
     bodyLimit: MAX,
-    handler: async ({ svc, p, params, body }) => json(200, await svc.identities.tokens.updateToken(p, params.reg, params.name, await body())),
+    handler: async ({ svc, p, params, body }) =>
+      json(200, await svc.identities.tokens.updateToken(p, params.reg, params.name, await body())),
   }),
-  route('DELETE /api/registries/:reg/tokens/:name', { handler: async ({ svc, p, params }) => noContent(await svc.identities.tokens.deleteToken(p, params.reg, params.name)) }),
+  route('DELETE /api/registries/:reg/tokens/:name', {
+    handler: async ({ svc, p, params }) => noContent(await svc.identities.tokens.deleteToken(p, params.reg, params.name)),
+  }),
   route('POST /api/registries/:reg/tokens/:name/credentials', {
     body: fields('password1', 'password2', 'expirationInDays', 'expiration'),
     bodyLimit: MAX,
-    handler: async ({ svc, p, params, body }) => json(200, await svc.identities.tokens.generateTokenPasswords(p, params.reg, params.name, await body())),
+    handler: async ({ svc, p, params, body }) =>
+      json(200, await svc.identities.tokens.generateTokenPasswords(p, params.reg, params.name, await body())),
   }),
   route('DELETE /api/registries/:reg/tokens/:name/credentials/:password', {
-    handler: async ({ svc, p, params }) => noContent(await svc.identities.tokens.deleteTokenPassword(p, params.reg, params.name, params.password)),
+    handler: async ({ svc, p, params }) =>
+      noContent(await svc.identities.tokens.deleteTokenPassword(p, params.reg, params.name, params.password)),
   }),
 
   // ---------------------------------------------------------------- scope maps
-  route('GET /api/registries/:reg/scope-maps', { handler: async ({ svc, p, params }) => json(200, { value: await svc.identities.scopeMaps.listScopeMaps(p, params.reg) }) }),
+  route('GET /api/registries/:reg/scope-maps', {
+    handler: async ({ svc, p, params }) => json(200, { value: await svc.identities.scopeMaps.listScopeMaps(p, params.reg) }),
+  }),
   route('POST /api/registries/:reg/scope-maps', {
     body: fields('name', 'description', 'actions'),
     bodyLimit: MAX,
@@ -138,28 +162,41 @@ export const identityRoutes = [
       return json(201, m, { Location: `/api/registries/${enc(m.registry)}/scope-maps/${enc(m.name)}` });
     },
   }),
-  route('GET /api/registries/:reg/scope-maps/:name', { handler: async ({ svc, p, params }) => json(200, await svc.identities.scopeMaps.showScopeMap(p, params.reg, params.name)) }),
+  route('GET /api/registries/:reg/scope-maps/:name', {
+    handler: async ({ svc, p, params }) => json(200, await svc.identities.scopeMaps.showScopeMap(p, params.reg, params.name)),
+  }),
   route('PATCH /api/registries/:reg/scope-maps/:name', {
     body: fields('description', 'actions', 'addActions', 'removeActions'),
     bodyLimit: MAX,
-    handler: async ({ svc, p, params, body }) => json(200, await svc.identities.scopeMaps.updateScopeMap(p, params.reg, params.name, await body())),
+    handler: async ({ svc, p, params, body }) =>
+      json(200, await svc.identities.scopeMaps.updateScopeMap(p, params.reg, params.name, await body())),
   }),
-  route('DELETE /api/registries/:reg/scope-maps/:name', { handler: async ({ svc, p, params }) => noContent(await svc.identities.scopeMaps.deleteScopeMap(p, params.reg, params.name)) }),
+  route('DELETE /api/registries/:reg/scope-maps/:name', {
+    handler: async ({ svc, p, params }) => noContent(await svc.identities.scopeMaps.deleteScopeMap(p, params.reg, params.name)),
+  }),
 
   // ---------------------------------------------------------------- admin credentials and anonymous pull
-  route('GET /api/registries/:reg/credentials', { handler: async ({ svc, p, params }) => json(200, await svc.identities.registryCredentials.showAdminCredentials(p, params.reg)) }),
+  route('GET /api/registries/:reg/credentials', {
+    handler: async ({ svc, p, params }) => json(200, await svc.identities.registryCredentials.showAdminCredentials(p, params.reg)),
+  }),
   route('POST /api/registries/:reg/credentials/renew', {
     body: fields('name'),
     bodyLimit: MAX,
-    handler: async ({ svc, p, params, body }) => json(200, await svc.identities.registryCredentials.renewAdminCredential(p, params.reg, (await body()).name)),
+    handler: async ({ svc, p, params, body }) =>
+      json(200, await svc.identities.registryCredentials.renewAdminCredential(p, params.reg, (await body()).name)),
   }),
-  route('GET /api/registries/:reg/anonymous-pull', { handler: async ({ svc, p, params }) => json(200, await svc.identities.registryCredentials.anonymousPull(p, params.reg)) }),
+  route('GET /api/registries/:reg/anonymous-pull', {
+    handler: async ({ svc, p, params }) => json(200, await svc.identities.registryCredentials.anonymousPull(p, params.reg)),
+  }),
   route('PUT|DELETE /api/registries/:reg/anonymous-pull/*pattern', {
     body: fields(),
     bodyLimit: MAX,
     handler: async ({ ctx, svc, p, params, body }) => {
       await body();
-      return json(200, await svc.identities.registryCredentials.setRepositoryAnonymousPull(p, params.reg, params.pattern, ctx.req.method === 'PUT'));
+      return json(
+        200,
+        await svc.identities.registryCredentials.setRepositoryAnonymousPull(p, params.reg, params.pattern, ctx.req.method === 'PUT'),
+      );
     },
   }),
 ];

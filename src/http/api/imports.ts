@@ -15,7 +15,8 @@ import { route } from './common.js';
 // Starting an import needs push on every target repository (as pushing the image would); reading
 // one needs the registry's read power or push on its targets. Credentials are never returned.
 
-const pushDenial = (reg: Registry) => (who: string, repo: string) => `${who} is not allowed to push to ${reg.name}/${repo}, which importing there needs`;
+const pushDenial = (reg: Registry) => (who: string, repo: string) =>
+  `${who} is not allowed to push to ${reg.name}/${repo}, which importing there needs`;
 
 export const importRoutes = [
   route('POST /api/registries/:reg/importImage', {
@@ -25,7 +26,13 @@ export const importRoutes = [
     handler: async ({ ctx, svc, p, params, body }) => {
       const reg = await svc.access.find(p, params.reg, 'import into');
       const req = parseImportRequest(await body());
-      await svc.access.everyRepository(p, reg, req.targets.map((t) => t.repository), 'push', pushDenial(reg));
+      await svc.access.everyRepository(
+        p,
+        reg,
+        req.targets.map((t) => t.repository),
+        'push',
+        pushDenial(reg),
+      );
       const id = await svc.imports.start(reg, req, { identity: describePrincipal(p), ip: caller(ctx).ip });
       const location = `/api/registries/${reg.name}/imports/${id}`;
       return json(202, await svc.imports.view(reg, id), { Location: location, 'Azure-AsyncOperation': location });
@@ -33,14 +40,22 @@ export const importRoutes = [
   }),
   route('GET /api/registries/:reg/imports', {
     query: z.object({ n: countParam(100, 1000) }),
-    handler: async ({ svc, p, params, query }) => json(200, { value: await svc.imports.list(await svc.access.registry(p, params.reg, 'read', 'list the imports of'), query.n) }),
+    handler: async ({ svc, p, params, query }) =>
+      json(200, { value: await svc.imports.list(await svc.access.registry(p, params.reg, 'read', 'list the imports of'), query.n) }),
   }),
   route('GET /api/registries/:reg/imports/:id', {
     params: z.object({ reg: z.string(), id: idParam('an import id') }),
     handler: async ({ svc, p, params }) => {
       const reg = await svc.access.find(p, params.reg, 'import into');
       const targets = await svc.imports.targets(reg, params.id);
-      if (targets && !(await svc.access.reads(p, reg))) await svc.access.everyRepository(p, reg, targets.map((t) => t.repository), 'push', pushDenial(reg));
+      if (targets && !(await svc.access.reads(p, reg)))
+        await svc.access.everyRepository(
+          p,
+          reg,
+          targets.map((t) => t.repository),
+          'push',
+          pushDenial(reg),
+        );
       const view = targets && (await svc.imports.view(reg, params.id));
       if (!view) throw new RegistryError('RESOURCE_UNKNOWN', `import ${params.id} does not exist in registry ${reg.name}`);
       return json(200, view);

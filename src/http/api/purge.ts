@@ -25,7 +25,10 @@ const ScheduleBody = z.strictObject({
   schedule: z.string({ error: 'give "schedule": a five-field cron expression in UTC, e.g. "0 0 * * *"' }),
   status: z.enum(['enabled', 'disabled'], { error: '"status" must be enabled or disabled' }).optional(),
   dryRun: z.never({ error: 'a schedule cannot be a dry run; run berth purge --dry-run to preview it' }).optional(),
-  ...Object.fromEntries(SPEC_FIELDS.map((k) => [k, z.unknown().optional()])) as Record<(typeof SPEC_FIELDS)[number], z.ZodOptional<z.ZodUnknown>>,
+  ...(Object.fromEntries(SPEC_FIELDS.map((k) => [k, z.unknown().optional()])) as Record<
+    (typeof SPEC_FIELDS)[number],
+    z.ZodOptional<z.ZodUnknown>
+  >),
 });
 const ImmutabilityBody = z.strictObject({ name: z.string().optional(), repository: z.string().optional(), tag: z.string().optional() });
 
@@ -40,7 +43,13 @@ export const purgeRoutes = [
       const reg = await svc.access.find(p, params.reg, 'purge');
       // Purging deletes: the caller needs delete (AcrDelete, content/delete) on every repository it touches.
       const repos = await svc.purge.matchingRepositories(reg, spec);
-      await svc.access.everyRepository(p, reg, repos, 'delete', (who, r) => `${who} is not allowed to delete in ${reg.name}/${r}, which the filters match; narrow the filters or ask for AcrDelete`);
+      await svc.access.everyRepository(
+        p,
+        reg,
+        repos,
+        'delete',
+        (who, r) => `${who} is not allowed to delete in ${reg.name}/${r}, which the filters match; narrow the filters or ask for AcrDelete`,
+      );
       if (b.dryRun === true) return json(200, await svc.purge.run(reg, spec, { dryRun: true, only: repos }));
       const jobId = await svc.purge.enqueue(reg, spec, describePrincipal(p), repos);
       return json(202, { jobId, status: 'queued', repositories: repos.length }, runLink(reg, jobId));
@@ -51,12 +60,14 @@ export const purgeRoutes = [
     handler: async ({ svc, p, params }) => {
       const reg = await svc.access.find(p, params.reg, 'purge');
       const run = await svc.purge.job(reg, params.id);
-      if (!run || !(await svc.access.requesterOrReader(p, reg, run.requestedBy))) throw new RegistryError('RESOURCE_UNKNOWN', `purge run ${params.id} does not exist in registry ${reg.name}`);
+      if (!run || !(await svc.access.requesterOrReader(p, reg, run.requestedBy)))
+        throw new RegistryError('RESOURCE_UNKNOWN', `purge run ${params.id} does not exist in registry ${reg.name}`);
       return json(200, run);
     },
   }),
   route('GET /api/registries/:reg/purge/schedules', {
-    handler: async ({ svc, p, params }) => json(200, { value: await svc.purgeSchedules.list(await svc.access.registry(p, params.reg, 'read', 'read')) }),
+    handler: async ({ svc, p, params }) =>
+      json(200, { value: await svc.purgeSchedules.list(await svc.access.registry(p, params.reg, 'read', 'read')) }),
   }),
   route('POST /api/registries/:reg/purge/schedules', {
     body: ScheduleBody,
@@ -68,7 +79,8 @@ export const purgeRoutes = [
     },
   }),
   route('GET /api/registries/:reg/purge/schedules/:name', {
-    handler: async ({ svc, p, params }) => json(200, await svc.purgeSchedules.show(await svc.access.registry(p, params.reg, 'read', 'read'), params.name)),
+    handler: async ({ svc, p, params }) =>
+      json(200, await svc.purgeSchedules.show(await svc.access.registry(p, params.reg, 'read', 'read'), params.name)),
   }),
   route('DELETE /api/registries/:reg/purge/schedules/:name', {
     handler: async ({ svc, p, params }) => {
@@ -94,7 +106,8 @@ export const purgeRoutes = [
     },
   }),
   route('GET /api/registries/:reg/immutability', {
-    handler: async ({ svc, p, params }) => json(200, { value: await svc.immutability.list(await svc.access.registry(p, params.reg, 'read', 'read')) }),
+    handler: async ({ svc, p, params }) =>
+      json(200, { value: await svc.immutability.list(await svc.access.registry(p, params.reg, 'read', 'read')) }),
   }),
   route('POST /api/registries/:reg/immutability', {
     body: ImmutabilityBody,
@@ -105,7 +118,8 @@ export const purgeRoutes = [
     },
   }),
   route('GET /api/registries/:reg/immutability/:name', {
-    handler: async ({ svc, p, params }) => json(200, await svc.immutability.show(await svc.access.registry(p, params.reg, 'read', 'read'), params.name)),
+    handler: async ({ svc, p, params }) =>
+      json(200, await svc.immutability.show(await svc.access.registry(p, params.reg, 'read', 'read'), params.name)),
   }),
   route('DELETE /api/registries/:reg/immutability/:name', {
     handler: async ({ svc, p, params }) => {

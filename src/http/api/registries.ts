@@ -22,7 +22,8 @@ const view = (r: ApiEnv, row: Registry) => registryView(row, loginServer(r, row.
 
 export const registryRoutes = [
   route('GET /api/registries', {
-    handler: async (r) => json(200, { value: (await r.svc.access.readable(r.p, await r.svc.registries.list())).map((row) => view(r, row)) }),
+    handler: async (r) =>
+      json(200, { value: (await r.svc.access.readable(r.p, await r.svc.registries.list())).map((row) => view(r, row)) }),
   }),
   route('POST /api/registries', {
     body: CreateBody,

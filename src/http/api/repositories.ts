@@ -16,7 +16,9 @@ import { repositoryParams, route } from './common.js';
 // read power), untagging delete or metadata_write, deleting delete.
 
 const READ: Action[] = ['metadata_read', 'pull'];
-const TagParams = repositoryParams.extend({ tag: z.string().refine((t) => !t.includes(':'), { error: (iss) => `"${String(iss.input).slice(0, 80)}" is not a tag` }) });
+const TagParams = repositoryParams.extend({
+  tag: z.string().refine((t) => !t.includes(':'), { error: (iss) => `"${String(iss.input).slice(0, 80)}" is not a tag` }),
+});
 const RefParams = repositoryParams.extend({ ref: z.string() });
 
 export const repositoryRoutes = [
@@ -25,16 +27,21 @@ export const repositoryRoutes = [
     handler: async ({ ctx, svc, p, params, query }) => {
       const reg = await svc.access.catalog(p, params.reg, 'the repositories of');
       const page = await svc.repositories.catalog(reg, query.n, query.last);
-      return json(200, { value: page.items, ...(page.next ? { nextLink: pageLink(ctx.url.pathname, { n: query.n, last: page.next }) } : {}) });
+      return json(200, {
+        value: page.items,
+        ...(page.next ? { nextLink: pageLink(ctx.url.pathname, { n: query.n, last: page.next }) } : {}),
+      });
     },
   }),
   route('GET /api/registries/:reg/repositories/*repo', {
     params: repositoryParams,
-    handler: async ({ svc, p, params }) => json(200, await svc.repositories.show(await svc.access.repository(p, params.reg, params.repo, READ), params.repo)),
+    handler: async ({ svc, p, params }) =>
+      json(200, await svc.repositories.show(await svc.access.repository(p, params.reg, params.repo, READ), params.repo)),
   }),
   route('DELETE /api/registries/:reg/repositories/*repo', {
     params: repositoryParams,
-    handler: async ({ svc, p, params }) => json(202, await svc.repositories.delete(await svc.access.repository(p, params.reg, params.repo, ['delete']), params.repo)),
+    handler: async ({ svc, p, params }) =>
+      json(202, await svc.repositories.delete(await svc.access.repository(p, params.reg, params.repo, ['delete']), params.repo)),
   }),
   route('GET /api/registries/:reg/repositories/*repo/_tags', {
     params: repositoryParams,
@@ -42,13 +49,22 @@ export const repositoryRoutes = [
     handler: async ({ svc, p, params, query }) => {
       const reg = await svc.access.repository(p, params.reg, params.repo, READ);
       const page = await svc.repositories.tagDetails(reg, params.repo, query.n, query.last);
-      return json(200, { registry: reg.name, imageName: params.repo, value: page.items, ...(page.next ? { nextLink: pageLink('', { n: query.n, last: page.next }) } : {}) });
+      return json(200, {
+        registry: reg.name,
+        imageName: params.repo,
+        value: page.items,
+        ...(page.next ? { nextLink: pageLink('', { n: query.n, last: page.next }) } : {}),
+      });
     },
   }),
   route('DELETE /api/registries/:reg/repositories/*repo/_tags/:tag', {
     params: TagParams,
     handler: async ({ svc, p, params }) => {
-      await svc.manifests.delete(await svc.access.repository(p, params.reg, params.repo, ['delete', 'metadata_write']), params.repo, params.tag);
+      await svc.manifests.delete(
+        await svc.access.repository(p, params.reg, params.repo, ['delete', 'metadata_write']),
+        params.repo,
+        params.tag,
+      );
       return { status: 204 };
     },
   }),
@@ -58,7 +74,12 @@ export const repositoryRoutes = [
     handler: async ({ svc, p, params, query }) => {
       const reg = await svc.access.repository(p, params.reg, params.repo, READ);
       const page = await svc.repositories.manifestDetails(reg, params.repo, query.n, query.last);
-      return json(200, { registry: reg.name, imageName: params.repo, value: page.items, ...(page.next ? { nextLink: pageLink('', { n: query.n, last: page.next }) } : {}) });
+      return json(200, {
+        registry: reg.name,
+        imageName: params.repo,
+        value: page.items,
+        ...(page.next ? { nextLink: pageLink('', { n: query.n, last: page.next }) } : {}),
+      });
     },
   }),
   route('GET /api/registries/:reg/repositories/*repo/_manifests/:ref', {

@@ -50,7 +50,11 @@ export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: 
     throw e;
   });
   if (principal.kind === 'anonymous') {
-    throw new RegistryError('UNAUTHORIZED', 'the management API needs credentials: --username/--password (or BERTH_USERNAME/BERTH_PASSWORD), or berth account login', { headers: { 'WWW-Authenticate': 'Basic realm="berth"' } });
+    throw new RegistryError(
+      'UNAUTHORIZED',
+      'the management API needs credentials: --username/--password (or BERTH_USERNAME/BERTH_PASSWORD), or berth account login',
+      { headers: { 'WWW-Authenticate': 'Basic realm="berth"' } },
+    );
   }
   const m = table.match(method, segments);
   if (!m) throw new RegistryError('NOT_FOUND', `no management API at ${rawPath.slice(0, 120)}`);

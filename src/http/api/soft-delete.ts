@@ -14,14 +14,18 @@ import { repositoryParams, route } from './common.js';
 // like ACR's registries/deleted/read and registries/deleted/restore/action.
 
 const SMALL = 16 * 1024;
-const BinQuery = pageQuery(1000).extend({ tag: z.string().optional() }).transform((q) => ({ ...q, n: q.n || 1000 }));
+const BinQuery = pageQuery(1000)
+  .extend({ tag: z.string().optional() })
+  .transform((q) => ({ ...q, n: q.n || 1000 }));
 /** The next page of a bin listing: a query string for the same path. */
-const next = (q: z.output<typeof BinQuery>, last: string | undefined) => (last ? { nextLink: pageLink('', { n: q.n, tag: q.tag || undefined, last }) } : {});
+const next = (q: z.output<typeof BinQuery>, last: string | undefined) =>
+  last ? { nextLink: pageLink('', { n: q.n, tag: q.tag || undefined, last }) } : {};
 const RestoreBody = z.strictObject({ tag: z.string().optional(), digest: z.string().optional(), force: z.boolean().optional() });
 
 export const softDeleteRoutes = [
   route('GET /api/registries/:reg/softDeletePolicy', {
-    handler: async ({ svc, p, params }) => json(200, await svc.softDelete.policy(await svc.access.registry(p, params.reg, 'read', 'read the soft delete policy of'))),
+    handler: async ({ svc, p, params }) =>
+      json(200, await svc.softDelete.policy(await svc.access.registry(p, params.reg, 'read', 'read the soft delete policy of'))),
   }),
   route('PATCH|PUT /api/registries/:reg/softDeletePolicy', {
     body: fields('status', 'retentionDays'),
@@ -32,7 +36,10 @@ export const softDeleteRoutes = [
     },
   }),
   route('GET /api/registries/:reg/deletedRepositories', {
-    handler: async ({ svc, p, params }) => json(200, { value: await svc.softDelete.listDeletedRepositories(await svc.access.catalog(p, params.reg, 'the deleted repositories of')) }),
+    handler: async ({ svc, p, params }) =>
+      json(200, {
+        value: await svc.softDelete.listDeletedRepositories(await svc.access.catalog(p, params.reg, 'the deleted repositories of')),
+      }),
   }),
   route('GET /api/registries/:reg/repositories/*repo/_deleted', {
     params: repositoryParams,

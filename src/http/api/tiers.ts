@@ -10,17 +10,21 @@ import { repositoryParams, route } from './common.js';
 // storageQuotaBytes null removes the quota.
 
 const QuotaBody = z.strictObject({
-  storageQuotaBytes: z.number({
-    error: (iss) => (iss.input === undefined
-      ? 'give "storageQuotaBytes": a whole number of bytes, or null to remove the quota'
-      : `"storageQuotaBytes" must be a number or null, got ${JSON.stringify(iss.input)?.slice(0, 40)}`),
-  }).nullable(),
+  storageQuotaBytes: z
+    .number({
+      error: (iss) =>
+        iss.input === undefined
+          ? 'give "storageQuotaBytes": a whole number of bytes, or null to remove the quota'
+          : `"storageQuotaBytes" must be a number or null, got ${JSON.stringify(iss.input)?.slice(0, 40)}`,
+    })
+    .nullable(),
 });
 const QUOTA_BODY_MAX = 16 * 1024;
 
 export const tierRoutes = [
   route('GET /api/registries/:reg/usages', {
-    handler: async ({ svc, p, params }) => json(200, await svc.tiers.usages(await svc.access.registry(p, params.reg, 'read', 'read the usage of'))),
+    handler: async ({ svc, p, params }) =>
+      json(200, await svc.tiers.usages(await svc.access.registry(p, params.reg, 'read', 'read the usage of'))),
   }),
   route('PUT /api/registries/:reg/quota', {
     body: QuotaBody,
@@ -33,7 +37,8 @@ export const tierRoutes = [
   }),
   route('GET /api/registries/:reg/repositories/*repo/_usage', {
     params: repositoryParams,
-    handler: async ({ svc, p, params }) => json(200, await svc.tiers.repositoryUsage(await svc.access.registry(p, params.reg, 'read', 'read the usage of'), params.repo)),
+    handler: async ({ svc, p, params }) =>
+      json(200, await svc.tiers.repositoryUsage(await svc.access.registry(p, params.reg, 'read', 'read the usage of'), params.repo)),
   }),
   route('PUT /api/registries/:reg/repositories/*repo/_quota', {
     params: repositoryParams,

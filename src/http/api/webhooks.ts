@@ -20,7 +20,8 @@ const PatchBody = WebhookBody.extend({ name: z.never({ error: 'a webhook cannot 
 
 export const webhookRoutes = [
   route('GET /api/registries/:reg/webhooks', {
-    handler: async ({ svc, p, params }) => json(200, { value: await svc.webhooks.list(await svc.access.registry(p, params.reg, 'read', 'read')) }),
+    handler: async ({ svc, p, params }) =>
+      json(200, { value: await svc.webhooks.list(await svc.access.registry(p, params.reg, 'read', 'read')) }),
   }),
   route('POST /api/registries/:reg/webhooks', {
     body: WebhookBody,
@@ -31,7 +32,8 @@ export const webhookRoutes = [
     },
   }),
   route('GET /api/registries/:reg/webhooks/:name', {
-    handler: async ({ svc, p, params }) => json(200, await svc.webhooks.show(await svc.access.registry(p, params.reg, 'read', 'read'), params.name)),
+    handler: async ({ svc, p, params }) =>
+      json(200, await svc.webhooks.show(await svc.access.registry(p, params.reg, 'read', 'read'), params.name)),
   }),
   route('PATCH /api/registries/:reg/webhooks/:name', {
     body: PatchBody,
@@ -47,14 +49,17 @@ export const webhookRoutes = [
     },
   }),
   route('POST /api/registries/:reg/webhooks/:name/ping', {
-    handler: async ({ svc, p, params }) => json(202, await svc.webhooks.ping(await svc.access.registry(p, params.reg, 'write', 'ping webhooks of'), params.name)),
+    handler: async ({ svc, p, params }) =>
+      json(202, await svc.webhooks.ping(await svc.access.registry(p, params.reg, 'write', 'ping webhooks of'), params.name)),
   }),
   route('POST|GET /api/registries/:reg/webhooks/:name/getCallbackConfig', {
-    handler: async ({ svc, p, params }) => json(200, await svc.webhooks.config(await svc.access.registry(p, params.reg, 'write', 'read webhook configuration of'), params.name)),
+    handler: async ({ svc, p, params }) =>
+      json(200, await svc.webhooks.config(await svc.access.registry(p, params.reg, 'write', 'read webhook configuration of'), params.name)),
   }),
   route('GET|POST /api/registries/:reg/webhooks/:name/listEvents', {
     query: z.object({ n: countParam(100, 1000) }),
-    handler: async ({ svc, p, params, query }) => json(200, { value: await svc.webhooks.events(await svc.access.registry(p, params.reg, 'read', 'read'), params.name, query.n) }),
+    handler: async ({ svc, p, params, query }) =>
+      json(200, { value: await svc.webhooks.events(await svc.access.registry(p, params.reg, 'read', 'read'), params.name, query.n) }),
   }),
   route('POST /api/registries/:reg/webhooks/:name/redeliver', {
     body: z.strictObject({ eventId: z.string({ error: 'give "eventId"' }).min(1, { error: 'give "eventId"' }) }),

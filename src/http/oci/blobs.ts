@@ -44,7 +44,9 @@ export async function getBlob({ ctx, svc, reg, t }: Args, digest: string): Promi
     'Cache-Control': 'max-age=31536000',
   };
   if (range === 'unsatisfiable') {
-    throw new RegistryError('RANGE_INVALID', `range ${ctx.req.headers.range} is outside the blob's ${base.size} bytes`, { headers: { 'Content-Range': `bytes */${base.size}` } });
+    throw new RegistryError('RANGE_INVALID', `range ${ctx.req.headers.range} is outside the blob's ${base.size} bytes`, {
+      headers: { 'Content-Range': `bytes */${base.size}` },
+    });
   }
   if (head) {
     send(ctx, 200, { ...headers, 'Content-Length': base.size });
@@ -90,12 +92,19 @@ function parseContentRange(ctx: Ctx): { start: number; end: number } | undefined
   if (raw === undefined) return undefined;
   // distribution-spec: ^[0-9]+-[0-9]+$ ; some clients send the RFC form "bytes a-b/*".
   const m = /^(?:bytes )?(\d{1,15})-(\d{1,15})(?:\/(?:\*|\d+))?$/.exec(raw.trim());
-  if (!m) throw new RegistryError('BLOB_UPLOAD_INVALID', `Content-Range "${raw.slice(0, 40)}" is not of the form <start>-<end>`, { status: 416 });
+  if (!m)
+    throw new RegistryError('BLOB_UPLOAD_INVALID', `Content-Range "${raw.slice(0, 40)}" is not of the form <start>-<end>`, { status: 416 });
   return { start: Number(m[1]), end: Number(m[2]) };
 }
 
 /** POST /blobs/uploads/: mount, monolithic (?digest=), or start a session. */
-export async function startUpload({ ctx, svc, reg, t, canRead }: Args & { canRead: (repository: string) => Promise<boolean> }): Promise<void> {
+export async function startUpload({
+  ctx,
+  svc,
+  reg,
+  t,
+  canRead,
+}: Args & { canRead: (repository: string) => Promise<boolean> }): Promise<void> {
   ctx.route = 'uploads';
   const q = ctx.url.searchParams;
   const mount = q.get('mount');
@@ -135,7 +144,11 @@ export async function uploadStatus({ ctx, svc, reg, t }: Args, id: string): Prom
 export async function patchUpload({ ctx, svc, reg, t }: Args, id: string): Promise<void> {
   ctx.route = 'uploads';
   try {
-    const st = await svc.uploads.append(reg, t.repository, id, { body: ctx.req, contentLength: contentLength(ctx), range: parseContentRange(ctx) });
+    const st = await svc.uploads.append(reg, t.repository, id, {
+      body: ctx.req,
+      contentLength: contentLength(ctx),
+      range: parseContentRange(ctx),
+    });
     send(ctx, 202, { Location: uploadLocation(t, id), Range: rangeHeader(st.offset), 'Docker-Upload-UUID': id });
   } catch (e) {
     throw withLocation(e, t, id);

@@ -16,12 +16,15 @@ type Args = { ctx: Ctx; svc: Services; reg: Registry; t: OciTarget };
  */
 export function accepts(header: string | string[] | undefined, mediaType: string): boolean {
   if (header === undefined) return true;
-  const ranges = (Array.isArray(header) ? header.join(',') : header).split(',').map((p) => {
-    const [range, ...params] = p.split(';');
-    const q = params.map((x) => x.trim().toLowerCase()).find((x) => x.startsWith('q='));
-    const weight = q === undefined ? 1 : Number(q.slice(2));
-    return { range: range!.trim().toLowerCase(), ok: Number.isNaN(weight) || weight > 0 };
-  }).filter((r) => r.range);
+  const ranges = (Array.isArray(header) ? header.join(',') : header)
+    .split(',')
+    .map((p) => {
+      const [range, ...params] = p.split(';');
+      const q = params.map((x) => x.trim().toLowerCase()).find((x) => x.startsWith('q='));
+      const weight = q === undefined ? 1 : Number(q.slice(2));
+      return { range: range!.trim().toLowerCase(), ok: Number.isNaN(weight) || weight > 0 };
+    })
+    .filter((r) => r.range);
   if (ranges.length === 0) return true;
   const [type] = mediaType.split('/');
   for (const want of [mediaType, `${type}/*`, '*/*']) {
@@ -56,10 +59,15 @@ export async function getManifest({ ctx, svc, reg, t }: Args, ref: string): Prom
 export async function putManifest({ ctx, svc, reg, t }: Args, ref: string): Promise<void> {
   ctx.route = 'manifests';
   const max = svc.manifests.maxBytes;
-  const body = await readBody(ctx, max, () => new RegistryError('MANIFEST_INVALID', `manifest exceeds the limit of ${max} bytes`, { status: 413 }));
+  const body = await readBody(
+    ctx,
+    max,
+    () => new RegistryError('MANIFEST_INVALID', `manifest exceeds the limit of ${max} bytes`, { status: 413 }),
+  );
   const contentType = (ctx.req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const extraTags = ctx.url.searchParams.getAll('tag');
-  if (extraTags.length > 100) throw new RegistryError('TAG_INVALID', 'at most 100 tag parameters may be given in one request', { status: 414 });
+  if (extraTags.length > 100)
+    throw new RegistryError('TAG_INVALID', 'at most 100 tag parameters may be given in one request', { status: 414 });
   const out = await svc.manifests.put(reg, t.repository, ref, body, contentType, extraTags);
   const headers: Record<string, string | string[]> = {
     Location: `/v2/${t.urlName}/manifests/${out.digest}`,
@@ -94,7 +102,10 @@ export async function listTags({ ctx, svc, reg, t }: Args): Promise<void> {
 }
 
 /** reg is undefined for an unknown registry: the spec forbids a 404 here, so it simply has no referrers. */
-export async function listReferrers({ ctx, svc, reg, t }: Omit<Args, 'reg'> & { reg: Registry | undefined }, digest: string): Promise<void> {
+export async function listReferrers(
+  { ctx, svc, reg, t }: Omit<Args, 'reg'> & { reg: Registry | undefined },
+  digest: string,
+): Promise<void> {
   ctx.route = 'referrers';
   const q = ctx.url.searchParams;
   const artifactType = q.get('artifactType') ?? undefined;
@@ -102,6 +113,7 @@ export async function listReferrers({ ctx, svc, reg, t }: Omit<Args, 'reg'> & { 
   const out = await svc.manifests.referrers(reg, t.repository, digest, artifactType, n, q.get('last') ?? undefined);
   const headers: Record<string, string> = { 'Content-Type': 'application/vnd.oci.image.index.v1+json' };
   if (artifactType !== undefined) headers['OCI-Filters-Applied'] = 'artifactType';
-  if (out.next !== undefined) headers.Link = nextLink(`/v2/${t.urlName}/referrers/${digest}`, n, out.next, artifactType ? { artifactType } : {});
+  if (out.next !== undefined)
+    headers.Link = nextLink(`/v2/${t.urlName}/referrers/${digest}`, n, out.next, artifactType ? { artifactType } : {});
   send(ctx, 200, headers, JSON.stringify(out.index));
 }

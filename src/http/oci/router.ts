@@ -1,6 +1,15 @@
 import type { Action } from '../../auth/model.js';
 import { RegistryError } from '../../domain/errors.js';
-import { authenticate, authorize, authorizeCatalog, catalogScope, challenge, serviceName, type AuthContext, type AuthHttpOptions } from '../auth.js';
+import {
+  authenticate,
+  authorize,
+  authorizeCatalog,
+  catalogScope,
+  challenge,
+  serviceName,
+  type AuthContext,
+  type AuthHttpOptions,
+} from '../auth.js';
 import { parsePageSize, type Services } from '../../services/index.js';
 import { categoriesOf } from '../../services/policy/rates.js';
 import { notAllowed, sendJson, type Ctx } from '../context.js';
@@ -68,7 +77,8 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, opts: V
     ctx.route = 'base';
     if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method, ['GET', 'HEAD']);
     // distribution-spec: /v2/ tells a client whether it is authenticated.
-    if (a.principal.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'authentication required', { headers: challenge(ctx, opts, service, undefined) });
+    if (a.principal.kind === 'anonymous')
+      throw new RegistryError('UNAUTHORIZED', 'authentication required', { headers: challenge(ctx, opts, service, undefined) });
     sendJson(ctx, 200, {});
     return;
   }
@@ -91,7 +101,14 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, opts: V
     const { reg, unknownVisible } = await svc.access.locate(a.principal, t.registry);
     if (reg) ctx.registry = reg.name;
     if (anyOf && !unknownVisible) {
-      await authorize(ctx, svc.auth, a, { registry: reg, repository: t.repository, urlName: t.urlName, anyOf, scope: scopeFor(t.urlName, anyOf) }, opts, service);
+      await authorize(
+        ctx,
+        svc.auth,
+        a,
+        { registry: reg, repository: t.repository, urlName: t.urlName, anyOf, scope: scopeFor(t.urlName, anyOf) },
+        opts,
+        service,
+      );
     }
     if (reg) svc.rates.take(reg, a.principal, categoriesOf(method, family));
     if (family === 'referrers') {
@@ -144,7 +161,15 @@ async function authenticateOrChallenge(ctx: Ctx, svc: Services, service: string,
  * _catalog. Host-style: the registry's repositories. Path-style: /v2/<registry>/_catalog for one
  * registry, /v2/_catalog for all; names are "<registry>/<repository>", the names clients pull by.
  */
-async function catalog(ctx: Ctx, svc: Services, a: AuthContext, registry: string | undefined, hostStyle: boolean, opts: V2Options, service: string): Promise<void> {
+async function catalog(
+  ctx: Ctx,
+  svc: Services,
+  a: AuthContext,
+  registry: string | undefined,
+  hostStyle: boolean,
+  opts: V2Options,
+  service: string,
+): Promise<void> {
   const q = ctx.url.searchParams;
   const n = parsePageSize(q.get('n'), 1000);
   const last = q.get('last') ?? undefined;
@@ -153,7 +178,8 @@ async function catalog(ctx: Ctx, svc: Services, a: AuthContext, registry: string
   let next: string | undefined;
   if (registry === undefined) {
     // Every registry the caller may list, and only those.
-    if (a.principal.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'authentication required', { headers: challenge(ctx, opts, service, 'registry:catalog:*') });
+    if (a.principal.kind === 'anonymous')
+      throw new RegistryError('UNAUTHORIZED', 'authentication required', { headers: challenge(ctx, opts, service, 'registry:catalog:*') });
     const ids = [...(await catalogScope(svc.auth, a))];
     if (ids.length === 0) await authorizeCatalog(ctx, svc.auth, a, undefined, opts, service);
     ({ items, next } = await svc.repositories.catalogAll(n, last, ids));

@@ -56,7 +56,10 @@ export function resolveTarget(rawName: string, hostRegistry: string | undefined)
   }
   const slash = name.indexOf('/');
   if (slash < 0) {
-    throw new RegistryError('NAME_INVALID', `"${name.slice(0, 80)}" names no repository: on this server repositories are addressed as <registry>/<repository>, e.g. ${isValidRegistryName(name) ? name : 'myregistry'}/app`);
+    throw new RegistryError(
+      'NAME_INVALID',
+      `"${name.slice(0, 80)}" names no repository: on this server repositories are addressed as <registry>/<repository>, e.g. ${isValidRegistryName(name) ? name : 'myregistry'}/app`,
+    );
   }
   const registry = name.slice(0, slash);
   const repository = name.slice(slash + 1);

@@ -5,10 +5,17 @@ export const identityAndAccess: Migration = {
   name: 'identity and access',
   async up(db, d) {
     const pk = (c: any) => (d === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey());
-    await db.schema.alterTable('registries').addColumn('admin_enabled', 'integer', (c) => c.notNull().defaultTo(0)).execute();
-    await db.schema.alterTable('registries').addColumn('anonymous_pull_enabled', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    await db.schema
+      .alterTable('registries')
+      .addColumn('admin_enabled', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
+    await db.schema
+      .alterTable('registries')
+      .addColumn('anonymous_pull_enabled', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
 
-    await db.schema.createTable('users')
+    await db.schema
+      .createTable('users')
       .addColumn('id', id(d), pk)
       .addColumn('name', 'text', (c) => c.notNull())
       .addColumn('name_key', text(d), (c) => c.notNull().unique())
@@ -18,7 +25,8 @@ export const identityAndAccess: Migration = {
       .addColumn('updated_at', 'text', (c) => c.notNull())
       .execute();
 
-    await db.schema.createTable('service_principals')
+    await db.schema
+      .createTable('service_principals')
       .addColumn('id', id(d), pk)
       .addColumn('app_id', 'text', (c) => c.notNull().unique())
       .addColumn('display_name', 'text', (c) => c.notNull())
@@ -27,7 +35,8 @@ export const identityAndAccess: Migration = {
 
     // Machine secrets (service-principal secrets, admin and token passwords) are long random
     // strings: a SHA-256 of them is as good as a slow KDF and keeps Basic auth cheap.
-    await db.schema.createTable('secrets')
+    await db.schema
+      .createTable('secrets')
       .addColumn('id', id(d), pk)
       .addColumn('owner_type', 'text', (c) => c.notNull())
       .addColumn('owner_id', big, (c) => c.notNull())
@@ -41,7 +50,8 @@ export const identityAndAccess: Migration = {
       .execute();
     await db.schema.createIndex('secrets_hash').on('secrets').column('hash').execute();
 
-    await db.schema.createTable('scope_maps')
+    await db.schema
+      .createTable('scope_maps')
       .addColumn('id', id(d), pk)
       .addColumn('registry_id', big, (c) => c.notNull().references('registries.id').onDelete('cascade'))
       .addColumn('name', 'text', (c) => c.notNull())
@@ -53,7 +63,8 @@ export const identityAndAccess: Migration = {
       .addUniqueConstraint('scope_maps_registry_name', ['registry_id', 'name_key'])
       .execute();
 
-    await db.schema.createTable('tokens')
+    await db.schema
+      .createTable('tokens')
       .addColumn('id', id(d), pk)
       .addColumn('registry_id', big, (c) => c.notNull().references('registries.id').onDelete('cascade'))
       .addColumn('name', 'text', (c) => c.notNull())
@@ -65,7 +76,8 @@ export const identityAndAccess: Migration = {
       .addUniqueConstraint('tokens_registry_name', ['registry_id', 'name_key'])
       .execute();
 
-    await db.schema.createTable('role_assignments')
+    await db.schema
+      .createTable('role_assignments')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('principal_type', 'text', (c) => c.notNull())
       .addColumn('principal_id', big, (c) => c.notNull())
@@ -76,26 +88,30 @@ export const identityAndAccess: Migration = {
       .execute();
     await db.schema.createIndex('role_assignments_principal').on('role_assignments').columns(['principal_type', 'principal_id']).execute();
 
-    await db.schema.createTable('anonymous_pull_rules')
+    await db.schema
+      .createTable('anonymous_pull_rules')
       .addColumn('registry_id', big, (c) => c.notNull().references('registries.id').onDelete('cascade'))
       .addColumn('repository', text(d), (c) => c.notNull())
       .addColumn('created_at', 'text', (c) => c.notNull())
       .addPrimaryKeyConstraint('anonymous_pull_rules_pk', ['registry_id', 'repository'])
       .execute();
 
-    await db.schema.createTable('signing_keys')
+    await db.schema
+      .createTable('signing_keys')
       .addColumn('kid', 'text', (c) => c.primaryKey())
       .addColumn('private_pem', 'text', (c) => c.notNull())
       .addColumn('public_jwk', 'text', (c) => c.notNull())
       .addColumn('created_at', 'text', (c) => c.notNull())
       .execute();
 
-    await db.schema.createTable('deployment_settings')
+    await db.schema
+      .createTable('deployment_settings')
       .addColumn('key', 'text', (c) => c.primaryKey())
       .addColumn('value', 'text', (c) => c.notNull())
       .execute();
 
-    await db.schema.createTable('login_events')
+    await db.schema
+      .createTable('login_events')
       .addColumn('id', id(d), pk)
       .addColumn('time', 'text', (c) => c.notNull())
       .addColumn('registry', 'text')

@@ -9,11 +9,18 @@ export const changeableAttributes: Migration = {
     // /acr/v1 manifest listing shows (architecture, os, configMediaType), cached when first read.
     const flags = ['delete_enabled', 'write_enabled', 'list_enabled', 'read_enabled'];
     for (const table of ['repositories', 'tags', 'manifests']) {
-      for (const f of flags) await db.schema.alterTable(table).addColumn(f, 'integer', (c) => c.notNull().defaultTo(1)).execute();
+      for (const f of flags)
+        await db.schema
+          .alterTable(table)
+          .addColumn(f, 'integer', (c) => c.notNull().defaultTo(1))
+          .execute();
     }
     for (const table of ['tags', 'manifests']) {
       await db.schema.alterTable(table).addColumn('last_pulled_at', 'text').execute();
-      await db.schema.alterTable(table).addColumn('pull_count', big, (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema
+        .alterTable(table)
+        .addColumn('pull_count', big, (c) => c.notNull().defaultTo(0))
+        .execute();
     }
     await db.schema.alterTable('manifests').addColumn('config_media_type', 'text').execute();
     // null = not read yet; '' = read, none (not an image, or no platform in its config).

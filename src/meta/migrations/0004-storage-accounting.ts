@@ -6,7 +6,8 @@ export const storageAccounting: Migration = {
   version: 4,
   name: 'storage accounting and quotas',
   async up(db, d) {
-    await db.schema.createTable('registry_content')
+    await db.schema
+      .createTable('registry_content')
       .addColumn('registry_id', big, (c) => c.notNull().references('registries.id').onDelete('cascade'))
       .addColumn('kind', 'text', (c) => c.notNull())
       .addColumn('digest', text(d), (c) => c.notNull())
@@ -14,12 +15,14 @@ export const storageAccounting: Migration = {
       .addColumn('refs', big, (c) => c.notNull())
       .addPrimaryKeyConstraint('registry_content_pk', ['registry_id', 'kind', 'digest'])
       .execute();
-    await db.schema.createTable('registry_usage')
+    await db.schema
+      .createTable('registry_usage')
       .addColumn('registry_id', big, (c) => c.primaryKey().references('registries.id').onDelete('cascade'))
       .addColumn('bytes', big, (c) => c.notNull().defaultTo(0))
       .addColumn('quota_bytes', big)
       .execute();
-    await db.schema.createTable('repository_usage')
+    await db.schema
+      .createTable('repository_usage')
       .addColumn('repository_id', big, (c) => c.primaryKey().references('repositories.id').onDelete('cascade'))
       .addColumn('registry_id', big, (c) => c.notNull())
       .addColumn('bytes', big, (c) => c.notNull().defaultTo(0))

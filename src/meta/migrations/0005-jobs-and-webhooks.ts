@@ -10,10 +10,14 @@ export const jobsAndWebhooks: Migration = {
     for (const col of ['request_id', 'request_host', 'request_method', 'request_useragent']) {
       await db.schema.alterTable('events').addColumn(col, 'text').execute();
     }
-    await db.schema.alterTable('events').addColumn('dispatched', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+    await db.schema
+      .alterTable('events')
+      .addColumn('dispatched', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
     await db.schema.createIndex('events_dispatched').on('events').columns(['dispatched', 'id']).execute();
 
-    await db.schema.createTable('jobs')
+    await db.schema
+      .createTable('jobs')
       .addColumn('id', id(d), pk)
       .addColumn('kind', 'text', (c) => c.notNull())
       .addColumn('payload', 'text', (c) => c.notNull())
@@ -29,7 +33,8 @@ export const jobsAndWebhooks: Migration = {
       .execute();
     await db.schema.createIndex('jobs_state_run_after').on('jobs').columns(['state', 'run_after']).execute();
 
-    await db.schema.createTable('webhooks')
+    await db.schema
+      .createTable('webhooks')
       .addColumn('id', id(d), pk)
       .addColumn('registry_id', big, (c) => c.notNull().references('registries.id').onDelete('cascade'))
       .addColumn('name', 'text', (c) => c.notNull())
@@ -46,7 +51,8 @@ export const jobsAndWebhooks: Migration = {
       .addUniqueConstraint('webhooks_registry_name', ['registry_id', 'name_key'])
       .execute();
 
-    await db.schema.createTable('webhook_deliveries')
+    await db.schema
+      .createTable('webhook_deliveries')
       .addColumn('id', id(d), pk)
       .addColumn('webhook_id', big, (c) => c.notNull().references('webhooks.id').onDelete('cascade'))
       .addColumn('event_id', 'text', (c) => c.notNull())

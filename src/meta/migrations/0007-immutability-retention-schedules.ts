@@ -7,7 +7,8 @@ export const immutabilityRetentionSchedules: Migration = {
   async up(db, d) {
     const pk = (c: any) => (d === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey());
     // Write-once tags: a rule is a repository glob and a tag glob (see services/immutability.ts).
-    await db.schema.createTable('immutability_policies')
+    await db.schema
+      .createTable('immutability_policies')
       .addColumn('id', id(d), pk)
       .addColumn('registry_id', big, (c) => c.notNull().references('registries.id').onDelete('cascade'))
       .addColumn('name', 'text', (c) => c.notNull())
@@ -19,10 +20,13 @@ export const immutabilityRetentionSchedules: Migration = {
       .execute();
     // When a manifest lost its last tag (null while tagged): the retention policy counts days from here.
     await db.schema.alterTable('manifests').addColumn('untagged_since', 'text').execute();
-    await sql`update manifests set untagged_since = created_at where not exists (select 1 from tags where tags.manifest_id = manifests.id)`.execute(db);
+    await sql`update manifests set untagged_since = created_at where not exists (select 1 from tags where tags.manifest_id = manifests.id)`.execute(
+      db,
+    );
     await db.schema.createIndex('manifests_untagged').on('manifests').columns(['repository_id', 'untagged_since']).execute();
     // ACR's policies.retentionPolicy (one per registry).
-    await db.schema.createTable('retention_policies')
+    await db.schema
+      .createTable('retention_policies')
       .addColumn('registry_id', big, (c) => c.primaryKey().references('registries.id').onDelete('cascade'))
       .addColumn('status', 'text', (c) => c.notNull())
       .addColumn('days', 'integer', (c) => c.notNull())
@@ -31,7 +35,8 @@ export const immutabilityRetentionSchedules: Migration = {
       .addColumn('updated_at', 'text', (c) => c.notNull())
       .execute();
     // Cron schedules that enqueue a job of `kind` with `payload` (purge schedules are kind 'purge').
-    await db.schema.createTable('schedules')
+    await db.schema
+      .createTable('schedules')
       .addColumn('id', id(d), pk)
       .addColumn('registry_id', big, (c) => c.notNull().references('registries.id').onDelete('cascade'))
       .addColumn('kind', 'text', (c) => c.notNull())
@@ -49,7 +54,8 @@ export const immutabilityRetentionSchedules: Migration = {
       .execute();
     await db.schema.createIndex('schedules_due').on('schedules').columns(['status', 'next_run_at']).execute();
     // System tasks run at fixed intervals, once across all nodes (retention, online GC).
-    await db.schema.createTable('maintenance_tasks')
+    await db.schema
+      .createTable('maintenance_tasks')
       .addColumn('name', 'text', (c) => c.primaryKey())
       .addColumn('next_run_at', 'text', (c) => c.notNull())
       .addColumn('last_run_at', 'text')

@@ -13,7 +13,8 @@ export const onlineGc: Migration = {
     await db.schema.alterTable('blobs').addColumn('orphaned_since', 'text').execute();
     await db.schema.createIndex('blobs_orphaned').on('blobs').column('orphaned_since').execute();
     await db.schema.createIndex('manifests_subject_digest').on('manifests').column('subject_digest').execute();
-    await db.schema.createTable('gc_runs')
+    await db.schema
+      .createTable('gc_runs')
       .addColumn('id', id(d), (c) => (d === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
       .addColumn('node', 'text', (c) => c.notNull())
       .addColumn('dry_run', 'integer', (c) => c.notNull())

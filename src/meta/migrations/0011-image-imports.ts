@@ -6,7 +6,8 @@ export const imageImports: Migration = {
   async up(db) {
     // One row per import (id = its job's id): what to copy, the upstream credentials sealed with
     // the deployment key (cleared when the import ends), who asked, and progress for polling.
-    await db.schema.createTable('imports')
+    await db.schema
+      .createTable('imports')
       .addColumn('id', big, (c) => c.primaryKey())
       .addColumn('registry_id', big, (c) => c.notNull().references('registries.id').onDelete('cascade'))
       .addColumn('request', 'text', (c) => c.notNull())

@@ -15,8 +15,13 @@ export const uniqueRoleAssignments: Migration = {
         and older.role = role_assignments.role
         and coalesce(older.registry_id, 0) = coalesce(role_assignments.registry_id, 0)
         and coalesce(older.repository, '') = coalesce(role_assignments.repository, '')
-        and (older.created_at < role_assignments.created_at or (older.created_at = role_assignments.created_at and older.id < role_assignments.id)))`.execute(db);
-    await db.schema.createIndex('role_assignments_unique').on('role_assignments').unique()
+        and (older.created_at < role_assignments.created_at or (older.created_at = role_assignments.created_at and older.id < role_assignments.id)))`.execute(
+      db,
+    );
+    await db.schema
+      .createIndex('role_assignments_unique')
+      .on('role_assignments')
+      .unique()
       .columns(['principal_type', 'principal_id', 'role'])
       .expression(sql`coalesce(registry_id, 0)`)
       .expression(sql`coalesce(repository, '')`)

@@ -20,11 +20,19 @@ export interface ChangeableAttributes {
 }
 
 const ATTRS: [keyof ChangeableAttributes, keyof AttrColumns][] = [
-  ['deleteEnabled', 'delete_enabled'], ['writeEnabled', 'write_enabled'], ['listEnabled', 'list_enabled'], ['readEnabled', 'read_enabled'],
+  ['deleteEnabled', 'delete_enabled'],
+  ['writeEnabled', 'write_enabled'],
+  ['listEnabled', 'list_enabled'],
+  ['readEnabled', 'read_enabled'],
 ];
 
 export function changeable(row: AttrColumns): ChangeableAttributes {
-  return { deleteEnabled: !!row.delete_enabled, writeEnabled: !!row.write_enabled, listEnabled: !!row.list_enabled, readEnabled: !!row.read_enabled };
+  return {
+    deleteEnabled: !!row.delete_enabled,
+    writeEnabled: !!row.write_enabled,
+    listEnabled: !!row.list_enabled,
+    readEnabled: !!row.read_enabled,
+  };
 }
 
 /** A PATCH body: any of the four booleans; anything else is refused. */
@@ -35,7 +43,11 @@ export function parseAttributePatch(body: unknown): Partial<AttrColumns> {
   const out: Partial<AttrColumns> = {};
   for (const [k, v] of Object.entries(body)) {
     const a = ATTRS.find(([name]) => name === k);
-    if (!a) throw new RegistryError('REQUEST_INVALID', `unknown attribute "${k.slice(0, 40)}"; use deleteEnabled, writeEnabled, listEnabled or readEnabled`);
+    if (!a)
+      throw new RegistryError(
+        'REQUEST_INVALID',
+        `unknown attribute "${k.slice(0, 40)}"; use deleteEnabled, writeEnabled, listEnabled or readEnabled`,
+      );
     if (typeof v !== 'boolean') throw new RegistryError('REQUEST_INVALID', `${k} must be true or false`);
     out[a[1]] = v ? 1 : 0;
   }
@@ -62,7 +74,10 @@ export class AcrService {
 
   private async repo(reg: RegistryRow, repository: string) {
     const row = await this.meta.repositoryRow(reg.id, repository);
-    if (!row) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist in registry ${reg.name}`, { detail: { name: repository } });
+    if (!row)
+      throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist in registry ${reg.name}`, {
+        detail: { name: repository },
+      });
     return row;
   }
 
@@ -72,8 +87,13 @@ export class AcrService {
     const row = await this.repo(reg, repository);
     const stats = await this.meta.repositoryStats(row.id);
     return {
-      registry: reg.name, imageName: repository, createdTime: row.created_at, lastUpdateTime: row.updated_at,
-      manifestCount: stats.manifests, tagCount: stats.tags, changeableAttributes: changeable(row),
+      registry: reg.name,
+      imageName: repository,
+      createdTime: row.created_at,
+      lastUpdateTime: row.updated_at,
+      manifestCount: stats.manifests,
+      tagCount: stats.tags,
+      changeableAttributes: changeable(row),
     };
   }
 
@@ -89,15 +109,33 @@ export class AcrService {
 
   // ------------------------------------------------------------ tags
 
-  private tagOut(t: { name: string; digest: string; created_at: string; updated_at: string; last_pulled_at: string | null; pull_count: number } & AttrColumns) {
+  private tagOut(
+    t: {
+      name: string;
+      digest: string;
+      created_at: string;
+      updated_at: string;
+      last_pulled_at: string | null;
+      pull_count: number;
+    } & AttrColumns,
+  ) {
     return {
-      name: t.name, digest: t.digest, createdTime: t.created_at, lastUpdateTime: t.updated_at, signed: false,
+      name: t.name,
+      digest: t.digest,
+      createdTime: t.created_at,
+      lastUpdateTime: t.updated_at,
+      signed: false,
       changeableAttributes: changeable(t),
-      ...(t.last_pulled_at ? { lastPulledTime: t.last_pulled_at } : {}), pullCount: Number(t.pull_count),
+      ...(t.last_pulled_at ? { lastPulledTime: t.last_pulled_at } : {}),
+      pullCount: Number(t.pull_count),
     };
   }
 
-  async tags(reg: RegistryRow, repository: string, o: { n: number; last?: string; order: TimeOrder; digest?: string }): Promise<Page<ReturnType<AcrService['tagOut']>>> {
+  async tags(
+    reg: RegistryRow,
+    repository: string,
+    o: { n: number; last?: string; order: TimeOrder; digest?: string },
+  ): Promise<Page<ReturnType<AcrService['tagOut']>>> {
     const repoId = (await this.repo(reg, repository)).id;
     if (o.last !== undefined) assertTag(o.last);
     const digest = o.digest === undefined ? undefined : parseDigest(o.digest).value;
@@ -140,7 +178,12 @@ export class AcrService {
     if (o.last !== undefined) parseDigest(o.last);
     if (o.n === 0) return { items: [] };
     await this.pulls.flush();
-    const after = await keysetAfter(o.last, o.order, 'manifest', async (last) => (await this.meta.getManifestAttributes(repoId, last))?.created_at);
+    const after = await keysetAfter(
+      o.last,
+      o.order,
+      'manifest',
+      async (last) => (await this.meta.getManifestAttributes(repoId, last))?.created_at,
+    );
     const rows = await this.meta.listManifestAttributes(repoId, { order: o.order, after, limit: o.n + 1 });
     const items = await this.manifestsOut(rows.slice(0, o.n));
     return { items, next: rows.length > o.n ? items[items.length - 1]!.digest : undefined };
@@ -151,7 +194,8 @@ export class AcrService {
     const repoId = (await this.repo(reg, repository)).id;
     await this.pulls.flush();
     const row = await this.meta.getManifestAttributes(repoId, digest);
-    if (!row) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} is not known in repository ${repository}`, { detail: { digest } });
+    if (!row)
+      throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} is not known in repository ${repository}`, { detail: { digest } });
     return { registry: reg.name, imageName: repository, manifest: (await this.manifestsOut([row]))[0]! };
   }
 
@@ -180,12 +224,19 @@ export class AcrService {
         r.os = p.os;
       }
       out.push({
-        digest: r.digest, imageSize: Number(r.size), createdTime: r.created_at, lastUpdateTime: r.created_at,
-        ...(r.architecture ? { architecture: r.architecture } : {}), ...(r.os ? { os: r.os } : {}),
-        mediaType: r.media_type, ...(r.config_media_type ? { configMediaType: r.config_media_type } : {}),
-        tags: r.tags, ...(references ? { references } : {}),
+        digest: r.digest,
+        imageSize: Number(r.size),
+        createdTime: r.created_at,
+        lastUpdateTime: r.created_at,
+        ...(r.architecture ? { architecture: r.architecture } : {}),
+        ...(r.os ? { os: r.os } : {}),
+        mediaType: r.media_type,
+        ...(r.config_media_type ? { configMediaType: r.config_media_type } : {}),
+        tags: r.tags,
+        ...(references ? { references } : {}),
         changeableAttributes: changeable(r),
-        ...(r.last_pulled_at ? { lastPulledTime: r.last_pulled_at } : {}), pullCount: Number(r.pull_count),
+        ...(r.last_pulled_at ? { lastPulledTime: r.last_pulled_at } : {}),
+        pullCount: Number(r.pull_count),
       });
     }
     return out;
@@ -201,7 +252,10 @@ export class AcrService {
       let size = 0;
       for await (const c of stream) {
         size += (c as Buffer).length;
-        if (size > CONFIG_MAX) { stream.destroy(); return none; }
+        if (size > CONFIG_MAX) {
+          stream.destroy();
+          return none;
+        }
         chunks.push(c as Buffer);
       }
       const cfg = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { architecture?: unknown; os?: unknown };
@@ -215,12 +269,16 @@ export class AcrService {
 function readIndex(content: Uint8Array | undefined): { digest: string; architecture?: string; os?: string }[] {
   if (!content) return [];
   try {
-    const doc = JSON.parse(Buffer.from(content).toString('utf8')) as { manifests?: { digest?: string; platform?: { architecture?: string; os?: string } }[] };
-    return (doc.manifests ?? []).filter((m) => typeof m.digest === 'string').map((m) => ({
-      digest: m.digest!,
-      ...(m.platform?.architecture ? { architecture: m.platform.architecture } : {}),
-      ...(m.platform?.os ? { os: m.platform.os } : {}),
-    }));
+    const doc = JSON.parse(Buffer.from(content).toString('utf8')) as {
+      manifests?: { digest?: string; platform?: { architecture?: string; os?: string } }[];
+    };
+    return (doc.manifests ?? [])
+      .filter((m) => typeof m.digest === 'string')
+      .map((m) => ({
+        digest: m.digest!,
+        ...(m.platform?.architecture ? { architecture: m.platform.architecture } : {}),
+        ...(m.platform?.os ? { os: m.platform.os } : {}),
+      }));
   } catch {
     return [];
   }
@@ -230,10 +288,16 @@ function readIndex(content: Uint8Array | undefined): { digest: string; architect
  * Where the next page starts: after `last` by name, or, in a time ordering, after (time of `last`,
  * name), so equal times still page without gaps or repeats.
  */
-async function keysetAfter(last: string | undefined, order: TimeOrder, what: 'tag' | 'manifest', timeOf: (last: string) => Promise<string | undefined>): Promise<Keyset | undefined> {
+async function keysetAfter(
+  last: string | undefined,
+  order: TimeOrder,
+  what: 'tag' | 'manifest',
+  timeOf: (last: string) => Promise<string | undefined>,
+): Promise<Keyset | undefined> {
   if (last === undefined) return undefined;
   if (order === 'none') return { name: last };
   const time = await timeOf(last);
-  if (time === undefined) throw new RegistryError('REQUEST_INVALID', `${what} ${last} (given as last) no longer exists; start the listing again`);
+  if (time === undefined)
+    throw new RegistryError('REQUEST_INVALID', `${what} ${last} (given as last) no longer exists; start the listing again`);
   return { name: last, time };
 }

@@ -21,7 +21,10 @@ export interface BlobBody extends BlobHead {
 /** Reading, mounting and unlinking blobs. A blob is visible only through repositories linked to it. */
 export class BlobService {
   constructor(
-    private readonly meta: BlobStore & Pick<RepositoryStore, 'findRepositoryId' | 'ensureRepository'> & Pick<ManifestStore, 'headManifest' | 'getManifestByDigest'> & Transactor,
+    private readonly meta: BlobStore &
+      Pick<RepositoryStore, 'findRepositoryId' | 'ensureRepository'> &
+      Pick<ManifestStore, 'headManifest' | 'getManifestByDigest'> &
+      Transactor,
     private readonly storage: StorageDriver,
   ) {}
 
@@ -57,7 +60,10 @@ export class BlobService {
     } catch (e) {
       if (e instanceof StorageNotFoundError) {
         // Metadata says yes but the bytes are gone: report it as unknown rather than crash the stream.
-        throw new RegistryError('BLOB_UNKNOWN', `blob ${digest.value} is recorded in ${repository} but its content is missing from storage; push it again`);
+        throw new RegistryError(
+          'BLOB_UNKNOWN',
+          `blob ${digest.value} is recorded in ${repository} but its content is missing from storage; push it again`,
+        );
       }
       throw e;
     }
@@ -70,7 +76,13 @@ export class BlobService {
    * canRead guards the source: a blob is mounted only from a repository the caller may pull from,
    * so knowing a digest never grants its content.
    */
-  async mount(reg: RegistryRow, repository: string, digestText: string, from: string | undefined, canRead: (repository: string) => Promise<boolean>): Promise<BlobHead | null> {
+  async mount(
+    reg: RegistryRow,
+    repository: string,
+    digestText: string,
+    from: string | undefined,
+    canRead: (repository: string) => Promise<boolean>,
+  ): Promise<BlobHead | null> {
     const digest = parseDigest(digestText);
     if (from !== undefined && !isValidRepositoryName(from)) return null; // no such repository: a normal upload
     let source = from;

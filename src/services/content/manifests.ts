@@ -3,7 +3,17 @@ import { RegistryError } from '../../domain/errors.js';
 import { isMediaTypeString, MediaTypes, parseManifest } from '../../domain/manifest.js';
 import { assertTag } from '../../domain/reference.js';
 import type {
-  AttributeStore, BlobStore, EventStore, Executor, ManifestHead, ManifestRow, ManifestStore, ReadFlags, RegistryRow, RepositoryStore, Transactor,
+  AttributeStore,
+  BlobStore,
+  EventStore,
+  Executor,
+  ManifestHead,
+  ManifestRow,
+  ManifestStore,
+  ReadFlags,
+  RegistryRow,
+  RepositoryStore,
+  Transactor,
 } from '../../meta/store.js';
 import type { ImmutabilityService } from '../policy/immutability.js';
 import { assertDeletable, locked } from '../policy/attribute-locks.js';
@@ -53,15 +63,20 @@ export const PAGE_MAX = 10_000;
 /** n from a query string: absent -> fallback; negative, fractional or garbage -> 400. Clamped to PAGE_MAX. */
 export function parsePageSize(raw: string | null, fallback: number): number {
   if (raw === null || raw === '') return fallback;
-  if (!/^\d{1,12}$/.test(raw)) throw new RegistryError('PAGINATION_NUMBER_INVALID', `n must be a whole number from 0 to ${PAGE_MAX}, got "${raw.slice(0, 20)}"`);
+  if (!/^\d{1,12}$/.test(raw))
+    throw new RegistryError('PAGINATION_NUMBER_INVALID', `n must be a whole number from 0 to ${PAGE_MAX}, got "${raw.slice(0, 20)}"`);
   return Math.min(Number(raw), PAGE_MAX);
 }
 
 /** Manifests, tags and referrers of a repository. */
 export class ManifestService {
   constructor(
-    private readonly meta: ManifestStore & Pick<RepositoryStore, 'findRepositoryId' | 'ensureRepository' | 'repositoryRow' | 'touchRepository'>
-      & Pick<AttributeStore, 'tagLocks' | 'manifestLocks' | 'lockedTagsOf'> & Pick<BlobStore, 'missingBlobs'> & Pick<EventStore, 'recordEvent'> & Transactor,
+    private readonly meta: ManifestStore &
+      Pick<RepositoryStore, 'findRepositoryId' | 'ensureRepository' | 'repositoryRow' | 'touchRepository'> &
+      Pick<AttributeStore, 'tagLocks' | 'manifestLocks' | 'lockedTagsOf'> &
+      Pick<BlobStore, 'missingBlobs'> &
+      Pick<EventStore, 'recordEvent'> &
+      Transactor,
     private readonly opts: { manifestMaxBytes: number; referrersDeleteWithSubject?: boolean },
     private readonly pulls?: PullTracker,
     /** The recycle bin: with it, deletes in registries whose soft delete policy is on are kept. */
@@ -84,12 +99,19 @@ export class ManifestService {
   async get(reg: RegistryRow, repository: string, refText: string): Promise<ManifestRow> {
     const ref = readReference(refText);
     if (!ref) throw await this.unknown(reg, repository, refText);
-    const row = ref.tag !== undefined
-      ? await this.meta.getManifestByTag(reg.id, repository, ref.tag)
-      : await this.meta.getManifestByDigest(reg.id, repository, ref.digest);
+    const row =
+      ref.tag !== undefined
+        ? await this.meta.getManifestByTag(reg.id, repository, ref.tag)
+        : await this.meta.getManifestByDigest(reg.id, repository, ref.digest);
     if (!row) throw await this.unknown(reg, repository, refText);
     this.assertReadable(repository, refText, row);
-    this.pulls?.record(row.id, row.repository_id, ref.tag, { registryId: reg.id, repository, digest: row.digest, mediaType: row.media_type, size: row.size });
+    this.pulls?.record(row.id, row.repository_id, ref.tag, {
+      registryId: reg.id,
+      repository,
+      digest: row.digest,
+      mediaType: row.media_type,
+      size: row.size,
+    });
     return row;
   }
 
@@ -106,7 +128,9 @@ export class ManifestService {
     if ((await this.meta.findRepositoryId(reg.id, repository)) === undefined) {
       return new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
     }
-    return new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref.slice(0, 200)} is not known in repository ${repository}`, { detail: { reference: ref.slice(0, 200) } });
+    return new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref.slice(0, 200)} is not known in repository ${repository}`, {
+      detail: { reference: ref.slice(0, 200) },
+    });
   }
 
   /**
@@ -115,15 +139,28 @@ export class ManifestService {
    * it references is present in this repository; then moves the tags, in one transaction that also
    * records the push event.
    */
-  async put(reg: RegistryRow, repository: string, refText: string, bytes: Buffer, contentType: string, extraTags: string[] = []): Promise<PutResult> {
+  async put(
+    reg: RegistryRow,
+    repository: string,
+    refText: string,
+    bytes: Buffer,
+    contentType: string,
+    extraTags: string[] = [],
+  ): Promise<PutResult> {
     const ref = parseReference(refText);
     if (bytes.byteLength > this.opts.manifestMaxBytes) {
-      throw new RegistryError('MANIFEST_INVALID', `manifest is ${bytes.byteLength} bytes; the limit is ${this.opts.manifestMaxBytes} bytes`, { status: 413 });
+      throw new RegistryError(
+        'MANIFEST_INVALID',
+        `manifest is ${bytes.byteLength} bytes; the limit is ${this.opts.manifestMaxBytes} bytes`,
+        { status: 413 },
+      );
     }
     const algorithm = ref.digest !== undefined ? parseDigest(ref.digest).algorithm : 'sha256';
     const digest = digestOf(bytes, algorithm);
     if (ref.digest !== undefined && ref.digest !== digest) {
-      throw new RegistryError('DIGEST_INVALID', `the manifest's content has digest ${digest}, not ${ref.digest} as given in the URL`, { detail: { digest: ref.digest } });
+      throw new RegistryError('DIGEST_INVALID', `the manifest's content has digest ${digest}, not ${ref.digest} as given in the URL`, {
+        detail: { digest: ref.digest },
+      });
     }
     const tags = [...new Set([...(ref.tag !== undefined ? [ref.tag] : []), ...extraTags.map(assertTag)])];
     const parsed = parseManifest(bytes, contentType);
@@ -132,31 +169,62 @@ export class ManifestService {
       const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
       const repo = await this.meta.repositoryRow(reg.id, repository, trx);
       if (repo && !repo.write_enabled) throw locked(`repository ${repository}`, 'writeEnabled', 'pushed to');
-      const missingBlobs = await this.meta.missingBlobs(trx, repoId, parsed.blobs.map((b) => b.digest));
-      const missingManifests = await this.meta.missingManifests(trx, repoId, parsed.manifests.map((m) => m.digest));
+      const missingBlobs = await this.meta.missingBlobs(
+        trx,
+        repoId,
+        parsed.blobs.map((b) => b.digest),
+      );
+      const missingManifests = await this.meta.missingManifests(
+        trx,
+        repoId,
+        parsed.manifests.map((m) => m.digest),
+      );
       const missing = [...missingBlobs, ...missingManifests];
       if (missing.length > 0) {
-        throw new RegistryError('MANIFEST_BLOB_UNKNOWN',
+        throw new RegistryError(
+          'MANIFEST_BLOB_UNKNOWN',
           `the manifest references ${missing.length} ${missing.length === 1 ? 'blob or manifest' : 'blobs or manifests'} not present in ${repository}: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''}; push ${missing.length === 1 ? 'it' : 'them'} first`,
-          { detail: missing.slice(0, 50).map((d) => ({ digest: d })) });
+          { detail: missing.slice(0, 50).map((d) => ({ digest: d })) },
+        );
       }
       const { id, created, usage } = await this.meta.putManifest(trx, {
-        repository_id: repoId, digest, media_type: parsed.mediaType, artifact_type: parsed.artifactType,
-        subject_digest: parsed.subject?.digest ?? null, config_digest: parsed.config?.digest ?? null, config_media_type: parsed.config?.mediaType ?? null,
-        annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null, content: bytes,
-        refs: [...parsed.blobs.map((b) => ({ digest: b.digest, kind: 'blob' as const })), ...parsed.manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const }))],
+        repository_id: repoId,
+        digest,
+        media_type: parsed.mediaType,
+        artifact_type: parsed.artifactType,
+        subject_digest: parsed.subject?.digest ?? null,
+        config_digest: parsed.config?.digest ?? null,
+        config_media_type: parsed.config?.mediaType ?? null,
+        annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null,
+        content: bytes,
+        refs: [
+          ...parsed.blobs.map((b) => ({ digest: b.digest, kind: 'blob' as const })),
+          ...parsed.manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const })),
+        ],
       });
       // A tag with writeEnabled=false may not be moved to another manifest (pushing the same one again is a no-op).
       const current = await this.meta.tagLocks(trx, repoId, tags);
       for (const t of current) {
         if (!t.write_enabled && t.manifest_id !== id) throw locked(`tag ${t.name}`, 'writeEnabled', 'overwritten');
       }
-      await this.immutable?.assertTagsMutable(trx, reg, repository, current.filter((t) => t.manifest_id !== id).map((t) => t.name), 'overwritten');
+      await this.immutable?.assertTagsMutable(
+        trx,
+        reg,
+        repository,
+        current.filter((t) => t.manifest_id !== id).map((t) => t.name),
+        'overwritten',
+      );
       assertWithinQuota(reg, repository, usage);
       for (const tag of tags) await this.meta.setTag(trx, repoId, tag, id);
       await this.meta.touchRepository(trx, repoId);
       await this.meta.recordEvent(trx, currentActor(), {
-        registry_id: reg.id, action: 'push', repository, digest, tag: tags[0] ?? null, media_type: parsed.mediaType, size: bytes.byteLength,
+        registry_id: reg.id,
+        action: 'push',
+        repository,
+        digest,
+        tag: tags[0] ?? null,
+        media_type: parsed.mediaType,
+        size: bytes.byteLength,
       });
       return { digest, subject: parsed.subject?.digest ?? null, tags, created };
     });
@@ -166,10 +234,16 @@ export class ManifestService {
    * DELETE by digest removes the manifest and its tags; DELETE by tag only untags (spec "Deleting tags").
    * o.operation: the audit's name for it when not a plain delete (a purge: 'purge'); webhooks still see 'delete'.
    */
-  async delete(reg: RegistryRow, repository: string, refText: string, o: { operation?: string } = {}): Promise<{ untagged?: string; deleted?: string }> {
+  async delete(
+    reg: RegistryRow,
+    repository: string,
+    refText: string,
+    o: { operation?: string } = {},
+  ): Promise<{ untagged?: string; deleted?: string }> {
     const ref = parseReference(refText);
     const repoId = await this.meta.findRepositoryId(reg.id, repository);
-    if (repoId === undefined) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
+    if (repoId === undefined)
+      throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
     return this.meta.transaction(async (trx) => {
       const repo = await this.meta.repositoryRow(reg.id, repository, trx);
       if (repo) assertDeletable(`repository ${repository}`, repo, ref.tag !== undefined ? 'untagged in' : 'deleted from');
@@ -180,18 +254,35 @@ export class ManifestService {
         const bin = this.bin ? await this.bin.enabled(trx, reg.id) : undefined;
         if (this.bin && bin?.on) {
           const target = await this.meta.tagTarget(trx, repoId, ref.tag);
-          if (target) await this.bin.keep(trx, reg.id, repoId, repository, target, { group: this.bin.newGroup(), days: bin.days, onlyTag: ref.tag });
+          if (target)
+            await this.bin.keep(trx, reg.id, repoId, repository, target, { group: this.bin.newGroup(), days: bin.days, onlyTag: ref.tag });
         }
         const digest = await this.meta.deleteTag(trx, repoId, ref.tag);
-        if (!digest) throw new RegistryError('MANIFEST_UNKNOWN', `tag ${ref.tag} is not known in repository ${repository}`, { detail: { tag: ref.tag } });
-        await this.meta.recordEvent(trx, currentActor(), { registry_id: reg.id, action: 'untag', repository, digest, tag: ref.tag, operation: o.operation });
+        if (!digest)
+          throw new RegistryError('MANIFEST_UNKNOWN', `tag ${ref.tag} is not known in repository ${repository}`, {
+            detail: { tag: ref.tag },
+          });
+        await this.meta.recordEvent(trx, currentActor(), {
+          registry_id: reg.id,
+          action: 'untag',
+          repository,
+          digest,
+          tag: ref.tag,
+          operation: o.operation,
+        });
         return { untagged: ref.tag };
       }
       const m = await this.meta.manifestLocks(trx, repoId, ref.digest);
-      if (!m) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref.digest} is not known in repository ${repository}`, { detail: { digest: ref.digest } });
+      if (!m)
+        throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref.digest} is not known in repository ${repository}`, {
+          detail: { digest: ref.digest },
+        });
       // Referrers (signatures, SBOMs...) of the manifest, and their referrers, go with it unless
       // referrers.deleteWithSubject is off; any of them locked blocks the whole delete.
-      const victims = [ref.digest, ...(this.opts.referrersDeleteWithSubject === false ? [] : await this.referrersOf(trx, repoId, ref.digest))];
+      const victims = [
+        ref.digest,
+        ...(this.opts.referrersDeleteWithSubject === false ? [] : await this.referrersOf(trx, repoId, ref.digest)),
+      ];
       for (const digest of victims) {
         const lock = digest === ref.digest ? m : await this.meta.manifestLocks(trx, repoId, digest);
         if (!lock) continue;
@@ -206,7 +297,16 @@ export class ManifestService {
       for (const digest of victims) {
         if (this.bin && bin?.on) await this.bin.keep(trx, reg.id, repoId, repository, digest, { group, days: bin.days });
         const gone = await this.meta.deleteManifest(trx, repoId, digest);
-        if (gone) await this.meta.recordEvent(trx, currentActor(), { registry_id: reg.id, action: 'delete', repository, digest, media_type: gone.mediaType, size: gone.size, operation: o.operation });
+        if (gone)
+          await this.meta.recordEvent(trx, currentActor(), {
+            registry_id: reg.id,
+            action: 'delete',
+            repository,
+            digest,
+            media_type: gone.mediaType,
+            size: gone.size,
+            operation: o.operation,
+          });
       }
       return { deleted: ref.digest };
     });
@@ -219,7 +319,11 @@ export class ManifestService {
     let frontier = [digest];
     while (frontier.length > 0) {
       const next: string[] = [];
-      for (const d of await this.meta.manifestsWithSubject(trx, repositoryId, frontier)) if (!seen.has(d)) { seen.add(d); next.push(d); }
+      for (const d of await this.meta.manifestsWithSubject(trx, repositoryId, frontier))
+        if (!seen.has(d)) {
+          seen.add(d);
+          next.push(d);
+        }
       out.push(...next);
       frontier = next;
     }
@@ -228,7 +332,8 @@ export class ManifestService {
 
   async tags(reg: RegistryRow, repository: string, n: number, last: string | undefined): Promise<Page<string>> {
     const repoId = await this.meta.findRepositoryId(reg.id, repository);
-    if (repoId === undefined) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
+    if (repoId === undefined)
+      throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
     if (n === 0) return { items: [] };
     // distribution-spec: `last` "MUST be a proper tag" (and a NUL would break the PostgreSQL query).
     if (last !== undefined) assertTag(last);
@@ -237,7 +342,14 @@ export class ManifestService {
   }
 
   /** Referrers API: never 404; an unknown registry, repository or subject has no referrers. */
-  async referrers(reg: RegistryRow | undefined, repository: string, subjectText: string, artifactType: string | undefined, n: number, last: string | undefined) {
+  async referrers(
+    reg: RegistryRow | undefined,
+    repository: string,
+    subjectText: string,
+    artifactType: string | undefined,
+    n: number,
+    last: string | undefined,
+  ) {
     const subject = parseDigest(subjectText).value;
     // Pages are keyed on digests; an artifactType we could never have stored matches nothing.
     if (last !== undefined) parseDigest(last);

@@ -29,14 +29,25 @@ export class PullTracker {
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly meta: PullStore, private readonly log: Logger, private readonly intervalMs = 3000, private readonly auditPulls = true) {}
+  constructor(
+    private readonly meta: PullStore,
+    private readonly log: Logger,
+    private readonly intervalMs = 3000,
+    private readonly auditPulls = true,
+  ) {}
 
   record(manifestId: number, repositoryId: number, tag: string | undefined, of?: PullOf): void {
     const at = new Date().toISOString();
     if (of && this.auditPulls) {
       if (this.audit.length < MAX_PENDING_AUDIT) {
         this.audit.push({
-          registry_id: of.registryId, repository: of.repository, digest: of.digest, tag: tag ?? null, media_type: of.mediaType, size: of.size, created_at: at,
+          registry_id: of.registryId,
+          repository: of.repository,
+          digest: of.digest,
+          tag: tag ?? null,
+          media_type: of.mediaType,
+          size: of.size,
+          created_at: at,
           ...actorColumns(currentActor()),
         });
       } else {
@@ -44,14 +55,23 @@ export class PullTracker {
       }
     }
     const m = this.manifests.get(manifestId);
-    if (m) { m.count++; m.at = at; } else this.manifests.set(manifestId, { count: 1, at });
+    if (m) {
+      m.count++;
+      m.at = at;
+    } else this.manifests.set(manifestId, { count: 1, at });
     if (tag !== undefined) {
       const key = `${repositoryId}\u0000${tag}`;
       const t = this.tags.get(key);
-      if (t) { t.count++; t.at = at; } else this.tags.set(key, { repositoryId, name: tag, count: 1, at });
+      if (t) {
+        t.count++;
+        t.at = at;
+      } else this.tags.set(key, { repositoryId, name: tag, count: 1, at });
     }
     if (!this.timer) {
-      this.timer = setTimeout(() => { this.timer = undefined; void this.flush(); }, this.intervalMs);
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.flush();
+      }, this.intervalMs);
       this.timer.unref();
     }
   }
@@ -68,7 +88,8 @@ export class PullTracker {
       this.tags = new Map();
       this.audit = [];
       this.unaudited = 0;
-      if (unaudited > 0) this.log.warn({ unaudited }, 'pulls came faster than the audit log could take them; some were counted but not recorded one by one');
+      if (unaudited > 0)
+        this.log.warn({ unaudited }, 'pulls came faster than the audit log could take them; some were counted but not recorded one by one');
       try {
         await this.meta.addPulls(manifests, tags, audit);
       } catch (e) {

@@ -9,7 +9,14 @@ export interface RecycleBinHook {
   enabled(trx: Executor, registryId: number): Promise<{ on: boolean; days: number }>;
   /** One id for everything a single delete puts in the bin (restored together). */
   newGroup(): string;
-  keep(trx: Executor, registryId: number, repositoryId: number, repository: string, digest: string, o: { group: string; days: number; onlyTag?: string }): Promise<void>;
+  keep(
+    trx: Executor,
+    registryId: number,
+    repositoryId: number,
+    repository: string,
+    digest: string,
+    o: { group: string; days: number; onlyTag?: string },
+  ): Promise<void>;
   hasEntries(trx: Executor, repositoryId: number): Promise<boolean>;
   now(): Date;
 }

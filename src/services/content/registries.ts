@@ -23,7 +23,10 @@ export interface RegistryView {
 /** Registries: the tenants of a deployment. Each owns its repositories; nothing crosses between them. */
 export class RegistryService {
   /** `tiers`: a SKU change is checked against what the registry uses. */
-  constructor(private readonly meta: RegistryStore, private readonly tiers: TierService) {}
+  constructor(
+    private readonly meta: RegistryStore,
+    private readonly tiers: TierService,
+  ) {}
 
   /** The registry of that name, or undefined (for endpoints where an unknown registry is not an error). */
   async find(name: string): Promise<RegistryRow | undefined> {
@@ -50,7 +53,8 @@ export class RegistryService {
   async create(name: string, sku: Sku): Promise<RegistryRow> {
     assertRegistryName(name);
     const row = await this.meta.createRegistry(name, sku);
-    if (!row) throw new RegistryError('REGISTRY_EXISTS', `the registry name "${name}" is already in use (names are unique regardless of case)`);
+    if (!row)
+      throw new RegistryError('REGISTRY_EXISTS', `the registry name "${name}" is already in use (names are unique regardless of case)`);
     return row;
   }
 

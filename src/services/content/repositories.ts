@@ -15,8 +15,11 @@ export class RepositoryService {
    * immutable: write-once tag policies; a repository holding an immutable tag cannot be deleted.
    */
   constructor(
-    private readonly meta: RepositoryStore & Pick<ManifestStore, 'listTagDetails' | 'listManifestDetails' | 'manifestDigestsOf' | 'tagNamesOf' | 'deleteManifest'>
-      & Pick<AttributeStore, 'firstLockedInRepository'> & Pick<EventStore, 'recordEvent'> & Transactor,
+    private readonly meta: RepositoryStore &
+      Pick<ManifestStore, 'listTagDetails' | 'listManifestDetails' | 'manifestDigestsOf' | 'tagNamesOf' | 'deleteManifest'> &
+      Pick<AttributeStore, 'firstLockedInRepository'> &
+      Pick<EventStore, 'recordEvent'> &
+      Transactor,
     private readonly bin?: RecycleBinHook,
     private readonly immutable?: ImmutabilityService,
   ) {}
@@ -40,7 +43,8 @@ export class RepositoryService {
     let after: { key: string; name: string } | undefined;
     if (last !== undefined) {
       const slash = last.indexOf('/');
-      after = slash < 0 ? { key: last.toLowerCase(), name: '\uffff' } : { key: last.slice(0, slash).toLowerCase(), name: last.slice(slash + 1) };
+      after =
+        slash < 0 ? { key: last.toLowerCase(), name: '\uffff' } : { key: last.slice(0, slash).toLowerCase(), name: last.slice(slash + 1) };
     }
     const rows = (await this.meta.listAllRepositories(after, n + 1, registryIds)).map((r) => `${r.registry}/${r.name}`);
     return rows.length > n ? { items: rows.slice(0, n), next: rows[n - 1] } : { items: rows };
@@ -69,7 +73,9 @@ export class RepositoryService {
   async tagDetails(reg: RegistryRow, repository: string, n: number, last: string | undefined) {
     if (last !== undefined) assertTag(last);
     const rows = await this.meta.listTagDetails(await this.repoId(reg, repository), last, n + 1);
-    const items = rows.slice(0, n).map((t) => ({ name: t.name, digest: t.digest, createdTime: t.created_at, lastUpdateTime: t.updated_at }));
+    const items = rows
+      .slice(0, n)
+      .map((t) => ({ name: t.name, digest: t.digest, createdTime: t.created_at, lastUpdateTime: t.updated_at }));
     return { items, next: rows.length > n ? items[items.length - 1]?.name : undefined };
   }
 
@@ -77,7 +83,13 @@ export class RepositoryService {
     if (last !== undefined) parseDigest(last);
     const rows = await this.meta.listManifestDetails(await this.repoId(reg, repository), last, n + 1);
     const items = rows.slice(0, n).map((m) => ({
-      digest: m.digest, mediaType: m.media_type, artifactType: m.artifact_type, subject: m.subject_digest, imageSize: m.size, createdTime: m.created_at, tags: m.tags,
+      digest: m.digest,
+      mediaType: m.media_type,
+      artifactType: m.artifact_type,
+      subject: m.subject_digest,
+      imageSize: m.size,
+      createdTime: m.created_at,
+      tags: m.tags,
     }));
     return { items, next: rows.length > n ? items[items.length - 1]?.digest : undefined };
   }
@@ -99,7 +111,12 @@ export class RepositoryService {
       if (!repo) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist in registry ${reg.name}`);
       assertDeletable(`repository ${repository}`, repo);
       const inside = await this.meta.firstLockedInRepository(trx, repo.id);
-      if (inside) throw locked(`${inside.kind} ${inside.name} in repository ${repository}`, 'deleteEnabled', 'deleted, and neither can its repository');
+      if (inside)
+        throw locked(
+          `${inside.kind} ${inside.name} in repository ${repository}`,
+          'deleteEnabled',
+          'deleted, and neither can its repository',
+        );
       await this.immutable?.assertRepositoryDeletable(trx, reg, repo.id, repository);
       const manifestsDeleted = await this.meta.manifestDigestsOf(trx, repo.id);
       const tagsDeleted = await this.meta.tagNamesOf(trx, repo.id);

@@ -45,7 +45,11 @@ export class UploadService {
 
   constructor(
     /** PrecheckStore: quotas are checked before bytes move; linkBlob and ensureRepository commit them. */
-    private readonly meta: UploadStore & PrecheckStore & Pick<BlobStore, 'linkBlob'> & Pick<RepositoryStore, 'ensureRepository'> & Transactor,
+    private readonly meta: UploadStore &
+      PrecheckStore &
+      Pick<BlobStore, 'linkBlob'> &
+      Pick<RepositoryStore, 'ensureRepository'> &
+      Transactor,
     private readonly storage: StorageDriver,
     private readonly opts: { blobMaxBytes: number; maxAgeSeconds: number },
     private readonly log: Logger,
@@ -65,21 +69,35 @@ export class UploadService {
 
   /** PATCH: appends one chunk (spec: chunks MUST be in order; otherwise 416). */
   append(reg: RegistryRow, repository: string, id: string, chunk: ChunkInput): Promise<UploadState> {
-    return this.locked(id, async () => {
-      const row = await this.session(reg, repository, id);
-      const offset = await this.write(row, chunk, true);
-      return { id, offset };
-    }, chunk.body);
+    return this.locked(
+      id,
+      async () => {
+        const row = await this.session(reg, repository, id);
+        const offset = await this.write(row, chunk, true);
+        return { id, offset };
+      },
+      chunk.body,
+    );
   }
 
   /** PUT ?digest=: optional final chunk, digest check, then the blob becomes visible in the repository. */
-  finish(reg: RegistryRow, repository: string, id: string, digestText: string, chunk?: ChunkInput): Promise<{ digest: string; size: number }> {
+  finish(
+    reg: RegistryRow,
+    repository: string,
+    id: string,
+    digestText: string,
+    chunk?: ChunkInput,
+  ): Promise<{ digest: string; size: number }> {
     const digest = parseDigest(digestText);
-    return this.locked(id, async () => {
-      const row = await this.session(reg, repository, id);
-      const size = chunk ? await this.write(row, chunk, false) : row.offset;
-      return this.commit(reg, repository, row.id, digest.value, size, true);
-    }, chunk?.body);
+    return this.locked(
+      id,
+      async () => {
+        const row = await this.session(reg, repository, id);
+        const size = chunk ? await this.write(row, chunk, false) : row.offset;
+        return this.commit(reg, repository, row.id, digest.value, size, true);
+      },
+      chunk?.body,
+    );
   }
 
   /** POST ?digest=: the whole blob in one request, no session left behind. */
@@ -155,7 +173,10 @@ export class UploadService {
     const row = isUploadId(id) ? await this.meta.getUpload(id) : undefined;
     // An id from another repository or registry is as unknown as a made-up one.
     if (!row || row.registry_id !== reg.id || row.repository !== repository) {
-      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload ${clip(id)} is not in progress for ${repository}: it finished, was cancelled, expired, or never existed; start a new upload`);
+      throw new RegistryError(
+        'BLOB_UPLOAD_UNKNOWN',
+        `upload ${clip(id)} is not in progress for ${repository}: it finished, was cancelled, expired, or never existed; start a new upload`,
+      );
     }
     return row;
   }
@@ -168,7 +189,8 @@ export class UploadService {
    */
   private async locked<T>(id: string, fn: () => Promise<T>, body?: Readable): Promise<T> {
     const stale = this.receiving.get(id);
-    if (stale && stale !== body && !stale.readableEnded) stale.destroy(new RegistryError('BLOB_UPLOAD_INVALID', 'a newer request for this upload superseded this one'));
+    if (stale && stale !== body && !stale.readableEnded)
+      stale.destroy(new RegistryError('BLOB_UPLOAD_INVALID', 'a newer request for this upload superseded this one'));
     if (body) {
       this.receiving.set(id, body);
       body.once('close', () => {
@@ -202,11 +224,17 @@ export class UploadService {
     if (chunk.range) {
       const { start, end } = chunk.range;
       if (start !== row.offset) {
-        throw this.rangeError(row, `chunk starts at byte ${start} but the upload has ${row.offset} bytes: chunks must be sent in order, each starting where the last one ended (GET the upload URL for the current Range)`);
+        throw this.rangeError(
+          row,
+          `chunk starts at byte ${start} but the upload has ${row.offset} bytes: chunks must be sent in order, each starting where the last one ended (GET the upload URL for the current Range)`,
+        );
       }
       if (end < start) throw this.rangeError(row, `Content-Range ${start}-${end} ends before it starts`);
       if (chunk.contentLength !== undefined && chunk.contentLength !== end - start + 1) {
-        throw new RegistryError('SIZE_INVALID', `Content-Range ${start}-${end} is ${end - start + 1} bytes but Content-Length is ${chunk.contentLength}`);
+        throw new RegistryError(
+          'SIZE_INVALID',
+          `Content-Range ${start}-${end} is ${end - start + 1} bytes but Content-Length is ${chunk.contentLength}`,
+        );
       }
     }
     if (chunk.contentLength === 0) return row.offset;
@@ -214,7 +242,10 @@ export class UploadService {
     if (row.offset > 0) {
       const st = await this.storage.stat(key);
       if (!st || st.size < row.offset) {
-        throw new RegistryError('BLOB_UPLOAD_INVALID', `the data of upload ${row.id} was lost (${st?.size ?? 0} of ${row.offset} bytes remain); start the upload again`);
+        throw new RegistryError(
+          'BLOB_UPLOAD_INVALID',
+          `the data of upload ${row.id} was lost (${st?.size ?? 0} of ${row.offset} bytes remain); start the upload again`,
+        );
       }
     }
     let live = this.live.get(row.id);
@@ -236,11 +267,17 @@ export class UploadService {
     }
     if (chunk.range && size !== chunk.range.end + 1) {
       this.live.delete(row.id);
-      throw new RegistryError('SIZE_INVALID', `Content-Range promised bytes ${chunk.range.start}-${chunk.range.end} but ${size - row.offset} bytes arrived`);
+      throw new RegistryError(
+        'SIZE_INVALID',
+        `Content-Range promised bytes ${chunk.range.start}-${chunk.range.end} but ${size - row.offset} bytes arrived`,
+      );
     }
     if (!(await this.meta.advanceUpload(row.id, row.offset, size))) {
       this.live.delete(row.id);
-      throw this.rangeError(row, 'another request changed this upload at the same time; GET the upload URL for the current Range and continue from there');
+      throw this.rangeError(
+        row,
+        'another request changed this upload at the same time; GET the upload URL for the current Range and continue from there',
+      );
     }
     if (hash) this.live.set(row.id, { algorithm: row.algorithm as DigestAlgorithm, hash, offset: size });
     return size;
@@ -250,16 +287,20 @@ export class UploadService {
   private async pump(chunk: ChunkInput, dest: NodeJS.WritableStream, hash: Hash | undefined, startOffset: number): Promise<number> {
     const max = this.opts.blobMaxBytes;
     let total = startOffset;
-    await pipeline(chunk.body, async function* (source: AsyncIterable<Buffer>) {
-      for await (const buf of source) {
-        total += buf.length;
-        if (max > 0 && total > max) {
-          throw new RegistryError('SIZE_INVALID', `blob exceeds the maximum size of ${max} bytes`, { status: 413 });
+    await pipeline(
+      chunk.body,
+      async function* (source: AsyncIterable<Buffer>) {
+        for await (const buf of source) {
+          total += buf.length;
+          if (max > 0 && total > max) {
+            throw new RegistryError('SIZE_INVALID', `blob exceeds the maximum size of ${max} bytes`, { status: 413 });
+          }
+          hash?.update(buf);
+          yield buf;
         }
-        hash?.update(buf);
-        yield buf;
-      }
-    }, dest);
+      },
+      dest,
+    );
     if (chunk.contentLength !== undefined && total - startOffset !== chunk.contentLength) {
       throw new RegistryError('SIZE_INVALID', `Content-Length was ${chunk.contentLength} but ${total - startOffset} bytes arrived`);
     }
@@ -267,7 +308,14 @@ export class UploadService {
   }
 
   /** Verifies the digest, moves the bytes to their content address, then commits metadata. */
-  private async commit(reg: RegistryRow, repository: string, id: string, digest: string, size: number, hasSession: boolean): Promise<{ digest: string; size: number }> {
+  private async commit(
+    reg: RegistryRow,
+    repository: string,
+    id: string,
+    digest: string,
+    size: number,
+    hasSession: boolean,
+  ): Promise<{ digest: string; size: number }> {
     const parsed = parseDigest(digest);
     const key = uploadKey(id);
     const target = blobKey(parsed);
@@ -296,7 +344,11 @@ export class UploadService {
     }
     if (actual !== digest) {
       await drop();
-      throw new RegistryError('DIGEST_INVALID', `the uploaded content has digest ${actual}, not ${digest} as given; the upload was discarded`, { detail: { digest } });
+      throw new RegistryError(
+        'DIGEST_INVALID',
+        `the uploaded content has digest ${actual}, not ${digest} as given; the upload was discarded`,
+        { detail: { digest } },
+      );
     }
     // Content-addressed: if the blob is already stored, the move replaces it with identical bytes
     // (atomically; open readers keep their file), so dedup needs no extra check.
@@ -335,7 +387,8 @@ export class UploadService {
 
 function parseAlgorithm(raw: string | undefined): DigestAlgorithm {
   if (raw === undefined || raw === '') return 'sha256';
-  if (!isSupportedAlgorithm(raw)) throw new RegistryError('DIGEST_INVALID', `digest-algorithm "${clip(raw)}" is not supported: use sha256 or sha512`);
+  if (!isSupportedAlgorithm(raw))
+    throw new RegistryError('DIGEST_INVALID', `digest-algorithm "${clip(raw)}" is not supported: use sha256 or sha512`);
   return raw;
 }
 

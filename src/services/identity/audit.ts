@@ -6,16 +6,27 @@ import { invalid, parseSince } from './validate.js';
 // The audit logs, shaped as ACR's diagnostic categories: ContainerRegistryLoginEvents (logins,
 // granted and denied) and ContainerRegistryRepositoryEvents (from the events outbox).
 
-const IDENTITY_TYPES: Record<string, string> = { user: 'User', sp: 'ServicePrincipal', admin: 'AdminUser', token: 'Token', anonymous: 'Anonymous' };
+const IDENTITY_TYPES: Record<string, string> = {
+  user: 'User',
+  sp: 'ServicePrincipal',
+  admin: 'AdminUser',
+  token: 'Token',
+  anonymous: 'Anonymous',
+};
 
 /** Who may read which audit log, and the paging fields both audit queries share. */
-async function auditScope(ctx: IdentityContext, p: Principal, q: { registry?: string; top?: number; before?: number; identity?: string }): Promise<{ registryId: number | undefined; top: number }> {
+async function auditScope(
+  ctx: IdentityContext,
+  p: Principal,
+  q: { registry?: string; top?: number; before?: number; identity?: string },
+): Promise<{ registryId: number | undefined; top: number }> {
   ctx.notAnonymous(p);
   let registryId: number | undefined;
   if (q.registry !== undefined) registryId = (await ctx.registry(p, q.registry, 'read', 'read the audit log of')).id;
-  else await ctx.auth.requirePower(p, null, 'read', 'read the deployment audit log (give a registry to read one registry\'s)');
+  else await ctx.auth.requirePower(p, null, 'read', "read the deployment audit log (give a registry to read one registry's)");
   const top = q.top ?? 100;
-  if (!Number.isInteger(top) || top < 1 || top > 10_000) throw invalid(`"top" must be a whole number from 1 to 10000, got ${JSON.stringify(q.top)}`);
+  if (!Number.isInteger(top) || top < 1 || top > 10_000)
+    throw invalid(`"top" must be a whole number from 1 to 10000, got ${JSON.stringify(q.top)}`);
   if (q.before !== undefined && (!Number.isInteger(q.before) || q.before < 1)) throw invalid('"before" must be an event id');
   if (q.identity !== undefined && q.identity.length > 256) throw invalid('"identity" is at most 256 characters');
   return { registryId, top };
@@ -29,14 +40,30 @@ export class Audit {
     const { registryId, top } = await auditScope(this.ctx, p, q);
     if (q.result !== undefined && q.result !== 'Granted' && q.result !== 'Denied') throw invalid('"result" must be Granted or Denied');
     const rows = await this.ctx.store.queryLogins({
-      since: q.since === undefined ? undefined : parseSince(q.since), registryId, identity: q.identity, result: q.result, limit: top + 1, beforeId: q.before,
+      since: q.since === undefined ? undefined : parseSince(q.since),
+      registryId,
+      identity: q.identity,
+      result: q.result,
+      limit: top + 1,
+      beforeId: q.before,
     });
     const page = rows.slice(0, top);
     return {
       value: page.map((r) => ({
-        id: r.id, time: r.time, category: 'ContainerRegistryLoginEvents', registry: r.registry, identity: r.identity, identityType: IDENTITY_TYPES[r.identity_type] ?? 'Unknown', jwtId: r.jwt_id,
-        callerIpAddress: r.caller_ip, userAgent: r.user_agent, operation: r.operation, resultType: r.result,
-        resultDescription: r.reason ?? (r.result === 'Granted' ? 'OK' : 'denied'), status: r.status, durationMs: r.duration_ms,
+        id: r.id,
+        time: r.time,
+        category: 'ContainerRegistryLoginEvents',
+        registry: r.registry,
+        identity: r.identity,
+        identityType: IDENTITY_TYPES[r.identity_type] ?? 'Unknown',
+        jwtId: r.jwt_id,
+        callerIpAddress: r.caller_ip,
+        userAgent: r.user_agent,
+        operation: r.operation,
+        resultType: r.result,
+        resultDescription: r.reason ?? (r.result === 'Granted' ? 'OK' : 'denied'),
+        status: r.status,
+        durationMs: r.duration_ms,
       })),
       ...(rows.length > top ? { next: page[page.length - 1]!.id } : {}),
     };
@@ -45,17 +72,36 @@ export class Audit {
   /** Repository events (push, pull, delete, untag), newest first: committed changes only (the outbox is written in their transaction). */
   async repositoryEvents(p: Principal, q: RepositoryEventQuery): Promise<{ value: RepositoryEventView[]; next?: number }> {
     const { registryId, top } = await auditScope(this.ctx, p, q);
-    if (q.operation !== undefined && !['push', 'pull', 'delete', 'untag', 'purge', 'retention'].includes(q.operation)) throw invalid('"operation" must be push, pull, delete, untag, purge or retention');
+    if (q.operation !== undefined && !['push', 'pull', 'delete', 'untag', 'purge', 'retention'].includes(q.operation))
+      throw invalid('"operation" must be push, pull, delete, untag, purge or retention');
     const rows = await this.ctx.store.queryRepositoryEvents({
-      since: q.since === undefined ? undefined : parseSince(q.since), registryId, identity: q.identity, operation: q.operation, limit: top + 1, beforeId: q.before,
+      since: q.since === undefined ? undefined : parseSince(q.since),
+      registryId,
+      identity: q.identity,
+      operation: q.operation,
+      limit: top + 1,
+      beforeId: q.before,
     });
     const page = rows.slice(0, top);
     return {
       value: page.map((r) => ({
-        id: Number(r.id), time: r.created_at, category: 'ContainerRegistryRepositoryEvents', registry: r.registry, operationName: r.operation ?? r.action,
-        repository: r.repository, tag: r.tag, digest: r.digest, mediaType: r.media_type, size: r.size === null ? null : Number(r.size),
-        identity: r.identity, callerIpAddress: r.caller_ip, userAgent: r.request_useragent, correlationId: r.request_id, loginServer: r.request_host,
-        requestMethod: r.request_method, resultType: 'Succeeded',
+        id: Number(r.id),
+        time: r.created_at,
+        category: 'ContainerRegistryRepositoryEvents',
+        registry: r.registry,
+        operationName: r.operation ?? r.action,
+        repository: r.repository,
+        tag: r.tag,
+        digest: r.digest,
+        mediaType: r.media_type,
+        size: r.size === null ? null : Number(r.size),
+        identity: r.identity,
+        callerIpAddress: r.caller_ip,
+        userAgent: r.request_useragent,
+        correlationId: r.request_id,
+        loginServer: r.request_host,
+        requestMethod: r.request_method,
+        resultType: 'Succeeded',
       })),
       ...(rows.length > top ? { next: Number(page[page.length - 1]!.id) } : {}),
     };

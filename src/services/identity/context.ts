@@ -42,7 +42,8 @@ export class IdentityContext {
     try {
       return await change();
     } catch (e) {
-      if (e instanceof LastOwnerError) throw conflict(`cannot ${action}: it is the last Owner at deployment scope ("/"); assign Owner at scope "/" to another user first`);
+      if (e instanceof LastOwnerError)
+        throw conflict(`cannot ${action}: it is the last Owner at deployment scope ("/"); assign Owner at scope "/" to another user first`);
       throw e;
     }
   }

@@ -13,7 +13,15 @@ import { invalid } from './validate.js';
 
 async function putAdminPassword(ctx: IdentityContext, registryId: number, name: AdminPasswordName): Promise<void> {
   const value = newSecret();
-  await ctx.store.putSecret({ owner_type: 'admin', owner_id: registryId, name, hash: secretHash(value), sealed: seal(value, await ctx.store.sealKey()), hint: value.slice(-4), expires_at: null });
+  await ctx.store.putSecret({
+    owner_type: 'admin',
+    owner_id: registryId,
+    name,
+    hash: secretHash(value),
+    sealed: seal(value, await ctx.store.sealKey()),
+    hint: value.slice(-4),
+    expires_at: null,
+  });
 }
 
 async function ensureAdminPasswords(ctx: IdentityContext, registryId: number): Promise<void> {
@@ -22,7 +30,8 @@ async function ensureAdminPasswords(ctx: IdentityContext, registryId: number): P
 }
 
 async function adminCredentials(ctx: IdentityContext, reg: RegistryRow): Promise<AdminCredentialsView> {
-  if (!reg.admin_enabled) throw invalid(`the admin user of registry ${reg.name} is disabled; enable it with: berth update -n ${reg.name} --admin-enabled true`);
+  if (!reg.admin_enabled)
+    throw invalid(`the admin user of registry ${reg.name} is disabled; enable it with: berth update -n ${reg.name} --admin-enabled true`);
   const key = await ctx.store.sealKey();
   const secrets = await ctx.store.secretsOf('admin', reg.id);
   const passwords: AdminCredentialsView['passwords'] = [];
@@ -35,7 +44,11 @@ async function adminCredentials(ctx: IdentityContext, reg: RegistryRow): Promise
 
 async function anonymousView(ctx: IdentityContext, reg: RegistryRow): Promise<AnonymousPullView> {
   const rules = await ctx.store.anonymousRules(reg.id);
-  return { registry: reg.name, anonymousPullEnabled: !!reg.anonymous_pull_enabled, repositories: rules.map((r) => ({ repository: r.repository, createdAt: r.created_at })) };
+  return {
+    registry: reg.name,
+    anonymousPullEnabled: !!reg.anonymous_pull_enabled,
+    repositories: rules.map((r) => ({ repository: r.repository, createdAt: r.created_at })),
+  };
 }
 
 export class RegistryCredentials {
@@ -52,7 +65,11 @@ export class RegistryCredentials {
    * change. Anonymous pull is a Standard and Premium feature (ACR); enabling the admin user
    * creates its two passwords when missing.
    */
-  async updateRegistry(p: Principal, name: string, patch: { sku?: unknown; adminUserEnabled?: unknown; anonymousPullEnabled?: unknown }): Promise<RegistryRow> {
+  async updateRegistry(
+    p: Principal,
+    name: string,
+    patch: { sku?: unknown; adminUserEnabled?: unknown; anonymousPullEnabled?: unknown },
+  ): Promise<RegistryRow> {
     const reg = await this.ctx.registry(p, name, 'write', 'update');
     const sku = patch.sku === undefined ? undefined : parseSku(patch.sku);
     for (const k of ['adminUserEnabled', 'anonymousPullEnabled'] as const) {
@@ -63,8 +80,13 @@ export class RegistryCredentials {
     const finalSku = sku ?? (reg.sku as Sku);
     const finalAnon = anon ?? !!reg.anonymous_pull_enabled;
     if (finalAnon && finalSku === 'Basic') {
-      if (anon) throw invalid(`anonymous pull access is available on the Standard and Premium tiers; registry ${reg.name} is ${finalSku}: upgrade with --sku Standard, or open single repositories with berth repository update --anonymous-pull-enabled true`);
-      throw invalid(`registry ${reg.name} has anonymous pull enabled, which the Basic tier does not offer: disable it first (--anonymous-pull-enabled false)`);
+      if (anon)
+        throw invalid(
+          `anonymous pull access is available on the Standard and Premium tiers; registry ${reg.name} is ${finalSku}: upgrade with --sku Standard, or open single repositories with berth repository update --anonymous-pull-enabled true`,
+        );
+      throw invalid(
+        `registry ${reg.name} has anonymous pull enabled, which the Basic tier does not offer: disable it first (--anonymous-pull-enabled false)`,
+      );
     }
     if (sku !== undefined && sku !== reg.sku) await this.ctx.registries.update(reg.name, { sku });
     const flags: { admin_enabled?: number; anonymous_pull_enabled?: number } = {};
@@ -86,7 +108,8 @@ export class RegistryCredentials {
   async renewAdminCredential(p: Principal, name: string, passwordName: unknown): Promise<AdminCredentialsView> {
     const reg = await this.ctx.registry(p, name, 'write', 'renew the admin credentials of');
     if (passwordName !== 'password' && passwordName !== 'password2') throw invalid('"name" must be "password" or "password2"');
-    if (!reg.admin_enabled) throw invalid(`the admin user of registry ${reg.name} is disabled; enable it with: berth update -n ${reg.name} --admin-enabled true`);
+    if (!reg.admin_enabled)
+      throw invalid(`the admin user of registry ${reg.name} is disabled; enable it with: berth update -n ${reg.name} --admin-enabled true`);
     await putAdminPassword(this.ctx, reg.id, passwordName);
     this.ctx.auth.forget();
     return adminCredentials(this.ctx, reg);
@@ -101,7 +124,10 @@ export class RegistryCredentials {
   async setRepositoryAnonymousPull(p: Principal, name: string, repository: unknown, enabled: boolean): Promise<AnonymousPullView> {
     const reg = await this.ctx.registry(p, name, 'write', 'change anonymous pull of');
     if (typeof repository !== 'string' || repository.length === 0) throw invalid('name a repository or a "prefix/*" pattern');
-    if (repository === '*') throw invalid('to open the whole registry use --anonymous-pull-enabled on the registry (berth update, Standard and Premium); per-repository rules name a repository or "prefix/*"');
+    if (repository === '*')
+      throw invalid(
+        'to open the whole registry use --anonymous-pull-enabled on the registry (berth update, Standard and Premium); per-repository rules name a repository or "prefix/*"',
+      );
     assertRepositoryPattern(repository);
     if (enabled) await this.ctx.store.addAnonymousRule(reg.id, repository);
     else await this.ctx.store.removeAnonymousRule(reg.id, repository);

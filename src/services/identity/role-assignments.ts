@@ -20,7 +20,8 @@ export interface Scope {
  * or the short forms "<name>" and "<name>/<repo or prefix/*>" (as `--scopes` of create-for-rbac).
  */
 export async function parseScope(ctx: IdentityContext, p: Principal, raw: unknown, power: ManagementPower, what: string): Promise<Scope> {
-  if (typeof raw !== 'string' || raw.length === 0 || raw.length > 400) throw invalid('"scope" must be "/", "/registries/<registry>" or "/registries/<registry>/repositories/<repository or prefix/*>"');
+  if (typeof raw !== 'string' || raw.length === 0 || raw.length > 400)
+    throw invalid('"scope" must be "/", "/registries/<registry>" or "/registries/<registry>/repositories/<repository or prefix/*>"');
   if (raw === '/') return { registry: null, repository: null };
   let registryName: string;
   let repository: string | null;
@@ -33,7 +34,9 @@ export async function parseScope(ctx: IdentityContext, p: Principal, raw: unknow
     registryName = slash < 0 ? raw : raw.slice(0, slash);
     repository = slash < 0 ? null : raw.slice(slash + 1);
   } else {
-    throw invalid(`scope "${raw.slice(0, 120)}" is not "/", "/registries/<registry>" or "/registries/<registry>/repositories/<repository or prefix/*>"`);
+    throw invalid(
+      `scope "${raw.slice(0, 120)}" is not "/", "/registries/<registry>" or "/registries/<registry>/repositories/<repository or prefix/*>"`,
+    );
   }
   if (repository !== null) {
     if (repository === '*' || repository === '') repository = null;
@@ -43,9 +46,15 @@ export async function parseScope(ctx: IdentityContext, p: Principal, raw: unknow
   return { registry, repository };
 }
 
-export function assignmentView(a: { id: string; principal_type: string; role: string; repository: string | null; created_at: string }, principalName: string, registryName: string | undefined): RoleAssignmentView {
+export function assignmentView(
+  a: { id: string; principal_type: string; role: string; repository: string | null; created_at: string },
+  principalName: string,
+  registryName: string | undefined,
+): RoleAssignmentView {
   return {
-    id: a.id, name: a.id, principalName,
+    id: a.id,
+    name: a.id,
+    principalName,
     principalType: a.principal_type === 'sp' ? 'ServicePrincipal' : 'User',
     roleDefinitionName: a.role,
     scope: canonicalScope(registryName === undefined ? null : { name: registryName }, a.repository),
@@ -54,7 +63,8 @@ export function assignmentView(a: { id: string; principal_type: string; role: st
 }
 
 async function resolveAssignee(ctx: IdentityContext, raw: unknown): Promise<{ type: 'user' | 'sp'; id: number; name: string }> {
-  if (typeof raw !== 'string' || raw.length === 0 || raw.length > 64) throw invalid('"assignee" must be a user name or a service principal app id');
+  if (typeof raw !== 'string' || raw.length === 0 || raw.length > 64)
+    throw invalid('"assignee" must be a user name or a service principal app id');
   if (UUID.test(raw)) {
     const sp = await ctx.store.spByAppId(raw);
     if (!sp) throw unknown(`no service principal with app id "${raw}"`);
@@ -68,23 +78,44 @@ async function resolveAssignee(ctx: IdentityContext, raw: unknown): Promise<{ ty
 export class RoleAssignments {
   constructor(private readonly ctx: IdentityContext) {}
 
-  async createRoleAssignment(p: Principal, input: { assignee?: unknown; role?: unknown; scope?: unknown }): Promise<{ created: boolean; assignment: RoleAssignmentView }> {
+  async createRoleAssignment(
+    p: Principal,
+    input: { assignee?: unknown; role?: unknown; scope?: unknown },
+  ): Promise<{ created: boolean; assignment: RoleAssignmentView }> {
     this.ctx.notAnonymous(p);
     if (typeof input.role !== 'string') throw invalid('"role" must be a built-in role name, e.g. AcrPull');
     const role = findRole(input.role);
     const scope = await parseScope(this.ctx, p, input.scope ?? '/', 'assign_roles', 'assign roles in');
-    await this.ctx.auth.requirePower(p, scope.registry?.id ?? null, 'assign_roles', `assign roles at ${canonicalScope(scope.registry, scope.repository)}`);
+    await this.ctx.auth.requirePower(
+      p,
+      scope.registry?.id ?? null,
+      'assign_roles',
+      `assign roles at ${canonicalScope(scope.registry, scope.repository)}`,
+    );
     assertRoleFitsScope(role, scope);
     const who = await resolveAssignee(this.ctx, input.assignee);
-    const a = await this.ctx.store.addRoleAssignment({ principal_type: who.type, principal_id: who.id, role: role.name, registry_id: scope.registry?.id ?? null, repository: scope.repository });
+    const a = await this.ctx.store.addRoleAssignment({
+      principal_type: who.type,
+      principal_id: who.id,
+      role: role.name,
+      registry_id: scope.registry?.id ?? null,
+      repository: scope.repository,
+    });
     this.ctx.auth.forget();
     return { created: a.created, assignment: assignmentView(a, who.name, scope.registry?.name) };
   }
 
   /** Assignments the caller may see: all with Reader at "/", else those in registries it can read, and always its own. */
-  async listRoleAssignments(p: Principal, filter: { assignee?: string; scope?: string; role?: string } = {}): Promise<RoleAssignmentView[]> {
+  async listRoleAssignments(
+    p: Principal,
+    filter: { assignee?: string; scope?: string; role?: string } = {},
+  ): Promise<RoleAssignmentView[]> {
     this.ctx.notAnonymous(p);
-    if (p.kind !== 'user' && p.kind !== 'sp') throw new RegistryError('DENIED', `${describePrincipal(p)} (${p.kind}) may not list role assignments: only users and service principals hold roles`);
+    if (p.kind !== 'user' && p.kind !== 'sp')
+      throw new RegistryError(
+        'DENIED',
+        `${describePrincipal(p)} (${p.kind}) may not list role assignments: only users and service principals hold roles`,
+      );
     const deploymentRead = await this.ctx.has(p, null, 'read');
     const role = filter.role !== undefined ? findRole(filter.role).name : undefined;
     let scopeKey: string | undefined;
@@ -120,7 +151,8 @@ export class RoleAssignments {
   /** Deletes assignments by id (the uuid, or any path ending in it). Returns what was deleted. */
   async deleteRoleAssignments(p: Principal, ids: unknown): Promise<RoleAssignmentView[]> {
     this.ctx.notAnonymous(p);
-    if (!Array.isArray(ids) || ids.length === 0 || ids.length > 100 || ids.some((i) => typeof i !== 'string')) throw invalid('"ids" must be a list of 1-100 role assignment ids');
+    if (!Array.isArray(ids) || ids.length === 0 || ids.length > 100 || ids.some((i) => typeof i !== 'string'))
+      throw invalid('"ids" must be a list of 1-100 role assignment ids');
     const views: RoleAssignmentView[] = [];
     const found = [];
     for (const raw of ids as string[]) {
@@ -135,9 +167,13 @@ export class RoleAssignments {
       found.push(a);
     }
     for (const a of found) {
-      const name = a.principal_type === 'sp' ? (await this.ctx.store.spById(a.principal_id))?.app_id : (await this.ctx.store.userById(a.principal_id))?.name;
+      const name =
+        a.principal_type === 'sp'
+          ? (await this.ctx.store.spById(a.principal_id))?.app_id
+          : (await this.ctx.store.userById(a.principal_id))?.name;
       const reg = a.registry_id === null ? undefined : (await this.ctx.store.registryAuth(a.registry_id))?.name;
-      if (await this.ctx.keepingAnOwner(`delete the Owner assignment ${a.id}`, () => this.ctx.store.deleteRoleAssignment(a.id))) views.push(assignmentView(a, name ?? '', reg));
+      if (await this.ctx.keepingAnOwner(`delete the Owner assignment ${a.id}`, () => this.ctx.store.deleteRoleAssignment(a.id)))
+        views.push(assignmentView(a, name ?? '', reg));
     }
     this.ctx.auth.forget();
     return views;

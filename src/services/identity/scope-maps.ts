@@ -16,15 +16,27 @@ const SCOPE_MAP_LIMIT = Object.fromEntries(Object.entries(TIERS).map(([k, t]) =>
 function systemScopeMapView(reg: RegistryRow, name: string): ScopeMapView {
   const s = SYSTEM_SCOPE_MAPS[name]!;
   return {
-    name, id: `/registries/${reg.name}/scopeMaps/${name}`, registry: reg.name, type: 'SystemDefined', description: s.description,
-    actions: s.actions.map((action) => formatScopeRule({ repository: '*', action })), creationDate: reg.created_at, provisioningState: 'Succeeded',
+    name,
+    id: `/registries/${reg.name}/scopeMaps/${name}`,
+    registry: reg.name,
+    type: 'SystemDefined',
+    description: s.description,
+    actions: s.actions.map((action) => formatScopeRule({ repository: '*', action })),
+    creationDate: reg.created_at,
+    provisioningState: 'Succeeded',
   };
 }
 
 function scopeMapView(reg: RegistryRow, m: { name: string; description: string; actions: string; created_at: string }): ScopeMapView {
   return {
-    name: m.name, id: `/registries/${reg.name}/scopeMaps/${m.name}`, registry: reg.name, type: 'UserDefined', description: m.description,
-    actions: JSON.parse(m.actions) as string[], creationDate: m.created_at, provisioningState: 'Succeeded',
+    name: m.name,
+    id: `/registries/${reg.name}/scopeMaps/${m.name}`,
+    registry: reg.name,
+    type: 'UserDefined',
+    description: m.description,
+    actions: JSON.parse(m.actions) as string[],
+    creationDate: m.created_at,
+    provisioningState: 'Succeeded',
   };
 }
 
@@ -67,7 +79,9 @@ export class ScopeMaps {
   async listScopeMaps(p: Principal, registry: string): Promise<ScopeMapView[]> {
     const reg = await this.ctx.registry(p, registry, 'read', 'read');
     return [
-      ...Object.keys(SYSTEM_SCOPE_MAPS).sort().map((n) => systemScopeMapView(reg, n)),
+      ...Object.keys(SYSTEM_SCOPE_MAPS)
+        .sort()
+        .map((n) => systemScopeMapView(reg, n)),
       ...(await this.ctx.store.listScopeMaps(reg.id)).map((m) => scopeMapView(reg, m)),
     ];
   }
@@ -78,10 +92,17 @@ export class ScopeMaps {
     return scopeMapView(reg, await userScopeMap(this.ctx, reg, name));
   }
 
-  async createScopeMap(p: Principal, registry: string, input: { name?: unknown; description?: unknown; actions?: unknown }): Promise<ScopeMapView> {
+  async createScopeMap(
+    p: Principal,
+    registry: string,
+    input: { name?: unknown; description?: unknown; actions?: unknown },
+  ): Promise<ScopeMapView> {
     const reg = await this.ctx.registry(p, registry, 'write', 'create scope maps in');
     const name = assertAcrName(input.name, 'scope map');
-    if (name.startsWith('_')) throw invalid(`scope map names starting with "_" are reserved for the system scope maps (${Object.keys(SYSTEM_SCOPE_MAPS).join(', ')})`);
+    if (name.startsWith('_'))
+      throw invalid(
+        `scope map names starting with "_" are reserved for the system scope maps (${Object.keys(SYSTEM_SCOPE_MAPS).join(', ')})`,
+      );
     const actions = normalizeActions(input.actions);
     checkActionCount(actions);
     const row = await createScopeMapRow(this.ctx, reg, name, checkDescription(input.description) ?? '', actions);
@@ -89,12 +110,19 @@ export class ScopeMaps {
   }
 
   /** Replaces the actions, or adds and removes some; a system scope map cannot change. */
-  async updateScopeMap(p: Principal, registry: string, name: string, input: { description?: unknown; actions?: unknown; addActions?: unknown; removeActions?: unknown }): Promise<ScopeMapView> {
+  async updateScopeMap(
+    p: Principal,
+    registry: string,
+    name: string,
+    input: { description?: unknown; actions?: unknown; addActions?: unknown; removeActions?: unknown },
+  ): Promise<ScopeMapView> {
     const reg = await this.ctx.registry(p, registry, 'write', 'update scope maps in');
-    if (typeof name === 'string' && isSystemScopeMap(name)) throw invalid(`${name.toLowerCase()} is a system scope map and cannot be changed; create your own with berth scope-map create`);
+    if (typeof name === 'string' && isSystemScopeMap(name))
+      throw invalid(`${name.toLowerCase()} is a system scope map and cannot be changed; create your own with berth scope-map create`);
     const m = await userScopeMap(this.ctx, reg, name);
     const description = checkDescription(input.description);
-    if (input.actions !== undefined && (input.addActions !== undefined || input.removeActions !== undefined)) throw invalid('give "actions" (replace all) or "addActions"/"removeActions", not both');
+    if (input.actions !== undefined && (input.addActions !== undefined || input.removeActions !== undefined))
+      throw invalid('give "actions" (replace all) or "addActions"/"removeActions", not both');
     let actions: string[] | undefined;
     if (input.actions !== undefined) actions = normalizeActions(input.actions);
     if (input.addActions !== undefined || input.removeActions !== undefined) {
@@ -103,9 +131,11 @@ export class ScopeMaps {
       const missing = remove.filter((a) => !actions!.includes(a));
       if (missing.length) throw invalid(`scope map ${m.name} does not have ${missing.join(', ')}`);
       actions = actions.filter((a) => !remove.includes(a));
-      for (const a of input.addActions === undefined ? [] : normalizeActions(input.addActions, 'addActions')) if (!actions.includes(a)) actions.push(a);
+      for (const a of input.addActions === undefined ? [] : normalizeActions(input.addActions, 'addActions'))
+        if (!actions.includes(a)) actions.push(a);
     }
-    if (actions === undefined && description === undefined) throw invalid('nothing to update: give "description", "actions", "addActions" or "removeActions"');
+    if (actions === undefined && description === undefined)
+      throw invalid('nothing to update: give "description", "actions", "addActions" or "removeActions"');
     if (actions !== undefined) checkActionCount(actions);
     await this.ctx.store.updateScopeMap(m.id, { description, actions });
     this.ctx.auth.forget();
@@ -114,11 +144,14 @@ export class ScopeMaps {
 
   async deleteScopeMap(p: Principal, registry: string, name: string): Promise<void> {
     const reg = await this.ctx.registry(p, registry, 'write', 'delete scope maps in');
-    if (typeof name === 'string' && isSystemScopeMap(name)) throw invalid(`${name.toLowerCase()} is a system scope map and cannot be deleted`);
+    if (typeof name === 'string' && isSystemScopeMap(name))
+      throw invalid(`${name.toLowerCase()} is a system scope map and cannot be deleted`);
     const m = await userScopeMap(this.ctx, reg, name);
     const users = await this.ctx.store.tokensUsingScopeMap(reg.id, m.name);
     if (users.length) {
-      throw conflict(`scope map ${m.name} is used by token${users.length > 1 ? 's' : ''} ${users.map((t) => t.name).join(', ')}; delete ${users.length > 1 ? 'them' : 'it'} or give ${users.length > 1 ? 'them' : 'it'} another scope map first`);
+      throw conflict(
+        `scope map ${m.name} is used by token${users.length > 1 ? 's' : ''} ${users.map((t) => t.name).join(', ')}; delete ${users.length > 1 ? 'them' : 'it'} or give ${users.length > 1 ? 'them' : 'it'} another scope map first`,
+      );
     }
     await this.ctx.store.deleteScopeMap(m.id);
   }

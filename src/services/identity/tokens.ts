@@ -16,20 +16,32 @@ import { assertAcrName, checkActionCount, conflict, invalid, normalizeActions, p
 const TOKEN_LIMIT = Object.fromEntries(Object.entries(TIERS).map(([k, t]) => [k, t.tokens])) as Record<Sku, number>;
 
 function passwordsView(secrets: SecretRow[]): TokenPasswordView[] {
-  return secrets.filter((s) => s.name === 'password1' || s.name === 'password2')
+  return secrets
+    .filter((s) => s.name === 'password1' || s.name === 'password2')
     .map((s) => ({ name: s.name, creationTime: s.created_at, expiry: s.expires_at }));
 }
 
-async function tokenView(ctx: IdentityContext, reg: RegistryRow, t: { id: number; name: string; scope_map: string; status: string; created_at: string; updated_at: string }, fresh: TokenPasswordView[] = []): Promise<TokenView> {
+async function tokenView(
+  ctx: IdentityContext,
+  reg: RegistryRow,
+  t: { id: number; name: string; scope_map: string; status: string; created_at: string; updated_at: string },
+  fresh: TokenPasswordView[] = [],
+): Promise<TokenView> {
   const scopeMapName = await scopeMapDisplayName(ctx, reg, t.scope_map);
   const stored = passwordsView(await ctx.store.secretsOf('token', t.id));
   const passwords = stored.map((s) => fresh.find((f) => f.name === s.name) ?? s);
   return {
-    name: t.name, id: `/registries/${reg.name}/tokens/${t.name}`, registry: reg.name, creationDate: t.created_at, lastUpdated: t.updated_at,
+    name: t.name,
+    id: `/registries/${reg.name}/tokens/${t.name}`,
+    registry: reg.name,
+    creationDate: t.created_at,
+    lastUpdated: t.updated_at,
     status: t.status === 'disabled' ? 'disabled' : 'enabled',
-    scopeMapName, scopeMapId: `/registries/${reg.name}/scopeMaps/${scopeMapName}`,
+    scopeMapName,
+    scopeMapId: `/registries/${reg.name}/scopeMaps/${scopeMapName}`,
     credentials: { username: t.name, passwords, certificates: [] },
-    provisioningState: 'Succeeded', type: 'tokens',
+    provisioningState: 'Succeeded',
+    type: 'tokens',
   };
 }
 
@@ -39,11 +51,24 @@ async function findToken(ctx: IdentityContext, reg: RegistryRow, name: string) {
   return t;
 }
 
-async function generatePasswords(ctx: IdentityContext, tokenId: number, names: TokenPasswordName[], expiry: string | null): Promise<TokenPasswordView[]> {
+async function generatePasswords(
+  ctx: IdentityContext,
+  tokenId: number,
+  names: TokenPasswordName[],
+  expiry: string | null,
+): Promise<TokenPasswordView[]> {
   const out: TokenPasswordView[] = [];
   for (const name of names) {
     const value = newSecret();
-    const row = await ctx.store.putSecret({ owner_type: 'token', owner_id: tokenId, name, hash: secretHash(value), sealed: null, hint: value.slice(-4), expires_at: expiry });
+    const row = await ctx.store.putSecret({
+      owner_type: 'token',
+      owner_id: tokenId,
+      name,
+      hash: secretHash(value),
+      sealed: null,
+      hint: value.slice(-4),
+      expires_at: expiry,
+    });
     out.push({ name, creationTime: row.created_at, expiry, value });
   }
   return out;
@@ -57,18 +82,35 @@ export class Tokens {
    * "<token>-scope-map" is created). Both passwords are generated unless noPasswords, and shown
    * only in this response.
    */
-  async createToken(p: Principal, registry: string, input: { name?: unknown; scopeMap?: unknown; actions?: unknown; status?: unknown; expirationInDays?: unknown; expiration?: unknown; noPasswords?: unknown }): Promise<TokenView> {
+  async createToken(
+    p: Principal,
+    registry: string,
+    input: {
+      name?: unknown;
+      scopeMap?: unknown;
+      actions?: unknown;
+      status?: unknown;
+      expirationInDays?: unknown;
+      expiration?: unknown;
+      noPasswords?: unknown;
+    },
+  ): Promise<TokenView> {
     const reg = await this.ctx.registry(p, registry, 'write', 'create tokens in');
     const name = assertAcrName(input.name, 'token');
     const status = input.status === undefined ? 'enabled' : parseStatus(input.status);
     if (input.noPasswords !== undefined && typeof input.noPasswords !== 'boolean') throw invalid('"noPasswords" must be true or false');
-    if (input.expirationInDays !== undefined && typeof input.expirationInDays !== 'number') throw invalid('"expirationInDays" must be a number');
-    if (input.expiration !== undefined && typeof input.expiration !== 'string') throw invalid('"expiration" must be an ISO-8601 date or time');
+    if (input.expirationInDays !== undefined && typeof input.expirationInDays !== 'number')
+      throw invalid('"expirationInDays" must be a number');
+    if (input.expiration !== undefined && typeof input.expiration !== 'string')
+      throw invalid('"expiration" must be an ISO-8601 date or time');
     const expiry = parseExpiry({ expirationInDays: input.expirationInDays, expiration: input.expiration });
-    if ((input.scopeMap === undefined) === (input.actions === undefined)) throw invalid('give either "scopeMap" (an existing scope map) or "actions" (a new scope map is created), not both');
-    if (await this.ctx.store.token(reg.id, name)) throw conflict(`registry ${reg.name} already has a token "${name}" (names are unique regardless of case)`);
+    if ((input.scopeMap === undefined) === (input.actions === undefined))
+      throw invalid('give either "scopeMap" (an existing scope map) or "actions" (a new scope map is created), not both');
+    if (await this.ctx.store.token(reg.id, name))
+      throw conflict(`registry ${reg.name} already has a token "${name}" (names are unique regardless of case)`);
     const sku = reg.sku as Sku;
-    if ((await this.ctx.store.listTokens(reg.id)).length >= TOKEN_LIMIT[sku]) throw invalid(`registry ${reg.name} already has ${TOKEN_LIMIT[sku]} tokens, the ${sku} tier's limit`);
+    if ((await this.ctx.store.listTokens(reg.id)).length >= TOKEN_LIMIT[sku])
+      throw invalid(`registry ${reg.name} already has ${TOKEN_LIMIT[sku]} tokens, the ${sku} tier's limit`);
     let scopeMap: string;
     let createdMap: number | undefined;
     if (input.actions !== undefined) {
@@ -121,12 +163,20 @@ export class Tokens {
   }
 
   /** `az acr token credential generate`: new values (shown once) for password1 and/or password2 (both when neither is named). */
-  async generateTokenPasswords(p: Principal, registry: string, name: string, input: { password1?: unknown; password2?: unknown; expirationInDays?: unknown; expiration?: unknown }): Promise<{ username: string; passwords: TokenPasswordView[] }> {
+  async generateTokenPasswords(
+    p: Principal,
+    registry: string,
+    name: string,
+    input: { password1?: unknown; password2?: unknown; expirationInDays?: unknown; expiration?: unknown },
+  ): Promise<{ username: string; passwords: TokenPasswordView[] }> {
     const reg = await this.ctx.registry(p, registry, 'write', 'generate token passwords in');
     const t = await findToken(this.ctx, reg, name);
-    for (const k of ['password1', 'password2'] as const) if (input[k] !== undefined && typeof input[k] !== 'boolean') throw invalid(`"${k}" must be true or false`);
-    if (input.expirationInDays !== undefined && typeof input.expirationInDays !== 'number') throw invalid('"expirationInDays" must be a number');
-    if (input.expiration !== undefined && typeof input.expiration !== 'string') throw invalid('"expiration" must be an ISO-8601 date or time');
+    for (const k of ['password1', 'password2'] as const)
+      if (input[k] !== undefined && typeof input[k] !== 'boolean') throw invalid(`"${k}" must be true or false`);
+    if (input.expirationInDays !== undefined && typeof input.expirationInDays !== 'number')
+      throw invalid('"expirationInDays" must be a number');
+    if (input.expiration !== undefined && typeof input.expiration !== 'string')
+      throw invalid('"expiration" must be an ISO-8601 date or time');
     const expiry = parseExpiry({ expirationInDays: input.expirationInDays, expiration: input.expiration });
     let names: TokenPasswordName[] = [];
     if (input.password1) names.push('password1');

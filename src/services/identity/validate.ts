@@ -24,7 +24,8 @@ export function parseSince(raw: string, now = Date.now()): string {
     return new Date(now - Number(rel[1]) * unit).toISOString();
   }
   const t = /^\d{4}-\d{2}-\d{2}/.test(raw) ? Date.parse(raw) : NaN;
-  if (Number.isNaN(t)) throw invalid(`"since" must be an ISO-8601 time (2026-01-05T10:00:00Z) or a span such as 30m, 2h, 3d; got "${raw.slice(0, 60)}"`);
+  if (Number.isNaN(t))
+    throw invalid(`"since" must be an ISO-8601 time (2026-01-05T10:00:00Z) or a span such as 30m, 2h, 3d; got "${raw.slice(0, 60)}"`);
   return new Date(t).toISOString();
 }
 
@@ -33,12 +34,14 @@ export function parseExpiry(o: { expirationInDays?: number; expiration?: string 
   if (o.expirationInDays !== undefined && o.expiration !== undefined) throw invalid('give either expirationInDays or expiration, not both');
   if (o.expirationInDays !== undefined) {
     const d = o.expirationInDays;
-    if (!Number.isInteger(d) || d < 1 || d > 36_500) throw invalid(`expirationInDays must be a whole number of days from 1 to 36500, got ${JSON.stringify(d)}`);
+    if (!Number.isInteger(d) || d < 1 || d > 36_500)
+      throw invalid(`expirationInDays must be a whole number of days from 1 to 36500, got ${JSON.stringify(d)}`);
     return new Date(now + d * 86_400_000).toISOString();
   }
   if (o.expiration !== undefined) {
     const t = /^\d{4}-\d{2}-\d{2}/.test(o.expiration) ? Date.parse(o.expiration) : NaN;
-    if (Number.isNaN(t)) throw invalid(`expiration must be an ISO-8601 date or time such as 2027-01-01T00:00:00Z, got "${String(o.expiration).slice(0, 60)}"`);
+    if (Number.isNaN(t))
+      throw invalid(`expiration must be an ISO-8601 date or time such as 2027-01-01T00:00:00Z, got "${String(o.expiration).slice(0, 60)}"`);
     if (t <= now) throw invalid(`expiration ${o.expiration} is in the past`);
     return new Date(t).toISOString();
   }
@@ -52,9 +55,12 @@ export function canonicalScope(reg: { name: string } | null, repository: string 
 
 export function assertUserName(name: unknown): string {
   if (typeof name !== 'string' || !USER_NAME.test(name)) {
-    throw invalid(`a user name is 3-64 characters: letters, digits, ".", "_", "@" and "-"; got ${JSON.stringify(typeof name === 'string' ? name.slice(0, 80) : name)}`);
+    throw invalid(
+      `a user name is 3-64 characters: letters, digits, ".", "_", "@" and "-"; got ${JSON.stringify(typeof name === 'string' ? name.slice(0, 80) : name)}`,
+    );
   }
-  if (UUID.test(name) || name === TOKEN_USERNAME) throw invalid(`"${name}" looks like an app id: user names cannot be UUIDs (those name service principals)`);
+  if (UUID.test(name) || name === TOKEN_USERNAME)
+    throw invalid(`"${name}" looks like an app id: user names cannot be UUIDs (those name service principals)`);
   return name;
 }
 
@@ -67,7 +73,9 @@ export function assertPassword(password: unknown): string {
 
 export function assertAcrName(name: unknown, what: string): string {
   if (typeof name !== 'string' || !ACR_NAME.test(name)) {
-    throw invalid(`a ${what} name is 5-50 characters: letters, digits, "-" and "_"; got ${JSON.stringify(typeof name === 'string' ? name.slice(0, 80) : name)}`);
+    throw invalid(
+      `a ${what} name is 5-50 characters: letters, digits, "-" and "_"; got ${JSON.stringify(typeof name === 'string' ? name.slice(0, 80) : name)}`,
+    );
   }
   return name;
 }
@@ -79,9 +87,12 @@ export function parseStatus(s: unknown): 'enabled' | 'disabled' {
 
 export function assertRoleFitsScope(role: RoleDefinition, scope: { repository: string | null }): void {
   if (scope.repository === null) return;
-  if (role.registryWideOnly) throw invalid(`${role.name} applies to a whole registry or the deployment; it cannot be scoped to repositories`);
+  if (role.registryWideOnly)
+    throw invalid(`${role.name} applies to a whole registry or the deployment; it cannot be scoped to repositories`);
   if (role.management.length > 0) {
-    throw invalid(`${role.name} grants management powers, which apply only to a whole registry or the deployment; for repository access use AcrPull, AcrPush, AcrDelete or a Container Registry Repository role`);
+    throw invalid(
+      `${role.name} grants management powers, which apply only to a whole registry or the deployment; for repository access use AcrPull, AcrPush, AcrDelete or a Container Registry Repository role`,
+    );
   }
 }
 
@@ -99,11 +110,16 @@ export function normalizeActions(actions: unknown, what = 'actions'): string[] {
 
 export function checkDescription(d: unknown): string | undefined {
   if (d === undefined) return undefined;
-  if (typeof d !== 'string' || d.length > MAX_DESCRIPTION || /\p{Cc}/u.test(d)) throw invalid(`"description" must be a string of at most ${MAX_DESCRIPTION} printable characters`);
+  if (typeof d !== 'string' || d.length > MAX_DESCRIPTION || /\p{Cc}/u.test(d))
+    throw invalid(`"description" must be a string of at most ${MAX_DESCRIPTION} printable characters`);
   return d;
 }
 
 export function checkActionCount(actions: string[]): void {
-  if (actions.length === 0) throw invalid(`a scope map needs at least one action, e.g. "repositories/hello/content/read" (actions: ${SCOPE_MAP_ACTIONS.join(', ')})`);
-  if (actions.length > MAX_SCOPE_MAP_ACTIONS) throw invalid(`a scope map has at most ${MAX_SCOPE_MAP_ACTIONS} actions, got ${actions.length}`);
+  if (actions.length === 0)
+    throw invalid(
+      `a scope map needs at least one action, e.g. "repositories/hello/content/read" (actions: ${SCOPE_MAP_ACTIONS.join(', ')})`,
+    );
+  if (actions.length > MAX_SCOPE_MAP_ACTIONS)
+    throw invalid(`a scope map has at most ${MAX_SCOPE_MAP_ACTIONS} actions, got ${actions.length}`);
 }

@@ -19,8 +19,15 @@ export interface BlobCopy {
  * Copies one blob from the upstream into a repository through UploadService.ingest (verified
  * against its digest), bounded by the size its manifest declares; progress.bytes counts it.
  */
-export async function streamBlob(c: BlobCopy, reg: RegistryRow, repo: string, digest: string, size: number, progress: { bytes: { done: number } },
-  save: () => Promise<void>): Promise<void> {
+export async function streamBlob(
+  c: BlobCopy,
+  reg: RegistryRow,
+  repo: string,
+  digest: string,
+  size: number,
+  progress: { bytes: { done: number } },
+  save: () => Promise<void>,
+): Promise<void> {
   const { up } = c;
   let received = 0;
   // Bounded by the declared size (no upstream can fill the disk past it), counted for progress.
@@ -46,7 +53,10 @@ export async function streamBlob(c: BlobCopy, reg: RegistryRow, repo: string, di
     meter.destroy();
     await feed.catch(() => undefined);
     if (e instanceof RegistryError && (e.code === 'DIGEST_INVALID' || e.code === 'SIZE_INVALID')) {
-      throw new RegistryError(e.code, `blob ${digest} from ${up.name} does not match its descriptor (${e.message}); nothing was stored for it`);
+      throw new RegistryError(
+        e.code,
+        `blob ${digest} from ${up.name} does not match its descriptor (${e.message}); nothing was stored for it`,
+      );
     }
     throw e;
   }
@@ -93,7 +103,10 @@ async function feedBlob(c: BlobCopy, digest: string, size: number, sink: Transfo
       part.body.destroy();
       if (sink.destroyed) return;
       if (++resumes > 5) {
-        const err = new UpstreamError(`blob ${digest} from ${up.name} broke off ${resumes} times (last: ${(e as Error).message})`, 'transient');
+        const err = new UpstreamError(
+          `blob ${digest} from ${up.name} broke off ${resumes} times (last: ${(e as Error).message})`,
+          'transient',
+        );
         sink.destroy(err);
         throw err;
       }

@@ -57,7 +57,12 @@ interface PlannedManifest {
   parsed: ParsedManifest;
 }
 
-const emptyProgress = (): ImportProgress => ({ phase: 'queued', manifests: { done: 0, total: 0 }, blobs: { done: 0, total: 0, skipped: 0 }, bytes: { done: 0, total: 0 } });
+const emptyProgress = (): ImportProgress => ({
+  phase: 'queued',
+  manifests: { done: 0, total: 0 },
+  blobs: { done: 0, total: 0, skipped: 0 },
+  bytes: { done: 0, total: 0 },
+});
 
 export class ImportService {
   constructor(
@@ -77,7 +82,10 @@ export class ImportService {
   /** True when the host may be reached over plain HTTP (and HTTPS without certificate checks). */
   insecure(host: string): boolean {
     const bare = host.replace(/:\d+$/, '');
-    return isLoopbackHost(bare) || this.opts.insecureRegistries.some((h) => h.toLowerCase() === host.toLowerCase() || h.toLowerCase() === bare.toLowerCase());
+    return (
+      isLoopbackHost(bare) ||
+      this.opts.insecureRegistries.some((h) => h.toLowerCase() === host.toLowerCase() || h.toLowerCase() === bare.toLowerCase())
+    );
   }
 
   /**
@@ -92,15 +100,34 @@ export class ImportService {
       if (e instanceof EgressRefused) throw new RegistryError('REQUEST_INVALID', refusedMessage(e));
       // A name that does not resolve now may later: the job reports it.
     }
-    const stored: StoredRequest = { host: req.host, repository: req.repository, reference: req.reference, targets: req.targets, force: req.force };
+    const stored: StoredRequest = {
+      host: req.host,
+      repository: req.repository,
+      reference: req.reference,
+      targets: req.targets,
+      force: req.force,
+    };
     const sealed = req.credentials ? seal(JSON.stringify(req.credentials), await this.access.sealKey()) : null;
     return this.meta.transaction(async (trx) => {
       // The payload names the work for operators (berth job list); credentials stay in imports.
-      const id = await this.jobs.enqueue(trx, 'import', { registry: reg.name, source: sourceText(req) }, { maxAttempts: this.opts.maxAttempts });
+      const id = await this.jobs.enqueue(
+        trx,
+        'import',
+        { registry: reg.name, source: sourceText(req) },
+        { maxAttempts: this.opts.maxAttempts },
+      );
       const t = now();
       await this.store.insert(trx, {
-        id, registry_id: reg.id, request: JSON.stringify(stored), credentials: sealed, identity: caller.identity ?? null, caller_ip: caller.ip ?? null,
-        progress: JSON.stringify(emptyProgress()), result: null, created_at: t, updated_at: t,
+        id,
+        registry_id: reg.id,
+        request: JSON.stringify(stored),
+        credentials: sealed,
+        identity: caller.identity ?? null,
+        caller_ip: caller.ip ?? null,
+        progress: JSON.stringify(emptyProgress()),
+        result: null,
+        created_at: t,
+        updated_at: t,
       });
       return id;
     });
@@ -112,11 +139,24 @@ export class ImportService {
     if (!row) return undefined;
     const job = await this.jobs.get(id);
     const req = JSON.parse(row.request) as StoredRequest;
-    const result = row.result ? JSON.parse(row.result) as { digest?: string; mediaType?: string; error?: { code: string; message: string } } : {};
+    const result = row.result
+      ? (JSON.parse(row.result) as { digest?: string; mediaType?: string; error?: { code: string; message: string } })
+      : {};
     const state = job?.state ?? 'dead';
-    const status = state === 'succeeded' ? 'Succeeded' : state === 'dead' ? 'Failed' : state === 'running' ? 'Running' : (job?.attempts ?? 0) > 0 ? 'Retrying' : 'Queued';
+    const status =
+      state === 'succeeded'
+        ? 'Succeeded'
+        : state === 'dead'
+          ? 'Failed'
+          : state === 'running'
+            ? 'Running'
+            : (job?.attempts ?? 0) > 0
+              ? 'Retrying'
+              : 'Queued';
     return {
-      id, registry: reg.name, status,
+      id,
+      registry: reg.name,
+      status,
       source: sourceText(req),
       targetTags: req.targets.filter((t) => t.tag !== undefined).map((t) => `${t.repository}:${t.tag}`),
       untaggedTargetRepositories: req.targets.filter((t) => t.tag === undefined).map((t) => t.repository),
@@ -126,7 +166,8 @@ export class ImportService {
       error: result.error ?? (state !== 'succeeded' && job?.last_error ? { code: 'UNAVAILABLE', message: job.last_error } : null),
       attempts: job?.attempts ?? 0,
       identity: row.identity,
-      createdAt: row.created_at, updatedAt: row.updated_at,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
     };
   }
 
@@ -167,7 +208,10 @@ export class ImportService {
       const m = await this.meta.getManifestByTag(reg.id, t.repository, t.tag);
       // The same manifest already there is no conflict (a resumed import may have tagged it).
       if (m && m.digest !== digest) {
-        throw new RegistryError('CONFLICT', `tag ${t.repository}:${t.tag} already exists in registry ${reg.name} (it points to ${m.digest}); import with --force (mode "Force") to overwrite it`);
+        throw new RegistryError(
+          'CONFLICT',
+          `tag ${t.repository}:${t.tag} already exists in registry ${reg.name} (it points to ${m.digest}); import with --force (mode "Force") to overwrite it`,
+        );
       }
     }
   }
@@ -180,7 +224,9 @@ export class ImportService {
     const reg = await this.meta.getRegistryById(Number(row.registry_id));
     if (!reg) throw new PermanentJobError(`the registry of import ${job.id} no longer exists`);
     const req = JSON.parse(row.request) as StoredRequest;
-    const credentials = row.credentials ? JSON.parse(unseal(row.credentials, await this.access.sealKey())) as { username: string; password: string } : undefined;
+    const credentials = row.credentials
+      ? (JSON.parse(unseal(row.credentials, await this.access.sealKey())) as { username: string; password: string })
+      : undefined;
     const progress = { ...emptyProgress(), phase: 'resolving' as ImportProgress['phase'] };
     const state = { lost: false, lastSave: 0 };
     const save = async (force = false) => {
@@ -189,25 +235,41 @@ export class ImportService {
       await this.store.update(row.id, { progress: JSON.stringify(progress), updated_at: now() });
     };
     // Keep the lease while copying (a large import outlives it); stop when another node took over.
-    const beat = setInterval(() => {
-      this.jobs.renewLease(job).then((ok) => { if (!ok) state.lost = true; }, () => {});
-    }, Math.max(200, (this.jobs.opts.leaseSeconds * 1000) / 3));
+    const beat = setInterval(
+      () => {
+        this.jobs.renewLease(job).then(
+          (ok) => {
+            if (!ok) state.lost = true;
+          },
+          () => {},
+        );
+      },
+      Math.max(200, (this.jobs.opts.leaseSeconds * 1000) / 3),
+    );
     try {
       const out = await asSystem(
         { name: 'import', method: 'IMPORT', identity: row.identity ?? undefined, ip: row.caller_ip ?? undefined, id: `import-${job.id}` },
         () => this.copy(reg, req, credentials, progress, save, state),
       );
       progress.phase = 'done';
-      await this.store.update(row.id, { progress: JSON.stringify(progress), credentials: null, result: JSON.stringify(out), updated_at: now() });
+      await this.store.update(row.id, {
+        progress: JSON.stringify(progress),
+        credentials: null,
+        result: JSON.stringify(out),
+        updated_at: now(),
+      });
       this.log.info({ import: row.id, registry: reg.name, source: sourceText(req), digest: out.digest }, 'image imported');
     } catch (e) {
       const err = describe(e, req);
       const final = err.permanent || job.attempts >= job.max_attempts || state.lost;
       if (final) progress.phase = 'failed';
-      await this.store.update(row.id, {
-        progress: JSON.stringify(progress), updated_at: now(),
-        ...(final ? { credentials: null, result: JSON.stringify({ error: { code: err.code, message: err.message } }) } : {}),
-      }).catch(() => {});
+      await this.store
+        .update(row.id, {
+          progress: JSON.stringify(progress),
+          updated_at: now(),
+          ...(final ? { credentials: null, result: JSON.stringify({ error: { code: err.code, message: err.message } }) } : {}),
+        })
+        .catch(() => {});
       if (err.permanent) throw new PermanentJobError(err.message);
       throw new Error(err.message, { cause: e });
     } finally {
@@ -215,11 +277,24 @@ export class ImportService {
     }
   }
 
-  private async copy(reg: RegistryRow, req: StoredRequest, credentials: { username: string; password: string } | undefined, progress: ImportProgress,
-    save: (force?: boolean) => Promise<void>, state: { lost: boolean }): Promise<{ digest: string; mediaType: string; tags: string[] }> {
+  private async copy(
+    reg: RegistryRow,
+    req: StoredRequest,
+    credentials: { username: string; password: string } | undefined,
+    progress: ImportProgress,
+    save: (force?: boolean) => Promise<void>,
+    state: { lost: boolean },
+  ): Promise<{ digest: string; mediaType: string; tags: string[] }> {
     const up = new Upstream({
-      host: req.host, repository: req.repository, credentials, insecure: this.insecure(req.host), allowPrivate: this.opts.allowPrivate,
-      connectTimeoutMs: this.opts.connectTimeoutMs, idleTimeoutMs: this.opts.idleTimeoutMs, maxRedirects: this.opts.maxRedirects, manifestMaxBytes: this.opts.manifestMaxBytes,
+      host: req.host,
+      repository: req.repository,
+      credentials,
+      insecure: this.insecure(req.host),
+      allowPrivate: this.opts.allowPrivate,
+      connectTimeoutMs: this.opts.connectTimeoutMs,
+      idleTimeoutMs: this.opts.idleTimeoutMs,
+      maxRedirects: this.opts.maxRedirects,
+      manifestMaxBytes: this.opts.manifestMaxBytes,
       trustedRealms: this.opts.trustedRealms,
     });
     const check = () => {
@@ -238,7 +313,10 @@ export class ImportService {
         if (seen.has(d.digest)) continue;
         seen.add(d.digest);
         if (++children > this.opts.maxManifests) {
-          throw new RegistryError('MANIFEST_INVALID', `${sourceText(req)} is an index of more than ${this.opts.maxManifests} manifests, the import limit (import.maxManifests)`);
+          throw new RegistryError(
+            'MANIFEST_INVALID',
+            `${sourceText(req)} is an index of more than ${this.opts.maxManifests} manifests, the import limit (import.maxManifests)`,
+          );
         }
         const child = await this.fetch(up, d.digest);
         await visit(child);
@@ -280,7 +358,8 @@ export class ImportService {
       let skipped = true;
       for (const [i, repo] of repos.entries()) {
         const repoId = await this.meta.findRepositoryId(reg.id, repo);
-        if (repoId !== undefined && (await this.meta.transaction((trx) => this.meta.missingBlobs(trx, repoId, [digest]))).length === 0) continue;
+        if (repoId !== undefined && (await this.meta.transaction((trx) => this.meta.missingBlobs(trx, repoId, [digest]))).length === 0)
+          continue;
         skipped = false;
         // The first target repository holds it by now (verified): the others link the same bytes.
         if (i > 0 && (await this.blobs.mount(reg, repo, digest, repos[0], () => Promise.resolve(true)))) continue;
@@ -310,7 +389,11 @@ export class ImportService {
       progress.manifests.done++;
       await save();
     }
-    return { digest: top.digest, mediaType: top.mediaType, tags: req.targets.filter((t) => t.tag !== undefined).map((t) => `${t.repository}:${t.tag}`) };
+    return {
+      digest: top.digest,
+      mediaType: top.mediaType,
+      tags: req.targets.filter((t) => t.tag !== undefined).map((t) => `${t.repository}:${t.tag}`),
+    };
   }
 
   private async fetch(up: Upstream, ref: string): Promise<PlannedManifest> {
@@ -329,12 +412,27 @@ export class ImportService {
 function describe(e: unknown, req: StoredRequest): { code: string; message: string; permanent: boolean } {
   const src = sourceText(req);
   if (e instanceof UpstreamError) {
-    const code = e.kind === 'auth' ? 'DENIED' : e.kind === 'notfound' ? 'MANIFEST_UNKNOWN' : e.kind === 'digest' ? 'DIGEST_INVALID' : e.kind === 'refused' ? 'REQUEST_INVALID' : e.kind === 'invalid' ? 'MANIFEST_INVALID' : 'UNAVAILABLE';
+    const code =
+      e.kind === 'auth'
+        ? 'DENIED'
+        : e.kind === 'notfound'
+          ? 'MANIFEST_UNKNOWN'
+          : e.kind === 'digest'
+            ? 'DIGEST_INVALID'
+            : e.kind === 'refused'
+              ? 'REQUEST_INVALID'
+              : e.kind === 'invalid'
+                ? 'MANIFEST_INVALID'
+                : 'UNAVAILABLE';
     return { code, message: `import of ${src}: ${e.message}`, permanent: e.kind !== 'transient' };
   }
   if (e instanceof RegistryError) {
     return { code: e.code, message: `import of ${src}: ${e.message}`, permanent: e.code !== 'UNAVAILABLE' && e.code !== 'INTERNAL_ERROR' };
   }
   const err = e as NodeJS.ErrnoException;
-  return { code: 'UNAVAILABLE', message: `import of ${src}: ${err?.code ? `${err.code}: ` : ''}${err?.message ?? String(e)} (will retry)`, permanent: false };
+  return {
+    code: 'UNAVAILABLE',
+    message: `import of ${src}: ${err?.code ? `${err.code}: ` : ''}${err?.message ?? String(e)} (will retry)`,
+    permanent: false,
+  };
 }

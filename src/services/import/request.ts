@@ -23,8 +23,10 @@ export interface ParsedImport {
   credentials?: { username: string; password: string };
 }
 
-const EXAMPLE = 'use REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@DIGEST, e.g. registry.example.com/library/nginx:1.27 or localhost:5000/app@sha256:<64 hex digits>';
-const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+const EXAMPLE =
+  'use REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@DIGEST, e.g. registry.example.com/library/nginx:1.27 or localhost:5000/app@sha256:<64 hex digits>';
+const HOST =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 const bad = (message: string) => new RegistryError('REQUEST_INVALID', message);
 
@@ -48,7 +50,8 @@ function splitImage(image: string, what: string): { repository: string; referenc
     reference = colon > slash ? image.slice(colon + 1) : 'latest';
     if (!isValidTag(reference)) throw bad(`${what} "${clip(image)}" has an invalid tag "${clip(reference)}"; ${EXAMPLE}`);
   }
-  if (!isValidRepositoryName(repository)) throw bad(`${what} "${clip(image)}" has an invalid repository name "${clip(repository)}"; ${EXAMPLE}`);
+  if (!isValidRepositoryName(repository))
+    throw bad(`${what} "${clip(image)}" has an invalid repository name "${clip(repository)}"; ${EXAMPLE}`);
   return { repository, reference };
 }
 
@@ -64,7 +67,8 @@ export function splitSource(source: string): { host: string; image: string } {
 
 function normalizeHost(raw: string): string {
   const h = raw.replace(/^https?:\/\//i, '').replace(/\/+$/, '');
-  if (!HOST.test(h)) throw bad(`"${clip(raw)}" is not a registry host: give host or host:port, e.g. registry.example.com or localhost:5000`);
+  if (!HOST.test(h))
+    throw bad(`"${clip(raw)}" is not a registry host: give host or host:port, e.g. registry.example.com or localhost:5000`);
   const port = /:(\d+)$/.exec(h);
   if (port && Number(port[1]) > 65535) throw bad(`"${clip(raw)}" has a port above 65535`);
   // Docker Hub's API host, and its implicit library/ namespace.
@@ -84,8 +88,11 @@ export function parseImportRequest(body: Record<string, unknown>): ParsedImport 
   for (const k of Object.keys(body)) if (!allowed.includes(k)) throw bad(`unknown field "${clip(k)}"; allowed: ${allowed.join(', ')}`);
   const source = body.source;
   if (!obj(source)) throw bad(`give "source": { "registryUri": "registry.example.com", "sourceImage": "library/nginx:1.27" }`);
-  for (const k of Object.keys(source)) if (!['registryUri', 'sourceImage', 'credentials'].includes(k)) throw bad(`unknown field "source.${clip(k)}"; allowed: registryUri, sourceImage, credentials`);
-  if (typeof source.sourceImage !== 'string' || !source.sourceImage) throw bad(`give "source.sourceImage" (REPOSITORY:TAG or REPOSITORY@DIGEST); ${EXAMPLE}`);
+  for (const k of Object.keys(source))
+    if (!['registryUri', 'sourceImage', 'credentials'].includes(k))
+      throw bad(`unknown field "source.${clip(k)}"; allowed: registryUri, sourceImage, credentials`);
+  if (typeof source.sourceImage !== 'string' || !source.sourceImage)
+    throw bad(`give "source.sourceImage" (REPOSITORY:TAG or REPOSITORY@DIGEST); ${EXAMPLE}`);
   if (source.registryUri !== undefined && typeof source.registryUri !== 'string') throw bad('"source.registryUri" must be a string');
   let hostRaw = source.registryUri;
   let image = source.sourceImage;
@@ -98,17 +105,20 @@ export function parseImportRequest(body: Record<string, unknown>): ParsedImport 
   let credentials: ParsedImport['credentials'];
   if (source.credentials !== undefined && source.credentials !== null) {
     const c = source.credentials;
-    if (!obj(c) || typeof c.username !== 'string' || typeof c.password !== 'string') throw bad('"source.credentials" must be { "username": "...", "password": "..." }');
+    if (!obj(c) || typeof c.username !== 'string' || typeof c.password !== 'string')
+      throw bad('"source.credentials" must be { "username": "...", "password": "..." }');
     if (c.username || c.password) credentials = { username: c.username, password: c.password };
   }
 
   const mode = body.mode ?? 'NoForce';
-  if (mode !== 'NoForce' && mode !== 'Force') throw bad('"mode" is "NoForce" (default: an existing target tag fails the import) or "Force" (overwrite target tags)');
+  if (mode !== 'NoForce' && mode !== 'Force')
+    throw bad('"mode" is "NoForce" (default: an existing target tag fails the import) or "Force" (overwrite target tags)');
 
   const targets: ImportTarget[] = [];
   for (const t of strings(body.targetTags, 'targetTags')) {
     const { repository: r, reference: ref } = splitImage(t, 'target tag');
-    if (isDigest(ref) || !t.slice(t.lastIndexOf('/') + 1).includes(':')) throw bad(`target tag "${clip(t)}" must be REPOSITORY:TAG, e.g. app:1.0`);
+    if (isDigest(ref) || !t.slice(t.lastIndexOf('/') + 1).includes(':'))
+      throw bad(`target tag "${clip(t)}" must be REPOSITORY:TAG, e.g. app:1.0`);
     targets.push({ repository: r, tag: ref });
   }
   for (const r of strings(body.untaggedTargetRepositories, 'untaggedTargetRepositories')) {

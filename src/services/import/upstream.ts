@@ -37,9 +37,18 @@ export interface UpstreamOptions {
  * serves registry-1.docker.io, but one tenant of a shared suffix never serves another), or a realm
  * host the operator trusts; and never over plain HTTP unless the registry itself is reached so.
  */
-export function realmMayHaveCredentials(registryHost: string, registryScheme: 'https:' | 'http:', realm: URL, trusted: readonly string[] = []): boolean {
+export function realmMayHaveCredentials(
+  registryHost: string,
+  registryScheme: 'https:' | 'http:',
+  realm: URL,
+  trusted: readonly string[] = [],
+): boolean {
   if (realm.protocol === 'http:' && registryScheme === 'https:') return false;
-  const bare = (h: string) => h.replace(/^\[|\]$/g, '').replace(/:\d+$/, '').toLowerCase();
+  const bare = (h: string) =>
+    h
+      .replace(/^\[|\]$/g, '')
+      .replace(/:\d+$/, '')
+      .toLowerCase();
   const reg = bare(registryHost.startsWith('[') ? registryHost.replace(/(\]):\d+$/, '$1') : registryHost);
   const host = realm.hostname.replace(/^\[|\]$/g, '').toLowerCase();
   if (host === reg) return true;
@@ -53,7 +62,11 @@ export type UpstreamFailure = 'auth' | 'notfound' | 'invalid' | 'digest' | 'refu
 
 /** A failure talking to the upstream; `kind` says whether retrying can help ('transient'). */
 export class UpstreamError extends Error {
-  constructor(message: string, readonly kind: UpstreamFailure, readonly status?: number) {
+  constructor(
+    message: string,
+    readonly kind: UpstreamFailure,
+    readonly status?: number,
+  ) {
     super(message);
     this.name = 'UpstreamError';
   }
@@ -65,9 +78,7 @@ export interface FetchedManifest {
   digest: string;
 }
 
-export const MANIFEST_ACCEPT = [
-  MediaTypes.ociManifest, MediaTypes.ociIndex, MediaTypes.dockerManifest, MediaTypes.dockerList,
-].join(', ');
+export const MANIFEST_ACCEPT = [MediaTypes.ociManifest, MediaTypes.ociIndex, MediaTypes.dockerManifest, MediaTypes.dockerList].join(', ');
 
 interface Challenge {
   scheme: string;
@@ -80,7 +91,8 @@ export function parseChallenge(header: string | undefined): Challenge | undefine
   const m = /^\s*([A-Za-z]+)\s*(.*)$/s.exec(header);
   if (!m) return undefined;
   const params: Record<string, string> = {};
-  for (const p of m[2]!.matchAll(/([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g)) params[p[1]!.toLowerCase()] = (p[2] ?? p[3] ?? '').replace(/\\(.)/g, '$1');
+  for (const p of m[2]!.matchAll(/([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))/g))
+    params[p[1]!.toLowerCase()] = (p[2] ?? p[3] ?? '').replace(/\\(.)/g, '$1');
   return { scheme: m[1]!.toLowerCase(), params };
 }
 
@@ -101,27 +113,46 @@ export class Upstream {
     const res = await this.send(`/v2/${this.o.repository}/manifests/${ref}`, { Accept: MANIFEST_ACCEPT });
     if (res.statusCode === 404) {
       res.resume();
-      throw new UpstreamError(`manifest ${ref} is not known to ${this.name} (MANIFEST_UNKNOWN upstream): check the source repository and tag or digest`, 'notfound', 404);
+      throw new UpstreamError(
+        `manifest ${ref} is not known to ${this.name} (MANIFEST_UNKNOWN upstream): check the source repository and tag or digest`,
+        'notfound',
+        404,
+      );
     }
     this.expectOk(res, `manifest ${ref}`);
     const bytes = await readCapped(res, this.o.manifestMaxBytes, this.o.idleTimeoutMs).catch((e) => {
-      throw e instanceof UpstreamError ? e : new UpstreamError(`reading manifest ${ref} from ${this.name} failed: ${(e as Error).message}`, 'transient');
+      throw e instanceof UpstreamError
+        ? e
+        : new UpstreamError(`reading manifest ${ref} from ${this.name} failed: ${(e as Error).message}`, 'transient');
     });
-    if (bytes === undefined) throw new UpstreamError(`manifest ${ref} of ${this.name} is larger than the limit of ${this.o.manifestMaxBytes} bytes (limits.manifestMaxBytes)`, 'invalid');
+    if (bytes === undefined)
+      throw new UpstreamError(
+        `manifest ${ref} of ${this.name} is larger than the limit of ${this.o.manifestMaxBytes} bytes (limits.manifestMaxBytes)`,
+        'invalid',
+      );
     let declared: unknown;
     try {
       declared = (JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown }).mediaType;
     } catch {
       throw new UpstreamError(`manifest ${ref} of ${this.name} is not JSON`, 'invalid');
     }
-    const header = String(res.headers['content-type'] ?? '').split(';')[0]!.trim();
+    const header = String(res.headers['content-type'] ?? '')
+      .split(';')[0]!
+      .trim();
     const mediaType = typeof declared === 'string' && declared ? declared : header;
     const sent = res.headers['docker-content-digest'];
     // Verify: by the digest asked for, else the digest the upstream announced, else compute sha256.
-    const expected = isDigest(ref) ? parseDigest(ref).value : typeof sent === 'string' && isDigest(sent) ? parseDigest(sent).value : undefined;
+    const expected = isDigest(ref)
+      ? parseDigest(ref).value
+      : typeof sent === 'string' && isDigest(sent)
+        ? parseDigest(sent).value
+        : undefined;
     const actual = digestOf(bytes, expected ? parseDigest(expected).algorithm : 'sha256');
     if (expected && actual !== expected) {
-      throw new UpstreamError(`manifest ${ref} from ${this.name} has digest ${actual}, not ${expected}: the upstream sent other bytes than it promised`, 'digest');
+      throw new UpstreamError(
+        `manifest ${ref} from ${this.name} has digest ${actual}, not ${expected}: the upstream sent other bytes than it promised`,
+        'digest',
+      );
     }
     return { bytes, mediaType, digest: actual };
   }
@@ -141,7 +172,10 @@ export class Upstream {
       const m = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''));
       if (!m || Number(m[1]) !== offset) {
         res.resume();
-        throw new UpstreamError(`${this.name} answered a range request for blob ${digest} with another range (${String(res.headers['content-range'] ?? 'none')})`, 'transient');
+        throw new UpstreamError(
+          `${this.name} answered a range request for blob ${digest} with another range (${String(res.headers['content-range'] ?? 'none')})`,
+          'transient',
+        );
       }
       return { body: res, start: offset };
     }
@@ -154,16 +188,23 @@ export class Upstream {
     const res = await this.send(`/v2/${this.o.repository}/referrers/${digest}`, { Accept: MediaTypes.ociIndex });
     if (res.statusCode !== 200) {
       res.resume();
-      if (res.statusCode && res.statusCode >= 500) throw new UpstreamError(`${this.name} answered ${res.statusCode} to the referrers of ${digest}`, 'transient', res.statusCode);
+      if (res.statusCode && res.statusCode >= 500)
+        throw new UpstreamError(`${this.name} answered ${res.statusCode} to the referrers of ${digest}`, 'transient', res.statusCode);
       return []; // 404 (no referrers API) and other refusals: nothing to copy
     }
     const bytes = await readCapped(res, this.o.manifestMaxBytes, this.o.idleTimeoutMs);
-    if (!bytes) throw new UpstreamError(`the referrers list of ${digest} on ${this.name} is larger than ${this.o.manifestMaxBytes} bytes`, 'invalid');
+    if (!bytes)
+      throw new UpstreamError(`the referrers list of ${digest} on ${this.name} is larger than ${this.o.manifestMaxBytes} bytes`, 'invalid');
     try {
       const doc = JSON.parse(bytes.toString('utf8')) as { manifests?: unknown };
       if (!Array.isArray(doc.manifests)) return [];
-      return doc.manifests.filter((d): d is { digest: string; mediaType: string; size: number } =>
-        !!d && typeof d === 'object' && typeof (d as { digest?: unknown }).digest === 'string' && isDigest((d as { digest: string }).digest));
+      return doc.manifests.filter(
+        (d): d is { digest: string; mediaType: string; size: number } =>
+          !!d &&
+          typeof d === 'object' &&
+          typeof (d as { digest?: unknown }).digest === 'string' &&
+          isDigest((d as { digest: string }).digest),
+      );
     } catch {
       return [];
     }
@@ -174,13 +215,19 @@ export class Upstream {
     res.resume();
     const status = res.statusCode ?? 0;
     if (status === 401 || status === 403) throw this.denied(status);
-    throw new UpstreamError(`${this.name} answered HTTP ${status} for ${what}`, status >= 500 || status === 429 || status === 408 ? 'transient' : 'invalid', status);
+    throw new UpstreamError(
+      `${this.name} answered HTTP ${status} for ${what}`,
+      status >= 500 || status === 429 || status === 408 ? 'transient' : 'invalid',
+      status,
+    );
   }
 
   private denied(status: number): UpstreamError {
     return new UpstreamError(
       `${this.o.host} refused access to ${this.o.repository} (HTTP ${status}): ${this.o.credentials ? 'the username and password given for the source registry were not accepted, or do not allow pulling this repository' : 'it needs credentials: give --username and --password for the source registry'}`,
-      'auth', status);
+      'auth',
+      status,
+    );
   }
 
   /** A request with the current credentials; on 401 answers the challenge and retries once. */
@@ -224,17 +271,27 @@ export class Upstream {
     realm.searchParams.set('scope', params.scope || `repository:${this.o.repository}:pull`);
     const creds = this.o.credentials;
     if (creds && !realmMayHaveCredentials(this.o.host, await this.ensureScheme(), realm, this.o.trustedRealms)) {
-      throw new UpstreamError(`${this.o.host} sends its token requests to ${realm.protocol}//${realm.host}, outside its own domain${realm.protocol === 'http:' ? ' and over plain HTTP' : ''}; `
-        + 'the credentials are not sent there (if that token service is genuine, add its host to import.trustedRealms)', 'auth');
+      throw new UpstreamError(
+        `${this.o.host} sends its token requests to ${realm.protocol}//${realm.host}, outside its own domain${realm.protocol === 'http:' ? ' and over plain HTTP' : ''}; ` +
+          'the credentials are not sent there (if that token service is genuine, add its host to import.trustedRealms)',
+        'auth',
+      );
     }
-    const res = await this.open(realm, creds ? { Authorization: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}` } : {});
+    const res = await this.open(
+      realm,
+      creds ? { Authorization: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}` } : {},
+    );
     if (res.statusCode === 401 || res.statusCode === 403) {
       res.resume();
       throw this.denied(res.statusCode);
     }
     if (res.statusCode !== 200) {
       res.resume();
-      throw new UpstreamError(`the token service of ${this.o.host} (${realm.host}) answered HTTP ${res.statusCode}`, (res.statusCode ?? 0) >= 500 ? 'transient' : 'auth', res.statusCode);
+      throw new UpstreamError(
+        `the token service of ${this.o.host} (${realm.host}) answered HTTP ${res.statusCode}`,
+        (res.statusCode ?? 0) >= 500 ? 'transient' : 'auth',
+        res.statusCode,
+      );
     }
     const body = await readCapped(res, 64 * 1024, this.o.idleTimeoutMs);
     try {
@@ -267,7 +324,8 @@ export class Upstream {
     let url = start;
     let hs = headers;
     for (let hop = 0; ; hop++) {
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UpstreamError(`refusing to follow a redirect to a ${url.protocol} URL`, 'refused');
+      if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        throw new UpstreamError(`refusing to follow a redirect to a ${url.protocol} URL`, 'refused');
       let pinned: { address: string; family: number };
       try {
         pinned = await resolveSafe(url.hostname, this.o.allowPrivate);
@@ -275,13 +333,17 @@ export class Upstream {
         if (e instanceof EgressRefused) {
           throw new UpstreamError(refusedMessage(e), 'refused');
         }
-        throw new UpstreamError(`cannot resolve ${url.hostname}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'transient');
+        throw new UpstreamError(
+          `cannot resolve ${url.hostname}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+          'transient',
+        );
       }
       const res = await this.once(url, hs, pinned);
       const loc = res.headers.location;
       if (![301, 302, 303, 307, 308].includes(res.statusCode ?? 0) || !loc) return res;
       res.resume();
-      if (hop >= this.o.maxRedirects) throw new UpstreamError(`${this.o.host} redirected more than ${this.o.maxRedirects} times`, 'invalid');
+      if (hop >= this.o.maxRedirects)
+        throw new UpstreamError(`${this.o.host} redirected more than ${this.o.maxRedirects} times`, 'invalid');
       const next = new URL(loc, url);
       if (next.host !== url.host) {
         // Credentials are for the registry, not for the storage a blob redirect points to.
@@ -296,7 +358,11 @@ export class Upstream {
       const secure = url.protocol === 'https:';
       const mod = secure ? https : http;
       const req = mod.request({
-        protocol: url.protocol, hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port || undefined, path: `${url.pathname}${url.search}`, method: 'GET',
+        protocol: url.protocol,
+        hostname: url.hostname.replace(/^\[|\]$/g, ''),
+        port: url.port || undefined,
+        path: `${url.pathname}${url.search}`,
+        method: 'GET',
         headers: { 'User-Agent': 'berth-import', ...headers },
         agent: false,
         ...(secure && this.o.insecure ? { rejectUnauthorized: false } : {}),
@@ -306,10 +372,15 @@ export class Upstream {
           else cb(null, pinned.address, pinned.family);
         }) as never,
       });
-      const connect = setTimeout(() => req.destroy(new UpstreamError(`could not connect to ${url.host} within ${this.o.connectTimeoutMs} ms`, 'transient')), this.o.connectTimeoutMs);
+      const connect = setTimeout(
+        () => req.destroy(new UpstreamError(`could not connect to ${url.host} within ${this.o.connectTimeoutMs} ms`, 'transient')),
+        this.o.connectTimeoutMs,
+      );
       req.on('socket', (s) => s.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(connect)));
       // Idle, not total: a large blob may take long, a silent connection may not.
-      req.setTimeout(this.o.idleTimeoutMs, () => req.destroy(new UpstreamError(`${url.host} sent nothing for ${this.o.idleTimeoutMs} ms`, 'transient')));
+      req.setTimeout(this.o.idleTimeoutMs, () =>
+        req.destroy(new UpstreamError(`${url.host} sent nothing for ${this.o.idleTimeoutMs} ms`, 'transient')),
+      );
       req.on('error', (e) => {
         clearTimeout(connect);
         reject(e);

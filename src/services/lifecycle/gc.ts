@@ -42,7 +42,13 @@ export interface GcOptions {
   leaseSeconds: number;
 }
 
-export const DEFAULT_GC: GcOptions = { gracePeriodSeconds: 3600, deleteDanglingReferrers: true, storageSweep: true, batchSize: 500, leaseSeconds: 300 };
+export const DEFAULT_GC: GcOptions = {
+  gracePeriodSeconds: 3600,
+  deleteDanglingReferrers: true,
+  storageSweep: true,
+  batchSize: 500,
+  leaseSeconds: 300,
+};
 
 export interface GcCounts {
   referrersRemoved: number;
@@ -77,7 +83,15 @@ export interface GcMetrics {
 }
 
 type Clock = () => Date;
-const zero = (): GcCounts => ({ referrersRemoved: 0, linksMarked: 0, linksRemoved: 0, blobsMarked: 0, blobsRemoved: 0, filesRemoved: 0, bytesReclaimed: 0 });
+const zero = (): GcCounts => ({
+  referrersRemoved: 0,
+  linksMarked: 0,
+  linksRemoved: 0,
+  blobsMarked: 0,
+  blobsRemoved: 0,
+  filesRemoved: 0,
+  bytesReclaimed: 0,
+});
 
 export class GcService {
   private readonly node = `${hostname()}:${process.pid}`;
@@ -147,17 +161,19 @@ export class GcService {
   async start(): Promise<GcReport> {
     const id = await this.begin(false);
     const counts = zero();
-    void this.track((async () => {
-      try {
-        await this.collect(id, counts);
-        await this.finish(id, 'succeeded', counts, null);
-        this.metrics?.run('succeeded', counts);
-      } catch (e) {
-        this.log.error({ err: e, gcRun: id }, 'garbage collection failed');
-        await this.finish(id, 'failed', counts, (e as Error).message).catch(() => undefined);
-        this.metrics?.run('failed', counts);
-      }
-    })());
+    void this.track(
+      (async () => {
+        try {
+          await this.collect(id, counts);
+          await this.finish(id, 'succeeded', counts, null);
+          this.metrics?.run('succeeded', counts);
+        } catch (e) {
+          this.log.error({ err: e, gcRun: id }, 'garbage collection failed');
+          await this.finish(id, 'failed', counts, (e as Error).message).catch(() => undefined);
+          this.metrics?.run('failed', counts);
+        }
+      })(),
+    );
     return (await this.report(id))!;
   }
 
@@ -182,7 +198,11 @@ export class GcService {
         await this.store.lockRunStarts(trx);
         const alive = await this.store.aliveRun(trx);
         if (alive) {
-          throw new RegistryError('CONFLICT', `garbage collection run ${alive.id} is already running on ${alive.node}; wait for it (berth gc status)`, { detail: { run: alive.id } });
+          throw new RegistryError(
+            'CONFLICT',
+            `garbage collection run ${alive.id} is already running on ${alive.node}; wait for it (berth gc status)`,
+            { detail: { run: alive.id } },
+          );
         }
       }
       return this.store.insertRun(trx, { node: this.node, dryRun, startedAt: ts, leaseUntil: lease });
@@ -234,8 +254,9 @@ export class GcService {
         if (!reg) continue;
         try {
           // Through the ordinary delete: locks hold, the event is audited, soft delete applies.
-          await asSystem({ name: 'gc', method: 'GC', identity: 'garbage-collector' },
-            () => this.manifests.delete(reg, r.repository, r.digest));
+          await asSystem({ name: 'gc', method: 'GC', identity: 'garbage-collector' }, () =>
+            this.manifests.delete(reg, r.repository, r.digest),
+          );
           c.referrersRemoved++;
         } catch (e) {
           // Locked (deleteEnabled=false), or already gone: leave it.
@@ -316,8 +337,15 @@ export class GcService {
       }
       if (unmark.length || mark.length) {
         await this.meta.transaction(async (trx) => {
-          await this.store.unmarkBlobs(trx, unmark.map((r) => r.digest));
-          await this.store.markBlobs(trx, mark.map((r) => r.digest), ts);
+          await this.store.unmarkBlobs(
+            trx,
+            unmark.map((r) => r.digest),
+          );
+          await this.store.markBlobs(
+            trx,
+            mark.map((r) => r.digest),
+            ts,
+          );
         });
         c.blobsMarked += mark.length;
       }
@@ -409,15 +437,31 @@ export class GcService {
 
 function columns(c: GcCounts): GcRunPatch {
   return {
-    referrers_removed: c.referrersRemoved, links_marked: c.linksMarked, links_removed: c.linksRemoved,
-    blobs_marked: c.blobsMarked, blobs_removed: c.blobsRemoved, files_removed: c.filesRemoved, bytes_reclaimed: c.bytesReclaimed,
+    referrers_removed: c.referrersRemoved,
+    links_marked: c.linksMarked,
+    links_removed: c.linksRemoved,
+    blobs_marked: c.blobsMarked,
+    blobs_removed: c.blobsRemoved,
+    files_removed: c.filesRemoved,
+    bytes_reclaimed: c.bytesReclaimed,
   };
 }
 
 function view(r: GcRunRow): GcReport {
   return {
-    id: Number(r.id), dryRun: Number(r.dry_run) === 1, status: r.status as GcReport['status'], node: r.node, startedAt: r.started_at, finishedAt: r.finished_at, error: r.error,
-    referrersRemoved: Number(r.referrers_removed), linksMarked: Number(r.links_marked), linksRemoved: Number(r.links_removed),
-    blobsMarked: Number(r.blobs_marked), blobsRemoved: Number(r.blobs_removed), filesRemoved: Number(r.files_removed), bytesReclaimed: Number(r.bytes_reclaimed),
+    id: Number(r.id),
+    dryRun: Number(r.dry_run) === 1,
+    status: r.status as GcReport['status'],
+    node: r.node,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    error: r.error,
+    referrersRemoved: Number(r.referrers_removed),
+    linksMarked: Number(r.links_marked),
+    linksRemoved: Number(r.links_removed),
+    blobsMarked: Number(r.blobs_marked),
+    blobsRemoved: Number(r.blobs_removed),
+    filesRemoved: Number(r.files_removed),
+    bytesReclaimed: Number(r.bytes_reclaimed),
   };
 }

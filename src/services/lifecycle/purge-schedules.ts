@@ -35,8 +35,18 @@ export interface PurgeScheduleInput {
 export function scheduleView(s: ScheduleRow): PurgeScheduleView {
   const { spec } = JSON.parse(s.payload) as { spec: PurgeSpec };
   return {
-    name: s.name, schedule: s.cron, status: s.status, filters: spec.filters, ago: spec.ago, untagged: !!spec.untagged, untaggedOnly: !!spec.untaggedOnly,
-    keep: spec.keep ?? 0, nextRunTime: s.next_run_at, lastRunTime: s.last_run_at, lastJobId: s.last_job_id === null ? null : Number(s.last_job_id), createdTime: s.created_at,
+    name: s.name,
+    schedule: s.cron,
+    status: s.status,
+    filters: spec.filters,
+    ago: spec.ago,
+    untagged: !!spec.untagged,
+    untaggedOnly: !!spec.untaggedOnly,
+    keep: spec.keep ?? 0,
+    nextRunTime: s.next_run_at,
+    lastRunTime: s.last_run_at,
+    lastJobId: s.last_job_id === null ? null : Number(s.last_job_id),
+    createdTime: s.created_at,
   };
 }
 
@@ -55,7 +65,14 @@ export class PurgeScheduleService {
     const spec = validateSpec(input.spec);
     let row: ScheduleRow | undefined;
     try {
-      row = await this.scheduler.create({ registryId: reg.id, kind: 'purge', name: input.name, cron: input.schedule, payload: { spec }, status: input.status });
+      row = await this.scheduler.create({
+        registryId: reg.id,
+        kind: 'purge',
+        name: input.name,
+        cron: input.schedule,
+        payload: { spec },
+        status: input.status,
+      });
     } catch (e) {
       if (e instanceof CronError) throw new RegistryError('REQUEST_INVALID', `"schedule": ${e.message}`);
       throw e;

@@ -114,8 +114,13 @@ export class PurgeService {
     let after: string | undefined;
     for (;;) {
       const rows = await this.store.repositoryPage(reg.id, after, PAGE);
-      const hits = await guard.any(filters.map((f) => f.repo), rows.map((r) => r.name));
-      rows.forEach((r, i) => { if (hits[i]) out.push(r.name); });
+      const hits = await guard.any(
+        filters.map((f) => f.repo),
+        rows.map((r) => r.name),
+      );
+      rows.forEach((r, i) => {
+        if (hits[i]) out.push(r.name);
+      });
       if (rows.length < PAGE) return out;
       after = rows[rows.length - 1]!.name;
     }
@@ -131,11 +136,36 @@ export class PurgeService {
     }
   }
 
-  private async runGuarded(reg: RegistryRow, spec: PurgeSpec, o: { dryRun?: boolean; only?: string[]; operation?: string }, guard: RegexGuard): Promise<PurgeResult> {
+  private async runGuarded(
+    reg: RegistryRow,
+    spec: PurgeSpec,
+    o: { dryRun?: boolean; only?: string[]; operation?: string },
+    guard: RegexGuard,
+  ): Promise<PurgeResult> {
     const dryRun = !!o.dryRun;
     const cutoff = new Date(this.clock().getTime() - parseAgo(spec.ago)).toISOString();
-    const res: PurgeResult = { registry: reg.name, dryRun, cutoff, repositories: [], deletedTags: 0, deletedManifests: 0, tags: [], manifests: [], truncated: false, skipped: [] };
-    const run: PurgeRun = { reg, spec, filters: spec.filters.map(parseFilter), guard, cutoff, dryRun, operation: o.operation ?? 'purge', res };
+    const res: PurgeResult = {
+      registry: reg.name,
+      dryRun,
+      cutoff,
+      repositories: [],
+      deletedTags: 0,
+      deletedManifests: 0,
+      tags: [],
+      manifests: [],
+      truncated: false,
+      skipped: [],
+    };
+    const run: PurgeRun = {
+      reg,
+      spec,
+      filters: spec.filters.map(parseFilter),
+      guard,
+      cutoff,
+      dryRun,
+      operation: o.operation ?? 'purge',
+      res,
+    };
     let repos = await this.matchingRepositories(reg, spec, guard);
     if (o.only) {
       const allowed = new Set(o.only);
@@ -145,7 +175,10 @@ export class PurgeService {
       const repo = await this.meta.repositoryRow(reg.id, name);
       if (!repo) continue;
       if (!repo.write_enabled || !repo.delete_enabled) {
-        res.skipped.push({ repository: name, reason: `repository is locked (${!repo.write_enabled ? 'writeEnabled' : 'deleteEnabled'} false)` });
+        res.skipped.push({
+          repository: name,
+          reason: `repository is locked (${!repo.write_enabled ? 'writeEnabled' : 'deleteEnabled'} false)`,
+        });
         continue;
       }
       const out: PurgeRepositoryResult = { repository: name, deletedTags: 0, deletedManifests: 0 };
@@ -156,7 +189,10 @@ export class PurgeService {
       res.deletedManifests += out.deletedManifests;
       if (out.deletedTags || out.deletedManifests) res.repositories.push(out);
     }
-    this.log.info({ registry: reg.name, dryRun, tags: res.deletedTags, manifests: res.deletedManifests, skipped: res.skipped.length }, 'purge finished');
+    this.log.info(
+      { registry: reg.name, dryRun, tags: res.deletedTags, manifests: res.deletedManifests, skipped: res.skipped.length },
+      'purge finished',
+    );
     return res;
   }
 
@@ -178,7 +214,10 @@ export class PurgeService {
     for (;;) {
       const rows = await this.store.tagPage(repositoryId, run.cutoff, after, PAGE);
       const doomed: PurgeTag[] = [];
-      const hits = await run.guard.any(tagRes, rows.map((t) => t.name));
+      const hits = await run.guard.any(
+        tagRes,
+        rows.map((t) => t.name),
+      );
       for (const [i, t] of rows.entries()) {
         if (!hits[i]) continue;
         if (kept < (spec.keep ?? 0)) {
@@ -186,12 +225,20 @@ export class PurgeService {
           continue;
         }
         if (!t.write_enabled || !t.delete_enabled) {
-          res.skipped.push({ repository: name, tag: t.name, reason: `tag is locked (${!t.write_enabled ? 'writeEnabled' : 'deleteEnabled'} false)` });
+          res.skipped.push({
+            repository: name,
+            tag: t.name,
+            reason: `tag is locked (${!t.write_enabled ? 'writeEnabled' : 'deleteEnabled'} false)`,
+          });
           continue;
         }
         const p = ImmutabilityService.match(rules, t.name);
         if (p) {
-          res.skipped.push({ repository: name, tag: t.name, reason: `tag is immutable (policy "${p.name}": repository ${p.repository}, tag ${p.tag})` });
+          res.skipped.push({
+            repository: name,
+            tag: t.name,
+            reason: `tag is immutable (policy "${p.name}": repository ${p.repository}, tag ${p.tag})`,
+          });
           continue;
         }
         doomed.push(t);
@@ -205,7 +252,11 @@ export class PurgeService {
           untaggedBy.set(t.manifest_id, (untaggedBy.get(t.manifest_id) ?? 0) + 1);
         }
       }
-      if (rows.length > 0) this.log.info({ registry: reg.name, repository: name, scanned: rows.length, untagged: out.deletedTags, dryRun: run.dryRun }, 'purge: tag page done');
+      if (rows.length > 0)
+        this.log.info(
+          { registry: reg.name, repository: name, scanned: rows.length, untagged: out.deletedTags, dryRun: run.dryRun },
+          'purge: tag page done',
+        );
       if (rows.length < PAGE) return untaggedBy;
       const last = rows[rows.length - 1]!;
       after = { time: last.updated_at, name: last.name };
@@ -213,7 +264,12 @@ export class PurgeService {
   }
 
   /** Deletes a repository's untagged manifests older than the cutoff (a dry run: also those its untags would leave untagged). */
-  private async purgeUntagged(run: PurgeRun, repositoryId: number, out: PurgeRepositoryResult, untaggedBy: Map<number, number>): Promise<void> {
+  private async purgeUntagged(
+    run: PurgeRun,
+    repositoryId: number,
+    out: PurgeRepositoryResult,
+    untaggedBy: Map<number, number>,
+  ): Promise<void> {
     const { spec, res } = run;
     const name = out.repository;
     const doomed: { id: number; digest: string }[] = [];
@@ -224,7 +280,11 @@ export class PurgeService {
         return;
       }
       if (!m.write_enabled || !m.delete_enabled) {
-        res.skipped.push({ repository: name, digest: m.digest, reason: `manifest is locked (${!m.write_enabled ? 'writeEnabled' : 'deleteEnabled'} false)` });
+        res.skipped.push({
+          repository: name,
+          digest: m.digest,
+          reason: `manifest is locked (${!m.write_enabled ? 'writeEnabled' : 'deleteEnabled'} false)`,
+        });
         return;
       }
       doomed.push(m);
@@ -243,14 +303,28 @@ export class PurgeService {
       const remaining = await this.store.tagCounts(ids);
       const would = ids.filter((id) => (remaining.get(id) ?? 0) <= untaggedBy.get(id)!);
       for (let i = 0; i < would.length; i += 500) {
-        (await this.store.untaggedCandidates(repositoryId, { age: 'created_at', cutoff: run.cutoff, ids: would.slice(i, i + 500), limit: 500 })).forEach(consider);
+        (
+          await this.store.untaggedCandidates(repositoryId, {
+            age: 'created_at',
+            cutoff: run.cutoff,
+            ids: would.slice(i, i + 500),
+            limit: 500,
+          })
+        ).forEach(consider);
       }
       if (doomed.length) await this.deleteManifests(run, name, doomed.splice(0), out, 1);
     }
   }
 
   /** Untags a chunk in one transaction; rows changed since they were read (moved, re-locked) are left alone. */
-  private async untagChunk(reg: RegistryRow, repositoryId: number, repository: string, chunk: { name: string; manifest_id: number; digest: string }[], cutoff: string, operation: string) {
+  private async untagChunk(
+    reg: RegistryRow,
+    repositoryId: number,
+    repository: string,
+    chunk: { name: string; manifest_id: number; digest: string }[],
+    cutoff: string,
+    operation: string,
+  ) {
     return this.meta.transaction(async (trx) => {
       const want = new Map(chunk.map((t) => [t.name, t]));
       const current = await this.store.deletableTags(trx, repositoryId, [...want.keys()], cutoff);
@@ -259,17 +333,32 @@ export class PurgeService {
       const policy = this.bin ? await this.bin.enabled(trx, reg.id) : undefined;
       if (this.bin && policy?.on) {
         const group = this.bin.newGroup();
-        for (const t of gone) await this.bin.keep(trx, reg.id, repositoryId, repository, t.digest, { group, days: policy.days, onlyTag: t.name });
+        for (const t of gone)
+          await this.bin.keep(trx, reg.id, repositoryId, repository, t.digest, { group, days: policy.days, onlyTag: t.name });
       }
-      await this.store.deleteTags(trx, repositoryId, gone.map((t) => t.name));
+      await this.store.deleteTags(
+        trx,
+        repositoryId,
+        gone.map((t) => t.name),
+      );
       await this.meta.markUntagged(trx, [...new Set(gone.map((t) => t.manifest_id))]);
-      await this.meta.recordEvents(trx, currentActor(), gone.map((t) => ({ registry_id: reg.id, action: 'untag', repository, digest: t.digest, tag: t.name, operation })));
+      await this.meta.recordEvents(
+        trx,
+        currentActor(),
+        gone.map((t) => ({ registry_id: reg.id, action: 'untag', repository, digest: t.digest, tag: t.name, operation })),
+      );
       await this.meta.touchRepository(trx, repositoryId);
       return gone;
     });
   }
 
-  private async deleteManifests(run: PurgeRun, repository: string, doomed: { id: number; digest: string }[], out: PurgeRepositoryResult, concurrency: number): Promise<void> {
+  private async deleteManifests(
+    run: PurgeRun,
+    repository: string,
+    doomed: { id: number; digest: string }[],
+    out: PurgeRepositoryResult,
+    concurrency: number,
+  ): Promise<void> {
     const { res } = run;
     const one = async (m: { digest: string }) => {
       if (!run.dryRun) {
@@ -278,7 +367,8 @@ export class PurgeService {
         } catch (e) {
           if (!(e instanceof RegistryError)) throw e;
           // Gone meanwhile: nothing to report. Locked or immutable meanwhile: skipped.
-          if (e.code !== 'MANIFEST_UNKNOWN' && e.code !== 'NAME_UNKNOWN') res.skipped.push({ repository, digest: m.digest, reason: e.message });
+          if (e.code !== 'MANIFEST_UNKNOWN' && e.code !== 'NAME_UNKNOWN')
+            res.skipped.push({ repository, digest: m.digest, reason: e.message });
           return;
         }
       }
@@ -292,7 +382,9 @@ export class PurgeService {
 
   /** Queues a purge job; `only` fixes the repositories the requester was authorized for. */
   async enqueue(reg: RegistryRow, spec: PurgeSpec, requestedBy: string, only?: string[]): Promise<number> {
-    return this.meta.transaction((trx) => this.jobs.enqueue(trx, 'purge', { registryId: reg.id, spec, requestedBy, ...(only ? { only } : {}) }, { maxAttempts: 3 }));
+    return this.meta.transaction((trx) =>
+      this.jobs.enqueue(trx, 'purge', { registryId: reg.id, spec, requestedBy, ...(only ? { only } : {}) }, { maxAttempts: 3 }),
+    );
   }
 
   private async runJob(payload: PurgeJob, job: JobRow): Promise<void> {
@@ -304,8 +396,9 @@ export class PurgeService {
     const identity = payload.requestedBy ?? (payload.schedule ? `schedule ${payload.schedule}` : 'purge');
     let result: PurgeResult;
     try {
-      result = await asSystem({ name: 'purge', method: 'DELETE', identity, id: `job-${job.id}` },
-        () => this.run(reg, validateSpec(payload.spec), { only: payload.only }));
+      result = await asSystem({ name: 'purge', method: 'DELETE', identity, id: `job-${job.id}` }, () =>
+        this.run(reg, validateSpec(payload.spec), { only: payload.only }),
+      );
     } catch (e) {
       // A filter that is invalid or too slow to match fails the same way on every attempt.
       if (e instanceof RegistryError && e.code === 'REQUEST_INVALID') {
@@ -328,8 +421,14 @@ export class PurgeService {
     const payload = JSON.parse(j.payload) as PurgeJob;
     if (Number(payload.registryId) !== reg.id) return undefined;
     return {
-      id: Number(j.id), state: j.state, attempts: j.attempts, lastError: j.last_error, createdAt: j.created_at, updatedAt: j.updated_at,
-      requestedBy: payload.requestedBy ?? null, schedule: payload.schedule ?? null,
+      id: Number(j.id),
+      state: j.state,
+      attempts: j.attempts,
+      lastError: j.last_error,
+      createdAt: j.created_at,
+      updatedAt: j.updated_at,
+      requestedBy: payload.requestedBy ?? null,
+      schedule: payload.schedule ?? null,
       result: j.result ? (JSON.parse(j.result) as PurgeResult) : null,
     };
   }
@@ -337,6 +436,9 @@ export class PurgeService {
 
 /** The tag regexes that apply to a repository (of the filters whose repository regex matches it). */
 async function repoTagRegexes(filters: Filter[], repository: string, guard: RegexGuard): Promise<RegExp[]> {
-  const [hits] = await guard.match(filters.map((f) => f.repo), [repository]);
+  const [hits] = await guard.match(
+    filters.map((f) => f.repo),
+    [repository],
+  );
   return filters.filter((_, j) => hits![j]).map((f) => f.tag);
 }

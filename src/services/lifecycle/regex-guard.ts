@@ -46,8 +46,15 @@ export class RegexGuard {
         done();
         this.worker = undefined;
         void worker.terminate();
-        reject(new RegistryError('REQUEST_INVALID', `a filter took longer than ${this.timeoutMs} ms to match ${names.length} names (${patterns.map((p) => p.source).join(', ').slice(0, 200)}); `
-          + 'simplify the regex: nested repetition such as (a+)+ makes matching exponential'));
+        reject(
+          new RegistryError(
+            'REQUEST_INVALID',
+            `a filter took longer than ${this.timeoutMs} ms to match ${names.length} names (${patterns
+              .map((p) => p.source)
+              .join(', ')
+              .slice(0, 200)}); ` + 'simplify the regex: nested repetition such as (a+)+ makes matching exponential',
+          ),
+        );
       }, this.timeoutMs);
       worker.on('message', onMessage);
       worker.on('error', onError);

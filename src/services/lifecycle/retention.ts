@@ -50,21 +50,32 @@ export class RetentionService {
   async show(reg: RegistryRow): Promise<RetentionPolicyView> {
     const row = await this.policies.get(reg.id);
     if (!row) return { status: 'disabled', days: 7, type: 'UntaggedManifests', lastUpdatedTime: null };
-    return { status: row.status === 'enabled' ? 'enabled' : 'disabled', days: row.days, type: 'UntaggedManifests', lastUpdatedTime: row.updated_at };
+    return {
+      status: row.status === 'enabled' ? 'enabled' : 'disabled',
+      days: row.days,
+      type: 'UntaggedManifests',
+      lastUpdatedTime: row.updated_at,
+    };
   }
 
   async update(reg: RegistryRow, input: Record<string, unknown>): Promise<RetentionPolicyView> {
     const allowed = ['status', 'days', 'type'];
     const extra = Object.keys(input).filter((k) => !allowed.includes(k));
-    if (extra.length) throw new RegistryError('REQUEST_INVALID', `unknown field ${JSON.stringify(extra[0]!.slice(0, 40))}; allowed: ${allowed.join(', ')}`);
+    if (extra.length)
+      throw new RegistryError('REQUEST_INVALID', `unknown field ${JSON.stringify(extra[0]!.slice(0, 40))}; allowed: ${allowed.join(', ')}`);
     const current = await this.show(reg);
     const status = input.status ?? current.status;
     if (status !== 'enabled' && status !== 'disabled') throw new RegistryError('REQUEST_INVALID', '"status" must be enabled or disabled');
     const days = input.days ?? current.days;
-    if (typeof days !== 'number' || !Number.isInteger(days) || days < 0 || days > 365) throw new RegistryError('REQUEST_INVALID', '"days" must be a whole number from 0 to 365');
-    if (input.type !== undefined && input.type !== 'UntaggedManifests') throw new RegistryError('REQUEST_INVALID', '"type" must be UntaggedManifests (the only retention policy type)');
+    if (typeof days !== 'number' || !Number.isInteger(days) || days < 0 || days > 365)
+      throw new RegistryError('REQUEST_INVALID', '"days" must be a whole number from 0 to 365');
+    if (input.type !== undefined && input.type !== 'UntaggedManifests')
+      throw new RegistryError('REQUEST_INVALID', '"type" must be UntaggedManifests (the only retention policy type)');
     if (status === 'enabled' && reg.sku !== 'Premium') {
-      throw new RegistryError('REQUEST_INVALID', `the retention policy needs the Premium tier; registry ${reg.name} is ${reg.sku} (berth update --name ${reg.name} --sku Premium)`);
+      throw new RegistryError(
+        'REQUEST_INVALID',
+        `the retention policy needs the Premium tier; registry ${reg.name} is ${reg.sku} (berth update --name ${reg.name} --sku Premium)`,
+      );
     }
     const ts = this.clock().toISOString();
     const enabledAt = status === 'enabled' && current.status !== 'enabled' ? ts : undefined;
@@ -79,10 +90,12 @@ export class RetentionService {
     for (const p of policies) {
       const { days, enabled_at: enabledAt, ...reg } = p;
       const cutoff = new Date(this.clock().getTime() - days * 86_400_000).toISOString();
-      await asSystem({ name: 'retention', method: 'DELETE', identity: 'retention policy', id: `retention-${reg.name}` },
-        () => this.runRegistry(reg, cutoff, enabledAt ?? '', out));
+      await asSystem({ name: 'retention', method: 'DELETE', identity: 'retention policy', id: `retention-${reg.name}` }, () =>
+        this.runRegistry(reg, cutoff, enabledAt ?? '', out),
+      );
     }
-    if (out.deletedManifests || out.skipped.length) this.log.info({ deleted: out.deletedManifests, skipped: out.skipped.length }, 'retention pass finished');
+    if (out.deletedManifests || out.skipped.length)
+      this.log.info({ deleted: out.deletedManifests, skipped: out.skipped.length }, 'retention pass finished');
     return out;
   }
 
@@ -94,7 +107,13 @@ export class RetentionService {
         if (!repo.write_enabled || !repo.delete_enabled) continue;
         let beforeId: number | undefined;
         for (;;) {
-          const rows = await this.candidates.untaggedCandidates(repo.id, { age: 'untagged_since', cutoff, beforeId, untaggedSince: enabledAt, limit: PAGE });
+          const rows = await this.candidates.untaggedCandidates(repo.id, {
+            age: 'untagged_since',
+            cutoff,
+            beforeId,
+            untaggedSince: enabledAt,
+            limit: PAGE,
+          });
           for (const m of rows) {
             if (!m.write_enabled || !m.delete_enabled) {
               out.skipped.push({ registry: reg.name, repository: repo.name, digest: m.digest, reason: 'manifest is locked' });
@@ -105,7 +124,8 @@ export class RetentionService {
               out.deletedManifests++;
             } catch (e) {
               if (!(e instanceof RegistryError)) throw e;
-              if (e.code !== 'MANIFEST_UNKNOWN') out.skipped.push({ registry: reg.name, repository: repo.name, digest: m.digest, reason: e.message });
+              if (e.code !== 'MANIFEST_UNKNOWN')
+                out.skipped.push({ registry: reg.name, repository: repo.name, digest: m.digest, reason: e.message });
             }
           }
           if (rows.length < PAGE) break;

@@ -36,7 +36,10 @@ export interface SoftDeleteOptions {
 
 export function parseRetentionDays(v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < SOFT_DELETE_MIN_DAYS || v > SOFT_DELETE_MAX_DAYS) {
-    throw new RegistryError('REQUEST_INVALID', `retention days must be a whole number from ${SOFT_DELETE_MIN_DAYS} to ${SOFT_DELETE_MAX_DAYS}, got ${JSON.stringify(v)?.slice(0, 20)}`);
+    throw new RegistryError(
+      'REQUEST_INVALID',
+      `retention days must be a whole number from ${SOFT_DELETE_MIN_DAYS} to ${SOFT_DELETE_MAX_DAYS}, got ${JSON.stringify(v)?.slice(0, 20)}`,
+    );
   }
   return v;
 }
@@ -46,7 +49,11 @@ export class SoftDeleteService implements RecycleBinHook {
   /** The clock; replaceable so tests can move time forward. */
   now: () => Date;
 
-  constructor(private readonly meta: MetaStore, private readonly bin: RecycleBin, opts: SoftDeleteOptions = {}) {
+  constructor(
+    private readonly meta: MetaStore,
+    private readonly bin: RecycleBin,
+    opts: SoftDeleteOptions = {},
+  ) {
     this.now = opts.now ?? (() => new Date());
   }
 
@@ -62,12 +69,16 @@ export class SoftDeleteService implements RecycleBinHook {
     const set: { soft_delete_enabled?: number; soft_delete_days?: number } = {};
     if (patch.status !== undefined) {
       if (patch.status !== 'enabled' && patch.status !== 'disabled') {
-        throw new RegistryError('REQUEST_INVALID', `status must be "enabled" or "disabled", got ${JSON.stringify(patch.status)?.slice(0, 30)}`);
+        throw new RegistryError(
+          'REQUEST_INVALID',
+          `status must be "enabled" or "disabled", got ${JSON.stringify(patch.status)?.slice(0, 30)}`,
+        );
       }
       set.soft_delete_enabled = patch.status === 'enabled' ? 1 : 0;
     }
     if (patch.retentionDays !== undefined) set.soft_delete_days = parseRetentionDays(patch.retentionDays);
-    if (Object.keys(set).length === 0) throw new RegistryError('REQUEST_INVALID', 'nothing to update: give "status" (enabled or disabled) and/or "retentionDays" (1-90)');
+    if (Object.keys(set).length === 0)
+      throw new RegistryError('REQUEST_INVALID', 'nothing to update: give "status" (enabled or disabled) and/or "retentionDays" (1-90)');
     return this.meta.transaction(async (trx) => {
       const before = await this.policy(reg, trx);
       await this.bin.setPolicy(trx, reg.id, set, this.now().toISOString());
@@ -95,19 +106,44 @@ export class SoftDeleteService implements RecycleBinHook {
    * Copies a live manifest (row, refs, and the tags it has, or only `onlyTag` for an untag) into
    * the bin. Call inside the deleting transaction, before the hard delete.
    */
-  async keep(trx: Executor, registryId: number, repositoryId: number, repository: string, digest: string, o: { group: string; days: number; onlyTag?: string }): Promise<void> {
+  async keep(
+    trx: Executor,
+    registryId: number,
+    repositoryId: number,
+    repository: string,
+    digest: string,
+    o: { group: string; days: number; onlyTag?: string },
+  ): Promise<void> {
     const m = await this.bin.manifest(trx, repositoryId, digest);
     if (!m) return;
     const tags = o.onlyTag !== undefined ? [o.onlyTag] : await this.bin.tagsOf(trx, m.id);
     const at = this.now();
     // The entry takes the manifest's references with it (the garbage collector keeps their blobs).
-    await this.bin.add(trx, {
-      registry_id: registryId, repository_id: repositoryId, repository, kind: o.onlyTag !== undefined ? 'tag' : 'manifest', group_id: o.group,
-      digest: m.digest, media_type: m.media_type, artifact_type: m.artifact_type, subject_digest: m.subject_digest, config_digest: m.config_digest,
-      config_media_type: m.config_media_type, annotations: m.annotations, size: m.size, content: m.content, created_at: m.created_at,
-      deleted_at: at.toISOString(), purge_after: new Date(at.getTime() + o.days * DAY_MS).toISOString(), tags: JSON.stringify(tags),
-      deleted_by: currentActor()?.identity ?? null,
-    }, m.id);
+    await this.bin.add(
+      trx,
+      {
+        registry_id: registryId,
+        repository_id: repositoryId,
+        repository,
+        kind: o.onlyTag !== undefined ? 'tag' : 'manifest',
+        group_id: o.group,
+        digest: m.digest,
+        media_type: m.media_type,
+        artifact_type: m.artifact_type,
+        subject_digest: m.subject_digest,
+        config_digest: m.config_digest,
+        config_media_type: m.config_media_type,
+        annotations: m.annotations,
+        size: m.size,
+        content: m.content,
+        created_at: m.created_at,
+        deleted_at: at.toISOString(),
+        purge_after: new Date(at.getTime() + o.days * DAY_MS).toISOString(),
+        tags: JSON.stringify(tags),
+        deleted_by: currentActor()?.identity ?? null,
+      },
+      m.id,
+    );
   }
 
   /** Does the repository still have entries in the bin (then deleting it keeps its row)? */
@@ -117,15 +153,27 @@ export class SoftDeleteService implements RecycleBinHook {
 
   // ---------------------------------------------------------------- listing
 
-  private async anyRepositoryId(reg: RegistryRow, repository: string, ex?: Executor): Promise<{ id: number; deleted_at: string | null; write_enabled: number } | undefined> {
+  private async anyRepositoryId(
+    reg: RegistryRow,
+    repository: string,
+    ex?: Executor,
+  ): Promise<{ id: number; deleted_at: string | null; write_enabled: number } | undefined> {
     assertRepositoryName(repository);
     return this.bin.anyRepository(reg.id, repository, ex);
   }
 
   private view(e: BinEntry) {
     return {
-      digest: e.digest, tags: tagsOf(e), mediaType: e.media_type, artifactType: e.artifact_type, subject: e.subject_digest, imageSize: Number(e.size),
-      createdTime: e.created_at, deletedTime: e.deleted_at, purgeTime: e.purge_after, deletedBy: e.deleted_by,
+      digest: e.digest,
+      tags: tagsOf(e),
+      mediaType: e.media_type,
+      artifactType: e.artifact_type,
+      subject: e.subject_digest,
+      imageSize: Number(e.size),
+      createdTime: e.created_at,
+      deletedTime: e.deleted_at,
+      purgeTime: e.purge_after,
+      deletedBy: e.deleted_by,
     };
   }
 
@@ -142,7 +190,11 @@ export class SoftDeleteService implements RecycleBinHook {
 
   private static last(last: string | undefined): number | undefined {
     if (last === undefined) return undefined;
-    if (!/^\d{1,15}$/.test(last)) throw new RegistryError('PAGINATION_NUMBER_INVALID', `last must be the "last" value of a previous page (a whole number), got "${last.slice(0, 20)}"`);
+    if (!/^\d{1,15}$/.test(last))
+      throw new RegistryError(
+        'PAGINATION_NUMBER_INVALID',
+        `last must be the "last" value of a previous page (a whole number), got "${last.slice(0, 20)}"`,
+      );
     return Number(last);
   }
 
@@ -163,7 +215,8 @@ export class SoftDeleteService implements RecycleBinHook {
     const items = [];
     for (const e of rows.slice(0, n)) {
       for (const t of tagsOf(e)) {
-        if (tag === undefined || t === tag) items.push({ tag: t, digest: e.digest, deletedTime: e.deleted_at, purgeTime: e.purge_after, deletedBy: e.deleted_by });
+        if (tag === undefined || t === tag)
+          items.push({ tag: t, digest: e.digest, deletedTime: e.deleted_at, purgeTime: e.purge_after, deletedBy: e.deleted_by });
       }
     }
     return { items, next: rows.length > n ? String(rows[n - 1]!.id) : undefined };
@@ -180,15 +233,19 @@ export class SoftDeleteService implements RecycleBinHook {
    * a push event for each restored manifest (ACR has no restore event: the tags reappear).
    */
   async restore(reg: RegistryRow, repository: string, o: { tag?: string; digest?: string; force?: boolean }) {
-    if (o.tag === undefined && o.digest === undefined) throw new RegistryError('REQUEST_INVALID', 'name what to restore: a tag, a digest, or both');
+    if (o.tag === undefined && o.digest === undefined)
+      throw new RegistryError('REQUEST_INVALID', 'name what to restore: a tag, a digest, or both');
     if (o.tag !== undefined) assertTag(o.tag);
     const digest = o.digest !== undefined ? parseDigest(o.digest).value : undefined;
     return this.meta.transaction(async (trx) => {
       const repo = await this.anyRepositoryId(reg, repository, trx);
       const what = `${repository}${o.tag !== undefined ? `:${o.tag}` : ''}${digest !== undefined ? `@${digest}` : ''}`;
-      const gone = () => new RegistryError('MANIFEST_UNKNOWN',
-        `nothing named ${what} is in the recycle bin of registry ${reg.name} (never deleted, already restored, or purged after its retention days)`,
-        { detail: { repository, tag: o.tag, digest } });
+      const gone = () =>
+        new RegistryError(
+          'MANIFEST_UNKNOWN',
+          `nothing named ${what} is in the recycle bin of registry ${reg.name} (never deleted, already restored, or purged after its retention days)`,
+          { detail: { repository, tag: o.tag, digest } },
+        );
       if (!repo) throw gone();
       // The tag filter is checked after the query (LIKE is a superset), so no limit with a tag.
       const candidates = await this.liveEntries(repo.id, { digest, tag: o.tag, limit: o.tag === undefined ? 1 : undefined }, trx);
@@ -201,7 +258,11 @@ export class SoftDeleteService implements RecycleBinHook {
       }
       const policy = await this.enabled(trx, reg.id);
       const ctx: RestoreCtx = { trx, reg, repository, repositoryId: repo.id, policy, group: this.newGroup(), restored: [] };
-      const tags = await this.restoreEntry(ctx, entry, { force: !!o.force, strict: true, only: entry.kind === 'tag' ? tagsOf(entry) : undefined });
+      const tags = await this.restoreEntry(ctx, entry, {
+        force: !!o.force,
+        strict: true,
+        only: entry.kind === 'tag' ? tagsOf(entry) : undefined,
+      });
       return { registry: reg.name, repository, digest: entry.digest, tags, restored: ctx.restored };
     });
   }
@@ -215,20 +276,37 @@ export class SoftDeleteService implements RecycleBinHook {
       const entries = await this.liveEntries(repositoryId, { digest: child, kind: 'manifest' }, trx);
       const c = entries.find((x) => x.group_id === e.group_id) ?? entries[0];
       if (!c) {
-        throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `cannot restore ${repository}@${e.digest}: it references manifest ${child}, which is neither in the repository nor in its recycle bin`,
-          { detail: [{ digest: child }] });
+        throw new RegistryError(
+          'MANIFEST_BLOB_UNKNOWN',
+          `cannot restore ${repository}@${e.digest}: it references manifest ${child}, which is neither in the repository nor in its recycle bin`,
+          { detail: [{ digest: child }] },
+        );
       }
       await this.restoreEntry(ctx, c, { force: false, strict: false });
     }
-    const missing = await this.meta.missingBlobs(trx, repositoryId, refs.filter((r) => r.kind === 'blob').map((r) => r.child_digest));
+    const missing = await this.meta.missingBlobs(
+      trx,
+      repositoryId,
+      refs.filter((r) => r.kind === 'blob').map((r) => r.child_digest),
+    );
     if (missing.length > 0) {
-      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `cannot restore ${repository}@${e.digest}: ${missing.length} of its blobs are no longer in the repository (${missing.slice(0, 3).join(', ')}); push them again first`,
-        { detail: missing.slice(0, 50).map((d) => ({ digest: d })) });
+      throw new RegistryError(
+        'MANIFEST_BLOB_UNKNOWN',
+        `cannot restore ${repository}@${e.digest}: ${missing.length} of its blobs are no longer in the repository (${missing.slice(0, 3).join(', ')}); push them again first`,
+        { detail: missing.slice(0, 50).map((d) => ({ digest: d })) },
+      );
     }
     const content = await this.bin.entryContent(trx, e.id);
     const put = await this.meta.putManifest(trx, {
-      repository_id: repositoryId, digest: e.digest, media_type: e.media_type, artifact_type: e.artifact_type, subject_digest: e.subject_digest,
-      config_digest: e.config_digest, config_media_type: e.config_media_type, annotations: e.annotations, content,
+      repository_id: repositoryId,
+      digest: e.digest,
+      media_type: e.media_type,
+      artifact_type: e.artifact_type,
+      subject_digest: e.subject_digest,
+      config_digest: e.config_digest,
+      config_media_type: e.config_media_type,
+      annotations: e.annotations,
+      content,
       refs: refs.map((r) => ({ digest: r.child_digest, kind: r.kind as 'blob' | 'manifest' })),
     });
     if (put.usage) assertWithinQuota(ctx.reg, repository, put.usage);
@@ -241,8 +319,11 @@ export class SoftDeleteService implements RecycleBinHook {
         if (!o.force) {
           if (!o.strict) continue;
           const other = await this.bin.manifestDigest(trx, now.manifest_id);
-          throw new RegistryError('CONFLICT', `tag ${tag} in ${repository} now points to ${other ?? 'another manifest'}; restore with --force to move it back to ${e.digest}`,
-            { detail: { tag, digest: other } });
+          throw new RegistryError(
+            'CONFLICT',
+            `tag ${tag} in ${repository} now points to ${other ?? 'another manifest'}; restore with --force to move it back to ${e.digest}`,
+            { detail: { tag, digest: other } },
+          );
         }
         assertWritable(`tag ${tag}`, now, 'overwritten');
         if (ctx.policy.on) {
@@ -257,7 +338,13 @@ export class SoftDeleteService implements RecycleBinHook {
     await this.bin.deleteEntry(trx, e.id);
     await this.meta.touchRepository(trx, repositoryId);
     await this.meta.recordEvent(trx, currentActor(), {
-      registry_id: ctx.reg.id, action: 'push', repository, digest: e.digest, tag: restoredTags[0] ?? null, media_type: e.media_type, size: Number(e.size),
+      registry_id: ctx.reg.id,
+      action: 'push',
+      repository,
+      digest: e.digest,
+      tag: restoredTags[0] ?? null,
+      media_type: e.media_type,
+      size: Number(e.size),
     });
     ctx.restored.push({ digest: e.digest, tags: restoredTags });
     // Referrers deleted together with this subject come back with it.

@@ -28,8 +28,18 @@ export function jobView(j: JobRow): JobView {
     payload = j.payload;
   }
   return {
-    id: Number(j.id), kind: j.kind, state: j.state, attempts: j.attempts, maxAttempts: j.max_attempts, runAfter: j.run_after,
-    leaseOwner: j.lease_owner, leaseUntil: j.lease_until, lastError: j.last_error, createdAt: j.created_at, updatedAt: j.updated_at, payload,
+    id: Number(j.id),
+    kind: j.kind,
+    state: j.state,
+    attempts: j.attempts,
+    maxAttempts: j.max_attempts,
+    runAfter: j.run_after,
+    leaseOwner: j.lease_owner,
+    leaseUntil: j.lease_until,
+    lastError: j.last_error,
+    createdAt: j.created_at,
+    updatedAt: j.updated_at,
+    payload,
   };
 }
 

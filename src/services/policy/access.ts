@@ -16,7 +16,10 @@ import type { RegistryRow, RegistryStore } from '../../meta/store.js';
 export type Located = { reg: RegistryRow; unknownVisible: false } | { reg: undefined; unknownVisible: boolean };
 
 export class AccessPolicy {
-  constructor(private readonly auth: AuthService, private readonly registries: Pick<RegistryStore, 'getRegistry'>) {}
+  constructor(
+    private readonly auth: AuthService,
+    private readonly registries: Pick<RegistryStore, 'getRegistry'>,
+  ) {}
 
   /** The visibility rule: may this caller learn that a registry does not exist? */
   async seesUnknownRegistries(p: Principal): Promise<boolean> {
@@ -91,7 +94,13 @@ export class AccessPolicy {
    * `action` on every one of `repositories`: an import pushes to each target, a purge deletes in
    * each repository its filters match. The first refused one is named by `denial`.
    */
-  async everyRepository(p: Principal, reg: RegistryRow, repositories: Iterable<string>, action: Action, denial: (who: string, repository: string) => string): Promise<void> {
+  async everyRepository(
+    p: Principal,
+    reg: RegistryRow,
+    repositories: Iterable<string>,
+    action: Action,
+    denial: (who: string, repository: string) => string,
+  ): Promise<void> {
     for (const repo of new Set(repositories)) {
       if (!(await this.auth.grant(p, reg, repo)).actions.has(action)) throw new RegistryError('DENIED', denial(describePrincipal(p), repo));
     }

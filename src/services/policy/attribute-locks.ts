@@ -8,9 +8,13 @@ import { RegistryError } from '../../domain/errors.js';
 export type Attr = 'writeEnabled' | 'deleteEnabled' | 'readEnabled';
 
 export function locked(what: string, attr: Attr, operation: string): RegistryError {
-  return new RegistryError('DENIED', `${what} is locked: ${attr} is false, so it cannot be ${operation}; change it with PATCH /acr/v1 or berth repository update`, {
-    detail: { lock: attr },
-  });
+  return new RegistryError(
+    'DENIED',
+    `${what} is locked: ${attr} is false, so it cannot be ${operation}; change it with PATCH /acr/v1 or berth repository update`,
+    {
+      detail: { lock: attr },
+    },
+  );
 }
 
 /** May this thing be deleted? (writeEnabled=false or deleteEnabled=false forbid it.) */

@@ -48,7 +48,11 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$/;
 const PATTERN_RE = /^[A-Za-z0-9._\-/*?]{1,256}$/;
 
 function assertPattern(p: string, what: string): string {
-  if (!PATTERN_RE.test(p)) throw new RegistryError('REQUEST_INVALID', `${what} pattern "${p.slice(0, 60)}" may use letters, digits, ".", "_", "-", "/" and the wildcards *, ** and ?`);
+  if (!PATTERN_RE.test(p))
+    throw new RegistryError(
+      'REQUEST_INVALID',
+      `${what} pattern "${p.slice(0, 60)}" may use letters, digits, ".", "_", "-", "/" and the wildcards *, ** and ?`,
+    );
   return p;
 }
 
@@ -59,7 +63,10 @@ export function describePolicy(p: ImmutabilityPolicy): string {
 export class ImmutabilityService {
   private readonly cache = new Map<number, { at: number; rules: Compiled[] }>();
 
-  constructor(private readonly policies: ImmutabilityPolicies, private readonly clock: () => number = Date.now) {}
+  constructor(
+    private readonly policies: ImmutabilityPolicies,
+    private readonly clock: () => number = Date.now,
+  ) {}
 
   /** ex: the caller's transaction when it holds one (SQLite has one connection: reading beside it would wait forever). */
   private async compiled(registryId: number, ex?: Executor): Promise<Compiled[]> {
@@ -67,8 +74,13 @@ export class ImmutabilityService {
     if (hit && this.clock() - hit.at < CACHE_MS) return hit.rules;
     const rows = await this.policies.list(registryId, ex);
     const rules = rows.map((r) => ({
-      id: Number(r.id), name: r.name, repository: r.repository_pattern, tag: r.tag_pattern, createdAt: r.created_at,
-      repoRe: globToRegExp(r.repository_pattern), tagRe: globToRegExp(r.tag_pattern),
+      id: Number(r.id),
+      name: r.name,
+      repository: r.repository_pattern,
+      tag: r.tag_pattern,
+      createdAt: r.created_at,
+      repoRe: globToRegExp(r.repository_pattern),
+      tagRe: globToRegExp(r.tag_pattern),
     }));
     this.cache.set(registryId, { at: this.clock(), rules });
     return rules;
@@ -86,15 +98,28 @@ export class ImmutabilityService {
   }
 
   static refusal(repository: string, tag: string, p: ImmutabilityPolicy, operation: 'overwritten' | 'untagged' | 'deleted'): RegistryError {
-    const advice = operation === 'overwritten' ? 'push a new tag instead'
-      : `remove the policy first (berth immutability remove --name ${p.name}) if it really must go`;
-    const what = operation === 'overwritten' ? `tag ${tag} in ${repository} is immutable` : `tag ${tag} in ${repository} is immutable and cannot be ${operation}`;
+    const advice =
+      operation === 'overwritten'
+        ? 'push a new tag instead'
+        : `remove the policy first (berth immutability remove --name ${p.name}) if it really must go`;
+    const what =
+      operation === 'overwritten'
+        ? `tag ${tag} in ${repository} is immutable`
+        : `tag ${tag} in ${repository} is immutable and cannot be ${operation}`;
     // DENIED, as for locks: clients know it, and the message and detail name the policy.
-    return new RegistryError('DENIED', `${what} (${describePolicy(p)}); ${advice}`, { detail: { tag, policy: p.name, repository: p.repository, tagPattern: p.tag } });
+    return new RegistryError('DENIED', `${what} (${describePolicy(p)}); ${advice}`, {
+      detail: { tag, policy: p.name, repository: p.repository, tagPattern: p.tag },
+    });
   }
 
   /** Refuses if any of these existing tags is immutable (a push moving them, or an untag). */
-  async assertTagsMutable(ex: Executor, reg: RegistryRow, repository: string, tags: string[], operation: 'overwritten' | 'untagged'): Promise<void> {
+  async assertTagsMutable(
+    ex: Executor,
+    reg: RegistryRow,
+    repository: string,
+    tags: string[],
+    operation: 'overwritten' | 'untagged',
+  ): Promise<void> {
     if (tags.length === 0) return;
     const rules = await this.rulesFor(reg.id, repository, ex);
     if (rules.length === 0) return;
@@ -144,7 +169,11 @@ export class ImmutabilityService {
 
   async add(reg: RegistryRow, input: { name?: string; repository?: string; tag?: string }): Promise<ImmutabilityPolicy> {
     const name = input.name ?? '';
-    if (!NAME_RE.test(name)) throw new RegistryError('REQUEST_INVALID', `a policy needs a "name": 1-50 letters, digits, "-" or "_", starting with a letter or digit`);
+    if (!NAME_RE.test(name))
+      throw new RegistryError(
+        'REQUEST_INVALID',
+        `a policy needs a "name": 1-50 letters, digits, "-" or "_", starting with a letter or digit`,
+      );
     const repository = assertPattern(input.repository ?? '**', 'repository');
     const tag = assertPattern(input.tag ?? '*', 'tag');
     // A pattern without wildcards must be a valid name, or it could never match.

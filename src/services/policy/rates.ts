@@ -38,7 +38,10 @@ export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
   private lastSweep = 0;
 
-  constructor(private readonly opts: RateOptions, private readonly clock: () => number = Date.now) {}
+  constructor(
+    private readonly opts: RateOptions,
+    private readonly clock: () => number = Date.now,
+  ) {}
 
   get enabled(): boolean {
     return this.opts.enabled;
@@ -54,7 +57,9 @@ export class RateLimiter {
     for (const cat of categories) {
       const [perRegistry, perIdentity] = rates[cat];
       hits.push(this.fill(`${reg.id}|${reg.sku}|${cat}`, perRegistry, now, `${cat} requests to registry ${reg.name}`));
-      hits.push(this.fill(`${reg.id}|${reg.sku}|${cat}|${who}`, perIdentity, now, `${cat} requests by this identity to registry ${reg.name}`));
+      hits.push(
+        this.fill(`${reg.id}|${reg.sku}|${cat}|${who}`, perIdentity, now, `${cat} requests by this identity to registry ${reg.name}`),
+      );
     }
     let wait = 0;
     let limited: (typeof hits)[number] | undefined;
@@ -68,10 +73,14 @@ export class RateLimiter {
     }
     if (limited) {
       const seconds = Math.max(1, Math.ceil(wait));
-      throw new RegistryError('TOOMANYREQUESTS', `too many ${limited.what}: the ${reg.sku} tier allows ${Math.round(limited.perSecond * 60)} per minute; retry in ${seconds} s`, {
-        headers: { 'Retry-After': String(seconds) },
-        detail: { limit: Math.round(limited.perSecond * 60), period: '1m', retryAfterSeconds: seconds },
-      });
+      throw new RegistryError(
+        'TOOMANYREQUESTS',
+        `too many ${limited.what}: the ${reg.sku} tier allows ${Math.round(limited.perSecond * 60)} per minute; retry in ${seconds} s`,
+        {
+          headers: { 'Retry-After': String(seconds) },
+          detail: { limit: Math.round(limited.perSecond * 60), period: '1m', retryAfterSeconds: seconds },
+        },
+      );
     }
     for (const h of hits) h.bucket.tokens -= 1;
     this.sweep(now);

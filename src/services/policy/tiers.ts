@@ -33,15 +33,33 @@ export interface Tier {
 
 export const TIERS: Record<Sku, Tier> = {
   Basic: {
-    includedStorageBytes: 10 * GiB, maxStorageBytes: 40 * TiB, webhooks: 2, geoReplications: 0, tokens: 100, scopeMaps: 100, anonymousPull: false,
+    includedStorageBytes: 10 * GiB,
+    maxStorageBytes: 40 * TiB,
+    webhooks: 2,
+    geoReplications: 0,
+    tokens: 100,
+    scopeMaps: 100,
+    anonymousPull: false,
     rates: { read: [10_000, 5_000], write: [2_000, 1_000], delete: [1_000, 500], referrers: [500, 250] },
   },
   Standard: {
-    includedStorageBytes: 100 * GiB, maxStorageBytes: 40 * TiB, webhooks: 10, geoReplications: 0, tokens: 500, scopeMaps: 500, anonymousPull: true,
+    includedStorageBytes: 100 * GiB,
+    maxStorageBytes: 40 * TiB,
+    webhooks: 10,
+    geoReplications: 0,
+    tokens: 500,
+    scopeMaps: 500,
+    anonymousPull: true,
     rates: { read: [10_000, 5_000], write: [2_000, 1_000], delete: [1_000, 500], referrers: [500, 250] },
   },
   Premium: {
-    includedStorageBytes: 500 * GiB, maxStorageBytes: 100 * TiB, webhooks: 500, geoReplications: -1, tokens: 50_000, scopeMaps: 50_000, anonymousPull: true,
+    includedStorageBytes: 500 * GiB,
+    maxStorageBytes: 100 * TiB,
+    webhooks: 500,
+    geoReplications: -1,
+    tokens: 50_000,
+    scopeMaps: 50_000,
+    anonymousPull: true,
     rates: { read: [20_000, 10_000], write: [4_000, 2_000], delete: [4_000, 2_000], referrers: [2_000, 1_000] },
   },
 };
@@ -69,18 +87,29 @@ export function assertWithinQuota(reg: RegistryRow, repository: string, c: Usage
     const tier = tierOf(reg.sku);
     const limit = c.registryQuota === null ? tier.maxStorageBytes : Math.min(c.registryQuota, tier.maxStorageBytes);
     if (c.registryBytes > limit) {
-      const which = c.registryQuota !== null && c.registryQuota <= tier.maxStorageBytes ? `the storage quota of registry ${reg.name}` : `the ${reg.sku} tier's maximum storage for registry ${reg.name}`;
+      const which =
+        c.registryQuota !== null && c.registryQuota <= tier.maxStorageBytes
+          ? `the storage quota of registry ${reg.name}`
+          : `the ${reg.sku} tier's maximum storage for registry ${reg.name}`;
       throw quotaError(which, limit, c.registryBytes - c.registryDelta, c.registryDelta);
     }
   }
   if (c.repositoryDelta > 0 && c.repositoryQuota !== null && c.repositoryBytes > c.repositoryQuota) {
-    throw quotaError(`the storage quota of repository ${repository}`, c.repositoryQuota, c.repositoryBytes - c.repositoryDelta, c.repositoryDelta);
+    throw quotaError(
+      `the storage quota of repository ${repository}`,
+      c.repositoryQuota,
+      c.repositoryBytes - c.repositoryDelta,
+      c.repositoryDelta,
+    );
   }
 }
 
 function quotaError(which: string, limit: number, used: number, adding: number): RegistryError {
-  return new RegistryError('DENIED', `push refused: it would exceed ${which}: limit ${formatBytes(limit)}, in use ${formatBytes(used)}, this push adds ${formatBytes(adding)}; delete content or raise the quota`,
-    { detail: { quota: which, limit, currentValue: used, adding } });
+  return new RegistryError(
+    'DENIED',
+    `push refused: it would exceed ${which}: limit ${formatBytes(limit)}, in use ${formatBytes(used)}, this push adds ${formatBytes(adding)}; delete content or raise the quota`,
+    { detail: { quota: which, limit, currentValue: used, adding } },
+  );
 }
 
 export interface UsageItem {
@@ -91,7 +120,10 @@ export interface UsageItem {
 }
 
 /** The roles a blob precheck reads. */
-export type PrecheckStore = UsageStore & Pick<RepositoryStore, 'findRepositoryId'> & Pick<BlobStore, 'missingBlobs'> & Pick<Transactor, 'db'>;
+export type PrecheckStore = UsageStore &
+  Pick<RepositoryStore, 'findRepositoryId'> &
+  Pick<BlobStore, 'missingBlobs'> &
+  Pick<Transactor, 'db'>;
 
 /** A cheap check before a blob's bytes are moved into place: would linking it exceed a limit? */
 export async function precheckBlob(meta: PrecheckStore, reg: RegistryRow, repository: string, digest: string, size: number): Promise<void> {
@@ -102,9 +134,14 @@ export async function precheckBlob(meta: PrecheckStore, reg: RegistryRow, reposi
   const p = repoId === undefined ? { bytes: 0, quota: null } : await meta.repositoryUsage(repoId);
   const inRepo = repoId !== undefined && (await meta.missingBlobs(meta.db, repoId, [digest])).length === 0;
   assertWithinQuota(reg, repository, {
-    registryId: reg.id, repositoryId: repoId ?? 0,
-    registryDelta: held ? 0 : size, registryBytes: r.bytes + (held ? 0 : size), registryQuota: r.quota,
-    repositoryDelta: inRepo ? 0 : size, repositoryBytes: p.bytes + (inRepo ? 0 : size), repositoryQuota: p.quota,
+    registryId: reg.id,
+    repositoryId: repoId ?? 0,
+    registryDelta: held ? 0 : size,
+    registryBytes: r.bytes + (held ? 0 : size),
+    registryQuota: r.quota,
+    repositoryDelta: inRepo ? 0 : size,
+    repositoryBytes: p.bytes + (inRepo ? 0 : size),
+    repositoryQuota: p.quota,
   });
 }
 
@@ -132,7 +169,10 @@ export class TierService {
     };
   }
 
-  async repositoryUsage(reg: RegistryRow, repository: string): Promise<{ repository: string; currentValue: number; limit: number | null; unit: 'Bytes' }> {
+  async repositoryUsage(
+    reg: RegistryRow,
+    repository: string,
+  ): Promise<{ repository: string; currentValue: number; limit: number | null; unit: 'Bytes' }> {
     const id = await this.meta.findRepositoryId(reg.id, repository);
     if (id === undefined) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist in registry ${reg.name}`);
     const u = await this.meta.repositoryUsage(id);
@@ -146,7 +186,8 @@ export class TierService {
 
   async setRepositoryQuota(reg: RegistryRow, repository: string, bytes: number | null): Promise<void> {
     const id = await this.meta.findRepositoryId(reg.id, repository);
-    if (id === undefined) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist in registry ${reg.name}; push to it first`);
+    if (id === undefined)
+      throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist in registry ${reg.name}; push to it first`);
     await this.meta.setRepositoryQuota(reg.id, id, checkQuota(bytes));
   }
 
@@ -163,21 +204,30 @@ export class TierService {
     if (hooks > tier.webhooks) problems.push(`it has ${hooks} webhooks and ${to} allows ${tier.webhooks}`);
     if (to !== 'Premium') {
       if (await this.meta.retentionEnabled(reg.id)) {
-        problems.push(`its retention policy for untagged manifests is enabled, a Premium feature (berth config retention update -r ${reg.name} --status disabled)`);
+        problems.push(
+          `its retention policy for untagged manifests is enabled, a Premium feature (berth config retention update -r ${reg.name} --status disabled)`,
+        );
       }
     }
     // Anonymous pull (Standard and Premium) is checked by IdentityService.updateRegistry against the
     // final state of the same request, so `--sku Basic --anonymous-pull-enabled false` works.
     const storage = await this.meta.registryUsage(reg.id);
-    if (storage.bytes > tier.maxStorageBytes) problems.push(`it stores ${formatBytes(storage.bytes)} and ${to} allows at most ${formatBytes(tier.maxStorageBytes)}`);
+    if (storage.bytes > tier.maxStorageBytes)
+      problems.push(`it stores ${formatBytes(storage.bytes)} and ${to} allows at most ${formatBytes(tier.maxStorageBytes)}`);
     if (problems.length > 0) {
-      throw new RegistryError('CONFLICT', `registry ${reg.name} cannot move from ${reg.sku} to ${to}: ${problems.join('; ')}`, { detail: problems });
+      throw new RegistryError('CONFLICT', `registry ${reg.name} cannot move from ${reg.sku} to ${to}: ${problems.join('; ')}`, {
+        detail: problems,
+      });
     }
   }
 }
 
 function checkQuota(bytes: number | null): number | null {
   if (bytes === null) return null;
-  if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RegistryError('REQUEST_INVALID', `a storage quota is a whole number of bytes from 0 up, or null to remove it; got ${String(bytes)}`);
+  if (!Number.isSafeInteger(bytes) || bytes < 0)
+    throw new RegistryError(
+      'REQUEST_INVALID',
+      `a storage quota is a whole number of bytes from 0 up, or null to remove it; got ${String(bytes)}`,
+    );
   return bytes;
 }

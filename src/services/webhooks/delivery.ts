@@ -88,7 +88,8 @@ export class WebhookDelivery {
     };
     const known = this.registryNames.get(registryId);
     if (known) return notify(known);
-    this.outbox.registryName(registryId)
+    this.outbox
+      .registryName(registryId)
       .then((name) => {
         if (name === undefined) return;
         this.registryNames.set(registryId, name);
@@ -124,10 +125,15 @@ export class WebhookDelivery {
           if (!scopeMatches(h.scope, e.repository, e.tag)) continue;
           const eventId = randomUUID();
           const body = this.envelope(h, reg, action, this.payload(e, action, eventId), e.tag ? `${e.repository}:${e.tag}` : e.repository);
-          await this.queue.enqueue(trx, JOB_KIND, { webhookId: h.id, eventId, action, body } satisfies DeliveryJob, { maxAttempts: this.opts.maxAttempts });
+          await this.queue.enqueue(trx, JOB_KIND, { webhookId: h.id, eventId, action, body } satisfies DeliveryJob, {
+            maxAttempts: this.opts.maxAttempts,
+          });
         }
       }
-      await this.outbox.markDispatched(trx, events.map((e) => e.id));
+      await this.outbox.markDispatched(
+        trx,
+        events.map((e) => e.id),
+      );
       return events.length;
     });
   }
@@ -141,7 +147,9 @@ export class WebhookDelivery {
         try {
           const doc = JSON.parse(Buffer.from(content).toString('utf8')) as { config?: { mediaType?: string } };
           if (doc.config?.mediaType === HELM_CONFIG) return 'chart_push';
-        } catch { /* not JSON: not a chart */ }
+        } catch {
+          /* not JSON: not a chart */
+        }
       }
     }
     return e.action;
@@ -150,28 +158,64 @@ export class WebhookDelivery {
   /** ACR's payload for the action, field for field. */
   payload(e: EventRow, action: string, eventId: string): Record<string, unknown> {
     const base = { id: eventId, timestamp: e.created_at, action };
-    const request = { id: e.request_id ?? '', host: e.request_host ?? '', method: e.request_method ?? (action === 'delete' ? 'DELETE' : 'PUT'), useragent: e.request_useragent ?? '' };
+    const request = {
+      id: e.request_id ?? '',
+      host: e.request_host ?? '',
+      method: e.request_method ?? (action === 'delete' ? 'DELETE' : 'PUT'),
+      useragent: e.request_useragent ?? '',
+    };
     if (action === 'push') {
-      return { ...base, target: { mediaType: e.media_type ?? '', size: e.size ?? 0, digest: e.digest ?? '', length: e.size ?? 0, repository: e.repository, tag: e.tag ?? '' }, request };
+      return {
+        ...base,
+        target: {
+          mediaType: e.media_type ?? '',
+          size: e.size ?? 0,
+          digest: e.digest ?? '',
+          length: e.size ?? 0,
+          repository: e.repository,
+          tag: e.tag ?? '',
+        },
+        request,
+      };
     }
     if (action === 'delete') {
       return { ...base, target: { mediaType: e.media_type ?? '', digest: e.digest ?? '', repository: e.repository }, request };
     }
     // chart_push / chart_delete: ACR names the chart after the repository and the version after the tag.
     const name = e.repository.slice(e.repository.lastIndexOf('/') + 1);
-    return { ...base, target: { mediaType: 'application/vnd.acr.helm.chart', size: e.size ?? 0, digest: e.digest ?? '', repository: e.repository, tag: e.tag ?? '', name, version: e.tag ?? '' } };
+    return {
+      ...base,
+      target: {
+        mediaType: 'application/vnd.acr.helm.chart',
+        size: e.size ?? 0,
+        digest: e.digest ?? '',
+        repository: e.repository,
+        tag: e.tag ?? '',
+        name,
+        version: e.tag ?? '',
+      },
+    };
   }
 
   /** The body as sent: ACR's JSON, or a CloudEvents 1.0 structured event carrying it as data. */
   envelope(w: WebhookRow, reg: { name: string }, action: string, payload: Record<string, unknown>, subject: string): string {
     if (w.format !== 'cloudevents') return JSON.stringify(payload);
     const types: Record<string, string> = {
-      push: 'Microsoft.ContainerRegistry.ImagePushed', delete: 'Microsoft.ContainerRegistry.ImageDeleted',
-      chart_push: 'Microsoft.ContainerRegistry.ChartPushed', chart_delete: 'Microsoft.ContainerRegistry.ChartDeleted', ping: 'Berth.Webhook.Ping',
+      push: 'Microsoft.ContainerRegistry.ImagePushed',
+      delete: 'Microsoft.ContainerRegistry.ImageDeleted',
+      chart_push: 'Microsoft.ContainerRegistry.ChartPushed',
+      chart_delete: 'Microsoft.ContainerRegistry.ChartDeleted',
+      ping: 'Berth.Webhook.Ping',
     };
     return JSON.stringify({
-      specversion: '1.0', id: payload.id, source: `/registries/${reg.name}`, type: types[action] ?? `Berth.Webhook.${action}`,
-      time: payload.timestamp, ...(subject ? { subject } : {}), datacontenttype: 'application/json', data: payload,
+      specversion: '1.0',
+      id: payload.id,
+      source: `/registries/${reg.name}`,
+      type: types[action] ?? `Berth.Webhook.${action}`,
+      time: payload.timestamp,
+      ...(subject ? { subject } : {}),
+      datacontenttype: 'application/json',
+      data: payload,
     });
   }
 
@@ -183,17 +227,28 @@ export class WebhookDelivery {
     const secret = unseal(w.secret, await this.access.sealKey());
     const custom = JSON.parse(w.headers) as Record<string, string>;
     const headers: Record<string, string> = {};
-    if (!Object.keys(custom).some((k) => k.toLowerCase() === 'content-type')) headers['Content-Type'] = w.format === 'cloudevents' ? 'application/cloudevents+json' : 'application/json';
+    if (!Object.keys(custom).some((k) => k.toLowerCase() === 'content-type'))
+      headers['Content-Type'] = w.format === 'cloudevents' ? 'application/cloudevents+json' : 'application/json';
     Object.assign(headers, custom);
     headers[SIGNATURE_HEADER] = `sha256=${createHmac('sha256', secret).update(job.body).digest('hex')}`;
     const started = Date.now();
     const shownHeaders = { ...Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, k in custom ? mask(v) : v])) };
     const record = async (r: { outcome: string; status?: number; headers?: Record<string, string>; body?: string; error?: string }) => {
       await this.outbox.recordDelivery({
-        webhook_id: w.id, event_id: job.eventId, action: job.action, attempt, outcome: r.outcome, request_uri: w.uri,
-        request_headers: JSON.stringify(shownHeaders), request_body: job.body, response_status: r.status ?? null,
-        response_headers: r.headers ? JSON.stringify(r.headers) : null, response_body: r.body !== undefined ? excerpt(r.body) : null,
-        error: r.error ?? null, duration_ms: Date.now() - started, created_at: new Date().toISOString(),
+        webhook_id: w.id,
+        event_id: job.eventId,
+        action: job.action,
+        attempt,
+        outcome: r.outcome,
+        request_uri: w.uri,
+        request_headers: JSON.stringify(shownHeaders),
+        request_body: job.body,
+        response_status: r.status ?? null,
+        response_headers: r.headers ? JSON.stringify(r.headers) : null,
+        response_body: r.body !== undefined ? excerpt(r.body) : null,
+        error: r.error ?? null,
+        duration_ms: Date.now() - started,
+        created_at: new Date().toISOString(),
       });
     };
     let res;
@@ -211,7 +266,12 @@ export class WebhookDelivery {
       throw e;
     }
     const ok = res.status >= 200 && res.status < 300;
-    await record({ outcome: ok ? 'succeeded' : 'failed', status: res.status, headers: res.headers, body: res.body.subarray(0, EXCERPT).toString('utf8') });
+    await record({
+      outcome: ok ? 'succeeded' : 'failed',
+      status: res.status,
+      headers: res.headers,
+      body: res.body.subarray(0, EXCERPT).toString('utf8'),
+    });
     this.outcome(w.registry_id, ok ? 'success' : attempt >= maxAttempts ? 'dead' : 'failure');
     if (!ok) throw new Error(`${w.uri.replace(/\?.*$/, '')} answered ${res.status}`);
     this.log.debug({ webhook: w.name, event: job.eventId, status: res.status }, 'webhook delivered');

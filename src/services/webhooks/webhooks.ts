@@ -43,8 +43,13 @@ export class WebhookService {
   view(w: WebhookRow, reg: RegistryRow) {
     const headers = JSON.parse(w.headers) as Record<string, string>;
     return {
-      name: w.name, registry: reg.name, type: 'Microsoft.ContainerRegistry/registries/webhooks',
-      status: w.status, scope: w.scope, actions: JSON.parse(w.actions) as string[], format: w.format,
+      name: w.name,
+      registry: reg.name,
+      type: 'Microsoft.ContainerRegistry/registries/webhooks',
+      status: w.status,
+      scope: w.scope,
+      actions: JSON.parse(w.actions) as string[],
+      format: w.format,
       serviceUri: (() => {
         try {
           const u = new URL(w.uri);
@@ -54,7 +59,9 @@ export class WebhookService {
         }
       })(),
       customHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, mask(v)])),
-      provisioningState: 'Succeeded', createdAt: w.created_at, updatedAt: w.updated_at,
+      provisioningState: 'Succeeded',
+      createdAt: w.created_at,
+      updatedAt: w.updated_at,
     };
   }
 
@@ -68,26 +75,34 @@ export class WebhookService {
       } catch {
         throw new RegistryError('REQUEST_INVALID', `--uri "${uri.slice(0, 200)}" is not a URL; give http(s)://host/path`);
       }
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new RegistryError('REQUEST_INVALID', 'the webhook URI must be http or https');
+      if (u.protocol !== 'http:' && u.protocol !== 'https:')
+        throw new RegistryError('REQUEST_INVALID', 'the webhook URI must be http or https');
       out.uri = uri;
     }
     if (input.actions !== undefined || !partial) {
       const actions = [...new Set(input.actions ?? [])];
-      if (actions.length === 0) throw new RegistryError('REQUEST_INVALID', `a webhook needs one or more actions: ${WEBHOOK_ACTIONS.join(', ')}`);
-      for (const a of actions) if (!(WEBHOOK_ACTIONS as readonly string[]).includes(a)) throw new RegistryError('REQUEST_INVALID', `unknown action "${a}"; use ${WEBHOOK_ACTIONS.join(', ')}`);
+      if (actions.length === 0)
+        throw new RegistryError('REQUEST_INVALID', `a webhook needs one or more actions: ${WEBHOOK_ACTIONS.join(', ')}`);
+      for (const a of actions)
+        if (!(WEBHOOK_ACTIONS as readonly string[]).includes(a))
+          throw new RegistryError('REQUEST_INVALID', `unknown action "${a}"; use ${WEBHOOK_ACTIONS.join(', ')}`);
       out.actions = JSON.stringify(actions);
     }
     if (input.scope !== undefined || !partial) {
       const scope = (input.scope ?? '').trim();
-      if (scope.length > 256 || /\s/.test(scope)) throw new RegistryError('REQUEST_INVALID', 'scope is "repo:tag", "repo:*", "repo" (= repo:latest) or empty');
+      if (scope.length > 256 || /\s/.test(scope))
+        throw new RegistryError('REQUEST_INVALID', 'scope is "repo:tag", "repo:*", "repo" (= repo:latest) or empty');
       out.scope = scope;
     }
     if (input.customHeaders !== undefined || !partial) {
       const h = input.customHeaders ?? {};
-      if (typeof h !== 'object' || Array.isArray(h)) throw new RegistryError('REQUEST_INVALID', 'customHeaders must be an object of strings');
+      if (typeof h !== 'object' || Array.isArray(h))
+        throw new RegistryError('REQUEST_INVALID', 'customHeaders must be an object of strings');
       for (const [k, v] of Object.entries(h)) {
-        if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) || typeof v !== 'string' || /[\r\n\0]/.test(v)) throw new RegistryError('REQUEST_INVALID', `invalid header "${k.slice(0, 60)}"`);
-        if (/^(content-length|host|transfer-encoding|connection)$/i.test(k) || k.toLowerCase() === SIGNATURE_HEADER.toLowerCase()) throw new RegistryError('REQUEST_INVALID', `header "${k}" cannot be set`);
+        if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) || typeof v !== 'string' || /[\r\n\0]/.test(v))
+          throw new RegistryError('REQUEST_INVALID', `invalid header "${k.slice(0, 60)}"`);
+        if (/^(content-length|host|transfer-encoding|connection)$/i.test(k) || k.toLowerCase() === SIGNATURE_HEADER.toLowerCase())
+          throw new RegistryError('REQUEST_INVALID', `header "${k}" cannot be set`);
       }
       out.headers = JSON.stringify(h);
     }
@@ -120,10 +135,24 @@ export class WebhookService {
     const t = new Date().toISOString();
     const row = await this.meta.transaction(async (trx) => {
       const count = await this.store.count(trx, reg.id);
-      if (count >= limit) throw new RegistryError('CONFLICT', `registry ${reg.name} (${reg.sku}) already has ${count} webhooks, the most its SKU allows (${limit}); delete one or move to a higher SKU`);
+      if (count >= limit)
+        throw new RegistryError(
+          'CONFLICT',
+          `registry ${reg.name} (${reg.sku}) already has ${count} webhooks, the most its SKU allows (${limit}); delete one or move to a higher SKU`,
+        );
       const created = await this.store.insert(trx, {
-        registry_id: reg.id, name, name_key: name.toLowerCase(), uri: fields.uri!, actions: fields.actions!, scope: fields.scope!, headers: fields.headers!,
-        status: fields.status!, format: fields.format!, secret: sealed, created_at: t, updated_at: t,
+        registry_id: reg.id,
+        name,
+        name_key: name.toLowerCase(),
+        uri: fields.uri!,
+        actions: fields.actions!,
+        scope: fields.scope!,
+        headers: fields.headers!,
+        status: fields.status!,
+        format: fields.format!,
+        secret: sealed,
+        created_at: t,
+        updated_at: t,
       });
       if (!created) throw new RegistryError('CONFLICT', `webhook "${name}" already exists in registry ${reg.name}`);
       return created;
@@ -174,14 +203,33 @@ export class WebhookService {
       let content: unknown = r.request_body;
       try {
         content = JSON.parse(r.request_body);
-      } catch { /* keep the text */ }
+      } catch {
+        /* keep the text */
+      }
       return {
         id: r.event_id,
-        eventRequestMessage: { content, headers: JSON.parse(r.request_headers) as Record<string, string>, method: 'POST', requestUri: r.request_uri, version: '1.1' },
-        eventResponseMessage: r.response_status === null ? null : {
-          content: r.response_body ?? '', headers: r.response_headers ? (JSON.parse(r.response_headers) as Record<string, string>) : {}, statusCode: String(r.response_status), version: '1.1',
+        eventRequestMessage: {
+          content,
+          headers: JSON.parse(r.request_headers) as Record<string, string>,
+          method: 'POST',
+          requestUri: r.request_uri,
+          version: '1.1',
         },
-        action: r.action, attempt: r.attempt, outcome: r.outcome, error: r.error, durationMs: r.duration_ms, createdAt: r.created_at,
+        eventResponseMessage:
+          r.response_status === null
+            ? null
+            : {
+                content: r.response_body ?? '',
+                headers: r.response_headers ? (JSON.parse(r.response_headers) as Record<string, string>) : {},
+                statusCode: String(r.response_status),
+                version: '1.1',
+              },
+        action: r.action,
+        attempt: r.attempt,
+        outcome: r.outcome,
+        error: r.error,
+        durationMs: r.duration_ms,
+        createdAt: r.created_at,
       };
     });
   }

@@ -3,8 +3,14 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  isSafeKey, StorageError, StorageInvalidKeyError, StorageNotFoundError,
-  type ReadRange, type StatResult, type StorageDriver, type Writer,
+  isSafeKey,
+  StorageError,
+  StorageInvalidKeyError,
+  StorageNotFoundError,
+  type ReadRange,
+  type StatResult,
+  type StorageDriver,
+  type Writer,
 } from '../driver.js';
 
 /** Read size for blob streams: large reads halve the syscalls and stream overhead of big layers (measured with npm run bench). */
@@ -51,7 +57,11 @@ export class FsDriver implements StorageDriver {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new StorageNotFoundError(this.name, key);
       throw new StorageError(this.name, `open ${key} failed`, { cause: e });
     }
-    return handle.createReadStream({ ...(range ? { start: range.start, end: range.end } : {}), highWaterMark: READ_CHUNK, autoClose: true });
+    return handle.createReadStream({
+      ...(range ? { start: range.start, end: range.end } : {}),
+      highWaterMark: READ_CHUNK,
+      autoClose: true,
+    });
   }
 
   async writer(key: string, opts: { offset?: number; durableName?: boolean } = {}): Promise<Writer> {
@@ -59,13 +69,17 @@ export class FsDriver implements StorageDriver {
     await this.ensureDir(path.dirname(file));
     const offset = opts.offset ?? 0;
     // Offset 0 starts over (O_TRUNC); otherwise cut back to the acknowledged offset and append.
-    const handle = await fsp.open(file, constants.O_RDWR | constants.O_CREAT | (offset === 0 ? constants.O_TRUNC : 0), 0o640)
-      .catch((e) => { throw new StorageError(this.name, `open ${key} failed`, { cause: e }); });
+    const handle = await fsp.open(file, constants.O_RDWR | constants.O_CREAT | (offset === 0 ? constants.O_TRUNC : 0), 0o640).catch((e) => {
+      throw new StorageError(this.name, `open ${key} failed`, { cause: e });
+    });
     if (offset > 0) await handle.truncate(offset);
     // The FileHandle owns the descriptor: the stream's close is a no-op, so destroy() (abort) cannot
     // close the number first and leave handle.close() to close it again, by then maybe another file's.
     const stream = createWriteStream(file, {
-      fd: handle.fd, start: offset, autoClose: false, highWaterMark: 256 * 1024,
+      fd: handle.fd,
+      start: offset,
+      autoClose: false,
+      highWaterMark: 256 * 1024,
       fs: { write: fsWrite, writev: fsWritev, close: (_fd: number, cb: (err?: Error | null) => void) => cb() },
     });
     let closed = false;
@@ -91,7 +105,11 @@ export class FsDriver implements StorageDriver {
       },
       abort: async () => {
         // Wait until no write is in flight on the descriptor before closing it.
-        if (!stream.closed) await new Promise<void>((resolve) => { stream.once('close', resolve); stream.destroy(); });
+        if (!stream.closed)
+          await new Promise<void>((resolve) => {
+            stream.once('close', resolve);
+            stream.destroy();
+          });
         await close().catch(() => {});
       },
     };
@@ -136,7 +154,12 @@ export class FsDriver implements StorageDriver {
     try {
       entries = (await fsp.readdir(dir, { recursive: true, withFileTypes: true }))
         .filter((d) => d.isFile())
-        .map((d) => path.relative(this.root, path.join(d.parentPath ?? (d as unknown as { path: string }).path, d.name)).split(path.sep).join('/'));
+        .map((d) =>
+          path
+            .relative(this.root, path.join(d.parentPath ?? (d as unknown as { path: string }).path, d.name))
+            .split(path.sep)
+            .join('/'),
+        );
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw new StorageError(this.name, `list ${prefix} failed`, { cause: e });
