@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The test command (npm test): unit tests beside the code (src/**/*.test.ts), integration and
 // end-to-end tests (test/**/*.test.ts), all on node's test runner with tsx for TypeScript.
-// Files run one at a time: end-to-end tests start real servers and clients, and the machine has 2 cores.
+// Files run two at a time by default (BERTH_TEST_CONCURRENCY=N to change): most of a file's time
+// is waiting on PostgreSQL, child processes and real clients, so two lanes keep both cores busy.
+// Every file uses its own temp dirs, free ports and PostgreSQL schemas, so files never collide.
 // After node's own output, a table of each file's duration (slowest first) and the total, then one
 // closing line with node's counts: "N passed, N failed, N skipped".
 import { spawnSync } from 'node:child_process';
@@ -27,6 +29,11 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+const concurrency = Number(process.env.BERTH_TEST_CONCURRENCY ?? 2);
+if (!Number.isInteger(concurrency) || concurrency < 1) {
+  console.error(`BERTH_TEST_CONCURRENCY must be a positive whole number, got "${process.env.BERTH_TEST_CONCURRENCY}"`);
+  process.exit(2);
+}
 const reporter = path.join(path.dirname(fileURLToPath(import.meta.url)), 'timing-reporter.mjs');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-test-run-'));
 const timings = path.join(tmp, 'timings.jsonl');
@@ -37,7 +44,7 @@ const r = spawnSync(
     '--import',
     'tsx',
     '--test',
-    '--test-concurrency=1',
+    `--test-concurrency=${concurrency}`,
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',
     `--test-reporter=${reporter}`,

@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { describe, test } from 'node:test';
 import { digestOf } from '../../src/domain/digest.js';
-import { migrate, openDb, type Db } from '../../src/meta/db.js';
+import type { Db } from '../../src/meta/db.js';
 import { KyselyGcStore } from '../../src/meta/gc.js';
 import { KyselyImmutabilityPolicies } from '../../src/meta/immutability.js';
 import { KyselyImports } from '../../src/meta/imports.js';
@@ -13,15 +10,15 @@ import { KyselyRecycleBin, type NewBinEntry } from '../../src/meta/recycle-bin.j
 import { KyselyRetentionPolicies } from '../../src/meta/retention.js';
 import { MetaStore, type Executor } from '../../src/meta/store.js';
 import { KyselyWebhooks, type NewWebhook } from '../../src/meta/webhooks.js';
-import { freshMetadataUrl, type Backend } from '../helpers/backends.js';
+import type { Backend } from '../helpers/backends.js';
+import { freshDb, type FreshDb } from './fresh-db.js';
 
 // The metadata conformance suite for the stores of the lifecycle and feature services (GC, recycle
 // bin, purge, retention, immutability, webhooks, imports): SQLite and PostgreSQL run the same cases,
 // including the dialect branches (advisory lock, row locks, SKIP LOCKED, date arithmetic). Each test
 // gets a fresh database; MetaStore builds the fixtures. The caller gates PostgreSQL with backendGate.
 
-interface Fresh {
-  db: Db;
+interface Fresh extends FreshDb {
   meta: MetaStore;
   gc: KyselyGcStore;
   bin: KyselyRecycleBin;
@@ -30,39 +27,21 @@ interface Fresh {
   immutability: KyselyImmutabilityPolicies;
   webhooks: KyselyWebhooks;
   imports: KyselyImports;
-  /** A second handle on the same database, as a second node would have (a closure: tests destructure it). */
-  openAnother(this: void): Promise<Db>;
 }
 
-async function fresh(backend: Backend): Promise<Fresh & { close(): Promise<void> }> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'berth-meta-lc-'));
-  const url = await freshMetadataUrl(backend);
-  const others: Db[] = [];
-  const open = () => openDb({ url: url.url, dataDir, poolSize: 10 });
-  const db = await open();
-  await migrate(db);
-  return {
-    db,
-    meta: new MetaStore(db),
-    gc: new KyselyGcStore(db.kysely, db.dialect),
-    bin: new KyselyRecycleBin(db.kysely, db.dialect),
-    purge: new KyselyPurgeStore(db.kysely),
-    retention: new KyselyRetentionPolicies(db.kysely),
-    immutability: new KyselyImmutabilityPolicies(db.kysely),
-    webhooks: new KyselyWebhooks(db.kysely, db.dialect),
-    imports: new KyselyImports(db.kysely),
-    async openAnother() {
-      const o = await open();
-      others.push(o);
-      return o;
-    },
-    async close() {
-      for (const o of others) await o.close();
-      await db.close();
-      await url.drop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+async function fresh(backend: Backend): Promise<Fresh> {
+  const f = await freshDb(backend);
+  const { kysely, dialect } = f.db;
+  return Object.assign(f, {
+    meta: new MetaStore(f.db),
+    gc: new KyselyGcStore(kysely, dialect),
+    bin: new KyselyRecycleBin(kysely, dialect),
+    purge: new KyselyPurgeStore(kysely),
+    retention: new KyselyRetentionPolicies(kysely),
+    immutability: new KyselyImmutabilityPolicies(kysely),
+    webhooks: new KyselyWebhooks(kysely, dialect),
+    imports: new KyselyImports(kysely),
+  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

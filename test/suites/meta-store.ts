@@ -1,50 +1,25 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { describe, test } from 'node:test';
 import { digestOf } from '../../src/domain/digest.js';
-import { migrate, openDb, pendingMigrations, type Db } from '../../src/meta/db.js';
+import { migrate, pendingMigrations } from '../../src/meta/db.js';
 import { migrations } from '../../src/meta/migrations/index.js';
 import { MetaStore, type Executor } from '../../src/meta/store.js';
 import { computedUsage, recompute, storedUsage } from '../../src/meta/usage.js';
-import { freshMetadataUrl, type Backend } from '../helpers/backends.js';
+import type { Backend } from '../helpers/backends.js';
+import { freshDb, type FreshDb } from './fresh-db.js';
 
 // The metadata conformance suite (ARCHITECTURE habit 5): SQLite and PostgreSQL run the same
 // cases against src/meta (openDb, migrate, MetaStore). Every test gets its own fresh database
 // (a temp directory for SQLite, a throwaway schema for PostgreSQL), so results never depend on
 // what another test left behind. The caller gates PostgreSQL with backendGate (a skip says why).
 
-interface Fresh {
-  db: Db;
+interface Fresh extends FreshDb {
   store: MetaStore;
-  /** A second handle on the same database, as a second node would have (a closure: tests destructure it). */
-  openAnother(this: void): Promise<Db>;
-  close(): Promise<void>;
 }
 
 async function fresh(backend: Backend, doMigrate = true): Promise<Fresh> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'berth-meta-'));
-  const meta = await freshMetadataUrl(backend);
-  const others: Db[] = [];
-  const open = () => openDb({ url: meta.url, dataDir, poolSize: 10 });
-  const db = await open();
-  if (doMigrate) await migrate(db);
-  return {
-    db,
-    store: new MetaStore(db),
-    async openAnother() {
-      const o = await open();
-      others.push(o);
-      return o;
-    },
-    async close() {
-      for (const o of others) await o.close();
-      await db.close();
-      await meta.drop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+  const f = await freshDb(backend, doMigrate);
+  return Object.assign(f, { store: new MetaStore(f.db) });
 }
 
 /** Byte order, as the OCI spec's "lexical" ordering of tags and catalog is usually implemented. */
