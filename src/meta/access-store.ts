@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Kysely, Selectable, Transaction } from 'kysely';
-import type { Database, SecretsTable } from './schema.js';
+import type { Insertable, Kysely, Selectable, Transaction } from 'kysely';
+import type { Database, LoginEventsTable, SecretsTable } from './schema.js';
 import { isUniqueViolation, now } from './store.js';
 
 // Queries of the identity and access tables. The auth service is their only user.
@@ -475,20 +475,8 @@ export class AccessStore {
 
   // ---------------------------------------------------------------- login events (audit)
 
-  async recordLogin(e: {
-    registry: string | null;
-    registry_id: number | null;
-    identity: string;
-    identity_type: string;
-    jwt_id: string | null;
-    caller_ip: string;
-    user_agent: string;
-    operation: string;
-    result: string;
-    status: number;
-    duration_ms: number;
-    reason: string | null;
-  }): Promise<void> {
+  /** One sign-in or token issuance, stamped now. */
+  async recordLogin(e: Omit<Insertable<LoginEventsTable>, 'id' | 'time'>): Promise<void> {
     await this.db
       .insertInto('login_events')
       .values({ ...e, time: now() })
