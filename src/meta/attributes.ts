@@ -1,4 +1,5 @@
 import { now, type Executor, type MetaContext } from './context.js';
+import { tagNames } from './manifests.js';
 
 // ACR's changeableAttributes (deleteEnabled, writeEnabled, listEnabled, readEnabled) on
 // repositories, tags and manifests: the locks checked before writes, and the /acr/v1 listings
@@ -273,21 +274,12 @@ export class KyselyAttributeStore implements AttributeStore {
   }
 
   async #withTags<T extends { id: number }>(rows: T[]): Promise<(T & { tags: string[] })[]> {
-    const tags =
-      rows.length === 0
-        ? []
-        : await this.ctx.db
-            .selectFrom('tags')
-            .select(['manifest_id', 'name'])
-            .where(
-              'manifest_id',
-              'in',
-              rows.map((r) => r.id),
-            )
-            .where('list_enabled', '=', 1)
-            .orderBy('name')
-            .execute();
-    return rows.map((r) => ({ ...r, tags: tags.filter((t) => t.manifest_id === r.id).map((t) => t.name) }));
+    const tags = await tagNames(
+      this.ctx.db,
+      rows.map((r) => r.id),
+      { listedOnly: true },
+    );
+    return rows.map((r) => ({ ...r, tags: tags.get(r.id) ?? [] }));
   }
 
   async manifestContents(ids: number[]): Promise<Map<number, Uint8Array>> {

@@ -364,20 +364,12 @@ export class KyselyManifestStore implements ManifestStore {
       .where('repository_id', '=', repositoryId);
     if (after !== undefined) q = q.where('digest', '>', after);
     const rows = await q.orderBy('digest').limit(limit).execute();
-    const tags =
-      rows.length === 0
-        ? []
-        : await this.ctx.db
-            .selectFrom('tags')
-            .select(['manifest_id', 'name'])
-            .where(
-              'manifest_id',
-              'in',
-              rows.map((r) => r.id),
-            )
-            .orderBy('name')
-            .execute();
-    return rows.map(({ id, ...r }) => ({ ...r, tags: tags.filter((t) => t.manifest_id === id).map((t) => t.name) }));
+    const tags = await tagNames(
+      this.ctx.db,
+      rows.map((r) => r.id),
+      { listedOnly: false },
+    );
+    return rows.map(({ id, ...r }) => ({ ...r, tags: tags.get(id) ?? [] }));
   }
 
   listReferrers(
@@ -406,4 +398,18 @@ function dedupeRefs(refs: { digest: string; kind: 'blob' | 'manifest' }[]) {
     seen.add(k);
     return true;
   });
+}
+
+/** The tag names of each manifest, sorted; `listedOnly` leaves out tags with listEnabled=false. */
+export async function tagNames(db: Executor, manifestIds: number[], o: { listedOnly: boolean }): Promise<Map<number, string[]>> {
+  const byManifest = new Map<number, string[]>();
+  if (manifestIds.length === 0) return byManifest;
+  let q = db.selectFrom('tags').select(['manifest_id', 'name']).where('manifest_id', 'in', manifestIds);
+  if (o.listedOnly) q = q.where('list_enabled', '=', 1);
+  for (const t of await q.orderBy('name').execute()) {
+    const names = byManifest.get(t.manifest_id);
+    if (names) names.push(t.name);
+    else byManifest.set(t.manifest_id, [t.name]);
+  }
+  return byManifest;
 }
