@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Scheduler } from '../src/jobs/scheduler.js';
 import { silentLogger } from '../src/observability/logger.js';
-import { parseAgo, parseFilter } from '../src/services/lifecycle/purge.js';
+import { parseAgo, parseFilter } from '../src/services/lifecycle/purge-spec.js';
 import { ADMIN_PASSWORD, adminAuthHeader, basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';

@@ -8,7 +8,7 @@ import { loadConfig } from '../src/config/config.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { backoffMs } from '../src/jobs/queue.js';
 import { isPrivateAddress } from '../src/net/egress.js';
-import { normalizeScope, scopeMatches } from '../src/services/webhooks/webhooks.js';
+import { normalizeScope, scopeMatches } from '../src/services/webhooks/delivery.js';
 import { startTestApp, adminAuthHeader, testConfig, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate, freshMetadataUrl } from './helpers/backends.js';
 import { uniqueRepo, V2 } from './helpers/oci.js';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { describePrincipal } from '../../auth/service.js';
 import { RegistryError } from '../../domain/errors.js';
 import type { Registry } from '../../domain/registry.js';
-import { validateSpec } from '../../services/lifecycle/purge.js';
+import { validateSpec } from '../../services/lifecycle/purge-spec.js';
 import { fields, idParam, json, noContent } from '../routes.js';
 import { route } from './common.js';
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Registry } from '../../domain/registry.js';
-import { parseSku, registryView } from '../../services/content/registries.js';
+import { parseSku } from '../../domain/registry.js';
+import { registryView } from '../../services/content/registries.js';
 import { fields, json, noContent } from '../routes.js';
 import { route, type ApiEnv } from './common.js';
 

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { Action } from '../../auth/model.js';
 import { RegistryError } from '../../domain/errors.js';
+import type { Registry } from '../../domain/registry.js';
 import { pageLink, send } from '../context.js';
-import { json, pageQuery } from '../routes.js';
+import { json, pageQuery, type Reply } from '../routes.js';
 import { repositoryParams, route } from './common.js';
 
 // A registry's repositories (az acr repository ...). Repository names contain "/", so the
@@ -20,6 +21,12 @@ const TagParams = repositoryParams.extend({
   tag: z.string().refine((t) => !t.includes(':'), { error: (iss) => `"${String(iss.input).slice(0, 80)}" is not a tag` }),
 });
 const RefParams = repositoryParams.extend({ ref: z.string() });
+
+/** A page of a repository's tags or manifests, ACR-shaped, with the link to the next page. */
+function listing<T>(reg: Registry, repository: string, n: number, page: { items: T[]; next?: string }): Reply {
+  const more = page.next ? { nextLink: pageLink('', { n, last: page.next }) } : {};
+  return json(200, { registry: reg.name, imageName: repository, value: page.items, ...more });
+}
 
 export const repositoryRoutes = [
   route('GET /api/registries/:reg/repositories', {
@@ -48,13 +55,7 @@ export const repositoryRoutes = [
     query: pageQuery(1000),
     handler: async ({ svc, p, params, query }) => {
       const reg = await svc.access.repository(p, params.reg, params.repo, READ);
-      const page = await svc.repositories.tagDetails(reg, params.repo, query.n, query.last);
-      return json(200, {
-        registry: reg.name,
-        imageName: params.repo,
-        value: page.items,
-        ...(page.next ? { nextLink: pageLink('', { n: query.n, last: page.next }) } : {}),
-      });
+      return listing(reg, params.repo, query.n, await svc.repositories.tagDetails(reg, params.repo, query.n, query.last));
     },
   }),
   route('DELETE /api/registries/:reg/repositories/*repo/_tags/:tag', {
@@ -73,13 +74,7 @@ export const repositoryRoutes = [
     query: pageQuery(1000),
     handler: async ({ svc, p, params, query }) => {
       const reg = await svc.access.repository(p, params.reg, params.repo, READ);
-      const page = await svc.repositories.manifestDetails(reg, params.repo, query.n, query.last);
-      return json(200, {
-        registry: reg.name,
-        imageName: params.repo,
-        value: page.items,
-        ...(page.next ? { nextLink: pageLink('', { n: query.n, last: page.next }) } : {}),
-      });
+      return listing(reg, params.repo, query.n, await svc.repositories.manifestDetails(reg, params.repo, query.n, query.last));
     },
   }),
   route('GET /api/registries/:reg/repositories/*repo/_manifests/:ref', {

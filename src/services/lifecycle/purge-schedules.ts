@@ -2,7 +2,7 @@ import { RegistryError } from '../../domain/errors.js';
 import { CronError } from '../../jobs/cron.js';
 import type { Scheduler, ScheduleRow } from '../../jobs/scheduler.js';
 import type { RegistryRow } from '../../meta/store.js';
-import { validateSpec, type PurgeSpec } from './purge.js';
+import { validateSpec, type PurgeSpec } from './purge-spec.js';
 
 // Purge schedules of a registry (ACR: a task running "acr purge" on a cron timetable): scheduler
 // rows of kind 'purge' whose payload is the purge spec. At each due time the scheduler queues a

@@ -12,7 +12,6 @@ import type { ManifestService } from '../content/manifests.js';
 import { parseAgo, parseFilter, validateSpec, type Filter, type PurgeSpec } from './purge-spec.js';
 
 // The spec's parsing lives in purge-spec.ts; callers that know purge by this module still find it here.
-export { parseAgo, parseFilter, validateSpec, type PurgeSpec } from './purge-spec.js';
 
 // `acr purge` on the server (acr-cli semantics, FEATURES.md §7.3):
 // - for each repository whose name fully matches a filter's repository regex, the tags that fully

@@ -13,7 +13,6 @@ import { mask, SIGNATURE_HEADER, type DeliveryJob, type WebhookDelivery } from '
 // This file manages them; delivery.ts turns events into deliveries through the outbox.
 
 // The scope rule decides deliveries; it is tested, and known, as part of webhooks.
-export { normalizeScope, scopeMatches } from './delivery.js';
 
 export const WEBHOOK_ACTIONS = ['push', 'delete', 'quarantine', 'chart_push', 'chart_delete'] as const;
 
