@@ -4,7 +4,6 @@ import type { Sku } from '../../domain/registry.js';
 import type { RegistryRow, RegistryStore } from '../../meta/store.js';
 import type { TierService } from '../policy/tiers.js';
 
-
 export interface RegistryView {
   name: string;
   id: string;
