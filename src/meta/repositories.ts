@@ -1,4 +1,4 @@
-import type { AttrColumns } from './attributes.js';
+import type { AttrColumns, Keyset } from './attributes.js';
 import { ATTR_COLUMNS } from './attributes.js';
 import { now, type Executor, type MetaContext } from './context.js';
 import { registryOf, releaseRepository } from './usage.js';
@@ -27,6 +27,14 @@ export interface RepositoryStore {
   repositoryRow(registryId: number, name: string, ex?: Executor): Promise<RepositoryWithAttributes | undefined>;
   /** Keyset page of repository names in one registry, byte order. */
   listRepositories(registryId: number, after: string | undefined, limit: number): Promise<string[]>;
+  /**
+   * Keyset page of repository names in one registry by last update time (oldest or newest first),
+   * ties broken by name; `after` is the (time, name) of the previous page's last entry.
+   */
+  listRepositoriesByTime(
+    registryId: number,
+    o: { order: 'timeasc' | 'timedesc'; after?: Required<Keyset>; limit: number },
+  ): Promise<{ name: string; updated_at: string }[]>;
   /** Keyset page over every registry: (registry key, repository name), which is the order of "key/name". */
   listAllRepositories(
     after: { key: string; name: string } | undefined,
@@ -90,6 +98,23 @@ export class KyselyRepositoryStore implements RepositoryStore {
       .where('deleted_at', 'is', null);
     if (after !== undefined) q = q.where('name', '>', after);
     return (await q.orderBy('name').limit(limit).execute()).map((r) => r.name);
+  }
+
+  listRepositoriesByTime(
+    registryId: number,
+    o: { order: 'timeasc' | 'timedesc'; after?: Required<Keyset>; limit: number },
+  ): Promise<{ name: string; updated_at: string }[]> {
+    let q = this.ctx.db
+      .selectFrom('repositories')
+      .select(['name', 'updated_at'])
+      .where('registry_id', '=', registryId)
+      .where('list_enabled', '=', 1)
+      .where('deleted_at', 'is', null);
+    const cmp = o.order === 'timedesc' ? '<' : '>';
+    const a = o.after;
+    if (a) q = q.where((eb) => eb.or([eb('updated_at', cmp, a.time), eb.and([eb('updated_at', '=', a.time), eb('name', cmp, a.name)])]));
+    const dir = o.order === 'timedesc' ? 'desc' : 'asc';
+    return q.orderBy('updated_at', dir).orderBy('name', dir).limit(o.limit).execute();
   }
 
   async listAllRepositories(

@@ -235,6 +235,39 @@ export function metaStoreSuite(backend: Backend, gate: { skip?: string }): void 
       );
 
       test(
+        'listRepositoriesByTime orders by last update (ties by name) and pages by (time, name)',
+        withStore(async ({ store }) => {
+          const reg = (await store.createRegistry('timereg1', 'Basic'))!;
+          // Times set outright: c oldest, then a and b at the same instant, d newest.
+          const times: Record<string, string> = {
+            a: '2026-01-02T00:00:00.000Z',
+            b: '2026-01-02T00:00:00.000Z',
+            c: '2026-01-01T00:00:00.000Z',
+            d: '2026-01-03T00:00:00.000Z',
+          };
+          for (const [name, at] of Object.entries(times)) {
+            const id = await store.ensureRepository(store.db, reg.id, name);
+            await store.db.updateTable('repositories').set({ updated_at: at }).where('id', '=', id).execute();
+          }
+          const all = async (order: 'timeasc' | 'timedesc', limit: number) => {
+            const seen: string[] = [];
+            let after: { name: string; time: string } | undefined;
+            for (;;) {
+              const page = await store.listRepositoriesByTime(reg.id, { order, after, limit });
+              if (page.length === 0) return seen;
+              seen.push(...page.map((r) => r.name));
+              const last = page[page.length - 1]!;
+              after = { name: last.name, time: last.updated_at };
+            }
+          };
+          assert.deepEqual(await all('timeasc', 100), ['c', 'a', 'b', 'd']);
+          assert.deepEqual(await all('timeasc', 1), ['c', 'a', 'b', 'd']);
+          assert.deepEqual(await all('timedesc', 100), ['d', 'b', 'a', 'c']);
+          assert.deepEqual(await all('timedesc', 1), ['d', 'b', 'a', 'c']);
+        }),
+      );
+
+      test(
         'listAllRepositories orders by registry then name, also when one registry name prefixes another',
         withStore(async ({ store }) => {
           // "abcde" < "abcdef" < "abcdeg": the catalog lists "<registry>/<repo>", so every repository of

@@ -18,12 +18,21 @@ export function registerRepositoryCommands(program: Command): void {
 
   base(repo.command('list').description('list repositories'))
     .option('--top <n>', 'at most this many', (v) => positiveInt(v, '--top'))
+    .addOption(
+      new Option('--orderby <order>', 'by last update, oldest or newest first (default: by name)').choices(['time_asc', 'time_desc']),
+    )
     .action(async (o) => {
       const c = client(o);
       const out: string[] = [];
+      // The server orders and pages (keyset on time and name), so --top needs only the first pages.
+      const orderby = o.orderby ? `&orderby=${o.orderby === 'time_asc' ? 'timeasc' : 'timedesc'}` : '';
       let last: string | undefined;
       for (;;) {
-        const page = await c.json<{ value: string[]; nextLink?: string }>('GET', `${reg(o)}?n=1000${last ? `&last=${enc(last)}` : ''}`);
+        const n = o.top ? Math.min(1000, o.top - out.length) : 1000;
+        const page = await c.json<{ value: string[]; nextLink?: string }>(
+          'GET',
+          `${reg(o)}?n=${n}${orderby}${last ? `&last=${enc(last)}` : ''}`,
+        );
         out.push(...page.value);
         if (!page.nextLink || (o.top && out.length >= o.top)) break;
         last = page.value[page.value.length - 1];

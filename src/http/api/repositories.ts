@@ -2,13 +2,14 @@ import { z } from 'zod';
 import type { Action } from '../../auth/model.js';
 import { RegistryError } from '../../domain/errors.js';
 import type { Registry } from '../../domain/registry.js';
+import { parseOrder } from '../../services/content/attributes.js';
 import { pageLink, send } from '../context.js';
 import { json, pageQuery, type Reply } from '../routes.js';
 import { repositoryParams, route } from './common.js';
 
 // A registry's repositories (az acr repository ...). Repository names contain "/", so the
 // sub-resources of a repository start with "_" (never valid in a name):
-//   GET    /api/registries/{r}/repositories                       ?n=&last=  (catalog grant or read power)
+//   GET    /api/registries/{r}/repositories                       ?n=&last=&orderby=timeasc|timedesc  (catalog grant or read power)
 //   GET|DELETE …/repositories/{repo}                               attributes | delete the repository
 //   GET    …/{repo}/_tags   DELETE …/{repo}/_tags/{tag}
 //   GET    …/{repo}/_manifests   GET|DELETE …/{repo}/_manifests/{tag or digest}
@@ -30,13 +31,19 @@ function listing<T>(reg: Registry, repository: string, n: number, page: { items:
 
 export const repositoryRoutes = [
   route('GET /api/registries/:reg/repositories', {
-    query: pageQuery(1000),
+    query: pageQuery(1000).extend({
+      orderby: z
+        .string()
+        .optional()
+        .transform((v) => parseOrder(v ?? null)),
+    }),
     handler: async ({ ctx, svc, p, params, query }) => {
       const reg = await svc.access.catalog(p, params.reg, 'the repositories of');
-      const page = await svc.repositories.catalog(reg, query.n, query.last);
+      const page = await svc.repositories.catalog(reg, query.n, query.last, query.orderby);
+      const orderby = query.orderby === 'none' ? undefined : query.orderby;
       return json(200, {
         value: page.items,
-        ...(page.next ? { nextLink: pageLink(ctx.url.pathname, { n: query.n, last: page.next }) } : {}),
+        ...(page.next ? { nextLink: pageLink(ctx.url.pathname, { n: query.n, last: page.next, orderby }) } : {}),
       });
     },
   }),
@@ -103,8 +110,10 @@ export const repositoryRoutes = [
     handler: async ({ svc, p, params, query }) => {
       const reg = await svc.access.repository(p, params.reg, params.repo, READ);
       const subject = params.ref.includes(':') ? params.ref : (await svc.manifests.head(reg, params.repo, params.ref)).digest;
-      const out = await svc.manifests.referrers(reg, params.repo, subject, query.artifactType, query.n || 1000, query.last);
-      return json(200, { subject, ...out.index });
+      const n = query.n || 1000;
+      const out = await svc.manifests.referrers(reg, params.repo, subject, query.artifactType, n, query.last);
+      const more = out.next ? { nextLink: pageLink('', { n, last: out.next, artifactType: query.artifactType }) } : {};
+      return json(200, { subject, ...out.index, ...more });
     },
   }),
 ];

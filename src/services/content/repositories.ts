@@ -1,7 +1,7 @@
 import { RegistryError } from '../../domain/errors.js';
 import { parseDigest } from '../../domain/digest.js';
 import { assertRepositoryName, assertTag } from '../../domain/reference.js';
-import type { AttributeStore, EventStore, ManifestStore, RegistryRow, RepositoryStore, Transactor } from '../../meta/store.js';
+import type { AttributeStore, EventStore, ManifestStore, RegistryRow, RepositoryStore, TimeOrder, Transactor } from '../../meta/store.js';
 import type { Page } from './manifests.js';
 import type { ImmutabilityService } from '../policy/immutability.js';
 import { assertDeletable, locked } from '../policy/attribute-locks.js';
@@ -24,11 +24,24 @@ export class RepositoryService {
     private readonly immutable?: ImmutabilityService,
   ) {}
 
-  /** One registry's repositories, keyset-paged in byte order. */
-  async catalog(reg: RegistryRow, n: number, last: string | undefined): Promise<Page<string>> {
+  /**
+   * One registry's repositories, keyset-paged: in byte order, or by last update time (ACR's
+   * orderby timeasc|timedesc, az acr repository list --orderby) with ties in name order.
+   */
+  async catalog(reg: RegistryRow, n: number, last: string | undefined, order: TimeOrder = 'none'): Promise<Page<string>> {
     if (n === 0) return { items: [] };
     if (last !== undefined) assertRepositoryName(last);
-    const rows = await this.meta.listRepositories(reg.id, last, n + 1);
+    if (order === 'none') {
+      const rows = await this.meta.listRepositories(reg.id, last, n + 1);
+      return rows.length > n ? { items: rows.slice(0, n), next: rows[n - 1] } : { items: rows };
+    }
+    let after: { name: string; time: string } | undefined;
+    if (last !== undefined) {
+      const row = await this.meta.getRepository(reg.id, last);
+      if (!row) throw new RegistryError('REQUEST_INVALID', `repository ${last} (given as last) no longer exists; start the listing again`);
+      after = { name: last, time: row.updated_at };
+    }
+    const rows = (await this.meta.listRepositoriesByTime(reg.id, { order, after, limit: n + 1 })).map((r) => r.name);
     return rows.length > n ? { items: rows.slice(0, n), next: rows[n - 1] } : { items: rows };
   }
 
