@@ -8,7 +8,31 @@ export function registerRegistryCommands(program: Command): void {
   common(program.command('create').description('create a registry (like az acr create)'))
     .requiredOption('-n, --name <name>', 'registry name: 5-50 letters and digits, unique regardless of case')
     .addOption(new Option('--sku <sku>', 'service tier').choices(['Basic', 'Standard', 'Premium']).default('Basic'))
-    .action(async (o) => print(await client(o).json('POST', '/api/registries', { name: o.name, sku: o.sku }), o));
+    .option(
+      '--admin-enabled [bool]',
+      'enable the admin user (true, or the flag alone): user name = registry name, two passwords (berth credential show)',
+      boolArg('--admin-enabled'),
+    )
+    .action(async (o) =>
+      print(
+        await client(o).json('POST', '/api/registries', {
+          name: o.name,
+          sku: o.sku,
+          ...(o.adminEnabled !== undefined ? { adminUserEnabled: o.adminEnabled } : {}),
+        }),
+        o,
+      ),
+    );
+
+  common(program.command('show-endpoints').description("show a registry's login server and data endpoints (like az acr show-endpoints)"))
+    .requiredOption('-n, --name <name>', 'registry name')
+    .action(async (o) => {
+      const reg = await client(o).json<{ loginServer: string }>('GET', `/api/registries/${enc(o.name)}`);
+      // Berth serves blobs itself (no redirect to a storage host), so the one data endpoint is the
+      // host that serves the login server; Berth has no regions.
+      const host = reg.loginServer.split('/')[0]!;
+      print({ loginServer: reg.loginServer, dataEndpoints: [{ region: 'default', endpoint: host }] }, o);
+    });
 
   common(program.command('list').description('list registries')).action(async (o) =>
     print((await client(o).json<{ value: unknown[] }>('GET', '/api/registries')).value, o),

@@ -6,12 +6,16 @@ import { fields, json, noContent } from '../routes.js';
 import { route, type ApiEnv } from './common.js';
 
 // Registries (az acr create|list|show|update|delete|check-name):
-//   GET|POST /api/registries                 list (what the caller may read) | create (create_registries power)
+//   GET|POST /api/registries                 list (what the caller may read) | create (create_registries power; {name, sku, adminUserEnabled})
 //   GET|POST /api/registries/check-name      ?name= | {name}
 //   GET|PATCH|DELETE /api/registries/{r}     read | write power
 
 const NAME_NEEDED = 'a registry needs a "name" (5-50 letters and digits)';
-const CreateBody = z.strictObject({ name: z.string({ error: NAME_NEEDED }).min(1, { error: NAME_NEEDED }), sku: z.string().nullish() });
+const CreateBody = z.strictObject({
+  name: z.string({ error: NAME_NEEDED }).min(1, { error: NAME_NEEDED }),
+  sku: z.string().nullish(),
+  adminUserEnabled: z.boolean({ error: '"adminUserEnabled" must be true or false' }).nullish(),
+});
 
 function loginServer({ ctx, opts }: ApiEnv, name: string): string {
   if (opts.domain) return `${name.toLowerCase()}.${opts.domain}`;
@@ -31,7 +35,11 @@ export const registryRoutes = [
     handler: async (r) => {
       await r.svc.access.deployment(r.p, 'create_registries', 'create registries');
       const b = await r.body();
-      const row = await r.svc.registries.create(b.name, parseSku(b.sku ?? 'Basic'));
+      const row = await r.svc.identities.registryCredentials.createRegistry(
+        b.name,
+        parseSku(b.sku ?? 'Basic'),
+        b.adminUserEnabled ?? false,
+      );
       return json(201, view(r, row), { Location: `/api/registries/${row.name}` });
     },
   }),

@@ -61,6 +61,25 @@ export class RegistryCredentials {
   }
 
   /**
+   * `az acr create [--admin-enabled]`: the registry and, when asked, its admin user with its two
+   * passwords. The caller is authorized to create registries (checked before). Should enabling the
+   * admin user fail, the new registry is removed again, so no half-made registry stays.
+   */
+  async createRegistry(name: string, sku: Sku, adminUserEnabled: boolean): Promise<RegistryRow> {
+    const row = await this.ctx.registries.create(name, sku);
+    if (!adminUserEnabled) return row;
+    try {
+      await ensureAdminPasswords(this.ctx, row.id);
+      await this.ctx.store.setRegistryFlags(row.id, { admin_enabled: 1 });
+    } catch (e) {
+      await this.ctx.registries.delete(row.name).catch(() => undefined);
+      await this.registryDeleted().catch(() => undefined);
+      throw e;
+    }
+    return this.ctx.registries.get(row.name);
+  }
+
+  /**
    * `az acr update`: sku, adminUserEnabled, anonymousPullEnabled, validated together before any
    * change. Anonymous pull is a Standard and Premium feature (ACR); enabling the admin user
    * creates its two passwords when missing.
