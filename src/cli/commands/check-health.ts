@@ -1,13 +1,20 @@
+import { spawn } from 'node:child_process';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { type Command, Option } from 'commander';
-import { resolveClientOptions, CliError } from '../client.js';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { resolveClientOptions, resolveServer, CliError } from '../client.js';
+import { common, print } from '../command-kit.js';
 import { isExpired, normalizeServer, type Account } from '../credentials/store.js';
 
-// `berth check-health -n REG`, in the spirit of `az acr check-health`: client-side checks of the
-// path a docker/podman client takes (name resolution, connection and TLS, the /v2/ challenge, the
-// token endpoint, login, a pull token, optionally a push token), each reported with the error code
-// and hint ACR uses (container-registry-health-error-reference.md).
+// `berth check-health [-n REG]`, in the spirit of `az acr check-health`. Without -n: the local
+// environment (the container clients found on PATH and their versions, the Berth CLI's version),
+// name resolution of the server's host and whether the Berth server answers (/healthz, /readyz).
+// With -n: the client tools, then the path a docker/podman client takes to that registry (name
+// resolution, connection and TLS, the /v2/ challenge, the token endpoint, login, a pull token,
+// optionally a push token). Each problem is reported with the error code and hint ACR uses
+// (container-registry-health-error-reference.md); a missing client tool is only a warning.
 
 export interface CheckResult {
   check: string;
@@ -15,6 +22,8 @@ export interface CheckResult {
   message: string;
   code?: string;
   hint?: string;
+  /** A client tool's version, when it was found and told it. */
+  version?: string;
 }
 
 export const HINTS: Record<string, string> = {
@@ -391,39 +400,266 @@ export function formatResults(results: CheckResult[]): string {
   return lines.join('\n');
 }
 
-export function registerCheckHealthCommand(program: Command): void {
-  program
-    .command('check-health')
-    .description('check that a registry can be reached, signed in to and pulled from (like az acr check-health)')
-    .requiredOption('-n, --name <registry>', 'registry name')
-    .option('--server <url>', 'Berth server URL (env BERTH_SERVER; default: the server signed in to, else http://127.0.0.1:5000)')
-    .option('-u, --username <name>', 'user name (env BERTH_USERNAME; default: the sign-in from berth account login)')
-    .option('-p, --password <secret>', 'password (env BERTH_PASSWORD)')
-    .option('--repository <name>', 'repository the permission checks ask about', 'berth-check-health')
-    .option('--push', 'also check that push permission is granted')
-    .option('--ignore-errors', 'run every check even after one fails')
-    .option('-y, --yes', 'do not prompt (check-health never prompts; accepted for az compatibility)')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action(async (o) => {
-      const c = resolveClientOptions(o);
-      const results = await checkHealth({
-        registry: o.name,
-        server: c.server,
-        username: c.username,
-        password: c.password,
-        account: c.account,
-        push: !!o.push,
-        ignoreErrors: !!o.ignoreErrors,
-        repository: o.repository,
+// ------------------------------------------------------------------ the local environment
+
+/** A client tool check-health looks for, and the arguments that make it print its version. */
+export interface ToolSpec {
+  tool: string;
+  label: string;
+  args: string[];
+}
+
+/** The OCI clients people use with a registry; az checks docker and helm, the rest follow its pattern. */
+export const TOOLS: ToolSpec[] = [
+  { tool: 'docker', label: 'Docker', args: ['--version'] },
+  { tool: 'podman', label: 'Podman', args: ['--version'] },
+  { tool: 'buildah', label: 'Buildah', args: ['--version'] },
+  { tool: 'skopeo', label: 'Skopeo', args: ['--version'] },
+  { tool: 'helm', label: 'Helm', args: ['version', '--short'] },
+  { tool: 'oras', label: 'ORAS', args: ['version'] },
+  { tool: 'notation', label: 'Notation', args: ['version'] },
+];
+
+/** The executable a bare command name runs, found on PATH as a shell would (PATHEXT on Windows). */
+export function findOnPath(tool: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const exts = process.platform === 'win32' ? ['', ...(env.PATHEXT ?? '.EXE;.CMD;.BAT').split(';')] : [''];
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    for (const ext of exts) {
+      const file = path.join(dir, tool + ext);
+      try {
+        accessSync(file, constants.X_OK);
+        return file;
+      } catch {
+        /* not here */
+      }
+    }
+  }
+  return undefined;
+}
+
+/** "Docker version 27.1.1, build 6312585" -> 27.1.1; "Version: 1.2.0" -> 1.2.0; "v3.15.4+gfa9efb0" -> 3.15.4. */
+export function versionIn(output: string): string | undefined {
+  return /\bv?(\d+\.\d+(?:\.\d+)?(?:[-+][\w.+-]*)?)/.exec(output)?.[1];
+}
+
+/** Runs `file args` without a shell and with a deadline; stdout and stderr together, at most 64 KiB. */
+function runVersion(
+  file: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number | null; output: string; timedOut: boolean; error?: string }> {
+  return new Promise((resolve) => {
+    let output = '';
+    let settled = false;
+    const done = (r: { code: number | null; timedOut: boolean; error?: string }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ ...r, output });
+    };
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+    const take = (d: Buffer) => {
+      if (output.length < 65536) output += d.toString('utf8');
+    };
+    child.stdout.on('data', take);
+    child.stderr.on('data', take);
+    // A tool that hangs (a wedged daemon socket, a prompt) is killed; its answer is not waited for.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      done({ code: null, timedOut: true });
+    }, timeoutMs);
+    child.on('error', (e) => done({ code: null, timedOut: false, error: (e as NodeJS.ErrnoException).code ?? e.message }));
+    child.on('close', (code) => done({ code, timedOut: false }));
+  });
+}
+
+/** One client tool: found on PATH or not, and its version. Never an error: a missing tool is a warning. */
+export async function probeTool(spec: ToolSpec, o: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CheckResult> {
+  const timeoutMs = o.timeoutMs ?? 5000;
+  const upper = spec.tool.toUpperCase();
+  const file = findOnPath(spec.tool, o.env);
+  if (!file)
+    return {
+      check: spec.tool,
+      status: 'warning',
+      code: `${upper}_COMMAND_ERROR`,
+      message: `${spec.label} could not be found on PATH`,
+      hint: `Install ${spec.label} if you use it, or add its directory to PATH. Berth works with any OCI client; one of docker, podman, skopeo or oras is enough to push and pull.`,
+    };
+  const r = await runVersion(file, spec.args, timeoutMs);
+  const line =
+    r.output
+      .split('\n')
+      .find((l) => l.trim())
+      ?.trim() ?? '';
+  if (r.code !== 0) {
+    const why = r.timedOut
+      ? `timed out after ${timeoutMs / 1000} s`
+      : r.error
+        ? r.error
+        : `exit code ${r.code}${line ? `: ${line.slice(0, 200)}` : ''}`;
+    return {
+      check: spec.tool,
+      status: 'warning',
+      code: `${upper}_VERSION_ERROR`,
+      message: `"${spec.tool} ${spec.args.join(' ')}" failed (${file}): ${why}`,
+      hint: `Run "${spec.tool} ${spec.args.join(' ')}" yourself and look at its error; reinstall or update ${spec.label} if it persists.`,
+    };
+  }
+  const version = versionIn(r.output);
+  return {
+    check: spec.tool,
+    status: 'ok',
+    message: `${spec.label} version: ${version ?? line} (${file})`,
+    ...(version ? { version } : {}),
+  };
+}
+
+function cliVersion(): string {
+  try {
+    // src/cli/commands and dist/cli/commands are both three levels below package.json.
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The Berth CLI's version and every client tool, probed at once. */
+export async function checkTools(o: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CheckResult[]> {
+  const cli: CheckResult = {
+    check: 'berth CLI',
+    status: 'ok',
+    message: `Berth CLI version: ${cliVersion()} (Node.js ${process.versions.node})`,
+  };
+  return [cli, ...(await Promise.all(TOOLS.map((t) => probeTool(t, o))))];
+}
+
+/** Without a registry: name resolution of the server's host, and whether Berth answers there (/healthz, then /readyz). */
+export async function checkServer(server: string, o: { timeoutMs?: number; ignoreErrors?: boolean } = {}): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  const timeout = o.timeoutMs ?? 10_000;
+  let base: URL;
+  try {
+    base = new URL(normalizeServer(server));
+    if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error('not http(s)');
+  } catch {
+    return [
+      {
+        check: 'server',
+        status: 'error',
+        code: 'LOGIN_SERVER_ERROR',
+        message: `"${server}" is not an http(s) URL`,
+        hint: 'Give the Berth server as --server http(s)://HOST:PORT (or BERTH_SERVER).',
+      },
+    ];
+  }
+  const host = base.hostname.replace(/^\[|\]$/g, '');
+  if (!isIP(host)) {
+    try {
+      const a = await lookup(host);
+      out.push({ check: 'DNS', status: 'ok', message: `DNS lookup of ${host}: ${a.address}` });
+    } catch (e) {
+      out.push({
+        check: 'DNS',
+        status: 'error',
+        code: 'CONNECTIVITY_DNS_ERROR',
+        message: `${host} does not resolve: ${errorCode(e)}`,
+        hint: HINTS.CONNECTIVITY_DNS_ERROR,
       });
-      process.stdout.write(`${o.output === 'json' ? JSON.stringify(results, null, 2) : formatResults(results)}\n`);
-      if (results.some((r) => r.status === 'error'))
-        throw new CliError(
-          `health check of ${o.name} failed: ${results
-            .filter((r) => r.code)
-            .map((r) => r.code)
-            .join(', ')}`,
-          1,
-        );
+      if (!o.ignoreErrors) return out;
+    }
+  }
+  const get = (p: string) => fetch(`${base.origin}${p}`, { redirect: 'manual', signal: AbortSignal.timeout(timeout) });
+  let health: Response;
+  try {
+    health = await get('/healthz');
+  } catch (e) {
+    out.push(connectFailure('server', base.origin, e));
+    return out;
+  }
+  const body = (await health.json().catch(() => undefined)) as { status?: string } | undefined;
+  if (health.status !== 200 || body?.status !== 'ok') {
+    out.push({
+      check: 'server',
+      status: 'error',
+      message: `${base.origin} answers, but not as Berth (GET /healthz: ${health.status})`,
+      hint: 'Another service listens there: check the host and port of --server (or BERTH_SERVER), and where `berth serve` listens.',
     });
+    return out;
+  }
+  out.push({ check: 'server', status: 'ok', message: `Berth at ${base.origin} answers (/healthz: ok)` });
+  try {
+    const ready = await get('/readyz');
+    const r = (await ready.json().catch(() => undefined)) as { status?: string; reason?: string } | undefined;
+    if (ready.status === 200)
+      out.push({ check: 'ready', status: 'ok', message: 'the server is ready (/readyz: its metadata store answers)' });
+    else
+      out.push({
+        check: 'ready',
+        status: 'error',
+        message: `the server is not ready (/readyz: ${ready.status}${r?.reason ? `, ${r.reason}` : ''})`,
+        hint: "Berth runs but cannot reach its metadata store (SQLite file or PostgreSQL): see the server's log.",
+      });
+  } catch (e) {
+    out.push(connectFailure('ready', base.origin, e));
+  }
+  return out;
+}
+
+export function registerCheckHealthCommand(program: Command): void {
+  const cmd = common(
+    program
+      .command('check-health')
+      .description(
+        'check the local environment (client tools, DNS, the Berth server) and, with -n, that a registry can be signed in to and pulled from (like az acr check-health)',
+      ),
+  )
+    .option('-n, --name <registry>', 'registry to check access to (without it: the environment and the server only)')
+    .option('--repository <name>', 'repository the permission checks ask about (with -n)', 'berth-check-health')
+    .option('--push', 'also check that push permission is granted (with -n)')
+    .option('--ignore-errors', 'run every check even after one fails')
+    .option('-y, --yes', 'do not prompt (check-health never prompts; accepted for az compatibility)');
+  cmd.action(async (o) => {
+    const tools = await checkTools();
+    let results: CheckResult[];
+    if (o.name) {
+      const c = resolveClientOptions(o);
+      results = [
+        ...tools,
+        ...(await checkHealth({
+          registry: o.name,
+          server: c.server,
+          username: c.username,
+          password: c.password,
+          account: c.account,
+          push: !!o.push,
+          ignoreErrors: !!o.ignoreErrors,
+          repository: o.repository,
+        })),
+      ];
+    } else {
+      results = [...tools, ...(await checkServer(resolveServer(o.server), { ignoreErrors: !!o.ignoreErrors }))];
+    }
+    // Like az, a report in words unless an output format is asked for; then one row per check,
+    // every field present (null when not applicable) so table and tsv columns never shift.
+    const asked = cmd.getOptionValueSource('output');
+    if (asked === undefined || asked === 'default') process.stdout.write(`${formatResults(results)}\n`);
+    else
+      print(
+        results.map((r) => ({
+          check: r.check,
+          status: r.status,
+          message: r.message,
+          version: r.version ?? null,
+          code: r.code ?? null,
+          hint: r.hint ?? null,
+        })),
+        o,
+      );
+    const failed = results.filter((r) => r.status === 'error');
+    if (failed.length)
+      throw new CliError(`health check${o.name ? ` of ${o.name}` : ''} failed: ${failed.map((r) => r.code ?? r.check).join(', ')}`, 1);
+  });
 }
