@@ -1,8 +1,10 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { resolveClientOptions, CliError } from '../client.js';
+import { outputOption, print, textOutput } from '../command-kit.js';
 import { isExpired, normalizeServer, type Account } from '../credentials/store.js';
+import { cliFetch } from '../transport.js';
 
 // `berth check-health -n REG`, in the spirit of `az acr check-health`: client-side checks of the
 // path a docker/podman client takes (name resolution, connection and TLS, the /v2/ challenge, the
@@ -112,7 +114,7 @@ export async function checkHealth(o: CheckOptions): Promise<CheckResult[]> {
     out.push(r);
     return !o.ignoreErrors;
   };
-  const get = (url: string, init: RequestInit = {}) => fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(timeout) });
+  const get = (url: string, init: RequestInit = {}) => cliFetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(timeout) });
 
   let base: URL;
   try {
@@ -403,7 +405,7 @@ export function registerCheckHealthCommand(program: Command): void {
     .option('--push', 'also check that push permission is granted')
     .option('--ignore-errors', 'run every check even after one fails')
     .option('-y, --yes', 'do not prompt (check-health never prompts; accepted for az compatibility)')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addOption(outputOption('one line per check, with hints'))
     .action(async (o) => {
       const c = resolveClientOptions(o);
       const results = await checkHealth({
@@ -416,7 +418,8 @@ export function registerCheckHealthCommand(program: Command): void {
         ignoreErrors: !!o.ignoreErrors,
         repository: o.repository,
       });
-      process.stdout.write(`${o.output === 'json' ? JSON.stringify(results, null, 2) : formatResults(results)}\n`);
+      if (textOutput(o)) process.stdout.write(`${formatResults(results)}\n`);
+      else print(results, o);
       if (results.some((r) => r.status === 'error'))
         throw new CliError(
           `health check of ${o.name} failed: ${results

@@ -1,6 +1,7 @@
 import { type Command } from 'commander';
 import { enc, repoPath } from '../client.js';
 import { client, common, print, parseImage } from '../command-kit.js';
+import { manifestTable, referrersTable } from '../tables.js';
 
 // Shaped like `az acr`: same groups, flags and output formats.
 
@@ -18,7 +19,7 @@ export function registerManifestCommands(program: Command): void {
         `/api/registries/${enc(o.registry)}/repositories/${repoPath(img.repository)}/_manifests/${enc(img.reference)}`,
       );
       if (o.raw) process.stdout.write(res.text);
-      else print(JSON.parse(res.text), o);
+      else print(JSON.parse(res.text), o, { table: manifestTable });
     });
 
   base(man.command('list-referrers').description('list artifacts (signatures, SBOMs...) that refer to a manifest'))
@@ -32,6 +33,7 @@ export function registerManifestCommands(program: Command): void {
           `/api/registries/${enc(o.registry)}/repositories/${repoPath(img.repository)}/_referrers/${enc(img.reference)}${q}`,
         ),
         o,
+        { table: referrersTable },
       );
     });
 }
