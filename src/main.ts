@@ -1,80 +1,11 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
-import { startApp } from './app.js';
+import { CommanderError } from 'commander';
 import { CliError } from './cli/client.js';
-import { registerManagementCommands } from './cli/management.js';
-import { ConfigError, configKeys, loadConfig, readConfigFile, validateConfig } from './config/config.js';
-import { createLogger } from './observability/logger.js';
+import { cliFlags } from './cli/transport.js';
+import { ConfigError } from './config/config.js';
+import { buildProgram } from './program.js';
 
-const program = new Command('berth')
-  .description('Berth: a self-hosted container registry service shaped like Azure Container Registry')
-  .version('0.1.0')
-  .showHelpAfterError('(run with --help for usage)')
-  .exitOverride();
-
-program
-  .command('serve')
-  .description('run the registry server')
-  .option('-c, --config <file>', 'configuration file (YAML or JSON)')
-  .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:5000)')
-  .option('--data <dir>', 'data directory (default ./data)')
-  .option('--metadata <url>', 'metadata database: postgres://USER@HOST:PORT/DB or sqlite:PATH (default: SQLite in the data directory)')
-  .option('--domain <domain>', 'enable host-style addressing: <registry>.<domain>')
-  .option('--log-level <level>', 'trace, debug, info, warn, error, fatal or silent')
-  .option('--tls-cert <file>', 'PEM certificate (chain): serve HTTPS (with --tls-key)')
-  .option('--tls-key <file>', 'PEM private key for --tls-cert')
-  .option('--insecure-http', 'allow plain HTTP on a non-loopback listen address')
-  .action(async (o) => {
-    const overrides: Record<string, unknown> = {};
-    if (o.listen) overrides.listen = o.listen;
-    if (o.data) overrides.dataDir = o.data;
-    if (o.metadata) overrides.metadata = { url: o.metadata };
-    if (o.domain) overrides.domain = o.domain;
-    if (o.logLevel) overrides.log = { level: o.logLevel };
-    if (o.tlsCert || o.tlsKey) overrides.tls = { ...(o.tlsCert ? { cert: o.tlsCert } : {}), ...(o.tlsKey ? { key: o.tlsKey } : {}) };
-    if (o.insecureHttp) overrides.insecureHttp = true;
-    const config = loadConfig({ file: o.config ?? process.env.BERTH_CONFIG, overrides });
-    const log = createLogger(config.log.level);
-    const app = await startApp(config, log);
-    process.stderr.write(`berth listening on ${app.url} (data ${config.dataDir})\n`);
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal }, 'shutting down: finishing in-flight requests');
-      app.close().then(
-        () => {
-          log.info('stopped');
-          log.flush?.();
-          setImmediate(() => process.exit(0));
-        },
-        (e) => {
-          // Synchronous: the process exits right after, and the async logger would lose it.
-          process.stderr.write(`shutdown failed: ${(e as Error).stack ?? String(e)}\n`);
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-  });
-
-const config = program.command('config').description('configuration tools');
-config
-  .command('validate <file>')
-  .description('check a configuration file against the schema (unknown keys are errors)')
-  .action((file: string) => {
-    validateConfig(readConfigFile(file), file);
-    process.stdout.write(`${file}: valid\n`);
-  });
-config
-  .command('keys')
-  .description('list every configuration key with its environment variable')
-  .action(() => {
-    for (const k of configKeys()) process.stdout.write(`${k.path.join('.')}\t${k.env}\t${k.type}\n`);
-  });
-
-registerManagementCommands(program);
+const program = buildProgram();
 
 // A closed pipe (`berth ... | head`) is the reader's choice, not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -86,6 +17,7 @@ async function main(): Promise<void> {
   try {
     await program.parseAsync(process.argv);
   } catch (e) {
+    if (cliFlags.debug && e instanceof Error && !(e instanceof CommanderError)) process.stderr.write(`DEBUG: ${e.stack ?? e.message}\n`);
     if (e instanceof CommanderError) {
       process.exitCode = e.exitCode === 0 ? 0 : 2;
       return;

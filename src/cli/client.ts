@@ -9,6 +9,7 @@ import {
   normalizeServer,
   type Account,
 } from './credentials/store.js';
+import { cliFetch } from './transport.js';
 
 // A small HTTP client for the management API, used by every CLI command, and how a command finds
 // its server and credentials.
@@ -91,7 +92,7 @@ export class ApiClient {
     if (auth) headers.Authorization = auth;
     let res: globalThis.Response;
     try {
-      res = await fetch(this.server + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      res = await cliFetch(this.server + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       throw new CliError(

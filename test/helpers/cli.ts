@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { CliError } from '../../src/cli/client.js';
+import { addGlobalOptions } from '../../src/cli/command-kit.js';
 import { registerManagementCommands } from '../../src/cli/management.js';
 
 export interface CliRun {
@@ -17,6 +18,7 @@ export async function runCli(args: string[]): Promise<CliRun> {
   let stderr = '';
   const program = new Command('berth').exitOverride().configureOutput({ writeOut: (s) => (stdout += s), writeErr: (s) => (stderr += s) });
   registerManagementCommands(program);
+  addGlobalOptions(program);
   // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be restored as is, and called only with .call(process.stdout)
   const write = process.stdout.write;
   // Only the command's text output is captured; the test runner's own (binary) stream passes.

@@ -1,12 +1,14 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { resolveClientOptions, resolveServer, CliError } from '../client.js';
-import { common, print } from '../command-kit.js';
+import { common, print, textOutput } from '../command-kit.js';
 import { isExpired, normalizeServer, type Account } from '../credentials/store.js';
+import { cliFetch } from '../transport.js';
+import { VERSION } from '../version.js';
 
 // `berth check-health [-n REG]`, in the spirit of `az acr check-health`. Without -n: the local
 // environment (the container clients found on PATH and their versions, the Berth CLI's version),
@@ -121,7 +123,7 @@ export async function checkHealth(o: CheckOptions): Promise<CheckResult[]> {
     out.push(r);
     return !o.ignoreErrors;
   };
-  const get = (url: string, init: RequestInit = {}) => fetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(timeout) });
+  const get = (url: string, init: RequestInit = {}) => cliFetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(timeout) });
 
   let base: URL;
   try {
@@ -516,22 +518,12 @@ export async function probeTool(spec: ToolSpec, o: { timeoutMs?: number; env?: N
   };
 }
 
-function cliVersion(): string {
-  try {
-    // src/cli/commands and dist/cli/commands are both three levels below package.json.
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
 /** The Berth CLI's version and every client tool, probed at once. */
 export async function checkTools(o: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CheckResult[]> {
   const cli: CheckResult = {
     check: 'berth CLI',
     status: 'ok',
-    message: `Berth CLI version: ${cliVersion()} (Node.js ${process.versions.node})`,
+    message: `Berth CLI version: ${VERSION} (Node.js ${process.versions.node})`,
   };
   return [cli, ...(await Promise.all(TOOLS.map((t) => probeTool(t, o))))];
 }
@@ -571,7 +563,7 @@ export async function checkServer(server: string, o: { timeoutMs?: number; ignor
       if (!o.ignoreErrors) return out;
     }
   }
-  const get = (p: string) => fetch(`${base.origin}${p}`, { redirect: 'manual', signal: AbortSignal.timeout(timeout) });
+  const get = (p: string) => cliFetch(`${base.origin}${p}`, { redirect: 'manual', signal: AbortSignal.timeout(timeout) });
   let health: Response;
   try {
     health = await get('/healthz');
@@ -644,8 +636,7 @@ export function registerCheckHealthCommand(program: Command): void {
     }
     // Like az, a report in words unless an output format is asked for; then one row per check,
     // every field present (null when not applicable) so table and tsv columns never shift.
-    const asked = cmd.getOptionValueSource('output');
-    if (asked === undefined || asked === 'default') process.stdout.write(`${formatResults(results)}\n`);
+    if (textOutput(o)) process.stdout.write(`${formatResults(results)}\n`);
     else
       print(
         results.map((r) => ({

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { CliError } from '../client.js';
 import { client, common, print } from '../command-kit.js';
+import { gcStatusTable } from '../tables.js';
 
 // `berth gc`: online garbage collection (beyond ACR, which collects behind the scenes).
 
@@ -15,7 +16,7 @@ export function registerGcCommands(program: Command): void {
 
   common(
     gc.command('status').description('pending garbage (waiting out the grace period), the running collection and the last runs'),
-  ).action(async (o) => print(await client(o).json('GET', '/api/gc'), o));
+  ).action(async (o) => print(await client(o).json('GET', '/api/gc'), o, { table: gcStatusTable }));
 
   common(gc.command('run').description('collect garbage now (referrers whose subject is gone, unreferenced blobs past the grace period)'))
     .option('--dry-run', 'change nothing; report what a run now would remove and mark')

@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
 import { CliError, enc } from '../client.js';
 import { client, common, print } from '../command-kit.js';
+import { credentialTable, tokenPasswordsTable, tokenTable } from '../tables.js';
 
 // Identity commands, shaped like their az counterparts: `berth user` (az ad user), `berth sp`
 // (az ad sp), `berth role assignment` (az role assignment), `berth token`, `berth scope-map`,
@@ -260,6 +261,7 @@ function registerTokenCommands(program: Command): void {
           ...(o.passwords === false ? { noPasswords: true } : {}),
         }),
         o,
+        { table: tokenTable },
       );
     });
 
@@ -274,6 +276,7 @@ function registerTokenCommands(program: Command): void {
           ...(o.scopeMap ? { scopeMap: o.scopeMap } : {}),
         }),
         o,
+        { table: tokenTable },
       );
     });
 
@@ -285,11 +288,11 @@ function registerTokenCommands(program: Command): void {
     });
 
   base(token.command('list').description('list tokens (password values are never shown)')).action(async (o) =>
-    print((await client(o).json<{ value: unknown[] }>('GET', `${regPath(o)}/tokens`)).value, o),
+    print((await client(o).json<{ value: unknown[] }>('GET', `${regPath(o)}/tokens`)).value, o, { table: tokenTable }),
   );
 
   named(token.command('show').description('show a token (password values are never shown)')).action(async (o) =>
-    print(await client(o).json('GET', `${regPath(o)}/tokens/${enc(o.name)}`), o),
+    print(await client(o).json('GET', `${regPath(o)}/tokens/${enc(o.name)}`), o, { table: tokenTable }),
   );
 
   const cred = token.command('credential').description('token passwords');
@@ -306,6 +309,7 @@ function registerTokenCommands(program: Command): void {
           ...expiry(o),
         }),
         o,
+        { table: tokenPasswordsTable },
       ),
     );
 
@@ -385,13 +389,15 @@ function registerCredentialCommands(program: Command): void {
   const base = (c: Command) => common(c).requiredOption('-n, --name <registry>', 'registry name');
 
   base(cred.command('show').description('show the admin user name and both passwords')).action(async (o) =>
-    print(await client(o).json('GET', `/api/registries/${enc(o.name)}/credentials`), o),
+    print(await client(o).json('GET', `/api/registries/${enc(o.name)}/credentials`), o, { table: credentialTable }),
   );
 
   base(cred.command('renew').description('regenerate one admin password; the old value stops working at once'))
     .addOption(new Option('--password-name <name>', 'which password').choices(['password', 'password2']).makeOptionMandatory())
     .action(async (o) =>
-      print(await client(o).json('POST', `/api/registries/${enc(o.name)}/credentials/renew`, { name: o.passwordName }), o),
+      print(await client(o).json('POST', `/api/registries/${enc(o.name)}/credentials/renew`, { name: o.passwordName }), o, {
+        table: credentialTable,
+      }),
     );
 }
 

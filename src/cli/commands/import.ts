@@ -1,6 +1,7 @@
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { CliError, enc } from '../client.js';
-import { client, print } from '../command-kit.js';
+import { client, note, outputOption, print } from '../command-kit.js';
+import { flatten } from '../tables.js';
 
 // `berth import` (az acr import): the server copies an image from another registry. As in az,
 // --username/--password are the SOURCE registry's credentials; Berth itself is signed in to with
@@ -48,7 +49,7 @@ export function registerImportCommands(program: Command): void {
     .option('--force', 'overwrite existing target tags (mode Force); locked tags are never overwritten')
     .option('--no-wait', 'return once the import is queued (poll GET /api/registries/<reg>/imports/<id>)')
     .option('--server <url>', 'Berth server URL (env BERTH_SERVER; default: the server signed in to, else http://127.0.0.1:5000)')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['json', 'jsonc', 'table', 'tsv', 'none']).default('json'))
+    .addOption(outputOption())
     .action(async (o) => {
       if ((o.username === undefined) !== (o.password === undefined))
         throw new CliError('give both --username and --password for the source registry, or neither', 2);
@@ -64,22 +65,22 @@ export function registerImportCommands(program: Command): void {
         mode: o.force ? 'Force' : 'NoForce',
       };
       let view = await api.json<ImportView>('POST', `/api/registries/${enc(o.name)}/importImage`, body);
-      if (!o.wait) return print(view, o);
+      if (!o.wait) return print(view, o, { table: flatten });
       const tty = process.stderr.isTTY;
       let last = '';
       for (;;) {
         const line = progressLine(view);
         if (line !== last) {
-          process.stderr.write(tty ? `\r\x1b[K${line}` : `${line}\n`);
+          note(tty ? `\r\x1b[K${line}\r` : line);
           last = line;
         }
         if (view.status === 'Succeeded' || view.status === 'Failed') break;
         await new Promise((r) => setTimeout(r, 500));
         view = await api.json<ImportView>('GET', `/api/registries/${enc(o.name)}/imports/${view.id}`);
       }
-      if (tty) process.stderr.write('\n');
+      if (tty) note('\n');
       if (view.status === 'Failed')
         throw new CliError(`${view.error?.message ?? 'the import failed'}${view.error?.code ? ` (${view.error.code})` : ''}`);
-      print(view, o);
+      print(view, o, { table: flatten });
     });
 }

@@ -17,7 +17,7 @@ import {
   type Account,
   type TokenAnswer,
 } from '../credentials/store.js';
-import { common, print } from '../command-kit.js';
+import { common, note, print, warn } from '../command-kit.js';
 
 // Signing in, shaped like az: `berth account login` (az login) keeps a refresh token for a Berth
 // server in the user's config directory; `berth login -n REG` (az acr login) turns it into
@@ -148,7 +148,7 @@ export function registerLoginCommands(program: Command): void {
         accounts[server] = next;
         return next;
       });
-      process.stderr.write(`signed in to ${server} as ${a.username} until ${a.expiresAt} (saved in ${accountsPath()})\n`);
+      note(`signed in to ${server} as ${a.username} until ${a.expiresAt} (saved in ${accountsPath()})`);
       print(accountView(a), o);
     });
 
@@ -181,8 +181,8 @@ export function registerLoginCommands(program: Command): void {
           for (const h of hosts) if (auths[h]?.expiresAt) delete auths[h];
         });
       }
-      if (removed.length === 0) process.stderr.write(`not signed in to ${o.all ? 'any server' : server}\n`);
-      for (const a of removed) process.stderr.write(`signed out of ${a.server} (${a.username})\n`);
+      if (removed.length === 0) note(`not signed in to ${o.all ? 'any server' : server}`);
+      for (const a of removed) note(`signed out of ${a.server} (${a.username})`);
     });
 
   common(program.command('login').description('log in to a registry for docker, podman, skopeo and buildah (like az acr login)'))
@@ -211,7 +211,7 @@ export function registerLoginCommands(program: Command): void {
         // May pull and push but not read the registry's settings (e.g. only AcrPull): as az does,
         // fall back to the path-style login server.
         host = (await discoverService(server)).toLowerCase();
-        process.stderr.write(`warning: cannot read registry ${o.name} (${e.message}); assuming its login server is ${host}\n`);
+        warn(`cannot read registry ${o.name} (${e.message}); assuming its login server is ${host}`);
       }
 
       const service = await discoverService(server, host);
@@ -232,18 +232,18 @@ export function registerLoginCommands(program: Command): void {
       }
 
       if (o.exposeToken) {
-        process.stderr.write(
-          `You can perform manual login using the provided access token below, for example: 'podman login ${host} --username ${TOKEN_USERNAME} --password-stdin'\n`,
+        note(
+          `You can perform manual login using the provided access token below, for example: 'podman login ${host} --username ${TOKEN_USERNAME} --password-stdin'`,
         );
         print({ accessToken: t.token, loginServer: host, username: TOKEN_USERNAME }, o);
         return;
       }
       const saved = await saveRegistryLogin(host, t.token);
       for (const s of saved)
-        process.stderr.write(
+        note(
           s.via === 'file'
-            ? `saved credentials for ${host} in ${s.file}\n`
-            : `stored credentials for ${host} with docker-credential-${s.via} (configured in ${s.file})\n`,
+            ? `saved credentials for ${host} in ${s.file}`
+            : `stored credentials for ${host} with docker-credential-${s.via} (configured in ${s.file})`,
         );
       process.stdout.write('Login Succeeded\n');
     });

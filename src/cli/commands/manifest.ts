@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
 import { CliError, enc, repoPath, type ApiClient } from '../client.js';
 import { client, common, print, parseImage, confirm, boolArg, positiveInt } from '../command-kit.js';
+import { manifestTable, referrersTable } from '../tables.js';
 
 // `berth manifest …`, shaped like `az acr manifest …`: the same subcommands, flags and output.
 // A manifest is named with -r REG -n REPO:TAG|REPO@DIGEST (a repository alone for the list
@@ -149,7 +150,7 @@ export function registerManifestCommands(program: Command): void {
       const img = parseImage(t.name);
       const res = await c.request('GET', `${apiRepo(t, img.repository)}/_manifests/${enc(img.reference)}`);
       if (o.raw) process.stdout.write(res.text);
-      else print(JSON.parse(res.text), o);
+      else print(JSON.parse(res.text), o, { table: manifestTable });
     });
 
   repositoryCmd(man.command('list').description('list the manifests of a repository, each as stored')).action(
@@ -228,7 +229,7 @@ export function registerManifestCommands(program: Command): void {
       const t = await target(c, id, o, 'manifest');
       const img = parseImage(t.name);
       const top = await referrersOf(c, t, img.repository, img.reference, o.artifactType);
-      if (!o.recursive) return print(top, o);
+      if (!o.recursive) return print(top, o, { table: referrersTable });
       // As az's --recursive, one flat "manifests" list (breadth first, so az queries such as
       // manifests[].digest see every level); "subject" on each entry keeps the chain.
       const all: Referrer[] = top.manifests.map((m) => ({ ...m, subject: top.subject }));
@@ -241,6 +242,6 @@ export function registerManifestCommands(program: Command): void {
           all.push({ ...m, subject: parent });
         }
       }
-      print({ ...top, manifests: all }, o);
+      print({ ...top, manifests: all }, o, { table: referrersTable });
     });
 }

@@ -1,7 +1,7 @@
 import { type Command, Option, type OptionValues } from 'commander';
 import { CliError, enc, type ApiClient } from '../client.js';
-import { client, common, print } from '../command-kit.js';
-import { parseOutput, render } from '../output.js';
+import { client, common, outputOption, print, textOutput } from '../command-kit.js';
+import { purgeTable } from '../tables.js';
 
 // `berth purge` (acr purge: on demand, or scheduled like `az acr task create --cmd "acr purge ..."
 // --schedule CRON`), `berth config retention` (az acr config retention) and `berth immutability`.
@@ -56,11 +56,6 @@ export function purgeText(r: PurgeResult): string {
   return lines.join('\n');
 }
 
-function show(value: unknown, output: string): void {
-  const text = render(value, parseOutput(output === 'text' ? 'json' : output));
-  if (text) process.stdout.write(`${text}\n`);
-}
-
 async function waitFor(api: ApiClient, registry: string, jobId: number, timeoutSeconds: number): Promise<PurgeRun> {
   const end = Date.now() + timeoutSeconds * 1000;
   for (let delay = 200; ; delay = Math.min(delay * 2, 2000)) {
@@ -96,11 +91,7 @@ export function registerPurgeCommands(program: Command): void {
     .option('--server <url>', 'Berth server URL (env BERTH_SERVER; default: the server signed in to, else http://127.0.0.1:5000)')
     .option('-u, --username <name>', 'user name (env BERTH_USERNAME; default: the sign-in from berth account login)')
     .option('-p, --password <secret>', 'password (env BERTH_PASSWORD)')
-    .addOption(
-      new Option('-o, --output <format>', "text: acr purge's summary; or json, jsonc, table, tsv, none")
-        .choices(['text', 'json', 'jsonc', 'table', 'tsv', 'none'])
-        .default('text'),
-    )
+    .addOption(outputOption("acr purge's summary"))
     .option('-r, --registry <registry>', 'registry name')
     .option(
       '-f, --filter <repo-regex:tag-regex>',
@@ -127,12 +118,12 @@ export function registerPurgeCommands(program: Command): void {
       if (res.status === 200) result = res.body as PurgeResult;
       else {
         const { jobId } = res.body as { jobId: number };
-        if (!o.wait) return show({ jobId, status: 'queued' }, o.output);
+        if (!o.wait) return print({ jobId, status: 'queued' }, o);
         const run = await waitFor(api, o.registry, jobId, o.timeout);
         result = run.result!;
       }
-      if (o.output === 'text') process.stdout.write(`${purgeText(result)}\n`);
-      else show(result, o.output);
+      if (textOutput(o)) process.stdout.write(`${purgeText(result)}\n`);
+      else print(result, o, { table: purgeTable });
     });
 
   const schedule = purge
@@ -159,14 +150,14 @@ export function registerPurgeCommands(program: Command): void {
       if (!o.schedule) throw new CliError('give --schedule, e.g. "0 0 * * *" (UTC)', 2);
       if (o.dryRun) throw new CliError('a schedule cannot be a dry run; preview it with berth purge --dry-run', 2);
       if (!o.name) throw new CliError('give --name', 2);
-      show(
+      print(
         await client(o).json('POST', base(o), {
           name: o.name,
           schedule: o.schedule,
           ...(o.status ? { status: o.status } : {}),
           ...spec(o),
         }),
-        o.output,
+        o,
       );
     });
   schedule
@@ -174,7 +165,7 @@ export function registerPurgeCommands(program: Command): void {
     .description('list the purge schedules of a registry (-r REG)')
     .action(async (_o, c: Command) => {
       const o = globals(c);
-      show((await client(o).json<{ value: unknown[] }>('GET', base(o))).value, o.output);
+      print((await client(o).json<{ value: unknown[] }>('GET', base(o))).value, o);
     });
   schedule
     .command('show')
@@ -182,7 +173,7 @@ export function registerPurgeCommands(program: Command): void {
     .option('--name <name>', 'schedule name')
     .action(async (_o, c: Command) => {
       const o = globals(c);
-      show(await client(o).json('GET', named(o)), o.output);
+      print(await client(o).json('GET', named(o)), o);
     });
   schedule
     .command('delete')
@@ -200,10 +191,10 @@ export function registerPurgeCommands(program: Command): void {
       const o = globals(c);
       const api = client(o);
       const { jobId } = await api.json<{ jobId: number }>('POST', `${named(o)}/run`);
-      if (!o.wait) return show({ jobId, status: 'queued' }, o.output);
+      if (!o.wait) return print({ jobId, status: 'queued' }, o);
       const run = await waitFor(api, o.registry, jobId, o.timeout);
-      if (o.output === 'text') process.stdout.write(`${purgeText(run.result!)}\n`);
-      else show(run.result, o.output);
+      if (textOutput(o)) process.stdout.write(`${purgeText(run.result!)}\n`);
+      else print(run.result, o, { table: purgeTable });
     });
 }
 

@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
 import { CliError, enc } from '../client.js';
 import { client, common, print, confirm, boolArg, quotaArg } from '../command-kit.js';
+import { usageTable } from '../tables.js';
 
 // Shaped like `az acr`: same groups, flags and output formats.
 
@@ -86,7 +87,7 @@ export function registerRegistryCommands(program: Command): void {
       .description("show storage, webhooks, geo-replications, tokens and scope maps against the tier's limits (az acr show-usage)"),
   )
     .requiredOption('-n, --name <name>', 'registry name')
-    .action(async (o) => print(await client(o).json('GET', `/api/registries/${enc(o.name)}/usages`), o));
+    .action(async (o) => print(await client(o).json('GET', `/api/registries/${enc(o.name)}/usages`), o, { table: usageTable }));
 
   common(program.command('delete').description('delete a registry and everything in it'))
     .requiredOption('-n, --name <name>', 'registry name')

@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
 import { CliError, enc, repoPath } from '../client.js';
 import { client, common, print, parseImage, confirm, boolArg, positiveInt, quotaArg } from '../command-kit.js';
+import { flatten } from '../tables.js';
 
 // Shaped like `az acr`: same groups, flags and output formats.
 
@@ -46,9 +47,9 @@ export function registerRepositoryCommands(program: Command): void {
     .action(async (o) => {
       const c = client(o);
       // ACR's attributes (changeableAttributes included) through the /acr/v1 data-plane API.
-      if (o.image) return print(await c.json('GET', acrPath(o.name, o.image)), o);
+      if (o.image) return print(await c.json('GET', acrPath(o.name, o.image)), o, { table: flatten });
       if (!o.repository) throw new CliError('give --repository or --image', 2);
-      print(await c.json('GET', `/acr/v1/${enc(o.name)}/${repoPath(o.repository)}`), o);
+      print(await c.json('GET', `/acr/v1/${enc(o.name)}/${repoPath(o.repository)}`), o, { table: flatten });
     });
 
   base(repo.command('show-tags').description('list the tags of a repository'))
@@ -152,7 +153,7 @@ export function registerRepositoryCommands(program: Command): void {
         throw new CliError('give --write-enabled, --delete-enabled, --list-enabled, --read-enabled or --anonymous-pull-enabled', 2);
       if (!o.repository === !o.image) throw new CliError('give --repository or --image', 2);
       const path = o.image ? acrPath(o.name, o.image) : `/acr/v1/${enc(o.name)}/${repoPath(o.repository)}`;
-      print(await client(o).json('PATCH', path, attrs), o);
+      print(await client(o).json('PATCH', path, attrs), o, { table: flatten });
     });
 
   base(repo.command('set-quota').description('set (or with none remove) the storage quota of a repository; pushes beyond it are refused'))

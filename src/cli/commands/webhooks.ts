@@ -1,6 +1,7 @@
 import { type Command, Option, type OptionValues } from 'commander';
 import { CliError, enc } from '../client.js';
 import { client, common, print } from '../command-kit.js';
+import { webhookConfigTable, webhookEventsTable } from '../tables.js';
 
 // `berth webhook` (az acr webhook) and `berth job` (the durable job queue, for operators).
 
@@ -77,7 +78,7 @@ export function registerWebhookCommands(program: Command): void {
   );
 
   named(webhook.command('get-config').description('the service URI and custom headers in full (needs write access)')).action(async (o) =>
-    print(await client(o).json('POST', `${path(o)}/getCallbackConfig`), o),
+    print(await client(o).json('POST', `${path(o)}/getCallbackConfig`), o, { table: webhookConfigTable }),
   );
 
   named(webhook.command('ping').description('send a ping event (delivered by the job queue; see list-events)')).action(async (o) =>
@@ -85,7 +86,8 @@ export function registerWebhookCommands(program: Command): void {
   );
 
   named(webhook.command('list-events').description('the delivery log: request, response, attempt, duration (newest first)')).action(
-    async (o) => print((await client(o).json<{ value: unknown[] }>('GET', `${path(o)}/listEvents`)).value, o),
+    async (o) =>
+      print((await client(o).json<{ value: unknown[] }>('GET', `${path(o)}/listEvents`)).value, o, { table: webhookEventsTable }),
   );
 
   named(webhook.command('redeliver').description('deliver a past event again'))

@@ -5,6 +5,7 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { CliError } from '../errors.js';
+import { cliFetch, traceRequest, withUserAgent } from '../transport.js';
 
 // What `berth account login` remembers: one refresh token per Berth server, in the user's config
 // directory (like az's ~/.azure), readable by the user only. Also the entries the docker
@@ -269,17 +270,20 @@ export function discoverService(server: string, host?: string): Promise<string> 
   const want = (host ?? u.host).toLowerCase();
   const lib = u.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = lib.request(
-      new URL('/v2/', u),
-      { method: 'GET', headers: { Host: want, Accept: 'application/json' }, agent: false },
-      (res) => {
-        res.resume();
-        const header = res.headers['www-authenticate'];
-        const m = typeof header === 'string' ? /service="([^"]*)"/.exec(header) : null;
-        resolve(m?.[1] || want);
-      },
-    );
-    req.on('error', (e) => reject(networkError(u.origin, { cause: e })));
+    const url = new URL('/v2/', u);
+    const headers = withUserAgent({ Host: want, Accept: 'application/json' });
+    const done = traceRequest('GET', url.toString(), headers);
+    const req = lib.request(url, { method: 'GET', headers, agent: false }, (res) => {
+      done(res.statusCode ?? 0);
+      res.resume();
+      const header = res.headers['www-authenticate'];
+      const m = typeof header === 'string' ? /service="([^"]*)"/.exec(header) : null;
+      resolve(m?.[1] || want);
+    });
+    req.on('error', (e) => {
+      done(e);
+      reject(networkError(u.origin, { cause: e }));
+    });
     req.setTimeout(30_000, () => req.destroy(new Error('timed out')));
     req.end();
   });
@@ -297,7 +301,7 @@ async function postForm(
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   let res: Response;
   try {
-    res = await fetch(new URL(pathname, server), {
+    res = await cliFetch(new URL(pathname, server), {
       method: 'POST',
       headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
       body: new URLSearchParams(form).toString(),

@@ -1,0 +1,95 @@
+import { Command } from 'commander';
+import { addGlobalOptions, outputOption, print, textOutput } from './cli/command-kit.js';
+import { registerManagementCommands } from './cli/management.js';
+import { VERSION } from './cli/version.js';
+import { configKeys, loadConfig, readConfigFile, validateConfig } from './config/config.js';
+import { createLogger } from './observability/logger.js';
+
+// The whole `berth` command tree, built in one place so main.ts runs it and tests can walk it
+// (every command gets --query, -o, --only-show-errors and --debug from addGlobalOptions).
+
+export function buildProgram(): Command {
+  const program = new Command('berth')
+    .description('Berth: a self-hosted container registry service shaped like Azure Container Registry')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('serve')
+    .description('run the registry server')
+    .option('-c, --config <file>', 'configuration file (YAML or JSON)')
+    .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:5000)')
+    .option('--data <dir>', 'data directory (default ./data)')
+    .option('--metadata <url>', 'metadata database: postgres://USER@HOST:PORT/DB or sqlite:PATH (default: SQLite in the data directory)')
+    .option('--domain <domain>', 'enable host-style addressing: <registry>.<domain>')
+    .option('--log-level <level>', 'trace, debug, info, warn, error, fatal or silent')
+    .option('--tls-cert <file>', 'PEM certificate (chain): serve HTTPS (with --tls-key)')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option('--insecure-http', 'allow plain HTTP on a non-loopback listen address')
+    .action(async (o) => {
+      const overrides: Record<string, unknown> = {};
+      if (o.listen) overrides.listen = o.listen;
+      if (o.data) overrides.dataDir = o.data;
+      if (o.metadata) overrides.metadata = { url: o.metadata };
+      if (o.domain) overrides.domain = o.domain;
+      if (o.logLevel) overrides.log = { level: o.logLevel };
+      if (o.tlsCert || o.tlsKey) overrides.tls = { ...(o.tlsCert ? { cert: o.tlsCert } : {}), ...(o.tlsKey ? { key: o.tlsKey } : {}) };
+      if (o.insecureHttp) overrides.insecureHttp = true;
+      const config = loadConfig({ file: o.config ?? process.env.BERTH_CONFIG, overrides });
+      const log = createLogger(config.log.level);
+      // Loaded here, not at the top: the client commands never load the server.
+      const { startApp } = await import('./app.js');
+      const app = await startApp(config, log);
+      process.stderr.write(`berth listening on ${app.url} (data ${config.dataDir})\n`);
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ signal }, 'shutting down: finishing in-flight requests');
+        app.close().then(
+          () => {
+            log.info('stopped');
+            log.flush?.();
+            setImmediate(() => process.exit(0));
+          },
+          (e) => {
+            // Synchronous: the process exits right after, and the async logger would lose it.
+            process.stderr.write(`shutdown failed: ${(e as Error).stack ?? String(e)}\n`);
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+    });
+
+  const config = program.command('config').description('configuration tools');
+  config
+    .command('validate <file>')
+    .description('check a configuration file against the schema (unknown keys are errors)')
+    .addOption(outputOption('"FILE: valid"'))
+    .action((file: string, o: { output?: string; query?: string }) => {
+      validateConfig(readConfigFile(file), file);
+      if (textOutput(o)) process.stdout.write(`${file}: valid\n`);
+      else print({ file, valid: true }, o);
+    });
+  config
+    .command('keys')
+    .description('list every configuration key with its environment variable')
+    .addOption(outputOption('one "key<TAB>ENV<TAB>type" line each'))
+    .action((o: { output?: string; query?: string }) => {
+      const keys = configKeys();
+      if (textOutput(o)) for (const k of keys) process.stdout.write(`${k.path.join('.')}\t${k.env}\t${k.type}\n`);
+      else
+        print(
+          keys.map((k) => ({ key: k.path.join('.'), env: k.env, type: k.type })),
+          o,
+        );
+    });
+
+  registerManagementCommands(program);
+  // Last: every command registered above (and any a register function adds) gets the global flags.
+  addGlobalOptions(program);
+  return program;
+}
