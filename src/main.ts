@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { startApp } from './app.js';
+import { resetOwnerPassword, startApp } from './app.js';
 import { CliError } from './cli/client.js';
 import { registerManagementCommands } from './cli/management.js';
 import { ConfigError, configKeys, loadConfig, readConfigFile, validateConfig } from './config/config.js';
+import pino from 'pino';
 import { createLogger } from './observability/logger.js';
 
 const program = new Command('berth')
@@ -59,6 +60,31 @@ program
     process.on('SIGINT', () => stop('SIGINT'));
   });
 
+const admin = program.command('admin').description('offline administration of a stopped deployment');
+admin
+  .command('reset-password')
+  .description(
+    'give the owner account "admin" a new password on a stopped deployment (BERTH_ADMIN_PASSWORD, else a generated one printed once) and revoke its earlier sign-ins',
+  )
+  .option('-c, --config <file>', 'configuration file (YAML or JSON) of the deployment')
+  .option('--data <dir>', 'data directory of the deployment (default ./data)')
+  .option('--metadata <url>', 'metadata database: postgres://USER@HOST:PORT/DB or sqlite:PATH (default: SQLite in the data directory)')
+  .option('--log-level <level>', 'log level on standard error (default warn)')
+  .action(async (o: { config?: string; data?: string; metadata?: string; logLevel?: string }) => {
+    const overrides: Record<string, unknown> = {};
+    if (o.data) overrides.dataDir = o.data;
+    if (o.metadata) overrides.metadata = { url: o.metadata };
+    overrides.log = { level: o.logLevel ?? 'warn' };
+    const config = loadConfig({ file: o.config ?? process.env.BERTH_CONFIG, overrides });
+    const log = createLogger(config.log.level, pino.destination({ fd: 2, sync: true }));
+    const r = await resetOwnerPassword(config, log, config.auth.adminPassword || process.env.BERTH_ADMIN_PASSWORD || undefined);
+    process.stderr.write(
+      `${r.created ? 'created' : 'reset'} the owner account "${r.username}" in ${r.metadata}; its earlier sign-ins are revoked.\n` +
+        (r.generated ? 'The new password (shown once):\n' : 'The password is the one in BERTH_ADMIN_PASSWORD.\n'),
+    );
+    if (r.generated) process.stdout.write(`${r.password}\n`);
+  });
+
 const config = program.command('config').description('configuration tools');
 config
   .command('validate <file>')
@@ -100,9 +126,12 @@ async function main(): Promise<void> {
       process.exitCode = 2;
       return;
     }
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'EADDRINUSE') process.stderr.write(`error: the listen address is already in use (${err.message})\n`);
-    else process.stderr.write(`error: ${err.message ?? String(e)}\n`);
+    const err = e as NodeJS.ErrnoException & { address?: string; port?: number };
+    if (err.code === 'EADDRINUSE') {
+      const where =
+        err.address === undefined ? 'the listen address' : `${err.address.includes(':') ? `[${err.address}]` : err.address}:${err.port}`;
+      process.stderr.write(`error: ${where} is already in use; choose another address with --listen HOST:PORT\n`);
+    } else process.stderr.write(`error: ${err.message ?? String(e)}\n`);
     process.exitCode = 1;
   }
 }
