@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { checkListenerSecurity, ConfigError, type Config } from './config/config.js';
-import { listen, createHandler, type RunningServer, type TlsMaterial } from './http/server.js';
-import { migrate, openDb, pendingMigrations } from './meta/db.js';
+import { newSecret } from './auth/crypto.js';
+import { deferredHandler, listen, createHandler, type RunningServer, type TlsMaterial } from './http/server.js';
+import { migrate, openDb, pendingMigrations, sqliteFile, type Db } from './meta/db.js';
+import { migrations } from './meta/migrations/index.js';
 import { MetaStore } from './meta/store.js';
 import type { Logger } from './observability/logger.js';
 import { cachedQueueStats, cachedStorageUsage, Metrics } from './observability/metrics.js';
-import { AuthService } from './auth/service.js';
+import { AuthService, OWNER_NAME } from './auth/service.js';
 import { Throttle } from './auth/throttle.js';
 import { JobQueue } from './jobs/queue.js';
 import { Scheduler } from './jobs/scheduler.js';
@@ -125,6 +128,7 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     {
       accessTokenSeconds: config.auth.accessTokenSeconds,
       refreshTokenSeconds: config.auth.refreshTokenSeconds,
+      cliSessionSeconds: config.auth.cliSessionDays * 86400,
       keyRotationDays: config.auth.keyRotationDays,
       cacheSeconds: config.auth.cacheSeconds,
       passwordHashCost: config.auth.passwordHashCost,
@@ -220,30 +224,69 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       { listen: config.listen },
       'serving plain HTTP on a non-loopback address (insecureHttp): passwords and tokens cross the network unencrypted; use tls.cert/tls.key or a TLS proxy',
     );
-  mkdirSync(config.dataDir, { recursive: true });
-  const storage = createStorage(config);
-  const db = await openDb({ url: config.metadata.url, dataDir: config.dataDir, poolSize: config.metadata.poolSize });
+  // The port first: a busy address fails before a data directory, a database or an owner
+  // account exists. Requests that arrive meanwhile get 503 until everything below is ready.
+  const { host, port } = parseListen(config.listen);
+  const deferred = deferredHandler();
+  const server = await listen(deferred.handler, host, port, tls);
+  let db: Db | undefined;
   try {
+    mkdirSync(config.dataDir, { recursive: true });
+    const storage = createStorage(config);
+    db = await openDb({ url: config.metadata.url, dataDir: config.dataDir, poolSize: config.metadata.poolSize });
     const applied = await migrate(db);
     if (applied.length) log.info({ applied, metadata: db.target }, 'applied metadata migrations');
+    const meta = new MetaStore(db);
+    const services = createServices(config, meta, storage, log);
+    await services.auth.init();
+    // After the listener is bound: a failed start never creates an owner or shows a password.
+    await bootstrapOwner(config, log, services);
+    const app = startServing(config, log, { server, deferred, tls: !!tls, db, meta, storage, services });
+    writePidFile(config.dataDir, app.url);
+    return app;
   } catch (e) {
-    await db.close();
+    await server.close(0);
+    await db?.close();
     throw e;
   }
-  const meta = new MetaStore(db);
-  const services = createServices(config, meta, storage, log);
-  try {
-    const boot = await services.auth.init(config.auth.adminPassword || process.env.BERTH_ADMIN_PASSWORD || undefined);
-    // No default password: without BERTH_ADMIN_PASSWORD a random one is generated and shown once.
-    if (boot.generatedPassword)
-      process.stderr.write(
-        `created the owner account: user "admin", password ${boot.generatedPassword}\n(shown once; set BERTH_ADMIN_PASSWORD on first start to choose it)\n`,
-      );
-  } catch (e) {
-    await db.close();
-    throw e;
-  }
+}
 
+/**
+ * The owner account on the first start (a generated password is shown once), and a warning when
+ * BERTH_ADMIN_PASSWORD is set on a deployment whose owner has another password: it only applies
+ * to the first start, and silently ignoring it would leave the operator guessing.
+ */
+async function bootstrapOwner(config: Config, log: Logger, services: Services): Promise<void> {
+  const given = config.auth.adminPassword || process.env.BERTH_ADMIN_PASSWORD || undefined;
+  const boot = await services.auth.bootstrapOwner(given);
+  // No default password: without BERTH_ADMIN_PASSWORD a random one is generated and shown once.
+  if (boot.generatedPassword)
+    process.stderr.write(
+      `created the owner account: user "${OWNER_NAME}", password ${boot.generatedPassword}\n(shown once; set BERTH_ADMIN_PASSWORD on first start to choose it)\n`,
+    );
+  if (boot.passwordIgnored) {
+    const source = config.auth.adminPassword ? 'auth.adminPassword (BERTH_AUTH_ADMIN_PASSWORD)' : 'BERTH_ADMIN_PASSWORD';
+    const message =
+      `${source} is set, but the owner account "${OWNER_NAME}" already exists with another password: ${source} is ignored ` +
+      '(it only sets the password on the first start). Sign in with the current password, or, if it is lost, stop the server ' +
+      `and run \`berth admin reset-password --data ${config.dataDir}${config.metadata.url ? ' --metadata URL' : ''}\``;
+    log.warn({ user: OWNER_NAME }, message);
+    process.stderr.write(`warning: ${message}\n`);
+  }
+}
+
+interface Started {
+  server: RunningServer;
+  deferred: ReturnType<typeof deferredHandler>;
+  tls: boolean;
+  db: Db;
+  meta: MetaStore;
+  storage: StorageDriver;
+  services: Services;
+}
+
+/** Hands the bound listener its handler and starts the background work. */
+function startServing(config: Config, log: Logger, { server, deferred, tls, db, meta, storage, services }: Started): App {
   const ready = async () => {
     try {
       await meta.ping();
@@ -262,23 +305,16 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     : undefined;
   if (metrics) services.webhooks.onOutcome((registry, result) => metrics.webhookOutcome(registry, result));
   if (metrics) services.gc.metrics = { run: (outcome, counts) => metrics.gcRun(outcome, counts) };
-  const { host, port } = parseListen(config.listen);
   const handler = createHandler(services, log, {
     domain: config.domain,
     publicUrl: config.publicUrl,
-    tls: !!tls,
+    tls,
     accessLog: config.log.access,
     ready,
     metrics,
     metricsToken: config.metrics.token || undefined,
   });
-  let server: RunningServer;
-  try {
-    server = await listen(handler, host, port, tls);
-  } catch (e) {
-    await db.close();
-    throw e;
-  }
+  deferred.serve(handler);
 
   const purge = setInterval(() => {
     services.uploads.purgeStale().catch((e) => log.warn({ err: e }, 'upload purge failed'));
@@ -318,6 +354,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     http: server,
     url,
     close: async () => {
+      removePidFile(config.dataDir);
       clearInterval(purge);
       await server.close(config.shutdownTimeoutSeconds * 1000);
       await services.pulls.close();
@@ -327,4 +364,97 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       await db.close();
     },
   };
+}
+
+// ---------------------------------------------------------------- the running server's pid file
+
+// <dataDir>/berth.pid names the process serving that data directory, so offline tools (berth
+// admin reset-password) can refuse to work under a running server. Advisory: written once the
+// server is up, removed when it stops; a file whose process is gone is stale and ignored.
+const PID_FILE = 'berth.pid';
+
+function writePidFile(dataDir: string, url: string): void {
+  writeFileSync(path.join(dataDir, PID_FILE), `${JSON.stringify({ pid: process.pid, url, startedAt: new Date().toISOString() })}\n`);
+}
+
+function removePidFile(dataDir: string): void {
+  const file = path.join(dataDir, PID_FILE);
+  try {
+    if (runningServer(dataDir)?.pid === process.pid) unlinkSync(file);
+  } catch {
+    // already gone
+  }
+}
+
+/** The live process a data directory's pid file names, if any. */
+export function runningServer(dataDir: string): { pid: number; url: string } | undefined {
+  let info: { pid?: unknown; url?: unknown };
+  try {
+    info = JSON.parse(readFileSync(path.join(dataDir, PID_FILE), 'utf8')) as typeof info;
+  } catch {
+    return undefined;
+  }
+  if (typeof info.pid !== 'number' || !Number.isInteger(info.pid) || info.pid <= 0) return undefined;
+  try {
+    process.kill(info.pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return undefined; // ESRCH: gone
+  }
+  return { pid: info.pid, url: typeof info.url === 'string' ? info.url : '?' };
+}
+
+// ---------------------------------------------------------------- offline owner recovery
+
+/**
+ * `berth admin reset-password`: on a stopped deployment, gives the owner account "admin" a new
+ * password (the one given, else a generated one, returned to be shown once), re-creating,
+ * enabling and making it Owner as needed, and revokes every token issued to it before.
+ */
+export async function resetOwnerPassword(
+  config: Config,
+  log: Logger,
+  password: string | undefined,
+): Promise<{ username: string; password: string; generated: boolean; created: boolean; metadata: string }> {
+  const running = runningServer(config.dataDir);
+  if (running)
+    throw new Error(
+      `a berth server (pid ${running.pid}, ${running.url}) is running on ${config.dataDir}: stop it first, then run reset-password again`,
+    );
+  const file = sqliteFile(config.metadata.url, config.dataDir);
+  if (file !== undefined && file !== ':memory:' && !existsSync(file))
+    throw new ConfigError(
+      `no Berth deployment at ${config.dataDir}: ${file} does not exist (give the --data of the deployment, or --metadata)`,
+    );
+  const db = await openDb({ url: config.metadata.url, dataDir: config.dataDir, poolSize: 1 });
+  try {
+    if ((await pendingMigrations(db)) === migrations.length)
+      throw new ConfigError(`no Berth deployment in ${db.target}: it has no Berth tables (check --metadata)`);
+    const applied = await migrate(db);
+    if (applied.length) log.info({ applied, metadata: db.target }, 'applied metadata migrations');
+    const meta = new MetaStore(db);
+    const auth = new AuthService(
+      meta,
+      new AccessStore(meta.db),
+      {
+        accessTokenSeconds: config.auth.accessTokenSeconds,
+        refreshTokenSeconds: config.auth.refreshTokenSeconds,
+        cliSessionSeconds: config.auth.cliSessionDays * 86400,
+        keyRotationDays: config.auth.keyRotationDays,
+        cacheSeconds: 0,
+        passwordHashCost: config.auth.passwordHashCost,
+      },
+      new Throttle(config.auth.throttle),
+      log,
+    );
+    const chosen = password !== undefined && password.length > 0 ? password : undefined;
+    const next = chosen ?? newSecret();
+    const r = await auth.resetOwnerPassword(next);
+    log.info(
+      { user: OWNER_NAME, created: r.created, metadata: db.target },
+      'reset the owner password; earlier sign-ins of the owner are revoked',
+    );
+    return { username: OWNER_NAME, password: next, generated: !chosen, created: r.created, metadata: db.target };
+  } finally {
+    await db.close();
+  }
 }

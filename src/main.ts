@@ -32,9 +32,12 @@ async function main(): Promise<void> {
       process.exitCode = 2;
       return;
     }
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'EADDRINUSE') process.stderr.write(`error: the listen address is already in use (${err.message})\n`);
-    else process.stderr.write(`error: ${err.message ?? String(e)}\n`);
+    const err = e as NodeJS.ErrnoException & { address?: string; port?: number };
+    if (err.code === 'EADDRINUSE') {
+      const where =
+        err.address === undefined ? 'the listen address' : `${err.address.includes(':') ? `[${err.address}]` : err.address}:${err.port}`;
+      process.stderr.write(`error: ${where} is already in use; choose another address with --listen HOST:PORT\n`);
+    } else process.stderr.write(`error: ${err.message ?? String(e)}\n`);
     process.exitCode = 1;
   }
 }

@@ -3,6 +3,7 @@ import { addGlobalOptions, outputOption, print, textOutput } from './cli/command
 import { registerManagementCommands } from './cli/management.js';
 import { VERSION } from './cli/version.js';
 import { configKeys, loadConfig, readConfigFile, validateConfig } from './config/config.js';
+import pino from 'pino';
 import { createLogger } from './observability/logger.js';
 
 // The whole `berth` command tree, built in one place so main.ts runs it and tests can walk it
@@ -62,6 +63,38 @@ export function buildProgram(): Command {
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
+    });
+
+  const admin = program.command('admin').description('offline administration of a stopped deployment');
+  admin
+    .command('reset-password')
+    .description(
+      'give the owner account "admin" a new password on a stopped deployment (BERTH_ADMIN_PASSWORD, else a generated one printed once) and revoke its earlier sign-ins',
+    )
+    .option('-c, --config <file>', 'configuration file (YAML or JSON) of the deployment')
+    .option('--data <dir>', 'data directory of the deployment (default ./data)')
+    .option('--metadata <url>', 'metadata database: postgres://USER@HOST:PORT/DB or sqlite:PATH (default: SQLite in the data directory)')
+    .option('--log-level <level>', 'log level on standard error (default warn)')
+    .addOption(outputOption('the generated password alone on stdout'))
+    .action(async (o: { config?: string; data?: string; metadata?: string; logLevel?: string; output?: string; query?: string }) => {
+      const overrides: Record<string, unknown> = {};
+      if (o.data) overrides.dataDir = o.data;
+      if (o.metadata) overrides.metadata = { url: o.metadata };
+      overrides.log = { level: o.logLevel ?? 'warn' };
+      const config = loadConfig({ file: o.config ?? process.env.BERTH_CONFIG, overrides });
+      const log = createLogger(config.log.level, pino.destination({ fd: 2, sync: true }));
+      const { resetOwnerPassword } = await import('./app.js');
+      const r = await resetOwnerPassword(config, log, config.auth.adminPassword || process.env.BERTH_ADMIN_PASSWORD || undefined);
+      if (!textOutput(o))
+        return print(
+          { username: r.username, created: r.created, metadata: r.metadata, ...(r.generated ? { password: r.password } : {}) },
+          o,
+        );
+      process.stderr.write(
+        `${r.created ? 'created' : 'reset'} the owner account "${r.username}" in ${r.metadata}; its earlier sign-ins are revoked.\n` +
+          (r.generated ? 'The new password (shown once):\n' : 'The password is the one in BERTH_ADMIN_PASSWORD.\n'),
+      );
+      if (r.generated) process.stdout.write(`${r.password}\n`);
     });
 
   const config = program.command('config').description('configuration tools');

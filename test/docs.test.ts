@@ -109,7 +109,8 @@ describe('docs/cli.md', () => {
   });
 
   test('documents serve and the config tools', () => {
-    for (const c of ['berth serve', 'berth config validate', 'berth config keys']) assert.ok(doc.includes(c), c);
+    for (const c of ['berth serve', 'berth admin reset-password', 'berth config validate', 'berth config keys'])
+      assert.ok(doc.includes(c), c);
   });
 });
 
@@ -134,10 +135,21 @@ describe('links', () => {
 
   test('the README states the two commands and the automation contract', () => {
     const readme = read('README.md');
-    assert.ok(readme.includes('npm ci && npm run build && npx berth serve'));
+    assert.ok(readme.includes('npm ci --foreground-scripts && npm run build'));
+    assert.ok(readme.includes('sudo apt-get install -y python3 make g++'));
     assert.ok(readme.includes('npm test'));
     assert.ok(readme.includes('## Automation contract'));
-    assert.ok(readme.includes('npx berth serve --listen 127.0.0.1:PORT --data DIR'));
-    assert.ok(readme.includes('npx berth create --name NAME --server http://127.0.0.1:PORT'));
+    assert.ok(readme.includes('berth serve --listen 127.0.0.1:PORT --data DIR'));
+    assert.ok(readme.includes('berth create --name NAME --server http://127.0.0.1:PORT'));
+    assert.ok(readme.includes('berth admin reset-password --data DIR [--metadata URL]'));
+  });
+
+  test('the README and docs run berth from PATH, never through npx (outside the one line saying they are the same)', () => {
+    for (const f of ['README.md', ...readdirSync(path.join(ROOT, 'docs')).map((f) => `docs/${f}`)].filter((f) => f.endsWith('.md'))) {
+      const lines = read(f)
+        .split('\n')
+        .filter((l) => l.includes('npx berth') && !/npx berth[^`]*` (and|or)/.test(l) && !l.includes('`npx berth`, or'));
+      assert.deepEqual(lines, [], `${f} uses npx berth`);
+    }
   });
 });

@@ -49,6 +49,9 @@ export const TOKEN_USERNAME = '00000000-0000-0000-0000-000000000000';
 
 export const ISSUER = 'berth';
 
+/** The owner account made on the first start (and recovered by berth admin reset-password). */
+export const OWNER_NAME = 'admin';
+
 export interface AccessEntry {
   type: 'repository' | 'registry';
   name: string;
@@ -60,6 +63,8 @@ export interface AccessEntry {
 export interface AuthOptions {
   accessTokenSeconds: number;
   refreshTokenSeconds: number;
+  /** Lifetime of a `berth account login` session (a refresh token only the berth CLI's routes accept). */
+  cliSessionSeconds: number;
   keyRotationDays: number;
   /** Seconds a verified Basic credential or a principal's liveness is remembered per node. */
   cacheSeconds: number;
@@ -93,7 +98,8 @@ export class AuthService {
   private keys: SigningKey[] = [];
   private keysLoadedAt = 0;
   private readonly basicCache = new Map<string, { principal: Principal; until: number }>();
-  private readonly aliveCache = new Map<string, number>();
+  /** Principal -> until when it is known alive, and (users) since when its tokens count (ms; 0 = all). */
+  private readonly aliveCache = new Map<string, { until: number; sessionsSince: number }>();
   /** Verified token -> claims: clients send the same token for many requests; a signature check is the costliest step of a pull. */
   private readonly verifiedTokens = new Map<string, { claims: Record<string, unknown>; until: number }>();
 
@@ -116,8 +122,8 @@ export class AuthService {
 
   // ---------------------------------------------------------------- start-up
 
-  /** Loads (or creates) signing keys and bootstraps the owner account on an empty deployment. */
-  async init(adminPassword: string | undefined): Promise<{ generatedPassword?: string }> {
+  /** Loads the signing keys, and makes a new one when the newest is older than keyRotationDays. */
+  async init(): Promise<void> {
     await this.loadKeys(true);
     const newest = this.keys[0];
     if (!newest || Date.now() - newest.createdAt.getTime() > this.opts.keyRotationDays * 86400_000) {
@@ -127,19 +133,44 @@ export class AuthService {
       await this.store.pruneSigningKeys(3);
       await this.loadKeys(true);
     }
-    if (await this.store.userByName('admin')) return {};
-    const password = adminPassword && adminPassword.length > 0 ? adminPassword : newSecret();
-    const user = await this.store.createUser('admin', await this.hashPassword(password));
-    if (!user) return {}; // another node bootstrapped first
-    await this.store.addRoleAssignment({
-      principal_type: 'user',
-      principal_id: user.id,
-      role: 'Owner',
-      registry_id: null,
-      repository: null,
-    });
-    this.log.info({ user: 'admin' }, 'created the owner account "admin"');
-    return adminPassword ? {} : { generatedPassword: password };
+  }
+
+  /**
+   * Creates the owner account "admin" (Owner at "/") on a deployment that has none: with the
+   * given password, else a generated one (returned, to be shown once). When the owner exists, a
+   * given password that is not the owner's is reported as ignored: it only applies to the first start.
+   */
+  async bootstrapOwner(adminPassword: string | undefined): Promise<{ generatedPassword?: string; passwordIgnored?: boolean }> {
+    const given = adminPassword && adminPassword.length > 0 ? adminPassword : undefined;
+    let existing = await this.store.userByName(OWNER_NAME);
+    if (!existing) {
+      const password = given ?? newSecret();
+      const user = await this.store.createUser(OWNER_NAME, await this.hashPassword(password));
+      if (user) {
+        await this.store.addRoleAssignment({
+          principal_type: 'user',
+          principal_id: user.id,
+          role: 'Owner',
+          registry_id: null,
+          repository: null,
+        });
+        this.log.info({ user: OWNER_NAME }, `created the owner account "${OWNER_NAME}"`);
+        return given ? {} : { generatedPassword: password };
+      }
+      existing = await this.store.userByName(OWNER_NAME); // another node bootstrapped first
+    }
+    if (given && existing && !(await verifyPassword(given, existing.password_hash))) return { passwordIgnored: true };
+    return {};
+  }
+
+  /**
+   * Sets the owner's password offline (berth admin reset-password): re-creates, enables and makes
+   * Owner the "admin" account as needed, and refuses every token issued to it before now.
+   */
+  async resetOwnerPassword(password: string): Promise<{ created: boolean; ownerAdded: boolean }> {
+    const r = await this.store.resetOwner(OWNER_NAME, await this.hashPassword(password));
+    this.forget();
+    return r;
   }
 
   private async loadKeys(force = false): Promise<void> {
@@ -160,9 +191,15 @@ export class AuthService {
    * (username = registry name), a repository-scoped token (username = token name), or a Berth
    * token presented as the password with the all-zero username. Throws UNAUTHORIZED.
    */
-  async authenticateBasic(username: string, password: string, caller: CallerInfo, service: string): Promise<Principal> {
+  async authenticateBasic(
+    username: string,
+    password: string,
+    caller: CallerInfo,
+    service: string,
+    accept: { cliSession?: boolean } = {},
+  ): Promise<Principal> {
     if (username === TOKEN_USERNAME) {
-      return (await this.verifyBearer(password, service, true)).principal;
+      return (await this.verifyBearer(password, service, true, accept.cliSession)).principal;
     }
     this.throttle.check(caller.ip, username);
     const cacheKey = createHash('sha256').update(`${username}\u0000${password}`).digest('hex');
@@ -218,23 +255,31 @@ export class AuthService {
 
   /** Is the principal still there and enabled? Remembered briefly so the hot path stays cheap. */
   async alive(p: Principal): Promise<boolean> {
-    if (p.kind === 'anonymous') return true;
+    return (await this.liveness(p)).ok;
+  }
+
+  private async liveness(p: Principal): Promise<{ ok: boolean; sessionsSince: number }> {
+    if (p.kind === 'anonymous') return { ok: true, sessionsSince: 0 };
     const key = principalSubject(p);
-    const until = this.aliveCache.get(key);
-    if (until !== undefined && until > Date.now()) return true;
+    const known = this.aliveCache.get(key);
+    if (known !== undefined && known.until > Date.now()) return { ok: true, sessionsSince: known.sessionsSince };
     let ok = false;
-    if (p.kind === 'user') ok = !!(await this.store.userById(p.id))?.enabled;
-    else if (p.kind === 'sp') ok = !!(await this.store.spById(p.id));
+    let sessionsSince = 0;
+    if (p.kind === 'user') {
+      const u = await this.store.userById(p.id);
+      ok = !!u?.enabled;
+      sessionsSince = u?.sessions_since ? Date.parse(u.sessions_since) : 0;
+    } else if (p.kind === 'sp') ok = !!(await this.store.spById(p.id));
     else if (p.kind === 'admin') ok = !!(await this.store.registryAuth(p.id))?.admin_enabled;
     else if (p.kind === 'token') {
       const t = await this.store.tokenById(p.id);
       ok = !!t && t.status === 'enabled' && t.registry_id === p.registryId;
     }
     if (ok) {
-      this.aliveCache.set(key, Date.now() + this.opts.cacheSeconds * 1000);
+      this.aliveCache.set(key, { until: Date.now() + this.opts.cacheSeconds * 1000, sessionsSince });
       if (this.aliveCache.size > 10_000) this.aliveCache.clear();
     }
-    return ok;
+    return { ok, sessionsSince };
   }
 
   /** Forget cached liveness (after disabling or deleting an identity on this node). */
@@ -243,11 +288,15 @@ export class AuthService {
     this.basicCache.clear();
   }
 
-  /** Verifies a Berth JWT for this service; refresh tokens are accepted only where asked. */
+  /**
+   * Verifies a Berth JWT for this service; refresh tokens are accepted only where asked, and
+   * `berth account login` sessions only where the berth CLI sends them (allowCliSession).
+   */
   async verifyBearer(
     token: string,
     service: string,
     allowRefresh = false,
+    allowCliSession = false,
   ): Promise<{ principal: Principal; access: AccessEntry[]; jti: string; refresh: boolean }> {
     let claims: Record<string, unknown>;
     const known = this.verifiedTokens.get(token);
@@ -262,16 +311,27 @@ export class AuthService {
     } catch (e) {
       if (e instanceof JwtError && e.message === 'token signed by an unknown key' && Date.now() - this.keysLoadedAt > 10_000) {
         await this.loadKeys(); // another node may have rotated
-        return this.verifyBearer(token, service, allowRefresh);
+        return this.verifyBearer(token, service, allowRefresh, allowCliSession);
       }
       throw new RegistryError('UNAUTHORIZED', `invalid token: ${(e as Error).message}`);
     }
     const refresh = claims.grant_type === 'refresh_token';
     if (refresh && !allowRefresh)
       throw new RegistryError('UNAUTHORIZED', 'a refresh token cannot be used as an access token: exchange it at /oauth2/token');
+    // A CLI session lasts days (auth.cliSessionDays): registry clients never hold one, they get
+    // tokens of registry lifetimes minted from it (berth login, the credential helper).
+    if (claims.cli === true && !allowCliSession)
+      throw new RegistryError(
+        'UNAUTHORIZED',
+        'a berth account login session is for the berth CLI only: registry clients sign in with `berth login -n REGISTRY` (or --expose-token)',
+      );
     const principal = parseSubject(claims);
-    if (!principal || !(await this.alive(principal)))
+    const live = principal ? await this.liveness(principal) : undefined;
+    if (!principal || !live?.ok)
       throw new RegistryError('UNAUTHORIZED', 'the identity this token was issued to no longer exists or is disabled');
+    // Whole seconds, as iat is: a token from the second of the reset itself still counts.
+    if (live.sessionsSince && typeof claims.iat === 'number' && claims.iat < Math.floor(live.sessionsSince / 1000))
+      throw new RegistryError('UNAUTHORIZED', 'this sign-in was revoked when the password was reset: sign in again');
     const access = Array.isArray(claims.access) ? (claims.access as AccessEntry[]).filter(isAccessEntry) : [];
     return { principal, access, jti: typeof claims.jti === 'string' ? claims.jti : '', refresh };
   }
@@ -391,7 +451,23 @@ export class AuthService {
     return this.sign(p, service, 'refresh_token', this.opts.refreshTokenSeconds, []);
   }
 
-  private sign(p: Principal, service: string, grantType: string, seconds: number, access: AccessEntry[]) {
+  /**
+   * A `berth account login` session: a refresh token that lasts auth.cliSessionDays (like az
+   * login's), accepted only by the routes the berth CLI uses (management API, /acr/v1, and the
+   * token service to mint registry tokens of the usual lifetimes), never by /v2 itself.
+   */
+  issueCliSession(p: Principal, service: string): { token: string; expiresIn: number; issuedAt: string; jti: string } {
+    return this.sign(p, service, 'refresh_token', this.opts.cliSessionSeconds, [], { cli: true });
+  }
+
+  private sign(
+    p: Principal,
+    service: string,
+    grantType: string,
+    seconds: number,
+    access: AccessEntry[],
+    extra: Record<string, unknown> = {},
+  ) {
     const key = this.keys[0];
     if (!key) throw new Error('no signing key loaded');
     const now = Math.floor(Date.now() / 1000);
@@ -409,6 +485,7 @@ export class AuthService {
         version: '1.0',
         grant_type: grantType,
         ...(p.kind === 'token' ? { rid: p.registryId } : {}),
+        ...extra,
         access,
       },
       key,

@@ -117,7 +117,7 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   auth: z
     .strictObject({
-      /** Password of the owner account "admin", used only when the deployment is first started (env BERTH_AUTH_ADMIN_PASSWORD or BERTH_ADMIN_PASSWORD). */
+      /** Password of the owner account "admin", used only when the deployment is first started (env BERTH_AUTH_ADMIN_PASSWORD or BERTH_ADMIN_PASSWORD); set later, it is ignored with a warning. */
       adminPassword: z.string().default(''),
       /** Lifetime of access tokens issued by /oauth2/token. */
       accessTokenSeconds: z.number().int().min(60).max(86400).default(3600),
@@ -128,6 +128,8 @@ export const ConfigSchema = z.strictObject({
         .min(300)
         .max(90 * 86400)
         .default(3 * 3600),
+      /** Lifetime of a `berth account login` session (like az login's); registry tokens minted from it keep the lifetimes above. */
+      cliSessionDays: z.number().int().min(1).max(365).default(30),
       /** A new signing key is generated at start-up when the newest is older than this. */
       keyRotationDays: z.number().int().min(1).max(3650).default(30),
       /** How long a node remembers a verified credential or an identity's liveness. */

@@ -43,15 +43,23 @@ export function realm(ctx: Ctx, opts: AuthHttpOptions): string {
   return `${opts.tls ? 'https' : 'http'}://${ctx.req.headers.host ?? 'localhost'}/oauth2/token`;
 }
 
-/** Parses the Authorization header into a principal. No header = anonymous. */
-export async function authenticate(ctx: Ctx, auth: AuthService, service: string): Promise<AuthContext> {
-  const a = await authenticateHeader(ctx, auth, service);
+/**
+ * Parses the Authorization header into a principal. No header = anonymous. A `berth account
+ * login` session counts only where the berth CLI sends it (accept.cliSession: /api, /acr/v1).
+ */
+export async function authenticate(
+  ctx: Ctx,
+  auth: AuthService,
+  service: string,
+  accept: { cliSession?: boolean } = {},
+): Promise<AuthContext> {
+  const a = await authenticateHeader(ctx, auth, service, accept);
   // The repository audit records who caused each event.
   if (a.principal.kind !== 'anonymous') identify(describePrincipal(a.principal));
   return a;
 }
 
-async function authenticateHeader(ctx: Ctx, auth: AuthService, service: string): Promise<AuthContext> {
+async function authenticateHeader(ctx: Ctx, auth: AuthService, service: string, accept: { cliSession?: boolean }): Promise<AuthContext> {
   const header = ctx.req.headers.authorization;
   if (!header) return { principal: ANONYMOUS };
   const space = header.indexOf(' ');
@@ -66,10 +74,10 @@ async function authenticateHeader(ctx: Ctx, auth: AuthService, service: string):
     }
     const colon = decoded.indexOf(':');
     if (colon < 0) throw new RegistryError('UNAUTHORIZED', 'malformed Basic credentials');
-    return { principal: await auth.authenticateBasic(decoded.slice(0, colon), decoded.slice(colon + 1), caller(ctx), service) };
+    return { principal: await auth.authenticateBasic(decoded.slice(0, colon), decoded.slice(colon + 1), caller(ctx), service, accept) };
   }
   if (scheme === 'bearer') {
-    const v = await auth.verifyBearer(value, service);
+    const v = await auth.verifyBearer(value, service, false, accept.cliSession);
     return { principal: v.principal, access: v.access };
   }
   throw new RegistryError('UNAUTHORIZED', `unsupported authorization scheme "${scheme.slice(0, 20)}": use Basic or Bearer`);

@@ -58,7 +58,8 @@ export async function handleOAuth(ctx: Ctx, svc: Services, rawPath: string, opts
         throw tokenError(e);
       });
     } else if (grant === 'refresh_token') {
-      const v = await svc.auth.verifyBearer(f.get('refresh_token') ?? '', service, true).catch((e) => {
+      // A CLI session may be refreshed into access tokens (the credential helper, check-health).
+      const v = await svc.auth.verifyBearer(f.get('refresh_token') ?? '', service, true, true).catch((e) => {
         throw tokenError(e);
       });
       principal = v.principal;
@@ -86,7 +87,16 @@ export async function handleOAuth(ctx: Ctx, svc: Services, rawPath: string, opts
       principal = await exchangeable(ctx, svc, f.get('access_token') ?? f.get('refresh_token') ?? '', service, opts);
     else throw new RegistryError('UNAUTHORIZED', 'grant_type must be password or access_token', { status: 400 });
     if (principal.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'credentials required');
-    const r = svc.auth.issueRefreshToken(principal, service);
+    // session=cli: `berth account login` asks for a CLI session (auth.cliSessionDays) instead of
+    // a registry refresh token (auth.refreshTokenSeconds); only a password starts one.
+    const session = f.get('session');
+    if (session !== null && session !== 'cli')
+      throw new RegistryError('UNAUTHORIZED', `unsupported session "${session.slice(0, 40)}": the only one is session=cli`, {
+        status: 400,
+      });
+    if (session === 'cli' && grant !== 'password')
+      throw new RegistryError('UNAUTHORIZED', 'a CLI session (session=cli) starts from grant_type=password', { status: 400 });
+    const r = session === 'cli' ? svc.auth.issueCliSession(principal, service) : svc.auth.issueRefreshToken(principal, service);
     await svc.auth.audit({ principal, caller: who, operation: 'exchange', result: 'Granted', status: 200, started, jti: r.jti });
     return sendJson(ctx, 200, { refresh_token: r.token, expires_in: r.expiresIn });
   }
@@ -103,12 +113,12 @@ export async function handleOAuth(ctx: Ctx, svc: Services, rawPath: string, opts
  */
 async function exchangeable(ctx: Ctx, svc: Services, token: string, service: string, opts: OAuthOptions): Promise<Principal> {
   try {
-    return (await svc.auth.verifyBearer(token, service, true)).principal;
+    return (await svc.auth.verifyBearer(token, service, true, true)).principal;
   } catch (e) {
     const own = serviceName(ctx, opts);
     if (own === service) throw tokenError(e);
     try {
-      return (await svc.auth.verifyBearer(token, own, true)).principal;
+      return (await svc.auth.verifyBearer(token, own, true, true)).principal;
     } catch {
       throw tokenError(e);
     }

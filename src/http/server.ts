@@ -127,6 +127,25 @@ async function serveMetrics(ctx: Ctx, metrics: Metrics, token: string | undefine
   send(ctx, 200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' }, body);
 }
 
+/**
+ * A request listener that answers 503 UNAVAILABLE (Retry-After: 1) until serve() hands it the
+ * real one: the port is bound before anything else starts, so a busy port fails first.
+ */
+export function deferredHandler(): { handler: http.RequestListener; serve(real: http.RequestListener): void } {
+  let real: http.RequestListener | undefined;
+  return {
+    handler: (req, res) => {
+      if (real) return real(req, res);
+      const body = JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'berth is starting up; retry in a moment', detail: null }] });
+      res.writeHead(503, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Retry-After': '1' });
+      res.end(body);
+    },
+    serve: (h) => {
+      real = h;
+    },
+  };
+}
+
 export interface RunningServer {
   server: http.Server | https.Server;
   /** True when serving HTTPS. */

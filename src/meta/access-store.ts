@@ -95,6 +95,55 @@ export class AccessStore {
     else await update(this.db);
   }
 
+  /**
+   * Recovery of the owner account (berth admin reset-password), in one transaction: the user is
+   * created when missing, enabled, given the new password hash and Owner at "/", and every token
+   * issued to it before now is refused from then on (sessions_since).
+   */
+  async resetOwner(name: string, passwordHash: string): Promise<{ created: boolean; ownerAdded: boolean }> {
+    return this.db.transaction().execute(async (trx) => {
+      const ts = now();
+      let user = await trx.selectFrom('users').select('id').where('name_key', '=', name.toLowerCase()).executeTakeFirst();
+      const created = !user;
+      if (user) {
+        await trx
+          .updateTable('users')
+          .set({ password_hash: passwordHash, enabled: 1, sessions_since: ts, updated_at: ts })
+          .where('id', '=', user.id)
+          .execute();
+      } else {
+        user = await trx
+          .insertInto('users')
+          .values({ name, name_key: name.toLowerCase(), password_hash: passwordHash, sessions_since: ts, created_at: ts, updated_at: ts })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+      }
+      const owner = await trx
+        .selectFrom('role_assignments')
+        .select('id')
+        .where('principal_type', '=', 'user')
+        .where('principal_id', '=', user.id)
+        .where('role', '=', 'Owner')
+        .where('registry_id', 'is', null)
+        .where('repository', 'is', null)
+        .executeTakeFirst();
+      if (!owner)
+        await trx
+          .insertInto('role_assignments')
+          .values({
+            id: randomUUID(),
+            principal_type: 'user',
+            principal_id: user.id,
+            role: 'Owner',
+            registry_id: null,
+            repository: null,
+            created_at: ts,
+          })
+          .execute();
+      return { created, ownerAdded: !owner };
+    });
+  }
+
   /** With its role assignments; deleting the last enabled Owner at "/" throws LastOwnerError. */
   async deleteUser(id: number): Promise<void> {
     await this.keepingAnOwner({ principal_type: 'user', principal_id: id }, async (trx) => {

@@ -30,11 +30,17 @@ export interface OpenOptions {
 export async function openDb(opts: OpenOptions): Promise<Db> {
   const url = opts.url.trim();
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return openPostgres(url, opts.poolSize ?? 10);
-  if (url === '' || url.startsWith('sqlite:')) {
-    const file = url === '' ? path.join(opts.dataDir, 'berth.db') : url.slice('sqlite:'.length).replace(/^\/\//, '');
-    return openSqlite(file === ':memory:' ? file : path.resolve(opts.dataDir, file));
-  }
+  const file = sqliteFile(url, opts.dataDir);
+  if (file !== undefined) return openSqlite(file);
   throw new Error(`unsupported metadata URL "${redact(url)}": use sqlite:PATH or postgres://USER@HOST:PORT/DB`);
+}
+
+/** The SQLite database file a metadata URL names ('' = <dataDir>/berth.db), or undefined for other URLs. */
+export function sqliteFile(url: string, dataDir: string): string | undefined {
+  const u = url.trim();
+  if (u !== '' && !u.startsWith('sqlite:')) return undefined;
+  const file = u === '' ? path.join(dataDir, 'berth.db') : u.slice('sqlite:'.length).replace(/^\/\//, '');
+  return file === ':memory:' ? file : path.resolve(dataDir, file);
 }
 
 function openSqlite(file: string): Db {

@@ -280,6 +280,8 @@ export interface UsersTable {
   enabled: Generated<number>;
   created_at: string;
   updated_at: string;
+  /** ISO time: the user's tokens issued before it are refused (set by berth admin reset-password). */
+  sessions_since: string | null;
 }
 
 export interface ServicePrincipalsTable {

@@ -117,7 +117,7 @@ export function registerLoginCommands(program: Command): void {
   common(
     account
       .command('login')
-      .description('sign in: exchange a user name and password for a refresh token kept in the user config directory'),
+      .description('sign in (like az login): exchange a user name and password for a CLI session kept in the user config directory'),
   )
     .option('--password-stdin', 'read the password from standard input')
     .action(async (o: Flags) => {
@@ -131,7 +131,8 @@ export function registerLoginCommands(program: Command): void {
       const service = await discoverService(server);
       let t: TokenAnswer;
       try {
-        t = await exchange(server, service, creds);
+        // A CLI session (days, like az login), not a registry token (hours).
+        t = await exchange(server, service, { ...creds, session: 'cli' });
       } catch (e) {
         throw signInFailed(e, server);
       }

@@ -335,16 +335,25 @@ export class TokenRefused extends CliError {
   }
 }
 
-/** POST /oauth2/exchange: a password, or a Berth token, for a refresh token for `service`. */
+/**
+ * POST /oauth2/exchange: a password, or a Berth token, for a refresh token for `service`. With a
+ * password and session 'cli', a `berth account login` session instead (days, auth.cliSessionDays).
+ */
 export async function exchange(
   server: string,
   service: string,
-  grant: { username: string; password: string } | { token: string },
+  grant: { username: string; password: string; session?: 'cli' } | { token: string },
 ): Promise<TokenAnswer> {
   const form: Record<string, string> =
     'token' in grant
       ? { grant_type: 'refresh_token', service, refresh_token: grant.token }
-      : { grant_type: 'password', service, username: grant.username, password: grant.password };
+      : {
+          grant_type: 'password',
+          service,
+          username: grant.username,
+          password: grant.password,
+          ...(grant.session ? { session: grant.session } : {}),
+        };
   const r = await postForm(server, '/oauth2/exchange', form);
   const token = r.body.refresh_token;
   if (r.status !== 200 || typeof token !== 'string') throw new TokenRefused(serverMessage(r.status, r.body), r.status);

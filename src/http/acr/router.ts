@@ -216,7 +216,7 @@ export async function handleAcrV1(ctx: Ctx, svc: Services, rawPath: string, opts
   const service = serviceName(ctx, opts);
   let a: AuthContext;
   try {
-    a = await authenticate(ctx, svc.auth, service);
+    a = await authenticate(ctx, svc.auth, service, { cliSession: true });
   } catch (e) {
     if (e instanceof RegistryError && e.code === 'UNAUTHORIZED') Object.assign(e.headers, challenge(ctx, opts, service, undefined));
     throw e;

@@ -45,7 +45,7 @@ export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: 
   const method = ctx.req.method ?? 'GET';
   ctx.route = 'api';
   const segments = splitPath(rawPath).map((s) => decodeSegment(s, 'name'));
-  const { principal } = await authenticate(ctx, svc.auth, serviceName(ctx, opts)).catch((e) => {
+  const { principal } = await authenticate(ctx, svc.auth, serviceName(ctx, opts), { cliSession: true }).catch((e) => {
     if (e instanceof RegistryError && e.code === 'UNAUTHORIZED') e.headers['WWW-Authenticate'] = 'Basic realm="berth"';
     throw e;
   });
