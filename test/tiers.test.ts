@@ -239,6 +239,8 @@ for (const backend of BACKENDS) {
         .execute();
       const down = ((await (await api('PATCH', prem, { sku: 'Basic' })).json()) as { errors: { message: string }[] }).errors[0]!.message;
       assert.match(down, /3 webhooks and Basic allows 2/);
+      const hooks = ((await (await api('GET', `${prem}/usages`)).json()) as { value: { name: string; currentValue: number }[] }).value;
+      assert.equal(hooks.find((u) => u.name === 'Webhooks')?.currentValue, 3, 'show-usage counts the webhooks');
       assert.match(down, /retention policy for untagged manifests is enabled, a Premium feature/);
       // Upgrades and fitting downgrades are free.
       assert.equal((await api('PATCH', std, { sku: 'Premium' })).status, 200);

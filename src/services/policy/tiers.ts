@@ -161,7 +161,7 @@ export class TierService {
       value: [
         { name: 'Size', currentValue: storage.bytes, limit, unit: 'Bytes' },
         { name: 'IncludedSize', currentValue: storage.bytes, limit: tier.includedStorageBytes, unit: 'Bytes' },
-        { name: 'Webhooks', currentValue: 0, limit: tier.webhooks, unit: 'Count' },
+        { name: 'Webhooks', currentValue: await this.meta.countInRegistry(reg.id, 'webhooks'), limit: tier.webhooks, unit: 'Count' },
         { name: 'Geo-replications', currentValue: 0, limit: tier.geoReplications, unit: 'Count' },
         { name: 'Tokens', currentValue: await this.meta.countInRegistry(reg.id, 'tokens'), limit: tier.tokens, unit: 'Count' },
         { name: 'ScopeMaps', currentValue: await this.meta.countInRegistry(reg.id, 'scope_maps'), limit: tier.scopeMaps, unit: 'Count' },
