@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { IN_CI } from './helpers/backends.js';
+import { BerthFixture, cleanEnv, ensureBuilt, ROOT } from './helpers/berth-process.js';
+import { ADMIN_PASSWORD, ADMIN_USER } from './helpers/credentials.js';
+import { DISTRIBUTION_SH, run } from './e2e/helpers.js';
+
+// npm run bench's driver (bench/run.mjs), one --quick round: every scenario must report a number
+// for every registry. The default run (Berth it starts itself, beside Distribution when Debian's
+// docker-registry is installed), --against a running Berth (Bearer token flow) and --against a
+// Distribution behind htpasswd (Basic). Real measurements stay in `npm run bench`.
+
+const SCENARIOS = ['blobs-1M', 'blobs-64M', 'chunked', 'manifests', 'list'];
+
+const has = (cmd: string) => {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+// .ci/run installs docker-registry and htpasswd: under CI the comparison must run, not skip.
+const HAS_DISTRIBUTION = has('docker-registry');
+if (IN_CI && !HAS_DISTRIBUTION) throw new Error('CI=true requires docker-registry');
+const BASIC_GATE =
+  HAS_DISTRIBUTION && has('htpasswd') && existsSync(DISTRIBUTION_SH)
+    ? {}
+    : IN_CI
+      ? (() => {
+          throw new Error(`CI=true requires docker-registry, htpasswd and ${DISTRIBUTION_SH}`);
+        })()
+      : { skip: `docker-registry, htpasswd or ${DISTRIBUTION_SH} missing` };
+
+interface Row {
+  scenario: string;
+  metric: string;
+  unit: string;
+  better: string;
+  byTarget: Record<string, { median: number; min: number; max: number; values: number[] }>;
+  ratio?: number;
+}
+interface Report {
+  tool: string;
+  targets: string[];
+  options: { rounds: number; quick: boolean; scenarios: string[] };
+  rows: Row[];
+}
+
+/** Runs the driver to its end; its JSON report, or an assertion error holding what it printed. */
+function bench(args: string[], env: Record<string, string | undefined> = {}): Promise<Report> {
+  // The caller's BENCH_* credentials must not reach a run that is meant to go without them.
+  const childEnv = Object.fromEntries(Object.entries(cleanEnv(env)).filter(([k]) => !k.startsWith('BENCH_') || k in env));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bench', 'run.mjs'), '--quick', '--rounds', '1', '--json', ...args], {
+      cwd: ROOT,
+      env: childEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      try {
+        assert.equal(code, 0, `bench/run.mjs ${args.join(' ')} exited ${code}:\n${err}`);
+        resolve(JSON.parse(out) as Report);
+      } catch (e) {
+        reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    });
+  });
+}
+
+/** Every scenario asked for has rows, and every row a finite, positive median for every target. */
+function assertComplete(report: Report, scenarios: string[], targets: string[]): void {
+  assert.equal(report.tool, 'berth-bench');
+  assert.deepEqual(report.targets, targets);
+  assert.deepEqual([...new Set(report.rows.map((r) => r.scenario))], scenarios);
+  for (const row of report.rows) {
+    for (const t of targets) {
+      const m = row.byTarget[t];
+      assert.ok(m && Number.isFinite(m.median) && m.median > 0, `${row.scenario} ${row.metric} for ${t}: ${JSON.stringify(m)}`);
+      assert.equal(m.values.length, 1);
+    }
+    if (targets.length === 2) assert.ok(Number.isFinite(row.ratio), `${row.scenario} ${row.metric}: ratio ${row.ratio}`);
+  }
+  const metrics = (s: string) => report.rows.filter((r) => r.scenario === s).map((r) => r.metric);
+  if (scenarios.includes('blobs-1M')) assert.deepEqual(metrics('blobs-1M'), ['push', 'push p50', 'pull', 'pull p50']);
+  if (scenarios.includes('manifests')) {
+    for (const m of ['put', 'get', 'get p99', 'head', 'head p99']) assert.ok(metrics('manifests').includes(m), m);
+  }
+  if (scenarios.includes('list')) {
+    for (const m of ['catalog walk p50', 'tags/list']) assert.ok(metrics('list').includes(m), m);
+  }
+}
+
+describe('npm run bench driver (--quick, one round)', () => {
+  before(() => ensureBuilt());
+
+  test('starts Berth (and Distribution when installed) itself and reports every scenario', async () => {
+    const report = await bench([]);
+    assertComplete(report, SCENARIOS, HAS_DISTRIBUTION ? ['Berth', 'Distribution'] : ['Berth']);
+    const size = report.rows.find((r) => r.metric === 'catalog size')!;
+    if (HAS_DISTRIBUTION)
+      assert.equal(size.byTarget.Berth!.median, size.byTarget.Distribution!.median, 'both catalogs hold the same repositories');
+  });
+
+  describe('--against a running Berth, signing in through its Bearer challenge', () => {
+    let berth: BerthFixture;
+    before(async () => {
+      berth = await BerthFixture.start('sqlite');
+      await berth.createRegistry('benchtarget');
+    });
+    after(() => berth?.cleanup());
+
+    test('measures it with BENCH_USERNAME / BENCH_PASSWORD', async () => {
+      // list: a token per repository scope and one for the catalog scope.
+      const args = ['--against', berth.url, '--repo-prefix', 'benchtarget/bench', '--only', 'list'];
+      const report = await bench(args, { BENCH_USERNAME: ADMIN_USER, BENCH_PASSWORD: ADMIN_PASSWORD });
+      assertComplete(report, ['list'], [berth.host]);
+    });
+
+    test('without credentials it fails, saying which variables to set', async () => {
+      const args = ['--against', berth.url, '--repo-prefix', 'benchtarget/bench', '--only', 'manifests'];
+      await assert.rejects(bench(args), /BENCH_USERNAME and BENCH_PASSWORD/);
+    });
+  });
+
+  test('--against a Distribution behind htpasswd, with Basic credentials', BASIC_GATE, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-bench-basic-'));
+    try {
+      const htpasswd = path.join(dir, 'htpasswd');
+      // The lowest bcrypt cost: Distribution checks the password on every request.
+      writeFileSync(htpasswd, execFileSync('htpasswd', ['-nbB', '-C', '4', 'bencher', 'bench-Secret-1']));
+      const extra = path.join(dir, 'extra.yml');
+      writeFileSync(extra, `auth:\n  htpasswd:\n    realm: bench\n    path: ${htpasswd}\n`);
+      const started = await run('bash', [DISTRIBUTION_SH], { timeoutMs: 60_000, env: { EXTRA_CONFIG: extra } });
+      assert.equal(started.code, 0, `distribution.sh failed: ${started.stderr}`);
+      const vars = Object.fromEntries([...started.stdout.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1], m[2]])) as Record<string, string>;
+      try {
+        const report = await bench(['--against', vars.URL!, '--only', 'manifests'], {
+          BENCH_USERNAME: 'bencher',
+          BENCH_PASSWORD: 'bench-Secret-1',
+        });
+        assertComplete(report, ['manifests'], [new URL(vars.URL!).host]);
+      } finally {
+        await run('bash', [DISTRIBUTION_SH, 'stop', vars.PID!], { timeoutMs: 30_000 });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('an unknown scenario is a usage error (exit 2) naming the known ones', async () => {
+    const r = await run(process.execPath, [path.join(ROOT, 'bench', 'run.mjs'), '--only', 'nope'], { timeoutMs: 30_000 });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown scenario "nope".*blobs-1M, blobs-64M, chunked, manifests, list/);
+  });
+});
