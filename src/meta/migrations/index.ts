@@ -9,6 +9,7 @@ import { softDelete } from './0008-soft-delete.js';
 import { onlineGc } from './0009-online-gc.js';
 import { imageImports } from './0011-image-imports.js';
 import { uniqueRoleAssignments } from './0012-unique-role-assignments.js';
+import { activityLog } from './0013-activity-log.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -35,4 +36,5 @@ export const migrations: Migration[] = [
   onlineGc,
   imageImports,
   uniqueRoleAssignments,
+  activityLog,
 ];
