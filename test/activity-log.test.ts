@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { ACTIVITY_OPERATIONS } from '../src/domain/activity.js';
 import { adminAuthHeader, ADMIN_PASSWORD, basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';
@@ -10,6 +12,10 @@ import { FakeUpstream, makeImage } from './helpers/fake-upstream.js';
 // jobs, garbage collection) as System. Who, when, from where, what (fields with secrets
 // redacted, what changed), the outcome; read by API (paging, JSON lines) and `berth audit list`,
 // by the same rule as the other audit logs. And `audit list --exclude-cli` for sign-ins.
+
+/** A JSON document as the assertions read it (its shape is what they check). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Doc = any;
 
 interface Entry {
   id: number;
@@ -29,11 +35,16 @@ interface Entry {
   correlationId: string | null;
   httpMethod: string | null;
   durationMs: number | null;
-  properties: Record<string, any> | null;
+  properties: Record<string, Doc> | null;
 }
 
 const CR = 'Microsoft.ContainerRegistry/registries';
 const CLI_UA = 'berth-cli/9.9.9';
+
+test('docs/api.md lists every activity log operation', () => {
+  const doc = readFileSync(new URL('../docs/api.md', import.meta.url), 'utf8');
+  for (const op of Object.keys(ACTIVITY_OPERATIONS)) assert.ok(doc.includes(`| \`${op}\` |`), op);
+});
 
 for (const backend of BACKENDS) {
   describe(`activity log (${backend})`, await backendGate(backend), () => {
@@ -53,7 +64,8 @@ for (const backend of BACKENDS) {
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await res.text();
-      return { status: res.status, body: text ? (JSON.parse(text) as any) : undefined, requestId: res.headers.get('x-request-id') };
+      const doc: Doc = text ? JSON.parse(text) : undefined;
+      return { status: res.status, body: doc, requestId: res.headers.get('x-request-id') };
     };
     const ok = async (method: string, path: string, body?: unknown, status = [200, 201, 202, 204]) => {
       const r = await call(method, path, body);
@@ -196,7 +208,12 @@ for (const backend of BACKENDS) {
       assert.equal(purged.properties?.deletedTags, 1);
       assert.equal(purged.properties?.requestedBy, 'admin');
 
-      await ok('POST', `/api/registries/${reg}/purge/schedules`, { name: 'nightly', schedule: '0 0 * * *', filters: ['imported:v2'], ago: '0d' });
+      await ok('POST', `/api/registries/${reg}/purge/schedules`, {
+        name: 'nightly',
+        schedule: '0 0 * * *',
+        filters: ['imported:v2'],
+        ago: '0d',
+      });
       await one((x) => x.operationName === `${CR}/purgeSchedules/write`, `registry=${reg}`);
       const run = await ok('POST', `/api/registries/${reg}/purge/schedules/nightly/run`);
       const scheduled = await eventually(
@@ -207,7 +224,10 @@ for (const backend of BACKENDS) {
 
       const gc = await ok('POST', '/api/gc/runs', {});
       const gcRun = `/gc/runs/${gc.body.id}`;
-      assert.equal((await one((x) => x.resourceId === gcRun && x.resultType === 'Accepted')).operationName, 'Berth/garbageCollection/run/action');
+      assert.equal(
+        (await one((x) => x.resourceId === gcRun && x.resultType === 'Accepted')).operationName,
+        'Berth/garbageCollection/run/action',
+      );
       const collected = await eventually((x) => x.resourceId === gcRun && x.resultType === 'Succeeded');
       assert.equal(collected.identity, 'garbage-collector');
       assert.equal(collected.properties?.requestedBy, 'admin');
@@ -219,6 +239,17 @@ for (const backend of BACKENDS) {
       assert.equal(sched.properties?.requestedBy, undefined);
       // Only the registry's entries carry it; GC is deployment-wide.
       assert.equal(sched.registry, null);
+    });
+
+    test('attribute locks through /acr/v1 are recorded too', async () => {
+      await ok('PATCH', `/acr/v1/${reg}/imported`, { deleteEnabled: false, writeEnabled: false });
+      const lock = await one((x) => x.operationName === `${CR}/repositories/metadata/write`, `registry=${reg}`);
+      assert.equal(lock.resourceId, `/registries/${reg}/repositories/imported`);
+      assert.deepEqual(lock.properties?.request, { deleteEnabled: false, writeEnabled: false });
+      const denied = await call('PATCH', `/acr/v1/${reg}/imported`, { deleteEnabled: true }, userAuth());
+      assert.ok(denied.status === 401 || denied.status === 403, String(denied.status));
+      const f = await one((x) => x.operationName === `${CR}/repositories/metadata/write` && x.identity === user, `registry=${reg}`);
+      assert.equal(f.resultType, 'Failed');
     });
 
     test('secrets are never stored', async () => {
@@ -240,7 +271,9 @@ for (const backend of BACKENDS) {
         [...p1.body.value, ...p2.body.value].slice(0, 6).map((e: Entry) => e.id),
         all.slice(0, 6).map((e) => e.id),
       );
-      const jsonl = await t.fetch(`${t.url}/api/audit/activity?registry=${reg}&format=jsonl`, { headers: { Authorization: adminAuthHeader() } });
+      const jsonl = await t.fetch(`${t.url}/api/audit/activity?registry=${reg}&format=jsonl`, {
+        headers: { Authorization: adminAuthHeader() },
+      });
       assert.match(jsonl.headers.get('content-type') ?? '', /application\/x-ndjson/);
       const lines = (await jsonl.text()).trim().split('\n');
       assert.equal(lines.length, all.length);
@@ -288,9 +321,11 @@ for (const backend of BACKENDS) {
         assert.equal(res.status, 200, await res.text());
       }
       const uas = async (args: string[]) =>
-        (JSON.parse((await berth(['audit', 'list', '--category', 'login', '--identity', user, ...args, '-o', 'json'])).stdout) as { userAgent: string }[]).map(
-          (e) => e.userAgent,
-        );
+        (
+          JSON.parse((await berth(['audit', 'list', '--category', 'login', '--identity', user, ...args, '-o', 'json'])).stdout) as {
+            userAgent: string;
+          }[]
+        ).map((e) => e.userAgent);
       const everyone = await uas([]);
       assert.ok(everyone.includes(CLI_UA) && everyone.includes('docker/27.0'), everyone.join());
       const withoutCli = await uas(['--exclude-cli']);

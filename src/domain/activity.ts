@@ -35,6 +35,7 @@ export const ACTIVITY_OPERATIONS = {
   'Microsoft.ContainerRegistry/registries/immutabilityPolicies/delete': 'remove an immutability policy',
   'Microsoft.ContainerRegistry/registries/storageQuota/write': "set the registry's storage quota",
   'Microsoft.ContainerRegistry/registries/repositories/storageQuota/write': "set a repository's storage quota",
+  'Microsoft.ContainerRegistry/registries/repositories/metadata/write': "change a repository's, tag's or manifest's attributes (locks)",
   'Microsoft.ContainerRegistry/registries/deleted/restore/action': 'restore from the recycle bin',
   'Microsoft.Authorization/roleAssignments/write': 'assign a role',
   'Microsoft.Authorization/roleAssignments/delete': 'remove a role assignment',

@@ -89,8 +89,8 @@ export interface ActivityDef<Env> {
   registry?: (s: Seen) => string | undefined;
   /** A small view of the resource, read before and after a successful call: the record says what changed. */
   state?: (r: Env & { params: Record<string, string> }) => Promise<Record<string, unknown> | undefined>;
-  /** What to keep of the reply: ids of what was started (never a secret). */
-  reply?: (body: any) => Record<string, unknown>;
+  /** What to keep of the reply: ids of what was started (never a secret). Takes the reply's body as the route returns it. */
+  reply?: (body: never) => Record<string, unknown>;
 }
 
 /** Told how a route call ended (what it returned, or what it threw) before the reply is sent. */

@@ -496,7 +496,11 @@ export class AccessStore {
   }) {
     let q = this.db.selectFrom('login_events').selectAll();
     if (filter.excludeUserAgentPrefix)
-      q = q.where(sql<string>`substr(user_agent, 1, ${sql.lit(filter.excludeUserAgentPrefix.length)})`, '<>', filter.excludeUserAgentPrefix);
+      q = q.where(
+        sql<string>`substr(user_agent, 1, ${sql.lit(filter.excludeUserAgentPrefix.length)})`,
+        '<>',
+        filter.excludeUserAgentPrefix,
+      );
     if (filter.since) q = q.where('time', '>=', filter.since);
     if (filter.registryId !== undefined) q = q.where('registry_id', '=', filter.registryId);
     if (filter.identity !== undefined) q = q.where('identity', '=', filter.identity);

@@ -441,15 +441,12 @@ function registerAuditCommands(program: Command): void {
       'only this operation: login (the login log); push, pull, delete, untag, purge, retention (the repository log); an activity operation such as Microsoft.ContainerRegistry/registries/write, or a prefix ending in /* (the activity log)',
     )
     .addOption(
-      new Option('--result <result>', 'only events with this result: Granted, Denied (logins); Accepted, Succeeded, Failed (activity)').choices([
-        'Granted',
-        'Denied',
-        'Accepted',
-        'Succeeded',
-        'Failed',
-      ]),
+      new Option(
+        '--result <result>',
+        'only events with this result: Granted, Denied (logins); Accepted, Succeeded, Failed (activity)',
+      ).choices(['Granted', 'Denied', 'Accepted', 'Succeeded', 'Failed']),
     )
-    .option('--exclude-cli', "leave out sign-ins made by the berth CLI itself (user agent berth-cli/…)")
+    .option('--exclude-cli', 'leave out sign-ins made by the berth CLI itself (user agent berth-cli/…)')
     .option('--top <n>', 'at most this many (default 100; with --jsonl, all)', wholeNumber('--top'))
     .option('--jsonl', 'write JSON lines (one event per line) for export')
     .action(async (o) => {
@@ -465,7 +462,8 @@ function registerAuditCommands(program: Command): void {
         const log = operationLog(o.operation);
         categories = categories.filter((c) => c === log);
       }
-      if (o.result !== undefined) categories = categories.filter((c) => c === (['Granted', 'Denied'].includes(o.result) ? 'logins' : 'activity'));
+      if (o.result !== undefined)
+        categories = categories.filter((c) => c === (['Granted', 'Denied'].includes(o.result) ? 'logins' : 'activity'));
       const c = client(o);
       const all: { time: string; id: number }[] = [];
       for (const cat of categories) {

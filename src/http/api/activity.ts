@@ -1,8 +1,10 @@
-import { describePrincipal } from '../../auth/service.js';
+import { describePrincipal, type Principal } from '../../auth/service.js';
 import type { ActivityResult } from '../../domain/activity.js';
 import { RegistryError } from '../../domain/errors.js';
 import { identityTypeOf } from '../../services/identity/identities.js';
-import { caller } from '../auth.js';
+import type { Services } from '../../services/index.js';
+import { caller as callerInfo } from '../auth.js';
+import type { Ctx } from '../context.js';
 import type { ActivityDef, Method, RouteObserver, Seen } from '../routes.js';
 import type { ApiEnv } from './common.js';
 
@@ -12,12 +14,27 @@ import type { ApiEnv } from './common.js';
 // afterwards) and, for routes that say how, the resource's state, compared with the state after
 // a successful call to record what changed.
 
-export async function activityObserver(env: ApiEnv, def: ActivityDef<ApiEnv>, params: Record<string, string>): Promise<RouteObserver> {
-  const { ctx, svc, p } = env;
+export function activityObserver(env: ApiEnv, def: ActivityDef<ApiEnv>, params: Record<string, string>): Promise<RouteObserver> {
+  return observer(env, env, def, params, { registry: params.reg });
+}
+
+/**
+ * The observer for a route of any family: `caller` says who calls, `env` is what the family's
+ * handlers get (for `state`), `where` the registry and resource when the family knows them better
+ * than the defaults (/acr/v1 names the registry in the repository path or the host).
+ */
+export async function observer<Env>(
+  caller: { ctx: Ctx; svc: Services; p: Principal },
+  env: Env,
+  def: ActivityDef<Env>,
+  params: Record<string, string>,
+  where: { registry?: string; resource?: string },
+): Promise<RouteObserver> {
+  const { ctx, svc, p } = caller;
   const started = Date.now();
   const method = (ctx.req.method ?? 'GET') as Method;
   const operation = typeof def.operation === 'string' ? def.operation : def.operation[method];
-  const registryId = params.reg === undefined ? undefined : await svc.identities.activity.registryId(params.reg);
+  const registryId = where.registry === undefined ? undefined : await svc.identities.activity.registryId(where.registry);
   const before = def.state ? await def.state({ ...env, params }).catch(() => undefined) : undefined;
   return async ({ reply, error, body }) => {
     if (!operation) return;
@@ -32,15 +49,15 @@ export async function activityObserver(env: ApiEnv, def: ActivityDef<ApiEnv>, pa
         const changes = changed(before, await def.state({ ...env, params }).catch(() => undefined));
         if (changes) properties.changes = changes;
       }
-      if (def.reply && reply?.body !== undefined) Object.assign(properties, def.reply(reply.body));
+      if (def.reply && reply?.body !== undefined) Object.assign(properties, def.reply(reply.body as never));
     }
-    const registry = def.registry ? def.registry(seen) : params.reg;
-    const { ip, userAgent } = caller(ctx);
+    const registry = def.registry ? def.registry(seen) : where.registry;
+    const { ip, userAgent } = callerInfo(ctx);
     await svc.identities.activity.record({
       operation,
       registry,
       registryId: def.registry ? undefined : registryId,
-      resource: (def.resource && def.resource(seen)) ?? ctx.url.pathname.replace(/^\/api(?=\/)/, ''),
+      resource: (def.resource && def.resource(seen)) ?? where.resource ?? ctx.url.pathname.replace(/^\/api(?=\/)/, ''),
       result,
       status,
       ...(failure ? { error: { code: failure.code, message: failure.message } } : {}),

@@ -69,7 +69,10 @@ export const identityRoutes = [
     handler: async ({ svc, p }) => json(200, { value: await svc.identities.servicePrincipals.listServicePrincipals(p) }),
   }),
   route('POST /api/service-principals', {
-    activity: { operation: 'Berth/servicePrincipals/write', resource: ({ reply }) => named('/service-principals', (reply as { appId?: unknown })?.appId) },
+    activity: {
+      operation: 'Berth/servicePrincipals/write',
+      resource: ({ reply }) => named('/service-principals', (reply as { appId?: unknown })?.appId),
+    },
     body: fields('displayName', 'role', 'scopes', 'years'),
     bodyLimit: MAX,
     handler: async ({ svc, p, body }) => {
@@ -149,7 +152,10 @@ export const identityRoutes = [
     handler: async ({ svc, p, params }) => json(200, { value: await svc.identities.tokens.listTokens(p, params.reg) }),
   }),
   route('POST /api/registries/:reg/tokens', {
-    activity: { operation: 'Microsoft.ContainerRegistry/registries/tokens/write', resource: ({ params, body }) => named(`/registries/${params.reg}/tokens`, body?.name) },
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/tokens/write',
+      resource: ({ params, body }) => named(`/registries/${params.reg}/tokens`, body?.name),
+    },
     body: fields('name', 'scopeMap', 'actions', 'status', 'expirationInDays', 'expiration', 'noPasswords'),
     bodyLimit: MAX,
     handler: async ({ svc, p, params, body }) => {
@@ -189,7 +195,10 @@ export const identityRoutes = [
     handler: async ({ svc, p, params }) => json(200, { value: await svc.identities.scopeMaps.listScopeMaps(p, params.reg) }),
   }),
   route('POST /api/registries/:reg/scope-maps', {
-    activity: { operation: 'Microsoft.ContainerRegistry/registries/scopeMaps/write', resource: ({ params, body }) => named(`/registries/${params.reg}/scope-maps`, body?.name) },
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/scopeMaps/write',
+      resource: ({ params, body }) => named(`/registries/${params.reg}/scope-maps`, body?.name),
+    },
     body: fields('name', 'description', 'actions'),
     bodyLimit: MAX,
     handler: async ({ svc, p, params, body }) => {
@@ -228,7 +237,12 @@ export const identityRoutes = [
     handler: async ({ svc, p, params }) => json(200, await svc.identities.registryCredentials.anonymousPull(p, params.reg)),
   }),
   route('PUT|DELETE /api/registries/:reg/anonymous-pull/*pattern', {
-    activity: { operation: { PUT: 'Microsoft.ContainerRegistry/registries/anonymousPullRules/write', DELETE: 'Microsoft.ContainerRegistry/registries/anonymousPullRules/delete' } },
+    activity: {
+      operation: {
+        PUT: 'Microsoft.ContainerRegistry/registries/anonymousPullRules/write',
+        DELETE: 'Microsoft.ContainerRegistry/registries/anonymousPullRules/delete',
+      },
+    },
     body: fields(),
     bodyLimit: MAX,
     handler: async ({ ctx, svc, p, params, body }) => {

@@ -75,7 +75,10 @@ export const purgeRoutes = [
       json(200, { value: await svc.purgeSchedules.list(await svc.access.registry(p, params.reg, 'read', 'read')) }),
   }),
   route('POST /api/registries/:reg/purge/schedules', {
-    activity: { operation: 'Microsoft.ContainerRegistry/registries/purgeSchedules/write', resource: ({ params, body }) => named(`/registries/${params.reg}/purge/schedules`, body?.name) },
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/purgeSchedules/write',
+      resource: ({ params, body }) => named(`/registries/${params.reg}/purge/schedules`, body?.name),
+    },
     body: ScheduleBody,
     handler: async ({ svc, p, params, body }) => {
       const reg = await svc.access.registry(p, params.reg, 'write', 'create purge schedules in');
@@ -96,7 +99,10 @@ export const purgeRoutes = [
     },
   }),
   route('POST /api/registries/:reg/purge/schedules/:name/run', {
-    activity: { operation: 'Microsoft.ContainerRegistry/registries/purgeSchedules/run/action', reply: (b: { jobId: number }) => ({ jobId: b.jobId }) },
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/purgeSchedules/run/action',
+      reply: (b: { jobId: number }) => ({ jobId: b.jobId }),
+    },
     handler: async ({ svc, p, params }) => {
       const reg = await svc.access.registry(p, params.reg, 'write', 'run purge schedules of');
       const jobId = await svc.purgeSchedules.run(reg, params.name);
@@ -107,7 +113,10 @@ export const purgeRoutes = [
     handler: async ({ svc, p, params }) => json(200, await svc.retention.show(await svc.access.registry(p, params.reg, 'read', 'read'))),
   }),
   route('PUT|PATCH /api/registries/:reg/retention', {
-    activity: { operation: 'Microsoft.ContainerRegistry/registries/retentionPolicy/write', state: async ({ svc, params }) => policyState(svc, params.reg, (reg) => svc.retention.show(reg)) },
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/retentionPolicy/write',
+      state: async ({ svc, params }) => policyState(svc, params.reg, (reg) => svc.retention.show(reg)),
+    },
     body: fields('status', 'days', 'type'),
     handler: async ({ svc, p, params, body }) => {
       const reg = await svc.access.registry(p, params.reg, 'write', 'set the retention policy of');
@@ -119,7 +128,10 @@ export const purgeRoutes = [
       json(200, { value: await svc.immutability.list(await svc.access.registry(p, params.reg, 'read', 'read')) }),
   }),
   route('POST /api/registries/:reg/immutability', {
-    activity: { operation: 'Microsoft.ContainerRegistry/registries/immutabilityPolicies/write', resource: ({ params, reply }) => named(`/registries/${params.reg}/immutability`, (reply as { name?: unknown })?.name) },
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/immutabilityPolicies/write',
+      resource: ({ params, reply }) => named(`/registries/${params.reg}/immutability`, (reply as { name?: unknown })?.name),
+    },
     body: ImmutabilityBody,
     handler: async ({ svc, p, params, body }) => {
       const reg = await svc.access.registry(p, params.reg, 'write', 'add immutability policies to');

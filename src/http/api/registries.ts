@@ -26,7 +26,13 @@ const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
 /** What an update can change, for the activity log's "changes" (a SKU change, the admin user...). */
 async function registryState(r: ApiEnv, name: string | undefined) {
   const row = name === undefined ? undefined : await r.svc.registries.find(name);
-  return row && { sku: row.sku, adminUserEnabled: Number(row.admin_enabled) === 1, anonymousPullEnabled: Number(row.anonymous_pull_enabled) === 1 };
+  return (
+    row && {
+      sku: row.sku,
+      adminUserEnabled: Number(row.admin_enabled) === 1,
+      anonymousPullEnabled: Number(row.anonymous_pull_enabled) === 1,
+    }
+  );
 }
 
 export const registryRoutes = [

@@ -28,7 +28,10 @@ export const softDeleteRoutes = [
       json(200, await svc.softDelete.policy(await svc.access.registry(p, params.reg, 'read', 'read the soft delete policy of'))),
   }),
   route('PATCH|PUT /api/registries/:reg/softDeletePolicy', {
-    activity: { operation: 'Microsoft.ContainerRegistry/registries/softDeletePolicy/write', state: ({ svc, params }) => policyState(svc, params.reg, (reg) => svc.softDelete.policy(reg)) },
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/softDeletePolicy/write',
+      state: ({ svc, params }) => policyState(svc, params.reg, (reg) => svc.softDelete.policy(reg)),
+    },
     body: fields('status', 'retentionDays'),
     bodyLimit: SMALL,
     handler: async ({ svc, p, params, body }) => {

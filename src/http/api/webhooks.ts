@@ -24,7 +24,10 @@ export const webhookRoutes = [
       json(200, { value: await svc.webhooks.list(await svc.access.registry(p, params.reg, 'read', 'read')) }),
   }),
   route('POST /api/registries/:reg/webhooks', {
-    activity: { operation: 'Microsoft.ContainerRegistry/registries/webhooks/write', resource: ({ params, body }) => named(`/registries/${params.reg}/webhooks`, body?.name) },
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/webhooks/write',
+      resource: ({ params, body }) => named(`/registries/${params.reg}/webhooks`, body?.name),
+    },
     body: WebhookBody,
     handler: async ({ svc, p, params, body }) => {
       const reg = await svc.access.registry(p, params.reg, 'write', 'create webhooks in');

@@ -268,7 +268,6 @@ export class ImportService {
       const err = describe(e, req);
       const final = err.permanent || job.attempts >= job.max_attempts || state.lost;
       if (final) progress.phase = 'failed';
-      if (final) await this.recordOutcome(reg, row, undefined, { code: err.code, message: err.message });
       await this.store
         .update(row.id, {
           progress: JSON.stringify(progress),
@@ -276,6 +275,7 @@ export class ImportService {
           ...(final ? { credentials: null, result: JSON.stringify({ error: { code: err.code, message: err.message } }) } : {}),
         })
         .catch(() => {});
+      if (final) await this.recordOutcome(reg, row, undefined, { code: err.code, message: err.message });
       if (err.permanent) throw new PermanentJobError(err.message);
       throw new Error(err.message, { cause: e });
     } finally {
