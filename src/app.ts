@@ -15,6 +15,7 @@ import { Throttle } from './auth/throttle.js';
 import { JobQueue } from './jobs/queue.js';
 import { Scheduler } from './jobs/scheduler.js';
 import { AccessStore } from './meta/access-store.js';
+import { KyselyActivityLog } from './meta/activity.js';
 import { KyselyGcStore } from './meta/gc.js';
 import { KyselyImmutabilityPolicies } from './meta/immutability.js';
 import { KyselyImports } from './meta/imports.js';
@@ -182,12 +183,18 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     },
     log,
   );
+  const identities = new IdentityService(auth, registries, access, new KyselyActivityLog(meta.db), log);
+  // Background work records its outcome in the activity log, as HTTP calls do through the router.
+  purge.activity = identities.activity;
+  imports.activity = identities.activity;
   // Dangling referrers go only when deleting a subject takes its referrers (referrers.deleteWithSubject).
   const gc = {
     gracePeriodSeconds: config.gc.gracePeriodSeconds,
     deleteDanglingReferrers: config.gc.deleteDanglingReferrers && config.referrers.deleteWithSubject,
     storageSweep: config.gc.storageSweep,
   };
+  const collector = new GcService(meta, new KyselyGcStore(meta.db, meta.dialect), storage, manifests, { ...DEFAULT_GC, ...gc }, log);
+  collector.activity = identities.activity;
   return {
     registries,
     repositories,
@@ -205,11 +212,11 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     scheduler,
     imports,
     acr: new AcrService(meta, storage, repositories, manifests, pulls),
-    identities: new IdentityService(auth, registries, access),
+    identities,
     rates: new RateLimiter({ enabled: config.limits.rateLimits, multiplier: config.limits.rateMultiplier }),
     jobAdmin: new JobAdmin(jobs),
     webhooks: new WebhookService(meta, webhookStore, accessStore, delivery),
-    gc: new GcService(meta, new KyselyGcStore(meta.db, meta.dialect), storage, manifests, { ...DEFAULT_GC, ...gc }, log),
+    gc: collector,
     purgeSchedules: new PurgeScheduleService(scheduler),
     retention: new RetentionService(new KyselyRetentionPolicies(meta.db), purgeStore, manifests, scheduler, log),
   };

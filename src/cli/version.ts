@@ -13,4 +13,6 @@ function readVersion(): string {
 }
 
 export const VERSION = readVersion();
-export const USER_AGENT = `berth-cli/${VERSION}`;
+/** What every CLI request's User-Agent starts with (`audit list --exclude-cli` filters on it). */
+export const USER_AGENT_PREFIX = 'berth-cli/';
+export const USER_AGENT = `${USER_AGENT_PREFIX}${VERSION}`;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ActivityOperation } from '../domain/activity.js';
 import { RegistryError } from '../domain/errors.js';
 import { parsePageSize } from '../services/index.js';
 import { readJson, send, sendJson, type Ctx } from './context.js';
@@ -62,8 +63,38 @@ export interface RouteDef<Env, P, Q, B> {
   bodyLimit?: number;
   /** Route label for the access log and metrics (ctx.route), where the family sets one per route. */
   label?: string;
+  /** A management operation: the activity log records each call, whatever its outcome (see ActivityDef). */
+  activity?: ActivityDef<Env>;
   handler: (r: Env & Input<P, Q, B>) => Promise<Reply | void>;
 }
+
+/** What a route saw, for describing it in the activity log: raw path parameters, the JSON body (if read) and the reply's body. */
+export interface Seen {
+  params: Record<string, string>;
+  body?: Record<string, unknown>;
+  reply?: unknown;
+}
+
+/**
+ * How the activity log describes a route's calls. The router that runs the route records one
+ * entry after the handler returns or throws (a 403 or 400 is recorded too), before the reply goes
+ * out; the fields of the request are kept with secrets redacted.
+ */
+export interface ActivityDef<Env> {
+  /** The operation, or one per method for a route that answers several. */
+  operation: ActivityOperation | Partial<Record<Method, ActivityOperation>>;
+  /** What was acted on (default: the request path below /api); a creation names what it created. */
+  resource?: (s: Seen) => string | undefined;
+  /** The registry it belongs to, when not the :reg path parameter (a creation's name, a role's scope). */
+  registry?: (s: Seen) => string | undefined;
+  /** A small view of the resource, read before and after a successful call: the record says what changed. */
+  state?: (r: Env & { params: Record<string, string> }) => Promise<Record<string, unknown> | undefined>;
+  /** What to keep of the reply: ids of what was started (never a secret). Takes the reply's body as the route returns it. */
+  reply?: (body: never) => Record<string, unknown>;
+}
+
+/** Told how a route call ended (what it returned, or what it threw) before the reply is sent. */
+export type RouteObserver = (o: { reply?: Reply; error?: unknown; body?: Record<string, unknown> }) => Promise<void>;
 
 export interface Route<Env> {
   readonly methods: readonly Method[];
@@ -193,20 +224,36 @@ function moreSpecific(a: readonly Segment[], b: readonly Segment[]): boolean {
   return a.length > b.length;
 }
 
-/** Runs a matched route: checks params and query, gives the handler its body on demand, sends what it returns. */
-export async function runRoute<Env extends { ctx: Ctx }>(env: Env, route: Route<Env>, params: Record<string, string>): Promise<void> {
+/**
+ * Runs a matched route: checks params and query, gives the handler its body on demand, sends what
+ * it returns. `observe` hears how the call ended first (the activity log).
+ */
+export async function runRoute<Env extends { ctx: Ctx }>(
+  env: Env,
+  route: Route<Env>,
+  params: Record<string, string>,
+  observe?: RouteObserver,
+): Promise<void> {
   const { def } = route;
   const { ctx } = env;
   if (def.label) ctx.route = def.label;
-  const input: Input<unknown, unknown, unknown> = {
-    params: def.params ? parse(def.params, params, 'path') : params,
-    query: def.query ? parse(def.query, queryObject(ctx.url.searchParams), 'query') : {},
-    body: async () => {
-      const raw = await readJson(ctx, def.bodyLimit);
-      return def.body ? parse(def.body, raw, 'body') : raw;
-    },
-  };
-  const reply = await def.handler({ ...env, ...input });
+  let raw: Record<string, unknown> | undefined;
+  let reply: Reply | void;
+  try {
+    const input: Input<unknown, unknown, unknown> = {
+      params: def.params ? parse(def.params, params, 'path') : params,
+      query: def.query ? parse(def.query, queryObject(ctx.url.searchParams), 'query') : {},
+      body: async () => {
+        raw = await readJson(ctx, def.bodyLimit);
+        return def.body ? parse(def.body, raw, 'body') : raw;
+      },
+    };
+    reply = await def.handler({ ...env, ...input });
+  } catch (e) {
+    if (observe) await observe({ error: e, body: raw });
+    throw e;
+  }
+  if (observe) await observe({ reply: reply ?? undefined, body: raw });
   if (!reply) return;
   if (reply.body === undefined) send(ctx, reply.status, reply.headers ?? {});
   else sendJson(ctx, reply.status, reply.body, reply.headers);

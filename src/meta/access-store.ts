@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Insertable, Kysely, Selectable, Transaction } from 'kysely';
+import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database, LoginEventsTable, SecretsTable } from './schema.js';
 import { isUniqueViolation, now } from './store.js';
 
@@ -533,8 +533,23 @@ export class AccessStore {
   }
 
   /** Login events newest first, keyset-paged by id (`beforeId`); every filter is an exact match. */
-  queryLogins(filter: { since?: string; registryId?: number; identity?: string; result?: string; limit: number; beforeId?: number }) {
+  queryLogins(filter: {
+    since?: string;
+    registryId?: number;
+    identity?: string;
+    result?: string;
+    /** Leaves out events whose user agent starts with this (case-sensitive on both databases, unlike LIKE). */
+    excludeUserAgentPrefix?: string;
+    limit: number;
+    beforeId?: number;
+  }) {
     let q = this.db.selectFrom('login_events').selectAll();
+    if (filter.excludeUserAgentPrefix)
+      q = q.where(
+        sql<string>`substr(user_agent, 1, ${sql.lit(filter.excludeUserAgentPrefix.length)})`,
+        '<>',
+        filter.excludeUserAgentPrefix,
+      );
     if (filter.since) q = q.where('time', '>=', filter.since);
     if (filter.registryId !== undefined) q = q.where('registry_id', '=', filter.registryId);
     if (filter.identity !== undefined) q = q.where('identity', '=', filter.identity);

@@ -49,7 +49,7 @@ export class KyselyEventStore implements EventStore {
 
   /**
    * Prunes audit records older than `before`, a batch per transaction: events the outbox has
-   * dispatched (an undispatched one still owes its webhooks) and login events.
+   * dispatched (an undispatched one still owes its webhooks), login events and the activity log.
    */
   async pruneAudit(before: string, batch = 5000): Promise<number> {
     const db = this.ctx.db;
@@ -74,7 +74,13 @@ export class KyselyEventStore implements EventStore {
         (await db.selectFrom('login_events').select('id').where('time', '<', before).orderBy('id').limit(batch).execute()).map((r) => r.id),
       (ids) => db.deleteFrom('login_events').where('id', 'in', ids).execute(),
     );
-    return events + logins;
+    const activity = await inBatches(
+      batch,
+      async () =>
+        (await db.selectFrom('activity_log').select('id').where('time', '<', before).orderBy('id').limit(batch).execute()).map((r) => r.id),
+      (ids) => db.deleteFrom('activity_log').where('id', 'in', ids).execute(),
+    );
+    return events + logins + activity;
   }
 
   async recordEvents(ex: Executor, actor: Actor | undefined, events: NewEvent[]): Promise<void> {

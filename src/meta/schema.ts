@@ -377,6 +377,29 @@ export interface LoginEventsTable {
   reason: string | null;
 }
 
+/** The activity log (migration 13): one management operation each; see services/identity/activity.ts. */
+export interface ActivityLogTable {
+  id: Generated<number>;
+  time: string;
+  operation: string;
+  registry: string | null;
+  registry_id: number | null;
+  resource: string;
+  result: string;
+  status: number | null;
+  error_code: string | null;
+  error_message: string | null;
+  identity: string;
+  identity_type: string;
+  caller_ip: string | null;
+  user_agent: string | null;
+  correlation_id: string | null;
+  method: string | null;
+  duration_ms: number | null;
+  /** JSON, secrets redacted. */
+  properties: string | null;
+}
+
 export interface ImmutabilityPoliciesTable {
   id: Generated<number>;
   registry_id: number;
@@ -465,6 +488,7 @@ export interface Database {
   signing_keys: SigningKeysTable;
   deployment_settings: DeploymentSettingsTable;
   login_events: LoginEventsTable;
+  activity_log: ActivityLogTable;
   registries: RegistriesTable;
   repositories: RepositoriesTable;
   blobs: BlobsTable;

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { digestOf } from '../../src/domain/digest.js';
 import { migrate, pendingMigrations } from '../../src/meta/db.js';
 import { migrations } from '../../src/meta/migrations/index.js';
+import { KyselyActivityLog, type NewActivity } from '../../src/meta/activity.js';
 import { MetaStore, type Executor } from '../../src/meta/store.js';
 import { computedUsage, recompute, storedUsage } from '../../src/meta/usage.js';
 import type { Backend } from '../helpers/backends.js';
@@ -893,6 +894,64 @@ export function metaStoreSuite(backend: Backend, gate: { skip?: string }): void 
             '3 dispatched events and 1 login event, in batches of 2',
           );
           assert.equal((await store.listEvents(reg.id, 0, 1000)).length, 447, 'undispatched events still owe their webhooks');
+        }),
+      );
+    });
+
+    describe('activity log', () => {
+      test(
+        'records newest first, every filter, keyset paging; pruneAudit removes old records',
+        withStore(async ({ store }) => {
+          const log = new KyselyActivityLog(store.db);
+          const row = (i: number, over: Partial<NewActivity> = {}): NewActivity => ({
+            operation: i % 2 ? 'Microsoft.ContainerRegistry/registries/write' : 'Berth/users/write',
+            registry: i % 2 ? 'r1' : null,
+            registry_id: i % 2 ? 7 : null,
+            resource: `/x/${i}`,
+            result: i === 3 ? 'Failed' : 'Succeeded',
+            status: i === 3 ? 403 : 200,
+            error_code: i === 3 ? 'DENIED' : null,
+            error_message: null,
+            identity: i < 4 ? 'alice' : 'bob',
+            identity_type: 'User',
+            caller_ip: '10.0.0.1',
+            user_agent: 'berth-cli/1',
+            correlation_id: `req-${i}`,
+            method: 'POST',
+            duration_ms: i,
+            properties: JSON.stringify({ i }),
+            ...over,
+          });
+          for (let i = 1; i <= 6; i++) await log.insert(row(i));
+          const all = await log.query({ limit: 100 });
+          assert.deepEqual(
+            all.map((r) => r.resource),
+            ['/x/6', '/x/5', '/x/4', '/x/3', '/x/2', '/x/1'],
+          );
+          assert.equal(all[0]!.properties, '{"i":6}');
+          assert.deepEqual(
+            (await log.query({ registryId: 7, limit: 100 })).map((r) => r.resource),
+            ['/x/5', '/x/3', '/x/1'],
+          );
+          assert.deepEqual(
+            (await log.query({ identity: 'alice', result: 'Failed', limit: 100 })).map((r) => r.resource),
+            ['/x/3'],
+          );
+          assert.equal((await log.query({ operations: ['Berth/users/write'], limit: 100 })).length, 3);
+          assert.equal((await log.query({ operations: [], limit: 100 })).length, 0);
+          const page = await log.query({ limit: 2, beforeId: Number(all[1]!.id) });
+          assert.deepEqual(
+            page.map((r) => r.resource),
+            ['/x/4', '/x/3'],
+          );
+          assert.equal((await log.query({ since: new Date(Date.now() + 60_000).toISOString(), limit: 100 })).length, 0);
+          await store.db
+            .updateTable('activity_log')
+            .set({ time: '2000-01-01T00:00:00.000Z' })
+            .where('resource', 'in', ['/x/1', '/x/2'])
+            .execute();
+          assert.equal(await store.pruneAudit('2001-01-01T00:00:00.000Z'), 2);
+          assert.equal((await log.query({ limit: 100 })).length, 4);
         }),
       );
     });

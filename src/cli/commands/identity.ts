@@ -1,12 +1,13 @@
 import { type Command, Option } from 'commander';
 import { CliError, enc } from '../client.js';
 import { client, common, print } from '../command-kit.js';
+import { USER_AGENT_PREFIX } from '../version.js';
 import { credentialTable, tokenPasswordsTable, tokenTable } from '../tables.js';
 
 // Identity commands, shaped like their az counterparts: `berth user` (az ad user), `berth sp`
 // (az ad sp), `berth role assignment` (az role assignment), `berth token`, `berth scope-map`,
-// `berth credential` (az acr token / scope-map / credential) and `berth audit` (the
-// ContainerRegistryLoginEvents log). Each one is a thin call of the management API.
+// `berth credential` (az acr token / scope-map / credential) and `berth audit` (the login and
+// repository logs, and the activity log of management operations). Each one is a thin call of the management API.
 
 const SCOPE_ACTIONS = ['content/read', 'content/write', 'content/delete', 'metadata/read', 'metadata/write'];
 
@@ -401,46 +402,80 @@ function registerCredentialCommands(program: Command): void {
     );
 }
 
+type AuditLog = 'logins' | 'repository' | 'activity';
+
+const REPOSITORY_OPERATIONS = ['push', 'pull', 'delete', 'untag', 'purge', 'retention'];
+
+/** Which log an --operation selects: login the login log, push… the repository log, an operation name (with "/") the activity log. */
+function operationLog(op: string): AuditLog {
+  if (op === 'login') return 'logins';
+  if (REPOSITORY_OPERATIONS.includes(op)) return 'repository';
+  if (op.includes('/')) return 'activity';
+  throw new CliError(
+    `--operation must be login, ${REPOSITORY_OPERATIONS.join(', ')}, or an activity log operation such as Microsoft.ContainerRegistry/registries/write (a prefix ending in /* matches several); got "${op}"`,
+    2,
+  );
+}
+
 function registerAuditCommands(program: Command): void {
   const audit = program
     .command('audit')
     .description(
-      "audit log: sign-ins and repository events (like ACR's ContainerRegistryLoginEvents and ContainerRegistryRepositoryEvents)",
+      "audit logs: sign-ins, repository events and management operations (like ACR's ContainerRegistryLoginEvents, ContainerRegistryRepositoryEvents and the Activity log)",
     );
 
-  common(audit.command('list').description('list audit events (logins and repository pushes, deletes, untags), newest first'))
+  common(
+    audit
+      .command('list')
+      .description('list audit events (logins, repository pushes, deletes, untags, and management operations), newest first'),
+  )
     .option('--registry <registry>', 'only events of this registry (needs Reader on it; otherwise Reader at "/")')
     .option('--since <when>', 'ISO-8601 time, or a span back from now: 30m, 2h, 3d')
     .option('--identity <name>', 'only this identity (user, app id, token or registry name)')
     .addOption(
       new Option(
         '--category <category>',
-        'which log: login (ContainerRegistryLoginEvents), repository (ContainerRegistryRepositoryEvents) or all',
+        'which log: login (ContainerRegistryLoginEvents), repository (ContainerRegistryRepositoryEvents), activity (management operations) or all',
       )
-        .choices(['login', 'repository', 'all'])
+        .choices(['login', 'logins', 'repository', 'activity', 'all'])
         .default('all'),
+    )
+    .option(
+      '--operation <operation>',
+      'only this operation: login (the login log); push, pull, delete, untag, purge, retention (the repository log); an activity operation such as Microsoft.ContainerRegistry/registries/write, or a prefix ending in /* (the activity log)',
     )
     .addOption(
       new Option(
-        '--operation <operation>',
-        'only this operation (login selects the login log; push, pull, delete, untag, purge, retention the repository log)',
-      ).choices(['login', 'push', 'pull', 'delete', 'untag', 'purge', 'retention']),
+        '--result <result>',
+        'only events with this result: Granted, Denied (logins); Accepted, Succeeded, Failed (activity)',
+      ).choices(['Granted', 'Denied', 'Accepted', 'Succeeded', 'Failed']),
     )
-    .addOption(new Option('--result <result>', 'only login events with this result').choices(['Granted', 'Denied']))
+    .option('--exclude-cli', 'leave out sign-ins made by the berth CLI itself (user agent berth-cli/…)')
     .option('--top <n>', 'at most this many (default 100; with --jsonl, all)', wholeNumber('--top'))
     .option('--jsonl', 'write JSON lines (one event per line) for export')
     .action(async (o) => {
-      let categories: ('logins' | 'repository')[] =
-        o.category === 'login' ? ['logins'] : o.category === 'repository' ? ['repository'] : ['logins', 'repository'];
-      if (o.operation !== undefined) categories = categories.filter((c) => (o.operation === 'login') === (c === 'logins'));
-      if (o.result !== undefined) categories = categories.filter((c) => c === 'logins');
+      const chosen: Record<string, AuditLog[]> = {
+        login: ['logins'],
+        logins: ['logins'],
+        repository: ['repository'],
+        activity: ['activity'],
+        all: ['logins', 'repository', 'activity'],
+      };
+      let categories = chosen[o.category as string]!;
+      if (o.operation !== undefined) {
+        const log = operationLog(o.operation);
+        categories = categories.filter((c) => c === log);
+      }
+      if (o.result !== undefined)
+        categories = categories.filter((c) => c === (['Granted', 'Denied'].includes(o.result) ? 'logins' : 'activity'));
       const c = client(o);
       const all: { time: string; id: number }[] = [];
       for (const cat of categories) {
         const q = new URLSearchParams();
         for (const k of ['registry', 'since', 'identity'] as const) if (o[k] !== undefined) q.set(k, o[k]);
-        if (cat === 'logins' && o.result !== undefined) q.set('result', o.result);
-        if (cat === 'repository' && o.operation !== undefined) q.set('operation', o.operation);
+        if (cat !== 'repository' && o.result !== undefined) q.set('result', o.result);
+        if (cat !== 'logins' && o.operation !== undefined) q.set('operation', o.operation);
+        if (cat === 'logins' && o.excludeCli) q.set('excludeUserAgentPrefix', USER_AGENT_PREFIX);
         if (o.jsonl) {
           if (o.top !== undefined) q.set('top', String(o.top));
           q.set('format', 'jsonl');
@@ -459,7 +494,7 @@ function registerAuditCommands(program: Command): void {
         }
         all.push(...out.slice(0, top));
       }
-      // Both logs merged, newest first (a stable sort keeps each log's own order on equal times).
+      // The logs merged, newest first (a stable sort keeps each log's own order on equal times).
       all.sort((x, y) => (x.time < y.time ? 1 : x.time > y.time ? -1 : 0));
       const shown = o.top !== undefined || !o.jsonl ? all.slice(0, o.top ?? 100) : all;
       if (o.jsonl) {

@@ -8,6 +8,7 @@ import { authenticate, authorize, authorizeCatalog, challenge, serviceName, type
 import { notAllowed, pageLink, type Ctx } from '../context.js';
 import { decodeReference, decodeSegment, hostRegistry, resolveTarget } from '../oci/target.js';
 import type { V2Options } from '../oci/router.js';
+import { observer } from '../api/activity.js';
 import { json, pageQuery, routeFor, RouteTable, runRoute, splitPath } from '../routes.js';
 
 // ACR's /acr/v1 data-plane API, addressed like /v2 (oci/target.ts):
@@ -95,6 +96,8 @@ const Attributes = z.strictObject({
   listEnabled: z.boolean().optional(),
   readEnabled: z.boolean().optional(),
 });
+/** Changing attributes (writeEnabled, deleteEnabled: locks) is recorded in the activity log. */
+const LOCKS = { operation: 'Microsoft.ContainerRegistry/registries/repositories/metadata/write' } as const;
 /** orderby in a next link, when not the default. */
 const ordered = (order: string) => (order !== 'none' ? order : undefined);
 
@@ -115,6 +118,7 @@ const routes = [
   }),
   route('PATCH /acr/v1/*name', {
     label: 'acr-repository',
+    activity: LOCKS,
     body: Attributes,
     handler: async (r) => {
       const { reg, repo } = await repository(r);
@@ -153,6 +157,7 @@ const routes = [
   }),
   route('PATCH /acr/v1/*name/_tags/:ref', {
     label: 'acr_tags',
+    activity: LOCKS,
     params: RefParams,
     body: Attributes,
     handler: async (r) => {
@@ -190,6 +195,7 @@ const routes = [
   }),
   route('PATCH /acr/v1/*name/_manifests/:ref', {
     label: 'acr_manifests',
+    activity: LOCKS,
     params: RefParams,
     body: Attributes,
     handler: async (r) => {
@@ -230,5 +236,23 @@ export async function handleAcrV1(ctx: Ctx, svc: Services, rawPath: string, opts
       { status: 404 },
     );
   if ('allow' in m) throw notAllowed(method, m.allow, 'UNSUPPORTED');
-  await runRoute({ ctx, svc, a, opts, service, fromHost: hostRegistry(ctx.req.headers.host, opts.domain) }, m.route, m.params);
+  const env = { ctx, svc, a, opts, service, fromHost: hostRegistry(ctx.req.headers.host, opts.domain) };
+  // Attribute changes (locks) go to the activity log, as the management API's operations do.
+  const activity = m.route.def.activity;
+  const observe =
+    activity && a.principal.kind !== 'anonymous'
+      ? await observer({ ctx, svc, p: a.principal }, env, activity, m.params, lockTarget(m.params.name, env.fromHost, rawPath))
+      : undefined;
+  await runRoute(env, m.route, m.params, observe);
+}
+
+/** The registry and resource (/registries/r/repositories/repo[/_tags/t]) an attribute change names, when the name is valid. */
+function lockTarget(name: string | undefined, fromHost: string | undefined, rawPath: string): { registry?: string; resource?: string } {
+  try {
+    const t = resolveTarget(name ?? '', fromHost);
+    const sub = /\/(_tags|_manifests)\/[^/]+$/.exec(rawPath)?.[0] ?? '';
+    return { registry: t.registry, resource: `/registries/${t.registry}/repositories/${t.repository}${sub}` };
+  } catch {
+    return {};
+  }
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Principal } from '../../auth/service.js';
 import { assertRepositoryName } from '../../domain/reference.js';
+import type { Registry } from '../../domain/registry.js';
 import type { Services } from '../../services/index.js';
 import type { AuthHttpOptions } from '../auth.js';
 import type { Ctx } from '../context.js';
@@ -34,3 +35,15 @@ export const wholeNumber = z
 
 /** Largest identity-management body (users, tokens, scope maps...). */
 export const IDENTITY_BODY_MAX = 256 * 1024;
+
+// ---------------------------------------------------------------- activity log annotations
+
+/** A created resource's path, `${collection}/${id}`, when its name or id is known. */
+export const named = (collection: string, id: unknown) =>
+  (typeof id === 'string' && id) || typeof id === 'number' ? `${collection}/${String(id)}` : undefined;
+
+/** A registry policy as it is now (undefined for an unknown registry), for the activity log's "changes". */
+export async function policyState(svc: Services, name: string | undefined, read: (reg: Registry) => Promise<object>) {
+  const reg = name === undefined ? undefined : await svc.registries.find(name);
+  return reg ? { ...(await read(reg)) } : undefined;
+}

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { RegistryError } from '../../domain/errors.js';
 import { idParam, json } from '../routes.js';
-import { route } from './common.js';
+import { named, route } from './common.js';
 
 // Garbage collection. GC spans the deployment (blobs are shared by every registry), so it takes
 // deployment-level powers:
@@ -17,6 +17,10 @@ export const gcRoutes = [
     },
   }),
   route('POST /api/gc/runs', {
+    activity: {
+      operation: 'Berth/garbageCollection/run/action',
+      resource: ({ reply }) => named('/gc/runs', (reply as { id?: unknown })?.id),
+    },
     body: z.strictObject({ dryRun: z.boolean().optional() }),
     bodyLimit: 4096,
     handler: async ({ svc, p, body }) => {

@@ -3,12 +3,13 @@ import { RegistryError } from '../../domain/errors.js';
 import type { Ctx } from '../context.js';
 import { pageLink } from '../context.js';
 import { fields, json, noContent, type Reply } from '../routes.js';
-import { IDENTITY_BODY_MAX as MAX, route, wholeNumber } from './common.js';
+import { scopeRegistry } from './activity.js';
+import { IDENTITY_BODY_MAX as MAX, named, route, wholeNumber } from './common.js';
 
 // Identity management routes of the management API: users, service principals, role
 // assignments, a registry's tokens, scope maps, admin credentials and anonymous pull, and the
-// login audit. Request bodies are strict: an unknown field is a 400, never silently ignored
-// (no mass assignment). Authorization is in IdentityService, which also checks what each field
+// audit logs (logins, repository events, the activity log). Request bodies are strict: an
+// unknown field is a 400, never silently ignored (no mass assignment). Authorization is in IdentityService, which also checks what each field
 // means; this file only maps HTTP to it.
 
 const enc = encodeURIComponent;
@@ -19,8 +20,14 @@ const AuditPaging = {
   before: wholeNumber.optional(),
   format: z.enum(['json', 'jsonl'], { error: '"format" must be json or jsonl' }).optional(),
 };
-const LoginsQuery = z.strictObject({ ...AuditFilters, result: z.string().optional(), ...AuditPaging });
+const LoginsQuery = z.strictObject({
+  ...AuditFilters,
+  result: z.string().optional(),
+  excludeUserAgentPrefix: z.string().optional(),
+  ...AuditPaging,
+});
 const RepositoryEventsQuery = z.strictObject({ ...AuditFilters, operation: z.string().optional(), ...AuditPaging });
+const ActivityQuery = z.strictObject({ ...AuditFilters, operation: z.string().optional(), result: z.string().optional(), ...AuditPaging });
 
 type PageQuery = { registry?: string; since?: string; identity?: string; top?: number; before?: number };
 type PageFetcher = (q: PageQuery) => Promise<{ value: unknown[]; next?: number }>;
@@ -37,6 +44,7 @@ export const identityRoutes = [
   // ---------------------------------------------------------------- users
   route('GET /api/users', { handler: async ({ svc, p }) => json(200, { value: await svc.identities.users.listUsers(p) }) }),
   route('POST /api/users', {
+    activity: { operation: 'Berth/users/write', resource: ({ body }) => named('/users', body?.name) },
     body: fields('name', 'password'),
     bodyLimit: MAX,
     handler: async ({ svc, p, body }) => {
@@ -46,11 +54,13 @@ export const identityRoutes = [
   }),
   route('GET /api/users/:name', { handler: async ({ svc, p, params }) => json(200, await svc.identities.users.showUser(p, params.name)) }),
   route('PATCH /api/users/:name', {
+    activity: { operation: 'Berth/users/write' },
     body: fields('password', 'enabled'),
     bodyLimit: MAX,
     handler: async ({ svc, p, params, body }) => json(200, await svc.identities.users.updateUser(p, params.name, await body())),
   }),
   route('DELETE /api/users/:name', {
+    activity: { operation: 'Berth/users/delete' },
     handler: async ({ svc, p, params }) => noContent(await svc.identities.users.deleteUser(p, params.name)),
   }),
 
@@ -59,6 +69,10 @@ export const identityRoutes = [
     handler: async ({ svc, p }) => json(200, { value: await svc.identities.servicePrincipals.listServicePrincipals(p) }),
   }),
   route('POST /api/service-principals', {
+    activity: {
+      operation: 'Berth/servicePrincipals/write',
+      resource: ({ reply }) => named('/service-principals', (reply as { appId?: unknown })?.appId),
+    },
     body: fields('displayName', 'role', 'scopes', 'years'),
     bodyLimit: MAX,
     handler: async ({ svc, p, body }) => {
@@ -70,9 +84,11 @@ export const identityRoutes = [
     handler: async ({ svc, p, params }) => json(200, await svc.identities.servicePrincipals.showServicePrincipal(p, params.appId)),
   }),
   route('DELETE /api/service-principals/:appId', {
+    activity: { operation: 'Berth/servicePrincipals/delete' },
     handler: async ({ svc, p, params }) => noContent(await svc.identities.servicePrincipals.deleteServicePrincipal(p, params.appId)),
   }),
   route('POST /api/service-principals/:appId/credentials', {
+    activity: { operation: 'Berth/servicePrincipals/resetCredential/action' },
     body: fields('append', 'years'),
     bodyLimit: MAX,
     handler: async ({ svc, p, params, body }) =>
@@ -85,6 +101,11 @@ export const identityRoutes = [
     handler: async ({ svc, p, query }) => json(200, { value: await svc.identities.roleAssignments.listRoleAssignments(p, query) }),
   }),
   route('POST /api/role-assignments', {
+    activity: {
+      operation: 'Microsoft.Authorization/roleAssignments/write',
+      registry: ({ body, reply }) => scopeRegistry((reply as { scope?: unknown })?.scope ?? body?.scope),
+      resource: ({ reply }) => named('/role-assignments', (reply as { id?: unknown })?.id),
+    },
     body: fields('assignee', 'role', 'scope'),
     bodyLimit: MAX,
     handler: async ({ svc, p, body }) => {
@@ -100,19 +121,30 @@ export const identityRoutes = [
     },
   }),
   route('DELETE /api/role-assignments/:id', {
+    activity: { operation: 'Microsoft.Authorization/roleAssignments/delete' },
     handler: async ({ svc, p, params }) => noContent(await svc.identities.roleAssignments.deleteRoleAssignments(p, [params.id])),
   }),
 
-  // ---------------------------------------------------------------- login and repository audit
+  // ---------------------------------------------------------------- audit logs: logins, repository events, activity
   route('GET /api/audit/logins', {
     query: LoginsQuery,
     handler: async ({ ctx, svc, p, query }) =>
-      audit(ctx, '/api/audit/logins', query, (f) => svc.identities.audit.loginEvents(p, { ...f, result: query.result })),
+      audit(ctx, '/api/audit/logins', query, (f) =>
+        svc.identities.audit.loginEvents(p, { ...f, result: query.result, excludeUserAgentPrefix: query.excludeUserAgentPrefix }),
+      ),
   }),
   route('GET /api/audit/repository', {
     query: RepositoryEventsQuery,
     handler: async ({ ctx, svc, p, query }) =>
       audit(ctx, '/api/audit/repository', query, (f) => svc.identities.audit.repositoryEvents(p, { ...f, operation: query.operation })),
+  }),
+  // The activity log of management operations (services/identity/activity.ts).
+  route('GET /api/audit/activity', {
+    query: ActivityQuery,
+    handler: async ({ ctx, svc, p, query }) =>
+      audit(ctx, '/api/audit/activity', query, (f) =>
+        svc.identities.activity.list(p, { ...f, operation: query.operation, result: query.result }),
+      ),
   }),
 
   // ---------------------------------------------------------------- a registry's tokens
@@ -120,6 +152,10 @@ export const identityRoutes = [
     handler: async ({ svc, p, params }) => json(200, { value: await svc.identities.tokens.listTokens(p, params.reg) }),
   }),
   route('POST /api/registries/:reg/tokens', {
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/tokens/write',
+      resource: ({ params, body }) => named(`/registries/${params.reg}/tokens`, body?.name),
+    },
     body: fields('name', 'scopeMap', 'actions', 'status', 'expirationInDays', 'expiration', 'noPasswords'),
     bodyLimit: MAX,
     handler: async ({ svc, p, params, body }) => {
@@ -131,21 +167,25 @@ export const identityRoutes = [
     handler: async ({ svc, p, params }) => json(200, await svc.identities.tokens.showToken(p, params.reg, params.name)),
   }),
   route('PATCH /api/registries/:reg/tokens/:name', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/tokens/write' },
     body: fields('status', 'scopeMap'),
     bodyLimit: MAX,
     handler: async ({ svc, p, params, body }) =>
       json(200, await svc.identities.tokens.updateToken(p, params.reg, params.name, await body())),
   }),
   route('DELETE /api/registries/:reg/tokens/:name', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/tokens/delete' },
     handler: async ({ svc, p, params }) => noContent(await svc.identities.tokens.deleteToken(p, params.reg, params.name)),
   }),
   route('POST /api/registries/:reg/tokens/:name/credentials', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/generateCredentials/action' },
     body: fields('password1', 'password2', 'expirationInDays', 'expiration'),
     bodyLimit: MAX,
     handler: async ({ svc, p, params, body }) =>
       json(200, await svc.identities.tokens.generateTokenPasswords(p, params.reg, params.name, await body())),
   }),
   route('DELETE /api/registries/:reg/tokens/:name/credentials/:password', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/tokens/write' },
     handler: async ({ svc, p, params }) =>
       noContent(await svc.identities.tokens.deleteTokenPassword(p, params.reg, params.name, params.password)),
   }),
@@ -155,6 +195,10 @@ export const identityRoutes = [
     handler: async ({ svc, p, params }) => json(200, { value: await svc.identities.scopeMaps.listScopeMaps(p, params.reg) }),
   }),
   route('POST /api/registries/:reg/scope-maps', {
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/scopeMaps/write',
+      resource: ({ params, body }) => named(`/registries/${params.reg}/scope-maps`, body?.name),
+    },
     body: fields('name', 'description', 'actions'),
     bodyLimit: MAX,
     handler: async ({ svc, p, params, body }) => {
@@ -166,20 +210,24 @@ export const identityRoutes = [
     handler: async ({ svc, p, params }) => json(200, await svc.identities.scopeMaps.showScopeMap(p, params.reg, params.name)),
   }),
   route('PATCH /api/registries/:reg/scope-maps/:name', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/scopeMaps/write' },
     body: fields('description', 'actions', 'addActions', 'removeActions'),
     bodyLimit: MAX,
     handler: async ({ svc, p, params, body }) =>
       json(200, await svc.identities.scopeMaps.updateScopeMap(p, params.reg, params.name, await body())),
   }),
   route('DELETE /api/registries/:reg/scope-maps/:name', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/scopeMaps/delete' },
     handler: async ({ svc, p, params }) => noContent(await svc.identities.scopeMaps.deleteScopeMap(p, params.reg, params.name)),
   }),
 
   // ---------------------------------------------------------------- admin credentials and anonymous pull
   route('GET /api/registries/:reg/credentials', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/listCredentials/action' },
     handler: async ({ svc, p, params }) => json(200, await svc.identities.registryCredentials.showAdminCredentials(p, params.reg)),
   }),
   route('POST /api/registries/:reg/credentials/renew', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/regenerateCredential/action' },
     body: fields('name'),
     bodyLimit: MAX,
     handler: async ({ svc, p, params, body }) =>
@@ -189,6 +237,12 @@ export const identityRoutes = [
     handler: async ({ svc, p, params }) => json(200, await svc.identities.registryCredentials.anonymousPull(p, params.reg)),
   }),
   route('PUT|DELETE /api/registries/:reg/anonymous-pull/*pattern', {
+    activity: {
+      operation: {
+        PUT: 'Microsoft.ContainerRegistry/registries/anonymousPullRules/write',
+        DELETE: 'Microsoft.ContainerRegistry/registries/anonymousPullRules/delete',
+      },
+    },
     body: fields(),
     bodyLimit: MAX,
     handler: async ({ ctx, svc, p, params, body }) => {

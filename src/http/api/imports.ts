@@ -5,7 +5,7 @@ import type { Registry } from '../../domain/registry.js';
 import { parseImportRequest } from '../../services/import/request.js';
 import { caller } from '../auth.js';
 import { countParam, fields, idParam, json } from '../routes.js';
-import { route } from './common.js';
+import { named, route } from './common.js';
 
 // Image import (ACR's importImage):
 //   POST /api/registries/<reg>/importImage {source, targetTags, untaggedTargetRepositories, mode}
@@ -20,6 +20,10 @@ const pushDenial = (reg: Registry) => (who: string, repo: string) =>
 
 export const importRoutes = [
   route('POST /api/registries/:reg/importImage', {
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/importImage/action',
+      resource: ({ params, reply }) => named(`/registries/${params.reg}/imports`, (reply as { id?: unknown })?.id),
+    },
     // The fields' meaning (references, tags, mode) is parseImportRequest's to check.
     body: fields('source', 'targetTags', 'untaggedTargetRepositories', 'mode'),
     bodyLimit: 64 * 1024,

@@ -23,6 +23,7 @@ export const jobRoutes = [
     },
   }),
   route('POST /api/jobs/:id/retry', {
+    activity: { operation: 'Berth/jobs/retry/action' },
     params: JobParams,
     handler: async ({ svc, p, params }) => {
       await svc.access.deployment(p, 'write', 'retry jobs');

@@ -4,7 +4,7 @@ import { RegistryError } from '../../domain/errors.js';
 import type { Registry } from '../../domain/registry.js';
 import { validateSpec } from '../../services/lifecycle/purge-spec.js';
 import { fields, idParam, json, noContent } from '../routes.js';
-import { route } from './common.js';
+import { named, policyState, route } from './common.js';
 
 // Purge, purge schedules, the retention policy and immutability policies of a registry:
 //   POST   /api/registries/{r}/purge                           {filters, ago, untagged, untaggedOnly, keep, concurrency, dryRun}
@@ -36,6 +36,11 @@ const runLink = (reg: Registry, jobId: number) => ({ Location: `/api/registries/
 
 export const purgeRoutes = [
   route('POST /api/registries/:reg/purge', {
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/purge/action',
+      resource: ({ params, reply }) => named(`/registries/${params.reg}/purge/runs`, (reply as { jobId?: unknown })?.jobId),
+      reply: (b: { jobId?: number }) => (b.jobId ? { jobId: b.jobId } : {}),
+    },
     body: fields(...SPEC_FIELDS, 'dryRun'),
     handler: async ({ svc, p, params, body }) => {
       const b = await body();
@@ -70,6 +75,10 @@ export const purgeRoutes = [
       json(200, { value: await svc.purgeSchedules.list(await svc.access.registry(p, params.reg, 'read', 'read')) }),
   }),
   route('POST /api/registries/:reg/purge/schedules', {
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/purgeSchedules/write',
+      resource: ({ params, body }) => named(`/registries/${params.reg}/purge/schedules`, body?.name),
+    },
     body: ScheduleBody,
     handler: async ({ svc, p, params, body }) => {
       const reg = await svc.access.registry(p, params.reg, 'write', 'create purge schedules in');
@@ -83,12 +92,17 @@ export const purgeRoutes = [
       json(200, await svc.purgeSchedules.show(await svc.access.registry(p, params.reg, 'read', 'read'), params.name)),
   }),
   route('DELETE /api/registries/:reg/purge/schedules/:name', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/purgeSchedules/delete' },
     handler: async ({ svc, p, params }) => {
       await svc.purgeSchedules.delete(await svc.access.registry(p, params.reg, 'write', 'delete purge schedules in'), params.name);
       return noContent();
     },
   }),
   route('POST /api/registries/:reg/purge/schedules/:name/run', {
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/purgeSchedules/run/action',
+      reply: (b: { jobId: number }) => ({ jobId: b.jobId }),
+    },
     handler: async ({ svc, p, params }) => {
       const reg = await svc.access.registry(p, params.reg, 'write', 'run purge schedules of');
       const jobId = await svc.purgeSchedules.run(reg, params.name);
@@ -99,6 +113,10 @@ export const purgeRoutes = [
     handler: async ({ svc, p, params }) => json(200, await svc.retention.show(await svc.access.registry(p, params.reg, 'read', 'read'))),
   }),
   route('PUT|PATCH /api/registries/:reg/retention', {
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/retentionPolicy/write',
+      state: async ({ svc, params }) => policyState(svc, params.reg, (reg) => svc.retention.show(reg)),
+    },
     body: fields('status', 'days', 'type'),
     handler: async ({ svc, p, params, body }) => {
       const reg = await svc.access.registry(p, params.reg, 'write', 'set the retention policy of');
@@ -110,6 +128,10 @@ export const purgeRoutes = [
       json(200, { value: await svc.immutability.list(await svc.access.registry(p, params.reg, 'read', 'read')) }),
   }),
   route('POST /api/registries/:reg/immutability', {
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/immutabilityPolicies/write',
+      resource: ({ params, reply }) => named(`/registries/${params.reg}/immutability`, (reply as { name?: unknown })?.name),
+    },
     body: ImmutabilityBody,
     handler: async ({ svc, p, params, body }) => {
       const reg = await svc.access.registry(p, params.reg, 'write', 'add immutability policies to');
@@ -122,6 +144,7 @@ export const purgeRoutes = [
       json(200, await svc.immutability.show(await svc.access.registry(p, params.reg, 'read', 'read'), params.name)),
   }),
   route('DELETE /api/registries/:reg/immutability/:name', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/immutabilityPolicies/delete' },
     handler: async ({ svc, p, params }) => {
       await svc.immutability.remove(await svc.access.registry(p, params.reg, 'write', 'remove immutability policies from'), params.name);
       return noContent();

@@ -25,6 +25,20 @@ function loginServer({ ctx, opts }: ApiEnv, name: string): string {
 
 const view = (r: ApiEnv, row: Registry) => registryView(row, loginServer(r, row.name));
 
+const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
+
+/** What an update can change, for the activity log's "changes" (a SKU change, the admin user...). */
+async function registryState(r: ApiEnv, name: string | undefined) {
+  const row = name === undefined ? undefined : await r.svc.registries.find(name);
+  return (
+    row && {
+      sku: row.sku,
+      adminUserEnabled: Number(row.admin_enabled) === 1,
+      anonymousPullEnabled: Number(row.anonymous_pull_enabled) === 1,
+    }
+  );
+}
+
 export const registryRoutes = [
   route('GET /api/registries', {
     handler: async (r) =>
@@ -32,6 +46,11 @@ export const registryRoutes = [
   }),
   route('POST /api/registries', {
     body: CreateBody,
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/write',
+      registry: ({ body }) => str(body?.name),
+      resource: ({ body }) => (str(body?.name) ? `/registries/${str(body?.name)}` : undefined),
+    },
     handler: async (r) => {
       await r.svc.access.deployment(r.p, 'create_registries', 'create registries');
       const b = await r.body();
@@ -55,6 +74,7 @@ export const registryRoutes = [
     handler: async (r) => json(200, view(r, await r.svc.access.registry(r.p, r.params.reg, 'read', 'read'))),
   }),
   route('PATCH /api/registries/:reg', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/write', state: (r) => registryState(r, r.params.reg) },
     // Authorized here and again by updateRegistry, which checks every field before applying any.
     body: fields('sku', 'adminUserEnabled', 'anonymousPullEnabled'),
     handler: async (r) => {
@@ -63,6 +83,7 @@ export const registryRoutes = [
     },
   }),
   route('DELETE /api/registries/:reg', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/delete' },
     handler: async ({ svc, p, params }) => {
       await svc.access.registry(p, params.reg, 'write', 'delete');
       await svc.registries.delete(params.reg);

@@ -4,6 +4,7 @@ import { authenticate, serviceName } from '../auth.js';
 import { notAllowed, type Ctx } from '../context.js';
 import { decodeSegment } from '../oci/target.js';
 import { RouteTable, runRoute, splitPath } from '../routes.js';
+import { activityObserver } from './activity.js';
 import type { ApiOptions } from './common.js';
 import { gcRoutes } from './gc.js';
 import { identityRoutes } from './identity.js';
@@ -59,5 +60,8 @@ export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: 
   const m = table.match(method, segments);
   if (!m) throw new RegistryError('NOT_FOUND', `no management API at ${rawPath.slice(0, 120)}`);
   if ('allow' in m) throw notAllowed(method, m.allow);
-  await runRoute({ ctx, svc, p: principal, opts }, m.route, m.params);
+  const env = { ctx, svc, p: principal, opts };
+  // A management operation: the activity log records how the call ends (http/api/activity.ts).
+  const activity = m.route.def.activity;
+  await runRoute(env, m.route, m.params, activity && (await activityObserver(env, activity, m.params)));
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { pageLink } from '../context.js';
 import { fields, json, pageQuery } from '../routes.js';
-import { repositoryParams, route } from './common.js';
+import { policyState, repositoryParams, route } from './common.js';
 
 // Soft delete routes of the management API:
 //   GET|PATCH /api/registries/<reg>/softDeletePolicy {status, retentionDays}   az acr config soft-delete show|update
@@ -28,6 +28,10 @@ export const softDeleteRoutes = [
       json(200, await svc.softDelete.policy(await svc.access.registry(p, params.reg, 'read', 'read the soft delete policy of'))),
   }),
   route('PATCH|PUT /api/registries/:reg/softDeletePolicy', {
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/softDeletePolicy/write',
+      state: ({ svc, params }) => policyState(svc, params.reg, (reg) => svc.softDelete.policy(reg)),
+    },
     body: fields('status', 'retentionDays'),
     bodyLimit: SMALL,
     handler: async ({ svc, p, params, body }) => {
@@ -60,6 +64,7 @@ export const softDeleteRoutes = [
     },
   }),
   route('POST /api/registries/:reg/repositories/*repo/_restore', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/deleted/restore/action' },
     params: repositoryParams,
     body: RestoreBody,
     bodyLimit: SMALL,

@@ -27,6 +27,7 @@ export const tierRoutes = [
       json(200, await svc.tiers.usages(await svc.access.registry(p, params.reg, 'read', 'read the usage of'))),
   }),
   route('PUT /api/registries/:reg/quota', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/storageQuota/write' },
     body: QuotaBody,
     bodyLimit: QUOTA_BODY_MAX,
     handler: async ({ svc, p, params, body }) => {
@@ -41,6 +42,7 @@ export const tierRoutes = [
       json(200, await svc.tiers.repositoryUsage(await svc.access.registry(p, params.reg, 'read', 'read the usage of'), params.repo)),
   }),
   route('PUT /api/registries/:reg/repositories/*repo/_quota', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/repositories/storageQuota/write' },
     params: repositoryParams,
     body: QuotaBody,
     bodyLimit: QUOTA_BODY_MAX,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { countParam, json, noContent } from '../routes.js';
-import { route } from './common.js';
+import { named, route } from './common.js';
 
 // Webhooks of a registry (ACR's webhook resource: read power lists, write power manages):
 //   GET|POST /api/registries/{r}/webhooks
@@ -24,6 +24,10 @@ export const webhookRoutes = [
       json(200, { value: await svc.webhooks.list(await svc.access.registry(p, params.reg, 'read', 'read')) }),
   }),
   route('POST /api/registries/:reg/webhooks', {
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/webhooks/write',
+      resource: ({ params, body }) => named(`/registries/${params.reg}/webhooks`, body?.name),
+    },
     body: WebhookBody,
     handler: async ({ svc, p, params, body }) => {
       const reg = await svc.access.registry(p, params.reg, 'write', 'create webhooks in');
@@ -36,6 +40,7 @@ export const webhookRoutes = [
       json(200, await svc.webhooks.show(await svc.access.registry(p, params.reg, 'read', 'read'), params.name)),
   }),
   route('PATCH /api/registries/:reg/webhooks/:name', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/webhooks/write' },
     body: PatchBody,
     handler: async ({ svc, p, params, body }) => {
       const reg = await svc.access.registry(p, params.reg, 'write', 'update webhooks in');
@@ -43,16 +48,19 @@ export const webhookRoutes = [
     },
   }),
   route('DELETE /api/registries/:reg/webhooks/:name', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/webhooks/delete' },
     handler: async ({ svc, p, params }) => {
       await svc.webhooks.delete(await svc.access.registry(p, params.reg, 'write', 'delete webhooks in'), params.name);
       return noContent();
     },
   }),
   route('POST /api/registries/:reg/webhooks/:name/ping', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/webhooks/ping/action' },
     handler: async ({ svc, p, params }) =>
       json(202, await svc.webhooks.ping(await svc.access.registry(p, params.reg, 'write', 'ping webhooks of'), params.name)),
   }),
   route('POST|GET /api/registries/:reg/webhooks/:name/getCallbackConfig', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/webhooks/getCallbackConfig/action' },
     handler: async ({ svc, p, params }) =>
       json(200, await svc.webhooks.config(await svc.access.registry(p, params.reg, 'write', 'read webhook configuration of'), params.name)),
   }),
@@ -62,6 +70,7 @@ export const webhookRoutes = [
       json(200, { value: await svc.webhooks.events(await svc.access.registry(p, params.reg, 'read', 'read'), params.name, query.n) }),
   }),
   route('POST /api/registries/:reg/webhooks/:name/redeliver', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/webhooks/redeliver/action' },
     body: z.strictObject({ eventId: z.string({ error: 'give "eventId"' }).min(1, { error: 'give "eventId"' }) }),
     handler: async ({ svc, p, params, body }) => {
       const reg = await svc.access.registry(p, params.reg, 'write', 'redeliver webhook events of');

@@ -10,6 +10,7 @@ import { onlineGc } from './0009-online-gc.js';
 import { imageImports } from './0011-image-imports.js';
 import { uniqueRoleAssignments } from './0012-unique-role-assignments.js';
 import { userSessions } from './0013-user-sessions.js';
+import { activityLog } from './0014-activity-log.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -37,4 +38,5 @@ export const migrations: Migration[] = [
   imageImports,
   uniqueRoleAssignments,
   userSessions,
+  activityLog,
 ];

@@ -4,9 +4,10 @@ import type { LoginEventView, LoginQuery, RepositoryEventQuery, RepositoryEventV
 import { invalid, parseSince } from './validate.js';
 
 // The audit logs, shaped as ACR's diagnostic categories: ContainerRegistryLoginEvents (logins,
-// granted and denied) and ContainerRegistryRepositoryEvents (from the events outbox).
+// granted and denied) and ContainerRegistryRepositoryEvents (from the events outbox). The third,
+// the activity log of management operations, is activity.ts; it is read by the same rule.
 
-const IDENTITY_TYPES: Record<string, string> = {
+export const IDENTITY_TYPES: Record<string, string> = {
   user: 'User',
   sp: 'ServicePrincipal',
   admin: 'AdminUser',
@@ -14,8 +15,8 @@ const IDENTITY_TYPES: Record<string, string> = {
   anonymous: 'Anonymous',
 };
 
-/** Who may read which audit log, and the paging fields both audit queries share. */
-async function auditScope(
+/** Who may read which audit log, and the paging fields every audit query shares. */
+export async function auditScope(
   ctx: IdentityContext,
   p: Principal,
   q: { registry?: string; top?: number; before?: number; identity?: string },
@@ -39,11 +40,14 @@ export class Audit {
   async loginEvents(p: Principal, q: LoginQuery): Promise<{ value: LoginEventView[]; next?: number }> {
     const { registryId, top } = await auditScope(this.ctx, p, q);
     if (q.result !== undefined && q.result !== 'Granted' && q.result !== 'Denied') throw invalid('"result" must be Granted or Denied');
+    if (q.excludeUserAgentPrefix !== undefined && (q.excludeUserAgentPrefix.length < 1 || q.excludeUserAgentPrefix.length > 256))
+      throw invalid('"excludeUserAgentPrefix" is 1 to 256 characters');
     const rows = await this.ctx.store.queryLogins({
       since: q.since === undefined ? undefined : parseSince(q.since),
       registryId,
       identity: q.identity,
       result: q.result,
+      excludeUserAgentPrefix: q.excludeUserAgentPrefix,
       limit: top + 1,
       beforeId: q.before,
     });

@@ -1,6 +1,9 @@
 import type { AuthService } from '../../auth/service.js';
+import type { ActivityLog } from '../../meta/activity.js';
+import type { Logger } from '../../observability/logger.js';
 import type { RegistryService } from '../content/registries.js';
 import type { AccessPolicy } from '../policy/access.js';
+import { Activity } from './activity.js';
 import { Audit } from './audit.js';
 import { IdentityContext } from './context.js';
 import { RegistryCredentials } from './registry-credentials.js';
@@ -11,10 +14,11 @@ import { Tokens } from './tokens.js';
 import { Users } from './users.js';
 
 export * from './views.js';
+export { identityTypeOf, type ActivityQuery, type ActivityView } from './activity.js';
 export { normalizeActions, parseExpiry, parseSince } from './validate.js';
 
 // Identity management: users, service principals, role assignments, a registry's admin user,
-// anonymous pull, scope maps, repository-scoped tokens and the login audit. Every write goes
+// anonymous pull, scope maps, repository-scoped tokens, the login audit and the activity log. Every write goes
 // through here and checks the caller's management powers first (AuthService.requirePower), so
 // the REST API and the CLI cannot disagree about who may do what.
 //
@@ -34,8 +38,10 @@ export class IdentityService {
   readonly scopeMaps: ScopeMaps;
   readonly tokens: Tokens;
   readonly audit: Audit;
+  /** The activity log of management operations: recorded by the /api router and background work. */
+  readonly activity: Activity;
 
-  constructor(auth: AuthService, registries: RegistryService, access: AccessPolicy) {
+  constructor(auth: AuthService, registries: RegistryService, access: AccessPolicy, activityLog: ActivityLog, log: Logger) {
     const ctx = new IdentityContext(auth, registries, access);
     this.users = new Users(ctx);
     this.servicePrincipals = new ServicePrincipals(ctx);
@@ -44,5 +50,6 @@ export class IdentityService {
     this.scopeMaps = new ScopeMaps(ctx);
     this.tokens = new Tokens(ctx);
     this.audit = new Audit(ctx);
+    this.activity = new Activity(ctx, activityLog, log);
   }
 }

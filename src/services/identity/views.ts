@@ -133,6 +133,8 @@ export interface LoginQuery {
   since?: string;
   identity?: string;
   result?: string;
+  /** Leaves out sign-ins whose user agent starts with this (berth-cli/ hides the CLI's own). */
+  excludeUserAgentPrefix?: string;
   top?: number;
   before?: number;
 }

@@ -1,4 +1,5 @@
 import { seal, unseal } from '../../auth/crypto.js';
+import type { ActivityRecorder } from '../../domain/activity.js';
 import { RegistryError } from '../../domain/errors.js';
 import { parseManifest, type ParsedManifest } from '../../domain/manifest.js';
 import { isLoopbackHost } from '../../config/config.js';
@@ -65,6 +66,9 @@ const emptyProgress = (): ImportProgress => ({
 });
 
 export class ImportService {
+  /** Where each import's outcome is recorded (the activity log). */
+  activity?: ActivityRecorder;
+
   constructor(
     private readonly meta: MetaStore,
     private readonly store: Imports,
@@ -259,6 +263,7 @@ export class ImportService {
         updated_at: now(),
       });
       this.log.info({ import: row.id, registry: reg.name, source: sourceText(req), digest: out.digest }, 'image imported');
+      await this.recordOutcome(reg, row, { digest: out.digest, tags: out.tags });
     } catch (e) {
       const err = describe(e, req);
       const final = err.permanent || job.attempts >= job.max_attempts || state.lost;
@@ -270,11 +275,34 @@ export class ImportService {
           ...(final ? { credentials: null, result: JSON.stringify({ error: { code: err.code, message: err.message } }) } : {}),
         })
         .catch(() => {});
+      if (final) await this.recordOutcome(reg, row, undefined, { code: err.code, message: err.message });
       if (err.permanent) throw new PermanentJobError(err.message);
       throw new Error(err.message, { cause: e });
     } finally {
       clearInterval(beat);
     }
+  }
+
+  /** An import's outcome in the activity log (its last attempt's, when it fails); the request's entry has the same resource. */
+  private async recordOutcome(
+    reg: RegistryRow,
+    row: { id: number; identity: string | null; created_at: string },
+    done?: { digest: string; tags: string[] },
+    error?: { code: string; message: string },
+  ): Promise<void> {
+    await this.activity?.record({
+      operation: 'Microsoft.ContainerRegistry/registries/importImage/action',
+      registry: reg.name,
+      registryId: reg.id,
+      resource: `/registries/${reg.name}/imports/${row.id}`,
+      result: error ? 'Failed' : 'Succeeded',
+      ...(error ? { error } : {}),
+      identity: 'import',
+      identityType: 'System',
+      correlationId: `import-${row.id}`,
+      durationMs: Date.now() - Date.parse(row.created_at),
+      properties: { importId: Number(row.id), ...(row.identity ? { requestedBy: row.identity } : {}), ...(done ?? {}) },
+    });
   }
 
   private async copy(

@@ -4,7 +4,8 @@ import { RegistryError } from '../../domain/errors.js';
 import type { GcRunPatch, GcRunRow, GcStore } from '../../meta/gc.js';
 import type { MetaStore } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
-import { asSystem } from '../actor.js';
+import { activityError, type ActivityRecorder } from '../../domain/activity.js';
+import { asSystem, currentActor } from '../actor.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import { blobKey } from '../../storage/paths.js';
 import type { ManifestService } from '../content/manifests.js';
@@ -98,6 +99,8 @@ export class GcService {
   private readonly inFlight = new Set<Promise<unknown>>();
   private stopping = false;
   metrics?: GcMetrics;
+  /** Where each real run's outcome is recorded (the activity log), with who asked for it when someone did. */
+  activity?: ActivityRecorder;
 
   constructor(
     private readonly meta: MetaStore,
@@ -141,17 +144,20 @@ export class GcService {
     const dryRun = opts.dryRun ?? false;
     const id = await this.begin(dryRun);
     const counts = zero();
+    const started = Date.now();
     try {
       if (dryRun) await this.plan(counts);
       else await this.collect(id, counts);
       await this.finish(id, 'succeeded', counts, null);
       if (!dryRun) this.metrics?.run('succeeded', counts);
+      if (!dryRun) await this.recordRun(id, started, counts);
       if (!dryRun && (counts.linksRemoved || counts.blobsRemoved || counts.referrersRemoved || counts.filesRemoved)) {
         this.log.info({ gcRun: id, ...counts }, 'garbage collected');
       }
     } catch (e) {
       await this.finish(id, 'failed', counts, (e as Error).message).catch(() => undefined);
       if (!dryRun) this.metrics?.run('failed', counts);
+      if (!dryRun) await this.recordRun(id, started, counts, e);
       throw e;
     }
     return (await this.report(id))!;
@@ -161,16 +167,19 @@ export class GcService {
   async start(): Promise<GcReport> {
     const id = await this.begin(false);
     const counts = zero();
+    const started = Date.now();
     void this.track(
       (async () => {
         try {
           await this.collect(id, counts);
           await this.finish(id, 'succeeded', counts, null);
           this.metrics?.run('succeeded', counts);
+          await this.recordRun(id, started, counts);
         } catch (e) {
           this.log.error({ err: e, gcRun: id }, 'garbage collection failed');
           await this.finish(id, 'failed', counts, (e as Error).message).catch(() => undefined);
           this.metrics?.run('failed', counts);
+          await this.recordRun(id, started, counts, e);
         }
       })(),
     );
@@ -213,6 +222,22 @@ export class GcService {
     if (this.stopping) throw new Error('stopped: the node is shutting down (the next run goes on from scratch)');
     const lease = new Date(this.clock().getTime() + this.opts.leaseSeconds * 1000).toISOString();
     await this.store.updateRun(id, { lease_until: lease, ...columns(counts) });
+  }
+
+  /** A real run's outcome in the activity log; `requestedBy` is the caller of POST /api/gc/runs (the run goes on in its context). */
+  private async recordRun(id: number, started: number, counts: GcCounts, error?: unknown): Promise<void> {
+    const requestedBy = currentActor()?.identity;
+    await this.activity?.record({
+      operation: 'Berth/garbageCollection/run/action',
+      resource: `/gc/runs/${id}`,
+      result: error === undefined ? 'Succeeded' : 'Failed',
+      ...(error === undefined ? {} : { error: activityError(error) }),
+      identity: 'garbage-collector',
+      identityType: 'System',
+      correlationId: `gc-run-${id}`,
+      durationMs: Date.now() - started,
+      properties: { ...counts, ...(requestedBy ? { requestedBy } : {}) },
+    });
   }
 
   private async finish(id: number, status: 'succeeded' | 'failed', counts: GcCounts, error: string | null): Promise<void> {

@@ -6,6 +6,7 @@ import type { JobQueue, JobRow } from '../../jobs/queue.js';
 import type { PurgeStore, PurgeTag } from '../../meta/purge.js';
 import type { MetaStore, RegistryRow } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
+import { activityError, type ActivityRecorder } from '../../domain/activity.js';
 import { asSystem, currentActor } from '../actor.js';
 import { ImmutabilityService } from '../policy/immutability.js';
 import type { ManifestService } from '../content/manifests.js';
@@ -82,6 +83,8 @@ interface PurgeJob {
 
 export class PurgeService {
   clock: () => Date = () => new Date();
+  /** Where each purge job's outcome is recorded (the activity log). */
+  activity?: ActivityRecorder;
 
   constructor(
     private readonly meta: MetaStore,
@@ -393,6 +396,7 @@ export class PurgeService {
       return;
     }
     const identity = payload.requestedBy ?? (payload.schedule ? `schedule ${payload.schedule}` : 'purge');
+    const started = Date.now();
     let result: PurgeResult;
     try {
       result = await asSystem({ name: 'purge', method: 'DELETE', identity, id: `job-${job.id}` }, () =>
@@ -400,13 +404,37 @@ export class PurgeService {
       );
     } catch (e) {
       // A filter that is invalid or too slow to match fails the same way on every attempt.
-      if (e instanceof RegistryError && e.code === 'REQUEST_INVALID') {
+      const permanent = e instanceof RegistryError && e.code === 'REQUEST_INVALID';
+      if (permanent || job.attempts >= job.max_attempts) await this.recordJob(reg, job, identity, started, undefined, e);
+      if (permanent) {
         await this.setResult(job, { error: e.message });
         throw new PermanentJobError(e.message);
       }
       throw e;
     }
     await this.setResult(job, { ...result, ...(payload.schedule ? { schedule: payload.schedule } : {}) });
+    await this.recordJob(reg, job, identity, started, result);
+  }
+
+  /** A purge job's outcome in the activity log (its last attempt's, when it fails). */
+  private async recordJob(reg: RegistryRow, job: JobRow, requestedBy: string, started: number, result?: PurgeResult, error?: unknown) {
+    await this.activity?.record({
+      operation: 'Microsoft.ContainerRegistry/registries/purge/action',
+      registry: reg.name,
+      registryId: reg.id,
+      resource: `/registries/${reg.name}/purge/runs/${job.id}`,
+      result: error === undefined ? 'Succeeded' : 'Failed',
+      ...(error === undefined ? {} : { error: activityError(error) }),
+      identity: 'purge',
+      identityType: 'System',
+      correlationId: `job-${job.id}`,
+      durationMs: Date.now() - started,
+      properties: {
+        requestedBy,
+        jobId: Number(job.id),
+        ...(result ? { deletedTags: result.deletedTags, deletedManifests: result.deletedManifests, skipped: result.skipped.length } : {}),
+      },
+    });
   }
 
   private async setResult(job: JobRow, result: unknown): Promise<void> {
