@@ -175,7 +175,9 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
       connectTimeoutMs: config.egress.connectTimeoutMs,
       maxRedirects: config.egress.maxRedirects,
       manifestMaxBytes: config.limits.manifestMaxBytes,
+      self: { listen: config.listen, publicUrl: config.publicUrl, domain: config.domain },
     },
+    auth,
     log,
   );
   // Dangling referrers go only when deleting a subject takes its referrers (referrers.deleteWithSubject).
