@@ -180,7 +180,9 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
       connectTimeoutMs: config.egress.connectTimeoutMs,
       maxRedirects: config.egress.maxRedirects,
       manifestMaxBytes: config.limits.manifestMaxBytes,
+      self: { listen: config.listen, publicUrl: config.publicUrl, domain: config.domain },
     },
+    auth,
     log,
   );
   const identities = new IdentityService(auth, registries, access, new KyselyActivityLog(meta.db), log);

@@ -1,40 +1,17 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { adminAuthHeader, ADMIN_PASSWORD, basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
-import { BACKENDS, backendGate, IN_CI } from './helpers/backends.js';
+import { BACKENDS, backendGate } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';
 import { FakeUpstream, makeImage, type FakeImage } from './helpers/fake-upstream.js';
-import { blobOf, imageIndex, manifestBytes, MT, sha256, V2 } from './helpers/oci.js';
-import { DISTRIBUTION_SH, run } from './e2e/helpers.js';
+import { imageIndex, manifestBytes, MT, sha256, V2 } from './helpers/oci.js';
+import { PEER_GATE, seed, startDistribution, startDistributionWithUser } from './helpers/distribution.js';
 
 // berth import (az acr import) against real upstreams: Debian's docker-registry (CNCF
 // Distribution) anonymous and with htpasswd Basic auth, another Berth with token auth (and its
 // referrers), a multi-arch index, tag conflicts and --force, locks, and hostile upstreams.
-
-const has = (cmd: string) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
-// Distribution and htpasswd are CI dependencies (.ci/run installs them): under CI they must be there.
-const PEER_GATE =
-  has('docker-registry') && has('htpasswd') && existsSync(DISTRIBUTION_SH)
-    ? {}
-    : IN_CI
-      ? (() => {
-          throw new Error(`CI=true requires docker-registry, htpasswd (apache2-utils) and ${DISTRIBUTION_SH}`);
-        })()
-      : { skip: `docker-registry, htpasswd or ${DISTRIBUTION_SH} missing` };
 
 interface ImportView {
   id: number;
@@ -47,35 +24,6 @@ interface ImportView {
     blobs: { done: number; total: number; skipped: number };
     bytes: { done: number; total: number };
   };
-}
-
-/** A Distribution started by distribution.sh; extraConfig is YAML appended to its config. */
-async function startDistribution(extraConfig?: string): Promise<{ url: string; host: string; stop: () => Promise<void> }> {
-  let extra: string | undefined;
-  if (extraConfig) {
-    extra = path.join(mkdtempSync(path.join(os.tmpdir(), 'berth-dist-')), 'extra.yml');
-    writeFileSync(extra, extraConfig);
-  }
-  const env = { ...process.env, ...(extra ? { EXTRA_CONFIG: extra } : {}) };
-  let started = await run('bash', [DISTRIBUTION_SH], { timeoutMs: 60_000, env });
-  for (let i = 0; i < 3 && started.code !== 0; i++) started = await run('bash', [DISTRIBUTION_SH], { timeoutMs: 60_000, env });
-  assert.equal(started.code, 0, `distribution.sh failed: ${started.stderr}`);
-  const vars = Object.fromEntries([...started.stdout.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1], m[2]])) as Record<string, string>;
-  return {
-    url: vars.URL!,
-    host: new URL(vars.URL!).host,
-    stop: async () => {
-      await run('bash', [DISTRIBUTION_SH, 'stop', vars.PID!], { timeoutMs: 30_000 });
-      if (extra) rmSync(path.dirname(extra), { recursive: true, force: true });
-    },
-  };
-}
-
-/** Pushes an image (blobs with POST then PUT, which Distribution supports) and tags it. */
-async function seed(v2: V2, repo: string, ref: string, img: FakeImage): Promise<void> {
-  for (const data of img.blobs.values()) await v2.pushBlob(repo, blobOf(data), 'post-put');
-  const res = await v2.putManifest(repo, ref, img.manifest, img.mediaType);
-  assert.equal(res.status, 201, `seed ${repo}:${ref}: ${await res.text()}`);
 }
 
 async function seedIndex(v2: V2, repo: string, tag: string, platforms: string[]): Promise<{ digest: string; children: FakeImage[] }> {
@@ -194,11 +142,7 @@ for (const backend of BACKENDS) {
     });
 
     test('from Distribution with htpasswd Basic auth; wrong or missing credentials fail naming the upstream', PEER_GATE, async () => {
-      const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-htpasswd-'));
-      cleanups.push(() => rm(dir, { recursive: true, force: true }));
-      const file = path.join(dir, 'htpasswd');
-      writeFileSync(file, execFileSync('htpasswd', ['-nbB', 'puller', 'pull-Secret-1']));
-      const peer = await startDistribution(`auth:\n  htpasswd:\n    realm: basic-realm\n    path: ${file}\n`);
+      const peer = await startDistributionWithUser('puller', 'pull-Secret-1');
       cleanups.push(peer.stop);
       const img = makeImage([4096]);
       await seed(new V2(peer.url, { authorization: basicAuthHeader('puller', 'pull-Secret-1') }), 'private/app', 'v2', img);
@@ -208,7 +152,7 @@ for (const backend of BACKENDS) {
       assert.equal(none.error?.code, 'DENIED');
       assert.match(
         none.error.message,
-        new RegExp(`${peer.host.replace(/\./g, '\\.')} refused access to private/app \\(HTTP 401\\).*--username`),
+        new RegExp(`${peer.host.replace(/\./g, '\\.')} refused access to private/app \\(HTTP 401\\).*--source-username`),
       );
 
       const wrong = await importAndWait({
@@ -278,6 +222,18 @@ for (const backend of BACKENDS) {
         subject: { mediaType: img.mediaType, digest: img.digest, size: img.size },
       });
       await upv2.fetch(`${upreg}/app/manifests/sig`, { method: 'DELETE' }); // a referrer need not be tagged
+      // A puller of the upstream (the owner's password is the same in both deployments, which this one refuses to send).
+      for (const [path, body] of [
+        ['/api/users', { name: 'puller', password: 'Puller-Secret-1' }],
+        ['/api/role-assignments', { assignee: 'puller', role: 'AcrPull', scope: `/registries/${upreg}` }],
+      ] as const) {
+        const r = await up.fetch(`${up.url}${path}`, {
+          method: 'POST',
+          headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        assert.equal(r.status, 201, await r.text());
+      }
 
       // Berth answers anonymous pulls with a Bearer challenge: without credentials the token service refuses.
       const anon = await importAndWait({ source: { registryUri: up.host, sourceImage: `${upreg}/app:v1` }, targetTags: ['fromberth:v1'] });
@@ -288,7 +244,7 @@ for (const backend of BACKENDS) {
         source: {
           registryUri: up.host,
           sourceImage: `${upreg}/app@${img.digest}`,
-          credentials: { username: 'admin', password: ADMIN_PASSWORD },
+          credentials: { username: 'puller', password: 'Puller-Secret-1' },
         },
         targetTags: ['fromberth:v1'],
       });
@@ -460,6 +416,62 @@ for (const backend of BACKENDS) {
         if (saved.u === undefined) delete process.env.BERTH_USERNAME;
         if (saved.p === undefined) delete process.env.BERTH_PASSWORD;
       }
+    });
+
+    test('credentials of this deployment are refused as source credentials, unless the source is this deployment', async () => {
+      const up = new FakeUpstream();
+      up.add('src/app', 'v1', makeImage([10]));
+      await up.start();
+      cleanups.push(() => up.close());
+      const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+        const r = await t.fetch(`${t.url}${path}`, {
+          method,
+          headers: { Authorization: adminAuthHeader(), ...(body ? { 'Content-Type': 'application/json' } : {}) },
+          body: body ? JSON.stringify(body) : undefined,
+        });
+        assert.ok(r.status < 300, `${method} ${path}: ${r.status}`);
+        return (await r.json()) as T;
+      };
+      await api('PATCH', `/api/registries/${reg}`, { adminUserEnabled: true });
+      const admin = await api<{ username: string; passwords: { value: string }[] }>('GET', `/api/registries/${reg}/credentials`);
+      const { token } = await api<{ token: string }>('GET', `/oauth2/token?service=${encodeURIComponent(t.host)}`);
+      const ours: [string, { username: string; password: string }][] = [
+        ['the owner password', { username: 'admin', password: ADMIN_PASSWORD }],
+        ["a registry's admin user", { username: admin.username, password: admin.passwords[0]!.value }],
+        ['a Berth token, whatever the user name', { username: 'anyone', password: token }],
+      ];
+      for (const [what, credentials] of ours) {
+        const r = await post({ source: { registryUri: up.host, sourceImage: 'src/app:v1', credentials }, targetTags: ['ours:v1'] });
+        const text = await r.text();
+        assert.equal(r.status, 400, `${what}: ${text}`);
+        const e = (JSON.parse(text) as { errors: { code: string; message: string }[] }).errors[0]!;
+        assert.equal(e.code, 'REQUEST_INVALID', what);
+        assert.match(e.message, /credentials of this Berth deployment, and Berth credentials must not be sent upstream/, what);
+        assert.match(e.message, /--source-username\/--source-password, or -u\/-p as in az acr import/, what);
+        assert.ok(!text.includes(credentials.password), 'the secret is not echoed');
+      }
+      assert.equal(up.authorizations.length, 0, 'nothing was sent to the upstream');
+      // Not a failed sign-in: no Denied login was recorded for the owner, and the owner still signs in.
+      const denied = await t.app.meta.db
+        .selectFrom('login_events')
+        .selectAll()
+        .where('result', '=', 'Denied')
+        .where('identity', '=', 'admin')
+        .execute();
+      assert.equal(denied.length, 0);
+
+      // A user name of this deployment with another password is the upstream's account: allowed.
+      const theirs = await importAndWait({
+        source: { registryUri: up.host, sourceImage: 'src/app:v1', credentials: { username: 'admin', password: 'upstream-Secret-9' } },
+        targetTags: ['theirs:v1'],
+      });
+      assert.equal(theirs.status, 'Succeeded', JSON.stringify(theirs));
+      // The source is this deployment (the host the caller reached it at): its own credentials are the source's.
+      const self = await importAndWait({
+        source: { registryUri: t.host, sourceImage: `${reg}/theirs:v1`, credentials: { username: 'admin', password: ADMIN_PASSWORD } },
+        targetTags: ['self:v1'],
+      });
+      assert.equal(self.status, 'Succeeded', JSON.stringify(self));
     });
 
     test('bad requests: source syntax (with an example), unknown source manifest', async () => {

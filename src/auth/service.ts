@@ -51,6 +51,8 @@ export const ISSUER = 'berth';
 
 /** The owner account made on the first start (and recovered by berth admin reset-password). */
 export const OWNER_NAME = 'admin';
+/** How long ownCredential remembers a pair that is not ours (a password changed on another node shows after this). */
+const PROBE_MISS_MS = 5 * 60_000;
 
 export interface AccessEntry {
   type: 'repository' | 'registry';
@@ -102,6 +104,10 @@ export class AuthService {
   private readonly aliveCache = new Map<string, { until: number; sessionsSince: number }>();
   /** Verified token -> claims: clients send the same token for many requests; a signature check is the costliest step of a pull. */
   private readonly verifiedTokens = new Map<string, { claims: Record<string, unknown>; until: number }>();
+  /** Checks of credentials about to leave the deployment (ownCredential): their own failure counts, never a sign-in's. */
+  private readonly probes: Throttle;
+  /** Credential pairs ownCredential found not to be ours, until when: a batch of imports with one upstream password costs one check. */
+  private readonly probeMisses = new Map<string, number>();
 
   constructor(
     private readonly meta: Pick<RegistryStore, 'getRegistry' | 'listRegistries'>,
@@ -109,7 +115,9 @@ export class AuthService {
     private readonly opts: AuthOptions,
     private readonly throttle: Throttle,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.probes = throttle.separate();
+  }
 
   get accessTokenSeconds(): number {
     return this.opts.accessTokenSeconds;
@@ -253,6 +261,45 @@ export class AuthService {
     return null;
   }
 
+  /**
+   * Would these credentials get into this deployment: a user's password, a service principal's,
+   * a registry admin's or a token's secret, or a Berth-issued token as the password (whatever the
+   * user name)? For credentials about to be sent elsewhere (an import's source credentials), so
+   * not a sign-in: nothing is audited, cached as verified or counted against the sign-in throttle.
+   * Wrong passwords for a user of this deployment count on a throttle of their own (same limits),
+   * so this is no faster a way to guess passwords than signing in; TOOMANYREQUESTS when exceeded.
+   */
+  async ownCredential(username: string, password: string, source: string): Promise<boolean> {
+    if (!password) return false;
+    try {
+      await this.loadKeys();
+      verifyJwt(password, (kid) => this.keys.find((k) => k.kid === kid), { iss: ISSUER });
+      return true;
+    } catch {
+      // Not a live token of ours: check it as a user name and password.
+    }
+    const key = createHash('sha256').update(`${username}\u0000${password}`).digest('hex');
+    const hit = this.basicCache.get(key);
+    if (hit && hit.until > Date.now()) return true;
+    if ((this.probeMisses.get(key) ?? 0) > Date.now()) return false;
+    try {
+      this.probes.check(source, username);
+    } catch (e) {
+      if (!(e instanceof RegistryError)) throw e;
+      throw new RegistryError(
+        'TOOMANYREQUESTS',
+        `too many different source credentials naming user "${username}" of this deployment were checked from ${source}; ${e.message.replace(/^.*; /, '')}`,
+        { headers: e.headers },
+      );
+    }
+    if (await this.checkCredentials(username, password)) return true;
+    if (this.probeMisses.size >= 10_000) this.probeMisses.clear();
+    this.probeMisses.set(key, Date.now() + PROBE_MISS_MS);
+    // Only a user's password can be guessed; machine secrets are random and found by their hash.
+    if (await this.store.userByName(username)) this.probes.failure(source, username);
+    return false;
+  }
+
   /** Is the principal still there and enabled? Remembered briefly so the hot path stays cheap. */
   async alive(p: Principal): Promise<boolean> {
     return (await this.liveness(p)).ok;
@@ -286,6 +333,7 @@ export class AuthService {
   forget(): void {
     this.aliveCache.clear();
     this.basicCache.clear();
+    this.probeMisses.clear();
   }
 
   /**

@@ -22,6 +22,11 @@ export class Throttle {
 
   constructor(private readonly opts: ThrottleOptions) {}
 
+  /** A throttle with the same limits and counts of its own (for checks that are not sign-ins). */
+  separate(): Throttle {
+    return new Throttle(this.opts);
+  }
+
   private recent(key: string, now: number): number[] {
     const b = this.buckets.get(key);
     if (!b) return [];

@@ -114,9 +114,11 @@ export class ApiClient {
       if (res.status === 401 && this.opts.account && this.opts.username === undefined) {
         throw new CliError(
           `the server refused the sign-in stored for ${this.server}: ${message}. Run \`berth account login --server ${this.server}\``,
+          1,
+          res.status,
         );
       }
-      throw new CliError(message);
+      throw new CliError(message, 1, res.status);
     }
     return { status: res.status, headers: res.headers, body: parsed, text };
   }

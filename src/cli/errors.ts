@@ -3,6 +3,8 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode = 1,
+    /** The HTTP status the server answered, when the failure is its answer. */
+    readonly httpStatus?: number,
   ) {
     super(message);
     this.name = 'CliError';

@@ -13,7 +13,8 @@ import { named, route } from './common.js';
 //   GET  /api/registries/<reg>/imports/<id>   status and progress
 //   GET  /api/registries/<reg>/imports        recent imports (registry read power)
 // Starting an import needs push on every target repository (as pushing the image would); reading
-// one needs the registry's read power or push on its targets. Credentials are never returned.
+// one needs the registry's read power or push on its targets. Credentials are never returned, and
+// credentials of this deployment are refused as source credentials (ImportService.start).
 
 const pushDenial = (reg: Registry) => (who: string, repo: string) =>
   `${who} is not allowed to push to ${reg.name}/${repo}, which importing there needs`;
@@ -37,7 +38,8 @@ export const importRoutes = [
         'push',
         pushDenial(reg),
       );
-      const id = await svc.imports.start(reg, req, { identity: describePrincipal(p), ip: caller(ctx).ip });
+      const host = ctx.req.headers.host;
+      const id = await svc.imports.start(reg, req, { identity: describePrincipal(p), ip: caller(ctx).ip, host });
       const location = `/api/registries/${reg.name}/imports/${id}`;
       return json(202, await svc.imports.view(reg, id), { Location: location, 'Azure-AsyncOperation': location });
     },

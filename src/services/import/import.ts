@@ -14,7 +14,7 @@ import { locked } from '../policy/attribute-locks.js';
 import type { ManifestService } from '../content/manifests.js';
 import type { UploadService } from '../content/uploads.js';
 import { resolveSafe, EgressRefused } from '../../net/egress.js';
-import { sourceText, type ImportTarget, type ParsedImport } from './request.js';
+import { isThisDeployment, sourceText, type ImportTarget, type ParsedImport } from './request.js';
 import { refusedMessage, Upstream, UpstreamError } from './upstream.js';
 import { streamBlob } from './blob-copy.js';
 
@@ -34,6 +34,13 @@ export interface ImportOptions {
   insecureRegistries: readonly string[];
   trustedRealms?: readonly string[];
   maxAttempts: number;
+  /** How this deployment is addressed (listen, publicUrl, domain): a source there may be given Berth credentials. */
+  self: { listen: string; publicUrl: string; domain: string };
+}
+
+/** Tells whether credentials get into this deployment (AuthService.ownCredential), without signing in. */
+export interface OwnCredentials {
+  ownCredential(username: string, password: string, source: string): Promise<boolean>;
 }
 
 export interface ImportProgress {
@@ -78,6 +85,7 @@ export class ImportService {
     private readonly blobs: BlobService,
     private readonly manifests: ManifestService,
     private readonly opts: ImportOptions,
+    private readonly own: OwnCredentials,
     private readonly log: Logger,
   ) {
     jobs.handle('import', (_payload, job) => this.run(job), { long: true });
@@ -96,7 +104,8 @@ export class ImportService {
    * Checks what can be checked at once (target tags in NoForce mode, the upstream address), then
    * queues the import. The caller's authorization on every target is checked by the HTTP layer.
    */
-  async start(reg: RegistryRow, req: ParsedImport, caller: { identity?: string; ip?: string }): Promise<number> {
+  async start(reg: RegistryRow, req: ParsedImport, caller: { identity?: string; ip?: string; host?: string }): Promise<number> {
+    await this.assertNotOurCredentials(req, caller);
     if (!req.force) await this.assertTagsFree(reg, req.targets);
     try {
       await resolveSafe(req.host.replace(/:\d+$/, ''), this.opts.allowPrivate);
@@ -135,6 +144,24 @@ export class ImportService {
       });
       return id;
     });
+  }
+
+  /**
+   * Source credentials that get into this deployment (a user's password, an admin user's or a
+   * token's secret, a Berth token) are refused unless the source is this deployment: an az script
+   * passes the source's credentials as -u/-p while Berth habit reads them as Berth's own, and either
+   * mistake must not hand a Berth password to another registry.
+   */
+  private async assertNotOurCredentials(req: ParsedImport, caller: { ip?: string; host?: string }): Promise<void> {
+    const c = req.credentials;
+    if (!c || isThisDeployment(req.host, this.opts.self, caller.host)) return;
+    if (!(await this.own.ownCredential(c.username, c.password, caller.ip ?? 'unknown'))) return;
+    throw new RegistryError(
+      'REQUEST_INVALID',
+      `the source credentials are credentials of this Berth deployment, and Berth credentials must not be sent upstream (to ${req.host}). ` +
+        "Give the source registry's own credentials (berth import --source-username/--source-password, or -u/-p as in az acr import), " +
+        'or none for a public image; Berth itself is signed in to with BERTH_USERNAME/BERTH_PASSWORD or `berth account login`',
+    );
   }
 
   /** An import as the API shows it (never its credentials); undefined when not in this registry. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RegistryError } from '../../domain/errors.js';
-import { parseImportRequest, sourceText } from './request.js';
+import { isThisDeployment, parseImportRequest, sourceText } from './request.js';
 import { parseChallenge, realmMayHaveCredentials } from './upstream.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
@@ -78,4 +78,20 @@ test("credentials go only to a token realm on the registry's own host or registr
     true,
     'unless the operator trusts it',
   );
+});
+
+test('isThisDeployment: where Berth credentials may be the source credentials', () => {
+  const self = { listen: '127.0.0.1:5000', publicUrl: '', domain: '' };
+  assert.equal(isThisDeployment('127.0.0.1:5000', self), true);
+  assert.equal(isThisDeployment('localhost:5000', self), true, 'a loopback listener through another loopback name');
+  assert.equal(isThisDeployment('127.0.0.1:5001', self), false);
+  assert.equal(isThisDeployment('registry.example.com', self), false);
+  assert.equal(isThisDeployment('registry.example.com', self, 'Registry.Example.com:443'), true, 'the Host the caller reached it at');
+  const wild = { listen: '[::]:5000', publicUrl: 'https://berth.example.com', domain: 'cr.example.com' };
+  assert.equal(isThisDeployment('[::1]:5000', wild), true);
+  assert.equal(isThisDeployment('berth.example.com', wild), true);
+  assert.equal(isThisDeployment('berth.example.com:8443', wild), false);
+  assert.equal(isThisDeployment('myreg.cr.example.com', wild), true, 'host-style <registry>.<domain>');
+  assert.equal(isThisDeployment('evilcr.example.com', wild), false);
+  assert.equal(isThisDeployment('10.0.0.5:5000', wild), false, 'another machine on the same port');
 });

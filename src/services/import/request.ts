@@ -1,6 +1,7 @@
 import { isDigest, parseDigest } from '../../domain/digest.js';
 import { RegistryError } from '../../domain/errors.js';
 import { isValidRepositoryName, isValidTag } from '../../domain/reference.js';
+import { isLoopbackHost } from '../../config/config.js';
 
 // The importImage request (ACR's body shape) parsed and checked; pure, no I/O.
 //   { source: { registryUri, sourceImage, credentials: { username, password } },
@@ -141,6 +142,30 @@ export function parseImportRequest(body: Record<string, unknown>): ParsedImport 
 /** "host/repo:tag" or "host/repo@digest". */
 export function sourceText(p: { host: string; repository: string; reference: string }): string {
   return `${p.host}/${p.repository}${isDigest(p.reference) ? '@' : ':'}${p.reference}`;
+}
+
+/**
+ * Does host[:port] name this deployment: its public URL, its listen address (a loopback or
+ * wildcard listener also through any loopback name), a <registry>.<domain> host, or the Host the
+ * caller reached it at? Default ports (80, 443) are the same as none.
+ */
+export function isThisDeployment(host: string, self: { listen: string; publicUrl: string; domain: string }, reachedAt?: string): boolean {
+  const norm = (h: string) => h.toLowerCase().replace(/:(80|443)$/, '');
+  const split = (h: string) => {
+    const m = /^(.*?)(?::(\d+))?$/.exec(norm(h))!;
+    return { name: m[1]!.replace(/^\[|\]$/g, ''), port: m[2] };
+  };
+  const same = (h: string) => norm(h) === norm(host);
+  if (reachedAt && same(reachedAt)) return true;
+  if (self.publicUrl && same(new URL(self.publicUrl).host)) return true;
+  const src = split(host);
+  if (self.domain) {
+    const d = split(self.domain);
+    if ((src.name === d.name || src.name.endsWith(`.${d.name}`)) && src.port === d.port) return true;
+  }
+  const l = split(self.listen);
+  if (src.port !== l.port) return false;
+  return src.name === l.name || (isLoopbackHost(src.name) && (isLoopbackHost(l.name) || l.name === '0.0.0.0' || l.name === '::'));
 }
 
 function clip(s: string): string {

@@ -224,7 +224,7 @@ export class Upstream {
 
   private denied(status: number): UpstreamError {
     return new UpstreamError(
-      `${this.o.host} refused access to ${this.o.repository} (HTTP ${status}): ${this.o.credentials ? 'the username and password given for the source registry were not accepted, or do not allow pulling this repository' : 'it needs credentials: give --username and --password for the source registry'}`,
+      `${this.o.host} refused access to ${this.o.repository} (HTTP ${status}): ${this.o.credentials ? 'the username and password given for the source registry were not accepted, or do not allow pulling this repository' : 'it needs credentials: give credentials for the source registry (berth import --source-username and --source-password, or -u and -p as in az acr import; source.credentials in the API)'}`,
       'auth',
       status,
     );
