@@ -183,6 +183,7 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     gracePeriodSeconds: config.gc.gracePeriodSeconds,
     deleteDanglingReferrers: config.gc.deleteDanglingReferrers && config.referrers.deleteWithSubject,
     storageSweep: config.gc.storageSweep,
+    scheduled: config.gc.enabled,
   };
   return {
     registries,
