@@ -61,7 +61,10 @@ for (const backend of BACKENDS) {
     /** imageSize of each manifest, as each listing reports it: /acr/v1 list and show, /api list, the CLI. */
     async function everywhere(repo: string): Promise<Record<string, number>> {
       const acrList = (await get(`/acr/v1/${reg}/${repo}/_manifests`)).manifests as { digest: string; imageSize: number }[];
-      const apiList = (await get(`/api/registries/${reg}/repositories/${repo}/_manifests`)).value as { digest: string; imageSize: number }[];
+      const apiList = (await get(`/api/registries/${reg}/repositories/${repo}/_manifests`)).value as {
+        digest: string;
+        imageSize: number;
+      }[];
       const cli = await berth(['repository', 'show-manifests', '-n', reg, '--repository', repo, '--detail', '-o', 'json']);
       assert.equal(cli.code, 0, cli.stderr);
       const cliList = JSON.parse(cli.stdout) as { digest: string; imageSize: number }[];
@@ -126,8 +129,7 @@ for (const backend of BACKENDS) {
       const b = await v2.pushImage(name, 'b');
       const index = manifestBytes(imageIndex([descriptor(a), descriptor(b)]));
       assert.equal((await v2.putManifest(name, 'ix', index, MT.ociIndex)).status, 201);
-      for (const d of [sha256(index), a.digest])
-        assert.equal((await v2.fetch(`${name}/manifests/${d}`, { method: 'DELETE' })).status, 202);
+      for (const d of [sha256(index), a.digest]) assert.equal((await v2.fetch(`${name}/manifests/${d}`, { method: 'DELETE' })).status, 202);
       const deleted = (await get(`/api/registries/${reg}/repositories/${repo}/_deleted`)).value as { digest: string; imageSize: number }[];
       const size = (d: string) => deleted.find((e) => e.digest === d)?.imageSize;
       assert.equal(size(a.digest), imageOf(a), 'a deleted image: manifest, config and layers');

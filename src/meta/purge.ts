@@ -192,8 +192,7 @@ export class KyselyPurgeStore implements PurgeStore {
         .where('r.kind', '=', 'manifest')
         .where('r.manifest_id', 'in', parentIds.slice(i, i + 500))
         .execute();
-      for (const r of rows)
-        out.push({ ...r, parent_id: Number(r.parent_id), id: Number(r.id), tags: Number(r.tags ?? 0) });
+      for (const r of rows) out.push({ ...r, parent_id: Number(r.parent_id), id: Number(r.id), tags: Number(r.tags ?? 0) });
     }
     return out;
   }

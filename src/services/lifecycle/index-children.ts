@@ -59,7 +59,15 @@ export async function recheck(
   const out: UntaggedManifest[] = [];
   for (let i = 0; i < wave.length; i += 500) {
     const ids = wave.slice(i, i + 500).map((m) => m.id);
-    out.push(...(await store.untaggedCandidates(repositoryId, { age: 'created_at', cutoff: NO_CUTOFF, ids, stillUntagged: true, limit: ids.length })));
+    out.push(
+      ...(await store.untaggedCandidates(repositoryId, {
+        age: 'created_at',
+        cutoff: NO_CUTOFF,
+        ids,
+        stillUntagged: true,
+        limit: ids.length,
+      })),
+    );
   }
   return out;
 }
