@@ -194,6 +194,7 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     gracePeriodSeconds: config.gc.gracePeriodSeconds,
     deleteDanglingReferrers: config.gc.deleteDanglingReferrers && config.referrers.deleteWithSubject,
     storageSweep: config.gc.storageSweep,
+    scheduled: config.gc.enabled,
   };
   const collector = new GcService(meta, new KyselyGcStore(meta.db, meta.dialect), storage, manifests, { ...DEFAULT_GC, ...gc }, log);
   collector.activity = identities.activity;

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { withRegistry } from './helpers/with-image.js';
-import { blobOf, expectError, imageIndex, MT, uniqueRepo, type V2 } from './helpers/oci.js';
+import { blobOf, expectError, imageIndex, manifestBytes, MT, uniqueRepo, type V2 } from './helpers/oci.js';
 
 // ACR's /acr/v1 data-plane API: shapes, paging and ordering (keyset), PATCH of changeable
 // attributes, DELETE of a repository, pull statistics.
@@ -150,7 +150,7 @@ for (const backend of BACKENDS) {
 
       const one = (await json(await acr(`${reg}/${repo}/_manifests/${amd.digest}`))).manifest;
       assert.equal(one.digest, amd.digest);
-      assert.equal(one.imageSize, amd.size);
+      assert.equal(one.imageSize, amd.size + amd.config.size + amd.layers.reduce((n, l) => n + l.size, 0), 'manifest, config and layers');
       assert.equal(one.architecture, 'amd64');
       assert.equal(one.os, 'linux');
       assert.equal(one.mediaType, MT.ociManifest);
@@ -163,6 +163,8 @@ for (const backend of BACKENDS) {
         { digest: amd.digest, architecture: 'amd64', os: 'linux' },
         { digest: arm.digest, architecture: 'arm64', os: 'linux' },
       ]);
+      const imageOf = (i: typeof amd) => i.size + i.config.size + i.layers.reduce((n, l) => n + l.size, 0);
+      assert.equal(ix.imageSize, manifestBytes(index).length + imageOf(amd) + imageOf(arm), 'the index and its children');
 
       const asc: string[] = [];
       let url = `/acr/v1/${reg}/${repo}/_manifests?n=2&orderby=timeasc`;

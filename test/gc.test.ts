@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { parseDigest } from '../src/domain/digest.js';
 import { computedUsage, storedUsage } from '../src/meta/usage.js';
 import { silentLogger } from '../src/observability/logger.js';
-import { DEFAULT_GC, GcService, type GcOptions } from '../src/services/lifecycle/gc.js';
+import { DEFAULT_GC, GcService, type GcOptions, type GcStatus } from '../src/services/lifecycle/gc.js';
 import { KyselyGcStore } from '../src/meta/gc.js';
 import { blobKey } from '../src/storage/paths.js';
 import { ADMIN_PASSWORD, adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
@@ -27,6 +27,7 @@ import {
 // deletes and collections in parallel loses no acknowledged content and leaves no orphans.
 
 const GRACE = 600;
+const DAY_MS = 86_400_000;
 
 for (const backend of BACKENDS) {
   describe(`online garbage collection on ${backend}`, await backendGate(backend), () => {
@@ -395,6 +396,104 @@ for (const backend of BACKENDS) {
       }
       for (const { repo, img } of live.values()) await pullsIntact(repo, img);
       await assertUsageExact(reg);
+    });
+  });
+}
+
+for (const backend of BACKENDS) {
+  describe(`gc status says what a delete left and when it is reclaimable (${backend})`, await backendGate(backend), () => {
+    test('right after a delete: links, blobs and bytes pending, reclaimable after one grace period for links and two for blobs', async () => {
+      // A deployment of its own: the counts are exact only where nothing else is garbage.
+      const t = await startTestApp(backend, { gc: { enabled: false, gracePeriodSeconds: GRACE } });
+      try {
+        const v2 = t.v2();
+        const reg = await t.createRegistry();
+        const img = await v2.pushImage(`${reg}/app`, 'v1', { layers: 2 });
+        const bytes = img.config.size + img.layers.reduce((n, l) => n + l.size, 0);
+        const status = async () => {
+          const res = await t.fetch(`${t.url}/api/gc`, { headers: { Authorization: adminAuthHeader() } });
+          assert.equal(res.status, 200);
+          return (await res.json()) as GcStatus;
+        };
+        const idle = await status();
+        assert.equal(idle.pending.links + idle.pending.blobs + idle.pending.bytes, 0, 'nothing pending while the image is in use');
+        assert.deepEqual(idle.pending.reclaimableAfter, { manifests: null, links: null, blobs: null });
+
+        assert.equal((await v2.fetch(`${reg}/app/manifests/${img.digest}`, { method: 'DELETE' })).status, 202);
+        const t0 = Date.now();
+        const s1 = await status();
+        const t1 = Date.now();
+        assert.equal(s1.nextRunAt, null, 'background collection is off here');
+        assert.equal(s1.pending.links, 3, 'the config and both layers are no longer referenced');
+        assert.equal(s1.pending.blobs, 3);
+        assert.equal(s1.pending.bytes, bytes, 'exactly the bytes a collection will reclaim');
+        assert.deepEqual(s1.pending.marked, { links: 0, blobs: 0 }, 'no collection has seen them yet');
+        const links1 = Date.parse(s1.pending.reclaimableAfter.links!);
+        assert.ok(links1 >= t0 + GRACE * 1000 && links1 <= t1 + GRACE * 1000, 'links: a grace period after the next collection marks them');
+        assert.equal(Date.parse(s1.pending.reclaimableAfter.blobs!), links1 + GRACE * 1000, 'blobs: a grace period after their links go');
+
+        const cli = await runCli(['gc', 'status', '--server', t.url, '-u', 'admin', '-p', ADMIN_PASSWORD]);
+        assert.equal(cli.code, 0, cli.stderr);
+        assert.equal((JSON.parse(cli.stdout) as GcStatus).pending.bytes, bytes, 'berth gc status shows it');
+
+        // The collections, on a clock of our own: each status says when the next step can happen.
+        let clock = new Date();
+        const c0 = clock.getTime();
+        const gc = () =>
+          new GcService(
+            t.app.meta,
+            new KyselyGcStore(t.app.meta.db, t.app.meta.dialect),
+            t.app.storage,
+            t.app.services.manifests,
+            { ...DEFAULT_GC, gracePeriodSeconds: GRACE },
+            silentLogger,
+            () => clock,
+          );
+        assert.equal((await gc().run()).linksMarked, 3);
+        const s2 = (await gc().status()).pending;
+        assert.deepEqual(s2.marked, { links: 3, blobs: 0 });
+        assert.equal(s2.reclaimableAfter.links, new Date(c0 + GRACE * 1000).toISOString());
+        assert.equal(s2.reclaimableAfter.blobs, new Date(c0 + 2 * GRACE * 1000).toISOString());
+
+        clock = new Date(c0 + (GRACE + 5) * 1000);
+        assert.equal((await gc().run()).linksRemoved, 3);
+        const s3 = (await gc().status()).pending;
+        assert.equal(s3.links, 0);
+        assert.equal(s3.reclaimableAfter.links, null);
+        assert.deepEqual({ blobs: s3.blobs, bytes: s3.bytes, marked: s3.marked.blobs }, { blobs: 3, bytes, marked: 3 });
+        assert.equal(s3.reclaimableAfter.blobs, new Date(c0 + (2 * GRACE + 5) * 1000).toISOString());
+
+        clock = new Date(c0 + (2 * GRACE + 5) * 1000);
+        const last = await gc().run();
+        assert.equal(last.bytesReclaimed, bytes, 'at the announced time the announced bytes are reclaimed');
+        const s4 = (await gc().status()).pending;
+        assert.deepEqual([s4.links, s4.blobs, s4.bytes], [0, 0, 0]);
+        assert.deepEqual(s4.reclaimableAfter, { manifests: null, links: null, blobs: null });
+      } finally {
+        await t.close();
+      }
+    });
+
+    test('soft-deleted manifests are shown as held by the recycle bin until their purge time', async () => {
+      const t = await startTestApp(backend, { gc: { enabled: false, gracePeriodSeconds: GRACE } });
+      try {
+        const v2 = t.v2();
+        const reg = await t.createRegistry();
+        const policy = await t.fetch(`${t.url}/api/registries/${reg}/softDeletePolicy`, {
+          method: 'PUT',
+          headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
+          body: JSON.stringify({ status: 'enabled', retentionDays: 2 }),
+        });
+        assert.ok(policy.status < 300, await policy.text());
+        const img = await v2.pushImage(`${reg}/app`, 'v1');
+        assert.equal((await v2.fetch(`${reg}/app/manifests/${img.digest}`, { method: 'DELETE' })).status, 202);
+        const s = (await t.app.services.gc.status()).pending;
+        assert.equal(s.links, 0, 'the bin keeps the layers referenced');
+        assert.equal(s.recycleBin.manifests, 1);
+        assert.ok(Date.parse(s.recycleBin.until!) > Date.now() + DAY_MS, 'until the entry is purged');
+      } finally {
+        await t.close();
+      }
     });
   });
 }

@@ -6,7 +6,7 @@ import { parseAgo, parseFilter } from '../src/services/lifecycle/purge-spec.js';
 import { ADMIN_PASSWORD, adminAuthHeader, basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';
-import { imageIndex, manifestBytes, MT, uniqueRepo, type V2, type PushedImage } from './helpers/oci.js';
+import { imageIndex, manifestBytes, MT, sha256, uniqueRepo, type V2, type PushedImage } from './helpers/oci.js';
 
 // berth purge (acr purge semantics), purge schedules and the periodic runner, and the retention
 // policy for untagged manifests. Time is moved with the services' injectable clocks and by
@@ -241,6 +241,53 @@ for (const backend of BACKENDS) {
       assert.deepEqual(await tags(repo), ['c']);
     });
 
+    test('--untagged removes an untagged index with the children only it referenced, in one run; shared, tagged and locked children stay', async () => {
+      const repo = uniqueRepo('ix');
+      const name = `${reg}/${repo}`;
+      const push = async (tag: string) => v2.pushImage(name, tag);
+      const [a, b, c, d, e, f] = await Promise.all(['a', 'b', 'c', 'd', 'e', 'f'].map(push));
+      const desc = (i: { mediaType: string; digest: string; size: number }) => ({ mediaType: i.mediaType, digest: i.digest, size: i.size });
+      const putIndex = async (children: { mediaType: string; digest: string; size: number }[], ref?: string) => {
+        const bytes = manifestBytes(imageIndex(children.map(desc)));
+        const digest = sha256(bytes);
+        const res = await v2.putManifest(name, ref ?? digest, bytes, MT.ociIndex);
+        assert.equal(res.status, 201, await res.text());
+        return { mediaType: MT.ociIndex, digest, size: bytes.length };
+      };
+      const nested = await putIndex([e!]); // untagged, referenced only by the outer index
+      const outer = await putIndex([a!, b!, c!, d!, f!, nested]); // untagged
+      const kept = await putIndex([c!], 'keep'); // tagged: c stays for it
+      for (const tag of ['a', 'b', 'c', 'e', 'f']) await untag(name, tag);
+      // d keeps its tag; f is locked against deletion
+      const lock = await v2.fetch(`/acr/v1/${reg}/${repo}/_manifests/${f!.digest}`, {
+        method: 'PATCH',
+        body: JSON.stringify({ deleteEnabled: false }),
+        headers: { 'Content-Type': 'application/json' },
+      });
+      assert.equal(lock.status, 200, await lock.text());
+      const gone = [outer.digest, a!.digest, b!.digest, nested.digest, e!.digest].map((x) => `${repo}@${x}`).sort();
+
+      const before = await listing();
+      const dry = await berth(['purge', '-r', reg, '--filter', `${repo}:.*`, '--ago', '1d', '--untagged-only', '--dry-run', '-o', 'json']);
+      assert.equal(dry.code, 0, dry.stderr);
+      const plan = JSON.parse(dry.stdout);
+      assert.deepEqual(await listing(), before, 'a dry run changes nothing');
+      assert.deepEqual(plan.manifests.sort(), gone, 'the dry run names the index, its nested index and the children only they held');
+
+      const run = await berth(['purge', '-r', reg, '--filter', `${repo}:.*`, '--ago', '1d', '--untagged-only', '-o', 'json']);
+      assert.equal(run.code, 0, run.stderr);
+      const r = JSON.parse(run.stdout);
+      assert.deepEqual(r.manifests.sort(), gone, 'one run deletes the index and its exclusive children');
+      assert.equal(r.deletedManifests, 5);
+      assert.deepEqual(
+        r.skipped.map((x: { digest?: string }) => x.digest),
+        [f!.digest],
+        'the locked child is reported',
+      );
+      const left = await digests(repo);
+      assert.deepEqual(left, [c!.digest, d!.digest, f!.digest, kept.digest].sort(), 'shared, tagged and locked children stay');
+    });
+
     test('a repository of 20,000 tags is purged in pages', async () => {
       const repo = uniqueRepo('big');
       const img = await v2.pushImage(`${reg}/${repo}`, 'seed');
@@ -372,6 +419,40 @@ for (const backend of BACKENDS) {
       await t.app.services.retention.runAll();
       assert.deepEqual(await digests(repo), []);
       t.app.services.retention.clock = () => new Date();
+      await berth(['config', 'retention', 'update', '-r', reg, '--status', 'disabled']);
+    });
+
+    test('retention policy: an expired untagged index takes the children only it referenced', async () => {
+      const up = await berth(['config', 'retention', 'update', '-r', reg, '--status', 'enabled', '--days', '1']);
+      assert.equal(up.code, 0, up.stderr);
+      const repo = uniqueRepo('retix');
+      const name = `${reg}/${repo}`;
+      const own = await v2.pushImage(name, 'own');
+      const shared = await v2.pushImage(name, 'shared');
+      const indexOf = (children: PushedImage[]) =>
+        manifestBytes(imageIndex(children.map((i) => ({ mediaType: i.mediaType, digest: i.digest, size: i.size }))));
+      const doomed = indexOf([own, shared]);
+      const doomedDigest = sha256(doomed);
+      assert.equal((await v2.putManifest(name, doomedDigest, doomed, MT.ociIndex)).status, 201);
+      assert.equal((await v2.putManifest(name, 'keep', indexOf([shared]), MT.ociIndex)).status, 201);
+      await untag(name, 'own');
+      await untag(name, 'shared');
+      const now = Date.now();
+      await db()
+        .updateTable('manifests')
+        .set({ untagged_since: new Date(now - 2 * DAY).toISOString() })
+        .where('digest', '=', doomedDigest)
+        .execute();
+      await db()
+        .updateTable('retention_policies')
+        .set({ enabled_at: new Date(now - 10 * DAY).toISOString() })
+        .execute();
+      // The children lost their tags just now: on their own they would wait a day more.
+      await t.app.services.retention.runAll();
+      const left = await digests(repo);
+      assert.ok(!left.includes(doomedDigest), 'the expired index is deleted');
+      assert.ok(!left.includes(own.digest), 'with the child only it referenced');
+      assert.ok(left.includes(shared.digest), 'the child another index references stays');
       await berth(['config', 'retention', 'update', '-r', reg, '--status', 'disabled']);
     });
 

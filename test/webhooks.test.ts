@@ -9,7 +9,8 @@ import { silentLogger } from '../src/observability/logger.js';
 import { backoffMs } from '../src/jobs/queue.js';
 import { isPrivateAddress } from '../src/net/egress.js';
 import { normalizeScope, scopeMatches } from '../src/services/webhooks/delivery.js';
-import { startTestApp, adminAuthHeader, testConfig, type TestApp } from './helpers/app.js';
+import { startTestApp, adminAuthHeader, ADMIN_PASSWORD, testConfig, type TestApp } from './helpers/app.js';
+import { runCli } from './helpers/cli.js';
 import { BACKENDS, backendGate, freshMetadataUrl } from './helpers/backends.js';
 import { uniqueRepo, V2 } from './helpers/oci.js';
 
@@ -316,6 +317,90 @@ describe('egress refusals (sqlite)', () => {
     });
     assert.equal(none.status, 307);
     await rx.close();
+  });
+});
+
+describe('the egress verdict at once: create, update, show and ping (sqlite)', () => {
+  test('a URI the policy refuses warns on create and update (naming the setting) and fails ping; an allowed one does not', async () => {
+    const t = await startTestApp('sqlite', { ...FAST, egress: { allowPrivate: false } });
+    try {
+      const reg = await t.createRegistry();
+      // runCli captures stdout and errors; the warnings go to process.stderr, captured here.
+      const berth = async (args: string[]) => {
+        // eslint-disable-next-line @typescript-eslint/unbound-method -- restored as is below
+        const write = process.stderr.write;
+        let warnings = '';
+        process.stderr.write = (chunk: unknown, ...rest: unknown[]) => {
+          if (typeof chunk === 'string') {
+            warnings += chunk;
+            return true;
+          }
+          return (write as (...a: unknown[]) => boolean).call(process.stderr, chunk, ...rest);
+        };
+        try {
+          const r = await runCli([...args, '-r', reg, '--server', t.url, '-u', 'admin', '-p', ADMIN_PASSWORD]);
+          return { ...r, stderr: warnings + r.stderr };
+        } finally {
+          process.stderr.write = write;
+        }
+      };
+      const made = await berth(['webhook', 'create', '-n', 'local1', '--uri', 'http://127.0.0.1:9/hook', '--actions', 'push']);
+      assert.equal(made.code, 0, made.stderr);
+      const warning = made.stderr.split('\n').find((l) => l.startsWith('warning:'));
+      assert.ok(warning, `a warning line on stderr: ${made.stderr}`);
+      assert.match(warning, /127\.0\.0\.1 is a loopback address/);
+      assert.match(warning, /egress\.allowPrivate: true/, 'names the config key');
+      assert.match(warning, /BERTH_EGRESS_ALLOW_PRIVATE=true/, 'and the environment variable');
+      const created = JSON.parse(made.stdout);
+      assert.equal(created.egress.verdict, 'refused');
+      assert.ok(created.secret, 'the webhook is created all the same');
+
+      const moved = await berth(['webhook', 'update', '-n', 'local1', '--uri', 'http://10.1.2.3/hook']);
+      assert.equal(moved.code, 0, moved.stderr);
+      assert.match(moved.stderr, /^warning: .*10\.1\.2\.3 is a private or reserved address/m);
+      const shown = await api(t.url, 'GET', `/api/registries/${reg}/webhooks/local1`);
+      assert.equal(shown.body.egress.verdict, 'refused');
+      assert.match(shown.body.warnings[0], /BERTH_EGRESS_ALLOW_PRIVATE/);
+
+      const ping = await api(t.url, 'POST', `/api/registries/${reg}/webhooks/local1/ping`);
+      assert.equal(ping.status, 409);
+      assert.equal(ping.body.errors[0].code, 'CONFLICT');
+      assert.match(ping.body.errors[0].message, /cannot ping webhook local1: 10\.1\.2\.3 .*egress\.allowPrivate/);
+      const pingCli = await berth(['webhook', 'ping', '-n', 'local1']);
+      assert.equal(pingCli.code, 1);
+      assert.match(pingCli.stderr, /egress\.allowPrivate/);
+      assert.deepEqual((await api(t.url, 'GET', `/api/registries/${reg}/webhooks/local1/listEvents`)).body.value, [], 'nothing was queued');
+
+      // A public address passes without a warning (no connection is made to check it).
+      const ok = await berth(['webhook', 'update', '-n', 'local1', '--uri', 'http://93.184.216.34/hook']);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.doesNotMatch(ok.stderr, /warning:/);
+      assert.equal(JSON.parse(ok.stdout).egress.verdict, 'allowed');
+      // A host that does not resolve: a warning, and ping still queues (a delivery checks again).
+      const nx = await berth(['webhook', 'update', '-n', 'local1', '--uri', 'http://berth-test.invalid/hook']);
+      assert.equal(nx.code, 0, nx.stderr);
+      assert.match(nx.stderr, /^warning: .*berth-test\.invalid does not resolve/m);
+      assert.equal((await api(t.url, 'POST', `/api/registries/${reg}/webhooks/local1/ping`)).status, 202);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('with egress.allowPrivate on, a loopback receiver gets no warning', async () => {
+    const t = await startTestApp('sqlite', FAST);
+    try {
+      const reg = await t.createRegistry();
+      const res = await api(t.url, 'POST', `/api/registries/${reg}/webhooks`, {
+        name: 'local2',
+        serviceUri: 'http://127.0.0.1:9/hook',
+        actions: ['push'],
+      });
+      assert.equal(res.status, 201);
+      assert.equal(res.body.egress.verdict, 'allowed');
+      assert.equal(res.body.warnings, undefined);
+    } finally {
+      await t.close();
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { now, type Executor, type MetaContext } from './context.js';
-import { tagNames } from './manifests.js';
+import { imageSizes, tagNames } from './manifests.js';
 
 // ACR's changeableAttributes (deleteEnabled, writeEnabled, listEnabled, readEnabled) on
 // repositories, tags and manifests: the locks checked before writes, and the /acr/v1 listings
@@ -52,6 +52,8 @@ export interface ManifestAttributes extends AttrColumns {
   architecture: string | null;
   os: string | null;
   size: number;
+  /** ACR's imageSize: the manifest with its config and layers, or an index with its children (imageSizes). */
+  image_size: number;
   created_at: string;
   last_pulled_at: string | null;
   pull_count: number;
@@ -244,7 +246,7 @@ export class KyselyAttributeStore implements AttributeStore {
       .where('repository_id', '=', repositoryId)
       .where('digest', '=', digest)
       .executeTakeFirst();
-    return row ? (await this.#withTags([row]))[0] : undefined;
+    return row ? (await this.#withTags(repositoryId, [row]))[0] : undefined;
   }
 
   async listManifestAttributes(
@@ -270,16 +272,18 @@ export class KyselyAttributeStore implements AttributeStore {
       const dir = o.order === 'timedesc' ? 'desc' : 'asc';
       rows = await q.orderBy('created_at', dir).orderBy('digest', dir).limit(o.limit).execute();
     }
-    return this.#withTags(rows);
+    return this.#withTags(repositoryId, rows);
   }
 
-  async #withTags<T extends { id: number }>(rows: T[]): Promise<(T & { tags: string[] })[]> {
-    const tags = await tagNames(
-      this.ctx.db,
-      rows.map((r) => r.id),
-      { listedOnly: true },
-    );
-    return rows.map((r) => ({ ...r, tags: tags.get(r.id) ?? [] }));
+  /** Adds each manifest's listable tags and its image size. */
+  async #withTags<T extends { id: number; size: number }>(
+    repositoryId: number,
+    rows: T[],
+  ): Promise<(T & { tags: string[]; image_size: number })[]> {
+    const ids = rows.map((r) => r.id);
+    const tags = await tagNames(this.ctx.db, ids, { listedOnly: true });
+    const sizes = await imageSizes(this.ctx.db, repositoryId, ids);
+    return rows.map((r) => ({ ...r, tags: tags.get(r.id) ?? [], image_size: sizes.get(r.id) ?? Number(r.size) }));
   }
 
   async manifestContents(ids: number[]): Promise<Map<number, Uint8Array>> {

@@ -51,6 +51,23 @@ export interface DanglingReferrer {
   registry_id: number;
 }
 
+/** Garbage awaiting collection, marked by a run or not yet (for `gc status`). */
+export interface GcBacklog {
+  /** Referrers whose subject is gone from their repository; the latest push among them. */
+  referrers: { count: number; newestCreatedAt: string | null };
+  /** Links no manifest of their repository references (nor a soft-deleted one). */
+  links: { count: number; marked: number; latestMark: string | null };
+  /**
+   * Blobs none of whose links is referenced (so they go once those links go), or that no
+   * repository links; `linked` of them still wait for their links to go.
+   */
+  blobs: { count: number; bytes: number; linked: number; marked: number; latestMark: string | null };
+  /** Soft-deleted manifests, which keep their blobs until their purge time. */
+  recycleBin: { count: number; latestPurgeAfter: string | null };
+  /** When the scheduled collection (maintenance task 'gc') is next due, if it ever ran. */
+  nextRunAt: string | null;
+}
+
 export interface GcStore {
   // ---- runs
   /** Marks failed the runs whose lease ran out before `now` (their node stopped). */
@@ -64,8 +81,11 @@ export interface GcStore {
   run(id: number): Promise<GcRunRow | undefined>;
   /** The most recent runs, newest first. */
   recentRuns(limit: number): Promise<GcRunRow[]>;
-  /** Garbage marked and waiting out its grace period. */
-  pending(): Promise<{ links: number; blobs: number; bytes: number }>;
+  /**
+   * Everything awaiting collection, marked or not: one pass over links and blobs (as a dry run's),
+   * so it costs about what a collection's marking costs.
+   */
+  backlog(): Promise<GcBacklog>;
 
   // ---- layer 1: referrers whose subject is gone
   /** Referrers pushed before `cutoff` whose subject is not in their repository, by id after `afterId`. */
@@ -154,18 +174,64 @@ export class KyselyGcStore implements GcStore {
     return this.db.selectFrom('gc_runs').selectAll().orderBy('id', 'desc').limit(limit).execute();
   }
 
-  async pending(): Promise<{ links: number; blobs: number; bytes: number }> {
+  async backlog(): Promise<GcBacklog> {
+    const referrers = await this.db
+      .selectFrom('manifests as m')
+      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.max('m.created_at').as('newest')])
+      .where('m.subject_digest', 'is not', null)
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('manifests as s')
+              .select('s.id')
+              .whereRef('s.repository_id', '=', 'm.repository_id')
+              .whereRef('s.digest', '=', 'm.subject_digest'),
+          ),
+        ),
+      )
+      .executeTakeFirstOrThrow();
     const links = await this.db
-      .selectFrom('repository_blobs')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('unreferenced_since', 'is not', null)
+      .selectFrom('repository_blobs as rb')
+      .select((eb) => [
+        eb.fn.countAll<number>().as('n'),
+        eb.fn.count<number>('rb.unreferenced_since').as('marked'),
+        eb.fn.max('rb.unreferenced_since').as('latest'),
+      ])
+      .where(sql<boolean>`not ${this.referenced(sql.ref('rb.repository_id'), sql.ref('rb.digest'))}`)
       .executeTakeFirstOrThrow();
+    const linkedAt = sql<number>`(case when exists (select 1 from repository_blobs l where l.digest = b.digest) then 1 else 0 end)`;
     const blobs = await this.db
-      .selectFrom('blobs')
-      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('size').as('bytes')])
-      .where('orphaned_since', 'is not', null)
+      .selectFrom('blobs as b')
+      .select((eb) => [
+        eb.fn.countAll<number>().as('n'),
+        eb.fn.sum<number>('b.size').as('bytes'),
+        eb.fn.sum<number>(linkedAt).as('linked'),
+        eb.fn.count<number>('b.orphaned_since').as('marked'),
+        eb.fn.max('b.orphaned_since').as('latest'),
+      ])
+      .where(
+        sql<boolean>`not exists (select 1 from repository_blobs rb where rb.digest = b.digest and ${this.referenced(sql.ref('rb.repository_id'), sql.ref('rb.digest'))})`,
+      )
       .executeTakeFirstOrThrow();
-    return { links: Number(links.n), blobs: Number(blobs.n), bytes: Number(blobs.bytes ?? 0) };
+    const bin = await this.db
+      .selectFrom('deleted_manifests')
+      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.max('purge_after').as('latest')])
+      .executeTakeFirstOrThrow();
+    const task = await this.db.selectFrom('maintenance_tasks').select('next_run_at').where('name', '=', 'gc').executeTakeFirst();
+    return {
+      referrers: { count: Number(referrers.n), newestCreatedAt: referrers.newest ?? null },
+      links: { count: Number(links.n), marked: Number(links.marked), latestMark: links.latest ?? null },
+      blobs: {
+        count: Number(blobs.n),
+        bytes: Number(blobs.bytes ?? 0),
+        linked: Number(blobs.linked ?? 0),
+        marked: Number(blobs.marked),
+        latestMark: blobs.latest ?? null,
+      },
+      recycleBin: { count: Number(bin.n), latestPurgeAfter: bin.latest ?? null },
+      nextRunAt: task?.next_run_at ?? null,
+    };
   }
 
   // ---------------------------------------------------------------- referrers

@@ -52,6 +52,8 @@ export interface ManifestDetail {
   artifact_type: string | null;
   subject_digest: string | null;
   size: number;
+  /** ACR's imageSize (see imageSizes). */
+  image_size: number;
   created_at: string;
   tags: string[];
 }
@@ -364,12 +366,10 @@ export class KyselyManifestStore implements ManifestStore {
       .where('repository_id', '=', repositoryId);
     if (after !== undefined) q = q.where('digest', '>', after);
     const rows = await q.orderBy('digest').limit(limit).execute();
-    const tags = await tagNames(
-      this.ctx.db,
-      rows.map((r) => r.id),
-      { listedOnly: false },
-    );
-    return rows.map(({ id, ...r }) => ({ ...r, tags: tags.get(id) ?? [] }));
+    const ids = rows.map((r) => r.id);
+    const tags = await tagNames(this.ctx.db, ids, { listedOnly: false });
+    const sizes = await imageSizes(this.ctx.db, repositoryId, ids);
+    return rows.map(({ id, ...r }) => ({ ...r, image_size: sizes.get(id) ?? Number(r.size), tags: tags.get(id) ?? [] }));
   }
 
   listReferrers(
@@ -412,4 +412,70 @@ export async function tagNames(db: Executor, manifestIds: number[], o: { listedO
     else byManifest.set(t.manifest_id, [t.name]);
   }
   return byManifest;
+}
+
+/**
+ * Image sizes as ACR reports them (imageSize): an image's own manifest bytes plus the blobs it
+ * references (config and layers); an index's (or manifest list's) own bytes plus the image sizes of
+ * its children in the repository, nested indexes included. Layers shared between children count
+ * once per child, as each child's size does. Computed when read, a few grouped queries per page,
+ * so it is right whatever happens to the children after the index was pushed (a child deleted
+ * later no longer counts).
+ */
+export async function imageSizes(db: Executor, repositoryId: number, manifestIds: number[]): Promise<Map<number, number>> {
+  const own = new Map<number, number>();
+  const children = new Map<number, number[]>();
+  let frontier = [...new Set(manifestIds)];
+  const seen = new Set(frontier);
+  while (frontier.length > 0) {
+    const next: number[] = [];
+    for (let i = 0; i < frontier.length; i += 500) {
+      const ids = frontier.slice(i, i + 500);
+      const rows = await db
+        .selectFrom('manifests as m')
+        .leftJoin('manifest_refs as r', (j) => j.onRef('r.manifest_id', '=', 'm.id').on('r.kind', '=', 'blob'))
+        .leftJoin('blobs as b', 'b.digest', 'r.child_digest')
+        .select(['m.id', 'm.size', (eb) => eb.fn.coalesce(eb.fn.sum<number>('b.size'), eb.lit(0)).as('blob_bytes')])
+        .where('m.id', 'in', ids)
+        .groupBy(['m.id', 'm.size'])
+        .execute();
+      for (const r of rows) own.set(Number(r.id), Number(r.size) + Number(r.blob_bytes));
+      const kids = await db
+        .selectFrom('manifest_refs as r')
+        .innerJoin('manifests as c', (j) => j.onRef('c.digest', '=', 'r.child_digest').on('c.repository_id', '=', repositoryId))
+        .select(['r.manifest_id as parent', 'c.id as child'])
+        .where('r.kind', '=', 'manifest')
+        .where('r.manifest_id', 'in', ids)
+        .execute();
+      for (const k of kids) {
+        const parent = Number(k.parent);
+        const child = Number(k.child);
+        const list = children.get(parent);
+        if (list) list.push(child);
+        else children.set(parent, [child]);
+        if (!seen.has(child)) {
+          seen.add(child);
+          next.push(child);
+        }
+      }
+    }
+    frontier = next;
+  }
+  const total = new Map<number, number>();
+  // Content addressing rules out cycles; `open` only guards against a corrupt database.
+  const open = new Set<number>();
+  const sizeOf = (id: number): number => {
+    const known = total.get(id);
+    if (known !== undefined) return known;
+    if (open.has(id)) return 0;
+    open.add(id);
+    let n = own.get(id) ?? 0;
+    for (const c of children.get(id) ?? []) n += sizeOf(c);
+    open.delete(id);
+    total.set(id, n);
+    return n;
+  };
+  const out = new Map<number, number>();
+  for (const id of manifestIds) out.set(id, sizeOf(id));
+  return out;
 }

@@ -15,6 +15,8 @@ export interface UntaggedQuery {
   beforeId?: number;
   /** Instead of "untagged now": these manifests (a dry run's would-be-untagged ones). */
   ids?: number[];
+  /** With ids: only those of them that still have no tag (children rechecked after their index went). */
+  stillUntagged?: boolean;
   /** Only manifests untagged at or after this time (retention ignores what was untagged before it was enabled). */
   untaggedSince?: string;
   limit: number;
@@ -43,6 +45,13 @@ export interface UntaggedManifest {
   delete_enabled: number;
 }
 
+/** A manifest an index references, in the index's repository. */
+export interface IndexChild extends UntaggedManifest {
+  parent_id: number;
+  /** How many tags point at it now. */
+  tags: number;
+}
+
 export interface PurgeStore {
   /** A keyset page of a registry's repositories (soft-deleted ones too), by name. */
   repositoryPage(registryId: number, after: string | undefined, limit: number): Promise<PurgeRepository[]>;
@@ -58,6 +67,10 @@ export interface PurgeStore {
    * same repository, not a referrer whose subject exists; older than the cutoff; newest first.
    */
   untaggedCandidates(repositoryId: number, q: UntaggedQuery): Promise<UntaggedManifest[]>;
+  /** The manifests these indexes reference in their repository (one row per index and child). */
+  indexChildren(repositoryId: number, parentIds: number[]): Promise<IndexChild[]>;
+  /** Every index of the repository that references one of these digests: digest -> index ids. */
+  referencingIndexes(repositoryId: number, digests: string[]): Promise<Map<string, number[]>>;
   /** Leaves a result (JSON) on a job's row for whoever waits on it. */
   setJobResult(jobId: number, result: string): Promise<void>;
 }
@@ -159,13 +172,49 @@ export class KyselyPurgeStore implements PurgeStore {
         ]),
       );
     if (q.ids) s = s.where('m.id', 'in', q.ids.length ? q.ids : [-1]);
-    else
+    if (!q.ids || q.stillUntagged)
       s = s
         .where('m.untagged_since', 'is not', null)
         .where((eb) => eb.not(eb.exists(eb.selectFrom('tags').select('tags.name').whereRef('tags.manifest_id', '=', 'm.id'))));
     if (q.untaggedSince !== undefined) s = s.where('m.untagged_since', '>=', q.untaggedSince);
     if (q.beforeId !== undefined) s = s.where('m.id', '<', q.beforeId);
     return s.orderBy('m.id', 'desc').limit(q.limit).execute();
+  }
+
+  async indexChildren(repositoryId: number, parentIds: number[]): Promise<IndexChild[]> {
+    const out: IndexChild[] = [];
+    for (let i = 0; i < parentIds.length; i += 500) {
+      const rows = await this.db
+        .selectFrom('manifest_refs as r')
+        .innerJoin('manifests as c', (j) => j.onRef('c.digest', '=', 'r.child_digest').on('c.repository_id', '=', repositoryId))
+        .select(['r.manifest_id as parent_id', 'c.id', 'c.digest', 'c.write_enabled', 'c.delete_enabled'])
+        .select((eb) => eb.selectFrom('tags').select(eb.fn.countAll<number>().as('n')).whereRef('tags.manifest_id', '=', 'c.id').as('tags'))
+        .where('r.kind', '=', 'manifest')
+        .where('r.manifest_id', 'in', parentIds.slice(i, i + 500))
+        .execute();
+      for (const r of rows) out.push({ ...r, parent_id: Number(r.parent_id), id: Number(r.id), tags: Number(r.tags ?? 0) });
+    }
+    return out;
+  }
+
+  async referencingIndexes(repositoryId: number, digests: string[]): Promise<Map<string, number[]>> {
+    const out = new Map<string, number[]>();
+    for (let i = 0; i < digests.length; i += 500) {
+      const rows = await this.db
+        .selectFrom('manifest_refs as r')
+        .innerJoin('manifests as p', 'p.id', 'r.manifest_id')
+        .select(['r.child_digest', 'p.id'])
+        .where('p.repository_id', '=', repositoryId)
+        .where('r.kind', '=', 'manifest')
+        .where('r.child_digest', 'in', digests.slice(i, i + 500))
+        .execute();
+      for (const r of rows) {
+        const list = out.get(r.child_digest);
+        if (list) list.push(Number(r.id));
+        else out.set(r.child_digest, [Number(r.id)]);
+      }
+    }
+    return out;
   }
 
   async setJobResult(jobId: number, result: string): Promise<void> {

@@ -1,6 +1,7 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { Dialect } from './db.js';
 import type { Database, DeletedManifestsTable, ManifestsTable } from './schema.js';
+import { imageSizes } from './manifests.js';
 import type { Executor } from './store.js';
 
 // The recycle bin (soft delete): deleted_manifests and their refs, each registry's policy columns,
@@ -84,6 +85,11 @@ export interface RecycleBin {
   ): Promise<{ name: string; deleted_at: string | null; count: number; purge_after: string | null }[]>;
   /** Entries not past their purge time at `now`, newest deletion (highest id) first. */
   liveEntries(repositoryId: number, q: BinQuery, now: string, ex?: Executor): Promise<BinEntry[]>;
+  /**
+   * ACR's imageSize of entries (as meta/manifests.ts imageSizes): the manifest with the blobs it
+   * references, or an index with its children, found live in the repository or else in its bin.
+   */
+  entryImageSizes(repositoryId: number, entryIds: number[]): Promise<Map<number, number>>;
 
   // ---- restore
   entryRefs(ex: Executor, entryId: number): Promise<{ child_digest: string; kind: string }[]>;
@@ -205,6 +211,66 @@ export class KyselyRecycleBin implements RecycleBin {
     if (q.limit !== undefined) s = s.limit(q.limit);
     const rows = await s.orderBy('id', 'desc').execute();
     return q.tag === undefined ? rows : rows.filter((e) => entryTags(e).includes(q.tag!));
+  }
+
+  async entryImageSizes(repositoryId: number, entryIds: number[], depth = 0): Promise<Map<number, number>> {
+    const out = new Map<number, number>();
+    // Content addressing rules out cycles; the depth only guards against a corrupt database.
+    const ids = depth > 8 ? [] : [...new Set(entryIds)];
+    for (let i = 0; i < ids.length; i += 500) {
+      const page = ids.slice(i, i + 500);
+      const own = await this.db
+        .selectFrom('deleted_manifests as d')
+        .leftJoin('deleted_manifest_refs as r', (j) => j.onRef('r.deleted_manifest_id', '=', 'd.id').on('r.kind', '=', 'blob'))
+        .leftJoin('blobs as b', 'b.digest', 'r.child_digest')
+        .select(['d.id', 'd.size', (eb) => eb.fn.coalesce(eb.fn.sum<number>('b.size'), eb.lit(0)).as('blob_bytes')])
+        .where('d.id', 'in', page)
+        .groupBy(['d.id', 'd.size'])
+        .execute();
+      for (const r of own) out.set(Number(r.id), Number(r.size) + Number(r.blob_bytes));
+      const kids = await this.db
+        .selectFrom('deleted_manifest_refs')
+        .select(['deleted_manifest_id as parent', 'child_digest'])
+        .where('kind', '=', 'manifest')
+        .where('deleted_manifest_id', 'in', page)
+        .execute();
+      if (kids.length === 0) continue;
+      const digests = [...new Set(kids.map((k) => k.child_digest))];
+      // A child still live counts as it is listed; one deleted too, as its newest bin entry.
+      const live = await this.db
+        .selectFrom('manifests')
+        .select(['id', 'digest'])
+        .where('repository_id', '=', repositoryId)
+        .where('digest', 'in', digests)
+        .execute();
+      const liveSizes = await imageSizes(
+        this.db,
+        repositoryId,
+        live.map((m) => m.id),
+      );
+      const sizeOf = new Map(live.map((m) => [m.digest, liveSizes.get(m.id) ?? 0]));
+      const gone = digests.filter((d) => !sizeOf.has(d));
+      const binned = !gone.length
+        ? []
+        : await this.db
+            .selectFrom('deleted_manifests')
+            .select(['digest', (eb) => eb.fn.max('id').as('id')])
+            .where('repository_id', '=', repositoryId)
+            .where('kind', '=', 'manifest')
+            .where('digest', 'in', gone)
+            .groupBy('digest')
+            .execute();
+      if (binned.length > 0) {
+        const binSizes = await this.entryImageSizes(
+          repositoryId,
+          binned.map((b) => Number(b.id)),
+          depth + 1,
+        );
+        for (const b of binned) sizeOf.set(b.digest, binSizes.get(Number(b.id)) ?? 0);
+      }
+      for (const k of kids) out.set(Number(k.parent), (out.get(Number(k.parent)) ?? 0) + (sizeOf.get(k.child_digest) ?? 0));
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- restore

@@ -57,10 +57,29 @@ export function isPrivateAddress(ip: string): boolean {
   return true;
 }
 
+/** How to let deliveries and imports reach private addresses: the config key and its environment variable. */
+const ALLOW_PRIVATE_HINT = 'set egress.allowPrivate: true in the config (or BERTH_EGRESS_ALLOW_PRIVATE=true) and restart to allow it';
+
+function addressKind(ip: string): string {
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)?.[1] ?? ip;
+  if (/^127\./.test(v4) || v4 === '::1') return 'loopback';
+  if (/^169\.254\./.test(v4) || /^fe[89ab][0-9a-f]:/i.test(v4)) return 'link-local';
+  return 'private or reserved';
+}
+
+function refusal(host: string, address: string): string {
+  const what = isIP(host.replace(/^\[|\]$/g, '')) ? `${host} is` : `${host} resolves to ${address},`;
+  return `${what} a ${addressKind(address)} address, which the egress policy refuses (egress.allowPrivate is false); ${ALLOW_PRIVATE_HINT}`;
+}
+
+async function addressesOf(host: string): Promise<{ address: string; family: number }[]> {
+  const h = host.replace(/^\[|\]$/g, '');
+  return isIP(h) ? [{ address: h, family: isIP(h) }] : lookup(h, { all: true, verbatim: true });
+}
+
 /** Resolves host and returns the address to connect to; throws EgressRefused for a forbidden one. */
 export async function resolveSafe(host: string, allowPrivate: boolean): Promise<{ address: string; family: number }> {
-  const h = host.replace(/^\[|\]$/g, '');
-  const addrs = isIP(h) ? [{ address: h, family: isIP(h) }] : await lookup(h, { all: true, verbatim: true });
+  const addrs = await addressesOf(host);
   if (addrs.length === 0) throw new Error(`${host} does not resolve`);
   if (!allowPrivate) {
     const bad = addrs.find((a) => isPrivateAddress(a.address));
@@ -70,6 +89,42 @@ export async function resolveSafe(host: string, allowPrivate: boolean): Promise<
       );
   }
   return addrs[0]!;
+}
+
+/**
+ * What the egress policy would say to a request to this URL now: 'refused' (with the reason and
+ * how to allow it), 'unresolved' (the host does not resolve now; a delivery checks again), or
+ * 'allowed'. Only the first hop is known in advance: redirects are checked when followed.
+ */
+export async function egressVerdict(
+  target: string,
+  allowPrivate: boolean,
+  timeoutMs = 3000,
+): Promise<{ verdict: 'allowed' | 'refused' | 'unresolved'; reason?: string }> {
+  let url: URL;
+  try {
+    url = new URL(target);
+  } catch {
+    return { verdict: 'refused', reason: 'not a URL' };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return { verdict: 'refused', reason: `refusing ${url.protocol} URL: only http and https` };
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const addrs = await Promise.race([
+      addressesOf(url.hostname),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no DNS answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    if (addrs.length === 0) return { verdict: 'unresolved', reason: `${url.hostname} does not resolve` };
+    const bad = allowPrivate ? undefined : addrs.find((a) => isPrivateAddress(a.address));
+    return bad ? { verdict: 'refused', reason: refusal(url.hostname, bad.address) } : { verdict: 'allowed' };
+  } catch (e) {
+    return { verdict: 'unresolved', reason: `${url.hostname} does not resolve now (${(e as Error).message})` };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface EgressResponse {

@@ -230,7 +230,15 @@ export function metaLifecycleSuite(backend: Backend, backendGate: { skip?: strin
             '2026-01-01T00:00:00.000Z',
             'a mark is not moved',
           );
-          assert.deepEqual(await gc.pending(), { links: 1, blobs: 0, bytes: 0 });
+          const b = await gc.backlog();
+          assert.deepEqual(b.links, { count: 1, marked: 1, latestMark: '2026-01-01T00:00:00.000Z' }, 'the loose link awaits collection');
+          assert.deepEqual(
+            { ...b.blobs, latestMark: undefined },
+            { count: 1, bytes: 10, linked: 1, marked: 0, latestMark: undefined },
+            'its blob goes once the link goes; the binned one is kept',
+          );
+          assert.equal(b.recycleBin.count, 1);
+          assert.deepEqual(b.referrers, { count: 0, newestCreatedAt: null });
           assert.equal(
             await meta.transaction((trx) => gc.lockMarkedLink(trx, repo, loose, '2025-12-31T00:00:00.000Z')),
             false,
@@ -245,7 +253,7 @@ export function metaLifecycleSuite(backend: Backend, backendGate: { skip?: strin
           assert.equal(await meta.transaction((trx) => gc.linkReferenced(trx, repo, loose)), false);
           assert.equal(await meta.transaction((trx) => gc.linkReferenced(trx, repo, binned)), true);
           await meta.transaction((trx) => gc.unmarkLinks(trx, [{ repository_id: repo, digest: loose }]));
-          assert.equal((await gc.pending()).links, 0);
+          assert.deepEqual((await gc.backlog()).links, { count: 1, marked: 0, latestMark: null }, 'unmarked, still unreferenced');
         }),
       );
 
@@ -307,7 +315,14 @@ export function metaLifecycleSuite(backend: Backend, backendGate: { skip?: strin
           );
           await meta.transaction((trx) => gc.markBlobs(trx, [orphan], '2026-01-01T00:00:00.000Z'));
           await meta.transaction((trx) => gc.markBlobs(trx, [orphan], '2026-06-01T00:00:00.000Z'));
-          assert.deepEqual(await gc.pending(), { links: 0, blobs: 1, bytes: 7 });
+          // kept's link is referenced by no manifest either: it waits for that link; orphan is marked.
+          assert.deepEqual((await gc.backlog()).blobs, {
+            count: 2,
+            bytes: 17,
+            linked: 1,
+            marked: 1,
+            latestMark: '2026-01-01T00:00:00.000Z',
+          });
           assert.equal(
             await meta.transaction((trx) => gc.lockOrphanedBlob(trx, orphan, '2025-01-01T00:00:00.000Z')),
             undefined,
@@ -322,7 +337,7 @@ export function metaLifecycleSuite(backend: Backend, backendGate: { skip?: strin
           assert.equal(await meta.transaction((trx) => gc.blobLinked(trx, orphan)), false);
           assert.equal(await meta.transaction((trx) => gc.blobLinked(trx, kept)), true);
           await meta.transaction((trx) => gc.unmarkBlobs(trx, [orphan]));
-          assert.equal((await gc.pending()).blobs, 0);
+          assert.equal((await gc.backlog()).blobs.marked, 0);
           await meta.transaction((trx) => gc.deleteBlob(trx, orphan));
           assert.deepEqual(await gc.knownBlobs([kept, orphan, digestOf('never')]), new Set([kept]));
           assert.deepEqual(await gc.knownBlobs([]), new Set());
@@ -642,6 +657,57 @@ export function metaLifecycleSuite(backend: Backend, backendGate: { skip?: strin
           assert.deepEqual(await ids({ ids: [] }), []);
           const [row] = await purge.untaggedCandidates(repo, { age: 'created_at', cutoff: future, limit: 1 });
           assert.deepEqual(row, { id: f.plain.id, digest: f.plain.digest, write_enabled: 1, delete_enabled: 1 });
+        }),
+      );
+
+      test(
+        'index children with their tag counts, the indexes referencing a digest, and a recheck of children still untagged',
+        withStores(async ({ meta, purge }) => {
+          const { repo } = await repository(meta);
+          const other = (await repository(meta, 'other')).repo;
+          const f = await meta.transaction(async (trx) => {
+            const a = await putManifest(meta, trx, repo, 'a');
+            const b = await putManifest(meta, trx, repo, 'b');
+            await meta.setTag(trx, repo, 'b1', b.id);
+            await meta.setTag(trx, repo, 'b2', b.id);
+            const refs = [a, b].map((m) => ({ digest: m.digest, kind: 'manifest' as const }));
+            const ix1 = await putManifest(meta, trx, repo, 'ix1', { refs });
+            const ix2 = await putManifest(meta, trx, repo, 'ix2', { refs: [refs[0]!] });
+            // The same child digest referenced from another repository is not this repository's concern.
+            await putManifest(meta, trx, other, 'a');
+            await putManifest(meta, trx, other, 'ix-other', { refs: [refs[0]!] });
+            return { a, b, ix1, ix2 };
+          });
+          const kids = await purge.indexChildren(repo, [f.ix1.id]);
+          assert.deepEqual(
+            kids.map((k) => [k.parent_id, k.id, k.tags]).sort(),
+            [
+              [f.ix1.id, f.a.id, 0],
+              [f.ix1.id, f.b.id, 2],
+            ].sort(),
+          );
+          assert.deepEqual(await purge.indexChildren(repo, []), []);
+          const parents = await purge.referencingIndexes(repo, [f.a.digest, f.b.digest, digestOf('none')]);
+          assert.deepEqual(parents.get(f.a.digest)?.sort(), [f.ix1.id, f.ix2.id].sort());
+          assert.deepEqual(parents.get(f.b.digest), [f.ix1.id]);
+          assert.equal(parents.has(digestOf('none')), false);
+          const future = '2999-01-01T00:00:00.000Z';
+          const recheck = async () =>
+            (
+              await purge.untaggedCandidates(repo, {
+                age: 'created_at',
+                cutoff: future,
+                ids: [f.a.id, f.b.id],
+                stillUntagged: true,
+                limit: 10,
+              })
+            ).map((m) => m.id);
+          assert.deepEqual(await recheck(), [], 'both still referenced');
+          await meta.transaction(async (trx) => {
+            await meta.deleteManifest(trx, repo, f.ix1.digest);
+            await meta.deleteManifest(trx, repo, f.ix2.digest);
+          });
+          assert.deepEqual(await recheck(), [f.a.id], 'b keeps its tags');
         }),
       );
 

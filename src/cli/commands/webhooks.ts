@@ -25,6 +25,12 @@ function actions(values: string[] | undefined): string[] | undefined {
   return values;
 }
 
+/** The server's warnings (e.g. the egress policy will refuse the URI) on stderr, as az prints them; the result goes to stdout. */
+function warned<T extends { warnings?: string[] }>(res: T, o: OptionValues): T {
+  if (!o.onlyShowErrors) for (const w of res.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
+  return res;
+}
+
 export function registerWebhookCommands(program: Command): void {
   const webhook = program.command('webhook').description('registry webhooks (like az acr webhook), delivered with retries and signed');
   const named = (c: Command) =>
@@ -49,7 +55,12 @@ export function registerWebhookCommands(program: Command): void {
     .option('--headers <key=value...>', 'custom request headers (e.g. Authorization=...)')
     .addOption(new Option('--status <status>', 'webhook status').choices(['enabled', 'disabled']))
     .addOption(new Option('--format <format>', 'payload format: ACR JSON, or CloudEvents 1.0 wrapping it').choices(['acr', 'cloudevents']))
-    .action(async (o) => print(await client(o).json('POST', path({ registry: o.registry }), { name: o.name, ...fields(o) }), o));
+    .action(async (o) =>
+      print(
+        warned(await client(o).json<{ warnings?: string[] }>('POST', path({ registry: o.registry }), { name: o.name, ...fields(o) }), o),
+        o,
+      ),
+    );
 
   named(webhook.command('update').description('change a webhook'))
     .option('--uri <url>', 'the URL events are POSTed to')
@@ -62,7 +73,7 @@ export function registerWebhookCommands(program: Command): void {
       const patch = fields(o);
       if (Object.keys(patch).length === 0)
         throw new CliError('nothing to update: give --uri, --actions, --scope, --headers, --status or --format', 2);
-      print(await client(o).json('PATCH', path(o), patch), o);
+      print(warned(await client(o).json<{ warnings?: string[] }>('PATCH', path(o), patch), o), o);
     });
 
   named(webhook.command('delete').description('delete a webhook')).action(async (o) => {
@@ -82,7 +93,7 @@ export function registerWebhookCommands(program: Command): void {
   );
 
   named(webhook.command('ping').description('send a ping event (delivered by the job queue; see list-events)')).action(async (o) =>
-    print(await client(o).json('POST', `${path(o)}/ping`), o),
+    print(warned(await client(o).json<{ warnings?: string[] }>('POST', `${path(o)}/ping`), o), o),
   );
 
   named(webhook.command('list-events').description('the delivery log: request, response, attempt, duration (newest first)')).action(

@@ -225,7 +225,7 @@ export class AcrService {
       }
       out.push({
         digest: r.digest,
-        imageSize: Number(r.size),
+        imageSize: Number(r.image_size),
         createdTime: r.created_at,
         lastUpdateTime: r.created_at,
         ...(r.architecture ? { architecture: r.architecture } : {}),

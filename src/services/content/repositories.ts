@@ -100,7 +100,7 @@ export class RepositoryService {
       mediaType: m.media_type,
       artifactType: m.artifact_type,
       subject: m.subject_digest,
-      imageSize: m.size,
+      imageSize: m.image_size,
       createdTime: m.created_at,
       tags: m.tags,
     }));

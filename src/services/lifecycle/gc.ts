@@ -41,6 +41,8 @@ export interface GcOptions {
   batchSize: number;
   /** A run not heard from for this long is taken as dead (its node crashed). */
   leaseSeconds: number;
+  /** Whether collections run in the background (gc.enabled); status says when the next is due. */
+  scheduled?: boolean;
 }
 
 export const DEFAULT_GC: GcOptions = {
@@ -71,10 +73,31 @@ export interface GcReport extends GcCounts {
   error: string | null;
 }
 
+/**
+ * Garbage awaiting collection, whether or not a collection has seen (marked) it yet. Each
+ * reclaimableAfter is the earliest time the collection that removes it can run (the first
+ * collection at or after it does); null when there is nothing of that kind.
+ */
+export interface GcPending {
+  /** Links (repository -> blob) no manifest of the repository references any more. */
+  links: number;
+  /** Blobs that go once those links go (or that no repository links), and their bytes. */
+  blobs: number;
+  bytes: number;
+  /** Referrers (signatures, SBOMs) whose subject manifest is gone; their blobs follow later. */
+  manifests: number;
+  /** How many of them a collection has already marked (their grace period is running). */
+  marked: { links: number; blobs: number };
+  reclaimableAfter: { manifests: string | null; links: string | null; blobs: string | null };
+  /** Soft-deleted manifests keep their blobs until their purge time (they are not garbage until then). */
+  recycleBin: { manifests: number; until: string | null };
+}
+
 export interface GcStatus {
   gracePeriodSeconds: number;
-  /** Garbage waiting out its grace period (marked by an earlier run). */
-  pending: { links: number; blobs: number; bytes: number };
+  /** When the background collection is next due; null when it is off (gc.enabled false: only `berth gc run` collects). */
+  nextRunAt: string | null;
+  pending: GcPending;
   running: GcReport | null;
   lastRuns: GcReport[];
 }
@@ -449,11 +472,41 @@ export class GcService {
 
   async status(): Promise<GcStatus> {
     const runs = await this.store.recentRuns(10);
-    const pending = await this.store.pending();
-    const running = runs.find((r) => r.status === 'running' && r.dry_run === 0);
+    const b = await this.store.backlog();
+    const running = runs.find((r) => r.status === 'running' && Number(r.dry_run) === 0);
+    const now = this.clock().getTime();
+    const grace = this.opts.gracePeriodSeconds * 1000;
+    const due = this.opts.scheduled && b.nextRunAt ? Date.parse(b.nextRunAt) : now;
+    // The next collection marks what no run has seen yet; the grace period counts from a mark.
+    const next = Math.max(now, due);
+    const latest = (...ms: (number | false)[]) => Math.max(next, ...ms.map((m) => (m === false ? -Infinity : m)));
+    const at = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    const referrers = this.opts.deleteDanglingReferrers ? b.referrers.count : 0;
+    const manifestsAfter = referrers ? latest(Date.parse(b.referrers.newestCreatedAt!) + grace) : null;
+    const linksAfter = b.links.count
+      ? latest(b.links.marked > 0 && Date.parse(b.links.latestMark!) + grace, b.links.count > b.links.marked && next + grace)
+      : null;
+    // A blob still linked is marked by the collection that removes its last link, a grace period after that.
+    const unmarkedOrphans = b.blobs.count - b.blobs.linked - b.blobs.marked;
+    const blobsAfter = b.blobs.count
+      ? latest(
+          b.blobs.linked > 0 && (linksAfter ?? next) + grace,
+          b.blobs.marked > 0 && Date.parse(b.blobs.latestMark!) + grace,
+          unmarkedOrphans > 0 && next + grace,
+        )
+      : null;
     return {
       gracePeriodSeconds: this.opts.gracePeriodSeconds,
-      pending,
+      nextRunAt: this.opts.scheduled ? at(next) : null,
+      pending: {
+        links: b.links.count,
+        blobs: b.blobs.count,
+        bytes: b.blobs.bytes,
+        manifests: referrers,
+        marked: { links: b.links.marked, blobs: b.blobs.marked },
+        reclaimableAfter: { manifests: at(manifestsAfter), links: at(linksAfter), blobs: at(blobsAfter) },
+        recycleBin: { manifests: b.recycleBin.count, until: b.recycleBin.latestPurgeAfter },
+      },
       running: running ? view(running) : null,
       lastRuns: runs.map(view),
     };

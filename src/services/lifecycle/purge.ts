@@ -3,7 +3,8 @@ import { PermanentJobError } from '../../jobs/queue.js';
 import type { SoftDeleteService } from './soft-delete.js';
 import { RegistryError } from '../../domain/errors.js';
 import type { JobQueue, JobRow } from '../../jobs/queue.js';
-import type { PurgeStore, PurgeTag } from '../../meta/purge.js';
+import type { PurgeStore, PurgeTag, UntaggedManifest } from '../../meta/purge.js';
+import { orphanedChildren, recheck } from './index-children.js';
 import type { MetaStore, RegistryRow } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
 import { activityError, type ActivityRecorder } from '../../domain/activity.js';
@@ -20,7 +21,8 @@ import { parseAgo, parseFilter, validateSpec, type Filter, type PurgeSpec } from
 //   most recent of those;
 // - with `untagged`, afterwards, manifests without tags created before now - ago are deleted too,
 //   except those an index in the same repository references and referrers whose subject exists
-//   (signatures, SBOMs and index children are kept, as acr-cli does);
+//   (signatures, SBOMs and index children are kept, as acr-cli does); an untagged index deleted so
+//   takes the children only it referenced with it, in the same run (index-children.ts);
 // - locked tags, manifests and repositories (writeEnabled or deleteEnabled false) and tags under an
 //   immutability policy are skipped and reported, never unlocked.
 // Everything is read in keyset pages (PAGE rows a query) and deleted in small transactions, so a
@@ -274,28 +276,22 @@ export class PurgeService {
   ): Promise<void> {
     const { spec, res } = run;
     const name = out.repository;
-    const doomed: { id: number; digest: string }[] = [];
+    const doomed: UntaggedManifest[] = [];
+    const gone = new Set<number>();
     let kept = 0;
-    const consider = (m: { id: number; digest: string; write_enabled: number; delete_enabled: number }) => {
+    const consider = (m: UntaggedManifest) => {
       if (spec.untaggedOnly && kept < (spec.keep ?? 0)) {
         kept++;
         return;
       }
-      if (!m.write_enabled || !m.delete_enabled) {
-        res.skipped.push({
-          repository: name,
-          digest: m.digest,
-          reason: `manifest is locked (${!m.write_enabled ? 'writeEnabled' : 'deleteEnabled'} false)`,
-        });
-        return;
-      }
-      doomed.push(m);
+      if (PurgeService.unlocked(res, name, m)) doomed.push(m);
     };
     let beforeId: number | undefined;
     for (;;) {
       const rows = await this.store.untaggedCandidates(repositoryId, { age: 'created_at', cutoff: run.cutoff, beforeId, limit: PAGE });
       rows.forEach(consider);
-      if (doomed.length) await this.deleteManifests(run, name, doomed.splice(0), out, spec.concurrency ?? 4);
+      if (doomed.length)
+        await this.deleteWithChildren(run, repositoryId, name, doomed.splice(0), out, spec.concurrency ?? 4, untaggedBy, gone);
       if (rows.length < PAGE) break;
       beforeId = Number(rows[rows.length - 1]!.id);
     }
@@ -314,7 +310,49 @@ export class PurgeService {
           })
         ).forEach(consider);
       }
-      if (doomed.length) await this.deleteManifests(run, name, doomed.splice(0), out, 1);
+      if (doomed.length) await this.deleteWithChildren(run, repositoryId, name, doomed.splice(0), out, 1, untaggedBy, gone);
+    }
+  }
+
+  /** false (and the manifest reported as skipped) when it is locked. */
+  private static unlocked(res: PurgeResult, repository: string, m: UntaggedManifest): boolean {
+    if (m.write_enabled && m.delete_enabled) return true;
+    res.skipped.push({
+      repository,
+      digest: m.digest,
+      reason: `manifest is locked (${!m.write_enabled ? 'writeEnabled' : 'deleteEnabled'} false)`,
+    });
+    return false;
+  }
+
+  /**
+   * Deletes (a dry run: lists) these untagged manifests, then, wave by wave, the index children
+   * only they referenced (index-children.ts). A real run looks at each wave again once the one
+   * before is gone: a child whose index could not be deleted (locked meanwhile) is still
+   * referenced, and stays. A dry run, which changes nothing, simulates: `tagsRemoved` are the tags
+   * its tag pass would have removed, `gone` the manifests it would have deleted in the repository.
+   */
+  private async deleteWithChildren(
+    run: PurgeRun,
+    repositoryId: number,
+    repository: string,
+    doomed: UntaggedManifest[],
+    out: PurgeRepositoryResult,
+    concurrency: number,
+    tagsRemoved: Map<number, number>,
+    gone: Set<number>,
+  ): Promise<void> {
+    const waves = await orphanedChildren(
+      this.store,
+      repositoryId,
+      doomed,
+      (m) => PurgeService.unlocked(run.res, repository, m),
+      run.dryRun ? { tagsRemoved, gone } : {},
+    );
+    await this.deleteManifests(run, repository, doomed, out, concurrency);
+    for (const wave of waves) {
+      const still = run.dryRun ? wave : await recheck(this.store, repositoryId, wave);
+      if (still.length) await this.deleteManifests(run, repository, still, out, concurrency);
     }
   }
 

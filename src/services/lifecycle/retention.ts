@@ -1,6 +1,7 @@
 import { RegistryError } from '../../domain/errors.js';
 import type { Scheduler } from '../../jobs/scheduler.js';
-import type { PurgeStore } from '../../meta/purge.js';
+import type { PurgeStore, UntaggedManifest } from '../../meta/purge.js';
+import { orphanedChildren, recheck } from './index-children.js';
 import type { RetentionPolicies } from '../../meta/retention.js';
 import type { RegistryRow } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
@@ -12,7 +13,8 @@ import type { ManifestService } from '../content/manifests.js';
 // days 0-365 (default 7); a manifest is deleted N days after it lost its last tag
 // (manifests.untagged_since), and only if it became untagged after the policy was enabled. Locked
 // manifests (writeEnabled or deleteEnabled false) are kept; index children and referrers whose
-// subject exists are kept as in purge. Runs as the maintenance task 'retention' (hourly, once
+// subject exists are kept as in purge, and an index deleted takes the children only it
+// referenced with it (index-children.ts). Runs as the maintenance task 'retention' (hourly, once
 // across nodes); deletions go through ManifestService.delete (audit operation 'retention').
 
 export const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
@@ -99,6 +101,16 @@ export class RetentionService {
     return out;
   }
 
+  private async deleteOne(reg: RegistryRow, repository: string, m: UntaggedManifest, out: RetentionRunResult): Promise<void> {
+    try {
+      await this.manifests.delete(reg, repository, m.digest, { operation: 'retention' });
+      out.deletedManifests++;
+    } catch (e) {
+      if (!(e instanceof RegistryError)) throw e;
+      if (e.code !== 'MANIFEST_UNKNOWN') out.skipped.push({ registry: reg.name, repository, digest: m.digest, reason: e.message });
+    }
+  }
+
   private async runRegistry(reg: RegistryRow, cutoff: string, enabledAt: string, out: RetentionRunResult): Promise<void> {
     let after: string | undefined;
     for (;;) {
@@ -114,20 +126,18 @@ export class RetentionService {
             untaggedSince: enabledAt,
             limit: PAGE,
           });
-          for (const m of rows) {
-            if (!m.write_enabled || !m.delete_enabled) {
-              out.skipped.push({ registry: reg.name, repository: repo.name, digest: m.digest, reason: 'manifest is locked' });
-              continue;
-            }
-            try {
-              await this.manifests.delete(reg, repo.name, m.digest, { operation: 'retention' });
-              out.deletedManifests++;
-            } catch (e) {
-              if (!(e instanceof RegistryError)) throw e;
-              if (e.code !== 'MANIFEST_UNKNOWN')
-                out.skipped.push({ registry: reg.name, repository: repo.name, digest: m.digest, reason: e.message });
-            }
-          }
+          const unlocked = (m: UntaggedManifest) => {
+            if (m.write_enabled && m.delete_enabled) return true;
+            out.skipped.push({ registry: reg.name, repository: repo.name, digest: m.digest, reason: 'manifest is locked' });
+            return false;
+          };
+          const doomed = rows.filter(unlocked);
+          // An index takes the children only it referenced with it, as purge does; they are as old
+          // as the index, and were never tagged since it was pushed (else they are kept).
+          const waves = await orphanedChildren(this.candidates, repo.id, doomed, unlocked);
+          for (const m of doomed) await this.deleteOne(reg, repo.name, m, out);
+          for (const wave of waves)
+            for (const m of await recheck(this.candidates, repo.id, wave)) await this.deleteOne(reg, repo.name, m, out);
           if (rows.length < PAGE) break;
           beforeId = Number(rows[rows.length - 1]!.id);
         }

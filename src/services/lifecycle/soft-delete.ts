@@ -162,14 +162,14 @@ export class SoftDeleteService implements RecycleBinHook {
     return this.bin.anyRepository(reg.id, repository, ex);
   }
 
-  private view(e: BinEntry) {
+  private view(e: BinEntry, imageSize = Number(e.size)) {
     return {
       digest: e.digest,
       tags: tagsOf(e),
       mediaType: e.media_type,
       artifactType: e.artifact_type,
       subject: e.subject_digest,
-      imageSize: Number(e.size),
+      imageSize,
       createdTime: e.created_at,
       deletedTime: e.deleted_at,
       purgeTime: e.purge_after,
@@ -203,7 +203,12 @@ export class SoftDeleteService implements RecycleBinHook {
     const repo = await this.anyRepositoryId(reg, repository);
     if (!repo) return { items: [] };
     const rows = await this.liveEntries(repo.id, { kind: 'manifest', beforeId: SoftDeleteService.last(last), limit: n + 1 });
-    return { items: rows.slice(0, n).map((e) => this.view(e)), next: rows.length > n ? String(rows[n - 1]!.id) : undefined };
+    const page = rows.slice(0, n);
+    const sizes = await this.bin.entryImageSizes(
+      repo.id,
+      page.map((e) => Number(e.id)),
+    );
+    return { items: page.map((e) => this.view(e, sizes.get(Number(e.id)))), next: rows.length > n ? String(rows[n - 1]!.id) : undefined };
   }
 
   /** az acr manifest list-deleted-tags: deleted tags (with their manifest, untagged, or moved by a forced restore), optionally one tag; paged by entry. */

@@ -5,7 +5,7 @@ import type { AccessStore } from '../../meta/access-store.js';
 import type { Executor, MetaStore } from '../../meta/store.js';
 import type { EventRow, WebhookOutbox, WebhookRow } from '../../meta/webhooks.js';
 import type { Logger } from '../../observability/logger.js';
-import { EgressRefused, egressRequest, type EgressOptions } from '../../net/egress.js';
+import { EgressRefused, egressRequest, egressVerdict, type EgressOptions } from '../../net/egress.js';
 
 // Webhook delivery, through the outbox: every change writes an `events` row in its own
 // transaction. The dispatcher (run on each queue poll) takes undelivered events, and in one
@@ -217,6 +217,11 @@ export class WebhookDelivery {
       datacontenttype: 'application/json',
       data: payload,
     });
+  }
+
+  /** What the egress policy would say to a delivery to this URI now (create, update and ping warn with it). */
+  checkTarget(uri: string): ReturnType<typeof egressVerdict> {
+    return egressVerdict(uri, this.opts.egress.allowPrivate, Math.min(3000, this.opts.egress.connectTimeoutMs));
   }
 
   /** The delivery job: one POST with the egress rules; non-2xx or a network error is retried by the queue. */

@@ -124,6 +124,21 @@ export class WebhookService {
     return w;
   }
 
+  /**
+   * The egress verdict on a webhook's URI, and the warnings it gives: told at once, on create,
+   * update and show, rather than found later as 'refused' deliveries in list-events.
+   */
+  private async egress(w: WebhookRow) {
+    const v = await this.delivery.checkTarget(w.uri);
+    const warnings =
+      v.verdict === 'refused'
+        ? [`webhook ${w.name}: deliveries will be refused: ${v.reason}`]
+        : v.verdict === 'unresolved'
+          ? [`webhook ${w.name}: ${v.reason}; deliveries will fail until it does`]
+          : [];
+    return { egress: { verdict: v.verdict, ...(v.reason ? { reason: v.reason } : {}) }, ...(warnings.length ? { warnings } : {}) };
+  }
+
   async create(reg: RegistryRow, input: WebhookInput) {
     const name = input.name ?? '';
     if (!/^[A-Za-z0-9]{5,50}$/.test(name)) throw new RegistryError('REQUEST_INVALID', 'a webhook name is 5-50 letters and digits');
@@ -156,14 +171,15 @@ export class WebhookService {
       if (!created) throw new RegistryError('CONFLICT', `webhook "${name}" already exists in registry ${reg.name}`);
       return created;
     });
-    return { ...this.view(row, reg), secret };
+    return { ...this.view(row, reg), ...(await this.egress(row)), secret };
   }
 
   async update(reg: RegistryRow, name: string, input: WebhookInput) {
     const w = await this.find(reg, name);
     const fields = this.validate(input, true);
     await this.store.update(w.id, { ...fields, updated_at: new Date().toISOString() });
-    return this.view(await this.find(reg, name), reg);
+    const updated = await this.find(reg, name);
+    return { ...this.view(updated, reg), ...(await this.egress(updated)) };
   }
 
   async delete(reg: RegistryRow, name: string): Promise<void> {
@@ -177,7 +193,8 @@ export class WebhookService {
   }
 
   async show(reg: RegistryRow, name: string) {
-    return this.view(await this.find(reg, name), reg);
+    const w = await this.find(reg, name);
+    return { ...this.view(w, reg), ...(await this.egress(w)) };
   }
 
   /** ACR's getCallbackConfig: the URI and custom headers in full (callers need write power). */
@@ -186,13 +203,19 @@ export class WebhookService {
     return { serviceUri: w.uri, customHeaders: JSON.parse(w.headers) as Record<string, string> };
   }
 
-  /** Queues a ping event; its delivery shows in list-events. */
-  async ping(reg: RegistryRow, name: string): Promise<{ id: string }> {
+  /**
+   * Queues a ping event; its delivery shows in list-events. A URI the egress policy refuses fails
+   * at once with the reason (409), instead of a ping that could only ever be 'refused'.
+   */
+  async ping(reg: RegistryRow, name: string): Promise<{ id: string; warnings?: string[] }> {
     const w = await this.find(reg, name);
+    const { egress, warnings } = await this.egress(w);
+    if (egress.verdict === 'refused')
+      throw new RegistryError('CONFLICT', `cannot ping webhook ${w.name}: ${egress.reason}`, { detail: { webhook: w.name } });
     const eventId = randomUUID();
     const body = this.delivery.envelope(w, reg, 'ping', { id: eventId, timestamp: new Date().toISOString(), action: 'ping' }, '');
     await this.delivery.enqueue({ webhookId: w.id, eventId, action: 'ping', body } satisfies DeliveryJob);
-    return { id: eventId };
+    return { id: eventId, ...(warnings ? { warnings } : {}) };
   }
 
   async events(reg: RegistryRow, name: string, limit = 100) {
