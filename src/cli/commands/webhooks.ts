@@ -1,6 +1,6 @@
 import { type Command, Option, type OptionValues } from 'commander';
 import { CliError, enc } from '../client.js';
-import { client, common, print } from '../command-kit.js';
+import { client, common, print, warn } from '../command-kit.js';
 import { webhookConfigTable, webhookEventsTable } from '../tables.js';
 
 // `berth webhook` (az acr webhook) and `berth job` (the durable job queue, for operators).
@@ -26,8 +26,8 @@ function actions(values: string[] | undefined): string[] | undefined {
 }
 
 /** The server's warnings (e.g. the egress policy will refuse the URI) on stderr, as az prints them; the result goes to stdout. */
-function warned<T extends { warnings?: string[] }>(res: T, o: OptionValues): T {
-  if (!o.onlyShowErrors) for (const w of res.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
+function warned<T extends { warnings?: string[] }>(res: T): T {
+  for (const w of res.warnings ?? []) warn(w);
   return res;
 }
 
@@ -57,7 +57,7 @@ export function registerWebhookCommands(program: Command): void {
     .addOption(new Option('--format <format>', 'payload format: ACR JSON, or CloudEvents 1.0 wrapping it').choices(['acr', 'cloudevents']))
     .action(async (o) =>
       print(
-        warned(await client(o).json<{ warnings?: string[] }>('POST', path({ registry: o.registry }), { name: o.name, ...fields(o) }), o),
+        warned(await client(o).json<{ warnings?: string[] }>('POST', path({ registry: o.registry }), { name: o.name, ...fields(o) })),
         o,
       ),
     );
@@ -73,7 +73,7 @@ export function registerWebhookCommands(program: Command): void {
       const patch = fields(o);
       if (Object.keys(patch).length === 0)
         throw new CliError('nothing to update: give --uri, --actions, --scope, --headers, --status or --format', 2);
-      print(warned(await client(o).json<{ warnings?: string[] }>('PATCH', path(o), patch), o), o);
+      print(warned(await client(o).json<{ warnings?: string[] }>('PATCH', path(o), patch)), o);
     });
 
   named(webhook.command('delete').description('delete a webhook')).action(async (o) => {
@@ -93,7 +93,7 @@ export function registerWebhookCommands(program: Command): void {
   );
 
   named(webhook.command('ping').description('send a ping event (delivered by the job queue; see list-events)')).action(async (o) =>
-    print(warned(await client(o).json<{ warnings?: string[] }>('POST', `${path(o)}/ping`), o), o),
+    print(warned(await client(o).json<{ warnings?: string[] }>('POST', `${path(o)}/ping`)), o),
   );
 
   named(webhook.command('list-events').description('the delivery log: request, response, attempt, duration (newest first)')).action(
