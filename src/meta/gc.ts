@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Dialect } from './db.js';
+import { subjectMissing } from './referrers.js';
 import type { Database, GcRunsTable } from './schema.js';
 import type { Executor } from './store.js';
 
@@ -179,17 +180,7 @@ export class KyselyGcStore implements GcStore {
       .selectFrom('manifests as m')
       .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.max('m.created_at').as('newest')])
       .where('m.subject_digest', 'is not', null)
-      .where((eb) =>
-        eb.not(
-          eb.exists(
-            eb
-              .selectFrom('manifests as s')
-              .select('s.id')
-              .whereRef('s.repository_id', '=', 'm.repository_id')
-              .whereRef('s.digest', '=', 'm.subject_digest'),
-          ),
-        ),
-      )
+      .where((eb) => subjectMissing(eb))
       .executeTakeFirstOrThrow();
     const links = await this.db
       .selectFrom('repository_blobs as rb')
@@ -245,17 +236,7 @@ export class KyselyGcStore implements GcStore {
       .where('m.subject_digest', 'is not', null)
       .where('m.created_at', '<', cutoff)
       .where('m.id', '>', afterId)
-      .where((eb) =>
-        eb.not(
-          eb.exists(
-            eb
-              .selectFrom('manifests as s')
-              .select('s.id')
-              .whereRef('s.repository_id', '=', 'm.repository_id')
-              .whereRef('s.digest', '=', 'm.subject_digest'),
-          ),
-        ),
-      )
+      .where((eb) => subjectMissing(eb))
       .orderBy('m.id')
       .limit(limit)
       .execute();

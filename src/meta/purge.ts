@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { subjectMissing } from './referrers.js';
 import type { Database } from './schema.js';
 import type { Executor } from './store.js';
 
@@ -157,20 +158,7 @@ export class KyselyPurgeStore implements PurgeStore {
           ),
         ),
       )
-      .where((eb) =>
-        eb.or([
-          eb('m.subject_digest', 'is', null),
-          eb.not(
-            eb.exists(
-              eb
-                .selectFrom('manifests as s')
-                .select('s.id')
-                .whereRef('s.repository_id', '=', 'm.repository_id')
-                .whereRef('s.digest', '=', 'm.subject_digest'),
-            ),
-          ),
-        ]),
-      );
+      .where((eb) => eb.or([eb('m.subject_digest', 'is', null), subjectMissing(eb)]));
     if (q.ids) s = s.where('m.id', 'in', q.ids.length ? q.ids : [-1]);
     if (!q.ids || q.stillUntagged)
       s = s
