@@ -28,21 +28,31 @@ export function buildProgram(): Command {
     .option('--tls-cert <file>', 'PEM certificate (chain): serve HTTPS (with --tls-key)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--insecure-http', 'allow plain HTTP on a non-loopback listen address')
+    .addOption(
+      outputOption(
+        'the line "berth listening on URL" on stderr; a format prints {url, dataDir, pid, version} on stdout once ready, and the log goes to stderr',
+      ),
+    )
     .action(async (o) => {
       const overrides: Record<string, unknown> = {};
       if (o.listen) overrides.listen = o.listen;
       if (o.data) overrides.dataDir = o.data;
       if (o.metadata) overrides.metadata = { url: o.metadata };
       if (o.domain) overrides.domain = o.domain;
-      if (o.logLevel) overrides.log = { level: o.logLevel };
+      // --debug and --only-show-errors as log levels, unless --log-level says otherwise.
+      const level = o.logLevel ?? (o.debug ? 'debug' : o.onlyShowErrors ? 'error' : undefined);
+      if (level) overrides.log = { level };
       if (o.tlsCert || o.tlsKey) overrides.tls = { ...(o.tlsCert ? { cert: o.tlsCert } : {}), ...(o.tlsKey ? { key: o.tlsKey } : {}) };
       if (o.insecureHttp) overrides.insecureHttp = true;
       const config = loadConfig({ file: o.config ?? process.env.BERTH_CONFIG, overrides });
-      const log = createLogger(config.log.level);
+      // With an output format stdout carries the ready record alone: the JSON log moves to stderr.
+      const log = textOutput(o) ? createLogger(config.log.level) : createLogger(config.log.level, pino.destination({ fd: 2 }));
       // Loaded here, not at the top: the client commands never load the server.
       const { startApp } = await import('./app.js');
       const app = await startApp(config, log);
-      process.stderr.write(`berth listening on ${app.url} (data ${config.dataDir})\n`);
+      // Scripts read the ready record (e.g. --query url -o tsv) from stdout; people read stderr.
+      if (textOutput(o)) process.stderr.write(`berth listening on ${app.url} (data ${config.dataDir})\n`);
+      else print({ url: app.url, dataDir: config.dataDir, pid: process.pid, version: VERSION }, o);
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;

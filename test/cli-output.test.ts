@@ -37,7 +37,7 @@ function findOption(cmd: Command, long: string): Option | undefined {
 
 describe('every command takes the az output flags', () => {
   const program = buildProgram();
-  const leaves = commands(program).filter((c) => c.cmd.commands.length === 0 && c.path[0] !== 'serve');
+  const leaves = commands(program).filter((c) => c.cmd.commands.length === 0);
 
   test('the walk sees the whole tree', () => {
     assert.ok(leaves.length > 60, `only ${leaves.length} commands`);
@@ -363,5 +363,30 @@ describe('output of the CLI against a server', () => {
     assert.equal(tsv.stdout, 'BERTH_LISTEN\n');
     const health = await berth(['check-health', '-n', REG, '-o', 'table']);
     assert.match(health.stdout, /^Check\s+Status\s+Message/);
+  });
+
+  test('serve --query url -o tsv prints the listening URL on stdout once ready (for scripts)', async () => {
+    const port = await freePort();
+    const data = mkdtempSync(path.join(os.tmpdir(), 'berth-serve-output-'));
+    const child = spawn(process.execPath, [MAIN, 'serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--query', 'url', '-o', 'tsv'], {
+      env: cleanEnv({ BERTH_ADMIN_PASSWORD: 'serve-output-password-1', BERTH_AUTH_PASSWORD_HASH_COST: '10' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (b: Buffer) => {
+          out += b.toString();
+          if (out.includes('\n')) resolve(out);
+        });
+        child.on('exit', (code) => reject(new Error(`serve exited ${code} before it printed its URL`)));
+      });
+      assert.equal(line, `http://127.0.0.1:${port}\n`);
+      assert.equal((await fetch(`${line.trim()}/readyz`)).status, 200);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(data, { recursive: true, force: true });
+    }
   });
 });

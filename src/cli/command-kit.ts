@@ -69,10 +69,9 @@ export function globalOptions(): Option[] {
  * command runs. Run it after every command is registered. Options go on leaf commands and on
  * commands that already have -o (a group's options would otherwise capture its subcommands').
  */
-export function addGlobalOptions(program: Command, skip: readonly string[] = ['serve']): void {
+export function addGlobalOptions(program: Command): void {
   const visit = (cmd: Command) => {
     for (const sub of cmd.commands) {
-      if (cmd === program && skip.includes(sub.name())) continue;
       const hasOutput = sub.options.some((x) => x.long === '--output');
       if (sub.commands.length === 0 || hasOutput) {
         if (!hasOutput) sub.addOption(outputOption());
