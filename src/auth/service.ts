@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { RegistryError } from '../domain/errors.js';
 import { isValidRegistryName } from '../domain/reference.js';
 import type { AccessStore } from '../meta/access-store.js';
-import type { RegistryRow, RegistryStore } from '../meta/store.js';
+import type { RegistryStore } from '../meta/store.js';
 import type { Logger } from '../observability/logger.js';
 import {
   generateSigningKey,
@@ -60,7 +60,12 @@ export interface AccessEntry {
   actions: string[];
   /** Registry ids the entry is bound to: a deleted and re-created registry never matches. */
   rid: number[];
+  /** A catalog entry of a deployment-wide role: every registry, so the token stays small however many there are. */
+  all?: true;
 }
+
+/** The registries whose catalog a principal may list: all of them, or these ids. */
+export type CatalogReach = 'all' | number[];
 
 export interface AuthOptions {
   accessTokenSeconds: number;
@@ -110,7 +115,7 @@ export class AuthService {
   private readonly probeMisses = new Map<string, number>();
 
   constructor(
-    private readonly meta: Pick<RegistryStore, 'getRegistry' | 'listRegistries'>,
+    private readonly meta: Pick<RegistryStore, 'getRegistry'>,
     readonly store: AccessStore,
     private readonly opts: AuthOptions,
     private readonly throttle: Throttle,
@@ -447,15 +452,22 @@ export class AuthService {
     }
   }
 
-  /** Registries whose catalog the principal may list. */
-  async catalogRegistries(p: Principal): Promise<RegistryRow[]> {
-    const all = await this.meta.listRegistries();
-    const out: RegistryRow[] = [];
-    for (const r of all) {
-      const view = await this.store.registryAuth(r.id);
-      if (view && (await this.grant(p, view, '')).catalog) out.push(r);
+  /**
+   * The registries whose catalog the principal may list, from its own grants rather than a walk
+   * over every registry (the root catalog must stay cheap with thousands of registries). Catalog
+   * rights come only from role assignments without a repository (deployment-wide: all) and a
+   * registry's enabled admin user; tokens and anonymous callers never list a catalog (grant()).
+   */
+  async catalogReach(p: Principal): Promise<CatalogReach> {
+    if (p.kind === 'admin') return (await this.store.registryAuth(p.id))?.admin_enabled ? [p.id] : [];
+    if (p.kind !== 'user' && p.kind !== 'sp') return [];
+    const ids = new Set<number>();
+    for (const a of await this.store.assignmentsOf(p.kind, p.id)) {
+      if (a.repository !== null || !ROLES.find((r) => r.name === a.role)?.catalog) continue;
+      if (a.registry_id === null) return 'all';
+      ids.add(a.registry_id);
     }
-    return out;
+    return [...ids];
   }
 
   // ---------------------------------------------------------------- token issuance
@@ -475,9 +487,14 @@ export class AuthService {
     for (const s of scopes.slice(0, 50)) {
       if (s.type === 'registry') {
         if (s.name !== 'catalog') continue;
-        let regs = await this.catalogRegistries(p);
-        if (hostRegistry !== undefined) regs = regs.filter((r) => r.name.toLowerCase() === hostRegistry);
-        access.push({ type: 'registry', name: 'catalog', actions: regs.length ? ['*'] : [], rid: regs.map((r) => r.id) });
+        let reach = await this.catalogReach(p);
+        if (hostRegistry !== undefined) {
+          // Host-style: the one registry the host names, if the caller may list it.
+          const host = await this.meta.getRegistry(hostRegistry);
+          reach = host && (reach === 'all' || reach.includes(host.id)) ? [host.id] : [];
+        }
+        if (reach === 'all') access.push({ type: 'registry', name: 'catalog', actions: ['*'], rid: [], all: true });
+        else access.push({ type: 'registry', name: 'catalog', actions: reach.length ? ['*'] : [], rid: reach });
         continue;
       }
       const target = splitScopeName(s.name, hostRegistry);

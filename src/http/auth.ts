@@ -3,6 +3,7 @@ import {
   describePrincipal,
   type AccessEntry,
   type AuthService,
+  type CatalogReach,
   type CallerInfo,
   type Principal,
   type RegistryAuthView,
@@ -174,7 +175,9 @@ export async function authorizeCatalog(
   if (
     a.access &&
     reg &&
-    a.access.some((e) => e.type === 'registry' && e.name === 'catalog' && e.rid.includes(reg.id) && e.actions.length > 0)
+    a.access.some(
+      (e) => e.type === 'registry' && e.name === 'catalog' && (e.all === true || e.rid.includes(reg.id)) && e.actions.length > 0,
+    )
   )
     return;
   const live = reg ? (await auth.grant(a.principal, reg, '')).catalog : false;
@@ -188,13 +191,16 @@ export async function authorizeCatalog(
   throw new RegistryError('DENIED', `${describePrincipal(a.principal)} is not allowed to list the catalog`);
 }
 
-/** Registry ids whose catalog this caller may list (root catalog, path-style). */
-export async function catalogScope(auth: AuthService, a: AuthContext): Promise<Set<number>> {
+/** The registries whose catalog this caller may list (root catalog, path-style): from the token's grant, else live. */
+export async function catalogScope(auth: AuthService, a: AuthContext): Promise<CatalogReach> {
   if (a.access) {
     const ids = new Set<number>();
-    for (const e of a.access)
-      if (e.type === 'registry' && e.name === 'catalog' && e.actions.length > 0) for (const id of e.rid) ids.add(id);
-    return ids;
+    for (const e of a.access) {
+      if (e.type !== 'registry' || e.name !== 'catalog' || e.actions.length === 0) continue;
+      if (e.all === true) return 'all';
+      for (const id of e.rid) ids.add(id);
+    }
+    return [...ids];
   }
-  return new Set((await auth.catalogRegistries(a.principal)).map((r) => r.id));
+  return auth.catalogReach(a.principal);
 }

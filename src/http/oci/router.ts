@@ -180,9 +180,9 @@ async function catalog(
     // Every registry the caller may list, and only those.
     if (a.principal.kind === 'anonymous')
       throw new RegistryError('UNAUTHORIZED', 'authentication required', { headers: challenge(ctx, opts, service, 'registry:catalog:*') });
-    const ids = [...(await catalogScope(svc.auth, a))];
-    if (ids.length === 0) await authorizeCatalog(ctx, svc.auth, a, undefined, opts, service);
-    ({ items, next } = await svc.repositories.catalogAll(n, last, ids));
+    const reach = await catalogScope(svc.auth, a);
+    if (reach !== 'all' && reach.length === 0) await authorizeCatalog(ctx, svc.auth, a, undefined, opts, service);
+    ({ items, next } = await svc.repositories.catalogAll(n, last, reach === 'all' ? undefined : reach));
   } else {
     const { reg, unknownVisible } = await svc.access.locate(a.principal, registry);
     if (unknownVisible) throw new RegistryError('NAME_UNKNOWN', `registry "${registry}" does not exist on this server`);
