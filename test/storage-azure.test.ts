@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { after, before, describe, test } from 'node:test';
+import { StorageError } from '../src/storage/driver.js';
+import { AzureDriver, type AzureOptions } from '../src/storage/drivers/azure.js';
+import { AZURITE_ACCOUNT, azuriteMissing, startAzurite, type Azurite } from './helpers/azurite.js';
+import { get, put, storageDriverSuite } from './suites/storage-driver.js';
+
+// The Azure Blob driver against Azurite, which this file starts on a free port and stops. Without
+// Azurite installed the file skips, except under CI, where a missing devDependency is a failure.
+
+const missing = process.env.CI === 'true' ? undefined : azuriteMissing();
+const skip = missing ? { skip: missing } : {};
+
+let azurite: Azurite | undefined;
+let starting: Promise<Azurite> | undefined;
+/** One Azurite for the whole file, started by whichever part needs it first. */
+function emulator(): Promise<Azurite> {
+  starting ??= startAzurite().then((a) => (azurite = a));
+  return starting;
+}
+after(async () => {
+  await azurite?.stop();
+});
+
+/** A driver on its own fresh container; small blocks so block boundaries are exercised by small tests. */
+async function driver(extra: Partial<AzureOptions> = {}): Promise<AzureDriver> {
+  const a = await emulator();
+  const d = new AzureDriver({
+    connectionString: a.connectionString,
+    container: `c${randomBytes(6).toString('hex')}`,
+    createContainer: true,
+    retry: { maxTries: 2, retryDelayInMs: 50, maxRetryDelayInMs: 200, tryTimeoutInMs: 10_000 },
+    ...extra,
+  });
+  await d.init();
+  return d;
+}
+
+storageDriverSuite(
+  'azure (Azurite)',
+  async () => {
+    const d = await driver({ blockSize: 256 * 1024 });
+    return { driver: d, cleanup: async () => void (await d.container.deleteIfExists()) };
+  },
+  missing ? { skip: missing } : {},
+);
+
+describe('azure driver specifics', skip, () => {
+  let d: AzureDriver;
+  const BLOCK = 64 * 1024;
+  before(async () => {
+    d = await driver({ blockSize: BLOCK });
+  });
+
+  test('resuming at an offset inside a staged block keeps exactly the bytes before it', async () => {
+    const data = randomBytes(BLOCK * 3 + 100);
+    await put(d, 'uploads/u1', data);
+    const blocks = (await d.container.getBlockBlobClient('uploads/u1').getBlockList('committed')).committedBlocks ?? [];
+    assert.ok(blocks.length >= 3, `staged in blocks, got ${blocks.length}`);
+    const cut = BLOCK + 1234; // inside the second block
+    const tail = randomBytes(BLOCK + 7);
+    assert.equal(await put(d, 'uploads/u1', tail, cut), cut + tail.length);
+    assert.deepEqual(await get(d, 'uploads/u1'), Buffer.concat([data.subarray(0, cut), tail]));
+    // at a block boundary nothing is read back, and the earlier blocks are kept as they were
+    const before = (await d.container.getBlockBlobClient('uploads/u1').getBlockList('committed')).committedBlocks ?? [];
+    assert.equal(await put(d, 'uploads/u1', 'end', before[0]!.size), before[0]!.size + 3);
+    const afterList = (await d.container.getBlockBlobClient('uploads/u1').getBlockList('committed')).committedBlocks ?? [];
+    assert.equal(afterList[0]!.name, before[0]!.name);
+    assert.deepEqual(await get(d, 'uploads/u1'), Buffer.concat([data.subarray(0, before[0]!.size), Buffer.from('end')]));
+  });
+
+  test('resuming a small object written in one request (no block list) at an offset', async () => {
+    await put(d, 'uploads/small', 'hello world');
+    assert.equal(await put(d, 'uploads/small', '!!', 5), 7);
+    assert.equal((await get(d, 'uploads/small')).toString(), 'hello!!');
+  });
+
+  test('an offset past the end or on a missing object is refused', async () => {
+    await put(d, 'uploads/short', 'abc');
+    await assert.rejects(() => d.writer('uploads/short', { offset: 4 }), /only 3 bytes/);
+    await assert.rejects(() => d.writer('uploads/none', { offset: 1 }), /does not exist/);
+  });
+
+  test('a second driver instance (another node) continues an upload the first one started', async () => {
+    const a = await emulator();
+    const node2 = new AzureDriver({ connectionString: a.connectionString, container: d.container.containerName, createContainer: false });
+    await node2.init();
+    const part1 = randomBytes(BLOCK * 2 + 10);
+    const part2 = randomBytes(BLOCK + 5);
+    assert.equal(await put(d, 'uploads/shared', part1, 0), part1.length);
+    // node 1 dies after staging more bytes it never committed: they are not part of the object
+    const w = await d.writer('uploads/shared', { offset: part1.length });
+    await new Promise<void>((resolve) => w.stream.write(randomBytes(BLOCK * 2), () => resolve()));
+    assert.equal((await node2.stat('uploads/shared'))?.size, part1.length);
+    assert.equal(await put(node2, 'uploads/shared', part2, part1.length), part1.length + part2.length);
+    assert.deepEqual(await get(d, 'uploads/shared'), Buffer.concat([part1, part2]));
+    await w.abort();
+  });
+
+  test('memory stays bounded: a writer stages blocks while bytes stream in', async () => {
+    const w = await d.writer('uploads/stream');
+    const chunks = Array.from({ length: 40 }, () => randomBytes(16 * 1024));
+    await pipeline(Readable.from(chunks), w.stream);
+    const uncommitted = (await d.container.getBlockBlobClient('uploads/stream').getBlockList('uncommitted')).uncommittedBlocks ?? [];
+    assert.ok(uncommitted.length >= 9, `blocks were staged before commit (${uncommitted.length})`);
+    assert.equal(await w.commit(), 40 * 16 * 1024);
+    assert.deepEqual(await get(d, 'uploads/stream'), Buffer.concat(chunks));
+  });
+
+  test('a large object moves by server-side copy', async () => {
+    const data = randomBytes(BLOCK * 5);
+    await put(d, 'uploads/big', data);
+    await d.move('uploads/big', 'blobs/sha256/ab/big');
+    assert.equal(await d.stat('uploads/big'), null);
+    assert.deepEqual(await get(d, 'blobs/sha256/ab/big'), data);
+  });
+
+  test('a wrong account key fails with a message naming the settings', async () => {
+    const a = await emulator();
+    const bad = new AzureDriver({
+      accountName: AZURITE_ACCOUNT,
+      accountKey: randomBytes(64).toString('base64'),
+      endpoint: a.endpoint,
+      container: 'berth',
+      retry: { maxTries: 1 },
+    });
+    await assert.rejects(
+      () => bad.init(),
+      (e: unknown) => {
+        assert.ok(e instanceof StorageError);
+        assert.equal(e.driver, 'azure');
+        assert.match(e.message, /access denied \(403|AuthorizationFailure|AuthenticationFailed/);
+        assert.match(e.message, /storage\.azure\.accountName\/accountKey/);
+        return true;
+      },
+    );
+  });
+
+  test('a missing container with createContainer false fails naming storage.azure.container', async () => {
+    const a = await emulator();
+    const d2 = new AzureDriver({ connectionString: a.connectionString, container: 'not-there', createContainer: false });
+    await assert.rejects(() => d2.init(), /container "not-there" does not exist \(storage\.azure\.container\)/);
+  });
+
+  test('a SAS URL, or its token with an endpoint, reaches the container', async () => {
+    const { AccountSASPermissions, BlobServiceClient } = await import('@azure/storage-blob');
+    const a = await emulator();
+    const sasUrl = BlobServiceClient.fromConnectionString(a.connectionString).generateAccountSasUrl(
+      new Date(Date.now() + 3600_000),
+      AccountSASPermissions.parse('rwdlac'),
+      'sco',
+    );
+    const container = d.container.containerName;
+    const viaUrl = new AzureDriver({ sasToken: sasUrl, container });
+    await viaUrl.init();
+    await put(viaUrl, 'sas/obj', 'via sas');
+    await viaUrl.move('sas/obj', 'sas/moved');
+    const viaToken = new AzureDriver({ sasToken: new URL(sasUrl).search, endpoint: a.endpoint, container });
+    assert.equal((await get(viaToken, 'sas/moved')).toString(), 'via sas');
+    assert.equal(await viaToken.stat('sas/obj'), null);
+  });
+});
