@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
 import { StorageError } from '../src/storage/driver.js';
 import { AzureDriver, type AzureOptions } from '../src/storage/drivers/azure.js';
 import { AZURITE_ACCOUNT, azuriteMissing, startAzurite, type Azurite } from './helpers/azurite.js';
+import { removeDir, startBerth, tempDir, type BerthProcess } from './helpers/berth-process.js';
+import { adminAuthHeader } from './helpers/credentials.js';
+import { randomBlob, sha256, uniqueRepo, V2 } from './helpers/oci.js';
 import { get, put, storageDriverSuite } from './suites/storage-driver.js';
 
 // The Azure Blob driver against Azurite, which this file starts on a free port and stops. Without
@@ -161,5 +166,106 @@ describe('azure driver specifics', skip, () => {
     const viaToken = new AzureDriver({ sasToken: new URL(sasUrl).search, endpoint: a.endpoint, container });
     assert.equal((await get(viaToken, 'sas/moved')).toString(), 'via sas');
     assert.equal(await viaToken.stat('sas/obj'), null);
+  });
+});
+
+/** Every file under dir, relative. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
+}
+
+describe('berth serve --storage azure', skip, () => {
+  let server: BerthProcess | undefined;
+  let dataDir: string;
+  let container: string;
+  before(async () => {
+    const a = await emulator();
+    dataDir = tempDir('azure');
+    container = `e2e${randomBytes(5).toString('hex')}`;
+    server = await startBerth({
+      dataDir,
+      args: ['--storage', 'azure'],
+      env: { BERTH_STORAGE_AZURE_CONNECTION_STRING: a.connectionString, BERTH_STORAGE_AZURE_CONTAINER: container },
+    });
+  });
+  after(async () => {
+    await server?.stop();
+    removeDir(dataDir);
+  });
+
+  test('a pushed image (monolithic and chunked blobs) pulls back intact; the data dir holds no blob bytes', async () => {
+    const base = server!.url;
+    const reg = `azreg${randomBytes(3).toString('hex')}`;
+    const created = await fetch(`${base}/api/registries`, {
+      method: 'POST',
+      headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: reg }),
+    });
+    assert.equal(created.status, 201, await created.text());
+    const v2 = new V2(base);
+    const name = `${reg}/${uniqueRepo('app')}`;
+    const img = await v2.pushImage(name, 'v1', { layers: 2 });
+    // a chunked upload: two PATCHes, then the closing PUT (each PATCH resumes at the acknowledged offset)
+    const big = randomBlob(300 * 1024);
+    let loc = await v2.startUpload(name);
+    for (const [start, end] of [
+      [0, 200_000],
+      [200_000, big.size],
+    ] as const) {
+      const r = await v2.fetch(loc, {
+        method: 'PATCH',
+        body: big.data.subarray(start, end),
+        headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${start}-${end - 1}` },
+      });
+      assert.equal(r.status, 202, await r.text());
+      loc = r.headers.get('location')!;
+    }
+    const closed = await v2.fetch(`${loc}${loc.includes('?') ? '&' : '?'}digest=${big.digest}`, { method: 'PUT' });
+    assert.equal(closed.status, 201, await closed.text());
+
+    const m = await v2.fetch(`${name}/manifests/v1`, { headers: { Accept: img.mediaType } });
+    assert.equal(m.status, 200);
+    assert.equal(sha256(Buffer.from(await m.arrayBuffer())), img.digest);
+    for (const b of [img.config, ...img.layers, big]) {
+      const r = await v2.fetch(`${name}/blobs/${b.digest}`);
+      assert.equal(r.status, 200);
+      assert.equal(sha256(Buffer.from(await r.arrayBuffer())), b.digest);
+    }
+    const ranged = await v2.fetch(`${name}/blobs/${big.digest}`, { headers: { Range: 'bytes=10-19' } });
+    assert.equal(ranged.status, 206);
+    assert.deepEqual(Buffer.from(await ranged.arrayBuffer()), big.data.subarray(10, 20));
+
+    // the bytes are blobs in the container, and nothing under the data dir is blob storage
+    const a = await emulator();
+    const d = new AzureDriver({ connectionString: a.connectionString, container, createContainer: false });
+    const stored = await d.list('');
+    assert.ok(stored.some((k) => k.endsWith(big.digest.slice('sha256:'.length))), `blob in the container: ${stored.join(', ')}`);
+    const local = filesUnder(dataDir);
+    assert.ok(!local.some((f) => f.startsWith('storage')), `no storage dir under the data dir: ${local.join(', ')}`);
+    const blobNames = [img.config, ...img.layers, big].map((b) => b.digest.slice('sha256:'.length));
+    assert.ok(!local.some((f) => blobNames.some((n) => f.includes(n))), `no blob files: ${local.join(', ')}`);
+  });
+
+  test('wrong credentials fail startup with a message naming the setting', async () => {
+    const a = await emulator();
+    const dir = tempDir('azure-bad');
+    try {
+      await assert.rejects(
+        () =>
+          startBerth({
+            dataDir: dir,
+            args: ['--storage', 'azure'],
+            env: {
+              BERTH_STORAGE_AZURE_CONNECTION_STRING: a.connectionString.replace(/AccountKey=[^;]+/, `AccountKey=${randomBytes(64).toString('base64')}`),
+              BERTH_STORAGE_AZURE_CONTAINER: container,
+            },
+          }),
+        /access denied.*storage\.azure\.connectionString/s,
+      );
+    } finally {
+      removeDir(dir);
+    }
   });
 });
