@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { StorageError } from '../src/storage/driver.js';
 import { AzureDriver, type AzureOptions } from '../src/storage/drivers/azure.js';
 import { AZURITE_ACCOUNT, azuriteMissing, startAzurite, type Azurite } from './helpers/azurite.js';
+import { freshMetadataUrl, IN_CI, postgresUnavailable } from './helpers/backends.js';
 import { removeDir, startBerth, tempDir, type BerthProcess } from './helpers/berth-process.js';
 import { adminAuthHeader } from './helpers/credentials.js';
 import { randomBlob, sha256, uniqueRepo, V2 } from './helpers/oci.js';
@@ -16,7 +17,7 @@ import { get, put, storageDriverSuite } from './suites/storage-driver.js';
 // The Azure Blob driver against Azurite, which this file starts on a free port and stops. Without
 // Azurite installed the file skips, except under CI, where a missing devDependency is a failure.
 
-const missing = process.env.CI === 'true' ? undefined : azuriteMissing();
+const missing = IN_CI ? undefined : azuriteMissing();
 const skip = missing ? { skip: missing } : {};
 
 let azurite: Azurite | undefined;
@@ -180,18 +181,25 @@ describe('berth serve --storage azure', skip, () => {
   let server: BerthProcess | undefined;
   let dataDir: string;
   let container: string;
+  let dropMetadata = async () => {};
   before(async () => {
     const a = await emulator();
     dataDir = tempDir('azure');
     container = `e2e${randomBytes(5).toString('hex')}`;
+    // The contract's shape: PostgreSQL metadata and Azure blobs, so the data dir keeps no state at all
+    // (SQLite when PostgreSQL is not running here; outside CI only).
+    const meta = await freshMetadataUrl(IN_CI || (await postgresUnavailable()) === null ? 'postgres' : 'sqlite');
+    dropMetadata = meta.drop;
     server = await startBerth({
       dataDir,
+      metadataUrl: meta.url,
       args: ['--storage', 'azure'],
       env: { BERTH_STORAGE_AZURE_CONNECTION_STRING: a.connectionString, BERTH_STORAGE_AZURE_CONTAINER: container },
     });
   });
   after(async () => {
     await server?.stop();
+    await dropMetadata();
     removeDir(dataDir);
   });
 
@@ -241,9 +249,13 @@ describe('berth serve --storage azure', skip, () => {
     const a = await emulator();
     const d = new AzureDriver({ connectionString: a.connectionString, container, createContainer: false });
     const stored = await d.list('');
-    assert.ok(stored.some((k) => k.endsWith(big.digest.slice('sha256:'.length))), `blob in the container: ${stored.join(', ')}`);
+    assert.ok(
+      stored.some((k) => k.endsWith(big.digest.slice('sha256:'.length))),
+      `blob in the container: ${stored.join(', ')}`,
+    );
     const local = filesUnder(dataDir);
     assert.ok(!local.some((f) => f.startsWith('storage')), `no storage dir under the data dir: ${local.join(', ')}`);
+    if (server!.metadataUrl) assert.deepEqual(local, ['berth.pid'], 'with PostgreSQL the data dir holds only the pid file');
     const blobNames = [img.config, ...img.layers, big].map((b) => b.digest.slice('sha256:'.length));
     assert.ok(!local.some((f) => blobNames.some((n) => f.includes(n))), `no blob files: ${local.join(', ')}`);
   });
@@ -258,7 +270,10 @@ describe('berth serve --storage azure', skip, () => {
             dataDir: dir,
             args: ['--storage', 'azure'],
             env: {
-              BERTH_STORAGE_AZURE_CONNECTION_STRING: a.connectionString.replace(/AccountKey=[^;]+/, `AccountKey=${randomBytes(64).toString('base64')}`),
+              BERTH_STORAGE_AZURE_CONNECTION_STRING: a.connectionString.replace(
+                /AccountKey=[^;]+/,
+                `AccountKey=${randomBytes(64).toString('base64')}`,
+              ),
               BERTH_STORAGE_AZURE_CONTAINER: container,
             },
           }),
