@@ -33,6 +33,8 @@ export interface AzureOptions {
   createContainer?: boolean;
   /** Staged block size for writers; bounds a writer's memory. */
   blockSize?: number;
+  /** Names per list request (Azure's maximum is 5000; tests use small pages). */
+  listPageSize?: number;
   /** Retry policy of every request (tests shorten it). */
   retry?: { maxTries?: number; retryDelayInMs?: number; maxRetryDelayInMs?: number; tryTimeoutInMs?: number };
 }
@@ -279,19 +281,43 @@ export class AzureDriver implements StorageDriver {
     const after = opts.startAfter;
     const out: string[] = [];
     if (limit <= 0) return out;
+    const azurePrefix = base ? `${base}/` : '';
+    // Azure lists names in byte order, from the start or from an opaque marker (Azurite has no
+    // startFrom). A caller paging with startAfter = the last key it got (GC's sweep) resumes at
+    // the page that held that key instead of rescanning the container from the start.
+    let marker = after === undefined ? undefined : this.resumeAt.get(`${azurePrefix}\0${after}`);
     try {
-      // Azure lists names in byte order; startAfter is applied here (Azurite has no startFrom).
-      for await (const page of this.container.listBlobsFlat({ prefix: base ? `${base}/` : '' }).byPage({ maxPageSize: 5000 })) {
+      for (;;) {
+        const page = (
+          await this.container
+            .listBlobsFlat({ prefix: azurePrefix })
+            .byPage({ maxPageSize: this.opts.listPageSize ?? 5000, continuationToken: marker })
+            .next()
+        ).value as { segment: { blobItems: { name: string }[] }; continuationToken?: string } | undefined;
+        if (!page) return out;
         for (const item of page.segment.blobItems) {
           if (after !== undefined && item.name <= after) continue;
           out.push(item.name);
-          if (out.length >= limit) return out;
+          if (out.length >= limit) {
+            this.rememberPage(`${azurePrefix}\0${item.name}`, marker);
+            return out;
+          }
         }
+        if (!page.continuationToken) return out;
+        marker = page.continuationToken;
       }
     } catch (e) {
       throw this.fail(`list ${prefix} failed`, e);
     }
-    return out;
+  }
+
+  /** prefix + last key returned -> the marker of the page that holds it (a few recent pagings). */
+  private readonly resumeAt = new Map<string, string | undefined>();
+
+  private rememberPage(key: string, marker: string | undefined): void {
+    if (marker === undefined) return;
+    this.resumeAt.set(key, marker);
+    if (this.resumeAt.size > 64) this.resumeAt.delete(this.resumeAt.keys().next().value!);
   }
 }
 
