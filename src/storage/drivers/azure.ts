@@ -91,7 +91,8 @@ export class AzureDriver implements StorageDriver {
       hint = `: access denied (${code ?? 403}); check storage.azure.connectionString, storage.azure.accountName/accountKey or storage.azure.sasToken`;
     else if (code === 'ContainerNotFound')
       hint = `: container "${this.opts.container}" does not exist (storage.azure.container; storage.azure.createContainer: true creates it at startup)`;
-    else if (status === undefined) hint = `: cannot reach ${this.container.url} (${(e as Error)?.message ?? String(e)})`;
+    else if (status === undefined)
+      hint = `: cannot reach ${this.container.url} (${(e as Error)?.message ?? String(e)}); check storage.azure.endpoint or the BlobEndpoint of storage.azure.connectionString`;
     else hint = `: ${status}${code ? ` ${code}` : ''}`;
     return new StorageError(this.name, what + hint, { cause: e });
   }
@@ -323,7 +324,8 @@ export class AzureDriver implements StorageDriver {
 
 function serviceClient(o: AzureOptions): BlobServiceClient {
   const pipeline: StoragePipelineOptions = {
-    // Exponential backoff on 5xx, 429, resets and timeouts; a try that hangs is abandoned and retried.
+    // Exponential backoff on 5xx, 429, resets and timeouts; tryTimeoutInMs is the service-side
+    // timeout of each try (the SDK sends it as ?timeout=), not a client-side cut-off.
     retryOptions: {
       retryPolicyType: StorageRetryPolicyType.EXPONENTIAL,
       maxTries: o.retry?.maxTries ?? 5,
