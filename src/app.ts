@@ -45,6 +45,7 @@ import { RateLimiter } from './services/policy/rates.js';
 import { TierService } from './services/policy/tiers.js';
 import { WebhookDelivery } from './services/webhooks/delivery.js';
 import { WebhookService } from './services/webhooks/webhooks.js';
+import { AzureDriver } from './storage/drivers/azure.js';
 import { FsDriver } from './storage/drivers/fs.js';
 import type { StorageDriver } from './storage/driver.js';
 
@@ -66,7 +67,14 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host: listen.slice(0, i), port: Number(listen.slice(i + 1)) };
 }
 
-export function createStorage(config: Config): StorageDriver {
+/** The configured byte storage, checked: for azure the credentials and the container (created when allowed). */
+export async function createStorage(config: Config): Promise<StorageDriver> {
+  if (config.storage.driver === 'azure') {
+    // Nothing goes under dataDir: every object, upload sessions included, lives in the container.
+    const driver = new AzureDriver(config.storage.azure);
+    await driver.init();
+    return driver;
+  }
   mkdirSync(config.storage.path, { recursive: true });
   return new FsDriver(config.storage.path);
 }
@@ -242,7 +250,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   let db: Db | undefined;
   try {
     mkdirSync(config.dataDir, { recursive: true });
-    const storage = createStorage(config);
+    const storage = await createStorage(config);
     db = await openDb({ url: config.metadata.url, dataDir: config.dataDir, poolSize: config.metadata.poolSize });
     const applied = await migrate(db);
     if (applied.length) log.info({ applied, metadata: db.target }, 'applied metadata migrations');

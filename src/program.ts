@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { addGlobalOptions, outputOption, print, textOutput } from './cli/command-kit.js';
 import { registerManagementCommands } from './cli/management.js';
 import { VERSION } from './cli/version.js';
-import { configKeys, loadConfig, readConfigFile, validateConfig } from './config/config.js';
+import { configKeys, loadConfig, validateConfigFile } from './config/config.js';
 import pino from 'pino';
 import { createLogger } from './observability/logger.js';
 
@@ -28,6 +28,7 @@ export function buildProgram(): Command {
     .option('--tls-cert <file>', 'PEM certificate (chain): serve HTTPS (with --tls-key)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--insecure-http', 'allow plain HTTP on a non-loopback listen address')
+    .option('--storage <driver>', 'blob storage driver: fs (default) or azure (settings storage.azure.*, BERTH_STORAGE_AZURE_*)')
     .addOption(
       outputOption(
         'the line "berth listening on URL" on stderr; a format prints {url, dataDir, pid, version} on stdout once ready, and the log goes to stderr',
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
       if (level) overrides.log = { level };
       if (o.tlsCert || o.tlsKey) overrides.tls = { ...(o.tlsCert ? { cert: o.tlsCert } : {}), ...(o.tlsKey ? { key: o.tlsKey } : {}) };
       if (o.insecureHttp) overrides.insecureHttp = true;
+      if (o.storage) overrides.storage = { driver: o.storage };
       const config = loadConfig({ file: o.config ?? process.env.BERTH_CONFIG, overrides });
       // With an output format stdout carries the ready record alone: the JSON log moves to stderr.
       const log = textOutput(o) ? createLogger(config.log.level) : createLogger(config.log.level, pino.destination({ fd: 2 }));
@@ -113,7 +115,7 @@ export function buildProgram(): Command {
     .description('check a configuration file against the schema (unknown keys are errors)')
     .addOption(outputOption('"FILE: valid"'))
     .action((file: string, o: { output?: string; query?: string }) => {
-      validateConfig(readConfigFile(file), file);
+      validateConfigFile(file);
       if (textOutput(o)) process.stdout.write(`${file}: valid\n`);
       else print({ file, valid: true }, o);
     });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ConfigError, configKeys, loadConfig, readConfigFile, validateConfig } from './config.js';
+import { ConfigError, configKeys, loadConfig, readConfigFile, validateConfig, validateConfigFile } from './config.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,7 +30,19 @@ describe('defaults', () => {
     assert.equal(c.publicUrl, '');
     assert.equal(c.domain, '');
     assert.deepEqual(c.metadata, { url: '', poolSize: 10 });
-    assert.deepEqual(c.storage, { driver: 'fs', path: path.resolve('./data', 'storage') });
+    assert.deepEqual(c.storage, {
+      driver: 'fs',
+      path: path.resolve('./data', 'storage'),
+      azure: {
+        connectionString: '',
+        accountName: '',
+        accountKey: '',
+        endpoint: '',
+        sasToken: '',
+        container: 'berth',
+        createContainer: true,
+      },
+    });
     assert.deepEqual(c.uploads, { maxAgeSeconds: 86400, purgeIntervalSeconds: 600 });
     assert.deepEqual(c.limits, { manifestMaxBytes: 4 * 1024 * 1024, blobMaxBytes: 0, rateLimits: false, rateMultiplier: 1 });
     assert.deepEqual(c.log, { level: 'info', access: true });
@@ -250,5 +262,57 @@ describe('auth.passwordHashCost', () => {
     configError(() => loadConfig({ env: { BERTH_AUTH_PASSWORD_HASH_COST: '4' } }), /auth\.passwordHashCost/);
     configError(() => loadConfig({ env: {}, overrides: { auth: { passwordHashCost: 21 } } }), /auth\.passwordHashCost/);
     configError(() => loadConfig({ env: {}, overrides: { auth: { passwordHashCost: 12.5 } } }), /auth\.passwordHashCost/);
+  });
+});
+
+describe('storage.driver azure', () => {
+  const CS = 'DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:10000/acct;';
+
+  test('defaults: fs, and the azure settings empty with container berth, created when missing', () => {
+    const c = loadConfig({ env: {} });
+    assert.equal(c.storage.driver, 'fs');
+    assert.equal(c.storage.azure.container, 'berth');
+    assert.equal(c.storage.azure.createContainer, true);
+    assert.equal(c.storage.azure.connectionString, '');
+  });
+
+  test('the contract variables and the --storage flag select and configure it', () => {
+    const keys = Object.fromEntries(configKeys().map((k) => [k.path.join('.'), k.env]));
+    assert.equal(keys['storage.azure.connectionString'], 'BERTH_STORAGE_AZURE_CONNECTION_STRING');
+    assert.equal(keys['storage.azure.container'], 'BERTH_STORAGE_AZURE_CONTAINER');
+    assert.equal(keys['storage.azure.createContainer'], 'BERTH_STORAGE_AZURE_CREATE_CONTAINER');
+    const c = loadConfig({
+      env: {
+        BERTH_STORAGE_AZURE_CONNECTION_STRING: CS,
+        BERTH_STORAGE_AZURE_CONTAINER: 'blobs-1',
+        BERTH_STORAGE_AZURE_CREATE_CONTAINER: 'no',
+      },
+      overrides: { storage: { driver: 'azure' } },
+    });
+    assert.equal(c.storage.driver, 'azure');
+    assert.equal(c.storage.azure.connectionString, CS);
+    assert.equal(c.storage.azure.container, 'blobs-1');
+    assert.equal(c.storage.azure.createContainer, false);
+  });
+
+  test('azure without credentials, with half of them, or with a bad container name fails naming the setting', () => {
+    const azure = (a: Record<string, unknown>) => loadConfig({ env: {}, overrides: { storage: { driver: 'azure', azure: a } } });
+    configError(() => azure({}), /no credentials.*storage\.azure\.connectionString \(BERTH_STORAGE_AZURE_CONNECTION_STRING\)/);
+    configError(() => azure({ accountName: 'acct' }), /storage\.azure\.accountKey is missing/);
+    configError(() => azure({ sasToken: 'sv=2024&sig=x' }), /storage\.azure\.sasToken needs storage\.azure\.accountName/);
+    configError(() => azure({ connectionString: 'not one' }), /storage\.azure\.connectionString is not an Azure Storage connection string/);
+    configError(() => azure({ connectionString: CS, container: 'Bad_Name' }), /storage\.azure\.container/);
+    configError(() => azure({ connectionString: CS, endpoint: 'ftp://x' }), /storage\.azure\.endpoint/);
+    assert.equal(azure({ accountName: 'acct', accountKey: 'a2V5' }).storage.azure.accountName, 'acct');
+    assert.equal(azure({ sasToken: 'https://acct.blob.core.windows.net/?sv=2024&sig=x' }).storage.driver, 'azure');
+    // the fs driver ignores the azure block entirely
+    assert.equal(loadConfig({ env: {}, overrides: { storage: { azure: { accountName: 'acct' } } } }).storage.driver, 'fs');
+  });
+
+  test('config validate checks a file with azure, completed by the environment as at startup', () => {
+    const f = file('azure.yaml', 'storage:\n  driver: azure\n  azure:\n    container: regblobs\n');
+    configError(() => validateConfigFile(f, {}), /no credentials/);
+    assert.equal(validateConfigFile(f, { BERTH_STORAGE_AZURE_CONNECTION_STRING: CS }).storage.azure.container, 'regblobs');
+    configError(() => validateConfigFile(file('bad.yaml', 'storage:\n  azure:\n    bogus: 1\n'), {}), /storage\.azure\.bogus|bogus/);
   });
 });

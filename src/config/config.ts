@@ -47,9 +47,32 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   storage: z
     .strictObject({
-      driver: z.enum(['fs']).default('fs'),
+      driver: z.enum(['fs', 'azure']).default('fs'),
       /** Root of the filesystem driver; empty = <dataDir>/storage. */
       path: z.string().default(''),
+      /** The azure driver: one block blob per key in one container. */
+      azure: z
+        .strictObject({
+          connectionString: z.string().default(''),
+          accountName: z.string().default(''),
+          accountKey: z.string().default(''),
+          /** Blob service URL; empty = https://<accountName>.blob.core.windows.net */
+          endpoint: z
+            .string()
+            .refine((v) => v === '' || httpUrl(v), 'storage.azure.endpoint must be empty or an http(s) URL')
+            .default(''),
+          /** A SAS token (with accountName or endpoint) or a SAS URL of the blob service. */
+          sasToken: z.string().default(''),
+          container: z
+            .string()
+            .regex(
+              /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/,
+              'storage.azure.container must be 3-63 lower-case letters, digits and single hyphens (an Azure container name)',
+            )
+            .default('berth'),
+          createContainer: z.boolean().default(true),
+        })
+        .prefault({}),
     })
     .prefault({}),
   uploads: z
@@ -382,6 +405,17 @@ export function validateConfig(raw: Plain, source: string): Config {
   return parsed.data;
 }
 
+/**
+ * `berth config validate`: the file against the schema, then the settings that must go together
+ * (azure credentials), which may be completed by BERTH_* variables as at startup.
+ */
+export function validateConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const raw = readConfigFile(file);
+  const cfg = validateConfig(raw, file);
+  checkStorageConfig(validateConfig(merge(raw, envOverlay(env)), `${file} + environment`), `${file} + environment`);
+  return cfg;
+}
+
 export function loadConfig(opts: LoadOptions = {}): Config {
   const fromFile = opts.file ? readConfigFile(opts.file) : {};
   if (opts.file) validateConfig(fromFile, opts.file); // report file errors against the file itself
@@ -392,12 +426,36 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       `${opts.file ? `${opts.file} + environment + flags` : 'configuration'}: tls.cert and tls.key must be given together (${cfg.tls.cert ? 'tls.key' : 'tls.cert'} is missing)`,
     );
   }
+  checkStorageConfig(cfg, opts.file ? `${opts.file} + environment + flags` : 'configuration');
   const dataDir = path.resolve(cfg.dataDir);
   return deepFreeze({
     ...cfg,
     dataDir,
     storage: { ...cfg.storage, path: path.resolve(dataDir, cfg.storage.path || 'storage') },
   });
+}
+
+/**
+ * Settings that only make sense together: the azure driver needs one way to authenticate. Checked
+ * on the merged configuration (credentials usually come from BERTH_STORAGE_AZURE_* variables).
+ */
+export function checkStorageConfig(cfg: Config, source: string): void {
+  if (cfg.storage.driver !== 'azure') return;
+  const a = cfg.storage.azure;
+  const problem = a.connectionString
+    ? /(^|;)\s*(AccountName|BlobEndpoint|UseDevelopmentStorage)\s*=/i.test(a.connectionString)
+      ? undefined
+      : 'storage.azure.connectionString is not an Azure Storage connection string (it needs AccountName=…;AccountKey=… or BlobEndpoint=…;SharedAccessSignature=…)'
+    : a.sasToken
+      ? /^https?:\/\//i.test(a.sasToken) || a.accountName || a.endpoint
+        ? undefined
+        : 'storage.azure.sasToken needs storage.azure.accountName or storage.azure.endpoint (or give a whole SAS URL)'
+      : a.accountName && a.accountKey
+        ? undefined
+        : a.accountName
+          ? 'storage.azure.accountKey is missing (storage.azure.accountName is set)'
+          : 'storage.driver is azure but no credentials are set: give storage.azure.connectionString (BERTH_STORAGE_AZURE_CONNECTION_STRING), storage.azure.accountName + storage.azure.accountKey, or storage.azure.sasToken';
+  if (problem) throw new ConfigError(`${source}: ${problem}`);
 }
 
 /** 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost: addresses only this machine can reach. */
