@@ -10,6 +10,7 @@ import { migrations } from './meta/migrations/index.js';
 import { MetaStore } from './meta/store.js';
 import type { Logger } from './observability/logger.js';
 import { cachedQueueStats, cachedStorageUsage, Metrics } from './observability/metrics.js';
+import { instrumentStorage } from './storage/instrumented.js';
 import { AuthService, OWNER_NAME } from './auth/service.js';
 import { Throttle } from './auth/throttle.js';
 import { JobQueue } from './jobs/queue.js';
@@ -100,7 +101,7 @@ export function loadTls(config: Config): TlsMaterial | undefined {
   return material;
 }
 
-/** Readiness: the storage accepts a write and a delete (a probe object under uploads/). */
+/** Readiness: the storage accepts a write, reads it back and deletes it (a probe object under uploads/). */
 export async function probeStorage(storage: StorageDriver): Promise<void> {
   const key = `uploads/.ready-${randomUUID()}`;
   try {
@@ -113,6 +114,14 @@ export async function probeStorage(storage: StorageDriver): Promise<void> {
   } catch (e) {
     await storage.delete(key).catch(() => undefined);
     throw new Error(`storage not writable: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    const chunks: Buffer[] = [];
+    for await (const c of await storage.read(key)) chunks.push(Buffer.from(c as Uint8Array));
+    if (Buffer.concat(chunks).toString() !== 'ready') throw new Error('the probe object read back different bytes');
+  } catch (e) {
+    await storage.delete(key).catch(() => undefined);
+    throw new Error(`storage not readable: ${(e as Error).message}`, { cause: e });
   }
   try {
     await storage.delete(key);
@@ -255,11 +264,18 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const applied = await migrate(db);
     if (applied.length) log.info({ applied, metadata: db.target }, 'applied metadata migrations');
     const meta = new MetaStore(db);
-    const services = createServices(config, meta, storage, log);
+    const metrics = config.metrics.enabled
+      ? new Metrics(
+          cachedStorageUsage(() => meta.storageUsedByRegistry()),
+          cachedQueueStats(() => meta.jobQueueDepth()),
+        )
+      : undefined;
+    const measured = metrics ? instrumentStorage(storage, metrics) : storage;
+    const services = createServices(config, meta, measured, log);
     await services.auth.init();
     // After the listener is bound: a failed start never creates an owner or shows a password.
     await bootstrapOwner(config, log, services);
-    const app = startServing(config, log, { server, deferred, tls: !!tls, db, meta, storage, services });
+    const app = startServing(config, log, { server, deferred, tls: !!tls, db, meta, storage: measured, services, metrics });
     writePidFile(config.dataDir, app.url);
     return app;
   } catch (e) {
@@ -301,10 +317,11 @@ interface Started {
   meta: MetaStore;
   storage: StorageDriver;
   services: Services;
+  metrics: Metrics | undefined;
 }
 
 /** Hands the bound listener its handler and starts the background work. */
-function startServing(config: Config, log: Logger, { server, deferred, tls, db, meta, storage, services }: Started): App {
+function startServing(config: Config, log: Logger, { server, deferred, tls, db, meta, storage, services, metrics }: Started): App {
   const ready = async () => {
     try {
       await meta.ping();
@@ -315,12 +332,6 @@ function startServing(config: Config, log: Logger, { server, deferred, tls, db, 
     if (pending > 0) throw new Error(`${pending} metadata migration(s) pending`);
     await probeStorage(storage);
   };
-  const metrics = config.metrics.enabled
-    ? new Metrics(
-        cachedStorageUsage(() => meta.storageUsedByRegistry()),
-        cachedQueueStats(() => meta.jobQueueDepth()),
-      )
-    : undefined;
   if (metrics) services.webhooks.onOutcome((registry, result) => metrics.webhookOutcome(registry, result));
   if (metrics) services.gc.metrics = { run: (outcome, counts) => metrics.gcRun(outcome, counts) };
   const handler = createHandler(services, log, {

@@ -103,6 +103,21 @@ describe('metrics', await backendGate('sqlite'), () => {
     assert.match(text, /^process_cpu_user_seconds_total /m);
     assert.match(text, /^nodejs_eventloop_lag_seconds /m);
   });
+
+  test('storage operations by driver: latency of the writes and reads a push and a pull made, and no errors for a miss', async () => {
+    const name = `${r2}/${uniqueRepo('s')}`;
+    const img = await v2.pushImage(name, 'v1', { layers: 1 });
+    const layer = await v2.fetch(`/v2/${name}/blobs/${img.layers[0]!.digest}`);
+    assert.equal(layer.status, 200);
+    await layer.arrayBuffer();
+    const missing = await v2.fetch(`/v2/${name}/blobs/sha256:${'0'.repeat(64)}`);
+    await missing.arrayBuffer();
+    const text = await scrape();
+    assert.match(text, /^# TYPE berth_storage_operation_duration_seconds histogram$/m);
+    for (const operation of ['write', 'commit', 'read'])
+      assert.ok(sample(text, 'berth_storage_operation_duration_seconds_count', { driver: 'fs', operation }) >= 1, operation);
+    assert.equal(sample(text, 'berth_storage_errors_total', { driver: 'fs' }), 0);
+  });
 });
 
 describe('StorageUsed', await backendGate('sqlite'), () => {

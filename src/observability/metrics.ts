@@ -28,6 +28,8 @@ export class Metrics {
   private readonly gcRuns: Counter<'outcome'>;
   private readonly gcRemoved: Counter<'kind'>;
   private readonly gcBytes: Counter;
+  private readonly storageSeconds: Histogram<'driver' | 'operation'>;
+  private readonly storageErrors: Counter<'driver' | 'operation'>;
 
   constructor(usage?: StorageUsage, queue?: QueueStats) {
     const registers = [this.registry];
@@ -136,7 +138,27 @@ export class Metrics {
       help: 'Bytes of storage garbage collection reclaimed on this node',
       registers,
     });
+    this.storageSeconds = new Histogram({
+      name: 'berth_storage_operation_duration_seconds',
+      help: 'Storage operations by driver (fs, azure) and operation; a read is timed to its first byte',
+      labelNames: ['driver', 'operation'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.storageErrors = new Counter({
+      name: 'berth_storage_errors_total',
+      help: 'Failed storage operations by driver and operation (a missing key is not a failure)',
+      labelNames: ['driver', 'operation'],
+      registers,
+    });
+    // Includes nodejs_eventloop_lag_* (monitorEventLoopDelay): the stalls that show as request p99.
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** One storage operation (a StorageObserver: storage/instrumented.ts). */
+  storageOp(driver: string, operation: string, seconds: number, failed: boolean): void {
+    if (seconds > 0) this.storageSeconds.observe({ driver, operation }, seconds);
+    if (failed) this.storageErrors.inc({ driver, operation });
   }
 
   private readonly hooks = new Map<string, () => void>();

@@ -586,7 +586,11 @@ export async function checkServer(server: string, o: { timeoutMs?: number; ignor
     const ready = await get('/readyz');
     const r = (await ready.json().catch(() => undefined)) as { status?: string; reason?: string } | undefined;
     if (ready.status === 200)
-      out.push({ check: 'ready', status: 'ok', message: 'the server is ready (/readyz: its metadata store answers)' });
+      out.push({
+        check: 'ready',
+        status: 'ok',
+        message: 'the server is ready (/readyz: its metadata store answers; its storage writes, reads back and deletes)',
+      });
     else
       out.push({
         check: 'ready',
