@@ -34,10 +34,11 @@ export async function observer<Env>(
   const started = Date.now();
   const method = (ctx.req.method ?? 'GET') as Method;
   const operation = typeof def.operation === 'string' ? def.operation : def.operation[method];
+  // A method the route does not log (e.g. a read beside a logged write): nothing to look up.
+  if (!operation) return () => Promise.resolve();
   const registryId = where.registry === undefined ? undefined : await svc.identities.activity.registryId(where.registry);
   const before = def.state ? await def.state({ ...env, params }).catch(() => undefined) : undefined;
   return async ({ reply, error, body }) => {
-    if (!operation) return;
     const seen: Seen = { params, body, reply: reply?.body };
     const failure = error === undefined ? undefined : asRegistryError(error, ctx.requestId);
     const status = failure?.status ?? reply?.status ?? ctx.res.statusCode;

@@ -9,7 +9,7 @@ import {
 } from '../../domain/activity.js';
 import type { ActivityLog } from '../../meta/activity.js';
 import type { Logger } from '../../observability/logger.js';
-import { auditScope } from './audit.js';
+import { auditPage, auditScope } from './audit.js';
 import type { IdentityContext } from './context.js';
 import { redact, scrub } from './redact.js';
 import { invalid, parseSince } from './validate.js';
@@ -118,30 +118,26 @@ export class Activity implements ActivityRecorder {
       limit: top + 1,
       beforeId: q.before,
     });
-    const page = rows.slice(0, top);
-    return {
-      value: page.map((r) => ({
-        id: Number(r.id),
-        time: r.time,
-        category: CATEGORY,
-        operationName: r.operation,
-        registry: r.registry,
-        resourceId: r.resource,
-        resultType: r.result,
-        status: r.status,
-        errorCode: r.error_code,
-        errorMessage: r.error_message,
-        identity: r.identity,
-        identityType: r.identity_type,
-        callerIpAddress: r.caller_ip,
-        userAgent: r.user_agent,
-        correlationId: r.correlation_id,
-        httpMethod: r.method,
-        durationMs: r.duration_ms,
-        properties: r.properties === null ? null : (JSON.parse(r.properties) as Record<string, unknown>),
-      })),
-      ...(rows.length > top ? { next: Number(page[page.length - 1]!.id) } : {}),
-    };
+    return auditPage(rows, top, (r) => ({
+      id: Number(r.id),
+      time: r.time,
+      category: CATEGORY,
+      operationName: r.operation,
+      registry: r.registry,
+      resourceId: r.resource,
+      resultType: r.result,
+      status: r.status,
+      errorCode: r.error_code,
+      errorMessage: r.error_message,
+      identity: r.identity,
+      identityType: r.identity_type,
+      callerIpAddress: r.caller_ip,
+      userAgent: r.user_agent,
+      correlationId: r.correlation_id,
+      httpMethod: r.method,
+      durationMs: r.duration_ms,
+      properties: r.properties === null ? null : (JSON.parse(r.properties) as Record<string, unknown>),
+    }));
   }
 }
 

@@ -33,6 +33,12 @@ export async function auditScope(
   return { registryId, top };
 }
 
+/** One page of an audit log, newest first: rows were fetched with limit top + 1, so one more means a next page (paged on by id). */
+export function auditPage<R extends { id: number | string }, V>(rows: R[], top: number, view: (r: R) => V): { value: V[]; next?: number } {
+  const page = rows.slice(0, top);
+  return { value: page.map(view), ...(rows.length > top ? { next: Number(page[page.length - 1]!.id) } : {}) };
+}
+
 export class Audit {
   constructor(private readonly ctx: IdentityContext) {}
 
@@ -51,26 +57,22 @@ export class Audit {
       limit: top + 1,
       beforeId: q.before,
     });
-    const page = rows.slice(0, top);
-    return {
-      value: page.map((r) => ({
-        id: r.id,
-        time: r.time,
-        category: 'ContainerRegistryLoginEvents',
-        registry: r.registry,
-        identity: r.identity,
-        identityType: IDENTITY_TYPES[r.identity_type] ?? 'Unknown',
-        jwtId: r.jwt_id,
-        callerIpAddress: r.caller_ip,
-        userAgent: r.user_agent,
-        operation: r.operation,
-        resultType: r.result,
-        resultDescription: r.reason ?? (r.result === 'Granted' ? 'OK' : 'denied'),
-        status: r.status,
-        durationMs: r.duration_ms,
-      })),
-      ...(rows.length > top ? { next: page[page.length - 1]!.id } : {}),
-    };
+    return auditPage(rows, top, (r) => ({
+      id: r.id,
+      time: r.time,
+      category: 'ContainerRegistryLoginEvents',
+      registry: r.registry,
+      identity: r.identity,
+      identityType: IDENTITY_TYPES[r.identity_type] ?? 'Unknown',
+      jwtId: r.jwt_id,
+      callerIpAddress: r.caller_ip,
+      userAgent: r.user_agent,
+      operation: r.operation,
+      resultType: r.result,
+      resultDescription: r.reason ?? (r.result === 'Granted' ? 'OK' : 'denied'),
+      status: r.status,
+      durationMs: r.duration_ms,
+    }));
   }
 
   /** Repository events (push, pull, delete, untag), newest first: committed changes only (the outbox is written in their transaction). */
@@ -86,28 +88,24 @@ export class Audit {
       limit: top + 1,
       beforeId: q.before,
     });
-    const page = rows.slice(0, top);
-    return {
-      value: page.map((r) => ({
-        id: Number(r.id),
-        time: r.created_at,
-        category: 'ContainerRegistryRepositoryEvents',
-        registry: r.registry,
-        operationName: r.operation ?? r.action,
-        repository: r.repository,
-        tag: r.tag,
-        digest: r.digest,
-        mediaType: r.media_type,
-        size: r.size === null ? null : Number(r.size),
-        identity: r.identity,
-        callerIpAddress: r.caller_ip,
-        userAgent: r.request_useragent,
-        correlationId: r.request_id,
-        loginServer: r.request_host,
-        requestMethod: r.request_method,
-        resultType: 'Succeeded',
-      })),
-      ...(rows.length > top ? { next: Number(page[page.length - 1]!.id) } : {}),
-    };
+    return auditPage(rows, top, (r) => ({
+      id: Number(r.id),
+      time: r.created_at,
+      category: 'ContainerRegistryRepositoryEvents',
+      registry: r.registry,
+      operationName: r.operation ?? r.action,
+      repository: r.repository,
+      tag: r.tag,
+      digest: r.digest,
+      mediaType: r.media_type,
+      size: r.size === null ? null : Number(r.size),
+      identity: r.identity,
+      callerIpAddress: r.caller_ip,
+      userAgent: r.request_useragent,
+      correlationId: r.request_id,
+      loginServer: r.request_host,
+      requestMethod: r.request_method,
+      resultType: 'Succeeded',
+    }));
   }
 }
