@@ -105,6 +105,8 @@ export class AuthService {
   private keys: SigningKey[] = [];
   private keysLoadedAt = 0;
   private readonly basicCache = new Map<string, { principal: Principal; until: number }>();
+  /** Basic credentials being checked now -> the check: concurrent requests with them wait for it. */
+  private readonly basicInFlight = new Map<string, Promise<Principal>>();
   /** Principal -> until when it is known alive, and (users) since when its tokens count (ms; 0 = all). */
   private readonly aliveCache = new Map<string, { until: number; sessionsSince: number }>();
   /** Verified token -> claims: clients send the same token for many requests; a signature check is the costliest step of a pull. */
@@ -217,7 +219,33 @@ export class AuthService {
     this.throttle.check(caller.ip, username);
     const cacheKey = createHash('sha256').update(`${username}\u0000${password}`).digest('hex');
     const hit = this.basicCache.get(cacheKey);
-    if (hit && hit.until > Date.now() && (await this.alive(hit.principal))) return hit.principal;
+    const now = Date.now();
+    if (hit && hit.until > now && (await this.alive(hit.principal))) {
+      // Re-verify before the entry lapses, in the background: under steady use the cache never
+      // runs dry, so requests never queue behind a password hash.
+      if (hit.until - now < (this.opts.cacheSeconds * 1000) / 3 && !this.basicInFlight.has(cacheKey)) {
+        this.verifyBasic(cacheKey, username, password, caller).catch(() => this.basicCache.delete(cacheKey));
+      }
+      return hit.principal;
+    }
+    return this.verifyBasic(cacheKey, username, password, caller);
+  }
+
+  /**
+   * One check of a user name and password, shared by every request that presents them meanwhile:
+   * clients open many connections at once with the same credentials, and a scrypt hash each
+   * would fill the thread pool and stall them all.
+   */
+  private verifyBasic(cacheKey: string, username: string, password: string, caller: CallerInfo): Promise<Principal> {
+    let pending = this.basicInFlight.get(cacheKey);
+    if (!pending) {
+      pending = this.checkBasic(cacheKey, username, password, caller).finally(() => this.basicInFlight.delete(cacheKey));
+      this.basicInFlight.set(cacheKey, pending);
+    }
+    return pending;
+  }
+
+  private async checkBasic(cacheKey: string, username: string, password: string, caller: CallerInfo): Promise<Principal> {
     const started = Date.now();
     const principal = await this.checkCredentials(username, password);
     if (!principal) {

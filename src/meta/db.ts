@@ -1,10 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Dialect } from './context.js';
 import { migrations } from './migrations/index.js';
+import { SplitSqliteDialect } from './sqlite-dialect.js';
 import type { Database } from './schema.js';
 
 export type { Dialect };
@@ -45,29 +46,22 @@ export function sqliteFile(url: string, dataDir: string): string | undefined {
 
 function openSqlite(file: string): Db {
   if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
-  const raw = new SqliteDatabase(file);
+  const writer = new SqliteDatabase(file);
   // WAL lets readers run beside the writer; synchronous=FULL makes every commit durable before
   // we acknowledge it (NORMAL could lose the last commits on power loss).
-  raw.pragma('journal_mode = WAL');
-  raw.pragma('synchronous = FULL');
-  raw.pragma('foreign_keys = ON');
-  raw.pragma('busy_timeout = 5000');
-  // Kysely prepares every query anew; better-sqlite3 statements are reusable, so keep them (the
-  // query shapes are few and fixed) and skip re-parsing SQL on every request.
-  const statements = new Map<string, SqliteDatabase.Statement>();
-  const database = {
-    close: () => raw.close(),
-    prepare: (text: string) => {
-      let st = statements.get(text);
-      if (!st) {
-        if (statements.size >= 1000) statements.clear();
-        st = raw.prepare(text);
-        statements.set(text, st);
-      }
-      return st;
-    },
-  };
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  writer.pragma('journal_mode = WAL');
+  writer.pragma('synchronous = FULL');
+  writer.pragma('foreign_keys = ON');
+  writer.pragma('busy_timeout = 5000');
+  // A second connection serves reads outside transactions (see sqlite-dialect.ts); query_only
+  // makes sure it never writes.
+  let reader: SqliteDatabase.Database | undefined;
+  if (file !== ':memory:') {
+    reader = new SqliteDatabase(file);
+    reader.pragma('query_only = ON');
+    reader.pragma('busy_timeout = 5000');
+  }
+  const kysely = new Kysely<Database>({ dialect: new SplitSqliteDialect(writer, reader) });
   return {
     kysely,
     dialect: 'sqlite',
