@@ -46,7 +46,6 @@ import { RateLimiter } from './services/policy/rates.js';
 import { TierService } from './services/policy/tiers.js';
 import { WebhookDelivery } from './services/webhooks/delivery.js';
 import { WebhookService } from './services/webhooks/webhooks.js';
-import { AzureDriver } from './storage/drivers/azure.js';
 import { FsDriver } from './storage/drivers/fs.js';
 import type { StorageDriver } from './storage/driver.js';
 
@@ -72,6 +71,8 @@ export function parseListen(listen: string): { host: string; port: number } {
 export async function createStorage(config: Config): Promise<StorageDriver> {
   if (config.storage.driver === 'azure') {
     // Nothing goes under dataDir: every object, upload sessions included, lives in the container.
+    // Loaded only when configured: the Azure SDK costs an fs deployment ~15 MB and startup time.
+    const { AzureDriver } = await import('./storage/drivers/azure.js');
     const driver = new AzureDriver(config.storage.azure);
     await driver.init();
     return driver;

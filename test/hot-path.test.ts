@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, truncateSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { openDb } from '../src/meta/db.js';
 import { adminAuthHeader, basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
+import { uniqueRepo } from './helpers/oci.js';
 
 // What keeps pulls flowing under load: a write transaction never holds up reads (SQLite reads
 // outside a transaction run on their own connection and see only committed rows), and many
@@ -124,3 +126,35 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe('blob pulls through reused buffers (fs)', () => {
+  let t: TestApp;
+  after(async () => t?.close());
+
+  test('whole blobs and ranges arrive intact across buffer boundaries; a blob cut short in storage ends the response early', async () => {
+    t = await startTestApp('sqlite');
+    const reg = await t.createRegistry();
+    const repo = `${reg}/${uniqueRepo('pool')}`;
+    const v2 = t.v2({ fetch });
+    // 2.5 MiB + 3 bytes: two full pool buffers and a short tail.
+    const data = randomBytes(2.5 * 1024 * 1024 + 3);
+    const blob = await v2.pushBlob(repo, data);
+    const pulls = await Promise.all(Array.from({ length: 6 }, () => v2.fetch(`${repo}/blobs/${blob.digest}`)));
+    for (const res of pulls) {
+      assert.equal(res.status, 200);
+      const body = Buffer.from(await res.arrayBuffer());
+      assert.equal(`sha256:${createHash('sha256').update(body).digest('hex')}`, blob.digest);
+    }
+    const start = 1024 * 1024 - 5;
+    const end = 2 * 1024 * 1024 + 7;
+    const ranged = await v2.fetch(`${repo}/blobs/${blob.digest}`, { headers: { Range: `bytes=${start}-${end}` } });
+    assert.equal(ranged.status, 206);
+    assert.ok(Buffer.from(await ranged.arrayBuffer()).equals(data.subarray(start, end + 1)));
+
+    const hex = blob.digest.slice('sha256:'.length);
+    truncateSync(path.join(t.dataDir, 'storage', 'blobs', 'sha256', hex.slice(0, 2), hex), 1024 * 1024 + 10);
+    const cut = await v2.fetch(`${repo}/blobs/${blob.digest}`);
+    assert.equal(cut.status, 200);
+    await assert.rejects(cut.arrayBuffer(), 'the client sees a broken transfer, never a short body taken for the whole blob');
+  });
+});

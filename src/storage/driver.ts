@@ -23,6 +23,13 @@ export interface Writer {
   abort(): Promise<void>;
 }
 
+/** An object opened for reads at any position into the caller's buffers (no allocation per chunk). */
+export interface PositionalReader {
+  /** Reads up to into.length bytes at position; 0 at the end. */
+  read(into: Buffer, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
 export interface StorageDriver {
   readonly name: string;
   /** null when the key does not exist. */
@@ -40,6 +47,11 @@ export interface StorageDriver {
   move(from: string, to: string): Promise<void>;
   /** Deletes an object; a missing key is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Optional, for drivers whose reads are cheap syscalls (fs): the object opened for positional
+   * reads, so a pull copies through reused buffers. Throws StorageNotFoundError.
+   */
+  openPositional?(key: string): Promise<PositionalReader>;
   /** Keys under a prefix in byte order, after `startAfter`, at most `limit`. */
   list(prefix: string, opts?: { startAfter?: string; limit?: number }): Promise<string[]>;
 }

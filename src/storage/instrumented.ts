@@ -35,6 +35,7 @@ export function instrumentStorage(driver: StorageDriver, observer: StorageObserv
       stream.once('error', () => observer.storageOp(driver.name, 'read', 0, true));
       return stream;
     },
+    ...(driver.openPositional ? { openPositional: (key: string) => timed('read', () => driver.openPositional!(key)) } : {}),
     writer: async (key, opts) => {
       const w = await timed('write', () => driver.writer(key, opts));
       return { stream: w.stream, commit: () => timed('commit', () => w.commit()), abort: () => w.abort() };

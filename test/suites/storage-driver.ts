@@ -175,6 +175,26 @@ export function storageDriverSuite(name: string, factory: DriverFactory, opts: S
       });
     });
 
+    describe('openPositional (optional)', () => {
+      test('reads at any position into the caller buffer; 0 at the end; a missing key is StorageNotFoundError', async (t) => {
+        if (!d.openPositional) return t.skip(`${d.name} streams reads only`);
+        const key = `${fresh()}/obj`;
+        await put(d, key, '0123456789');
+        const r = await d.openPositional(key);
+        try {
+          const buf = Buffer.alloc(4);
+          assert.equal(await r.read(buf, 3), 4);
+          assert.equal(buf.toString(), '3456');
+          assert.equal(await r.read(buf, 8), 2);
+          assert.equal(buf.subarray(0, 2).toString(), '89');
+          assert.equal(await r.read(buf, 10), 0);
+        } finally {
+          await r.close();
+        }
+        await assert.rejects(() => d.openPositional!(`${fresh()}/missing`), StorageNotFoundError);
+      });
+    });
+
     describe('writer', () => {
       test('commit returns the total size and makes the object readable', async () => {
         const key = `${fresh()}/obj`;

@@ -4,6 +4,7 @@ import type { Registry } from '../../domain/registry.js';
 import type { Services } from '../../services/index.js';
 import { rangeHeader } from '../../services/content/uploads.js';
 import { contentLength, hasBody, send, type Ctx } from '../context.js';
+import { sendPositional } from './send-body.js';
 import type { OciTarget } from './target.js';
 
 // Blob pull, push, mount and delete (distribution-spec "Pulling blobs", "Pushing blobs", "Deleting blobs").
@@ -59,6 +60,10 @@ export async function getBlob({ ctx, svc, reg, t }: Args, digest: string): Promi
   ctx.res.writeHead(status, { ...headers, 'Content-Length': length });
   if (Buffer.isBuffer(body.stream)) {
     ctx.res.end(body.stream);
+    return;
+  }
+  if ('reader' in body.stream) {
+    await sendPositional(ctx.res, body.stream);
     return;
   }
   const stream = body.stream;

@@ -3,7 +3,7 @@ import { parseDigest } from '../../domain/digest.js';
 import { RegistryError } from '../../domain/errors.js';
 import { isValidRepositoryName } from '../../domain/reference.js';
 import type { BlobStore, ManifestStore, RegistryRow, RepositoryStore, Transactor } from '../../meta/store.js';
-import type { ReadRange, StorageDriver } from '../../storage/driver.js';
+import type { PositionalReader, ReadRange, StorageDriver } from '../../storage/driver.js';
 import { StorageNotFoundError } from '../../storage/driver.js';
 import { blobKey } from '../../storage/paths.js';
 import { assertWithinQuota } from '../policy/tiers.js';
@@ -13,9 +13,16 @@ export interface BlobHead {
   size: number;
 }
 
+/** A stored object opened for positional reads, with the byte range to send (end inclusive). */
+export interface PositionalBody {
+  reader: PositionalReader;
+  start: number;
+  end: number;
+}
+
 export interface BlobBody extends BlobHead {
-  /** null for an empty range request answered without reading. */
-  stream: Readable | Buffer;
+  /** The bytes: small ones (manifests) in memory, else a stream or a positional reader. */
+  stream: Readable | Buffer | PositionalBody;
 }
 
 /** Reading, mounting and unlinking blobs. A blob is visible only through repositories linked to it. */
@@ -56,6 +63,10 @@ export class BlobService {
       return { digest: digest.value, size: m.size, stream: range ? buf.subarray(range.start, range.end + 1) : buf };
     }
     try {
+      if (this.storage.openPositional) {
+        const reader = await this.storage.openPositional(blobKey(digest));
+        return { digest: digest.value, size, stream: { reader, start: range?.start ?? 0, end: range?.end ?? size - 1 } };
+      }
       return { digest: digest.value, size, stream: await this.storage.read(blobKey(digest), range) };
     } catch (e) {
       if (e instanceof StorageNotFoundError) {

@@ -7,6 +7,7 @@ import {
   StorageError,
   StorageInvalidKeyError,
   StorageNotFoundError,
+  type PositionalReader,
   type ReadRange,
   type StatResult,
   type StorageDriver,
@@ -62,6 +63,21 @@ export class FsDriver implements StorageDriver {
       highWaterMark: READ_CHUNK,
       autoClose: true,
     });
+  }
+
+  async openPositional(key: string): Promise<PositionalReader> {
+    const file = this.resolve(key);
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(file, constants.O_RDONLY);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new StorageNotFoundError(this.name, key);
+      throw new StorageError(this.name, `open ${key} failed`, { cause: e });
+    }
+    return {
+      read: async (into, position) => (await handle.read(into, 0, into.length, position)).bytesRead,
+      close: () => handle.close(),
+    };
   }
 
   async writer(key: string, opts: { offset?: number; durableName?: boolean } = {}): Promise<Writer> {
