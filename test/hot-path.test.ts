@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { openDb } from '../src/meta/db.js';
-import { adminAuthHeader, basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
+import { adminAuthHeader, basicAuthHeader, startTestApp, type FetchLike, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { uniqueRepo } from './helpers/oci.js';
 
@@ -135,7 +135,7 @@ describe('blob pulls through reused buffers (fs)', () => {
     t = await startTestApp('sqlite');
     const reg = await t.createRegistry();
     const repo = `${reg}/${uniqueRepo('pool')}`;
-    const v2 = t.v2({ fetch });
+    const v2 = t.v2({ fetch: fetch as FetchLike }); // real sockets: the pool's write callbacks are the network's
     // 2.5 MiB + 3 bytes: two full pool buffers and a short tail.
     const data = randomBytes(2.5 * 1024 * 1024 + 3);
     const blob = await v2.pushBlob(repo, data);
