@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database, LoginEventsTable, SecretsTable } from './schema.js';
 import { isUniqueViolation, now } from './store.js';
+import { prepared } from './prepared.js';
 
 // Queries of the identity and access tables. The auth service is their only user.
 
@@ -433,13 +434,12 @@ export class AccessStore {
     return { ...existing, created: false };
   }
 
+  private readonly assignmentsQuery = prepared((ex, principalType: string, principalId: number) =>
+    ex.selectFrom('role_assignments').selectAll().where('principal_type', '=', principalType).where('principal_id', '=', principalId),
+  );
+
   assignmentsOf(principalType: string, principalId: number) {
-    return this.db
-      .selectFrom('role_assignments')
-      .selectAll()
-      .where('principal_type', '=', principalType)
-      .where('principal_id', '=', principalId)
-      .execute();
+    return this.assignmentsQuery(this.db, principalType, principalId);
   }
 
   listRoleAssignments(filter: { registry_id?: number | null }) {

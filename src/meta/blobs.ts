@@ -1,5 +1,6 @@
 import { now, type Dialect, type Executor, type MetaContext } from './context.js';
 import { addContent, bump, noChange, registryOf, removeContent, type UsageChange } from './usage.js';
+import { prepared } from './prepared.js';
 
 /** Blobs (recorded once, globally) and their links into repositories, with the storage counters they move. */
 export interface BlobStore {
@@ -28,8 +29,8 @@ export class KyselyBlobStore implements BlobStore {
    * A link GC has marked as unreferenced is unmarked on the way: whoever asked may be about to push
    * a manifest that references it, and gets a full grace period to do so.
    */
-  async blobInRepository(registryId: number, repository: string, digest: string): Promise<number | undefined> {
-    const row = await this.ctx.db
+  private readonly linkedBlob = prepared((ex, registryId: number, repository: string, digest: string) =>
+    ex
       .selectFrom('repository_blobs')
       .innerJoin('repositories', 'repositories.id', 'repository_blobs.repository_id')
       .innerJoin('blobs', 'blobs.digest', 'repository_blobs.digest')
@@ -37,8 +38,11 @@ export class KyselyBlobStore implements BlobStore {
       .where('repositories.registry_id', '=', registryId)
       .where('repositories.name', '=', repository)
       .where('repositories.deleted_at', 'is', null)
-      .where('repository_blobs.digest', '=', digest)
-      .executeTakeFirst();
+      .where('repository_blobs.digest', '=', digest),
+  );
+
+  async blobInRepository(registryId: number, repository: string, digest: string): Promise<number | undefined> {
+    const [row] = await this.linkedBlob(this.ctx.db, registryId, repository, digest);
     if (row && row.unreferenced_since !== null) {
       const r = await this.ctx.db
         .updateTable('repository_blobs')

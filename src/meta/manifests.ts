@@ -3,6 +3,7 @@ import type { ManifestHead as DomainManifestHead } from '../domain/manifest-head
 import { missingDigests } from './blobs.js';
 import { now, type Executor, type MetaContext } from './context.js';
 import { addContent, bump, registryOf, removeContent, type UsageChange } from './usage.js';
+import { prepared } from './prepared.js';
 
 export type ManifestHead = DomainManifestHead;
 
@@ -128,8 +129,8 @@ const MANIFEST_COLUMNS = [
 export class KyselyManifestStore implements ManifestStore {
   constructor(private readonly ctx: MetaContext) {}
 
-  getManifestByTag(registryId: number, repository: string, tag: string): Promise<(ManifestRow & ReadFlags) | undefined> {
-    return this.ctx.db
+  private readonly byTag = prepared((ex, registryId: number, repository: string, tag: string) =>
+    ex
       .selectFrom('tags')
       .innerJoin('repositories', 'repositories.id', 'tags.repository_id')
       .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
@@ -137,20 +138,26 @@ export class KyselyManifestStore implements ManifestStore {
       .select(['repositories.read_enabled as repo_read', 'manifests.read_enabled as manifest_read', 'tags.read_enabled as tag_read'])
       .where('repositories.registry_id', '=', registryId)
       .where('repositories.name', '=', repository)
-      .where('tags.name', '=', tag)
-      .executeTakeFirst();
+      .where('tags.name', '=', tag),
+  );
+
+  async getManifestByTag(registryId: number, repository: string, tag: string): Promise<(ManifestRow & ReadFlags) | undefined> {
+    return (await this.byTag(this.ctx.db, registryId, repository, tag))[0];
   }
 
-  getManifestByDigest(registryId: number, repository: string, digest: string): Promise<(ManifestRow & ReadFlags) | undefined> {
-    return this.ctx.db
+  private readonly byDigest = prepared((ex, registryId: number, repository: string, digest: string) =>
+    ex
       .selectFrom('manifests')
       .innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
       .select(MANIFEST_COLUMNS)
       .select(['repositories.read_enabled as repo_read', 'manifests.read_enabled as manifest_read', sql<null>`null`.as('tag_read')])
       .where('repositories.registry_id', '=', registryId)
       .where('repositories.name', '=', repository)
-      .where('manifests.digest', '=', digest)
-      .executeTakeFirst();
+      .where('manifests.digest', '=', digest),
+  );
+
+  async getManifestByDigest(registryId: number, repository: string, digest: string): Promise<(ManifestRow & ReadFlags) | undefined> {
+    return (await this.byDigest(this.ctx.db, registryId, repository, digest))[0];
   }
 
   headManifest(registryId: number, repository: string, ref: { tag?: string; digest?: string }): Promise<ManifestHead | undefined> {

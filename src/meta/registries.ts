@@ -1,5 +1,6 @@
 import type { Registry } from '../domain/registry.js';
 import { isUniqueViolation, now, type Executor, type MetaContext } from './context.js';
+import { prepared } from './prepared.js';
 
 /** A registries row as services and handlers see it: the domain's Registry. */
 export type RegistryRow = Registry;
@@ -34,8 +35,12 @@ export class KyselyRegistryStore implements RegistryStore {
     }
   }
 
-  getRegistry(name: string, ex: Executor = this.ctx.db): Promise<RegistryRow | undefined> {
-    return ex.selectFrom('registries').select(REGISTRY_COLUMNS).where('name_key', '=', name.toLowerCase()).executeTakeFirst();
+  private readonly byNameKey = prepared((ex, nameKey: string) =>
+    ex.selectFrom('registries').select(REGISTRY_COLUMNS).where('name_key', '=', nameKey),
+  );
+
+  async getRegistry(name: string, ex: Executor = this.ctx.db): Promise<RegistryRow | undefined> {
+    return (await this.byNameKey(ex, name.toLowerCase()))[0];
   }
 
   listRegistries(): Promise<RegistryRow[]> {

@@ -2,6 +2,7 @@ import type { AttrColumns, Keyset } from './attributes.js';
 import { ATTR_COLUMNS } from './attributes.js';
 import { now, type Executor, type MetaContext } from './context.js';
 import { registryOf, releaseRepository } from './usage.js';
+import { prepared } from './prepared.js';
 
 export interface RepositoryRecord {
   id: number;
@@ -51,15 +52,17 @@ export interface RepositoryStore {
 export class KyselyRepositoryStore implements RepositoryStore {
   constructor(private readonly ctx: MetaContext) {}
 
-  async findRepositoryId(registryId: number, name: string, ex: Executor = this.ctx.db): Promise<number | undefined> {
-    const row = await ex
+  private readonly repositoryId = prepared((ex, registryId: number, name: string) =>
+    ex
       .selectFrom('repositories')
       .select('id')
       .where('registry_id', '=', registryId)
       .where('name', '=', name)
-      .where('deleted_at', 'is', null)
-      .executeTakeFirst();
-    return row?.id;
+      .where('deleted_at', 'is', null),
+  );
+
+  async findRepositoryId(registryId: number, name: string, ex: Executor = this.ctx.db): Promise<number | undefined> {
+    return (await this.repositoryId(ex, registryId, name))[0]?.id;
   }
 
   /**
