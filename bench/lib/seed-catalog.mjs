@@ -96,8 +96,9 @@ export async function seedCatalog(metadataUrl, { registries, reposPerRegistry, t
       [spread, ts, bigRepoTags],
     );
     await c.query('commit');
-    // Fresh statistics, so the planner sees the real sizes (autovacuum would take a while).
-    await c.query('analyze registries, repositories, manifests, tags, role_assignments');
+    // Statistics and visibility maps now, so the planner sees the real sizes and autovacuum does
+    // not start on the new rows in the middle of the measurements.
+    await c.query('vacuum (analyze) registries, repositories, manifests, tags, registry_usage, repository_usage');
     const counts = await c.query(
       `select (select count(*) from registries)::int as registries, (select count(*) from repositories)::int as repositories,
               (select count(*) from tags)::int as tags`,
