@@ -2,9 +2,11 @@
 // seeds thousands of registries and a million tags by bulk SQL (seed-catalog.mjs), adds a user with
 // Reader on a handful of registries, then each round times, as the deployment owner (catalog reach
 // "all") and as that user (reach: a few registry ids):
-//   root /v2/_catalog?n=100: the first page, a page from the middle (keyset `last`), a walk of N pages;
+//   root /v2/_catalog?n=100: the first page, a page from the middle (keyset `last`), a walk of N
+//   pages, and (owner, once per round) a walk of the whole catalog;
 //   one registry's /v2/<registry>/_catalog; tags/list of an ordinary repository and of one holding
 //   a large share of the tags (first page and a deep page).
+import { performance } from 'node:perf_hooks';
 import { RegistryClient, json } from './client.mjs';
 import { forDuration, info, latency, percentile, throughput } from './measure.mjs';
 import { CATALOG_SCOPE, walkPages } from './registry-ops.mjs';
@@ -106,6 +108,15 @@ export const catalogScale = {
         page(c, `/v2/${s.big}/tags/list?n=100&last=${deepTag}`, PULL(s.big), 'tags'),
       );
     }
+    // Once per round: the owner's walk over the whole catalog, every page by Link.
+    const t0 = performance.now();
+    const whole = await walkPages(t.client, '/v2/_catalog?n=100', CATALOG_SCOPE, 'repositories');
+    const wholeMs = performance.now() - t0;
+    out.push(
+      info('owner: whole root catalog walk, pages', whole.pages, 'pages'),
+      latency('owner: whole root catalog walk', wholeMs),
+      latency('owner: whole root catalog walk, per page', wholeMs / whole.pages),
+    );
     // The user sees exactly its registries' repositories, nothing else.
     const mine = await walkPages(s.user, '/v2/_catalog?n=100', CATALOG_SCOPE, 'repositories');
     const expected = shape.userRegistries * shape.reposPerRegistry + 1; // + seed00000/big

@@ -70,7 +70,9 @@ async function measureNodes(k, shape, ctx) {
       'latest',
     );
     const path = new URL(url0).pathname;
-    const headers = { Accept: OCI_MANIFEST, ...(await authHeader(clients[0], repoScope(repo))) };
+    // One Host for every node, as behind a load balancer: a token is issued for (and checked
+    // against) the service name the request's Host gives.
+    const headers = { Host: new URL(nodes[0].url).host, Accept: OCI_MANIFEST, ...(await authHeader(clients[0], repoScope(repo))) };
     for (const c of clients) await c.prepare(repoScope(repo));
     // Warm-up: each node's JIT and pools, untimed.
     await Promise.all(nodes.map((n) => runWrk({ url: `${n.url}${path}`, headers, connections: 4, seconds: 1, threads: 1 })));
@@ -92,10 +94,12 @@ async function measureNodes(k, shape, ctx) {
     const blobs = Array.from({ length: shape.pushes }, () => ctx.blobs.make(shape.size));
     const pushCpu0 = process.cpuUsage();
     const nodeCpuPush0 = nodes.map((n) => processCpuSeconds(n.pid));
+    const azuriteCpu0 = processCpuSeconds(azurite.pid);
     const push = await inParallel(shape.pushes, shape.pushConcurrency, (i) => pushMonolithic(clients[i % k], repo, blobs[i]));
     const used = process.cpuUsage(pushCpu0);
     const pushWall = push.wallMs / 1000;
     const nodeCpuPush = nodes.map((n, i) => (processCpuSeconds(n.pid) - nodeCpuPush0[i]) / pushWall);
+    const azuriteCpu = (processCpuSeconds(azurite.pid) - azuriteCpu0) / pushWall;
     const sum = (xs) => xs.reduce((s, x) => s + x, 0);
 
     return [
@@ -108,6 +112,7 @@ async function measureNodes(k, shape, ctx) {
       latency('1 MiB push p50', percentile(push.latencies, 0.5)),
       info('push: bench driver CPU', (100 * (used.user + used.system)) / 1e6 / pushWall, '%'),
       info('push: nodes CPU (sum)', 100 * sum(nodeCpuPush), '%'),
+      info('push: Azurite CPU', 100 * azuriteCpu, '%'),
       info('idle RSS per node (max)', Math.max(...rss), 'MB'),
     ];
   } finally {
