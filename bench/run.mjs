@@ -22,6 +22,7 @@
 // to a few requests: a smoke test of the paths, not a measurement.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -143,7 +144,10 @@ function options(argv) {
     nodes,
     cpus,
     // Servers on every CPU but the last, the load generator on the last; nothing pinned on one CPU.
-    pin: v.pin && cpus > 1 ? { servers: `0-${cpus - 2}`, driver: String(cpus - 1), node: (i) => String(i % (cpus - 1)) } : null,
+    pin:
+      v.pin && cpus > 1
+        ? { servers: cpus === 2 ? '0' : `0-${cpus - 2}`, driver: String(cpus - 1), node: (i) => String(i % (cpus - 1)) }
+        : null,
     against: v.against.map((u) => u.replace(/\/+$/, '')),
     repoPrefix: v['repo-prefix'],
     insecure: v.insecure,
@@ -270,7 +274,12 @@ function recordIdleRss(targets, results) {
 
 /** The caveats a reader needs beside the figures of this machine. */
 function caveats(o) {
-  const lines = [];
+  // Other work on the machine shows here first: a load above the CPU count means the servers queued for CPU.
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' / ');
+  const lines = [`load average ${load} (1/5/15 min) on ${o.cpus} CPU(s) at the end of the run`];
   if (o.nodes) {
     lines.push(
       `this machine has ${o.cpus} CPU(s): ${o.nodes} nodes, PostgreSQL, Azurite and the load generators share them, so the N-node figure` +
