@@ -114,19 +114,6 @@ export async function seedCatalog(metadataUrl, { registries, reposPerRegistry, t
   }
 }
 
-/** EXPLAIN (ANALYZE) of a query in the seeded schema: the plan's text, for the bench's --explain. */
-export async function explain(metadataUrl, sql, params = []) {
-  const { url, schema } = splitSchema(metadataUrl);
-  const c = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
-  await c.connect();
-  try {
-    const r = await c.query(`explain (analyze, buffers) ${sql}`, params);
-    return r.rows.map((row) => row['QUERY PLAN']).join('\n');
-  } finally {
-    await c.end();
-  }
-}
-
 /** Drops the bench's schema (and everything Berth made in it). */
 export async function dropSchema(metadataUrl) {
   const { url, schema } = splitSchema(metadataUrl);
