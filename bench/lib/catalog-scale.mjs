@@ -59,8 +59,12 @@ export const catalogScale = {
     const plain = `${reg}/app001`;
     const big = `${seedRegistry(0)}/big`;
     const scopes = [CATALOG_SCOPE, PULL(plain), PULL(big)];
-    // Sign-in (slow on purpose: bcrypt) happens here, untimed.
+    // Sign-in (slow on purpose: bcrypt) happens here, untimed. A new client learns the token flow
+    // from its first 401, so the user's first requests go here too, one per scope.
     await t.client.prepare(...scopes);
+    await page(user, '/v2/_catalog?n=1', CATALOG_SCOPE, 'repositories');
+    await page(user, `/v2/${plain}/tags/list?n=1`, PULL(plain), 'tags');
+    await page(user, `/v2/${big}/tags/list?n=1`, PULL(big), 'tags');
     await user.prepare(...scopes);
     return { seeded, user, mid, reg, plain, big };
   },
