@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { IN_CI } from './helpers/backends.js';
+import { azuriteMissing } from './helpers/azurite.js';
+import { IN_CI, postgresUnavailable } from './helpers/backends.js';
 import { BerthFixture, cleanEnv, ensureBuilt, ROOT } from './helpers/berth-process.js';
 import { ADMIN_PASSWORD, ADMIN_USER } from './helpers/credentials.js';
 import { DISTRIBUTION_SH, run } from './e2e/helpers.js';
@@ -12,7 +13,9 @@ import { DISTRIBUTION_SH, run } from './e2e/helpers.js';
 // npm run bench's driver (bench/run.mjs), one --quick round: every scenario must report a number
 // for every registry. The default run (Berth it starts itself, beside Distribution when Debian's
 // docker-registry is installed), --against a running Berth (Bearer token flow) and --against a
-// Distribution behind htpasswd (Basic). Real measurements stay in `npm run bench`.
+// Distribution behind htpasswd (Basic). Real measurements stay in `npm run bench`. The opt-in modes
+// too: catalog-scale (PostgreSQL) and tail-noaudit (wrk) on Azurite storage in one run, and
+// --nodes 2 (PostgreSQL + Azurite + wrk).
 
 const SCENARIOS = ['blobs-1M', 'blobs-64M', 'chunked', 'manifests', 'list'];
 
@@ -36,6 +39,14 @@ const BASIC_GATE =
         })()
       : { skip: `docker-registry, htpasswd or ${DISTRIBUTION_SH} missing` };
 
+/** Skip (or, under CI, fail) unless PostgreSQL, Azurite and wrk are all here. */
+const OPT_IN_GATE = await (async () => {
+  const missing = [await postgresUnavailable(), azuriteMissing(), has('wrk') ? undefined : 'wrk is not installed'].filter(Boolean);
+  if (missing.length === 0) return {};
+  if (IN_CI) throw new Error(`CI=true requires ${missing.join('; ')}`);
+  return { skip: missing.join('; ') };
+})();
+
 interface Row {
   scenario: string;
   metric: string;
@@ -48,6 +59,7 @@ interface Report {
   tool: string;
   targets: string[];
   options: { rounds: number; quick: boolean; scenarios: string[] };
+  notes: string[];
   rows: Row[];
 }
 
@@ -77,18 +89,31 @@ function bench(args: string[], env: Record<string, string | undefined> = {}): Pr
   });
 }
 
-/** Every scenario asked for has rows, and every row a finite, positive median for every target. */
-function assertComplete(report: Report, scenarios: string[], targets: string[]): void {
+/**
+ * Every scenario asked for has rows, and every row a finite median for every target it measures
+ * (positive unless it is a count such as timeouts); berthOnly scenarios measure Berth alone.
+ * Local runs also report each server's idle RSS.
+ */
+function assertComplete(report: Report, scenarios: string[], targets: string[], { local = false, berthOnly = [] as string[] } = {}): void {
   assert.equal(report.tool, 'berth-bench');
   assert.deepEqual(report.targets, targets);
-  assert.deepEqual([...new Set(report.rows.map((r) => r.scenario))], scenarios);
+  assert.deepEqual([...new Set(report.rows.map((r) => r.scenario).filter((s) => s !== 'idle'))], scenarios);
+  if (local)
+    assert.ok(
+      report.rows.some((r) => r.scenario === 'idle' && r.metric === 'RSS after warm-up'),
+      'idle RSS reported',
+    );
   for (const row of report.rows) {
-    for (const t of targets) {
+    const measured = berthOnly.includes(row.scenario) ? targets.slice(0, 1) : targets;
+    for (const t of measured) {
       const m = row.byTarget[t];
-      assert.ok(m && Number.isFinite(m.median) && m.median > 0, `${row.scenario} ${row.metric} for ${t}: ${JSON.stringify(m)}`);
-      assert.equal(m.values.length, 1);
+      const ok = m && Number.isFinite(m.median) && (row.better === 'none' ? m.median >= 0 : m.median > 0);
+      assert.ok(ok, `${row.scenario} ${row.metric} for ${t}: ${JSON.stringify(m)}`);
+      // Idle RSS is read at each fresh start of the servers: once per scenario that starts its own.
+      if (row.scenario !== 'idle') assert.equal(m.values.length, 1);
     }
-    if (targets.length === 2) assert.ok(Number.isFinite(row.ratio), `${row.scenario} ${row.metric}: ratio ${row.ratio}`);
+    if (measured.length === 2 && row.better !== 'none')
+      assert.ok(Number.isFinite(row.ratio), `${row.scenario} ${row.metric}: ratio ${row.ratio}`);
   }
   const metrics = (s: string) => report.rows.filter((r) => r.scenario === s).map((r) => r.metric);
   if (scenarios.includes('blobs-1M')) assert.deepEqual(metrics('blobs-1M'), ['push', 'push p50', 'pull', 'pull p50']);
@@ -105,7 +130,7 @@ describe('npm run bench driver (--quick, one round)', () => {
 
   test('starts Berth (and Distribution when installed) itself and reports every scenario', async () => {
     const report = await bench([]);
-    assertComplete(report, SCENARIOS, HAS_DISTRIBUTION ? ['Berth', 'Distribution'] : ['Berth']);
+    assertComplete(report, SCENARIOS, HAS_DISTRIBUTION ? ['Berth', 'Distribution'] : ['Berth'], { local: true });
     const size = report.rows.find((r) => r.metric === 'catalog size')!;
     if (HAS_DISTRIBUTION)
       assert.equal(size.byTarget.Berth!.median, size.byTarget.Distribution!.median, 'both catalogs hold the same repositories');
@@ -160,6 +185,41 @@ describe('npm run bench driver (--quick, one round)', () => {
   test('an unknown scenario is a usage error (exit 2) naming the known ones', async () => {
     const r = await run(process.execPath, [path.join(ROOT, 'bench', 'run.mjs'), '--only', 'nope'], { timeoutMs: 30_000 });
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /unknown scenario "nope".*blobs-1M, blobs-64M, chunked, manifests, list/);
+    assert.match(r.stderr, /unknown scenario "nope".*blobs-1M, blobs-64M, chunked, manifests, list, catalog-scale, tail, tail-noaudit/);
+    for (const [args, why] of [
+      [['--nodes', '1'], /--nodes must be a whole number of at least 2/],
+      [['--storage', 's3'], /--storage must be fs or azure/],
+      [['--berth-env', 'NOPE'], /--berth-env wants BERTH_NAME=VALUE/],
+    ] as const) {
+      const bad = await run(process.execPath, [path.join(ROOT, 'bench', 'run.mjs'), ...args], { timeoutMs: 30_000 });
+      assert.equal(bad.code, 2, args.join(' '));
+      assert.match(bad.stderr, why);
+    }
+  });
+
+  test('opt-in: catalog-scale (PostgreSQL, seeded by SQL) and tail-noaudit (wrk), Berth on Azurite storage', OPT_IN_GATE, async () => {
+    const report = await bench(['--only', 'catalog-scale,tail-noaudit', '--storage', 'azure']);
+    const targets = HAS_DISTRIBUTION ? ['Berth', 'Distribution'] : ['Berth'];
+    assertComplete(report, ['catalog-scale', 'tail-noaudit'], targets, { local: true, berthOnly: ['catalog-scale'] });
+    const metric = (name: string) => report.rows.find((r) => r.scenario === 'catalog-scale' && r.metric === name)?.byTarget.Berth?.median;
+    assert.ok(metric('seeded tags')! >= 2000, 'the quick shape seeds its 2,000 tags');
+    for (const m of ['owner: root catalog page 1 p99', 'user: root catalog page 1 p99', 'owner: big tags/list deep page p99'])
+      assert.ok(metric(m)! > 0, m);
+    assert.ok(report.rows.some((r) => r.scenario === 'tail-noaudit' && r.metric === 'c4 p99'));
+    assert.ok(report.notes.some((n) => /Azurite/.test(n)));
+  });
+
+  test('--nodes 2: one node against two on PostgreSQL + Azurite, the ratio per metric', OPT_IN_GATE, async () => {
+    const report = await bench(['--nodes', '2']);
+    assertComplete(report, ['scale-out'], ['2 nodes', '1 node']);
+    for (const m of ['manifest GET', '1 MiB push', 'GET: wrk CPU (all wrk processes)', 'idle RSS per node (max)'])
+      assert.ok(
+        report.rows.some((r) => r.metric === m),
+        m,
+      );
+    assert.ok(
+      report.notes.some((n) => /CPU/.test(n)),
+      'the output says what the machine can and cannot show',
+    );
   });
 });

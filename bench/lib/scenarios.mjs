@@ -1,7 +1,6 @@
 // What `npm run bench` measures. Each scenario runs once per round on each registry and returns
 // metrics; the report takes the median over rounds. A metric's `better` says which way is good
 // (throughput: higher, latency: lower), so a ratio can be read without knowing the unit.
-import { performance } from 'node:perf_hooks';
 import {
   CATALOG_SCOPE,
   MiB,
@@ -16,6 +15,9 @@ import {
   repoScope,
   walkPages,
 } from './registry-ops.mjs';
+import { forDuration, inParallel, latency, mbPerSecond, percentile, throughput } from './measure.mjs';
+import { catalogScale } from './catalog-scale.mjs';
+import { tail, tailNoAudit } from './tail.mjs';
 
 /**
  * The shape of each scenario: `full` for real measurements, `quick` for the smoke test (tiny
@@ -28,6 +30,17 @@ export const SHAPES = {
     chunked: { count: 16, size: 16 * MiB, chunk: 5 * MiB },
     manifests: { count: 200, seconds: 5 },
     list: { repos: 50, tags: 100, page: 50, seconds: 4 },
+    'catalog-scale': {
+      registries: 10_000,
+      reposPerRegistry: 5,
+      tags: 1_000_000,
+      bigRepoTags: 100_000,
+      userRegistries: 5,
+      walkPages: 50,
+      seconds: 3,
+    },
+    tail: { connections: [64, 512], seconds: 10 },
+    'tail-noaudit': { connections: [64, 512], seconds: 10 },
   },
   quick: {
     'blobs-1M': { count: 8, size: 1 * MiB },
@@ -35,52 +48,11 @@ export const SHAPES = {
     chunked: { count: 2, size: 16 * MiB, chunk: 5 * MiB },
     manifests: { count: 20, seconds: 0.25 },
     list: { repos: 3, tags: 8, page: 3, seconds: 0.25 },
+    'catalog-scale': { registries: 50, reposPerRegistry: 2, tags: 2000, bigRepoTags: 500, userRegistries: 5, walkPages: 2, seconds: 0.25 },
+    tail: { connections: [4, 16], seconds: 1 },
+    'tail-noaudit': { connections: [4], seconds: 1 },
   },
 };
-
-const throughput = (metric, value, unit) => ({ metric, unit, value, better: 'higher' });
-const latency = (metric, value) => ({ metric, unit: 'ms', value, better: 'lower' });
-const mbPerSecond = (bytes, ms) => bytes / MiB / (ms / 1000);
-
-/** The p-th percentile (0..1) of samples, nearest-rank. */
-export function percentile(samples, p) {
-  const sorted = Float64Array.from(samples).sort();
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
-}
-
-/** Runs job(0..n-1) with `concurrency` in flight; wall time and each job's latency (ms). */
-async function inParallel(n, concurrency, job) {
-  const latencies = [];
-  let next = 0;
-  const started = performance.now();
-  const lane = async () => {
-    while (next < n) {
-      const i = next++;
-      const t0 = performance.now();
-      await job(i);
-      latencies.push(performance.now() - t0);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, concurrency) }, lane));
-  return { wallMs: performance.now() - started, latencies };
-}
-
-/** Runs job() in `concurrency` loops for `seconds`; operations per second and latencies (ms). */
-async function forDuration(seconds, concurrency, job) {
-  const latencies = [];
-  const started = performance.now();
-  const until = started + seconds * 1000;
-  const lane = async () => {
-    while (performance.now() < until) {
-      const t0 = performance.now();
-      await job();
-      latencies.push(performance.now() - t0);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, lane));
-  return { perSecond: latencies.length / ((performance.now() - started) / 1000), latencies };
-}
 
 const blobCount = (n) => `${n} blob${n === 1 ? '' : 's'}`;
 const pick = (list) => list[Math.floor(Math.random() * list.length)];
@@ -185,9 +157,15 @@ export const SCENARIOS = {
       ];
     },
   },
+  // Opt-in (run only when --only names them): long, or needing PostgreSQL or wrk.
+  'catalog-scale': catalogScale,
+  tail,
+  'tail-noaudit': tailNoAudit,
 };
 
-export const SCENARIO_NAMES = Object.keys(SCENARIOS);
+/** The default set, and every scenario --only accepts. */
+export const SCENARIO_NAMES = Object.keys(SCENARIOS).filter((n) => !SCENARIOS[n].optIn);
+export const ALL_SCENARIO_NAMES = Object.keys(SCENARIOS);
 
 /** Untimed: opens connections, takes tokens and warms both ends' JIT before the first round. */
 export async function warmUp(t, concurrency, light = false) {

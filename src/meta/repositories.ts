@@ -126,21 +126,7 @@ export class KyselyRepositoryStore implements RepositoryStore {
     registryIds?: number[],
   ): Promise<{ registry: string; name: string }[]> {
     if (registryIds && registryIds.length === 0) return [];
-    let q = this.ctx.db
-      .selectFrom('repositories')
-      .innerJoin('registries', 'registries.id', 'repositories.registry_id')
-      .select(['registries.name_key as registry', 'repositories.name as name']);
-    q = q.where('repositories.list_enabled', '=', 1).where('repositories.deleted_at', 'is', null);
-    if (registryIds) q = q.where('registries.id', 'in', registryIds);
-    if (after) {
-      q = q.where((eb) =>
-        eb.or([
-          eb('registries.name_key', '>', after.key),
-          eb.and([eb('registries.name_key', '=', after.key), eb('repositories.name', '>', after.name)]),
-        ]),
-      );
-    }
-    return q.orderBy('registries.name_key').orderBy('repositories.name').limit(limit).execute();
+    return allRepositoriesQuery(this.ctx.db, after, limit, registryIds).execute();
   }
 
   async repositoryStats(repositoryId: number, ex: Executor = this.ctx.db): Promise<{ manifests: number; tags: number }> {
@@ -189,4 +175,37 @@ export class KyselyRepositoryStore implements RepositoryStore {
   async markRepositoryDeleted(ex: Executor, id: number, at: string): Promise<void> {
     await ex.updateTable('repositories').set({ deleted_at: at }).where('id', '=', id).execute();
   }
+}
+
+/**
+ * The root catalog's page query: repositories of every registry (or of registryIds) in
+ * (registry name_key, repository name) order, after a keyset. Besides the exact keyset (an OR the
+ * planners cannot use as an index bound), `name_key >= key` lets the registries index start at
+ * the page's registry: without it every page scanned the index from the first registry, so a walk
+ * over a catalog of thousands of registries cost O(pages x registries).
+ */
+export function allRepositoriesQuery(
+  db: Executor,
+  after: { key: string; name: string } | undefined,
+  limit: number,
+  registryIds?: number[],
+) {
+  let q = db
+    .selectFrom('repositories')
+    .innerJoin('registries', 'registries.id', 'repositories.registry_id')
+    .select(['registries.name_key as registry', 'repositories.name as name'])
+    .where('repositories.list_enabled', '=', 1)
+    .where('repositories.deleted_at', 'is', null);
+  if (registryIds) q = q.where('registries.id', 'in', registryIds);
+  if (after) {
+    q = q
+      .where('registries.name_key', '>=', after.key)
+      .where((eb) =>
+        eb.or([
+          eb('registries.name_key', '>', after.key),
+          eb.and([eb('registries.name_key', '=', after.key), eb('repositories.name', '>', after.name)]),
+        ]),
+      );
+  }
+  return q.orderBy('registries.name_key').orderBy('repositories.name').limit(limit);
 }
