@@ -87,7 +87,7 @@ export interface FreshStorage {
   /** The same as BERTH_* variables (berth serve). */
   env: Record<string, string>;
   /** Removes what the deployment stored (its container); the fs driver's data dir is the caller's. */
-  drop(): Promise<void>;
+  drop: () => Promise<void>;
 }
 
 /** Storage settings for one new deployment: the fs driver in its data dir, or a fresh container on this file's Azurite. */
