@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
-import { BACKENDS, backendGate } from './helpers/backends.js';
+import { DEPLOYMENTS, deploymentGate, deploymentName } from './helpers/storages.js';
 import { withImage } from './helpers/with-image.js';
 import {
   expectError,
@@ -24,8 +24,8 @@ import {
 
 const HEX64 = 'a'.repeat(64);
 
-for (const backend of BACKENDS) {
-  describe(`OCI bad input on ${backend}`, await backendGate(backend), () => {
+for (const target of DEPLOYMENTS) {
+  describe(`OCI bad input on ${deploymentName(target)}`, await deploymentGate(target), () => {
     let t: TestApp;
     let v2: V2;
     let reg: string;
@@ -33,7 +33,7 @@ for (const backend of BACKENDS) {
     let img: PushedImage;
 
     before(async () => {
-      ({ t, v2, reg, name, img } = await withImage(backend, { repo: 'bad' }));
+      ({ t, v2, reg, name, img } = await withImage(target, { repo: 'bad' }));
     });
     after(async () => {
       await t?.close();
@@ -504,14 +504,14 @@ for (const backend of BACKENDS) {
   });
 }
 
-for (const backend of BACKENDS) {
-  describe(`OCI size limits on ${backend}`, await backendGate(backend), () => {
+for (const target of DEPLOYMENTS) {
+  describe(`OCI size limits on ${deploymentName(target)}`, await deploymentGate(target), () => {
     let t: TestApp;
     let v2: V2;
     let name: string;
 
     before(async () => {
-      t = await startTestApp(backend, { limits: { blobMaxBytes: 1000 } });
+      t = await startTestApp(target, { limits: { blobMaxBytes: 1000 } });
       v2 = t.v2();
       name = `${await t.createRegistry()}/${uniqueRepo('limits')}`;
     });

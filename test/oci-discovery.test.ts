@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { TestApp } from './helpers/app.js';
-import { BACKENDS, backendGate } from './helpers/backends.js';
+import { DEPLOYMENTS, deploymentGate, deploymentName } from './helpers/storages.js';
 import { withImage } from './helpers/with-image.js';
 import {
   expectError,
@@ -32,8 +32,8 @@ function nextLink(res: Response): string | null {
 const TAGS = ['latest', 'v1.0', 'V1.0', 'v1.10', 'v1.2', '_under', '0', '9z', 'A', 'a', 'Z-9', 'z.z', 'b__b'];
 const ASCII_SORTED = [...TAGS].sort(); // JS sort of ASCII strings == Go's sort.Strings
 
-for (const backend of BACKENDS) {
-  describe(`OCI content discovery on ${backend}`, await backendGate(backend), () => {
+for (const target of DEPLOYMENTS) {
+  describe(`OCI content discovery on ${deploymentName(target)}`, await deploymentGate(target), () => {
     let t: TestApp;
     let v2: V2;
     let reg: string;
@@ -41,7 +41,7 @@ for (const backend of BACKENDS) {
     let img: PushedImage;
 
     before(async () => {
-      ({ t, v2, reg, name, img } = await withImage(backend, { repo: 'disc', tag: TAGS[0]! }));
+      ({ t, v2, reg, name, img } = await withImage(target, { repo: 'disc', tag: TAGS[0]! }));
       const q = TAGS.slice(1)
         .map((x) => `tag=${x}`)
         .join('&');

@@ -1,22 +1,22 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startTestApp, type TestApp } from './helpers/app.js';
-import { BACKENDS, backendGate } from './helpers/backends.js';
+import { DEPLOYMENTS, deploymentGate, deploymentName } from './helpers/storages.js';
 import { expectError, imageIndex, MT, randomBlob, uniqueRepo, type V2 } from './helpers/oci.js';
 
 // distribution-spec "Content Management": deleting manifests (by digest), tags (untag only) and blobs.
 
 const ALL = [MT.ociManifest, MT.ociIndex, MT.dockerManifest, MT.dockerList].join(', ');
 
-for (const backend of BACKENDS) {
-  describe(`OCI content management on ${backend}`, await backendGate(backend), () => {
+for (const target of DEPLOYMENTS) {
+  describe(`OCI content management on ${deploymentName(target)}`, await deploymentGate(target), () => {
     let t: TestApp;
     let v2: V2;
     let reg: string;
     const repo = () => `${reg}/${uniqueRepo('mgmt')}`;
 
     before(async () => {
-      t = await startTestApp(backend);
+      t = await startTestApp(target);
       v2 = t.v2();
       reg = await t.createRegistry();
     });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { TestApp } from './helpers/app.js';
-import { BACKENDS, backendGate } from './helpers/backends.js';
+import { DEPLOYMENTS, deploymentGate, deploymentName } from './helpers/storages.js';
 import { withRegistry } from './helpers/with-image.js';
 import {
   blobOf,
@@ -24,8 +24,8 @@ import {
 
 const ALL_TYPES = [MT.ociManifest, MT.ociIndex, MT.dockerManifest, MT.dockerList].join(', ');
 
-for (const backend of BACKENDS) {
-  describe(`OCI push (manifests) on ${backend}`, await backendGate(backend), () => {
+for (const target of DEPLOYMENTS) {
+  describe(`OCI push (manifests) on ${deploymentName(target)}`, await deploymentGate(target), () => {
     let t: TestApp;
     let v2: V2;
     let reg: string;
@@ -36,7 +36,7 @@ for (const backend of BACKENDS) {
     let layerDesc: Descriptor;
 
     before(async () => {
-      ({ t, v2, reg } = await withRegistry(backend));
+      ({ t, v2, reg } = await withRegistry(target));
       name = `${reg}/${uniqueRepo('manifests')}`;
       config = await v2.pushBlob(name, randomBlob(100));
       layer = await v2.pushBlob(name, randomBlob(1000));

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { TestApp } from './helpers/app.js';
-import { BACKENDS, backendGate } from './helpers/backends.js';
+import { DEPLOYMENTS, deploymentGate, deploymentName } from './helpers/storages.js';
 import { withImage } from './helpers/with-image.js';
 import { authFetch, expectError, imageIndex, MT, randomBlob, sha256, uniqueRepo, type V2, type PushedImage } from './helpers/oci.js';
 
 // distribution-spec "Pull": manifests and blobs by tag and digest, GET and HEAD, the headers a
 // client relies on, Range requests, and the 404 codes for everything unknown.
 
-for (const backend of BACKENDS) {
-  describe(`OCI pull on ${backend}`, await backendGate(backend), () => {
+for (const target of DEPLOYMENTS) {
+  describe(`OCI pull on ${deploymentName(target)}`, await deploymentGate(target), () => {
     let t: TestApp;
     let v2: V2;
     let reg: string;
@@ -17,7 +17,7 @@ for (const backend of BACKENDS) {
     let img: PushedImage;
 
     before(async () => {
-      ({ t, v2, reg, name, img } = await withImage(backend, { repo: 'pull', image: { layers: 2 } }));
+      ({ t, v2, reg, name, img } = await withImage(target, { repo: 'pull', image: { layers: 2 } }));
     });
     after(async () => {
       await t?.close();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startTestApp, type TestApp } from './helpers/app.js';
-import { BACKENDS, backendGate } from './helpers/backends.js';
+import { DEPLOYMENTS, deploymentGate, deploymentName } from './helpers/storages.js';
 import { expectError, randomBlob, sha256, sha512, uniqueRepo, type V2, withQuery } from './helpers/oci.js';
 
 // distribution-spec "Push" for blobs: POST+PUT, single POST, chunked PATCH with Content-Range,
@@ -13,8 +13,8 @@ function octet(extra: Record<string, string> = {}): Record<string, string> {
   return { 'Content-Type': 'application/octet-stream', ...extra };
 }
 
-for (const backend of BACKENDS) {
-  describe(`OCI push (blobs) on ${backend}`, await backendGate(backend), () => {
+for (const target of DEPLOYMENTS) {
+  describe(`OCI push (blobs) on ${deploymentName(target)}`, await deploymentGate(target), () => {
     let t: TestApp;
     let v2: V2;
     let reg: string;
@@ -22,7 +22,7 @@ for (const backend of BACKENDS) {
     const repo = () => `${reg}/${uniqueRepo('push')}`;
 
     before(async () => {
-      t = await startTestApp(backend);
+      t = await startTestApp(target);
       v2 = t.v2();
       reg = await t.createRegistry();
       other = await t.createRegistry();

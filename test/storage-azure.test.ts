@@ -7,11 +7,12 @@ import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
 import { StorageError } from '../src/storage/driver.js';
 import { AzureDriver, type AzureOptions } from '../src/storage/drivers/azure.js';
-import { AZURITE_ACCOUNT, azuriteMissing, startAzurite, type Azurite } from './helpers/azurite.js';
+import { AZURITE_ACCOUNT, azuriteMissing } from './helpers/azurite.js';
 import { freshMetadataUrl, IN_CI, postgresUnavailable } from './helpers/backends.js';
 import { removeDir, startBerth, tempDir, type BerthProcess } from './helpers/berth-process.js';
 import { adminAuthHeader } from './helpers/credentials.js';
 import { randomBlob, sha256, uniqueRepo, V2 } from './helpers/oci.js';
+import { fileAzurite } from './helpers/storages.js';
 import { get, put, storageDriverSuite } from './suites/storage-driver.js';
 
 // The Azure Blob driver against Azurite, which this file starts on a free port and stops. Without
@@ -20,16 +21,8 @@ import { get, put, storageDriverSuite } from './suites/storage-driver.js';
 const missing = IN_CI ? undefined : azuriteMissing();
 const skip = missing ? { skip: missing } : {};
 
-let azurite: Azurite | undefined;
-let starting: Promise<Azurite> | undefined;
 /** One Azurite for the whole file, started by whichever part needs it first. */
-function emulator(): Promise<Azurite> {
-  starting ??= startAzurite().then((a) => (azurite = a));
-  return starting;
-}
-after(async () => {
-  await azurite?.stop();
-});
+const emulator = fileAzurite;
 
 /** A driver on its own fresh container; small blocks so block boundaries are exercised by small tests. */
 async function driver(extra: Partial<AzureOptions> = {}): Promise<AzureDriver> {

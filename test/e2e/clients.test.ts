@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { BACKENDS, backendGate } from '../helpers/backends.js';
+import { CLIENT_DEPLOYMENTS, deploymentGate, deploymentName } from '../helpers/storages.js';
 import {
   BerthFixture,
   Containers,
@@ -24,7 +24,8 @@ import {
 import { OCI_INDEX, OciLayout, pushImage, readLayoutBlob, readLayoutRefs, type Descriptor } from './oci-layout.js';
 
 // Real clients (skopeo, buildah, podman, Debian's docker-registry as a peer, and the berth CLI)
-// against a real `berth serve` child process, on each metadata backend. Nothing here needs the
+// against a real `berth serve` child process, on each metadata backend on fs and on PostgreSQL +
+// Azure Blob Storage (Azurite) (CLIENT_DEPLOYMENTS says why not every pair). Nothing here needs the
 // network: images are written by hand into OCI layouts or built from scratch with buildah.
 
 const SKOPEO = requireTool('skopeo');
@@ -46,9 +47,10 @@ interface Inspect {
   Labels: Record<string, string> | null;
 }
 
-for (const backend of BACKENDS) {
-  describe(`real clients against berth serve (${backend})`, await backendGate(backend), () => {
-    const REG = `e2eclients${backend}`;
+for (const target of CLIENT_DEPLOYMENTS) {
+  const { backend, storage } = target;
+  describe(`real clients against berth serve (${deploymentName(target)})`, await deploymentGate(target), () => {
+    const REG = `e2eclients${backend}${storage}`;
     let f: BerthFixture;
     let work: string;
     let layout: OciLayout;
@@ -58,11 +60,11 @@ for (const backend of BACKENDS) {
     let multi: Descriptor;
 
     before(async () => {
-      f = await BerthFixture.start(backend);
+      f = await BerthFixture.start(target);
       await f.createRegistry(REG);
       work = tempDir('clients');
       layout = new OciLayout(path.join(work, 'src'));
-      single = layout.addImage({ files: { 'hello.txt': `hello from ${backend}\n` } });
+      single = layout.addImage({ files: { 'hello.txt': `hello from ${deploymentName(target)}\n` } });
       amd = layout.addImage({ architecture: 'amd64', files: { 'arch.txt': 'amd64\n' } });
       arm = layout.addImage({ architecture: 'arm64', variant: 'v8', files: { 'arch.txt': 'arm64\n' } });
       multi = layout.addIndex([amd, arm]);
@@ -205,7 +207,7 @@ for (const backend of BACKENDS) {
       after(() => c?.cleanup());
 
       test('buildah push, then buildah pull brings back the same image and file content', BUILDAH, async () => {
-        const content = `built by buildah on ${backend} ${Date.now()}\n`;
+        const content = `built by buildah on ${deploymentName(target)} ${Date.now()}\n`;
         await c.login('buildah', f.host);
         const id = await c.buildImage('localhost/e2e/app:v1', { files: { '/hello.txt': content } });
         const df = path.join(c.dir, 'push.digest');

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { BACKENDS, backendGate } from '../helpers/backends.js';
+import { CLIENT_DEPLOYMENTS, deploymentGate, deploymentName } from '../helpers/storages.js';
 import {
   BerthFixture,
   MAIN,
@@ -30,8 +30,8 @@ import { OciLayout, readLayoutRefs, type Descriptor } from './oci-layout.js';
 //   - `berth login -n REG` as the owner, then skopeo without --creds.
 // What is asserted is what users rely on: exit statuses, and that the digest pulled is the digest
 // pushed; never log text (a refusal is only checked to be a 401/403 of some wording, so that a
-// typo cannot pass for a denial). One server per backend. The clients run on both backends, not
-// only on SQLite: the whole file takes about 25 s here (about 12 s per backend).
+// typo cannot pass for a denial). One server per deployment: each metadata backend on fs, and
+// PostgreSQL on Azure Blob Storage (Azurite), about 12 s each on a quiet machine.
 
 const TOOLS = requireTool('podman', 'buildah', 'skopeo');
 
@@ -113,8 +113,8 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
 /** How the clients report a 401 or 403 (the wording differs between tools and operations). */
 const REFUSED = /denied|unauthori[sz]ed|forbidden|authentication required|invalid username\/password|\b40[13]\b/i;
 
-for (const backend of BACKENDS) {
-  describe(`credentials with real clients (${backend})`, await backendGate(backend), () => {
+for (const target of CLIENT_DEPLOYMENTS) {
+  describe(`credentials with real clients (${deploymentName(target)})`, await deploymentGate(target), () => {
     const REG = 'credreg';
     const OTHER = 'credother';
     const ANON = 'credpublic';
@@ -172,7 +172,7 @@ for (const backend of BACKENDS) {
     }
 
     before(async () => {
-      f = await BerthFixture.start(backend);
+      f = await BerthFixture.start(target);
       await owner(['create', '-n', REG]);
       await owner(['create', '-n', OTHER]);
       await owner(['create', '-n', ANON]);
@@ -181,7 +181,7 @@ for (const backend of BACKENDS) {
       mkdirSync(work);
       layout = new OciLayout(path.join(work, 'layout'));
       for (const name of ['user', 'sp', 'sp-intruder', 'admin', 'token', 'token-other', 'public', 'public-intruder', 'private', 'login']) {
-        images[name] = layout.addImage({ files: { 'who.txt': `${name} on ${backend}\n` } });
+        images[name] = layout.addImage({ files: { 'who.txt': `${name} on ${deploymentName(target)}\n` } });
         layout.tag(name, images[name]);
       }
       layout.write();

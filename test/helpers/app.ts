@@ -8,6 +8,7 @@ import { freshMetadataUrl, type Backend } from './backends.js';
 import { ADMIN_PASSWORD, TEST_PASSWORD_HASH_COST } from './credentials.js';
 import { inProcessFetch, type FetchLike } from './inject.js';
 import { V2, type V2Options } from './oci.js';
+import { asDeployment, freshStorage, type Deployment, type Storage } from './storages.js';
 
 export { ADMIN_USER, ADMIN_PASSWORD, adminAuthHeader, basicAuthHeader } from './credentials.js';
 export type { FetchLike } from './inject.js';
@@ -20,6 +21,7 @@ export interface TestApp {
   host: string;
   dataDir: string;
   backend: Backend;
+  storage: Storage;
   /**
    * fetch for this server without a socket (the handler runs in process): takes URLs on `url`
    * or bare paths; other URLs go to the network. The listener on `url` stays for real clients.
@@ -65,14 +67,17 @@ export function testConfig(overrides: Record<string, unknown>): Config {
 }
 
 /**
- * Starts Berth in this process on 127.0.0.1:0 with a fresh data dir and fresh metadata (see
- * testConfig). overrides are merged key by key over the defaults, so e.g.
- * { auth: { accessTokenSeconds: 60 } } keeps the admin password.
+ * Starts Berth in this process on 127.0.0.1:0 with a fresh data dir, fresh metadata and fresh
+ * storage (see testConfig): a bare backend means that backend on fs, a Deployment names the
+ * storage too (azure: a new container on the file's Azurite). overrides are merged key by key over
+ * the defaults, so e.g. { auth: { accessTokenSeconds: 60 } } keeps the admin password.
  */
-export async function startTestApp(backend: Backend, overrides: Record<string, unknown> = {}): Promise<TestApp> {
+export async function startTestApp(target: Backend | Deployment, overrides: Record<string, unknown> = {}): Promise<TestApp> {
+  const { backend, storage } = asDeployment(target);
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'berth-test-'));
   const meta = await freshMetadataUrl(backend);
-  const config = testConfig(deepMerge({ dataDir, metadata: { url: meta.url } }, overrides));
+  const store = await freshStorage(storage);
+  const config = testConfig(deepMerge(deepMerge({ dataDir, metadata: { url: meta.url } }, store.config), overrides));
   const app = await startApp(config, silentLogger);
   const host = new URL(app.url).host;
   const fetch = inProcessFetch(app.http.server, app.url);
@@ -82,6 +87,7 @@ export async function startTestApp(backend: Backend, overrides: Record<string, u
     host,
     dataDir,
     backend,
+    storage,
     fetch,
     v2: (opts = {}) => new V2(app.url, { fetch, ...opts }),
     async createRegistry(name, sku = 'Basic') {
@@ -92,6 +98,7 @@ export async function startTestApp(backend: Backend, overrides: Record<string, u
     async close() {
       await app.close();
       await meta.drop();
+      await store.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

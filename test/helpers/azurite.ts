@@ -54,7 +54,13 @@ export async function startAzurite(): Promise<Azurite> {
   const output = () => Buffer.concat(chunks).toString('utf8');
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   let gone = false;
-  void exited.then(() => (gone = true));
+  // A test process that ends without stop() (a failed hook, process.exit) must not leave Azurite behind.
+  const orphan = () => proc.kill('SIGKILL');
+  process.once('exit', orphan);
+  void exited.then(() => {
+    gone = true;
+    process.off('exit', orphan);
+  });
 
   const endpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
   const deadline = Date.now() + 20_000;

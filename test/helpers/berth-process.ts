@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freshMetadataUrl, type Backend } from './backends.js';
 import { ADMIN_PASSWORD, ADMIN_USER, adminAuthHeader, TEST_PASSWORD_HASH_COST } from './credentials.js';
+import { asDeployment, freshStorage, type Deployment, type Storage } from './storages.js';
 
 // The one real-process fixture: `node dist/main.js serve`, exactly what users run, for the tests
 // that need a real process (clients such as skopeo and podman, TLS, crashes and restarts, signals).
@@ -179,8 +180,9 @@ export async function startBerth(opts: StartOptions): Promise<BerthProcess> {
 }
 
 /**
- * A server with its own data dir and metadata (fresh PostgreSQL schema for 'postgres'), that can be
- * killed and restarted on the same port, data and metadata; cleanup() removes everything.
+ * A server with its own data dir, metadata (fresh PostgreSQL schema for 'postgres') and storage (a
+ * fresh container for 'azure'; a bare backend means fs), that can be killed and restarted on the
+ * same port, data, metadata and storage; cleanup() removes everything.
  */
 export class BerthFixture {
   server!: BerthProcess;
@@ -189,15 +191,20 @@ export class BerthFixture {
   readonly authFile = path.join(tempDir('auth'), 'auth.json');
   private port?: number;
   private drop: () => Promise<void> = async () => {};
+  private dropStorage: () => Promise<void> = async () => {};
   metadataUrl = '';
 
   private constructor(
     readonly backend: Backend,
+    readonly storage: Storage,
     private readonly env: Record<string, string>,
   ) {}
 
-  static async start(backend: Backend, env: Record<string, string> = {}): Promise<BerthFixture> {
-    const f = new BerthFixture(backend, env);
+  static async start(target: Backend | Deployment, env: Record<string, string> = {}): Promise<BerthFixture> {
+    const { backend, storage } = asDeployment(target);
+    const store = await freshStorage(storage);
+    const f = new BerthFixture(backend, storage, { ...store.env, ...env });
+    f.dropStorage = store.drop;
     const meta = await freshMetadataUrl(backend);
     f.metadataUrl = meta.url;
     f.drop = meta.drop;
@@ -250,6 +257,7 @@ export class BerthFixture {
   async cleanup(): Promise<void> {
     if (this.server) await this.server.stop('SIGTERM', 10_000);
     await this.drop().catch(() => {});
+    await this.dropStorage().catch(() => {});
     removeDir(this.dataDir);
     removeDir(path.dirname(this.authFile));
   }

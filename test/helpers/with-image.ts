@@ -1,4 +1,5 @@
 import type { Backend } from './backends.js';
+import type { Deployment } from './storages.js';
 import { startTestApp, type TestApp } from './app.js';
 import { uniqueRepo, type ImageOptions, type PushedImage, type V2 } from './oci.js';
 
@@ -19,9 +20,9 @@ export interface ImageScenario extends RegistryScenario {
   img: PushedImage;
 }
 
-/** A deployment on backend (startTestApp overrides) with one Basic registry, and a /v2 client for it. */
-export async function withRegistry(backend: Backend, overrides: Record<string, unknown> = {}): Promise<RegistryScenario> {
-  const t = await startTestApp(backend, overrides);
+/** A deployment on target (a backend on fs, or a Deployment; startTestApp overrides) with one Basic registry, and a /v2 client for it. */
+export async function withRegistry(target: Backend | Deployment, overrides: Record<string, unknown> = {}): Promise<RegistryScenario> {
+  const t = await startTestApp(target, overrides);
   return { t, v2: t.v2(), reg: await t.createRegistry() };
 }
 
@@ -30,10 +31,10 @@ export async function withRegistry(backend: Backend, overrides: Record<string, u
  * default one layer, as V2.pushImage makes it.
  */
 export async function withImage(
-  backend: Backend,
+  target: Backend | Deployment,
   opts: { repo?: string; tag?: string; image?: ImageOptions; overrides?: Record<string, unknown> } = {},
 ): Promise<ImageScenario> {
-  const s = await withRegistry(backend, opts.overrides);
+  const s = await withRegistry(target, opts.overrides);
   const name = `${s.reg}/${uniqueRepo(opts.repo)}`;
   return { ...s, name, img: await s.v2.pushImage(name, opts.tag ?? 'v1', opts.image) };
 }
