@@ -32,6 +32,8 @@ import {
 } from './model.js';
 import type { Throttle } from './throttle.js';
 
+type RoleAssignmentRow = Awaited<ReturnType<AccessStore['assignmentsOf']>>[number];
+
 // Authentication (who is calling), authorization (what they may do, evaluated live from the
 // database), and the token service (signed JWTs carrying granted access).
 
@@ -105,6 +107,9 @@ export class AuthService {
   private keys: SigningKey[] = [];
   private keysLoadedAt = 0;
   private readonly basicCache = new Map<string, { principal: Principal; until: number }>();
+  /** Role assignments by principal (see assignmentsOf), and a counter forget() bumps. */
+  private readonly assignmentsCache = new Map<string, { rows: RoleAssignmentRow[]; until: number }>();
+  private epoch = 0;
   /** Basic credentials being checked now -> the check: concurrent requests with them wait for it. */
   private readonly basicInFlight = new Map<string, Promise<Principal>>();
   /** Principal -> until when it is known alive, and (users) since when its tokens count (ms; 0 = all). */
@@ -362,8 +367,30 @@ export class AuthService {
     return { ok, sessionsSince };
   }
 
-  /** Forget cached liveness (after disabling or deleting an identity on this node). */
+  /**
+   * The principal's role assignments, remembered for auth.cacheSeconds like its liveness: every
+   * request is authorized from them, and on PostgreSQL that was a round trip per request. This
+   * node forgets them on every role change; other nodes see a change within cacheSeconds.
+   */
+  private async assignmentsOf(kind: 'user' | 'sp', id: number): Promise<RoleAssignmentRow[]> {
+    if (this.opts.cacheSeconds <= 0) return this.store.assignmentsOf(kind, id);
+    const key = `${kind}:${id}`;
+    const known = this.assignmentsCache.get(key);
+    if (known && known.until > Date.now()) return known.rows;
+    const epoch = this.epoch;
+    const rows = await this.store.assignmentsOf(kind, id);
+    // A role change on this node while the query ran must not be undone by caching its answer.
+    if (epoch === this.epoch) {
+      if (this.assignmentsCache.size >= 10_000) this.assignmentsCache.clear();
+      this.assignmentsCache.set(key, { rows, until: Date.now() + this.opts.cacheSeconds * 1000 });
+    }
+    return rows;
+  }
+
+  /** Forget cached liveness and roles (after a change to an identity or its roles on this node). */
   forget(): void {
+    this.epoch++;
+    this.assignmentsCache.clear();
     this.aliveCache.clear();
     this.basicCache.clear();
     this.probeMisses.clear();
@@ -424,7 +451,7 @@ export class AuthService {
     const actions = new Set<Action>();
     let catalog = false;
     if (p.kind === 'user' || p.kind === 'sp') {
-      for (const a of await this.store.assignmentsOf(p.kind, p.id)) {
+      for (const a of await this.assignmentsOf(p.kind, p.id)) {
         if (a.registry_id !== null && a.registry_id !== reg.id) continue;
         const role = ROLES.find((r) => r.name === a.role);
         if (!role) continue;
@@ -464,7 +491,7 @@ export class AuthService {
   async powers(p: Principal, registryId: number | null): Promise<Set<ManagementPower>> {
     const out = new Set<ManagementPower>();
     if (p.kind !== 'user' && p.kind !== 'sp') return out;
-    for (const a of await this.store.assignmentsOf(p.kind, p.id)) {
+    for (const a of await this.assignmentsOf(p.kind, p.id)) {
       if (a.repository !== null) continue;
       if (a.registry_id !== null && a.registry_id !== registryId) continue;
       const role = ROLES.find((r) => r.name === a.role);
@@ -490,7 +517,7 @@ export class AuthService {
     if (p.kind === 'admin') return (await this.store.registryAuth(p.id))?.admin_enabled ? [p.id] : [];
     if (p.kind !== 'user' && p.kind !== 'sp') return [];
     const ids = new Set<number>();
-    for (const a of await this.store.assignmentsOf(p.kind, p.id)) {
+    for (const a of await this.assignmentsOf(p.kind, p.id)) {
       if (a.repository !== null || !ROLES.find((r) => r.name === a.role)?.catalog) continue;
       if (a.registry_id === null) return 'all';
       ids.add(a.registry_id);

@@ -155,7 +155,7 @@ export const ConfigSchema = z.strictObject({
       cliSessionDays: z.number().int().min(1).max(365).default(30),
       /** A new signing key is generated at start-up when the newest is older than this. */
       keyRotationDays: z.number().int().min(1).max(3650).default(30),
-      /** How long a node remembers a verified credential or an identity's liveness. */
+      /** How long a node remembers a verified credential, an identity's liveness and its role assignments (other nodes see changes within it). */
       cacheSeconds: z.number().int().min(0).max(600).default(5),
       /** log2 of scrypt's N for new password hashes (15 = 32 MiB per hash); existing hashes keep their own. */
       passwordHashCost: z.number().int().min(PASSWORD_HASH_COST.min).max(PASSWORD_HASH_COST.max).default(PASSWORD_HASH_COST.default),
