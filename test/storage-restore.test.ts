@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { azuriteMissing, startAzurite, type Azurite } from './helpers/azurite.js';
 import { IN_CI, PG_URL, postgresUnavailable } from './helpers/backends.js';
-import { removeDir, startBerth, tempDir, type BerthProcess } from './helpers/berth-process.js';
+import { removeDir, ROOT, startBerth, tempDir, type BerthProcess } from './helpers/berth-process.js';
 import { adminAuthHeader } from './helpers/credentials.js';
 import { sha256, uniqueRepo, V2, type PushedImage } from './helpers/oci.js';
 import { mustRun, requireTool } from './e2e/helpers.js';
@@ -87,6 +87,20 @@ function databaseUrl(database: string): string {
   u.search = '';
   return u.toString();
 }
+
+test('docs/storage.md gives the commands these tests run', () => {
+  const doc = readFileSync(path.join(ROOT, 'docs', 'storage.md'), 'utf8');
+  for (const step of [
+    'gc.enabled: false',
+    'pg_dump --schema berth --no-owner --no-privileges --file berth.sql',
+    `-c 'CREATE DATABASE berth_restored'`,
+    'psql --quiet -v ON_ERROR_STOP=1 --file berth.sql',
+    `sqlite3 /var/lib/berth/berth.db ".backup '/backup/berth/berth.db'"`,
+    'mkdir -p /backup/berth/storage && cp -a /var/lib/berth/storage/blobs /backup/berth/storage/',
+    'berth serve --data /backup/berth',
+  ])
+    assert.ok(doc.includes(step), `docs/storage.md: ${step}`);
+});
 
 describe('backup and restore: PostgreSQL + Azure Blob Storage', { ...azuriteGate, ...pgGate, ...requireTool('pg_dump', 'psql') }, () => {
   let source: TestApp | undefined;
@@ -184,7 +198,7 @@ describe('backup and restore: SQLite + fs (the embedded default)', requireTool('
 
     // Step 2: the blobs (content-addressed and immutable: copying them after the dump is safe).
     mkdirSync(path.join(backup, 'storage'), { recursive: true });
-    await mustRun('cp', ['-a', path.join(data, 'storage', 'blobs'), path.join(backup, 'storage', 'blobs')]);
+    await mustRun('cp', ['-a', path.join(data, 'storage', 'blobs'), `${path.join(backup, 'storage')}/`]);
 
     // Restore: the backup directory is a data directory.
     restored = await startBerth({ dataDir: backup });
