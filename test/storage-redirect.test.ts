@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ConfigError, loadConfig, storageReads, validateConfigFile } from '../src/config/config.js';
@@ -10,7 +11,7 @@ import { parseDigest } from '../src/domain/digest.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { AZURITE_KEY, azuriteMissing, startAzurite, type Azurite } from './helpers/azurite.js';
 import { IN_CI } from './helpers/backends.js';
-import { removeDir, startBerth, tempDir, writeAuthFile, type BerthProcess } from './helpers/berth-process.js';
+import { cleanEnv, ensureBuilt, MAIN, removeDir, startBerth, tempDir, writeAuthFile, type BerthProcess } from './helpers/berth-process.js';
 import { adminAuthHeader, basicAuthHeader } from './helpers/credentials.js';
 import { MT, sha256, uniqueRepo, V2, type PushedImage } from './helpers/oci.js';
 import { mustRun, requireTool } from './e2e/helpers.js';
@@ -152,6 +153,19 @@ describe('storage.reads: redirect (Azurite)', skip, () => {
     assert.equal(sha256((await follow(location)).body), a.digest);
   });
 
+  test('a driver given only a SAS cannot sign read URLs', async () => {
+    const a = await emulator();
+    const { AccountSASPermissions, BlobServiceClient } = await import('@azure/storage-blob');
+    const sasUrl = BlobServiceClient.fromConnectionString(a.connectionString).generateAccountSasUrl(
+      new Date(Date.now() + 3600_000),
+      AccountSASPermissions.parse('rwdlac'),
+      'sco',
+    );
+    const d = new AzureDriver({ sasToken: sasUrl, container: t.app.config.storage.azure.container });
+    assert.equal(d.canSignReads, false);
+    assert.equal(await d.signedReadUrl(blobKey(parseDigest(img.layers[0]!.digest)), { expiresInSeconds: 60 }), null);
+  });
+
   test('an expired URL gets 403 from storage', async () => {
     const a = await emulator();
     const d = new AzureDriver({ connectionString: a.connectionString, container: t.app.config.storage.azure.container });
@@ -287,7 +301,8 @@ describe('storage.reads settings', () => {
     );
   });
 
-  test('berth config validate checks it, with BERTH_* variables completing the file', () => {
+  test('berth config validate and berth serve check it, with BERTH_* variables completing the file', () => {
+    ensureBuilt();
     const dir = tempDir('reads-config');
     try {
       const file = path.join(dir, 'berth.yaml');
@@ -301,6 +316,19 @@ describe('storage.reads settings', () => {
       assert.throws(() => validateConfigFile(file, {}), /storage\.reads is redirect/);
       // as at startup, a variable overrides the file
       validateConfigFile(file, { BERTH_STORAGE_READS: 'proxy' });
+      // the command, and serve: exit 2 with the message, before anything is created
+      const validate = spawnSync(process.execPath, [MAIN, 'config', 'validate', file], { env: cleanEnv(), encoding: 'utf8' });
+      assert.equal(validate.status, 2, validate.stderr);
+      assert.match(validate.stderr, /storage\.reads is redirect, but the fs driver/);
+      const data = path.join(dir, 'data');
+      const serve = spawnSync(process.execPath, [MAIN, 'serve', '--listen', '127.0.0.1:0', '--data', data, '--storage-reads', 'redirect'], {
+        env: cleanEnv(),
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      assert.equal(serve.status, 2, serve.stderr);
+      assert.match(serve.stderr, /storage\.reads is redirect/);
+      assert.ok(!existsSync(data), 'nothing created');
     } finally {
       removeDir(dir);
     }
