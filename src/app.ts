@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { checkListenerSecurity, ConfigError, type Config } from './config/config.js';
+import { checkListenerSecurity, ConfigError, storageReads, type Config } from './config/config.js';
 import { newSecret } from './auth/crypto.js';
 import { deferredHandler, listen, createHandler, type RunningServer, type TlsMaterial } from './http/server.js';
 import { migrate, openDb, pendingMigrations, sqliteFile, type Db } from './meta/db.js';
@@ -75,6 +75,11 @@ export async function createStorage(config: Config): Promise<StorageDriver> {
     const { AzureDriver } = await import('./storage/drivers/azure.js');
     const driver = new AzureDriver(config.storage.azure);
     await driver.init();
+    // Checked on the settings already (checkStorageConfig); this is the driver's own word.
+    if (storageReads(config) === 'redirect' && !driver.canSignReads)
+      throw new ConfigError(
+        'storage.reads is redirect, but the azure driver has no account key to sign read URLs; set storage.reads: proxy',
+      );
     return driver;
   }
   mkdirSync(config.storage.path, { recursive: true });
@@ -177,7 +182,11 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     { egress: config.egress, maxAttempts: config.jobs.maxAttempts },
     log,
   );
-  const blobs = new BlobService(meta, storage);
+  const blobs = new BlobService(
+    meta,
+    storage,
+    storageReads(config) === 'redirect' ? { redirectTtlSeconds: config.storage.redirectTtlSeconds } : {},
+  );
   const uploads = new UploadService(
     meta,
     storage,
@@ -375,7 +384,7 @@ function startServing(config: Config, log: Logger, { server, deferred, tls, db, 
 
   const shownHost = server.address.host.includes(':') ? `[${server.address.host}]` : server.address.host;
   const url = `${tls ? 'https' : 'http'}://${shownHost}:${server.address.port}`;
-  log.info({ url, dataDir: config.dataDir, metadata: db.target, storage: storage.name }, 'berth is listening');
+  log.info({ url, dataDir: config.dataDir, metadata: db.target, storage: storage.name, reads: storageReads(config) }, 'berth is listening');
   return {
     config,
     services,

@@ -29,6 +29,10 @@ export function buildProgram(): Command {
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--insecure-http', 'allow plain HTTP on a non-loopback listen address')
     .option('--storage <driver>', 'blob storage driver: fs (default) or azure (settings storage.azure.*, BERTH_STORAGE_AZURE_*)')
+    .option(
+      '--storage-reads <mode>',
+      'blob GETs: redirect (307 to a short-lived read-only storage URL), proxy (Berth streams the bytes) or auto (default: redirect on azure with an account key)',
+    )
     .addOption(
       outputOption(
         'the line "berth listening on URL" on stderr; a format prints {url, dataDir, pid, version} on stdout once ready, and the log goes to stderr',
@@ -45,7 +49,8 @@ export function buildProgram(): Command {
       if (level) overrides.log = { level };
       if (o.tlsCert || o.tlsKey) overrides.tls = { ...(o.tlsCert ? { cert: o.tlsCert } : {}), ...(o.tlsKey ? { key: o.tlsKey } : {}) };
       if (o.insecureHttp) overrides.insecureHttp = true;
-      if (o.storage) overrides.storage = { driver: o.storage };
+      if (o.storage || o.storageReads)
+        overrides.storage = { ...(o.storage ? { driver: o.storage } : {}), ...(o.storageReads ? { reads: o.storageReads } : {}) };
       const config = loadConfig({ file: o.config ?? process.env.BERTH_CONFIG, overrides });
       // With an output format stdout carries the ready record alone: the JSON log moves to stderr.
       const log = textOutput(o) ? createLogger(config.log.level) : createLogger(config.log.level, pino.destination({ fd: 2 }));

@@ -33,12 +33,15 @@ describe('defaults', () => {
     assert.deepEqual(c.storage, {
       driver: 'fs',
       path: path.resolve('./data', 'storage'),
+      reads: 'auto',
+      redirectTtlSeconds: 300,
       azure: {
         connectionString: '',
         accountName: '',
         accountKey: '',
         endpoint: '',
         sasToken: '',
+        publicEndpoint: '',
         container: 'berth',
         createContainer: true,
       },

@@ -50,6 +50,14 @@ export const ConfigSchema = z.strictObject({
       driver: z.enum(['fs', 'azure']).default('fs'),
       /** Root of the filesystem driver; empty = <dataDir>/storage. */
       path: z.string().default(''),
+      /**
+       * How blob GETs are answered: redirect = 307 to a short-lived read-only URL of the blob in
+       * storage (bytes bypass Berth), proxy = Berth streams the bytes; auto = redirect on azure
+       * when it can sign (an account key), else proxy.
+       */
+      reads: z.enum(['auto', 'redirect', 'proxy']).default('auto'),
+      /** Lifetime of a redirect URL: it must be followed within this time. */
+      redirectTtlSeconds: z.number().int().min(1).max(86400).default(300),
       /** The azure driver: one block blob per key in one container. */
       azure: z
         .strictObject({
@@ -63,6 +71,11 @@ export const ConfigSchema = z.strictObject({
             .default(''),
           /** A SAS token (with accountName or endpoint) or a SAS URL of the blob service. */
           sasToken: z.string().default(''),
+          /** Blob service URL clients reach for redirected reads, when not the one Berth uses; empty = the same. */
+          publicEndpoint: z
+            .string()
+            .refine((v) => v === '' || httpUrl(v), 'storage.azure.publicEndpoint must be empty or an http(s) URL')
+            .default(''),
           container: z
             .string()
             .regex(
@@ -436,11 +449,18 @@ export function loadConfig(opts: LoadOptions = {}): Config {
 }
 
 /**
- * Settings that only make sense together: the azure driver needs one way to authenticate. Checked
- * on the merged configuration (credentials usually come from BERTH_STORAGE_AZURE_* variables).
+ * Settings that only make sense together: the azure driver needs one way to authenticate, and
+ * redirected reads need a driver that can sign URLs (azure with its account key). Checked on the
+ * merged configuration (credentials usually come from BERTH_STORAGE_AZURE_* variables).
  */
 export function checkStorageConfig(cfg: Config, source: string): void {
-  if (cfg.storage.driver !== 'azure') return;
+  if (cfg.storage.driver !== 'azure') {
+    if (cfg.storage.reads === 'redirect')
+      throw new ConfigError(
+        `${source}: storage.reads is redirect, but the ${cfg.storage.driver} driver has no URLs clients could be sent to; use storage.reads: proxy (or auto), or storage.driver: azure`,
+      );
+    return;
+  }
   const a = cfg.storage.azure;
   const problem = a.connectionString
     ? /(^|;)\s*(AccountName|BlobEndpoint|UseDevelopmentStorage)\s*=/i.test(a.connectionString)
@@ -456,6 +476,22 @@ export function checkStorageConfig(cfg: Config, source: string): void {
           ? 'storage.azure.accountKey is missing (storage.azure.accountName is set)'
           : 'storage.driver is azure but no credentials are set: give storage.azure.connectionString (BERTH_STORAGE_AZURE_CONNECTION_STRING), storage.azure.accountName + storage.azure.accountKey, or storage.azure.sasToken';
   if (problem) throw new ConfigError(`${source}: ${problem}`);
+  if (cfg.storage.reads === 'redirect' && !canSignReads(a))
+    throw new ConfigError(
+      `${source}: storage.reads is redirect, but read URLs can only be signed with the account key: give storage.azure.connectionString with AccountKey=…, or storage.azure.accountName + storage.azure.accountKey (not storage.azure.sasToken), or set storage.reads: proxy`,
+    );
+}
+
+/** Whether the azure settings hold the account key, which signing read URLs needs (a SAS cannot mint others). */
+function canSignReads(a: Config['storage']['azure']): boolean {
+  if (a.connectionString) return /(^|;)\s*(AccountKey\s*=\s*[^;\s]|UseDevelopmentStorage\s*=\s*true)/i.test(a.connectionString);
+  return !a.sasToken && !!a.accountName && !!a.accountKey;
+}
+
+/** How blob GETs are answered, with auto resolved: redirect on azure when it can sign, else proxy. */
+export function storageReads(cfg: Config): 'redirect' | 'proxy' {
+  if (cfg.storage.reads !== 'auto') return cfg.storage.reads;
+  return cfg.storage.driver === 'azure' && canSignReads(cfg.storage.azure) ? 'redirect' : 'proxy';
 }
 
 /** 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost: addresses only this machine can reach. */

@@ -54,6 +54,14 @@ export interface StorageDriver {
   openPositional?(key: string): Promise<PositionalReader>;
   /** Keys under a prefix in byte order, after `startAfter`, at most `limit`. */
   list(prefix: string, opts?: { startAfter?: string; limit?: number }): Promise<string[]>;
+  /**
+   * Optional: a URL from which anyone holding it can read this one object, and only read it,
+   * until it expires after `expiresInSeconds`; it carries no long-lived secret (no account key).
+   * Blob GETs redirect clients to it so the bytes never pass through Berth (storage.reads). null
+   * when this instance cannot sign (e.g. it was given only a SAS token); absent on drivers that
+   * have no such URLs (fs).
+   */
+  signedReadUrl?(key: string, opts: { expiresInSeconds: number }): Promise<string | null>;
 }
 
 export class StorageError extends Error {

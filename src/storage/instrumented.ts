@@ -4,7 +4,7 @@ import { StorageNotFoundError, type StorageDriver } from './driver.js';
 // implement StorageObserver): services keep the small interface, and every backend is measured
 // the same way.
 
-export type StorageOp = 'stat' | 'read' | 'write' | 'commit' | 'move' | 'delete' | 'list';
+export type StorageOp = 'stat' | 'read' | 'write' | 'commit' | 'move' | 'delete' | 'list' | 'sign';
 
 export interface StorageObserver {
   /** One operation's duration; `failed` is false for a plain miss (a key that does not exist). */
@@ -27,6 +27,7 @@ export function instrumentStorage(driver: StorageDriver, observer: StorageObserv
       throw e;
     }
   };
+  const signedReadUrl = driver.signedReadUrl?.bind(driver);
   return {
     name: driver.name,
     stat: (key) => timed('stat', () => driver.stat(key)),
@@ -43,5 +44,8 @@ export function instrumentStorage(driver: StorageDriver, observer: StorageObserv
     move: (from, to) => timed('move', () => driver.move(from, to)),
     delete: (key) => timed('delete', () => driver.delete(key)),
     list: (prefix, opts) => timed('list', () => driver.list(prefix, opts)),
+    // Present exactly when the driver has it: callers test for the capability. Signing is local
+    // work, so its count (one per redirected read) says more than its duration.
+    ...(signedReadUrl ? { signedReadUrl: (key, opts) => timed('sign', () => signedReadUrl(key, opts)) } : {}),
   };
 }

@@ -53,6 +53,14 @@ export async function getBlob({ ctx, svc, reg, t }: Args, digest: string): Promi
     send(ctx, 200, { ...headers, 'Content-Length': base.size });
     return;
   }
+  // storage.reads: redirect. Authorization and the link check are done; the client follows the
+  // 307 with its Range (if any) to storage, which answers 200 or 206 itself. The URL expires, so
+  // the redirect itself must not be cached.
+  const location = await svc.blobs.readUrl(base);
+  if (location) {
+    send(ctx, 307, { Location: location, 'Docker-Content-Digest': base.digest, 'Cache-Control': 'no-store' });
+    return;
+  }
   const body = await svc.blobs.open(reg, t.repository, digest, range);
   const status = range ? 206 : 200;
   const length = range ? range.end - range.start + 1 : body.size;

@@ -11,6 +11,13 @@ import { assertWithinQuota } from '../policy/tiers.js';
 export interface BlobHead {
   digest: string;
   size: number;
+  /** The bytes are a blob in storage (false: a manifest fetched through the blob endpoint, kept in metadata). */
+  stored?: boolean;
+}
+
+export interface BlobReadOptions {
+  /** Set when blob GETs are redirected to storage (storage.reads): how long a redirect URL stays valid. */
+  redirectTtlSeconds?: number;
 }
 
 /** A stored object opened for positional reads, with the byte range to send (end inclusive). */
@@ -33,16 +40,31 @@ export class BlobService {
       Pick<ManifestStore, 'headManifest' | 'getManifestByDigest'> &
       Transactor,
     private readonly storage: StorageDriver,
+    private readonly reads: BlobReadOptions = {},
   ) {}
 
   async stat(reg: RegistryRow, repository: string, digestText: string): Promise<BlobHead> {
     const digest = parseDigest(digestText);
     const size = await this.meta.blobInRepository(reg.id, repository, digest.value);
-    if (size !== undefined) return { digest: digest.value, size };
+    if (size !== undefined) return { digest: digest.value, size, stored: true };
     // Manifests are content too; some clients fetch them through the blob endpoint.
     const m = await this.meta.headManifest(reg.id, repository, { digest: digest.value });
     if (m) return { digest: digest.value, size: m.size };
     throw await this.unknown(reg, repository, digest.value);
+  }
+
+  /**
+   * Where a client may read a blob's bytes itself, when reads are redirected: a short-lived,
+   * read-only URL of that one object in storage. undefined means Berth serves the bytes: proxy
+   * mode, a manifest (its bytes are metadata), or a driver that cannot sign. `head` comes from
+   * stat(), which has already checked the link (and kept the blob from garbage collection, as a
+   * proxied read does).
+   */
+  async readUrl(head: BlobHead): Promise<string | undefined> {
+    const ttl = this.reads.redirectTtlSeconds;
+    if (ttl === undefined || !head.stored || !this.storage.signedReadUrl) return undefined;
+    const url = await this.storage.signedReadUrl(blobKey(parseDigest(head.digest)), { expiresInSeconds: ttl });
+    return url ?? undefined;
   }
 
   /** NAME_UNKNOWN when the repository does not exist (as for manifests and tags), else BLOB_UNKNOWN. */

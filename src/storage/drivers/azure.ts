@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import {
   AnonymousCredential,
+  BlobSASPermissions,
   BlobServiceClient,
+  generateBlobSASQueryParameters,
+  SASProtocol,
   StorageRetryPolicyType,
   StorageSharedKeyCredential,
   type BlockBlobClient,
@@ -31,6 +34,11 @@ export interface AzureOptions {
   sasToken?: string;
   container: string;
   createContainer?: boolean;
+  /**
+   * Blob service URL that clients reach, for signed read URLs, when it differs from the one
+   * Berth uses (a private endpoint, a proxy); default: the same URL.
+   */
+  publicEndpoint?: string;
   /** Staged block size for writers; bounds a writer's memory. */
   blockSize?: number;
   /** Names per list request (Azure's maximum is 5000; tests use small pages). */
@@ -264,6 +272,46 @@ export class AzureDriver implements StorageDriver {
       throw this.fail(`move ${from} -> ${to} failed`, e);
     }
     await this.delete(from);
+  }
+
+  /** Whether signedReadUrl can sign: only with the account key (a SAS-only client cannot mint SAS). */
+  get canSignReads(): boolean {
+    return this.container.credential instanceof StorageSharedKeyCredential;
+  }
+
+  /**
+   * A service SAS for this one blob (sr=b), read permission only, expiring after
+   * expiresInSeconds, that makes the storage answer with Content-Type application/octet-stream.
+   * The URL holds the signature, never the key; a changed signature, another blob's path or a
+   * late use gets the storage's 403. Plain http is allowed only when the endpoint itself is http
+   * (Azurite); Azure's endpoints get https only.
+   */
+  signedReadUrl(key: string, opts: { expiresInSeconds: number }): Promise<string | null> {
+    // Signing is local (an HMAC with the key): no request to the storage.
+    return Promise.resolve().then(() => this.signRead(key, opts.expiresInSeconds));
+  }
+
+  private signRead(key: string, expiresInSeconds: number): string | null {
+    const blob = this.blob(key);
+    const credential = this.container.credential;
+    if (!(credential instanceof StorageSharedKeyCredential)) return null;
+    // The blob's path ("/<container>/<key>", URL-encoded by the SDK) on the endpoint clients reach.
+    const serviceUrl = this.container.url.slice(0, this.container.url.lastIndexOf('/'));
+    const path = blob.url.slice(serviceUrl.length);
+    const base = (this.opts.publicEndpoint || serviceUrl).replace(/\/+$/, '');
+    const sas = generateBlobSASQueryParameters(
+      {
+        containerName: this.opts.container,
+        blobName: key,
+        permissions: BlobSASPermissions.from({ read: true }),
+        // No start time: valid at once, whatever the skew between this node's clock and the storage's.
+        expiresOn: new Date(Date.now() + expiresInSeconds * 1000),
+        protocol: /^http:/i.test(base) ? SASProtocol.HttpsAndHttp : SASProtocol.Https,
+        contentType: 'application/octet-stream',
+      },
+      credential,
+    );
+    return `${base}${path}?${sas.toString()}`;
   }
 
   async delete(key: string): Promise<void> {
