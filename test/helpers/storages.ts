@@ -95,7 +95,10 @@ export async function freshStorage(storage: Storage): Promise<FreshStorage> {
   const a = await fileAzurite();
   const container = `t${randomBytes(6).toString('hex')}`;
   return {
-    config: { storage: { driver: 'azure', azure: { connectionString: a.connectionString, container } } },
+    // In-process apps serve blob bytes themselves (proxy), so the OCI HTTP suites check Berth's own
+    // answers; real servers (env) keep the default, redirect, which real clients then follow.
+    // storage-redirect.test.ts covers redirect mode's own answers.
+    config: { storage: { driver: 'azure', reads: 'proxy', azure: { connectionString: a.connectionString, container } } },
     env: {
       BERTH_STORAGE_DRIVER: 'azure',
       BERTH_STORAGE_AZURE_CONNECTION_STRING: a.connectionString,

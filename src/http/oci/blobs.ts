@@ -61,7 +61,7 @@ export async function getBlob({ ctx, svc, reg, t }: Args, digest: string): Promi
     send(ctx, 307, { Location: location, 'Docker-Content-Digest': base.digest, 'Cache-Control': 'no-store' });
     return;
   }
-  const body = await svc.blobs.open(reg, t.repository, digest, range);
+  const body = await svc.blobs.open(reg, t.repository, base, range);
   const status = range ? 206 : 200;
   const length = range ? range.end - range.start + 1 : body.size;
   if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${body.size}`;

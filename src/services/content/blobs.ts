@@ -75,10 +75,11 @@ export class BlobService {
     return blobUnknown(repository, digest);
   }
 
-  async open(reg: RegistryRow, repository: string, digestText: string, range?: ReadRange): Promise<BlobBody> {
-    const digest = parseDigest(digestText);
-    const size = await this.meta.blobInRepository(reg.id, repository, digest.value);
-    if (size === undefined) {
+  /** The bytes of a blob stat() found (its head: no second lookup), or of the range asked for. */
+  async open(reg: RegistryRow, repository: string, head: BlobHead, range?: ReadRange): Promise<BlobBody> {
+    const digest = parseDigest(head.digest);
+    const size = head.size;
+    if (!head.stored) {
       const m = await this.meta.getManifestByDigest(reg.id, repository, digest.value);
       if (!m) throw await this.unknown(reg, repository, digest.value);
       const buf = Buffer.from(m.content);
