@@ -300,8 +300,12 @@ export function getManifest(base: string, name: string, ref: string, agent?: htt
   return request('GET', `${base}/v2/${name}/manifests/${ref}`, { headers: { accept: MANIFEST_ACCEPT }, agent });
 }
 
-export function getBlob(base: string, name: string, digest: string, agent?: http.Agent): Promise<HttpResponse> {
-  return request('GET', `${base}/v2/${name}/blobs/${digest}`, { agent });
+/** A blob's bytes, following a redirect to storage (storage.reads: redirect) as clients do. */
+export async function getBlob(base: string, name: string, digest: string, agent?: http.Agent): Promise<HttpResponse> {
+  const r = await request('GET', `${base}/v2/${name}/blobs/${digest}`, { agent });
+  const location = r.headers.location;
+  if (r.status !== 307 || typeof location !== 'string') return r;
+  return request('GET', new URL(location, base).toString(), { auth: false }); // storage gets no registry credentials
 }
 
 /** Monolithic blob push (POST ?digest=); throws unless 201. */
