@@ -38,7 +38,7 @@ async function driver(extra: Partial<AzureOptions> = {}): Promise<AzureDriver> {
     connectionString: a.connectionString,
     container: `c${randomBytes(6).toString('hex')}`,
     createContainer: true,
-    retry: { maxTries: 2, retryDelayInMs: 50, maxRetryDelayInMs: 200, tryTimeoutInMs: 10_000 },
+    retry: { maxTries: 2, delayMs: 50, maxDelayMs: 200, operationTimeoutMs: 10_000 },
     ...extra,
   });
   await d.init();
