@@ -34,7 +34,8 @@ const HOWS: UploadHow[] = ['monolithic', 'chunked', 'chunked-last-in-put'];
 export function planImage(
   name: string,
   tag: string,
-  opts: { layers?: [number, number]; minLayerBytes?: number; maxLayerBytes?: number } = {},
+  /** shared: layers every such image has too (pushed monolithically). */
+  opts: { layers?: [number, number]; minLayerBytes?: number; maxLayerBytes?: number; shared?: Buffer[] } = {},
 ): ImagePlan {
   const [lo, hi] = opts.layers ?? [1, 3];
   const max = opts.maxLayerBytes ?? 256 * 1024;
@@ -46,6 +47,7 @@ export function planImage(
   const layers = Array.from({ length: between(lo, hi) }, () =>
     blob(randomBytes(between(opts.minLayerBytes ?? 1, max)), HOWS[between(0, HOWS.length - 1)]!),
   );
+  for (const data of opts.shared ?? []) layers.push(blob(data, 'monolithic'));
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
