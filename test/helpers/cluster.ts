@@ -23,6 +23,8 @@ export interface ClusterOptions {
   metadataUrl?: string;
   /** More BERTH_* settings for every node. */
   env?: Record<string, string>;
+  /** 'short' (default): SHORT_STORAGE_RETRY, for fault tests; 'default': the shipped retry budget, for load. */
+  storageRetry?: 'short' | 'default';
 }
 
 export class AzureCluster {
@@ -64,7 +66,7 @@ export class AzureCluster {
       env: {
         BERTH_STORAGE_AZURE_CONNECTION_STRING: this.azurite.connectionString,
         BERTH_STORAGE_AZURE_CONTAINER: this.container,
-        ...SHORT_STORAGE_RETRY,
+        ...(this.opts.storageRetry === 'default' ? {} : SHORT_STORAGE_RETRY),
         ...this.opts.env,
       },
     });
