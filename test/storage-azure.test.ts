@@ -1,15 +1,17 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
-import { StorageError } from '../src/storage/driver.js';
+import { StorageError, StorageUnavailableError } from '../src/storage/driver.js';
 import { AzureDriver, type AzureOptions } from '../src/storage/drivers/azure.js';
-import { AZURITE_ACCOUNT, azuriteMissing } from './helpers/azurite.js';
+import { AZURITE_ACCOUNT, AZURITE_KEY, azuriteMissing } from './helpers/azurite.js';
 import { freshMetadataUrl, IN_CI, postgresUnavailable } from './helpers/backends.js';
-import { removeDir, startBerth, tempDir, type BerthProcess } from './helpers/berth-process.js';
+import { freePort, removeDir, startBerth, tempDir, type BerthProcess } from './helpers/berth-process.js';
 import { adminAuthHeader } from './helpers/credentials.js';
 import { randomBlob, sha256, uniqueRepo, V2 } from './helpers/oci.js';
 import { fileAzurite } from './helpers/storages.js';
@@ -31,7 +33,7 @@ async function driver(extra: Partial<AzureOptions> = {}): Promise<AzureDriver> {
     connectionString: a.connectionString,
     container: `c${randomBytes(6).toString('hex')}`,
     createContainer: true,
-    retry: { maxTries: 2, retryDelayInMs: 50, maxRetryDelayInMs: 200, tryTimeoutInMs: 10_000 },
+    retry: { maxTries: 2, delayMs: 50, maxDelayMs: 200, operationTimeoutMs: 10_000 },
     ...extra,
   });
   await d.init();
@@ -156,6 +158,49 @@ describe('azure driver specifics', skip, () => {
         return true;
       },
     );
+  });
+
+  test('an unreachable, hanging or failing storage is StorageUnavailableError (retryable), within the retry budget', async () => {
+    const retry = { maxTries: 2, delayMs: 10, maxDelayMs: 20, operationTimeoutMs: 1500 };
+    const at = (port: number) =>
+      new AzureDriver({
+        accountName: AZURITE_ACCOUNT,
+        accountKey: AZURITE_KEY,
+        endpoint: `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`,
+        container: 'berth',
+        retry,
+      });
+    const unavailable = (e: unknown) => {
+      assert.ok(e instanceof StorageUnavailableError, String(e));
+      assert.equal(e.transient, 'storage');
+      return true;
+    };
+    // nothing listens: connection refused
+    const closed = await freePort();
+    await assert.rejects(() => at(closed).stat('blobs/x'), unavailable);
+    // accepts connections and never answers: the operation deadline ends it
+    const sockets = new Set<net.Socket>();
+    const hang = net.createServer((s) => sockets.add(s));
+    // answers 503 to everything: retried, then given up
+    const busy = http.createServer((_req, res) => res.writeHead(503, { 'x-ms-error-code': 'ServerBusy' }).end());
+    await Promise.all([new Promise<void>((r) => hang.listen(0, '127.0.0.1', r)), new Promise<void>((r) => busy.listen(0, '127.0.0.1', r))]);
+    try {
+      await assert.rejects(
+        () => at((hang.address() as net.AddressInfo).port).stat('blobs/x'),
+        (e: unknown) => {
+          unavailable(e);
+          assert.match((e as Error).message, /operationTimeoutMs/);
+          return true;
+        },
+      );
+      await assert.rejects(() => at((busy.address() as net.AddressInfo).port).read('blobs/x'), unavailable);
+      const w = await at((busy.address() as net.AddressInfo).port).writer('uploads/x');
+      w.stream.end(Buffer.from('abc'));
+      await assert.rejects(() => w.commit(), unavailable);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await Promise.all([new Promise((r) => hang.close(r)), new Promise((r) => busy.close(r))]);
+    }
   });
 
   test('a missing container with createContainer false fails naming storage.azure.container', async () => {

@@ -44,6 +44,7 @@ describe('defaults', () => {
         publicEndpoint: '',
         container: 'berth',
         createContainer: true,
+        retry: { maxTries: 4, delayMs: 200, maxDelayMs: 2000, operationTimeoutMs: 30_000 },
       },
     });
     assert.deepEqual(c.uploads, { maxAgeSeconds: 86400, purgeIntervalSeconds: 600 });

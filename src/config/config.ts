@@ -84,6 +84,19 @@ export const ConfigSchema = z.strictObject({
             )
             .default('berth'),
           createContainer: z.boolean().default(true),
+          /**
+           * The retry budget of each storage operation: tries with exponential backoff (delayMs,
+           * doubling up to maxDelayMs) on 5xx and connection failures, all within
+           * operationTimeoutMs. When it runs out, clients get 503 UNAVAILABLE with Retry-After.
+           */
+          retry: z
+            .strictObject({
+              maxTries: z.number().int().min(1).max(20).default(4),
+              delayMs: z.number().int().min(0).max(60_000).default(200),
+              maxDelayMs: z.number().int().min(0).max(600_000).default(2000),
+              operationTimeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
+            })
+            .prefault({}),
         })
         .prefault({}),
     })

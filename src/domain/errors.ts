@@ -96,6 +96,19 @@ export class RegistryError extends Error {
   }
 }
 
+/**
+ * Whether a failure (or one of its causes) is a dependency being temporarily unavailable, e.g.
+ * a storage outage: such errors carry `transient` naming what failed (storage/driver.ts
+ * StorageUnavailableError sets it). Returns that name, or undefined.
+ */
+export function isTransient(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const t = (e as { transient?: unknown }).transient;
+    if (typeof t === 'string' && t) return t;
+  }
+  return undefined;
+}
+
 export const fail = (code: Code, message?: string, opts?: ConstructorParameters<typeof RegistryError>[2]): never => {
   throw new RegistryError(code, message, opts);
 };

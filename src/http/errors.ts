@@ -1,9 +1,14 @@
-import { RegistryError } from '../domain/errors.js';
+import { isTransient, RegistryError } from '../domain/errors.js';
 import type { Ctx } from './context.js';
 
 // The one place where errors become responses. RegistryError carries its code, status, message
 // and headers; anything else is a bug or an infrastructure failure: logged with the request id,
-// answered 500 with that id and no internals.
+// answered 500 with that id and no internals. A dependency that is down for a while (storage
+// unreachable, timing out or failing after the driver's retries) is answered 503 UNAVAILABLE with
+// Retry-After instead: clients retry it, and a retried chunk or PUT continues the same upload.
+
+/** Seconds a client is asked to wait before retrying after a transient failure. */
+export const RETRY_AFTER_SECONDS = 2;
 
 export function sendError(ctx: Ctx, err: unknown): void {
   const { res } = ctx;
@@ -21,6 +26,12 @@ export function sendError(ctx: Ctx, err: unknown): void {
     ctx.log.info({ requestId: ctx.requestId, err: (err as Error).message }, 'client aborted request');
     res.destroy();
     return;
+  } else if (isTransient(err)) {
+    const what = isTransient(err)!;
+    ctx.log.warn({ err, requestId: ctx.requestId }, `${what} unavailable`);
+    e = new RegistryError('UNAVAILABLE', `the registry's ${what} is temporarily unavailable; retry in a moment`, {
+      headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
+    });
   } else {
     ctx.log.error({ err, requestId: ctx.requestId }, 'internal error');
     e = new RegistryError('INTERNAL_ERROR', `internal error; quote request id ${ctx.requestId} to the operator`);

@@ -12,6 +12,11 @@ export interface BlobStore {
   /** Repositories of a registry that hold a blob (for mounts that must respect read access). */
   repositoriesHoldingBlob(registryId: number, digest: string, limit: number): Promise<string[]>;
   blobSize(digest: string): Promise<number | undefined>;
+  /**
+   * Records the blob (idempotent) and clears a GC mark; on PostgreSQL the row stays locked until
+   * commit, so GC cannot delete bytes moved into place meanwhile. Takes no other lock.
+   */
+  claimBlob(ex: Executor, digest: string, size: number): Promise<void>;
   /** Records the blob and links it into a repository (idempotent); the result feeds quota checks. */
   linkBlob(ex: Executor, repositoryId: number, digest: string, size: number): Promise<UsageChange>;
   /** Links a blob that is already stored (a mount); undefined when GC collected it meanwhile. */
@@ -83,13 +88,16 @@ export class KyselyBlobStore implements BlobStore {
    * Storage counters move in the same transaction (see usage.ts); the result feeds quota checks.
    */
   async linkBlob(ex: Executor, repositoryId: number, digest: string, size: number): Promise<UsageChange> {
-    const ts = now();
+    await this.claimBlob(ex, digest, size);
+    return this.#addLink(ex, repositoryId, digest);
+  }
+
+  async claimBlob(ex: Executor, digest: string, size: number): Promise<void> {
     await ex
       .insertInto('blobs')
-      .values({ digest, size, created_at: ts })
+      .values({ digest, size, created_at: now() })
       .onConflict((oc) => oc.column('digest').doUpdateSet({ orphaned_since: null }))
       .execute();
-    return this.#addLink(ex, repositoryId, digest);
   }
 
   /**

@@ -95,6 +95,20 @@ export class StorageInvalidKeyError extends StorageError {
   }
 }
 
+/**
+ * The storage could not be reached, timed out, or kept failing (5xx, throttling) after the
+ * driver's own retries: a condition expected to pass. Clients are answered 503 UNAVAILABLE with
+ * Retry-After (see domain/errors.ts isTransient), never 500.
+ */
+export class StorageUnavailableError extends StorageError {
+  /** What is unavailable, for the marker domain/errors.ts recognises without importing storage. */
+  readonly transient = 'storage';
+  constructor(driver: string, message: string, options?: { cause?: unknown }) {
+    super(driver, message, options);
+    this.name = 'StorageUnavailableError';
+  }
+}
+
 /** Keys are relative, "/"-separated, with no empty, "." or ".." parts and no backslash or NUL. */
 export function isSafeKey(key: string): boolean {
   if (!key || key.length > 1024 || key.startsWith('/') || key.includes('\\') || key.includes('\0')) return false;

@@ -29,63 +29,80 @@ export interface Azurite {
   stop(): Promise<void>;
 }
 
-export async function startAzurite(): Promise<Azurite> {
+export interface RestartableAzurite extends Azurite {
+  /** Stops the emulator (an outage; SIGTERM, so it flushes its metadata) but keeps its --location: restart() serves the same data on the same port. */
+  halt(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+export async function startAzurite(): Promise<RestartableAzurite> {
   const port = await freePort();
   const location = mkdtempSync(path.join(os.tmpdir(), 'berth-azurite-'));
-  const proc: ChildProcess = spawn(
-    AZURITE_BIN,
-    [
-      '--blobHost',
-      '127.0.0.1',
-      '--blobPort',
-      String(port),
-      '--location',
-      location,
-      '--skipApiVersionCheck',
-      '--disableTelemetry',
-      '--silent',
-      '--loose',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], detached: false },
-  );
   const chunks: Buffer[] = [];
-  proc.stdout?.on('data', (b: Buffer) => chunks.push(b));
-  proc.stderr?.on('data', (b: Buffer) => chunks.push(b));
   const output = () => Buffer.concat(chunks).toString('utf8');
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  let proc: ChildProcess;
+  let exited: Promise<void>;
   let gone = false;
+
   // A test process that ends without stop() (a failed hook, process.exit) must not leave Azurite behind.
-  const orphan = () => proc.kill('SIGKILL');
+  const orphan = () => {
+    if (!gone) proc.kill('SIGKILL');
+  };
   process.once('exit', orphan);
-  void exited.then(() => {
-    gone = true;
-    process.off('exit', orphan);
-  });
+  const launch = async () => {
+    gone = false;
+    proc = spawn(
+      AZURITE_BIN,
+      [
+        '--blobHost',
+        '127.0.0.1',
+        '--blobPort',
+        String(port),
+        '--location',
+        location,
+        '--skipApiVersionCheck',
+        '--disableTelemetry',
+        '--silent',
+        '--loose',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'], detached: false },
+    );
+    proc.stdout?.on('data', (b: Buffer) => chunks.push(b));
+    proc.stderr?.on('data', (b: Buffer) => chunks.push(b));
+    exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    void exited.then(() => (gone = true));
+    const deadline = Date.now() + 20_000;
+    // Ready when it answers HTTP at all (an unauthenticated request gets 400/403).
+    for (;;) {
+      if (gone) throw new Error(`azurite exited before it was ready:\n${output()}`);
+      if (await answers(port)) break;
+      if (Date.now() > deadline) {
+        proc.kill('SIGKILL');
+        throw new Error(`azurite did not answer on port ${port}:\n${output()}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const halt = async (signal: NodeJS.Signals) => {
+    if (gone) return;
+    proc.kill(signal);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  await launch();
 
   const endpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
-  const deadline = Date.now() + 20_000;
-  // Ready when it answers HTTP at all (an unauthenticated request gets 400/403).
-  for (;;) {
-    if (gone) throw new Error(`azurite exited before it was ready:\n${output()}`);
-    if (await answers(port)) break;
-    if (Date.now() > deadline) {
-      proc.kill('SIGKILL');
-      throw new Error(`azurite did not answer on port ${port}:\n${output()}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
   return {
     port,
     endpoint,
     connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${endpoint};`,
     output,
+    halt: () => halt('SIGTERM'),
+    restart: launch,
     async stop() {
-      if (!gone) {
-        proc.kill('SIGTERM');
-        const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
+      process.off('exit', orphan);
+      await halt('SIGTERM');
       rmSync(location, { recursive: true, force: true });
     },
   };

@@ -47,7 +47,7 @@ export class UploadService {
     /** PrecheckStore: quotas are checked before bytes move; linkBlob and ensureRepository commit them. */
     private readonly meta: UploadStore &
       PrecheckStore &
-      Pick<BlobStore, 'linkBlob'> &
+      Pick<BlobStore, 'claimBlob' | 'linkBlob'> &
       Pick<RepositoryStore, 'ensureRepository'> &
       Transactor,
     private readonly storage: StorageDriver,
@@ -359,18 +359,23 @@ export class UploadService {
       await drop();
       throw e;
     }
-    // The move happens inside the transaction, after linkBlob has upserted (and on PostgreSQL
+    // The move happens inside the transaction, after claimBlob has upserted (and on PostgreSQL
     // locked) the blob row: GC deletes bytes only under that row's lock, so it can never delete
-    // bytes this commit is about to make visible. If the transaction fails after the move, the bytes
-    // sit at their content address with no row, and GC's storage sweep removes them.
+    // bytes this commit is about to make visible. Only then are the link and the storage counters
+    // written: the registry's usage row is a lock every commit in the registry takes, and holding
+    // it through a storage round trip (a server-side copy on Azure) would serialize all blob
+    // commits of a registry behind each other's moves. If the transaction fails after the move
+    // (e.g. the exact quota check on link), the bytes sit at their content address with no row,
+    // and GC's storage sweep removes them.
     await this.meta.transaction(async (trx) => {
-      const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
-      assertWithinQuota(reg, repository, await this.meta.linkBlob(trx, repoId, digest, size));
-      if (hasSession) await this.meta.deleteUpload(trx, id);
       if (!moved) {
+        await this.meta.claimBlob(trx, digest, size);
         await this.storage.move(key, target);
         moved = true; // a retried transaction must not move twice
       }
+      const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
+      assertWithinQuota(reg, repository, await this.meta.linkBlob(trx, repoId, digest, size));
+      if (hasSession) await this.meta.deleteUpload(trx, id);
     });
     return { digest, size };
   }

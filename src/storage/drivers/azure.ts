@@ -17,6 +17,7 @@ import {
   StorageError,
   StorageInvalidKeyError,
   StorageNotFoundError,
+  StorageUnavailableError,
   type ReadRange,
   type StatResult,
   type StorageDriver,
@@ -43,9 +44,25 @@ export interface AzureOptions {
   blockSize?: number;
   /** Names per list request (Azure's maximum is 5000; tests use small pages). */
   listPageSize?: number;
-  /** Retry policy of every request (tests shorten it). */
-  retry?: { maxTries?: number; retryDelayInMs?: number; maxRetryDelayInMs?: number; tryTimeoutInMs?: number };
+  /** The retry budget of every operation (config storage.azure.retry; tests shorten it). */
+  retry?: Partial<AzureRetry>;
 }
+
+/**
+ * How long an operation may keep trying before the driver gives up with StorageUnavailableError
+ * (answered 503 UNAVAILABLE): tries with exponential backoff on 5xx, resets and refused
+ * connections, all within operationTimeoutMs measured until the storage answers (a long download
+ * is not cut once its bytes flow). The defaults surface an outage in a few seconds (refused
+ * connections: about 2 s) or at most operationTimeoutMs (a storage that accepts and never answers).
+ */
+export interface AzureRetry {
+  maxTries: number;
+  delayMs: number;
+  maxDelayMs: number;
+  operationTimeoutMs: number;
+}
+
+export const DEFAULT_RETRY: AzureRetry = { maxTries: 4, delayMs: 200, maxDelayMs: 2000, operationTimeoutMs: 30_000 };
 
 export const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
 
@@ -60,16 +77,32 @@ export class AzureDriver implements StorageDriver {
   readonly name = 'azure';
   readonly container: ContainerClient;
   private readonly blockSize: number;
+  private readonly retry: AzureRetry;
 
   constructor(private readonly opts: AzureOptions) {
-    this.container = serviceClient(opts).getContainerClient(opts.container);
+    this.retry = { ...DEFAULT_RETRY, ...opts.retry };
+    this.container = serviceClient(opts, this.retry).getContainerClient(opts.container);
     this.blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
+  }
+
+  /**
+   * Runs one storage operation (with the SDK's retries) under the operation deadline. The signal
+   * is dropped once `run` resolves, so a download's body keeps flowing after its headers came.
+   */
+  private async bounded<T>(run: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), this.retry.operationTimeoutMs);
+    try {
+      return await run(ctl.signal);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Checks credentials and the container at startup (creating it when allowed), with messages naming the setting. */
   async init(): Promise<void> {
     try {
-      if (await this.container.exists()) return;
+      if (await this.bounded((abortSignal) => this.container.exists({ abortSignal }))) return;
     } catch (e) {
       throw this.fail(`cannot open container "${this.opts.container}"`, e);
     }
@@ -79,7 +112,7 @@ export class AzureDriver implements StorageDriver {
         `container "${this.opts.container}" does not exist (storage.azure.container); create it or set storage.azure.createContainer: true`,
       );
     try {
-      await this.container.createIfNotExists();
+      await this.bounded((abortSignal) => this.container.createIfNotExists({ abortSignal }));
     } catch (e) {
       throw this.fail(`cannot create container "${this.opts.container}" (storage.azure.createContainer)`, e);
     }
@@ -90,10 +123,20 @@ export class AzureDriver implements StorageDriver {
     return this.container.getBlockBlobClient(key);
   }
 
-  /** A StorageError whose message says which setting to look at for auth failures and a missing container. */
+  /**
+   * A StorageError whose message says which setting to look at for auth failures and a missing
+   * container; StorageUnavailableError when the storage could not be reached, timed out, or kept
+   * failing with 5xx/429 after the retries (an outage, expected to pass).
+   */
   private fail(what: string, e: unknown): StorageError {
     const status = statusOf(e);
     const code = codeOf(e);
+    if ((e as Error)?.name === 'AbortError')
+      return new StorageUnavailableError(
+        this.name,
+        `${what}: no answer within ${this.retry.operationTimeoutMs} ms (storage.azure.retry.operationTimeoutMs)`,
+        { cause: e },
+      );
     let hint: string;
     if (status === 403)
       hint = `: access denied (${code ?? 403}); check storage.azure.connectionString, storage.azure.accountName/accountKey or storage.azure.sasToken`;
@@ -102,13 +145,15 @@ export class AzureDriver implements StorageDriver {
     else if (status === undefined)
       hint = `: cannot reach ${this.container.url} (${(e as Error)?.message ?? String(e)}); check storage.azure.endpoint or the BlobEndpoint of storage.azure.connectionString`;
     else hint = `: ${status}${code ? ` ${code}` : ''}`;
+    if (status === undefined || status >= 500 || status === 429 || status === 408)
+      return new StorageUnavailableError(this.name, what + hint, { cause: e });
     return new StorageError(this.name, what + hint, { cause: e });
   }
 
   async stat(key: string): Promise<StatResult | null> {
     const blob = this.blob(key);
     try {
-      const p = await blob.getProperties();
+      const p = await this.bounded((abortSignal) => blob.getProperties({ abortSignal }));
       return { size: p.contentLength ?? 0, modifiedAt: p.lastModified ?? new Date() };
     } catch (e) {
       if (isBlobMissing(e)) return null;
@@ -120,9 +165,11 @@ export class AzureDriver implements StorageDriver {
     const blob = this.blob(key);
     try {
       // maxRetryRequests resumes a body cut mid-stream from where it broke.
-      const r = range
-        ? await blob.download(range.start, range.end - range.start + 1, { maxRetryRequests: 5 })
-        : await blob.download(0, undefined, { maxRetryRequests: 5 });
+      const r = await this.bounded((abortSignal) =>
+        range
+          ? blob.download(range.start, range.end - range.start + 1, { maxRetryRequests: 5, abortSignal })
+          : blob.download(0, undefined, { maxRetryRequests: 5, abortSignal }),
+      );
       return (r.readableStreamBody as Readable | undefined) ?? Readable.from([]);
     } catch (e) {
       if (isBlobMissing(e)) throw new StorageNotFoundError(this.name, key);
@@ -142,7 +189,7 @@ export class AzureDriver implements StorageDriver {
       // One id format (a base64 UUID) for every block: Azure requires equal-length ids within a blob.
       const id = Buffer.from(randomUUID()).toString('base64');
       try {
-        await blob.stageBlock(id, data, data.length);
+        await this.bounded((abortSignal) => blob.stageBlock(id, data, data.length, { abortSignal }));
       } catch (e) {
         throw this.fail(`stage block of ${key} failed`, e);
       }
@@ -196,9 +243,9 @@ export class AzureDriver implements StorageDriver {
         try {
           if (offset === 0 && !staged) {
             const data = take();
-            await blob.upload(data, data.length);
+            await this.bounded((abortSignal) => blob.upload(data, data.length, { abortSignal }));
           } else {
-            await blob.commitBlockList(blockIds);
+            await this.bounded((abortSignal) => blob.commitBlockList(blockIds, { abortSignal }));
           }
         } catch (e) {
           throw this.fail(`commit ${key} failed`, e);
@@ -234,7 +281,9 @@ export class AzureDriver implements StorageDriver {
     let size: number;
     let blocks: { name: string; size: number }[];
     try {
-      const [props, list] = await Promise.all([blob.getProperties(), blob.getBlockList('committed')]);
+      const [props, list] = await this.bounded((abortSignal) =>
+        Promise.all([blob.getProperties({ abortSignal }), blob.getBlockList('committed', { abortSignal })]),
+      );
       size = props.contentLength ?? 0;
       blocks = list.committedBlocks ?? [];
     } catch (e) {
@@ -251,7 +300,8 @@ export class AzureDriver implements StorageDriver {
     if (covered === offset) return;
     let body: Readable;
     try {
-      body = (await blob.download(covered, offset - covered, { maxRetryRequests: 5 })).readableStreamBody as Readable;
+      body = (await this.bounded((abortSignal) => blob.download(covered, offset - covered, { maxRetryRequests: 5, abortSignal })))
+        .readableStreamBody as Readable;
     } catch (e) {
       throw this.fail(`read back ${key} to resume at ${offset} failed`, e);
     }
@@ -264,8 +314,10 @@ export class AzureDriver implements StorageDriver {
     try {
       // Within one account the request's own credential authorizes the source; the copy is
       // server-side (usually complete at once) and replaces the destination atomically.
-      const poller = await dst.beginCopyFromURL(src.url, { intervalInMs: 100 });
-      const r = await poller.pollUntilDone();
+      const r = await this.bounded(async (abortSignal) => {
+        const poller = await dst.beginCopyFromURL(src.url, { intervalInMs: 100, abortSignal });
+        return poller.pollUntilDone();
+      });
       if (r.copyStatus !== 'success') throw new Error(`copy ended ${r.copyStatus ?? 'unknown'}`);
     } catch (e) {
       if (isBlobMissing(e) || codeOf(e) === 'CannotVerifyCopySource') throw new StorageNotFoundError(this.name, from);
@@ -317,7 +369,7 @@ export class AzureDriver implements StorageDriver {
   async delete(key: string): Promise<void> {
     const blob = this.blob(key);
     try {
-      await blob.deleteIfExists();
+      await this.bounded((abortSignal) => blob.deleteIfExists({ abortSignal }));
     } catch (e) {
       throw this.fail(`delete ${key} failed`, e);
     }
@@ -338,10 +390,12 @@ export class AzureDriver implements StorageDriver {
     try {
       for (;;) {
         const page = (
-          await this.container
-            .listBlobsFlat({ prefix: azurePrefix })
-            .byPage({ maxPageSize: this.opts.listPageSize ?? 5000, continuationToken: marker })
-            .next()
+          await this.bounded((abortSignal) =>
+            this.container
+              .listBlobsFlat({ prefix: azurePrefix, abortSignal })
+              .byPage({ maxPageSize: this.opts.listPageSize ?? 5000, continuationToken: marker })
+              .next(),
+          )
         ).value as { segment: { blobItems: { name: string }[] }; continuationToken?: string } | undefined;
         if (!page) return out;
         for (const item of page.segment.blobItems) {
@@ -370,16 +424,17 @@ export class AzureDriver implements StorageDriver {
   }
 }
 
-function serviceClient(o: AzureOptions): BlobServiceClient {
+function serviceClient(o: AzureOptions, retry: AzureRetry): BlobServiceClient {
   const pipeline: StoragePipelineOptions = {
-    // Exponential backoff on 5xx, 429, resets and timeouts; tryTimeoutInMs is the service-side
-    // timeout of each try (the SDK sends it as ?timeout=), not a client-side cut-off.
+    // Exponential backoff on 5xx, resets and refused connections. tryTimeoutInMs is only the
+    // service-side timeout of each try (the SDK sends it as ?timeout=): the client-side bound is
+    // the operation deadline of AzureDriver.bounded.
     retryOptions: {
       retryPolicyType: StorageRetryPolicyType.EXPONENTIAL,
-      maxTries: o.retry?.maxTries ?? 5,
-      retryDelayInMs: o.retry?.retryDelayInMs ?? 200,
-      maxRetryDelayInMs: o.retry?.maxRetryDelayInMs ?? 10_000,
-      tryTimeoutInMs: o.retry?.tryTimeoutInMs ?? 120_000,
+      maxTries: retry.maxTries,
+      retryDelayInMs: retry.delayMs,
+      maxRetryDelayInMs: retry.maxDelayMs,
+      tryTimeoutInMs: Math.max(1000, retry.operationTimeoutMs),
     },
   };
   if (o.connectionString) return BlobServiceClient.fromConnectionString(o.connectionString, pipeline);
