@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { azuriteMissing } from './helpers/azurite.js';
 import { backendGate, IN_CI } from './helpers/backends.js';
 import { AzureCluster } from './helpers/cluster.js';
-import { MANIFEST_ACCEPT, rangeEnd, request, resolveLocation, sha256 } from './e2e/helpers.js';
+import { getBlob, MANIFEST_ACCEPT, rangeEnd, request, resolveLocation, sha256 } from './e2e/helpers.js';
 import { planImage, pullAndVerify, pushPlannedImage, StepError, type ImagePlan } from './helpers/image-push.js';
 
 // Two real `berth serve` nodes on one PostgreSQL schema and one Azurite container take 50
@@ -103,7 +103,7 @@ describe('SIGKILL of a node during 50 concurrent pushes across two nodes', gate,
       headers: { 'content-type': 'application/octet-stream', 'content-range': `${120 * 1024}-${carried.length - 1}` },
     });
     assert.equal(closed.status, 201, closed.body.toString());
-    const back = await request('GET', `${b.url}/v2/${carriedName}/blobs/${sha256(carried)}`);
+    const back = await getBlob(b.url, carriedName, sha256(carried));
     assert.equal(sha256(back.body), sha256(carried));
 
     // No tag points at a missing blob: every tag of every repository resolves, and every blob it names is served intact.
@@ -115,7 +115,7 @@ describe('SIGKILL of a node during 50 concurrent pushes across two nodes', gate,
         assert.equal(m.status, 200);
         const manifest = JSON.parse(m.body.toString()) as { config: { digest: string }; layers: { digest: string }[] };
         for (const d of [manifest.config.digest, ...manifest.layers.map((l) => l.digest)]) {
-          const blob = await request('GET', `${b.url}/v2/${plan.name}/blobs/${d}`);
+          const blob = await getBlob(b.url, plan.name, d);
           assert.equal(blob.status, 200, `${plan.name}:${tag} names ${d}: HTTP ${blob.status}`);
           assert.equal(sha256(blob.body), d);
         }

@@ -60,7 +60,8 @@ describe('Azure storage stopped and restarted mid-push', gate, () => {
   let cluster: AzureCluster;
   let reg: string;
   before(async () => {
-    cluster = await AzureCluster.start({ nodes: 1 });
+    // proxy: the blob GET below must reach storage through Berth (redirected reads never touch it).
+    cluster = await AzureCluster.start({ nodes: 1, env: { BERTH_STORAGE_READS: 'proxy' } });
     reg = await cluster.createRegistry(`outage${randomBytes(3).toString('hex')}`);
   });
   after(async () => {

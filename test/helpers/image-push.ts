@@ -97,6 +97,12 @@ async function step(
   let r: HttpResponse;
   try {
     r = await request(method, url, { timeoutMs: 30_000, ...opts });
+    // A blob GET redirected to storage (storage.reads: redirect): follow it as clients do, without
+    // the registry's credentials.
+    const location = r.headers.location;
+    if (method === 'GET' && r.status === 307 && want !== 307 && typeof location === 'string') {
+      r = await request('GET', new URL(location, url).toString(), { timeoutMs: 30_000, auth: false });
+    }
   } catch (e) {
     throw new StepError(what, undefined, undefined, undefined, (e as Error).message);
   }
