@@ -1,3 +1,4 @@
+import { closeSync, fdatasync, openSync } from 'node:fs';
 import type SqliteDatabase from 'better-sqlite3';
 import {
   CompiledQuery,
@@ -70,13 +71,60 @@ class FifoLock {
   }
 }
 
+/**
+ * Makes commits durable off the event loop. The writer runs with synchronous=NORMAL, so a commit
+ * only writes its WAL frames; this fdatasyncs the WAL file in the thread pool before the commit is
+ * acknowledged. SQLite's own FULL would fsync inside the commit call and stall every request for
+ * the disk's latency. Commits that land while one fsync runs share the next one (group commit).
+ */
+export class WalSync {
+  private fd: number | undefined;
+  private running: Promise<void> | undefined;
+  private next: Promise<void> | undefined;
+
+  constructor(private readonly walFile: string) {}
+
+  sync(): Promise<void> {
+    if (!this.running) {
+      this.running = this.flush().finally(() => (this.running = undefined));
+      return this.running;
+    }
+    // Frames written after the running fsync began may not be covered by it: wait for the next.
+    this.next ??= this.running.then(
+      () => this.startNext(),
+      () => this.startNext(),
+    );
+    return this.next;
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private startNext(): Promise<void> {
+    this.next = undefined;
+    return this.sync();
+  }
+
+  private flush(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      // The WAL exists once anything was written; SQLite keeps the same file while connections stay open.
+      this.fd ??= openSync(this.walFile, 'r');
+      fdatasync(this.fd, (e) => (e ? reject(e) : resolve()));
+    });
+  }
+}
+
 /** One use of the database: a single statement, or a transaction from begin to commit/rollback. */
 class Lease implements DatabaseConnection {
   inTransaction = false;
+  /** Whether the open transaction has written (a read-only one needs no fsync at commit). */
+  wrote = false;
   constructor(private readonly driver: SplitSqliteDriver) {}
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    return (await this.driver.execute(query, this.inTransaction)) as QueryResult<R>;
+    return (await this.driver.execute(query, this)) as QueryResult<R>;
   }
 
   streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
@@ -89,9 +137,18 @@ export class SplitSqliteDriver implements Driver {
   private readonly reader: Prepared | undefined;
   private readonly lock = new FifoLock();
 
-  constructor(writer: SqliteDatabase.Database, reader: SqliteDatabase.Database | undefined) {
+  constructor(
+    writer: SqliteDatabase.Database,
+    reader: SqliteDatabase.Database | undefined,
+    private readonly wal: WalSync | undefined,
+  ) {
     this.writer = new Prepared(writer);
     this.reader = reader ? new Prepared(reader) : undefined;
+  }
+
+  /** After a write: durable before the caller goes on (see WalSync). */
+  private durable(): Promise<void> {
+    return this.wal ? this.wal.sync() : Promise.resolve();
   }
 
   async init(): Promise<void> {}
@@ -100,18 +157,24 @@ export class SplitSqliteDriver implements Driver {
     return Promise.resolve(new Lease(this));
   }
 
-  async execute(query: CompiledQuery, inTransaction: boolean): Promise<QueryResult<unknown>> {
-    if (inTransaction) return this.writer.run(query);
+  async execute(query: CompiledQuery, lease: Lease): Promise<QueryResult<unknown>> {
+    if (lease.inTransaction) {
+      lease.wrote ||= !this.writer.statement(query.sql).readonly;
+      return this.writer.run(query);
+    }
     if (this.reader) {
       const st = this.reader.statement(query.sql);
       if (st.readonly) return this.reader.run(query);
     }
     await this.lock.acquire();
+    let result: QueryResult<unknown>;
     try {
-      return this.writer.run(query);
+      result = this.writer.run(query);
     } finally {
       this.lock.release();
     }
+    await this.durable();
+    return result;
   }
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
@@ -133,8 +196,10 @@ export class SplitSqliteDriver implements Driver {
     } catch (e) {
       return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
+    // The next writer may start while this commit's frames reach the disk.
+    const wrote = (connection as Lease).wrote;
     this.end(connection as Lease);
-    return Promise.resolve();
+    return wrote ? this.durable() : Promise.resolve();
   }
 
   rollbackTransaction(connection: DatabaseConnection): Promise<void> {
@@ -153,12 +218,14 @@ export class SplitSqliteDriver implements Driver {
   destroy(): Promise<void> {
     this.reader?.db.close();
     this.writer.db.close();
+    this.wal?.close();
     return Promise.resolve();
   }
 
   private end(lease: Lease): void {
     if (!lease.inTransaction) return;
     lease.inTransaction = false;
+    lease.wrote = false;
     this.lock.release();
   }
 }
@@ -167,10 +234,11 @@ export class SplitSqliteDialect implements Dialect {
   constructor(
     private readonly writer: SqliteDatabase.Database,
     private readonly reader: SqliteDatabase.Database | undefined,
+    private readonly wal?: WalSync,
   ) {}
 
   createDriver(): Driver {
-    return new SplitSqliteDriver(this.writer, this.reader);
+    return new SplitSqliteDriver(this.writer, this.reader, this.wal);
   }
 
   createQueryCompiler(): QueryCompiler {
