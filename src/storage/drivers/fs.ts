@@ -49,15 +49,19 @@ export class FsDriver implements StorageDriver {
     }
   }
 
-  async read(key: string, range?: ReadRange): Promise<Readable> {
+  /** The object opened read-only; StorageNotFoundError when it does not exist. */
+  private async openExisting(key: string): Promise<fsp.FileHandle> {
     const file = this.resolve(key);
-    let handle: fsp.FileHandle;
     try {
-      handle = await fsp.open(file, constants.O_RDONLY);
+      return await fsp.open(file, constants.O_RDONLY);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new StorageNotFoundError(this.name, key);
       throw new StorageError(this.name, `open ${key} failed`, { cause: e });
     }
+  }
+
+  async read(key: string, range?: ReadRange): Promise<Readable> {
+    const handle = await this.openExisting(key);
     return handle.createReadStream({
       ...(range ? { start: range.start, end: range.end } : {}),
       highWaterMark: READ_CHUNK,
@@ -66,14 +70,7 @@ export class FsDriver implements StorageDriver {
   }
 
   async openPositional(key: string): Promise<PositionalReader> {
-    const file = this.resolve(key);
-    let handle: fsp.FileHandle;
-    try {
-      handle = await fsp.open(file, constants.O_RDONLY);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new StorageNotFoundError(this.name, key);
-      throw new StorageError(this.name, `open ${key} failed`, { cause: e });
-    }
+    const handle = await this.openExisting(key);
     return {
       read: async (into, position) => (await handle.read(into, 0, into.length, position)).bytesRead,
       close: () => handle.close(),
