@@ -96,7 +96,10 @@ for (const backend of BACKENDS) {
         other.output(),
         /warning: BERTH_ADMIN_PASSWORD is set, but the owner account "admin" already exists with another password/,
       );
-      assert.match(other.output(), /"level":40[^\n]*BERTH_ADMIN_PASSWORD is set/, 'the warning is in the log too');
+      // The JSON log is written asynchronously: give it a moment to reach the output.
+      const logged = /"level":40[^\n]*BERTH_ADMIN_PASSWORD is set/;
+      for (let i = 0; i < 50 && !logged.test(other.output()); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.match(other.output(), logged, 'the warning is in the log too');
       assert.equal(await status(`${other.url}/api/registries`, basicAuthHeader(ADMIN_USER, 'not-the-owner-password')), 401);
       await stop();
       const same = await start();
