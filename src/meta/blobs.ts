@@ -16,7 +16,9 @@ export interface BlobStore {
    * Records the blob (idempotent) and clears a GC mark; on PostgreSQL the row stays locked until
    * commit, so GC cannot delete bytes moved into place meanwhile. Takes no other lock.
    */
-  claimBlob(ex: Executor, digest: string, size: number): Promise<void>;
+  recordBlob(ex: Executor, digest: string, size: number): Promise<void>;
+  /** Links a blob recordBlob recorded in this transaction into a repository (linkBlob's second half). */
+  linkRecordedBlob(ex: Executor, repositoryId: number, digest: string): Promise<UsageChange>;
   /** Records the blob and links it into a repository (idempotent); the result feeds quota checks. */
   linkBlob(ex: Executor, repositoryId: number, digest: string, size: number): Promise<UsageChange>;
   /** Links a blob that is already stored (a mount); undefined when GC collected it meanwhile. */
@@ -88,11 +90,15 @@ export class KyselyBlobStore implements BlobStore {
    * Storage counters move in the same transaction (see usage.ts); the result feeds quota checks.
    */
   async linkBlob(ex: Executor, repositoryId: number, digest: string, size: number): Promise<UsageChange> {
-    await this.claimBlob(ex, digest, size);
+    await this.recordBlob(ex, digest, size);
     return this.#addLink(ex, repositoryId, digest);
   }
 
-  async claimBlob(ex: Executor, digest: string, size: number): Promise<void> {
+  linkRecordedBlob(ex: Executor, repositoryId: number, digest: string): Promise<UsageChange> {
+    return this.#addLink(ex, repositoryId, digest);
+  }
+
+  async recordBlob(ex: Executor, digest: string, size: number): Promise<void> {
     await ex
       .insertInto('blobs')
       .values({ digest, size, created_at: now() })

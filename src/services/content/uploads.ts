@@ -44,10 +44,10 @@ export class UploadService {
   private readonly receiving = new Map<string, Readable>();
 
   constructor(
-    /** PrecheckStore: quotas are checked before bytes move; linkBlob and ensureRepository commit them. */
+    /** PrecheckStore: quotas are checked before bytes move; linkRecordedBlob and ensureRepository commit them. */
     private readonly meta: UploadStore &
       PrecheckStore &
-      Pick<BlobStore, 'claimBlob' | 'linkBlob'> &
+      Pick<BlobStore, 'recordBlob' | 'linkRecordedBlob'> &
       Pick<RepositoryStore, 'ensureRepository'> &
       Transactor,
     private readonly storage: StorageDriver,
@@ -359,7 +359,7 @@ export class UploadService {
       await drop();
       throw e;
     }
-    // The move happens inside the transaction, after claimBlob has upserted (and on PostgreSQL
+    // The move happens inside the transaction, after recordBlob has upserted (and on PostgreSQL
     // locked) the blob row: GC deletes bytes only under that row's lock, so it can never delete
     // bytes this commit is about to make visible. Only then are the link and the storage counters
     // written: the registry's usage row is a lock every commit in the registry takes, and holding
@@ -368,13 +368,14 @@ export class UploadService {
     // (e.g. the exact quota check on link), the bytes sit at their content address with no row,
     // and GC's storage sweep removes them.
     await this.meta.transaction(async (trx) => {
+      // Every attempt records (and on PostgreSQL locks) the row: a retried transaction starts afresh.
+      await this.meta.recordBlob(trx, digest, size);
       if (!moved) {
-        await this.meta.claimBlob(trx, digest, size);
         await this.storage.move(key, target);
         moved = true; // a retried transaction must not move twice
       }
       const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
-      assertWithinQuota(reg, repository, await this.meta.linkBlob(trx, repoId, digest, size));
+      assertWithinQuota(reg, repository, await this.meta.linkRecordedBlob(trx, repoId, digest));
       if (hasSession) await this.meta.deleteUpload(trx, id);
     });
     return { digest, size };
