@@ -107,7 +107,7 @@ export class AuthService {
   private keys: SigningKey[] = [];
   private keysLoadedAt = 0;
   private readonly basicCache = new Map<string, { principal: Principal; until: number }>();
-  /** Role assignments by principal (see assignmentsOf), and a counter forget() bumps. */
+  /** Role assignments by principal (see assignmentsOf), and a counter forget() bumps so checks begun before it are not cached. */
   private readonly assignmentsCache = new Map<string, { rows: RoleAssignmentRow[]; until: number }>();
   private epoch = 0;
   /** Basic credentials being checked now -> the check: concurrent requests with them wait for it. */
@@ -242,16 +242,18 @@ export class AuthService {
    * would fill the thread pool and stall them all.
    */
   private verifyBasic(cacheKey: string, username: string, password: string, caller: CallerInfo): Promise<Principal> {
-    let pending = this.basicInFlight.get(cacheKey);
-    if (!pending) {
-      pending = this.checkBasic(cacheKey, username, password, caller).finally(() => this.basicInFlight.delete(cacheKey));
-      this.basicInFlight.set(cacheKey, pending);
-    }
+    const known = this.basicInFlight.get(cacheKey);
+    if (known) return known;
+    const pending: Promise<Principal> = this.checkBasic(cacheKey, username, password, caller).finally(() => {
+      if (this.basicInFlight.get(cacheKey) === pending) this.basicInFlight.delete(cacheKey);
+    });
+    this.basicInFlight.set(cacheKey, pending);
     return pending;
   }
 
   private async checkBasic(cacheKey: string, username: string, password: string, caller: CallerInfo): Promise<Principal> {
     const started = Date.now();
+    const epoch = this.epoch;
     const principal = await this.checkCredentials(username, password);
     if (!principal) {
       this.throttle.failure(caller.ip, username);
@@ -270,8 +272,11 @@ export class AuthService {
     this.throttle.success(caller.ip, username);
     // A verified sign-in is recorded once per cache period, not on every request it authorizes.
     await this.audit({ principal, caller, operation: 'login', result: 'Granted', status: 200, started });
-    this.basicCache.set(cacheKey, { principal, until: Date.now() + this.opts.cacheSeconds * 1000 });
-    if (this.basicCache.size > 10_000) this.basicCache.clear();
+    // A check that began before forget() (a password change, a disabled user) is not remembered.
+    if (epoch === this.epoch) {
+      this.basicCache.set(cacheKey, { principal, until: Date.now() + this.opts.cacheSeconds * 1000 });
+      if (this.basicCache.size > 10_000) this.basicCache.clear();
+    }
     return principal;
   }
 
@@ -391,6 +396,7 @@ export class AuthService {
   forget(): void {
     this.epoch++;
     this.assignmentsCache.clear();
+    this.basicInFlight.clear();
     this.aliveCache.clear();
     this.basicCache.clear();
     this.probeMisses.clear();

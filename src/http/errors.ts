@@ -19,6 +19,7 @@ export function sendError(ctx: Ctx, err: unknown): void {
     return;
   }
   let e: RegistryError;
+  const unavailable = isTransient(err);
   if (err instanceof RegistryError) {
     e = err;
   } else if (isClientAbort(err)) {
@@ -26,10 +27,9 @@ export function sendError(ctx: Ctx, err: unknown): void {
     ctx.log.info({ requestId: ctx.requestId, err: (err as Error).message }, 'client aborted request');
     res.destroy();
     return;
-  } else if (isTransient(err)) {
-    const what = isTransient(err)!;
-    ctx.log.warn({ err, requestId: ctx.requestId }, `${what} unavailable`);
-    e = new RegistryError('UNAVAILABLE', `the registry's ${what} is temporarily unavailable; retry in a moment`, {
+  } else if (unavailable) {
+    ctx.log.warn({ err, requestId: ctx.requestId }, `${unavailable} unavailable`);
+    e = new RegistryError('UNAVAILABLE', `the registry's ${unavailable} is temporarily unavailable; retry in a moment`, {
       headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
     });
   } else {
