@@ -9,29 +9,20 @@ import { AzureDriver } from '../src/storage/drivers/azure.js';
 import { blobKey } from '../src/storage/paths.js';
 import { parseDigest } from '../src/domain/digest.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
-import { AZURITE_KEY, azuriteMissing, startAzurite, type Azurite } from './helpers/azurite.js';
-import { IN_CI } from './helpers/backends.js';
+import { AZURITE_KEY } from './helpers/azurite.js';
 import { cleanEnv, ensureBuilt, MAIN, removeDir, startBerth, tempDir, writeAuthFile, type BerthProcess } from './helpers/berth-process.js';
 import { adminAuthHeader, basicAuthHeader } from './helpers/credentials.js';
 import { MT, sha256, uniqueRepo, V2, type PushedImage } from './helpers/oci.js';
 import { mustRun, requireTool } from './e2e/helpers.js';
+import { fileAzurite, storageGate } from './helpers/storages.js';
 
 // Blob reads served from storage (storage.reads: redirect): a blob GET answers 307 to a short-lived,
 // read-only SAS URL of that one blob, after the same checks as a proxied read, and the storage
 // (Azurite, started here) enforces the URL's scope and lifetime. Proxy mode and HEAD stay on Berth.
 
-const missing = IN_CI ? undefined : azuriteMissing();
-const skip = missing ? { skip: missing } : {};
-
-let azurite: Azurite | undefined;
-let starting: Promise<Azurite> | undefined;
-function emulator(): Promise<Azurite> {
-  starting ??= startAzurite().then((a) => (azurite = a));
-  return starting;
-}
-after(async () => {
-  await azurite?.stop();
-});
+// This file's Azurite (shared helper): started by the first test that needs it, stopped at the end.
+const skip = await storageGate('azure');
+const emulator = fileAzurite;
 
 const container = () => `r${randomBytes(6).toString('hex')}`;
 
