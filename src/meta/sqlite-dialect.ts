@@ -42,8 +42,7 @@ class Prepared {
     return st;
   }
 
-  run(query: CompiledQuery): QueryResult<unknown> {
-    const st = this.statement(query.sql);
+  run(query: CompiledQuery, st = this.statement(query.sql)): QueryResult<unknown> {
     const params = query.parameters as unknown[];
     if (st.reader) return { rows: st.all(params) };
     const { changes, lastInsertRowid } = st.run(params);
@@ -164,7 +163,7 @@ export class SplitSqliteDriver implements Driver {
     }
     if (this.reader) {
       const st = this.reader.statement(query.sql);
-      if (st.readonly) return this.reader.run(query);
+      if (st.readonly) return this.reader.run(query, st);
     }
     await this.lock.acquire();
     let result: QueryResult<unknown>;
