@@ -33,6 +33,8 @@ export const ALLOWED: Record<string, readonly string[]> = {
   'services/import': [...SERVICE_BASE, 'services/policy', 'services/content'],
   'services/webhooks': [...SERVICE_BASE, 'services/policy'],
   'services/operations': SERVICE_BASE,
+  // Scanning reads layers and manifests through content and answers to the access policy.
+  'services/scan': [...SERVICE_BASE, 'services/policy', 'services/content'],
   // services/index.ts: the Services table http receives.
   services: [
     ...SERVICE_BASE,
@@ -43,6 +45,7 @@ export const ALLOWED: Record<string, readonly string[]> = {
     'services/import',
     'services/webhooks',
     'services/operations',
+    'services/scan',
   ],
   // http sees services and the pure domain, never a store, a driver or the job queue.
   http: [
@@ -57,6 +60,7 @@ export const ALLOWED: Record<string, readonly string[]> = {
     'services/import',
     'services/webhooks',
     'services/operations',
+    'services/scan',
   ],
   // The CLI is a client: it imports no server code at all.
   cli: [],
