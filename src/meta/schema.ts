@@ -473,7 +473,44 @@ export interface MaintenanceTasksTable {
   last_run_at: string | null;
 }
 
+// Vulnerability scans (migration 17; meta/scans.ts).
+
+export interface ScansTable {
+  manifest_id: number;
+  registry_id: number;
+  /** queued | running | succeeded | failed | unsupported */
+  status: string;
+  /** Why a scan failed or was not possible, in words. */
+  message: string | null;
+  /** JSON ImageInventory (domain/scan/types.ts); null for an index or before the layers were read. */
+  inventory: string | null;
+  /** Digests of the SBOM referrers pushed for the manifest. */
+  sbom_cyclonedx: string | null;
+  sbom_spdx: string | null;
+  /** JSON ScanSummary and Finding[] (domain/scan/findings.ts) of the last match. */
+  summary: string | null;
+  findings: string | null;
+  /** The vulnerability data's date the last match used. */
+  data_date: string | null;
+  requested_at: string;
+  scanned_at: string | null;
+  matched_at: string | null;
+}
+
+export interface ScanPoliciesTable {
+  registry_id: number;
+  /** Lowest severity that fails a quarantined image: critical | high | medium | low | never. */
+  fail_on: string;
+  /** 1 = findings without a fixed version do not fail an image. */
+  ignore_unfixed: number;
+  /** JSON [{ id, expires? }]: advisories that never fail an image (until they expire). */
+  allow: string;
+  updated_at: string;
+}
+
 export interface Database {
+  scans: ScansTable;
+  scan_policies: ScanPoliciesTable;
   immutability_policies: ImmutabilityPoliciesTable;
   retention_policies: RetentionPoliciesTable;
   schedules: SchedulesTable;

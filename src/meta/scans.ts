@@ -1,0 +1,113 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, ScanPoliciesTable, ScansTable } from './schema.js';
+import type { Executor } from './store.js';
+
+// Vulnerability scans (scans: one row per manifest, removed with it; scan_policies: per registry).
+// The scan itself is in services/scan/.
+
+export type ScanRow = Selectable<ScansTable>;
+export type ScanPolicyRow = Selectable<ScanPoliciesTable>;
+export type ScanStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'unsupported';
+
+/** A scan with the manifest and repository it belongs to, for listings. */
+export interface ScanListRow extends ScanRow {
+  digest: string;
+  repository: string;
+  media_type: string;
+}
+
+export interface ScanResultPatch {
+  status: ScanStatus;
+  message?: string | null;
+  inventory?: string | null;
+  sbom_cyclonedx?: string | null;
+  sbom_spdx?: string | null;
+  summary?: string | null;
+  findings?: string | null;
+  data_date?: string | null;
+  scanned_at?: string | null;
+  matched_at?: string | null;
+}
+
+export interface Scans {
+  /** Marks a manifest as waiting for a scan; inside the transaction that queues the scan job. */
+  request(ex: Executor, manifestId: number, registryId: number, at: string): Promise<void>;
+  get(manifestId: number): Promise<ScanRow | undefined>;
+  update(manifestId: number, patch: ScanResultPatch): Promise<void>;
+  /** A registry's scans, newest manifest first (keyset on manifest id). */
+  list(registryId: number, beforeManifestId: number | undefined, limit: number): Promise<ScanListRow[]>;
+  /** Scans holding an inventory, in manifest id order: what a vulnerability data import matches again. */
+  withInventory(afterManifestId: number, limit: number): Promise<Pick<ScanRow, 'manifest_id' | 'registry_id' | 'inventory'>[]>;
+  /** How many scans are in each state (queue depth for metrics). */
+  countByStatus(): Promise<Record<string, number>>;
+  policy(registryId: number): Promise<ScanPolicyRow | undefined>;
+  setPolicy(row: ScanPolicyRow): Promise<void>;
+}
+
+export class KyselyScans implements Scans {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async request(ex: Executor, manifestId: number, registryId: number, at: string): Promise<void> {
+    await ex
+      .insertInto('scans')
+      .values({ manifest_id: manifestId, registry_id: registryId, status: 'queued', requested_at: at })
+      .onConflict((oc) => oc.column('manifest_id').doUpdateSet({ status: 'queued', message: null, requested_at: at }))
+      .execute();
+  }
+
+  get(manifestId: number): Promise<ScanRow | undefined> {
+    return this.db.selectFrom('scans').selectAll().where('manifest_id', '=', manifestId).executeTakeFirst();
+  }
+
+  async update(manifestId: number, patch: ScanResultPatch): Promise<void> {
+    await this.db.updateTable('scans').set(patch).where('manifest_id', '=', manifestId).execute();
+  }
+
+  list(registryId: number, beforeManifestId: number | undefined, limit: number): Promise<ScanListRow[]> {
+    let q = this.db
+      .selectFrom('scans')
+      .innerJoin('manifests', 'manifests.id', 'scans.manifest_id')
+      .innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
+      .selectAll('scans')
+      .select(['manifests.digest', 'manifests.media_type', 'repositories.name as repository'])
+      .where('scans.registry_id', '=', registryId);
+    if (beforeManifestId !== undefined) q = q.where('scans.manifest_id', '<', beforeManifestId);
+    return q.orderBy('scans.manifest_id', 'desc').limit(limit).execute();
+  }
+
+  withInventory(afterManifestId: number, limit: number): Promise<Pick<ScanRow, 'manifest_id' | 'registry_id' | 'inventory'>[]> {
+    return this.db
+      .selectFrom('scans')
+      .select(['manifest_id', 'registry_id', 'inventory'])
+      .where('manifest_id', '>', afterManifestId)
+      .where('inventory', 'is not', null)
+      .orderBy('manifest_id')
+      .limit(limit)
+      .execute();
+  }
+
+  async countByStatus(): Promise<Record<string, number>> {
+    const rows = await this.db
+      .selectFrom('scans')
+      .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
+      .groupBy('status')
+      .execute();
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+
+  policy(registryId: number): Promise<ScanPolicyRow | undefined> {
+    return this.db.selectFrom('scan_policies').selectAll().where('registry_id', '=', registryId).executeTakeFirst();
+  }
+
+  async setPolicy(row: ScanPolicyRow): Promise<void> {
+    await this.db
+      .insertInto('scan_policies')
+      .values(row)
+      .onConflict((oc) =>
+        oc
+          .column('registry_id')
+          .doUpdateSet({ fail_on: row.fail_on, ignore_unfixed: row.ignore_unfixed, allow: row.allow, updated_at: row.updated_at }),
+      )
+      .execute();
+  }
+}
