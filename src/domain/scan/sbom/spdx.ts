@@ -22,7 +22,7 @@ export interface SpdxPackage {
   copyrightText: string;
   description?: string;
   externalRefs?: { referenceCategory: 'PACKAGE-MANAGER'; referenceType: 'purl'; referenceLocator: string }[];
-  primaryPackagePurpose: 'CONTAINER' | 'OPERATING-SYSTEM' | 'LIBRARY';
+  primaryPackagePurpose: 'CONTAINER' | 'OPERATING_SYSTEM' | 'LIBRARY';
   annotations?: { annotationDate: string; annotationType: 'OTHER'; annotator: string; comment: string }[];
 }
 
@@ -94,17 +94,23 @@ function packageOf(
   };
 }
 
+// A login server: host[:port], path-style registries adding /name segments.
+const LOGIN_SERVER = /^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::\d{1,5})?(?:\/[A-Za-z0-9._-]+)*$/;
+
 /**
  * The document's namespace: a URI under the registry that names the image and ends in the
- * document's deterministic UUID, so the same image and inventory give the same namespace.
- * Percent-encoded throughout (and so free of "#", which SPDX forbids there).
+ * document's deterministic UUID, so the same image and inventory give the same namespace
+ * (percent-encoded, so free of "#", which SPDX forbids there). A registry that is not a plain
+ * login server gets `urn:uuid:` instead, which is just as unique and stable.
  */
 export function spdxNamespace(subject: SbomSubject, uuid: string): string {
+  if (!LOGIN_SERVER.test(subject.registry)) return `urn:uuid:${uuid}`;
   const repo = subject.repository
     .split('/')
-    .map((s) => encodePurlComponent(s))
+    // "." and ".." would be resolved away by URI normalization: encode them.
+    .map((s) => (s === '.' || s === '..' ? s.replace(/\./g, '%2E') : encodePurlComponent(s)))
     .join('/');
-  return `https://${encodePurlComponent(subject.registry, '/:')}/${repo}/sbom/spdx/${encodePurlComponent(subject.digest, ':')}/${uuid}`;
+  return `https://${subject.registry}/${repo}/sbom/spdx/${encodePurlComponent(subject.digest, ':')}/${uuid}`;
 }
 
 /** The image's inventory as an SPDX 2.3 document; the same input gives the same document. */
@@ -157,7 +163,7 @@ export function spdx(inventory: ImageInventory, subject: SbomSubject): SpdxDocum
       licenseDeclared: NOASSERTION,
       copyrightText: NOASSERTION,
       ...(os.prettyName ? { description: os.prettyName } : {}),
-      primaryPackagePurpose: 'OPERATING-SYSTEM',
+      primaryPackagePurpose: 'OPERATING_SYSTEM',
       ...(os.versionCodename ? { annotations: [annotate(`berth:os:codename=${os.versionCodename}`)] } : {}),
     });
     contains(osId);
