@@ -65,7 +65,7 @@ function checkDescriptor(what: string, d: { digest: string; size: number }): voi
   try {
     parseDigest(d.digest);
   } catch (e) {
-    throw new Error(`${what}: ${(e as Error).message}`);
+    throw new Error(`${what}: ${(e as Error).message}`, { cause: e });
   }
   if (!Number.isSafeInteger(d.size) || d.size < 0) throw new Error(`${what}: size must be a non-negative integer, got ${d.size}`);
 }
