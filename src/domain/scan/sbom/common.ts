@@ -132,10 +132,17 @@ export function uuidV5(namespace: string, name: string): string {
  * inventory's fingerprint. Generating again from the same image and inventory gives the same
  * UUID (and so the same document); a different inventory gives a different one. A real v5 UUID
  * (SHA-1 as RFC 9562 defines it) rather than SHA-256 bits, because CycloneDX's schema only
- * accepts UUID versions 1-5; the sha256 fingerprint goes into the name.
+ * accepts UUID versions 1-5; the sha256 fingerprint goes into the name. (CycloneDX would like a
+ * new serial number at every generation; Berth generates an image's SBOM once and reuses it, so
+ * a regenerated document is the same BOM and keeps its serial.)
  */
 export function documentUuid(format: 'cyclonedx' | 'spdx', digest: string, fingerprint: string): string {
   return uuidV5(SBOM_UUID_NAMESPACE, `${format}\n${digest}\n${fingerprint}`);
+}
+
+/** RFC 3339 in UTC to the second: what CycloneDX and OCI annotations accept, and SPDX requires. */
+export function isoSeconds(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** SHA-256 / SHA-512 hex of a digest string, for the formats' hash fields; undefined for anything else. */

@@ -1,7 +1,7 @@
 // CycloneDX 1.5 JSON (https://cyclonedx.org/docs/1.5/json/) of an image's inventory, written by
 // hand: the document is small and a library would add dependencies for no gain.
 import type { ImageInventory } from '../types.js';
-import { digestHash, documentUuid, prepareInventory, type SbomPackage, type SbomSubject } from './common.js';
+import { digestHash, documentUuid, isoSeconds, prepareInventory, type SbomPackage, type SbomSubject } from './common.js';
 import { parseLicense, spdxExpression } from './licenses.js';
 import { ociPurl } from './purl.js';
 
@@ -35,11 +35,6 @@ export interface CycloneDxBom {
     component: CycloneDxComponent;
   };
   components: CycloneDxComponent[];
-}
-
-/** RFC 3339 in UTC to the second: what both formats accept, and SPDX requires. */
-export function isoSeconds(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** The bom-ref of the image (metadata.component): its purl, unique in the document by construction. */

@@ -4,6 +4,7 @@
 // empty descriptor, the document itself the single layer.
 import { parseDigest } from '../../digest.js';
 import { isManifestMediaType, MediaTypes } from '../../manifest.js';
+import { isoSeconds } from './common.js';
 
 export const SBOM_ARTIFACT_TYPES = {
   cyclonedx: 'application/vnd.cyclonedx+json',
@@ -88,7 +89,7 @@ export function sbomReferrerManifest(
   if (!artifactType) throw new Error(`unknown SBOM format "${String(format)}"`);
   const all: Record<string, string> = {
     ...annotations.extra,
-    [SBOM_ANNOTATIONS.created]: annotations.created.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    [SBOM_ANNOTATIONS.created]: isoSeconds(annotations.created),
     [SBOM_ANNOTATIONS.generator]: annotations.generator,
     [SBOM_ANNOTATIONS.format]: SBOM_FORMAT_VERSIONS[format],
   };

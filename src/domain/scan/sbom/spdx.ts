@@ -1,8 +1,7 @@
 // SPDX 2.3 JSON (https://spdx.github.io/spdx-spec/v2.3/) of an image's inventory: the image as a
 // CONTAINER package that CONTAINS the operating system and every installed package.
 import type { ImageInventory } from '../types.js';
-import { digestHash, documentUuid, prepareInventory, type SbomPackage, type SbomSubject } from './common.js';
-import { isoSeconds } from './cyclonedx.js';
+import { digestHash, documentUuid, isoSeconds, prepareInventory, type SbomPackage, type SbomSubject } from './common.js';
 import { spdxExpression } from './licenses.js';
 import { encodePurlComponent, ociPurl } from './purl.js';
 
