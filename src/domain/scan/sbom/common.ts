@@ -86,7 +86,7 @@ const identity = (p: Omit<SbomPackage, 'id'>) =>
 export function prepareInventory(inventory: ImageInventory): PreparedInventory {
   const keyed = inventory.packages.map((p) => {
     const n = normalize(p);
-    return { n, ident: identity(n), key: [...identity(n), n.licenses.join('\n')] };
+    return { n, ident: identity(n), key: [...identity(n), JSON.stringify(n.licenses)] };
   });
   keyed.sort((a, b) => compareTuples(a.key, b.key));
   const packages: SbomPackage[] = [];

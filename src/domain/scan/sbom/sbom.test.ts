@@ -751,13 +751,24 @@ describe('hostile packages', () => {
 
   test('packages that differ only in their licenses get distinct ids; exact repeats are dropped', () => {
     const p = debianInventory().packages[0]!;
-    const inventory: ImageInventory = { packages: [p, { ...p }, { ...p, licenses: ['MIT'] }, { ...p, licenses: [] }] };
+    const inventory: ImageInventory = {
+      packages: [
+        p,
+        { ...p },
+        { ...p, licenses: ['MIT'] },
+        { ...p, licenses: [] },
+        { ...p, licenses: ['a', 'b'] },
+        { ...p, licenses: ['a\nb'] },
+      ],
+    };
     const bom: Json = cycloneDx(inventory, SUBJECT);
     validateCycloneDx(bom);
-    assert.equal(bom.components.length, 3);
+    assert.equal(bom.components.length, 5);
     const refs = bom.components.map((c: Json) => c['bom-ref']);
-    assert.equal(refs[1], `${refs[0]}-2`);
-    assert.equal(refs[2], `${refs[0]}-3`);
+    assert.deepEqual(
+      refs.slice(1),
+      [2, 3, 4, 5].map((i) => `${refs[0]}-${i}`),
+    );
     validateSpdx(spdx(inventory, SUBJECT));
   });
 
