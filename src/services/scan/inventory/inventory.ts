@@ -134,7 +134,6 @@ export async function inventoryImage(
     if (warnings.length < 1000) warnings.push(msg);
   };
 
-  let index = 0;
   for await (const layer of layers) {
     const digest = layer.digest;
     const check = () => {
@@ -337,7 +336,6 @@ export async function inventoryImage(
     const next = new Map<string, Tracked>();
     for (const [key, v] of current) next.set(key, { ...v, layer: tracked.get(key)?.layer ?? digest });
     tracked = next;
-    index++;
   }
 
   const os = view.get('etc/os-release')?.os ?? view.get('usr/lib/os-release')?.os;
