@@ -1,4 +1,4 @@
-import { pipeline, Transform, type TransformCallback } from 'node:stream';
+import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
 import * as tar from 'tar-stream';
 import type { ImageInventory, InstalledPackage, OsRelease } from '../../../domain/scan/types.js';
 import { parseApkInstalled } from './analyzers/apk.js';
@@ -121,6 +121,8 @@ export async function inventoryImage(
 ): Promise<InventoryResult> {
   const b: InventoryBudget = { ...DEFAULT_BUDGET, ...budget };
   const deadline = Date.now() + b.maxDurationMs;
+  const deadlineError = (digest: string) =>
+    new InventoryError('deadline', `the scan took longer than ${b.maxDurationMs / 1000} s (at layer ${digest})`, digest);
   const view = new PathTrie<FileRecord>();
   const warnings: string[] = [];
   const summaries: LayerSummary[] = [];
@@ -275,14 +277,16 @@ export async function inventoryImage(
       }
     };
 
-    try {
-      const raw = await layer.open();
+    // Everything a layer holds open, so a deadline or cancellation can tear it down.
+    const open: { raw?: NodeJS.ReadableStream; stream?: Readable; extract?: tar.Extract } = {};
+    const readLayer = async () => {
+      const raw = (open.raw = await layer.open());
       const { head, stream } = await sniff(raw, 32);
+      open.stream = stream;
       const format = detectFormat(head, layer.mediaType);
       if (format === 'zstd') {
         const w = zstdWindow(head);
         if (w !== undefined && w > b.maxZstdWindowBytes) {
-          stream.destroy();
           throw new LayerFormatError(`is zstd-compressed with a ${w}-byte window, more than the ${b.maxZstdWindowBytes} allowed`);
         }
       }
@@ -296,7 +300,7 @@ export async function inventoryImage(
           } else cb(null, chunk);
         },
       });
-      const extract = tar.extract();
+      const extract = (open.extract = tar.extract());
       let pipeErr: Error | undefined;
       // tar-stream is built on streamx: node's pipeline feeds it, and its failure is handed on.
       pipeline(stream, decompressor(format), counter, (err) => {
@@ -305,6 +309,8 @@ export async function inventoryImage(
           extract.destroy(err);
         }
       }).pipe(extract);
+      const tooLargeError = () =>
+        new InventoryError('layer-too-large', `layer ${digest} unpacks to more than ${b.maxLayerBytes} bytes`, digest);
       try {
         for await (const entry of extract) {
           const e = entry as unknown as TarEntry;
@@ -314,18 +320,36 @@ export async function inventoryImage(
           check();
         }
       } catch (err) {
-        extract.destroy();
-        stream.destroy();
         if (err instanceof InventoryError) throw err;
-        if (tooLarge) throw new InventoryError('layer-too-large', `layer ${digest} unpacks to more than ${b.maxLayerBytes} bytes`, digest);
-        throw err;
+        throw tooLarge ? tooLargeError() : err;
       }
-      if (tooLarge) throw new InventoryError('layer-too-large', `layer ${digest} unpacks to more than ${b.maxLayerBytes} bytes`, digest);
+      if (tooLarge) throw tooLargeError();
       if (pipeErr) throw pipeErr;
+    };
+
+    // A source that stalls sends no chunks, so nothing inside the read would notice the deadline.
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const stop = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(deadlineError(digest)), Math.max(0, deadline - Date.now()));
+      onAbort = () => reject(new InventoryError('aborted', 'the scan was cancelled', digest));
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      const reading = readLayer();
+      // When the deadline wins, the read's own failure (its streams torn down below) is expected.
+      reading.catch(() => {});
+      await Promise.race([reading, stop]);
     } catch (err) {
       if (err instanceof InventoryError) throw err;
-      const why = err instanceof LayerFormatError ? err.message : `is not a readable tar layer (${(err as Error).message ?? String(err)})`;
+      const why = err instanceof LayerFormatError ? err.message : `is not a readable tar layer (${(err as Error)?.message ?? String(err)})`;
       throw new InventoryError('unreadable-layer', `layer ${digest} ${why}`, digest);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+      open.extract?.destroy();
+      open.stream?.destroy();
+      (open.raw as Partial<Readable> | undefined)?.destroy?.();
     }
 
     for (const [p, rec] of added.entries()) view.set(p, rec, release);
