@@ -18,7 +18,7 @@ export async function tarOf(files: TarFile[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
-    pack.on('data', (c: Buffer) => chunks.push(c));
+    pack.on('data', (c) => chunks.push(c as Buffer));
     pack.on('end', () => resolve());
     pack.on('error', reject);
   });
@@ -26,7 +26,9 @@ export async function tarOf(files: TarFile[]): Promise<Buffer> {
     const type = f.type ?? (f.data === undefined ? 'directory' : 'file');
     const header = { name: f.name, type, mode: f.mode ?? (type === 'directory' ? 0o755 : 0o644), linkname: f.linkname };
     await new Promise<void>((resolve, reject) => {
-      pack.entry(header, type === 'file' ? (f.data ?? '') : undefined, (err) => (err ? reject(err) : resolve()));
+      const cb = (err?: Error | null) => (err ? reject(err) : resolve());
+      if (type === 'file') pack.entry(header, f.data ?? '', cb);
+      else pack.entry(header, cb); // no body: tar-stream ends directories and links itself
     });
   }
   pack.finalize();

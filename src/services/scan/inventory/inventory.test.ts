@@ -15,7 +15,7 @@ const deb = (name: string, version: string, extra = '', status = 'install ok ins
 
 /** A zstd frame made of raw blocks (RFC 8878 §3.1.1.2): valid zstd without needing a compressor. */
 function zstdRaw(data: Buffer, windowLog = 17): Buffer {
-  const parts = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, (windowLog - 10) << 3])];
+  const parts: Buffer[] = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, (windowLog - 10) << 3])];
   const max = 1 << 17;
   for (let at = 0; at < data.length || at === 0; at += max) {
     const block = data.subarray(at, at + max);
