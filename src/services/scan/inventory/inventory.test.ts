@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -200,6 +201,21 @@ test('Alpine from a zstd layer; a file replacing a directory hides what was unde
   );
 });
 
+test('a real zstd stream (two frames with checksums, compressed blocks) and the window guard on every frame', async () => {
+  // testdata: a tar of os-release and a 2000-package dpkg status, split in two and compressed by `zstd -3`, frames concatenated.
+  const zst = readFileSync(new URL('./testdata/dpkg-2000-two-frames.tar.zst', import.meta.url));
+  const r = await inventoryImage([layerOf(zst, 'application/vnd.oci.image.layer.v1.tar+zstd')]);
+  assert.equal(r.packages.length, 2000);
+  assert.equal(r.packages.find((p) => p.name === 'pkg-1999')?.version, '1.1999-4');
+  // A third frame asking for a 1 GiB window is refused before it is decoded.
+  const wide = Buffer.concat([zst, Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, (30 - 10) << 3]), Buffer.alloc(64)]);
+  await expectError(
+    inventoryImage([layerOf(wide)]),
+    'unreadable-layer',
+    /zstd-compressed with a 1073741824-byte window, more than the 134217728 allowed/,
+  );
+});
+
 test('budgets: each limit fails the scan with a message naming the layer and the limit', async () => {
   const many: TarFile[] = Array.from({ length: 30 }, (_, i) => ({ name: `f${i}`, data: 'x' }));
   const l = await gzLayer(many);
@@ -244,11 +260,11 @@ test('broken layers, stalled sources and cancellation end in a clear error', asy
   const good = await tarOf([{ name: 'var/lib/dpkg/status', data: deb('a', '1') }]);
   const gz = gzipSync(good);
   const cases: [TestLayer, RegExp][] = [
-    [layerOf(randomBytes(3000), 'application/vnd.oci.image.layer.v1.tar'), /is not a readable tar layer/],
-    [layerOf(gz.subarray(0, gz.length - 30)), /is not a readable tar layer/],
+    [layerOf(randomBytes(3000), 'application/vnd.oci.image.layer.v1.tar'), /could not be read as a tar archive/],
+    [layerOf(gz.subarray(0, gz.length - 30)), /could not be read as a tar archive/],
     [layerOf(Buffer.from('BZh91AY&SY')), /bzip2/],
     [layerOf(Buffer.from('not gzip')), /declared .*gzip but is neither/],
-    [layerOf(good.subarray(0, 700), 'application/vnd.oci.image.layer.v1.tar'), /is not a readable tar layer/],
+    [layerOf(good.subarray(0, 700), 'application/vnd.oci.image.layer.v1.tar'), /could not be read as a tar archive/],
   ];
   for (const [layer, message] of cases) await expectError(inventoryImage([layer]), 'unreadable-layer', message);
 
@@ -261,7 +277,9 @@ test('broken layers, stalled sources and cancellation end in a clear error', asy
       return Promise.resolve(s);
     },
   };
-  await expectError(inventoryImage([failing]), 'unreadable-layer', /connection reset by peer/);
+  await expectError(inventoryImage([failing]), 'unreadable-layer', /could not be read as a tar archive: connection reset by peer/);
+  const unopenable: TestLayer = { ...layerOf(gz), open: () => Promise.reject(new Error('blob unknown')) };
+  await expectError(inventoryImage([unopenable]), 'unreadable-layer', /layer sha256:[0-9a-f]{64} could not be opened: blob unknown/);
 
   const stalled: TestLayer = { ...layerOf(gz), open: () => Promise.resolve(new PassThrough()) };
   const t0 = Date.now();

@@ -11,7 +11,7 @@ import { parseOsRelease } from './analyzers/os-release.js';
 import { parsePythonMetadata, PYTHON_METADATA } from './analyzers/python.js';
 import { parseRpmDb, type RpmDbFormat } from './analyzers/rpm.js';
 import { DEFAULT_BUDGET, type InventoryBudget } from './budget.js';
-import { decompressor, detectFormat, LayerFormatError, sniff, zstdWindow } from './decompress.js';
+import { decompressor, detectFormat, LayerFormatError, sniff } from './decompress.js';
 import { InventoryError } from './errors.js';
 import { PathTrie } from './merged-view.js';
 import { basename, dirname, normalizePath, whiteoutOf } from './paths.js';
@@ -280,16 +280,15 @@ export async function inventoryImage(
     // Everything a layer holds open, so a deadline or cancellation can tear it down.
     const open: { raw?: NodeJS.ReadableStream; stream?: Readable; extract?: tar.Extract } = {};
     const readLayer = async () => {
-      const raw = (open.raw = await layer.open());
+      let raw: NodeJS.ReadableStream;
+      try {
+        raw = open.raw = await layer.open();
+      } catch (err) {
+        throw new LayerFormatError(`could not be opened: ${(err as Error)?.message ?? String(err)}`);
+      }
       const { head, stream } = await sniff(raw, 32);
       open.stream = stream;
       const format = detectFormat(head, layer.mediaType);
-      if (format === 'zstd') {
-        const w = zstdWindow(head);
-        if (w !== undefined && w > b.maxZstdWindowBytes) {
-          throw new LayerFormatError(`is zstd-compressed with a ${w}-byte window, more than the ${b.maxZstdWindowBytes} allowed`);
-        }
-      }
       let tooLarge = false;
       const counter = new Transform({
         transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
@@ -303,7 +302,7 @@ export async function inventoryImage(
       const extract = (open.extract = tar.extract());
       let pipeErr: Error | undefined;
       // tar-stream is built on streamx: node's pipeline feeds it, and its failure is handed on.
-      pipeline(stream, decompressor(format), counter, (err) => {
+      pipeline(stream, decompressor(format, b.maxZstdWindowBytes), counter, (err) => {
         if (err) {
           pipeErr = err;
           extract.destroy(err);
@@ -342,7 +341,8 @@ export async function inventoryImage(
       await Promise.race([reading, stop]);
     } catch (err) {
       if (err instanceof InventoryError) throw err;
-      const why = err instanceof LayerFormatError ? err.message : `is not a readable tar layer (${(err as Error)?.message ?? String(err)})`;
+      const why =
+        err instanceof LayerFormatError ? err.message : `could not be read as a tar archive: ${(err as Error)?.message ?? String(err)}`;
       throw new InventoryError('unreadable-layer', `layer ${digest} ${why}`, digest);
     } finally {
       clearTimeout(timer);
