@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { strToU8, zipSync } from 'fflate';
@@ -83,6 +84,7 @@ async function mustBeClean(run: () => Promise<unknown>, what: string): Promise<'
   }
 }
 
+const ZST = readFileSync(new URL('./testdata/dpkg-2000-two-frames.tar.zst', import.meta.url));
 const STATUS =
   'Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nSource: glibc\nVersion: 2.36-9\n\nPackage: bsdutils\nStatus: install ok installed\nSource: util-linux (2.38.1-5)\nVersion: 1:2.38.1-5\n';
 const APK = 'P:musl\nV:1.2.4-r2\nA:x86_64\no:musl\nL:MIT\n\nP:busybox\nV:1.36.1-r15\no:busybox\n';
@@ -141,8 +143,8 @@ test('fuzz: mutated layers and package databases end in a result or an Inventory
       const m = mutate(tarBytes);
       layer = layerOf(pick([(x: Buffer) => x, (x: Buffer) => gzipSync(x)])(m), 'application/vnd.oci.image.layer.v1.tar');
     } else if (mode === 1) {
-      // A mutated compressed stream (past its magic, to reach the decoder).
-      layer = layerOf(mutate(gzipSync(tarBytes), 4));
+      // A mutated compressed stream (past its magic, to reach the decoder): gzip or real zstd.
+      layer = layerOf(mutate(rand() < 0.5 ? gzipSync(tarBytes) : ZST, 4));
     } else if (mode === 2) {
       // Valid tar, mutated package databases and metadata inside it.
       const fs = files().map((f) => (rand() < 0.5 ? { ...f, data: mutate(Buffer.from(f.data)) } : f));
