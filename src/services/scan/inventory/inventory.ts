@@ -140,8 +140,7 @@ export async function inventoryImage(
     const digest = layer.digest;
     const check = () => {
       if (signal?.aborted) throw new InventoryError('aborted', 'the scan was cancelled', digest);
-      if (Date.now() > deadline)
-        throw new InventoryError('deadline', `the scan took longer than ${Math.round(b.maxDurationMs / 1000)} s`, digest);
+      if (Date.now() > deadline) throw deadlineError(digest);
     };
     check();
     const added = new PathTrie<FileRecord>();
