@@ -1,8 +1,9 @@
-// Maven version ordering, as ComparableVersion (Maven 3.x) defines it and the POM reference
-// documents it: tokens split at `.`, `-` and digit/letter transitions; numbers compare as numbers;
-// qualifiers rank alpha < beta < milestone < rc = cr < snapshot < "" = ga = final = release < sp <
-// any other (alphabetically); a `-` (or a transition) opens a sub-list; trailing zeros and empty
-// qualifiers are trimmed at the end of each list; and ".number" > "-list" > ".qualifier".
+// Maven version ordering, as ComparableVersion does it in Maven 3.8.5 and later 3.x (the POM
+// reference's "version order specification", with Maven's own deviations): tokens split at `.`,
+// `-` and digit/letter transitions; numbers compare as numbers; qualifiers rank alpha < beta <
+// milestone < rc = cr < snapshot < "" = ga = final = release < sp < any other (alphabetically);
+// a `-`, a transition, or a qualifier after a dot opens a sub-list; trailing zeros and empty
+// qualifiers are trimmed at the end of each list; a number beats a sub-list, which beats a qualifier.
 
 import { sign } from './version-error.js';
 
@@ -63,6 +64,8 @@ export function parseMaven(version: string): Item[] {
       if (c === '-') openList();
     } else if (c >= '0' && c <= '9') {
       if (!digit && i > start) {
+        // A qualifier after a dot counts as after a hyphen: 1.0.0.RC1 = 1.0.0-RC1 (MNG-7559).
+        if (list.length > 0) openList();
         list.push(strItem(v.slice(start, i), true));
         start = i;
         openList();
@@ -77,7 +80,10 @@ export function parseMaven(version: string): Item[] {
       digit = false;
     }
   }
-  if (v.length > start) list.push(item(digit, v.slice(start)));
+  if (v.length > start) {
+    if (!digit && list.length > 0) openList();
+    list.push(item(digit, v.slice(start)));
+  }
   // Innermost lists first, as ComparableVersion pops its stack.
   for (let i = lists.length - 1; i >= 0; i--) normalize(lists[i]!);
   return root;
@@ -102,7 +108,8 @@ function compareItem(a: Item, b: Item | undefined): number {
       if (b === undefined) return compareStrings(rank(a.value), RELEASE);
       return b.kind === 'str' ? compareStrings(rank(a.value), rank(b.value)) : -1;
     case 'list':
-      if (b === undefined) return a.items.length === 0 ? 0 : compareItem(a.items[0]!, undefined);
+      // Against nothing, the first item that is not itself "nothing" decides.
+      if (b === undefined) return a.items.reduce((d, item) => d || compareItem(item, undefined), 0);
       if (b.kind === 'int') return -1;
       if (b.kind === 'str') return 1;
       return compareLists(a.items, b.items);
