@@ -1,4 +1,4 @@
-// Maven version ordering, as ComparableVersion does it in Maven 3.8.5 and later 3.x (the POM
+// Maven version ordering, as Maven 3.8.7's ComparableVersion does it (the POM
 // reference's "version order specification", with Maven's own deviations): tokens split at `.`,
 // `-` and digit/letter transitions; numbers compare as numbers; qualifiers rank alpha < beta <
 // milestone < rc = cr < snapshot < "" = ga = final = release < sp < any other (alphabetically);
