@@ -84,6 +84,7 @@ describe('matchRecord', () => {
     assert.equal(matchRecord(key!, record)?.fixed, '1.26.5');
     const spelled: OsvRecordForMatch = {
       ...record,
+      id: 'TEST-SPELLING',
       affected: [{ ...record.affected![0]!, package: { ecosystem: 'PyPI', name: 'Zope.Interface' } }],
     };
     const [zope] = lookupKeysFor(pkg({ ecosystem: 'PyPI', name: 'zope_interface', version: '1.0' }));
