@@ -1,5 +1,5 @@
 // Alpine (apk-tools) version ordering: digit{.digit}...{letter}{_suffix{number}}...{~hash}{-r#}.
-// Versions are compared token by token; a token with a leading zero compares as a string (as
+// Versions are compared token by token; a dotted component with a leading zero compares as a string (as
 // Gentoo does); `_alpha` `_beta` `_pre` `_rc` sort before the bare version and `_cvs` `_svn`
 // `_git` `_hg` `_p` after it. When one version runs out first, the other is newer unless what
 // it has next is a pre-release suffix.

@@ -90,6 +90,18 @@ describe('compareVersions', () => {
     }
     assert.equal(tryCompareVersions('deb', '1.0', '1.1'), -1);
   });
+
+  test('a version too long to be real is an error, not a deep recursion', () => {
+    const huge = Array.from({ length: 20000 }, () => '1').join('-');
+    for (const s of ['deb', 'apk', 'rpm', 'semver', 'go', 'pep440', 'maven'] as const) {
+      assert.throws(
+        () => compareVersions(s, huge, '1'),
+        (e: unknown) => e instanceof VersionError && /longer than 512/.test(e.message),
+      );
+    }
+    const long = Array.from({ length: 256 }, () => '1').join('-');
+    assert.equal(compareVersions('maven', long, long), 0);
+  });
 });
 
 describe('schemeOf', () => {

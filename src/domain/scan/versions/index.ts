@@ -20,14 +20,21 @@ const COMPARATORS: Record<VersionScheme, (a: string, b: string) => number> = {
   maven: compareMaven,
 };
 
+export const MAX_VERSION_LENGTH = 512;
+
 /**
  * -1, 0 or 1 as `a` sorts before, with or after `b` under the scheme. Throws VersionError when
  * either cannot be ordered by that scheme (an empty string, `abc` as a Debian epoch, a non-SemVer
- * npm version, an apk version outside apk's grammar); rpm and Maven accept any non-empty string.
+ * npm version, an apk version outside apk's grammar, anything over MAX_VERSION_LENGTH); rpm and
+ * Maven accept any other string.
  */
 export function compareVersions(scheme: VersionScheme, a: string, b: string): number {
-  if (a === '') throw new VersionError(scheme, a, 'version string is empty');
-  if (b === '') throw new VersionError(scheme, b, 'version string is empty');
+  for (const v of [a, b]) {
+    if (v === '') throw new VersionError(scheme, v, 'version string is empty');
+    // Real versions are short; a huge one is garbage from a package database, and would cost
+    // time (and, for Maven's nested lists, stack) to order.
+    if (v.length > MAX_VERSION_LENGTH) throw new VersionError(scheme, `${v.slice(0, 40)}…`, `longer than ${MAX_VERSION_LENGTH} characters`);
+  }
   return COMPARATORS[scheme](a, b);
 }
 
