@@ -3,8 +3,9 @@
 // ratings, Debian urgency, Ubuntu priority), then a CVSS v2 vector. CVSS v4 vectors are not scored
 // (the v4 score needs FIRST's MacroVector table); a record with nothing usable stays 'unknown'.
 import { cvss2BaseScore, cvss3BaseScore } from './cvss.js';
+import type { Severity } from './findings.js';
 
-export type Severity = 'critical' | 'high' | 'medium' | 'low' | 'none' | 'unknown';
+export type { Severity };
 
 export interface OsvSeverity {
   type: string;
