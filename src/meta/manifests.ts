@@ -1,9 +1,10 @@
-import { sql } from 'kysely';
+import { sql, type ExpressionBuilder } from 'kysely';
 import type { ManifestHead as DomainManifestHead } from '../domain/manifest-head.js';
 import { missingDigests } from './blobs.js';
 import { now, type Executor, type MetaContext } from './context.js';
 import { addContent, bump, registryOf, removeContent, type UsageChange } from './usage.js';
 import { prepared } from './prepared.js';
+import type { Database } from './schema.js';
 
 export type ManifestHead = DomainManifestHead;
 
@@ -24,6 +25,8 @@ export interface ReadFlags {
   repo_read: number;
   manifest_read: number;
   tag_read: number | null;
+  /** Read with the row, so a pull's quarantine check costs no query (domain/quarantine.ts). */
+  quarantine_state: string | null;
 }
 
 /** A manifest to store, with the blobs and manifests it references. */
@@ -38,6 +41,8 @@ export interface NewManifest {
   annotations: string | null;
   content: Uint8Array;
   refs: { digest: string; kind: 'blob' | 'manifest' }[];
+  /** 'Quarantined' when pushed under the registry's quarantine policy; a manifest already stored keeps its state. */
+  quarantine_state?: 'Quarantined' | null;
 }
 
 export interface TagDetail {
@@ -57,6 +62,7 @@ export interface ManifestDetail {
   image_size: number;
   created_at: string;
   tags: string[];
+  quarantine_state: string | null;
 }
 
 export interface Referrer {
@@ -98,7 +104,7 @@ export interface ManifestStore {
   /** Every tag of a repository, byte order. */
   tagNamesOf(ex: Executor, repositoryId: number): Promise<string[]>;
   /** Listable tags, keyset-paged by name. */
-  listTags(repositoryId: number, after: string | undefined, limit: number): Promise<string[]>;
+  listTags(repositoryId: number, after: string | undefined, limit: number, hideQuarantined?: boolean): Promise<string[]>;
   /** Tags with their manifest digest, for the management API. */
   listTagDetails(repositoryId: number, after: string | undefined, limit: number): Promise<TagDetail[]>;
   /** Manifests with their tags, for the management API; keyset on digest. */
@@ -110,7 +116,19 @@ export interface ManifestStore {
     artifactType: string | undefined,
     after: string | undefined,
     limit: number,
+    hideQuarantined?: boolean,
   ): Promise<Referrer[]>;
+  /**
+   * Sets a manifest's quarantine state; when it is an index, its child manifests in the repository
+   * that are still Quarantined follow it (a multi-platform pull reads them by digest). Returns the
+   * manifests changed (digest, media type, size, first tag), the named one first; [] when unknown.
+   */
+  setQuarantineState(
+    ex: Executor,
+    repositoryId: number,
+    digest: string,
+    q: { state: string; details: string | null; by: string | null },
+  ): Promise<{ id: number; digest: string; media_type: string; size: number; tag: string | null; previous: string | null }[]>;
 }
 
 const MANIFEST_COLUMNS = [
@@ -124,6 +142,7 @@ const MANIFEST_COLUMNS = [
   'manifests.size',
   'manifests.content',
   'manifests.created_at',
+  'manifests.quarantine_state',
 ] as const;
 
 export class KyselyManifestStore implements ManifestStore {
@@ -173,6 +192,7 @@ export class KyselyManifestStore implements ManifestStore {
         'manifests.subject_digest',
         'repositories.read_enabled as repo_read',
         'manifests.read_enabled as manifest_read',
+        'manifests.quarantine_state',
       ])
       .where('repositories.registry_id', '=', registryId)
       .where('repositories.name', '=', repository);
@@ -214,6 +234,8 @@ export class KyselyManifestStore implements ManifestStore {
         content: m.content,
         created_at: ts,
         untagged_since: ts,
+        quarantine_state: m.quarantine_state ?? null,
+        quarantine_updated_at: m.quarantine_state ? ts : null,
       })
       .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
       .returning('id')
@@ -350,10 +372,17 @@ export class KyselyManifestStore implements ManifestStore {
     );
   }
 
-  async listTags(repositoryId: number, after: string | undefined, limit: number): Promise<string[]> {
-    let q = this.ctx.db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).where('list_enabled', '=', 1);
-    if (after !== undefined) q = q.where('name', '>', after);
-    return (await q.orderBy('name').limit(limit).execute()).map((r) => r.name);
+  async listTags(repositoryId: number, after: string | undefined, limit: number, hideQuarantined = false): Promise<string[]> {
+    let q = this.ctx.db
+      .selectFrom('tags')
+      .select('tags.name')
+      .where('tags.repository_id', '=', repositoryId)
+      .where('tags.list_enabled', '=', 1);
+    // The join only when asked: a registry without the quarantine policy lists tags as before.
+    if (hideQuarantined)
+      q = q.innerJoin('manifests', 'manifests.id', 'tags.manifest_id').where(visibleState);
+    if (after !== undefined) q = q.where('tags.name', '>', after);
+    return (await q.orderBy('tags.name').limit(limit).execute()).map((r) => r.name);
   }
 
   listTagDetails(repositoryId: number, after: string | undefined, limit: number): Promise<TagDetail[]> {
@@ -369,7 +398,7 @@ export class KyselyManifestStore implements ManifestStore {
   async listManifestDetails(repositoryId: number, after: string | undefined, limit: number): Promise<ManifestDetail[]> {
     let q = this.ctx.db
       .selectFrom('manifests')
-      .select(['id', 'digest', 'media_type', 'artifact_type', 'subject_digest', 'size', 'created_at'])
+      .select(['id', 'digest', 'media_type', 'artifact_type', 'subject_digest', 'size', 'created_at', 'quarantine_state'])
       .where('repository_id', '=', repositoryId);
     if (after !== undefined) q = q.where('digest', '>', after);
     const rows = await q.orderBy('digest').limit(limit).execute();
@@ -385,16 +414,63 @@ export class KyselyManifestStore implements ManifestStore {
     artifactType: string | undefined,
     after: string | undefined,
     limit: number,
+    hideQuarantined = false,
   ): Promise<Referrer[]> {
     let q = this.ctx.db
       .selectFrom('manifests')
       .select(['digest', 'media_type', 'artifact_type', 'annotations', 'size'])
       .where('repository_id', '=', repositoryId)
       .where('subject_digest', '=', subject);
+    if (hideQuarantined) q = q.where(visibleState);
     if (artifactType !== undefined) q = q.where('artifact_type', '=', artifactType);
     if (after !== undefined) q = q.where('digest', '>', after);
     return q.orderBy('digest').limit(limit).execute();
   }
+
+  async setQuarantineState(
+    ex: Executor,
+    repositoryId: number,
+    digest: string,
+    q: { state: string; details: string | null; by: string | null },
+  ): Promise<{ id: number; digest: string; media_type: string; size: number; tag: string | null; previous: string | null }[]> {
+    const row = await ex
+      .selectFrom('manifests')
+      .select(['id', 'digest', 'media_type', 'size', 'quarantine_state as previous'])
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    if (!row) return [];
+    const children = await ex
+      .selectFrom('manifest_refs as r')
+      .innerJoin('manifests as c', (j) => j.onRef('c.digest', '=', 'r.child_digest').on('c.repository_id', '=', repositoryId))
+      .select(['c.id', 'c.digest', 'c.media_type', 'c.size', 'c.quarantine_state as previous'])
+      .where('r.manifest_id', '=', row.id)
+      .where('r.kind', '=', 'manifest')
+      .where('c.quarantine_state', '=', 'Quarantined')
+      .execute();
+    const changed = [row, ...children.filter((c) => c.id !== row.id)];
+    const ts = now();
+    await ex
+      .updateTable('manifests')
+      .set({ quarantine_state: q.state, quarantine_details: q.details, quarantine_updated_at: ts, quarantine_updated_by: q.by })
+      .where(
+        'id',
+        'in',
+        changed.map((c) => c.id),
+      )
+      .execute();
+    const tags = await tagNames(
+      ex,
+      changed.map((c) => c.id),
+      { listedOnly: false },
+    );
+    return changed.map((c) => ({ ...c, size: Number(c.size), tag: tags.get(c.id)?.[0] ?? null }));
+  }
+}
+
+/** Manifests a caller without quarantine read may see: never quarantined, or Passed. */
+export function visibleState(eb: ExpressionBuilder<Database, 'manifests'>) {
+  return eb.or([eb('manifests.quarantine_state', 'is', null), eb('manifests.quarantine_state', '=', 'Passed')]);
 }
 
 function dedupeRefs(refs: { digest: string; kind: 'blob' | 'manifest' }[]) {

@@ -404,7 +404,7 @@ function registerCredentialCommands(program: Command): void {
 
 type AuditLog = 'logins' | 'repository' | 'activity';
 
-const REPOSITORY_OPERATIONS = ['push', 'pull', 'delete', 'untag', 'purge', 'retention'];
+const REPOSITORY_OPERATIONS = ['push', 'pull', 'delete', 'untag', 'purge', 'retention', 'quarantine'];
 
 /** Which log an --operation selects: login the login log, push… the repository log, an operation name (with "/") the activity log. */
 function operationLog(op: string): AuditLog {
