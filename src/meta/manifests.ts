@@ -106,9 +106,9 @@ export interface ManifestStore {
   /** Listable tags, keyset-paged by name. */
   listTags(repositoryId: number, after: string | undefined, limit: number, hideQuarantined?: boolean): Promise<string[]>;
   /** Tags with their manifest digest, for the management API. */
-  listTagDetails(repositoryId: number, after: string | undefined, limit: number): Promise<TagDetail[]>;
+  listTagDetails(repositoryId: number, after: string | undefined, limit: number, hideQuarantined?: boolean): Promise<TagDetail[]>;
   /** Manifests with their tags, for the management API; keyset on digest. */
-  listManifestDetails(repositoryId: number, after: string | undefined, limit: number): Promise<ManifestDetail[]>;
+  listManifestDetails(repositoryId: number, after: string | undefined, limit: number, hideQuarantined?: boolean): Promise<ManifestDetail[]>;
   /** Referrers of a subject, keyset-paged on digest. */
   listReferrers(
     repositoryId: number,
@@ -118,6 +118,11 @@ export interface ManifestStore {
     limit: number,
     hideQuarantined?: boolean,
   ): Promise<Referrer[]>;
+  /**
+   * Is this blob of the repository referenced only by manifests quarantine hides (Quarantined or
+   * Failed)? false when a visible manifest references it, or none does (an upload in progress).
+   */
+  blobOnlyInQuarantine(registryId: number, repository: string, digest: string): Promise<boolean>;
   /**
    * Sets a manifest's quarantine state; when it is an index, its child manifests in the repository
    * that are still Quarantined follow it (a multi-platform pull reads them by digest). Returns the
@@ -385,21 +390,28 @@ export class KyselyManifestStore implements ManifestStore {
     return (await q.orderBy('tags.name').limit(limit).execute()).map((r) => r.name);
   }
 
-  listTagDetails(repositoryId: number, after: string | undefined, limit: number): Promise<TagDetail[]> {
+  listTagDetails(repositoryId: number, after: string | undefined, limit: number, hideQuarantined = false): Promise<TagDetail[]> {
     let q = this.ctx.db
       .selectFrom('tags')
       .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
       .select(['tags.name', 'manifests.digest', 'tags.created_at', 'tags.updated_at'])
       .where('tags.repository_id', '=', repositoryId);
+    if (hideQuarantined) q = q.where(visibleState);
     if (after !== undefined) q = q.where('tags.name', '>', after);
     return q.orderBy('tags.name').limit(limit).execute();
   }
 
-  async listManifestDetails(repositoryId: number, after: string | undefined, limit: number): Promise<ManifestDetail[]> {
+  async listManifestDetails(
+    repositoryId: number,
+    after: string | undefined,
+    limit: number,
+    hideQuarantined = false,
+  ): Promise<ManifestDetail[]> {
     let q = this.ctx.db
       .selectFrom('manifests')
       .select(['id', 'digest', 'media_type', 'artifact_type', 'subject_digest', 'size', 'created_at', 'quarantine_state'])
       .where('repository_id', '=', repositoryId);
+    if (hideQuarantined) q = q.where(visibleState);
     if (after !== undefined) q = q.where('digest', '>', after);
     const rows = await q.orderBy('digest').limit(limit).execute();
     const ids = rows.map((r) => r.id);
@@ -425,6 +437,22 @@ export class KyselyManifestStore implements ManifestStore {
     if (artifactType !== undefined) q = q.where('artifact_type', '=', artifactType);
     if (after !== undefined) q = q.where('digest', '>', after);
     return q.orderBy('digest').limit(limit).execute();
+  }
+
+  async blobOnlyInQuarantine(registryId: number, repository: string, digest: string): Promise<boolean> {
+    const rows = await this.ctx.db
+      .selectFrom('manifest_refs as r')
+      .innerJoin('manifests', 'manifests.id', 'r.manifest_id')
+      .innerJoin('repositories as p', 'p.id', 'manifests.repository_id')
+      .select(sql<number>`case when manifests.quarantine_state is null or manifests.quarantine_state = 'Passed' then 1 else 0 end`.as('visible'))
+      .where('p.registry_id', '=', registryId)
+      .where('p.name', '=', repository)
+      .where('r.child_digest', '=', digest)
+      .where('r.kind', '=', 'blob')
+      .orderBy('visible', 'desc')
+      .limit(1)
+      .execute();
+    return rows.length > 0 && Number(rows[0]!.visible) === 0;
   }
 
   async setQuarantineState(
