@@ -29,3 +29,16 @@ export function parseQuarantineDetails(raw: unknown): string | null {
   if (s.length > 65536) throw new RegistryError('REQUEST_INVALID', 'quarantineDetails is limited to 64 KiB');
   return s;
 }
+
+/**
+ * Whether the caller may see quarantined content (quarantine_read): asked only when a registry's
+ * quarantine policy is on and something quarantined is met, so requests elsewhere never pay for
+ * it. Omitted = no (background work, callers that never see quarantined content).
+ */
+export type QuarantineViewer = () => Promise<boolean>;
+
+/** A viewer that asks once, however many manifests a request checks. */
+export function onceViewer(ask: () => Promise<boolean>): QuarantineViewer {
+  let answer: Promise<boolean> | undefined;
+  return () => (answer ??= ask());
+}

@@ -21,20 +21,15 @@ import type { PullTracker } from './pulls.js';
 import type { RecycleBinHook } from './recycle-bin-hook.js';
 import { assertWithinQuota } from '../policy/tiers.js';
 import { currentActor } from '../actor.js';
-import { parseQuarantineDetails, parseQuarantineState, quarantineHides, type QuarantineState } from '../../domain/quarantine.js';
+import {
+  parseQuarantineDetails,
+  parseQuarantineState,
+  quarantineHides,
+  type QuarantineState,
+  type QuarantineViewer,
+} from '../../domain/quarantine.js';
 
-/**
- * Whether the caller may see quarantined manifests (quarantine_read): asked only when a
- * registry's quarantine policy is on and something is quarantined, so pulls elsewhere never pay
- * for it. Omitted = no (background work and callers that never see quarantined content).
- */
-export type QuarantineViewer = () => Promise<boolean>;
-
-/** A viewer that asks once per request, however many manifests it checks. */
-export function onceViewer(ask: () => Promise<boolean>): QuarantineViewer {
-  let answer: Promise<boolean> | undefined;
-  return () => (answer ??= ask());
-}
+export { onceViewer, type QuarantineViewer } from '../../domain/quarantine.js';
 
 export type Reference = { tag: string; digest?: undefined } | { digest: string; tag?: undefined };
 

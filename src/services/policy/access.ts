@@ -3,7 +3,7 @@ import { describePrincipal, type AuthService, type Principal } from '../../auth/
 import { RegistryError } from '../../domain/errors.js';
 import { isValidRegistryName } from '../../domain/reference.js';
 import type { RegistryRow, RegistryStore } from '../../meta/store.js';
-import { onceViewer, type QuarantineViewer } from '../content/manifests.js';
+import { onceViewer, type QuarantineViewer } from '../../domain/quarantine.js';
 
 // The access policy every API family asks: which registry a name means for this caller, and
 // whether the caller may act on it. Roles, tokens and powers are evaluated by AuthService; this
