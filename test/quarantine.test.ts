@@ -69,7 +69,7 @@ for (const backend of BACKENDS) {
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       const text = await res.text();
-      return { status: res.status, body: text ? (JSON.parse(text) as Record<string, any>) : undefined };
+      return { status: res.status, body: text ? JSON.parse(text) : undefined };
     }
 
     /** A user holding `role` on the registry; returns its Basic header. */

@@ -13,7 +13,10 @@ export type QuarantineState = (typeof QUARANTINE_STATES)[number];
 export function parseQuarantineState(raw: unknown): QuarantineState {
   const s = typeof raw === 'string' ? QUARANTINE_STATES.find((k) => k.toLowerCase() === raw.toLowerCase()) : undefined;
   if (!s)
-    throw new RegistryError('REQUEST_INVALID', `quarantineState must be one of ${QUARANTINE_STATES.join(', ')}, not ${JSON.stringify(raw)}`);
+    throw new RegistryError(
+      'REQUEST_INVALID',
+      `quarantineState must be one of ${QUARANTINE_STATES.join(', ')}, not ${JSON.stringify(raw)}`,
+    );
   return s;
 }
 

@@ -384,8 +384,7 @@ export class KyselyManifestStore implements ManifestStore {
       .where('tags.repository_id', '=', repositoryId)
       .where('tags.list_enabled', '=', 1);
     // The join only when asked: a registry without the quarantine policy lists tags as before.
-    if (hideQuarantined)
-      q = q.innerJoin('manifests', 'manifests.id', 'tags.manifest_id').where(visibleState);
+    if (hideQuarantined) q = q.innerJoin('manifests', 'manifests.id', 'tags.manifest_id').where(visibleState);
     if (after !== undefined) q = q.where('tags.name', '>', after);
     return (await q.orderBy('tags.name').limit(limit).execute()).map((r) => r.name);
   }
@@ -444,7 +443,9 @@ export class KyselyManifestStore implements ManifestStore {
       .selectFrom('manifest_refs as r')
       .innerJoin('manifests', 'manifests.id', 'r.manifest_id')
       .innerJoin('repositories as p', 'p.id', 'manifests.repository_id')
-      .select(sql<number>`case when manifests.quarantine_state is null or manifests.quarantine_state = 'Passed' then 1 else 0 end`.as('visible'))
+      .select(
+        sql<number>`case when manifests.quarantine_state is null or manifests.quarantine_state = 'Passed' then 1 else 0 end`.as('visible'),
+      )
       .where('p.registry_id', '=', registryId)
       .where('p.name', '=', repository)
       .where('r.child_digest', '=', digest)

@@ -44,7 +44,7 @@ for (const backend of ['sqlite', 'postgres'] as const) {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         ...(auth ? { auth } : {}),
       });
-      return { status: r.status, body: r.body.length ? (JSON.parse(r.body.toString('utf8')) as Record<string, any>) : undefined };
+      return { status: r.status, body: r.body.length ? JSON.parse(r.body.toString('utf8')) : undefined };
     };
 
     /** A user with `role` on the registry, and a containers auth file signing skopeo in as it. */

@@ -365,7 +365,7 @@ export class ManifestService {
     reg: RegistryRow,
     repository: string,
     digestText: string,
-    stateText: QuarantineState | string,
+    stateText: string,
     details?: unknown,
     actor?: string,
   ): Promise<{ digest: string; state: QuarantineState; changed: string[] }> {
@@ -398,13 +398,7 @@ export class ManifestService {
     });
   }
 
-  async tags(
-    reg: RegistryRow,
-    repository: string,
-    n: number,
-    last: string | undefined,
-    viewer?: QuarantineViewer,
-  ): Promise<Page<string>> {
+  async tags(reg: RegistryRow, repository: string, n: number, last: string | undefined, viewer?: QuarantineViewer): Promise<Page<string>> {
     const repoId = await this.meta.findRepositoryId(reg.id, repository);
     if (repoId === undefined)
       throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });

@@ -59,7 +59,8 @@ function parsePolicies(raw: unknown): number | undefined {
   const unknown = Object.keys(other)[0];
   if (unknown !== undefined) throw invalid(`unknown policy "${unknown.slice(0, 40)}": this update sets quarantinePolicy`);
   if (quarantinePolicy === undefined) return undefined;
-  const status = (quarantinePolicy as { status?: unknown } | null)?.status;
+  const status: unknown =
+    typeof quarantinePolicy === 'object' && quarantinePolicy !== null ? (quarantinePolicy as Record<string, unknown>).status : undefined;
   if (status !== 'enabled' && status !== 'disabled') throw invalid('quarantinePolicy.status must be "enabled" or "disabled"');
   return status === 'enabled' ? 1 : 0;
 }
