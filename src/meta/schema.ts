@@ -19,8 +19,6 @@ export interface RegistriesTable {
   soft_delete_days: Generated<number>;
   /** Quarantine policy (migration 16): 1 = new manifests are pushed Quarantined. */
   quarantine_enabled: Generated<number>;
-  /** The scanner's verdict policy as JSON (owned by the scanner); null = none. */
-  scan_policy: Generated<string | null>;
 }
 
 export interface RepositoriesTable {

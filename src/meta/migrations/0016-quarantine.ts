@@ -9,9 +9,7 @@ export const quarantine: Migration = {
       .alterTable('registries')
       .addColumn('quarantine_enabled', 'integer', (c) => c.notNull().defaultTo(0))
       .execute();
-    // The scanner's verdict rules (max severity, ignore unfixed, allow-list...) as JSON, owned by
-    // the scanner; null = none set. Kept out of the per-request registry read.
-    await db.schema.alterTable('registries').addColumn('scan_policy', 'text').execute();
+    // The rules a scanner judges Passed/Failed by are the scanner's own (scan_policies, migration 17).
     // Quarantined | Passed | Failed; null = pushed while the policy was off (never quarantined).
     // Read with the manifest row itself, so a pull needs no extra query.
     for (const col of ['quarantine_state', 'quarantine_details', 'quarantine_updated_at', 'quarantine_updated_by'])
