@@ -302,6 +302,8 @@ export class SoftDeleteService implements RecycleBinHook {
       );
     }
     const content = await this.bin.entryContent(trx, e.id);
+    // Under the quarantine policy a restored manifest is held back like a new push (the bin keeps no state).
+    const quarantined = Number(ctx.reg.quarantine_enabled) === 1;
     const put = await this.meta.putManifest(trx, {
       repository_id: repositoryId,
       digest: e.digest,
@@ -313,6 +315,7 @@ export class SoftDeleteService implements RecycleBinHook {
       annotations: e.annotations,
       content,
       refs: refs.map((r) => ({ digest: r.child_digest, kind: r.kind as 'blob' | 'manifest' })),
+      quarantine_state: quarantined ? 'Quarantined' : null,
     });
     if (put.usage) assertWithinQuota(ctx.reg, repository, put.usage);
     const restoredTags: string[] = [];
@@ -342,14 +345,16 @@ export class SoftDeleteService implements RecycleBinHook {
     }
     await this.bin.deleteEntry(trx, e.id);
     await this.meta.touchRepository(trx, repositoryId);
+    const held = quarantined && put.created;
     await this.meta.recordEvent(trx, currentActor(), {
       registry_id: ctx.reg.id,
-      action: 'push',
+      action: held ? 'quarantine' : 'push',
       repository,
       digest: e.digest,
       tag: restoredTags[0] ?? null,
       media_type: e.media_type,
       size: Number(e.size),
+      ...(held ? { operation: 'push' } : {}),
     });
     ctx.restored.push({ digest: e.digest, tags: restoredTags });
     // Referrers deleted together with this subject come back with it.
