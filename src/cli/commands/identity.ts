@@ -442,7 +442,7 @@ function registerAuditCommands(program: Command): void {
     )
     .option(
       '--operation <operation>',
-      'only this operation: login (the login log); push, pull, delete, untag, purge, retention (the repository log); an activity operation such as Microsoft.ContainerRegistry/registries/write, or a prefix ending in /* (the activity log)',
+      'only this operation: login (the login log); push, pull, delete, untag, purge, retention, quarantine (the repository log); an activity operation such as Microsoft.ContainerRegistry/registries/write, or a prefix ending in /* (the activity log)',
     )
     .addOption(
       new Option(
