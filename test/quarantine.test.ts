@@ -211,17 +211,21 @@ for (const backend of BACKENDS) {
       assert.equal(failed.status, 200);
       assert.equal(await status(puller, `${name}/manifests/v2`), 404);
       assert.equal(await status(reader, `${name}/manifests/v2`), 200);
+      // Pushed again under another tag while Failed: still held, a quarantine event again, no push.
+      const again = await owner.putManifest(name, 'v2b', v2img.bytes, v2img.mediaType);
+      assert.equal(again.status, 201);
+      assert.equal(await status(puller, `${name}/manifests/v2b`), 404);
       assert.deepEqual(await tags(puller, name), ['early', 'sbom', 'v1']);
 
       // Webhooks: quarantine on each push under the policy (ACR's payload: push's without mediaType);
       // push for the early image and, deferred, for v1 and the SBOM once Passed; none for v2.
-      await until(() => rx.bodies.length >= 6);
+      await until(() => rx.bodies.length >= 7);
       await new Promise((r) => setTimeout(r, 300));
       const quarantine = rx.bodies.filter((b) => b.action === 'quarantine');
       const pushes = rx.bodies.filter((b) => b.action === 'push');
       assert.deepEqual(
         quarantine.map((b) => (b.target as { digest: string }).digest).sort(),
-        [img.digest, sbom.digest, v2img.digest].sort(),
+        [img.digest, sbom.digest, v2img.digest, v2img.digest].sort(),
       );
       const q1 = quarantine.find((b) => (b.target as { digest: string }).digest === img.digest)!;
       assert.deepEqual(q1.target, { size: img.size, digest: img.digest, length: img.size, repository: repo, tag: 'v1' });
@@ -231,10 +235,10 @@ for (const backend of BACKENDS) {
       assert.equal((p1.target as { mediaType: string }).mediaType, img.mediaType);
       assert.equal((p1.target as { tag: string }).tag, 'v1');
 
-      // The repository audit: pushes stay pushes; each state change is a "quarantine" event.
+      // The repository audit: pushes stay pushes (v2b included); each state change is a "quarantine" event.
       const pushAudit = await api('GET', `/api/audit/repository?registry=${reg}&operation=push`);
       assert.equal(pushAudit.status, 200, JSON.stringify(pushAudit.body));
-      assert.equal(pushAudit.body!.value.length, 4);
+      assert.equal(pushAudit.body!.value.length, 5);
       const qAudit = await api('GET', `/api/audit/repository?registry=${reg}&operation=quarantine`);
       assert.deepEqual(qAudit.body!.value.map((e: { digest: string }) => e.digest).sort(), [img.digest, sbom.digest, v2img.digest].sort());
 

@@ -80,7 +80,11 @@ export interface ManifestStore {
   /** HEAD needs no content: cheaper on large manifests. */
   headManifest(registryId: number, repository: string, ref: { tag?: string; digest?: string }): Promise<ManifestHead | undefined>;
   /** Inserts the manifest if new (same repository + digest = same bytes) and returns its id. */
-  putManifest(ex: Executor, m: NewManifest): Promise<{ id: number; created: boolean; usage?: UsageChange }>;
+  /** quarantine_state: the stored manifest's (an existing one keeps its own). */
+  putManifest(
+    ex: Executor,
+    m: NewManifest,
+  ): Promise<{ id: number; created: boolean; usage?: UsageChange; quarantine_state: string | null }>;
   /** Which of these digests the repository does not hold as manifests. */
   missingManifests(ex: Executor, repositoryId: number, digests: string[]): Promise<string[]>;
   /** Points a tag at a manifest. */
@@ -214,14 +218,17 @@ export class KyselyManifestStore implements ManifestStore {
       .executeTakeFirst();
   }
 
-  async putManifest(ex: Executor, m: NewManifest): Promise<{ id: number; created: boolean; usage?: UsageChange }> {
+  async putManifest(
+    ex: Executor,
+    m: NewManifest,
+  ): Promise<{ id: number; created: boolean; usage?: UsageChange; quarantine_state: string | null }> {
     const existing = await ex
       .selectFrom('manifests')
-      .select('id')
+      .select(['id', 'quarantine_state'])
       .where('repository_id', '=', m.repository_id)
       .where('digest', '=', m.digest)
       .executeTakeFirst();
-    if (existing) return { id: existing.id, created: false };
+    if (existing) return { id: existing.id, created: false, quarantine_state: existing.quarantine_state };
     // Untagged from birth until setTag points a tag at it (retention counts from untagged_since).
     const ts = now();
     const inserted = await ex
@@ -249,11 +256,11 @@ export class KyselyManifestStore implements ManifestStore {
       // A concurrent writer on another connection inserted it first.
       const row = await ex
         .selectFrom('manifests')
-        .select('id')
+        .select(['id', 'quarantine_state'])
         .where('repository_id', '=', m.repository_id)
         .where('digest', '=', m.digest)
         .executeTakeFirstOrThrow();
-      return { id: row.id, created: false };
+      return { id: row.id, created: false, quarantine_state: row.quarantine_state };
     }
     const refs = dedupeRefs(m.refs);
     for (let i = 0; i < refs.length; i += 300) {
@@ -266,7 +273,7 @@ export class KyselyManifestStore implements ManifestStore {
     const registryId = await registryOf(ex, m.repository_id);
     const size = m.content.byteLength;
     const usage = await bump(ex, registryId, m.repository_id, await addContent(ex, registryId, 'manifest', m.digest, size), size);
-    return { id: inserted.id, created: true, usage };
+    return { id: inserted.id, created: true, usage, quarantine_state: m.quarantine_state ?? null };
   }
 
   missingManifests(ex: Executor, repositoryId: number, digests: string[]): Promise<string[]> {

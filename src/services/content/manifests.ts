@@ -209,7 +209,7 @@ export class ManifestService {
           { detail: missing.slice(0, 50).map((d) => ({ digest: d })) },
         );
       }
-      const { id, created, usage } = await this.meta.putManifest(trx, {
+      const { id, created, usage, quarantine_state } = await this.meta.putManifest(trx, {
         repository_id: repoId,
         digest,
         media_type: parsed.mediaType,
@@ -240,15 +240,17 @@ export class ManifestService {
       assertWithinQuota(reg, repository, usage);
       for (const tag of tags) await this.meta.setTag(trx, repoId, tag, id);
       await this.meta.touchRepository(trx, repoId);
+      // A push of a manifest held back (new, or pushed again while still held) is a quarantine event.
+      const held = quarantineHides(reg.quarantine_enabled, quarantine_state);
       await this.meta.recordEvent(trx, currentActor(), {
         registry_id: reg.id,
-        action: quarantined && created ? 'quarantine' : 'push',
+        action: held ? 'quarantine' : 'push',
         repository,
         digest,
         tag: tags[0] ?? null,
         media_type: parsed.mediaType,
         size: bytes.byteLength,
-        ...(quarantined && created ? { operation: 'push' } : {}),
+        ...(held ? { operation: 'push' } : {}),
       });
       return { digest, subject: parsed.subject?.digest ?? null, tags, created };
     });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { RegistryError } from '../../domain/errors.js';
 import { parseDigest } from '../../domain/digest.js';
+import { quarantineHides } from '../../domain/quarantine.js';
 import { assertRepositoryName, assertTag } from '../../domain/reference.js';
 import { entryTags as tagsOf, type BinEntry, type BinQuery, type RecycleBin } from '../../meta/recycle-bin.js';
 import type { Executor, MetaStore, RegistryRow } from '../../meta/store.js';
@@ -345,7 +346,7 @@ export class SoftDeleteService implements RecycleBinHook {
     }
     await this.bin.deleteEntry(trx, e.id);
     await this.meta.touchRepository(trx, repositoryId);
-    const held = quarantined && put.created;
+    const held = quarantineHides(ctx.reg.quarantine_enabled, put.quarantine_state);
     await this.meta.recordEvent(trx, currentActor(), {
       registry_id: ctx.reg.id,
       action: held ? 'quarantine' : 'push',
