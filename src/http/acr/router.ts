@@ -15,7 +15,8 @@ import { json, pageQuery, routeFor, RouteTable, runRoute, splitPath } from '../r
 //   path-style  /acr/v1/<registry>/<repository>[/_tags[/<tag>] | /_manifests[/<digest>]]
 //   host-style  <registry>.<domain>/acr/v1/<repository>/...
 // Authorized like /v2: metadata_read to read, metadata_write to PATCH, delete to DELETE, the
-// catalog grant for _catalog. Errors are ACR's {"errors":[{code,message,detail}]}; like /v2 it
+// catalog grant for _catalog; quarantine_write for a manifest PATCH of quarantineState (ACR's
+// quarantine preview). Quarantined manifests are hidden from callers without quarantine_read. Errors are ACR's {"errors":[{code,message,detail}]}; like /v2 it
 // answers 405 and unknown paths with UNSUPPORTED. Routes match the raw path: names are decoded
 // (and refused when malformed) by resolveTarget, references by decodeReference.
 
