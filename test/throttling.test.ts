@@ -13,7 +13,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 test('rate limiter: buckets refill continuously, refusals cost nothing, identities and registries are separate', () => {
   let now = 0;
   const rl = new RateLimiter({ enabled: true, multiplier: 0.006 }, () => now);
-  const reg = { id: 1, name: 'reg', sku: 'Basic', admin_enabled: 0, anonymous_pull_enabled: 0, created_at: '', updated_at: '' };
+  const reg = {
+    id: 1,
+    name: 'reg',
+    sku: 'Basic',
+    admin_enabled: 0,
+    anonymous_pull_enabled: 0,
+    quarantine_enabled: 0,
+    created_at: '',
+    updated_at: '',
+  };
   const alice = { kind: 'user' as const, id: 1, name: 'alice' };
   const bob = { kind: 'user' as const, id: 2, name: 'bob' };
   for (let i = 0; i < 6; i++) rl.take(reg, alice, ['write']);

@@ -4,8 +4,16 @@ import { isValidRepositoryName } from '../domain/reference.js';
 // The access model, pure: data-plane actions, ACR's built-in roles and their powers, scope-map
 // actions, and how repository patterns match. Nothing here touches the database.
 
+/** Content actions: what scope maps, the admin user and the content roles can grant. */
+export const CONTENT_ACTIONS = ['pull', 'push', 'delete', 'metadata_read', 'metadata_write'] as const;
+/**
+ * Quarantine powers (ACR's registries/quarantine/read and /write): see and pull quarantined
+ * manifests; change their quarantine state. Only AcrQuarantineReader/Writer and Owner hold them;
+ * scope maps, tokens and the admin user never do.
+ */
+export const QUARANTINE_ACTIONS = ['quarantine_read', 'quarantine_write'] as const;
 /** Data-plane actions, named as in token scopes (repository:<name>:<action>). */
-export const ACTIONS = ['pull', 'push', 'delete', 'metadata_read', 'metadata_write'] as const;
+export const ACTIONS = [...CONTENT_ACTIONS, ...QUARANTINE_ACTIONS] as const;
 export type Action = (typeof ACTIONS)[number];
 
 /** What a principal may do in one repository, plus whether it may list the registry's catalog. */
@@ -27,14 +35,14 @@ export interface RoleDefinition {
   registryWideOnly?: boolean;
 }
 
-const ALL: Action[] = [...ACTIONS];
+const ALL: Action[] = [...CONTENT_ACTIONS];
 
 // FEATURES.md §3.3, RBAC registry permissions mode.
 export const ROLES: RoleDefinition[] = [
   {
     name: 'Owner',
-    description: 'everything, including role assignments',
-    data: ALL,
+    description: 'everything, including role assignments and quarantine',
+    data: [...ACTIONS],
     catalog: true,
     management: ['read', 'write', 'assign_roles', 'create_registries', 'manage_users'],
   },
@@ -68,6 +76,22 @@ export const ROLES: RoleDefinition[] = [
   },
   { name: 'AcrDelete', description: 'delete artifacts, tags and digests', data: ['delete'], catalog: false, management: [] },
   { name: 'AcrImageSigner', description: 'sign images (content trust)', data: [], catalog: false, management: [] },
+  // ACR: "ACR quarantine data reader" / "ACR quarantine data writer". Pull and metadata_read come
+  // with them so that a scanner holding only this role can read what it must judge.
+  {
+    name: 'AcrQuarantineReader',
+    description: 'ACR quarantine data reader: pull and list quarantined images',
+    data: ['pull', 'metadata_read', 'quarantine_read'],
+    catalog: false,
+    management: [],
+  },
+  {
+    name: 'AcrQuarantineWriter',
+    description: 'ACR quarantine data writer: read quarantined images and change their quarantine state',
+    data: ['pull', 'metadata_read', 'quarantine_read', 'quarantine_write'],
+    catalog: false,
+    management: [],
+  },
   {
     name: 'Container Registry Repository Reader',
     description: 'pull, list tags and referrers; no catalog',

@@ -20,6 +20,7 @@ import {
 } from './crypto.js';
 import {
   ACTIONS,
+  CONTENT_ACTIONS,
   actionsFromScopeRules,
   findRole,
   matchesRepository,
@@ -467,7 +468,7 @@ export class AuthService {
       }
     } else if (p.kind === 'admin') {
       if (p.id === reg.id && reg.admin_enabled) {
-        for (const x of ACTIONS) actions.add(x);
+        for (const x of CONTENT_ACTIONS) actions.add(x);
         catalog = true;
       }
     } else if (p.kind === 'token') {
@@ -566,6 +567,7 @@ export class AuthService {
         const g = await this.grant(p, view, target.repository);
         const asked = s.actions.includes('*') ? [...ACTIONS] : s.actions;
         granted = asked.filter((a): a is Action => (ACTIONS as readonly string[]).includes(a) && g.actions.has(a as Action));
+        // '*' in a token means every action, quarantine included: only a caller holding them all gets it.
         if (s.actions.includes('*') && granted.length === ACTIONS.length) granted = ['*', ...granted];
       }
       access.push({ type: 'repository', name: s.name, actions: [...new Set(granted)], rid: view ? [view.id] : [] });

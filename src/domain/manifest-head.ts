@@ -12,4 +12,6 @@ export interface ManifestHead {
   repo_read: number;
   manifest_read: number;
   tag_read: number | null;
+  /** Quarantined | Passed | Failed, or null (domain/quarantine.ts). */
+  quarantine_state: string | null;
 }

@@ -25,6 +25,8 @@ export interface Registry {
   admin_enabled: number;
   /** 1 = anonymous pulls are allowed (Standard and Premium). */
   anonymous_pull_enabled: number;
+  /** 1 = quarantine policy enabled: new manifests are Quarantined until marked Passed (ACR's quarantinePolicy). */
+  quarantine_enabled: number;
   created_at: string;
   updated_at: string;
 }

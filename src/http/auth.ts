@@ -104,6 +104,8 @@ const ACTION_WORDS: Record<Action, string> = {
   delete: 'delete from',
   metadata_read: 'list the tags of',
   metadata_write: 'change tags or locks in',
+  quarantine_read: 'read quarantined images of',
+  quarantine_write: 'change the quarantine state of images in',
 };
 
 export interface Need {

@@ -593,6 +593,9 @@ export class AccessStore {
     if (filter.identity !== undefined) q = q.where('events.identity', '=', filter.identity);
     // The audit's operation: 'purge' and 'retention' deletes are recorded as action delete/untag with an operation.
     if (filter.operation === 'purge' || filter.operation === 'retention') q = q.where('events.operation', '=', filter.operation);
+    // A push under quarantine is action quarantine with operation push; a quarantine state change has operation quarantine.
+    else if (filter.operation === 'push' || filter.operation === 'quarantine')
+      q = q.where((eb) => eb.fn.coalesce('events.operation', 'events.action'), '=', filter.operation);
     else if (filter.operation) q = q.where('events.action', '=', filter.operation).where('events.operation', 'is', null);
     if (filter.beforeId !== undefined) q = q.where('events.id', '<', filter.beforeId);
     return q.orderBy('events.id', 'desc').limit(filter.limit).execute();

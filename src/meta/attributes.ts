@@ -1,5 +1,5 @@
 import { now, type Executor, type MetaContext } from './context.js';
-import { imageSizes, tagNames } from './manifests.js';
+import { imageSizes, tagNames, visibleState } from './manifests.js';
 
 // ACR's changeableAttributes (deleteEnabled, writeEnabled, listEnabled, readEnabled) on
 // repositories, tags and manifests: the locks checked before writes, and the /acr/v1 listings
@@ -36,6 +36,8 @@ export interface ManifestLock {
 export interface TagAttributes extends AttrColumns {
   name: string;
   digest: string;
+  /** Of the manifest the tag points at. */
+  quarantine_state: string | null;
   created_at: string;
   updated_at: string;
   last_pulled_at: string | null;
@@ -57,6 +59,8 @@ export interface ManifestAttributes extends AttrColumns {
   created_at: string;
   last_pulled_at: string | null;
   pull_count: number;
+  quarantine_state: string | null;
+  quarantine_details: string | null;
   /** Its listable tags, byte order. */
   tags: string[];
 }
@@ -78,11 +82,14 @@ export interface AttributeStore {
   /** Listable tags, keyset-paged by name or by (updated_at, name). */
   listTagAttributes(
     repositoryId: number,
-    o: { order: TimeOrder; after?: Keyset; digest?: string; limit: number },
+    o: { order: TimeOrder; after?: Keyset; digest?: string; limit: number; hideQuarantined?: boolean },
   ): Promise<TagAttributes[]>;
   getManifestAttributes(repositoryId: number, digest: string): Promise<ManifestAttributes | undefined>;
   /** Listable manifests with their tags, keyset-paged by digest or by (created_at, digest). */
-  listManifestAttributes(repositoryId: number, o: { order: TimeOrder; after?: Keyset; limit: number }): Promise<ManifestAttributes[]>;
+  listManifestAttributes(
+    repositoryId: number,
+    o: { order: TimeOrder; after?: Keyset; limit: number; hideQuarantined?: boolean },
+  ): Promise<ManifestAttributes[]>;
   /** The stored bytes of these manifests, by id (to read a platform not cached yet). */
   manifestContents(ids: number[]): Promise<Map<number, Uint8Array>>;
   /** Caches what a manifest's config says ('' = none). */
@@ -100,6 +107,7 @@ const TAG_ATTR_COLUMNS = [
   'tags.read_enabled',
   'tags.last_pulled_at',
   'tags.pull_count',
+  'manifests.quarantine_state',
 ] as const;
 
 const MANIFEST_ATTR_COLUMNS = [
@@ -118,6 +126,8 @@ const MANIFEST_ATTR_COLUMNS = [
   'read_enabled',
   'last_pulled_at',
   'pull_count',
+  'quarantine_state',
+  'quarantine_details',
 ] as const;
 
 export class KyselyAttributeStore implements AttributeStore {
@@ -214,7 +224,7 @@ export class KyselyAttributeStore implements AttributeStore {
 
   listTagAttributes(
     repositoryId: number,
-    o: { order: TimeOrder; after?: Keyset; digest?: string; limit: number },
+    o: { order: TimeOrder; after?: Keyset; digest?: string; limit: number; hideQuarantined?: boolean },
   ): Promise<TagAttributes[]> {
     let q = this.ctx.db
       .selectFrom('tags')
@@ -222,6 +232,7 @@ export class KyselyAttributeStore implements AttributeStore {
       .select(TAG_ATTR_COLUMNS)
       .where('tags.repository_id', '=', repositoryId)
       .where('tags.list_enabled', '=', 1);
+    if (o.hideQuarantined) q = q.where(visibleState);
     if (o.digest !== undefined) q = q.where('manifests.digest', '=', o.digest);
     const a = o.after;
     if (o.order === 'none') {
@@ -251,13 +262,14 @@ export class KyselyAttributeStore implements AttributeStore {
 
   async listManifestAttributes(
     repositoryId: number,
-    o: { order: TimeOrder; after?: Keyset; limit: number },
+    o: { order: TimeOrder; after?: Keyset; limit: number; hideQuarantined?: boolean },
   ): Promise<ManifestAttributes[]> {
     let q = this.ctx.db
       .selectFrom('manifests')
       .select(MANIFEST_ATTR_COLUMNS)
       .where('repository_id', '=', repositoryId)
       .where('list_enabled', '=', 1);
+    if (o.hideQuarantined) q = q.where(visibleState);
     const a = o.after;
     let rows;
     if (o.order === 'none') {

@@ -1,9 +1,10 @@
-import { sql } from 'kysely';
+import { sql, type ExpressionBuilder } from 'kysely';
 import type { ManifestHead as DomainManifestHead } from '../domain/manifest-head.js';
 import { missingDigests } from './blobs.js';
 import { now, type Executor, type MetaContext } from './context.js';
 import { addContent, bump, registryOf, removeContent, type UsageChange } from './usage.js';
 import { prepared } from './prepared.js';
+import type { Database } from './schema.js';
 
 export type ManifestHead = DomainManifestHead;
 
@@ -24,6 +25,8 @@ export interface ReadFlags {
   repo_read: number;
   manifest_read: number;
   tag_read: number | null;
+  /** Read with the row, so a pull's quarantine check costs no query (domain/quarantine.ts). */
+  quarantine_state: string | null;
 }
 
 /** A manifest to store, with the blobs and manifests it references. */
@@ -38,6 +41,8 @@ export interface NewManifest {
   annotations: string | null;
   content: Uint8Array;
   refs: { digest: string; kind: 'blob' | 'manifest' }[];
+  /** 'Quarantined' when pushed under the registry's quarantine policy; a manifest already stored keeps its state. */
+  quarantine_state?: 'Quarantined' | null;
 }
 
 export interface TagDetail {
@@ -57,6 +62,7 @@ export interface ManifestDetail {
   image_size: number;
   created_at: string;
   tags: string[];
+  quarantine_state: string | null;
 }
 
 export interface Referrer {
@@ -74,7 +80,11 @@ export interface ManifestStore {
   /** HEAD needs no content: cheaper on large manifests. */
   headManifest(registryId: number, repository: string, ref: { tag?: string; digest?: string }): Promise<ManifestHead | undefined>;
   /** Inserts the manifest if new (same repository + digest = same bytes) and returns its id. */
-  putManifest(ex: Executor, m: NewManifest): Promise<{ id: number; created: boolean; usage?: UsageChange }>;
+  /** quarantine_state: the stored manifest's (an existing one keeps its own). */
+  putManifest(
+    ex: Executor,
+    m: NewManifest,
+  ): Promise<{ id: number; created: boolean; usage?: UsageChange; quarantine_state: string | null }>;
   /** Which of these digests the repository does not hold as manifests. */
   missingManifests(ex: Executor, repositoryId: number, digests: string[]): Promise<string[]>;
   /** Points a tag at a manifest. */
@@ -98,11 +108,11 @@ export interface ManifestStore {
   /** Every tag of a repository, byte order. */
   tagNamesOf(ex: Executor, repositoryId: number): Promise<string[]>;
   /** Listable tags, keyset-paged by name. */
-  listTags(repositoryId: number, after: string | undefined, limit: number): Promise<string[]>;
+  listTags(repositoryId: number, after: string | undefined, limit: number, hideQuarantined?: boolean): Promise<string[]>;
   /** Tags with their manifest digest, for the management API. */
-  listTagDetails(repositoryId: number, after: string | undefined, limit: number): Promise<TagDetail[]>;
+  listTagDetails(repositoryId: number, after: string | undefined, limit: number, hideQuarantined?: boolean): Promise<TagDetail[]>;
   /** Manifests with their tags, for the management API; keyset on digest. */
-  listManifestDetails(repositoryId: number, after: string | undefined, limit: number): Promise<ManifestDetail[]>;
+  listManifestDetails(repositoryId: number, after: string | undefined, limit: number, hideQuarantined?: boolean): Promise<ManifestDetail[]>;
   /** Referrers of a subject, keyset-paged on digest. */
   listReferrers(
     repositoryId: number,
@@ -110,7 +120,24 @@ export interface ManifestStore {
     artifactType: string | undefined,
     after: string | undefined,
     limit: number,
+    hideQuarantined?: boolean,
   ): Promise<Referrer[]>;
+  /**
+   * Is this blob of the repository referenced only by manifests quarantine hides (Quarantined or
+   * Failed)? false when a visible manifest references it, or none does (an upload in progress).
+   */
+  blobOnlyInQuarantine(registryId: number, repository: string, digest: string): Promise<boolean>;
+  /**
+   * Sets a manifest's quarantine state; when it is an index, its child manifests in the repository
+   * that are still Quarantined follow it (a multi-platform pull reads them by digest). Returns the
+   * manifests changed (digest, media type, size, first tag), the named one first; [] when unknown.
+   */
+  setQuarantineState(
+    ex: Executor,
+    repositoryId: number,
+    digest: string,
+    q: { state: string; details: string | null; by: string | null },
+  ): Promise<{ id: number; digest: string; media_type: string; size: number; tag: string | null; previous: string | null }[]>;
 }
 
 const MANIFEST_COLUMNS = [
@@ -124,6 +151,7 @@ const MANIFEST_COLUMNS = [
   'manifests.size',
   'manifests.content',
   'manifests.created_at',
+  'manifests.quarantine_state',
 ] as const;
 
 export class KyselyManifestStore implements ManifestStore {
@@ -173,6 +201,7 @@ export class KyselyManifestStore implements ManifestStore {
         'manifests.subject_digest',
         'repositories.read_enabled as repo_read',
         'manifests.read_enabled as manifest_read',
+        'manifests.quarantine_state',
       ])
       .where('repositories.registry_id', '=', registryId)
       .where('repositories.name', '=', repository);
@@ -189,14 +218,17 @@ export class KyselyManifestStore implements ManifestStore {
       .executeTakeFirst();
   }
 
-  async putManifest(ex: Executor, m: NewManifest): Promise<{ id: number; created: boolean; usage?: UsageChange }> {
+  async putManifest(
+    ex: Executor,
+    m: NewManifest,
+  ): Promise<{ id: number; created: boolean; usage?: UsageChange; quarantine_state: string | null }> {
     const existing = await ex
       .selectFrom('manifests')
-      .select('id')
+      .select(['id', 'quarantine_state'])
       .where('repository_id', '=', m.repository_id)
       .where('digest', '=', m.digest)
       .executeTakeFirst();
-    if (existing) return { id: existing.id, created: false };
+    if (existing) return { id: existing.id, created: false, quarantine_state: existing.quarantine_state };
     // Untagged from birth until setTag points a tag at it (retention counts from untagged_since).
     const ts = now();
     const inserted = await ex
@@ -214,6 +246,8 @@ export class KyselyManifestStore implements ManifestStore {
         content: m.content,
         created_at: ts,
         untagged_since: ts,
+        quarantine_state: m.quarantine_state ?? null,
+        quarantine_updated_at: m.quarantine_state ? ts : null,
       })
       .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
       .returning('id')
@@ -222,11 +256,11 @@ export class KyselyManifestStore implements ManifestStore {
       // A concurrent writer on another connection inserted it first.
       const row = await ex
         .selectFrom('manifests')
-        .select('id')
+        .select(['id', 'quarantine_state'])
         .where('repository_id', '=', m.repository_id)
         .where('digest', '=', m.digest)
         .executeTakeFirstOrThrow();
-      return { id: row.id, created: false };
+      return { id: row.id, created: false, quarantine_state: row.quarantine_state };
     }
     const refs = dedupeRefs(m.refs);
     for (let i = 0; i < refs.length; i += 300) {
@@ -239,7 +273,7 @@ export class KyselyManifestStore implements ManifestStore {
     const registryId = await registryOf(ex, m.repository_id);
     const size = m.content.byteLength;
     const usage = await bump(ex, registryId, m.repository_id, await addContent(ex, registryId, 'manifest', m.digest, size), size);
-    return { id: inserted.id, created: true, usage };
+    return { id: inserted.id, created: true, usage, quarantine_state: m.quarantine_state ?? null };
   }
 
   missingManifests(ex: Executor, repositoryId: number, digests: string[]): Promise<string[]> {
@@ -350,27 +384,40 @@ export class KyselyManifestStore implements ManifestStore {
     );
   }
 
-  async listTags(repositoryId: number, after: string | undefined, limit: number): Promise<string[]> {
-    let q = this.ctx.db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).where('list_enabled', '=', 1);
-    if (after !== undefined) q = q.where('name', '>', after);
-    return (await q.orderBy('name').limit(limit).execute()).map((r) => r.name);
+  async listTags(repositoryId: number, after: string | undefined, limit: number, hideQuarantined = false): Promise<string[]> {
+    let q = this.ctx.db
+      .selectFrom('tags')
+      .select('tags.name')
+      .where('tags.repository_id', '=', repositoryId)
+      .where('tags.list_enabled', '=', 1);
+    // The join only when asked: a registry without the quarantine policy lists tags as before.
+    if (hideQuarantined) q = q.innerJoin('manifests', 'manifests.id', 'tags.manifest_id').where(visibleState);
+    if (after !== undefined) q = q.where('tags.name', '>', after);
+    return (await q.orderBy('tags.name').limit(limit).execute()).map((r) => r.name);
   }
 
-  listTagDetails(repositoryId: number, after: string | undefined, limit: number): Promise<TagDetail[]> {
+  listTagDetails(repositoryId: number, after: string | undefined, limit: number, hideQuarantined = false): Promise<TagDetail[]> {
     let q = this.ctx.db
       .selectFrom('tags')
       .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
       .select(['tags.name', 'manifests.digest', 'tags.created_at', 'tags.updated_at'])
       .where('tags.repository_id', '=', repositoryId);
+    if (hideQuarantined) q = q.where(visibleState);
     if (after !== undefined) q = q.where('tags.name', '>', after);
     return q.orderBy('tags.name').limit(limit).execute();
   }
 
-  async listManifestDetails(repositoryId: number, after: string | undefined, limit: number): Promise<ManifestDetail[]> {
+  async listManifestDetails(
+    repositoryId: number,
+    after: string | undefined,
+    limit: number,
+    hideQuarantined = false,
+  ): Promise<ManifestDetail[]> {
     let q = this.ctx.db
       .selectFrom('manifests')
-      .select(['id', 'digest', 'media_type', 'artifact_type', 'subject_digest', 'size', 'created_at'])
+      .select(['id', 'digest', 'media_type', 'artifact_type', 'subject_digest', 'size', 'created_at', 'quarantine_state'])
       .where('repository_id', '=', repositoryId);
+    if (hideQuarantined) q = q.where(visibleState);
     if (after !== undefined) q = q.where('digest', '>', after);
     const rows = await q.orderBy('digest').limit(limit).execute();
     const ids = rows.map((r) => r.id);
@@ -385,16 +432,81 @@ export class KyselyManifestStore implements ManifestStore {
     artifactType: string | undefined,
     after: string | undefined,
     limit: number,
+    hideQuarantined = false,
   ): Promise<Referrer[]> {
     let q = this.ctx.db
       .selectFrom('manifests')
       .select(['digest', 'media_type', 'artifact_type', 'annotations', 'size'])
       .where('repository_id', '=', repositoryId)
       .where('subject_digest', '=', subject);
+    if (hideQuarantined) q = q.where(visibleState);
     if (artifactType !== undefined) q = q.where('artifact_type', '=', artifactType);
     if (after !== undefined) q = q.where('digest', '>', after);
     return q.orderBy('digest').limit(limit).execute();
   }
+
+  async blobOnlyInQuarantine(registryId: number, repository: string, digest: string): Promise<boolean> {
+    const rows = await this.ctx.db
+      .selectFrom('manifest_refs as r')
+      .innerJoin('manifests', 'manifests.id', 'r.manifest_id')
+      .innerJoin('repositories as p', 'p.id', 'manifests.repository_id')
+      .select(
+        sql<number>`case when manifests.quarantine_state is null or manifests.quarantine_state = 'Passed' then 1 else 0 end`.as('visible'),
+      )
+      .where('p.registry_id', '=', registryId)
+      .where('p.name', '=', repository)
+      .where('r.child_digest', '=', digest)
+      .where('r.kind', '=', 'blob')
+      .orderBy('visible', 'desc')
+      .limit(1)
+      .execute();
+    return rows.length > 0 && Number(rows[0]!.visible) === 0;
+  }
+
+  async setQuarantineState(
+    ex: Executor,
+    repositoryId: number,
+    digest: string,
+    q: { state: string; details: string | null; by: string | null },
+  ): Promise<{ id: number; digest: string; media_type: string; size: number; tag: string | null; previous: string | null }[]> {
+    const row = await ex
+      .selectFrom('manifests')
+      .select(['id', 'digest', 'media_type', 'size', 'quarantine_state as previous'])
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    if (!row) return [];
+    const children = await ex
+      .selectFrom('manifest_refs as r')
+      .innerJoin('manifests as c', (j) => j.onRef('c.digest', '=', 'r.child_digest').on('c.repository_id', '=', repositoryId))
+      .select(['c.id', 'c.digest', 'c.media_type', 'c.size', 'c.quarantine_state as previous'])
+      .where('r.manifest_id', '=', row.id)
+      .where('r.kind', '=', 'manifest')
+      .where('c.quarantine_state', '=', 'Quarantined')
+      .execute();
+    const changed = [row, ...children.filter((c) => c.id !== row.id)];
+    const ts = now();
+    await ex
+      .updateTable('manifests')
+      .set({ quarantine_state: q.state, quarantine_details: q.details, quarantine_updated_at: ts, quarantine_updated_by: q.by })
+      .where(
+        'id',
+        'in',
+        changed.map((c) => c.id),
+      )
+      .execute();
+    const tags = await tagNames(
+      ex,
+      changed.map((c) => c.id),
+      { listedOnly: false },
+    );
+    return changed.map((c) => ({ ...c, size: Number(c.size), tag: tags.get(c.id)?.[0] ?? null }));
+  }
+}
+
+/** Manifests a caller without quarantine read may see: never quarantined, or Passed. */
+export function visibleState(eb: ExpressionBuilder<Database, 'manifests'>) {
+  return eb.or([eb('manifests.quarantine_state', 'is', null), eb('manifests.quarantine_state', '=', 'Passed')]);
 }
 
 function dedupeRefs(refs: { digest: string; kind: 'blob' | 'manifest' }[]) {

@@ -5,7 +5,16 @@ import { prepared } from './prepared.js';
 /** A registries row as services and handlers see it: the domain's Registry. */
 export type RegistryRow = Registry;
 
-const REGISTRY_COLUMNS = ['id', 'name', 'sku', 'admin_enabled', 'anonymous_pull_enabled', 'created_at', 'updated_at'] as const;
+const REGISTRY_COLUMNS = [
+  'id',
+  'name',
+  'sku',
+  'admin_enabled',
+  'anonymous_pull_enabled',
+  'quarantine_enabled',
+  'created_at',
+  'updated_at',
+] as const;
 
 /** Registries: created, found by name (any case) or id, listed, re-tiered and deleted. */
 export interface RegistryStore {
@@ -14,7 +23,7 @@ export interface RegistryStore {
   getRegistry(name: string, ex?: Executor): Promise<RegistryRow | undefined>;
   getRegistryById(id: number): Promise<RegistryRow | undefined>;
   listRegistries(): Promise<RegistryRow[]>;
-  updateRegistry(id: number, patch: { sku?: string }): Promise<void>;
+  updateRegistry(id: number, patch: { sku?: string; quarantine_enabled?: number }): Promise<void>;
   deleteRegistry(id: number): Promise<void>;
 }
 
@@ -47,7 +56,7 @@ export class KyselyRegistryStore implements RegistryStore {
     return this.ctx.db.selectFrom('registries').select(REGISTRY_COLUMNS).orderBy('name_key').execute();
   }
 
-  async updateRegistry(id: number, patch: { sku?: string }): Promise<void> {
+  async updateRegistry(id: number, patch: { sku?: string; quarantine_enabled?: number }): Promise<void> {
     await this.ctx.db
       .updateTable('registries')
       .set({ ...patch, updated_at: now() })

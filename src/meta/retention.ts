@@ -43,6 +43,7 @@ export class KyselyRetentionPolicies implements RetentionPolicies {
         'registries.sku',
         'registries.admin_enabled',
         'registries.anonymous_pull_enabled',
+        'registries.quarantine_enabled',
         'registries.created_at',
         'registries.updated_at',
         'retention_policies.days',

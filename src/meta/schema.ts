@@ -17,6 +17,8 @@ export interface RegistriesTable {
   /** Soft delete policy (migration 8): 1 = deleted manifests go to the recycle bin. */
   soft_delete_enabled: Generated<number>;
   soft_delete_days: Generated<number>;
+  /** Quarantine policy (migration 16): 1 = new manifests are pushed Quarantined. */
+  quarantine_enabled: Generated<number>;
 }
 
 export interface RepositoriesTable {
@@ -93,6 +95,12 @@ export interface ManifestsTable {
   os: Generated<string | null>;
   /** When the manifest lost its last tag (or was pushed untagged); null while tagged. */
   untagged_since: Generated<string | null>;
+  /** Quarantined | Passed | Failed (migration 16); null = pushed while the quarantine policy was off. */
+  quarantine_state: Generated<string | null>;
+  /** ACR's quarantineDetails: a string (a scanner's JSON) set with the state. */
+  quarantine_details: Generated<string | null>;
+  quarantine_updated_at: Generated<string | null>;
+  quarantine_updated_by: Generated<string | null>;
 }
 
 export interface ManifestRefsTable {

@@ -22,7 +22,7 @@ import type { RateLimiter } from './policy/rates.js';
 import type { TierService } from './policy/tiers.js';
 import type { WebhookService } from './webhooks/webhooks.js';
 
-export { parsePageSize } from './content/manifests.js';
+export { onceViewer, parsePageSize, type QuarantineViewer } from './content/manifests.js';
 
 // The services http receives: one line per capability. app.ts builds them (the composition root);
 // a new feature adds its service here and its construction there.

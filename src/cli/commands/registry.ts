@@ -56,6 +56,12 @@ export function registerRegistryCommands(program: Command): void {
       'let anyone pull from every repository (Standard and Premium); see also berth repository update',
       boolArg('--anonymous-pull-enabled'),
     )
+    .addOption(
+      new Option(
+        '--quarantine-policy <status>',
+        'quarantine: new images stay hidden from pulls and listings until marked Passed (AcrQuarantineWriter)',
+      ).choices(['enabled', 'disabled']),
+    )
     .option(
       '--storage-quota-gb <n|none>',
       'refuse pushes beyond this many GiB in the registry (dedup-aware); none removes the quota',
@@ -66,8 +72,12 @@ export function registerRegistryCommands(program: Command): void {
       if (o.sku) patch.sku = o.sku;
       if (o.adminEnabled !== undefined) patch.adminUserEnabled = o.adminEnabled;
       if (o.anonymousPullEnabled !== undefined) patch.anonymousPullEnabled = o.anonymousPullEnabled;
+      if (o.quarantinePolicy !== undefined) patch.policies = { quarantinePolicy: { status: o.quarantinePolicy } };
       if (Object.keys(patch).length === 0 && o.storageQuotaGb === undefined)
-        throw new CliError('nothing to update: give --sku, --admin-enabled, --anonymous-pull-enabled or --storage-quota-gb', 2);
+        throw new CliError(
+          'nothing to update: give --sku, --admin-enabled, --anonymous-pull-enabled, --quarantine-policy or --storage-quota-gb',
+          2,
+        );
       const c = client(o);
       if (o.storageQuotaGb !== undefined)
         await c.json('PUT', `/api/registries/${enc(o.name)}/quota`, {

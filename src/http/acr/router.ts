@@ -3,7 +3,7 @@ import type { Action } from '../../auth/model.js';
 import { RegistryError } from '../../domain/errors.js';
 import type { Registry } from '../../domain/registry.js';
 import { parseOrder } from '../../services/content/attributes.js';
-import type { Services } from '../../services/index.js';
+import type { QuarantineViewer, Services } from '../../services/index.js';
 import { authenticate, authorize, authorizeCatalog, challenge, serviceName, type AuthContext } from '../auth.js';
 import { notAllowed, pageLink, type Ctx } from '../context.js';
 import { decodeReference, decodeSegment, hostRegistry, resolveTarget } from '../oci/target.js';
@@ -15,7 +15,8 @@ import { json, pageQuery, routeFor, RouteTable, runRoute, splitPath } from '../r
 //   path-style  /acr/v1/<registry>/<repository>[/_tags[/<tag>] | /_manifests[/<digest>]]
 //   host-style  <registry>.<domain>/acr/v1/<repository>/...
 // Authorized like /v2: metadata_read to read, metadata_write to PATCH, delete to DELETE, the
-// catalog grant for _catalog. Errors are ACR's {"errors":[{code,message,detail}]}; like /v2 it
+// catalog grant for _catalog; quarantine_write for a manifest PATCH of quarantineState (ACR's
+// quarantine preview). Quarantined manifests are hidden from callers without quarantine_read. Errors are ACR's {"errors":[{code,message,detail}]}; like /v2 it
 // answers 405 and unknown paths with UNSUPPORTED. Routes match the raw path: names are decoded
 // (and refused when malformed) by resolveTarget, references by decodeReference.
 
@@ -33,10 +34,16 @@ const route = routeFor<AcrEnv>();
 
 const NEEDS: Record<string, Action> = { GET: 'metadata_read', HEAD: 'metadata_read', PATCH: 'metadata_write', DELETE: 'delete' };
 
-/** The repository a route names, once the caller may do what the method needs there. */
-async function repository(r: AcrEnv & { params: { name: string } }): Promise<{ reg: Registry; repo: string }> {
+/**
+ * The repository a route names, once the caller may do what the method needs there (or `need`),
+ * with whether the caller sees its quarantined manifests (asked only when something is quarantined).
+ */
+async function repository(
+  r: AcrEnv & { params: { name: string } },
+  need?: Action,
+): Promise<{ reg: Registry; repo: string; viewer: QuarantineViewer }> {
   const t = resolveTarget(r.params.name, r.fromHost);
-  const anyOf = [NEEDS[r.ctx.req.method ?? 'GET']!];
+  const anyOf = [need ?? NEEDS[r.ctx.req.method ?? 'GET']!];
   const { reg, unknownVisible } = await r.svc.access.locate(r.a.principal, t.registry);
   if (!unknownVisible) {
     await authorize(
@@ -49,7 +56,7 @@ async function repository(r: AcrEnv & { params: { name: string } }): Promise<{ r
     );
   }
   if (!reg) throw new RegistryError('NAME_UNKNOWN', `registry "${t.registry}" does not exist on this server`);
-  return { reg, repo: t.repository };
+  return { reg, repo: t.repository, viewer: r.svc.access.quarantineViewer(r.a.principal, reg, t.repository) };
 }
 
 /** A next-page link, in the Link header and in the body as "link". */
@@ -96,6 +103,11 @@ const Attributes = z.strictObject({
   listEnabled: z.boolean().optional(),
   readEnabled: z.boolean().optional(),
 });
+/** ACR's quarantine preview adds these to a manifest's PATCH (AcrQuarantineWriter). */
+const ManifestAttributes = Attributes.extend({
+  quarantineState: z.string().optional(),
+  quarantineDetails: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
+});
 /** Changing attributes (writeEnabled, deleteEnabled: locks) is recorded in the activity log. */
 const LOCKS = { operation: 'Microsoft.ContainerRegistry/registries/repositories/metadata/write' } as const;
 /** orderby in a next link, when not the default. */
@@ -137,9 +149,9 @@ const routes = [
     label: 'acr_tags',
     query: TagListQuery,
     handler: async (r) => {
-      const { reg, repo } = await repository(r);
+      const { reg, repo, viewer } = await repository(r);
       const { n, last, orderby: order, digest } = r.query;
-      const page = await r.svc.acr.tags(reg, repo, { n, last, order, digest });
+      const page = await r.svc.acr.tags(reg, repo, { n, last, order, digest }, viewer);
       return linked(r.ctx, { registry: reg.name, imageName: repo, tags: page.items }, page.next, {
         n,
         orderby: ordered(order),
@@ -151,8 +163,8 @@ const routes = [
     label: 'acr_tags',
     params: RefParams,
     handler: async (r) => {
-      const { reg, repo } = await repository(r);
-      return json(200, await r.svc.acr.tag(reg, repo, r.params.ref));
+      const { reg, repo, viewer } = await repository(r);
+      return json(200, await r.svc.acr.tag(reg, repo, r.params.ref, viewer));
     },
   }),
   route('PATCH /acr/v1/*name/_tags/:ref', {
@@ -161,8 +173,8 @@ const routes = [
     params: RefParams,
     body: Attributes,
     handler: async (r) => {
-      const { reg, repo } = await repository(r);
-      return json(200, await r.svc.acr.patchTag(reg, repo, r.params.ref, await r.body()));
+      const { reg, repo, viewer } = await repository(r);
+      return json(200, await r.svc.acr.patchTag(reg, repo, r.params.ref, await r.body(), viewer));
     },
   }),
   route('DELETE /acr/v1/*name/_tags/:ref', {
@@ -179,9 +191,9 @@ const routes = [
     label: 'acr_manifests',
     query: ListQuery,
     handler: async (r) => {
-      const { reg, repo } = await repository(r);
+      const { reg, repo, viewer } = await repository(r);
       const { n, last, orderby: order } = r.query;
-      const page = await r.svc.acr.manifestList(reg, repo, { n, last, order });
+      const page = await r.svc.acr.manifestList(reg, repo, { n, last, order }, viewer);
       return linked(r.ctx, { registry: reg.name, imageName: repo, manifests: page.items }, page.next, { n, orderby: ordered(order) });
     },
   }),
@@ -189,18 +201,23 @@ const routes = [
     label: 'acr_manifests',
     params: RefParams,
     handler: async (r) => {
-      const { reg, repo } = await repository(r);
-      return json(200, await r.svc.acr.manifest(reg, repo, r.params.ref));
+      const { reg, repo, viewer } = await repository(r);
+      return json(200, await r.svc.acr.manifest(reg, repo, r.params.ref, viewer));
     },
   }),
   route('PATCH /acr/v1/*name/_manifests/:ref', {
     label: 'acr_manifests',
     activity: LOCKS,
     params: RefParams,
-    body: Attributes,
+    body: ManifestAttributes,
     handler: async (r) => {
-      const { reg, repo } = await repository(r);
-      return json(200, await r.svc.acr.patchManifest(reg, repo, r.params.ref, await r.body()));
+      const body = await r.body();
+      const { quarantineState, quarantineDetails, ...locks } = body;
+      // Changing quarantine state needs quarantine_write (AcrQuarantineWriter, Owner); the locks metadata_write.
+      const quarantine = quarantineState !== undefined || quarantineDetails !== undefined;
+      const { reg, repo, viewer } = await repository(r, quarantine ? 'quarantine_write' : undefined);
+      if (quarantine && Object.keys(locks).length > 0) await repository(r);
+      return json(200, await r.svc.acr.patchManifest(reg, repo, r.params.ref, body, viewer));
     },
   }),
   route('DELETE /acr/v1/*name/_manifests/:ref', {

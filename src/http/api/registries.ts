@@ -8,7 +8,8 @@ import { route, type ApiEnv } from './common.js';
 // Registries (az acr create|list|show|update|delete|check-name):
 //   GET|POST /api/registries                 list (what the caller may read) | create (create_registries power; {name, sku, adminUserEnabled})
 //   GET|POST /api/registries/check-name      ?name= | {name}
-//   GET|PATCH|DELETE /api/registries/{r}     read | write power
+//   GET|PATCH|DELETE /api/registries/{r}     read | write power; PATCH {sku, adminUserEnabled, anonymousPullEnabled,
+//                                            policies: {quarantinePolicy: {status: enabled|disabled}}}
 
 const NAME_NEEDED = 'a registry needs a "name" (5-50 letters and digits)';
 const CreateBody = z.strictObject({
@@ -35,6 +36,7 @@ async function registryState(r: ApiEnv, name: string | undefined) {
       sku: row.sku,
       adminUserEnabled: Number(row.admin_enabled) === 1,
       anonymousPullEnabled: Number(row.anonymous_pull_enabled) === 1,
+      quarantinePolicy: Number(row.quarantine_enabled) === 1 ? 'enabled' : 'disabled',
     }
   );
 }
@@ -76,7 +78,7 @@ export const registryRoutes = [
   route('PATCH /api/registries/:reg', {
     activity: { operation: 'Microsoft.ContainerRegistry/registries/write', state: (r) => registryState(r, r.params.reg) },
     // Authorized here and again by updateRegistry, which checks every field before applying any.
-    body: fields('sku', 'adminUserEnabled', 'anonymousPullEnabled'),
+    body: fields('sku', 'adminUserEnabled', 'anonymousPullEnabled', 'policies'),
     handler: async (r) => {
       await r.svc.access.registry(r.p, r.params.reg, 'write', 'update');
       return json(200, view(r, await r.svc.identities.registryCredentials.updateRegistry(r.p, r.params.reg, await r.body())));

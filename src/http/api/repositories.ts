@@ -62,7 +62,8 @@ export const repositoryRoutes = [
     query: pageQuery(1000),
     handler: async ({ svc, p, params, query }) => {
       const reg = await svc.access.repository(p, params.reg, params.repo, READ);
-      return listing(reg, params.repo, query.n, await svc.repositories.tagDetails(reg, params.repo, query.n, query.last));
+      const hide = await svc.manifests.hidesQuarantined(reg, svc.access.quarantineViewer(p, reg, params.repo));
+      return listing(reg, params.repo, query.n, await svc.repositories.tagDetails(reg, params.repo, query.n, query.last, hide));
     },
   }),
   route('DELETE /api/registries/:reg/repositories/*repo/_tags/:tag', {
@@ -81,13 +82,15 @@ export const repositoryRoutes = [
     query: pageQuery(1000),
     handler: async ({ svc, p, params, query }) => {
       const reg = await svc.access.repository(p, params.reg, params.repo, READ);
-      return listing(reg, params.repo, query.n, await svc.repositories.manifestDetails(reg, params.repo, query.n, query.last));
+      const hide = await svc.manifests.hidesQuarantined(reg, svc.access.quarantineViewer(p, reg, params.repo));
+      return listing(reg, params.repo, query.n, await svc.repositories.manifestDetails(reg, params.repo, query.n, query.last, hide));
     },
   }),
   route('GET /api/registries/:reg/repositories/*repo/_manifests/:ref', {
     params: RefParams,
     handler: async ({ ctx, svc, p, params }) => {
-      const m = await svc.manifests.get(await svc.access.repository(p, params.reg, params.repo, READ), params.repo, params.ref);
+      const reg = await svc.access.repository(p, params.reg, params.repo, READ);
+      const m = await svc.manifests.get(reg, params.repo, params.ref, svc.access.quarantineViewer(p, reg, params.repo));
       send(ctx, 200, { 'Content-Type': m.media_type, 'Docker-Content-Digest': m.digest }, Buffer.from(m.content));
     },
   }),
@@ -95,7 +98,8 @@ export const repositoryRoutes = [
     params: RefParams,
     handler: async ({ svc, p, params }) => {
       const reg = await svc.access.repository(p, params.reg, params.repo, ['delete']);
-      const m = await svc.manifests.head(reg, params.repo, params.ref);
+      // Deleting a quarantined image is allowed: it needs no sight of its content.
+      const m = await svc.manifests.head(reg, params.repo, params.ref, () => Promise.resolve(true));
       await svc.manifests.delete(reg, params.repo, m.digest);
       return json(202, { deleted: m.digest });
     },
@@ -109,9 +113,10 @@ export const repositoryRoutes = [
     query: pageQuery(1000).extend({ artifactType: z.string().optional() }),
     handler: async ({ svc, p, params, query }) => {
       const reg = await svc.access.repository(p, params.reg, params.repo, READ);
-      const subject = params.ref.includes(':') ? params.ref : (await svc.manifests.head(reg, params.repo, params.ref)).digest;
+      const viewer = svc.access.quarantineViewer(p, reg, params.repo);
+      const subject = params.ref.includes(':') ? params.ref : (await svc.manifests.head(reg, params.repo, params.ref, viewer)).digest;
       const n = query.n || 1000;
-      const out = await svc.manifests.referrers(reg, params.repo, subject, query.artifactType, n, query.last);
+      const out = await svc.manifests.referrers(reg, params.repo, subject, query.artifactType, n, query.last, viewer);
       const more = out.next ? { nextLink: pageLink('', { n, last: out.next, artifactType: query.artifactType }) } : {};
       return json(200, { subject, ...out.index, ...more });
     },

@@ -1,7 +1,7 @@
 import { RegistryError } from '../../domain/errors.js';
 import type { ByteRange } from '../../domain/byte-range.js';
 import type { Registry } from '../../domain/registry.js';
-import type { Services } from '../../services/index.js';
+import type { QuarantineViewer, Services } from '../../services/index.js';
 import { rangeHeader } from '../../services/content/uploads.js';
 import { contentLength, hasBody, send, type Ctx } from '../context.js';
 import { sendPositional } from './send-body.js';
@@ -9,7 +9,8 @@ import type { OciTarget } from './target.js';
 
 // Blob pull, push, mount and delete (distribution-spec "Pulling blobs", "Pushing blobs", "Deleting blobs").
 
-type Args = { ctx: Ctx; svc: Services; reg: Registry; t: OciTarget };
+/** viewer: whether the caller sees quarantined content of the repository (services/content/manifests.ts). */
+type Args = { ctx: Ctx; svc: Services; reg: Registry; t: OciTarget; viewer?: QuarantineViewer };
 
 /** Parses "bytes=a-b", "bytes=a-", "bytes=-n" against a size; undefined = serve it all (also for multi-range). */
 export function parseRange(header: string | undefined, size: number): ByteRange | undefined | 'unsatisfiable' {
@@ -32,10 +33,10 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   return { start, end };
 }
 
-export async function getBlob({ ctx, svc, reg, t }: Args, digest: string): Promise<void> {
+export async function getBlob({ ctx, svc, reg, t, viewer }: Args, digest: string): Promise<void> {
   ctx.route = 'blobs';
   const head = ctx.req.method === 'HEAD';
-  const base = await svc.blobs.stat(reg, t.repository, digest);
+  const base = await svc.blobs.stat(reg, t.repository, digest, viewer);
   const range = parseRange(ctx.req.headers.range, base.size);
   const headers: Record<string, string | number> = {
     'Docker-Content-Digest': base.digest,
@@ -117,7 +118,11 @@ export async function startUpload({
   reg,
   t,
   canRead,
-}: Args & { canRead: (repository: string) => Promise<boolean> }): Promise<void> {
+  seesQuarantined,
+}: Args & {
+  canRead: (repository: string) => Promise<boolean>;
+  seesQuarantined: (repository: string) => Promise<boolean>;
+}): Promise<void> {
   ctx.route = 'uploads';
   const q = ctx.url.searchParams;
   const mount = q.get('mount');
@@ -125,7 +130,7 @@ export async function startUpload({
     const from = q.get('from') ?? undefined;
     // A `from` in another registry (path-style "<registry>/<repo>") is never mounted across registries.
     const fromRepo = from === undefined ? undefined : crossName(t, from);
-    const mounted = fromRepo === null ? null : await svc.blobs.mount(reg, t.repository, mount, fromRepo, canRead);
+    const mounted = fromRepo === null ? null : await svc.blobs.mount(reg, t.repository, mount, fromRepo, canRead, seesQuarantined);
     if (mounted) {
       blobCreated(ctx, t, mounted.digest);
       return;

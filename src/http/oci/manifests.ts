@@ -1,14 +1,15 @@
 import { RegistryError } from '../../domain/errors.js';
 import type { ManifestHead } from '../../domain/manifest-head.js';
 import type { Registry } from '../../domain/registry.js';
-import { parsePageSize, type Services } from '../../services/index.js';
+import { parsePageSize, type QuarantineViewer, type Services } from '../../services/index.js';
 import { readBody, send, sendJson, type Ctx } from '../context.js';
 import type { OciTarget } from './target.js';
 
 // Manifests, tags and referrers (distribution-spec "Pulling manifests", "Pushing Manifests",
 // "Content Discovery", "Deleting manifests/tags").
 
-type Args = { ctx: Ctx; svc: Services; reg: Registry; t: OciTarget };
+/** viewer: whether the caller sees quarantined manifests of the repository (services/content/manifests.ts). */
+type Args = { ctx: Ctx; svc: Services; reg: Registry; t: OciTarget; viewer?: QuarantineViewer };
 
 /**
  * Does the Accept header admit this media type? No header, or a wildcard, admits everything. The
@@ -34,10 +35,10 @@ export function accepts(header: string | string[] | undefined, mediaType: string
   return false;
 }
 
-export async function getManifest({ ctx, svc, reg, t }: Args, ref: string): Promise<void> {
+export async function getManifest({ ctx, svc, reg, t, viewer }: Args, ref: string): Promise<void> {
   ctx.route = 'manifests';
   const head = ctx.req.method === 'HEAD';
-  const m = head ? await svc.manifests.head(reg, t.repository, ref) : await svc.manifests.get(reg, t.repository, ref);
+  const m = head ? await svc.manifests.head(reg, t.repository, ref, viewer) : await svc.manifests.get(reg, t.repository, ref, viewer);
   if (!accepts(ctx.req.headers.accept, m.media_type)) {
     throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref} is ${m.media_type}, which the request's Accept header does not include`);
   }
@@ -90,12 +91,12 @@ export function nextLink(path: string, n: number, last: string, extra: Record<st
   return `<${path}?${q.toString()}>; rel="next"`;
 }
 
-export async function listTags({ ctx, svc, reg, t }: Args): Promise<void> {
+export async function listTags({ ctx, svc, reg, t, viewer }: Args): Promise<void> {
   ctx.route = 'tags';
   const q = ctx.url.searchParams;
   const n = parsePageSize(q.get('n'), 10_000);
   const last = q.get('last') ?? undefined;
-  const page = await svc.manifests.tags(reg, t.repository, n, last);
+  const page = await svc.manifests.tags(reg, t.repository, n, last, viewer);
   const headers: Record<string, string> = {};
   if (page.next !== undefined) headers.Link = nextLink(`/v2/${t.urlName}/tags/list`, n, page.next);
   sendJson(ctx, 200, { name: t.urlName, tags: page.items }, headers);
@@ -103,14 +104,14 @@ export async function listTags({ ctx, svc, reg, t }: Args): Promise<void> {
 
 /** reg is undefined for an unknown registry: the spec forbids a 404 here, so it simply has no referrers. */
 export async function listReferrers(
-  { ctx, svc, reg, t }: Omit<Args, 'reg'> & { reg: Registry | undefined },
+  { ctx, svc, reg, t, viewer }: Omit<Args, 'reg'> & { reg: Registry | undefined },
   digest: string,
 ): Promise<void> {
   ctx.route = 'referrers';
   const q = ctx.url.searchParams;
   const artifactType = q.get('artifactType') ?? undefined;
   const n = parsePageSize(q.get('n'), 1000) || 1000;
-  const out = await svc.manifests.referrers(reg, t.repository, digest, artifactType, n, q.get('last') ?? undefined);
+  const out = await svc.manifests.referrers(reg, t.repository, digest, artifactType, n, q.get('last') ?? undefined, viewer);
   const headers: Record<string, string> = { 'Content-Type': 'application/vnd.oci.image.index.v1+json' };
   if (artifactType !== undefined) headers['OCI-Filters-Applied'] = 'artifactType';
   if (out.next !== undefined)

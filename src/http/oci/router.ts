@@ -10,7 +10,7 @@ import {
   type AuthContext,
   type AuthHttpOptions,
 } from '../auth.js';
-import { parsePageSize, type Services } from '../../services/index.js';
+import { onceViewer, parsePageSize, type Services } from '../../services/index.js';
 import { categoriesOf } from '../../services/policy/rates.js';
 import { notAllowed, sendJson, type Ctx } from '../context.js';
 import { nextLink } from './manifests.js';
@@ -111,12 +111,16 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, opts: V
       );
     }
     if (reg) svc.rates.take(reg, a.principal, categoriesOf(method, family));
+    // Asked (once) only when something quarantined is met under the registry's quarantine policy.
+    const seesQuarantined = async (repository: string) =>
+      !!reg && (await svc.auth.grant(a.principal, reg, repository)).actions.has('quarantine_read');
+    const viewer = onceViewer(() => seesQuarantined(t.repository));
     if (family === 'referrers') {
       if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method, ['GET', 'HEAD']);
-      return manifests.listReferrers({ ctx, svc, reg, t }, ref);
+      return manifests.listReferrers({ ctx, svc, reg, t, viewer }, ref);
     }
     if (!reg) throw new RegistryError('NAME_UNKNOWN', `registry "${t.registry}" does not exist on this server`);
-    const args = { ctx, svc, reg, t };
+    const args = { ctx, svc, reg, t, viewer };
     switch (family) {
       case 'manifest':
         if (method === 'GET' || method === 'HEAD') return manifests.getManifest(args, ref);
@@ -126,7 +130,7 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, opts: V
       case 'upload-start':
         if (method === 'POST') {
           const canRead = async (repository: string) => (await svc.auth.grant(a.principal, reg, repository)).actions.has('pull');
-          return blobs.startUpload({ ...args, canRead });
+          return blobs.startUpload({ ...args, canRead, seesQuarantined });
         }
         throw methodNotAllowed(method, ['POST']);
       case 'upload':

@@ -5,7 +5,8 @@ import { assertTag } from '../../domain/reference.js';
 import type { AttributeStore, AttrColumns, Keyset, ManifestAttributes, RegistryRow, RepositoryStore, TimeOrder } from '../../meta/store.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import { blobKey } from '../../storage/paths.js';
-import type { ManifestService, Page } from './manifests.js';
+import type { ManifestService, Page, QuarantineViewer } from './manifests.js';
+import { quarantineHides } from '../../domain/quarantine.js';
 import type { PullTracker } from './pulls.js';
 import type { RepositoryService } from './repositories.js';
 
@@ -32,6 +33,15 @@ export function changeable(row: AttrColumns): ChangeableAttributes {
     writeEnabled: !!row.write_enabled,
     listEnabled: !!row.list_enabled,
     readEnabled: !!row.read_enabled,
+  };
+}
+
+/** A manifest's changeable attributes as ACR shows them: with quarantineState/-Details once it has a state. */
+function manifestChangeable(row: AttrColumns & { quarantine_state: string | null; quarantine_details: string | null }) {
+  return {
+    ...changeable(row),
+    ...(row.quarantine_state ? { quarantineState: row.quarantine_state } : {}),
+    ...(row.quarantine_details ? { quarantineDetails: row.quarantine_details } : {}),
   };
 }
 
@@ -135,6 +145,7 @@ export class AcrService {
     reg: RegistryRow,
     repository: string,
     o: { n: number; last?: string; order: TimeOrder; digest?: string },
+    viewer?: QuarantineViewer,
   ): Promise<Page<ReturnType<AcrService['tagOut']>>> {
     const repoId = (await this.repo(reg, repository)).id;
     if (o.last !== undefined) assertTag(o.last);
@@ -142,28 +153,30 @@ export class AcrService {
     if (o.n === 0) return { items: [] };
     await this.pulls.flush();
     const after = await keysetAfter(o.last, o.order, 'tag', async (last) => (await this.meta.getTagAttributes(repoId, last))?.updated_at);
-    const rows = await this.meta.listTagAttributes(repoId, { order: o.order, after, digest, limit: o.n + 1 });
+    const hideQuarantined = await this.manifests.hidesQuarantined(reg, viewer);
+    const rows = await this.meta.listTagAttributes(repoId, { order: o.order, after, digest, limit: o.n + 1, hideQuarantined });
     const items = rows.slice(0, o.n).map((t) => this.tagOut(t));
     return { items, next: rows.length > o.n ? items[items.length - 1]!.name : undefined };
   }
 
-  async tag(reg: RegistryRow, repository: string, tag: string) {
+  async tag(reg: RegistryRow, repository: string, tag: string, viewer?: QuarantineViewer) {
     assertTag(tag);
     const repoId = (await this.repo(reg, repository)).id;
     await this.pulls.flush();
     const t = await this.meta.getTagAttributes(repoId, tag);
-    if (!t) throw new RegistryError('MANIFEST_UNKNOWN', `tag ${tag} is not known in repository ${repository}`, { detail: { tag } });
+    if (!t || (quarantineHides(reg.quarantine_enabled, t.quarantine_state) && !(viewer && (await viewer()))))
+      throw new RegistryError('MANIFEST_UNKNOWN', `tag ${tag} is not known in repository ${repository}`, { detail: { tag } });
     return { registry: reg.name, imageName: repository, tag: this.tagOut(t) };
   }
 
-  async patchTag(reg: RegistryRow, repository: string, tag: string, body: unknown) {
+  async patchTag(reg: RegistryRow, repository: string, tag: string, body: unknown, viewer?: QuarantineViewer) {
     assertTag(tag);
     const patch = parseAttributePatch(body);
     const repoId = (await this.repo(reg, repository)).id;
     if (!(await this.meta.setTagAttributes(repoId, tag, patch)) || !(await this.meta.getTagAttributes(repoId, tag))) {
       throw new RegistryError('MANIFEST_UNKNOWN', `tag ${tag} is not known in repository ${repository}`, { detail: { tag } });
     }
-    return this.tag(reg, repository, tag);
+    return this.tag(reg, repository, tag, viewer);
   }
 
   async deleteTag(reg: RegistryRow, repository: string, tag: string): Promise<void> {
@@ -173,7 +186,7 @@ export class AcrService {
 
   // ------------------------------------------------------------ manifests
 
-  async manifestList(reg: RegistryRow, repository: string, o: { n: number; last?: string; order: TimeOrder }) {
+  async manifestList(reg: RegistryRow, repository: string, o: { n: number; last?: string; order: TimeOrder }, viewer?: QuarantineViewer) {
     const repoId = (await this.repo(reg, repository)).id;
     if (o.last !== undefined) parseDigest(o.last);
     if (o.n === 0) return { items: [] };
@@ -184,29 +197,42 @@ export class AcrService {
       'manifest',
       async (last) => (await this.meta.getManifestAttributes(repoId, last))?.created_at,
     );
-    const rows = await this.meta.listManifestAttributes(repoId, { order: o.order, after, limit: o.n + 1 });
+    const hideQuarantined = await this.manifests.hidesQuarantined(reg, viewer);
+    const rows = await this.meta.listManifestAttributes(repoId, { order: o.order, after, limit: o.n + 1, hideQuarantined });
     const items = await this.manifestsOut(rows.slice(0, o.n));
     return { items, next: rows.length > o.n ? items[items.length - 1]!.digest : undefined };
   }
 
-  async manifest(reg: RegistryRow, repository: string, digestText: string) {
+  async manifest(reg: RegistryRow, repository: string, digestText: string, viewer?: QuarantineViewer) {
     const digest = parseDigest(digestText).value;
     const repoId = (await this.repo(reg, repository)).id;
     await this.pulls.flush();
     const row = await this.meta.getManifestAttributes(repoId, digest);
-    if (!row)
+    if (!row || (quarantineHides(reg.quarantine_enabled, row.quarantine_state) && !(viewer && (await viewer()))))
       throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} is not known in repository ${repository}`, { detail: { digest } });
     return { registry: reg.name, imageName: repository, manifest: (await this.manifestsOut([row]))[0]! };
   }
 
-  async patchManifest(reg: RegistryRow, repository: string, digestText: string, body: unknown) {
+  /**
+   * ACR's manifest PATCH: the four locks, and (quarantine, authorized as quarantine_write by the
+   * caller) quarantineState with quarantineDetails. The state is set first: a caller allowed to
+   * change it sees the manifest whatever its state.
+   */
+  async patchManifest(reg: RegistryRow, repository: string, digestText: string, body: unknown, viewer?: QuarantineViewer) {
     const digest = parseDigest(digestText).value;
-    const patch = parseAttributePatch(body);
+    const { quarantineState, quarantineDetails, ...rest } = (body ?? {}) as Record<string, unknown>;
+    const patch = parseAttributePatch(rest);
     const repoId = (await this.repo(reg, repository)).id;
-    if (!(await this.meta.setManifestAttributes(repoId, digest, patch)) || !(await this.meta.getManifestAttributes(repoId, digest))) {
-      throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} is not known in repository ${repository}`, { detail: { digest } });
+    if (quarantineState !== undefined || quarantineDetails !== undefined) {
+      if (quarantineState === undefined)
+        throw new RegistryError('REQUEST_INVALID', 'quarantineDetails is set with a quarantineState (Quarantined, Passed or Failed)');
+      await this.manifests.setQuarantineState(reg, repository, digest, quarantineState as string, quarantineDetails);
     }
-    return this.manifest(reg, repository, digest);
+    const row = await this.meta.getManifestAttributes(repoId, digest);
+    if (!row || (quarantineHides(reg.quarantine_enabled, row.quarantine_state) && !(viewer && (await viewer()))))
+      throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} is not known in repository ${repository}`, { detail: { digest } });
+    await this.meta.setManifestAttributes(repoId, digest, patch);
+    return this.manifest(reg, repository, digest, viewer);
   }
 
   private async manifestsOut(rows: ManifestAttributes[]) {
@@ -234,7 +260,7 @@ export class AcrService {
         ...(r.config_media_type ? { configMediaType: r.config_media_type } : {}),
         tags: r.tags,
         ...(references ? { references } : {}),
-        changeableAttributes: changeable(r),
+        changeableAttributes: manifestChangeable(r),
         ...(r.last_pulled_at ? { lastPulledTime: r.last_pulled_at } : {}),
         pullCount: Number(r.pull_count),
       });

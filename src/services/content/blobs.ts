@@ -7,6 +7,8 @@ import type { PositionalReader, ReadRange, StorageDriver } from '../../storage/d
 import { StorageNotFoundError } from '../../storage/driver.js';
 import { blobKey } from '../../storage/paths.js';
 import { assertWithinQuota } from '../policy/tiers.js';
+import { quarantineHides } from '../../domain/quarantine.js';
+import type { QuarantineViewer } from './manifests.js';
 
 export interface BlobHead {
   digest: string;
@@ -37,19 +39,31 @@ export class BlobService {
   constructor(
     private readonly meta: BlobStore &
       Pick<RepositoryStore, 'findRepositoryId' | 'ensureRepository'> &
-      Pick<ManifestStore, 'headManifest' | 'getManifestByDigest'> &
+      Pick<ManifestStore, 'headManifest' | 'getManifestByDigest' | 'blobOnlyInQuarantine'> &
       Transactor,
     private readonly storage: StorageDriver,
     private readonly reads: BlobReadOptions = {},
   ) {}
 
-  async stat(reg: RegistryRow, repository: string, digestText: string): Promise<BlobHead> {
+  /**
+   * `viewer`: whether the caller sees quarantined content. Under a registry's quarantine policy, a
+   * blob only quarantined manifests of the repository reference is unknown to other callers, as
+   * those manifests are: an image held back is held back whole (one more query, only in such
+   * registries; a blob no manifest references yet, mid-push, stays readable to pushers).
+   */
+  async stat(reg: RegistryRow, repository: string, digestText: string, viewer?: QuarantineViewer): Promise<BlobHead> {
     const digest = parseDigest(digestText);
+    const policy = Number(reg.quarantine_enabled) === 1;
     const size = await this.meta.blobInRepository(reg.id, repository, digest.value);
-    if (size !== undefined) return { digest: digest.value, size, stored: true };
+    if (size !== undefined) {
+      if (policy && (await this.meta.blobOnlyInQuarantine(reg.id, repository, digest.value)) && !(viewer && (await viewer())))
+        throw blobUnknown(repository, digest.value);
+      return { digest: digest.value, size, stored: true };
+    }
     // Manifests are content too; some clients fetch them through the blob endpoint.
     const m = await this.meta.headManifest(reg.id, repository, { digest: digest.value });
-    if (m) return { digest: digest.value, size: m.size };
+    if (m && !(quarantineHides(reg.quarantine_enabled, m.quarantine_state) && !(viewer && (await viewer()))))
+      return { digest: digest.value, size: m.size };
     throw await this.unknown(reg, repository, digest.value);
   }
 
@@ -108,7 +122,7 @@ export class BlobService {
    * any repository of the registry will do (the spec lets a registry treat `from` as optional).
    * Returns false when the blob cannot be mounted (the caller then starts a normal upload).
    * canRead guards the source: a blob is mounted only from a repository the caller may pull from,
-   * so knowing a digest never grants its content.
+   * so knowing a digest never grants its content. seesQuarantined: may the caller see quarantined content of a repository (stat()).
    */
   async mount(
     reg: RegistryRow,
@@ -116,6 +130,7 @@ export class BlobService {
     digestText: string,
     from: string | undefined,
     canRead: (repository: string) => Promise<boolean>,
+    seesQuarantined?: (repository: string) => Promise<boolean>,
   ): Promise<BlobHead | null> {
     const digest = parseDigest(digestText);
     if (from !== undefined && !isValidRepositoryName(from)) return null; // no such repository: a normal upload
@@ -133,6 +148,13 @@ export class BlobService {
     }
     const size = await this.meta.blobInRepository(reg.id, source, digest.value);
     if (size === undefined) return null;
+    // Nor is a blob held back by quarantine mounted (and so made readable) by those who may not see it.
+    if (
+      Number(reg.quarantine_enabled) === 1 &&
+      (await this.meta.blobOnlyInQuarantine(reg.id, source, digest.value)) &&
+      !(seesQuarantined && (await seesQuarantined(source)))
+    )
+      return null;
     const mounted = await this.meta.transaction(async (trx) => {
       const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
       const usage = await this.meta.linkStoredBlob(trx, repoId, digest.value);

@@ -21,6 +21,15 @@ import type { PullTracker } from './pulls.js';
 import type { RecycleBinHook } from './recycle-bin-hook.js';
 import { assertWithinQuota } from '../policy/tiers.js';
 import { currentActor } from '../actor.js';
+import {
+  parseQuarantineDetails,
+  parseQuarantineState,
+  quarantineHides,
+  type QuarantineState,
+  type QuarantineViewer,
+} from '../../domain/quarantine.js';
+
+export { onceViewer, type QuarantineViewer } from '../../domain/quarantine.js';
 
 export type Reference = { tag: string; digest?: undefined } | { digest: string; tag?: undefined };
 
@@ -96,7 +105,12 @@ export class ManifestService {
     return this.opts.manifestMaxBytes;
   }
 
-  async get(reg: RegistryRow, repository: string, refText: string): Promise<ManifestRow> {
+  /** Does the caller see only what quarantine lets through in this registry? (asks the viewer only when the policy is on) */
+  async hidesQuarantined(reg: RegistryRow, viewer?: QuarantineViewer): Promise<boolean> {
+    return Number(reg.quarantine_enabled) === 1 && !(viewer && (await viewer()));
+  }
+
+  async get(reg: RegistryRow, repository: string, refText: string, viewer?: QuarantineViewer): Promise<ManifestRow> {
     const ref = readReference(refText);
     if (!ref) throw await this.unknown(reg, repository, refText);
     const row =
@@ -104,6 +118,9 @@ export class ManifestService {
         ? await this.meta.getManifestByTag(reg.id, repository, ref.tag)
         : await this.meta.getManifestByDigest(reg.id, repository, ref.digest);
     if (!row) throw await this.unknown(reg, repository, refText);
+    // A quarantined manifest is, to those who may not see it, not there (ACR: "manifest unknown").
+    if (quarantineHides(reg.quarantine_enabled, row.quarantine_state) && !(viewer && (await viewer())))
+      throw await this.unknown(reg, repository, refText);
     this.assertReadable(repository, refText, row);
     this.pulls?.record(row.id, row.repository_id, ref.tag, {
       registryId: reg.id,
@@ -115,11 +132,13 @@ export class ManifestService {
     return row;
   }
 
-  async head(reg: RegistryRow, repository: string, refText: string): Promise<ManifestHead> {
+  async head(reg: RegistryRow, repository: string, refText: string, viewer?: QuarantineViewer): Promise<ManifestHead> {
     const ref = readReference(refText);
     if (!ref) throw await this.unknown(reg, repository, refText);
     const row = await this.meta.headManifest(reg.id, repository, ref);
     if (!row) throw await this.unknown(reg, repository, refText);
+    if (quarantineHides(reg.quarantine_enabled, row.quarantine_state) && !(viewer && (await viewer())))
+      throw await this.unknown(reg, repository, refText);
     this.assertReadable(repository, refText, row);
     return row;
   }
@@ -137,7 +156,9 @@ export class ManifestService {
    * Stores a manifest exactly as pushed (distribution-spec: "MUST store the manifest in the exact
    * byte representation provided by the client") after validating it and checking that everything
    * it references is present in this repository; then moves the tags, in one transaction that also
-   * records the push event.
+   * records the push event. Under the registry's quarantine policy a new manifest is stored
+   * Quarantined and its event is `quarantine` (the audit still calls it a push): ACR fires the
+   * quarantine webhook now and defers the push webhook until the manifest is marked Passed.
    */
   async put(
     reg: RegistryRow,
@@ -165,6 +186,7 @@ export class ManifestService {
     const tags = [...new Set([...(ref.tag !== undefined ? [ref.tag] : []), ...extraTags.map(assertTag)])];
     const parsed = parseManifest(bytes, contentType);
 
+    const quarantined = Number(reg.quarantine_enabled) === 1;
     return this.meta.transaction(async (trx) => {
       const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
       const repo = await this.meta.repositoryRow(reg.id, repository, trx);
@@ -187,7 +209,7 @@ export class ManifestService {
           { detail: missing.slice(0, 50).map((d) => ({ digest: d })) },
         );
       }
-      const { id, created, usage } = await this.meta.putManifest(trx, {
+      const { id, created, usage, quarantine_state } = await this.meta.putManifest(trx, {
         repository_id: repoId,
         digest,
         media_type: parsed.mediaType,
@@ -201,6 +223,7 @@ export class ManifestService {
           ...parsed.blobs.map((b) => ({ digest: b.digest, kind: 'blob' as const })),
           ...parsed.manifests.map((m) => ({ digest: m.digest, kind: 'manifest' as const })),
         ],
+        quarantine_state: quarantined ? 'Quarantined' : null,
       });
       // A tag with writeEnabled=false may not be moved to another manifest (pushing the same one again is a no-op).
       const current = await this.meta.tagLocks(trx, repoId, tags);
@@ -217,14 +240,17 @@ export class ManifestService {
       assertWithinQuota(reg, repository, usage);
       for (const tag of tags) await this.meta.setTag(trx, repoId, tag, id);
       await this.meta.touchRepository(trx, repoId);
+      // A push of a manifest held back (new, or pushed again while still held) is a quarantine event.
+      const held = quarantineHides(reg.quarantine_enabled, quarantine_state);
       await this.meta.recordEvent(trx, currentActor(), {
         registry_id: reg.id,
-        action: 'push',
+        action: held ? 'quarantine' : 'push',
         repository,
         digest,
         tag: tags[0] ?? null,
         media_type: parsed.mediaType,
         size: bytes.byteLength,
+        ...(held ? { operation: 'push' } : {}),
       });
       return { digest, subject: parsed.subject?.digest ?? null, tags, created };
     });
@@ -330,14 +356,58 @@ export class ManifestService {
     return out;
   }
 
-  async tags(reg: RegistryRow, repository: string, n: number, last: string | undefined): Promise<Page<string>> {
+  /**
+   * Sets a manifest's quarantine state (ACR's PATCH of quarantineState, and Berth's scanner), with
+   * quarantineDetails (a scanner's JSON string) and who set it (`actor`; default: the caller).
+   * An index's children still Quarantined follow it. Events, in the same transaction: leaving
+   * quarantine as Passed records a `push` (the webhook ACR deferred at push time); any other
+   * change an audit-only `quarantine_state`. Both are the audit's operation "quarantine".
+   */
+  async setQuarantineState(
+    reg: RegistryRow,
+    repository: string,
+    digestText: string,
+    stateText: string,
+    details?: unknown,
+    actor?: string,
+  ): Promise<{ digest: string; state: QuarantineState; changed: string[] }> {
+    const digest = parseDigest(digestText).value;
+    const state = parseQuarantineState(stateText);
+    const text = parseQuarantineDetails(details);
+    const repoId = await this.meta.findRepositoryId(reg.id, repository);
+    if (repoId === undefined)
+      throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
+    const who = actor ?? currentActor()?.identity ?? null;
+    return this.meta.transaction(async (trx) => {
+      const changed = await this.meta.setQuarantineState(trx, repoId, digest, { state, details: text, by: who });
+      if (changed.length === 0)
+        throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} is not known in repository ${repository}`, { detail: { digest } });
+      for (const m of changed) {
+        if (m.previous === state) continue;
+        const released = state === 'Passed' && (m.previous === 'Quarantined' || m.previous === 'Failed');
+        await this.meta.recordEvent(trx, currentActor(), {
+          registry_id: reg.id,
+          action: released ? 'push' : 'quarantine_state',
+          repository,
+          digest: m.digest,
+          tag: m.tag,
+          media_type: m.media_type,
+          size: m.size,
+          operation: 'quarantine',
+        });
+      }
+      return { digest, state, changed: changed.map((m) => m.digest) };
+    });
+  }
+
+  async tags(reg: RegistryRow, repository: string, n: number, last: string | undefined, viewer?: QuarantineViewer): Promise<Page<string>> {
     const repoId = await this.meta.findRepositoryId(reg.id, repository);
     if (repoId === undefined)
       throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
     if (n === 0) return { items: [] };
     // distribution-spec: `last` "MUST be a proper tag" (and a NUL would break the PostgreSQL query).
     if (last !== undefined) assertTag(last);
-    const rows = await this.meta.listTags(repoId, last, n + 1);
+    const rows = await this.meta.listTags(repoId, last, n + 1, await this.hidesQuarantined(reg, viewer));
     return rows.length > n ? { items: rows.slice(0, n), next: rows[n - 1] } : { items: rows };
   }
 
@@ -349,13 +419,17 @@ export class ManifestService {
     artifactType: string | undefined,
     n: number,
     last: string | undefined,
+    viewer?: QuarantineViewer,
   ) {
     const subject = parseDigest(subjectText).value;
     // Pages are keyed on digests; an artifactType we could never have stored matches nothing.
     if (last !== undefined) parseDigest(last);
     const matchable = artifactType === undefined || isMediaTypeString(artifactType);
     const repoId = reg === undefined || !matchable ? undefined : await this.meta.findRepositoryId(reg.id, repository);
-    const rows = repoId === undefined ? [] : await this.meta.listReferrers(repoId, subject, artifactType, last, n + 1);
+    const rows =
+      repoId === undefined
+        ? []
+        : await this.meta.listReferrers(repoId, subject, artifactType, last, n + 1, await this.hidesQuarantined(reg!, viewer));
     const page = rows.slice(0, n);
     const manifests = page.map((r) => ({
       mediaType: r.media_type,

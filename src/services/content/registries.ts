@@ -16,6 +16,8 @@ export interface RegistryView {
   adminUserEnabled: boolean;
   /** ACR: anyone may pull from every repository (Standard and Premium only). */
   anonymousPullEnabled: boolean;
+  /** ACR's registry policies; quarantinePolicy: new manifests stay hidden until marked Passed. */
+  policies: { quarantinePolicy: { status: 'enabled' | 'disabled' } };
 }
 
 /** Registries: the tenants of a deployment. Each owns its repositories; nothing crosses between them. */
@@ -60,7 +62,7 @@ export class RegistryService {
     return this.meta.listRegistries();
   }
 
-  async update(name: string, patch: { sku?: Sku }): Promise<RegistryRow> {
+  async update(name: string, patch: { sku?: Sku; quarantine_enabled?: number }): Promise<RegistryRow> {
     const row = await this.get(name);
     if (patch.sku !== undefined) await this.tiers.assertSkuChange(row, patch.sku);
     await this.meta.updateRegistry(row.id, patch);
@@ -84,5 +86,6 @@ export function registryView(r: RegistryRow, loginServer: string): RegistryView 
     provisioningState: 'Succeeded',
     adminUserEnabled: !!r.admin_enabled,
     anonymousPullEnabled: !!r.anonymous_pull_enabled,
+    policies: { quarantinePolicy: { status: Number(r.quarantine_enabled) === 1 ? 'enabled' : 'disabled' } },
   };
 }

@@ -83,18 +83,19 @@ export class RepositoryService {
     };
   }
 
-  async tagDetails(reg: RegistryRow, repository: string, n: number, last: string | undefined) {
+  /** `hideQuarantined`: the caller may not see quarantined manifests (ManifestService.hidesQuarantined). */
+  async tagDetails(reg: RegistryRow, repository: string, n: number, last: string | undefined, hideQuarantined = false) {
     if (last !== undefined) assertTag(last);
-    const rows = await this.meta.listTagDetails(await this.repoId(reg, repository), last, n + 1);
+    const rows = await this.meta.listTagDetails(await this.repoId(reg, repository), last, n + 1, hideQuarantined);
     const items = rows
       .slice(0, n)
       .map((t) => ({ name: t.name, digest: t.digest, createdTime: t.created_at, lastUpdateTime: t.updated_at }));
     return { items, next: rows.length > n ? items[items.length - 1]?.name : undefined };
   }
 
-  async manifestDetails(reg: RegistryRow, repository: string, n: number, last: string | undefined) {
+  async manifestDetails(reg: RegistryRow, repository: string, n: number, last: string | undefined, hideQuarantined = false) {
     if (last !== undefined) parseDigest(last);
-    const rows = await this.meta.listManifestDetails(await this.repoId(reg, repository), last, n + 1);
+    const rows = await this.meta.listManifestDetails(await this.repoId(reg, repository), last, n + 1, hideQuarantined);
     const items = rows.slice(0, n).map((m) => ({
       digest: m.digest,
       mediaType: m.media_type,
@@ -103,6 +104,7 @@ export class RepositoryService {
       imageSize: m.image_size,
       createdTime: m.created_at,
       tags: m.tags,
+      ...(m.quarantine_state ? { quarantineState: m.quarantine_state } : {}),
     }));
     return { items, next: rows.length > n ? items[items.length - 1]?.digest : undefined };
   }

@@ -51,6 +51,20 @@ async function anonymousView(ctx: IdentityContext, reg: RegistryRow): Promise<An
   };
 }
 
+/** The registry policies an update may set: quarantinePolicy.status enabled|disabled (1|0). */
+function parsePolicies(raw: unknown): number | undefined {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw invalid('"policies" must be an object such as {"quarantinePolicy": {"status": "enabled"}}');
+  const { quarantinePolicy, ...other } = raw as Record<string, unknown>;
+  const unknown = Object.keys(other)[0];
+  if (unknown !== undefined) throw invalid(`unknown policy "${unknown.slice(0, 40)}": this update sets quarantinePolicy`);
+  if (quarantinePolicy === undefined) return undefined;
+  const status: unknown =
+    typeof quarantinePolicy === 'object' && quarantinePolicy !== null ? (quarantinePolicy as Record<string, unknown>).status : undefined;
+  if (status !== 'enabled' && status !== 'disabled') throw invalid('quarantinePolicy.status must be "enabled" or "disabled"');
+  return status === 'enabled' ? 1 : 0;
+}
+
 export class RegistryCredentials {
   constructor(private readonly ctx: IdentityContext) {}
 
@@ -80,16 +94,18 @@ export class RegistryCredentials {
   }
 
   /**
-   * `az acr update`: sku, adminUserEnabled, anonymousPullEnabled, validated together before any
-   * change. Anonymous pull is a Standard and Premium feature (ACR); enabling the admin user
-   * creates its two passwords when missing.
+   * `az acr update`: sku, adminUserEnabled, anonymousPullEnabled and policies (the quarantine
+   * policy, `{"quarantinePolicy": {"status": "enabled"}}` as ACR shows it), validated together
+   * before any change. Anonymous pull is a Standard and Premium feature (ACR); enabling the admin
+   * user creates its two passwords when missing.
    */
   async updateRegistry(
     p: Principal,
     name: string,
-    patch: { sku?: unknown; adminUserEnabled?: unknown; anonymousPullEnabled?: unknown },
+    patch: { sku?: unknown; adminUserEnabled?: unknown; anonymousPullEnabled?: unknown; policies?: unknown },
   ): Promise<RegistryRow> {
     const reg = await this.ctx.registry(p, name, 'write', 'update');
+    const quarantine = patch.policies === undefined ? undefined : parsePolicies(patch.policies);
     const sku = patch.sku === undefined ? undefined : parseSku(patch.sku);
     for (const k of ['adminUserEnabled', 'anonymousPullEnabled'] as const) {
       if (patch[k] !== undefined && typeof patch[k] !== 'boolean') throw invalid(`"${k}" must be true or false`);
@@ -108,6 +124,8 @@ export class RegistryCredentials {
       );
     }
     if (sku !== undefined && sku !== reg.sku) await this.ctx.registries.update(reg.name, { sku });
+    if (quarantine !== undefined && quarantine !== Number(reg.quarantine_enabled))
+      await this.ctx.registries.update(reg.name, { quarantine_enabled: quarantine });
     const flags: { admin_enabled?: number; anonymous_pull_enabled?: number } = {};
     if (admin !== undefined) flags.admin_enabled = admin ? 1 : 0;
     if (anon !== undefined) flags.anonymous_pull_enabled = anon ? 1 : 0;

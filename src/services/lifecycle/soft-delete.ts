@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { RegistryError } from '../../domain/errors.js';
 import { parseDigest } from '../../domain/digest.js';
+import { quarantineHides } from '../../domain/quarantine.js';
 import { assertRepositoryName, assertTag } from '../../domain/reference.js';
 import { entryTags as tagsOf, type BinEntry, type BinQuery, type RecycleBin } from '../../meta/recycle-bin.js';
 import type { Executor, MetaStore, RegistryRow } from '../../meta/store.js';
@@ -302,6 +303,8 @@ export class SoftDeleteService implements RecycleBinHook {
       );
     }
     const content = await this.bin.entryContent(trx, e.id);
+    // Under the quarantine policy a restored manifest is held back like a new push (the bin keeps no state).
+    const quarantined = Number(ctx.reg.quarantine_enabled) === 1;
     const put = await this.meta.putManifest(trx, {
       repository_id: repositoryId,
       digest: e.digest,
@@ -313,6 +316,7 @@ export class SoftDeleteService implements RecycleBinHook {
       annotations: e.annotations,
       content,
       refs: refs.map((r) => ({ digest: r.child_digest, kind: r.kind as 'blob' | 'manifest' })),
+      quarantine_state: quarantined ? 'Quarantined' : null,
     });
     if (put.usage) assertWithinQuota(ctx.reg, repository, put.usage);
     const restoredTags: string[] = [];
@@ -342,14 +346,16 @@ export class SoftDeleteService implements RecycleBinHook {
     }
     await this.bin.deleteEntry(trx, e.id);
     await this.meta.touchRepository(trx, repositoryId);
+    const held = quarantineHides(ctx.reg.quarantine_enabled, put.quarantine_state);
     await this.meta.recordEvent(trx, currentActor(), {
       registry_id: ctx.reg.id,
-      action: 'push',
+      action: held ? 'quarantine' : 'push',
       repository,
       digest: e.digest,
       tag: restoredTags[0] ?? null,
       media_type: e.media_type,
       size: Number(e.size),
+      ...(held ? { operation: 'push' } : {}),
     });
     ctx.restored.push({ digest: e.digest, tags: restoredTags });
     // Referrers deleted together with this subject come back with it.

@@ -3,6 +3,7 @@ import { describePrincipal, type AuthService, type Principal } from '../../auth/
 import { RegistryError } from '../../domain/errors.js';
 import { isValidRegistryName } from '../../domain/reference.js';
 import type { RegistryRow, RegistryStore } from '../../meta/store.js';
+import { onceViewer, type QuarantineViewer } from '../../domain/quarantine.js';
 
 // The access policy every API family asks: which registry a name means for this caller, and
 // whether the caller may act on it. Roles, tokens and powers are evaluated by AuthService; this
@@ -109,6 +110,11 @@ export class AccessPolicy {
   /** The caller asked for the job (`requestedBy`), or reads the registry. */
   async requesterOrReader(p: Principal, reg: RegistryRow, requestedBy: string | null): Promise<boolean> {
     return requestedBy === describePrincipal(p) || (await this.auth.powers(p, reg.id)).has('read');
+  }
+
+  /** Whether the caller sees quarantined content of a repository (quarantine_read), asked at most once. */
+  quarantineViewer(p: Principal, reg: RegistryRow, repository: string): QuarantineViewer {
+    return onceViewer(async () => (await this.auth.grant(p, reg, repository)).actions.has('quarantine_read'));
   }
 
   /** The caller reads the registry. */

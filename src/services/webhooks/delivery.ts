@@ -138,8 +138,12 @@ export class WebhookDelivery {
     });
   }
 
-  /** push/delete, or chart_push/chart_delete for Helm charts; null for events webhooks do not report (untag). */
+  /**
+   * push/delete, or chart_push/chart_delete for Helm charts, or quarantine (a push under the
+   * quarantine policy); null for events webhooks do not report (untag, other quarantine changes).
+   */
   private async webhookAction(trx: Executor, e: EventRow): Promise<string | null> {
+    if (e.action === 'quarantine') return 'quarantine';
     if (e.action !== 'push' && e.action !== 'delete') return null;
     if (e.action === 'push' && e.digest) {
       const content = await this.outbox.manifestContent(trx, e.registry_id, e.repository, e.digest);
@@ -181,6 +185,14 @@ export class WebhookDelivery {
     if (action === 'delete') {
       return { ...base, target: { mediaType: e.media_type ?? '', digest: e.digest ?? '', repository: e.repository }, request };
     }
+    // ACR's quarantine event is the push event without mediaType.
+    if (action === 'quarantine') {
+      return {
+        ...base,
+        target: { size: e.size ?? 0, digest: e.digest ?? '', length: e.size ?? 0, repository: e.repository, tag: e.tag ?? '' },
+        request,
+      };
+    }
     // chart_push / chart_delete: ACR names the chart after the repository and the version after the tag.
     const name = e.repository.slice(e.repository.lastIndexOf('/') + 1);
     return {
@@ -205,6 +217,7 @@ export class WebhookDelivery {
       delete: 'Microsoft.ContainerRegistry.ImageDeleted',
       chart_push: 'Microsoft.ContainerRegistry.ChartPushed',
       chart_delete: 'Microsoft.ContainerRegistry.ChartDeleted',
+      quarantine: 'Microsoft.ContainerRegistry.ImageQuarantined',
       ping: 'Berth.Webhook.Ping',
     };
     return JSON.stringify({
