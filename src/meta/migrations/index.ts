@@ -11,6 +11,7 @@ import { imageImports } from './0011-image-imports.js';
 import { uniqueRoleAssignments } from './0012-unique-role-assignments.js';
 import { userSessions } from './0013-user-sessions.js';
 import { activityLog } from './0014-activity-log.js';
+import { vulnerabilityData } from './0015-vulnerability-data.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -39,4 +40,5 @@ export const migrations: Migration[] = [
   uniqueRoleAssignments,
   userSessions,
   activityLog,
+  vulnerabilityData,
 ];
