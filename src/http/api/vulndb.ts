@@ -63,7 +63,9 @@ export const vulndbRoutes = [
           },
         );
       }
-      const result = await svc.vulndb.importOsv(ctx.req, kind, source, { identity: describePrincipal(p) });
+      // Not destroyed when the import stops early (a corrupt file): the reply still has to go out.
+      const body = ctx.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
+      const result = await svc.vulndb.importOsv(body, kind, source, { identity: describePrincipal(p) });
       return json(201, result, { Location: `/api/vulndb/imports/${result.importId}` });
     },
   }),

@@ -135,7 +135,11 @@ export class VulnDbService {
       if (e instanceof OsvDataError) {
         // The records before the damage are whole and valid: they are kept, as a re-import would.
         err = await flush().then(
-          () => new RegistryError('REQUEST_INVALID', `${e.message}; the ${result.records} valid records before it were loaded`),
+          () =>
+            new RegistryError(
+              'REQUEST_INVALID',
+              `${e.message}; ${result.records ? `the ${result.records} valid records before it were loaded` : 'nothing was loaded'}`,
+            ),
           (f: unknown) => f,
         );
       }
