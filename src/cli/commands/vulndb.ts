@@ -114,7 +114,9 @@ function statusTable(value: unknown): unknown {
     withdrawn: v.withdrawn,
     affectedPackages: v.affectedPackages,
     dataDate: v.dataDate ?? '',
-    sources: sources.map((s) => `${String(s.source)} (${String(s.records)}, ${String(s.dataDate ?? 'no data').slice(0, 10)})`).join(', '),
+    sources: sources
+      .map((s) => `${String(s.source)} (${String(s.records)}, ${(typeof s.dataDate === 'string' ? s.dataDate : 'no data').slice(0, 10)})`)
+      .join(', '),
     lastImport: last
       ? `import ${String(last.id)} of ${String(last.source)}: ${String(last.status)} ${String(last.finishedAt ?? last.startedAt)}`
       : '',
