@@ -90,6 +90,8 @@ const record = z.object({
   database_specific: object.nullish(),
 });
 
+const ARTICLE: Record<string, string> = { string: 'a string', array: 'an array', object: 'an object', number: 'a number' };
+
 const iso = (t: string) => new Date(t).toISOString();
 
 /** Where an issue is, as a person reads it: `affected[0].ranges[1].events[2]`. */
@@ -97,9 +99,20 @@ function where(path: readonly PropertyKey[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('') || 'the record';
 }
 
-function issueMessage(iss: z.core.$ZodIssue): string {
+/** Whether the value has something at `path` (an issue's input is not kept, so "missing" is looked up). */
+function present(value: unknown, path: readonly PropertyKey[]): boolean {
+  let cur = value;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object') return false;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return cur !== undefined;
+}
+
+function issueMessage(iss: z.core.$ZodIssue, value: unknown): string {
   const at = where(iss.path);
-  if (iss.code === 'invalid_type') return iss.input === undefined ? `${at} is missing` : `${at} must be ${iss.expected}`;
+  if (iss.code === 'invalid_type')
+    return present(value, iss.path) ? `${at} must be ${ARTICLE[iss.expected] ?? iss.expected}` : `${at} is missing`;
   if (iss.code === 'invalid_value') return `${at} must be one of ${iss.values.map(String).join(', ')}`;
   if (iss.code === 'too_big') return `${at} is too long (at most ${String(iss.maximum)})`;
   if (iss.code === 'too_small') return `${at} is empty`;
@@ -122,7 +135,7 @@ export function parseOsvRecord(value: unknown): OsvRecord {
   const rawId = (value as { id?: unknown }).id;
   const id = typeof rawId === 'string' && rawId.length > 0 && rawId.length <= SHORT ? rawId : undefined;
   const r = record.safeParse(value);
-  if (!r.success) throw new OsvRecordError(`${id ?? 'record without a valid id'}: ${issueMessage(r.error.issues[0]!)}`, id);
+  if (!r.success) throw new OsvRecordError(`${id ?? 'record without a valid id'}: ${issueMessage(r.error.issues[0]!, value)}`, id);
   const v = r.data;
   const entries: OsvAffectedEntry[] = [];
   for (const a of v.affected ?? []) {
