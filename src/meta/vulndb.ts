@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import { lookupName, type OsvAffectedEntry, type OsvRecord, type OsvSeverity } from '../domain/scan/osv-record.js';
 import { now, type Executor, type MetaContext } from './context.js';
 import type { VulnImportsTable } from './schema.js';
@@ -252,8 +252,6 @@ export class KyselyVulnDbStore implements VulnDbStore {
     const pairs = [...wanted].flatMap(([eco, names]) => [...names.keys()].map((n) => [eco, n] as const));
     const out: VulnCandidate[] = [];
     for (const part of chunks(pairs, LOOKUP_NAMES)) {
-      const byEco = new Map<string, string[]>();
-      for (const [eco, n] of part) byEco.set(eco, [...(byEco.get(eco) ?? []), n]);
       const rows = await this.ctx.db
         .selectFrom('vuln_affected as a')
         .innerJoin('vuln_records as r', 'r.id', 'a.record_id')
@@ -269,7 +267,8 @@ export class KyselyVulnDbStore implements VulnDbStore {
           'r.published',
           'r.database_specific',
         ])
-        .where((eb) => eb.or([...byEco].map(([eco, names]) => eb.and([eb('a.ecosystem', '=', eco), eb('a.lookup_name', 'in', names)]))))
+        // Row values against the (ecosystem, lookup_name) index: both engines probe it once per pair.
+        .where(sql<boolean>`(a.ecosystem, a.lookup_name) in (values ${sql.join(part.map(([eco, n]) => sql`(${eco}, ${n})`))})`)
         .where('r.withdrawn', 'is', null)
         .orderBy('r.id')
         .orderBy('a.id')
