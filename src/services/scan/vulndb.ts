@@ -110,6 +110,7 @@ export class VulnDbService {
     const progress = { bytes: 0 };
     const started = Date.now();
     let batch: OsvRecord[] = [];
+    let logged = 0;
     const flush = async () => {
       if (batch.length === 0) return;
       const counts = await this.store.upsertVulnRecords(batch, sourceName, importId);
@@ -118,6 +119,14 @@ export class VulnDbService {
       result.unchanged += counts.unchanged;
       batch = [];
       opts.onProgress?.({ records: result.records, rejected: result.rejected, bytes: progress.bytes });
+      // A large import says how far it is, every 10,000 records, for whoever follows the log.
+      if (Math.floor(result.records / 10_000) > logged) {
+        logged = Math.floor(result.records / 10_000);
+        this.log.info(
+          { importId, source: sourceName, records: result.records, rejected: result.rejected, bytes: progress.bytes },
+          'importing vulnerability data',
+        );
+      }
     };
     try {
       for await (const raw of splitRecords(this.counted(source, progress), kind, this.limits)) {
