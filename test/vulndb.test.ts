@@ -205,6 +205,13 @@ for (const backend of BACKENDS) {
       const v1 = debianRecord('DSA-6001-1', 'libxml2', '2.9.14+dfsg-1.3~deb12u1', '2026-11-01T00:00:00Z');
       const first = await imported(JSON.stringify(v1), 'application/json', 'replace');
       assert.deepEqual([first.added, first.updated, first.unchanged], [1, 0, 0]);
+      const shown = await t.fetch(`/api/vulndb/imports/${first.importId}`, { headers: { Authorization: adminAuthHeader() } });
+      assert.deepEqual(
+        (({ status, source, kind, records, added, identity }) => ({ status, source, kind, records, added, identity }))(
+          (await shown.json()) as Record<string, unknown>,
+        ),
+        { status: 'succeeded', source: 'replace', kind: 'json', records: 1, added: 1, identity: 'admin' },
+      );
       const rows = async () => (await t.app.services.vulndb.status()).affectedPackages;
       const before = await rows();
       const same = await imported(JSON.stringify(v1), 'application/json', 'replace');
@@ -234,6 +241,19 @@ for (const backend of BACKENDS) {
       );
       assert.deepEqual([both.records, both.updated, both.unchanged], [2, 1, 1]);
       assert.deepEqual(await fixedIn('Debian:11'), []);
+    });
+
+    test('two imports of the same new records at once store each affected entry once', async () => {
+      const recs = Array.from({ length: 600 }, (_, i) => debianRecord(`DLA-${7500 + i}-1`, `race${i % 5}`, `1.${i}`));
+      const body = JSON.stringify(recs);
+      const [a, b] = await Promise.all([imported(body, 'application/json', 'race'), imported(body, 'application/json', 'race')]);
+      assert.equal(a.added + b.added, 600);
+      assert.equal(a.unchanged + b.unchanged, 600);
+      for (let p = 0; p < 5; p++) {
+        const found = await ids('Debian:12', `race${p}`);
+        assert.equal(found.length, 120);
+        assert.equal(new Set(found).size, 120, 'no entry twice');
+      }
     });
 
     test('a record withdrawn in newer data leaves the affected index; an older copy does not bring it back', async () => {

@@ -116,6 +116,8 @@ export interface VulnDbStore {
 
 /** Rows per INSERT: below SQLite's and PostgreSQL's bound-parameter limits at 10 columns. */
 const INSERT_ROWS = 1000;
+/** The advisory lock key that serializes vulnerability data writes on PostgreSQL ("vulndb" in ASCII). */
+const VULNDB_LOCK = 0x76756c6e6462;
 /** Names per lookup query (one query per this many keys). */
 const LOOKUP_NAMES = 2000;
 
@@ -170,6 +172,9 @@ export class KyselyVulnDbStore implements VulnDbStore {
     const counts: VulnUpsertCounts = { added: 0, updated: 0, unchanged: records.length - batch.size };
     if (batch.size === 0) return Promise.resolve(counts);
     return this.ctx.transaction(async (trx) => {
+      // Two imports carrying the same new id would both see it absent and both add its affected
+      // rows; on PostgreSQL batches take turns (SQLite's one writer already makes them).
+      if (this.ctx.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${VULNDB_LOCK})`.execute(trx);
       const stored = new Map<string, { modified: string; withdrawn: string | null }>();
       for (const ids of chunks([...batch.keys()], INSERT_ROWS)) {
         const rows = await trx.selectFrom('vuln_records').select(['id', 'modified', 'withdrawn']).where('id', 'in', ids).execute();
