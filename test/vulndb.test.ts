@@ -389,7 +389,18 @@ for (const backend of BACKENDS) {
       assert.equal((await failure(await post(body, 'application/json', 'authz', regOwner))).status, 403);
       assert.equal((await failure(await get(regOwner))).status, 403);
       assert.equal((await get()).status, 401);
-      assert.deepEqual(await ids('Debian:12', 'sudo'), []);
+      assert.deepEqual(await ids('Debian:12', 'sudo'), [], 'nothing loaded by refused callers');
+      // The activity log has the refused import and, once one succeeds, the import it created.
+      const ok201 = await imported(body, 'application/json', 'authz');
+      const log = await t.fetch('/api/audit/activity?top=1000&operation=Berth/vulnerabilityData/import/action', {
+        headers: { Authorization: adminAuthHeader() },
+      });
+      const entries = ((await log.json()) as { value: { identity: string; resultType: string; status: number; resourceId: string }[] })
+        .value;
+      assert.ok(entries.some((e) => e.identity === 'vdb.reader' && e.resultType === 'Failed' && e.status === 403));
+      assert.ok(
+        entries.some((e) => e.resultType === 'Succeeded' && e.status === 201 && e.resourceId === `/vulndb/imports/${ok201.importId}`),
+      );
       const cli = await runCli([
         'vulndb',
         'import',
