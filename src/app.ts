@@ -38,6 +38,7 @@ import { DEFAULT_GC, GcService } from './services/lifecycle/gc.js';
 import { PurgeScheduleService } from './services/lifecycle/purge-schedules.js';
 import { PurgeService } from './services/lifecycle/purge.js';
 import { RetentionService } from './services/lifecycle/retention.js';
+import { VulnDbService } from './services/scan/vulndb.js';
 import { SoftDeleteService } from './services/lifecycle/soft-delete.js';
 import { JobAdmin } from './services/operations/jobs.js';
 import { AccessPolicy } from './services/policy/access.js';
@@ -249,6 +250,7 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     gc: collector,
     purgeSchedules: new PurgeScheduleService(scheduler),
     retention: new RetentionService(new KyselyRetentionPolicies(meta.db), purgeStore, manifests, scheduler, log),
+    vulndb: new VulnDbService(meta, log),
   };
 }
 

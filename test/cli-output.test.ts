@@ -197,6 +197,7 @@ describe('output of the CLI against a server', () => {
     'purge schedule show': ['-r', REG, '--name', 'nightly'],
     'account list': [],
     'account show': [],
+    'vulndb show': [],
   };
   // Listing commands of other kinds, checked elsewhere: sp show and job show need ids made at run time.
   const ELSEWHERE = new Set(['sp show', 'job show']);

@@ -59,6 +59,12 @@ export function createClient(o: CredentialFlags): ApiClient {
   return new ApiClient(resolveClientOptions(o));
 }
 
+/** A request body sent as it is: bytes, or a stream of them (read once). */
+export interface RawBody {
+  body: Uint8Array | AsyncIterable<Uint8Array>;
+  contentType: string;
+}
+
 export interface Response {
   status: number;
   headers: Headers;
@@ -85,14 +91,20 @@ export class ApiClient {
     return { username: this.opts.username, account: this.opts.account };
   }
 
-  async request(method: string, path: string, body?: unknown, accept404 = false): Promise<Response> {
+  /** A JSON request (`body` is sent as JSON), or with `raw` a body sent as it is (a file's bytes, a stream). */
+  async request(method: string, path: string, body?: unknown, accept404 = false, raw?: RawBody): Promise<Response> {
     const headers: Record<string, string> = { Accept: 'application/json' };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (raw) headers['Content-Type'] = raw.contentType;
+    else if (body !== undefined) headers['Content-Type'] = 'application/json';
     const auth = this.authorization();
     if (auth) headers.Authorization = auth;
     let res: globalThis.Response;
     try {
-      res = await cliFetch(this.server + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      // A streamed body needs duplex "half" (fetch sends it while the answer may already come).
+      const init: RequestInit & { duplex?: 'half' } = raw
+        ? { method, headers, body: raw.body as BodyInit, duplex: 'half' }
+        : { method, headers, body: body === undefined ? undefined : JSON.stringify(body) };
+      res = await cliFetch(this.server + path, init);
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       throw new CliError(
@@ -125,6 +137,11 @@ export class ApiClient {
 
   async json<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
     return (await this.request(method, path, body)).body as T;
+  }
+
+  /** Sends `raw` as the request body (streamed) and returns the JSON answer. */
+  async upload<T = unknown>(method: string, path: string, raw: RawBody): Promise<T> {
+    return (await this.request(method, path, undefined, false, raw)).body as T;
   }
 }
 

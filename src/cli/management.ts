@@ -9,6 +9,7 @@ import { registerImportCommands } from './commands/import.js';
 import { registerLoginCommands } from './commands/login.js';
 import { registerSoftDeleteCommands } from './commands/soft-delete.js';
 import { registerImmutabilityCommands, registerPurgeCommands, registerRetentionCommands } from './commands/purge.js';
+import { registerVulndbCommands } from './commands/vulndb.js';
 import { registerJobCommands, registerWebhookCommands } from './commands/webhooks.js';
 
 /** Every command that talks to a server: the one list main.ts registers and docs/cli.md must cover. */
@@ -28,4 +29,5 @@ export function registerManagementCommands(program: Command): void {
   registerPurgeCommands(program);
   registerRetentionCommands(program);
   registerImmutabilityCommands(program);
+  registerVulndbCommands(program);
 }

@@ -46,6 +46,7 @@ export const ACTIVITY_OPERATIONS = {
   'Berth/servicePrincipals/resetCredential/action': "reset a service principal's secret",
   'Berth/garbageCollection/run/action': 'run garbage collection (on demand or scheduled)',
   'Berth/jobs/retry/action': 'retry a job',
+  'Berth/vulnerabilityData/import/action': 'import vulnerability data (OSV records) for the scanner',
 } as const;
 
 export type ActivityOperation = keyof typeof ACTIVITY_OPERATIONS;

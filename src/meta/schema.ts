@@ -516,6 +516,65 @@ export interface ScanPoliciesTable {
   updated_at: string;
 }
 
+// Vulnerability data (migration 15; meta/vulndb.ts).
+
+/** One OSV record, its newest version (meta/vulndb.ts). */
+export interface VulnRecordsTable {
+  id: string;
+  /** The import source that last wrote it ("debian", "osv-pypi"...). */
+  source: string;
+  import_id: number | null;
+  /** ISO-8601 UTC. */
+  modified: string;
+  published: string | null;
+  withdrawn: string | null;
+  /** JSON array of ids. */
+  aliases: string;
+  summary: string | null;
+  /** JSON array of { type, score }. */
+  severity: string;
+  /** JSON object, or null. */
+  database_specific: string | null;
+}
+
+/** The affected index: one row per (record, affected package); none for a withdrawn record. */
+export interface VulnAffectedTable {
+  id: Generated<number>;
+  record_id: string;
+  /** OSV's ecosystem as given, e.g. "Debian:12". */
+  ecosystem: string;
+  name: string;
+  /** The name lookups compare: PEP 503-normalized for PyPI, else the name. */
+  lookup_name: string;
+  /** JSON: the affected entry (package, ranges, versions, ecosystem_specific, database_specific). */
+  entry: string;
+}
+
+/** One vulnerability data import. */
+export interface VulnImportsTable {
+  id: Generated<number>;
+  source: string;
+  /** json | ndjson | zip */
+  kind: string;
+  /** running | succeeded | failed */
+  status: string;
+  identity: string | null;
+  started_at: string;
+  finished_at: string | null;
+  records: Generated<number>;
+  added: Generated<number>;
+  updated: Generated<number>;
+  unchanged: Generated<number>;
+  withdrawn: Generated<number>;
+  rejected: Generated<number>;
+  /** The newest `modified` among the import's records. */
+  data_date: string | null;
+  /** JSON array: the first rejection reasons. */
+  errors: string | null;
+  /** Why a failed import stopped. */
+  error: string | null;
+}
+
 export interface Database {
   scans: ScansTable;
   scan_policies: ScanPoliciesTable;
@@ -554,4 +613,7 @@ export interface Database {
   registry_content: RegistryContentTable;
   registry_usage: RegistryUsageTable;
   repository_usage: RepositoryUsageTable;
+  vuln_records: VulnRecordsTable;
+  vuln_affected: VulnAffectedTable;
+  vuln_imports: VulnImportsTable;
 }

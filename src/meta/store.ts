@@ -14,6 +14,7 @@ import type { Database } from './schema.js';
 import { KyselyStatsStore, type StatsStore } from './stats.js';
 import { KyselyUploadStore, type UploadStore } from './uploads.js';
 import { KyselyUsageStore, type UsageStore } from './usage.js';
+import { KyselyVulnDbStore, type VulnDbStore } from './vulndb.js';
 
 // The metadata store: every query Berth runs, on one query layer for SQLite and PostgreSQL, in
 // role stores (one file per role in meta/, each an interface and its Kysely implementation).
@@ -31,6 +32,7 @@ export type { UploadRow } from './uploads.js';
 export type { EventRow, NewEvent } from './events.js';
 export type { JobRow } from './jobs.js';
 export type { ScheduleRow } from './schedules.js';
+export type { VulnCandidate, VulnDbStatus, VulnImportView, VulnKey, VulnSourceStatus, VulnUpsertCounts } from './vulndb.js';
 export type {
   AttributeStore,
   BlobStore,
@@ -44,6 +46,7 @@ export type {
   StatsStore,
   UploadStore,
   UsageStore,
+  VulnDbStore,
 };
 
 /** Every role at once. */
@@ -58,7 +61,8 @@ export type Roles = RegistryStore &
   UsageStore &
   JobStore &
   ScheduleStore &
-  StatsStore;
+  StatsStore &
+  VulnDbStore;
 
 // The class answers the roles' methods through the instances it builds (see the constructor,
 // which binds every role's methods and refuses two roles sharing a name); this declaration tells
@@ -89,6 +93,7 @@ export class MetaStore implements Transactor {
       new KyselyJobStore(this.ctx),
       new KyselyScheduleStore(this.ctx),
       new KyselyStatsStore(this.ctx),
+      new KyselyVulnDbStore(this.ctx),
     ];
     for (const role of roles) expose(this, role);
   }

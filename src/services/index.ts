@@ -20,6 +20,7 @@ import type { AccessPolicy } from './policy/access.js';
 import type { ImmutabilityService } from './policy/immutability.js';
 import type { RateLimiter } from './policy/rates.js';
 import type { TierService } from './policy/tiers.js';
+import type { VulnDbService } from './scan/vulndb.js';
 import type { WebhookService } from './webhooks/webhooks.js';
 
 export { onceViewer, parsePageSize, type QuarantineViewer } from './content/manifests.js';
@@ -52,4 +53,6 @@ export interface Services {
   purgeSchedules: PurgeScheduleService;
   retention: RetentionService;
   scheduler: Scheduler;
+  /** Vulnerability data (OSV records) for the scanner: imports and status. */
+  vulndb: VulnDbService;
 }

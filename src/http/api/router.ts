@@ -15,6 +15,7 @@ import { registryRoutes } from './registries.js';
 import { repositoryRoutes } from './repositories.js';
 import { softDeleteRoutes } from './soft-delete.js';
 import { tierRoutes } from './tiers.js';
+import { vulndbRoutes } from './vulndb.js';
 import { webhookRoutes } from './webhooks.js';
 
 export type { ApiOptions } from './common.js';
@@ -40,6 +41,8 @@ const table = new RouteTable([
   ...importRoutes,
   // Purge (on demand and scheduled), the retention policy and immutability policies.
   ...purgeRoutes,
+  // Vulnerability data for the scanner (OSV imports and status).
+  ...vulndbRoutes,
 ]);
 
 export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: ApiOptions): Promise<void> {

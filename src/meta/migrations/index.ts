@@ -11,6 +11,7 @@ import { imageImports } from './0011-image-imports.js';
 import { uniqueRoleAssignments } from './0012-unique-role-assignments.js';
 import { userSessions } from './0013-user-sessions.js';
 import { activityLog } from './0014-activity-log.js';
+import { vulnerabilityData } from './0015-vulnerability-data.js';
 import { quarantine } from './0016-quarantine.js';
 import { scans } from './0017-scans.js';
 import type { Migration } from './migration.js';
@@ -41,6 +42,7 @@ export const migrations: Migration[] = [
   uniqueRoleAssignments,
   userSessions,
   activityLog,
+  vulnerabilityData,
   quarantine,
   scans,
 ];
