@@ -39,6 +39,11 @@ import { PurgeScheduleService } from './services/lifecycle/purge-schedules.js';
 import { PurgeService } from './services/lifecycle/purge.js';
 import { RetentionService } from './services/lifecycle/retention.js';
 import { VulnDbService } from './services/scan/vulndb.js';
+import { inventoryImage } from './services/scan/inventory/index.js';
+import { VulnMatcher } from './services/scan/match.js';
+import { ScanService } from './services/scan/scanner.js';
+import { KyselyScans } from './meta/scans.js';
+import { VERSION } from './cli/version.js';
 import { SoftDeleteService } from './services/lifecycle/soft-delete.js';
 import { JobAdmin } from './services/operations/jobs.js';
 import { AccessPolicy } from './services/policy/access.js';
@@ -137,6 +142,13 @@ export async function probeStorage(storage: StorageDriver): Promise<void> {
   }
 }
 
+/** A registry's login server as clients name it (SBOMs name images by it). */
+function loginServerOf(config: Config, name: string): string {
+  if (config.domain) return `${name.toLowerCase()}.${config.domain}`;
+  const host = config.publicUrl ? new URL(config.publicUrl).host : config.listen;
+  return `${host}/${name.toLowerCase()}`;
+}
+
 /** Builds every service from the configuration, the metadata store and the byte storage. */
 export function createServices(config: Config, meta: MetaStore, storage: StorageDriver, log: Logger): Services {
   // The feature stores beside MetaStore's core roles (each service takes the stores it uses).
@@ -226,6 +238,34 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
   };
   const collector = new GcService(meta, new KyselyGcStore(meta.db, meta.dialect), storage, manifests, { ...DEFAULT_GC, ...gc }, log);
   collector.activity = identities.activity;
+  const matcher = new VulnMatcher(meta);
+  const scans = new ScanService(
+    new KyselyScans(meta.db),
+    meta,
+    meta,
+    storage,
+    jobs,
+    uploads,
+    manifests,
+    (layers, signal) => inventoryImage(layers, { maxDurationMs: config.scan.timeoutSeconds * 1000 }, signal),
+    matcher,
+    {
+      enabled: config.scan.enabled,
+      sbomFormats: config.scan.sbomFormats,
+      timeoutSeconds: config.scan.timeoutSeconds,
+      maxAttempts: config.scan.maxAttempts,
+      loginServer: (name) => loginServerOf(config, name),
+    },
+    log,
+    VERSION,
+  );
+  manifests.onPush(scans);
+  const vulndb = new VulnDbService(meta, log);
+  // New data is matched against every stored inventory, in a job (no layer is read again).
+  vulndb.afterImport = async () => {
+    matcher.refresh();
+    await scans.requestRematch();
+  };
   return {
     registries,
     repositories,
@@ -250,7 +290,8 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     gc: collector,
     purgeSchedules: new PurgeScheduleService(scheduler),
     retention: new RetentionService(new KyselyRetentionPolicies(meta.db), purgeStore, manifests, scheduler, log),
-    vulndb: new VulnDbService(meta, log),
+    vulndb,
+    scans,
   };
 }
 
@@ -346,6 +387,7 @@ function startServing(config: Config, log: Logger, { server, deferred, tls, db, 
   };
   if (metrics) services.webhooks.onOutcome((registry, result) => metrics.webhookOutcome(registry, result));
   if (metrics) services.gc.metrics = { run: (outcome, counts) => metrics.gcRun(outcome, counts) };
+  if (metrics) services.scans.observer = { scanned: (outcome, seconds, summary) => metrics.scanned(outcome, seconds, { ...summary }) };
   const handler = createHandler(services, log, {
     domain: config.domain,
     publicUrl: config.publicUrl,

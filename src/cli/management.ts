@@ -11,6 +11,7 @@ import { registerSoftDeleteCommands } from './commands/soft-delete.js';
 import { registerImmutabilityCommands, registerPurgeCommands, registerRetentionCommands } from './commands/purge.js';
 import { registerVulndbCommands } from './commands/vulndb.js';
 import { registerJobCommands, registerWebhookCommands } from './commands/webhooks.js';
+import { registerScanCommands } from './commands/scan.js';
 
 /** Every command that talks to a server: the one list main.ts registers and docs/cli.md must cover. */
 export function registerManagementCommands(program: Command): void {
@@ -30,4 +31,5 @@ export function registerManagementCommands(program: Command): void {
   registerRetentionCommands(program);
   registerImmutabilityCommands(program);
   registerVulndbCommands(program);
+  registerScanCommands(program);
 }

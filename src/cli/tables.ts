@@ -177,3 +177,31 @@ export function webhookConfigTable(value: unknown): unknown {
     customHeaders: isObj(headers) ? Object.entries(headers).map(([k, v]) => `${k}=${String(v)}`) : [],
   };
 }
+
+const SEVERITY_COLUMNS = ['critical', 'high', 'medium', 'low', 'unknown'] as const;
+
+/** scan list: one row per image, its status and findings by severity. */
+export function scanListTable(value: unknown): unknown {
+  return itemsOf(value).map((s) => ({
+    repository: at(s, 'repository'),
+    digest: at(s, 'digest'),
+    status: at(s, 'status'),
+    ...Object.fromEntries(SEVERITY_COLUMNS.map((k) => [k, at(s, 'summary', k) ?? ''])),
+    scannedAt: at(s, 'scannedAt') ?? '',
+  }));
+}
+
+/** scan show: one row per finding (id, package, versions, severity); the status row when there are none. */
+export function scanShowTable(value: unknown): unknown {
+  const findings = at(value, 'findings');
+  if (!Array.isArray(findings) || findings.length === 0)
+    return [{ status: at(value, 'status'), message: at(value, 'message') ?? '', findings: 0, dataDate: at(value, 'dataDate') ?? '' }];
+  return findings.map((f) => ({
+    id: at(f, 'id'),
+    severity: at(f, 'severity'),
+    package: at(f, 'package'),
+    installedVersion: at(f, 'installedVersion'),
+    fixedVersion: at(f, 'fixedVersion') ?? '',
+    ecosystem: at(f, 'ecosystem'),
+  }));
+}

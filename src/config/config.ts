@@ -147,6 +147,29 @@ export const ConfigSchema = z.strictObject({
       storageSweep: z.boolean().default(true),
     })
     .prefault({}),
+  scan: z
+    .strictObject({
+      /** Scan every pushed or imported image: an inventory of installed packages, SBOM referrers, vulnerability findings. */
+      enabled: z.boolean().default(true),
+      /** SBOM formats pushed as referrers of each scanned image (cyclonedx, spdx). A list, or comma-separated in the environment; empty = none. */
+      sbomFormats: z
+        .preprocess(
+          (v) =>
+            typeof v === 'string'
+              ? v
+                  .split(',')
+                  .map((s) => s.trim())
+                  .filter(Boolean)
+              : v,
+          z.array(z.enum(['cyclonedx', 'spdx'], { error: 'sbomFormats entries are cyclonedx or spdx' })),
+        )
+        .default(['cyclonedx', 'spdx']),
+      /** A scan running longer than this fails with a message. */
+      timeoutSeconds: z.number().int().min(1).max(86400).default(600),
+      /** Attempts of a scan job that meets a storage outage before it fails for good. */
+      maxAttempts: z.number().int().min(1).max(20).default(3),
+    })
+    .prefault({}),
   limits: z
     .strictObject({
       /** Largest manifest accepted (distribution-spec suggests 4 MiB). */

@@ -47,6 +47,8 @@ export const ACTIVITY_OPERATIONS = {
   'Berth/garbageCollection/run/action': 'run garbage collection (on demand or scheduled)',
   'Berth/jobs/retry/action': 'retry a job',
   'Berth/vulnerabilityData/import/action': 'import vulnerability data (OSV records) for the scanner',
+  'Berth/registries/scans/run/action': 'scan an image again',
+  'Berth/registries/scanPolicy/write': 'set the scan policy (what fails a quarantined image)',
 } as const;
 
 export type ActivityOperation = keyof typeof ACTIVITY_OPERATIONS;

@@ -29,7 +29,25 @@ export interface ScanResultPatch {
   matched_at?: string | null;
 }
 
+/** The manifest a scan job is about, with where it lives. */
+export interface ScanSubject {
+  manifest_id: number;
+  registry_id: number;
+  repository_id: number;
+  repository: string;
+  digest: string;
+  media_type: string;
+  content: Uint8Array;
+  created_at: string;
+  /** Quarantined | Passed | Failed, or null when pushed with the registry's quarantine policy off. */
+  quarantine_state: string | null;
+}
+
 export interface Scans {
+  /** The manifest a scan is about; undefined once it is gone. */
+  subject(manifestId: number): Promise<ScanSubject | undefined>;
+  /** The manifest of a repository by digest (for an index's children). */
+  manifestId(repositoryId: number, digest: string): Promise<number | undefined>;
   /** Marks a manifest as waiting for a scan; inside the transaction that queues the scan job. */
   request(ex: Executor, manifestId: number, registryId: number, at: string): Promise<void>;
   get(manifestId: number): Promise<ScanRow | undefined>;
@@ -46,6 +64,38 @@ export interface Scans {
 
 export class KyselyScans implements Scans {
   constructor(private readonly db: Kysely<Database>) {}
+
+  async subject(manifestId: number): Promise<ScanSubject | undefined> {
+    const r = await this.db
+      .selectFrom('manifests')
+      .innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
+      .select([
+        'manifests.id as manifest_id',
+        'repositories.registry_id',
+        'repositories.id as repository_id',
+        'repositories.name as repository',
+        'manifests.digest',
+        'manifests.media_type',
+        'manifests.content',
+        'manifests.created_at',
+        'manifests.quarantine_state',
+      ])
+      .where('manifests.id', '=', manifestId)
+      .executeTakeFirst();
+    return r
+      ? { ...r, manifest_id: Number(r.manifest_id), registry_id: Number(r.registry_id), repository_id: Number(r.repository_id) }
+      : undefined;
+  }
+
+  async manifestId(repositoryId: number, digest: string): Promise<number | undefined> {
+    const r = await this.db
+      .selectFrom('manifests')
+      .select('id')
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return r ? Number(r.id) : undefined;
+  }
 
   async request(ex: Executor, manifestId: number, registryId: number, at: string): Promise<void> {
     await ex

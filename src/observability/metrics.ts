@@ -30,6 +30,8 @@ export class Metrics {
   private readonly gcBytes: Counter;
   private readonly storageSeconds: Histogram<'driver' | 'operation'>;
   private readonly storageErrors: Counter<'driver' | 'operation'>;
+  private readonly scanSeconds: Histogram<'outcome'>;
+  private readonly scanFindings: Counter<'severity'>;
 
   constructor(usage?: StorageUsage, queue?: QueueStats) {
     const registers = [this.registry];
@@ -151,6 +153,19 @@ export class Metrics {
       labelNames: ['driver', 'operation'],
       registers,
     });
+    this.scanSeconds = new Histogram({
+      name: 'berth_scan_duration_seconds',
+      help: 'Image scans on this node by outcome (succeeded, failed, unsupported): layers read, SBOMs pushed, matched',
+      labelNames: ['outcome'],
+      buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+      registers,
+    });
+    this.scanFindings = new Counter({
+      name: 'berth_scan_findings_total',
+      help: 'Vulnerability findings reported by scans on this node, by severity (the scan queue depth is berth_job_queue_depth{kind="scan"})',
+      labelNames: ['severity'],
+      registers,
+    });
     // Includes nodejs_eventloop_lag_* (monitorEventLoopDelay): the stalls that show as request p99.
     collectDefaultMetrics({ register: this.registry });
   }
@@ -159,6 +174,14 @@ export class Metrics {
   storageOp(driver: string, operation: string, seconds: number, failed: boolean): void {
     if (seconds > 0) this.storageSeconds.observe({ driver, operation }, seconds);
     if (failed) this.storageErrors.inc({ driver, operation });
+  }
+
+  /** One finished scan (a ScanObserver: services/scan/scanner.ts). */
+  scanned(outcome: string, seconds: number, summary?: Record<string, number>): void {
+    this.scanSeconds.observe({ outcome }, seconds);
+    if (!summary) return;
+    for (const severity of ['critical', 'high', 'medium', 'low', 'none', 'unknown'])
+      if (summary[severity]) this.scanFindings.inc({ severity }, summary[severity]);
   }
 
   private readonly hooks = new Map<string, () => void>();

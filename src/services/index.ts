@@ -20,6 +20,7 @@ import type { AccessPolicy } from './policy/access.js';
 import type { ImmutabilityService } from './policy/immutability.js';
 import type { RateLimiter } from './policy/rates.js';
 import type { TierService } from './policy/tiers.js';
+import type { ScanService } from './scan/scanner.js';
 import type { VulnDbService } from './scan/vulndb.js';
 import type { WebhookService } from './webhooks/webhooks.js';
 
@@ -55,4 +56,6 @@ export interface Services {
   scheduler: Scheduler;
   /** Vulnerability data (OSV records) for the scanner: imports and status. */
   vulndb: VulnDbService;
+  /** Vulnerability scans of images: the job, results, the registry's scan policy. */
+  scans: ScanService;
 }

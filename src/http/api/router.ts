@@ -16,6 +16,7 @@ import { repositoryRoutes } from './repositories.js';
 import { softDeleteRoutes } from './soft-delete.js';
 import { tierRoutes } from './tiers.js';
 import { vulndbRoutes } from './vulndb.js';
+import { scanRoutes } from './scans.js';
 import { webhookRoutes } from './webhooks.js';
 
 export type { ApiOptions } from './common.js';
@@ -43,6 +44,7 @@ const table = new RouteTable([
   ...purgeRoutes,
   // Vulnerability data for the scanner (OSV imports and status).
   ...vulndbRoutes,
+  ...scanRoutes,
 ]);
 
 export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: ApiOptions): Promise<void> {

@@ -1,6 +1,6 @@
 import { digestOf, isDigest, parseDigest } from '../../domain/digest.js';
 import { RegistryError } from '../../domain/errors.js';
-import { isMediaTypeString, MediaTypes, parseManifest } from '../../domain/manifest.js';
+import { isMediaTypeString, MediaTypes, parseManifest, type ParsedManifest } from '../../domain/manifest.js';
 import { assertTag } from '../../domain/reference.js';
 import type {
   AttributeStore,
@@ -77,8 +77,14 @@ export function parsePageSize(raw: string | null, fallback: number): number {
   return Math.min(Number(raw), PAGE_MAX);
 }
 
+/** Told of every manifest push inside its transaction (a scan queues itself there). */
+export interface PushHook {
+  pushed(trx: Executor, p: { reg: RegistryRow; manifestId: number; created: boolean; manifest: ParsedManifest }): Promise<void>;
+}
+
 /** Manifests, tags and referrers of a repository. */
 export class ManifestService {
+  private readonly pushHooks: PushHook[] = [];
   constructor(
     private readonly meta: ManifestStore &
       Pick<RepositoryStore, 'findRepositoryId' | 'ensureRepository' | 'repositoryRow' | 'touchRepository'> &
@@ -99,6 +105,11 @@ export class ManifestService {
     if (!row.repo_read) throw locked(`repository ${repository}`, 'readEnabled', 'pulled');
     if (row.tag_read === 0) throw locked(`tag ${refText}`, 'readEnabled', 'pulled');
     if (!row.manifest_read) throw locked(`manifest ${refText}`, 'readEnabled', 'pulled');
+  }
+
+  /** Adds a hook every later push calls in its transaction. */
+  onPush(hook: PushHook): void {
+    this.pushHooks.push(hook);
   }
 
   get maxBytes(): number {
@@ -240,6 +251,7 @@ export class ManifestService {
       assertWithinQuota(reg, repository, usage);
       for (const tag of tags) await this.meta.setTag(trx, repoId, tag, id);
       await this.meta.touchRepository(trx, repoId);
+      for (const hook of this.pushHooks) await hook.pushed(trx, { reg, manifestId: id, created, manifest: parsed });
       // A push of a manifest held back (new, or pushed again while still held) is a quarantine event.
       const held = quarantineHides(reg.quarantine_enabled, quarantine_state);
       await this.meta.recordEvent(trx, currentActor(), {

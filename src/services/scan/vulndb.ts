@@ -62,6 +62,8 @@ const SOURCE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
 
 export class VulnDbService {
   readonly limits: VulnDbLimits;
+  /** Told after an import stored records (the scanner queues a match of the stored inventories). */
+  afterImport?: (result: VulnImportResult) => Promise<void>;
 
   constructor(
     private readonly store: VulnDbStore,
@@ -158,6 +160,7 @@ export class VulnDbService {
       throw err;
     }
     await this.store.finishVulnImport(importId, { ...outcome(result), status: 'succeeded' });
+    if (result.added + result.updated > 0) await this.afterImport?.(result);
     this.log.info(
       { importId, source: sourceName, kind, ms: Date.now() - started, ...outcome(result), errors: undefined },
       'imported vulnerability data',

@@ -1,0 +1,503 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { parseDigest } from '../../domain/digest.js';
+import { RegistryError } from '../../domain/errors.js';
+import { MediaTypes, parseManifest, type Descriptor, type ParsedManifest } from '../../domain/manifest.js';
+import { summarize, type Finding, type ScanSummary } from '../../domain/scan/findings.js';
+import { cycloneDx, spdx, type SbomSubject } from '../../domain/scan/sbom/index.js';
+import { jsonBytes, OCI_EMPTY_BLOB, OCI_EMPTY_DESCRIPTOR, sbomReferrerManifest, type SbomFormat } from '../../domain/scan/sbom/referrer.js';
+import { decide, DEFAULT_SCAN_POLICY, parseAllowList, type AllowEntry, type FailOn, type ScanPolicy } from '../../domain/scan/policy.js';
+import type { ImageInventory } from '../../domain/scan/types.js';
+import type { JobQueue } from '../../jobs/queue.js';
+import type { ScanListRow, ScanRow, Scans, ScanSubject } from '../../meta/scans.js';
+import { now, type Executor, type RegistryRow } from '../../meta/store.js';
+import type { Logger } from '../../observability/logger.js';
+import { isTransient } from '../../domain/errors.js';
+import type { StorageDriver } from '../../storage/driver.js';
+import { blobKey } from '../../storage/paths.js';
+import { asSystem } from '../actor.js';
+import type { ManifestService, PushHook } from '../content/manifests.js';
+import type { UploadService } from '../content/uploads.js';
+
+// Scanning as durable jobs (issue 15): a manifest push queues a scan in its own transaction; the
+// job reads the image's layers once to inventory what is installed, pushes the inventory as SBOM
+// referrers (CycloneDX and SPDX), matches it against the imported vulnerability data and records
+// the findings. New vulnerability data is matched again from the stored inventories, without
+// reading layers. Scans never run inside a push request.
+
+export const SCAN_JOB = 'scan';
+export const REMATCH_JOB = 'scan-rematch';
+/** Who the scanner's changes are attributed to (audit, quarantine state). */
+const SCANNER = 'berth-scanner';
+
+/** Matches an inventory against the vulnerability data the operator imported. */
+export interface Matcher {
+  match(inventory: ImageInventory): Promise<{ findings: Finding[]; dataDate: string | null }>;
+}
+
+/** One layer of an image, in order, as the inventory reads it. */
+export interface InventoryLayer {
+  digest: string;
+  mediaType: string;
+  size: number;
+  open(): Promise<NodeJS.ReadableStream>;
+}
+
+/** Reads an image's layers into its inventory; warnings name what was skipped (an unreadable jar...). */
+export type Inventorier = (layers: Iterable<InventoryLayer>, signal: AbortSignal) => Promise<ImageInventory & { warnings?: string[] }>;
+
+export interface ScanOptions {
+  enabled: boolean;
+  /** SBOM formats pushed as referrers of each scanned image. */
+  sbomFormats: readonly SbomFormat[];
+  /** A scan that runs longer fails with a message. */
+  timeoutSeconds: number;
+  /** Job attempts before a scan fails for good (a storage outage is retried). */
+  maxAttempts: number;
+  /** The login server of a registry, as SBOMs name the image (e.g. 127.0.0.1:5000/myreg). */
+  loginServer(registry: string): string;
+}
+
+export interface ScanObserver {
+  /** A scan ended: succeeded, failed or unsupported, after seconds, with its summary. */
+  scanned(outcome: string, seconds: number, summary?: ScanSummary): void;
+}
+
+/** A scan as the API and CLI show it. */
+export interface ScanView {
+  repository: string;
+  digest: string;
+  mediaType: string;
+  status: string;
+  message?: string;
+  requestedAt: string;
+  scannedAt?: string;
+  matchedAt?: string;
+  dataDate?: string;
+  sbom: { cyclonedx?: string; spdx?: string };
+  summary?: ScanSummary;
+  os?: ImageInventory['os'];
+  packages?: number;
+  findings?: Finding[];
+  /** For an index: each platform's image and its scan status. */
+  platforms?: { digest: string; platform: string; status: string }[];
+}
+
+interface ScanJob {
+  manifestId: number;
+}
+
+const IMAGE_CONFIGS = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
+
+/** Whether a manifest is a container image (not an artifact such as a signature or an SBOM). */
+export function isContainerImage(m: ParsedManifest): boolean {
+  if (m.kind !== 'manifest') return false;
+  return m.config !== null && IMAGE_CONFIGS.has(m.config.mediaType) && (m.artifactType === null || IMAGE_CONFIGS.has(m.artifactType));
+}
+
+function platformText(d: Descriptor): string {
+  const p = d.platform;
+  if (!p) return 'unknown';
+  return [p.os, p.architecture, p.variant].filter(Boolean).join('/') || 'unknown';
+}
+
+export class ScanService implements PushHook {
+  /** Where each finished scan is reported (metrics). */
+  observer?: ScanObserver;
+
+  constructor(
+    private readonly scans: Scans,
+    private readonly registries: { getRegistryById(id: number): Promise<RegistryRow | undefined> },
+    private readonly tx: { transaction<T>(fn: (trx: Executor) => Promise<T>): Promise<T> },
+    private readonly storage: StorageDriver,
+    private readonly jobs: JobQueue,
+    private readonly uploads: UploadService,
+    private readonly manifests: ManifestService,
+    private readonly inventory: Inventorier,
+    private readonly matcher: Matcher,
+    private readonly opts: ScanOptions,
+    private readonly log: Logger,
+    private readonly version: string,
+  ) {
+    jobs.handle<ScanJob>(SCAN_JOB, (p) => this.run(p.manifestId), { long: true });
+    jobs.handle(REMATCH_JOB, () => this.rematchAll().then(() => undefined), { long: true });
+  }
+
+  /** In a push's transaction: images and indexes are queued for a scan, artifacts are not. */
+  async pushed(trx: Executor, p: { reg: RegistryRow; manifestId: number; created: boolean; manifest: ParsedManifest }): Promise<void> {
+    if (!this.opts.enabled || !p.created) return;
+    if (p.manifest.kind !== 'index' && !isContainerImage(p.manifest)) return;
+    await this.enqueue(trx, p.manifestId, p.reg.id);
+  }
+
+  private async enqueue(ex: Executor, manifestId: number, registryId: number): Promise<void> {
+    await this.scans.request(ex, manifestId, registryId, now());
+    await this.jobs.enqueue(ex, SCAN_JOB, { manifestId } satisfies ScanJob, { maxAttempts: this.opts.maxAttempts });
+  }
+
+  /** berth scan run: scans a manifest again (layers included). */
+  async rescan(reg: RegistryRow, repository: string, digest: string): Promise<void> {
+    const { manifestId, manifest } = await this.resolve(reg, repository, digest);
+    if (manifest.kind !== 'index' && !isContainerImage(manifest))
+      throw new RegistryError('REQUEST_INVALID', `${repository}@${digest} is not a container image or an index; only images are scanned`);
+    await this.tx.transaction((trx) => this.enqueue(trx, manifestId, reg.id));
+  }
+
+  /** Queues a match of every stored inventory against the current vulnerability data. */
+  async requestRematch(): Promise<void> {
+    await this.tx.transaction((trx) => this.jobs.enqueue(trx, REMATCH_JOB, {}, { maxAttempts: 3 }));
+  }
+
+  private async resolve(
+    reg: RegistryRow,
+    repository: string,
+    digest: string,
+  ): Promise<{ manifestId: number; manifest: ParsedManifest; row: ScanSubject }> {
+    const m = await this.manifests.get(reg, repository, digest);
+    const subject = await this.scans.subject(Number(m.id));
+    if (!subject) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} is not known in repository ${repository}`);
+    return { manifestId: subject.manifest_id, manifest: parseManifest(subject.content, subject.media_type), row: subject };
+  }
+
+  // ---------------------------------------------------------------- the job
+
+  async run(manifestId: number): Promise<void> {
+    const subject = await this.scans.subject(manifestId);
+    if (!subject) return; // deleted since it was queued
+    const reg = await this.registries.getRegistryById(subject.registry_id);
+    if (!reg) return;
+    const started = performance.now();
+    await this.scans.update(manifestId, { status: 'running', message: null });
+    let manifest: ParsedManifest;
+    try {
+      manifest = parseManifest(subject.content, subject.media_type);
+    } catch (e) {
+      return this.finishFailed(reg, subject, `the manifest cannot be read: ${(e as Error).message}`, started);
+    }
+    if (manifest.kind === 'index') return this.scanIndex(reg, subject, manifest, started);
+    if (!isContainerImage(manifest)) {
+      await this.scans.update(manifestId, { status: 'unsupported', message: 'not a container image: artifacts are not scanned' });
+      this.observer?.scanned('unsupported', (performance.now() - started) / 1000);
+      return;
+    }
+    let inventory: ImageInventory;
+    let warnings: string[];
+    try {
+      const read = await this.readLayers(subject, manifest);
+      inventory = { ...(read.os ? { os: read.os } : {}), packages: read.packages };
+      warnings = read.warnings ?? [];
+    } catch (e) {
+      // A storage outage is retried by the queue; anything else is this image's problem.
+      if (isTransient(e)) throw e;
+      return this.finishFailed(reg, subject, (e as Error).message, started);
+    }
+    const sboms = await this.pushSboms(reg, subject, manifest, inventory);
+    const { findings, dataDate } = await this.matcher.match(inventory);
+    const summary = summarize(findings);
+    const at = now();
+    await this.scans.update(manifestId, {
+      status: 'succeeded',
+      message: warnings.length ? `skipped: ${warnings.slice(0, 5).join('; ')}${warnings.length > 5 ? '; …' : ''}` : null,
+      inventory: JSON.stringify(inventory),
+      sbom_cyclonedx: sboms.cyclonedx ?? null,
+      sbom_spdx: sboms.spdx ?? null,
+      summary: JSON.stringify(summary),
+      findings: JSON.stringify(findings),
+      data_date: dataDate,
+      scanned_at: at,
+      matched_at: at,
+    });
+    await this.decideQuarantine(reg, subject, findings);
+    this.observer?.scanned('succeeded', (performance.now() - started) / 1000, summary);
+    this.log.info(
+      {
+        registry: reg.name,
+        repository: subject.repository,
+        digest: subject.digest,
+        packages: inventory.packages.length,
+        findings: findings.length,
+      },
+      'scan finished',
+    );
+  }
+
+  private async finishFailed(reg: RegistryRow, subject: ScanSubject, message: string, started: number): Promise<void> {
+    await this.scans.update(subject.manifest_id, { status: 'failed', message, scanned_at: now() });
+    await this.holdBack(reg, subject, `the scan failed: ${message}`);
+    this.observer?.scanned('failed', (performance.now() - started) / 1000);
+  }
+
+  /**
+   * Quarantine (ACR): an image held back on push is released (Passed) or kept out (Failed) by the
+   * registry's scan policy. Only Quarantined images are decided: a state someone set stays.
+   */
+  private async decideQuarantine(reg: RegistryRow, subject: ScanSubject, findings: readonly Finding[]): Promise<void> {
+    if (!reg.quarantine_enabled || subject.quarantine_state !== 'Quarantined') return;
+    const verdict = decide(findings, await this.policy(reg), new Date());
+    await this.setQuarantine(reg, subject, verdict.passed ? 'Passed' : 'Failed', verdict.details);
+  }
+
+  /** An image that could not be scanned stays out of sight: Failed, with the reason. */
+  private async holdBack(reg: RegistryRow, subject: ScanSubject, why: string): Promise<void> {
+    if (!reg.quarantine_enabled || subject.quarantine_state !== 'Quarantined') return;
+    await this.setQuarantine(reg, subject, 'Failed', why);
+  }
+
+  private setQuarantine(reg: RegistryRow, subject: ScanSubject, state: 'Passed' | 'Failed', details: string): Promise<unknown> {
+    return asSystem({ name: 'scanner', method: 'SCAN', identity: SCANNER }, () =>
+      this.manifests.setQuarantineState(reg, subject.repository, subject.digest, state, `berth scanner: ${details}`, SCANNER),
+    );
+  }
+
+  /** Streams the layers, in order, into the inventory, within the scan's time budget. */
+  private async readLayers(subject: ScanSubject, manifest: ParsedManifest): Promise<ImageInventory & { warnings?: string[] }> {
+    const storage = this.storage;
+    const layers = manifest.blobs.filter((b) => b !== manifest.config && b.digest !== manifest.config?.digest);
+    function* iterate(): Generator<InventoryLayer> {
+      for (const l of layers) {
+        yield { digest: l.digest, mediaType: l.mediaType, size: l.size, open: () => storage.read(blobKey(parseDigest(l.digest))) };
+      }
+    }
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () =>
+        controller.abort(
+          new Error(`the scan of ${subject.repository}@${subject.digest} took longer than ${this.opts.timeoutSeconds} s and was stopped`),
+        ),
+      this.opts.timeoutSeconds * 1000,
+    );
+    try {
+      return await this.inventory(iterate(), controller.signal);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Pushes the inventory as SBOM referrers of the image; their digests. Deterministic: a second scan pushes the same bytes. */
+  private async pushSboms(
+    reg: RegistryRow,
+    subject: ScanSubject,
+    manifest: ParsedManifest,
+    inventory: ImageInventory,
+  ): Promise<Partial<Record<SbomFormat, string>>> {
+    const out: Partial<Record<SbomFormat, string>> = {};
+    if (this.opts.sbomFormats.length === 0) return out;
+    const sbomSubject: SbomSubject = {
+      registry: this.opts.loginServer(reg.name),
+      repository: subject.repository,
+      digest: subject.digest,
+      mediaType: subject.media_type,
+      created: new Date(subject.created_at),
+      tool: { name: 'berth', version: this.version },
+    };
+    void manifest;
+    return asSystem({ name: 'scanner', method: 'SCAN', identity: SCANNER }, async () => {
+      await this.uploads.ingest(
+        reg,
+        subject.repository,
+        OCI_EMPTY_DESCRIPTOR.digest,
+        OCI_EMPTY_BLOB.byteLength,
+        bufferStream(OCI_EMPTY_BLOB),
+      );
+      for (const format of this.opts.sbomFormats) {
+        const doc = format === 'cyclonedx' ? cycloneDx(inventory, sbomSubject) : spdx(inventory, sbomSubject);
+        const bytes = jsonBytes(doc);
+        const blobDigest = `sha256:${sha256Hex(bytes)}`;
+        await this.uploads.ingest(reg, subject.repository, blobDigest, bytes.byteLength, bufferStream(bytes));
+        const referrer = sbomReferrerManifest(
+          { digest: subject.digest, mediaType: subject.media_type, size: subject.content.byteLength },
+          { digest: blobDigest, size: bytes.byteLength },
+          format,
+          { created: sbomSubject.created, generator: `berth ${this.version}` },
+        );
+        const referrerBytes = Buffer.from(jsonBytes(referrer));
+        const put = await this.manifests.put(
+          reg,
+          subject.repository,
+          `sha256:${sha256Hex(referrerBytes)}`,
+          referrerBytes,
+          MediaTypes.ociManifest,
+        );
+        // Under the quarantine policy every new manifest is held back, the scanner's own SBOMs too:
+        // they describe the image and are released at once (the image itself is decided below).
+        if (reg.quarantine_enabled)
+          await this.manifests.setQuarantineState(
+            reg,
+            subject.repository,
+            put.digest,
+            'Passed',
+            'berth scanner: SBOM made by the scanner',
+            SCANNER,
+          );
+        out[format] = put.digest;
+      }
+      return out;
+    });
+  }
+
+  /** An index: each platform's image is scanned (or its scan reused); the index reports them together. */
+  private async scanIndex(reg: RegistryRow, subject: ScanSubject, index: ParsedManifest, started: number): Promise<void> {
+    const findings: Finding[] = [];
+    let dataDate: string | null = null;
+    const platforms: { digest: string; platform: string; status: string }[] = [];
+    for (const child of index.manifests) {
+      const childId = await this.scans.manifestId(subject.repository_id, child.digest);
+      if (childId === undefined) continue;
+      let row = await this.scans.get(childId);
+      if (!row || row.status === 'queued' || row.status === 'running') {
+        const childSubject = await this.scans.subject(childId);
+        if (!childSubject) continue;
+        const parsed = parseManifest(childSubject.content, childSubject.media_type);
+        if (!isContainerImage(parsed)) continue; // attestations and other artifacts in an index
+        if (!row) await this.tx.transaction((trx) => this.scans.request(trx, childId, reg.id, now()));
+        await this.run(childId);
+        row = await this.scans.get(childId);
+      }
+      if (!row || row.status === 'unsupported') continue;
+      platforms.push({ digest: child.digest, platform: platformText(child), status: row.status });
+      if (row.findings) findings.push(...(JSON.parse(row.findings) as Finding[]));
+      if (row.data_date && (!dataDate || row.data_date < dataDate)) dataDate = row.data_date;
+    }
+    const failed = platforms.filter((p) => p.status === 'failed');
+    const summary = summarize(findings);
+    const at = now();
+    await this.scans.update(subject.manifest_id, {
+      status: failed.length ? 'failed' : 'succeeded',
+      message: failed.length ? `the scan of ${failed.map((p) => p.platform).join(', ')} failed` : null,
+      inventory: null,
+      summary: JSON.stringify(summary),
+      findings: JSON.stringify(findings),
+      data_date: dataDate,
+      scanned_at: at,
+      matched_at: at,
+    });
+    if (failed.length) await this.holdBack(reg, subject, `the scan of ${failed.map((p) => p.platform).join(', ')} failed`);
+    else await this.decideQuarantine(reg, subject, findings);
+    this.observer?.scanned(failed.length ? 'failed' : 'succeeded', (performance.now() - started) / 1000, summary);
+  }
+
+  // ---------------------------------------------------------------- re-matching
+
+  /** Matches every stored inventory again (after new vulnerability data); how many were matched. */
+  async rematchAll(batch = 200): Promise<number> {
+    let after = 0;
+    let n = 0;
+    for (;;) {
+      const rows = await this.scans.withInventory(after, batch);
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        after = r.manifest_id;
+        const inventory = JSON.parse(r.inventory!) as ImageInventory;
+        const { findings, dataDate } = await this.matcher.match(inventory);
+        await this.scans.update(r.manifest_id, {
+          status: 'succeeded',
+          summary: JSON.stringify(summarize(findings)),
+          findings: JSON.stringify(findings),
+          data_date: dataDate,
+          matched_at: now(),
+        });
+        n++;
+      }
+    }
+    this.log.info({ matched: n }, 'scans matched against new vulnerability data');
+    return n;
+  }
+
+  // ---------------------------------------------------------------- the registry's scan policy
+
+  async policy(reg: RegistryRow): Promise<ScanPolicy> {
+    const row = await this.scans.policy(reg.id);
+    if (!row) return { ...DEFAULT_SCAN_POLICY };
+    return { failOn: row.fail_on as FailOn, ignoreUnfixed: row.ignore_unfixed === 1, allow: JSON.parse(row.allow) as AllowEntry[] };
+  }
+
+  async setPolicy(reg: RegistryRow, patch: { failOn?: FailOn; ignoreUnfixed?: boolean; allow?: unknown }): Promise<ScanPolicy> {
+    const current = await this.policy(reg);
+    let allow = current.allow;
+    if (patch.allow !== undefined) {
+      try {
+        allow = parseAllowList(patch.allow);
+      } catch (e) {
+        throw new RegistryError('REQUEST_INVALID', (e as Error).message);
+      }
+    }
+    const next: ScanPolicy = { failOn: patch.failOn ?? current.failOn, ignoreUnfixed: patch.ignoreUnfixed ?? current.ignoreUnfixed, allow };
+    await this.scans.setPolicy({
+      registry_id: reg.id,
+      fail_on: next.failOn,
+      ignore_unfixed: next.ignoreUnfixed ? 1 : 0,
+      allow: JSON.stringify(next.allow),
+      updated_at: now(),
+    });
+    return next;
+  }
+
+  // ---------------------------------------------------------------- reading results
+
+  async show(reg: RegistryRow, repository: string, reference: string): Promise<ScanView> {
+    const { manifestId, row } = await this.resolve(reg, repository, reference);
+    const scan = await this.scans.get(manifestId);
+    if (!scan) {
+      return { repository, digest: row.digest, mediaType: row.media_type, status: 'not scanned', requestedAt: row.created_at, sbom: {} };
+    }
+    return view(scan, { repository, digest: row.digest, media_type: row.media_type }, true);
+  }
+
+  async list(
+    reg: RegistryRow,
+    o: { minSeverity?: (s: ScanSummary) => boolean; before?: number; limit: number },
+  ): Promise<{ items: ScanView[]; next?: number }> {
+    const items: ScanView[] = [];
+    let before = o.before;
+    // Filtered pages are refilled from further rows, a bounded number of times.
+    for (let round = 0; round < 20 && items.length < o.limit; round++) {
+      const rows: ScanListRow[] = await this.scans.list(reg.id, before, o.limit);
+      if (rows.length === 0) return { items };
+      for (const r of rows) {
+        before = r.manifest_id;
+        const v = view(r, r, false);
+        if (o.minSeverity && (!v.summary || !o.minSeverity(v.summary))) continue;
+        items.push(v);
+        if (items.length === o.limit) return { items, next: before };
+      }
+      if (rows.length < o.limit) return { items };
+    }
+    return { items, next: before };
+  }
+}
+
+function view(scan: ScanRow, m: { repository: string; digest: string; media_type: string }, details: boolean): ScanView {
+  const v: ScanView = {
+    repository: m.repository,
+    digest: m.digest,
+    mediaType: m.media_type,
+    status: scan.status,
+    requestedAt: scan.requested_at,
+    sbom: {
+      ...(scan.sbom_cyclonedx ? { cyclonedx: scan.sbom_cyclonedx } : {}),
+      ...(scan.sbom_spdx ? { spdx: scan.sbom_spdx } : {}),
+    },
+  };
+  if (scan.message) v.message = scan.message;
+  if (scan.scanned_at) v.scannedAt = scan.scanned_at;
+  if (scan.matched_at) v.matchedAt = scan.matched_at;
+  if (scan.data_date) v.dataDate = scan.data_date;
+  if (scan.summary) v.summary = JSON.parse(scan.summary) as ScanSummary;
+  if (details) {
+    if (scan.inventory) {
+      const inv = JSON.parse(scan.inventory) as ImageInventory;
+      if (inv.os) v.os = inv.os;
+      v.packages = inv.packages.length;
+    }
+    v.findings = scan.findings ? (JSON.parse(scan.findings) as Finding[]) : [];
+  }
+  return v;
+}
+
+function bufferStream(bytes: Uint8Array): Readable {
+  return Readable.from([Buffer.from(bytes)]);
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
