@@ -250,7 +250,7 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     (layers, signal) => inventoryImage(layers, { maxDurationMs: config.scan.timeoutSeconds * 1000 }, signal),
     matcher,
     {
-      enabled: config.scan.enabled,
+      mode: config.scan.mode,
       sbomFormats: config.scan.sbomFormats,
       timeoutSeconds: config.scan.timeoutSeconds,
       maxAttempts: config.scan.maxAttempts,

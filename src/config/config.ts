@@ -149,8 +149,12 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   scan: z
     .strictObject({
-      /** Scan every pushed or imported image: an inventory of installed packages, SBOM referrers, vulnerability findings. */
-      enabled: z.boolean().default(true),
+      /**
+       * When pushed and imported images are scanned (inventory, SBOM referrers, findings): auto = once
+       * vulnerability data has been imported (the first import scans the images already stored),
+       * always = every push, off = never.
+       */
+      mode: z.enum(['auto', 'always', 'off'], { error: 'scan.mode is auto, always or off' }).default('auto'),
       /** SBOM formats pushed as referrers of each scanned image (cyclonedx, spdx). A list, or comma-separated in the environment; empty = none. */
       sbomFormats: z
         .preprocess(

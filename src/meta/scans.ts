@@ -6,6 +6,13 @@ import type { Executor } from './store.js';
 // The scan itself is in services/scan/.
 
 export type ScanRow = Selectable<ScansTable>;
+
+/** Manifests that are scanned: indexes, and images (by their config's media type). */
+export const INDEX_MEDIA_TYPES = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+] as const;
+export const IMAGE_CONFIG_TYPES = ['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json'] as const;
 export type ScanPolicyRow = Selectable<ScanPoliciesTable>;
 export type ScanStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'unsupported';
 
@@ -56,6 +63,10 @@ export interface Scans {
   list(registryId: number, beforeManifestId: number | undefined, limit: number): Promise<ScanListRow[]>;
   /** Scans holding an inventory, in manifest id order: what a vulnerability data import matches again. */
   withInventory(afterManifestId: number, limit: number): Promise<Pick<ScanRow, 'manifest_id' | 'registry_id' | 'inventory'>[]>;
+  /** Whether any (not withdrawn) vulnerability record is stored: scan.mode auto scans only then. */
+  hasVulnData(ex: Executor): Promise<boolean>;
+  /** Images and indexes without a scan (keyset on manifest id): what the first data import scans. */
+  unscanned(afterManifestId: number, limit: number): Promise<{ manifest_id: number; registry_id: number }[]>;
   /** How many scans are in each state (queue depth for metrics). */
   countByStatus(): Promise<Record<string, number>>;
   policy(registryId: number): Promise<ScanPolicyRow | undefined>;
@@ -134,6 +145,27 @@ export class KyselyScans implements Scans {
       .orderBy('manifest_id')
       .limit(limit)
       .execute();
+  }
+
+  async hasVulnData(ex: Executor): Promise<boolean> {
+    return (await ex.selectFrom('vuln_records').select('id').where('withdrawn', 'is', null).limit(1).executeTakeFirst()) !== undefined;
+  }
+
+  async unscanned(afterManifestId: number, limit: number): Promise<{ manifest_id: number; registry_id: number }[]> {
+    const rows = await this.db
+      .selectFrom('manifests')
+      .innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
+      .leftJoin('scans', 'scans.manifest_id', 'manifests.id')
+      .select(['manifests.id as manifest_id', 'repositories.registry_id'])
+      .where('scans.manifest_id', 'is', null)
+      .where('manifests.id', '>', afterManifestId)
+      .where((eb) =>
+        eb.or([eb('manifests.media_type', 'in', [...INDEX_MEDIA_TYPES]), eb('manifests.config_media_type', 'in', [...IMAGE_CONFIG_TYPES])]),
+      )
+      .orderBy('manifests.id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ manifest_id: Number(r.manifest_id), registry_id: Number(r.registry_id) }));
   }
 
   async countByStatus(): Promise<Record<string, number>> {

@@ -154,7 +154,25 @@ for (const d of DEPLOYMENTS) {
       f = await BerthFixture.start(d);
       await f.createRegistry(reg);
       const img = buildImage();
-      // The data first, so the scan the push queues matches against it.
+      const push = (tag: string) =>
+        mustRun(
+          'buildah',
+          [
+            ...img.store,
+            'push',
+            '--tls-verify=false',
+            '--creds',
+            `${ADMIN_USER}:${ADMIN_PASSWORD}`,
+            img.name,
+            `docker://${f.host}/${reg}/${repo}:${tag}`,
+          ],
+          { timeoutMs: 120_000 },
+        );
+      // scan.mode auto: before any vulnerability data exists nothing is scanned (and no SBOM is
+      // added to the repository); the first import scans what is already stored.
+      await push('0.9');
+      const early = await berthJson<ScanView>(f.url, ['scan', 'show', '-n', reg, '--image', `${repo}:0.9`]);
+      assert.equal(early.status, 'not scanned');
       const loaded = await mustRun(
         process.execPath,
         [MAIN, 'vulndb', 'import', path.join(FIXTURES, 'osv'), '--source', 'test', ...cliServer(f.url)],
@@ -163,19 +181,7 @@ for (const d of DEPLOYMENTS) {
         },
       );
       assert.match(loaded.stdout, /9 records/);
-      await mustRun(
-        'buildah',
-        [
-          ...img.store,
-          'push',
-          '--tls-verify=false',
-          '--creds',
-          `${ADMIN_USER}:${ADMIN_PASSWORD}`,
-          img.name,
-          `docker://${f.host}/${reg}/${repo}:1.0`,
-        ],
-        { timeoutMs: 120_000 },
-      );
+      await push('1.0');
     });
     after(async () => {
       await f?.cleanup();

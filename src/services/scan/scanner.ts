@@ -9,7 +9,7 @@ import { jsonBytes, OCI_EMPTY_BLOB, OCI_EMPTY_DESCRIPTOR, sbomReferrerManifest, 
 import { decide, DEFAULT_SCAN_POLICY, parseAllowList, type AllowEntry, type FailOn, type ScanPolicy } from '../../domain/scan/policy.js';
 import type { ImageInventory } from '../../domain/scan/types.js';
 import type { JobQueue } from '../../jobs/queue.js';
-import type { ScanListRow, ScanRow, Scans, ScanSubject } from '../../meta/scans.js';
+import { IMAGE_CONFIG_TYPES, type ScanListRow, type ScanRow, type Scans, type ScanSubject } from '../../meta/scans.js';
 import { now, type Executor, type RegistryRow } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
 import { isTransient } from '../../domain/errors.js';
@@ -47,7 +47,8 @@ export interface InventoryLayer {
 export type Inventorier = (layers: Iterable<InventoryLayer>, signal: AbortSignal) => Promise<ImageInventory & { warnings?: string[] }>;
 
 export interface ScanOptions {
-  enabled: boolean;
+  /** auto: scan once vulnerability data exists; always; off. */
+  mode: 'auto' | 'always' | 'off';
   /** SBOM formats pushed as referrers of each scanned image. */
   sbomFormats: readonly SbomFormat[];
   /** A scan that runs longer fails with a message. */
@@ -87,7 +88,7 @@ interface ScanJob {
   manifestId: number;
 }
 
-const IMAGE_CONFIGS = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
+const IMAGE_CONFIGS = new Set<string>(IMAGE_CONFIG_TYPES);
 
 /** Whether a manifest is a container image (not an artifact such as a signature or an SBOM). */
 export function isContainerImage(m: ParsedManifest): boolean {
@@ -120,15 +121,34 @@ export class ScanService implements PushHook {
     private readonly version: string,
   ) {
     jobs.handle<ScanJob>(SCAN_JOB, (p) => this.run(p.manifestId), { long: true });
-    jobs.handle(REMATCH_JOB, () => this.rematchAll().then(() => undefined), { long: true });
+    jobs.handle(
+      REMATCH_JOB,
+      async () => {
+        await this.rematchAll();
+        if (this.opts.mode !== 'off') await this.backfill();
+      },
+      { long: true },
+    );
   }
 
   /** In a push's transaction: images and indexes are queued for a scan, artifacts are not. */
   async pushed(trx: Executor, p: { reg: RegistryRow; manifestId: number; created: boolean; manifest: ParsedManifest }): Promise<void> {
-    if (!this.opts.enabled || !p.created) return;
+    if (this.opts.mode === 'off' || !p.created) return;
     if (p.manifest.kind !== 'index' && !isContainerImage(p.manifest)) return;
+    if (this.opts.mode === 'auto' && !(await this.hasData(trx))) return;
     await this.enqueue(trx, p.manifestId, p.reg.id);
   }
+
+  /**
+   * scan.mode auto: whether vulnerability data exists yet. Without it a scan could only report
+   * "nothing found" and would fill repositories with SBOM referrers nobody asked for. Once true
+   * it stays true (data is not removed), so only deployments without data ask on every push.
+   */
+  private async hasData(ex: Executor): Promise<boolean> {
+    if (!this.dataSeen) this.dataSeen = await this.scans.hasVulnData(ex);
+    return this.dataSeen;
+  }
+  private dataSeen = false;
 
   private async enqueue(ex: Executor, manifestId: number, registryId: number): Promise<void> {
     await this.scans.request(ex, manifestId, registryId, now());
@@ -143,8 +163,12 @@ export class ScanService implements PushHook {
     await this.tx.transaction((trx) => this.enqueue(trx, manifestId, reg.id));
   }
 
-  /** Queues a match of every stored inventory against the current vulnerability data. */
+  /**
+   * After a vulnerability data import: queues a match of every stored inventory against the data,
+   * and (unless scan.mode is off) a scan of every image stored before scanning began.
+   */
   async requestRematch(): Promise<void> {
+    this.dataSeen = true;
     await this.tx.transaction((trx) => this.jobs.enqueue(trx, REMATCH_JOB, {}, { maxAttempts: 3 }));
   }
 
@@ -207,7 +231,7 @@ export class ScanService implements PushHook {
       scanned_at: at,
       matched_at: at,
     });
-    await this.decideQuarantine(reg, subject, findings);
+    await this.decideQuarantine(reg, subject, findings, dataDate);
     this.observer?.scanned('succeeded', (performance.now() - started) / 1000, summary);
     this.log.info(
       {
@@ -231,8 +255,15 @@ export class ScanService implements PushHook {
    * Quarantine (ACR): an image held back on push is released (Passed) or kept out (Failed) by the
    * registry's scan policy. Only Quarantined images are decided: a state someone set stays.
    */
-  private async decideQuarantine(reg: RegistryRow, subject: ScanSubject, findings: readonly Finding[]): Promise<void> {
+  private async decideQuarantine(
+    reg: RegistryRow,
+    subject: ScanSubject,
+    findings: readonly Finding[],
+    dataDate: string | null,
+  ): Promise<void> {
     if (!reg.quarantine_enabled || subject.quarantine_state !== 'Quarantined') return;
+    // No vulnerability data, no verdict: "nothing found" against nothing would release every image.
+    if (dataDate === null) return;
     const verdict = decide(findings, await this.policy(reg), new Date());
     await this.setQuarantine(reg, subject, verdict.passed ? 'Passed' : 'Failed', verdict.details);
   }
@@ -372,7 +403,7 @@ export class ScanService implements PushHook {
       matched_at: at,
     });
     if (failed.length) await this.holdBack(reg, subject, `the scan of ${failed.map((p) => p.platform).join(', ')} failed`);
-    else await this.decideQuarantine(reg, subject, findings);
+    else await this.decideQuarantine(reg, subject, findings, dataDate);
     this.observer?.scanned(failed.length ? 'failed' : 'succeeded', (performance.now() - started) / 1000, summary);
   }
 
@@ -430,6 +461,23 @@ export class ScanService implements PushHook {
       updated_at: now(),
     });
     return next;
+  }
+
+  /** Queues a scan of every image and index that has none (the images stored before scanning began). */
+  async backfill(batch = 500): Promise<number> {
+    let after = 0;
+    let n = 0;
+    for (;;) {
+      const rows = await this.scans.unscanned(after, batch);
+      if (rows.length === 0) break;
+      await this.tx.transaction(async (trx) => {
+        for (const r of rows) await this.enqueue(trx, r.manifest_id, r.registry_id);
+      });
+      after = rows[rows.length - 1]!.manifest_id;
+      n += rows.length;
+    }
+    if (n) this.log.info({ queued: n }, 'scans queued for images stored before scanning began');
+    return n;
   }
 
   // ---------------------------------------------------------------- reading results
