@@ -215,13 +215,21 @@ export class ScanService implements PushHook {
       if (isTransient(e)) throw e;
       return this.finishFailed(reg, subject, (e as Error).message, started);
     }
-    const sboms = await this.pushSboms(reg, subject, manifest, inventory);
+    let sboms: Partial<Record<SbomFormat, string>> = {};
+    try {
+      sboms = await this.pushSboms(reg, subject, manifest, inventory);
+    } catch (e) {
+      // The repository may refuse them (quota, a write lock, an immutability policy): the scan
+      // still reports its findings, and says why the SBOM is missing.
+      if (isTransient(e) || !(e instanceof RegistryError)) throw e;
+      warnings = [...warnings, `SBOM referrers not stored: ${e.message}`];
+    }
     const { findings, dataDate } = await this.matcher.match(inventory);
     const summary = summarize(findings);
     const at = now();
     await this.scans.update(manifestId, {
       status: 'succeeded',
-      message: warnings.length ? `skipped: ${warnings.slice(0, 5).join('; ')}${warnings.length > 5 ? '; …' : ''}` : null,
+      message: warnings.length ? `${warnings.slice(0, 5).join('; ')}${warnings.length > 5 ? '; …' : ''}` : null,
       inventory: JSON.stringify(inventory),
       sbom_cyclonedx: sboms.cyclonedx ?? null,
       sbom_spdx: sboms.spdx ?? null,
