@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, createWriteStream, write as fsWrite, writev as fsWritev } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -13,7 +13,6 @@ import {
   type StorageDriver,
   type Writer,
 } from '../driver.js';
-import { CoalescingFileWriter } from './coalescing-writer.js';
 
 /** Read size for blob streams: large reads halve the syscalls and stream overhead of big layers (measured with npm run bench). */
 const READ_CHUNK = 1024 * 1024;
@@ -87,9 +86,15 @@ export class FsDriver implements StorageDriver {
       throw new StorageError(this.name, `open ${key} failed`, { cause: e });
     });
     if (offset > 0) await handle.truncate(offset);
-    // The FileHandle owns the descriptor: the stream never closes it, and its destroy() (abort)
-    // waits for a write in flight, so handle.close() cannot race a write onto a reused number.
-    const stream = new CoalescingFileWriter(handle.fd, offset);
+    // The FileHandle owns the descriptor: the stream's close is a no-op, so destroy() (abort) cannot
+    // close the number first and leave handle.close() to close it again, by then maybe another file's.
+    const stream = createWriteStream(file, {
+      fd: handle.fd,
+      start: offset,
+      autoClose: false,
+      highWaterMark: 256 * 1024,
+      fs: { write: fsWrite, writev: fsWritev, close: (_fd: number, cb: (err?: Error | null) => void) => cb() },
+    });
     let closed = false;
     const close = async () => {
       if (closed) return;
