@@ -9,13 +9,13 @@ import { jsonBytes, OCI_EMPTY_BLOB, OCI_EMPTY_DESCRIPTOR, sbomReferrerManifest, 
 import { decide, DEFAULT_SCAN_POLICY, parseAllowList, type AllowEntry, type FailOn, type ScanPolicy } from '../../domain/scan/policy.js';
 import type { ImageInventory } from '../../domain/scan/types.js';
 import type { JobQueue } from '../../jobs/queue.js';
-import type { ScanListRow, ScanRow, Scans, ScanSubject } from '../../meta/scans.js';
-import { now, type Executor, type RegistryRow } from '../../meta/store.js';
+import type { ScanListRow, ScanResultPatch, ScanRow, Scans, ScanSubject } from '../../meta/scans.js';
+import { now, type EventStore, type Executor, type RegistryRow, type Transactor } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
 import { isTransient } from '../../domain/errors.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import { blobKey } from '../../storage/paths.js';
-import { asSystem } from '../actor.js';
+import { asSystem, currentActor } from '../actor.js';
 import type { ManifestService, PushHook } from '../content/manifests.js';
 import type { UploadService } from '../content/uploads.js';
 
@@ -27,8 +27,12 @@ import type { UploadService } from '../content/uploads.js';
 
 export const SCAN_JOB = 'scan';
 export const REMATCH_JOB = 'scan-rematch';
-/** Who the scanner's changes are attributed to (audit, quarantine state). */
-const SCANNER = 'berth-scanner';
+/**
+ * Who the scanner's changes are attributed to (audit, quarantine state). No user, token or service
+ * principal can bear this name (none may hold a ':'), so a state it set is known to be the scanner's.
+ */
+export const SCANNER = 'berth:scanner';
+const AS_SCANNER = { name: 'scanner', method: 'SCAN', identity: SCANNER };
 
 /** Matches an inventory against the vulnerability data the operator imported. */
 export interface Matcher {
@@ -95,6 +99,11 @@ export function isContainerImage(m: ParsedManifest): boolean {
   return m.config !== null && IMAGE_CONFIGS.has(m.config.mediaType) && (m.artifactType === null || IMAGE_CONFIGS.has(m.artifactType));
 }
 
+/** Whether the scanner decides an image's quarantine state: still Quarantined, or last set by the scanner itself. */
+export function scannerDecides(s: Pick<ScanSubject, 'quarantine_state' | 'quarantine_updated_by'>): boolean {
+  return s.quarantine_state === 'Quarantined' || (s.quarantine_state !== null && s.quarantine_updated_by === SCANNER);
+}
+
 function platformText(d: Descriptor): string {
   const p = d.platform;
   if (!p) return 'unknown';
@@ -108,7 +117,7 @@ export class ScanService implements PushHook {
   constructor(
     private readonly scans: Scans,
     private readonly registries: { getRegistryById(id: number): Promise<RegistryRow | undefined> },
-    private readonly tx: { transaction<T>(fn: (trx: Executor) => Promise<T>): Promise<T> },
+    private readonly meta: Transactor & Pick<EventStore, 'recordEvent'>,
     private readonly storage: StorageDriver,
     private readonly jobs: JobQueue,
     private readonly uploads: UploadService,
@@ -140,12 +149,12 @@ export class ScanService implements PushHook {
     const { manifestId, manifest } = await this.resolve(reg, repository, digest);
     if (manifest.kind !== 'index' && !isContainerImage(manifest))
       throw new RegistryError('REQUEST_INVALID', `${repository}@${digest} is not a container image or an index; only images are scanned`);
-    await this.tx.transaction((trx) => this.enqueue(trx, manifestId, reg.id));
+    await this.meta.transaction((trx) => this.enqueue(trx, manifestId, reg.id));
   }
 
   /** Queues a match of every stored inventory against the current vulnerability data. */
   async requestRematch(): Promise<void> {
-    await this.tx.transaction((trx) => this.jobs.enqueue(trx, REMATCH_JOB, {}, { maxAttempts: 3 }));
+    await this.meta.transaction((trx) => this.jobs.enqueue(trx, REMATCH_JOB, {}, { maxAttempts: 3 }));
   }
 
   private async resolve(
@@ -195,7 +204,7 @@ export class ScanService implements PushHook {
     const { findings, dataDate } = await this.matcher.match(inventory);
     const summary = summarize(findings);
     const at = now();
-    await this.scans.update(manifestId, {
+    await this.finish(reg, subject, {
       status: 'succeeded',
       message: warnings.length ? `skipped: ${warnings.slice(0, 5).join('; ')}${warnings.length > 5 ? '; …' : ''}` : null,
       inventory: JSON.stringify(inventory),
@@ -221,18 +230,41 @@ export class ScanService implements PushHook {
     );
   }
 
+  /** A scan's result and its `scan` event (webhooks, audit) are recorded together, in one transaction. */
+  private finish(reg: RegistryRow, subject: ScanSubject, result: ScanResultPatch): Promise<void> {
+    return asSystem(AS_SCANNER, () =>
+      this.meta.transaction(async (trx) => {
+        await this.scans.update(subject.manifest_id, result, trx);
+        await this.meta.recordEvent(trx, currentActor(), {
+          registry_id: reg.id,
+          action: 'scan',
+          repository: subject.repository,
+          digest: subject.digest,
+          tag: subject.tag,
+          media_type: subject.media_type,
+          size: subject.content.byteLength,
+        });
+      }),
+    );
+  }
+
   private async finishFailed(reg: RegistryRow, subject: ScanSubject, message: string, started: number): Promise<void> {
-    await this.scans.update(subject.manifest_id, { status: 'failed', message, scanned_at: now() });
+    await this.finish(reg, subject, { status: 'failed', message, scanned_at: now() });
     await this.holdBack(reg, subject, `the scan failed: ${message}`);
     this.observer?.scanned('failed', (performance.now() - started) / 1000);
   }
 
   /**
    * Quarantine (ACR): an image held back on push is released (Passed) or kept out (Failed) by the
-   * registry's scan policy. Only Quarantined images are decided: a state someone set stays.
+   * registry's scan policy. The scanner owns the states it set: a rescan decides such an image
+   * again (under a changed policy or new findings). A state someone else set (a person, an
+   * external scanner through the PATCH) stays until it is set back to Quarantined.
    */
   private async decideQuarantine(reg: RegistryRow, subject: ScanSubject, findings: readonly Finding[]): Promise<void> {
-    if (!reg.quarantine_enabled || subject.quarantine_state !== 'Quarantined') return;
+    if (!reg.quarantine_enabled) return;
+    // Read again: the state may have been set by someone else while the layers were read.
+    const current = await this.scans.subject(subject.manifest_id);
+    if (!current || !scannerDecides(current)) return;
     const verdict = decide(findings, await this.policy(reg), new Date());
     await this.setQuarantine(reg, subject, verdict.passed ? 'Passed' : 'Failed', verdict.details);
   }
@@ -244,7 +276,7 @@ export class ScanService implements PushHook {
   }
 
   private setQuarantine(reg: RegistryRow, subject: ScanSubject, state: 'Passed' | 'Failed', details: string): Promise<unknown> {
-    return asSystem({ name: 'scanner', method: 'SCAN', identity: SCANNER }, () =>
+    return asSystem(AS_SCANNER, () =>
       this.manifests.setQuarantineState(reg, subject.repository, subject.digest, state, `berth scanner: ${details}`, SCANNER),
     );
   }
@@ -291,7 +323,7 @@ export class ScanService implements PushHook {
       tool: { name: 'berth', version: this.version },
     };
     void manifest;
-    return asSystem({ name: 'scanner', method: 'SCAN', identity: SCANNER }, async () => {
+    return asSystem(AS_SCANNER, async () => {
       await this.uploads.ingest(
         reg,
         subject.repository,
@@ -349,7 +381,7 @@ export class ScanService implements PushHook {
         if (!childSubject) continue;
         const parsed = parseManifest(childSubject.content, childSubject.media_type);
         if (!isContainerImage(parsed)) continue; // attestations and other artifacts in an index
-        if (!row) await this.tx.transaction((trx) => this.scans.request(trx, childId, reg.id, now()));
+        if (!row) await this.meta.transaction((trx) => this.scans.request(trx, childId, reg.id, now()));
         await this.run(childId);
         row = await this.scans.get(childId);
       }
@@ -361,7 +393,7 @@ export class ScanService implements PushHook {
     const failed = platforms.filter((p) => p.status === 'failed');
     const summary = summarize(findings);
     const at = now();
-    await this.scans.update(subject.manifest_id, {
+    await this.finish(reg, subject, {
       status: failed.length ? 'failed' : 'succeeded',
       message: failed.length ? `the scan of ${failed.map((p) => p.platform).join(', ')} failed` : null,
       inventory: null,
