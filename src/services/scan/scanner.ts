@@ -16,7 +16,7 @@ import { isTransient } from '../../domain/errors.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import { blobKey } from '../../storage/paths.js';
 import { asSystem, currentActor } from '../actor.js';
-import type { ManifestService, PushHook } from '../content/manifests.js';
+import type { ManifestService, PushHook, QuarantineViewer } from '../content/manifests.js';
 import type { UploadService } from '../content/uploads.js';
 
 // Scanning as durable jobs (issue 15): a manifest push queues a scan in its own transaction; the
@@ -145,8 +145,8 @@ export class ScanService implements PushHook {
   }
 
   /** berth scan run: scans a manifest again (layers included). */
-  async rescan(reg: RegistryRow, repository: string, digest: string): Promise<void> {
-    const { manifestId, manifest } = await this.resolve(reg, repository, digest);
+  async rescan(reg: RegistryRow, repository: string, digest: string, viewer?: QuarantineViewer): Promise<void> {
+    const { manifestId, manifest } = await this.resolve(reg, repository, digest, viewer);
     if (manifest.kind !== 'index' && !isContainerImage(manifest))
       throw new RegistryError('REQUEST_INVALID', `${repository}@${digest} is not a container image or an index; only images are scanned`);
     await this.meta.transaction((trx) => this.enqueue(trx, manifestId, reg.id));
@@ -161,8 +161,10 @@ export class ScanService implements PushHook {
     reg: RegistryRow,
     repository: string,
     digest: string,
+    viewer?: QuarantineViewer,
   ): Promise<{ manifestId: number; manifest: ParsedManifest; row: ScanSubject }> {
-    const m = await this.manifests.get(reg, repository, digest);
+    // A quarantined image is found only by those who may see it (quarantine read).
+    const m = await this.manifests.get(reg, repository, digest, viewer);
     const subject = await this.scans.subject(Number(m.id));
     if (!subject) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} is not known in repository ${repository}`);
     return { manifestId: subject.manifest_id, manifest: parseManifest(subject.content, subject.media_type), row: subject };
@@ -204,6 +206,9 @@ export class ScanService implements PushHook {
     const { findings, dataDate } = await this.matcher.match(inventory);
     const summary = summarize(findings);
     const at = now();
+    // Quarantine is decided first: once a scan reads as finished, the image's state is the one it
+    // decided (berth scan run --wait relies on that).
+    await this.decideQuarantine(reg, subject, findings);
     await this.finish(reg, subject, {
       status: 'succeeded',
       message: warnings.length ? `skipped: ${warnings.slice(0, 5).join('; ')}${warnings.length > 5 ? '; …' : ''}` : null,
@@ -216,7 +221,6 @@ export class ScanService implements PushHook {
       scanned_at: at,
       matched_at: at,
     });
-    await this.decideQuarantine(reg, subject, findings);
     this.observer?.scanned('succeeded', (performance.now() - started) / 1000, summary);
     this.log.info(
       {
@@ -249,8 +253,8 @@ export class ScanService implements PushHook {
   }
 
   private async finishFailed(reg: RegistryRow, subject: ScanSubject, message: string, started: number): Promise<void> {
-    await this.finish(reg, subject, { status: 'failed', message, scanned_at: now() });
     await this.holdBack(reg, subject, `the scan failed: ${message}`);
+    await this.finish(reg, subject, { status: 'failed', message, scanned_at: now() });
     this.observer?.scanned('failed', (performance.now() - started) / 1000);
   }
 
@@ -393,6 +397,8 @@ export class ScanService implements PushHook {
     const failed = platforms.filter((p) => p.status === 'failed');
     const summary = summarize(findings);
     const at = now();
+    if (failed.length) await this.holdBack(reg, subject, `the scan of ${failed.map((p) => p.platform).join(', ')} failed`);
+    else await this.decideQuarantine(reg, subject, findings);
     await this.finish(reg, subject, {
       status: failed.length ? 'failed' : 'succeeded',
       message: failed.length ? `the scan of ${failed.map((p) => p.platform).join(', ')} failed` : null,
@@ -403,8 +409,6 @@ export class ScanService implements PushHook {
       scanned_at: at,
       matched_at: at,
     });
-    if (failed.length) await this.holdBack(reg, subject, `the scan of ${failed.map((p) => p.platform).join(', ')} failed`);
-    else await this.decideQuarantine(reg, subject, findings);
     this.observer?.scanned(failed.length ? 'failed' : 'succeeded', (performance.now() - started) / 1000, summary);
   }
 
@@ -466,8 +470,8 @@ export class ScanService implements PushHook {
 
   // ---------------------------------------------------------------- reading results
 
-  async show(reg: RegistryRow, repository: string, reference: string): Promise<ScanView> {
-    const { manifestId, row } = await this.resolve(reg, repository, reference);
+  async show(reg: RegistryRow, repository: string, reference: string, viewer?: QuarantineViewer): Promise<ScanView> {
+    const { manifestId, row } = await this.resolve(reg, repository, reference, viewer);
     const scan = await this.scans.get(manifestId);
     if (!scan) {
       return { repository, digest: row.digest, mediaType: row.media_type, status: 'not scanned', requestedAt: row.created_at, sbom: {} };
