@@ -95,7 +95,11 @@ export function registerRepositoryCommands(program: Command): void {
       all.sort((a, b) => String(a.createdTime).localeCompare(String(b.createdTime)));
       const top = o.top ? all.slice(0, o.top) : all;
       if (o.detail) print(top, o, { table: scanColumnsTable });
-      else print(top.map((m) => ({ digest: m.digest, tags: m.tags, timestamp: m.createdTime })), o);
+      else
+        print(
+          top.map((m) => ({ digest: m.digest, tags: m.tags, timestamp: m.createdTime })),
+          o,
+        );
     });
 
   base(repo.command('delete').description('delete a repository, or an image (manifest and all its tags) with --image'))

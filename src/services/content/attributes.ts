@@ -87,7 +87,7 @@ export class AcrService {
   ) {}
 
   private scansOf(manifestIds: number[]): Promise<Map<number, ScanBrief>> {
-    return this.scans ? this.scans.summaries(manifestIds) : Promise.resolve(new Map());
+    return this.scans ? this.scans.summaries(manifestIds) : Promise.resolve(new Map<number, ScanBrief>());
   }
 
   private async repo(reg: RegistryRow, repository: string) {

@@ -128,7 +128,13 @@ export class WebhookDelivery {
           if (!(JSON.parse(h.actions) as string[]).includes(action)) continue;
           if (!scopeMatches(h.scope, e.repository, e.tag)) continue;
           const eventId = randomUUID();
-          const body = this.envelope(h, reg, action, this.payload(e, action, eventId, scan), e.tag ? `${e.repository}:${e.tag}` : e.repository);
+          const body = this.envelope(
+            h,
+            reg,
+            action,
+            this.payload(e, action, eventId, scan),
+            e.tag ? `${e.repository}:${e.tag}` : e.repository,
+          );
           await this.queue.enqueue(trx, JOB_KIND, { webhookId: h.id, eventId, action, body } satisfies DeliveryJob, {
             maxAttempts: this.opts.maxAttempts,
           });
