@@ -122,8 +122,10 @@ export class WebhookDelivery {
         const reg = regs.find((r) => r.id === e.registry_id)!;
         const action = await this.webhookAction(trx, e);
         if (!action) continue;
-        // A scan event carries the scan's result as recorded (a later scan has its own event).
-        const scan = action === 'scan' && e.digest ? await this.outbox.scanResult(trx, e.registry_id, e.repository, e.digest) : undefined;
+        // Events store no payload: a scan event's result is read as it is now, within moments of
+        // the scan (a later scan records an event of its own).
+        const wanted = action === 'scan' && e.digest && mine.some((h) => (JSON.parse(h.actions) as string[]).includes('scan'));
+        const scan = wanted ? await this.outbox.scanResult(trx, e.registry_id, e.repository, e.digest!) : undefined;
         for (const h of mine) {
           if (!(JSON.parse(h.actions) as string[]).includes(action)) continue;
           if (!scopeMatches(h.scope, e.repository, e.tag)) continue;
