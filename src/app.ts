@@ -176,7 +176,8 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
   const access = new AccessPolicy(auth, meta);
   const softDelete = new SoftDeleteService(meta, new KyselyRecycleBin(meta.db, meta.dialect));
   const immutability = new ImmutabilityService(new KyselyImmutabilityPolicies(meta.db));
-  const repositories = new RepositoryService(meta, softDelete, immutability);
+  const scanStore = new KyselyScans(meta.db);
+  const repositories = new RepositoryService(meta, softDelete, immutability, scanStore);
   const manifests = new ManifestService(
     meta,
     { manifestMaxBytes: config.limits.manifestMaxBytes, referrersDeleteWithSubject: config.referrers.deleteWithSubject },
@@ -240,7 +241,7 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
   collector.activity = identities.activity;
   const matcher = new VulnMatcher(meta);
   const scans = new ScanService(
-    new KyselyScans(meta.db),
+    scanStore,
     meta,
     meta,
     storage,
@@ -282,7 +283,7 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     jobs,
     scheduler,
     imports,
-    acr: new AcrService(meta, storage, repositories, manifests, pulls),
+    acr: new AcrService(meta, storage, repositories, manifests, pulls, scanStore),
     identities,
     rates: new RateLimiter({ enabled: config.limits.rateLimits, multiplier: config.limits.rateMultiplier }),
     jobAdmin: new JobAdmin(jobs),

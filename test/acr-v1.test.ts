@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { withRegistry } from './helpers/with-image.js';
+import { KyselyScans } from '../src/meta/scans.js';
 import { blobOf, expectError, imageIndex, manifestBytes, MT, uniqueRepo, type V2 } from './helpers/oci.js';
 
 // ACR's /acr/v1 data-plane API: shapes, paging and ordering (keyset), PATCH of changeable
@@ -24,7 +25,8 @@ for (const backend of BACKENDS) {
     let reg: string;
 
     before(async () => {
-      ({ t, v2, reg } = await withRegistry(backend));
+      // scan.mode always: scans run without vulnerability data, so the scan field has something to show.
+      ({ t, v2, reg } = await withRegistry(backend, { scan: { mode: 'always' } }));
     });
     after(async () => {
       await t?.close();
@@ -207,6 +209,70 @@ for (const backend of BACKENDS) {
       const m = (await json(await acr(`${reg}/${repo}/_manifests/${img.digest}`))).manifest;
       assert.equal(m.pullCount, 4);
       assert.ok(m.lastPulledTime);
+    });
+
+    test('scan (Berth extension): on scanned manifests and their tags, absent otherwise; one scans query per page', async () => {
+      const repo = uniqueRepo('scanattr');
+      const name = `${reg}/${repo}`;
+      const a = await v2.pushImage(name, 'a');
+      const b = await v2.pushImage(name, 'b');
+      // An artifact is not scanned: no scan row, no field.
+      const art = await v2.pushImage(name, 'art', { artifactType: 'application/vnd.example.thing.v1+json' });
+      const scanOf = async (digest: string) => (await json(await acr(`${name}/_manifests/${digest}`))).manifest.scan;
+      for (const d of [a.digest, b.digest]) {
+        const end = Date.now() + 30_000;
+        while (['queued', 'running'].includes((await scanOf(d)).status)) {
+          assert.ok(Date.now() < end, 'the scan finished');
+          await sleep(50);
+        }
+      }
+      // Random bytes are no layer a scan can read: failed, with the time and no summary.
+      const scanned = await scanOf(a.digest);
+      assert.equal(scanned.status, 'failed');
+      assert.ok(scanned.scannedAt);
+      assert.equal(scanned.summary, undefined);
+      assert.equal(await scanOf(art.digest), undefined);
+      assert.deepEqual((await json(await acr(`${name}/_tags/a`))).tag.scan, scanned);
+
+      const calls: number[][] = [];
+      // A spy on the real store (the app's instance is a KyselyScans): counts the queries a page makes.
+      const proto = KyselyScans.prototype;
+      const original = Object.getOwnPropertyDescriptor(proto, 'summaries')!;
+      Object.defineProperty(proto, 'summaries', {
+        ...original,
+        value(this: KyselyScans, ids: readonly number[]) {
+          calls.push([...ids]);
+          return (original.value as KyselyScans['summaries']).call(this, ids);
+        },
+      });
+      try {
+        const manifests = (await json(await acr(`${name}/_manifests?n=10`))).manifests as { digest: string; scan?: { status: string } }[];
+        assert.equal(calls.length, 1);
+        assert.equal(calls[0]!.length, 3);
+        assert.deepEqual(
+          new Map(manifests.map((m) => [m.digest, m.scan?.status])),
+          new Map([
+            [a.digest, 'failed'],
+            [b.digest, 'failed'],
+            [art.digest, undefined],
+          ]),
+        );
+        const tags = (await json(await acr(`${name}/_tags?n=10`))).tags as { name: string; scan?: { status: string } }[];
+        assert.equal(calls.length, 2);
+        assert.deepEqual(
+          tags.map((t) => [t.name, t.scan?.status]),
+          [
+            ['a', 'failed'],
+            ['art', undefined],
+            ['b', 'failed'],
+          ],
+        );
+        const listing = await json(await v2.fetch(`/api/registries/${reg}/repositories/${repo}/_manifests?n=10`));
+        assert.equal(calls.length, 3);
+        assert.equal(listing.value.find((m: { digest: string }) => m.digest === a.digest).scan.status, 'failed');
+      } finally {
+        Object.defineProperty(proto, 'summaries', original);
+      }
     });
 
     test('DELETE repository answers 202 with the digests and tags deleted', async () => {

@@ -205,3 +205,24 @@ export function scanShowTable(value: unknown): unknown {
     ecosystem: at(f, 'ecosystem'),
   }));
 }
+
+/**
+ * Manifest and tag attributes (show-metadata, show-manifests --detail): their own columns, with
+ * the scan (a nested object) as scanStatus and the counts that decide quarantine.
+ */
+export function scanColumnsTable(value: unknown): unknown {
+  return itemsOf(value).map((item) => {
+    if (!isObj(item)) return item;
+    const { scan, ...rest } = item;
+    if (!isObj(scan)) return rest;
+    return {
+      ...rest,
+      scanStatus: at(scan, 'status') ?? '',
+      critical: at(scan, 'summary', 'critical') ?? '',
+      high: at(scan, 'summary', 'high') ?? '',
+      medium: at(scan, 'summary', 'medium') ?? '',
+      low: at(scan, 'summary', 'low') ?? '',
+      fixable: at(scan, 'summary', 'fixable') ?? '',
+    };
+  });
+}

@@ -36,6 +36,7 @@ export interface ManifestLock {
 export interface TagAttributes extends AttrColumns {
   name: string;
   digest: string;
+  manifest_id: number;
   /** Of the manifest the tag points at. */
   quarantine_state: string | null;
   created_at: string;
@@ -99,6 +100,7 @@ export interface AttributeStore {
 const TAG_ATTR_COLUMNS = [
   'tags.name',
   'manifests.digest',
+  'tags.manifest_id',
   'tags.created_at',
   'tags.updated_at',
   'tags.delete_enabled',

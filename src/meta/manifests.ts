@@ -53,6 +53,7 @@ export interface TagDetail {
 }
 
 export interface ManifestDetail {
+  id: number;
   digest: string;
   media_type: string;
   artifact_type: string | null;
@@ -423,7 +424,7 @@ export class KyselyManifestStore implements ManifestStore {
     const ids = rows.map((r) => r.id);
     const tags = await tagNames(this.ctx.db, ids, { listedOnly: false });
     const sizes = await imageSizes(this.ctx.db, repositoryId, ids);
-    return rows.map(({ id, ...r }) => ({ ...r, image_size: sizes.get(id) ?? Number(r.size), tags: tags.get(id) ?? [] }));
+    return rows.map((r) => ({ ...r, id: Number(r.id), image_size: sizes.get(r.id) ?? Number(r.size), tags: tags.get(r.id) ?? [] }));
   }
 
   listReferrers(

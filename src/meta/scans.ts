@@ -48,7 +48,14 @@ export interface ScanSubject {
   created_at: string;
   /** Quarantined | Passed | Failed, or null when pushed with the registry's quarantine policy off. */
   quarantine_state: string | null;
+  /** Who set the state last (the scanner's own decisions may be made again by a rescan). */
+  quarantine_updated_by: string | null;
+  /** One of its tags (the first by name), for the scan event; null when untagged. */
+  tag: string | null;
 }
+
+/** What the /acr/v1 attributes show of a manifest's scan. */
+export type ScanBrief = Pick<ScanRow, 'status' | 'scanned_at' | 'data_date' | 'summary'>;
 
 export interface Scans {
   /** The manifest a scan is about; undefined once it is gone. */
@@ -58,7 +65,10 @@ export interface Scans {
   /** Marks a manifest as waiting for a scan; inside the transaction that queues the scan job. */
   request(ex: Executor, manifestId: number, registryId: number, at: string): Promise<void>;
   get(manifestId: number): Promise<ScanRow | undefined>;
-  update(manifestId: number, patch: ScanResultPatch): Promise<void>;
+  /** Records a scan's state or result; `ex` when it goes with other changes (the scan event). */
+  update(manifestId: number, patch: ScanResultPatch, ex?: Executor): Promise<void>;
+  /** The scans of a page of manifests, in one query; manifests without a scan are absent. */
+  summaries(manifestIds: readonly number[]): Promise<Map<number, ScanBrief>>;
   /** A registry's scans, newest manifest first (keyset on manifest id). */
   list(registryId: number, beforeManifestId: number | undefined, limit: number): Promise<ScanListRow[]>;
   /** Scans holding an inventory, in manifest id order: what a vulnerability data import matches again. */
@@ -90,12 +100,25 @@ export class KyselyScans implements Scans {
         'manifests.content',
         'manifests.created_at',
         'manifests.quarantine_state',
+        'manifests.quarantine_updated_by',
       ])
       .where('manifests.id', '=', manifestId)
       .executeTakeFirst();
-    return r
-      ? { ...r, manifest_id: Number(r.manifest_id), registry_id: Number(r.registry_id), repository_id: Number(r.repository_id) }
-      : undefined;
+    if (!r) return undefined;
+    const tag = await this.db
+      .selectFrom('tags')
+      .select('name')
+      .where('manifest_id', '=', manifestId)
+      .orderBy('name')
+      .limit(1)
+      .executeTakeFirst();
+    return {
+      ...r,
+      manifest_id: Number(r.manifest_id),
+      registry_id: Number(r.registry_id),
+      repository_id: Number(r.repository_id),
+      tag: tag?.name ?? null,
+    };
   }
 
   async manifestId(repositoryId: number, digest: string): Promise<number | undefined> {
@@ -120,8 +143,20 @@ export class KyselyScans implements Scans {
     return this.db.selectFrom('scans').selectAll().where('manifest_id', '=', manifestId).executeTakeFirst();
   }
 
-  async update(manifestId: number, patch: ScanResultPatch): Promise<void> {
-    await this.db.updateTable('scans').set(patch).where('manifest_id', '=', manifestId).execute();
+  async update(manifestId: number, patch: ScanResultPatch, ex: Executor = this.db): Promise<void> {
+    await ex.updateTable('scans').set(patch).where('manifest_id', '=', manifestId).execute();
+  }
+
+  async summaries(manifestIds: readonly number[]): Promise<Map<number, ScanBrief>> {
+    const out = new Map<number, ScanBrief>();
+    if (manifestIds.length === 0) return out;
+    const rows = await this.db
+      .selectFrom('scans')
+      .select(['manifest_id', 'status', 'scanned_at', 'data_date', 'summary'])
+      .where('manifest_id', 'in', [...new Set(manifestIds)])
+      .execute();
+    for (const { manifest_id, ...brief } of rows) out.set(Number(manifest_id), brief);
+    return out;
   }
 
   list(registryId: number, beforeManifestId: number | undefined, limit: number): Promise<ScanListRow[]> {

@@ -203,7 +203,7 @@ export interface WebhooksTable {
   name: string;
   name_key: string;
   uri: string;
-  /** JSON array: push, delete, quarantine, chart_push, chart_delete */
+  /** JSON array: push, delete, quarantine, chart_push, chart_delete, scan (Berth's) */
   actions: string;
   /** '' = all; repo:tag, repo:* */
   scope: string;

@@ -1,5 +1,6 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Dialect } from './db.js';
+import type { ScanBrief } from './scans.js';
 import type { Database, EventsTable, WebhookDeliveriesTable, WebhooksTable } from './schema.js';
 import { isUniqueViolation, type Executor, type RegistryRow } from './store.js';
 
@@ -44,6 +45,8 @@ export interface WebhookOutbox {
   registryName(id: number): Promise<string | undefined>;
   /** The bytes of a live manifest, by registry, repository name and digest. */
   manifestContent(ex: Executor, registryId: number, repository: string, digest: string): Promise<Uint8Array | undefined>;
+  /** The scan of a live manifest (a `scan` event's result), by registry, repository name and digest. */
+  scanResult(ex: Executor, registryId: number, repository: string, digest: string): Promise<ScanBrief | undefined>;
   webhook(id: number): Promise<WebhookRow | undefined>;
   recordDelivery(d: NewDelivery): Promise<void>;
 }
@@ -155,6 +158,18 @@ export class KyselyWebhooks implements Webhooks, WebhookOutbox {
       .where('manifests.digest', '=', digest)
       .executeTakeFirst();
     return m?.content;
+  }
+
+  scanResult(ex: Executor, registryId: number, repository: string, digest: string): Promise<ScanBrief | undefined> {
+    return ex
+      .selectFrom('scans')
+      .innerJoin('manifests', 'manifests.id', 'scans.manifest_id')
+      .innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
+      .select(['scans.status', 'scans.scanned_at', 'scans.data_date', 'scans.summary'])
+      .where('repositories.registry_id', '=', registryId)
+      .where('repositories.name', '=', repository)
+      .where('manifests.digest', '=', digest)
+      .executeTakeFirst();
   }
 
   webhook(id: number): Promise<WebhookRow | undefined> {

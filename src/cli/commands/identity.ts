@@ -404,7 +404,7 @@ function registerCredentialCommands(program: Command): void {
 
 type AuditLog = 'logins' | 'repository' | 'activity';
 
-const REPOSITORY_OPERATIONS = ['push', 'pull', 'delete', 'untag', 'purge', 'retention', 'quarantine'];
+const REPOSITORY_OPERATIONS = ['push', 'pull', 'delete', 'untag', 'purge', 'retention', 'quarantine', 'scan'];
 
 /** Which log an --operation selects: login the login log, push… the repository log, an operation name (with "/") the activity log. */
 function operationLog(op: string): AuditLog {
@@ -442,7 +442,7 @@ function registerAuditCommands(program: Command): void {
     )
     .option(
       '--operation <operation>',
-      'only this operation: login (the login log); push, pull, delete, untag, purge, retention, quarantine (the repository log); an activity operation such as Microsoft.ContainerRegistry/registries/write, or a prefix ending in /* (the activity log)',
+      'only this operation: login (the login log); push, pull, delete, untag, purge, retention, quarantine, scan (the repository log); an activity operation such as Microsoft.ContainerRegistry/registries/write, or a prefix ending in /* (the activity log)',
     )
     .addOption(
       new Option(

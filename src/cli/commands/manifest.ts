@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander';
 import { CliError, enc, repoPath, type ApiClient } from '../client.js';
 import { client, common, print, parseImage, confirm, boolArg, positiveInt } from '../command-kit.js';
-import { manifestTable, referrersTable } from '../tables.js';
+import { manifestTable, referrersTable, scanColumnsTable } from '../tables.js';
 
 // `berth manifest …`, shaped like `az acr manifest …`: the same subcommands, flags and output.
 // A manifest is named with -r REG -n REPO:TAG|REPO@DIGEST (a repository alone for the list
@@ -179,14 +179,14 @@ export function registerManifestCommands(program: Command): void {
   ).action(async (id: string | undefined, o) => {
     const c = client(o);
     const t = await target(c, id, o, 'repository');
-    print(await manifestAttributes(c, t, repositoryOnly(t), o), o);
+    print(await manifestAttributes(c, t, repositoryOnly(t), o), o, { table: scanColumnsTable });
   });
 
   manifestCmd(
     man.command('show-metadata').description('show the metadata of a tag (repo:tag) or a manifest (repo@digest), locks included'),
   ).action(async (id: string | undefined, o) => {
     const c = client(o);
-    print(await metadata(c, await target(c, id, o, 'manifest')), o);
+    print(await metadata(c, await target(c, id, o, 'manifest')), o, { table: scanColumnsTable });
   });
 
   manifestCmd(

@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander';
 import { CliError, enc, repoPath } from '../client.js';
 import { client, common, print, parseImage, confirm, boolArg, positiveInt, quotaArg } from '../command-kit.js';
-import { flatten } from '../tables.js';
+import { flatten, scanColumnsTable } from '../tables.js';
 
 // Shaped like `az acr`: same groups, flags and output formats.
 
@@ -94,7 +94,12 @@ export function registerRepositoryCommands(program: Command): void {
       }
       all.sort((a, b) => String(a.createdTime).localeCompare(String(b.createdTime)));
       const top = o.top ? all.slice(0, o.top) : all;
-      print(o.detail ? top : top.map((m) => ({ digest: m.digest, tags: m.tags, timestamp: m.createdTime })), o);
+      if (o.detail) print(top, o, { table: scanColumnsTable });
+      else
+        print(
+          top.map((m) => ({ digest: m.digest, tags: m.tags, timestamp: m.createdTime })),
+          o,
+        );
     });
 
   base(repo.command('delete').description('delete a repository, or an image (manifest and all its tags) with --image'))

@@ -5,7 +5,7 @@ import { webhookConfigTable, webhookEventsTable } from '../tables.js';
 
 // `berth webhook` (az acr webhook) and `berth job` (the durable job queue, for operators).
 
-const ACTIONS = ['push', 'delete', 'quarantine', 'chart_push', 'chart_delete'];
+const ACTIONS = ['push', 'delete', 'quarantine', 'chart_push', 'chart_delete', 'scan'];
 
 /** `--headers k=v k2=v2` (az's space-separated key=value pairs). */
 export function parseHeaders(values: string[] | undefined): Record<string, string> | undefined {

@@ -52,3 +52,25 @@ export function summarize(findings: readonly Finding[]): ScanSummary {
   }
   return s;
 }
+
+/** Berth's `scan` field on ACR's manifest and tag attributes (an extension: ACR has none). */
+export interface ScanAttribute {
+  status: string;
+  scannedAt?: string;
+  dataDate?: string;
+  summary?: ScanSummary;
+}
+
+export function scanAttribute(row: {
+  status: string;
+  scanned_at: string | null;
+  data_date: string | null;
+  summary: string | null;
+}): ScanAttribute {
+  return {
+    status: row.status,
+    ...(row.scanned_at ? { scannedAt: row.scanned_at } : {}),
+    ...(row.data_date ? { dataDate: row.data_date } : {}),
+    ...(row.summary ? { summary: JSON.parse(row.summary) as ScanSummary } : {}),
+  };
+}

@@ -25,7 +25,7 @@ export const scanRoutes = [
     params: RefParams,
     handler: async ({ svc, p, params }) => {
       const reg = await svc.access.repository(p, params.reg, params.repo, READ);
-      return json(200, await svc.scans.show(reg, params.repo, params.ref));
+      return json(200, await svc.scans.show(reg, params.repo, params.ref, svc.access.quarantineViewer(p, reg, params.repo)));
     },
   }),
   route('POST /api/registries/:reg/repositories/*repo/_manifests/:ref/_scan', {
@@ -33,8 +33,9 @@ export const scanRoutes = [
     params: RefParams,
     handler: async ({ svc, p, params }) => {
       const reg = await svc.access.repository(p, params.reg, params.repo, ['push']);
-      await svc.scans.rescan(reg, params.repo, params.ref);
-      return json(202, await svc.scans.show(reg, params.repo, params.ref));
+      const viewer = svc.access.quarantineViewer(p, reg, params.repo);
+      await svc.scans.rescan(reg, params.repo, params.ref, viewer);
+      return json(202, await svc.scans.show(reg, params.repo, params.ref, viewer));
     },
   }),
   route('GET /api/registries/:reg/scans', {

@@ -2,6 +2,8 @@ import { parseDigest } from '../../domain/digest.js';
 import { RegistryError } from '../../domain/errors.js';
 import { isIndexMediaType } from '../../domain/manifest.js';
 import { assertTag } from '../../domain/reference.js';
+import { scanAttribute } from '../../domain/scan/findings.js';
+import type { ScanBrief, Scans } from '../../meta/scans.js';
 import type { AttributeStore, AttrColumns, Keyset, ManifestAttributes, RegistryRow, RepositoryStore, TimeOrder } from '../../meta/store.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import { blobKey } from '../../storage/paths.js';
@@ -80,7 +82,13 @@ export class AcrService {
     private readonly repositories: RepositoryService,
     private readonly manifests: ManifestService,
     private readonly pulls: PullTracker,
+    /** Berth's scan results, shown as a `scan` field (one query per page). */
+    private readonly scans?: Pick<Scans, 'summaries'>,
   ) {}
+
+  private scansOf(manifestIds: number[]): Promise<Map<number, ScanBrief>> {
+    return this.scans ? this.scans.summaries(manifestIds) : Promise.resolve(new Map<number, ScanBrief>());
+  }
 
   private async repo(reg: RegistryRow, repository: string) {
     const row = await this.meta.repositoryRow(reg.id, repository);
@@ -123,12 +131,15 @@ export class AcrService {
     t: {
       name: string;
       digest: string;
+      manifest_id: number;
       created_at: string;
       updated_at: string;
       last_pulled_at: string | null;
       pull_count: number;
     } & AttrColumns,
+    scans: Map<number, ScanBrief>,
   ) {
+    const scan = scans.get(Number(t.manifest_id));
     return {
       name: t.name,
       digest: t.digest,
@@ -138,6 +149,7 @@ export class AcrService {
       changeableAttributes: changeable(t),
       ...(t.last_pulled_at ? { lastPulledTime: t.last_pulled_at } : {}),
       pullCount: Number(t.pull_count),
+      ...(scan ? { scan: scanAttribute(scan) } : {}),
     };
   }
 
@@ -155,7 +167,9 @@ export class AcrService {
     const after = await keysetAfter(o.last, o.order, 'tag', async (last) => (await this.meta.getTagAttributes(repoId, last))?.updated_at);
     const hideQuarantined = await this.manifests.hidesQuarantined(reg, viewer);
     const rows = await this.meta.listTagAttributes(repoId, { order: o.order, after, digest, limit: o.n + 1, hideQuarantined });
-    const items = rows.slice(0, o.n).map((t) => this.tagOut(t));
+    const page = rows.slice(0, o.n);
+    const scans = await this.scansOf(page.map((t) => Number(t.manifest_id)));
+    const items = page.map((t) => this.tagOut(t, scans));
     return { items, next: rows.length > o.n ? items[items.length - 1]!.name : undefined };
   }
 
@@ -166,7 +180,7 @@ export class AcrService {
     const t = await this.meta.getTagAttributes(repoId, tag);
     if (!t || (quarantineHides(reg.quarantine_enabled, t.quarantine_state) && !(viewer && (await viewer()))))
       throw new RegistryError('MANIFEST_UNKNOWN', `tag ${tag} is not known in repository ${repository}`, { detail: { tag } });
-    return { registry: reg.name, imageName: repository, tag: this.tagOut(t) };
+    return { registry: reg.name, imageName: repository, tag: this.tagOut(t, await this.scansOf([Number(t.manifest_id)])) };
   }
 
   async patchTag(reg: RegistryRow, repository: string, tag: string, body: unknown, viewer?: QuarantineViewer) {
@@ -238,8 +252,10 @@ export class AcrService {
   private async manifestsOut(rows: ManifestAttributes[]) {
     const indexes = rows.filter((r) => isIndexMediaType(r.media_type));
     const contents = await this.meta.manifestContents(indexes.map((r) => r.id));
+    const scans = await this.scansOf(rows.map((r) => Number(r.id)));
     const out = [];
     for (const r of rows) {
+      const scan = scans.get(Number(r.id));
       let references: { digest: string; architecture?: string; os?: string }[] | undefined;
       if (isIndexMediaType(r.media_type)) {
         references = readIndex(contents.get(r.id));
@@ -263,6 +279,7 @@ export class AcrService {
         changeableAttributes: manifestChangeable(r),
         ...(r.last_pulled_at ? { lastPulledTime: r.last_pulled_at } : {}),
         pullCount: Number(r.pull_count),
+        ...(scan ? { scan: scanAttribute(scan) } : {}),
       });
     }
     return out;

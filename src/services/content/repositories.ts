@@ -1,6 +1,8 @@
 import { RegistryError } from '../../domain/errors.js';
 import { parseDigest } from '../../domain/digest.js';
 import { assertRepositoryName, assertTag } from '../../domain/reference.js';
+import { scanAttribute } from '../../domain/scan/findings.js';
+import type { ScanBrief, Scans } from '../../meta/scans.js';
 import type { AttributeStore, EventStore, ManifestStore, RegistryRow, RepositoryStore, TimeOrder, Transactor } from '../../meta/store.js';
 import type { Page } from './manifests.js';
 import type { ImmutabilityService } from '../policy/immutability.js';
@@ -22,6 +24,8 @@ export class RepositoryService {
       Transactor,
     private readonly bin?: RecycleBinHook,
     private readonly immutable?: ImmutabilityService,
+    /** Berth's scan results, shown with each manifest of a listing (one query per page). */
+    private readonly scans?: Pick<Scans, 'summaries'>,
   ) {}
 
   /**
@@ -96,7 +100,9 @@ export class RepositoryService {
   async manifestDetails(reg: RegistryRow, repository: string, n: number, last: string | undefined, hideQuarantined = false) {
     if (last !== undefined) parseDigest(last);
     const rows = await this.meta.listManifestDetails(await this.repoId(reg, repository), last, n + 1, hideQuarantined);
-    const items = rows.slice(0, n).map((m) => ({
+    const page = rows.slice(0, n);
+    const scans = this.scans ? await this.scans.summaries(page.map((m) => m.id)) : new Map<number, ScanBrief>();
+    const items = page.map((m) => ({
       digest: m.digest,
       mediaType: m.media_type,
       artifactType: m.artifact_type,
@@ -105,6 +111,7 @@ export class RepositoryService {
       createdTime: m.created_at,
       tags: m.tags,
       ...(m.quarantine_state ? { quarantineState: m.quarantine_state } : {}),
+      ...(scans.has(m.id) ? { scan: scanAttribute(scans.get(m.id)!) } : {}),
     }));
     return { items, next: rows.length > n ? items[items.length - 1]?.digest : undefined };
   }

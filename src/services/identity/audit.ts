@@ -78,8 +78,8 @@ export class Audit {
   /** Repository events (push, pull, delete, untag), newest first: committed changes only (the outbox is written in their transaction). */
   async repositoryEvents(p: Principal, q: RepositoryEventQuery): Promise<{ value: RepositoryEventView[]; next?: number }> {
     const { registryId, top } = await auditScope(this.ctx, p, q);
-    if (q.operation !== undefined && !['push', 'pull', 'delete', 'untag', 'purge', 'retention', 'quarantine'].includes(q.operation))
-      throw invalid('"operation" must be push, pull, delete, untag, purge, retention or quarantine');
+    if (q.operation !== undefined && !['push', 'pull', 'delete', 'untag', 'purge', 'retention', 'quarantine', 'scan'].includes(q.operation))
+      throw invalid('"operation" must be push, pull, delete, untag, purge, retention, quarantine or scan');
     const rows = await this.ctx.store.queryRepositoryEvents({
       since: q.since === undefined ? undefined : parseSince(q.since),
       registryId,

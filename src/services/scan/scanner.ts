@@ -9,14 +9,21 @@ import { jsonBytes, OCI_EMPTY_BLOB, OCI_EMPTY_DESCRIPTOR, sbomReferrerManifest, 
 import { decide, DEFAULT_SCAN_POLICY, parseAllowList, type AllowEntry, type FailOn, type ScanPolicy } from '../../domain/scan/policy.js';
 import type { ImageInventory } from '../../domain/scan/types.js';
 import type { JobQueue } from '../../jobs/queue.js';
-import { IMAGE_CONFIG_TYPES, type ScanListRow, type ScanRow, type Scans, type ScanSubject } from '../../meta/scans.js';
-import { now, type Executor, type RegistryRow } from '../../meta/store.js';
+import {
+  IMAGE_CONFIG_TYPES,
+  type ScanListRow,
+  type ScanResultPatch,
+  type ScanRow,
+  type Scans,
+  type ScanSubject,
+} from '../../meta/scans.js';
+import { now, type EventStore, type Executor, type RegistryRow, type Transactor } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
 import { isTransient } from '../../domain/errors.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import { blobKey } from '../../storage/paths.js';
-import { asSystem } from '../actor.js';
-import type { ManifestService, PushHook } from '../content/manifests.js';
+import { asSystem, currentActor } from '../actor.js';
+import type { ManifestService, PushHook, QuarantineViewer } from '../content/manifests.js';
 import type { UploadService } from '../content/uploads.js';
 
 // Scanning as durable jobs (issue 15): a manifest push queues a scan in its own transaction; the
@@ -27,8 +34,12 @@ import type { UploadService } from '../content/uploads.js';
 
 export const SCAN_JOB = 'scan';
 export const REMATCH_JOB = 'scan-rematch';
-/** Who the scanner's changes are attributed to (audit, quarantine state). */
-const SCANNER = 'berth-scanner';
+/**
+ * Who the scanner's changes are attributed to (audit, quarantine state). No user, token or service
+ * principal can bear this name (none may hold a ':'), so a state it set is known to be the scanner's.
+ */
+export const SCANNER = 'berth:scanner';
+const AS_SCANNER = { name: 'scanner', method: 'SCAN', identity: SCANNER };
 
 /** Matches an inventory against the vulnerability data the operator imported. */
 export interface Matcher {
@@ -96,6 +107,11 @@ export function isContainerImage(m: ParsedManifest): boolean {
   return m.config !== null && IMAGE_CONFIGS.has(m.config.mediaType) && (m.artifactType === null || IMAGE_CONFIGS.has(m.artifactType));
 }
 
+/** Whether the scanner decides an image's quarantine state: still Quarantined, or last set by the scanner itself. */
+export function scannerDecides(s: Pick<ScanSubject, 'quarantine_state' | 'quarantine_updated_by'>): boolean {
+  return s.quarantine_state === 'Quarantined' || (s.quarantine_state !== null && s.quarantine_updated_by === SCANNER);
+}
+
 function platformText(d: Descriptor): string {
   const p = d.platform;
   if (!p) return 'unknown';
@@ -109,7 +125,7 @@ export class ScanService implements PushHook {
   constructor(
     private readonly scans: Scans,
     private readonly registries: { getRegistryById(id: number): Promise<RegistryRow | undefined> },
-    private readonly tx: { transaction<T>(fn: (trx: Executor) => Promise<T>): Promise<T> },
+    private readonly meta: Transactor & Pick<EventStore, 'recordEvent'>,
     private readonly storage: StorageDriver,
     private readonly jobs: JobQueue,
     private readonly uploads: UploadService,
@@ -156,11 +172,11 @@ export class ScanService implements PushHook {
   }
 
   /** berth scan run: scans a manifest again (layers included). */
-  async rescan(reg: RegistryRow, repository: string, digest: string): Promise<void> {
-    const { manifestId, manifest } = await this.resolve(reg, repository, digest);
+  async rescan(reg: RegistryRow, repository: string, digest: string, viewer?: QuarantineViewer): Promise<void> {
+    const { manifestId, manifest } = await this.resolve(reg, repository, digest, viewer);
     if (manifest.kind !== 'index' && !isContainerImage(manifest))
       throw new RegistryError('REQUEST_INVALID', `${repository}@${digest} is not a container image or an index; only images are scanned`);
-    await this.tx.transaction((trx) => this.enqueue(trx, manifestId, reg.id));
+    await this.meta.transaction((trx) => this.enqueue(trx, manifestId, reg.id));
   }
 
   /**
@@ -169,15 +185,17 @@ export class ScanService implements PushHook {
    */
   async requestRematch(): Promise<void> {
     this.dataSeen = true;
-    await this.tx.transaction((trx) => this.jobs.enqueue(trx, REMATCH_JOB, {}, { maxAttempts: 3 }));
+    await this.meta.transaction((trx) => this.jobs.enqueue(trx, REMATCH_JOB, {}, { maxAttempts: 3 }));
   }
 
   private async resolve(
     reg: RegistryRow,
     repository: string,
     digest: string,
+    viewer?: QuarantineViewer,
   ): Promise<{ manifestId: number; manifest: ParsedManifest; row: ScanSubject }> {
-    const m = await this.manifests.get(reg, repository, digest);
+    // A quarantined image is found only by those who may see it (quarantine read).
+    const m = await this.manifests.get(reg, repository, digest, viewer);
     const subject = await this.scans.subject(Number(m.id));
     if (!subject) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} is not known in repository ${repository}`);
     return { manifestId: subject.manifest_id, manifest: parseManifest(subject.content, subject.media_type), row: subject };
@@ -227,7 +245,10 @@ export class ScanService implements PushHook {
     const { findings, dataDate } = await this.matcher.match(inventory);
     const summary = summarize(findings);
     const at = now();
-    await this.scans.update(manifestId, {
+    // Quarantine is decided first: once a scan reads as finished, the image's state is the one it
+    // decided (berth scan run --wait relies on that).
+    await this.decideQuarantine(reg, subject, findings, dataDate);
+    await this.finish(reg, subject, {
       status: 'succeeded',
       message: warnings.length ? `${warnings.slice(0, 5).join('; ')}${warnings.length > 5 ? '; …' : ''}` : null,
       inventory: JSON.stringify(inventory),
@@ -239,7 +260,6 @@ export class ScanService implements PushHook {
       scanned_at: at,
       matched_at: at,
     });
-    await this.decideQuarantine(reg, subject, findings, dataDate);
     this.observer?.scanned('succeeded', (performance.now() - started) / 1000, summary);
     this.log.info(
       {
@@ -253,15 +273,35 @@ export class ScanService implements PushHook {
     );
   }
 
+  /** A scan's result and its `scan` event (webhooks, audit) are recorded together, in one transaction. */
+  private finish(reg: RegistryRow, subject: ScanSubject, result: ScanResultPatch): Promise<void> {
+    return asSystem(AS_SCANNER, () =>
+      this.meta.transaction(async (trx) => {
+        await this.scans.update(subject.manifest_id, result, trx);
+        await this.meta.recordEvent(trx, currentActor(), {
+          registry_id: reg.id,
+          action: 'scan',
+          repository: subject.repository,
+          digest: subject.digest,
+          tag: subject.tag,
+          media_type: subject.media_type,
+          size: subject.content.byteLength,
+        });
+      }),
+    );
+  }
+
   private async finishFailed(reg: RegistryRow, subject: ScanSubject, message: string, started: number): Promise<void> {
-    await this.scans.update(subject.manifest_id, { status: 'failed', message, scanned_at: now() });
     await this.holdBack(reg, subject, `the scan failed: ${message}`);
+    await this.finish(reg, subject, { status: 'failed', message, scanned_at: now() });
     this.observer?.scanned('failed', (performance.now() - started) / 1000);
   }
 
   /**
    * Quarantine (ACR): an image held back on push is released (Passed) or kept out (Failed) by the
-   * registry's scan policy. Only Quarantined images are decided: a state someone set stays.
+   * registry's scan policy. The scanner owns the states it set: a rescan decides such an image
+   * again (under a changed policy or new findings). A state someone else set (a person, an
+   * external scanner through the PATCH) stays until it is set back to Quarantined.
    */
   private async decideQuarantine(
     reg: RegistryRow,
@@ -269,9 +309,12 @@ export class ScanService implements PushHook {
     findings: readonly Finding[],
     dataDate: string | null,
   ): Promise<void> {
-    if (!reg.quarantine_enabled || subject.quarantine_state !== 'Quarantined') return;
+    if (!reg.quarantine_enabled) return;
     // No vulnerability data, no verdict: "nothing found" against nothing would release every image.
     if (dataDate === null) return;
+    // Read again: the state may have been set by someone else while the layers were read.
+    const current = await this.scans.subject(subject.manifest_id);
+    if (!current || !scannerDecides(current)) return;
     const verdict = decide(findings, await this.policy(reg), new Date());
     await this.setQuarantine(reg, subject, verdict.passed ? 'Passed' : 'Failed', verdict.details);
   }
@@ -283,7 +326,7 @@ export class ScanService implements PushHook {
   }
 
   private setQuarantine(reg: RegistryRow, subject: ScanSubject, state: 'Passed' | 'Failed', details: string): Promise<unknown> {
-    return asSystem({ name: 'scanner', method: 'SCAN', identity: SCANNER }, () =>
+    return asSystem(AS_SCANNER, () =>
       this.manifests.setQuarantineState(reg, subject.repository, subject.digest, state, `berth scanner: ${details}`, SCANNER),
     );
   }
@@ -330,7 +373,7 @@ export class ScanService implements PushHook {
       tool: { name: 'berth', version: this.version },
     };
     void manifest;
-    return asSystem({ name: 'scanner', method: 'SCAN', identity: SCANNER }, async () => {
+    return asSystem(AS_SCANNER, async () => {
       await this.uploads.ingest(
         reg,
         subject.repository,
@@ -388,7 +431,7 @@ export class ScanService implements PushHook {
         if (!childSubject) continue;
         const parsed = parseManifest(childSubject.content, childSubject.media_type);
         if (!isContainerImage(parsed)) continue; // attestations and other artifacts in an index
-        if (!row) await this.tx.transaction((trx) => this.scans.request(trx, childId, reg.id, now()));
+        if (!row) await this.meta.transaction((trx) => this.scans.request(trx, childId, reg.id, now()));
         await this.run(childId);
         row = await this.scans.get(childId);
       }
@@ -400,7 +443,9 @@ export class ScanService implements PushHook {
     const failed = platforms.filter((p) => p.status === 'failed');
     const summary = summarize(findings);
     const at = now();
-    await this.scans.update(subject.manifest_id, {
+    if (failed.length) await this.holdBack(reg, subject, `the scan of ${failed.map((p) => p.platform).join(', ')} failed`);
+    else await this.decideQuarantine(reg, subject, findings, dataDate);
+    await this.finish(reg, subject, {
       status: failed.length ? 'failed' : 'succeeded',
       message: failed.length ? `the scan of ${failed.map((p) => p.platform).join(', ')} failed` : null,
       inventory: null,
@@ -410,8 +455,6 @@ export class ScanService implements PushHook {
       scanned_at: at,
       matched_at: at,
     });
-    if (failed.length) await this.holdBack(reg, subject, `the scan of ${failed.map((p) => p.platform).join(', ')} failed`);
-    else await this.decideQuarantine(reg, subject, findings, dataDate);
     this.observer?.scanned(failed.length ? 'failed' : 'succeeded', (performance.now() - started) / 1000, summary);
   }
 
@@ -478,7 +521,7 @@ export class ScanService implements PushHook {
     for (;;) {
       const rows = await this.scans.unscanned(after, batch);
       if (rows.length === 0) break;
-      await this.tx.transaction(async (trx) => {
+      await this.meta.transaction(async (trx) => {
         for (const r of rows) await this.enqueue(trx, r.manifest_id, r.registry_id);
       });
       after = rows[rows.length - 1]!.manifest_id;
@@ -490,8 +533,8 @@ export class ScanService implements PushHook {
 
   // ---------------------------------------------------------------- reading results
 
-  async show(reg: RegistryRow, repository: string, reference: string): Promise<ScanView> {
-    const { manifestId, row } = await this.resolve(reg, repository, reference);
+  async show(reg: RegistryRow, repository: string, reference: string, viewer?: QuarantineViewer): Promise<ScanView> {
+    const { manifestId, row } = await this.resolve(reg, repository, reference, viewer);
     const scan = await this.scans.get(manifestId);
     if (!scan) {
       return { repository, digest: row.digest, mediaType: row.media_type, status: 'not scanned', requestedAt: row.created_at, sbom: {} };

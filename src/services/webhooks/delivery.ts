@@ -4,6 +4,8 @@ import { PermanentJobError, type JobQueue } from '../../jobs/queue.js';
 import type { AccessStore } from '../../meta/access-store.js';
 import type { Executor, MetaStore } from '../../meta/store.js';
 import type { EventRow, WebhookOutbox, WebhookRow } from '../../meta/webhooks.js';
+import type { ScanBrief } from '../../meta/scans.js';
+import { scanAttribute } from '../../domain/scan/findings.js';
 import type { Logger } from '../../observability/logger.js';
 import { EgressRefused, egressRequest, egressVerdict, type EgressOptions } from '../../net/egress.js';
 
@@ -120,11 +122,21 @@ export class WebhookDelivery {
         const reg = regs.find((r) => r.id === e.registry_id)!;
         const action = await this.webhookAction(trx, e);
         if (!action) continue;
+        // Events store no payload: a scan event's result is read as it is now, within moments of
+        // the scan (a later scan records an event of its own).
+        const wanted = action === 'scan' && e.digest && mine.some((h) => (JSON.parse(h.actions) as string[]).includes('scan'));
+        const scan = wanted ? await this.outbox.scanResult(trx, e.registry_id, e.repository, e.digest!) : undefined;
         for (const h of mine) {
           if (!(JSON.parse(h.actions) as string[]).includes(action)) continue;
           if (!scopeMatches(h.scope, e.repository, e.tag)) continue;
           const eventId = randomUUID();
-          const body = this.envelope(h, reg, action, this.payload(e, action, eventId), e.tag ? `${e.repository}:${e.tag}` : e.repository);
+          const body = this.envelope(
+            h,
+            reg,
+            action,
+            this.payload(e, action, eventId, scan),
+            e.tag ? `${e.repository}:${e.tag}` : e.repository,
+          );
           await this.queue.enqueue(trx, JOB_KIND, { webhookId: h.id, eventId, action, body } satisfies DeliveryJob, {
             maxAttempts: this.opts.maxAttempts,
           });
@@ -140,10 +152,11 @@ export class WebhookDelivery {
 
   /**
    * push/delete, or chart_push/chart_delete for Helm charts, or quarantine (a push under the
-   * quarantine policy); null for events webhooks do not report (untag, other quarantine changes).
+   * quarantine policy), or scan (Berth's: a scan finished); null for events webhooks do not report
+   * (untag, other quarantine changes).
    */
   private async webhookAction(trx: Executor, e: EventRow): Promise<string | null> {
-    if (e.action === 'quarantine') return 'quarantine';
+    if (e.action === 'quarantine' || e.action === 'scan') return e.action;
     if (e.action !== 'push' && e.action !== 'delete') return null;
     if (e.action === 'push' && e.digest) {
       const content = await this.outbox.manifestContent(trx, e.registry_id, e.repository, e.digest);
@@ -159,8 +172,8 @@ export class WebhookDelivery {
     return e.action;
   }
 
-  /** ACR's payload for the action, field for field. */
-  payload(e: EventRow, action: string, eventId: string): Record<string, unknown> {
+  /** ACR's payload for the action, field for field; scan: push's, with the scan's result (when the manifest is still there). */
+  payload(e: EventRow, action: string, eventId: string, scan?: ScanBrief): Record<string, unknown> {
     const base = { id: eventId, timestamp: e.created_at, action };
     const request = {
       id: e.request_id ?? '',
@@ -168,7 +181,7 @@ export class WebhookDelivery {
       method: e.request_method ?? (action === 'delete' ? 'DELETE' : 'PUT'),
       useragent: e.request_useragent ?? '',
     };
-    if (action === 'push') {
+    if (action === 'push' || action === 'scan') {
       return {
         ...base,
         target: {
@@ -180,6 +193,7 @@ export class WebhookDelivery {
           tag: e.tag ?? '',
         },
         request,
+        ...(action === 'scan' && scan ? { scan: scanAttribute(scan) } : {}),
       };
     }
     if (action === 'delete') {
@@ -218,6 +232,7 @@ export class WebhookDelivery {
       chart_push: 'Microsoft.ContainerRegistry.ChartPushed',
       chart_delete: 'Microsoft.ContainerRegistry.ChartDeleted',
       quarantine: 'Microsoft.ContainerRegistry.ImageQuarantined',
+      scan: 'Berth.ContainerRegistry.ImageScanned',
       ping: 'Berth.Webhook.Ping',
     };
     return JSON.stringify({

@@ -14,7 +14,8 @@ import { mask, SIGNATURE_HEADER, type DeliveryJob, type WebhookDelivery } from '
 
 // The scope rule decides deliveries; it is tested, and known, as part of webhooks.
 
-export const WEBHOOK_ACTIONS = ['push', 'delete', 'quarantine', 'chart_push', 'chart_delete'] as const;
+// scan is Berth's own: a scan of an image finished (ACR has no such action).
+export const WEBHOOK_ACTIONS = ['push', 'delete', 'quarantine', 'chart_push', 'chart_delete', 'scan'] as const;
 
 export interface WebhookInput {
   name?: string;
