@@ -54,6 +54,7 @@ const { values: o } = parseArgs({
     'no-pg': { type: 'boolean' },
     images: { type: 'string' },
     sboms: { type: 'string', default: '1000' },
+    profile: { type: 'string' },
     child: { type: 'string' },
     spec: { type: 'string' },
   },
@@ -195,7 +196,9 @@ function runChild(kind, spec, { pin = false, nodeArgs = [] } = {}) {
   writeFileSync(specFile, JSON.stringify(spec));
   const cpus = os.availableParallelism();
   const taskset = pin && spawnSync('sh', ['-c', 'command -v taskset']).status === 0;
-  const args = [...nodeArgs, SELF, '--child', kind, '--spec', specFile];
+  // --profile DIR: each child writes a CPU profile there (node --cpu-prof), for a look at where the time goes.
+  const prof = o.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(o.profile)}`] : [];
+  const args = [...prof, ...nodeArgs, SELF, '--child', kind, '--spec', specFile];
   const r = taskset
     ? spawnSync('taskset', ['-c', String(cpus - 1), process.execPath, ...args], { encoding: 'utf8', maxBuffer: 64 * MiB })
     : spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 64 * MiB });
