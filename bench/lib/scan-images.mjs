@@ -238,7 +238,7 @@ export async function debianBase({ offline = false, log = () => {} } = {}) {
     return { layer, kind: 'debootstrap bookworm minbase' };
   }
   const layer = await cached('base-synthetic-bookworm.tar.gz', (file) => writeLayer(file, syntheticBaseEntries()));
-  return { layer, kind: 'synthetic (debootstrap unavailable)' };
+  return { layer, kind: offline ? 'synthetic (--offline)' : 'synthetic (debootstrap unavailable)' };
 }
 
 // ---------------------------------------------------------------- application layers
