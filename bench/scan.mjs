@@ -382,12 +382,15 @@ const pct = (xs, p) => {
 async function pushBench(rounds, n, records, names) {
   const { smallLayer } = await import('./lib/scan-images.mjs');
   const servers = {};
+  // scan.enabled (true/false) became scan.mode (auto/always/off): whichever this build has.
+  const { configKeys } = await dist('config/config.js');
+  const keys = new Map(configKeys().map((k) => [k.path.join('.'), k.env]));
+  const setting = keys.has('scan.mode')
+    ? { 'scan on': { [keys.get('scan.mode')]: 'always' }, 'scan off': { [keys.get('scan.mode')]: 'off' } }
+    : { 'scan on': { [keys.get('scan.enabled')]: 'true' }, 'scan off': { [keys.get('scan.enabled')]: 'false' } };
   try {
-    for (const [label, enabled] of [
-      ['scan on', 'true'],
-      ['scan off', 'false'],
-    ]) {
-      const berth = await startBerth({ root: ROOT, registry: 'scanbench', env: { BERTH_SCAN_ENABLED: enabled } });
+    for (const label of ['scan on', 'scan off']) {
+      const berth = await startBerth({ root: ROOT, registry: 'scanbench', env: setting[label] });
       const client = new RegistryClient({ url: berth.url, username: berth.username, password: berth.password });
       const imp = await importOver(berth, records, names);
       log(`  ${label}: berth serve on ${berth.url}, ${imp.records} records imported over the API`);
