@@ -1,12 +1,18 @@
 // A synthetic OSV export shaped like osv.dev's Debian all.zip: DEBIAN-CVE-*, DSA-* and DLA-*
 // records, each with affected entries for several Debian releases (source package, an ECOSYSTEM
 // range, a list of affected versions, urgency), about 2-3 KB of JSON each. Deterministic for a
-// given count, so two runs load the same data.
+// given count, so two runs load the same data. The source packages are srcpkg0..srcpkg2999 unless
+// real names are given (packageNames), so an image's own packages have advisories to match.
 import { createWriteStream } from 'node:fs';
 import { Zip, ZipDeflate } from 'fflate';
 
 const RELEASES = ['Debian:11', 'Debian:12', 'Debian:13'];
 const PACKAGES = Array.from({ length: 3000 }, (_, i) => `srcpkg${i}`);
+
+/** The 3,000 source package names with `real` ones in place of the first srcpkgN (each real name gets ~1/3000 of the records). */
+export function packageNames(real = []) {
+  return [...real, ...PACKAGES.slice(real.length)];
+}
 
 /** A small deterministic generator (mulberry32). */
 function random(seed) {
@@ -21,12 +27,12 @@ function random(seed) {
 }
 
 /** The i-th record of the export. */
-export function syntheticDebianRecord(i, modified = '2026-11-30T08:00:00Z') {
+export function syntheticDebianRecord(i, modified = '2026-11-30T08:00:00Z', packages = PACKAGES) {
   const rnd = random(i + 1);
   const kind = i % 10 < 7 ? 'DEBIAN-CVE' : i % 10 < 9 ? 'DLA' : 'DSA';
   const year = 2014 + (i % 13);
   const id = kind === 'DEBIAN-CVE' ? `DEBIAN-CVE-${year}-${10000 + i}` : `${kind}-${1000 + i}-1`;
-  const pkg = PACKAGES[Math.floor(rnd() * PACKAGES.length)];
+  const pkg = packages[Math.floor(rnd() * packages.length)];
   const major = 1 + Math.floor(rnd() * 9);
   const affected = RELEASES.filter(() => rnd() < 0.8).map((ecosystem, r) => {
     const versions = Array.from({ length: Math.floor(rnd() * 12) }, (_, v) => `${major}.${r}.${v}-${1 + (v % 3)}`);
@@ -79,4 +85,21 @@ export function writeSyntheticDebianZip(file, count, modified) {
     }
     zip.end();
   });
+}
+
+/** The same records as NDJSON chunks (about 1 MiB each), for importOsv(..., 'ndjson'): no zip to write first. */
+export async function* syntheticDebianNdjson(count, { modified, packages = PACKAGES } = {}) {
+  let lines = [];
+  let size = 0;
+  for (let i = 0; i < count; i++) {
+    const line = JSON.stringify(syntheticDebianRecord(i, modified, packages)) + '\n';
+    lines.push(line);
+    size += line.length;
+    if (size >= 1 << 20) {
+      yield Buffer.from(lines.join(''));
+      lines = [];
+      size = 0;
+    }
+  }
+  if (lines.length) yield Buffer.from(lines.join(''));
 }

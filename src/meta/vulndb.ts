@@ -108,6 +108,11 @@ export interface VulnDbStore {
   affectedFor(keys: readonly VulnKey[]): Promise<VulnCandidate[]>;
   /** Records, sources, data dates and the last imports. */
   vulnDbStatus(): Promise<VulnDbStatus>;
+  /**
+   * A cheap stamp that changes whenever an import starts or ends (on any node): what the matcher's
+   * cache of looked-up advisories is keyed by.
+   */
+  vulnDataStamp(): Promise<string>;
   /** Records an import as running; returns its id. */
   beginVulnImport(row: { source: string; kind: string; identity: string | null }): Promise<number>;
   finishVulnImport(id: number, outcome: VulnImportOutcome): Promise<void>;
@@ -339,6 +344,14 @@ export class KyselyVulnDbStore implements VulnDbStore {
       sources,
       lastImport: lastImports.reduce<VulnImportView | null>((a, b) => (!a || b.id > a.id ? b : a), null),
     };
+  }
+
+  async vulnDataStamp(): Promise<string> {
+    const r = await this.ctx.db
+      .selectFrom('vuln_imports')
+      .select((eb) => [eb.fn.max('id').as('last'), eb.fn.count('finished_at').as('finished')])
+      .executeTakeFirst();
+    return `${r?.last ?? 0}:${r?.finished ?? 0}`;
   }
 
   async beginVulnImport(row: { source: string; kind: string; identity: string | null }): Promise<number> {
