@@ -247,7 +247,17 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     jobs,
     uploads,
     manifests,
-    (layers, signal) => inventoryImage(layers, { maxDurationMs: config.scan.timeoutSeconds * 1000 }, signal),
+    (layers, signal) =>
+      inventoryImage(
+        layers,
+        {
+          maxDurationMs: config.scan.timeoutSeconds * 1000,
+          maxEntriesPerLayer: config.scan.maxLayerEntries,
+          maxLayerBytes: config.scan.maxLayerBytes,
+          maxMetadataFileBytes: config.scan.maxMetadataFileBytes,
+        },
+        signal,
+      ),
     matcher,
     {
       enabled: config.scan.enabled,
