@@ -18,6 +18,8 @@ export interface InventoryBudget {
   maxRetainedBytes: number;
   /** Packages in one image. */
   maxPackages: number;
+  /** Characters in a package's name, version, source, architecture or license (real ones are far shorter). */
+  maxPackageFieldLength: number;
   /** Central-directory entries read from one archive, nested ones included. */
   maxZipEntries: number;
   /** Inflated size of one archive member (a nested jar or a metadata file). */
@@ -45,6 +47,7 @@ export const DEFAULT_BUDGET: Readonly<InventoryBudget> = Object.freeze({
   maxArchiveBytes: 128 * MiB,
   maxRetainedBytes: 256 * MiB,
   maxPackages: 200_000,
+  maxPackageFieldLength: 1024,
   maxZipEntries: 200_000,
   maxZipEntryBytes: 32 * MiB,
   maxZipTotalBytes: 256 * MiB,

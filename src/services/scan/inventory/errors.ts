@@ -7,6 +7,7 @@ export type InventoryErrorCode =
   | 'file-too-large'
   | 'too-much-retained'
   | 'too-many-packages'
+  | 'bad-package-database'
   | 'deadline'
   | 'aborted'
   | 'unreadable-layer';
@@ -18,7 +19,9 @@ export class InventoryError extends Error {
     message: string,
     /** The layer being read when it happened, when there was one. */
     readonly layer?: string,
+    /** What failed underneath (a storage outage stays recognisable to the job's retry). */
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
