@@ -119,7 +119,8 @@ export class ScanService implements PushHook {
     private readonly log: Logger,
     private readonly version: string,
   ) {
-    jobs.handle<ScanJob>(SCAN_JOB, (p) => this.run(p.manifestId), { long: true });
+    // On its last attempt a scan that meets a storage outage fails with the reason instead of staying 'running'.
+    jobs.handle<ScanJob>(SCAN_JOB, (p, job) => this.run(p.manifestId, job.attempts < job.max_attempts), { long: true });
     jobs.handle(REMATCH_JOB, () => this.rematchAll().then(() => undefined), { long: true });
   }
 
@@ -161,7 +162,8 @@ export class ScanService implements PushHook {
 
   // ---------------------------------------------------------------- the job
 
-  async run(manifestId: number): Promise<void> {
+  /** Scans one manifest; with `retryable`, a storage outage is thrown for the queue to retry. */
+  async run(manifestId: number, retryable = false): Promise<void> {
     const subject = await this.scans.subject(manifestId);
     if (!subject) return; // deleted since it was queued
     const reg = await this.registries.getRegistryById(subject.registry_id);
@@ -174,7 +176,7 @@ export class ScanService implements PushHook {
     } catch (e) {
       return this.finishFailed(reg, subject, `the manifest cannot be read: ${(e as Error).message}`, started);
     }
-    if (manifest.kind === 'index') return this.scanIndex(reg, subject, manifest, started);
+    if (manifest.kind === 'index') return this.scanIndex(reg, subject, manifest, started, retryable);
     if (!isContainerImage(manifest)) {
       await this.scans.update(manifestId, { status: 'unsupported', message: 'not a container image: artifacts are not scanned' });
       this.observer?.scanned('unsupported', (performance.now() - started) / 1000);
@@ -188,7 +190,7 @@ export class ScanService implements PushHook {
       warnings = read.warnings ?? [];
     } catch (e) {
       // A storage outage is retried by the queue; anything else is this image's problem.
-      if (isTransient(e)) throw e;
+      if (isTransient(e) && retryable) throw e;
       return this.finishFailed(reg, subject, (e as Error).message, started);
     }
     const sboms = await this.pushSboms(reg, subject, manifest, inventory);
@@ -336,7 +338,13 @@ export class ScanService implements PushHook {
   }
 
   /** An index: each platform's image is scanned (or its scan reused); the index reports them together. */
-  private async scanIndex(reg: RegistryRow, subject: ScanSubject, index: ParsedManifest, started: number): Promise<void> {
+  private async scanIndex(
+    reg: RegistryRow,
+    subject: ScanSubject,
+    index: ParsedManifest,
+    started: number,
+    retryable: boolean,
+  ): Promise<void> {
     const findings: Finding[] = [];
     let dataDate: string | null = null;
     const platforms: { digest: string; platform: string; status: string }[] = [];
@@ -350,7 +358,7 @@ export class ScanService implements PushHook {
         const parsed = parseManifest(childSubject.content, childSubject.media_type);
         if (!isContainerImage(parsed)) continue; // attestations and other artifacts in an index
         if (!row) await this.tx.transaction((trx) => this.scans.request(trx, childId, reg.id, now()));
-        await this.run(childId);
+        await this.run(childId, retryable);
         row = await this.scans.get(childId);
       }
       if (!row || row.status === 'unsupported') continue;
