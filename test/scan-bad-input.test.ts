@@ -27,7 +27,8 @@ import { blobOf, imageManifest, MT, uniqueRepo, type Blob } from './helpers/oci.
 const MiB = 1024 * 1024;
 const TIMEOUT_SECONDS = 2;
 const CONFIG = {
-  jobs: { pollIntervalMs: 20, backoffBaseMs: 20, backoffMaxMs: 100, concurrency: 4 },
+  // A lease shorter than the scan timeout: a scan that does not keep its lease is claimed again mid-scan.
+  jobs: { pollIntervalMs: 20, backoffBaseMs: 20, backoffMaxMs: 100, concurrency: 4, leaseSeconds: 1 },
   scan: {
     timeoutSeconds: TIMEOUT_SECONDS,
     maxLayerEntries: 2000,
@@ -237,9 +238,18 @@ for (const backend of BACKENDS) {
       const repo = uniqueRepo('stall');
       const head = gzipSync(await tarOf([{ name: 'etc/os-release', data: DEBIAN_OS_RELEASE }]));
       let opened: Promise<fsp.FileHandle> | undefined;
+      const storage = t.app.storage;
+      const read = storage.read.bind(storage);
+      let fifoKey = '';
+      let fifoReads = 0;
+      storage.read = (k, range) => {
+        if (k === fifoKey) fifoReads++;
+        return read(k, range);
+      };
       try {
         const digest = await push(repo, [head], async ([layer]) => {
           // The stored blob becomes a FIFO: the scan's read gets the first bytes, then nothing, forever.
+          fifoKey = blobKey(parseDigest(layer!.digest));
           const file = blobFile(layer!.digest);
           unlinkSync(file);
           mkdirSync(path.dirname(file), { recursive: true });
@@ -252,12 +262,15 @@ for (const backend of BACKENDS) {
         assert.equal(v.status, 'failed', JSON.stringify(v));
         assert.match(v.message ?? '', new RegExp(`took longer than ${TIMEOUT_SECONDS} s`));
         assert.ok(v.seconds < TIMEOUT_SECONDS + 5, `took ${v.seconds} s`);
+        // Scanned once: the job kept its lease (1 s here) for the whole scan and was not claimed again.
+        assert.equal(fifoReads, 1);
         // The reader was still blocked when the scan gave up: the node went on regardless.
         const nextRepo = uniqueRepo('after');
         const next = await push(nextRepo, [head]);
         const n = await settled(nextRepo, next);
         assert.equal(n.status, 'succeeded', JSON.stringify(n));
       } finally {
+        storage.read = read;
         // Closing the writer ends the read the scan abandoned (it still holds a libuv thread).
         await (await opened)?.close();
       }

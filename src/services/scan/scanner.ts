@@ -8,7 +8,7 @@ import { cycloneDx, spdx, type SbomSubject } from '../../domain/scan/sbom/index.
 import { jsonBytes, OCI_EMPTY_BLOB, OCI_EMPTY_DESCRIPTOR, sbomReferrerManifest, type SbomFormat } from '../../domain/scan/sbom/referrer.js';
 import { decide, DEFAULT_SCAN_POLICY, parseAllowList, type AllowEntry, type FailOn, type ScanPolicy } from '../../domain/scan/policy.js';
 import type { ImageInventory } from '../../domain/scan/types.js';
-import type { JobQueue } from '../../jobs/queue.js';
+import type { JobQueue, JobRow } from '../../jobs/queue.js';
 import type { ScanListRow, ScanRow, Scans, ScanSubject } from '../../meta/scans.js';
 import { now, type Executor, type RegistryRow } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
@@ -120,8 +120,27 @@ export class ScanService implements PushHook {
     private readonly version: string,
   ) {
     // On its last attempt a scan that meets a storage outage fails with the reason instead of staying 'running'.
-    jobs.handle<ScanJob>(SCAN_JOB, (p, job) => this.run(p.manifestId, job.attempts < job.max_attempts), { long: true });
-    jobs.handle(REMATCH_JOB, () => this.rematchAll().then(() => undefined), { long: true });
+    jobs.handle<ScanJob>(SCAN_JOB, (p, job) => this.holdingLease(job, () => this.run(p.manifestId, job.attempts < job.max_attempts)), {
+      long: true,
+    });
+    jobs.handle(REMATCH_JOB, (_p, job) => this.holdingLease(job, () => this.rematchAll().then(() => undefined)), { long: true });
+  }
+
+  /**
+   * A scan may outlive the job lease (jobs.leaseSeconds is 60 s, scan.timeoutSeconds 600 s): without
+   * renewing it, this node or another claims the job again mid-scan and runs the same scan twice,
+   * then three times, until the long-job slots hold nothing but copies of one slow image.
+   */
+  private async holdingLease(job: JobRow, fn: () => Promise<void>): Promise<void> {
+    const beat = setInterval(
+      () => void this.jobs.renewLease(job).catch(() => undefined),
+      Math.max(200, (this.jobs.opts.leaseSeconds * 1000) / 3),
+    );
+    try {
+      await fn();
+    } finally {
+      clearInterval(beat);
+    }
   }
 
   /** In a push's transaction: images and indexes are queued for a scan, artifacts are not. */
