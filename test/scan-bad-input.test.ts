@@ -224,12 +224,15 @@ for (const backend of BACKENDS) {
       const ok = await settled(normalRepo, normal);
       assert.equal(ok.status, 'succeeded', JSON.stringify(ok));
       assert.equal(ok.packages, 2);
-      // No job was left behind: every scan job ended (none retrying, none dead).
-      const jobs = await t.app.services.jobs.list({ kind: 'scan' });
-      assert.deepEqual(
-        jobs.filter((j) => j.state !== 'succeeded').map((j) => [j.state, j.last_error]),
-        [],
-      );
+      // No job was left behind: every scan job ends (a job is completed just after its scan row), none retrying or dead.
+      let unfinished: unknown[] = [];
+      for (let i = 0; i < 100; i++) {
+        const jobs = await t.app.services.jobs.list({ kind: 'scan' });
+        unfinished = jobs.filter((j) => j.state !== 'succeeded').map((j) => [j.state, j.attempts, j.last_error]);
+        if (unfinished.length === 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.deepEqual(unfinished, []);
       const growth = (process.memoryUsage().rss - rssBefore) / MiB;
       assert.ok(growth < 300, `RSS grew by ${growth.toFixed(0)} MiB`);
     });
@@ -274,6 +277,46 @@ for (const backend of BACKENDS) {
         // Closing the writer ends the read the scan abandoned (it still holds a libuv thread).
         await (await opened)?.close();
       }
+    });
+
+    test('corrupt vulnerability data is refused without touching what was loaded: scans still match the good records', async () => {
+      const post = (body: string) =>
+        t.fetch('/api/vulndb/imports?source=badinput', {
+          method: 'POST',
+          headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
+          body,
+        });
+      const record = {
+        id: 'DSA-9100-1',
+        modified: '2026-11-30T10:00:00Z',
+        affected: [
+          {
+            package: { ecosystem: 'Debian:12', name: 'bash' },
+            ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '5.2.15-3' }] }],
+          },
+        ],
+      };
+      assert.equal((await post(JSON.stringify([record]))).status, 201);
+      // Truncated, then a newer copy of the same record that is garbage where ranges should be.
+      const truncated = await post(`${JSON.stringify([{ ...record, modified: '2026-12-01T00:00:00Z' }]).slice(0, 60)}`);
+      assert.equal(truncated.status, 400, await truncated.text());
+      const garbage = await post(
+        JSON.stringify([{ ...record, modified: '2026-12-02T00:00:00Z', affected: [{ ranges: 'x'.repeat(10000) }] }]),
+      );
+      const answer = (await garbage.json()) as { rejected: number; errors: string[] };
+      assert.equal(answer.rejected, 1, JSON.stringify(answer));
+
+      const repo = uniqueRepo('osv');
+      const layer = await gz([
+        { name: 'etc/os-release', data: DEBIAN_OS_RELEASE },
+        { name: 'var/lib/dpkg/status', data: dpkgEntry('bash', '5.2.15-2') },
+      ]);
+      const v = await settled(repo, await push(repo, [layer]));
+      assert.equal(v.status, 'succeeded', JSON.stringify(v));
+      assert.deepEqual(
+        v.findings?.map((f) => [f.id, f.package]),
+        [['DSA-9100-1', 'bash']],
+      );
     });
 
     test('a storage outage is retried; one that outlasts scan.maxAttempts fails the scan with the storage error', async () => {
