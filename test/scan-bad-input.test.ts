@@ -25,6 +25,16 @@ import { blobOf, imageManifest, MT, uniqueRepo, type Blob } from './helpers/oci.
 // needs thousands of entries rather than millions and a decompression bomb megabytes, not gigabytes.
 
 const MiB = 1024 * 1024;
+const FUZZ_SEED = Number(process.env.BERTH_FUZZ_SEED ?? 20261206);
+
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
 const TIMEOUT_SECONDS = 2;
 const CONFIG = {
   // A lease shorter than the scan timeout: a scan that does not keep its lease is claimed again mid-scan.
@@ -201,7 +211,7 @@ for (const backend of BACKENDS) {
         {
           what: 'a layer blob deleted from storage behind the registry',
           layers: [normalLayer, randomBytes(1024)],
-          beforeManifest: async ([, gone]) => unlinkSync(blobFile(gone!.digest)),
+          beforeManifest: ([, gone]) => fsp.unlink(blobFile(gone!.digest)),
           message: /^layer sha256:[0-9a-f]{64} is missing from storage/,
         },
       ];
@@ -250,7 +260,7 @@ for (const backend of BACKENDS) {
         return read(k, range);
       };
       try {
-        const digest = await push(repo, [head], async ([layer]) => {
+        const digest = await push(repo, [head], ([layer]) => {
           // The stored blob becomes a FIFO: the scan's read gets the first bytes, then nothing, forever.
           fifoKey = blobKey(parseDigest(layer!.digest));
           const file = blobFile(layer!.digest);
@@ -260,10 +270,11 @@ for (const backend of BACKENDS) {
           // Opening either end of a FIFO waits for the other: this resolves once the scan opens the blob.
           opened = fsp.open(file, 'w');
           void opened.then((w) => w.write(head.subarray(0, 20)));
+          return Promise.resolve();
         });
         const v = await settled(repo, digest);
         assert.equal(v.status, 'failed', JSON.stringify(v));
-        assert.match(v.message ?? '', new RegExp(`took longer than ${TIMEOUT_SECONDS} s`));
+        assert.match(v.message ?? '', new RegExp(`^the scan of ${repo}@${digest} took longer than ${TIMEOUT_SECONDS} s and was stopped$`));
         assert.ok(v.seconds < TIMEOUT_SECONDS + 5, `took ${v.seconds} s`);
         // Scanned once: the job kept its lease (1 s here) for the whole scan and was not claimed again.
         assert.equal(fifoReads, 1);
@@ -277,6 +288,41 @@ for (const backend of BACKENDS) {
         // Closing the writer ends the read the scan abandoned (it still holds a libuv thread).
         await (await opened)?.close();
       }
+    });
+
+    test('fuzz: mutated layers through the job end as succeeded or failed with a message; the queue is not wedged', async () => {
+      const rand = prng(FUZZ_SEED);
+      const int = (n: number) => Math.floor(rand() * n);
+      const tarBytes = await tarOf([
+        { name: 'etc/os-release', data: DEBIAN_OS_RELEASE },
+        { name: 'var/lib/dpkg/status', data: `${dpkgEntry('bash', '5.2.15-2')}\n${dpkgEntry('libc6', '2.36-9')}` },
+        { name: 'usr/lib/node_modules/a/package.json', data: '{"name":"a","version":"1.0.0"}' },
+      ]);
+      const mutate = (b: Buffer): Buffer => {
+        const out = Buffer.from(b);
+        for (let i = 0, n = 1 + int(6); i < n; i++) {
+          const at = int(out.length);
+          if (int(3) === 0) return out.subarray(0, at);
+          out[at] = int(256);
+        }
+        return out;
+      };
+      const images: { repo: string; digest: string }[] = [];
+      for (let i = 0; i < 16; i++) {
+        // Half damaged before compression (tar headers, the database), half after (the gzip stream).
+        const layer = i % 2 ? gzipSync(mutate(tarBytes)) : mutate(gzipSync(tarBytes));
+        const repo = uniqueRepo('fuzz');
+        images.push({ repo, digest: await push(repo, [layer]) });
+      }
+      const normalRepo = uniqueRepo('good');
+      const normal = await push(normalRepo, [gzipSync(tarBytes)]);
+      for (const { repo, digest } of images) {
+        const v = await settled(repo, digest);
+        const seen = `seed ${FUZZ_SEED}: ${JSON.stringify({ status: v.status, message: v.message })}`;
+        assert.ok(v.status === 'succeeded' || v.status === 'failed', seen);
+        if (v.status === 'failed') assert.match(v.message ?? '', /^(layer sha256:[0-9a-f]{64} |the package database )/, seen);
+      }
+      assert.equal((await settled(normalRepo, normal)).status, 'succeeded');
     });
 
     test('corrupt vulnerability data is refused without touching what was loaded: scans still match the good records', async () => {
