@@ -251,7 +251,8 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
       inventoryImage(
         layers,
         {
-          maxDurationMs: config.scan.timeoutSeconds * 1000,
+          // The job's own timer, whose message names the image, fires first; this deadline is a backstop.
+          maxDurationMs: (config.scan.timeoutSeconds + 1) * 1000,
           maxEntriesPerLayer: config.scan.maxLayerEntries,
           maxLayerBytes: config.scan.maxLayerBytes,
           maxMetadataFileBytes: config.scan.maxMetadataFileBytes,
