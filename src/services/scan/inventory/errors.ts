@@ -8,6 +8,7 @@ export type InventoryErrorCode =
   | 'too-much-retained'
   | 'too-many-packages'
   | 'bad-package-database'
+  | 'inventory-too-large'
   | 'deadline'
   | 'aborted'
   | 'unreadable-layer';

@@ -354,6 +354,14 @@ test('package databases with binary data or absurd fields fail the scan; such a 
     'bad-package-database',
     /whose source name is 300 characters long/,
   );
+  // Many packages with long (but each allowed) fields: the inventory as a whole is bounded.
+  const many = await gzLayer([{ name: status, data: Array.from({ length: 50 }, (_, i) => deb(`${'n'.repeat(900)}${i}`, '1')).join('\n') }]);
+  await expectError(
+    inventoryImage([many], { maxInventoryChars: 20_000 }),
+    'inventory-too-large',
+    /^the names, versions and paths of the image's 50 packages come to more than 20000 characters \(at layer sha256:[0-9a-f]{64}\)/,
+  );
+  assert.equal((await inventoryImage([many])).packages.length, 50);
   const npm = await gzLayer([
     { name: 'usr/lib/node_modules/big/package.json', data: JSON.stringify({ name: 'big', version: '1.0.0', license: 'x'.repeat(5000) }) },
     { name: 'usr/lib/node_modules/ok/package.json', data: JSON.stringify({ name: 'ok', version: '1.0.0' }) },

@@ -86,6 +86,14 @@ function oversizedField(f: Found, max: number): string | undefined {
   return undefined;
 }
 
+/** Characters a package adds to the inventory (and to each SBOM). */
+function identityChars(f: Found): number {
+  let n = f.name.length + f.version.length + (f.arch?.length ?? 0) + (f.subpath?.length ?? 0);
+  if (f.source) n += f.source.name.length + f.source.version.length;
+  for (const l of f.licenses ?? []) n += l.length;
+  return n;
+}
+
 /** A failure while inflating or untarring a layer, in words that say what is wrong with the blob. */
 function explain(err: unknown, format: LayerFormat | undefined): string {
   const e = err as NodeJS.ErrnoException | undefined;
@@ -419,6 +427,15 @@ export async function inventoryImage(
     const current = await collect(view, rpmCache, warn, b);
     if (current.size > b.maxPackages) {
       throw new InventoryError('too-many-packages', `the image has more than ${b.maxPackages} packages (at layer ${digest})`, digest);
+    }
+    let chars = 0;
+    for (const { found: f, path } of current.values()) chars += identityChars(f) + path.length;
+    if (chars > b.maxInventoryChars) {
+      throw new InventoryError(
+        'inventory-too-large',
+        `the names, versions and paths of the image's ${current.size} packages come to more than ${b.maxInventoryChars} characters (at layer ${digest}); real images need far less`,
+        digest,
+      );
     }
     const next = new Map<string, Tracked>();
     for (const [key, v] of current) next.set(key, { ...v, layer: tracked.get(key)?.layer ?? digest });
