@@ -181,6 +181,11 @@ for (const backend of BACKENDS) {
           message: /^layer sha256:[0-9a-f]{64} has a path longer than 4096 characters \(x{80}…\)$/,
         },
         {
+          what: 'a long path carrying terminal escapes',
+          layers: [await gz([{ name: `\x1b]0;owned\x07\x1b[2J${'z'.repeat(5000)}`, data: 'x' }])],
+          message: /^layer sha256:[0-9a-f]{64} has a path longer than 4096 characters \(\\x1b\]0;owned\\x07\\x1b\[2Jz{66}…\)$/,
+        },
+        {
           what: 'a tar header larger than tar-stream holds (a 5 MiB path)',
           layers: [await gz([{ name: 'y'.repeat(5 * MiB), data: 'x' }])],
           message: /^layer sha256:[0-9a-f]{64} could not be read as a tar archive: a long-name or pax header is larger than 4 MiB$/,

@@ -23,6 +23,15 @@ export class InventoryError extends Error {
     /** What failed underneath (a storage outage stays recognisable to the job's retry). */
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(printable(message), options);
   }
+}
+
+/**
+ * Control characters written out as \xNN: messages quote paths from the image, and a path holding
+ * terminal escapes must not reach an operator's terminal through `berth scan show`.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

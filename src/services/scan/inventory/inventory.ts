@@ -12,7 +12,7 @@ import { parsePythonMetadata, PYTHON_METADATA } from './analyzers/python.js';
 import { parseRpmDb, type RpmDbFormat } from './analyzers/rpm.js';
 import { DEFAULT_BUDGET, type InventoryBudget } from './budget.js';
 import { decompressor, detectFormat, LayerFormatError, sniff, type LayerFormat } from './decompress.js';
-import { InventoryError } from './errors.js';
+import { InventoryError, printable } from './errors.js';
 import { PathTrie } from './merged-view.js';
 import { basename, dirname, normalizePath, whiteoutOf } from './paths.js';
 import { ecosystemOf, purlOf } from './purl.js';
@@ -175,7 +175,7 @@ export async function inventoryImage(
     retained -= r.data?.length ?? 0;
   };
   const warn = (msg: string) => {
-    if (warnings.length < 1000) warnings.push(msg);
+    if (warnings.length < 1000) warnings.push(printable(msg));
   };
 
   for await (const layer of layers) {
