@@ -100,9 +100,29 @@ for (const backend of BACKENDS) {
   describe(`hostile images fail their own scan (${backend})`, await backendGate(backend), () => {
     let t: TestApp;
     let reg: string;
+    const post = (body: string) =>
+      t.fetch('/api/vulndb/imports?source=badinput', {
+        method: 'POST',
+        headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
+        body,
+      });
+    const record = {
+      id: 'DSA-9100-1',
+      modified: '2026-11-30T10:00:00Z',
+      affected: [
+        {
+          package: { ecosystem: 'Debian:12', name: 'bash' },
+          ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '5.2.15-3' }] }],
+        },
+      ],
+    };
+
     before(async () => {
       t = await startTestApp(backend, CONFIG);
       reg = await t.createRegistry();
+      // Vulnerability data first: a deployment scans pushes once it has some.
+      const loaded = await post(JSON.stringify([record]));
+      assert.equal(loaded.status, 201, await loaded.text());
     });
     after(async () => {
       await t?.close();
@@ -331,23 +351,6 @@ for (const backend of BACKENDS) {
     });
 
     test('corrupt vulnerability data is refused without touching what was loaded: scans still match the good records', async () => {
-      const post = (body: string) =>
-        t.fetch('/api/vulndb/imports?source=badinput', {
-          method: 'POST',
-          headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
-          body,
-        });
-      const record = {
-        id: 'DSA-9100-1',
-        modified: '2026-11-30T10:00:00Z',
-        affected: [
-          {
-            package: { ecosystem: 'Debian:12', name: 'bash' },
-            ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '5.2.15-3' }] }],
-          },
-        ],
-      };
-      assert.equal((await post(JSON.stringify([record]))).status, 201);
       // Truncated, then a newer copy of the same record that is garbage where ranges should be.
       const truncated = await post(`${JSON.stringify([{ ...record, modified: '2026-12-01T00:00:00Z' }]).slice(0, 60)}`);
       assert.equal(truncated.status, 400, await truncated.text());
