@@ -248,7 +248,18 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     jobs,
     uploads,
     manifests,
-    (layers, signal) => inventoryImage(layers, { maxDurationMs: config.scan.timeoutSeconds * 1000 }, signal),
+    (layers, signal) =>
+      inventoryImage(
+        layers,
+        {
+          // The job's own timer, whose message names the image, fires first; this deadline is a backstop.
+          maxDurationMs: (config.scan.timeoutSeconds + 1) * 1000,
+          maxEntriesPerLayer: config.scan.maxLayerEntries,
+          maxLayerBytes: config.scan.maxLayerBytes,
+          maxMetadataFileBytes: config.scan.maxMetadataFileBytes,
+        },
+        signal,
+      ),
     matcher,
     {
       mode: config.scan.mode,

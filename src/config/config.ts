@@ -172,6 +172,20 @@ export const ConfigSchema = z.strictObject({
       timeoutSeconds: z.number().int().min(1).max(86400).default(600),
       /** Attempts of a scan job that meets a storage outage before it fails for good. */
       maxAttempts: z.number().int().min(1).max(20).default(3),
+      /** Tar entries one layer may hold; an image with a layer holding more fails its scan (a tar bomb). */
+      maxLayerEntries: z.number().int().min(1).default(1_000_000),
+      /** Bytes one layer may unpack to; a layer that inflates to more fails its scan (a decompression bomb). */
+      maxLayerBytes: z
+        .number()
+        .int()
+        .min(1024 * 1024)
+        .default(16 * 1024 * 1024 * 1024),
+      /** Size of one package database or metadata file (dpkg status, apk db, rpmdb...); a larger database fails the scan. */
+      maxMetadataFileBytes: z
+        .number()
+        .int()
+        .min(64 * 1024)
+        .default(64 * 1024 * 1024),
     })
     .prefault({}),
   limits: z

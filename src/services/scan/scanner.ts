@@ -8,7 +8,7 @@ import { cycloneDx, spdx, type SbomSubject } from '../../domain/scan/sbom/index.
 import { jsonBytes, OCI_EMPTY_BLOB, OCI_EMPTY_DESCRIPTOR, sbomReferrerManifest, type SbomFormat } from '../../domain/scan/sbom/referrer.js';
 import { decide, DEFAULT_SCAN_POLICY, parseAllowList, type AllowEntry, type FailOn, type ScanPolicy } from '../../domain/scan/policy.js';
 import type { ImageInventory } from '../../domain/scan/types.js';
-import type { JobQueue } from '../../jobs/queue.js';
+import type { JobQueue, JobRow } from '../../jobs/queue.js';
 import {
   IMAGE_CONFIG_TYPES,
   type ScanListRow,
@@ -136,15 +136,36 @@ export class ScanService implements PushHook {
     private readonly log: Logger,
     private readonly version: string,
   ) {
-    jobs.handle<ScanJob>(SCAN_JOB, (p) => this.run(p.manifestId), { long: true });
+    // On its last attempt a scan that meets a storage outage fails with the reason instead of staying 'running'.
+    jobs.handle<ScanJob>(SCAN_JOB, (p, job) => this.holdingLease(job, () => this.run(p.manifestId, job.attempts < job.max_attempts)), {
+      long: true,
+    });
     jobs.handle(
       REMATCH_JOB,
-      async () => {
-        await this.rematchAll();
-        if (this.opts.mode !== 'off') await this.backfill();
-      },
+      (_p, job) =>
+        this.holdingLease(job, async () => {
+          await this.rematchAll();
+          if (this.opts.mode !== 'off') await this.backfill();
+        }),
       { long: true },
     );
+  }
+
+  /**
+   * A scan may outlive the job lease (jobs.leaseSeconds is 60 s, scan.timeoutSeconds 600 s): without
+   * renewing it, this node or another claims the job again mid-scan and runs the same scan twice,
+   * then three times, until the long-job slots hold nothing but copies of one slow image.
+   */
+  private async holdingLease(job: JobRow, fn: () => Promise<void>): Promise<void> {
+    const beat = setInterval(
+      () => void this.jobs.renewLease(job).catch(() => undefined),
+      Math.max(200, (this.jobs.opts.leaseSeconds * 1000) / 3),
+    );
+    try {
+      await fn();
+    } finally {
+      clearInterval(beat);
+    }
   }
 
   /** In a push's transaction: images and indexes are queued for a scan, artifacts are not. */
@@ -203,7 +224,8 @@ export class ScanService implements PushHook {
 
   // ---------------------------------------------------------------- the job
 
-  async run(manifestId: number): Promise<void> {
+  /** Scans one manifest; with `retryable`, a storage outage is thrown for the queue to retry. */
+  async run(manifestId: number, retryable = false): Promise<void> {
     const subject = await this.scans.subject(manifestId);
     if (!subject) return; // deleted since it was queued
     const reg = await this.registries.getRegistryById(subject.registry_id);
@@ -216,7 +238,7 @@ export class ScanService implements PushHook {
     } catch (e) {
       return this.finishFailed(reg, subject, `the manifest cannot be read: ${(e as Error).message}`, started);
     }
-    if (manifest.kind === 'index') return this.scanIndex(reg, subject, manifest, started);
+    if (manifest.kind === 'index') return this.scanIndex(reg, subject, manifest, started, retryable);
     if (!isContainerImage(manifest)) {
       await this.scans.update(manifestId, { status: 'unsupported', message: 'not a container image: artifacts are not scanned' });
       this.observer?.scanned('unsupported', (performance.now() - started) / 1000);
@@ -230,7 +252,7 @@ export class ScanService implements PushHook {
       warnings = read.warnings ?? [];
     } catch (e) {
       // A storage outage is retried by the queue; anything else is this image's problem.
-      if (isTransient(e)) throw e;
+      if (isTransient(e) && retryable) throw e;
       return this.finishFailed(reg, subject, (e as Error).message, started);
     }
     let sboms: Partial<Record<SbomFormat, string>> = {};
@@ -239,8 +261,9 @@ export class ScanService implements PushHook {
     } catch (e) {
       // The repository may refuse them (quota, a write lock, an immutability policy): the scan
       // still reports its findings, and says why the SBOM is missing.
-      if (isTransient(e) || !(e instanceof RegistryError)) throw e;
-      warnings = [...warnings, `SBOM referrers not stored: ${e.message}`];
+      if (isTransient(e) && retryable) throw e;
+      if (!isTransient(e) && !(e instanceof RegistryError)) throw e;
+      warnings = [...warnings, `SBOM referrers not stored: ${(e as Error).message}`];
     }
     const { findings, dataDate } = await this.matcher.match(inventory);
     const summary = summarize(findings);
@@ -418,7 +441,13 @@ export class ScanService implements PushHook {
   }
 
   /** An index: each platform's image is scanned (or its scan reused); the index reports them together. */
-  private async scanIndex(reg: RegistryRow, subject: ScanSubject, index: ParsedManifest, started: number): Promise<void> {
+  private async scanIndex(
+    reg: RegistryRow,
+    subject: ScanSubject,
+    index: ParsedManifest,
+    started: number,
+    retryable: boolean,
+  ): Promise<void> {
     const findings: Finding[] = [];
     let dataDate: string | null = null;
     const platforms: { digest: string; platform: string; status: string }[] = [];
@@ -432,7 +461,7 @@ export class ScanService implements PushHook {
         const parsed = parseManifest(childSubject.content, childSubject.media_type);
         if (!isContainerImage(parsed)) continue; // attestations and other artifacts in an index
         if (!row) await this.meta.transaction((trx) => this.scans.request(trx, childId, reg.id, now()));
-        await this.run(childId);
+        await this.run(childId, retryable);
         row = await this.scans.get(childId);
       }
       if (!row || row.status === 'unsupported') continue;

@@ -18,6 +18,14 @@ export interface InventoryBudget {
   maxRetainedBytes: number;
   /** Packages in one image. */
   maxPackages: number;
+  /** Characters in a package's name, version, source, architecture or license (real ones are far shorter). */
+  maxPackageFieldLength: number;
+  /**
+   * Characters of names, versions, sources, licenses and paths over all of an image's packages. The
+   * stored inventory and both SBOMs grow with it (about 5 times over, in memory at once): 60 MiB of
+   * long package names within the other limits made a scan hold about 1 GiB.
+   */
+  maxInventoryChars: number;
   /** Central-directory entries read from one archive, nested ones included. */
   maxZipEntries: number;
   /** Inflated size of one archive member (a nested jar or a metadata file). */
@@ -45,6 +53,8 @@ export const DEFAULT_BUDGET: Readonly<InventoryBudget> = Object.freeze({
   maxArchiveBytes: 128 * MiB,
   maxRetainedBytes: 256 * MiB,
   maxPackages: 200_000,
+  maxPackageFieldLength: 1024,
+  maxInventoryChars: 16 * MiB,
   maxZipEntries: 200_000,
   maxZipEntryBytes: 32 * MiB,
   maxZipTotalBytes: 256 * MiB,

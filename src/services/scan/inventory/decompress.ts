@@ -16,10 +16,35 @@ export function detectFormat(head: Buffer, mediaType: string): LayerFormat {
     throw new LayerFormatError('is bzip2-compressed, which is not supported');
   if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])))
     throw new LayerFormatError('is xz-compressed, which is not supported');
-  if (/gzip|zstd/.test(mediaType) && head.length > 0 && head.length < 512) {
+  // A tar starts with a header block whose checksum holds; random bytes under a tar+gzip label
+  // would otherwise surface as tar-stream's "needs to be gunzipped?" hint.
+  if (/gzip|zstd/.test(mediaType) && head.length > 0 && (head.length < 512 || !isTarHeader(head))) {
     throw new LayerFormatError(`is declared ${mediaType} but is neither compressed nor a tar`);
   }
   return 'tar';
+}
+
+/** Whether the first 512 bytes are a tar header (its checksum holds) or an end-of-archive block of zeros. */
+export function isTarHeader(head: Buffer): boolean {
+  if (head.length < 512) return false;
+  const block = head.subarray(0, 512);
+  if (block.every((b) => b === 0)) return true;
+  const stored = parseInt(
+    block
+      .toString('latin1', 148, 156)
+      .replace(/[\0 ]+$/g, '')
+      .trim(),
+    8,
+  );
+  if (!Number.isFinite(stored)) return false;
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < 512; i++) {
+    const b = i >= 148 && i < 156 ? 0x20 : block[i]!;
+    unsigned += b;
+    signed += b > 127 ? b - 256 : b;
+  }
+  return stored === unsigned || stored === signed;
 }
 
 /** The window a zstd frame header asks for (RFC 8878 §3.1.1.1.2); `head` starts at the frame's magic. */

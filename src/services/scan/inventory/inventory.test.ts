@@ -7,6 +7,8 @@ import { gzipSync } from 'node:zlib';
 import { strToU8, zipSync } from 'fflate';
 import { gzLayer, layerOf, tarOf, type TarFile, type TestLayer } from '../../../../test/helpers/layers.js';
 import { buildGoBinary, makeRpmdb, toolMissing } from '../../../../test/helpers/scan-fixtures.js';
+import { isTransient } from '../../../domain/errors.js';
+import { StorageNotFoundError, StorageUnavailableError } from '../../../storage/driver.js';
 import { InventoryError, type InventoryResult, inventoryImage } from './index.js';
 
 const OS_RELEASE = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n';
@@ -260,11 +262,19 @@ test('broken layers, stalled sources and cancellation end in a clear error', asy
   const good = await tarOf([{ name: 'var/lib/dpkg/status', data: deb('a', '1') }]);
   const gz = gzipSync(good);
   const cases: [TestLayer, RegExp][] = [
-    [layerOf(randomBytes(3000), 'application/vnd.oci.image.layer.v1.tar'), /could not be read as a tar archive/],
-    [layerOf(gz.subarray(0, gz.length - 30)), /could not be read as a tar archive/],
+    [
+      layerOf(randomBytes(3000), 'application/vnd.oci.image.layer.v1.tar'),
+      /could not be read as a tar archive: a tar header is damaged, or the data is not a tar archive$/,
+    ],
+    [layerOf(gz.subarray(0, gz.length - 30)), /could not be read as a tar archive: the gzip data ends early: the blob is truncated/],
     [layerOf(Buffer.from('BZh91AY&SY')), /bzip2/],
     [layerOf(Buffer.from('not gzip')), /declared .*gzip but is neither/],
-    [layerOf(good.subarray(0, 700), 'application/vnd.oci.image.layer.v1.tar'), /could not be read as a tar archive/],
+    // Random bytes of any size under a tar+gzip label: the 512-byte header check tells them from a mislabelled tar.
+    [layerOf(randomBytes(100_000)), /declared application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip but is neither compressed nor a tar$/],
+    [
+      layerOf(good.subarray(0, 700), 'application/vnd.oci.image.layer.v1.tar'),
+      /could not be read as a tar archive: the archive ends in the middle of an entry: the blob is truncated$/,
+    ],
   ];
   for (const [layer, message] of cases) await expectError(inventoryImage([layer]), 'unreadable-layer', message);
 
@@ -280,6 +290,18 @@ test('broken layers, stalled sources and cancellation end in a clear error', asy
   await expectError(inventoryImage([failing]), 'unreadable-layer', /could not be read as a tar archive: connection reset by peer/);
   const unopenable: TestLayer = { ...layerOf(gz), open: () => Promise.reject(new Error('blob unknown')) };
   await expectError(inventoryImage([unopenable]), 'unreadable-layer', /layer sha256:[0-9a-f]{64} could not be opened: blob unknown/);
+  const missing: TestLayer = { ...layerOf(gz), open: () => Promise.reject(new StorageNotFoundError('fs', 'blobs/x')) };
+  await expectError(
+    inventoryImage([missing]),
+    'unreadable-layer',
+    /layer sha256:[0-9a-f]{64} is missing from storage \(fs: not found: blobs\/x\)/,
+  );
+  // A storage outage stays recognisable underneath, so the scan job retries it rather than failing the image.
+  const outage = new StorageUnavailableError('azure', 'timed out');
+  const down: TestLayer = { ...layerOf(gz), open: () => Promise.reject(outage) };
+  await assert.rejects(inventoryImage([down]), (e: unknown) => e instanceof InventoryError && isTransient(e) === 'storage');
+  // A tar mislabelled as tar+gzip (some builders do) is still read.
+  assert.equal((await inventoryImage([layerOf(good)])).packages.length, 1);
 
   const stalled: TestLayer = { ...layerOf(gz), open: () => Promise.resolve(new PassThrough()) };
   const t0 = Date.now();
@@ -289,6 +311,14 @@ test('broken layers, stalled sources and cancellation end in a clear error', asy
   const ac = new AbortController();
   setTimeout(() => ac.abort(), 50);
   await expectError(inventoryImage([stalled], {}, ac.signal), 'aborted', /cancelled/);
+  // The caller's reason is the message (the scan job aborts at scan.timeoutSeconds with one).
+  const timed = new AbortController();
+  setTimeout(() => timed.abort(new Error('the scan of app@sha256:1 took longer than 1 s and was stopped')), 50);
+  await expectError(
+    inventoryImage([stalled], {}, timed.signal),
+    'aborted',
+    /^the scan of app@sha256:1 took longer than 1 s and was stopped$/,
+  );
 
   // An empty layer (some builders emit them) is fine.
   const empty = await inventoryImage([
@@ -302,4 +332,47 @@ test('broken layers, stalled sources and cancellation end in a clear error', asy
     open: () => Promise.resolve(Readable.from([gz.subarray(0, 1), gz.subarray(1, 3), gz.subarray(3)])),
   };
   assert.equal((await inventoryImage([odd])).packages.length, 1);
+});
+
+test('package databases with binary data or absurd fields fail the scan; such a language package is skipped', async () => {
+  const status = 'var/lib/dpkg/status';
+  const binary = await gzLayer([{ name: status, data: Buffer.concat([Buffer.from(deb('a', '1')), Buffer.from([0, 1, 2])]) }]);
+  await expectError(
+    inventoryImage([binary]),
+    'bad-package-database',
+    /^the package database var\/lib\/dpkg\/status in layer sha256:[0-9a-f]{64} is not a text file/,
+  );
+  const apk = await gzLayer([{ name: 'lib/apk/db/installed', data: `P:musl\nV:${'1'.repeat(2000)}\n\n` }]);
+  await expectError(
+    inventoryImage([apk]),
+    'bad-package-database',
+    /names a package whose version is 2000 characters long, more than the 1024 allowed$/,
+  );
+  const source = await gzLayer([{ name: status, data: deb('a', '1', `Source: ${'s'.repeat(300)}\n`) }]);
+  await expectError(
+    inventoryImage([source], { maxPackageFieldLength: 200 }),
+    'bad-package-database',
+    /whose source name is 300 characters long/,
+  );
+  // Many packages with long (but each allowed) fields: the inventory as a whole is bounded.
+  const many = await gzLayer([{ name: status, data: Array.from({ length: 50 }, (_, i) => deb(`${'n'.repeat(900)}${i}`, '1')).join('\n') }]);
+  await expectError(
+    inventoryImage([many], { maxInventoryChars: 20_000 }),
+    'inventory-too-large',
+    /^the names, versions and paths of the image's 50 packages come to more than 20000 characters \(at layer sha256:[0-9a-f]{64}\)/,
+  );
+  assert.equal((await inventoryImage([many])).packages.length, 50);
+  const npm = await gzLayer([
+    { name: 'usr/lib/node_modules/big/package.json', data: JSON.stringify({ name: 'big', version: '1.0.0', license: 'x'.repeat(5000) }) },
+    { name: 'usr/lib/node_modules/ok/package.json', data: JSON.stringify({ name: 'ok', version: '1.0.0' }) },
+  ]);
+  const r = await inventoryImage([npm]);
+  assert.deepEqual(
+    r.packages.map((p) => p.name),
+    ['ok'],
+  );
+  assert.match(
+    r.warnings[0]!,
+    /^skipped a package in usr\/lib\/node_modules\/big\/package\.json in layer sha256:[0-9a-f]{64}: its license is 5000 characters long/,
+  );
 });

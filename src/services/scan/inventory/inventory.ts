@@ -11,8 +11,8 @@ import { parseOsRelease } from './analyzers/os-release.js';
 import { parsePythonMetadata, PYTHON_METADATA } from './analyzers/python.js';
 import { parseRpmDb, type RpmDbFormat } from './analyzers/rpm.js';
 import { DEFAULT_BUDGET, type InventoryBudget } from './budget.js';
-import { decompressor, detectFormat, LayerFormatError, sniff } from './decompress.js';
-import { InventoryError } from './errors.js';
+import { decompressor, detectFormat, LayerFormatError, sniff, type LayerFormat } from './decompress.js';
+import { InventoryError, printable } from './errors.js';
 import { PathTrie } from './merged-view.js';
 import { basename, dirname, normalizePath, whiteoutOf } from './paths.js';
 import { ecosystemOf, purlOf } from './purl.js';
@@ -69,6 +69,42 @@ const RPM_FILES: Record<string, FileKind> = {
 };
 /** Package databases: when one cannot be read whole, the inventory would be wrong, so the scan fails. */
 const DATABASES = new Set<FileKind>(['dpkg-status', 'dpkg-statusd', 'apk', 'rpm-sqlite', 'rpm-wal', 'rpm-bdb', 'rpm-ndb']);
+/** Package databases that are text: a NUL byte means the file is something else (or damaged). */
+const TEXT_DATABASES = new Set<FileKind>(['dpkg-status', 'dpkg-statusd', 'apk']);
+
+/** Which identity field of a package is longer than `max` characters, said for a person; undefined when none is. */
+function oversizedField(f: Found, max: number): string | undefined {
+  const fields: [string, string | undefined][] = [
+    ['name', f.name],
+    ['version', f.version],
+    ['source name', f.source?.name],
+    ['source version', f.source?.version],
+    ['architecture', f.arch],
+    ...(f.licenses ?? []).map((l): [string, string] => ['license', l]),
+  ];
+  for (const [what, v] of fields) if (v !== undefined && v.length > max) return `${what} is ${v.length} characters long`;
+  return undefined;
+}
+
+/** Characters a package adds to the inventory (and to each SBOM). */
+function identityChars(f: Found): number {
+  let n = f.name.length + f.version.length + (f.arch?.length ?? 0) + (f.subpath?.length ?? 0);
+  if (f.source) n += f.source.name.length + f.source.version.length;
+  for (const l of f.licenses ?? []) n += l.length;
+  return n;
+}
+
+/** A failure while inflating or untarring a layer, in words that say what is wrong with the blob. */
+function explain(err: unknown, format: LayerFormat | undefined): string {
+  const e = err as NodeJS.ErrnoException | undefined;
+  const message = e?.message ?? String(err);
+  if (e?.code === 'Z_BUF_ERROR') return `the ${format ?? 'gzip'} data ends early: the blob is truncated (${message})`;
+  if (e?.code === 'Z_DATA_ERROR') return `the gzip data is corrupt (${message})`;
+  if (message === 'Unexpected end of data') return 'the archive ends in the middle of an entry: the blob is truncated';
+  if (message.startsWith('Invalid tar header')) return 'a tar header is damaged, or the data is not a tar archive';
+  if (message === 'Header exceeds max size') return 'a long-name or pax header is larger than 4 MiB';
+  return message;
+}
 
 /** What an analyzer wants from a path alone; ELF binaries are recognised by content instead. */
 export function classify(p: string): FileKind | undefined {
@@ -123,6 +159,12 @@ export async function inventoryImage(
   const deadline = Date.now() + b.maxDurationMs;
   const deadlineError = (digest: string) =>
     new InventoryError('deadline', `the scan took longer than ${b.maxDurationMs / 1000} s (at layer ${digest})`, digest);
+  // The caller says why it stopped the scan (its own time budget); a bare abort() is a cancellation.
+  const abortError = (digest: string) => {
+    const why = signal?.reason as unknown;
+    const message = why instanceof Error && why.name !== 'AbortError' ? why.message : 'the scan was cancelled';
+    return new InventoryError('aborted', message, digest);
+  };
   const view = new PathTrie<FileRecord>();
   const warnings: string[] = [];
   const summaries: LayerSummary[] = [];
@@ -133,13 +175,13 @@ export async function inventoryImage(
     retained -= r.data?.length ?? 0;
   };
   const warn = (msg: string) => {
-    if (warnings.length < 1000) warnings.push(msg);
+    if (warnings.length < 1000) warnings.push(printable(msg));
   };
 
   for await (const layer of layers) {
     const digest = layer.digest;
     const check = () => {
-      if (signal?.aborted) throw new InventoryError('aborted', 'the scan was cancelled', digest);
+      if (signal?.aborted) throw abortError(digest);
       if (Date.now() > deadline) throw deadlineError(digest);
     };
     check();
@@ -219,7 +261,15 @@ export async function inventoryImage(
           retained -= size;
         }
         const data = Buffer.concat(parts);
+        if (TEXT_DATABASES.has(kind) && data.includes(0)) {
+          throw new InventoryError(
+            'bad-package-database',
+            `the package database ${p} in layer ${digest} is not a text file (it holds binary data), so what the image installs cannot be known`,
+            digest,
+          );
+        }
         const rec = analyze(kind, p, data);
+        if (rec?.found) rec.found = withinLimits(rec.found, kind, p);
         if (rec) {
           retained += rec.data?.length ?? 0;
           added.set(p, rec, release);
@@ -238,8 +288,25 @@ export async function inventoryImage(
       }
       if (!scanner) return;
       scanner.end();
-      if (scanner.info) added.set(p, { kind: 'go', found: goPackages(scanner.info) });
+      if (scanner.info) added.set(p, { kind: 'go', found: withinLimits(goPackages(scanner.info), 'go', p) });
       else if (scanner.unreadable) warn(`${p} in layer ${digest} is a Go binary whose build info could not be read (Go older than 1.18?)`);
+    };
+
+    /** Packages with absurdly long fields: a database naming one is corrupt (the scan fails); elsewhere the package is skipped. */
+    const withinLimits = (found: Found[], kind: FileKind, p: string): Found[] => {
+      const kept: Found[] = [];
+      for (const f of found) {
+        const why = oversizedField(f, b.maxPackageFieldLength);
+        if (!why) kept.push(f);
+        else if (DATABASES.has(kind)) {
+          throw new InventoryError(
+            'bad-package-database',
+            `the package database ${p} in layer ${digest} names a package whose ${why}, more than the ${b.maxPackageFieldLength} allowed`,
+            digest,
+          );
+        } else warn(`skipped a package in ${p} in layer ${digest}: its ${why}, more than the ${b.maxPackageFieldLength} allowed`);
+      }
+      return kept;
     };
 
     const analyze = (kind: FileKind, p: string, data: Buffer): FileRecord | undefined => {
@@ -277,17 +344,23 @@ export async function inventoryImage(
     };
 
     // Everything a layer holds open, so a deadline or cancellation can tear it down.
-    const open: { raw?: NodeJS.ReadableStream; stream?: Readable; extract?: tar.Extract } = {};
+    const open: { raw?: NodeJS.ReadableStream; stream?: Readable; extract?: tar.Extract; format?: LayerFormat } = {};
     const readLayer = async () => {
       let raw: NodeJS.ReadableStream;
       try {
         raw = open.raw = await layer.open();
       } catch (err) {
-        throw new LayerFormatError(`could not be opened: ${(err as Error)?.message ?? String(err)}`);
+        const message = (err as Error)?.message ?? String(err);
+        // The registry's metadata lists the blob but its bytes are gone (deleted behind its back, a lost disk).
+        if ((err as Error)?.name === 'StorageNotFoundError') {
+          throw new LayerFormatError(`is missing from storage (${message}): it was deleted outside the registry or lost`, { cause: err });
+        }
+        throw new LayerFormatError(`could not be opened: ${message}`, { cause: err });
       }
-      const { head, stream } = await sniff(raw, 32);
+      // 512 bytes: a whole tar header, to tell a mislabelled tar from data that is no archive at all.
+      const { head, stream } = await sniff(raw, 512);
       open.stream = stream;
-      const format = detectFormat(head, layer.mediaType);
+      const format = (open.format = detectFormat(head, layer.mediaType));
       let tooLarge = false;
       const counter = new Transform({
         transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
@@ -330,7 +403,7 @@ export async function inventoryImage(
     let onAbort: (() => void) | undefined;
     const stop = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(deadlineError(digest)), Math.max(0, deadline - Date.now()));
-      onAbort = () => reject(new InventoryError('aborted', 'the scan was cancelled', digest));
+      onAbort = () => reject(abortError(digest));
       signal?.addEventListener('abort', onAbort, { once: true });
     });
     try {
@@ -340,9 +413,8 @@ export async function inventoryImage(
       await Promise.race([reading, stop]);
     } catch (err) {
       if (err instanceof InventoryError) throw err;
-      const why =
-        err instanceof LayerFormatError ? err.message : `could not be read as a tar archive: ${(err as Error)?.message ?? String(err)}`;
-      throw new InventoryError('unreadable-layer', `layer ${digest} ${why}`, digest);
+      const why = err instanceof LayerFormatError ? err.message : `could not be read as a tar archive: ${explain(err, open.format)}`;
+      throw new InventoryError('unreadable-layer', `layer ${digest} ${why}`, digest, { cause: err });
     } finally {
       clearTimeout(timer);
       if (onAbort) signal?.removeEventListener('abort', onAbort);
@@ -355,6 +427,15 @@ export async function inventoryImage(
     const current = await collect(view, rpmCache, warn, b);
     if (current.size > b.maxPackages) {
       throw new InventoryError('too-many-packages', `the image has more than ${b.maxPackages} packages (at layer ${digest})`, digest);
+    }
+    let chars = 0;
+    for (const { found: f, path } of current.values()) chars += identityChars(f) + path.length;
+    if (chars > b.maxInventoryChars) {
+      throw new InventoryError(
+        'inventory-too-large',
+        `the names, versions and paths of the image's ${current.size} packages come to more than ${b.maxInventoryChars} characters (at layer ${digest}); real images need far less`,
+        digest,
+      );
     }
     const next = new Map<string, Tracked>();
     for (const [key, v] of current) next.set(key, { ...v, layer: tracked.get(key)?.layer ?? digest });
@@ -424,7 +505,11 @@ async function collect(
     if (!cached || cached.db !== db || cached.wal !== wal) {
       const r = await parseRpmDb(format, db.data!, wal?.data, b.maxMetadataFileBytes * 2);
       if (r.error) warn(`${file}: the rpm database could not be read completely (${r.error})`);
-      found = r.found;
+      found = r.found.filter((f) => {
+        const why = oversizedField(f, b.maxPackageFieldLength);
+        if (why) warn(`${file}: skipped a package whose ${why}, more than the ${b.maxPackageFieldLength} allowed`);
+        return !why;
+      });
       rpmCache.set(dir, { db, wal, found });
     }
     for (const f of found!) add(f, file);
