@@ -8,6 +8,19 @@ import { PASSWORD_HASH_COST } from '../domain/password-hash.js';
 // environment < command-line flags. Unknown keys in a file are rejected; the result is frozen.
 // Environment names are derived from the key path: storage.path -> BERTH_STORAGE_PATH.
 
+/** A list setting: an array in a file, comma-separated in the environment. */
+const listOf = <T extends z.ZodType>(item: T) =>
+  z.preprocess(
+    (v) =>
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean)
+        : v,
+    z.array(item),
+  );
+
 const listen = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'listen must be HOST:PORT, e.g. 127.0.0.1:5000')
@@ -156,18 +169,10 @@ export const ConfigSchema = z.strictObject({
        */
       mode: z.enum(['auto', 'always', 'off'], { error: 'scan.mode is auto, always or off' }).default('auto'),
       /** SBOM formats pushed as referrers of each scanned image (cyclonedx, spdx). A list, or comma-separated in the environment; empty = none. */
-      sbomFormats: z
-        .preprocess(
-          (v) =>
-            typeof v === 'string'
-              ? v
-                  .split(',')
-                  .map((s) => s.trim())
-                  .filter(Boolean)
-              : v,
-          z.array(z.enum(['cyclonedx', 'spdx'], { error: 'sbomFormats entries are cyclonedx or spdx' })),
-        )
-        .default(['cyclonedx', 'spdx']),
+      sbomFormats: listOf(z.enum(['cyclonedx', 'spdx'], { error: 'sbomFormats entries are cyclonedx or spdx' })).default([
+        'cyclonedx',
+        'spdx',
+      ]),
       /** A scan running longer than this fails with a message. */
       timeoutSeconds: z.number().int().min(1).max(86400).default(600),
       /** Attempts of a scan job that meets a storage outage before it fails for good. */
@@ -306,38 +311,18 @@ export const ConfigSchema = z.strictObject({
       /** Child manifests an imported index may have (ACR's limit is 50). */
       maxManifests: z.number().int().min(1).max(1000).default(50),
       /** host[:port] of source registries reached over plain HTTP, or HTTPS without certificate checks (loopback hosts always may). A list, or comma-separated in the environment. */
-      insecureRegistries: z
-        .preprocess(
-          (v) =>
-            typeof v === 'string'
-              ? v
-                  .split(',')
-                  .map((s) => s.trim())
-                  .filter(Boolean)
-              : v,
-          z.array(
-            z
-              .string()
-              .regex(
-                /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/,
-                'insecureRegistries entries are host or host:port, e.g. registry.local:5000',
-              ),
+      insecureRegistries: listOf(
+        z
+          .string()
+          .regex(
+            /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/,
+            'insecureRegistries entries are host or host:port, e.g. registry.local:5000',
           ),
-        )
-        .default([]),
+      ).default([]),
       /** Token-service hosts trusted with source credentials although outside the source registry's domain (eTLD+1). A list, or comma-separated in the environment. */
-      trustedRealms: z
-        .preprocess(
-          (v) =>
-            typeof v === 'string'
-              ? v
-                  .split(',')
-                  .map((s) => s.trim())
-                  .filter(Boolean)
-              : v,
-          z.array(z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'trustedRealms entries are host or host:port, e.g. auth.example.com')),
-        )
-        .default([]),
+      trustedRealms: listOf(
+        z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'trustedRealms entries are host or host:port, e.g. auth.example.com'),
+      ).default([]),
       /** An upstream response that sends no bytes for this long fails the attempt (it is retried). */
       idleTimeoutMs: z.number().int().min(100).default(60000),
       /** Attempts of an import job before it fails for good (network failures are retried with backoff). */
