@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { basicAuthHeader } from '../helpers/credentials.js';
 import { deploymentGate, deploymentName } from '../helpers/storages.js';
-import { BerthFixture, berthJson, mustFail, mustRun, removeDir, request, requireTool, tempDir } from './helpers.js';
+import { BerthFixture, berthJson, mustFail, mustRun, removeDir, requireTool, tempDir } from './helpers.js';
 import { OciLayout, type Descriptor } from './oci-layout.js';
+import { managementApi, roleUser, skopeoAs } from './registry-users.js';
 
 // Quarantine with a real client: `berth update --quarantine-policy enabled` (the automation
 // contract) on a real `berth serve`; skopeo, signed in as an AcrPull user, cannot see an image
@@ -40,28 +40,10 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       removeDir(work);
     });
 
-    const api = async (method: string, url: string, body?: unknown, auth?: string) => {
-      const r = await request(method, `${f.url}${url}`, {
-        headers: { 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        ...(auth ? { auth } : {}),
-      });
-      return { status: r.status, body: r.body.length ? JSON.parse(r.body.toString('utf8')) : undefined };
-    };
-
+    const api = (method: string, url: string, body?: unknown, auth?: string) => managementApi(f.url)(method, url, body, auth);
     /** A user with `role` on the registry, and a containers auth file signing skopeo in as it. */
-    async function user(role: string): Promise<{ auth: string; authFile: string }> {
-      const name = `q${role.toLowerCase().replace(/[^a-z]/g, '')}`;
-      const password = `${name}-password-1`;
-      assert.equal((await api('POST', '/api/users', { name, password })).status, 201);
-      assert.equal((await api('POST', '/api/role-assignments', { assignee: name, role, scope: `/registries/${REG}` })).status, 201);
-      const authFile = path.join(work, `${name}.json`);
-      const auth = Buffer.from(`${name}:${password}`).toString('base64');
-      writeFileSync(authFile, JSON.stringify({ auths: { [f.host]: { auth } } }), { mode: 0o600 });
-      return { auth: basicAuthHeader(name, password), authFile };
-    }
-
-    const skopeo = (authFile: string, args: string[]) => [args[0]!, '--authfile', authFile, '--tls-verify=false', ...args.slice(1)];
+    const user = (role: string) => roleUser({ base: f.url, host: f.host, dir: work, reg: REG, role, prefix: 'q' });
+    const skopeo = skopeoAs;
 
     test('a quarantined image is invisible to skopeo until Passed, then pulls', SKOPEO, async () => {
       const docker = `docker://${f.host}/${REG}/app:v1`;

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ADMIN_PASSWORD, ADMIN_USER, basicAuthHeader } from '../helpers/credentials.js';
+import { ADMIN_PASSWORD, ADMIN_USER } from '../helpers/credentials.js';
 import { BerthFixture, MAIN, removeDir, ROOT, tempDir } from '../helpers/berth-process.js';
 import { toolMissing } from '../helpers/scan-fixtures.js';
-import { berthJson, cliServer, mustFail, mustRun, request, waitFor } from './helpers.js';
+import { berthJson, cliServer, mustFail, mustRun, waitFor } from './helpers.js';
 import { buildScanImage, removeScanImage } from './scan-image.js';
+import { managementApi, roleUser, skopeoAs } from './registry-users.js';
 
 // The built-in scanner deciding quarantine, end to end on a real `berth serve` (SQLite: the
 // scanner and quarantine are the same code on PostgreSQL, which scan.test.ts and
@@ -53,28 +53,10 @@ describe('the scanner decides quarantine (sqlite, skopeo)', { skip: missing }, (
   let puller: { auth: string; authFile: string };
   let writer: { auth: string; authFile: string };
 
-  const api = async (method: string, url: string, body?: unknown, auth?: string) => {
-    const r = await request(method, `${f.url}${url}`, {
-      headers: { 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      ...(auth ? { auth } : {}),
-    });
-    return { status: r.status, body: r.body.length ? JSON.parse(r.body.toString('utf8')) : undefined };
-  };
-
+  const api = (method: string, url: string, body?: unknown, auth?: string) => managementApi(f.url)(method, url, body, auth);
   /** A user with `role` on the registry, and a containers auth file signing skopeo in as it. */
-  async function user(role: string): Promise<{ auth: string; authFile: string }> {
-    const name = `s${role.toLowerCase().replace(/[^a-z]/g, '')}`;
-    const password = `${name}-password-1`;
-    assert.equal((await api('POST', '/api/users', { name, password })).status, 201);
-    assert.equal((await api('POST', '/api/role-assignments', { assignee: name, role, scope: `/registries/${REG}` })).status, 201);
-    const authFile = path.join(work, `${name}.json`);
-    const auth = Buffer.from(`${name}:${password}`).toString('base64');
-    writeFileSync(authFile, JSON.stringify({ auths: { [f.host]: { auth } } }), { mode: 0o600 });
-    return { auth: basicAuthHeader(name, password), authFile };
-  }
-
-  const skopeo = (authFile: string, args: string[]) => [args[0]!, '--authfile', authFile, '--tls-verify=false', ...args.slice(1)];
+  const user = (role: string) => roleUser({ base: f.url, host: f.host, dir: work, reg: REG, role, prefix: 's' });
+  const skopeo = skopeoAs;
   const docker = () => `docker://${f.host}/${REG}/${REPO}:1.0`;
   const metadata = () => berthJson<ManifestMeta>(f.url, ['manifest', 'show-metadata', '-r', REG, '-n', `${REPO}@${digest}`]);
   const scans = () => received.filter((d) => d.action === 'scan');
