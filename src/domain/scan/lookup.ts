@@ -104,7 +104,7 @@ function withEpoch(sourceVersion: string, binaryVersion: string): string {
 
 /**
  * The OSV lookups for one installed package: each an exact ecosystem string, the name to find,
- * and the version to compare. Empty when the ecosystem's ordering is not implemented or the
+ * and the version to compare. Empty when Berth has no version comparator for the ecosystem or the
  * distro release is unknown (no key rather than a wrong one). Several keys can match the same
  * advisory (Red Hat's streams, SUSE's LTSS name): deduplicate findings by advisory id.
  */
