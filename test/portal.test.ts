@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ADMIN_PASSWORD, ADMIN_USER, adminAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
+import { ADMIN_PASSWORD, ADMIN_USER, adminAuthHeader, basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 
 // The portal's foundation (/portal): the sign-in form, sessions in an HttpOnly cookie, CSRF
@@ -226,6 +226,28 @@ for (const backend of BACKENDS) {
       } finally {
         await api('PATCH', `/api/users/${reader.name}`, { enabled: true });
       }
+    });
+
+    test('the contract over a real socket: GET /portal is a sign-in form', async () => {
+      const res = await fetch(`${t.url}/portal`);
+      assert.equal(res.status, 200);
+      const page = await res.text();
+      assert.match(page, /name="username"/);
+      assert.match(page, /name="password"/);
+    });
+
+    test('wrong passwords are throttled as the API throttles Basic authentication (one count for both)', async () => {
+      // After every test that signs in as this user: it locks the user out from this address for the throttle window.
+      let last = 0;
+      for (let i = 0; i < 20 && last !== 429; i++) last = (await signIn(nobody.name, `wrong ${i}`)).res.status;
+      assert.equal(last, 429);
+      const right = await signIn(nobody.name, nobody.password);
+      assert.equal(right.res.status, 429);
+      assert.ok(right.res.headers.get('retry-after'));
+      assert.match(await right.res.text(), /too many/i);
+      assert.ok(!right.setCookies.some((c) => c.startsWith('berth_portal=')));
+      const viaApi = await t.fetch('/api/registries', { headers: { Authorization: basicAuthHeader(nobody.name, nobody.password) } });
+      assert.equal(viaApi.status, 429);
     });
 
     test('unknown portal pages answer 404 as HTML with the headers', async () => {
