@@ -408,6 +408,7 @@ function startServing(config: Config, log: Logger, { server, deferred, tls, db, 
     ready,
     metrics,
     metricsToken: config.metrics.token || undefined,
+    portalSessionSeconds: config.auth.portalSessionHours * 3600,
   });
   deferred.serve(handler);
 

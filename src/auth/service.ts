@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { RegistryError } from '../domain/errors.js';
 import { isValidRegistryName } from '../domain/reference.js';
 import type { AccessStore } from '../meta/access-store.js';
@@ -51,6 +51,10 @@ export const ANONYMOUS: Principal = { kind: 'anonymous', id: 0, name: '' };
 export const TOKEN_USERNAME = '00000000-0000-0000-0000-000000000000';
 
 export const ISSUER = 'berth';
+
+/** The audience and grant type of portal session tokens (see issuePortalSession). */
+export const PORTAL_AUDIENCE = 'berth-portal';
+const PORTAL_SESSION = 'portal_session';
 
 /** The owner account made on the first start (and recovered by berth admin reset-password). */
 export const OWNER_NAME = 'admin';
@@ -413,23 +417,9 @@ export class AuthService {
     allowRefresh = false,
     allowCliSession = false,
   ): Promise<{ principal: Principal; access: AccessEntry[]; jti: string; refresh: boolean }> {
-    let claims: Record<string, unknown>;
-    const known = this.verifiedTokens.get(token);
-    try {
-      if (known && known.until > Date.now() && known.claims.aud === service) {
-        claims = known.claims;
-      } else {
-        claims = verifyJwt(token, (kid) => this.keys.find((k) => k.kid === kid), { iss: ISSUER, aud: service });
-        if (this.verifiedTokens.size >= 10_000) this.verifiedTokens.clear();
-        this.verifiedTokens.set(token, { claims, until: Math.min((claims.exp as number) * 1000, Date.now() + 60_000) });
-      }
-    } catch (e) {
-      if (e instanceof JwtError && e.message === 'token signed by an unknown key' && Date.now() - this.keysLoadedAt > 10_000) {
-        await this.loadKeys(); // another node may have rotated
-        return this.verifyBearer(token, service, allowRefresh, allowCliSession);
-      }
-      throw new RegistryError('UNAUTHORIZED', `invalid token: ${(e as Error).message}`);
-    }
+    const claims = await this.verifyClaims(token, service);
+    // A portal session is a cookie of the portal's, never a bearer token (its audience is not a login server either).
+    if (claims.grant_type === PORTAL_SESSION) throw new RegistryError('UNAUTHORIZED', 'a portal session is not a bearer token');
     const refresh = claims.grant_type === 'refresh_token';
     if (refresh && !allowRefresh)
       throw new RegistryError('UNAUTHORIZED', 'a refresh token cannot be used as an access token: exchange it at /oauth2/token');
@@ -440,6 +430,31 @@ export class AuthService {
         'UNAUTHORIZED',
         'a berth account login session is for the berth CLI only: registry clients sign in with `berth login -n REGISTRY` (or --expose-token)',
       );
+    const principal = await this.livePrincipal(claims);
+    const access = Array.isArray(claims.access) ? (claims.access as AccessEntry[]).filter(isAccessEntry) : [];
+    return { principal, access, jti: typeof claims.jti === 'string' ? claims.jti : '', refresh };
+  }
+
+  /** A signed, unexpired token of ours for this audience (cached briefly); UNAUTHORIZED otherwise. */
+  private async verifyClaims(token: string, service: string): Promise<Record<string, unknown>> {
+    const known = this.verifiedTokens.get(token);
+    try {
+      if (known && known.until > Date.now() && known.claims.aud === service) return known.claims;
+      const claims = verifyJwt(token, (kid) => this.keys.find((k) => k.kid === kid), { iss: ISSUER, aud: service });
+      if (this.verifiedTokens.size >= 10_000) this.verifiedTokens.clear();
+      this.verifiedTokens.set(token, { claims, until: Math.min((claims.exp as number) * 1000, Date.now() + 60_000) });
+      return claims;
+    } catch (e) {
+      if (e instanceof JwtError && e.message === 'token signed by an unknown key' && Date.now() - this.keysLoadedAt > 10_000) {
+        await this.loadKeys(); // another node may have rotated
+        return this.verifyClaims(token, service);
+      }
+      throw new RegistryError('UNAUTHORIZED', `invalid token: ${(e as Error).message}`);
+    }
+  }
+
+  /** The principal a verified token names, if it still exists, is enabled and its sign-ins were not revoked since. */
+  private async livePrincipal(claims: Record<string, unknown>): Promise<Principal> {
     const principal = parseSubject(claims);
     const live = principal ? await this.liveness(principal) : undefined;
     if (!principal || !live?.ok)
@@ -447,8 +462,26 @@ export class AuthService {
     // Whole seconds, as iat is: a token from the second of the reset itself still counts.
     if (live.sessionsSince && typeof claims.iat === 'number' && claims.iat < Math.floor(live.sessionsSince / 1000))
       throw new RegistryError('UNAUTHORIZED', 'this sign-in was revoked when the password was reset: sign in again');
-    const access = Array.isArray(claims.access) ? (claims.access as AccessEntry[]).filter(isAccessEntry) : [];
-    return { principal, access, jti: typeof claims.jti === 'string' ? claims.jti : '', refresh };
+    return principal;
+  }
+
+  /**
+   * A portal session: a token signed like every other (same keys, same rotation) for the portal's
+   * own audience, carrying a random CSRF secret its forms must echo. A new one on every sign-in.
+   */
+  issuePortalSession(p: Principal, seconds: number): { token: string; csrf: string; expiresIn: number; jti: string } {
+    const csrf = randomBytes(24).toString('base64url');
+    const s = this.sign(p, PORTAL_AUDIENCE, PORTAL_SESSION, seconds, [], { csrf });
+    return { token: s.token, csrf, expiresIn: s.expiresIn, jti: s.jti };
+  }
+
+  /** The live principal and CSRF secret of a portal session cookie; UNAUTHORIZED when it is not one (or no longer valid). */
+  async verifyPortalSession(token: string): Promise<{ principal: Principal; csrf: string; jti: string }> {
+    const claims = await this.verifyClaims(token, PORTAL_AUDIENCE);
+    if (claims.grant_type !== PORTAL_SESSION || typeof claims.csrf !== 'string')
+      throw new RegistryError('UNAUTHORIZED', 'not a portal session');
+    const principal = await this.livePrincipal(claims);
+    return { principal, csrf: claims.csrf, jti: typeof claims.jti === 'string' ? claims.jti : '' };
   }
 
   // ---------------------------------------------------------------- authorization (live)

@@ -225,6 +225,8 @@ export const ConfigSchema = z.strictObject({
         .default(3 * 3600),
       /** Lifetime of a `berth account login` session (like az login's); registry tokens minted from it keep the lifetimes above. */
       cliSessionDays: z.number().int().min(1).max(365).default(30),
+      /** Lifetime of a portal sign-in (its session cookie); a disabled identity or a password reset ends it sooner. */
+      portalSessionHours: z.number().int().min(1).max(168).default(8),
       /** A new signing key is generated at start-up when the newest is older than this. */
       keyRotationDays: z.number().int().min(1).max(3650).default(30),
       /** How long a node remembers a verified credential, an identity's liveness and its role assignments (other nodes see changes within it). */

@@ -12,6 +12,7 @@ import { handleApi } from './api/router.js';
 import { send, sendJson, type Ctx } from './context.js';
 import { sendError } from './errors.js';
 import { handleOAuth } from './oauth.js';
+import { handlePortal, type PortalOptions } from './portal/router.js';
 import { handleV2 } from './oci/router.js';
 
 export interface HttpOptions {
@@ -26,12 +27,20 @@ export interface HttpOptions {
   metrics?: Metrics;
   /** When set, GET /metrics requires `Authorization: Bearer <metricsToken>`. */
   metricsToken?: string;
+  /** Lifetime of a portal sign-in (default 8 hours). */
+  portalSessionSeconds?: number;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** The request listener: one place for request ids, common headers, routing, errors and the access log. */
 export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
+  const portal: PortalOptions = {
+    domain: opts.domain,
+    publicUrl: opts.publicUrl,
+    tls: opts.tls,
+    sessionSeconds: opts.portalSessionSeconds ?? 8 * 3600,
+  };
   const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
     const started = process.hrtime.bigint();
     // Absolute-form request targets (RFC 9112 3.2.2, sent through proxies) carry the origin: drop it.
@@ -75,6 +84,8 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
         await handleOAuth(ctx, svc, rawPath, opts);
       } else if (rawPath === '/api' || rawPath.startsWith('/api/')) {
         await handleApi(ctx, svc, rawPath === '/api' ? '/api/' : rawPath, opts);
+      } else if (rawPath === '/portal' || rawPath.startsWith('/portal/')) {
+        await handlePortal(ctx, svc, rawPath, portal);
       } else if (rawPath === '/healthz') {
         ctx.route = 'health';
         sendJson(ctx, 200, { status: 'ok' });
