@@ -92,7 +92,7 @@ for (const backend of BACKENDS) {
       const res = await get(b, '/portal/registries');
       assert.equal(res.status, 200);
       const page = await res.text();
-      return [...page.matchAll(/<tr>\s*<td>([^<]+)<\/td>/g)].map((m) => m[1]!);
+      return [...page.matchAll(/<tr>\s*<td>(?:<a [^>]*>)?([^<]+)<\/(?:a|td)>/g)].map((m) => m[1]!);
     }
 
     before(async () => {
@@ -173,6 +173,25 @@ for (const backend of BACKENDS) {
       assert.equal(none.res.status, 303);
       assert.deepEqual(await registriesShown(none.b), []);
       assert.match(await (await get(none.b, '/portal/registries')).text(), /There is no registry you may see/);
+    });
+
+    test("a registry's screen lists its repositories with pull commands, for callers who may list them", async () => {
+      await t.v2().pushImage(`${regs[0]}/app/web`, 'v1');
+      const owner = await signIn(ADMIN_USER, ADMIN_PASSWORD);
+      const res = await get(owner.b, `/portal/registries/${regs[0]}`);
+      assert.equal(res.status, 200);
+      const page = await res.text();
+      assert.ok(page.includes(`<td>app/web</td>`), page);
+      assert.ok(page.includes(`docker pull ${t.host}/${regs[0]}/app/web`), 'pull command');
+      assert.match(await (await get(owner.b, `/portal/registries/${regs[1]}`)).text(), /No repositories yet/);
+      // The reader's role is on regs[1] only: regs[0] is refused, as GET /api/registries/{r}/repositories is.
+      const one = await signIn(reader.name, reader.password);
+      assert.equal((await get(one.b, `/portal/registries/${regs[1]}`)).status, 200);
+      const refused = await get(one.b, `/portal/registries/${regs[0]}`);
+      assert.equal(refused.status, 403);
+      assert.ok(!(await refused.text()).includes('app/web'));
+      const none = await signIn(nobody.name, nobody.password);
+      assert.equal((await get(none.b, `/portal/registries/${regs[1]}`)).status, 403);
     });
 
     test('without a session the screens send the browser to sign in', async () => {

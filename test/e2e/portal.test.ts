@@ -69,7 +69,7 @@ describe('the portal in Chromium', { skip: gate.skip }, () => {
     }
   });
 
-  test('axe-core finds no serious or critical violation on the sign-in and registries screens', async () => {
+  test('axe-core finds no serious or critical violation on the sign-in, registries and registry screens', async () => {
     // axe is injected as a script: this context lets it past the portal's Content-Security-Policy.
     const context = await browser.newContext({ bypassCSP: true });
     const page = await context.newPage();
@@ -83,6 +83,10 @@ describe('the portal in Chromium', { skip: gate.skip }, () => {
       await page.getByText(registries[0]!, { exact: true }).first().waitFor({ timeout: 10_000 });
       const atList = (await axeViolations(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical');
       assert.deepEqual(atList, [], 'registries screen');
+      await Promise.all([page.waitForLoadState('load'), page.getByRole('link', { name: registries[0]!, exact: true }).click()]);
+      await page.getByRole('heading', { name: registries[0]!, level: 1 }).waitFor({ timeout: 10_000 });
+      const atRegistry = (await axeViolations(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical');
+      assert.deepEqual(atRegistry, [], "a registry's screen");
     } finally {
       await context.close();
     }

@@ -34,7 +34,7 @@ function table(env: PortalEnv, rows: RegistryRow[]) {
         ${rows.map(
           (r) =>
             html`<tr>
-              <td>${r.name}</td>
+              <td><a href="/portal/registries/${encodeURIComponent(r.name)}">${r.name}</a></td>
               <td>${r.sku}</td>
               <td><code>${loginServer(env, r.name)}</code></td>
               <td>${String(r.created_at).slice(0, 10)}</td>
@@ -45,7 +45,75 @@ function table(env: PortalEnv, rows: RegistryRow[]) {
   </div>`;
 }
 
+/** Repositories shown per page of a registry's screen. */
+const PAGE = 100;
+
 export const registryScreens = [
+  // One registry (GET /portal/registries/{name}?last=): its login server and its repositories,
+  // paged by name, for callers who may list them (as GET /api/registries/{r}/repositories).
+  route('GET /portal/registries/:reg', {
+    handler: async (env) => {
+      const { svc, session, ctx } = env;
+      const reg = await svc.access.catalog(session!.principal, env.params.reg, 'the repositories of');
+      const last = ctx.url.searchParams.get('last') ?? undefined;
+      const repos = await svc.repositories.catalog(reg, PAGE, last);
+      const server = loginServer(env, reg.name);
+      const list =
+        repos.items.length === 0
+          ? html`<p class="muted">${last ? 'No more repositories.' : 'No repositories yet. Push an image to create one:'}</p>
+              ${last ? html`` : html`<pre><code>docker push ${server}/REPOSITORY:TAG</code></pre>`}`
+          : html`<div class="table-wrap">
+                <table>
+                  <caption class="muted">
+                    Repositories${last ? html` after ${last}` : html``}
+                  </caption>
+                  <thead>
+                    <tr>
+                      <th scope="col">Repository</th>
+                      <th scope="col">Pull</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    ${repos.items.map(
+                      (name) =>
+                        html`<tr>
+                          <td>${name}</td>
+                          <td><code>docker pull ${server}/${name}</code></td>
+                        </tr>`,
+                    )}
+                  </tbody>
+                </table>
+              </div>
+              ${
+                repos.next
+                  ? html`<p>
+                      <a href="/portal/registries/${encodeURIComponent(reg.name)}?last=${encodeURIComponent(repos.next)}"
+                        >Next repositories</a
+                      >
+                    </p>`
+                  : html``
+              }`;
+      sendPage(
+        ctx,
+        200,
+        page({
+          title: reg.name,
+          viewer: { name: session!.principal.name, csrf: session!.csrf },
+          current: '/portal/registries',
+          body: html`<p><a href="/portal/registries">Registries</a></p>
+            <h1>${reg.name}</h1>
+            <dl class="facts">
+              <dt>Login server</dt>
+              <dd><code>${server}</code></dd>
+              <dt>SKU</dt>
+              <dd>${reg.sku}</dd>
+            </dl>
+            <h2>Repositories</h2>
+            ${list}`,
+        }),
+      );
+    },
+  }),
   route('GET /portal/registries', {
     handler: async (env) => {
       const { svc, session } = env;

@@ -43,6 +43,9 @@ table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .5rem .75rem; border-bottom: 1px solid var(--line); white-space: nowrap; }
 th { font-size: .85rem; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: .9em; }
+pre { overflow-x: auto; }
+.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; }
+.facts dd { margin: 0; overflow-wrap: anywhere; }
 @media (max-width: 40rem) {
   header { padding: .5rem .75rem; }
   header .who { margin-left: 0; width: 100%; justify-content: space-between; }
