@@ -1,15 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { BerthFixture } from '../helpers/berth-process.js';
+import path from 'node:path';
+import { BerthFixture, removeDir, tempDir } from '../helpers/berth-process.js';
 import { ADMIN_PASSWORD, ADMIN_USER } from '../helpers/credentials.js';
 import { axeViolations, chromiumGate, launchChromium } from '../helpers/browser.js';
+import { mustRun } from './helpers.js';
+import { OciLayout } from './oci-layout.js';
 
 // The portal in a real browser (Debian's Chromium through playwright-core) against a real
 // `berth serve`: signing in, the registries screen, accessibility (axe-core: no serious or
 // critical violation) and the layout on a phone-sized viewport.
 
 const gate = chromiumGate();
+const work = tempDir('portal-e2e');
 const SESSION_COOKIE = 'berth_portal';
 
 describe('the portal in Chromium', { skip: gate.skip }, () => {
@@ -20,11 +24,28 @@ describe('the portal in Chromium', { skip: gate.skip }, () => {
   before(async () => {
     f = await BerthFixture.start('sqlite');
     for (const r of registries) await f.createRegistry(r);
+    // One image, pushed with skopeo, to find in the portal.
+    const layout = new OciLayout(path.join(work, 'src'));
+    layout.tag('web', layout.addImage({ files: { 'index.html': '<h1>hello</h1>\n' } }));
+    layout.write();
+    await mustRun(
+      'skopeo',
+      [
+        'copy',
+        '--authfile',
+        f.authFile,
+        '--dest-tls-verify=false',
+        `oci:${layout.dir}:web`,
+        `docker://${f.host}/${registries[0]}/site/web:2.1`,
+      ],
+      { timeoutMs: 60_000 },
+    );
     browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
     await f?.cleanup();
+    removeDir(work);
   });
 
   /** A fresh browser context signed in as the owner, on the registries screen. */
@@ -48,6 +69,19 @@ describe('the portal in Chromium', { skip: gate.skip }, () => {
       assert.ok(session, 'a session cookie');
       assert.ok(session.httpOnly, 'HttpOnly');
       assert.notEqual(session.sameSite, 'None');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('an image pushed with skopeo: from the registries to its repository, where the tag is listed', async () => {
+    const { context, page } = await signedIn();
+    try {
+      await Promise.all([page.waitForLoadState('load'), page.getByRole('link', { name: registries[0]!, exact: true }).click()]);
+      await Promise.all([page.waitForLoadState('load'), page.getByRole('link', { name: 'site/web', exact: true }).click()]);
+      await page.getByRole('heading', { name: 'site/web', level: 1 }).waitFor({ timeout: 10_000 });
+      await page.getByRole('cell', { name: '2.1', exact: true }).waitFor({ timeout: 10_000 });
+      assert.ok((await page.textContent('main'))?.includes(`docker pull ${f.host}/${registries[0]}/site/web:TAG`));
     } finally {
       await context.close();
     }

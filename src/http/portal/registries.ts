@@ -8,7 +8,7 @@ type RegistryRow = Awaited<ReturnType<Services['registries']['list']>>[number];
 // Registries (GET /portal/registries): the registries the caller may read, by the access policy
 // /api uses (the owner and deployment readers see all, others what their roles allow).
 
-function loginServer({ ctx, opts }: PortalEnv, name: string): string {
+export function loginServer({ ctx, opts }: PortalEnv, name: string): string {
   if (opts.domain) return `${name.toLowerCase()}.${opts.domain}`;
   const host = opts.publicUrl ? new URL(opts.publicUrl).host : (ctx.req.headers.host ?? 'localhost');
   return `${host}/${name.toLowerCase()}`;
@@ -77,7 +77,12 @@ export const registryScreens = [
                     ${repos.items.map(
                       (name) =>
                         html`<tr>
-                          <td>${name}</td>
+                          <td>
+                            <a
+                              href="/portal/registries/${encodeURIComponent(reg.name)}/repositories/${name.split('/').map(encodeURIComponent).join('/')}"
+                              >${name}</a
+                            >
+                          </td>
                           <td><code>docker pull ${server}/${name}</code></td>
                         </tr>`,
                     )}

@@ -6,6 +6,7 @@ import type { PortalEnv, PortalOptions } from './common.js';
 import { html } from './html.js';
 import { messagePage, SECURITY_HEADERS, sendPage, type Viewer } from './layout.js';
 import { registryScreens } from './registries.js';
+import { repositoryScreens } from './repositories.js';
 import { currentSession, readForm, sameSecret } from './session.js';
 import { signInRoutes } from './sign-in.js';
 import { STYLESHEET } from './static.js';
@@ -20,7 +21,7 @@ export type { PortalOptions } from './common.js';
 /** Routes anyone may call: the rest need a session. */
 const PUBLIC = new Set(['GET /portal', 'POST /portal/sign-in']);
 
-const table = new RouteTable<PortalEnv>([...signInRoutes, ...registryScreens], { getAnswersHead: true });
+const table = new RouteTable<PortalEnv>([...signInRoutes, ...registryScreens, ...repositoryScreens], { getAnswersHead: true });
 
 export async function handlePortal(ctx: Ctx, svc: Services, rawPath: string, opts: PortalOptions): Promise<void> {
   ctx.route = 'portal';
