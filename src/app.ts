@@ -1,3 +1,4 @@
+import { loginServer } from './domain/registry.js';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -142,13 +143,6 @@ export async function probeStorage(storage: StorageDriver): Promise<void> {
   }
 }
 
-/** A registry's login server as clients name it (SBOMs name images by it). */
-function loginServerOf(config: Config, name: string): string {
-  if (config.domain) return `${name.toLowerCase()}.${config.domain}`;
-  const host = config.publicUrl ? new URL(config.publicUrl).host : config.listen;
-  return `${host}/${name.toLowerCase()}`;
-}
-
 /** Builds every service from the configuration, the metadata store and the byte storage. */
 export function createServices(config: Config, meta: MetaStore, storage: StorageDriver, log: Logger): Services {
   // The feature stores beside MetaStore's core roles (each service takes the stores it uses).
@@ -266,7 +260,7 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
       sbomFormats: config.scan.sbomFormats,
       timeoutSeconds: config.scan.timeoutSeconds,
       maxAttempts: config.scan.maxAttempts,
-      loginServer: (name) => loginServerOf(config, name),
+      loginServer: (name) => loginServer(name, config, config.listen),
     },
     log,
     VERSION,

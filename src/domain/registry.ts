@@ -30,3 +30,14 @@ export interface Registry {
   created_at: string;
   updated_at: string;
 }
+
+/**
+ * A registry's login server, as clients name it: `<name>.<domain>` with a domain (subdomain
+ * style), else `<host>/<name>` (path style), the host being the public URL's, else `fallbackHost`
+ * (the request's Host header, or the listen address for background work).
+ */
+export function loginServer(name: string, o: { domain: string; publicUrl: string }, fallbackHost: string): string {
+  if (o.domain) return `${name.toLowerCase()}.${o.domain}`;
+  const host = o.publicUrl ? new URL(o.publicUrl).host : fallbackHost;
+  return `${host}/${name.toLowerCase()}`;
+}

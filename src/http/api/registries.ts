@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Registry } from '../../domain/registry.js';
-import { parseSku } from '../../domain/registry.js';
+import { loginServer, parseSku } from '../../domain/registry.js';
 import { registryView } from '../../services/content/registries.js';
 import { fields, json, noContent } from '../routes.js';
 import { route, type ApiEnv } from './common.js';
@@ -18,13 +18,7 @@ const CreateBody = z.strictObject({
   adminUserEnabled: z.boolean({ error: '"adminUserEnabled" must be true or false' }).nullish(),
 });
 
-function loginServer({ ctx, opts }: ApiEnv, name: string): string {
-  if (opts.domain) return `${name.toLowerCase()}.${opts.domain}`;
-  const host = opts.publicUrl ? new URL(opts.publicUrl).host : (ctx.req.headers.host ?? 'localhost');
-  return `${host}/${name.toLowerCase()}`;
-}
-
-const view = (r: ApiEnv, row: Registry) => registryView(row, loginServer(r, row.name));
+const view = (r: ApiEnv, row: Registry) => registryView(row, loginServer(row.name, r.opts, r.ctx.req.headers.host ?? 'localhost'));
 
 const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
 

@@ -1,3 +1,4 @@
+import { loginServer } from '../../domain/registry.js';
 import type { Services } from '../../services/index.js';
 import { route, type PortalEnv } from './common.js';
 import { html } from './html.js';
@@ -8,10 +9,9 @@ type RegistryRow = Awaited<ReturnType<Services['registries']['list']>>[number];
 // Registries (GET /portal/registries): the registries the caller may read, by the access policy
 // /api uses (the owner and deployment readers see all, others what their roles allow).
 
-export function loginServer({ ctx, opts }: PortalEnv, name: string): string {
-  if (opts.domain) return `${name.toLowerCase()}.${opts.domain}`;
-  const host = opts.publicUrl ? new URL(opts.publicUrl).host : (ctx.req.headers.host ?? 'localhost');
-  return `${host}/${name.toLowerCase()}`;
+/** The login server of a registry, as this request addresses the deployment. */
+export function loginServerOf({ ctx, opts }: PortalEnv, name: string): string {
+  return loginServer(name, opts, ctx.req.headers.host ?? 'localhost');
 }
 
 function table(env: PortalEnv, rows: RegistryRow[]) {
@@ -36,7 +36,7 @@ function table(env: PortalEnv, rows: RegistryRow[]) {
             html`<tr>
               <td><a href="/portal/registries/${encodeURIComponent(r.name)}">${r.name}</a></td>
               <td>${r.sku}</td>
-              <td><code>${loginServer(env, r.name)}</code></td>
+              <td><code>${loginServerOf(env, r.name)}</code></td>
               <td>${String(r.created_at).slice(0, 10)}</td>
             </tr> `,
         )}
@@ -57,7 +57,7 @@ export const registryScreens = [
       const reg = await svc.access.catalog(session!.principal, env.params.reg, 'the repositories of');
       const last = ctx.url.searchParams.get('last') ?? undefined;
       const repos = await svc.repositories.catalog(reg, PAGE, last);
-      const server = loginServer(env, reg.name);
+      const server = loginServerOf(env, reg.name);
       const list =
         repos.items.length === 0
           ? html`<p class="muted">${last ? 'No more repositories.' : 'No repositories yet. Push an image to create one:'}</p>

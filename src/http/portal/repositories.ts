@@ -2,7 +2,7 @@ import type { ScanAttribute } from '../../domain/scan/findings.js';
 import { route, type PortalEnv } from './common.js';
 import { html, type Html } from './html.js';
 import { page, sendPage } from './layout.js';
-import { loginServer } from './registries.js';
+import { loginServerOf } from './registries.js';
 
 // A repository (GET /portal/registries/{name}/repositories/{repo}?last=): its tags, 100 a page by
 // name, with digest, last update, pulls and the scan's findings. Authorized as the /api and
@@ -28,7 +28,7 @@ export const repositoryScreens = [
       const reg = await svc.access.repository(p, params.reg, params.repo, ['metadata_read', 'pull']);
       const last = ctx.url.searchParams.get('last') ?? undefined;
       const tags = await svc.acr.tags(reg, params.repo, { n: PAGE, last, order: 'none' }, svc.access.quarantineViewer(p, reg, params.repo));
-      const image = `${loginServer(env, reg.name)}/${params.repo}`;
+      const image = `${loginServerOf(env, reg.name)}/${params.repo}`;
       const base = `/portal/registries/${encodeURIComponent(reg.name)}/repositories/${params.repo.split('/').map(encodeURIComponent).join('/')}`;
       const list =
         tags.items.length === 0
