@@ -20,14 +20,7 @@ export interface SbomSubject {
 }
 
 /** A package as the documents write it: text made well formed, a usable purl, a stable id. */
-export interface SbomPackage {
-  ecosystem: string;
-  name: string;
-  version: string;
-  source?: { name: string; version: string };
-  purl: string;
-  layer: string;
-  path: string;
+export interface SbomPackage extends Omit<InstalledPackage, 'licenses'> {
   /** Declared licenses, trimmed, without blanks or repeats, in the order declared. */
   licenses: string[];
   /** 16 hex characters from the package's identity, made unique within the document. */
