@@ -224,16 +224,25 @@ function moreSpecific(a: readonly Segment[], b: readonly Segment[]): boolean {
   return a.length > b.length;
 }
 
+/** Where a route's input comes from when it is called in-process (the portal) rather than by HTTP. */
+export interface RouteSource {
+  query?: URLSearchParams;
+  /** The JSON body, already read. */
+  json?: Record<string, unknown>;
+}
+
 /**
- * Runs a matched route: checks params and query, gives the handler its body on demand, sends what
- * it returns. `observe` hears how the call ended first (the activity log).
+ * Runs a matched route and returns its reply: checks params and query, gives the handler its body
+ * on demand (from the request, or from `source`), and lets `observe` (the activity log) hear how
+ * the call ended. A handler that answers by itself returns nothing.
  */
-export async function runRoute<Env extends { ctx: Ctx }>(
+export async function invokeRoute<Env extends { ctx: Ctx }>(
   env: Env,
   route: Route<Env>,
   params: Record<string, string>,
   observe?: RouteObserver,
-): Promise<void> {
+  source?: RouteSource,
+): Promise<Reply | void> {
   const { def } = route;
   const { ctx } = env;
   if (def.label) ctx.route = def.label;
@@ -242,9 +251,9 @@ export async function runRoute<Env extends { ctx: Ctx }>(
   try {
     const input: Input<unknown, unknown, unknown> = {
       params: def.params ? parse(def.params, params, 'path') : params,
-      query: def.query ? parse(def.query, queryObject(ctx.url.searchParams), 'query') : {},
+      query: def.query ? parse(def.query, queryObject(source?.query ?? ctx.url.searchParams), 'query') : {},
       body: async () => {
-        raw = await readJson(ctx, def.bodyLimit);
+        raw = source ? (source.json ?? {}) : await readJson(ctx, def.bodyLimit);
         return def.body ? parse(def.body, raw, 'body') : raw;
       },
     };
@@ -254,6 +263,18 @@ export async function runRoute<Env extends { ctx: Ctx }>(
     throw e;
   }
   if (observe) await observe({ reply: reply ?? undefined, body: raw });
+  return reply;
+}
+
+/** Runs a matched route (invokeRoute) and sends what it returns. */
+export async function runRoute<Env extends { ctx: Ctx }>(
+  env: Env,
+  route: Route<Env>,
+  params: Record<string, string>,
+  observe?: RouteObserver,
+): Promise<void> {
+  const reply = await invokeRoute(env, route, params, observe);
+  const { ctx } = env;
   if (!reply) return;
   if (reply.body === undefined) send(ctx, reply.status, reply.headers ?? {});
   else sendJson(ctx, reply.status, reply.body, reply.headers);

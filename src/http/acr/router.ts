@@ -9,7 +9,9 @@ import { notAllowed, pageLink, type Ctx } from '../context.js';
 import { decodeReference, decodeSegment, hostRegistry, resolveTarget } from '../oci/target.js';
 import type { V2Options } from '../oci/router.js';
 import { observer } from '../api/activity.js';
-import { json, pageQuery, routeFor, RouteTable, runRoute, splitPath } from '../routes.js';
+import { invokeRoute, json, pageQuery, routeFor, RouteTable, runRoute, splitPath, type Method, type Reply } from '../routes.js';
+import { innerCtx } from '../api/router.js';
+import type { Principal } from '../../auth/service.js';
 
 // ACR's /acr/v1 data-plane API, addressed like /v2 (oci/target.ts):
 //   path-style  /acr/v1/<registry>/<repository>[/_tags[/<tag>] | /_manifests[/<digest>]]
@@ -272,4 +274,34 @@ function lockTarget(name: string | undefined, fromHost: string | undefined, rawP
   } catch {
     return {};
   }
+}
+
+/**
+ * Calls an /acr/v1 route in-process as `p` (the portal's tag and manifest attributes: locks,
+ * quarantine): the same authorization and activity log as the HTTP call, path-style.
+ */
+export async function callAcr(
+  caller: { ctx: Ctx; svc: Services; p: Principal; opts: V2Options },
+  method: Method,
+  path: string,
+  source: { query?: URLSearchParams; json?: Record<string, unknown> } = {},
+): Promise<Reply | void> {
+  const ctx = innerCtx(caller.ctx, method, path, source.query);
+  const rawPath = ctx.url.pathname;
+  const m = table.match(method, splitPath(rawPath));
+  if (!m) throw new RegistryError('UNSUPPORTED', `no /acr/v1 API at ${rawPath.slice(0, 120)}`, { status: 404 });
+  if ('allow' in m) throw notAllowed(method, m.allow, 'UNSUPPORTED');
+  const env = {
+    ctx,
+    svc: caller.svc,
+    a: { principal: caller.p },
+    opts: caller.opts,
+    service: serviceName(ctx, caller.opts),
+    fromHost: undefined,
+  };
+  const activity = m.route.def.activity;
+  const observe = activity
+    ? await observer({ ctx, svc: caller.svc, p: caller.p }, env, activity, m.params, lockTarget(m.params.name, undefined, rawPath))
+    : undefined;
+  return invokeRoute(env, m.route, m.params, observe, { query: ctx.url.searchParams, json: source.json ?? {} });
 }

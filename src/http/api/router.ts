@@ -3,7 +3,8 @@ import type { Services } from '../../services/index.js';
 import { authenticate, serviceName } from '../auth.js';
 import { notAllowed, type Ctx } from '../context.js';
 import { decodeSegment } from '../oci/target.js';
-import { RouteTable, runRoute, splitPath } from '../routes.js';
+import { invokeRoute, RouteTable, runRoute, splitPath, type Method, type Reply } from '../routes.js';
+import type { Principal } from '../../auth/service.js';
 import { activityObserver } from './activity.js';
 import type { ApiOptions } from './common.js';
 import { gcRoutes } from './gc.js';
@@ -69,4 +70,41 @@ export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: 
   // A management operation: the activity log records how the call ends (http/api/activity.ts).
   const activity = m.route.def.activity;
   await runRoute(env, m.route, m.params, activity && (await activityObserver(env, activity, m.params)));
+}
+
+/**
+ * A context for calling a route in-process on behalf of a request (the portal): the same caller,
+ * connection and request id, but the method and address of the call.
+ */
+export function innerCtx(ctx: Ctx, method: Method, path: string, query?: URLSearchParams): Ctx {
+  const url = new URL(path, ctx.url);
+  if (query) url.search = query.toString();
+  return { ...ctx, url, req: Object.create(ctx.req, { method: { value: method } }) as Ctx['req'] };
+}
+
+/**
+ * Calls a management API route in-process as `p`: the same route table, authorization,
+ * validation and activity log as an HTTP call to /api, without a second authentication. The portal
+ * acts only through this, so it can never do more than its user may do with the API. Throws the
+ * route's RegistryError; returns its reply (undefined for a route that answered by itself).
+ */
+export async function callApi(
+  caller: { ctx: Ctx; svc: Services; p: Principal; opts: ApiOptions },
+  method: Method,
+  path: string,
+  source: { query?: URLSearchParams; json?: Record<string, unknown> } = {},
+): Promise<Reply | void> {
+  const ctx = innerCtx(caller.ctx, method, path, source.query);
+  const m = table.match(
+    method,
+    splitPath(ctx.url.pathname).map((s) => decodeSegment(s, 'name')),
+  );
+  if (!m) throw new RegistryError('NOT_FOUND', `no management API at ${path.slice(0, 120)}`);
+  if ('allow' in m) throw notAllowed(method, m.allow);
+  const env = { ctx, svc: caller.svc, p: caller.p, opts: caller.opts };
+  const activity = m.route.def.activity;
+  return invokeRoute(env, m.route, m.params, activity && (await activityObserver(env, activity, m.params)), {
+    query: ctx.url.searchParams,
+    json: source.json ?? {},
+  });
 }

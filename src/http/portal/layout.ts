@@ -1,6 +1,6 @@
 import { send, type Ctx } from '../context.js';
 import { html, type Html } from './html.js';
-import { STYLESHEET } from './static.js';
+import { SCRIPT, STYLESHEET } from './static.js';
 
 /** Headers on every portal response: nothing inline runs, nothing frames the portal, no referrer leaves it. */
 export const SECURITY_HEADERS: Record<string, string> = {
@@ -11,8 +11,26 @@ export const SECURITY_HEADERS: Record<string, string> = {
   'X-Content-Type-Options': 'nosniff',
 };
 
-/** A screen in the navigation: only screens that exist are listed. */
-export const NAV: readonly { path: string; label: string }[] = [{ path: '/portal/registries', label: 'Registries' }];
+/** The main navigation: deployment-wide screens. A feature with such a screen adds one line. */
+export const NAV: readonly { path: string; label: string }[] = [
+  { path: '/portal/registries', label: 'Registries' },
+  { path: '/portal/access', label: 'Access' },
+  { path: '/portal/operations', label: 'Operations' },
+];
+
+/**
+ * The tabs of a registry's screens, below /portal/registries/{name}: a feature with screens of a
+ * registry adds one line ('' is the overview).
+ */
+export const REGISTRY_TABS: readonly { segment: string; label: string }[] = [
+  { segment: '', label: 'Overview' },
+  { segment: 'repositories', label: 'Repositories' },
+  { segment: 'access', label: 'Access' },
+  { segment: 'webhooks', label: 'Webhooks' },
+  { segment: 'policies', label: 'Policies' },
+  { segment: 'scanning', label: 'Scanning' },
+  { segment: 'imports', label: 'Imports' },
+];
 
 export interface Viewer {
   name: string;
@@ -49,6 +67,7 @@ export function page(o: PageOpts): Html {
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>${o.title} · Berth</title>
         <link rel="stylesheet" href="${STYLESHEET.path}" />
+        <script src="${SCRIPT.path}" defer></script>
       </head>
       <body>
         <a class="skip" href="#main">Skip to content</a>
@@ -64,12 +83,12 @@ export function sendPage(ctx: Ctx, status: number, body: Html, headers: Record<s
 }
 
 /** A page that says what went wrong, in words. */
-export function messagePage(title: string, message: string, viewer?: Viewer): Html {
+export function messagePage(title: string, message: string, viewer?: Viewer, back?: string): Html {
   return page({
     title,
     viewer,
     body: html`<h1>${title}</h1>
       <p class="error" role="alert">${message}</p>
-      <p><a href="/portal">Back to the portal</a></p>`,
+      <p>${back ? html`<a href="${back}">Back to the form</a> · ` : ''}<a href="/portal">Back to the portal</a></p>`,
   });
 }

@@ -5,11 +5,9 @@ import { RouteTable, splitPath } from '../routes.js';
 import type { PortalEnv, PortalOptions } from './common.js';
 import { html } from './html.js';
 import { messagePage, SECURITY_HEADERS, sendPage, type Viewer } from './layout.js';
-import { registryScreens } from './registries.js';
-import { repositoryScreens } from './repositories.js';
 import { currentSession, readForm, sameSecret } from './session.js';
-import { signInRoutes } from './sign-in.js';
-import { STYLESHEET } from './static.js';
+import { SCREENS } from './screens.js';
+import { SCRIPT, STYLESHEET } from './static.js';
 
 export type { PortalOptions } from './common.js';
 
@@ -21,7 +19,7 @@ export type { PortalOptions } from './common.js';
 /** Routes anyone may call: the rest need a session. */
 const PUBLIC = new Set(['GET /portal', 'POST /portal/sign-in']);
 
-const table = new RouteTable<PortalEnv>([...signInRoutes, ...registryScreens, ...repositoryScreens], { getAnswersHead: true });
+const table = new RouteTable<PortalEnv>(SCREENS, { getAnswersHead: true });
 
 export async function handlePortal(ctx: Ctx, svc: Services, rawPath: string, opts: PortalOptions): Promise<void> {
   ctx.route = 'portal';
@@ -29,8 +27,8 @@ export async function handlePortal(ctx: Ctx, svc: Services, rawPath: string, opt
   const method = ctx.req.method ?? 'GET';
   let viewer: Viewer | undefined;
   try {
-    if (rawPath === STYLESHEET.path && (method === 'GET' || method === 'HEAD')) {
-      return send(ctx, 200, { ...STYLESHEET.headers, ETag: `"${STYLESHEET.path.slice(-17, -4)}"` }, STYLESHEET.body);
+    for (const file of [STYLESHEET, SCRIPT]) {
+      if (rawPath === file.path && (method === 'GET' || method === 'HEAD')) return send(ctx, 200, file.headers, file.body);
     }
     const m = table.match(method, splitPath(rawPath));
     if (!m) return sendPage(ctx, 404, messagePage('Not found', 'There is no portal page at this address.'));
@@ -61,6 +59,22 @@ export async function handlePortal(ctx: Ctx, svc: Services, rawPath: string, opt
     await m.route.def.handler({ ...env, params: m.params, query: {}, body: () => Promise.resolve({}) });
   } catch (e) {
     if (!(e instanceof RegistryError) || e.status >= 500 || ctx.res.headersSent) throw e;
-    sendPage(ctx, e.status, messagePage(e.status === 405 ? 'Not allowed' : 'Request failed', e.message, viewer), e.headers);
+    // A refused change says why and links back to the form it came from (same-origin Referer only).
+    const back = method === 'POST' ? backTo(ctx) : undefined;
+    sendPage(ctx, e.status, messagePage(e.status === 405 ? 'Not allowed' : 'Request failed', e.message, viewer, back), e.headers);
+  }
+}
+
+/** The portal page a form was posted from, when the browser said so (Referrer-Policy: same-origin). */
+function backTo(ctx: Ctx): string | undefined {
+  const ref = ctx.req.headers.referer;
+  if (!ref) return undefined;
+  try {
+    const u = new URL(ref);
+    if (u.host !== ctx.req.headers.host || !u.pathname.startsWith('/portal/')) return undefined;
+    u.searchParams.delete('done');
+    return u.pathname + u.search;
+  } catch {
+    return undefined;
   }
 }

@@ -1,8 +1,8 @@
-import type { ScanAttribute } from '../../domain/scan/findings.js';
-import { route, type PortalEnv } from './common.js';
-import { html, type Html } from './html.js';
-import { page, sendPage } from './layout.js';
-import { loginServerOf } from './registries.js';
+import type { ScanAttribute } from '../../../domain/scan/findings.js';
+import { route, type PortalEnv } from '../common.js';
+import { html, type Html } from '../html.js';
+import { page, sendPage } from '../layout.js';
+import { loginServerOf } from '../registries/index.js';
 
 // A repository (GET /portal/registries/{name}/repositories/{repo}?last=): its tags, 100 a page by
 // name, with digest, last update, pulls and the scan's findings. Authorized as the /api and

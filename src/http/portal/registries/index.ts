@@ -1,8 +1,8 @@
-import { loginServer } from '../../domain/registry.js';
-import type { Services } from '../../services/index.js';
-import { route, type PortalEnv } from './common.js';
-import { html } from './html.js';
-import { page, sendPage } from './layout.js';
+import { loginServer } from '../../../domain/registry.js';
+import type { Services } from '../../../services/index.js';
+import { route, type PortalEnv } from '../common.js';
+import { html } from '../html.js';
+import { page, sendPage } from '../layout.js';
 
 type RegistryRow = Awaited<ReturnType<Services['registries']['list']>>[number];
 
