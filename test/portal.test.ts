@@ -239,11 +239,12 @@ for (const backend of BACKENDS) {
       assert.equal((await post(b, '/portal/sign-out', { _csrf: otherToken })).status, 403);
     });
 
-    test('every sign-in makes a new session (no fixation); sign-out clears it', async () => {
+    test('every sign-in makes a new session (no fixation); sign-out ends it on the server too', async () => {
       const first = await signIn(ADMIN_USER, ADMIN_PASSWORD);
       const second = await signIn(ADMIN_USER, ADMIN_PASSWORD);
       assert.notEqual(first.b.cookies.get('berth_portal'), second.b.cookies.get('berth_portal'));
       const b = second.b;
+      const copy: Browser = { cookies: new Map(b.cookies) };
       const csrf = hidden(await (await get(b, '/portal/registries')).text())!;
       const res = await post(b, '/portal/sign-out', { _csrf: csrf });
       assert.equal(res.status, 303);
@@ -251,6 +252,10 @@ for (const backend of BACKENDS) {
       assert.ok(res.headers.getSetCookie().some((c) => /^berth_portal=;.*Max-Age=0/.test(c)));
       assert.ok(!b.cookies.has('berth_portal'));
       assert.equal((await get(b, '/portal/registries')).status, 303);
+      // The token is revoked on the server: a copy of the cookie taken before sign-out is refused.
+      assert.equal((await get(copy, '/portal/registries')).status, 303);
+      // The other session of the same user is untouched.
+      assert.equal((await get(first.b, '/portal/registries')).status, 200);
     });
 
     test('a disabled user is out at once', async () => {

@@ -480,8 +480,27 @@ export class AuthService {
     const claims = await this.verifyClaims(token, PORTAL_AUDIENCE);
     if (claims.grant_type !== PORTAL_SESSION || typeof claims.csrf !== 'string')
       throw new RegistryError('UNAUTHORIZED', 'not a portal session');
+    const jti = typeof claims.jti === 'string' ? claims.jti : '';
+    // Checked on every request (one key lookup), so a sign-out holds on every node at once.
+    if (!jti || (await this.store.sessionRevoked(jti))) throw new RegistryError('UNAUTHORIZED', 'this session was signed out');
     const principal = await this.livePrincipal(claims);
-    return { principal, csrf: claims.csrf, jti: typeof claims.jti === 'string' ? claims.jti : '' };
+    return { principal, csrf: claims.csrf, jti };
+  }
+
+  /**
+   * Signs a portal session out for good: its token id is refused until the token would have
+   * expired, so a copy of the cookie taken before sign-out stops working too. A token that is
+   * not a valid session needs nothing.
+   */
+  async revokePortalSession(token: string): Promise<void> {
+    let claims: Record<string, unknown>;
+    try {
+      claims = await this.verifyClaims(token, PORTAL_AUDIENCE);
+    } catch {
+      return;
+    }
+    if (claims.grant_type !== PORTAL_SESSION || typeof claims.jti !== 'string' || typeof claims.exp !== 'number') return;
+    await this.store.revokeSession(claims.jti, new Date(claims.exp * 1000).toISOString());
   }
 
   // ---------------------------------------------------------------- authorization (live)

@@ -33,6 +33,22 @@ export class AccessStore {
     return (await this.db.selectFrom('deployment_settings').select('value').where('key', '=', key).executeTakeFirstOrThrow()).value;
   }
 
+  // ---------------------------------------------------------------- signed-out sessions
+
+  /** Refuses a session token from now until it expires (sign-out); expired entries are pruned on the way. */
+  async revokeSession(jti: string, expiresAt: string): Promise<void> {
+    await this.db.deleteFrom('revoked_sessions').where('expires_at', '<', now()).execute();
+    await this.db
+      .insertInto('revoked_sessions')
+      .values({ jti, expires_at: expiresAt })
+      .onConflict((oc) => oc.column('jti').doNothing())
+      .execute();
+  }
+
+  async sessionRevoked(jti: string): Promise<boolean> {
+    return !!(await this.db.selectFrom('revoked_sessions').select('jti').where('jti', '=', jti).executeTakeFirst());
+  }
+
   /** The deployment's sealing key (32 bytes), created once by whichever node gets there first. */
   async sealKey(): Promise<Buffer> {
     return Buffer.from(await this.setting('seal_key', () => randomBytes(32).toString('base64')), 'base64');

@@ -575,6 +575,12 @@ export interface VulnImportsTable {
   error: string | null;
 }
 
+/** Signed-out portal sessions (migration 19): refused until their token would have expired. */
+export interface RevokedSessionsTable {
+  jti: string;
+  expires_at: string;
+}
+
 export interface Database {
   scans: ScansTable;
   scan_policies: ScanPoliciesTable;
@@ -592,6 +598,7 @@ export interface Database {
   signing_keys: SigningKeysTable;
   deployment_settings: DeploymentSettingsTable;
   login_events: LoginEventsTable;
+  revoked_sessions: RevokedSessionsTable;
   activity_log: ActivityLogTable;
   registries: RegistriesTable;
   repositories: RepositoriesTable;

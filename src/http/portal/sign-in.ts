@@ -95,11 +95,12 @@ export const signInRoutes = [
     },
   }),
   route('POST /portal/sign-out', {
-    handler: ({ ctx, opts }) => {
-      // The CSRF check ran before this handler (router.ts). The token itself stays valid until it
-      // expires: a copy taken before sign-out still works (server-side revocation is a later step).
+    handler: async ({ ctx, svc, opts }) => {
+      // The CSRF check ran before this handler (router.ts). The token is revoked on the server
+      // too, so a copy of the cookie taken before sign-out is refused as well.
+      const token = parseCookies(ctx.req.headers.cookie).get(SESSION_COOKIE);
+      if (token) await svc.auth.revokePortalSession(token);
       sendPage(ctx, 303, html``, { Location: '/portal', 'Set-Cookie': cookie(SESSION_COOKIE, '', 0, secureRequest(ctx, opts)) });
-      return Promise.resolve();
     },
   }),
 ];
