@@ -316,6 +316,8 @@ async function spScreen(env: PortalEnv, appId: string): Promise<void> {
   const sp = await one<ServicePrincipalView>(env, 'GET', `/api/service-principals/${seg(appId)}`);
   const assignments = await list<RoleAssignmentView>(env, '/api/role-assignments', { assignee: sp.appId });
   const self = accessPath.sp(sp.appId);
+  // The secrets table's cells wrap: a table with nothing focusable must not scroll sideways on a
+  // phone, where keyboard users could not scroll it.
   const creds = sp.passwordCredentials;
   screen(env, {
     title: `Service principal ${sp.displayName}`,
@@ -337,10 +339,10 @@ async function spScreen(env: PortalEnv, appId: string): Promise<void> {
         rows: creds.map(
           (c) =>
             html`<tr>
-              <td><code>${c.keyId}</code></td>
-              <td><code>${c.hint}</code>…</td>
-              <td>${when(c.startDateTime)}</td>
-              <td>${when(c.endDateTime)}</td>
+              <td class="wrap"><code>${c.keyId}</code></td>
+              <td class="wrap"><code>${c.hint}</code>…</td>
+              <td class="wrap">${when(c.startDateTime)}</td>
+              <td class="wrap">${when(c.endDateTime)}</td>
             </tr>`,
         ),
       })}
