@@ -192,7 +192,21 @@ for (const backend of BACKENDS) {
       for (const a of atReg) assert.ok(regPage.includes(a.id), a.scope);
       assert.ok(!regPage.includes(mine.find((a) => a.scope === '/')!.id));
 
-      for (const a of mine) await postOk(owner, `/portal/access/role-assignments/${a.id}/delete`, {}, '/portal/access?done=role-removed');
+      // Removed from the user's screen, the browser goes back there; a "back" elsewhere is ignored.
+      const [first, second, ...rest] = mine;
+      await postOk(
+        owner,
+        `/portal/access/role-assignments/${first!.id}/delete`,
+        { back: `/portal/access/users/${who}` },
+        `/portal/access/users/${who}?done=role-removed`,
+      );
+      await postOk(
+        owner,
+        `/portal/access/role-assignments/${second!.id}/delete`,
+        { back: '//evil.example/x' },
+        '/portal/access?done=role-removed',
+      );
+      for (const a of rest) await postOk(owner, `/portal/access/role-assignments/${a.id}/delete`, {}, '/portal/access?done=role-removed');
       assert.deepEqual((await apiOk('GET', `/api/role-assignments?assignee=${who}`)).value, []);
       // ...and through the registry's screen.
       await postOk(owner, `${regAccess()}/role-assignments`, { assignee: who, role: 'AcrDelete', repository: 'app' }, regAccess());
@@ -207,6 +221,12 @@ for (const backend of BACKENDS) {
       await postRefused(owner, '/portal/access/users', { name: 'x', password: 'long enough pw 1' }, 400, /a user name is 3-64 characters/);
       await postRefused(owner, '/portal/access/users', { name: `acc.short${pid}`, password: 'short' }, 400, /at least 12 characters/);
       await postRefused(owner, '/portal/access/users', { name: puller.name, password: 'long enough pw 1' }, 409, /already exists/);
+      // A refusal that echoes the input shows it as text.
+      const echoed = await owner.post('/portal/access/users', { name: HOSTILE, password: 'long enough pw 1' });
+      const echoPage = await echoed.text();
+      assert.equal(echoed.status, 400);
+      assert.ok(!echoPage.includes('<script>alert'), 'the refused name is escaped');
+      assert.ok(echoPage.includes('&lt;script&gt;alert'), echoPage.slice(0, 800));
       assert.equal((await apiOk('GET', '/api/users')).value.length, users);
       await postRefused(owner, `/portal/access/users/${puller.name}/password`, { password: 'short' }, 400, /at least 12 characters/);
       assert.ok(await canSignIn(puller.name, puller.password));

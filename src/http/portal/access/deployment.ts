@@ -202,7 +202,7 @@ export const deploymentAccessScreens = [
             <dd>${when(u.updatedAt)}</dd>
           </dl>
           <h2>Role assignments</h2>
-          ${roleAssignmentTable(env, assignments, (id) => `${DEPLOYMENT}/role-assignments/${seg(id)}/delete`, `Roles of ${u.name}`)}
+          ${roleAssignmentTable(env, assignments, (id) => `${DEPLOYMENT}/role-assignments/${seg(id)}/delete`, `Roles of ${u.name}`, self)}
           <h2>Reset the password</h2>
           ${postForm(
             env,
@@ -307,7 +307,10 @@ export const deploymentAccessScreens = [
   route('POST /portal/access/role-assignments/:id/delete', {
     handler: async (env) => {
       await api(env, 'DELETE', `/api/role-assignments/${seg(param(env.params.id))}`);
-      redirect(env, DEPLOYMENT, 'role-removed');
+      // Back to the user's or service principal's screen it was removed from; only those shapes, so
+      // the form cannot send the browser anywhere else.
+      const back = formValue(env, 'back');
+      redirect(env, /^\/portal\/access\/(users|service-principals)\/[A-Za-z0-9._%-]+$/.test(back) ? back : DEPLOYMENT, 'role-removed');
     },
   }),
 ];
@@ -353,7 +356,13 @@ async function spScreen(env: PortalEnv, appId: string): Promise<void> {
         { label: 'New secret' },
       )}
       <h2>Role assignments</h2>
-      ${roleAssignmentTable(env, assignments, (id) => `${DEPLOYMENT}/role-assignments/${seg(id)}/delete`, `Roles of ${sp.displayName}`)}
+      ${roleAssignmentTable(
+        env,
+        assignments,
+        (id) => `${DEPLOYMENT}/role-assignments/${seg(id)}/delete`,
+        `Roles of ${sp.displayName}`,
+        self,
+      )}
       ${typedConfirm(env, {
         action: `${self}/delete`,
         name: sp.appId,

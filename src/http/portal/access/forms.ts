@@ -89,12 +89,13 @@ export async function createRoleAssignment(env: PortalEnv, registry?: string): P
   });
 }
 
-/** Role assignments with a Remove button each, posting to `removeAction(id)`. */
+/** Role assignments with a Remove button each, posting to `removeAction(id)` (with `back`, the screen to return to). */
 export function roleAssignmentTable(
   env: PortalEnv,
   rows: RoleAssignmentView[],
   removeAction: (id: string) => string,
   caption: string,
+  back?: string,
 ): Html {
   return dataTable({
     caption,
@@ -112,6 +113,7 @@ export function roleAssignmentTable(
           <td>${when(a.createdOn)}</td>
           <td>
             ${postButton(env, removeAction(a.id), 'Remove', {
+              fields: back ? { back } : {},
               danger: true,
               title: `Remove ${a.roleDefinitionName} of ${a.principalName} at ${a.scope}`,
             })}
