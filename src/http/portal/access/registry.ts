@@ -129,7 +129,7 @@ export const registryAccessScreens = [
                 env,
                 `${base}/tokens`,
                 html`${field({ label: 'Token name', name: 'name', required: true, hint: '5–50 letters, digits, "-" or "_".', attrs: html`autocomplete="off"` })}
-                  ${select({ label: 'Scope map', name: 'scopeMap', options: mapOptions(maps) })}
+                  ${select({ label: 'Scope map', name: 'scopeMap', options: mapOptions(maps), value: '_repositories_pull' })}
                   ${select({
                     label: 'Status',
                     name: 'status',
