@@ -90,6 +90,11 @@ svg.chart text { fill: var(--muted); font-size: 10px; }
   main { padding: .75rem; }
   .card { margin: 1rem auto; }
 }
+/* access */
+fieldset.access-rule legend { font-weight: 600; }
+.access-actions { display: flex; flex-wrap: wrap; gap: 0 1.25rem; }
+.access-actions .field { margin: 0; }
+details.access-more > summary { cursor: pointer; color: var(--accent); margin: .75rem 0; }
 `;
 
 // The portal's one script: small behaviours on top of pages that work without it. Markup opts in
