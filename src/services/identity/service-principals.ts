@@ -98,11 +98,6 @@ export class ServicePrincipals {
     input: { displayName?: unknown; role?: unknown; scopes?: unknown; years?: unknown },
   ): Promise<{ appId: string; displayName: string; password: string; tenant: string; roleAssignment?: RoleAssignmentView }> {
     this.ctx.notAnonymous(p);
-    const displayName = input.displayName;
-    if (typeof displayName !== 'string' || displayName.trim().length === 0 || displayName.length > 120 || /\p{Cc}/u.test(displayName)) {
-      throw invalid('a service principal needs a "displayName" of 1-120 printable characters');
-    }
-    spSecretExpiry(input.years);
     let role: RoleDefinition | undefined;
     let scope: Scope | undefined;
     if (input.role !== undefined || input.scopes !== undefined) {
@@ -120,6 +115,12 @@ export class ServicePrincipals {
     } else {
       await this.ctx.auth.requirePower(p, null, 'manage_users', 'create service principals without a role');
     }
+    // The rest is checked once the caller may create at all: a refusal says nothing about the input.
+    const displayName = input.displayName;
+    if (typeof displayName !== 'string' || displayName.trim().length === 0 || displayName.length > 120 || /\p{Cc}/u.test(displayName)) {
+      throw invalid('a service principal needs a "displayName" of 1-120 printable characters');
+    }
+    spSecretExpiry(input.years);
     const sp = await this.ctx.store.createServicePrincipal(displayName);
     const password = await addSpSecret(this.ctx, sp.id, input.years);
     let assignment: RoleAssignmentView | undefined;
