@@ -79,6 +79,39 @@ for (const backend of BACKENDS) {
       );
     });
 
+    test('the history: a day without a sample carries the last one; days before the first have none; a delete shrinks today', async () => {
+      const name = await t.createRegistry(`rphist${pid}`);
+      const id = Number((await t.app.meta.db.selectFrom('registries').select('id').where('name', '=', name).executeTakeFirstOrThrow()).id);
+      const day = (ago: number) => new Date(Date.now() - ago * 86_400_000).toISOString().slice(0, 10);
+      // Samples as earlier days would have left them: 40 days ago (before the window) and 3 days ago.
+      await t.app.meta.db
+        .insertInto('registry_usage_daily')
+        .values([
+          { registry_id: id, day: day(40), bytes: 1000 },
+          { registry_id: id, day: day(3), bytes: 5000 },
+        ])
+        .execute();
+      let h = await apiJson('GET', `/api/registries/${name}/usages/history?days=30`);
+      assert.equal(h.value[0].date, day(29));
+      assert.equal(h.value[0].storageBytes, 1000, 'carried in from before the window');
+      assert.equal(h.value[26].storageBytes, 5000);
+      assert.equal(h.value[29].storageBytes, 5000, 'carried to today');
+      const img = await t.v2().pushImage(`${name}/x`, 'v1');
+      h = await apiJson('GET', `/api/registries/${name}/usages/history?days=5`);
+      const grown = h.value[4].storageBytes;
+      assert.ok(grown > 0 && grown < 5000, `today's sample is the registry's storage now (${grown})`);
+      assert.equal(h.value[4].pushes, 1);
+      const del = await apiCall('DELETE', `/api/registries/${name}/repositories/x`);
+      assert.ok(del.status < 300);
+      h = await apiJson('GET', `/api/registries/${name}/usages/history?days=5`);
+      assert.equal(h.value[4].storageBytes, 0);
+      assert.ok(img.digest);
+      // Deleting the registry deletes its history.
+      await apiJson('DELETE', `/api/registries/${name}`);
+      const left = await t.app.meta.db.selectFrom('registry_usage_daily').select('day').where('registry_id', '=', id).execute();
+      assert.deepEqual(left, []);
+    });
+
     test('the list: name link, SKU, storage against the limit, repository count, login server, and "Create registry" for the owner', async () => {
       const page = await owner.page('/portal/registries');
       assert.ok(page.includes(`<a href="/portal/registries/${main}">${main}</a>`), page);
