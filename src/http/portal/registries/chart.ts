@@ -38,7 +38,13 @@ export function storageChart(days: readonly Day[]): Html {
   const known = days.map((d, i) => [i, d.storageBytes] as const).filter((p): p is readonly [number, number] => p[1] !== null);
   if (known.length === 0) return html`<p class="muted">No storage history yet.</p>`;
   const max = Math.max(...known.map(([, v]) => v));
-  const points = known.map(([i, v]) => `${fixed(x(i, days.length))},${fixed(y(v, max))}`).join(' ');
+  // Steps, not slopes: the storage holds its value until the day it changes.
+  const points = known
+    .flatMap(([i, v], k) => {
+      const at = `${fixed(x(i, days.length))},${fixed(y(v, max))}`;
+      return k === 0 ? [at] : [`${fixed(x(i, days.length))},${fixed(y(known[k - 1]![1], max))}`, at];
+    })
+    .join(' ');
   const last = known[known.length - 1]![1];
   return frame(
     'storage-chart',

@@ -14,7 +14,8 @@ import { endpointsOf, loginServerOf, type RegistryJson } from './common.js';
 
 const DAYS = 30;
 
-function reach(env: PortalEnv, name: string): Html {
+/** How to reach the registry, followed by `more` facts of the same list. */
+function reach(env: PortalEnv, name: string, more: Html = html``): Html {
   const server = loginServerOf(env, name);
   const ep = endpointsOf(env, name);
   return html`<dl class="facts">
@@ -28,6 +29,7 @@ function reach(env: PortalEnv, name: string): Html {
     <dd><code>${ep.acr}</code></dd>
     <dt>Token endpoint</dt>
     <dd><code>${ep.token}</code></dd>
+    ${more}
   </dl>`;
 }
 
@@ -72,17 +74,18 @@ export const overviewScreens = [
       const days = history.value;
       const u = reg.usage!;
       registryScreen(env, reg.name, '', {
-        body: html`${done}${reach(env, reg.name)}
-          <dl class="facts">
-            <dt>SKU</dt>
-            <dd>${reg.sku}</dd>
-            <dt>Created</dt>
-            <dd>${when(reg.creationDate)}</dd>
-            <dt>Admin user</dt>
-            <dd>${reg.adminUserEnabled ? 'enabled' : 'disabled'}</dd>
-            <dt>Anonymous pull</dt>
-            <dd>${reg.anonymousPullEnabled ? 'enabled' : 'disabled'}</dd>
-          </dl>
+        body: html`${done}${reach(
+            env,
+            reg.name,
+            html`<dt>SKU</dt>
+              <dd>${reg.sku}</dd>
+              <dt>Created</dt>
+              <dd>${when(reg.creationDate)}</dd>
+              <dt>Admin user</dt>
+              <dd>${reg.adminUserEnabled ? 'enabled' : 'disabled'}</dd>
+              <dt>Anonymous pull</dt>
+              <dd>${reg.anonymousPullEnabled ? 'enabled' : 'disabled'}</dd>`,
+          )}
           <h2>Repositories</h2>
           ${repositoriesLine(reg.name, u.repositoryCount)}
           <h2>Usage</h2>
