@@ -268,6 +268,18 @@ for (const backend of BACKENDS) {
       assert.ok(!body.includes('<script>alert'), 'escaped');
       const settings = await owner.get(`/portal/registries/${encodeURIComponent(evil)}/settings`);
       assert.ok(!(await settings.text()).includes('<script>alert'));
+      // Values the API echoes in its refusals (a SKU, a password name) come back as text.
+      for (const [path, form] of [
+        ['/portal/registries/new', { name: `rpevil${pid}`, sku: evil }],
+        [`/portal/registries/${main}/settings`, { sku: evil }],
+        [`/portal/registries/${main}/settings/credentials/renew`, { name: evil }],
+      ] as const) {
+        const res = await owner.post(path, form);
+        assert.equal(res.status, 400, path);
+        const page = await res.text();
+        assert.ok(!page.includes('<script>alert'), `${path}: escaped`);
+      }
+      assert.equal((await apiCall('GET', `/api/registries/rpevil${pid}`)).status, 404);
     });
 
     test('AcrPull: every settings screen and action is refused with 403, and nothing changes', async () => {
