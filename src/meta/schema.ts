@@ -467,6 +467,13 @@ export interface RegistryUsageTable {
   quota_bytes: number | null;
 }
 
+/** A registry's storage at the end of a UTC day on which it changed (day: YYYY-MM-DD). */
+export interface RegistryUsageDailyTable {
+  registry_id: number;
+  day: string;
+  bytes: number;
+}
+
 export interface RepositoryUsageTable {
   repository_id: number;
   registry_id: number;
@@ -619,6 +626,7 @@ export interface Database {
   deleted_manifest_refs: DeletedManifestRefsTable;
   registry_content: RegistryContentTable;
   registry_usage: RegistryUsageTable;
+  registry_usage_daily: RegistryUsageDailyTable;
   repository_usage: RepositoryUsageTable;
   vuln_records: VulnRecordsTable;
   vuln_affected: VulnAffectedTable;

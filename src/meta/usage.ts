@@ -99,6 +99,13 @@ export async function bump(
       .executeTakeFirstOrThrow();
     out.registryBytes = Number(r.bytes);
     out.registryQuota = r.quota_bytes === null ? null : Number(r.quota_bytes);
+    // Today's storage sample, under the registry_usage row lock just taken, so it is the day's last value.
+    const day = new Date().toISOString().slice(0, 10);
+    await ex
+      .insertInto('registry_usage_daily')
+      .values({ registry_id: registryId, day, bytes: out.registryBytes })
+      .onConflict((oc) => oc.columns(['registry_id', 'day']).doUpdateSet({ bytes: out.registryBytes }))
+      .execute();
   }
   if (repositoryDelta !== 0) {
     const r = await ex
@@ -305,6 +312,12 @@ export interface UsageStore {
   /** Whether some repository of the registry links this blob (then linking it again adds no registry bytes). */
   registryHoldsBlob(registryId: number, digest: string): Promise<boolean>;
   countInRegistry(registryId: number, what: CountedInRegistry): Promise<number>;
+  /** Storage, quota and listed repositories of many registries in two queries (the registries list). */
+  registrySummaries(registryIds: number[]): Promise<Map<number, { bytes: number; quota: number | null; repositories: number }>>;
+  /** The daily storage samples from `sinceDay` (YYYY-MM-DD) on, and the last one before it. */
+  storageHistory(registryId: number, sinceDay: string): Promise<{ day: string; bytes: number }[]>;
+  /** Pushes and pulls per UTC day from `sinceDay` on, from the repository audit (events). */
+  dailyOperations(registryId: number, sinceDay: string): Promise<{ day: string; pushes: number; pulls: number }[]>;
   /** Whether the registry's retention policy for untagged manifests (a Premium feature) is on. */
   retentionEnabled(registryId: number): Promise<boolean>;
 }
@@ -364,6 +377,80 @@ export class KyselyUsageStore implements UsageStore {
       .where('registry_id', '=', registryId)
       .executeTakeFirst();
     return Number(r?.n ?? 0);
+  }
+
+  async registrySummaries(registryIds: number[]): Promise<Map<number, { bytes: number; quota: number | null; repositories: number }>> {
+    const out = new Map<number, { bytes: number; quota: number | null; repositories: number }>();
+    for (const id of registryIds) out.set(id, { bytes: 0, quota: null, repositories: 0 });
+    // In slices: a deployment of thousands of registries stays under the engines' bound-parameter limits.
+    for (let i = 0; i < registryIds.length; i += 500) {
+      const ids = registryIds.slice(i, i + 500);
+      const usage = await this.ctx.db
+        .selectFrom('registry_usage')
+        .select(['registry_id', 'bytes', 'quota_bytes'])
+        .where('registry_id', 'in', ids)
+        .execute();
+      for (const u of usage) {
+        const s = out.get(Number(u.registry_id))!;
+        s.bytes = Number(u.bytes);
+        s.quota = u.quota_bytes == null ? null : Number(u.quota_bytes);
+      }
+      const counts = await this.ctx.db
+        .selectFrom('repositories')
+        .select((eb) => ['registry_id', eb.fn.countAll<number>().as('n')])
+        .where('registry_id', 'in', ids)
+        .where('list_enabled', '=', 1)
+        .where('deleted_at', 'is', null)
+        .groupBy('registry_id')
+        .execute();
+      for (const c of counts) out.get(Number(c.registry_id))!.repositories = Number(c.n);
+    }
+    return out;
+  }
+
+  async storageHistory(registryId: number, sinceDay: string): Promise<{ day: string; bytes: number }[]> {
+    const rows = await this.ctx.db
+      .selectFrom('registry_usage_daily')
+      .select(['day', 'bytes'])
+      .where('registry_id', '=', registryId)
+      .where('day', '>=', sinceDay)
+      .orderBy('day')
+      .execute();
+    const before = await this.ctx.db
+      .selectFrom('registry_usage_daily')
+      .select(['day', 'bytes'])
+      .where('registry_id', '=', registryId)
+      .where('day', '<', sinceDay)
+      .orderBy('day', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return [...(before ? [before] : []), ...rows].map((r) => ({ day: r.day, bytes: Number(r.bytes) }));
+  }
+
+  async dailyOperations(registryId: number, sinceDay: string): Promise<{ day: string; pushes: number; pulls: number }[]> {
+    // As the audit names them (operation, else action): a push held in quarantine is a push; its
+    // later release (action push, operation quarantine) is not a second one.
+    const rows = await this.ctx.db
+      .selectFrom('events')
+      .select((eb) => [
+        eb.fn<string>('substr', ['created_at', eb.lit(1), eb.lit(10)]).as('day'),
+        eb.fn.coalesce('operation', 'action').as('op'),
+        eb.fn.countAll<number>().as('n'),
+      ])
+      .where('registry_id', '=', registryId)
+      .where('action', 'in', ['push', 'pull', 'quarantine'])
+      .where('created_at', '>=', sinceDay)
+      .groupBy([(eb) => eb.fn('substr', ['created_at', eb.lit(1), eb.lit(10)]), (eb) => eb.fn.coalesce('operation', 'action')])
+      .execute();
+    const byDay = new Map<string, { day: string; pushes: number; pulls: number }>();
+    for (const r of rows) {
+      if (r.op !== 'push' && r.op !== 'pull') continue;
+      const d = byDay.get(r.day) ?? { day: r.day, pushes: 0, pulls: 0 };
+      if (r.op === 'push') d.pushes += Number(r.n);
+      else d.pulls += Number(r.n);
+      byDay.set(r.day, d);
+    }
+    return [...byDay.values()].sort((a, b) => a.day.localeCompare(b.day));
   }
 
   async retentionEnabled(registryId: number): Promise<boolean> {

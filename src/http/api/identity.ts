@@ -41,6 +41,12 @@ async function audit(ctx: Ctx, path: string, q: PageQuery & { format?: 'json' | 
 }
 
 export const identityRoutes = [
+  // ---------------------------------------------------------------- the caller
+  // Who the caller is and what it may do across the deployment, so a client offers only what
+  // will be allowed (the portal's "Create registry"); every call is still authorized on its own.
+  route('GET /api/me', {
+    handler: async ({ svc, p }) => json(200, { name: p.name, kind: p.kind, deploymentPowers: await svc.access.deploymentPowers(p) }),
+  }),
   // ---------------------------------------------------------------- users
   route('GET /api/users', { handler: async ({ svc, p }) => json(200, { value: await svc.identities.users.listUsers(p) }) }),
   route('POST /api/users', {

@@ -6,9 +6,10 @@ import { fields, json, noContent } from '../routes.js';
 import { route, type ApiEnv } from './common.js';
 
 // Registries (az acr create|list|show|update|delete|check-name):
-//   GET|POST /api/registries                 list (what the caller may read) | create (create_registries power; {name, sku, adminUserEnabled})
+//   GET|POST /api/registries                 list (what the caller may read; ?include=usage adds each one's storage,
+//                                            limit and repository count) | create (create_registries power; {name, sku, adminUserEnabled})
 //   GET|POST /api/registries/check-name      ?name= | {name}
-//   GET|PATCH|DELETE /api/registries/{r}     read | write power; PATCH {sku, adminUserEnabled, anonymousPullEnabled,
+//   GET|PATCH|DELETE /api/registries/{r}     read (?include=usage as the list) | write power; PATCH {sku, adminUserEnabled, anonymousPullEnabled,
 //                                            policies: {quarantinePolicy: {status: enabled|disabled}}}
 
 const NAME_NEEDED = 'a registry needs a "name" (5-50 letters and digits)';
@@ -16,6 +17,11 @@ const CreateBody = z.strictObject({
   name: z.string({ error: NAME_NEEDED }).min(1, { error: NAME_NEEDED }),
   sku: z.string().nullish(),
   adminUserEnabled: z.boolean({ error: '"adminUserEnabled" must be true or false' }).nullish(),
+});
+
+/** ?include=usage: each registry's storage, its limit and its repository count, read in a batch. */
+const IncludeQuery = z.object({
+  include: z.literal('usage', { error: '"include" may only be "usage" (storage, its limit and the repository count)' }).optional(),
 });
 
 const view = (r: ApiEnv, row: Registry) => registryView(row, loginServer(row.name, r.opts, r.ctx.req.headers.host ?? 'localhost'));
@@ -37,8 +43,14 @@ async function registryState(r: ApiEnv, name: string | undefined) {
 
 export const registryRoutes = [
   route('GET /api/registries', {
-    handler: async (r) =>
-      json(200, { value: (await r.svc.access.readable(r.p, await r.svc.registries.list())).map((row) => view(r, row)) }),
+    query: IncludeQuery,
+    handler: async (r) => {
+      const rows = await r.svc.access.readable(r.p, await r.svc.registries.list());
+      if (!r.query.include) return json(200, { value: rows.map((row) => view(r, row)) });
+      // One batched read for a list of many registries, instead of a usages call per registry.
+      const usage = await r.svc.tiers.summaries(rows);
+      return json(200, { value: rows.map((row) => ({ ...view(r, row), usage: usage.get(row.id) })) });
+    },
   }),
   route('POST /api/registries', {
     body: CreateBody,
@@ -67,7 +79,12 @@ export const registryRoutes = [
     handler: async ({ svc, body }) => json(200, await svc.registries.checkName((await body()).name ?? '')),
   }),
   route('GET /api/registries/:reg', {
-    handler: async (r) => json(200, view(r, await r.svc.access.registry(r.p, r.params.reg, 'read', 'read'))),
+    query: IncludeQuery,
+    handler: async (r) => {
+      const row = await r.svc.access.registry(r.p, r.params.reg, 'read', 'read');
+      if (!r.query.include) return json(200, view(r, row));
+      return json(200, { ...view(r, row), usage: (await r.svc.tiers.summaries([row])).get(row.id) });
+    },
   }),
   route('PATCH /api/registries/:reg', {
     activity: { operation: 'Microsoft.ContainerRegistry/registries/write', state: (r) => registryState(r, r.params.reg) },

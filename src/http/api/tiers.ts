@@ -4,6 +4,7 @@ import { repositoryParams, route } from './common.js';
 
 // Tier routes of the management API:
 //   GET /api/registries/<reg>/usages                          az acr show-usage (Reader)
+//   GET /api/registries/<reg>/usages/history?days=30          storage per day and pushes/pulls per day (Reader)
 //   PUT /api/registries/<reg>/quota {storageQuotaBytes}        registry storage quota (write)
 //   GET /api/registries/<reg>/repositories/<repo>/_usage      a repository's storage and quota (Reader)
 //   PUT /api/registries/<reg>/repositories/<repo>/_quota {storageQuotaBytes}   (write)
@@ -25,6 +26,18 @@ export const tierRoutes = [
   route('GET /api/registries/:reg/usages', {
     handler: async ({ svc, p, params }) =>
       json(200, await svc.tiers.usages(await svc.access.registry(p, params.reg, 'read', 'read the usage of'))),
+  }),
+  route('GET /api/registries/:reg/usages/history', {
+    query: z.object({
+      days: z.coerce
+        .number({ error: '"days" must be a whole number from 1 to 90' })
+        .int({ error: '"days" must be a whole number from 1 to 90' })
+        .min(1, { error: '"days" must be a whole number from 1 to 90' })
+        .max(90, { error: '"days" must be a whole number from 1 to 90' })
+        .default(30),
+    }),
+    handler: async ({ svc, p, params, query }) =>
+      json(200, await svc.tiers.history(await svc.access.registry(p, params.reg, 'read', 'read the usage of'), query.days)),
   }),
   route('PUT /api/registries/:reg/quota', {
     activity: { operation: 'Microsoft.ContainerRegistry/registries/storageQuota/write' },

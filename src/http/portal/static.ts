@@ -95,6 +95,15 @@ fieldset.access-rule legend { font-weight: 600; }
 .access-actions { display: flex; flex-wrap: wrap; gap: 0 1.25rem; }
 .access-actions .field { margin: 0; }
 details.access-more > summary { cursor: pointer; color: var(--accent); margin: .75rem 0; }
+/* registries */
+svg.chart .dot { fill: var(--accent); }
+svg.chart .bar.push, .legend .key.push { fill: var(--accent); background: var(--accent); }
+svg.chart .bar.pull, .legend .key.pull { fill: var(--ok); background: var(--ok); }
+.legend { font-size: .85rem; color: var(--muted); }
+.legend .key { display: inline-block; width: .8rem; height: .8rem; border-radius: 2px; vertical-align: middle; }
+.legend .key.pull { margin-left: .75rem; }
+a.button { display: inline-block; padding: .45rem 1rem; border-radius: 6px; background: var(--accent); color: var(--accent-fg); text-decoration: none; }
+details summary { cursor: pointer; color: var(--accent); }
 `;
 
 // The portal's one script: small behaviours on top of pages that work without it. Markup opts in

@@ -14,6 +14,7 @@ import { activityLog } from './0014-activity-log.js';
 import { vulnerabilityData } from './0015-vulnerability-data.js';
 import { quarantine } from './0016-quarantine.js';
 import { scans } from './0017-scans.js';
+import { usageHistory } from './0018-usage-history.js';
 import { revokedSessions } from './0019-revoked-sessions.js';
 import type { Migration } from './migration.js';
 
@@ -46,5 +47,6 @@ export const migrations: Migration[] = [
   vulnerabilityData,
   quarantine,
   scans,
+  usageHistory,
   revokedSessions,
 ];

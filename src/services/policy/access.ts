@@ -63,6 +63,12 @@ export class AccessPolicy {
     return this.auth.requirePower(p, null, power, what);
   }
 
+  /** The caller's powers over the whole deployment (what a client may offer: "Create registry"...), sorted. */
+  async deploymentPowers(p: Principal): Promise<ManagementPower[]> {
+    if (p.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'authentication required');
+    return [...(await this.auth.powers(p, null))].sort();
+  }
+
   /** The registries of `rows` the caller may read (all of them for deployment readers). */
   async readable(p: Principal, rows: RegistryRow[]): Promise<RegistryRow[]> {
     if (await this.seesUnknownRegistries(p)) return rows;

@@ -145,6 +145,21 @@ export async function precheckBlob(meta: PrecheckStore, reg: RegistryRow, reposi
   });
 }
 
+export interface RegistrySummary {
+  storageBytes: number;
+  /** The quota, or the tier's maximum when lower or when there is no quota. */
+  storageLimitBytes: number;
+  /** Repositories the catalog lists. */
+  repositoryCount: number;
+}
+
+export interface UsageHistory {
+  registry: string;
+  days: number;
+  /** Oldest first; storageBytes null before the first sample (history starts with migration 18). */
+  value: { date: string; storageBytes: number | null; pushes: number; pulls: number }[];
+}
+
 /** The roles TierService reads and writes. */
 export type TierStore = UsageStore & Pick<RepositoryStore, 'findRepositoryId'>;
 
@@ -167,6 +182,43 @@ export class TierService {
         { name: 'ScopeMaps', currentValue: await this.meta.countInRegistry(reg.id, 'scope_maps'), limit: tier.scopeMaps, unit: 'Count' },
       ],
     };
+  }
+
+  /** For the registries list: storage against its limit and the listed repositories of each registry, in a few queries. */
+  async summaries(regs: RegistryRow[]): Promise<Map<number, RegistrySummary>> {
+    const raw = await this.meta.registrySummaries(regs.map((r) => r.id));
+    const out = new Map<number, RegistrySummary>();
+    for (const reg of regs) {
+      const s = raw.get(reg.id)!;
+      const max = tierOf(reg.sku).maxStorageBytes;
+      out.set(reg.id, {
+        storageBytes: s.bytes,
+        storageLimitBytes: s.quota === null ? max : Math.min(s.quota, max),
+        repositoryCount: s.repositories,
+      });
+    }
+    return out;
+  }
+
+  /**
+   * The last `days` UTC days (today included): storage at the end of each day (days before the
+   * first sample have none) and pushes and pulls per day, as the repository audit still holds them.
+   */
+  async history(reg: RegistryRow, days: number): Promise<UsageHistory> {
+    const dayList: string[] = [];
+    const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
+    for (let i = days - 1; i >= 0; i--) dayList.push(new Date(today - i * 86_400_000).toISOString().slice(0, 10));
+    const since = dayList[0]!;
+    const samples = await this.meta.storageHistory(reg.id, since);
+    const ops = new Map((await this.meta.dailyOperations(reg.id, since)).map((o) => [o.day, o]));
+    let k = 0;
+    let last: number | null = null;
+    const value = dayList.map((day) => {
+      while (k < samples.length && samples[k]!.day <= day) last = samples[k++]!.bytes;
+      const o = ops.get(day);
+      return { date: day, storageBytes: last, pushes: o?.pushes ?? 0, pulls: o?.pulls ?? 0 };
+    });
+    return { registry: reg.name, days, value };
   }
 
   async repositoryUsage(
