@@ -76,17 +76,17 @@ function delivery(env: Env, d: Delivery, i: number): Html {
       <h3>Request</h3>
       <p><code>${req.method} ${req.requestUri}</code></p>
       <p class="muted">Headers</p>
-      <pre class="body">${headerLines(req.headers)}</pre>
+      <pre tabindex="0" class="body">${headerLines(req.headers)}</pre>
       <p class="muted">Body</p>
-      <pre class="body request-body">${bodyText(req.content)}</pre>
+      <pre tabindex="0" class="body request-body">${bodyText(req.content)}</pre>
       <h3>Response</h3>
       ${
         res
           ? html`<p>Status <strong>${res.statusCode}</strong></p>
               <p class="muted">Headers</p>
-              <pre class="body">${headerLines(res.headers)}</pre>
+              <pre tabindex="0" class="body">${headerLines(res.headers)}</pre>
               <p class="muted">Body</p>
-              <pre class="body response-body">${res.content}</pre>`
+              <pre tabindex="0" class="body response-body">${res.content}</pre>`
           : html`<p class="muted">No response was received.</p>`
       }
       <div class="actions">
