@@ -160,9 +160,13 @@ describe('webhook and policy screens in Chromium', { skip: gate.skip }, () => {
     await noSeriousViolations(page, 'a purge run');
   });
 
-  test('on a 375 px wide phone the webhook screens need no sideways scrolling', async () => {
+  test('on a 375 px wide phone the webhook and policy screens need no sideways scrolling', async () => {
     await page.setViewportSize({ width: 375, height: 740 });
-    for (const at of [`/portal/registries/${REG}/webhooks`, `/portal/registries/${REG}/webhooks/sitehook`]) {
+    for (const at of [
+      `/portal/registries/${REG}/webhooks`,
+      `/portal/registries/${REG}/webhooks/sitehook`,
+      `/portal/registries/${REG}/policies`,
+    ]) {
       await page.goto(`${f.url}${at}`);
       await page.locator('h1').waitFor();
       const width = await page.evaluate(() => document.documentElement.scrollWidth);
