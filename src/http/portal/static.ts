@@ -90,6 +90,10 @@ svg.chart text { fill: var(--muted); font-size: 10px; }
   main { padding: .75rem; }
   .card { margin: 1rem auto; }
 }
+/* webhooks */
+details.delivery { border: 1px solid var(--line); border-radius: 6px; padding: .5rem .75rem; margin: .5rem 0; }
+details.delivery > summary { cursor: pointer; }
+details.delivery h3 { font-size: 1rem; margin: 1rem 0 .25rem; }
 `;
 
 // The portal's one script: small behaviours on top of pages that work without it. Markup opts in
