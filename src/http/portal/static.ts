@@ -104,6 +104,10 @@ svg.chart .bar.pull, .legend .key.pull { fill: var(--ok); background: var(--ok);
 .legend .key.pull { margin-left: .75rem; }
 a.button { display: inline-block; padding: .45rem 1rem; border-radius: 6px; background: var(--accent); color: var(--accent-fg); text-decoration: none; }
 details summary { cursor: pointer; color: var(--accent); }
+/* webhooks */
+details.delivery { border: 1px solid var(--line); border-radius: 6px; padding: .5rem .75rem; margin: .5rem 0; }
+details.delivery > summary { cursor: pointer; }
+details.delivery h3 { font-size: 1rem; margin: 1rem 0 .25rem; }
 `;
 
 // The portal's one script: small behaviours on top of pages that work without it. Markup opts in
