@@ -5,8 +5,8 @@ import type { LoginEventView, RepositoryEventView } from '../../../services/iden
 import { api } from '../api.js';
 import { route, type PortalEnv } from '../common.js';
 import { html, type Html } from '../html.js';
-import { dataTable, field, select, when } from '../ui.js';
-import { opsPath, opsScreen, pretty, stateBadge, withQuery } from './common.js';
+import { field, select, when } from '../ui.js';
+import { logTable, opsPath, opsScreen, pretty, stateBadge, withQuery } from './common.js';
 
 // The audit logs: the activity log of management operations (/portal/operations/activity, from
 // GET /api/audit/activity) and the login and repository logs (/portal/operations/audit?log=, from
@@ -275,9 +275,9 @@ async function logScreen(env: PortalEnv, log: Log): Promise<void> {
         <a href="${withQuery(log.export, { ...exportQ, format: 'jsonl' })}" download>Download as JSON lines</a>
         <span class="muted">(every matching event, not only this page)</span>
       </p>
-      ${dataTable({
+      ${logTable({
         caption: `${log.title}, newest first${before ? ', older events' : ''}`,
-        columns: log.columns.map((c) => ({ label: c.label })),
+        columns: log.columns.map((c) => c.label),
         rows: events.map(
           (e) =>
             html`<tr>

@@ -57,3 +57,26 @@ export function withQuery(path: string, q: Record<string, string | number | unde
   const text = s.toString();
   return text ? `${path}?${text}` : path;
 }
+
+/**
+ * A table of log rows, which may hold nothing to focus (no links): its scrolling wrapper is a
+ * labelled region that takes focus, so keyboard users can scroll it too.
+ */
+export function logTable(o: { caption: string; columns: readonly string[]; rows: readonly Html[]; empty: string }): Html {
+  if (o.rows.length === 0) return html`<p class="muted">${o.empty}</p>`;
+  return html`<div class="table-wrap" tabindex="0" role="region" aria-label="${o.caption}">
+    <table>
+      <caption class="muted">
+        ${o.caption}
+      </caption>
+      <thead>
+        <tr>
+          ${o.columns.map((c) => html`<th scope="col">${c}</th>`)}
+        </tr>
+      </thead>
+      <tbody>
+        ${o.rows}
+      </tbody>
+    </table>
+  </div>`;
+}
