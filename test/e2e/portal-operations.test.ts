@@ -24,15 +24,18 @@ describe('the operations screens in Chromium', { skip: gate.skip }, () => {
   let f: BerthFixture;
   let up: FakeUpstream;
   let browser: Browser;
+  /** The owner, signed in once for the desktop tests. */
+  let page: Page;
 
   before(async () => {
-    // A slow upstream (about 3 s for the image), so the import is seen running before it ends.
+    // A slow upstream (about 2 s for the image), so the import is seen running before it ends.
     up = new FakeUpstream({ bytesPerSecond: 512 * 1024 });
-    up.add('team/app', 'v1', makeImage([1536 * 1024]));
+    up.add('team/app', 'v1', makeImage([1024 * 1024]));
     await up.start();
     f = await BerthFixture.start('sqlite', { BERTH_EGRESS_ALLOW_PRIVATE: 'true', BERTH_JOBS_POLL_INTERVAL_MS: '100' });
     await f.createRegistry(REG);
     browser = await launchChromium();
+    ({ page } = await browserSignIn(browser, f.url, ADMIN_USER, ADMIN_PASSWORD));
   });
   after(async () => {
     await browser?.close();
@@ -41,94 +44,74 @@ describe('the operations screens in Chromium', { skip: gate.skip }, () => {
   });
 
   test('an import started from the Imports tab turns Succeeded on its screen without a reload', async () => {
-    const { context, page } = await browserSignIn(browser, f.url, ADMIN_USER, ADMIN_PASSWORD);
-    try {
-      await page.goto(`${f.url}/portal/registries/${REG}/imports`);
-      await assertAccessible(page, 'the imports tab');
-      await page.getByLabel('Source registry').fill(up.host);
-      await page.getByLabel('Source image').fill('team/app:v1');
-      await page.getByLabel('Target tags').fill('app:v1');
-      await Promise.all([page.waitForURL(/\/imports\/\d+\?done=started$/), page.getByRole('button', { name: 'Start import' }).click()]);
-      const live = page.locator('[data-live]');
-      assert.match((await live.textContent()) ?? '', /Queued|Running/);
-      // The same document all along: a reload would lose this mark.
-      await page.evaluate(() => ((globalThis as unknown as { mark: number }).mark = 42));
-      await live.getByText('Succeeded', { exact: true }).waitFor({ timeout: 20_000 });
-      assert.equal(await page.evaluate(() => (globalThis as unknown as { mark?: number }).mark), 42, 'no reload');
-      assert.match((await live.textContent()) ?? '', /sha256:[0-9a-f]{64}/);
-      await assertAccessible(page, "an import's screen");
-      await page.goto(`${f.url}/portal/registries/${REG}/imports`);
-      await page
-        .getByRole('cell', { name: `${up.host}/team/app:v1` })
-        .first()
-        .waitFor();
-    } finally {
-      await context.close();
-    }
+    await page.goto(`${f.url}/portal/registries/${REG}/imports`);
+    await assertAccessible(page, 'the imports tab');
+    await page.getByLabel('Source registry').fill(up.host);
+    await page.getByLabel('Source image').fill('team/app:v1');
+    await page.getByLabel('Target tags').fill('app:v1');
+    await Promise.all([page.waitForURL(/\/imports\/\d+\?done=started$/), page.getByRole('button', { name: 'Start import' }).click()]);
+    const live = page.locator('[data-live]');
+    assert.match((await live.textContent()) ?? '', /Queued|Running/);
+    // The same document all along: a reload would lose this mark.
+    await page.evaluate(() => ((globalThis as unknown as { mark: number }).mark = 42));
+    await live.getByText('Succeeded', { exact: true }).waitFor({ timeout: 20_000 });
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { mark?: number }).mark), 42, 'no reload');
+    assert.match((await live.textContent()) ?? '', /sha256:[0-9a-f]{64}/);
+    await assertAccessible(page, "an import's screen");
+    await page.goto(`${f.url}/portal/registries/${REG}/imports`);
+    await page
+      .getByRole('cell', { name: `${up.host}/team/app:v1` })
+      .first()
+      .waitFor();
   });
 
   test('garbage collection: run it now and see the run end; every operations screen passes axe', async () => {
-    const { context, page } = await browserSignIn(browser, f.url, ADMIN_USER, ADMIN_PASSWORD);
-    try {
-      await page.goto(`${f.url}/portal/operations/gc`);
-      await assertAccessible(page, 'garbage collection');
-      await Promise.all([
-        page.waitForURL(/\/portal\/operations\/gc\/runs\/\d+\?done=started$/),
-        page.getByRole('button', { name: 'Run garbage collection now' }).click(),
-      ]);
-      await page.locator('[data-live]').getByText('succeeded', { exact: true }).waitFor({ timeout: 20_000 });
-      await assertAccessible(page, 'a garbage collection run');
+    await page.goto(`${f.url}/portal/operations/gc`);
+    await assertAccessible(page, 'garbage collection');
+    await Promise.all([
+      page.waitForURL(/\/portal\/operations\/gc\/runs\/\d+\?done=started$/),
+      page.getByRole('button', { name: 'Run garbage collection now' }).click(),
+    ]);
+    await page.locator('[data-live]').getByText('succeeded', { exact: true }).waitFor({ timeout: 20_000 });
+    await assertAccessible(page, 'a garbage collection run');
 
-      await page.goto(`${f.url}/portal/operations`);
-      await page.getByRole('heading', { name: 'Jobs', level: 1 }).waitFor();
-      await assertAccessible(page, 'jobs');
-      await Promise.all([
-        page.waitForURL(/\/portal\/operations\/jobs\/\d+$/),
-        page
-          .getByRole('link', { name: /^Job \d+$/ })
-          .first()
-          .click(),
-      ]);
-      await assertAccessible(page, "a job's screen");
-      for (const [path, what] of [
-        ['/portal/operations/audit', 'the login log'],
-        ['/portal/operations/audit?log=repository', 'the repository log'],
-      ] as const) {
-        await page.goto(`${f.url}${path}`);
-        await assertAccessible(page, what);
-      }
-    } finally {
-      await context.close();
+    await page.goto(`${f.url}/portal/operations`);
+    await page.getByRole('heading', { name: 'Jobs', level: 1 }).waitFor();
+    await assertAccessible(page, 'jobs');
+    await Promise.all([
+      page.waitForURL(/\/portal\/operations\/jobs\/\d+$/),
+      page
+        .getByRole('link', { name: /^Job \d+$/ })
+        .first()
+        .click(),
+    ]);
+    await assertAccessible(page, "a job's screen");
+    for (const [path, what] of [
+      ['/portal/operations/audit', 'the login log'],
+      ['/portal/operations/audit?log=repository', 'the repository log'],
+    ] as const) {
+      await page.goto(`${f.url}${path}`);
+      await assertAccessible(page, what);
     }
   });
 
   test('the activity log filtered by operation and result', async () => {
-    const { context, page } = await browserSignIn(browser, f.url, ADMIN_USER, ADMIN_PASSWORD);
-    try {
-      await page.goto(`${f.url}/portal/operations/activity`);
-      await assertAccessible(page, 'the activity log');
-      await page.getByLabel('Operation', { exact: true }).fill('Microsoft.ContainerRegistry/registries/importImage/action');
-      await page.getByLabel('Result', { exact: true }).selectOption('Accepted');
-      await Promise.all([page.waitForURL(/result=Accepted/), page.getByRole('button', { name: 'Filter' }).click()]);
-      const rows = page.locator('tbody tr');
-      assert.equal(await rows.count(), 1, 'the one accepted import request');
-      assert.match((await rows.first().textContent()) ?? '', /importImage\/action[\s\S]*Accepted/);
-      assert.equal(await page.getByLabel('Result', { exact: true }).inputValue(), 'Accepted', 'the form keeps the filters');
-      await assertAccessible(page, 'the filtered activity log');
-    } finally {
-      await context.close();
-    }
+    await page.goto(`${f.url}/portal/operations/activity`);
+    await assertAccessible(page, 'the activity log');
+    await page.getByLabel('Operation', { exact: true }).fill('Microsoft.ContainerRegistry/registries/importImage/action');
+    await page.getByLabel('Result', { exact: true }).selectOption('Accepted');
+    await Promise.all([page.waitForURL(/result=Accepted/), page.getByRole('button', { name: 'Filter' }).click()]);
+    const rows = page.locator('tbody tr');
+    assert.equal(await rows.count(), 1, 'the one accepted import request');
+    assert.match((await rows.first().textContent()) ?? '', /importImage\/action[\s\S]*Accepted/);
+    assert.equal(await page.getByLabel('Result', { exact: true }).inputValue(), 'Accepted', 'the form keeps the filters');
   });
 
   test('on a 375 px wide phone the jobs screen needs no sideways scrolling', async () => {
-    const { context, page } = await browserSignIn(browser, f.url, ADMIN_USER, ADMIN_PASSWORD, { width: 375, height: 740 });
-    try {
-      await page.goto(`${f.url}/portal/operations`);
-      await page.getByRole('heading', { name: 'Jobs', level: 1 }).waitFor();
-      const width = await page.evaluate(() => document.documentElement.scrollWidth);
-      assert.ok(width <= 375, `the page is ${width} px wide`);
-    } finally {
-      await context.close();
-    }
+    await page.setViewportSize({ width: 375, height: 740 });
+    await page.goto(`${f.url}/portal/operations`);
+    await page.getByRole('heading', { name: 'Jobs', level: 1 }).waitFor();
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 375, `the page is ${width} px wide`);
   });
 });
