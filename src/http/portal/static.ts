@@ -90,6 +90,14 @@ svg.chart text { fill: var(--muted); font-size: 10px; }
   main { padding: .75rem; }
   .card { margin: 1rem auto; }
 }
+/* operations */
+.ops-filters { align-items: flex-start; }
+.ops-filters .field { flex: 0 1 14rem; }
+.ops-filters .hint { overflow-wrap: anywhere; }
+.ops-filters .ops-submit { padding-top: 2.1rem; }
+.ops-log td { white-space: normal; overflow-wrap: break-word; }
+.ops-log td:first-child { white-space: nowrap; }
+.ops-log details pre.body { min-width: 16rem; }
 `;
 
 // The portal's one script: small behaviours on top of pages that work without it. Markup opts in

@@ -231,7 +231,7 @@ function filtersOf(env: PortalEnv, log: Log): Record<string, string> {
 }
 
 function filterForm(log: Log, values: Record<string, string>, top: string): Html {
-  return html`<form method="get" action="${log.screen}" class="filters" aria-label="Filter the ${log.title.toLowerCase()}">
+  return html`<form method="get" action="${log.screen}" class="filters ops-filters" aria-label="Filter the ${log.title.toLowerCase()}">
     ${log.screen === opsPath.audit ? html`<input type="hidden" name="log" value="${log.key}" />` : ''}
     ${log.filters.map((f) => {
       if (f.options) return select({ label: f.label, name: f.name, options: f.options, value: values[f.name] ?? '', hint: f.hint });
@@ -246,7 +246,7 @@ function filterForm(log: Log, values: Record<string, string>, top: string): Html
       })}${f.suggest ? html`<datalist id="${listId}">${f.suggest.map((s) => html`<option value="${s}"></option>`)}</datalist>` : ''}`;
     })}
     ${select({ label: 'Per page', name: 'top', options: PAGE_SIZES.map(opt), value: top })}
-    <div class="field"><button type="submit">Filter</button></div>
+    <div class="field ops-submit"><button type="submit">Filter</button></div>
   </form>`;
 }
 

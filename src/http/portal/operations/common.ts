@@ -65,7 +65,7 @@ export function withQuery(path: string, q: Record<string, string | number | unde
 export function logTable(o: { caption: string; columns: readonly string[]; rows: readonly Html[]; empty: string }): Html {
   if (o.rows.length === 0) return html`<p class="muted">${o.empty}</p>`;
   return html`<div class="table-wrap" tabindex="0" role="region" aria-label="${o.caption}">
-    <table>
+    <table class="ops-log">
       <caption class="muted">
         ${o.caption}
       </caption>

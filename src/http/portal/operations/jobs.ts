@@ -18,11 +18,11 @@ const jobError = (j: JobView): Html => (j.lastError ? html`<td class="wrap">${j.
 
 function filters(env: PortalEnv, q: { state: string; kind: string; n: string }): Html {
   const kinds = (KINDS as readonly string[]).includes(q.kind) || !q.kind ? KINDS : [...KINDS, q.kind];
-  return html`<form method="get" action="${opsPath.jobs}" class="filters" aria-label="Filter jobs">
+  return html`<form method="get" action="${opsPath.jobs}" class="filters ops-filters" aria-label="Filter jobs">
     ${select({ label: 'State', name: 'state', value: q.state, options: [['', 'Any state'], ...STATES.map((s) => [s, s] as const)] })}
     ${select({ label: 'Kind', name: 'kind', value: q.kind, options: [['', 'Any kind'], ...kinds.map((k) => [k, k] as const)] })}
     ${field({ label: 'At most', name: 'n', type: 'number', value: q.n, attrs: html`min="1" max="1000"` })}
-    <div class="field"><button type="submit">Filter</button></div>
+    <div class="field ops-submit"><button type="submit">Filter</button></div>
   </form>`;
 }
 
