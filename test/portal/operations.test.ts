@@ -224,6 +224,9 @@ for (const backend of BACKENDS) {
     });
 
     test('activity log: hostile logged values are text, filters, paging, and a refused filter keeps the form', async () => {
+      await new Promise((r) => setTimeout(r, 10));
+      const mark = new Date().toISOString();
+      await new Promise((r) => setTimeout(r, 10));
       // A refused import whose request and caller carry hostile text (recorded as Failed).
       const hostile = await call(
         'POST',
@@ -245,6 +248,24 @@ for (const backend of BACKENDS) {
       const retries = unescapeHtml(await owner.page('/portal/operations/activity?operation=Berth/jobs/retry/action'));
       assert.ok(retries.includes(`/jobs/${deadJob}/retry`));
       assert.ok(!retries.includes('importImage/action</code>'), 'only retries');
+
+      // The time range: since is inclusive, until exclusive (also in the API, which gained until for this screen).
+      const earlier = unescapeHtml(await owner.page(`/portal/operations/activity?registry=${reg}&until=${encodeURIComponent(mark)}`));
+      assert.ok(earlier.includes('importImage/action') && !earlier.includes(JSON.stringify(HOSTILE_UA)), 'until: only what came before');
+      const later = unescapeHtml(await owner.page(`/portal/operations/activity?registry=${reg}&since=${encodeURIComponent(mark)}`));
+      assert.ok(later.includes(JSON.stringify(HOSTILE_UA)) && !/badge [a-z]*">Accepted</.test(later), 'since: only what came after');
+      const apiUntil = await call<{ value: { time: string }[] }>('GET', `/api/audit/activity?until=${encodeURIComponent(mark)}&top=1000`);
+      assert.equal(apiUntil.status, 200);
+      assert.ok(apiUntil.json.value.length > 0 && apiUntil.json.value.every((e) => e.time < mark));
+      for (const log of ['logins', 'repository', 'activity']) {
+        const bad = await call('GET', `/api/audit/${log}?until=soon`);
+        assert.equal(bad.status, 400, log);
+        assert.match(bad.text, /\\"until\\" must be an ISO-8601 time/, log);
+      }
+      const repoBefore = await call<{ value: unknown[] }>('GET', `/api/audit/repository?registry=${reg}&until=${encodeURIComponent(mark)}`);
+      assert.ok(repoBefore.json.value.length > 0, 'the import pushes came before the mark');
+      const loginsBefore = await call<{ value: { time: string }[] }>('GET', `/api/audit/logins?until=${encodeURIComponent(mark)}`);
+      assert.ok(loginsBefore.json.value.every((e) => e.time < mark));
 
       const refused = await owner.get('/portal/operations/activity?since=yesterday');
       assert.equal(refused.status, 400);

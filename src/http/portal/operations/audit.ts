@@ -57,6 +57,7 @@ const COMMON: readonly Filter[] = [
   { name: 'registry', label: 'Registry', hint: 'empty: every registry (needs Reader on the deployment)' },
   { name: 'identity', label: 'Caller', hint: 'a user, service principal, token or admin user name' },
   { name: 'since', label: 'Since', hint: 'an ISO time (2026-01-05T10:00:00Z) or a span: 30m, 2h, 3d' },
+  { name: 'until', label: 'Until', hint: 'only events before this time: an ISO time, or a span ago (1h)' },
 ];
 
 const opt = (v: string): readonly [string, string] => [v, v];
