@@ -103,10 +103,10 @@ function actions(env: PortalEnv, running: GcReport | null): Html {
     return html`<p>
       A run is going on: <a href="${opsPath.gcRun(running.id)}">run ${running.id}</a>, started ${when(running.startedAt)}.
     </p>`;
-  return html`<p class="actions">
+  return html`<div class="actions">
     ${postButton(env, `${opsPath.gc}/runs`, 'Run garbage collection now')}
     ${postButton(env, `${opsPath.gc}/runs`, 'Dry run: show what it would remove', { secondary: true, fields: { dryRun: 'on' } })}
-  </p>`;
+  </div>`;
 }
 
 export const gcScreens = [

@@ -145,7 +145,7 @@ export const jobScreens = [
         crumbs: html`<a href="${opsPath.jobs}">Jobs</a> / ${j.kind}`,
         body: html`${notice(env, NOTICES)} ${ended(j.state) ? '' : html`<p class="muted">This screen follows the job until it ends.</p>`}
         ${live(opsPath.job(j.id), facts)}
-        ${j.state === 'running' ? '' : html`<p class="actions">${postButton(env, `${opsPath.job(j.id)}/retry`, 'Retry this job')}</p>`}`,
+        ${j.state === 'running' ? '' : html`<div class="actions">${postButton(env, `${opsPath.job(j.id)}/retry`, 'Retry this job')}</div>`}`,
       });
     },
   }),
