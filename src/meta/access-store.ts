@@ -551,6 +551,8 @@ export class AccessStore {
   /** Login events newest first, keyset-paged by id (`beforeId`); every filter is an exact match. */
   queryLogins(filter: {
     since?: string;
+    /** Exclusive. */
+    until?: string;
     registryId?: number;
     identity?: string;
     result?: string;
@@ -567,6 +569,7 @@ export class AccessStore {
         filter.excludeUserAgentPrefix,
       );
     if (filter.since) q = q.where('time', '>=', filter.since);
+    if (filter.until) q = q.where('time', '<', filter.until);
     if (filter.registryId !== undefined) q = q.where('registry_id', '=', filter.registryId);
     if (filter.identity !== undefined) q = q.where('identity', '=', filter.identity);
     if (filter.result) q = q.where('result', '=', filter.result);
@@ -577,6 +580,8 @@ export class AccessStore {
   /** Repository events (the outbox) with their registry's name, newest first. */
   queryRepositoryEvents(filter: {
     since?: string;
+    /** Exclusive. */
+    until?: string;
     registryId?: number;
     identity?: string;
     operation?: string;
@@ -605,6 +610,7 @@ export class AccessStore {
         'registries.name as registry',
       ]);
     if (filter.since) q = q.where('events.created_at', '>=', filter.since);
+    if (filter.until) q = q.where('events.created_at', '<', filter.until);
     if (filter.registryId !== undefined) q = q.where('events.registry_id', '=', filter.registryId);
     if (filter.identity !== undefined) q = q.where('events.identity', '=', filter.identity);
     // The audit's operation: 'purge' and 'retention' deletes are recorded as action delete/untag with an operation.

@@ -11,6 +11,8 @@ export type NewActivity = Omit<Insertable<ActivityLogTable>, 'id' | 'time'>;
 
 export interface ActivityFilter {
   since?: string;
+  /** Exclusive. */
+  until?: string;
   registryId?: number;
   identity?: string;
   /** Any of these operations. */
@@ -40,6 +42,7 @@ export class KyselyActivityLog implements ActivityLog {
   query(f: ActivityFilter): Promise<ActivityRow[]> {
     let q = this.db.selectFrom('activity_log').selectAll();
     if (f.since) q = q.where('time', '>=', f.since);
+    if (f.until) q = q.where('time', '<', f.until);
     if (f.registryId !== undefined) q = q.where('registry_id', '=', f.registryId);
     if (f.identity !== undefined) q = q.where('identity', '=', f.identity);
     if (f.operations) q = q.where('operation', 'in', f.operations.length ? f.operations : ['']);

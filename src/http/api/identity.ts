@@ -14,7 +14,12 @@ import { IDENTITY_BODY_MAX as MAX, named, route, wholeNumber } from './common.js
 
 const enc = encodeURIComponent;
 
-const AuditFilters = { registry: z.string().optional(), since: z.string().optional(), identity: z.string().optional() };
+const AuditFilters = {
+  registry: z.string().optional(),
+  since: z.string().optional(),
+  until: z.string().optional(),
+  identity: z.string().optional(),
+};
 const AuditPaging = {
   top: wholeNumber.optional(),
   before: wholeNumber.optional(),
@@ -29,7 +34,7 @@ const LoginsQuery = z.strictObject({
 const RepositoryEventsQuery = z.strictObject({ ...AuditFilters, operation: z.string().optional(), ...AuditPaging });
 const ActivityQuery = z.strictObject({ ...AuditFilters, operation: z.string().optional(), result: z.string().optional(), ...AuditPaging });
 
-type PageQuery = { registry?: string; since?: string; identity?: string; top?: number; before?: number };
+type PageQuery = { registry?: string; since?: string; until?: string; identity?: string; top?: number; before?: number };
 type PageFetcher = (q: PageQuery) => Promise<{ value: unknown[]; next?: number }>;
 
 /** An audit listing: one page with a nextLink, or every match as JSON lines (format=jsonl). */

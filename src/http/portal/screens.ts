@@ -2,6 +2,8 @@ import type { Route } from '../routes.js';
 import { accessScreens } from './access/index.js';
 import type { PortalEnv } from './common.js';
 import { policiesScreens } from './policies/index.js';
+import { importScreens } from './imports/index.js';
+import { operationScreens } from './operations/index.js';
 import { registryScreens } from './registries/index.js';
 import { repositoryScreens } from './repositories/index.js';
 import { signInRoutes } from './sign-in.js';
@@ -16,4 +18,6 @@ export const SCREENS: readonly Route<PortalEnv>[] = [
   ...accessScreens,
   ...webhooksScreens,
   ...policiesScreens,
+  ...operationScreens,
+  ...importScreens,
 ];

@@ -108,6 +108,14 @@ details summary { cursor: pointer; color: var(--accent); }
 details.delivery { border: 1px solid var(--line); border-radius: 6px; padding: .5rem .75rem; margin: .5rem 0; }
 details.delivery > summary { cursor: pointer; }
 details.delivery h3 { font-size: 1rem; margin: 1rem 0 .25rem; }
+/* operations */
+.ops-filters { align-items: flex-start; }
+.ops-filters .field { flex: 0 1 14rem; }
+.ops-filters .hint { overflow-wrap: anywhere; }
+.ops-filters .ops-submit { padding-top: 2.1rem; }
+.ops-log td { white-space: normal; overflow-wrap: break-word; }
+.ops-log td:first-child { white-space: nowrap; }
+.ops-log details pre.body { min-width: 16rem; }
 `;
 
 // The portal's one script: small behaviours on top of pages that work without it. Markup opts in

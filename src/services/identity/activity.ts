@@ -33,6 +33,8 @@ export function identityTypeOf(p: Principal): ActivityIdentityType {
 export interface ActivityQuery {
   registry?: string;
   since?: string;
+  /** Only records before this time (exclusive): an ISO time or a span ago, as since. */
+  until?: string;
   identity?: string;
   /** An operation name, or a prefix ending in "/*" (Microsoft.ContainerRegistry/registries/webhooks/*). */
   operation?: string;
@@ -111,6 +113,7 @@ export class Activity implements ActivityRecorder {
     if (q.result !== undefined && !RESULTS.includes(q.result)) throw invalid('"result" must be Accepted, Succeeded or Failed');
     const rows = await this.store.query({
       since: q.since === undefined ? undefined : parseSince(q.since),
+      until: q.until === undefined ? undefined : parseSince(q.until, Date.now(), 'until'),
       registryId,
       identity: q.identity,
       operations: q.operation === undefined ? undefined : operationsMatching(q.operation),

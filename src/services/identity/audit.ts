@@ -50,6 +50,7 @@ export class Audit {
       throw invalid('"excludeUserAgentPrefix" is 1 to 256 characters');
     const rows = await this.ctx.store.queryLogins({
       since: q.since === undefined ? undefined : parseSince(q.since),
+      until: q.until === undefined ? undefined : parseSince(q.until, Date.now(), 'until'),
       registryId,
       identity: q.identity,
       result: q.result,
@@ -82,6 +83,7 @@ export class Audit {
       throw invalid('"operation" must be push, pull, delete, untag, purge, retention, quarantine or scan');
     const rows = await this.ctx.store.queryRepositoryEvents({
       since: q.since === undefined ? undefined : parseSince(q.since),
+      until: q.until === undefined ? undefined : parseSince(q.until, Date.now(), 'until'),
       registryId,
       identity: q.identity,
       operation: q.operation,

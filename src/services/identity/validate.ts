@@ -17,7 +17,7 @@ export const unknown = (message: string) => new RegistryError('RESOURCE_UNKNOWN'
 export const conflict = (message: string) => new RegistryError('CONFLICT', message);
 
 /** "2h", "3d", "30m", "45s" or an ISO-8601 time, as an ISO-8601 UTC string. */
-export function parseSince(raw: string, now = Date.now()): string {
+export function parseSince(raw: string, now = Date.now(), field = 'since'): string {
   const rel = /^(\d{1,7})([smhd])$/.exec(raw.trim());
   if (rel) {
     const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[rel[2] as 's' | 'm' | 'h' | 'd'];
@@ -25,7 +25,7 @@ export function parseSince(raw: string, now = Date.now()): string {
   }
   const t = /^\d{4}-\d{2}-\d{2}/.test(raw) ? Date.parse(raw) : NaN;
   if (Number.isNaN(t))
-    throw invalid(`"since" must be an ISO-8601 time (2026-01-05T10:00:00Z) or a span such as 30m, 2h, 3d; got "${raw.slice(0, 60)}"`);
+    throw invalid(`"${field}" must be an ISO-8601 time (2026-01-05T10:00:00Z) or a span such as 30m, 2h, 3d; got "${raw.slice(0, 60)}"`);
   return new Date(t).toISOString();
 }
 

@@ -122,6 +122,8 @@ export interface RepositoryEventView {
 export interface RepositoryEventQuery {
   registry?: string;
   since?: string;
+  /** Only events before this time (exclusive): an ISO time or a span ago, as since. */
+  until?: string;
   identity?: string;
   operation?: string;
   top?: number;
@@ -131,6 +133,8 @@ export interface RepositoryEventQuery {
 export interface LoginQuery {
   registry?: string;
   since?: string;
+  /** Only events before this time (exclusive): an ISO time or a span ago, as since. */
+  until?: string;
   identity?: string;
   result?: string;
   /** Leaves out sign-ins whose user agent starts with this (berth-cli/ hides the CLI's own). */
