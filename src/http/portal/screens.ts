@@ -2,8 +2,9 @@ import type { Route } from '../routes.js';
 import type { PortalEnv } from './common.js';
 import { registryScreens } from './registries/index.js';
 import { repositoryScreens } from './repositories/index.js';
+import { scanningScreens } from './scanning/index.js';
 import { signInRoutes } from './sign-in.js';
 
 // Every screen of the portal: each feature is a folder exporting its routes, added here in one
 // line (its navigation entry, if any, is one line in layout.ts: NAV or REGISTRY_TABS).
-export const SCREENS: readonly Route<PortalEnv>[] = [...signInRoutes, ...registryScreens, ...repositoryScreens];
+export const SCREENS: readonly Route<PortalEnv>[] = [...signInRoutes, ...registryScreens, ...repositoryScreens, ...scanningScreens];

@@ -90,6 +90,10 @@ svg.chart text { fill: var(--muted); font-size: 10px; }
   main { padding: .75rem; }
   .card { margin: 1rem auto; }
 }
+/* scanning */
+main h1, code.digest { overflow-wrap: anywhere; }
+td.description { min-width: 16rem; }
+.badges { display: inline-flex; flex-wrap: wrap; gap: .25rem; }
 `;
 
 // The portal's one script: small behaviours on top of pages that work without it. Markup opts in
