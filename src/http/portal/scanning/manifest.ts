@@ -5,9 +5,10 @@ import { decodeSegment } from '../../oci/target.js';
 import { acr, api, apiPath, portalPath, repoSeg, seg } from '../api.js';
 import { route, type PortalEnv } from '../common.js';
 import { html, type Html } from '../html.js';
-import { checkbox, dataTable, formValue, notice, pager, postButton, redirect, registryScreen, select, when } from '../ui.js';
+import { checkbox, formValue, notice, pager, postButton, redirect, registryScreen, select, when } from '../ui.js';
 import { scanBadges, severityBadge } from './badges.js';
 import { scanningPath } from './paths.js';
+import { scrollTable } from './table.js';
 import type { ManifestAttributes } from './registry.js';
 
 // A manifest's scan (GET /portal/registries/{r}/repositories/{repo}/_manifests/{digest}/_scan):
@@ -106,17 +107,9 @@ function findingsSection(env: PortalEnv, t: Target, scan: ScanView): Html {
       : `${shown.length} of ${all.length} findings (${min ? `${min} or higher` : 'any severity'}${fixable ? ', with a fix' : ''})`;
   return html`<h2 id="findings-h">Findings</h2>
     ${filter}
-    ${dataTable({
+    ${scrollTable({
       caption: shown.length > FINDINGS_PAGE ? `${caption}, ${from + 1}–${from + pageRows.length} shown` : caption,
-      columns: [
-        { label: 'Severity' },
-        { label: 'Advisory' },
-        { label: 'Package' },
-        { label: 'Installed' },
-        { label: 'Fixed in' },
-        { label: 'Description' },
-        { label: 'Found in' },
-      ],
+      columns: ['Severity', 'Advisory', 'Package', 'Installed', 'Fixed in', 'Description', 'Found in'],
       rows,
       empty: all.length === 0 ? 'No findings.' : 'No finding matches the filter.',
     })}

@@ -6,22 +6,10 @@ import type { ScanView } from '../../../services/scan/scanner.js';
 import { acr, api, apiPath, repoSeg, seg } from '../api.js';
 import { route, type PortalEnv } from '../common.js';
 import { html, type Html } from '../html.js';
-import {
-  checkbox,
-  checked,
-  dataTable,
-  formValue,
-  notice,
-  pager,
-  postForm,
-  redirect,
-  registryScreen,
-  select,
-  textarea,
-  when,
-} from '../ui.js';
+import { checkbox, checked, formValue, notice, pager, postForm, redirect, registryScreen, select, textarea, when } from '../ui.js';
 import { scanBadges } from './badges.js';
 import { scanningPath } from './paths.js';
+import { scrollTable } from './table.js';
 
 // A registry's scanning (GET /portal/registries/{r}/scanning): its scanned images newest first
 // (GET /api/registries/{r}/scans, filtered by minimum severity) with their quarantine state, the
@@ -91,9 +79,9 @@ async function scannedImages(env: PortalEnv, reg: string): Promise<Html> {
   const more = new URLSearchParams({ ...(minSeverity ? { minSeverity } : {}), ...(next ? { before: next } : {}) });
   return html`<h2 id="scans-h">Scanned images</h2>
     ${filter}
-    ${dataTable({
+    ${scrollTable({
       caption: minSeverity ? `Scanned images with a ${minSeverity} or higher finding, newest first` : 'Scanned images, newest first',
-      columns: [{ label: 'Image' }, { label: 'Status' }, { label: 'Scanned' }, { label: 'Findings' }, { label: 'Quarantine' }],
+      columns: ['Image', 'Status', 'Scanned', 'Findings', 'Quarantine'],
       rows,
       empty: minSeverity ? `No scanned image has a ${minSeverity} or higher finding.` : 'No image of this registry has been scanned yet.',
     })}
@@ -182,14 +170,14 @@ async function vulnDataSection(env: PortalEnv): Promise<Html> {
       <dt>Last import</dt>
       <dd>${last ? html`${when(last.finishedAt ?? last.startedAt)} (${last.source}, ${last.status})` : '–'}</dd>
     </dl>
-    ${dataTable({
+    ${scrollTable({
       caption: 'Vulnerability data by source',
-      columns: [{ label: 'Source' }, { label: 'Records', num: true }, { label: 'Data date' }, { label: 'Last import' }],
+      columns: ['Source', 'Records', 'Data date', 'Last import'],
       rows: sources.map(
         (s) =>
           html`<tr>
             <td>${s.source}</td>
-            <td class="num">${s.records}</td>
+            <td>${s.records}</td>
             <td>${when(s.dataDate)}</td>
             <td>
               ${

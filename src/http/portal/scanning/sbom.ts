@@ -4,8 +4,9 @@ import { decodeSegment } from '../../oci/target.js';
 import { api, apiPath, portalPath, seg } from '../api.js';
 import { route } from '../common.js';
 import { html, type Html } from '../html.js';
-import { dataTable, pager, registryScreen } from '../ui.js';
+import { pager, registryScreen } from '../ui.js';
 import { scanningPath } from './paths.js';
+import { scrollTable } from './table.js';
 
 // A manifest's SBOM (GET /portal/registries/{r}/repositories/{repo}/_manifests/{digest}/_sbom?format=):
 // the document the scanner attached as a referrer (GET …/_sbom of /api, which takes pull), shown
@@ -71,16 +72,9 @@ export function sbomPackages(value: unknown): SbomRow[] {
 
 function packagesTable(rows: SbomRow[], from: number, link: (at: number) => string): Html {
   const pageRows = rows.slice(from, from + PACKAGES_PAGE);
-  return html`${dataTable({
+  return html`${scrollTable({
     caption: `${rows.length} ${rows.length === 1 ? 'package' : 'packages'}${rows.length > PACKAGES_PAGE ? `, ${from + 1}–${from + pageRows.length} shown` : ''}`,
-    columns: [
-      { label: 'Package' },
-      { label: 'Version' },
-      { label: 'Type' },
-      { label: 'Licenses' },
-      { label: 'Package URL' },
-      { label: 'Found in' },
-    ],
+    columns: ['Package', 'Version', 'Type', 'Licenses', 'Package URL', 'Found in'],
     rows: pageRows.map(
       (r) =>
         html`<tr>
