@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ADMIN_PASSWORD, ADMIN_USER, adminAuthHeader, startTestApp, type TestApp } from '../helpers/app.js';
+import { advisory } from '../../src/http/portal/scanning/manifest.js';
+import { scanBadges } from '../../src/http/portal/scanning/badges.js';
+import { sbomPackages } from '../../src/http/portal/scanning/sbom.js';
+import { ADMIN_PASSWORD, ADMIN_USER, adminAuthHeader, basicAuthHeader, startTestApp, type TestApp } from '../helpers/app.js';
 import { BACKENDS, backendGate } from '../helpers/backends.js';
 import { ROOT } from '../helpers/berth-process.js';
 import { gzLayer } from '../helpers/layers.js';
@@ -39,6 +42,47 @@ function records(): unknown[] {
 
 const dpkg = (pkg: string, source: string, version: string) =>
   `Package: ${pkg}\nStatus: install ok installed\nArchitecture: amd64\nSource: ${source}\nVersion: ${version}\n`;
+
+describe('scanning templates', () => {
+  test('scanBadges: a badge per severity with findings, in words; "no findings"; "not scanned"', () => {
+    const badges = scanBadges({ critical: 2, high: 0, medium: 1, low: 0, none: 4, unknown: 3, total: 10, fixable: 1 }).text;
+    assert.match(badges, /<span class="badge critical"\s*>2 critical<\/span/);
+    assert.match(badges, /<span class="badge"\s*>1 medium<\/span/);
+    assert.match(badges, /<span class="badge"\s*>3 unknown<\/span/);
+    assert.ok(!badges.includes('high') && !badges.includes('none'));
+    assert.match(
+      scanBadges({ critical: 0, high: 0, medium: 0, low: 0, none: 0, unknown: 0, total: 0, fixable: 0 }).text,
+      /badge ok">no findings/,
+    );
+    assert.match(scanBadges(undefined).text, /not scanned/);
+    // Counts are numbers, whatever a caller passes.
+    assert.ok(!scanBadges({ high: '<b>1</b>' as unknown as number }).text.includes('<b>'));
+  });
+
+  test('advisory: only an https URL becomes a link; anything else is text', () => {
+    assert.equal(advisory('CVE-2024-1234').text, '<code>CVE-2024-1234</code>');
+    for (const id of ['javascript:alert(1)', 'data:text/html,<script>x</script>', 'http://example.test/a', 'JAVASCRIPT:alert(1)'])
+      assert.ok(!advisory(id).text.includes('<a '), id);
+    assert.ok(!advisory('data:text/html,<script>x</script>').text.includes('<script>'));
+    const link = advisory('https://example.test/a?"><script>x</script>').text;
+    assert.match(link, /^<a href="https:\/\/example\.test\/a\?%22%3E%3Cscript%3Ex%3C\/script%3E" rel="noopener noreferrer">/);
+    assert.ok(!link.includes('<script>'));
+  });
+
+  test('sbomPackages: fields of the wrong type are read as empty text, never as objects', () => {
+    const rows = sbomPackages({
+      bomFormat: 'CycloneDX',
+      components: [{ name: { toString: 1 }, version: ['1'], purl: 'pkg:npm/x@1', licenses: [{ license: { id: 'MIT' } }] }, 'junk', null],
+    });
+    assert.deepEqual(rows[0], { name: '', version: '', ecosystem: '', licenses: 'MIT', purl: 'pkg:npm/x@1', path: '' });
+    assert.equal(rows.length, 3);
+    assert.deepEqual(sbomPackages('not a document'), []);
+    assert.deepEqual(
+      sbomPackages({ spdxVersion: 'SPDX-2.3', packages: [{ name: 'a', versionInfo: '1', licenseDeclared: 'NOASSERTION' }] }),
+      [{ name: 'a', version: '1', ecosystem: '', licenses: '', purl: '', path: '' }],
+    );
+  });
+});
 
 for (const backend of BACKENDS) {
   describe(`portal scanning screens on ${backend}`, await backendGate(backend), () => {
@@ -243,6 +287,26 @@ for (const backend of BACKENDS) {
       const wrong = await owner.post(scanPage(), { action: 'quarantine', state: 'Gone' });
       assert.equal(wrong.status, 400);
       assert.equal(await quarantineState(), 'Passed');
+    });
+
+    test('GET …/_sbom of /api: either format as JSON; a bad format is refused; pull is needed', async () => {
+      const sbom = `/api/registries/${reg}/repositories/${repo}/_manifests/${digest}/_sbom`;
+      const spdx = (await call('GET', `${sbom}?format=spdx`)) as { spdxVersion: string };
+      assert.equal(spdx.spdxVersion, 'SPDX-2.3');
+      const byTag = (await call('GET', `/api/registries/${reg}/repositories/${repo}/_manifests/v1/_sbom`)) as { bomFormat: string };
+      assert.equal(byTag.bomFormat, 'CycloneDX');
+      const bad = await t.fetch(`${sbom}?format=xml`, { headers: { Authorization: adminAuthHeader() } });
+      assert.equal(bad.status, 400);
+      assert.deepEqual(((await bad.json()) as { errors: { code: string; message: string }[] }).errors[0], {
+        code: 'REQUEST_INVALID',
+        message: '"xml" is not an SBOM format: use cyclonedx or spdx',
+      });
+      const asPuller = await t.fetch(sbom, { headers: { Authorization: basicAuthHeader(pull.name, pull.password) } });
+      assert.equal(asPuller.status, 200);
+      const stranger = { name: `scan.stranger${process.pid}`, password: 'stranger password 1' };
+      await call('POST', '/api/users', stranger);
+      const refused = await t.fetch(sbom, { headers: { Authorization: basicAuthHeader(stranger.name, stranger.password) } });
+      assert.ok([403, 404].includes(refused.status), String(refused.status));
     });
 
     test('an AcrPull user reads the findings but may not change the policy, scan, or change the quarantine state', async () => {

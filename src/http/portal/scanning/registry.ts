@@ -1,7 +1,7 @@
 import { RegistryError } from '../../../domain/errors.js';
 import { SEVERITIES } from '../../../domain/scan/findings.js';
 import { FAIL_ON, type AllowEntry, type ScanPolicy } from '../../../domain/scan/policy.js';
-import type { VulnDbStatus } from '../../../meta/vulndb.js';
+import type { Services } from '../../../services/index.js';
 import type { ScanView } from '../../../services/scan/scanner.js';
 import { acr, api, apiPath, repoSeg, seg } from '../api.js';
 import { route, type PortalEnv } from '../common.js';
@@ -15,6 +15,9 @@ import { scrollTable } from './table.js';
 // (GET /api/registries/{r}/scans, filtered by minimum severity) with their quarantine state, the
 // scan policy with its edit form (PUT /api/registries/{r}/scanPolicy), and the vulnerability
 // data's status (GET /api/vulndb, which only deployment-wide readers may see).
+
+/** GET /api/vulndb's answer. */
+type VulnDbStatus = Awaited<ReturnType<Services['vulndb']['status']>>;
 
 const PAGE = 50;
 const MESSAGES = { policy: 'Scan policy saved. It decides images scanned from now on; scan an image again to re-decide it.' };
