@@ -232,6 +232,8 @@ for (const backend of BACKENDS) {
       assert.ok(unescapeHtml(cdx).includes(HOSTILE_PACKAGE));
       const spdx = await owner.page(sbomPage('spdx'));
       assert.ok(spdx.includes('<td>libc6</td>'));
+      assert.match(spdx, /4 packages/, 'the image the document describes is not one of its packages');
+      assert.ok(spdx.includes('<code>var/lib/dpkg/status</code>'), 'where each package was found');
       const file = await owner.get(sbomPage('cyclonedx', true));
       assert.equal(file.status, 200);
       assert.match(file.headers.get('content-type') ?? '', /^application\/json/);

@@ -93,6 +93,7 @@ svg.chart text { fill: var(--muted); font-size: 10px; }
 /* scanning */
 main h1, code.digest { overflow-wrap: anywhere; }
 td.description { min-width: 16rem; }
+.scan-table td.wrap { min-width: 12rem; }
 .badges { display: inline-flex; flex-wrap: wrap; gap: .25rem; }
 `;
 

@@ -111,7 +111,12 @@ function findingsSection(env: PortalEnv, t: Target, scan: ScanView): Html {
       caption: shown.length > FINDINGS_PAGE ? `${caption}, ${from + 1}–${from + pageRows.length} shown` : caption,
       columns: ['Severity', 'Advisory', 'Package', 'Installed', 'Fixed in', 'Description', 'Found in'],
       rows,
-      empty: all.length === 0 ? 'No findings.' : 'No finding matches the filter.',
+      empty:
+        all.length > 0
+          ? 'No finding matches the filter.'
+          : scan.status === 'succeeded'
+            ? 'No findings.'
+            : `No findings: the scan is ${scan.status}.`,
     })}
     ${pager({
       prev: from > 0 ? link(Math.max(0, from - FINDINGS_PAGE)) : undefined,

@@ -51,19 +51,28 @@ export function sbomPackages(value: unknown): SbomRow[] {
     });
   }
   if (typeof doc.spdxVersion === 'string') {
-    const describes = new Set((Array.isArray(doc.documentDescribes) ? doc.documentDescribes : []).map(str));
+    // The image itself is the package the document DESCRIBES: the table lists what it contains.
+    const described = new Set([
+      ...(Array.isArray(doc.documentDescribes) ? doc.documentDescribes : []).map(str),
+      ...list(doc.relationships)
+        .filter((r) => r.relationshipType === 'DESCRIBES' && r.spdxElementId === 'SPDXRef-DOCUMENT')
+        .map((r) => str(r.relatedSpdxElement)),
+    ]);
     return list(doc.packages)
-      .filter((p) => !describes.has(str(p.SPDXID)))
+      .filter((p) => !described.has(str(p.SPDXID)))
       .map((p) => {
         const purl = str(list(p.externalRefs).find((r) => r.referenceType === 'purl')?.referenceLocator);
         const license = str(p.licenseDeclared);
+        // Berth writes where it found a package as annotation lines "berth:path=…".
+        const facts = list(p.annotations).flatMap((a) => str(a.comment).split('\n'));
+        const fact = (key: string) => facts.find((l) => l.startsWith(`${key}=`))?.slice(key.length + 1) ?? '';
         return {
           name: str(p.name),
           version: str(p.versionInfo),
-          ecosystem: purl.startsWith('pkg:') ? purl.slice(4).split('/')[0]! : str(p.primaryPackagePurpose),
+          ecosystem: fact('berth:ecosystem') || (purl.startsWith('pkg:') ? purl.slice(4).split('/')[0]! : str(p.primaryPackagePurpose)),
           licenses: license === 'NOASSERTION' || license === 'NONE' ? '' : license,
           purl,
-          path: str(p.sourceInfo),
+          path: fact('berth:path'),
         };
       });
   }

@@ -9,7 +9,7 @@ let seq = 0;
 export function scrollTable(o: { caption: string; columns: readonly string[]; rows: readonly Html[]; empty: string }): Html {
   if (o.rows.length === 0) return html`<p class="muted">${o.empty}</p>`;
   const id = `scroll-table-${++seq}`;
-  return html`<div class="table-wrap" role="region" tabindex="0" aria-labelledby="${id}">
+  return html`<div class="table-wrap scan-table" role="region" tabindex="0" aria-labelledby="${id}">
     <table>
       <caption class="muted" id="${id}">
         ${o.caption}
