@@ -10,6 +10,7 @@ import { repositoryParams, route } from './common.js';
 // Vulnerability scans of a registry's images:
 //   GET  /api/registries/{r}/repositories/{repo}/_manifests/{tag or digest}/_scan   the scan (metadata_read or pull)
 //   POST /api/registries/{r}/repositories/{repo}/_manifests/{tag or digest}/_scan   scan again (push) -> 202
+//   GET  /api/registries/{r}/repositories/{repo}/_manifests/{tag or digest}/_sbom?format=cyclonedx|spdx   the SBOM document (pull)
 //   GET  /api/registries/{r}/scans?minSeverity=high&n=&before=                     newest first (registry read power)
 //   GET|PUT /api/registries/{r}/scanPolicy                                         what fails a quarantined image (read | write power)
 
@@ -36,6 +37,19 @@ export const scanRoutes = [
       const viewer = svc.access.quarantineViewer(p, reg, params.repo);
       await svc.scans.rescan(reg, params.repo, params.ref, viewer);
       return json(202, await svc.scans.show(reg, params.repo, params.ref, viewer));
+    },
+  }),
+  route('GET /api/registries/:reg/repositories/*repo/_manifests/:ref/_sbom', {
+    params: RefParams,
+    query: z.object({
+      format: z
+        .enum(['cyclonedx', 'spdx'], { error: (iss) => `"${String(iss.input).slice(0, 40)}" is not an SBOM format: use cyclonedx or spdx` })
+        .default('cyclonedx'),
+    }),
+    handler: async ({ svc, p, params, query }) => {
+      // The SBOM is content (a blob), so reading it takes pull, as pulling the referrer would.
+      const reg = await svc.access.repository(p, params.reg, params.repo, ['pull']);
+      return json(200, await svc.scans.sbom(reg, params.repo, params.ref, query.format, svc.access.quarantineViewer(p, reg, params.repo)));
     },
   }),
   route('GET /api/registries/:reg/scans', {

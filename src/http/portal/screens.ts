@@ -6,6 +6,7 @@ import { importScreens } from './imports/index.js';
 import { operationScreens } from './operations/index.js';
 import { registryScreens } from './registries/index.js';
 import { repositoryScreens } from './repositories/index.js';
+import { scanningScreens } from './scanning/index.js';
 import { signInRoutes } from './sign-in.js';
 import { webhooksScreens } from './webhooks/index.js';
 
@@ -20,4 +21,5 @@ export const SCREENS: readonly Route<PortalEnv>[] = [
   ...policiesScreens,
   ...operationScreens,
   ...importScreens,
+  ...scanningScreens,
 ];

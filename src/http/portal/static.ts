@@ -116,6 +116,11 @@ details.delivery h3 { font-size: 1rem; margin: 1rem 0 .25rem; }
 .ops-log td { white-space: normal; overflow-wrap: break-word; }
 .ops-log td:first-child { white-space: nowrap; }
 .ops-log details pre.body { min-width: 16rem; }
+/* scanning */
+main h1, code.digest { overflow-wrap: anywhere; }
+td.description { min-width: 16rem; }
+.scan-table td.wrap { min-width: 12rem; }
+.badges { display: inline-flex; flex-wrap: wrap; gap: .25rem; }
 `;
 
 // The portal's one script: small behaviours on top of pages that work without it. Markup opts in

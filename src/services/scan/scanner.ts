@@ -5,7 +5,14 @@ import { RegistryError } from '../../domain/errors.js';
 import { MediaTypes, parseManifest, type Descriptor, type ParsedManifest } from '../../domain/manifest.js';
 import { summarize, type Finding, type ScanSummary } from '../../domain/scan/findings.js';
 import { cycloneDx, spdx, type SbomSubject } from '../../domain/scan/sbom/index.js';
-import { jsonBytes, OCI_EMPTY_BLOB, OCI_EMPTY_DESCRIPTOR, sbomReferrerManifest, type SbomFormat } from '../../domain/scan/sbom/referrer.js';
+import {
+  jsonBytes,
+  OCI_EMPTY_BLOB,
+  OCI_EMPTY_DESCRIPTOR,
+  SBOM_ARTIFACT_TYPES,
+  sbomReferrerManifest,
+  type SbomFormat,
+} from '../../domain/scan/sbom/referrer.js';
 import { decide, DEFAULT_SCAN_POLICY, parseAllowList, type AllowEntry, type FailOn, type ScanPolicy } from '../../domain/scan/policy.js';
 import type { ImageInventory } from '../../domain/scan/types.js';
 import type { JobQueue, JobRow } from '../../jobs/queue.js';
@@ -94,6 +101,9 @@ export interface ScanView {
   /** For an index: each platform's image and its scan status. */
   platforms?: { digest: string; platform: string; status: string }[];
 }
+
+/** The largest SBOM document read whole (the scanner's own stay far below: 16 Mi characters of names and paths at most). */
+const MAX_SBOM_BYTES = 64 * 1024 * 1024;
 
 interface ScanJob {
   manifestId: number;
@@ -569,6 +579,26 @@ export class ScanService implements PushHook {
       return { repository, digest: row.digest, mediaType: row.media_type, status: 'not scanned', requestedAt: row.created_at, sbom: {} };
     }
     return view(scan, { repository, digest: row.digest, media_type: row.media_type }, true);
+  }
+
+  /**
+   * The SBOM document the scanner attached to an image as a referrer, in `format`, parsed. Read
+   * through the referrer the scan recorded, as a client would pull it; RESOURCE_UNKNOWN when the
+   * image has none in that format (not scanned yet, or the format is not configured).
+   */
+  async sbom(reg: RegistryRow, repository: string, reference: string, format: SbomFormat, viewer?: QuarantineViewer): Promise<unknown> {
+    const { manifestId, row } = await this.resolve(reg, repository, reference, viewer);
+    const scan = await this.scans.get(manifestId);
+    const referrer = format === 'cyclonedx' ? scan?.sbom_cyclonedx : scan?.sbom_spdx;
+    if (!referrer) throw new RegistryError('RESOURCE_UNKNOWN', `${repository}@${row.digest} has no ${format} SBOM`);
+    const m = await this.manifests.get(reg, repository, referrer, viewer);
+    const layer = parseManifest(m.content, m.media_type).blobs.find((b) => b.mediaType === SBOM_ARTIFACT_TYPES[format]);
+    if (!layer) throw new RegistryError('RESOURCE_UNKNOWN', `the ${format} SBOM referrer ${referrer} holds no SBOM document`);
+    if (layer.size > MAX_SBOM_BYTES)
+      throw new RegistryError('REQUEST_INVALID', `the ${format} SBOM is ${layer.size} bytes, more than ${MAX_SBOM_BYTES} shown at once`);
+    const chunks: Buffer[] = [];
+    for await (const c of await this.storage.read(blobKey(parseDigest(layer.digest)))) chunks.push(c as Buffer);
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
   }
 
   async list(
