@@ -90,6 +90,16 @@ svg.chart text { fill: var(--muted); font-size: 10px; }
   main { padding: .75rem; }
   .card { margin: 1rem auto; }
 }
+/* repositories */
+.locks { display: grid; grid-template-columns: max-content max-content; gap: .15rem .5rem; align-items: center; }
+button.small { padding: .1rem .5rem; font-size: .85rem; }
+td.pulls .copyable { display: block; }
+.copyable-row { display: inline-block; margin-right: .75rem; }
+.small { font-size: .85rem; }
+ul.tree li { margin: .25rem 0; }
+ul.tree li > span { margin-left: .5rem; }
+ul.tree li > a + span + span + a { margin-left: .5rem; }
+.facts dd .copyable code, td .copyable code { overflow-wrap: anywhere; }
 `;
 
 // The portal's one script: small behaviours on top of pages that work without it. Markup opts in
