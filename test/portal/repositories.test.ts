@@ -132,7 +132,7 @@ for (const backend of BACKENDS) {
         [...app.matchAll(/<th scope="row"><a [^>]+>([^<]+)<\/a>/g)].map((m) => m[1]),
         ['app/api', 'app/web'],
       );
-      const recent = await owner.page(`${base()}?order=timedesc`);
+      const recent = await owner.page(`${base()}?order=newest`);
       assert.equal(/<th scope="row"><a [^>]+>([^<]+)<\/a>/.exec(recent)?.[1], 'many', 'the last updated first');
       assert.match(await owner.page(`${base()}?prefix=zzz`), /No repository name starts with that/);
       const bad = await owner.get(`${base()}?prefix=%3Cscript%3E`);
@@ -159,7 +159,7 @@ for (const backend of BACKENDS) {
       );
       assert.deepEqual(all, expected);
 
-      const newest = await owner.page(`${base()}/many?sort=updated&dir=desc`);
+      const newest = await owner.page(`${base()}/many?order=newest`);
       const first = tagsShown(newest);
       assert.equal(first.length, 50);
       assert.match(newest, /aria-sort="descending"/);
@@ -236,9 +236,9 @@ for (const backend of BACKENDS) {
     test('lock a tag from its row: the API refuses to overwrite it; unlock again', async () => {
       const from = `${base()}/app/api`;
       await owner.page(from);
-      const res = await owner.post(`${from}/_tags/v1/_lock`, { attr: 'writeEnabled', value: 'false', back: `${from}?sort=updated` });
+      const res = await owner.post(`${from}/_tags/v1/_lock`, { attr: 'writeEnabled', value: 'false', back: `${from}?order=newest` });
       assert.equal(res.status, 303);
-      assert.equal(res.headers.get('location'), `${from}?sort=updated&done=locked`);
+      assert.equal(res.headers.get('location'), `${from}?order=newest&done=locked`);
       assert.equal((await tagAttrs('app/api', 'v1')).changeableAttributes.writeEnabled, false);
       const page = await owner.page(`${from}?done=locked`);
       assert.match(page, /The lock was changed/);

@@ -91,6 +91,7 @@ svg.chart text { fill: var(--muted); font-size: 10px; }
   .card { margin: 1rem auto; }
 }
 /* repositories */
+tbody th { text-transform: none; letter-spacing: normal; font-size: inherit; color: var(--fg); font-weight: 600; }
 .locks { display: grid; grid-template-columns: max-content max-content; gap: .15rem .5rem; align-items: center; }
 button.small { padding: .1rem .5rem; font-size: .85rem; }
 td.pulls .copyable { display: block; }

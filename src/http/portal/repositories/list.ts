@@ -15,8 +15,8 @@ import type { ApiPage, RepositoryAttributes } from './types.js';
 const PAGE = 50;
 const ORDERS = [
   ['', 'Name'],
-  ['timedesc', 'Recently updated first'],
-  ['timeasc', 'Least recently updated first'],
+  ['newest', 'Recently updated first'],
+  ['oldest', 'Least recently updated first'],
 ] as const;
 
 export const listScreens = [
@@ -28,7 +28,12 @@ export const listScreens = [
       const order = ORDERS.some(([v]) => v === q.get('order')) ? q.get('order')! : '';
       const last = q.get('last') ?? undefined;
       const page = (await api(env, 'GET', `${apiPath.registry(reg)}/repositories`, {
-        query: { n: PAGE, last, orderby: order || undefined, prefix: prefix || undefined },
+        query: {
+          n: PAGE,
+          last,
+          orderby: order === 'newest' ? 'timedesc' : order === 'oldest' ? 'timeasc' : undefined,
+          prefix: prefix || undefined,
+        },
       })) as ApiPage<string>;
       const names = page.value;
       const attrs = await Promise.all(

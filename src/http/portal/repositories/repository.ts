@@ -141,17 +141,28 @@ const nextOf = (page: AcrPage & { nextLink?: string }): string | undefined => {
 
 // ------------------------------------------------------------------ tags
 
-const TAG_SORTS: Record<string, string> = { 'name:asc': 'none', 'updated:desc': 'timedesc', 'updated:asc': 'timeasc' };
+/** The tag orders a page offers (?order=): names in byte order, or the last update either way. */
+const TAG_ORDERS = [
+  ['', 'Name'],
+  ['newest', 'Recently updated first'],
+  ['oldest', 'Least recently updated first'],
+] as const;
 
 async function tagsView(env: Env): Promise<void> {
   const p = repoParams(env);
   const q = env.ctx.url.searchParams;
   const prefix = q.get('prefix') ?? '';
-  const sort = q.get('sort') === 'updated' ? 'updated' : 'name';
-  const dir = sort === 'updated' && q.get('dir') === 'asc' ? 'asc' : sort === 'updated' ? 'desc' : 'asc';
+  const order = q.get('order') === 'newest' || q.get('order') === 'oldest' ? q.get('order')! : '';
+  const sort = order ? 'updated' : 'name';
+  const dir = order === 'newest' ? 'desc' : 'asc';
   const last = q.get('last') ?? undefined;
   const page = (await acr(env, 'GET', acrPath.tags(p), {
-    query: { n: PAGE, last, orderby: TAG_SORTS[`${sort}:${dir}`], prefix: prefix || undefined },
+    query: {
+      n: PAGE,
+      last,
+      orderby: order === 'newest' ? 'timedesc' : order === 'oldest' ? 'timeasc' : undefined,
+      prefix: prefix || undefined,
+    },
   })) as TagPage;
   const tags = page.tags;
   const details = await manifestsOf(
@@ -160,7 +171,7 @@ async function tagsView(env: Env): Promise<void> {
     tags.map((t) => t.digest),
   );
   const base = here.tags(p);
-  const keep = { prefix: prefix || undefined, sort: sort === 'name' ? undefined : sort, dir: sort === 'name' ? undefined : dir };
+  const keep = { prefix: prefix || undefined, order: order || undefined };
   const back = thisPage(env);
   const image = imageName(env, p);
   const rows = tags.map((t) => {
@@ -196,25 +207,7 @@ async function tagsView(env: Env): Promise<void> {
   ];
   const filters = html`<form method="get" action="${base}" class="filters" role="search" aria-label="Filter tags">
     ${field({ label: 'Tag starts with', name: 'prefix', type: 'search', value: prefix })}
-    ${select({
-      label: 'Order',
-      name: 'sort',
-      options: [
-        ['name', 'Name'],
-        ['updated', 'Last updated'],
-      ],
-      value: sort,
-    })}
-    ${select({
-      label: 'Direction',
-      name: 'dir',
-      options: [
-        ['desc', 'Newest first'],
-        ['asc', 'Oldest first'],
-      ],
-      value: sort === 'updated' ? dir : 'desc',
-      hint: 'for Last updated; names are in byte order',
-    })}
+    ${select({ label: 'Order', name: 'order', options: TAG_ORDERS, value: order })}
     <button type="submit">Show</button>
   </form>`;
   const next = nextOf(page);
@@ -229,7 +222,8 @@ async function tagsView(env: Env): Promise<void> {
       rows,
       sorted: { key: sort, dir },
       // Names page in byte order only: the name column always sorts ascending.
-      sortHref: (key, d) => linkWith(base, { prefix: prefix || undefined, ...(key === 'updated' ? { sort: 'updated', dir: d } : {}) }),
+      sortHref: (key, d) =>
+        linkWith(base, { prefix: prefix || undefined, order: key === 'updated' ? (d === 'desc' ? 'newest' : 'oldest') : undefined }),
       empty: prefix ? 'No tag starts with that.' : last ? 'No more tags.' : 'No tags.',
     })}
     ${pages({ first: last ? linkWith(base, keep) : undefined, next: next ? linkWith(base, { ...keep, last: next }) : undefined })}`,
@@ -237,8 +231,6 @@ async function tagsView(env: Env): Promise<void> {
 }
 
 // ------------------------------------------------------------------ manifests
-
-const MANIFEST_SORTS: Record<string, string> = { 'digest:asc': 'none', 'created:desc': 'timedesc', 'created:asc': 'timeasc' };
 
 /** A manifest's kind in a few words: image, index, or its artifact's config type. */
 export function kindOf(m: ManifestAttributes): string {
@@ -252,14 +244,15 @@ export function kindOf(m: ManifestAttributes): string {
 async function manifestsView(env: Env): Promise<void> {
   const p = repoParams(env);
   const q = env.ctx.url.searchParams;
-  const sort = q.get('sort') === 'created' ? 'created' : 'digest';
-  const dir = sort === 'created' ? (q.get('dir') === 'asc' ? 'asc' : 'desc') : 'asc';
+  const order = q.get('order') === 'newest' || q.get('order') === 'oldest' ? q.get('order')! : '';
+  const sort = order ? 'created' : 'digest';
+  const dir = order === 'newest' ? 'desc' : 'asc';
   const last = q.get('last') ?? undefined;
   const page = (await acr(env, 'GET', acrPath.manifests(p), {
-    query: { n: PAGE, last, orderby: MANIFEST_SORTS[`${sort}:${dir}`] },
+    query: { n: PAGE, last, orderby: order === 'newest' ? 'timedesc' : order === 'oldest' ? 'timeasc' : undefined },
   })) as ManifestPage;
   const base = here.manifests(p);
-  const keep = sort === 'created' ? { sort, dir } : {};
+  const keep = { order: order || undefined };
   const back = thisPage(env);
   const image = imageName(env, p);
   const rows = page.manifests.map(
@@ -302,7 +295,7 @@ async function manifestsView(env: Env): Promise<void> {
       ],
       rows,
       sorted: { key: sort, dir },
-      sortHref: (key, d) => linkWith(base, key === 'created' ? { sort: 'created', dir: d } : {}),
+      sortHref: (key, d) => linkWith(base, { order: key === 'created' ? (d === 'desc' ? 'newest' : 'oldest') : undefined }),
       empty: last ? 'No more manifests.' : 'No manifests.',
     })}
     ${pages({ first: last ? linkWith(base, keep) : undefined, next: next ? linkWith(base, { ...keep, last: next }) : undefined })}`,
