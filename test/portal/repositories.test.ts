@@ -186,6 +186,11 @@ for (const backend of BACKENDS) {
       );
       assert.equal(filtered.length, 111);
       assert.match(await owner.page(`${base()}/many?prefix=nope`), /No tag starts with that/);
+      const hostile = await owner.get(`${base()}/many?prefix=${encodeURIComponent(HOSTILE)}`);
+      assert.equal(hostile.status, 400);
+      const text = await hostile.text();
+      assert.ok(!text.includes('<script>'), 'the refused prefix is shown as text');
+      assert.ok(text.includes('&lt;script&gt;'), text);
     });
 
     test("a tag's row: digest, size, platform, pulls, scan, locks and both pull commands", async () => {
