@@ -77,7 +77,7 @@ describe('the repositories screens in Chromium', { skip: gate.skip }, () => {
       await seriousViolations(page, 'repositories tab');
       await go(page, () => page.getByRole('link', { name: REPO, exact: true }).click());
       await page.getByRole('heading', { name: REPO, level: 1 }).waitFor();
-      await page.getByRole('rowheader', { name: '1.0', exact: true }).waitFor();
+      await page.getByRole('cell', { name: '1.0', exact: true }).waitFor();
       assert.ok((await page.textContent('main'))?.includes('linux/arm64'), 'the platform');
       await seriousViolations(page, 'tags');
       await go(page, () =>
@@ -135,12 +135,12 @@ describe('the repositories screens in Chromium', { skip: gate.skip }, () => {
       assert.ok(await button.isEnabled());
       await go(page, () => button.click());
       await page.getByText('The tag was deleted.').waitFor();
-      assert.equal(await page.getByRole('rowheader', { name: 'old', exact: true }).count(), 0);
+      assert.equal(await page.getByRole('cell', { name: 'old', exact: true }).count(), 0);
       await go(page, () => page.getByRole('navigation', { name: 'Repository' }).getByRole('link', { name: 'Deleted' }).click());
       await go(page, () => page.getByRole('row', { name: /^old / }).getByRole('button', { name: 'Restore' }).click());
       await page.getByText('Restored.').waitFor();
       await page.goto(`${f.url}/portal/registries/${REG}/repositories/${REPO}`);
-      await page.getByRole('rowheader', { name: 'old', exact: true }).waitFor();
+      await page.getByRole('cell', { name: 'old', exact: true }).waitFor();
     } finally {
       await context.close();
     }

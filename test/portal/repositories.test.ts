@@ -14,7 +14,7 @@ const HOSTILE = `<script>alert("x")</script> ' " & é 🚢 =\``;
 const TAG_COUNT = 2100;
 
 /** The tag names of a tags page, in the order shown. */
-const tagsShown = (page: string) => [...page.matchAll(/<tr>\s*<th scope="row">([^<]+)<\/th>/g)].map((m) => unescapeHtml(m[1]!));
+const tagsShown = (page: string) => [...page.matchAll(/<tr>\s*<td class="name">([^<]+)<\/td>/g)].map((m) => unescapeHtml(m[1]!));
 /** The Next page link of a page, if any. */
 const nextLink = (page: string) => {
   const m = /<a href="([^"]+)" rel="next">Next page<\/a>/.exec(page);

@@ -177,7 +177,7 @@ async function tagsView(env: Env): Promise<void> {
   const rows = tags.map((t) => {
     const m = details.get(t.digest);
     return html`<tr>
-      <th scope="row">${t.name}</th>
+      <td class="name">${t.name}</td>
       <td><a href="${here.manifest(p, t.digest)}">${digestCell(t.digest)}</a></td>
       <td class="num">${bytes(m?.imageSize)}</td>
       <td>${platforms(m) || html`<span class="muted">–</span>`}</td>
