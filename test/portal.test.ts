@@ -175,23 +175,23 @@ for (const backend of BACKENDS) {
       assert.match(await (await get(none.b, '/portal/registries')).text(), /There is no registry you may see/);
     });
 
-    test("a registry's screen lists its repositories with pull commands, for callers who may list them", async () => {
+    test("a registry's repositories tab lists its repositories with pull commands, for callers who may list them", async () => {
       await t.v2().pushImage(`${regs[0]}/app/web`, 'v1');
       const owner = await signIn(ADMIN_USER, ADMIN_PASSWORD);
-      const res = await get(owner.b, `/portal/registries/${regs[0]}`);
+      const res = await get(owner.b, `/portal/registries/${regs[0]}/repositories`);
       assert.equal(res.status, 200);
       const page = await res.text();
       assert.match(page, /href="\/portal\/registries\/[^"]+\/repositories\/app\/web"\s*>app\/web<\/a/, 'the repository, linked');
       assert.ok(page.includes(`docker pull ${t.host}/${regs[0]}/app/web`), 'pull command');
-      assert.match(await (await get(owner.b, `/portal/registries/${regs[1]}`)).text(), /No repositories yet/);
+      assert.match(await (await get(owner.b, `/portal/registries/${regs[1]}/repositories`)).text(), /No repositories yet/);
       // The reader's role is on regs[1] only: regs[0] is refused, as GET /api/registries/{r}/repositories is.
       const one = await signIn(reader.name, reader.password);
-      assert.equal((await get(one.b, `/portal/registries/${regs[1]}`)).status, 200);
-      const refused = await get(one.b, `/portal/registries/${regs[0]}`);
+      assert.equal((await get(one.b, `/portal/registries/${regs[1]}/repositories`)).status, 200);
+      const refused = await get(one.b, `/portal/registries/${regs[0]}/repositories`);
       assert.equal(refused.status, 403);
       assert.ok(!(await refused.text()).includes('app/web'));
       const none = await signIn(nobody.name, nobody.password);
-      assert.equal((await get(none.b, `/portal/registries/${regs[1]}`)).status, 403);
+      assert.equal((await get(none.b, `/portal/registries/${regs[1]}/repositories`)).status, 403);
     });
 
     test("a repository's screen lists its tags with digest and pulls; the repository's readers only", async () => {
@@ -201,7 +201,7 @@ for (const backend of BACKENDS) {
       const res = await get(owner.b, `/portal/registries/${regs[0]}/repositories/tools/cli`);
       assert.equal(res.status, 200);
       const page = await res.text();
-      assert.ok(page.includes('<td>1.0</td>'), page);
+      assert.ok(page.includes('<td class="name">1.0</td>'), page);
       assert.ok(page.includes(`title="${img.digest}"`), 'the digest');
       assert.ok(page.includes(`docker pull ${t.host}/${regs[0]}/tools/cli:TAG`), 'pull command');
       assert.equal((await get(owner.b, `/portal/registries/${regs[0]}/repositories/nothing/here`)).status, 404);

@@ -83,7 +83,7 @@ export interface AttributeStore {
   /** Listable tags, keyset-paged by name or by (updated_at, name). */
   listTagAttributes(
     repositoryId: number,
-    o: { order: TimeOrder; after?: Keyset; digest?: string; limit: number; hideQuarantined?: boolean },
+    o: { order: TimeOrder; after?: Keyset; digest?: string; prefix?: string; limit: number; hideQuarantined?: boolean },
   ): Promise<TagAttributes[]>;
   getManifestAttributes(repositoryId: number, digest: string): Promise<ManifestAttributes | undefined>;
   /** Listable manifests with their tags, keyset-paged by digest or by (created_at, digest). */
@@ -226,7 +226,7 @@ export class KyselyAttributeStore implements AttributeStore {
 
   listTagAttributes(
     repositoryId: number,
-    o: { order: TimeOrder; after?: Keyset; digest?: string; limit: number; hideQuarantined?: boolean },
+    o: { order: TimeOrder; after?: Keyset; digest?: string; prefix?: string; limit: number; hideQuarantined?: boolean },
   ): Promise<TagAttributes[]> {
     let q = this.ctx.db
       .selectFrom('tags')
@@ -236,6 +236,7 @@ export class KyselyAttributeStore implements AttributeStore {
       .where('tags.list_enabled', '=', 1);
     if (o.hideQuarantined) q = q.where(visibleState);
     if (o.digest !== undefined) q = q.where('manifests.digest', '=', o.digest);
+    if (o.prefix) q = q.where('tags.name', '>=', o.prefix).where('tags.name', '<', prefixEnd(o.prefix));
     const a = o.after;
     if (o.order === 'none') {
       if (a) q = q.where('tags.name', '>', a.name);
@@ -310,3 +311,10 @@ export class KyselyAttributeStore implements AttributeStore {
     await this.ctx.db.updateTable('manifests').set({ architecture, os }).where('id', '=', id).execute();
   }
 }
+
+/**
+ * The first name after every name that starts with `prefix`, in byte order: names are of letters,
+ * digits and "_.-/", all below "~", so a prefix filter is an index range rather than a LIKE (whose
+ * "_" would be a wildcard).
+ */
+export const prefixEnd = (prefix: string): string => `${prefix}~`;

@@ -1,5 +1,5 @@
 import type { AttrColumns, Keyset } from './attributes.js';
-import { ATTR_COLUMNS } from './attributes.js';
+import { ATTR_COLUMNS, prefixEnd } from './attributes.js';
 import { now, type Executor, type MetaContext } from './context.js';
 import { registryOf, releaseRepository } from './usage.js';
 import { prepared } from './prepared.js';
@@ -27,14 +27,14 @@ export interface RepositoryStore {
   getRepository(registryId: number, name: string): Promise<RepositoryRecord | undefined>;
   repositoryRow(registryId: number, name: string, ex?: Executor): Promise<RepositoryWithAttributes | undefined>;
   /** Keyset page of repository names in one registry, byte order. */
-  listRepositories(registryId: number, after: string | undefined, limit: number): Promise<string[]>;
+  listRepositories(registryId: number, after: string | undefined, limit: number, prefix?: string): Promise<string[]>;
   /**
    * Keyset page of repository names in one registry by last update time (oldest or newest first),
    * ties broken by name; `after` is the (time, name) of the previous page's last entry.
    */
   listRepositoriesByTime(
     registryId: number,
-    o: { order: 'timeasc' | 'timedesc'; after?: Required<Keyset>; limit: number },
+    o: { order: 'timeasc' | 'timedesc'; after?: Required<Keyset>; limit: number; prefix?: string },
   ): Promise<{ name: string; updated_at: string }[]>;
   /** Keyset page over every registry: (registry key, repository name), which is the order of "key/name". */
   listAllRepositories(
@@ -92,20 +92,21 @@ export class KyselyRepositoryStore implements RepositoryStore {
     await ex.updateTable('repositories').set({ updated_at: now() }).where('id', '=', id).execute();
   }
 
-  async listRepositories(registryId: number, after: string | undefined, limit: number): Promise<string[]> {
+  async listRepositories(registryId: number, after: string | undefined, limit: number, prefix?: string): Promise<string[]> {
     let q = this.ctx.db
       .selectFrom('repositories')
       .select('name')
       .where('registry_id', '=', registryId)
       .where('list_enabled', '=', 1)
       .where('deleted_at', 'is', null);
+    if (prefix) q = q.where('name', '>=', prefix).where('name', '<', prefixEnd(prefix));
     if (after !== undefined) q = q.where('name', '>', after);
     return (await q.orderBy('name').limit(limit).execute()).map((r) => r.name);
   }
 
   listRepositoriesByTime(
     registryId: number,
-    o: { order: 'timeasc' | 'timedesc'; after?: Required<Keyset>; limit: number },
+    o: { order: 'timeasc' | 'timedesc'; after?: Required<Keyset>; limit: number; prefix?: string },
   ): Promise<{ name: string; updated_at: string }[]> {
     let q = this.ctx.db
       .selectFrom('repositories')
@@ -113,6 +114,7 @@ export class KyselyRepositoryStore implements RepositoryStore {
       .where('registry_id', '=', registryId)
       .where('list_enabled', '=', 1)
       .where('deleted_at', 'is', null);
+    if (o.prefix) q = q.where('name', '>=', o.prefix).where('name', '<', prefixEnd(o.prefix));
     const cmp = o.order === 'timedesc' ? '<' : '>';
     const a = o.after;
     if (a) q = q.where((eb) => eb.or([eb('updated_at', cmp, a.time), eb.and([eb('updated_at', '=', a.time), eb('name', cmp, a.name)])]));

@@ -97,7 +97,7 @@ const ListQuery = pageQuery(100).extend({
     .optional()
     .transform((v) => parseOrder(v ?? null)),
 });
-const TagListQuery = ListQuery.extend({ digest: z.string().optional() });
+const TagListQuery = ListQuery.extend({ digest: z.string().optional(), prefix: z.string().optional() });
 const RefParams = z.object({ name: z.string(), ref: z.string().transform(decodeReference) });
 const Attributes = z.strictObject({
   deleteEnabled: z.boolean().optional(),
@@ -152,12 +152,13 @@ const routes = [
     query: TagListQuery,
     handler: async (r) => {
       const { reg, repo, viewer } = await repository(r);
-      const { n, last, orderby: order, digest } = r.query;
-      const page = await r.svc.acr.tags(reg, repo, { n, last, order, digest }, viewer);
+      const { n, last, orderby: order, digest, prefix } = r.query;
+      const page = await r.svc.acr.tags(reg, repo, { n, last, order, digest, prefix }, viewer);
       return linked(r.ctx, { registry: reg.name, imageName: repo, tags: page.items }, page.next, {
         n,
         orderby: ordered(order),
         digest: digest || undefined,
+        prefix: prefix || undefined,
       });
     },
   }),

@@ -4,6 +4,8 @@ import { RegistryError } from '../../domain/errors.js';
 import type { Registry } from '../../domain/registry.js';
 import { parseOrder } from '../../services/content/attributes.js';
 import { pageLink, send } from '../context.js';
+import { getBlob } from '../oci/blobs.js';
+import type { QuarantineViewer, Services } from '../../services/index.js';
 import { json, pageQuery, type Reply } from '../routes.js';
 import { repositoryParams, route } from './common.js';
 
@@ -36,14 +38,16 @@ export const repositoryRoutes = [
         .string()
         .optional()
         .transform((v) => parseOrder(v ?? null)),
+      prefix: z.string().optional(),
     }),
     handler: async ({ ctx, svc, p, params, query }) => {
       const reg = await svc.access.catalog(p, params.reg, 'the repositories of');
-      const page = await svc.repositories.catalog(reg, query.n, query.last, query.orderby);
+      const page = await svc.repositories.catalog(reg, query.n, query.last, query.orderby, query.prefix);
       const orderby = query.orderby === 'none' ? undefined : query.orderby;
+      const prefix = query.prefix || undefined;
       return json(200, {
         value: page.items,
-        ...(page.next ? { nextLink: pageLink(ctx.url.pathname, { n: query.n, last: page.next, orderby }) } : {}),
+        ...(page.next ? { nextLink: pageLink(ctx.url.pathname, { n: query.n, last: page.next, orderby, prefix }) } : {}),
       });
     },
   }),
@@ -94,6 +98,36 @@ export const repositoryRoutes = [
       send(ctx, 200, { 'Content-Type': m.media_type, 'Docker-Content-Digest': m.digest }, Buffer.from(m.content));
     },
   }),
+  // The manifest as JSON, with its image config when the caller may pull (a config's env can
+  // hold what only pullers should read): what the portal's manifest page shows.
+  route('GET /api/registries/:reg/repositories/*repo/_manifests/:ref/_document', {
+    params: RefParams,
+    handler: async ({ svc, p, params }) => {
+      const reg = await svc.access.repository(p, params.reg, params.repo, READ);
+      const viewer = svc.access.quarantineViewer(p, reg, params.repo);
+      const m = await svc.manifests.get(reg, params.repo, params.ref, viewer);
+      const document = JSON.parse(Buffer.from(m.content).toString('utf8')) as { config?: { mediaType?: unknown; digest?: unknown } };
+      const out = { digest: m.digest, mediaType: m.media_type, size: Number(m.size), document };
+      const cfg = document.config;
+      if (!cfg || typeof cfg.digest !== 'string' || !IMAGE_CONFIGS.has(String(cfg.mediaType))) return json(200, out);
+      const mayPull = await svc.access.repository(p, params.reg, params.repo, ['pull']).then(
+        () => true,
+        () => false,
+      );
+      if (!mayPull) return json(200, { ...out, configHidden: true });
+      return json(200, { ...out, config: await readSmallJson(svc, reg, params.repo, cfg.digest, viewer) });
+    },
+  }),
+  // A blob's bytes (layers, configs), for callers who may pull: the portal's download links.
+  route('GET /api/registries/:reg/repositories/*repo/_blobs/:digest', {
+    params: repositoryParams.extend({ digest: z.string() }),
+    handler: async ({ ctx, svc, p, params }) => {
+      const reg = await svc.access.repository(p, params.reg, params.repo, ['pull']);
+      const viewer = svc.access.quarantineViewer(p, reg, params.repo);
+      const t = { registry: reg.name, repository: params.repo, urlName: `${reg.name}/${params.repo}` };
+      await getBlob({ ctx, svc, reg, t, viewer }, params.digest);
+    },
+  }),
   route('DELETE /api/registries/:reg/repositories/*repo/_manifests/:ref', {
     params: RefParams,
     handler: async ({ svc, p, params }) => {
@@ -122,3 +156,37 @@ export const repositoryRoutes = [
     },
   }),
 ];
+
+const IMAGE_CONFIGS = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
+const CONFIG_MAX = 1 << 20;
+
+/** A config blob's JSON, when it is at most 1 MiB of JSON (else undefined). */
+async function readSmallJson(svc: Services, reg: Registry, repository: string, digest: string, viewer: QuarantineViewer): Promise<unknown> {
+  const head = await svc.blobs.stat(reg, repository, digest, viewer);
+  if (head.size > CONFIG_MAX) return undefined;
+  const body = await svc.blobs.open(reg, repository, head);
+  const s = body.stream;
+  let buf: Buffer;
+  if (Buffer.isBuffer(s)) buf = s;
+  else if ('reader' in s) {
+    buf = Buffer.alloc(s.end - s.start + 1);
+    try {
+      for (let at = 0; at < buf.length;) {
+        const got = await s.reader.read(buf.subarray(at), s.start + at);
+        if (got === 0) break;
+        at += got;
+      }
+    } finally {
+      await s.reader.close();
+    }
+  } else {
+    const chunks: Buffer[] = [];
+    for await (const c of s) chunks.push(c as Buffer);
+    buf = Buffer.concat(chunks);
+  }
+  try {
+    return JSON.parse(buf.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}

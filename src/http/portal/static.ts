@@ -121,6 +121,17 @@ main h1, code.digest { overflow-wrap: anywhere; }
 td.description { min-width: 16rem; }
 .scan-table td.wrap { min-width: 12rem; }
 .badges { display: inline-flex; flex-wrap: wrap; gap: .25rem; }
+/* repositories */
+tbody th { text-transform: none; letter-spacing: normal; font-size: inherit; color: var(--fg); font-weight: 600; }
+.locks { display: grid; grid-template-columns: max-content max-content; gap: .15rem .5rem; align-items: center; }
+button.small { padding: .1rem .5rem; font-size: .85rem; }
+td.pulls .copyable { display: block; }
+.copyable-row { display: inline-block; margin-right: .75rem; }
+.small { font-size: .85rem; }
+ul.tree li { margin: .25rem 0; }
+ul.tree li > span { margin-left: .5rem; }
+ul.tree li > a + span + span + a { margin-left: .5rem; }
+.facts dd .copyable code, td .copyable code { overflow-wrap: anywhere; }
 `;
 
 // The portal's one script: small behaviours on top of pages that work without it. Markup opts in

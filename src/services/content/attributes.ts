@@ -156,17 +156,29 @@ export class AcrService {
   async tags(
     reg: RegistryRow,
     repository: string,
-    o: { n: number; last?: string; order: TimeOrder; digest?: string },
+    o: { n: number; last?: string; order: TimeOrder; digest?: string; prefix?: string },
     viewer?: QuarantineViewer,
   ): Promise<Page<ReturnType<AcrService['tagOut']>>> {
     const repoId = (await this.repo(reg, repository)).id;
     if (o.last !== undefined) assertTag(o.last);
+    if (o.prefix && !/^[\w.-]{1,128}$/.test(o.prefix))
+      throw new RegistryError(
+        'REQUEST_INVALID',
+        `prefix "${o.prefix.slice(0, 40)}" cannot start a tag (letters, digits, "_", "." and "-")`,
+      );
     const digest = o.digest === undefined ? undefined : parseDigest(o.digest).value;
     if (o.n === 0) return { items: [] };
     await this.pulls.flush();
     const after = await keysetAfter(o.last, o.order, 'tag', async (last) => (await this.meta.getTagAttributes(repoId, last))?.updated_at);
     const hideQuarantined = await this.manifests.hidesQuarantined(reg, viewer);
-    const rows = await this.meta.listTagAttributes(repoId, { order: o.order, after, digest, limit: o.n + 1, hideQuarantined });
+    const rows = await this.meta.listTagAttributes(repoId, {
+      order: o.order,
+      after,
+      digest,
+      prefix: o.prefix || undefined,
+      limit: o.n + 1,
+      hideQuarantined,
+    });
     const page = rows.slice(0, o.n);
     const scans = await this.scansOf(page.map((t) => Number(t.manifest_id)));
     const items = page.map((t) => this.tagOut(t, scans));

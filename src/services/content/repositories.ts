@@ -32,11 +32,17 @@ export class RepositoryService {
    * One registry's repositories, keyset-paged: in byte order, or by last update time (ACR's
    * orderby timeasc|timedesc, az acr repository list --orderby) with ties in name order.
    */
-  async catalog(reg: RegistryRow, n: number, last: string | undefined, order: TimeOrder = 'none'): Promise<Page<string>> {
+  /** `prefix`: only names that start with it (the portal's filter); a name order page is an index range. */
+  async catalog(reg: RegistryRow, n: number, last: string | undefined, order: TimeOrder = 'none', prefix?: string): Promise<Page<string>> {
     if (n === 0) return { items: [] };
     if (last !== undefined) assertRepositoryName(last);
+    if (prefix && !/^[a-z0-9._/-]{1,256}$/.test(prefix))
+      throw new RegistryError(
+        'REQUEST_INVALID',
+        `prefix "${prefix.slice(0, 40)}" cannot start a repository name (lowercase letters, digits, "._-/")`,
+      );
     if (order === 'none') {
-      const rows = await this.meta.listRepositories(reg.id, last, n + 1);
+      const rows = await this.meta.listRepositories(reg.id, last, n + 1, prefix || undefined);
       return rows.length > n ? { items: rows.slice(0, n), next: rows[n - 1] } : { items: rows };
     }
     let after: { name: string; time: string } | undefined;
@@ -45,7 +51,9 @@ export class RepositoryService {
       if (!row) throw new RegistryError('REQUEST_INVALID', `repository ${last} (given as last) no longer exists; start the listing again`);
       after = { name: last, time: row.updated_at };
     }
-    const rows = (await this.meta.listRepositoriesByTime(reg.id, { order, after, limit: n + 1 })).map((r) => r.name);
+    const rows = (await this.meta.listRepositoriesByTime(reg.id, { order, after, limit: n + 1, prefix: prefix || undefined })).map(
+      (r) => r.name,
+    );
     return rows.length > n ? { items: rows.slice(0, n), next: rows[n - 1] } : { items: rows };
   }
 
