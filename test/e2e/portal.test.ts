@@ -78,10 +78,14 @@ describe('the portal in Chromium', { skip: gate.skip }, () => {
     const { context, page } = await signedIn();
     try {
       await Promise.all([page.waitForLoadState('load'), page.getByRole('link', { name: registries[0]!, exact: true }).click()]);
+      await Promise.all([
+        page.waitForLoadState('load'),
+        page.getByRole('navigation', { name: 'Registry' }).getByRole('link', { name: 'Repositories', exact: true }).click(),
+      ]);
       await Promise.all([page.waitForLoadState('load'), page.getByRole('link', { name: 'site/web', exact: true }).click()]);
       await page.getByRole('heading', { name: 'site/web', level: 1 }).waitFor({ timeout: 10_000 });
-      await page.getByRole('cell', { name: '2.1', exact: true }).waitFor({ timeout: 10_000 });
-      assert.ok((await page.textContent('main'))?.includes(`docker pull ${f.host}/${registries[0]}/site/web:TAG`));
+      await page.getByRole('cell', { name: '2.1', exact: true }).first().waitFor({ timeout: 10_000 });
+      assert.ok((await page.textContent('main'))?.includes(`docker pull ${f.host}/${registries[0]}/site/web:2.1`));
     } finally {
       await context.close();
     }

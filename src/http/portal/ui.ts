@@ -244,9 +244,12 @@ export function dataTable(o: {
       <a href="${o.sortHref(c.sort, dir)}">${c.label}${active ? (o.sorted!.dir === 'asc' ? ' ▲' : ' ▼') : ''}</a>
     </th>`;
   });
-  return html`<div class="table-wrap">
+  // A table wider than the screen scrolls inside its wrapper, which keyboard users must be able to
+  // reach and scroll too: a focusable region named by the table's caption.
+  const id = fieldId('table');
+  return html`<div class="table-wrap" role="region" tabindex="0" aria-labelledby="${id}">
     <table>
-      <caption class="muted">
+      <caption class="muted" id="${id}">
         ${o.caption}
       </caption>
       <thead>
