@@ -164,8 +164,6 @@ for (const backend of BACKENDS) {
         tried.push(r.path);
       }
       assert.equal(tried.length, posts.length);
-      {
-      }
       const after = await state();
       for (const k of Object.keys(before)) assert.deepEqual(after[k], before[k], `nothing changed at ${k}`);
       // Still signed in: the refusals did not end the session.
