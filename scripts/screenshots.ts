@@ -72,6 +72,7 @@ async function main() {
       { name: 'repositories', path: '/portal/registries/contoso/repositories' },
       { name: 'repository', path: '/portal/registries/contoso/repositories/web/site' },
       { name: 'access', path: '/portal/registries/contoso/access' },
+      { name: 'scanning', path: '/portal/registries/contoso/scanning' },
       { name: 'webhooks', path: '/portal/registries/contoso/webhooks' },
       { name: 'policies', path: '/portal/registries/contoso/policies' },
       { name: 'operations', path: '/portal/operations' },
