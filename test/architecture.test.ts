@@ -35,6 +35,8 @@ export const ALLOWED: Record<string, readonly string[]> = {
   'services/operations': SERVICE_BASE,
   // Scanning reads layers and manifests through content and answers to the access policy.
   'services/scan': [...SERVICE_BASE, 'services/policy', 'services/content'],
+  // Tasks run builds; what they read and write goes through content and the access policy.
+  'services/tasks': [...SERVICE_BASE, 'services/policy', 'services/content'],
   // services/index.ts: the Services table http receives.
   services: [
     ...SERVICE_BASE,
@@ -46,6 +48,7 @@ export const ALLOWED: Record<string, readonly string[]> = {
     'services/webhooks',
     'services/operations',
     'services/scan',
+    'services/tasks',
   ],
   // http sees services and the pure domain, never a store, a driver or the job queue.
   http: [
@@ -177,6 +180,23 @@ describe('architecture', () => {
 
   test('no cycle between folders', () => {
     assert.deepEqual(folderCycles(graph), []);
+  });
+
+  test("the portal's screens read and act only through the API's routes (portal/api.ts), never the services", () => {
+    const portal = path.join(SRC, 'http', 'portal');
+    const offenders: string[] = [];
+    for (const entry of readdirSync(portal)) {
+      const dir = path.join(portal, entry);
+      if (!statSync(dir).isDirectory()) continue;
+      for (const f of readdirSync(dir, { recursive: true }) as string[]) {
+        if (!f.endsWith('.ts') || f.endsWith('.test.ts')) continue;
+        const text = readFileSync(path.join(dir, f), 'utf8');
+        // Types of the API's answers may be imported (import type); values and env.svc may not.
+        const valueImport = /^import (?!type )[^;]*from '(\.\.\/)+services\//m.test(text);
+        if (valueImport || /\benv\.svc\b|\{[^}]*\bsvc\b[^}]*\}\s*=\s*env\b/.test(text)) offenders.push(`${entry}/${f}`);
+      }
+    }
+    assert.deepEqual(offenders, []);
   });
 
   test('the allowed directions themselves have no cycle, and name only real units', () => {

@@ -6,6 +6,7 @@ import type { MetaStore, RegistryRow } from '../../meta/store.js';
 import type { WebhookFields, WebhookRow, Webhooks } from '../../meta/webhooks.js';
 import { tierOf } from '../policy/tiers.js';
 import { mask, SIGNATURE_HEADER, type DeliveryJob, type WebhookDelivery } from './delivery.js';
+import { WEBHOOK_ACTIONS } from '../../domain/webhook.js';
 
 // Webhooks as ACR's (actions, scope, custom headers, status, payloads field for field, ping,
 // get-config, list-events, per-SKU count), delivered on the durable job queue with retries,
@@ -15,7 +16,6 @@ import { mask, SIGNATURE_HEADER, type DeliveryJob, type WebhookDelivery } from '
 // The scope rule decides deliveries; it is tested, and known, as part of webhooks.
 
 // scan is Berth's own: a scan of an image finished (ACR has no such action).
-export const WEBHOOK_ACTIONS = ['push', 'delete', 'quarantine', 'chart_push', 'chart_delete', 'scan'] as const;
 
 export interface WebhookInput {
   name?: string;

@@ -1,5 +1,6 @@
 import { RegistryError } from '../../../domain/errors.js';
-import { WEBHOOK_ACTIONS, type WebhookService } from '../../../services/webhooks/webhooks.js';
+import { WEBHOOK_ACTIONS } from '../../../domain/webhook.js';
+import type { WebhookService } from '../../../services/webhooks/webhooks.js';
 import { apiPath, portalPath, seg } from '../api.js';
 import type { PortalEnv } from '../common.js';
 import { html, type Html } from '../html.js';
