@@ -2,41 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ADMIN_PASSWORD, ADMIN_USER, adminAuthHeader, basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
+import { assertSecurityHeaders, cookieHeader, csrfOf as hidden, keep, type Jar as Browser } from './helpers/portal.js';
 
 // The portal's foundation (/portal): the sign-in form, sessions in an HttpOnly cookie, CSRF
 // tokens on every POST, the security headers, and the registries screen, which shows exactly the
 // registries the /api access policy lets the signed-in identity read.
-
-interface Browser {
-  /** name -> value, as a browser would keep them (Path=/portal only). */
-  cookies: Map<string, string>;
-}
-
-const cookieHeader = (b: Browser) => [...b.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-
-function keep(b: Browser, res: Response): string[] {
-  const set = res.headers.getSetCookie();
-  for (const c of set) {
-    const [pair] = c.split(';');
-    const eq = pair!.indexOf('=');
-    const name = pair!.slice(0, eq);
-    const value = pair!.slice(eq + 1);
-    if (/Max-Age=0/i.test(c) || value === '') b.cookies.delete(name);
-    else b.cookies.set(name, value);
-  }
-  return set;
-}
-
-const hidden = (page: string) => /name="_csrf"\s+value="([^"]+)"/.exec(page)?.[1];
-
-function assertSecurityHeaders(res: Response) {
-  const csp = res.headers.get('content-security-policy') ?? '';
-  for (const part of ["default-src 'self'", "frame-ancestors 'none'", "form-action 'self'"]) assert.ok(csp.includes(part), csp);
-  assert.ok(!csp.includes('unsafe-inline'), csp);
-  assert.equal(res.headers.get('x-frame-options'), 'DENY');
-  assert.equal(res.headers.get('referrer-policy'), 'same-origin');
-  assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
-}
 
 for (const backend of BACKENDS) {
   describe(`portal on ${backend}`, await backendGate(backend), () => {

@@ -69,13 +69,18 @@ export class PortalClient {
     return text;
   }
 
-  /** Posts a form as the browser would, with the session's CSRF token unless the form gives one. */
-  async post(path: string, form: Record<string, string> = {}, headers: Record<string, string> = {}): Promise<Response> {
+  /**
+   * Posts a form as the browser would, with the session's CSRF token unless the form gives one; a
+   * field given a list is sent once per value (checkboxes, repeated filters).
+   */
+  async post(path: string, form: Record<string, string | string[]> = {}, headers: Record<string, string> = {}): Promise<Response> {
     if (!this.csrf && !('_csrf' in form)) await this.page('/portal/registries');
+    const body = new URLSearchParams('_csrf' in form ? {} : { _csrf: this.csrf });
+    for (const [k, v] of Object.entries(form)) for (const x of Array.isArray(v) ? v : [v]) body.append(k, x);
     const res = await this.t.fetch(path, {
       method: 'POST',
       headers: { Cookie: cookieHeader(this.jar), 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
-      body: new URLSearchParams({ _csrf: this.csrf, ...form }).toString(),
+      body: body.toString(),
       redirect: 'manual',
     });
     keep(this.jar, res);

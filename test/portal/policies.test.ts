@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { adminAuthHeader, ADMIN_PASSWORD, ADMIN_USER, startTestApp, type TestApp } from '../helpers/app.js';
 import { BACKENDS, backendGate } from '../helpers/backends.js';
-import { cookieHeader, keep, PortalClient, unescapeHtml } from '../helpers/portal.js';
+import { PortalClient, unescapeHtml } from '../helpers/portal.js';
 
 // The policy screens of the portal over HTTP, on both backends: the quarantine, retention and
 // soft delete policies, immutability rules, purge schedules (create, run now, delete) and a
@@ -19,20 +19,6 @@ async function until<T>(what: string, fn: () => Promise<T | undefined> | T | und
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/** Posts a form (a field may repeat), as a browser does, with the session's CSRF token. */
-async function postMany(t: TestApp, c: PortalClient, path: string, form: Record<string, string | string[]>): Promise<Response> {
-  const body = new URLSearchParams({ _csrf: c.csrf });
-  for (const [k, v] of Object.entries(form)) for (const x of Array.isArray(v) ? v : [v]) body.append(k, x);
-  const res = await t.fetch(path, {
-    method: 'POST',
-    headers: { Cookie: cookieHeader(c.jar), 'Content-Type': 'application/x-www-form-urlencoded' },
-    body: body.toString(),
-    redirect: 'manual',
-  });
-  keep(c.jar, res);
-  return res;
 }
 
 for (const backend of BACKENDS) {
@@ -61,14 +47,14 @@ for (const backend of BACKENDS) {
 
     /** A POST that must redirect back to a screen with ?done=code. */
     async function done(path: string, form: Record<string, string | string[]>, code: string, to = page()) {
-      const res = await postMany(t, owner, path, form);
+      const res = await owner.post(path, form);
       assert.equal(res.status, 303, `POST ${path}: ${res.status} ${(await res.text()).slice(0, 400)}`);
       assert.equal(res.headers.get('location'), `${to}?done=${code}`);
     }
 
     /** A refused POST: its status, and the message page's text. */
     async function refused(c: PortalClient, path: string, form: Record<string, string | string[]>, status: number | number[]) {
-      const res = await postMany(t, c, path, form);
+      const res = await c.post(path, form);
       const text = await res.text();
       const want = Array.isArray(status) ? status : [status];
       assert.ok(want.includes(res.status), `POST ${path}: ${res.status} ${text.slice(0, 300)}`);
@@ -184,7 +170,7 @@ for (const backend of BACKENDS) {
       assert.match(text, /nightly/);
       assert.equal((await api('GET', `/api/registries/${reg}/purge/schedules/broken`)).status, 404);
 
-      const run = await postMany(t, owner, `${page()}/schedules/nightly/run`, {});
+      const run = await owner.post(`${page()}/schedules/nightly/run`, {});
       assert.equal(run.status, 303);
       const to = run.headers.get('location') ?? '';
       assert.match(to, new RegExp(`^/portal/registries/${reg}/policies/purge/runs/\\d+\\?done=queued$`));
@@ -202,7 +188,7 @@ for (const backend of BACKENDS) {
       text = await refused(owner, `${page()}/purge/preview`, { filters: 'no separator', ago: '0d' }, 400);
       assert.match(text, /needs the form/);
 
-      const preview = await postMany(t, owner, `${page()}/purge/preview`, { filters: 'old:v.*\n', ago: '0d' });
+      const preview = await owner.post(`${page()}/purge/preview`, { filters: 'old:v.*\n', ago: '0d' });
       const p = await preview.text();
       assert.equal(preview.status, 200, p.slice(0, 400));
       assert.match(p, /Dry run: nothing was deleted/);
@@ -213,7 +199,7 @@ for (const backend of BACKENDS) {
       assert.match(p, /<input type="hidden" name="filters" value="old:v.\*" \/>/);
       assert.match(p, /<input type="hidden" name="ago" value="0d" \/>/);
 
-      const res = await postMany(t, owner, `${page()}/purge`, { filters: 'old:v.*', ago: '0d' });
+      const res = await owner.post(`${page()}/purge`, { filters: 'old:v.*', ago: '0d' });
       assert.equal(res.status, 303);
       const to = res.headers.get('location') ?? '';
       assert.match(to, /\/purge\/runs\/\d+\?done=queued$/);

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { adminAuthHeader, ADMIN_PASSWORD, ADMIN_USER, startTestApp, type TestApp } from '../helpers/app.js';
 import { BACKENDS, backendGate } from '../helpers/backends.js';
-import { cookieHeader, keep, PortalClient, unescapeHtml } from '../helpers/portal.js';
+import { PortalClient, unescapeHtml } from '../helpers/portal.js';
 
 // The webhook screens of the portal over HTTP, on both backends: list, create (secret shown
 // once), the webhook's screen with its delivery log (a real receiver on 127.0.0.1 that answers
@@ -78,7 +78,7 @@ for (const backend of BACKENDS) {
 
     /** A refused POST: the status, and the message page's text. */
     async function refused(c: PortalClient, path: string, form: Record<string, string | string[]>, status: number | number[]) {
-      const res = await postMany(t, c, path, form);
+      const res = await c.post(path, form);
       const page = await res.text();
       const want = Array.isArray(status) ? status : [status];
       assert.ok(want.includes(res.status), `POST ${path}: ${res.status} ${page.slice(0, 300)}`);
@@ -101,7 +101,7 @@ for (const backend of BACKENDS) {
 
     test('create: the list shows it, the secret is shown once on the answer, never in a URL', async () => {
       assert.match(await owner.page(hooksPage()), /No webhooks yet/);
-      const res = await postMany(t, owner, hooksPage(), {
+      const res = await owner.post(hooksPage(), {
         name: 'deployhook',
         serviceUri: `${rx.url}/deploy`,
         actions: ['push', 'delete'],
@@ -182,7 +182,7 @@ for (const backend of BACKENDS) {
       assert.equal((await owner.post(`${hookPage('deployhook')}/status`, { status: 'enabled' })).status, 303);
       assert.equal((await api('GET', hookApi('deployhook'))).body.status, 'enabled');
 
-      const edit = await postMany(t, owner, `${hookPage('deployhook')}/edit`, {
+      const edit = await owner.post(`${hookPage('deployhook')}/edit`, {
         serviceUri: '',
         actions: ['delete', 'quarantine'],
         scope: '',
@@ -233,7 +233,7 @@ for (const backend of BACKENDS) {
 
     test('hostile text in a scope is shown as text', async () => {
       const scope = `"><script>alert(1)</script>:*`;
-      const res = await postMany(t, owner, hooksPage(), { name: 'scopehook', serviceUri: `${rx.url}/s`, actions: ['push'], scope });
+      const res = await owner.post(hooksPage(), { name: 'scopehook', serviceUri: `${rx.url}/s`, actions: ['push'], scope });
       assert.equal(res.status, 200);
       for (const p of [await owner.page(hooksPage()), await owner.page(hookPage('scopehook'))]) {
         assert.ok(!p.includes('<script>alert(1)'), 'escaped');
@@ -279,18 +279,4 @@ for (const backend of BACKENDS) {
       assert.match(await owner.page(`${hooksPage()}?done=deleted`), /The webhook was deleted/);
     });
   });
-}
-
-/** Posts a form that may repeat a field (checkboxes), as a browser does, with the session's CSRF token. */
-async function postMany(t: TestApp, c: PortalClient, path: string, form: Record<string, string | string[]>): Promise<Response> {
-  const body = new URLSearchParams({ _csrf: c.csrf });
-  for (const [k, v] of Object.entries(form)) for (const x of Array.isArray(v) ? v : [v]) body.append(k, x);
-  const res = await t.fetch(path, {
-    method: 'POST',
-    headers: { Cookie: cookieHeader(c.jar), 'Content-Type': 'application/x-www-form-urlencoded' },
-    body: body.toString(),
-    redirect: 'manual',
-  });
-  keep(c.jar, res);
-  return res;
 }

@@ -232,6 +232,8 @@ export function dataTable(o: {
   sorted?: { key: string; dir: 'asc' | 'desc' };
   sortHref?: (key: string, dir: 'asc' | 'desc') => string;
   empty?: string;
+  /** A class for the wrapper, for a screen's own cell styles (wrapping long values…). */
+  className?: string;
 }): Html {
   if (o.rows.length === 0) return html`<p class="muted">${o.empty ?? 'Nothing here yet.'}</p>`;
   const head = o.columns.map((c) => {
@@ -247,7 +249,7 @@ export function dataTable(o: {
   // A table wider than the screen scrolls inside its wrapper, which keyboard users must be able to
   // reach and scroll too: a focusable region named by the table's caption.
   const id = fieldId('table');
-  return html`<div class="table-wrap" role="region" tabindex="0" aria-labelledby="${id}">
+  return html`<div class="${o.className ? `table-wrap ${o.className}` : 'table-wrap'}" role="region" tabindex="0" aria-labelledby="${id}">
     <table>
       <caption class="muted" id="${id}">
         ${o.caption}

@@ -1,6 +1,6 @@
 import type { PortalEnv } from '../common.js';
 import { html, type Html } from '../html.js';
-import { screen } from '../ui.js';
+import { dataTable, screen } from '../ui.js';
 
 // The frame of the deployment-wide operations screens: the Operations entry of the main
 // navigation, and tabs for its parts (jobs, garbage collection, activity, audit logs).
@@ -58,25 +58,13 @@ export function withQuery(path: string, q: Record<string, string | number | unde
   return text ? `${path}?${text}` : path;
 }
 
-/**
- * A table of log rows, which may hold nothing to focus (no links): its scrolling wrapper is a
- * labelled region that takes focus, so keyboard users can scroll it too.
- */
+/** A table of log rows (cells wrap: long operations, user agents, bodies). */
 export function logTable(o: { caption: string; columns: readonly string[]; rows: readonly Html[]; empty: string }): Html {
-  if (o.rows.length === 0) return html`<p class="muted">${o.empty}</p>`;
-  return html`<div class="table-wrap" tabindex="0" role="region" aria-label="${o.caption}">
-    <table class="ops-log">
-      <caption class="muted">
-        ${o.caption}
-      </caption>
-      <thead>
-        <tr>
-          ${o.columns.map((c) => html`<th scope="col">${c}</th>`)}
-        </tr>
-      </thead>
-      <tbody>
-        ${o.rows}
-      </tbody>
-    </table>
-  </div>`;
+  return dataTable({
+    caption: o.caption,
+    columns: o.columns.map((label) => ({ label })),
+    rows: o.rows,
+    empty: o.empty,
+    className: 'ops-log',
+  });
 }
