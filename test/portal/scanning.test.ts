@@ -186,6 +186,10 @@ for (const backend of BACKENDS) {
       assert.match(page, /a high or critical finding/);
       assert.match(page, /<dt>Records<\/dt>\s*<dd>3 \(0 withdrawn\)<\/dd>/);
       assert.match(page, /<td>portal<\/td>/);
+      // The repository's tags table shows the same badges, linked to the image's scan.
+      const tagsPage = await owner.page(`/portal/registries/${reg}/repositories/${repo}`);
+      assert.ok(tagsPage.includes(`<a href="${scanPage()}" class="badge-link">`), 'badges link to the scan');
+      assert.match(tagsPage, /<span class="badge critical"\s*>1 critical<\/span/);
 
       const critical = await owner.page(`/portal/registries/${reg}/scanning?minSeverity=critical`);
       assert.ok(critical.includes(`href="${scanPage()}"`));

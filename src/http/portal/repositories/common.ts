@@ -4,6 +4,7 @@ import { loginServer } from '../../../domain/registry.js';
 import { acr, portalPath, repoSeg, seg } from '../api.js';
 import type { PortalEnv } from '../common.js';
 import { html, type Html } from '../html.js';
+import { scanBadges } from '../scanning/badges.js';
 import { csrfField, formValue } from '../ui.js';
 import type { Locks, ManifestAttributes, Platform } from './types.js';
 
@@ -58,14 +59,14 @@ export const shortDigest = (d: string): string => (d.length > 19 ? `${d.slice(0,
 /** A digest shown short, whole in its title and for machines. */
 export const digestCell = (d: string): Html => html`<code title="${d}">${shortDigest(d)}</code>`;
 
-/** The scan's findings by severity, as the scanner left them ("not scanned" when never). */
-export function scanCell(scan: ScanAttribute | undefined): Html {
+/**
+ * The scan's findings as severity badges (scanning/badges.ts), linked to the image's scan page;
+ * "not scanned" when never, or the scan's state while it has no result.
+ */
+export function scanCell(scan: ScanAttribute | undefined, scanPage: string): Html {
   if (!scan) return html`<span class="muted">not scanned</span>`;
-  const s = scan.summary;
-  if (scan.status !== 'succeeded' || !s) return html`${scan.status}`;
-  if (s.total === 0) return html`no findings`;
-  const parts = (['critical', 'high', 'medium', 'low', 'unknown'] as const).filter((k) => s[k] > 0).map((k) => `${s[k]} ${k}`);
-  return html`${parts.join(', ')}`;
+  if (scan.status !== 'succeeded' || !scan.summary) return html`<a href="${scanPage}">${scan.status}</a>`;
+  return html`<a href="${scanPage}" class="badge-link">${scanBadges(scan.summary)}</a>`;
 }
 
 /** A platform: os/architecture ('' when not known). */

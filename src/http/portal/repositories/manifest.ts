@@ -173,7 +173,7 @@ async function manifestPage(env: Env): Promise<void> {
       <dt>Pulls</dt>
       <dd>${attrs.pullCount}</dd>
       <dt>Vulnerabilities</dt>
-      <dd>${scanCell(attrs.scan)}</dd>
+      <dd>${scanCell(attrs.scan, `${portalPath.manifest(p.reg, p.repo, digest)}/_scan`)}</dd>
       <dt>Tags</dt>
       <dd>
         ${tags.length ? tags.map((t) => html`<span class="copyable-row">${copyable(`docker pull ${image}:${t}`)}</span> `) : html`<span class="muted">untagged</span>`}

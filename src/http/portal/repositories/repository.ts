@@ -185,7 +185,7 @@ async function tagsView(env: Env): Promise<void> {
       <td>${when(t.lastUpdateTime)}</td>
       <td>${when(t.lastPulledTime)}</td>
       <td class="num">${t.pullCount}</td>
-      <td>${scanCell(t.scan)}</td>
+      <td>${scanCell(t.scan, `${portalPath.manifest(p.reg, p.repo, t.digest)}/_scan`)}</td>
       <td>${lockCell(env, `${here.tag(p, t.name)}/_lock`, t.changeableAttributes, `tag ${t.name}`, back)}</td>
       <td class="pulls">${copyable(`docker pull ${image}:${t.name}`)} ${copyable(`docker pull ${image}@${t.digest}`)}</td>
       <td><a href="${here.tag(p, t.name)}/_delete" aria-label="${`Delete tag ${t.name}`}">Delete…</a></td>
@@ -266,7 +266,7 @@ async function manifestsView(env: Env): Promise<void> {
         <td>${when(m.createdTime)}</td>
         <td>${when(m.lastPulledTime)}</td>
         <td class="num">${m.pullCount}</td>
-        <td>${scanCell(m.scan)}</td>
+        <td>${scanCell(m.scan, `${portalPath.manifest(p.reg, p.repo, m.digest)}/_scan`)}</td>
         <td>${lockCell(env, `${here.manifest(p, m.digest)}/_lock`, m.changeableAttributes, `manifest ${m.digest}`, back)}</td>
         <td>${copyable(`docker pull ${image}@${m.digest}`)}</td>
         <td><a href="${here.manifest(p, m.digest)}/_delete" aria-label="${`Delete manifest ${m.digest}`}">Delete…</a></td>
