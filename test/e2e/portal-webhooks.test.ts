@@ -8,7 +8,7 @@ import { BerthFixture, removeDir, tempDir } from '../helpers/berth-process.js';
 import { axeViolations, chromiumGate, launchChromium } from '../helpers/browser.js';
 import { ADMIN_PASSWORD, ADMIN_USER } from '../helpers/credentials.js';
 import { browserSignIn } from '../helpers/portal.js';
-import { mustRun } from './helpers.js';
+import { mustRun, waitFor } from './helpers.js';
 import { OciLayout } from './oci-layout.js';
 
 // The webhook and policy screens in Chromium against a real `berth serve` (egress to loopback
@@ -25,16 +25,6 @@ const HOSTILE = `<script>alert(1)</script> "quoted" 'single' ünïcødé ✓`;
 async function noSeriousViolations(page: Page, screen: string) {
   const bad = (await axeViolations(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical');
   assert.deepEqual(bad, [], screen);
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 describe('webhook and policy screens in Chromium', { skip: gate.skip }, () => {
@@ -104,8 +94,8 @@ describe('webhook and policy screens in Chromium', { skip: gate.skip }, () => {
 
     await Promise.all([page.waitForURL(/\/webhooks\/sitehook$/), page.getByRole('link', { name: 'Open webhook sitehook' }).click()]);
     await skopeoPush('2.1');
-    const first = await until('the push at the receiver', () => Promise.resolve(received.find((r) => r.action === 'push')));
-    await until('the delivery in the log', async () => {
+    const first = await waitFor('the push at the receiver', () => Promise.resolve(received.find((r) => r.action === 'push')));
+    await waitFor('the delivery in the log', async () => {
       await page.reload();
       return (await page.locator('.response-body').count()) > 0 || undefined;
     });
@@ -119,7 +109,7 @@ describe('webhook and policy screens in Chromium', { skip: gate.skip }, () => {
     const before = received.length;
     await Promise.all([page.waitForURL(/done=redelivered/), page.getByRole('button', { name: 'Redeliver' }).first().click()]);
     await page.getByText('The event was queued again').waitFor();
-    const again = await until('the redelivery at the receiver', () => Promise.resolve(received.slice(before)[0]));
+    const again = await waitFor('the redelivery at the receiver', () => Promise.resolve(received.slice(before)[0]));
     assert.equal(again.id, first.id);
     assert.deepEqual(dialogs, [], 'no script ran');
   });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import type { TestApp } from './app.js';
+import { adminAuthHeader, type TestApp } from './app.js';
 
 // Driving the portal over HTTP as a browser would (a cookie jar, forms with their CSRF token),
 // for the portal's HTTP tests; and signing in through Chromium for its browser tests.
@@ -128,4 +128,18 @@ export async function browserSignIn(
   await page.fill('input[name=password]', password);
   await Promise.all([page.waitForURL(/\/portal\/registries/), page.press('input[name=password]', 'Enter')]);
   return { context, page };
+}
+
+/** The management API as the owner, for setting up and checking what the portal did: status and parsed JSON. */
+export function ownerApi(t: Pick<TestApp, 'fetch'>) {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  return async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
+    const res = await t.fetch(path, {
+      method,
+      headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
 }

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { adminAuthHeader, ADMIN_PASSWORD, ADMIN_USER, startTestApp, type TestApp } from '../helpers/app.js';
+import { ADMIN_PASSWORD, ADMIN_USER, startTestApp, type TestApp } from '../helpers/app.js';
 import { BACKENDS, backendGate } from '../helpers/backends.js';
-import { PortalClient, unescapeHtml } from '../helpers/portal.js';
+import { ownerApi, PortalClient, unescapeHtml } from '../helpers/portal.js';
+import { waitFor } from '../e2e/helpers.js';
 
 // The policy screens of the portal over HTTP, on both backends: the quarantine, retention and
 // soft delete policies, immutability rules, purge schedules (create, run now, delete) and a
@@ -10,16 +11,6 @@ import { PortalClient, unescapeHtml } from '../helpers/portal.js';
 // messages; hostile filters shown as text; an AcrPull user refused everything, nothing changed.
 
 const FAST = { jobs: { pollIntervalMs: 20, backoffBaseMs: 20, backoffMaxMs: 100, leaseSeconds: 2 } };
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 for (const backend of BACKENDS) {
   describe(`portal policies on ${backend}`, await backendGate(backend), () => {
@@ -29,16 +20,7 @@ for (const backend of BACKENDS) {
     let basic: string;
     const puller = { name: `pol.puller${process.pid}`, password: 'puller password 1' };
 
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-      const res = await t.fetch(path, {
-        method,
-        headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : undefined };
-    }
+    const api = (method: string, path: string, body?: unknown) => ownerApi(t)(method, path, body);
     const page = (r = reg) => `/portal/registries/${r}/policies`;
     const tags = async (repo: string): Promise<string[]> => {
       const r = await api('GET', `/api/registries/${reg}/repositories/${repo}/_tags`);
@@ -175,7 +157,7 @@ for (const backend of BACKENDS) {
       const to = run.headers.get('location') ?? '';
       assert.match(to, new RegExp(`^/portal/registries/${reg}/policies/purge/runs/\\d+\\?done=queued$`));
       assert.match(await owner.page(to), /The purge was queued/);
-      await until('the scheduled run to end', async () => /<dd>succeeded<\/dd>/.test(await owner.page(to)) || undefined);
+      await waitFor('the scheduled run to end', async () => /<dd>succeeded<\/dd>/.test(await owner.page(to)) || undefined);
       assert.deepEqual(await tags('old'), ['keep', 'v1', 'v2'], 'nothing matched, nothing deleted');
 
       await done(`${page()}/schedules/nightly/delete`, {}, 'scheduleDeleted');
@@ -203,8 +185,8 @@ for (const backend of BACKENDS) {
       assert.equal(res.status, 303);
       const to = res.headers.get('location') ?? '';
       assert.match(to, /\/purge\/runs\/\d+\?done=queued$/);
-      await until('the purge', async () => ((await tags('old')).join() === 'keep' ? true : undefined));
-      const run = await until('the run page to say succeeded', async () => {
+      await waitFor('the purge', async () => ((await tags('old')).join() === 'keep' ? true : undefined));
+      const run = await waitFor('the run page to say succeeded', async () => {
         const r = await owner.page(to);
         return /<dd>succeeded<\/dd>/.test(r) ? r : undefined;
       });

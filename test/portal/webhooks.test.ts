@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { adminAuthHeader, ADMIN_PASSWORD, ADMIN_USER, startTestApp, type TestApp } from '../helpers/app.js';
+import { ADMIN_PASSWORD, ADMIN_USER, startTestApp, type TestApp } from '../helpers/app.js';
 import { BACKENDS, backendGate } from '../helpers/backends.js';
-import { PortalClient, unescapeHtml } from '../helpers/portal.js';
+import { ownerApi, PortalClient, unescapeHtml } from '../helpers/portal.js';
+import { waitFor } from '../e2e/helpers.js';
 
 // The webhook screens of the portal over HTTP, on both backends: list, create (secret shown
 // once), the webhook's screen with its delivery log (a real receiver on 127.0.0.1 that answers
@@ -44,16 +45,6 @@ const FAST = {
   egress: { allowPrivate: true, timeoutMs: 3000 },
 };
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 for (const backend of BACKENDS) {
   describe(`portal webhooks on ${backend}`, await backendGate(backend), () => {
     let t: TestApp;
@@ -62,16 +53,7 @@ for (const backend of BACKENDS) {
     let reg: string;
     const puller = { name: `wh.puller${process.pid}`, password: 'puller password 1' };
 
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-      const res = await t.fetch(path, {
-        method,
-        headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : undefined };
-    }
+    const api = (method: string, path: string, body?: unknown) => ownerApi(t)(method, path, body);
     const hookApi = (name: string) => `/api/registries/${reg}/webhooks/${name}`;
     const hooksPage = () => `/portal/registries/${reg}/webhooks`;
     const hookPage = (name: string) => `/portal/registries/${reg}/webhooks/${name}`;
@@ -134,8 +116,8 @@ for (const backend of BACKENDS) {
 
     test('a push is delivered; the log shows the request and the hostile response as text; redeliver sends it again', async () => {
       const img = await t.v2().pushImage(`${reg}/app`, 'v1');
-      const first = await until('the push delivery', () => rx.bodies('/deploy').find((b) => b.action === 'push'));
-      const page = await until('the delivery in the log', async () => {
+      const first = await waitFor('the push delivery', () => rx.bodies('/deploy').find((b) => b.action === 'push'));
+      const page = await waitFor('the delivery in the log', async () => {
         const p = await owner.page(hookPage('deployhook'));
         return p.includes('HTTP 200') ? p : undefined;
       });
@@ -159,10 +141,10 @@ for (const backend of BACKENDS) {
       const res = await owner.post(`${hookPage('deployhook')}/redeliver`, { eventId });
       assert.equal(res.status, 303);
       assert.equal(res.headers.get('location'), `${hookPage('deployhook')}?done=redelivered`);
-      const again = await until('the redelivery', () => rx.bodies('/deploy').slice(before)[0]);
+      const again = await waitFor('the redelivery', () => rx.bodies('/deploy').slice(before)[0]);
       assert.equal(again.id, first.id);
       assert.match(await owner.page(`${hookPage('deployhook')}?done=redelivered`), /The event was queued again/);
-      await until('both attempts in the log', async () => {
+      await waitFor('both attempts in the log', async () => {
         const events = await api('GET', `${hookApi('deployhook')}/listEvents`);
         return events.body.value.filter((e: { id: string }) => e.id === first.id).length >= 2 || undefined;
       });
@@ -172,7 +154,7 @@ for (const backend of BACKENDS) {
       const res = await owner.post(`${hookPage('deployhook')}/ping`);
       assert.equal(res.status, 303);
       assert.match(await owner.page(`${hookPage('deployhook')}?done=pinged`), /A ping was queued/);
-      await until('the ping', () => rx.bodies('/deploy').find((b) => b.action === 'ping'));
+      await waitFor('the ping', () => rx.bodies('/deploy').find((b) => b.action === 'ping'));
 
       assert.equal((await owner.post(`${hookPage('deployhook')}/status`, { status: 'disabled' })).status, 303);
       assert.equal((await api('GET', hookApi('deployhook'))).body.status, 'disabled');
