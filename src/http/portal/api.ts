@@ -8,9 +8,8 @@ import type { PortalEnv } from './common.js';
 // and activity log as an HTTP call to /api. A screen therefore never shows or changes more than
 // its user could with the CLI, and a new API check protects the portal too without a second copy.
 
-/** JSON as the API answers it: screens read the fields they show. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Json = any;
+/** JSON as the API answers it: a screen states the shape it reads (the API's view types). */
+export type Json = unknown;
 
 export interface CallOpts {
   query?: Record<string, string | number | undefined> | URLSearchParams;
