@@ -267,5 +267,13 @@ for (const backend of BACKENDS) {
       assertSecurityHeaders(res);
       assert.match(await res.text(), /There is no portal page at this address/);
     });
+
+    test('an address with a malformed escape is refused once, by the router, before any screen runs', async () => {
+      const { b } = await signIn(ADMIN_USER, ADMIN_PASSWORD);
+      const res = await get(b, `/portal/registries/${regs[0]}/webhooks/bad%ZZname`);
+      assert.equal(res.status, 400);
+      assertSecurityHeaders(res);
+      assert.match(await res.text(), /invalid/i);
+    });
   });
 }

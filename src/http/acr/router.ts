@@ -248,6 +248,13 @@ export async function handleAcrV1(ctx: Ctx, svc: Services, rawPath: string, opts
     throw e;
   }
   ctx.route = 'acr';
+  const m = matchRoute(method, rawPath);
+  const env = { ctx, svc, a, opts, service, fromHost: hostRegistry(ctx.req.headers.host, opts.domain) };
+  await runRoute(env, m.route, m.params, await observe(env, m, rawPath));
+}
+
+/** The route for a method and raw path, or /acr/v1's 404 / 405 (UNSUPPORTED, as /v2 answers). */
+function matchRoute(method: string, rawPath: string) {
   const m = table.match(method, splitPath(rawPath));
   if (!m)
     throw new RegistryError(
@@ -256,14 +263,15 @@ export async function handleAcrV1(ctx: Ctx, svc: Services, rawPath: string, opts
       { status: 404 },
     );
   if ('allow' in m) throw notAllowed(method, m.allow, 'UNSUPPORTED');
-  const env = { ctx, svc, a, opts, service, fromHost: hostRegistry(ctx.req.headers.host, opts.domain) };
-  // Attribute changes (locks) go to the activity log, as the management API's operations do.
+  return m;
+}
+
+/** Attribute changes (locks) go to the activity log, as the management API's operations do. */
+async function observe(env: AcrEnv, m: ReturnType<typeof matchRoute>, rawPath: string) {
   const activity = m.route.def.activity;
-  const observe =
-    activity && a.principal.kind !== 'anonymous'
-      ? await observer({ ctx, svc, p: a.principal }, env, activity, m.params, lockTarget(m.params.name, env.fromHost, rawPath))
-      : undefined;
-  await runRoute(env, m.route, m.params, observe);
+  const p = env.a.principal;
+  if (!activity || p.kind === 'anonymous') return undefined;
+  return observer({ ctx: env.ctx, svc: env.svc, p }, env, activity, m.params, lockTarget(m.params.name, env.fromHost, rawPath));
 }
 
 /** The registry and resource (/registries/r/repositories/repo[/_tags/t]) an attribute change names, when the name is valid. */
@@ -289,10 +297,8 @@ export async function callAcr(
 ): Promise<Reply | void> {
   const ctx = innerCtx(caller.ctx, method, path, source.query);
   const rawPath = ctx.url.pathname;
-  const m = table.match(method, splitPath(rawPath));
-  if (!m) throw new RegistryError('UNSUPPORTED', `no /acr/v1 API at ${rawPath.slice(0, 120)}`, { status: 404 });
-  if ('allow' in m) throw notAllowed(method, m.allow, 'UNSUPPORTED');
-  const env = {
+  const m = matchRoute(method, rawPath);
+  const env: AcrEnv = {
     ctx,
     svc: caller.svc,
     a: { principal: caller.p },
@@ -300,9 +306,5 @@ export async function callAcr(
     service: serviceName(ctx, caller.opts),
     fromHost: undefined,
   };
-  const activity = m.route.def.activity;
-  const observe = activity
-    ? await observer({ ctx, svc: caller.svc, p: caller.p }, env, activity, m.params, lockTarget(m.params.name, undefined, rawPath))
-    : undefined;
-  return invokeRoute(env, m.route, m.params, observe, { query: ctx.url.searchParams, json: source.json ?? {} });
+  return invokeRoute(env, m.route, m.params, await observe(env, m, rawPath), { query: ctx.url.searchParams, json: source.json ?? {} });
 }

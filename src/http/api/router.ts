@@ -6,7 +6,7 @@ import { decodeSegment } from '../oci/target.js';
 import { invokeRoute, RouteTable, runRoute, splitPath, type Method, type Reply } from '../routes.js';
 import type { Principal } from '../../auth/service.js';
 import { activityObserver } from './activity.js';
-import type { ApiOptions } from './common.js';
+import type { ApiEnv, ApiOptions } from './common.js';
 import { gcRoutes } from './gc.js';
 import { identityRoutes } from './identity.js';
 import { importRoutes } from './imports.js';
@@ -63,13 +63,23 @@ export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: 
       { headers: { 'WWW-Authenticate': 'Basic realm="berth"' } },
     );
   }
+  const m = matchRoute(method, segments, rawPath);
+  const env = { ctx, svc, p: principal, opts };
+  await runRoute(env, m.route, m.params, await observe(env, m));
+}
+
+/** The route for a method and decoded segments, or the API's 404 / 405. */
+function matchRoute(method: string, segments: string[], rawPath: string) {
   const m = table.match(method, segments);
   if (!m) throw new RegistryError('NOT_FOUND', `no management API at ${rawPath.slice(0, 120)}`);
   if ('allow' in m) throw notAllowed(method, m.allow);
-  const env = { ctx, svc, p: principal, opts };
-  // A management operation: the activity log records how the call ends (http/api/activity.ts).
+  return m;
+}
+
+/** A management operation: the activity log records how the call ends (http/api/activity.ts). */
+async function observe(env: ApiEnv, m: ReturnType<typeof matchRoute>) {
   const activity = m.route.def.activity;
-  await runRoute(env, m.route, m.params, activity && (await activityObserver(env, activity, m.params)));
+  return activity && (await activityObserver(env, activity, m.params));
 }
 
 /**
@@ -95,16 +105,11 @@ export async function callApi(
   source: { query?: URLSearchParams; json?: Record<string, unknown> } = {},
 ): Promise<Reply | void> {
   const ctx = innerCtx(caller.ctx, method, path, source.query);
-  const m = table.match(
+  const m = matchRoute(
     method,
     splitPath(ctx.url.pathname).map((s) => decodeSegment(s, 'name')),
+    path,
   );
-  if (!m) throw new RegistryError('NOT_FOUND', `no management API at ${path.slice(0, 120)}`);
-  if ('allow' in m) throw notAllowed(method, m.allow);
   const env = { ctx, svc: caller.svc, p: caller.p, opts: caller.opts };
-  const activity = m.route.def.activity;
-  return invokeRoute(env, m.route, m.params, activity && (await activityObserver(env, activity, m.params)), {
-    query: ctx.url.searchParams,
-    json: source.json ?? {},
-  });
+  return invokeRoute(env, m.route, m.params, await observe(env, m), { query: ctx.url.searchParams, json: source.json ?? {} });
 }

@@ -1,3 +1,4 @@
+import { loginServer } from '../../domain/registry.js';
 import type { Services } from '../../services/index.js';
 import type { Ctx } from '../context.js';
 import { routeFor } from '../routes.js';
@@ -22,3 +23,8 @@ export interface PortalEnv {
 }
 
 export const route = routeFor<PortalEnv>();
+
+/** The login server of a registry, as this request addresses the deployment (what clients pull by). */
+export function loginServerOf({ ctx, opts }: Pick<PortalEnv, 'ctx' | 'opts'>, name: string): string {
+  return loginServer(name, opts, ctx.req.headers.host ?? 'localhost');
+}

@@ -1,6 +1,7 @@
 import { RegistryError } from '../../domain/errors.js';
 import type { Services } from '../../services/index.js';
 import { notAllowed, send, type Ctx } from '../context.js';
+import { decodeSegment } from '../oci/target.js';
 import { RouteTable, splitPath } from '../routes.js';
 import type { PortalEnv, PortalOptions } from './common.js';
 import { html } from './html.js';
@@ -30,7 +31,12 @@ export async function handlePortal(ctx: Ctx, svc: Services, rawPath: string, opt
     for (const file of [STYLESHEET, SCRIPT]) {
       if (rawPath === file.path && (method === 'GET' || method === 'HEAD')) return send(ctx, 200, file.headers, file.body);
     }
-    const m = table.match(method, splitPath(rawPath));
+    // Segments are decoded once here (as /api does): handlers get names as typed, and a malformed
+    // escape or a control character is refused before any screen runs.
+    const m = table.match(
+      method,
+      splitPath(rawPath).map((s) => decodeSegment(s, 'name')),
+    );
     if (!m) return sendPage(ctx, 404, messagePage('Not found', 'There is no portal page at this address.'));
     if ('allow' in m) throw notAllowed(method, m.allow);
     const session = await currentSession(ctx, svc.auth);

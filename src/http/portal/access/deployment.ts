@@ -25,7 +25,6 @@ import {
   createRoleAssignment,
   list,
   one,
-  param,
   ROLE_OPTIONS,
   roleAssignmentForm,
   roleAssignmentTable,
@@ -183,7 +182,7 @@ export const deploymentAccessScreens = [
   }),
   route('GET /portal/access/users/:name', {
     handler: async (env) => {
-      const name = param(env.params.name);
+      const name = env.params.name;
       const u = await one<UserView>(env, 'GET', `/api/users/${seg(name)}`);
       const assignments = await list<RoleAssignmentView>(env, '/api/role-assignments', { assignee: u.name });
       const self = accessPath.user(u.name);
@@ -228,7 +227,7 @@ export const deploymentAccessScreens = [
   }),
   route('POST /portal/access/users/:name/enabled', {
     handler: async (env) => {
-      const name = param(env.params.name);
+      const name = env.params.name;
       const enabled = formValue(env, 'enabled') === 'true';
       await api(env, 'PATCH', `/api/users/${seg(name)}`, { json: { enabled } });
       redirect(env, accessPath.user(name), enabled ? 'user-enabled' : 'user-disabled');
@@ -236,14 +235,14 @@ export const deploymentAccessScreens = [
   }),
   route('POST /portal/access/users/:name/password', {
     handler: async (env) => {
-      const name = param(env.params.name);
+      const name = env.params.name;
       await api(env, 'PATCH', `/api/users/${seg(name)}`, { json: { password: formValue(env, 'password') } });
       redirect(env, accessPath.user(name), 'password-set');
     },
   }),
   route('POST /portal/access/users/:name/delete', {
     handler: async (env) => {
-      const name = param(env.params.name);
+      const name = env.params.name;
       requireTyped(env, name);
       await api(env, 'DELETE', `/api/users/${seg(name)}`);
       redirect(env, DEPLOYMENT, 'user-deleted');
@@ -273,11 +272,11 @@ export const deploymentAccessScreens = [
     },
   }),
   route('GET /portal/access/service-principals/:appId', {
-    handler: async (env) => spScreen(env, param(env.params.appId)),
+    handler: async (env) => spScreen(env, env.params.appId),
   }),
   route('POST /portal/access/service-principals/:appId/credentials', {
     handler: async (env) => {
-      const appId = param(env.params.appId);
+      const appId = env.params.appId;
       const r = await one<{ appId: string; password: string }>(env, 'POST', `/api/service-principals/${seg(appId)}/credentials`, {
         append: checked(env, 'append'),
       });
@@ -290,7 +289,7 @@ export const deploymentAccessScreens = [
   }),
   route('POST /portal/access/service-principals/:appId/delete', {
     handler: async (env) => {
-      const appId = param(env.params.appId);
+      const appId = env.params.appId;
       requireTyped(env, appId);
       await api(env, 'DELETE', `/api/service-principals/${seg(appId)}`);
       redirect(env, DEPLOYMENT, 'sp-deleted');
@@ -306,7 +305,7 @@ export const deploymentAccessScreens = [
   }),
   route('POST /portal/access/role-assignments/:id/delete', {
     handler: async (env) => {
-      await api(env, 'DELETE', `/api/role-assignments/${seg(param(env.params.id))}`);
+      await api(env, 'DELETE', `/api/role-assignments/${seg(env.params.id)}`);
       // Back to the user's or service principal's screen it was removed from; only those shapes, so
       // the form cannot send the browser anywhere else.
       const back = formValue(env, 'back');

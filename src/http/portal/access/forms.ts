@@ -10,15 +10,6 @@ import { checkbox, dataTable, field, formValue, postButton, postForm, select, wh
 // editor, and reading a path parameter. Every change goes through /api (api()); these only turn
 // form fields into the API's request bodies.
 
-/** A path parameter as typed (the portal's router hands over the raw, percent-encoded segment). */
-export function param(raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new RegistryError('REQUEST_INVALID', 'the address is not valid percent-encoding');
-  }
-}
-
 /** A GET of an /api listing ({ value: [...] }), typed as the identity service's views. */
 export async function list<T>(env: PortalEnv, path: string, query?: CallOpts['query']): Promise<T[]> {
   return ((await api(env, 'GET', path, { query })) as { value: T[] }).value;

@@ -1,7 +1,6 @@
-import { loginServer } from '../../../domain/registry.js';
 import type { RoleAssignmentView, ScopeMapView, TokenPasswordView, TokenView } from '../../../services/identity/views.js';
 import { api, apiPath, seg } from '../api.js';
-import { route, type PortalEnv } from '../common.js';
+import { route, type PortalEnv, loginServerOf } from '../common.js';
 import { html, type Html } from '../html.js';
 import {
   copyable,
@@ -25,7 +24,6 @@ import {
   createRoleAssignment,
   list,
   one,
-  param,
   roleAssignmentForm,
   roleAssignmentTable,
   scopeMapEditor,
@@ -54,7 +52,7 @@ type RegEnv = PortalEnv & { params: { reg: string } };
 
 /** The registry as the API names it (404 or 403 from the API when it is unknown or not readable). */
 async function registryName(env: RegEnv): Promise<string> {
-  return (await one<{ name: string }>(env, 'GET', apiPath.registry(param(env.params.reg)))).name;
+  return (await one<{ name: string }>(env, 'GET', apiPath.registry(env.params.reg))).name;
 }
 
 const tokenApi = (reg: string, name?: string) => `${apiPath.registry(reg)}/tokens${name === undefined ? '' : `/${seg(name)}`}`;
@@ -173,7 +171,7 @@ export const registryAccessScreens = [
   // ---------------------------------------------------------------- tokens
   route('POST /portal/registries/:reg/access/tokens', {
     handler: async (env) => {
-      const reg = param(env.params.reg);
+      const reg = env.params.reg;
       const t = await one<TokenView>(env, 'POST', tokenApi(reg), {
         name: formValue(env, 'name').trim(),
         scopeMap: formValue(env, 'scopeMap'),
@@ -185,7 +183,7 @@ export const registryAccessScreens = [
   route('GET /portal/registries/:reg/access/tokens/:name', {
     handler: async (env) => {
       const reg = await registryName(env);
-      const t = await one<TokenView>(env, 'GET', tokenApi(reg, param(env.params.name)));
+      const t = await one<TokenView>(env, 'GET', tokenApi(reg, env.params.name));
       const maps = await list<ScopeMapView>(env, mapApi(reg));
       const self = accessPath.token(reg, t.name);
       const passwords = t.credentials.passwords;
@@ -249,8 +247,8 @@ export const registryAccessScreens = [
   }),
   route('POST /portal/registries/:reg/access/tokens/:name/status', {
     handler: async (env) => {
-      const reg = param(env.params.reg);
-      const name = param(env.params.name);
+      const reg = env.params.reg;
+      const name = env.params.name;
       const status = formValue(env, 'status');
       await api(env, 'PATCH', tokenApi(reg, name), { json: { status } });
       redirect(env, accessPath.token(reg, name), status === 'enabled' ? 'token-enabled' : 'token-disabled');
@@ -258,16 +256,16 @@ export const registryAccessScreens = [
   }),
   route('POST /portal/registries/:reg/access/tokens/:name/scope-map', {
     handler: async (env) => {
-      const reg = param(env.params.reg);
-      const name = param(env.params.name);
+      const reg = env.params.reg;
+      const name = env.params.name;
       await api(env, 'PATCH', tokenApi(reg, name), { json: { scopeMap: formValue(env, 'scopeMap') } });
       redirect(env, accessPath.token(reg, name), 'token-scope-map');
     },
   }),
   route('POST /portal/registries/:reg/access/tokens/:name/passwords', {
     handler: async (env) => {
-      const reg = param(env.params.reg);
-      const name = param(env.params.name);
+      const reg = env.params.reg;
+      const name = env.params.name;
       const which = formValue(env, 'which');
       // Only the password named is regenerated; an unknown name goes to the API, which refuses it.
       const r = await one<{ passwords: TokenPasswordView[] }>(env, 'POST', `${tokenApi(reg, name)}/credentials`, {
@@ -278,16 +276,16 @@ export const registryAccessScreens = [
   }),
   route('POST /portal/registries/:reg/access/tokens/:name/passwords/:password/delete', {
     handler: async (env) => {
-      const reg = param(env.params.reg);
-      const name = param(env.params.name);
-      await api(env, 'DELETE', `${tokenApi(reg, name)}/credentials/${seg(param(env.params.password))}`);
+      const reg = env.params.reg;
+      const name = env.params.name;
+      await api(env, 'DELETE', `${tokenApi(reg, name)}/credentials/${seg(env.params.password)}`);
       redirect(env, accessPath.token(reg, name), 'password-deleted');
     },
   }),
   route('POST /portal/registries/:reg/access/tokens/:name/delete', {
     handler: async (env) => {
-      const reg = param(env.params.reg);
-      const name = param(env.params.name);
+      const reg = env.params.reg;
+      const name = env.params.name;
       requireTyped(env, name);
       await api(env, 'DELETE', tokenApi(reg, name));
       redirect(env, accessPath.registry(reg), 'token-deleted');
@@ -297,7 +295,7 @@ export const registryAccessScreens = [
   // ---------------------------------------------------------------- scope maps
   route('POST /portal/registries/:reg/access/scope-maps', {
     handler: async (env) => {
-      const reg = param(env.params.reg);
+      const reg = env.params.reg;
       const description = formValue(env, 'description');
       const m = await one<ScopeMapView>(env, 'POST', mapApi(reg), {
         name: formValue(env, 'name').trim(),
@@ -310,7 +308,7 @@ export const registryAccessScreens = [
   route('GET /portal/registries/:reg/access/scope-maps/:name', {
     handler: async (env) => {
       const reg = await registryName(env);
-      const m = await one<ScopeMapView>(env, 'GET', mapApi(reg, param(env.params.name)));
+      const m = await one<ScopeMapView>(env, 'GET', mapApi(reg, env.params.name));
       const users = (await list<TokenView>(env, tokenApi(reg))).filter((t) => t.scopeMapName === m.name);
       const self = accessPath.scopeMap(reg, m.name);
       const system = m.type === 'SystemDefined';
@@ -349,16 +347,16 @@ export const registryAccessScreens = [
   }),
   route('POST /portal/registries/:reg/access/scope-maps/:name', {
     handler: async (env) => {
-      const reg = param(env.params.reg);
-      const name = param(env.params.name);
+      const reg = env.params.reg;
+      const name = env.params.name;
       await api(env, 'PATCH', mapApi(reg, name), { json: { description: formValue(env, 'description'), actions: actionsFromForm(env) } });
       redirect(env, accessPath.scopeMap(reg, name), 'map-saved');
     },
   }),
   route('POST /portal/registries/:reg/access/scope-maps/:name/delete', {
     handler: async (env) => {
-      const reg = param(env.params.reg);
-      const name = param(env.params.name);
+      const reg = env.params.reg;
+      const name = env.params.name;
       requireTyped(env, name);
       await api(env, 'DELETE', mapApi(reg, name));
       redirect(env, accessPath.registry(reg), 'map-deleted');
@@ -368,15 +366,15 @@ export const registryAccessScreens = [
   // ---------------------------------------------------------------- role assignments
   route('POST /portal/registries/:reg/access/role-assignments', {
     handler: async (env) => {
-      const reg = param(env.params.reg);
+      const reg = env.params.reg;
       await createRoleAssignment(env, reg);
       redirect(env, accessPath.registry(reg), 'role-added');
     },
   }),
   route('POST /portal/registries/:reg/access/role-assignments/:id/delete', {
     handler: async (env) => {
-      const reg = param(env.params.reg);
-      await api(env, 'DELETE', `/api/role-assignments/${seg(param(env.params.id))}`);
+      const reg = env.params.reg;
+      await api(env, 'DELETE', `/api/role-assignments/${seg(env.params.id)}`);
       redirect(env, accessPath.registry(reg), 'role-removed');
     },
   }),
@@ -384,7 +382,7 @@ export const registryAccessScreens = [
 
 /** A token's new passwords, shown once, with the user name and a login command. */
 function passwordsScreen(env: PortalEnv, reg: string, token: string, title: string, passwords: TokenPasswordView[]): void {
-  const server = loginServer(reg, env.opts, env.ctx.req.headers.host ?? 'localhost');
+  const server = loginServerOf(env, reg);
   secretScreen(env, {
     title,
     current: '/portal/registries',

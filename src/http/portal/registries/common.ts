@@ -1,12 +1,6 @@
-import { loginServer } from '../../../domain/registry.js';
 import { realm } from '../../auth.js';
 import { seg } from '../api.js';
-import type { PortalEnv } from '../common.js';
-
-/** The login server of a registry, as this request addresses the deployment. */
-export function loginServerOf({ ctx, opts }: PortalEnv, name: string): string {
-  return loginServer(name, opts, ctx.req.headers.host ?? 'localhost');
-}
+import { loginServerOf, type PortalEnv } from '../common.js';
 
 /** Where clients reach a registry: the OCI API, ACR's data plane and the token endpoint. */
 export function endpointsOf(env: PortalEnv, name: string): { v2: string; acr: string; token: string } {

@@ -1,8 +1,8 @@
 import { api, portalPath } from '../api.js';
-import { route } from '../common.js';
+import { route, loginServerOf } from '../common.js';
 import { html } from '../html.js';
 import { dataTable, notice, screen, usageBar } from '../ui.js';
-import { loginServerOf, registriesPath } from './common.js';
+import { registriesPath } from './common.js';
 
 // Registries (GET /portal/registries): the registries the caller may read (GET /api/registries,
 // with ?include=usage so a deployment of many registries costs a few queries, not one per row).

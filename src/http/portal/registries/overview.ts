@@ -1,10 +1,10 @@
 import { RegistryError } from '../../../domain/errors.js';
 import { api, apiPath, portalPath } from '../api.js';
-import { route, type PortalEnv } from '../common.js';
+import { route, type PortalEnv, loginServerOf } from '../common.js';
 import { html, type Html } from '../html.js';
 import { copyable, notice, registryScreen, usageBar, when } from '../ui.js';
 import { historyTable, operationsChart, storageChart, type Day } from './chart.js';
-import { endpointsOf, loginServerOf, type RegistryJson } from './common.js';
+import { endpointsOf, type RegistryJson } from './common.js';
 
 // A registry's overview (GET /portal/registries/{r}): how to reach it (login server, docker
 // login, endpoints), its SKU and age, its storage against the limit with a chart of the last 30

@@ -1,6 +1,6 @@
 import { RegistryError } from '../../../domain/errors.js';
 import { api, apiPath, portalPath } from '../api.js';
-import { route, type PortalEnv } from '../common.js';
+import { route, type PortalEnv, loginServerOf } from '../common.js';
 import { html, type Html } from '../html.js';
 import {
   checkbox,
@@ -18,7 +18,7 @@ import {
   select,
   typedConfirm,
 } from '../ui.js';
-import { loginServerOf, registriesPath, SKUS, type RegistryJson } from './common.js';
+import { registriesPath, SKUS, type RegistryJson } from './common.js';
 
 // A registry's settings (/portal/registries/{r}/settings): SKU, admin user, anonymous pull and the
 // quarantine policy (PATCH /api/registries/{r}); the admin user's name and two passwords, each

@@ -1,8 +1,7 @@
 import type { ScanAttribute } from '../../../domain/scan/findings.js';
 import { RegistryError } from '../../../domain/errors.js';
-import { loginServer } from '../../../domain/registry.js';
 import { acr, portalPath, repoSeg, seg } from '../api.js';
-import type { PortalEnv } from '../common.js';
+import { loginServerOf, type PortalEnv } from '../common.js';
 import { html, type Html } from '../html.js';
 import { scanBadges } from '../scanning/badges.js';
 import { csrfField, formValue } from '../ui.js';
@@ -11,15 +10,6 @@ import type { Locks, ManifestAttributes, Platform } from './types.js';
 // What the repository screens share: their addresses, the parameters of a request, the pull
 // commands, the scan and lock cells, and the per-page read of manifest details for a page of tags.
 
-/** A raw path segment decoded (the portal's route table matches raw segments). */
-export function decoded(raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw new RegistryError('NAME_INVALID', 'the address has a malformed escape');
-  }
-}
-
 export interface RepoParams {
   reg: string;
   repo: string;
@@ -27,7 +17,7 @@ export interface RepoParams {
 
 /** The registry and repository a request names. */
 export function repoParams(env: PortalEnv & { params: Record<string, string> }): RepoParams {
-  return { reg: decoded(env.params.reg!), repo: env.params.repo!.split('/').map(decoded).join('/') };
+  return { reg: env.params.reg!, repo: env.params.repo! };
 }
 
 /** /acr/v1 paths (path-style) of a repository. */
@@ -51,7 +41,7 @@ export const here = {
 
 /** The image name clients pull by: <login server>/<repository>. */
 export function imageName(env: PortalEnv, p: RepoParams): string {
-  return `${loginServer(p.reg, env.opts, env.ctx.req.headers.host ?? 'localhost')}/${p.repo}`;
+  return `${loginServerOf(env, p.reg)}/${p.repo}`;
 }
 
 export const shortDigest = (d: string): string => (d.length > 19 ? `${d.slice(0, 19)}…` : d);

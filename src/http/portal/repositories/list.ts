@@ -1,10 +1,9 @@
 import { RegistryError } from '../../../domain/errors.js';
-import { loginServer } from '../../../domain/registry.js';
 import { acr, api, apiPath, portalPath, repoSeg, seg } from '../api.js';
-import { route, type PortalEnv } from '../common.js';
+import { route, type PortalEnv, loginServerOf } from '../common.js';
 import { html } from '../html.js';
 import { copyable, dataTable, field, notice, registryScreen, select, when } from '../ui.js';
-import { decoded, pages } from './common.js';
+import { pages } from './common.js';
 import type { ApiPage, RepositoryAttributes } from './types.js';
 
 // A registry's repositories tab (GET /portal/registries/{r}/repositories?prefix=&order=&last=):
@@ -22,7 +21,7 @@ const ORDERS = [
 export const listScreens = [
   route('GET /portal/registries/:reg/repositories', {
     handler: async (env: PortalEnv & { params: { reg: string } }) => {
-      const reg = decoded(env.params.reg);
+      const reg = env.params.reg;
       const q = env.ctx.url.searchParams;
       const prefix = q.get('prefix') ?? '';
       const order = ORDERS.some(([v]) => v === q.get('order')) ? q.get('order')! : '';
@@ -44,7 +43,7 @@ export const listScreens = [
           }),
         ),
       );
-      const server = loginServer(reg, env.opts, env.ctx.req.headers.host ?? 'localhost');
+      const server = loginServerOf(env, reg);
       const base = portalPath.repositories(reg);
       const withQuery = (extra: Record<string, string | undefined>) => {
         const u = new URLSearchParams();

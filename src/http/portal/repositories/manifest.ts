@@ -3,19 +3,7 @@ import { acr, api, apiPath, portalPath } from '../api.js';
 import { route, type PortalEnv } from '../common.js';
 import { html, type Html } from '../html.js';
 import { bytes, copyable, dataTable, notice, registryScreen, when } from '../ui.js';
-import {
-  acrPath,
-  decoded,
-  digestCell,
-  here,
-  imageName,
-  lockCell,
-  platform,
-  platforms,
-  repoParams,
-  scanCell,
-  type RepoParams,
-} from './common.js';
+import { acrPath, digestCell, here, imageName, lockCell, platform, platforms, repoParams, scanCell, type RepoParams } from './common.js';
 import { kindOf } from './repository.js';
 import type { ImageConfig, ManifestAttributes, ManifestDocument, Referrers } from './types.js';
 
@@ -132,7 +120,7 @@ function configFacts(cfg: ImageConfig): Html {
 
 async function manifestPage(env: Env): Promise<void> {
   const p = repoParams(env);
-  const digest = decoded(env.params.digest!);
+  const digest = env.params.digest!;
   const [attrs, doc] = await Promise.all([
     (acr(env, 'GET', acrPath.manifest(p, digest)) as Promise<{ manifest: ManifestAttributes }>).then((r) => r.manifest),
     api(env, 'GET', `${apiPath.repository(p.reg, p.repo)}/_manifests/${encodeURIComponent(digest)}/_document`) as Promise<ManifestDocument>,
@@ -285,7 +273,7 @@ export const manifestScreens = [
   route('GET /portal/registries/:reg/repositories/*repo/_manifests/:digest/_raw', {
     handler: async (env: Env) => {
       const p = repoParams(env);
-      const digest = decoded(env.params.digest!);
+      const digest = env.params.digest!;
       if (!digest.includes(':')) throw new RegistryError('DIGEST_INVALID', 'name the manifest by its digest');
       await download(env, `${apiPath.repository(p.reg, p.repo)}/_manifests/${encodeURIComponent(digest)}`, fileName(digest, '.json'));
     },
@@ -293,7 +281,7 @@ export const manifestScreens = [
   route('GET /portal/registries/:reg/repositories/*repo/_blobs/:digest', {
     handler: async (env: Env) => {
       const p = repoParams(env);
-      const digest = decoded(env.params.digest!);
+      const digest = env.params.digest!;
       await download(env, `${apiPath.repository(p.reg, p.repo)}/_blobs/${encodeURIComponent(digest)}`, fileName(digest, ''));
     },
   }),

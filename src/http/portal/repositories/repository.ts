@@ -20,7 +20,6 @@ import {
 import {
   acrPath,
   backTo,
-  decoded,
   digestCell,
   here,
   imageName,
@@ -415,7 +414,7 @@ async function settingsView(env: Env): Promise<void> {
 
 async function confirmTagDelete(env: Env): Promise<void> {
   const p = repoParams(env);
-  const tag = decoded(env.params.tag!);
+  const tag = env.params.tag!;
   const t = ((await acr(env, 'GET', acrPath.tag(p, tag))) as { tag: TagAttributes }).tag;
   await repositoryFrame(
     env,
@@ -432,7 +431,7 @@ export const manifestConfirmName = (digest: string): string => (digest.split(':'
 
 async function confirmManifestDelete(env: Env): Promise<void> {
   const p = repoParams(env);
-  const digest = decoded(env.params.digest!);
+  const digest = env.params.digest!;
   const m = ((await acr(env, 'GET', acrPath.manifest(p, digest))) as { manifest: ManifestAttributes }).manifest;
   const tags = m.tags;
   await repositoryFrame(
@@ -462,14 +461,14 @@ export const repositoryViews = [
   route('POST /portal/registries/:reg/repositories/*repo/_tags/:tag/_lock', {
     handler: async (env: Env) => {
       const p = repoParams(env);
-      await acr(env, 'PATCH', acrPath.tag(p, decoded(env.params.tag!)), { json: lockPatch(env) });
+      await acr(env, 'PATCH', acrPath.tag(p, env.params.tag!), { json: lockPatch(env) });
       redirect(env, backTo(env, p, here.tags(p)), 'locked');
     },
   }),
   route('POST /portal/registries/:reg/repositories/*repo/_manifests/:digest/_lock', {
     handler: async (env: Env) => {
       const p = repoParams(env);
-      await acr(env, 'PATCH', acrPath.manifest(p, decoded(env.params.digest!)), { json: lockPatch(env) });
+      await acr(env, 'PATCH', acrPath.manifest(p, env.params.digest!), { json: lockPatch(env) });
       redirect(env, backTo(env, p, here.manifests(p)), 'locked');
     },
   }),
@@ -483,7 +482,7 @@ export const repositoryViews = [
   route('POST /portal/registries/:reg/repositories/*repo/_tags/:tag/_delete', {
     handler: async (env: Env) => {
       const p = repoParams(env);
-      const tag = decoded(env.params.tag!);
+      const tag = env.params.tag!;
       requireTyped(env, tag);
       await api(env, 'DELETE', `${apiPath.repository(p.reg, p.repo)}/_tags/${encodeURIComponent(tag)}`);
       redirect(env, here.tags(p), 'tag-deleted');
@@ -492,7 +491,7 @@ export const repositoryViews = [
   route('POST /portal/registries/:reg/repositories/*repo/_manifests/:digest/_delete', {
     handler: async (env: Env) => {
       const p = repoParams(env);
-      const digest = decoded(env.params.digest!);
+      const digest = env.params.digest!;
       requireTyped(env, manifestConfirmName(digest));
       await acr(env, 'DELETE', acrPath.manifest(p, digest));
       redirect(env, here.manifests(p), 'manifest-deleted');

@@ -1,7 +1,6 @@
 import { RegistryError } from '../../../domain/errors.js';
 import { severityRank, SEVERITIES, type Finding } from '../../../domain/scan/findings.js';
 import type { ScanView } from '../../../services/scan/scanner.js';
-import { decodeSegment } from '../../oci/target.js';
 import { acr, api, apiPath, portalPath, repoSeg, seg } from '../api.js';
 import { route, type PortalEnv } from '../common.js';
 import { html, type Html } from '../html.js';
@@ -34,10 +33,10 @@ interface Target {
 
 /** The decoded registry, repository and digest of the address. */
 function targetOf(env: PortalEnv & { params: { reg: string; repo: string; digest: string } }): Target {
-  const digest = decodeSegment(env.params.digest, 'name');
+  const digest = env.params.digest;
   if (!/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(digest))
     throw new RegistryError('DIGEST_INVALID', `"${digest.slice(0, 80)}" is not a digest`);
-  return { reg: decodeSegment(env.params.reg, 'name'), repo: decodeSegment(env.params.repo, 'name'), digest };
+  return { reg: env.params.reg, repo: env.params.repo, digest };
 }
 
 const scanApi = (t: Target) => `${apiPath.repository(t.reg, t.repo)}/_manifests/${seg(t.digest)}`;

@@ -1,6 +1,5 @@
 import { RegistryError } from '../../../domain/errors.js';
 import { send } from '../../context.js';
-import { decodeSegment } from '../../oci/target.js';
 import { api, apiPath, portalPath, seg } from '../api.js';
 import { route } from '../common.js';
 import { html, type Html } from '../html.js';
@@ -107,9 +106,9 @@ function packagesTable(rows: SbomRow[], from: number, link: (at: number) => stri
 export const manifestSbom = [
   route('GET /portal/registries/:reg/repositories/*repo/_manifests/:digest/_sbom', {
     handler: async (env) => {
-      const reg = decodeSegment(env.params.reg, 'name');
-      const repo = decodeSegment(env.params.repo, 'name');
-      const digest = decodeSegment(env.params.digest, 'name');
+      const reg = env.params.reg;
+      const repo = env.params.repo;
+      const digest = env.params.digest;
       const q = env.ctx.url.searchParams;
       const format = q.get('format') ?? 'cyclonedx';
       if (!Object.hasOwn(FORMATS, format)) throw new RegistryError('REQUEST_INVALID', 'format must be cyclonedx or spdx');
