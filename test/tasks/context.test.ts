@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -233,7 +233,6 @@ describe('build contexts on disk', tools, () => {
     // A "git" that prints its environment's header: the masking of runCommand is what protects.
     const b = ws({ gitToken: TOKEN, secrets: [] });
     const fake = path.join(b.workspace, 'git-echo.sh');
-    const { writeFileSync, chmodSync } = await import('node:fs');
     writeFileSync(fake, '#!/bin/sh\necho "header: $GIT_CONFIG_VALUE_0"\nexit 1\n');
     chmodSync(fake, 0o755);
     await assert.rejects(materializeContext(parseContext(privateGit.url('secret')), { ...b.o, git: fake }), ContextError);
