@@ -21,6 +21,8 @@ export interface GitServer {
   url(repo: string): string;
   createRepo(name: string, files: Record<string, RepoFile>, o?: { branch?: string }): Promise<{ commit: string }>;
   push(name: string, files: Record<string, RepoFile>, message: string, o?: { branch?: string }): Promise<{ commit: string }>;
+  /** Tags a branch's tip (lightweight tag). */
+  tag(name: string, tag: string, o?: { branch?: string }): Promise<void>;
   /** Requests seen: method and path (for tests that check what a client asked). */
   readonly requests: { method: string; path: string; authorized: boolean }[];
   close(): Promise<void>;
@@ -155,6 +157,9 @@ export async function startGitServer(o: { authToken?: string } = {}): Promise<Gi
       await git(root, 'init', '-q', '--bare', '-b', branch, bare);
       await git(bare, 'config', 'http.receivepack', 'true');
       return commitAndPush(name, files, 'first commit', branch, true);
+    },
+    async tag(name, tag, to = {}) {
+      await git(path.join(root, `${name}.git`), 'tag', tag, `refs/heads/${to.branch ?? 'main'}`);
     },
     push: (name, files, message, po = {}) => commitAndPush(name, files, message, po.branch ?? 'main', false),
     async close() {

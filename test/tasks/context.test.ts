@@ -94,6 +94,7 @@ describe('build contexts on disk', tools, () => {
       etc: { symlink: '/etc' },
     });
     main = await git.push('app', { 'web/index.html': '<h1>v2</h1>\n' }, 'second commit');
+    await git.tag('app', 'v2');
     await git.push('app', { 'web/index.html': '<h1>feature</h1>\n' }, 'on a branch', { branch: 'feature/x' });
     await privateGit.createRepo('secret', { Dockerfile: 'FROM scratch\n', 'private.txt': 'only with the token\n' });
     files = http.createServer((req, res) => {
@@ -155,6 +156,20 @@ describe('build contexts on disk', tools, () => {
     const f = await materializeContext(parseContext(`${git.url('app')}#feature/x`), b.o);
     assert.equal(f.branch, 'feature/x');
     assert.equal(readFileSync(path.join(b.dir, 'web/index.html'), 'utf8'), '<h1>feature</h1>\n');
+  });
+
+  test('a tag is cloned at its commit, on no branch', async () => {
+    const { dir, o } = ws();
+    const r = await materializeContext(parseContext(`${git.url('app')}#v2`), o);
+    assert.equal(r.commit, main.commit);
+    assert.equal(r.branch, undefined);
+    assert.equal(readFileSync(path.join(dir, 'web/index.html'), 'utf8'), '<h1>v2</h1>\n');
+  });
+
+  test('a canceled run clones nothing', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(materializeContext(parseContext(git.url('app')), ws({ signal: ac.signal }).o), /clone of .* was canceled/);
   });
 
   test('a subfolder becomes the context root', async () => {
@@ -223,7 +238,10 @@ describe('build contexts on disk', tools, () => {
     for (const l of b.lines) {
       assert.ok(!l.includes(TOKEN) && !l.includes(basic), l);
     }
-    assert.ok(b.lines.length > 1, 'git wrote progress lines');
+    assert.ok(
+      b.lines.some((l) => l.startsWith('Cloning into')),
+      'git wrote its lines',
+    );
     assert.deepEqual(readdirSync(b.workspace), ['context'], 'git wrote nothing in its HOME');
     // Nothing of the token in the clone's config either (it came through the environment only).
     assert.ok(!readFileSync(path.join(r.dir, '.git/config'), 'utf8').includes(basic));
@@ -233,11 +251,15 @@ describe('build contexts on disk', tools, () => {
     // A "git" that prints its environment's header: the masking of runCommand is what protects.
     const b = ws({ gitToken: TOKEN, secrets: [] });
     const fake = path.join(b.workspace, 'git-echo.sh');
-    writeFileSync(fake, '#!/bin/sh\necho "header: $GIT_CONFIG_VALUE_0"\nexit 1\n');
+    writeFileSync(fake, '#!/bin/sh\necho "args: $*"\necho "header: $GIT_CONFIG_VALUE_0"\nexit 1\n');
     chmodSync(fake, 0o755);
     await assert.rejects(materializeContext(parseContext(privateGit.url('secret')), { ...b.o, git: fake }), ContextError);
     const joined = b.lines.join('\n');
     assert.match(joined, /header: Authorization: Basic \*\*\*/);
+    // The command line (what a process listing shows) holds no part of it, masked or not.
+    const args = b.lines.find((l) => l.startsWith('args: '))!;
+    assert.match(args, /clone --no-recurse-submodules --depth 1 --single-branch -- http:\/\/127\.0\.0\.1:\d+\/secret\.git /);
+    assert.ok(!args.includes('***') && !args.includes('Authorization'), args);
     assert.ok(!joined.includes(TOKEN));
     assert.ok(!joined.includes(Buffer.from(`x-access-token:${TOKEN}`).toString('base64')));
   });

@@ -186,7 +186,7 @@ async function cloneGit(ctx: Extract<BuildContext, { kind: 'git' }>, o: Material
   if (commit !== undefined && !COMMIT_SHA.test(commit))
     throw new ContextError(`"${commit.slice(0, 80)}" is not a commit id (40 hex digits)`);
   const branch = ctx.ref && ctx.ref !== commit ? ctx.ref : undefined;
-  const args = ['-c', 'advice.detachedHead=false', 'clone', '--no-recurse-submodules', '--progress'];
+  const args = ['-c', 'advice.detachedHead=false', 'clone', '--no-recurse-submodules'];
   // A branch or tag alone: its tip is all the build needs. A commit: any depth may hold it.
   if (!commit) args.push('--depth', '1', '--single-branch');
   else args.push('--no-checkout');
