@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { ContextError, parseContext } from '../../src/domain/tasks/context.js';
-import { materializeContext, type MaterializeOptions } from '../../src/services/tasks/workspace-context.js';
+import { materializeContext, type DiskContext, type MaterializeOptions } from '../../src/services/tasks/workspace-context.js';
 import { removeDir, tempDir } from '../helpers/berth-process.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { requireTool } from '../e2e/helpers.js';
@@ -57,6 +57,13 @@ async function makeTar(entries: Entry[]): Promise<Buffer> {
   pack.finalize();
   await done;
   return Buffer.concat(chunks);
+}
+
+/** A context as a task holds it; none of these tests is an OCI one (the run engine pulls those). */
+function disk(spec: string): DiskContext {
+  const c = parseContext(spec);
+  assert.notEqual(c.kind, 'oci');
+  return c as DiskContext;
 }
 
 /** Every path below a folder (relative, sorted), symlinks not followed. */
@@ -139,7 +146,7 @@ describe('build contexts on disk', tools, () => {
 
   test('a branch is cloned shallow; HEAD commit and branch come back', async () => {
     const { dir, o } = ws();
-    const r = await materializeContext(parseContext(`${git.url('app')}#main`), o);
+    const r = await materializeContext(disk(`${git.url('app')}#main`), o);
     assert.equal(r.dir, dir);
     assert.equal(r.commit, main.commit);
     assert.equal(r.branch, 'main');
@@ -149,18 +156,18 @@ describe('build contexts on disk', tools, () => {
 
   test('no ref: the default branch; another branch by name (with a slash)', async () => {
     const a = ws();
-    const r = await materializeContext(parseContext(git.url('app')), a.o);
+    const r = await materializeContext(disk(git.url('app')), a.o);
     assert.equal(r.branch, 'main');
     assert.equal(r.commit, main.commit);
     const b = ws();
-    const f = await materializeContext(parseContext(`${git.url('app')}#feature/x`), b.o);
+    const f = await materializeContext(disk(`${git.url('app')}#feature/x`), b.o);
     assert.equal(f.branch, 'feature/x');
     assert.equal(readFileSync(path.join(b.dir, 'web/index.html'), 'utf8'), '<h1>feature</h1>\n');
   });
 
   test('a tag is cloned at its commit, on no branch', async () => {
     const { dir, o } = ws();
-    const r = await materializeContext(parseContext(`${git.url('app')}#v2`), o);
+    const r = await materializeContext(disk(`${git.url('app')}#v2`), o);
     assert.equal(r.commit, main.commit);
     assert.equal(r.branch, undefined);
     assert.equal(readFileSync(path.join(dir, 'web/index.html'), 'utf8'), '<h1>v2</h1>\n');
@@ -169,66 +176,63 @@ describe('build contexts on disk', tools, () => {
   test('a canceled run clones nothing', async () => {
     const ac = new AbortController();
     ac.abort();
-    await assert.rejects(materializeContext(parseContext(git.url('app')), ws({ signal: ac.signal }).o), /clone of .* was canceled/);
+    await assert.rejects(materializeContext(disk(git.url('app')), ws({ signal: ac.signal }).o), /clone of .* was canceled/);
   });
 
   test('a subfolder becomes the context root', async () => {
     const { dir, o } = ws();
-    const r = await materializeContext(parseContext(`${git.url('app')}#main:web`), o);
+    const r = await materializeContext(disk(`${git.url('app')}#main:web`), o);
     assert.equal(r.dir, path.join(dir, 'web'));
     assert.ok(existsSync(path.join(r.dir, 'index.html')));
   });
 
   test('a commit id in the ref, and a commit option (a source trigger), check out exactly that commit', async () => {
     const a = ws();
-    const r = await materializeContext(parseContext(`${git.url('app')}#${first.commit}:web`), a.o);
+    const r = await materializeContext(disk(`${git.url('app')}#${first.commit}:web`), a.o);
     assert.equal(r.commit, first.commit);
     assert.equal(r.branch, undefined);
     assert.equal(readFileSync(path.join(r.dir, 'index.html'), 'utf8'), '<h1>v1</h1>\n');
     const b = ws({ commit: first.commit });
-    const t = await materializeContext(parseContext(`${git.url('app')}#main`), b.o);
+    const t = await materializeContext(disk(`${git.url('app')}#main`), b.o);
     assert.equal(t.commit, first.commit);
     assert.equal(t.branch, 'main');
     assert.equal(readFileSync(path.join(b.dir, 'web/index.html'), 'utf8'), '<h1>v1</h1>\n');
   });
 
   test('a missing branch, a missing commit and a missing repository are ContextErrors', async () => {
-    await assert.rejects(materializeContext(parseContext(`${git.url('app')}#nope`), ws().o), (e: Error) => {
+    await assert.rejects(materializeContext(disk(`${git.url('app')}#nope`), ws().o), (e: Error) => {
       assert.ok(e instanceof ContextError);
       assert.match(e.message, /clone of .*app\.git \(nope\) failed: .*nope/);
       return true;
     });
     const sha = 'a'.repeat(40);
-    await assert.rejects(materializeContext(parseContext(`${git.url('app')}#${sha}`), ws().o), (e: Error) => {
+    await assert.rejects(materializeContext(disk(`${git.url('app')}#${sha}`), ws().o), (e: Error) => {
       assert.ok(e instanceof ContextError);
       assert.match(e.message, new RegExp(`checking out commit ${sha}`));
       return true;
     });
-    await assert.rejects(materializeContext(parseContext(git.url('missing')), ws().o), ContextError);
+    await assert.rejects(materializeContext(disk(git.url('missing')), ws().o), ContextError);
   });
 
   test('a subfolder that is missing, a file, or a symlink leaving the repository is refused', async () => {
-    await assert.rejects(
-      materializeContext(parseContext(`${git.url('app')}#main:nowhere`), ws().o),
-      /the folder nowhere is not in the repository/,
-    );
-    await assert.rejects(materializeContext(parseContext(`${git.url('app')}#main:Dockerfile`), ws().o), /is a file, not a folder/);
-    await assert.rejects(materializeContext(parseContext(`${git.url('app')}#main:up`), ws().o), /the folder up leaves the repository/);
-    await assert.rejects(materializeContext(parseContext(`${git.url('app')}#main:etc`), ws().o), /the folder etc leaves the repository/);
+    await assert.rejects(materializeContext(disk(`${git.url('app')}#main:nowhere`), ws().o), /the folder nowhere is not in the repository/);
+    await assert.rejects(materializeContext(disk(`${git.url('app')}#main:Dockerfile`), ws().o), /is a file, not a folder/);
+    await assert.rejects(materializeContext(disk(`${git.url('app')}#main:up`), ws().o), /the folder up leaves the repository/);
+    await assert.rejects(materializeContext(disk(`${git.url('app')}#main:etc`), ws().o), /the folder etc leaves the repository/);
     // parseContext refuses "..", and the clone checks again (realpath) for contexts made otherwise.
     await assert.rejects(materializeContext({ kind: 'git', url: git.url('app'), subdir: 'escape/../up' }, ws().o), /leaves the repository/);
   });
 
   test('a private repository: refused without the token, cloned with it; the token is in no line', async () => {
     const a = ws();
-    await assert.rejects(materializeContext(parseContext(privateGit.url('secret')), a.o), (e: Error) => {
+    await assert.rejects(materializeContext(disk(privateGit.url('secret')), a.o), (e: Error) => {
       assert.ok(e instanceof ContextError);
       assert.match(e.message, /clone of .*secret\.git failed/);
       return true;
     });
     const seen = privateGit.requests.length;
     const b = ws({ gitToken: TOKEN, secrets: [TOKEN] });
-    const r = await materializeContext(parseContext(privateGit.url('secret')), b.o);
+    const r = await materializeContext(disk(privateGit.url('secret')), b.o);
     assert.equal(readFileSync(path.join(r.dir, 'private.txt'), 'utf8'), 'only with the token\n');
     assert.ok(
       privateGit.requests.slice(seen).every((q) => q.authorized),
@@ -253,7 +257,7 @@ describe('build contexts on disk', tools, () => {
     const fake = path.join(b.workspace, 'git-echo.sh');
     writeFileSync(fake, '#!/bin/sh\necho "args: $*"\necho "header: $GIT_CONFIG_VALUE_0"\nexit 1\n');
     chmodSync(fake, 0o755);
-    await assert.rejects(materializeContext(parseContext(privateGit.url('secret')), { ...b.o, git: fake }), ContextError);
+    await assert.rejects(materializeContext(disk(privateGit.url('secret')), { ...b.o, git: fake }), ContextError);
     const joined = b.lines.join('\n');
     assert.match(joined, /header: Authorization: Basic \*\*\*/);
     // The command line (what a process listing shows) holds no part of it, masked or not.
@@ -277,7 +281,7 @@ describe('build contexts on disk', tools, () => {
     served.set('/ctx.tar', archive);
     for (const name of ['ctx.tar.gz', 'ctx.tar']) {
       const { workspace, dir, o } = ws();
-      const r = await materializeContext(parseContext(`${filesUrl}/${name}`), o);
+      const r = await materializeContext(disk(`${filesUrl}/${name}`), o);
       assert.equal(r.dir, dir);
       assert.deepEqual(tree(dir), ['Dockerfile', 'bin', 'bin/run.sh', 'docs', 'docs/readme.txt', 'docs/up', 'latest']);
       assert.equal(statSync(path.join(dir, 'bin/run.sh')).mode & 0o7777, 0o755);
@@ -292,31 +296,27 @@ describe('build contexts on disk', tools, () => {
   });
 
   test('a download that stalls ends at the timeout; a cancel ends it at once', async () => {
-    await assert.rejects(materializeContext(parseContext(`${filesUrl}/slow.tar`), ws({ timeoutMs: 300 }).o), (e: Error) => {
+    await assert.rejects(materializeContext(disk(`${filesUrl}/slow.tar`), ws({ timeoutMs: 300 }).o), (e: Error) => {
       assert.ok(e instanceof ContextError);
       assert.match(e.message, /downloading the context .*slow\.tar timed out after 300 ms/);
       return true;
     });
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 200);
-    await assert.rejects(materializeContext(parseContext(`${filesUrl}/slow.tar`), ws({ signal: ac.signal }).o), /was canceled/);
+    await assert.rejects(materializeContext(disk(`${filesUrl}/slow.tar`), ws({ signal: ac.signal }).o), /was canceled/);
   });
 
   test('a tarball URL that answers 404 is a ContextError naming the status', async () => {
     await assert.rejects(
-      materializeContext(parseContext(`${filesUrl}/missing.tar.gz`), ws().o),
+      materializeContext(disk(`${filesUrl}/missing.tar.gz`), ws().o),
       /could not be downloaded: the server answered 404/,
     );
   });
 
-  test('/dev/null is an empty folder; an OCI context is not handled here yet', async () => {
+  test('/dev/null is an empty folder', async () => {
     const { dir, o } = ws();
-    assert.deepEqual(await materializeContext(parseContext('/dev/null'), o), { dir });
+    assert.deepEqual(await materializeContext(disk('/dev/null'), o), { dir });
     assert.deepEqual(readdirSync(dir), []);
-    await assert.rejects(
-      materializeContext(parseContext('oci://reg.example/ctx:1'), ws().o),
-      /OCI artifact contexts are not supported yet/,
-    );
   });
 
   describe('hostile archives', () => {

@@ -46,7 +46,13 @@ function seconds(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`;
 }
 
-export async function materializeContext(ctx: BuildContext, o: MaterializeOptions): Promise<MaterializedContext> {
+/**
+ * The contexts put on disk here. An OCI artifact context is not one of them: it is pulled through
+ * the registry's own content service, which the run engine holds (and wires).
+ */
+export type DiskContext = Exclude<BuildContext, { kind: 'oci' }>;
+
+export async function materializeContext(ctx: DiskContext, o: MaterializeOptions): Promise<MaterializedContext> {
   switch (ctx.kind) {
     case 'none':
       return { dir: o.dir };
@@ -63,9 +69,6 @@ export async function materializeContext(ctx: BuildContext, o: MaterializeOption
       });
       return { dir: o.dir };
     }
-    case 'oci':
-      // Wired by the run engine (it pulls through the registry's own content service).
-      throw new ContextError('OCI artifact contexts are not supported yet');
   }
 }
 
