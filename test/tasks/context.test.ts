@@ -223,6 +223,14 @@ describe('build contexts on disk', tools, () => {
     await assert.rejects(materializeContext({ kind: 'git', url: git.url('app'), subdir: 'escape/../up' }, ws().o), /leaves the repository/);
   });
 
+  test('a checkout is held to the limits of a context (.git not counted)', async () => {
+    // main holds 8 entries (4 files, 2 symlinks, 2 folders); web/ holds 2.
+    await assert.rejects(materializeContext(disk(`${git.url('app')}#main`), ws({ maxFiles: 5 }).o), /the context holds more than 5 files/);
+    await assert.rejects(materializeContext(disk(`${git.url('app')}#main`), ws({ maxBytes: 20 }).o), /larger than the 20 bytes limit/);
+    const r = await materializeContext(disk(`${git.url('app')}#main:web`), ws({ maxFiles: 2 }).o);
+    assert.ok(r.dir.endsWith('web'));
+  });
+
   test('a private repository: refused without the token, cloned with it; the token is in no line', async () => {
     const a = ws();
     await assert.rejects(materializeContext(disk(privateGit.url('secret')), a.o), (e: Error) => {

@@ -1,4 +1,4 @@
-import { realpath, stat } from 'node:fs/promises';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
@@ -208,7 +208,30 @@ async function cloneGit(ctx: Extract<BuildContext, { kind: 'git' }>, o: Material
   if (onBranch) out.branch = onBranch;
   else if (branch && commit) out.branch = branch; // a source trigger's commit on its branch
   if (ctx.subdir) out.dir = await insideClone(o.dir, ctx.subdir);
+  await withinLimits(out.dir, o);
   return out;
+}
+
+/**
+ * A checkout is held to the same limits as a tarball (files and their bytes, .git not counted).
+ * git has no cap of its own, so this is measured after the clone; the timeout bounds the clone.
+ */
+async function withinLimits(dir: string, o: ExtractLimits): Promise<void> {
+  let files = 0;
+  let bytes = 0;
+  const visit = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      if (d === dir && e.name === '.git') continue;
+      if (++files > o.maxFiles) throw new ContextError(`the context holds more than ${o.maxFiles} files`);
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await visit(p);
+      else if (e.isFile()) {
+        bytes += (await lstat(p)).size;
+        if (bytes > o.maxBytes) throw new ContextError(`the context is larger than the ${sizeText(o.maxBytes)} limit`);
+      }
+    }
+  };
+  await visit(dir);
 }
 
 /** The context folder below the clone, symlinks resolved; it must exist and stay inside. */
