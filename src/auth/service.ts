@@ -43,6 +43,8 @@ export type Principal =
   | { kind: 'sp'; id: number; name: string }
   | { kind: 'admin'; id: number; name: string }
   | { kind: 'token'; id: number; name: string; registryId: number }
+  /** A task run's own credential: pull in its registry, push where its task pushes, while it runs. */
+  | { kind: 'run'; id: number; name: string; registryId: number }
   | { kind: 'anonymous'; id: 0; name: '' };
 
 export const ANONYMOUS: Principal = { kind: 'anonymous', id: 0, name: '' };
@@ -369,6 +371,9 @@ export class AuthService {
     else if (p.kind === 'token') {
       const t = await this.store.tokenById(p.id);
       ok = !!t && t.status === 'enabled' && t.registry_id === p.registryId;
+    } else if (p.kind === 'run') {
+      const r = await this.store.runAuth(p.id);
+      ok = !!r && r.status === 'Running' && r.registry_id === p.registryId;
     }
     if (ok) {
       this.aliveCache.set(key, { until: Date.now() + this.opts.cacheSeconds * 1000, sessionsSince });
@@ -523,6 +528,15 @@ export class AuthService {
         for (const x of CONTENT_ACTIONS) actions.add(x);
         catalog = true;
       }
+    } else if (p.kind === 'run') {
+      // Never cached: the run's status ends its credential the moment the run ends.
+      const r = p.registryId === reg.id ? await this.store.runAuth(p.id) : undefined;
+      if (r && r.status === 'Running' && repository !== '') {
+        actions.add('pull');
+        actions.add('metadata_read');
+        const push = (JSON.parse(r.scope) as { push: string[] }).push;
+        if (push.includes('*') || push.includes(repository)) actions.add('push');
+      }
     } else if (p.kind === 'token') {
       if (p.registryId === reg.id) {
         const t = await this.store.tokenById(p.id);
@@ -627,8 +641,12 @@ export class AuthService {
     return this.sign(p, service, 'access_token', this.opts.accessTokenSeconds, access);
   }
 
-  issueRefreshToken(p: Principal, service: string): { token: string; expiresIn: number; issuedAt: string; jti: string } {
-    return this.sign(p, service, 'refresh_token', this.opts.refreshTokenSeconds, []);
+  issueRefreshToken(
+    p: Principal,
+    service: string,
+    seconds = this.opts.refreshTokenSeconds,
+  ): { token: string; expiresIn: number; issuedAt: string; jti: string } {
+    return this.sign(p, service, 'refresh_token', seconds, []);
   }
 
   /**
@@ -664,7 +682,7 @@ export class AuthService {
         aud: service,
         version: '1.0',
         grant_type: grantType,
-        ...(p.kind === 'token' ? { rid: p.registryId } : {}),
+        ...(p.kind === 'token' || p.kind === 'run' ? { rid: p.registryId } : {}),
         ...extra,
         access,
       },
@@ -728,11 +746,11 @@ function parseSubject(claims: Record<string, unknown>): Principal | null {
   const sub = claims.sub;
   if (sub === 'anonymous') return ANONYMOUS;
   if (typeof sub !== 'string') return null;
-  const m = /^(user|sp|admin|token):(\d{1,15})$/.exec(sub);
+  const m = /^(user|sp|admin|token|run):(\d{1,15})$/.exec(sub);
   if (!m) return null;
   const id = Number(m[2]);
   const name = typeof claims.name === 'string' ? claims.name : '';
-  if (m[1] === 'token') return typeof claims.rid === 'number' ? { kind: 'token', id, name, registryId: claims.rid } : null;
+  if (m[1] === 'token' || m[1] === 'run') return typeof claims.rid === 'number' ? { kind: m[1], id, name, registryId: claims.rid } : null;
   return { kind: m[1] as 'user' | 'sp' | 'admin', id, name };
 }
 

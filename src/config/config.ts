@@ -193,6 +193,38 @@ export const ConfigSchema = z.strictObject({
         .default(64 * 1024 * 1024),
     })
     .prefault({}),
+  tasks: z
+    .strictObject({
+      /** This node runs task runs (builds with buildah): the nodes with it on are the agent pool. Off by default: a run executes untrusted Dockerfiles. */
+      enabled: z.boolean().default(false),
+      /** Where run workspaces (contexts, buildah storage) live; default <dataDir>/tasks. Each is deleted when its run ends. */
+      workDir: z.string().default(''),
+      /** The buildah program. */
+      buildah: z.string().default('buildah'),
+      /** Run timeout when none is given: on-demand runs (berth build, berth run), in seconds (ACR: 600). */
+      quickRunTimeoutSeconds: z.number().int().min(30).max(86400).default(600),
+      /** Run timeout of task runs when the task gives none, in seconds (ACR: 3600). */
+      taskRunTimeoutSeconds: z.number().int().min(30).max(86400).default(3600),
+      /** Largest build context (uploaded, downloaded or cloned), in bytes. */
+      maxContextBytes: z
+        .number()
+        .int()
+        .min(1024 * 1024)
+        .default(500 * 1024 * 1024),
+      /** Most files in a build context. */
+      maxContextFiles: z.number().int().min(100).default(100_000),
+      /** Days a finished run's log is kept (ACR: 30). */
+      logRetentionDays: z.number().int().min(1).max(3650).default(30),
+      /** Host (host[:port]) runs use to reach this deployment's registries; default the public URL's host, else the listen address. */
+      registryHost: z.string().default(''),
+      /** Let cmd steps ask for privileged: true. */
+      allowPrivileged: z.boolean().default(false),
+      /** Give cmd steps network access beyond the run's own network (off: a step reaches only the run's other steps). */
+      allowEgress: z.boolean().default(false),
+      /** How often source triggers without a webhook poll their git remote, and external base images are checked, in seconds. */
+      pollIntervalSeconds: z.number().int().min(10).default(300),
+    })
+    .prefault({}),
   limits: z
     .strictObject({
       /** Largest manifest accepted (distribution-spec suggests 4 MiB). */

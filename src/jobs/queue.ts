@@ -44,6 +44,8 @@ export class JobQueue {
   private readonly handlers = new Map<string, JobHandler>();
   /** Kinds that may run for minutes (imports, purges): together they get at most half the slots. */
   private readonly longKinds = new Set<string>();
+  /** Kinds other nodes run (task runs on the nodes of the agent pool): this node never claims them. */
+  private readonly elsewhere = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private running = 0;
   private runningLong = 0;
@@ -67,6 +69,11 @@ export class JobQueue {
     // The queue stores payloads as JSON and hands each kind back what it enqueued for that kind.
     this.handlers.set(kind, fn as JobHandler);
     if (o.long) this.longKinds.add(kind);
+  }
+
+  /** Declares a kind this node leaves to the nodes that handle it (a job of no known kind still fails, as a mistake). */
+  handledElsewhere(kind: string): void {
+    if (!this.handlers.has(kind)) this.elsewhere.add(kind);
   }
 
   private get longSlots(): number {
@@ -157,7 +164,7 @@ export class JobQueue {
       const free = this.opts.concurrency - this.running;
       const long = [...this.longKinds];
       const longJobs = await this.claim(Math.min(free, this.longSlots - this.runningLong), { only: long });
-      const jobs = [...longJobs, ...(await this.claim(free - longJobs.length, { except: long }))];
+      const jobs = [...longJobs, ...(await this.claim(free - longJobs.length, { except: [...long, ...this.elsewhere] }))];
       for (const job of jobs) {
         const isLong = this.longKinds.has(job.kind);
         this.running++;

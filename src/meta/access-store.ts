@@ -49,6 +49,11 @@ export class AccessStore {
     return !!(await this.db.selectFrom('revoked_sessions').select('jti').where('jti', '=', jti).executeTakeFirst());
   }
 
+  /** What a task run's credential rests on: its registry, status and scope (JSON RunScope). */
+  runAuth(id: number): Promise<{ registry_id: number; status: string; scope: string } | undefined> {
+    return this.db.selectFrom('task_runs').select(['registry_id', 'status', 'scope']).where('id', '=', id).executeTakeFirst();
+  }
+
   /** The deployment's sealing key (32 bytes), created once by whichever node gets there first. */
   async sealKey(): Promise<Buffer> {
     return Buffer.from(await this.setting('seal_key', () => randomBytes(32).toString('base64')), 'base64');

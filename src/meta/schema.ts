@@ -588,7 +588,103 @@ export interface RevokedSessionsTable {
   expires_at: string;
 }
 
+// Tasks (migration 20; meta/tasks.ts).
+export interface TasksTable {
+  id: Generated<number>;
+  registry_id: number;
+  name: string;
+  name_key: string;
+  /** Enabled | Disabled */
+  status: string;
+  /** JSON TaskDefinition (domain/tasks/model.ts), without secret values. */
+  definition: string;
+  /** Sealed JSON TaskSecrets: secret arguments and values, git token, other registries' passwords. */
+  secrets: string | null;
+  /** JSON TaskTriggers. */
+  triggers: string;
+  /** JSON {branch: commit}: what a polled source trigger last saw. */
+  source_head: string | null;
+  created_by: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TaskRunsTable {
+  id: Generated<number>;
+  registry_id: number;
+  /** ACR's run id: ca1, ca2, … per registry. */
+  run_id: string;
+  task_id: number | null;
+  task_name: string | null;
+  /** QuickBuild | QuickRun | AutoBuild | AutoRun */
+  run_type: string;
+  /** Manual | SourceTrigger | BaseImageUpdate | TimerTrigger */
+  trigger: string;
+  /** Queued | Running | Succeeded | Failed | Canceled | Error | Timeout */
+  status: string;
+  /** JSON RunSpec: what the run does, resolved when it was queued (no secret values). */
+  spec: string;
+  /** Sealed JSON of the run's secret values. */
+  secrets: string | null;
+  /** JSON RunScope: what the run's registry credential may pull and push. */
+  scope: string;
+  /** JSON [{registry, repository, tag, digest}] */
+  output_images: string | null;
+  /** JSON [{image, digest, runtime}] */
+  base_images: string | null;
+  /** JSON: the trigger's details (commit, branch, timer, updated base image). */
+  source: string | null;
+  error: string | null;
+  /** Storage key of the finished log. */
+  log_key: string | null;
+  log_bytes: Generated<number>;
+  job_id: number | null;
+  node: string | null;
+  agent_pool: string | null;
+  archive: Generated<number>;
+  cancel_requested: Generated<number>;
+  created_by: string | null;
+  create_time: string;
+  start_time: string | null;
+  finish_time: string | null;
+  updated_at: string;
+}
+
+export interface TaskRunCountersTable {
+  registry_id: number;
+  next: number;
+}
+
+export interface TaskRunLogChunksTable {
+  run_row_id: number;
+  seq: number;
+  text: string;
+}
+
+export interface TaskBaseImagesTable {
+  task_id: number;
+  image: string;
+  registry_id: number | null;
+  repository: string;
+  tag: string;
+  digest: string;
+  runtime: number;
+  checked_at: string;
+}
+
+export interface TaskSourceDeliveriesTable {
+  task_id: number;
+  delivery: string;
+  received_at: string;
+}
+
 export interface Database {
+  tasks: TasksTable;
+  task_runs: TaskRunsTable;
+  task_run_counters: TaskRunCountersTable;
+  task_run_log_chunks: TaskRunLogChunksTable;
+  task_base_images: TaskBaseImagesTable;
+  task_source_deliveries: TaskSourceDeliveriesTable;
   scans: ScansTable;
   scan_policies: ScanPoliciesTable;
   immutability_policies: ImmutabilityPoliciesTable;

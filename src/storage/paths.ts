@@ -29,3 +29,16 @@ export function uploadKey(id: string): string {
   if (!isUploadId(id)) throw new Error(`invalid upload id ${JSON.stringify(id)}`);
   return `uploads/${id}`;
 }
+
+//   tasks/
+//     sources/<uuid>         a build context a client uploaded (berth build DIR), deleted when its run ends
+//     logs/<run row id>      a finished run's log, deleted after the log retention
+export function buildSourceKey(id: string): string {
+  if (!isUploadId(id)) throw new Error(`invalid build source id ${JSON.stringify(id)}`);
+  return `tasks/sources/${id}`;
+}
+
+export function runLogKey(runRowId: number): string {
+  if (!Number.isSafeInteger(runRowId) || runRowId <= 0) throw new Error(`invalid run row id ${runRowId}`);
+  return `tasks/logs/${runRowId}`;
+}

@@ -16,6 +16,7 @@ import { quarantine } from './0016-quarantine.js';
 import { scans } from './0017-scans.js';
 import { usageHistory } from './0018-usage-history.js';
 import { revokedSessions } from './0019-revoked-sessions.js';
+import { tasks } from './0020-tasks.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -49,4 +50,5 @@ export const migrations: Migration[] = [
   scans,
   usageHistory,
   revokedSessions,
+  tasks,
 ];
