@@ -44,6 +44,10 @@ import { inventoryImage } from './services/scan/inventory/index.js';
 import { VulnMatcher } from './services/scan/match.js';
 import { ScanService } from './services/scan/scanner.js';
 import { KyselyScans } from './meta/scans.js';
+import { KyselyTasks } from './meta/tasks.js';
+import { TaskService, TASK_RUN_JOB } from './services/tasks/tasks.js';
+import { TaskRunner } from './services/tasks/runner.js';
+import { runRegistryOf } from './services/tasks/addressing.js';
 import { VERSION } from './cli/version.js';
 import { SoftDeleteService } from './services/lifecycle/soft-delete.js';
 import { JobAdmin } from './services/operations/jobs.js';
@@ -266,6 +270,45 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     VERSION,
   );
   manifests.onPush(scans);
+  const taskStore = new KyselyTasks(meta.db);
+  const runAddr = runRegistryOf(config);
+  const tasks = new TaskService(taskStore, meta, accessStore, jobs, scheduler, storage, {
+    quickRunTimeoutSeconds: config.tasks.quickRunTimeoutSeconds,
+    taskRunTimeoutSeconds: config.tasks.taskRunTimeoutSeconds,
+    maxContextBytes: config.tasks.maxContextBytes,
+    runRegistry: runAddr.registry,
+    baseUrl: () => runAddr.baseUrl,
+  });
+  manifests.onPush(tasks);
+  if (config.tasks.enabled)
+    new TaskRunner(
+      taskStore,
+      tasks,
+      jobs,
+      auth,
+      storage,
+      meta,
+      {
+        workDir: config.tasks.workDir || path.join(config.dataDir, 'tasks'),
+        buildah: config.tasks.buildah,
+        maxContextBytes: config.tasks.maxContextBytes,
+        maxContextFiles: config.tasks.maxContextFiles,
+        allowPrivileged: config.tasks.allowPrivileged,
+        allowEgress: config.tasks.allowEgress,
+        allowPrivate: config.egress.allowPrivate,
+        logMaxBytes: 16 * 1024 * 1024,
+        runRegistry: runAddr.registry,
+        service: runAddr.service,
+        insecureRegistries: runAddr.insecure,
+        localRegistry: async (image) => {
+          const local = runAddr.local(image);
+          const reg = local && (await meta.getRegistry(local.registry));
+          return reg && local ? { registryId: reg.id, repository: local.repository, tag: local.tag } : undefined;
+        },
+      },
+      log,
+    ).register();
+  else jobs.handledElsewhere(TASK_RUN_JOB);
   const vulndb = new VulnDbService(meta, log);
   // New data is matched against every stored inventory, in a job (no layer is read again).
   vulndb.afterImport = async () => {
@@ -298,6 +341,7 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     retention: new RetentionService(new KyselyRetentionPolicies(meta.db), purgeStore, manifests, scheduler, log),
     vulndb,
     scans,
+    tasks,
   };
 }
 
@@ -412,6 +456,10 @@ function startServing(config: Config, log: Logger, { server, deferred, tls, db, 
   purge.unref();
   // Cluster-wide maintenance on the periodic runner: each task runs once per interval on one node.
   // The recycle bin: entries past their retention days, then emptied soft-deleted repositories.
+  // Run logs past their retention (tasks.logRetentionDays), once an hour on one node.
+  services.scheduler.every('task-log-retention', 3600_000, async () => {
+    await services.tasks.pruneLogs(config.tasks.logRetentionDays);
+  });
   services.scheduler.every('soft-delete-purge', config.softDelete.purgeIntervalSeconds * 1000, async () => {
     await services.softDelete.purgeExpiredSoftDeleted();
   });

@@ -29,6 +29,13 @@ export const ACTIVITY_OPERATIONS = {
   'Microsoft.ContainerRegistry/registries/purgeSchedules/write': 'create a purge schedule',
   'Microsoft.ContainerRegistry/registries/purgeSchedules/delete': 'delete a purge schedule',
   'Microsoft.ContainerRegistry/registries/purgeSchedules/run/action': 'run a purge schedule now',
+  'Microsoft.ContainerRegistry/registries/tasks/write': 'create or update a task (its step, triggers, timers or credentials)',
+  'Microsoft.ContainerRegistry/registries/tasks/delete': 'delete a task',
+  'Microsoft.ContainerRegistry/registries/scheduleRun/action':
+    'queue a run: a build (berth build), a quick run (berth run) or a run of a task',
+  'Microsoft.ContainerRegistry/registries/runs/write': 'update a run (keep or drop its log)',
+  'Microsoft.ContainerRegistry/registries/runs/delete': 'delete a finished run and its log',
+  'Microsoft.ContainerRegistry/registries/runs/cancel/action': 'cancel a run',
   'Microsoft.ContainerRegistry/registries/retentionPolicy/write': 'set the retention policy',
   'Microsoft.ContainerRegistry/registries/softDeletePolicy/write': 'set the soft delete policy',
   'Microsoft.ContainerRegistry/registries/immutabilityPolicies/write': 'add an immutability policy',

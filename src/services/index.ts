@@ -23,6 +23,7 @@ import type { TierService } from './policy/tiers.js';
 import type { ScanService } from './scan/scanner.js';
 import type { VulnDbService } from './scan/vulndb.js';
 import type { WebhookService } from './webhooks/webhooks.js';
+import type { TaskService } from './tasks/tasks.js';
 
 export { onceViewer, parsePageSize, type QuarantineViewer } from './content/manifests.js';
 
@@ -58,4 +59,6 @@ export interface Services {
   vulndb: VulnDbService;
   /** Vulnerability scans of images: the job, results, the registry's scan policy. */
   scans: ScanService;
+  /** Tasks and runs (builds): what is stored and queued; nodes with tasks.enabled execute runs. */
+  tasks: TaskService;
 }

@@ -19,6 +19,7 @@ import { tierRoutes } from './tiers.js';
 import { vulndbRoutes } from './vulndb.js';
 import { scanRoutes } from './scans.js';
 import { webhookRoutes } from './webhooks.js';
+import { taskRoutes } from './tasks.js';
 
 export type { ApiOptions } from './common.js';
 
@@ -46,6 +47,7 @@ const table = new RouteTable([
   // Vulnerability data for the scanner (OSV imports and status).
   ...vulndbRoutes,
   ...scanRoutes,
+  ...taskRoutes,
 ]);
 
 export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: ApiOptions): Promise<void> {

@@ -79,7 +79,18 @@ export function parsePageSize(raw: string | null, fallback: number): number {
 
 /** Told of every manifest push inside its transaction (a scan queues itself there). */
 export interface PushHook {
-  pushed(trx: Executor, p: { reg: RegistryRow; manifestId: number; created: boolean; manifest: ParsedManifest }): Promise<void>;
+  pushed(
+    trx: Executor,
+    p: {
+      reg: RegistryRow;
+      repository: string;
+      digest: string;
+      tags: string[];
+      manifestId: number;
+      created: boolean;
+      manifest: ParsedManifest;
+    },
+  ): Promise<void>;
 }
 
 /** Manifests, tags and referrers of a repository. */
@@ -251,7 +262,8 @@ export class ManifestService {
       assertWithinQuota(reg, repository, usage);
       for (const tag of tags) await this.meta.setTag(trx, repoId, tag, id);
       await this.meta.touchRepository(trx, repoId);
-      for (const hook of this.pushHooks) await hook.pushed(trx, { reg, manifestId: id, created, manifest: parsed });
+      for (const hook of this.pushHooks)
+        await hook.pushed(trx, { reg, repository, digest, tags, manifestId: id, created, manifest: parsed });
       // A push of a manifest held back (new, or pushed again while still held) is a quarantine event.
       const held = quarantineHides(reg.quarantine_enabled, quarantine_state);
       await this.meta.recordEvent(trx, currentActor(), {
