@@ -147,6 +147,39 @@ describe('output of the CLI against a server', () => {
     ]);
     await ok(['account', 'login']);
     await ok(['gc', 'run']);
+    // A task with a timer and another registry's credentials, and a run of it (queued: this server runs no tasks).
+    await ok([
+      'task',
+      'create',
+      '-n',
+      REG,
+      '--name',
+      'outtask',
+      '-c',
+      '/dev/null',
+      '--cmd',
+      'busybox echo hi',
+      '--schedule',
+      'nightly:0 1 * * *',
+    ]);
+    await runCli([
+      'task',
+      'credential',
+      'add',
+      '-n',
+      REG,
+      '--name',
+      'outtask',
+      '--login-server',
+      'other.example.com',
+      '-u',
+      'bot',
+      '-p',
+      'bot-secret',
+      '--server',
+      t.url,
+    ]);
+    await ok(['task', 'run', '-n', REG, '--name', 'outtask', '--no-wait']);
   });
   after(async () => {
     delete process.env.BERTH_CONFIG_DIR;
@@ -201,6 +234,14 @@ describe('output of the CLI against a server', () => {
     'account list': [],
     'account show': [],
     'vulndb show': [],
+    'task list': ['-n', REG],
+    'task show': ['-n', REG, '--name', 'outtask'],
+    'task list-runs': ['-n', REG],
+    'task show-run': ['-n', REG, '--run-id', 'ca1'],
+    'task timer list': ['-n', REG, '--name', 'outtask'],
+    'task credential list': ['-n', REG, '--name', 'outtask'],
+    'taskrun list': ['-n', REG],
+    'taskrun show': ['-n', REG, '--run-id', 'ca1'],
   };
   // Listing commands of other kinds, checked elsewhere: sp show and job show need ids made at run time.
   const ELSEWHERE = new Set(['sp show', 'job show']);

@@ -12,6 +12,7 @@ import { registerImmutabilityCommands, registerPurgeCommands, registerRetentionC
 import { registerVulndbCommands } from './commands/vulndb.js';
 import { registerJobCommands, registerWebhookCommands } from './commands/webhooks.js';
 import { registerScanCommands } from './commands/scan.js';
+import { registerTaskCommands } from './commands/tasks.js';
 
 /** Every command that talks to a server: the one list main.ts registers and docs/cli.md must cover. */
 export function registerManagementCommands(program: Command): void {
@@ -32,4 +33,5 @@ export function registerManagementCommands(program: Command): void {
   registerImmutabilityCommands(program);
   registerVulndbCommands(program);
   registerScanCommands(program);
+  registerTaskCommands(program);
 }

@@ -1,0 +1,210 @@
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startGitServer, type GitServer } from '../helpers/git-server.js';
+import { BerthFixture, MAIN, berthJson, cliServer, mustRun, removeDir, requireTool, run, tempDir, waitFor } from '../e2e/helpers.js';
+
+// Tasks end to end, through the automation contract: a real `berth serve` (PostgreSQL) that runs
+// tasks, the berth CLI, buildah, a real git server, skopeo. A base image is built from a local
+// folder with `berth build` (busybox-static FROM scratch, nothing downloaded); a task builds an app
+// on it from git; pushing a new base runs the task again on the new base (base-image trigger); a
+// multi-step task reaches a detached service step by its id; a secret never reaches the log; a
+// failing build, a step timeout and a cancel each end as a clear status.
+
+const tools = requireTool('buildah', 'busybox', 'skopeo', 'git');
+const BUSYBOX = '/bin/busybox';
+
+interface Run {
+  runId: string;
+  status: string;
+  trigger: string;
+  task: string | null;
+  runErrorMessage: string | null;
+  outputImages: { registry: string; repository: string; tag?: string; digest: string }[];
+  baseImages: { image: string; digest: string; runtime: boolean }[];
+}
+
+describe('tasks: builds, triggers and runs through the CLI', tools, () => {
+  let f: BerthFixture;
+  let git: GitServer;
+  const reg = `tasks${process.pid}`;
+  const work = tempDir('tasks-e2e');
+  const cli = (args: string[], timeoutMs = 240_000) => run(process.execPath, [MAIN, ...args, ...cliServer(f.url)], { timeoutMs });
+
+  function folder(name: string, files: Record<string, string>): string {
+    const dir = path.join(work, name);
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(BUSYBOX, path.join(dir, 'busybox'));
+    for (const [n, text] of Object.entries(files)) writeFileSync(path.join(dir, n), text);
+    return dir;
+  }
+
+  const baseDockerfile = (marker: string) =>
+    `FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sh", "-c", "echo ${marker} > /base.txt"]\nCMD ["/bin/busybox", "cat", "/base.txt"]\n`;
+
+  before(async () => {
+    f = await BerthFixture.start('postgres', {
+      BERTH_TASKS_ENABLED: 'true',
+      BERTH_EGRESS_ALLOW_PRIVATE: 'true',
+      BERTH_JOBS_POLL_INTERVAL_MS: '200',
+    });
+    await f.createRegistry(reg);
+    git = await startGitServer();
+  });
+  after(async () => {
+    await git?.close();
+    await f?.cleanup();
+    removeDir(work);
+  });
+
+  test('berth build of a local folder exits 0 once the image is pushed; skopeo pulls it', async () => {
+    const dir = folder('base', { Dockerfile: baseDockerfile('base-one'), '.dockerignore': 'secret.txt\n', 'secret.txt': 'not sent' });
+    const r = await cli(['build', '-n', reg, '-t', 'base/busybox:1', '-f', 'Dockerfile', dir]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stderr, /Queued a build with ID: ca1/);
+    assert.match(r.stdout, /pushed .*base\/busybox:1: sha256:[a-f0-9]{64}/);
+    const inspect = await mustRun('skopeo', [
+      'inspect',
+      '--tls-verify=false',
+      '--authfile',
+      f.authFile,
+      `docker://${f.host}/${reg}/base/busybox:1`,
+    ]);
+    assert.equal(JSON.parse(inspect.stdout).Architecture, 'amd64');
+    const runs = await berthJson<Run[]>(f.url, ['task', 'list-runs', '-n', reg]);
+    assert.equal(runs[0]!.runId, 'ca1');
+    assert.equal(runs[0]!.status, 'Succeeded');
+    assert.equal(runs[0]!.outputImages[0]!.repository, 'base/busybox');
+    assert.equal(runs[0]!.outputImages[0]!.tag, '1');
+  });
+
+  test('a task built from git records its base; a new base in the registry runs it again on the new base', async () => {
+    await git.createRepo('app', {
+      Dockerfile: `FROM ${f.host}/${reg}/base/busybox:1\nRUN ["/bin/busybox", "sh", "-c", "echo app > /app.txt"]\n`,
+    });
+    await berthJson(f.url, [
+      'task',
+      'create',
+      '-n',
+      reg,
+      '--name',
+      'apptask',
+      '--context',
+      git.url('app'),
+      '--file',
+      'Dockerfile',
+      '--image',
+      'app:{{.Run.ID}}',
+      '--base-image-trigger-enabled',
+      'true',
+    ]);
+    const first = await cli(['task', 'run', '-n', reg, '--name', 'apptask']);
+    assert.equal(first.code, 0, first.stdout + first.stderr);
+    const runs = await berthJson<Run[]>(f.url, ['task', 'list-runs', '-n', reg, '--name', 'apptask']);
+    const manual = runs[0]!;
+    assert.equal(manual.status, 'Succeeded');
+    assert.equal(manual.trigger, 'Manual');
+    assert.equal(manual.outputImages[0]!.tag, manual.runId, 'the image is tagged with {{.Run.ID}}');
+    assert.ok(
+      manual.baseImages.some((b) => b.image.endsWith('/base/busybox:1') && b.runtime),
+      JSON.stringify(manual.baseImages),
+    );
+
+    // A new base under the same tag: the task runs by itself, and builds on the new digest.
+    const dir = folder('base2', { Dockerfile: baseDockerfile('base-two') });
+    const pushed = await cli(['build', '-n', reg, '-t', 'base/busybox:1', dir]);
+    assert.equal(pushed.code, 0, pushed.stdout + pushed.stderr);
+    const newBase = /pushed .*base\/busybox:1: (sha256:[a-f0-9]{64})/.exec(pushed.stdout)![1]!;
+    const auto = await waitFor(
+      'a run triggered by the base image update succeeds',
+      async () =>
+        (await berthJson<Run[]>(f.url, ['task', 'list-runs', '-n', reg, '--name', 'apptask'])).find(
+          (r) => r.trigger === 'BaseImageUpdate' && ['Succeeded', 'Failed', 'Error'].includes(r.status),
+        ),
+      180_000,
+      1000,
+    );
+    assert.equal(auto.status, 'Succeeded', auto.runErrorMessage ?? '');
+    assert.equal(auto.baseImages.find((b) => b.runtime)!.digest, newBase);
+    const raw = await mustRun('skopeo', [
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      '--authfile',
+      f.authFile,
+      `docker://${f.host}/${reg}/app:${auto.runId}`,
+    ]);
+    assert.equal(JSON.parse(raw.stdout).annotations?.['org.opencontainers.image.base.digest'], newBase);
+  });
+
+  test('a multi-step run: a detached service step is reached by its id; a secret value never reaches the log', async () => {
+    const dir = folder('multi', {
+      'hello.txt': 'hello from the service step\n',
+      'task.yaml': [
+        'version: v1.1.0',
+        'steps:',
+        '  - id: web',
+        `    cmd: $Registry/base/busybox:1 /bin/busybox httpd -f -p 8080 -h /workspace`,
+        '    detach: true',
+        '  - id: probe',
+        `    cmd: $Registry/base/busybox:1 /bin/busybox wget -qO- http://web:8080/hello.txt`,
+        '    retries: 10',
+        '    retryDelay: 1',
+        '  - id: tell',
+        `    cmd: $Registry/base/busybox:1 /bin/busybox echo "the token is {{.Values.token}}"`,
+        '',
+      ].join('\n'),
+    });
+    const r = await cli(['run', '-n', reg, '-f', 'task.yaml', '--set-secret', 'token=s3cr3t-value-XYZ', dir]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /hello from the service step/);
+    assert.match(r.stdout, /the token is \*\*\*/);
+    assert.ok(!(r.stdout + r.stderr).includes('s3cr3t-value-XYZ'), 'the secret is masked');
+    const runs = await berthJson<Run[]>(f.url, ['task', 'list-runs', '-n', reg, '--top', '1']);
+    const log = await cli(['task', 'logs', '-n', reg, '--run-id', runs[0]!.runId]);
+    assert.ok(log.stdout.includes('the token is ***') && !log.stdout.includes('s3cr3t-value-XYZ'), 'the stored log is masked too');
+  });
+
+  test('a failing build, a step that outlives its timeout and a canceled run each end with a clear status', async () => {
+    const dir = folder('fails', { Dockerfile: 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sh", "-c", "exit 3"]\n' });
+    const failed = await cli(['build', '-n', reg, '-t', 'broken:1', dir]);
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, /ended Failed: .*the build failed \(exit code/);
+
+    const slow = folder('slow', {
+      'task.yaml': 'version: v1.1.0\nsteps:\n  - cmd: $Registry/base/busybox:1 /bin/busybox sleep 60\n    timeout: 2\n',
+    });
+    const timedOut = await cli(['run', '-n', reg, '-f', 'task.yaml', slow]);
+    assert.equal(timedOut.code, 1);
+    assert.match(timedOut.stderr, /ended Failed: step acb_step_0 .*timed out after 2 s/);
+
+    const queued = await berthJson<Run>(f.url, [
+      'run',
+      '-n',
+      reg,
+      '--cmd',
+      `${f.host}/${reg}/base/busybox:1 /bin/busybox sleep 120`,
+      '--no-wait',
+      '/dev/null',
+    ]);
+    await waitFor(
+      'the run starts',
+      async () =>
+        (await berthJson<Run>(f.url, ['task', 'show-run', '-n', reg, '--run-id', queued.runId])).status === 'Running' || undefined,
+      60_000,
+      200,
+    );
+    await berthJson(f.url, ['task', 'cancel-run', '-n', reg, '--run-id', queued.runId]);
+    const canceled = await waitFor(
+      'the run ends',
+      async () => {
+        const r = await berthJson<Run>(f.url, ['task', 'show-run', '-n', reg, '--run-id', queued.runId]);
+        return r.status === 'Running' ? undefined : r;
+      },
+      60_000,
+      300,
+    );
+    assert.equal(canceled.status, 'Canceled');
+  });
+});
