@@ -48,6 +48,7 @@ import { KyselyTasks } from './meta/tasks.js';
 import { TaskService, TASK_RUN_JOB } from './services/tasks/tasks.js';
 import { TaskRunner } from './services/tasks/runner.js';
 import { runRegistryOf } from './services/tasks/addressing.js';
+import { branchHead } from './services/tasks/git-remote.js';
 import { VERSION } from './cli/version.js';
 import { SoftDeleteService } from './services/lifecycle/soft-delete.js';
 import { JobAdmin } from './services/operations/jobs.js';
@@ -456,6 +457,10 @@ function startServing(config: Config, log: Logger, { server, deferred, tls, db, 
   purge.unref();
   // Cluster-wide maintenance on the periodic runner: each task runs once per interval on one node.
   // The recycle bin: entries past their retention days, then emptied soft-deleted repositories.
+  // Source triggers that poll their git remote, once per interval on one node.
+  services.scheduler.every('task-source-poll', config.tasks.pollIntervalSeconds * 1000, async () => {
+    await services.tasks.pollSources((url, branch, token) => branchHead(url, branch, { token, allowPrivate: config.egress.allowPrivate }));
+  });
   // Run logs past their retention (tasks.logRetentionDays), once an hour on one node.
   services.scheduler.every('task-log-retention', 3600_000, async () => {
     await services.tasks.pruneLogs(config.tasks.logRetentionDays);

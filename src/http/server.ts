@@ -9,6 +9,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Services } from '../services/index.js';
 import { handleAcrV1 } from './acr/router.js';
 import { handleApi } from './api/router.js';
+import { handleHooks } from './hooks.js';
 import { send, sendJson, type Ctx } from './context.js';
 import { sendError } from './errors.js';
 import { handleOAuth } from './oauth.js';
@@ -84,6 +85,8 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
         await handleOAuth(ctx, svc, rawPath, opts);
       } else if (rawPath === '/api' || rawPath.startsWith('/api/')) {
         await handleApi(ctx, svc, rawPath === '/api' ? '/api/' : rawPath, opts);
+      } else if (rawPath.startsWith('/hooks/')) {
+        await handleHooks(ctx, svc, rawPath);
       } else if (rawPath === '/portal' || rawPath.startsWith('/portal/')) {
         await handlePortal(ctx, svc, rawPath, portal);
       } else if (rawPath === '/healthz') {

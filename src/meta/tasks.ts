@@ -63,6 +63,14 @@ export class KyselyTasks {
     await ex.updateTable('tasks').set(patch).where('id', '=', id).execute();
   }
 
+  /** Records a polled branch head; false when another node changed it since `was` was read. */
+  async moveSourceHead(id: number, was: string | null, next: string): Promise<boolean> {
+    let q = this.db.updateTable('tasks').set({ source_head: next }).where('id', '=', id);
+    q = was === null ? q.where('source_head', 'is', null) : q.where('source_head', '=', was);
+    const r = await q.executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
   async deleteTask(id: number): Promise<boolean> {
     const r = await this.db.deleteFrom('tasks').where('id', '=', id).executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
@@ -237,12 +245,14 @@ export class KyselyTasks {
 
   /** false when this delivery was already received (a replay). */
   async recordDelivery(ex: Executor, taskId: number, delivery: string, at: string): Promise<boolean> {
+    // RETURNING tells an insert from a conflict on both engines (SQLite counts an ignored row as a change).
     const r = await ex
       .insertInto('task_source_deliveries')
       .values({ task_id: taskId, delivery, received_at: at })
       .onConflict((oc) => oc.columns(['task_id', 'delivery']).doNothing())
+      .returning('task_id')
       .executeTakeFirst();
-    return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+    return r !== undefined;
   }
 
   async pruneDeliveries(before: string): Promise<void> {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -48,6 +49,8 @@ describe('tasks: builds, triggers and runs through the CLI', tools, () => {
       BERTH_TASKS_ENABLED: 'true',
       BERTH_EGRESS_ALLOW_PRIVATE: 'true',
       BERTH_JOBS_POLL_INTERVAL_MS: '200',
+      // A node killed mid-run: its run is found within seconds (leases are renewed every second).
+      BERTH_JOBS_LEASE_SECONDS: '3',
     });
     await f.createRegistry(reg);
     git = await startGitServer();
@@ -206,5 +209,93 @@ describe('tasks: builds, triggers and runs through the CLI', tools, () => {
       300,
     );
     assert.equal(canceled.status, 'Canceled');
+  });
+
+  test('a source-trigger delivery builds the exact commit it names, not the branch head', async () => {
+    const first = await git.createRepo('pinned', { Dockerfile: 'FROM scratch\nCOPY version.txt /version.txt\n', 'version.txt': 'one\n' });
+    await git.push('pinned', { 'version.txt': 'two\n' }, 'the head moves on');
+    await berthJson(f.url, [
+      'task',
+      'create',
+      '-n',
+      reg,
+      '--name',
+      'pinned',
+      '-c',
+      `${git.url('pinned')}#main`,
+      '-t',
+      'pinned:{{.Run.Commit}}',
+      '--commit-trigger-enabled',
+      'true',
+    ]);
+    const shown = await berthJson<{ sourceTriggerWebhook: { url: string; secret: string } }>(f.url, [
+      'task',
+      'show',
+      '-n',
+      reg,
+      '--name',
+      'pinned',
+      '--with-secure-properties',
+    ]);
+    const body = JSON.stringify({ branch: 'main', commit: first.commit, repository: git.url('pinned') });
+    const res = await fetch(`${f.url}${new URL(shown.sourceTriggerWebhook.url).pathname}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-berth-delivery': 'pin-1',
+        'x-berth-signature-256': `sha256=${createHmac('sha256', shown.sourceTriggerWebhook.secret).update(body).digest('hex')}`,
+      },
+      body,
+    });
+    assert.equal(res.status, 202, await res.clone().text());
+    const { runId } = (await res.json()) as { runId: string };
+    const done = await waitFor(
+      'the source-triggered run ends',
+      async () => {
+        const r = await berthJson<Run>(f.url, ['task', 'show-run', '-n', reg, '--run-id', runId]);
+        return ['Queued', 'Running'].includes(r.status) ? undefined : r;
+      },
+      120_000,
+      500,
+    );
+    assert.equal(done.status, 'Succeeded', done.runErrorMessage ?? '');
+    assert.equal(done.outputImages[0]!.tag, first.commit, 'built at the commit the delivery named');
+    const log = await cli(['taskrun', 'logs', '-n', reg, '--run-id', runId]);
+    assert.match(log.stdout, new RegExp(`commit ${first.commit}`));
+  });
+
+  test('a node killed mid-run: after a restart the run is marked failed with the reason, never left Running', async () => {
+    const queued = await berthJson<Run>(f.url, [
+      'run',
+      '-n',
+      reg,
+      '--cmd',
+      `${f.host}/${reg}/base/busybox:1 /bin/busybox sleep 120`,
+      '--no-wait',
+      '/dev/null',
+    ]);
+    await waitFor(
+      'the run starts',
+      async () =>
+        (await berthJson<Run>(f.url, ['task', 'show-run', '-n', reg, '--run-id', queued.runId])).status === 'Running' || undefined,
+      60_000,
+      200,
+    );
+    await f.server.stop('SIGKILL');
+    await f.restart();
+    const ended = await waitFor(
+      'the run is no longer Running',
+      async () => {
+        const r = await berthJson<Run>(f.url, ['task', 'show-run', '-n', reg, '--run-id', queued.runId]);
+        return r.status === 'Running' ? undefined : r;
+      },
+      60_000,
+      300,
+    );
+    assert.equal(ended.status, 'Failed');
+    assert.match(ended.runErrorMessage ?? '', /stopped before the run ended/);
+    // The restarted node cleared what the killed one left: no process of the run, no workspace.
+    const left = await run('pgrep', ['-f', 'busybox sleep 120']);
+    assert.notEqual(left.code, 0, `no process of the killed run is left: ${left.stdout}`);
   });
 });

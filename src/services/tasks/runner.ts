@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TOKEN_USERNAME, type AuthService } from '../../auth/service.js';
 import { ArgvError, parseBuildArgs, type BuildArgs } from '../../domain/tasks/argv.js';
@@ -70,9 +70,44 @@ export class TaskRunner {
     private readonly log: Logger,
   ) {}
 
-  /** Makes this node part of the agent pool. */
+  /** Makes this node part of the agent pool, after clearing what a previous life of it left behind. */
   register(): void {
     this.jobs.handle<{ runRowId: number }>(TASK_RUN_JOB, (p, job) => this.execute(p.runRowId, job), { long: true });
+    void this.reapStale().catch((e) => this.log.warn({ err: e }, 'could not clear the workspaces of runs of a previous start'));
+  }
+
+  /**
+   * Workspaces left by this node's previous life (killed mid-run): their processes (a detached
+   * process group outlives its parent) are found by working directory and killed, their network
+   * namespaces and folders removed. The runs themselves are failed by whichever node claims their
+   * jobs again. tasks.workDir belongs to one node (it defaults to its data folder).
+   */
+  private async reapStale(): Promise<void> {
+    const dirs = (await readdir(this.opts.workDir).catch(() => [] as string[])).filter((d) => /^run-\d+-/.test(d));
+    if (dirs.length === 0) return;
+    const roots = dirs.map((d) => path.join(this.opts.workDir, d) + path.sep);
+    for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+      if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+      const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => '');
+      if (cwd && roots.some((r) => `${cwd}${path.sep}`.startsWith(r))) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+    }
+    for (const d of dirs) {
+      const id = /^run-(\d+)-/.exec(d)![1]!;
+      await runCommand('ip', ['netns', 'delete', `berth-${id}`], {
+        cwd: '/',
+        env: { PATH: process.env.PATH ?? '' },
+        timeoutMs: 10_000,
+        onLine: () => undefined,
+      });
+      await rm(path.join(this.opts.workDir, d), { recursive: true, force: true });
+    }
+    this.log.warn({ workspaces: dirs.length }, 'removed the workspaces of runs this node was running when it stopped');
   }
 
   async execute(runRowId: number, job: JobRow): Promise<void> {

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { seal, unseal } from '../../auth/crypto.js';
 import { RegistryError } from '../../domain/errors.js';
 import { ContextError, parseContext } from '../../domain/tasks/context.js';
+import { sameRepository, signatureValid, sourceEvent, type Headers } from '../../domain/tasks/source-events.js';
 import {
   FINAL_STATUSES,
   runDurationSeconds,
@@ -159,10 +160,21 @@ function pushScope(images: string[]): string[] {
   return [...repos];
 }
 
+export type RunView = ReturnType<TaskService['runView']>;
+
+/** A run queued without a guard is always queued. */
+function queued(v: RunView | undefined): RunView {
+  if (!v) throw new Error('a run without a guard was not queued');
+  return v;
+}
+
 export class TaskService {
   constructor(
     private readonly store: KyselyTasks,
-    private readonly meta: Transactor & { getRegistryById(id: number): Promise<RegistryRow | undefined> },
+    private readonly meta: Transactor & {
+      getRegistryById(id: number): Promise<RegistryRow | undefined>;
+      getRegistry(name: string): Promise<RegistryRow | undefined>;
+    },
     private readonly access: Pick<AccessStore, 'sealKey'>,
     private readonly jobs: JobQueue,
     private readonly scheduler: Scheduler,
@@ -538,7 +550,7 @@ export class TaskService {
       ...(triggers.source
         ? {
             sourceTriggerWebhook: {
-              url: `${this.opts.baseUrl()}/api/registries/${reg.name}/tasks/${row.name}/webhook`,
+              url: `${this.opts.baseUrl()}/hooks/tasks/${reg.name}/${row.name}`,
               secret: secrets?.webhookSecret ?? null,
             },
           }
@@ -586,7 +598,11 @@ export class TaskService {
   // ------------------------------------------------------------------ runs
 
   /** Queues an on-demand run (az acr build / az acr run) or a run of a task (az acr task run). */
-  async schedule(reg: RegistryRow, req: RunRequest, who: string): Promise<ReturnType<TaskService['runView']>> {
+  async schedule(reg: RegistryRow, req: RunRequest, who: string): Promise<RunView> {
+    return queued(await this.scheduleRun(reg, req, who));
+  }
+
+  private async scheduleRun(reg: RegistryRow, req: RunRequest, who: string): Promise<RunView | undefined> {
     if (req.type === 'TaskRunRequest') {
       const task = await this.task(reg, req.taskName ?? '');
       if (task.status !== 'Enabled')
@@ -665,7 +681,9 @@ export class TaskService {
     over: Pick<RunRequest, 'arguments' | 'values' | 'sourceLocation' | 'dockerFilePath' | 'taskFilePath' | 'target'>,
     triggered: TriggeredBy,
     who?: string,
-  ): Promise<ReturnType<TaskService['runView']>> {
+    /** Checked in the run's transaction; false queues nothing (a replayed delivery). */
+    guard?: (trx: Executor) => Promise<boolean>,
+  ): Promise<RunView | undefined> {
     const def = JSON.parse(task.definition) as TaskDefinition;
     const secrets = await this.secretsOf(task.secrets);
     const step: StepSpec = { ...def.step };
@@ -688,22 +706,26 @@ export class TaskService {
     };
     const runType: RunType = step.type === 'Docker' ? 'AutoBuild' : 'AutoRun';
     const scope: RunScope = { push: step.type === 'Docker' ? (step.isPushEnabled ? pushScope(step.imageNames) : []) : ['*'] };
-    return this.enqueueRun(reg, {
-      spec,
-      secrets: {
-        arguments: [...(secrets.arguments ?? []), ...args.secret],
-        values: [...(secrets.values ?? []), ...values.secret],
-        gitAccessToken: secrets.gitAccessToken,
-        credentials: secrets.credentials,
+    return this.enqueueRun(
+      reg,
+      {
+        spec,
+        secrets: {
+          arguments: [...(secrets.arguments ?? []), ...args.secret],
+          values: [...(secrets.values ?? []), ...values.secret],
+          gitAccessToken: secrets.gitAccessToken,
+          credentials: secrets.credentials,
+        },
+        scope,
+        runType,
+        triggered,
+        who: who ?? `task ${task.name}`,
+        task,
+        archive: false,
+        agentPool: def.agentPoolName,
       },
-      scope,
-      runType,
-      triggered,
-      who: who ?? `task ${task.name}`,
-      task,
-      archive: false,
-      agentPool: def.agentPoolName,
-    });
+      guard,
+    );
   }
 
   private async enqueueRun(
@@ -719,9 +741,11 @@ export class TaskService {
       archive: boolean;
       agentPool?: string;
     },
-  ): Promise<ReturnType<TaskService['runView']>> {
+    guard?: (trx: Executor) => Promise<boolean>,
+  ): Promise<RunView | undefined> {
     const sealedSecrets = await this.sealed(r.secrets);
     const work = async (trx: Executor) => {
+      if (guard && !(await guard(trx))) return undefined;
       const n = await this.store.nextRunNumber(trx, reg.id);
       const runId = runIdOf(n);
       const t = now();
@@ -749,7 +773,7 @@ export class TaskService {
       return id;
     };
     const id = await this.meta.transaction(work);
-    return this.runView(reg, (await this.store.runById(id))!);
+    return id === undefined ? undefined : this.runView(reg, (await this.store.runById(id))!);
   }
 
   async run(reg: RegistryRow, runId: string): Promise<TaskRunRow> {
@@ -869,6 +893,114 @@ export class TaskService {
       n++;
     }
     return n;
+  }
+
+  // ------------------------------------------------------------------ source triggers
+
+  /**
+   * A git host's delivery to a task's webhook (POST /hooks/tasks/{registry}/{task}): checked
+   * against the task's secret (an unknown registry or task gets the same refusal as a bad
+   * signature, so the endpoint tells nothing to someone without the secret), then run at the exact
+   * commit it names, once per delivery.
+   */
+  async sourceDelivery(
+    regName: string,
+    taskName: string,
+    headers: Headers,
+    body: Buffer,
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
+    const refused = { status: 401, body: { error: "the signature does not match this task's webhook secret (or there is no such task)" } };
+    const reg = await this.meta.getRegistry(regName);
+    const task = reg && (await this.store.getTask(reg.id, taskName));
+    if (!reg || !task) return refused;
+    const secrets = await this.secretsOf(task.secrets);
+    if (!secrets.webhookSecret || !signatureValid(headers, body, secrets.webhookSecret)) return refused;
+    const trig = (JSON.parse(task.triggers) as TaskTriggers).source;
+    if (!trig || trig.status !== 'Enabled' || task.status !== 'Enabled')
+      return { status: 202, body: { ignored: "the task's source trigger is disabled" } };
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      return { status: 400, body: { error: 'the body is not JSON' } };
+    }
+    const ev = sourceEvent(headers, parsed);
+    if ('ignored' in ev) return { status: 202, body: { ignored: ev.ignored } };
+    const def = JSON.parse(task.definition) as TaskDefinition;
+    const ctx = parseContext(def.contextPath);
+    if (ctx.kind !== 'git' || !ev.repositoryUrls.some((u) => sameRepository(u, ctx.url)))
+      return { status: 202, body: { ignored: "the event is for another repository than the task's context" } };
+    if (ev.kind === 'commit' && (!trig.commit || ev.branch !== trig.branch))
+      return { status: 202, body: { ignored: trig.commit ? `a push to ${ev.branch}, not ${trig.branch}` : 'commit triggers are off' } };
+    if (ev.kind === 'pullrequest' && !trig.pullRequest) return { status: 202, body: { ignored: 'pull-request triggers are off' } };
+    const delivery = ev.deliveryId ? `${ev.provider}:${ev.deliveryId}`.slice(0, 200) : `${ev.kind}:${ev.commit}`;
+    const run = await this.runTask(
+      reg,
+      task,
+      {},
+      {
+        trigger: 'SourceTrigger',
+        commit: ev.commit,
+        branch: ev.branch,
+        source: {
+          id: delivery,
+          eventType: ev.kind,
+          commitId: ev.commit,
+          branchName: ev.branch,
+          repositoryUrl: ctx.url,
+          providerType: ev.provider,
+        },
+      },
+      undefined,
+      (trx) => this.store.recordDelivery(trx, task.id, delivery, now()),
+    );
+    if (!run) return { status: 200, body: { duplicate: 'this delivery was already received' } };
+    return { status: 202, body: { runId: run.runId, status: run.status } };
+  }
+
+  /**
+   * Source triggers that poll (for hosts that cannot call in): the branch head of each, by `git
+   * ls-remote`; a new head runs the task at that commit. The first look only records the head.
+   */
+  async pollSources(lsRemote: (url: string, branch: string, token?: string) => Promise<string | undefined>): Promise<number> {
+    let started = 0;
+    for (const task of await this.store.tasksWithTriggers(1000)) {
+      const trig = (JSON.parse(task.triggers) as TaskTriggers).source;
+      if (!trig?.poll || trig.status !== 'Enabled' || !trig.commit) continue;
+      const def = JSON.parse(task.definition) as TaskDefinition;
+      const ctx = parseContext(def.contextPath);
+      if (ctx.kind !== 'git') continue;
+      const secrets = await this.secretsOf(task.secrets);
+      const head = await lsRemote(ctx.url, trig.branch, secrets.gitAccessToken).catch(() => undefined);
+      if (!head) continue;
+      const seen = task.source_head ? (JSON.parse(task.source_head) as Record<string, string>) : {};
+      if (seen[trig.branch] === head) continue;
+      // Compare-and-set on what was read: of two nodes polling at once, one runs the task.
+      if (!(await this.store.moveSourceHead(task.id, task.source_head, JSON.stringify({ ...seen, [trig.branch]: head })))) continue;
+      if (seen[trig.branch] === undefined) continue;
+      const reg = await this.meta.getRegistryById(Number(task.registry_id));
+      if (!reg) continue;
+      await this.runTask(
+        reg,
+        task,
+        {},
+        {
+          trigger: 'SourceTrigger',
+          commit: head,
+          branch: trig.branch,
+          source: {
+            id: `poll:${head}`,
+            eventType: 'commit',
+            commitId: head,
+            branchName: trig.branch,
+            repositoryUrl: ctx.url,
+            providerType: 'poll',
+          },
+        },
+      );
+      started++;
+    }
+    return started;
   }
 
   // ------------------------------------------------------------------ base-image trigger
