@@ -49,6 +49,7 @@ import { TaskService, TASK_RUN_JOB } from './services/tasks/tasks.js';
 import { TaskRunner } from './services/tasks/runner.js';
 import { runRegistryOf } from './services/tasks/addressing.js';
 import { branchHead } from './services/tasks/git-remote.js';
+import { externalDigest } from './services/tasks/external-base.js';
 import { VERSION } from './cli/version.js';
 import { SoftDeleteService } from './services/lifecycle/soft-delete.js';
 import { JobAdmin } from './services/operations/jobs.js';
@@ -439,6 +440,7 @@ function startServing(config: Config, log: Logger, { server, deferred, tls, db, 
   if (metrics) services.webhooks.onOutcome((registry, result) => metrics.webhookOutcome(registry, result));
   if (metrics) services.gc.metrics = { run: (outcome, counts) => metrics.gcRun(outcome, counts) };
   if (metrics) services.scans.observer = { scanned: (outcome, seconds, summary) => metrics.scanned(outcome, seconds, { ...summary }) };
+  if (metrics) services.tasks.observer = metrics;
   const handler = createHandler(services, log, {
     domain: config.domain,
     publicUrl: config.publicUrl,
@@ -460,6 +462,19 @@ function startServing(config: Config, log: Logger, { server, deferred, tls, db, 
   // Source triggers that poll their git remote, once per interval on one node.
   services.scheduler.every('task-source-poll', config.tasks.pollIntervalSeconds * 1000, async () => {
     await services.tasks.pollSources((url, branch, token) => branchHead(url, branch, { token, allowPrivate: config.egress.allowPrivate }));
+  });
+  // Base images outside this deployment: their tags asked for their digest, at most once per interval each.
+  const baseCheck = config.tasks.pollIntervalSeconds * 1000;
+  services.scheduler.every('task-base-poll', baseCheck, async () => {
+    const o = {
+      allowPrivate: config.egress.allowPrivate,
+      insecureRegistries: config.import.insecureRegistries,
+      connectTimeoutMs: config.egress.connectTimeoutMs,
+      idleTimeoutMs: config.import.idleTimeoutMs,
+      maxRedirects: config.egress.maxRedirects,
+      manifestMaxBytes: config.limits.manifestMaxBytes,
+    };
+    await services.tasks.pollExternalBases((image, creds) => externalDigest(image, creds, o), baseCheck);
   });
   // Run logs past their retention (tasks.logRetentionDays), once an hour on one node.
   services.scheduler.every('task-log-retention', 3600_000, async () => {

@@ -14,7 +14,11 @@ export async function handleHooks(ctx: Ctx, svc: Services, rawPath: string): Pro
   const m = /^\/hooks\/tasks\/([^/]{1,100})\/([^/]{1,100})\/?$/.exec(rawPath);
   if (!m) throw new RegistryError('NOT_FOUND', `nothing at ${rawPath.slice(0, 120)}; task webhooks are POST /hooks/tasks/REGISTRY/TASK`);
   if (ctx.req.method !== 'POST') throw new RegistryError('METHOD_NOT_ALLOWED', 'task webhooks take POST', { headers: { Allow: 'POST' } });
-  const body = await readBody(ctx, MAX_BODY, () => new RegistryError('REQUEST_INVALID', `a webhook delivery is at most ${MAX_BODY} bytes`, { status: 413 }));
+  const body = await readBody(
+    ctx,
+    MAX_BODY,
+    () => new RegistryError('REQUEST_INVALID', `a webhook delivery is at most ${MAX_BODY} bytes`, { status: 413 }),
+  );
   const r = await svc.tasks.sourceDelivery(decodeURIComponent(m[1]!), decodeURIComponent(m[2]!), ctx.req.headers, body);
   sendJson(ctx, r.status, r.body);
 }

@@ -32,6 +32,8 @@ export class Metrics {
   private readonly storageErrors: Counter<'driver' | 'operation'>;
   private readonly scanSeconds: Histogram<'outcome'>;
   private readonly scanFindings: Counter<'severity'>;
+  private readonly taskRunSeconds: Histogram<'status' | 'run_type'>;
+  private readonly taskQueueWait: Histogram<'run_type'>;
 
   constructor(usage?: StorageUsage, queue?: QueueStats) {
     const registers = [this.registry];
@@ -166,6 +168,20 @@ export class Metrics {
       labelNames: ['severity'],
       registers,
     });
+    this.taskRunSeconds = new Histogram({
+      name: 'berth_task_run_duration_seconds',
+      help: 'Task runs executed by this node, from start to end, by final status and run type (the count is the runs by outcome)',
+      labelNames: ['status', 'run_type'],
+      buckets: [1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200],
+      registers,
+    });
+    this.taskQueueWait = new Histogram({
+      name: 'berth_task_run_queue_wait_seconds',
+      help: 'How long task runs waited in the queue before this node started them, by run type',
+      labelNames: ['run_type'],
+      buckets: [0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600],
+      registers,
+    });
     // Includes nodejs_eventloop_lag_* (monitorEventLoopDelay): the stalls that show as request p99.
     collectDefaultMetrics({ register: this.registry });
   }
@@ -182,6 +198,15 @@ export class Metrics {
     if (!summary) return;
     for (const severity of ['critical', 'high', 'medium', 'low', 'none', 'unknown'])
       if (summary[severity]) this.scanFindings.inc({ severity }, summary[severity]);
+  }
+
+  /** A task run started (its wait in the queue) or ended (its duration and status): a RunObserver of services/tasks. */
+  taskRunStarted(runType: string, waitSeconds: number): void {
+    this.taskQueueWait.observe({ run_type: runType }, Math.max(0, waitSeconds));
+  }
+
+  taskRunEnded(status: string, runType: string, seconds: number): void {
+    this.taskRunSeconds.observe({ status, run_type: runType }, Math.max(0, seconds));
   }
 
   private readonly hooks = new Map<string, () => void>();

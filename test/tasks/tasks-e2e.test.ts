@@ -80,6 +80,9 @@ describe('tasks: builds, triggers and runs through the CLI', tools, () => {
     assert.equal(runs[0]!.status, 'Succeeded');
     assert.equal(runs[0]!.outputImages[0]!.repository, 'base/busybox');
     assert.equal(runs[0]!.outputImages[0]!.tag, '1');
+    const metrics = await (await fetch(`${f.url}/metrics`)).text();
+    assert.match(metrics, /berth_task_run_duration_seconds_count\{status="Succeeded",run_type="QuickBuild"\} 1/);
+    assert.match(metrics, /berth_task_run_queue_wait_seconds_count\{run_type="QuickBuild"\} 1/);
   });
 
   test('a task built from git records its base; a new base in the registry runs it again on the new base', async () => {

@@ -18,6 +18,7 @@ import { runCommand } from './process.js';
 import { foldChunks, RunLog } from './run-log.js';
 import { RunStepError, splitImage, StepRunner, type StepsOutcome } from './steps.js';
 import { TASK_RUN_JOB, type TaskService } from './tasks.js';
+import { splitReference } from './external-base.js';
 import { materializeContext } from './workspace-context.js';
 import { BuildStepError } from './buildah.js';
 
@@ -130,6 +131,7 @@ export class TaskRunner {
       }))
     )
       return;
+    this.tasks.observer?.taskRunStarted(row.run_type, (started.getTime() - Date.parse(row.create_time)) / 1000);
     const reg = await this.registries.getRegistryById(Number(row.registry_id));
     const runLog = new RunLog(this.store, row.id, this.opts.logMaxBytes);
     const spec = JSON.parse(row.spec) as RunSpec;
@@ -185,6 +187,7 @@ export class TaskRunner {
     );
     await runLog.flush();
     await this.finish(row, final, outcome);
+    this.tasks.observer?.taskRunEnded(final.status, row.run_type, (Date.now() - started.getTime()) / 1000);
   }
 
   private failure(e: unknown): Ending {
@@ -229,12 +232,12 @@ export class TaskRunner {
     const rows = [];
     for (const b of bases) {
       const local = await this.opts.localRegistry(b.image);
-      const ref = splitImage(b.image, '');
+      const ref = splitReference(b.image);
       rows.push({
         image: b.image,
         registry_id: local?.registryId ?? null,
         repository: local?.repository ?? ref.repository,
-        tag: local?.tag ?? ref.tag ?? 'latest',
+        tag: local?.tag ?? ref.tag,
         digest: b.digest,
         runtime: b.runtime ? 1 : 0,
         checked_at: at,

@@ -168,7 +168,15 @@ function queued(v: RunView | undefined): RunView {
   return v;
 }
 
+/** Where runs report their queue wait and their end (the metrics). */
+export interface RunObserver {
+  taskRunStarted(runType: string, waitSeconds: number): void;
+  taskRunEnded(status: string, runType: string, seconds: number): void;
+}
+
 export class TaskService {
+  observer?: RunObserver;
+
   constructor(
     private readonly store: KyselyTasks,
     private readonly meta: Transactor & {
@@ -1021,6 +1029,29 @@ export class TaskService {
         tag: d.tag,
       });
     }
+  }
+
+  /**
+   * Base images outside this deployment (Docker Hub, another registry), checked at most once per
+   * `intervalMs`: `resolve` asks their registry for the tag's digest (with the task's credentials
+   * for that host, if any); a new digest runs the task as a push here would.
+   */
+  async pollExternalBases(
+    resolve: (image: string, credentials?: { username: string; password: string }) => Promise<string | undefined>,
+    intervalMs: number,
+  ): Promise<number> {
+    let moved = 0;
+    for (const b of await this.store.externalBaseImages(new Date(Date.now() - intervalMs).toISOString(), 100)) {
+      const task = await this.store.taskById(Number(b.task_id));
+      await this.store.markBaseChecked(Number(b.task_id), b.image, now());
+      if (!task || task.status !== 'Enabled') continue;
+      const creds = (await this.secretsOf(task.secrets)).credentials?.[b.image.split('/')[0]!.toLowerCase()];
+      const digest = await resolve(b.image, creds).catch(() => undefined);
+      if (!digest || digest === b.digest) continue;
+      await this.baseMoved({ taskId: task.id, image: b.image, digest, repository: b.repository, tag: b.tag });
+      moved++;
+    }
+    return moved;
   }
 
   /** A base image of a task moved to `digest`: run the task once for that digest, if its trigger wants it. */
