@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
-import { BlobServiceClient } from '@azure/storage-blob';
 import { azuriteMissing, startAzurite, type Azurite } from './azurite.js';
 import { BACKENDS, backendGate, IN_CI, type Backend } from './backends.js';
 
@@ -106,6 +105,9 @@ export async function freshStorage(storage: Storage): Promise<FreshStorage> {
       BERTH_STORAGE_AZURE_CONTAINER: container,
     },
     drop: async () => {
+      // Loaded here, not at the top: nearly every test file imports this module, and the Azure
+      // SDK takes most of a second to load, which the files on fs never need.
+      const { BlobServiceClient } = await import('@azure/storage-blob');
       await BlobServiceClient.fromConnectionString(a.connectionString).getContainerClient(container).deleteIfExists();
     },
   };
