@@ -2,7 +2,7 @@
 import { CommanderError } from 'commander';
 import { CliError } from './cli/client.js';
 import { cliFlags } from './cli/transport.js';
-import { ConfigError } from './config/config.js';
+import { ConfigError } from './config/errors.js';
 import { buildProgram } from './program.js';
 
 const program = buildProgram();

@@ -2,12 +2,21 @@ import { Command } from 'commander';
 import { addGlobalOptions, outputOption, print, textOutput } from './cli/command-kit.js';
 import { registerManagementCommands } from './cli/management.js';
 import { VERSION } from './cli/version.js';
-import { configKeys, loadConfig, validateConfigFile } from './config/config.js';
-import pino from 'pino';
-import { createLogger } from './observability/logger.js';
 
 // The whole `berth` command tree, built in one place so main.ts runs it and tests can walk it
 // (every command gets --query, -o, --only-show-errors and --debug from addGlobalOptions).
+// The configuration schema and the logger are loaded by the commands that use them: the client
+// commands, which most invocations are, start without them.
+
+/** The configuration loader and the logger, for serve and the offline commands. */
+async function serverKit() {
+  const [{ configKeys, loadConfig, validateConfigFile }, { default: pino }, { createLogger }] = await Promise.all([
+    import('./config/config.js'),
+    import('pino'),
+    import('./observability/logger.js'),
+  ]);
+  return { configKeys, loadConfig, validateConfigFile, pino, createLogger };
+}
 
 export function buildProgram(): Command {
   const program = new Command('berth')
@@ -51,6 +60,7 @@ export function buildProgram(): Command {
       if (o.insecureHttp) overrides.insecureHttp = true;
       if (o.storage || o.storageReads)
         overrides.storage = { ...(o.storage ? { driver: o.storage } : {}), ...(o.storageReads ? { reads: o.storageReads } : {}) };
+      const { loadConfig, createLogger, pino } = await serverKit();
       const config = loadConfig({ file: o.config ?? process.env.BERTH_CONFIG, overrides });
       // With an output format stdout carries the ready record alone: the JSON log moves to stderr.
       const log = textOutput(o) ? createLogger(config.log.level) : createLogger(config.log.level, pino.destination({ fd: 2 }));
@@ -98,6 +108,7 @@ export function buildProgram(): Command {
       if (o.data) overrides.dataDir = o.data;
       if (o.metadata) overrides.metadata = { url: o.metadata };
       overrides.log = { level: o.logLevel ?? 'warn' };
+      const { loadConfig, createLogger, pino } = await serverKit();
       const config = loadConfig({ file: o.config ?? process.env.BERTH_CONFIG, overrides });
       const log = createLogger(config.log.level, pino.destination({ fd: 2, sync: true }));
       const { resetOwnerPassword } = await import('./app.js');
@@ -119,7 +130,8 @@ export function buildProgram(): Command {
     .command('validate <file>')
     .description('check a configuration file against the schema (unknown keys are errors)')
     .addOption(outputOption('"FILE: valid"'))
-    .action((file: string, o: { output?: string; query?: string }) => {
+    .action(async (file: string, o: { output?: string; query?: string }) => {
+      const { validateConfigFile } = await serverKit();
       validateConfigFile(file);
       if (textOutput(o)) process.stdout.write(`${file}: valid\n`);
       else print({ file, valid: true }, o);
@@ -128,7 +140,8 @@ export function buildProgram(): Command {
     .command('keys')
     .description('list every configuration key with its environment variable')
     .addOption(outputOption('one "key<TAB>ENV<TAB>type" line each'))
-    .action((o: { output?: string; query?: string }) => {
+    .action(async (o: { output?: string; query?: string }) => {
+      const { configKeys } = await serverKit();
       const keys = configKeys();
       if (textOutput(o)) for (const k of keys) process.stdout.write(`${k.path.join('.')}\t${k.env}\t${k.type}\n`);
       else

@@ -17,11 +17,13 @@ import type {
   TokenView,
   UserView,
 } from '../src/services/identity/views.js';
+import { ensureBuilt, MAIN } from './helpers/berth-process.js';
 import { runCli } from './helpers/cli.js';
 import { basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 
-// The identity commands of the berth CLI against a server in this process (the CLI itself runs
-// as a child, from source): flags shaped like az, JSON and tsv output, confirmations, exit codes.
+// The identity commands of the berth CLI against a server in this process (the commands run in
+// this process too, and the built entry point as a child): flags shaped like az, JSON and tsv
+// output, confirmations, exit codes.
 // The API's rules are tested in identity-api.test.ts; this covers the command layer, on SQLite.
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -57,12 +59,15 @@ describe('identity CLI commands', () => {
     return runCli([...args, '--server', t.url, ...(auth ? ['-u', auth[0], '-p', auth[1]] : [])]);
   }
 
-  /** Runs the real entry point (src/main.ts) as a child process. */
+  /** Runs the real entry point (dist/main.js) as a child process. */
   function berthProcess(args: string[]): Promise<Run> {
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: configDir, BERTH_CONFIG_DIR: configDir };
     const full = [...args, '--server', t.url, '-u', 'admin', '-p', OWNER_PASSWORD];
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/main.ts'), ...full], {
+      // The built entry point, as users run it (npm test builds first): a child under tsx would
+      // spend about a second more starting.
+      ensureBuilt();
+      const child = spawn(process.execPath, [MAIN, ...full], {
         cwd: ROOT,
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -99,7 +104,7 @@ describe('identity CLI commands', () => {
     rmSync(configDir, { recursive: true, force: true });
   });
 
-  test('berth (src/main.ts) registers the identity commands', async () => {
+  test('berth (dist/main.js) registers the identity commands', async () => {
     const r = await berthProcess(['scope-map', 'list', '-r', 'clireg1', '-o', 'tsv']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^_repositories_admin\t/);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { PASSWORD_HASH_COST } from '../domain/password-hash.js';
+import { ConfigError } from './errors.js';
 
 // One configuration schema with defaults. Sources, later wins: defaults < config file < BERTH_*
 // environment < command-line flags. Unknown keys in a file are rejected; the result is frozen.
@@ -369,12 +370,7 @@ export const ConfigSchema = z.strictObject({
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 type Plain = Record<string, unknown>;
 

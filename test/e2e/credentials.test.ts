@@ -30,8 +30,8 @@ import { OciLayout, readLayoutRefs, type Descriptor } from './oci-layout.js';
 //   - `berth login -n REG` as the owner, then skopeo without --creds.
 // What is asserted is what users rely on: exit statuses, and that the digest pulled is the digest
 // pushed; never log text (a refusal is only checked to be a 401/403 of some wording, so that a
-// typo cannot pass for a denial). One server per deployment: each metadata backend on fs, and
-// PostgreSQL on Azure Blob Storage (Azurite), about 12 s each on a quiet machine.
+// typo cannot pass for a denial). One server per deployment of CLIENT_DEPLOYMENTS (SQLite on fs,
+// PostgreSQL on Azure Blob Storage (Azurite)), about 15 s each on a quiet machine.
 
 const TOOLS = requireTool('podman', 'buildah', 'skopeo');
 
