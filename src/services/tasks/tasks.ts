@@ -1,6 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { seal, unseal } from '../../auth/crypto.js';
 import { RegistryError } from '../../domain/errors.js';
 import { ContextError, parseContext } from '../../domain/tasks/context.js';
@@ -587,14 +586,14 @@ export class TaskService {
     const w = await this.storage.writer(buildSourceKey(id), { durableName: true });
     let seen = 0;
     try {
-      body.on('data', (c: Buffer) => {
+      // Not destroyed when the upload stops early: the 413 still has to reach the client.
+      for await (const c of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
         seen += c.length;
         if (seen > max)
-          body.destroy(
-            new RegistryError('REQUEST_INVALID', `the context is over the ${max} byte limit (tasks.maxContextBytes)`, { status: 413 }),
-          );
-      });
-      await pipeline(body, w.stream);
+          throw new RegistryError('REQUEST_INVALID', `the context is over the ${max} byte limit (tasks.maxContextBytes)`, { status: 413 });
+        if (!w.stream.write(c)) await new Promise((r) => w.stream.once('drain', r));
+      }
+      await new Promise<void>((resolve, reject) => w.stream.end((e?: Error | null) => (e ? reject(e) : resolve())));
       return await w.commit();
     } catch (e) {
       await w.abort().catch(() => undefined);
