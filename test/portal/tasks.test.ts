@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ADMIN_PASSWORD, ADMIN_USER, startTestApp, type TestApp } from '../helpers/app.js';
+import { ADMIN_PASSWORD, ADMIN_USER, adminAuthHeader, startTestApp, type TestApp } from '../helpers/app.js';
 import { BACKENDS, backendGate } from '../helpers/backends.js';
 import { assertSecurityHeaders, ownerApi, PortalClient, unescapeHtml } from '../helpers/portal.js';
 
@@ -178,6 +178,13 @@ for (const backend of BACKENDS) {
       assert.equal(log.status, 200);
       assert.match(log.headers.get('content-type') ?? '', /^text\/plain/);
       assertSecurityHeaders(log);
+
+      // The API's own answer over HTTP: text, with the run's status in a header.
+      const apiLog = await t.fetch(`/api/registries/${reg}/runs/${runId}/logs`, { headers: { Authorization: adminAuthHeader() } });
+      assert.equal(apiLog.status, 200);
+      assert.match(apiLog.headers.get('content-type') ?? '', /^text\/plain/);
+      assert.equal(apiLog.headers.get('x-run-status'), 'Queued');
+      assert.equal(await apiLog.text(), '');
 
       // The task's screen and the list show the run.
       assert.match(await owner.page(taskPage('hello-task')), new RegExp(`>${runId}<`));
