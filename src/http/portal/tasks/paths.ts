@@ -47,17 +47,17 @@ export const platformText = (p: TaskView['platform']): string => `${p.os}/${p.ar
  * The repository of this registry an output image names, if it is one: path-style
  * (host/registry/repository) or domain-style (registry.domain/repository) as runs address it.
  */
-export function localRepository(env: PortalEnv, reg: string, o: { registry: string; repository: string }): string | undefined {
+export function localRepository(domain: string, reg: string, o: { registry: string; repository: string }): string | undefined {
   const parts = `${o.registry}/${o.repository}`.split('/');
   const name = reg.toLowerCase();
-  if (env.opts.domain && parts[0]!.toLowerCase() === `${name}.${env.opts.domain.toLowerCase()}`) return parts.slice(1).join('/');
+  if (domain) return parts[0]!.toLowerCase() === `${name}.${domain.toLowerCase()}` ? parts.slice(1).join('/') : undefined;
   if (parts.length > 2 && parts[1]!.toLowerCase() === name) return parts.slice(2).join('/');
   return undefined;
 }
 
 /** An output image, linked to its repository and manifest screens when it is in this registry. */
 export function outputImage(env: PortalEnv, reg: string, o: RunView['outputImages'][number]): Html {
-  const repo = localRepository(env, reg, o);
+  const repo = localRepository(env.opts.domain, reg, o);
   const ref = `${o.registry}/${o.repository}${o.tag ? `:${o.tag}` : ''}`;
   if (!repo) return html`<code>${ref}</code>`;
   return html`<a href="${portalPath.repository(reg, repo)}"><code>${ref}</code></a>`;

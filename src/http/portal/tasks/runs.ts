@@ -118,7 +118,7 @@ async function runBody(env: Env, r: RunView): Promise<Html> {
       caption: 'Images the run pushed',
       columns: [{ label: 'Image' }, { label: 'Digest' }],
       rows: r.outputImages.map((o) => {
-        const repo = localRepository(env, reg, o);
+        const repo = localRepository(env.opts.domain, reg, o);
         return html`<tr>
           <td>${outputImage(env, reg, o)}</td>
           <td>
