@@ -64,6 +64,16 @@ async function main() {
       serviceUri: 'http://127.0.0.1:9/hook',
       actions: ['push'],
     }).catch(() => undefined);
+    await api(f, 'POST', '/api/registries/contoso/tasks', {
+      name: 'nightly-check',
+      contextPath: '/dev/null',
+      cmd: 'alpine echo hello',
+      timers: [{ name: 'nightly', schedule: '0 3 * * *' }],
+    }).catch(() => undefined);
+    // The server runs no tasks: the run stays queued, as a run waiting for a build node shows.
+    const run = (await api(f, 'POST', '/api/registries/contoso/scheduleRun', { type: 'TaskRunRequest', taskName: 'nightly-check' }).catch(
+      () => undefined,
+    )) as { runId?: string } | undefined;
 
     const shots: { name: string; path: string; dark?: boolean; phone?: boolean }[] = [
       { name: 'sign-in', path: '/portal' },
@@ -75,6 +85,9 @@ async function main() {
       { name: 'scanning', path: '/portal/registries/contoso/scanning' },
       { name: 'webhooks', path: '/portal/registries/contoso/webhooks' },
       { name: 'policies', path: '/portal/registries/contoso/policies' },
+      { name: 'tasks', path: '/portal/registries/contoso/tasks' },
+      { name: 'task', path: '/portal/registries/contoso/tasks/nightly-check' },
+      ...(run?.runId ? [{ name: 'task-run', path: `/portal/registries/contoso/runs/${run.runId}` }] : []),
       { name: 'operations', path: '/portal/operations' },
       { name: 'repository-dark', path: '/portal/registries/contoso/repositories/web/site', dark: true },
       { name: 'registries-phone', path: '/portal/registries', phone: true },

@@ -33,10 +33,19 @@ export interface Reply {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** The body is text sent as it is (its Content-Type in headers), not JSON. */
+  raw?: boolean;
 }
 
 export const json = (status: number, body: unknown, headers?: Record<string, string>): Reply => ({ status, body, headers });
 /** 204; takes (and ignores) what the service returned, so `noContent(await svc.x())` reads as one step. */
+/** Plain text (a run's log): returned rather than written, so an in-process caller (the portal) gets it too. */
+export const text = (status: number, body: string, headers?: Record<string, string>): Reply => ({
+  status,
+  body,
+  headers: { 'Content-Type': 'text/plain; charset=utf-8', ...headers },
+  raw: true,
+});
 export const noContent = (_done?: unknown): Reply => ({ status: 204 });
 
 type SegmentName<S extends string> = S extends `:${infer N}` ? N : S extends `*${infer N}` ? N : never;
@@ -277,6 +286,7 @@ export async function runRoute<Env extends { ctx: Ctx }>(
   const { ctx } = env;
   if (!reply) return;
   if (reply.body === undefined) send(ctx, reply.status, reply.headers ?? {});
+  else if (reply.raw) send(ctx, reply.status, reply.headers ?? {}, reply.body as string);
   else sendJson(ctx, reply.status, reply.body, reply.headers);
 }
 

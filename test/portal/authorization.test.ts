@@ -19,6 +19,7 @@ for (const backend of BACKENDS) {
     let t: TestApp;
     let reg = '';
     let digest = '';
+    let runId = '';
     const puller = { name: `portal.puller${process.pid}`, password: 'puller password 1' };
 
     async function apiJson(method: string, path: string, body?: unknown): Promise<unknown> {
@@ -52,6 +53,9 @@ for (const backend of BACKENDS) {
         '/api/role-assignments',
         '/api/jobs',
         `/api/registries/${reg}/imports`,
+        `/api/registries/${reg}/tasks`,
+        `/api/registries/${reg}/tasks/pulltask1`,
+        `/api/registries/${reg}/runs`,
       ];
       const out: Record<string, unknown> = {};
       for (const r of reads) {
@@ -73,6 +77,23 @@ for (const backend of BACKENDS) {
       digest = (await t.v2().pushImage(`${reg}/app/web`, 'v1')).digest;
       await apiJson('POST', `/api/registries/${reg}/scope-maps`, { name: 'scopemap1', actions: [`repositories/app/web/content/read`] });
       await apiJson('POST', `/api/registries/${reg}/tokens`, { name: 'pulltoken1', scopeMap: 'scopemap1' });
+      // A task with a timer and a credential, and a run of it (queued: the test server runs no tasks).
+      await apiJson('POST', `/api/registries/${reg}/tasks`, {
+        name: 'pulltask1',
+        contextPath: '/dev/null',
+        cmd: 'alpine true',
+        timers: [{ name: 'timer1', schedule: '0 1 * * *' }],
+      });
+      await apiJson('POST', `/api/registries/${reg}/tasks/pulltask1/credentials`, {
+        loginServer: 'registry.example.com',
+        username: 'robot',
+        password: 'robot password 1',
+      });
+      runId = (
+        (await apiJson('POST', `/api/registries/${reg}/scheduleRun`, { type: 'TaskRunRequest', taskName: 'pulltask1' })) as {
+          runId: string;
+        }
+      ).runId;
       await apiJson('POST', '/api/users', puller);
       await apiJson('POST', '/api/role-assignments', { assignee: puller.name, role: 'AcrPull', scope: `/registries/${reg}` });
     });
@@ -98,6 +119,10 @@ for (const backend of BACKENDS) {
         eventId: '1',
         schedule: 'sched1',
         password: 'password1',
+        task: 'pulltask1',
+        timer: 'timer1',
+        server: 'registry.example.com',
+        run: runId,
       };
       let last = reg;
       const path = pattern
@@ -154,6 +179,11 @@ for (const backend of BACKENDS) {
             scope: '/',
             password: 'a new password 1',
             source: `${reg}/app/web:v1`,
+            contextPath: '/dev/null',
+            cmd: 'alpine true',
+            status: 'Disabled',
+            loginServer: 'registry.example.com',
+            username: 'robot',
           });
           const body = await res.text();
           assert.ok(

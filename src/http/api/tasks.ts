@@ -3,7 +3,7 @@ import { describePrincipal } from '../../auth/service.js';
 import { RegistryError } from '../../domain/errors.js';
 import { FINAL_STATUSES } from '../../domain/tasks/model.js';
 import { contentLength } from '../context.js';
-import { countParam, json, noContent } from '../routes.js';
+import { countParam, json, noContent, text as textReply } from '../routes.js';
 import { named, route } from './common.js';
 
 // Tasks and runs (ACR Tasks; read power lists and reads, write power creates, runs and cancels):
@@ -266,17 +266,13 @@ export const taskRoutes = [
     handler: async ({ ctx, svc, p, params, query }) => {
       const reg = await svc.access.registry(p, params.reg, 'read', 'read the logs of runs of');
       const row = await svc.tasks.run(reg, params.run);
-      const follow = query.follow === 'true' || (ctx.req.headers.accept ?? '').includes('text/event-stream');
+      // An explicit follow=false wins over the Accept header (the portal asks for text that way).
+      const follow =
+        query.follow === 'true' || (query.follow === undefined && (ctx.req.headers.accept ?? '').includes('text/event-stream'));
       let from = Number(query.from ?? 0);
       if (!follow) {
         const { text } = await svc.tasks.logText(row, from);
-        ctx.res.writeHead(200, {
-          'Content-Type': 'text/plain; charset=utf-8',
-          'Cache-Control': 'no-store',
-          'X-Run-Status': (await svc.tasks.run(reg, params.run)).status,
-        });
-        ctx.res.end(text);
-        return;
+        return textReply(200, text, { 'Cache-Control': 'no-store', 'X-Run-Status': (await svc.tasks.run(reg, params.run)).status });
       }
       // Server-sent events: one "log" event per batch of lines (id = bytes sent so far, so a
       // reconnect resumes with ?from= or Last-Event-ID), then one "end" event with the run's status.

@@ -30,6 +30,7 @@ export const REGISTRY_TABS: readonly { segment: string; label: string }[] = [
   { segment: 'policies', label: 'Policies' },
   { segment: 'scanning', label: 'Scanning' },
   { segment: 'imports', label: 'Imports' },
+  { segment: 'tasks', label: 'Tasks' },
   { segment: 'settings', label: 'Settings' },
 ];
 

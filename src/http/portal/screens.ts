@@ -8,6 +8,7 @@ import { registryScreens } from './registries/index.js';
 import { repositoryScreens } from './repositories/index.js';
 import { scanningScreens } from './scanning/index.js';
 import { signInRoutes } from './sign-in.js';
+import { tasksScreens } from './tasks/index.js';
 import { webhooksScreens } from './webhooks/index.js';
 
 // Every screen of the portal: each feature is a folder exporting its routes, added here in one
@@ -22,4 +23,5 @@ export const SCREENS: readonly Route<PortalEnv>[] = [
   ...operationScreens,
   ...importScreens,
   ...scanningScreens,
+  ...tasksScreens,
 ];
