@@ -36,7 +36,8 @@ export const ALLOWED: Record<string, readonly string[]> = {
   // Scanning reads layers and manifests through content and answers to the access policy.
   'services/scan': [...SERVICE_BASE, 'services/policy', 'services/content'],
   // Tasks run builds; what they read and write goes through content and the access policy.
-  'services/tasks': [...SERVICE_BASE, 'services/policy', 'services/content'],
+  // Tasks ask other registries for their base images' digests with import's registry client.
+  'services/tasks': [...SERVICE_BASE, 'services/policy', 'services/content', 'services/import'],
   // services/index.ts: the Services table http receives.
   services: [
     ...SERVICE_BASE,
