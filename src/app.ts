@@ -45,7 +45,7 @@ import { VulnMatcher } from './services/scan/match.js';
 import { ScanService } from './services/scan/scanner.js';
 import { KyselyScans } from './meta/scans.js';
 import { KyselyTasks } from './meta/tasks.js';
-import { TaskService, TASK_RUN_JOB } from './services/tasks/tasks.js';
+import { POOL_JOB_PREFIX, TaskService, TASK_RUN_JOB } from './services/tasks/tasks.js';
 import { TaskRunner } from './services/tasks/runner.js';
 import { runRegistryOf } from './services/tasks/addressing.js';
 import { branchHead } from './services/tasks/git-remote.js';
@@ -291,6 +291,8 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
       storage,
       meta,
       {
+        agentPools: config.tasks.agentPools,
+        dialect: meta.dialect,
         workDir: config.tasks.workDir || path.join(config.dataDir, 'tasks'),
         buildah: config.tasks.buildah,
         maxContextBytes: config.tasks.maxContextBytes,
@@ -310,7 +312,10 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
       },
       log,
     ).register();
-  else jobs.handledElsewhere(TASK_RUN_JOB);
+  else {
+    jobs.handledElsewhere(TASK_RUN_JOB);
+    jobs.handledElsewherePrefix(POOL_JOB_PREFIX);
+  }
   const vulndb = new VulnDbService(meta, log);
   // New data is matched against every stored inventory, in a job (no layer is read again).
   vulndb.afterImport = async () => {

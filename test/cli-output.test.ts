@@ -180,6 +180,7 @@ describe('output of the CLI against a server', () => {
       t.url,
     ]);
     await ok(['task', 'run', '-n', REG, '--name', 'outtask', '--no-wait']);
+    await ok(['agentpool', 'create', '-n', REG, '--name', 'outpool', '--count', '2']);
   });
   after(async () => {
     delete process.env.BERTH_CONFIG_DIR;
@@ -242,6 +243,8 @@ describe('output of the CLI against a server', () => {
     'task credential list': ['-n', REG, '--name', 'outtask'],
     'taskrun list': ['-n', REG],
     'taskrun show': ['-n', REG, '--run-id', 'ca1'],
+    'agentpool list': ['-n', REG],
+    'agentpool show': ['-n', REG, '--name', 'outpool'],
   };
   // Listing commands of other kinds, checked elsewhere: sp show and job show need ids made at run time.
   const ELSEWHERE = new Set(['sp show', 'job show']);

@@ -198,6 +198,10 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       /** This node runs task runs (builds with buildah): the nodes with it on are the agent pool. Off by default: a run executes untrusted Dockerfiles. */
       enabled: z.boolean().default(false),
+      /** Agent pools this node serves (berth agentpool), besides runs that name no pool. A list, or comma-separated in the environment. */
+      agentPools: listOf(
+        z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{2,19}$/, { error: 'tasks.agentPools entries are agent pool names' }),
+      ).default([]),
       /** Where run workspaces (contexts, buildah storage) live; default <dataDir>/tasks. Each is deleted when its run ends. */
       workDir: z.string().default(''),
       /** The buildah program. */

@@ -31,6 +31,8 @@ export const ACTIVITY_OPERATIONS = {
   'Microsoft.ContainerRegistry/registries/purgeSchedules/run/action': 'run a purge schedule now',
   'Microsoft.ContainerRegistry/registries/tasks/write': 'create or update a task (its step, triggers, timers or credentials)',
   'Microsoft.ContainerRegistry/registries/tasks/delete': 'delete a task',
+  'Microsoft.ContainerRegistry/registries/agentPools/write': 'create or resize an agent pool',
+  'Microsoft.ContainerRegistry/registries/agentPools/delete': 'delete an agent pool',
   'Microsoft.ContainerRegistry/registries/scheduleRun/action':
     'queue a run: a build (berth build), a quick run (berth run) or a run of a task',
   'Microsoft.ContainerRegistry/registries/runs/write': 'update a run (keep or drop its log)',

@@ -26,6 +26,13 @@ export interface QueueOptions {
   backoffMaxMs: number;
 }
 
+/** The job cannot run yet (its agent pool is full): it goes back to the queue, the attempt not counted. */
+export class PostponeJob extends Error {
+  constructor(readonly delayMs: number) {
+    super(`postponed for ${delayMs} ms`);
+  }
+}
+
 /** A failure that retrying cannot fix: the job goes straight to dead. */
 export class PermanentJobError extends Error {}
 
@@ -46,6 +53,8 @@ export class JobQueue {
   private readonly longKinds = new Set<string>();
   /** Kinds other nodes run (task runs on the nodes of the agent pool): this node never claims them. */
   private readonly elsewhere = new Set<string>();
+  /** Families of kinds (task runs of agent pools, "task-run@") other nodes run, but for those this node handles. */
+  private readonly elsewherePrefixes = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private running = 0;
   private runningLong = 0;
@@ -76,6 +85,11 @@ export class JobQueue {
     if (!this.handlers.has(kind)) this.elsewhere.add(kind);
   }
 
+  /** Declares a family of kinds other nodes run; the ones this node handles are still claimed (as long kinds). */
+  handledElsewherePrefix(prefix: string): void {
+    this.elsewherePrefixes.add(prefix);
+  }
+
   private get longSlots(): number {
     return Math.max(1, Math.floor(this.opts.concurrency / 2));
   }
@@ -96,13 +110,14 @@ export class JobQueue {
   }
 
   /** Claims up to n runnable jobs (queued and due, or running with an expired lease), of these kinds or all but these. */
-  async claim(n: number, kinds?: { only?: string[]; except?: string[] }): Promise<JobRow[]> {
+  async claim(n: number, kinds?: { only?: string[]; except?: string[]; exceptPrefixes?: string[] }): Promise<JobRow[]> {
     const t = Date.now();
     return this.meta.claimJobs(this.node, n, {
       now: iso(t),
       leaseUntil: iso(t + this.opts.leaseSeconds * 1000),
       only: kinds?.only,
       except: kinds?.except,
+      exceptPrefixes: kinds?.exceptPrefixes,
     });
   }
 
@@ -142,6 +157,13 @@ export class JobQueue {
       await fn(JSON.parse(job.payload), job);
       await this.succeed(job);
     } catch (e) {
+      if (e instanceof PostponeJob) {
+        const t = Date.now();
+        await this.meta
+          .postponeJob(job.id, this.node, iso(t + e.delayMs), iso(t))
+          .catch((e2) => this.log.warn({ err: e2 }, 'could not postpone a job'));
+        return;
+      }
       await this.fail(job, e).catch((e2) => this.log.warn({ err: e2 }, 'could not record a job failure'));
     }
   }
@@ -164,7 +186,13 @@ export class JobQueue {
       const free = this.opts.concurrency - this.running;
       const long = [...this.longKinds];
       const longJobs = await this.claim(Math.min(free, this.longSlots - this.runningLong), { only: long });
-      const jobs = [...longJobs, ...(await this.claim(free - longJobs.length, { except: [...long, ...this.elsewhere] }))];
+      const jobs = [
+        ...longJobs,
+        ...(await this.claim(free - longJobs.length, {
+          except: [...long, ...this.elsewhere],
+          exceptPrefixes: [...this.elsewherePrefixes],
+        })),
+      ];
       for (const job of jobs) {
         const isLong = this.longKinds.has(job.kind);
         this.running++;

@@ -25,7 +25,13 @@ export interface JobStore {
    * or all but these, for `node` until `leaseUntil`; returns them with attempts counted. An empty
    * `only` claims nothing; an empty `except` excludes nothing.
    */
-  claimJobs(node: string, n: number, o: { now: string; leaseUntil: string; only?: string[]; except?: string[] }): Promise<JobRow[]>;
+  claimJobs(
+    node: string,
+    n: number,
+    o: { now: string; leaseUntil: string; only?: string[]; except?: string[]; exceptPrefixes?: string[] },
+  ): Promise<JobRow[]>;
+  /** Puts a claimed job back in the queue at runAfter without counting the attempt (it did not run). */
+  postponeJob(id: number, node: string, runAfter: string, at: string): Promise<void>;
   completeJob(id: number, node: string, at: string): Promise<void>;
   /** false when the lease is no longer this node's. */
   renewJobLease(id: number, node: string, leaseUntil: string, at: string): Promise<boolean>;
@@ -64,17 +70,26 @@ export class KyselyJobStore implements JobStore {
     return Number(row.id);
   }
 
-  async claimJobs(node: string, n: number, o: { now: string; leaseUntil: string; only?: string[]; except?: string[] }): Promise<JobRow[]> {
+  async claimJobs(
+    node: string,
+    n: number,
+    o: { now: string; leaseUntil: string; only?: string[]; except?: string[]; exceptPrefixes?: string[] },
+  ): Promise<JobRow[]> {
     const { now: nowIso, leaseUntil: until, only } = o;
     if (n <= 0 || (only && only.length === 0)) return [];
     const except = o.except?.length ? o.except : undefined;
+    const prefixes = (o.exceptPrefixes ?? []).map((p) => `${p.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
     // On PostgreSQL several nodes claim side by side with FOR UPDATE SKIP LOCKED; on SQLite the one
     // connection serialises claims.
     if (this.ctx.dialect === 'postgres') {
       const kindFilter = only ? sql`and kind in (${sql.join(only)})` : except ? sql`and kind not in (${sql.join(except)})` : sql``;
+      const prefixFilter = sql.join(
+        prefixes.map((p) => sql`and kind not like ${p} escape '\\'`),
+        sql` `,
+      );
       const r = await sql<JobRow>`update jobs set state = 'running', lease_owner = ${node}, lease_until = ${until},
         attempts = attempts + 1, updated_at = ${nowIso}
-        where id in (select id from jobs where ((state = 'queued' and run_after <= ${nowIso}) or (state = 'running' and lease_until < ${nowIso})) ${kindFilter}
+        where id in (select id from jobs where ((state = 'queued' and run_after <= ${nowIso}) or (state = 'running' and lease_until < ${nowIso})) ${kindFilter} ${prefixFilter}
           order by run_after limit ${n} for update skip locked)
         returning *`.execute(this.ctx.db);
       return r.rows;
@@ -91,6 +106,7 @@ export class KyselyJobStore implements JobStore {
         );
       if (only) q = q.where('kind', 'in', only);
       if (except) q = q.where('kind', 'not in', except);
+      for (const p of prefixes) q = q.where(sql<boolean>`kind not like ${p} escape '\\'`);
       const ids = (await q.orderBy('run_after').limit(n).execute()).map((r) => r.id);
       if (ids.length === 0) return [];
       await trx
@@ -133,6 +149,22 @@ export class KyselyJobStore implements JobStore {
         updated_at: o.at,
         run_after: o.runAfter,
       })
+      .where('id', '=', id)
+      .where('lease_owner', '=', node)
+      .execute();
+  }
+
+  async postponeJob(id: number, node: string, runAfter: string, at: string): Promise<void> {
+    await this.ctx.db
+      .updateTable('jobs')
+      .set((eb) => ({
+        state: 'queued',
+        attempts: eb('attempts', '-', 1),
+        lease_owner: null,
+        lease_until: null,
+        run_after: runAfter,
+        updated_at: at,
+      }))
       .where('id', '=', id)
       .where('lease_owner', '=', node)
       .execute();

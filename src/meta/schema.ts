@@ -678,7 +678,21 @@ export interface TaskSourceDeliveriesTable {
   received_at: string;
 }
 
+/** Agent pools (migration 21). */
+export interface AgentPoolsTable {
+  registry_id: number;
+  name: string;
+  name_key: string;
+  /** S1 | S2 | S3 | I6 (ACR's tiers; informational here: nodes are what they are) */
+  tier: string;
+  /** Runs of the pool at once, across the nodes serving it (0 holds its runs queued). */
+  count: number;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
+  agent_pools: AgentPoolsTable;
   tasks: TasksTable;
   task_runs: TaskRunsTable;
   task_run_counters: TaskRunCountersTable;

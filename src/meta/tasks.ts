@@ -1,5 +1,5 @@
 import { sql, type Insertable, type Kysely, type Selectable, type Updateable } from 'kysely';
-import type { Database, TaskBaseImagesTable, TaskRunsTable, TasksTable } from './schema.js';
+import type { AgentPoolsTable, Database, TaskBaseImagesTable, TaskRunsTable, TasksTable } from './schema.js';
 import type { Executor } from './store.js';
 
 // Tasks, their runs, live log chunks, base-image dependencies and source deliveries (migration
@@ -12,6 +12,7 @@ export type NewTaskRun = Insertable<TaskRunsTable>;
 export type TaskPatch = Updateable<TasksTable>;
 export type TaskRunPatch = Updateable<TaskRunsTable>;
 export type BaseImageRow = Selectable<TaskBaseImagesTable>;
+export type AgentPoolRow = Selectable<AgentPoolsTable>;
 
 export interface RunFilter {
   taskId?: number;
@@ -155,6 +156,84 @@ export class KyselyTasks {
       .where('log_key', 'is not', null)
       .limit(limit)
       .execute();
+  }
+
+  // ------------------------------------------------------------------ agent pools
+
+  /** undefined when the name is taken. */
+  async insertPool(row: Insertable<AgentPoolsTable>): Promise<AgentPoolRow | undefined> {
+    return this.db
+      .insertInto('agent_pools')
+      .values(row)
+      .onConflict((oc) => oc.columns(['registry_id', 'name_key']).doNothing())
+      .returningAll()
+      .executeTakeFirst();
+  }
+
+  getPool(registryId: number, name: string): Promise<AgentPoolRow | undefined> {
+    return this.db
+      .selectFrom('agent_pools')
+      .selectAll()
+      .where('registry_id', '=', registryId)
+      .where('name_key', '=', name.toLowerCase())
+      .executeTakeFirst();
+  }
+
+  listPools(registryId: number): Promise<AgentPoolRow[]> {
+    return this.db.selectFrom('agent_pools').selectAll().where('registry_id', '=', registryId).orderBy('name_key').execute();
+  }
+
+  async updatePool(registryId: number, name: string, patch: Updateable<AgentPoolsTable>): Promise<void> {
+    await this.db
+      .updateTable('agent_pools')
+      .set(patch)
+      .where('registry_id', '=', registryId)
+      .where('name_key', '=', name.toLowerCase())
+      .execute();
+  }
+
+  async deletePool(registryId: number, name: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('agent_pools')
+      .where('registry_id', '=', registryId)
+      .where('name_key', '=', name.toLowerCase())
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  async poolRuns(registryId: number, pool: string, status: string, ex: Executor = this.db): Promise<number> {
+    const r = await ex
+      .selectFrom('task_runs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('registry_id', '=', registryId)
+      .where('agent_pool', '=', pool)
+      .where('status', '=', status)
+      .executeTakeFirstOrThrow();
+    return Number(r.n);
+  }
+
+  /**
+   * Starts a queued run of a pool only while the pool has room: in one transaction that first
+   * locks the pool's row (PostgreSQL; SQLite runs one writer at a time), so nodes starting runs of
+   * one pool at once never exceed its count. 'full' when it has no room; false when the run was
+   * no longer queued.
+   */
+  async startPooledRun(
+    id: number,
+    registryId: number,
+    pool: string,
+    patch: TaskRunPatch,
+    dialect: 'postgres' | 'sqlite',
+  ): Promise<boolean | 'full'> {
+    return this.db.transaction().execute(async (trx) => {
+      let q = trx.selectFrom('agent_pools').select('count').where('registry_id', '=', registryId).where('name_key', '=', pool);
+      if (dialect === 'postgres') q = q.forUpdate();
+      const row = await q.executeTakeFirst();
+      if (!row) return 'full';
+      if ((await this.poolRuns(registryId, pool, 'Running', trx)) >= Number(row.count)) return 'full';
+      const r = await trx.updateTable('task_runs').set(patch).where('id', '=', id).where('status', '=', 'Queued').executeTakeFirst();
+      return Number(r.numUpdatedRows) > 0;
+    });
   }
 
   // ------------------------------------------------------------------ logs

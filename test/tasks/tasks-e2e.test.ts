@@ -51,6 +51,7 @@ describe('tasks: builds, triggers and runs through the CLI', tools, () => {
       BERTH_JOBS_POLL_INTERVAL_MS: '200',
       // A node killed mid-run: its run is found within seconds (leases are renewed every second).
       BERTH_JOBS_LEASE_SECONDS: '3',
+      BERTH_TASKS_AGENT_POOLS: 'small',
     });
     await f.createRegistry(reg);
     git = await startGitServer();
@@ -265,6 +266,36 @@ describe('tasks: builds, triggers and runs through the CLI', tools, () => {
     assert.equal(done.outputImages[0]!.tag, first.commit, 'built at the commit the delivery named');
     const log = await cli(['taskrun', 'logs', '-n', reg, '--run-id', runId]);
     assert.match(log.stdout, new RegExp(`commit ${first.commit}`));
+  });
+
+  test('an agent pool of count 1 runs its runs one at a time; a pool no node serves holds its run queued', async () => {
+    await berthJson(f.url, ['agentpool', 'create', '-n', reg, '--name', 'small', '--count', '1']);
+    await berthJson(f.url, ['agentpool', 'create', '-n', reg, '--name', 'nobody', '--count', '5']);
+    const cmd = `${f.host}/${reg}/base/busybox:1 /bin/busybox sleep 2`;
+    const a = await berthJson<Run>(f.url, ['run', '-n', reg, '--cmd', cmd, '--agent-pool', 'small', '--no-wait', '/dev/null']);
+    const b = await berthJson<Run>(f.url, ['run', '-n', reg, '--cmd', cmd, '--agent-pool', 'small', '--no-wait', '/dev/null']);
+    const idle = await berthJson<Run>(f.url, ['run', '-n', reg, '--cmd', cmd, '--agent-pool', 'nobody', '--no-wait', '/dev/null']);
+    let most = 0;
+    const both = await waitFor(
+      'both runs of the pool end',
+      async () => {
+        const rs = await Promise.all([a, b].map((r) => berthJson<Run>(f.url, ['task', 'show-run', '-n', reg, '--run-id', r.runId])));
+        most = Math.max(most, rs.filter((r) => r.status === 'Running').length);
+        return rs.every((r) => !['Queued', 'Running'].includes(r.status)) ? rs : undefined;
+      },
+      120_000,
+      200,
+    );
+    assert.deepEqual(
+      both.map((r) => r.status),
+      ['Succeeded', 'Succeeded'],
+      both.map((r) => r.runErrorMessage).join('; '),
+    );
+    assert.equal(most, 1, 'never two runs of the pool at once');
+    const queue = await berthJson<{ count: number }>(f.url, ['agentpool', 'show', '-n', reg, '--name', 'nobody', '--queue-count']);
+    assert.equal(queue.count, 1);
+    assert.equal((await berthJson<Run>(f.url, ['task', 'show-run', '-n', reg, '--run-id', idle.runId])).status, 'Queued');
+    await berthJson(f.url, ['task', 'cancel-run', '-n', reg, '--run-id', idle.runId]);
   });
 
   test('a node killed mid-run: after a restart the run is marked failed with the reason, never left Running', async () => {

@@ -132,6 +132,7 @@ function runOptions(cmd: Command): Command {
   return cmd
     .option('--timeout <seconds>', 'the run timeout in seconds (default 600)', timeoutArg)
     .option('--platform <os/arch>', 'platform to build for (default linux/amd64)')
+    .option('--agent-pool <pool>', 'run on the nodes of this agent pool (berth agentpool)')
     .option('--no-logs', 'do not stream the log; wait for the end quietly')
     .option('--no-wait', 'return once the run is queued')
     .option('--server <url>', 'Berth server URL (env BERTH_SERVER)')
@@ -252,6 +253,7 @@ export function registerTaskCommands(program: Command): void {
         arguments: [...nameValues(o.buildArg, '--build-arg', false), ...nameValues(o.secretBuildArg, '--secret-build-arg', true)],
         platform: o.platform,
         timeout: o.timeout,
+        agentPoolName: o.agentPool,
       });
       await afterQueued(api, o.name, run, o, 'build');
     });
@@ -289,6 +291,7 @@ export function registerTaskCommands(program: Command): void {
         values,
         platform: o.platform,
         timeout: o.timeout,
+        agentPoolName: o.agentPool,
       });
       await afterQueued(api, o.name, run, o, 'run');
     });
@@ -536,4 +539,54 @@ export function registerTaskCommands(program: Command): void {
       if (!(await confirm(o, `delete run ${o.runId}`))) return;
       await runCmd(o).request('DELETE', `${base(o)}/runs/${enc(o.runId)}`);
     });
+
+  const pool = program
+    .command('agentpool')
+    .description('agent pools: groups of task nodes, each capping its concurrent runs (like az acr agentpool)');
+  const poolFlags = (c: Command) =>
+    c
+      .requiredOption('-n, --registry <registry>', 'the registry')
+      .requiredOption('--name <pool>', 'the agent pool')
+      .option('--server <url>', 'Berth server URL (env BERTH_SERVER)')
+      .option('-u, --username <name>', 'Berth user name (env BERTH_USERNAME)')
+      .option('-p, --password <secret>', 'Berth password (env BERTH_PASSWORD)')
+      .addOption(outputOption());
+  const countArg = (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new CliError(`--count is a whole number from 0, got "${v}"`, 2);
+    return n;
+  };
+  poolFlags(pool.command('create').description('create an agent pool (nodes serve it with tasks.agentPools)'))
+    .option('--tier <tier>', 'S1 (default), S2, S3 or I6 (as ACR names them; nodes are what they are)')
+    .option('--count <n>', 'runs of the pool at once, across its nodes (default 1; 0 holds them queued)', countArg)
+    .action(async (o) => print(await runCmd(o).json('POST', `${base(o)}/agentPools`, { name: o.name, tier: o.tier, count: o.count }), o));
+  poolFlags(pool.command('update').description('change how many runs of the pool run at once'))
+    .requiredOption('--count <n>', 'runs at once (0 holds them queued)', countArg)
+    .action(async (o) => print(await runCmd(o).json('PATCH', `${base(o)}/agentPools/${enc(o.name)}`, { count: o.count }), o));
+  poolFlags(pool.command('delete').description('delete an agent pool (refused while it has queued or running runs)'))
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(async (o) => {
+      if (!(await confirm(o, `delete agent pool ${o.name}`))) return;
+      await runCmd(o).request('DELETE', `${base(o)}/agentPools/${enc(o.name)}`);
+    });
+  poolFlags(pool.command('show').description('show an agent pool'))
+    .option('--queue-count', 'show how many of its runs are queued (and running) instead')
+    .action(async (o) =>
+      print(
+        await runCmd(o).json(
+          o.queueCount ? 'POST' : 'GET',
+          `${base(o)}/agentPools/${enc(o.name)}${o.queueCount ? '/listQueueStatus' : ''}`,
+        ),
+        o,
+      ),
+    );
+  pool
+    .command('list')
+    .description('list the agent pools of a registry')
+    .requiredOption('-n, --registry <registry>', 'the registry')
+    .option('--server <url>', 'Berth server URL (env BERTH_SERVER)')
+    .option('-u, --username <name>', 'Berth user name (env BERTH_USERNAME)')
+    .option('-p, --password <secret>', 'Berth password (env BERTH_PASSWORD)')
+    .addOption(outputOption())
+    .action(async (o) => print((await runCmd(o).json<{ value: unknown[] }>('GET', `${base(o)}/agentPools`)).value, o));
 }

@@ -12,6 +12,7 @@ import { named, route } from './common.js';
 //   POST …/listBuildSourceUploadUrl → {uploadUrl, relativePath}; PUT {uploadUrl} with the context (tar.gz)
 //   POST …/scheduleRun {type: DockerBuildRequest|FileTaskRunRequest|EncodedTaskRunRequest|TaskRunRequest, …} → 202 run
 //   GET …/runs[?top=&status=&task=]   GET|PATCH|DELETE …/runs/{runId}   POST …/runs/{runId}/cancel
+//   GET|POST …/agentPools   GET|PATCH|DELETE …/agentPools/{name}   POST …/agentPools/{name}/listQueueStatus
 //   GET …/runs/{runId}/logs[?follow=true]: text/plain, or with follow a server-sent event stream until the run ends
 
 const NameValues = z
@@ -76,7 +77,54 @@ const CredentialBody = z.strictObject({
   password: z.string().max(4096).optional(),
 });
 
+const PoolBody = z.strictObject({
+  name: z.string().optional(),
+  tier: z.string().optional(),
+  count: z.number({ error: '"count" is a number' }).optional(),
+  os: z.literal('Linux', { error: 'agent pools run Linux' }).optional(),
+});
+
 export const taskRoutes = [
+  route('GET /api/registries/:reg/agentPools', {
+    handler: async ({ svc, p, params }) =>
+      json(200, { value: await svc.tasks.listPools(await svc.access.registry(p, params.reg, 'read', 'list the agent pools of')) }),
+  }),
+  route('POST /api/registries/:reg/agentPools', {
+    activity: {
+      operation: 'Microsoft.ContainerRegistry/registries/agentPools/write',
+      resource: ({ params, body }) => named(`/registries/${params.reg}/agentPools`, body?.name),
+    },
+    body: PoolBody,
+    handler: async ({ svc, p, params, body }) => {
+      const reg = await svc.access.registry(p, params.reg, 'write', 'create agent pools in');
+      const pool = await svc.tasks.createPool(reg, await body());
+      return json(201, pool, { Location: `/api/registries/${reg.name}/agentPools/${pool.name}` });
+    },
+  }),
+  route('GET /api/registries/:reg/agentPools/:name', {
+    handler: async ({ svc, p, params }) => {
+      const reg = await svc.access.registry(p, params.reg, 'read', 'read the agent pools of');
+      return json(200, svc.tasks.poolView(reg, await svc.tasks.pool(reg, params.name)));
+    },
+  }),
+  route('PATCH /api/registries/:reg/agentPools/:name', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/agentPools/write' },
+    body: PoolBody,
+    handler: async ({ svc, p, params, body }) =>
+      json(
+        200,
+        await svc.tasks.updatePool(await svc.access.registry(p, params.reg, 'write', 'update agent pools in'), params.name, await body()),
+      ),
+  }),
+  route('DELETE /api/registries/:reg/agentPools/:name', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/agentPools/delete' },
+    handler: async ({ svc, p, params }) =>
+      noContent(await svc.tasks.deletePool(await svc.access.registry(p, params.reg, 'write', 'delete agent pools in'), params.name)),
+  }),
+  route('POST|GET /api/registries/:reg/agentPools/:name/listQueueStatus', {
+    handler: async ({ svc, p, params }) =>
+      json(200, await svc.tasks.poolQueue(await svc.access.registry(p, params.reg, 'read', 'read the agent pools of'), params.name)),
+  }),
   route('GET /api/registries/:reg/tasks', {
     handler: async ({ svc, p, params }) =>
       json(200, { value: await svc.tasks.list(await svc.access.registry(p, params.reg, 'read', 'list the tasks of')) }),

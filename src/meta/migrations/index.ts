@@ -17,6 +17,7 @@ import { scans } from './0017-scans.js';
 import { usageHistory } from './0018-usage-history.js';
 import { revokedSessions } from './0019-revoked-sessions.js';
 import { tasks } from './0020-tasks.js';
+import { agentPools } from './0021-agent-pools.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -51,4 +52,5 @@ export const migrations: Migration[] = [
   usageHistory,
   revokedSessions,
   tasks,
+  agentPools,
 ];

@@ -8,7 +8,7 @@ import { LineMasker } from '../../domain/tasks/mask.js';
 import { FINAL_STATUSES, type BaseImage, type RunSpec, type SecretParts } from '../../domain/tasks/model.js';
 import { parseTaskFile, TaskFileError, type TaskStep } from '../../domain/tasks/task-file.js';
 import { TemplateError, renderTemplate, type TemplateData } from '../../domain/tasks/template.js';
-import type { JobQueue, JobRow } from '../../jobs/queue.js';
+import { PostponeJob, type JobQueue, type JobRow } from '../../jobs/queue.js';
 import type { RegistryRow } from '../../meta/store.js';
 import type { KyselyTasks, TaskRunRow } from '../../meta/tasks.js';
 import { resolveSafe, EgressRefused } from '../../net/egress.js';
@@ -17,7 +17,7 @@ import type { StorageDriver } from '../../storage/driver.js';
 import { runCommand } from './process.js';
 import { foldChunks, RunLog } from './run-log.js';
 import { RunStepError, splitImage, StepRunner, type StepsOutcome } from './steps.js';
-import { TASK_RUN_JOB, type TaskService } from './tasks.js';
+import { POOL_JOB_PREFIX, poolJobKind, TASK_RUN_JOB, type TaskService } from './tasks.js';
 import { splitReference } from './external-base.js';
 import { materializeContext } from './workspace-context.js';
 import { BuildStepError } from './buildah.js';
@@ -30,6 +30,9 @@ import { BuildStepError } from './buildah.js';
 // with that reason. Cancel and timeout kill every process of the run (process groups).
 
 export interface RunnerOptions {
+  /** Agent pools this node serves besides runs of no pool (tasks.agentPools). */
+  agentPools: readonly string[];
+  dialect: 'postgres' | 'sqlite';
   workDir: string;
   buildah: string;
   maxContextBytes: number;
@@ -74,6 +77,10 @@ export class TaskRunner {
   /** Makes this node part of the agent pool, after clearing what a previous life of it left behind. */
   register(): void {
     this.jobs.handle<{ runRowId: number }>(TASK_RUN_JOB, (p, job) => this.execute(p.runRowId, job), { long: true });
+    for (const pool of this.opts.agentPools)
+      this.jobs.handle<{ runRowId: number }>(poolJobKind(pool), (p, job) => this.execute(p.runRowId, job), { long: true });
+    // Runs of pools this node does not serve are left to the nodes that do.
+    this.jobs.handledElsewherePrefix(POOL_JOB_PREFIX);
     void this.reapStale().catch((e) => this.log.warn({ err: e }, 'could not clear the workspaces of runs of a previous start'));
   }
 
@@ -122,15 +129,13 @@ export class TaskRunner {
       return;
     }
     const started = new Date();
-    if (
-      !(await this.store.moveRun(row.id, ['Queued'], {
-        status: 'Running',
-        start_time: started.toISOString(),
-        node: this.jobs.node,
-        updated_at: started.toISOString(),
-      }))
-    )
-      return;
+    const patch = { status: 'Running', start_time: started.toISOString(), node: this.jobs.node, updated_at: started.toISOString() };
+    if (row.agent_pool) {
+      // A pool at its count: the job waits its turn in the queue, this attempt not counted.
+      const r = await this.store.startPooledRun(row.id, Number(row.registry_id), row.agent_pool, patch, this.opts.dialect);
+      if (r === 'full') throw new PostponeJob(2000);
+      if (!r) return;
+    } else if (!(await this.store.moveRun(row.id, ['Queued'], patch))) return;
     this.tasks.observer?.taskRunStarted(row.run_type, (started.getTime() - Date.parse(row.create_time)) / 1000);
     const reg = await this.registries.getRegistryById(Number(row.registry_id));
     const runLog = new RunLog(this.store, row.id, this.opts.logMaxBytes);

@@ -27,7 +27,7 @@ import type { JobQueue } from '../../jobs/queue.js';
 import type { Scheduler } from '../../jobs/scheduler.js';
 import type { AccessStore } from '../../meta/access-store.js';
 import { now, type Executor, type RegistryRow, type Transactor } from '../../meta/store.js';
-import type { KyselyTasks, TaskRow, TaskRunRow } from '../../meta/tasks.js';
+import type { AgentPoolRow, KyselyTasks, TaskRow, TaskRunRow } from '../../meta/tasks.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import { StorageNotFoundError } from '../../storage/driver.js';
 import { buildSourceKey, isUploadId } from '../../storage/paths.js';
@@ -37,6 +37,11 @@ import { buildSourceKey, isUploadId } from '../../storage/paths.js';
 // pool (runner.ts); this service only decides what a run will do, and records it when queued.
 
 export const TASK_RUN_JOB = 'task-run';
+/** Runs of an agent pool are jobs of their own kind, claimed only by the nodes serving the pool. */
+export const POOL_JOB_PREFIX = 'task-run@';
+export const poolJobKind = (pool: string) => `${POOL_JOB_PREFIX}${pool.toLowerCase()}`;
+const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9-]{2,19}$/;
+const POOL_TIERS = ['S1', 'S2', 'S3', 'I6'];
 export const TASK_TIMER_JOB = 'task-timer';
 export const TASK_BASE_JOB = 'task-base-image';
 
@@ -360,6 +365,7 @@ export class TaskService {
             ? 'Enabled'
             : undefined;
     if (!status) throw bad('--status is Enabled or Disabled');
+    if (def.agentPoolName) await this.pool(reg, def.agentPoolName);
     const t = now();
     const row = await this.store.insertTask({
       registry_id: reg.id,
@@ -393,6 +399,7 @@ export class TaskService {
     const { def, secrets } = this.definitionOf(input, { def: JSON.parse(row.definition) as TaskDefinition, secrets: prevSecrets });
     const triggers = this.triggersOf(input, def, prevTriggers);
     if (triggers.source && !secrets.webhookSecret) secrets.webhookSecret = randomBytes(24).toString('base64url');
+    if (def.agentPoolName) await this.pool(reg, def.agentPoolName);
     let status = row.status;
     if (input.status !== undefined) {
       const s = input.status.toLowerCase();
@@ -751,6 +758,15 @@ export class TaskService {
     guard?: (trx: Executor) => Promise<boolean>,
   ): Promise<RunView | undefined> {
     const sealedSecrets = await this.sealed(r.secrets);
+    if (r.agentPool) {
+      const pool = await this.store.getPool(reg.id, r.agentPool);
+      if (!pool)
+        throw new RegistryError(
+          'RESOURCE_UNKNOWN',
+          `agent pool ${r.agentPool} does not exist in registry ${reg.name} (berth agentpool create)`,
+        );
+      r = { ...r, agentPool: pool.name_key };
+    }
     const work = async (trx: Executor) => {
       if (guard && !(await guard(trx))) return undefined;
       const n = await this.store.nextRunNumber(trx, reg.id);
@@ -775,7 +791,8 @@ export class TaskService {
         updated_at: t,
       });
       // One attempt: a run that dies with its node is marked failed, never built twice unseen.
-      const jobId = await this.jobs.enqueue(trx, TASK_RUN_JOB, { runRowId: id, registry: reg.name, runId }, { maxAttempts: 1 });
+      const kind = r.agentPool ? poolJobKind(r.agentPool) : TASK_RUN_JOB;
+      const jobId = await this.jobs.enqueue(trx, kind, { runRowId: id, registry: reg.name, runId }, { maxAttempts: 1 });
       await this.store.updateRun(id, { job_id: jobId }, trx);
       return id;
     };
@@ -900,6 +917,86 @@ export class TaskService {
       n++;
     }
     return n;
+  }
+
+  // ------------------------------------------------------------------ agent pools
+
+  poolView(reg: RegistryRow, p: AgentPoolRow) {
+    return {
+      id: `/registries/${reg.name}/agentPools/${p.name}`,
+      name: p.name,
+      type: 'Microsoft.ContainerRegistry/registries/agentPools',
+      tier: p.tier,
+      count: Number(p.count),
+      os: 'Linux',
+      provisioningState: 'Succeeded',
+      createdAt: p.created_at,
+      updatedAt: p.updated_at,
+    };
+  }
+
+  private checkCount(count: number | undefined): number {
+    const n = count ?? 1;
+    if (!Number.isInteger(n) || n < 0 || n > 1000)
+      throw bad('--count is a whole number from 0 to 1000 (runs of the pool at once; 0 holds them queued)');
+    return n;
+  }
+
+  async createPool(reg: RegistryRow, b: { name?: string; tier?: string; count?: number }) {
+    const name = b.name ?? '';
+    if (!POOL_NAME.test(name))
+      throw bad(`an agent pool name is 3–20 letters, digits or dashes, starting with a letter or digit; got "${name.slice(0, 40)}"`);
+    const tier = (b.tier ?? 'S1').toUpperCase();
+    if (!POOL_TIERS.includes(tier)) throw bad(`--tier is ${POOL_TIERS.join(', ')}`);
+    const t = now();
+    const row = await this.store.insertPool({
+      registry_id: reg.id,
+      name,
+      name_key: name.toLowerCase(),
+      tier,
+      count: this.checkCount(b.count),
+      created_at: t,
+      updated_at: t,
+    });
+    if (!row) throw new RegistryError('CONFLICT', `an agent pool named ${name} already exists in registry ${reg.name}`);
+    return this.poolView(reg, row);
+  }
+
+  async pool(reg: RegistryRow, name: string) {
+    const row = await this.store.getPool(reg.id, name);
+    if (!row) throw new RegistryError('RESOURCE_UNKNOWN', `agent pool ${name} does not exist in registry ${reg.name}`);
+    return row;
+  }
+
+  async updatePool(reg: RegistryRow, name: string, b: { count?: number }) {
+    const row = await this.pool(reg, name);
+    await this.store.updatePool(reg.id, row.name, { count: this.checkCount(b.count ?? Number(row.count)), updated_at: now() });
+    return this.poolView(reg, await this.pool(reg, name));
+  }
+
+  async deletePool(reg: RegistryRow, name: string): Promise<void> {
+    const row = await this.pool(reg, name);
+    const waiting =
+      (await this.store.poolRuns(reg.id, row.name_key, 'Queued')) + (await this.store.poolRuns(reg.id, row.name_key, 'Running'));
+    if (waiting > 0)
+      throw new RegistryError(
+        'CONFLICT',
+        `agent pool ${row.name} has ${waiting} queued or running runs: cancel them or let them end first`,
+      );
+    await this.store.deletePool(reg.id, row.name);
+  }
+
+  async listPools(reg: RegistryRow) {
+    return (await this.store.listPools(reg.id)).map((p) => this.poolView(reg, p));
+  }
+
+  /** az acr agentpool show --queue-count: runs of the pool waiting for room. */
+  async poolQueue(reg: RegistryRow, name: string): Promise<{ count: number; running: number }> {
+    const row = await this.pool(reg, name);
+    return {
+      count: await this.store.poolRuns(reg.id, row.name_key, 'Queued'),
+      running: await this.store.poolRuns(reg.id, row.name_key, 'Running'),
+    };
   }
 
   // ------------------------------------------------------------------ source triggers
