@@ -292,6 +292,8 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
       meta,
       {
         agentPools: config.tasks.agentPools,
+        limits: { cpus: config.tasks.cpus, memoryMB: config.tasks.memoryMB, maxProcesses: config.tasks.maxProcesses },
+        cgroupParent: config.tasks.cgroupParent,
         dialect: meta.dialect,
         workDir: config.tasks.workDir || path.join(config.dataDir, 'tasks'),
         buildah: config.tasks.buildah,

@@ -222,6 +222,17 @@ export const ConfigSchema = z.strictObject({
       logRetentionDays: z.number().int().min(1).max(3650).default(30),
       /** Host (host[:port]) runs use to reach this deployment's registries; default the public URL's host, else the listen address. */
       registryHost: z.string().default(''),
+      /** CPUs one run may use (fractions allowed; a control group per run); 0 = no limit. */
+      cpus: z.number().min(0).max(1024).default(0),
+      /** Memory one run may use, in MiB (its processes are killed beyond it); 0 = no limit. */
+      memoryMB: z.number().int().min(0).default(0),
+      /** Processes one run may have at once (a fork bomb stops there); 0 = no limit. */
+      maxProcesses: z.number().int().min(0).default(0),
+      /** The control group under which each run gets its own (v2: a path under /sys/fs/cgroup; v1: the same path in each controller's hierarchy). */
+      cgroupParent: z
+        .string()
+        .regex(/^[A-Za-z0-9._/-]+$/, { error: 'tasks.cgroupParent is a cgroup path such as berth-runs' })
+        .default('berth-runs'),
       /** Let cmd steps ask for privileged: true. */
       allowPrivileged: z.boolean().default(false),
       /** Give cmd steps network access beyond the run's own network (off: a step reaches only the run's other steps). */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
@@ -52,6 +52,10 @@ describe('tasks: builds, triggers and runs through the CLI', tools, () => {
       // A node killed mid-run: its run is found within seconds (leases are renewed every second).
       BERTH_JOBS_LEASE_SECONDS: '3',
       BERTH_TASKS_AGENT_POOLS: 'small',
+      // Every run in its own control group: at most 300 MiB and 64 processes.
+      BERTH_TASKS_MEMORY_MB: '300',
+      BERTH_TASKS_MAX_PROCESSES: '64',
+      BERTH_TASKS_CGROUP_PARENT: `berth-test-${process.pid}`,
     });
     await f.createRegistry(reg);
     git = await startGitServer();
@@ -59,6 +63,14 @@ describe('tasks: builds, triggers and runs through the CLI', tools, () => {
   after(async () => {
     await git?.close();
     await f?.cleanup();
+    // The runs' cgroups went with their runs; their parent is the test's to remove (v1: one per controller).
+    for (const c of ['', 'cpu', 'memory', 'pids']) {
+      try {
+        rmdirSync(path.join('/sys/fs/cgroup', c, `berth-test-${process.pid}`));
+      } catch {
+        // not on this hierarchy
+      }
+    }
     removeDir(work);
   });
 
@@ -296,6 +308,33 @@ describe('tasks: builds, triggers and runs through the CLI', tools, () => {
     assert.equal(queue.count, 1);
     assert.equal((await berthJson<Run>(f.url, ['task', 'show-run', '-n', reg, '--run-id', idle.runId])).status, 'Queued');
     await berthJson(f.url, ['task', 'cancel-run', '-n', reg, '--run-id', idle.runId]);
+  });
+
+  test('a run is held to its memory and process limits: a step past them fails, the node goes on', async () => {
+    const image = `${f.host}/${reg}/base/busybox:1`;
+    const forks = await cli([
+      'run',
+      '-n',
+      reg,
+      '--cmd',
+      `${image} /bin/busybox sh -c "i=0; while [ $i -lt 200 ]; do /bin/busybox sleep 3 & i=$((i+1)); done; wait"`,
+      '/dev/null',
+    ]);
+    assert.equal(forks.code, 1, forks.stdout);
+    assert.match(forks.stdout, /can't fork|Resource temporarily unavailable/i);
+    // dd holds one 400 MB block in memory: past the 300 MiB limit, the kernel kills it.
+    const memory = await cli([
+      'run',
+      '-n',
+      reg,
+      '--cmd',
+      `${image} /bin/busybox dd if=/dev/zero of=/dev/null bs=400M count=1`,
+      '/dev/null',
+    ]);
+    assert.equal(memory.code, 1, memory.stdout);
+    const runs = await berthJson<Run[]>(f.url, ['task', 'list-runs', '-n', reg, '--top', '1']);
+    const log = (await cli(['taskrun', 'logs', '-n', reg, '--run-id', runs[0]!.runId])).stdout;
+    assert.match(memory.stderr + log, /exited with code 137\b|killed/i, `killed by the memory limit (SIGKILL): ${log}`);
   });
 
   test('a node killed mid-run: after a restart the run is marked failed with the reason, never left Running', async () => {

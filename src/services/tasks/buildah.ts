@@ -22,6 +22,8 @@ export interface BuildahEnv {
   onLine: (line: string) => void;
   /** The buildah binary (default: buildah on PATH). */
   buildah?: string;
+  /** The run's cgroup (its CPU, memory and process limits), entered by every command. */
+  cgroupProcs?: readonly string[];
 }
 
 export class BuildStepError extends Error {
@@ -66,6 +68,7 @@ async function run(e: BuildahEnv, args: string[], what: string, cwd: string, net
     signal: e.signal,
     secrets: e.secrets,
     onLine: e.onLine,
+    cgroupProcs: e.cgroupProcs,
   });
   if ('code' in end && end.code === 0) return;
   const why =
@@ -124,6 +127,7 @@ async function capture(e: BuildahEnv, args: string[], what: string, extraEnv: Re
     signal: e.signal,
     secrets: e.secrets,
     onLine: (l) => lines.push(l),
+    cgroupProcs: e.cgroupProcs,
   });
   if ('code' in end && end.code === 0) return lines.join('\n');
   for (const l of lines.slice(-20)) e.onLine(l);
@@ -201,5 +205,6 @@ export async function runInContainer(e: BuildahEnv, name: string, r: RunInContai
     signal: r.signal,
     secrets: e.secrets,
     onLine: e.onLine,
+    cgroupProcs: e.cgroupProcs,
   });
 }

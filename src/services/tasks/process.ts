@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { LineMasker } from '../../domain/tasks/mask.js';
+import { inCgroup } from './cgroups.js';
 
 // Running one command of a task run (buildah bud, buildah push, a cmd step): in its own process
 // group, so a timeout or a cancel kills everything it started (a RUN step's children too); its
@@ -18,6 +19,8 @@ export interface RunCommandOptions {
   onLine: (line: string) => void;
   /** Written to the process's stdin, then closed; otherwise stdin is empty. */
   stdin?: string;
+  /** cgroup.procs files the process enters before it starts (the run's limits: cgroups.ts). */
+  cgroupProcs?: readonly string[];
 }
 
 export type CommandEnd = { code: number } | { timedOut: true } | { canceled: true } | { error: string };
@@ -31,7 +34,8 @@ export function runCommand(cmd: string, args: readonly string[], o: RunCommandOp
     const err = new LineMasker(o.secrets ?? [], o.onLine);
     let ended: CommandEnd | undefined;
     let killTimer: NodeJS.Timeout | undefined;
-    const child = spawn(cmd, args, { cwd: o.cwd, env: o.env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    const [bin, argv] = inCgroup(o.cgroupProcs ?? [], cmd, args);
+    const child = spawn(bin, argv, { cwd: o.cwd, env: o.env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
     const killGroup = (sig: NodeJS.Signals) => {
       try {
         if (child.pid) process.kill(-child.pid, sig);

@@ -21,6 +21,7 @@ import { POOL_JOB_PREFIX, poolJobKind, TASK_RUN_JOB, type TaskService } from './
 import { splitReference } from './external-base.js';
 import { materializeContext } from './workspace-context.js';
 import { BuildStepError } from './buildah.js';
+import { CgroupError, createRunCgroup, removeRunCgroup, type RunCgroup, type RunLimits } from './cgroups.js';
 
 // Executes a run on a node of the agent pool (tasks.enabled): a workspace of its own (context,
 // buildah storage, auth file), a network namespace of its own, a registry credential that pulls
@@ -30,6 +31,8 @@ import { BuildStepError } from './buildah.js';
 // with that reason. Cancel and timeout kill every process of the run (process groups).
 
 export interface RunnerOptions {
+  limits: RunLimits;
+  cgroupParent: string;
   /** Agent pools this node serves besides runs of no pool (tasks.agentPools). */
   agentPools: readonly string[];
   dialect: 'postgres' | 'sqlite';
@@ -107,6 +110,7 @@ export class TaskRunner {
     }
     for (const d of dirs) {
       const id = /^run-(\d+)-/.exec(d)![1]!;
+      await removeRunCgroup(this.opts.cgroupParent, `run-${id}`);
       await runCommand('ip', ['netns', 'delete', `berth-${id}`], {
         cwd: '/',
         env: { PATH: process.env.PATH ?? '' },
@@ -159,12 +163,14 @@ export class TaskRunner {
     );
     let workspace: string | undefined;
     let netns: string | undefined;
+    let cgroup: RunCgroup | undefined;
     let outcome: StepsOutcome | undefined;
     try {
       if (!reg) throw new RunEnded({ status: 'Error', error: 'the registry of this run no longer exists' });
       await mkdir(this.opts.workDir, { recursive: true });
       workspace = await mkdtemp(path.join(this.opts.workDir, `run-${row.id}-`));
-      outcome = await this.work(row, reg, spec, workspace, runLog, abort.signal, (ns) => (netns = ns));
+      cgroup = await createRunCgroup(this.opts.cgroupParent, `run-${row.id}`, this.opts.limits);
+      outcome = await this.work(row, reg, spec, workspace, runLog, abort.signal, (ns) => (netns = ns), cgroup?.procs ?? []);
       ending ??= { status: 'Succeeded' };
     } catch (e) {
       if (!ending) ending = this.failure(e);
@@ -178,6 +184,7 @@ export class TaskRunner {
           timeoutMs: 10_000,
           onLine: () => undefined,
         });
+      await cgroup?.remove();
       if (workspace)
         await rm(workspace, { recursive: true, force: true }).catch((e) =>
           this.log.warn({ err: e, workspace }, 'could not remove a run workspace'),
@@ -197,6 +204,7 @@ export class TaskRunner {
 
   private failure(e: unknown): Ending {
     if (e instanceof RunEnded) return e.ending;
+    if (e instanceof CgroupError) return { status: 'Error', error: e.message };
     if (
       e instanceof ContextError ||
       e instanceof TaskFileError ||
@@ -259,6 +267,7 @@ export class TaskRunner {
     runLog: RunLog,
     signal: AbortSignal,
     onNetns: (ns: string) => void,
+    cgroupProcs: readonly string[],
   ): Promise<StepsOutcome> {
     const secrets: SecretParts = await this.tasks.secretsOf(row.secrets);
     const registry = this.opts.runRegistry(reg.name);
@@ -380,6 +389,7 @@ export class TaskRunner {
         secrets: masked,
         onLine: say,
         buildah: this.opts.buildah,
+        cgroupProcs,
       },
       contextDir: got.dir,
       netns,
