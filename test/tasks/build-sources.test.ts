@@ -90,4 +90,30 @@ describe('build sources and run requests', () => {
     const runs = (await (await call('GET', `/api/registries/${reg}/runs`)).json()) as { value: unknown[] };
     assert.equal(runs.value.length, 0);
   });
+
+  test('a task lists its secret arguments by name; their values only with secure properties', async () => {
+    const created = await call(
+      'POST',
+      `/api/registries/${reg}/tasks`,
+      JSON.stringify({
+        name: 'with-secrets',
+        contextPath: 'https://git.example.com/app.git#main',
+        imageNames: ['app:1'],
+        arguments: [
+          { name: 'PLAIN', value: 'visible' },
+          { name: 'TOKEN', value: 'sealed-value-123', isSecret: true },
+        ],
+      }),
+    );
+    assert.equal(created.status, 201);
+    assert.ok(!(await created.text()).includes('sealed-value-123'), 'the create answer holds no secret value');
+    type Task = { step: { arguments: { name: string; value: string | null; isSecret: boolean }[] } };
+    const shown = (await (await call('GET', `/api/registries/${reg}/tasks/with-secrets`)).json()) as Task;
+    assert.deepEqual(shown.step.arguments, [
+      { name: 'PLAIN', value: 'visible', isSecret: false },
+      { name: 'TOKEN', value: null, isSecret: true },
+    ]);
+    const secure = (await (await call('GET', `/api/registries/${reg}/tasks/with-secrets?withSecureProperties=true`)).json()) as Task;
+    assert.equal(secure.step.arguments.find((a) => a.name === 'TOKEN')?.value, 'sealed-value-123');
+  });
 });

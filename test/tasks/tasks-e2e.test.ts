@@ -4,7 +4,21 @@ import { copyFileSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { BerthFixture, MAIN, berthJson, cliServer, mustRun, removeDir, requireTool, run, tempDir, waitFor } from '../e2e/helpers.js';
+import { packContext } from '../../src/cli/tasks/context-archive.js';
+import {
+  BerthFixture,
+  MAIN,
+  berthJson,
+  cliServer,
+  mustRun,
+  pushBlob,
+  pushManifest,
+  removeDir,
+  requireTool,
+  run,
+  tempDir,
+  waitFor,
+} from '../e2e/helpers.js';
 
 // Tasks end to end, through the automation contract: a real `berth serve` (PostgreSQL) that runs
 // tasks, the berth CLI, buildah, a real git server, skopeo. A base image is built from a local
@@ -32,6 +46,22 @@ describe('tasks: builds, triggers and runs through the CLI', tools, () => {
   const reg = `tasks${process.pid}`;
   const work = tempDir('tasks-e2e');
   const cli = (args: string[], timeoutMs = 240_000) => run(process.execPath, [MAIN, ...args, ...cliServer(f.url)], { timeoutMs });
+
+  const showRun = (runId: string) => berthJson<Run>(f.url, ['task', 'show-run', '-n', reg, '--run-id', runId]);
+  /** Waits until a run's status is none of `from`; returns the run. */
+  const leaves = (runId: string, from: string[], what: string, timeoutMs = 60_000) =>
+    waitFor(
+      what,
+      async () => {
+        const r = await showRun(runId);
+        return from.includes(r.status) ? undefined : r;
+      },
+      timeoutMs,
+      200,
+    );
+  /** A run that sleeps for two minutes, queued without waiting. */
+  const sleeper = () =>
+    berthJson<Run>(f.url, ['run', '-n', reg, '--cmd', `${f.host}/${reg}/base/busybox:1 /bin/busybox sleep 120`, '--no-wait', '/dev/null']);
 
   function folder(name: string, files: Record<string, string>): string {
     const dir = path.join(work, name);
@@ -98,6 +128,32 @@ describe('tasks: builds, triggers and runs through the CLI', tools, () => {
     assert.match(metrics, /berth_task_run_queue_wait_seconds_count\{run_type="QuickBuild"\} 1/);
   });
 
+  test('berth build of an OCI artifact context (oci://): its tar layer is the context', async () => {
+    const dir = folder('as-artifact', { Dockerfile: 'FROM scratch\nCOPY busybox /bin/busybox\nCMD ["/bin/busybox", "true"]\n' });
+    const packed = await packContext(dir, { maxBytes: 64 << 20 });
+    const parts: Buffer[] = [];
+    for await (const c of packed.tarGz) parts.push(c as Buffer);
+    const layer = Buffer.concat(parts);
+    const config = Buffer.from('{}');
+    const repo = `${reg}/contexts/app`;
+    const layerDigest = await pushBlob(f.url, repo, layer);
+    const configDigest = await pushBlob(f.url, repo, config);
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        artifactType: 'application/vnd.berth.build-context',
+        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: configDigest, size: config.length },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layerDigest, size: layer.length }],
+      }),
+    );
+    await pushManifest(f.url, repo, '1', manifest, 'application/vnd.oci.image.manifest.v1+json');
+    const r = await cli(['build', '-n', reg, '-t', 'from-artifact:1', `oci://${f.host}/${repo}:1`]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /downloading the context oci:\/\//);
+    assert.match(r.stdout, /pushed .*from-artifact:1: sha256:/);
+  });
+
   test('a task built from git records its base; a new base in the registry runs it again on the new base', async () => {
     await git.createRepo('app', {
       Dockerfile: `FROM ${f.host}/${reg}/base/busybox:1\nRUN ["/bin/busybox", "sh", "-c", "echo app > /app.txt"]\n`,
@@ -157,11 +213,15 @@ describe('tasks: builds, triggers and runs through the CLI', tools, () => {
     assert.equal(JSON.parse(raw.stdout).annotations?.['org.opencontainers.image.base.digest'], newBase);
   });
 
-  test('a multi-step run: a detached service step is reached by its id; a secret value never reaches the log', async () => {
+  test('a multi-step run: a detached service step is reached by its id; a volume is mounted; a secret value never reaches the log', async () => {
     const dir = folder('multi', {
       'hello.txt': 'hello from the service step\n',
       'task.yaml': [
         'version: v1.1.0',
+        'volumes:',
+        '  - name: config',
+        '    secret:',
+        `      greeting.txt: ${Buffer.from('mounted from a volume\n').toString('base64')}`,
         'steps:',
         '  - id: web',
         `    cmd: $Registry/base/busybox:1 /bin/busybox httpd -f -p 8080 -h /workspace`,
@@ -170,6 +230,11 @@ describe('tasks: builds, triggers and runs through the CLI', tools, () => {
         `    cmd: $Registry/base/busybox:1 /bin/busybox wget -qO- http://web:8080/hello.txt`,
         '    retries: 10',
         '    retryDelay: 1',
+        '  - id: read',
+        `    cmd: $Registry/base/busybox:1 /bin/busybox cat /run/config/greeting.txt`,
+        '    volumeMounts:',
+        '      - name: config',
+        '        mountPath: /run/config',
         '  - id: tell',
         `    cmd: $Registry/base/busybox:1 /bin/busybox echo "the token is {{.Values.token}}"`,
         '',
@@ -179,6 +244,7 @@ describe('tasks: builds, triggers and runs through the CLI', tools, () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /hello from the service step/);
     assert.match(r.stdout, /the token is \*\*\*/);
+    assert.match(r.stdout, /mounted from a volume/);
     assert.ok(!(r.stdout + r.stderr).includes('s3cr3t-value-XYZ'), 'the secret is masked');
     const runs = await berthJson<Run[]>(f.url, ['task', 'list-runs', '-n', reg, '--top', '1']);
     const log = await cli(['task', 'logs', '-n', reg, '--run-id', runs[0]!.runId]);
@@ -198,32 +264,10 @@ describe('tasks: builds, triggers and runs through the CLI', tools, () => {
     assert.equal(timedOut.code, 1);
     assert.match(timedOut.stderr, /ended Failed: step acb_step_0 .*timed out after 2 s/);
 
-    const queued = await berthJson<Run>(f.url, [
-      'run',
-      '-n',
-      reg,
-      '--cmd',
-      `${f.host}/${reg}/base/busybox:1 /bin/busybox sleep 120`,
-      '--no-wait',
-      '/dev/null',
-    ]);
-    await waitFor(
-      'the run starts',
-      async () =>
-        (await berthJson<Run>(f.url, ['task', 'show-run', '-n', reg, '--run-id', queued.runId])).status === 'Running' || undefined,
-      60_000,
-      200,
-    );
+    const queued = await sleeper();
+    assert.equal((await leaves(queued.runId, ['Queued'], 'the run starts')).status, 'Running');
     await berthJson(f.url, ['task', 'cancel-run', '-n', reg, '--run-id', queued.runId]);
-    const canceled = await waitFor(
-      'the run ends',
-      async () => {
-        const r = await berthJson<Run>(f.url, ['task', 'show-run', '-n', reg, '--run-id', queued.runId]);
-        return r.status === 'Running' ? undefined : r;
-      },
-      60_000,
-      300,
-    );
+    const canceled = await leaves(queued.runId, ['Running'], 'the run ends');
     assert.equal(canceled.status, 'Canceled');
   });
 
@@ -265,15 +309,7 @@ describe('tasks: builds, triggers and runs through the CLI', tools, () => {
     });
     assert.equal(res.status, 202, await res.clone().text());
     const { runId } = (await res.json()) as { runId: string };
-    const done = await waitFor(
-      'the source-triggered run ends',
-      async () => {
-        const r = await berthJson<Run>(f.url, ['task', 'show-run', '-n', reg, '--run-id', runId]);
-        return ['Queued', 'Running'].includes(r.status) ? undefined : r;
-      },
-      120_000,
-      500,
-    );
+    const done = await leaves(runId, ['Queued', 'Running'], 'the source-triggered run ends', 120_000);
     assert.equal(done.status, 'Succeeded', done.runErrorMessage ?? '');
     assert.equal(done.outputImages[0]!.tag, first.commit, 'built at the commit the delivery named');
     const log = await cli(['taskrun', 'logs', '-n', reg, '--run-id', runId]);
@@ -291,7 +327,7 @@ describe('tasks: builds, triggers and runs through the CLI', tools, () => {
     const both = await waitFor(
       'both runs of the pool end',
       async () => {
-        const rs = await Promise.all([a, b].map((r) => berthJson<Run>(f.url, ['task', 'show-run', '-n', reg, '--run-id', r.runId])));
+        const rs = await Promise.all([a, b].map((r) => showRun(r.runId)));
         most = Math.max(most, rs.filter((r) => r.status === 'Running').length);
         return rs.every((r) => !['Queued', 'Running'].includes(r.status)) ? rs : undefined;
       },
@@ -306,7 +342,7 @@ describe('tasks: builds, triggers and runs through the CLI', tools, () => {
     assert.equal(most, 1, 'never two runs of the pool at once');
     const queue = await berthJson<{ count: number }>(f.url, ['agentpool', 'show', '-n', reg, '--name', 'nobody', '--queue-count']);
     assert.equal(queue.count, 1);
-    assert.equal((await berthJson<Run>(f.url, ['task', 'show-run', '-n', reg, '--run-id', idle.runId])).status, 'Queued');
+    assert.equal((await showRun(idle.runId)).status, 'Queued');
     await berthJson(f.url, ['task', 'cancel-run', '-n', reg, '--run-id', idle.runId]);
   });
 
@@ -338,33 +374,11 @@ describe('tasks: builds, triggers and runs through the CLI', tools, () => {
   });
 
   test('a node killed mid-run: after a restart the run is marked failed with the reason, never left Running', async () => {
-    const queued = await berthJson<Run>(f.url, [
-      'run',
-      '-n',
-      reg,
-      '--cmd',
-      `${f.host}/${reg}/base/busybox:1 /bin/busybox sleep 120`,
-      '--no-wait',
-      '/dev/null',
-    ]);
-    await waitFor(
-      'the run starts',
-      async () =>
-        (await berthJson<Run>(f.url, ['task', 'show-run', '-n', reg, '--run-id', queued.runId])).status === 'Running' || undefined,
-      60_000,
-      200,
-    );
+    const queued = await sleeper();
+    assert.equal((await leaves(queued.runId, ['Queued'], 'the run starts')).status, 'Running');
     await f.server.stop('SIGKILL');
     await f.restart();
-    const ended = await waitFor(
-      'the run is no longer Running',
-      async () => {
-        const r = await berthJson<Run>(f.url, ['task', 'show-run', '-n', reg, '--run-id', queued.runId]);
-        return r.status === 'Running' ? undefined : r;
-      },
-      60_000,
-      300,
-    );
+    const ended = await leaves(queued.runId, ['Running'], 'the run is no longer Running');
     assert.equal(ended.status, 'Failed');
     assert.match(ended.runErrorMessage ?? '', /stopped before the run ended/);
     // The restarted node cleared what the killed one left: no process of the run, no workspace.

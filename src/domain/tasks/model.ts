@@ -53,6 +53,8 @@ export interface TaskDefinition {
   agentPoolName?: string;
   /** Login servers of other registries with credentials (user names shown, passwords not). */
   customRegistries: Record<string, { userName: string }>;
+  /** Names of the secret arguments and values (their values are sealed apart). */
+  secretNames?: string[];
 }
 
 export interface TimerTrigger {

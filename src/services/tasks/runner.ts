@@ -6,7 +6,7 @@ import { ContextError, parseContext } from '../../domain/tasks/context.js';
 import { DockerfileError } from '../../domain/tasks/dockerfile.js';
 import { LineMasker } from '../../domain/tasks/mask.js';
 import { FINAL_STATUSES, type BaseImage, type RunSpec, type SecretParts } from '../../domain/tasks/model.js';
-import { parseTaskFile, TaskFileError, type TaskStep } from '../../domain/tasks/task-file.js';
+import { parseTaskFile, TaskFileError, type TaskFile, type TaskStep } from '../../domain/tasks/task-file.js';
 import { TemplateError, renderTemplate, type TemplateData } from '../../domain/tasks/template.js';
 import { PostponeJob, type JobQueue, type JobRow } from '../../jobs/queue.js';
 import type { RegistryRow } from '../../meta/store.js';
@@ -20,6 +20,8 @@ import { RunStepError, splitImage, StepRunner, type StepsOutcome } from './steps
 import { POOL_JOB_PREFIX, poolJobKind, TASK_RUN_JOB, type TaskService } from './tasks.js';
 import { splitReference } from './external-base.js';
 import { materializeContext } from './workspace-context.js';
+import { fetchOciContext } from './oci-context.js';
+import { isLoopbackHost } from '../../config/config.js';
 import { BuildStepError } from './buildah.js';
 import { CgroupError, createRunCgroup, removeRunCgroup, type RunCgroup, type RunLimits } from './cgroups.js';
 
@@ -309,21 +311,22 @@ export class TaskRunner {
         throw new ContextError(`the context's host ${h} does not resolve`);
       }
     }
-    if (ctx.kind === 'oci')
-      throw new ContextError('OCI artifact contexts (oci://) are not supported yet: use a git or tarball URL, or a local folder');
     say('Downloading source code...');
-    const got = await materializeContext(ctx, {
-      dir: path.join(ws, 'context'),
-      maxBytes: this.opts.maxContextBytes,
-      maxFiles: this.opts.maxContextFiles,
-      timeoutMs: Math.min(spec.timeout * 1000, 600_000),
-      signal,
-      gitToken: secrets.gitAccessToken,
-      secrets: masked,
-      onLine: say,
-      openUpload: spec.uploadKey ? () => this.storage.read(spec.uploadKey!) : undefined,
-      commit: spec.commit,
-    });
+    const got =
+      ctx.kind === 'oci'
+        ? await this.ociContext(ctx.reference, ws, host, token, secrets, signal, say)
+        : await materializeContext(ctx, {
+            dir: path.join(ws, 'context'),
+            maxBytes: this.opts.maxContextBytes,
+            maxFiles: this.opts.maxContextFiles,
+            timeoutMs: Math.min(spec.timeout * 1000, 600_000),
+            signal,
+            gitToken: secrets.gitAccessToken,
+            secrets: masked,
+            onLine: say,
+            openUpload: spec.uploadKey ? () => this.storage.read(spec.uploadKey!) : undefined,
+            commit: spec.commit,
+          });
     if (got.commit) say(`commit ${got.commit}${got.branch ? ` (${got.branch})` : ''}`);
 
     const secretValues = Object.fromEntries([...(secrets.values ?? [])].map((v) => [v.name, v.value]));
@@ -347,7 +350,8 @@ export class TaskRunner {
       Values: { ...Object.fromEntries(('values' in spec.step ? spec.step.values : []).map((v) => [v.name, v.value])), ...secretValues },
       Secrets: secretValues,
     };
-    const steps = await this.stepsOf(spec, got.dir, data, secrets, registry);
+    const { steps, volumes } = await this.stepsOf(spec, got.dir, data, secrets, registry);
+    const volumeDirs = await writeVolumes(path.join(ws, 'volumes'), volumes);
     // What the run may push: the repositories its builds name and its push steps push, in its registry.
     const repos = new Set<string>();
     for (const s of steps) {
@@ -392,6 +396,7 @@ export class TaskRunner {
         cgroupProcs,
       },
       contextDir: got.dir,
+      volumes: volumeDirs,
       netns,
       registry,
       signal,
@@ -405,6 +410,33 @@ export class TaskRunner {
     }
   }
 
+  /** An OCI artifact context: this deployment's with the run's own credential, another registry's with the task's. */
+  private async ociContext(
+    reference: string,
+    ws: string,
+    runHost: string,
+    token: string,
+    secrets: SecretParts,
+    signal: AbortSignal,
+    say: (l: string) => void,
+  ): Promise<{ dir: string; commit?: string; branch?: string }> {
+    const host = reference.split('/')[0]!.toLowerCase();
+    const own = host === runHost;
+    const dir = path.join(ws, 'context');
+    await fetchOciContext(reference, {
+      dir,
+      maxBytes: this.opts.maxContextBytes,
+      maxFiles: this.opts.maxContextFiles,
+      credentials: own ? { username: TOKEN_USERNAME, password: token } : secrets.credentials?.[host],
+      insecure: this.opts.insecureRegistries.includes(host) || isLoopbackHost(host.replace(/:\d+$/, '')),
+      // This deployment is reached wherever it listens; other registries only as egress allows.
+      allowPrivate: own || this.opts.allowPrivate,
+      signal,
+      onLine: say,
+    });
+    return { dir };
+  }
+
   /** The steps of a run: a Docker build (and push), or a task file read from the context or the request. */
   private async stepsOf(
     spec: RunSpec,
@@ -412,7 +444,7 @@ export class TaskRunner {
     data: TemplateData,
     secrets: SecretParts,
     registry: string,
-  ): Promise<(TaskStep & { build?: BuildArgs })[]> {
+  ): Promise<{ steps: (TaskStep & { build?: BuildArgs })[]; volumes: TaskFile['volumes'] }> {
     const step = spec.step;
     if (step.type === 'Docker') {
       const render = (s: string) => renderTemplate(s, data);
@@ -448,7 +480,7 @@ export class TaskRunner {
       };
       const out: (TaskStep & { build?: BuildArgs })[] = [{ ...base, id: 'build', index: 0, type: 'build', after: [], build }];
       if (step.isPushEnabled && tags.length) out.push({ ...base, id: 'push', index: 1, type: 'push', images: tags, after: ['build'] });
-      return out;
+      return { steps: out, volumes: [] };
     }
     let src: string;
     if (step.type === 'EncodedTask') src = Buffer.from(step.encodedTaskContent, 'base64').toString('utf8');
@@ -461,6 +493,26 @@ export class TaskRunner {
       });
     }
     const parsed = parseTaskFile(src, data, { allowPrivileged: this.opts.allowPrivileged, maxTimeout: spec.timeout });
-    return parsed.steps.map((s) => ({ ...s, env: [...parsed.env, ...s.env] }));
+    return { steps: parsed.steps.map((s) => ({ ...s, env: [...parsed.env, ...s.env] })), volumes: parsed.volumes };
   }
+}
+
+/**
+ * A task file's secret volumes as folders of the run's workspace (each file base64-decoded),
+ * mounted read-only where a step's volumeMounts ask. Returns volume name → folder.
+ */
+async function writeVolumes(root: string, volumes: TaskFile['volumes']): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const v of volumes) {
+    const dir = path.join(root, String(Object.keys(out).length));
+    await mkdir(dir, { recursive: true });
+    for (const [file, b64] of Object.entries(v.secret)) {
+      if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$/.test(file))
+        throw new TaskFileError(`volume ${v.name}: "${file.slice(0, 60)}" is not a file name (letters, digits, . _ -)`);
+      if (!/^[A-Za-z0-9+/=\s]*$/.test(b64)) throw new TaskFileError(`volume ${v.name}: the content of ${file} is not base64`);
+      await writeFile(path.join(dir, file), Buffer.from(b64, 'base64'), { mode: 0o644 });
+    }
+    out[v.name] = dir;
+  }
+  return out;
 }

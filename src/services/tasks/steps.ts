@@ -17,6 +17,8 @@ export interface StepContext {
   buildah: BuildahEnv;
   /** The context folder (the run's checkout). */
   contextDir: string;
+  /** The task file's secret volumes: name → folder (mounted read-only by volumeMounts). */
+  volumes?: Record<string, string>;
   /** The run's network namespace, or none (egress allowed: steps use the node's network). */
   netns?: string;
   /** The run's registry (host/name): images without a registry in a push are pushed there. */
@@ -191,7 +193,10 @@ export class StepRunner {
       workingDir: s.disableWorkingDirectoryOverride ? undefined : (s.workingDirectory ?? '/workspace'),
       user: s.user,
       hosts,
-      mounts: [{ source: this.c.contextDir, target: '/workspace' }],
+      mounts: [
+        { source: this.c.contextDir, target: '/workspace' },
+        ...s.volumeMounts.map((m) => ({ source: this.volume(m.name), target: m.mountPath, readOnly: true })),
+      ],
       netns: this.c.netns,
       // A detached step runs until the run ends (its timeout still applies).
       timeoutMs: s.timeout * 1000,
@@ -212,6 +217,12 @@ export class StepRunner {
             ? `could not start: ${end.error}`
             : `exited with code ${end.code}`;
     throw new RunStepError(`step ${s.id} (${image}) ${why}`, end);
+  }
+
+  private volume(name: string): string {
+    const dir = this.c.volumes?.[name];
+    if (!dir) throw new RunStepError(`no volume named ${name}`);
+    return dir;
   }
 
   private inside(p: string): boolean {

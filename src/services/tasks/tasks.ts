@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { seal, unseal } from '../../auth/crypto.js';
 import { RegistryError } from '../../domain/errors.js';
@@ -280,6 +281,7 @@ export class TaskService {
     const secrets: SecretParts = { ...(prev?.secrets ?? {}) };
     if (input.arguments) secrets.arguments = args.secret;
     if (input.values) secrets.values = values.secret;
+    const secretNames = [...(secrets.arguments ?? []), ...(secrets.values ?? [])].map((a) => a.name);
     if (input.gitAccessToken !== undefined) secrets.gitAccessToken = input.gitAccessToken || undefined;
     const def: TaskDefinition = {
       step,
@@ -288,6 +290,7 @@ export class TaskService {
       timeout: checkTimeout(input.timeout, prev?.def.timeout ?? this.opts.taskRunTimeoutSeconds),
       ...((input.agentPoolName ?? prev?.def.agentPoolName) ? { agentPoolName: input.agentPoolName ?? prev?.def.agentPoolName } : {}),
       customRegistries: prev?.def.customRegistries ?? {},
+      ...(secretNames.length ? { secretNames } : {}),
     };
     return { def, secrets };
   }
@@ -382,7 +385,8 @@ export class TaskService {
     });
     if (!row) throw new RegistryError('CONFLICT', `a task named ${name} already exists in registry ${reg.name}`);
     await this.syncTimers(row, triggers, []);
-    return this.view(reg, row, secrets);
+    // Secret values are shown only by show --with-secure-properties, never echoed by a write.
+    return this.view(reg, row);
   }
 
   async task(reg: RegistryRow, name: string): Promise<TaskRow> {
@@ -414,7 +418,7 @@ export class TaskService {
       updated_at: now(),
     });
     if (input.timers) await this.syncTimers(row, triggers, prevTriggers.timers);
-    return this.view(reg, (await this.store.taskById(row.id))!, secrets);
+    return this.view(reg, (await this.store.taskById(row.id))!);
   }
 
   async delete(reg: RegistryRow, name: string): Promise<void> {
@@ -481,10 +485,10 @@ export class TaskService {
   view(reg: RegistryRow, row: TaskRow, secrets?: SecretParts) {
     const def = JSON.parse(row.definition) as TaskDefinition;
     const triggers = JSON.parse(row.triggers) as TaskTriggers;
-    const withSecrets = (plain: NameValue[], secret: NameValue[] | undefined, sealedCount: boolean) => [
+    // Secret arguments and values are listed by name; their values only with secure properties.
+    const withSecrets = (plain: NameValue[], names: string[] | undefined, secret: NameValue[] | undefined) => [
       ...plain.map((a) => ({ name: a.name, value: a.value, isSecret: false })),
-      ...(secret ?? []).map((a) => ({ name: a.name, value: secrets ? a.value : null, isSecret: true })),
-      ...(sealedCount ? [] : []),
+      ...(names ?? []).map((name) => ({ name, value: secret?.find((x) => x.name === name)?.value ?? null, isSecret: true })),
     ];
     const step = def.step;
     const stepView =
@@ -497,20 +501,20 @@ export class TaskService {
             isPushEnabled: step.isPushEnabled,
             noCache: step.noCache,
             target: step.target ?? null,
-            arguments: withSecrets(step.arguments, secrets?.arguments, false),
+            arguments: withSecrets(step.arguments, def.secretNames, secrets?.arguments),
           }
         : step.type === 'FileTask'
           ? {
               type: 'FileTask',
               contextPath: def.contextPath,
               taskFilePath: step.taskFilePath,
-              values: withSecrets(step.values, secrets?.values, false),
+              values: withSecrets(step.values, def.secretNames, secrets?.values),
             }
           : {
               type: 'EncodedTask',
               contextPath: def.contextPath,
               encodedTaskContent: step.encodedTaskContent,
-              values: withSecrets(step.values, secrets?.values, false),
+              values: withSecrets(step.values, def.secretNames, secrets?.values),
             };
     return {
       id: `/registries/${reg.name}/tasks/${row.name}`,
@@ -590,23 +594,36 @@ export class TaskService {
         `the context is ${declaredLength} bytes; the limit is ${max} bytes (tasks.maxContextBytes)`,
         { status: 413 },
       );
-    const w = await this.storage.writer(buildSourceKey(id), { durableName: true });
+    const key = buildSourceKey(id);
+    const w = await this.storage.writer(key, { durableName: true });
     let seen = 0;
+    let over = false;
+    let failure: unknown;
     try {
       // Not destroyed when the upload stops early: the 413 still has to reach the client.
       for await (const c of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
         seen += c.length;
-        if (seen > max)
-          throw new RegistryError('REQUEST_INVALID', `the context is over the ${max} byte limit (tasks.maxContextBytes)`, { status: 413 });
-        if (!w.stream.write(c)) await new Promise((r) => w.stream.once('drain', r));
+        if (seen > max) {
+          over = true;
+          break;
+        }
+        if (!w.stream.write(c)) await once(w.stream, 'drain');
       }
-      await new Promise<void>((resolve, reject) => w.stream.end((e?: Error | null) => (e ? reject(e) : resolve())));
-      return await w.commit();
     } catch (e) {
-      await w.abort().catch(() => undefined);
-      await this.storage.delete(buildSourceKey(id)).catch(() => undefined);
-      throw e;
+      failure = e;
     }
+    // The file is always ended and closed the ordinary way (never destroyed mid-write), then
+    // dropped when the upload is refused or broke off.
+    const ended = await new Promise<Error | undefined>((resolve) => w.stream.end((e?: Error | null) => resolve(e ?? undefined)));
+    const size = await w.commit().catch((e: unknown) => {
+      failure ??= e;
+      return 0;
+    });
+    if (!over && !failure && !ended) return size;
+    await this.storage.delete(key).catch(() => undefined);
+    if (over)
+      throw new RegistryError('REQUEST_INVALID', `the context is over the ${max} byte limit (tasks.maxContextBytes)`, { status: 413 });
+    throw failure instanceof Error ? failure : (ended ?? new Error(`the upload broke off: ${String(failure)}`));
   }
 
   // ------------------------------------------------------------------ runs
