@@ -135,17 +135,6 @@ export class KyselyTasks {
     await this.db.deleteFrom('task_runs').where('id', '=', id).execute();
   }
 
-  /** Runs of one task that are queued or running (a task's runs may be capped). */
-  async activeRuns(registryId: number): Promise<number> {
-    const r = await this.db
-      .selectFrom('task_runs')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('registry_id', '=', registryId)
-      .where('status', 'in', ['Queued', 'Running'])
-      .executeTakeFirstOrThrow();
-    return Number(r.n);
-  }
-
   /** Finished runs older than `before` whose logs are kept (log retention). */
   expiredLogs(before: string, limit: number): Promise<{ id: number; log_key: string | null }[]> {
     return this.db

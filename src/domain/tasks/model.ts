@@ -121,6 +121,11 @@ export function runIdOf(n: number, letter = 'a'): string {
 /** Task names: 5–50 alphanumerics, dashes and underscores (ACR's rule). */
 export const TASK_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{4,49}$/;
 
+/** linux/amd64[/v8], as --platform takes it. */
+export function platformText(p: { os: string; architecture: string; variant?: string }): string {
+  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
+}
+
 export function runDurationSeconds(start: string | null, finish: string | null): number | null {
   if (!start) return null;
   const end = finish ? Date.parse(finish) : Date.now();

@@ -59,12 +59,6 @@ export class RunLog {
     this.writing = this.writing.then(() => this.store.appendLog(this.runRowId, seq, text).catch(() => undefined));
     return this.writing;
   }
-
-  /** Folds the chunks into the stored log; returns its key and size. Chunks are deleted by the caller after the run row names the key. */
-  async finish(storage: StorageDriver): Promise<{ key: string; bytes: number }> {
-    await this.flush();
-    return foldChunks(this.store, storage, this.runRowId);
-  }
 }
 
 /** Writes a run's chunks as its stored log (also for a run whose node died). */

@@ -5,7 +5,7 @@ import { ArgvError, parseBuildArgs, type BuildArgs } from '../../domain/tasks/ar
 import { ContextError, parseContext } from '../../domain/tasks/context.js';
 import { DockerfileError } from '../../domain/tasks/dockerfile.js';
 import { LineMasker } from '../../domain/tasks/mask.js';
-import { FINAL_STATUSES, type BaseImage, type RunSpec, type SecretParts } from '../../domain/tasks/model.js';
+import { FINAL_STATUSES, platformText, type BaseImage, type RunSpec, type SecretParts } from '../../domain/tasks/model.js';
 import { parseTaskFile, TaskFileError, type TaskFile, type TaskStep } from '../../domain/tasks/task-file.js';
 import { TemplateError, renderTemplate, type TemplateData } from '../../domain/tasks/template.js';
 import { PostponeJob, type JobQueue, type JobRow } from '../../jobs/queue.js';
@@ -456,7 +456,7 @@ export class TaskRunner {
         secretBuildArgs: secrets.arguments ?? [],
         labels: [],
         target: step.target,
-        platform: `${spec.platform.os}/${spec.platform.architecture}${spec.platform.variant ? `/${spec.platform.variant}` : ''}`,
+        platform: platformText(spec.platform),
         noCache: step.noCache,
         pull: false,
         context: '.',

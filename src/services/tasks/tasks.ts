@@ -7,6 +7,7 @@ import { ContextError, parseContext } from '../../domain/tasks/context.js';
 import { sameRepository, signatureValid, sourceEvent, type Headers } from '../../domain/tasks/source-events.js';
 import {
   FINAL_STATUSES,
+  RUN_STATUSES,
   runDurationSeconds,
   runIdOf,
   TASK_NAME,
@@ -118,10 +119,6 @@ function parsePlatform(p: string | undefined): TaskDefinition['platform'] {
   const m = /^(linux)\/(amd64|arm64|arm|386|ppc64le|s390x)(?:\/(v[5-8]))?$/.exec(text);
   if (!m) throw bad(`--platform is linux/ARCH[/VARIANT] (amd64, arm64, arm, 386, ppc64le, s390x), got "${text.slice(0, 40)}"`);
   return { os: m[1]!, architecture: m[2]!, ...(m[3] ? { variant: m[3] } : {}) };
-}
-
-export function platformText(p: TaskDefinition['platform']): string {
-  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
 }
 
 function splitSecrets(
@@ -826,7 +823,7 @@ export class TaskService {
   async listRuns(reg: RegistryRow, f: { taskName?: string; status?: string; top?: number }) {
     let taskId: number | undefined;
     if (f.taskName) taskId = (await this.task(reg, f.taskName)).id;
-    if (f.status && !['Queued', 'Running', 'Succeeded', 'Failed', 'Canceled', 'Error', 'Timeout', 'Started'].includes(f.status))
+    if (f.status && !(RUN_STATUSES as readonly string[]).includes(f.status))
       throw bad('--run-status is Queued, Running, Succeeded, Failed, Canceled, Error or Timeout');
     const rows = await this.store.listRuns(reg.id, { taskId, status: f.status, limit: Math.min(Math.max(f.top ?? 15, 1), 1000) });
     return rows.map((r) => this.runView(reg, r));
@@ -924,9 +921,13 @@ export class TaskService {
     };
   }
 
-  /** Deletes the logs of runs finished more than `days` ago (runs whose log was not kept past retention). */
+  /**
+   * Deletes the logs of runs finished more than `days` ago (unless archived), and forgets source
+   * deliveries as old (a git host redelivers within hours, not weeks).
+   */
   async pruneLogs(days: number): Promise<number> {
     const before = new Date(Date.now() - days * 86400_000).toISOString();
+    await this.store.pruneDeliveries(before);
     let n = 0;
     for (const r of await this.store.expiredLogs(before, 500)) {
       if (r.log_key) await this.storage.delete(r.log_key);

@@ -1,3 +1,4 @@
+import { FINAL_STATUSES, platformText, RUN_STATUSES } from '../../../domain/tasks/model.js';
 import type { Services } from '../../../services/index.js';
 import { apiPath, portalPath, seg } from '../api.js';
 import type { PortalEnv } from '../common.js';
@@ -20,9 +21,8 @@ export type TaskView = ReturnType<Services['tasks']['view']>;
 /** A run as GET /api/registries/{r}/runs/{runId} answers it. */
 export type RunView = ReturnType<Services['tasks']['runView']>;
 
-/** The run statuses the API filters by, in the order a run passes them. */
-export const RUN_STATUSES = ['Queued', 'Running', 'Succeeded', 'Failed', 'Canceled', 'Error', 'Timeout'] as const;
-const FINAL = new Set(['Succeeded', 'Failed', 'Canceled', 'Error', 'Timeout']);
+export { platformText, RUN_STATUSES };
+const FINAL = FINAL_STATUSES;
 
 /** Whether a run has ended (its log is then complete and the live refresh stops). */
 export const runEnded = (r: Pick<RunView, 'status'>): boolean => FINAL.has(r.status);
@@ -40,8 +40,6 @@ export function duration(seconds: number | null | undefined): string {
   if (m < 60) return `${m} min ${seconds % 60} s`;
   return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
-
-export const platformText = (p: TaskView['platform']): string => `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
 
 /**
  * The repository of this registry an output image names, if it is one: path-style
