@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { checkListenerSecurity, ConfigError, storageReads, type Config } from './config/config.js';
+import { checkListenerSecurity, ConfigError, storageReads, type Config, type StorageConfig } from './config/config.js';
 import { newSecret } from './auth/crypto.js';
 import { deferredHandler, listen, createHandler, type RunningServer, type TlsMaterial } from './http/server.js';
 import { migrate, openDb, pendingMigrations, sqliteFile, type Db } from './meta/db.js';
@@ -61,6 +61,9 @@ import { WebhookDelivery } from './services/webhooks/delivery.js';
 import { WebhookService } from './services/webhooks/webhooks.js';
 import { FsDriver } from './storage/drivers/fs.js';
 import type { StorageDriver } from './storage/driver.js';
+import { RegionalStorage, type Region } from './storage/regional.js';
+import { KyselyReplication } from './meta/replication.js';
+import { ReplicationService } from './services/replication/replication.js';
 
 // Composition root: the only place that constructs infrastructure (drivers, database, server).
 
@@ -80,23 +83,41 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host: listen.slice(0, i), port: Number(listen.slice(i + 1)) };
 }
 
-/** The configured byte storage, checked: for azure the credentials and the container (created when allowed). */
-export async function createStorage(config: Config): Promise<StorageDriver> {
-  if (config.storage.driver === 'azure') {
+/**
+ * The configured byte storage, checked: for azure the credentials and the container (created
+ * when allowed). With several regions, every region's store, seen from this node's region.
+ */
+export async function createStorage(config: Config, log?: Logger): Promise<StorageDriver> {
+  if (config.regions.length < 2) return createDriver(config, config.storage);
+  const regions: Region[] = [];
+  for (const r of config.regions) regions.push({ name: r.name, url: r.url, driver: await createDriver(config, r.storage) });
+  const local = regions.find((r) => r.name === config.region)!;
+  return new RegionalStorage(
+    local,
+    regions.filter((r) => r !== local),
+    {
+      deleteFailed: (key, region, err) =>
+        log?.warn({ key, region, err }, 'could not delete a blob in another region; its storage sweep removes it later'),
+    },
+  );
+}
+
+async function createDriver(config: Config, st: StorageConfig): Promise<StorageDriver> {
+  if (st.driver === 'azure') {
     // Nothing goes under dataDir: every object, upload sessions included, lives in the container.
     // Loaded only when configured: the Azure SDK costs an fs deployment ~15 MB and startup time.
     const { AzureDriver } = await import('./storage/drivers/azure.js');
-    const driver = new AzureDriver(config.storage.azure);
+    const driver = new AzureDriver(st.azure);
     await driver.init();
     // Checked on the settings already (checkStorageConfig); this is the driver's own word.
-    if (storageReads(config) === 'redirect' && !driver.canSignReads)
+    if (storageReads({ ...config, storage: st }) === 'redirect' && !driver.canSignReads)
       throw new ConfigError(
         'storage.reads is redirect, but the azure driver has no account key to sign read URLs; set storage.reads: proxy',
       );
     return driver;
   }
-  mkdirSync(config.storage.path, { recursive: true });
-  return new FsDriver(config.storage.path);
+  mkdirSync(st.path, { recursive: true });
+  return new FsDriver(st.path);
 }
 
 /** Reads tls.cert and tls.key (undefined without TLS); a missing or unreadable file is a ConfigError. */
@@ -150,7 +171,7 @@ export async function probeStorage(storage: StorageDriver): Promise<void> {
 }
 
 /** Builds every service from the configuration, the metadata store and the byte storage. */
-export function createServices(config: Config, meta: MetaStore, storage: StorageDriver, log: Logger): Services {
+export function createServices(config: Config, meta: MetaStore, storage: StorageDriver, log: Logger, regional?: RegionalStorage): Services {
   // The feature stores beside MetaStore's core roles (each service takes the stores it uses).
   const accessStore = new AccessStore(meta.db);
   const purgeStore = new KyselyPurgeStore(meta.db);
@@ -227,6 +248,30 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     log,
   );
   const identities = new IdentityService(auth, registries, access, new KyselyActivityLog(meta.db), log);
+  const webhookService = new WebhookService(meta, webhookStore, accessStore, delivery);
+  const replication = new ReplicationService(
+    new KyselyReplication(meta.db),
+    meta,
+    jobs,
+    regional ? { local: regional.local, all: regional.regions } : undefined,
+    {
+      regions: config.regions.map((r) => ({ name: r.name, url: r.url })),
+      local: config.region,
+      copyConcurrency: config.replication.copyConcurrency,
+      maxBytesPerSecond: config.replication.maxBytesPerSecond,
+      verifyReads: config.replication.verifyReads,
+      missingBlobs: config.replication.missingBlobs,
+    },
+    log,
+  );
+  replication.activity = identities.activity;
+  webhookService.location = (l) => replication.webhookLocation(l);
+  if (replication.enabled) {
+    replication.register();
+    uploads.onBlobCommitted = (trx, digest) => replication.placed(trx, digest);
+    blobs.regional = replication;
+    manifests.onPush(replication);
+  }
   // Background work records its outcome in the activity log, as HTTP calls do through the router.
   purge.activity = identities.activity;
   imports.activity = identities.activity;
@@ -238,6 +283,8 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     scheduled: config.gc.enabled,
   };
   const collector = new GcService(meta, new KyselyGcStore(meta.db, meta.dialect), storage, manifests, { ...DEFAULT_GC, ...gc }, log);
+  // Bytes no row knows are looked for in every region's store.
+  if (regional) collector.sweepStores = regional.regions.map((r) => r.driver);
   collector.activity = identities.activity;
   const matcher = new VulnMatcher(meta);
   const scans = new ScanService(
@@ -318,6 +365,8 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     jobs.handledElsewhere(TASK_RUN_JOB);
     jobs.handledElsewherePrefix(POOL_JOB_PREFIX);
   }
+  const acr = new AcrService(meta, storage, repositories, manifests, pulls, scanStore);
+  acr.replicationStatus = (reg, repoId, digest) => replication.manifestStatus(reg, repoId, digest);
   const vulndb = new VulnDbService(meta, log);
   // New data is matched against every stored inventory, in a job (no layer is read again).
   vulndb.afterImport = async () => {
@@ -340,17 +389,18 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     jobs,
     scheduler,
     imports,
-    acr: new AcrService(meta, storage, repositories, manifests, pulls, scanStore),
+    acr,
     identities,
     rates: new RateLimiter({ enabled: config.limits.rateLimits, multiplier: config.limits.rateMultiplier }),
     jobAdmin: new JobAdmin(jobs),
-    webhooks: new WebhookService(meta, webhookStore, accessStore, delivery),
+    webhooks: webhookService,
     gc: collector,
     purgeSchedules: new PurgeScheduleService(scheduler),
     retention: new RetentionService(new KyselyRetentionPolicies(meta.db), purgeStore, manifests, scheduler, log),
     vulndb,
     scans,
     tasks,
+    replication,
   };
 }
 
@@ -371,7 +421,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   let db: Db | undefined;
   try {
     mkdirSync(config.dataDir, { recursive: true });
-    const storage = await createStorage(config);
+    const storage = await createStorage(config, log);
     db = await openDb({ url: config.metadata.url, dataDir: config.dataDir, poolSize: config.metadata.poolSize });
     const applied = await migrate(db);
     if (applied.length) log.info({ applied, metadata: db.target }, 'applied metadata migrations');
@@ -383,7 +433,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
         )
       : undefined;
     const measured = metrics ? instrumentStorage(storage, metrics) : storage;
-    const services = createServices(config, meta, measured, log);
+    const services = createServices(config, meta, measured, log, storage instanceof RegionalStorage ? storage : undefined);
     await services.auth.init();
     // After the listener is bound: a failed start never creates an owner or shows a password.
     await bootstrapOwner(config, log, services);
@@ -487,6 +537,14 @@ function startServing(config: Config, log: Logger, { server, deferred, tls, db, 
   services.scheduler.every('task-log-retention', 3600_000, async () => {
     await services.tasks.pruneLogs(config.tasks.logRetentionDays);
   });
+  if (services.replication.enabled) {
+    // Blobs stored before the deployment had regions belong to the first region's store.
+    services.scheduler.every('replication-adopt', 600_000, async () => {
+      const n = await services.replication.adoptUnplaced();
+      if (n) log.info({ blobs: n, region: config.regions[0]!.name }, 'placed blobs stored before regions were declared');
+    });
+    services.scheduler.every('replication-lag', 30_000, () => services.replication.checkLag(config.replication.lagAlertSeconds));
+  }
   services.scheduler.every('soft-delete-purge', config.softDelete.purgeIntervalSeconds * 1000, async () => {
     await services.softDelete.purgeExpiredSoftDeleted();
   });

@@ -37,6 +37,7 @@ export function buildProgram(): Command {
     .option('--tls-cert <file>', 'PEM certificate (chain): serve HTTPS (with --tls-key)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--insecure-http', 'allow plain HTTP on a non-loopback listen address')
+    .option('--region <name>', 'the region this node serves (a name in regions; BERTH_REGION); default the first')
     .option('--storage <driver>', 'blob storage driver: fs (default) or azure (settings storage.azure.*, BERTH_STORAGE_AZURE_*)')
     .option(
       '--storage-reads <mode>',
@@ -58,6 +59,7 @@ export function buildProgram(): Command {
       if (level) overrides.log = { level };
       if (o.tlsCert || o.tlsKey) overrides.tls = { ...(o.tlsCert ? { cert: o.tlsCert } : {}), ...(o.tlsKey ? { key: o.tlsKey } : {}) };
       if (o.insecureHttp) overrides.insecureHttp = true;
+      if (o.region) overrides.region = o.region;
       if (o.storage || o.storageReads)
         overrides.storage = { ...(o.storage ? { driver: o.storage } : {}), ...(o.storageReads ? { reads: o.storageReads } : {}) };
       const { loadConfig, createLogger, pino } = await serverKit();

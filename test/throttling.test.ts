@@ -20,6 +20,7 @@ test('rate limiter: buckets refill continuously, refusals cost nothing, identiti
     admin_enabled: 0,
     anonymous_pull_enabled: 0,
     quarantine_enabled: 0,
+    location: null,
     created_at: '',
     updated_at: '',
   };

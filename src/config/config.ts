@@ -22,6 +22,9 @@ const listOf = <T extends z.ZodType>(item: T) =>
     z.array(item),
   );
 
+/** Region names: like Azure's locations (westeurope, eastus2), hyphens allowed. */
+export const REGION_NAME = /^[a-z][a-z0-9-]{0,39}$/;
+
 const listen = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'listen must be HOST:PORT, e.g. 127.0.0.1:5000')
@@ -35,6 +38,64 @@ const httpUrl = (v: string) => {
     return false;
   }
 };
+
+/** Where blob bytes live: the deployment's storage, or one region's (regions[].storage). */
+const storageSchema = z
+  .strictObject({
+    driver: z.enum(['fs', 'azure']).default('fs'),
+    /** Root of the filesystem driver; empty = <dataDir>/storage. */
+    path: z.string().default(''),
+    /**
+     * How blob GETs are answered: redirect = 307 to a short-lived read-only URL of the blob in
+     * storage (bytes bypass Berth), proxy = Berth streams the bytes; auto = redirect on azure
+     * when it can sign (an account key), else proxy.
+     */
+    reads: z.enum(['auto', 'redirect', 'proxy']).default('auto'),
+    /** Lifetime of a redirect URL: it must be followed within this time. */
+    redirectTtlSeconds: z.number().int().min(1).max(86400).default(300),
+    /** The azure driver: one block blob per key in one container. */
+    azure: z
+      .strictObject({
+        connectionString: z.string().default(''),
+        accountName: z.string().default(''),
+        accountKey: z.string().default(''),
+        /** Blob service URL; empty = https://<accountName>.blob.core.windows.net */
+        endpoint: z
+          .string()
+          .refine((v) => v === '' || httpUrl(v), 'storage.azure.endpoint must be empty or an http(s) URL')
+          .default(''),
+        /** A SAS token (with accountName or endpoint) or a SAS URL of the blob service. */
+        sasToken: z.string().default(''),
+        /** Blob service URL clients reach for redirected reads, when not the one Berth uses; empty = the same. */
+        publicEndpoint: z
+          .string()
+          .refine((v) => v === '' || httpUrl(v), 'storage.azure.publicEndpoint must be empty or an http(s) URL')
+          .default(''),
+        container: z
+          .string()
+          .regex(
+            /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/,
+            'storage.azure.container must be 3-63 lower-case letters, digits and single hyphens (an Azure container name)',
+          )
+          .default('berth'),
+        createContainer: z.boolean().default(true),
+        /**
+         * The retry budget of each storage operation: tries with exponential backoff (delayMs,
+         * doubling up to maxDelayMs) on 5xx and connection failures, all within
+         * operationTimeoutMs. When it runs out, clients get 503 UNAVAILABLE with Retry-After.
+         */
+        retry: z
+          .strictObject({
+            maxTries: z.number().int().min(1).max(20).default(4),
+            delayMs: z.number().int().min(0).max(60_000).default(200),
+            maxDelayMs: z.number().int().min(0).max(600_000).default(2000),
+            operationTimeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+  })
+  .prefault({});
 
 export const ConfigSchema = z.strictObject({
   /** HOST:PORT to listen on. */
@@ -59,62 +120,7 @@ export const ConfigSchema = z.strictObject({
       poolSize: z.number().int().min(1).max(200).default(10),
     })
     .prefault({}),
-  storage: z
-    .strictObject({
-      driver: z.enum(['fs', 'azure']).default('fs'),
-      /** Root of the filesystem driver; empty = <dataDir>/storage. */
-      path: z.string().default(''),
-      /**
-       * How blob GETs are answered: redirect = 307 to a short-lived read-only URL of the blob in
-       * storage (bytes bypass Berth), proxy = Berth streams the bytes; auto = redirect on azure
-       * when it can sign (an account key), else proxy.
-       */
-      reads: z.enum(['auto', 'redirect', 'proxy']).default('auto'),
-      /** Lifetime of a redirect URL: it must be followed within this time. */
-      redirectTtlSeconds: z.number().int().min(1).max(86400).default(300),
-      /** The azure driver: one block blob per key in one container. */
-      azure: z
-        .strictObject({
-          connectionString: z.string().default(''),
-          accountName: z.string().default(''),
-          accountKey: z.string().default(''),
-          /** Blob service URL; empty = https://<accountName>.blob.core.windows.net */
-          endpoint: z
-            .string()
-            .refine((v) => v === '' || httpUrl(v), 'storage.azure.endpoint must be empty or an http(s) URL')
-            .default(''),
-          /** A SAS token (with accountName or endpoint) or a SAS URL of the blob service. */
-          sasToken: z.string().default(''),
-          /** Blob service URL clients reach for redirected reads, when not the one Berth uses; empty = the same. */
-          publicEndpoint: z
-            .string()
-            .refine((v) => v === '' || httpUrl(v), 'storage.azure.publicEndpoint must be empty or an http(s) URL')
-            .default(''),
-          container: z
-            .string()
-            .regex(
-              /^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$/,
-              'storage.azure.container must be 3-63 lower-case letters, digits and single hyphens (an Azure container name)',
-            )
-            .default('berth'),
-          createContainer: z.boolean().default(true),
-          /**
-           * The retry budget of each storage operation: tries with exponential backoff (delayMs,
-           * doubling up to maxDelayMs) on 5xx and connection failures, all within
-           * operationTimeoutMs. When it runs out, clients get 503 UNAVAILABLE with Retry-After.
-           */
-          retry: z
-            .strictObject({
-              maxTries: z.number().int().min(1).max(20).default(4),
-              delayMs: z.number().int().min(0).max(60_000).default(200),
-              maxDelayMs: z.number().int().min(0).max(600_000).default(2000),
-              operationTimeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
-            })
-            .prefault({}),
-        })
-        .prefault({}),
-    })
-    .prefault({}),
+  storage: storageSchema,
   uploads: z
     .strictObject({
       /** Upload sessions untouched for this long are removed. */
@@ -379,6 +385,53 @@ export const ConfigSchema = z.strictObject({
       maxAttempts: z.number().int().min(1).max(100).default(5),
     })
     .prefault({}),
+  /**
+   * Geo-replication: the regions of the deployment, each with its public URL and its own blob
+   * store; every node joins one (region). Empty: one region, the storage section above. A list in
+   * a file, JSON in the environment (BERTH_REGIONS).
+   */
+  regions: z
+    .preprocess(
+      (v) => {
+        if (typeof v !== 'string') return v;
+        try {
+          return JSON.parse(v) as unknown;
+        } catch {
+          return v;
+        }
+      },
+      z.array(
+        z.strictObject({
+          /** The region's name, as registries and replications name it (e.g. westeurope). */
+          name: z.string().regex(REGION_NAME, 'region names are 1-40 lower-case letters, digits and hyphens, starting with a letter'),
+          /** Base URL of the region's nodes: its regional endpoint (path-style /v2/<registry>/...). */
+          url: z.string().refine(httpUrl, 'regions[].url must be an http(s) URL such as https://westeurope.registry.example.com'),
+          storage: storageSchema,
+        }),
+        { error: 'regions is a list of {name, url, storage}' },
+      ),
+    )
+    .default([]),
+  /** The region this node belongs to (a name in regions; --region, BERTH_REGION); empty = the first region. */
+  region: z.string().default(''),
+  replication: z
+    .strictObject({
+      /**
+       * A pull of a blob not yet copied into this node's region: proxy = stream it from a region
+       * that holds it and keep a copy here (read repair); redirect = send the client to a
+       * short-lived read URL in that region's storage when it can sign one (else proxy).
+       */
+      missingBlobs: z.enum(['proxy', 'redirect']).default('proxy'),
+      /** Bytes per second one node copies between regions, over all its copies; 0 = no limit. */
+      maxBytesPerSecond: z.number().int().min(0).default(0),
+      /** Blobs one replication job copies at once. */
+      copyConcurrency: z.number().int().min(1).max(32).default(4),
+      /** A replica further behind than this is reported (log, activity log, metric); 0 = never. */
+      lagAlertSeconds: z.number().int().min(0).default(300),
+      /** Check each whole blob read against its digest (a damaged copy is dropped, never served whole, and fetched again). */
+      verifyReads: z.boolean().default(true),
+    })
+    .prefault({}),
   /** Seconds SIGTERM waits for in-flight requests before closing connections. */
   shutdownTimeoutSeconds: z.number().int().min(0).max(3600).default(30),
 });
@@ -509,7 +562,12 @@ export function validateConfig(raw: Plain, source: string): Config {
 export function validateConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Config {
   const raw = readConfigFile(file);
   const cfg = validateConfig(raw, file);
-  checkStorageConfig(validateConfig(merge(raw, envOverlay(env)), `${file} + environment`), `${file} + environment`);
+  const merged = validateConfig(merge(raw, envOverlay(env)), `${file} + environment`);
+  checkStorageConfig(merged, `${file} + environment`);
+  if (merged.regions.length) {
+    checkRegions(merged.regions, file);
+    for (const r of merged.regions) checkStorageConfig({ ...merged, storage: r.storage }, `${file}: region ${r.name}`);
+  }
   return cfg;
 }
 
@@ -523,13 +581,68 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       `${opts.file ? `${opts.file} + environment + flags` : 'configuration'}: tls.cert and tls.key must be given together (${cfg.tls.cert ? 'tls.key' : 'tls.cert'} is missing)`,
     );
   }
-  checkStorageConfig(cfg, opts.file ? `${opts.file} + environment + flags` : 'configuration');
+  const source = opts.file ? `${opts.file} + environment + flags` : 'configuration';
   const dataDir = path.resolve(cfg.dataDir);
-  return deepFreeze({
-    ...cfg,
-    dataDir,
-    storage: { ...cfg.storage, path: path.resolve(dataDir, cfg.storage.path || 'storage') },
-  });
+  const resolveStorage = (st: StorageConfig, dir: string): StorageConfig => ({ ...st, path: path.resolve(dataDir, st.path || dir) });
+  if (cfg.regions.length === 0) {
+    checkStorageConfig(cfg, source);
+    if (cfg.region && cfg.region !== DEFAULT_REGION)
+      throw new ConfigError(`${source}: region is ${cfg.region}, but no regions are declared (regions: [{name, url, storage}])`);
+    return deepFreeze({ ...cfg, dataDir, region: DEFAULT_REGION, storage: resolveStorage(cfg.storage, 'storage') });
+  }
+  if (fromFile.storage !== undefined)
+    throw new ConfigError(
+      `${opts.file}: give each region its own storage (regions[].storage) and no top-level storage section: with regions declared, a node stores blobs in its region's storage`,
+    );
+  const regions = cfg.regions.map((r) => ({ ...r, storage: resolveStorage(r.storage, path.join('regions', r.name)) }));
+  checkRegions(regions, source);
+  const region = cfg.region || regions[0]!.name;
+  const mine = regions.find((r) => r.name === region);
+  if (!mine)
+    throw new ConfigError(`${source}: region ${region} is not declared; the declared regions are ${regions.map((r) => r.name).join(', ')}`);
+  for (const r of regions) checkStorageConfig({ ...cfg, storage: r.storage }, `${source}: region ${r.name}`);
+  return deepFreeze({ ...cfg, dataDir, region, regions, storage: mine.storage });
+}
+
+/** The name of the one region of a deployment that declares none. */
+export const DEFAULT_REGION = 'default';
+
+export type StorageConfig = Config['storage'];
+export type RegionConfig = Config['regions'][number];
+
+/**
+ * Regions must be told apart: by name, by URL, and by blob store (two regions on one store would
+ * copy every blob onto itself, and one region's garbage collection would delete the other's).
+ */
+export function checkRegions(regions: readonly RegionConfig[], source: string): void {
+  const seen = new Map<string, string>();
+  for (const r of regions) {
+    const keys = [
+      `name ${r.name}`,
+      `url ${new URL(r.url).origin}${new URL(r.url).pathname.replace(/\/+$/, '')}`,
+      `storage ${storeIdentity(r.storage)}`,
+    ];
+    for (const k of keys) {
+      const other = seen.get(k);
+      if (other !== undefined)
+        throw new ConfigError(
+          `${source}: regions ${other} and ${r.name} have the same ${k.split(' ')[0]} (${k.slice(k.indexOf(' ') + 1)}): each region needs its own name, URL and blob store`,
+        );
+      seen.set(k, r.name);
+    }
+  }
+}
+
+/** What makes two storage settings the same store: a directory, or an account's container. */
+function storeIdentity(st: StorageConfig): string {
+  if (st.driver === 'fs') return `fs:${path.resolve(st.path)}`;
+  const a = st.azure;
+  const account =
+    /AccountName=([^;]+)/i.exec(a.connectionString)?.[1] ??
+    /BlobEndpoint=([^;]+)/i.exec(a.connectionString)?.[1] ??
+    a.endpoint ??
+    a.accountName;
+  return `azure:${(account || a.accountName).toLowerCase()}/${a.container}`;
 }
 
 /**

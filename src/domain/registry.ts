@@ -27,6 +27,8 @@ export interface Registry {
   anonymous_pull_enabled: number;
   /** 1 = quarantine policy enabled: new manifests are Quarantined until marked Passed (ACR's quarantinePolicy). */
   quarantine_enabled: number;
+  /** Home region (geo-replication); null = the deployment's first region. */
+  location: string | null;
   created_at: string;
   updated_at: string;
 }

@@ -13,6 +13,8 @@ export interface NewEvent {
   size?: number | null;
   /** The audit's operation when it is not the action (a purge's deletes: 'purge'). */
   operation?: string | null;
+  /** The region an event is about (an image now complete there: per-replica webhooks). */
+  region?: string | null;
 }
 
 export type EventRow = Selectable<EventsTable>;
@@ -101,6 +103,7 @@ export class KyselyEventStore implements EventStore {
             created_at: ts,
             ...req,
             operation: e.operation ?? null,
+            region: e.region ?? null,
           })),
         )
         .execute();

@@ -370,6 +370,8 @@ export class KyselyGcStore implements GcStore {
   }
 
   async deleteBlob(trx: Executor, digest: string): Promise<void> {
+    // Its placements first (they reference the row); the caller has deleted the bytes in every region.
+    await trx.deleteFrom('blob_placements').where('digest', '=', digest).execute();
     await trx.deleteFrom('blobs').where('digest', '=', digest).execute();
   }
 

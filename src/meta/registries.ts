@@ -12,6 +12,7 @@ const REGISTRY_COLUMNS = [
   'admin_enabled',
   'anonymous_pull_enabled',
   'quarantine_enabled',
+  'location',
   'created_at',
   'updated_at',
 ] as const;
@@ -19,7 +20,8 @@ const REGISTRY_COLUMNS = [
 /** Registries: created, found by name (any case) or id, listed, re-tiered and deleted. */
 export interface RegistryStore {
   /** null when the name is taken, in any case. */
-  createRegistry(name: string, sku: string): Promise<RegistryRow | null>;
+  /** `location`: the home region (geo-replication); none = the deployment's first region. */
+  createRegistry(name: string, sku: string, location?: string): Promise<RegistryRow | null>;
   getRegistry(name: string, ex?: Executor): Promise<RegistryRow | undefined>;
   getRegistryById(id: number): Promise<RegistryRow | undefined>;
   listRegistries(): Promise<RegistryRow[]>;
@@ -30,12 +32,12 @@ export interface RegistryStore {
 export class KyselyRegistryStore implements RegistryStore {
   constructor(private readonly ctx: MetaContext) {}
 
-  async createRegistry(name: string, sku: string): Promise<RegistryRow | null> {
+  async createRegistry(name: string, sku: string, location?: string): Promise<RegistryRow | null> {
     const ts = now();
     try {
       return await this.ctx.db
         .insertInto('registries')
-        .values({ name, name_key: name.toLowerCase(), sku, created_at: ts, updated_at: ts })
+        .values({ name, name_key: name.toLowerCase(), sku, created_at: ts, updated_at: ts, location: location ?? null })
         .returning(REGISTRY_COLUMNS)
         .executeTakeFirstOrThrow();
     } catch (e) {

@@ -44,6 +44,7 @@ export class KyselyRetentionPolicies implements RetentionPolicies {
         'registries.admin_enabled',
         'registries.anonymous_pull_enabled',
         'registries.quarantine_enabled',
+        'registries.location',
         'registries.created_at',
         'registries.updated_at',
         'retention_policies.days',

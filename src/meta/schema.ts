@@ -19,6 +19,8 @@ export interface RegistriesTable {
   soft_delete_days: Generated<number>;
   /** Quarantine policy (migration 16): 1 = new manifests are pushed Quarantined. */
   quarantine_enabled: Generated<number>;
+  /** Home region (migration 22); null = the deployment's first region. */
+  location: Generated<string | null>;
 }
 
 export interface RepositoriesTable {
@@ -41,6 +43,32 @@ export interface BlobsTable {
   created_at: string;
   /** Set by GC when no repository links the blob; cleared when one links it again. */
   orphaned_since: string | null;
+}
+
+export interface ReplicationsTable {
+  registry_id: number;
+  location: string;
+  region_endpoint_enabled: Generated<number>;
+  zone_redundancy: Generated<string>;
+  tags: Generated<string>;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface BlobPlacementsTable {
+  digest: string;
+  region: string;
+  created_at: string;
+}
+
+export interface ReplicationPendingTable {
+  registry_id: number;
+  region: string;
+  repository_id: number;
+  digest: string;
+  /** The tag the push named (per-replica webhook payloads); null for a push by digest. */
+  tag: string | null;
+  enqueued_at: string;
 }
 
 export interface RepositoryBlobsTable {
@@ -158,6 +186,8 @@ export interface EventsTable {
   dispatched: Generated<number>;
   /** The audit's operation when it is not the action ('purge', 'retention'); null otherwise. */
   operation: Generated<string | null>;
+  /** The region an event is about (migration 22: an image now complete there); null = the change itself. */
+  region: Generated<string | null>;
 }
 
 export interface JobsTable {
@@ -217,6 +247,8 @@ export interface WebhooksTable {
   secret: string;
   created_at: string;
   updated_at: string;
+  /** Per-replica webhook (migration 22): fires when an image is complete in this region; null = where pushed. */
+  location: Generated<string | null>;
 }
 
 export interface WebhookDeliveriesTable {
@@ -721,6 +753,9 @@ export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
   repository_blobs: RepositoryBlobsTable;
+  replications: ReplicationsTable;
+  blob_placements: BlobPlacementsTable;
+  replication_pending: ReplicationPendingTable;
   gc_runs: GcRunsTable;
   manifests: ManifestsTable;
   manifest_refs: ManifestRefsTable;

@@ -139,7 +139,17 @@ export class KyselyWebhooks implements Webhooks, WebhookOutbox {
     if (ids.length === 0) return Promise.resolve([]);
     return ex
       .selectFrom('registries')
-      .select(['id', 'name', 'sku', 'admin_enabled', 'anonymous_pull_enabled', 'quarantine_enabled', 'created_at', 'updated_at'])
+      .select([
+        'id',
+        'name',
+        'sku',
+        'admin_enabled',
+        'anonymous_pull_enabled',
+        'quarantine_enabled',
+        'location',
+        'created_at',
+        'updated_at',
+      ])
       .where('id', 'in', ids)
       .execute();
   }

@@ -24,6 +24,7 @@ import type { ScanService } from './scan/scanner.js';
 import type { VulnDbService } from './scan/vulndb.js';
 import type { WebhookService } from './webhooks/webhooks.js';
 import type { TaskService } from './tasks/tasks.js';
+import type { ReplicationService } from './replication/replication.js';
 
 export { onceViewer, parsePageSize, type QuarantineViewer } from './content/manifests.js';
 
@@ -60,5 +61,7 @@ export interface Services {
   /** Vulnerability scans of images: the job, results, the registry's scan policy. */
   scans: ScanService;
   /** Tasks and runs (builds): what is stored and queued; nodes with tasks.enabled execute runs. */
+  /** Geo-replication: replicas, placements, copy jobs, read repair and lag. */
+  replication: ReplicationService;
   tasks: TaskService;
 }

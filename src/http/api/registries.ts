@@ -7,7 +7,7 @@ import { route, type ApiEnv } from './common.js';
 
 // Registries (az acr create|list|show|update|delete|check-name):
 //   GET|POST /api/registries                 list (what the caller may read; ?include=usage adds each one's storage,
-//                                            limit and repository count) | create (create_registries power; {name, sku, adminUserEnabled})
+//                                            limit and repository count) | create (create_registries power; {name, sku, adminUserEnabled, location})
 //   GET|POST /api/registries/check-name      ?name= | {name}
 //   GET|PATCH|DELETE /api/registries/{r}     read (?include=usage as the list) | write power; PATCH {sku, adminUserEnabled, anonymousPullEnabled,
 //                                            policies: {quarantinePolicy: {status: enabled|disabled}}}
@@ -17,6 +17,8 @@ const CreateBody = z.strictObject({
   name: z.string({ error: NAME_NEEDED }).min(1, { error: NAME_NEEDED }),
   sku: z.string().nullish(),
   adminUserEnabled: z.boolean({ error: '"adminUserEnabled" must be true or false' }).nullish(),
+  /** The home region (a declared region); none = the region of the node that serves the request. */
+  location: z.string({ error: '"location" must be a region name' }).nullish(),
 });
 
 /** ?include=usage: each registry's storage, its limit and its repository count, read in a batch. */
@@ -24,7 +26,8 @@ const IncludeQuery = z.object({
   include: z.literal('usage', { error: '"include" may only be "usage" (storage, its limit and the repository count)' }).optional(),
 });
 
-const view = (r: ApiEnv, row: Registry) => registryView(row, loginServer(row.name, r.opts, r.ctx.req.headers.host ?? 'localhost'));
+const view = (r: ApiEnv, row: Registry) =>
+  registryView(row, loginServer(row.name, r.opts, r.ctx.req.headers.host ?? 'localhost'), r.svc.replication.home(row));
 
 const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
 
@@ -66,6 +69,7 @@ export const registryRoutes = [
         b.name,
         parseSku(b.sku ?? 'Basic'),
         b.adminUserEnabled ?? false,
+        r.svc.replication.homeFor(b.location),
       );
       return json(201, view(r, row), { Location: `/api/registries/${row.name}` });
     },

@@ -20,6 +20,7 @@ import { vulndbRoutes } from './vulndb.js';
 import { scanRoutes } from './scans.js';
 import { webhookRoutes } from './webhooks.js';
 import { taskRoutes } from './tasks.js';
+import { replicationRoutes } from './replications.js';
 
 export type { ApiOptions } from './common.js';
 
@@ -48,6 +49,7 @@ const table = new RouteTable([
   ...vulndbRoutes,
   ...scanRoutes,
   ...taskRoutes,
+  ...replicationRoutes,
 ]);
 
 export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: ApiOptions): Promise<void> {

@@ -13,6 +13,7 @@ const WebhookBody = z.strictObject({
   scope: z.string().optional(),
   status: z.string().optional(),
   format: z.string().optional(),
+  location: z.string({ error: '"location" must be a region name' }).max(64).optional(),
   actions: z.array(z.string(), { error: '"actions" must be an array of strings' }).optional(),
   customHeaders: z.record(z.string(), z.string(), { error: '"customHeaders" must be an object of strings' }).optional(),
 });

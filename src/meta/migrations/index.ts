@@ -18,6 +18,7 @@ import { usageHistory } from './0018-usage-history.js';
 import { revokedSessions } from './0019-revoked-sessions.js';
 import { tasks } from './0020-tasks.js';
 import { agentPools } from './0021-agent-pools.js';
+import { geoReplication } from './0022-geo-replication.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -53,4 +54,5 @@ export const migrations: Migration[] = [
   revokedSessions,
   tasks,
   agentPools,
+  geoReplication,
 ];

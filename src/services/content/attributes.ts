@@ -86,6 +86,9 @@ export class AcrService {
     private readonly scans?: Pick<Scans, 'summaries'>,
   ) {}
 
+  /** Geo-replication's per-manifest status (set by app.ts). */
+  replicationStatus?: (reg: RegistryRow, repositoryId: number, digest: string) => Promise<{ location: string; status: string }[]>;
+
   private scansOf(manifestIds: number[]): Promise<Map<number, ScanBrief>> {
     return this.scans ? this.scans.summaries(manifestIds) : Promise.resolve(new Map<number, ScanBrief>());
   }
@@ -236,7 +239,14 @@ export class AcrService {
     const row = await this.meta.getManifestAttributes(repoId, digest);
     if (!row || (quarantineHides(reg.quarantine_enabled, row.quarantine_state) && !(viewer && (await viewer()))))
       throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} is not known in repository ${repository}`, { detail: { digest } });
-    return { registry: reg.name, imageName: repository, manifest: (await this.manifestsOut([row]))[0]! };
+    const manifest = (await this.manifestsOut([row]))[0]!;
+    // Geo-replication: in which replica regions the image is complete (Ready) or still copying (Syncing).
+    const replication = await this.replicationStatus?.(reg, repoId, digest);
+    return {
+      registry: reg.name,
+      imageName: repository,
+      manifest: replication?.length ? { ...manifest, replicationStatus: replication } : manifest,
+    };
   }
 
   /**

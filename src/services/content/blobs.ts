@@ -34,6 +34,12 @@ export interface BlobBody extends BlobHead {
   stream: Readable | Buffer | PositionalBody;
 }
 
+export interface RegionalReads {
+  readonly enabled: boolean;
+  open(digest: string, size: number, range?: ReadRange): Promise<Readable>;
+  missingBlobUrl(digest: string, ttlSeconds: number): Promise<string | undefined>;
+}
+
 /** Reading, mounting and unlinking blobs. A blob is visible only through repositories linked to it. */
 export class BlobService {
   constructor(
@@ -44,6 +50,9 @@ export class BlobService {
     private readonly storage: StorageDriver,
     private readonly reads: BlobReadOptions = {},
   ) {}
+
+  /** Geo-replication's reads (services/replication): a blob this region lacks is read from another. */
+  regional: RegionalReads | undefined;
 
   /**
    * `viewer`: whether the caller sees quarantined content. Under a registry's quarantine policy, a
@@ -76,6 +85,7 @@ export class BlobService {
    */
   async readUrl(head: BlobHead): Promise<string | undefined> {
     const ttl = this.reads.redirectTtlSeconds;
+    if (ttl === undefined && head.stored && this.regional?.enabled) return this.regional.missingBlobUrl(head.digest, 300);
     if (ttl === undefined || !head.stored || !this.storage.signedReadUrl) return undefined;
     const url = await this.storage.signedReadUrl(blobKey(parseDigest(head.digest)), { expiresInSeconds: ttl });
     return url ?? undefined;
@@ -100,6 +110,7 @@ export class BlobService {
       return { digest: digest.value, size: m.size, stream: range ? buf.subarray(range.start, range.end + 1) : buf };
     }
     try {
+      if (this.regional?.enabled) return { digest: digest.value, size, stream: await this.regional.open(digest.value, size, range) };
       if (this.storage.openPositional) {
         const reader = await this.storage.openPositional(blobKey(digest));
         return { digest: digest.value, size, stream: { reader, start: range?.start ?? 0, end: range?.end ?? size - 1 } };

@@ -18,6 +18,8 @@ export interface RegistryView {
   anonymousPullEnabled: boolean;
   /** ACR's registry policies; quarantinePolicy: new manifests stay hidden until marked Passed. */
   policies: { quarantinePolicy: { status: 'enabled' | 'disabled' } };
+  /** The home region (geo-replication; ACR's location). */
+  location: string;
 }
 
 /** Registries: the tenants of a deployment. Each owns its repositories; nothing crosses between them. */
@@ -50,9 +52,9 @@ export class RegistryService {
     return { nameAvailable: true };
   }
 
-  async create(name: string, sku: Sku): Promise<RegistryRow> {
+  async create(name: string, sku: Sku, location?: string): Promise<RegistryRow> {
     assertRegistryName(name);
-    const row = await this.meta.createRegistry(name, sku);
+    const row = await this.meta.createRegistry(name, sku, location);
     if (!row)
       throw new RegistryError('REGISTRY_EXISTS', `the registry name "${name}" is already in use (names are unique regardless of case)`);
     return row;
@@ -75,7 +77,7 @@ export class RegistryService {
   }
 }
 
-export function registryView(r: RegistryRow, loginServer: string): RegistryView {
+export function registryView(r: RegistryRow, loginServer: string, location: string): RegistryView {
   return {
     name: r.name,
     id: `/registries/${r.name}`,
@@ -87,5 +89,6 @@ export function registryView(r: RegistryRow, loginServer: string): RegistryView 
     adminUserEnabled: !!r.admin_enabled,
     anonymousPullEnabled: !!r.anonymous_pull_enabled,
     policies: { quarantinePolicy: { status: Number(r.quarantine_enabled) === 1 ? 'enabled' : 'disabled' } },
+    location,
   };
 }

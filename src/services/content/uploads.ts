@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isSupportedAlgorithm, newHasher, parseDigest, type DigestAlgorithm } from '../../domain/digest.js';
 import { RegistryError } from '../../domain/errors.js';
-import type { BlobStore, RegistryRow, RepositoryStore, Transactor, UploadRow, UploadStore } from '../../meta/store.js';
+import type { BlobStore, Executor, RegistryRow, RepositoryStore, Transactor, UploadRow, UploadStore } from '../../meta/store.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import { blobKey, isUploadId, uploadKey } from '../../storage/paths.js';
 import type { Logger } from '../../observability/logger.js';
@@ -54,6 +54,12 @@ export class UploadService {
     private readonly opts: { blobMaxBytes: number; maxAgeSeconds: number },
     private readonly log: Logger,
   ) {}
+
+  /**
+   * Called in the transaction that commits a blob's bytes (geo-replication records that this
+   * node's region holds them: services/replication).
+   */
+  onBlobCommitted: ((trx: Executor, digest: string) => Promise<void>) | undefined;
 
   async start(reg: RegistryRow, repository: string, algorithmParam?: string): Promise<UploadState> {
     const algorithm = parseAlgorithm(algorithmParam);
@@ -374,6 +380,7 @@ export class UploadService {
         await this.storage.move(key, target);
         moved = true; // a retried transaction must not move twice
       }
+      await this.onBlobCommitted?.(trx, digest);
       const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
       assertWithinQuota(reg, repository, await this.meta.linkRecordedBlob(trx, repoId, digest));
       if (hasSession) await this.meta.deleteUpload(trx, id);

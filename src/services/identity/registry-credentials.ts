@@ -79,8 +79,8 @@ export class RegistryCredentials {
    * passwords. The caller is authorized to create registries (checked before). Should enabling the
    * admin user fail, the new registry is removed again, so no half-made registry stays.
    */
-  async createRegistry(name: string, sku: Sku, adminUserEnabled: boolean): Promise<RegistryRow> {
-    const row = await this.ctx.registries.create(name, sku);
+  async createRegistry(name: string, sku: Sku, adminUserEnabled: boolean, location?: string): Promise<RegistryRow> {
+    const row = await this.ctx.registries.create(name, sku, location);
     if (!adminUserEnabled) return row;
     try {
       await ensureAdminPasswords(this.ctx, row.id);

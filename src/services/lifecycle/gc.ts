@@ -124,6 +124,8 @@ export class GcService {
   metrics?: GcMetrics;
   /** Where each real run's outcome is recorded (the activity log), with who asked for it when someone did. */
   activity?: ActivityRecorder;
+  /** The stores the storage sweep lists (geo-replication: every region's); default the one storage. */
+  sweepStores?: StorageDriver[];
 
   constructor(
     private readonly meta: MetaStore,
@@ -422,12 +424,16 @@ export class GcService {
     }
   }
 
-  /** Bytes under blobs/ without a row, older than the grace period. */
+  /** Bytes under blobs/ without a row, older than the grace period, in each store. */
   private async files(c: GcCounts, dryRun: boolean, beat: () => Promise<void>): Promise<void> {
+    for (const store of this.sweepStores ?? [this.storage]) await this.filesIn(store, c, dryRun, beat);
+  }
+
+  private async filesIn(store: StorageDriver, c: GcCounts, dryRun: boolean, beat: () => Promise<void>): Promise<void> {
     const cutoff = this.clock().getTime() - this.opts.gracePeriodSeconds * 1000;
     let startAfter: string | undefined;
     for (;;) {
-      const keys = await this.storage.list('blobs/', { startAfter, limit: this.opts.batchSize });
+      const keys = await store.list('blobs/', { startAfter, limit: this.opts.batchSize });
       if (keys.length === 0) return;
       startAfter = keys[keys.length - 1];
       const byDigest = new Map<string, string>();
@@ -439,7 +445,7 @@ export class GcService {
       const known = await this.store.knownBlobs([...byDigest.keys()]);
       for (const [digest, key] of byDigest) {
         if (known.has(digest)) continue;
-        const st = await this.storage.stat(key);
+        const st = await store.stat(key);
         if (!st || st.modifiedAt.getTime() > cutoff) continue;
         if (dryRun) {
           c.filesRemoved++;
@@ -450,7 +456,7 @@ export class GcService {
         // inserted its row first (we skip) or waits for us and then writes its bytes afresh.
         const removed = await this.meta.transaction(async (trx) => {
           if (!(await this.store.claimBlob(trx, digest, st.size, this.iso()))) return false;
-          await this.storage.delete(key);
+          await store.delete(key);
           await this.store.deleteBlob(trx, digest);
           return true;
         });

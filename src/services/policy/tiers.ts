@@ -254,6 +254,13 @@ export class TierService {
     if (maps > tier.scopeMaps) problems.push(`it has ${maps} scope maps and ${to} allows ${tier.scopeMaps}`);
     const hooks = await this.meta.countInRegistry(reg.id, 'webhooks');
     if (hooks > tier.webhooks) problems.push(`it has ${hooks} webhooks and ${to} allows ${tier.webhooks}`);
+    if (tier.geoReplications === 0) {
+      const replicas = await this.meta.countInRegistry(reg.id, 'replications');
+      if (replicas > 0)
+        problems.push(
+          `it has ${replicas} geo-replica${replicas > 1 ? 's' : ''}, a Premium feature (berth replication delete -r ${reg.name} -l LOCATION)`,
+        );
+    }
     if (to !== 'Premium') {
       if (await this.meta.retentionEnabled(reg.id)) {
         problems.push(

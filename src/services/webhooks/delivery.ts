@@ -129,6 +129,8 @@ export class WebhookDelivery {
         for (const h of mine) {
           if (!(JSON.parse(h.actions) as string[]).includes(action)) continue;
           if (!scopeMatches(h.scope, e.repository, e.tag)) continue;
+          // A per-replica webhook hears only that its region has the image; the others, the change itself.
+          if ((h.location ?? null) !== (e.region ?? null)) continue;
           const eventId = randomUUID();
           const body = this.envelope(
             h,

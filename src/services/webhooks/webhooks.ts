@@ -25,6 +25,8 @@ export interface WebhookInput {
   customHeaders?: Record<string, string>;
   status?: string;
   format?: string;
+  /** Per-replica webhook: the region whose completion of an image it reports; '' or none = where the push happened. */
+  location?: string;
 }
 
 export class WebhookService {
@@ -34,6 +36,15 @@ export class WebhookService {
     private readonly access: AccessStore,
     private readonly delivery: WebhookDelivery,
   ) {}
+
+  /**
+   * Checks a per-replica webhook's region and returns what to store (null: fire where the push
+   * happened, also on a deployment with one region). Set by app.ts from geo-replication.
+   */
+  location: (location: string) => string | null = (l) => {
+    if (l) throw new RegistryError('REQUEST_INVALID', `region "${l.slice(0, 60)}" is not declared in this deployment`);
+    return null;
+  };
 
   /** Called after each delivery attempt (metrics): success, failure (to be retried) or dead (failed for good). */
   onOutcome(fn: (registry: string, result: 'success' | 'failure' | 'dead') => void): void {
@@ -50,6 +61,7 @@ export class WebhookService {
       scope: w.scope,
       actions: JSON.parse(w.actions) as string[],
       format: w.format,
+      ...(w.location ? { location: w.location } : {}),
       serviceUri: (() => {
         try {
           const u = new URL(w.uri);
@@ -111,6 +123,7 @@ export class WebhookService {
       if (st !== 'enabled' && st !== 'disabled') throw new RegistryError('REQUEST_INVALID', 'status is enabled or disabled');
       out.status = st;
     }
+    if (input.location !== undefined) out.location = this.location(input.location);
     if (input.format !== undefined || !partial) {
       const f = input.format ?? 'acr';
       if (f !== 'acr' && f !== 'cloudevents') throw new RegistryError('REQUEST_INVALID', 'format is acr or cloudevents');
@@ -165,6 +178,7 @@ export class WebhookService {
         headers: fields.headers!,
         status: fields.status!,
         format: fields.format!,
+        location: fields.location ?? null,
         secret: sealed,
         created_at: t,
         updated_at: t,

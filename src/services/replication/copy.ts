@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { newHasher, parseDigest } from '../../domain/digest.js';
+import { StorageNotFoundError, StorageUnavailableError } from '../../storage/driver.js';
+import { blobKey, uploadKey } from '../../storage/paths.js';
+import type { Region } from '../../storage/regional.js';
+
+// Copying one blob's bytes from a region that holds them into another, storage to storage:
+// streamed (never held whole), checked against the digest and the recorded size before it takes
+// the blob's key in the target region, and paced by a node-wide byte budget.
+
+/** A node-wide budget of bytes per second shared by all of its copies (0 = no limit). */
+export class ByteBudget {
+  private next = 0;
+  constructor(private readonly perSecond: number) {}
+
+  /** Waits until n more bytes may pass. */
+  async take(n: number): Promise<void> {
+    if (this.perSecond <= 0) return;
+    const t = Date.now();
+    const start = Math.max(t, this.next);
+    this.next = start + (n / this.perSecond) * 1000;
+    const wait = start - t;
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
+export class DamagedCopyError extends Error {
+  constructor(
+    readonly region: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DamagedCopyError';
+  }
+}
+
+/**
+ * Passes bytes through and checks them against the digest and size: the last chunk is held back
+ * until the whole has been checked, so damaged content is never delivered whole (the stream
+ * fails instead).
+ */
+export function verifier(digest: string, size: number, region: string, budget?: ByteBudget): Transform {
+  const parsed = parseDigest(digest);
+  const hash = newHasher(parsed.algorithm);
+  let seen = 0;
+  let held: Buffer | undefined;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      seen += chunk.length;
+      if (seen > size) {
+        cb(new DamagedCopyError(region, `blob ${digest} in region ${region} is longer than its ${size} bytes`));
+        return;
+      }
+      hash.update(chunk);
+      const out = held;
+      held = chunk;
+      if (budget) budget.take(chunk.length).then(() => cb(null, out), cb);
+      else cb(null, out);
+    },
+    flush(cb) {
+      const actual = `${parsed.algorithm}:${hash.digest('hex')}`;
+      if (seen !== size) cb(new DamagedCopyError(region, `blob ${digest} in region ${region} has ${seen} bytes, not ${size}`));
+      else if (actual !== digest)
+        cb(new DamagedCopyError(region, `blob ${digest} in region ${region} has digest ${actual}: its copy is damaged`));
+      else cb(null, held);
+    },
+  });
+}
+
+/**
+ * Copies a blob from `source` to `target` (verified), leaving it at its content address there.
+ * Throws DamagedCopyError when the source's bytes do not match, StorageNotFoundError when the
+ * source does not hold them.
+ */
+export async function copyBlob(source: Region, target: Region, digest: string, size: number, budget?: ByteBudget): Promise<void> {
+  const key = blobKey(parseDigest(digest));
+  const temp = uploadKey(randomUUID());
+  const input: Readable = await source.driver.read(key);
+  const w = await target.driver.writer(temp);
+  try {
+    await pipeline(input, verifier(digest, size, source.name, budget), w.stream);
+    await w.commit();
+    await target.driver.move(temp, key);
+  } catch (e) {
+    input.destroy();
+    await w.abort().catch(() => undefined);
+    await target.driver.delete(temp).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Whether a source's failure means "try another region" rather than "fail the job". */
+export function tryElsewhere(e: unknown): boolean {
+  return e instanceof StorageNotFoundError || e instanceof StorageUnavailableError || e instanceof DamagedCopyError;
+}
