@@ -13,6 +13,7 @@ import { registerVulndbCommands } from './commands/vulndb.js';
 import { registerJobCommands, registerWebhookCommands } from './commands/webhooks.js';
 import { registerScanCommands } from './commands/scan.js';
 import { registerTaskCommands } from './commands/tasks.js';
+import { registerReplicationCommands } from './commands/replication.js';
 
 /** Every command that talks to a server: the one list main.ts registers and docs/cli.md must cover. */
 export function registerManagementCommands(program: Command): void {
@@ -33,5 +34,6 @@ export function registerManagementCommands(program: Command): void {
   registerImmutabilityCommands(program);
   registerVulndbCommands(program);
   registerScanCommands(program);
+  registerReplicationCommands(program);
   registerTaskCommands(program);
 }

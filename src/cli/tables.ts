@@ -226,3 +226,18 @@ export function scanColumnsTable(value: unknown): unknown {
     };
   });
 }
+
+/** replication list/show: NAME, LOCATION, HOME, STATUS, LAG SECONDS, PENDING BLOBS, PENDING BYTES, REGION ENDPOINT ENABLED. */
+export function replicationTable(value: unknown): unknown {
+  return itemsOf(value).map((r) => ({
+    name: at(r, 'name'),
+    location: at(r, 'location'),
+    home: at(r, 'home'),
+    provisioningState: at(r, 'provisioningState'),
+    status: at(r, 'status', 'displayStatus'),
+    lagSeconds: at(r, 'lagSeconds'),
+    pendingBlobs: at(r, 'pendingBlobs'),
+    pendingBytes: at(r, 'pendingBytes'),
+    regionEndpointEnabled: at(r, 'regionEndpointEnabled'),
+  }));
+}

@@ -274,6 +274,35 @@ export class Metrics {
     }
   }
 
+  /**
+   * Geo-replication lag per (registry, region): the age of the oldest image not yet complete
+   * there, and how many images wait. A replica that caught up shows 0 (it does not vanish).
+   */
+  replicationLag(read: () => Promise<{ registry: string; region: string; seconds: number; manifests: number }[]>): void {
+    const lag = cached(read, 5_000);
+    const seen = new Map<string, { registry: string; region: string }>();
+    const gauge = (name: string, help: string, value: (r: { seconds: number; manifests: number }) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['registry', 'region'],
+        registers: [this.registry],
+        async collect() {
+          const rows = await lag();
+          this.reset();
+          for (const r of rows) seen.set(`${r.registry}\u0000${r.region}`, { registry: r.registry, region: r.region });
+          for (const l of seen.values()) this.set(l, 0);
+          for (const r of rows) this.set({ registry: r.registry, region: r.region }, value(r));
+        },
+      });
+    gauge(
+      'berth_replication_lag_seconds',
+      'Age of the oldest image not yet complete in a replica region, 0 when none waits',
+      (r) => r.seconds,
+    );
+    gauge('berth_replication_pending_manifests', 'Images waiting to be complete in a replica region', (r) => r.manifests);
+  }
+
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }

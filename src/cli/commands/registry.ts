@@ -14,12 +14,14 @@ export function registerRegistryCommands(program: Command): void {
       'enable the admin user (true, or the flag alone): user name = registry name, two passwords (berth credential show)',
       boolArg('--admin-enabled'),
     )
+    .option('-l, --location <region>', 'home region (berth region list); default the region of the node that answers')
     .action(async (o) =>
       print(
         await client(o).json('POST', '/api/registries', {
           name: o.name,
           sku: o.sku,
           ...(o.adminEnabled !== undefined ? { adminUserEnabled: o.adminEnabled } : {}),
+          ...(o.location !== undefined ? { location: o.location } : {}),
         }),
         o,
       ),
@@ -28,11 +30,20 @@ export function registerRegistryCommands(program: Command): void {
   common(program.command('show-endpoints').description("show a registry's login server and data endpoints (like az acr show-endpoints)"))
     .requiredOption('-n, --name <name>', 'registry name')
     .action(async (o) => {
-      const reg = await client(o).json<{ loginServer: string }>('GET', `/api/registries/${enc(o.name)}`);
-      // Berth serves blobs itself (no redirect to a storage host), so the one data endpoint is the
-      // host that serves the login server; Berth has no regions.
+      const c = client(o);
+      const reg = await c.json<{ loginServer: string; location: string }>('GET', `/api/registries/${enc(o.name)}`);
+      const replicas = await c.json<{ value: { location: string; regionEndpoint?: string }[] }>(
+        'GET',
+        `/api/registries/${enc(o.name)}/replications`,
+      );
+      // Berth serves blobs itself from each region's nodes, so a region's data endpoint is the host
+      // of its regional endpoint (the login server's host when the deployment has one region).
       const host = reg.loginServer.split('/')[0]!;
-      print({ loginServer: reg.loginServer, dataEndpoints: [{ region: 'default', endpoint: host }] }, o);
+      const dataEndpoints = replicas.value.map((r) => ({
+        region: r.location,
+        endpoint: r.regionEndpoint ? new URL(r.regionEndpoint).host : host,
+      }));
+      print({ loginServer: reg.loginServer, dataEndpoints }, o);
     });
 
   common(program.command('list').description('list registries')).action(async (o) =>

@@ -46,6 +46,7 @@ export function registerWebhookCommands(program: Command): void {
     ...(o.headers !== undefined ? { customHeaders: parseHeaders(o.headers) } : {}),
     ...(o.status !== undefined ? { status: o.status } : {}),
     ...(o.format !== undefined ? { format: o.format } : {}),
+    ...(o.location !== undefined ? { location: o.location } : {}),
   });
 
   named(webhook.command('create').description('create a webhook; its signing secret is shown once'))
@@ -55,6 +56,7 @@ export function registerWebhookCommands(program: Command): void {
     .option('--headers <key=value...>', 'custom request headers (e.g. Authorization=...)')
     .addOption(new Option('--status <status>', 'webhook status').choices(['enabled', 'disabled']))
     .addOption(new Option('--format <format>', 'payload format: ACR JSON, or CloudEvents 1.0 wrapping it').choices(['acr', 'cloudevents']))
+    .option('-l, --location <region>', 'per-replica webhook: fire when an image is complete in this region (geo-replication)')
     .action(async (o) =>
       print(
         warned(await client(o).json<{ warnings?: string[] }>('POST', path({ registry: o.registry }), { name: o.name, ...fields(o) })),

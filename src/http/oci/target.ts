@@ -69,12 +69,19 @@ export function resolveTarget(rawName: string, hostRegistry: string | undefined)
   return { registry, repository, urlName: name };
 }
 
-/** The registry a Host header names under the configured domain ("demo.registry.example.com" -> "demo"). */
+/**
+ * The registry a Host header names under the configured domain ("demo.registry.example.com" ->
+ * "demo"; a regional endpoint "demo.westeurope.registry.example.com" -> "demo" too).
+ */
 export function hostRegistry(hostHeader: string | undefined, domain: string): string | undefined {
   if (!domain || !hostHeader) return undefined;
   const host = hostHeader.replace(/:\d+$/, '').toLowerCase();
   const base = domain.replace(/:\d+$/, '').toLowerCase();
   if (!host.endsWith(`.${base}`)) return undefined;
   const label = host.slice(0, -(base.length + 1));
-  return isValidRegistryName(label) ? label : undefined;
+  if (isValidRegistryName(label)) return label;
+  // A regional endpoint (geo-replication): <registry>.<region>.<domain>, as ACR's <name>.<region>.geo.azurecr.io.
+  const dot = label.indexOf('.');
+  const registry = label.slice(0, dot);
+  return dot > 0 && isValidRegistryName(registry) && /^[a-z][a-z0-9-]{0,39}$/.test(label.slice(dot + 1)) ? registry : undefined;
 }
