@@ -320,3 +320,72 @@ describe('storage.driver azure', () => {
     configError(() => validateConfigFile(file('bad.yaml', 'storage:\n  azure:\n    bogus: 1\n'), {}), /storage\.azure\.bogus|bogus/);
   });
 });
+
+describe('regions (geo-replication)', () => {
+  const two = `
+dataDir: ${dir}/geo
+regions:
+  - name: westeurope
+    url: https://westeurope.example.com
+    storage: { path: ${dir}/geo-we }
+  - name: eastus
+    url: https://eastus.example.com
+    storage: { path: ${dir}/geo-us }
+`;
+
+  test('a node joins the first region by default, or the one --region / BERTH_REGION names, and stores blobs in its store', () => {
+    const f = file('regions.yaml', two);
+    const first = loadConfig({ file: f, env: {} });
+    assert.equal(first.region, 'westeurope');
+    assert.equal(first.storage.path, `${dir}/geo-we`);
+    const east = loadConfig({ file: f, env: { BERTH_REGION: 'eastus' } });
+    assert.equal(east.region, 'eastus');
+    assert.equal(east.storage.path, `${dir}/geo-us`);
+    assert.equal(loadConfig({ file: f, env: {}, overrides: { region: 'eastus' } }).region, 'eastus');
+    // Without regions: one region, named default.
+    assert.equal(loadConfig({ env: {} }).region, 'default');
+  });
+
+  test('regions come from the environment as JSON too', () => {
+    const c = loadConfig({
+      env: {
+        BERTH_REGIONS: JSON.stringify([
+          { name: 'a1', url: 'http://a.example', storage: { path: `${dir}/ea` } },
+          { name: 'b1', url: 'http://b.example', storage: { path: `${dir}/eb` } },
+        ]),
+      },
+    });
+    assert.deepEqual(
+      c.regions.map((r) => r.name),
+      ['a1', 'b1'],
+    );
+  });
+
+  test('an undeclared region, twin regions and a top-level storage section are refused, naming the problem', () => {
+    const f = file('regions.yaml', two);
+    configError(
+      () => loadConfig({ file: f, env: { BERTH_REGION: 'mars' } }),
+      /region mars is not declared; the declared regions are westeurope, eastus/,
+    );
+    configError(() => loadConfig({ env: { BERTH_REGION: 'mars' } }), /no regions are declared/);
+    configError(
+      () => loadConfig({ file: file('dup.yaml', two.replace('name: eastus', 'name: westeurope')), env: {} }),
+      /regions westeurope and westeurope have the same name/,
+    );
+    configError(
+      () =>
+        loadConfig({ file: file('dupurl.yaml', two.replace('https://eastus.example.com', 'https://westeurope.example.com/')), env: {} }),
+      /regions westeurope and eastus have the same url/,
+    );
+    configError(
+      () => loadConfig({ file: file('dupstore.yaml', two.replace(`${dir}/geo-us`, `${dir}/geo-we`)), env: {} }),
+      /regions westeurope and eastus have the same storage .*: each region needs its own name, URL and blob store/,
+    );
+    configError(
+      () => loadConfig({ file: file('both.yaml', `${two}storage: { path: /tmp/x }\n`), env: {} }),
+      /no top-level storage section/,
+    );
+    configError(() => validateConfig({ regions: [{ name: 'West Europe', url: 'https://x', storage: {} }] }, 'f'), /region names are/);
+    configError(() => validateConfig({ regions: [{ name: 'we', url: 'ftp://x', storage: {} }] }, 'f'), /regions\[\]\.url must be an http/);
+  });
+});

@@ -40,7 +40,8 @@ export class RegionalStorage implements StorageDriver {
       deleteFailed?(key: string, region: string, err: unknown): void;
     } = {},
   ) {
-    this.name = `${local.driver.name}@${local.name}`;
+    // The local driver's name: errors carry it, and metrics label storage operations by it.
+    this.name = local.driver.name;
   }
 
   get regions(): Region[] {
