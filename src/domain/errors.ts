@@ -105,8 +105,25 @@ export function isTransient(err: unknown): string | undefined {
   for (let e = err, depth = 0; e && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
     const t = (e as { transient?: unknown }).transient;
     if (typeof t === 'string' && t) return t;
+    if (isLostDatabase(e)) return 'metadata database';
   }
   return undefined;
+}
+
+/**
+ * The metadata database cannot be reached or went away (PostgreSQL down, restarting, failing over,
+ * out of connections): SQLSTATE class 08 and 57P01-57P03, 53300, a refused or reset connection,
+ * or the driver's own words for a dropped connection or a pool that cannot connect.
+ */
+function isLostDatabase(e: object): boolean {
+  const code = (e as { code?: unknown }).code;
+  if (
+    typeof code === 'string' &&
+    (/^08[0-9A-Z]{3}$/.test(code) || ['57P01', '57P02', '57P03', '53300', 'ECONNREFUSED', 'ECONNRESET'].includes(code))
+  )
+    return true;
+  const message = (e as { message?: unknown }).message;
+  return typeof message === 'string' && /^(Connection terminated|timeout exceeded when trying to connect)/.test(message);
 }
 
 export const fail = (code: Code, message?: string, opts?: ConstructorParameters<typeof RegistryError>[2]): never => {
