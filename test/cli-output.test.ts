@@ -245,6 +245,9 @@ describe('output of the CLI against a server', () => {
     'taskrun show': ['-n', REG, '--run-id', 'ca1'],
     'agentpool list': ['-n', REG],
     'agentpool show': ['-n', REG, '--name', 'outpool'],
+    'region list': [],
+    'replication list': ['-r', REG],
+    'replication show': ['-r', REG, '-l', 'default'],
   };
   // Listing commands of other kinds, checked elsewhere: sp show and job show need ids made at run time.
   const ELSEWHERE = new Set(['sp show', 'job show']);

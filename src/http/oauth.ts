@@ -141,7 +141,7 @@ async function issue(
   opts: OAuthOptions,
   operation: string,
 ): Promise<void> {
-  const fromHost = hostRegistry(service, opts.domain);
+  const fromHost = hostRegistry(service, opts.domain, svc.replication.regions);
   const t = await svc.auth.issueAccessToken(principal, service, scopes, fromHost);
   const refresh = offline && principal.kind !== 'anonymous' ? svc.auth.issueRefreshToken(principal, service) : undefined;
   const granted = t.access.some((a) => a.actions.length > 0) || scopes.length === 0;

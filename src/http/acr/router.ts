@@ -249,7 +249,7 @@ export async function handleAcrV1(ctx: Ctx, svc: Services, rawPath: string, opts
   }
   ctx.route = 'acr';
   const m = matchRoute(method, rawPath);
-  const env = { ctx, svc, a, opts, service, fromHost: hostRegistry(ctx.req.headers.host, opts.domain) };
+  const env = { ctx, svc, a, opts, service, fromHost: hostRegistry(ctx.req.headers.host, opts.domain, svc.replication.regions) };
   await runRoute(env, m.route, m.params, await observe(env, m, rawPath));
 }
 

@@ -58,7 +58,8 @@ export function replicaJson(registry: string, v: ReplicaView) {
           : displayStatus === 'Disabled'
             ? 'global endpoint routing is off for this replica; it still replicates and serves its regional endpoint'
             : 'every image is complete in this region',
-      timestamp: new Date().toISOString(),
+      // Since when the status holds: the oldest waiting image, else the replica's last change.
+      timestamp: displayStatus === 'Syncing' && v.backlog.oldest ? v.backlog.oldest : v.updatedAt,
       ...lag,
     },
     ...lag,

@@ -69,7 +69,7 @@ function needed(family: string, method: string, ref: string): Action[] | undefin
 export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, opts: V2Options): Promise<void> {
   const method = ctx.req.method ?? 'GET';
   const rest = rawPath.slice('/v2/'.length);
-  const fromHost = hostRegistry(ctx.req.headers.host, opts.domain);
+  const fromHost = hostRegistry(ctx.req.headers.host, opts.domain, svc.replication.regions);
   const service = serviceName(ctx, opts);
   const a = await authenticateOrChallenge(ctx, svc, service, opts);
 

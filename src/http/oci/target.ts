@@ -73,7 +73,11 @@ export function resolveTarget(rawName: string, hostRegistry: string | undefined)
  * The registry a Host header names under the configured domain ("demo.registry.example.com" ->
  * "demo"; a regional endpoint "demo.westeurope.registry.example.com" -> "demo" too).
  */
-export function hostRegistry(hostHeader: string | undefined, domain: string): string | undefined {
+export function hostRegistry(
+  hostHeader: string | undefined,
+  domain: string,
+  regions: readonly { name: string }[] = [],
+): string | undefined {
   if (!domain || !hostHeader) return undefined;
   const host = hostHeader.replace(/:\d+$/, '').toLowerCase();
   const base = domain.replace(/:\d+$/, '').toLowerCase();
@@ -83,5 +87,6 @@ export function hostRegistry(hostHeader: string | undefined, domain: string): st
   // A regional endpoint (geo-replication): <registry>.<region>.<domain>, as ACR's <name>.<region>.geo.azurecr.io.
   const dot = label.indexOf('.');
   const registry = label.slice(0, dot);
-  return dot > 0 && isValidRegistryName(registry) && /^[a-z][a-z0-9-]{0,39}$/.test(label.slice(dot + 1)) ? registry : undefined;
+  const region = label.slice(dot + 1);
+  return dot > 0 && isValidRegistryName(registry) && regions.some((r) => r.name === region) ? registry : undefined;
 }

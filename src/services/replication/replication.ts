@@ -60,6 +60,7 @@ export interface ReplicaView {
   zoneRedundancy: string;
   tags: Record<string, string>;
   createdAt: string;
+  updatedAt: string;
   url: string | undefined;
   backlog: Backlog;
   lagSeconds: number;
@@ -230,6 +231,7 @@ export class ReplicationService implements PushHook {
       zoneRedundancy: row?.zone_redundancy ?? 'Disabled',
       tags: row ? (JSON.parse(row.tags) as Record<string, string>) : {},
       createdAt: row?.created_at ?? reg.created_at,
+      updatedAt: row?.updated_at ?? reg.updated_at,
       url: this.regions.find((r) => r.name === location)?.url || undefined,
       backlog,
       lagSeconds: lagSeconds(backlog.oldest),
