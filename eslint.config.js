@@ -10,7 +10,7 @@ const UNSAFE_ANY = ['no-unsafe-argument', 'no-unsafe-assignment', 'no-unsafe-cal
 const off = (rules) => Object.fromEntries(rules.map((r) => [r, 'off']));
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'data/', '.bench/'] },
+  { ignores: ['dist/', 'dist-test/', 'node_modules/', 'coverage/', 'data/', '.bench/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ACTIVITY_OPERATIONS } from '../src/domain/activity.js';
 import { adminAuthHeader, ADMIN_PASSWORD, basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
 import { BACKENDS, backendGate } from './helpers/backends.js';
 import { runCli } from './helpers/cli.js';
 import { FakeUpstream, makeImage } from './helpers/fake-upstream.js';
+import { ROOT } from './helpers/root.js';
 
 // The activity log (like Azure's Activity log for a registry): every management operation,
 // recorded by the /api router whatever its outcome, and by background work (import and purge
@@ -42,7 +44,7 @@ const CR = 'Microsoft.ContainerRegistry/registries';
 const CLI_UA = 'berth-cli/9.9.9';
 
 test('docs/api.md lists every activity log operation', () => {
-  const doc = readFileSync(new URL('../docs/api.md', import.meta.url), 'utf8');
+  const doc = readFileSync(path.join(ROOT, 'docs', 'api.md'), 'utf8');
   for (const op of Object.keys(ACTIVITY_OPERATIONS)) assert.ok(doc.includes(`| \`${op}\` |`), op);
 });
 

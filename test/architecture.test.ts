@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { ROOT } from './helpers/root.js';
 
 // The layering of src/, written once and enforced on every import (docs/architecture.md draws it).
 // A unit is a folder (with everything below it, unless a deeper folder is a unit of its own) or a
@@ -170,7 +170,7 @@ export function importGraph(srcDir: string): Graph {
   return graph;
 }
 
-const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src');
+const SRC = path.join(ROOT, 'src');
 
 describe('architecture', () => {
   const graph = importGraph(SRC);

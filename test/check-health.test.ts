@@ -5,12 +5,12 @@ import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { checkHealth, probeTool, versionIn } from '../src/cli/commands/check-health.js';
 import { ADMIN_PASSWORD, startTestApp, type TestApp } from './helpers/app.js';
 import { backendGate } from './helpers/backends.js';
 import { ensureBuilt, freePort, MAIN } from './helpers/berth-process.js';
 import { runCli } from './helpers/cli.js';
+import { ROOT } from './helpers/root.js';
 
 // berth check-health against a real server: good credentials pass every check; a wrong password
 // is CONNECTIVITY_REFRESH_TOKEN_ERROR and a non-zero exit; an unreachable server is a
@@ -25,8 +25,6 @@ function fakeTool(dir: string, name: string, output: string, code = 0, hang = fa
   writeFileSync(file, `#!/bin/sh\n${hang ? 'exec /bin/sleep 60' : `printf '%s' ${quoted}\nexit ${code}`}\n`);
   chmodSync(file, 0o755);
 }
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 interface Run {
   code: number | null;

@@ -2,16 +2,15 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { registerManagementCommands } from '../src/cli/management.js';
 import { configKeys, readConfigFile, validateConfig } from '../src/config/config.js';
 import { allErrorCodes } from '../src/domain/errors.js';
+import { ROOT } from './helpers/root.js';
 
 // The documentation is checked against the code: every error code, configuration key and CLI
 // command is documented, every example config validates, and relative links resolve.
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const read = (rel: string) => readFileSync(path.join(ROOT, rel), 'utf8');
 
 describe('docs/errors.md', () => {

@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { repositoryActions } from '../src/cli/commands/identity.js';
 import type { RegistryView } from '../src/services/content/registries.js';
 import type {
@@ -20,13 +19,13 @@ import type {
 import { ensureBuilt, MAIN } from './helpers/berth-process.js';
 import { runCli } from './helpers/cli.js';
 import { basicAuthHeader, startTestApp, type TestApp } from './helpers/app.js';
+import { ROOT } from './helpers/root.js';
 
 // The identity commands of the berth CLI against a server in this process (the commands run in
 // this process too, and the built entry point as a child): flags shaped like az, JSON and tsv
 // output, confirmations, exit codes.
 // The API's rules are tested in identity-api.test.ts; this covers the command layer, on SQLite.
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const OWNER_PASSWORD = 'identity-cli-owner-password';
 
 interface Run {

@@ -3,12 +3,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 // freePort is only called at run time: berth-process.ts imports this module (through storages.ts)
 // too, so nothing of it may be used while the modules load.
 import { freePort } from './berth-process.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { ROOT } from './root.js';
 
 // Azurite (the Azure Storage emulator, a devDependency) started by the tests themselves: one blob
 // service on a free loopback port with a temp --location, stopped and removed afterwards.

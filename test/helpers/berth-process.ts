@@ -4,9 +4,9 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freshMetadataUrl, type Backend } from './backends.js';
 import { ADMIN_PASSWORD, ADMIN_USER, adminAuthHeader, TEST_PASSWORD_HASH_COST } from './credentials.js';
+import { ROOT } from './root.js';
 import { asDeployment, freshStorage, type Deployment, type Storage } from './storages.js';
 
 // The one real-process fixture: `node dist/main.js serve`, exactly what users run, for the tests
@@ -15,7 +15,7 @@ import { asDeployment, freshStorage, type Deployment, type Storage } from './sto
 // from the caller), the owner account admin / ADMIN_PASSWORD unless told otherwise, and password
 // hashes at the lowest cost (TEST_PASSWORD_HASH_COST).
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export { ROOT };
 export const MAIN = path.join(ROOT, 'dist', 'main.js');
 
 let built = false;
