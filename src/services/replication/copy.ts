@@ -15,13 +15,16 @@ export class ByteBudget {
   private next = 0;
   constructor(private readonly perSecond: number) {}
 
-  /** Waits until n more bytes may pass. */
+  /**
+   * Waits until n more bytes may pass: the end of their slot after the bytes already let through,
+   * so a chunk is paid for before it passes (a first chunk after an idle spell included: reads come
+   * in chunks of up to 1 MiB, which would otherwise cross at full speed, leaving the wait to the next copy).
+   */
   async take(n: number): Promise<void> {
     if (this.perSecond <= 0) return;
     const t = Date.now();
-    const start = Math.max(t, this.next);
-    this.next = start + (n / this.perSecond) * 1000;
-    const wait = start - t;
+    this.next = Math.max(t, this.next) + (n / this.perSecond) * 1000;
+    const wait = this.next - t;
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
 }

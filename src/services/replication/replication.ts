@@ -337,14 +337,16 @@ export class ReplicationService implements PushHook {
       ),
     );
     const todo = image.blobs.filter((b) => missing.has(b.digest));
-    let lastRenew = Date.now();
-    await eachLimit(todo, this.opts.copyConcurrency, async (b) => {
-      await this.place(b.digest, b.size);
-      if (job && Date.now() - lastRenew > 10_000) {
-        lastRenew = Date.now();
-        await this.jobs.renewLease(job);
-      }
-    });
+    // The lease is kept while copying, on a timer: one (throttled) blob may take longer than the
+    // lease, and a lease that ran out would let this node or another claim the job again mid-copy.
+    const beat = job
+      ? setInterval(() => void this.jobs.renewLease(job).catch(() => undefined), Math.max(200, (this.jobs.opts.leaseSeconds * 1000) / 3))
+      : undefined;
+    try {
+      await eachLimit(todo, this.opts.copyConcurrency, (b) => this.place(b.digest, b.size));
+    } finally {
+      clearInterval(beat);
+    }
     await this.meta.transaction(async (trx) => {
       if (await this.store.removePending(trx, key)) await this.completeEvent(trx, p.registryId, region, image, p.digest, pending.tag);
     });
