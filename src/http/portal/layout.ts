@@ -31,6 +31,7 @@ export const REGISTRY_TABS: readonly { segment: string; label: string }[] = [
   { segment: 'scanning', label: 'Scanning' },
   { segment: 'imports', label: 'Imports' },
   { segment: 'tasks', label: 'Tasks' },
+  { segment: 'replication', label: 'Replication' },
   { segment: 'settings', label: 'Settings' },
 ];
 

@@ -5,6 +5,7 @@ import { policiesScreens } from './policies/index.js';
 import { importScreens } from './imports/index.js';
 import { operationScreens } from './operations/index.js';
 import { registryScreens } from './registries/index.js';
+import { replicationScreens } from './replication/index.js';
 import { repositoryScreens } from './repositories/index.js';
 import { scanningScreens } from './scanning/index.js';
 import { signInRoutes } from './sign-in.js';
@@ -24,4 +25,5 @@ export const SCREENS: readonly Route<PortalEnv>[] = [
   ...importScreens,
   ...scanningScreens,
   ...tasksScreens,
+  ...replicationScreens,
 ];

@@ -121,6 +121,7 @@ main h1, code.digest { overflow-wrap: anywhere; }
 td.description { min-width: 16rem; }
 .scan-table td.wrap { min-width: 12rem; }
 .badges { display: inline-flex; flex-wrap: wrap; gap: .25rem; }
+ul.badges { list-style: none; padding: 0; margin: 0 0 .25rem; gap: .25rem 1rem; }
 /* repositories */
 tbody th { text-transform: none; letter-spacing: normal; font-size: inherit; color: var(--fg); font-weight: 600; }
 .locks { display: grid; grid-template-columns: max-content max-content; gap: .15rem .5rem; align-items: center; }

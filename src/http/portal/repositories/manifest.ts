@@ -2,6 +2,7 @@ import { RegistryError } from '../../../domain/errors.js';
 import { acr, api, apiPath, portalPath } from '../api.js';
 import { route, type PortalEnv } from '../common.js';
 import { html, type Html } from '../html.js';
+import { replicationBadge, replicationPath } from '../replication/index.js';
 import { bytes, copyable, dataTable, notice, registryScreen, when } from '../ui.js';
 import { acrPath, digestCell, here, imageName, lockCell, platform, platforms, repoParams, scanCell, type RepoParams } from './common.js';
 import { kindOf } from './repository.js';
@@ -12,7 +13,8 @@ import type { ImageConfig, ManifestAttributes, ManifestDocument, Referrers } fro
 // (layers, config, platforms of an index, annotations, subject), the image config when the user
 // may pull, and its referrers as a tree (signatures, SBOMs, any artifact), each downloadable.
 // Downloads go through /api's own reads (the manifest as stored, a blob), so they are authorized
-// as the API authorizes them.
+// as the API authorizes them. On a replicated registry, whether the image is complete in each
+// region (/acr/v1's replicationStatus).
 
 type Env = PortalEnv & { params: Record<string, string> };
 
@@ -176,6 +178,17 @@ async function manifestPage(env: Env): Promise<void> {
       }
       <dt>Locks</dt>
       <dd>${lockCell(env, `${path}/_lock`, attrs.changeableAttributes, 'this manifest', path)}</dd>
+      ${
+        attrs.replicationStatus?.length
+          ? html`<dt>Replication</dt>
+              <dd>
+                <ul class="badges" aria-label="Replication status per region">
+                  ${attrs.replicationStatus.map((r) => html`<li>${r.location}: ${replicationBadge(r.status)}</li>`)}
+                </ul>
+                <a href="${replicationPath(p.reg)}">Replicas of the registry</a>
+              </dd>`
+          : ''
+      }
     </dl>
     <p class="actions">
       <a href="${path}/_raw">Download the manifest</a>

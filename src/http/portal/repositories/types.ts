@@ -46,6 +46,8 @@ export interface ManifestAttributes extends Platform {
   lastPulledTime?: string;
   pullCount: number;
   scan?: ScanAttribute;
+  /** Per region, on a replicated registry: whether the image is complete there (Ready) or still being copied (Syncing). */
+  replicationStatus?: { location: string; status: string }[];
 }
 
 /** A page of an /acr/v1 listing: `link` when there is more. */
