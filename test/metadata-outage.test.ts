@@ -20,6 +20,7 @@ class Proxy {
   ) {}
 
   async open(): Promise<void> {
+    if (this.server?.listening) return;
     this.server = net.createServer((client) => {
       const upstream = net.connect(this.target.port, this.target.host);
       for (const s of [client, upstream]) {
@@ -29,7 +30,10 @@ class Proxy {
       }
       client.pipe(upstream).pipe(client);
     });
-    await new Promise<void>((r) => this.server!.listen(this.port || this.proxyPort, '127.0.0.1', r));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.port || this.proxyPort, '127.0.0.1', resolve);
+    });
     this.port = (this.server.address() as net.AddressInfo).port;
   }
 
@@ -59,7 +63,7 @@ describe('the metadata database goes away and comes back', await backendGate('po
     t = await startTestApp('postgres', { metadata: { url: url.toString() } });
   });
   after(async () => {
-    await proxy?.open().catch(() => undefined);
+    await proxy?.open();
     await t?.close();
     await dropSchema();
     await proxy?.cut();

@@ -346,6 +346,17 @@ regions:
     assert.equal(loadConfig({ env: {} }).region, 'default');
   });
 
+  test("a region's azure secrets may come from its own variables", () => {
+    const f = file(
+      'azure-regions.yaml',
+      two.replace(`storage: { path: ${dir}/geo-us }`, 'storage: { driver: azure, azure: { accountName: berthus, container: berth } }'),
+    );
+    configError(() => loadConfig({ file: f, env: { BERTH_REGION: 'eastus' } }), /region eastus: storage.azure.accountKey is missing/);
+    const c = loadConfig({ file: f, env: { BERTH_REGION: 'eastus', BERTH_REGIONS_EASTUS_STORAGE_AZURE_ACCOUNT_KEY: 'a2V5' } });
+    assert.equal(c.storage.azure.accountKey, 'a2V5');
+    assert.equal(c.regions[1]!.storage.azure.accountKey, 'a2V5');
+  });
+
   test('regions come from the environment as JSON too', () => {
     const c = loadConfig({
       env: {

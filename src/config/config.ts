@@ -574,7 +574,9 @@ export function validateConfigFile(file: string, env: NodeJS.ProcessEnv = proces
 export function loadConfig(opts: LoadOptions = {}): Config {
   const fromFile = opts.file ? readConfigFile(opts.file) : {};
   if (opts.file) validateConfig(fromFile, opts.file); // report file errors against the file itself
-  const merged = merge(merge(fromFile, envOverlay(opts.env ?? process.env)), opts.overrides ?? {});
+  const env = opts.env ?? process.env;
+  const fromEnv = envOverlay(env);
+  const merged = merge(merge(fromFile, fromEnv), opts.overrides ?? {});
   const cfg = validateConfig(merged, opts.file ? `${opts.file} + environment + flags` : 'configuration');
   if (!cfg.tls.cert !== !cfg.tls.key) {
     throw new ConfigError(
@@ -590,11 +592,20 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       throw new ConfigError(`${source}: region is ${cfg.region}, but no regions are declared (regions: [{name, url, storage}])`);
     return deepFreeze({ ...cfg, dataDir, region: DEFAULT_REGION, storage: resolveStorage(cfg.storage, 'storage') });
   }
-  if (fromFile.storage !== undefined)
+  // Storage settings outside regions would be silently unused: refused, naming where they came from.
+  const strays = [
+    fromFile.storage !== undefined && `the top-level storage section of ${opts.file}`,
+    fromEnv.storage !== undefined && 'BERTH_STORAGE_* variables',
+    opts.overrides?.storage !== undefined && '--storage or --storage-reads',
+  ].filter(Boolean);
+  if (strays.length)
     throw new ConfigError(
-      `${opts.file}: give each region its own storage (regions[].storage) and no top-level storage section: with regions declared, a node stores blobs in its region's storage`,
+      `${source}: with regions declared, each region's storage is regions[].storage (a node stores blobs in its region's); remove ${strays.join(' and ')}`,
     );
-  const regions = cfg.regions.map((r) => ({ ...r, storage: resolveStorage(r.storage, path.join('regions', r.name)) }));
+  const regions = cfg.regions.map((r) => ({
+    ...r,
+    storage: resolveStorage(regionSecrets(r.name, r.storage, env), path.join('regions', r.name)),
+  }));
   checkRegions(regions, source);
   const region = cfg.region || regions[0]!.name;
   const mine = regions.find((r) => r.name === region);
@@ -602,6 +613,20 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     throw new ConfigError(`${source}: region ${region} is not declared; the declared regions are ${regions.map((r) => r.name).join(', ')}`);
   for (const r of regions) checkStorageConfig({ ...cfg, storage: r.storage }, `${source}: region ${r.name}`);
   return deepFreeze({ ...cfg, dataDir, region, regions, storage: mine.storage });
+}
+
+/**
+ * A region's storage credentials may come from its own variables, so secrets stay out of the
+ * file: BERTH_REGIONS_<NAME>_STORAGE_AZURE_CONNECTION_STRING, _ACCOUNT_KEY and _SAS_TOKEN
+ * (NAME upper-cased, hyphens as underscores).
+ */
+function regionSecrets(name: string, st: StorageConfig, env: NodeJS.ProcessEnv): StorageConfig {
+  const prefix = `BERTH_REGIONS_${name.toUpperCase().replace(/-/g, '_')}_STORAGE_AZURE_`;
+  const azure = { ...st.azure };
+  if (env[`${prefix}CONNECTION_STRING`]) azure.connectionString = env[`${prefix}CONNECTION_STRING`]!;
+  if (env[`${prefix}ACCOUNT_KEY`]) azure.accountKey = env[`${prefix}ACCOUNT_KEY`]!;
+  if (env[`${prefix}SAS_TOKEN`]) azure.sasToken = env[`${prefix}SAS_TOKEN`]!;
+  return { ...st, azure };
 }
 
 /** The name of the one region of a deployment that declares none. */

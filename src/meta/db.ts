@@ -87,6 +87,14 @@ async function openPostgres(url: string, poolSize: number): Promise<Db> {
   pool.on('error', () => {
     /* a broken idle connection is replaced on next use */
   });
+  // A connection that breaks while checked out (PostgreSQL restarting or failing over mid
+  // transaction) also emits 'error' on its client, which the pool does not handle: without a
+  // listener the whole node would crash. The query in flight fails on its own (503 UNAVAILABLE).
+  pool.on('connect', (client) => {
+    client.on('error', () => {
+      /* reported through the failing query */
+    });
+  });
   if (schema) {
     const c = await pool.connect();
     try {

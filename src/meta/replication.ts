@@ -262,11 +262,14 @@ export class KyselyReplication {
   }
 
   async backlog(registryId: number, region: string): Promise<Backlog> {
+    // Only manifests that still exist: one deleted while waiting is nothing to copy (its row goes
+    // when a node of the region takes up its job).
     const head = await this.db
-      .selectFrom('replication_pending')
-      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.min('enqueued_at').as('oldest')])
-      .where('registry_id', '=', registryId)
-      .where('region', '=', region)
+      .selectFrom('replication_pending as p')
+      .innerJoin('manifests as m', (j) => j.onRef('m.repository_id', '=', 'p.repository_id').onRef('m.digest', '=', 'p.digest'))
+      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.min('p.enqueued_at').as('oldest')])
+      .where('p.registry_id', '=', registryId)
+      .where('p.region', '=', region)
       .executeTakeFirstOrThrow();
     const manifests = Number(head.n);
     if (manifests === 0) return { manifests: 0, blobs: 0, bytes: 0, oldest: null };
@@ -285,9 +288,10 @@ export class KyselyReplication {
   /** The oldest waiting manifest of every (registry, region) with a backlog. */
   async oldestPending(): Promise<{ registry_id: number; region: string; oldest: string; manifests: number }[]> {
     const rows = await this.db
-      .selectFrom('replication_pending')
-      .select((eb) => ['registry_id', 'region', eb.fn.min('enqueued_at').as('oldest'), eb.fn.countAll<number>().as('manifests')])
-      .groupBy(['registry_id', 'region'])
+      .selectFrom('replication_pending as p')
+      .innerJoin('manifests as m', (j) => j.onRef('m.repository_id', '=', 'p.repository_id').onRef('m.digest', '=', 'p.digest'))
+      .select((eb) => ['p.registry_id', 'p.region', eb.fn.min('p.enqueued_at').as('oldest'), eb.fn.countAll<number>().as('manifests')])
+      .groupBy(['p.registry_id', 'p.region'])
       .execute();
     return rows.map((r) => ({
       registry_id: Number(r.registry_id),
