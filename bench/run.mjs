@@ -30,7 +30,7 @@ import { parseArgs } from 'node:util';
 import { RegistryClient } from './lib/client.mjs';
 import { BlobMaker } from './lib/registry-ops.mjs';
 import { Results, table } from './lib/report.mjs';
-import { GEO_NOTES, geoBench } from './lib/geo.mjs';
+import { geoBench, geoNotes } from './lib/geo.mjs';
 import { ALL_SCENARIO_NAMES, SCENARIOS, SCENARIO_NAMES, SHAPES, warmUp } from './lib/scenarios.mjs';
 import { SCALE_SHAPES, scaleOut } from './lib/scale-out.mjs';
 import { dropSchema } from './lib/seed-catalog.mjs';
@@ -304,9 +304,9 @@ function caveats(o) {
       'wrk CPU / server CPU: CPU seconds per wall second (100% = one core busy). A driver near 100% of its core(s) caps the req/s.',
     );
   }
-  if (o.geo) lines.push(...GEO_NOTES);
+  if (o.geo) lines.push(...geoNotes(o.storage));
   if (o.pin && !o.nodes) lines.push(`--pin: servers on CPU ${o.pin.servers}, wrk on CPU ${o.pin.driver}.`);
-  if (o.storage === 'azure')
+  if (o.storage === 'azure' && !o.geo)
     lines.push('--storage azure: Berth keeps blobs on Azurite (an emulator on this machine), Distribution on its filesystem.');
   return lines;
 }
@@ -418,7 +418,13 @@ async function geoMode(o, runId, blobs) {
   const results = new Results(labels);
   log(`== geo-replication: two regions, ${o.rounds} round(s)${o.quick ? ' (--quick)' : ''}`);
   const pgUrl = o.metadata && o.metadata.startsWith('postgres') ? o.metadata : DEFAULT_PG;
-  await geoBench(o.rounds, o.quick, { root: ROOT, pgUrl, runId, blobs, berthEnv: o.berthEnv, log, fmt, running }, results, labels[0]);
+  await geoBench(
+    o.rounds,
+    o.quick,
+    { root: ROOT, pgUrl, runId, blobs, berthEnv: o.berthEnv, storage: o.storage, log, fmt, running },
+    results,
+    labels[0],
+  );
   const names = [...new Set(results.summary().map((r) => r.scenario))];
   report(o, labels, results, Object.fromEntries(names.map((n) => [n, 'geo-replication westeurope -> eastus'])), names);
 }

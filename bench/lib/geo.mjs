@@ -17,7 +17,7 @@
 // Every poll goes to region B's node. The bytes counted are the layers and configs (manifests are
 // metadata, not copied). Sources sit in the page cache in every case (they were just written).
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,7 +29,7 @@ import { inParallel, info, latency, mbPerSecond, throughput } from './measure.mj
 import { imageManifest, MiB, pushImageBlobs, putManifest } from './registry-ops.mjs';
 import { median } from './report.mjs';
 import { dropSchema } from './seed-catalog.mjs';
-import { startBerth } from './servers.mjs';
+import { startAzurite, startBerth } from './servers.mjs';
 
 const KiB = 1024;
 export const REGION_A = 'westeurope';
@@ -57,11 +57,14 @@ export const GEO_SHAPES = {
   },
 };
 
-export const GEO_NOTES = [
-  'geo: two berth serve processes (regions westeurope -> eastus) on one PostgreSQL schema, one fs root each, same disk; ' +
+/** The notes printed under the table. */
+export const geoNotes = (storage) => [
+  `geo: two berth serve processes (regions westeurope -> eastus) on one PostgreSQL schema, ${storage === 'azure' ? 'a container each on one Azurite' : 'one fs root each, same disk'}; ` +
     'replication MB/s = bytes of layers+configs / (replica created -> every blob in B and Ready), polled every 50 ms.',
-  'geo: "stream copy" = the same files with Node read/write streams + fsync; "copyBlob" = the product copy path (FsDriver, sha256 check, fsync, rename) without ' +
-    'the registry; both in the bench process, 4 copies at once. x rows are per-round ratios (median shown).',
+  storage === 'azure'
+    ? 'geo: "copyBlob" = the product copy path (AzureDriver read, sha256 check, AzureDriver write, move) without the registry, in the bench process, 4 copies at once. x rows are per-round ratios (median shown).'
+    : 'geo: "stream copy" = the same files with Node read/write streams + fsync; "copyBlob" = the product copy path (FsDriver, sha256 check, fsync, rename) without ' +
+      'the registry; both in the bench process, 4 copies at once. x rows are per-round ratios (median shown).',
   "geo: push -> Ready is timed from the 201 of the batch's last manifest PUT on A to the first poll of B answering Ready; " +
     'the job worker polls every jobs.pollIntervalMs (default 500 ms) and runs at most jobs.concurrency/2 replication jobs at once per node.',
 ];
@@ -69,13 +72,14 @@ export const GEO_NOTES = [
 /** The product's modules from dist/ (the bench measures what `npm run build` produced). */
 async function product(root) {
   const mod = (p) => import(pathToFileURL(path.join(root, 'dist', p)).href);
-  const [{ FsDriver }, { copyBlob }, { blobKey }, { parseDigest }] = await Promise.all([
+  const [{ FsDriver }, { AzureDriver }, { copyBlob }, { blobKey }, { parseDigest }] = await Promise.all([
     mod('storage/drivers/fs.js'),
+    mod('storage/drivers/azure.js'),
     mod('services/replication/copy.js'),
     mod('storage/paths.js'),
     mod('domain/digest.js'),
   ]);
-  return { FsDriver, copyBlob, key: (digest) => blobKey(parseDigest(digest)) };
+  return { FsDriver, AzureDriver, copyBlob, key: (digest) => blobKey(parseDigest(digest)) };
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -147,7 +151,8 @@ async function streamCopy(pairs, concurrency) {
 
 /**
  * Runs the geo benchmark: starts the deployment, runs rounds x shapes, stops everything.
- * ctx: { root, pgUrl, runId, blobs, berthEnv, log, fmt, running }. Results under `label`.
+ * ctx: { root, pgUrl, runId, blobs, berthEnv, storage ('fs' or 'azure': each region a container
+ * of one Azurite), log, fmt, running }. Results under `label`.
  */
 export async function geoBench(rounds, quick, ctx, results, label) {
   const { log, running } = ctx;
@@ -164,21 +169,38 @@ export async function geoBench(rounds, quick, ctx, results, label) {
   const metadata = `${ctx.pgUrl}${sep}schema=berth_bench_${ctx.runId}_geo`;
   track(() => dropSchema(metadata));
   const config = path.join(dir, 'berth.yaml');
-  // JSON is YAML: the regions, each with its own fs root. The URLs are the regions' public names
-  // only (regional endpoints); the bench talks to each node on its own port.
-  writeFileSync(
-    config,
-    JSON.stringify({
-      regions: [
-        { name: REGION_A, url: 'http://westeurope.geo-bench.invalid', storage: { driver: 'fs', path: roots[REGION_A] } },
-        { name: REGION_B, url: 'http://eastus.geo-bench.invalid', storage: { driver: 'fs', path: roots[REGION_B] } },
-      ],
-      gc: { enabled: false },
-    }),
-  );
+  const azure = ctx.storage === 'azure';
   const clients = [];
   try {
     const p = await product(ctx.root);
+    let azurite = null;
+    if (azure) {
+      azurite = await startAzurite(ctx.root);
+      track(azurite.stop);
+    }
+    const storageOf = (name) =>
+      azure
+        ? { driver: 'azure', azure: { connectionString: azurite.connectionString, container: `geo-${name}` } }
+        : { driver: 'fs', path: roots[name] };
+    // The bench's own view of a store (baselines, and checking that B holds the bytes).
+    const driverOf = async (st) => {
+      if (st.driver === 'fs') return new p.FsDriver(st.path);
+      const d = new p.AzureDriver({ ...st.azure, createContainer: true });
+      await d.init();
+      return d;
+    };
+    // JSON is YAML: the regions, each with its own store. The URLs are the regions' public names
+    // only (regional endpoints); the bench talks to each node on its own port.
+    writeFileSync(
+      config,
+      JSON.stringify({
+        regions: [
+          { name: REGION_A, url: 'http://westeurope.geo-bench.invalid', storage: storageOf(REGION_A) },
+          { name: REGION_B, url: 'http://eastus.geo-bench.invalid', storage: storageOf(REGION_B) },
+        ],
+        gc: { enabled: false },
+      }),
+    );
     const password = randomBytes(18).toString('base64url');
     const nodes = {};
     // One after another: the first migrates the schema.
@@ -200,14 +222,17 @@ export async function geoBench(rounds, quick, ctx, results, label) {
     const apiB = api(nodes[REGION_B]);
     const regions = await apiB('GET', '/api/regions');
     if (regions.serving !== REGION_B) throw new Error(`node B serves ${regions.serving}, not ${REGION_B}`);
-    log(`   geo: ${REGION_A} ${A.url} (pid ${A.pid}), ${REGION_B} ${nodes[REGION_B].url} (pid ${nodes[REGION_B].pid}); roots under ${dir}`);
+    log(
+      `   geo: ${REGION_A} ${A.url} (pid ${A.pid}), ${REGION_B} ${nodes[REGION_B].url} (pid ${nodes[REGION_B].pid}); ${azure ? `Azurite pid ${azurite.pid}` : `roots under ${dir}`}`,
+    );
     const client = new RegistryClient({ url: A.url, username: A.username, password });
     clients.push(client);
+    const driverB = await driverOf(storageOf(REGION_B));
     const inB = (digests) => async () => {
-      for (const d of digests) if (!existsSync(path.join(roots[REGION_B], p.key(d.digest)))) return false;
+      for (const d of digests) if (!(await driverB.stat(p.key(d.digest)))) return false;
       return true;
     };
-    const regionA = { name: REGION_A, url: '', driver: new p.FsDriver(roots[REGION_A]) };
+    const regionA = { name: REGION_A, url: '', driver: await driverOf(storageOf(REGION_A)) };
     let registries = 0;
 
     for (let round = 0; round < rounds; round++) {
@@ -227,8 +252,12 @@ export async function geoBench(rounds, quick, ctx, results, label) {
           path.join(roots[REGION_A], p.key(d.digest)),
           path.join(scratch, 'stream', p.key(d.digest)),
         ]);
-        const streamMs = await streamCopy(pairs, spec.copyConcurrency);
-        const regionC = { name: 'scratch', url: '', driver: new p.FsDriver(path.join(scratch, 'copyblob')) };
+        // Plain streams between two roots: fs only.
+        const streamMs = azure ? NaN : await streamCopy(pairs, spec.copyConcurrency);
+        const scratchStore = azure
+          ? { driver: 'azure', azure: { connectionString: azurite.connectionString, container: `geo-scratch-${registries}` } }
+          : { driver: 'fs', path: path.join(scratch, 'copyblob') };
+        const regionC = { name: 'scratch', url: '', driver: await driverOf(scratchStore) };
         const copyMs = (
           await inParallel(first.digests.length, spec.copyConcurrency, (i) =>
             p.copyBlob(regionA, regionC, first.digests[i].digest, first.digests[i].size),
@@ -247,10 +276,13 @@ export async function geoBench(rounds, quick, ctx, results, label) {
           throughput('backfill: replication A->B', repl, 'MB/s'),
           latency('backfill: replica created -> Ready', replMs),
           throughput('baseline: copyBlob (product path, no registry)', copy, 'MB/s'),
-          throughput('baseline: stream copy + fsync', stream, 'MB/s'),
           throughput('replication / copyBlob', repl / copy, 'x'),
-          throughput('replication / stream copy', repl / stream, 'x'),
         );
+        if (!azure)
+          out.push(
+            throughput('baseline: stream copy + fsync', stream, 'MB/s'),
+            throughput('replication / stream copy', repl / stream, 'x'),
+          );
 
         // 2. Push -> Ready for a new batch, the replica in place.
         const batch = await pushImages(client, repo, ctx.blobs, shape.images, shape.layer, spec.pushConcurrency, `${id}-b`);
@@ -273,8 +305,9 @@ export async function geoBench(rounds, quick, ctx, results, label) {
         }
         out.push(latency(`one image: push ack -> Ready (median of ${shape.single})`, median(singles)));
 
-        results.add(shape.name, label, out);
-        log(`   round ${round + 1} ${shape.name}: ${out.map((m) => `${m.metric} ${ctx.fmt(m.value)} ${m.unit}`).join(', ')}`);
+        const scenario = azure ? `${shape.name} azure` : shape.name;
+        results.add(scenario, label, out);
+        log(`   round ${round + 1} ${scenario}: ${out.map((m) => `${m.metric} ${ctx.fmt(m.value)} ${m.unit}`).join(', ')}`);
       }
     }
   } finally {
