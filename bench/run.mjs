@@ -5,6 +5,7 @@
 //                      [--metadata postgres://...] [--no-distribution] [--storage fs|azure]
 //                      [--berth-config FILE] [--berth-env NAME=VALUE]... [--pin]
 //   node bench/run.mjs --nodes N [...]        (scale-out: 1 node vs N on PostgreSQL + Azurite)
+//   node bench/run.mjs --geo [--quick] [...]   (geo-replication between two regions; lib/geo.mjs)
 //   node bench/run.mjs --against URL [--against URL_B] [--repo-prefix NAME] [--insecure] [...]
 //
 // By default it starts Berth from dist/ (fresh data dir, an owner password it makes up, one
@@ -29,6 +30,7 @@ import { parseArgs } from 'node:util';
 import { RegistryClient } from './lib/client.mjs';
 import { BlobMaker } from './lib/registry-ops.mjs';
 import { Results, table } from './lib/report.mjs';
+import { geoBench, geoNotes } from './lib/geo.mjs';
 import { ALL_SCENARIO_NAMES, SCENARIOS, SCENARIO_NAMES, SHAPES, warmUp } from './lib/scenarios.mjs';
 import { SCALE_SHAPES, scaleOut } from './lib/scale-out.mjs';
 import { dropSchema } from './lib/seed-catalog.mjs';
@@ -62,6 +64,9 @@ const HELP = `usage: node bench/run.mjs [options]      (npm run bench -- [option
   --pin                 taskset: the load generator (wrk) on the last CPU, servers on the others
   --nodes N             scale-out mode: 1 node against N nodes of one deployment on PostgreSQL +
                         Azurite (manifest GET by wrk, 1 MiB push); ignores --only
+  --geo                 geo-replication mode: two regions (two nodes, one fs root each) on PostgreSQL;
+                        replication MB/s against plain copies, push -> Ready in the other region;
+                        ignores --only (see docs/bench.md)
   --against URL         measure the registry at URL instead of local ones (give it twice for A/B);
                         credentials from BENCH_USERNAME / BENCH_PASSWORD (Basic or Bearer token flow)
   --repo-prefix NAME    where --against pushes (default "bench"; for a Berth: REGISTRY/bench)
@@ -85,6 +90,7 @@ function options(argv) {
         'berth-env': { type: 'string', multiple: true, default: [] },
         pin: { type: 'boolean', default: false },
         nodes: { type: 'string' },
+        geo: { type: 'boolean', default: false },
         against: { type: 'string', multiple: true, default: [] },
         'repo-prefix': { type: 'string', default: 'bench' },
         insecure: { type: 'boolean', default: false },
@@ -121,6 +127,8 @@ function options(argv) {
     if (!Number.isInteger(nodes) || nodes < 2) throw new UsageError(`--nodes must be a whole number of at least 2, not "${v.nodes}"`);
     if (v.against.length) throw new UsageError('--nodes starts its own deployments: it does not combine with --against');
   }
+  if (v.geo && (v.nodes !== undefined || v.against.length || v['berth-config']))
+    throw new UsageError('--geo starts its own deployment and config: it does not combine with --nodes, --against or --berth-config');
   const cpus = cpuCount();
   for (const url of v.against) {
     if (!/^https?:\/\/[^/\s]+\/?$/.test(url)) throw new UsageError(`--against wants http(s)://host[:port], not "${url}"`);
@@ -142,6 +150,7 @@ function options(argv) {
     berthConfig: v['berth-config'],
     berthEnv,
     nodes,
+    geo: v.geo,
     cpus,
     // Servers on every CPU but the last, the load generator on the last; nothing pinned on one CPU.
     pin:
@@ -295,8 +304,9 @@ function caveats(o) {
       'wrk CPU / server CPU: CPU seconds per wall second (100% = one core busy). A driver near 100% of its core(s) caps the req/s.',
     );
   }
+  if (o.geo) lines.push(...geoNotes(o.storage));
   if (o.pin && !o.nodes) lines.push(`--pin: servers on CPU ${o.pin.servers}, wrk on CPU ${o.pin.driver}.`);
-  if (o.storage === 'azure')
+  if (o.storage === 'azure' && !o.geo)
     lines.push('--storage azure: Berth keeps blobs on Azurite (an emulator on this machine), Distribution on its filesystem.');
   return lines;
 }
@@ -313,6 +323,7 @@ async function main() {
     if (!findWrk()) throw new UsageError('tail, tail-noaudit and --nodes need wrk (apt-get install wrk)');
   }
   if (o.nodes) return scaleOutMode(o, runId, blobs);
+  if (o.geo) return geoMode(o, runId, blobs);
   let labels;
   let shared = null; // --against targets, kept for the whole run
   let distributionBinary = null;
@@ -401,6 +412,23 @@ async function scaleOutMode(o, runId, blobs) {
   report(o, labels, results, { 'scale-out': `1 node vs ${o.nodes} nodes on PostgreSQL + Azurite` }, ['scale-out']);
 }
 
+/** --geo: replication between two regions of one deployment. */
+async function geoMode(o, runId, blobs) {
+  const labels = ['Berth'];
+  const results = new Results(labels);
+  log(`== geo-replication: two regions, ${o.rounds} round(s)${o.quick ? ' (--quick)' : ''}`);
+  const pgUrl = o.metadata && o.metadata.startsWith('postgres') ? o.metadata : DEFAULT_PG;
+  await geoBench(
+    o.rounds,
+    o.quick,
+    { root: ROOT, pgUrl, runId, blobs, berthEnv: o.berthEnv, storage: o.storage, log, fmt, running },
+    results,
+    labels[0],
+  );
+  const names = [...new Set(results.summary().map((r) => r.scenario))];
+  report(o, labels, results, Object.fromEntries(names.map((n) => [n, 'geo-replication westeurope -> eastus'])), names);
+}
+
 function report(o, labels, results, scenarios, names = o.only) {
   const rows = results.summary();
   if (o.json) {
@@ -414,6 +442,7 @@ function report(o, labels, results, scenarios, names = o.only) {
         scenarios: names,
         storage: o.storage,
         nodes: o.nodes || undefined,
+        geo: o.geo || undefined,
         pin: Boolean(o.pin),
       },
       machine: { cpus: o.cpus },
