@@ -63,6 +63,8 @@ export class JobQueue {
   private readonly ticks: (() => Promise<void>)[] = [];
   /** The poll in progress, if any. */
   private polling: Promise<void> | undefined;
+  /** The last poll got every job it asked for: more may be waiting, so a freed slot claims at once. */
+  private backlog = false;
 
   constructor(
     private readonly meta: JobStore,
@@ -185,14 +187,15 @@ export class JobQueue {
       for (const t of this.ticks) await t().catch((e) => this.log.warn({ err: e }, 'job tick failed'));
       const free = this.opts.concurrency - this.running;
       const long = [...this.longKinds];
-      const longJobs = await this.claim(Math.min(free, this.longSlots - this.runningLong), { only: long });
-      const jobs = [
-        ...longJobs,
-        ...(await this.claim(free - longJobs.length, {
-          except: [...long, ...this.elsewhere],
-          exceptPrefixes: [...this.elsewherePrefixes],
-        })),
-      ];
+      const longWanted = Math.min(free, this.longSlots - this.runningLong);
+      const longJobs = await this.claim(longWanted, { only: long });
+      const otherWanted = free - longJobs.length;
+      const others = await this.claim(otherWanted, {
+        except: [...long, ...this.elsewhere],
+        exceptPrefixes: [...this.elsewherePrefixes],
+      });
+      this.backlog = (longWanted > 0 && longJobs.length === longWanted) || (otherWanted > 0 && others.length === otherWanted);
+      const jobs = [...longJobs, ...others];
       for (const job of jobs) {
         const isLong = this.longKinds.has(job.kind);
         this.running++;
@@ -201,6 +204,9 @@ export class JobQueue {
           this.running--;
           if (isLong) this.runningLong--;
           this.inflight.delete(p);
+          // A queue with a backlog (a burst of replication copies, webhook deliveries) refills a
+          // freed slot now rather than at the next poll interval.
+          if (!this.stopped && this.backlog) void this.poll();
         });
         this.inflight.add(p);
       }

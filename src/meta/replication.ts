@@ -83,6 +83,15 @@ export class KyselyReplication {
     return Number(r.numDeletedRows) > 0;
   }
 
+  async markBackfilled(registryId: number, location: string): Promise<void> {
+    await this.db
+      .updateTable('replications')
+      .set({ backfilled_at: now() })
+      .where('registry_id', '=', registryId)
+      .where('location', '=', location)
+      .execute();
+  }
+
   async setHomeRegion(ex: Executor, registryId: number, location: string): Promise<void> {
     await ex.updateTable('registries').set({ location }).where('id', '=', registryId).execute();
   }

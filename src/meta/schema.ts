@@ -51,6 +51,8 @@ export interface ReplicationsTable {
   region_endpoint_enabled: Generated<number>;
   zone_redundancy: Generated<string>;
   tags: Generated<string>;
+  /** When the backfill had queued everything the registry held at creation; null while it runs. */
+  backfilled_at: Generated<string | null>;
   created_at: string;
   updated_at: string;
 }

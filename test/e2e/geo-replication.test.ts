@@ -337,7 +337,9 @@ describe('geo-replication across real processes (westeurope on fs, eastus on Azu
       })(),
     ]);
     assert.equal(created.location, 'eastus');
-    assert.equal(created.status.displayStatus, 'Ready');
+    // A new replica is Syncing until what the registry holds has been queued for it (here: nothing).
+    assert.equal(created.status.displayStatus, 'Syncing');
+    await untilReady([], 10_000);
     const [shown] = await Promise.all([
       show(e()),
       (async () => {

@@ -33,7 +33,7 @@ const settings = (b: BodyIn) => ({
 
 /** ACR's replication resource, with Berth's lag fields (also under status). */
 export function replicaJson(registry: string, v: ReplicaView) {
-  const displayStatus = !v.regionEndpointEnabled ? 'Disabled' : v.backlog.manifests > 0 ? 'Syncing' : 'Ready';
+  const displayStatus = !v.regionEndpointEnabled ? 'Disabled' : v.backlog.manifests > 0 || v.backfilling ? 'Syncing' : 'Ready';
   const lag = {
     lagSeconds: v.lagSeconds,
     pendingManifests: v.backlog.manifests,
@@ -53,11 +53,13 @@ export function replicaJson(registry: string, v: ReplicaView) {
     status: {
       displayStatus,
       message:
-        displayStatus === 'Syncing'
-          ? `${v.backlog.manifests} image(s) still being copied here (${v.backlog.blobs} blobs, ${v.backlog.bytes} bytes), the oldest for ${v.lagSeconds} s`
-          : displayStatus === 'Disabled'
-            ? 'global endpoint routing is off for this replica; it still replicates and serves its regional endpoint'
-            : 'every image is complete in this region',
+        displayStatus === 'Syncing' && v.backfilling
+          ? `what the registry holds is being queued for this new replica (${v.backlog.manifests} image(s) so far)`
+          : displayStatus === 'Syncing'
+            ? `${v.backlog.manifests} image(s) still being copied here (${v.backlog.blobs} blobs, ${v.backlog.bytes} bytes), the oldest for ${v.lagSeconds} s`
+            : displayStatus === 'Disabled'
+              ? 'global endpoint routing is off for this replica; it still replicates and serves its regional endpoint'
+              : 'every image is complete in this region',
       // Since when the status holds: the oldest waiting image, else the replica's last change.
       timestamp: displayStatus === 'Syncing' && v.backlog.oldest ? v.backlog.oldest : v.updatedAt,
       ...lag,

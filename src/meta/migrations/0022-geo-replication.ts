@@ -14,6 +14,8 @@ export const geoReplication: Migration = {
       .addColumn('region_endpoint_enabled', 'integer', (c) => c.notNull().defaultTo(1))
       .addColumn('zone_redundancy', 'text', (c) => c.notNull().defaultTo('Disabled'))
       .addColumn('tags', 'text', (c) => c.notNull().defaultTo('{}'))
+      // Set once the backfill has queued everything the registry held when the replica was made.
+      .addColumn('backfilled_at', 'text')
       .addColumn('created_at', 'text', (c) => c.notNull())
       .addColumn('updated_at', 'text', (c) => c.notNull())
       .addPrimaryKeyConstraint('replications_pk', ['registry_id', 'location'])

@@ -63,6 +63,8 @@ export interface ReplicaView {
   updatedAt: string;
   url: string | undefined;
   backlog: Backlog;
+  /** The replica is new and what the registry held is still being queued for it. */
+  backfilling: boolean;
   lagSeconds: number;
 }
 
@@ -234,7 +236,9 @@ export class ReplicationService implements PushHook {
       updatedAt: row?.updated_at ?? reg.updated_at,
       url: this.regions.find((r) => r.name === location)?.url || undefined,
       backlog,
-      lagSeconds: lagSeconds(backlog.oldest),
+      backfilling: !!row && row.backfilled_at === null,
+      // While the backfill runs, the replica is as far behind as it is old.
+      lagSeconds: row && row.backfilled_at === null ? lagSeconds(row.created_at) : lagSeconds(backlog.oldest),
     };
   }
 
@@ -357,7 +361,10 @@ export class ReplicationService implements PushHook {
     let after = 0;
     for (;;) {
       const rows = await this.store.manifestsAfter(registryId, after, 200);
-      if (rows.length === 0) return;
+      if (rows.length === 0) {
+        await this.store.markBackfilled(registryId, region);
+        return;
+      }
       after = Number(rows[rows.length - 1]!.id);
       // A replica deleted meanwhile stops the walk.
       if (!(await this.store.getReplica(registryId, region))) return;
