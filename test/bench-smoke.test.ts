@@ -214,6 +214,14 @@ describe('npm run bench driver (--quick, one round)', () => {
     assert.ok(report.notes.some((n) => /Azurite/.test(n)));
   });
 
+  test('--geo: replication between two regions, against the plain copies of the same bytes', OPT_IN_GATE, async () => {
+    const report = await bench(['--geo']);
+    assert.ok(report.rows.length > 0, 'geo rows');
+    for (const row of report.rows)
+      for (const [t, m] of Object.entries(row.byTarget))
+        assert.ok(m && Number.isFinite(m.median) && m.median >= 0, `${row.scenario} ${row.metric} for ${t}: ${JSON.stringify(m)}`);
+  });
+
   test('--nodes 2: one node against two on PostgreSQL + Azurite, the ratio per metric', OPT_IN_GATE, async () => {
     const report = await bench(['--nodes', '2']);
     assertComplete(report, ['scale-out'], ['2 nodes', '1 node']);

@@ -5,7 +5,8 @@ import { prepared } from './prepared.js';
 /** A registries row as services and handlers see it: the domain's Registry. */
 export type RegistryRow = Registry;
 
-const REGISTRY_COLUMNS = [
+/** The columns of the Registry entity (domain/registry.ts), read wherever registries are. */
+export const REGISTRY_COLUMNS = [
   'id',
   'name',
   'sku',

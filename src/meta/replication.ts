@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { now, type Executor } from './context.js';
-import type { Database, ReplicationsTable } from './schema.js';
+import type { Database, ReplicationPendingTable, ReplicationsTable } from './schema.js';
 
 // Geo-replication (migration 22): a registry's replicas, where each blob's bytes are placed, and
 // the backlog of manifests not yet complete in a replica region. How bytes are copied is in
@@ -9,14 +9,7 @@ import type { Database, ReplicationsTable } from './schema.js';
 export type ReplicaRow = Selectable<ReplicationsTable>;
 
 /** One manifest waiting to be complete in one region. */
-export interface PendingRow {
-  registry_id: number;
-  region: string;
-  repository_id: number;
-  digest: string;
-  tag: string | null;
-  enqueued_at: string;
-}
+export type PendingRow = Selectable<ReplicationPendingTable>;
 
 export type PendingKey = Omit<PendingRow, 'enqueued_at' | 'tag'>;
 

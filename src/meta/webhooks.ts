@@ -2,6 +2,7 @@ import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { Dialect } from './db.js';
 import type { ScanBrief } from './scans.js';
 import type { Database, EventsTable, WebhookDeliveriesTable, WebhooksTable } from './schema.js';
+import { REGISTRY_COLUMNS } from './registries.js';
 import { isUniqueViolation, type Executor, type RegistryRow } from './store.js';
 
 // Webhooks (one row each, names unique per registry case-insensitively), the log of their
@@ -137,21 +138,7 @@ export class KyselyWebhooks implements Webhooks, WebhookOutbox {
 
   registries(ex: Executor, ids: number[]): Promise<RegistryRow[]> {
     if (ids.length === 0) return Promise.resolve([]);
-    return ex
-      .selectFrom('registries')
-      .select([
-        'id',
-        'name',
-        'sku',
-        'admin_enabled',
-        'anonymous_pull_enabled',
-        'quarantine_enabled',
-        'location',
-        'created_at',
-        'updated_at',
-      ])
-      .where('id', 'in', ids)
-      .execute();
+    return ex.selectFrom('registries').select(REGISTRY_COLUMNS).where('id', 'in', ids).execute();
   }
 
   async registryName(id: number): Promise<string | undefined> {

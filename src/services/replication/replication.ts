@@ -52,6 +52,13 @@ interface ReplicateJob {
   digest: string;
 }
 
+/** What a replica's owner sets (az acr replication create/update). */
+export interface ReplicaSettings {
+  regionEndpointEnabled?: boolean;
+  zoneRedundancy?: string;
+  tags?: Record<string, string>;
+}
+
 /** A replica as the API shows it (ACR's replication resource, with Berth's lag fields). */
 export interface ReplicaView {
   location: string;
@@ -160,11 +167,7 @@ export class ReplicationService implements PushHook {
     return this.view(reg, row);
   }
 
-  async create(
-    reg: RegistryRow,
-    location: string,
-    o: { regionEndpointEnabled?: boolean; zoneRedundancy?: string; tags?: Record<string, string> },
-  ): Promise<ReplicaView> {
+  async create(reg: RegistryRow, location: string, o: ReplicaSettings): Promise<ReplicaView> {
     if (tierOf(reg.sku).geoReplications === 0)
       throw new RegistryError(
         'REQUEST_INVALID',
@@ -189,11 +192,7 @@ export class ReplicationService implements PushHook {
     return this.view(reg, row);
   }
 
-  async update(
-    reg: RegistryRow,
-    location: string,
-    o: { regionEndpointEnabled?: boolean; zoneRedundancy?: string; tags?: Record<string, string> },
-  ): Promise<ReplicaView> {
+  async update(reg: RegistryRow, location: string, o: ReplicaSettings): Promise<ReplicaView> {
     if (location === this.home(reg))
       throw new RegistryError(
         'REQUEST_INVALID',
@@ -273,23 +272,31 @@ export class ReplicationService implements PushHook {
     const regions = [this.home(p.reg), ...(await this.store.listReplicas(p.reg.id)).map((r) => r.location)];
     const tag = p.tags[0] ?? null;
     for (const region of new Set(regions)) {
-      const missing = await this.store.missingIn(
-        trx,
-        region,
-        image.blobs.map((b) => b.digest),
-      );
-      if (missing.length === 0) {
-        await this.completeEvent(trx, p.reg.id, region, image, p.digest, tag);
-        continue;
-      }
-      const key = { registry_id: p.reg.id, region, repository_id: repositoryId, digest: p.digest };
-      if (await this.store.addPending(trx, { ...key, tag }))
-        await this.jobs.enqueue(trx, REPLICATE_JOB_PREFIX + region, {
-          registryId: p.reg.id,
-          repositoryId,
-          digest: p.digest,
-        } satisfies ReplicateJob);
+      const queued = await this.queueIfMissing(trx, { registryId: p.reg.id, repositoryId, digest: p.digest }, region, image.blobs, tag);
+      if (!queued) await this.completeEvent(trx, p.reg.id, region, image, p.digest, tag);
     }
+  }
+
+  /**
+   * Queues the copy of an image into a region when the region lacks some of its blobs (once: a
+   * waiting image is not queued again); false when the region has them all.
+   */
+  private async queueIfMissing(
+    trx: Executor,
+    job: ReplicateJob,
+    region: string,
+    blobs: { digest: string }[],
+    tag: string | null,
+  ): Promise<boolean> {
+    const missing = await this.store.missingIn(
+      trx,
+      region,
+      blobs.map((b) => b.digest),
+    );
+    if (missing.length === 0) return false;
+    const key = { registry_id: job.registryId, region, repository_id: job.repositoryId, digest: job.digest };
+    if (await this.store.addPending(trx, { ...key, tag })) await this.jobs.enqueue(trx, REPLICATE_JOB_PREFIX + region, job);
+    return true;
   }
 
   private async completeEvent(
@@ -371,20 +378,14 @@ export class ReplicationService implements PushHook {
       await this.meta.transaction(async (trx) => {
         for (const m of rows) {
           const image = await this.store.image(trx, Number(m.repository_id), m.digest);
-          if (!image) continue;
-          const missing = await this.store.missingIn(
-            trx,
-            region,
-            image.blobs.map((b) => b.digest),
-          );
-          if (missing.length === 0) continue;
-          const key = { registry_id: registryId, region, repository_id: Number(m.repository_id), digest: m.digest };
-          if (await this.store.addPending(trx, { ...key, tag: null }))
-            await this.jobs.enqueue(trx, REPLICATE_JOB_PREFIX + region, {
-              registryId,
-              repositoryId: Number(m.repository_id),
-              digest: m.digest,
-            } satisfies ReplicateJob);
+          if (image)
+            await this.queueIfMissing(
+              trx,
+              { registryId, repositoryId: Number(m.repository_id), digest: m.digest },
+              region,
+              image.blobs,
+              null,
+            );
         }
       });
     }
