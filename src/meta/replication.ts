@@ -164,11 +164,14 @@ export class KyselyReplication {
     ex: Executor,
     repositoryId: number,
     digest: string,
-  ): Promise<{ repository: string; mediaType: string; size: number; blobs: { digest: string; size: number }[] } | undefined> {
+  ): Promise<
+    | { repository: string; mediaType: string; size: number; quarantineState: string | null; blobs: { digest: string; size: number }[] }
+    | undefined
+  > {
     const m = await ex
       .selectFrom('manifests')
       .innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
-      .select(['manifests.id', 'manifests.media_type', 'manifests.size', 'repositories.name'])
+      .select(['manifests.id', 'manifests.media_type', 'manifests.size', 'manifests.quarantine_state', 'repositories.name'])
       .where('manifests.repository_id', '=', repositoryId)
       .where('manifests.digest', '=', digest)
       .executeTakeFirst();
@@ -194,6 +197,7 @@ export class KyselyReplication {
       repository: m.name,
       mediaType: m.media_type,
       size: Number(m.size),
+      quarantineState: m.quarantine_state,
       blobs: [...seen].map(([d, size]) => ({ digest: d, size })),
     };
   }

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import type { ActivityRecorder } from '../../domain/activity.js';
 import { parseDigest } from '../../domain/digest.js';
-import { RegistryError } from '../../domain/errors.js';
+import { isTransient, RegistryError } from '../../domain/errors.js';
 import type { JobQueue, JobRow } from '../../jobs/queue.js';
 import type { EventStore } from '../../meta/events.js';
 import type { Backlog, KyselyReplication, PendingKey, ReplicaRow } from '../../meta/replication.js';
@@ -14,6 +14,7 @@ import type { Region } from '../../storage/regional.js';
 import { currentActor } from '../actor.js';
 import type { PushHook } from '../content/manifests.js';
 import { tierOf } from '../policy/tiers.js';
+import { quarantineHides } from '../../domain/quarantine.js';
 import { ByteBudget, copyBlob, DamagedCopyError, tryElsewhere, verifier } from './copy.js';
 
 // Geo-replication. Metadata is one database for every region, so a manifest or tag is visible
@@ -273,7 +274,7 @@ export class ReplicationService implements PushHook {
     const tag = p.tags[0] ?? null;
     for (const region of new Set(regions)) {
       const queued = await this.queueIfMissing(trx, { registryId: p.reg.id, repositoryId, digest: p.digest }, region, image.blobs, tag);
-      if (!queued) await this.completeEvent(trx, p.reg.id, region, image, p.digest, tag);
+      if (!queued) await this.completeEvent(trx, p.reg.id, region, image, p.digest, tag, p.reg.quarantine_enabled);
     }
   }
 
@@ -303,13 +304,15 @@ export class ReplicationService implements PushHook {
     trx: Executor,
     registryId: number,
     region: string,
-    image: { repository: string; mediaType: string; size: number },
+    image: { repository: string; mediaType: string; size: number; quarantineState: string | null },
     digest: string,
     tag: string | null,
+    quarantinePolicy: number,
   ): Promise<void> {
     await this.meta.recordEvent(trx, currentActor(), {
       registry_id: registryId,
-      action: 'push',
+      // An image held back by quarantine is announced as such in its region too, never as a push.
+      action: quarantineHides(quarantinePolicy, image.quarantineState) ? 'quarantine' : 'push',
       operation: 'replicated',
       region,
       repository: image.repository,
@@ -358,8 +361,10 @@ export class ReplicationService implements PushHook {
     } finally {
       clearInterval(beat);
     }
+    const reg = await this.meta.getRegistryById(p.registryId);
     await this.meta.transaction(async (trx) => {
-      if (await this.store.removePending(trx, key)) await this.completeEvent(trx, p.registryId, region, image, p.digest, pending.tag);
+      if (await this.store.removePending(trx, key))
+        await this.completeEvent(trx, p.registryId, region, image, p.digest, pending.tag, reg?.quarantine_enabled ?? 0);
     });
   }
 
@@ -419,7 +424,8 @@ export class ReplicationService implements PushHook {
         try {
           await this.meta.transaction((trx) => this.store.placeBlob(trx, digest, stores.local.name));
         } catch (e) {
-          // The blob was collected while it was copied: its bytes here are swept as an orphan.
+          if (isTransient(e)) throw e; // the database, not the blob: the job is retried
+          // The blob was collected while it was copied (its row is gone): its bytes here are swept as an orphan.
           this.log.info({ digest, region: stores.local.name, err: e }, 'a copied blob was collected meanwhile; left for the storage sweep');
         }
         return;
