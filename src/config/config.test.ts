@@ -394,8 +394,10 @@ regions:
     );
     configError(
       () => loadConfig({ file: file('both.yaml', `${two}storage: { path: /tmp/x }\n`), env: {} }),
-      /no top-level storage section/,
+      /remove the top-level storage section/,
     );
+    configError(() => loadConfig({ file: f, env: { BERTH_STORAGE_DRIVER: 'azure' } }), /remove BERTH_STORAGE_\* variables/);
+    configError(() => loadConfig({ file: f, env: {}, overrides: { storage: { driver: 'azure' } } }), /remove --storage or --storage-reads/);
     configError(() => validateConfig({ regions: [{ name: 'West Europe', url: 'https://x', storage: {} }] }, 'f'), /region names are/);
     configError(() => validateConfig({ regions: [{ name: 'we', url: 'ftp://x', storage: {} }] }, 'f'), /regions\[\]\.url must be an http/);
   });
