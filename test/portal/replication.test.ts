@@ -104,6 +104,12 @@ describe('portal replication tab', () => {
     const made = await api('GET', `/api/registries/${reg}/replications/eastus`);
     assert.equal(made.status, 200);
     assert.equal(made.body.regionEndpointEnabled, true);
+    // A new replica is Syncing until its backfill (run by any node) has queued what the registry holds: here, nothing.
+    const deadline = Date.now() + 10_000;
+    while ((await api('GET', `/api/registries/${reg}/replications/eastus`)).body.status.displayStatus !== 'Ready') {
+      assert.ok(Date.now() < deadline, 'the backfill of an empty registry ends');
+      await new Promise((r) => setTimeout(r, 50));
+    }
     let html = await owner.page(`${page()}?done=added`);
     assert.match(html, /role="status">The replica was added/);
     assert.equal(row(html, 'eastus')[1], 'Ready', 'an empty registry is complete everywhere');
