@@ -1,4 +1,4 @@
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { CliError, enc } from '../client.js';
 import { boolArg, client, common, confirm, print } from '../command-kit.js';
 import { replicationTable } from '../tables.js';
@@ -15,7 +15,7 @@ const tagsArg = (v: string, prev: Record<string, string> = {}) => {
 const settings = (o: Record<string, unknown>) => ({
   ...(o.regionEndpointEnabled !== undefined ? { regionEndpointEnabled: o.regionEndpointEnabled } : {}),
   ...(o.globalEndpointRouting !== undefined ? { regionEndpointEnabled: o.globalEndpointRouting } : {}),
-  ...(o.zoneRedundancy !== undefined ? { zoneRedundancy: o.zoneRedundancy } : {}),
+  ...(o.zoneRedundancy !== undefined ? { zoneRedundancy: o.zoneRedundancy === true ? 'Enabled' : o.zoneRedundancy } : {}),
   ...(o.tags !== undefined ? { tags: o.tags } : {}),
 });
 
@@ -44,8 +44,14 @@ export function registerReplicationCommands(program: Command): void {
         boolArg('--region-endpoint-enabled'),
       )
       .option('--global-endpoint-routing <bool>', "az acr's newer name for --region-endpoint-enabled", boolArg('--global-endpoint-routing'))
-      .addOption(
-        new Option('--zone-redundancy <state>', 'recorded as ACR records it (Berth has no zones)').choices(['Enabled', 'Disabled']),
+      .option(
+        '--zone-redundancy [state]',
+        'Enabled (the flag alone) or Disabled: recorded as ACR records it (Berth has no zones)',
+        (v: string) => {
+          const state = ['Enabled', 'Disabled'].find((x) => x.toLowerCase() === v.toLowerCase());
+          if (!state) throw new CliError(`--zone-redundancy takes Enabled or Disabled, got "${v}"`, 2);
+          return state;
+        },
       )
       .option('--tags <key=value>', 'a tag (repeat for more)', tagsArg);
 
