@@ -267,6 +267,30 @@ describe('geo-replication between two regions', await backendGate('postgres'), (
     void img;
   });
 
+  test('a damaged source is caught on copy: never copied, dropped from its region, and a push of the same content heals both', async () => {
+    await premium('geosrc');
+    const layer = randomBlob(32 * 1024);
+    const img = await west().v2.pushImage('geosrc/app', 'v1', { layers: 0, config: layer });
+    const westFile = blobFile('westeurope', layer.digest);
+    const bad = Buffer.from(layer.data);
+    bad[7] = bad[7]! ^ 0x01;
+    writeFileSync(westFile, bad);
+    // The backfill's copy reads westeurope's damaged bytes, refuses them, and drops that copy.
+    assert.equal((await west().api('POST', '/api/registries/geosrc/replications', { location: 'eastus' })).status, 201);
+    await until('the damaged source is dropped', () => Promise.resolve(!existsSync(westFile)));
+    assert.equal(existsSync(blobFile('eastus', layer.digest)), false, 'nothing damaged reached eastus');
+    const shown = await replica(west(), 'geosrc', 'eastus');
+    assert.equal(shown.status.displayStatus, 'Syncing', 'the image waits for an intact copy');
+    const gone = await west().v2.fetch(`geosrc/app/blobs/${layer.digest}`);
+    assert.equal(gone.status, 404, 'no region has an intact copy: unknown, never wrong bytes');
+    assert.match(((await gone.json()) as { errors: { message: string }[] }).errors[0]!.message, /push it again/);
+    // The client pushes the same content again: westeurope has it whole, and the waiting copy job (retried) completes.
+    await west().v2.pushBlob('geosrc/app', layer);
+    await until('eastus Ready', async () => (await replica(west(), 'geosrc', 'eastus')).status.displayStatus === 'Ready', 30_000);
+    assert.deepEqual(readFileSync(blobFile('eastus', layer.digest)), layer.data);
+    await pullAll(east(), 'geosrc/app', img);
+  });
+
   test('garbage collection deletes a blob in every region', async () => {
     await premium('geogc');
     await west().api('POST', '/api/registries/geogc/replications', { location: 'eastus' });

@@ -244,6 +244,7 @@ export class ReplicationService implements PushHook {
 
   /** In which of the registry's replica regions a manifest is complete, and where it still waits. */
   async manifestStatus(reg: RegistryRow, repositoryId: number, digest: string): Promise<{ location: string; status: string }[]> {
+    if (!this.enabled) return []; // one region: no query on the manifest's path
     const regions = await this.replicaRegions(reg);
     if (regions.length < 2) return [];
     const waiting = new Set(await this.store.pendingRegions(reg.id, repositoryId, digest));
