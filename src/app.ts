@@ -253,7 +253,7 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     new KyselyReplication(meta.db),
     meta,
     jobs,
-    regional ? { local: regional.local, all: regional.regions } : undefined,
+    regional,
     {
       regions: config.regions.map((r) => ({ name: r.name, url: r.url })),
       local: config.region,
@@ -261,6 +261,7 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
       maxBytesPerSecond: config.replication.maxBytesPerSecond,
       verifyReads: config.replication.verifyReads,
       missingBlobs: config.replication.missingBlobs,
+      redirectTtlSeconds: config.storage.redirectTtlSeconds,
     },
     log,
   );

@@ -59,6 +59,19 @@ describe('regional storage', () => {
     assert.equal((await get(s, KEY)).toString(), 'local bytes!');
   });
 
+  test('other regions are tried in the order of those known to hold a blob, then the rest', () => {
+    const s = new RegionalStorage(fsRegion('a', dir()), [fsRegion('b', dir()), fsRegion('c', dir()), fsRegion('d', dir())]);
+    assert.deepEqual(
+      s.peersFor(['d', 'a', 'mars']).map((r) => r.name),
+      ['d', 'b', 'c'],
+      'this region and unknown names are not peers',
+    );
+    assert.deepEqual(
+      s.peersFor().map((r) => r.name),
+      ['b', 'c', 'd'],
+    );
+  });
+
   test('other keys (upload sessions, task logs) never leave the region', async () => {
     const here = fsRegion('here', dir());
     const thereDir = dir();

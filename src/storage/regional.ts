@@ -48,6 +48,12 @@ export class RegionalStorage implements StorageDriver {
     return [this.local, ...this.peers];
   }
 
+  /** The other regions to try for a blob: those known to hold it first (in that order), then the rest. */
+  peersFor(holders: readonly string[] = []): Region[] {
+    const known = holders.map((h) => this.peers.find((p) => p.name === h)).filter((r): r is Region => r !== undefined);
+    return [...known, ...this.peers.filter((p) => !known.includes(p))];
+  }
+
   async stat(key: string): Promise<StatResult | null> {
     let localError: Error | undefined;
     try {

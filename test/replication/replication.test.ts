@@ -9,6 +9,7 @@ import { parseDigest } from '../../src/domain/digest.js';
 import { KyselyGcStore } from '../../src/meta/gc.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { DEFAULT_GC, GcService } from '../../src/services/lifecycle/gc.js';
+import { FsDriver } from '../../src/storage/drivers/fs.js';
 import { blobKey } from '../../src/storage/paths.js';
 import { testConfig } from '../helpers/app.js';
 import { backendGate, freshMetadataUrl } from '../helpers/backends.js';
@@ -179,6 +180,17 @@ describe('geo-replication between two regions', await backendGate('postgres'), (
       ],
     );
     assert.equal((await west().api('DELETE', '/api/registries/geobad/replications/eastus')).status, 204);
+    // PUT (ACR's verb) creates, then updates.
+    assert.equal((await west().api('PUT', '/api/registries/geobad/replications/eastus', { regionEndpointEnabled: true })).status, 201);
+    const put = await west().api('PUT', '/api/registries/geobad/replications/eastus', { regionEndpointEnabled: false });
+    assert.equal(put.status, 200);
+    assert.equal((put.body as { status: { displayStatus: string } }).status.displayStatus, 'Disabled');
+    assert.equal(
+      (await west().api('PUT', '/api/registries/geobad/replications/westeurope', {})).status,
+      409,
+      'the home region is no replica',
+    );
+    assert.equal((await west().api('DELETE', '/api/registries/geobad/replications/eastus')).status, 204);
   });
 
   test('a push in one region is pullable in the other at once, then copied there and verified', async () => {
@@ -310,7 +322,7 @@ describe('geo-replication between two regions', await backendGate('postgres'), (
       silentLogger,
       () => later,
     );
-    gc.sweepStores = REGIONS.map((r) => west().app.services.replication['stores']!.all.find((x) => x.name === r)!.driver);
+    gc.sweepStores = REGIONS.map((r) => new FsDriver(roots[r]!));
     for (let i = 0; i < 4; i++) {
       later = new Date(later.getTime() + 86400_000);
       await gc.run();

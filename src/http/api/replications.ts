@@ -116,7 +116,7 @@ export const replicationRoutes = [
       const b = await body();
       if (b.location !== undefined && b.location !== params.location)
         throw new RegistryError('REQUEST_INVALID', `the body's location ${b.location} is not the URL's ${params.location}`);
-      const existing = (await svc.replication.list(reg)).some((v) => v.location === params.location && !v.home);
+      const existing = await svc.replication.isReplica(reg, params.location);
       const v = existing
         ? await svc.replication.update(reg, params.location, settings(b))
         : await svc.replication.create(reg, params.location, settings(b));

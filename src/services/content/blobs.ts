@@ -37,7 +37,7 @@ export interface BlobBody extends BlobHead {
 export interface RegionalReads {
   readonly enabled: boolean;
   open(digest: string, size: number, range?: ReadRange): Promise<Readable>;
-  missingBlobUrl(digest: string, ttlSeconds: number): Promise<string | undefined>;
+  missingBlobUrl(digest: string, size: number): Promise<string | undefined>;
 }
 
 /** Reading, mounting and unlinking blobs. A blob is visible only through repositories linked to it. */
@@ -85,7 +85,7 @@ export class BlobService {
    */
   async readUrl(head: BlobHead): Promise<string | undefined> {
     const ttl = this.reads.redirectTtlSeconds;
-    if (ttl === undefined && head.stored && this.regional?.enabled) return this.regional.missingBlobUrl(head.digest, 300);
+    if (ttl === undefined && head.stored && this.regional?.enabled) return this.regional.missingBlobUrl(head.digest, head.size);
     if (ttl === undefined || !head.stored || !this.storage.signedReadUrl) return undefined;
     const url = await this.storage.signedReadUrl(blobKey(parseDigest(head.digest)), { expiresInSeconds: ttl });
     return url ?? undefined;

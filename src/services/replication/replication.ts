@@ -10,7 +10,7 @@ import type { Executor, RegistryRow, Transactor } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
 import { StorageNotFoundError, type ReadRange } from '../../storage/driver.js';
 import { blobKey } from '../../storage/paths.js';
-import type { Region } from '../../storage/regional.js';
+import type { Region, RegionalStorage } from '../../storage/regional.js';
 import { currentActor } from '../actor.js';
 import type { PushHook } from '../content/manifests.js';
 import { tierOf } from '../policy/tiers.js';
@@ -45,6 +45,8 @@ export interface ReplicationOptions {
   verifyReads: boolean;
   /** How a pull of a blob this region lacks is answered. */
   missingBlobs: 'proxy' | 'redirect';
+  /** Lifetime of a read URL a client is redirected to (storage.redirectTtlSeconds). */
+  redirectTtlSeconds: number;
 }
 
 interface ReplicateJob {
@@ -92,7 +94,7 @@ export class ReplicationService implements PushHook {
     private readonly meta: Meta,
     private readonly jobs: JobQueue,
     /** Every region's blob store; undefined on a deployment with one region. */
-    private readonly stores: { local: Region; all: readonly Region[] } | undefined,
+    private readonly stores: RegionalStorage | undefined,
     private readonly opts: ReplicationOptions,
     private readonly log: Logger,
   ) {
@@ -159,6 +161,11 @@ export class ReplicationService implements PushHook {
     const views = [await this.view(reg, undefined)];
     for (const r of rows) views.push(await this.view(reg, r));
     return views;
+  }
+
+  /** Whether the registry has a replica (not its home) in that region. */
+  async isReplica(reg: RegistryRow, location: string): Promise<boolean> {
+    return location !== this.home(reg) && (await this.store.getReplica(reg.id, location)) !== undefined;
   }
 
   async show(reg: RegistryRow, location: string): Promise<ReplicaView> {
@@ -413,13 +420,9 @@ export class ReplicationService implements PushHook {
   async #place(digest: string, size: number): Promise<void> {
     const stores = this.stores!;
     const holders = await this.store.placements(digest);
-    // Regions that record the blob first, then the rest (bytes written before regions existed).
-    const sources = [
-      ...holders.filter((h) => h !== stores.local.name).map((h) => stores.all.find((r) => r.name === h)),
-      ...stores.all.filter((r) => r !== stores.local && !holders.includes(r.name)),
-    ].filter((r): r is Region => r !== undefined);
     const failures: string[] = [];
-    for (const source of sources) {
+    // Regions that record the blob first, then the rest (bytes written before regions existed).
+    for (const source of stores.peersFor(holders)) {
       try {
         await copyBlob(source, stores.local, digest, size, this.budget);
         try {
@@ -468,12 +471,7 @@ export class ReplicationService implements PushHook {
     } catch (e) {
       if (!tryElsewhere(e)) throw e;
     }
-    const holders = await this.store.placements(digest);
-    const order = [
-      ...stores.all.filter((r) => r !== stores.local && holders.includes(r.name)),
-      ...stores.all.filter((r) => r !== stores.local && !holders.includes(r.name)),
-    ];
-    for (const r of order) {
+    for (const r of stores.peersFor(await this.store.placements(digest))) {
       let s: Readable;
       try {
         s = await r.driver.read(key, range);
@@ -493,17 +491,17 @@ export class ReplicationService implements PushHook {
    * With missingBlobs: redirect, a short-lived read URL in a region that holds a blob this region
    * lacks (undefined: serve it, from here or through open()).
    */
-  async missingBlobUrl(digest: string, ttlSeconds: number): Promise<string | undefined> {
+  async missingBlobUrl(digest: string, size: number): Promise<string | undefined> {
     if (!this.enabled || this.opts.missingBlobs !== 'redirect') return undefined;
     const stores = this.stores!;
     const holders = await this.store.placements(digest);
     if (holders.includes(stores.local.name)) return undefined;
     const key = blobKey(parseDigest(digest));
-    for (const r of stores.all) {
-      if (r === stores.local || !holders.includes(r.name) || !r.driver.signedReadUrl) continue;
-      const url = await r.driver.signedReadUrl(key, { expiresInSeconds: ttlSeconds });
+    for (const r of stores.peersFor(holders)) {
+      if (!holders.includes(r.name) || !r.driver.signedReadUrl) continue;
+      const url = await r.driver.signedReadUrl(key, { expiresInSeconds: this.opts.redirectTtlSeconds });
       if (url) {
-        this.place(digest, (await r.driver.stat(key))?.size ?? 0).catch(() => undefined);
+        this.place(digest, size).catch((err: unknown) => this.log.warn({ digest, err }, 'read repair failed'));
         return url;
       }
     }
