@@ -44,6 +44,8 @@ import { inventoryImage } from './services/scan/inventory/index.js';
 import { VulnMatcher } from './services/scan/match.js';
 import { ScanService } from './services/scan/scanner.js';
 import { KyselyScans } from './meta/scans.js';
+import { KyselyTrust } from './meta/trust.js';
+import { signatureAttribute, TrustService } from './services/trust/trust.js';
 import { KyselyTasks } from './meta/tasks.js';
 import { POOL_JOB_PREFIX, TaskService, TASK_RUN_JOB } from './services/tasks/tasks.js';
 import { TaskRunner } from './services/tasks/runner.js';
@@ -320,6 +322,8 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     VERSION,
   );
   manifests.onPush(scans);
+  const trust = new TrustService(new KyselyTrust(meta.db), meta, storage, jobs, log);
+  manifests.onPush(trust);
   const taskStore = new KyselyTasks(meta.db);
   const runAddr = runRegistryOf(config);
   const tasks = new TaskService(taskStore, meta, accessStore, jobs, scheduler, storage, {
@@ -368,6 +372,15 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
   }
   const acr = new AcrService(meta, storage, repositories, manifests, pulls, scanStore);
   acr.replicationStatus = (reg, repoId, digest) => replication.manifestStatus(reg, repoId, digest);
+  acr.signatures = async (reg, ids) => {
+    const out = new Map<number, { signed: boolean; signature: object }>();
+    for (const [id, v] of await trust.knownVerdicts(reg, ids)) out.set(id, signatureAttribute(v));
+    return out;
+  };
+  acr.signatureOf = async (reg, repository, m) => {
+    const v = await trust.imageTrust(reg, repository, m);
+    return v.status === 'none' ? undefined : signatureAttribute(v);
+  };
   const vulndb = new VulnDbService(meta, log);
   // New data is matched against every stored inventory, in a job (no layer is read again).
   vulndb.afterImport = async () => {
@@ -402,6 +415,7 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     scans,
     tasks,
     replication,
+    trust,
   };
 }
 

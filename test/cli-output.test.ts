@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,6 +13,7 @@ import { ADMIN_PASSWORD, basicAuthHeader, startTestApp, type TestApp } from './h
 import { cleanEnv, ensureBuilt, freePort, MAIN, ROOT } from './helpers/berth-process.js';
 import { runCli } from './helpers/cli.js';
 import { MT } from './helpers/oci.js';
+import { makeRoot } from './helpers/pki.js';
 
 // Output like az, across the whole CLI: every command takes --query, -o (with yaml),
 // --only-show-errors and --debug; -o table and -o tsv of every list/show command never print JSON
@@ -181,6 +182,20 @@ describe('output of the CLI against a server', () => {
     ]);
     await ok(['task', 'run', '-n', REG, '--name', 'outtask', '--no-wait']);
     await ok(['agentpool', 'create', '-n', REG, '--name', 'outpool', '--count', '2']);
+    // A trust store and a trust policy (over a repository nothing here pulls).
+    const root = makeRoot(configDir, 'Output Root');
+    await ok(['trust-store', 'add', '-n', REG, '--type', 'ca', '--name', 'outstore', '--cert', root.rootCert]);
+    const policy = path.join(configDir, 'trustpolicy.json');
+    writeFileSync(
+      policy,
+      JSON.stringify({
+        version: '1.0',
+        trustPolicies: [
+          { name: 'out', registryScopes: [`${REG}/signed`], signatureVerification: { level: 'strict' }, trustStores: ['ca:outstore'], trustedIdentities: ['*'] },
+        ],
+      }),
+    );
+    await ok(['trust-policy', 'set', '-n', REG, '--file', policy]);
   });
   after(async () => {
     delete process.env.BERTH_CONFIG_DIR;
@@ -248,6 +263,9 @@ describe('output of the CLI against a server', () => {
     'region list': [],
     'replication list': ['-r', REG],
     'replication show': ['-r', REG, '-l', 'default'],
+    'trust-store list': ['-n', REG],
+    'trust-store show': ['-n', REG, '--type', 'ca', '--name', 'outstore'],
+    'trust-policy show': ['-n', REG],
   };
   // Listing commands of other kinds, checked elsewhere: sp show and job show need ids made at run time.
   const ELSEWHERE = new Set(['sp show', 'job show']);

@@ -12,8 +12,13 @@ export const CONTENT_ACTIONS = ['pull', 'push', 'delete', 'metadata_read', 'meta
  * scope maps, tokens and the admin user never do.
  */
 export const QUARANTINE_ACTIONS = ['quarantine_read', 'quarantine_write'] as const;
+/**
+ * The signing right (ACR's AcrImageSigner): push signatures of images, and read the images to be
+ * signed, in a registry whose trust policy makes signing privileged. Only Owner and AcrImageSigner hold it.
+ */
+export const SIGN_ACTIONS = ['sign'] as const;
 /** Data-plane actions, named as in token scopes (repository:<name>:<action>). */
-export const ACTIONS = [...CONTENT_ACTIONS, ...QUARANTINE_ACTIONS] as const;
+export const ACTIONS = [...CONTENT_ACTIONS, ...QUARANTINE_ACTIONS, ...SIGN_ACTIONS] as const;
 export type Action = (typeof ACTIONS)[number];
 
 /** What a principal may do in one repository, plus whether it may list the registry's catalog. */
@@ -75,7 +80,13 @@ export const ROLES: RoleDefinition[] = [
     management: [],
   },
   { name: 'AcrDelete', description: 'delete artifacts, tags and digests', data: ['delete'], catalog: false, management: [] },
-  { name: 'AcrImageSigner', description: 'sign images (content trust)', data: [], catalog: false, management: [] },
+  {
+    name: 'AcrImageSigner',
+    description: 'sign images: push signatures where the trust policy makes signing privileged, and read the images to sign',
+    data: ['pull', 'metadata_read', 'sign'],
+    catalog: false,
+    management: [],
+  },
   // ACR: "ACR quarantine data reader" / "ACR quarantine data writer". Pull and metadata_read come
   // with them so that a scanner holding only this role can read what it must judge.
   {

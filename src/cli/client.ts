@@ -135,6 +135,17 @@ export class ApiClient {
     return { status: res.status, headers: res.headers, body: parsed, text };
   }
 
+  /** A request with the caller's own headers and bytes (the /v2 registry API), answered as it comes; never throws for a status. */
+  async raw(method: string, path: string, headers: Record<string, string>, body?: Uint8Array): Promise<globalThis.Response> {
+    const auth = this.authorization();
+    try {
+      return await cliFetch(this.server + path, { method, headers: { ...headers, ...(auth ? { Authorization: auth } : {}) }, body: body as BodyInit | undefined });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      throw new CliError(`cannot reach Berth at ${this.server}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+    }
+  }
+
   async json<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
     return (await this.request(method, path, body)).body as T;
   }

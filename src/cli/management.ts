@@ -14,6 +14,7 @@ import { registerJobCommands, registerWebhookCommands } from './commands/webhook
 import { registerScanCommands } from './commands/scan.js';
 import { registerTaskCommands } from './commands/tasks.js';
 import { registerReplicationCommands } from './commands/replication.js';
+import { registerTrustCommands } from './commands/trust.js';
 
 /** Every command that talks to a server: the one list main.ts registers and docs/cli.md must cover. */
 export function registerManagementCommands(program: Command): void {
@@ -35,5 +36,6 @@ export function registerManagementCommands(program: Command): void {
   registerVulndbCommands(program);
   registerScanCommands(program);
   registerReplicationCommands(program);
+  registerTrustCommands(program);
   registerTaskCommands(program);
 }

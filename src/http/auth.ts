@@ -106,6 +106,7 @@ const ACTION_WORDS: Record<Action, string> = {
   metadata_write: 'change tags or locks in',
   quarantine_read: 'read quarantined images of',
   quarantine_write: 'change the quarantine state of images in',
+  sign: 'push signatures to',
 };
 
 export interface Need {
@@ -120,7 +121,7 @@ export interface Need {
   scope: string;
 }
 
-function tokenAllows(access: AccessEntry[], need: Need): boolean {
+export function tokenAllows(access: AccessEntry[], need: Need): boolean {
   if (!need.registry) return false;
   return access.some(
     (e) =>

@@ -524,6 +524,40 @@ export interface MaintenanceTasksTable {
 
 // Vulnerability scans (migration 17; meta/scans.ts).
 
+/** A certificate or cosign public key in a registry's trust store (migration 23). */
+export interface TrustStoreEntriesTable {
+  registry_id: number;
+  /** ca | signingAuthority | tsa | cosign */
+  store_type: string;
+  store_name: string;
+  thumbprint: string;
+  /** PEM */
+  content: string;
+  subject: string | null;
+  issuer: string | null;
+  not_before: string | null;
+  not_after: string | null;
+  created_at: string;
+}
+
+export interface TrustPoliciesTable {
+  registry_id: number;
+  /** trustpolicy.json as set; null when only trust stores exist. */
+  document: string | null;
+  version: number;
+  updated_at: string;
+  updated_by: string | null;
+}
+
+export interface SignatureVerdictsTable {
+  manifest_id: number;
+  registry_id: number;
+  version: number;
+  status: string;
+  detail: string;
+  verified_at: string;
+}
+
 export interface ScansTable {
   manifest_id: number;
   registry_id: number;
@@ -734,6 +768,9 @@ export interface Database {
   task_base_images: TaskBaseImagesTable;
   task_source_deliveries: TaskSourceDeliveriesTable;
   scans: ScansTable;
+  trust_store_entries: TrustStoreEntriesTable;
+  trust_policies: TrustPoliciesTable;
+  signature_verdicts: SignatureVerdictsTable;
   scan_policies: ScanPoliciesTable;
   immutability_policies: ImmutabilityPoliciesTable;
   retention_policies: RetentionPoliciesTable;

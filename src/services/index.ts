@@ -25,6 +25,7 @@ import type { VulnDbService } from './scan/vulndb.js';
 import type { WebhookService } from './webhooks/webhooks.js';
 import type { TaskService } from './tasks/tasks.js';
 import type { ReplicationService } from './replication/replication.js';
+import type { TrustService } from './trust/trust.js';
 
 export { onceViewer, parsePageSize, type QuarantineViewer } from './content/manifests.js';
 
@@ -64,4 +65,6 @@ export interface Services {
   /** Geo-replication: replicas, placements, copy jobs, read repair and lag. */
   replication: ReplicationService;
   tasks: TaskService;
+  /** Content trust: trust stores, the trust policy, signature verdicts and the pull policy. */
+  trust: TrustService;
 }

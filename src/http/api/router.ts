@@ -21,6 +21,7 @@ import { scanRoutes } from './scans.js';
 import { webhookRoutes } from './webhooks.js';
 import { taskRoutes } from './tasks.js';
 import { replicationRoutes } from './replications.js';
+import { trustRoutes } from './trust.js';
 
 export type { ApiOptions } from './common.js';
 
@@ -50,6 +51,7 @@ const table = new RouteTable([
   ...scanRoutes,
   ...taskRoutes,
   ...replicationRoutes,
+  ...trustRoutes,
 ]);
 
 export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: ApiOptions): Promise<void> {

@@ -1,3 +1,4 @@
+import type { Action } from '../../auth/model.js';
 import { RegistryError } from '../../domain/errors.js';
 import type { ManifestHead } from '../../domain/manifest-head.js';
 import type { Registry } from '../../domain/registry.js';
@@ -10,6 +11,10 @@ import type { OciTarget } from './target.js';
 
 /** viewer: whether the caller sees quarantined manifests of the repository (services/content/manifests.ts). */
 type Args = { ctx: Ctx; svc: Services; reg: Registry; t: OciTarget; viewer?: QuarantineViewer };
+/** trustBypass: whether the caller reads unsigned images under the pull policy (scanners, signers). */
+type GetArgs = Args & { trustBypass?: QuarantineViewer };
+/** may: whether the caller holds an action here (push, sign): a signature needs sign or push, an image push. */
+type PutArgs = Args & { may: (action: Action) => Promise<boolean> };
 
 /**
  * Does the Accept header admit this media type? No header, or a wildcard, admits everything. The
@@ -35,10 +40,12 @@ export function accepts(header: string | string[] | undefined, mediaType: string
   return false;
 }
 
-export async function getManifest({ ctx, svc, reg, t, viewer }: Args, ref: string): Promise<void> {
+export async function getManifest({ ctx, svc, reg, t, viewer, trustBypass }: GetArgs, ref: string): Promise<void> {
   ctx.route = 'manifests';
   const head = ctx.req.method === 'HEAD';
   const m = head ? await svc.manifests.head(reg, t.repository, ref, viewer) : await svc.manifests.get(reg, t.repository, ref, viewer);
+  // The pull policy: under an enforcing trust policy an image without a verified signature is refused.
+  await svc.trust.assertPullable(reg, t.repository, m, ref, trustBypass);
   if (!accepts(ctx.req.headers.accept, m.media_type)) {
     throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${ref} is ${m.media_type}, which the request's Accept header does not include`);
   }
@@ -57,7 +64,7 @@ export async function getManifest({ ctx, svc, reg, t, viewer }: Args, ref: strin
   ctx.res.end(Buffer.isBuffer(content) ? content : Buffer.from(content));
 }
 
-export async function putManifest({ ctx, svc, reg, t }: Args, ref: string): Promise<void> {
+export async function putManifest({ ctx, svc, reg, t, may }: PutArgs, ref: string): Promise<void> {
   ctx.route = 'manifests';
   const max = svc.manifests.maxBytes;
   const body = await readBody(
@@ -66,6 +73,7 @@ export async function putManifest({ ctx, svc, reg, t }: Args, ref: string): Prom
     () => new RegistryError('MANIFEST_INVALID', `manifest exceeds the limit of ${max} bytes`, { status: 413 }),
   );
   const contentType = (ctx.req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  await svc.trust.assertMayPush(reg, t.repository, body, ref, may);
   const extraTags = ctx.url.searchParams.getAll('tag');
   if (extraTags.length > 100)
     throw new RegistryError('TAG_INVALID', 'at most 100 tag parameters may be given in one request', { status: 414 });

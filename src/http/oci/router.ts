@@ -7,6 +7,7 @@ import {
   catalogScope,
   challenge,
   serviceName,
+  tokenAllows,
   type AuthContext,
   type AuthHttpOptions,
 } from '../auth.js';
@@ -16,7 +17,8 @@ import { notAllowed, sendJson, type Ctx } from '../context.js';
 import { nextLink } from './manifests.js';
 import * as blobs from './blobs.js';
 import * as manifests from './manifests.js';
-import { decodeReference, decodeSegment, hostRegistry, resolveTarget } from './target.js';
+import { decodeReference, decodeSegment, hostRegistry, resolveTarget, type OciTarget } from './target.js';
+import type { Registry } from '../../domain/registry.js';
 
 // The /v2 data plane: matches the raw path (never a normalised one: "..", "%2e" and "\" must be
 // refused, not resolved), resolves registry and repository, and hands over to one handler.
@@ -44,18 +46,25 @@ function scopeFor(urlName: string, anyOf: Action[]): string {
   return `repository:${urlName}:${anyOf.includes('push') ? 'pull,push' : anyOf.join(',')}`;
 }
 
+/** Whether the caller may do one action here: what its token carries, else what it holds now. */
+async function mayDo(svc: Services, a: AuthContext, reg: Registry, t: OciTarget, action: Action): Promise<boolean> {
+  if (a.access) return tokenAllows(a.access, { registry: reg, repository: t.repository, urlName: t.urlName, anyOf: [action], scope: '' });
+  return (await svc.auth.grant(a.principal, reg, t.repository)).actions.has(action);
+}
+
 /** The action(s) a route needs; any one of them suffices. */
 function needed(family: string, method: string, ref: string): Action[] | undefined {
   switch (family) {
     case 'manifest':
       if (method === 'GET' || method === 'HEAD') return ['pull'];
-      if (method === 'PUT') return ['push'];
+      // A signer may push signatures without push (checked per manifest in putManifest).
+      if (method === 'PUT') return ['push', 'sign'];
       // DELETE by tag only untags: ACR lets metadata/write do that; by digest it deletes.
       if (method === 'DELETE') return ref.includes(':') ? ['delete'] : ['delete', 'metadata_write'];
       return undefined;
     case 'upload-start':
     case 'upload':
-      return ['push'];
+      return ['push', 'sign'];
     case 'blob':
       return method === 'DELETE' ? ['delete'] : ['pull'];
     case 'tags':
@@ -115,6 +124,8 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, opts: V
     const seesQuarantined = async (repository: string) =>
       !!reg && (await svc.auth.grant(a.principal, reg, repository)).actions.has('quarantine_read');
     const viewer = onceViewer(() => seesQuarantined(t.repository));
+    // Who the pull policy lets read unsigned images: scanners (quarantine_read) and signers (sign).
+    const trustBypass = onceViewer(async () => !!reg && ((await viewer()) || (await mayDo(svc, a, reg, t, 'sign'))));
     if (family === 'referrers') {
       if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method, ['GET', 'HEAD']);
       return manifests.listReferrers({ ctx, svc, reg, t, viewer }, ref);
@@ -123,8 +134,8 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, opts: V
     const args = { ctx, svc, reg, t, viewer };
     switch (family) {
       case 'manifest':
-        if (method === 'GET' || method === 'HEAD') return manifests.getManifest(args, ref);
-        if (method === 'PUT') return manifests.putManifest(args, ref);
+        if (method === 'GET' || method === 'HEAD') return manifests.getManifest({ ...args, trustBypass }, ref);
+        if (method === 'PUT') return manifests.putManifest({ ...args, may: (action) => mayDo(svc, a, reg, t, action) }, ref);
         if (method === 'DELETE') return manifests.deleteManifest(args, ref);
         throw methodNotAllowed(method, ['GET', 'HEAD', 'PUT', 'DELETE']);
       case 'upload-start':

@@ -89,6 +89,20 @@ export class AcrService {
   /** Geo-replication's per-manifest status (set by app.ts). */
   replicationStatus?: (reg: RegistryRow, repositoryId: number, digest: string) => Promise<{ location: string; status: string }[]>;
 
+  /** Content trust's verdicts on a page of manifests, already reached (set by app.ts): `signed` and `signature`. */
+  signatures?: (reg: RegistryRow, manifestIds: readonly number[]) => Promise<Map<number, { signed: boolean; signature: object }>>;
+
+  /** The verdict on one manifest, reached now when none is cached (set by app.ts); undefined without a trust policy. */
+  signatureOf?: (
+    reg: RegistryRow,
+    repository: string,
+    m: { id: number; repository_id: number; digest: string; media_type: string; size: number },
+  ) => Promise<{ signed: boolean; signature: object } | undefined>;
+
+  private async signaturesOf(reg: RegistryRow, manifestIds: number[]): Promise<Map<number, { signed: boolean; signature: object }>> {
+    return this.signatures ? this.signatures(reg, manifestIds) : new Map();
+  }
+
   private scansOf(manifestIds: number[]): Promise<Map<number, ScanBrief>> {
     return this.scans ? this.scans.summaries(manifestIds) : Promise.resolve(new Map<number, ScanBrief>());
   }
@@ -141,14 +155,17 @@ export class AcrService {
       pull_count: number;
     } & AttrColumns,
     scans: Map<number, ScanBrief>,
+    sigs: Map<number, { signed: boolean; signature: object }> = new Map(),
   ) {
     const scan = scans.get(Number(t.manifest_id));
+    const sig = sigs.get(Number(t.manifest_id));
     return {
       name: t.name,
       digest: t.digest,
       createdTime: t.created_at,
       lastUpdateTime: t.updated_at,
-      signed: false,
+      signed: sig?.signed ?? false,
+      ...(sig ? { signature: sig.signature } : {}),
       changeableAttributes: changeable(t),
       ...(t.last_pulled_at ? { lastPulledTime: t.last_pulled_at } : {}),
       pullCount: Number(t.pull_count),
@@ -183,8 +200,10 @@ export class AcrService {
       hideQuarantined,
     });
     const page = rows.slice(0, o.n);
-    const scans = await this.scansOf(page.map((t) => Number(t.manifest_id)));
-    const items = page.map((t) => this.tagOut(t, scans));
+    const ids = page.map((t) => Number(t.manifest_id));
+    const scans = await this.scansOf(ids);
+    const sigs = await this.signaturesOf(reg, ids);
+    const items = page.map((t) => this.tagOut(t, scans, sigs));
     return { items, next: rows.length > o.n ? items[items.length - 1]!.name : undefined };
   }
 
@@ -195,7 +214,12 @@ export class AcrService {
     const t = await this.meta.getTagAttributes(repoId, tag);
     if (!t || (quarantineHides(reg.quarantine_enabled, t.quarantine_state) && !(viewer && (await viewer()))))
       throw new RegistryError('MANIFEST_UNKNOWN', `tag ${tag} is not known in repository ${repository}`, { detail: { tag } });
-    return { registry: reg.name, imageName: repository, tag: this.tagOut(t, await this.scansOf([Number(t.manifest_id)])) };
+    const ids = [Number(t.manifest_id)];
+    return {
+      registry: reg.name,
+      imageName: repository,
+      tag: this.tagOut(t, await this.scansOf(ids), await this.signaturesOf(reg, ids)),
+    };
   }
 
   async patchTag(reg: RegistryRow, repository: string, tag: string, body: unknown, viewer?: QuarantineViewer) {
@@ -228,7 +252,7 @@ export class AcrService {
     );
     const hideQuarantined = await this.manifests.hidesQuarantined(reg, viewer);
     const rows = await this.meta.listManifestAttributes(repoId, { order: o.order, after, limit: o.n + 1, hideQuarantined });
-    const items = await this.manifestsOut(rows.slice(0, o.n));
+    const items = await this.manifestsOut(reg, rows.slice(0, o.n));
     return { items, next: rows.length > o.n ? items[items.length - 1]!.digest : undefined };
   }
 
@@ -239,7 +263,10 @@ export class AcrService {
     const row = await this.meta.getManifestAttributes(repoId, digest);
     if (!row || (quarantineHides(reg.quarantine_enabled, row.quarantine_state) && !(viewer && (await viewer()))))
       throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} is not known in repository ${repository}`, { detail: { digest } });
-    const manifest = (await this.manifestsOut([row]))[0]!;
+    const manifest = (await this.manifestsOut(reg, [row]))[0]!;
+    // One manifest: its signatures are verified now if no verdict under the current trust exists.
+    const live = await this.signatureOf?.(reg, repository, { ...row, repository_id: repoId });
+    if (live) Object.assign(manifest, live);
     // Geo-replication: in which replica regions the image is complete (Ready) or still copying (Syncing).
     const replication = await this.replicationStatus?.(reg, repoId, digest);
     return {
@@ -271,13 +298,18 @@ export class AcrService {
     return this.manifest(reg, repository, digest, viewer);
   }
 
-  private async manifestsOut(rows: ManifestAttributes[]) {
+  private async manifestsOut(reg: RegistryRow, rows: ManifestAttributes[]) {
     const indexes = rows.filter((r) => isIndexMediaType(r.media_type));
     const contents = await this.meta.manifestContents(indexes.map((r) => r.id));
     const scans = await this.scansOf(rows.map((r) => Number(r.id)));
+    const sigs = await this.signaturesOf(
+      reg,
+      rows.map((r) => Number(r.id)),
+    );
     const out = [];
     for (const r of rows) {
       const scan = scans.get(Number(r.id));
+      const sig = sigs.get(Number(r.id));
       let references: { digest: string; architecture?: string; os?: string }[] | undefined;
       if (isIndexMediaType(r.media_type)) {
         references = readIndex(contents.get(r.id));
@@ -302,6 +334,8 @@ export class AcrService {
         ...(r.last_pulled_at ? { lastPulledTime: r.last_pulled_at } : {}),
         pullCount: Number(r.pull_count),
         ...(scan ? { scan: scanAttribute(scan) } : {}),
+        signed: sig?.signed ?? false,
+        ...(sig ? { signature: sig.signature } : {}),
       });
     }
     return out;

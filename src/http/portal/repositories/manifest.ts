@@ -6,7 +6,7 @@ import { replicationBadge, replicationPath } from '../replication/index.js';
 import { bytes, copyable, dataTable, notice, registryScreen, when } from '../ui.js';
 import { acrPath, digestCell, here, imageName, lockCell, platform, platforms, repoParams, scanCell, type RepoParams } from './common.js';
 import { kindOf } from './repository.js';
-import type { ImageConfig, ManifestAttributes, ManifestDocument, Referrers } from './types.js';
+import type { ImageConfig, ManifestAttributes, ManifestDocument, Referrers, SignatureAttribute } from './types.js';
 
 // A manifest's page (GET /portal/registries/{r}/repositories/{repo}/_manifests/{digest}): what
 // /acr/v1 says of it (tags, size, platform, pulls, scan, locks), its document as /api gives it
@@ -178,6 +178,7 @@ async function manifestPage(env: Env): Promise<void> {
       }
       <dt>Locks</dt>
       <dd>${lockCell(env, `${path}/_lock`, attrs.changeableAttributes, 'this manifest', path)}</dd>
+      ${attrs.signature ? signatureFacts(attrs.signature, (d) => here.manifest(p, d)) : ''}
       ${
         attrs.replicationStatus?.length
           ? html`<dt>Replication</dt>
@@ -299,3 +300,35 @@ export const manifestScreens = [
     },
   }),
 ];
+
+const TRUST_BADGE: Record<string, [string, string]> = {
+  verified: ['badge ok', 'Verified'],
+  unsigned: ['badge high', 'Not signed'],
+  failed: ['badge critical', 'No signature verified'],
+  skipped: ['badge', 'Not verified (level skip)'],
+};
+
+/** Content trust: the verdict under the registry's trust policy, who signed, and why each signature failed. */
+function signatureFacts(sig: SignatureAttribute, link: (digest: string) => string): Html {
+  const [cls, label] = TRUST_BADGE[sig.status] ?? ['badge', sig.status];
+  return html`<dt>Signatures</dt>
+    <dd>
+      <span class="${cls}">${label}</span>
+      ${sig.policy ? html` <span class="muted">trust policy ${sig.policy} (${sig.level ?? ''})</span>` : ''}
+      ${
+        sig.signatures.length
+          ? html`<ul aria-label="Signatures of this image">
+              ${sig.signatures.map(
+                (s) =>
+                  html`<li>
+                    <a href="${link(s.digest)}">${digestCell(s.digest)}</a> ${s.format}:
+                    <span class="${s.outcome === 'verified' ? 'badge ok' : 'badge critical'}">${s.outcome}</span>
+                    ${s.signer ? html` signed by <code>${s.signer}</code>` : ''}${s.signingTime ? html` on ${when(s.signingTime)}` : ''}
+                    ${s.reason ? html`<div class="muted wrap">${s.reason}</div>` : ''}
+                  </li>`,
+              )}
+            </ul>`
+          : ''
+      }
+    </dd>`;
+}

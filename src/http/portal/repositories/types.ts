@@ -48,6 +48,18 @@ export interface ManifestAttributes extends Platform {
   scan?: ScanAttribute;
   /** Per region, on a replicated registry: whether the image is complete there (Ready) or still being copied (Syncing). */
   replicationStatus?: { location: string; status: string }[];
+  /** Content trust: whether a signature verified under the registry's trust policy, and each signature's verdict. */
+  signed?: boolean;
+  signature?: SignatureAttribute;
+}
+
+export interface SignatureAttribute {
+  status: 'verified' | 'unsigned' | 'failed' | 'skipped';
+  policy?: string;
+  level?: string;
+  signers: string[];
+  signatures: { digest: string; format: string; outcome: string; signer?: string; signingTime?: string; timestamp?: string; reason?: string }[];
+  verifiedTime?: string;
 }
 
 /** A page of an /acr/v1 listing: `link` when there is more. */
