@@ -38,6 +38,8 @@ export const ALLOWED: Record<string, readonly string[]> = {
   // Tasks run builds; what they read and write goes through content and the access policy.
   // Tasks ask other registries for their base images' digests with import's registry client.
   'services/tasks': [...SERVICE_BASE, 'services/policy', 'services/content', 'services/import'],
+  // Signature verification and trust stores: pure crypto over what content reads.
+  'services/trust': [...SERVICE_BASE, 'services/policy', 'services/content'],
   // services/index.ts: the Services table http receives.
   services: [
     ...SERVICE_BASE,
@@ -50,6 +52,7 @@ export const ALLOWED: Record<string, readonly string[]> = {
     'services/operations',
     'services/scan',
     'services/tasks',
+    'services/trust',
   ],
   // http sees services and the pure domain, never a store, a driver or the job queue.
   http: [
@@ -65,6 +68,7 @@ export const ALLOWED: Record<string, readonly string[]> = {
     'services/webhooks',
     'services/operations',
     'services/scan',
+    'services/trust',
   ],
   // The CLI is a client: it imports no server code at all.
   cli: [],

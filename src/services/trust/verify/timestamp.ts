@@ -82,15 +82,6 @@ export function verifyTimestamp(token: Uint8Array, signature: Uint8Array, tsaRoo
   } catch (e) {
     return fail(`cannot unmarshal TSTInfo from timestamp token: ${(e as Error).message}`);
   }
-  const imprintHash = HASHES[info.messageImprint.hashAlgorithm.algorithmId];
-  if (!imprintHash) return fail(`unsupported message imprint hash ${info.messageImprint.hashAlgorithm.algorithmId}`);
-  const expected = createHash(imprintHash).update(signature).digest();
-  if (!expected.equals(Buffer.from(info.messageImprint.hashedMessage.valueBlock.valueHexView)))
-    fail('invalid TSTInfo: mismatched message (the timestamp is not over this signature)');
-  const genTime = info.genTime;
-  const acc = info.accuracy;
-  const accuracyMs = acc ? (acc.seconds ?? 0) * 1000 + (acc.millis ?? 0) + Math.ceil((acc.micros ?? 0) / 1000) : 0;
-
   if (signed.signerInfos.length !== 1) fail(`the token has ${signed.signerInfos.length} signers, not one`);
   const si = signed.signerInfos[0]!;
   const certs: Cert[] = [];
@@ -122,6 +113,15 @@ export function verifyTimestamp(token: Uint8Array, signature: Uint8Array, tsaRoo
     data = new Uint8Array(si.signedAttrs.encodedValue);
   }
   if (!cmsSignatureVerifies(si, signer, digestHash, data)) fail('the TSA signature over the token does not verify');
+
+  const imprintHash = HASHES[info.messageImprint.hashAlgorithm.algorithmId];
+  if (!imprintHash) return fail(`unsupported message imprint hash ${info.messageImprint.hashAlgorithm.algorithmId}`);
+  const expected = createHash(imprintHash).update(signature).digest();
+  if (!expected.equals(Buffer.from(info.messageImprint.hashedMessage.valueBlock.valueHexView)))
+    fail('invalid TSTInfo: mismatched message (the timestamp is not over this signature)');
+  const genTime = info.genTime;
+  const acc = info.accuracy;
+  const accuracyMs = acc ? (acc.seconds ?? 0) * 1000 + (acc.millis ?? 0) + Math.ceil((acc.micros ?? 0) / 1000) : 0;
 
   const chain = buildChain(signer, certs, tsaRoots);
   if (!chain)
