@@ -40,7 +40,6 @@ export function parseJws(bytes: Buffer): NotaryEnvelope {
   const protectedBytes = b64url(protectedRaw, 'protected header');
   const payload = b64url(payloadRaw, 'payload');
   const signature = b64url(doc.signature, 'signature');
-  if (signature.length === 0) throw new EnvelopeError('the JWS envelope has an empty signature');
 
   let header: unknown;
   try {
@@ -52,6 +51,7 @@ export function parseJws(bytes: Buffer): NotaryEnvelope {
   const alg = header.alg;
   if (typeof alg !== 'string' || !(ALGS as readonly string[]).includes(alg))
     throw new EnvelopeError(`the JWS algorithm ${JSON.stringify(alg)} is not allowed (only ${ALGS.join(', ')})`);
+  if (signature.length === 0) throw new EnvelopeError('the JWS envelope has an empty signature');
   const crit = header.crit;
   if (!Array.isArray(crit) || crit.some((c) => typeof c !== 'string'))
     throw new EnvelopeError('the JWS protected header needs a "crit" list of attribute names');
