@@ -191,7 +191,13 @@ describe('output of the CLI against a server', () => {
       JSON.stringify({
         version: '1.0',
         trustPolicies: [
-          { name: 'out', registryScopes: [`${REG}/signed`], signatureVerification: { level: 'strict' }, trustStores: ['ca:outstore'], trustedIdentities: ['*'] },
+          {
+            name: 'out',
+            registryScopes: [`${REG}/signed`],
+            signatureVerification: { level: 'strict' },
+            trustStores: ['ca:outstore'],
+            trustedIdentities: ['*'],
+          },
         ],
       }),
     );

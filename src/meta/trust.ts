@@ -111,7 +111,9 @@ export class KyselyTrust {
       .insertInto('signature_verdicts')
       .values(row)
       .onConflict((oc) =>
-        oc.column('manifest_id').doUpdateSet({ version: row.version, status: row.status, detail: row.detail, verified_at: row.verified_at }),
+        oc
+          .column('manifest_id')
+          .doUpdateSet({ version: row.version, status: row.status, detail: row.detail, verified_at: row.verified_at }),
       )
       .execute()
       .catch((e: unknown) => {
@@ -196,7 +198,14 @@ export class KyselyTrust {
     return this.db
       .selectFrom('manifests')
       .innerJoin('repositories', 'repositories.id', 'manifests.repository_id')
-      .select(['manifests.id', 'manifests.repository_id', 'repositories.name as repository', 'manifests.digest', 'manifests.media_type', 'manifests.size'])
+      .select([
+        'manifests.id',
+        'manifests.repository_id',
+        'repositories.name as repository',
+        'manifests.digest',
+        'manifests.media_type',
+        'manifests.size',
+      ])
       .where('manifests.id', '=', id)
       .executeTakeFirst();
   }

@@ -60,7 +60,16 @@ describe(`content trust with skopeo against berth serve (${deploymentName(target
 
     // The automation contract.
     const store = await berthJson<{ type: string; name: string; entries: { subject: string }[] }>(f.url, [
-      'trust-store', 'add', '-n', REG, '--type', 'ca', '--name', 'acme', '--cert', acme(),
+      'trust-store',
+      'add',
+      '-n',
+      REG,
+      '--type',
+      'ca',
+      '--name',
+      'acme',
+      '--cert',
+      acme(),
     ]);
     assert.equal(store.type, 'ca');
     assert.match(store.entries[0]!.subject, /Acme Code Signing Root/);
@@ -75,12 +84,19 @@ describe(`content trust with skopeo against berth serve (${deploymentName(target
             registryScopes: [`${f.host}/${REG}/app`],
             signatureVerification: { level: 'strict' },
             trustStores: ['ca:acme'],
-            trustedIdentities: ['x509.subject: C=US, O=Acme, CN=Acme Release Signer'],
+            trustedIdentities: ['x509.subject: C=US, ST=WA, O=Acme, CN=Acme Release Signer'],
           },
         ],
       }),
     );
-    const set = await berthJson<{ version: number; missingTrustStores: string[] }>(f.url, ['trust-policy', 'set', '-n', REG, '--file', policyFile]);
+    const set = await berthJson<{ version: number; missingTrustStores: string[] }>(f.url, [
+      'trust-policy',
+      'set',
+      '-n',
+      REG,
+      '--file',
+      policyFile,
+    ]);
     assert.deepEqual(set.missingTrustStores, []);
 
     // Unsigned: refused with 403 DENIED naming the policy.
@@ -122,7 +138,8 @@ describe(`content trust with skopeo against berth serve (${deploymentName(target
     );
     assert.equal(meta.signed, true);
     assert.equal(meta.signature.status, 'verified');
-    assert.deepEqual(meta.signature.signers.map((s) => s.replace(/\s/g, '')), [good.subject.replace(/\s/g, '')]);
+    assert.equal(meta.signature.signers.length, 1);
+    assert.match(meta.signature.signers[0]!, /CN=Acme Release Signer/);
     assert.deepEqual(meta.signature.signatures.map((s) => s.outcome).sort(), ['failed', 'verified']);
 
     // The trust store removed: refused again.

@@ -31,10 +31,23 @@ export function makeRoot(dir: string, cn: string): Pki {
   const rootCert = path.join(dir, `${base}.pem`);
   openssl(
     [
-      'req', '-x509', '-newkey', 'rsa:3072', '-nodes', '-keyout', rootKey, '-out', rootCert, '-days', '3650',
-      '-subj', `/C=US/O=Acme/CN=${cn}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE',
-      '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:3072',
+      '-nodes',
+      '-keyout',
+      rootKey,
+      '-out',
+      rootCert,
+      '-days',
+      '3650',
+      '-subj',
+      `/C=US/ST=WA/O=Acme/CN=${cn}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
     ],
     dir,
   );
@@ -50,12 +63,28 @@ export function makeLeaf(pki: Pki, cn: string, o: { eku?: string; keyType?: 'rsa
   const ext = path.join(pki.dir, `${base}.ext`);
   writeFileSync(ext, `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=${o.eku ?? 'codeSigning'}\n`);
   const newkey = o.keyType === 'ec' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-newkey', 'rsa:3072'];
-  openssl(['req', ...newkey, '-nodes', '-keyout', key, '-out', csr, '-subj', `/C=US/O=Acme/CN=${cn}`], pki.dir);
+  openssl(['req', ...newkey, '-nodes', '-keyout', key, '-out', csr, '-subj', `/C=US/ST=WA/O=Acme/CN=${cn}`], pki.dir);
   openssl(
-    ['x509', '-req', '-in', csr, '-CA', pki.rootCert, '-CAkey', pki.rootKey, '-CAcreateserial', '-out', cert, '-days', String(o.days ?? 365), '-extfile', ext],
+    [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      pki.rootCert,
+      '-CAkey',
+      pki.rootKey,
+      '-CAcreateserial',
+      '-out',
+      cert,
+      '-days',
+      String(o.days ?? 365),
+      '-extfile',
+      ext,
+    ],
     pki.dir,
   );
   const chain = path.join(pki.dir, `${base}-chain.pem`);
   writeFileSync(chain, readFileSync(cert, 'utf8') + readFileSync(pki.rootCert, 'utf8'));
-  return { key, cert, chain, subject: `C=US, O=Acme, CN=${cn}` };
+  return { key, cert, chain, subject: `C=US, ST=WA, O=Acme, CN=${cn}` };
 }

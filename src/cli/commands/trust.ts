@@ -21,7 +21,9 @@ function readText(file: string, what: string): string {
 }
 
 export function registerTrustCommands(program: Command): void {
-  const ts = program.command('trust-store').description("a registry's trust stores: CA, signing-authority and TSA certificates, cosign public keys");
+  const ts = program
+    .command('trust-store')
+    .description("a registry's trust stores: CA, signing-authority and TSA certificates, cosign public keys");
   const reg = (c: Command) => common(c).requiredOption('-n, --registry <registry>', 'the registry');
   reg(ts.command('add').description('add certificates (PEM) or a cosign public key to a trust store, creating it'))
     .requiredOption('--type <type>', `store type: ${TYPES}`)
@@ -30,7 +32,8 @@ export function registerTrustCommands(program: Command): void {
     .option('--key <file>', 'PEM public key file (cosign.pub) for a cosign store')
     .action(async (o) => {
       const file = (o.cert ?? o.key) as string | undefined;
-      if (!file || (o.cert && o.key)) throw new CliError('give exactly one of --cert FILE.pem (certificates) or --key FILE.pub (cosign)', 2);
+      if (!file || (o.cert && o.key))
+        throw new CliError('give exactly one of --cert FILE.pem (certificates) or --key FILE.pub (cosign)', 2);
       const pem = readText(file, o.cert ? 'certificate file' : 'key file');
       print(await client(o).json('POST', `/api/registries/${enc(o.registry)}/trust-stores`, { type: o.type, name: o.name, pem }), o);
     });
@@ -40,19 +43,24 @@ export function registerTrustCommands(program: Command): void {
   reg(ts.command('show').description('one trust store'))
     .requiredOption('--type <type>', `store type: ${TYPES}`)
     .requiredOption('--name <name>', 'the store name')
-    .action(async (o) => print(await client(o).json('GET', `/api/registries/${enc(o.registry)}/trust-stores/${enc(o.type)}/${enc(o.name)}`), o));
+    .action(async (o) =>
+      print(await client(o).json('GET', `/api/registries/${enc(o.registry)}/trust-stores/${enc(o.type)}/${enc(o.name)}`), o),
+    );
   reg(ts.command('remove').description('remove a trust store, or one certificate of it (--thumbprint)'))
     .requiredOption('--type <type>', `store type: ${TYPES}`)
     .requiredOption('--name <name>', 'the store name')
     .option('--thumbprint <sha256>', 'remove only this entry (its SHA-256 thumbprint, from trust-store show)')
     .option('-y, --yes', 'do not ask for confirmation')
     .action(async (o) => {
-      if (!(await confirm(o, `remove ${o.thumbprint ? `entry ${o.thumbprint} of ` : ''}trust store ${o.type}:${o.name} of ${o.registry}`))) return;
+      if (!(await confirm(o, `remove ${o.thumbprint ? `entry ${o.thumbprint} of ` : ''}trust store ${o.type}:${o.name} of ${o.registry}`)))
+        return;
       const q = o.thumbprint ? `?thumbprint=${enc(o.thumbprint)}` : '';
       await client(o).request('DELETE', `/api/registries/${enc(o.registry)}/trust-stores/${enc(o.type)}/${enc(o.name)}${q}`);
     });
 
-  const tp = program.command('trust-policy').description("a registry's trust policy (Notation's trustpolicy.json): which signatures its repositories require");
+  const tp = program
+    .command('trust-policy')
+    .description("a registry's trust policy (Notation's trustpolicy.json): which signatures its repositories require");
   const policyFile = (file: string): unknown => {
     const text = readText(file, 'trust policy file');
     try {
@@ -69,7 +77,9 @@ export function registerTrustCommands(program: Command): void {
     .action(async (o) => print(await client(o).json('PUT', `/api/registries/${enc(o.registry)}/trust-policy`, policyFile(o.file)), o));
   reg(tp.command('validate').description('check a trustpolicy.json against the registry without setting it'))
     .requiredOption('-f, --file <file>', 'trustpolicy.json')
-    .action(async (o) => print(await client(o).json('POST', `/api/registries/${enc(o.registry)}/trust-policy/validate`, policyFile(o.file)), o));
+    .action(async (o) =>
+      print(await client(o).json('POST', `/api/registries/${enc(o.registry)}/trust-policy/validate`, policyFile(o.file)), o),
+    );
   reg(tp.command('delete').description('remove the trust policy (nothing is enforced any more)'))
     .option('-y, --yes', 'do not ask for confirmation')
     .action(async (o) => {
@@ -83,7 +93,8 @@ export function registerTrustCommands(program: Command): void {
     .requiredOption('--cert <file>', 'the signing certificate, optionally followed by its chain up to the root (PEM, leaf first)')
     .option('--expiry-days <days>', 'the signature expires after this many days', (v) => {
       const n = Number(v);
-      if (!Number.isInteger(n) || n < 1 || n > 36500) throw new CliError(`--expiry-days takes a whole number of days (1 to 36500), got "${v}"`, 2);
+      if (!Number.isInteger(n) || n < 1 || n > 36500)
+        throw new CliError(`--expiry-days takes a whole number of days (1 to 36500), got "${v}"`, 2);
       return n;
     })
     .action(async (image: string, o) => {
@@ -109,12 +120,27 @@ export function registerTrustCommands(program: Command): void {
       const manifest = signatureManifest(envelope, target, chainThumbprints(chain));
       const envelopeDigest = `sha256:${createHash('sha256').update(envelope).digest('hex')}`;
       const base = `/v2/${enc(o.registry)}/${repoPath(repository)}`;
-      const up = await c.raw('POST', `${base}/blobs/uploads/?digest=${enc(envelopeDigest)}`, { 'Content-Type': 'application/octet-stream' }, envelope);
+      const up = await c.raw(
+        'POST',
+        `${base}/blobs/uploads/?digest=${enc(envelopeDigest)}`,
+        { 'Content-Type': 'application/octet-stream' },
+        envelope,
+      );
       if (up.status !== 201) throw await v2Error(up, 'upload the signature envelope');
       const empty = Buffer.from('{}');
-      const ue = await c.raw('POST', `${base}/blobs/uploads/?digest=${enc(EMPTY_DIGEST)}`, { 'Content-Type': 'application/octet-stream' }, empty);
+      const ue = await c.raw(
+        'POST',
+        `${base}/blobs/uploads/?digest=${enc(EMPTY_DIGEST)}`,
+        { 'Content-Type': 'application/octet-stream' },
+        empty,
+      );
       if (ue.status !== 201) throw await v2Error(ue, 'upload the empty config');
-      const put = await c.raw('PUT', `${base}/manifests/${manifest.digest}`, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, manifest.bytes);
+      const put = await c.raw(
+        'PUT',
+        `${base}/manifests/${manifest.digest}`,
+        { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+        manifest.bytes,
+      );
       if (put.status !== 201) throw await v2Error(put, 'push the signature manifest');
       print({ image: `${repository}@${target.digest}`, signature: manifest.digest, mediaType: 'application/jose+json', signer }, o);
     });
@@ -130,12 +156,16 @@ const MANIFEST_TYPES = [
 
 /** The descriptor of the image to sign (a HEAD: the bytes are not needed). */
 async function resolve(c: ApiClient, registry: string, repository: string, reference: string) {
-  const r = await c.raw('HEAD', `/v2/${enc(registry)}/${repoPath(repository)}/manifests/${enc(reference)}`, { Accept: MANIFEST_TYPES });
-  if (r.status !== 200) throw await v2Error(r, `find ${repository}:${reference} in ${registry}`);
+  const path = `/v2/${enc(registry)}/${repoPath(repository)}/manifests/${enc(reference)}`;
+  const r = await c.raw('HEAD', path, { Accept: MANIFEST_TYPES });
+  // A HEAD answer has no body: ask again with GET for the registry's reason.
+  if (r.status !== 200)
+    throw await v2Error(await c.raw('GET', path, { Accept: MANIFEST_TYPES }), `find ${repository}:${reference} in ${registry}`);
   const digest = r.headers.get('docker-content-digest');
   const size = Number(r.headers.get('content-length'));
   const mediaType = (r.headers.get('content-type') ?? '').split(';')[0]!.trim();
-  if (!digest || !Number.isSafeInteger(size) || !mediaType) throw new CliError(`the registry did not describe ${repository}:${reference} (digest, size, media type)`);
+  if (!digest || !Number.isSafeInteger(size) || !mediaType)
+    throw new CliError(`the registry did not describe ${repository}:${reference} (digest, size, media type)`);
   return { mediaType, digest, size };
 }
 

@@ -29,7 +29,9 @@ export const trustRoutes = [
     activity: {
       operation: 'Berth/registries/trustStores/write',
       resource: ({ params, body }) =>
-        typeof body?.type === 'string' && typeof body?.name === 'string' ? `/registries/${params.reg}/trustStores/${body.type}:${body.name}` : undefined,
+        typeof body?.type === 'string' && typeof body?.name === 'string'
+          ? `/registries/${params.reg}/trustStores/${body.type}:${body.name}`
+          : undefined,
     },
     body: AddBody,
     bodyLimit: 2 * 1024 * 1024,

@@ -169,7 +169,10 @@ export class TrustService {
   async addToStore(reg: RegistryRow, type: string, name: string, pem: string): Promise<StoreView> {
     this.assertType(type);
     if (!STORE_NAME.test(name))
-      throw new RegistryError('REQUEST_INVALID', `trust store name "${name.slice(0, 80)}" must be 1 to 64 letters, digits, "_", "." or "-"`);
+      throw new RegistryError(
+        'REQUEST_INVALID',
+        `trust store name "${name.slice(0, 80)}" must be 1 to 64 letters, digits, "_", "." or "-"`,
+      );
     if (Buffer.byteLength(pem) > MAX_PEM_BYTES) throw new RegistryError('REQUEST_INVALID', 'the PEM file is larger than 1 MiB');
     if (type !== 'cosign' && !pem.includes('-----BEGIN CERTIFICATE-----'))
       throw new RegistryError('REQUEST_INVALID', 'no "-----BEGIN CERTIFICATE-----" block found: give the certificate(s) in PEM');
@@ -192,9 +195,11 @@ export class TrustService {
         rows.push(entry(sha256Hex(spki), toPem('PUBLIC KEY', spki)));
       }
     } else {
-      for (const der of validateStoreCerts(type, name, [file])) rows.push(entry(sha256Hex(der), toPem('CERTIFICATE', der), new X509Certificate(der)));
+      for (const der of validateStoreCerts(type, name, [file]))
+        rows.push(entry(sha256Hex(der), toPem('CERTIFICATE', der), new X509Certificate(der)));
     }
-    if (rows.length === 0) throw new RegistryError('REQUEST_INVALID', `${file.name} holds no ${type === 'cosign' ? 'public key' : 'certificate'}`);
+    if (rows.length === 0)
+      throw new RegistryError('REQUEST_INVALID', `${file.name} holds no ${type === 'cosign' ? 'public key' : 'certificate'}`);
     const have = await this.store.countEntries(reg.id);
     if (have + rows.length > MAX_ENTRIES_PER_REGISTRY)
       throw new RegistryError('DENIED', `registry ${reg.name} holds ${have} trust store entries; the limit is ${MAX_ENTRIES_PER_REGISTRY}`);
@@ -215,7 +220,9 @@ export class TrustService {
       if (n === 0)
         throw new RegistryError(
           'NOT_FOUND',
-          thumbprint ? `trust store ${type}:${name} has no entry ${thumbprint.slice(0, 80)}` : `registry ${reg.name} has no trust store ${type}:${name}`,
+          thumbprint
+            ? `trust store ${type}:${name} has no entry ${thumbprint.slice(0, 80)}`
+            : `registry ${reg.name} has no trust store ${type}:${name}`,
         );
       await this.changed(trx, reg);
     });
@@ -225,7 +232,8 @@ export class TrustService {
 
   async showPolicy(reg: RegistryRow): Promise<{ document: unknown; version: number; updatedTime?: string; updatedBy?: string }> {
     const row = await this.store.policy(reg.id);
-    if (!row?.document) throw new RegistryError('NOT_FOUND', `registry ${reg.name} has no trust policy; set one with berth trust-policy set`);
+    if (!row?.document)
+      throw new RegistryError('NOT_FOUND', `registry ${reg.name} has no trust policy; set one with berth trust-policy set`);
     return {
       document: JSON.parse(row.document) as unknown,
       version: Number(row.version),
@@ -239,7 +247,11 @@ export class TrustService {
     const policy = parseTrustPolicy(doc);
     const have = new Set((await this.listStores(reg)).map((s) => `${s.type}:${s.name}`));
     const named = new Set(policy.trustPolicies.flatMap((s) => s.trustStores ?? []));
-    return { valid: true, statements: policy.trustPolicies.map((s) => s.name), missingTrustStores: [...named].filter((n) => !have.has(n)).sort() };
+    return {
+      valid: true,
+      statements: policy.trustPolicies.map((s) => s.name),
+      missingTrustStores: [...named].filter((n) => !have.has(n)).sort(),
+    };
   }
 
   async setPolicy(reg: RegistryRow, doc: unknown) {
@@ -326,7 +338,7 @@ export class TrustService {
     for (const c of tagged ? [...refs, tagged] : refs) {
       const m = manifestJson(c.content);
       if (!m) continue;
-      const layerTypes = (m.layers ?? []).map((l) => l.mediaType);
+      const layerTypes = (m.layers ?? []).map((l) => String(l.mediaType));
       if (!isSignatureArtifact(c.artifact_type ?? m.artifactType ?? m.config?.mediaType ?? null, layerTypes)) continue;
       out.push({ candidate: c, manifest: m });
       if (out.length >= MAX_SIGNATURES) break;
@@ -360,7 +372,8 @@ export class TrustService {
     const subject = { mediaType: m.media_type, digest: m.digest, size: Number(m.size) };
     const signatures: SignatureVerdict[] = [];
     const now = new Date();
-    for (const s of sigs) signatures.push({ digest: s.candidate.digest, ...(await this.verifyOne(s.manifest, subject, statement, state, now)) });
+    for (const s of sigs)
+      signatures.push({ digest: s.candidate.digest, ...(await this.verifyOne(s.manifest, subject, statement, state, now)) });
     const status: ImageTrust['status'] =
       signatures.length === 0 ? 'unsigned' : signatures.some((s) => s.outcome === 'verified') ? 'verified' : 'failed';
     const out: ImageTrust = {
@@ -435,7 +448,8 @@ export class TrustService {
     }
     const bytes = Buffer.concat(chunks);
     if (bytes.length !== size) throw new Error(`it holds ${bytes.length} bytes, not ${size}`);
-    if (`${d.algorithm}:${createHash(d.algorithm).update(bytes).digest('hex')}` !== digest) throw new Error('its bytes do not match its digest');
+    if (`${d.algorithm}:${createHash(d.algorithm).update(bytes).digest('hex')}` !== digest)
+      throw new Error('its bytes do not match its digest');
     return bytes;
   }
 
@@ -484,7 +498,7 @@ export class TrustService {
       own.status === 'unsigned'
         ? 'it has no signature'
         : `none of its ${own.signatures.length} signature(s) verified: ${own.signatures[0]?.reason ?? 'unknown reason'}`;
-    const message = `manifest ${m.digest} of repository ${repository} is not signed by a trusted signer: trust policy statement "${statement.name}" (${level}) requires a verified signature, and ${why}`;
+    const message = `manifest ${m.digest} of repository ${repository} is not signed by a trusted signer: trust policy statement "${statement.name}" (${level}) requires a verified signature, and ${why} (signers read it with the AcrImageSigner role)`;
     if (level === 'audit') {
       const key = `${reg.id}:${m.id}:${state.version}`;
       if (!this.audited.has(key)) {
@@ -512,7 +526,11 @@ export class TrustService {
     const m = manifestJson(body);
     const signature =
       COSIGN_TAG.test(ref) ||
-      (!!m && isSignatureArtifact(m.artifactType ?? m.config?.mediaType ?? null, (m.layers ?? []).map((l) => String(l.mediaType))));
+      (!!m &&
+        isSignatureArtifact(
+          m.artifactType ?? m.config?.mediaType ?? null,
+          (m.layers ?? []).map((l) => String(l.mediaType)),
+        ));
     if (!signature) {
       if (!(await may('push')))
         throw new RegistryError(
@@ -533,13 +551,19 @@ export class TrustService {
   /** In a push's transaction: a new signature has its subject verified soon after (for /acr/v1 and the portal). */
   async pushed(
     trx: Parameters<JobQueue['enqueue']>[0],
-    p: { reg: RegistryRow; manifestId: number; created: boolean; manifest: { subject?: { digest: string } | null; artifactType?: string | null } },
+    p: {
+      reg: RegistryRow;
+      manifestId: number;
+      created: boolean;
+      manifest: { subject?: { digest: string } | null; artifactType?: string | null };
+    },
   ): Promise<void> {
     if (!p.created || !p.manifest.subject) return;
     const state = this.states.get(p.reg.id);
     if (state && !state.policy) return;
     const subject = await this.store.manifestInRepositoryOf(trx, p.manifestId, p.manifest.subject.digest);
-    if (subject !== undefined) await this.jobs.enqueue(trx, TRUST_VERIFY_JOB, { manifestId: subject, registryId: p.reg.id }, { maxAttempts: 3 });
+    if (subject !== undefined)
+      await this.jobs.enqueue(trx, TRUST_VERIFY_JOB, { manifestId: subject, registryId: p.reg.id }, { maxAttempts: 3 });
   }
 
   private async reverifyAll(reg: RegistryRow): Promise<void> {

@@ -58,7 +58,15 @@ export interface SignatureAttribute {
   policy?: string;
   level?: string;
   signers: string[];
-  signatures: { digest: string; format: string; outcome: string; signer?: string; signingTime?: string; timestamp?: string; reason?: string }[];
+  signatures: {
+    digest: string;
+    format: string;
+    outcome: string;
+    signer?: string;
+    signingTime?: string;
+    timestamp?: string;
+    reason?: string;
+  }[];
   verifiedTime?: string;
 }
 
