@@ -19,6 +19,7 @@ import { revokedSessions } from './0019-revoked-sessions.js';
 import { tasks } from './0020-tasks.js';
 import { agentPools } from './0021-agent-pools.js';
 import { geoReplication } from './0022-geo-replication.js';
+import { federatedCredentials } from './0024-federated-credentials.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -55,4 +56,5 @@ export const migrations: Migration[] = [
   tasks,
   agentPools,
   geoReplication,
+  federatedCredentials,
 ];
