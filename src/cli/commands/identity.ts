@@ -171,15 +171,26 @@ function registerSpCommands(program: Command): void {
     );
 
   // Like `az ad app federated-credential`: which external OIDC tokens the SP accepts instead of a secret.
-  const fed = sp.command('federated-credential').description('federated identity credentials: external OIDC tokens the service principal trusts');
+  const fed = sp
+    .command('federated-credential')
+    .description('federated identity credentials: external OIDC tokens the service principal trusts');
   const fedPath = (id: string, name?: string) =>
     `/api/service-principals/${enc(id)}/federated-credentials${name === undefined ? '' : `/${enc(name)}`}`;
-  common(fed.command('create').description('trust tokens of an OIDC issuer for one subject and audience (e.g. a GitHub Actions workflow, a Kubernetes service account)'))
+  common(
+    fed
+      .command('create')
+      .description(
+        'trust tokens of an OIDC issuer for one subject and audience (e.g. a GitHub Actions workflow, a Kubernetes service account)',
+      ),
+  )
     .requiredOption('--id <appId>', 'app id of the service principal')
-    .requiredOption('--issuer <url>', 'the issuer URL, exactly as the tokens\' iss claim (https; http only for loopback addresses)')
-    .requiredOption('--subject <sub>', 'the tokens\' sub claim, exactly (e.g. repo:org/app:ref:refs/heads/main, system:serviceaccount:ns:name)')
+    .requiredOption('--issuer <url>', "the issuer URL, exactly as the tokens' iss claim (https; http only for loopback addresses)")
+    .requiredOption(
+      '--subject <sub>',
+      "the tokens' sub claim, exactly (e.g. repo:org/app:ref:refs/heads/main, system:serviceaccount:ns:name)",
+    )
     .option('--audience <aud>', 'the audience the tokens carry (one; default api://AzureADTokenExchange)', collect)
-    .option('--name <name>', 'name, 3-120 letters, digits, - and _ (default: derived from issuer and subject)')
+    .option('--name <name>', 'name, 1-120 letters, digits, - and _ (default: derived from issuer and subject)')
     .option('--description <text>', 'description')
     .action(async (o) =>
       print(

@@ -29,7 +29,7 @@ export interface FederatedCredentialView {
 /** Entra's recommended audience for federated credentials, used when none is given. */
 export const DEFAULT_AUDIENCE = 'api://AzureADTokenExchange';
 export const MAX_CREDENTIALS_PER_SP = 20;
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{2,119}$/;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,119}$/;
 const MAX_CLAIM = 600;
 
 function view(r: FederatedCredentialRow): FederatedCredentialView {
@@ -50,7 +50,8 @@ const isLoopback = (host: string) => {
 };
 
 function checkIssuer(v: unknown): string {
-  if (typeof v !== 'string' || v.length === 0) throw invalid('"issuer" is required: the https URL of the OIDC issuer, exactly as its tokens\' iss claim');
+  if (typeof v !== 'string' || v.length === 0)
+    throw invalid('"issuer" is required: the https URL of the OIDC issuer, exactly as its tokens\' iss claim');
   if (v.length > MAX_CLAIM) throw invalid(`"issuer" is ${v.length} characters; at most ${MAX_CLAIM}`);
   let u: URL;
   try {
@@ -59,7 +60,9 @@ function checkIssuer(v: unknown): string {
     throw invalid(`"issuer" must be an https URL, got "${v.slice(0, 80)}"`);
   }
   if (u.protocol === 'http:' && !isLoopback(u.hostname))
-    throw invalid(`"issuer" must be an https URL (http only for loopback addresses such as http://127.0.0.1:8080), got "${v.slice(0, 80)}"`);
+    throw invalid(
+      `"issuer" must be an https URL (http only for loopback addresses such as http://127.0.0.1:8080), got "${v.slice(0, 80)}"`,
+    );
   if (u.protocol !== 'https:' && u.protocol !== 'http:') throw invalid(`"issuer" must be an https URL, got "${v.slice(0, 80)}"`);
   if (u.username || u.password || u.search || u.hash) throw invalid('"issuer" must not carry credentials, a query or a fragment');
   return v;
@@ -131,15 +134,19 @@ export class FederatedCredentials {
     if (input.name === undefined || input.name === null) name = derivedName(issuer, subject);
     else if (typeof input.name !== 'string' || !NAME.test(input.name))
       throw invalid(
-        `"name" must be 3-120 letters, digits, hyphens and underscores, starting with a letter or digit; got ${shown(input.name)}`,
+        `"name" must be 1-120 letters, digits, hyphens and underscores, starting with a letter or digit; got ${shown(input.name)}`,
       );
     else name = input.name;
     if ((await this.store.count(sp.id)) >= MAX_CREDENTIALS_PER_SP)
-      throw invalid(`service principal ${sp.app_id} has ${MAX_CREDENTIALS_PER_SP} federated credentials, the most it may have: delete one first`);
+      throw invalid(
+        `service principal ${sp.app_id} has ${MAX_CREDENTIALS_PER_SP} federated credentials, the most it may have: delete one first`,
+      );
     const r = await this.store.create({ sp_id: sp.id, name, issuer, subject, audiences: JSON.stringify(audiences), description });
     if (r === 'name') throw conflict(`service principal ${sp.app_id} already has a federated credential named "${name}"`);
     if (r === 'subject')
-      throw conflict(`service principal ${sp.app_id} already has a federated credential for issuer ${issuer} and subject ${shown(subject)}`);
+      throw conflict(
+        `service principal ${sp.app_id} already has a federated credential for issuer ${issuer} and subject ${shown(subject)}`,
+      );
     return view(r);
   }
 
@@ -203,7 +210,8 @@ export class FederatedCredentials {
       });
       return { token: r.token, expiresIn: r.expiresIn, principal: match.principal, credential: match.row.name };
     } catch (e) {
-      const err = e instanceof RegistryError ? e : new RegistryError('UNAUTHORIZED', `the token cannot be verified: ${(e as Error).message}`);
+      const err =
+        e instanceof RegistryError ? e : new RegistryError('UNAUTHORIZED', `the token cannot be verified: ${(e as Error).message}`);
       // The issuer being unreachable says nothing about the caller: not counted as a failed sign-in.
       if (counted && err.code === 'UNAUTHORIZED') throttle.failure(caller.ip, identity);
       await this.ctx.auth.audit({
@@ -235,7 +243,9 @@ export class FederatedCredentials {
     const alg = typeof header.alg === 'string' ? header.alg : '';
     if (alg.toLowerCase() === 'none') throw badToken('unsigned tokens (alg "none") are refused: the issuer must sign its tokens');
     if (/^HS/i.test(alg))
-      throw badToken(`tokens signed with a shared secret (${alg}) are refused: use a token its issuer signs with a published key (${OIDC_ALGORITHMS.join(', ')})`);
+      throw badToken(
+        `tokens signed with a shared secret (${alg}) are refused: use a token its issuer signs with a published key (${OIDC_ALGORITHMS.join(', ')})`,
+      );
     if (!(OIDC_ALGORITHMS as readonly string[]).includes(alg))
       throw badToken(`token algorithm ${shown(alg)} is not accepted: use one of ${OIDC_ALGORITHMS.join(', ')}`);
     if (typeof payload.iss !== 'string' || payload.iss.length === 0) throw badToken('the token has no iss (issuer) claim');
@@ -250,16 +260,21 @@ export class FederatedCredentials {
     clientId: string | undefined,
   ): Promise<{ row: FederatedCredentialRow; principal: Principal }> {
     const sub = claims.sub as string;
-    const tokenAud = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud.filter((a) => typeof a === 'string') : [];
+    const tokenAud =
+      typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud.filter((a) => typeof a === 'string') : [];
     let pool = candidates;
     if (clientId !== undefined) {
       const sp = await this.ctx.store.spByAppId(clientId);
       pool = sp ? candidates.filter((c) => c.sp_id === sp.id) : [];
-      if (pool.length === 0) throw badToken(`service principal ${shown(clientId)} has no federated credential for issuer ${candidates[0]!.issuer}`);
+      if (pool.length === 0)
+        throw badToken(`service principal ${shown(clientId)} has no federated credential for issuer ${candidates[0]!.issuer}`);
     }
     const bySubject = pool.filter((c) => c.subject === sub);
     if (bySubject.length === 0) {
-      const one = pool.length === 1 ? ` federated credential ${pool[0]!.name}'s subject ${shown(pool[0]!.subject)}` : ' any federated credential for this issuer';
+      const one =
+        pool.length === 1
+          ? ` federated credential ${pool[0]!.name}'s subject ${shown(pool[0]!.subject)}`
+          : ' any federated credential for this issuer';
       throw badToken(`token subject ${shown(sub)} does not match${one}`);
     }
     const byAudience = bySubject.filter((c) => (JSON.parse(c.audiences) as string[]).some((a) => tokenAud.includes(a)));
@@ -271,8 +286,7 @@ export class FederatedCredentials {
       );
     }
     const sps = new Set(byAudience.map((c) => c.sp_id));
-    if (sps.size > 1)
-      throw badToken(`${sps.size} service principals trust this token: pass client_id=<app id> to choose one`);
+    if (sps.size > 1) throw badToken(`${sps.size} service principals trust this token: pass client_id=<app id> to choose one`);
     const row = byAudience[0]!;
     const sp = await this.ctx.store.spById(row.sp_id);
     if (!sp) throw badToken(`the service principal of federated credential ${row.name} no longer exists`);
