@@ -127,7 +127,8 @@ async function main(): Promise<void> {
   } catch {
     throw new CliError(`--server must be a URL such as https://registry.example.com, got "${o.server}"`, 2);
   }
-  if (server.protocol !== 'https:' && server.protocol !== 'http:') throw new CliError(`--server must be an http(s) URL, got "${o.server}"`, 2);
+  if (server.protocol !== 'https:' && server.protocol !== 'http:')
+    throw new CliError(`--server must be an http(s) URL, got "${o.server}"`, 2);
 
   let request: { apiVersion?: unknown; kind?: unknown; image?: unknown; serviceAccountToken?: unknown };
   try {

@@ -94,8 +94,7 @@ export async function handleOAuth(ctx: Ctx, svc: Services, rawPath: string, opts
       principal = await svc.auth.authenticateBasic(f.get('username') ?? '', f.get('password') ?? '', who, service).catch((e) => {
         throw tokenError(e);
       });
-    else if (grant === 'access_token' || grant === 'refresh_token')
-      principal = await exchangeable(ctx, svc, presented, service, opts);
+    else if (grant === 'access_token' || grant === 'refresh_token') principal = await exchangeable(ctx, svc, presented, service, opts);
     else throw new RegistryError('UNAUTHORIZED', 'grant_type must be password or access_token', { status: 400 });
     if (principal.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'credentials required');
     // session=cli: `berth account login` asks for a CLI session (auth.cliSessionDays) instead of

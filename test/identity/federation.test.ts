@@ -186,7 +186,7 @@ for (const backend of BACKENDS) {
         assert.equal(r.status, 200, JSON.stringify(r.body));
         assert.ok(r.body.refresh_token);
         assert.ok(r.body.expires_in! > 0);
-        assert.equal(await pullManifest(t, r.body.refresh_token!, `${reg}/app`, 'v1'), 200);
+        assert.equal(await pullManifest(t, r.body.refresh_token, `${reg}/app`, 'v1'), 200);
       }
       // AcrPull only: no push.
       const r = await exchange(t, await good());

@@ -90,8 +90,10 @@ export class OidcVerifier {
     if (e instanceof RegistryError) return e;
     if (e instanceof joseErrors.JWKSNoMatchingKey)
       return badToken(`the token is signed with a key (${alg}) that is not in the JWKS of issuer ${issuer}`);
-    if (e instanceof joseErrors.JWSSignatureVerificationFailed) return badToken(`the token signature does not verify with issuer ${issuer}'s key`);
-    if (e instanceof joseErrors.JOSEAlgNotAllowed) return badToken(`token algorithm ${alg} is not accepted: use one of ${OIDC_ALGORITHMS.join(', ')}`);
+    if (e instanceof joseErrors.JWSSignatureVerificationFailed)
+      return badToken(`the token signature does not verify with issuer ${issuer}'s key`);
+    if (e instanceof joseErrors.JOSEAlgNotAllowed)
+      return badToken(`token algorithm ${alg} is not accepted: use one of ${OIDC_ALGORITHMS.join(', ')}`);
     if (e instanceof joseErrors.JWKSMultipleMatchingKeys)
       return badToken(`issuer ${issuer}'s JWKS has several keys that match the token's header: the token needs a kid`);
     if (e instanceof joseErrors.JOSEError) return badToken(`the token cannot be verified: ${e.message}`);
@@ -143,7 +145,10 @@ export class OidcVerifier {
     let res;
     try {
       // One byte more than the limit is read, to tell "exactly at the limit" from "larger".
-      res = await egressRequest(url, 'GET', { Accept: 'application/json' }, undefined, { ...this.opts.egress, maxResponseBytes: limit + 1 });
+      res = await egressRequest(url, 'GET', { Accept: 'application/json' }, undefined, {
+        ...this.opts.egress,
+        maxResponseBytes: limit + 1,
+      });
     } catch (e) {
       const why = e instanceof EgressRefused ? e.message : (e as Error).message;
       throw new IssuerUnavailable(`could not fetch ${what}: ${why}`);
