@@ -291,7 +291,7 @@ describe('federation: issuers that fail (sqlite)', () => {
     appId = (
       await call<{ appId: string }>(t, 'POST', '/api/service-principals', { displayName: 'ci', role: 'AcrPull', scopes: reg }, owner)
     ).body.appId;
-    for (const name of ['hang', 'garbage', 'wrong-issuer', 'redirect']) {
+    for (const name of ['hang', 'garbage', 'wrong-issuer', 'redirect', 'garbage-jwks']) {
       issuer.mode(name, name as 'hang');
       const r = await call(
         t,
@@ -333,6 +333,59 @@ describe('federation: issuers that fail (sqlite)', () => {
     const w = await exchange(t, await issuer.sign('wrong-issuer', { sub: SUB, aud: AUD }));
     assert.equal(w.status, 503);
     assert.match(w.body.errors![0]!.message, /names issuer ".*\/someone-else"; it must be exactly/);
+  });
+
+  test('a JWKS without keys: 503 saying so; failed sign-ins count on the sign-in throttle, an unreachable issuer does not', async () => {
+    const j = await exchange(t, await issuer.sign('garbage-jwks', { sub: SUB, aud: AUD }));
+    assert.equal(j.status, 503);
+    assert.match(j.body.errors![0]!.message, /JWKS .* has no "keys" array/);
+
+    const limited = await startTestApp('sqlite', {
+      auth: { adminPassword: 'federation-owner-password', throttle: { perIdentity: 3, perSource: 100, windowSeconds: 60 } },
+      egress: FAST_EGRESS,
+    });
+    try {
+      const reg = await limited.createRegistry();
+      const sp = await call<{ appId: string }>(
+        limited,
+        'POST',
+        '/api/service-principals',
+        { displayName: 'ci', role: 'AcrPull', scopes: reg },
+        owner,
+      );
+      await call(
+        limited,
+        'POST',
+        `/api/service-principals/${sp.body.appId}/federated-credentials`,
+        { name: 'ci', issuer: issuer.url('good'), subject: SUB, audiences: [AUD] },
+        owner,
+      );
+      // Issuer failures (503) are not the caller's: they do not count.
+      await call(
+        limited,
+        'POST',
+        `/api/service-principals/${sp.body.appId}/federated-credentials`,
+        { name: 'hangs', issuer: issuer.url('garbage'), subject: SUB, audiences: [AUD] },
+        owner,
+      );
+      for (let i = 0; i < 4; i++) assert.equal((await exchange(limited, await issuer.sign('garbage', { sub: SUB, aud: AUD }))).status, 503);
+      for (let i = 0; i < 3; i++)
+        assert.equal((await exchange(limited, await issuer.sign('good', { sub: SUB, aud: 'api://wrong' }))).status, 401);
+      const r = await exchange(limited, await issuer.sign('good', { sub: SUB, aud: AUD }));
+      assert.equal(r.status, 429, JSON.stringify(r.body));
+      assert.match(r.body.errors![0]!.message, /too many failed sign-ins from/);
+      // Another subject of the same issuer from the same address is not locked out.
+      await call(
+        limited,
+        'POST',
+        `/api/service-principals/${sp.body.appId}/federated-credentials`,
+        { name: 'other', issuer: issuer.url('good'), subject: 'other-sub', audiences: [AUD] },
+        owner,
+      );
+      assert.equal((await exchange(limited, await issuer.sign('good', { sub: 'other-sub', aud: AUD }))).status, 200);
+    } finally {
+      await limited.close();
+    }
   });
 
   test('egress policy: a loopback issuer is refused when egress.allowPrivate is false, naming the policy; so is a redirect to loopback', async (ctx) => {

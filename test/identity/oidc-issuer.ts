@@ -15,7 +15,9 @@ export type IssuerMode =
   /** The discovery document names another issuer. */
   | 'wrong-issuer'
   /** The JWKS endpoint redirects to redirectTo. */
-  | 'redirect';
+  | 'redirect'
+  /** The JWKS is JSON without a keys array. */
+  | 'garbage-jwks';
 
 export interface TestIssuer {
   /** The issuer URL (iss) of the issuer named `name`. */
@@ -71,6 +73,7 @@ export async function startTestIssuer(): Promise<TestIssuer> {
     }
     if (rest === '/jwks') {
       if (mode === 'redirect') return send(302, '', { Location: redirectTo ?? 'http://127.0.0.1:1/' });
+      if (mode === 'garbage-jwks') return send(200, JSON.stringify({ keys: 'none today' }));
       return send(200, JSON.stringify({ keys: [rsaJwk, ecJwk] }));
     }
     send(404, '{}');
