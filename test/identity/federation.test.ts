@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { isPrivateAddress } from '../../src/net/egress.js';
+import { OidcVerifier } from '../../src/services/identity/oidc.js';
 import type { FederatedCredentialView, LoginEventView } from '../../src/services/identity/identities.js';
 import { basicAuthHeader, startTestApp, type TestApp } from '../helpers/app.js';
 import { BACKENDS, backendGate } from '../helpers/backends.js';
@@ -255,6 +256,25 @@ for (const backend of BACKENDS) {
       );
     });
 
+    test('two service principals trusting one token: client_id picks one', gate, async () => {
+      const a = await api<{ appId: string }>('POST', '/api/service-principals', { displayName: 'twin-a', role: 'AcrPull', scopes: reg });
+      const b = await api<{ appId: string }>('POST', '/api/service-principals', { displayName: 'twin-b' });
+      for (const sp of [a.body.appId, b.body.appId])
+        assert.equal(
+          (await api('POST', fc(sp), { name: 'twin', issuer: issuer.url('twin'), subject: 'twin-sub', audiences: [AUD] })).status,
+          201,
+        );
+      const token = await issuer.sign('twin', { sub: 'twin-sub', aud: AUD });
+      assert.match(await refused(t, token), /2 service principals trust this token: pass client_id=<app id> to choose one/);
+      const r = await exchange(t, token, { client_id: a.body.appId });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(await pullManifest(t, r.body.refresh_token!, `${reg}/app`, 'v1'), 200);
+      const other = await exchange(t, token, { client_id: appId });
+      assert.equal(other.status, 401);
+      assert.match(other.body.errors![0]!.message, /has no federated credential for issuer/);
+      for (const sp of [a.body.appId, b.body.appId]) await api('DELETE', `/api/service-principals/${sp}`);
+    });
+
     test('a deleted credential or service principal: 401; their refresh tokens stop working with the SP', gate, async () => {
       const sp = await api<{ appId: string }>('POST', '/api/service-principals', { displayName: 'temp', role: 'AcrPull', scopes: reg });
       const other = sp.body.appId;
@@ -466,6 +486,38 @@ describe('federation: issuers that fail (sqlite)', () => {
       }
     } finally {
       await strict.close();
+    }
+  });
+});
+
+describe('OIDC key cache', () => {
+  test('JWKS cached per issuer; an unknown kid fetches again only after the refetch interval; rotation then verifies', async () => {
+    const issuer = await startTestIssuer();
+    try {
+      const egress = { ...FAST_EGRESS, maxRedirects: 0, maxResponseBytes: 65536 };
+      const v = new OidcVerifier({ egress, jwksCacheSeconds: 600, unknownKidRefetchMs: 300 });
+      const jwksHits = () => issuer.hits.filter((h) => h === '/rot/jwks').length;
+      const claims = await v.verify(await issuer.sign('rot', { sub: 's', aud: 'a' }), issuer.url('rot'), 'RS256');
+      assert.equal(claims.sub, 's');
+      await v.verify(await issuer.sign('rot', { sub: 's2', aud: 'a' }, { alg: 'ES256' }), issuer.url('rot'), 'ES256');
+      assert.equal(jwksHits(), 1, 'the second token used the cached keys');
+
+      const rotated = await issuer.rotate();
+      const newKeyToken = await issuer.sign('rot', { sub: 's', aud: 'a' }, { key: rotated, kid: 'rsa-2' });
+      // Within the refetch interval of the last fetch: refused without asking the issuer again.
+      await assert.rejects(v.verify(newKeyToken, issuer.url('rot'), 'RS256'), /not in the JWKS of issuer/);
+      assert.equal(jwksHits(), 1);
+      await new Promise((r) => setTimeout(r, 350));
+      // After it: one fetch finds the new key.
+      assert.equal((await v.verify(newKeyToken, issuer.url('rot'), 'RS256')).sub, 's');
+      assert.equal(jwksHits(), 2);
+      // A kid that is nowhere: at most one fetch per interval, however many tokens carry it.
+      await new Promise((r) => setTimeout(r, 350));
+      const stranger = await issuer.sign('rot', { sub: 's', aud: 'a' }, { key: rotated, kid: 'nowhere' });
+      for (let i = 0; i < 5; i++) await assert.rejects(v.verify(stranger, issuer.url('rot'), 'RS256'), /not in the JWKS/);
+      assert.equal(jwksHits(), 3);
+    } finally {
+      await issuer.close();
     }
   });
 });

@@ -32,6 +32,8 @@ export interface TestIssuer {
   ): Promise<string>;
   /** Requests each issuer's paths received (e.g. "/good/jwks"). */
   hits: string[];
+  /** Publishes a second RSA key (kid rsa-2) in every JWKS from now on, and returns its private key. */
+  rotate(): Promise<CryptoKey>;
   close(): Promise<void>;
 }
 
@@ -40,6 +42,7 @@ export async function startTestIssuer(): Promise<TestIssuer> {
   const ec = await generateKeyPair('ES256');
   const rsaJwk: JWK = { ...(await exportJWK(rsa.publicKey)), kid: 'rsa-1', alg: 'RS256', use: 'sig' };
   const ecJwk: JWK = { ...(await exportJWK(ec.publicKey)), kid: 'ec-1', alg: 'ES256', use: 'sig' };
+  const extraKeys: JWK[] = [];
   const modes = new Map<string, { mode: IssuerMode; redirectTo?: string }>();
   const hits: string[] = [];
   const hanging = new Set<http.ServerResponse>();
@@ -74,7 +77,7 @@ export async function startTestIssuer(): Promise<TestIssuer> {
     if (rest === '/jwks') {
       if (mode === 'redirect') return send(302, '', { Location: redirectTo ?? 'http://127.0.0.1:1/' });
       if (mode === 'garbage-jwks') return send(200, JSON.stringify({ keys: 'none today' }));
-      return send(200, JSON.stringify({ keys: [rsaJwk, ecJwk] }));
+      return send(200, JSON.stringify({ keys: [rsaJwk, ecJwk, ...extraKeys] }));
     }
     send(404, '{}');
   });
@@ -85,6 +88,11 @@ export async function startTestIssuer(): Promise<TestIssuer> {
     hits,
     url: (name) => `${base}/${name}`,
     mode: (name, mode, redirectTo) => void modes.set(name, { mode, redirectTo }),
+    async rotate() {
+      const next = await generateKeyPair('RS256');
+      extraKeys.push({ ...(await exportJWK(next.publicKey)), kid: 'rsa-2', alg: 'RS256', use: 'sig' });
+      return next.privateKey;
+    },
     async sign(name, claims, opts = {}) {
       const alg = opts.alg ?? 'RS256';
       const key = opts.key ?? (alg === 'ES256' ? ec.privateKey : rsa.privateKey);

@@ -24,6 +24,8 @@ export interface OidcOptions {
   egress: EgressOptions;
   /** How long an issuer's JWKS is used before it is fetched again. */
   jwksCacheSeconds: number;
+  /** Least time between two fetches of one issuer's JWKS for an unknown kid (default 30 s; tests shorten it). */
+  unknownKidRefetchMs?: number;
 }
 
 /** The issuer could not be asked (unreachable, too slow, refused by policy, or answered nonsense): 503. */
@@ -62,7 +64,7 @@ export class OidcVerifier {
     } catch (e) {
       if (!(e instanceof joseErrors.JWKSNoMatchingKey)) throw this.explain(e, alg, issuer);
       // The issuer may have rotated its keys since they were cached: look once more, not too often.
-      if (Date.now() - cached.fetchedAt < UNKNOWN_KID_REFETCH_MS) throw this.explain(e, alg, issuer);
+      if (Date.now() - cached.fetchedAt < (this.opts.unknownKidRefetchMs ?? UNKNOWN_KID_REFETCH_MS)) throw this.explain(e, alg, issuer);
       cached = await this.keysOf(issuer, true);
       try {
         payload = await this.check(token, cached.jwks);
