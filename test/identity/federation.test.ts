@@ -495,25 +495,27 @@ describe('OIDC key cache', () => {
     const issuer = await startTestIssuer();
     try {
       const egress = { ...FAST_EGRESS, maxRedirects: 0, maxResponseBytes: 65536 };
-      const v = new OidcVerifier({ egress, jwksCacheSeconds: 600, unknownKidRefetchMs: 300 });
+      // Keys and tokens are made up front: key generation under load must not eat the interval.
+      const next = await generateKeyPair('RS256');
+      const newKeyToken = await issuer.sign('rot', { sub: 's', aud: 'a' }, { key: next.privateKey, kid: 'rsa-2' });
+      const stranger = await issuer.sign('rot', { sub: 's', aud: 'a' }, { key: next.privateKey, kid: 'nowhere' });
+      const v = new OidcVerifier({ egress, jwksCacheSeconds: 600, unknownKidRefetchMs: 1000 });
       const jwksHits = () => issuer.hits.filter((h) => h === '/rot/jwks').length;
       const claims = await v.verify(await issuer.sign('rot', { sub: 's', aud: 'a' }), issuer.url('rot'), 'RS256');
       assert.equal(claims.sub, 's');
       await v.verify(await issuer.sign('rot', { sub: 's2', aud: 'a' }, { alg: 'ES256' }), issuer.url('rot'), 'ES256');
       assert.equal(jwksHits(), 1, 'the second token used the cached keys');
 
-      const rotated = await issuer.rotate();
-      const newKeyToken = await issuer.sign('rot', { sub: 's', aud: 'a' }, { key: rotated, kid: 'rsa-2' });
+      await issuer.rotate(next.publicKey);
       // Within the refetch interval of the last fetch: refused without asking the issuer again.
       await assert.rejects(v.verify(newKeyToken, issuer.url('rot'), 'RS256'), /not in the JWKS of issuer/);
       assert.equal(jwksHits(), 1);
-      await new Promise((r) => setTimeout(r, 350));
+      await new Promise((r) => setTimeout(r, 1050));
       // After it: one fetch finds the new key.
       assert.equal((await v.verify(newKeyToken, issuer.url('rot'), 'RS256')).sub, 's');
       assert.equal(jwksHits(), 2);
       // A kid that is nowhere: at most one fetch per interval, however many tokens carry it.
-      await new Promise((r) => setTimeout(r, 350));
-      const stranger = await issuer.sign('rot', { sub: 's', aud: 'a' }, { key: rotated, kid: 'nowhere' });
+      await new Promise((r) => setTimeout(r, 1050));
       for (let i = 0; i < 5; i++) await assert.rejects(v.verify(stranger, issuer.url('rot'), 'RS256'), /not in the JWKS/);
       assert.equal(jwksHits(), 3);
     } finally {

@@ -32,8 +32,8 @@ export interface TestIssuer {
   ): Promise<string>;
   /** Requests each issuer's paths received (e.g. "/good/jwks"). */
   hits: string[];
-  /** Publishes a second RSA key (kid rsa-2) in every JWKS from now on, and returns its private key. */
-  rotate(): Promise<CryptoKey>;
+  /** Publishes this RSA public key (kid rsa-2) in every JWKS from now on. */
+  rotate(publicKey: CryptoKey): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -88,10 +88,8 @@ export async function startTestIssuer(): Promise<TestIssuer> {
     hits,
     url: (name) => `${base}/${name}`,
     mode: (name, mode, redirectTo) => void modes.set(name, { mode, redirectTo }),
-    async rotate() {
-      const next = await generateKeyPair('RS256');
-      extraKeys.push({ ...(await exportJWK(next.publicKey)), kid: 'rsa-2', alg: 'RS256', use: 'sig' });
-      return next.privateKey;
+    async rotate(publicKey) {
+      extraKeys.push({ ...(await exportJWK(publicKey)), kid: 'rsa-2', alg: 'RS256', use: 'sig' });
     },
     async sign(name, claims, opts = {}) {
       const alg = opts.alg ?? 'RS256';
