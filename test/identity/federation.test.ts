@@ -218,7 +218,7 @@ for (const backend of BACKENDS) {
       );
       assert.match(
         await refused(t, await good({ sub: 'repo:example/app:ref:refs/heads/evil' })),
-        /token subject "repo:example\/app:ref:refs\/heads\/evil" does not match federated credential ci's subject/,
+        /token subject "repo:example\/app:ref:refs\/heads\/evil" matches no federated credential for issuer http:\/\/127\.0\.0\.1:\d+\/good$/,
       );
       assert.match(
         await refused(t, await issuer.sign('unknown-issuer', { sub: SUB, aud: AUD })),
@@ -341,7 +341,7 @@ describe('federation: issuers that fail (sqlite)', () => {
     const r = await pending;
     const took = Date.now() - started;
     assert.equal(r.status, 503, JSON.stringify(r.body));
-    assert.match(r.body.errors![0]!.message, /could not fetch issuer .*\/hang's OpenID configuration: no complete response within 2000 ms/);
+    assert.match(r.body.errors![0]!.message, /could not fetch issuer .*\/hang's OpenID configuration: no complete response within \d+ ms/);
     assert.ok(took < FAST_EGRESS.timeoutMs + 1500, `answered in ${took} ms`);
   });
 

@@ -270,13 +270,10 @@ export class FederatedCredentials {
         throw badToken(`service principal ${shown(clientId)} has no federated credential for issuer ${candidates[0]!.issuer}`);
     }
     const bySubject = pool.filter((c) => c.subject === sub);
-    if (bySubject.length === 0) {
-      const one =
-        pool.length === 1
-          ? ` federated credential ${pool[0]!.name}'s subject ${shown(pool[0]!.subject)}`
-          : ' any federated credential for this issuer';
-      throw badToken(`token subject ${shown(sub)} does not match${one}`);
-    }
+    if (bySubject.length === 0)
+      // Not the credentials' subjects: any workload of a shared issuer (every GitHub Actions job)
+      // can get a signed token, and must not learn which repositories or accounts are trusted.
+      throw badToken(`token subject ${shown(sub)} matches no federated credential for issuer ${candidates[0]!.issuer}`);
     const byAudience = bySubject.filter((c) => (JSON.parse(c.audiences) as string[]).some((a) => tokenAud.includes(a)));
     if (byAudience.length === 0) {
       const c = bySubject[0]!;

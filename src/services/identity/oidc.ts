@@ -124,8 +124,10 @@ export class OidcVerifier {
   }
 
   private async fetchKeys(issuer: string): Promise<CachedKeys> {
+    // Both fetches share one egress.timeoutMs: a slow issuer costs a caller that long at most.
+    const deadline = Date.now() + this.opts.egress.timeoutMs;
     const discoveryUrl = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
-    const discovery = await this.getJson(discoveryUrl, `issuer ${issuer}'s OpenID configuration`);
+    const discovery = await this.getJson(discoveryUrl, `issuer ${issuer}'s OpenID configuration`, deadline);
     if (discovery.issuer !== issuer)
       throw new IssuerUnavailable(
         `issuer ${issuer}'s OpenID configuration names issuer ${JSON.stringify(discovery.issuer)}; it must be exactly ${issuer}`,
@@ -133,7 +135,7 @@ export class OidcVerifier {
     const jwksUri = discovery.jwks_uri;
     if (typeof jwksUri !== 'string' || !/^https?:\/\//.test(jwksUri))
       throw new IssuerUnavailable(`issuer ${issuer}'s OpenID configuration has no http(s) jwks_uri`);
-    const jwks = await this.getJson(jwksUri, `issuer ${issuer}'s JWKS (${jwksUri})`);
+    const jwks = await this.getJson(jwksUri, `issuer ${issuer}'s JWKS (${jwksUri})`, deadline);
     if (!Array.isArray(jwks.keys)) throw new IssuerUnavailable(`issuer ${issuer}'s JWKS (${jwksUri}) has no "keys" array`);
     const entry = { jwks: jwks as unknown as JSONWebKeySet, fetchedAt: Date.now() };
     if (this.keys.size >= 1000) this.keys.clear();
@@ -141,14 +143,17 @@ export class OidcVerifier {
     return entry;
   }
 
-  private async getJson(url: string, what: string): Promise<Record<string, unknown>> {
+  private async getJson(url: string, what: string, deadline: number): Promise<Record<string, unknown>> {
     // Not egress.maxResponseBytes (sized for webhook answers): key sets of big issuers are larger.
     const limit = MAX_DOCUMENT_BYTES;
     let res;
     try {
       // One byte more than the limit is read, to tell "exactly at the limit" from "larger".
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no complete answer within ${this.opts.egress.timeoutMs} ms`);
       res = await egressRequest(url, 'GET', { Accept: 'application/json' }, undefined, {
         ...this.opts.egress,
+        timeoutMs: left,
         maxResponseBytes: limit + 1,
       });
     } catch (e) {
