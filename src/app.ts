@@ -33,6 +33,7 @@ import { RegistryService } from './services/content/registries.js';
 import { RepositoryService } from './services/content/repositories.js';
 import { UploadService } from './services/content/uploads.js';
 import { IdentityService } from './services/identity/identities.js';
+import { KyselyFederatedCredentials } from './meta/federated-credentials.js';
 import { ImportService } from './services/import/import.js';
 import type { Services } from './services/index.js';
 import { DEFAULT_GC, GcService } from './services/lifecycle/gc.js';
@@ -249,7 +250,10 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     auth,
     log,
   );
-  const identities = new IdentityService(auth, registries, access, new KyselyActivityLog(meta.db), log);
+  const identities = new IdentityService(auth, registries, access, new KyselyActivityLog(meta.db), log, {
+    store: new KyselyFederatedCredentials(meta.db),
+    options: { egress: config.egress, jwksCacheSeconds: config.federation.jwksCacheSeconds },
+  });
   const webhookService = new WebhookService(meta, webhookStore, accessStore, delivery);
   const replication = new ReplicationService(
     new KyselyReplication(meta.db),

@@ -73,6 +73,8 @@ export const ALLOWED: Record<string, readonly string[]> = {
   // The CLI is a client: it imports no server code at all.
   cli: [],
   'credential-helper.ts': ['cli'],
+  // The kubelet's image credential provider: a client too, like the docker credential helper.
+  'kubelet-credential-provider.ts': ['cli'],
   // The composition root builds everything; main.ts starts it or runs a command.
   'app.ts': ['*'],
   // program.ts builds the command tree (serve loads app.ts when it runs); main.ts runs it.

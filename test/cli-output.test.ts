@@ -273,8 +273,9 @@ describe('output of the CLI against a server', () => {
     'trust-store show': ['-n', REG, '--type', 'ca', '--name', 'outstore'],
     'trust-policy show': ['-n', REG],
   };
-  // Listing commands of other kinds, checked elsewhere: sp show and job show need ids made at run time.
-  const ELSEWHERE = new Set(['sp show', 'job show']);
+  // Listing commands of other kinds, checked elsewhere: sp show and job show need ids made at run time;
+  // sp federated-credential list/show too (test/identity/federation.test.ts checks their table and tsv).
+  const ELSEWHERE = new Set(['sp show', 'job show', 'sp federated-credential list', 'sp federated-credential show']);
 
   test('the table covers every list/show command of the tree', () => {
     const names = commands(buildProgram())

@@ -138,6 +138,11 @@ export class AuthService {
     this.probes = throttle.separate();
   }
 
+  /** The sign-in throttle: other ways of signing in (a federated token exchange) count on it too. */
+  get signInThrottle(): Throttle {
+    return this.throttle;
+  }
+
   get accessTokenSeconds(): number {
     return this.opts.accessTokenSeconds;
   }

@@ -241,3 +241,17 @@ export function replicationTable(value: unknown): unknown {
     regionEndpointEnabled: at(r, 'regionEndpointEnabled'),
   }));
 }
+
+/** Federated credentials: the one audience as a column (the audiences array would be left out). */
+export function federatedTable(value: unknown): unknown {
+  const row = (c: Record<string, unknown>) => ({
+    name: c.name,
+    issuer: c.issuer,
+    subject: c.subject,
+    audience: Array.isArray(c.audiences) ? c.audiences.join(', ') : '',
+    description: c.description,
+    createdTime: c.createdTime,
+  });
+  if (Array.isArray(value)) return value.map((c) => row(c as Record<string, unknown>));
+  return value && typeof value === 'object' ? row(value as Record<string, unknown>) : value;
+}

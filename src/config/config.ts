@@ -434,6 +434,12 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   /** Seconds SIGTERM waits for in-flight requests before closing connections. */
   shutdownTimeoutSeconds: z.number().int().min(0).max(3600).default(30),
+  federation: z
+    .strictObject({
+      /** Seconds an OIDC issuer's JWKS is used before it is fetched again (an unknown kid refetches sooner, at most every 30 s). */
+      jwksCacheSeconds: z.number().int().min(0).max(86400).default(600),
+    })
+    .prefault({}),
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;

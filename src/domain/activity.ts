@@ -60,6 +60,8 @@ export const ACTIVITY_OPERATIONS = {
   'Berth/servicePrincipals/write': 'create a service principal',
   'Berth/servicePrincipals/delete': 'delete a service principal',
   'Berth/servicePrincipals/resetCredential/action': "reset a service principal's secret",
+  'Berth/servicePrincipals/federatedCredentials/write': 'add a federated identity credential to a service principal',
+  'Berth/servicePrincipals/federatedCredentials/delete': "delete a service principal's federated identity credential",
   'Berth/garbageCollection/run/action': 'run garbage collection (on demand or scheduled)',
   'Berth/jobs/retry/action': 'retry a job',
   'Berth/vulnerabilityData/import/action': 'import vulnerability data (OSV records) for the scanner',

@@ -1,6 +1,7 @@
 import { parseScope, type RequestedScope } from '../auth/model.js';
 import { ANONYMOUS, type Principal } from '../auth/service.js';
 import { RegistryError } from '../domain/errors.js';
+import { FederatedCredentials } from '../services/identity/identities.js';
 import type { Services } from '../services/index.js';
 import { authenticate, caller, serviceName, type AuthHttpOptions } from './auth.js';
 import { readBody, sendJson, type Ctx } from './context.js';
@@ -74,17 +75,26 @@ export async function handleOAuth(ctx: Ctx, svc: Services, rawPath: string, opts
 
   if (rawPath === '/oauth2/exchange' && method === 'POST') {
     // ACR exchanges an Entra token for a registry refresh token; Berth exchanges its own
-    // credentials: grant_type=password (username, password) or access_token (a Berth token).
+    // credentials: grant_type=password (username, password) or access_token (a Berth token, or
+    // an external OIDC token a service principal's federated credential trusts).
     const f = await form(ctx);
     const service = f.get('service') ?? (ctx.req.headers.host ?? '').toLowerCase();
     const grant = f.get('grant_type');
+    const presented = f.get('access_token') ?? f.get('refresh_token') ?? '';
+    // Workload identity federation: a token that is not Berth's own is an external OIDC ID token,
+    // exchanged for a refresh token of the service principal whose federated credential trusts it.
+    if (grant === 'access_token' && FederatedCredentials.isExternal(presented)) {
+      if (f.get('session') !== null)
+        throw new RegistryError('UNAUTHORIZED', 'a CLI session (session=cli) starts from grant_type=password', { status: 400 });
+      const r = await svc.identities.federatedCredentials.exchange(presented, service, who, f.get('client_id') ?? undefined);
+      return sendJson(ctx, 200, { refresh_token: r.token, expires_in: r.expiresIn }, { 'Cache-Control': 'no-store' });
+    }
     let principal: Principal;
     if (grant === 'password')
       principal = await svc.auth.authenticateBasic(f.get('username') ?? '', f.get('password') ?? '', who, service).catch((e) => {
         throw tokenError(e);
       });
-    else if (grant === 'access_token' || grant === 'refresh_token')
-      principal = await exchangeable(ctx, svc, f.get('access_token') ?? f.get('refresh_token') ?? '', service, opts);
+    else if (grant === 'access_token' || grant === 'refresh_token') principal = await exchangeable(ctx, svc, presented, service, opts);
     else throw new RegistryError('UNAUTHORIZED', 'grant_type must be password or access_token', { status: 400 });
     if (principal.kind === 'anonymous') throw new RegistryError('UNAUTHORIZED', 'credentials required');
     // session=cli: `berth account login` asks for a CLI session (auth.cliSessionDays) instead of

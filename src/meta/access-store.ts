@@ -196,11 +196,12 @@ export class AccessStore {
     return this.db.selectFrom('service_principals').selectAll().orderBy('display_name').execute();
   }
 
-  /** With its secrets and role assignments; deleting the last Owner at "/" throws LastOwnerError. */
+  /** With its secrets, federated credentials and role assignments; deleting the last Owner at "/" throws LastOwnerError. */
   async deleteServicePrincipal(id: number): Promise<void> {
     await this.keepingAnOwner({ principal_type: 'sp', principal_id: id }, async (trx) => {
       await trx.deleteFrom('role_assignments').where('principal_type', '=', 'sp').where('principal_id', '=', id).execute();
       await trx.deleteFrom('secrets').where('owner_type', '=', 'sp').where('owner_id', '=', id).execute();
+      await trx.deleteFrom('federated_credentials').where('sp_id', '=', id).execute();
       await trx.deleteFrom('service_principals').where('id', '=', id).execute();
     });
   }

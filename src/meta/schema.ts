@@ -815,4 +815,20 @@ export interface Database {
   vuln_records: VulnRecordsTable;
   vuln_affected: VulnAffectedTable;
   vuln_imports: VulnImportsTable;
+  federated_credentials: FederatedCredentialsTable;
+}
+
+/** A service principal's federated identity credential (migration 24; meta/federated-credentials.ts). */
+export interface FederatedCredentialsTable {
+  id: Generated<number>;
+  /** The credential's id as the API shows it (a UUID, like Entra's). */
+  uid: string;
+  sp_id: number;
+  name: string;
+  issuer: string;
+  subject: string;
+  /** JSON array of strings. */
+  audiences: string;
+  description: string;
+  created_at: string;
 }

@@ -2,7 +2,7 @@ import { type Command, Option } from 'commander';
 import { CliError, enc } from '../client.js';
 import { client, common, print } from '../command-kit.js';
 import { USER_AGENT_PREFIX } from '../version.js';
-import { credentialTable, tokenPasswordsTable, tokenTable } from '../tables.js';
+import { credentialTable, federatedTable, tokenPasswordsTable, tokenTable } from '../tables.js';
 
 // Identity commands, shaped like their az counterparts: `berth user` (az ad user), `berth sp`
 // (az ad sp), `berth role assignment` (az role assignment), `berth token`, `berth scope-map`,
@@ -169,6 +169,57 @@ function registerSpCommands(program: Command): void {
         o,
       ),
     );
+
+  // Like `az ad app federated-credential`: which external OIDC tokens the SP accepts instead of a secret.
+  const fed = sp
+    .command('federated-credential')
+    .description('federated identity credentials: external OIDC tokens the service principal trusts');
+  const fedPath = (id: string, name?: string) =>
+    `/api/service-principals/${enc(id)}/federated-credentials${name === undefined ? '' : `/${enc(name)}`}`;
+  common(
+    fed
+      .command('create')
+      .description(
+        'trust tokens of an OIDC issuer for one subject and audience (e.g. a GitHub Actions workflow, a Kubernetes service account)',
+      ),
+  )
+    .requiredOption('--id <appId>', 'app id of the service principal')
+    .requiredOption('--issuer <url>', "the issuer URL, exactly as the tokens' iss claim (https; http only for loopback addresses)")
+    .requiredOption(
+      '--subject <sub>',
+      "the tokens' sub claim, exactly (e.g. repo:org/app:ref:refs/heads/main, system:serviceaccount:ns:name)",
+    )
+    .option('--audience <aud>', 'the audience the tokens carry (one; default api://AzureADTokenExchange)', collect)
+    .option('--name <name>', 'name, 1-120 letters, digits, - and _ (default: derived from issuer and subject)')
+    .option('--description <text>', 'description')
+    .action(async (o) =>
+      print(
+        await client(o).json('POST', fedPath(o.id), {
+          issuer: o.issuer,
+          subject: o.subject,
+          ...(o.audience ? { audiences: o.audience } : {}),
+          ...(o.name !== undefined ? { name: o.name } : {}),
+          ...(o.description !== undefined ? { description: o.description } : {}),
+        }),
+        o,
+        { table: federatedTable },
+      ),
+    );
+  common(fed.command('list').description("list a service principal's federated credentials"))
+    .requiredOption('--id <appId>', 'app id of the service principal')
+    .action(async (o) => print((await client(o).json<{ value: unknown[] }>('GET', fedPath(o.id))).value, o, { table: federatedTable }));
+  common(fed.command('show').description('show one federated credential'))
+    .requiredOption('--id <appId>', 'app id of the service principal')
+    .requiredOption('--name <name>', 'credential name')
+    .action(async (o) => print(await client(o).json('GET', fedPath(o.id, o.name)), o, { table: federatedTable }));
+  common(fed.command('delete').description('delete a federated credential: tokens it trusted are refused from then on'))
+    .requiredOption('--id <appId>', 'app id of the service principal')
+    .requiredOption('--name <name>', 'credential name')
+    .option('-y, --yes', 'do not prompt for confirmation')
+    .action(async (o) => {
+      if (!(await confirm(o, `delete federated credential ${o.name} of service principal ${o.id}`))) return;
+      await client(o).request('DELETE', fedPath(o.id, o.name));
+    });
 
   common(sp.command('list').description('list service principals you can see')).action(async (o) =>
     print((await client(o).json<{ value: unknown[] }>('GET', '/api/service-principals')).value, o),

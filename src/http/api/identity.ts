@@ -106,6 +106,31 @@ export const identityRoutes = [
       json(200, await svc.identities.servicePrincipals.resetServicePrincipalCredential(p, params.appId, await body())),
   }),
 
+  // ---------------------------------------------------------------- federated identity credentials (workload identity federation)
+  route('GET /api/service-principals/:appId/federated-credentials', {
+    handler: async ({ svc, p, params }) => json(200, { value: await svc.identities.federatedCredentials.list(p, params.appId) }),
+  }),
+  route('POST /api/service-principals/:appId/federated-credentials', {
+    activity: {
+      operation: 'Berth/servicePrincipals/federatedCredentials/write',
+      resource: ({ params, reply }) =>
+        named(`/service-principals/${params.appId}/federated-credentials`, (reply as { name?: unknown })?.name),
+    },
+    body: fields('name', 'issuer', 'subject', 'audiences', 'description'),
+    bodyLimit: MAX,
+    handler: async ({ svc, p, params, body }) => {
+      const c = await svc.identities.federatedCredentials.create(p, params.appId, await body());
+      return json(201, c, { Location: `/api/service-principals/${enc(params.appId)}/federated-credentials/${enc(c.name)}` });
+    },
+  }),
+  route('GET /api/service-principals/:appId/federated-credentials/:name', {
+    handler: async ({ svc, p, params }) => json(200, await svc.identities.federatedCredentials.show(p, params.appId, params.name)),
+  }),
+  route('DELETE /api/service-principals/:appId/federated-credentials/:name', {
+    activity: { operation: 'Berth/servicePrincipals/federatedCredentials/delete' },
+    handler: async ({ svc, p, params }) => noContent(await svc.identities.federatedCredentials.delete(p, params.appId, params.name)),
+  }),
+
   // ---------------------------------------------------------------- role assignments
   route('GET /api/role-assignments', {
     query: z.strictObject({ assignee: z.string().optional(), scope: z.string().optional(), role: z.string().optional() }),

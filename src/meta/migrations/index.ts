@@ -20,6 +20,7 @@ import { tasks } from './0020-tasks.js';
 import { agentPools } from './0021-agent-pools.js';
 import { geoReplication } from './0022-geo-replication.js';
 import { contentTrust } from './0023-content-trust.js';
+import { federatedCredentials } from './0024-federated-credentials.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -57,4 +58,5 @@ export const migrations: Migration[] = [
   agentPools,
   geoReplication,
   contentTrust,
+  federatedCredentials,
 ];

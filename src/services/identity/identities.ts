@@ -1,11 +1,14 @@
 import type { AuthService } from '../../auth/service.js';
 import type { ActivityLog } from '../../meta/activity.js';
+import type { KyselyFederatedCredentials } from '../../meta/federated-credentials.js';
 import type { Logger } from '../../observability/logger.js';
 import type { RegistryService } from '../content/registries.js';
 import type { AccessPolicy } from '../policy/access.js';
 import { Activity } from './activity.js';
 import { Audit } from './audit.js';
 import { IdentityContext } from './context.js';
+import { FederatedCredentials } from './federation.js';
+import type { OidcOptions } from './oidc.js';
 import { RegistryCredentials } from './registry-credentials.js';
 import { RoleAssignments } from './role-assignments.js';
 import { ScopeMaps } from './scope-maps.js';
@@ -16,6 +19,7 @@ import { Users } from './users.js';
 export * from './views.js';
 export { identityTypeOf, type ActivityQuery, type ActivityView } from './activity.js';
 export { normalizeActions, parseExpiry, parseSince } from './validate.js';
+export { FederatedCredentials, type FederatedCredentialView } from './federation.js';
 
 // Identity management: users, service principals, role assignments, a registry's admin user,
 // anonymous pull, scope maps, repository-scoped tokens, the login audit and the activity log. Every write goes
@@ -40,8 +44,17 @@ export class IdentityService {
   readonly audit: Audit;
   /** The activity log of management operations: recorded by the /api router and background work. */
   readonly activity: Activity;
+  /** Service principals' federated identity credentials, and the exchange of external OIDC tokens they trust. */
+  readonly federatedCredentials: FederatedCredentials;
 
-  constructor(auth: AuthService, registries: RegistryService, access: AccessPolicy, activityLog: ActivityLog, log: Logger) {
+  constructor(
+    auth: AuthService,
+    registries: RegistryService,
+    access: AccessPolicy,
+    activityLog: ActivityLog,
+    log: Logger,
+    federation: { store: KyselyFederatedCredentials; options: OidcOptions },
+  ) {
     const ctx = new IdentityContext(auth, registries, access);
     this.users = new Users(ctx);
     this.servicePrincipals = new ServicePrincipals(ctx);
@@ -51,5 +64,6 @@ export class IdentityService {
     this.tokens = new Tokens(ctx);
     this.audit = new Audit(ctx);
     this.activity = new Activity(ctx, activityLog, log);
+    this.federatedCredentials = new FederatedCredentials(ctx, federation.store, federation.options);
   }
 }

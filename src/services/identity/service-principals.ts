@@ -43,7 +43,8 @@ async function mayManageSp(ctx: IdentityContext, p: Principal, spId: number, pow
   return true;
 }
 
-async function requireSp(ctx: IdentityContext, p: Principal, appId: string, power: 'assign_roles' | 'read', what: string) {
+/** The service principal with this app id, if the caller may act on it with `power` (404 or 403 otherwise). */
+export async function requireSp(ctx: IdentityContext, p: Principal, appId: string, power: 'assign_roles' | 'read', what: string) {
   ctx.notAnonymous(p);
   const sp = typeof appId === 'string' && UUID.test(appId) ? await ctx.store.spByAppId(appId) : undefined;
   if (!sp || !(await mayManageSp(ctx, p, sp.id, power))) {
