@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { chainThumbprints, createNotationJws, signatureManifest } from '../../src/cli/sign/notation-jws.js';
-import { basicAuthHeader, type TestApp } from '../helpers/app.js';
+import { ADMIN_PASSWORD, ADMIN_USER, basicAuthHeader, type TestApp } from '../helpers/app.js';
+import { PortalClient, unescapeHtml } from '../helpers/portal.js';
 import { BACKENDS, backendGate } from '../helpers/backends.js';
 import { makeLeaf, makeRoot, type Leaf, type Pki } from '../helpers/pki.js';
 import { removeDir, tempDir } from '../helpers/berth-process.js';
@@ -238,6 +239,14 @@ for (const backend of BACKENDS) {
       assert.match(m.signature.signers[0], /Acme Signer/);
       const outcomes = Object.fromEntries(m.signature.signatures.map((s: { digest: string; outcome: string }) => [s.digest, s.outcome]));
       assert.deepEqual(outcomes, { [wrongRoot.digest]: 'failed', [wrongEku.digest]: 'failed', [good.digest]: 'verified' });
+      // The portal's manifest page: the verdict, who signed, and why the others failed.
+      const portal = await PortalClient.signedIn(t, ADMIN_USER, ADMIN_PASSWORD);
+      const page = unescapeHtml(await (await portal.get(`/portal/registries/${reg}/repositories/${repo}/_manifests/${img.digest}`)).text());
+      assert.match(page, /Signatures/);
+      assert.match(page, /Verified/);
+      assert.match(page, /trust policy prod \(strict\)/);
+      assert.match(page, /signed by <code>[^<]*CN=Acme Signer/);
+      assert.equal((page.match(/>failed</g) ?? []).length, 2);
       // The tag listing shows the verdict already reached.
       const tags = await api('GET', `/acr/v1/${reg}/${repo}/_tags`);
       assert.equal(tags.body.tags[0].signed, true);
