@@ -1,7 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import { RegistryError } from '../../../domain/errors.js';
 import type { TrustStoreType } from '../../../domain/trust/policy.js';
-import { CertError, isSelfSigned, parseCerts, type Cert } from './x509.js';
+import { type CertError, isSelfSigned, parseCerts, type Cert } from './x509.js';
 
 // What may go into a trust store, by type (Notation's rules): "ca" and "signingAuthority" stores
 // hold CA certificates or self-signed signing certificates; "tsa" stores hold only self-signed
@@ -36,8 +36,7 @@ export function validateStoreCerts(type: Exclude<TrustStoreType, 'cosign'>, stor
     }
     for (const c of certs) {
       const problem = type === 'tsa' ? tsaProblem(c) : signingProblem(c);
-      if (problem)
-        invalid(`failed to validate the trusted certificate ${f.name} in trust store ${storeName} of type ${type}: ${problem}`);
+      if (problem) invalid(`failed to validate the trusted certificate ${f.name} in trust store ${storeName} of type ${type}: ${problem}`);
       out.push(c.der);
     }
     if (out.length > STORE_MAX_CERTS) invalid(`trust store ${storeName} would hold more than ${STORE_MAX_CERTS} certificates`);
