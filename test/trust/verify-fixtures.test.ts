@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { RegistryError } from '../../src/domain/errors.js';
 import { matchesTrustedIdentity, parseTrustPolicy, type Statement } from '../../src/domain/trust/policy.js';
 import { signatureManifest } from '../../src/cli/sign/notation-jws.js';
-import { validateStoreCerts } from '../../src/services/trust/verify/truststore.js';
+import { describeCert, validateStoreCerts } from '../../src/services/trust/verify/truststore.js';
 import { verifySignature, type SignatureInput, type TrustStore, type Verdict } from '../../src/services/trust/verify/verify.js';
 import { parseCerts } from '../../src/services/trust/verify/x509.js';
 import { ROOT } from '../helpers/root.js';
@@ -373,6 +373,16 @@ describe('group D: what trust stores accept', () => {
     assert.equal(validateStoreCerts('ca', 'valid-trust-store-self-signed', files('ca', 'valid-trust-store-self-signed')).length, 1);
     assert.equal(validateStoreCerts('tsa', 'test-timestamp', files('tsa', 'test-timestamp')).length, 1);
     assert.equal(validateStoreCerts('tsa', 'test-mismatch', files('tsa', 'test-mismatch')).length, 1);
+    const [r6] = validateStoreCerts('tsa', 'test-timestamp', files('tsa', 'test-timestamp'));
+    assert.deepEqual(describeCert(r6!), {
+      subject: 'CN=GlobalSign,O=GlobalSign,OU=GlobalSign Root CA - R6',
+      issuer: 'CN=GlobalSign,O=GlobalSign,OU=GlobalSign Root CA - R6',
+      notBefore: '2014-12-10T00:00:00.000Z',
+      notAfter: '2034-12-10T00:00:00.000Z',
+      thumbprint: describeCert(r6!).thumbprint,
+      isCA: true,
+      selfSigned: true,
+    });
   });
 
   test('a file that is not a certificate is refused, naming it', () => {
@@ -477,5 +487,33 @@ describe('cosign: a Sigstore bundle v0.3 (DSSE in-toto) with the public-good tru
       NOW,
     );
     assert.equal(v.outcome, 'failed');
+  });
+});
+
+describe('notation-core-go conformance vectors (encoding only: no certificate chain)', () => {
+  const NC = path.join(FIX, 'notation-core-go', 'signature');
+
+  test('COSE: expectedOutput decodes; the protected header re-encodes byte for byte; its unknown critical attribute is refused', async () => {
+    const { decodeCbor, encodeCbor, Tagged } = await import('../../src/services/trust/verify/cbor.js');
+    const { parseCose } = await import('../../src/services/trust/verify/cose.js');
+    const v = JSON.parse(read(NC, 'cose', 'testdata', 'conformance.json').toString()) as {
+      protectedHeaders: { cborHex: string };
+      expectedOutput: { cborHex: string };
+    };
+    const out = Buffer.from(v.expectedOutput.cborHex, 'hex');
+    const top = decodeCbor(out);
+    assert.ok(top instanceof Tagged && top.tag === 18 && Array.isArray(top.value));
+    const prot = Buffer.from(v.protectedHeaders.cborHex, 'hex');
+    assert.deepEqual(Buffer.from(top.value[0] as Uint8Array), prot);
+    const map = decodeCbor(prot) as Map<string | number, unknown>;
+    assert.equal(map.get(1), -38);
+    assert.deepEqual(encodeCbor(map as never), prot);
+    assert.deepEqual(encodeCbor(top), out);
+    assert.throws(() => parseCose(out), /"signedCritKey1" critical, an attribute Berth does not understand/);
+  });
+
+  test('JWS: the vector parses only as far as its unknown critical attribute', async () => {
+    const { parseJws } = await import('../../src/services/trust/verify/jws.js');
+    assert.throws(() => parseJws(read(NC, 'jws', 'testdata', 'conformance.json')), /"signedCritKey1" critical/);
   });
 });

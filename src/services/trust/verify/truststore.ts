@@ -82,3 +82,28 @@ export function validateCosignKeys(storeName: string, files: StoreFile[]): strin
   }
   return out;
 }
+
+export interface CertSummary {
+  subject: string;
+  issuer: string;
+  notBefore: string;
+  notAfter: string;
+  /** SHA-256 of the DER, hex. */
+  thumbprint: string;
+  isCA: boolean;
+  selfSigned: boolean;
+}
+
+/** What a listing of a store shows for one stored (already validated) DER certificate. */
+export function describeCert(der: Uint8Array): CertSummary {
+  const c = parseCerts(der)[0]!;
+  return {
+    subject: c.subject,
+    issuer: c.issuer,
+    notBefore: c.notBefore.toISOString(),
+    notAfter: c.notAfter.toISOString(),
+    thumbprint: c.thumbprint,
+    isCA: Boolean(c.basicConstraints?.ca),
+    selfSigned: isSelfSigned(c),
+  };
+}
