@@ -79,6 +79,21 @@ describe('hostile JWS', () => {
     );
   });
 
+  test('deeply nested DER as a certificate and as a timestamp token', async () => {
+    // 30 80 ... : constructed, indefinite-length SEQUENCEs, 30000 deep.
+    const deep = Buffer.concat([Buffer.alloc(60000).fill(Buffer.from([0x30, 0x80])), Buffer.alloc(60000)]);
+    await refused(json({ ...jwsDoc(), header: { x5c: [deep.subarray(0, 60000).toString('base64')] } }), /not a valid X.509 certificate/);
+    const doc = jwsDoc();
+    doc.header['io.cncf.notary.timestampSignature'] = deep.subarray(0, 60000).toString('base64');
+    const v = await verifySignature(
+      { layerMediaType: 'application/jose+json', envelope: json(doc), layerAnnotations: {}, subject },
+      statement,
+      [{ type: 'tsa', name: 't', certs: [], publicKeys: [] }],
+      NOW,
+    );
+    assert.match(v.checks.authenticTimestamp.message ?? '', /timestamp countersignature/);
+  });
+
   test('not JSON, wrong shapes, empty', async () => {
     await refused(Buffer.alloc(0), /not valid JSON/);
     await refused(Buffer.from('\u0000\u0001garbage'), /not valid JSON/);

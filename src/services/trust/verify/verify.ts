@@ -174,6 +174,8 @@ function verifyNotary(input: SignatureInput, statement: Statement, stores: Trust
   const usable = stores.filter((s) => s.type === wantType && wanted.includes(`${s.type}:${s.name}`));
   if (wanted.length === 0)
     findings.authenticity = `the policy statement "${statement.name}" has no ${wantType} trust store, which a ${env.signingScheme} signature needs`;
+  else if (usable.length === 0)
+    findings.authenticity = `trust store${wanted.length > 1 ? 's' : ''} ${wanted.join(', ')} ${wanted.length > 1 ? 'do' : 'does'} not exist, so no signer is trusted`;
   else if (!usable.some((s) => s.certs.some((der) => chain.some((c) => c.der.equals(der)))))
     findings.authenticity = `the certificate chain does not lead to a certificate in trust store${wanted.length > 1 ? 's' : ''} ${wanted.join(', ')}`;
   else {
