@@ -23,6 +23,7 @@ const file = (name: string): string => readFileSync(path.join(dir, name), 'utf8'
 let NOW = new Date();
 
 const CA_EXT = 'basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n';
+const INTER_EXT = 'basicConstraints=critical,CA:true,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n';
 const LEAF_EXT = 'basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n';
 const TLS_EXT = 'basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n';
 
@@ -171,7 +172,10 @@ const baseHeader = {
 
 before(() => {
   root('root', 'Berth Test Root');
-  issue('inter', 'root', 'Berth Test Intermediate', CA_EXT + 'basicConstraints=critical,CA:true,pathlen:0\n'.replace(/^/, ''));
+  issue('inter', 'root', 'Berth Test Intermediate', INTER_EXT);
+  // A CA below the intermediate, whose pathlen:0 forbids it.
+  issue('inter2', 'inter', 'Berth Test Intermediate 2', CA_EXT);
+  issue('deepleaf', 'inter2', 'Berth Deep Signer', LEAF_EXT);
   issue('leaf', 'inter', 'Berth Signer', LEAF_EXT);
   issue('tls', 'inter', 'Berth TLS', TLS_EXT);
   issue('ec', 'inter', 'Berth EC Signer', LEAF_EXT, 'P-256');
@@ -303,6 +307,38 @@ describe('Notation JWS made by createNotationJws', () => {
     const p = await verifySignature(input(env), st(['ca:berth'], 'permissive'), stores, NOW);
     verified(p);
     assert.equal(p.checks.authenticTimestamp.result, 'logged');
+  });
+
+  test("a CA below the intermediate breaks the intermediate's path length", async () => {
+    const v = await verifySignature(input(sign('deepleaf', 'inter2', 'inter', 'root')), st(['ca:berth']), stores, NOW);
+    failed(v, 'integrity', /allows a path length of 0, but 1 CA certificate\(s\) follow it/);
+  });
+
+  test('a COSE_Sign1 envelope (ES256, made here) verifies; altered, it does not', async () => {
+    const { encodeCbor, Tagged } = await import('../../src/services/trust/verify/cbor.js');
+    const prot = encodeCbor(
+      new Map<string | number, never>([
+        [1, -7 as never],
+        [2, ['io.cncf.notary.signingScheme'] as never],
+        [3, 'application/vnd.cncf.notary.payload.v1+json' as never],
+        ['io.cncf.notary.signingScheme', 'notary.x509' as never],
+        ['io.cncf.notary.signingTime', new Tagged(1, Math.floor(Date.now() / 1000)) as never],
+      ]),
+    );
+    const payload = Buffer.from(JSON.stringify({ targetArtifact: target }));
+    const toSign = encodeCbor(['Signature1', prot, new Uint8Array(0), payload]);
+    const sig = cryptoSign('sha256', toSign, { key: createPrivateKey(file('ec.key')), dsaEncoding: 'ieee-p1363' });
+    const x5 = chainOf('ec', 'inter', 'root').map((p) => parseCerts(p)[0]!.der);
+    const cose = (s: Buffer, p = payload) => encodeCbor(new Tagged(18, [prot, new Map([[33, x5]]), p, s]));
+    const ok = await verifySignature(input(cose(sig), target, 'application/cose'), st(['ca:berth']), stores, NOW);
+    verified(ok);
+    assert.equal(ok.format, 'notation-cose');
+    const bad = Buffer.from(payload.toString().replace('1234', '1235'));
+    failed(
+      await verifySignature(input(cose(sig, bad), target, 'application/cose'), st(['ca:berth']), stores, NOW),
+      'integrity',
+      /does not verify/,
+    );
   });
 
   test('a chain given out of order fails', async () => {
