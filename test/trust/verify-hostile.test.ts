@@ -171,5 +171,16 @@ describe('hostile COSE', () => {
     await refused(many, /chain of 300 certificates exceeds the limit of 10/, COSE);
     const bad = encodeCbor(new Tagged(18, [prot, new Map([[33, [cert]]]), Buffer.from('{}'), Buffer.from('s')]));
     await refused(bad, /not a valid X.509 certificate/, COSE);
+    const farProt = encodeCbor(
+      new Map<string | number, never>([
+        [1, -37 as never],
+        [2, ['io.cncf.notary.signingScheme'] as never],
+        [3, 'application/vnd.cncf.notary.payload.v1+json' as never],
+        ['io.cncf.notary.signingScheme', 'notary.x509' as never],
+        ['io.cncf.notary.signingTime', new Tagged(1, Number.MAX_SAFE_INTEGER) as never],
+      ]),
+    );
+    const far = encodeCbor(new Tagged(18, [farProt, new Map([[33, [cert]]]), Buffer.from('{}'), Buffer.from('s')]));
+    await refused(far, /signingTime is out of range/, COSE);
   });
 });

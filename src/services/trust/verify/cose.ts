@@ -17,7 +17,9 @@ function time(v: CborValue, name: string): Date | undefined {
   if (v === undefined) return undefined;
   if (!(v instanceof Tagged) || v.tag !== 1 || typeof v.value !== 'number' || !Number.isFinite(v.value))
     throw new EnvelopeError(`${name} must be an epoch time (CBOR tag 1)`);
-  return new Date(v.value * 1000);
+  const d = new Date(v.value * 1000);
+  if (Number.isNaN(d.getTime())) throw new EnvelopeError(`${name} is out of range`);
+  return d;
 }
 
 export function parseCose(bytes: Buffer): NotaryEnvelope {

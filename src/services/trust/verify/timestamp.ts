@@ -120,6 +120,7 @@ export function verifyTimestamp(token: Uint8Array, signature: Uint8Array, tsaRoo
   if (!expected.equals(Buffer.from(info.messageImprint.hashedMessage.valueBlock.valueHexView)))
     fail('invalid TSTInfo: mismatched message (the timestamp is not over this signature)');
   const genTime = info.genTime;
+  if (!(genTime instanceof Date) || Number.isNaN(genTime.getTime())) fail('the TSTInfo has no valid genTime');
   const acc = info.accuracy;
   const accuracyMs = acc ? (acc.seconds ?? 0) * 1000 + (acc.millis ?? 0) + Math.ceil((acc.micros ?? 0) / 1000) : 0;
 

@@ -131,9 +131,19 @@ function verifyNow(input: SignatureInput, statement: Statement, stores: TrustSto
     );
   if (format === 'unknown')
     return judge(statement, format, { integrity: `${input.layerMediaType} is not a signature format Berth verifies` }, {});
-  if (format === 'sigstore-bundle') return verifyBundle(input, statement, stores);
-  if (format === 'cosign') return verifyCosign(input, statement, stores);
-  return verifyNotary(input, statement, stores, now, format);
+  try {
+    if (format === 'sigstore-bundle') return verifyBundle(input, statement, stores);
+    if (format === 'cosign') return verifyCosign(input, statement, stores);
+    return verifyNotary(input, statement, stores, now, format);
+  } catch (e) {
+    // A library tripping over hostile bytes in a way the parsers did not foresee: still a verdict.
+    return judge(
+      statement,
+      format,
+      { integrity: `the signature could not be processed: ${e instanceof Error ? e.message : String(e)}` },
+      {},
+    );
+  }
 }
 
 const iso = (d: Date | undefined): string | undefined => (d ? d.toISOString() : undefined);
