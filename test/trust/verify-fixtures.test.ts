@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { RegistryError } from '../../src/domain/errors.js';
 import { matchesTrustedIdentity, parseTrustPolicy, type Statement } from '../../src/domain/trust/policy.js';
 import { signatureManifest } from '../../src/cli/sign/notation-jws.js';
-import { describeCert, validateStoreCerts } from '../../src/services/trust/verify/truststore.js';
+import { describeCert, validateStoreCerts, validateTrustedRoot } from '../../src/services/trust/verify/truststore.js';
 import { verifySignature, type SignatureInput, type TrustStore, type Verdict } from '../../src/services/trust/verify/verify.js';
 import { parseCerts } from '../../src/services/trust/verify/x509.js';
 import { ROOT } from '../helpers/root.js';
@@ -451,6 +451,15 @@ describe('cosign: a Sigstore bundle v0.3 (DSSE in-toto) with the public-good tru
     assert.equal(v.format, 'sigstore-bundle');
     assert.equal(v.signer, 'cody@soyland.com (issuer https://github.com/login/oauth)');
     assert.equal(v.timestamp, '2025-02-28T19:18:11.000Z');
+  });
+
+  test('the trusted root is accepted for a cosign store; other JSON is not', () => {
+    assert.equal(validateTrustedRoot('sigstore', { name: 'trusted_root.json', bytes: Buffer.from(root) }), root);
+    assert.throws(
+      () => validateTrustedRoot('sigstore', { name: 'bundle.json', bytes: bundle }),
+      (e: unknown) =>
+        e instanceof RegistryError && /bundle.json for cosign trust store sigstore is not a usable Sigstore trusted root/.test(e.message),
+    );
   });
 
   test('attached to another image it fails', async () => {

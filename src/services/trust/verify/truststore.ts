@@ -1,4 +1,6 @@
 import { createPublicKey } from 'node:crypto';
+import { TrustedRoot } from '@sigstore/protobuf-specs';
+import { toTrustMaterial } from '@sigstore/verify';
 import { RegistryError } from '../../../domain/errors.js';
 import type { TrustStoreType } from '../../../domain/trust/policy.js';
 import { type CertError, isSelfSigned, parseCerts, type Cert } from './x509.js';
@@ -106,4 +108,27 @@ export function describeCert(der: Uint8Array): CertSummary {
     isCA: Boolean(c.basicConstraints?.ca),
     selfSigned: isSelfSigned(c),
   };
+}
+
+export const TRUSTED_ROOT_MAX_BYTES = 1024 * 1024;
+
+/**
+ * Validates a Sigstore trusted_root.json for a cosign store (for keyless bundles); returns its
+ * text as stored. Throws REQUEST_INVALID naming the file.
+ */
+export function validateTrustedRoot(storeName: string, file: StoreFile): string {
+  if (file.bytes.length > TRUSTED_ROOT_MAX_BYTES)
+    invalid(`${file.name} for cosign trust store ${storeName} is larger than ${TRUSTED_ROOT_MAX_BYTES} bytes`);
+  const text = Buffer.from(file.bytes).toString('utf8');
+  try {
+    const doc = JSON.parse(text) as { mediaType?: unknown };
+    if (typeof doc.mediaType !== 'string' || !doc.mediaType.startsWith('application/vnd.dev.sigstore.trustedroot'))
+      throw new Error('its mediaType is not application/vnd.dev.sigstore.trustedroot+json');
+    const material = toTrustMaterial(TrustedRoot.fromJSON(doc));
+    if (material.certificateAuthorities.length === 0 && material.tlogs.length === 0)
+      throw new Error('it names no certificate authority and no transparency log');
+  } catch (e) {
+    invalid(`${file.name} for cosign trust store ${storeName} is not a usable Sigstore trusted root: ${(e as Error).message}`);
+  }
+  return text;
 }
