@@ -341,6 +341,25 @@ describe('Notation JWS made by createNotationJws', () => {
     );
   });
 
+  test('a chain without its root is completed from the ca store; without the intermediate it is not', async () => {
+    verified(await verifySignature(input(sign('leaf', 'inter')), st(['ca:berth']), stores, NOW));
+    failed(await verifySignature(input(sign('leaf')), st(['ca:berth']), stores, NOW), 'integrity', /not a self-signed root certificate/);
+    // A store holding the intermediate completes the leaf-only chain to the root it also holds.
+    const both: TrustStore = {
+      type: 'ca',
+      name: 'both',
+      certs: ['inter', 'root'].map((n) => parseCerts(file(`${n}.crt`))[0]!.der),
+      publicKeys: [],
+    };
+    verified(await verifySignature(input(sign('leaf')), st(['ca:both']), [both], NOW));
+    // A store's certificates only complete chains for statements naming it.
+    failed(
+      await verifySignature(input(sign('leaf', 'inter')), st(['ca:other']), [...stores, { ...stores[0]!, name: 'other', certs: [] }], NOW),
+      'integrity',
+      /not a self-signed root/,
+    );
+  });
+
   test('a chain given out of order fails', async () => {
     failed(await verifySignature(input(sign('leaf', 'root', 'inter')), st(['ca:berth']), stores, NOW), 'integrity', /not issued by/);
   });

@@ -6,7 +6,7 @@ import { EnvelopeError, payloadProblem, SCHEME_SIGNING_AUTHORITY, signatureProbl
 import { parseJws } from './jws.js';
 import { verifySigstoreBundle } from './sigstore.js';
 import { TimestampError, verifyTimestamp, type Timestamp } from './timestamp.js';
-import { type CertError, chainProblem, parseCert, validityProblem, type Cert } from './x509.js';
+import { type CertError, chainProblem, isSelfSigned, issuedBy, MAX_CHAIN, parseCert, validityProblem, type Cert } from './x509.js';
 
 // The entry point: one signature (a referrer's layer) judged against one trust policy statement
 // and the trust stores it names. Never throws for a bad signature: the verdict says what failed
@@ -167,6 +167,13 @@ function verifyNotary(input: SignatureInput, statement: Statement, stores: Trust
     throw e;
   }
   const leaf = chain[0]!;
+  const wantType: StoreType = env.signingScheme === SCHEME_SIGNING_AUTHORITY ? 'signingAuthority' : 'ca';
+  const refs = statement.trustStores.map(parseStoreRef).filter((r) => r !== undefined);
+  const wanted = refs.filter((r) => r.type === wantType).map((r) => `${r.type}:${r.name}`);
+  const usable = stores.filter((s) => s.type === wantType && wanted.includes(`${s.type}:${s.name}`));
+  // Notation signers send the whole chain; one that stops short of its root is completed from
+  // the statement's own stores, by signature.
+  chain = completeChain(chain, usable);
   const extra: Partial<Verdict> = {
     signer: leaf.subject,
     signingTime: iso(env.signingTime ?? env.authenticSigningTime),
@@ -178,10 +185,6 @@ function verifyNotary(input: SignatureInput, statement: Statement, stores: Trust
     signatureProblem(env, leaf.publicKey) ?? chainProblem(chain, 'codeSigning') ?? payloadProblem(env.payload, input.subject);
 
   // Authenticity: a certificate of the chain is in a store of the kind the scheme needs; the signer is trusted.
-  const wantType: StoreType = env.signingScheme === SCHEME_SIGNING_AUTHORITY ? 'signingAuthority' : 'ca';
-  const refs = statement.trustStores.map(parseStoreRef).filter((r) => r !== undefined);
-  const wanted = refs.filter((r) => r.type === wantType).map((r) => `${r.type}:${r.name}`);
-  const usable = stores.filter((s) => s.type === wantType && wanted.includes(`${s.type}:${s.name}`));
   if (wanted.length === 0)
     findings.authenticity = `the policy statement "${statement.name}" has no ${wantType} trust store, which a ${env.signingScheme} signature needs`;
   else if (usable.length === 0)
@@ -209,6 +212,28 @@ function verifyNotary(input: SignatureInput, statement: Statement, stores: Trust
 
   findings.revocation = null;
   return judge(statement, format, findings, extra);
+}
+
+function completeChain(chain: Cert[], stores: TrustStore[]): Cert[] {
+  if (isSelfSigned(chain[chain.length - 1]!)) return chain;
+  const pool: Cert[] = [];
+  for (const s of stores)
+    for (const der of s.certs) {
+      try {
+        pool.push(parseCert(der));
+      } catch {
+        // A bad stored certificate completes nothing.
+      }
+    }
+  const out = [...chain];
+  while (out.length < MAX_CHAIN) {
+    const cur = out[out.length - 1]!;
+    if (isSelfSigned(cur)) break;
+    const parent = pool.find((p) => !out.some((c) => c.der.equals(p.der)) && issuedBy(cur, p));
+    if (!parent) break;
+    out.push(parent);
+  }
+  return out;
 }
 
 function authenticTimestamp(
