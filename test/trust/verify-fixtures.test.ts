@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { RegistryError } from '../../src/domain/errors.js';
 import { matchesTrustedIdentity, parseTrustPolicy, type Statement } from '../../src/domain/trust/policy.js';
 import { signatureManifest } from '../../src/cli/sign/notation-jws.js';
-import { validateStoreCerts } from '../../src/services/trust/verify/truststore.js';
+import { describeCert, validateStoreCerts, validateTrustedRoot } from '../../src/services/trust/verify/truststore.js';
 import { verifySignature, type SignatureInput, type TrustStore, type Verdict } from '../../src/services/trust/verify/verify.js';
 import { parseCerts } from '../../src/services/trust/verify/x509.js';
 import { ROOT } from '../helpers/root.js';
@@ -57,7 +57,8 @@ function input(layerMediaType: string, envelope: Buffer, subject: SignatureInput
   return { layerMediaType, envelope, layerAnnotations: {}, subject };
 }
 
-const verified = (v: Verdict): void => assert.equal(v.outcome, 'verified', `expected verified, got ${v.reason} ${JSON.stringify(v.checks)}`);
+const verified = (v: Verdict): void =>
+  assert.equal(v.outcome, 'verified', `expected verified, got ${v.reason} ${JSON.stringify(v.checks)}`);
 function failed(v: Verdict, check: keyof Verdict['checks'], message: RegExp): void {
   assert.equal(v.outcome, 'failed', JSON.stringify(v.checks));
   assert.equal(v.checks[check].result, 'failed', `${check}: ${JSON.stringify(v.checks)}`);
@@ -105,7 +106,7 @@ describe('group A: notation-go internal/testdata JWS and COSE over the alpine ma
       failed(v, 'authenticity', /does not lead to a certificate in trust store ca:valid-trust-store/);
     }
     // The store named by the statement but not resolved (absent) trusts nothing either.
-    failed(await verifySignature(input(JWS, jws, subject), st, [], NOW), 'authenticity', /trust store ca:alpine/);
+    failed(await verifySignature(input(JWS, jws, subject), st, [], NOW), 'authenticity', /trust store ca:alpine does not exist/);
   });
 
   test('signed for another manifest: integrity fails', async () => {
@@ -165,9 +166,19 @@ describe('group B: notation-go internal/mock/testdata envelopes per level', () =
 
     test(`${scheme}_valid_sig_env: a trusted identity that does not match the leaf fails authenticity`, async () => {
       const other = ['x509.subject:CN=Someone Else,O=Notary,L=Seattle,ST=WA,C=US'];
-      const v = await verifySignature(input(JWS, env(`${scheme}_valid_sig_env.json`), subject), at('strict', undefined, other), stores, NOW);
+      const v = await verifySignature(
+        input(JWS, env(`${scheme}_valid_sig_env.json`), subject),
+        at('strict', undefined, other),
+        stores,
+        NOW,
+      );
       failed(v, 'authenticity', /does not match the trusted identities/);
-      const audit = await verifySignature(input(JWS, env(`${scheme}_valid_sig_env.json`), subject), at('audit', undefined, other), stores, NOW);
+      const audit = await verifySignature(
+        input(JWS, env(`${scheme}_valid_sig_env.json`), subject),
+        at('audit', undefined, other),
+        stores,
+        NOW,
+      );
       assert.equal(audit.outcome, 'verified');
       assert.equal(audit.checks.authenticity.result, 'logged');
     });
@@ -182,7 +193,11 @@ describe('group B: notation-go internal/mock/testdata envelopes per level', () =
 
     test(`${scheme}_expired_sig_env: expiry enforced under strict, logged under permissive and audit`, async () => {
       const expired = /expired on "Fri, 29 Jul 2022 23:59:00 \+0000"/;
-      failed(await verifySignature(input(JWS, env(`${scheme}_expired_sig_env.json`), subject), at('strict'), stores, NOW), 'expiry', expired);
+      failed(
+        await verifySignature(input(JWS, env(`${scheme}_expired_sig_env.json`), subject), at('strict'), stores, NOW),
+        'expiry',
+        expired,
+      );
       for (const level of ['permissive', 'audit']) {
         const v = await verifySignature(input(JWS, env(`${scheme}_expired_sig_env.json`), subject), at(level), stores, NOW);
         verified(v);
@@ -210,19 +225,31 @@ describe('group B: notation-go internal/mock/testdata envelopes per level', () =
 
   test('sig_env_with_metadata at audit: intact, its expired untrusted leaf only logged', async () => {
     const sub = { mediaType: DOCKER, digest: 'sha256:5a07385af4e6b6af81b0ebfd435aedccdfa3507f0609c658209e1aba57159b2b', size: 942 };
-    const v = await verifySignature(input(JWS, env('sig_env_with_metadata.json'), sub), at('audit', ['ca:valid-trust-store'], ['*']), stores, NOW);
+    const v = await verifySignature(
+      input(JWS, env('sig_env_with_metadata.json'), sub),
+      at('audit', ['ca:valid-trust-store'], ['*']),
+      stores,
+      NOW,
+    );
     verified(v);
     assert.equal(v.checks.integrity.result, 'passed');
     assert.equal(v.checks.authenticity.result, 'logged');
     assert.equal(v.checks.authenticTimestamp.result, 'logged');
     assert.match(v.checks.authenticTimestamp.message ?? '', /expired at/);
-    const strict = await verifySignature(input(JWS, env('sig_env_with_metadata.json'), sub), at('strict', ['ca:valid-trust-store'], ['*']), stores, NOW);
+    const strict = await verifySignature(
+      input(JWS, env('sig_env_with_metadata.json'), sub),
+      at('strict', ['ca:valid-trust-store'], ['*']),
+      stores,
+      NOW,
+    );
     assert.equal(strict.outcome, 'failed');
   });
 
   test('level skip skips', async () => {
-    const skip = parseTrustPolicy({ version: '1.0', trustPolicies: [{ name: 's', registryScopes: ['*'], signatureVerification: { level: 'skip' } }] })
-      .trustPolicies[0]!;
+    const skip = parseTrustPolicy({
+      version: '1.0',
+      trustPolicies: [{ name: 's', registryScopes: ['*'], signatureVerification: { level: 'skip' } }],
+    }).trustPolicies[0]!;
     const v = await verifySignature(input(JWS, env('ca_invalid_sig_env.json'), subject), skip, [], NOW);
     assert.equal(v.outcome, 'skipped');
     assert.ok(Object.values(v.checks).every((c) => c.result === 'skipped'));
@@ -269,8 +296,7 @@ describe('group C: RFC 3161 timestamp countersignatures (revocation skipped offl
     ] as const) {
       const env = sig(f);
       // The CN=testTSA leaf is in no fixture store: trust it through a ca store of its own.
-      const leaf: TrustStore =
-        m === JWS ? leafStore('testtsa', env) : { type: 'ca', name: 'testtsa', certs: [], publicKeys: [] };
+      const leaf: TrustStore = m === JWS ? leafStore('testtsa', env) : { type: 'ca', name: 'testtsa', certs: [], publicKeys: [] };
       if (m === COSE) {
         const { parseCose } = await import('../../src/services/trust/verify/cose.js');
         leaf.certs.push(parseCose(env).chain[0]!);
@@ -290,14 +316,21 @@ describe('group C: RFC 3161 timestamp countersignatures (revocation skipped offl
 
   test('a timestamp before the certificate was valid fails', async () => {
     const v = await verifySignature(input(JWS, sig('timestampBeforeNotBefore.sig'), subject), policy(), stores, NOW);
-    failed(v, 'authenticTimestamp', /timestamp can be before certificate "CN=testTSA.*it will be valid from "Fri, 18 Sep 2099 11:54:34 \+0000"/);
+    failed(
+      v,
+      'authenticTimestamp',
+      /timestamp can be before certificate "CN=testTSA.*it will be valid from "Fri, 18 Sep 2099 11:54:34 \+0000"/,
+    );
   });
 
   test('a timestamp after the certificate expired fails', async () => {
     const v = await verifySignature(input(COSE, sig('timestampAfterNotAfter.sig'), subject), policy(), stores, NOW);
     assert.equal(v.outcome, 'failed');
     assert.equal(v.checks.authenticTimestamp.result, 'failed');
-    assert.match(v.checks.authenticTimestamp.message ?? '', /timestamp can be after certificate "CN=testTSA.*it was expired at "Tue, 18 Sep 2001 11:54:34 \+0000"/);
+    assert.match(
+      v.checks.authenticTimestamp.message ?? '',
+      /timestamp can be after certificate "CN=testTSA.*it was expired at "Tue, 18 Sep 2001 11:54:34 \+0000"/,
+    );
   });
 
   test('withoutTimestamp with verifyTimestamp always fails', async () => {
@@ -313,7 +346,10 @@ describe('group C: RFC 3161 timestamp countersignatures (revocation skipped offl
     return Buffer.from(JSON.stringify(doc));
   };
   for (const [file, message] of [
-    ['TimeStampTokenWithInvalideContentType.p7s', /unexpected content type: 1\.2\.840\.113549\.1\.7\.1\. Expected to be id-ct-TSTInfo \(1\.2\.840\.113549\.1\.9\.16\.1\.4\)/],
+    [
+      'TimeStampTokenWithInvalideContentType.p7s',
+      /unexpected content type: 1\.2\.840\.113549\.1\.7\.1\. Expected to be id-ct-TSTInfo \(1\.2\.840\.113549\.1\.9\.16\.1\.4\)/,
+    ],
     ['TimeStampTokenWithInvalidTSTInfo.p7s', /cannot unmarshal TSTInfo from timestamp token/],
     ['TimeStampToken.p7s', /invalid TSTInfo: mismatched message/],
     ['TimeStampTokenWithoutCertificate.p7s', /signing certificate not found in the timestamp token/],
@@ -337,6 +373,16 @@ describe('group D: what trust stores accept', () => {
     assert.equal(validateStoreCerts('ca', 'valid-trust-store-self-signed', files('ca', 'valid-trust-store-self-signed')).length, 1);
     assert.equal(validateStoreCerts('tsa', 'test-timestamp', files('tsa', 'test-timestamp')).length, 1);
     assert.equal(validateStoreCerts('tsa', 'test-mismatch', files('tsa', 'test-mismatch')).length, 1);
+    const [r6] = validateStoreCerts('tsa', 'test-timestamp', files('tsa', 'test-timestamp'));
+    assert.deepEqual(describeCert(r6!), {
+      subject: 'CN=GlobalSign,O=GlobalSign,OU=GlobalSign Root CA - R6',
+      issuer: 'CN=GlobalSign,O=GlobalSign,OU=GlobalSign Root CA - R6',
+      notBefore: '2014-12-10T00:00:00.000Z',
+      notAfter: '2034-12-10T00:00:00.000Z',
+      thumbprint: describeCert(r6!).thumbprint,
+      isCA: true,
+      selfSigned: true,
+    });
   });
 
   test('a file that is not a certificate is refused, naming it', () => {
@@ -359,7 +405,10 @@ describe('group D: what trust stores accept', () => {
   });
 
   test('tsa stores take only self-signed root CAs', () => {
-    refused(() => validateStoreCerts('tsa', 'test-nonCA', files('tsa', 'test-nonCA')), /wabbit-networks.io.crt .*is not a root CA certificate/);
+    refused(
+      () => validateStoreCerts('tsa', 'test-nonCA', files('tsa', 'test-nonCA')),
+      /wabbit-networks.io.crt .*is not a root CA certificate/,
+    );
     refused(
       () => validateStoreCerts('tsa', 'test-nonSelfIssued', files('tsa', 'test-nonSelfIssued')),
       /nonSelfIssued.crt .*is not a root CA certificate: issuer \(.*\) and subject \(.*\) are not the same/,
@@ -384,5 +433,96 @@ describe('group E: trusted identities', () => {
     const s = subjectOf('bad-cert.pem');
     assert.match(s, /CN=Bad=#CN/);
     assert.throws(() => matchesTrustedIdentity(['x509.subject:C=US,O=SomeOrg,ST=WA'], s), RegistryError);
+  });
+});
+
+describe('cosign: a Sigstore bundle v0.3 (DSSE in-toto) with the public-good trusted root', () => {
+  const CS = path.join(FIX, 'cosign', 'pkg', 'cosign', 'testdata');
+  const bundle = read(CS, 'oci-attestation.sigstore.json');
+  const root = read(CS, 'trusted_root_pgi.json').toString();
+  const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+  // go-containerregistry's empty.Image, the bundle's subject.
+  const subject = { mediaType: DOCKER, digest: 'sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4', size: 264 };
+  const stores: TrustStore[] = [{ type: 'cosign', name: 'sigstore', certs: [], publicKeys: [], trustedRoots: [root] }];
+
+  test('verifies against the image it was made for', async () => {
+    const v = await verifySignature(input(BUNDLE, bundle, subject), statement({ trustStores: ['cosign:sigstore'] }), stores, NOW);
+    verified(v);
+    assert.equal(v.format, 'sigstore-bundle');
+    assert.equal(v.signer, 'cody@soyland.com (issuer https://github.com/login/oauth)');
+    assert.equal(v.timestamp, '2025-02-28T19:18:11.000Z');
+  });
+
+  test('the trusted root is accepted for a cosign store; other JSON is not', () => {
+    assert.equal(validateTrustedRoot('sigstore', { name: 'trusted_root.json', bytes: Buffer.from(root) }), root);
+    assert.throws(
+      () => validateTrustedRoot('sigstore', { name: 'bundle.json', bytes: bundle }),
+      (e: unknown) =>
+        e instanceof RegistryError && /bundle.json for cosign trust store sigstore is not a usable Sigstore trusted root/.test(e.message),
+    );
+  });
+
+  test('attached to another image it fails', async () => {
+    const v = await verifySignature(
+      input(BUNDLE, bundle, { ...subject, digest: `sha256:${'1'.repeat(64)}` }),
+      statement({ trustStores: ['cosign:sigstore'] }),
+      stores,
+      NOW,
+    );
+    failed(v, 'integrity', /provided artifact digest .* does not match any digest/);
+  });
+
+  test('without a trusted root, or with x509 identities, it is not authentic', async () => {
+    const noRoot = await verifySignature(
+      input(BUNDLE, bundle, subject),
+      statement({ trustStores: ['cosign:sigstore'] }),
+      [{ ...stores[0]!, trustedRoots: [] }],
+      NOW,
+    );
+    failed(noRoot, 'authenticity', /no cosign trust store of the policy holds a Sigstore trusted root/);
+    const ids = statement({ trustStores: ['cosign:sigstore'], trustedIdentities: ['x509.subject:C=US,ST=WA,O=x'] });
+    failed(await verifySignature(input(BUNDLE, bundle, subject), ids, stores, NOW), 'authenticity', /keyless signer/);
+  });
+
+  test('a bundle whose signature was altered fails', async () => {
+    const doc = JSON.parse(bundle.toString()) as { dsseEnvelope: { signatures: { sig: string }[] } };
+    const sig = Buffer.from(doc.dsseEnvelope.signatures[0]!.sig, 'base64');
+    sig[10] = sig[10]! ^ 1;
+    doc.dsseEnvelope.signatures[0]!.sig = sig.toString('base64');
+    const v = await verifySignature(
+      input(BUNDLE, Buffer.from(JSON.stringify(doc)), subject),
+      statement({ trustStores: ['cosign:sigstore'] }),
+      stores,
+      NOW,
+    );
+    assert.equal(v.outcome, 'failed');
+  });
+});
+
+describe('notation-core-go conformance vectors (encoding only: no certificate chain)', () => {
+  const NC = path.join(FIX, 'notation-core-go', 'signature');
+
+  test('COSE: expectedOutput decodes; the protected header re-encodes byte for byte; its unknown critical attribute is refused', async () => {
+    const { decodeCbor, encodeCbor, Tagged } = await import('../../src/services/trust/verify/cbor.js');
+    const { parseCose } = await import('../../src/services/trust/verify/cose.js');
+    const v = JSON.parse(read(NC, 'cose', 'testdata', 'conformance.json').toString()) as {
+      protectedHeaders: { cborHex: string };
+      expectedOutput: { cborHex: string };
+    };
+    const out = Buffer.from(v.expectedOutput.cborHex, 'hex');
+    const top = decodeCbor(out);
+    assert.ok(top instanceof Tagged && top.tag === 18 && Array.isArray(top.value));
+    const prot = Buffer.from(v.protectedHeaders.cborHex, 'hex');
+    assert.deepEqual(Buffer.from(top.value[0] as Uint8Array), prot);
+    const map = decodeCbor(prot) as Map<string | number, unknown>;
+    assert.equal(map.get(1), -38);
+    assert.deepEqual(encodeCbor(map as never), prot);
+    assert.deepEqual(encodeCbor(top), out);
+    assert.throws(() => parseCose(out), /"signedCritKey1" critical, an attribute Berth does not understand/);
+  });
+
+  test('JWS: the vector parses only as far as its unknown critical attribute', async () => {
+    const { parseJws } = await import('../../src/services/trust/verify/jws.js');
+    assert.throws(() => parseJws(read(NC, 'jws', 'testdata', 'conformance.json')), /"signedCritKey1" critical/);
   });
 });

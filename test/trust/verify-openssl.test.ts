@@ -23,6 +23,7 @@ const file = (name: string): string => readFileSync(path.join(dir, name), 'utf8'
 let NOW = new Date();
 
 const CA_EXT = 'basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n';
+const INTER_EXT = 'basicConstraints=critical,CA:true,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n';
 const LEAF_EXT = 'basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n';
 const TLS_EXT = 'basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n';
 
@@ -34,8 +35,23 @@ function key(name: string, kind: string): void {
 function root(name: string, cn: string): void {
   key(name, 'rsa2048');
   writeFileSync(path.join(dir, `${name}.ext`), CA_EXT);
-  ssl('req', '-x509', '-new', '-key', `${name}.key`, '-subj', `/C=US/ST=WA/O=Berth Test/CN=${cn}`, '-days', '3650', '-out', `${name}.crt`,
-    '-addext', 'basicConstraints=critical,CA:true', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  ssl(
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    `${name}.key`,
+    '-subj',
+    `/C=US/ST=WA/O=Berth Test/CN=${cn}`,
+    '-days',
+    '3650',
+    '-out',
+    `${name}.crt`,
+    '-addext',
+    'basicConstraints=critical,CA:true',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  );
 }
 
 /** A certificate for `name` issued by `issuer`; with `dates`, via `openssl ca` to set them. */
@@ -44,8 +60,23 @@ function issue(name: string, issuer: string, cn: string, ext: string, kind = 'rs
   ssl('req', '-new', '-key', `${name}.key`, '-subj', `/C=US/ST=WA/O=Berth Test/CN=${cn}`, '-out', `${name}.csr`);
   writeFileSync(path.join(dir, `${name}.ext`), ext);
   if (!dates) {
-    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.crt`, '-CAkey', `${issuer}.key`, '-CAcreateserial', '-days', '365',
-      '-extfile', `${name}.ext`, '-out', `${name}.crt`);
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      `${issuer}.crt`,
+      '-CAkey',
+      `${issuer}.key`,
+      '-CAcreateserial',
+      '-days',
+      '365',
+      '-extfile',
+      `${name}.ext`,
+      '-out',
+      `${name}.crt`,
+    );
     return;
   }
   // openssl ca can backdate (-startdate/-enddate); it needs a small database.
@@ -55,8 +86,27 @@ function issue(name: string, issuer: string, cn: string, ext: string, kind = 'rs
     path.join(dir, 'ca.cnf'),
     `[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\nserial=serial\nnew_certs_dir=.\ndefault_md=sha256\npolicy=p\nunique_subject=no\n[p]\ncommonName=supplied\n`,
   );
-  ssl('ca', '-batch', '-config', 'ca.cnf', '-cert', `${issuer}.crt`, '-keyfile', `${issuer}.key`, '-in', `${name}.csr`, '-out', `${name}.crt`,
-    '-startdate', dates[0], '-enddate', dates[1], '-extfile', `${name}.ext`, '-notext');
+  ssl(
+    'ca',
+    '-batch',
+    '-config',
+    'ca.cnf',
+    '-cert',
+    `${issuer}.crt`,
+    '-keyfile',
+    `${issuer}.key`,
+    '-in',
+    `${name}.csr`,
+    '-out',
+    `${name}.crt`,
+    '-startdate',
+    dates[0],
+    '-enddate',
+    dates[1],
+    '-extfile',
+    `${name}.ext`,
+    '-notext',
+  );
 }
 
 const target = {
@@ -69,9 +119,16 @@ const COSIGN = 'application/vnd.dev.cosign.simplesigning.v1+json';
 
 let stores: TrustStore[];
 const st = (trustStores: string[], level = 'strict', trustedIdentities = ['*']): Statement =>
-  parseTrustPolicy({ version: '1.0', trustPolicies: [{ name: 'p', registryScopes: ['*'], signatureVerification: { level }, trustStores, trustedIdentities }] })
-    .trustPolicies[0]!;
-const input = (envelope: Buffer, subject = target, layerMediaType = JWS, layerAnnotations: Record<string, string> = {}): SignatureInput => ({
+  parseTrustPolicy({
+    version: '1.0',
+    trustPolicies: [{ name: 'p', registryScopes: ['*'], signatureVerification: { level }, trustStores, trustedIdentities }],
+  }).trustPolicies[0]!;
+const input = (
+  envelope: Buffer,
+  subject = target,
+  layerMediaType = JWS,
+  layerAnnotations: Record<string, string> = {},
+): SignatureInput => ({
   layerMediaType,
   envelope,
   layerAnnotations,
@@ -96,7 +153,12 @@ function handmade(header: Record<string, unknown>, leaf = 'leaf', payload: unkno
   if (header.alg === 'none') sig = Buffer.alloc(0);
   else if (header.alg === 'HS256') sig = createHmac('sha256', 'secret').update(input).digest();
   else if (header.alg === 'RS256') sig = cryptoSign('sha256', input, createPrivateKey(file(`${leaf}.key`)));
-  else sig = cryptoSign('sha256', input, { key: createPrivateKey(file(`${leaf}.key`)), padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+  else
+    sig = cryptoSign('sha256', input, {
+      key: createPrivateKey(file(`${leaf}.key`)),
+      padding: constants.RSA_PKCS1_PSS_PADDING,
+      saltLength: 32,
+    });
   const x5c = chainOf(leaf, 'inter', 'root').map((pem) => parseCerts(pem)[0]!.der.toString('base64'));
   return Buffer.from(JSON.stringify({ payload: b, protected: p, header: { x5c }, signature: sig.toString('base64url') }));
 }
@@ -110,7 +172,10 @@ const baseHeader = {
 
 before(() => {
   root('root', 'Berth Test Root');
-  issue('inter', 'root', 'Berth Test Intermediate', CA_EXT + 'basicConstraints=critical,CA:true,pathlen:0\n'.replace(/^/, ''));
+  issue('inter', 'root', 'Berth Test Intermediate', INTER_EXT);
+  // A CA below the intermediate, whose pathlen:0 forbids it.
+  issue('inter2', 'inter', 'Berth Test Intermediate 2', CA_EXT);
+  issue('deepleaf', 'inter2', 'Berth Deep Signer', LEAF_EXT);
   issue('leaf', 'inter', 'Berth Signer', LEAF_EXT);
   issue('tls', 'inter', 'Berth TLS', TLS_EXT);
   issue('ec', 'inter', 'Berth EC Signer', LEAF_EXT, 'P-256');
@@ -133,18 +198,28 @@ before(() => {
 describe('Notation JWS made by createNotationJws', () => {
   test('a valid RSA-2048 chain verifies (PS256), and jose agrees the JWS is well-formed', async () => {
     const env = sign('leaf', 'inter', 'root');
-    const v = await verifySignature(input(env), st(['ca:berth'], 'strict', ['x509.subject:C=US,ST=WA,O=Berth Test,CN=Berth Signer']), stores, NOW);
+    const v = await verifySignature(
+      input(env),
+      st(['ca:berth'], 'strict', ['x509.subject:C=US,ST=WA,O=Berth Test,CN=Berth Signer']),
+      stores,
+      NOW,
+    );
     verified(v);
     assert.equal(v.signer, 'CN=Berth Signer,O=Berth Test,ST=WA,C=US');
     const doc = JSON.parse(env.toString()) as jose.FlattenedJWS & { header: { x5c: string[]; 'io.cncf.notary.signingAgent': string } };
     assert.match(doc.header['io.cncf.notary.signingAgent'], /^Berth\//);
     const leafKey = parseCerts(file('leaf.crt'))[0]!.publicKey;
     const r = await jose.flattenedVerify(doc, leafKey, { crit: { 'io.cncf.notary.signingScheme': true } });
-    assert.equal(r.protectedHeader.alg, 'PS256');
+    assert.equal(r.protectedHeader?.alg, 'PS256');
   });
 
   test('with an expiry: verifies now, fails once past it', async () => {
-    const env = createNotationJws({ target, privateKeyPem: file('leaf.key'), certChainPem: chainOf('leaf', 'inter', 'root'), expirySeconds: 3600 });
+    const env = createNotationJws({
+      target,
+      privateKeyPem: file('leaf.key'),
+      certChainPem: chainOf('leaf', 'inter', 'root'),
+      expirySeconds: 3600,
+    });
     verified(await verifySignature(input(env), st(['ca:berth']), stores, NOW));
     failed(await verifySignature(input(env), st(['ca:berth']), stores, new Date(Date.now() + 7200_000)), 'expiry', /expired on/);
   });
@@ -152,7 +227,9 @@ describe('Notation JWS made by createNotationJws', () => {
   test('ECDSA P-256 (ES256) and RSA-3072 (PS384) verify', async () => {
     for (const leaf of ['ec', 'rsa3072']) {
       const env = sign(leaf, 'inter', 'root');
-      const alg = (JSON.parse(Buffer.from((JSON.parse(env.toString()) as { protected: string }).protected, 'base64url').toString()) as { alg: string }).alg;
+      const alg = (
+        JSON.parse(Buffer.from((JSON.parse(env.toString()) as { protected: string }).protected, 'base64url').toString()) as { alg: string }
+      ).alg;
       assert.equal(alg, leaf === 'ec' ? 'ES256' : 'PS384');
       verified(await verifySignature(input(env), st(['ca:berth']), stores, NOW));
     }
@@ -161,7 +238,12 @@ describe('Notation JWS made by createNotationJws', () => {
   test('the signature manifest names the envelope and the subject', () => {
     const env = sign('leaf', 'inter', 'root');
     const m = signatureManifest(env, target, chainThumbprints(chainOf('leaf', 'inter', 'root')));
-    const doc = JSON.parse(m.bytes.toString()) as { artifactType: string; subject: unknown; layers: { size: number }[]; annotations: Record<string, string> };
+    const doc = JSON.parse(m.bytes.toString()) as {
+      artifactType: string;
+      subject: unknown;
+      layers: { size: number }[];
+      annotations: Record<string, string>;
+    };
     assert.equal(doc.artifactType, 'application/vnd.cncf.notary.signature');
     assert.deepEqual(doc.subject, target);
     assert.equal(doc.layers[0]!.size, env.length);
@@ -169,7 +251,12 @@ describe('Notation JWS made by createNotationJws', () => {
   });
 
   test('a signature for another manifest fails integrity', async () => {
-    const v = await verifySignature(input(sign('leaf', 'inter', 'root'), { ...target, digest: `sha256:${'cd'.repeat(32)}` }), st(['ca:berth']), stores, NOW);
+    const v = await verifySignature(
+      input(sign('leaf', 'inter', 'root'), { ...target, digest: `sha256:${'cd'.repeat(32)}` }),
+      st(['ca:berth']),
+      stores,
+      NOW,
+    );
     failed(v, 'integrity', /not for the manifest/);
   });
 
@@ -181,7 +268,11 @@ describe('Notation JWS made by createNotationJws', () => {
 
   test('an unknown critical header fails', async () => {
     const env = handmade({ ...baseHeader, crit: [...baseHeader.crit, 'com.example.mustUnderstand'], 'com.example.mustUnderstand': 1 });
-    failed(await verifySignature(input(env), st(['ca:berth']), stores, NOW), 'integrity', /critical, an attribute Berth does not understand/);
+    failed(
+      await verifySignature(input(env), st(['ca:berth']), stores, NOW),
+      'integrity',
+      /critical, an attribute Berth does not understand/,
+    );
     // The same header done right verifies: the refusal is about the critical entry only.
     verified(await verifySignature(input(handmade(baseHeader)), st(['ca:berth']), stores, NOW));
   });
@@ -194,7 +285,11 @@ describe('Notation JWS made by createNotationJws', () => {
   });
 
   test('an alg that does not suit the key (PS384 with an RSA-2048 key) is refused', async () => {
-    failed(await verifySignature(input(handmade({ ...baseHeader, alg: 'PS384' })), st(['ca:berth']), stores, NOW), 'integrity', /does not match/);
+    failed(
+      await verifySignature(input(handmade({ ...baseHeader, alg: 'PS384' })), st(['ca:berth']), stores, NOW),
+      'integrity',
+      /does not match/,
+    );
   });
 
   test('a chain to an untrusted root fails authenticity', async () => {
@@ -214,6 +309,57 @@ describe('Notation JWS made by createNotationJws', () => {
     assert.equal(p.checks.authenticTimestamp.result, 'logged');
   });
 
+  test("a CA below the intermediate breaks the intermediate's path length", async () => {
+    const v = await verifySignature(input(sign('deepleaf', 'inter2', 'inter', 'root')), st(['ca:berth']), stores, NOW);
+    failed(v, 'integrity', /allows a path length of 0, but 1 CA certificate\(s\) follow it/);
+  });
+
+  test('a COSE_Sign1 envelope (ES256, made here) verifies; altered, it does not', async () => {
+    const { encodeCbor, Tagged } = await import('../../src/services/trust/verify/cbor.js');
+    const prot = encodeCbor(
+      new Map<string | number, never>([
+        [1, -7 as never],
+        [2, ['io.cncf.notary.signingScheme'] as never],
+        [3, 'application/vnd.cncf.notary.payload.v1+json' as never],
+        ['io.cncf.notary.signingScheme', 'notary.x509' as never],
+        ['io.cncf.notary.signingTime', new Tagged(1, Math.floor(Date.now() / 1000)) as never],
+      ]),
+    );
+    const payload = Buffer.from(JSON.stringify({ targetArtifact: target }));
+    const toSign = encodeCbor(['Signature1', prot, new Uint8Array(0), payload]);
+    const sig = cryptoSign('sha256', toSign, { key: createPrivateKey(file('ec.key')), dsaEncoding: 'ieee-p1363' });
+    const x5 = chainOf('ec', 'inter', 'root').map((p) => parseCerts(p)[0]!.der);
+    const cose = (s: Buffer, p = payload) => encodeCbor(new Tagged(18, [prot, new Map([[33, x5]]), p, s]));
+    const ok = await verifySignature(input(cose(sig), target, 'application/cose'), st(['ca:berth']), stores, NOW);
+    verified(ok);
+    assert.equal(ok.format, 'notation-cose');
+    const bad = Buffer.from(payload.toString().replace('1234', '1235'));
+    failed(
+      await verifySignature(input(cose(sig, bad), target, 'application/cose'), st(['ca:berth']), stores, NOW),
+      'integrity',
+      /does not verify/,
+    );
+  });
+
+  test('a chain without its root is completed from the ca store; without the intermediate it is not', async () => {
+    verified(await verifySignature(input(sign('leaf', 'inter')), st(['ca:berth']), stores, NOW));
+    failed(await verifySignature(input(sign('leaf')), st(['ca:berth']), stores, NOW), 'integrity', /not a self-signed root certificate/);
+    // A store holding the intermediate completes the leaf-only chain to the root it also holds.
+    const both: TrustStore = {
+      type: 'ca',
+      name: 'both',
+      certs: ['inter', 'root'].map((n) => parseCerts(file(`${n}.crt`))[0]!.der),
+      publicKeys: [],
+    };
+    verified(await verifySignature(input(sign('leaf')), st(['ca:both']), [both], NOW));
+    // A store's certificates only complete chains for statements naming it.
+    failed(
+      await verifySignature(input(sign('leaf', 'inter')), st(['ca:other']), [...stores, { ...stores[0]!, name: 'other', certs: [] }], NOW),
+      'integrity',
+      /not a self-signed root/,
+    );
+  });
+
   test('a chain given out of order fails', async () => {
     failed(await verifySignature(input(sign('leaf', 'root', 'inter')), st(['ca:berth']), stores, NOW), 'integrity', /not issued by/);
   });
@@ -223,7 +369,11 @@ describe('cosign simple signing', () => {
   const payloadFor = (digest: string): Buffer =>
     Buffer.from(
       JSON.stringify({
-        critical: { identity: { 'docker-reference': 'registry.example/app' }, image: { 'docker-manifest-digest': digest }, type: 'cosign container image signature' },
+        critical: {
+          identity: { 'docker-reference': 'registry.example/app' },
+          image: { 'docker-manifest-digest': digest },
+          type: 'cosign container image signature',
+        },
         optional: null,
       }),
     );
@@ -245,13 +395,21 @@ describe('cosign simple signing', () => {
 
   test('signed for another digest fails', async () => {
     const payload = payloadFor(`sha256:${'ef'.repeat(32)}`);
-    failed(await verifySignature(cosign(payload, signWith('cosign', payload)), st(['cosign:keys']), stores, NOW), 'integrity', /not for the manifest/);
+    failed(
+      await verifySignature(cosign(payload, signWith('cosign', payload)), st(['cosign:keys']), stores, NOW),
+      'integrity',
+      /not for the manifest/,
+    );
   });
 
   test('signed with a key the statement does not trust fails', async () => {
     const payload = payloadFor(target.digest);
     const sig = signWith('cosign2', payload);
-    failed(await verifySignature(cosign(payload, sig), st(['cosign:keys']), stores, NOW), 'integrity', /does not verify with any key in trust store cosign:keys/);
+    failed(
+      await verifySignature(cosign(payload, sig), st(['cosign:keys']), stores, NOW),
+      'integrity',
+      /does not verify with any key in trust store cosign:keys/,
+    );
     verified(await verifySignature(cosign(payload, sig), st(['cosign:keys', 'cosign:other']), stores, NOW));
   });
 
@@ -265,6 +423,10 @@ describe('cosign simple signing', () => {
   test('a payload of another type, or no signature annotation, fails', async () => {
     const other = Buffer.from(payloadFor(target.digest).toString().replace('cosign container image signature', 'something else'));
     failed(await verifySignature(cosign(other, signWith('cosign', other)), st(['cosign:keys']), stores, NOW), 'integrity', /type/);
-    failed(await verifySignature(input(payloadFor(target.digest), target, COSIGN), st(['cosign:keys']), stores, NOW), 'integrity', /annotation/);
+    failed(
+      await verifySignature(input(payloadFor(target.digest), target, COSIGN), st(['cosign:keys']), stores, NOW),
+      'integrity',
+      /annotation/,
+    );
   });
 });

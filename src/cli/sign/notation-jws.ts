@@ -103,7 +103,11 @@ export function signatureManifest(
     artifactType: 'application/vnd.cncf.notary.signature',
     config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: EMPTY_DIGEST, size: 2, data: 'e30=' },
     layers: [
-      { mediaType: 'application/jose+json', digest: `sha256:${createHash('sha256').update(envelope).digest('hex')}`, size: envelope.length },
+      {
+        mediaType: 'application/jose+json',
+        digest: `sha256:${createHash('sha256').update(envelope).digest('hex')}`,
+        size: envelope.length,
+      },
     ],
     subject: { mediaType: target.mediaType, digest: target.digest, size: target.size },
     annotations: {

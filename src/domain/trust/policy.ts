@@ -51,7 +51,7 @@ const NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 const SCOPE = /^[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$/;
 
 /** Parses and validates a trustpolicy.json document (text, bytes or an already parsed object). */
-export function parseTrustPolicy(input: string | Uint8Array | unknown): TrustPolicy {
+export function parseTrustPolicy(input: unknown): TrustPolicy {
   let doc: unknown = input;
   if (typeof input === 'string' || input instanceof Uint8Array) {
     const bytes = typeof input === 'string' ? Buffer.byteLength(input) : input.byteLength;
@@ -73,8 +73,7 @@ export function parseTrustPolicy(input: string | Uint8Array | unknown): TrustPol
       invalid(`the trust policy is more than the limit of ${POLICY_MAX_BYTES} bytes`);
   }
   if (!isObject(doc)) return invalid('the trust policy must be a JSON object with "version" and "trustPolicies"');
-  for (const k of Object.keys(doc))
-    if (k !== 'version' && k !== 'trustPolicies') invalid(`the trust policy has an unknown field ${q(k)}`);
+  for (const k of Object.keys(doc)) if (k !== 'version' && k !== 'trustPolicies') invalid(`the trust policy has an unknown field ${q(k)}`);
   if (doc.version !== '1.0') invalid(`the trust policy's version must be "1.0", not ${q(doc.version)}`);
   const list = doc.trustPolicies;
   if (!Array.isArray(list) || list.length === 0) return invalid('the trust policy must have at least one statement in "trustPolicies"');
@@ -105,9 +104,7 @@ function parseStatement(raw: unknown, index: number): Statement {
   if (!isObject(raw)) return invalid(`trust policy statement ${index + 1} must be an object`);
   const name = raw.name;
   if (typeof name !== 'string' || !NAME.test(name))
-    return invalid(
-      `trust policy statement ${index + 1} needs a "name" of 1 to 128 letters, digits, ".", "_" or "-", not ${q(name)}`,
-    );
+    return invalid(`trust policy statement ${index + 1} needs a "name" of 1 to 128 letters, digits, ".", "_" or "-", not ${q(name)}`);
   const where = `statement ${q(name)}`;
   const known = ['name', 'registryScopes', 'signatureVerification', 'trustStores', 'trustedIdentities'];
   for (const k of Object.keys(raw)) if (!known.includes(k)) invalid(`${where} has an unknown field ${q(k)}`);
@@ -122,7 +119,9 @@ function parseStatement(raw: unknown, index: number): Statement {
     if (s === '*') {
       if (scopes.length > 1) invalid(`${where}: the wildcard scope "*" must be the only entry of "registryScopes"`);
     } else if (s.length > 255 || !SCOPE.test(s))
-      invalid(`${where}: registry scope ${q(s)} must be "*" or a registry and repository such as "registry.example.com/team/app" (no tag or digest)`);
+      invalid(
+        `${where}: registry scope ${q(s)} must be "*" or a registry and repository such as "registry.example.com/team/app" (no tag or digest)`,
+      );
     if (seenScopes.has(s)) invalid(`${where}: registry scope ${q(s)} is listed twice in "registryScopes"`);
     seenScopes.add(s);
   }
@@ -311,8 +310,7 @@ export function parseDN(text: string): Rdn[] {
       }
       if (c === ',' || c === ';') break;
       if (c === '+') throw new Error(`multi-valued RDNs ("+") are not supported`);
-      if (c === '=' || c === '"' || c === '<' || c === '>')
-        throw new Error(`the value of ${type} contains an unescaped ${q(c)}`);
+      if (c === '=' || c === '"' || c === '<' || c === '>') throw new Error(`the value of ${type} contains an unescaped ${q(c)}`);
       value += c;
       trailingSpaces = c === ' ' ? trailingSpaces + 1 : 0;
     }

@@ -18,17 +18,7 @@ export class Tagged {
 }
 
 export type CborKey = number | string;
-export type CborValue =
-  | number
-  | bigint
-  | string
-  | boolean
-  | null
-  | undefined
-  | Uint8Array
-  | CborValue[]
-  | Map<CborKey, CborValue>
-  | Tagged;
+export type CborValue = number | bigint | string | boolean | null | undefined | Uint8Array | CborValue[] | Map<CborKey, CborValue> | Tagged;
 
 export const CBOR_MAX_DEPTH = 16;
 
@@ -94,7 +84,8 @@ class Reader {
       }
       case 2: {
         const n = this.length(info, 1);
-        const out = this.b.subarray(this.pos, this.pos + n);
+        // A plain Uint8Array view (not a Buffer) whatever the input was: one type for callers.
+        const out = new Uint8Array(this.b.buffer, this.b.byteOffset + this.pos, n);
         this.pos += n;
         return out;
       }

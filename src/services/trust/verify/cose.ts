@@ -1,4 +1,4 @@
-import { CborError, decodeCbor, encodeCbor, Tagged, type CborKey, type CborValue } from './cbor.js';
+import { type CborError, decodeCbor, encodeCbor, Tagged, type CborKey, type CborValue } from './cbor.js';
 import { ATTR, critProblem, EnvelopeError, PAYLOAD_CTY, schemeProblem, type Alg, type NotaryEnvelope } from './envelope.js';
 import { MAX_CHAIN } from './x509.js';
 
@@ -17,7 +17,9 @@ function time(v: CborValue, name: string): Date | undefined {
   if (v === undefined) return undefined;
   if (!(v instanceof Tagged) || v.tag !== 1 || typeof v.value !== 'number' || !Number.isFinite(v.value))
     throw new EnvelopeError(`${name} must be an epoch time (CBOR tag 1)`);
-  return new Date(v.value * 1000);
+  const d = new Date(v.value * 1000);
+  if (Number.isNaN(d.getTime())) throw new EnvelopeError(`${name} is out of range`);
+  return d;
 }
 
 export function parseCose(bytes: Buffer): NotaryEnvelope {
@@ -47,14 +49,19 @@ export function parseCose(bytes: Buffer): NotaryEnvelope {
   const get = (k: CborKey): CborValue => prot.get(k);
   const algLabel = get(LABEL_ALG);
   const alg = typeof algLabel === 'number' ? COSE_ALGS[algLabel] : undefined;
-  if (!alg) throw new EnvelopeError(`the COSE algorithm ${JSON.stringify(String(algLabel))} is not allowed (only PS256/384/512, ES256/384/512)`);
+  if (!alg)
+    throw new EnvelopeError(
+      `the COSE algorithm ${JSON.stringify(typeof algLabel === 'number' || typeof algLabel === 'string' ? algLabel : typeof algLabel)} is not allowed (only PS256/384/512, ES256/384/512)`,
+    );
   const crit = get(LABEL_CRIT);
   if (!Array.isArray(crit) || crit.some((c) => typeof c !== 'string' && typeof c !== 'number'))
     throw new EnvelopeError('the COSE protected header needs a crit list (label 2)');
   const cp = critProblem(crit as (string | number)[], (n) => prot.has(n), get(ATTR.verificationPlugin));
   if (cp) throw new EnvelopeError(cp);
   if (get(LABEL_CTY) !== PAYLOAD_CTY)
-    throw new EnvelopeError(`the COSE content type must be ${PAYLOAD_CTY}, not ${JSON.stringify(String(get(LABEL_CTY)))}`);
+    throw new EnvelopeError(
+      `the COSE content type must be ${PAYLOAD_CTY}, not ${JSON.stringify(typeof get(LABEL_CTY) === 'string' ? get(LABEL_CTY) : typeof get(LABEL_CTY))}`,
+    );
   const scheme = get(ATTR.signingScheme);
   if (typeof scheme !== 'string') throw new EnvelopeError(`${ATTR.signingScheme} must be text`);
 

@@ -65,8 +65,7 @@ export interface NotaryEnvelope {
 }
 
 /** The alg a key must sign with (Notation: RSA size or curve picks the hash). */
-export const algForKey = (key: KeyObject): Alg | undefined =>
-  (Object.keys(ALG_KEY) as Alg[]).find((a) => ALG_KEY[a] === keyKind(key));
+export const algForKey = (key: KeyObject): Alg | undefined => (Object.keys(ALG_KEY) as Alg[]).find((a) => ALG_KEY[a] === keyKind(key));
 
 /** Checks the alg suits the leaf key and the signature verifies. Returns a problem or undefined. */
 export function signatureProblem(env: NotaryEnvelope, leafKey: KeyObject): string | undefined {
@@ -74,7 +73,7 @@ export function signatureProblem(env: NotaryEnvelope, leafKey: KeyObject): strin
   if (expected !== env.alg)
     return `the envelope's algorithm ${env.alg} does not match the signing certificate's key (${keyKind(leafKey)}${expected ? `, which signs with ${expected}` : ''})`;
   const hash = ALG_HASH[env.alg];
-  let ok = false;
+  let ok: boolean;
   try {
     ok = env.alg.startsWith('PS')
       ? cryptoVerify(
@@ -87,7 +86,9 @@ export function signatureProblem(env: NotaryEnvelope, leafKey: KeyObject): strin
   } catch {
     ok = false;
   }
-  return ok ? undefined : 'the signature does not verify with the signing certificate\'s key: the envelope was altered or signed by another key';
+  return ok
+    ? undefined
+    : "the signature does not verify with the signing certificate's key: the envelope was altered or signed by another key";
 }
 
 /** Checks the critical list: every entry known and present, and the attributes that must be critical are. */
@@ -100,9 +101,10 @@ export function critProblem(
   if (new Set(crit).size !== crit.length) return 'the envelope\'s "crit" list repeats an entry';
   for (const c of crit)
     if (c === ATTR.verificationPlugin || c === ATTR.verificationPluginMinVersion)
-      return `the signature requires verification plugin ${JSON.stringify(String(pluginName ?? c))}, which Berth does not support`;
+      return `the signature requires verification plugin ${JSON.stringify(typeof pluginName === 'string' ? pluginName : String(c))}, which Berth does not support`;
   for (const c of crit) {
-    if (!KNOWN_CRIT.includes(c as string)) return `the envelope marks ${JSON.stringify(c)} critical, an attribute Berth does not understand`;
+    if (!KNOWN_CRIT.includes(c as string))
+      return `the envelope marks ${JSON.stringify(c)} critical, an attribute Berth does not understand`;
     if (!present(c)) return `the envelope marks ${JSON.stringify(c)} critical but does not have it`;
   }
   if (!crit.includes(ATTR.signingScheme)) return `${ATTR.signingScheme} must be marked critical`;

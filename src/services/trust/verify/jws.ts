@@ -1,4 +1,14 @@
-import { ALGS, ATTR, critProblem, EnvelopeError, parseTime, PAYLOAD_CTY, schemeProblem, type Alg, type NotaryEnvelope } from './envelope.js';
+import {
+  ALGS,
+  ATTR,
+  critProblem,
+  EnvelopeError,
+  parseTime,
+  PAYLOAD_CTY,
+  schemeProblem,
+  type Alg,
+  type NotaryEnvelope,
+} from './envelope.js';
 import { MAX_CHAIN } from './x509.js';
 
 // Notary Project JWS envelopes (signature-envelope-jws.md): flattened JSON serialization with a
@@ -12,9 +22,7 @@ function b64url(s: unknown, what: string): Buffer {
   if (typeof s !== 'string') throw new EnvelopeError(`the envelope's ${what} is missing or not a string`);
   if (!B64URL.test(s) || s.length % 4 === 1) {
     const bad = s.search(/[^A-Za-z0-9_-]/);
-    throw new EnvelopeError(
-      `the envelope's ${what} is not unpadded base64url${bad >= 0 ? ` (illegal character at byte ${bad})` : ''}`,
-    );
+    throw new EnvelopeError(`the envelope's ${what} is not unpadded base64url${bad >= 0 ? ` (illegal character at byte ${bad})` : ''}`);
   }
   return Buffer.from(s, 'base64url');
 }
@@ -57,8 +65,7 @@ export function parseJws(bytes: Buffer): NotaryEnvelope {
     throw new EnvelopeError('the JWS protected header needs a "crit" list of attribute names');
   const cp = critProblem(crit as string[], (n) => typeof n === 'string' && n in header, header[ATTR.verificationPlugin]);
   if (cp) throw new EnvelopeError(cp);
-  if (header.cty !== PAYLOAD_CTY)
-    throw new EnvelopeError(`the JWS content type must be ${PAYLOAD_CTY}, not ${JSON.stringify(header.cty)}`);
+  if (header.cty !== PAYLOAD_CTY) throw new EnvelopeError(`the JWS content type must be ${PAYLOAD_CTY}, not ${JSON.stringify(header.cty)}`);
   const scheme = header[ATTR.signingScheme];
   if (typeof scheme !== 'string') throw new EnvelopeError(`${ATTR.signingScheme} must be a string`);
 
@@ -80,9 +87,7 @@ export function parseJws(bytes: Buffer): NotaryEnvelope {
     signingScheme: scheme,
     signingTime: header[ATTR.signingTime] === undefined ? undefined : parseTime(header[ATTR.signingTime], ATTR.signingTime),
     authenticSigningTime:
-      header[ATTR.authenticSigningTime] === undefined
-        ? undefined
-        : parseTime(header[ATTR.authenticSigningTime], ATTR.authenticSigningTime),
+      header[ATTR.authenticSigningTime] === undefined ? undefined : parseTime(header[ATTR.authenticSigningTime], ATTR.authenticSigningTime),
     expiry: header[ATTR.expiry] === undefined ? undefined : parseTime(header[ATTR.expiry], ATTR.expiry),
     timestampToken: ts === undefined ? undefined : b64std(ts, 'the timestamp countersignature'),
   };

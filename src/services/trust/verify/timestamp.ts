@@ -1,7 +1,7 @@
 import { constants, createHash, verify as cryptoVerify } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { chainProblem, CertError, issuedBy, MAX_CHAIN, parseCert, validityProblem, type Cert } from './x509.js';
+import { chainProblem, type CertError, issuedBy, MAX_CHAIN, parseCert, validityProblem, type Cert } from './x509.js';
 
 // RFC 3161 timestamp countersignatures (Notary's io.cncf.notary.timestampSignature): a CMS
 // SignedData over a TSTInfo whose message imprint is the hash of the envelope's signature. The
@@ -102,7 +102,7 @@ export function verifyTimestamp(token: Uint8Array, signature: Uint8Array, tsaRoo
   if (!digestHash) return fail(`unsupported digest algorithm ${si.digestAlgorithm.algorithmId}`);
   let data: Uint8Array = content;
   if (si.signedAttrs) {
-    const attr = (oid: string) => si.signedAttrs!.attributes.find((a) => a.type === oid)?.values[0];
+    const attr = (oid: string): unknown => si.signedAttrs!.attributes.find((a) => a.type === oid)?.values[0] as unknown;
     const ct = attr(OID.contentTypeAttr);
     if (!(ct instanceof asn1js.ObjectIdentifier) || ct.valueBlock.toString() !== OID.tstInfo)
       fail('the signed content-type attribute is not id-ct-TSTInfo');
@@ -120,6 +120,7 @@ export function verifyTimestamp(token: Uint8Array, signature: Uint8Array, tsaRoo
   if (!expected.equals(Buffer.from(info.messageImprint.hashedMessage.valueBlock.valueHexView)))
     fail('invalid TSTInfo: mismatched message (the timestamp is not over this signature)');
   const genTime = info.genTime;
+  if (!(genTime instanceof Date) || Number.isNaN(genTime.getTime())) fail('the TSTInfo has no valid genTime');
   const acc = info.accuracy;
   const accuracyMs = acc ? (acc.seconds ?? 0) * 1000 + (acc.millis ?? 0) + Math.ceil((acc.micros ?? 0) / 1000) : 0;
 
@@ -155,7 +156,12 @@ function cmsSignatureVerifies(si: pkijs.SignerInfo, signer: Cert, digestHash: st
     if (algId === OID.rsaPss) {
       const params = new pkijs.RSASSAPSSParams({ schema: si.signatureAlgorithm.algorithmParams });
       const hash = HASHES[params.hashAlgorithm.algorithmId] ?? 'sha1';
-      return cryptoVerify(hash, data, { key: signer.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: params.saltLength }, sig);
+      return cryptoVerify(
+        hash,
+        data,
+        { key: signer.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: params.saltLength },
+        sig,
+      );
     }
     const a = SIG_ALGS[algId];
     if (!a) return false;
@@ -168,7 +174,7 @@ function cmsSignatureVerifies(si: pkijs.SignerInfo, signer: Cert, digestHash: st
 /** From the TSA leaf through the token's certificates to a tsa root, by signature. */
 function buildChain(leaf: Cert, pool: Cert[], roots: Cert[]): Cert[] | undefined {
   const chain = [leaf];
-  for (let cur = leaf; chain.length <= MAX_CHAIN; ) {
+  for (let cur = leaf; chain.length <= MAX_CHAIN;) {
     if (roots.some((r) => r.der.equals(cur.der))) return chain;
     const root = roots.find((r) => issuedBy(cur, r));
     if (root) {

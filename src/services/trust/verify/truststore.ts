@@ -1,7 +1,9 @@
 import { createPublicKey } from 'node:crypto';
+import { TrustedRoot } from '@sigstore/protobuf-specs';
+import { toTrustMaterial } from '@sigstore/verify';
 import { RegistryError } from '../../../domain/errors.js';
 import type { TrustStoreType } from '../../../domain/trust/policy.js';
-import { CertError, isSelfSigned, parseCerts, type Cert } from './x509.js';
+import { type CertError, isSelfSigned, parseCerts, type Cert } from './x509.js';
 
 // What may go into a trust store, by type (Notation's rules): "ca" and "signingAuthority" stores
 // hold CA certificates or self-signed signing certificates; "tsa" stores hold only self-signed
@@ -36,8 +38,7 @@ export function validateStoreCerts(type: Exclude<TrustStoreType, 'cosign'>, stor
     }
     for (const c of certs) {
       const problem = type === 'tsa' ? tsaProblem(c) : signingProblem(c);
-      if (problem)
-        invalid(`failed to validate the trusted certificate ${f.name} in trust store ${storeName} of type ${type}: ${problem}`);
+      if (problem) invalid(`failed to validate the trusted certificate ${f.name} in trust store ${storeName} of type ${type}: ${problem}`);
       out.push(c.der);
     }
     if (out.length > STORE_MAX_CERTS) invalid(`trust store ${storeName} would hold more than ${STORE_MAX_CERTS} certificates`);
@@ -82,4 +83,52 @@ export function validateCosignKeys(storeName: string, files: StoreFile[]): strin
     }
   }
   return out;
+}
+
+export interface CertSummary {
+  subject: string;
+  issuer: string;
+  notBefore: string;
+  notAfter: string;
+  /** SHA-256 of the DER, hex. */
+  thumbprint: string;
+  isCA: boolean;
+  selfSigned: boolean;
+}
+
+/** What a listing of a store shows for one stored (already validated) DER certificate. */
+export function describeCert(der: Uint8Array): CertSummary {
+  const c = parseCerts(der)[0]!;
+  return {
+    subject: c.subject,
+    issuer: c.issuer,
+    notBefore: c.notBefore.toISOString(),
+    notAfter: c.notAfter.toISOString(),
+    thumbprint: c.thumbprint,
+    isCA: Boolean(c.basicConstraints?.ca),
+    selfSigned: isSelfSigned(c),
+  };
+}
+
+export const TRUSTED_ROOT_MAX_BYTES = 1024 * 1024;
+
+/**
+ * Validates a Sigstore trusted_root.json for a cosign store (for keyless bundles); returns its
+ * text as stored. Throws REQUEST_INVALID naming the file.
+ */
+export function validateTrustedRoot(storeName: string, file: StoreFile): string {
+  if (file.bytes.length > TRUSTED_ROOT_MAX_BYTES)
+    invalid(`${file.name} for cosign trust store ${storeName} is larger than ${TRUSTED_ROOT_MAX_BYTES} bytes`);
+  const text = Buffer.from(file.bytes).toString('utf8');
+  try {
+    const doc = JSON.parse(text) as { mediaType?: unknown };
+    if (typeof doc.mediaType !== 'string' || !doc.mediaType.startsWith('application/vnd.dev.sigstore.trustedroot'))
+      throw new Error('its mediaType is not application/vnd.dev.sigstore.trustedroot+json');
+    const material = toTrustMaterial(TrustedRoot.fromJSON(doc));
+    if (material.certificateAuthorities.length === 0 && material.tlogs.length === 0)
+      throw new Error('it names no certificate authority and no transparency log');
+  } catch (e) {
+    invalid(`${file.name} for cosign trust store ${storeName} is not a usable Sigstore trusted root: ${(e as Error).message}`);
+  }
+  return text;
 }

@@ -4,8 +4,9 @@ import { cosignKeyVerifies, cosignPayloadProblem, cosignSignature } from './cosi
 import { parseCose } from './cose.js';
 import { EnvelopeError, payloadProblem, SCHEME_SIGNING_AUTHORITY, signatureProblem, type NotaryEnvelope } from './envelope.js';
 import { parseJws } from './jws.js';
+import { verifySigstoreBundle } from './sigstore.js';
 import { TimestampError, verifyTimestamp, type Timestamp } from './timestamp.js';
-import { CertError, chainProblem, parseCert, validityProblem, type Cert } from './x509.js';
+import { type CertError, chainProblem, isSelfSigned, issuedBy, MAX_CHAIN, parseCert, validityProblem, type Cert } from './x509.js';
 
 // The entry point: one signature (a referrer's layer) judged against one trust policy statement
 // and the trust stores it names. Never throws for a bad signature: the verdict says what failed
@@ -21,6 +22,8 @@ export interface TrustStore {
   certs: Buffer[];
   /** PEM public keys (cosign). */
   publicKeys: string[];
+  /** cosign stores only, optional: trusted_root.json texts for Sigstore (keyless) bundles. */
+  trustedRoots?: string[];
 }
 export interface SignatureInput {
   layerMediaType: string;
@@ -73,7 +76,8 @@ function judge(statement: Statement, format: Verdict['format'], findings: Findin
     const action = effectiveAction(statement, check);
     const f = findings[check];
     if (action === 'skip') checks[check] = { result: 'skipped', message: `skipped by the policy (${statement.name})` };
-    else if (integrityFailed && check !== 'integrity') checks[check] = { result: 'skipped', message: 'not checked: the signature is not intact' };
+    else if (integrityFailed && check !== 'integrity')
+      checks[check] = { result: 'skipped', message: 'not checked: the signature is not intact' };
     else if (f === null) checks[check] = { result: 'skipped', message: notApplicable(check, format) };
     else if (f === undefined) checks[check] = { result: 'passed' };
     else if (action === 'log') checks[check] = { result: 'logged', message: f };
@@ -105,18 +109,41 @@ function formatOf(mediaType: string): Verdict['format'] {
   return 'unknown';
 }
 
-export async function verifySignature(input: SignatureInput, statement: Statement, stores: TrustStore[], now: Date): Promise<Verdict> {
+export function verifySignature(input: SignatureInput, statement: Statement, stores: TrustStore[], now: Date): Promise<Verdict> {
+  try {
+    return Promise.resolve(verifyNow(input, statement, stores, now));
+  } catch (e) {
+    return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+  }
+}
+
+function verifyNow(input: SignatureInput, statement: Statement, stores: TrustStore[], now: Date): Verdict {
   const format = formatOf(input.layerMediaType);
   if (statement.signatureVerification.level === 'skip') return skippedVerdict(statement, format);
   if (!Buffer.isBuffer(input.envelope) || !(now instanceof Date) || Number.isNaN(now.getTime()))
     throw new TypeError('verifySignature: envelope must be a Buffer and now a valid Date');
   if (input.envelope.length > MAX_ENVELOPE_BYTES)
-    return judge(statement, format, { integrity: `the signature envelope is ${input.envelope.length} bytes, more than the limit of ${MAX_ENVELOPE_BYTES}` }, {});
-  if (format === 'unknown') return judge(statement, format, { integrity: `${input.layerMediaType} is not a signature format Berth verifies` }, {});
-  if (format === 'sigstore-bundle')
-    return judge(statement, format, { integrity: 'Sigstore bundle signatures (cosign v3) are not verified by Berth yet' }, {});
-  if (format === 'cosign') return verifyCosign(input, statement, stores);
-  return verifyNotary(input, statement, stores, now, format);
+    return judge(
+      statement,
+      format,
+      { integrity: `the signature envelope is ${input.envelope.length} bytes, more than the limit of ${MAX_ENVELOPE_BYTES}` },
+      {},
+    );
+  if (format === 'unknown')
+    return judge(statement, format, { integrity: `${input.layerMediaType} is not a signature format Berth verifies` }, {});
+  try {
+    if (format === 'sigstore-bundle') return verifyBundle(input, statement, stores);
+    if (format === 'cosign') return verifyCosign(input, statement, stores);
+    return verifyNotary(input, statement, stores, now, format);
+  } catch (e) {
+    // A library tripping over hostile bytes in a way the parsers did not foresee: still a verdict.
+    return judge(
+      statement,
+      format,
+      { integrity: `the signature could not be processed: ${e instanceof Error ? e.message : String(e)}` },
+      {},
+    );
+  }
 }
 
 const iso = (d: Date | undefined): string | undefined => (d ? d.toISOString() : undefined);
@@ -140,6 +167,13 @@ function verifyNotary(input: SignatureInput, statement: Statement, stores: Trust
     throw e;
   }
   const leaf = chain[0]!;
+  const wantType: StoreType = env.signingScheme === SCHEME_SIGNING_AUTHORITY ? 'signingAuthority' : 'ca';
+  const refs = statement.trustStores.map(parseStoreRef).filter((r) => r !== undefined);
+  const wanted = refs.filter((r) => r.type === wantType).map((r) => `${r.type}:${r.name}`);
+  const usable = stores.filter((s) => s.type === wantType && wanted.includes(`${s.type}:${s.name}`));
+  // Notation signers send the whole chain; one that stops short of its root is completed from
+  // the statement's own stores, by signature.
+  chain = completeChain(chain, usable);
   const extra: Partial<Verdict> = {
     signer: leaf.subject,
     signingTime: iso(env.signingTime ?? env.authenticSigningTime),
@@ -147,15 +181,14 @@ function verifyNotary(input: SignatureInput, statement: Statement, stores: Trust
   };
 
   // Integrity: the signature over the envelope, the chain's own consistency, the payload's target.
-  findings.integrity = signatureProblem(env, leaf.publicKey) ?? chainProblem(chain, 'codeSigning') ?? payloadProblem(env.payload, input.subject);
+  findings.integrity =
+    signatureProblem(env, leaf.publicKey) ?? chainProblem(chain, 'codeSigning') ?? payloadProblem(env.payload, input.subject);
 
   // Authenticity: a certificate of the chain is in a store of the kind the scheme needs; the signer is trusted.
-  const wantType: StoreType = env.signingScheme === SCHEME_SIGNING_AUTHORITY ? 'signingAuthority' : 'ca';
-  const refs = statement.trustStores.map(parseStoreRef).filter((r) => r !== undefined);
-  const wanted = refs.filter((r) => r.type === wantType).map((r) => `${r.type}:${r.name}`);
-  const usable = stores.filter((s) => s.type === wantType && wanted.includes(`${s.type}:${s.name}`));
   if (wanted.length === 0)
     findings.authenticity = `the policy statement "${statement.name}" has no ${wantType} trust store, which a ${env.signingScheme} signature needs`;
+  else if (usable.length === 0)
+    findings.authenticity = `trust store${wanted.length > 1 ? 's' : ''} ${wanted.join(', ')} ${wanted.length > 1 ? 'do' : 'does'} not exist, so no signer is trusted`;
   else if (!usable.some((s) => s.certs.some((der) => chain.some((c) => c.der.equals(der)))))
     findings.authenticity = `the certificate chain does not lead to a certificate in trust store${wanted.length > 1 ? 's' : ''} ${wanted.join(', ')}`;
   else {
@@ -179,6 +212,28 @@ function verifyNotary(input: SignatureInput, statement: Statement, stores: Trust
 
   findings.revocation = null;
   return judge(statement, format, findings, extra);
+}
+
+function completeChain(chain: Cert[], stores: TrustStore[]): Cert[] {
+  if (isSelfSigned(chain[chain.length - 1]!)) return chain;
+  const pool: Cert[] = [];
+  for (const s of stores)
+    for (const der of s.certs) {
+      try {
+        pool.push(parseCert(der));
+      } catch {
+        // A bad stored certificate completes nothing.
+      }
+    }
+  const out = [...chain];
+  while (out.length < MAX_CHAIN) {
+    const cur = out[out.length - 1]!;
+    if (isSelfSigned(cur)) break;
+    const parent = pool.find((p) => !out.some((c) => c.der.equals(p.der)) && issuedBy(cur, p));
+    if (!parent) break;
+    out.push(parent);
+  }
+  return out;
 }
 
 function authenticTimestamp(
@@ -248,7 +303,10 @@ function verifyCosign(input: SignatureInput, statement: Statement, stores: Trust
   // signature no trusted key verifies is not intact (integrity); the key being in a configured
   // store is the authenticity. Trusted identities (x509 subjects) do not apply to bare keys.
   const findings: Findings = { authenticTimestamp: null, expiry: null, revocation: null };
-  const refs = statement.trustStores.map(parseStoreRef).filter((r) => r?.type === 'cosign').map((r) => r!.name);
+  const refs = statement.trustStores
+    .map(parseStoreRef)
+    .filter((r) => r?.type === 'cosign')
+    .map((r) => r!.name);
   const usable = stores.filter((s) => s.type === 'cosign' && refs.includes(s.name));
   const sig = cosignSignature(input.layerAnnotations);
   let signer: string | undefined;
@@ -264,11 +322,33 @@ function verifyCosign(input: SignatureInput, statement: Statement, stores: Trust
   findings.integrity =
     typeof sig === 'string'
       ? sig
-      : cosignPayloadProblem(input.envelope, input.subject.digest) ??
+      : (cosignPayloadProblem(input.envelope, input.subject.digest) ??
         (signer || refs.length === 0
           ? undefined
-          : `the cosign signature does not verify with any key in trust store${refs.length > 1 ? 's' : ''} ${refs.map((r) => `cosign:${r}`).join(', ')} (altered, or signed with another key)`);
+          : `the cosign signature does not verify with any key in trust store${refs.length > 1 ? 's' : ''} ${refs.map((r) => `cosign:${r}`).join(', ')} (altered, or signed with another key)`));
   if (refs.length === 0)
     findings.authenticity = `the policy statement "${statement.name}" has no cosign trust store, which a cosign signature needs`;
   return judge(statement, 'cosign', findings, signer ? { signer } : {});
+}
+
+function verifyBundle(input: SignatureInput, statement: Statement, stores: TrustStore[]): Verdict {
+  // Keyless signers are e-mail addresses or workload URIs, not X.509 subjects: only "*" can trust them.
+  const refs = statement.trustStores
+    .map(parseStoreRef)
+    .filter((r) => r?.type === 'cosign')
+    .map((r) => r!.name);
+  const roots = stores.filter((s) => s.type === 'cosign' && refs.includes(s.name)).flatMap((s) => s.trustedRoots ?? []);
+  const r = verifySigstoreBundle(input.envelope, input.subject.digest, roots);
+  let authenticity = r.authenticity;
+  if (!r.integrity && !authenticity && !statement.trustedIdentities.includes('*'))
+    authenticity = `the keyless signer ${r.signer ?? ''} cannot match the x509.subject identities of policy statement "${statement.name}" (use "*")`;
+  return judge(
+    statement,
+    'sigstore-bundle',
+    { integrity: r.integrity, authenticity, expiry: null, authenticTimestamp: r.timestamp ? undefined : null, revocation: null },
+    {
+      ...(r.signer ? { signer: r.signer } : {}),
+      ...(r.timestamp ? { timestamp: r.timestamp.toISOString(), signingTime: r.timestamp.toISOString() } : {}),
+    },
+  );
 }

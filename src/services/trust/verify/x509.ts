@@ -93,7 +93,8 @@ function escapeValue(v: string): string {
 
 /** One DER certificate. Throws CertError for anything that is not a well-formed certificate. */
 export function parseCert(der: Uint8Array): Cert {
-  if (der.length > MAX_CERT_BYTES) throw new CertError(`a certificate of ${der.length} bytes is larger than the limit of ${MAX_CERT_BYTES}`);
+  if (der.length > MAX_CERT_BYTES)
+    throw new CertError(`a certificate of ${der.length} bytes is larger than the limit of ${MAX_CERT_BYTES}`);
   const buf = Buffer.from(der);
   let x509: X509Certificate;
   let pki: pkijs.Certificate;
@@ -234,8 +235,7 @@ export function chainProblem(chain: Cert[], purpose: 'codeSigning' | 'timeStampi
     }
     if (i === 0) continue;
     if (!c.basicConstraints?.ca) return `certificate "${c.subject}" issues another certificate but is not a CA certificate`;
-    if (c.keyUsage && !c.keyUsage.has('keyCertSign'))
-      return `CA certificate "${c.subject}" does not have the keyCertSign key usage`;
+    if (c.keyUsage && !c.keyUsage.has('keyCertSign')) return `CA certificate "${c.subject}" does not have the keyCertSign key usage`;
     // Intermediates below this one: i - 1.
     if (c.basicConstraints.pathLen !== undefined && i - 1 > c.basicConstraints.pathLen)
       return `CA certificate "${c.subject}" allows a path length of ${c.basicConstraints.pathLen}, but ${i - 1} CA certificate(s) follow it`;
