@@ -139,7 +139,11 @@ export class ApiClient {
   async raw(method: string, path: string, headers: Record<string, string>, body?: Uint8Array): Promise<globalThis.Response> {
     const auth = this.authorization();
     try {
-      return await cliFetch(this.server + path, { method, headers: { ...headers, ...(auth ? { Authorization: auth } : {}) }, body: body as BodyInit | undefined });
+      return await cliFetch(this.server + path, {
+        method,
+        headers: { ...headers, ...(auth ? { Authorization: auth } : {}) },
+        body: body as BodyInit | undefined,
+      });
     } catch (e) {
       const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       throw new CliError(`cannot reach Berth at ${this.server}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createPrivateKey, createPublicKey, sign as cryptoSign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chainThumbprints, createNotationJws, signatureManifest } from '../../src/cli/sign/notation-jws.js';
 import { ADMIN_PASSWORD, ADMIN_USER, basicAuthHeader, type TestApp } from '../helpers/app.js';
@@ -9,12 +12,18 @@ import { makeLeaf, makeRoot, type Leaf, type Pki } from '../helpers/pki.js';
 import { removeDir, tempDir } from '../helpers/berth-process.js';
 import { blobOf, imageIndex, manifestBytes, MT, sha256, uniqueRepo, type V2 } from '../helpers/oci.js';
 import { withRegistry } from '../helpers/with-image.js';
+import { ROOT } from '../helpers/root.js';
 
 // Content trust through the API, in process: trust stores (what each type accepts), the trust
 // policy (Notation's schema, checked with reasons), the pull policy per level, the verdict in
 // /acr/v1, who may push signatures, and hostile signature manifests.
 
 const EMPTY = blobOf('{}');
+const BUNDLE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+const COSIGN_FIXTURES = path.join(ROOT, '..', 'shared', 'fixtures', 'signatures', 'cosign', 'pkg', 'cosign', 'testdata');
+const EMPTY_IMAGE_CONFIG =
+  '{"architecture":"","created":"0001-01-01T00:00:00Z","os":"","rootfs":{"type":"layers","diff_ids":null},"config":{}}';
+const COSIGN_SUBJECT = 'sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4';
 
 for (const backend of BACKENDS) {
   describe(`content trust API on ${backend}`, await backendGate(backend), () => {
@@ -77,7 +86,7 @@ for (const backend of BACKENDS) {
     /** A pull as an AcrPull user (the owner holds quarantine_read and the signing right, so the policy lets it read). */
     const pull = async (repo: string, ref: string, auth?: string) =>
       t.v2({ authorization: auth ?? (puller ??= await user('AcrPull')) }).fetch(`${reg}/${repo}/manifests/${ref}`, {
-        headers: { Accept: `${MT.ociManifest}, ${MT.ociIndex}` },
+        headers: { Accept: `${MT.ociManifest}, ${MT.ociIndex}, ${MT.dockerManifest}` },
       });
     async function user(role: string): Promise<string> {
       const name = `u${role.toLowerCase().replace(/[^a-z]/g, '')}${backend}`.slice(0, 40);
@@ -330,6 +339,94 @@ for (const backend of BACKENDS) {
         MT.ociManifest,
       );
       assert.equal(plain.status, 403);
+    });
+
+    test('cosign: a real cosign v3 bundle (third-party fixture) verifies against the Sigstore trusted root; the same bundle on another image does not', async () => {
+      const repo = uniqueRepo('cosignv3');
+      // go-containerregistry's empty.Image, the fixture bundle's subject (fixtures README).
+      const config = await v2.pushBlob(`${reg}/${repo}`, blobOf(EMPTY_IMAGE_CONFIG));
+      const subject = Buffer.from(
+        `{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":${config.size},"digest":"${config.digest}"},"layers":[]}`,
+      );
+      assert.equal(sha256(subject), COSIGN_SUBJECT);
+      assert.equal((await v2.putManifest(`${reg}/${repo}`, 'v1', subject, MT.dockerManifest)).status, 201);
+      const other = await v2.pushImage(`${reg}/${repo}`, 'other');
+      const root = readFileSync(path.join(COSIGN_FIXTURES, 'trusted_root_pgi.json'), 'utf8');
+      const added = await addStore('cosign', 'pgi', root);
+      assert.equal(added.status, 201, JSON.stringify(added.body));
+      assert.equal((await addStore('cosign', 'junk', '{"mediaType":"nope"}')).status, 400);
+      const bundle = readFileSync(path.join(COSIGN_FIXTURES, 'oci-attestation.sigstore.json'));
+      const blob = await v2.pushBlob(`${reg}/${repo}`, blobOf(bundle));
+      await v2.pushBlob(`${reg}/${repo}`, EMPTY);
+      const attach = async (target: { mediaType: string; digest: string; size: number }) => {
+        const m = {
+          schemaVersion: 2,
+          mediaType: MT.ociManifest,
+          artifactType: BUNDLE,
+          config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: EMPTY.digest, size: EMPTY.size },
+          layers: [{ mediaType: BUNDLE, digest: blob.digest, size: blob.size }],
+          subject: target,
+          annotations: { 'dev.sigstore.bundle.content': 'dsse-envelope' },
+        };
+        assert.equal((await v2.putManifest(`${reg}/${repo}`, sha256(manifestBytes(m)), m, MT.ociManifest)).status, 201);
+      };
+      await attach({ mediaType: MT.dockerManifest, digest: COSIGN_SUBJECT, size: subject.length });
+      await attach({ mediaType: MT.ociManifest, digest: other.digest, size: other.size });
+      await setPolicy(policy([{ ...strict('cosign', [`${reg}/${repo}`]), trustStores: ['cosign:pgi'] }]));
+      const ok = await pull(repo, 'v1');
+      assert.equal(ok.status, 200, await ok.text());
+      const meta = await api('GET', `/acr/v1/${reg}/${repo}/_manifests/${COSIGN_SUBJECT}`);
+      assert.equal(meta.body.manifest.signature.status, 'verified');
+      assert.equal(meta.body.manifest.signature.signatures[0].format, 'sigstore-bundle');
+      const refused = await pull(repo, 'other');
+      assert.equal(refused.status, 403);
+      assert.match(((await refused.json()) as { errors: { message: string }[] }).errors[0]!.message, /digest/);
+    });
+
+    test("cosign: a simple-signing signature under cosign's sha256-<hex>.sig tag, checked with the store's public key", async () => {
+      const repo = uniqueRepo('cosignv2');
+      const img = await v2.pushImage(`${reg}/${repo}`, 'v1');
+      const keyFile = path.join(dir, 'cosign.key');
+      execFileSync('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', keyFile]);
+      const key = createPrivateKey(readFileSync(keyFile));
+      const pub = createPublicKey(key).export({ format: 'pem', type: 'spki' }).toString();
+      assert.equal((await addStore('cosign', 'keys', pub)).status, 201);
+      await setPolicy(policy([{ ...strict('keys', [`${reg}/${repo}`]), trustStores: ['cosign:keys'] }]));
+      assert.equal((await pull(repo, 'v1')).status, 403);
+      const payload = Buffer.from(
+        JSON.stringify({
+          critical: {
+            identity: { 'docker-reference': `${t.host}/${reg}/${repo}` },
+            image: { 'docker-manifest-digest': img.digest },
+            type: 'cosign container image signature',
+          },
+          optional: null,
+        }),
+      );
+      const sig = cryptoSign('sha256', payload, key).toString('base64');
+      const layer = await v2.pushBlob(`${reg}/${repo}`, blobOf(payload));
+      const cfg = await v2.pushBlob(
+        `${reg}/${repo}`,
+        blobOf('{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}'),
+      );
+      const m = {
+        schemaVersion: 2,
+        mediaType: MT.ociManifest,
+        config: { mediaType: MT.ociConfig, digest: cfg.digest, size: cfg.size },
+        layers: [
+          {
+            mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json',
+            digest: layer.digest,
+            size: layer.size,
+            annotations: { 'dev.cosignproject.cosign/signature': sig },
+          },
+        ],
+      };
+      assert.equal((await v2.putManifest(`${reg}/${repo}`, `${img.digest.replace(':', '-')}.sig`, m, MT.ociManifest)).status, 201);
+      assert.equal((await pull(repo, 'v1')).status, 200);
+      const meta = await api('GET', `/acr/v1/${reg}/${repo}/_manifests/${img.digest}`);
+      assert.equal(meta.body.manifest.signature.signatures[0].format, 'cosign');
+      assert.equal(meta.body.manifest.signature.signers[0], 'cosign key keys/0');
     });
 
     test('hostile signature manifests: oversized or junk envelopes fail verification with a reason, the node keeps serving', async () => {

@@ -30,11 +30,15 @@ export function registerTrustCommands(program: Command): void {
     .requiredOption('--name <name>', 'the store name (a trust policy names it as <type>:<name>)')
     .option('--cert <file>', 'PEM file with one or more certificates (ca, signingAuthority, tsa)')
     .option('--key <file>', 'PEM public key file (cosign.pub) for a cosign store')
+    .option('--trusted-root <file>', 'a Sigstore trusted_root.json for a cosign store (keyless cosign v3 bundles)')
     .action(async (o) => {
-      const file = (o.cert ?? o.key) as string | undefined;
-      if (!file || (o.cert && o.key))
-        throw new CliError('give exactly one of --cert FILE.pem (certificates) or --key FILE.pub (cosign)', 2);
-      const pem = readText(file, o.cert ? 'certificate file' : 'key file');
+      const given = [o.cert, o.key, o.trustedRoot].filter((x) => x !== undefined) as string[];
+      if (given.length !== 1)
+        throw new CliError(
+          'give exactly one of --cert FILE.pem (certificates), --key FILE.pub or --trusted-root trusted_root.json (cosign)',
+          2,
+        );
+      const pem = readText(given[0]!, o.cert ? 'certificate file' : o.key ? 'key file' : 'trusted root file');
       print(await client(o).json('POST', `/api/registries/${enc(o.registry)}/trust-stores`, { type: o.type, name: o.name, pem }), o);
     });
   reg(ts.command('list').description("a registry's trust stores and their certificates")).action(async (o) =>

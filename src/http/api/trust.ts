@@ -13,7 +13,7 @@ import { route } from './common.js';
 const AddBody = z.strictObject({
   type: z.string({ error: '"type" is one of ca, signingAuthority, tsa, cosign' }).max(40),
   name: z.string({ error: '"name" names the trust store' }).max(200),
-  pem: z.string({ error: '"pem" holds the certificate(s) or public key in PEM' }),
+  pem: z.string({ error: '"pem" holds the certificate(s) or public key in PEM, or a Sigstore trusted_root.json (cosign)' }),
 });
 
 const POLICY_LIMIT = 64 * 1024;

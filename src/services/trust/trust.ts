@@ -10,7 +10,7 @@ import type { StorageDriver } from '../../storage/driver.js';
 import { blobKey } from '../../storage/paths.js';
 import { currentActor } from '../actor.js';
 import type { QuarantineViewer } from '../content/manifests.js';
-import { validateCosignKeys, validateStoreCerts } from './verify/truststore.js';
+import { validateCosignKeys, validateStoreCerts, validateTrustedRoot } from './verify/truststore.js';
 import { isSignatureArtifact, verifySignature, type StoreType, type TrustStore, type Verdict } from './verify/verify.js';
 
 // Content trust (issue 19): a registry's trust stores and trust policy (Notation's
@@ -173,7 +173,7 @@ export class TrustService {
         'REQUEST_INVALID',
         `trust store name "${name.slice(0, 80)}" must be 1 to 64 letters, digits, "_", "." or "-"`,
       );
-    if (Buffer.byteLength(pem) > MAX_PEM_BYTES) throw new RegistryError('REQUEST_INVALID', 'the PEM file is larger than 1 MiB');
+    if (Buffer.byteLength(pem) > MAX_PEM_BYTES) throw new RegistryError('REQUEST_INVALID', 'the file is larger than 1 MiB');
     if (type !== 'cosign' && !pem.includes('-----BEGIN CERTIFICATE-----'))
       throw new RegistryError('REQUEST_INVALID', 'no "-----BEGIN CERTIFICATE-----" block found: give the certificate(s) in PEM');
     const file = { name: type === 'cosign' ? 'the key file' : 'the certificate file', bytes: Buffer.from(pem) };
@@ -189,7 +189,11 @@ export class TrustService {
       not_before: cert ? new Date(cert.validFrom).toISOString() : null,
       not_after: cert ? new Date(cert.validTo).toISOString() : null,
     });
-    if (type === 'cosign') {
+    if (type === 'cosign' && pem.trimStart().startsWith('{')) {
+      // A Sigstore trusted_root.json (keyless cosign v3 bundles): stored as its JSON text.
+      const text = validateTrustedRoot(name, { name: 'the trusted root file', bytes: Buffer.from(pem) });
+      rows.push(entry(sha256Hex(Buffer.from(text)), text));
+    } else if (type === 'cosign') {
       for (const key of validateCosignKeys(name, [file])) {
         const spki = createPublicKey(key).export({ format: 'der', type: 'spki' });
         rows.push(entry(sha256Hex(spki), toPem('PUBLIC KEY', spki)));
@@ -289,7 +293,8 @@ export class TrustService {
         const key = `${e.store_type}:${e.store_name}`;
         let s = stores.get(key);
         if (!s) stores.set(key, (s = { type: e.store_type as StoreType, name: e.store_name, certs: [], publicKeys: [] }));
-        if (e.store_type === 'cosign') s.publicKeys.push(e.content);
+        if (e.store_type === 'cosign' && e.content.startsWith('{')) (s.trustedRoots ??= []).push(e.content);
+        else if (e.store_type === 'cosign') s.publicKeys.push(e.content);
         else s.certs.push(pemBlocks(e.content)[0]!.der);
       }
     let policy: TrustPolicy | undefined;
