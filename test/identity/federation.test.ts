@@ -39,6 +39,11 @@ async function call<T = unknown>(t: TestApp, method: string, p: string, body: un
   return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
 }
 
+/** POST a federated credential for a service principal, as the owner; the API's answer. */
+function addCredential(t: TestApp, appId: string, body: Record<string, unknown>, owner: string): Promise<Res> {
+  return call(t, 'POST', `/api/service-principals/${appId}/federated-credentials`, body, owner);
+}
+
 /** POST /oauth2/exchange with an external token. */
 async function exchange(
   t: TestApp,
@@ -313,13 +318,7 @@ describe('federation: issuers that fail (sqlite)', () => {
     ).body.appId;
     for (const name of ['hang', 'garbage', 'wrong-issuer', 'redirect', 'garbage-jwks']) {
       issuer.mode(name, name as 'hang');
-      const r = await call(
-        t,
-        'POST',
-        `/api/service-principals/${appId}/federated-credentials`,
-        { name, issuer: issuer.url(name), subject: SUB, audiences: [AUD] },
-        owner,
-      );
+      const r = await addCredential(t, appId, { name, issuer: issuer.url(name), subject: SUB, audiences: [AUD] }, owner);
       assert.equal(r.status, 201);
     }
   });
@@ -375,21 +374,9 @@ describe('federation: issuers that fail (sqlite)', () => {
         { displayName: 'ci', role: 'AcrPull', scopes: reg },
         owner,
       );
-      await call(
-        limited,
-        'POST',
-        `/api/service-principals/${sp.body.appId}/federated-credentials`,
-        { name: 'ci', issuer: issuer.url('good'), subject: SUB, audiences: [AUD] },
-        owner,
-      );
+      await addCredential(limited, sp.body.appId, { name: 'ci', issuer: issuer.url('good'), subject: SUB, audiences: [AUD] }, owner);
       // Issuer failures (503) are not the caller's: they do not count.
-      await call(
-        limited,
-        'POST',
-        `/api/service-principals/${sp.body.appId}/federated-credentials`,
-        { name: 'hangs', issuer: issuer.url('garbage'), subject: SUB, audiences: [AUD] },
-        owner,
-      );
+      await addCredential(limited, sp.body.appId, { name: 'hangs', issuer: issuer.url('garbage'), subject: SUB, audiences: [AUD] }, owner);
       for (let i = 0; i < 4; i++) assert.equal((await exchange(limited, await issuer.sign('garbage', { sub: SUB, aud: AUD }))).status, 503);
       for (let i = 0; i < 3; i++)
         assert.equal((await exchange(limited, await issuer.sign('good', { sub: SUB, aud: 'api://wrong' }))).status, 401);
@@ -397,10 +384,9 @@ describe('federation: issuers that fail (sqlite)', () => {
       assert.equal(r.status, 429, JSON.stringify(r.body));
       assert.match(r.body.errors![0]!.message, /too many failed sign-ins from/);
       // Another subject of the same issuer from the same address is not locked out.
-      await call(
+      await addCredential(
         limited,
-        'POST',
-        `/api/service-principals/${sp.body.appId}/federated-credentials`,
+        sp.body.appId,
         { name: 'other', issuer: issuer.url('good'), subject: 'other-sub', audiences: [AUD] },
         owner,
       );
@@ -424,13 +410,7 @@ describe('federation: issuers that fail (sqlite)', () => {
       owner,
     );
     try {
-      await call(
-        strict,
-        'POST',
-        `/api/service-principals/${sp.body.appId}/federated-credentials`,
-        { name: 'good', issuer: issuer.url('good'), subject: SUB, audiences: [AUD] },
-        owner,
-      );
+      await addCredential(strict, sp.body.appId, { name: 'good', issuer: issuer.url('good'), subject: SUB, audiences: [AUD] }, owner);
       const r = await exchange(strict, await issuer.sign('good', { sub: SUB, aud: AUD }));
       assert.equal(r.status, 503, JSON.stringify(r.body));
       assert.match(r.body.errors![0]!.message, /loopback, link-local and private addresses are not allowed \(set egress\.allowPrivate/);

@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
 import { parseDigest } from '../../domain/digest.js';
 import { RegistryError } from '../../domain/errors.js';
+import type { ParsedManifest } from '../../domain/manifest.js';
 import { parseTrustPolicy, type Statement as TrustPolicyStatement, type TrustPolicy } from '../../domain/trust/policy.js';
 import type { JobQueue } from '../../jobs/queue.js';
 import type { SignatureCandidate, KyselyTrust, TrustStoreEntryRow } from '../../meta/trust.js';
@@ -556,16 +557,11 @@ export class TrustService {
   /** In a push's transaction: a new signature has its subject verified soon after (for /acr/v1 and the portal). */
   async pushed(
     trx: Parameters<JobQueue['enqueue']>[0],
-    p: {
-      reg: RegistryRow;
-      manifestId: number;
-      created: boolean;
-      manifest: { subject?: { digest: string } | null; artifactType?: string | null };
-    },
+    p: { reg: RegistryRow; manifestId: number; created: boolean; manifest: ParsedManifest },
   ): Promise<void> {
     if (!p.created || !p.manifest.subject) return;
-    const state = this.states.get(p.reg.id);
-    if (state && !state.policy) return;
+    const layers = p.manifest.blobs.map((b) => b.mediaType);
+    if (!isSignatureArtifact(p.manifest.artifactType, layers)) return;
     const subject = await this.store.manifestInRepositoryOf(trx, p.manifestId, p.manifest.subject.digest);
     if (subject !== undefined)
       await this.jobs.enqueue(trx, TRUST_VERIFY_JOB, { manifestId: subject, registryId: p.reg.id }, { maxAttempts: 3 });
