@@ -378,6 +378,16 @@ for (const backend of BACKENDS) {
       const meta = await api('GET', `/acr/v1/${reg}/${repo}/_manifests/${COSIGN_SUBJECT}`);
       assert.equal(meta.body.manifest.signature.status, 'verified');
       assert.equal(meta.body.manifest.signature.signatures[0].format, 'sigstore-bundle');
+      // Keyless identities: the fixture's OIDC issuer is trusted; a subject it does not have is not.
+      const keyless = (ids: string[]) =>
+        setPolicy(policy([{ ...strict('cosign', [`${reg}/${repo}`]), trustStores: ['cosign:pgi'], trustedIdentities: ids }]));
+      assert.equal((await keyless(['sigstore:issuer=https://github.com/login/oauth'])).status, 200);
+      assert.equal((await pull(repo, 'v1')).status, 200);
+      assert.equal((await keyless(['sigstore:issuer=https://github.com/login/oauth;subject=release@example.com'])).status, 200);
+      const wrongSigner = await pull(repo, 'v1');
+      assert.equal(wrongSigner.status, 403);
+      assert.match(((await wrongSigner.json()) as { errors: { message: string }[] }).errors[0]!.message, /matches no trusted identity/);
+      assert.equal((await keyless(['sigstore:subject'])).status, 400);
       const refused = await pull(repo, 'other');
       assert.equal(refused.status, 403);
       assert.match(((await refused.json()) as { errors: { message: string }[] }).errors[0]!.message, /digest/);

@@ -484,6 +484,16 @@ describe('cosign: a Sigstore bundle v0.3 (DSSE in-toto) with the public-good tru
     failed(await verifySignature(input(BUNDLE, bundle, subject), ids, stores, NOW), 'authenticity', /keyless signer/);
   });
 
+  test('keyless identities (cosign --certificate-oidc-issuer / --certificate-identity): the right issuer matches, a wrong subject does not', async () => {
+    const run = (ids: string[]) =>
+      verifySignature(input(BUNDLE, bundle, subject), statement({ trustStores: ['cosign:sigstore'], trustedIdentities: ids }), stores, NOW);
+    verified(await run(['sigstore:issuer=https://github.com/login/oauth']));
+    verified(await run(['sigstore:issuer=https://github.com/*;subject=*']));
+    // The fixture's expectation: a subject pattern that matches nothing finds no matching signature.
+    failed(await run(['sigstore:issuer=https://github.com/login/oauth;subject=wrong']), 'authenticity', /matches no trusted identity/);
+    failed(await run(['sigstore:issuer=https://accounts.google.com']), 'authenticity', /matches no trusted identity/);
+  });
+
   test('a bundle whose signature was altered fails', async () => {
     const doc = JSON.parse(bundle.toString()) as { dsseEnvelope: { signatures: { sig: string }[] } };
     const sig = Buffer.from(doc.dsseEnvelope.signatures[0]!.sig, 'base64');

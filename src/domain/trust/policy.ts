@@ -191,8 +191,16 @@ function parseStatement(raw: unknown, index: number): Statement {
       continue;
     }
     const cut = id.indexOf(':');
+    if (cut >= 0 && id.slice(0, cut) === 'sigstore') {
+      try {
+        parseSigstoreIdentity(id);
+      } catch (e) {
+        invalid(`${where}: ${(e as Error).message}`);
+      }
+      continue;
+    }
     if (cut < 0 || id.slice(0, cut) !== 'x509.subject')
-      invalid(`${where}: trusted identity ${q(id)} must be "*" or start with "x509.subject:"`);
+      invalid(`${where}: trusted identity ${q(id)} must be "*" or start with "x509.subject:" (or, for keyless cosign, "sigstore:")`);
     let dn: Rdn[] = [];
     try {
       dn = parseDN(id.slice(cut + 1));
@@ -351,4 +359,52 @@ export function matchesTrustedIdentity(identities: readonly string[], leafSubjec
     if (wanted.every((w) => subject.some((r) => r.type === w.type && r.value === w.value))) return true;
   }
   return false;
+}
+
+/**
+ * Berth's identity for keyless (Sigstore) signers, which have no X.509 subject to match:
+ * "sigstore:issuer=<OIDC issuer>;subject=<certificate identity>", either part optional but not
+ * both. A value ending in "*" matches by prefix (https://github.com/acme/*), like cosign's
+ * --certificate-identity and --certificate-oidc-issuer with a safe subset of their regexp forms.
+ */
+export interface SigstoreIdentity {
+  issuer?: string;
+  subject?: string;
+}
+
+export function parseSigstoreIdentity(id: string): SigstoreIdentity {
+  const body = id.slice('sigstore:'.length).trim();
+  const out: SigstoreIdentity = {};
+  for (const part of body.split(';')) {
+    const p = part.trim();
+    if (!p) continue;
+    const eq = p.indexOf('=');
+    const key = eq < 0 ? p : p.slice(0, eq).trim();
+    if (eq < 0 || (key !== 'issuer' && key !== 'subject') || out[key] !== undefined)
+      throw new Error(
+        `trusted identity ${q(id)} must read "sigstore:issuer=<issuer>;subject=<identity>" (each once; "*" at the end matches a prefix)`,
+      );
+    const value = p.slice(eq + 1).trim();
+    if (!value) throw new Error(`trusted identity ${q(id)} gives an empty ${key}`);
+    out[key] = value;
+  }
+  if (out.issuer === undefined && out.subject === undefined)
+    throw new Error(`trusted identity ${q(id)} names neither an issuer nor a subject`);
+  return out;
+}
+
+const matchesPattern = (pattern: string, value: string | undefined) =>
+  value !== undefined && (pattern.endsWith('*') ? value.startsWith(pattern.slice(0, -1)) : value === pattern);
+
+/** Does a keyless signer (its certificate's identity and OIDC issuer) satisfy the trusted identities? */
+export function matchesSigstoreIdentity(identities: readonly string[], signer: { subject?: string; issuer?: string }): boolean {
+  if (identities.includes('*')) return true;
+  return identities
+    .filter((id) => id.startsWith('sigstore:'))
+    .map(parseSigstoreIdentity)
+    .some(
+      (w) =>
+        (w.issuer === undefined || matchesPattern(w.issuer, signer.issuer)) &&
+        (w.subject === undefined || matchesPattern(w.subject, signer.subject)),
+    );
 }

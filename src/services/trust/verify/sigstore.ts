@@ -12,6 +12,9 @@ export interface SigstoreResult {
   integrity?: string;
   authenticity?: string;
   signer?: string;
+  /** The signing certificate's identity (SAN) and OIDC issuer, for trusted identities. */
+  san?: string;
+  issuer?: string;
   /** The transparency log's integrated time. */
   timestamp?: Date;
 }
@@ -58,6 +61,8 @@ export function verifySigstoreBundle(envelope: Buffer, subjectDigest: string, tr
     const issuer = signer.identity?.extensions?.issuer;
     return {
       signer: san ? `${san}${issuer ? ` (issuer ${issuer})` : ''}` : 'a Sigstore key',
+      ...(san ? { san } : {}),
+      ...(issuer ? { issuer } : {}),
       timestamp: entry ? new Date(Number(entry.integratedTime) * 1000) : undefined,
     };
   }

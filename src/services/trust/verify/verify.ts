@@ -1,5 +1,12 @@
 import { RegistryError } from '../../../domain/errors.js';
-import { effectiveAction, matchesTrustedIdentity, parseStoreRef, type CheckName, type Statement } from '../../../domain/trust/policy.js';
+import {
+  effectiveAction,
+  matchesSigstoreIdentity,
+  matchesTrustedIdentity,
+  parseStoreRef,
+  type CheckName,
+  type Statement,
+} from '../../../domain/trust/policy.js';
 import { cosignKeyVerifies, cosignPayloadProblem, cosignSignature } from './cosign.js';
 import { parseCose } from './cose.js';
 import { EnvelopeError, payloadProblem, SCHEME_SIGNING_AUTHORITY, signatureProblem, type NotaryEnvelope } from './envelope.js';
@@ -332,7 +339,7 @@ function verifyCosign(input: SignatureInput, statement: Statement, stores: Trust
 }
 
 function verifyBundle(input: SignatureInput, statement: Statement, stores: TrustStore[]): Verdict {
-  // Keyless signers are e-mail addresses or workload URIs, not X.509 subjects: only "*" can trust them.
+  // Keyless signers are e-mail addresses or workload URIs, not X.509 subjects: "sigstore:" identities (or "*") name them.
   const refs = statement.trustStores
     .map(parseStoreRef)
     .filter((r) => r?.type === 'cosign')
@@ -340,8 +347,8 @@ function verifyBundle(input: SignatureInput, statement: Statement, stores: Trust
   const roots = stores.filter((s) => s.type === 'cosign' && refs.includes(s.name)).flatMap((s) => s.trustedRoots ?? []);
   const r = verifySigstoreBundle(input.envelope, input.subject.digest, roots);
   let authenticity = r.authenticity;
-  if (!r.integrity && !authenticity && !statement.trustedIdentities.includes('*'))
-    authenticity = `the keyless signer ${r.signer ?? ''} cannot match the x509.subject identities of policy statement "${statement.name}" (use "*")`;
+  if (!r.integrity && !authenticity && !matchesSigstoreIdentity(statement.trustedIdentities, { subject: r.san, issuer: r.issuer }))
+    authenticity = `the keyless signer ${r.signer ?? ''} matches no trusted identity of policy statement "${statement.name}" ("sigstore:issuer=…;subject=…" entries, or "*")`;
   return judge(
     statement,
     'sigstore-bundle',
