@@ -47,6 +47,7 @@ import { ScanService } from './services/scan/scanner.js';
 import { KyselyScans } from './meta/scans.js';
 import { KyselyTrust } from './meta/trust.js';
 import { signatureAttribute, TrustService } from './services/trust/trust.js';
+import { CrlRevocation } from './services/trust/verify/revocation.js';
 import { KyselyTasks } from './meta/tasks.js';
 import { POOL_JOB_PREFIX, TaskService, TASK_RUN_JOB } from './services/tasks/tasks.js';
 import { TaskRunner } from './services/tasks/runner.js';
@@ -326,7 +327,12 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     VERSION,
   );
   manifests.onPush(scans);
-  const trust = new TrustService(new KyselyTrust(meta.db), meta, storage, jobs, log);
+  const trust = new TrustService(new KyselyTrust(meta.db), meta, storage, jobs, log, {
+    revocation:
+      config.trust.revocation === 'crl'
+        ? new CrlRevocation({ egress: config.egress, cacheSeconds: config.trust.crlCacheSeconds })
+        : undefined,
+  });
   manifests.onPush(trust);
   const taskStore = new KyselyTasks(meta.db);
   const runAddr = runRegistryOf(config);

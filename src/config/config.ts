@@ -434,6 +434,14 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   /** Seconds SIGTERM waits for in-flight requests before closing connections. */
   shutdownTimeoutSeconds: z.number().int().min(0).max(3600).default(30),
+  trust: z
+    .strictObject({
+      /** Revocation of signing certificates: off (Berth verifies offline) or crl (fetch the CRLs the certificates name, through the egress policy). */
+      revocation: z.enum(['off', 'crl']).default('off'),
+      /** Longest a fetched CRL is used; its nextUpdate may end it sooner. */
+      crlCacheSeconds: z.number().int().min(0).max(604800).default(3600),
+    })
+    .prefault({}),
   federation: z
     .strictObject({
       /** Seconds an OIDC issuer's JWKS is used before it is fetched again (an unknown kid refetches sooner, at most every 30 s). */

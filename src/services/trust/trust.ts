@@ -11,6 +11,7 @@ import type { StorageDriver } from '../../storage/driver.js';
 import { blobKey } from '../../storage/paths.js';
 import { currentActor } from '../actor.js';
 import type { QuarantineViewer } from '../content/manifests.js';
+import type { CrlRevocation } from './verify/revocation.js';
 import { validateCosignKeys, validateStoreCerts, validateTrustedRoot } from './verify/truststore.js';
 import { isSignatureArtifact, verifySignature, type StoreType, type TrustStore, type Verdict } from './verify/verify.js';
 
@@ -114,6 +115,7 @@ export class TrustService {
     private readonly storage: StorageDriver,
     private readonly jobs: JobQueue,
     private readonly log: Logger,
+    private readonly opts: { revocation?: CrlRevocation } = {},
   ) {
     jobs.handle<{ manifestId: number; registryId: number }>(TRUST_VERIFY_JOB, async (p) => {
       const reg = await this.meta.getRegistryById(p.registryId);
@@ -431,6 +433,7 @@ export class TrustService {
         statement,
         stores,
         now,
+        this.opts.revocation ? { revocation: (chain, at) => this.opts.revocation!.check(chain, at) } : {},
       );
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'signature verification threw');

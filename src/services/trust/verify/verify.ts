@@ -97,7 +97,7 @@ function judge(statement: Statement, format: Verdict['format'], findings: Findin
 }
 
 function notApplicable(check: CheckName, format: Verdict['format']): string {
-  if (check === 'revocation') return 'revocation is not checked: Berth verifies offline';
+  if (check === 'revocation') return 'revocation is not checked (trust.revocation is off: Berth verifies offline)';
   if (format === 'cosign') return `does not apply to cosign key signatures`;
   return 'not applicable';
 }
@@ -116,15 +116,35 @@ function formatOf(mediaType: string): Verdict['format'] {
   return 'unknown';
 }
 
-export function verifySignature(input: SignatureInput, statement: Statement, stores: TrustStore[], now: Date): Promise<Verdict> {
+/** Revocation of a Notary signing chain (leaf first, DER): the problem, or undefined when nothing is revoked. */
+export type RevocationCheck = (chain: readonly Buffer[], now: Date) => Promise<string | undefined>;
+
+export interface VerifyOptions {
+  /** Checks revocation (trust.revocation: crl); without it the check is skipped (offline). */
+  revocation?: RevocationCheck;
+}
+
+export function verifySignature(
+  input: SignatureInput,
+  statement: Statement,
+  stores: TrustStore[],
+  now: Date,
+  opts: VerifyOptions = {},
+): Promise<Verdict> {
   try {
-    return Promise.resolve(verifyNow(input, statement, stores, now));
+    return Promise.resolve(verifyNow(input, statement, stores, now, opts));
   } catch (e) {
     return Promise.reject(e instanceof Error ? e : new Error(String(e)));
   }
 }
 
-function verifyNow(input: SignatureInput, statement: Statement, stores: TrustStore[], now: Date): Verdict {
+function verifyNow(
+  input: SignatureInput,
+  statement: Statement,
+  stores: TrustStore[],
+  now: Date,
+  opts: VerifyOptions,
+): Verdict | Promise<Verdict> {
   const format = formatOf(input.layerMediaType);
   if (statement.signatureVerification.level === 'skip') return skippedVerdict(statement, format);
   if (!Buffer.isBuffer(input.envelope) || !(now instanceof Date) || Number.isNaN(now.getTime()))
@@ -141,7 +161,7 @@ function verifyNow(input: SignatureInput, statement: Statement, stores: TrustSto
   try {
     if (format === 'sigstore-bundle') return verifyBundle(input, statement, stores);
     if (format === 'cosign') return verifyCosign(input, statement, stores);
-    return verifyNotary(input, statement, stores, now, format);
+    return verifyNotary(input, statement, stores, now, format, opts);
   } catch (e) {
     // A library tripping over hostile bytes in a way the parsers did not foresee: still a verdict.
     return judge(
@@ -156,7 +176,14 @@ function verifyNow(input: SignatureInput, statement: Statement, stores: TrustSto
 const iso = (d: Date | undefined): string | undefined => (d ? d.toISOString() : undefined);
 const httpDate = (d: Date): string => d.toUTCString().replace('GMT', '+0000');
 
-function verifyNotary(input: SignatureInput, statement: Statement, stores: TrustStore[], now: Date, format: Verdict['format']): Verdict {
+function verifyNotary(
+  input: SignatureInput,
+  statement: Statement,
+  stores: TrustStore[],
+  now: Date,
+  format: Verdict['format'],
+  opts: VerifyOptions,
+): Verdict | Promise<Verdict> {
   const findings: Findings = {};
   let env: NotaryEnvelope;
   let chain: Cert[];
@@ -218,7 +245,24 @@ function verifyNotary(input: SignatureInput, statement: Statement, stores: Trust
   if (ts.timestamp) extra.timestamp = ts.timestamp.genTime.toISOString();
 
   findings.revocation = null;
-  return judge(statement, format, findings, extra);
+  if (!opts.revocation || typeof findings.integrity === 'string' || effectiveAction(statement, 'revocation') === 'skip')
+    return judge(statement, format, findings, extra);
+  // Revocation asks the network (CRLs through the egress policy); its failure is a verdict too.
+  return opts
+    .revocation(
+      chain.map((c) => c.der),
+      now,
+    )
+    .then(
+      (problem) => judge(statement, format, { ...findings, revocation: problem }, extra),
+      (e: unknown) =>
+        judge(
+          statement,
+          format,
+          { ...findings, revocation: `revocation status unknown: ${e instanceof Error ? e.message : String(e)}` },
+          extra,
+        ),
+    );
 }
 
 function completeChain(chain: Cert[], stores: TrustStore[]): Cert[] {

@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createNotationJws } from '../../src/cli/sign/notation-jws.js';
+import { parseTrustPolicy, type Statement } from '../../src/domain/trust/policy.js';
+import { CrlRevocation } from '../../src/services/trust/verify/revocation.js';
+import { verifySignature, type TrustStore } from '../../src/services/trust/verify/verify.js';
+import { parseCerts } from '../../src/services/trust/verify/x509.js';
+
+// Revocation by CRL (trust.revocation: crl): a CA made with openssl publishes its CRL on a
+// loopback HTTP server; a signing certificate that names it passes until `openssl ca -revoke`
+// puts it on the CRL, then fails under strict and is only logged under permissive. A CRL that
+// cannot be fetched, one signed by someone else, and the egress policy refusing loopback leave
+// the status unknown. A certificate naming no CRL is not revocable and passes.
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-crl-'));
+const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+const read = (f: string) => readFileSync(path.join(dir, f), 'utf8');
+const EGRESS = { allowPrivate: true, connectTimeoutMs: 1000, timeoutMs: 3000, maxRedirects: 0, maxResponseBytes: 64 * 1024 };
+const TARGET = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'ab'.repeat(32)}`, size: 321 };
+
+let server: http.Server;
+let crlBody: Buffer | undefined;
+let base = '';
+
+function statement(level: string): Statement {
+  return parseTrustPolicy({
+    version: '1.0',
+    trustPolicies: [
+      { name: 'crl', registryScopes: ['*'], signatureVerification: { level }, trustStores: ['ca:root'], trustedIdentities: ['*'] },
+    ],
+  }).trustPolicies[0]!;
+}
+
+function gencrl(name: string): void {
+  ssl('ca', '-gencrl', '-config', 'ca.cnf', '-keyfile', `${name}.key`, '-cert', `${name}.crt`, '-out', `${name}.crl.pem`);
+  const der = ssl('crl', '-in', `${name}.crl.pem`, '-outform', 'DER');
+  if (name === 'root') crlBody = der;
+  writeFileSync(path.join(dir, `${name}.crl`), der);
+}
+
+function leaf(name: string, crl: boolean): void {
+  ssl(
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-subj',
+    `/C=US/ST=WA/O=Berth Test/CN=${name}`,
+    '-out',
+    `${name}.csr`,
+  );
+  const ext = `basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n${
+    crl ? `crlDistributionPoints=URI:${base}/root.crl\n` : ''
+  }`;
+  writeFileSync(path.join(dir, `${name}.ext`), ext);
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    'root.crt',
+    '-CAkey',
+    'root.key',
+    '-CAcreateserial',
+    '-days',
+    '30',
+    '-extfile',
+    `${name}.ext`,
+    '-out',
+    `${name}.crt`,
+  );
+}
+
+const stores = (): TrustStore[] => [{ type: 'ca', name: 'root', certs: parseCerts(read('root.crt')).map((c) => c.der), publicKeys: [] }];
+
+async function verdict(name: string, level: string, revocation: CrlRevocation | undefined) {
+  const envelope = createNotationJws({
+    target: TARGET,
+    privateKeyPem: read(`${name}.key`),
+    certChainPem: [read(`${name}.crt`), read('root.crt')],
+  });
+  return verifySignature(
+    { layerMediaType: 'application/jose+json', envelope, layerAnnotations: {}, subject: TARGET },
+    statement(level),
+    stores(),
+    new Date(),
+    revocation ? { revocation: (chain, at) => revocation.check(chain, at) } : {},
+  );
+}
+
+describe('revocation by CRL', () => {
+  before(async () => {
+    server = http.createServer((req, res) => {
+      if (req.url === '/root.crl' && crlBody) {
+        res.writeHead(200, { 'Content-Type': 'application/pkix-crl' });
+        res.end(crlBody);
+      } else if (req.url === '/other.crl') {
+        res.writeHead(200, { 'Content-Type': 'application/pkix-crl' });
+        res.end(readFileSync(path.join(dir, 'other.crl')));
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    writeFileSync(path.join(dir, 'index.txt'), '');
+    writeFileSync(path.join(dir, 'crlnumber'), '01\n');
+    writeFileSync(
+      path.join(dir, 'ca.cnf'),
+      `[ca]\ndefault_ca = CA_default\n[CA_default]\ndatabase = ${dir}/index.txt\ncrlnumber = ${dir}/crlnumber\ndefault_md = sha256\ndefault_crl_days = 1\n`,
+    );
+    for (const name of ['root', 'other'])
+      ssl(
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        `${name}.key`,
+        '-out',
+        `${name}.crt`,
+        '-days',
+        '365',
+        '-subj',
+        `/C=US/ST=WA/O=Berth Test/CN=${name} CA`,
+        '-addext',
+        'basicConstraints=critical,CA:true',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      );
+    gencrl('root');
+    gencrl('other');
+    leaf('signer', true);
+    leaf('plain', false);
+  });
+  after(async () => {
+    await new Promise((r) => server.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('off (the default): revocation is skipped and says why', async () => {
+    const v = await verdict('signer', 'strict', undefined);
+    assert.equal(v.outcome, 'verified', v.reason);
+    assert.equal(v.checks.revocation.result, 'skipped');
+    assert.match(v.checks.revocation.message ?? '', /trust\.revocation is off/);
+  });
+
+  test('a certificate on no CRL passes; one naming no CRL is not revocable', async () => {
+    const crl = new CrlRevocation({ egress: EGRESS, cacheSeconds: 0 });
+    const v = await verdict('signer', 'strict', crl);
+    assert.equal(v.outcome, 'verified', v.reason);
+    assert.equal(v.checks.revocation.result, 'passed');
+    assert.equal((await verdict('plain', 'strict', crl)).outcome, 'verified');
+  });
+
+  test('revoked: strict fails naming the certificate and the date; permissive logs it', async () => {
+    ssl('ca', '-config', 'ca.cnf', '-keyfile', 'root.key', '-cert', 'root.crt', '-revoke', 'signer.crt');
+    gencrl('root');
+    const crl = new CrlRevocation({ egress: EGRESS, cacheSeconds: 0 });
+    const strict = await verdict('signer', 'strict', crl);
+    assert.equal(strict.outcome, 'failed');
+    assert.equal(strict.checks.revocation.result, 'failed');
+    assert.match(strict.reason ?? '', /certificate "CN=signer,O=Berth Test,ST=WA,C=US" was revoked on \d{4}-/);
+    const permissive = await verdict('signer', 'permissive', crl);
+    assert.equal(permissive.outcome, 'verified');
+    assert.equal(permissive.checks.revocation.result, 'logged');
+  });
+
+  test('unknown status fails under strict: no CRL there, a CRL from another CA, loopback refused by the egress policy', async () => {
+    const served = crlBody;
+    try {
+      crlBody = undefined;
+      const missing = await verdict('signer', 'strict', new CrlRevocation({ egress: EGRESS, cacheSeconds: 0 }));
+      assert.match(missing.reason ?? '', /revocation status of certificate .* is unknown: .*HTTP 404/);
+      crlBody = readFileSync(path.join(dir, 'other.crl'));
+      const forged = await verdict('signer', 'strict', new CrlRevocation({ egress: EGRESS, cacheSeconds: 0 }));
+      assert.match(forged.reason ?? '', /the CRL is not issued by "CN=root CA/);
+    } finally {
+      crlBody = served;
+    }
+    const refused = await verdict('signer', 'strict', new CrlRevocation({ egress: { ...EGRESS, allowPrivate: false }, cacheSeconds: 0 }));
+    assert.match(refused.reason ?? '', /unknown: .*egress/);
+  });
+});
