@@ -332,6 +332,7 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
       config.trust.revocation === 'crl'
         ? new CrlRevocation({ egress: config.egress, cacheSeconds: config.trust.crlCacheSeconds })
         : undefined,
+    revocationCacheMs: config.trust.revocation === 'crl' ? config.trust.crlCacheSeconds * 1000 : undefined,
   });
   manifests.onPush(trust);
   const taskStore = new KyselyTasks(meta.db);

@@ -6,11 +6,13 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createNotationJws } from '../../src/cli/sign/notation-jws.js';
+import { chainThumbprints, createNotationJws, signatureManifest } from '../../src/cli/sign/notation-jws.js';
 import { parseTrustPolicy, type Statement } from '../../src/domain/trust/policy.js';
 import { CrlRevocation } from '../../src/services/trust/verify/revocation.js';
 import { verifySignature, type TrustStore } from '../../src/services/trust/verify/verify.js';
 import { parseCerts } from '../../src/services/trust/verify/x509.js';
+import { basicAuthHeader, startTestApp } from '../helpers/app.js';
+import { blobOf, MT } from '../helpers/oci.js';
 
 // Revocation by CRL (trust.revocation: crl): a CA made with openssl publishes its CRL on a
 // loopback HTTP server; a signing certificate that names it passes until `openssl ca -revoke`
@@ -175,6 +177,66 @@ describe('revocation by CRL', () => {
     const permissive = await verdict('signer', 'permissive', crl);
     assert.equal(permissive.outcome, 'verified');
     assert.equal(permissive.checks.revocation.result, 'logged');
+  });
+
+  test('through the registry (trust.revocation: crl): a signed image pulls until its signer is revoked', async () => {
+    leaf('app-signer', true);
+    const t = await startTestApp('sqlite', {
+      trust: { revocation: 'crl', crlCacheSeconds: 0 },
+      egress: { allowPrivate: true },
+      scan: { mode: 'off' },
+    });
+    try {
+      const reg = await t.createRegistry();
+      const v2 = t.v2();
+      const api = (method: string, p: string, body?: unknown) =>
+        t.fetch(p, {
+          method,
+          headers: { 'Content-Type': 'application/json', Authorization: v2.authorization! },
+          body: JSON.stringify(body),
+        });
+      assert.equal((await api('POST', '/api/users', { name: 'crlpuller', password: 'crlpuller-pw-123456' })).status, 201);
+      assert.equal(
+        (await api('POST', '/api/role-assignments', { assignee: 'crlpuller', role: 'AcrPull', scope: `/registries/${reg}` })).status,
+        201,
+      );
+      const img = await v2.pushImage(`${reg}/app`, 'v1');
+      assert.equal(
+        (await api('POST', `/api/registries/${reg}/trust-stores`, { type: 'ca', name: 'root', pem: read('root.crt') })).status,
+        201,
+      );
+      const doc = {
+        version: '1.0',
+        trustPolicies: [
+          {
+            name: 'crl',
+            registryScopes: [`${reg}/app`],
+            signatureVerification: { level: 'strict' },
+            trustStores: ['ca:root'],
+            trustedIdentities: ['*'],
+          },
+        ],
+      };
+      assert.equal((await api('PUT', `/api/registries/${reg}/trust-policy`, doc)).status, 200);
+      const target = { mediaType: MT.ociManifest, digest: img.digest, size: img.size };
+      const chain = [read('app-signer.crt'), read('root.crt')];
+      const envelope = createNotationJws({ target, privateKeyPem: read('app-signer.key'), certChainPem: chain });
+      const m = signatureManifest(envelope, target, chainThumbprints(chain));
+      await v2.pushBlob(`${reg}/app`, blobOf(envelope));
+      await v2.pushBlob(`${reg}/app`, blobOf('{}'));
+      assert.equal((await v2.putManifest(`${reg}/app`, m.digest, m.bytes, MT.ociManifest)).status, 201);
+      const puller = t.v2({ authorization: basicAuthHeader('crlpuller', 'crlpuller-pw-123456') });
+      const pull = () => puller.fetch(`${reg}/app/manifests/v1`, { headers: { Accept: MT.ociManifest } });
+      assert.equal((await pull()).status, 200);
+      ssl('ca', '-config', 'ca.cnf', '-keyfile', 'root.key', '-cert', 'root.crt', '-revoke', 'app-signer.crt');
+      gencrl('root');
+      // Verdicts are reached again after the CRL cache time (0 here): the revocation is seen on the next pull.
+      const refused = await pull();
+      assert.equal(refused.status, 403);
+      assert.match(((await refused.json()) as { errors: { message: string }[] }).errors[0]!.message, /was revoked/);
+    } finally {
+      await t.close();
+    }
   });
 
   test('unknown status fails under strict: no CRL there, a CRL from another CA, loopback refused by the egress policy', async () => {

@@ -295,6 +295,27 @@ for (const backend of BACKENDS) {
       assert.equal((await pull(repo, 'v1')).status, 200);
     });
 
+    test('a cached verdict ends with the signature: once it expires the image is refused without any trust change', async () => {
+      const repo = uniqueRepo('expiring');
+      const img = await v2.pushImage(`${reg}/${repo}`, 'v1');
+      await setPolicy(policy([strict('expiring', [`${reg}/${repo}`])]));
+      const target = { mediaType: MT.ociManifest, digest: img.digest, size: img.size };
+      const chain = pem(signer.chain).match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)!;
+      const envelope = createNotationJws({ target, privateKeyPem: pem(signer.key), certChainPem: chain, expirySeconds: 2 });
+      const m = signatureManifest(envelope, target, chainThumbprints(chain));
+      await v2.pushBlob(`${reg}/${repo}`, blobOf(envelope));
+      await v2.pushBlob(`${reg}/${repo}`, EMPTY);
+      assert.equal((await v2.putManifest(`${reg}/${repo}`, m.digest, m.bytes, MT.ociManifest)).status, 201);
+      assert.equal((await pull(repo, 'v1')).status, 200);
+      const meta = await api('GET', `/acr/v1/${reg}/${repo}/_manifests/${img.digest}`);
+      const expiry = Date.parse(meta.body.manifest.signature.signatures[0].expiry ?? '');
+      assert.ok(expiry > Date.now(), 'the verdict shows the expiry');
+      await new Promise((r) => setTimeout(r, expiry - Date.now() + 100));
+      const refused = await pull(repo, 'v1');
+      assert.equal(refused.status, 403);
+      assert.match(((await refused.json()) as { errors: { message: string }[] }).errors[0]!.message, /expired/);
+    });
+
     test('a platform image is served through its signed index; scanners (quarantine_read) bypass', async () => {
       const repo = uniqueRepo('multi');
       const a = await v2.pushImage(`${reg}/${repo}`, 'amd64');

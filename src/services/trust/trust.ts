@@ -36,6 +36,8 @@ const MAX_SIGNATURES = 20;
 export const MAX_ENVELOPE_BYTES = 256 * 1024;
 /** How long a node trusts its copy of a registry's policy and stores before reading them again. */
 const POLICY_CACHE_MS = 2000;
+/** How long a verdict is used before its signatures are verified again (expiry, certificate validity, revocation). */
+const VERDICT_TTL_MS = 3600_000;
 
 /** The verdict on one image: what /acr/v1, the API, the portal and the pull policy read. */
 export interface ImageTrust {
@@ -115,7 +117,7 @@ export class TrustService {
     private readonly storage: StorageDriver,
     private readonly jobs: JobQueue,
     private readonly log: Logger,
-    private readonly opts: { revocation?: CrlRevocation } = {},
+    private readonly opts: { revocation?: CrlRevocation; revocationCacheMs?: number } = {},
   ) {
     jobs.handle<{ manifestId: number; registryId: number }>(TRUST_VERIFY_JOB, async (p) => {
       const reg = await this.meta.getRegistryById(p.registryId);
@@ -372,7 +374,7 @@ export class TrustService {
     const cached = await this.store.verdict(m.id);
     if (cached && Number(cached.version) === state.version) {
       const d = JSON.parse(cached.detail) as ImageTrust & { fingerprint?: string };
-      if (d.fingerprint === fingerprint) {
+      if (d.fingerprint === fingerprint && this.fresh(d, Date.now())) {
         delete d.fingerprint;
         return d;
       }
@@ -400,6 +402,18 @@ export class TrustService {
       verified_at: out.verifiedAt!,
     });
     return out;
+  }
+
+  /**
+   * Whether a cached verdict still holds. Time changes verdicts too: a signature reaches its expiry,
+   * a certificate its notAfter, a CRL revokes a signer. So a verdict is reached again after
+   * VERDICT_TTL_MS (or the CRL cache time, when revocation is checked), and at once when a
+   * verified signature's own expiry has passed.
+   */
+  private fresh(d: ImageTrust, now: number): boolean {
+    const ttl = this.opts.revocationCacheMs !== undefined ? Math.min(this.opts.revocationCacheMs, VERDICT_TTL_MS) : VERDICT_TTL_MS;
+    if (!d.verifiedAt || now - Date.parse(d.verifiedAt) >= ttl) return false;
+    return !d.signatures.some((s) => s.outcome === 'verified' && s.expiry !== undefined && Date.parse(s.expiry) <= now);
   }
 
   private async verifyOne(
@@ -601,6 +615,7 @@ export function signatureAttribute(v: ImageTrust): { signed: boolean; signature:
         ...(s.signer ? { signer: s.signer } : {}),
         ...(s.signingTime ? { signingTime: s.signingTime } : {}),
         ...(s.timestamp ? { timestamp: s.timestamp } : {}),
+        ...(s.expiry ? { expiry: s.expiry } : {}),
         ...(s.reason ? { reason: s.reason } : {}),
       })),
       ...(v.verifiedAt ? { verifiedTime: v.verifiedAt } : {}),
