@@ -69,7 +69,8 @@ const HELP = `usage: node bench/run.mjs [options]      (npm run bench -- [option
                         ignores --only (see docs/bench.md)
   --against URL         measure the registry at URL instead of local ones (give it twice for A/B);
                         credentials from BENCH_USERNAME / BENCH_PASSWORD (Basic or Bearer token flow)
-  --repo-prefix NAME    where --against pushes (default "bench"; for a Berth: REGISTRY/bench)
+  --repo-prefix NAME    where --against pushes (default "bench"; for a Berth: REGISTRY/bench); once
+                        per --against (same order) to compare two registries of one server
   --insecure            accept any TLS certificate from --against URLs`;
 
 function options(argv) {
@@ -92,7 +93,7 @@ function options(argv) {
         nodes: { type: 'string' },
         geo: { type: 'boolean', default: false },
         against: { type: 'string', multiple: true, default: [] },
-        'repo-prefix': { type: 'string', default: 'bench' },
+        'repo-prefix': { type: 'string', multiple: true, default: ['bench'] },
         insecure: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -133,9 +134,11 @@ function options(argv) {
   for (const url of v.against) {
     if (!/^https?:\/\/[^/\s]+\/?$/.test(url)) throw new UsageError(`--against wants http(s)://host[:port], not "${url}"`);
   }
-  if (!new RegExp(`^${NAME_PART}(?:/${NAME_PART})*$`).test(v['repo-prefix'])) {
-    throw new UsageError(`--repo-prefix "${v['repo-prefix']}" is not a repository name`);
-  }
+  for (const prefix of v['repo-prefix'])
+    if (!new RegExp(`^${NAME_PART}(?:/${NAME_PART})*$`).test(prefix))
+      throw new UsageError(`--repo-prefix "${prefix}" is not a repository name`);
+  if (v['repo-prefix'].length > 1 && v['repo-prefix'].length !== v.against.length)
+    throw new UsageError('give one --repo-prefix for all --against targets, or one per --against, in the same order');
   return {
     help: v.help,
     rounds: whole('rounds'),
@@ -330,10 +333,14 @@ async function main() {
   if (o.against.length) {
     const env = process.env;
     const hosts = o.against.map((u) => new URL(u).host);
-    labels = hosts.map((h, i) => (hosts.indexOf(h) === i ? h : `${h}#${i + 1}`));
+    // Two registries of one server are told apart by their prefixes.
+    labels =
+      o.repoPrefix.length > 1
+        ? o.repoPrefix.map((prefix) => prefix.split('/')[0])
+        : hosts.map((h, i) => (hosts.indexOf(h) === i ? h : `${h}#${i + 1}`));
     shared = o.against.map((url, i) => {
       const client = new RegistryClient({ url, username: env.BENCH_USERNAME, password: env.BENCH_PASSWORD, insecure: o.insecure });
-      return target(labels[i], url, client, o.repoPrefix, runId, blobs);
+      return target(labels[i], url, client, o.repoPrefix[i] ?? o.repoPrefix[0], runId, blobs);
     });
     for (const t of shared) await warmUp(t, o.concurrency, o.quick);
     log(`measuring ${shared.map((t) => `${t.label} (${t.url}, auth ${t.client.scheme})`).join(' and ')}`);

@@ -335,6 +335,7 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     revocationCacheMs: config.trust.revocation === 'crl' ? config.trust.crlCacheSeconds * 1000 : undefined,
   });
   manifests.onPush(trust);
+  manifests.onDelete((repositoryId) => trust.forgetRepository(repositoryId));
   const taskStore = new KyselyTasks(meta.db);
   const runAddr = runRegistryOf(config);
   const tasks = new TaskService(taskStore, meta, accessStore, jobs, scheduler, storage, {

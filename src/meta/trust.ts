@@ -133,27 +133,39 @@ export class KyselyTrust {
       .execute();
   }
 
-  /** Referrers of a manifest (signature candidates; the caller filters by artifact type), newest first. */
-  referrersOf(repositoryId: number, digest: string, limit: number): Promise<SignatureCandidate[]> {
+  /**
+   * What a manifest's verdict depends on, without content, in one query: its referrers (newest
+   * first) and the manifest cosign's sha256-<hex>.sig tag points at.
+   */
+  signatureSources(repositoryId: number, digest: string, cosignTag: string, limit: number): Promise<{ id: number; digest: string }[]> {
     return this.db
       .selectFrom('manifests')
-      .select(['id as manifest_id', 'digest', 'artifact_type', 'content'])
+      .select(['id', 'digest'])
       .where('repository_id', '=', repositoryId)
-      .where('subject_digest', '=', digest)
+      .where((eb) =>
+        eb.or([
+          eb('subject_digest', '=', digest),
+          eb(
+            'id',
+            '=',
+            eb.selectFrom('tags').select('manifest_id').where('repository_id', '=', repositoryId).where('name', '=', cosignTag),
+          ),
+        ]),
+      )
       .orderBy('id', 'desc')
       .limit(limit)
       .execute();
   }
 
-  /** The manifest a tag points at (cosign's sha256-<hex>.sig tag scheme). */
-  taggedManifest(repositoryId: number, tag: string): Promise<SignatureCandidate | undefined> {
+  /** The manifests behind signatureSources, with their content (read only when a verdict is reached again). */
+  candidates(ids: readonly number[]): Promise<SignatureCandidate[]> {
+    if (ids.length === 0) return Promise.resolve([]);
     return this.db
-      .selectFrom('tags')
-      .innerJoin('manifests', 'manifests.id', 'tags.manifest_id')
-      .select(['manifests.id as manifest_id', 'manifests.digest', 'manifests.artifact_type', 'manifests.content'])
-      .where('tags.repository_id', '=', repositoryId)
-      .where('tags.name', '=', tag)
-      .executeTakeFirst();
+      .selectFrom('manifests')
+      .select(['id as manifest_id', 'digest', 'artifact_type', 'content'])
+      .where('id', 'in', [...ids])
+      .orderBy('id', 'desc')
+      .execute();
   }
 
   /** Indexes of the repository that list this manifest (a platform image is trusted through its signed index). */

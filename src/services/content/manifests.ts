@@ -96,6 +96,7 @@ export interface PushHook {
 /** Manifests, tags and referrers of a repository. */
 export class ManifestService {
   private readonly pushHooks: PushHook[] = [];
+  private readonly deleteListeners: ((repositoryId: number) => void)[] = [];
   constructor(
     private readonly meta: ManifestStore &
       Pick<RepositoryStore, 'findRepositoryId' | 'ensureRepository' | 'repositoryRow' | 'touchRepository'> &
@@ -294,6 +295,23 @@ export class ManifestService {
     const repoId = await this.meta.findRepositoryId(reg.id, repository);
     if (repoId === undefined)
       throw new RegistryError('NAME_UNKNOWN', `repository ${repository} does not exist`, { detail: { name: repository } });
+    const out = await this.deleteIn(reg, repository, repoId, ref, o);
+    for (const fn of this.deleteListeners) fn(repoId);
+    return out;
+  }
+
+  /** Adds a listener told, after the commit, of each delete or untag in a repository (a node's caches of it). */
+  onDelete(fn: (repositoryId: number) => void): void {
+    this.deleteListeners.push(fn);
+  }
+
+  private deleteIn(
+    reg: RegistryRow,
+    repository: string,
+    repoId: number,
+    ref: ReturnType<typeof parseReference>,
+    o: { operation?: string },
+  ): Promise<{ untagged?: string; deleted?: string }> {
     return this.meta.transaction(async (trx) => {
       const repo = await this.meta.repositoryRow(reg.id, repository, trx);
       if (repo) assertDeletable(`repository ${repository}`, repo, ref.tag !== undefined ? 'untagged in' : 'deleted from');

@@ -32,10 +32,16 @@ const MAX_ENTRIES_PER_REGISTRY = 1000;
 const MAX_PEM_BYTES = 1024 * 1024;
 /** Signature referrers read per image (newest first); beyond this an image is judged on these. */
 const MAX_SIGNATURES = 20;
+/** Referrers (of any kind) a verdict looks at, newest first. */
+const MAX_SOURCES = 200;
+/** Verdicts a node keeps in memory. */
+const MEMO_MAX = 10_000;
 /** The largest signature envelope read (Notation's are a few KiB). */
 export const MAX_ENVELOPE_BYTES = 256 * 1024;
 /** How long a node trusts its copy of a registry's policy and stores before reading them again. */
 const POLICY_CACHE_MS = 2000;
+/** How long a node trusts its copy of a manifest's signature sources (as long as its copy of the policy). */
+const FACTS_TTL_MS = POLICY_CACHE_MS;
 /** How long a verdict is used before its signatures are verified again (expiry, certificate validity, revocation). */
 const VERDICT_TTL_MS = 3600_000;
 
@@ -110,6 +116,17 @@ function scopePath(scope: string): string {
 export class TrustService {
   private readonly states = new Map<number, TrustState>();
   private readonly audited = new Set<string>();
+  private readonly memo = new Map<number, { version: number; fingerprint: string; trust: ImageTrust }>();
+  private readonly facts = new Map<
+    number,
+    {
+      at: number;
+      repositoryId: number;
+      digest: string;
+      sources: { id: number; digest: string }[];
+      parents?: { id: number; digest: string; media_type: string; size: number }[];
+    }
+  >();
 
   constructor(
     private readonly store: KyselyTrust,
@@ -340,12 +357,10 @@ export class TrustService {
 
   // ---------------------------------------------------------------- verdicts
 
-  /** The signature candidates of an image: referrers that are signatures, and cosign's sha256-<hex>.sig tag. */
-  private async signaturesOf(repositoryId: number, digest: string): Promise<{ candidate: SignatureCandidate; manifest: ManifestJson }[]> {
+  /** The signature candidates among a manifest's sources: referrers that are signatures, and cosign's sha256-<hex>.sig tag. */
+  private async signaturesOf(sources: readonly { id: number }[]): Promise<{ candidate: SignatureCandidate; manifest: ManifestJson }[]> {
     const out: { candidate: SignatureCandidate; manifest: ManifestJson }[] = [];
-    const refs = await this.store.referrersOf(repositoryId, digest, 200);
-    const tagged = await this.store.taggedManifest(repositoryId, `${digest.replace(':', '-')}.sig`);
-    for (const c of tagged ? [...refs, tagged] : refs) {
+    for (const c of await this.store.candidates(sources.map((x) => x.id))) {
       const m = manifestJson(c.content);
       if (!m) continue;
       const layerTypes = (m.layers ?? []).map((l) => String(l.mediaType));
@@ -366,24 +381,30 @@ export class TrustService {
     if (!statement) return { status: 'none', version: state.version, signatures: [] };
     const level = statement.signatureVerification.level;
     if (level === 'skip') return { status: 'skipped', policy: { name: statement.name, level }, version: state.version, signatures: [] };
-    const sigs = await this.signaturesOf(m.repository_id, m.digest);
-    const fingerprint = sigs
-      .map((s) => s.candidate.digest)
+    // What the verdict depends on (one query, no content): a pushed or deleted referrer changes it.
+    const sources = await this.sourcesOf(m);
+    const fingerprint = sources
+      .map((x) => x.digest)
       .sort()
       .join(',');
+    const now = Date.now();
+    const memo = this.memo.get(m.id);
+    if (memo && memo.version === state.version && memo.fingerprint === fingerprint && this.fresh(memo.trust, now)) return memo.trust;
     const cached = await this.store.verdict(m.id);
     if (cached && Number(cached.version) === state.version) {
       const d = JSON.parse(cached.detail) as ImageTrust & { fingerprint?: string };
-      if (d.fingerprint === fingerprint && this.fresh(d, Date.now())) {
+      if (d.fingerprint === fingerprint && this.fresh(d, now)) {
         delete d.fingerprint;
+        this.remember(m.id, state.version, fingerprint, d);
         return d;
       }
     }
+    const sigs = await this.signaturesOf(sources);
     const subject = { mediaType: m.media_type, digest: m.digest, size: Number(m.size) };
     const signatures: SignatureVerdict[] = [];
-    const now = new Date();
+    const at = new Date(now);
     for (const s of sigs)
-      signatures.push({ digest: s.candidate.digest, ...(await this.verifyOne(s.manifest, subject, statement, state, now)) });
+      signatures.push({ digest: s.candidate.digest, ...(await this.verifyOne(s.manifest, subject, statement, state, at)) });
     const status: ImageTrust['status'] =
       signatures.length === 0 ? 'unsigned' : signatures.some((s) => s.outcome === 'verified') ? 'verified' : 'failed';
     const out: ImageTrust = {
@@ -391,7 +412,7 @@ export class TrustService {
       policy: { name: statement.name, level },
       version: state.version,
       signatures,
-      verifiedAt: now.toISOString(),
+      verifiedAt: at.toISOString(),
     };
     await this.store.saveVerdict({
       manifest_id: m.id,
@@ -401,7 +422,47 @@ export class TrustService {
       detail: JSON.stringify({ ...out, fingerprint }),
       verified_at: out.verifiedAt!,
     });
+    this.remember(m.id, state.version, fingerprint, out);
     return out;
+  }
+
+  /**
+   * A manifest's signature sources, remembered by this node for FACTS_TTL_MS: a pull of a verified
+   * image then asks the database nothing. A push of a signature or a delete on this node forgets
+   * them at once; another node's change is seen within FACTS_TTL_MS (as a policy change is).
+   */
+  private async sourcesOf(m: Subject): Promise<{ id: number; digest: string }[]> {
+    const now = Date.now();
+    const hit = this.facts.get(m.id);
+    if (hit && now - hit.at < FACTS_TTL_MS) return hit.sources;
+    const sources = await this.store.signatureSources(m.repository_id, m.digest, `${m.digest.replace(':', '-')}.sig`, MAX_SOURCES);
+    if (this.facts.size >= MEMO_MAX) this.facts.delete(this.facts.keys().next().value!);
+    this.facts.set(m.id, { at: now, repositoryId: m.repository_id, digest: m.digest, sources });
+    return sources;
+  }
+
+  /** The indexes listing a manifest, remembered with its sources (an unsigned image's every pull asks). */
+  private async parentsOf(m: Subject): Promise<{ id: number; digest: string; media_type: string; size: number }[]> {
+    const f = this.facts.get(m.id);
+    if (f?.parents && Date.now() - f.at < FACTS_TTL_MS) return f.parents;
+    const parents = await this.store.parentIndexes(m.repository_id, m.digest);
+    if (f) f.parents = parents;
+    return parents;
+  }
+
+  /** Forgets what this node remembers of a repository's signatures (a delete there). */
+  forgetRepository(repositoryId: number): void {
+    for (const [id, f] of this.facts) if (f.repositoryId === repositoryId) this.facts.delete(id);
+  }
+
+  private forgetDigest(digest: string): void {
+    for (const [id, f] of this.facts) if (f.digest === digest) this.facts.delete(id);
+  }
+
+  /** This node's copy of a verdict: a pull of a verified image then costs one query (its sources). */
+  private remember(manifestId: number, version: number, fingerprint: string, trust: ImageTrust): void {
+    if (this.memo.size >= MEMO_MAX) this.memo.delete(this.memo.keys().next().value!);
+    this.memo.set(manifestId, { version, fingerprint, trust });
   }
 
   /**
@@ -511,7 +572,7 @@ export class TrustService {
     if (!statement || statement.signatureVerification.level === 'skip') return;
     const own = await this.imageTrust(reg, repository, m);
     if (own.status === 'verified') return;
-    for (const parent of await this.store.parentIndexes(m.repository_id, m.digest)) {
+    for (const parent of await this.parentsOf(m)) {
       const p = await this.imageTrust(reg, repository, { ...parent, repository_id: m.repository_id });
       if (p.status === 'verified') return;
     }
@@ -574,9 +635,13 @@ export class TrustService {
   /** In a push's transaction: a new signature has its subject verified soon after (for /acr/v1 and the portal). */
   async pushed(
     trx: Parameters<JobQueue['enqueue']>[0],
-    p: { reg: RegistryRow; manifestId: number; created: boolean; manifest: ParsedManifest },
+    p: { reg: RegistryRow; manifestId: number; created: boolean; tags: string[]; manifest: ParsedManifest },
   ): Promise<void> {
-    if (!p.created || !p.manifest.subject) return;
+    // cosign's sha256-<hex>.sig tag names the image it signs.
+    for (const tag of p.tags) if (COSIGN_TAG.test(tag)) this.forgetDigest(tag.slice(0, 71).replace('-', ':'));
+    if (!p.manifest.subject) return;
+    this.forgetDigest(p.manifest.subject.digest);
+    if (!p.created) return;
     const layers = p.manifest.blobs.map((b) => b.mediaType);
     if (!isSignatureArtifact(p.manifest.artifactType, layers)) return;
     const subject = await this.store.manifestInRepositoryOf(trx, p.manifestId, p.manifest.subject.digest);
