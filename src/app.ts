@@ -525,6 +525,7 @@ function startServing(config: Config, log: Logger, { server, deferred, tls, db, 
   if (metrics) services.gc.metrics = { run: (outcome, counts) => metrics.gcRun(outcome, counts) };
   if (metrics) services.scans.observer = { scanned: (outcome, seconds, summary) => metrics.scanned(outcome, seconds, { ...summary }) };
   if (metrics) services.tasks.observer = metrics;
+  if (metrics) services.trust.observer = metrics;
   if (metrics && services.replication.enabled) metrics.replicationLag(() => services.replication.lag());
   const handler = createHandler(services, log, {
     domain: config.domain,

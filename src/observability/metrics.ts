@@ -32,6 +32,8 @@ export class Metrics {
   private readonly storageErrors: Counter<'driver' | 'operation'>;
   private readonly scanSeconds: Histogram<'outcome'>;
   private readonly scanFindings: Counter<'severity'>;
+  private readonly signatureVerifications: Counter<'format' | 'outcome'>;
+  private readonly pullPolicyRefusals: Counter<'registry' | 'level'>;
   private readonly taskRunSeconds: Histogram<'status' | 'run_type'>;
   private readonly taskQueueWait: Histogram<'run_type'>;
 
@@ -168,6 +170,18 @@ export class Metrics {
       labelNames: ['severity'],
       registers,
     });
+    this.signatureVerifications = new Counter({
+      name: 'berth_signature_verifications_total',
+      help: 'Signatures verified on this node (a verdict reached again; cached verdicts are not counted), by format and outcome',
+      labelNames: ['format', 'outcome'],
+      registers,
+    });
+    this.pullPolicyRefusals = new Counter({
+      name: 'berth_pull_policy_refusals_total',
+      help: 'Manifest GET/HEAD requests the trust policy refused (strict, permissive) or only logged (audit): images without a verified signature',
+      labelNames: ['registry', 'level'],
+      registers,
+    });
     this.taskRunSeconds = new Histogram({
       name: 'berth_task_run_duration_seconds',
       help: 'Task runs executed by this node, from start to end, by final status and run type (the count is the runs by outcome)',
@@ -198,6 +212,16 @@ export class Metrics {
     if (!summary) return;
     for (const severity of ['critical', 'high', 'medium', 'low', 'none', 'unknown'])
       if (summary[severity]) this.scanFindings.inc({ severity }, summary[severity]);
+  }
+
+  /** A signature verified (a TrustObserver: services/trust/trust.ts). */
+  signatureVerified(format: string, outcome: string): void {
+    this.signatureVerifications.inc({ format, outcome });
+  }
+
+  /** A pull the trust policy refused, or logged under audit. */
+  pullRefused(registry: string, level: string): void {
+    this.pullPolicyRefusals.inc({ registry, level });
   }
 
   /** A task run started (its wait in the queue) or ended (its duration and status): a RunObserver of services/tasks. */

@@ -256,6 +256,15 @@ for (const backend of BACKENDS) {
       assert.match(page, /trust policy prod \(strict\)/);
       assert.match(page, /signed by <code>[^<]*CN=Acme Signer/);
       assert.equal((page.match(/>failed</g) ?? []).length, 2);
+      // Metrics: the refusals and the verifications (notation-jws: 2 failed, 1 verified at least).
+      const metrics = await (await t.fetch(`${t.url}/metrics`)).text();
+      const value = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? 0);
+      assert.ok(
+        value(new RegExp(`berth_pull_policy_refusals_total\\{registry="${reg}",level="strict"\\} (\\d+)`)) >= 3,
+        metrics.slice(0, 200),
+      );
+      assert.ok(value(/berth_signature_verifications_total\{format="notation-jws",outcome="verified"\} (\d+)/) >= 1);
+      assert.ok(value(/berth_signature_verifications_total\{format="notation-jws",outcome="failed"\} (\d+)/) >= 2);
       // The tag listing shows the verdict already reached.
       const tags = await api('GET', `/acr/v1/${reg}/${repo}/_tags`);
       assert.equal(tags.body.tags[0].signed, true);

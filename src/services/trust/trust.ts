@@ -113,7 +113,15 @@ function scopePath(scope: string): string {
   return isHost ? scope.slice(first.length + 1) : scope;
 }
 
+/** Where verifications and pull-policy refusals are reported (metrics). */
+export interface TrustObserver {
+  signatureVerified(format: string, outcome: string): void;
+  pullRefused(registry: string, level: string): void;
+}
+
 export class TrustService {
+  observer?: TrustObserver;
+
   private readonly states = new Map<number, TrustState>();
   private readonly audited = new Set<string>();
   private readonly memo = new Map<number, { version: number; fingerprint: string; trust: ImageTrust }>();
@@ -403,8 +411,11 @@ export class TrustService {
     const subject = { mediaType: m.media_type, digest: m.digest, size: Number(m.size) };
     const signatures: SignatureVerdict[] = [];
     const at = new Date(now);
-    for (const s of sigs)
-      signatures.push({ digest: s.candidate.digest, ...(await this.verifyOne(s.manifest, subject, statement, state, at)) });
+    for (const s of sigs) {
+      const v = await this.verifyOne(s.manifest, subject, statement, state, at);
+      this.observer?.signatureVerified(v.format, v.outcome);
+      signatures.push({ digest: s.candidate.digest, ...v });
+    }
     const status: ImageTrust['status'] =
       signatures.length === 0 ? 'unsigned' : signatures.some((s) => s.outcome === 'verified') ? 'verified' : 'failed';
     const out: ImageTrust = {
@@ -583,6 +594,7 @@ export class TrustService {
         ? 'it has no signature'
         : `none of its ${own.signatures.length} signature(s) verified: ${own.signatures[0]?.reason ?? 'unknown reason'}`;
     const message = `manifest ${m.digest} of repository ${repository} is not signed by a trusted signer: trust policy statement "${statement.name}" (${level}) requires a verified signature, and ${why} (signers read it with the AcrImageSigner role)`;
+    this.observer?.pullRefused(reg.name, level);
     if (level === 'audit') {
       const key = `${reg.id}:${m.id}:${state.version}`;
       if (!this.audited.has(key)) {
