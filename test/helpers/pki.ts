@@ -54,14 +54,17 @@ export function makeRoot(dir: string, cn: string): Pki {
   return { dir, rootCert, rootKey };
 }
 
-/** A leaf issued by the root: code signing unless `eku` says otherwise; `days` of validity (negative: expired). */
-export function makeLeaf(pki: Pki, cn: string, o: { eku?: string; keyType?: 'rsa' | 'ec'; days?: number } = {}): Leaf {
+/** A leaf issued by the root: code signing unless `eku` says otherwise; `days` of validity; `ext`: more extension lines. */
+export function makeLeaf(pki: Pki, cn: string, o: { eku?: string; keyType?: 'rsa' | 'ec'; days?: number; ext?: string } = {}): Leaf {
   const base = cn.replace(/\W+/g, '-').toLowerCase();
   const key = path.join(pki.dir, `${base}.key`);
   const csr = path.join(pki.dir, `${base}.csr`);
   const cert = path.join(pki.dir, `${base}.pem`);
   const ext = path.join(pki.dir, `${base}.ext`);
-  writeFileSync(ext, `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=${o.eku ?? 'codeSigning'}\n`);
+  writeFileSync(
+    ext,
+    `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=${o.eku ?? 'codeSigning'}\n${o.ext ?? ''}`,
+  );
   const newkey = o.keyType === 'ec' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-newkey', 'rsa:3072'];
   openssl(['req', ...newkey, '-nodes', '-keyout', key, '-out', csr, '-subj', `/C=US/ST=WA/O=Acme/CN=${cn}`], pki.dir);
   openssl(

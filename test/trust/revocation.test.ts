@@ -11,6 +11,7 @@ import { parseTrustPolicy, type Statement } from '../../src/domain/trust/policy.
 import { CrlRevocation } from '../../src/services/trust/verify/revocation.js';
 import { verifySignature, type TrustStore } from '../../src/services/trust/verify/verify.js';
 import { parseCerts } from '../../src/services/trust/verify/x509.js';
+import { makeLeaf, makeRoot, type Leaf, type Pki } from '../helpers/pki.js';
 import { basicAuthHeader, startTestApp } from '../helpers/app.js';
 import { blobOf, MT } from '../helpers/oci.js';
 
@@ -22,11 +23,15 @@ import { blobOf, MT } from '../helpers/oci.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-crl-'));
 const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-const read = (f: string) => readFileSync(path.join(dir, f), 'utf8');
+const read = (f: string) => readFileSync(f, 'utf8');
 const EGRESS = { allowPrivate: true, connectTimeoutMs: 1000, timeoutMs: 3000, maxRedirects: 0, maxResponseBytes: 64 * 1024 };
 const TARGET = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${'ab'.repeat(32)}`, size: 321 };
 
 let server: http.Server;
+let root: Pki;
+let other: Pki;
+let signer: Leaf;
+let plain: Leaf;
 let crlBody: Buffer | undefined;
 let base = '';
 
@@ -39,56 +44,23 @@ function statement(level: string): Statement {
   }).trustPolicies[0]!;
 }
 
-function gencrl(name: string): void {
-  ssl('ca', '-gencrl', '-config', 'ca.cnf', '-keyfile', `${name}.key`, '-cert', `${name}.crt`, '-out', `${name}.crl.pem`);
+function gencrl(name: 'root' | 'other'): void {
+  const ca = name === 'root' ? root : other;
+  ssl('ca', '-gencrl', '-config', 'ca.cnf', '-keyfile', ca.rootKey, '-cert', ca.rootCert, '-out', `${name}.crl.pem`);
   const der = ssl('crl', '-in', `${name}.crl.pem`, '-outform', 'DER');
   if (name === 'root') crlBody = der;
   writeFileSync(path.join(dir, `${name}.crl`), der);
 }
 
-function leaf(name: string, crl: boolean): void {
-  ssl(
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    `${name}.key`,
-    '-subj',
-    `/C=US/ST=WA/O=Berth Test/CN=${name}`,
-    '-out',
-    `${name}.csr`,
-  );
-  const ext = `basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n${
-    crl ? `crlDistributionPoints=URI:${base}/root.crl\n` : ''
-  }`;
-  writeFileSync(path.join(dir, `${name}.ext`), ext);
-  ssl(
-    'x509',
-    '-req',
-    '-in',
-    `${name}.csr`,
-    '-CA',
-    'root.crt',
-    '-CAkey',
-    'root.key',
-    '-CAcreateserial',
-    '-days',
-    '30',
-    '-extfile',
-    `${name}.ext`,
-    '-out',
-    `${name}.crt`,
-  );
-}
+const stores = (): TrustStore[] => [
+  { type: 'ca', name: 'root', certs: parseCerts(readFileSync(root.rootCert)).map((c) => c.der), publicKeys: [] },
+];
 
-const stores = (): TrustStore[] => [{ type: 'ca', name: 'root', certs: parseCerts(read('root.crt')).map((c) => c.der), publicKeys: [] }];
-
-async function verdict(name: string, level: string, revocation: CrlRevocation | undefined) {
+async function verdict(leaf: Leaf, level: string, revocation: CrlRevocation | undefined) {
   const envelope = createNotationJws({
     target: TARGET,
-    privateKeyPem: read(`${name}.key`),
-    certChainPem: [read(`${name}.crt`), read('root.crt')],
+    privateKeyPem: read(leaf.key),
+    certChainPem: [read(leaf.cert), read(root.rootCert)],
   });
   return verifySignature(
     { layerMediaType: 'application/jose+json', envelope, layerAnnotations: {}, subject: TARGET },
@@ -121,30 +93,12 @@ describe('revocation by CRL', () => {
       path.join(dir, 'ca.cnf'),
       `[ca]\ndefault_ca = CA_default\n[CA_default]\ndatabase = ${dir}/index.txt\ncrlnumber = ${dir}/crlnumber\ndefault_md = sha256\ndefault_crl_days = 1\n`,
     );
-    for (const name of ['root', 'other'])
-      ssl(
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        `${name}.key`,
-        '-out',
-        `${name}.crt`,
-        '-days',
-        '365',
-        '-subj',
-        `/C=US/ST=WA/O=Berth Test/CN=${name} CA`,
-        '-addext',
-        'basicConstraints=critical,CA:true',
-        '-addext',
-        'keyUsage=critical,keyCertSign,cRLSign',
-      );
+    root = makeRoot(dir, 'Root CA');
+    other = makeRoot(dir, 'Other CA');
     gencrl('root');
     gencrl('other');
-    leaf('signer', true);
-    leaf('plain', false);
+    signer = makeLeaf(root, 'signer', { ext: `crlDistributionPoints=URI:${base}/root.crl\n` });
+    plain = makeLeaf(root, 'plain');
   });
   after(async () => {
     await new Promise((r) => server.close(r));
@@ -152,7 +106,7 @@ describe('revocation by CRL', () => {
   });
 
   test('off (the default): revocation is skipped and says why', async () => {
-    const v = await verdict('signer', 'strict', undefined);
+    const v = await verdict(signer, 'strict', undefined);
     assert.equal(v.outcome, 'verified', v.reason);
     assert.equal(v.checks.revocation.result, 'skipped');
     assert.match(v.checks.revocation.message ?? '', /trust\.revocation is off/);
@@ -160,27 +114,27 @@ describe('revocation by CRL', () => {
 
   test('a certificate on no CRL passes; one naming no CRL is not revocable', async () => {
     const crl = new CrlRevocation({ egress: EGRESS, cacheSeconds: 0 });
-    const v = await verdict('signer', 'strict', crl);
+    const v = await verdict(signer, 'strict', crl);
     assert.equal(v.outcome, 'verified', v.reason);
     assert.equal(v.checks.revocation.result, 'passed');
-    assert.equal((await verdict('plain', 'strict', crl)).outcome, 'verified');
+    assert.equal((await verdict(plain, 'strict', crl)).outcome, 'verified');
   });
 
   test('revoked: strict fails naming the certificate and the date; permissive logs it', async () => {
-    ssl('ca', '-config', 'ca.cnf', '-keyfile', 'root.key', '-cert', 'root.crt', '-revoke', 'signer.crt');
+    ssl('ca', '-config', 'ca.cnf', '-keyfile', root.rootKey, '-cert', root.rootCert, '-revoke', signer.cert);
     gencrl('root');
     const crl = new CrlRevocation({ egress: EGRESS, cacheSeconds: 0 });
-    const strict = await verdict('signer', 'strict', crl);
+    const strict = await verdict(signer, 'strict', crl);
     assert.equal(strict.outcome, 'failed');
     assert.equal(strict.checks.revocation.result, 'failed');
-    assert.match(strict.reason ?? '', /certificate "CN=signer,O=Berth Test,ST=WA,C=US" was revoked on \d{4}-/);
-    const permissive = await verdict('signer', 'permissive', crl);
+    assert.match(strict.reason ?? '', /certificate "CN=signer,O=Acme,ST=WA,C=US" was revoked on \d{4}-/);
+    const permissive = await verdict(signer, 'permissive', crl);
     assert.equal(permissive.outcome, 'verified');
     assert.equal(permissive.checks.revocation.result, 'logged');
   });
 
   test('through the registry (trust.revocation: crl): a signed image pulls until its signer is revoked', async () => {
-    leaf('app-signer', true);
+    const appSigner = makeLeaf(root, 'app-signer', { ext: `crlDistributionPoints=URI:${base}/root.crl\n` });
     const t = await startTestApp('sqlite', {
       trust: { revocation: 'crl', crlCacheSeconds: 0 },
       egress: { allowPrivate: true },
@@ -202,7 +156,7 @@ describe('revocation by CRL', () => {
       );
       const img = await v2.pushImage(`${reg}/app`, 'v1');
       assert.equal(
-        (await api('POST', `/api/registries/${reg}/trust-stores`, { type: 'ca', name: 'root', pem: read('root.crt') })).status,
+        (await api('POST', `/api/registries/${reg}/trust-stores`, { type: 'ca', name: 'root', pem: read(root.rootCert) })).status,
         201,
       );
       const doc = {
@@ -219,8 +173,8 @@ describe('revocation by CRL', () => {
       };
       assert.equal((await api('PUT', `/api/registries/${reg}/trust-policy`, doc)).status, 200);
       const target = { mediaType: MT.ociManifest, digest: img.digest, size: img.size };
-      const chain = [read('app-signer.crt'), read('root.crt')];
-      const envelope = createNotationJws({ target, privateKeyPem: read('app-signer.key'), certChainPem: chain });
+      const chain = [read(appSigner.cert), read(root.rootCert)];
+      const envelope = createNotationJws({ target, privateKeyPem: read(appSigner.key), certChainPem: chain });
       const m = signatureManifest(envelope, target, chainThumbprints(chain));
       await v2.pushBlob(`${reg}/app`, blobOf(envelope));
       await v2.pushBlob(`${reg}/app`, blobOf('{}'));
@@ -228,7 +182,7 @@ describe('revocation by CRL', () => {
       const puller = t.v2({ authorization: basicAuthHeader('crlpuller', 'crlpuller-pw-123456') });
       const pull = () => puller.fetch(`${reg}/app/manifests/v1`, { headers: { Accept: MT.ociManifest } });
       assert.equal((await pull()).status, 200);
-      ssl('ca', '-config', 'ca.cnf', '-keyfile', 'root.key', '-cert', 'root.crt', '-revoke', 'app-signer.crt');
+      ssl('ca', '-config', 'ca.cnf', '-keyfile', root.rootKey, '-cert', root.rootCert, '-revoke', appSigner.cert);
       gencrl('root');
       // Verdicts are reached again after the CRL cache time (0 here): the revocation is seen on the next pull.
       const refused = await pull();
@@ -243,15 +197,15 @@ describe('revocation by CRL', () => {
     const served = crlBody;
     try {
       crlBody = undefined;
-      const missing = await verdict('signer', 'strict', new CrlRevocation({ egress: EGRESS, cacheSeconds: 0 }));
+      const missing = await verdict(signer, 'strict', new CrlRevocation({ egress: EGRESS, cacheSeconds: 0 }));
       assert.match(missing.reason ?? '', /revocation status of certificate .* is unknown: .*HTTP 404/);
       crlBody = readFileSync(path.join(dir, 'other.crl'));
-      const forged = await verdict('signer', 'strict', new CrlRevocation({ egress: EGRESS, cacheSeconds: 0 }));
-      assert.match(forged.reason ?? '', /the CRL is not issued by "CN=root CA/);
+      const forged = await verdict(signer, 'strict', new CrlRevocation({ egress: EGRESS, cacheSeconds: 0 }));
+      assert.match(forged.reason ?? '', /the CRL is not issued by "CN=Root CA/);
     } finally {
       crlBody = served;
     }
-    const refused = await verdict('signer', 'strict', new CrlRevocation({ egress: { ...EGRESS, allowPrivate: false }, cacheSeconds: 0 }));
+    const refused = await verdict(signer, 'strict', new CrlRevocation({ egress: { ...EGRESS, allowPrivate: false }, cacheSeconds: 0 }));
     assert.match(refused.reason ?? '', /unknown: .*egress/);
   });
 });
