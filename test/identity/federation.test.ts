@@ -44,6 +44,20 @@ function addCredential(t: TestApp, appId: string, body: Record<string, unknown>,
   return call(t, 'POST', `/api/service-principals/${appId}/federated-credentials`, body, owner);
 }
 
+/** A new registry on `t` and a service principal "ci" with AcrPull on it, made by the owner; its app id. */
+async function pullerSp(t: TestApp, owner: string): Promise<string> {
+  const reg = await t.createRegistry();
+  const sp = await call<{ appId: string }>(
+    t,
+    'POST',
+    '/api/service-principals',
+    { displayName: 'ci', role: 'AcrPull', scopes: reg },
+    owner,
+  );
+  assert.equal(sp.status, 201, JSON.stringify(sp.body));
+  return sp.body.appId;
+}
+
 /** POST /oauth2/exchange with an external token. */
 async function exchange(
   t: TestApp,
@@ -312,10 +326,7 @@ describe('federation: issuers that fail (sqlite)', () => {
   before(async () => {
     issuer = await startTestIssuer();
     t = await startTestApp('sqlite', { auth: { adminPassword: 'federation-owner-password' }, egress: FAST_EGRESS });
-    const reg = await t.createRegistry();
-    appId = (
-      await call<{ appId: string }>(t, 'POST', '/api/service-principals', { displayName: 'ci', role: 'AcrPull', scopes: reg }, owner)
-    ).body.appId;
+    appId = await pullerSp(t, owner);
     for (const name of ['hang', 'garbage', 'wrong-issuer', 'redirect', 'garbage-jwks']) {
       issuer.mode(name, name as 'hang');
       const r = await addCredential(t, appId, { name, issuer: issuer.url(name), subject: SUB, audiences: [AUD] }, owner);
@@ -366,17 +377,10 @@ describe('federation: issuers that fail (sqlite)', () => {
       egress: FAST_EGRESS,
     });
     try {
-      const reg = await limited.createRegistry();
-      const sp = await call<{ appId: string }>(
-        limited,
-        'POST',
-        '/api/service-principals',
-        { displayName: 'ci', role: 'AcrPull', scopes: reg },
-        owner,
-      );
-      await addCredential(limited, sp.body.appId, { name: 'ci', issuer: issuer.url('good'), subject: SUB, audiences: [AUD] }, owner);
+      const spId = await pullerSp(limited, owner);
+      await addCredential(limited, spId, { name: 'ci', issuer: issuer.url('good'), subject: SUB, audiences: [AUD] }, owner);
       // Issuer failures (503) are not the caller's: they do not count.
-      await addCredential(limited, sp.body.appId, { name: 'hangs', issuer: issuer.url('garbage'), subject: SUB, audiences: [AUD] }, owner);
+      await addCredential(limited, spId, { name: 'hangs', issuer: issuer.url('garbage'), subject: SUB, audiences: [AUD] }, owner);
       for (let i = 0; i < 4; i++) assert.equal((await exchange(limited, await issuer.sign('garbage', { sub: SUB, aud: AUD }))).status, 503);
       for (let i = 0; i < 3; i++)
         assert.equal((await exchange(limited, await issuer.sign('good', { sub: SUB, aud: 'api://wrong' }))).status, 401);
@@ -384,12 +388,7 @@ describe('federation: issuers that fail (sqlite)', () => {
       assert.equal(r.status, 429, JSON.stringify(r.body));
       assert.match(r.body.errors![0]!.message, /too many failed sign-ins from/);
       // Another subject of the same issuer from the same address is not locked out.
-      await addCredential(
-        limited,
-        sp.body.appId,
-        { name: 'other', issuer: issuer.url('good'), subject: 'other-sub', audiences: [AUD] },
-        owner,
-      );
+      await addCredential(limited, spId, { name: 'other', issuer: issuer.url('good'), subject: 'other-sub', audiences: [AUD] }, owner);
       assert.equal((await exchange(limited, await issuer.sign('good', { sub: 'other-sub', aud: AUD }))).status, 200);
     } finally {
       await limited.close();
@@ -401,16 +400,9 @@ describe('federation: issuers that fail (sqlite)', () => {
       auth: { adminPassword: 'federation-owner-password' },
       egress: { ...FAST_EGRESS, allowPrivate: false },
     });
-    const reg = await strict.createRegistry();
-    const sp = await call<{ appId: string }>(
-      strict,
-      'POST',
-      '/api/service-principals',
-      { displayName: 'ci', role: 'AcrPull', scopes: reg },
-      owner,
-    );
+    const spId = await pullerSp(strict, owner);
     try {
-      await addCredential(strict, sp.body.appId, { name: 'good', issuer: issuer.url('good'), subject: SUB, audiences: [AUD] }, owner);
+      await addCredential(strict, spId, { name: 'good', issuer: issuer.url('good'), subject: SUB, audiences: [AUD] }, owner);
       const r = await exchange(strict, await issuer.sign('good', { sub: SUB, aud: AUD }));
       assert.equal(r.status, 503, JSON.stringify(r.body));
       assert.match(r.body.errors![0]!.message, /loopback, link-local and private addresses are not allowed \(set egress\.allowPrivate/);
@@ -443,7 +435,7 @@ describe('federation: issuers that fail (sqlite)', () => {
           const store = (
             strict.app.services.identities.federatedCredentials as unknown as { store: { create(c: object): Promise<unknown> } }
           ).store;
-          const spRow = await strict.app.services.auth.store.spByAppId(sp.body.appId);
+          const spRow = await strict.app.services.auth.store.spByAppId(spId);
           await store.create({
             sp_id: spRow!.id,
             name: 'pub',
