@@ -335,6 +335,7 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     revocationCacheMs: config.trust.revocation === 'crl' ? config.trust.crlCacheSeconds * 1000 : undefined,
   });
   manifests.onPush(trust);
+  manifests.onPushed((_repository, pushed) => trust.pushedSignature(pushed));
   manifests.onDelete((repositoryId) => trust.forgetRepository(repositoryId));
   const taskStore = new KyselyTasks(meta.db);
   const runAddr = runRegistryOf(config);

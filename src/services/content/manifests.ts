@@ -97,6 +97,7 @@ export interface PushHook {
 export class ManifestService {
   private readonly pushHooks: PushHook[] = [];
   private readonly deleteListeners: ((repositoryId: number) => void)[] = [];
+  private readonly pushListeners: ((repository: string, pushed: PutResult) => void)[] = [];
   constructor(
     private readonly meta: ManifestStore &
       Pick<RepositoryStore, 'findRepositoryId' | 'ensureRepository' | 'repositoryRow' | 'touchRepository'> &
@@ -210,7 +211,7 @@ export class ManifestService {
     const parsed = parseManifest(bytes, contentType);
 
     const quarantined = Number(reg.quarantine_enabled) === 1;
-    return this.meta.transaction(async (trx) => {
+    const out = await this.meta.transaction(async (trx) => {
       const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
       const repo = await this.meta.repositoryRow(reg.id, repository, trx);
       if (repo && !repo.write_enabled) throw locked(`repository ${repository}`, 'writeEnabled', 'pushed to');
@@ -279,6 +280,8 @@ export class ManifestService {
       });
       return { digest, subject: parsed.subject?.digest ?? null, tags, created };
     });
+    for (const fn of this.pushListeners) fn(repository, out);
+    return out;
   }
 
   /**
@@ -298,6 +301,11 @@ export class ManifestService {
     const out = await this.deleteIn(reg, repository, repoId, ref, o);
     for (const fn of this.deleteListeners) fn(repoId);
     return out;
+  }
+
+  /** Adds a listener told, after the commit, of each manifest push (a node's caches of what it changes). */
+  onPushed(fn: (repository: string, pushed: PutResult) => void): void {
+    this.pushListeners.push(fn);
   }
 
   /** Adds a listener told, after the commit, of each delete or untag in a repository (a node's caches of it). */

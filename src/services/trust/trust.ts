@@ -123,6 +123,7 @@ export class TrustService {
   observer?: TrustObserver;
 
   private readonly states = new Map<number, TrustState>();
+  private generation = 0;
   private readonly audited = new Set<string>();
   private readonly memo = new Map<number, { version: number; fingerprint: string; trust: ImageTrust }>();
   private readonly facts = new Map<
@@ -243,6 +244,7 @@ export class TrustService {
     await this.meta.transaction(async (trx) => {
       if ((await this.store.addEntries(trx, rows)) > 0) await this.changed(trx, reg);
     });
+    this.invalidate(reg.id);
     return this.showStore(reg, type, name);
   }
 
@@ -260,6 +262,7 @@ export class TrustService {
         );
       await this.changed(trx, reg);
     });
+    this.invalidate(reg.id);
   }
 
   // ---------------------------------------------------------------- trust policy
@@ -292,6 +295,7 @@ export class TrustService {
     const checked = await this.validatePolicy(reg, doc);
     const text = JSON.stringify(doc);
     await this.meta.transaction((trx) => this.changed(trx, reg, text));
+    this.invalidate(reg.id);
     return { ...(await this.showPolicy(reg)), missingTrustStores: checked.missingTrustStores };
   }
 
@@ -299,16 +303,26 @@ export class TrustService {
     const row = await this.store.policy(reg.id);
     if (!row?.document) throw new RegistryError('NOT_FOUND', `registry ${reg.name} has no trust policy`);
     await this.meta.transaction((trx) => this.changed(trx, reg, null));
+    this.invalidate(reg.id);
   }
 
   /** Every trust change: a new version (older verdicts are stale) and a job verifying the registry's signed images again. */
   private async changed(trx: Parameters<KyselyTrust['bump']>[0], reg: RegistryRow, document?: string | null): Promise<void> {
     await this.store.bump(trx, reg.id, currentActor()?.identity ?? 'system', document);
     await this.jobs.enqueue(trx, TRUST_REVERIFY_JOB, { registryId: reg.id });
-    this.states.delete(reg.id);
+  }
+
+  /**
+   * After a trust change commits: this node forgets its copy at once. A load that began before the
+   * commit may still finish after it; the generation keeps it from caching what it read.
+   */
+  private invalidate(registryId: number): void {
+    this.generation++;
+    this.states.delete(registryId);
   }
 
   private async state(reg: RegistryRow): Promise<TrustState> {
+    const generation = this.generation;
     const cached = this.states.get(reg.id);
     if (cached && Date.now() - cached.loadedAt < POLICY_CACHE_MS) return cached;
     const row = await this.store.policy(reg.id);
@@ -345,7 +359,7 @@ export class TrustService {
       updatedBy: row?.updated_by,
       loadedAt: Date.now(),
     };
-    this.states.set(reg.id, s);
+    if (generation === this.generation) this.states.set(reg.id, s);
     return s;
   }
 
@@ -446,7 +460,10 @@ export class TrustService {
     const now = Date.now();
     const hit = this.facts.get(m.id);
     if (hit && now - hit.at < FACTS_TTL_MS) return hit.sources;
+    const generation = this.generation;
     const sources = await this.store.signatureSources(m.repository_id, m.digest, `${m.digest.replace(':', '-')}.sig`, MAX_SOURCES);
+    // A push or delete that committed meanwhile may not be in what was read: not remembered then.
+    if (generation !== this.generation) return sources;
     if (this.facts.size >= MEMO_MAX) this.facts.delete(this.facts.keys().next().value!);
     this.facts.set(m.id, { at: now, repositoryId: m.repository_id, digest: m.digest, sources });
     return sources;
@@ -456,18 +473,31 @@ export class TrustService {
   private async parentsOf(m: Subject): Promise<{ id: number; digest: string; media_type: string; size: number }[]> {
     const f = this.facts.get(m.id);
     if (f?.parents && Date.now() - f.at < FACTS_TTL_MS) return f.parents;
+    const generation = this.generation;
     const parents = await this.store.parentIndexes(m.repository_id, m.digest);
-    if (f) f.parents = parents;
+    if (f && generation === this.generation) f.parents = parents;
     return parents;
   }
 
   /** Forgets what this node remembers of a repository's signatures (a delete there). */
   forgetRepository(repositoryId: number): void {
+    this.generation++;
     for (const [id, f] of this.facts) if (f.repositoryId === repositoryId) this.facts.delete(id);
   }
 
-  private forgetDigest(digest: string): void {
-    for (const [id, f] of this.facts) if (f.digest === digest) this.facts.delete(id);
+  /**
+   * After a push commits: a signature of an image (a referrer, or cosign's sha256-<hex>.sig tag)
+   * makes this node forget what it remembered of that image's signatures. After the commit, not in
+   * its transaction: a pull between the two would remember the state before it.
+   */
+  pushedSignature(p: { subject: string | null; tags: string[] }): void {
+    const digests = [
+      ...(p.subject ? [p.subject] : []),
+      ...p.tags.filter((t) => COSIGN_TAG.test(t)).map((t) => t.slice(0, 71).replace('-', ':')),
+    ];
+    if (digests.length === 0) return;
+    this.generation++;
+    for (const [id, f] of this.facts) if (digests.includes(f.digest)) this.facts.delete(id);
   }
 
   /** This node's copy of a verdict: a pull of a verified image then costs one query (its sources). */
@@ -647,13 +677,9 @@ export class TrustService {
   /** In a push's transaction: a new signature has its subject verified soon after (for /acr/v1 and the portal). */
   async pushed(
     trx: Parameters<JobQueue['enqueue']>[0],
-    p: { reg: RegistryRow; manifestId: number; created: boolean; tags: string[]; manifest: ParsedManifest },
+    p: { reg: RegistryRow; manifestId: number; created: boolean; manifest: ParsedManifest },
   ): Promise<void> {
-    // cosign's sha256-<hex>.sig tag names the image it signs.
-    for (const tag of p.tags) if (COSIGN_TAG.test(tag)) this.forgetDigest(tag.slice(0, 71).replace('-', ':'));
-    if (!p.manifest.subject) return;
-    this.forgetDigest(p.manifest.subject.digest);
-    if (!p.created) return;
+    if (!p.manifest.subject || !p.created) return;
     const layers = p.manifest.blobs.map((b) => b.mediaType);
     if (!isSignatureArtifact(p.manifest.artifactType, layers)) return;
     const subject = await this.store.manifestInRepositoryOf(trx, p.manifestId, p.manifest.subject.digest);
