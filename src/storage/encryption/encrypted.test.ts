@@ -50,7 +50,8 @@ describe('encrypted storage format', () => {
       for (let s = 0; s <= size; s += SEG) for (const d of [-1, 0, 1]) if (s + d >= 0 && s + d < size) edges.add(s + d);
       edges.add(size - 1);
       const pts = [...edges].filter((x) => x >= 0).sort((a, b) => a - b);
-      for (const a of pts) for (const b of pts) if (b >= a) assert.deepEqual(await get(key, { start: a, end: b }), data.subarray(a, b + 1), `${a}-${b}`);
+      for (const a of pts)
+        for (const b of pts) if (b >= a) assert.deepEqual(await get(key, { start: a, end: b }), data.subarray(a, b + 1), `${a}-${b}`);
     });
   }
 
@@ -141,7 +142,7 @@ describe('tampering fails the read with EncryptionIntegrityError', () => {
 const rec = (i: number) => [HEADER_SIZE + i * (SEG + 20), HEADER_SIZE + (i + 1) * (SEG + 20)] as const;
 function flip(b: Buffer, at: number): Buffer {
   const c = Buffer.from(b);
-  c[at] ^= 1;
+  c[at] = c[at]! ^ 1;
   return c;
 }
 function swap(b: Buffer, i: number, j: number): Buffer {
@@ -166,7 +167,8 @@ describe('appends (resumable uploads)', () => {
     const all = Buffer.concat(chunks);
     assert.deepEqual(await get(key), all);
     const edges = [0, SEG - 1, SEG, SEG + 9, SEG + 10, SEG + 14, SEG + 15, SEG + 16, all.length - 1];
-    for (const a of edges) for (const b of edges) if (b >= a) assert.deepEqual(await get(key, { start: a, end: b }), all.subarray(a, b + 1), `${a}-${b}`);
+    for (const a of edges)
+      for (const b of edges) if (b >= a) assert.deepEqual(await get(key, { start: a, end: b }), all.subarray(a, b + 1), `${a}-${b}`);
   });
 
   test('a crash after acknowledged chunks: the unacknowledged tail is cut, acknowledged bytes stay', async () => {
@@ -180,7 +182,12 @@ describe('appends (resumable uploads)', () => {
     await new Promise((r) => setTimeout(r, 20));
     await w.abort();
     assert.ok(raw(key).length > HEADER_SIZE);
-    assert.ok(raw(key).subarray(0, ackBytes.length - 32).equals(ackBytes.subarray(0, ackBytes.length - 32)), 'acknowledged records untouched');
+    assert.ok(
+      raw(key)
+        .subarray(0, ackBytes.length - 32)
+        .equals(ackBytes.subarray(0, ackBytes.length - 32)),
+      'acknowledged records untouched',
+    );
     await assert.rejects(() => get(key), EncryptionIntegrityError); // no end record: not a complete object
     assert.ok(((await enc.stat(key))?.size ?? 0) >= a.length, 'stat still counts the acknowledged bytes');
     const b = randomBytes(7);

@@ -1,13 +1,6 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
-import {
-  StorageError,
-  StorageNotFoundError,
-  type ReadRange,
-  type StatResult,
-  type StorageDriver,
-  type Writer,
-} from '../driver.js';
+import { StorageError, StorageNotFoundError, type ReadRange, type StatResult, type StorageDriver, type Writer } from '../driver.js';
 
 // Encryption at rest: a decorator that seals every object before it reaches the inner driver.
 //
@@ -95,7 +88,8 @@ export class EncryptingDriver implements StorageDriver {
   ) {
     if (dek.length !== 32) throw new Error('the data encryption key must be 32 bytes');
     this.segment = opts.segmentSize ?? DEFAULT_SEGMENT;
-    if (!Number.isInteger(this.segment) || this.segment < 1 || this.segment > MAX_RECORD) throw new Error(`invalid segment size ${this.segment}`);
+    if (!Number.isInteger(this.segment) || this.segment < 1 || this.segment > MAX_RECORD)
+      throw new Error(`invalid segment size ${this.segment}`);
     // Errors from the inner driver carry its name; ours do too, so callers see one driver.
     this.name = inner.name;
     // openPositional and signedReadUrl are deliberately absent: a signed URL would hand out
@@ -135,7 +129,10 @@ export class EncryptingDriver implements StorageDriver {
       d.final();
       return out;
     } catch {
-      throw this.fail(key, last ? 'the end record does not authenticate (truncated, extended or tampered)' : `record ${index} does not authenticate`);
+      throw this.fail(
+        key,
+        last ? 'the end record does not authenticate (truncated, extended or tampered)' : `record ${index} does not authenticate`,
+      );
     }
   }
 
@@ -273,7 +270,8 @@ export class EncryptingDriver implements StorageDriver {
       while (q.length >= need) {
         if (len < 0) {
           len = q.take(LEN).readUInt32BE(0);
-          if (len === 0 || len > MAX_RECORD || (t.segment > 0 && len > t.segment)) throw this.fail(key, `record ${index} has an impossible length ${len}`);
+          if (len === 0 || len > MAX_RECORD || (t.segment > 0 && len > t.segment))
+            throw this.fail(key, `record ${index} has an impossible length ${len}`);
           need = len + TAG;
           continue;
         }
@@ -322,7 +320,8 @@ export class EncryptingDriver implements StorageDriver {
       // Whether the object was regular: then a resume keeps it so when it continues a full segment.
       let wasRegular = false;
       if (st.size >= HEADER_SIZE + TERMINATOR_SIZE) {
-        wasRegular = (this.peekTerminator(await this.readBytes(key, st.size - TERMINATOR_SIZE, st.size - 1))?.segment ?? 0) === this.segment;
+        wasRegular =
+          (this.peekTerminator(await this.readBytes(key, st.size - TERMINATOR_SIZE, st.size - 1))?.segment ?? 0) === this.segment;
       }
       const records = await this.walk(key, st.size);
       let plain = 0;

@@ -117,7 +117,9 @@ export class LocalKeyFileProvider implements KeyProvider {
       const d = createDecipheriv('id-aes256-wrap', this.kek, Buffer.from('a6a6a6a6a6a6a6a6', 'hex'));
       return Promise.resolve(Buffer.concat([d.update(wrapped), d.final()]));
     } catch (e) {
-      return Promise.reject(new KeyUnwrapError(this.id, 'the key does not match (another key file wrapped it, or it is damaged)', { cause: e }));
+      return Promise.reject(
+        new KeyUnwrapError(this.id, 'the key does not match (another key file wrapped it, or it is damaged)', { cause: e }),
+      );
     }
   }
 }
