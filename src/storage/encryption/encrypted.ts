@@ -151,9 +151,37 @@ export class EncryptingDriver implements StorageDriver {
   }
 
   private async readBytes(key: string, start: number, end: number): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    for await (const c of await this.inner.read(key, { start, end })) chunks.push(Buffer.from(c as Uint8Array));
-    return Buffer.concat(chunks);
+    return (await this.readRanges(key, [[start, end]]))[0];
+  }
+
+  /** Small ranges of one object (inclusive ends): one positional open where the driver has it (fs), else a ranged read each. */
+  private async readRanges(key: string, ranges: Array<[number, number]>): Promise<[Buffer, ...Buffer[]]> {
+    if (this.inner.openPositional) {
+      const r = await this.inner.openPositional(key);
+      try {
+        return (await Promise.all(
+          ranges.map(async ([start, end]) => {
+            const buf = Buffer.alloc(end - start + 1);
+            let got = 0;
+            while (got < buf.length) {
+              const n = await r.read(buf.subarray(got), start + got);
+              if (n === 0) break;
+              got += n;
+            }
+            return buf.subarray(0, got);
+          }),
+        )) as [Buffer, ...Buffer[]];
+      } finally {
+        await r.close();
+      }
+    }
+    const out: Buffer[] = [];
+    for (const [start, end] of ranges) {
+      const chunks: Buffer[] = [];
+      for await (const c of await this.inner.read(key, { start, end })) chunks.push(Buffer.from(c as Uint8Array));
+      out.push(Buffer.concat(chunks));
+    }
+    return out as [Buffer, ...Buffer[]];
   }
 
   private parseHeader(key: string, raw: Buffer): Header {
@@ -173,8 +201,11 @@ export class EncryptingDriver implements StorageDriver {
   /** Header and authenticated terminator of a complete object. */
   private async openObject(key: string, cipherSize: number): Promise<{ h: Header; t: Terminator }> {
     if (cipherSize < HEADER_SIZE + TERMINATOR_SIZE) throw this.fail(key, `${cipherSize} bytes is too short`);
-    const h = this.parseHeader(key, await this.readBytes(key, 0, HEADER_SIZE - 1));
-    const tail = await this.readBytes(key, cipherSize - TERMINATOR_SIZE, cipherSize - 1);
+    const [head, tail = Buffer.alloc(0)] = await this.readRanges(key, [
+      [0, HEADER_SIZE - 1],
+      [cipherSize - TERMINATOR_SIZE, cipherSize - 1],
+    ]);
+    const h = this.parseHeader(key, head);
     const peek = this.peekTerminator(tail);
     if (!peek) throw this.fail(key, 'no end record (truncated, extended, or an upload interrupted before its commit)');
     const dataBytes = cipherSize - HEADER_SIZE - TERMINATOR_SIZE;
@@ -448,8 +479,10 @@ export class EncryptingDriver implements StorageDriver {
   async looksEncrypted(key: string): Promise<boolean> {
     const st = await this.inner.stat(key);
     if (!st || st.size < HEADER_SIZE + TERMINATOR_SIZE) return false;
-    const head = await this.readBytes(key, 0, 0);
-    const tail = await this.readBytes(key, st.size - TERMINATOR_SIZE, st.size - 1);
+    const [head, tail = Buffer.alloc(0)] = await this.readRanges(key, [
+      [0, 0],
+      [st.size - TERMINATOR_SIZE, st.size - 1],
+    ]);
     return head[0] === VERSION && this.peekTerminator(tail) !== undefined;
   }
 }
