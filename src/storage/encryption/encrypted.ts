@@ -398,7 +398,10 @@ export class EncryptingDriver implements StorageDriver {
     const send = (parts: Buffer[], cb: (err?: Error | null) => void) => {
       open().then(
         (w) => {
-          if (w.stream.write(Buffer.concat(parts))) cb();
+          // Each part on its own (no copy): the fs stream gathers them with writev.
+          let more = true;
+          for (const part of parts) more = w.stream.write(part);
+          if (more) cb();
           else w.stream.once('drain', () => cb());
         },
         (e: Error) => cb(e),
@@ -417,12 +420,19 @@ export class EncryptingDriver implements StorageDriver {
         pendingBytes += chunk.length;
         total += chunk.length;
         if (pendingBytes < this.segment) return cb();
-        const all = Buffer.concat(pending);
+        // Copies at most one segment (the one pending bytes start); full segments of the chunk are sealed in place.
         const out: Buffer[] = [];
+        let rest = chunk;
+        if (pending.length > 1) {
+          const need = this.segment - (pendingBytes - chunk.length);
+          pending.pop();
+          out.push(...emit(Buffer.concat([...pending, chunk.subarray(0, need)])));
+          rest = chunk.subarray(need);
+        }
         let at = 0;
-        for (; all.length - at >= this.segment; at += this.segment) out.push(...emit(all.subarray(at, at + this.segment)));
-        pending = at < all.length ? [all.subarray(at)] : [];
-        pendingBytes = all.length - at;
+        for (; rest.length - at >= this.segment; at += this.segment) out.push(...emit(rest.subarray(at, at + this.segment)));
+        pending = at < rest.length ? [rest.subarray(at)] : [];
+        pendingBytes = rest.length - at;
         send(out, cb);
       },
       final: (cb) => {
