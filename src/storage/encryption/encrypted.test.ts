@@ -171,6 +171,25 @@ describe('appends (resumable uploads)', () => {
       for (const b of edges) if (b >= a) assert.deepEqual(await get(key, { start: a, end: b }), all.subarray(a, b + 1), `${a}-${b}`);
   });
 
+  test('an object appended to (irregular records) detects tampering anywhere, and a dropped record', async () => {
+    const key = fresh();
+    const chunks = [randomBytes(SEG + 10), randomBytes(5), randomBytes(2 * SEG + 7)];
+    let offset = 0;
+    for (const c of chunks) offset = await put(key, [c], offset);
+    const good = raw(key);
+    for (let at = 0; at < good.length; at += 7) {
+      setRaw(key, flip(good, at));
+      await assert.rejects(() => get(key), EncryptionIntegrityError, `bit flipped at ${at}`);
+    }
+    // the 5-byte record of the second chunk (length + 5 + tag = 25 bytes) after a full and a 10-byte record
+    const second = HEADER_SIZE + (4 + SEG + 16) + (4 + 10 + 16);
+    assert.equal(good.readUInt32BE(second), 5);
+    setRaw(key, Buffer.concat([good.subarray(0, second), good.subarray(second + 25)]));
+    await assert.rejects(() => get(key), EncryptionIntegrityError);
+    setRaw(key, good);
+    assert.deepEqual(await get(key), Buffer.concat(chunks));
+  });
+
   test('a crash after acknowledged chunks: the unacknowledged tail is cut, acknowledged bytes stay', async () => {
     const key = fresh();
     const a = randomBytes(SEG + 3);

@@ -320,7 +320,9 @@ export class EncryptingDriver implements StorageDriver {
         index++;
         len = -1;
         need = LEN;
-        if (plainPos > end && !toTheEnd) {
+        // Past a range that stops short of the end: done (what follows is not needed). A read of
+        // the last byte goes on to the end, so every record is checked against the end record.
+        if (plainPos > end && end < t.size - 1) {
           source.destroy();
           return;
         }
