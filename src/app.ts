@@ -1,5 +1,5 @@
 import { loginServer } from './domain/registry.js';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
@@ -66,6 +66,8 @@ import { WebhookService } from './services/webhooks/webhooks.js';
 import { FsDriver } from './storage/drivers/fs.js';
 import type { StorageDriver } from './storage/driver.js';
 import { RegionalStorage, type Region } from './storage/regional.js';
+import { EncryptingDriver } from './storage/encryption/encrypted.js';
+import { KeyFileError, LocalKeyFileProvider, withTimeout, type KeyProvider } from './storage/encryption/keys.js';
 import { KyselyReplication } from './meta/replication.js';
 import { ReplicationService } from './services/replication/replication.js';
 
@@ -122,6 +124,54 @@ async function createDriver(config: Config, st: StorageConfig): Promise<StorageD
   }
   mkdirSync(st.path, { recursive: true });
   return new FsDriver(st.path);
+}
+
+/** The key-encryption key of storage.encryption.keyFile (undefined when encryption at rest is off). */
+export function keyProvider(config: Config): KeyProvider | undefined {
+  const file = config.storage.encryption.keyFile;
+  if (!file) return undefined;
+  try {
+    return withTimeout(new LocalKeyFileProvider(path.resolve(file)), KEY_PROVIDER_TIMEOUT_MS);
+  } catch (e) {
+    if (e instanceof KeyFileError) throw new ConfigError(`storage.encryption.keyFile: ${e.message}`);
+    throw e;
+  }
+}
+
+/** A key provider call that hangs fails the start instead of stalling it. */
+const KEY_PROVIDER_TIMEOUT_MS = 10_000;
+/** The deployment setting holding the wrapped data key (one encryption domain per deployment). */
+export const WRAPPED_DEK_SETTING = 'storage_encryption_dek';
+
+/**
+ * The storage, sealed with the deployment's data key: read from the deployment settings (wrapped
+ * by the key file), or made on the first start with encryption. Nodes starting together agree on
+ * one (the setting is insert-if-absent). A store that already holds clear-text blobs is refused.
+ */
+export async function encryptAtRest(storage: StorageDriver, kek: KeyProvider, settings: AccessStore, log?: Logger): Promise<StorageDriver> {
+  const fresh = randomBytes(32);
+  const { wrapped, keyVersion } = await kek.wrap(fresh);
+  const stored = JSON.parse(
+    await settings.setting(WRAPPED_DEK_SETTING, () =>
+      JSON.stringify({ provider: kek.id, keyVersion, wrapped: wrapped.toString('base64') }),
+    ),
+  ) as { provider: string; keyVersion: string; wrapped: string };
+  let dek: Buffer;
+  try {
+    dek = await kek.unwrap(Buffer.from(stored.wrapped, 'base64'), stored.keyVersion);
+  } catch (e) {
+    throw new ConfigError(
+      `storage.encryption.keyFile: ${(e as Error).message} (the data key was wrapped by ${stored.provider}; give that key file)`,
+    );
+  }
+  const encrypted = new EncryptingDriver(storage, dek);
+  const [first] = await storage.list('blobs', { limit: 1 });
+  if (first !== undefined && !(await encrypted.looksEncrypted(first)))
+    throw new ConfigError(
+      `storage.encryption.keyFile is set, but the blob store already holds clear-text blobs (${first}): encrypting an existing store is not supported yet (a migration is future work); use a new, empty store or turn encryption off`,
+    );
+  log?.info({ keyProvider: kek.id }, 'encryption at rest is on');
+  return encrypted;
 }
 
 /** Reads tls.cert and tls.key (undefined without TLS); a missing or unreadable file is a ConfigError. */
@@ -449,11 +499,19 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   let db: Db | undefined;
   try {
     mkdirSync(config.dataDir, { recursive: true });
-    const storage = await createStorage(config, log);
+    // The key file is checked before anything is opened: a bad one refuses the start, naming it.
+    const kek = keyProvider(config);
+    const plain = await createStorage(config, log);
     db = await openDb({ url: config.metadata.url, dataDir: config.dataDir, poolSize: config.metadata.poolSize });
     const applied = await migrate(db);
     if (applied.length) log.info({ applied, metadata: db.target }, 'applied metadata migrations');
     const meta = new MetaStore(db);
+    const settings = new AccessStore(meta.db);
+    if (!kek && (await settings.settingIfAny(WRAPPED_DEK_SETTING)) !== undefined)
+      throw new ConfigError(
+        'this deployment stores its objects encrypted at rest, but storage.encryption.keyFile is not set: give the key file (turning encryption off is not supported)',
+      );
+    const storage = kek ? await encryptAtRest(plain, kek, settings, log) : plain;
     const metrics = config.metrics.enabled
       ? new Metrics(
           cachedStorageUsage(() => meta.storageUsedByRegistry()),

@@ -35,6 +35,7 @@ describe('defaults', () => {
       path: path.resolve('./data', 'storage'),
       reads: 'auto',
       redirectTtlSeconds: 300,
+      encryption: { keyFile: '' },
       azure: {
         connectionString: '',
         accountName: '',

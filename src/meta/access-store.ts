@@ -33,6 +33,11 @@ export class AccessStore {
     return (await this.db.selectFrom('deployment_settings').select('value').where('key', '=', key).executeTakeFirstOrThrow()).value;
   }
 
+  /** A deployment setting's value, or undefined when it was never set. */
+  async settingIfAny(key: string): Promise<string | undefined> {
+    return (await this.db.selectFrom('deployment_settings').select('value').where('key', '=', key).executeTakeFirst())?.value;
+  }
+
   // ---------------------------------------------------------------- signed-out sessions
 
   /** Refuses a session token from now until it expires (sign-out); expired entries are pruned on the way. */

@@ -1,0 +1,534 @@
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { StorageError, StorageNotFoundError, type ReadRange, type StatResult, type StorageDriver, type Writer } from '../driver.js';
+
+// Encryption at rest: a decorator that seals every object before it reaches the inner driver.
+//
+// Format, version 1 (the shape of Tink's AES-GCM-HKDF streaming AEAD, with length-prefixed records
+// so an object can be appended to at every commit):
+//
+//   header      version(1)=0x01 | salt(32) | noncePrefix(7)                          40 bytes
+//   record i    u32 BE plaintext length L (1..segment) | AES-256-GCM(L bytes) | tag(16)
+//   terminator  u32 BE 0xFFFFFFFF | u64 BE plaintext size | u32 BE segment (0: irregular) | tag(16)
+//
+//   object key  = HKDF-SHA256(DEK, salt, info = "berth storage object v1"), 32 bytes
+//   nonce       = noncePrefix(7) | u32 BE record index | flag (0 for data records, 1 for the terminator)
+//   AAD         = the record's clear prefix (its length field; for the terminator all 16 clear bytes)
+//
+// The terminator is sealed like a last segment (flag 1, index = number of data records) and
+// carries the plaintext size: a missing, truncated, reordered or duplicated record, bytes appended
+// after the end, or any flipped bit makes a read fail with EncryptionIntegrityError. A read streams
+// only authenticated bytes; a failure found later ends the stream with the error, never with wrong
+// bytes.
+//
+// The HKDF info is a fixed label, not the object key: objects are written under uploads/<id> and
+// then moved (renamed) to blobs/sha256/…, so a key bound to the path would not survive the move.
+// The random 32-byte salt makes each object's key unique. What this gives up (an object copied to
+// another key still decrypts) is covered for blobs by their content address, which clients verify.
+//
+// Appends (resumable uploads): every commit() seals the pending short segment as its own record
+// and writes a terminator, so each acknowledged offset is a record boundary. writer(key, {offset})
+// at a boundary cuts only the terminator (and any unacknowledged bytes after it) and appends new
+// records: acknowledged bytes are never rewritten, so a crash at any moment leaves them durable and
+// resumable (until the next commit the object has no terminator: reads fail, stat walks the complete
+// records). An offset inside a record (the caller discards acknowledged bytes, which uploads never
+// do) re-seals that record's kept prefix. Objects written in one go have every record full but the
+// last ("regular", segment recorded in the terminator): a range read computes where its segments
+// are. An object appended to is "irregular": a range read walks the records from the start,
+// decrypting only those it returns.
+
+export const HEADER_SIZE = 40;
+const VERSION = 0x01;
+const TAG = 16;
+const LEN = 4;
+const TERMINATOR_SIZE = 16 + TAG;
+const TERMINATOR_MARK = 0xffffffff;
+const INFO = Buffer.from('berth storage object v1');
+/** Tink's default segment; a constructor option so tests can use tiny ones. */
+export const DEFAULT_SEGMENT = 1024 * 1024;
+/** Records are never larger than this, whatever segment wrote them (a bound on what a tampered length can make us buffer). */
+const MAX_RECORD = 64 * 1024 * 1024;
+
+/** An encrypted object failed authentication or is malformed: tampered, truncated, or written with another key. */
+export class EncryptionIntegrityError extends StorageError {
+  constructor(
+    driver: string,
+    readonly key: string,
+    readonly reason: string,
+  ) {
+    super(driver, `encrypted object ${key} failed its integrity check: ${reason}`);
+    this.name = 'EncryptionIntegrityError';
+  }
+}
+
+interface Header {
+  key: Buffer;
+  noncePrefix: Buffer;
+}
+
+interface Terminator {
+  size: number;
+  segment: number;
+  records: number;
+}
+
+export interface EncryptingDriverOptions {
+  /** Plaintext bytes per segment (default 1 MiB). */
+  segmentSize?: number;
+}
+
+export class EncryptingDriver implements StorageDriver {
+  readonly name: string;
+  private readonly segment: number;
+
+  constructor(
+    private readonly inner: StorageDriver,
+    private readonly dek: Buffer,
+    opts: EncryptingDriverOptions = {},
+  ) {
+    if (dek.length !== 32) throw new Error('the data encryption key must be 32 bytes');
+    this.segment = opts.segmentSize ?? DEFAULT_SEGMENT;
+    if (!Number.isInteger(this.segment) || this.segment < 1 || this.segment > MAX_RECORD)
+      throw new Error(`invalid segment size ${this.segment}`);
+    // Errors from the inner driver carry its name; ours do too, so callers see one driver.
+    this.name = inner.name;
+    // openPositional and signedReadUrl are deliberately absent: a signed URL would hand out
+    // ciphertext, and positional reads would bypass decryption. Callers fall back to read().
+  }
+
+  private fail(key: string, reason: string): EncryptionIntegrityError {
+    return new EncryptionIntegrityError(this.name, key, reason);
+  }
+
+  private objectKey(salt: Buffer): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.dek, salt, INFO, 32));
+  }
+
+  private nonce(h: Header, index: number, last: boolean): Buffer {
+    const n = Buffer.alloc(12);
+    h.noncePrefix.copy(n, 0);
+    n.writeUInt32BE(index, 7);
+    n[11] = last ? 1 : 0;
+    return n;
+  }
+
+  private seal(h: Header, index: number, last: boolean, aad: Buffer, plain: Buffer): Buffer[] {
+    const c = createCipheriv('aes-256-gcm', h.key, this.nonce(h, index, last));
+    c.setAAD(aad);
+    const body = c.update(plain);
+    c.final();
+    return [aad, body, c.getAuthTag()];
+  }
+
+  private open(key: string, h: Header, index: number, last: boolean, aad: Buffer, body: Buffer, tag: Buffer): Buffer {
+    try {
+      const d = createDecipheriv('aes-256-gcm', h.key, this.nonce(h, index, last));
+      d.setAAD(aad);
+      d.setAuthTag(tag);
+      const out = d.update(body);
+      d.final();
+      return out;
+    } catch {
+      throw this.fail(
+        key,
+        last ? 'the end record does not authenticate (truncated, extended or tampered)' : `record ${index} does not authenticate`,
+      );
+    }
+  }
+
+  private sealRecord(h: Header, index: number, plain: Buffer): Buffer[] {
+    const len = Buffer.alloc(LEN);
+    len.writeUInt32BE(plain.length);
+    return this.seal(h, index, false, len, plain);
+  }
+
+  private sealTerminator(h: Header, records: number, size: number, segment: number): Buffer[] {
+    const clear = Buffer.alloc(16);
+    clear.writeUInt32BE(TERMINATOR_MARK, 0);
+    clear.writeBigUInt64BE(BigInt(size), 4);
+    clear.writeUInt32BE(segment, 12);
+    return this.seal(h, records, true, clear, Buffer.alloc(0));
+  }
+
+  private async readBytes(key: string, start: number, end: number): Promise<Buffer> {
+    return (await this.readRanges(key, [[start, end]]))[0];
+  }
+
+  /** Small ranges of one object (inclusive ends): one positional open where the driver has it (fs), else a ranged read each. */
+  private async readRanges(key: string, ranges: Array<[number, number]>): Promise<[Buffer, ...Buffer[]]> {
+    if (this.inner.openPositional) {
+      const r = await this.inner.openPositional(key);
+      try {
+        return (await Promise.all(
+          ranges.map(async ([start, end]) => {
+            const buf = Buffer.alloc(end - start + 1);
+            let got = 0;
+            while (got < buf.length) {
+              const n = await r.read(buf.subarray(got), start + got);
+              if (n === 0) break;
+              got += n;
+            }
+            return buf.subarray(0, got);
+          }),
+        )) as [Buffer, ...Buffer[]];
+      } finally {
+        await r.close();
+      }
+    }
+    const out: Buffer[] = [];
+    for (const [start, end] of ranges) {
+      const chunks: Buffer[] = [];
+      for await (const c of await this.inner.read(key, { start, end })) chunks.push(Buffer.from(c as Uint8Array));
+      out.push(Buffer.concat(chunks));
+    }
+    return out as [Buffer, ...Buffer[]];
+  }
+
+  private parseHeader(key: string, raw: Buffer): Header {
+    if (raw.length < HEADER_SIZE) throw this.fail(key, 'shorter than the header (not an encrypted object, or torn)');
+    if (raw[0] !== VERSION) throw this.fail(key, `unknown format version ${raw[0]} (not an encrypted object?)`);
+    return { key: this.objectKey(raw.subarray(1, 33)), noncePrefix: Buffer.from(raw.subarray(33, 40)) };
+  }
+
+  /** The clear fields of a terminator, or undefined when the tail is not one (torn or in-progress object). */
+  private peekTerminator(tail: Buffer): { size: number; segment: number } | undefined {
+    if (tail.length !== TERMINATOR_SIZE || tail.readUInt32BE(0) !== TERMINATOR_MARK) return undefined;
+    const size = tail.readBigUInt64BE(4);
+    if (size > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+    return { size: Number(size), segment: tail.readUInt32BE(12) };
+  }
+
+  /** Header and authenticated terminator of a complete object. */
+  private async openObject(key: string, cipherSize: number): Promise<{ h: Header; t: Terminator }> {
+    if (cipherSize < HEADER_SIZE + TERMINATOR_SIZE) throw this.fail(key, `${cipherSize} bytes is too short`);
+    const [head, tail = Buffer.alloc(0)] = await this.readRanges(key, [
+      [0, HEADER_SIZE - 1],
+      [cipherSize - TERMINATOR_SIZE, cipherSize - 1],
+    ]);
+    const h = this.parseHeader(key, head);
+    const peek = this.peekTerminator(tail);
+    if (!peek) throw this.fail(key, 'no end record (truncated, extended, or an upload interrupted before its commit)');
+    const dataBytes = cipherSize - HEADER_SIZE - TERMINATOR_SIZE;
+    // The record count is not stored: it is what makes the terminator authenticate (its nonce
+    // index). For a regular object it follows from the sizes; otherwise the walk counts.
+    let records: number;
+    if (peek.segment > 0) {
+      records = Math.ceil(peek.size / peek.segment);
+      if (records * (LEN + TAG) + peek.size !== dataBytes) throw this.fail(key, 'size does not match its end record');
+    } else {
+      records = (await this.walk(key, cipherSize - TERMINATOR_SIZE)).length;
+    }
+    this.open(key, h, records, true, tail.subarray(0, 16), Buffer.alloc(0), tail.subarray(16));
+    return { h, t: { ...peek, records } };
+  }
+
+  /** The data records before `limit` (ciphertext position), from their length fields: [position, length]. */
+  private async walk(key: string, limit: number): Promise<Array<[number, number]>> {
+    const out: Array<[number, number]> = [];
+    let pos = HEADER_SIZE;
+    const positional = this.inner.openPositional ? await this.inner.openPositional(key) : undefined;
+    const lenBuf = Buffer.alloc(LEN);
+    try {
+      while (pos + LEN <= limit) {
+        if (positional) {
+          if ((await positional.read(lenBuf, pos)) < LEN) break;
+        } else {
+          (await this.readBytes(key, pos, pos + LEN - 1)).copy(lenBuf);
+        }
+        const len = lenBuf.readUInt32BE(0);
+        if (len === TERMINATOR_MARK || len === 0 || len > MAX_RECORD || pos + LEN + len + TAG > limit) break;
+        out.push([pos, len]);
+        pos += LEN + len + TAG;
+      }
+    } finally {
+      await positional?.close();
+    }
+    return out;
+  }
+
+  async stat(key: string): Promise<StatResult | null> {
+    const st = await this.inner.stat(key);
+    if (!st) return null;
+    // The size comes from the terminator's clear fields (reads authenticate it). An object without
+    // one (an upload interrupted before a commit, or torn) counts its complete records.
+    if (st.size >= HEADER_SIZE + TERMINATOR_SIZE) {
+      const peek = this.peekTerminator(await this.readBytes(key, st.size - TERMINATOR_SIZE, st.size - 1));
+      if (peek) return { size: peek.size, modifiedAt: st.modifiedAt };
+    }
+    const records = st.size >= HEADER_SIZE ? await this.walk(key, st.size) : [];
+    return { size: records.reduce((n, [, len]) => n + len, 0), modifiedAt: st.modifiedAt };
+  }
+
+  async read(key: string, range?: ReadRange): Promise<Readable> {
+    const st = await this.inner.stat(key);
+    if (!st) throw new StorageNotFoundError(this.name, key);
+    const { h, t } = await this.openObject(key, st.size);
+    const dataEnd = st.size - TERMINATOR_SIZE;
+    const start = range?.start ?? 0;
+    const end = Math.min(range?.end ?? t.size - 1, t.size - 1);
+    if (t.size === 0 || start > end) return Readable.from([]);
+    // A regular object: jump straight to the first segment the range touches.
+    let first = 0;
+    let from = HEADER_SIZE;
+    let until = dataEnd;
+    if (t.segment > 0) {
+      first = Math.floor(start / t.segment);
+      const last = Math.floor(end / t.segment);
+      from = HEADER_SIZE + first * (t.segment + LEN + TAG);
+      until = Math.min(dataEnd, HEADER_SIZE + (last + 1) * (t.segment + LEN + TAG));
+    }
+    const source = await this.inner.read(key, { start: from, end: until - 1 });
+    return Readable.from(this.decrypt(key, h, t, source, first, t.segment > 0 ? first * t.segment : 0, start, end, until === dataEnd));
+  }
+
+  /** Plaintext bytes start..end from records read in order from `source`, the first being record `index`. */
+  private async *decrypt(
+    key: string,
+    h: Header,
+    t: Terminator,
+    source: Readable,
+    index: number,
+    plainPos: number,
+    start: number,
+    end: number,
+    toTheEnd: boolean,
+  ): AsyncGenerator<Buffer> {
+    const q = new ByteQueue();
+    let need = LEN;
+    let len = -1;
+    for await (const c of source) {
+      q.push(Buffer.from(c as Uint8Array));
+      while (q.length >= need) {
+        if (len < 0) {
+          len = q.take(LEN).readUInt32BE(0);
+          if (len === 0 || len > MAX_RECORD || (t.segment > 0 && len > t.segment))
+            throw this.fail(key, `record ${index} has an impossible length ${len}`);
+          need = len + TAG;
+          continue;
+        }
+        const body = q.take(len);
+        const tag = q.take(TAG);
+        const lenBuf = Buffer.alloc(LEN);
+        lenBuf.writeUInt32BE(len);
+        const recStart = plainPos;
+        plainPos += len;
+        if (plainPos > t.size) throw this.fail(key, 'records hold more bytes than its end record says');
+        if (plainPos > start && recStart <= end) {
+          const plain = this.open(key, h, index, false, lenBuf, body, tag);
+          yield plain.subarray(Math.max(0, start - recStart), Math.min(len, end + 1 - recStart));
+        }
+        index++;
+        len = -1;
+        need = LEN;
+        // Past a range that stops short of the end: done (what follows is not needed). A read of
+        // the last byte goes on to the end, so every record is checked against the end record.
+        if (plainPos > end && end < t.size - 1) {
+          source.destroy();
+          return;
+        }
+      }
+    }
+    if (q.length > 0 || len >= 0) throw this.fail(key, `record ${index} is cut short`);
+    if (toTheEnd && (index !== t.records || plainPos !== t.size)) throw this.fail(key, 'records do not add up to its end record');
+    if (plainPos <= end) throw this.fail(key, 'fewer bytes than its end record says');
+  }
+
+  async writer(key: string, opts: { offset?: number; durableName?: boolean } = {}): Promise<Writer> {
+    const offset = opts.offset ?? 0;
+    let h: Header;
+    let header: Buffer | undefined;
+    let cipherOffset = 0;
+    let index = 0;
+    let pending: Buffer[] = [];
+    let regular = true;
+    if (offset === 0) {
+      const salt = randomBytes(32);
+      const noncePrefix = randomBytes(7);
+      header = Buffer.concat([Buffer.from([VERSION]), salt, noncePrefix]);
+      h = { key: this.objectKey(salt), noncePrefix };
+    } else {
+      const st = await this.inner.stat(key);
+      if (!st) throw new StorageNotFoundError(this.name, key);
+      h = this.parseHeader(key, await this.readBytes(key, 0, HEADER_SIZE - 1));
+      // Whether the object was regular: then a resume keeps it so when it continues a full segment.
+      let wasRegular = false;
+      if (st.size >= HEADER_SIZE + TERMINATOR_SIZE) {
+        wasRegular =
+          (this.peekTerminator(await this.readBytes(key, st.size - TERMINATOR_SIZE, st.size - 1))?.segment ?? 0) === this.segment;
+      }
+      const records = await this.walk(key, st.size);
+      let plain = 0;
+      cipherOffset = -1;
+      for (const [pos, len] of records) {
+        if (plain === offset) {
+          cipherOffset = pos;
+          break;
+        }
+        if (plain + len > offset) {
+          // Inside a record: keep (re-seal) its first bytes. Only when the caller drops acknowledged bytes.
+          const raw = await this.readBytes(key, pos, pos + LEN + len + TAG - 1);
+          const clear = this.open(key, h, index, false, raw.subarray(0, LEN), raw.subarray(LEN, LEN + len), raw.subarray(LEN + len));
+          pending = [clear.subarray(0, offset - plain)];
+          cipherOffset = pos;
+          break;
+        }
+        plain += len;
+        index++;
+        if (len !== this.segment) regular = false;
+      }
+      if (cipherOffset < 0) {
+        if (plain !== offset) throw new StorageError(this.name, `cannot resume ${key} at ${offset}: it holds ${plain} bytes`);
+        cipherOffset = records.length ? records[records.length - 1]![0] + LEN + records[records.length - 1]![1] + TAG : HEADER_SIZE;
+      }
+      regular = regular && wasRegular;
+    }
+    // Opened at once for a fresh object (offset 0 starts it over, and a bad key fails here), but for
+    // a resume only when bytes arrive or at commit: a writer aborted before writing leaves the
+    // committed object, terminator included, as it was.
+    let innerP: Promise<Writer> | undefined;
+    const errorOnce = (err: Error) => stream.destroy(err);
+    const open = (): Promise<Writer> =>
+      (innerP ??= this.inner.writer(key, { offset: cipherOffset, durableName: opts.durableName }).then((w) => {
+        if (header) w.stream.write(header);
+        w.stream.on('error', errorOnce);
+        return w;
+      }));
+    if (offset === 0) await open();
+    let pendingBytes = pending.reduce((n, b) => n + b.length, 0);
+    let total = offset;
+    let lastShort = false;
+    const send = (parts: Buffer[], cb: (err?: Error | null) => void) => {
+      open().then(
+        (w) => {
+          // Each part on its own (no copy): the fs stream gathers them with writev.
+          let more = true;
+          for (const part of parts) more = w.stream.write(part);
+          if (more) cb();
+          else w.stream.once('drain', () => cb());
+        },
+        (e: Error) => cb(e),
+      );
+    };
+    const emit = (plain: Buffer): Buffer[] => {
+      // A short record followed by another makes the layout irregular (range reads walk).
+      if (lastShort) regular = false;
+      lastShort = plain.length !== this.segment;
+      return this.sealRecord(h, index++, plain);
+    };
+    const stream = new Writable({
+      highWaterMark: 256 * 1024,
+      write: (chunk: Buffer, _enc, cb) => {
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        total += chunk.length;
+        if (pendingBytes < this.segment) return cb();
+        // Copies at most one segment (the one pending bytes start); full segments of the chunk are sealed in place.
+        const out: Buffer[] = [];
+        let rest = chunk;
+        if (pending.length > 1) {
+          const need = this.segment - (pendingBytes - chunk.length);
+          pending.pop();
+          out.push(...emit(Buffer.concat([...pending, chunk.subarray(0, need)])));
+          rest = chunk.subarray(need);
+        }
+        let at = 0;
+        for (; rest.length - at >= this.segment; at += this.segment) out.push(...emit(rest.subarray(at, at + this.segment)));
+        pending = at < rest.length ? [rest.subarray(at)] : [];
+        pendingBytes = rest.length - at;
+        send(out, cb);
+      },
+      final: (cb) => {
+        // Every commit ends with a sealed record boundary and a terminator (see the top of the file).
+        const out: Buffer[] = [];
+        if (pendingBytes > 0) out.push(...emit(Buffer.concat(pending)));
+        pending = [];
+        pendingBytes = 0;
+        out.push(...this.sealTerminator(h, index, total, regular ? this.segment : 0));
+        open().then(
+          (w) => w.stream.end(Buffer.concat(out), () => cb()),
+          (e: Error) => cb(e),
+        );
+      },
+    });
+    return {
+      stream,
+      commit: async () => {
+        if (!stream.writableFinished) {
+          await new Promise<void>((resolve, reject) => {
+            stream.once('error', reject);
+            stream.end(() => resolve());
+          });
+        }
+        await (await open()).commit();
+        return total;
+      },
+      abort: async () => {
+        if (!stream.destroyed) stream.destroy();
+        const w = await innerP?.catch(() => undefined);
+        if (w) {
+          w.stream.off('error', errorOnce);
+          // The header may still be in flight: its write fails on the destroyed stream, harmlessly.
+          w.stream.on('error', () => {});
+          await w.abort();
+        }
+      },
+    };
+  }
+
+  move(from: string, to: string): Promise<void> {
+    return this.inner.move(from, to);
+  }
+
+  delete(key: string): Promise<void> {
+    return this.inner.delete(key);
+  }
+
+  list(prefix: string, opts?: { startAfter?: string; limit?: number }): Promise<string[]> {
+    return this.inner.list(prefix, opts);
+  }
+
+  /** Whether an object begins with this format's header (false for clear-text objects); reads one small range. */
+  async looksEncrypted(key: string): Promise<boolean> {
+    const st = await this.inner.stat(key);
+    if (!st || st.size < HEADER_SIZE + TERMINATOR_SIZE) return false;
+    const [head, tail = Buffer.alloc(0)] = await this.readRanges(key, [
+      [0, 0],
+      [st.size - TERMINATOR_SIZE, st.size - 1],
+    ]);
+    return head[0] === VERSION && this.peekTerminator(tail) !== undefined;
+  }
+}
+
+/** A FIFO of buffers that hands out exact byte counts without re-concatenating everything. */
+class ByteQueue {
+  private chunks: Buffer[] = [];
+  length = 0;
+
+  push(b: Buffer): void {
+    if (b.length === 0) return;
+    this.chunks.push(b);
+    this.length += b.length;
+  }
+
+  take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
+    this.length -= n;
+    const first = this.chunks[0]!;
+    if (first.length >= n) {
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    while (at < n) {
+      const c = this.chunks[0]!;
+      const k = Math.min(c.length, n - at);
+      c.copy(out, at, 0, k);
+      at += k;
+      if (k === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+    }
+    return out;
+  }
+}
