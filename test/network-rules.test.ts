@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import http from 'node:http';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { adminAuthHeader, ADMIN_PASSWORD, startTestApp, type TestApp } from './helpers/app.js';
 import { backendGate, BACKENDS } from './helpers/backends.js';
-import { removeDir, startBerth, tempDir, type BerthProcess } from './helpers/berth-process.js';
+import { removeDir, startBerth, tempDir, writeAuthFile, type BerthProcess } from './helpers/berth-process.js';
+import { requireTool } from './e2e/helpers.js';
 import { runCli } from './helpers/cli.js';
 
 // Network rules of a registry (docs/network-rules.md) over real sockets: the server listens on
@@ -67,8 +70,7 @@ for (const backend of BACKENDS) {
     const catalog = `/v2/${reg}/_catalog`;
     const tags = `/v2/${reg}/app/tags/list`;
     const acr = `/acr/v1/${reg}/_catalog`;
-    const api = (path: string, o: Parameters<typeof call>[3] = {}, method = 'GET') =>
-      call(t.url, method, `/api/registries/${reg}${path}`, o);
+    const api = (sub: string, o: Parameters<typeof call>[3] = {}, method = 'GET') => call(t.url, method, `/api/registries/${reg}${sub}`, o);
 
     before(async () => {
       if (gate.skip) return;
@@ -184,6 +186,18 @@ for (const backend of BACKENDS) {
       assert.ok(entries.some((e) => e.operationName === 'Microsoft.ContainerRegistry/registries/networkRules/write'));
     });
 
+    test('networkRuleBypassOptions: task runs pass with AzureServices, not with None', gate, async () => {
+      const row = await t.app.services.registries.get(reg);
+      const client = { ip: '127.0.0.2' };
+      const run = { kind: 'run' as const, id: 1, name: 'run-1', registryId: row.id };
+      assert.doesNotThrow(() => t.app.services.access.admit(row, client, run));
+      assert.throws(() => t.app.services.access.admit(row, client, { kind: 'user', id: 1, name: 'alice' }), /127\.0\.0\.2/);
+      const none = await api('', { body: { networkRuleBypassOptions: 'None' } }, 'PATCH');
+      assert.equal(none.body.networkRuleBypassOptions, 'None');
+      assert.throws(() => t.app.services.access.admit({ ...row, network_bypass: 'None' }, client, run), /not allowed access/);
+      assert.equal((await api('', { body: { networkRuleBypassOptions: 'AzureServices' } }, 'PATCH')).status, 200);
+    });
+
     test('publicNetworkAccess Disabled refuses every client; Allow opens again', gate, async () => {
       assert.equal((await api('', { body: { publicNetworkAccess: 'Disabled' } }, 'PATCH')).status, 200);
       for (const from of ['127.0.0.1', '127.0.0.2']) {
@@ -203,7 +217,7 @@ for (const backend of BACKENDS) {
   });
 }
 
-describe('network rules behind a trusted proxy, and the CLI against berth serve', () => {
+describe('network rules behind a trusted proxy, and the CLI against berth serve', requireTool('skopeo'), () => {
   let t: TestApp;
   let server: BerthProcess | undefined;
   let dataDir: string | undefined;
@@ -224,18 +238,18 @@ describe('network rules behind a trusted proxy, and the CLI against berth serve'
       body: { networkRuleSet: { defaultAction: 'Deny', ipRules: [{ action: 'Allow', value: '198.51.100.0/24' }] } },
     });
     assert.equal(patch.status, 200, patch.text);
-    const path = `/v2/${reg}/_catalog`;
-    assert.equal((await call(t.url, 'GET', path, { from: '127.0.0.1', headers: { 'X-Forwarded-For': '198.51.100.7' } })).status, 200);
-    denied(await call(t.url, 'GET', path, { from: '127.0.0.1', headers: { 'X-Forwarded-For': '203.0.113.5' } }), '203.0.113.5');
+    const viaProxy = `/v2/${reg}/_catalog`;
+    assert.equal((await call(t.url, 'GET', viaProxy, { from: '127.0.0.1', headers: { 'X-Forwarded-For': '198.51.100.7' } })).status, 200);
+    denied(await call(t.url, 'GET', viaProxy, { from: '127.0.0.1', headers: { 'X-Forwarded-For': '203.0.113.5' } }), '203.0.113.5');
     // A client cannot prepend an allowed address: the right-most untrusted hop counts.
     denied(
-      await call(t.url, 'GET', path, { from: '127.0.0.1', headers: { 'X-Forwarded-For': '198.51.100.7, 203.0.113.5' } }),
+      await call(t.url, 'GET', viaProxy, { from: '127.0.0.1', headers: { 'X-Forwarded-For': '198.51.100.7, 203.0.113.5' } }),
       '203.0.113.5',
     );
     // Without the header the proxy itself is the client (not allowed here).
-    denied(await call(t.url, 'GET', path, { from: '127.0.0.1' }), '127.0.0.1');
+    denied(await call(t.url, 'GET', viaProxy, { from: '127.0.0.1' }), '127.0.0.1');
     // 127.0.0.2 is no trusted proxy: its header is ignored.
-    denied(await call(t.url, 'GET', path, { from: '127.0.0.2', headers: { 'X-Forwarded-For': '198.51.100.7' } }), '127.0.0.2');
+    denied(await call(t.url, 'GET', viaProxy, { from: '127.0.0.2', headers: { 'X-Forwarded-For': '198.51.100.7' } }), '127.0.0.2');
   });
 
   test('CLI: berth update --default-action Deny, berth network-rule add; a real client from the other address is refused', async () => {
@@ -260,15 +274,28 @@ describe('network rules behind a trusted proxy, and the CLI against berth serve'
     assert.equal(shown.publicNetworkAccess, 'Enabled');
     assert.equal((shown.networkRuleSet as { defaultAction: string }).defaultAction, 'Deny');
 
-    const path = '/v2/clinet1/_catalog';
-    assert.equal((await call(server.url, 'GET', path, { from: '127.0.0.1' })).status, 200);
-    denied(await call(server.url, 'GET', path, { from: '127.0.0.2' }), '127.0.0.2');
+    const catalogPath = '/v2/clinet1/_catalog';
+    assert.equal((await call(server.url, 'GET', catalogPath, { from: '127.0.0.1' })).status, 200);
+    denied(await call(server.url, 'GET', catalogPath, { from: '127.0.0.2' }), '127.0.0.2');
 
     await run(['network-rule', 'remove', '-n', 'cliNet1', '--ip-address', '127.0.0.1']);
-    denied(await call(server.url, 'GET', path, { from: '127.0.0.1' }), '127.0.0.1');
+    denied(await call(server.url, 'GET', catalogPath, { from: '127.0.0.1' }), '127.0.0.1');
+    // A real client (from 127.0.0.1, now refused) shows the refusal.
+    const authFile = path.join(dataDir, 'auth.json');
+    writeAuthFile(authFile, server.host);
+    const skopeo = spawnSync(
+      'skopeo',
+      ['inspect', '--tls-verify=false', '--authfile', authFile, `docker://${server.host}/clinet1/app:v1`],
+      {
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    assert.notEqual(skopeo.status, 0, skopeo.stdout);
+    assert.match(skopeo.stderr, /client with IP '127\.0\.0\.1' is not allowed access/);
     await run(['update', '-n', 'cliNet1', '--public-network-enabled', 'false', '--default-action', 'Allow']);
-    denied(await call(server.url, 'GET', path, { from: '127.0.0.1' }), '127.0.0.1');
+    denied(await call(server.url, 'GET', catalogPath, { from: '127.0.0.1' }), '127.0.0.1');
     await run(['update', '-n', 'cliNet1', '--public-network-enabled', 'true']);
-    assert.equal((await call(server.url, 'GET', path, { from: '127.0.0.2' })).status, 200);
+    assert.equal((await call(server.url, 'GET', catalogPath, { from: '127.0.0.2' })).status, 200);
   });
 });
