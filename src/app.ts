@@ -58,6 +58,7 @@ import { VERSION } from './cli/version.js';
 import { SoftDeleteService } from './services/lifecycle/soft-delete.js';
 import { JobAdmin } from './services/operations/jobs.js';
 import { AccessPolicy } from './services/policy/access.js';
+import { NetworkRuleService } from './services/policy/network.js';
 import { ImmutabilityService } from './services/policy/immutability.js';
 import { RateLimiter } from './services/policy/rates.js';
 import { TierService } from './services/policy/tiers.js';
@@ -344,6 +345,7 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
   // Bytes no row knows are looked for in every region's store.
   if (regional) collector.sweepStores = regional.regions.map((r) => r.driver);
   collector.activity = identities.activity;
+  access.network.activity = identities.activity;
   const matcher = new VulnMatcher(meta);
   const scans = new ScanService(
     scanStore,
@@ -479,6 +481,7 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     tasks,
     replication,
     trust,
+    network: new NetworkRuleService(meta),
   };
 }
 
@@ -585,6 +588,7 @@ function startServing(config: Config, log: Logger, { server, deferred, tls, db, 
   if (metrics) services.scans.observer = { scanned: (outcome, seconds, summary) => metrics.scanned(outcome, seconds, { ...summary }) };
   if (metrics) services.tasks.observer = metrics;
   if (metrics) services.trust.observer = metrics;
+  if (metrics) services.access.network.observer = metrics;
   if (metrics && services.replication.enabled) metrics.replicationLag(() => services.replication.lag());
   const handler = createHandler(services, log, {
     domain: config.domain,
@@ -595,6 +599,7 @@ function startServing(config: Config, log: Logger, { server, deferred, tls, db, 
     metrics,
     metricsToken: config.metrics.token || undefined,
     portalSessionSeconds: config.auth.portalSessionHours * 3600,
+    trustedProxies: config.network.trustedProxies,
   });
   deferred.serve(handler);
 

@@ -228,6 +228,7 @@ describe('output of the CLI against a server', () => {
     'manifest list-metadata': ['-r', REG, '-n', 'app'],
     'manifest show-metadata': ['-r', REG, '-n', 'app:v1'],
     'show-endpoints': ['-n', REG],
+    'network-rule list': ['-n', REG],
     'manifest list-deleted': ['-r', REG, '-n', 'app'],
     'manifest list-deleted-tags': ['-r', REG, '-n', 'app'],
     'token list': ['-r', REG],

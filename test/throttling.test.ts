@@ -23,6 +23,10 @@ test('rate limiter: buckets refill continuously, refusals cost nothing, identiti
     location: null,
     created_at: '',
     updated_at: '',
+    public_network_access: 'Enabled',
+    network_default_action: 'Allow',
+    network_ip_rules: '[]',
+    network_bypass: 'AzureServices',
   };
   const alice = { kind: 'user' as const, id: 1, name: 'alice' };
   const bob = { kind: 'user' as const, id: 2, name: 'bob' };

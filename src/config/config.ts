@@ -3,6 +3,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { PASSWORD_HASH_COST } from '../domain/password-hash.js';
+import { parseCidr } from '../domain/network.js';
 import { ConfigError } from './errors.js';
 
 // One configuration schema with defaults. Sources, later wins: defaults < config file < BERTH_*
@@ -348,6 +349,21 @@ export const ConfigSchema = z.strictObject({
         .int()
         .min(1)
         .default(10 * 60 * 1000),
+    })
+    .prefault({}),
+  network: z
+    .strictObject({
+      /** Proxies whose X-Forwarded-For is believed (CIDRs); empty = the socket's peer is the client. A list, or comma-separated in the environment. */
+      trustedProxies: listOf(
+        z.string().refine((v) => {
+          try {
+            parseCidr(v);
+            return true;
+          } catch {
+            return false;
+          }
+        }, 'trustedProxies entries are IP addresses or CIDR ranges without host bits, e.g. 10.0.0.0/8'),
+      ).default([]),
     })
     .prefault({}),
   egress: z

@@ -67,6 +67,9 @@ export const ACTIVITY_OPERATIONS = {
   'Berth/vulnerabilityData/import/action': 'import vulnerability data (OSV records) for the scanner',
   'Berth/registries/scans/run/action': 'scan an image again',
   'Berth/registries/scanPolicy/write': 'set the scan policy (what fails a quarantined image)',
+  'Microsoft.ContainerRegistry/registries/networkRules/write': 'add or remove IP rules (network rules)',
+  'Berth/registries/networkRules/refused/action':
+    'the network rules refused a client (at most one record per client and registry a minute; berth_network_refusals_total counts all)',
 } as const;
 
 export type ActivityOperation = keyof typeof ACTIVITY_OPERATIONS;

@@ -31,6 +31,14 @@ export interface Registry {
   location: string | null;
   created_at: string;
   updated_at: string;
+  /** Network rules (domain/network.ts): Enabled | Disabled (ACR's publicNetworkAccess). */
+  public_network_access: string;
+  /** Allow | Deny (ACR's networkRuleSet.defaultAction). */
+  network_default_action: string;
+  /** JSON array of canonical IP ranges (networkRuleSet.ipRules). */
+  network_ip_rules: string;
+  /** AzureServices | None (networkRuleBypassOptions). */
+  network_bypass: string;
 }
 
 /**

@@ -10,6 +10,7 @@ import {
 } from '../auth/service.js';
 import type { Action } from '../auth/model.js';
 import { RegistryError } from '../domain/errors.js';
+import { normalizeAddress } from '../domain/network.js';
 import type { Ctx } from './context.js';
 import { identify } from '../services/actor.js';
 
@@ -28,9 +29,19 @@ export interface AuthHttpOptions {
   tls: boolean;
 }
 
+/** Who is calling from where: the client address decided once per request (server.ts). */
 export function caller(ctx: Ctx): CallerInfo {
   const ua = ctx.req.headers['user-agent'];
-  return { ip: ctx.req.socket.remoteAddress ?? 'unknown', userAgent: typeof ua === 'string' ? ua : '' };
+  return {
+    ip: ctx.clientIp ?? (normalizeAddress(ctx.req.socket.remoteAddress ?? '') || 'unknown'),
+    userAgent: typeof ua === 'string' ? ua : '',
+  };
+}
+
+/** The caller as the network rules see it (access.locate): address, agent, request id. */
+export function networkClient(ctx: Ctx): { ip: string; userAgent: string; correlationId: string; method: string } {
+  const c = caller(ctx);
+  return { ...c, correlationId: ctx.requestId, method: ctx.req.method ?? '' };
 }
 
 /** The token service's name for this request: the login server the client talks to. */

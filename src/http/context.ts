@@ -12,6 +12,8 @@ export interface Ctx {
   route?: string;
   /** Set by the registry API once the addressed registry is known to exist (metrics label). */
   registry?: string;
+  /** The client's address (server.ts: the peer, or X-Forwarded-For from a trusted proxy). */
+  clientIp?: string;
 }
 
 export function send(ctx: Ctx, status: number, headers: Record<string, string | number | string[]>, body?: string | Buffer): void {

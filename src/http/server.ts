@@ -4,6 +4,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { RegistryError } from '../domain/errors.js';
+import { ClientAddress } from '../domain/network.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Services } from '../services/index.js';
@@ -30,6 +31,8 @@ export interface HttpOptions {
   metricsToken?: string;
   /** Lifetime of a portal sign-in (default 8 hours). */
   portalSessionSeconds?: number;
+  /** network.trustedProxies: peers whose X-Forwarded-For names the client. */
+  trustedProxies?: readonly string[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -42,7 +45,8 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
     tls: opts.tls,
     sessionSeconds: opts.portalSessionSeconds ?? 8 * 3600,
   };
-  const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
+  const clients = new ClientAddress(opts.trustedProxies ?? []);
+  const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string, clientIp: string): Promise<void> => {
     const started = process.hrtime.bigint();
     // Absolute-form request targets (RFC 9112 3.2.2, sent through proxies) carry the origin: drop it.
     const rawUrl = (req.url ?? '/').replace(/^https?:\/\/[^/?#]*/i, '') || '/';
@@ -55,7 +59,7 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
     } catch {
       url = new URL('http://berth/');
     }
-    const ctx: Ctx = { req, res, url, requestId, log };
+    const ctx: Ctx = { req, res, url, requestId, log, clientIp };
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     res.setHeader('X-Request-Id', requestId);
     res.setHeader('X-Content-Type-Options', 'nosniff');
@@ -118,7 +122,9 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
     const incoming = req.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     const request = { id, host: req.headers.host ?? '', method: req.method ?? '', useragent: req.headers['user-agent'] ?? '' };
-    return actingAs({ request, ip: req.socket.remoteAddress ?? '' }, () => handle(req, res, id));
+    // The one place the client's address is decided: rules, throttle, audit and activity all use it.
+    const ip = clients.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']);
+    return actingAs({ request, ip }, () => handle(req, res, id, ip));
   };
 }
 

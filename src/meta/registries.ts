@@ -16,7 +16,21 @@ export const REGISTRY_COLUMNS = [
   'location',
   'created_at',
   'updated_at',
+  'public_network_access',
+  'network_default_action',
+  'network_ip_rules',
+  'network_bypass',
 ] as const;
+
+/** Columns an update may change. */
+export interface RegistryPatch {
+  sku?: string;
+  quarantine_enabled?: number;
+  public_network_access?: string;
+  network_default_action?: string;
+  network_ip_rules?: string;
+  network_bypass?: string;
+}
 
 /** Registries: created, found by name (any case) or id, listed, re-tiered and deleted. */
 export interface RegistryStore {
@@ -26,8 +40,10 @@ export interface RegistryStore {
   getRegistry(name: string, ex?: Executor): Promise<RegistryRow | undefined>;
   getRegistryById(id: number): Promise<RegistryRow | undefined>;
   listRegistries(): Promise<RegistryRow[]>;
-  updateRegistry(id: number, patch: { sku?: string; quarantine_enabled?: number }): Promise<void>;
+  updateRegistry(id: number, patch: RegistryPatch): Promise<void>;
   deleteRegistry(id: number): Promise<void>;
+  /** Sets the IP rules when they are still `from` (concurrent edits do not lose rules); false when they changed. */
+  replaceIpRules(id: number, from: string, to: string): Promise<boolean>;
 }
 
 export class KyselyRegistryStore implements RegistryStore {
@@ -59,7 +75,7 @@ export class KyselyRegistryStore implements RegistryStore {
     return this.ctx.db.selectFrom('registries').select(REGISTRY_COLUMNS).orderBy('name_key').execute();
   }
 
-  async updateRegistry(id: number, patch: { sku?: string; quarantine_enabled?: number }): Promise<void> {
+  async updateRegistry(id: number, patch: RegistryPatch): Promise<void> {
     await this.ctx.db
       .updateTable('registries')
       .set({ ...patch, updated_at: now() })
@@ -69,6 +85,16 @@ export class KyselyRegistryStore implements RegistryStore {
 
   getRegistryById(id: number): Promise<RegistryRow | undefined> {
     return this.ctx.db.selectFrom('registries').select(REGISTRY_COLUMNS).where('id', '=', id).executeTakeFirst();
+  }
+
+  async replaceIpRules(id: number, from: string, to: string): Promise<boolean> {
+    const r = await this.ctx.db
+      .updateTable('registries')
+      .set({ network_ip_rules: to, updated_at: now() })
+      .where('id', '=', id)
+      .where('network_ip_rules', '=', from)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
   }
 
   async deleteRegistry(id: number): Promise<void> {

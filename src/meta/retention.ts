@@ -47,6 +47,10 @@ export class KyselyRetentionPolicies implements RetentionPolicies {
         'registries.location',
         'registries.created_at',
         'registries.updated_at',
+        'registries.public_network_access',
+        'registries.network_default_action',
+        'registries.network_ip_rules',
+        'registries.network_bypass',
         'retention_policies.days',
         'retention_policies.enabled_at',
       ])

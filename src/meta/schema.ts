@@ -21,6 +21,14 @@ export interface RegistriesTable {
   quarantine_enabled: Generated<number>;
   /** Home region (migration 22); null = the deployment's first region. */
   location: Generated<string | null>;
+  /** Network rules (migration 25): Enabled | Disabled. */
+  public_network_access: Generated<string>;
+  /** Allow | Deny: what a client no IP rule matches gets. */
+  network_default_action: Generated<string>;
+  /** JSON array of canonical IP ranges. */
+  network_ip_rules: Generated<string>;
+  /** AzureServices | None: Berth's own workers (tasks, replication, cache) pass. */
+  network_bypass: Generated<string>;
 }
 
 export interface RepositoriesTable {

@@ -34,6 +34,7 @@ export class Metrics {
   private readonly scanFindings: Counter<'severity'>;
   private readonly signatureVerifications: Counter<'format' | 'outcome'>;
   private readonly pullPolicyRefusals: Counter<'registry' | 'level'>;
+  private readonly networkRefusals: Counter<'registry'>;
   private readonly taskRunSeconds: Histogram<'status' | 'run_type'>;
   private readonly taskQueueWait: Histogram<'run_type'>;
 
@@ -182,6 +183,12 @@ export class Metrics {
       labelNames: ['registry', 'level'],
       registers,
     });
+    this.networkRefusals = new Counter({
+      name: 'berth_network_refusals_total',
+      help: "Requests a registry's network rules refused (publicNetworkAccess Disabled, or no IP rule matched under defaultAction Deny)",
+      labelNames: ['registry'],
+      registers,
+    });
     this.taskRunSeconds = new Histogram({
       name: 'berth_task_run_duration_seconds',
       help: 'Task runs executed by this node, from start to end, by final status and run type (the count is the runs by outcome)',
@@ -222,6 +229,11 @@ export class Metrics {
   /** A pull the trust policy refused, or logged under audit. */
   pullRefused(registry: string, level: string): void {
     this.pullPolicyRefusals.inc({ registry, level });
+  }
+
+  /** A request the network rules refused (a NetworkObserver: services/policy/access.ts). */
+  networkRefused(registry: string): void {
+    this.networkRefusals.inc({ registry });
   }
 
   /** A task run started (its wait in the queue) or ended (its duration and status): a RunObserver of services/tasks. */

@@ -17,6 +17,7 @@ import type { RetentionService } from './lifecycle/retention.js';
 import type { SoftDeleteService } from './lifecycle/soft-delete.js';
 import type { JobAdmin } from './operations/jobs.js';
 import type { AccessPolicy } from './policy/access.js';
+import type { NetworkRuleService } from './policy/network.js';
 import type { ImmutabilityService } from './policy/immutability.js';
 import type { RateLimiter } from './policy/rates.js';
 import type { TierService } from './policy/tiers.js';
@@ -67,4 +68,6 @@ export interface Services {
   tasks: TaskService;
   /** Content trust: trust stores, the trust policy, signature verdicts and the pull policy. */
   trust: TrustService;
+  /** Network rules of registries (publicNetworkAccess, IP rules); enforced by access.locate. */
+  network: NetworkRuleService;
 }

@@ -78,15 +78,28 @@ export function registerRegistryCommands(program: Command): void {
       'refuse pushes beyond this many GiB in the registry (dedup-aware); none removes the quota',
       (v) => quotaArg(v, '--storage-quota-gb', 1024 ** 3),
     )
+    .option(
+      '--public-network-enabled <bool>',
+      'false refuses every client of the login server (Premium; management under /api stays reachable)',
+      boolArg('--public-network-enabled'),
+    )
+    .addOption(
+      new Option('--default-action <action>', 'what a client no IP rule allows gets (Premium; see berth network-rule)').choices([
+        'Allow',
+        'Deny',
+      ]),
+    )
     .action(async (o) => {
       const patch: Record<string, unknown> = {};
       if (o.sku) patch.sku = o.sku;
+      if (o.publicNetworkEnabled !== undefined) patch.publicNetworkAccess = o.publicNetworkEnabled ? 'Enabled' : 'Disabled';
+      if (o.defaultAction !== undefined) patch.networkRuleSet = { defaultAction: o.defaultAction };
       if (o.adminEnabled !== undefined) patch.adminUserEnabled = o.adminEnabled;
       if (o.anonymousPullEnabled !== undefined) patch.anonymousPullEnabled = o.anonymousPullEnabled;
       if (o.quarantinePolicy !== undefined) patch.policies = { quarantinePolicy: { status: o.quarantinePolicy } };
       if (Object.keys(patch).length === 0 && o.storageQuotaGb === undefined)
         throw new CliError(
-          'nothing to update: give --sku, --admin-enabled, --anonymous-pull-enabled, --quarantine-policy or --storage-quota-gb',
+          'nothing to update: give --sku, --admin-enabled, --anonymous-pull-enabled, --quarantine-policy, --storage-quota-gb, --public-network-enabled or --default-action',
           2,
         );
       const c = client(o);
@@ -117,6 +130,31 @@ export function registerRegistryCommands(program: Command): void {
       if (!(await confirm(o, `delete registry ${o.name} and all its repositories`))) return;
       await client(o).request('DELETE', `/api/registries/${enc(o.name)}`);
     });
+
+  // IP rules of a Premium registry, like az acr network-rule (list prints the IP rules).
+  const rule = program.command('network-rule').description("a Premium registry's IP rules (like az acr network-rule)");
+  const rules = (view: { networkRuleSet: { ipRules: unknown[] } }) => view.networkRuleSet.ipRules;
+  common(rule.command('add').description('allow an IP address or CIDR range (takes effect with --default-action Deny)'))
+    .requiredOption('-n, --name <name>', 'registry name')
+    .requiredOption('--ip-address <cidr>', 'an IPv4 or IPv6 address or CIDR range, e.g. 203.0.113.0/24')
+    .action(async (o) =>
+      print(
+        rules(await client(o).json('POST', `/api/registries/${enc(o.name)}/network-rules`, { action: 'Allow', value: o.ipAddress })),
+        o,
+      ),
+    );
+  common(rule.command('remove').description('remove an IP rule'))
+    .requiredOption('-n, --name <name>', 'registry name')
+    .requiredOption('--ip-address <cidr>', 'the address or range of the rule')
+    .action(async (o) =>
+      print(
+        rules(await client(o).json('DELETE', `/api/registries/${enc(o.name)}/network-rules?value=${encodeURIComponent(o.ipAddress)}`)),
+        o,
+      ),
+    );
+  common(rule.command('list').description("list a registry's IP rules"))
+    .requiredOption('-n, --name <name>', 'registry name')
+    .action(async (o) => print(rules(await client(o).json('GET', `/api/registries/${enc(o.name)}/network-rules`)), o));
 
   common(program.command('check-name').description('check whether a registry name is valid and free'))
     .requiredOption('-n, --name <name>', 'registry name')

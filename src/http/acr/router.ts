@@ -4,7 +4,7 @@ import { RegistryError } from '../../domain/errors.js';
 import type { Registry } from '../../domain/registry.js';
 import { parseOrder } from '../../services/content/attributes.js';
 import type { QuarantineViewer, Services } from '../../services/index.js';
-import { authenticate, authorize, authorizeCatalog, challenge, serviceName, type AuthContext } from '../auth.js';
+import { authenticate, authorize, authorizeCatalog, challenge, networkClient, serviceName, type AuthContext } from '../auth.js';
 import { notAllowed, pageLink, type Ctx } from '../context.js';
 import { decodeReference, decodeSegment, hostRegistry, resolveTarget } from '../oci/target.js';
 import type { V2Options } from '../oci/router.js';
@@ -46,7 +46,7 @@ async function repository(
 ): Promise<{ reg: Registry; repo: string; viewer: QuarantineViewer }> {
   const t = resolveTarget(r.params.name, r.fromHost);
   const anyOf = [need ?? NEEDS[r.ctx.req.method ?? 'GET']!];
-  const { reg, unknownVisible } = await r.svc.access.locate(r.a.principal, t.registry);
+  const { reg, unknownVisible } = await r.svc.access.locate(r.a.principal, t.registry, networkClient(r.ctx));
   if (!unknownVisible) {
     await authorize(
       r.ctx,
@@ -74,7 +74,7 @@ function linked(ctx: Ctx, body: Record<string, unknown>, next: string | undefine
  */
 async function catalog(r: AcrEnv & { query: z.output<typeof CatalogQuery> }, registry: string | undefined) {
   if (registry === undefined) throw new RegistryError('NAME_INVALID', 'path-style: name the registry, /acr/v1/<registry>/_catalog');
-  const { reg, unknownVisible } = await r.svc.access.locate(r.a.principal, registry);
+  const { reg, unknownVisible } = await r.svc.access.locate(r.a.principal, registry, networkClient(r.ctx));
   if (unknownVisible) throw new RegistryError('NAME_UNKNOWN', `registry "${registry}" does not exist on this server`);
   await authorizeCatalog(r.ctx, r.svc.auth, r.a, reg, r.opts, r.service);
   if (!reg) throw new RegistryError('NAME_UNKNOWN', `registry "${registry}" does not exist on this server`);

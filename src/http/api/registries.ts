@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Registry } from '../../domain/registry.js';
 import { loginServer, parseSku } from '../../domain/registry.js';
 import { registryView } from '../../services/content/registries.js';
+import { networkView } from '../../services/policy/network.js';
 import { fields, json, noContent } from '../routes.js';
 import { route, type ApiEnv } from './common.js';
 
@@ -10,7 +11,9 @@ import { route, type ApiEnv } from './common.js';
 //                                            limit and repository count) | create (create_registries power; {name, sku, adminUserEnabled, location})
 //   GET|POST /api/registries/check-name      ?name= | {name}
 //   GET|PATCH|DELETE /api/registries/{r}     read (?include=usage as the list) | write power; PATCH {sku, adminUserEnabled, anonymousPullEnabled,
-//                                            policies: {quarantinePolicy: {status: enabled|disabled}}}
+//                                            policies: {quarantinePolicy: {status: enabled|disabled}}, publicNetworkAccess,
+//                                            networkRuleSet: {defaultAction, ipRules: [{action: Allow, value}]}, networkRuleBypassOptions}
+//   GET|POST|DELETE /api/registries/{r}/network-rules   the network settings | add {value: CIDR} | remove ?value=CIDR (write power)
 
 const NAME_NEEDED = 'a registry needs a "name" (5-50 letters and digits)';
 const CreateBody = z.strictObject({
@@ -19,6 +22,12 @@ const CreateBody = z.strictObject({
   adminUserEnabled: z.boolean({ error: '"adminUserEnabled" must be true or false' }).nullish(),
   /** The home region (a declared region); none = the region of the node that serves the request. */
   location: z.string({ error: '"location" must be a region name' }).nullish(),
+});
+
+/** One IP rule, ACR's shape: {"action": "Allow", "value": "CIDR"} (action may be left out). */
+const RuleBody = z.strictObject({
+  action: z.literal('Allow', { error: 'an IP rule\'s "action" can only be "Allow" (ACR)' }).optional(),
+  value: z.string({ error: 'an IP rule needs a "value": an address or CIDR range, e.g. 203.0.113.0/24' }),
 });
 
 /** ?include=usage: each registry's storage, its limit and its repository count, read in a batch. */
@@ -40,6 +49,7 @@ async function registryState(r: ApiEnv, name: string | undefined) {
       adminUserEnabled: Number(row.admin_enabled) === 1,
       anonymousPullEnabled: Number(row.anonymous_pull_enabled) === 1,
       quarantinePolicy: Number(row.quarantine_enabled) === 1 ? 'enabled' : 'disabled',
+      ...networkView(row),
     }
   );
 }
@@ -93,10 +103,43 @@ export const registryRoutes = [
   route('PATCH /api/registries/:reg', {
     activity: { operation: 'Microsoft.ContainerRegistry/registries/write', state: (r) => registryState(r, r.params.reg) },
     // Authorized here and again by updateRegistry, which checks every field before applying any.
-    body: fields('sku', 'adminUserEnabled', 'anonymousPullEnabled', 'policies'),
+    body: fields(
+      'sku',
+      'adminUserEnabled',
+      'anonymousPullEnabled',
+      'policies',
+      'publicNetworkAccess',
+      'networkRuleSet',
+      'networkRuleBypassOptions',
+    ),
     handler: async (r) => {
-      await r.svc.access.registry(r.p, r.params.reg, 'write', 'update');
-      return json(200, view(r, await r.svc.identities.registryCredentials.updateRegistry(r.p, r.params.reg, await r.body())));
+      const reg = await r.svc.access.registry(r.p, r.params.reg, 'write', 'update');
+      const { publicNetworkAccess, networkRuleSet, networkRuleBypassOptions, ...rest } = await r.body();
+      // The network fields are checked (against the SKU this request ends with) before anything is applied.
+      const sku = rest.sku === undefined ? reg.sku : parseSku(rest.sku);
+      const network = r.svc.network.prepare(reg, { publicNetworkAccess, networkRuleSet, networkRuleBypassOptions }, sku);
+      let row = Object.keys(rest).length ? await r.svc.identities.registryCredentials.updateRegistry(r.p, r.params.reg, rest) : reg;
+      if (network) row = await r.svc.network.apply(row, network);
+      return json(200, view(r, row));
+    },
+  }),
+  route('GET /api/registries/:reg/network-rules', {
+    handler: async (r) => json(200, networkView(await r.svc.access.registry(r.p, r.params.reg, 'read', 'read the network rules of'))),
+  }),
+  route('POST /api/registries/:reg/network-rules', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/networkRules/write' },
+    body: RuleBody,
+    handler: async (r) => {
+      const reg = await r.svc.access.registry(r.p, r.params.reg, 'write', 'change the network rules of');
+      return json(201, await r.svc.network.addRules(reg, [(await r.body()).value]));
+    },
+  }),
+  route('DELETE /api/registries/:reg/network-rules', {
+    activity: { operation: 'Microsoft.ContainerRegistry/registries/networkRules/write' },
+    query: z.object({ value: z.string({ error: 'name the IP rule to remove: ?value=CIDR' }) }),
+    handler: async (r) => {
+      const reg = await r.svc.access.registry(r.p, r.params.reg, 'write', 'change the network rules of');
+      return json(200, await r.svc.network.removeRules(reg, [r.query.value]));
     },
   }),
   route('DELETE /api/registries/:reg', {

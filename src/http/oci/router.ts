@@ -6,6 +6,7 @@ import {
   authorizeCatalog,
   catalogScope,
   challenge,
+  networkClient,
   serviceName,
   tokenAllows,
   type AuthContext,
@@ -85,6 +86,8 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, opts: V
   if (rest === '') {
     ctx.route = 'base';
     if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method, ['GET', 'HEAD']);
+    // A host-style login server's base endpoint answers only clients its network rules admit.
+    if (fromHost !== undefined) await svc.access.locate(a.principal, fromHost, networkClient(ctx));
     // distribution-spec: /v2/ tells a client whether it is authenticated.
     if (a.principal.kind === 'anonymous')
       throw new RegistryError('UNAUTHORIZED', 'authentication required', { headers: challenge(ctx, opts, service, undefined) });
@@ -107,7 +110,7 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, opts: V
     const anyOf = needed(family, method, ref);
     // An unknown registry is reported only to callers who may see the whole deployment; for
     // everyone else it is as forbidden as a registry they cannot access (the access policy's rule).
-    const { reg, unknownVisible } = await svc.access.locate(a.principal, t.registry);
+    const { reg, unknownVisible } = await svc.access.locate(a.principal, t.registry, networkClient(ctx));
     if (reg) ctx.registry = reg.name;
     if (anyOf && !unknownVisible) {
       await authorize(
@@ -199,7 +202,7 @@ async function catalog(
     if (reach !== 'all' && reach.length === 0) await authorizeCatalog(ctx, svc.auth, a, undefined, opts, service);
     ({ items, next } = await svc.repositories.catalogAll(n, last, reach === 'all' ? undefined : reach));
   } else {
-    const { reg, unknownVisible } = await svc.access.locate(a.principal, registry);
+    const { reg, unknownVisible } = await svc.access.locate(a.principal, registry, networkClient(ctx));
     if (unknownVisible) throw new RegistryError('NAME_UNKNOWN', `registry "${registry}" does not exist on this server`);
     await authorizeCatalog(ctx, svc.auth, a, reg, opts, service);
     if (!reg) throw new RegistryError('NAME_UNKNOWN', `registry "${registry}" does not exist on this server`);

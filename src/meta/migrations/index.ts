@@ -21,6 +21,7 @@ import { agentPools } from './0021-agent-pools.js';
 import { geoReplication } from './0022-geo-replication.js';
 import { contentTrust } from './0023-content-trust.js';
 import { federatedCredentials } from './0024-federated-credentials.js';
+import { networkRules } from './0025-network-rules.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -59,4 +60,5 @@ export const migrations: Migration[] = [
   geoReplication,
   contentTrust,
   federatedCredentials,
+  networkRules,
 ];

@@ -3,6 +3,7 @@ import { RegistryError } from '../../domain/errors.js';
 import type { Sku } from '../../domain/registry.js';
 import type { RegistryRow, RegistryStore } from '../../meta/store.js';
 import type { TierService } from '../policy/tiers.js';
+import { networkView, type NetworkView } from '../policy/network.js';
 
 export interface RegistryView {
   name: string;
@@ -20,6 +21,10 @@ export interface RegistryView {
   policies: { quarantinePolicy: { status: 'enabled' | 'disabled' } };
   /** The home region (geo-replication; ACR's location). */
   location: string;
+  /** Network rules (ACR's shape): Enabled | Disabled. */
+  publicNetworkAccess: NetworkView['publicNetworkAccess'];
+  networkRuleSet: NetworkView['networkRuleSet'];
+  networkRuleBypassOptions: NetworkView['networkRuleBypassOptions'];
 }
 
 /** Registries: the tenants of a deployment. Each owns its repositories; nothing crosses between them. */
@@ -90,5 +95,6 @@ export function registryView(r: RegistryRow, loginServer: string, location: stri
     anonymousPullEnabled: !!r.anonymous_pull_enabled,
     policies: { quarantinePolicy: { status: Number(r.quarantine_enabled) === 1 ? 'enabled' : 'disabled' } },
     location,
+    ...networkView(r),
   };
 }

@@ -4,6 +4,8 @@ import { RegistryError } from '../../domain/errors.js';
 import { isValidRegistryName } from '../../domain/reference.js';
 import type { RegistryRow, RegistryStore } from '../../meta/store.js';
 import { onceViewer, type QuarantineViewer } from '../../domain/quarantine.js';
+import type { ActivityRecorder } from '../../domain/activity.js';
+import { gateFor, refusalMessage } from '../../domain/network.js';
 
 // The access policy every API family asks: which registry a name means for this caller, and
 // whether the caller may act on it. Roles, tokens and powers are evaluated by AuthService; this
@@ -16,7 +18,25 @@ import { onceViewer, type QuarantineViewer } from '../../domain/quarantine.js';
 
 export type Located = { reg: RegistryRow; unknownVisible: false } | { reg: undefined; unknownVisible: boolean };
 
+/** Where refused connections are counted (observability/metrics.ts). */
+export interface NetworkObserver {
+  networkRefused(registry: string): void;
+}
+
+/** The client a data-plane request comes from (http/auth.ts caller). */
+export interface ClientInfo {
+  ip: string;
+  userAgent?: string;
+  correlationId?: string;
+  method?: string;
+}
+
 export class AccessPolicy {
+  network: { observer?: NetworkObserver; activity?: ActivityRecorder } = {};
+  // Refusals recorded in the activity log lately, per registry and client: a client retrying in a
+  // loop must not turn into a database write per request.
+  private readonly recentRefusals = new Map<string, number>();
+
   constructor(
     private readonly auth: AuthService,
     private readonly registries: Pick<RegistryStore, 'getRegistry'>,
@@ -32,10 +52,65 @@ export class AccessPolicy {
    * own: the registry, or whether the caller may be told it does not exist (when not, the caller
    * authorizes against no registry, which fails like a forbidden one). One query when it exists.
    */
-  async locate(p: Principal, name: string): Promise<Located> {
+  async locate(p: Principal, name: string, client?: ClientInfo): Promise<Located> {
     const reg = isValidRegistryName(name) ? await this.registries.getRegistry(name) : undefined;
-    if (reg) return { reg, unknownVisible: false };
+    if (reg) {
+      if (client) this.admit(reg, client, p);
+      return { reg, unknownVisible: false };
+    }
     return { reg: undefined, unknownVisible: await this.seesUnknownRegistries(p) };
+  }
+
+  /**
+   * The registry's network rules (domain/network.ts) for a client of its login server: throws
+   * 403 DENIED naming the client's address when they refuse it. Compiled rules are cached by their
+   * settings, so this asks the database nothing beyond the registry row the caller already read.
+   */
+  admit(reg: RegistryRow, client: ClientInfo, p: Principal): void {
+    const why = gateFor(reg).refusal(client.ip);
+    if (why === undefined) return;
+    // networkRuleBypassOptions AzureServices: Berth's own trusted services pass. Replication,
+    // import and GC work in process and never come through here; task runs do, with their run
+    // credential (ACR lets its Tasks through the same way).
+    if (p.kind === 'run' && reg.network_bypass !== 'None') return;
+    const message = refusalMessage(client.ip, reg.name, why);
+    this.network.observer?.networkRefused(reg.name);
+    this.recordRefusal(reg, client, p, message);
+    throw new RegistryError('DENIED', message, { detail: { clientIp: client.ip, reason: why } });
+  }
+
+  private recordRefusal(reg: RegistryRow, client: ClientInfo, p: Principal, message: string): void {
+    const key = `${reg.id}|${client.ip}`;
+    const nowMs = Date.now();
+    const last = this.recentRefusals.get(key);
+    if (last !== undefined && nowMs - last < 60_000) return;
+    if (this.recentRefusals.size > 10_000) this.recentRefusals.clear();
+    this.recentRefusals.set(key, nowMs);
+    void this.network.activity?.record({
+      operation: 'Berth/registries/networkRules/refused/action',
+      registry: reg.name,
+      registryId: reg.id,
+      resource: `/registries/${reg.name}/networkRules`,
+      result: 'Failed',
+      status: 403,
+      error: { code: 'DENIED', message },
+      identity: describePrincipal(p),
+      identityType:
+        p.kind === 'user'
+          ? 'User'
+          : p.kind === 'sp'
+            ? 'ServicePrincipal'
+            : p.kind === 'admin'
+              ? 'AdminUser'
+              : p.kind === 'anonymous'
+                ? 'System'
+                : 'Token',
+      callerIp: client.ip,
+      userAgent: client.userAgent,
+      correlationId: client.correlationId,
+      method: client.method,
+      properties: { clientIp: client.ip, note: 'further refusals of this client within 60 s are counted, not recorded' },
+    });
   }
 
   /**

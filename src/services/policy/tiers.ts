@@ -1,3 +1,4 @@
+import { storedRules } from '../../domain/network.js';
 import { RegistryError } from '../../domain/errors.js';
 import type { BlobStore, RegistryRow, RepositoryStore, Transactor } from '../../meta/store.js';
 import type { UsageChange, UsageStore } from '../../meta/usage.js';
@@ -262,6 +263,11 @@ export class TierService {
         );
     }
     if (to !== 'Premium') {
+      if (reg.network_default_action === 'Deny' || reg.public_network_access === 'Disabled' || storedRules(reg.network_ip_rules).length) {
+        problems.push(
+          `it has network rules, a Premium feature (berth update -n ${reg.name} --default-action Allow --public-network-enabled true, and berth network-rule remove)`,
+        );
+      }
       if (await this.meta.retentionEnabled(reg.id)) {
         problems.push(
           `its retention policy for untagged manifests is enabled, a Premium feature (berth config retention update -r ${reg.name} --status disabled)`,
