@@ -150,13 +150,14 @@ export const WRAPPED_DEK_SETTING = 'storage_encryption_dek';
  * one (the setting is insert-if-absent). A store that already holds clear-text blobs is refused.
  */
 export async function encryptAtRest(storage: StorageDriver, kek: KeyProvider, settings: AccessStore, log?: Logger): Promise<StorageDriver> {
-  const fresh = randomBytes(32);
-  const { wrapped, keyVersion } = await kek.wrap(fresh);
-  const stored = JSON.parse(
-    await settings.setting(WRAPPED_DEK_SETTING, () =>
-      JSON.stringify({ provider: kek.id, keyVersion, wrapped: wrapped.toString('base64') }),
-    ),
-  ) as { provider: string; keyVersion: string; wrapped: string };
+  // A new data key is made (and the key provider asked to wrap it) only on the first start.
+  let text = await settings.settingIfAny(WRAPPED_DEK_SETTING);
+  if (text === undefined) {
+    const { wrapped, keyVersion } = await kek.wrap(randomBytes(32));
+    const made = JSON.stringify({ provider: kek.id, keyVersion, wrapped: wrapped.toString('base64') });
+    text = await settings.setting(WRAPPED_DEK_SETTING, () => made);
+  }
+  const stored = JSON.parse(text) as { provider: string; keyVersion: string; wrapped: string };
   let dek: Buffer;
   try {
     dek = await kek.unwrap(Buffer.from(stored.wrapped, 'base64'), stored.keyVersion);

@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { ActivityIdentityType } from '../domain/activity.js';
 import { RegistryError } from '../domain/errors.js';
 import { isValidRegistryName } from '../domain/reference.js';
 import type { AccessStore } from '../meta/access-store.js';
@@ -99,6 +100,12 @@ export function principalSubject(p: Principal): string {
 
 export function describePrincipal(p: Principal): string {
   return p.kind === 'anonymous' ? 'anonymous' : p.name;
+}
+
+/** A caller's identity type, as the login audit and the activity log name it (tokens and task runs: Token). */
+export function identityTypeOf(p: Principal): ActivityIdentityType {
+  if (p.kind === 'anonymous') return 'System';
+  return p.kind === 'user' ? 'User' : p.kind === 'sp' ? 'ServicePrincipal' : p.kind === 'admin' ? 'AdminUser' : 'Token';
 }
 
 /** A registry as the access checks need it. */

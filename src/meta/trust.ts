@@ -123,16 +123,6 @@ export class KyselyTrust {
       });
   }
 
-  /** Drops the cached verdict of a manifest (a signature of it arrived or went). */
-  async forget(ex: Executor, repositoryId: number, digest: string): Promise<void> {
-    await ex
-      .deleteFrom('signature_verdicts')
-      .where('manifest_id', 'in', (eb) =>
-        eb.selectFrom('manifests').select('id').where('repository_id', '=', repositoryId).where('digest', '=', digest),
-      )
-      .execute();
-  }
-
   /**
    * What a manifest's verdict depends on, without content, in one query: its referrers (newest
    * first) and the manifest cosign's sha256-<hex>.sig tag points at.
@@ -182,11 +172,15 @@ export class KyselyTrust {
   }
 
   /** Manifests of a registry that have referrers (what a trust change re-verifies), keyset on id. */
-  async subjectsWithReferrers(registryId: number, afterId: number, limit: number): Promise<{ id: number; repository_id: number }[]> {
+  async subjectsWithReferrers(
+    registryId: number,
+    afterId: number,
+    limit: number,
+  ): Promise<{ id: number; repository_id: number; repository: string; digest: string; media_type: string; size: number }[]> {
     return this.db
       .selectFrom('manifests as s')
       .innerJoin('repositories as r', 'r.id', 's.repository_id')
-      .select(['s.id', 's.repository_id'])
+      .select(['s.id', 's.repository_id', 'r.name as repository', 's.digest', 's.media_type', 's.size'])
       .where('r.registry_id', '=', registryId)
       .where('s.id', '>', afterId)
       .where((eb) =>

@@ -25,7 +25,7 @@ export function registerTrustCommands(program: Command): void {
     .command('trust-store')
     .description("a registry's trust stores: CA, signing-authority and TSA certificates, cosign public keys");
   const reg = (c: Command) => common(c).requiredOption('-n, --registry <registry>', 'the registry');
-  reg(ts.command('add').description('add certificates (PEM) or a cosign public key to a trust store, creating it'))
+  reg(ts.command('add').description('add certificates (PEM), a cosign public key or a Sigstore trusted root to a trust store, creating it'))
     .requiredOption('--type <type>', `store type: ${TYPES}`)
     .requiredOption('--name <name>', 'the store name (a trust policy names it as <type>:<name>)')
     .option('--cert <file>', 'PEM file with one or more certificates (ca, signingAuthority, tsa)')

@@ -73,11 +73,12 @@ export async function putManifest({ ctx, svc, reg, t, may }: PutArgs, ref: strin
     () => new RegistryError('MANIFEST_INVALID', `manifest exceeds the limit of ${max} bytes`, { status: 413 }),
   );
   const contentType = (ctx.req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  await svc.trust.assertMayPush(reg, t.repository, body, ref, may);
   const extraTags = ctx.url.searchParams.getAll('tag');
   if (extraTags.length > 100)
     throw new RegistryError('TAG_INVALID', 'at most 100 tag parameters may be given in one request', { status: 414 });
-  const out = await svc.manifests.put(reg, t.repository, ref, body, contentType, extraTags);
+  const out = await svc.manifests.put(reg, t.repository, ref, body, contentType, extraTags, (parsed, tags) =>
+    svc.trust.assertMayPush(reg, t.repository, parsed, tags, may),
+  );
   const headers: Record<string, string | string[]> = {
     Location: `/v2/${t.urlName}/manifests/${out.digest}`,
     'Docker-Content-Digest': out.digest,

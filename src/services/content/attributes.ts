@@ -7,6 +7,7 @@ import type { ScanBrief, Scans } from '../../meta/scans.js';
 import type { AttributeStore, AttrColumns, Keyset, ManifestAttributes, RegistryRow, RepositoryStore, TimeOrder } from '../../meta/store.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import { blobKey } from '../../storage/paths.js';
+import { readWhole } from '../../storage/read-whole.js';
 import type { ManifestService, Page, QuarantineViewer } from './manifests.js';
 import { quarantineHides } from '../../domain/quarantine.js';
 import type { PullTracker } from './pulls.js';
@@ -346,18 +347,9 @@ export class AcrService {
     const none = { architecture: '', os: '' };
     if (!configDigest || !configMediaType || !IMAGE_CONFIGS.has(configMediaType)) return none;
     try {
-      const stream = await this.storage.read(blobKey(parseDigest(configDigest)));
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const c of stream) {
-        size += (c as Buffer).length;
-        if (size > CONFIG_MAX) {
-          stream.destroy();
-          return none;
-        }
-        chunks.push(c as Buffer);
-      }
-      const cfg = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { architecture?: unknown; os?: unknown };
+      // Larger than CONFIG_MAX, unreadable or not JSON: no platform (the catch below).
+      const bytes = await readWhole(this.storage, blobKey(parseDigest(configDigest)), CONFIG_MAX);
+      const cfg = JSON.parse(bytes.toString('utf8')) as { architecture?: unknown; os?: unknown };
       return { architecture: typeof cfg.architecture === 'string' ? cfg.architecture : '', os: typeof cfg.os === 'string' ? cfg.os : '' };
     } catch {
       return none;

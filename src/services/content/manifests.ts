@@ -191,6 +191,8 @@ export class ManifestService {
     bytes: Buffer,
     contentType: string,
     extraTags: string[] = [],
+    /** Who may push what is decided on the parsed manifest before anything is written (a caller's rights). */
+    check?: (parsed: ParsedManifest, tags: string[]) => Promise<void>,
   ): Promise<PutResult> {
     const ref = parseReference(refText);
     if (bytes.byteLength > this.opts.manifestMaxBytes) {
@@ -209,6 +211,7 @@ export class ManifestService {
     }
     const tags = [...new Set([...(ref.tag !== undefined ? [ref.tag] : []), ...extraTags.map(assertTag)])];
     const parsed = parseManifest(bytes, contentType);
+    await check?.(parsed, tags);
 
     const quarantined = Number(reg.quarantine_enabled) === 1;
     const out = await this.meta.transaction(async (trx) => {

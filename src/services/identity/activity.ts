@@ -2,7 +2,6 @@ import type { Principal } from '../../auth/service.js';
 import {
   ACTIVITY_OPERATIONS,
   isActivityOperation,
-  type ActivityIdentityType,
   type ActivityRecord,
   type ActivityRecorder,
   type ActivityOperation,
@@ -25,10 +24,7 @@ const CATEGORY = 'Administrative';
 const RESULTS = ['Accepted', 'Succeeded', 'Failed'];
 const MAX_PROPERTIES = 32 * 1024;
 
-/** A caller's identity type, as the login audit names it. */
-export function identityTypeOf(p: Principal): ActivityIdentityType {
-  return p.kind === 'user' ? 'User' : p.kind === 'sp' ? 'ServicePrincipal' : p.kind === 'admin' ? 'AdminUser' : 'Token';
-}
+export { identityTypeOf } from '../../auth/service.js';
 
 export interface ActivityQuery {
   registry?: string;

@@ -1,5 +1,5 @@
 import type { Action, ManagementPower } from '../../auth/model.js';
-import { describePrincipal, type AuthService, type Principal } from '../../auth/service.js';
+import { describePrincipal, identityTypeOf, type AuthService, type Principal } from '../../auth/service.js';
 import { RegistryError } from '../../domain/errors.js';
 import { isValidRegistryName } from '../../domain/reference.js';
 import type { RegistryRow, RegistryStore } from '../../meta/store.js';
@@ -95,16 +95,7 @@ export class AccessPolicy {
       status: 403,
       error: { code: 'DENIED', message },
       identity: describePrincipal(p),
-      identityType:
-        p.kind === 'user'
-          ? 'User'
-          : p.kind === 'sp'
-            ? 'ServicePrincipal'
-            : p.kind === 'admin'
-              ? 'AdminUser'
-              : p.kind === 'anonymous'
-                ? 'System'
-                : 'Token',
+      identityType: identityTypeOf(p),
       callerIp: client.ip,
       userAgent: client.userAgent,
       correlationId: client.correlationId,

@@ -29,6 +29,7 @@ import type { Logger } from '../../observability/logger.js';
 import { isTransient } from '../../domain/errors.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import { blobKey } from '../../storage/paths.js';
+import { readWhole } from '../../storage/read-whole.js';
 import { asSystem, currentActor } from '../actor.js';
 import type { ManifestService, PushHook, QuarantineViewer } from '../content/manifests.js';
 import type { UploadService } from '../content/uploads.js';
@@ -596,9 +597,7 @@ export class ScanService implements PushHook {
     if (!layer) throw new RegistryError('RESOURCE_UNKNOWN', `the ${format} SBOM referrer ${referrer} holds no SBOM document`);
     if (layer.size > MAX_SBOM_BYTES)
       throw new RegistryError('REQUEST_INVALID', `the ${format} SBOM is ${layer.size} bytes, more than ${MAX_SBOM_BYTES} shown at once`);
-    const chunks: Buffer[] = [];
-    for await (const c of await this.storage.read(blobKey(parseDigest(layer.digest)))) chunks.push(c as Buffer);
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    return JSON.parse((await readWhole(this.storage, blobKey(parseDigest(layer.digest)), MAX_SBOM_BYTES)).toString('utf8')) as unknown;
   }
 
   async list(

@@ -2,18 +2,26 @@ import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
 import { parseDigest } from '../../domain/digest.js';
 import { RegistryError } from '../../domain/errors.js';
 import type { ParsedManifest } from '../../domain/manifest.js';
-import { parseTrustPolicy, type Statement as TrustPolicyStatement, type TrustPolicy } from '../../domain/trust/policy.js';
+import { parseTrustPolicy, STORE_TYPES, type Statement as TrustPolicyStatement, type TrustPolicy } from '../../domain/trust/policy.js';
 import type { JobQueue } from '../../jobs/queue.js';
 import type { SignatureCandidate, KyselyTrust, TrustStoreEntryRow } from '../../meta/trust.js';
 import type { RegistryRow, Transactor } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import { blobKey } from '../../storage/paths.js';
+import { readWhole, TooLargeError } from '../../storage/read-whole.js';
 import { currentActor } from '../actor.js';
 import type { QuarantineViewer } from '../content/manifests.js';
 import type { CrlRevocation } from './verify/revocation.js';
 import { validateCosignKeys, validateStoreCerts, validateTrustedRoot } from './verify/truststore.js';
-import { isSignatureArtifact, verifySignature, type StoreType, type TrustStore, type Verdict } from './verify/verify.js';
+import {
+  isSignatureArtifact,
+  MAX_ENVELOPE_BYTES,
+  verifySignature,
+  type StoreType,
+  type TrustStore,
+  type Verdict,
+} from './verify/verify.js';
 
 // Content trust (issue 19): a registry's trust stores and trust policy (Notation's
 // trustpolicy.json), the verdict on each image's signatures (cached per trust version and set of
@@ -24,7 +32,6 @@ import { isSignatureArtifact, verifySignature, type StoreType, type TrustStore, 
 export const TRUST_VERIFY_JOB = 'trust-verify';
 export const TRUST_REVERIFY_JOB = 'trust-reverify';
 
-export const STORE_TYPES: readonly StoreType[] = ['ca', 'signingAuthority', 'tsa', 'cosign'];
 const STORE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Entries per store and stores' entries per registry: far above any real trust store, far below a hostile one. */
 const MAX_ENTRIES_PER_STORE = 100;
@@ -36,8 +43,6 @@ const MAX_SIGNATURES = 20;
 const MAX_SOURCES = 200;
 /** Verdicts a node keeps in memory. */
 const MEMO_MAX = 10_000;
-/** The largest signature envelope read (Notation's are a few KiB). */
-export const MAX_ENVELOPE_BYTES = 256 * 1024;
 /** How long a node trusts its copy of a registry's policy and stores before reading them again. */
 const POLICY_CACHE_MS = 2000;
 /** How long a node trusts its copy of a manifest's signature sources (as long as its copy of the policy). */
@@ -52,8 +57,6 @@ export interface ImageTrust {
   policy?: { name: string; level: string };
   version: number;
   signatures: SignatureVerdict[];
-  /** Set when the verdict is inherited from a signed index that lists this image. */
-  via?: string;
   verifiedAt?: string;
 }
 
@@ -72,9 +75,6 @@ interface TrustState {
   version: number;
   policy?: TrustPolicy;
   stores: Map<string, TrustStore>;
-  document: string | null;
-  updatedAt?: string;
-  updatedBy?: string | null;
   loadedAt: number;
 }
 
@@ -350,15 +350,7 @@ export class TrustService {
         this.log.error({ registry: reg.name, err: (e as Error).message }, 'stored trust policy no longer validates');
         throw new RegistryError('DENIED', `the trust policy of registry ${reg.name} is invalid: ${(e as Error).message}; set it again`);
       }
-    const s: TrustState = {
-      version,
-      policy,
-      stores,
-      document: row?.document ?? null,
-      updatedAt: row?.updated_at,
-      updatedBy: row?.updated_by,
-      loadedAt: Date.now(),
-    };
+    const s: TrustState = { version, policy, stores, loadedAt: Date.now() };
     if (generation === this.generation) this.states.set(reg.id, s);
     return s;
   }
@@ -526,22 +518,23 @@ export class TrustService {
     now: Date,
   ): Promise<Omit<SignatureVerdict, 'digest'>> {
     const failed = (reason: string): Omit<SignatureVerdict, 'digest'> => ({ outcome: 'failed', format: 'unknown', reason });
-    const layer = (manifest.layers ?? []).find((l) => typeof l.digest === 'string' && typeof l.mediaType === 'string');
-    if (!layer || (manifest.layers ?? []).length !== 1) return failed('a signature manifest must have exactly one layer, the envelope');
+    const [layer, ...more] = manifest.layers ?? [];
+    if (!layer || more.length > 0 || typeof layer.digest !== 'string' || typeof layer.mediaType !== 'string')
+      return failed('a signature manifest must have exactly one layer, the envelope');
     const size = Number(layer.size);
     if (!Number.isSafeInteger(size) || size < 0) return failed('the envelope layer has no valid size');
     if (size > MAX_ENVELOPE_BYTES) return failed(`the envelope is ${size} bytes; the largest verified is ${MAX_ENVELOPE_BYTES}`);
     let envelope: Buffer;
     try {
-      envelope = await this.readBlob(layer.digest!, size);
+      envelope = await this.readBlob(layer.digest, size);
     } catch (e) {
-      return failed(`the envelope blob ${layer.digest!.slice(0, 80)} could not be read: ${(e as Error).message}`);
+      return failed(`the envelope blob ${layer.digest.slice(0, 80)} could not be read: ${(e as Error).message}`);
     }
     const stores = (statement.trustStores ?? []).map((n) => state.stores.get(n)).filter((s): s is TrustStore => !!s);
     try {
       return await verifySignature(
         {
-          layerMediaType: layer.mediaType!,
+          layerMediaType: layer.mediaType,
           envelope,
           layerAnnotations: layer.annotations ?? {},
           subject,
@@ -560,18 +553,9 @@ export class TrustService {
   /** A small blob whole, checked against its digest and size (a swapped or damaged envelope is not verified). */
   private async readBlob(digest: string, size: number): Promise<Buffer> {
     const d = parseDigest(digest);
-    const stream = await this.storage.read(blobKey(d));
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for await (const c of stream as AsyncIterable<Buffer>) {
-      total += c.length;
-      if (total > size) {
-        (stream as { destroy?: () => void }).destroy?.();
-        throw new Error(`it holds more than the ${size} bytes its descriptor says`);
-      }
-      chunks.push(c);
-    }
-    const bytes = Buffer.concat(chunks);
+    const bytes = await readWhole(this.storage, blobKey(d), size).catch((e: unknown) => {
+      throw e instanceof TooLargeError ? new Error(`it holds more than the ${size} bytes its descriptor says`) : e;
+    });
     if (bytes.length !== size) throw new Error(`it holds ${bytes.length} bytes, not ${size}`);
     if (`${d.algorithm}:${createHash(d.algorithm).update(bytes).digest('hex')}` !== digest)
       throw new Error('its bytes do not match its digest');
@@ -645,18 +629,16 @@ export class TrustService {
   async assertMayPush(
     reg: RegistryRow,
     repository: string,
-    body: Uint8Array,
-    ref: string,
+    m: ParsedManifest,
+    tags: readonly string[],
     may: (action: 'push' | 'sign') => Promise<boolean>,
   ): Promise<void> {
-    const m = manifestJson(body);
     const signature =
-      COSIGN_TAG.test(ref) ||
-      (!!m &&
-        isSignatureArtifact(
-          m.artifactType ?? m.config?.mediaType ?? null,
-          (m.layers ?? []).map((l) => String(l.mediaType)),
-        ));
+      tags.some((t) => COSIGN_TAG.test(t)) ||
+      isSignatureArtifact(
+        m.artifactType,
+        m.blobs.map((b) => b.mediaType),
+      );
     if (!signature) {
       if (!(await may('push')))
         throw new RegistryError(
@@ -694,10 +676,7 @@ export class TrustService {
     for (;;) {
       const page = await this.store.subjectsWithReferrers(reg.id, after, 200);
       if (page.length === 0) return;
-      for (const s of page) {
-        const m = await this.store.manifestById(s.id);
-        if (m) await this.imageTrust(reg, m.repository, m);
-      }
+      for (const m of page) await this.imageTrust(reg, m.repository, m);
       after = page[page.length - 1]!.id;
     }
   }
