@@ -1,9 +1,12 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 
-// Key providers: a key-encryption key (KEK) that wraps the deployment's data-encryption key (DEK).
-// Only the wrapped DEK is stored (deployment settings); the KEK lives elsewhere (a file today; a
-// KMS, Vault or HSM later, behind the same interface).
+// Key providers: a key-encryption key (KEK) that wraps a data-encryption key (DEK): the
+// deployment's, or a registry's customer-managed one. Only wrapped DEKs are stored (in the
+// metadata); the KEK lives elsewhere (a file, Vault transit, Azure Key Vault, an HSM), behind this
+// one interface. Providers report failures as one of three errors: KeyUnwrapError (the key refused
+// or does not match: permanent until someone restores access), KeyProviderUnavailableError and
+// KeyProviderTimeoutError (the provider could not be reached: expected to pass).
 
 export interface KeyProvider {
   /** Names the key in errors and next to the wrapped DEK (e.g. "file:/etc/berth/kek"). */
@@ -33,6 +36,18 @@ export class KeyUnwrapError extends Error {
   ) {
     super(`cannot unwrap the data encryption key with ${keyId}: ${message}`, options);
     this.name = 'KeyUnwrapError';
+  }
+}
+
+/** The provider could not be reached or failed on its side (connection refused, 5xx, throttled). */
+export class KeyProviderUnavailableError extends Error {
+  constructor(
+    readonly keyId: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`key provider ${keyId} is unavailable: ${message}`, options);
+    this.name = 'KeyProviderUnavailableError';
   }
 }
 
