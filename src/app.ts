@@ -68,6 +68,10 @@ import { FsDriver } from './storage/drivers/fs.js';
 import type { StorageDriver } from './storage/driver.js';
 import { RegionalStorage, type Region } from './storage/regional.js';
 import { EncryptingDriver } from './storage/encryption/encrypted.js';
+import { DomainRouter } from './storage/encryption/domains.js';
+import { keyProviderFor } from './storage/encryption/providers/index.js';
+import { KyselyRegistryKeys } from './meta/registry-keys.js';
+import { RegistryKeyService } from './services/encryption/registry-keys.js';
 import { KeyFileError, LocalKeyFileProvider, withTimeout, type KeyProvider } from './storage/encryption/keys.js';
 import { KyselyReplication } from './meta/replication.js';
 import { ReplicationService } from './services/replication/replication.js';
@@ -227,7 +231,14 @@ export async function probeStorage(storage: StorageDriver): Promise<void> {
 }
 
 /** Builds every service from the configuration, the metadata store and the byte storage. */
-export function createServices(config: Config, meta: MetaStore, storage: StorageDriver, log: Logger, regional?: RegionalStorage): Services {
+export function createServices(
+  config: Config,
+  meta: MetaStore,
+  storage: StorageDriver,
+  log: Logger,
+  regional: RegionalStorage | undefined,
+  keys: { service: RegistryKeyService; physical: StorageDriver },
+): Services {
   // The feature stores beside MetaStore's core roles (each service takes the stores it uses).
   const accessStore = new AccessStore(meta.db);
   const purgeStore = new KyselyPurgeStore(meta.db);
@@ -400,8 +411,15 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     baseUrl: () => runAddr.baseUrl,
   });
   manifests.onPush(tasks);
-  if (config.tasks.enabled)
-    new TaskRunner(
+  // Registries with a customer-managed key keep their objects in their own encryption domain.
+  const domains = keys.service;
+  for (const s of [uploads, blobs, scans, trust, tasks]) s.domains = domains;
+  collector.domains = domains;
+  collector.domainStore = keys.physical;
+  keys.service.activity = identities.activity;
+  access.keys = keys.service;
+  if (config.tasks.enabled) {
+    const runner = new TaskRunner(
       taskStore,
       tasks,
       jobs,
@@ -431,12 +449,15 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
         },
       },
       log,
-    ).register();
-  else {
+    );
+    runner.domains = domains;
+    runner.register();
+  } else {
     jobs.handledElsewhere(TASK_RUN_JOB);
     jobs.handledElsewherePrefix(POOL_JOB_PREFIX);
   }
   const acr = new AcrService(meta, storage, repositories, manifests, pulls, scanStore);
+  acr.domains = domains;
   acr.replicationStatus = (reg, repoId, digest) => replication.manifestStatus(reg, repoId, digest);
   acr.signatures = async (reg, ids) => {
     const out = new Map<number, { signed: boolean; signature: object }>();
@@ -454,6 +475,7 @@ export function createServices(config: Config, meta: MetaStore, storage: Storage
     await scans.requestRematch();
   };
   return {
+    encryption: keys.service,
     registries,
     repositories,
     blobs,
@@ -515,7 +537,21 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       throw new ConfigError(
         'this deployment stores its objects encrypted at rest, but storage.encryption.keyFile is not set: give the key file (turning encryption off is not supported)',
       );
-    const storage = kek ? await encryptAtRest(plain, kek, settings, log) : plain;
+    const sealed = kek ? await encryptAtRest(plain, kek, settings, log) : plain;
+    // Registries with a customer-managed key: their own encryption domain in the same store (not
+    // with regions, whose copies move raw objects between stores: refused when such a registry is created).
+    const keyService = new RegistryKeyService(
+      new KyselyRegistryKeys(meta.db),
+      plain,
+      async (id) => (await meta.getRegistryById(id))?.name,
+      {
+        cacheSeconds: config.storage.encryption.keyCacheSeconds,
+        providerFor: (uri) => keyProviderFor(uri, { timeoutMs: KEY_PROVIDER_TIMEOUT_MS }),
+        regions: sealed instanceof RegionalStorage,
+      },
+      log,
+    );
+    const storage = sealed instanceof RegionalStorage ? sealed : new DomainRouter(sealed, (d) => keyService.driver(d));
     const metrics = config.metrics.enabled
       ? new Metrics(
           cachedStorageUsage(() => meta.storageUsedByRegistry()),
@@ -523,7 +559,11 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
         )
       : undefined;
     const measured = metrics ? instrumentStorage(storage, metrics) : storage;
-    const services = createServices(config, meta, measured, log, storage instanceof RegionalStorage ? storage : undefined);
+    const services = createServices(config, meta, measured, log, sealed instanceof RegionalStorage ? sealed : undefined, {
+      service: keyService,
+      physical: plain,
+    });
+    if (metrics) keyService.observer = metrics;
     await services.auth.init();
     // After the listener is bound: a failed start never creates an owner or shows a password.
     await bootstrapOwner(config, log, services);

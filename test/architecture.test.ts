@@ -40,6 +40,8 @@ export const ALLOWED: Record<string, readonly string[]> = {
   'services/tasks': [...SERVICE_BASE, 'services/policy', 'services/content', 'services/import'],
   // Content trust verifies signatures stored as referrers and answers the pull policy.
   'services/trust': [...SERVICE_BASE, 'services/policy', 'services/content'],
+  // Customer-managed keys: the encryption domains of registries, built on storage and meta alone.
+  'services/encryption': SERVICE_BASE,
   // services/index.ts: the Services table http receives.
   services: [
     ...SERVICE_BASE,
@@ -53,6 +55,7 @@ export const ALLOWED: Record<string, readonly string[]> = {
     'services/scan',
     'services/tasks',
     'services/trust',
+    'services/encryption',
   ],
   // http sees services and the pure domain, never a store, a driver or the job queue.
   http: [

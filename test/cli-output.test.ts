@@ -214,6 +214,7 @@ describe('output of the CLI against a server', () => {
     list: [],
     show: ['-n', REG],
     'show-usage': ['-n', REG],
+    'encryption show': ['-n', REG],
     'credential show': ['-n', REG],
     'repository list': ['-n', REG],
     'repository show': ['-n', REG, '--repository', 'app'],

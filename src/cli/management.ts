@@ -15,10 +15,12 @@ import { registerScanCommands } from './commands/scan.js';
 import { registerTaskCommands } from './commands/tasks.js';
 import { registerReplicationCommands } from './commands/replication.js';
 import { registerTrustCommands } from './commands/trust.js';
+import { registerEncryptionCommands } from './commands/encryption.js';
 
 /** Every command that talks to a server: the one list main.ts registers and docs/cli.md must cover. */
 export function registerManagementCommands(program: Command): void {
   registerRegistryCommands(program);
+  registerEncryptionCommands(program);
   registerRepositoryCommands(program);
   registerManifestCommands(program);
   registerIdentityCommands(program);

@@ -35,7 +35,7 @@ describe('defaults', () => {
       path: path.resolve('./data', 'storage'),
       reads: 'auto',
       redirectTtlSeconds: 300,
-      encryption: { keyFile: '' },
+      encryption: { keyFile: '', keyCacheSeconds: 300 },
       azure: {
         connectionString: '',
         accountName: '',

@@ -59,6 +59,11 @@ const storageSchema = z
       .strictObject({
         /** The key-encryption key: a file holding 32 random bytes in base64. Empty = off. */
         keyFile: z.string().default(''),
+        /**
+         * How long a registry's unwrapped customer-managed data key is used before its key provider
+         * is asked again: a revoked key takes effect within this time.
+         */
+        keyCacheSeconds: z.number().int().min(1).max(86400).default(300),
       })
       .prefault({}),
     /** The azure driver: one block blob per key in one container. */

@@ -119,6 +119,14 @@ export interface GcStore {
   knownBlobs(digests: string[]): Promise<Set<string>>;
   /** Inserts a placeholder row for a digest that has none; false when a row exists (an upload got there first). */
   claimBlob(trx: Executor, digest: string, size: number, at: string): Promise<boolean>;
+
+  // ---- layer 5: encryption domains (registries with a customer-managed key keep their own copies)
+  /** Which of these digests a repository of the registry links. */
+  linkedInRegistry(registryId: number, digests: string[]): Promise<Set<string>>;
+  /** Locks a digest's blob row (an upload or mount of it waits); false when there is none. */
+  lockBlob(trx: Executor, digest: string): Promise<boolean>;
+  /** Whether a repository of the registry links the digest, read in a fresh statement (after lockBlob). */
+  blobLinkedInRegistry(trx: Executor, registryId: number, digest: string): Promise<boolean>;
 }
 
 export class KyselyGcStore implements GcStore {
@@ -391,6 +399,36 @@ export class KyselyGcStore implements GcStore {
       .returning('digest')
       .executeTakeFirst();
     return !!claimed;
+  }
+
+  async linkedInRegistry(registryId: number, digests: string[]): Promise<Set<string>> {
+    if (digests.length === 0) return new Set();
+    const rows = await this.db
+      .selectFrom('repository_blobs as rb')
+      .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+      .select('rb.digest')
+      .distinct()
+      .where('r.registry_id', '=', registryId)
+      .where('rb.digest', 'in', digests)
+      .execute();
+    return new Set(rows.map((r) => r.digest));
+  }
+
+  async lockBlob(trx: Executor, digest: string): Promise<boolean> {
+    let q = trx.selectFrom('blobs').select('digest').where('digest', '=', digest);
+    if (this.dialect === 'postgres') q = q.forUpdate();
+    return (await q.executeTakeFirst()) !== undefined;
+  }
+
+  async blobLinkedInRegistry(trx: Executor, registryId: number, digest: string): Promise<boolean> {
+    const row = await trx
+      .selectFrom('repository_blobs as rb')
+      .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+      .select('rb.digest')
+      .where('r.registry_id', '=', registryId)
+      .where('rb.digest', '=', digest)
+      .executeTakeFirst();
+    return row !== undefined;
   }
 }
 

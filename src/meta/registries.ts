@@ -32,11 +32,22 @@ export interface RegistryPatch {
   network_bypass?: string;
 }
 
+/** A customer-managed key as a new registry stores it: the wrapped data key and what wrapped it. */
+export interface NewRegistryKey {
+  key_uri: string;
+  key_version: string;
+  wrapped_dek: string;
+}
+
 /** Registries: created, found by name (any case) or id, listed, re-tiered and deleted. */
 export interface RegistryStore {
   /** null when the name is taken, in any case. */
-  /** `location`: the home region (geo-replication); none = the deployment's first region. */
-  createRegistry(name: string, sku: string, location?: string): Promise<RegistryRow | null>;
+  /**
+   * `location`: the home region (geo-replication); none = the deployment's first region. `key`: a
+   * customer-managed key, stored with the registry in one transaction (a registry never exists,
+   * even briefly, without the key it was asked to have).
+   */
+  createRegistry(name: string, sku: string, location?: string, key?: NewRegistryKey): Promise<RegistryRow | null>;
   getRegistry(name: string, ex?: Executor): Promise<RegistryRow | undefined>;
   getRegistryById(id: number): Promise<RegistryRow | undefined>;
   listRegistries(): Promise<RegistryRow[]>;
@@ -49,14 +60,18 @@ export interface RegistryStore {
 export class KyselyRegistryStore implements RegistryStore {
   constructor(private readonly ctx: MetaContext) {}
 
-  async createRegistry(name: string, sku: string, location?: string): Promise<RegistryRow | null> {
+  async createRegistry(name: string, sku: string, location?: string, key?: NewRegistryKey): Promise<RegistryRow | null> {
     const ts = now();
     try {
-      return await this.ctx.db
-        .insertInto('registries')
-        .values({ name, name_key: name.toLowerCase(), sku, created_at: ts, updated_at: ts, location: location ?? null })
-        .returning(REGISTRY_COLUMNS)
-        .executeTakeFirstOrThrow();
+      return await this.ctx.transaction(async (trx) => {
+        const row = await trx
+          .insertInto('registries')
+          .values({ name, name_key: name.toLowerCase(), sku, created_at: ts, updated_at: ts, location: location ?? null })
+          .returning(REGISTRY_COLUMNS)
+          .executeTakeFirstOrThrow();
+        if (key) await trx.insertInto('registry_keys').values({ registry_id: row.id, ...key, created_at: ts }).execute();
+        return row;
+      });
     } catch (e) {
       if (isUniqueViolation(e)) return null;
       throw e;

@@ -31,6 +31,23 @@ export interface RegistriesTable {
   network_bypass: Generated<string>;
 }
 
+/** A registry's customer-managed key (migration 26): its data key, wrapped by the customer's key. */
+export interface RegistryKeysTable {
+  registry_id: number;
+  /** The key-encryption key as the customer named it (file:///…, a Key Vault key identifier, …). */
+  key_uri: string;
+  /** The version of that key which wrapped wrapped_dek (what unwrap needs). */
+  key_version: string;
+  /** base64 */
+  wrapped_dek: string;
+  created_at: string;
+  rotated_at: string | null;
+  /** Accessible | Inaccessible: the outcome of the last use of the key. */
+  state: Generated<string>;
+  state_reason: string | null;
+  state_changed_at: string | null;
+}
+
 export interface RepositoriesTable {
   id: Generated<number>;
   registry_id: number;
@@ -768,6 +785,7 @@ export interface AgentPoolsTable {
 }
 
 export interface Database {
+  registry_keys: RegistryKeysTable;
   agent_pools: AgentPoolsTable;
   tasks: TasksTable;
   task_runs: TaskRunsTable;

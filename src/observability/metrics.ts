@@ -35,6 +35,8 @@ export class Metrics {
   private readonly signatureVerifications: Counter<'format' | 'outcome'>;
   private readonly pullPolicyRefusals: Counter<'registry' | 'level'>;
   private readonly networkRefusals: Counter<'registry'>;
+  private readonly keyOperations: Counter<'op' | 'outcome'>;
+  private readonly keyAccessible: Gauge<'registry'>;
   private readonly taskRunSeconds: Histogram<'status' | 'run_type'>;
   private readonly taskQueueWait: Histogram<'run_type'>;
 
@@ -189,6 +191,18 @@ export class Metrics {
       labelNames: ['registry'],
       registers,
     });
+    this.keyOperations = new Counter({
+      name: 'berth_key_operations_total',
+      help: 'Wrap and unwrap calls to customer-managed key providers by outcome: ok, refused (revoked, replaced or wrong key), unavailable',
+      labelNames: ['op', 'outcome'],
+      registers,
+    });
+    this.keyAccessible = new Gauge({
+      name: 'berth_key_accessible',
+      help: "1 while a registry's customer-managed key unwraps its data key; 0 once it refused (the registry's content is unreadable)",
+      labelNames: ['registry'],
+      registers,
+    });
     this.taskRunSeconds = new Histogram({
       name: 'berth_task_run_duration_seconds',
       help: 'Task runs executed by this node, from start to end, by final status and run type (the count is the runs by outcome)',
@@ -234,6 +248,16 @@ export class Metrics {
   /** A request the network rules refused (a NetworkObserver: services/policy/access.ts). */
   networkRefused(registry: string): void {
     this.networkRefusals.inc({ registry });
+  }
+
+  /** A call to a customer-managed key provider (a KeyObserver: services/encryption). */
+  keyOperation(op: string, outcome: string): void {
+    this.keyOperations.inc({ op, outcome });
+  }
+
+  /** Whether a registry's customer-managed key worked when last used. */
+  keyState(registry: string, accessible: boolean): void {
+    this.keyAccessible.set({ registry }, accessible ? 1 : 0);
   }
 
   /** A task run started (its wait in the queue) or ended (its duration and status): a RunObserver of services/tasks. */

@@ -27,6 +27,7 @@ import type { WebhookService } from './webhooks/webhooks.js';
 import type { TaskService } from './tasks/tasks.js';
 import type { ReplicationService } from './replication/replication.js';
 import type { TrustService } from './trust/trust.js';
+import type { RegistryKeyService } from './encryption/registry-keys.js';
 
 export { onceViewer, parsePageSize, type QuarantineViewer } from './content/manifests.js';
 
@@ -70,4 +71,6 @@ export interface Services {
   trust: TrustService;
   /** Network rules of registries (publicNetworkAccess, IP rules); enforced by access.locate. */
   network: NetworkRuleService;
+  /** Customer-managed keys of registries: their encryption domains, key state, rotation. */
+  encryption: RegistryKeyService;
 }

@@ -15,6 +15,10 @@ export function registerRegistryCommands(program: Command): void {
       boolArg('--admin-enabled'),
     )
     .option('-l, --location <region>', 'home region (berth region list); default the region of the node that answers')
+    .option(
+      '--key-encryption-key <uri>',
+      "a customer-managed key (Premium): the registry's data key is wrapped by it, e.g. file:///etc/berth/keys/reg.kek (berth encryption show)",
+    )
     .action(async (o) =>
       print(
         await client(o).json('POST', '/api/registries', {
@@ -22,6 +26,7 @@ export function registerRegistryCommands(program: Command): void {
           sku: o.sku,
           ...(o.adminEnabled !== undefined ? { adminUserEnabled: o.adminEnabled } : {}),
           ...(o.location !== undefined ? { location: o.location } : {}),
+          ...(o.keyEncryptionKey !== undefined ? { encryption: { keyVaultProperties: { keyIdentifier: o.keyEncryptionKey } } } : {}),
         }),
         o,
       ),

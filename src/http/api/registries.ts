@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RegistryError } from '../../domain/errors.js';
 import type { Registry } from '../../domain/registry.js';
 import { loginServer, parseSku } from '../../domain/registry.js';
 import { registryView } from '../../services/content/registries.js';
@@ -14,6 +15,9 @@ import { route, type ApiEnv } from './common.js';
 //                                            policies: {quarantinePolicy: {status: enabled|disabled}}, publicNetworkAccess,
 //                                            networkRuleSet: {defaultAction, ipRules: [{action: Allow, value}]}, networkRuleBypassOptions}
 //   GET|POST|DELETE /api/registries/{r}/network-rules   the network settings | add {value: CIDR} | remove ?value=CIDR (write power)
+//   GET /api/registries/{r}/encryption       ACR's encryption property with the key's state, checked now (read power)
+//   POST /api/registries/{r}/encryption/rotate-key   {keyIdentifier?}: re-wrap the data key (write power; another key: create_registries too)
+//   A create body may carry ACR's {encryption: {keyVaultProperties: {keyIdentifier: URI}}}: a customer-managed key (Premium).
 
 const NAME_NEEDED = 'a registry needs a "name" (5-50 letters and digits)';
 const CreateBody = z.strictObject({
@@ -22,6 +26,23 @@ const CreateBody = z.strictObject({
   adminUserEnabled: z.boolean({ error: '"adminUserEnabled" must be true or false' }).nullish(),
   /** The home region (a declared region); none = the region of the node that serves the request. */
   location: z.string({ error: '"location" must be a region name' }).nullish(),
+  /** ACR's customer-managed key: {keyVaultProperties: {keyIdentifier: URI}} (file:///…, a Key Vault key id, …). */
+  encryption: z
+    .strictObject(
+      {
+        keyVaultProperties: z.strictObject(
+          { keyIdentifier: z.string({ error: '"keyIdentifier" must be the key URI' }), identity: z.string().nullish() },
+          { error: '"encryption.keyVaultProperties" must be {"keyIdentifier": "URI"}' },
+        ),
+        status: z.enum(['enabled'], { error: '"encryption.status" can only be "enabled" here' }).nullish(),
+      },
+      { error: '"encryption" must be {"keyVaultProperties": {"keyIdentifier": "URI"}}' },
+    )
+    .nullish(),
+});
+
+const RotateBody = z.strictObject({
+  keyIdentifier: z.string({ error: '"keyIdentifier" must be the key URI' }).nullish(),
 });
 
 /** One IP rule, ACR's shape: {"action": "Allow", "value": "CIDR"} (action may be left out). */
@@ -75,11 +96,16 @@ export const registryRoutes = [
     handler: async (r) => {
       await r.svc.access.deployment(r.p, 'create_registries', 'create registries');
       const b = await r.body();
+      const sku = parseSku(b.sku ?? 'Basic');
+      // The key is proved usable (wrap and unwrap) before the registry exists: a bad one leaves nothing behind.
+      const keyUri = b.encryption?.keyVaultProperties.keyIdentifier;
+      const key = keyUri === undefined ? undefined : await r.svc.encryption.forNewRegistry(sku, keyUri);
       const row = await r.svc.identities.registryCredentials.createRegistry(
         b.name,
-        parseSku(b.sku ?? 'Basic'),
+        sku,
         b.adminUserEnabled ?? false,
         r.svc.replication.homeFor(b.location),
+        key,
       );
       return json(201, view(r, row), { Location: `/api/registries/${row.name}` });
     },
@@ -117,6 +143,8 @@ export const registryRoutes = [
       const { publicNetworkAccess, networkRuleSet, networkRuleBypassOptions, ...rest } = await r.body();
       // The network fields are checked (against the SKU this request ends with) before anything is applied.
       const sku = rest.sku === undefined ? reg.sku : parseSku(rest.sku);
+      if (sku !== 'Premium' && (await r.svc.encryption.domainOf(reg.id)) !== undefined)
+        throw new RegistryError('REQUEST_INVALID', `registry ${reg.name} has a customer-managed key, a Premium feature: it stays Premium`);
       const network = r.svc.network.prepare(reg, { publicNetworkAccess, networkRuleSet, networkRuleBypassOptions }, sku);
       let row = Object.keys(rest).length ? await r.svc.identities.registryCredentials.updateRegistry(r.p, r.params.reg, rest) : reg;
       if (network) row = await r.svc.network.apply(row, network);
@@ -142,11 +170,27 @@ export const registryRoutes = [
       return json(200, await r.svc.network.removeRules(reg, [r.query.value]));
     },
   }),
+  route('GET /api/registries/:reg/encryption', {
+    handler: async (r) =>
+      json(200, await r.svc.encryption.show(await r.svc.access.registry(r.p, r.params.reg, 'read', 'read the encryption of'))),
+  }),
+  route('POST /api/registries/:reg/encryption/rotate-key', {
+    activity: { operation: 'Berth/registries/encryption/rotateKey/action' },
+    body: RotateBody,
+    handler: async (r) => {
+      const reg = await r.svc.access.registry(r.p, r.params.reg, 'write', 'rotate the key of');
+      const uri = (await r.body()).keyIdentifier ?? undefined;
+      // Another key names a server-side resource (a file path, a vault): as much as creating a registry.
+      if (uri !== undefined) await r.svc.access.deployment(r.p, 'create_registries', 'move a registry to another key');
+      return json(200, await r.svc.encryption.rotate(reg, uri));
+    },
+  }),
   route('DELETE /api/registries/:reg', {
     activity: { operation: 'Microsoft.ContainerRegistry/registries/delete' },
     handler: async ({ svc, p, params }) => {
-      await svc.access.registry(p, params.reg, 'write', 'delete');
+      const reg = await svc.access.registry(p, params.reg, 'write', 'delete');
       await svc.registries.delete(params.reg);
+      svc.encryption.forget(reg.id);
       await svc.identities.registryCredentials.registryDeleted();
       return noContent();
     },

@@ -241,8 +241,8 @@ export const taskRoutes = [
   }),
   route('PUT /api/registries/:reg/buildSources/:id', {
     handler: async ({ ctx, svc, p, params }) => {
-      await svc.access.registry(p, params.reg, 'write', 'run builds in');
-      const size = await svc.tasks.storeSource(params.id, ctx.req, contentLength(ctx)).catch((e) => {
+      const reg = await svc.access.registry(p, params.reg, 'write', 'run builds in');
+      const size = await svc.tasks.storeSource(reg, params.id, ctx.req, contentLength(ctx)).catch((e) => {
         if (e instanceof RegistryError && e.status === 413) ctx.res.setHeader('Connection', 'close');
         throw e;
       });

@@ -6,7 +6,7 @@ import { scanAttribute } from '../../domain/scan/findings.js';
 import type { ScanBrief, Scans } from '../../meta/scans.js';
 import type { AttributeStore, AttrColumns, Keyset, ManifestAttributes, RegistryRow, RepositoryStore, TimeOrder } from '../../meta/store.js';
 import type { StorageDriver } from '../../storage/driver.js';
-import { blobKey } from '../../storage/paths.js';
+import { blobKey, type Domain, NO_DOMAINS, type DomainLookup } from '../../storage/paths.js';
 import { readWhole } from '../../storage/read-whole.js';
 import type { ManifestService, Page, QuarantineViewer } from './manifests.js';
 import { quarantineHides } from '../../domain/quarantine.js';
@@ -77,6 +77,9 @@ const IMAGE_CONFIGS = new Set(['application/vnd.oci.image.config.v1+json', 'appl
 const CONFIG_MAX = 1 << 20;
 
 export class AcrService {
+  /** Registries with a customer-managed key keep their blobs in their own encryption domain. */
+  domains: DomainLookup = NO_DOMAINS;
+
   constructor(
     private readonly meta: AttributeStore & Pick<RepositoryStore, 'repositoryRow' | 'repositoryStats'>,
     private readonly storage: StorageDriver,
@@ -315,7 +318,7 @@ export class AcrService {
       if (isIndexMediaType(r.media_type)) {
         references = readIndex(contents.get(r.id));
       } else if (r.architecture === null) {
-        const p = await this.platformOf(r.config_digest, r.config_media_type);
+        const p = await this.platformOf(r.config_digest, r.config_media_type, await this.domains.domainOf(reg.id));
         await this.meta.setManifestPlatform(r.id, p.architecture, p.os);
         r.architecture = p.architecture;
         r.os = p.os;
@@ -343,12 +346,16 @@ export class AcrService {
   }
 
   /** architecture and os from an image config blob ('' when it is not an image or has none). */
-  private async platformOf(configDigest: string | null, configMediaType: string | null): Promise<{ architecture: string; os: string }> {
+  private async platformOf(
+    configDigest: string | null,
+    configMediaType: string | null,
+    domain: Domain,
+  ): Promise<{ architecture: string; os: string }> {
     const none = { architecture: '', os: '' };
     if (!configDigest || !configMediaType || !IMAGE_CONFIGS.has(configMediaType)) return none;
     try {
       // Larger than CONFIG_MAX, unreadable or not JSON: no platform (the catch below).
-      const bytes = await readWhole(this.storage, blobKey(parseDigest(configDigest)), CONFIG_MAX);
+      const bytes = await readWhole(this.storage, blobKey(parseDigest(configDigest), domain), CONFIG_MAX);
       const cfg = JSON.parse(bytes.toString('utf8')) as { architecture?: unknown; os?: unknown };
       return { architecture: typeof cfg.architecture === 'string' ? cfg.architecture : '', os: typeof cfg.os === 'string' ? cfg.os : '' };
     } catch {

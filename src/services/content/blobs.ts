@@ -5,7 +5,7 @@ import { isValidRepositoryName } from '../../domain/reference.js';
 import type { BlobStore, ManifestStore, RegistryRow, RepositoryStore, Transactor } from '../../meta/store.js';
 import type { PositionalReader, ReadRange, StorageDriver } from '../../storage/driver.js';
 import { StorageNotFoundError } from '../../storage/driver.js';
-import { blobKey } from '../../storage/paths.js';
+import { blobKey, type Domain, NO_DOMAINS, type DomainLookup } from '../../storage/paths.js';
 import { assertWithinQuota } from '../policy/tiers.js';
 import { quarantineHides } from '../../domain/quarantine.js';
 import type { QuarantineViewer } from './manifests.js';
@@ -15,6 +15,8 @@ export interface BlobHead {
   size: number;
   /** The bytes are a blob in storage (false: a manifest fetched through the blob endpoint, kept in metadata). */
   stored?: boolean;
+  /** The encryption domain the bytes are in (a registry with a customer-managed key). */
+  domain?: Domain;
 }
 
 export interface BlobReadOptions {
@@ -54,6 +56,9 @@ export class BlobService {
   /** Geo-replication's reads (services/replication): a blob this region lacks is read from another. */
   regional: RegionalReads | undefined;
 
+  /** Registries with a customer-managed key keep their blobs in their own encryption domain. */
+  domains: DomainLookup = NO_DOMAINS;
+
   /**
    * `viewer`: whether the caller sees quarantined content. Under a registry's quarantine policy, a
    * blob only quarantined manifests of the repository reference is unknown to other callers, as
@@ -67,7 +72,7 @@ export class BlobService {
     if (size !== undefined) {
       if (policy && (await this.meta.blobOnlyInQuarantine(reg.id, repository, digest.value)) && !(viewer && (await viewer())))
         throw blobUnknown(repository, digest.value);
-      return { digest: digest.value, size, stored: true };
+      return { digest: digest.value, size, stored: true, domain: await this.domains.domainOf(reg.id) };
     }
     // Manifests are content too; some clients fetch them through the blob endpoint.
     const m = await this.meta.headManifest(reg.id, repository, { digest: digest.value });
@@ -87,7 +92,7 @@ export class BlobService {
     const ttl = this.reads.redirectTtlSeconds;
     if (ttl === undefined && head.stored && this.regional?.enabled) return this.regional.missingBlobUrl(head.digest, head.size);
     if (ttl === undefined || !head.stored || !this.storage.signedReadUrl) return undefined;
-    const url = await this.storage.signedReadUrl(blobKey(parseDigest(head.digest)), { expiresInSeconds: ttl });
+    const url = await this.storage.signedReadUrl(blobKey(parseDigest(head.digest), head.domain), { expiresInSeconds: ttl });
     return url ?? undefined;
   }
 
@@ -111,11 +116,12 @@ export class BlobService {
     }
     try {
       if (this.regional?.enabled) return { digest: digest.value, size, stream: await this.regional.open(digest.value, size, range) };
-      if (this.storage.openPositional) {
+      const domain = head.domain;
+      if (this.storage.openPositional && domain === undefined) {
         const reader = await this.storage.openPositional(blobKey(digest));
         return { digest: digest.value, size, stream: { reader, start: range?.start ?? 0, end: range?.end ?? size - 1 } };
       }
-      return { digest: digest.value, size, stream: await this.storage.read(blobKey(digest), range) };
+      return { digest: digest.value, size, stream: await this.storage.read(blobKey(digest, domain), range) };
     } catch (e) {
       if (e instanceof StorageNotFoundError) {
         // Metadata says yes but the bytes are gone: report it as unknown rather than crash the stream.

@@ -2,6 +2,7 @@ import { assertRegistryName, isValidRegistryName } from '../../domain/reference.
 import { RegistryError } from '../../domain/errors.js';
 import type { Sku } from '../../domain/registry.js';
 import type { RegistryRow, RegistryStore } from '../../meta/store.js';
+import type { NewRegistryKey } from '../../meta/registries.js';
 import type { TierService } from '../policy/tiers.js';
 import { networkView, type NetworkView } from '../policy/network.js';
 
@@ -57,9 +58,10 @@ export class RegistryService {
     return { nameAvailable: true };
   }
 
-  async create(name: string, sku: Sku, location?: string): Promise<RegistryRow> {
+  /** `key`: a customer-managed key (services/encryption), stored with the registry in one transaction. */
+  async create(name: string, sku: Sku, location?: string, key?: NewRegistryKey): Promise<RegistryRow> {
     assertRegistryName(name);
-    const row = await this.meta.createRegistry(name, sku, location);
+    const row = await this.meta.createRegistry(name, sku, location, key);
     if (!row)
       throw new RegistryError('REGISTRY_EXISTS', `the registry name "${name}" is already in use (names are unique regardless of case)`);
     return row;

@@ -5,7 +5,7 @@ import { isSupportedAlgorithm, newHasher, parseDigest, type DigestAlgorithm } fr
 import { RegistryError } from '../../domain/errors.js';
 import type { BlobStore, Executor, RegistryRow, RepositoryStore, Transactor, UploadRow, UploadStore } from '../../meta/store.js';
 import type { StorageDriver } from '../../storage/driver.js';
-import { blobKey, isUploadId, uploadKey } from '../../storage/paths.js';
+import { blobKey, isUploadId, uploadKey, uploadsPrefix, type Domain, NO_DOMAINS, type DomainLookup } from '../../storage/paths.js';
 import type { Logger } from '../../observability/logger.js';
 import { assertWithinQuota, precheckBlob, type PrecheckStore } from '../policy/tiers.js';
 
@@ -61,6 +61,9 @@ export class UploadService {
    */
   onBlobCommitted: ((trx: Executor, digest: string) => Promise<void>) | undefined;
 
+  /** Registries with a customer-managed key keep their uploads and blobs in their own encryption domain. */
+  domains: DomainLookup = NO_DOMAINS;
+
   async start(reg: RegistryRow, repository: string, algorithmParam?: string): Promise<UploadState> {
     const algorithm = parseAlgorithm(algorithmParam);
     const id = randomUUID();
@@ -110,7 +113,8 @@ export class UploadService {
   async monolithic(reg: RegistryRow, repository: string, digestText: string, chunk: ChunkInput): Promise<{ digest: string; size: number }> {
     const digest = parseDigest(digestText);
     const id = randomUUID();
-    const writer = await this.storage.writer(uploadKey(id));
+    const domain = await this.domains.domainOf(reg.id);
+    const writer = await this.storage.writer(uploadKey(id, domain));
     const hash = newHasher(digest.algorithm);
     let size: number;
     try {
@@ -118,7 +122,7 @@ export class UploadService {
       await writer.commit();
     } catch (e) {
       await writer.abort();
-      await this.storage.delete(uploadKey(id)).catch(() => {});
+      await this.storage.delete(uploadKey(id, domain)).catch(() => {});
       throw e;
     }
     this.live.set(id, { algorithm: digest.algorithm, hash, offset: size });
@@ -140,7 +144,7 @@ export class UploadService {
       await this.session(reg, repository, id);
       await this.meta.deleteUpload(this.meta.db, id);
       this.live.delete(id);
-      await this.storage.delete(uploadKey(id));
+      await this.storage.delete(uploadKey(id, await this.domains.domainOf(reg.id)));
     });
   }
 
@@ -151,7 +155,7 @@ export class UploadService {
     for (;;) {
       const stale = await this.meta.listStaleUploads(cutoff.toISOString(), 200);
       for (const u of stale) {
-        await this.storage.delete(uploadKey(u.id));
+        await this.storage.delete(uploadKey(u.id, await this.domains.domainOf(u.registry_id)));
         await this.meta.deleteUpload(this.meta.db, u.id);
         this.live.delete(u.id);
         removed++;
@@ -160,13 +164,22 @@ export class UploadService {
     }
     // Files left by monolithic pushes or sessions whose row is gone (e.g. a crash mid-request).
     const known = await this.meta.allUploadIds();
-    for (const key of await this.storage.list('uploads')) {
-      const id = key.slice('uploads/'.length);
-      if (known.has(id) || !isUploadId(id)) continue;
-      const st = await this.storage.stat(key);
-      if (st && st.modifiedAt < cutoff) {
-        await this.storage.delete(key);
-        removed++;
+    const domains: Domain[] = [undefined, ...(await this.domains.registryIds())];
+    for (const domain of domains) {
+      const prefix = uploadsPrefix(domain);
+      try {
+        for (const key of await this.storage.list(prefix)) {
+          const id = key.slice(prefix.length);
+          if (known.has(id) || !isUploadId(id)) continue;
+          const st = await this.storage.stat(key);
+          if (st && st.modifiedAt < cutoff) {
+            await this.storage.delete(key);
+            removed++;
+          }
+        }
+      } catch (e) {
+        // A domain whose key is inaccessible is swept once the key is back.
+        this.log.warn({ domain, err: (e as Error).message }, 'could not sweep abandoned uploads of an encryption domain');
       }
     }
     if (removed) this.log.info({ removed }, 'removed abandoned uploads');
@@ -244,7 +257,7 @@ export class UploadService {
       }
     }
     if (chunk.contentLength === 0) return row.offset;
-    const key = uploadKey(row.id);
+    const key = uploadKey(row.id, await this.domains.domainOf(row.registry_id));
     if (row.offset > 0) {
       const st = await this.storage.stat(key);
       if (!st || st.size < row.offset) {
@@ -323,8 +336,9 @@ export class UploadService {
     hasSession: boolean,
   ): Promise<{ digest: string; size: number }> {
     const parsed = parseDigest(digest);
-    const key = uploadKey(id);
-    const target = blobKey(parsed);
+    const domain = await this.domains.domainOf(reg.id);
+    const key = uploadKey(id, domain);
+    const target = blobKey(parsed, domain);
     const live = this.live.get(id);
     this.live.delete(id);
     const drop = async () => {

@@ -2,6 +2,7 @@ import { newSecret, seal, secretHash, unseal } from '../../auth/crypto.js';
 import { assertRepositoryPattern } from '../../auth/model.js';
 import type { Principal } from '../../auth/service.js';
 import type { RegistryRow } from '../../meta/store.js';
+import type { NewRegistryKey } from '../../meta/registries.js';
 import { parseSku, type Sku } from '../../domain/registry.js';
 import type { IdentityContext } from './context.js';
 import type { AdminCredentialsView, AdminPasswordName, AnonymousPullView } from './views.js';
@@ -79,8 +80,8 @@ export class RegistryCredentials {
    * passwords. The caller is authorized to create registries (checked before). Should enabling the
    * admin user fail, the new registry is removed again, so no half-made registry stays.
    */
-  async createRegistry(name: string, sku: Sku, adminUserEnabled: boolean, location?: string): Promise<RegistryRow> {
-    const row = await this.ctx.registries.create(name, sku, location);
+  async createRegistry(name: string, sku: Sku, adminUserEnabled: boolean, location?: string, key?: NewRegistryKey): Promise<RegistryRow> {
+    const row = await this.ctx.registries.create(name, sku, location, key);
     if (!adminUserEnabled) return row;
     try {
       await ensureAdminPasswords(this.ctx, row.id);

@@ -7,7 +7,7 @@ import type { Logger } from '../../observability/logger.js';
 import { activityError, type ActivityRecorder } from '../../domain/activity.js';
 import { asSystem, currentActor } from '../actor.js';
 import type { StorageDriver } from '../../storage/driver.js';
-import { blobKey } from '../../storage/paths.js';
+import { blobKey, DOMAIN_ROOT, domainOfKey, NO_DOMAINS, type DomainLookup } from '../../storage/paths.js';
 import type { ManifestService } from '../content/manifests.js';
 
 // Online garbage collection: no read-only mode, no downtime, safe beside pushes on any node.
@@ -126,6 +126,14 @@ export class GcService {
   activity?: ActivityRecorder;
   /** The stores the storage sweep lists (geo-replication: every region's); default the one storage. */
   sweepStores?: StorageDriver[];
+  /**
+   * Registries with a customer-managed key keep their own copy of each blob (domains/<id>/…), and
+   * the store those copies are in, read without their keys: the domain sweep lists names and
+   * modification times and deletes, which no key is needed for (a registry whose key is revoked,
+   * or that was deleted with its key, is still cleaned up).
+   */
+  domains: DomainLookup = NO_DOMAINS;
+  domainStore?: StorageDriver;
 
   constructor(
     private readonly meta: MetaStore,
@@ -276,6 +284,7 @@ export class GcService {
     await this.heartbeat(id, c);
     await this.links(c, false, () => this.heartbeat(id, c));
     await this.blobs(c, false, () => this.heartbeat(id, c));
+    await this.domainBlobs(c, false, () => this.heartbeat(id, c));
     if (this.opts.storageSweep) await this.files(c, false, () => this.heartbeat(id, c));
   }
 
@@ -284,6 +293,7 @@ export class GcService {
     const nothing = () => Promise.resolve();
     await this.links(c, true, nothing);
     await this.blobs(c, true, nothing);
+    await this.domainBlobs(c, true, nothing);
     if (this.opts.storageSweep) await this.files(c, true, nothing);
   }
 
@@ -418,6 +428,73 @@ export class GcService {
         if (size !== undefined) {
           c.blobsRemoved++;
           c.bytesReclaimed += size;
+        }
+      }
+      await beat();
+    }
+  }
+
+  /**
+   * Copies in encryption domains that their registry no longer links, and everything of a domain
+   * whose registry is gone (crypto-shredded already: its wrapped key went with the registry),
+   * once older than the grace period (an upload moves its bytes in before it links them).
+   */
+  private async domainBlobs(c: GcCounts, dryRun: boolean, beat: () => Promise<void>): Promise<void> {
+    const store = this.domainStore;
+    if (!store) return;
+    const live = new Set(await this.domains.registryIds());
+    const cutoff = this.clock().getTime() - this.opts.gracePeriodSeconds * 1000;
+    let startAfter: string | undefined;
+    for (;;) {
+      const keys = await store.list(DOMAIN_ROOT, { startAfter, limit: this.opts.batchSize });
+      if (keys.length === 0) return;
+      startAfter = keys[keys.length - 1];
+      const byDomain = new Map<number, Map<string, string>>();
+      for (const key of keys) {
+        const domain = domainOfKey(key)!;
+        if (!live.has(domain)) {
+          // A deleted registry's objects: unreadable (no key), removed once past the grace period.
+          const st = await store.stat(key);
+          if (!st || st.modifiedAt.getTime() > cutoff) continue;
+          c.filesRemoved++;
+          c.bytesReclaimed += st.size;
+          if (!dryRun) await store.delete(key);
+          continue;
+        }
+        const m = /^domains\/\d+\/blobs\/(sha256|sha512)\/[0-9a-f]{2}\/([0-9a-f]+)$/.exec(key);
+        if (!m) continue; // uploads and task files: their own services clean them up
+        let digests = byDomain.get(domain);
+        if (!digests) byDomain.set(domain, (digests = new Map<string, string>()));
+        digests.set(`${m[1]}:${m[2]}`, key);
+      }
+      for (const [domain, digests] of byDomain) {
+        const linked = await this.store.linkedInRegistry(domain, [...digests.keys()]);
+        for (const [digest, key] of digests) {
+          if (linked.has(digest)) continue;
+          const st = await store.stat(key);
+          if (!st || st.modifiedAt.getTime() > cutoff) continue;
+          if (dryRun) {
+            c.blobsRemoved++;
+            c.bytesReclaimed += st.size;
+            continue;
+          }
+          // Under the digest's row lock (or a placeholder claiming it): an upload or mount of the
+          // same content in this registry waits, then finds the bytes gone and writes them afresh.
+          const removed = await this.meta.transaction(async (trx) => {
+            if (await this.store.lockBlob(trx, digest)) {
+              if (await this.store.blobLinkedInRegistry(trx, domain, digest)) return false;
+              await store.delete(key);
+              return true;
+            }
+            if (!(await this.store.claimBlob(trx, digest, st.size, this.iso()))) return false;
+            await store.delete(key);
+            await this.store.deleteBlob(trx, digest);
+            return true;
+          });
+          if (removed) {
+            c.blobsRemoved++;
+            c.bytesReclaimed += st.size;
+          }
         }
       }
       await beat();

@@ -33,6 +33,8 @@ export interface ClientInfo {
 
 export class AccessPolicy {
   network: { observer?: NetworkObserver; activity?: ActivityRecorder } = {};
+  /** A registry with a customer-managed key answers its data planes only while the key works. */
+  keys?: { assertAccessible(reg: RegistryRow): Promise<void> };
   // Refusals recorded in the activity log lately, per registry and client: a client retrying in a
   // loop must not turn into a database write per request.
   private readonly recentRefusals = new Map<string, number>();
@@ -55,7 +57,10 @@ export class AccessPolicy {
   async locate(p: Principal, name: string, client?: ClientInfo): Promise<Located> {
     const reg = isValidRegistryName(name) ? await this.registries.getRegistry(name) : undefined;
     if (reg) {
-      if (client) this.admit(reg, client, p);
+      if (client) {
+        this.admit(reg, client, p);
+        await this.keys?.assertAccessible(reg);
+      }
       return { reg, unknownVisible: false };
     }
     return { reg: undefined, unknownVisible: await this.seesUnknownRegistries(p) };

@@ -28,7 +28,7 @@ import { now, type EventStore, type Executor, type RegistryRow, type Transactor 
 import type { Logger } from '../../observability/logger.js';
 import { isTransient } from '../../domain/errors.js';
 import type { StorageDriver } from '../../storage/driver.js';
-import { blobKey } from '../../storage/paths.js';
+import { blobKey, type Domain, NO_DOMAINS, type DomainLookup } from '../../storage/paths.js';
 import { readWhole } from '../../storage/read-whole.js';
 import { asSystem, currentActor } from '../actor.js';
 import type { ManifestService, PushHook, QuarantineViewer } from '../content/manifests.js';
@@ -130,6 +130,9 @@ function platformText(d: Descriptor): string {
 }
 
 export class ScanService implements PushHook {
+  /** Registries with a customer-managed key keep their blobs in their own encryption domain. */
+  domains: DomainLookup = NO_DOMAINS;
+
   /** Where each finished scan is reported (metrics). */
   observer?: ScanObserver;
 
@@ -258,7 +261,7 @@ export class ScanService implements PushHook {
     let inventory: ImageInventory;
     let warnings: string[];
     try {
-      const read = await this.readLayers(subject, manifest);
+      const read = await this.readLayers(subject, manifest, await this.domains.domainOf(reg.id));
       inventory = { ...(read.os ? { os: read.os } : {}), packages: read.packages };
       warnings = read.warnings ?? [];
     } catch (e) {
@@ -366,12 +369,16 @@ export class ScanService implements PushHook {
   }
 
   /** Streams the layers, in order, into the inventory, within the scan's time budget. */
-  private async readLayers(subject: ScanSubject, manifest: ParsedManifest): Promise<ImageInventory & { warnings?: string[] }> {
+  private async readLayers(
+    subject: ScanSubject,
+    manifest: ParsedManifest,
+    domain: Domain,
+  ): Promise<ImageInventory & { warnings?: string[] }> {
     const storage = this.storage;
     const layers = manifest.blobs.filter((b) => b !== manifest.config && b.digest !== manifest.config?.digest);
     function* iterate(): Generator<InventoryLayer> {
       for (const l of layers) {
-        yield { digest: l.digest, mediaType: l.mediaType, size: l.size, open: () => storage.read(blobKey(parseDigest(l.digest))) };
+        yield { digest: l.digest, mediaType: l.mediaType, size: l.size, open: () => storage.read(blobKey(parseDigest(l.digest), domain)) };
       }
     }
     const controller = new AbortController();
@@ -597,7 +604,8 @@ export class ScanService implements PushHook {
     if (!layer) throw new RegistryError('RESOURCE_UNKNOWN', `the ${format} SBOM referrer ${referrer} holds no SBOM document`);
     if (layer.size > MAX_SBOM_BYTES)
       throw new RegistryError('REQUEST_INVALID', `the ${format} SBOM is ${layer.size} bytes, more than ${MAX_SBOM_BYTES} shown at once`);
-    return JSON.parse((await readWhole(this.storage, blobKey(parseDigest(layer.digest)), MAX_SBOM_BYTES)).toString('utf8')) as unknown;
+    const key = blobKey(parseDigest(layer.digest), await this.domains.domainOf(reg.id));
+    return JSON.parse((await readWhole(this.storage, key, MAX_SBOM_BYTES)).toString('utf8')) as unknown;
   }
 
   async list(

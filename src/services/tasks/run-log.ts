@@ -1,5 +1,5 @@
 import type { KyselyTasks } from '../../meta/tasks.js';
-import { runLogKey } from '../../storage/paths.js';
+import { runLogKey, type Domain } from '../../storage/paths.js';
 import type { StorageDriver } from '../../storage/driver.js';
 
 // A run's log while it runs: lines are batched into chunks in the metadata store (so any node can
@@ -66,8 +66,9 @@ export async function foldChunks(
   store: Pick<KyselyTasks, 'logChunks'>,
   storage: StorageDriver,
   runRowId: number,
+  domain?: Domain,
 ): Promise<{ key: string; bytes: number }> {
-  const key = runLogKey(runRowId);
+  const key = runLogKey(runRowId, domain);
   const w = await storage.writer(key, { durableName: true });
   let after = 0;
   try {

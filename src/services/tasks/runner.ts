@@ -24,6 +24,7 @@ import { fetchOciContext } from './oci-context.js';
 import { isLoopbackHost } from '../../config/config.js';
 import { BuildStepError } from './buildah.js';
 import { CgroupError, createRunCgroup, removeRunCgroup, type RunCgroup, type RunLimits } from './cgroups.js';
+import { NO_DOMAINS, type DomainLookup } from '../../storage/paths.js';
 
 // Executes a run on a node of the agent pool (tasks.enabled): a workspace of its own (context,
 // buildah storage, auth file), a network namespace of its own, a registry credential that pulls
@@ -68,6 +69,9 @@ class RunEnded extends Error {
 const isoDate = (d: Date) => `${d.toISOString().slice(0, 10).replace(/-/g, '')}-${d.toISOString().slice(11, 19).replace(/:/g, '')}z`;
 
 export class TaskRunner {
+  /** Registries with a customer-managed key keep run logs in their own encryption domain. */
+  domains: DomainLookup = NO_DOMAINS;
+
   constructor(
     private readonly store: KyselyTasks,
     private readonly tasks: TaskService,
@@ -225,7 +229,7 @@ export class TaskRunner {
   private async finish(row: TaskRunRow, ending: Ending, outcome?: StepsOutcome): Promise<void> {
     let log: { key: string; bytes: number } | undefined;
     try {
-      log = await foldChunks(this.store, this.storage, row.id);
+      log = await foldChunks(this.store, this.storage, row.id, await this.domains.domainOf(row.registry_id));
     } catch (e) {
       this.log.warn({ err: e, run: row.run_id }, 'could not store a run log; it stays in the metadata store');
     }

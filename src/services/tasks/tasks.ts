@@ -32,7 +32,7 @@ import { now, type Executor, type RegistryRow, type Transactor } from '../../met
 import type { AgentPoolRow, KyselyTasks, TaskRow, TaskRunRow } from '../../meta/tasks.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import { StorageNotFoundError } from '../../storage/driver.js';
-import { buildSourceKey, isUploadId } from '../../storage/paths.js';
+import { buildSourceKey, isUploadId, NO_DOMAINS, type DomainLookup } from '../../storage/paths.js';
 
 // Tasks (az acr task), on-demand runs (az acr build / az acr run) and the runs themselves: what is
 // stored, shown and queued. A run is a durable job ("task-run") executed by a node of the agent
@@ -177,6 +177,9 @@ export interface RunObserver {
 }
 
 export class TaskService {
+  /** Registries with a customer-managed key keep build contexts and run logs in their own encryption domain. */
+  domains: DomainLookup = NO_DOMAINS;
+
   observer?: RunObserver;
 
   constructor(
@@ -582,7 +585,7 @@ export class TaskService {
   }
 
   /** Stores an uploaded context, refusing one over the size limit. */
-  async storeSource(id: string, body: Readable, declaredLength: number | undefined): Promise<number> {
+  async storeSource(reg: RegistryRow, id: string, body: Readable, declaredLength: number | undefined): Promise<number> {
     if (!isUploadId(id)) throw new RegistryError('RESOURCE_UNKNOWN', 'no such upload location');
     const max = this.opts.maxContextBytes;
     if (declaredLength !== undefined && declaredLength > max)
@@ -591,7 +594,7 @@ export class TaskService {
         `the context is ${declaredLength} bytes; the limit is ${max} bytes (tasks.maxContextBytes)`,
         { status: 413 },
       );
-    const key = buildSourceKey(id);
+    const key = buildSourceKey(id, await this.domains.domainOf(reg.id));
     const w = await this.storage.writer(key, { durableName: true });
     let seen = 0;
     let over = false;
@@ -641,7 +644,7 @@ export class TaskService {
     let uploadKey: string | undefined;
     const m = /^source\/([0-9a-f-]{36})\.tar\.gz$/.exec(contextPath);
     if (m) {
-      uploadKey = buildSourceKey(m[1]!);
+      uploadKey = buildSourceKey(m[1]!, await this.domains.domainOf(reg.id));
       if (!(await this.storage.stat(uploadKey))) throw bad('the uploaded context is gone (uploads are used once): upload it again');
       contextPath = 'upload';
     } else {

@@ -8,7 +8,7 @@ import type { SignatureCandidate, KyselyTrust, TrustStoreEntryRow } from '../../
 import type { RegistryRow, Transactor } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
 import type { StorageDriver } from '../../storage/driver.js';
-import { blobKey } from '../../storage/paths.js';
+import { blobKey, type Domain, NO_DOMAINS, type DomainLookup } from '../../storage/paths.js';
 import { readWhole, TooLargeError } from '../../storage/read-whole.js';
 import { currentActor } from '../actor.js';
 import type { QuarantineViewer } from '../content/manifests.js';
@@ -121,6 +121,8 @@ export interface TrustObserver {
 
 export class TrustService {
   observer?: TrustObserver;
+  /** Registries with a customer-managed key keep their blobs (signature envelopes too) in their own domain. */
+  domains: DomainLookup = NO_DOMAINS;
 
   private readonly states = new Map<number, TrustState>();
   private generation = 0;
@@ -418,7 +420,7 @@ export class TrustService {
     const signatures: SignatureVerdict[] = [];
     const at = new Date(now);
     for (const s of sigs) {
-      const v = await this.verifyOne(s.manifest, subject, statement, state, at);
+      const v = await this.verifyOne(s.manifest, subject, statement, state, at, await this.domains.domainOf(reg.id));
       this.observer?.signatureVerified(v.format, v.outcome);
       signatures.push({ digest: s.candidate.digest, ...v });
     }
@@ -516,6 +518,7 @@ export class TrustService {
     statement: TrustPolicyStatement,
     state: TrustState,
     now: Date,
+    domain: Domain,
   ): Promise<Omit<SignatureVerdict, 'digest'>> {
     const failed = (reason: string): Omit<SignatureVerdict, 'digest'> => ({ outcome: 'failed', format: 'unknown', reason });
     const [layer, ...more] = manifest.layers ?? [];
@@ -526,7 +529,7 @@ export class TrustService {
     if (size > MAX_ENVELOPE_BYTES) return failed(`the envelope is ${size} bytes; the largest verified is ${MAX_ENVELOPE_BYTES}`);
     let envelope: Buffer;
     try {
-      envelope = await this.readBlob(layer.digest, size);
+      envelope = await this.readBlob(layer.digest, size, domain);
     } catch (e) {
       return failed(`the envelope blob ${layer.digest.slice(0, 80)} could not be read: ${(e as Error).message}`);
     }
@@ -551,9 +554,9 @@ export class TrustService {
   }
 
   /** A small blob whole, checked against its digest and size (a swapped or damaged envelope is not verified). */
-  private async readBlob(digest: string, size: number): Promise<Buffer> {
+  private async readBlob(digest: string, size: number, domain: Domain): Promise<Buffer> {
     const d = parseDigest(digest);
-    const bytes = await readWhole(this.storage, blobKey(d), size).catch((e: unknown) => {
+    const bytes = await readWhole(this.storage, blobKey(d, domain), size).catch((e: unknown) => {
       throw e instanceof TooLargeError ? new Error(`it holds more than the ${size} bytes its descriptor says`) : e;
     });
     if (bytes.length !== size) throw new Error(`it holds ${bytes.length} bytes, not ${size}`);

@@ -41,6 +41,8 @@ export class KeyUnwrapError extends Error {
 
 /** The provider could not be reached or failed on its side (connection refused, 5xx, throttled). */
 export class KeyProviderUnavailableError extends Error {
+  /** Clients are answered 503 with Retry-After (domain/errors.ts isTransient). */
+  readonly transient = 'key provider';
   constructor(
     readonly keyId: string,
     message: string,
@@ -53,6 +55,7 @@ export class KeyProviderUnavailableError extends Error {
 
 /** A key provider did not answer in time. */
 export class KeyProviderTimeoutError extends Error {
+  readonly transient = 'key provider';
   constructor(
     readonly keyId: string,
     readonly op: string,
