@@ -70,7 +70,8 @@ export const ACTIVITY_OPERATIONS = {
   'Microsoft.ContainerRegistry/registries/networkRules/write': 'add or remove IP rules (network rules)',
   'Berth/registries/networkRules/refused/action':
     'the network rules refused a client (at most one record per client and registry a minute; berth_network_refusals_total counts all)',
-  'Berth/registries/encryption/rotateKey/action': "re-wrap a registry's data key with its customer-managed key's current version, or another key",
+  'Berth/registries/encryption/rotateKey/action':
+    "re-wrap a registry's data key with its customer-managed key's current version, or another key",
   'Berth/registries/encryption/keyInaccessible/action':
     "a registry's customer-managed key refused to unwrap its data key (revoked, deleted or replaced): its content is unreadable",
   'Berth/registries/encryption/keyRestored/action': "a registry's customer-managed key works again after being inaccessible",

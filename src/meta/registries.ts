@@ -69,7 +69,11 @@ export class KyselyRegistryStore implements RegistryStore {
           .values({ name, name_key: name.toLowerCase(), sku, created_at: ts, updated_at: ts, location: location ?? null })
           .returning(REGISTRY_COLUMNS)
           .executeTakeFirstOrThrow();
-        if (key) await trx.insertInto('registry_keys').values({ registry_id: row.id, ...key, created_at: ts }).execute();
+        if (key)
+          await trx
+            .insertInto('registry_keys')
+            .values({ registry_id: row.id, ...key, created_at: ts })
+            .execute();
         return row;
       });
     } catch (e) {
