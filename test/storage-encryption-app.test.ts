@@ -35,7 +35,7 @@ describe('encryption at rest through the registry', () => {
 
   test('a layer pushed in chunks is stored sealed; pulls (whole and ranged) return its exact bytes; a restart reads it', async () => {
     const kf = keyFile('k1');
-    const t = await startTestApp('sqlite', { storage: { encryption: { ...config.storage.encryption, keyFile: kf } } });
+    const t = await startTestApp('sqlite', { storage: { encryption: { keyFile: kf } } });
     apps.push(t);
     const reg = await t.createRegistry();
     const repo = `${reg}/${uniqueRepo('enc')}`;
@@ -103,12 +103,14 @@ describe('encryption at rest through the registry', () => {
     // another key file cannot unwrap the data key: the start is refused naming that file
     const wrong = keyFile('k-wrong');
     await assert.rejects(
-      () => startApp({ ...config, storage: { ...config.storage, encryption: { ...config.storage.encryption, keyFile: wrong } } }, silentLogger),
+      () =>
+        startApp({ ...config, storage: { ...config.storage, encryption: { ...config.storage.encryption, keyFile: wrong } } }, silentLogger),
       (e: unknown) => e instanceof ConfigError && e.message.includes(wrong),
     );
     // and turning encryption off on it is refused too (it would serve ciphertext)
     await assert.rejects(
-      () => startApp({ ...config, storage: { ...config.storage, encryption: { ...config.storage.encryption, keyFile: '' } } }, silentLogger),
+      () =>
+        startApp({ ...config, storage: { ...config.storage, encryption: { ...config.storage.encryption, keyFile: '' } } }, silentLogger),
       (e: unknown) => e instanceof ConfigError && /encrypted at rest/.test(e.message),
     );
     // t.close() closes the app again: harmless
@@ -118,12 +120,12 @@ describe('encryption at rest through the registry', () => {
   test('a malformed key file refuses the start, naming the file', async () => {
     const bad = keyFile('malformed', 'not-a-key');
     await assert.rejects(
-      () => startTestApp('sqlite', { storage: { encryption: { ...config.storage.encryption, keyFile: bad } } }),
+      () => startTestApp('sqlite', { storage: { encryption: { keyFile: bad } } }),
       (e: unknown) => e instanceof ConfigError && e.message.includes(bad),
     );
     const missing = path.join(keys, 'missing');
     await assert.rejects(
-      () => startTestApp('sqlite', { storage: { encryption: { ...config.storage.encryption, keyFile: missing } } }),
+      () => startTestApp('sqlite', { storage: { encryption: { keyFile: missing } } }),
       (e: unknown) => e instanceof ConfigError && e.message.includes(missing),
     );
   });
@@ -137,7 +139,11 @@ describe('encryption at rest through the registry', () => {
     await t.app.close();
     t.app.close = () => Promise.resolve();
     await assert.rejects(
-      () => startApp({ ...config, storage: { ...config.storage, encryption: { keyFile: keyFile('k3') } } }, silentLogger),
+      () =>
+        startApp(
+          { ...config, storage: { ...config.storage, encryption: { ...config.storage.encryption, keyFile: keyFile('k3') } } },
+          silentLogger,
+        ),
       (e: unknown) => e instanceof ConfigError && /clear-text blobs/.test(e.message),
     );
   });
