@@ -1,6 +1,14 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
-import { StorageError, StorageNotFoundError, type ReadRange, type StatResult, type StorageDriver, type Writer } from '../driver.js';
+import {
+  StorageError,
+  StorageNotFoundError,
+  type PositionalReader,
+  type ReadRange,
+  type StatResult,
+  type StorageDriver,
+  type Writer,
+} from '../driver.js';
 
 // Encryption at rest: a decorator that seals every object before it reaches the inner driver.
 //
@@ -48,6 +56,8 @@ const INFO = Buffer.from('berth storage object v1');
 export const DEFAULT_SEGMENT = 1024 * 1024;
 /** Records are never larger than this, whatever segment wrote them (a bound on what a tampered length can make us buffer). */
 const MAX_RECORD = 64 * 1024 * 1024;
+/** Ciphertext read per positional batch (a few segments: fewer reads, bounded memory per pull). */
+const POSITIONAL_BATCH = 4 * 1024 * 1024 + 4 * (LEN + TAG);
 
 /** An encrypted object failed authentication or is malformed: tampered, truncated, or written with another key. */
 export class EncryptionIntegrityError extends StorageError {
@@ -277,8 +287,59 @@ export class EncryptingDriver implements StorageDriver {
       from = HEADER_SIZE + first * (t.segment + LEN + TAG);
       until = Math.min(dataEnd, HEADER_SIZE + (last + 1) * (t.segment + LEN + TAG));
     }
+    // Where the inner driver reads positionally (fs), a regular object's records are read straight
+    // into one buffer per batch at their computed offsets: no stream chunks to reassemble, no copy
+    // before decryption (about half the CPU of a pull goes to these copies otherwise).
+    if (t.segment > 0 && this.inner.openPositional) {
+      const reader = await this.inner.openPositional(key);
+      return Readable.from(this.decryptPositional(key, h, t, reader, first, start, end), { highWaterMark: 2 });
+    }
     const source = await this.inner.read(key, { start: from, end: until - 1 });
     return Readable.from(this.decrypt(key, h, t, source, first, t.segment > 0 ? first * t.segment : 0, start, end, until === dataEnd));
+  }
+
+  /** Records `first`… of a regular object, read a few at a time by position, decrypted in order. */
+  private async *decryptPositional(
+    key: string,
+    h: Header,
+    t: Terminator,
+    reader: PositionalReader,
+    first: number,
+    start: number,
+    end: number,
+  ): AsyncGenerator<Buffer> {
+    const stride = t.segment + LEN + TAG;
+    const last = Math.floor(end / t.segment);
+    const perBatch = Math.max(1, Math.floor(POSITIONAL_BATCH / stride));
+    try {
+      for (let index = first; index <= last;) {
+        const count = Math.min(perBatch, last - index + 1);
+        const pos = HEADER_SIZE + index * stride;
+        // The last record may be short: the batch ends where the object's data ends.
+        const want = Math.min(count * stride, HEADER_SIZE + t.records * stride - (t.records * t.segment - t.size) - pos);
+        const buf = Buffer.allocUnsafe(want);
+        let got = 0;
+        while (got < want) {
+          const n = await reader.read(buf.subarray(got), pos + got);
+          if (n === 0) throw this.fail(key, `record ${index + Math.floor(got / stride)} is cut short`);
+          got += n;
+        }
+        for (let i = 0, at = 0; i < count; i++, index++) {
+          const len = buf.readUInt32BE(at);
+          const expected = Math.min(t.segment, t.size - index * t.segment);
+          if (len !== expected) throw this.fail(key, `record ${index} has length ${len}, not ${expected}`);
+          const lenBuf = buf.subarray(at, at + LEN);
+          const body = buf.subarray(at + LEN, at + LEN + len);
+          const tag = buf.subarray(at + LEN + len, at + LEN + len + TAG);
+          at += LEN + len + TAG;
+          const plain = this.open(key, h, index, false, lenBuf, body, tag);
+          const recStart = index * t.segment;
+          yield plain.subarray(Math.max(0, start - recStart), Math.min(len, end + 1 - recStart));
+        }
+      }
+    } finally {
+      await reader.close();
+    }
   }
 
   /** Plaintext bytes start..end from records read in order from `source`, the first being record `index`. */
