@@ -12,7 +12,8 @@ import { route, type ApiEnv } from './common.js';
 //   GET|POST /api/registries/check-name      ?name= | {name}
 //   GET|PATCH|DELETE /api/registries/{r}     read (?include=usage as the list) | write power; PATCH {sku, adminUserEnabled, anonymousPullEnabled,
 //                                            policies: {quarantinePolicy: {status: enabled|disabled}}, publicNetworkAccess,
-//                                            networkRuleSet: {defaultAction, ipRules: [{action: Allow, value}]}, networkRuleBypassOptions}
+//                                            networkRuleSet: {defaultAction, ipRules: [{action: Allow, value}]}, networkRuleBypassOptions,
+//                                            dataEndpointEnabled}
 //   GET|POST|DELETE /api/registries/{r}/network-rules   the network settings | add {value: CIDR} | remove ?value=CIDR (write power)
 
 const NAME_NEEDED = 'a registry needs a "name" (5-50 letters and digits)';
@@ -36,7 +37,12 @@ const IncludeQuery = z.object({
 });
 
 const view = (r: ApiEnv, row: Registry) =>
-  registryView(row, loginServer(row.name, r.opts, r.ctx.req.headers.host ?? 'localhost'), r.svc.replication.home(row));
+  registryView(
+    row,
+    loginServer(row.name, r.opts, r.ctx.req.headers.host ?? 'localhost'),
+    r.svc.replication.home(row),
+    r.svc.dataEndpoints.hostNames(row.name),
+  );
 
 const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
 
@@ -50,6 +56,7 @@ async function registryState(r: ApiEnv, name: string | undefined) {
       anonymousPullEnabled: Number(row.anonymous_pull_enabled) === 1,
       quarantinePolicy: Number(row.quarantine_enabled) === 1 ? 'enabled' : 'disabled',
       ...networkView(row),
+      dataEndpointEnabled: Number(row.data_endpoint_enabled) === 1,
     }
   );
 }
@@ -111,13 +118,14 @@ export const registryRoutes = [
       'publicNetworkAccess',
       'networkRuleSet',
       'networkRuleBypassOptions',
+      'dataEndpointEnabled',
     ),
     handler: async (r) => {
       const reg = await r.svc.access.registry(r.p, r.params.reg, 'write', 'update');
-      const { publicNetworkAccess, networkRuleSet, networkRuleBypassOptions, ...rest } = await r.body();
+      const { publicNetworkAccess, networkRuleSet, networkRuleBypassOptions, dataEndpointEnabled, ...rest } = await r.body();
       // The network fields are checked (against the SKU this request ends with) before anything is applied.
       const sku = rest.sku === undefined ? reg.sku : parseSku(rest.sku);
-      const network = r.svc.network.prepare(reg, { publicNetworkAccess, networkRuleSet, networkRuleBypassOptions }, sku);
+      const network = r.svc.network.prepare(reg, { publicNetworkAccess, networkRuleSet, networkRuleBypassOptions, dataEndpointEnabled }, sku);
       let row = Object.keys(rest).length ? await r.svc.identities.registryCredentials.updateRegistry(r.p, r.params.reg, rest) : reg;
       if (network) row = await r.svc.network.apply(row, network);
       return json(200, view(r, row));

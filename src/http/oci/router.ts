@@ -198,8 +198,10 @@ async function catalog(
     // Every registry the caller may list, and only those.
     if (a.principal.kind === 'anonymous')
       throw new RegistryError('UNAUTHORIZED', 'authentication required', { headers: challenge(ctx, opts, service, 'registry:catalog:*') });
-    const reach = await catalogScope(svc.auth, a);
-    if (reach !== 'all' && reach.length === 0) await authorizeCatalog(ctx, svc.auth, a, undefined, opts, service);
+    const granted = await catalogScope(svc.auth, a);
+    if (granted !== 'all' && granted.length === 0) await authorizeCatalog(ctx, svc.auth, a, undefined, opts, service);
+    // On a private listener, only the registries connected there.
+    const reach = await svc.access.reachHere(granted);
     ({ items, next } = await svc.repositories.catalogAll(n, last, reach === 'all' ? undefined : reach));
   } else {
     const { reg, unknownVisible } = await svc.access.locate(a.principal, registry, networkClient(ctx));

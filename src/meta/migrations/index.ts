@@ -22,6 +22,7 @@ import { geoReplication } from './0022-geo-replication.js';
 import { contentTrust } from './0023-content-trust.js';
 import { federatedCredentials } from './0024-federated-credentials.js';
 import { networkRules } from './0025-network-rules.js';
+import { privateEndpoints } from './0027-private-endpoints.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -61,4 +62,5 @@ export const migrations: Migration[] = [
   contentTrust,
   federatedCredentials,
   networkRules,
+  privateEndpoints,
 ];
