@@ -15,6 +15,7 @@ import { registerScanCommands } from './commands/scan.js';
 import { registerTaskCommands } from './commands/tasks.js';
 import { registerReplicationCommands } from './commands/replication.js';
 import { registerTrustCommands } from './commands/trust.js';
+import { registerPrivateEndpointCommands } from './commands/private-endpoint.js';
 
 /** Every command that talks to a server: the one list main.ts registers and docs/cli.md must cover. */
 export function registerManagementCommands(program: Command): void {
@@ -37,5 +38,6 @@ export function registerManagementCommands(program: Command): void {
   registerScanCommands(program);
   registerReplicationCommands(program);
   registerTrustCommands(program);
+  registerPrivateEndpointCommands(program);
   registerTaskCommands(program);
 }

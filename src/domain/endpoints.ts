@@ -50,7 +50,8 @@ export function parseListenAddress(raw: unknown): ListenAddress {
     return { kind: 'tcp', host, port, key: `[${host}]:${port}` };
   }
   const host = m[2]!;
-  if (!isIPv4(host)) throw invalid(`${shown}: ${host.slice(0, 60)} is not an IP address (host names are not accepted: give the address to bind)`);
+  if (!isIPv4(host))
+    throw invalid(`${shown}: ${host.slice(0, 60)} is not an IP address (host names are not accepted: give the address to bind)`);
   return { kind: 'tcp', host, port, key: `${host}:${port}` };
 }
 
@@ -132,7 +133,8 @@ export function verifyDataUrl(key: Buffer, path: string, query: URLSearchParams,
   const expires = Number(se);
   const want = Buffer.from(mac(key, signed(registry, repository, digest, expires)));
   const given = Buffer.from(sig);
-  if (given.length !== want.length || !timingSafeEqual(given, want)) return 'the signature does not match: get a new URL from the login server';
+  if (given.length !== want.length || !timingSafeEqual(given, want))
+    return 'the signature does not match: get a new URL from the login server';
   if (expires < nowSeconds) return 'the URL has expired: get a new one from the login server';
   return { registry, repository, digest };
 }

@@ -21,7 +21,9 @@ export function createDataHandler(svc: Services, log: Logger, metrics?: Metrics)
     res.setHeader('X-Request-Id', requestId);
     res.setHeader('X-Content-Type-Options', 'nosniff');
     const started = process.hrtime.bigint();
-    res.on('finish', () => metrics?.record(ctx.route, req.method, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9, ctx.registry));
+    res.on('finish', () =>
+      metrics?.record(ctx.route, req.method, res.statusCode, Number(process.hrtime.bigint() - started) / 1e9, ctx.registry),
+    );
     try {
       const method = req.method ?? 'GET';
       if (method !== 'GET' && method !== 'HEAD')

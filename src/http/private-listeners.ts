@@ -71,6 +71,8 @@ export class PrivateListenerSet implements PrivateListeners {
     return this.serial(async () => {
       if (this.closed) return;
       const want = new Set(await this.desired());
+      // A listener a connection names now needs no grace any more.
+      for (const key of want) this.fresh.delete(key);
       for (const key of want) {
         if (this.bound.has(key)) continue;
         let address: ListenAddress;

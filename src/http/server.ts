@@ -238,8 +238,7 @@ export async function listenAt(handler: http.RequestListener, at: ListenTarget, 
     });
   });
   const addr = server.address();
-  const bound =
-    typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : 'path' in at ? { host: at.path, port: 0 } : at;
+  const bound = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : 'path' in at ? { host: at.path, port: 0 } : at;
   return {
     server,
     tls: !!tls,

@@ -125,7 +125,11 @@ export const registryRoutes = [
       const { publicNetworkAccess, networkRuleSet, networkRuleBypassOptions, dataEndpointEnabled, ...rest } = await r.body();
       // The network fields are checked (against the SKU this request ends with) before anything is applied.
       const sku = rest.sku === undefined ? reg.sku : parseSku(rest.sku);
-      const network = r.svc.network.prepare(reg, { publicNetworkAccess, networkRuleSet, networkRuleBypassOptions, dataEndpointEnabled }, sku);
+      const network = r.svc.network.prepare(
+        reg,
+        { publicNetworkAccess, networkRuleSet, networkRuleBypassOptions, dataEndpointEnabled },
+        sku,
+      );
       let row = Object.keys(rest).length ? await r.svc.identities.registryCredentials.updateRegistry(r.p, r.params.reg, rest) : reg;
       if (network) row = await r.svc.network.apply(row, network);
       return json(200, view(r, row));

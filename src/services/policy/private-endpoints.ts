@@ -107,7 +107,10 @@ export class PrivateEndpointService {
     return (await this.store.list(reg.id)).map((r) => this.view(reg, r));
   }
 
-  async show(reg: RegistryRow, name: string): Promise<ConnectionView & { sharedWith: { registry: string; name: string; status: string }[] }> {
+  async show(
+    reg: RegistryRow,
+    name: string,
+  ): Promise<ConnectionView & { sharedWith: { registry: string; name: string; status: string }[] }> {
     const r = await this.store.byName(reg.id, name);
     if (!r) throw notFound(reg, name);
     const shared = (await this.store.onListener(r.listen)).filter((o) => o.registry !== reg.name);
@@ -130,7 +133,10 @@ export class PrivateEndpointService {
     if (c.requestMessage !== undefined && (typeof c.requestMessage !== 'string' || c.requestMessage.length > 140))
       throw new RegistryError('REQUEST_INVALID', '"requestMessage" is text of at most 140 characters (ACR)');
     if (this.reserved.includes(address.key))
-      throw new RegistryError('CONFLICT', `${address.key} is Berth's own listener (the login server or the data endpoint): choose another address`);
+      throw new RegistryError(
+        'CONFLICT',
+        `${address.key} is Berth's own listener (the login server or the data endpoint): choose another address`,
+      );
     if (address.kind === 'tcp' && !this.opts.tls && !this.opts.insecureHttp && !isLoopback(address.host))
       throw new RegistryError(
         'REQUEST_INVALID',
@@ -156,7 +162,8 @@ export class PrivateEndpointService {
       request_message: c.requestMessage ?? '',
       created_by: createdBy,
     });
-    if (made === 'name') throw new RegistryError('CONFLICT', `registry ${reg.name} already has a private endpoint connection named "${name}"`);
+    if (made === 'name')
+      throw new RegistryError('CONFLICT', `registry ${reg.name} already has a private endpoint connection named "${name}"`);
     if (made === 'listen') {
       const other = (await this.store.list(reg.id)).find((r) => r.listen === address.key);
       throw new RegistryError(
@@ -165,6 +172,8 @@ export class PrivateEndpointService {
       );
     }
     this.observer?.privateEndpointState(reg.name, status);
+    // The listener is named by a connection now: later deletes may close it at once.
+    await this.listeners?.sync();
     return this.view(reg, made);
   }
 

@@ -274,7 +274,9 @@ export class TierService {
           `it has ${endpoints} private endpoint connection${endpoints > 1 ? 's' : ''}, a Premium feature (berth private-endpoint delete -n ${reg.name} --name NAME)`,
         );
       if (Number(reg.data_endpoint_enabled) === 1)
-        problems.push(`its dedicated data endpoint is enabled, a Premium feature (berth update -n ${reg.name} --data-endpoint-enabled false)`);
+        problems.push(
+          `its dedicated data endpoint is enabled, a Premium feature (berth update -n ${reg.name} --data-endpoint-enabled false)`,
+        );
       if (await this.meta.retentionEnabled(reg.id)) {
         problems.push(
           `its retention policy for untagged manifests is enabled, a Premium feature (berth config retention update -r ${reg.name} --status disabled)`,
