@@ -59,7 +59,7 @@ export function parseListenAddress(raw: unknown): ListenAddress {
 export function assertEndpointName(raw: unknown): string {
   if (typeof raw !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_]$/.test(raw))
     throw invalid(
-      `${JSON.stringify(String(raw ?? '').slice(0, 80))} is not a private endpoint name: 2-64 letters, digits, "-", "_" and ".", starting with a letter or digit`,
+      `${JSON.stringify((typeof raw === 'string' ? raw : String(typeof raw)).slice(0, 80))} is not a private endpoint name: 2-64 letters, digits, "-", "_" and ".", starting with a letter or digit`,
     );
   return raw;
 }
