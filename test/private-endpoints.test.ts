@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startApp, type App } from '../src/app.js';
 import { silentLogger } from '../src/observability/logger.js';
-import { startTestApp, testConfig, type TestApp } from './helpers/app.js';
+import { adminAuthHeader, startTestApp, testConfig, type TestApp } from './helpers/app.js';
+import { mustRun, requireTool } from './e2e/helpers.js';
 import { backendGate, BACKENDS } from './helpers/backends.js';
 import { planImage, pushPlannedImage, type ImagePlan } from './helpers/image-push.js';
 import { call, eventually, freePort, type Answer } from './helpers/endpoints.js';
@@ -32,7 +34,7 @@ for (const backend of BACKENDS) {
 
     before(async () => {
       if (gate.skip) return;
-      t = await startTestApp(backend, { dataEndpoint: { listen: '127.0.0.1:0' } });
+      t = await startTestApp(backend, { dataEndpoint: { listen: '127.0.0.1:0' }, network: { privateEndpointPollSeconds: 1 } });
       sockDir = mkdtempSync(path.join(os.tmpdir(), 'berth-pe-'));
       for (const reg of ['peone1', 'petwo1', 'peother1']) {
         await t.createRegistry(reg, 'Premium');
@@ -64,6 +66,9 @@ for (const backend of BACKENDS) {
         assert.equal(r.status, 400, `${bad}: ${r.text}`);
         assert.match(message(r), reason, bad);
       }
+      const plain = await create('peone1', { name: 'plain', listen: `0.0.0.0:${await freePort('0.0.0.0')}` });
+      assert.equal(plain.status, 400, plain.text);
+      assert.match(message(plain), /refusing a plain-HTTP private endpoint/);
       const badName = await create('peone1', { name: '-x', listen });
       assert.equal(badName.status, 400, badName.text);
       assert.match(message(badName), /not a private endpoint name/);
@@ -190,6 +195,8 @@ for (const backend of BACKENDS) {
       assert.match(message(reapprove), /Rejected, which is final/);
       const bad = await call(t.url, 'PUT', api('peother1', '/pe-wait'), { body: { status: 'Maybe' } });
       assert.equal(bad.status, 400, bad.text);
+      const pendingAgain = await call(t.url, 'PUT', api('peother1', '/pe-wait'), { body: { status: 'Pending' } });
+      assert.equal(pendingAgain.status, 409, pendingAgain.text);
       const missing = await call(t.url, 'PUT', api('peother1', '/nosuch'), { body: { status: 'Approved' } });
       assert.equal(missing.status, 404, missing.text);
       // The refusals on the listener are counted, and recorded (once a minute per client).
@@ -238,8 +245,18 @@ for (const backend of BACKENDS) {
       assert.match(message(over), /200 private endpoint connections, the most a registry may have/);
       const listed = await call(t.url, 'GET', api('pemany1'));
       assert.equal((listed.body.value as unknown[]).length, 200);
-      // Deleting the registry deletes its connections.
+      assert.equal((await call({ socketPath: path.join(sockDir, 'm0.sock') }, 'GET', '/healthz')).status, 200);
+      // Deleting the registry deletes its connections, and the listeners stop on the next poll.
       assert.equal((await call(t.url, 'DELETE', '/api/registries/pemany1')).status, 204);
+      await eventually('the listeners of a deleted registry stop', async () => {
+        try {
+          await call({ socketPath: path.join(sockDir, 'm0.sock') }, 'GET', '/healthz');
+          return false;
+        } catch {
+          return true;
+        }
+      });
+      await assert.rejects(call({ socketPath: path.join(sockDir, 'm199.sock') }, 'GET', '/healthz'), /ENOENT|ECONNREFUSED/);
     });
 
     test('dedicated data endpoint: blob GETs redirect there; it serves only signed blob downloads', gate, async () => {
@@ -361,5 +378,81 @@ describe('a deployment without a data endpoint, and a second node over the same 
     // And B drops it once the connection is deleted (through B).
     assert.equal((await call(b!.url, 'DELETE', '/api/registries/penode1/private-endpoint-connections/pe-n')).status, 204);
     await assert.rejects(call(`http://${listen}`, 'GET', '/v2/'), /ECONNREFUSED/);
+  });
+});
+
+describe('private endpoints share the HTTPS certificate', requireTool('openssl'), () => {
+  let t: TestApp;
+  let dir: string;
+  let ca: Buffer;
+
+  /** An HTTPS request trusting only the test certificate. */
+  const get = (url: string, o: { method?: string; body?: unknown } = {}) =>
+    new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+      const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
+      const req = https.request(
+        url,
+        {
+          method: o.method ?? 'GET',
+          ca,
+          agent: false,
+          headers: { Authorization: adminAuthHeader(), ...(payload ? { 'Content-Type': 'application/json' } : {}) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            resolve({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} });
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'berth-pe-tls-'));
+    const cert = path.join(dir, 'cert.pem');
+    const key = path.join(dir, 'key.pem');
+    await mustRun(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1'].concat([
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,IP:127.0.0.4',
+        '-days',
+        '1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ]),
+      { timeoutMs: 30_000 },
+    );
+    ca = readFileSync(cert);
+    t = await startTestApp('sqlite', { tls: { cert, key } });
+    await t.createRegistry('petls1', 'Premium');
+  });
+  after(async () => {
+    await t?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a private listener serves HTTPS with the login server certificate', async () => {
+    assert.match(t.url, /^https:/);
+    const listen = `127.0.0.4:${await freePort('127.0.0.4')}`;
+    const made = await get(`${t.url}/api/registries/petls1/private-endpoint-connections`, {
+      method: 'POST',
+      body: { name: 'pe-tls', listen },
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const catalog = await get(`https://${listen}/v2/_catalog`);
+    assert.equal(catalog.status, 200);
+    assert.deepEqual(catalog.body.repositories, []);
+    const regs = await get(`https://${listen}/api/registries`);
+    assert.deepEqual(
+      (regs.body.value as { name: string }[]).map((r) => r.name),
+      ['petls1'],
+    );
   });
 });
