@@ -46,15 +46,11 @@ export class PrivateListenerSet implements PrivateListeners {
     return this.states.get(listen);
   }
 
-  /** The keys this node listens on now. */
-  listening(): string[] {
-    return [...this.bound.keys()];
-  }
-
   ensure(address: ListenAddress): Promise<void> {
     return this.serial(async () => {
       if (this.bound.has(address.key)) return;
-      const err = await this.bind(address);
+      // A refused create is answered with the reason: nothing to log or report for later.
+      const err = await this.bind(address, false);
       if (err) {
         const code = (err as NodeJS.ErrnoException).code;
         const why = describeBindError(err);
@@ -118,7 +114,7 @@ export class PrivateListenerSet implements PrivateListeners {
   }
 
   /** Binds one address; the error when it cannot (recorded in the listener's state). */
-  private async bind(address: ListenAddress): Promise<Error | undefined> {
+  private async bind(address: ListenAddress, report = true): Promise<Error | undefined> {
     try {
       if (address.kind === 'unix') await clearStaleSocket(address.path);
       const server = await listenAt(
@@ -132,7 +128,7 @@ export class PrivateListenerSet implements PrivateListeners {
       this.log.info({ listen: address.key, retried: was?.state === 'Failed' }, 'private endpoint listener started');
       return undefined;
     } catch (e) {
-      this.report(address.key, e as Error);
+      if (report) this.report(address.key, e as Error);
       return e as Error;
     }
   }
