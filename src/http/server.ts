@@ -82,6 +82,7 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
           status: res.statusCode,
           ms: Math.round(ms * 10) / 10,
           route: ctx.route,
+          ...(endpoint !== undefined ? { endpoint } : {}),
         },
         'request',
       );
