@@ -87,7 +87,12 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, opts: V
     ctx.route = 'base';
     if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method, ['GET', 'HEAD']);
     // A host-style login server's base endpoint answers only clients its network rules admit.
-    if (fromHost !== undefined) await svc.access.locate(a.principal, fromHost, networkClient(ctx));
+    if (fromHost !== undefined) {
+      const { reg } = await svc.access.locate(a.principal, fromHost, networkClient(ctx));
+      // On a private endpoint a registry not connected there does not exist, its host included.
+      if (!reg && ctx.endpoint !== undefined)
+        throw new RegistryError('NAME_UNKNOWN', `registry "${fromHost}" does not exist on this server`);
+    }
     // distribution-spec: /v2/ tells a client whether it is authenticated.
     if (a.principal.kind === 'anonymous')
       throw new RegistryError('UNAUTHORIZED', 'authentication required', { headers: challenge(ctx, opts, service, undefined) });
