@@ -59,6 +59,11 @@ import { SoftDeleteService } from './services/lifecycle/soft-delete.js';
 import { JobAdmin } from './services/operations/jobs.js';
 import { AccessPolicy } from './services/policy/access.js';
 import { NetworkRuleService } from './services/policy/network.js';
+import { PrivateEndpointService } from './services/policy/private-endpoints.js';
+import { KyselyPrivateEndpoints } from './meta/private-endpoints.js';
+import { DataEndpoints } from './services/content/data-endpoint.js';
+import { PrivateListenerSet } from './http/private-listeners.js';
+import { createDataHandler } from './http/data-endpoint.js';
 import { ImmutabilityService } from './services/policy/immutability.js';
 import { RateLimiter } from './services/policy/rates.js';
 import { TierService } from './services/policy/tiers.js';
@@ -456,6 +461,15 @@ export function createServices(
     jobs.handledElsewhere(TASK_RUN_JOB);
     jobs.handledElsewherePrefix(POOL_JOB_PREFIX);
   }
+  // Private endpoints: which registries answer on which extra listener (bound in startServing).
+  const privateEndpoints = new PrivateEndpointService(new KyselyPrivateEndpoints(meta.db), {
+    tls: !!config.tls.cert,
+    insecureHttp: config.insecureHttp,
+  });
+  access.endpoints = privateEndpoints;
+  // Dedicated data endpoints: the URL template is known once the data listener is bound (startApp).
+  const dataEndpoints = new DataEndpoints(accessStore, { ttlSeconds: config.storage.redirectTtlSeconds });
+  blobs.dataEndpoints = dataEndpoints;
   const acr = new AcrService(meta, storage, repositories, manifests, pulls, scanStore);
   acr.domains = domains;
   acr.replicationStatus = (reg, repoId, digest) => replication.manifestStatus(reg, repoId, digest);
@@ -504,7 +518,9 @@ export function createServices(
     tasks,
     replication,
     trust,
-    network: new NetworkRuleService(meta),
+    network: new NetworkRuleService(meta, () => dataEndpoints.configured),
+    privateEndpoints,
+    dataEndpoints,
   };
 }
 
@@ -522,6 +538,18 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   const { host, port } = parseListen(config.listen);
   const deferred = deferredHandler();
   const server = await listen(deferred.handler, host, port, tls);
+  // The data endpoint's listener likewise (dataEndpoint.listen): its port is part of the deployment.
+  const dataDeferred = deferredHandler();
+  let dataServer: RunningServer | undefined;
+  if (config.dataEndpoint.listen) {
+    const d = parseListen(config.dataEndpoint.listen);
+    try {
+      dataServer = await listen(dataDeferred.handler, d.host, d.port, tls);
+    } catch (e) {
+      await server.close(0);
+      throw new ConfigError(`dataEndpoint.listen ${config.dataEndpoint.listen}: ${(e as Error).message}`);
+    }
+  }
   let db: Db | undefined;
   try {
     mkdirSync(config.dataDir, { recursive: true });
@@ -567,11 +595,22 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     await services.auth.init();
     // After the listener is bound: a failed start never creates an owner or shows a password.
     await bootstrapOwner(config, log, services);
-    const app = startServing(config, log, { server, deferred, tls: !!tls, db, meta, storage: measured, services, metrics });
+    const app = await startServing(config, log, {
+      server,
+      deferred,
+      tls,
+      db,
+      meta,
+      storage: measured,
+      services,
+      metrics,
+      data: dataServer && { server: dataServer, deferred: dataDeferred },
+    });
     writePidFile(config.dataDir, app.url);
     return app;
   } catch (e) {
     await server.close(0);
+    await dataServer?.close(0);
     await db?.close();
     throw e;
   }
@@ -604,7 +643,9 @@ async function bootstrapOwner(config: Config, log: Logger, services: Services): 
 interface Started {
   server: RunningServer;
   deferred: ReturnType<typeof deferredHandler>;
-  tls: boolean;
+  tls: TlsMaterial | undefined;
+  /** The data endpoint's listener (dataEndpoint.listen), when configured. */
+  data: { server: RunningServer; deferred: ReturnType<typeof deferredHandler> } | undefined;
   db: Db;
   meta: MetaStore;
   storage: StorageDriver;
@@ -613,7 +654,12 @@ interface Started {
 }
 
 /** Hands the bound listener its handler and starts the background work. */
-function startServing(config: Config, log: Logger, { server, deferred, tls, db, meta, storage, services, metrics }: Started): App {
+async function startServing(
+  config: Config,
+  log: Logger,
+  { server, deferred, tls: tlsMaterial, db, meta, storage, services, metrics, data }: Started,
+): Promise<App> {
+  const tls = !!tlsMaterial;
   const ready = async () => {
     try {
       await meta.ping();
@@ -643,6 +689,27 @@ function startServing(config: Config, log: Logger, { server, deferred, tls, db, 
     trustedProxies: config.network.trustedProxies,
   });
   deferred.serve(handler);
+
+  // Private endpoints: every listen address a connection names, bound on this node with the same
+  // handler (and certificate), which learns the listener each request came through.
+  if (metrics) services.privateEndpoints.observer = metrics;
+  services.privateEndpoints.reserved = [listenKey(server)];
+  const privateListeners = new PrivateListenerSet(
+    handler,
+    tlsMaterial,
+    () => services.privateEndpoints.listenAddresses(),
+    log,
+    config.shutdownTimeoutSeconds * 1000,
+  );
+  services.privateEndpoints.listeners = privateListeners;
+  await privateListeners.start(config.network.privateEndpointPollSeconds * 1000);
+  // The data endpoint: the URL template is the configured one, else the bound address.
+  if (data) {
+    services.privateEndpoints.reserved.push(listenKey(data.server));
+    const shown = data.server.address.host.includes(':') ? `[${data.server.address.host}]` : data.server.address.host;
+    services.dataEndpoints.template = config.dataEndpoint.url || `${tls ? 'https' : 'http'}://${shown}:${data.server.address.port}`;
+    data.deferred.serve(createDataHandler(services, log, metrics));
+  }
 
   const purge = setInterval(() => {
     services.uploads.purgeStale().catch((e) => log.warn({ err: e }, 'upload purge failed'));
@@ -713,7 +780,11 @@ function startServing(config: Config, log: Logger, { server, deferred, tls, db, 
     close: async () => {
       removePidFile(config.dataDir);
       clearInterval(purge);
-      await server.close(config.shutdownTimeoutSeconds * 1000);
+      await Promise.all([
+        server.close(config.shutdownTimeoutSeconds * 1000),
+        privateListeners.close(),
+        data?.server.close(config.shutdownTimeoutSeconds * 1000),
+      ]);
       await services.pulls.close();
       await services.scheduler.stop();
       await services.gc.stop();
@@ -721,6 +792,11 @@ function startServing(config: Config, log: Logger, { server, deferred, tls, db, 
       await db.close();
     },
   };
+}
+
+/** A bound listener as a private endpoint's listen key would name it ("127.0.0.1:5000", "[::1]:5000"). */
+function listenKey(s: RunningServer): string {
+  return s.address.host.includes(':') ? `[${s.address.host}]:${s.address.port}` : `${s.address.host}:${s.address.port}`;
 }
 
 // ---------------------------------------------------------------- the running server's pid file

@@ -202,6 +202,18 @@ describe('output of the CLI against a server', () => {
       }),
     );
     await ok(['trust-policy', 'set', '-n', REG, '--file', policy]);
+    // A private endpoint on a Unix socket in the config dir (no port to find).
+    await ok([
+      'private-endpoint',
+      'create',
+      '-n',
+      REG,
+      '--name',
+      'outpe',
+      '--listen',
+      `unix:${path.join(configDir, 'pe.sock')}`,
+      '--manual',
+    ]);
   });
   after(async () => {
     delete process.env.BERTH_CONFIG_DIR;
@@ -274,6 +286,10 @@ describe('output of the CLI against a server', () => {
     'trust-store list': ['-n', REG],
     'trust-store show': ['-n', REG, '--type', 'ca', '--name', 'outstore'],
     'trust-policy show': ['-n', REG],
+    'private-endpoint list': ['-n', REG],
+    'private-endpoint show': ['-n', REG, '--name', 'outpe'],
+    'private-endpoint-connection list': ['-r', REG],
+    'private-endpoint-connection show': ['-r', REG, '-n', 'outpe'],
   };
   // Listing commands of other kinds, checked elsewhere: sp show and job show need ids made at run time;
   // sp federated-credential list/show too (test/identity/federation.test.ts checks their table and tsv).

@@ -27,6 +27,7 @@ test('rate limiter: buckets refill continuously, refusals cost nothing, identiti
     network_default_action: 'Allow',
     network_ip_rules: '[]',
     network_bypass: 'AzureServices',
+    data_endpoint_enabled: 0,
   };
   const alice = { kind: 'user' as const, id: 1, name: 'alice' };
   const bob = { kind: 'user' as const, id: 2, name: 'bob' };

@@ -16,6 +16,7 @@ import { registerTaskCommands } from './commands/tasks.js';
 import { registerReplicationCommands } from './commands/replication.js';
 import { registerTrustCommands } from './commands/trust.js';
 import { registerEncryptionCommands } from './commands/encryption.js';
+import { registerPrivateEndpointCommands } from './commands/private-endpoint.js';
 
 /** Every command that talks to a server: the one list main.ts registers and docs/cli.md must cover. */
 export function registerManagementCommands(program: Command): void {
@@ -39,5 +40,6 @@ export function registerManagementCommands(program: Command): void {
   registerScanCommands(program);
   registerReplicationCommands(program);
   registerTrustCommands(program);
+  registerPrivateEndpointCommands(program);
   registerTaskCommands(program);
 }

@@ -255,3 +255,16 @@ export function federatedTable(value: unknown): unknown {
   if (Array.isArray(value)) return value.map((c) => row(c as Record<string, unknown>));
   return value && typeof value === 'object' ? row(value as Record<string, unknown>) : value;
 }
+
+/** Private endpoint connections: the state and the listener as columns. */
+export function privateEndpointTable(value: unknown): unknown {
+  return itemsOf(value).map((c) => ({
+    name: at(c, 'name'),
+    listen: at(c, 'privateEndpoint', 'listen'),
+    status: at(c, 'privateLinkServiceConnectionState', 'status'),
+    description: at(c, 'privateLinkServiceConnectionState', 'description'),
+    listener: at(c, 'listener', 'state'),
+    listenerError: at(c, 'listener', 'error') ?? '',
+    provisioningState: at(c, 'provisioningState'),
+  }));
+}

@@ -369,6 +369,26 @@ export const ConfigSchema = z.strictObject({
           }
         }, 'trustedProxies entries are IP addresses or CIDR ranges without host bits, e.g. 10.0.0.0/8'),
       ).default([]),
+      /** How often each node re-reads the private endpoints to listen on (created or deleted on another node). */
+      privateEndpointPollSeconds: z.number().int().min(1).max(3600).default(5),
+    })
+    .prefault({}),
+  /**
+   * Dedicated data endpoints (docs/private-endpoints.md): a listener that serves only signed blob
+   * downloads, where registries with dataEndpointEnabled redirect theirs.
+   */
+  dataEndpoint: z
+    .strictObject({
+      /** HOST:PORT of the data listener; empty = no data endpoint (registries cannot enable one). */
+      listen: z.union([z.literal(''), listen]).default(''),
+      /**
+       * The URL clients reach it at, {registry} standing for the registry name (lowercase), e.g.
+       * https://{registry}.data.example.com; empty = http(s)://<listen> (its bound port).
+       */
+      url: z
+        .string()
+        .default('')
+        .refine((v) => v === '' || httpUrl(v.replaceAll('{registry}', 'registry')), 'dataEndpoint.url must be an http(s) URL'),
     })
     .prefault({}),
   egress: z

@@ -68,6 +68,11 @@ export const ACTIVITY_OPERATIONS = {
   'Berth/registries/scans/run/action': 'scan an image again',
   'Berth/registries/scanPolicy/write': 'set the scan policy (what fails a quarantined image)',
   'Microsoft.ContainerRegistry/registries/networkRules/write': 'add or remove IP rules (network rules)',
+  'Microsoft.ContainerRegistry/registries/privateEndpointConnections/write':
+    'create a private endpoint connection, or approve, reject or disconnect one',
+  'Microsoft.ContainerRegistry/registries/privateEndpointConnections/delete': 'delete a private endpoint connection',
+  'Berth/registries/privateEndpointConnections/refused/action':
+    'a private endpoint listener was asked for a registry with no Approved connection there (at most one record per client, registry and listener a minute; berth_private_endpoint_refusals_total counts all)',
   'Berth/registries/networkRules/refused/action':
     'the network rules refused a client (at most one record per client and registry a minute; berth_network_refusals_total counts all)',
   'Berth/registries/encryption/rotateKey/action':

@@ -14,4 +14,6 @@ export interface Actor {
   identity?: string;
   /** The caller's address. */
   ip?: string;
+  /** The private endpoint listener a request arrived on (its listen key); none = the public login server. */
+  endpoint?: string;
 }

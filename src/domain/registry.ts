@@ -39,6 +39,8 @@ export interface Registry {
   network_ip_rules: string;
   /** AzureServices | None (networkRuleBypassOptions). */
   network_bypass: string;
+  /** 1 = blob downloads are redirected to the registry's dedicated data endpoint (ACR's dataEndpointEnabled). */
+  data_endpoint_enabled: number;
 }
 
 /**

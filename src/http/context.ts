@@ -14,6 +14,8 @@ export interface Ctx {
   registry?: string;
   /** The client's address (server.ts: the peer, or X-Forwarded-For from a trusted proxy). */
   clientIp?: string;
+  /** The private endpoint listener the request arrived on (its listen key); undefined = the public login server. */
+  endpoint?: string;
 }
 
 export function send(ctx: Ctx, status: number, headers: Record<string, string | number | string[]>, body?: string | Buffer): void {

@@ -46,7 +46,13 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
     sessionSeconds: opts.portalSessionSeconds ?? 8 * 3600,
   };
   const clients = new ClientAddress(opts.trustedProxies ?? []);
-  const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string, clientIp: string): Promise<void> => {
+  const handle = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestId: string,
+    clientIp: string,
+    endpoint: string | undefined,
+  ): Promise<void> => {
     const started = process.hrtime.bigint();
     // Absolute-form request targets (RFC 9112 3.2.2, sent through proxies) carry the origin: drop it.
     const rawUrl = (req.url ?? '/').replace(/^https?:\/\/[^/?#]*/i, '') || '/';
@@ -59,7 +65,7 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
     } catch {
       url = new URL('http://berth/');
     }
-    const ctx: Ctx = { req, res, url, requestId, log, clientIp };
+    const ctx: Ctx = { req, res, url, requestId, log, clientIp, ...(endpoint !== undefined ? { endpoint } : {}) };
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     res.setHeader('X-Request-Id', requestId);
     res.setHeader('X-Content-Type-Options', 'nosniff');
@@ -76,6 +82,7 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
           status: res.statusCode,
           ms: Math.round(ms * 10) / 10,
           route: ctx.route,
+          ...(endpoint !== undefined ? { endpoint } : {}),
         },
         'request',
       );
@@ -118,13 +125,16 @@ export function createHandler(svc: Services, log: Logger, opts: HttpOptions) {
     }
   };
   // Every request runs in its own context: events it causes record its id, host, method and user agent.
-  return (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  // `endpoint`: the private endpoint listener the request arrived on (its listen key), given by
+  // that listener (http/private-listeners.ts); none = the public login server.
+  return (req: IncomingMessage, res: ServerResponse, endpoint?: string): Promise<void> => {
     const incoming = req.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     const request = { id, host: req.headers.host ?? '', method: req.method ?? '', useragent: req.headers['user-agent'] ?? '' };
     // The one place the client's address is decided: rules, throttle, audit and activity all use it.
     const ip = clients.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']);
-    return actingAs({ request, ip }, () => handle(req, res, id, ip));
+    // Likewise the endpoint: the access policy shows a private listener only its connected registries.
+    return actingAs({ request, ip, ...(endpoint !== undefined ? { endpoint } : {}) }, () => handle(req, res, id, ip, endpoint));
   };
 }
 
@@ -184,7 +194,14 @@ export interface TlsMaterial {
 
 const LISTEN_BACKLOG = 4096;
 
-export async function listen(handler: http.RequestListener, host: string, port: number, tls?: TlsMaterial): Promise<RunningServer> {
+export function listen(handler: http.RequestListener, host: string, port: number, tls?: TlsMaterial): Promise<RunningServer> {
+  return listenAt(handler, { host, port }, tls);
+}
+
+/** Where a listener binds: an address and port, or a Unix socket path (private endpoints). */
+export type ListenTarget = { host: string; port: number } | { path: string };
+
+export async function listenAt(handler: http.RequestListener, at: ListenTarget, tls?: TlsMaterial): Promise<RunningServer> {
   const common = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 };
   const server = tls
     ? https.createServer({ ...common, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, handler)
@@ -215,13 +232,14 @@ export async function listen(handler: http.RequestListener, host: string, port: 
     // fleet pulling one image): the kernel drops their SYNs and they retry after 1, 3, 7 s. With
     // 4096 (the kernel caps it at net.core.somaxconn) wrk's 512-connection p99 fell from 1.26 s
     // to 45 ms on a hello-world server here.
-    server.listen({ port, host: host.replace(/^\[|\]$/g, ''), backlog: LISTEN_BACKLOG }, () => {
+    const where = 'path' in at ? { path: at.path } : { port: at.port, host: at.host.replace(/^\[|\]$/g, '') };
+    server.listen({ ...where, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });
   });
   const addr = server.address();
-  const bound = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : { host, port };
+  const bound = typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : 'path' in at ? { host: at.path, port: 0 } : at;
   return {
     server,
     tls: !!tls,

@@ -20,6 +20,7 @@ export const REGISTRY_COLUMNS = [
   'network_default_action',
   'network_ip_rules',
   'network_bypass',
+  'data_endpoint_enabled',
 ] as const;
 
 /** Columns an update may change. */
@@ -30,6 +31,7 @@ export interface RegistryPatch {
   network_default_action?: string;
   network_ip_rules?: string;
   network_bypass?: string;
+  data_endpoint_enabled?: number;
 }
 
 /** A customer-managed key as a new registry stores it: the wrapped data key and what wrapped it. */

@@ -51,6 +51,7 @@ export class KyselyRetentionPolicies implements RetentionPolicies {
         'registries.network_default_action',
         'registries.network_ip_rules',
         'registries.network_bypass',
+        'registries.data_endpoint_enabled',
         'retention_policies.days',
         'retention_policies.enabled_at',
       ])

@@ -29,6 +29,8 @@ export interface RegistriesTable {
   network_ip_rules: Generated<string>;
   /** AzureServices | None: Berth's own workers (tasks, replication, cache) pass. */
   network_bypass: Generated<string>;
+  /** Dedicated data endpoint (migration 27): 1 = blob downloads are redirected to the data endpoint. */
+  data_endpoint_enabled: Generated<number>;
 }
 
 /** A registry's customer-managed key (migration 26): its data key, wrapped by the customer's key. */
@@ -842,6 +844,7 @@ export interface Database {
   vuln_affected: VulnAffectedTable;
   vuln_imports: VulnImportsTable;
   federated_credentials: FederatedCredentialsTable;
+  private_endpoint_connections: PrivateEndpointConnectionsTable;
 }
 
 /** A service principal's federated identity credential (migration 24; meta/federated-credentials.ts). */
@@ -857,4 +860,21 @@ export interface FederatedCredentialsTable {
   audiences: string;
   description: string;
   created_at: string;
+}
+
+/** A registry's connection to a private endpoint (migration 27; meta/private-endpoints.ts). */
+export interface PrivateEndpointConnectionsTable {
+  id: Generated<number>;
+  registry_id: number;
+  /** The private endpoint's name, unique in the registry. */
+  name: string;
+  /** The listener: canonical ADDRESS:PORT or unix:/path (domain/endpoints.ts). */
+  listen: string;
+  /** Pending | Approved | Rejected | Disconnected (ACR's privateLinkServiceConnectionState.status). */
+  status: string;
+  description: string;
+  request_message: string;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
 }

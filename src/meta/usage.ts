@@ -300,7 +300,7 @@ export async function recompute(ex: Executor, registryId?: number): Promise<void
 }
 
 /** What a registry uses that its tier limits, besides storage: counted rows of these tables. */
-export type CountedInRegistry = 'tokens' | 'scope_maps' | 'webhooks' | 'replications';
+export type CountedInRegistry = 'tokens' | 'scope_maps' | 'webhooks' | 'replications' | 'private_endpoint_connections';
 
 /** Storage counters, quotas, and the other things a tier limits (show-usage, quota checks, SKU changes). */
 export interface UsageStore {

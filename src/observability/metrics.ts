@@ -37,6 +37,9 @@ export class Metrics {
   private readonly networkRefusals: Counter<'registry'>;
   private readonly keyOperations: Counter<'op' | 'outcome'>;
   private readonly keyAccessible: Gauge<'registry'>;
+  private readonly privateEndpointStates: Counter<'registry' | 'state'>;
+  private readonly privateEndpointRefusals: Counter<'registry'>;
+  private readonly dataEndpointRefusals: Counter;
   private readonly taskRunSeconds: Histogram<'status' | 'run_type'>;
   private readonly taskQueueWait: Histogram<'run_type'>;
 
@@ -203,6 +206,23 @@ export class Metrics {
       labelNames: ['registry'],
       registers,
     });
+    this.privateEndpointStates = new Counter({
+      name: 'berth_private_endpoint_connection_changes_total',
+      help: 'Private endpoint connections created, approved, rejected, disconnected or deleted through this node, by registry and new state',
+      labelNames: ['registry', 'state'],
+      registers,
+    });
+    this.privateEndpointRefusals = new Counter({
+      name: 'berth_private_endpoint_refusals_total',
+      help: 'Requests on a private endpoint listener for a registry with no Approved connection there (answered 404)',
+      labelNames: ['registry'],
+      registers,
+    });
+    this.dataEndpointRefusals = new Counter({
+      name: 'berth_data_endpoint_refusals_total',
+      help: 'Blob requests the data endpoint refused: no signature, a wrong one, or an expired one',
+      registers,
+    });
     this.taskRunSeconds = new Histogram({
       name: 'berth_task_run_duration_seconds',
       help: 'Task runs executed by this node, from start to end, by final status and run type (the count is the runs by outcome)',
@@ -258,6 +278,21 @@ export class Metrics {
   /** Whether a registry's customer-managed key worked when last used. */
   keyState(registry: string, accessible: boolean): void {
     this.keyAccessible.set({ registry }, accessible ? 1 : 0);
+  }
+
+  /** A private endpoint connection changed state (a PrivateEndpointObserver: services/policy/private-endpoints.ts). */
+  privateEndpointState(registry: string, state: string): void {
+    this.privateEndpointStates.inc({ registry, state });
+  }
+
+  /** A registry asked for on a private listener it is not connected to. */
+  privateEndpointRefused(registry: string): void {
+    this.privateEndpointRefusals.inc({ registry });
+  }
+
+  /** A data-endpoint request without a valid signature. */
+  dataEndpointRefused(): void {
+    this.dataEndpointRefusals.inc();
   }
 
   /** A task run started (its wait in the queue) or ended (its duration and status): a RunObserver of services/tasks. */

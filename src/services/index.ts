@@ -18,6 +18,8 @@ import type { SoftDeleteService } from './lifecycle/soft-delete.js';
 import type { JobAdmin } from './operations/jobs.js';
 import type { AccessPolicy } from './policy/access.js';
 import type { NetworkRuleService } from './policy/network.js';
+import type { PrivateEndpointService } from './policy/private-endpoints.js';
+import type { DataEndpoints } from './content/data-endpoint.js';
 import type { ImmutabilityService } from './policy/immutability.js';
 import type { RateLimiter } from './policy/rates.js';
 import type { TierService } from './policy/tiers.js';
@@ -73,4 +75,8 @@ export interface Services {
   network: NetworkRuleService;
   /** Customer-managed keys of registries: their encryption domains, key state, rotation. */
   encryption: RegistryKeyService;
+  /** Private endpoints: connections of registries to extra listeners; access.locate asks which answer where. */
+  privateEndpoints: PrivateEndpointService;
+  /** Dedicated data endpoints: signed blob-download URLs (blobs.readUrl) and their check on the data listener. */
+  dataEndpoints: DataEndpoints;
 }

@@ -36,17 +36,22 @@ export function registerRegistryCommands(program: Command): void {
     .requiredOption('-n, --name <name>', 'registry name')
     .action(async (o) => {
       const c = client(o);
-      const reg = await c.json<{ loginServer: string; location: string }>('GET', `/api/registries/${enc(o.name)}`);
+      const reg = await c.json<{ loginServer: string; location: string; dataEndpointEnabled?: boolean; dataEndpointHostNames?: string[] }>(
+        'GET',
+        `/api/registries/${enc(o.name)}`,
+      );
       const replicas = await c.json<{ value: { location: string; regionEndpoint?: string }[] }>(
         'GET',
         `/api/registries/${enc(o.name)}/replications`,
       );
       // Berth serves blobs itself from each region's nodes, so a region's data endpoint is the host
       // of its regional endpoint (the login server's host when the deployment has one region).
+      // With a dedicated data endpoint (--data-endpoint-enabled), blob downloads go to its host instead.
       const host = reg.loginServer.split('/')[0]!;
+      const dedicated = reg.dataEndpointEnabled ? reg.dataEndpointHostNames?.[0] : undefined;
       const dataEndpoints = replicas.value.map((r) => ({
         region: r.location,
-        endpoint: r.regionEndpoint ? new URL(r.regionEndpoint).host : host,
+        endpoint: dedicated ?? (r.regionEndpoint ? new URL(r.regionEndpoint).host : host),
       }));
       print({ loginServer: reg.loginServer, dataEndpoints }, o);
     });
@@ -94,9 +99,15 @@ export function registerRegistryCommands(program: Command): void {
         'Deny',
       ]),
     )
+    .option(
+      '--data-endpoint-enabled <bool>',
+      "redirect blob downloads to the registry's dedicated data endpoint (Premium; the deployment needs dataEndpoint.listen)",
+      boolArg('--data-endpoint-enabled'),
+    )
     .action(async (o) => {
       const patch: Record<string, unknown> = {};
       if (o.sku) patch.sku = o.sku;
+      if (o.dataEndpointEnabled !== undefined) patch.dataEndpointEnabled = o.dataEndpointEnabled;
       if (o.publicNetworkEnabled !== undefined) patch.publicNetworkAccess = o.publicNetworkEnabled ? 'Enabled' : 'Disabled';
       if (o.defaultAction !== undefined) patch.networkRuleSet = { defaultAction: o.defaultAction };
       if (o.adminEnabled !== undefined) patch.adminUserEnabled = o.adminEnabled;
@@ -104,7 +115,7 @@ export function registerRegistryCommands(program: Command): void {
       if (o.quarantinePolicy !== undefined) patch.policies = { quarantinePolicy: { status: o.quarantinePolicy } };
       if (Object.keys(patch).length === 0 && o.storageQuotaGb === undefined)
         throw new CliError(
-          'nothing to update: give --sku, --admin-enabled, --anonymous-pull-enabled, --quarantine-policy, --storage-quota-gb, --public-network-enabled or --default-action',
+          'nothing to update: give --sku, --admin-enabled, --anonymous-pull-enabled, --quarantine-policy, --storage-quota-gb, --public-network-enabled, --default-action or --data-endpoint-enabled',
           2,
         );
       const c = client(o);

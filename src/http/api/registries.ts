@@ -13,7 +13,8 @@ import { route, type ApiEnv } from './common.js';
 //   GET|POST /api/registries/check-name      ?name= | {name}
 //   GET|PATCH|DELETE /api/registries/{r}     read (?include=usage as the list) | write power; PATCH {sku, adminUserEnabled, anonymousPullEnabled,
 //                                            policies: {quarantinePolicy: {status: enabled|disabled}}, publicNetworkAccess,
-//                                            networkRuleSet: {defaultAction, ipRules: [{action: Allow, value}]}, networkRuleBypassOptions}
+//                                            networkRuleSet: {defaultAction, ipRules: [{action: Allow, value}]}, networkRuleBypassOptions,
+//                                            dataEndpointEnabled}
 //   GET|POST|DELETE /api/registries/{r}/network-rules   the network settings | add {value: CIDR} | remove ?value=CIDR (write power)
 //   GET /api/registries/{r}/encryption       ACR's encryption property with the key's state, checked now (read power)
 //   POST /api/registries/{r}/encryption/rotate-key   {keyIdentifier?}: re-wrap the data key (write power; another key: create_registries too)
@@ -57,7 +58,12 @@ const IncludeQuery = z.object({
 });
 
 const view = (r: ApiEnv, row: Registry) =>
-  registryView(row, loginServer(row.name, r.opts, r.ctx.req.headers.host ?? 'localhost'), r.svc.replication.home(row));
+  registryView(
+    row,
+    loginServer(row.name, r.opts, r.ctx.req.headers.host ?? 'localhost'),
+    r.svc.replication.home(row),
+    r.svc.dataEndpoints.hostNames(row.name),
+  );
 
 const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
 
@@ -71,6 +77,7 @@ async function registryState(r: ApiEnv, name: string | undefined) {
       anonymousPullEnabled: Number(row.anonymous_pull_enabled) === 1,
       quarantinePolicy: Number(row.quarantine_enabled) === 1 ? 'enabled' : 'disabled',
       ...networkView(row),
+      dataEndpointEnabled: Number(row.data_endpoint_enabled) === 1,
     }
   );
 }
@@ -137,15 +144,20 @@ export const registryRoutes = [
       'publicNetworkAccess',
       'networkRuleSet',
       'networkRuleBypassOptions',
+      'dataEndpointEnabled',
     ),
     handler: async (r) => {
       const reg = await r.svc.access.registry(r.p, r.params.reg, 'write', 'update');
-      const { publicNetworkAccess, networkRuleSet, networkRuleBypassOptions, ...rest } = await r.body();
+      const { publicNetworkAccess, networkRuleSet, networkRuleBypassOptions, dataEndpointEnabled, ...rest } = await r.body();
       // The network fields are checked (against the SKU this request ends with) before anything is applied.
       const sku = rest.sku === undefined ? reg.sku : parseSku(rest.sku);
       if (sku !== 'Premium' && (await r.svc.encryption.domainOf(reg.id)) !== undefined)
         throw new RegistryError('REQUEST_INVALID', `registry ${reg.name} has a customer-managed key, a Premium feature: it stays Premium`);
-      const network = r.svc.network.prepare(reg, { publicNetworkAccess, networkRuleSet, networkRuleBypassOptions }, sku);
+      const network = r.svc.network.prepare(
+        reg,
+        { publicNetworkAccess, networkRuleSet, networkRuleBypassOptions, dataEndpointEnabled },
+        sku,
+      );
       let row = Object.keys(rest).length ? await r.svc.identities.registryCredentials.updateRegistry(r.p, r.params.reg, rest) : reg;
       if (network) row = await r.svc.network.apply(row, network);
       return json(200, view(r, row));

@@ -35,8 +35,24 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
 
 export async function getBlob({ ctx, svc, reg, t, viewer }: Args, digest: string): Promise<void> {
   ctx.route = 'blobs';
+  await serveBlob(ctx, svc, reg, t.repository, digest, viewer, true);
+}
+
+/**
+ * A blob GET or HEAD, once the caller may read it: the login server's (`redirect`: it may send the
+ * client to the data endpoint or to storage) and the data endpoint's (it serves the bytes itself).
+ */
+export async function serveBlob(
+  ctx: Ctx,
+  svc: Services,
+  reg: Registry,
+  repository: string,
+  digest: string,
+  viewer: QuarantineViewer | undefined,
+  redirect: boolean,
+): Promise<void> {
   const head = ctx.req.method === 'HEAD';
-  const base = await svc.blobs.stat(reg, t.repository, digest, viewer);
+  const base = await svc.blobs.stat(reg, repository, digest, viewer);
   const range = parseRange(ctx.req.headers.range, base.size);
   const headers: Record<string, string | number> = {
     'Docker-Content-Digest': base.digest,
@@ -54,15 +70,15 @@ export async function getBlob({ ctx, svc, reg, t, viewer }: Args, digest: string
     send(ctx, 200, { ...headers, 'Content-Length': base.size });
     return;
   }
-  // storage.reads: redirect. Authorization and the link check are done; the client follows the
-  // 307 with its Range (if any) to storage, which answers 200 or 206 itself. The URL expires, so
-  // the redirect itself must not be cached.
-  const location = await svc.blobs.readUrl(base);
+  // The registry's data endpoint, or storage.reads: redirect. Authorization and the link check
+  // are done; the client follows the 307 with its Range (if any), and the data endpoint or
+  // storage answers 200 or 206 itself. The URL expires, so the redirect must not be cached.
+  const location = redirect ? await svc.blobs.readUrl(base, { reg, repository }) : undefined;
   if (location) {
     send(ctx, 307, { Location: location, 'Docker-Content-Digest': base.digest, 'Cache-Control': 'no-store' });
     return;
   }
-  const body = await svc.blobs.open(reg, t.repository, base, range);
+  const body = await svc.blobs.open(reg, repository, base, range);
   const status = range ? 206 : 200;
   const length = range ? range.end - range.start + 1 : body.size;
   if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${body.size}`;

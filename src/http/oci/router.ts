@@ -87,7 +87,12 @@ export async function handleV2(ctx: Ctx, svc: Services, rawPath: string, opts: V
     ctx.route = 'base';
     if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed(method, ['GET', 'HEAD']);
     // A host-style login server's base endpoint answers only clients its network rules admit.
-    if (fromHost !== undefined) await svc.access.locate(a.principal, fromHost, networkClient(ctx));
+    if (fromHost !== undefined) {
+      const { reg } = await svc.access.locate(a.principal, fromHost, networkClient(ctx));
+      // On a private endpoint a registry not connected there does not exist, its host included.
+      if (!reg && ctx.endpoint !== undefined)
+        throw new RegistryError('NAME_UNKNOWN', `registry "${fromHost}" does not exist on this server`);
+    }
     // distribution-spec: /v2/ tells a client whether it is authenticated.
     if (a.principal.kind === 'anonymous')
       throw new RegistryError('UNAUTHORIZED', 'authentication required', { headers: challenge(ctx, opts, service, undefined) });
@@ -198,8 +203,10 @@ async function catalog(
     // Every registry the caller may list, and only those.
     if (a.principal.kind === 'anonymous')
       throw new RegistryError('UNAUTHORIZED', 'authentication required', { headers: challenge(ctx, opts, service, 'registry:catalog:*') });
-    const reach = await catalogScope(svc.auth, a);
-    if (reach !== 'all' && reach.length === 0) await authorizeCatalog(ctx, svc.auth, a, undefined, opts, service);
+    const granted = await catalogScope(svc.auth, a);
+    if (granted !== 'all' && granted.length === 0) await authorizeCatalog(ctx, svc.auth, a, undefined, opts, service);
+    // On a private listener, only the registries connected there.
+    const reach = await svc.access.reachHere(granted);
     ({ items, next } = await svc.repositories.catalogAll(n, last, reach === 'all' ? undefined : reach));
   } else {
     const { reg, unknownVisible } = await svc.access.locate(a.principal, registry, networkClient(ctx));

@@ -23,6 +23,7 @@ import { contentTrust } from './0023-content-trust.js';
 import { federatedCredentials } from './0024-federated-credentials.js';
 import { networkRules } from './0025-network-rules.js';
 import { customerManagedKeys } from './0026-customer-managed-keys.js';
+import { privateEndpoints } from './0027-private-endpoints.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -63,4 +64,5 @@ export const migrations: Migration[] = [
   federatedCredentials,
   networkRules,
   customerManagedKeys,
+  privateEndpoints,
 ];

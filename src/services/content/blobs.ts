@@ -9,6 +9,7 @@ import { blobKey, type Domain, NO_DOMAINS, type DomainLookup } from '../../stora
 import { assertWithinQuota } from '../policy/tiers.js';
 import { quarantineHides } from '../../domain/quarantine.js';
 import type { QuarantineViewer } from './manifests.js';
+import type { DataEndpoints } from './data-endpoint.js';
 
 export interface BlobHead {
   digest: string;
@@ -58,6 +59,8 @@ export class BlobService {
 
   /** Registries with a customer-managed key keep their blobs in their own encryption domain. */
   domains: DomainLookup = NO_DOMAINS;
+  /** Dedicated data endpoints (data-endpoint.ts): where a registry with dataEndpointEnabled sends blob downloads. */
+  dataEndpoints: DataEndpoints | undefined;
 
   /**
    * `viewer`: whether the caller sees quarantined content. Under a registry's quarantine policy, a
@@ -88,7 +91,11 @@ export class BlobService {
    * stat(), which has already checked the link (and kept the blob from garbage collection, as a
    * proxied read does).
    */
-  async readUrl(head: BlobHead): Promise<string | undefined> {
+  async readUrl(head: BlobHead, at?: { reg: RegistryRow; repository: string }): Promise<string | undefined> {
+    // A registry with a dedicated data endpoint sends stored blobs there, which serves them
+    // itself (never on to storage: the data host is what its clients' firewalls allow).
+    if (at && head.stored && Number(at.reg.data_endpoint_enabled) === 1 && this.dataEndpoints?.configured)
+      return this.dataEndpoints.url({ registry: at.reg.name, repository: at.repository, digest: head.digest });
     const ttl = this.reads.redirectTtlSeconds;
     if (ttl === undefined && head.stored && this.regional?.enabled) return this.regional.missingBlobUrl(head.digest, head.size);
     if (ttl === undefined || !head.stored || !this.storage.signedReadUrl) return undefined;

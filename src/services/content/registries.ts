@@ -26,6 +26,10 @@ export interface RegistryView {
   publicNetworkAccess: NetworkView['publicNetworkAccess'];
   networkRuleSet: NetworkView['networkRuleSet'];
   networkRuleBypassOptions: NetworkView['networkRuleBypassOptions'];
+  /** ACR's dedicated data endpoint: blob downloads are redirected to dataEndpointHostNames. */
+  dataEndpointEnabled: boolean;
+  /** The data endpoint's host (empty while dataEndpointEnabled is false). */
+  dataEndpointHostNames: string[];
 }
 
 /** Registries: the tenants of a deployment. Each owns its repositories; nothing crosses between them. */
@@ -84,7 +88,7 @@ export class RegistryService {
   }
 }
 
-export function registryView(r: RegistryRow, loginServer: string, location: string): RegistryView {
+export function registryView(r: RegistryRow, loginServer: string, location: string, dataHosts: string[] = []): RegistryView {
   return {
     name: r.name,
     id: `/registries/${r.name}`,
@@ -98,5 +102,7 @@ export function registryView(r: RegistryRow, loginServer: string, location: stri
     policies: { quarantinePolicy: { status: Number(r.quarantine_enabled) === 1 ? 'enabled' : 'disabled' } },
     location,
     ...networkView(r),
+    dataEndpointEnabled: Number(r.data_endpoint_enabled) === 1,
+    dataEndpointHostNames: Number(r.data_endpoint_enabled) === 1 ? dataHosts : [],
   };
 }

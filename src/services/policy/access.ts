@@ -6,6 +6,9 @@ import type { RegistryRow, RegistryStore } from '../../meta/store.js';
 import { onceViewer, type QuarantineViewer } from '../../domain/quarantine.js';
 import type { ActivityRecorder } from '../../domain/activity.js';
 import { gateFor, refusalMessage } from '../../domain/network.js';
+import { currentActor } from '../actor.js';
+import type { CatalogReach } from '../../auth/service.js';
+import type { PrivateEndpointObserver } from './private-endpoints.js';
 
 // The access policy every API family asks: which registry a name means for this caller, and
 // whether the caller may act on it. Roles, tokens and powers are evaluated by AuthService; this
@@ -35,6 +38,17 @@ export class AccessPolicy {
   network: { observer?: NetworkObserver; activity?: ActivityRecorder } = {};
   /** A registry with a customer-managed key answers its data planes only while the key works. */
   keys?: { assertAccessible(reg: RegistryRow): Promise<void> };
+  /**
+   * Private endpoints (services/policy/private-endpoints.ts): which registries answer on a private
+   * listener. A request's listener is decided once, by http/server.ts, and read from its scope.
+   */
+  endpoints:
+    | {
+        visibleOn(listen: string, registryId: number): Promise<boolean>;
+        approvedOn(listen: string): Promise<number[]>;
+        observer?: PrivateEndpointObserver;
+      }
+    | undefined;
   // Refusals recorded in the activity log lately, per registry and client: a client retrying in a
   // loop must not turn into a database write per request.
   private readonly recentRefusals = new Map<string, number>();
@@ -56,6 +70,18 @@ export class AccessPolicy {
    */
   async locate(p: Principal, name: string, client?: ClientInfo): Promise<Located> {
     const reg = isValidRegistryName(name) ? await this.registries.getRegistry(name) : undefined;
+    const endpoint = currentActor()?.endpoint;
+    if (endpoint !== undefined) {
+      // On a private listener a registry without an Approved connection there does not exist, for
+      // everyone alike (so nothing leaks). One that has one passes: IP rules and
+      // publicNetworkAccess are about the public endpoint only, as in ACR.
+      if (reg && this.endpoints && (await this.endpoints.visibleOn(endpoint, reg.id))) {
+        if (client) await this.keys?.assertAccessible(reg);
+        return { reg, unknownVisible: false };
+      }
+      if (reg && client) this.refusedOnEndpoint(reg, client, p, endpoint);
+      return { reg: undefined, unknownVisible: true };
+    }
     if (reg) {
       if (client) {
         this.admit(reg, client, p);
@@ -84,13 +110,48 @@ export class AccessPolicy {
     throw new RegistryError('DENIED', message, { detail: { clientIp: client.ip, reason: why } });
   }
 
-  private recordRefusal(reg: RegistryRow, client: ClientInfo, p: Principal, message: string): void {
-    const key = `${reg.id}|${client.ip}`;
+  /** A registry asked for on a private listener it has no Approved connection on: counted, and recorded like a refusal. */
+  private refusedOnEndpoint(reg: RegistryRow, client: ClientInfo, p: Principal, endpoint: string): void {
+    this.endpoints?.observer?.privateEndpointRefused(reg.name);
+    if (!this.firstRefusalLately(`${reg.id}|${client.ip}|${endpoint}`)) return;
+    void this.network.activity?.record({
+      operation: 'Berth/registries/privateEndpointConnections/refused/action',
+      registry: reg.name,
+      registryId: reg.id,
+      resource: `/registries/${reg.name}/privateEndpointConnections`,
+      result: 'Failed',
+      status: 404,
+      error: { code: 'NAME_UNKNOWN', message: `registry ${reg.name} has no approved connection on the private endpoint ${endpoint}` },
+      identity: describePrincipal(p),
+      identityType: identityTypeOf(p),
+      callerIp: client.ip,
+      userAgent: client.userAgent,
+      correlationId: client.correlationId,
+      method: client.method,
+      properties: { listen: endpoint, note: 'further refusals of this client within 60 s are counted, not recorded' },
+    });
+  }
+
+  /** Whether this refusal is the first of its kind within a minute (the activity log records only those). */
+  private firstRefusalLately(key: string): boolean {
     const nowMs = Date.now();
     const last = this.recentRefusals.get(key);
-    if (last !== undefined && nowMs - last < 60_000) return;
+    if (last !== undefined && nowMs - last < 60_000) return false;
     if (this.recentRefusals.size > 10_000) this.recentRefusals.clear();
     this.recentRefusals.set(key, nowMs);
+    return true;
+  }
+
+  /** On a private listener, the part of a catalog reach connected there (/v2/_catalog). */
+  async reachHere(reach: CatalogReach): Promise<CatalogReach> {
+    const endpoint = currentActor()?.endpoint;
+    if (endpoint === undefined) return reach;
+    const here = this.endpoints ? await this.endpoints.approvedOn(endpoint) : [];
+    return reach === 'all' ? here : reach.filter((id) => here.includes(id));
+  }
+
+  private recordRefusal(reg: RegistryRow, client: ClientInfo, p: Principal, message: string): void {
+    if (!this.firstRefusalLately(`${reg.id}|${client.ip}`)) return;
     void this.network.activity?.record({
       operation: 'Berth/registries/networkRules/refused/action',
       registry: reg.name,
@@ -141,7 +202,11 @@ export class AccessPolicy {
   }
 
   /** The registries of `rows` the caller may read (all of them for deployment readers). */
-  async readable(p: Principal, rows: RegistryRow[]): Promise<RegistryRow[]> {
+  async readable(p: Principal, all: RegistryRow[]): Promise<RegistryRow[]> {
+    const endpoint = currentActor()?.endpoint;
+    // A private listener lists only the registries connected there.
+    const here = endpoint === undefined ? undefined : new Set(this.endpoints ? await this.endpoints.approvedOn(endpoint) : []);
+    const rows = here ? all.filter((r) => here.has(r.id)) : all;
     if (await this.seesUnknownRegistries(p)) return rows;
     const out: RegistryRow[] = [];
     for (const r of rows) if ((await this.auth.powers(p, r.id)).has('read')) out.push(r);

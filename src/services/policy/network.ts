@@ -23,6 +23,8 @@ export interface NetworkPatch {
   publicNetworkAccess?: unknown;
   networkRuleSet?: unknown;
   networkRuleBypassOptions?: unknown;
+  /** ACR's dataEndpointEnabled (dedicated data endpoints; Premium). */
+  dataEndpointEnabled?: unknown;
 }
 
 const invalid = (msg: string) => new RegistryError('REQUEST_INVALID', msg);
@@ -63,10 +65,15 @@ export interface NetworkChange {
   network_default_action?: string;
   network_ip_rules?: string;
   network_bypass?: string;
+  data_endpoint_enabled?: number;
 }
 
 export class NetworkRuleService {
-  constructor(private readonly meta: Pick<RegistryStore, 'updateRegistry' | 'replaceIpRules' | 'getRegistryById'>) {}
+  constructor(
+    private readonly meta: Pick<RegistryStore, 'updateRegistry' | 'replaceIpRules' | 'getRegistryById'>,
+    /** Whether the deployment has a data endpoint (dataEndpoint.listen): only then may a registry enable one. */
+    private readonly dataEndpointConfigured: () => boolean = () => false,
+  ) {}
 
   private premium(reg: RegistryRow, what: string): void {
     if (reg.sku !== 'Premium')
@@ -97,6 +104,17 @@ export class NetworkRuleService {
         set.network_default_action = oneOf(o.defaultAction, 'networkRuleSet.defaultAction', ['Allow', 'Deny'] as const);
       // ipRules, when given, replace the list (ACR's PATCH body).
       if (o.ipRules !== undefined) set.network_ip_rules = JSON.stringify(withRules([], ruleValues(o.ipRules)));
+    }
+    if (patch.dataEndpointEnabled !== undefined) {
+      if (typeof patch.dataEndpointEnabled !== 'boolean') throw invalid('"dataEndpointEnabled" must be true or false');
+      if (patch.dataEndpointEnabled) {
+        this.premium({ ...reg, sku }, 'a dedicated data endpoint');
+        if (!this.dataEndpointConfigured())
+          throw invalid(
+            'this deployment has no data endpoint: an operator sets dataEndpoint.listen (and dataEndpoint.url) first (docs/private-endpoints.md)',
+          );
+      }
+      set.data_endpoint_enabled = patch.dataEndpointEnabled ? 1 : 0;
     }
     if (Object.keys(set).length === 0) return undefined;
     const restricting =

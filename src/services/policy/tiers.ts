@@ -268,6 +268,15 @@ export class TierService {
           `it has network rules, a Premium feature (berth update -n ${reg.name} --default-action Allow --public-network-enabled true, and berth network-rule remove)`,
         );
       }
+      const endpoints = await this.meta.countInRegistry(reg.id, 'private_endpoint_connections');
+      if (endpoints > 0)
+        problems.push(
+          `it has ${endpoints} private endpoint connection${endpoints > 1 ? 's' : ''}, a Premium feature (berth private-endpoint delete -n ${reg.name} --name NAME)`,
+        );
+      if (Number(reg.data_endpoint_enabled) === 1)
+        problems.push(
+          `its dedicated data endpoint is enabled, a Premium feature (berth update -n ${reg.name} --data-endpoint-enabled false)`,
+        );
       if (await this.meta.retentionEnabled(reg.id)) {
         problems.push(
           `its retention policy for untagged manifests is enabled, a Premium feature (berth config retention update -r ${reg.name} --status disabled)`,
