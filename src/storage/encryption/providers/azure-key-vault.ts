@@ -68,10 +68,7 @@ export class AzureKeyVaultProvider implements KeyProvider {
     this.ref = parseAzureKeyUri(uri);
     if (settings.clientSecretFile) {
       if (!settings.tenantId || !settings.clientId)
-        throw new KeyProviderConfigError(
-          uri,
-          'a client secret needs storage.encryption.providers.azureKeyVault.tenantId and .clientId',
-        );
+        throw new KeyProviderConfigError(uri, 'a client secret needs storage.encryption.providers.azureKeyVault.tenantId and .clientId');
       readSecretFile(uri, 'storage.encryption.providers.azureKeyVault.clientSecretFile', settings.clientSecretFile);
     }
     if (settings.authorityHost && !/^https:\/\//.test(settings.authorityHost))
@@ -152,7 +149,9 @@ export class AzureKeyVaultProvider implements KeyProvider {
   async unwrap(wrapped: Buffer, keyVersion: string): Promise<Buffer> {
     if (!/^[0-9A-Za-z]{1,64}$/.test(keyVersion)) throw new KeyUnwrapError(this.id, `unknown key version ${JSON.stringify(keyVersion)}`);
     try {
-      const r = await (await this.client(keyVersion)).unwrapKey(ALGORITHM, wrapped, {
+      const r = await (
+        await this.client(keyVersion)
+      ).unwrapKey(ALGORITHM, wrapped, {
         abortSignal: AbortSignal.timeout(this.requestTimeoutMs),
       });
       return Buffer.from(r.result);

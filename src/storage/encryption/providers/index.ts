@@ -51,7 +51,8 @@ export function keyProviderFor(uri: string, opts: KeyProviderOptions): KeyProvid
   const bound = (p: KeyProvider) => withTimeout(p, opts.timeoutMs);
   switch (u.protocol) {
     case 'file:': {
-      if (u.host !== '' || u.search || u.hash) throw new KeyUriError(uri, 'a file key is file:///absolute/path, with no host, query or fragment');
+      if (u.host !== '' || u.search || u.hash)
+        throw new KeyUriError(uri, 'a file key is file:///absolute/path, with no host, query or fragment');
       const file = fileURLToPath(u);
       if (!path.isAbsolute(file)) throw new KeyUriError(uri, 'the path must be absolute');
       return bound(new LocalKeyFileProvider(file));

@@ -31,7 +31,21 @@ export interface Pkcs11KeyRef {
   id?: Buffer;
 }
 
-const PATH_ATTRS = new Set(['token', 'object', 'id', 'type', 'manufacturer', 'model', 'serial', 'library-manufacturer', 'library-description', 'library-version', 'slot-description', 'slot-manufacturer', 'slot-id']);
+const PATH_ATTRS = new Set([
+  'token',
+  'object',
+  'id',
+  'type',
+  'manufacturer',
+  'model',
+  'serial',
+  'library-manufacturer',
+  'library-description',
+  'library-version',
+  'slot-description',
+  'slot-manufacturer',
+  'slot-id',
+]);
 
 function pctDecode(uri: string, v: string): Buffer {
   if (!/^(?:[^%]|%[0-9A-Fa-f]{2})*$/.test(v)) throw new KeyUriError(uri, `bad percent-encoding in ${JSON.stringify(v)}`);
@@ -188,7 +202,10 @@ export class Pkcs11Provider implements KeyProvider {
     if (!settings.module || !settings.pinFile)
       throw new KeyProviderConfigError(uri, 'PKCS#11 keys need storage.encryption.providers.pkcs11.module and .pinFile');
     if (!existsSync(settings.module))
-      throw new KeyProviderConfigError(uri, `the PKCS#11 module ${settings.module} (storage.encryption.providers.pkcs11.module) does not exist`);
+      throw new KeyProviderConfigError(
+        uri,
+        `the PKCS#11 module ${settings.module} (storage.encryption.providers.pkcs11.module) does not exist`,
+      );
     readSecretFile(uri, 'storage.encryption.providers.pkcs11.pinFile', settings.pinFile);
     this.module = settings.module;
     this.pinFile = settings.pinFile;
@@ -216,7 +233,10 @@ export class Pkcs11Provider implements KeyProvider {
       const { lib, pk, session } = this.open();
       const handle = this.find(lib, pk, session, id)[0]?.handle;
       if (!handle)
-        throw new KeyUnwrapError(this.id, `no AES key labelled ${this.ref.object} with CKA_ID ${m[1] || '(empty)'} in token ${this.ref.token}`);
+        throw new KeyUnwrapError(
+          this.id,
+          `no AES key labelled ${this.ref.object} with CKA_ID ${m[1] || '(empty)'} in token ${this.ref.token}`,
+        );
       const iv = wrapped.subarray(0, IV_BYTES);
       return this.guard('unwrap', lib, session, true, async () => {
         lib.C_DecryptInit(session, this.mechanism(pk, iv), handle);
@@ -280,7 +300,10 @@ export class Pkcs11Provider implements KeyProvider {
         lib.C_FindObjectsFinal(session);
       }
       return handles
-        .map((handle) => ({ handle, id: Buffer.from(lib.C_GetAttributeValue(session, handle, [{ type: num(pk, 'CKA_ID') }])[0]!.value as Buffer) }))
+        .map((handle) => ({
+          handle,
+          id: Buffer.from(lib.C_GetAttributeValue(session, handle, [{ type: num(pk, 'CKA_ID') }])[0]!.value as Buffer),
+        }))
         .sort((a, b) => b.id.length - a.id.length || Buffer.compare(b.id, a.id));
     } catch (e) {
       throw this.classify('find the key', e);
