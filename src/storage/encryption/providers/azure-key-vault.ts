@@ -1,4 +1,6 @@
+import type * as Identity from '@azure/identity';
 import type { TokenCredential } from '@azure/identity';
+import type * as KeyVaultKeys from '@azure/keyvault-keys';
 import type { CryptographyClient, CryptographyClientOptions, KeyClient } from '@azure/keyvault-keys';
 import { KeyProviderUnavailableError, KeyUnwrapError, type KeyProvider } from '../keys.js';
 import { KeyProviderConfigError, KeyUriError } from './errors.js';
@@ -85,8 +87,8 @@ export class AzureKeyVaultProvider implements KeyProvider {
 
   private load(): Promise<{ credential: TokenCredential; keys: KeyClient; Crypto: typeof CryptographyClient }> {
     this.sdk ??= (async () => {
-      let kv: typeof import('@azure/keyvault-keys');
-      let identity: typeof import('@azure/identity');
+      let kv: typeof KeyVaultKeys;
+      let identity: typeof Identity;
       try {
         [kv, identity] = await Promise.all([import('@azure/keyvault-keys'), import('@azure/identity')]);
       } catch (e) {
@@ -101,7 +103,7 @@ export class AzureKeyVaultProvider implements KeyProvider {
     return this.sdk;
   }
 
-  private makeCredential(identity: typeof import('@azure/identity')): TokenCredential {
+  private makeCredential(identity: typeof Identity): TokenCredential {
     const s = this.settings;
     const common = {
       ...(s.authorityHost ? { authorityHost: s.authorityHost, disableInstanceDiscovery: true } : {}),
