@@ -168,7 +168,19 @@ export class AzureKeyVaultProvider implements KeyProvider {
     const err = e as { name?: string; statusCode?: number; code?: string; message?: string };
     const message = (err.message ?? String(e)).split('\n')[0]!.slice(0, 300);
     const status = err.statusCode;
-    if (err.name === 'RestError' || err.name === 'AuthenticationError') {
+    // @azure/identity reports the authority's answers under several names across versions; an
+    // OAuth error code (a wrong secret, an unknown client, no consent) is a refusal.
+    if (
+      /^(AuthenticationError|AuthenticationRequiredError|AggregateAuthenticationError|CredentialUnavailableError)$/.test(err.name ?? '')
+    ) {
+      const refused =
+        (status !== undefined && status >= 400 && status < 500 && ![408, 429].includes(status)) ||
+        /\b(invalid_client|unauthorized_client|invalid_grant|invalid_request|invalid_scope|invalid_resource|access_denied)\b/.test(message);
+      return refused
+        ? new KeyUnwrapError(this.id, `Microsoft Entra ID refused the credential (${message})`, { cause: e })
+        : new KeyProviderUnavailableError(this.id, `${op}: cannot get a token: ${message}`, { cause: e });
+    }
+    if (err.name === 'RestError') {
       if (status !== undefined && status >= 400 && status < 500 && ![408, 429].includes(status))
         return new KeyUnwrapError(this.id, `Key Vault refused ${op} (HTTP ${status}: ${message})`, { cause: e });
       return new KeyProviderUnavailableError(this.id, `${op}: ${status ? `HTTP ${status}: ` : ''}${message}`, { cause: e });
