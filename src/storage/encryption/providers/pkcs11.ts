@@ -133,6 +133,7 @@ const CKR = {
   TOKEN_NOT_PRESENT: 0xe0,
   TOKEN_NOT_RECOGNIZED: 0xe1,
   CRYPTOKI_NOT_INITIALIZED: 0x190,
+  CRYPTOKI_ALREADY_INITIALIZED: 0x191,
 } as const;
 /** Return values of a device or a session that is gone: try again later (with a new session). */
 const GONE = new Set<number>([
@@ -176,7 +177,12 @@ function loadModule(keyId: string, path: string): { lib: Pkcs11Module; pk: Pkcs1
     lib = new addon.PKCS11();
     try {
       lib.load(path);
-      lib.C_Initialize();
+      try {
+        lib.C_Initialize();
+      } catch (e) {
+        // Another user of the same library in this process initialized it first: share it.
+        if ((e as { code?: number }).code !== CKR.CRYPTOKI_ALREADY_INITIALIZED) throw e;
+      }
     } catch (e) {
       throw new KeyProviderConfigError(keyId, `cannot load the PKCS#11 module ${path}: ${(e as Error).message}`, { cause: e });
     }
