@@ -103,12 +103,14 @@ describe('encryption at rest through the registry', () => {
     // another key file cannot unwrap the data key: the start is refused naming that file
     const wrong = keyFile('k-wrong');
     await assert.rejects(
-      () => startApp({ ...config, storage: { ...config.storage, encryption: { keyFile: wrong } } }, silentLogger),
+      () =>
+        startApp({ ...config, storage: { ...config.storage, encryption: { ...config.storage.encryption, keyFile: wrong } } }, silentLogger),
       (e: unknown) => e instanceof ConfigError && e.message.includes(wrong),
     );
     // and turning encryption off on it is refused too (it would serve ciphertext)
     await assert.rejects(
-      () => startApp({ ...config, storage: { ...config.storage, encryption: { keyFile: '' } } }, silentLogger),
+      () =>
+        startApp({ ...config, storage: { ...config.storage, encryption: { ...config.storage.encryption, keyFile: '' } } }, silentLogger),
       (e: unknown) => e instanceof ConfigError && /encrypted at rest/.test(e.message),
     );
     // t.close() closes the app again: harmless
@@ -137,7 +139,11 @@ describe('encryption at rest through the registry', () => {
     await t.app.close();
     t.app.close = () => Promise.resolve();
     await assert.rejects(
-      () => startApp({ ...config, storage: { ...config.storage, encryption: { keyFile: keyFile('k3') } } }, silentLogger),
+      () =>
+        startApp(
+          { ...config, storage: { ...config.storage, encryption: { ...config.storage.encryption, keyFile: keyFile('k3') } } },
+          silentLogger,
+        ),
       (e: unknown) => e instanceof ConfigError && /clear-text blobs/.test(e.message),
     );
   });
