@@ -46,7 +46,7 @@ after(() => {
   removeDir(dir);
 });
 
-const make = (uri: string, timeoutMs = 5000, p: KeyProvidersConfig = providers) => keyProviderFor(uri, { timeoutMs, providers: p });
+const make = (uri: string, timeoutMs = 15_000, p: KeyProvidersConfig = providers) => keyProviderFor(uri, { timeoutMs, providers: p });
 const hex = (n: number) => n.toString(16).padStart(2, '0');
 
 describe('PKCS#11 key provider (SoftHSM2)', { skip }, () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { KeyProviderUnavailableError, KeyUnwrapError } from '../../src/storage/encryption/keys.js';
@@ -43,7 +43,7 @@ after(async () => {
   removeDir(dir);
 });
 
-const make = (uri: string, timeoutMs = 5000, p: KeyProvidersConfig = providers) => keyProviderFor(uri, { timeoutMs, providers: p });
+const make = (uri: string, timeoutMs = 15_000, p: KeyProvidersConfig = providers) => keyProviderFor(uri, { timeoutMs, providers: p });
 
 describe('Vault transit key provider', { skip: tool.skip }, () => {
   providerContract('vault', () => ({
@@ -80,6 +80,17 @@ describe('Vault transit key provider', { skip: tool.skip }, () => {
       vault.token = old;
       writeFileSync(providers.vault!.tokenFile!, old);
     }
+  });
+
+  test('a token file gone at call time is unavailability naming the file, not a refusal', async () => {
+    const tokenFile = path.join(dir, 'token-gone');
+    writeFileSync(tokenFile, vault.token);
+    const p = make(vault.uri('berth'), 5000, { vault: { ...providers.vault, tokenFile } });
+    rmSync(tokenFile);
+    await assert.rejects(
+      p.wrap(randomBytes(32)),
+      (e: unknown) => e instanceof KeyProviderUnavailableError && e.message.includes(tokenFile),
+    );
   });
 
   test('sealed (503) and rate-limited (429) are unavailable, not refusals', async () => {

@@ -26,10 +26,11 @@ export class KeyUriError extends Error {
 export class KeyProviderConfigError extends Error {
   constructor(
     readonly keyId: string,
-    message: string,
+    /** What is wrong, without the key's name. */
+    readonly detail: string,
     options?: { cause?: unknown },
   ) {
-    super(`key provider ${keyId}: ${message}`, options);
+    super(`key provider ${keyId}: ${detail}`, options);
     this.name = 'KeyProviderConfigError';
   }
 }

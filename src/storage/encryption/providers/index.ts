@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalKeyFileProvider, withTimeout, type KeyProvider } from '../keys.js';
+import { KeyProviderUnavailableError, LocalKeyFileProvider, withTimeout, type KeyProvider } from '../keys.js';
 import { AzureKeyVaultProvider, type AzureKeyVaultSettings } from './azure-key-vault.js';
-import { KeyUriError } from './errors.js';
+import { KeyProviderConfigError, KeyUriError } from './errors.js';
 import { Pkcs11Provider, type Pkcs11Settings } from './pkcs11.js';
 import { VaultTransitProvider, type VaultSettings } from './vault.js';
 
@@ -48,7 +48,7 @@ export function keyProviderFor(uri: string, opts: KeyProviderOptions): KeyProvid
     throw new KeyUriError(uri, `not a URI (expected one of: ${KEY_URI_SCHEMES.join(', ')})`);
   }
   const providers = opts.providers ?? {};
-  const bound = (p: KeyProvider) => withTimeout(p, opts.timeoutMs);
+  const bound = (p: KeyProvider) => withTimeout(configFailuresUnavailable(p), opts.timeoutMs);
   switch (u.protocol) {
     case 'file:': {
       if (u.host !== '' || u.search || u.hash)
@@ -67,4 +67,22 @@ export function keyProviderFor(uri: string, opts: KeyProviderOptions): KeyProvid
     default:
       throw new KeyUriError(uri, `unsupported scheme ${u.protocol} (supported: ${KEY_URI_SCHEMES.join(', ')})`);
   }
+}
+
+/**
+ * A configuration problem met during a call (a token or PIN file gone, a package or module that
+ * does not load) is reported as unavailability: callers know three failures, and a local glitch
+ * must not look like the key owner revoking access. keyProviderFor itself still throws
+ * KeyProviderConfigError for what it can check up front.
+ */
+function configFailuresUnavailable(p: KeyProvider): KeyProvider {
+  const map = (e: unknown): never => {
+    if (e instanceof KeyProviderConfigError) throw new KeyProviderUnavailableError(e.keyId, e.detail, { cause: e });
+    throw e;
+  };
+  return {
+    id: p.id,
+    wrap: (dek) => p.wrap(dek).catch(map),
+    unwrap: (wrapped, v) => p.unwrap(wrapped, v).catch(map),
+  };
 }

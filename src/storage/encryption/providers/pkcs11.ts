@@ -119,6 +119,8 @@ interface Pkcs11Js {
 // PKCS#11 return values (PKCS#11 v2.40 §11.1).
 const CKR = {
   USER_ALREADY_LOGGED_IN: 0x100,
+  PIN_INCORRECT: 0xa0,
+  PIN_LOCKED: 0xa4,
   GENERAL_ERROR: 0x05,
   FUNCTION_FAILED: 0x06,
   DATA_INVALID: 0x20,
@@ -199,6 +201,8 @@ export class Pkcs11Provider implements KeyProvider {
   private readonly module: string;
   private readonly pinFile: string;
   private session?: Handle;
+  /** The PIN the token refused last (never logged): not offered again. */
+  private refusedPin?: string;
   /** Operations run one after another: between C_*Init and its C_* a session holds the operation. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -269,6 +273,12 @@ export class Pkcs11Provider implements KeyProvider {
     const { lib, pk } = loadModule(this.id, this.module);
     if (this.session) return { lib, pk, session: this.session };
     const pin = readSecretFile(this.id, 'storage.encryption.providers.pkcs11.pinFile', this.pinFile);
+    // A wrong PIN is tried once: retrying it on every call would lock the token's user.
+    if (pin === this.refusedPin)
+      throw new KeyUnwrapError(
+        this.id,
+        'the token refused the PIN in storage.encryption.providers.pkcs11.pinFile; not tried again until the file changes',
+      );
     try {
       const slot = lib.C_GetSlotList(true).find((s) => lib.C_GetTokenInfo(s).label.trimEnd() === this.ref.token);
       if (!slot) throw new KeyProviderUnavailableError(this.id, `no token labelled ${this.ref.token} is present`);
@@ -277,8 +287,10 @@ export class Pkcs11Provider implements KeyProvider {
         lib.C_Login(session, num(pk, 'CKU_USER'), pin);
       } catch (e) {
         // Login is per application and token: another provider's session may have done it.
-        if ((e as { code?: number }).code !== CKR.USER_ALREADY_LOGGED_IN) {
+        const code = (e as { code?: number }).code;
+        if (code !== CKR.USER_ALREADY_LOGGED_IN) {
           lib.C_CloseSession(session);
+          if (code === CKR.PIN_INCORRECT || code === CKR.PIN_LOCKED) this.refusedPin = pin;
           throw e;
         }
       }
