@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { KeyUnwrapError } from '../../src/storage/encryption/keys.js';
 import {
@@ -10,7 +11,7 @@ import {
   type KeyProvidersConfig,
 } from '../../src/storage/encryption/providers/index.js';
 import { parsePkcs11Uri } from '../../src/storage/encryption/providers/pkcs11.js';
-import { requireTool } from '../e2e/helpers.js';
+import { requireTool, run } from '../e2e/helpers.js';
 import { IN_CI } from '../helpers/backends.js';
 import { removeDir, tempDir } from '../helpers/berth-process.js';
 import { providerContract } from './contract.js';
@@ -75,6 +76,23 @@ describe('PKCS#11 key provider (SoftHSM2)', { skip }, () => {
     const { wrapped, keyVersion } = await pinned.wrap(dek);
     assert.equal(keyVersion, 'aes-gcm:01');
     assert.deepEqual(await make(`pkcs11:token=${TOKEN};object=berth`).unwrap(wrapped, keyVersion), dek);
+  });
+
+  test('a wrong PIN is a refusal, offered to the token once (no lockout by retries), in a process of its own', async () => {
+    // Another process: in this one the administrator's session has logged the token in already.
+    const wrongPin = path.join(dir, 'wrong-pin');
+    writeFileSync(wrongPin, 'not-the-pin\n');
+    const index = new URL('../../src/storage/encryption/providers/index.js', import.meta.url).href;
+    const script = `
+      const { keyProviderFor } = await import(${JSON.stringify(index)});
+      const p = keyProviderFor('pkcs11:token=${TOKEN};object=berth', { timeoutMs: 15000, providers: { pkcs11: { module: ${JSON.stringify(hsm.hangModule)}, pinFile: ${JSON.stringify(wrongPin)} } } });
+      for (let i = 0; i < 2; i++) await p.wrap(Buffer.alloc(32)).then(() => console.log('wrapped'), (e) => console.log(e.name + ': ' + e.message));`;
+    const r = await run(process.execPath, ['--input-type=module', '-e', script], { env: { SOFTHSM2_CONF: hsm.conf } });
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 2, r.stdout + r.stderr);
+    assert.match(lines[0]!, /^KeyUnwrapError: .*CKR_PIN_INCORRECT/);
+    assert.match(lines[1]!, /^KeyUnwrapError: .*refused the PIN .*not tried again until the file changes/);
+    assert.ok(!r.stdout.includes('not-the-pin') && !r.stdout.includes(hsm.pin));
   });
 
   test('a label with no key in the token is a refusal naming the label', async () => {
