@@ -53,7 +53,7 @@ describe('docs/configuration.md', () => {
   test('documents nothing that is not a key', () => {
     const keys = new Set(configKeys().map((k) => k.path.join('.')));
     const table = doc.slice(doc.indexOf('## Keys'), doc.indexOf('## Flags'));
-    const rows = [...table.matchAll(/^\| `([A-Za-z.]+)` \|/gm)].map((m) => m[1]!);
+    const rows = [...table.matchAll(/^\| `([A-Za-z0-9.]+)` \|/gm)].map((m) => m[1]!);
     assert.deepEqual(
       rows.filter((r) => !keys.has(r)),
       [],

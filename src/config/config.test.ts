@@ -35,7 +35,15 @@ describe('defaults', () => {
       path: path.resolve('./data', 'storage'),
       reads: 'auto',
       redirectTtlSeconds: 300,
-      encryption: { keyFile: '', keyCacheSeconds: 300 },
+      encryption: {
+        keyFile: '',
+        keyCacheSeconds: 300,
+        providers: {
+          vault: { token: '', tokenFile: '', namespace: '', caFile: '' },
+          azureKeyVault: { tenantId: '', clientId: '', clientSecretFile: '', authorityHost: '', caFile: '', verifyChallengeResource: true },
+          pkcs11: { module: '', pinFile: '' },
+        },
+      },
       azure: {
         connectionString: '',
         accountName: '',
@@ -215,6 +223,31 @@ describe('environment (BERTH_*)', () => {
     configError(() => loadConfig({ env: { BERTH_METADATA_POOL_SIZE: '2.5' } }), /metadata\.poolSize/);
     configError(() => loadConfig({ env: { BERTH_LOG_LEVEL: 'loud' } }), /log\.level/);
     configError(() => loadConfig({ env: { BERTH_LISTEN: 'nowhere' } }), /listen must be HOST:PORT/);
+  });
+
+  test('key provider credentials come from the file or the environment (secrets kept out of the file)', () => {
+    const f = file(
+      'providers.yaml',
+      'storage:\n  encryption:\n    providers:\n      vault:\n        namespace: team-a\n      pkcs11:\n        module: /usr/lib/softhsm/libsofthsm2.so\n',
+    );
+    const c = loadConfig({
+      file: f,
+      env: {
+        BERTH_STORAGE_ENCRYPTION_PROVIDERS_VAULT_TOKEN_FILE: '/run/secrets/vault-token',
+        BERTH_STORAGE_ENCRYPTION_PROVIDERS_AZURE_KEY_VAULT_CLIENT_ID: 'c1',
+        BERTH_STORAGE_ENCRYPTION_PROVIDERS_AZURE_KEY_VAULT_VERIFY_CHALLENGE_RESOURCE: 'false',
+        BERTH_STORAGE_ENCRYPTION_PROVIDERS_PKCS11_PIN_FILE: '/run/secrets/hsm-pin',
+      },
+    });
+    const p = c.storage.encryption.providers;
+    assert.deepEqual(p.vault, { token: '', tokenFile: '/run/secrets/vault-token', namespace: 'team-a', caFile: '' });
+    assert.equal(p.azureKeyVault.clientId, 'c1');
+    assert.equal(p.azureKeyVault.verifyChallengeResource, false);
+    assert.deepEqual(p.pkcs11, { module: '/usr/lib/softhsm/libsofthsm2.so', pinFile: '/run/secrets/hsm-pin' });
+    configError(
+      () => loadConfig({ env: { BERTH_STORAGE_ENCRYPTION_PROVIDERS_AZURE_KEY_VAULT_AUTHORITY_HOST: 'http://login.example' } }),
+      /authorityHost must be empty or an https URL/,
+    );
   });
 
   test('environment wins over the file', () => {

@@ -64,6 +64,58 @@ const storageSchema = z
          * is asked again: a revoked key takes effect within this time.
          */
         keyCacheSeconds: z.number().int().min(1).max(86400).default(300),
+        /**
+         * Credentials and trust for the key providers that key URIs name (customer-managed keys:
+         * vault+https://, https://<vault>.vault.azure.net/keys/, pkcs11:). URIs never carry secrets.
+         */
+        providers: z
+          .strictObject({
+            /** HashiCorp Vault (or OpenBao) transit. */
+            vault: z
+              .strictObject({
+                /** A Vault token (prefer tokenFile, or the environment). */
+                token: z.string().default(''),
+                /** A file holding the Vault token, read on every call (a Vault Agent sink). */
+                tokenFile: z.string().default(''),
+                /** Vault Enterprise / HCP namespace (X-Vault-Namespace). */
+                namespace: z.string().default(''),
+                /** PEM CA certificates trusted for Vault, in addition to the public roots. */
+                caFile: z.string().default(''),
+              })
+              .prefault({}),
+            /** Azure Key Vault / Managed HSM. */
+            azureKeyVault: z
+              .strictObject({
+                tenantId: z.string().default(''),
+                /** Service principal, user-assigned managed identity or workload identity client id. */
+                clientId: z.string().default(''),
+                /** A file holding the service principal's client secret; empty = DefaultAzureCredential. */
+                clientSecretFile: z.string().default(''),
+                /** Microsoft Entra authority for sovereign clouds / Azure Stack; empty = public cloud. */
+                authorityHost: z
+                  .string()
+                  .refine(
+                    (v) => v === '' || /^https:\/\/[^\s]+$/.test(v),
+                    'storage.encryption.providers.azureKeyVault.authorityHost must be empty or an https URL',
+                  )
+                  .default(''),
+                /** PEM CA certificates trusted for Key Vault and the authority, in addition to the public roots. */
+                caFile: z.string().default(''),
+                /** Check that Key Vault's challenge names a resource of the vault's domain. */
+                verifyChallengeResource: z.boolean().default(true),
+              })
+              .prefault({}),
+            /** An HSM through its PKCS#11 module. */
+            pkcs11: z
+              .strictObject({
+                /** The PKCS#11 module (shared library). */
+                module: z.string().default(''),
+                /** A file holding the token's user PIN. */
+                pinFile: z.string().default(''),
+              })
+              .prefault({}),
+          })
+          .prefault({}),
       })
       .prefault({}),
     /** The azure driver: one block blob per key in one container. */

@@ -8,7 +8,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import { EncryptingDriver } from '../../storage/encryption/encrypted.js';
 import { KeyFileError, type KeyProvider } from '../../storage/encryption/keys.js';
-import { KeyUriError } from '../../storage/encryption/providers/index.js';
+import { KeyProviderConfigError, KeyUriError } from '../../storage/encryption/providers/index.js';
 import type { Domain, DomainLookup } from '../../storage/paths.js';
 
 // Customer-managed keys (ACR's CMK): a Premium registry created with --key-encryption-key gets
@@ -59,7 +59,7 @@ interface Cached {
   until: number;
 }
 
-const KEY_ERRORS = [KeyUriError, KeyFileError];
+const KEY_ERRORS = [KeyUriError, KeyFileError, KeyProviderConfigError];
 
 export class RegistryKeyService implements DomainLookup {
   activity?: ActivityRecorder;
