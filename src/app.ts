@@ -574,7 +574,11 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       async (id) => (await meta.getRegistryById(id))?.name,
       {
         cacheSeconds: config.storage.encryption.keyCacheSeconds,
-        providerFor: (uri) => keyProviderFor(uri, { timeoutMs: KEY_PROVIDER_TIMEOUT_MS, providers: config.storage.encryption.providers }),
+        providerFor: (uri) =>
+          keyProviderFor(uri, {
+            timeoutMs: config.storage.encryption.providerTimeoutSeconds * 1000,
+            providers: config.storage.encryption.providers,
+          }),
         regions: sealed instanceof RegionalStorage,
       },
       log,

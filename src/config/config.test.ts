@@ -38,6 +38,7 @@ describe('defaults', () => {
       encryption: {
         keyFile: '',
         keyCacheSeconds: 300,
+        providerTimeoutSeconds: 10,
         providers: {
           vault: { token: '', tokenFile: '', namespace: '', caFile: '' },
           azureKeyVault: { tenantId: '', clientId: '', clientSecretFile: '', authorityHost: '', caFile: '', verifyChallengeResource: true },

@@ -64,6 +64,8 @@ const storageSchema = z
          * is asked again: a revoked key takes effect within this time.
          */
         keyCacheSeconds: z.number().int().min(1).max(86400).default(300),
+        /** How long a call to a key provider may take before it fails (a hung KMS must not stall requests). */
+        providerTimeoutSeconds: z.number().int().min(1).max(300).default(10),
         /**
          * Credentials and trust for the key providers that key URIs name (customer-managed keys:
          * vault+https://, https://<vault>.vault.azure.net/keys/, pkcs11:). URIs never carry secrets.
