@@ -15,6 +15,7 @@ import { registerScanCommands } from './commands/scan.js';
 import { registerTaskCommands } from './commands/tasks.js';
 import { registerReplicationCommands } from './commands/replication.js';
 import { registerTrustCommands } from './commands/trust.js';
+import { registerEncryptionStatusCommand } from './commands/encryption-status.js';
 
 /** Every command that talks to a server: the one list main.ts registers and docs/cli.md must cover. */
 export function registerManagementCommands(program: Command): void {
@@ -38,4 +39,6 @@ export function registerManagementCommands(program: Command): void {
   registerReplicationCommands(program);
   registerTrustCommands(program);
   registerTaskCommands(program);
+  // Last: it adds `status` to the encryption group when another file made it.
+  registerEncryptionStatusCommand(program);
 }

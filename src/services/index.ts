@@ -16,6 +16,7 @@ import type { PurgeService } from './lifecycle/purge.js';
 import type { RetentionService } from './lifecycle/retention.js';
 import type { SoftDeleteService } from './lifecycle/soft-delete.js';
 import type { JobAdmin } from './operations/jobs.js';
+import type { EncryptionService } from './operations/encryption.js';
 import type { AccessPolicy } from './policy/access.js';
 import type { NetworkRuleService } from './policy/network.js';
 import type { ImmutabilityService } from './policy/immutability.js';
@@ -70,4 +71,6 @@ export interface Services {
   trust: TrustService;
   /** Network rules of registries (publicNetworkAccess, IP rules); enforced by access.locate. */
   network: NetworkRuleService;
+  /** Encryption at rest of the deployment: status, and the job that encrypts a clear-text store in place. */
+  encryption: EncryptionService;
 }

@@ -22,6 +22,7 @@ import { webhookRoutes } from './webhooks.js';
 import { taskRoutes } from './tasks.js';
 import { replicationRoutes } from './replications.js';
 import { trustRoutes } from './trust.js';
+import { storageEncryptionRoutes } from './storage-encryption.js';
 
 export type { ApiOptions } from './common.js';
 
@@ -52,6 +53,7 @@ const table = new RouteTable([
   ...taskRoutes,
   ...replicationRoutes,
   ...trustRoutes,
+  ...storageEncryptionRoutes,
 ]);
 
 export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: ApiOptions): Promise<void> {
