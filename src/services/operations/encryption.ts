@@ -1,5 +1,5 @@
 import type { JobQueue, JobRow } from '../../jobs/queue.js';
-import type { KyselyEncryptionState, MigrationState } from '../../meta/encryption.js';
+import type { KyselyEncryptionState } from '../../meta/encryption.js';
 import type { Logger } from '../../observability/logger.js';
 import { ENCRYPTED_PREFIX, isClearKey, JOB_TEMP_PREFIX, TEMP_PREFIX, type MigratingDriver } from '../../storage/encryption/migrating.js';
 
@@ -96,7 +96,8 @@ export class EncryptionService {
       const jobId = await this.jobs.enqueue(trx, ENCRYPTION_MIGRATE_JOB, {}, { maxAttempts: MAX_ATTEMPTS });
       return { ...(cur ?? { state: 'running', objectsDone: 0, bytesDone: 0, startedAt: new Date().toISOString() }), jobId };
     });
-    if (s?.state === 'running') this.log.info({ job: s.jobId }, 'encrypting the clear-text objects of the blob store (berth encryption status)');
+    if (s?.state === 'running')
+      this.log.info({ job: s.jobId }, 'encrypting the clear-text objects of the blob store (berth encryption status)');
   }
 
   /** The job: walks the clear keys in byte order from the recorded cursor, encrypting each. */
@@ -143,8 +144,7 @@ export class EncryptionService {
         for (const key of page) {
           if (lost) throw new Error('the job lease passed to another node; it resumes there');
           const r = await m.convert(key, key, { temp: JOB_TEMP_PREFIX });
-          if (r?.damaged)
-            this.log.warn({ key }, 'a stored blob does not match its digest (damaged before encryption); encrypted as it is');
+          if (r?.damaged) this.log.warn({ key }, 'a stored blob does not match its digest (damaged before encryption); encrypted as it is');
           state = {
             ...state,
             cursor: key,

@@ -1,5 +1,12 @@
 import type { Readable } from 'node:stream';
-import { StorageNotFoundError, type PositionalReader, type ReadRange, type StatResult, type StorageDriver, type Writer } from '../driver.js';
+import {
+  StorageNotFoundError,
+  type PositionalReader,
+  type ReadRange,
+  type StatResult,
+  type StorageDriver,
+  type Writer,
+} from '../driver.js';
 
 /**
  * Every key under a fixed prefix of the inner driver ("encrypted/" + key). A deployment that
