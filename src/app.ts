@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { checkListenerSecurity, ConfigError, storageReads, type Config, type StorageConfig } from './config/config.js';
+import { checkListenerSecurity, ConfigError, encryptionAtRest, storageReads, type Config, type StorageConfig } from './config/config.js';
 import { newSecret } from './auth/crypto.js';
 import { deferredHandler, listen, createHandler, type RunningServer, type TlsMaterial } from './http/server.js';
 import { migrate, openDb, pendingMigrations, sqliteFile, type Db } from './meta/db.js';
@@ -77,6 +77,11 @@ import { DomainRouter } from './storage/encryption/domains.js';
 import { keyProviderFor } from './storage/encryption/providers/index.js';
 import { KyselyRegistryKeys } from './meta/registry-keys.js';
 import { RegistryKeyService } from './services/encryption/registry-keys.js';
+import { ManagedKeyProvider } from './storage/encryption/managed.js';
+import { ENCRYPTED_PREFIX, MigratingDriver } from './storage/encryption/migrating.js';
+import { PrefixedDriver } from './storage/encryption/prefixed.js';
+import { KyselyEncryptionState } from './meta/encryption.js';
+import { EncryptionService, type EncryptionSetup } from './services/operations/encryption.js';
 import { KeyFileError, LocalKeyFileProvider, withTimeout, type KeyProvider } from './storage/encryption/keys.js';
 import { KyselyReplication } from './meta/replication.js';
 import { ReplicationService } from './services/replication/replication.js';
@@ -136,7 +141,7 @@ async function createDriver(config: Config, st: StorageConfig): Promise<StorageD
   return new FsDriver(st.path);
 }
 
-/** The key-encryption key of storage.encryption.keyFile (undefined when encryption at rest is off). */
+/** The key-encryption key of storage.encryption.keyFile (undefined without one: the Berth-managed key, or off). */
 export function keyProvider(config: Config): KeyProvider | undefined {
   const file = config.storage.encryption.keyFile;
   if (!file) return undefined;
@@ -152,37 +157,94 @@ export function keyProvider(config: Config): KeyProvider | undefined {
 const KEY_PROVIDER_TIMEOUT_MS = 10_000;
 /** The deployment setting holding the wrapped data key (one encryption domain per deployment). */
 export const WRAPPED_DEK_SETTING = 'storage_encryption_dek';
+/** The Berth-managed key-encryption key (base64), made on the first start that uses it. */
+export const MANAGED_KEK_SETTING = 'storage_encryption_managed_kek';
+/**
+ * Where the encrypted objects are: "direct" (at their keys: a deployment encrypted from its first
+ * object) or "prefixed" (under encrypted/: a deployment that held clear-text objects when
+ * encryption was turned on, migrated in place). Decided once, on the first start with encryption.
+ */
+export const LAYOUT_SETTING = 'storage_encryption_layout';
+
+/** The Berth-managed key-encryption key, shared by every node over this metadata database. */
+export async function managedKeyProvider(settings: AccessStore): Promise<KeyProvider> {
+  const text = await settings.setting(MANAGED_KEK_SETTING, () => randomBytes(32).toString('base64'));
+  return new ManagedKeyProvider(Buffer.from(text, 'base64'));
+}
+
+export interface EncryptedStorage {
+  /** What services use: every object sealed with the deployment's data key. */
+  storage: StorageDriver;
+  /**
+   * The store the EncryptingDriver writes to, after any prefix mapping: a decorator that seals
+   * some keys with other data keys builds its EncryptingDrivers over this, on the same layout.
+   */
+  physical: StorageDriver;
+  /** While clear-text objects may remain (an existing store being encrypted in place by a job). */
+  migrating?: MigratingDriver;
+}
 
 /**
  * The storage, sealed with the deployment's data key: read from the deployment settings (wrapped
- * by the key file), or made on the first start with encryption. Nodes starting together agree on
- * one (the setting is insert-if-absent). A store that already holds clear-text blobs is refused.
+ * by the key-encryption key), or made on the first start with encryption. Nodes starting together
+ * agree on one (the settings are insert-if-absent). A store that already holds objects on that
+ * first start keeps its encrypted objects under encrypted/ and is encrypted in place by a job
+ * (until then MigratingDriver serves both sides).
  */
-export async function encryptAtRest(storage: StorageDriver, kek: KeyProvider, settings: AccessStore, log?: Logger): Promise<StorageDriver> {
+export async function encryptAtRest(
+  storage: StorageDriver,
+  kek: KeyProvider,
+  settings: AccessStore,
+  state: KyselyEncryptionState,
+  log?: Logger,
+): Promise<EncryptedStorage> {
+  const source = kek.id === ManagedKeyProvider.ID ? 'the Berth-managed key' : 'storage.encryption.keyFile';
   // A new data key is made (and the key provider asked to wrap it) only on the first start.
   let text = await settings.settingIfAny(WRAPPED_DEK_SETTING);
+  let layout = await settings.settingIfAny(LAYOUT_SETTING);
   if (text === undefined) {
+    if (layout === undefined) {
+      const [any] = await storage.list('', { limit: 1 });
+      layout = await settings.setting(LAYOUT_SETTING, () => (any === undefined ? 'direct' : 'prefixed'));
+    }
     const { wrapped, keyVersion } = await kek.wrap(randomBytes(32));
     const made = JSON.stringify({ provider: kek.id, keyVersion, wrapped: wrapped.toString('base64') });
     text = await settings.setting(WRAPPED_DEK_SETTING, () => made);
   }
   const stored = JSON.parse(text) as { provider: string; keyVersion: string; wrapped: string };
   let dek: Buffer;
-  try {
-    dek = await kek.unwrap(Buffer.from(stored.wrapped, 'base64'), stored.keyVersion);
-  } catch (e) {
-    throw new ConfigError(
-      `storage.encryption.keyFile: ${(e as Error).message} (the data key was wrapped by ${stored.provider}; give that key file)`,
-    );
+  if (stored.provider === ManagedKeyProvider.ID && kek.id !== ManagedKeyProvider.ID) {
+    // Moving from the Berth-managed key to a key file: the data key is wrapped anew by the file.
+    dek = await (await managedKeyProvider(settings)).unwrap(Buffer.from(stored.wrapped, 'base64'), stored.keyVersion);
+    const { wrapped, keyVersion } = await kek.wrap(dek);
+    await state.replaceSetting(WRAPPED_DEK_SETTING, JSON.stringify({ provider: kek.id, keyVersion, wrapped: wrapped.toString('base64') }));
+    log?.info({ keyProvider: kek.id }, 'the data key is now wrapped by storage.encryption.keyFile instead of the Berth-managed key');
+  } else {
+    try {
+      dek = await kek.unwrap(Buffer.from(stored.wrapped, 'base64'), stored.keyVersion);
+    } catch (e) {
+      throw new ConfigError(
+        stored.provider !== kek.id && kek.id === ManagedKeyProvider.ID
+          ? `this deployment's data key is wrapped by ${stored.provider}, but storage.encryption.keyFile is not set: give that key file`
+          : `${source}: ${(e as Error).message} (the data key was wrapped by ${stored.provider}; give that key file)`,
+      );
+    }
   }
-  const encrypted = new EncryptingDriver(storage, dek);
-  const [first] = await storage.list('blobs', { limit: 1 });
-  if (first !== undefined && !(await encrypted.looksEncrypted(first)))
-    throw new ConfigError(
-      `storage.encryption.keyFile is set, but the blob store already holds clear-text blobs (${first}): encrypting an existing store is not supported yet (a migration is future work); use a new, empty store or turn encryption off`,
-    );
   log?.info({ keyProvider: kek.id }, 'encryption at rest is on');
-  return encrypted;
+  if (layout !== 'prefixed') {
+    const encrypted = new EncryptingDriver(storage, dek);
+    const [first] = await storage.list('blobs', { limit: 1 });
+    if (first !== undefined && !(await encrypted.looksEncrypted(first)))
+      throw new ConfigError(
+        `${source}: the blob store holds a clear-text blob (${first}) among encrypted ones: it is not the store this deployment encrypted (check storage.path or the container)`,
+      );
+    return { storage: encrypted, physical: storage };
+  }
+  const physical = new PrefixedDriver(storage, ENCRYPTED_PREFIX);
+  const encrypted = new EncryptingDriver(physical, dek);
+  if ((await state.get())?.state === 'done') return { storage: encrypted, physical };
+  const migrating = new MigratingDriver(encrypted, storage);
+  return { storage: migrating, physical, migrating };
 }
 
 /** Reads tls.cert and tls.key (undefined without TLS); a missing or unreadable file is a ConfigError. */
@@ -243,6 +305,10 @@ export function createServices(
   log: Logger,
   regional: RegionalStorage | undefined,
   keys: { service: RegistryKeyService; physical: StorageDriver },
+  encryption: { setup: EncryptionSetup; state: KyselyEncryptionState } = {
+    setup: { atRest: 'off' },
+    state: new KyselyEncryptionState(meta),
+  },
 ): Services {
   // The feature stores beside MetaStore's core roles (each service takes the stores it uses).
   const accessStore = new AccessStore(meta.db);
@@ -521,6 +587,7 @@ export function createServices(
     network: new NetworkRuleService(meta, () => dataEndpoints.configured),
     privateEndpoints,
     dataEndpoints,
+    storageEncryption: new EncryptionService(encryption.setup, encryption.state, jobs, log),
   };
 }
 
@@ -561,16 +628,31 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     if (applied.length) log.info({ applied, metadata: db.target }, 'applied metadata migrations');
     const meta = new MetaStore(db);
     const settings = new AccessStore(meta.db);
-    if (!kek && (await settings.settingIfAny(WRAPPED_DEK_SETTING)) !== undefined)
-      throw new ConfigError(
-        'this deployment stores its objects encrypted at rest, but storage.encryption.keyFile is not set: give the key file (turning encryption off is not supported)',
-      );
-    const sealed = kek ? await encryptAtRest(plain, kek, settings, log) : plain;
-    // Registries with a customer-managed key: their own encryption domain in the same store (not
-    // with regions, whose copies move raw objects between stores: refused when such a registry is created).
+    const encState = new KyselyEncryptionState(meta);
+    const atRest = encryptionAtRest(config);
+    let storage: StorageDriver = plain;
+    let physical: StorageDriver = plain;
+    let encryption: EncryptionSetup = { atRest: 'off', reason: atRest.reason };
+    if (!atRest.on) {
+      if ((await settings.settingIfAny(WRAPPED_DEK_SETTING)) !== undefined)
+        throw new ConfigError(
+          `this deployment stores its objects encrypted at rest, but ${atRest.reason}: an encrypted deployment cannot turn clear (turning encryption off is not supported)`,
+        );
+      if (config.storage.encryption.enabled === false) log.info('encryption at rest is off (storage.encryption.enabled is false)');
+      else log.warn({ reason: atRest.reason }, `encryption at rest is off: ${atRest.reason}`);
+    } else {
+      const provider = kek ?? (await managedKeyProvider(settings));
+      const sealed = await encryptAtRest(plain, provider, settings, encState, log);
+      storage = sealed.storage;
+      physical = sealed.physical;
+      encryption = { atRest: atRest.kek, keyProvider: provider.id, migrating: sealed.migrating };
+    }
+    // Registries with a customer-managed key: their own encryption domain, sealed on the same
+    // physical layout as the deployment's objects (not with regions, whose copies move raw objects
+    // between stores: refused when such a registry is created).
     const keyService = new RegistryKeyService(
       new KyselyRegistryKeys(meta.db),
-      plain,
+      physical,
       async (id) => (await meta.getRegistryById(id))?.name,
       {
         cacheSeconds: config.storage.encryption.keyCacheSeconds,
@@ -579,11 +661,12 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
             timeoutMs: config.storage.encryption.providerTimeoutSeconds * 1000,
             providers: config.storage.encryption.providers,
           }),
-        regions: sealed instanceof RegionalStorage,
+        regions: storage instanceof RegionalStorage,
       },
       log,
     );
-    const storage = sealed instanceof RegionalStorage ? sealed : new DomainRouter(sealed, (d) => keyService.driver(d));
+    const regional = storage instanceof RegionalStorage ? storage : undefined;
+    if (!regional) storage = new DomainRouter(storage, (d) => keyService.driver(d));
     const metrics = config.metrics.enabled
       ? new Metrics(
           cachedStorageUsage(() => meta.storageUsedByRegistry()),
@@ -591,11 +674,17 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
         )
       : undefined;
     const measured = metrics ? instrumentStorage(storage, metrics) : storage;
-    const services = createServices(config, meta, measured, log, sealed instanceof RegionalStorage ? sealed : undefined, {
-      service: keyService,
-      physical: plain,
-    });
+    const services = createServices(
+      config,
+      meta,
+      measured,
+      log,
+      regional,
+      { service: keyService, physical },
+      { setup: encryption, state: encState },
+    );
     if (metrics) keyService.observer = metrics;
+    await services.storageEncryption.startMigration();
     await services.auth.init();
     // After the listener is bound: a failed start never creates an owner or shows a password.
     await bootstrapOwner(config, log, services);

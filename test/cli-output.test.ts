@@ -258,6 +258,7 @@ describe('output of the CLI against a server', () => {
     'audit list': ['--top', '5'],
     'job list': [],
     'gc status': [],
+    'encryption status': [],
     'immutability list': ['-r', REG],
     'immutability show': ['-r', REG, '--name', 'outpolicy'],
     'config retention show': ['-r', REG],

@@ -132,7 +132,9 @@ describe('blob pulls through reused buffers (fs)', () => {
   after(async () => t?.close());
 
   test('whole blobs and ranges arrive intact across buffer boundaries; a blob cut short in storage ends the response early', async () => {
-    t = await startTestApp('sqlite');
+    // Positional reads into reused buffers serve clear-text stores (encryption at rest opted out);
+    // an encrypted store decrypts through streams (storage-encryption-app.test.ts).
+    t = await startTestApp('sqlite', { storage: { encryption: { enabled: false } } });
     const reg = await t.createRegistry();
     const repo = `${reg}/${uniqueRepo('pool')}`;
     const v2 = t.v2({ fetch: fetch as FetchLike }); // real sockets: the pool's write callbacks are the network's

@@ -37,6 +37,9 @@ function prng(seed: number): () => number {
 }
 const TIMEOUT_SECONDS = 2;
 const CONFIG = {
+  // Blob files are replaced in place (deleted, a FIFO that stalls): the clear fs layout. A FIFO under
+  // encryption at rest would block the decrypting reads of its header on libuv's threads instead.
+  storage: { encryption: { enabled: false } },
   // A lease shorter than the scan timeout: a scan that does not keep its lease is claimed again mid-scan.
   jobs: { pollIntervalMs: 20, backoffBaseMs: 20, backoffMaxMs: 100, concurrency: 4, leaseSeconds: 1 },
   scan: {

@@ -258,10 +258,16 @@ describe('storage.reads settings', () => {
   const cs = `DefaultEndpointsProtocol=https;AccountName=acct;${key};EndpointSuffix=core.windows.net`;
   const load = (storage: Record<string, unknown>) => loadConfig({ env: {}, overrides: { storage } });
 
-  test('auto: redirect on azure with an account key, proxy with a SAS only and on fs', () => {
+  test('auto: proxy while encryption at rest is on (the default); with it off, redirect on azure with an account key, proxy with a SAS only and on fs', () => {
     assert.equal(storageReads(load({})), 'proxy');
-    assert.equal(storageReads(load({ driver: 'azure', azure: { connectionString: cs } })), 'redirect');
-    assert.equal(storageReads(load({ driver: 'azure', azure: { accountName: 'acct', accountKey: 'a2V5' } })), 'redirect');
+    assert.equal(
+      storageReads(load({ driver: 'azure', azure: { connectionString: cs } })),
+      'proxy',
+      'encrypted blobs are decrypted by Berth',
+    );
+    const off = { enabled: false };
+    assert.equal(storageReads(load({ driver: 'azure', encryption: off, azure: { connectionString: cs } })), 'redirect');
+    assert.equal(storageReads(load({ driver: 'azure', encryption: off, azure: { accountName: 'acct', accountKey: 'a2V5' } })), 'redirect');
     assert.equal(storageReads(load({ driver: 'azure', azure: { sasToken: 'https://acct.blob.core.windows.net/?sv=x&sig=y' } })), 'proxy');
     assert.equal(
       storageReads(

@@ -17,6 +17,7 @@ import { registerReplicationCommands } from './commands/replication.js';
 import { registerTrustCommands } from './commands/trust.js';
 import { registerEncryptionCommands } from './commands/encryption.js';
 import { registerPrivateEndpointCommands } from './commands/private-endpoint.js';
+import { registerEncryptionStatusCommand } from './commands/encryption-status.js';
 
 /** Every command that talks to a server: the one list main.ts registers and docs/cli.md must cover. */
 export function registerManagementCommands(program: Command): void {
@@ -42,4 +43,6 @@ export function registerManagementCommands(program: Command): void {
   registerTrustCommands(program);
   registerPrivateEndpointCommands(program);
   registerTaskCommands(program);
+  // Last: it adds `status` to the encryption group when another file made it.
+  registerEncryptionStatusCommand(program);
 }

@@ -57,7 +57,13 @@ const storageSchema = z
     /** Encryption at rest (docs/storage.md): every object sealed with the deployment's data key. */
     encryption: z
       .strictObject({
-        /** The key-encryption key: a file holding 32 random bytes in base64. Empty = off. */
+        /**
+         * Unset: on (a Berth-managed key kept in the metadata database), except with regions or
+         * storage.reads: redirect, where it is off (with a warning). false: off, for new deployments
+         * only (a deployment that encrypts never turns clear). true: on, refused where it cannot be.
+         */
+        enabled: z.boolean().optional(),
+        /** The key-encryption key: a file holding 32 random bytes in base64. Empty = the Berth-managed key. */
         keyFile: z.string().default(''),
         /**
          * How long a registry's unwrapped customer-managed data key is used before its key provider
@@ -724,10 +730,10 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   }));
   checkRegions(regions, source);
   // One encryption domain per deployment, and regions copy raw objects between stores: not yet.
-  const encrypted = regions.find((r) => r.storage.encryption.keyFile);
+  const encrypted = regions.find((r) => r.storage.encryption.keyFile || r.storage.encryption.enabled);
   if (encrypted)
     throw new ConfigError(
-      `${source}: region ${encrypted.name} sets storage.encryption.keyFile, but encryption at rest does not support regions yet; remove it`,
+      `${source}: region ${encrypted.name} sets ${encrypted.storage.encryption.keyFile ? 'storage.encryption.keyFile' : 'storage.encryption.enabled'}, but encryption at rest does not support regions yet; remove it`,
     );
   const region = cfg.region || regions[0]!.name;
   const mine = regions.find((r) => r.name === region);
@@ -798,10 +804,15 @@ function storeIdentity(st: StorageConfig): string {
  * merged configuration (credentials usually come from BERTH_STORAGE_AZURE_* variables).
  */
 export function checkStorageConfig(cfg: Config, source: string): void {
-  // A redirect would hand clients ciphertext: encrypted blobs are always proxied (decrypted here).
-  if (cfg.storage.encryption.keyFile && cfg.storage.reads === 'redirect')
+  const enc = cfg.storage.encryption;
+  if (enc.keyFile && enc.enabled === false)
     throw new ConfigError(
-      `${source}: storage.reads is redirect, but storage.encryption.keyFile is set: encrypted blobs must be decrypted by Berth, so use storage.reads: proxy (or auto)`,
+      `${source}: storage.encryption.enabled is false, but storage.encryption.keyFile is set: remove one (a key file means encryption is on)`,
+    );
+  // A redirect would hand clients ciphertext: encrypted blobs are always proxied (decrypted here).
+  if ((enc.keyFile || enc.enabled) && cfg.storage.reads === 'redirect')
+    throw new ConfigError(
+      `${source}: storage.reads is redirect, but ${enc.keyFile ? 'storage.encryption.keyFile is set' : 'storage.encryption.enabled is true'}: encrypted blobs must be decrypted by Berth, so use storage.reads: proxy (or auto)`,
     );
   if (cfg.storage.driver !== 'azure') {
     if (cfg.storage.reads === 'redirect')
@@ -837,10 +848,36 @@ function canSignReads(a: Config['storage']['azure']): boolean {
   return !a.sasToken && !!a.accountName && !!a.accountKey;
 }
 
+/**
+ * Whether objects are encrypted at rest, and with which key-encryption key: on by default with the
+ * Berth-managed key; off when asked (enabled: false), and by default where it cannot work yet
+ * (regions copy raw objects between stores; storage.reads: redirect hands clients the stored
+ * bytes), then with the reason to log.
+ */
+export function encryptionAtRest(cfg: Config): { on: boolean; kek: 'berth-managed' | 'key-file' | 'off'; reason?: string } {
+  const enc = cfg.storage.encryption;
+  if (enc.keyFile) return { on: true, kek: 'key-file' };
+  if (enc.enabled === false) return { on: false, kek: 'off', reason: 'storage.encryption.enabled is false' };
+  if (enc.enabled === true) return { on: true, kek: 'berth-managed' };
+  if (cfg.regions.length > 0)
+    return {
+      on: false,
+      kek: 'off',
+      reason: 'regions are declared, and encryption at rest does not support regions yet (they copy raw objects between stores)',
+    };
+  if (cfg.storage.reads === 'redirect')
+    return {
+      on: false,
+      kek: 'off',
+      reason: 'storage.reads is redirect, which hands clients the stored bytes (encrypted blobs must be decrypted by Berth)',
+    };
+  return { on: true, kek: 'berth-managed' };
+}
+
 /** How blob GETs are answered, with auto resolved: redirect on azure when it can sign, else proxy. */
 export function storageReads(cfg: Config): 'redirect' | 'proxy' {
   if (cfg.storage.reads !== 'auto') return cfg.storage.reads;
-  if (cfg.storage.encryption.keyFile) return 'proxy';
+  if (encryptionAtRest(cfg).on) return 'proxy';
   return cfg.storage.driver === 'azure' && canSignReads(cfg.storage.azure) ? 'redirect' : 'proxy';
 }
 

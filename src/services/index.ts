@@ -16,6 +16,7 @@ import type { PurgeService } from './lifecycle/purge.js';
 import type { RetentionService } from './lifecycle/retention.js';
 import type { SoftDeleteService } from './lifecycle/soft-delete.js';
 import type { JobAdmin } from './operations/jobs.js';
+import type { EncryptionService } from './operations/encryption.js';
 import type { AccessPolicy } from './policy/access.js';
 import type { NetworkRuleService } from './policy/network.js';
 import type { PrivateEndpointService } from './policy/private-endpoints.js';
@@ -79,4 +80,6 @@ export interface Services {
   privateEndpoints: PrivateEndpointService;
   /** Dedicated data endpoints: signed blob-download URLs (blobs.readUrl) and their check on the data listener. */
   dataEndpoints: DataEndpoints;
+  /** Encryption at rest of the deployment: status, and the job that encrypts a clear-text store in place. */
+  storageEncryption: EncryptionService;
 }

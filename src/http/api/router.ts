@@ -23,6 +23,7 @@ import { taskRoutes } from './tasks.js';
 import { replicationRoutes } from './replications.js';
 import { trustRoutes } from './trust.js';
 import { privateEndpointRoutes } from './private-endpoints.js';
+import { storageEncryptionRoutes } from './storage-encryption.js';
 
 export type { ApiOptions } from './common.js';
 
@@ -55,6 +56,7 @@ const table = new RouteTable([
   ...trustRoutes,
   // Private endpoint connections (Private Link).
   ...privateEndpointRoutes,
+  ...storageEncryptionRoutes,
 ]);
 
 export async function handleApi(ctx: Ctx, svc: Services, rawPath: string, opts: ApiOptions): Promise<void> {
