@@ -8,10 +8,11 @@ import { after, before, describe, test } from 'node:test';
 import { startApp, type App } from '../src/app.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { adminAuthHeader, startTestApp, testConfig, type TestApp } from './helpers/app.js';
-import { mustRun, requireTool } from './e2e/helpers.js';
+import { requireTool } from './e2e/helpers.js';
 import { backendGate, BACKENDS } from './helpers/backends.js';
 import { planImage, pushPlannedImage, type ImagePlan } from './helpers/image-push.js';
 import { call, eventually, freePort, type Answer } from './helpers/endpoints.js';
+import { selfSignedCert } from './helpers/tls.js';
 
 // Private endpoints and dedicated data endpoints (docs/private-endpoints.md) over real sockets: the
 // login server on 127.0.0.1, private listeners on 127.0.0.2 / 127.0.0.3 and on a Unix socket
@@ -413,22 +414,7 @@ describe('private endpoints share the HTTPS certificate', requireTool('openssl')
 
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'berth-pe-tls-'));
-    const cert = path.join(dir, 'cert.pem');
-    const key = path.join(dir, 'key.pem');
-    await mustRun(
-      'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1'].concat([
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,IP:127.0.0.4',
-        '-days',
-        '1',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-      ]),
-      { timeoutMs: 30_000 },
-    );
+    const { certFile: cert, keyFile: key } = selfSignedCert(dir, 'IP:127.0.0.1,IP:127.0.0.4');
     ca = readFileSync(cert);
     t = await startTestApp('sqlite', { tls: { cert, key } });
     await t.createRegistry('petls1', 'Premium');

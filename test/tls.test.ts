@@ -7,7 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import { checkListenerSecurity, isLoopbackHost, loadConfig } from '../src/config/config.js';
 import { MAIN, ensureBuilt, freePort, removeDir, serverEnv, startBerth, tempDir, type BerthProcess } from './helpers/berth-process.js';
 import { basicAuthHeader } from './helpers/credentials.js';
-import { mustRun, requireTool, run } from './e2e/helpers.js';
+import { requireTool, run } from './e2e/helpers.js';
+import { selfSignedCert } from './helpers/tls.js';
 
 // HTTPS listener (--tls-cert/--tls-key), https token realms, and the refusal to serve plain HTTP
 // on an address other machines can reach. Real `berth serve` processes, a throwaway certificate.
@@ -95,31 +96,7 @@ describe('berth serve over HTTPS', OPENSSL, () => {
 
   before(async () => {
     dir = tempDir('tls');
-    cert = path.join(dir, 'cert.pem');
-    key = path.join(dir, 'key.pem');
-    await mustRun(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-subj',
-        '/CN=127.0.0.1',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-days',
-        '1',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-      ],
-      { timeoutMs: 30_000 },
-    );
+    ({ certFile: cert, keyFile: key } = selfSignedCert(dir, 'IP:127.0.0.1'));
     ca = readFileSync(cert);
     server = await serve(path.join(dir, 'data'), { args: ['--tls-cert', cert, '--tls-key', key] });
     base = `https://127.0.0.1:${server.port}`;

@@ -14,7 +14,7 @@ import { requireTool } from '../e2e/helpers.js';
 import { freePort, removeDir, tempDir } from '../helpers/berth-process.js';
 import { providerContract } from './contract.js';
 import { FakeKeyVault } from './fake-key-vault.js';
-import { selfSignedCert } from './tls.js';
+import { selfSignedCert } from '../helpers/tls.js';
 
 // Azure Key Vault through keyProviderFor and the real SDK (@azure/keyvault-keys, @azure/identity
 // with a service principal's client secret), against an in-process Key Vault and token endpoint

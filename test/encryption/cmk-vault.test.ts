@@ -7,7 +7,7 @@ import { removeDir, tempDir } from '../helpers/berth-process.js';
 import { sha256 } from '../helpers/oci.js';
 import { requireTool } from '../e2e/helpers.js';
 import { FakeVault } from './fake-vault.js';
-import { selfSignedCert } from './tls.js';
+import { selfSignedCert } from '../helpers/tls.js';
 
 // A registry whose customer-managed key is in Vault transit (the in-process fake, over HTTPS with
 // a throwaway CA trusted through storage.encryption.providers.vault.caFile): created, rotated in

@@ -14,7 +14,7 @@ import { requireTool } from '../e2e/helpers.js';
 import { freePort, removeDir, tempDir } from '../helpers/berth-process.js';
 import { providerContract } from './contract.js';
 import { FakeVault } from './fake-vault.js';
-import { selfSignedCert } from './tls.js';
+import { selfSignedCert } from '../helpers/tls.js';
 
 // Vault transit through keyProviderFor, against an in-process Vault transit over HTTPS (a
 // throwaway certificate trusted through storage.encryption.providers.vault.caFile).

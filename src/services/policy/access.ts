@@ -4,7 +4,7 @@ import { RegistryError } from '../../domain/errors.js';
 import { isValidRegistryName } from '../../domain/reference.js';
 import type { RegistryRow, RegistryStore } from '../../meta/store.js';
 import { onceViewer, type QuarantineViewer } from '../../domain/quarantine.js';
-import type { ActivityRecorder } from '../../domain/activity.js';
+import type { ActivityOperation, ActivityRecorder } from '../../domain/activity.js';
 import { gateFor, refusalMessage } from '../../domain/network.js';
 import { currentActor } from '../actor.js';
 import type { CatalogReach } from '../../auth/service.js';
@@ -113,22 +113,51 @@ export class AccessPolicy {
   /** A registry asked for on a private listener it has no Approved connection on: counted, and recorded like a refusal. */
   private refusedOnEndpoint(reg: RegistryRow, client: ClientInfo, p: Principal, endpoint: string): void {
     this.endpoints?.observer?.privateEndpointRefused(reg.name);
-    if (!this.firstRefusalLately(`${reg.id}|${client.ip}|${endpoint}`)) return;
-    void this.network.activity?.record({
+    this.recordRefused(reg, client, p, {
+      key: `${reg.id}|${client.ip}|${endpoint}`,
       operation: 'Berth/registries/privateEndpointConnections/refused/action',
+      resource: 'privateEndpointConnections',
+      status: 404,
+      code: 'NAME_UNKNOWN',
+      message: `registry ${reg.name} has no approved connection on the private endpoint ${endpoint}`,
+      properties: { listen: endpoint },
+    });
+  }
+
+  /**
+   * One activity record per kind of refusal, client and registry a minute: a client retrying in
+   * a loop must not become a database write per request (the metrics count every one).
+   */
+  private recordRefused(
+    reg: RegistryRow,
+    client: ClientInfo,
+    p: Principal,
+    r: {
+      key: string;
+      operation: ActivityOperation;
+      resource: string;
+      status: number;
+      code: string;
+      message: string;
+      properties: Record<string, unknown>;
+    },
+  ): void {
+    if (!this.firstRefusalLately(r.key)) return;
+    void this.network.activity?.record({
+      operation: r.operation,
       registry: reg.name,
       registryId: reg.id,
-      resource: `/registries/${reg.name}/privateEndpointConnections`,
+      resource: `/registries/${reg.name}/${r.resource}`,
       result: 'Failed',
-      status: 404,
-      error: { code: 'NAME_UNKNOWN', message: `registry ${reg.name} has no approved connection on the private endpoint ${endpoint}` },
+      status: r.status,
+      error: { code: r.code, message: r.message },
       identity: describePrincipal(p),
       identityType: identityTypeOf(p),
       callerIp: client.ip,
       userAgent: client.userAgent,
       correlationId: client.correlationId,
       method: client.method,
-      properties: { listen: endpoint, note: 'further refusals of this client within 60 s are counted, not recorded' },
+      properties: { ...r.properties, note: 'further refusals of this client within 60 s are counted, not recorded' },
     });
   }
 
@@ -151,22 +180,14 @@ export class AccessPolicy {
   }
 
   private recordRefusal(reg: RegistryRow, client: ClientInfo, p: Principal, message: string): void {
-    if (!this.firstRefusalLately(`${reg.id}|${client.ip}`)) return;
-    void this.network.activity?.record({
+    this.recordRefused(reg, client, p, {
+      key: `${reg.id}|${client.ip}`,
       operation: 'Berth/registries/networkRules/refused/action',
-      registry: reg.name,
-      registryId: reg.id,
-      resource: `/registries/${reg.name}/networkRules`,
-      result: 'Failed',
+      resource: 'networkRules',
       status: 403,
-      error: { code: 'DENIED', message },
-      identity: describePrincipal(p),
-      identityType: identityTypeOf(p),
-      callerIp: client.ip,
-      userAgent: client.userAgent,
-      correlationId: client.correlationId,
-      method: client.method,
-      properties: { clientIp: client.ip, note: 'further refusals of this client within 60 s are counted, not recorded' },
+      code: 'DENIED',
+      message,
+      properties: { clientIp: client.ip },
     });
   }
 

@@ -2,8 +2,14 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-/** A throwaway self-signed certificate for 127.0.0.1 made with openssl; the cert file is its own CA file. */
-export function selfSignedCert(dir: string): { cert: Buffer; key: Buffer; caFile: string } {
+/**
+ * A throwaway self-signed certificate (P-256, one day) for 127.0.0.1 and `alt` names, made with
+ * openssl; the cert file is its own CA file.
+ */
+export function selfSignedCert(
+  dir: string,
+  alt = 'IP:127.0.0.1,DNS:localhost',
+): { cert: Buffer; key: Buffer; caFile: string; certFile: string; keyFile: string } {
   const cert = path.join(dir, 'server-cert.pem');
   const key = path.join(dir, 'server-key.pem');
   execFileSync(
@@ -19,7 +25,7 @@ export function selfSignedCert(dir: string): { cert: Buffer; key: Buffer; caFile
       '-subj',
       '/CN=127.0.0.1',
       '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      `subjectAltName=${alt}`,
       '-days',
       '1',
       '-keyout',
@@ -29,5 +35,5 @@ export function selfSignedCert(dir: string): { cert: Buffer; key: Buffer; caFile
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  return { cert: readFileSync(cert), key: readFileSync(key), caFile: cert };
+  return { cert: readFileSync(cert), key: readFileSync(key), caFile: cert, certFile: cert, keyFile: key };
 }
