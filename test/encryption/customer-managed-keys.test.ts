@@ -161,8 +161,13 @@ for (const backend of BACKENDS) {
         assert.equal(sha256(Buffer.from(await back.arrayBuffer())), layer.digest);
         assert.equal((await api(t, 'GET', `/api/registries/${name}/encryption`)).body.keyState, 'Accessible');
 
-        const log = await api(t, 'GET', `/api/audit/activity?registry=${name}`);
-        const ops = ((log.body.value as { operationName: string }[]) ?? []).map((e) => e.operationName);
+        // Activity records are written after the response (never in a request's way): poll.
+        let ops: string[] = [];
+        for (let i = 0; i < 50 && !ops.includes('Berth/registries/encryption/keyRestored/action'); i++) {
+          if (i) await sleep(100);
+          const log = await api(t, 'GET', `/api/audit/activity?registry=${name}`);
+          ops = ((log.body.value as { operationName: string }[]) ?? []).map((e) => e.operationName);
+        }
         assert.ok(ops.includes('Berth/registries/encryption/keyInaccessible/action'), ops.join(', '));
         assert.ok(ops.includes('Berth/registries/encryption/keyRestored/action'), ops.join(', '));
         const metrics = await (await t.fetch('/metrics')).text();

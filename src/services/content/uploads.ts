@@ -370,8 +370,8 @@ export class UploadService {
         { detail: { digest } },
       );
     }
-    // Content-addressed: if the blob is already stored, the move replaces it with identical bytes
-    // (atomically; open readers keep their file), so dedup needs no extra check.
+    // Content-addressed: if the blob is already stored (its size checked), the upload's copy is
+    // dropped instead of moved over it (below).
     // A blob that cannot fit is refused before it is moved or linked (and checked again, exactly, on link).
     try {
       await precheckBlob(this.meta, reg, repository, digest, size);
@@ -391,7 +391,12 @@ export class UploadService {
       // Every attempt records (and on PostgreSQL locks) the row: a retried transaction starts afresh.
       await this.meta.recordBlob(trx, digest, size);
       if (!moved) {
-        await this.storage.move(key, target);
+        // Content already stored stays as it is: a reader may be part way through it, and with
+        // encryption at rest the same content sealed again is other bytes (a new salt), which a
+        // read spanning both would fail on. Under the row lock, GC cannot take it meanwhile.
+        const there = await this.storage.stat(target);
+        if (there?.size === size) await this.storage.delete(key);
+        else await this.storage.move(key, target);
         moved = true; // a retried transaction must not move twice
       }
       await this.onBlobCommitted?.(trx, digest);

@@ -73,6 +73,7 @@ export class FsDriver implements StorageDriver {
     const handle = await this.openExisting(key);
     return {
       read: async (into, position) => (await handle.read(into, 0, into.length, position)).bytesRead,
+      size: async () => (await handle.stat()).size,
       close: () => handle.close(),
     };
   }

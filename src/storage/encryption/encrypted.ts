@@ -165,9 +165,9 @@ export class EncryptingDriver implements StorageDriver {
   }
 
   /** Small ranges of one object (inclusive ends): one positional open where the driver has it (fs), else a ranged read each. */
-  private async readRanges(key: string, ranges: Array<[number, number]>): Promise<[Buffer, ...Buffer[]]> {
-    if (this.inner.openPositional) {
-      const r = await this.inner.openPositional(key);
+  private async readRanges(key: string, ranges: Array<[number, number]>, open?: PositionalReader): Promise<[Buffer, ...Buffer[]]> {
+    if (open || this.inner.openPositional) {
+      const r = open ?? (await this.inner.openPositional!(key));
       try {
         return (await Promise.all(
           ranges.map(async ([start, end]) => {
@@ -182,7 +182,7 @@ export class EncryptingDriver implements StorageDriver {
           }),
         )) as [Buffer, ...Buffer[]];
       } finally {
-        await r.close();
+        if (!open) await r.close();
       }
     }
     const out: Buffer[] = [];
@@ -209,12 +209,16 @@ export class EncryptingDriver implements StorageDriver {
   }
 
   /** Header and authenticated terminator of a complete object. */
-  private async openObject(key: string, cipherSize: number): Promise<{ h: Header; t: Terminator }> {
+  private async openObject(key: string, cipherSize: number, open?: PositionalReader): Promise<{ h: Header; t: Terminator }> {
     if (cipherSize < HEADER_SIZE + TERMINATOR_SIZE) throw this.fail(key, `${cipherSize} bytes is too short`);
-    const [head, tail = Buffer.alloc(0)] = await this.readRanges(key, [
-      [0, HEADER_SIZE - 1],
-      [cipherSize - TERMINATOR_SIZE, cipherSize - 1],
-    ]);
+    const [head, tail = Buffer.alloc(0)] = await this.readRanges(
+      key,
+      [
+        [0, HEADER_SIZE - 1],
+        [cipherSize - TERMINATOR_SIZE, cipherSize - 1],
+      ],
+      open,
+    );
     const h = this.parseHeader(key, head);
     const peek = this.peekTerminator(tail);
     if (!peek) throw this.fail(key, 'no end record (truncated, extended, or an upload interrupted before its commit)');
@@ -226,17 +230,17 @@ export class EncryptingDriver implements StorageDriver {
       records = Math.ceil(peek.size / peek.segment);
       if (records * (LEN + TAG) + peek.size !== dataBytes) throw this.fail(key, 'size does not match its end record');
     } else {
-      records = (await this.walk(key, cipherSize - TERMINATOR_SIZE)).length;
+      records = (await this.walk(key, cipherSize - TERMINATOR_SIZE, open)).length;
     }
     this.open(key, h, records, true, tail.subarray(0, 16), Buffer.alloc(0), tail.subarray(16));
     return { h, t: { ...peek, records } };
   }
 
   /** The data records before `limit` (ciphertext position), from their length fields: [position, length]. */
-  private async walk(key: string, limit: number): Promise<Array<[number, number]>> {
+  private async walk(key: string, limit: number, open?: PositionalReader): Promise<Array<[number, number]>> {
     const out: Array<[number, number]> = [];
     let pos = HEADER_SIZE;
-    const positional = this.inner.openPositional ? await this.inner.openPositional(key) : undefined;
+    const positional = open ?? (this.inner.openPositional ? await this.inner.openPositional(key) : undefined);
     const lenBuf = Buffer.alloc(LEN);
     try {
       while (pos + LEN <= limit) {
@@ -251,7 +255,7 @@ export class EncryptingDriver implements StorageDriver {
         pos += LEN + len + TAG;
       }
     } finally {
-      await positional?.close();
+      if (!open) await positional?.close();
     }
     return out;
   }
@@ -270,6 +274,27 @@ export class EncryptingDriver implements StorageDriver {
   }
 
   async read(key: string, range?: ReadRange): Promise<Readable> {
+    // One open object for the header, the end record and every record: a blob pushed again is
+    // moved over its key as a new object (same plaintext, new salt), and a read must not mix the two.
+    if (this.inner.openPositional) {
+      const reader = await this.inner.openPositional(key);
+      try {
+        if (!reader.size) throw new Error(`${this.name}: positional readers must report their size`);
+        const cipherSize = await reader.size();
+        const { h, t } = await this.openObject(key, cipherSize, reader);
+        const start = range?.start ?? 0;
+        const end = Math.min(range?.end ?? t.size - 1, t.size - 1);
+        if (t.size === 0 || start > end) {
+          await reader.close();
+          return Readable.from([]);
+        }
+        const records = t.segment > 0 ? undefined : await this.walk(key, cipherSize - TERMINATOR_SIZE, reader);
+        return Readable.from(this.decryptPositional(key, h, t, reader, start, end, records), { highWaterMark: 2 });
+      } catch (e) {
+        await reader.close();
+        throw e;
+      }
+    }
     const st = await this.inner.stat(key);
     if (!st) throw new StorageNotFoundError(this.name, key);
     const { h, t } = await this.openObject(key, st.size);
@@ -287,53 +312,67 @@ export class EncryptingDriver implements StorageDriver {
       from = HEADER_SIZE + first * (t.segment + LEN + TAG);
       until = Math.min(dataEnd, HEADER_SIZE + (last + 1) * (t.segment + LEN + TAG));
     }
-    // Where the inner driver reads positionally (fs), a regular object's records are read straight
-    // into one buffer per batch at their computed offsets: no stream chunks to reassemble, no copy
-    // before decryption (about half the CPU of a pull goes to these copies otherwise).
-    if (t.segment > 0 && this.inner.openPositional) {
-      const reader = await this.inner.openPositional(key);
-      return Readable.from(this.decryptPositional(key, h, t, reader, first, start, end), { highWaterMark: 2 });
-    }
     const source = await this.inner.read(key, { start: from, end: until - 1 });
     return Readable.from(this.decrypt(key, h, t, source, first, t.segment > 0 ? first * t.segment : 0, start, end, until === dataEnd));
   }
 
-  /** Records `first`… of a regular object, read a few at a time by position, decrypted in order. */
+  /**
+   * Plaintext bytes start..end of an object open in `reader`, its records read a few at a time by
+   * position straight into one buffer (no stream chunks to reassemble, no copy before decryption).
+   * A regular object's records are where its segment size puts them; an irregular one's come from
+   * `records` (its walk).
+   */
   private async *decryptPositional(
     key: string,
     h: Header,
     t: Terminator,
     reader: PositionalReader,
-    first: number,
     start: number,
     end: number,
+    records?: Array<[number, number]>,
   ): AsyncGenerator<Buffer> {
-    const stride = t.segment + LEN + TAG;
-    const last = Math.floor(end / t.segment);
-    const perBatch = Math.max(1, Math.floor(POSITIONAL_BATCH / stride));
+    // [ciphertext position, plaintext length, plaintext offset] of every record the range touches
+    const wanted: Array<[number, number, number, number]> = [];
+    if (records) {
+      if (records.length !== t.records) throw this.fail(key, 'records do not add up to its end record');
+      let plain = 0;
+      for (const [i, [pos, len]] of records.entries()) {
+        if (plain + len > start && plain <= end) wanted.push([i, pos, len, plain]);
+        plain += len;
+      }
+      if (plain !== t.size) throw this.fail(key, 'records do not add up to its end record');
+    } else {
+      const stride = t.segment + LEN + TAG;
+      for (let i = Math.floor(start / t.segment); i <= Math.floor(end / t.segment); i++)
+        wanted.push([i, HEADER_SIZE + i * stride, Math.min(t.segment, t.size - i * t.segment), i * t.segment]);
+    }
     try {
-      for (let index = first; index <= last;) {
-        const count = Math.min(perBatch, last - index + 1);
-        const pos = HEADER_SIZE + index * stride;
-        // The last record may be short: the batch ends where the object's data ends.
-        const want = Math.min(count * stride, HEADER_SIZE + t.records * stride - (t.records * t.segment - t.size) - pos);
-        const buf = Buffer.allocUnsafe(want);
+      for (let w = 0; w < wanted.length;) {
+        // A batch: consecutive records up to POSITIONAL_BATCH bytes of ciphertext.
+        const from = wanted[w]![1];
+        let to = w;
+        while (to + 1 < wanted.length && wanted[to + 1]![1] + LEN + wanted[to + 1]![2] + TAG - from <= POSITIONAL_BATCH) to++;
+        const last = wanted[to]!;
+        const buf = Buffer.allocUnsafe(last[1] + LEN + last[2] + TAG - from);
         let got = 0;
-        while (got < want) {
-          const n = await reader.read(buf.subarray(got), pos + got);
-          if (n === 0) throw this.fail(key, `record ${index + Math.floor(got / stride)} is cut short`);
+        while (got < buf.length) {
+          const n = await reader.read(buf.subarray(got), from + got);
+          if (n === 0) throw this.fail(key, `record ${wanted[w]![0]} is cut short`);
           got += n;
         }
-        for (let i = 0, at = 0; i < count; i++, index++) {
-          const len = buf.readUInt32BE(at);
-          const expected = Math.min(t.segment, t.size - index * t.segment);
-          if (len !== expected) throw this.fail(key, `record ${index} has length ${len}, not ${expected}`);
-          const lenBuf = buf.subarray(at, at + LEN);
-          const body = buf.subarray(at + LEN, at + LEN + len);
-          const tag = buf.subarray(at + LEN + len, at + LEN + len + TAG);
-          at += LEN + len + TAG;
-          const plain = this.open(key, h, index, false, lenBuf, body, tag);
-          const recStart = index * t.segment;
+        for (; w <= to; w++) {
+          const [index, pos, len, recStart] = wanted[w]!;
+          const at = pos - from;
+          if (buf.readUInt32BE(at) !== len) throw this.fail(key, `record ${index} has length ${buf.readUInt32BE(at)}, not ${len}`);
+          const plain = this.open(
+            key,
+            h,
+            index,
+            false,
+            buf.subarray(at, at + LEN),
+            buf.subarray(at + LEN, at + LEN + len),
+            buf.subarray(at + LEN + len, at + LEN + len + TAG),
+          );
           yield plain.subarray(Math.max(0, start - recStart), Math.min(len, end + 1 - recStart));
         }
       }
