@@ -28,7 +28,7 @@ export interface PositionalReader {
   /** Reads up to into.length bytes at position; 0 at the end. */
   read(into: Buffer, position: number): Promise<number>;
   /** The size of the object this reader has open (which a later move over its key does not change). */
-  size?(): Promise<number>;
+  size(): Promise<number>;
   close(): Promise<void>;
 }
 

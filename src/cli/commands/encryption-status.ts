@@ -1,14 +1,13 @@
 import type { Command } from 'commander';
 import { client, common, print } from '../command-kit.js';
+import { encryptionGroup } from './encryption.js';
 
 // `berth encryption status`: encryption at rest of the whole deployment (which key protects the
 // blob store; the progress of encrypting an existing clear-text store). Per-registry keys are the
-// other subcommands of the group (encryption.ts); this file only adds to it.
+// other subcommands of the group (encryption.ts, which owns it); this file only adds to it.
 
 export function registerEncryptionStatusCommand(program: Command): void {
-  const group =
-    program.commands.find((c) => c.name() === 'encryption') ??
-    program.command('encryption').description('encryption at rest: the deployment key and the migration of a clear-text store');
+  const group = encryptionGroup(program);
   common(
     group
       .command('status')

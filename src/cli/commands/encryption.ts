@@ -9,7 +9,9 @@ import { client, common, print } from '../command-kit.js';
 export function encryptionGroup(program: Command): Command {
   return (
     program.commands.find((c) => c.name() === 'encryption') ??
-    program.command('encryption').description("a registry's encryption at rest (like az acr encryption)")
+    program
+      .command('encryption')
+      .description("encryption at rest: the deployment's key and migration (status), a registry's customer-managed key (show, rotate-key)")
   );
 }
 

@@ -279,7 +279,6 @@ export class EncryptingDriver implements StorageDriver {
     if (this.inner.openPositional) {
       const reader = await this.inner.openPositional(key);
       try {
-        if (!reader.size) throw new Error(`${this.name}: positional readers must report their size`);
         const cipherSize = await reader.size();
         const { h, t } = await this.openObject(key, cipherSize, reader);
         const start = range?.start ?? 0;
