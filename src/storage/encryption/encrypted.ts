@@ -56,6 +56,8 @@ const INFO = Buffer.from('berth storage object v1');
 export const DEFAULT_SEGMENT = 1024 * 1024;
 /** Records are never larger than this, whatever segment wrote them (a bound on what a tampered length can make us buffer). */
 const MAX_RECORD = 64 * 1024 * 1024;
+/** Plaintext handed out per decryption step (see openParts). */
+const PIECE = 64 * 1024;
 /** Ciphertext read per positional batch (a few segments: fewer reads, bounded memory per pull). */
 const POSITIONAL_BATCH = 4 * 1024 * 1024 + 4 * (LEN + TAG);
 
@@ -122,20 +124,35 @@ export class EncryptingDriver implements StorageDriver {
     return n;
   }
 
-  private seal(h: Header, index: number, last: boolean, aad: Buffer, plain: Buffer): Buffer[] {
+  /** [aad, ciphertext pieces..., tag]: sealed piece by piece, for the reason openParts gives. */
+  private seal(h: Header, index: number, last: boolean, aad: Buffer, plain: readonly Buffer[]): Buffer[] {
     const c = createCipheriv('aes-256-gcm', h.key, this.nonce(h, index, last));
     c.setAAD(aad);
-    const body = c.update(plain);
+    const out = [aad];
+    for (const p of plain) for (let at = 0; at < p.length; at += PIECE) out.push(c.update(p.subarray(at, at + PIECE)));
     c.final();
-    return [aad, body, c.getAuthTag()];
+    out.push(c.getAuthTag());
+    return out;
   }
 
   private open(key: string, h: Header, index: number, last: boolean, aad: Buffer, body: Buffer, tag: Buffer): Buffer {
+    const parts = this.openParts(key, h, index, last, aad, body, tag);
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  /**
+   * A record's plaintext, authenticated, in pieces of at most PIECE bytes: a fresh 1 MiB buffer
+   * per record is what the allocator hands back to the kernel and faults in again, which cost an
+   * encrypted pull more than AES itself; small pieces are reused from the heap.
+   */
+  private openParts(key: string, h: Header, index: number, last: boolean, aad: Buffer, body: Buffer, tag: Buffer): Buffer[] {
     try {
       const d = createDecipheriv('aes-256-gcm', h.key, this.nonce(h, index, last));
       d.setAAD(aad);
       d.setAuthTag(tag);
-      const out = d.update(body);
+      const out: Buffer[] = [];
+      for (let at = 0; at < body.length; at += PIECE) out.push(d.update(body.subarray(at, at + PIECE)));
+      if (out.length === 0) out.push(d.update(body));
       d.final();
       return out;
     } catch {
@@ -146,9 +163,9 @@ export class EncryptingDriver implements StorageDriver {
     }
   }
 
-  private sealRecord(h: Header, index: number, plain: Buffer): Buffer[] {
+  private sealRecord(h: Header, index: number, plain: readonly Buffer[]): Buffer[] {
     const len = Buffer.alloc(LEN);
-    len.writeUInt32BE(plain.length);
+    len.writeUInt32BE(plain.reduce((n, p) => n + p.length, 0));
     return this.seal(h, index, false, len, plain);
   }
 
@@ -157,7 +174,7 @@ export class EncryptingDriver implements StorageDriver {
     clear.writeUInt32BE(TERMINATOR_MARK, 0);
     clear.writeBigUInt64BE(BigInt(size), 4);
     clear.writeUInt32BE(segment, 12);
-    return this.seal(h, records, true, clear, Buffer.alloc(0));
+    return this.seal(h, records, true, clear, []);
   }
 
   private async readBytes(key: string, start: number, end: number): Promise<Buffer> {
@@ -345,25 +362,47 @@ export class EncryptingDriver implements StorageDriver {
       for (let i = Math.floor(start / t.segment); i <= Math.floor(end / t.segment); i++)
         wanted.push([i, HEADER_SIZE + i * stride, Math.min(t.segment, t.size - i * t.segment), i * t.segment]);
     }
+    // Batches of consecutive records, each up to POSITIONAL_BATCH bytes of ciphertext: [first, last] into wanted.
+    const batches: Array<[number, number]> = [];
+    for (let w = 0; w < wanted.length;) {
+      const from = wanted[w]![1];
+      let to = w;
+      while (to + 1 < wanted.length && wanted[to + 1]![1] + LEN + wanted[to + 1]![2] + TAG - from <= POSITIONAL_BATCH) to++;
+      batches.push([w, to]);
+      w = to + 1;
+    }
+    // Two reused buffers: the next batch is read while this one is decrypted (decryption copies out,
+    // so a buffer is free again once its records are opened). Fresh buffers per batch made the
+    // garbage collector and page faults, not AES, the cost of an encrypted pull.
+    const bufs: [Buffer, Buffer] = [takeBatchBuffer(), takeBatchBuffer()];
+    const fill = async (b: number): Promise<Buffer> => {
+      const [first, lastIdx] = batches[b]!;
+      const from = wanted[first]![1];
+      const last = wanted[lastIdx]!;
+      const buf = bufs[b & 1]!.subarray(0, last[1] + LEN + last[2] + TAG - from);
+      let got = 0;
+      while (got < buf.length) {
+        const n = await reader.read(buf.subarray(got), from + got);
+        if (n === 0) throw this.fail(key, `record ${wanted[first]![0]} is cut short`);
+        got += n;
+      }
+      return buf;
+    };
+    let next: Promise<Buffer> | undefined;
+    let done = false;
     try {
-      for (let w = 0; w < wanted.length;) {
-        // A batch: consecutive records up to POSITIONAL_BATCH bytes of ciphertext.
-        const from = wanted[w]![1];
-        let to = w;
-        while (to + 1 < wanted.length && wanted[to + 1]![1] + LEN + wanted[to + 1]![2] + TAG - from <= POSITIONAL_BATCH) to++;
-        const last = wanted[to]!;
-        const buf = Buffer.allocUnsafe(last[1] + LEN + last[2] + TAG - from);
-        let got = 0;
-        while (got < buf.length) {
-          const n = await reader.read(buf.subarray(got), from + got);
-          if (n === 0) throw this.fail(key, `record ${wanted[w]![0]} is cut short`);
-          got += n;
-        }
-        for (; w <= to; w++) {
+      for (let b = 0; b < batches.length; b++) {
+        const buf = await (next ?? fill(b));
+        // Started before this batch is decrypted; its buffer is the other one, whose records are all opened.
+        next = b + 1 < batches.length ? fill(b + 1) : undefined;
+        next?.catch(() => undefined);
+        const [first, lastIdx] = batches[b]!;
+        const from = wanted[first]![1];
+        for (let w = first; w <= lastIdx; w++) {
           const [index, pos, len, recStart] = wanted[w]!;
           const at = pos - from;
           if (buf.readUInt32BE(at) !== len) throw this.fail(key, `record ${index} has length ${buf.readUInt32BE(at)}, not ${len}`);
-          const plain = this.open(
+          const parts = this.openParts(
             key,
             h,
             index,
@@ -372,10 +411,14 @@ export class EncryptingDriver implements StorageDriver {
             buf.subarray(at + LEN, at + LEN + len),
             buf.subarray(at + LEN + len, at + LEN + len + TAG),
           );
-          yield plain.subarray(Math.max(0, start - recStart), Math.min(len, end + 1 - recStart));
+          yield* within(parts, Math.max(0, start - recStart), Math.min(len, end + 1 - recStart));
         }
       }
+      done = true;
     } finally {
+      // A read still in flight (the consumer went away) must end before its buffer is reused or the file closed.
+      await next?.catch(() => undefined);
+      if (done) bufs.forEach(giveBatchBuffer);
       await reader.close();
     }
   }
@@ -413,8 +456,8 @@ export class EncryptingDriver implements StorageDriver {
         plainPos += len;
         if (plainPos > t.size) throw this.fail(key, 'records hold more bytes than its end record says');
         if (plainPos > start && recStart <= end) {
-          const plain = this.open(key, h, index, false, lenBuf, body, tag);
-          yield plain.subarray(Math.max(0, start - recStart), Math.min(len, end + 1 - recStart));
+          const parts = this.openParts(key, h, index, false, lenBuf, body, tag);
+          yield* within(parts, Math.max(0, start - recStart), Math.min(len, end + 1 - recStart));
         }
         index++;
         len = -1;
@@ -508,10 +551,10 @@ export class EncryptingDriver implements StorageDriver {
         (e: Error) => cb(e),
       );
     };
-    const emit = (plain: Buffer): Buffer[] => {
+    const emit = (plain: readonly Buffer[], length: number): Buffer[] => {
       // A short record followed by another makes the layout irregular (range reads walk).
       if (lastShort) regular = false;
-      lastShort = plain.length !== this.segment;
+      lastShort = length !== this.segment;
       return this.sealRecord(h, index++, plain);
     };
     const stream = new Writable({
@@ -521,25 +564,33 @@ export class EncryptingDriver implements StorageDriver {
         pendingBytes += chunk.length;
         total += chunk.length;
         if (pendingBytes < this.segment) return cb();
-        // Copies at most one segment (the one pending bytes start); full segments of the chunk are sealed in place.
+        // Every full segment pending is sealed from the chunks as they came (never concatenated: a
+        // copy and a fresh segment-sized buffer per record); the rest waits for more.
         const out: Buffer[] = [];
-        let rest = chunk;
-        if (pending.length > 1) {
-          const need = this.segment - (pendingBytes - chunk.length);
-          pending.pop();
-          out.push(...emit(Buffer.concat([...pending, chunk.subarray(0, need)])));
-          rest = chunk.subarray(need);
+        while (pendingBytes >= this.segment) {
+          const record: Buffer[] = [];
+          let need = this.segment;
+          while (need > 0) {
+            const c = pending[0]!;
+            if (c.length <= need) {
+              record.push(c);
+              pending.shift();
+              need -= c.length;
+            } else {
+              record.push(c.subarray(0, need));
+              pending[0] = c.subarray(need);
+              need = 0;
+            }
+          }
+          pendingBytes -= this.segment;
+          for (const part of emit(record, this.segment)) out.push(part);
         }
-        let at = 0;
-        for (; rest.length - at >= this.segment; at += this.segment) out.push(...emit(rest.subarray(at, at + this.segment)));
-        pending = at < rest.length ? [rest.subarray(at)] : [];
-        pendingBytes = rest.length - at;
         send(out, cb);
       },
       final: (cb) => {
         // Every commit ends with a sealed record boundary and a terminator (see the top of the file).
         const out: Buffer[] = [];
-        if (pendingBytes > 0) out.push(...emit(Buffer.concat(pending)));
+        if (pendingBytes > 0) out.push(...emit(pending, pendingBytes));
         pending = [];
         pendingBytes = 0;
         out.push(...this.sealTerminator(h, index, total, regular ? this.segment : 0));
@@ -596,6 +647,28 @@ export class EncryptingDriver implements StorageDriver {
     ]);
     return head[0] === VERSION && this.peekTerminator(tail) !== undefined;
   }
+}
+
+/** Bytes 'from' (inclusive) to 'to' (exclusive) of the concatenation of parts, without copying. */
+function* within(parts: Buffer[], from: number, to: number): Generator<Buffer> {
+  let at = 0;
+  for (const p of parts) {
+    const s = Math.max(from, at);
+    const e = Math.min(to, at + p.length);
+    if (e > s) yield s === at && e === at + p.length ? p : p.subarray(s - at, e - at);
+    at += p.length;
+    if (at >= to) return;
+  }
+}
+
+// Batch buffers kept for reuse across reads (at most BATCH_POOL_MAX, 64 MiB): a busy moment allocates more and lets them go.
+const BATCH_POOL_MAX = 16;
+const batchPool: Buffer[] = [];
+function takeBatchBuffer(): Buffer {
+  return batchPool.pop() ?? Buffer.allocUnsafeSlow(POSITIONAL_BATCH);
+}
+function giveBatchBuffer(b: Buffer): void {
+  if (batchPool.length < BATCH_POOL_MAX) batchPool.push(b);
 }
 
 /** A FIFO of buffers that hands out exact byte counts without re-concatenating everything. */
