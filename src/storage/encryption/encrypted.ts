@@ -305,7 +305,7 @@ export class EncryptingDriver implements StorageDriver {
           return Readable.from([]);
         }
         const records = t.segment > 0 ? undefined : await this.walk(key, cipherSize - TERMINATOR_SIZE, reader);
-        return Readable.from(this.decryptPositional(key, h, t, reader, start, end, records), { highWaterMark: 2 });
+        return recordStream(this.decryptPositional(key, h, t, reader, start, end, records));
       } catch (e) {
         await reader.close();
         throw e;
@@ -329,7 +329,7 @@ export class EncryptingDriver implements StorageDriver {
       until = Math.min(dataEnd, HEADER_SIZE + (last + 1) * (t.segment + LEN + TAG));
     }
     const source = await this.inner.read(key, { start: from, end: until - 1 });
-    return Readable.from(this.decrypt(key, h, t, source, first, t.segment > 0 ? first * t.segment : 0, start, end, until === dataEnd));
+    return recordStream(this.decrypt(key, h, t, source, first, t.segment > 0 ? first * t.segment : 0, start, end, until === dataEnd));
   }
 
   /**
@@ -346,7 +346,7 @@ export class EncryptingDriver implements StorageDriver {
     start: number,
     end: number,
     records?: Array<[number, number]>,
-  ): AsyncGenerator<Buffer> {
+  ): AsyncGenerator<Buffer[]> {
     // [ciphertext position, plaintext length, plaintext offset] of every record the range touches
     const wanted: Array<[number, number, number, number]> = [];
     if (records) {
@@ -411,7 +411,7 @@ export class EncryptingDriver implements StorageDriver {
             buf.subarray(at + LEN, at + LEN + len),
             buf.subarray(at + LEN + len, at + LEN + len + TAG),
           );
-          yield* within(parts, Math.max(0, start - recStart), Math.min(len, end + 1 - recStart));
+          yield within(parts, Math.max(0, start - recStart), Math.min(len, end + 1 - recStart));
         }
       }
       done = true;
@@ -434,7 +434,7 @@ export class EncryptingDriver implements StorageDriver {
     start: number,
     end: number,
     toTheEnd: boolean,
-  ): AsyncGenerator<Buffer> {
+  ): AsyncGenerator<Buffer[]> {
     const q = new ByteQueue();
     let need = LEN;
     let len = -1;
@@ -457,7 +457,7 @@ export class EncryptingDriver implements StorageDriver {
         if (plainPos > t.size) throw this.fail(key, 'records hold more bytes than its end record says');
         if (plainPos > start && recStart <= end) {
           const parts = this.openParts(key, h, index, false, lenBuf, body, tag);
-          yield* within(parts, Math.max(0, start - recStart), Math.min(len, end + 1 - recStart));
+          yield within(parts, Math.max(0, start - recStart), Math.min(len, end + 1 - recStart));
         }
         index++;
         len = -1;
@@ -650,15 +650,57 @@ export class EncryptingDriver implements StorageDriver {
 }
 
 /** Bytes 'from' (inclusive) to 'to' (exclusive) of the concatenation of parts, without copying. */
-function* within(parts: Buffer[], from: number, to: number): Generator<Buffer> {
+function within(parts: Buffer[], from: number, to: number): Buffer[] {
+  const out: Buffer[] = [];
   let at = 0;
   for (const p of parts) {
     const s = Math.max(from, at);
     const e = Math.min(to, at + p.length);
-    if (e > s) yield s === at && e === at + p.length ? p : p.subarray(s - at, e - at);
+    if (e > s) out.push(s === at && e === at + p.length ? p : p.subarray(s - at, e - at));
     at += p.length;
-    if (at >= to) return;
+    if (at >= to) break;
   }
+  return out;
+}
+
+/**
+ * A byte stream of records' plaintext pieces. A record's pieces are pushed in one go, so a
+ * consumer writing them to a socket does so in one tick (HTTP responses gather them into one
+ * writev) rather than one write per piece.
+ */
+function recordStream(records: AsyncGenerator<Buffer[]>): Readable {
+  let pulling = false;
+  return new Readable({
+    highWaterMark: 2 * DEFAULT_SEGMENT,
+    read() {
+      if (pulling) return;
+      pulling = true;
+      const pull = (): void => {
+        records.next().then(
+          (r) => {
+            if (r.done) {
+              pulling = false;
+              this.push(null);
+            } else if (r.value.length === 0) {
+              pull();
+            } else {
+              pulling = false;
+              for (const piece of r.value) this.push(piece);
+            }
+          },
+          (e: Error) => this.destroy(e),
+        );
+      };
+      pull();
+    },
+    destroy(err, cb) {
+      // Ends the generator: its finally waits for a read in flight and closes the object.
+      records.return(undefined).then(
+        () => cb(err),
+        () => cb(err),
+      );
+    },
+  });
 }
 
 // Batch buffers kept for reuse across reads (at most BATCH_POOL_MAX, 64 MiB): a busy moment allocates more and lets them go.
