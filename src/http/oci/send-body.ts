@@ -11,7 +11,8 @@ const POOL_MAX = 64;
 const pool: Buffer[] = [];
 
 function take(): Buffer {
-  return pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
+  // Shared memory: an encrypted store's reader has its worker threads decrypt straight into it.
+  return pool.pop() ?? Buffer.from(new SharedArrayBuffer(CHUNK));
 }
 
 function give(buf: Buffer): void {

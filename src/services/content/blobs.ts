@@ -124,8 +124,8 @@ export class BlobService {
     try {
       if (this.regional?.enabled) return { digest: digest.value, size, stream: await this.regional.open(digest.value, size, range) };
       const domain = head.domain;
-      if (this.storage.openPositional && domain === undefined) {
-        const reader = await this.storage.openPositional(blobKey(digest));
+      if (this.storage.openPositional) {
+        const reader = await this.storage.openPositional(blobKey(digest, domain));
         return { digest: digest.value, size, stream: { reader, start: range?.start ?? 0, end: range?.end ?? size - 1 } };
       }
       return { digest: digest.value, size, stream: await this.storage.read(blobKey(digest, domain), range) };

@@ -20,13 +20,13 @@ export class DomainRouter implements StorageDriver {
     private readonly resolve: (domain: number) => Promise<StorageDriver>,
   ) {
     this.name = base.name;
-    // Positional reads bypass nothing on the deployment's own driver when it has them; a domain's
-    // objects are always encrypted, so callers read them as streams (BlobService asks for domain keys).
+    // Positional reads where the deployment's driver has them; a domain's driver (encrypting, over
+    // the same physical store) then has them too.
     if (base.openPositional) {
-      const open = base.openPositional.bind(base);
-      this.openPositional = (key) => {
-        if (domainOfKey(key) !== undefined) throw new Error(`positional reads are not available for ${key} (an encrypted domain)`);
-        return open(key);
+      this.openPositional = async (key) => {
+        const driver = await this.driverFor(key);
+        if (!driver.openPositional) throw new Error(`positional reads are not available for ${key}`);
+        return driver.openPositional(key);
       };
     }
   }

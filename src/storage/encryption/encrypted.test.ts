@@ -44,6 +44,29 @@ async function get(key: string, range?: { start: number; end: number }, driver =
   return Buffer.concat(chunks);
 }
 
+/**
+ * The plaintext through openPositional, read `step` bytes at a time into one buffer: shared (as a
+ * pull's send buffers: decryption workers open the records) or not (opened on this thread).
+ */
+async function positional(key: string, range?: { start: number; end: number }, shared = true, step = 50): Promise<Buffer> {
+  const r = await enc.openPositional!(key);
+  try {
+    const start = range?.start ?? 0;
+    const end = range?.end ?? (await r.size()) - 1;
+    const into = shared ? Buffer.from(new SharedArrayBuffer(step + 8), 4, step) : Buffer.alloc(step);
+    const out: Buffer[] = [];
+    for (let pos = start; pos <= end;) {
+      const n = await r.read(into.subarray(0, Math.min(step, end + 1 - pos)), pos);
+      if (n === 0) break;
+      out.push(Buffer.from(into.subarray(0, n)));
+      pos += n;
+    }
+    return Buffer.concat(out);
+  } finally {
+    await r.close();
+  }
+}
+
 const raw = (key: string) => readFileSync(path.join(dir, key));
 const setRaw = (key: string, b: Buffer) => writeFileSync(path.join(dir, key), b);
 
@@ -69,6 +92,16 @@ describe('encrypted storage format', () => {
         for (const a of pts)
           for (const b of pts)
             if (b >= a) assert.deepEqual(await get(key, { start: a, end: b }, driver), data.subarray(a, b + 1), `${a}-${b}`);
+      }
+      const r = await enc.openPositional!(key);
+      assert.equal(await r.size(), size);
+      await r.close();
+      for (const shared of [true, false]) {
+        assert.deepEqual(await positional(key, undefined, shared), data, `positional, shared ${shared}`);
+        for (const a of pts)
+          for (const b of pts)
+            if (b >= a && (a % 3 === 0 || b === size - 1))
+              assert.deepEqual(await positional(key, { start: a, end: b }, shared, 17), data.subarray(a, b + 1), `positional ${a}-${b}`);
       }
     });
   }
@@ -143,6 +176,11 @@ describe('tampering fails the read with EncryptionIntegrityError', () => {
       // positional reads (fs) and streamed records (drivers without them) alike
       for (const driver of [enc, streamed]) {
         await assert.rejects(() => get(key, undefined, driver), EncryptionIntegrityError);
+        for (const shared of [true, false])
+          await assert.rejects(
+            () => positional(key, undefined, shared),
+            (e) => e instanceof EncryptionIntegrityError,
+          );
         // a range inside a segment that was not touched may still read, but never wrong bytes
         for (const r of [
           { start: 0, end: 5 },
@@ -190,6 +228,13 @@ describe('appends (resumable uploads)', () => {
     const edges = [0, SEG - 1, SEG, SEG + 9, SEG + 10, SEG + 14, SEG + 15, SEG + 16, all.length - 1];
     for (const a of edges)
       for (const b of edges) if (b >= a) assert.deepEqual(await get(key, { start: a, end: b }), all.subarray(a, b + 1), `${a}-${b}`);
+    for (const shared of [true, false]) {
+      assert.deepEqual(await positional(key, undefined, shared, 13), all);
+      for (const a of edges)
+        for (const b of edges)
+          if (b >= a)
+            assert.deepEqual(await positional(key, { start: a, end: b }, shared, 11), all.subarray(a, b + 1), `positional ${a}-${b}`);
+    }
   });
 
   test('an object appended to (irregular records) detects tampering anywhere, and a dropped record', async () => {
@@ -201,6 +246,7 @@ describe('appends (resumable uploads)', () => {
     for (let at = 0; at < good.length; at += 7) {
       setRaw(key, flip(good, at));
       await assert.rejects(() => get(key), EncryptionIntegrityError, `bit flipped at ${at}`);
+      await assert.rejects(() => positional(key), EncryptionIntegrityError, `bit flipped at ${at} (positional)`);
     }
     // the 5-byte record of the second chunk (length + 5 + tag = 25 bytes) after a full and a 10-byte record
     const second = HEADER_SIZE + (4 + SEG + 16) + (4 + 10 + 16);
@@ -260,9 +306,10 @@ describe('appends (resumable uploads)', () => {
 });
 
 describe('capabilities', () => {
-  test('no positional reads and no signed URLs, even over a driver that has them', () => {
+  test('positional reads (decrypting) only over a driver that has them; never signed URLs', () => {
     assert.equal(typeof fs.openPositional, 'function');
-    assert.equal('openPositional' in enc, false);
+    assert.equal(typeof enc.openPositional, 'function');
+    assert.equal(streamed.openPositional, undefined);
     assert.equal('signedReadUrl' in enc, false);
   });
 

@@ -9,6 +9,7 @@ import {
   type StorageDriver,
   type Writer,
 } from '../driver.js';
+import { openPool, RecordOpenError, type RecordJob } from './open-pool.js';
 
 // Encryption at rest: a decorator that seals every object before it reaches the inner driver.
 //
@@ -104,9 +105,12 @@ export class EncryptingDriver implements StorageDriver {
       throw new Error(`invalid segment size ${this.segment}`);
     // Errors from the inner driver carry its name; ours do too, so callers see one driver.
     this.name = inner.name;
-    // openPositional and signedReadUrl are deliberately absent: a signed URL would hand out
-    // ciphertext, and positional reads would bypass decryption. Callers fall back to read().
+    // signedReadUrl is deliberately absent: a signed URL would hand out ciphertext. Positional
+    // reads decrypt (off the main thread, see open-pool.ts) where the inner driver has them.
+    if (inner.openPositional) this.openPositional = (key) => this.openDecrypting(key);
   }
+
+  readonly openPositional?: (key: string) => Promise<PositionalReader>;
 
   private fail(key: string, reason: string): EncryptionIntegrityError {
     return new EncryptionIntegrityError(this.name, key, reason);
@@ -330,6 +334,140 @@ export class EncryptingDriver implements StorageDriver {
     }
     const source = await this.inner.read(key, { start: from, end: until - 1 });
     return recordStream(this.decrypt(key, h, t, source, first, t.segment > 0 ? first * t.segment : 0, start, end, until === dataEnd));
+  }
+
+  /**
+   * The object open for positional reads of its plaintext: one open inner object (a blob pushed
+   * again and moved over its key never mixes into a read), its end record authenticated at once.
+   * Each read opens the whole records it touches and copies out only what was asked, after their
+   * tags are checked. Into a shared buffer (the pull path's send buffers) the records are opened
+   * by the worker pool; into any other, here.
+   */
+  private async openDecrypting(key: string): Promise<PositionalReader> {
+    const reader = await this.inner.openPositional!(key);
+    let h: Header;
+    let t: Terminator;
+    let starts: number[] | undefined;
+    let positions: number[] | undefined;
+    try {
+      const cipherSize = await reader.size();
+      ({ h, t } = await this.openObject(key, cipherSize, reader));
+      if (t.segment === 0) {
+        const records = await this.walk(key, cipherSize - TERMINATOR_SIZE, reader);
+        if (records.length !== t.records) throw this.fail(key, 'records do not add up to its end record');
+        starts = [];
+        positions = [];
+        let plain = 0;
+        for (const [pos, len] of records) {
+          starts.push(plain);
+          positions.push(pos);
+          plain += len;
+        }
+        if (plain !== t.size) throw this.fail(key, 'records do not add up to its end record');
+      }
+    } catch (e) {
+      await reader.close();
+      throw e;
+    }
+    // [index, ciphertext position, plaintext length, plaintext offset] of the records holding start..end
+    const touching = (start: number, end: number): Array<[number, number, number, number]> => {
+      const out: Array<[number, number, number, number]> = [];
+      if (starts && positions) {
+        let lo = 0;
+        let hi = starts.length - 1;
+        while (lo < hi) {
+          const mid = (lo + hi + 1) >> 1;
+          if (starts[mid]! <= start) lo = mid;
+          else hi = mid - 1;
+        }
+        for (let i = lo; i < starts.length && starts[i]! <= end; i++) {
+          const len = (i + 1 < starts.length ? starts[i + 1]! : t.size) - starts[i]!;
+          out.push([i, positions[i]!, len, starts[i]!]);
+        }
+      } else {
+        const stride = t.segment + LEN + TAG;
+        for (let i = Math.floor(start / t.segment); i <= Math.floor(end / t.segment); i++)
+          out.push([i, HEADER_SIZE + i * stride, Math.min(t.segment, t.size - i * t.segment), i * t.segment]);
+      }
+      return out;
+    };
+    let scratch: SharedArrayBuffer | undefined;
+    let busy = false;
+    return {
+      size: () => Promise.resolve(t.size),
+      close: async () => {
+        // A read still running keeps its scratch buffer; it is not pooled again then.
+        if (scratch && !busy) giveScratch(scratch);
+        scratch = undefined;
+        await reader.close();
+      },
+      read: async (into, position) => {
+        if (position >= t.size || into.length === 0) return 0;
+        let end = Math.min(t.size, position + into.length) - 1;
+        let wanted = touching(position, end);
+        // At most a few segments of ciphertext per call (a short read; callers read on).
+        while (wanted.length > 1 && wanted[wanted.length - 1]![1] + wanted[wanted.length - 1]![2] - wanted[0]![1] > POSITIONAL_BATCH) {
+          wanted = wanted.slice(0, -1);
+          const last = wanted[wanted.length - 1]!;
+          end = last[3] + last[2] - 1;
+        }
+        const from = wanted[0]![1];
+        const last = wanted[wanted.length - 1]!;
+        const span = last[1] + LEN + last[2] + TAG - from;
+        // One scratch buffer per open object (from a pool: shared memory is zeroed when made),
+        // reused by sequential reads; a concurrent or oversized read gets its own.
+        const mine = !busy;
+        if (mine && !scratch) scratch = takeScratch();
+        const src = mine && scratch!.byteLength >= span ? scratch! : new SharedArrayBuffer(span);
+        if (mine) busy = true;
+        try {
+          const raw = Buffer.from(src, 0, span);
+          let got = 0;
+          while (got < span) {
+            const n = await reader.read(raw.subarray(got), from + got);
+            if (n === 0) throw this.fail(key, `record ${wanted[0]![0]} is cut short`);
+            got += n;
+          }
+          const jobs: RecordJob[] = wanted.map(([index, pos, len, recStart]) => {
+            const at = pos - from;
+            if (raw.readUInt32BE(at) !== len) throw this.fail(key, `record ${index} has length ${raw.readUInt32BE(at)}, not ${len}`);
+            const skip = Math.max(0, position - recStart);
+            const take = Math.min(len, end + 1 - recStart) - skip;
+            return { index, nonce: this.nonce(h, index, false), at, len, skip, take, to: recStart + skip - position };
+          });
+          if (into.buffer instanceof SharedArrayBuffer) {
+            const offset = into.byteOffset;
+            await openPool
+              .open(
+                h.key,
+                src,
+                into.buffer,
+                jobs.map((j) => ({ ...j, to: j.to + offset })),
+              )
+              .catch((e: unknown) => {
+                throw e instanceof RecordOpenError ? this.fail(key, `record ${e.index} does not authenticate`) : e;
+              });
+          } else {
+            for (const j of jobs) {
+              const parts = this.openParts(
+                key,
+                h,
+                j.index,
+                false,
+                raw.subarray(j.at, j.at + LEN),
+                raw.subarray(j.at + LEN, j.at + LEN + j.len),
+                raw.subarray(j.at + LEN + j.len, j.at + LEN + j.len + TAG),
+              );
+              let to = j.to;
+              for (const piece of within(parts, j.skip, j.skip + j.take)) to += piece.copy(into, to);
+            }
+          }
+          return end - position + 1;
+        } finally {
+          if (mine) busy = false;
+        }
+      },
+    };
   }
 
   /**
@@ -701,6 +839,15 @@ function recordStream(records: AsyncGenerator<Buffer[]>): Readable {
       );
     },
   });
+}
+
+// Scratch buffers of positional readers (shared, so decryption workers read them), kept for reuse.
+const scratchPool: SharedArrayBuffer[] = [];
+function takeScratch(): SharedArrayBuffer {
+  return scratchPool.pop() ?? new SharedArrayBuffer(POSITIONAL_BATCH);
+}
+function giveScratch(b: SharedArrayBuffer): void {
+  if (b.byteLength === POSITIONAL_BATCH && scratchPool.length < BATCH_POOL_MAX) scratchPool.push(b);
 }
 
 // Batch buffers kept for reuse across reads (at most BATCH_POOL_MAX, 64 MiB): a busy moment allocates more and lets them go.
