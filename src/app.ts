@@ -549,7 +549,7 @@ export function createServices(
   // Dedicated data endpoints: the URL template is known once the data listener is bound (startApp).
   // Without regions, a node without dataEndpoint.listen has none (as the one node it would redirect to itself).
   const dataEndpoints = new DataEndpoints(accessStore, {
-    templates: config.regions.length || config.dataEndpoint.listen ? dataEndpointTemplates(config) : new Map(),
+    templates: config.regions.length || config.dataEndpoint.listen ? dataEndpointTemplates(config) : new Map<string, string>(),
     local: config.region,
     ttlSeconds: config.storage.redirectTtlSeconds,
   });

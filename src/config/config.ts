@@ -777,7 +777,7 @@ function regionSecrets(name: string, st: StorageConfig, env: NodeJS.ProcessEnv):
  */
 export function dataEndpointTemplates(cfg: Pick<Config, 'dataEndpoint' | 'regions' | 'region'>): Map<string, string> {
   if (cfg.regions.length === 0) return new Map([[cfg.region || DEFAULT_REGION, cfg.dataEndpoint.url]]);
-  return new Map(cfg.regions.map((r) => [r.name, r.dataEndpoint?.url || cfg.dataEndpoint.url.replaceAll('{region}', r.name)]));
+  return new Map(cfg.regions.map((r) => [r.name, (r.dataEndpoint?.url || cfg.dataEndpoint.url).replaceAll('{region}', r.name)]));
 }
 
 /**

@@ -26,6 +26,8 @@ export class PrivateListenerSet implements PrivateListeners {
   private readonly fresh = new Map<string, number>();
   /** States not yet written to the metadata (it may have been unreachable): written on the next poll. */
   private readonly unreported = new Set<string>();
+  /** The last heartbeat said this node holds no listener. */
+  private reportedNone = false;
   // Binding and closing run one at a time: a poll and a create never bind one address twice.
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
@@ -104,7 +106,10 @@ export class PrivateListenerSet implements PrivateListeners {
           this.unreported.delete(key);
         }
       await this.publish();
-      await this.reporter?.heartbeat([...this.states.keys()]);
+      // A node without listeners has nothing to keep alive once it said so (most deployments).
+      const held = [...this.states.keys()];
+      if (held.length || !this.reportedNone) await this.reporter?.heartbeat(held);
+      this.reportedNone = held.length === 0;
     });
   }
 

@@ -296,7 +296,7 @@ export class PrivateEndpointService {
     if (!this.opts.regions.includes(name))
       throw new RegistryError(
         'REQUEST_INVALID',
-        `"location" ${JSON.stringify(String(raw).slice(0, 60))} is not a region of this deployment; the regions are ${this.opts.regions.join(', ')}`,
+        `"location" ${JSON.stringify(typeof raw === 'string' ? raw.slice(0, 60) : typeof raw)} is not a region of this deployment; the regions are ${this.opts.regions.join(', ')}`,
       );
     return name;
   }
