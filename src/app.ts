@@ -547,9 +547,10 @@ export function createServices(
   });
   access.endpoints = privateEndpoints;
   // Dedicated data endpoints: the URL template is known once the data listener is bound (startApp).
-  // Without regions, a node without dataEndpoint.listen has none (as the one node it would redirect to itself).
+  // With one region, a node without dataEndpoint.listen has none (it would redirect to itself); with
+  // several, it redirects to its region's data host, served by the region's nodes that listen.
   const dataEndpoints = new DataEndpoints(accessStore, {
-    templates: config.regions.length || config.dataEndpoint.listen ? dataEndpointTemplates(config) : new Map<string, string>(),
+    templates: config.regions.length > 1 || config.dataEndpoint.listen ? dataEndpointTemplates(config) : new Map<string, string>(),
     local: config.region,
     ttlSeconds: config.storage.redirectTtlSeconds,
   });
