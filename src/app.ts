@@ -542,8 +542,8 @@ export function createServices(
     insecureHttp: config.insecureHttp,
     region: config.region,
     regions: config.regions.length ? config.regions.map((r) => r.name) : [config.region],
-    // A node's listener report counts while it has missed fewer than three polls.
-    staleMs: (3 * config.network.privateEndpointPollSeconds + 10) * 1000,
+    // This node's listener reports hold while it has missed fewer than three polls.
+    reportTtlMs: (3 * config.network.privateEndpointPollSeconds + 10) * 1000,
   });
   access.endpoints = privateEndpoints;
   // Dedicated data endpoints: the URL template is known once the data listener is bound (startApp).

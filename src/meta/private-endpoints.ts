@@ -110,29 +110,33 @@ export class KyselyPrivateEndpoints {
 
   // ---------------------------------------------------------------- the nodes' listener reports
 
-  /** Records a node's listener state (a bind, a failure, or a new reason). */
-  async report(r: Omit<ListenerReportRow, 'last_seen'>): Promise<void> {
-    const ts = now();
+  /** Records a node's listener state (a bind, a failure, or a new reason), current for `ttlMs`. */
+  async report(r: Omit<ListenerReportRow, 'last_seen' | 'expires_at'>, ttlMs: number): Promise<void> {
+    const seen = { last_seen: now(), expires_at: new Date(Date.now() + ttlMs).toISOString() };
     await this.db
       .insertInto('private_endpoint_listeners')
-      .values({ ...r, last_seen: ts })
+      .values({ ...r, ...seen })
       .onConflict((oc) =>
-        oc.columns(['node', 'listen']).doUpdateSet({ region: r.region, state: r.state, error: r.error, since: r.since, last_seen: ts }),
+        oc.columns(['node', 'listen']).doUpdateSet({ region: r.region, state: r.state, error: r.error, since: r.since, ...seen }),
       )
       .execute();
   }
 
-  /** A node's heartbeat: its reports are current; the ones for addresses it no longer holds go. */
-  async heartbeat(node: string, keep: string[]): Promise<void> {
-    await this.db.updateTable('private_endpoint_listeners').set({ last_seen: now() }).where('node', '=', node).execute();
+  /** A node's heartbeat: its reports are current for `ttlMs` more; the ones for addresses it no longer holds go. */
+  async heartbeat(node: string, keep: string[], ttlMs: number): Promise<void> {
+    await this.db
+      .updateTable('private_endpoint_listeners')
+      .set({ last_seen: now(), expires_at: new Date(Date.now() + ttlMs).toISOString() })
+      .where('node', '=', node)
+      .execute();
     let del = this.db.deleteFrom('private_endpoint_listeners').where('node', '=', node);
     if (keep.length) del = del.where('listen', 'not in', keep);
     await del.execute();
   }
 
-  /** Reports not refreshed since `before`: their nodes stopped without saying so. */
+  /** Reports that expired before `before`: their nodes stopped without saying so. */
   async pruneReports(before: string): Promise<void> {
-    await this.db.deleteFrom('private_endpoint_listeners').where('last_seen', '<', before).execute();
+    await this.db.deleteFrom('private_endpoint_listeners').where('expires_at', '<', before).execute();
   }
 
   /** A node's reports, all gone (it stops). */
@@ -140,14 +144,14 @@ export class KyselyPrivateEndpoints {
     await this.db.deleteFrom('private_endpoint_listeners').where('node', '=', node).execute();
   }
 
-  /** Every node's report on these listeners seen since `since`, by listener then node. */
-  reports(listens: string[], since: string): Promise<ListenerReportRow[]> {
+  /** Every node's report on these listeners still current at `at`, by listener, region and node. */
+  reports(listens: string[], at: string): Promise<ListenerReportRow[]> {
     if (listens.length === 0) return Promise.resolve([]);
     return this.db
       .selectFrom('private_endpoint_listeners')
       .selectAll()
       .where('listen', 'in', listens)
-      .where('last_seen', '>=', since)
+      .where('expires_at', '>=', at)
       .orderBy('listen')
       .orderBy('region')
       .orderBy('node')

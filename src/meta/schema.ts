@@ -894,6 +894,8 @@ export interface PrivateEndpointListenersTable {
   error: string | null;
   /** When the node entered this state. */
   since: string;
-  /** The node's last poll: rows not refreshed for a while belong to nodes that stopped. */
+  /** The node's last poll. */
   last_seen: string;
+  /** last_seen plus a few of the node's polls: past it, the node stopped without withdrawing the row. */
+  expires_at: string;
 }

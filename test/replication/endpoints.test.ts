@@ -168,7 +168,16 @@ describe('data endpoints and private endpoints with two regions', await backendG
     const longAgo = new Date(Date.now() - 3600_000).toISOString();
     await apps
       .westeurope!.meta.db.insertInto('private_endpoint_listeners')
-      .values({ node: 'gone:5000', listen, region: 'eastus', state: 'Failed', error: 'x', since: longAgo, last_seen: longAgo })
+      .values({
+        node: 'gone:5000',
+        listen,
+        region: 'eastus',
+        state: 'Failed',
+        error: 'x',
+        since: longAgo,
+        last_seen: longAgo,
+        expires_at: longAgo,
+      })
       .execute();
     await eventually("the eastus node's listener is reported", async () => {
       const shown = await call(url('westeurope'), 'GET', pe(reg, 'pe-east'));

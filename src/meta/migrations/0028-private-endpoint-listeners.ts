@@ -10,7 +10,8 @@ export const privateEndpointListeners: Migration = {
     // What each node did with each listen address it was asked to bind, so `show` reports the
     // whole deployment, not only the node that answered. A node writes only its own rows: on a
     // change of state, and last_seen on every poll (a heartbeat); it deletes them when it stops.
-    // Rows whose last_seen is old belong to nodes that died; readers skip them and pollers delete them.
+    // expires_at is last_seen plus a few of the writer's own polls: a row past it belongs to a node
+    // that died (whatever the reader's poll interval); readers skip such rows and pollers delete them.
     await db.schema
       .createTable('private_endpoint_listeners')
       .addColumn('node', 'text', (c) => c.notNull())
@@ -20,6 +21,7 @@ export const privateEndpointListeners: Migration = {
       .addColumn('error', 'text')
       .addColumn('since', 'text', (c) => c.notNull())
       .addColumn('last_seen', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'text', (c) => c.notNull())
       .addPrimaryKeyConstraint('private_endpoint_listeners_pk', ['node', 'listen'])
       .execute();
     await db.schema.createIndex('private_endpoint_listeners_listen').on('private_endpoint_listeners').column('listen').execute();

@@ -102,8 +102,8 @@ export interface EndpointOptions {
   region: string;
   /** The deployment's regions (just this node's without regions). */
   regions: readonly string[];
-  /** A node's report older than this is of a node that stopped (a few of its polls missed). */
-  staleMs: number;
+  /** How long this node's listener reports hold without a heartbeat (a few of its polls): past it, it is taken for stopped. */
+  reportTtlMs: number;
 }
 
 const notFound = (reg: RegistryRow, name: string) =>
@@ -121,8 +121,7 @@ export class PrivateEndpointService {
   ) {}
 
   private async views(reg: RegistryRow, rows: PrivateEndpointRow[]): Promise<ConnectionView[]> {
-    const since = new Date(Date.now() - this.opts.staleMs).toISOString();
-    const reports = await this.store.reports([...new Set(rows.map((r) => r.listen))], since);
+    const reports = await this.store.reports([...new Set(rows.map((r) => r.listen))], new Date().toISOString());
     return rows.map((r) => {
       const nodes: NodeListener[] = reports
         .filter((n) => n.listen === r.listen && (!r.location || n.region === r.location))
@@ -173,13 +172,13 @@ export class PrivateEndpointService {
 
   /** Where this node's listeners report, as node `node` of this node's region. */
   reporter(node: string): ListenerReporter {
-    const region = this.opts.region;
+    const { region, reportTtlMs: ttl } = this.opts;
     return {
-      report: (listen, s) => this.store.report({ node, listen, region, state: s.state, error: s.error ?? null, since: s.since }),
+      report: (listen, s) => this.store.report({ node, listen, region, state: s.state, error: s.error ?? null, since: s.since }, ttl),
       heartbeat: async (listens) => {
-        await this.store.heartbeat(node, listens);
-        // Any node clears what nodes that died left: readers skip those rows anyway.
-        await this.store.pruneReports(new Date(Date.now() - 10 * this.opts.staleMs).toISOString());
+        await this.store.heartbeat(node, listens, ttl);
+        // Any node clears what nodes that died left (an hour on): readers skip those rows anyway.
+        await this.store.pruneReports(new Date(Date.now() - 3600_000).toISOString());
       },
       forget: () => this.store.forgetNode(node),
     };
