@@ -1,9 +1,18 @@
 import { loginServer } from './domain/registry.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
-import { checkListenerSecurity, ConfigError, encryptionAtRest, storageReads, type Config, type StorageConfig } from './config/config.js';
+import {
+  checkListenerSecurity,
+  ConfigError,
+  dataEndpointTemplates,
+  encryptionAtRest,
+  storageReads,
+  type Config,
+  type StorageConfig,
+} from './config/config.js';
 import { newSecret } from './auth/crypto.js';
 import { deferredHandler, listen, createHandler, type RunningServer, type TlsMaterial } from './http/server.js';
 import { migrate, openDb, pendingMigrations, sqliteFile, type Db } from './meta/db.js';
@@ -531,10 +540,21 @@ export function createServices(
   const privateEndpoints = new PrivateEndpointService(new KyselyPrivateEndpoints(meta.db), {
     tls: !!config.tls.cert,
     insecureHttp: config.insecureHttp,
+    region: config.region,
+    regions: config.regions.length ? config.regions.map((r) => r.name) : [config.region],
+    // This node's listener reports hold while it has missed fewer than three polls.
+    reportTtlMs: (3 * config.network.privateEndpointPollSeconds + 10) * 1000,
   });
   access.endpoints = privateEndpoints;
   // Dedicated data endpoints: the URL template is known once the data listener is bound (startApp).
-  const dataEndpoints = new DataEndpoints(accessStore, { ttlSeconds: config.storage.redirectTtlSeconds });
+  // With one region, a node without dataEndpoint.listen has none (it would redirect to itself); with
+  // several, it redirects to its region's data host, served by the region's nodes that listen.
+  const dataEndpoints = new DataEndpoints(accessStore, {
+    templates: config.regions.length > 1 || config.dataEndpoint.listen ? dataEndpointTemplates(config) : new Map<string, string>(),
+    local: config.region,
+    ttlSeconds: config.storage.redirectTtlSeconds,
+  });
+  if (replication.enabled) dataEndpoints.servedFrom = (reg) => replication.replicaRegions(reg);
   blobs.dataEndpoints = dataEndpoints;
   const acr = new AcrService(meta, storage, repositories, manifests, pulls, scanStore);
   acr.domains = domains;
@@ -793,14 +813,17 @@ async function startServing(
     () => services.privateEndpoints.listenAddresses(),
     log,
     config.shutdownTimeoutSeconds * 1000,
+    // This node, as other nodes' `show` names it: its host and login server port.
+    services.privateEndpoints.reporter(`${hostname()}:${server.address.port}`),
   );
   services.privateEndpoints.listeners = privateListeners;
+  metrics?.privateListeners(() => privateListeners.counts());
   await privateListeners.start(config.network.privateEndpointPollSeconds * 1000);
   // The data endpoint: the URL template is the configured one, else the bound address.
   if (data) {
     services.privateEndpoints.reserved.push(listenKey(data.server));
     const shown = data.server.address.host.includes(':') ? `[${data.server.address.host}]` : data.server.address.host;
-    services.dataEndpoints.template = config.dataEndpoint.url || `${tls ? 'https' : 'http'}://${shown}:${data.server.address.port}`;
+    services.dataEndpoints.boundUrl = `${tls ? 'https' : 'http'}://${shown}:${data.server.address.port}`;
     data.deferred.serve(createDataHandler(services, log, metrics));
   }
 

@@ -107,7 +107,12 @@ for (const backend of BACKENDS) {
       assert.equal((made.body.privateEndpoint as { listen: string }).listen, listen);
       assert.equal(made.body.provisioningState, 'Succeeded');
       assert.equal(made.body.requestMessage, 'app subnet');
-      assert.deepEqual(made.body.listener, { state: 'Listening' });
+      const l = made.body.listener as { state: string; nodes: { node: string; region: string; state: string; lastSeen: string }[] };
+      assert.equal(l.state, 'Listening');
+      assert.deepEqual(
+        l.nodes.map((n) => [n.node, n.region, n.state]),
+        [[`${os.hostname()}:${new URL(t.url).port}`, 'default', 'Listening']],
+      );
 
       const dup = await create('peone1', { name: 'pe-a', listen: `127.0.0.2:${await freePort('127.0.0.2')}` });
       assert.equal(dup.status, 409, dup.text);
@@ -366,15 +371,31 @@ describe('a deployment without a data endpoint, and a second node over the same 
     assert.equal(made.status, 201, made.text);
     assert.equal((await call(`http://${listen}`, 'GET', '/v2/penode1/app/tags/list')).status, 200);
     // B polls the table, tries to bind the same address (held by A on this one machine) and says so.
-    await eventually('node B reports the failed bind', async () => {
-      const shown = await call(b!.url, 'GET', '/api/registries/penode1/private-endpoint-connections/pe-n');
-      const l = shown.body.listener as { state: string; error?: string };
-      return l.state === 'Failed' && /already in use/.test(l.error ?? '');
-    });
+    // Either node shows both: A listening, B failed with the reason; the endpoint is Degraded.
+    const nodeA = `${os.hostname()}:${new URL(a.url).port}`;
+    const nodeB = `${os.hostname()}:${new URL(b!.url).port}`;
+    for (const via of [a.url, b!.url])
+      await eventually(`node B's failed bind is reported through ${via}`, async () => {
+        const shown = await call(via, 'GET', '/api/registries/penode1/private-endpoint-connections/pe-n');
+        const l = shown.body.listener as { state: string; nodes: { node: string; state: string; error?: string }[] };
+        const byNode = new Map(l.nodes.map((n) => [n.node, n]));
+        return (
+          l.state === 'Degraded' &&
+          byNode.get(nodeA)?.state === 'Listening' &&
+          byNode.get(nodeB)?.state === 'Failed' &&
+          /already in use/.test(byNode.get(nodeB)?.error ?? '')
+        );
+      });
     await stopA();
     await eventually('node B serves the private endpoint', async () => {
       const r = await call(`http://${listen}`, 'GET', '/v2/penode1/app/tags/list');
       return r.status === 200 && (r.body.tags as string[])[0] === 'v1';
+    });
+    // A node that stopped withdraws its report: B alone, listening.
+    await eventually('only node B is reported, listening', async () => {
+      const shown = await call(b!.url, 'GET', '/api/registries/penode1/private-endpoint-connections/pe-n');
+      const l = shown.body.listener as { state: string; nodes: { node: string; state: string }[] };
+      return l.state === 'Listening' && l.nodes.length === 1 && l.nodes[0]!.node === nodeB;
     });
     // And B drops it once the connection is deleted (through B).
     assert.equal((await call(b!.url, 'DELETE', '/api/registries/penode1/private-endpoint-connections/pe-n')).status, 204);

@@ -263,8 +263,13 @@ export function privateEndpointTable(value: unknown): unknown {
     listen: at(c, 'privateEndpoint', 'listen'),
     status: at(c, 'privateLinkServiceConnectionState', 'status'),
     description: at(c, 'privateLinkServiceConnectionState', 'description'),
+    location: at(c, 'privateEndpoint', 'location') ?? '(every region)',
     listener: at(c, 'listener', 'state'),
-    listenerError: at(c, 'listener', 'error') ?? '',
+    // The nodes that cannot bind, and why: what an operator acts on (the others serve meanwhile).
+    failedNodes: ((at(c, 'listener', 'nodes') as { node: string; state: string; error?: string }[] | undefined) ?? [])
+      .filter((n) => n.state === 'Failed')
+      .map((n) => `${n.node}: ${n.error ?? 'failed'}`)
+      .join('; '),
     provisioningState: at(c, 'provisioningState'),
   }));
 }

@@ -3,7 +3,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ConfigError, configKeys, loadConfig, readConfigFile, validateConfig, validateConfigFile } from './config.js';
+import {
+  ConfigError,
+  configKeys,
+  dataEndpointTemplates,
+  loadConfig,
+  readConfigFile,
+  validateConfig,
+  validateConfigFile,
+} from './config.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -435,5 +443,44 @@ regions:
     configError(() => loadConfig({ file: f, env: {}, overrides: { storage: { driver: 'azure' } } }), /remove --storage or --storage-reads/);
     configError(() => validateConfig({ regions: [{ name: 'West Europe', url: 'https://x', storage: {} }] }, 'f'), /region names are/);
     configError(() => validateConfig({ regions: [{ name: 'we', url: 'ftp://x', storage: {} }] }, 'f'), /regions\[\]\.url must be an http/);
+  });
+
+  test('each region has its own data endpoint: {region} in dataEndpoint.url, or regions[].dataEndpoint.url', () => {
+    const f = file('regions.yaml', two);
+    const templated = loadConfig({ file: f, env: { BERTH_DATA_ENDPOINT_URL: 'https://{registry}.{region}.data.example.com' } });
+    assert.deepEqual(
+      [...dataEndpointTemplates(templated)],
+      [
+        ['westeurope', 'https://{registry}.westeurope.data.example.com'],
+        ['eastus', 'https://{registry}.eastus.data.example.com'],
+      ],
+    );
+    const own = loadConfig({
+      file: file(
+        'own.yaml',
+        two.replace(
+          'storage: { path: ' + dir + '/geo-us }',
+          `storage: { path: ${dir}/geo-us }\n    dataEndpoint: { url: 'https://data.eastus.example.net' }`,
+        ),
+      ),
+      env: { BERTH_DATA_ENDPOINT_URL: 'https://{registry}.{region}.data.example.com' },
+    });
+    assert.equal(dataEndpointTemplates(own).get('eastus'), 'https://data.eastus.example.net');
+    assert.equal(dataEndpointTemplates(own).get('westeurope'), 'https://{registry}.westeurope.data.example.com');
+    // One URL for every region, or none at all while the nodes have a data listener: refused.
+    configError(
+      () => loadConfig({ file: f, env: { BERTH_DATA_ENDPOINT_URL: 'https://{registry}.data.example.com' } }),
+      /regions westeurope and eastus have the same data endpoint URL .*put \{region\} in dataEndpoint\.url/,
+    );
+    configError(
+      () => loadConfig({ file: f, env: { BERTH_DATA_ENDPOINT_LISTEN: '0.0.0.0:5443' } }),
+      /every region needs its data endpoint URL \(none for westeurope, eastus\)/,
+    );
+    // Without regions, {region} means nothing.
+    configError(
+      () => loadConfig({ env: { BERTH_DATA_ENDPOINT_URL: 'https://{registry}.{region}.data.example.com' } }),
+      /uses \{region\}, but no regions are declared/,
+    );
+    assert.deepEqual([...dataEndpointTemplates(loadConfig({ env: {} }))], [['default', '']]);
   });
 });

@@ -40,6 +40,15 @@ const httpUrl = (v: string) => {
   }
 };
 
+/** A data endpoint URL template: {registry} and {region} placeholders in an http(s) URL. */
+const dataEndpointUrl = z
+  .string()
+  .default('')
+  .refine(
+    (v) => v === '' || httpUrl(v.replaceAll('{registry}', 'registry').replaceAll('{region}', 'region')),
+    'dataEndpoint.url must be an http(s) URL',
+  );
+
 /** Where blob bytes live: the deployment's storage, or one region's (regions[].storage). */
 const storageSchema = z
   .strictObject({
@@ -442,13 +451,12 @@ export const ConfigSchema = z.strictObject({
       /** HOST:PORT of the data listener; empty = no data endpoint (registries cannot enable one). */
       listen: z.union([z.literal(''), listen]).default(''),
       /**
-       * The URL clients reach it at, {registry} standing for the registry name (lowercase), e.g.
-       * https://{registry}.data.example.com; empty = http(s)://<listen> (its bound port).
+       * The URL clients reach it at, {registry} standing for the registry name (lowercase) and
+       * {region} for the serving node's region (with regions), e.g.
+       * https://{registry}.{region}.data.example.com (ACR's <registry>.<region>.data.azurecr.io);
+       * empty = http(s)://<listen> (its bound port), without regions only.
        */
-      url: z
-        .string()
-        .default('')
-        .refine((v) => v === '' || httpUrl(v.replaceAll('{registry}', 'registry')), 'dataEndpoint.url must be an http(s) URL'),
+      url: dataEndpointUrl,
     })
     .prefault({}),
   egress: z
@@ -515,6 +523,8 @@ export const ConfigSchema = z.strictObject({
           /** Base URL of the region's nodes: its regional endpoint (path-style /v2/<registry>/...). */
           url: z.string().refine(httpUrl, 'regions[].url must be an http(s) URL such as https://westeurope.registry.example.com'),
           storage: storageSchema,
+          /** The region's data endpoint URL ({registry} placeholder), when dataEndpoint.url with {region} does not fit. */
+          dataEndpoint: z.strictObject({ url: dataEndpointUrl }).optional(),
         }),
         { error: 'regions is a list of {name, url, storage}' },
       ),
@@ -686,6 +696,7 @@ export function validateConfigFile(file: string, env: NodeJS.ProcessEnv = proces
   const cfg = validateConfig(raw, file);
   const merged = validateConfig(merge(raw, envOverlay(env)), `${file} + environment`);
   checkStorageConfig(merged, `${file} + environment`);
+  checkDataEndpoints(merged, `${file} + environment`);
   if (merged.regions.length) {
     checkRegions(merged.regions, file);
     for (const r of merged.regions) checkStorageConfig({ ...merged, storage: r.storage }, `${file}: region ${r.name}`);
@@ -712,6 +723,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     checkStorageConfig(cfg, source);
     if (cfg.region && cfg.region !== DEFAULT_REGION)
       throw new ConfigError(`${source}: region is ${cfg.region}, but no regions are declared (regions: [{name, url, storage}])`);
+    checkDataEndpoints(cfg, source);
     return deepFreeze({ ...cfg, dataDir, region: DEFAULT_REGION, storage: resolveStorage(cfg.storage, 'storage') });
   }
   // Storage settings outside regions would be silently unused: refused, naming where they came from.
@@ -740,6 +752,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   if (!mine)
     throw new ConfigError(`${source}: region ${region} is not declared; the declared regions are ${regions.map((r) => r.name).join(', ')}`);
   for (const r of regions) checkStorageConfig({ ...cfg, storage: r.storage }, `${source}: region ${r.name}`);
+  checkDataEndpoints(cfg, source);
   return deepFreeze({ ...cfg, dataDir, region, regions, storage: mine.storage });
 }
 
@@ -755,6 +768,47 @@ function regionSecrets(name: string, st: StorageConfig, env: NodeJS.ProcessEnv):
   if (env[`${prefix}ACCOUNT_KEY`]) azure.accountKey = env[`${prefix}ACCOUNT_KEY`]!;
   if (env[`${prefix}SAS_TOKEN`]) azure.sasToken = env[`${prefix}SAS_TOKEN`]!;
   return { ...st, azure };
+}
+
+/**
+ * Each region's data endpoint URL template ({registry} still in it): regions[].dataEndpoint.url,
+ * else dataEndpoint.url with {region} filled in. Without regions, the one region's is
+ * dataEndpoint.url (empty: the bound listener, known once it is bound).
+ */
+export function dataEndpointTemplates(cfg: Pick<Config, 'dataEndpoint' | 'regions' | 'region'>): Map<string, string> {
+  if (cfg.regions.length === 0) return new Map([[cfg.region || DEFAULT_REGION, cfg.dataEndpoint.url]]);
+  return new Map(cfg.regions.map((r) => [r.name, (r.dataEndpoint?.url || cfg.dataEndpoint.url).replaceAll('{region}', r.name)]));
+}
+
+/**
+ * With several regions, each region's nodes redirect blob downloads to their own region's data
+ * host (ACR: <registry>.<region>.data.azurecr.io), and any node lists every region's: so every
+ * region needs its URL in the shared configuration, and no two regions may share one.
+ */
+function checkDataEndpoints(cfg: Config, source: string): void {
+  if (cfg.regions.length === 0) {
+    if (cfg.dataEndpoint.url.includes('{region}'))
+      throw new ConfigError(`${source}: dataEndpoint.url uses {region}, but no regions are declared; remove {region}`);
+    return;
+  }
+  const templates = dataEndpointTemplates(cfg);
+  const used = cfg.dataEndpoint.listen !== '' || [...templates.values()].some((t) => t !== '');
+  if (!used || cfg.regions.length === 1) return;
+  const missing = [...templates].filter(([, t]) => t === '').map(([r]) => r);
+  if (missing.length)
+    throw new ConfigError(
+      `${source}: with several regions, every region needs its data endpoint URL (none for ${missing.join(', ')}): set dataEndpoint.url with {region} (https://{registry}.{region}.data.example.com) or regions[].dataEndpoint.url`,
+    );
+  const seen = new Map<string, string>();
+  for (const [r, t] of templates) {
+    const base = t.replaceAll('{registry}', 'registry');
+    const other = seen.get(base);
+    if (other)
+      throw new ConfigError(
+        `${source}: regions ${other} and ${r} have the same data endpoint URL (${t}): each region needs its own data host; put {region} in dataEndpoint.url (https://{registry}.{region}.data.example.com) or set regions[].dataEndpoint.url`,
+      );
+    seen.set(base, r);
+  }
 }
 
 /** The name of the one region of a deployment that declares none. */

@@ -4,15 +4,16 @@ import { connect } from 'node:net';
 import { RegistryError } from '../domain/errors.js';
 import { parseListenAddress, type ListenAddress } from '../domain/endpoints.js';
 import type { Logger } from '../observability/logger.js';
-import type { ListenerState, PrivateListeners } from '../services/policy/private-endpoints.js';
+import type { ListenerReporter, ListenerState, PrivateListeners } from '../services/policy/private-endpoints.js';
 import { listenAt, type RunningServer, type TlsMaterial } from './server.js';
 
 // This node's private endpoint listeners (docs/private-endpoints.md): one socket per distinct
 // listen address the connections name, all serving the one request handler, which learns which
 // listener a request came through. Every node binds them from the metadata at start and on each
 // poll, so endpoints created or deleted elsewhere are picked up without a restart. A listener
-// that cannot bind is logged and reported (the connection's `listener` field), never fatal, and
-// tried again on the next poll.
+// that cannot bind is logged and reported (the connection's `listener.nodes`), never fatal, and
+// tried again on the next poll. Each state is written to the metadata as this node's report, and
+// every poll is a heartbeat there, so any node can show every node's listeners.
 
 export type EndpointHandler = (req: IncomingMessage, res: ServerResponse, endpoint?: string) => Promise<void>;
 
@@ -23,6 +24,10 @@ export class PrivateListenerSet implements PrivateListeners {
   private readonly bound = new Map<string, RunningServer>();
   private readonly states = new Map<string, ListenerState>();
   private readonly fresh = new Map<string, number>();
+  /** States not yet written to the metadata (it may have been unreachable): written on the next poll. */
+  private readonly unreported = new Set<string>();
+  /** The last heartbeat said this node holds no listener. */
+  private reportedNone = false;
   // Binding and closing run one at a time: a poll and a create never bind one address twice.
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
@@ -34,6 +39,7 @@ export class PrivateListenerSet implements PrivateListeners {
     private readonly desired: () => Promise<string[]>,
     private readonly log: Logger,
     private readonly shutdownMs: number,
+    private readonly reporter?: ListenerReporter,
   ) {}
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -42,8 +48,11 @@ export class PrivateListenerSet implements PrivateListeners {
     return run;
   }
 
-  state(listen: string): ListenerState | undefined {
-    return this.states.get(listen);
+  /** How many listeners this node holds, and how many it cannot bind (a metric). */
+  counts(): { listening: number; failed: number } {
+    let failed = 0;
+    for (const s of this.states.values()) if (s.state === 'Failed') failed++;
+    return { listening: this.bound.size, failed };
   }
 
   ensure(address: ListenAddress): Promise<void> {
@@ -86,12 +95,32 @@ export class PrivateListenerSet implements PrivateListeners {
         if (want.has(key) || nowMs - (this.fresh.get(key) ?? 0) < FRESH_MS) continue;
         this.bound.delete(key);
         this.states.delete(key);
+        this.unreported.delete(key);
         this.fresh.delete(key);
         await server.close(this.shutdownMs);
         this.log.info({ listen: key }, 'private endpoint listener stopped: no connection names it any more');
       }
-      for (const key of this.states.keys()) if (!want.has(key) && !this.bound.has(key)) this.states.delete(key);
+      for (const key of this.states.keys())
+        if (!want.has(key) && !this.bound.has(key)) {
+          this.states.delete(key);
+          this.unreported.delete(key);
+        }
+      await this.publish();
+      // A node without listeners has nothing to keep alive once it said so (most deployments).
+      const held = [...this.states.keys()];
+      if (held.length || !this.reportedNone) await this.reporter?.heartbeat(held);
+      this.reportedNone = held.length === 0;
     });
+  }
+
+  /** Writes the states not yet written; one that fails stays for the next poll. */
+  private async publish(): Promise<void> {
+    if (!this.reporter) return;
+    for (const key of [...this.unreported]) {
+      const s = this.states.get(key);
+      if (s) await this.reporter.report(key, s);
+      this.unreported.delete(key);
+    }
   }
 
   /** Binds now and then every `pollMs`. */
@@ -109,6 +138,10 @@ export class PrivateListenerSet implements PrivateListeners {
     return this.serial(async () => {
       const all = [...this.bound.values()];
       this.bound.clear();
+      this.states.clear();
+      await this.reporter
+        ?.forget()
+        .catch((e: unknown) => this.log.warn({ err: e }, "could not withdraw this node's private listener reports"));
       await Promise.all(all.map((s) => s.close(this.shutdownMs)));
     });
   }
@@ -125,6 +158,7 @@ export class PrivateListenerSet implements PrivateListeners {
       this.bound.set(address.key, server);
       const was = this.states.get(address.key);
       this.states.set(address.key, { state: 'Listening', since: new Date().toISOString() });
+      this.unreported.add(address.key);
       this.log.info({ listen: address.key, retried: was?.state === 'Failed' }, 'private endpoint listener started');
       return undefined;
     } catch (e) {
@@ -138,6 +172,7 @@ export class PrivateListenerSet implements PrivateListeners {
     const was = this.states.get(key);
     if (was?.state === 'Failed' && was.error === error) return; // logged once per distinct failure
     this.states.set(key, { state: 'Failed', error, since: new Date().toISOString() });
+    this.unreported.add(key);
     this.log.warn({ listen: key, error }, 'a private endpoint listener cannot bind; retrying on each poll');
   }
 }

@@ -845,6 +845,7 @@ export interface Database {
   vuln_imports: VulnImportsTable;
   federated_credentials: FederatedCredentialsTable;
   private_endpoint_connections: PrivateEndpointConnectionsTable;
+  private_endpoint_listeners: PrivateEndpointListenersTable;
 }
 
 /** A service principal's federated identity credential (migration 24; meta/federated-credentials.ts). */
@@ -877,4 +878,24 @@ export interface PrivateEndpointConnectionsTable {
   created_by: string;
   created_at: string;
   updated_at: string;
+  /** The region whose nodes bind and serve it (ACR's location; migration 28); null = every region. */
+  location: string | null;
+}
+
+/** One node's private listener for one listen address (migration 28; meta/private-endpoints.ts). */
+export interface PrivateEndpointListenersTable {
+  /** The node: "<host name>:<login server port>". */
+  node: string;
+  listen: string;
+  region: string;
+  /** Listening | Failed */
+  state: string;
+  /** Why binding failed (Failed). */
+  error: string | null;
+  /** When the node entered this state. */
+  since: string;
+  /** The node's last poll. */
+  last_seen: string;
+  /** last_seen plus a few of the node's polls: past it, the node stopped without withdrawing the row. */
+  expires_at: string;
 }

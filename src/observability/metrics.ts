@@ -398,6 +398,21 @@ export class Metrics {
     gauge('berth_replication_pending_manifests', 'Images waiting to be complete in a replica region', (r) => r.manifests);
   }
 
+  /** This node's private endpoint listeners by state: an alert on Failed > 0 names the node that cannot bind. */
+  privateListeners(read: () => { listening: number; failed: number }): void {
+    new Gauge({
+      name: 'berth_private_endpoint_listeners',
+      help: "This node's private endpoint listeners: Listening, or Failed (cannot bind; retried on each poll)",
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        const c = read();
+        this.set({ state: 'Listening' }, c.listening);
+        this.set({ state: 'Failed' }, c.failed);
+      },
+    });
+  }
+
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }

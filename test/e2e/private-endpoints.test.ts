@@ -6,7 +6,7 @@ import { removeDir, startBerth, tempDir, writeAuthFile, type BerthProcess } from
 import { runCli } from '../helpers/cli.js';
 import { V2, type PushedImage } from '../helpers/oci.js';
 import { ADMIN_PASSWORD, mustRun, requireTool, sha256 } from './helpers.js';
-import { call, freePort } from '../helpers/endpoints.js';
+import { call, eventually, freePort } from '../helpers/endpoints.js';
 
 // Real clients against `berth serve`: the CLI creates and manages private endpoints, skopeo pulls
 // through a private listener and through a dedicated data endpoint's redirect.
@@ -130,11 +130,15 @@ describe('private endpoints and the data endpoint with the CLI and skopeo', requ
       [dataListen],
     );
     await pull(server.host, 'via-data-endpoint');
-    // The bytes came from the data endpoint: its listener answered the blob GETs.
-    const metrics = (await call(server.url, 'GET', '/metrics')).text;
-    const served = [...metrics.matchAll(/^berth_http_requests_total\{([^}]*)\} (\d+)/gm)]
-      .filter((m) => m[1]!.includes('route="data-endpoint"') && m[1]!.includes('status="2xx"'))
-      .reduce((n, m) => n + Number(m[2]), 0);
-    assert.ok(served >= 1 + img.layers.length, `blobs served by the data endpoint: ${served}`);
+    // The bytes came from the data endpoint: its listener answered the blob GETs. A response is
+    // counted when the server sees its last write complete, which on a loaded machine may be just
+    // after skopeo, having read every byte, exits: asked again until counted.
+    const served = async () => {
+      const metrics = (await call(server.url, 'GET', '/metrics')).text;
+      return [...metrics.matchAll(/^berth_http_requests_total\{([^}]*)\} (\d+)/gm)]
+        .filter((m) => m[1]!.includes('route="data-endpoint"') && m[1]!.includes('status="2xx"'))
+        .reduce((n, m) => n + Number(m[2]), 0);
+    };
+    await eventually('every blob is counted as served by the data endpoint', async () => (await served()) >= 1 + img.layers.length, 40);
   });
 });

@@ -20,10 +20,18 @@ export function registerPrivateEndpointCommands(program: Command): void {
   const flags = (c: Command) =>
     common(c).requiredOption('-n, --registry <registry>', 'registry name').requiredOption('--name <name>', 'private endpoint name');
 
-  flags(pe.command('create').description('connect a registry to a listener (created on every node; another registry may share it)'))
+  flags(
+    pe
+      .command('create')
+      .description('connect a registry to a listener (bound on every node, or on the nodes of --location; another registry may share it)'),
+  )
     .requiredOption('--listen <address>', 'ADDRESS:PORT (an IP address: 10.0.0.5:5000, [fd00::5]:5000) or unix:/path/to.sock')
     .option('--request-message <text>', 'a message for whoever approves the connection (at most 140 characters)')
     .option('--manual', 'the connection waits in Pending until approved (berth private-endpoint approve); default: approved at once')
+    .option(
+      '-l, --location <region>',
+      "only this region's nodes bind the listener and serve the connection (berth region list); default: every region",
+    )
     .action(async (o) =>
       print(
         await client(o).json('POST', path(o.registry), {
@@ -31,6 +39,7 @@ export function registerPrivateEndpointCommands(program: Command): void {
           listen: o.listen,
           ...(o.requestMessage !== undefined ? { requestMessage: o.requestMessage } : {}),
           ...(o.manual ? { manual: true } : {}),
+          ...(o.location !== undefined ? { location: o.location } : {}),
         }),
         o,
       ),
@@ -40,7 +49,7 @@ export function registerPrivateEndpointCommands(program: Command): void {
     .action(async (o) =>
       print((await client(o).json<{ value: unknown[] }>('GET', path(o.registry))).value, o, { table: privateEndpointTable }),
     );
-  flags(pe.command('show').description('show a private endpoint connection, its listener on the answering node and who shares it')).action(
+  flags(pe.command('show').description('show a private endpoint connection, its listener on each node and who shares it')).action(
     async (o) => print(await client(o).json('GET', path(o.registry, o.name)), o),
   );
   const state = (c: Command, to: State) =>

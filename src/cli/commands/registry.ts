@@ -34,27 +34,9 @@ export function registerRegistryCommands(program: Command): void {
 
   common(program.command('show-endpoints').description("show a registry's login server and data endpoints (like az acr show-endpoints)"))
     .requiredOption('-n, --name <name>', 'registry name')
-    .action(async (o) => {
-      const c = client(o);
-      const reg = await c.json<{ loginServer: string; location: string; dataEndpointEnabled?: boolean; dataEndpointHostNames?: string[] }>(
-        'GET',
-        `/api/registries/${enc(o.name)}`,
-      );
-      const replicas = await c.json<{ value: { location: string; regionEndpoint?: string }[] }>(
-        'GET',
-        `/api/registries/${enc(o.name)}/replications`,
-      );
-      // Berth serves blobs itself from each region's nodes, so a region's data endpoint is the host
-      // of its regional endpoint (the login server's host when the deployment has one region).
-      // With a dedicated data endpoint (--data-endpoint-enabled), blob downloads go to its host instead.
-      const host = reg.loginServer.split('/')[0]!;
-      const dedicated = reg.dataEndpointEnabled ? reg.dataEndpointHostNames?.[0] : undefined;
-      const dataEndpoints = replicas.value.map((r) => ({
-        region: r.location,
-        endpoint: dedicated ?? (r.regionEndpoint ? new URL(r.regionEndpoint).host : host),
-      }));
-      print({ loginServer: reg.loginServer, dataEndpoints }, o);
-    });
+    // One data endpoint per region the registry is served from: its dedicated data host there
+    // (--data-endpoint-enabled), else the region's own endpoint (Berth's nodes serve blobs themselves).
+    .action(async (o) => print(await client(o).json('GET', `/api/registries/${enc(o.name)}/endpoints`), o));
 
   common(program.command('list').description('list registries')).action(async (o) =>
     print((await client(o).json<{ value: unknown[] }>('GET', '/api/registries')).value, o),

@@ -5,7 +5,7 @@ import { route } from './common.js';
 
 // Private endpoint connections (az acr private-endpoint-connection list|show|approve|reject|delete,
 // and the creation az network private-endpoint create does; docs/private-endpoints.md):
-//   GET|POST /api/registries/{r}/private-endpoint-connections          list | create {name, listen, requestMessage, manual} (write power)
+//   GET|POST /api/registries/{r}/private-endpoint-connections          list | create {name, listen, requestMessage, manual, location} (write power)
 //   GET|PUT|PATCH|DELETE /api/registries/{r}/private-endpoint-connections/{name}
 //                                  PUT/PATCH {privateLinkServiceConnectionState: {status, description}} (ACR's body) or {status, description}
 
@@ -14,6 +14,7 @@ const CreateBody = z.strictObject({
   listen: z.string({ error: 'a private endpoint needs "listen": ADDRESS:PORT or unix:/path' }),
   requestMessage: z.string({ error: '"requestMessage" must be text' }).optional(),
   manual: z.boolean({ error: '"manual" must be true or false' }).optional(),
+  location: z.string({ error: '"location" must be a region name' }).optional(),
 });
 
 const StateBody = z.strictObject({

@@ -57,13 +57,15 @@ const IncludeQuery = z.object({
   include: z.literal('usage', { error: '"include" may only be "usage" (storage, its limit and the repository count)' }).optional(),
 });
 
-const view = (r: ApiEnv, row: Registry) =>
+const view = async (r: ApiEnv, row: Registry) =>
   registryView(
     row,
     loginServer(row.name, r.opts, r.ctx.req.headers.host ?? 'localhost'),
     r.svc.replication.home(row),
-    r.svc.dataEndpoints.hostNames(row.name),
+    Number(row.data_endpoint_enabled) === 1 ? await r.svc.dataEndpoints.hostNames(row) : [],
   );
+
+const views = (r: ApiEnv, rows: Registry[]) => Promise.all(rows.map((row) => view(r, row)));
 
 const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
 
@@ -87,10 +89,10 @@ export const registryRoutes = [
     query: IncludeQuery,
     handler: async (r) => {
       const rows = await r.svc.access.readable(r.p, await r.svc.registries.list());
-      if (!r.query.include) return json(200, { value: rows.map((row) => view(r, row)) });
+      if (!r.query.include) return json(200, { value: await views(r, rows) });
       // One batched read for a list of many registries, instead of a usages call per registry.
       const usage = await r.svc.tiers.summaries(rows);
-      return json(200, { value: rows.map((row) => ({ ...view(r, row), usage: usage.get(row.id) })) });
+      return json(200, { value: (await views(r, rows)).map((v, i) => ({ ...v, usage: usage.get(rows[i]!.id) })) });
     },
   }),
   route('POST /api/registries', {
@@ -114,7 +116,7 @@ export const registryRoutes = [
         r.svc.replication.homeFor(b.location),
         key,
       );
-      return json(201, view(r, row), { Location: `/api/registries/${row.name}` });
+      return json(201, await view(r, row), { Location: `/api/registries/${row.name}` });
     },
   }),
   route('GET /api/registries/check-name', {
@@ -129,8 +131,25 @@ export const registryRoutes = [
     query: IncludeQuery,
     handler: async (r) => {
       const row = await r.svc.access.registry(r.p, r.params.reg, 'read', 'read');
-      if (!r.query.include) return json(200, view(r, row));
-      return json(200, { ...view(r, row), usage: (await r.svc.tiers.summaries([row])).get(row.id) });
+      if (!r.query.include) return json(200, await view(r, row));
+      return json(200, { ...(await view(r, row)), usage: (await r.svc.tiers.summaries([row])).get(row.id) });
+    },
+  }),
+  // az acr show-endpoints: the login server and one data endpoint per region the registry is
+  // served from: its dedicated data host there (dataEndpointEnabled), else the region's own
+  // endpoint, since Berth's nodes serve blobs themselves (ACR would name its storage).
+  route('GET /api/registries/:reg/endpoints', {
+    handler: async (r) => {
+      const row = await r.svc.access.registry(r.p, r.params.reg, 'read', 'read the endpoints of');
+      const login = loginServer(row.name, r.opts, r.ctx.req.headers.host ?? 'localhost');
+      const dataEndpoints =
+        Number(row.data_endpoint_enabled) === 1
+          ? await r.svc.dataEndpoints.endpoints(row)
+          : (await r.svc.replication.list(row)).map((v) => ({
+              region: v.location,
+              endpoint: v.url ? new URL(v.url).host : login.split('/')[0]!,
+            }));
+      return json(200, { loginServer: login, dataEndpoints });
     },
   }),
   route('PATCH /api/registries/:reg', {
@@ -160,7 +179,7 @@ export const registryRoutes = [
       );
       let row = Object.keys(rest).length ? await r.svc.identities.registryCredentials.updateRegistry(r.p, r.params.reg, rest) : reg;
       if (network) row = await r.svc.network.apply(row, network);
-      return json(200, view(r, row));
+      return json(200, await view(r, row));
     },
   }),
   route('GET /api/registries/:reg/network-rules', {

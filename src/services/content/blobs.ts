@@ -95,7 +95,7 @@ export class BlobService {
     // A registry with a dedicated data endpoint sends stored blobs there, which serves them
     // itself (never on to storage: the data host is what its clients' firewalls allow).
     if (at && head.stored && Number(at.reg.data_endpoint_enabled) === 1 && this.dataEndpoints?.configured)
-      return this.dataEndpoints.url({ registry: at.reg.name, repository: at.repository, digest: head.digest });
+      return this.dataEndpoints.url(at.reg, { repository: at.repository, digest: head.digest });
     const ttl = this.reads.redirectTtlSeconds;
     if (ttl === undefined && head.stored && this.regional?.enabled) return this.regional.missingBlobUrl(head.digest, head.size);
     if (ttl === undefined || !head.stored || !this.storage.signedReadUrl) return undefined;
