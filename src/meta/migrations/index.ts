@@ -24,6 +24,7 @@ import { federatedCredentials } from './0024-federated-credentials.js';
 import { networkRules } from './0025-network-rules.js';
 import { customerManagedKeys } from './0026-customer-managed-keys.js';
 import { privateEndpoints } from './0027-private-endpoints.js';
+import { domainPlacements } from './0029-domain-placements.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -65,4 +66,5 @@ export const migrations: Migration[] = [
   networkRules,
   customerManagedKeys,
   privateEndpoints,
+  domainPlacements,
 ];
