@@ -297,6 +297,27 @@ describe('geo-replication with encryption at rest', await backendGate('postgres'
     assert.ok(path.relative(d.roots.eastus, back).startsWith('domains'), back);
     d.assertSealed('eastus', secret);
   });
+
+  test("garbage collection removes a customer-managed key registry's unlinked copies in every region", async () => {
+    const keyFile = path.join(keys, 'cmk3');
+    writeFileSync(keyFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+    await d.premium('geocmkgc', { encryption: { keyVaultProperties: { keyIdentifier: pathToFileURL(keyFile).href } } });
+    await d.replicate('geocmkgc');
+    const secret = secretBlob();
+    const img = await d.nodes.westeurope.v2.pushImage('geocmkgc/app', 'v1', { config: secret, layers: 1 });
+    await d.ready('geocmkgc');
+    for (const r of REGIONS) assert.equal(d.filesOf(r, secret.digest).length, 1, r);
+    const del = await d.nodes.westeurope.v2.fetch(`geocmkgc/app/manifests/${img.digest}`, { method: 'DELETE' });
+    assert.equal(del.status, 202);
+    // unreferenced links, then unlinked blobs, then their bytes: a few collections with no grace period
+    for (let i = 0; i < 3; i++) await d.nodes.westeurope.app.services.gc.run();
+    for (const r of REGIONS) assert.deepEqual(d.filesOf(r, secret.digest), [], `collected in ${r}`);
+    // Its placements went with the copies: the same content pushed again is replicated again.
+    const again = await d.nodes.westeurope.v2.pushImage('geocmkgc/app', 'v2', { config: secret, layers: 1 });
+    await d.ready('geocmkgc');
+    await d.pullAll('eastus', 'geocmkgc/app', again);
+    for (const r of REGIONS) assert.equal(d.filesOf(r, secret.digest).length, 1, r);
+  });
 });
 
 describe('a clear two-region deployment turning encryption on', await backendGate('postgres'), () => {
