@@ -184,6 +184,41 @@ export class KyselyReplication {
     return rows.length;
   }
 
+  /**
+   * The same for a customer-managed-key registry's own copies (a registry made before the
+   * deployment had regions): a blob it links with no domain placement is in the first region's
+   * store. Places up to `batch` of them there.
+   */
+  async adoptUnplacedDomainCopies(region: string, batch: number): Promise<number> {
+    const rows = await this.db
+      .selectFrom('repository_blobs as rb')
+      .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+      .innerJoin('registry_keys as k', 'k.registry_id', 'r.registry_id')
+      .select(['r.registry_id', 'rb.digest'])
+      .distinct()
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('domain_placements as p')
+              .select('p.digest')
+              .whereRef('p.registry_id', '=', 'r.registry_id')
+              .whereRef('p.digest', '=', 'rb.digest'),
+          ),
+        ),
+      )
+      .limit(batch)
+      .execute();
+    if (rows.length === 0) return 0;
+    const t = now();
+    await this.db
+      .insertInto('domain_placements')
+      .values(rows.map((r) => ({ registry_id: Number(r.registry_id), digest: r.digest, region, created_at: t })))
+      .onConflict((oc) => oc.columns(['registry_id', 'digest', 'region']).doNothing())
+      .execute();
+    return rows.length;
+  }
+
   // ---------------------------------------------------------------- manifests and their blobs
 
   /**

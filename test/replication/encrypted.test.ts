@@ -371,3 +371,70 @@ describe('a clear two-region deployment turning encryption on', await backendGat
     );
   });
 });
+
+describe(
+  'an encrypted single-store deployment with a customer-managed key registry that declares regions',
+  await backendGate('postgres'),
+  () => {
+    const d = new Deployment();
+    const keys = mkdtempSync(path.join(os.tmpdir(), 'berth-geoenc-keys-'));
+    before(() => d.init());
+    after(async () => {
+      await d.cleanup();
+      rmSync(keys, { recursive: true, force: true });
+    });
+
+    test('its store becomes the first region’s, sealed as it was; the registry’s own copies are adopted there and replicate', async () => {
+      const keyFile = path.join(keys, 'cmk');
+      writeFileSync(keyFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
+      const single = await startApp(
+        testConfig({
+          dataDir: d.dir('berth-geoenc-single-'),
+          metadata: { url: d.metadataUrl },
+          storage: { driver: 'fs', path: d.roots.westeurope },
+          gc: { enabled: false },
+        }),
+        silentLogger,
+      );
+      const secret = secretBlob();
+      let img: PushedImage;
+      try {
+        const fetch = inProcessFetch(single.http.server, single.url);
+        const made = await fetch(`${single.url}/api/registries`, {
+          method: 'POST',
+          headers: { Authorization: adminAuthHeader(), 'Content-Type': 'application/json' },
+          body: JSON.stringify({
+            name: 'geoold',
+            sku: 'Premium',
+            encryption: { keyVaultProperties: { keyIdentifier: pathToFileURL(keyFile).href } },
+          }),
+        });
+        assert.equal(made.status, 201, await made.text());
+        img = await new V2(single.url, { fetch }).pushImage('geoold/app', 'v1', { config: secret, layers: 1 });
+      } finally {
+        await single.close();
+      }
+
+      await d.start();
+      for (const r of REGIONS) assert.equal((await d.nodes[r].app.services.storageEncryption.status()).migration, null, r);
+      await d.pullAll('westeurope', 'geoold/app', img);
+      // What the periodic adoption task does on some node.
+      assert.ok((await d.nodes.eastus.app.services.replication.adoptUnplaced()) >= 2);
+      await d.replicate('geoold');
+      await d.ready('geoold');
+      await d.pullAll('eastus', 'geoold/app', img);
+      // An image reusing the old blob is complete in the home region at once (its copy is placed there).
+      const again = await d.nodes.westeurope.v2.pushImage('geoold/app', 'v2', { config: secret, layers: 1 });
+      await until('home Ready', async () => {
+        const r = await d.nodes.westeurope.api<{ status: { displayStatus: string } }>(
+          'GET',
+          '/api/registries/geoold/replications/westeurope',
+        );
+        return r.body.status.displayStatus === 'Ready';
+      });
+      await d.ready('geoold');
+      await d.pullAll('eastus', 'geoold/app', again);
+      for (const r of REGIONS) d.assertSealed(r, secret);
+    });
+  },
+);

@@ -540,15 +540,21 @@ export class ReplicationService implements PushHook {
 
   // ---------------------------------------------------------------- maintenance
 
-  /** Blobs recorded before the deployment had regions: placed in the first region, whose store held them. */
+  /**
+   * Blobs recorded before the deployment had regions: placed in the first region, whose store
+   * held them (and so the own copies of registries with a customer-managed key made then).
+   */
   async adoptUnplaced(): Promise<number> {
     if (!this.enabled) return 0;
     let total = 0;
-    for (;;) {
-      const n = await this.store.adoptUnplaced(this.regions[0]!.name, 1000);
-      total += n;
-      if (n < 1000) return total;
+    for (const adopt of [this.store.adoptUnplaced.bind(this.store), this.store.adoptUnplacedDomainCopies.bind(this.store)]) {
+      for (;;) {
+        const n = await adopt(this.regions[0]!.name, 1000);
+        total += n;
+        if (n < 1000) break;
+      }
     }
+    return total;
   }
 
   /** Lag of every (registry, region) with a backlog, for metrics and alerts. */
