@@ -89,8 +89,8 @@ import { RegistryKeyService } from './services/encryption/registry-keys.js';
 import { ManagedKeyProvider } from './storage/encryption/managed.js';
 import { ENCRYPTED_PREFIX, MigratingDriver } from './storage/encryption/migrating.js';
 import { PrefixedDriver } from './storage/encryption/prefixed.js';
-import { KyselyEncryptionState } from './meta/encryption.js';
-import { EncryptionService, type EncryptionSetup } from './services/operations/encryption.js';
+import { KyselyEncryptionState, MIGRATION_SETTING, storeSetting } from './meta/encryption.js';
+import { EncryptionService, type EncryptionSetup, type StoreEncryption } from './services/operations/encryption.js';
 import { KeyFileError, LocalKeyFileProvider, withTimeout, type KeyProvider } from './storage/encryption/keys.js';
 import { KyselyReplication } from './meta/replication.js';
 import { ReplicationService } from './services/replication/replication.js';
@@ -207,15 +207,76 @@ export async function encryptAtRest(
   state: KyselyEncryptionState,
   log?: Logger,
 ): Promise<EncryptedStorage> {
-  const source = kek.id === ManagedKeyProvider.ID ? 'the Berth-managed key' : 'storage.encryption.keyFile';
+  const source = keySource(kek);
+  const layout = await storeLayout(storage, settings, undefined);
+  const dek = await deploymentDataKey(kek, settings, state, log);
+  return sealStore(storage, dek, layout, state, source);
+}
+
+/**
+ * Every region's store sealed with the deployment's one data key (geo-replication): each region
+ * has its own layout (direct, or prefixed and migrated in place by that region's job) and its own
+ * migration state, but the same key, so a copy between regions reads plaintext from one (checked
+ * by the AEAD and then the digest) and seals it into the other.
+ */
+export async function encryptRegions(
+  regional: RegionalStorage,
+  firstRegion: string,
+  kek: KeyProvider,
+  settings: AccessStore,
+  meta: MetaStore,
+  log?: Logger,
+): Promise<{ storage: RegionalStorage; stores: (EncryptedStorage & { region: string; state: KyselyEncryptionState })[] }> {
+  const source = keySource(kek);
+  const at = (r: Region) => ({ name: r.name, first: r.name === firstRegion });
+  // Every region's layout is decided before the data key exists (see storeLayout).
+  const layouts = new Map<string, string | undefined>();
+  for (const r of regional.regions) layouts.set(r.name, await storeLayout(r.driver, settings, at(r)));
+  const dek = await deploymentDataKey(kek, settings, new KyselyEncryptionState(meta), log);
+  const stores: (EncryptedStorage & { region: string; state: KyselyEncryptionState })[] = [];
+  const sealed = await regional.withDrivers(async (r) => {
+    const state = new KyselyEncryptionState(meta, storeSetting(MIGRATION_SETTING, at(r)));
+    const store = {
+      ...(await sealStore(r.driver, dek, layouts.get(r.name), state, `${source} (region ${r.name})`)),
+      region: r.name,
+      state,
+    };
+    stores.push(store);
+    return store.storage;
+  });
+  return { storage: sealed, stores };
+}
+
+const keySource = (kek: KeyProvider) => (kek.id === ManagedKeyProvider.ID ? 'the Berth-managed key' : 'storage.encryption.keyFile');
+
+/**
+ * A store's layout setting (storeSetting(LAYOUT_SETTING, region)), decided by listing the store
+ * when it has none: "direct" when empty, "prefixed" (migrated in place) when it holds objects.
+ * Decided before the data key exists, so a crash in between never leaves a store with clear
+ * objects marked direct; the deployment's original store (no regions, or the first region) only
+ * then: a deployment encrypted before layouts were recorded has none and is direct. Another
+ * region's store gets its layout on the first start that seals it, which can only find clear
+ * objects there (nothing sealed it before).
+ */
+async function storeLayout(
+  storage: StorageDriver,
+  settings: AccessStore,
+  region: { name: string; first: boolean } | undefined,
+): Promise<string | undefined> {
+  const key = storeSetting(LAYOUT_SETTING, region);
+  const layout = await settings.settingIfAny(key);
+  if (layout !== undefined) return layout;
+  if ((!region || region.first) && (await settings.settingIfAny(WRAPPED_DEK_SETTING)) !== undefined) return undefined;
+  const [any] = await storage.list('', { limit: 1 });
+  return settings.setting(key, () => (any === undefined ? 'direct' : 'prefixed'));
+}
+
+/** The deployment's data key: unwrapped by the key-encryption key, or made (and wrapped) on the first start. */
+async function deploymentDataKey(kek: KeyProvider, settings: AccessStore, state: KyselyEncryptionState, log?: Logger): Promise<Buffer> {
+  const source = keySource(kek);
   // A new data key is made (and the key provider asked to wrap it) only on the first start.
   let text = await settings.settingIfAny(WRAPPED_DEK_SETTING);
-  let layout = await settings.settingIfAny(LAYOUT_SETTING);
   if (text === undefined) {
-    if (layout === undefined) {
-      const [any] = await storage.list('', { limit: 1 });
-      layout = await settings.setting(LAYOUT_SETTING, () => (any === undefined ? 'direct' : 'prefixed'));
-    }
     const { wrapped, keyVersion } = await kek.wrap(randomBytes(32));
     const made = JSON.stringify({ provider: kek.id, keyVersion, wrapped: wrapped.toString('base64') });
     text = await settings.setting(WRAPPED_DEK_SETTING, () => made);
@@ -240,6 +301,17 @@ export async function encryptAtRest(
     }
   }
   log?.info({ keyProvider: kek.id }, 'encryption at rest is on');
+  return dek;
+}
+
+/** One store sealed with the data key, on its layout (a prefixed one migrating until its state says done). */
+async function sealStore(
+  storage: StorageDriver,
+  dek: Buffer,
+  layout: string | undefined,
+  state: KyselyEncryptionState,
+  source: string,
+): Promise<EncryptedStorage> {
   if (layout !== 'prefixed') {
     const encrypted = new EncryptingDriver(storage, dek);
     const [first] = await storage.list('blobs', { limit: 1 });
@@ -313,10 +385,10 @@ export function createServices(
   storage: StorageDriver,
   log: Logger,
   regional: RegionalStorage | undefined,
-  keys: { service: RegistryKeyService; physical: StorageDriver },
-  encryption: { setup: EncryptionSetup; state: KyselyEncryptionState } = {
+  keys: { service: RegistryKeyService; stores: { region?: string; store: StorageDriver }[] },
+  encryption: { setup: EncryptionSetup; stores: StoreEncryption[] } = {
     setup: { atRest: 'off' },
-    state: new KyselyEncryptionState(meta),
+    stores: [{ state: new KyselyEncryptionState(meta) }],
   },
 ): Services {
   // The feature stores beside MetaStore's core roles (each service takes the stores it uses).
@@ -419,7 +491,7 @@ export function createServices(
   webhookService.location = (l) => replication.webhookLocation(l);
   if (replication.enabled) {
     replication.register();
-    uploads.onBlobCommitted = (trx, digest) => replication.placed(trx, digest);
+    uploads.onBlobCommitted = (trx, digest, domain) => replication.placed(trx, digest, domain);
     blobs.regional = replication;
     manifests.onPush(replication);
   }
@@ -495,7 +567,8 @@ export function createServices(
   const domains = keys.service;
   for (const s of [uploads, blobs, scans, trust, tasks]) s.domains = domains;
   collector.domains = domains;
-  collector.domainStore = keys.physical;
+  collector.domainStores = keys.stores;
+  replication.domains = domains;
   keys.service.activity = identities.activity;
   access.keys = keys.service;
   if (config.tasks.enabled) {
@@ -607,7 +680,7 @@ export function createServices(
     network: new NetworkRuleService(meta, () => dataEndpoints.configured),
     privateEndpoints,
     dataEndpoints,
-    storageEncryption: new EncryptionService(encryption.setup, encryption.state, jobs, log),
+    storageEncryption: new EncryptionService(encryption.setup, encryption.stores, jobs, log, regional ? config.region : undefined),
   };
 }
 
@@ -648,10 +721,21 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     if (applied.length) log.info({ applied, metadata: db.target }, 'applied metadata migrations');
     const meta = new MetaStore(db);
     const settings = new AccessStore(meta.db);
-    const encState = new KyselyEncryptionState(meta);
     const atRest = encryptionAtRest(config);
+    const regionalPlain = plain instanceof RegionalStorage ? plain : undefined;
     let storage: StorageDriver = plain;
-    let physical: StorageDriver = plain;
+    // Each store (the one, or every region's), its physical layout (where a registry's own key
+    // seals its domain) and its migration state.
+    let stores: (StoreEncryption & { physical: StorageDriver })[] = regionalPlain
+      ? regionalPlain.regions.map((r) => ({
+          region: r.name,
+          physical: r.driver,
+          state: new KyselyEncryptionState(
+            meta,
+            storeSetting(MIGRATION_SETTING, { name: r.name, first: r.name === config.regions[0]!.name }),
+          ),
+        }))
+      : [{ physical: plain, state: new KyselyEncryptionState(meta) }];
     let encryption: EncryptionSetup = { atRest: 'off', reason: atRest.reason };
     if (!atRest.on) {
       if ((await settings.settingIfAny(WRAPPED_DEK_SETTING)) !== undefined)
@@ -662,17 +746,26 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       else log.warn({ reason: atRest.reason }, `encryption at rest is off: ${atRest.reason}`);
     } else {
       const provider = kek ?? (await managedKeyProvider(settings));
-      const sealed = await encryptAtRest(plain, provider, settings, encState, log);
-      storage = sealed.storage;
-      physical = sealed.physical;
-      encryption = { atRest: atRest.kek, keyProvider: provider.id, migrating: sealed.migrating };
+      if (regionalPlain) {
+        const sealed = await encryptRegions(regionalPlain, config.regions[0]!.name, provider, settings, meta, log);
+        storage = sealed.storage;
+        stores = sealed.stores;
+      } else {
+        const state = stores[0]!.state;
+        const sealed = await encryptAtRest(plain, provider, settings, state, log);
+        storage = sealed.storage;
+        stores = [{ state, physical: sealed.physical, migrating: sealed.migrating }];
+      }
+      encryption = { atRest: atRest.kek, keyProvider: provider.id };
     }
+    const configOrder = (region: string | undefined) => config.regions.findIndex((r) => r.name === region);
+    stores.sort((x, y) => configOrder(x.region) - configOrder(y.region));
+    const physicalOf = (region: string | undefined) => (stores.find((st) => st.region === region) ?? stores[0]!).physical;
     // Registries with a customer-managed key: their own encryption domain, sealed on the same
-    // physical layout as the deployment's objects (not with regions, whose copies move raw objects
-    // between stores: refused when such a registry is created).
+    // physical layout as the deployment's objects, in every region's store with the same key.
     const keyService = new RegistryKeyService(
       new KyselyRegistryKeys(meta.db),
-      physical,
+      physicalOf(regionalPlain ? config.region : undefined),
       async (id) => (await meta.getRegistryById(id))?.name,
       {
         cacheSeconds: config.storage.encryption.keyCacheSeconds,
@@ -681,12 +774,17 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
             timeoutMs: config.storage.encryption.providerTimeoutSeconds * 1000,
             providers: config.storage.encryption.providers,
           }),
-        regions: storage instanceof RegionalStorage,
       },
       log,
     );
-    const regional = storage instanceof RegionalStorage ? storage : undefined;
-    if (!regional) storage = new DomainRouter(storage, (d) => keyService.driver(d));
+    let regional: RegionalStorage | undefined;
+    if (storage instanceof RegionalStorage) {
+      regional = await storage.withDrivers((r) => {
+        const physical = physicalOf(r.name);
+        return Promise.resolve(new DomainRouter(r.driver, (d) => keyService.driverIn(d, physical)));
+      });
+      storage = regional;
+    } else storage = new DomainRouter(storage, (d) => keyService.driver(d));
     const metrics = config.metrics.enabled
       ? new Metrics(
           cachedStorageUsage(() => meta.storageUsedByRegistry()),
@@ -700,8 +798,8 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       measured,
       log,
       regional,
-      { service: keyService, physical },
-      { setup: encryption, state: encState },
+      { service: keyService, stores: stores.map((st) => ({ region: st.region, store: st.physical })) },
+      { setup: encryption, stores: stores.map(({ region, state, migrating }) => ({ region, state, migrating })) },
     );
     if (metrics) keyService.observer = metrics;
     await services.storageEncryption.startMigration();

@@ -306,7 +306,36 @@ describe('encryption at rest through the registry', () => {
     await app.close();
   });
 
-  test('the default is off, with the reason, where encryption cannot work yet (regions, redirected reads); contradictions are refused', () => {
+  test('with regions: on by default in every region, a key file allowed; off with redirected reads; regions that disagree are refused', () => {
+    const regions = (storage: (i: number) => Record<string, unknown>) =>
+      loadConfig({
+        env: {},
+        overrides: {
+          dataDir: '/tmp/berth-regions-config',
+          regions: ['westeurope', 'eastus'].map((name, i) => ({
+            name,
+            url: `http://127.0.0.1:${i + 1}`,
+            storage: { driver: 'fs', path: `/tmp/berth-regions-config/${name}`, ...storage(i) },
+          })),
+          region: 'eastus',
+        },
+      });
+    assert.deepEqual(encryptionAtRest(regions(() => ({}))), { on: true, kek: 'berth-managed' });
+    assert.deepEqual(encryptionAtRest(regions(() => ({ encryption: { keyFile: '/etc/berth/kek' } }))), { on: true, kek: 'key-file' });
+    const azure = { driver: 'azure', reads: 'redirect', azure: { accountName: 'a', accountKey: 'a2V5' } };
+    assert.equal(encryptionAtRest(regions((i) => ({ ...azure, azure: { ...azure.azure, container: `berth${i}` } }))).on, false);
+    assert.throws(
+      () => regions((i) => (i === 0 ? {} : { encryption: { enabled: false } })),
+      (e: unknown) =>
+        e instanceof ConfigError && /on with the Berth-managed key in region westeurope but off .* in region eastus/.test(e.message),
+    );
+    assert.throws(
+      () => regions((i) => (i === 0 ? { encryption: { keyFile: '/k' } } : {})),
+      (e: unknown) => e instanceof ConfigError && /every region's store is sealed with the deployment's one data key/.test(e.message),
+    );
+  });
+
+  test('the default is off, with the reason, where encryption cannot work (redirected reads); contradictions are refused', () => {
     const redirect = loadConfig({
       env: {},
       overrides: { storage: { driver: 'azure', reads: 'redirect', azure: { accountName: 'a', accountKey: 'a2V5' } } },

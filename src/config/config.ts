@@ -741,18 +741,13 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     storage: resolveStorage(regionSecrets(r.name, r.storage, env), path.join('regions', r.name)),
   }));
   checkRegions(regions, source);
-  // One encryption domain per deployment, and regions copy raw objects between stores: not yet.
-  const encrypted = regions.find((r) => r.storage.encryption.keyFile || r.storage.encryption.enabled);
-  if (encrypted)
-    throw new ConfigError(
-      `${source}: region ${encrypted.name} sets ${encrypted.storage.encryption.keyFile ? 'storage.encryption.keyFile' : 'storage.encryption.enabled'}, but encryption at rest does not support regions yet; remove it`,
-    );
   const region = cfg.region || regions[0]!.name;
   const mine = regions.find((r) => r.name === region);
   if (!mine)
     throw new ConfigError(`${source}: region ${region} is not declared; the declared regions are ${regions.map((r) => r.name).join(', ')}`);
   for (const r of regions) checkStorageConfig({ ...cfg, storage: r.storage }, `${source}: region ${r.name}`);
   checkDataEndpoints(cfg, source);
+  checkRegionsEncryption(cfg, regions, source);
   return deepFreeze({ ...cfg, dataDir, region, regions, storage: mine.storage });
 }
 
@@ -840,6 +835,25 @@ export function checkRegions(regions: readonly RegionConfig[], source: string): 
   }
 }
 
+/**
+ * Every region's store is sealed with the deployment's one data key (or none is): the regions'
+ * storage.encryption settings must agree on whether encryption is on and on the kind of
+ * key-encryption key (a key file's path may differ per region; its content is the same key).
+ */
+function checkRegionsEncryption(cfg: Config, regions: readonly RegionConfig[], source: string): void {
+  const describe = (e: ReturnType<typeof encryptionAtRest>) =>
+    e.on ? `on with ${e.kek === 'key-file' ? 'a key file' : 'the Berth-managed key'}` : `off (${e.reason})`;
+  const first = regions[0]!;
+  const want = encryptionAtRest({ ...cfg, storage: first.storage });
+  for (const r of regions.slice(1)) {
+    const got = encryptionAtRest({ ...cfg, storage: r.storage });
+    if (got.on !== want.on || got.kek !== want.kek)
+      throw new ConfigError(
+        `${source}: encryption at rest is ${describe(want)} in region ${first.name} but ${describe(got)} in region ${r.name}: every region's store is sealed with the deployment's one data key, so set storage.encryption (and storage.reads) alike in every region`,
+      );
+  }
+}
+
 /** What makes two storage settings the same store: a directory, or an account's container. */
 function storeIdentity(st: StorageConfig): string {
   if (st.driver === 'fs') return `fs:${path.resolve(st.path)}`;
@@ -904,21 +918,15 @@ function canSignReads(a: Config['storage']['azure']): boolean {
 
 /**
  * Whether objects are encrypted at rest, and with which key-encryption key: on by default with the
- * Berth-managed key; off when asked (enabled: false), and by default where it cannot work yet
- * (regions copy raw objects between stores; storage.reads: redirect hands clients the stored
- * bytes), then with the reason to log.
+ * Berth-managed key (with regions too: every region's store is sealed with the same data key);
+ * off when asked (enabled: false), and by default where it cannot work (storage.reads: redirect
+ * hands clients the stored bytes), then with the reason to log.
  */
 export function encryptionAtRest(cfg: Config): { on: boolean; kek: 'berth-managed' | 'key-file' | 'off'; reason?: string } {
   const enc = cfg.storage.encryption;
   if (enc.keyFile) return { on: true, kek: 'key-file' };
   if (enc.enabled === false) return { on: false, kek: 'off', reason: 'storage.encryption.enabled is false' };
   if (enc.enabled === true) return { on: true, kek: 'berth-managed' };
-  if (cfg.regions.length > 0)
-    return {
-      on: false,
-      kek: 'off',
-      reason: 'regions are declared, and encryption at rest does not support regions yet (they copy raw objects between stores)',
-    };
   if (cfg.storage.reads === 'redirect')
     return {
       on: false,

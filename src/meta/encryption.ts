@@ -1,10 +1,21 @@
 import type { MetaContext, Executor } from './context.js';
 
 // The state of the deployment's encryption-at-rest migration (clear-text objects encrypted in
-// place by a job), one JSON deployment setting: written by the one job that holds the lease, read
-// by `berth encryption status` and by every start (to know whether clear objects may remain).
+// place by a job), one JSON deployment setting per blob store: written by the one job that holds
+// the lease, read by `berth encryption status` and by every start (to know whether clear objects
+// may remain). With regions, each region's store has its own (the first region's is the
+// deployment's original one: its store is the one the deployment had before it declared regions).
 
 export const MIGRATION_SETTING = 'storage_encryption_migration';
+
+/**
+ * The name of a per-store deployment setting: `key` itself for the deployment's one store, or the
+ * first region's (its store is the one the deployment had before regions); `key@<region>` for
+ * the other regions' stores.
+ */
+export function storeSetting(key: string, region: { name: string; first: boolean } | undefined): string {
+  return !region || region.first ? key : `${key}@${region.name}`;
+}
 /** The wrapped data key's setting (app.ts WRAPPED_DEK_SETTING). */
 const DEK_SETTING = 'storage_encryption_dek';
 
@@ -23,10 +34,14 @@ export interface MigrationState {
 }
 
 export class KyselyEncryptionState {
-  constructor(private readonly ctx: MetaContext) {}
+  constructor(
+    private readonly ctx: MetaContext,
+    /** The store's setting (storeSetting(MIGRATION_SETTING, region)). */
+    private readonly key: string = MIGRATION_SETTING,
+  ) {}
 
   async get(ex: Executor = this.ctx.db): Promise<MigrationState | undefined> {
-    let q = ex.selectFrom('deployment_settings').select('value').where('key', '=', MIGRATION_SETTING);
+    let q = ex.selectFrom('deployment_settings').select('value').where('key', '=', this.key);
     // Read-modify-write under the row lock on PostgreSQL (SQLite has one writer).
     if (this.ctx.dialect === 'postgres' && ex !== this.ctx.db) q = q.forUpdate();
     const row = await q.executeTakeFirst();
@@ -37,7 +52,7 @@ export class KyselyEncryptionState {
     const value = JSON.stringify(s);
     await ex
       .insertInto('deployment_settings')
-      .values({ key: MIGRATION_SETTING, value })
+      .values({ key: this.key, value })
       .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
       .execute();
   }

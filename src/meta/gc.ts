@@ -127,6 +127,8 @@ export interface GcStore {
   lockBlob(trx: Executor, digest: string): Promise<boolean>;
   /** Whether a repository of the registry links the digest, read in a fresh statement (after lockBlob). */
   blobLinkedInRegistry(trx: Executor, registryId: number, digest: string): Promise<boolean>;
+  /** A registry's own copy of a blob is gone from a region's store (geo-replication's record of it). */
+  unplaceDomainCopy(trx: Executor, registryId: number, digest: string, region: string): Promise<void>;
 }
 
 export class KyselyGcStore implements GcStore {
@@ -380,6 +382,7 @@ export class KyselyGcStore implements GcStore {
   async deleteBlob(trx: Executor, digest: string): Promise<void> {
     // Its placements first (they reference the row); the caller has deleted the bytes in every region.
     await trx.deleteFrom('blob_placements').where('digest', '=', digest).execute();
+    await trx.deleteFrom('domain_placements').where('digest', '=', digest).execute();
     await trx.deleteFrom('blobs').where('digest', '=', digest).execute();
   }
 
@@ -418,6 +421,15 @@ export class KyselyGcStore implements GcStore {
     let q = trx.selectFrom('blobs').select('digest').where('digest', '=', digest);
     if (this.dialect === 'postgres') q = q.forUpdate();
     return (await q.executeTakeFirst()) !== undefined;
+  }
+
+  async unplaceDomainCopy(trx: Executor, registryId: number, digest: string, region: string): Promise<void> {
+    await trx
+      .deleteFrom('domain_placements')
+      .where('registry_id', '=', registryId)
+      .where('digest', '=', digest)
+      .where('region', '=', region)
+      .execute();
   }
 
   async blobLinkedInRegistry(trx: Executor, registryId: number, digest: string): Promise<boolean> {

@@ -97,10 +97,19 @@ export class KyselyReplication {
   // ---------------------------------------------------------------- placements
 
   /**
-   * Records that a region's store holds a blob's bytes. Idempotent. Fails (a foreign-key error)
-   * when the blob row is gone: a copy that raced garbage collection records nothing.
+   * Records that a region's store holds a blob's bytes (`domain`: a registry's own copy, sealed
+   * with its customer-managed key). Idempotent. Fails (a foreign-key error) when the blob row is
+   * gone: a copy that raced garbage collection records nothing.
    */
-  async placeBlob(ex: Executor, digest: string, region: string): Promise<void> {
+  async placeBlob(ex: Executor, digest: string, region: string, domain?: number): Promise<void> {
+    if (domain !== undefined) {
+      await ex
+        .insertInto('domain_placements')
+        .values({ registry_id: domain, digest, region, created_at: now() })
+        .onConflict((oc) => oc.columns(['registry_id', 'digest', 'region']).doNothing())
+        .execute();
+      return;
+    }
     await ex
       .insertInto('blob_placements')
       .values({ digest, region, created_at: now() })
@@ -108,26 +117,47 @@ export class KyselyReplication {
       .execute();
   }
 
-  async unplaceBlob(digest: string, region: string): Promise<void> {
-    await this.db.deleteFrom('blob_placements').where('digest', '=', digest).where('region', '=', region).execute();
+  async unplaceBlob(digest: string, region: string, domain?: number): Promise<void> {
+    if (domain !== undefined)
+      await this.db
+        .deleteFrom('domain_placements')
+        .where('registry_id', '=', domain)
+        .where('digest', '=', digest)
+        .where('region', '=', region)
+        .execute();
+    else await this.db.deleteFrom('blob_placements').where('digest', '=', digest).where('region', '=', region).execute();
   }
 
-  async placements(digest: string): Promise<string[]> {
-    const rows = await this.db.selectFrom('blob_placements').select('region').where('digest', '=', digest).orderBy('created_at').execute();
+  async placements(digest: string, domain?: number): Promise<string[]> {
+    const rows =
+      domain !== undefined
+        ? await this.db
+            .selectFrom('domain_placements')
+            .select('region')
+            .where('registry_id', '=', domain)
+            .where('digest', '=', digest)
+            .orderBy('created_at')
+            .execute()
+        : await this.db.selectFrom('blob_placements').select('region').where('digest', '=', digest).orderBy('created_at').execute();
     return rows.map((r) => r.region);
   }
 
-  /** Which of these digests the region does not hold. */
-  async missingIn(ex: Executor, region: string, digests: string[]): Promise<string[]> {
+  /** Which of these digests the region does not hold (in the domain's copies, for a registry with its own key). */
+  async missingIn(ex: Executor, region: string, digests: string[], domain?: number): Promise<string[]> {
     const unique = [...new Set(digests)];
     const have = new Set<string>();
     for (let i = 0; i < unique.length; i += 500) {
-      const rows = await ex
-        .selectFrom('blob_placements')
-        .select('digest')
-        .where('region', '=', region)
-        .where('digest', 'in', unique.slice(i, i + 500))
-        .execute();
+      const batch = unique.slice(i, i + 500);
+      const rows =
+        domain !== undefined
+          ? await ex
+              .selectFrom('domain_placements')
+              .select('digest')
+              .where('registry_id', '=', domain)
+              .where('region', '=', region)
+              .where('digest', 'in', batch)
+              .execute()
+          : await ex.selectFrom('blob_placements').select('digest').where('region', '=', region).where('digest', 'in', batch).execute();
       for (const r of rows) have.add(r.digest);
     }
     return unique.filter((d) => !have.has(d));
@@ -150,6 +180,41 @@ export class KyselyReplication {
       .insertInto('blob_placements')
       .values(rows.map((r) => ({ digest: r.digest, region, created_at: t })))
       .onConflict((oc) => oc.columns(['digest', 'region']).doNothing())
+      .execute();
+    return rows.length;
+  }
+
+  /**
+   * The same for a customer-managed-key registry's own copies (a registry made before the
+   * deployment had regions): a blob it links with no domain placement is in the first region's
+   * store. Places up to `batch` of them there.
+   */
+  async adoptUnplacedDomainCopies(region: string, batch: number): Promise<number> {
+    const rows = await this.db
+      .selectFrom('repository_blobs as rb')
+      .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+      .innerJoin('registry_keys as k', 'k.registry_id', 'r.registry_id')
+      .select(['r.registry_id', 'rb.digest'])
+      .distinct()
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('domain_placements as p')
+              .select('p.digest')
+              .whereRef('p.registry_id', '=', 'r.registry_id')
+              .whereRef('p.digest', '=', 'rb.digest'),
+          ),
+        ),
+      )
+      .limit(batch)
+      .execute();
+    if (rows.length === 0) return 0;
+    const t = now();
+    await this.db
+      .insertInto('domain_placements')
+      .values(rows.map((r) => ({ registry_id: Number(r.registry_id), digest: r.digest, region, created_at: t })))
+      .onConflict((oc) => oc.columns(['registry_id', 'digest', 'region']).doNothing())
       .execute();
     return rows.length;
   }
@@ -267,7 +332,8 @@ export class KyselyReplication {
     return rows.map((r) => r.region);
   }
 
-  async backlog(registryId: number, region: string): Promise<Backlog> {
+  /** `domain`: the registry's own id when its blobs are in its encryption domain (their placements are domain_placements). */
+  async backlog(registryId: number, region: string, domain?: number): Promise<Backlog> {
     // Only manifests that still exist: one deleted while waiting is nothing to copy (its row goes
     // when a node of the region takes up its job).
     const head = await this.db
@@ -286,7 +352,11 @@ export class KyselyReplication {
           join manifests m on m.repository_id = p.repository_id and m.digest = p.digest
           join manifest_refs r on r.manifest_id = m.id and r.kind = 'blob'
         where p.registry_id = ${registryId} and p.region = ${region}
-      ) and not exists (select 1 from blob_placements pl where pl.digest = b.digest and pl.region = ${region})`.execute(this.db);
+      ) and not exists (${
+        domain !== undefined
+          ? sql`select 1 from domain_placements pl where pl.registry_id = ${domain} and pl.digest = b.digest and pl.region = ${region}`
+          : sql`select 1 from blob_placements pl where pl.digest = b.digest and pl.region = ${region}`
+      })`.execute(this.db);
     const row = blobs.rows[0];
     return { manifests, blobs: Number(row?.n ?? 0), bytes: Number(row?.bytes ?? 0), oldest: head.oldest };
   }

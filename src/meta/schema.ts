@@ -90,6 +90,14 @@ export interface BlobPlacementsTable {
   created_at: string;
 }
 
+/** A region's store holds a registry's own (customer-managed-key) copy of a blob (migration 29). */
+export interface DomainPlacementsTable {
+  registry_id: number;
+  digest: string;
+  region: string;
+  created_at: string;
+}
+
 export interface ReplicationPendingTable {
   registry_id: number;
   region: string;
@@ -822,6 +830,7 @@ export interface Database {
   repository_blobs: RepositoryBlobsTable;
   replications: ReplicationsTable;
   blob_placements: BlobPlacementsTable;
+  domain_placements: DomainPlacementsTable;
   replication_pending: ReplicationPendingTable;
   gc_runs: GcRunsTable;
   manifests: ManifestsTable;

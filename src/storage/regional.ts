@@ -14,7 +14,10 @@ import {
 // or the region's store down) is read from another region that holds it; and deleting a blob
 // deletes it in every region (garbage collection). Other keys (upload sessions, task sources and
 // logs) stay regional. Which region holds what is metadata (blob_placements), kept by
-// services/replication; this layer only falls back in order.
+// services/replication; this layer only falls back in order. A registry's own copies of blobs
+// (domains/<id>/blobs/…, customer-managed keys) are blobs here too. With encryption at rest each
+// region's driver seals that region's store (the deployment's data key, a registry's key for its
+// domain), so everything above sees plaintext in every region.
 
 export interface Region {
   readonly name: string;
@@ -23,7 +26,7 @@ export interface Region {
   readonly driver: StorageDriver;
 }
 
-const isBlobKey = (key: string) => key.startsWith('blobs/');
+const isBlobKey = (key: string) => /^(domains\/[1-9][0-9]*\/)?blobs\//.test(key);
 
 /** Whether a failed read is worth trying elsewhere: the object is missing here, or this store is down. */
 const elsewhere = (e: unknown) => e instanceof StorageNotFoundError || e instanceof StorageUnavailableError;
@@ -42,6 +45,15 @@ export class RegionalStorage implements StorageDriver {
   ) {
     // The local driver's name: errors carry it, and metrics label storage operations by it.
     this.name = local.driver.name;
+  }
+
+  /** The same regions over other drivers (each region's store sealed: encryption at rest). */
+  async withDrivers(fn: (r: Region) => Promise<StorageDriver>): Promise<RegionalStorage> {
+    const map = async (r: Region): Promise<Region> => ({ ...r, driver: await fn(r) });
+    const local = await map(this.local);
+    const peers: Region[] = [];
+    for (const p of this.peers) peers.push(await map(p));
+    return new RegionalStorage(local, peers, this.observer);
   }
 
   get regions(): Region[] {

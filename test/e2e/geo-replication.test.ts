@@ -116,11 +116,16 @@ describe('geo-replication across real processes (westeurope on fs, eastus on Azu
       configFile,
       YAML.stringify({
         regions: [
-          { name: 'westeurope', url: `http://127.0.0.1:${westPort}`, storage: { driver: 'fs', path: westRoot } },
+          // Clear stores: the test reads each region's stored bytes (encrypted regions: test/replication/encrypted.test.ts).
+          {
+            name: 'westeurope',
+            url: `http://127.0.0.1:${westPort}`,
+            storage: { driver: 'fs', path: westRoot, encryption: { enabled: false } },
+          },
           {
             name: 'eastus',
             url: `http://127.0.0.1:${eastPort}`,
-            storage: { driver: 'azure', azure: { connectionString: azurite.connectionString, container } },
+            storage: { driver: 'azure', azure: { connectionString: azurite.connectionString, container }, encryption: { enabled: false } },
           },
         ],
         jobs: { pollIntervalMs: 100, leaseSeconds: LEASE_SECONDS, backoffBaseMs: 100, backoffMaxMs: 1000 },

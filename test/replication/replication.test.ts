@@ -48,7 +48,12 @@ describe('geo-replication between two regions', await backendGate('postgres'), (
     const config = testConfig({
       dataDir,
       metadata: { url: metadataUrl },
-      regions: REGIONS.map((name, i) => ({ name, url: `http://127.0.0.1:${1 + i}`, storage: { driver: 'fs', path: roots[name] } })),
+      // Clear stores: this suite reads and damages the stored bytes directly (encrypted regions: encrypted.test.ts).
+      regions: REGIONS.map((name, i) => ({
+        name,
+        url: `http://127.0.0.1:${1 + i}`,
+        storage: { driver: 'fs', path: roots[name], encryption: { enabled: false } },
+      })),
       region,
       jobs: { pollIntervalMs: 50, backoffBaseMs: 50, backoffMaxMs: 200 },
       egress: { allowPrivate: true },

@@ -17,11 +17,18 @@ export function registerEncryptionStatusCommand(program: Command): void {
   ).action(async (o) => print(await client(o).json('GET', '/api/encryption'), o, { table: encryptionStatusTable }));
 }
 
-/** One row: the key, then the migration's counters flattened (migration.state, migration.objectsDone, …). */
+/**
+ * One row: the key, then the migration's counters flattened (migration.state, migration.objectsDone, …);
+ * with regions, each region's migration state in one column (REGION=STATE …).
+ */
 function encryptionStatusTable(value: unknown): unknown {
   if (!value || typeof value !== 'object') return value;
-  const { migration, ...rest } = value as Record<string, unknown>;
+  const { migration, regions, ...rest } = value as Record<string, unknown>;
   const row: Record<string, unknown> = { ...rest };
+  if (Array.isArray(regions))
+    row.regions = (regions as { name: string; migration: { state: string } | null }[])
+      .map((r) => `${r.name}=${r.migration?.state ?? 'none'}`)
+      .join(' ');
   if (migration && typeof migration === 'object')
     for (const [k, v] of Object.entries(migration as Record<string, unknown>)) row[`migration.${k}`] = v ?? '';
   else row.migration = 'none';

@@ -25,6 +25,7 @@ import { networkRules } from './0025-network-rules.js';
 import { customerManagedKeys } from './0026-customer-managed-keys.js';
 import { privateEndpoints } from './0027-private-endpoints.js';
 import { privateEndpointListeners } from './0028-private-endpoint-listeners.js';
+import { domainPlacements } from './0029-domain-placements.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -67,4 +68,5 @@ export const migrations: Migration[] = [
   customerManagedKeys,
   privateEndpoints,
   privateEndpointListeners,
+  domainPlacements,
 ];

@@ -39,8 +39,8 @@ export interface BlobBody extends BlobHead {
 
 export interface RegionalReads {
   readonly enabled: boolean;
-  open(digest: string, size: number, range?: ReadRange): Promise<Readable>;
-  missingBlobUrl(digest: string, size: number): Promise<string | undefined>;
+  open(digest: string, size: number, range?: ReadRange, domain?: Domain): Promise<Readable>;
+  missingBlobUrl(digest: string, size: number, domain?: Domain): Promise<string | undefined>;
 }
 
 /** Reading, mounting and unlinking blobs. A blob is visible only through repositories linked to it. */
@@ -97,7 +97,8 @@ export class BlobService {
     if (at && head.stored && Number(at.reg.data_endpoint_enabled) === 1 && this.dataEndpoints?.configured)
       return this.dataEndpoints.url(at.reg, { repository: at.repository, digest: head.digest });
     const ttl = this.reads.redirectTtlSeconds;
-    if (ttl === undefined && head.stored && this.regional?.enabled) return this.regional.missingBlobUrl(head.digest, head.size);
+    if (ttl === undefined && head.stored && this.regional?.enabled)
+      return this.regional.missingBlobUrl(head.digest, head.size, head.domain);
     if (ttl === undefined || !head.stored || !this.storage.signedReadUrl) return undefined;
     const url = await this.storage.signedReadUrl(blobKey(parseDigest(head.digest), head.domain), { expiresInSeconds: ttl });
     return url ?? undefined;
@@ -122,7 +123,8 @@ export class BlobService {
       return { digest: digest.value, size: m.size, stream: range ? buf.subarray(range.start, range.end + 1) : buf };
     }
     try {
-      if (this.regional?.enabled) return { digest: digest.value, size, stream: await this.regional.open(digest.value, size, range) };
+      if (this.regional?.enabled)
+        return { digest: digest.value, size, stream: await this.regional.open(digest.value, size, range, head.domain) };
       const domain = head.domain;
       if (this.storage.openPositional) {
         const reader = await this.storage.openPositional(blobKey(digest, domain));

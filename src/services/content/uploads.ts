@@ -59,7 +59,7 @@ export class UploadService {
    * Called in the transaction that commits a blob's bytes (geo-replication records that this
    * node's region holds them: services/replication).
    */
-  onBlobCommitted: ((trx: Executor, digest: string) => Promise<void>) | undefined;
+  onBlobCommitted: ((trx: Executor, digest: string, domain: Domain) => Promise<void>) | undefined;
 
   /** Registries with a customer-managed key keep their uploads and blobs in their own encryption domain. */
   domains: DomainLookup = NO_DOMAINS;
@@ -399,7 +399,7 @@ export class UploadService {
         else await this.storage.move(key, target);
         moved = true; // a retried transaction must not move twice
       }
-      await this.onBlobCommitted?.(trx, digest);
+      await this.onBlobCommitted?.(trx, digest, domain);
       const repoId = await this.meta.ensureRepository(trx, reg.id, repository);
       assertWithinQuota(reg, repository, await this.meta.linkRecordedBlob(trx, repoId, digest));
       if (hasSession) await this.meta.deleteUpload(trx, id);

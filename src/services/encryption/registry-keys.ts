@@ -50,12 +50,12 @@ export interface RegistryKeyOptions {
   cacheSeconds: number;
   /** The provider for a key URI (storage/encryption/providers). */
   providerFor: (uri: string) => KeyProvider;
-  /** The deployment has regions (geo-replication copies raw objects between stores): no domains yet. */
-  regions: boolean;
 }
 
+/** An unwrapped data key, and its drivers over each store it was asked for (a region's, with geo-replication). */
 interface Cached {
-  driver: StorageDriver;
+  dek: Buffer;
+  drivers: Map<StorageDriver, StorageDriver>;
   until: number;
 }
 
@@ -67,11 +67,14 @@ export class RegistryKeyService implements DomainLookup {
   // Whether a registry id has a domain never changes (create-time only, gone with the registry).
   private readonly domains = new Map<number, boolean>();
   private readonly drivers = new Map<number, Cached>();
-  private readonly pending = new Map<number, Promise<StorageDriver>>();
+  private readonly pending = new Map<number, Promise<Cached>>();
 
   constructor(
     private readonly store: KyselyRegistryKeys,
-    /** The storage layout under the deployment's own encryption, where domain objects are sealed. */
+    /**
+     * The storage layout under the deployment's own encryption, where domain objects are sealed
+     * (this node's region's, with geo-replication: driverIn() seals on another region's).
+     */
     private readonly physical: StorageDriver,
     private readonly registryName: (id: number) => Promise<string | undefined>,
     private readonly opts: RegistryKeyOptions,
@@ -109,11 +112,6 @@ export class RegistryKeyService implements DomainLookup {
         'REQUEST_INVALID',
         `customer-managed keys are a Premium feature (as ACR's); create the registry with --sku Premium`,
       );
-    if (this.opts.regions)
-      throw new RegistryError(
-        'REQUEST_INVALID',
-        'customer-managed keys are not available on a deployment with regions yet (geo-replication copies objects between stores as they are)',
-      );
     if (typeof uri !== 'string')
       throw new RegistryError('REQUEST_INVALID', 'encryption.keyVaultProperties.keyIdentifier must be a string: the key URI');
     return this.newKey(uri);
@@ -133,15 +131,28 @@ export class RegistryKeyService implements DomainLookup {
   }
 
   /** The driver sealing a domain's objects with its data key (the DomainRouter's resolver). */
-  async driver(domain: number): Promise<StorageDriver> {
-    const hit = this.drivers.get(domain);
-    if (hit && hit.until > Date.now()) return hit.driver;
-    let p = this.pending.get(domain);
-    if (!p) {
-      p = this.unwrapFor(domain).finally(() => this.pending.delete(domain));
-      this.pending.set(domain, p);
+  driver(domain: number): Promise<StorageDriver> {
+    return this.driverIn(domain, this.physical);
+  }
+
+  /**
+   * The same over another physical store (a region's, with geo-replication): one data key per
+   * registry, unwrapped once for every region, so a revoked key makes the domain unreadable in
+   * every region at once.
+   */
+  async driverIn(domain: number, physical: StorageDriver): Promise<StorageDriver> {
+    let hit = this.drivers.get(domain);
+    if (!hit || hit.until <= Date.now()) {
+      let p = this.pending.get(domain);
+      if (!p) {
+        p = this.unwrapFor(domain).finally(() => this.pending.delete(domain));
+        this.pending.set(domain, p);
+      }
+      hit = await p;
     }
-    return p;
+    let d = hit.drivers.get(physical);
+    if (!d) hit.drivers.set(physical, (d = new EncryptingDriver(physical, hit.dek)));
+    return d;
   }
 
   /** Every data-plane request to a registry with a customer-managed key: 403 while the key is inaccessible. */
@@ -150,7 +161,7 @@ export class RegistryKeyService implements DomainLookup {
     if (domain !== undefined) await this.driver(domain);
   }
 
-  private async unwrapFor(domain: number): Promise<StorageDriver> {
+  private async unwrapFor(domain: number): Promise<Cached> {
     const row = await this.store.get(domain);
     if (!row) throw new RegistryError('NAME_UNKNOWN', `registry ${domain} no longer exists`);
     let dek: Buffer;
@@ -162,9 +173,9 @@ export class RegistryKeyService implements DomainLookup {
       throw await this.inaccessible(row, e);
     }
     await this.accessible(row);
-    const driver = new EncryptingDriver(this.physical, dek);
-    this.drivers.set(domain, { driver, until: Date.now() + this.opts.cacheSeconds * 1000 });
-    return driver;
+    const cached = { dek, drivers: new Map<StorageDriver, StorageDriver>(), until: Date.now() + this.opts.cacheSeconds * 1000 };
+    this.drivers.set(domain, cached);
+    return cached;
   }
 
   /** A provider call, counted; a refusal is a RegistryError (the error a client sees), unavailability stays transient (503). */

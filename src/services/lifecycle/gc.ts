@@ -133,7 +133,8 @@ export class GcService {
    * or that was deleted with its key, is still cleaned up).
    */
   domains: DomainLookup = NO_DOMAINS;
-  domainStore?: StorageDriver;
+  /** Each region's such store (one, unnamed, without regions): a domain's copies are swept in every region. */
+  domainStores: { region?: string; store: StorageDriver }[] = [];
 
   constructor(
     private readonly meta: MetaStore,
@@ -440,9 +441,19 @@ export class GcService {
    * once older than the grace period (an upload moves its bytes in before it links them).
    */
   private async domainBlobs(c: GcCounts, dryRun: boolean, beat: () => Promise<void>): Promise<void> {
-    const store = this.domainStore;
-    if (!store) return;
+    if (this.domainStores.length === 0) return;
     const live = new Set(await this.domains.registryIds());
+    for (const { region, store } of this.domainStores) await this.domainBlobsIn(store, region, live, c, dryRun, beat);
+  }
+
+  private async domainBlobsIn(
+    store: StorageDriver,
+    region: string | undefined,
+    live: Set<number>,
+    c: GcCounts,
+    dryRun: boolean,
+    beat: () => Promise<void>,
+  ): Promise<void> {
     const cutoff = this.clock().getTime() - this.opts.gracePeriodSeconds * 1000;
     let startAfter: string | undefined;
     for (;;) {
@@ -484,6 +495,7 @@ export class GcService {
             if (await this.store.lockBlob(trx, digest)) {
               if (await this.store.blobLinkedInRegistry(trx, domain, digest)) return false;
               await store.delete(key);
+              if (region !== undefined) await this.store.unplaceDomainCopy(trx, domain, digest, region);
               return true;
             }
             if (!(await this.store.claimBlob(trx, digest, st.size, this.iso()))) return false;

@@ -7,8 +7,16 @@ import { ENCRYPTED_PREFIX, isClearKey, JOB_TEMP_PREFIX, TEMP_PREFIX, type Migrat
 // GET /api/encryption), and the job that encrypts a clear-text store in place: online (everything
 // is served meanwhile, through MigratingDriver) and resumable (a cursor in the metadata; a crash or
 // SIGKILL at any moment loses nothing, see storage/encryption/migrating.ts).
+//
+// With regions every region's store is encrypted in place by a job of its own,
+// `encryption-migrate@<region>`, which only that region's nodes take (as `replicate@<region>`):
+// a region's store is in general reachable, and cheap to walk, only from its own nodes. Each has
+// its own state and cursor; one region's migration never waits for another's.
 
 export const ENCRYPTION_MIGRATE_JOB = 'encryption-migrate';
+/** A region's migration job: ENCRYPTION_MIGRATE_JOB@<region>. */
+export const migrateJobOf = (region: string | undefined) =>
+  region === undefined ? ENCRYPTION_MIGRATE_JOB : `${ENCRYPTION_MIGRATE_JOB}@${region}`;
 /** A failing store is retried with backoff for a long time: the migration must finish eventually. */
 const MAX_ATTEMPTS = 1000;
 const PAGE = 200;
@@ -27,7 +35,10 @@ export interface EncryptionStatus {
   keyProvider?: string;
   /** Why it is off, when it is. */
   reason?: string;
+  /** This node's store's migration (its region's, with regions). */
   migration: MigrationView | null;
+  /** With regions: each region's store, in configuration order. */
+  regions?: { name: string; migration: MigrationView | null }[];
 }
 
 export interface MigrationView {
@@ -45,22 +56,54 @@ export interface EncryptionSetup {
   atRest: AtRestKey;
   keyProvider?: string;
   reason?: string;
+}
+
+/** One blob store's encryption: the deployment's only one, or a region's. */
+export interface StoreEncryption {
+  /** undefined: the deployment has no regions. */
+  region?: string;
+  state: KyselyEncryptionState;
   /** Set while clear objects may remain. */
   migrating?: MigratingDriver;
 }
 
 export class EncryptionService {
+  private readonly local: StoreEncryption;
+
   constructor(
     private readonly setup: EncryptionSetup,
-    private readonly store: KyselyEncryptionState,
+    /** Every store: the one, or each region's in configuration order. */
+    private readonly stores: StoreEncryption[],
     private readonly jobs: JobQueue,
     private readonly log: Logger,
+    /** This node's region, with regions. */
+    localRegion?: string,
   ) {
-    jobs.handle(ENCRYPTION_MIGRATE_JOB, (_p, job) => this.migrate(job), { long: true });
+    this.local = stores.find((s) => s.region === localRegion) ?? stores[0]!;
+    const own = migrateJobOf(this.local.region);
+    jobs.handle(own, (_p, job) => this.migrate(job), { long: true });
+    if (this.local.region !== undefined) {
+      // Other regions' jobs are their nodes'. A job queued before the deployment declared regions
+      // is superseded by the first region's own (startMigration queues it): nothing to do.
+      jobs.handledElsewherePrefix(`${ENCRYPTION_MIGRATE_JOB}@`);
+      jobs.handle(ENCRYPTION_MIGRATE_JOB, () => Promise.resolve());
+    }
   }
 
   async status(): Promise<EncryptionStatus> {
-    const s = this.setup.atRest === 'off' ? undefined : await this.store.get();
+    const views: { name: string; migration: MigrationView | null }[] = [];
+    for (const st of this.stores) views.push({ name: st.region ?? '', migration: await this.view(st) });
+    return {
+      atRest: this.setup.atRest,
+      ...(this.setup.keyProvider ? { keyProvider: this.setup.keyProvider } : {}),
+      ...(this.setup.reason ? { reason: this.setup.reason } : {}),
+      migration: views[this.stores.indexOf(this.local)]!.migration,
+      ...(this.local.region !== undefined ? { regions: views } : {}),
+    };
+  }
+
+  private async view(st: StoreEncryption): Promise<MigrationView | null> {
+    const s = this.setup.atRest === 'off' ? undefined : await st.state.get();
     let migration: MigrationView | null = null;
     if (s) {
       const job = s.state === 'running' && s.jobId !== undefined ? await this.jobs.get(s.jobId) : undefined;
@@ -76,35 +119,41 @@ export class EncryptionService {
         ...(failing && job?.last_error ? { lastError: job.last_error } : {}),
       };
     }
-    return {
-      atRest: this.setup.atRest,
-      ...(this.setup.keyProvider ? { keyProvider: this.setup.keyProvider } : {}),
-      ...(this.setup.reason ? { reason: this.setup.reason } : {}),
-      migration,
-    };
+    return migration;
   }
 
-  /** On a start with clear objects left: the migration's state and its job, unless a live job has it already. */
+  /**
+   * On a start with clear objects left in a store (any region's: the job is queued for that
+   * region's nodes): the migration's state and its job, unless a live job has it already.
+   */
   async startMigration(): Promise<void> {
-    if (!this.setup.migrating) return;
-    const s = await this.store.update(async (cur, trx) => {
+    for (const st of this.stores) if (st.migrating) await this.startMigrationOf(st);
+  }
+
+  private async startMigrationOf(st: StoreEncryption): Promise<void> {
+    const kind = migrateJobOf(st.region);
+    const s = await st.state.update(async (cur, trx) => {
       if (cur?.state === 'done') return undefined;
       if (cur?.jobId !== undefined) {
         const j = await this.jobs.get(cur.jobId);
-        if (j && j.state !== 'dead' && j.state !== 'succeeded') return undefined;
+        if (j && j.kind === kind && j.state !== 'dead' && j.state !== 'succeeded') return undefined;
       }
-      const jobId = await this.jobs.enqueue(trx, ENCRYPTION_MIGRATE_JOB, {}, { maxAttempts: MAX_ATTEMPTS });
+      const jobId = await this.jobs.enqueue(trx, kind, {}, { maxAttempts: MAX_ATTEMPTS });
       return { ...(cur ?? { state: 'running', objectsDone: 0, bytesDone: 0, startedAt: new Date().toISOString() }), jobId };
     });
     if (s?.state === 'running')
-      this.log.info({ job: s.jobId }, 'encrypting the clear-text objects of the blob store (berth encryption status)');
+      this.log.info(
+        { job: s.jobId, ...(st.region !== undefined ? { region: st.region } : {}) },
+        `encrypting the clear-text objects of the blob store${st.region !== undefined ? ` of region ${st.region}` : ''} (berth encryption status)`,
+      );
   }
 
-  /** The job: walks the clear keys in byte order from the recorded cursor, encrypting each. */
+  /** The job (this node's store's): walks the clear keys in byte order from the recorded cursor, encrypting each. */
   async migrate(job?: JobRow): Promise<void> {
-    let state = await this.store.get();
+    const store = this.local.state;
+    let state = await store.get();
     if (!state || state.state === 'done') return;
-    const m = this.setup.migrating;
+    const m = this.local.migrating;
     // A node started after the migration was recorded done never runs it; one that did not see
     // clear objects cannot either. The job waits for a node that can (any node started since).
     if (!m) throw new Error('this node did not start with the migration (restart it, or let another node run the job)');
@@ -121,7 +170,7 @@ export class EncryptionService {
       : undefined;
     const save = async () => {
       if (lost) throw new Error('the job lease passed to another node; it resumes there');
-      await this.store.put(state!);
+      await store.put(state!);
     };
     try {
       // Temporaries of an earlier run of this job (it runs once at a time: the lease).
@@ -163,7 +212,7 @@ export class EncryptionService {
       state = { ...state, state: 'done', cursor: undefined, finishedAt: new Date().toISOString() };
       await save();
       this.log.info(
-        { objects: state.objectsDone, bytes: state.bytesDone },
+        { objects: state.objectsDone, bytes: state.bytesDone, ...(this.local.region !== undefined ? { region: this.local.region } : {}) },
         'every object of the blob store is encrypted; the next start uses the encrypted layout only',
       );
     } finally {

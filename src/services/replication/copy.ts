@@ -3,12 +3,17 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { newHasher, parseDigest } from '../../domain/digest.js';
 import { StorageNotFoundError, StorageUnavailableError } from '../../storage/driver.js';
-import { blobKey, uploadKey } from '../../storage/paths.js';
+import { EncryptionIntegrityError } from '../../storage/encryption/encrypted.js';
+import { blobKey, uploadKey, type Domain } from '../../storage/paths.js';
 import type { Region } from '../../storage/regional.js';
 
 // Copying one blob's bytes from a region that holds them into another, storage to storage:
 // streamed (never held whole), checked against the digest and the recorded size before it takes
-// the blob's key in the target region, and paced by a node-wide byte budget.
+// the blob's key in the target region, and paced by a node-wide byte budget. With encryption at
+// rest each region's driver seals its own store: the copy reads plaintext from the source
+// (authenticated record by record), checks the digest, and the target seals it anew (a new salt:
+// other ciphertext than the source's). A registry's own copies (its encryption domain) are read
+// and written through that domain in both regions, under the registry's key.
 
 /** A node-wide budget of bytes per second shared by all of its copies (0 = no limit). */
 export class ByteBudget {
@@ -77,21 +82,40 @@ export function verifier(digest: string, size: number, region: string, budget?: 
  * Throws DamagedCopyError when the source's bytes do not match, StorageNotFoundError when the
  * source does not hold them.
  */
-export async function copyBlob(source: Region, target: Region, digest: string, size: number, budget?: ByteBudget): Promise<void> {
-  const key = blobKey(parseDigest(digest));
-  const temp = uploadKey(randomUUID());
-  const input: Readable = await source.driver.read(key);
+export async function copyBlob(
+  source: Region,
+  target: Region,
+  digest: string,
+  size: number,
+  budget?: ByteBudget,
+  domain?: Domain,
+): Promise<void> {
+  const key = blobKey(parseDigest(digest), domain);
+  const temp = uploadKey(randomUUID(), domain);
+  const input: Readable = await source.driver.read(key).catch((e: unknown) => {
+    throw damaged(e, source.name, digest);
+  });
   const w = await target.driver.writer(temp);
   try {
     await pipeline(input, verifier(digest, size, source.name, budget), w.stream);
     await w.commit();
-    await target.driver.move(temp, key);
+    // A copy already there (a push or another copy meanwhile) stays: a reader may be part way
+    // through it, and sealed again the same content is other bytes.
+    if ((await target.driver.stat(key))?.size === size) await target.driver.delete(temp);
+    else await target.driver.move(temp, key);
   } catch (e) {
     input.destroy();
     await w.abort().catch(() => undefined);
     await target.driver.delete(temp).catch(() => undefined);
-    throw e;
+    throw damaged(e, source.name, digest);
   }
+}
+
+/** A source object that fails its encryption's integrity check is a damaged copy, as one whose digest does not match. */
+export function damaged(e: unknown, region: string, digest: string): unknown {
+  return e instanceof EncryptionIntegrityError
+    ? new DamagedCopyError(region, `blob ${digest} in region ${region} failed its integrity check: ${e.reason}`)
+    : e;
 }
 
 /** Whether a source's failure means "try another region" rather than "fail the job". */

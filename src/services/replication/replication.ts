@@ -9,13 +9,13 @@ import type { Backlog, KyselyReplication, PendingKey, ReplicaRow } from '../../m
 import type { Executor, RegistryRow, Transactor } from '../../meta/store.js';
 import type { Logger } from '../../observability/logger.js';
 import { StorageNotFoundError, type ReadRange } from '../../storage/driver.js';
-import { blobKey } from '../../storage/paths.js';
+import { blobKey, NO_DOMAINS, type Domain, type DomainLookup } from '../../storage/paths.js';
 import type { Region, RegionalStorage } from '../../storage/regional.js';
 import { currentActor } from '../actor.js';
 import type { PushHook } from '../content/manifests.js';
 import { tierOf } from '../policy/tiers.js';
 import { quarantineHides } from '../../domain/quarantine.js';
-import { ByteBudget, copyBlob, DamagedCopyError, tryElsewhere, verifier } from './copy.js';
+import { ByteBudget, copyBlob, damaged, DamagedCopyError, tryElsewhere, verifier } from './copy.js';
 
 // Geo-replication. Metadata is one database for every region, so a manifest or tag is visible
 // everywhere the moment its push commits; only bytes travel. Each region has its own blob store;
@@ -26,6 +26,11 @@ import { ByteBudget, copyBlob, DamagedCopyError, tryElsewhere, verifier } from '
 // region (per-replica webhooks fire then). A pull of a blob the serving region does not hold yet
 // reads it from a region that does, and copies it here meanwhile (read repair): never a 404 for
 // content that exists. Lag is the age of a region's oldest waiting image.
+//
+// A registry with a customer-managed key keeps its own copies of its blobs (its encryption
+// domain, domains/<id>/…): they are placed (domain_placements), copied and read-repaired as
+// copies of their own, through the domain in both regions, so they stay sealed with the
+// registry's key everywhere and become unreadable everywhere when it is revoked.
 
 export const REPLICATE_JOB_PREFIX = 'replicate@';
 export const BACKFILL_JOB = 'replication-backfill';
@@ -88,6 +93,8 @@ export class ReplicationService implements PushHook {
   private readonly copying = new Map<string, Promise<void>>();
   /** (registry, region) pairs currently reported as lagging, so each crossing is reported once. */
   private readonly lagging = new Set<string>();
+  /** Registries with a customer-managed key: their blobs are copies of their own (their domain's). */
+  domains: DomainLookup = NO_DOMAINS;
 
   constructor(
     private readonly store: KyselyReplication,
@@ -232,7 +239,7 @@ export class ReplicationService implements PushHook {
 
   private async view(reg: RegistryRow, row: ReplicaRow | undefined): Promise<ReplicaView> {
     const location = row?.location ?? this.home(reg);
-    const backlog = await this.store.backlog(reg.id, location);
+    const backlog = await this.store.backlog(reg.id, location, await this.domains.domainOf(reg.id));
     return {
       location,
       home: !row,
@@ -261,8 +268,8 @@ export class ReplicationService implements PushHook {
   // ---------------------------------------------------------------- writes
 
   /** Called in the blob commit's transaction: this node's region now holds the bytes. */
-  async placed(trx: Executor, digest: string): Promise<void> {
-    if (this.enabled) await this.store.placeBlob(trx, digest, this.opts.local);
+  async placed(trx: Executor, digest: string, domain?: Domain): Promise<void> {
+    if (this.enabled) await this.store.placeBlob(trx, digest, this.opts.local, domain);
   }
 
   /**
@@ -280,8 +287,16 @@ export class ReplicationService implements PushHook {
     if (!image) return;
     const regions = [this.home(p.reg), ...(await this.store.listReplicas(p.reg.id)).map((r) => r.location)];
     const tag = p.tags[0] ?? null;
+    const domain = await this.domains.domainOf(p.reg.id);
     for (const region of new Set(regions)) {
-      const queued = await this.queueIfMissing(trx, { registryId: p.reg.id, repositoryId, digest: p.digest }, region, image.blobs, tag);
+      const queued = await this.queueIfMissing(
+        trx,
+        { registryId: p.reg.id, repositoryId, digest: p.digest },
+        region,
+        image.blobs,
+        tag,
+        domain,
+      );
       if (!queued) await this.completeEvent(trx, p.reg.id, region, image, p.digest, tag, p.reg.quarantine_enabled);
     }
   }
@@ -296,11 +311,13 @@ export class ReplicationService implements PushHook {
     region: string,
     blobs: { digest: string }[],
     tag: string | null,
+    domain: Domain,
   ): Promise<boolean> {
     const missing = await this.store.missingIn(
       trx,
       region,
       blobs.map((b) => b.digest),
+      domain,
     );
     if (missing.length === 0) return false;
     const key = { registry_id: job.registryId, region, repository_id: job.repositoryId, digest: job.digest };
@@ -351,11 +368,13 @@ export class ReplicationService implements PushHook {
       await this.store.removePending(this.meta.db, key); // deleted meanwhile: nothing to copy
       return;
     }
+    const domain = await this.domains.domainOf(p.registryId);
     const missing = new Set(
       await this.store.missingIn(
         this.meta.db,
         region,
         image.blobs.map((b) => b.digest),
+        domain,
       ),
     );
     const todo = image.blobs.filter((b) => missing.has(b.digest));
@@ -365,7 +384,7 @@ export class ReplicationService implements PushHook {
       ? setInterval(() => void this.jobs.renewLease(job).catch(() => undefined), Math.max(200, (this.jobs.opts.leaseSeconds * 1000) / 3))
       : undefined;
     try {
-      await eachLimit(todo, this.opts.copyConcurrency, (b) => this.place(b.digest, b.size));
+      await eachLimit(todo, this.opts.copyConcurrency, (b) => this.place(b.digest, b.size, domain));
     } finally {
       clearInterval(beat);
     }
@@ -378,6 +397,7 @@ export class ReplicationService implements PushHook {
 
   /** A new replica: every manifest the registry holds waits there, each with its copy job. */
   async backfill(registryId: number, region: string): Promise<void> {
+    const domain = await this.domains.domainOf(registryId);
     let after = 0;
     for (;;) {
       const rows = await this.store.manifestsAfter(registryId, after, 200);
@@ -398,6 +418,7 @@ export class ReplicationService implements PushHook {
               region,
               image.blobs,
               null,
+              domain,
             );
         }
       });
@@ -409,24 +430,25 @@ export class ReplicationService implements PushHook {
    * the placement. A damaged copy found on the way is dropped from its region (its reads then go
    * elsewhere, and it is copied again there). One copy per blob at a time on this node.
    */
-  place(digest: string, size: number): Promise<void> {
-    const running = this.copying.get(digest);
+  place(digest: string, size: number, domain?: Domain): Promise<void> {
+    const id = `${domain ?? ''}/${digest}`;
+    const running = this.copying.get(id);
     if (running) return running;
-    const p = this.#place(digest, size).finally(() => this.copying.delete(digest));
-    this.copying.set(digest, p);
+    const p = this.#place(digest, size, domain).finally(() => this.copying.delete(id));
+    this.copying.set(id, p);
     return p;
   }
 
-  async #place(digest: string, size: number): Promise<void> {
+  async #place(digest: string, size: number, domain: Domain): Promise<void> {
     const stores = this.stores!;
-    const holders = await this.store.placements(digest);
+    const holders = await this.store.placements(digest, domain);
     const failures: string[] = [];
     // Regions that record the blob first, then the rest (bytes written before regions existed).
     for (const source of stores.peersFor(holders)) {
       try {
-        await copyBlob(source, stores.local, digest, size, this.budget);
+        await copyBlob(source, stores.local, digest, size, this.budget, domain);
         try {
-          await this.meta.transaction((trx) => this.store.placeBlob(trx, digest, stores.local.name));
+          await this.meta.transaction((trx) => this.store.placeBlob(trx, digest, stores.local.name, domain));
         } catch (e) {
           if (isTransient(e)) throw e; // the database, not the blob: the job is retried
           // The blob was collected while it was copied (its row is gone): its bytes here are swept as an orphan.
@@ -435,7 +457,7 @@ export class ReplicationService implements PushHook {
         return;
       } catch (e) {
         if (!tryElsewhere(e)) throw e;
-        if (e instanceof DamagedCopyError) await this.dropDamaged(source, digest, e.message);
+        if (e instanceof DamagedCopyError) await this.dropDamaged(source, digest, e.message, domain);
         failures.push(`${source.name}: ${(e as Error).message}`);
       }
     }
@@ -443,10 +465,10 @@ export class ReplicationService implements PushHook {
   }
 
   /** A copy whose bytes do not match its digest: removed from its region, never served again. */
-  private async dropDamaged(region: Region, digest: string, why: string): Promise<void> {
-    this.log.error({ digest, region: region.name }, `removing a damaged blob copy: ${why}`);
-    await this.store.unplaceBlob(digest, region.name);
-    await region.driver.delete(blobKey(parseDigest(digest))).catch(() => undefined);
+  private async dropDamaged(region: Region, digest: string, why: string, domain: Domain): Promise<void> {
+    this.log.error({ digest, region: region.name, domain }, `removing a damaged blob copy: ${why}`);
+    await this.store.unplaceBlob(digest, region.name, domain);
+    await region.driver.delete(blobKey(parseDigest(digest), domain)).catch(() => undefined);
   }
 
   // ---------------------------------------------------------------- reads
@@ -456,32 +478,39 @@ export class ReplicationService implements PushHook {
    * else another region's, while a copy is made here. Throws StorageNotFoundError when no region
    * holds it.
    */
-  async open(digest: string, size: number, range?: ReadRange): Promise<Readable> {
+  async open(digest: string, size: number, range?: ReadRange, domain?: Domain): Promise<Readable> {
     const stores = this.stores!;
-    const key = blobKey(parseDigest(digest));
+    const key = blobKey(parseDigest(digest), domain);
     const verify = (r: Region, s: Readable): Readable => {
-      if (range || !this.opts.verifyReads) return s;
-      const v = verifier(digest, size, r.name);
-      return pipeline(s, v, (err) => {
-        if (err instanceof DamagedCopyError) void this.dropDamaged(r, digest, err.message);
-      });
+      // A copy that fails its digest, or (encrypted) its integrity check, is dropped from its region.
+      const dropIfDamaged = (err: unknown) => {
+        const d = err ? damaged(err, r.name, digest) : undefined;
+        if (d instanceof DamagedCopyError) void this.dropDamaged(r, digest, d.message, domain);
+      };
+      if (range || !this.opts.verifyReads) {
+        s.once('error', dropIfDamaged);
+        return s;
+      }
+      return pipeline(s, verifier(digest, size, r.name), dropIfDamaged);
     };
     try {
       return verify(stores.local, await stores.local.driver.read(key, range));
     } catch (e) {
-      if (!tryElsewhere(e)) throw e;
+      const d = damaged(e, stores.local.name, digest);
+      if (d instanceof DamagedCopyError) await this.dropDamaged(stores.local, digest, d.message, domain);
+      else if (!tryElsewhere(e)) throw e;
     }
-    for (const r of stores.peersFor(await this.store.placements(digest))) {
+    for (const r of stores.peersFor(await this.store.placements(digest, domain))) {
       let s: Readable;
       try {
         s = await r.driver.read(key, range);
       } catch (e) {
-        if (!tryElsewhere(e)) throw e;
+        if (!tryElsewhere(damaged(e, r.name, digest))) throw e;
         continue;
       }
       // Read repair: this region gets its own copy, in the background (a failure is only logged;
       // the replication job, if any, tries again).
-      this.place(digest, size).catch((err: unknown) => this.log.warn({ digest, err }, 'read repair failed'));
+      this.place(digest, size, domain).catch((err: unknown) => this.log.warn({ digest, err }, 'read repair failed'));
       return verify(r, s);
     }
     throw new StorageNotFoundError(stores.local.driver.name, key);
@@ -491,8 +520,9 @@ export class ReplicationService implements PushHook {
    * With missingBlobs: redirect, a short-lived read URL in a region that holds a blob this region
    * lacks (undefined: serve it, from here or through open()).
    */
-  async missingBlobUrl(digest: string, size: number): Promise<string | undefined> {
-    if (!this.enabled || this.opts.missingBlobs !== 'redirect') return undefined;
+  async missingBlobUrl(digest: string, size: number, domain?: Domain): Promise<string | undefined> {
+    // A domain's objects are never handed out: they are sealed with the registry's key.
+    if (!this.enabled || this.opts.missingBlobs !== 'redirect' || domain !== undefined) return undefined;
     const stores = this.stores!;
     const holders = await this.store.placements(digest);
     if (holders.includes(stores.local.name)) return undefined;
@@ -510,15 +540,21 @@ export class ReplicationService implements PushHook {
 
   // ---------------------------------------------------------------- maintenance
 
-  /** Blobs recorded before the deployment had regions: placed in the first region, whose store held them. */
+  /**
+   * Blobs recorded before the deployment had regions: placed in the first region, whose store
+   * held them (and so the own copies of registries with a customer-managed key made then).
+   */
   async adoptUnplaced(): Promise<number> {
     if (!this.enabled) return 0;
     let total = 0;
-    for (;;) {
-      const n = await this.store.adoptUnplaced(this.regions[0]!.name, 1000);
-      total += n;
-      if (n < 1000) return total;
+    for (const adopt of [this.store.adoptUnplaced.bind(this.store), this.store.adoptUnplacedDomainCopies.bind(this.store)]) {
+      for (;;) {
+        const n = await adopt(this.regions[0]!.name, 1000);
+        total += n;
+        if (n < 1000) break;
+      }
     }
+    return total;
   }
 
   /** Lag of every (registry, region) with a backlog, for metrics and alerts. */
