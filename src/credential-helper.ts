@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { CliError } from './cli/errors.js';
 import { HelperNotFound, helperErase, helperGet, helperList, helperStore, NOT_FOUND, type Credentials } from './cli/credentials/helper.js';
+import { shortLivedProcess } from './cli/short-lived.js';
 
 // docker-credential-berth: a docker credential helper (the docker-credential-helpers protocol).
 // Configure it in ~/.docker/config.json as "credsStore": "berth" or per registry in
@@ -51,6 +52,7 @@ async function main(action: string | undefined): Promise<void> {
   }
 }
 
+shortLivedProcess();
 main(process.argv[2]).catch((e: unknown) => {
   const message = e instanceof CliError ? e.message : `error: ${(e as Error).message ?? String(e)}`;
   process.stdout.write(`${message === NOT_FOUND ? NOT_FOUND : message}\n`);

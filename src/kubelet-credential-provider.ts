@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { CliError } from './cli/errors.js';
 import { USER_AGENT } from './cli/version.js';
+import { shortLivedProcess } from './cli/short-lived.js';
 
 // berth-kubelet-credential-provider: a kubelet image credential provider plugin
 // (credentialprovider.kubelet.k8s.io/v1, KEP-2133). The kubelet runs it with a
@@ -181,6 +182,7 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(response)}\n`);
 }
 
+shortLivedProcess();
 main().catch((e: unknown) => {
   const message = e instanceof Error ? e.message : String(e);
   process.stderr.write(`berth-kubelet-credential-provider: ${message.split('\n')[0]}\n`);

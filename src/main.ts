@@ -4,6 +4,10 @@ import { CliError } from './cli/client.js';
 import { cliFlags } from './cli/transport.js';
 import { ConfigError } from './config/errors.js';
 import { buildProgram } from './program.js';
+import { shortLivedProcess } from './cli/short-lived.js';
+
+// Every command but `berth serve` is a short-lived process; the server keeps V8's defaults.
+if (!process.argv.slice(2).includes('serve')) shortLivedProcess();
 
 const program = buildProgram();
 

@@ -5,7 +5,7 @@ import { mkdirSync, renameSync, statSync } from 'node:fs';
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import path from 'node:path';
-import { describe, test, type TestContext } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import { BACKENDS, backendGate } from '../helpers/backends.js';
 import {
   BerthFixture,
@@ -415,105 +415,100 @@ async function refusesConnections(url: string): Promise<boolean> {
 
 for (const backend of BACKENDS) {
   describe(`crash safety of berth serve (${backend})`, await backendGate(backend), () => {
+    // One deployment for these tests: each kills or stops the server and starts it again on the
+    // same data and metadata (that restart is what it checks), in a registry of its own. A fresh
+    // deployment each would only add a database and a start-up per test. The shutdown timeout is
+    // long enough for the in-flight upload of the SIGTERM test to complete.
+    let f: BerthFixture;
+    before(async () => {
+      f = await BerthFixture.start(backend, { BERTH_SHUTDOWN_TIMEOUT_SECONDS: '60' });
+    });
+    after(async () => {
+      await f?.cleanup();
+    });
+
     test('SIGKILL during concurrent pushes: acknowledged writes survive, nothing half-written is visible, sessions resume', async (t) => {
-      const f = await BerthFixture.start(backend);
-      try {
-        await sigkillMidPush(t, f);
-      } finally {
-        await f.cleanup();
-      }
+      await sigkillMidPush(t, f);
     });
 
     test('SIGTERM during a large chunked upload: the request completes, the process exits 0, the session continues after restart', async () => {
-      const f = await BerthFixture.start(backend, { BERTH_SHUTDOWN_TIMEOUT_SECONDS: '60' });
-      try {
-        await f.createRegistry('termreg');
-        const name = 'termreg/big/app';
-        const data = randomBytes(24 * MiB);
-        const url = await startUpload(f.url, name);
-        const body = data.subarray(0, 20 * MiB);
-        const p = streamingPatch(url, body.length, 0, false);
-        await p.write(body.subarray(0, MiB));
-        // The server is receiving the body (bytes reach the session's file) before the signal.
-        await waitFor('the upload to reach storage', () => fileSize(uploadFile(f.dataDir, url)) > 0);
-        f.server.proc.kill('SIGTERM');
-        await waitFor('the listener to close', () => refusesConnections(f.url));
-        await p.write(body.subarray(MiB));
-        p.req.end();
-        const { res, body: text } = await p.response;
-        assert.equal(res.statusCode, 202, text.toString());
-        assert.equal(res.headers.range, `0-${body.length - 1}`, 'the whole in-flight chunk was accepted');
-        assert.deepEqual(await f.server.exited, { code: 0, signal: null }, 'graceful shutdown exits 0');
+      await f.createRegistry('termreg');
+      const name = 'termreg/big/app';
+      const data = randomBytes(24 * MiB);
+      const url = await startUpload(f.url, name);
+      const body = data.subarray(0, 20 * MiB);
+      const p = streamingPatch(url, body.length, 0, false);
+      await p.write(body.subarray(0, MiB));
+      // The server is receiving the body (bytes reach the session's file) before the signal.
+      await waitFor('the upload to reach storage', () => fileSize(uploadFile(f.dataDir, url)) > 0);
+      f.server.proc.kill('SIGTERM');
+      await waitFor('the listener to close', () => refusesConnections(f.url));
+      await p.write(body.subarray(MiB));
+      p.req.end();
+      const { res, body: text } = await p.response;
+      assert.equal(res.statusCode, 202, text.toString());
+      assert.equal(res.headers.range, `0-${body.length - 1}`, 'the whole in-flight chunk was accepted');
+      assert.deepEqual(await f.server.exited, { code: 0, signal: null }, 'graceful shutdown exits 0');
 
-        await f.restart();
-        assert.equal(await sessionOffset(url), body.length);
-        const rest = await patch(url, data.subarray(body.length), body.length);
-        assert.equal(rest.status, 202, rest.body.toString());
-        const closed = await finish(url, sha256(data));
-        assert.equal(closed.status, 201, closed.body.toString());
-        await assertBlob(f.url, name, sha256(data), true, data.length);
-      } finally {
-        await f.cleanup();
-      }
+      await f.restart();
+      assert.equal(await sessionOffset(url), body.length);
+      const rest = await patch(url, data.subarray(body.length), body.length);
+      assert.equal(rest.status, 202, rest.body.toString());
+      const closed = await finish(url, sha256(data));
+      assert.equal(closed.status, 201, closed.body.toString());
+      await assertBlob(f.url, name, sha256(data), true, data.length);
     });
 
     test('SIGTERM with a stalled upload: exits 0 after the shutdown timeout; the session resumes at the acknowledged offset', async () => {
-      const f = await BerthFixture.start(backend, { BERTH_SHUTDOWN_TIMEOUT_SECONDS: '1' });
-      try {
-        await f.createRegistry('stallreg');
-        const name = 'stallreg/stalled';
-        const data = randomBytes(3 * MiB);
-        const url = await startUpload(f.url, name);
-        assert.equal((await patch(url, data.subarray(0, MiB), 0)).status, 202);
-        // Second chunk: three quarters of it arrive, then the client goes quiet (enough that part
-        // of it is in the upload file, whatever size the writes to storage are, when the server stops).
-        const p = streamingPatch(url, 2 * MiB, MiB, false);
-        await p.write(data.subarray(MiB, MiB + MiB + MiB / 2));
-        await waitFor('the partial chunk to reach storage', () => fileSize(uploadFile(f.dataDir, url)) > MiB);
-        f.server.proc.kill('SIGTERM');
-        assert.deepEqual(await f.server.exited, { code: 0, signal: null }, 'graceful shutdown exits 0 even with a stuck client');
-        await assert.rejects(p.response, 'the stalled request was cut off, not acknowledged');
+      // A short shutdown timeout, so that waiting it out is quick.
+      await f.server.stop('SIGKILL');
+      await f.restart({ BERTH_SHUTDOWN_TIMEOUT_SECONDS: '1' });
+      await f.createRegistry('stallreg');
+      const name = 'stallreg/stalled';
+      const data = randomBytes(3 * MiB);
+      const url = await startUpload(f.url, name);
+      assert.equal((await patch(url, data.subarray(0, MiB), 0)).status, 202);
+      // Second chunk: three quarters of it arrive, then the client goes quiet (enough that part
+      // of it is in the upload file, whatever size the writes to storage are, when the server stops).
+      const p = streamingPatch(url, 2 * MiB, MiB, false);
+      await p.write(data.subarray(MiB, MiB + MiB + MiB / 2));
+      await waitFor('the partial chunk to reach storage', () => fileSize(uploadFile(f.dataDir, url)) > MiB);
+      f.server.proc.kill('SIGTERM');
+      assert.deepEqual(await f.server.exited, { code: 0, signal: null }, 'graceful shutdown exits 0 even with a stuck client');
+      await assert.rejects(p.response, 'the stalled request was cut off, not acknowledged');
 
-        await f.restart();
-        assert.equal(await sessionOffset(url), MiB, 'only the acknowledged chunk counts');
-        const r = await patch(url, data.subarray(MiB), MiB);
-        assert.equal(r.status, 202, r.body.toString());
-        assert.equal(r.headers.range, `0-${data.length - 1}`);
-        const closed = await finish(url, sha256(data));
-        assert.equal(closed.status, 201, closed.body.toString());
-        await assertBlob(f.url, name, sha256(data), true, data.length);
-      } finally {
-        await f.cleanup();
-      }
+      await f.restart();
+      assert.equal(await sessionOffset(url), MiB, 'only the acknowledged chunk counts');
+      const r = await patch(url, data.subarray(MiB), MiB);
+      assert.equal(r.status, 202, r.body.toString());
+      assert.equal(r.headers.range, `0-${data.length - 1}`);
+      const closed = await finish(url, sha256(data));
+      assert.equal(closed.status, 201, closed.body.toString());
+      await assertBlob(f.url, name, sha256(data), true, data.length);
     });
 
     test('crash between blob rename and metadata commit: the upload session can still be closed', async () => {
-      const f = await BerthFixture.start(backend);
-      try {
-        await f.createRegistry('windowreg');
-        const name = 'windowreg/app';
-        const data = randomBytes(200 * 1024);
-        const digest = sha256(data);
-        const url = await startUpload(f.url, name);
-        assert.equal((await patch(url, data, 0)).status, 202);
-        await f.server.stop('SIGKILL');
-        // The state a SIGKILL leaves when it lands inside UploadService.commit after storage.move
-        // (uploads/<id> renamed to blobs/sha256/..) and before the metadata transaction.
-        const hex = digest.slice('sha256:'.length);
-        const target = path.join(f.dataDir, 'storage', 'blobs', 'sha256', hex.slice(0, 2), hex);
-        mkdirSync(path.dirname(target), { recursive: true });
-        renameSync(uploadFile(f.dataDir, url), target);
-        await f.restart();
+      await f.createRegistry('windowreg');
+      const name = 'windowreg/app';
+      const data = randomBytes(200 * 1024);
+      const digest = sha256(data);
+      const url = await startUpload(f.url, name);
+      assert.equal((await patch(url, data, 0)).status, 202);
+      await f.server.stop('SIGKILL');
+      // The state a SIGKILL leaves when it lands inside UploadService.commit after storage.move
+      // (uploads/<id> renamed to blobs/sha256/..) and before the metadata transaction.
+      const hex = digest.slice('sha256:'.length);
+      const target = path.join(f.dataDir, 'storage', 'blobs', 'sha256', hex.slice(0, 2), hex);
+      mkdirSync(path.dirname(target), { recursive: true });
+      renameSync(uploadFile(f.dataDir, url), target);
+      await f.restart();
 
-        assert.equal(await sessionOffset(url), data.length, 'the session still reports every acknowledged byte');
-        const closed = await finish(url, digest);
-        // Expected: 201 (the content is at its address and hashes right), or at worst a 4xx telling the
-        // client to start over; never a 500.
-        assert.equal(closed.status, 201, `PUT ${url}?digest=: HTTP ${closed.status} ${closed.body.toString()}`);
-        await assertBlob(f.url, name, digest, true, data.length);
-      } finally {
-        await f.cleanup();
-      }
+      assert.equal(await sessionOffset(url), data.length, 'the session still reports every acknowledged byte');
+      const closed = await finish(url, digest);
+      // Expected: 201 (the content is at its address and hashes right), or at worst a 4xx telling the
+      // client to start over; never a 500.
+      assert.equal(closed.status, 201, `PUT ${url}?digest=: HTTP ${closed.status} ${closed.body.toString()}`);
+      await assertBlob(f.url, name, digest, true, data.length);
     });
   });
 }
