@@ -53,6 +53,7 @@ describe('regional storage', () => {
     assert.equal((await get(s, KEY)).toString(), 'remote bytes');
     assert.equal((await get(s, KEY, { start: 7, end: 11 })).toString(), 'bytes', 'ranges too');
     assert.equal((await s.stat(KEY))?.size, 12);
+    assert.equal(await s.stat(KEY, { here: true }), null, 'this store alone does not hold it');
     assert.deepEqual(seen, [`there:${KEY}`, `there:${KEY}`]);
     // Its own copy wins once it has one.
     await put(here.driver, KEY, 'local bytes!');

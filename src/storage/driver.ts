@@ -34,8 +34,12 @@ export interface PositionalReader {
 
 export interface StorageDriver {
   readonly name: string;
-  /** null when the key does not exist. */
-  stat(key: string): Promise<StatResult | null>;
+  /**
+   * null when the key does not exist. `here`: in this node's own store only (with regions, a blob
+   * another region holds is otherwise found there; a commit deciding whether to keep its upload
+   * needs to know whether this store has it).
+   */
+  stat(key: string, opts?: { here?: boolean }): Promise<StatResult | null>;
   /** A stream of the object's bytes (or a range of them). Throws StorageNotFoundError. */
   read(key: string, range?: ReadRange): Promise<Readable>;
   /**

@@ -30,7 +30,7 @@ export function instrumentStorage(driver: StorageDriver, observer: StorageObserv
   const signedReadUrl = driver.signedReadUrl?.bind(driver);
   return {
     name: driver.name,
-    stat: (key) => timed('stat', () => driver.stat(key)),
+    stat: (key, opts) => timed('stat', () => driver.stat(key, opts)),
     read: async (key, range) => {
       const stream = await timed('read', () => driver.read(key, range));
       stream.once('error', () => observer.storageOp(driver.name, 'read', 0, true));

@@ -66,11 +66,11 @@ export class RegionalStorage implements StorageDriver {
     return [...known, ...this.peers.filter((p) => !known.includes(p))];
   }
 
-  async stat(key: string): Promise<StatResult | null> {
+  async stat(key: string, opts?: { here?: boolean }): Promise<StatResult | null> {
     let localError: Error | undefined;
     try {
       const st = await this.local.driver.stat(key);
-      if (st || !isBlobKey(key)) return st;
+      if (st || !isBlobKey(key) || opts?.here) return st;
     } catch (e) {
       if (!isBlobKey(key) || !elsewhere(e)) throw e;
       localError = e;

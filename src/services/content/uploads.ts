@@ -394,7 +394,7 @@ export class UploadService {
         // Content already stored stays as it is: a reader may be part way through it, and with
         // encryption at rest the same content sealed again is other bytes (a new salt), which a
         // read spanning both would fail on. Under the row lock, GC cannot take it meanwhile.
-        const there = await this.storage.stat(target);
+        const there = await this.storage.stat(target, { here: true });
         if (there?.size === size) await this.storage.delete(key);
         else await this.storage.move(key, target);
         moved = true; // a retried transaction must not move twice

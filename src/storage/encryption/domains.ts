@@ -36,8 +36,8 @@ export class DomainRouter implements StorageDriver {
     return d === undefined ? this.base : this.resolve(d);
   }
 
-  async stat(key: string): Promise<StatResult | null> {
-    return (await this.driverFor(key)).stat(key);
+  async stat(key: string, opts?: { here?: boolean }): Promise<StatResult | null> {
+    return (await this.driverFor(key)).stat(key, opts);
   }
 
   async read(key: string, range?: ReadRange): Promise<Readable> {
