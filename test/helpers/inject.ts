@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { adminAuthHeader } from './credentials.js';
 import { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
@@ -180,5 +181,18 @@ export function inProcessFetch(server: http.Server, origin: string): FetchLike {
   return (input, init = {}) => {
     const url = new URL(String(input), own);
     return url.origin === own ? inject(server, url, init) : fetch(url, init as RequestInit);
+  };
+}
+
+/** A JSON call to the management API as the owner: status and parsed body (empty body: {}). */
+export function adminApi(fetch: FetchLike, origin: string) {
+  return async (method: string, p: string, body?: unknown): Promise<{ status: number; body: never }> => {
+    const res = await fetch(`${origin}${p}`, {
+      method,
+      headers: { Authorization: adminAuthHeader(), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : {}) as never };
   };
 }

@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/observability/logger.js';
 import { testConfig } from '../helpers/app.js';
 import { backendGate, freshMetadataUrl } from '../helpers/backends.js';
 import { adminAuthHeader } from '../helpers/credentials.js';
-import { inProcessFetch } from '../helpers/inject.js';
+import { adminApi, inProcessFetch } from '../helpers/inject.js';
 import { blobOf, V2, type PushedImage } from '../helpers/oci.js';
 
 // Geo-replication with encryption at rest (docs/storage.md#encryption-at-rest): two regions
@@ -98,15 +98,7 @@ class Deployment {
       this.nodes[r] = {
         app,
         v2: new V2(app.url, { fetch }),
-        async api(method, p, body) {
-          const res = await fetch(`${app.url}${p}`, {
-            method,
-            headers: { Authorization: adminAuthHeader(), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-            ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-          });
-          const text = await res.text();
-          return { status: res.status, body: (text ? JSON.parse(text) : {}) as never };
-        },
+        api: adminApi(fetch, app.url),
       };
     }
   }

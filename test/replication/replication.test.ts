@@ -14,7 +14,7 @@ import { blobKey } from '../../src/storage/paths.js';
 import { testConfig } from '../helpers/app.js';
 import { backendGate, freshMetadataUrl } from '../helpers/backends.js';
 import { adminAuthHeader } from '../helpers/credentials.js';
-import { inProcessFetch, type FetchLike } from '../helpers/inject.js';
+import { adminApi, inProcessFetch, type FetchLike } from '../helpers/inject.js';
 import { randomBlob, V2, type PushedImage } from '../helpers/oci.js';
 
 // Geo-replication on one machine: two regions (westeurope, eastus), one node each in this process,
@@ -66,15 +66,7 @@ describe('geo-replication between two regions', await backendGate('postgres'), (
       app,
       fetch,
       v2: new V2(app.url, { fetch }),
-      async api(method, p, body) {
-        const res = await fetch(`${app.url}${p}`, {
-          method,
-          headers: { Authorization: adminAuthHeader(), ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
-          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        });
-        const text = await res.text();
-        return { status: res.status, body: (text ? JSON.parse(text) : {}) as never };
-      },
+      api: adminApi(fetch, app.url),
     };
   }
 
