@@ -85,6 +85,11 @@ interface Terminator {
   records: number;
 }
 
+/** A record: [index, ciphertext position, plaintext length, plaintext offset]. */
+type RecordSpan = [number, number, number, number];
+/** The records holding plaintext bytes start..end (inclusive). */
+type Touching = (start: number, end: number) => RecordSpan[];
+
 export interface EncryptingDriverOptions {
   /** Plaintext bytes per segment (default 1 MiB). */
   segmentSize?: number;
@@ -300,16 +305,14 @@ export class EncryptingDriver implements StorageDriver {
     if (this.inner.openPositional) {
       const reader = await this.inner.openPositional(key);
       try {
-        const cipherSize = await reader.size();
-        const { h, t } = await this.openObject(key, cipherSize, reader);
+        const { h, t, touching } = await this.mapRecords(key, reader);
         const start = range?.start ?? 0;
         const end = Math.min(range?.end ?? t.size - 1, t.size - 1);
         if (t.size === 0 || start > end) {
           await reader.close();
           return Readable.from([]);
         }
-        const records = t.segment > 0 ? undefined : await this.walk(key, cipherSize - TERMINATOR_SIZE, reader);
-        return recordStream(this.decryptPositional(key, h, t, reader, start, end, records));
+        return recordStream(this.decryptPositional(key, h, reader, start, end, touching(start, end)));
       } catch (e) {
         await reader.close();
         throw e;
@@ -337,6 +340,55 @@ export class EncryptingDriver implements StorageDriver {
   }
 
   /**
+   * Header, authenticated end record and where each record lies, of an object open in `reader`:
+   * a regular object's records are where its segment size puts them, an irregular one's come
+   * from its walk (checked against the end record).
+   */
+  private async mapRecords(key: string, reader: PositionalReader): Promise<{ h: Header; t: Terminator; touching: Touching }> {
+    const cipherSize = await reader.size();
+    const { h, t } = await this.openObject(key, cipherSize, reader);
+    if (t.segment > 0) {
+      const stride = t.segment + LEN + TAG;
+      return {
+        h,
+        t,
+        touching: (start, end) => {
+          const out: RecordSpan[] = [];
+          for (let i = Math.floor(start / t.segment); i <= Math.floor(end / t.segment); i++)
+            out.push([i, HEADER_SIZE + i * stride, Math.min(t.segment, t.size - i * t.segment), i * t.segment]);
+          return out;
+        },
+      };
+    }
+    const records = await this.walk(key, cipherSize - TERMINATOR_SIZE, reader);
+    if (records.length !== t.records) throw this.fail(key, 'records do not add up to its end record');
+    const starts: number[] = [];
+    let plain = 0;
+    for (const [, len] of records) {
+      starts.push(plain);
+      plain += len;
+    }
+    if (plain !== t.size) throw this.fail(key, 'records do not add up to its end record');
+    return {
+      h,
+      t,
+      touching: (start, end) => {
+        // The last record starting at or before `start` (binary search), then on while they start by `end`.
+        let lo = 0;
+        let hi = starts.length - 1;
+        while (lo < hi) {
+          const mid = (lo + hi + 1) >> 1;
+          if (starts[mid]! <= start) lo = mid;
+          else hi = mid - 1;
+        }
+        const out: RecordSpan[] = [];
+        for (let i = lo; i < starts.length && starts[i]! <= end; i++) out.push([i, records[i]![0], records[i]![1], starts[i]!]);
+        return out;
+      },
+    };
+  }
+
+  /**
    * The object open for positional reads of its plaintext: one open inner object (a blob pushed
    * again and moved over its key never mixes into a read), its end record authenticated at once.
    * Each read opens the whole records it touches and copies out only what was asked, after their
@@ -347,50 +399,13 @@ export class EncryptingDriver implements StorageDriver {
     const reader = await this.inner.openPositional!(key);
     let h: Header;
     let t: Terminator;
-    let starts: number[] | undefined;
-    let positions: number[] | undefined;
+    let touching: Touching;
     try {
-      const cipherSize = await reader.size();
-      ({ h, t } = await this.openObject(key, cipherSize, reader));
-      if (t.segment === 0) {
-        const records = await this.walk(key, cipherSize - TERMINATOR_SIZE, reader);
-        if (records.length !== t.records) throw this.fail(key, 'records do not add up to its end record');
-        starts = [];
-        positions = [];
-        let plain = 0;
-        for (const [pos, len] of records) {
-          starts.push(plain);
-          positions.push(pos);
-          plain += len;
-        }
-        if (plain !== t.size) throw this.fail(key, 'records do not add up to its end record');
-      }
+      ({ h, t, touching } = await this.mapRecords(key, reader));
     } catch (e) {
       await reader.close();
       throw e;
     }
-    // [index, ciphertext position, plaintext length, plaintext offset] of the records holding start..end
-    const touching = (start: number, end: number): Array<[number, number, number, number]> => {
-      const out: Array<[number, number, number, number]> = [];
-      if (starts && positions) {
-        let lo = 0;
-        let hi = starts.length - 1;
-        while (lo < hi) {
-          const mid = (lo + hi + 1) >> 1;
-          if (starts[mid]! <= start) lo = mid;
-          else hi = mid - 1;
-        }
-        for (let i = lo; i < starts.length && starts[i]! <= end; i++) {
-          const len = (i + 1 < starts.length ? starts[i + 1]! : t.size) - starts[i]!;
-          out.push([i, positions[i]!, len, starts[i]!]);
-        }
-      } else {
-        const stride = t.segment + LEN + TAG;
-        for (let i = Math.floor(start / t.segment); i <= Math.floor(end / t.segment); i++)
-          out.push([i, HEADER_SIZE + i * stride, Math.min(t.segment, t.size - i * t.segment), i * t.segment]);
-      }
-      return out;
-    };
     let scratch: SharedArrayBuffer | undefined;
     let busy = false;
     return {
@@ -471,35 +486,18 @@ export class EncryptingDriver implements StorageDriver {
   }
 
   /**
-   * Plaintext bytes start..end of an object open in `reader`, its records read a few at a time by
-   * position straight into one buffer (no stream chunks to reassemble, no copy before decryption).
-   * A regular object's records are where its segment size puts them; an irregular one's come from
-   * `records` (its walk).
+   * Plaintext bytes start..end of an object open in `reader` (`wanted`: the records holding them),
+   * its records read a few at a time by position straight into one buffer (no stream chunks to
+   * reassemble, no copy before decryption).
    */
   private async *decryptPositional(
     key: string,
     h: Header,
-    t: Terminator,
     reader: PositionalReader,
     start: number,
     end: number,
-    records?: Array<[number, number]>,
+    wanted: RecordSpan[],
   ): AsyncGenerator<Buffer[]> {
-    // [ciphertext position, plaintext length, plaintext offset] of every record the range touches
-    const wanted: Array<[number, number, number, number]> = [];
-    if (records) {
-      if (records.length !== t.records) throw this.fail(key, 'records do not add up to its end record');
-      let plain = 0;
-      for (const [i, [pos, len]] of records.entries()) {
-        if (plain + len > start && plain <= end) wanted.push([i, pos, len, plain]);
-        plain += len;
-      }
-      if (plain !== t.size) throw this.fail(key, 'records do not add up to its end record');
-    } else {
-      const stride = t.segment + LEN + TAG;
-      for (let i = Math.floor(start / t.segment); i <= Math.floor(end / t.segment); i++)
-        wanted.push([i, HEADER_SIZE + i * stride, Math.min(t.segment, t.size - i * t.segment), i * t.segment]);
-    }
     // Batches of consecutive records, each up to POSITIONAL_BATCH bytes of ciphertext: [first, last] into wanted.
     const batches: Array<[number, number]> = [];
     for (let w = 0; w < wanted.length;) {
